@@ -1,0 +1,189 @@
+"""ALTER TABLE ... ALTER COLUMN: type, collation, default, nullability, identity, expression.
+
+One step per column, holding the column before and after; its inverse is the same step
+reversed. (SQLite cannot alter a column: the differ asks for a table rebuild instead.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import Column, Table, qualified
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .render import table_name
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+_VARCHAR = re.compile(r"^character varying(?:\((\d+)\))?$")
+_NUMERIC = re.compile(r"^numeric(?:\((\d+)(?:,(\d+))?\))?$")
+_VARBIT = re.compile(r"^bit varying(?:\((\d+)\))?$")
+
+
+def _widening(pattern: re.Pattern[str], old: str, new: str) -> bool:
+    mo, mn = pattern.match(old), pattern.match(new)
+    if not (mo and mn):
+        return False
+    if mn.group(1) is None:
+        return True  # unbounded is wider than anything
+    return mo.group(1) is not None and int(mn.group(1)) >= int(mo.group(1))
+
+
+def type_change_rewrites(old: str, new: str) -> bool:
+    """Whether PostgreSQL rewrites the table for this type change (binary-coercible: no)."""
+    old, new = old.replace(", ", ","), new.replace(", ", ",")
+    if old == new:
+        return False
+    if _widening(_VARCHAR, old, new) or _widening(_VARBIT, old, new):
+        return False
+    if _VARCHAR.match(old) and new == "text":
+        return False
+    if old == "text" and new == "character varying":
+        return False
+    mo, mn = _NUMERIC.match(old), _NUMERIC.match(new)
+    if mo and mn:
+        if mn.group(1) is None:
+            return False  # to unconstrained numeric
+        if mo.group(1) is not None and (mo.group(2) or "0") == (mn.group(2) or "0"):
+            return int(mn.group(1)) < int(mo.group(1))
+    return True
+
+
+def type_change_narrows(old: str, new: str) -> bool:
+    """Whether the new type may not hold every old value (the change may fail or truncate)."""
+    if not type_change_rewrites(old, new):
+        return False
+    widenings = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"),
+                 ("real", "double precision"), ("integer", "numeric"), ("bigint", "numeric"),
+                 ("smallint", "numeric"), ("date", "timestamp without time zone"),
+                 ("date", "timestamp with time zone")}
+    if (old, new) in widenings:
+        return False
+    if new in ("text", "character varying"):
+        return False  # every type has a text form
+    return True
+
+
+@register
+@dataclass
+class AlterColumn(Change):
+    kind = "alter_column"
+    order = Order.ALTER_COLUMN
+    table: Table
+    before: Column
+    after: Column
+
+    def describe(self) -> str:
+        what = ", ".join(self.aspects()) or "definition"
+        return (f"Alter column {self.after.name} of "
+                f"{qualified(self.table.schema_, self.table.name)} ({what})")
+
+    def aspects(self) -> list[str]:
+        b, a = self.before, self.after
+        out = []
+        if b.type != a.type or b.collation != a.collation:
+            out.append(f"type {b.type} -> {a.type}" if b.type != a.type else "collation")
+        if b.generated != a.generated:
+            out.append("generated expression")
+        if b.identity != a.identity:
+            out.append("identity")
+        if b.default != a.default and a.generated is None:
+            out.append("default")
+        if b.nullable != a.nullable:
+            out.append("drop not null" if a.nullable else "set not null")
+        return out
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        b, a = self.before, self.after
+        t = table_name(d, self.table)
+        col = d.quote(a.name)
+        out: list[str] = []
+        if b.generated != a.generated:
+            # PostgreSQL 15 cannot change a generation expression: drop it and re-add.
+            if b.generated is not None and a.generated is None:
+                out.append(f"ALTER TABLE {t} ALTER COLUMN {col} DROP EXPRESSION")
+            else:
+                from .render import column_def
+
+                return [f"ALTER TABLE {t} DROP COLUMN {col}",
+                        f"ALTER TABLE {t} ADD COLUMN {column_def(d, a)}"]
+        actions: list[str] = []
+        if b.identity is not None and a.identity != b.identity:
+            actions.append(f"ALTER COLUMN {col} DROP IDENTITY")
+        if b.default != a.default and b.default is not None and a.generated is None \
+                and a.identity is None:
+            actions.append(f"ALTER COLUMN {col} DROP DEFAULT")
+        if b.type != a.type or b.collation != a.collation:
+            collate = f" COLLATE {a.collation}" if a.collation else ""
+            using = "" if not type_change_rewrites(b.type, a.type) or b.type == a.type \
+                else f" USING {col}::{a.type}"
+            actions.append(f"ALTER COLUMN {col} TYPE {a.type}{collate}{using}")
+        if b.default != a.default and a.default is not None and a.generated is None \
+                and a.identity is None:
+            actions.append(f"ALTER COLUMN {col} SET DEFAULT {a.default}")
+        if a.identity is not None and a.identity != b.identity:
+            if b.identity is None:
+                kind = "ALWAYS" if a.identity == "always" else "BY DEFAULT"
+                if b.default is not None and b.default == a.default:
+                    actions.append(f"ALTER COLUMN {col} DROP DEFAULT")
+                actions.append(f"ALTER COLUMN {col} ADD GENERATED {kind} AS IDENTITY")
+            else:
+                actions = [x for x in actions if "DROP IDENTITY" not in x]
+                kind = "ALWAYS" if a.identity == "always" else "BY DEFAULT"
+                actions.append(f"ALTER COLUMN {col} SET GENERATED {kind}")
+        if b.nullable != a.nullable:
+            actions.append(f"ALTER COLUMN {col} {'DROP' if a.nullable else 'SET'} NOT NULL")
+        if actions:
+            out.append(f"ALTER TABLE {t} " + ", ".join(actions))
+        return out
+
+    def inverse(self) -> list[Change]:
+        return [AlterColumn(self.table, self.after, self.before)]
+
+    def rollback_note(self) -> str | None:
+        if type_change_narrows(self.after.type, self.before.type):
+            return (f"converting {self.after.name} back to {self.before.type} may fail or "
+                    "lose precision for values written after the change")
+        return None
+
+    def lock(self, d: Dialect) -> Lock:
+        if d.name != "postgres":
+            return super().lock(d)
+        b, a = self.before, self.after
+        rewrite = (type_change_rewrites(b.type, a.type) or b.collation != a.collation
+                   or (b.generated != a.generated and a.generated is not None)
+                   or (a.identity is not None and b.identity is None))
+        scan = rewrite or (b.nullable and not a.nullable)
+        return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=rewrite, scans_table=scan)
+
+    def assess(self, d: Dialect) -> Assessment:
+        b, a = self.before, self.after
+        name = f"{qualified(self.table.schema_, self.table.name)}.{a.name}"
+        msgs: list[str] = []
+        safety = Safety.SAFE
+        if b.type != a.type:
+            if type_change_narrows(b.type, a.type):
+                safety = Safety.LOSSY
+                msgs.append(f"Changing {name} from {b.type} to {a.type} fails on values that "
+                            "do not fit, or loses precision.")
+            elif type_change_rewrites(b.type, a.type):
+                safety = Safety.REVIEW
+                msgs.append(f"Changing {name} from {b.type} to {a.type} rewrites the table "
+                            "under an ACCESS EXCLUSIVE lock.")
+            if type_change_rewrites(b.type, a.type):
+                msgs.append("Safer: multi-phase type change (new column, dual write, "
+                            "backfill, switch reads, drop old).")
+        if b.nullable and not a.nullable:
+            safety = max(safety, Safety.REVIEW, key=lambda s: s.rank)
+            msgs.append(f"SET NOT NULL on {name} scans the table under ACCESS EXCLUSIVE and "
+                        "fails if any row is NULL.")
+        if b.default is not None and a.default is None and b.identity is None:
+            msgs.append(f"Dropping the default of {name}: inserts that omit it now get NULL "
+                        "or fail.")
+            safety = max(safety, Safety.REVIEW, key=lambda s: s.rank)
+        return Assessment(safety, tuple(msgs))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.table.schema_ or "", self.table.name)

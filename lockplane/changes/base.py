@@ -1,0 +1,151 @@
+"""What every change kind provides, and the registry that finds them.
+
+A change is one typed difference between two schemas. Its module owns, per dialect:
+its forward SQL (``sql_<dialect>``), its inverse (computed from the before-state it
+carries, never from SQL text), the lock it takes, and its safety class.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import BadInput
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+class Safety(str, enum.Enum):
+    SAFE = "safe"  # no data at risk, brief or no lock
+    REVIEW = "review"  # worth a human look (takes a strong lock, scans, may fail on data)
+    LOSSY = "lossy"  # can lose data (narrowing, dropped default, ...)
+    DANGEROUS = "dangerous"  # destroys data (drop table / column)
+    MULTI_PHASE = "multi_phase"  # breaks running code unless done in phases
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Safety.SAFE: 0, Safety.REVIEW: 1, Safety.MULTI_PHASE: 2, Safety.LOSSY: 3,
+         Safety.DANGEROUS: 4}
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Lock facts of a step (PostgreSQL lock modes; SQLite takes a database write lock)."""
+
+    mode: str
+    blocks_reads: bool
+    blocks_writes: bool
+    rewrites_table: bool = False
+    scans_table: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "blocks_reads": self.blocks_reads,
+                "blocks_writes": self.blocks_writes, "rewrites_table": self.rewrites_table,
+                "scans_table": self.scans_table}
+
+
+NO_LOCK = Lock("NONE", False, False)
+ACCESS_EXCLUSIVE = Lock("ACCESS EXCLUSIVE", True, True)
+SHARE_UPDATE_EXCLUSIVE = Lock("SHARE UPDATE EXCLUSIVE", False, False)
+SHARE_ROW_EXCLUSIVE = Lock("SHARE ROW EXCLUSIVE", False, True)
+SQLITE_WRITE = Lock("DATABASE WRITE", False, True)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    safety: Safety
+    messages: tuple[str, ...] = ()
+
+
+# Plan order: lower runs first. Drops of dependents come first, then creates of what
+# tables depend on, then tables and columns, then drops of what tables depended on,
+# then constraints, indexes, FKs, and last what depends on tables (views, triggers...).
+class Order(enum.IntEnum):
+    DROP_POLICY = 100
+    DROP_TRIGGER = 105
+    DROP_VIEW = 110
+    DROP_FOREIGN_KEY = 120
+    DROP_INDEX = 130
+    DROP_CONSTRAINT = 140
+    CREATE_SCHEMA = 200
+    CREATE_EXTENSION = 210
+    CREATE_TYPE = 220
+    ALTER_TYPE = 225
+    CREATE_SEQUENCE = 230
+    CREATE_FUNCTION = 240
+    CREATE_TABLE = 300
+    ALTER_TABLE = 310
+    ALTER_COLUMN = 320
+    DROP_COLUMN = 330
+    REBUILD_TABLE = 340
+    DROP_TABLE = 400
+    ALTER_SEQUENCE = 410
+    DROP_SEQUENCE = 420
+    DROP_FUNCTION = 430
+    DROP_TYPE = 440
+    DROP_EXTENSION = 450
+    DROP_SCHEMA = 460
+    ADD_CONSTRAINT = 500
+    CREATE_INDEX = 510
+    ADD_FOREIGN_KEY = 520
+    CREATE_VIEW = 600
+    CREATE_TRIGGER = 610
+    ALTER_RLS = 620
+    CREATE_POLICY = 630
+    COMMENT = 700
+    GRANT = 710
+
+
+REGISTRY: dict[str, type[Change]] = {}
+
+
+def register(cls: type[Change]) -> type[Change]:
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+@dataclass
+class Change:
+    """Base of every change kind. Subclasses are dataclasses holding before/after facts."""
+
+    kind: ClassVar[str] = "change"
+    order: ClassVar[int] = Order.ALTER_TABLE
+    # Tie-breaker inside one order slot (views use it for dependency order).
+    rank: int = field(default=0, kw_only=True, compare=False)
+
+    # -- what a human reads
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    # -- SQL
+    def sql(self, d: Dialect) -> list[str]:
+        render = getattr(self, f"sql_{d.name}", None)
+        if render is None:
+            raise BadInput(f"{self.describe()}: not supported on {d.name}")
+        return render(d)
+
+    def transactional(self, d: Dialect) -> bool:
+        return True
+
+    # -- rollback, computed from the before-state this change carries
+    def inverse(self) -> list[Change]:
+        raise NotImplementedError
+
+    def rollback_note(self) -> str | None:
+        return None
+
+    # -- facts for the safety engine
+    def lock(self, d: Dialect) -> Lock:
+        return SQLITE_WRITE if d.name == "sqlite" else ACCESS_EXCLUSIVE
+
+    def assess(self, d: Dialect) -> Assessment:
+        return Assessment(Safety.SAFE)
+
+    # -- which table it touches (for grouping, multi-phase and per-table locks)
+    def table_key(self) -> tuple[str, str] | None:
+        return None

@@ -1,0 +1,65 @@
+"""ALTER TABLE ... DROP COLUMN: the column's values are gone.
+
+The inverse re-adds the column with its type, default, nullability, collation and
+comment; indexes and constraints on it come back through the inverses of their own
+drop steps. Values are not restored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import Column, Table, qualified
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .render import table_name
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class DropColumn(Change):
+    kind = "drop_column"
+    order = Order.DROP_COLUMN
+    table: Table
+    column: Column
+
+    def describe(self) -> str:
+        return f"Drop column {self.column.name} from {qualified(self.table.schema_, self.table.name)}"
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
+
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
+
+    def inverse(self) -> list[Change]:
+        from .add_column import AddColumn
+        from .set_comment import SetComment
+
+        out: list[Change] = [AddColumn(self.table, self.column.model_copy(update={"comment": None}))]
+        if self.column.comment:
+            out.append(SetComment.for_column(self.table, self.column.name, None,
+                                             self.column.comment))
+        return out
+
+    def rollback_note(self) -> str:
+        return (f"re-adds {self.column.name} with its definition; its values are not "
+                "restored (NULL or the default)")
+
+    def lock(self, d: Dialect) -> Lock:
+        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
+
+    def assess(self, d: Dialect) -> Assessment:
+        name = f"{qualified(self.table.schema_, self.table.name)}.{self.column.name}"
+        return Assessment(Safety.DANGEROUS, (
+            f"Dropping {name} permanently deletes its values, and running code that reads "
+            "or writes it breaks.",
+            "Safer: deploy code that no longer uses the column, then drop it "
+            "(multi-phase deprecation).",
+        ))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.table.schema_ or "", self.table.name)

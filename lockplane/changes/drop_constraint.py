@@ -1,0 +1,59 @@
+"""ALTER TABLE ... DROP CONSTRAINT for primary keys, UNIQUE, CHECK and EXCLUDE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import PrimaryKey, Table, qualified
+from .add_constraint import TableConstraint, constraint_label
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .render import table_name
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+def pg_constraint_name(table: Table, c: TableConstraint) -> str:
+    if c.name:
+        return c.name
+    if isinstance(c, PrimaryKey):
+        return f"{table.name}_pkey"  # PostgreSQL's own default name
+    raise ValueError("cannot drop an unnamed constraint")
+
+
+@register
+@dataclass
+class DropConstraint(Change):
+    kind = "drop_constraint"
+    order = Order.DROP_CONSTRAINT
+    table: Table
+    constraint: TableConstraint
+
+    def describe(self) -> str:
+        return (f"Drop {constraint_label(self.constraint)} from "
+                f"{qualified(self.table.schema_, self.table.name)}")
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        name = pg_constraint_name(self.table, self.constraint)
+        return [f"ALTER TABLE {table_name(d, self.table)} DROP CONSTRAINT {d.quote(name)}"]
+
+    def inverse(self) -> list[Change]:
+        from .add_constraint import AddConstraint
+
+        return [AddConstraint(self.table, self.constraint)]
+
+    def rollback_note(self) -> str:
+        return "re-adding the constraint fails if rows written meanwhile violate it"
+
+    def lock(self, d: Dialect) -> Lock:
+        return ACCESS_EXCLUSIVE
+
+    def assess(self, d: Dialect) -> Assessment:
+        return Assessment(Safety.REVIEW, (
+            f"Dropping {constraint_label(self.constraint)}: application code may rely on "
+            "it to keep data valid.",
+        ))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.table.schema_ or "", self.table.name)

@@ -1,0 +1,54 @@
+"""ALTER TABLE ... DROP CONSTRAINT of a foreign key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import ForeignKey, Table, qualified
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .render import table_name
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class DropForeignKey(Change):
+    kind = "drop_foreign_key"
+    order = Order.DROP_FOREIGN_KEY
+    table: Table
+    fk: ForeignKey
+    table_dropped: bool = False  # dropped because its table goes away
+
+    def describe(self) -> str:
+        return (f"Drop foreign key {self.fk.name} from "
+                f"{qualified(self.table.schema_, self.table.name)}")
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        if not self.fk.name:
+            raise ValueError("cannot drop an unnamed foreign key")
+        return [f"ALTER TABLE {table_name(d, self.table)} DROP CONSTRAINT {d.quote(self.fk.name)}"]
+
+    def inverse(self) -> list[Change]:
+        from .add_foreign_key import AddForeignKey
+
+        return [AddForeignKey(self.table, self.fk)]
+
+    def rollback_note(self) -> str:
+        return "re-adding the foreign key fails if orphaned rows were written meanwhile"
+
+    def lock(self, d: Dialect) -> Lock:
+        return ACCESS_EXCLUSIVE
+
+    def assess(self, d: Dialect) -> Assessment:
+        if self.table_dropped:
+            return Assessment(Safety.SAFE)
+        return Assessment(Safety.REVIEW, (
+            f"Dropping foreign key {self.fk.name}: the database no longer prevents orphaned "
+            "rows; code may rely on it.",
+        ))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.table.schema_ or "", self.table.name)

@@ -1,0 +1,60 @@
+"""DROP TABLE: destroys the table and every row in it.
+
+Its inverse recreates the structure (columns, constraints, indexes, triggers, policies,
+comments, grants) but not the rows: that needs a backup, and the rollback says so.
+Foreign keys into and out of the table are dropped by their own steps first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import Table, qualified
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .render import table_name
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class DropTable(Change):
+    kind = "drop_table"
+    order = Order.DROP_TABLE
+    table: Table
+
+    def describe(self) -> str:
+        return f"Drop table {qualified(self.table.schema_, self.table.name)}"
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return [f"DROP TABLE {table_name(d, self.table)}"]
+
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        return [f"DROP TABLE {table_name(d, self.table)}"]
+
+    def inverse(self) -> list[Change]:
+        from .create_table import CreateTable
+        from .table_parts import table_parts
+
+        # FKs of this table come back through the inverse of their own drop steps.
+        return [CreateTable(self.table), *table_parts(self.table, with_fks=False)]
+
+    def rollback_note(self) -> str:
+        return ("recreates the empty table: its rows are not restored by SQL; "
+                "restore them from a backup")
+
+    def lock(self, d: Dialect) -> Lock:
+        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
+
+    def assess(self, d: Dialect) -> Assessment:
+        name = qualified(self.table.schema_, self.table.name)
+        return Assessment(Safety.DANGEROUS, (
+            f"Dropping {name} permanently deletes all of its rows.",
+            "Safer: stop using the table in code first (multi-phase deprecation), "
+            "archive its data, then drop it.",
+        ))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.table.schema_ or "", self.table.name)

@@ -1,0 +1,29 @@
+"""Dialect plug-ins, looked up by name."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from ..errors import BadInput
+from .base import Database, Dialect
+
+__all__ = ["Database", "Dialect", "get_dialect", "connect"]
+
+
+@cache
+def get_dialect(name: str) -> Dialect:
+    if name == "postgres":
+        from .postgres import PostgresDialect
+
+        return PostgresDialect()
+    if name == "sqlite":
+        from .sqlite import SQLiteDialect
+
+        return SQLiteDialect()
+    raise BadInput(f"dialect {name!r} is not supported yet (postgres, sqlite)")
+
+
+def connect(dsn: str) -> Database:
+    from ..dsn import dialect_of
+
+    return get_dialect(dialect_of(dsn)).connect(dsn)

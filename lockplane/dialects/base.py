@@ -1,0 +1,74 @@
+"""What a dialect plug-in provides: quoting, connecting, introspecting, scratch databases.
+
+Change kinds own their SQL per dialect (see ``lockplane/changes``); a dialect owns only
+what is true of the database itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..model import Schema
+
+
+class Dialect(ABC):
+    name: str
+    default_schema: str
+    # Whether DDL can run inside a transaction and roll back with it.
+    transactional_ddl: bool = True
+
+    @abstractmethod
+    def quote(self, ident: str) -> str:
+        """Quote an identifier so any name (quotes, spaces, reserved words) is safe."""
+
+    def qname(self, schema: str | None, name: str) -> str:
+        """Qualified, quoted name of a schema object."""
+        if schema:
+            return f"{self.quote(schema)}.{self.quote(name)}"
+        return self.quote(name)
+
+    def literal(self, value: str) -> str:
+        """A string literal; standard SQL escaping of single quotes."""
+        return "'" + value.replace("'", "''") + "'"
+
+    @abstractmethod
+    def connect(self, dsn: str) -> Database:
+        """Open a session; BadInput (with the password redacted) if it cannot."""
+
+    @abstractmethod
+    def scratch(self, near_dsn: str | None = None) -> contextlib.AbstractContextManager[Database]:
+        """A throwaway empty database of this dialect, dropped on exit."""
+
+
+class Database(ABC):
+    """One session on one database."""
+
+    dialect: Dialect
+    dsn_display: str  # redacted, for messages
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def introspect(self) -> Schema:
+        """The structure of this database, minus Lockplane's own state objects."""
+
+    @abstractmethod
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, or ROLLBACK if the block raises."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,247 @@
+"""Diff two schemas into typed changes.
+
+Tables, columns, constraints and indexes are diffed here. Other object kinds (types,
+sequences, functions, views, triggers, policies, grants ...) register a differ in
+``OBJECT_DIFFERS`` or ``TABLE_PART_DIFFERS`` from their own change module, so that
+adding a kind touches one file.
+
+SQLite cannot ALTER most of a table: when a table changes in a way SQLite cannot ALTER,
+one ``RebuildTable`` step replaces all of that table's column and constraint changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from . import changes as _changes  # noqa: F401  (registers every change kind)
+from .changes.add_column import AddColumn
+from .changes.add_constraint import AddConstraint
+from .changes.add_foreign_key import AddForeignKey
+from .changes.alter_column import AlterColumn
+from .changes.base import Change
+from .changes.create_index import CreateIndex
+from .changes.create_table import CreateTable
+from .changes.drop_column import DropColumn
+from .changes.drop_constraint import DropConstraint
+from .changes.drop_foreign_key import DropForeignKey
+from .changes.drop_index import DropIndex
+from .changes.drop_table import DropTable
+from .changes.set_comment import SetComment
+from .changes.table_parts import table_parts
+from .dialects.base import Dialect
+from .model import Column, Schema, Table
+
+ObjectDiffer = Callable[[Schema, Schema, Dialect], list[Change]]
+TablePartDiffer = Callable[[Table, Table, Dialect], list[Change]]
+
+OBJECT_DIFFERS: list[ObjectDiffer] = []
+TABLE_PART_DIFFERS: list[TablePartDiffer] = []
+
+T = TypeVar("T")
+
+
+def diff(before: Schema, after: Schema, dialect: Dialect) -> list[Change]:
+    """Every change that turns ``before`` into ``after``, unordered (see plan.order)."""
+    out: list[Change] = []
+    for differ in OBJECT_DIFFERS:
+        out += differ(before, after, dialect)
+    out += diff_tables(before, after, dialect)
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+def _strip(obj: Any, *fields: str) -> dict[str, Any]:
+    return obj.model_dump(exclude={"renamed_from", "is_primary_key", *fields})
+
+
+def same(a: Any, b: Any, *ignore: str) -> bool:
+    return _strip(a, *ignore) == _strip(b, *ignore)
+
+
+def match_named(before: Sequence[T], after: Sequence[T], *ignore: str,
+                ) -> tuple[list[tuple[T, T]], list[T], list[T]]:
+    """Pair objects: identical ones, then by name. Returns (changed pairs, dropped, added).
+
+    An object declared without a name (original format) matches a live one with the same
+    definition whatever the server named it.
+    """
+    left = list(before)
+    right = list(after)
+    changed: list[tuple[T, T]] = []
+    for b in list(left):
+        for a in right:
+            if same(b, a, *ignore) or (getattr(a, "name", "x") is None
+                                       and same(b, a, "name", "comment", *ignore)):
+                left.remove(b)
+                right.remove(a)
+                if getattr(a, "comment", None) != getattr(b, "comment", None):
+                    changed.append((b, a))
+                break
+    for b in list(left):
+        name = getattr(b, "name", None)
+        a2 = next((a for a in right if name is not None and getattr(a, "name", None) == name),
+                  None)
+        if a2 is not None:
+            left.remove(b)
+            right.remove(a2)
+            changed.append((b, a2))
+    return changed, left, right
+
+
+def by_key(items: Iterable[T], key: Callable[[T], Any]) -> dict[Any, T]:
+    return {key(i): i for i in items}
+
+
+def _tkey(t: Table) -> tuple[str, str]:
+    return (t.schema_ or "", t.name)
+
+
+# ------------------------------------------------------------------------------ tables
+def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
+    old = by_key(before.tables, _tkey)
+    new = by_key(after.tables, _tkey)
+    out: list[Change] = []
+    inline_fks = d.name == "sqlite"
+    for key, table in new.items():
+        if key not in old:
+            out.append(CreateTable(table))
+            out += table_parts(table, with_fks=not inline_fks)
+    for key, table in old.items():
+        if key not in new:
+            if not inline_fks:
+                out += [DropForeignKey(table, fk, table_dropped=True)
+                        for fk in table.foreign_keys]
+            out.append(DropTable(table))
+    for key in old.keys() & new.keys():
+        out += diff_table(old[key], new[key], d)
+    return out
+
+
+def sqlite_needs_rebuild(b: Table, a: Table) -> bool:
+    """Whether SQLite can reach ``a`` from ``b`` only through the table-rebuild procedure."""
+    if not (same(b.primary_key, a.primary_key) if b.primary_key and a.primary_key
+            else b.primary_key == a.primary_key):
+        return True
+    for group in ("unique_constraints", "check_constraints", "foreign_keys"):
+        changed, dropped, added = match_named(getattr(b, group), getattr(a, group))
+        if changed or dropped or added:
+            return True
+    old_cols = {c.name: c for c in b.columns}
+    for col in a.columns:
+        prev = old_cols.get(col.name)
+        if prev is None:
+            # ALTER TABLE ADD COLUMN: no PK/UNIQUE, no stored generated column, and a NOT
+            # NULL column needs a non-NULL constant default.
+            if col.generated is not None or (not col.nullable and col.default is None):
+                return True
+            if col.default is not None and col.default.strip().startswith("("):
+                return True
+        elif not same(prev, col, "comment"):
+            return True
+    # Dropped columns: DROP COLUMN refuses indexed/constrained columns; rebuild is exact.
+    return any(c.name not in {x.name for x in a.columns} for c in b.columns)
+
+
+def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
+    out: list[Change] = []
+    s = a.schema_ or ""
+    rebuild = d.name == "sqlite" and sqlite_needs_rebuild(b, a)
+    if rebuild:
+        from .changes.rebuild_table import RebuildTable
+
+        out.append(RebuildTable(b, a))
+    else:
+        out += _diff_columns(b, a, d)
+        out += _diff_constraints(b, a, d)
+    # Indexes (a rebuild recreates the table's indexes itself)
+    if not rebuild:
+        changed, dropped, added = match_named(b.indexes, a.indexes, "comment")
+        for old_ix, new_ix in changed:
+            if same(old_ix, new_ix, "comment"):
+                if d.name == "postgres":
+                    out.append(SetComment("INDEX", (s, new_ix.name), old_ix.comment,
+                                          new_ix.comment))
+                continue
+            dropped.append(old_ix)
+            added.append(new_ix)
+        out += [DropIndex(s, b.name, ix) for ix in dropped]
+        out += [CreateIndex(s, a.name, ix) for ix in added]
+    for differ in TABLE_PART_DIFFERS:
+        out += differ(b, a, d)
+    if d.name == "postgres":
+        out += _diff_comments(b, a)
+    return out
+
+
+def _diff_columns(b: Table, a: Table, d: Dialect) -> list[Change]:
+    out: list[Change] = []
+    old_cols = {c.name: c for c in b.columns}
+    new_names = {c.name for c in a.columns}
+    for col in a.columns:
+        prev = old_cols.get(col.name)
+        if prev is None:
+            out.append(AddColumn(b, col))
+        elif not same(prev, col, "comment"):
+            out.append(AlterColumn(b, _no_comment(prev), _no_comment(col)))
+    for col in b.columns:
+        if col.name not in new_names:
+            out.append(DropColumn(b, col))
+    return out
+
+
+def _no_comment(c: Column) -> Column:
+    return c.model_copy(update={"comment": None})
+
+
+def _diff_constraints(b: Table, a: Table, d: Dialect) -> list[Change]:
+    out: list[Change] = []
+    # Primary key: at most one per table.
+    if b.primary_key != a.primary_key:
+        pk_same = (b.primary_key is not None and a.primary_key is not None
+                   and (a.primary_key.name is None or a.primary_key.name == b.primary_key.name)
+                   and a.primary_key.columns == b.primary_key.columns)
+        if not pk_same:
+            if b.primary_key is not None:
+                out.append(DropConstraint(b, b.primary_key))
+            if a.primary_key is not None:
+                out.append(AddConstraint(b, a.primary_key))
+    for group in ("unique_constraints", "check_constraints", "exclusion_constraints"):
+        changed, dropped, added = match_named(getattr(b, group), getattr(a, group))
+        for old_c, new_c in changed:
+            if not same(old_c, new_c, "comment"):
+                dropped.append(old_c)
+                added.append(new_c)
+            else:
+                out.append(_constraint_comment(a, old_c, new_c))
+        out += [DropConstraint(b, c) for c in dropped]
+        out += [AddConstraint(b, c) for c in added]
+    changed, dropped, added = match_named(b.foreign_keys, a.foreign_keys)
+    for old_fk, new_fk in changed:
+        if not same(old_fk, new_fk, "comment"):
+            dropped.append(old_fk)
+            added.append(new_fk)
+        else:
+            out.append(_constraint_comment(a, old_fk, new_fk))
+    out += [DropForeignKey(b, fk) for fk in dropped]
+    out += [AddForeignKey(b, fk) for fk in added]
+    return out
+
+
+def _diff_comments(b: Table, a: Table) -> list[Change]:
+    s, n = a.schema_ or "", a.name
+    out: list[Change] = []
+    if b.comment != a.comment:
+        out.append(SetComment("TABLE", (s, n), b.comment, a.comment))
+    old_cols = {c.name: c for c in b.columns}
+    for col in a.columns:
+        prev = old_cols.get(col.name)
+        before = prev.comment if prev else None
+        if before != col.comment:
+            out.append(SetComment("COLUMN", (s, n, col.name), before, col.comment))
+    return out
+
+
+def _constraint_comment(t: Table, old: Any, new: Any) -> Change:
+    return SetComment("CONSTRAINT", (new.name or old.name,), old.comment, new.comment,
+                      on_table=(t.schema_ or "", t.name))

@@ -1,0 +1,44 @@
+"""Errors that the CLI maps to exit codes (DESIGN.md, "Exit codes").
+
+Every error carries one line meant for a human at 2 AM: what went wrong and where.
+Never put a password in one; use ``dsn.redact`` on anything that may hold a DSN.
+"""
+
+from __future__ import annotations
+
+
+class LockplaneError(Exception):
+    """Base class. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadInput(LockplaneError):
+    """Malformed input, unknown type, missing file, unreachable database: exit 2."""
+
+    exit_code = 2
+
+
+class SafetyRefusal(LockplaneError):
+    """Refused for safety: dangerous step, hash mismatch, phase out of order: exit 3."""
+
+    exit_code = 3
+
+
+class ExecutionFailed(LockplaneError):
+    """The database rejected a step; the transaction was rolled back: exit 1."""
+
+    exit_code = 1
+
+
+class DriftFound(LockplaneError):
+    """The live database differs from the desired schema: exit 4."""
+
+    exit_code = 4

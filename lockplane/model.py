@@ -1,0 +1,389 @@
+"""The schema model: what a database's structure is, independent of how it was read.
+
+One pydantic model for every source (live database, JSON, SQL files, SQLAlchemy).
+Canonical JSON and a stable hash identify a state: two databases with the same hash
+have the same structure (column order and other cosmetic differences aside).
+
+Expressions (defaults, checks, index predicates, view bodies) are kept as the server
+renders them, so comparing two loads from the same server is exact. Object names are
+kept exactly as the database spells them (case and all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DIALECTS = ("postgres", "sqlite", "mysql")
+DEFAULT_SCHEMA = {"postgres": "public", "sqlite": "main", "mysql": ""}
+
+
+class Model(BaseModel):
+    # Unknown fields are bad input: a typo in a schema file must not be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Column(Model):
+    name: str
+    type: str
+    nullable: bool = True
+    default: str | None = None
+    identity: Literal["always", "by_default"] | None = None
+    generated: str | None = Field(None, description="expression of a STORED generated column")
+    collation: str | None = None
+    comment: str | None = None
+    # Original-Lockplane field; folded into Table.primary_key when the table is built.
+    is_primary_key: bool = False
+    renamed_from: str | None = Field(None, description="declared rename (multi-phase)")
+
+
+class IndexKey(Model):
+    """One key of an index: a column or an expression, with its ordering options."""
+
+    column: str | None = None
+    expression: str | None = None
+    descending: bool = False
+    nulls_first: bool | None = None  # None: the default for the direction
+    opclass: str | None = None  # only when not the type's default
+    collation: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> IndexKey:
+        if (self.column is None) == (self.expression is None):
+            raise ValueError("an index key has exactly one of 'column' or 'expression'")
+        return self
+
+
+class Index(Model):
+    name: str
+    columns: list[str] = Field(default_factory=list, description="original format: plain columns")
+    keys: list[IndexKey] = Field(default_factory=list)
+    unique: bool = False
+    method: str = "btree"
+    where: str | None = None
+    include: list[str] = Field(default_factory=list)
+    nulls_not_distinct: bool = False
+    comment: str | None = None
+
+    @model_validator(mode="after")
+    def _keys_from_columns(self) -> Index:
+        if not self.keys and self.columns:
+            self.keys = [IndexKey(column=c) for c in self.columns]
+        if not self.keys:
+            raise ValueError(f"index {self.name!r} has no columns or keys")
+        if all(k.column is not None for k in self.keys):
+            self.columns = [k.column for k in self.keys if k.column is not None]
+        else:
+            self.columns = []
+        return self
+
+
+class PrimaryKey(Model):
+    name: str | None = None
+    columns: list[str]
+
+
+class UniqueConstraint(Model):
+    name: str | None = None
+    columns: list[str]
+    nulls_not_distinct: bool = False
+    deferrable: bool = False
+    initially_deferred: bool = False
+    comment: str | None = None
+
+
+class CheckConstraint(Model):
+    name: str | None = None
+    expression: str
+    no_inherit: bool = False
+    comment: str | None = None
+
+
+FkAction = Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
+
+
+class ForeignKey(Model):
+    name: str | None = None
+    columns: list[str]
+    referenced_schema: str | None = None
+    referenced_table: str
+    referenced_columns: list[str]
+    on_delete: FkAction = "NO ACTION"
+    on_update: FkAction = "NO ACTION"
+    match: Literal["SIMPLE", "FULL", "PARTIAL"] = "SIMPLE"
+    deferrable: bool = False
+    initially_deferred: bool = False
+    comment: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper_actions(cls, data: Any) -> Any:
+        # The original format wrote actions in any case ("cascade", "SET_NULL").
+        if isinstance(data, dict):
+            for key in ("on_delete", "on_update", "match"):
+                val = data.get(key)
+                if isinstance(val, str):
+                    data[key] = val.replace("_", " ").upper()
+                elif key in data and val is None:
+                    del data[key]
+        return data
+
+
+class ExclusionConstraint(Model):
+    """EXCLUDE constraint; ``definition`` is what follows EXCLUDE, as the server prints it."""
+
+    name: str
+    definition: str
+    deferrable: bool = False
+    initially_deferred: bool = False
+    comment: str | None = None
+
+
+class Trigger(Model):
+    """A trigger; ``definition`` is the full CREATE TRIGGER statement as the server prints it."""
+
+    name: str
+    definition: str
+    enabled: Literal["O", "D", "R", "A"] = "O"  # pg_trigger.tgenabled
+    comment: str | None = None
+
+
+class Policy(Model):
+    name: str
+    command: Literal["ALL", "SELECT", "INSERT", "UPDATE", "DELETE"] = "ALL"
+    permissive: bool = True
+    roles: list[str] = Field(default_factory=lambda: ["public"])
+    using: str | None = None
+    with_check: str | None = None
+    comment: str | None = None
+
+
+class Grant(Model):
+    grantee: str  # role name, or "PUBLIC"
+    privilege: str  # SELECT, INSERT, ..., or EXECUTE / USAGE
+    with_grant_option: bool = False
+
+
+class Table(Model):
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    columns: list[Column] = Field(default_factory=list)
+    primary_key: PrimaryKey | None = None
+    unique_constraints: list[UniqueConstraint] = Field(default_factory=list)
+    check_constraints: list[CheckConstraint] = Field(default_factory=list)
+    foreign_keys: list[ForeignKey] = Field(default_factory=list)
+    exclusion_constraints: list[ExclusionConstraint] = Field(default_factory=list)
+    indexes: list[Index] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(default_factory=list)
+    policies: list[Policy] = Field(default_factory=list)
+    rls_enabled: bool = False
+    rls_forced: bool = False
+    grants: list[Grant] = Field(default_factory=list)
+    comment: str | None = None
+    renamed_from: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _fold_legacy_pk(self) -> Table:
+        legacy = [c.name for c in self.columns if c.is_primary_key]
+        if legacy and self.primary_key is None:
+            self.primary_key = PrimaryKey(columns=legacy)
+        pk = set(self.primary_key.columns) if self.primary_key else set()
+        for col in self.columns:
+            col.is_primary_key = col.name in pk
+            if col.name in pk:
+                col.nullable = False  # a primary key column is NOT NULL in every dialect
+        return self
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+class View(Model):
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    definition: str
+    materialized: bool = False
+    options: list[str] = Field(default_factory=list, description="e.g. security_barrier=true")
+    check_option: Literal["LOCAL", "CASCADED"] | None = None
+    indexes: list[Index] = Field(default_factory=list, description="materialized views only")
+    depends_on: list[str] = Field(
+        default_factory=list, description="qualified names of relations it selects from"
+    )
+    grants: list[Grant] = Field(default_factory=list)
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Sequence(Model):
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    data_type: str = "bigint"
+    start: int = 1
+    increment: int = 1
+    min_value: int | None = None
+    max_value: int | None = None
+    cache: int = 1
+    cycle: bool = False
+    owned_by: str | None = Field(None, description='"schema"."table"."column" it belongs to')
+    grants: list[Grant] = Field(default_factory=list)
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class EnumType(Model):
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    values: list[str]
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DomainType(Model):
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    base_type: str
+    nullable: bool = True
+    default: str | None = None
+    collation: str | None = None
+    checks: list[CheckConstraint] = Field(default_factory=list)
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CompositeAttribute(Model):
+    name: str
+    type: str
+    collation: str | None = None
+
+
+class CompositeType(Model):
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    attributes: list[CompositeAttribute]
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Extension(Model):
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    version: str | None = None
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Function(Model):
+    """A function or procedure; ``definition`` is pg_get_functiondef's CREATE OR REPLACE."""
+
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    identity_arguments: str = ""
+    kind: Literal["function", "procedure"] = "function"
+    definition: str
+    grants: list[Grant] = Field(default_factory=list)
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Namespace(Model):
+    """A PostgreSQL schema (the word 'schema' is taken by the whole model)."""
+
+    name: str
+    grants: list[Grant] = Field(default_factory=list)
+    comment: str | None = None
+
+
+# Fields that describe intent or the original format, not the database's state.
+_NOT_STATE = {"renamed_from", "is_primary_key", "columns_legacy"}
+
+
+class Schema(Model):
+    dialect: Literal["postgres", "sqlite", "mysql"] = "postgres"
+    schemas: list[Namespace] = Field(default_factory=list)
+    extensions: list[Extension] = Field(default_factory=list)
+    enums: list[EnumType] = Field(default_factory=list)
+    domains: list[DomainType] = Field(default_factory=list)
+    composite_types: list[CompositeType] = Field(default_factory=list)
+    sequences: list[Sequence] = Field(default_factory=list)
+    functions: list[Function] = Field(default_factory=list)
+    tables: list[Table] = Field(default_factory=list)
+    views: list[View] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _default_schemas(self) -> Schema:
+        default = DEFAULT_SCHEMA[self.dialect]
+        for group in (self.extensions, self.enums, self.domains, self.composite_types,
+                      self.sequences, self.functions, self.tables, self.views):
+            for obj in group:
+                if not obj.schema_:
+                    obj.schema_ = default
+        for table in self.tables:
+            for fk in table.foreign_keys:
+                if not fk.referenced_schema:
+                    fk.referenced_schema = table.schema_
+        return self
+
+    # ----------------------------------------------------------------- lookups
+    def table(self, schema: str, name: str) -> Table | None:
+        return next((t for t in self.tables if t.schema_ == schema and t.name == name), None)
+
+    # ----------------------------------------------------------- canonical form
+    def to_json(self, indent: int | None = 2) -> str:
+        """The JSON a user reads and writes (superset of the original format)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+        return json.dumps(data, indent=indent, ensure_ascii=False)
+
+    def canonical(self) -> dict[str, Any]:
+        """Order-insensitive, intent-free form used for hashing and comparison."""
+        data = self.model_dump(mode="json", by_alias=True)
+        return _canonicalize(data)
+
+    def hash(self) -> str:
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# Lists whose order is meaningful stay as they are; every other list of named objects is
+# sorted so that catalog order (and column order) never changes a hash.
+_ORDERED_LISTS = {"values", "keys", "include", "referenced_columns", "attributes",
+                  "depends_on", "options"}
+_ORDERED_FIELDS_OF_STR = {"columns"}  # PK / unique / FK / legacy index column lists
+
+
+def _sort_key(item: Any) -> str:
+    if isinstance(item, dict):
+        return json.dumps([item.get("schema"), item.get("name"), item.get("grantee"),
+                           item.get("privilege"), item], sort_keys=True, default=str)
+    return json.dumps(item, sort_keys=True, default=str)
+
+
+def _canonicalize(value: Any, key: str | None = None) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in _NOT_STATE:
+                continue
+            if k == "columns" and isinstance(v, list) and v and isinstance(v[0], str) \
+                    and "keys" in value:
+                continue  # legacy index column list duplicates 'keys'
+            out[k] = _canonicalize(v, k)
+        return out
+    if isinstance(value, list):
+        items = [_canonicalize(v) for v in value]
+        if key in _ORDERED_LISTS or (key in _ORDERED_FIELDS_OF_STR and items
+                                     and isinstance(items[0], str)):
+            return items
+        if key in ("roles",):
+            return sorted(items)
+        return sorted(items, key=_sort_key)
+    return value
+
+
+def qualified(schema: str | None, name: str) -> str:
+    """A display name, not SQL: schema.name (SQL is always quoted by the dialect)."""
+    return f"{schema}.{name}" if schema else name

@@ -1,0 +1,166 @@
+"""Plans: ordered steps with SQL, lock facts, safety and rollback, as reviewable JSON.
+
+A plan is made for one database state (``source_hash``) and leads to another
+(``target_hash``). It is a superset of the original format
+``{"source_hash", "steps": [{"description", "sql": [...]}]}``, which still loads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import __version__
+from .changes.base import Change, Safety
+from .dialects import get_dialect
+from .dialects.base import Dialect
+from .diff import diff
+from .errors import BadInput
+from .model import Schema
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StepLock(PlanModel):
+    mode: str
+    blocks_reads: bool
+    blocks_writes: bool
+    rewrites_table: bool = False
+    scans_table: bool = False
+
+
+class StepRollback(PlanModel):
+    sql: list[str] = Field(default_factory=list)
+    safety: str = "safe"
+    note: str | None = None
+
+
+class Step(PlanModel):
+    description: str
+    sql: list[str]
+    kind: str | None = None
+    table: str | None = None
+    safety: str = "review"
+    lock: StepLock | None = None
+    transactional: bool = True
+    rollback: StepRollback | None = None
+    messages: list[str] = Field(default_factory=list)
+
+
+class Plan(PlanModel):
+    schema_url: str | None = Field(None, alias="$schema")
+    source_hash: str
+    target_hash: str | None = None
+    dialect: str | None = None
+    lockplane_version: str | None = None
+    steps: list[Step] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True),
+                          indent=2, ensure_ascii=False)
+
+    def worst_safety(self) -> Safety:
+        ranks = [Safety(s.safety) for s in self.steps]
+        return max(ranks, key=lambda s: s.rank, default=Safety.SAFE)
+
+
+def order_changes(changes: list[Change]) -> list[Change]:
+    """Dependency order: by each kind's plan slot, then its rank, then diff order."""
+    indexed = list(enumerate(changes))
+    indexed.sort(key=lambda ic: (int(ic[1].order), ic[1].rank, ic[0]))
+    return [c for _, c in indexed]
+
+
+def _table_label(change: Change) -> str | None:
+    key = change.table_key()
+    if key is None:
+        return None
+    return f"{key[0]}.{key[1]}" if key[0] else key[1]
+
+
+def step_for(change: Change, d: Dialect) -> Step:
+    assessment = change.assess(d)
+    lock = change.lock(d)
+    inverse = change.inverse()
+    rb_sql: list[str] = []
+    rb_worst = Safety.SAFE
+    for inv in inverse:
+        rb_sql += inv.sql(d)
+        s = inv.assess(d).safety
+        if s.rank > rb_worst.rank:
+            rb_worst = s
+    return Step(
+        description=change.describe(),
+        sql=change.sql(d),
+        kind=change.kind,
+        table=_table_label(change),
+        safety=assessment.safety.value,
+        lock=StepLock(**lock.to_json()),
+        transactional=change.transactional(d),
+        rollback=StepRollback(sql=rb_sql, safety=rb_worst.value, note=change.rollback_note()),
+        messages=list(assessment.messages),
+    )
+
+
+def build_plan(before: Schema, after: Schema, dialect: str | None = None) -> Plan:
+    """The plan that turns ``before`` into ``after``."""
+    name = dialect or after.dialect or before.dialect
+    if before.dialect != after.dialect:
+        raise BadInput(f"cannot plan from a {before.dialect} schema to a {after.dialect} schema")
+    d = get_dialect(name)
+    changes = order_changes(diff(before, after, d))
+    return Plan(source_hash=before.hash(), target_hash=after.hash(), dialect=name,
+                lockplane_version=__version__, steps=[step_for(c, d) for c in changes])
+
+
+def rollback_plan(plan: Plan) -> Plan:
+    """The plan that undoes ``plan``: each step's rollback, in reverse order."""
+    if plan.target_hash is None:
+        raise BadInput("this plan has no target_hash (original format): plan the rollback "
+                       "with 'lockplane plan --from <current> --to <previous>' instead")
+    steps = []
+    for step in reversed(plan.steps):
+        if step.rollback is None:
+            raise BadInput(f"step {step.description!r} has no rollback")
+        if not step.rollback.sql:
+            continue
+        steps.append(Step(
+            description=f"Undo: {step.description}",
+            sql=step.rollback.sql,
+            kind=f"undo_{step.kind}" if step.kind else None,
+            table=step.table,
+            safety=step.rollback.safety,
+            lock=step.lock,
+            transactional=step.transactional,
+            rollback=StepRollback(sql=step.sql, safety=step.safety),
+            messages=[step.rollback.note] if step.rollback.note else [],
+        ))
+    return Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
+                dialect=plan.dialect, lockplane_version=__version__, steps=steps)
+
+
+def load_plan(path: str) -> Plan:
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"plan file not found: {path}")
+    try:
+        data: Any = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    if isinstance(data, dict) and data.get("multi_phase"):
+        raise BadInput(f"{path} is a multi-phase plan: use 'lockplane apply-phase'")
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise BadInput(f"{path}: invalid plan at {where or 'top level'}: {err['msg']}") from None
