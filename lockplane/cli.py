@@ -1,0 +1,391 @@
+"""The ``lockplane`` command line (typer + rich).
+
+Exit codes (DESIGN.md): 0 done; 1 failed (database error, rolled back); 2 bad input or
+usage; 3 refused for safety; 4 drift found. Human output goes to stderr, machine output
+(JSON, plans) to stdout. No traceback ever reaches a user: set LOCKPLANE_DEBUG=1 to see one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from . import __version__
+from .config import SAFETY_LEVELS, Environment, get_environment
+from .dsn import looks_like_dsn, redact
+from .errors import BadInput, LockplaneError, SafetyRefusal
+from .model import Schema
+from .plan import Plan, build_plan, load_plan, rollback_plan
+from .report import err, print_plan
+from .sources import SourceContext, dialect_of_source, load_schema
+
+app = typer.Typer(
+    name="lockplane",
+    help="Safe, understandable, boring database schema changes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _env(name: str | None) -> Environment | None:
+    return get_environment(name) if name else None
+
+
+def _resolve_src(value: str | None, env_name: str | None, what: str,
+                 use_schema_path: bool = False) -> str:
+    if value:
+        return value
+    env = _env(env_name)
+    if env is not None:
+        src = env.schema_path if use_schema_path else env.database_url
+        if src:
+            return src
+        key = "schema_path" if use_schema_path else "database_url"
+        raise BadInput(f"environment {env.name!r} has no {key} (lockplane.toml or .env.{env.name})")
+    raise BadInput(f"missing {what}: pass it, or its --*-environment option")
+
+
+def _context(sources: list[str], dialect: str | None, server: str | None) -> SourceContext:
+    known = dialect
+    for src in sources:
+        found = dialect_of_source(src)
+        if found:
+            if known and found != known:
+                raise BadInput(f"{redact(src)} is {found} but the other side is {known}")
+            known = found
+    if server is None:
+        server = next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")),
+                      None)
+    return SourceContext(dialect=known, server_dsn=server)
+
+
+def _write_out(text: str, output: str | None) -> None:
+    if output:
+        try:
+            Path(output).write_text(text + "\n")
+        except OSError as exc:
+            raise BadInput(f"cannot write {output}: {exc.strerror}") from None
+        err.print(f"Wrote {output}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def _confirm(plan: Plan, target: str) -> bool:
+    if not sys.stdin.isatty():
+        raise SafetyRefusal("not applied: confirmation needed; run interactively or pass "
+                            "--auto-approve")
+    err.print(f"\nLockplane will run {len(plan.steps)} step(s) on [bold]{redact(target)}[/].")
+    answer = typer.prompt("Only 'yes' will be accepted to approve", default="",
+                          show_default=False, err=True)
+    return answer.strip() == "yes"
+
+
+def _safety_level(flag: str | None, env: Environment | None) -> str:
+    level = flag or (env.default_safety if env else "moderate")
+    if level not in SAFETY_LEVELS:
+        raise BadInput(f"--safety must be one of {', '.join(SAFETY_LEVELS)}, not {level!r}")
+    return level
+
+
+def _report(msg: str) -> None:
+    err.print(f"[dim]{msg}[/]")
+
+
+# ---------------------------------------------------------------------------- commands
+@app.command()
+def version() -> None:
+    """Print Lockplane's version."""
+    sys.stdout.write(f"lockplane {__version__}\n")
+
+
+@app.command()
+def init(
+    directory: Annotated[str, typer.Argument(help="project directory")] = ".",
+    database_url: Annotated[str, typer.Option(help="database URL of the local environment")]
+    = "sqlite:///lockplane-dev.db",
+) -> None:
+    """Create lockplane.toml and a schema/ directory."""
+    root = Path(directory)
+    cfg = root / "lockplane.toml"
+    if cfg.exists():
+        raise BadInput(f"{cfg} already exists")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "schema").mkdir(exist_ok=True)
+    cfg.write_text(
+        "# Lockplane environments. Secrets (DATABASE_URL, SHADOW_DATABASE_URL) may live in\n"
+        "# .env.<name> next to this file instead of here.\n"
+        "[environments.local]\n"
+        f"database_url = \"{database_url}\"\n"
+        "schema_path = \"schema/\"\n"
+        "# safety = \"moderate\"   # strict | moderate | permissive\n")
+    err.print(f"Created {cfg} and {root / 'schema'}/")
+
+
+@app.command()
+def introspect(
+    target: Annotated[str | None, typer.Option("--target", help="database URL")] = None,
+    target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+    format: Annotated[str, typer.Option("--format", help="json or sql")] = "json",
+    output: Annotated[str | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Read a live database's schema."""
+    src = _resolve_src(target, target_environment, "--target")
+    if not looks_like_dsn(src):
+        raise BadInput(f"--target must be a database URL, not {src!r}")
+    schema = load_schema(src)
+    _write_out(_format_schema(schema, format), output)
+
+
+def _format_schema(schema: Schema, fmt: str) -> str:
+    if fmt == "json":
+        return schema.to_json()
+    if fmt == "sql":
+        plan = build_plan(Schema(dialect=schema.dialect), schema)
+        return "\n".join(stmt.rstrip(";") + ";" for s in plan.steps for stmt in s.sql)
+    raise BadInput(f"--format must be json or sql, not {fmt!r}")
+
+
+@app.command()
+def plan(
+    from_: Annotated[str | None, typer.Option("--from", help="current state: URL, .json, .sql, dir")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="desired state: URL, .json, .sql, dir, module:metadata")] = None,
+    from_environment: Annotated[str | None, typer.Option("--from-environment")] = None,
+    to_environment: Annotated[str | None, typer.Option("--to-environment")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="write the plan JSON here")] = None,
+    dialect: Annotated[str | None, typer.Option("--dialect", help="postgres or sqlite, when no source says")] = None,
+    shadow_db: Annotated[str | None, typer.Option("--shadow-db", help="server for scratch databases")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary on stderr")] = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 4 when the plan is not empty")] = False,
+) -> None:
+    """Compute the plan from one state to another; JSON on stdout or --output."""
+    src_from = _resolve_src(from_, from_environment, "--from")
+    src_to = _resolve_src(to, to_environment or from_environment, "--to", use_schema_path=True)
+    ctx = _context([src_from, src_to], dialect, shadow_db or _shadow_of(from_environment))
+    before = load_schema(src_from, ctx)
+    after = load_schema(src_to, ctx)
+    result = build_plan(before, after)
+    if not quiet:
+        print_plan(result)
+    _write_out(result.to_json(), output)
+    if exit_code and result.steps:
+        raise typer.Exit(4)
+
+
+def _shadow_of(env_name: str | None) -> str | None:
+    env = _env(env_name)
+    return env.shadow_database_url if env else None
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[str | None, typer.Argument(help="plan JSON (or use --schema)")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="database URL")] = None,
+    target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="plan against this desired schema and apply")] = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation")] = False,
+    safety: Annotated[str | None, typer.Option("--safety", help="strict | moderate | permissive")] = None,
+    shadow_db: Annotated[str | None, typer.Option("--shadow-db", help="server for the shadow database")] = None,
+    skip_shadow: Annotated[bool, typer.Option("--skip-shadow", help="do not validate on a shadow database")] = False,
+    lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="PostgreSQL lock_timeout per statement")] = 3000,
+    retries: Annotated[int, typer.Option("--retries", help="retries after a lock timeout")] = 3,
+    applied_by: Annotated[str | None, typer.Option("--who", help="recorded in the history")] = None,
+) -> None:
+    """Apply a plan to a database (checks its hash, validates on a shadow first)."""
+    from .execute import ApplyOptions, apply_plan
+
+    env = _env(target_environment)
+    dsn = _resolve_src(target, target_environment, "--target")
+    if plan_file and schema:
+        raise BadInput("give either a plan file or --schema, not both")
+    if plan_file:
+        the_plan = load_plan(plan_file)
+    else:
+        desired = schema or (env.schema_path if env else None)
+        if not desired:
+            raise BadInput("missing plan: pass a plan file, or --schema with the desired schema")
+        ctx = _context([dsn, desired], None, shadow_db or (env.shadow_database_url if env else None))
+        the_plan = build_plan(load_schema(dsn, ctx), load_schema(desired, ctx))
+    level = _safety_level(safety, env)
+    print_plan(the_plan)
+    if not the_plan.steps:
+        return
+    opts = ApplyOptions(safety=level, shadow_dsn=shadow_db or (env.shadow_database_url if env else None),
+                        skip_shadow=skip_shadow, lock_timeout_ms=lock_timeout, retries=retries,
+                        applied_by=applied_by)
+    confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
+    result = apply_plan(the_plan, dsn, opts, report=_report, confirm=confirm)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
+    if result.status == "already_applied":
+        err.print("[green]Already applied:[/] the database is at the plan's target state.")
+    else:
+        err.print(f"[green]Applied[/] {result.steps_run} step(s) "
+                  f"(migration {result.migration_id}); database hash {result.hash_after[:12]}")
+
+
+@app.command("plan-rollback")
+def plan_rollback(
+    plan_file: Annotated[str, typer.Option("--plan", help="the plan to undo")],
+    from_: Annotated[str | None, typer.Option("--from", help="the state the plan was made from")] = None,
+    from_environment: Annotated[str | None, typer.Option("--from-environment")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Compute the plan that undoes PLAN (each step's inverse, in reverse order)."""
+    forward = load_plan(plan_file)
+    src = from_ or (_resolve_src(None, from_environment, "--from") if from_environment else None)
+    if src:
+        ctx = _context([src], forward.dialect, None)
+        before = load_schema(src, ctx)
+        if before.hash() != forward.source_hash:
+            raise SafetyRefusal(f"{plan_file} was made from hash {forward.source_hash[:12]}…, "
+                                f"but {redact(src)} has hash {before.hash()[:12]}…")
+    back = rollback_plan(forward)
+    print_plan(back, title="Rollback plan")
+    _write_out(back.to_json(), output)
+
+
+@app.command()
+def rollback(
+    plan_file: Annotated[str, typer.Argument(help="the plan that was applied")],
+    target: Annotated[str | None, typer.Option("--target")] = None,
+    target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
+    safety: Annotated[str | None, typer.Option("--safety")] = None,
+    shadow_db: Annotated[str | None, typer.Option("--shadow-db")] = None,
+    skip_shadow: Annotated[bool, typer.Option("--skip-shadow")] = False,
+) -> None:
+    """Undo an applied plan on the target (refused unless the target is at its target_hash)."""
+    from .execute import ApplyOptions, apply_plan
+
+    env = _env(target_environment)
+    dsn = _resolve_src(target, target_environment, "--target")
+    back = rollback_plan(load_plan(plan_file))
+    print_plan(back, title="Rollback plan")
+    if not back.steps:
+        return
+    opts = ApplyOptions(safety=_safety_level(safety, env), shadow_dsn=shadow_db,
+                        skip_shadow=skip_shadow)
+    confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
+    result = apply_plan(back, dsn, opts, report=_report, confirm=confirm)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
+    if result.status == "already_applied":
+        err.print("[green]Already rolled back.[/]")
+    else:
+        err.print(f"[green]Rolled back[/] {result.steps_run} step(s); database hash "
+                  f"{result.hash_after[:12]}")
+
+
+@app.command()
+def validate(
+    path: Annotated[str, typer.Argument(help="schema (.json, .sql, dir) or plan JSON")],
+    dialect: Annotated[str | None, typer.Option("--dialect")] = None,
+    shadow_db: Annotated[str | None, typer.Option("--shadow-db")] = None,
+) -> None:
+    """Check that a schema loads on a scratch database, or that a plan file is well-formed."""
+    if path.endswith(".json") and Path(path).is_file():
+        import json
+
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        if isinstance(data, dict) and "steps" in data:
+            p = load_plan(path)
+            err.print(f"[green]valid plan:[/] {len(p.steps)} step(s)")
+            return
+    ctx = _context([path], dialect, shadow_db)
+    schema = load_schema(path, ctx)
+    err.print(f"[green]valid schema:[/] {len(schema.tables)} table(s), hash {schema.hash()[:12]}")
+
+
+@app.command()
+def convert(
+    input: Annotated[str, typer.Option("--input", "-i", help="schema: .json, .sql, dir, URL, module:metadata")],
+    output: Annotated[str | None, typer.Option("--output", "-o")] = None,
+    to: Annotated[str, typer.Option("--to", help="json or sql")] = "json",
+    dialect: Annotated[str | None, typer.Option("--dialect")] = None,
+    shadow_db: Annotated[str | None, typer.Option("--shadow-db")] = None,
+) -> None:
+    """Convert a schema between formats (JSON <-> SQL)."""
+    fmt = to
+    if output and to == "json" and output.endswith(".sql"):
+        fmt = "sql"
+    ctx = _context([input], dialect, shadow_db)
+    _write_out(_format_schema(load_schema(input, ctx), fmt), output)
+
+
+@app.command()
+def history(
+    target: Annotated[str | None, typer.Option("--target")] = None,
+    target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+) -> None:
+    """Migrations applied to a database (from its lockplane.migrations table)."""
+    import json
+
+    from .dialects import connect
+    from .state import History
+
+    dsn = _resolve_src(target, target_environment, "--target")
+    with connect(dsn) as db:
+        rows = History(db).list(limit)
+    if json_out:
+        sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
+        return
+    if not rows:
+        err.print("No migrations recorded.")
+    for r in rows:
+        err.print(f"{r.id:>5}  {str(r.started_at)[:19]}  {r.result:<8}  "
+                  f"{r.steps_done}/{r.steps_total} steps  {r.source_hash[:12]} -> "
+                  f"{(r.hash_after or r.target_hash or '?')[:12]}  {r.applied_by or ''}")
+
+
+@app.command()
+def demo(
+    directory: Annotated[str, typer.Option("--dir", help="where to put the demo database")]
+    = ".lockplane-demo",
+) -> None:
+    """Plan and apply a schema change on an embedded SQLite database."""
+    from .demo import run_demo
+
+    run_demo(directory)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except LockplaneError as exc:
+        err.print("[red]error:[/] " + escape(redact(exc.message)))
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("[red]aborted[/]")
+        sys.exit(3)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            err.print("[red]usage:[/] " + escape(exc.format_message()))
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.ClickException):
+            err.print("[red]error:[/] " + escape(exc.format_message()))
+            sys.exit(exc.exit_code)
+        if os.environ.get("LOCKPLANE_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        err.print("[red]internal error:[/] " + escape(f"{type(exc).__name__}: {redact(first)}")
+                  + " (set LOCKPLANE_DEBUG=1 for a traceback)")
+        sys.exit(1)

@@ -1,0 +1,314 @@
+"""Applying plans: hash check, shadow validation, locks, retries, history, resume.
+
+The order of an apply, and why:
+1. take an advisory lock (two applies on one database never interleave);
+2. introspect and compare with the plan's ``source_hash`` (refuse a plan made for
+   another state; notice a plan already applied; resume a plan that crashed halfway);
+3. validate on a shadow database built from the target's own schema;
+4. run consecutive transactional steps in one transaction, with ``lock_timeout`` and
+   bounded retries on lock timeouts and deadlocks; run each non-transactional step
+   alone, recording progress after it so a crash resumes after the last finished step;
+5. record the migration in the history table, in the same transaction as the DDL.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .dialects import get_dialect
+from .dialects.base import Database
+from .dsn import dialect_of, redact
+from .errors import BadInput, ExecutionFailed, SafetyRefusal
+from .model import Schema
+from .plan import Plan, Step, build_plan
+from .state import History
+
+SAFETY_REFUSALS = {
+    # level -> step safety classes refused at that level (the full safety engine refines
+    # this; until then strict refuses every step that can lose data).
+    "strict": {"dangerous", "lossy"},
+    "moderate": {"dangerous"},
+    "permissive": set(),
+}
+
+RETRYABLE_SQLSTATES = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
+
+
+@dataclass
+class ApplyOptions:
+    safety: str = "moderate"
+    shadow_dsn: str | None = None
+    skip_shadow: bool = False
+    lock_timeout_ms: int = 3000
+    statement_timeout_ms: int | None = None
+    retries: int = 3
+    retry_backoff_s: float = 1.0
+    applied_by: str | None = None
+    acknowledged: set[int] = field(default_factory=set)  # step indexes allowed anyway
+
+
+@dataclass
+class ApplyResult:
+    status: str  # applied | already_applied | resumed | empty
+    migration_id: int | None
+    steps_run: int
+    hash_after: str
+    warnings: list[str] = field(default_factory=list)
+
+
+Reporter = Callable[[str], None]
+
+
+def plan_id(plan: Plan) -> str:
+    """Stable identity of a plan's content (same plan file -> same id)."""
+    body = json.dumps([plan.source_hash, plan.target_hash,
+                       [s.sql for s in plan.steps]], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def who(explicit: str | None = None) -> str:
+    if explicit:
+        return explicit
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:  # noqa: BLE001 - no user name is not worth failing an apply
+        return "unknown"
+
+
+def refused_steps(plan: Plan, level: str, acknowledged: set[int] | None = None,
+                  ) -> list[tuple[int, Step]]:
+    refused = SAFETY_REFUSALS[level]
+    ack = acknowledged or set()
+    return [(i, s) for i, s in enumerate(plan.steps, 1) if s.safety in refused and i not in ack]
+
+
+def check_safety(plan: Plan, level: str, acknowledged: set[int] | None = None) -> None:
+    if level not in SAFETY_REFUSALS:
+        raise BadInput(f"unknown safety level {level!r} (strict, moderate, permissive)")
+    bad = refused_steps(plan, level, acknowledged)
+    if bad:
+        i, step = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        why = step.messages[0] if step.messages else f"it is classified {step.safety}"
+        raise SafetyRefusal(f"refused at safety level {level}: step {i} "
+                            f"'{step.description}' is {step.safety}: {why}{more}")
+
+
+# --------------------------------------------------------------------------- running
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+
+
+def _db_error_types(db: Database) -> tuple[type[BaseException], ...]:
+    if db.dialect.name == "postgres":
+        import psycopg
+
+        return (psycopg.Error,)
+    import sqlite3
+
+    return (sqlite3.Error,)
+
+
+def _error_line(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    msg = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
+    return redact(msg)
+
+
+def group_steps(steps: list[Step]) -> list[list[tuple[int, Step]]]:
+    """Consecutive transactional steps share one transaction; others run alone."""
+    groups: list[list[tuple[int, Step]]] = []
+    for i, step in enumerate(steps):
+        if step.transactional and groups and groups[-1][0][1].transactional:
+            groups[-1].append((i, step))
+        else:
+            groups.append([(i, step)])
+    return groups
+
+
+@contextmanager
+def _session_settings(db: Database, opts: ApplyOptions) -> Iterator[None]:
+    if db.dialect.name == "postgres":
+        db.execute(f"SET lock_timeout = {int(opts.lock_timeout_ms)}")
+        if opts.statement_timeout_ms:
+            db.execute(f"SET statement_timeout = {int(opts.statement_timeout_ms)}")
+        try:
+            yield
+        finally:
+            db.execute("RESET lock_timeout")
+            db.execute("RESET statement_timeout")
+    else:
+        # The rebuild procedure needs foreign keys off outside the transaction; the
+        # integrity check at the end of each transaction stands in for them.
+        db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            yield
+        finally:
+            db.execute("PRAGMA foreign_keys = ON")
+
+
+def _sqlite_fk_check(db: Database) -> None:
+    rows = db.query("PRAGMA foreign_key_check")
+    if rows:
+        table, rowid, parent, _ = rows[0]
+        raise ExecutionFailed(f"foreign key violation after the change: {table} row {rowid} "
+                              f"references a missing row in {parent} ({len(rows)} in all); "
+                              "rolled back")
+
+
+def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
+              on_committed: Callable[[int], None] | None = None,
+              report: Reporter | None = None) -> None:
+    """Run one group with retries; ``on_committed`` runs inside the same transaction."""
+    errors = _db_error_types(db)
+    attempt = 0
+    while True:
+        attempt += 1
+        current: tuple[int, Step] | None = None
+        try:
+            if group[0][1].transactional:
+                with db.transaction():
+                    for current in group:
+                        for stmt in current[1].sql:
+                            db.execute(stmt)
+                    if db.dialect.name == "sqlite":
+                        _sqlite_fk_check(db)
+                    if on_committed:
+                        on_committed(group[-1][0] + 1)
+            else:
+                current = group[0]
+                for stmt in current[1].sql:
+                    db.execute(stmt)
+                if on_committed:
+                    on_committed(current[0] + 1)
+            return
+        except errors as exc:
+            state = _sqlstate(exc)
+            if state in RETRYABLE_SQLSTATES and attempt <= opts.retries:
+                wait = opts.retry_backoff_s * (2 ** (attempt - 1))
+                if report:
+                    report(f"lock not available ({state}); retry {attempt}/{opts.retries} "
+                           f"in {wait:.1f}s")
+                time.sleep(wait)
+                continue
+            where = f"step {current[0] + 1} '{current[1].description}'" if current else "a step"
+            rolled = "rolled back" if group[0][1].transactional else "not rolled back (ran outside a transaction)"
+            raise ExecutionFailed(f"{where} failed: {_error_line(exc)}; {rolled}") from None
+
+
+def materialize(db: Database, schema: Schema) -> None:
+    """Create ``schema`` in an empty database (scratch and shadow databases)."""
+    empty = Schema(dialect=schema.dialect)
+    plan = build_plan(empty, schema)
+    opts = ApplyOptions(lock_timeout_ms=0, retries=0)
+    with _session_settings(db, opts):
+        for group in group_steps(plan.steps):
+            run_group(db, group, opts)
+
+
+def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOptions,
+                       report: Reporter | None = None) -> list[str]:
+    """Run the plan on a scratch copy of the target's schema; return warnings."""
+    d = get_dialect(plan.dialect or live.dialect)
+    server = opts.shadow_dsn or (target_dsn if d.name == "postgres" else None)
+    warnings: list[str] = []
+    with d.scratch(server) as shadow:
+        try:
+            materialize(shadow, live)
+        except (ExecutionFailed, BadInput) as exc:
+            raise ExecutionFailed(f"could not build the shadow database from the target's "
+                                  f"schema: {exc.message}") from None
+        if shadow.introspect().hash() != plan.source_hash:
+            warnings.append("the shadow copy of the target differs slightly from the target; "
+                            "validation is approximate")
+        with _session_settings(shadow, opts):
+            for group in group_steps(plan.steps):
+                try:
+                    run_group(shadow, group, opts)
+                except ExecutionFailed as exc:
+                    raise ExecutionFailed(f"shadow validation: {exc.message}; the target "
+                                          "was not touched") from None
+        after = shadow.introspect().hash()
+        if plan.target_hash and after != plan.target_hash:
+            warnings.append("on the shadow database the plan did not reach exactly its "
+                            f"target_hash (got {after[:12]}, expected {plan.target_hash[:12]})")
+    if report:
+        report("shadow validation passed")
+    return warnings
+
+
+def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
+               report: Reporter | None = None,
+               confirm: Callable[[Plan], bool] | None = None) -> ApplyResult:
+    """Apply ``plan`` to the database at ``target_dsn``. See the module docstring."""
+    opts = opts or ApplyOptions()
+    dialect = dialect_of(target_dsn)
+    if plan.dialect and plan.dialect != dialect:
+        raise BadInput(f"plan is for {plan.dialect}, target {redact(target_dsn)} is {dialect}")
+    check_safety(plan, opts.safety, opts.acknowledged)
+    pid = plan_id(plan)
+    d = get_dialect(dialect)
+    with d.connect(target_dsn) as db:
+        history = History(db)
+        with history.exclusive_lock():
+            live = db.introspect()
+            live_hash = live.hash()
+            resume_from = 0
+            migration_id: int | None = None
+            if live_hash != plan.source_hash:
+                if plan.target_hash and live_hash == plan.target_hash:
+                    return ApplyResult("already_applied", None, 0, live_hash)
+                running = history.unfinished(pid)
+                if running and running.intermediate_hash == live_hash:
+                    resume_from, migration_id = running.steps_done, running.id
+                    if report:
+                        report(f"resuming migration {running.id} after step {resume_from}")
+                else:
+                    raise SafetyRefusal(
+                        f"plan was made for a database with hash {plan.source_hash[:12]}…, "
+                        f"but {redact(target_dsn)} has hash {live_hash[:12]}… "
+                        "(re-plan against its current state)")
+            if not plan.steps:
+                return ApplyResult("empty", None, 0, live_hash)
+            warnings: list[str] = []
+            if not opts.skip_shadow and resume_from == 0:
+                warnings += validate_on_shadow(plan, live, target_dsn, opts, report)
+            if confirm is not None and not confirm(plan):
+                raise SafetyRefusal("apply cancelled: not confirmed")
+            if migration_id is None:
+                migration_id = history.start(pid, plan, who(opts.applied_by))
+            steps_run = 0
+
+            def record(done: int) -> None:
+                # Inside the group's transaction: progress commits with the DDL it describes.
+                history.progress(migration_id, done, db.introspect().hash())
+
+            try:
+                with _session_settings(db, opts):
+                    for group in group_steps(plan.steps):
+                        if group[-1][0] < resume_from:
+                            continue
+                        transactional = group[0][1].transactional
+                        run_group(db, group, opts, on_committed=record if transactional
+                                  else None, report=report)
+                        if not transactional:
+                            record(group[0][0] + 1)
+                        steps_run += len(group)
+            except ExecutionFailed as exc:
+                history.finish(migration_id, "failed", None, exc.message)
+                raise
+            hash_after = db.introspect().hash()
+            if plan.target_hash and hash_after != plan.target_hash:
+                warnings.append(f"the database reached hash {hash_after[:12]}, not the "
+                                f"plan's target {plan.target_hash[:12]}: run 'lockplane plan' "
+                                "again to see what differs")
+            history.finish(migration_id, "applied", hash_after, None)
+            status = "resumed" if resume_from else "applied"
+            return ApplyResult(status, migration_id, steps_run, hash_after, warnings)

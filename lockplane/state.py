@@ -1,0 +1,176 @@
+"""Lockplane's state in the target database itself.
+
+PostgreSQL: schema ``lockplane`` (tables ``migrations``, later ``phases``, ``backfills``).
+SQLite: tables prefixed ``_lockplane_``. State travels with the database, is visible to
+every operator, and on PostgreSQL changes in the same transaction as the DDL.
+Introspection never reports these objects.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .dialects.base import Database
+from .errors import SafetyRefusal
+from .plan import Plan
+
+# Advisory lock key shared by every Lockplane process on a database.
+LOCK_KEY = zlib.crc32(b"lockplane.apply")
+
+_PG_DDL = """
+CREATE SCHEMA IF NOT EXISTS lockplane;
+CREATE TABLE IF NOT EXISTS lockplane.migrations (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    plan_id text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    source_hash text NOT NULL,
+    target_hash text,
+    hash_after text,
+    intermediate_hash text,
+    steps_total integer NOT NULL,
+    steps_done integer NOT NULL DEFAULT 0,
+    plan jsonb NOT NULL,
+    result text NOT NULL DEFAULT 'running',
+    error text,
+    applied_by text
+);
+"""
+
+_SQLITE_DDL = """
+CREATE TABLE IF NOT EXISTS _lockplane_migrations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    plan_id TEXT NOT NULL,
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at TEXT,
+    source_hash TEXT NOT NULL,
+    target_hash TEXT,
+    hash_after TEXT,
+    intermediate_hash TEXT,
+    steps_total INTEGER NOT NULL,
+    steps_done INTEGER NOT NULL DEFAULT 0,
+    plan TEXT NOT NULL,
+    result TEXT NOT NULL DEFAULT 'running',
+    error TEXT,
+    applied_by TEXT
+)
+"""
+
+
+@dataclass
+class MigrationRecord:
+    id: int
+    plan_id: str
+    started_at: str
+    finished_at: str | None
+    source_hash: str
+    target_hash: str | None
+    hash_after: str | None
+    intermediate_hash: str | None
+    steps_total: int
+    steps_done: int
+    result: str
+    error: str | None
+    applied_by: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (str(v) if k.endswith("_at") and v is not None else v)
+                for k, v in self.__dict__.items()}
+
+
+_COLUMNS = ("id, plan_id, started_at, finished_at, source_hash, target_hash, hash_after, "
+            "intermediate_hash, steps_total, steps_done, result, error, applied_by")
+
+
+class History:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pg = db.dialect.name == "postgres"
+        self.table = "lockplane.migrations" if self.pg else "_lockplane_migrations"
+        self._ready = False
+
+    def ensure(self) -> None:
+        if self._ready:
+            return
+        if self.pg:
+            # Another process may create it at the same moment; the lock serializes that.
+            self.db.execute(_PG_DDL)
+        else:
+            self.db.execute(_SQLITE_DDL)
+        self._ready = True
+
+    def _p(self) -> str:
+        return "%s" if self.pg else "?"
+
+    @contextmanager
+    def exclusive_lock(self) -> Iterator[None]:
+        """One Lockplane apply per database at a time (PostgreSQL advisory lock)."""
+        if not self.pg:
+            yield
+            return
+        got = self.db.query("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))[0][0]
+        if not got:
+            raise SafetyRefusal(f"another Lockplane operation holds the lock on "
+                                f"{self.db.dsn_display}; wait for it to finish")
+        try:
+            yield
+        finally:
+            self.db.query("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+    def start(self, plan_id: str, plan: Plan, applied_by: str) -> int:
+        self.ensure()
+        p = self._p()
+        rows = self.db.query(
+            f"INSERT INTO {self.table} (plan_id, source_hash, target_hash, intermediate_hash, "
+            f"steps_total, plan, applied_by) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+            "RETURNING id",
+            (plan_id, plan.source_hash, plan.target_hash, plan.source_hash, len(plan.steps),
+             plan.to_json(), applied_by))
+        return int(rows[0][0])
+
+    def progress(self, migration_id: int, steps_done: int, intermediate_hash: str | None) -> None:
+        p = self._p()
+        if intermediate_hash is None:
+            self.db.execute(f"UPDATE {self.table} SET steps_done = {p} WHERE id = {p}",
+                            (steps_done, migration_id))
+        else:
+            self.db.execute(f"UPDATE {self.table} SET steps_done = {p}, intermediate_hash = {p} "
+                            f"WHERE id = {p}", (steps_done, intermediate_hash, migration_id))
+
+    def finish(self, migration_id: int, result: str, hash_after: str | None,
+               error: str | None) -> None:
+        p = self._p()
+        now = "now()" if self.pg else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        self.db.execute(f"UPDATE {self.table} SET finished_at = {now}, result = {p}, "
+                        f"hash_after = {p}, error = {p} WHERE id = {p}",
+                        (result, hash_after, error, migration_id))
+
+    def _exists(self) -> bool:
+        if self.pg:
+            return bool(self.db.query("SELECT to_regclass('lockplane.migrations') IS NOT NULL")[0][0])
+        return bool(self.db.query(
+            "SELECT 1 FROM sqlite_schema WHERE name = '_lockplane_migrations'"))
+
+    def unfinished(self, plan_id: str) -> MigrationRecord | None:
+        if not self._exists():
+            return None
+        p = self._p()
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} WHERE plan_id = {p} "
+                             "AND result = 'running' ORDER BY id DESC LIMIT 1", (plan_id,))
+        return MigrationRecord(*rows[0]) if rows else None
+
+    def list(self, limit: int = 50) -> list[MigrationRecord]:
+        if not self._exists():
+            return []
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} ORDER BY id DESC LIMIT {int(limit)}")
+        return [MigrationRecord(*r) for r in rows]
+
+    def plan_of(self, migration_id: int) -> Plan:
+        p = self._p()
+        raw = self.db.query(f"SELECT plan FROM {self.table} WHERE id = {p}", (migration_id,))[0][0]
+        return Plan.model_validate(raw if isinstance(raw, dict) else json.loads(raw))
