@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table as RichTable
 from rich.text import Text
 
 from .plan import Plan
@@ -34,34 +33,43 @@ def lock_text(plan: Plan, i: int) -> str:
 
 
 def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> None:
+    """One block per step: what, how safe, what it locks, its SQL and its rollback."""
     if not plan.steps:
         err.print(f"[green]No changes.[/] The database already matches "
                   f"(hash {plan.source_hash[:12]}).")
         return
-    table = RichTable(title=f"{title}: {len(plan.steps)} step(s), "
-                            f"{plan.source_hash[:12]} -> {(plan.target_hash or '?')[:12]}",
-                      show_lines=show_sql, expand=False)
-    table.add_column("#", justify="right")
-    table.add_column("step")
-    table.add_column("safety")
-    table.add_column("lock")
-    table.add_column("rollback")
+    err.print(Text(f"{title}: {len(plan.steps)} step(s), {plan.source_hash[:12]} -> "
+                   f"{(plan.target_hash or '?')[:12]}", style="bold underline"))
     for i, step in enumerate(plan.steps):
-        body = Text(step.description, style="bold")
+        head = Text(f"{i + 1:>3}. ")
+        head.append(step.description, style="bold")
+        head.append("  [")
+        head.append(step.safety, style=SAFETY_STYLE.get(step.safety, ""))
+        head.append(f"; lock: {lock_text(plan, i)}")
+        if not step.transactional:
+            head.append("; runs outside a transaction")
+        head.append("]")
+        err.print(head)
         for msg in step.messages:
-            body.append("\n  " + msg, style="dim")
+            err.print(Text(f"     ! {msg}", style="yellow"))
         if show_sql:
             for stmt in step.sql:
-                body.append("\n" + stmt, style="cyan")
+                err.print(Text("     " + stmt.replace("\n", "\n     "), style="cyan"))
         rb = step.rollback
-        rb_text = Text(rb.safety if rb else "-", style=SAFETY_STYLE.get(rb.safety, "") if rb else "")
-        if rb and rb.note:
-            rb_text.append("\n" + rb.note, style="dim")
-        table.add_row(str(i + 1), body, Text(step.safety, style=SAFETY_STYLE.get(step.safety, "")),
-                      lock_text(plan, i), rb_text)
-    err.print(table)
+        if rb is not None:
+            line = Text("     rollback: ", style="dim")
+            line.append(rb.safety, style=SAFETY_STYLE.get(rb.safety, ""))
+            if rb.note:
+                line.append(f" ({rb.note})", style="dim")
+            if not rb.sql:
+                line.append(" (nothing to undo)", style="dim")
+            err.print(line)
     counts: dict[str, int] = {}
     for s in plan.steps:
         counts[s.safety] = counts.get(s.safety, 0) + 1
-    summary = ", ".join(f"[{SAFETY_STYLE.get(k, '')}]{v} {k}[/]" for k, v in sorted(counts.items()))
-    err.print(f"Summary: {summary}")
+    summary = Text("Summary: ")
+    for n, (k, v) in enumerate(sorted(counts.items(), key=lambda kv: kv[0])):
+        if n:
+            summary.append(", ")
+        summary.append(f"{v} {k}", style=SAFETY_STYLE.get(k, ""))
+    err.print(summary)

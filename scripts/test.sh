@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite against the real PostgreSQL on this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+PG=${LOCKPLANE_TEST_PG:-postgresql://postgres@127.0.0.1:5432/postgres}
+# PostgreSQL is required: its tests must run, never be skipped.
+if ! .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=5).close()" "$PG" 2>/dev/null; then
+  echo "PostgreSQL is not reachable at $PG: start it (or set LOCKPLANE_TEST_PG)" >&2
+  exit 1
+fi
+.venv/bin/ruff check lockplane flows tasks blocks deployments tests bench
+exec .venv/bin/python -m pytest -n "${LOCKPLANE_TEST_WORKERS:-2}" "$@"
