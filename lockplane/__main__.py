@@ -1,0 +1,3 @@
+from lockplane.cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""Formats: the original Lockplane JSON still loads; shipped JSON Schemas are current."""
+
+from __future__ import annotations
+
+import json
+
+from lockplane.jsonschema import SCHEMAS_DIR, generated, render
+from lockplane.model import Schema
+from lockplane.plan import Plan
+
+ORIGINAL_SCHEMA = {
+    "dialect": "postgres",
+    "tables": [{
+        "name": "users",
+        "schema": "public",
+        "columns": [
+            {"name": "id", "type": "integer", "nullable": False, "default": None,
+             "is_primary_key": True},
+            {"name": "email", "type": "text", "nullable": False, "default": None,
+             "is_primary_key": False},
+        ],
+        "indexes": [{"name": "users_email_key", "columns": ["email"], "unique": True}],
+        "foreign_keys": [],
+    }, {
+        "name": "posts",
+        "columns": [{"name": "id", "type": "integer", "nullable": False, "is_primary_key": True},
+                    {"name": "user_id", "type": "integer", "nullable": True}],
+        "indexes": [],
+        "foreign_keys": [{"name": "posts_user_id_fkey", "columns": ["user_id"],
+                          "referenced_table": "users", "referenced_columns": ["id"],
+                          "on_delete": "CASCADE", "on_update": None}],
+    }],
+}
+
+ORIGINAL_PLAN = {"source_hash": "abc", "steps": [
+    {"description": "Add column", "sql": ["ALTER TABLE users ADD COLUMN x int"]}]}
+
+
+def test_original_schema_format_loads() -> None:
+    s = Schema.model_validate(ORIGINAL_SCHEMA)
+    users = s.table("public", "users")
+    assert users is not None and users.primary_key is not None
+    assert users.primary_key.columns == ["id"]
+    assert users.indexes[0].keys[0].column == "email"
+    fk = s.table("public", "posts").foreign_keys[0]  # type: ignore[union-attr]
+    assert fk.on_delete == "CASCADE" and fk.on_update == "NO ACTION"
+    assert fk.referenced_schema == "public"
+    # Round trip through our JSON is lossless and hash-stable.
+    again = Schema.model_validate_json(s.to_json())
+    assert again.hash() == s.hash()
+
+
+def test_hash_ignores_column_and_table_order() -> None:
+    s = Schema.model_validate(ORIGINAL_SCHEMA)
+    data = json.loads(s.to_json())
+    data["tables"].reverse()
+    data["tables"][1]["columns"].reverse()
+    assert Schema.model_validate(data).hash() == s.hash()
+
+
+def test_original_plan_format_loads() -> None:
+    p = Plan.model_validate(ORIGINAL_PLAN)
+    assert p.steps[0].sql == ["ALTER TABLE users ADD COLUMN x int"]
+
+
+def test_shipped_json_schemas_are_current() -> None:
+    for name, doc in generated().items():
+        assert (SCHEMAS_DIR / name).read_text() == render(doc), (
+            f"{name} is stale: run python -m lockplane.jsonschema")
