@@ -199,7 +199,8 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                 time.sleep(wait)
                 continue
             where = f"step {current[0] + 1} '{current[1].description}'" if current else "a step"
-            rolled = "rolled back" if group[0][1].transactional else "not rolled back (ran outside a transaction)"
+            rolled = ("rolled back" if group[0][1].transactional
+                      else "not rolled back (it ran outside a transaction)")
             raise ExecutionFailed(f"{where} failed: {_error_line(exc)}; {rolled}") from None
 
 

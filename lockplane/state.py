@@ -152,7 +152,8 @@ class History:
 
     def _exists(self) -> bool:
         if self.pg:
-            return bool(self.db.query("SELECT to_regclass('lockplane.migrations') IS NOT NULL")[0][0])
+            found = self.db.query("SELECT to_regclass('lockplane.migrations') IS NOT NULL")
+            return bool(found[0][0])
         return bool(self.db.query(
             "SELECT 1 FROM sqlite_schema WHERE name = '_lockplane_migrations'"))
 
@@ -167,7 +168,8 @@ class History:
     def list(self, limit: int = 50) -> list[MigrationRecord]:
         if not self._exists():
             return []
-        rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} ORDER BY id DESC LIMIT {int(limit)}")
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} "
+                             f"ORDER BY id DESC LIMIT {int(limit)}")
         return [MigrationRecord(*r) for r in rows]
 
     def plan_of(self, migration_id: int) -> Plan:

@@ -6,16 +6,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
-from ..model import CheckConstraint, ExclusionConstraint, PrimaryKey, Table, UniqueConstraint, qualified
+from ..model import (
+    CheckConstraint,
+    ExclusionConstraint,
+    PrimaryKey,
+    Table,
+    UniqueConstraint,
+    qualified,
+)
 from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
 from .render import check_def, exclusion_def, primary_key_def, table_name, unique_def
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
 
-TableConstraint = Union[PrimaryKey, UniqueConstraint, CheckConstraint, ExclusionConstraint]
+TableConstraint = PrimaryKey | UniqueConstraint | CheckConstraint | ExclusionConstraint
 
 
 def constraint_label(c: TableConstraint) -> str:

@@ -26,6 +26,24 @@ if TYPE_CHECKING:
     from ..dialects.base import Dialect
 
 
+def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
+                     name: str | None = None) -> str:
+    """CREATE TABLE for ``table``, optionally under another ``name`` (SQLite's rebuild
+    creates the new definition beside the old table before swapping them)."""
+    t = table
+    items = [column_def(d, c) for c in t.columns]
+    if t.primary_key:
+        items.append(primary_key_def(d, t.primary_key))
+    items += [unique_def(d, u) for u in t.unique_constraints]
+    items += [check_def(d, c) for c in t.check_constraints]
+    items += [exclusion_def(d, x) for x in t.exclusion_constraints]
+    if inline_fks:
+        items += [foreign_key_def(d, fk) for fk in t.foreign_keys]
+    head = table_name(d, t) if name is None else d.qname(t.schema_, name)
+    body = ",\n  ".join(items)
+    return f"CREATE TABLE {head} (\n  {body}\n)"
+
+
 @register
 @dataclass
 class CreateTable(Change):
@@ -36,25 +54,11 @@ class CreateTable(Change):
     def describe(self) -> str:
         return f"Create table {qualified(self.table.schema_, self.table.name)}"
 
-    def _body(self, d: Dialect, inline_fks: bool) -> list[str]:
-        t = self.table
-        items = [column_def(d, c) for c in t.columns]
-        if t.primary_key:
-            items.append(primary_key_def(d, t.primary_key))
-        items += [unique_def(d, u) for u in t.unique_constraints]
-        items += [check_def(d, c) for c in t.check_constraints]
-        items += [exclusion_def(d, x) for x in t.exclusion_constraints]
-        if inline_fks:
-            items += [foreign_key_def(d, fk) for fk in t.foreign_keys]
-        return items
-
     def sql_postgres(self, d: Dialect) -> list[str]:
-        body = ",\n  ".join(self._body(d, inline_fks=False))
-        return [f"CREATE TABLE {table_name(d, self.table)} (\n  {body}\n)"]
+        return [create_table_sql(d, self.table, inline_fks=False)]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
-        body = ",\n  ".join(self._body(d, inline_fks=True))
-        return [f"CREATE TABLE {table_name(d, self.table)} (\n  {body}\n)"]
+        return [create_table_sql(d, self.table, inline_fks=True)]
 
     def inverse(self) -> list[Change]:
         from .drop_table import DropTable

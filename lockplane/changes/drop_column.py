@@ -27,7 +27,8 @@ class DropColumn(Change):
     column: Column
 
     def describe(self) -> str:
-        return f"Drop column {self.column.name} from {qualified(self.table.schema_, self.table.name)}"
+        table = qualified(self.table.schema_, self.table.name)
+        return f"Drop column {self.column.name} from {table}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
@@ -39,7 +40,8 @@ class DropColumn(Change):
         from .add_column import AddColumn
         from .set_comment import SetComment
 
-        out: list[Change] = [AddColumn(self.table, self.column.model_copy(update={"comment": None}))]
+        bare = self.column.model_copy(update={"comment": None})
+        out: list[Change] = [AddColumn(self.table, bare)]
         if self.column.comment:
             out.append(SetComment.for_column(self.table, self.column.name, None,
                                              self.column.comment))

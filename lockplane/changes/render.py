@@ -123,7 +123,14 @@ def index_sql(d: Dialect, schema: str | None, relation: str, ix: Index,
               concurrently: bool = False) -> str:
     keys = []
     for k in ix.keys:
-        text = d.quote(k.column) if k.column is not None else f"({k.expression})"
+        if k.column is not None:
+            text = d.quote(k.column)
+        elif d.name == "sqlite":
+            # SQLite keys are plain expressions and introspection keeps their text as
+            # written: extra parentheses would read back as a different expression.
+            text = str(k.expression)
+        else:
+            text = f"({k.expression})"
         if k.collation:
             text += f" COLLATE {k.collation}"
         if k.opclass:
@@ -139,7 +146,8 @@ def index_sql(d: Dialect, schema: str | None, relation: str, ix: Index,
         head = f"CREATE {unique}INDEX {d.quote(ix.name)} ON {d.quote(relation)}"
     else:
         method = f" USING {ix.method}" if ix.method and ix.method != "btree" else ""
-        head = f"CREATE {unique}INDEX {conc}{d.quote(ix.name)} ON {d.qname(schema, relation)}{method}"
+        head = (f"CREATE {unique}INDEX {conc}{d.quote(ix.name)} ON "
+                f"{d.qname(schema, relation)}{method}")
     out = f"{head} ({', '.join(keys)})"
     if ix.include:
         out += f" INCLUDE ({cols(d, ix.include)})"

@@ -1,0 +1,293 @@
+"""SQLite's table rebuild: the documented 12-step procedure for changes ALTER cannot make.
+
+https://www.sqlite.org/lang_altertable.html#otheralter. The step carries the table as it
+is and as it must be; its SQL, inside the plan's one transaction, is:
+
+1. a guard that fails unless ``PRAGMA foreign_keys`` is OFF (it must be set *outside*
+   the transaction: with it ON, ``DROP TABLE`` deletes every row first and fires the
+   children's ON DELETE CASCADE / SET NULL actions);
+2. ``CREATE TABLE "_lockplane_new_<name>"`` with the new definition, FKs inline;
+3. ``INSERT INTO`` it the columns both definitions share, from the old table;
+4. ``DROP TABLE`` the old one (its indexes and triggers go with it);
+5. ``ALTER TABLE`` the new one ``RENAME TO`` the old name, with
+   ``PRAGMA legacy_alter_table=ON`` for that one statement: by default SQLite re-parses
+   the whole schema on a rename, and every view or trigger (on any table) that names the
+   dropped table fails that check ("error in view v: no such table: main.t"). The
+   legacy mode skips the check; since the final name is the old one, those views and
+   triggers are right again without being touched, so none has to be found, dropped
+   and recreated;
+6. the new definition's indexes and triggers.
+
+``checks_sqlite`` returns queries that must return no rows before COMMIT
+(``PRAGMA foreign_key_check`` of the table and of the tables that reference it); an
+executor runs them and rolls back if any returns a row. ``requires_foreign_keys_off``
+tells an executor to turn foreign keys off around the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from ..model import Column, Table, qualified
+from .base import Assessment, Change, Lock, Order, Safety, register
+from .create_table import create_table_sql
+from .render import index_sql
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+NEW_PREFIX = "_lockplane_new_"  # '_lockplane_' names are Lockplane's own (introspection skips them)
+_GUARD = "_lockplane_fk_guard"
+_GUARD_MESSAGE = "rebuilding a table needs PRAGMA foreign_keys=OFF, set outside the transaction"
+
+REBUILD_LOCK = Lock("DATABASE WRITE", False, True, rewrites_table=True, scans_table=True)
+
+
+@register
+@dataclass
+class RebuildTable(Change):
+    kind = "rebuild_table"
+    order = Order.REBUILD_TABLE
+    # The executor must run ``PRAGMA foreign_keys=OFF`` before BEGIN and restore it after
+    # COMMIT (a foreign_keys pragma inside a transaction is silently ignored).
+    requires_foreign_keys_off: ClassVar[bool] = True
+    before: Table
+    after: Table
+    # Tables whose foreign keys reference this one (filled by the differ): checked after
+    # the copy, since a type or key change can break their references.
+    referencing_tables: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ reading
+    def _name(self) -> str:
+        return qualified(self.after.schema_, self.after.name)
+
+    def _dropped(self) -> list[Column]:
+        keep = {c.name for c in self.after.columns}
+        return [c for c in self.before.columns if c.name not in keep]
+
+    def _added(self) -> list[Column]:
+        had = {c.name for c in self.before.columns}
+        return [c for c in self.after.columns if c.name not in had]
+
+    def _altered(self) -> list[tuple[Column, Column]]:
+        old = {c.name: c for c in self.before.columns}
+        out = []
+        for col in self.after.columns:
+            prev = old.get(col.name)
+            if prev is not None and _col_state(prev) != _col_state(col):
+                out.append((prev, col))
+        return out
+
+    def _type_changes(self) -> list[tuple[Column, Column]]:
+        return [(b, a) for b, a in self._altered() if b.type.upper() != a.type.upper()]
+
+    def _constraint_changes(self) -> list[str]:
+        from ..diff import match_named, same
+
+        out: list[str] = []
+        b, a = self.before, self.after
+        bpk, apk = b.primary_key, a.primary_key
+        if not (same(bpk, apk) if bpk and apk else bpk == apk):
+            old = f"({', '.join(bpk.columns)})" if bpk else "none"
+            new = f"({', '.join(apk.columns)})" if apk else "none"
+            out.append(f"primary key {old} -> {new}")
+        labels = {"unique_constraints": "unique", "check_constraints": "check",
+                  "foreign_keys": "foreign key"}
+        for group, label in labels.items():
+            changed, dropped, added = match_named(getattr(b, group), getattr(a, group))
+            out += [f"alter {label} {_con_label(new)}" for _, new in changed]
+            out += [f"drop {label} {_con_label(c)}" for c in dropped]
+            out += [f"add {label} {_con_label(c)}" for c in added]
+        return out
+
+    def describe(self) -> str:
+        parts = [f"add column {c.name}" for c in self._added()]
+        parts += [f"drop column {c.name}" for c in self._dropped()]
+        for prev, col in self._altered():
+            parts.append(f"alter column {col.name} ({', '.join(_aspects(prev, col))})")
+        parts += self._constraint_changes()
+        what = "; ".join(parts) or "recreate its definition"
+        return f"Rebuild table {self._name()} (SQLite cannot ALTER it in place): {what}"
+
+    # ---------------------------------------------------------------------- SQL
+    def _copy_sql(self, d: Dialect, new_name: str) -> str | None:
+        old = {c.name: c for c in self.before.columns}
+        targets: list[str] = []
+        sources: list[str] = []
+        for col in self.after.columns:
+            prev = old.get(col.name)
+            if prev is None or col.generated is not None:
+                continue  # new columns take their default; generated ones compute themselves
+            expr = d.quote(col.name)
+            if not col.nullable and prev.nullable and col.default is not None:
+                # Becoming NOT NULL with a default: old NULLs take the default, not fail.
+                expr = f"COALESCE({expr}, ({col.default}))"
+            targets.append(col.name)
+            sources.append(expr)
+        names = [d.quote(t) for t in targets]
+        rowid = self._rowid_alias(targets)
+        if rowid is not None:
+            # Keep rowids: in a table without a primary key they are the only identity.
+            names.insert(0, rowid)
+            sources.insert(0, rowid)
+        if not names:
+            return None  # nothing in common: no value can be carried over
+        return (f"INSERT INTO {d.quote(new_name)} ({', '.join(names)})\n"
+                f"  SELECT {', '.join(sources)} FROM {d.quote(self.before.name)}")
+
+    def _rowid_alias(self, copied: list[str]) -> str | None:
+        """A name for the rowid usable on both sides, when the rowid should be copied.
+
+        Only a table without a primary key is surely a rowid table (WITHOUT ROWID needs
+        one, and the model does not say); the new table always is one. If its INTEGER
+        PRIMARY KEY is a copied column, that column already carries the rowid.
+        """
+        if self.before.primary_key is not None:
+            return None
+        pk = self.after.primary_key
+        if pk and len(pk.columns) == 1 and pk.columns[0] in copied:
+            col = self.after.column(pk.columns[0])
+            if col is not None and col.type.upper() == "INTEGER":
+                return None
+        taken = {c.name.lower() for t in (self.before, self.after) for c in t.columns}
+        return next((a for a in ("rowid", "_rowid_", "oid") if a not in taken), None)
+
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        name = self.after.name
+        new_name = NEW_PREFIX + name
+        guard = d.quote(_GUARD)
+        out = [
+            # Fails with a CHECK error naming the requirement when foreign keys are on.
+            f"CREATE TEMP TABLE {guard} (foreign_keys INTEGER CONSTRAINT "
+            f"{d.quote(_GUARD_MESSAGE)} CHECK (foreign_keys = 0))",
+            f"INSERT INTO temp.{guard} SELECT foreign_keys FROM pragma_foreign_keys",
+            f"DROP TABLE temp.{guard}",
+            create_table_sql(d, self.after, inline_fks=True, name=new_name),
+        ]
+        copy = self._copy_sql(d, new_name)
+        if copy is not None:
+            out.append(copy)
+        out += [
+            f"DROP TABLE {d.quote(self.before.name)}",
+            "PRAGMA legacy_alter_table = ON",
+            f"ALTER TABLE {d.quote(new_name)} RENAME TO {d.quote(name)}",
+            "PRAGMA legacy_alter_table = OFF",
+        ]
+        out += [index_sql(d, self.after.schema_, name, ix) for ix in self.after.indexes]
+        out += [t.definition for t in self.after.triggers]
+        return out
+
+    def checks_sqlite(self, d: Dialect) -> list[str]:
+        """Queries that must return no rows before COMMIT (or the migration fails)."""
+        names = [self.after.name]
+        names += [n for n in dict.fromkeys(self.referencing_tables) if n not in names]
+        return [f"PRAGMA foreign_key_check({d.quote(n)})" for n in names]
+
+    def transactional(self, d: Dialect) -> bool:
+        return True
+
+    # ------------------------------------------------------------------ rollback
+    def inverse(self) -> list[Change]:
+        return [RebuildTable(self.after, self.before,
+                             referencing_tables=list(self.referencing_tables))]
+
+    def rollback_note(self) -> str:
+        notes = ["rebuilds the table back to its previous definition"]
+        dropped = self._dropped()
+        if dropped:
+            names = ", ".join(c.name for c in dropped)
+            notes.append(f"the values of {names} (dropped by this step) are not restored: "
+                         "they come back NULL or as their default")
+            strict = [c.name for c in dropped
+                      if not c.nullable and c.default is None and c.generated is None]
+            if strict:
+                notes.append(f"it fails if the table has rows, since {', '.join(strict)} "
+                             "is NOT NULL without a default")
+        if self._type_changes():
+            notes.append("values converted to a new type are converted back by the old "
+                         "type's affinity, not restored exactly")
+        return "; ".join(notes)
+
+    # ---------------------------------------------------------------- safety facts
+    def lock(self, d: Dialect) -> Lock:
+        return REBUILD_LOCK
+
+    def assess(self, d: Dialect) -> Assessment:
+        name = self._name()
+        msgs = [f"SQLite cannot ALTER {name} this way: the table is rebuilt (new table, "
+                "copy of every row, drop, rename) while holding the database write lock; "
+                "how long depends on its row count, unknown at plan time."]
+        safety = Safety.REVIEW
+        dropped = self._dropped()
+        if dropped:
+            safety = Safety.DANGEROUS
+            msgs.append(f"Dropping {', '.join(c.name for c in dropped)} permanently "
+                        "deletes their values, and running code that uses them breaks.")
+        changes = self._type_changes()
+        if changes:
+            if safety.rank < Safety.LOSSY.rank:
+                safety = Safety.LOSSY
+            for b, a in changes:
+                msgs.append(f"{a.name} changes type {b.type or '(none)'} -> "
+                            f"{a.type or '(none)'}: SQLite converts each value by the new "
+                            "type's affinity where it can and keeps it as is otherwise.")
+        msgs += self._may_fail()
+        return Assessment(safety, tuple(msgs))
+
+    def _may_fail(self) -> list[str]:
+        out = []
+        old = {c.name: c for c in self.before.columns}
+        for col in self.after.columns:
+            prev = old.get(col.name)
+            if col.nullable or col.generated is not None:
+                continue
+            if prev is None and col.default is None:
+                out.append(f"New column {col.name} is NOT NULL without a default: the "
+                           "rebuild fails if the table has rows.")
+            elif prev is not None and prev.nullable and col.default is None:
+                out.append(f"{col.name} becomes NOT NULL: the rebuild fails if any row "
+                           "holds NULL in it.")
+        added = [c for c in self._constraint_changes()
+                 if c.startswith(("add", "alter"))
+                 or (c.startswith("primary key") and not c.endswith("-> none"))]
+        if added:
+            out.append("New constraints (" + "; ".join(added) + ") are checked against "
+                       "every existing row: the rebuild fails if one violates them.")
+        return out
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.after.schema_ or "", self.after.name)
+
+
+def _col_state(c: Column) -> dict[str, object]:
+    return c.model_dump(exclude={"comment", "renamed_from", "is_primary_key"})
+
+
+def _aspects(b: Column, a: Column) -> list[str]:
+    out = []
+    if b.type != a.type:
+        out.append(f"type {b.type or '(none)'} -> {a.type or '(none)'}")
+    if b.nullable != a.nullable:
+        out.append("NULL allowed" if a.nullable else "NOT NULL")
+    if b.default != a.default:
+        out.append(f"default {a.default}" if a.default is not None else "no default")
+    if b.generated != a.generated:
+        out.append(f"generated as {a.generated}" if a.generated is not None
+                   else "no longer generated")
+    if b.collation != a.collation:
+        out.append(f"collation {a.collation or 'default'}")
+    return out or ["definition"]
+
+
+def _con_label(c: object) -> str:
+    name = getattr(c, "name", None)
+    if name:
+        return name
+    expr = getattr(c, "expression", None)
+    if expr is not None:
+        return f"({expr})"
+    columns = getattr(c, "columns", [])
+    label = f"({', '.join(columns)})"
+    ref = getattr(c, "referenced_table", None)
+    return f"{label} -> {ref}" if ref else label

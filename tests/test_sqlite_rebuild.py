@@ -1,0 +1,541 @@
+"""SQLite's table rebuild on real database files: data, indexes, triggers, views and
+foreign keys survive every change SQLite cannot ALTER, and the rollback returns.
+
+Each case builds a database from a script with rows in it, loads the desired schema by
+executing another script into an in-memory database, plans, applies the plan the way an
+executor must (foreign keys off outside the transaction, the checks before COMMIT), and
+then checks structure (hashes, empty re-plan), rows, foreign keys, the view and the
+triggers; then it applies the rollback and checks the original hash.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockplane.changes.base import Change, Safety
+from lockplane.changes.rebuild_table import RebuildTable
+from lockplane.dialects import connect, get_dialect
+from lockplane.dialects.sqlite.introspect import introspect
+from lockplane.diff import diff
+from lockplane.model import Schema
+from lockplane.plan import Plan, build_plan, order_changes, rollback_plan
+
+D = get_dialect("sqlite")
+W = '"Weird ""Name"""'  # the rebuilt table: quotes and a space in its name
+
+PARENT = f"""
+CREATE TABLE {W} (
+  id INTEGER PRIMARY KEY,
+  "select" TEXT NOT NULL,
+  "first name" TEXT,
+  amount INTEGER,
+  code TEXT,
+  owner_id INTEGER REFERENCES owner (id),
+  note TEXT DEFAULT 'none',
+  CONSTRAINT "uq code" UNIQUE (code),
+  CONSTRAINT "amount ok" CHECK (amount >= 0)
+);
+CREATE INDEX "ix select" ON {W} ("select" DESC);
+CREATE INDEX "ix first" ON {W} (lower("first name"));
+CREATE INDEX "ix amount" ON {W} (amount) WHERE amount > 0;
+"""
+
+OTHERS = f"""
+CREATE TABLE owner (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE child (
+  id INTEGER PRIMARY KEY,
+  parent_id INTEGER REFERENCES {W} (id) ON DELETE CASCADE,
+  label TEXT
+);
+CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT);
+CREATE VIEW "weird view" AS SELECT id, "select" AS s FROM {W};
+CREATE VIEW "view of view" AS SELECT count(*) AS n FROM "weird view";
+CREATE TRIGGER child_trg AFTER INSERT ON child
+BEGIN UPDATE {W} SET note = 'has child ' || new.id WHERE id = new.parent_id; END;
+"""
+
+# The rebuilt table's own trigger: recreated by the rebuild.
+PARENT_TRIGGER = f"""
+CREATE TRIGGER "weird trg" AFTER INSERT ON {W}
+BEGIN INSERT INTO audit (what) VALUES ('ins ' || new.id); END;
+"""
+
+ROWS = f"""
+INSERT INTO owner VALUES (1, 'ann'), (2, 'bob');
+INSERT INTO {W} (id, "select", "first name", amount, code, owner_id, note) VALUES
+  (1, 'a', 'Ann', 10, 'c1', 1, 'n1'),
+  (2, 'b', NULL, 0, 'c2', 2, NULL),
+  (5, 'c', 'Cy', 7, NULL, NULL, 'n5'),
+  (9, 'it''s', 'Dee "D"', 3, 'c9', 1, 'n9');
+INSERT INTO child VALUES (1, 1, 'x'), (2, 5, 'y'), (3, NULL, 'z');
+"""
+
+BASE = PARENT + OTHERS + PARENT_TRIGGER
+
+
+def edit(script: str, *pairs: tuple[str, str]) -> str:
+    """Replace the first occurrence of each ``old`` (the parent table comes first)."""
+    for old, new in pairs:
+        assert old in script, old
+        script = script.replace(old, new, 1)
+    return script
+
+
+# ------------------------------------------------------------------------- helpers
+def build_db(path: Path, script: str) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.executescript(script)
+    finally:
+        conn.close()
+
+
+def load(script: str) -> Schema:
+    """The desired schema, the exact way: executed into an in-memory SQLite."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.executescript(script)
+        return introspect(conn)
+    finally:
+        conn.close()
+
+
+def live(path: Path) -> Schema:
+    with connect(f"sqlite:///{path}") as db:
+        return db.introspect()
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def apply(path: Path, statements: list[str], checks: list[str], *,
+          foreign_keys_off: bool = True) -> None:
+    """What an executor does: FKs off outside the transaction, checks before COMMIT."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        if foreign_keys_off:
+            conn.execute("PRAGMA foreign_keys = OFF")
+        else:
+            conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in statements:
+                conn.execute(stmt)
+            for query in checks:
+                rows = conn.execute(query).fetchall()
+                if rows:
+                    raise CheckFailed(f"{query}: {rows}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.close()
+
+
+def checks_of(changes: list[Change]) -> list[str]:
+    out: list[str] = []
+    for c in changes:
+        check = getattr(c, f"checks_{D.name}", None)
+        if check is not None:
+            out += check(D)
+    return out
+
+
+def rows(path: Path, table: str = W) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def forward(path: Path, before: Schema, after: Schema) -> tuple[Plan, list[Change]]:
+    plan = build_plan(before, after)
+    changes = order_changes(diff(before, after, D))
+    statements = [s for step in plan.steps for s in step.sql]
+    assert statements == [s for c in changes for s in c.sql(D)]
+    assert any(isinstance(c, RebuildTable) for c in changes), plan.to_json()
+    for c in changes:
+        if isinstance(c, RebuildTable):
+            assert c.requires_foreign_keys_off
+    apply(path, statements, checks_of(changes))
+    return plan, changes
+
+
+def backward(path: Path, plan: Plan, changes: list[Change]) -> None:
+    rb = rollback_plan(plan)
+    statements = [s for step in rb.steps for s in step.sql]
+    inverses = [inv for c in reversed(changes) for inv in c.inverse()]
+    assert statements == [s for inv in inverses for s in inv.sql(D)]
+    apply(path, statements, checks_of(inverses))
+
+
+def behaviour(path: Path, parent_cols: dict[str, Any]) -> None:
+    """FK actions, the view and both triggers work; changes are rolled back after."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("BEGIN")
+        names = ", ".join(D.quote(k) for k in parent_cols)
+        marks = ", ".join("?" for _ in parent_cols)
+        conn.execute(f"INSERT INTO {W} ({names}) VALUES ({marks})", list(parent_cols.values()))
+        new_id = parent_cols["id"]
+        # the rebuilt table's own trigger
+        assert conn.execute("SELECT what FROM audit ORDER BY id DESC LIMIT 1").fetchall() == [
+            (f"ins {new_id}",)]
+        # a trigger on another table that writes to the rebuilt one
+        conn.execute("INSERT INTO child VALUES (100, ?, 'new')", (new_id,))
+        assert conn.execute(f"SELECT note FROM {W} WHERE id = ?", (new_id,)).fetchone() == (
+            "has child 100",)
+        # the views read the rebuilt table
+        assert (new_id, parent_cols["select"]) in conn.execute(
+            'SELECT id, s FROM "weird view"').fetchall()
+        n = conn.execute(f"SELECT count(*) FROM {W}").fetchone()[0]
+        assert conn.execute('SELECT n FROM "view of view"').fetchone() == (n,)
+        # the child's FK still enforces and cascades
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO child VALUES (101, 12345, 'orphan')")
+        conn.execute(f"DELETE FROM {W} WHERE id = 1")
+        assert conn.execute("SELECT id FROM child WHERE parent_id = 1").fetchall() == []
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def assert_sound(path: Path) -> None:
+    assert query(path, "PRAGMA foreign_key_check") == []
+    assert query(path, "PRAGMA integrity_check") == [("ok",)]
+    names = [r[0] for r in query(path, "SELECT name FROM sqlite_schema")]
+    assert not [n for n in names if n.startswith("_lockplane_new_")]
+
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def run_case(tmp_path: Path, after_script: str, *, expect: Transform | None = None,
+             new_row: dict[str, Any] | None = None,
+             before_script: str = BASE, rows_script: str = ROWS,
+             ) -> tuple[Plan, list[Change]]:
+    """Plan, apply, verify, roll back, verify. ``expect`` maps an old row to the new one
+    (restricted to the surviving columns)."""
+    path = tmp_path / "db.sqlite"
+    build_db(path, before_script + rows_script)
+    before = live(path)
+    after = load(after_script)
+    assert before.hash() != after.hash()
+    old_rows = rows(path)
+    old_children = query(path, "SELECT * FROM child ORDER BY id")
+    old_audit = query(path, "SELECT * FROM audit ORDER BY id")
+
+    plan, changes = forward(path, before, after)
+
+    migrated = live(path)
+    assert migrated.hash() == after.hash(), (migrated.to_json(), after.to_json())
+    assert build_plan(migrated, after).empty
+    assert_sound(path)
+    new_rows = rows(path)
+    assert len(new_rows) == len(old_rows)
+    for old, new in zip(old_rows, new_rows, strict=True):
+        want = expect(dict(old)) if expect else dict(old)
+        got = {k: new[k] for k in want if k in new}
+        assert got == {k: v for k, v in want.items() if k in new}, (old, new)
+    assert query(path, "SELECT * FROM child ORDER BY id") == old_children
+    assert query(path, "SELECT * FROM audit ORDER BY id") == old_audit  # no trigger fired
+    row = new_row or {"id": 50, "select": "new", "amount": 1, "code": "c50", "owner_id": 2}
+    behaviour(path, {k: v for k, v in row.items() if k in new_rows[0]})
+
+    backward(path, plan, changes)
+    assert live(path).hash() == before.hash()
+    assert build_plan(live(path), before).empty
+    assert_sound(path)
+    assert [r["id"] for r in rows(path)] == [r["id"] for r in old_rows]
+    assert query(path, "SELECT * FROM child ORDER BY id") == old_children
+    return plan, changes
+
+
+def rebuild_step(plan: Plan) -> Any:
+    steps = [s for s in plan.steps if s.kind == "rebuild_table"]
+    assert len(steps) == 1, plan.to_json()
+    return steps[0]
+
+
+# --------------------------------------------------------------------------- cases
+def test_change_column_type(tmp_path: Path) -> None:
+    after = edit(BASE, ("  amount INTEGER,", "  amount REAL,"))
+    plan, _ = run_case(tmp_path, after)
+    step = rebuild_step(plan)
+    assert step.safety == Safety.LOSSY.value
+    assert "type INTEGER -> REAL" in step.description
+    assert step.lock is not None and step.lock.rewrites_table and step.lock.scans_table
+    assert step.lock.mode == "DATABASE WRITE" and step.lock.blocks_writes
+    assert not step.lock.blocks_reads
+    assert step.transactional
+    assert step.rollback is not None and "affinity" in (step.rollback.note or "")
+    assert isinstance(query(tmp_path / "db.sqlite", f"SELECT amount FROM {W}")[0][0], int)
+
+
+def test_not_null_with_default_fills_nulls(tmp_path: Path) -> None:
+    after = edit(BASE, ('  "first name" TEXT,', '''  "first name" TEXT NOT NULL DEFAULT 'anon','''))
+
+    def expect(r: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "first name": r["first name"] if r["first name"] is not None else "anon"}
+
+    plan, _ = run_case(tmp_path, after, expect=expect,
+                       new_row={"id": 50, "select": "new", "first name": "Nu", "code": "c50"})
+    assert "COALESCE" in "\n".join(rebuild_step(plan).sql)
+    assert rebuild_step(plan).safety == Safety.REVIEW.value
+
+
+def test_not_null_without_default(tmp_path: Path) -> None:
+    # amount has no NULLs: the rebuild succeeds.
+    after = edit(BASE, ("  amount INTEGER,", "  amount INTEGER NOT NULL,"))
+    plan, _ = run_case(tmp_path, after)
+    assert any("becomes NOT NULL" in m for m in rebuild_step(plan).messages)
+
+
+def test_not_null_without_default_fails_on_nulls_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    build_db(path, BASE + ROWS)
+    before = live(path)
+    after = load(edit(BASE, ('  "first name" TEXT,', '  "first name" TEXT NOT NULL,')))
+    old_rows = rows(path)
+    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+        forward(path, before, after)
+    assert live(path).hash() == before.hash()
+    assert rows(path) == old_rows
+    assert_sound(path)
+
+
+def test_drop_indexed_column(tmp_path: Path) -> None:
+    after = edit(BASE, ('  "first name" TEXT,\n', ""),
+                 (f'CREATE INDEX "ix first" ON {W} (lower("first name"));\n', ""))
+    plan, _ = run_case(tmp_path, after)
+    step = rebuild_step(plan)
+    assert step.safety == Safety.DANGEROUS.value
+    assert "drop column first name" in step.description
+    assert step.rollback is not None and "not restored" in (step.rollback.note or "")
+    # Values of the dropped column are gone after the rollback; the rest survived.
+    assert [r["first name"] for r in rows(tmp_path / "db.sqlite")] == [None] * 4
+
+
+def test_drop_column_in_unique_constraint(tmp_path: Path) -> None:
+    after = edit(BASE, ("  code TEXT,\n", ""), ('  CONSTRAINT "uq code" UNIQUE (code),\n', ""))
+    plan, _ = run_case(tmp_path, after)
+    assert rebuild_step(plan).safety == Safety.DANGEROUS.value
+
+
+def test_drop_column_in_foreign_key(tmp_path: Path) -> None:
+    after = edit(BASE, ("  owner_id INTEGER REFERENCES owner (id),\n", ""))
+    plan, _ = run_case(tmp_path, after)
+    assert "drop column owner_id" in rebuild_step(plan).description
+
+
+def test_add_and_drop_check(tmp_path: Path) -> None:
+    after = edit(BASE, ('  CONSTRAINT "amount ok" CHECK (amount >= 0)',
+                        '''  CONSTRAINT "select set" CHECK (length("select") > 0)'''))
+    plan, _ = run_case(tmp_path, after)
+    step = rebuild_step(plan)
+    assert "add check select set" in step.description
+    assert "drop check amount ok" in step.description
+
+
+def test_added_check_that_rows_violate_fails(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    build_db(path, BASE + ROWS)
+    before = live(path)
+    after = load(edit(BASE, ('CHECK (amount >= 0)', 'CHECK (amount > 5)')))
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        forward(path, before, after)
+    assert live(path).hash() == before.hash()
+
+
+def test_add_and_drop_unique(tmp_path: Path) -> None:
+    after = edit(BASE, ('  CONSTRAINT "uq code" UNIQUE (code),',
+                        '  UNIQUE ("select", note),'))
+    plan, _ = run_case(tmp_path, after)
+    step = rebuild_step(plan)
+    assert "drop unique uq code" in step.description
+    assert "add unique" in step.description
+
+
+def test_change_primary_key(tmp_path: Path) -> None:
+    # id stays unique, so the child's FK still has a parent key to point at.
+    after = edit(BASE, ("  id INTEGER PRIMARY KEY,", "  id INTEGER NOT NULL UNIQUE,"),
+                 ("  note TEXT DEFAULT 'none',",
+                  "  note TEXT DEFAULT 'none',\n  PRIMARY KEY (\"select\", id),"))
+    plan, _ = run_case(tmp_path, after)
+    assert "primary key (id) -> (select, id)" in rebuild_step(plan).description
+
+
+def test_primary_key_change_that_breaks_child_fk_fails(tmp_path: Path) -> None:
+    # id no longer unique: the child's FK has no parent key ("foreign key mismatch").
+    path = tmp_path / "db.sqlite"
+    build_db(path, BASE + ROWS)
+    before = live(path)
+    after = load(edit(BASE, ("  id INTEGER PRIMARY KEY,", "  id INTEGER NOT NULL,"),
+                      ("  note TEXT DEFAULT 'none',",
+                       "  note TEXT DEFAULT 'none',\n  PRIMARY KEY (\"select\", id),")))
+    with pytest.raises(sqlite3.DatabaseError, match="foreign key mismatch"):
+        forward(path, before, after)
+    assert live(path).hash() == before.hash()
+
+
+def test_add_foreign_key_to_existing_column(tmp_path: Path) -> None:
+    before = edit(BASE, ("  owner_id INTEGER REFERENCES owner (id),", "  owner_id INTEGER,"))
+    plan, changes = run_case(tmp_path, BASE, before_script=before)
+    assert "add foreign key (owner_id) -> owner" in rebuild_step(plan).description
+    rebuild = next(c for c in changes if isinstance(c, RebuildTable))
+    assert rebuild.referencing_tables == ["child"]
+    assert rebuild.checks_sqlite(D) == [f"PRAGMA foreign_key_check({W})",
+                                        'PRAGMA foreign_key_check("child")']
+
+
+def test_added_foreign_key_with_dangling_rows_fails_its_check(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    before_script = edit(BASE, ("  owner_id INTEGER REFERENCES owner (id),", "  owner_id INTEGER,"))
+    build_db(path, before_script + ROWS + f"UPDATE {W} SET owner_id = 77 WHERE id = 5;")
+    before = live(path)
+    with pytest.raises(CheckFailed, match="foreign_key_check"):
+        forward(path, before, load(BASE))
+    assert live(path).hash() == before.hash()
+
+
+def test_change_default_and_add_generated_column(tmp_path: Path) -> None:
+    after = edit(BASE, ("  note TEXT DEFAULT 'none',",
+                        "  note TEXT DEFAULT (upper('x')),\n"
+                        "  doubled INTEGER GENERATED ALWAYS AS (amount * 2) STORED,"))
+    plan, _ = run_case(tmp_path, after)
+    step = rebuild_step(plan)
+    assert "add column doubled" in step.description
+    assert "doubled" not in step.sql[4].split("SELECT")[0]  # never inserted into
+    assert query(tmp_path / "db.sqlite", f"SELECT count(*) FROM {W}") == [(4,)]
+
+
+def test_rebuild_the_child_keeps_its_rows_and_references(tmp_path: Path) -> None:
+    after = edit(BASE, ("ON DELETE CASCADE", "ON DELETE CASCADE ON UPDATE CASCADE"),
+                 ("  label TEXT\n", "  label TEXT NOT NULL DEFAULT ''\n"))
+    path = tmp_path / "db.sqlite"
+    build_db(path, BASE + ROWS)
+    before = live(path)
+    children = query(path, "SELECT * FROM child ORDER BY id")
+    plan, changes = forward(path, before, load(after))
+    assert [s.table for s in plan.steps] == ["main.child"]
+    assert live(path).hash() == load(after).hash()
+    assert query(path, "SELECT * FROM child ORDER BY id") == children
+    assert_sound(path)
+    behaviour(path, {"id": 50, "select": "new", "amount": 1})
+    backward(path, plan, changes)
+    assert live(path).hash() == before.hash()
+
+
+def test_parent_and_child_rebuilt_in_one_plan(tmp_path: Path) -> None:
+    after = edit(BASE, ("  amount INTEGER,", "  amount NUMERIC,"),
+                 ("  label TEXT\n", "  label TEXT COLLATE NOCASE\n"))
+    plan, _ = run_case(tmp_path, after)
+    assert sorted(s.table or "" for s in plan.steps) == ['main.Weird "Name"', "main.child"]
+
+
+def test_hostile_column_names_in_every_clause(tmp_path: Path) -> None:
+    before = BASE.replace('"first name"', '"first ""quoted"" name"')
+    data = ROWS.replace('"first name"', '"first ""quoted"" name"')
+    after = edit(before, ('  "first ""quoted"" name" TEXT,',
+                          '  "first ""quoted"" name" TEXT NOT NULL DEFAULT \'it\'\'s\','))
+
+    def expect(r: dict[str, Any]) -> dict[str, Any]:
+        col = 'first "quoted" name'
+        return {**r, col: r[col] if r[col] is not None else "it's"}
+
+    run_case(tmp_path, after, before_script=before, rows_script=data, expect=expect)
+
+
+def test_nothing_to_rebuild(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    build_db(path, BASE + ROWS)
+    assert build_plan(live(path), load(BASE)).empty
+    # Column order is not state: reordering columns plans nothing (no rebuild, no rename).
+    reordered = edit(BASE, ('  "first name" TEXT,\n', ""),
+                     ("  note TEXT DEFAULT 'none',", "  note TEXT DEFAULT 'none',\n"
+                      '  "first name" TEXT,'))
+    assert build_plan(live(path), load(reordered)).empty
+
+
+# ------------------------------------------------------------------- the procedure
+def test_refuses_to_run_with_foreign_keys_on(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    build_db(path, BASE + ROWS)
+    before = live(path)
+    after = load(edit(BASE, ("  amount INTEGER,", "  amount REAL,")))
+    changes = order_changes(diff(before, after, D))
+    statements = [s for c in changes for s in c.sql(D)]
+    # With foreign keys on, DROP TABLE would delete the children through ON DELETE CASCADE.
+    with pytest.raises(sqlite3.IntegrityError, match="foreign_keys=OFF"):
+        apply(path, statements, checks_of(changes), foreign_keys_off=False)
+    assert query(path, "SELECT count(*) FROM child") == [(3,)]
+    assert live(path).hash() == before.hash()
+
+
+def test_legacy_alter_table_is_what_keeps_views_and_triggers_valid(tmp_path: Path) -> None:
+    # Without it, the rename re-checks the schema, and the views and the other table's
+    # trigger that name the (just dropped) table fail that check.
+    path = tmp_path / "db.sqlite"
+    build_db(path, BASE + ROWS)
+    before = live(path)
+    after = load(edit(BASE, ("  amount INTEGER,", "  amount REAL,")))
+    changes = order_changes(diff(before, after, D))
+    statements = [s for c in changes for s in c.sql(D) if "legacy_alter_table" not in s]
+    with pytest.raises(sqlite3.OperationalError, match="error in (view|trigger)"):
+        apply(path, statements, [])
+    assert live(path).hash() == before.hash()
+    # The connection-wide pragma is switched back off inside the step.
+    rebuild = next(c for c in changes if isinstance(c, RebuildTable))
+    sql = rebuild.sql(D)
+    on = sql.index("PRAGMA legacy_alter_table = ON")
+    assert sql[on + 1].startswith("ALTER TABLE")
+    assert sql[on + 2] == "PRAGMA legacy_alter_table = OFF"
+
+
+def test_rebuild_is_sqlite_only() -> None:
+    from lockplane.errors import BadInput
+
+    t = load(BASE).tables[0]
+    with pytest.raises(BadInput, match="not supported on postgres"):
+        RebuildTable(t, t).sql(get_dialect("postgres"))
+
+
+def test_rowids_of_a_table_without_primary_key_survive(tmp_path: Path) -> None:
+    # Without a primary key the rowid is the rows' only identity; a plain copy would
+    # renumber them (5, 9 -> 1, 2). A column named "rowid" shadows it: another alias.
+    path = tmp_path / "db.sqlite"
+    script = 'CREATE TABLE "log entries" ("rowid" TEXT, msg TEXT);\n'
+    build_db(path, script + """
+        INSERT INTO "log entries" (_rowid_, "rowid", msg) VALUES
+          (2, 'r2', 'a'), (5, 'r5', 'b'), (9, 'r9', NULL);
+    """)
+    before = live(path)
+    after = load(script.replace("msg TEXT", "msg TEXT NOT NULL DEFAULT ''"))
+    plan, changes = forward(path, before, after)
+    assert "_rowid_, " in "\n".join(plan.steps[0].sql)
+    got = query(path, 'SELECT _rowid_, "rowid", msg FROM "log entries" ORDER BY 1')
+    assert got == [(2, "r2", "a"), (5, "r5", "b"), (9, "r9", "")]
+    assert live(path).hash() == after.hash()
+    backward(path, plan, changes)
+    assert query(path, 'SELECT _rowid_ FROM "log entries" ORDER BY 1') == [(2,), (5,), (9,)]
+    assert live(path).hash() == before.hash()
