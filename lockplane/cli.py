@@ -375,14 +375,11 @@ def main() -> None:
         err.print("[red]interrupted[/]")
         sys.exit(130)
     except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            err.print("[red]usage:[/] " + escape(exc.format_message()))
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.ClickException):
-            err.print("[red]error:[/] " + escape(exc.format_message()))
-            sys.exit(exc.exit_code)
+        # typer vendors its own click; recognise its exceptions by shape, not by class.
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            label = "usage" if exc.exit_code == 2 else "error"  # type: ignore[attr-defined]
+            err.print(f"[red]{label}:[/] " + escape(exc.format_message()))  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if os.environ.get("LOCKPLANE_DEBUG"):
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""

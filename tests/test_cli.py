@@ -46,7 +46,7 @@ def pg_catalog_snapshot(dsn: str) -> list[tuple]:
             "SELECT c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod) "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
-            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'lockplane') "
             "ORDER BY 1, 3").fetchall()
 
 
