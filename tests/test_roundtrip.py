@@ -1,0 +1,139 @@
+"""Round trips on real PostgreSQL and SQLite over many schema pairs.
+
+For each pair: plan from -> to, apply, the catalog equals ``to`` loaded fresh (column
+order aside), rows of surviving tables survive, re-planning is empty, and rolling back
+gives a catalog equal to ``from``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import pg_exec
+from tests.roundtrip import roundtrip, sqlite_db
+
+BASE_PG = """
+CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL, nick varchar(20),
+                    score numeric(10,2) DEFAULT 0);
+CREATE TABLE posts (id integer PRIMARY KEY, user_id integer REFERENCES users (id),
+                    title text NOT NULL, body text);
+CREATE INDEX posts_user ON posts (user_id);
+"""
+DATA_PG = """
+INSERT INTO users VALUES (1, 'a@x', 'a', 1.5), (2, 'b@x', NULL, 2), (3, 'c@x', 'c', NULL);
+INSERT INTO posts VALUES (10, 1, 't1', 'b1'), (11, 2, 't2', NULL), (12, NULL, 't3', 'b3');
+"""
+
+# (name, from-script, to-script). Data is DATA_PG when the from-script is BASE_PG.
+PG_CASES: list[tuple[str, str, str]] = [
+    ("identical", BASE_PG, BASE_PG),
+    ("add nullable column", BASE_PG, BASE_PG.replace("body text)", "body text, tags text[])")),
+    ("add column with default", BASE_PG,
+     BASE_PG.replace("body text)", "body text, published boolean NOT NULL DEFAULT false)")),
+    ("drop column", BASE_PG, BASE_PG.replace(", body text)", ")")),
+    ("widen varchar", BASE_PG, BASE_PG.replace("varchar(20)", "varchar(200)")),
+    ("varchar to text", BASE_PG, BASE_PG.replace("varchar(20)", "text")),
+    ("numeric precision", BASE_PG, BASE_PG.replace("numeric(10,2)", "numeric(14,2)")),
+    ("int to bigint", BASE_PG, BASE_PG.replace("user_id integer", "user_id bigint")),
+    ("set not null", BASE_PG, BASE_PG.replace("title text NOT NULL", "title text NOT NULL")
+     .replace("email text NOT NULL", "email text NOT NULL")),
+    ("drop not null", BASE_PG, BASE_PG.replace("email text NOT NULL", "email text")),
+    ("change default", BASE_PG, BASE_PG.replace("DEFAULT 0", "DEFAULT 42")),
+    ("drop default", BASE_PG, BASE_PG.replace(" DEFAULT 0", "")),
+    ("add unique", BASE_PG, BASE_PG.replace("email text NOT NULL", "email text NOT NULL UNIQUE")),
+    ("add check", BASE_PG, BASE_PG.replace("title text NOT NULL", "title text NOT NULL "
+                                           "CHECK (length(title) > 0)")),
+    ("named check", BASE_PG, BASE_PG + "ALTER TABLE users ADD CONSTRAINT score_positive "
+     "CHECK (score >= 0);"),
+    ("drop fk", BASE_PG, BASE_PG.replace(" REFERENCES users (id)", "")),
+    ("fk actions", BASE_PG, BASE_PG.replace("REFERENCES users (id)",
+                                            "REFERENCES users (id) ON DELETE SET NULL "
+                                            "ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED")),
+    ("drop index", BASE_PG, BASE_PG.replace("CREATE INDEX posts_user ON posts (user_id);", "")),
+    ("change index", BASE_PG, BASE_PG.replace("posts (user_id)", "posts (user_id, id DESC)")),
+    ("partial expression index", BASE_PG, BASE_PG + "CREATE UNIQUE INDEX users_lower_email "
+     "ON users (lower(email)) WHERE nick IS NOT NULL;"),
+    ("index include + method", BASE_PG, BASE_PG + "CREATE INDEX posts_cover ON posts "
+     "(user_id) INCLUDE (title); CREATE INDEX users_hash ON users USING hash (email);"),
+    ("new table with fk cycle", BASE_PG, BASE_PG + """
+     CREATE TABLE a (id int PRIMARY KEY, b_id int);
+     CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a (id));
+     ALTER TABLE a ADD CONSTRAINT a_b FOREIGN KEY (b_id) REFERENCES b (id);"""),
+    ("drop table", BASE_PG + "CREATE TABLE old_stuff (id int PRIMARY KEY, x text);", BASE_PG),
+    ("change primary key", BASE_PG, BASE_PG.replace(
+        "CREATE TABLE posts (id integer PRIMARY KEY,", "CREATE TABLE posts (id integer,")
+     .replace("body text)", "body text, PRIMARY KEY (id, title))")),
+    ("comments", BASE_PG, BASE_PG + "COMMENT ON TABLE users IS 'people'; "
+     "COMMENT ON COLUMN users.email IS 'login; unique'; COMMENT ON INDEX posts_user IS 'hot';"),
+    ("identity and generated", BASE_PG, BASE_PG + """
+     CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       a int, b int, total int GENERATED ALWAYS AS (a + b) STORED);"""),
+    ("collation", BASE_PG, BASE_PG.replace("nick varchar(20)", 'nick varchar(20) COLLATE "C"')),
+    ("hostile identifiers", BASE_PG, BASE_PG + '''
+     CREATE TABLE "Weird ""Name""" ("select" int PRIMARY KEY, "semi;colon" text,
+        "with space" text DEFAULT 'it''s', "MixedCase" int UNIQUE);
+     CREATE INDEX "idx; DROP TABLE users; --" ON "Weird ""Name""" ("semi;colon");
+     COMMENT ON COLUMN "Weird ""Name"""."semi;colon" IS 'a ''quoted'' comment';'''),
+    ("multiple schemas", BASE_PG, BASE_PG + """
+     CREATE SCHEMA billing; CREATE SCHEMA "Other Schema";
+     CREATE TABLE billing.invoices (id int PRIMARY KEY, user_id int REFERENCES users (id));
+     CREATE TABLE "Other Schema".users (id int PRIMARY KEY,
+        inv int REFERENCES billing.invoices (id));"""),
+    ("exclusion constraint", BASE_PG, BASE_PG + """
+     CREATE TABLE rooms (id int PRIMARY KEY, during tsrange,
+        EXCLUDE USING gist (during WITH &&));"""),
+    ("unique nulls not distinct", BASE_PG, BASE_PG.replace(
+        "email text NOT NULL", "email text NOT NULL, UNIQUE NULLS NOT DISTINCT (nick)")),
+]
+
+
+@pytest.mark.parametrize("name, from_sql, to_sql", PG_CASES, ids=[c[0] for c in PG_CASES])
+def test_postgres_roundtrip(pg_dsn_factory, name: str, from_sql: str, to_sql: str) -> None:
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, from_sql + (DATA_PG if from_sql.startswith(BASE_PG) else ""))
+    pg_exec(b, to_sql)
+    roundtrip(a, b, shadow=name in ("identical", "hostile identifiers", "multiple schemas"))
+
+
+BASE_SQLITE = """
+CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, nick VARCHAR(20),
+                    score REAL DEFAULT 0);
+CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id),
+                    title TEXT NOT NULL, body TEXT);
+CREATE INDEX posts_user ON posts (user_id);
+"""
+DATA_SQLITE = """
+INSERT INTO users VALUES (1, 'a@x', 'a', 1.5), (2, 'b@x', NULL, 2), (3, 'c@x', 'c', NULL);
+INSERT INTO posts VALUES (10, 1, 't1', 'b1'), (11, 2, 't2', NULL), (12, NULL, 't3', 'b3');
+"""
+
+SQLITE_CASES: list[tuple[str, str]] = [
+    ("identical", BASE_SQLITE),
+    ("add column", BASE_SQLITE.replace("body TEXT)", "body TEXT, tags TEXT)")),
+    ("add not null default", BASE_SQLITE.replace("body TEXT)",
+                                                 "body TEXT, pub INTEGER NOT NULL DEFAULT 0)")),
+    ("drop column", BASE_SQLITE.replace(", body TEXT)", ")")),
+    ("change type", BASE_SQLITE.replace("nick VARCHAR(20)", "nick TEXT")),
+    ("add unique", BASE_SQLITE.replace("email TEXT NOT NULL", "email TEXT NOT NULL UNIQUE")),
+    ("add check", BASE_SQLITE.replace("title TEXT NOT NULL",
+                                      "title TEXT NOT NULL CHECK (length(title) > 0)")),
+    ("fk on delete", BASE_SQLITE.replace("REFERENCES users (id)",
+                                         "REFERENCES users (id) ON DELETE CASCADE")),
+    ("partial index", BASE_SQLITE + "CREATE INDEX users_nick ON users (nick) "
+     "WHERE nick IS NOT NULL; CREATE INDEX users_lower ON users (lower(email));"),
+    ("hostile", BASE_SQLITE + '''CREATE TABLE "Weird ""Name""" ("select" INTEGER PRIMARY KEY,
+       "semi;colon" TEXT, "with space" TEXT DEFAULT 'it''s');
+       CREATE INDEX "idx; DROP" ON "Weird ""Name""" ("semi;colon");'''),
+    ("view and trigger", BASE_SQLITE + """CREATE VIEW user_emails AS SELECT id, email FROM users;
+       CREATE TRIGGER posts_touch AFTER INSERT ON posts BEGIN
+         UPDATE users SET score = coalesce(score, 0) + 1 WHERE id = NEW.user_id; END;"""),
+]
+
+
+@pytest.mark.parametrize("name, to_sql", SQLITE_CASES, ids=[c[0] for c in SQLITE_CASES])
+def test_sqlite_roundtrip(tmp_path: Path, name: str, to_sql: str) -> None:
+    a = sqlite_db(tmp_path, "a", BASE_SQLITE + DATA_SQLITE)
+    b = sqlite_db(tmp_path, "b", to_sql)
+    roundtrip(a, b, shadow=name == "hostile")
