@@ -298,7 +298,7 @@ class Namespace(Model):
 
 
 # Fields that describe intent or the original format, not the database's state.
-_NOT_STATE = {"renamed_from", "is_primary_key", "columns_legacy"}
+_NOT_STATE = {"renamed_from", "is_primary_key"}
 
 
 class Schema(Model):
@@ -352,34 +352,40 @@ class Schema(Model):
 # sorted so that catalog order (and column order) never changes a hash.
 _ORDERED_LISTS = {"values", "keys", "include", "referenced_columns", "attributes",
                   "depends_on", "options"}
-_ORDERED_FIELDS_OF_STR = {"columns"}  # PK / unique / FK / legacy index column lists
 
 
-def _sort_key(item: Any) -> str:
+def _sort_key(item: Any) -> tuple[str, str, str, str, str]:
     if isinstance(item, dict):
-        return json.dumps([item.get("schema"), item.get("name"), item.get("grantee"),
-                           item.get("privilege"), item], sort_keys=True, default=str)
-    return json.dumps(item, sort_keys=True, default=str)
+        name = item.get("name")
+        # Named objects sort by name alone; only unnamed ones (or ties such as grants)
+        # pay for a full serialization.
+        tail = "" if name is not None and "grantee" not in item else json.dumps(
+            item, sort_keys=True, default=str)
+        return (str(item.get("schema") or ""), str(name or ""), str(item.get("grantee") or ""),
+                str(item.get("privilege") or ""), tail)
+    return ("", "", "", "", json.dumps(item, sort_keys=True, default=str))
 
 
 def _canonicalize(value: Any, key: str | None = None) -> Any:
-    if isinstance(value, dict):
-        out = {}
+    """Canonicalize a fresh ``model_dump`` in place (it is ours to mutate: no copies)."""
+    if value.__class__ is dict:
+        for k in _NOT_STATE:
+            value.pop(k, None)
+        if "keys" in value:
+            value.pop("columns", None)  # the original format's index column list
         for k, v in value.items():
-            if k in _NOT_STATE:
-                continue
-            if k == "columns" and isinstance(v, list) and v and isinstance(v[0], str) \
-                    and "keys" in value:
-                continue  # legacy index column list duplicates 'keys'
-            out[k] = _canonicalize(v, k)
-        return out
-    if isinstance(value, list):
+            if v.__class__ is list or v.__class__ is dict:
+                value[k] = _canonicalize(v, k)
+        return value
+    if value.__class__ is list:
+        if not value:
+            return value
+        if value[0].__class__ is str:
+            # Lists of names: order is meaningful (key columns, enum values...) except roles.
+            return sorted(value) if key == "roles" else value
         items = [_canonicalize(v) for v in value]
-        if key in _ORDERED_LISTS or (key in _ORDERED_FIELDS_OF_STR and items
-                                     and isinstance(items[0], str)):
+        if key in _ORDERED_LISTS:
             return items
-        if key in ("roles",):
-            return sorted(items)
         return sorted(items, key=_sort_key)
     return value
 

@@ -204,11 +204,36 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, max(offset, 0)) + 1
 
 
+# psql meta-commands that pg_dump writes and that change nothing in the schema.
+_HARMLESS_PSQL = ("\\restrict", "\\unrestrict", "\\connect", "\\c ", "\\set ", "\\echo")
+
+
+def _strip_psql_meta(path: Path, text: str) -> str:
+    """Blank out psql meta-command lines (keeping line numbers); refuse ones that matter."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("\\"):
+            if line.startswith(_HARMLESS_PSQL) or line.strip() == "\\.":
+                lines[i] = ""
+            else:
+                cmd = line.split()[0]
+                raise BadInput(f"{path}:{i + 1}: psql meta-command {cmd} is not SQL; "
+                               "Lockplane runs schema files on the server, not through psql")
+    return "\n".join(lines)
+
+
 def _run_pg_script(db: Database, path: Path, text: str) -> None:
     import psycopg
 
+    text = _strip_psql_meta(path, text)
     try:
-        db.execute(text)
+        try:
+            # One transaction: a thousand CREATEs commit (and fsync) once, not a thousand
+            # times. Statements that refuse a transaction block get a second, plain run.
+            with db.transaction():
+                db.execute(text)
+        except psycopg.errors.ActiveSqlTransaction:
+            db.execute(text)
     except psycopg.Error as exc:
         diag = exc.diag
         pos = int(diag.statement_position) if diag.statement_position else None
