@@ -193,8 +193,10 @@ class Table(Model):
             self.primary_key = PrimaryKey(columns=legacy)
         pk = set(self.primary_key.columns) if self.primary_key else set()
         for col in self.columns:
-            col.is_primary_key = col.name in pk
-            if col.name in pk:
+            in_pk = col.name in pk
+            if col.is_primary_key != in_pk:  # pydantic assignment is not free: skip no-ops
+                col.is_primary_key = in_pk
+            if in_pk and col.nullable:
                 col.nullable = False  # a primary key column is NOT NULL in every dialect
         return self
 
