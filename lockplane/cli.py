@@ -360,6 +360,26 @@ def demo(
     run_demo(directory)
 
 
+@app.command()
+def serve(
+    target: Annotated[str, typer.Option("--target", help="DatabaseTarget block name the "
+                                        "deployments use by default")] = "production",
+    schema: Annotated[str, typer.Option("--schema", help="desired schema (.sql, dir, .json)")]
+    = "schema/",
+    drift_cron: Annotated[str, typer.Option("--drift-cron", help="drift check schedule (UTC)")]
+    = "0 6 * * *",
+    limit: Annotated[int | None, typer.Option("--limit", help="max concurrent flow runs")]
+    = None,
+) -> None:
+    """Serve the Prefect deployments (apply, drift check) from this process."""
+    # The engine never imports Prefect at module level: only this command needs it.
+    from deployments.serve import serve_all
+
+    if Path(schema).exists():
+        schema = str(Path(schema).resolve())  # flow runs may start in another directory
+    serve_all(target=target, desired_schema=schema, drift_cron=drift_cron, limit=limit)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

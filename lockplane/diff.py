@@ -19,7 +19,13 @@ from .changes.add_column import AddColumn
 from .changes.add_constraint import AddConstraint
 from .changes.add_foreign_key import AddForeignKey
 from .changes.alter_column import AlterColumn
-from .changes.base import Change
+from .changes.base import (  # the differ registries live there (no import cycle)
+    OBJECT_DIFFERS,
+    TABLE_PART_DIFFERS,
+    Change,
+    ObjectDiffer,
+    TablePartDiffer,
+)
 from .changes.create_index import CreateIndex
 from .changes.create_table import CreateTable
 from .changes.drop_column import DropColumn
@@ -32,11 +38,8 @@ from .changes.table_parts import table_parts
 from .dialects.base import Dialect
 from .model import Column, Schema, Table
 
-ObjectDiffer = Callable[[Schema, Schema, Dialect], list[Change]]
-TablePartDiffer = Callable[[Table, Table, Dialect], list[Change]]
-
-OBJECT_DIFFERS: list[ObjectDiffer] = []
-TABLE_PART_DIFFERS: list[TablePartDiffer] = []
+__all__ = ["OBJECT_DIFFERS", "TABLE_PART_DIFFERS", "ObjectDiffer", "TablePartDiffer", "diff",
+           "match_named", "same"]
 
 T = TypeVar("T")
 
@@ -115,7 +118,26 @@ def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             out.append(DropTable(table))
     for key in old.keys() & new.keys():
         out += diff_table(old[key], new[key], d)
+    _fill_referencing_tables(out, before, after)
     return out
+
+
+def _fill_referencing_tables(changes: list[Change], before: Schema, after: Schema) -> None:
+    """Tell each SQLite rebuild which tables reference it, so it checks their FKs too.
+
+    Both schemas count: a child created or dropped by the same plan exists while the
+    rebuild (or its undo) runs, since creates order before rebuilds and drops after.
+    """
+    from .changes.rebuild_table import RebuildTable
+
+    for change in changes:
+        if isinstance(change, RebuildTable):
+            key = _tkey(change.after)
+            names = [t.name for s in (before, after) for t in s.tables
+                     if t.name != change.after.name
+                     and any((fk.referenced_schema or "", fk.referenced_table) == key
+                             for fk in t.foreign_keys)]
+            change.referencing_tables = list(dict.fromkeys(names))
 
 
 def sqlite_needs_rebuild(b: Table, a: Table) -> bool:
@@ -167,8 +189,11 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
             added.append(new_ix)
         out += [DropIndex(s, b.name, ix) for ix in dropped]
         out += [CreateIndex(s, a.name, ix) for ix in added]
-    for differ in TABLE_PART_DIFFERS:
-        out += differ(b, a, d)
+    # A rebuild drops the old table with its triggers and creates the new one's: other
+    # per-table differs (triggers) would repeat that work.
+    if not rebuild:
+        for differ in TABLE_PART_DIFFERS:
+            out += differ(b, a, d)
     if d.name == "postgres":
         out += _diff_comments(b, a)
     return out

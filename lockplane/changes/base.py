@@ -8,6 +8,7 @@ carries, never from SQL text), the lock it takes, and its safety class.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,9 +16,10 @@ from ..errors import BadInput
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import Schema, Table
 
 
-class Safety(str, enum.Enum):
+class Safety(enum.StrEnum):
     SAFE = "safe"  # no data at risk, brief or no lock
     REVIEW = "review"  # worth a human look (takes a strong lock, scans, may fail on data)
     LOSSY = "lossy"  # can lose data (narrowing, dropped default, ...)
@@ -102,6 +104,14 @@ class Order(enum.IntEnum):
 
 
 REGISTRY: dict[str, type[Change]] = {}
+
+# Differs that change modules register (see lockplane.diff, which re-exports these lists).
+# Object differs get (before, after, dialect) schemas; table-part differs get the two
+# versions of a table that exists on both sides.
+ObjectDiffer = Callable[["Schema", "Schema", "Dialect"], list["Change"]]
+TablePartDiffer = Callable[["Table", "Table", "Dialect"], list["Change"]]
+OBJECT_DIFFERS: list[ObjectDiffer] = []
+TABLE_PART_DIFFERS: list[TablePartDiffer] = []
 
 
 def register(cls: type[Change]) -> type[Change]:

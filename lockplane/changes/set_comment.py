@@ -25,6 +25,7 @@ class SetComment(Change):
     after: str | None
     on_table: tuple[str, ...] | None = None  # CONSTRAINT x ON table / TRIGGER x ON table
     signature: str | None = None  # FUNCTION f(args)
+    on_kind: str | None = None  # CONSTRAINT x ON DOMAIN d (a table when None)
 
     @classmethod
     def for_column(cls, table: Table, column: str, before: str | None,
@@ -37,7 +38,8 @@ class SetComment(Change):
 
     def target(self, d: Dialect) -> str:
         if self.on_table is not None:
-            return (f"{self.object_kind} {d.quote(self.name_parts[-1])} ON "
+            on = f"{self.on_kind} " if self.on_kind else ""
+            return (f"{self.object_kind} {d.quote(self.name_parts[-1])} ON {on}"
                     f"{d.qname(self.on_table[0], self.on_table[1])}")
         name = ".".join(d.quote(p) for p in self.name_parts)
         if self.signature is not None:
@@ -50,7 +52,7 @@ class SetComment(Change):
 
     def inverse(self) -> list[Change]:
         return [SetComment(self.object_kind, self.name_parts, self.after, self.before,
-                           self.on_table, self.signature)]
+                           self.on_table, self.signature, self.on_kind)]
 
     def lock(self, d: Dialect) -> Lock:
         return SHARE_UPDATE_EXCLUSIVE

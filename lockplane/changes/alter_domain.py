@@ -1,0 +1,150 @@
+"""ALTER DOMAIN: default, NOT NULL, add / drop check constraints, their comments.
+
+A new base type or collation cannot be altered: the step then drops and recreates the
+domain, which fails while any column uses it (the plan says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import BadInput
+from ..model import CheckConstraint, DomainType, qualified
+from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+def _check_key(ck: CheckConstraint) -> str:
+    return ck.name or f"CHECK ({ck.expression})"
+
+
+@register
+@dataclass
+class AlterDomain(Change):
+    kind = "alter_domain"
+    order = Order.ALTER_TYPE
+    before: DomainType
+    after: DomainType
+
+    def recreate(self) -> bool:
+        b, a = self.before, self.after
+        return b.base_type != a.base_type or b.collation != a.collation
+
+    def check_changes(self) -> tuple[list[CheckConstraint], list[CheckConstraint],
+                                     list[tuple[CheckConstraint, CheckConstraint]]]:
+        """(dropped, added, comment-only changed) checks, matched by name."""
+        old = {_check_key(c): c for c in self.before.checks}
+        new = {_check_key(c): c for c in self.after.checks}
+        dropped, added, commented = [], [], []
+        for k, c in old.items():
+            n = new.get(k)
+            if n is None or n.expression != c.expression:
+                dropped.append(c)
+        for k, c in new.items():
+            o = old.get(k)
+            if o is None or o.expression != c.expression:
+                added.append(c)
+            elif o.comment != c.comment:
+                commented.append((o, c))
+        return dropped, added, commented
+
+    def statements_needed(self) -> bool:
+        b, a = self.before, self.after
+        dropped, added, commented = self.check_changes()
+        return (b.default != a.default or b.nullable != a.nullable
+                or bool(dropped or added or commented))
+
+    def describe(self) -> str:
+        name = qualified(self.after.schema_, self.after.name)
+        if self.recreate():
+            return f"Recreate domain {name} (base type or collation)"
+        b, a = self.before, self.after
+        what = []
+        if b.default != a.default:
+            what.append("default")
+        if b.nullable != a.nullable:
+            what.append("drop not null" if a.nullable else "set not null")
+        dropped, added, commented = self.check_changes()
+        what += [f"drop check {c.name or c.expression}" for c in dropped]
+        what += [f"add check {c.name or c.expression}" for c in added]
+        what += [f"comment on check {n.name}" for _, n in commented]
+        return f"Alter domain {name} ({', '.join(what)})"
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        from .create_domain import create_domain_sql, domain_check_comment_sql, domain_check_def
+        from .set_comment import SetComment
+
+        b, a = self.before, self.after
+        q = d.qname(a.schema_, a.name)
+        if self.recreate():
+            return [f"DROP DOMAIN {q}", *create_domain_sql(d, a)]
+        out: list[str] = []
+        dropped, added, commented = self.check_changes()
+        for ck in dropped:
+            if not ck.name:
+                raise BadInput(f"domain {qualified(a.schema_, a.name)}: cannot drop an "
+                               "unnamed check")
+            out.append(f"ALTER DOMAIN {q} DROP CONSTRAINT {d.quote(ck.name)}")
+        if b.default != a.default:
+            out.append(f"ALTER DOMAIN {q} DROP DEFAULT" if a.default is None
+                       else f"ALTER DOMAIN {q} SET DEFAULT {a.default}")
+        if b.nullable != a.nullable:
+            out.append(f"ALTER DOMAIN {q} {'DROP' if a.nullable else 'SET'} NOT NULL")
+        for ck in added:
+            out.append(f"ALTER DOMAIN {q} ADD {domain_check_def(d, ck)}")
+            out += domain_check_comment_sql(d, a, ck)
+        for old, new in commented:
+            out += SetComment("CONSTRAINT", (new.name or "",), old.comment, new.comment,
+                              on_table=(a.schema_ or "", a.name),
+                              on_kind="DOMAIN").sql_postgres(d)
+        return out
+
+    def inverse(self) -> list[Change]:
+        return [AlterDomain(self.after, self.before)]
+
+    def rollback_note(self) -> str | None:
+        if self.recreate():
+            return "recreating the domain again fails while columns use it"
+        return None
+
+    def _validates(self) -> bool:
+        _, added, _ = self.check_changes()
+        return bool(added) or (self.before.nullable and not self.after.nullable)
+
+    def lock(self, d: Dialect) -> Lock:
+        if self.recreate():
+            return NO_LOCK
+        if self._validates():
+            # Every column of the domain's type is checked under a SHARE lock on its table.
+            return Lock("SHARE", False, True, scans_table=True)
+        return NO_LOCK
+
+    def assess(self, d: Dialect) -> Assessment:
+        name = qualified(self.after.schema_, self.after.name)
+        if self.recreate():
+            return Assessment(Safety.DANGEROUS, (
+                f"Domain {name} cannot change its base type or collation in place: it is "
+                "dropped and recreated, which fails while any column uses it.",
+                "Safer: create a new domain, migrate columns to it in phases, drop the old.",
+            ))
+        msgs: list[str] = []
+        safety = Safety.SAFE
+        if self._validates():
+            safety = Safety.REVIEW
+            msgs.append(f"New constraints on {name} are checked against every column that "
+                        "uses it, blocking writes to those tables, and fail on violating rows.")
+            msgs.append("Safer: add the check as NOT VALID, then VALIDATE CONSTRAINT "
+                        "separately (it takes a weaker lock).")
+        dropped, _, _ = self.check_changes()
+        if dropped or (not self.before.nullable and self.after.nullable):
+            safety = Safety.REVIEW
+            msgs.append(f"Constraints dropped from {name}: the database no longer rejects "
+                        "those values; code may rely on it.")
+        if self.before.default is not None and self.after.default is None:
+            safety = Safety.REVIEW
+            msgs.append(f"Dropping the default of {name}: inserts that omit such columns now "
+                        "get NULL.")
+        return Assessment(safety, tuple(msgs))

@@ -1,0 +1,103 @@
+"""CREATE DOMAIN with its default, NOT NULL, collation, named checks and comments.
+
+Also the domain differ: default, NOT NULL and checks change in place (``alter_domain``);
+a new base type or collation cannot, so the domain is recreated in one step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import CheckConstraint, DomainType, Schema, qualified
+from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
+from .pg_common import comment_sql, is_postgres, type_ranks
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+def domain_check_def(d: Dialect, ck: CheckConstraint) -> str:
+    name = f"CONSTRAINT {d.quote(ck.name)} " if ck.name else ""
+    return f"{name}CHECK ({ck.expression})"
+
+
+def domain_check_comment_sql(d: Dialect, dom: DomainType, ck: CheckConstraint) -> list[str]:
+    if not ck.name:
+        return []
+    return comment_sql(d, "CONSTRAINT", (ck.name,), ck.comment,
+                       on_table=(dom.schema_ or "", dom.name), on_kind="DOMAIN")
+
+
+def create_domain_sql(d: Dialect, dom: DomainType) -> list[str]:
+    sql = f"CREATE DOMAIN {d.qname(dom.schema_, dom.name)} AS {dom.base_type}"
+    if dom.collation:
+        sql += f" COLLATE {dom.collation}"
+    if dom.default is not None:
+        sql += f" DEFAULT {dom.default}"
+    if not dom.nullable:
+        sql += " NOT NULL"
+    for ck in dom.checks:
+        sql += f" {domain_check_def(d, ck)}"
+    out = [sql] + comment_sql(d, "DOMAIN", (dom.schema_ or "", dom.name), dom.comment)
+    for ck in dom.checks:
+        out += domain_check_comment_sql(d, dom, ck)
+    return out
+
+
+@register
+@dataclass
+class CreateDomain(Change):
+    kind = "create_domain"
+    order = Order.CREATE_TYPE
+    domain: DomainType
+
+    def describe(self) -> str:
+        return f"Create domain {qualified(self.domain.schema_, self.domain.name)}"
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return create_domain_sql(d, self.domain)
+
+    def inverse(self) -> list[Change]:
+        from .drop_domain import DropDomain
+
+        return [DropDomain(self.domain)]
+
+    def lock(self, d: Dialect) -> Lock:
+        return NO_LOCK
+
+    def assess(self, d: Dialect) -> Assessment:
+        return Assessment(Safety.SAFE)
+
+
+def _key(t: DomainType) -> tuple[str, str]:
+    return (t.schema_ or "", t.name)
+
+
+def diff_domains(before: Schema, after: Schema, d: Dialect) -> list[Change]:
+    if not is_postgres(d):
+        return []
+    from .alter_domain import AlterDomain
+    from .drop_domain import DropDomain
+    from .set_comment import SetComment
+
+    old = {_key(t): t for t in before.domains}
+    new = {_key(t): t for t in after.domains}
+    # Types that use other types come after them (and are dropped before them).
+    new_ranks, old_ranks = type_ranks(after), type_ranks(before)
+    out: list[Change] = []
+    for key, a in new.items():
+        b = old.get(key)
+        if b is None:
+            out.append(CreateDomain(a, rank=new_ranks[key]))
+            continue
+        alter = AlterDomain(b, a)
+        if alter.recreate() or alter.statements_needed():
+            out.append(alter)
+        if not alter.recreate() and a.comment != b.comment:
+            out.append(SetComment("DOMAIN", key, b.comment, a.comment))
+    out += [DropDomain(t, rank=-old_ranks[key]) for key, t in old.items() if key not in new]
+    return out
+
+
+OBJECT_DIFFERS.append(diff_domains)

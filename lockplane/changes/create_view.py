@@ -1,0 +1,213 @@
+"""CREATE [MATERIALIZED] VIEW, with options, check option, comment, grants and (for a
+materialized view) its indexes, all in one step so that DROP VIEW's inverse is complete.
+
+Also the view differ. A view's definition is never replaced in place (CREATE OR REPLACE
+only allows appending columns, which cannot be told apart safely): a changed view is
+dropped and created again, and so is every view that depends on it, transitively, and
+every view reading a table whose columns change type or are dropped (PostgreSQL refuses
+those ALTERs while a view uses the column). ``rank`` orders creates by dependency (and
+drops in reverse).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import Schema, View, qualified
+from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
+from .pg_common import (
+    columns_retyped,
+    comment_sql,
+    enum_users,
+    grants_sql,
+    is_postgres,
+    reloption_sql,
+    topo_order,
+)
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+Key = tuple[str, str]
+
+
+def view_kind(v: View) -> str:
+    return "MATERIALIZED VIEW" if v.materialized else "VIEW"
+
+
+def view_body(v: View) -> str:
+    # pg_get_viewdef ends the query with ";": not allowed inside CREATE VIEW ... AS.
+    return v.definition.strip().rstrip(";").rstrip()
+
+
+@register
+@dataclass
+class CreateView(Change):
+    kind = "create_view"
+    order = Order.CREATE_VIEW
+    view: View
+    recreated: bool = False  # dropped earlier in the same plan
+
+    def describe(self) -> str:
+        verb = "Recreate" if self.recreated else "Create"
+        name = qualified(self.view.schema_, self.view.name)
+        return f"{verb} {view_kind(self.view).lower()} {name}"
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        from .create_index import CreateIndex
+
+        v = self.view
+        parts = (v.schema_ or "", v.name)
+        sql = f"CREATE {view_kind(v)} {d.qname(v.schema_, v.name)}"
+        if v.options:
+            sql += f" WITH ({', '.join(reloption_sql(d, o) for o in v.options)})"
+        sql += f" AS\n{view_body(v)}"
+        if v.materialized:
+            sql += "\nWITH DATA"
+        elif v.check_option:
+            sql += f"\nWITH {'LOCAL' if v.check_option == 'LOCAL' else 'CASCADED'} CHECK OPTION"
+        out = [sql] + comment_sql(d, view_kind(v), parts, v.comment)
+        for ix in v.indexes if v.materialized else []:
+            out += CreateIndex(parts[0], v.name, ix).sql_postgres(d)
+        return out + grants_sql(d, "TABLE", parts, v.grants)
+
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        return [f"CREATE VIEW {d.qname(self.view.schema_, self.view.name)} AS "
+                f"{view_body(self.view)}"]
+
+    def inverse(self) -> list[Change]:
+        from .drop_view import DropView
+
+        return [DropView(self.view, recreated=self.recreated)]
+
+    def lock(self, d: Dialect) -> Lock:
+        if self.view.materialized:
+            # Runs the query: reads every source table (ACCESS SHARE, nothing blocked).
+            return Lock("ACCESS SHARE", False, False, scans_table=True)
+        return NO_LOCK
+
+    def assess(self, d: Dialect) -> Assessment:
+        if self.view.materialized:
+            return Assessment(Safety.REVIEW, (
+                f"Creating materialized view {qualified(self.view.schema_, self.view.name)} "
+                "runs its query in full inside the migration.",))
+        return Assessment(Safety.SAFE)
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.view.schema_ or "", self.view.name)
+
+
+# ------------------------------------------------------------------------------ differ
+def _key(v: View) -> Key:
+    return (v.schema_ or "", v.name)
+
+
+def _dep_keys(v: View, known: dict[str, Key]) -> set[Key]:
+    """The views among ``known`` this view selects from (depends_on holds "schema.name")."""
+    return {known[dep] for dep in v.depends_on if dep in known}
+
+
+def _label(key: Key) -> str:
+    return f"{key[0]}.{key[1]}"
+
+
+def _tables_with_changed_columns(before: Schema, after: Schema) -> set[str]:
+    """Tables (as "schema.name") whose columns are dropped or change type, collation,
+    generation expression, or use an enum that is recreated."""
+    from .create_enum import needs_recreate
+
+    out: set[str] = set()
+    for tb in before.tables:
+        ta = after.table(tb.schema_ or "", tb.name)
+        if ta is not None and columns_retyped(tb, ta):
+            out.add(_label((tb.schema_ or "", tb.name)))
+    new_enums = {(e.schema_ or "", e.name): e for e in after.enums}
+    for e in before.enums:
+        a = new_enums.get((e.schema_ or "", e.name))
+        if a is not None and needs_recreate(e, a):
+            for s, t, _, _, _ in enum_users(before, e.schema_ or "", e.name):
+                out.add(_label((s, t)))
+    return out
+
+
+def _view_changed(b: View, a: View) -> bool:
+    return view_body(b) != view_body(a) or b.materialized != a.materialized
+
+
+def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
+    from .create_index import CreateIndex
+    from .drop_index import DropIndex
+    from .drop_view import DropView
+    from .grant import diff_grants
+    from .replace_view import ReplaceView
+    from .set_comment import SetComment
+
+    old = {_key(v): v for v in before.views}
+    new = {_key(v): v for v in after.views}
+    old_known = {_label(k): k for k in old}
+    new_known = {_label(k): k for k in new}
+
+    # Views to drop and create again: changed ones, readers of changed tables, and
+    # (transitively) every view that selects from one of those.
+    redo: set[Key] = {k for k in old.keys() & new.keys() if _view_changed(old[k], new[k])}
+    if is_postgres(d):
+        changed_tables = _tables_with_changed_columns(before, after)
+        redo |= {k for k in old.keys() & new.keys()
+                 if set(old[k].depends_on) & changed_tables}
+    gone = (old.keys() - new.keys()) | redo
+    dependents: dict[Key, set[Key]] = {}
+    for k, v in old.items():
+        for dep in _dep_keys(v, old_known):
+            dependents.setdefault(dep, set()).add(k)
+    stack = list(gone)
+    while stack:
+        for k in dependents.get(stack.pop(), ()):
+            if k not in gone:
+                gone.add(k)
+                stack.append(k)
+                if k in new:
+                    redo.add(k)
+
+    out: list[Change] = []
+    old_order = topo_order(sorted(old), {k: _dep_keys(v, old_known) for k, v in old.items()})
+    for rank, k in enumerate(old_order):
+        if k in gone:
+            out.append(DropView(old[k], recreated=k in redo, rank=-rank))
+    new_order = topo_order(sorted(new), {k: _dep_keys(v, new_known) for k, v in new.items()})
+    for rank, k in enumerate(new_order):
+        if k not in old or k in redo:
+            out.append(CreateView(new[k], recreated=k in redo, rank=rank))
+    if not is_postgres(d):
+        return out
+
+    for k in sorted(old.keys() & new.keys() - redo):
+        b, a = old[k], new[k]
+        if b.options != a.options or b.check_option != a.check_option:
+            out.append(ReplaceView(b, a))
+        if b.comment != a.comment:
+            out.append(SetComment(view_kind(a), k, b.comment, a.comment))
+        out += diff_grants("TABLE", k, b.grants, a.grants)
+        if a.materialized:
+            old_ix = {ix.name: ix for ix in b.indexes}
+            new_ix = {ix.name: ix for ix in a.indexes}
+            for name, ix in new_ix.items():
+                prev = old_ix.get(name)
+                if prev is None or not _same_index(prev, ix):
+                    if prev is not None:
+                        out.append(DropIndex(k[0], a.name, prev))
+                    out.append(CreateIndex(k[0], a.name, ix))
+                elif prev.comment != ix.comment:
+                    out.append(SetComment("INDEX", (k[0], name), prev.comment, ix.comment))
+            out += [DropIndex(k[0], a.name, ix) for name, ix in old_ix.items()
+                    if name not in new_ix]
+    return out
+
+
+def _same_index(b: object, a: object) -> bool:
+    from ..diff import same
+
+    return same(b, a, "comment")
+
+
+OBJECT_DIFFERS.append(diff_views)

@@ -1,0 +1,40 @@
+"""DROP TYPE of a standalone composite type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import CompositeType, qualified
+from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class DropCompositeType(Change):
+    kind = "drop_composite_type"
+    order = Order.DROP_TYPE
+    type: CompositeType
+
+    def describe(self) -> str:
+        return f"Drop composite type {qualified(self.type.schema_, self.type.name)}"
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return [f"DROP TYPE {d.qname(self.type.schema_, self.type.name)}"]
+
+    def inverse(self) -> list[Change]:
+        from .create_composite_type import CreateCompositeType
+
+        return [CreateCompositeType(self.type)]
+
+    def lock(self, d: Dialect) -> Lock:
+        return NO_LOCK
+
+    def assess(self, d: Dialect) -> Assessment:
+        return Assessment(Safety.REVIEW, (
+            f"Dropping type {qualified(self.type.schema_, self.type.name)}: code that uses "
+            "it breaks; the drop fails while a column or function uses it.",
+        ))

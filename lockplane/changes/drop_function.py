@@ -1,0 +1,52 @@
+"""DROP FUNCTION / PROCEDURE (RESTRICT: triggers and views using it go first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import Function
+from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class DropFunction(Change):
+    kind = "drop_function"
+    function: Function
+    # Its signature names the row type of a table this plan drops: run before that.
+    before_tables: bool = False
+
+    @property  # type: ignore[override]
+    def order(self) -> int:
+        return Order.DROP_TABLE - 5 if self.before_tables else Order.DROP_FUNCTION
+
+    def describe(self) -> str:
+        from .create_function import routine_label
+
+        return f"Drop {routine_label(self.function)}"
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        from .create_function import drop_routine_sql
+
+        return [drop_routine_sql(d, self.function)]
+
+    def inverse(self) -> list[Change]:
+        from .create_function import CreateFunction
+
+        return [CreateFunction(self.function, after_tables=self.before_tables)]
+
+    def lock(self, d: Dialect) -> Lock:
+        return NO_LOCK
+
+    def assess(self, d: Dialect) -> Assessment:
+        from .create_function import routine_label
+
+        return Assessment(Safety.REVIEW, (
+            f"Dropping {routine_label(self.function)}: code calling it breaks; the drop "
+            "fails while a view, trigger, default or index still uses it.",
+            "Safer: deploy code that no longer calls it first.",
+        ))

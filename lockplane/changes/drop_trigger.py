@@ -1,0 +1,48 @@
+"""DROP TRIGGER."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import Trigger, qualified
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class DropTrigger(Change):
+    kind = "drop_trigger"
+    order = Order.DROP_TRIGGER
+    schema: str
+    table: str
+    trigger: Trigger
+
+    def describe(self) -> str:
+        return f"Drop trigger {self.trigger.name} on {qualified(self.schema, self.table)}"
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return [f"DROP TRIGGER {d.quote(self.trigger.name)} ON "
+                f"{d.qname(self.schema, self.table)}"]
+
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        return [f"DROP TRIGGER {d.qname(self.schema, self.trigger.name)}"]
+
+    def inverse(self) -> list[Change]:
+        from .create_trigger import CreateTrigger
+
+        return [CreateTrigger(self.schema, self.table, self.trigger)]
+
+    def lock(self, d: Dialect) -> Lock:
+        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
+
+    def assess(self, d: Dialect) -> Assessment:
+        return Assessment(Safety.REVIEW, (
+            f"Dropping trigger {self.trigger.name}: whatever it did on each write to "
+            f"{qualified(self.schema, self.table)} (auditing, derived columns ...) stops.",))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.schema, self.table)

@@ -1,0 +1,65 @@
+"""DROP [MATERIALIZED] VIEW (its indexes, comment and grants go with it; the inverse
+creates them all again)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import View, qualified
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class DropView(Change):
+    kind = "drop_view"
+    order = Order.DROP_VIEW
+    view: View
+    recreated: bool = False  # created again later in the same plan
+
+    def _kind(self) -> str:
+        from .create_view import view_kind
+
+        return view_kind(self.view)
+
+    def describe(self) -> str:
+        again = " (recreated below)" if self.recreated else ""
+        return (f"Drop {self._kind().lower()} {qualified(self.view.schema_, self.view.name)}"
+                f"{again}")
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return [f"DROP {self._kind()} {d.qname(self.view.schema_, self.view.name)}"]
+
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        return [f"DROP VIEW {d.qname(self.view.schema_, self.view.name)}"]
+
+    def inverse(self) -> list[Change]:
+        from .create_view import CreateView
+
+        return [CreateView(self.view, recreated=self.recreated)]
+
+    def rollback_note(self) -> str | None:
+        if self.view.materialized:
+            return "recreating the materialized view runs its query again (fresh data)"
+        return None
+
+    def lock(self, d: Dialect) -> Lock:
+        return ACCESS_EXCLUSIVE  # on the view itself: its readers wait until commit
+
+    def assess(self, d: Dialect) -> Assessment:
+        name = qualified(self.view.schema_, self.view.name)
+        if self.recreated:
+            return Assessment(Safety.SAFE, (
+                f"{name} is dropped and created again in this plan: queries on it wait "
+                "until the plan commits.",))
+        return Assessment(Safety.REVIEW, (
+            f"Dropping {self._kind().lower()} {name}: code that reads it breaks.",
+            "Safer: deploy code that no longer reads it first.",
+        ))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.view.schema_ or "", self.view.name)

@@ -1,0 +1,104 @@
+"""GRANT a privilege on a table, view, sequence, function, procedure or schema.
+
+Also the grant differ (shared by every object kind that carries grants), the table-part
+differ for table grants and the builder that grants a new table's privileges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import Grant as GrantModel
+from ..model import Table
+from .base import NO_LOCK, TABLE_PART_DIFFERS, Assessment, Change, Lock, Order, Safety, register
+from .pg_common import grant_sql, is_postgres
+from .table_parts import PART_BUILDERS
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+def object_label(object_kind: str, name_parts: tuple[str, ...], signature: str | None) -> str:
+    name = ".".join(p for p in name_parts if p)
+    if signature is not None:
+        name += f"({signature})"
+    return f"{object_kind.lower()} {name}"
+
+
+@register
+@dataclass
+class Grant(Change):
+    kind = "grant"
+    order = Order.GRANT
+    object_kind: str  # TABLE (also views), SEQUENCE, FUNCTION, PROCEDURE, SCHEMA
+    name_parts: tuple[str, ...]
+    grant: GrantModel
+    signature: str | None = None  # identity arguments of a function or procedure
+    had: GrantModel | None = None  # the same privilege held before, without grant option
+
+    def describe(self) -> str:
+        g = self.grant
+        what = "grant option for " if self.had is not None else ""
+        return (f"Grant {what}{g.privilege} on "
+                f"{object_label(self.object_kind, self.name_parts, self.signature)} "
+                f"to {g.grantee}")
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return [grant_sql(d, self.object_kind, self.name_parts, self.grant, self.signature)]
+
+    def inverse(self) -> list[Change]:
+        from .revoke import Revoke
+
+        return [Revoke(self.object_kind, self.name_parts, self.grant, self.signature,
+                       keep=self.had)]
+
+    def lock(self, d: Dialect) -> Lock:
+        return NO_LOCK  # catalog update only
+
+    def assess(self, d: Dialect) -> Assessment:
+        return Assessment(Safety.SAFE)
+
+    def table_key(self) -> tuple[str, str] | None:
+        if self.object_kind == "TABLE" and len(self.name_parts) == 2:
+            return (self.name_parts[0], self.name_parts[1])
+        return None
+
+
+def diff_grants(object_kind: str, name_parts: tuple[str, ...], before: list[GrantModel],
+                after: list[GrantModel], signature: str | None = None) -> list[Change]:
+    """GRANT / REVOKE steps that turn one privilege list into another."""
+    from .revoke import Revoke
+
+    def key(g: GrantModel) -> tuple[str, str]:
+        grantee = "PUBLIC" if g.grantee.lower() == "public" else g.grantee
+        return (grantee, g.privilege.upper())
+
+    old = {key(g): g for g in before}
+    new = {key(g): g for g in after}
+    out: list[Change] = []
+    for k, g in old.items():
+        if k not in new:
+            out.append(Revoke(object_kind, name_parts, g, signature))
+        elif g.with_grant_option and not new[k].with_grant_option:
+            out.append(Revoke(object_kind, name_parts, g, signature, keep=new[k]))
+    for k, g in new.items():
+        if k not in old:
+            out.append(Grant(object_kind, name_parts, g, signature))
+        elif g.with_grant_option and not old[k].with_grant_option:
+            out.append(Grant(object_kind, name_parts, g, signature, had=old[k]))
+    return out
+
+
+def _diff_table_grants(b: Table, a: Table, d: Dialect) -> list[Change]:
+    if not is_postgres(d):
+        return []
+    return diff_grants("TABLE", (a.schema_ or "", a.name), b.grants, a.grants)
+
+
+def _new_table_grants(table: Table) -> list[Change]:
+    return [Grant("TABLE", (table.schema_ or "", table.name), g) for g in table.grants]
+
+
+TABLE_PART_DIFFERS.append(_diff_table_grants)
+PART_BUILDERS.append(_new_table_grants)

@@ -1,0 +1,112 @@
+"""Markdown renderings of plans and results, for reviewers outside a terminal.
+
+Prefect artifacts, pull-request comments and chat messages all read Markdown; the rich
+output in ``report.py`` is for terminals. Nothing here may show a password: targets are
+passed through ``dsn.redact`` before they are printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .dsn import redact
+from .plan import Plan, Step
+
+SAFETY_BADGE = {"safe": "✅ safe", "review": "👀 review", "multi_phase": "🔀 multi_phase",
+                "lossy": "⚠️ lossy", "dangerous": "⛔ dangerous"}
+
+
+def _cell(text: str) -> str:
+    """A table cell: pipes escaped, one line."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def lock_summary(step: Step) -> str:
+    lk = step.lock
+    if lk is None:
+        return "-"
+    if lk.mode == "NONE":
+        return "none"
+    effects = []
+    if lk.blocks_reads:
+        effects.append("blocks reads")
+    elif lk.blocks_writes:
+        effects.append("blocks writes")
+    if lk.rewrites_table:
+        effects.append("rewrites table")
+    elif lk.scans_table:
+        effects.append("scans table")
+    return lk.mode + (f" ({', '.join(effects)})" if effects else "")
+
+
+def _sql_block(statements: list[str]) -> str:
+    body = "\n".join(s.rstrip().rstrip(";") + ";" for s in statements)
+    return f"```sql\n{body}\n```"
+
+
+def plan_markdown(plan: Plan, target: str, safety: str | None = None) -> str:
+    """The plan as a reviewer reads it: a summary table, then each step's SQL and rollback."""
+    head = [f"# Migration plan for `{redact(target)}`", ""]
+    if not plan.steps:
+        return "\n".join(head + [f"No changes: the database already matches "
+                                 f"(hash `{plan.source_hash[:12]}`)."]) + "\n"
+    worst = plan.worst_safety().value
+    head += [f"- **Steps:** {len(plan.steps)}",
+             f"- **Worst step:** {SAFETY_BADGE.get(worst, worst)}"]
+    if safety:
+        head.append(f"- **Safety level:** {safety}")
+    head += [
+        f"- **Dialect:** {plan.dialect or '?'}",
+        f"- **Hashes:** `{plan.source_hash[:12]}` → `{(plan.target_hash or '?')[:12]}`",
+        "",
+        "| # | Step | Safety | Lock | Transactional | Rollback |",
+        "|---|------|--------|------|---------------|----------|",
+    ]
+    for i, step in enumerate(plan.steps, 1):
+        rb = step.rollback
+        rb_text = "-" if rb is None else (rb.safety if rb.sql else "nothing to undo")
+        head.append(f"| {i} | {_cell(step.description)} | "
+                    f"{SAFETY_BADGE.get(step.safety, step.safety)} | {_cell(lock_summary(step))} | "
+                    f"{'yes' if step.transactional else 'no'} | {_cell(rb_text)} |")
+    body: list[str] = []
+    for i, step in enumerate(plan.steps, 1):
+        body += ["", f"## {i}. {step.description}", ""]
+        body += [f"> {m}" for m in step.messages]
+        if step.messages:
+            body.append("")
+        body += [_sql_block(step.sql)]
+        rb = step.rollback
+        if rb is not None:
+            note = f" — {rb.note}" if rb.note else ""
+            body += ["", f"**Rollback** ({rb.safety}){note}:"]
+            body += ["", _sql_block(rb.sql) if rb.sql else "_nothing to undo_"]
+    return "\n".join(head + body) + "\n"
+
+
+def result_markdown(result: Mapping[str, Any], target: str) -> str:
+    """What an apply did, from the summary dict the apply task returns."""
+    lines = [f"# Migration result for `{redact(target)}`", "",
+             f"- **Status:** {result.get('status')}",
+             f"- **Steps run:** {result.get('steps_run')}",
+             f"- **Migration id:** {result.get('migration_id')}",
+             f"- **Database hash after:** `{str(result.get('hash_after', ''))[:12]}`"]
+    warnings = list(result.get("warnings") or [])
+    if warnings:
+        lines += ["", "## Warnings", ""] + [f"- {redact(w)}" for w in warnings]
+    return "\n".join(lines) + "\n"
+
+
+def drift_markdown(plan: Plan, target: str, desired: str) -> str:
+    """Drift report: what would have to change for the live database to match."""
+    title = f"# Drift check for `{redact(target)}` against `{desired}`"
+    if not plan.steps:
+        return (f"{title}\n\nNo drift: the database matches the desired schema "
+                f"(hash `{plan.source_hash[:12]}`).\n")
+    lines = [title, "", f"**Drift found:** {len(plan.steps)} difference(s). "
+             "These steps would bring the database to the desired schema:", ""]
+    lines += [f"{i}. {_cell(s.description)} ({s.safety})" for i, s in enumerate(plan.steps, 1)]
+    lines += ["", "```sql"]
+    lines += [stmt.rstrip().rstrip(";") + ";" for s in plan.steps for stmt in s.sql]
+    lines += ["```"]
+    return "\n".join(lines) + "\n"
