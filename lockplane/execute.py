@@ -276,6 +276,12 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                         f"plan was made for a database with hash {plan.source_hash[:12]}…, "
                         f"but {redact(target_dsn)} has hash {live_hash[:12]}… "
                         "(re-plan against its current state)")
+            else:
+                # A crash before the first commit leaves a 'running' record and an
+                # untouched database: carry on under the same record.
+                running = history.unfinished(pid)
+                if running and running.steps_done == 0:
+                    migration_id = running.id
             if not plan.steps:
                 return ApplyResult("empty", None, 0, live_hash)
             warnings: list[str] = []
