@@ -163,19 +163,35 @@ def plan(
     shadow_db: Annotated[str | None, typer.Option("--shadow-db", help="server for scratch databases")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary on stderr")] = False,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 4 when the plan is not empty")] = False,
+    check_schema: Annotated[bool, typer.Option("--check-schema", help="check the desired schema first; errors exit 2")] = False,
 ) -> None:
     """Compute the plan from one state to another; JSON on stdout or --output."""
     src_from = _resolve_src(from_, from_environment, "--from")
     src_to = _resolve_src(to, to_environment or from_environment, "--to", use_schema_path=True)
     ctx = _context([src_from, src_to], dialect, shadow_db or _shadow_of(from_environment))
-    before = load_schema(src_from, ctx)
     after = load_schema(src_to, ctx)
+    if check_schema:
+        _report_checks(after, src_to)
+    before = load_schema(src_from, ctx)
     result = build_plan(before, after)
     if not quiet:
         print_plan(result)
     _write_out(result.to_json(), output)
     if exit_code and result.steps:
         raise typer.Exit(4)
+
+
+def _report_checks(schema: Schema, where: str) -> None:
+    from .checks import check_schema
+
+    findings = check_schema(schema)
+    for f in findings:
+        style = "red" if f.level == "error" else "yellow"
+        err.print(f"[{style}]{f.level}:[/] " + escape(f"{f.where}: {f.message}"))
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        raise BadInput(f"{where}: {len(errors)} schema error(s), first: "
+                       f"{errors[0].where}: {errors[0].message}")
 
 
 def _shadow_of(env_name: str | None) -> str | None:
@@ -303,6 +319,7 @@ def validate(
             return
     ctx = _context([path], dialect, shadow_db)
     schema = load_schema(path, ctx)
+    _report_checks(schema, path)
     err.print(f"[green]valid schema:[/] {len(schema.tables)} table(s), hash {schema.hash()[:12]}")
 
 

@@ -368,7 +368,7 @@ def test_same_script_same_hash(tmp_path: Path) -> None:
 
 
 def test_through_database_session(sqlite_dsn: str) -> None:
-    db = connect(sqlite_dsn)
+    db = connect(sqlite_dsn, create=True)
     try:
         db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
         db.conn.row_factory = sqlite3.Row  # type: ignore[attr-defined]

@@ -157,3 +157,15 @@ def test_convert_validate_init_and_plan_rollback(tmp_path: Path) -> None:
     forward = json.loads((tmp_path / "p.json").read_text())
     assert back["source_hash"] == forward["target_hash"]
     assert back["target_hash"] == forward["source_hash"]
+
+
+def test_check_schema_catches_broken_references(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text(json.dumps({"dialect": "sqlite", "tables": [
+        {"name": "a", "columns": [{"name": "id", "type": "INTEGER", "is_primary_key": True}]},
+        {"name": "b", "columns": [{"name": "id", "type": "INTEGER", "is_primary_key": True},
+                                  {"name": "a_id", "type": "INTEGER"}],
+         "foreign_keys": [{"name": "b_a", "columns": ["a_id"], "referenced_table": "nope",
+                           "referenced_columns": ["id"]}]}]}))
+    proc = run("plan", "--from", "s.json", "--to", "s.json", "--check-schema",
+               cwd=tmp_path)
+    assert_one_line_error(proc, 2, "unknown table main.nope")

@@ -23,7 +23,7 @@ def get_dialect(name: str) -> Dialect:
     raise BadInput(f"dialect {name!r} is not supported yet (postgres, sqlite)")
 
 
-def connect(dsn: str) -> Database:
+def connect(dsn: str, *, create: bool = False) -> Database:
     from ..dsn import dialect_of
 
-    return get_dialect(dialect_of(dsn)).connect(dsn)
+    return get_dialect(dialect_of(dsn)).connect(dsn, create=create)

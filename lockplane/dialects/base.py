@@ -35,8 +35,12 @@ class Dialect(ABC):
         return "'" + value.replace("'", "''") + "'"
 
     @abstractmethod
-    def connect(self, dsn: str) -> Database:
-        """Open a session; BadInput (with the password redacted) if it cannot."""
+    def connect(self, dsn: str, *, create: bool = False) -> Database:
+        """Open a session; BadInput (with the password redacted) if it cannot.
+
+        ``create``: for file databases, create a missing file (only apply may do that;
+        reading a mistyped path must not leave an empty database behind).
+        """
 
     @abstractmethod
     def scratch(self, near_dsn: str | None = None) -> contextlib.AbstractContextManager[Database]:

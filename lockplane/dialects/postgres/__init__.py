@@ -27,7 +27,7 @@ class PostgresDialect(Dialect):
             raise BadInput(f"identifier {ident!r} contains a NUL byte")
         return '"' + ident.replace('"', '""') + '"'
 
-    def connect(self, dsn: str) -> PostgresDatabase:
+    def connect(self, dsn: str, *, create: bool = False) -> PostgresDatabase:
         return PostgresDatabase(self, dsn)
 
     @contextlib.contextmanager

@@ -29,8 +29,8 @@ class SQLiteDialect(Dialect):
         # on the index name, not the table, so qualifying everywhere would be wrong).
         return self.quote(name)
 
-    def connect(self, dsn: str) -> SQLiteDatabase:
-        return SQLiteDatabase(self, dsn)
+    def connect(self, dsn: str, *, create: bool = False) -> SQLiteDatabase:
+        return SQLiteDatabase(self, dsn, create=create)
 
     @contextlib.contextmanager
     def scratch(self, near_dsn: str | None = None) -> Iterator[SQLiteDatabase]:
@@ -39,7 +39,7 @@ class SQLiteDialect(Dialect):
 
 
 class SQLiteDatabase(Database):
-    def __init__(self, dialect: SQLiteDialect, dsn: str) -> None:
+    def __init__(self, dialect: SQLiteDialect, dsn: str, create: bool = True) -> None:
         self.dialect = dialect
         self.dsn = dsn
         self.dsn_display = redact(dsn)
@@ -48,6 +48,8 @@ class SQLiteDatabase(Database):
             parent = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(parent):
                 raise BadInput(f"cannot open {self.dsn_display}: directory {parent} does not exist")
+            if not create and not os.path.exists(path):
+                raise BadInput(f"no SQLite database at {path} ({self.dsn_display})")
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so DDL is transactional.
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=10)
