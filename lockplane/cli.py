@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -169,10 +170,13 @@ def plan(
     src_from = _resolve_src(from_, from_environment, "--from")
     src_to = _resolve_src(to, to_environment or from_environment, "--to", use_schema_path=True)
     ctx = _context([src_from, src_to], dialect, shadow_db or _shadow_of(from_environment))
-    after = load_schema(src_to, ctx)
-    if check_schema:
-        _report_checks(after, src_to)
-    before = load_schema(src_from, ctx)
+    # Both sides load at once: each is mostly waiting on its own server.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loading_before = pool.submit(load_schema, src_from, ctx)
+        after = load_schema(src_to, ctx)
+        if check_schema:
+            _report_checks(after, src_to)
+        before = loading_before.result()
     result = build_plan(before, after)
     if not quiet:
         print_plan(result)

@@ -99,7 +99,7 @@ def result_markdown(result: Mapping[str, Any], target: str) -> str:
 
 def drift_markdown(plan: Plan, target: str, desired: str) -> str:
     """Drift report: what would have to change for the live database to match."""
-    title = f"# Drift check for `{redact(target)}` against `{desired}`"
+    title = f"# Drift check for `{redact(target)}` against `{redact(desired)}`"
     if not plan.steps:
         return (f"{title}\n\nNo drift: the database matches the desired schema "
                 f"(hash `{plan.source_hash[:12]}`).\n")

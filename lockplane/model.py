@@ -11,11 +11,13 @@ kept exactly as the database spells them (case and all).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from typing import Any, Literal
+import types
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 DIALECTS = ("postgres", "sqlite", "mysql")
 DEFAULT_SCHEMA = {"postgres": "public", "sqlite": "main", "mysql": ""}
@@ -314,6 +316,7 @@ class Schema(Model):
     functions: list[Function] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list)
     views: list[View] = Field(default_factory=list)
+    _table_index: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _default_schemas(self) -> Schema:
@@ -331,7 +334,13 @@ class Schema(Model):
 
     # ----------------------------------------------------------------- lookups
     def table(self, schema: str, name: str) -> Table | None:
-        return next((t for t in self.tables if t.schema_ == schema and t.name == name), None)
+        # Differs look tables up thousands of times: index them once per tables list.
+        idx = self._table_index
+        if idx is None or idx[0] is not self.tables or idx[1] != len(self.tables):
+            idx = (self.tables, len(self.tables),
+                   {(t.schema_, t.name): t for t in self.tables})
+            self._table_index = idx
+        return idx[2].get((schema, name))
 
     # ----------------------------------------------------------- canonical form
     def to_json(self, indent: int | None = 2) -> str:
@@ -342,12 +351,10 @@ class Schema(Model):
     def canonical(self) -> dict[str, Any]:
         """Order-insensitive, intent-free form used for hashing and comparison."""
         data = self.model_dump(mode="json", by_alias=True)
-        return _canonicalize(data)
+        return _canonicalize(data, Schema)
 
     def hash(self) -> str:
-        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return hashlib.sha256(_canonical_bytes(self.canonical())).hexdigest()
 
 
 # Lists whose order is meaningful stay as they are; every other list of named objects is
@@ -368,28 +375,66 @@ def _sort_key(item: Any) -> tuple[str, str, str, str, str]:
     return ("", "", "", "", json.dumps(item, sort_keys=True, default=str))
 
 
-def _canonicalize(value: Any, key: str | None = None) -> Any:
-    """Canonicalize a fresh ``model_dump`` in place (it is ours to mutate: no copies)."""
-    if value.__class__ is dict:
-        for k in _NOT_STATE:
-            value.pop(k, None)
-        if "keys" in value:
-            value.pop("columns", None)  # the original format's index column list
-        for k, v in value.items():
-            if v.__class__ is list or v.__class__ is dict:
-                value[k] = _canonicalize(v, k)
-        return value
-    if value.__class__ is list:
+@functools.cache
+def _walk_plan(cls: type[BaseModel]) -> tuple[tuple[str, type[BaseModel] | None, bool], ...]:
+    """For a model class: its list/model fields as (json key, item model, keep order).
+
+    Walking by the model's own structure visits only containers; leaf objects such as
+    columns are never iterated key by key (this is what makes hashing 1,000 tables fast).
+    """
+    plan = []
+    for name, field in cls.model_fields.items():
+        key = field.alias or name
+        ann = field.annotation
+        if get_origin(ann) in (Union, types.UnionType):
+            ann = next(a for a in get_args(ann) if a is not type(None))
+        if get_origin(ann) is list:
+            item = get_args(ann)[0]
+            item_cls = item if isinstance(item, type) and issubclass(item, BaseModel) else None
+            if item_cls is None:
+                # Lists of names: order is meaningful (key columns, enum values), not roles.
+                keep = key != "roles"
+            else:
+                keep = key in _ORDERED_LISTS
+            plan.append((key, item_cls, keep))
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
+            plan.append((key, ann, True))
+    return tuple(plan)
+
+
+def _canonicalize(data: dict[str, Any], cls: type[BaseModel]) -> dict[str, Any]:
+    """Canonicalize a fresh ``model_dump`` of ``cls`` in place (ours to mutate: no copies)."""
+    for k in _NOT_STATE:
+        data.pop(k, None)
+    if "keys" in data:
+        data.pop("columns", None)  # the original format's index column list
+    for key, item_cls, keep in _walk_plan(cls):
+        value = data.get(key)
         if not value:
-            return value
-        if value[0].__class__ is str:
-            # Lists of names: order is meaningful (key columns, enum values...) except roles.
-            return sorted(value) if key == "roles" else value
-        items = [_canonicalize(v) for v in value]
-        if key in _ORDERED_LISTS:
-            return items
-        return sorted(items, key=_sort_key)
-    return value
+            continue
+        if value.__class__ is dict:
+            if item_cls is not None:
+                _canonicalize(value, item_cls)
+            continue
+        if item_cls is None:
+            if not keep:
+                data[key] = sorted(value)
+            continue
+        for item in value:
+            _canonicalize(item, item_cls)
+        if not keep:
+            data[key] = sorted(value, key=_sort_key)
+    return data
+
+
+def _canonical_bytes(data: Any) -> bytes:
+    """Compact, key-sorted UTF-8 JSON (orjson when present: same bytes, 5x faster)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson comes with prefect
+        return json.dumps(data, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
 def qualified(schema: str | None, name: str) -> str:

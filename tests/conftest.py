@@ -102,6 +102,16 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
                        + log.read_text()[-3000:])
 
 
+def _drain_prefect_workers() -> None:
+    """Send queued run logs and events now, while the server is still there to take them
+    (otherwise their workers retry at exit: "All connection attempts failed")."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real, temporary Prefect server for the test session; returns its API URL.
@@ -146,6 +156,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         prefect.context.refresh_global_settings_context()  # re-read the environment
         yield url
     finally:
+        _drain_prefect_workers()
         mp.undo()
         prefect.context.refresh_global_settings_context()
         os.killpg(proc.pid, signal.SIGTERM)

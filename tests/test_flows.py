@@ -32,7 +32,7 @@ from blocks import DatabaseTarget, SlackNotifier, register_blocks
 from deployments.serve import build_deployments
 from flows.apply_migration import apply_migration
 from flows.drift_check import drift_check
-from lockplane.errors import DriftFound
+from lockplane.errors import DriftFound, SafetyRefusal
 
 PASSWORD = "s3cret-pw-4-tests"  # trust auth ignores it; it must never show anywhere
 
@@ -128,15 +128,20 @@ def test_apply_migration_postgres_via_block(prefect_api: str, pg_dsn: str,
 def test_apply_migration_refused_by_target_safety(prefect_api: str, pg_dsn: str,
                                                   tmp_path: Path) -> None:
     """A strict target refuses a lossy step even when the run asks for permissive."""
-    from lockplane.errors import SafetyRefusal
-
     pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY, old text)")
     desired = tmp_path / "schema.sql"
     desired.write_text("CREATE TABLE t (id int PRIMARY KEY);")
-    target = DatabaseTarget(dialect="postgres", dsn=pg_dsn, safety="strict")
-    with pytest.raises(SafetyRefusal):
-        apply_migration(target=target, desired_schema=str(desired), safety="permissive")
+    target = DatabaseTarget(dialect="postgres", dsn=_with_password(pg_dsn), safety="strict")
+    state = apply_migration(target=target, desired_schema=str(desired), safety="permissive",
+                            return_state=True)
+    assert state.is_failed()
+    with pytest.raises(SafetyRefusal, match="strict"):
+        state.result()
     assert _pg_columns(pg_dsn, "t") == ["id", "old"]
+    # An unsaved block given as a parameter reaches the server with its secrets masked.
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(_flow_run_id(state))
+    assert PASSWORD not in json.dumps(stored.parameters) + str(stored.state.message)
 
 
 def test_apply_migration_waits_for_approval(prefect_api: str, pg_dsn: str,
@@ -293,8 +298,11 @@ def test_drift_check_notifies(prefect_api: str, fake_slack: str, sqlite_dsn: str
                               tmp_path: Path) -> None:
     name = f"slack-{secrets.token_hex(4)}"
     SlackNotifier(bot_token="xoxb-test", channel="#db", base_url=fake_slack).save(name)
+    with sqlite3.connect(sqlite_dsn.removeprefix("sqlite:///")) as conn:
+        conn.execute("CREATE TABLE keep (id INTEGER PRIMARY KEY)")
     desired = tmp_path / "schema.sql"
-    desired.write_text("CREATE TABLE t (id INTEGER PRIMARY KEY);")
+    desired.write_text("CREATE TABLE keep (id INTEGER PRIMARY KEY);\n"
+                       "CREATE TABLE t (id INTEGER PRIMARY KEY);")
     with pytest.raises(DriftFound):
         drift_check(target=sqlite_dsn, desired_schema=str(desired), notify=name)
     (msg,) = _FakeSlack.received

@@ -1,0 +1,1 @@
+"""Code that builds and serves Lockplane's Prefect deployments."""

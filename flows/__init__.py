@@ -1,0 +1,1 @@
+"""Prefect flows: Lockplane's runbooks (apply a migration, check drift, ...)."""
