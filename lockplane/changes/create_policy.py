@@ -85,6 +85,8 @@ def diff_policies(b: Table, a: Table, d: Dialect) -> list[Change]:
     from .drop_policy import DropPolicy
     from .set_comment import SetComment
 
+    if not b.policies and not a.policies:
+        return []
     s = a.schema_ or ""
     old = {p.name: p for p in b.policies}
     new = {p.name: p for p in a.policies}

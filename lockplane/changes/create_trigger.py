@@ -93,6 +93,8 @@ def diff_triggers(b: Table, a: Table, d: Dialect) -> list[Change]:
     from .drop_trigger import DropTrigger
     from .set_comment import SetComment
 
+    if not b.triggers and not a.triggers:
+        return []
     s = a.schema_ or ""
     old = {t.name: t for t in b.triggers}
     new = {t.name: t for t in a.triggers}

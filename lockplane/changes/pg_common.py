@@ -243,8 +243,11 @@ def mentions_relation(text: str, schema: str, name: str) -> bool:
 def columns_retyped(b: Table, a: Table) -> bool:
     """Whether columns of the table are dropped or change type, collation or expression:
     PostgreSQL refuses those while a view, policy or trigger condition uses them."""
+    if b.columns == a.columns:  # the common case, compared without building anything
+        return False
+    after = {c.name: c for c in a.columns}
     for c in b.columns:
-        n = a.column(c.name)
+        n = after.get(c.name)
         if n is None or (n.type, n.collation, n.generated) != (c.type, c.collation,
                                                                 c.generated):
             return True
