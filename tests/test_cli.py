@@ -190,10 +190,17 @@ def test_sql_syntax_error_names_file_and_line(pg_dsn: str, tmp_path: Path) -> No
     assert_one_line_error(proc, 2, "001.sql:4")
 
 
-def test_unreachable_and_wrong_password(tmp_path: Path) -> None:
+def test_unreachable_and_wrong_credentials(tmp_path: Path) -> None:
     proc = run("introspect", "--target", "postgresql://bob:hunter2@127.0.0.1:1/x")
     assert_one_line_error(proc, 2, "cannot connect")
     assert "hunter2" not in proc.stderr + proc.stdout
+    # This server trusts local connections, so a wrong password cannot be shown to fail;
+    # an unknown role and an unknown database fail the same way, password unshown.
+    for dsn in ("postgresql://no_such_role_lp:hunter2@127.0.0.1:5432/postgres",
+                "postgresql://postgres:hunter2@127.0.0.1:5432/no_such_db_lp"):
+        proc = run("plan", "--from", dsn, "--to", dsn)
+        assert_one_line_error(proc, 2, "cannot connect", "***")
+        assert "hunter2" not in proc.stderr + proc.stdout
 
 
 def test_missing_files_and_bad_plan(pg_dsn: str, tmp_path: Path) -> None:
