@@ -165,6 +165,9 @@ def plan(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary on stderr")] = False,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 4 when the plan is not empty")] = False,
     check_schema: Annotated[bool, typer.Option("--check-schema", help="check the desired schema first; errors exit 2")] = False,
+    multi_phase: Annotated[bool, typer.Option("--multi-phase", help="plan a breaking change as expand/contract phases")] = False,
+    table: Annotated[str | None, typer.Option("--table", help="with --multi-phase: which table's change")] = None,
+    archive: Annotated[bool, typer.Option("--archive", help="with --multi-phase: archive dropped data first")] = False,
 ) -> None:
     """Compute the plan from one state to another; JSON on stdout or --output."""
     src_from = _resolve_src(from_, from_environment, "--from")
@@ -177,6 +180,16 @@ def plan(
         if check_schema:
             _report_checks(after, src_to)
         before = loading_before.result()
+    if multi_phase:
+        from .cli_phases import print_multiphase
+        from .multiphase import plan_multiphase
+
+        mp = plan_multiphase(before, after, server_dsn=ctx.server_dsn, table=table,
+                             archive=archive)
+        if not quiet:
+            print_multiphase(mp)
+        _write_out(mp.to_json(), output)
+        return
     result = build_plan(before, after)
     if not quiet:
         print_plan(result)
@@ -399,6 +412,49 @@ def serve(
     if Path(schema).exists():
         schema = str(Path(schema).resolve())  # flow runs may start in another directory
     serve_all(target=target, desired_schema=schema, drift_cron=drift_cron, limit=limit)
+
+
+def _register_phase_commands() -> None:
+    from .cli_phases import register
+
+    register(app, _resolve_src)
+
+
+_register_phase_commands()
+
+
+@app.command()
+def approve(
+    run: Annotated[str, typer.Argument(help="Prefect flow run id, or a multi-phase plan file")],
+    approver: Annotated[str, typer.Option("--approver", help="who approves (recorded)")],
+    comment: Annotated[str | None, typer.Option("--comment")] = None,
+    reject: Annotated[bool, typer.Option("--reject", help="reject instead (the flow offers rollback)")] = False,
+    phase: Annotated[int | None, typer.Option("--phase", help="with a plan file: the phase whose deploy is done")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="with a plan file")] = None,
+    target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+) -> None:
+    """Approve a waiting phase: resume a paused Prefect run, or record it in the database."""
+    if run.endswith(".json") or Path(run).is_file():
+        from .multiphase import load_multiphase_plan
+        from .multiphase.runner import approve as approve_phase
+
+        if reject:
+            raise BadInput("--reject applies to a waiting Prefect run; to undo phases use "
+                           "rollback-phase")
+        mp = load_multiphase_plan(run)
+        dsn = _resolve_src(target, target_environment, "--target")
+        from .multiphase.runner import migration_state
+
+        number = phase or migration_state(mp, dsn).completed_phases
+        approve_phase(mp, dsn, number, approver, comment)
+        err.print(f"[green]Approved[/] phase {number} of {mp.id} as {escape(approver)}.")
+        return
+    # The Prefect layer is imported only here: the engine itself never needs it.
+    from flows.approvals import approve_run
+
+    approve_run(run, approver=approver, comment=comment, approved=not reject)
+    verb = "Rejected" if reject else "Approved"
+    err.print(f"[green]{verb}[/] flow run {escape(run)} as {escape(approver)}.")
 
 
 def main() -> None:

@@ -134,7 +134,7 @@ def group_steps(steps: list[Step]) -> list[list[tuple[int, Step]]]:
 
 
 @contextmanager
-def _session_settings(db: Database, opts: ApplyOptions) -> Iterator[None]:
+def session_settings(db: Database, opts: ApplyOptions) -> Iterator[None]:
     if db.dialect.name == "postgres":
         db.execute(f"SET lock_timeout = {int(opts.lock_timeout_ms)}")
         if opts.statement_timeout_ms:
@@ -209,7 +209,7 @@ def materialize(db: Database, schema: Schema) -> None:
     empty = Schema(dialect=schema.dialect)
     plan = build_plan(empty, schema)
     opts = ApplyOptions(lock_timeout_ms=0, retries=0)
-    with _session_settings(db, opts):
+    with session_settings(db, opts):
         for group in group_steps(plan.steps):
             run_group(db, group, opts)
 
@@ -229,7 +229,7 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
         if shadow.introspect().hash() != plan.source_hash:
             warnings.append("the shadow copy of the target differs slightly from the target; "
                             "validation is approximate")
-        with _session_settings(shadow, opts):
+        with session_settings(shadow, opts):
             for group in group_steps(plan.steps):
                 try:
                     run_group(shadow, group, opts)
@@ -256,7 +256,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
     check_safety(plan, opts.safety, opts.acknowledged)
     pid = plan_id(plan)
     d = get_dialect(dialect)
-    with d.connect(target_dsn) as db:
+    with d.connect(target_dsn, create=True) as db:
         history = History(db)
         with history.exclusive_lock():
             live = db.introspect()
@@ -298,7 +298,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 history.progress(migration_id, done, db.introspect().hash())
 
             try:
-                with _session_settings(db, opts):
+                with session_settings(db, opts):
                     for group in group_steps(plan.steps):
                         if group[-1][0] < resume_from:
                             continue

@@ -50,6 +50,8 @@ class Step(PlanModel):
     transactional: bool = True
     rollback: StepRollback | None = None
     messages: list[str] = Field(default_factory=list)
+    # Data moves the executor runs in committed batches: {schema, table, column, expression}
+    backfill: dict[str, Any] | None = None
 
 
 class Plan(PlanModel):
@@ -108,6 +110,7 @@ def step_for(change: Change, d: Dialect) -> Step:
         transactional=change.transactional(d),
         rollback=StepRollback(sql=rb_sql, safety=rb_worst.value, note=change.rollback_note()),
         messages=list(assessment.messages),
+        backfill=change.backfill_spec() if hasattr(change, "backfill_spec") else None,
     )
 
 

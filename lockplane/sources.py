@@ -98,7 +98,11 @@ def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
     with _scratch(dialect, ctx) as db:
         for f in files:
             run_sql_file(db, f)
-        return db.introspect()
+        schema = db.introspect()
+    # Declared renames live in comments the server never sees.
+    from .multiphase.annotations import apply_rename_annotations
+
+    return apply_rename_annotations(schema, files)
 
 
 def sql_files(src: str) -> list[Path]:
@@ -175,13 +179,27 @@ def canonicalize(schema: Schema, ctx: SourceContext, where: str) -> Schema:
                 materialize(db, schema)
             except LockplaneError as exc:
                 raise BadInput(f"{where}: {exc.message}") from None
-            return db.introspect()
+            return _carry_renames(schema, db.introspect())
     except BadInput as exc:
         if exc.message.startswith(f"{where}:") or schema.dialect != "postgres" \
                 or ctx.server_dsn is not None:
             raise
         # No PostgreSQL server at hand: use the JSON as written.
         return schema
+
+
+def _carry_renames(declared: Schema, loaded: Schema) -> Schema:
+    """Declared renames are intent, not state: the server cannot give them back."""
+    for t in declared.tables:
+        live = loaded.table(t.schema_ or "", t.name)
+        if live is None:
+            continue
+        live.renamed_from = t.renamed_from
+        for c in t.columns:
+            lc = live.column(c.name)
+            if lc is not None:
+                lc.renamed_from = c.renamed_from
+    return loaded
 
 
 def _scratch(dialect: str, ctx: SourceContext) -> Any:

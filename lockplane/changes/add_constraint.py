@@ -49,13 +49,20 @@ class AddConstraint(Change):
     order = Order.ADD_CONSTRAINT
     table: Table
     constraint: TableConstraint
+    # CHECK only: add without checking existing rows (instant); validate_constraint
+    # checks them later without blocking writes.
+    not_valid: bool = False
 
     def describe(self) -> str:
+        suffix = " (NOT VALID: existing rows checked later)" if self.not_valid else ""
         return (f"Add {constraint_label(self.constraint)} on "
-                f"{qualified(self.table.schema_, self.table.name)}")
+                f"{qualified(self.table.schema_, self.table.name)}{suffix}")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        out = [f"ALTER TABLE {table_name(d, self.table)} ADD {constraint_def(d, self.constraint)}"]
+        nv = " NOT VALID" if self.not_valid and isinstance(self.constraint, CheckConstraint) \
+            else ""
+        out = [f"ALTER TABLE {table_name(d, self.table)} "
+               f"ADD {constraint_def(d, self.constraint)}{nv}"]
         comment = getattr(self.constraint, "comment", None)
         if comment and self.constraint.name:
             from .set_comment import SetComment
@@ -71,12 +78,17 @@ class AddConstraint(Change):
         return [DropConstraint(self.table, self.constraint)]
 
     def lock(self, d: Dialect) -> Lock:
+        if self.not_valid:
+            return Lock(ACCESS_EXCLUSIVE.mode, True, True)  # brief: no row is read
         # Every kind validates existing rows: CHECK scans, the others build an index.
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=False, scans_table=True)
 
     def assess(self, d: Dialect) -> Assessment:
         label = constraint_label(self.constraint)
         name = qualified(self.table.schema_, self.table.name)
+        if self.not_valid:
+            return Assessment(Safety.SAFE, (f"{label} applies to new writes at once; "
+                                            "existing rows are validated separately.",))
         return Assessment(Safety.REVIEW, (
             f"Adding {label} checks every existing row of {name} under an ACCESS EXCLUSIVE "
             "lock and fails if any row violates it.",

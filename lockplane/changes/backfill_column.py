@@ -1,0 +1,73 @@
+"""UPDATE ... SET column = expression: moving data between columns during a multi-phase
+migration (rename, type change, NOT NULL with a default).
+
+The step carries a ``backfill`` spec so the executor can run it in small committed
+batches (resumable, paced) instead of one long UPDATE; its plain SQL is the one-statement
+equivalent for review and for databases too small to care.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..model import Table, qualified
+from .base import Assessment, Change, Lock, Order, Safety, register
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class BackfillColumn(Change):
+    kind = "backfill_column"
+    # After everything else in its phase: the sync trigger must exist before copying, or
+    # rows written in between would be missed.
+    order = Order.CREATE_POLICY + 5
+    table: Table
+    column: str
+    expression: str  # SQL over the row's columns, e.g. "old_name" or "CAST(price AS bigint)"
+    # What the column held before (for the inverse): None means "NULL out what we wrote".
+    undo_expression: str | None = None
+
+    def describe(self) -> str:
+        return (f"Backfill {qualified(self.table.schema_, self.table.name)}.{self.column} "
+                f"= {self.expression} (in batches)")
+
+    def _distinct(self, d: Dialect) -> str:
+        return "IS DISTINCT FROM" if d.name == "postgres" else "IS NOT"
+
+    def _sql(self, d: Dialect) -> list[str]:
+        col = d.quote(self.column)
+        return [f"UPDATE {d.qname(self.table.schema_, self.table.name)} SET {col} = "
+                f"{self.expression} WHERE {col} {self._distinct(d)} ({self.expression})"]
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return self._sql(d)
+
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        return self._sql(d)
+
+    def backfill_spec(self) -> dict[str, Any]:
+        return {"schema": self.table.schema_, "table": self.table.name,
+                "column": self.column, "expression": self.expression}
+
+    def transactional(self, d: Dialect) -> bool:
+        return False  # batches commit one by one
+
+    def inverse(self) -> list[Change]:
+        if self.undo_expression is None:
+            return []  # the column is dropped by the inverse of the step that added it
+        return [BackfillColumn(self.table, self.column, self.undo_expression)]
+
+    def lock(self, d: Dialect) -> Lock:
+        # Row locks only, batch by batch: reads go on, writes to other rows go on.
+        return Lock("ROW EXCLUSIVE", False, False, scans_table=True)
+
+    def assess(self, d: Dialect) -> Assessment:
+        return Assessment(Safety.SAFE, (
+            "Runs in small committed batches; resumes where it stopped after a crash.",))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.table.schema_ or "", self.table.name)

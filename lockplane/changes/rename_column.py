@@ -1,0 +1,56 @@
+"""ALTER TABLE ... RENAME COLUMN: instant, but breaks running code that uses the old name.
+
+The differ never emits it (a declarative diff cannot see a rename); multi-phase patterns
+use it, e.g. to swap a shadow column of a new type into place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import Table, qualified
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .render import table_name
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+
+@register
+@dataclass
+class RenameColumn(Change):
+    kind = "rename_column"
+    order = Order.ALTER_COLUMN
+    table: Table
+    old: str
+    new: str
+
+    def describe(self) -> str:
+        return (f"Rename column {qualified(self.table.schema_, self.table.name)}.{self.old} "
+                f"to {self.new}")
+
+    def _sql(self, d: Dialect) -> list[str]:
+        return [f"ALTER TABLE {table_name(d, self.table)} RENAME COLUMN "
+                f"{d.quote(self.old)} TO {d.quote(self.new)}"]
+
+    def sql_postgres(self, d: Dialect) -> list[str]:
+        return self._sql(d)
+
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        return self._sql(d)
+
+    def inverse(self) -> list[Change]:
+        return [RenameColumn(self.table, self.new, self.old)]
+
+    def lock(self, d: Dialect) -> Lock:
+        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
+
+    def assess(self, d: Dialect) -> Assessment:
+        return Assessment(Safety.MULTI_PHASE, (
+            f"Code that uses {self.old} breaks the moment this commits.",
+            "Safer: expand/contract (lockplane plan --multi-phase).",
+        ))
+
+    def table_key(self) -> tuple[str, str]:
+        return (self.table.schema_ or "", self.table.name)

@@ -1,0 +1,195 @@
+"""CLI commands for multi-phase migrations: plan-multiphase, apply-phase, phase-status,
+verify-phase, rollback-phase, approve. They share state with the Prefect flow through
+the target's ``lockplane.phases`` table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.text import Text
+
+from .errors import BadInput, SafetyRefusal
+from .execute import ApplyOptions
+from .multiphase import load_multiphase_plan
+from .multiphase import runner as mp_runner
+from .multiphase.model import MultiPhasePlan
+from .report import err, print_plan
+
+
+def print_multiphase(mp: MultiPhasePlan) -> None:
+    err.print(Text(f"Multi-phase plan: {mp.description} ({mp.pattern}, {mp.total_phases} "
+                   f"phases, id {mp.id})", style="bold underline"))
+    for p in mp.phases:
+        deploy = "  [code deploy after this phase]" if p.requires_code_deploy else ""
+        err.print(Text(f"\nPhase {p.phase_number}: {p.name}{deploy}", style="bold magenta"))
+        err.print(Text(f"  {p.description}"))
+        for c in p.code_changes_required:
+            err.print(Text(f"  deploy: {c}", style="yellow"))
+        if p.plan.steps:
+            print_plan(p.plan, title=f"  Phase {p.phase_number} SQL")
+        for v in p.verification:
+            err.print(Text(f"  verify: {v.description}: {v.sql}", style="dim"))
+        err.print(Text(f"  rollback: {p.rollback.description}", style="dim"))
+    for note in mp.safety_notes:
+        err.print(Text(f"note: {note}", style="dim"))
+
+
+def register(app: typer.Typer, resolve_target: object) -> None:
+    """Add the multi-phase commands to the main app."""
+
+    def target_dsn(target: str | None, env: str | None) -> str:
+        return resolve_target(target, env, "--target")  # type: ignore[operator]
+
+    @app.command("apply-phase")
+    def apply_phase(
+        plan_file: Annotated[str, typer.Argument(help="multi-phase plan JSON")],
+        target: Annotated[str | None, typer.Option("--target")] = None,
+        target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+        phase: Annotated[int | None, typer.Option("--phase", help="phase number")] = None,
+        next_: Annotated[bool, typer.Option("--next", help="the next phase")] = False,
+        force: Annotated[str | None, typer.Option("--force", help="apply out of order; the reason is recorded")] = None,
+        approver: Annotated[str | None, typer.Option("--approver", help="approve the previous phase's code deploy as NAME first")] = None,
+        safety: Annotated[str, typer.Option("--safety")] = "moderate",
+        skip_shadow: Annotated[bool, typer.Option("--skip-shadow")] = False,
+        auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
+    ) -> None:
+        """Apply one phase of a multi-phase plan (refuses phases out of order)."""
+        if (phase is None) == (not next_):
+            raise BadInput("give exactly one of --phase N or --next")
+        mp = load_multiphase_plan(plan_file)
+        dsn = target_dsn(target, target_environment)
+        state = mp_runner.migration_state(mp, dsn)
+        number = phase or state.next_phase
+        if number is None:
+            raise SafetyRefusal(f"all {mp.total_phases} phases are already applied")
+        if approver and number > 1:
+            mp_runner.approve(mp, dsn, number - 1, approver, comment="via apply-phase")
+        chosen = mp.phase(number)
+        err.print(Text(f"Phase {number}/{mp.total_phases}: {chosen.name}: "
+                       f"{chosen.description}", style="bold"))
+        print_plan(chosen.plan, title=f"Phase {number}")
+        if not auto_approve:
+            if not sys.stdin.isatty():
+                raise SafetyRefusal("not applied: confirmation needed; run interactively or "
+                                    "pass --auto-approve")
+            if typer.prompt("Only 'yes' will be accepted to approve", default="",
+                            show_default=False, err=True).strip() != "yes":
+                raise SafetyRefusal("apply-phase cancelled: not confirmed")
+        opts = ApplyOptions(safety=safety, skip_shadow=skip_shadow)
+        result = mp_runner.apply_phase(mp, dsn, number if phase else None, options=opts,
+                                       force_reason=force,
+                                       report=lambda m: err.print(f"[dim]{escape(m)}[/]"))
+        err.print(f"[green]Phase {number} applied[/] ({result.status}, "
+                  f"{result.steps_run} step(s)).")
+        if chosen.requires_code_deploy and number < mp.total_phases:
+            err.print("[yellow]Next:[/] deploy the code changes below, verify, then approve "
+                      "and apply the next phase:")
+            for c in chosen.code_changes_required:
+                err.print(Text(f"  - {c}"))
+            err.print(Text(f"  lockplane verify-phase {plan_file} --target ...\n"
+                           f"  lockplane apply-phase {plan_file} --next --approver NAME "
+                           "--target ..."))
+
+    @app.command("phase-status")
+    def phase_status(
+        target: Annotated[str | None, typer.Option("--target")] = None,
+        target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+        json_out: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Multi-phase migrations on a database and how far each has got."""
+        rows = mp_runner.status(target_dsn(target, target_environment))
+        if json_out:
+            sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
+            return
+        if not rows:
+            err.print("No multi-phase migrations.")
+        for r in rows:
+            nxt = f", next: phase {r.next_phase}" if r.next_phase and r.status == "active" else ""
+            err.print(Text(f"{r.migration_id}  {r.table_key}  {r.description}  "
+                           f"[{r.status}] {r.completed_phases}/{r.total_phases} phases{nxt}"))
+            for e in r.events[-5:]:
+                extra = f" ({e['comment']})" if e.get("comment") else ""
+                err.print(Text(f"    {e['at']}  {e['action']} phase {e['phase']} by "
+                               f"{e['who']}{extra}", style="dim"))
+
+    @app.command("verify-phase")
+    def verify_phase(
+        plan_file: Annotated[str, typer.Argument()],
+        target: Annotated[str | None, typer.Option("--target")] = None,
+        target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+        phase: Annotated[int | None, typer.Option("--phase")] = None,
+    ) -> None:
+        """Run a phase's verification queries (default: the last applied phase)."""
+        mp = load_multiphase_plan(plan_file)
+        results = mp_runner.verify(mp, target_dsn(target, target_environment), phase)
+        for r in results:
+            mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
+            err.print(f"{mark} {escape(r.description)}"
+                      + (f" [dim]({escape(r.error)})[/]" if r.error else ""))
+        if not all(r.passed for r in results):
+            raise SafetyRefusal("verification failed: do not proceed to the next phase")
+
+    @app.command("rollback-phase")
+    def rollback_phase(
+        plan_file: Annotated[str, typer.Argument()],
+        target: Annotated[str | None, typer.Option("--target")] = None,
+        target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+        to_phase: Annotated[int | None, typer.Option("--to-phase", help="roll back until only N phases remain applied")] = None,
+        safety: Annotated[str, typer.Option("--safety")] = "permissive",
+        auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
+    ) -> None:
+        """Undo the last applied phase, or every phase after --to-phase."""
+        mp = load_multiphase_plan(plan_file)
+        dsn = target_dsn(target, target_environment)
+        if not auto_approve and not sys.stdin.isatty():
+            raise SafetyRefusal("not rolled back: confirmation needed; pass --auto-approve")
+        if not auto_approve and typer.prompt("Only 'yes' will be accepted to roll back",
+                                             default="", show_default=False,
+                                             err=True).strip() != "yes":
+            raise SafetyRefusal("rollback-phase cancelled: not confirmed")
+        results = mp_runner.rollback(mp, dsn, to_phase, options=ApplyOptions(safety=safety),
+                                     report=lambda m: err.print(f"[dim]{escape(m)}[/]"))
+        err.print(f"[green]Rolled back[/] {len(results)} phase(s).")
+
+    @app.command("plan-multiphase")
+    def plan_multiphase_cmd(
+        pattern: Annotated[str, typer.Option("--pattern", help="rename_column | rename_table | change_type | drop_column | drop_table | add_not_null")],
+        table: Annotated[str, typer.Option("--table")],
+        from_: Annotated[str, typer.Option("--from", help="current state (URL or file)")],
+        column: Annotated[str | None, typer.Option("--column")] = None,
+        to_name: Annotated[str | None, typer.Option("--to-name", help="new name (renames)")] = None,
+        to_type: Annotated[str | None, typer.Option("--to-type", help="new type (change_type)")] = None,
+        archive: Annotated[bool, typer.Option("--archive", help="archive dropped data first")] = False,
+        output: Annotated[str | None, typer.Option("--output", "-o")] = None,
+        shadow_db: Annotated[str | None, typer.Option("--shadow-db")] = None,
+    ) -> None:
+        """Build a multi-phase plan explicitly, without writing the desired schema."""
+        from .multiphase.explicit import explicit_target
+        from .sources import SourceContext, load_schema
+
+        ctx = SourceContext(server_dsn=shadow_db or (from_ if from_.startswith("postgres")
+                                                     else None))
+        before = load_schema(from_, ctx)
+        after = explicit_target(before, pattern, table, column, to_name, to_type)
+        _emit(before, after, table, archive, output, ctx.server_dsn)
+
+    def _emit(before: object, after: object, table: str | None, archive: bool,
+              output: str | None, server: str | None) -> None:
+        from .multiphase import plan_multiphase
+
+        mp = plan_multiphase(before, after, server_dsn=server, table=table,  # type: ignore[arg-type]
+                             archive=archive)
+        print_multiphase(mp)
+        text = mp.to_json()
+        if output:
+            Path(output).write_text(text + "\n")
+            err.print(f"Wrote {output}")
+        else:
+            sys.stdout.write(text + "\n")
+
+    app.command("plan-multi-phase", hidden=True)(plan_multiphase_cmd)

@@ -1,0 +1,127 @@
+"""Multi-phase migrations: detect breaking changes and plan them as expand/contract phases.
+
+``plan_multiphase(before, after)`` finds the breaking change (declared rename, rewriting
+type change, dropped column or table, new NOT NULL on existing data), picks its pattern,
+and builds the phases with exact hashes on a scratch database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..changes.alter_column import type_change_rewrites
+from ..dialects import get_dialect
+from ..errors import BadInput
+from ..model import Schema, Table, qualified
+from . import patterns
+from .build import build_multiphase
+from .model import MultiPhasePlan, load_multiphase_plan
+
+__all__ = ["BreakingChange", "MultiPhasePlan", "detect", "load_multiphase_plan",
+           "plan_multiphase"]
+
+
+@dataclass(frozen=True)
+class BreakingChange:
+    operation: str  # rename_column | rename_table | change_type | drop_column | drop_table
+    #                 | add_not_null
+    table: Table  # as it is before
+    column: str | None = None
+    new_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        where = qualified(self.table.schema_, self.table.name)
+        if self.column:
+            where += f".{self.column}"
+        extra = f" -> {self.new_name}" if self.new_name else ""
+        return f"{self.operation} {where}{extra}"
+
+
+def detect(before: Schema, after: Schema) -> list[BreakingChange]:
+    """Breaking changes between two schemas, most specific first."""
+    out: list[BreakingChange] = []
+    for t in after.tables:
+        key = (t.schema_ or "", t.name)
+        old_t = before.table(*key)
+        if old_t is None and t.renamed_from:
+            src = before.table(t.schema_ or "", t.renamed_from)
+            if src is not None:
+                out.append(BreakingChange("rename_table", src, new_name=t.name))
+            continue
+        if old_t is None:
+            continue
+        renamed_away = set()
+        for c in t.columns:
+            prev = old_t.column(c.name)
+            if prev is None and c.renamed_from and old_t.column(c.renamed_from):
+                out.append(BreakingChange("rename_column", old_t, c.renamed_from, c.name))
+                renamed_away.add(c.renamed_from)
+            elif prev is not None:
+                if prev.type != c.type and after.dialect == "postgres" \
+                        and type_change_rewrites(prev.type, c.type):
+                    out.append(BreakingChange("change_type", old_t, c.name))
+                elif prev.nullable and not c.nullable:
+                    out.append(BreakingChange("add_not_null", old_t, c.name))
+        names = {c.name for c in t.columns}
+        for c in old_t.columns:
+            if c.name not in names and c.name not in renamed_away:
+                out.append(BreakingChange("drop_column", old_t, c.name))
+    renamed_tables = {(t.schema_ or "", t.renamed_from) for t in after.tables if t.renamed_from}
+    for t in before.tables:
+        key = (t.schema_ or "", t.name)
+        if after.table(*key) is None and key not in renamed_tables:
+            out.append(BreakingChange("drop_table", t))
+    return out
+
+
+PATTERN = {"rename_column": "expand_contract", "rename_table": "expand_contract",
+           "change_type": "dual_write", "drop_column": "deprecation",
+           "drop_table": "deprecation", "add_not_null": "validation"}
+
+
+def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = None,
+                    table: str | None = None, archive: bool = False) -> MultiPhasePlan:
+    """The multi-phase plan for the (first, or ``table``'s) breaking change."""
+    found = detect(before, after)
+    if table:
+        found = [b for b in found if b.table.name == table
+                 or qualified(b.table.schema_, b.table.name) == table]
+    if not found:
+        raise BadInput("no change here needs phases (rename, rewriting type change, drop, "
+                       "new NOT NULL): use 'lockplane plan' for a single-phase plan")
+    chosen = found[0]
+    d = get_dialect(after.dialect)
+    t = chosen.table
+    if chosen.operation == "rename_column":
+        specs = patterns.rename_column(before, after, t, chosen.column or "",
+                                       chosen.new_name or "", d)
+        what = f"Rename {qualified(t.schema_, t.name)}.{chosen.column} to {chosen.new_name}"
+    elif chosen.operation == "rename_table":
+        specs = patterns.rename_table(before, after, t, chosen.new_name or "", d)
+        what = f"Rename table {qualified(t.schema_, t.name)} to {chosen.new_name}"
+    elif chosen.operation == "change_type":
+        specs = patterns.change_type(before, after, t, chosen.column or "", d)
+        what = f"Change the type of {qualified(t.schema_, t.name)}.{chosen.column}"
+    elif chosen.operation == "drop_column":
+        specs = patterns.drop_column(before, after, t, chosen.column or "", d, archive)
+        what = f"Drop {qualified(t.schema_, t.name)}.{chosen.column}"
+    elif chosen.operation == "drop_table":
+        specs = patterns.drop_table(before, after, t, d, archive)
+        what = f"Drop table {qualified(t.schema_, t.name)}"
+    else:
+        specs = patterns.add_not_null(before, after, t, chosen.column or "", d)
+        what = f"Make {qualified(t.schema_, t.name)}.{chosen.column} NOT NULL"
+    notes = [
+        "Each phase is backward compatible with the code running before it.",
+        "Deploy the listed code changes between phases; the flow waits for approval.",
+        "Any phase can be rolled back; later phases are rolled back first.",
+    ]
+    if len(found) > 1:
+        others = ", ".join(b.label for b in found[1:])
+        notes.append(f"Other changes in this diff are planned in the last phase, with their "
+                     f"own safety classes: {others}. Plan them one at a time with --table.")
+    return build_multiphase(before, after, specs, operation=chosen.operation,
+                            description=what, pattern=PATTERN[chosen.operation],
+                            table=qualified(t.schema_, t.name), safety_notes=notes,
+                            server_dsn=server_dsn)

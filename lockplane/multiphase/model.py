@@ -1,0 +1,104 @@
+"""Multi-phase plan format (after the seed design, ``001_…``).
+
+A multi-phase plan is a series of ordinary plans with coordination metadata: which code
+deploy must happen between phases, runnable verification queries, and a rollback per
+phase. Each phase's plan carries the exact ``source_hash`` of the state the previous
+phases leave (computed by running the phases on a scratch database, never guessed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import BadInput
+from ..plan import Plan
+
+
+class MPModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Verification(MPModel):
+    """A query that passes when it returns no rows (an assertion, as in dbt tests)."""
+
+    description: str
+    sql: str
+    expect: Literal["no_rows"] = "no_rows"
+
+
+class PhaseRollback(MPModel):
+    description: str
+    sql: list[str] = Field(default_factory=list)
+    note: str | None = None
+    warning: str | None = None
+    requires_code_deploy: bool = False
+    # The same undo as a plan with exact hashes (phase target -> phase source).
+    plan: Plan | None = None
+
+
+class Phase(MPModel):
+    phase_number: int
+    name: str
+    description: str
+    requires_code_deploy: bool = False
+    depends_on_phase: int | None = None
+    code_changes_required: list[str] = Field(default_factory=list)
+    plan: Plan
+    verification: list[Verification] = Field(default_factory=list)
+    rollback: PhaseRollback
+
+
+class MultiPhasePlan(MPModel):
+    schema_url: str | None = Field(None, alias="$schema")
+    multi_phase: Literal[True] = True
+    operation: str  # rename_column, rename_table, change_type, drop_column, ...
+    description: str
+    pattern: str  # expand_contract, dual_write, deprecation, validation
+    dialect: str
+    table: str  # "schema.table" the migration is about (one active migration per table)
+    total_phases: int
+    phases: list[Phase]
+    safety_notes: list[str] = Field(default_factory=list)
+    source_hash: str
+    target_hash: str
+
+    @property
+    def id(self) -> str:
+        """Stable identity of this plan's content."""
+        body = json.dumps([self.operation, self.table, self.source_hash, self.target_hash,
+                           [[s.sql for s in p.plan.steps] for p in self.phases]],
+                          sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def phase(self, number: int) -> Phase:
+        for p in self.phases:
+            if p.phase_number == number:
+                return p
+        raise BadInput(f"this plan has no phase {number} (phases 1..{self.total_phases})")
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True),
+                          indent=2, ensure_ascii=False)
+
+
+def load_multiphase_plan(path: str) -> MultiPhasePlan:
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"multi-phase plan not found: {path}")
+    try:
+        data: Any = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    if not (isinstance(data, dict) and data.get("multi_phase")):
+        raise BadInput(f"{path} is not a multi-phase plan (no \"multi_phase\": true)")
+    try:
+        return MultiPhasePlan.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise BadInput(f"{path}: invalid multi-phase plan at {where}: {err['msg']}") from None

@@ -1,0 +1,380 @@
+"""The multi-phase patterns. Each returns the phase specs for one breaking change.
+
+- expand/contract rename of a column (sync trigger + backfill) and of a table (a
+  compatibility view under the old name);
+- dual-write type change (a shadow column of the new type, kept in sync both ways,
+  backfilled, then swapped in by two renames: no table rewrite under lock);
+- deprecation of a column or table (code stops using it first; optional archive);
+- validation for NOT NULL, CHECK, UNIQUE and FK on existing data (report violations,
+  add without validating, validate without blocking writes, enforce).
+"""
+
+from __future__ import annotations
+
+from ..changes.add_column import AddColumn
+from ..changes.backfill_column import BackfillColumn
+from ..changes.base import Change
+from ..changes.create_view import CreateView
+from ..dialects.base import Dialect
+from ..model import Column, Schema, Table, View
+from .build import PhaseSpec, remaining
+from .model import Verification
+from .sync import SyncPair, sync_changes
+
+ADDITIVE = {"create_index", "add_constraint", "add_foreign_key", "alter_column", "set_comment",
+            "add_column", "create_table", "grant"}
+
+
+def _distinct(d: Dialect) -> str:
+    return "IS DISTINCT FROM" if d.name == "postgres" else "IS NOT"
+
+
+def _mentions(change: Change, column: str) -> bool:
+    """Whether a change is about ``column`` (by the columns it names)."""
+    for attr in ("column", "before", "after"):
+        c = getattr(change, attr, None)
+        if isinstance(c, Column) and c.name == column:
+            return True
+    for attr in ("constraint", "fk"):
+        c = getattr(change, attr, None)
+        if c is not None and column in (getattr(c, "columns", None) or []):
+            return True
+    ix = getattr(change, "index", None)
+    if ix is not None and any(k.column == column for k in ix.keys):
+        return True
+    return False
+
+
+# --------------------------------------------------------------------- rename column
+def rename_column(before: Schema, after: Schema, table: Table, old: str, new: str,
+                  d: Dialect) -> list[PhaseSpec]:
+    col = table.column(old)
+    assert col is not None
+    t = d.qname(table.schema_, table.name)
+    qo, qn = d.quote(old), d.quote(new)
+    shadow = Column(name=new, type=col.type, collation=col.collation, nullable=True)
+    key = (table.schema_ or "", table.name)
+
+    def additive_for_new(c: Change) -> bool:
+        return c.kind in ADDITIVE and c.table_key() == key and not _mentions(c, old)
+
+    return [
+        PhaseSpec(
+            name="expand",
+            description=f"Add {new} next to {old}, keep both in sync on every write, and "
+                        f"copy existing values in batches",
+            changes=[AddColumn(table, shadow), *sync_changes(SyncPair(table, old, new), d),
+                     BackfillColumn(table, new, qo)],
+            requires_code_deploy=True,
+            code_changes_required=[
+                f"Deploy code that reads and writes {new} instead of {old}.",
+                f"Instances still on the old code keep using {old}: the sync trigger copies "
+                "every write between the two columns, so both versions can run side by side.",
+            ],
+            verification=[Verification(
+                description=f"every row has {new} equal to {old}",
+                sql=f"SELECT 1 FROM {t} WHERE {qn} {_distinct(d)} {qo} LIMIT 1")],
+            rollback_description=f"Drop the sync trigger and {new}",
+            rollback_note=f"values written only to {new} are kept in {old} by the trigger, "
+                          "so nothing is lost",
+        ),
+        PhaseSpec(
+            name="migrate",
+            description=f"Give {new} the constraints, indexes and default that {old} had",
+            changes=remaining(after, additive_for_new),
+            requires_code_deploy=True,
+            code_changes_required=[
+                f"Make sure no running code reads or writes {old} any more (every "
+                "instance runs the new code), then approve the contract phase.",
+            ],
+            verification=[Verification(
+                description=f"{new} is still in sync with {old}",
+                sql=f"SELECT 1 FROM {t} WHERE {qn} {_distinct(d)} {qo} LIMIT 1")],
+            rollback_description=f"Drop the constraints and indexes added on {new}",
+        ),
+        PhaseSpec(
+            name="contract",
+            description=f"Drop the sync trigger and the old column {old}",
+            changes=remaining(after),
+            sanctioned=lambda c: (f"its values live on in {new}, kept in sync until now"
+                                  if _mentions(c, old) and c.table_key() == key else None),
+            rollback_description=f"Re-add {old}, copy values back from {new}, restore "
+                                 "its constraints and the sync trigger",
+            rollback_fill={old: qn},
+            rollback_requires_code_deploy=False,
+            rollback_note=f"{old} comes back with the values of {new}",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------- rename table
+def rename_table(before: Schema, after: Schema, table: Table, new: str,
+                 d: Dialect) -> list[PhaseSpec]:
+    if d.name != "postgres":
+        raise NotImplementedError("table renames with a compatibility view need PostgreSQL's "
+                                  "updatable views")
+    schema = table.schema_ or "public"
+    old_name = table.name
+
+    def expand(state: Schema, dd: Dialect) -> list[Change]:
+        from ..changes.rename_table import RenameTable
+
+        view = View(name=old_name, schema=schema,
+                    definition=f"SELECT * FROM {dd.qname(schema, new)}")
+        return [RenameTable(table, new), CreateView(view)]
+
+    return [
+        PhaseSpec(
+            name="expand",
+            description=f"Rename {old_name} to {new} and leave an updatable view named "
+                        f"{old_name} so old code keeps reading and writing",
+            changes=expand,
+            requires_code_deploy=True,
+            code_changes_required=[f"Deploy code that uses {new} instead of {old_name}.",
+                                   f"Old instances keep working through the view {old_name}."],
+            verification=[Verification(
+                description=f"the view {old_name} still shows every row of {new}",
+                sql=(f"SELECT 1 WHERE (SELECT count(*) FROM {d.qname(schema, old_name)}) <> "
+                     f"(SELECT count(*) FROM {d.qname(schema, new)})"))],
+            rollback_description=f"Drop the view and rename {new} back to {old_name}",
+        ),
+        PhaseSpec(
+            name="contract",
+            description=f"Drop the compatibility view {old_name}",
+            changes=remaining(after),
+            rollback_description=f"Recreate the view {old_name}",
+        ),
+    ]
+
+
+# ------------------------------------------------------------------------ type change
+def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dialect,
+                using: str | None = None) -> list[PhaseSpec]:
+    from ..changes.rename_column import RenameColumn
+
+    old_col = table.column(column)
+    new_table = after.table(table.schema_ or "", table.name)
+    assert old_col is not None and new_table is not None
+    new_col = new_table.column(column)
+    assert new_col is not None
+    tmp = f"{column}__lp_new"[:63]
+    old_tmp = f"{column}__lp_old"[:63]
+    t = d.qname(table.schema_, table.name)
+    qc, qt = d.quote(column), d.quote(tmp)
+    to_new = using or f"CAST({{}} AS {new_col.type})"
+    to_old = f"CAST({{}} AS {old_col.type})"
+    shadow = Column(name=tmp, type=new_col.type, collation=new_col.collation, nullable=True)
+    key = (table.schema_ or "", table.name)
+
+    def swap(state: Schema, dd: Dialect) -> list[Change]:
+        current = state.table(*key)
+        assert current is not None
+        drop_sync = [c for c in remaining(_without_sync(state, key, tmp))(state, dd)
+                     if c.kind in ("drop_trigger", "drop_function")]
+        renamed = current.model_copy()
+        return [*drop_sync, RenameColumn(renamed, column, old_tmp),
+                RenameColumn(renamed, tmp, column)]
+
+    conv = to_new.format(qc)
+    return [
+        PhaseSpec(
+            name="expand",
+            description=f"Add {tmp} ({new_col.type}) kept in sync with {column} "
+                        f"({old_col.type}) in both directions, and backfill it in batches",
+            changes=[AddColumn(table, shadow),
+                     *sync_changes(SyncPair(table, column, tmp, to_new, to_old), d),
+                     BackfillColumn(table, tmp, conv)],
+            verification=[Verification(
+                description=f"every row has {tmp} = {conv}",
+                sql=f"SELECT 1 FROM {t} WHERE {qt} {_distinct(d)} {conv} LIMIT 1")],
+            rollback_description=f"Drop the sync trigger and {tmp}",
+        ),
+        PhaseSpec(
+            name="swap",
+            description=f"In one short transaction: drop the sync, rename {column} to "
+                        f"{old_tmp} and {tmp} to {column} (no table rewrite)",
+            changes=swap,
+            requires_code_deploy=True,
+            code_changes_required=[
+                f"{column} now has type {new_col.type}: deploy code that expects it "
+                "(code that does not care about the type needs no change).",
+            ],
+            rollback_description=f"Swap the names back ({column} returns to "
+                                 f"{old_col.type})",
+        ),
+        PhaseSpec(
+            name="contract",
+            description=f"Drop the old column {old_tmp} and give {column} its constraints",
+            changes=remaining(after),
+            sanctioned=lambda c: (f"{old_tmp} is the pre-change copy of {column}"
+                                  if _mentions(c, old_tmp) and c.table_key() == key else None),
+            rollback_description=f"Re-add {old_tmp} converted back from {column}",
+            rollback_fill={old_tmp: to_old.format(qc)},
+        ),
+    ]
+
+
+def _without_sync(state: Schema, key: tuple[str, str], tmp: str) -> Schema:
+    """``state`` minus the sync trigger and function (what the swap removes)."""
+    copy = state.model_copy(deep=True)
+    t = copy.table(*key)
+    assert t is not None
+    t.triggers = [tr for tr in t.triggers if not tr.name.startswith("_lp_sync_")]
+    copy.functions = [f for f in copy.functions if not f.name.startswith("_lp_sync_")]
+    return copy
+
+
+# ----------------------------------------------------------------------- deprecation
+def drop_column(before: Schema, after: Schema, table: Table, column: str, d: Dialect,
+                archive: bool = False) -> list[PhaseSpec]:
+    col = table.column(column)
+    assert col is not None
+    specs: list[PhaseSpec] = [PhaseSpec(
+        name="deprecate",
+        description=f"Stop using {column}: code no longer reads or writes it",
+        changes=[],
+        requires_code_deploy=True,
+        code_changes_required=[f"Deploy code that neither reads nor writes {column} "
+                               f"(ORMs: remove it from the model, or mark it ignored)."],
+        rollback_description="Nothing to undo in the database",
+    )]
+    if not col.nullable and col.default is None:
+        specs[0].changes = [_relax_not_null(table, col)]
+        specs[0].description += f"; {column} becomes nullable so inserts without it work"
+        specs[0].rollback_description = f"Make {column} NOT NULL again"
+    if archive:
+        specs.append(PhaseSpec(
+            name="archive",
+            description=f"Copy {column} with the primary key into an archive table in "
+                        "Lockplane's own schema (kept after the drop)",
+            changes=[_archive_column(table, column, d)],
+            rollback_description="Drop the archive table",
+        ))
+    key = (table.schema_ or "", table.name)
+    specs.append(PhaseSpec(
+        name="drop",
+        description=f"Drop {column}",
+        changes=remaining(after),
+        sanctioned=lambda c: (f"code stopped using {column} in phase 1"
+                              + (" and its values were archived" if archive else "")
+                              if _mentions(c, column) and c.table_key() == key else None),
+        rollback_description=f"Re-add {column} (empty unless archived)",
+        rollback_note=f"the values of {column} are gone unless the archive phase ran",
+    ))
+    return specs
+
+
+def _relax_not_null(table: Table, col: Column) -> Change:
+    from ..changes.alter_column import AlterColumn
+
+    return AlterColumn(table, col, col.model_copy(update={"nullable": True}))
+
+
+def _archive_column(table: Table, column: str, d: Dialect) -> Change:
+    from ..changes.create_table_as import CreateTableAs
+
+    pk = table.primary_key.columns if table.primary_key else []
+    return CreateTableAs(table, f"{column}", [*pk, column])
+
+
+def drop_table(before: Schema, after: Schema, table: Table, d: Dialect,
+               archive: bool = False) -> list[PhaseSpec]:
+    specs = [PhaseSpec(
+        name="deprecate",
+        description=f"Stop using {table.name}: code no longer reads or writes it",
+        changes=[],
+        requires_code_deploy=True,
+        code_changes_required=[f"Deploy code that no longer touches {table.name}."],
+        rollback_description="Nothing to undo in the database",
+    )]
+    if archive:
+        from ..changes.create_table_as import CreateTableAs
+
+        specs.append(PhaseSpec(
+            name="archive",
+            description=f"Copy {table.name} into an archive table in Lockplane's own schema",
+            changes=[CreateTableAs(table, "all", [c.name for c in table.columns])],
+            rollback_description="Drop the archive table",
+        ))
+    key = (table.schema_ or "", table.name)
+    specs.append(PhaseSpec(
+        name="drop", description=f"Drop {table.name}", changes=remaining(after),
+        sanctioned=lambda c: (f"code stopped using {table.name} in phase 1"
+                              + (" and its rows were archived" if archive else "")
+                              if c.table_key() == key else None),
+        rollback_description=f"Recreate {table.name} (empty unless archived)",
+        rollback_note="rows are gone unless the archive phase ran"))
+    return specs
+
+
+# ------------------------------------------------------------------------ validation
+def add_not_null(before: Schema, after: Schema, table: Table, column: str,
+                 d: Dialect) -> list[PhaseSpec]:
+    from ..changes.add_constraint import AddConstraint
+    from ..changes.alter_column import AlterColumn
+    from ..changes.validate_constraint import ValidateConstraint
+    from ..model import CheckConstraint
+
+    col = table.column(column)
+    target_table = after.table(table.schema_ or "", table.name)
+    assert col is not None and target_table is not None
+    wanted = target_table.column(column)
+    assert wanted is not None
+    t = d.qname(table.schema_, table.name)
+    qc = d.quote(column)
+    nulls = Verification(description=f"no row has {column} NULL",
+                         sql=f"SELECT 1 FROM {t} WHERE {qc} IS NULL LIMIT 1")
+    first: PhaseSpec
+    if wanted.default is not None:
+        with_default = col.model_copy(update={"default": wanted.default})
+        first = PhaseSpec(
+            name="backfill",
+            description=f"Set {column}'s default to {wanted.default} and fill existing NULLs "
+                        "with it in batches",
+            changes=[AlterColumn(table, col, with_default),
+                     BackfillColumn(table, column, f"COALESCE({qc}, {wanted.default})",
+                                    undo_expression=None)],
+            verification=[nulls],
+            rollback_description=f"Restore {column}'s previous default (filled values stay)",
+            rollback_note="rows that were NULL keep the default value they were given",
+        )
+    else:
+        first = PhaseSpec(
+            name="backfill",
+            description=f"Code must always write {column}; existing NULLs must be fixed",
+            changes=[],
+            requires_code_deploy=True,
+            code_changes_required=[
+                f"Deploy code that always writes a value to {column}.",
+                f"Fix the existing rows where {column} IS NULL (the verification query "
+                "finds them), e.g. with 'lockplane backfill'.",
+            ],
+            verification=[nulls],
+            rollback_description="Nothing to undo in the database",
+        )
+    if d.name != "postgres":
+        # SQLite has no NOT VALID constraints: one rebuild enforces it (after the check).
+        return [first, PhaseSpec(name="enforce", description=f"Make {column} NOT NULL",
+                                 changes=remaining(after), verification=[nulls],
+                                 rollback_description=f"Make {column} nullable again")]
+    check_name = f"{table.name}_{column}_not_null"[:63]
+    check = CheckConstraint(name=check_name, expression=f"{qc} IS NOT NULL")
+    return [
+        first,
+        PhaseSpec(
+            name="validate",
+            description=f"Add CHECK ({column} IS NOT NULL) without scanning, then validate "
+                        "it while reads and writes go on",
+            changes=[AddConstraint(table, check, not_valid=True),
+                     ValidateConstraint(table, check_name)],
+            verification=[nulls],
+            rollback_description=f"Drop the check {check_name}",
+        ),
+        PhaseSpec(
+            name="enforce",
+            description=f"SET NOT NULL on {column} (PostgreSQL uses the validated check: no "
+                        "scan), then drop the check",
+            changes=remaining(after),
+            rollback_description=f"Make {column} nullable again and restore the check",
+        ),
+    ]

@@ -1,0 +1,150 @@
+"""Running multi-phase migrations: apply, verify, approve and roll back phases.
+
+The same functions serve the CLI (apply-phase, verify-phase, rollback-phase,
+phase-status) and the Prefect flow, and all of them go through ``lockplane.phases``:
+phases cannot be skipped or repeated (exit 3; ``force_reason`` overrides and is
+recorded), each phase's plan is refused on a database not in the state it was made for,
+and a phase that needs a code deploy before the next one must be approved first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..dialects import connect
+from ..errors import BadInput, SafetyRefusal
+from ..execute import ApplyOptions, ApplyResult, Reporter, apply_plan, who
+from .model import MultiPhasePlan, Phase
+from .state import MigrationState, PhaseStore
+
+
+@dataclass
+class VerificationResult:
+    description: str
+    sql: str
+    passed: bool
+    error: str | None = None
+
+
+def status(dsn: str) -> list[MigrationState]:
+    with connect(dsn) as db:
+        return PhaseStore(db).list()
+
+
+def migration_state(mp: MultiPhasePlan, dsn: str) -> MigrationState:
+    """The plan's state in the target, registering it on first use."""
+    with connect(dsn, create=True) as db:
+        return PhaseStore(db).start(mp)
+
+
+def verify(mp: MultiPhasePlan, dsn: str, phase: int | None = None,
+           actor: str | None = None) -> list[VerificationResult]:
+    """Run a phase's verification queries (default: the last completed phase)."""
+    with connect(dsn) as db:
+        store = PhaseStore(db)
+        state = store.start(mp)
+        number = phase or state.completed_phases
+        if number < 1:
+            raise BadInput("no phase has been applied yet: nothing to verify")
+        results = [_run_check(db, v.description, v.sql) for v in mp.phase(number).verification]
+        store.record(mp.id, "verified", number, who(actor),
+                     passed=all(r.passed for r in results),
+                     failed=[r.description for r in results if not r.passed] or None)
+        return results
+
+
+def _run_check(db: object, description: str, sql: str) -> VerificationResult:
+    try:
+        rows = db.query(sql)  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - a broken check is a failed check, reported
+        return VerificationResult(description, sql, False, str(exc).splitlines()[0])
+    return VerificationResult(description, sql, not rows)
+
+
+def approve(mp: MultiPhasePlan, dsn: str, phase: int, approver: str,
+            comment: str | None = None) -> MigrationState:
+    """Record that the code deploy after ``phase`` is done and the next phase may run."""
+    with connect(dsn) as db:
+        store = PhaseStore(db)
+        state = store.start(mp)
+        if phase > state.completed_phases:
+            raise SafetyRefusal(f"phase {phase} has not been applied yet "
+                                f"({state.completed_phases}/{state.total_phases} done)")
+        store.record(mp.id, "approved", phase, approver, comment=comment)
+        result = store.get(mp.id)
+        assert result is not None
+        return result
+
+
+def apply_phase(mp: MultiPhasePlan, dsn: str, phase: int | None = None, *,
+                options: ApplyOptions | None = None, force_reason: str | None = None,
+                actor: str | None = None, report: Reporter | None = None) -> ApplyResult:
+    """Apply one phase: the next one unless ``phase`` says otherwise (then ``force_reason``)."""
+    options = options or ApplyOptions()
+    actor = who(actor or options.applied_by)
+    state = migration_state(mp, dsn)
+    if state.status == "completed":
+        raise SafetyRefusal(f"multi-phase migration {mp.id} is already completed")
+    expected = state.next_phase
+    number = phase or expected
+    if number is None:
+        raise SafetyRefusal(f"all {mp.total_phases} phases are already applied")
+    target = mp.phase(number)
+    if number != expected:
+        if not force_reason:
+            done = state.completed_phases
+            raise SafetyRefusal(f"phase {number} is out of order: {done}/{mp.total_phases} "
+                                f"applied, next is phase {expected} (--force with a reason "
+                                "overrides, and is recorded)")
+    elif number > 1:
+        _check_gate(mp, dsn, mp.phase(number - 1), state, force_reason)
+    result = apply_plan(target.plan, dsn, options, report=report)
+    with connect(dsn) as db:
+        store = PhaseStore(db)
+        done = number == mp.total_phases
+        store.record(mp.id, "applied", number, actor, completed=number,
+                     status="completed" if done else "active", forced=force_reason,
+                     migration=result.migration_id)
+    return result
+
+
+def _check_gate(mp: MultiPhasePlan, dsn: str, previous: Phase, state: MigrationState,
+                force_reason: str | None) -> None:
+    """Before phase N: phase N-1 verified, and approved if it needed a code deploy."""
+    if force_reason:
+        return
+    failed = [r for r in verify(mp, dsn, previous.phase_number) if not r.passed]
+    if failed:
+        raise SafetyRefusal(f"verification of phase {previous.phase_number} failed: "
+                            f"{failed[0].description}" + (f" ({failed[0].error})"
+                                                          if failed[0].error else ""))
+    if previous.requires_code_deploy and not state.approvals(previous.phase_number):
+        raise SafetyRefusal(f"phase {previous.phase_number} ({previous.name}) needs a code "
+                            "deploy before the next phase: approve it first "
+                            "(lockplane approve, the Prefect UI, or apply-phase --approver)")
+
+
+def rollback(mp: MultiPhasePlan, dsn: str, to_phase: int | None = None, *,
+             options: ApplyOptions | None = None, actor: str | None = None,
+             report: Reporter | None = None) -> list[ApplyResult]:
+    """Undo applied phases, last first, down to ``to_phase`` (default: undo the last one)."""
+    options = options or ApplyOptions()
+    actor = who(actor or options.applied_by)
+    state = migration_state(mp, dsn)
+    done = state.completed_phases
+    target = done - 1 if to_phase is None else to_phase
+    if done == 0:
+        raise SafetyRefusal("no phase has been applied: nothing to roll back")
+    if not 0 <= target < done:
+        raise SafetyRefusal(f"cannot roll back to phase {target}: {done} phase(s) applied")
+    results = []
+    for number in range(done, target, -1):
+        back = mp.phase(number).rollback.plan
+        if back is None:
+            raise BadInput(f"phase {number} has no rollback plan")
+        results.append(apply_plan(back, dsn, options, report=report))
+        with connect(dsn) as db:
+            PhaseStore(db).record(mp.id, "rolled_back", number, actor,
+                                  completed=number - 1,
+                                  status="rolled_back" if number == 1 else "active")
+    return results

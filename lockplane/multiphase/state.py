@@ -1,0 +1,172 @@
+"""Progress of multi-phase migrations, in the target database (``lockplane.phases``).
+
+One row per multi-phase migration: how many phases are done, its status, and an event
+log (applied, verified, approved, rolled back, forced) saying who did what and when.
+A partial unique index allows one active migration per table. The CLI, the Prefect flow
+and the UI's approvals all read and write these same rows, so a team can mix them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..dialects.base import Database
+from ..errors import SafetyRefusal
+from .model import MultiPhasePlan
+
+_PG_DDL = """
+CREATE SCHEMA IF NOT EXISTS lockplane;
+CREATE TABLE IF NOT EXISTS lockplane.phases (
+    migration_id text PRIMARY KEY,
+    table_key text NOT NULL,
+    operation text NOT NULL,
+    description text NOT NULL,
+    total_phases integer NOT NULL,
+    completed_phases integer NOT NULL DEFAULT 0,
+    status text NOT NULL DEFAULT 'active',
+    plan jsonb NOT NULL,
+    events jsonb NOT NULL DEFAULT '[]',
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS phases_one_active_per_table
+    ON lockplane.phases (table_key) WHERE status = 'active';
+"""
+
+_SQLITE_DDL = [
+    """CREATE TABLE IF NOT EXISTS _lockplane_phases (
+    migration_id TEXT PRIMARY KEY,
+    table_key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    description TEXT NOT NULL,
+    total_phases INTEGER NOT NULL,
+    completed_phases INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'active',
+    plan TEXT NOT NULL,
+    events TEXT NOT NULL DEFAULT '[]',
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS _lockplane_phases_one_active_per_table
+    ON _lockplane_phases (table_key) WHERE status = 'active'""",
+]
+
+_COLS = ("migration_id, table_key, operation, description, total_phases, completed_phases, "
+         "status, events, started_at, updated_at")
+
+
+@dataclass
+class MigrationState:
+    migration_id: str
+    table_key: str
+    operation: str
+    description: str
+    total_phases: int
+    completed_phases: int
+    status: str  # active | completed | rolled_back
+    events: list[dict[str, Any]] = field(default_factory=list)
+    started_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def next_phase(self) -> int | None:
+        return self.completed_phases + 1 if self.completed_phases < self.total_phases else None
+
+    def approvals(self, phase: int) -> list[dict[str, Any]]:
+        """Approvals of ``phase`` given since it was last applied (a rollback and re-apply
+        needs a new approval)."""
+        last_applied = max((i for i, e in enumerate(self.events)
+                            if e.get("action") == "applied" and e.get("phase") == phase),
+                           default=-1)
+        return [e for e in self.events[last_applied + 1:]
+                if e.get("action") == "approved" and e.get("phase") == phase]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "next_phase": self.next_phase}
+
+
+class PhaseStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pg = db.dialect.name == "postgres"
+        self.table = "lockplane.phases" if self.pg else "_lockplane_phases"
+        self.p = "%s" if self.pg else "?"
+
+    def ensure(self) -> None:
+        if self.pg:
+            self.db.execute(_PG_DDL)
+        else:
+            for stmt in _SQLITE_DDL:
+                self.db.execute(stmt)
+
+    def _exists(self) -> bool:
+        if self.pg:
+            return bool(self.db.query("SELECT to_regclass('lockplane.phases') IS NOT NULL")[0][0])
+        return bool(self.db.query(
+            "SELECT 1 FROM sqlite_schema WHERE name = '_lockplane_phases'"))
+
+    def _row(self, row: tuple[Any, ...]) -> MigrationState:
+        events = row[7] if isinstance(row[7], list) else json.loads(row[7] or "[]")
+        return MigrationState(*row[:7], events=events, started_at=str(row[8]),
+                              updated_at=str(row[9]))
+
+    def get(self, migration_id: str) -> MigrationState | None:
+        if not self._exists():
+            return None
+        rows = self.db.query(f"SELECT {_COLS} FROM {self.table} WHERE migration_id = {self.p}",
+                             (migration_id,))
+        return self._row(rows[0]) if rows else None
+
+    def active_for_table(self, table_key: str) -> MigrationState | None:
+        if not self._exists():
+            return None
+        rows = self.db.query(f"SELECT {_COLS} FROM {self.table} WHERE table_key = {self.p} "
+                             "AND status = 'active'", (table_key,))
+        return self._row(rows[0]) if rows else None
+
+    def list(self) -> list[MigrationState]:
+        if not self._exists():
+            return []
+        rows = self.db.query(f"SELECT {_COLS} FROM {self.table} ORDER BY started_at DESC")
+        return [self._row(r) for r in rows]
+
+    def start(self, mp: MultiPhasePlan) -> MigrationState:
+        """The migration's state, registering it on first use (one active per table)."""
+        self.ensure()
+        existing = self.get(mp.id)
+        if existing is not None:
+            return existing
+        other = self.active_for_table(mp.table)
+        if other is not None:
+            raise SafetyRefusal(f"{mp.table} already has an active multi-phase migration "
+                                f"({other.migration_id}: {other.description}, phase "
+                                f"{other.completed_phases}/{other.total_phases}); finish or "
+                                "roll it back first")
+        p = self.p
+        self.db.execute(
+            f"INSERT INTO {self.table} (migration_id, table_key, operation, description, "
+            f"total_phases, plan) VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+            (mp.id, mp.table, mp.operation, mp.description, mp.total_phases, mp.to_json()))
+        state = self.get(mp.id)
+        assert state is not None
+        return state
+
+    def record(self, migration_id: str, action: str, phase: int, who: str,
+               completed: int | None = None, status: str | None = None,
+               **details: Any) -> None:
+        state = self.get(migration_id)
+        if state is None:
+            raise SafetyRefusal(f"no multi-phase migration {migration_id} in this database")
+        event = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "action": action,
+                 "phase": phase, "who": who, **{k: v for k, v in details.items() if v}}
+        events = [*state.events, event]
+        p = self.p
+        now = "now()" if self.pg else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        self.db.execute(
+            f"UPDATE {self.table} SET events = {p}, completed_phases = {p}, status = {p}, "
+            f"updated_at = {now} WHERE migration_id = {p}",
+            (json.dumps(events), state.completed_phases if completed is None else completed,
+             status or state.status, migration_id))
