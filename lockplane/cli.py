@@ -459,7 +459,10 @@ def approve(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except LockplaneError as exc:
         err.print("[red]error:[/] " + escape(redact(exc.message)))
         sys.exit(exc.exit_code)

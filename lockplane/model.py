@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import types
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -26,6 +26,27 @@ DEFAULT_SCHEMA = {"postgres": "public", "sqlite": "main", "mysql": ""}
 class Model(BaseModel):
     # Unknown fields are bad input: a typo in a schema file must not be silently ignored.
     model_config = ConfigDict(extra="forbid")
+    # Fields added after hashes were in use: left out of the canonical form while they
+    # hold their default, so that a schema which does not use them keeps its hash.
+    sparse_fields: ClassVar[tuple[str, ...]] = ()
+
+
+class Grant(Model):
+    grantee: str  # role name, or "PUBLIC"
+    privilege: str  # SELECT, INSERT, ..., or EXECUTE / USAGE
+    with_grant_option: bool = False
+
+
+class IdentityOptions(Model):
+    """Sequence options of an identity column; None means PostgreSQL's default for the
+    column's type and direction (START = MINVALUE ascending / MAXVALUE descending)."""
+
+    start: int | None = None
+    increment: int | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+    cache: int | None = None
+    cycle: bool = False
 
 
 class Column(Model):
@@ -40,6 +61,17 @@ class Column(Model):
     # Original-Lockplane field; folded into Table.primary_key when the table is built.
     is_primary_key: bool = False
     renamed_from: str | None = Field(None, description="declared rename (multi-phase)")
+    identity_options: IdentityOptions | None = Field(
+        None, description="START/INCREMENT/... of an identity column's sequence, when not "
+        "the defaults")
+    inherited: bool = Field(
+        False, description="defined by a parent table (every column of a partition; a "
+        "column of an INHERITS child that a parent has): added, dropped and retyped through "
+        "the parent; its default and NOT NULL may differ per child. Filled in from the "
+        "parent when a schema file leaves it out.")
+    grants: list[Grant] = Field(
+        default_factory=list, description="column-level privileges (GRANT SELECT (col) ...)")
+    sparse_fields = ("identity_options", "inherited", "grants")
 
 
 class IndexKey(Model):
@@ -69,6 +101,10 @@ class Index(Model):
     include: list[str] = Field(default_factory=list)
     nulls_not_distinct: bool = False
     comment: str | None = None
+    valid: bool = Field(True, description="False for an INVALID index (a failed CREATE INDEX "
+                        "CONCURRENTLY): planned as drop and create when the desired twin is "
+                        "valid")
+    sparse_fields = ("valid",)
 
     @model_validator(mode="after")
     def _keys_from_columns(self) -> Index:
@@ -86,6 +122,8 @@ class Index(Model):
 class PrimaryKey(Model):
     name: str | None = None
     columns: list[str]
+    include: list[str] = Field(default_factory=list, description="INCLUDE (...) columns")
+    sparse_fields = ("include",)
 
 
 class UniqueConstraint(Model):
@@ -95,6 +133,8 @@ class UniqueConstraint(Model):
     deferrable: bool = False
     initially_deferred: bool = False
     comment: str | None = None
+    include: list[str] = Field(default_factory=list, description="INCLUDE (...) columns")
+    sparse_fields = ("include",)
 
 
 class CheckConstraint(Model):
@@ -119,6 +159,10 @@ class ForeignKey(Model):
     deferrable: bool = False
     initially_deferred: bool = False
     comment: str | None = None
+    on_delete_columns: list[str] = Field(
+        default_factory=list, description="ON DELETE SET NULL / SET DEFAULT (columns) "
+        "(PostgreSQL 15): only these columns are set")
+    sparse_fields = ("on_delete_columns",)
 
     @model_validator(mode="before")
     @classmethod
@@ -163,10 +207,13 @@ class Policy(Model):
     comment: str | None = None
 
 
-class Grant(Model):
-    grantee: str  # role name, or "PUBLIC"
-    privilege: str  # SELECT, INSERT, ..., or EXECUTE / USAGE
-    with_grant_option: bool = False
+class Rule(Model):
+    """A rewrite rule; ``definition`` is pg_get_ruledef's CREATE RULE statement."""
+
+    name: str
+    definition: str
+    enabled: Literal["O", "D", "R", "A"] = "O"  # pg_rewrite.ev_enabled
+    comment: str | None = None
 
 
 class Table(Model):
@@ -186,6 +233,23 @@ class Table(Model):
     grants: list[Grant] = Field(default_factory=list)
     comment: str | None = None
     renamed_from: str | None = None
+    unlogged: bool = Field(False, description="CREATE UNLOGGED TABLE")
+    options: list[str] = Field(
+        default_factory=list, description="storage parameters as pg_class.reloptions has "
+        "them, sorted: fillfactor=70, autovacuum_enabled=false, toast.autovacuum_...=...")
+    partition_by: str | None = Field(
+        None, description="partition key of a partitioned table, as pg_get_partkeydef "
+        "prints it: RANGE (created_at), LIST (lower(region)), HASH (id)")
+    partition_of: str | None = Field(
+        None, description='the parent of a partition, "schema"."table" (quoted as in '
+        "Sequence.owned_by; a bare name is in the table's schema)")
+    partition_bound: str | None = Field(
+        None, description="FOR VALUES ... or DEFAULT, as pg_get_expr(relpartbound) prints it")
+    inherits: list[str] = Field(
+        default_factory=list, description='INHERITS parents, "schema"."table", in order')
+    rules: list[Rule] = Field(default_factory=list)
+    sparse_fields = ("unlogged", "options", "partition_by", "partition_of",
+                     "partition_bound", "inherits", "rules")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
@@ -205,6 +269,10 @@ class Table(Model):
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
 
+    def parents(self) -> list[str]:
+        """Quoted qualified names of the tables this one takes columns from."""
+        return [self.partition_of] if self.partition_of else list(self.inherits)
+
 
 class View(Model):
     name: str
@@ -219,6 +287,10 @@ class View(Model):
     )
     grants: list[Grant] = Field(default_factory=list)
     comment: str | None = None
+    triggers: list[Trigger] = Field(default_factory=list,
+                                    description="INSTEAD OF (and statement) triggers")
+    column_comments: dict[str, str] = Field(default_factory=dict)
+    sparse_fields = ("triggers", "column_comments")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
@@ -288,9 +360,30 @@ class Function(Model):
     identity_arguments: str = ""
     kind: Literal["function", "procedure"] = "function"
     definition: str
-    grants: list[Grant] = Field(default_factory=list)
+    grants: list[Grant] = Field(
+        default_factory=list, description="privileges beyond PostgreSQL's defaults. A new "
+        "routine lets PUBLIC EXECUTE it: that default is never listed here (listing it is "
+        "the same as leaving it out), so a routine declared without grants keeps it. Its "
+        "owner's own privileges are not tracked.")
+    revoked_defaults: list[Grant] = Field(
+        default_factory=list, description="default privileges taken away, e.g. "
+        '[{"grantee": "PUBLIC", "privilege": "EXECUTE"}] after REVOKE EXECUTE ... FROM '
+        "PUBLIC (what pg_dump prints as REVOKE ALL ... FROM PUBLIC)")
     comment: str | None = None
+    sparse_fields = ("revoked_defaults",)
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _defaults_not_listed(self) -> Function:
+        # PUBLIC EXECUTE is the default: listed, it means "not revoked".
+        def is_default(g: Grant) -> bool:
+            return (g.grantee.upper() == "PUBLIC" and g.privilege.upper() == "EXECUTE"
+                    and not g.with_grant_option)
+
+        if any(is_default(g) for g in self.grants):
+            self.grants = [g for g in self.grants if not is_default(g)]
+            self.revoked_defaults = [g for g in self.revoked_defaults if not is_default(g)]
+        return self
 
 
 class Namespace(Model):
@@ -330,6 +423,8 @@ class Schema(Model):
             for fk in table.foreign_keys:
                 if not fk.referenced_schema:
                     fk.referenced_schema = table.schema_
+        if any(t.partition_of or t.inherits for t in self.tables):
+            _complete_children(self)
         return self
 
     # ----------------------------------------------------------------- lookups
@@ -402,10 +497,26 @@ def _walk_plan(cls: type[BaseModel]) -> tuple[tuple[str, type[BaseModel] | None,
     return tuple(plan)
 
 
+@functools.cache
+def _sparse_defaults(cls: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
+    """(json key, default as dumped) of the class's sparse fields."""
+    out = []
+    for name in getattr(cls, "sparse_fields", ()):
+        field = cls.model_fields[name]
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):  # pragma: no cover - no such default today
+            default = default.model_dump(mode="json")
+        out.append((field.alias or name, default))
+    return tuple(out)
+
+
 def _canonicalize(data: dict[str, Any], cls: type[BaseModel]) -> dict[str, Any]:
     """Canonicalize a fresh ``model_dump`` of ``cls`` in place (ours to mutate: no copies)."""
     for k in _NOT_STATE:
         data.pop(k, None)
+    for k, default in _sparse_defaults(cls):
+        if k in data and data[k] == default:
+            del data[k]
     if "keys" in data:
         data.pop("columns", None)  # the original format's index column list
     for key, item_cls, keep in _walk_plan(cls):
@@ -435,6 +546,64 @@ def _canonical_bytes(data: Any) -> bytes:
         return json.dumps(data, sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode()
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+
+
+def quote_name(*parts: str) -> str:
+    """``"schema"."name"``: the quoted form the model uses for references to relations."""
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+
+
+def split_name(text: str, default_schema: str) -> tuple[str, str]:
+    """``"s"."t"`` / ``s.t`` / ``t`` -> (schema, table); unquoted parts fold to lower case."""
+    from .changes.pg_common import split_identifiers
+
+    parts = split_identifiers(text.strip())
+    if not parts or len(parts) > 2:
+        raise ValueError(f"{text!r} is not a table name (table or schema.table)")
+    return (default_schema, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _complete_children(schema: Schema) -> None:
+    """Partitions and INHERITS children: parent references quoted and qualified, and the
+    columns a parent gives them marked ``inherited`` (added when a schema file leaves
+    them out), parents first."""
+    tables = {(t.schema_ or "", t.name): t for t in schema.tables}
+    done: set[tuple[str, str]] = set()
+
+    def complete(key: tuple[str, str], path: tuple[tuple[str, str], ...]) -> None:
+        if key in done or key in path:
+            return
+        t = tables[key]
+        s = t.schema_ or ""
+        if t.partition_of:
+            t.partition_of = quote_name(*split_name(t.partition_of, s))
+        if t.inherits:
+            t.inherits = [quote_name(*split_name(p, s)) for p in t.inherits]
+        partition = t.partition_of is not None
+        own = {c.name: c for c in t.columns}
+        for ref in t.parents():
+            pkey = split_name(ref, s)
+            parent = tables.get(pkey)
+            if parent is None:
+                continue
+            complete(pkey, (*path, key))
+            for pc in parent.columns:
+                mine = own.get(pc.name)
+                if mine is None:
+                    mine = pc.model_copy(update={"comment": None, "inherited": True,
+                                                 "grants": []})
+                    t.columns.append(mine)
+                    own[pc.name] = mine
+                elif not mine.inherited:
+                    mine.inherited = True
+        if partition:
+            for c in t.columns:
+                if not c.inherited:
+                    c.inherited = True
+        done.add(key)
+
+    for key in tables:
+        complete(key, ())
 
 
 def qualified(schema: str | None, name: str) -> str:

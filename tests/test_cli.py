@@ -88,6 +88,9 @@ def test_plan_apply_replan_rollback_postgres(pg_dsn: str, project: Path) -> None
     assert plan["dialect"] == "postgres" and plan["steps"]
     for step in plan["steps"]:
         assert {"description", "sql", "safety", "lock", "rollback", "transactional"} <= set(step)
+    # --exit-code: 4 while the database differs from the desired schema
+    assert run("plan", "--from", pg_dsn, "--to", "schema", "--exit-code", "-q",
+               cwd=project).returncode == 4
 
     proc = run("apply", str(plan_path), "--target", pg_dsn, "--auto-approve", cwd=project)
     assert proc.returncode == 0, proc.stderr

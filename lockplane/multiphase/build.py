@@ -22,7 +22,7 @@ from ..dialects.base import Database, Dialect
 from ..diff import diff
 from ..errors import BadInput, ExecutionFailed, LockplaneError
 from ..execute import ApplyOptions, group_steps, materialize, run_group, session_settings
-from ..model import Schema
+from ..model import Schema, Table
 from ..plan import Plan, Step, build_plan, order_changes, step_for
 from .model import MultiPhasePlan, Phase, PhaseRollback, Verification
 
@@ -82,6 +82,11 @@ def _undo(forward: list[Change], fill: dict[str, str]) -> list[Change]:
                     refill.append(AlterColumn(inv.table, loose, col))
             else:
                 out.append(inv)
+                # A SQLite rebuild that brings a column back brings it back empty.
+                b, a = getattr(inv, "before", None), getattr(inv, "after", None)
+                if isinstance(b, Table) and isinstance(a, Table):
+                    refill += [BackfillColumn(a, name, expr) for name, expr in fill.items()
+                               if a.column(name) is not None and b.column(name) is None]
     return out + refill
 
 

@@ -16,8 +16,9 @@ from ..changes.backfill_column import BackfillColumn
 from ..changes.base import Change
 from ..changes.create_view import CreateView
 from ..dialects.base import Dialect
+from ..diff import diff
 from ..model import Column, Schema, Table, View
-from .build import PhaseSpec, remaining
+from .build import ChangeSource, PhaseSpec, remaining
 from .model import Verification
 from .sync import SyncPair, sync_changes
 
@@ -35,6 +36,9 @@ def _mentions(change: Change, column: str) -> bool:
         c = getattr(change, attr, None)
         if isinstance(c, Column) and c.name == column:
             return True
+    b, a = getattr(change, "before", None), getattr(change, "after", None)
+    if isinstance(b, Table) and isinstance(a, Table):  # a SQLite table rebuild
+        return b.column(column) != a.column(column)
     for attr in ("constraint", "fk"):
         c = getattr(change, attr, None)
         if c is not None and column in (getattr(c, "columns", None) or []):
@@ -54,17 +58,26 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
     qo, qn = d.quote(old), d.quote(new)
     shadow = Column(name=new, type=col.type, collation=col.collation, nullable=True)
     key = (table.schema_ or "", table.name)
+    expand: list[Change] = [AddColumn(table, shadow)]
+    if d.name == "sqlite" and not col.nullable:
+        # SQLite triggers cannot fill NEW before the NOT NULL check, so new code inserting
+        # only the new column would fail: the old column becomes nullable meanwhile.
+        from ..changes.rebuild_table import RebuildTable
 
-    def additive_for_new(c: Change) -> bool:
-        return c.kind in ADDITIVE and c.table_key() == key and not _mentions(c, old)
+        relaxed = table.model_copy(deep=True)
+        relaxed_col = relaxed.column(old)
+        assert relaxed_col is not None
+        relaxed_col.nullable = True
+        relaxed.columns.append(shadow)
+        expand = [RebuildTable(table, relaxed)]
+    expand += [*sync_changes(SyncPair(table, old, new), d), BackfillColumn(table, new, qo)]
 
     return [
         PhaseSpec(
             name="expand",
             description=f"Add {new} next to {old}, keep both in sync on every write, and "
                         f"copy existing values in batches",
-            changes=[AddColumn(table, shadow), *sync_changes(SyncPair(table, old, new), d),
-                     BackfillColumn(table, new, qo)],
+            changes=expand,
             requires_code_deploy=True,
             code_changes_required=[
                 f"Deploy code that reads and writes {new} instead of {old}.",
@@ -81,7 +94,7 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
         PhaseSpec(
             name="migrate",
             description=f"Give {new} the constraints, indexes and default that {old} had",
-            changes=remaining(after, additive_for_new),
+            changes=_towards_keeping(after, key, old),
             requires_code_deploy=True,
             code_changes_required=[
                 f"Make sure no running code reads or writes {old} any more (every "
@@ -105,6 +118,33 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
             rollback_note=f"{old} comes back with the values of {new}",
         ),
     ]
+
+
+def _towards_keeping(after: Schema, key: tuple[str, str], old: str) -> ChangeSource:
+    """Changes to ``key``'s table towards ``after``, but keeping the old column, what is
+    built on it, and the sync machinery: everything additive, nothing the old code needs
+    removed. (One target for both dialects: on SQLite this is one rebuild.)"""
+
+    def source(state: Schema, d: Dialect) -> list[Change]:
+        target = after.model_copy(deep=True)
+        t, cur = target.table(*key), state.table(*key)
+        assert t is not None and cur is not None
+        kept = cur.column(old)
+        if kept is not None and t.column(old) is None:
+            t.columns.append(kept)
+        t.indexes += [ix for ix in cur.indexes if any(k.column == old for k in ix.keys)
+                      and all(ix.name != x.name for x in t.indexes)]
+        for group in ("unique_constraints", "foreign_keys"):
+            mine = getattr(t, group)
+            mine += [c for c in getattr(cur, group) if old in c.columns and c not in mine]
+        t.check_constraints += [c for c in cur.check_constraints if old in c.expression
+                                and c not in t.check_constraints]
+        t.triggers += [tr for tr in cur.triggers if tr.name.startswith("_lp_sync_")]
+        target.functions += [f for f in state.functions if f.name.startswith("_lp_sync_")]
+        target._table_index = None
+        return [c for c in diff(state, target, d) if c.table_key() == key]
+
+    return source
 
 
 # ---------------------------------------------------------------------- rename table
