@@ -28,7 +28,7 @@ def _pg_dsn_for(dbname: str) -> str:
 def _create_pg_database() -> str:
     name = f"lp_test_{secrets.token_hex(5)}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
     return name
 
 
