@@ -15,7 +15,9 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
 from flows.apply_migration import apply_migration
+from flows.backfill import backfill
 from flows.drift_check import drift_check
+from flows.multiphase_migration import ONE_WEEK_S, multiphase_migration
 
 DEFAULT_TARGET = "production"  # a DatabaseTarget block name
 DEFAULT_SCHEMA = "schema/"
@@ -43,11 +45,29 @@ def build_deployments(target: str = DEFAULT_TARGET, desired_schema: str = DEFAUL
                         "safety": "moderate", "auto_approve": False},
             **common,
         ),
+        multiphase_migration.to_deployment(
+            name="multiphase-migration",
+            description="Run a multi-phase plan (lockplane plan --multi-phase) phase by "
+                        "phase; suspends for an operator's approval between code deploys.",
+            # `plan` (a path or the plan JSON) is given per run.
+            parameters={"target": target, "approval_timeout_s": ONE_WEEK_S,
+                        "rollback_on_reject": False},
+            **common,
+        ),
         drift_check.to_deployment(
             name="drift-check",
             description="Fail when the live database differs from the desired schema.",
             parameters={"target": target, "desired_schema": desired_schema},
             schedules=[Cron(drift_cron, timezone="UTC")],
+            **common,
+        ),
+        backfill.to_deployment(
+            name="backfill",
+            description="Backfill a column in resumable batches: shadow trial, read-only "
+                        "check of every row, estimate, approval, then short batches that "
+                        "commit their checkpoints (run it again to resume).",
+            # table and set are given per run; approval is on by default.
+            parameters={"target": target, "auto_approve": False},
             **common,
         ),
     ]

@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 
 from . import __version__
+from .cli_backfill import backfill_app
 from .config import SAFETY_LEVELS, Environment, get_environment
 from .dsn import looks_like_dsn, redact
 from .errors import BadInput, LockplaneError, SafetyRefusal
@@ -32,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(backfill_app, name="backfill")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -405,7 +407,7 @@ def serve(
     limit: Annotated[int | None, typer.Option("--limit", help="max concurrent flow runs")]
     = None,
 ) -> None:
-    """Serve the Prefect deployments (apply, drift check) from this process."""
+    """Serve every Prefect deployment (as in prefect.yaml) from this process."""
     # The engine never imports Prefect at module level: only this command needs it.
     from deployments.serve import serve_all
 

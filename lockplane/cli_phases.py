@@ -170,12 +170,15 @@ def register(app: typer.Typer, resolve_target: object) -> None:
     ) -> None:
         """Build a multi-phase plan explicitly, without writing the desired schema."""
         from .multiphase.explicit import explicit_target
-        from .sources import SourceContext, load_schema
+        from .sources import SourceContext, canonicalize, load_schema
 
         ctx = SourceContext(server_dsn=shadow_db or (from_ if from_.startswith("postgres")
                                                      else None))
         before = load_schema(from_, ctx)
-        after = explicit_target(before, pattern, table, column, to_name, to_type)
+        ctx.dialect = before.dialect
+        # As the server renders it (rewritten expressions, types), renames carried over.
+        after = canonicalize(explicit_target(before, pattern, table, column, to_name, to_type),
+                             ctx, where=f"--pattern {pattern}")
         _emit(before, after, table, archive, output, ctx.server_dsn)
 
     def _emit(before: object, after: object, table: str | None, archive: bool,

@@ -34,6 +34,7 @@ from .changes.drop_foreign_key import DropForeignKey
 from .changes.drop_index import DropIndex
 from .changes.drop_table import DropTable
 from .changes.set_comment import SetComment
+from .changes.table_hierarchy import skip_column_change
 from .changes.table_parts import table_parts
 from .dialects.base import Dialect
 from .model import Column, Schema, Table
@@ -104,23 +105,28 @@ def _tkey(t: Table) -> tuple[str, str]:
 
 # ------------------------------------------------------------------------------ tables
 def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
+    from .changes.table_hierarchy import arrange, recreated_tables
+
     old = by_key(before.tables, _tkey)
     new = by_key(after.tables, _tkey)
     out: list[Change] = []
     inline_fks = d.name == "sqlite"
+    # A new partitioning cannot be ALTERed in: drop and create (with the partitions).
+    redo = recreated_tables(before, after) if d.name == "postgres" else set()
     for key, table in new.items():
-        if key not in old:
+        if key not in old or key in redo:
             out.append(CreateTable(table))
             out += table_parts(table, with_fks=not inline_fks)
     for key, table in old.items():
-        if key not in new:
+        if key not in new or key in redo:
             if not inline_fks:
                 out += [DropForeignKey(table, fk, table_dropped=True)
                         for fk in table.foreign_keys]
-            out.append(DropTable(table))
-    for key in old.keys() & new.keys():
+            out.append(DropTable(table, recreated=key in redo))
+    for key in old.keys() & new.keys() - redo:
         out += diff_table(old[key], new[key], d)
     _fill_referencing_tables(out, before, after)
+    arrange(out, before, after)
     return out
 
 
@@ -180,10 +186,15 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
         out += _diff_constraints(b, a, d)
     # Indexes (a rebuild recreates the table's indexes itself)
     if not rebuild:
+        # An INVALID index (a failed CREATE INDEX CONCURRENTLY) differs from its valid
+        # twin: it is dropped and built again. One cannot be created invalid, so an
+        # invalid index wanted where a valid one exists asks for nothing.
         changed, dropped, added = match_named(b.indexes, a.indexes, "comment")
         for old_ix, new_ix in changed:
-            if same(old_ix, new_ix, "comment"):
-                if d.name == "postgres":
+            if same(old_ix, new_ix, "comment") or (
+                    old_ix.valid and not new_ix.valid
+                    and same(old_ix, new_ix, "comment", "valid")):
+                if d.name == "postgres" and old_ix.comment != new_ix.comment:
                     out.append(SetComment("INDEX", (s, new_ix.name), old_ix.comment,
                                           new_ix.comment))
                 continue
@@ -207,12 +218,14 @@ def _diff_columns(b: Table, a: Table, d: Dialect) -> list[Change]:
     new_names = {c.name for c in a.columns}
     for col in a.columns:
         prev = old_cols.get(col.name)
+        if skip_column_change(prev, col, a):
+            continue  # the parent's step does it (see changes.table_hierarchy)
         if prev is None:
             out.append(AddColumn(b, col))
-        elif not same(prev, col, "comment"):
+        elif not same(prev, col, "comment", "inherited", "grants"):
             out.append(AlterColumn(b, _no_comment(prev), _no_comment(col)))
     for col in b.columns:
-        if col.name not in new_names:
+        if col.name not in new_names and not skip_column_change(col, None, a):
             out.append(DropColumn(b, col))
     return out
 
@@ -227,7 +240,8 @@ def _diff_constraints(b: Table, a: Table, d: Dialect) -> list[Change]:
     if b.primary_key != a.primary_key:
         pk_same = (b.primary_key is not None and a.primary_key is not None
                    and (a.primary_key.name is None or a.primary_key.name == b.primary_key.name)
-                   and a.primary_key.columns == b.primary_key.columns)
+                   and a.primary_key.columns == b.primary_key.columns
+                   and a.primary_key.include == b.primary_key.include)
         if not pk_same:
             if b.primary_key is not None:
                 out.append(DropConstraint(b, b.primary_key))

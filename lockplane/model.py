@@ -216,6 +216,17 @@ class Rule(Model):
     comment: str | None = None
 
 
+class StatisticsObject(Model):
+    """Extended statistics (CREATE STATISTICS); ``definition`` is
+    pg_get_statisticsobjdef's statement."""
+
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    definition: str
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
 class Table(Model):
     name: str
     schema_: str | None = Field(None, alias="schema")
@@ -248,8 +259,13 @@ class Table(Model):
     inherits: list[str] = Field(
         default_factory=list, description='INHERITS parents, "schema"."table", in order')
     rules: list[Rule] = Field(default_factory=list)
+    statistics: list[StatisticsObject] = Field(default_factory=list)
+    clone_names: dict[str, str] = Field(
+        default_factory=dict, description="a partition's copies of its parent's indexes and "
+        "constraints, 'index:<parent index>' / 'constraint:<parent constraint>' -> name "
+        "here (read from the database; not part of the state: used to detach exactly)")
     sparse_fields = ("unlogged", "options", "partition_by", "partition_of",
-                     "partition_bound", "inherits", "rules")
+                     "partition_bound", "inherits", "rules", "statistics")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
@@ -344,6 +360,46 @@ class CompositeType(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class RangeType(Model):
+    """CREATE TYPE ... AS RANGE; type names as format_type prints them, functions as
+    regproc does (schema-qualified outside pg_catalog)."""
+
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    subtype: str
+    subtype_opclass: str | None = Field(None, description="when not the subtype's default")
+    collation: str | None = Field(None, description="when not the subtype's default")
+    canonical: str | None = None
+    subtype_diff: str | None = None
+    multirange_type_name: str | None = Field(
+        None, description="when not the name PostgreSQL derives (PostgreSQL 14+)")
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Collation(Model):
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    provider: Literal["icu", "libc", "builtin"] = "libc"
+    locale: str | None = Field(None, description="ICU locale (icu provider)")
+    lc_collate: str | None = None
+    lc_ctype: str | None = None
+    deterministic: bool = True
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Aggregate(Model):
+    """CREATE AGGREGATE; ``definition`` is the statement, built from pg_aggregate."""
+
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    identity_arguments: str = ""
+    definition: str
+    comment: str | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
 class Extension(Model):
     name: str
     schema_: str | None = Field(None, alias="schema")
@@ -395,7 +451,7 @@ class Namespace(Model):
 
 
 # Fields that describe intent or the original format, not the database's state.
-_NOT_STATE = {"renamed_from", "is_primary_key"}
+_NOT_STATE = {"renamed_from", "is_primary_key", "clone_names"}
 
 
 class Schema(Model):
@@ -409,16 +465,25 @@ class Schema(Model):
     functions: list[Function] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list)
     views: list[View] = Field(default_factory=list)
+    range_types: list[RangeType] = Field(default_factory=list)
+    collations: list[Collation] = Field(default_factory=list)
+    aggregates: list[Aggregate] = Field(default_factory=list)
+    sparse_fields = ("range_types", "collations", "aggregates")
     _table_index: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _default_schemas(self) -> Schema:
         default = DEFAULT_SCHEMA[self.dialect]
         for group in (self.extensions, self.enums, self.domains, self.composite_types,
-                      self.sequences, self.functions, self.tables, self.views):
+                      self.sequences, self.functions, self.tables, self.views,
+                      self.range_types, self.collations, self.aggregates):
             for obj in group:
                 if not obj.schema_:
                     obj.schema_ = default
+        for table in self.tables:
+            for st in table.statistics:
+                if not st.schema_:
+                    st.schema_ = table.schema_
         for table in self.tables:
             for fk in table.foreign_keys:
                 if not fk.referenced_schema:

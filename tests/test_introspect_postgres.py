@@ -232,9 +232,13 @@ def test_extension_members_and_state_are_excluded(schema: Schema) -> None:
     # citext brings dozens of functions and a type; none of them is ours.
     assert {f.name for f in schema.functions} == {"touch!", "add", "do it"}
     assert not any(d.name == "citext" for d in schema.domains)
-    # A partition is skipped; its parent is listed.
-    assert schema.table("app", "events") is not None
-    assert schema.table("app", "events_2024") is None
+    # A partition is listed with its parent and bound; what it inherits is the parent's.
+    events = schema.table("app", "events")
+    assert events is not None and events.partition_by == "RANGE (at)"
+    part = schema.table("app", "events_2024")
+    assert part is not None and part.partition_of == '"app"."events"'
+    assert part.partition_bound == "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"
+    assert all(c.inherited for c in part.columns) and part.indexes == []
 
 
 def test_columns(schema: Schema) -> None:

@@ -34,7 +34,11 @@ class AddColumn(Change):
                 f"{qualified(self.table.schema_, self.table.name)}")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        return [f"ALTER TABLE {table_name(d, self.table)} ADD COLUMN {column_def(d, self.column)}"]
+        from .pg_common import grants_sql
+
+        t, c = self.table, self.column
+        return ([f"ALTER TABLE {table_name(d, t)} ADD COLUMN {column_def(d, c)}"]
+                + grants_sql(d, "COLUMN", (t.schema_ or "", t.name, c.name), c.grants))
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"ALTER TABLE {table_name(d, self.table)} ADD COLUMN {column_def(d, self.column)}"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Column, Table, qualified
 from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
-from .render import table_name
+from .render import identity_options_sql, table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -66,6 +66,41 @@ def type_change_narrows(old: str, new: str) -> bool:
     return True
 
 
+# Families of built-in types PostgreSQL casts between directly (pg_cast). Across families
+# only the string types convert everything (the I/O conversion casts); elsewhere there
+# may be no cast at all ("cannot cast type date to bigint", even on an empty table).
+_CAST_FAMILIES = (
+    {"smallint", "integer", "bigint", "real", "double precision", "numeric"},
+    {"date", "timestamp without time zone", "timestamp with time zone"},
+    {"json", "jsonb"},
+    {"bit", "bit varying"},
+    {"integer", "boolean"},
+)
+_STRING_TYPES = {"text", "character varying", "character", "bpchar", '"char"', "name"}
+
+
+def _base_type(t: str) -> str:
+    return re.sub(r"\(.*?\)", "", t).strip()
+
+
+def has_direct_cast(old: str, new: str) -> bool:
+    """Whether ``old::new`` exists (best knowledge for built-in types; arrays by element)."""
+    bo, bn = _base_type(old), _base_type(new)
+    if bo.endswith("[]") and bn.endswith("[]"):
+        return has_direct_cast(bo[:-2], bn[:-2])
+    if bo in _STRING_TYPES or bn in _STRING_TYPES or bo == bn:
+        return True
+    return any(bo in f and bn in f for f in _CAST_FAMILIES)
+
+
+def cast_sql(col: str, old: str, new: str) -> str:
+    """The USING expression converting ``col`` from ``old`` to ``new``: a direct cast when
+    one exists, else through the text form (which every type has, both ways)."""
+    if has_direct_cast(old, new):
+        return f"{col}::{new}"
+    return f"{col}::text::{new}"
+
+
 @register
 @dataclass
 class AlterColumn(Change):
@@ -89,6 +124,8 @@ class AlterColumn(Change):
             out.append("generated expression")
         if b.identity != a.identity:
             out.append("identity")
+        elif a.identity is not None and b.identity_options != a.identity_options:
+            out.append("identity options")
         if b.default != a.default and a.generated is None:
             out.append("default")
         if b.nullable != a.nullable:
@@ -112,13 +149,13 @@ class AlterColumn(Change):
         actions: list[str] = []
         if b.identity is not None and a.identity != b.identity:
             actions.append(f"ALTER COLUMN {col} DROP IDENTITY")
-        if b.default != a.default and b.default is not None and a.generated is None \
-                and a.identity is None:
+        # An identity column has no default: a default goes before ADD GENERATED.
+        if b.default != a.default and b.default is not None and a.generated is None:
             actions.append(f"ALTER COLUMN {col} DROP DEFAULT")
         if b.type != a.type or b.collation != a.collation:
             collate = f" COLLATE {a.collation}" if a.collation else ""
             using = "" if not type_change_rewrites(b.type, a.type) or b.type == a.type \
-                else f" USING {col}::{a.type}"
+                else f" USING {cast_sql(col, b.type, a.type)}"
             actions.append(f"ALTER COLUMN {col} TYPE {a.type}{collate}{using}")
         if b.default != a.default and a.default is not None and a.generated is None \
                 and a.identity is None:
@@ -128,11 +165,19 @@ class AlterColumn(Change):
                 kind = "ALWAYS" if a.identity == "always" else "BY DEFAULT"
                 if b.default is not None and b.default == a.default:
                     actions.append(f"ALTER COLUMN {col} DROP DEFAULT")
-                actions.append(f"ALTER COLUMN {col} ADD GENERATED {kind} AS IDENTITY")
+                opts = identity_options_sql(a.identity_options)
+                actions.append(f"ALTER COLUMN {col} ADD GENERATED {kind} AS IDENTITY"
+                               + (f" ({' '.join(opts)})" if opts else ""))
             else:
                 actions = [x for x in actions if "DROP IDENTITY" not in x]
                 kind = "ALWAYS" if a.identity == "always" else "BY DEFAULT"
                 actions.append(f"ALTER COLUMN {col} SET GENERATED {kind}")
+        if a.identity is not None and b.identity is not None \
+                and a.identity_options != b.identity_options:
+            opts = identity_options_sql(a.identity_options, alter=True,
+                                        before=b.identity_options)
+            if opts:
+                actions.append(f"ALTER COLUMN {col} {' '.join(opts)}")
         if b.nullable != a.nullable:
             actions.append(f"ALTER COLUMN {col} {'DROP' if a.nullable else 'SET'} NOT NULL")
         if actions:

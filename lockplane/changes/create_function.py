@@ -56,6 +56,10 @@ def create_routine_sql(d: Dialect, f: Function, *, with_extras: bool) -> list[st
         kind = routine_kind(f)
         out += comment_sql(d, kind, parts, f.comment, signature=f.identity_arguments)
         out += grants_sql(d, kind, parts, f.grants, signature=f.identity_arguments)
+        from .revoke import Revoke
+
+        for g in f.revoked_defaults:
+            out += Revoke(kind, parts, g, f.identity_arguments).sql_postgres(d)
     return out
 
 
@@ -143,7 +147,7 @@ def diff_functions(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     if not is_postgres(d):
         return []
     from .drop_function import DropFunction
-    from .grant import diff_grants
+    from .grant import diff_grants, diff_revoked_defaults
     from .set_comment import SetComment
 
     old = {_key(f): f for f in before.functions}
@@ -194,6 +198,8 @@ def diff_functions(before: Schema, after: Schema, d: Dialect) -> list[Change]:
                                   signature=a.identity_arguments))
         out += diff_grants(routine_kind(a), parts, b.grants, a.grants,
                            signature=a.identity_arguments)
+        out += diff_revoked_defaults(routine_kind(a), parts, b.revoked_defaults,
+                                     a.revoked_defaults, signature=a.identity_arguments)
     replaced = {_key(f) for f in paired.values()}
     out += [DropFunction(f, before_tables=uses(f, dropped))
             for key, f in old.items() if key not in new and key not in replaced]

@@ -53,7 +53,8 @@ def _namespaces(s: Schema) -> dict[str, Namespace | None]:
     """Listed namespaces (with their comment and grants) and implied ones (None)."""
     out: dict[str, Namespace | None] = {}
     for group in (s.extensions, s.enums, s.domains, s.composite_types, s.sequences,
-                  s.functions, s.tables, s.views):
+                  s.functions, s.tables, s.views, s.range_types, s.collations, s.aggregates,
+                  [st for t in s.tables for st in t.statistics]):
         for obj in group:
             if user_namespace(obj.schema_):
                 out[obj.schema_ or ""] = None

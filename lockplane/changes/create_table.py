@@ -7,11 +7,12 @@ table at creation. Indexes, triggers, policies, comments and grants are their ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..model import Table, qualified
+from ..model import Column, Table, qualified, split_name
 from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+from .pg_common import reloption_sql
 from .render import (
     check_def,
     column_def,
@@ -26,12 +27,21 @@ if TYPE_CHECKING:
     from ..dialects.base import Dialect
 
 
+def parent_sql(d: Dialect, ref: str, default_schema: str) -> str:
+    """A parent reference of the model (``"s"."t"``) as SQL, re-quoted by the dialect."""
+    return d.qname(*split_name(ref, default_schema))
+
+
 def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
                      name: str | None = None) -> str:
     """CREATE TABLE for ``table``, optionally under another ``name`` (SQLite's rebuild
-    creates the new definition beside the old table before swapping them)."""
+    creates the new definition beside the old table before swapping them).
+
+    A partition (``PARTITION OF``) and an INHERITS child get their inherited columns from
+    the parent; only the columns of their own are listed.
+    """
     t = table
-    items = [column_def(d, c) for c in t.columns]
+    items = [column_def(d, c) for c in t.columns if not c.inherited]
     if t.primary_key:
         items.append(primary_key_def(d, t.primary_key))
     items += [unique_def(d, u) for u in t.unique_constraints]
@@ -40,8 +50,24 @@ def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
     if inline_fks:
         items += [foreign_key_def(d, fk) for fk in t.foreign_keys]
     head = table_name(d, t) if name is None else d.qname(t.schema_, name)
+    unlogged = "UNLOGGED " if t.unlogged else ""
     body = ",\n  ".join(items)
-    return f"CREATE TABLE {head} (\n  {body}\n)"
+    s = t.schema_ or d.default_schema
+    if t.partition_of is not None:
+        sql = f"CREATE {unlogged}TABLE {head} PARTITION OF {parent_sql(d, t.partition_of, s)}"
+        if items:
+            sql += f" (\n  {body}\n)"
+        sql += f" {t.partition_bound or 'DEFAULT'}"
+    else:
+        sql = f"CREATE {unlogged}TABLE {head} (\n  {body}\n)" if items else \
+            f"CREATE {unlogged}TABLE {head} ()"
+        if t.inherits:
+            sql += f" INHERITS ({', '.join(parent_sql(d, p, s) for p in t.inherits)})"
+    if t.partition_by is not None:
+        sql += f" PARTITION BY {t.partition_by}"
+    if t.options:
+        sql += f" WITH ({', '.join(reloption_sql(d, o) for o in t.options)})"
+    return sql
 
 
 @register
@@ -50,12 +76,20 @@ class CreateTable(Change):
     kind = "create_table"
     order = Order.CREATE_TABLE
     table: Table
+    # Inherited columns whose DEFAULT / NOT NULL differ from the parent's: (as the parent
+    # gives them, as wanted). Filled in by changes.table_hierarchy.
+    column_overrides: list[tuple[Column, Column]] = field(default_factory=list)
 
     def describe(self) -> str:
         return f"Create table {qualified(self.table.schema_, self.table.name)}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        return [create_table_sql(d, self.table, inline_fks=False)]
+        from .alter_column import AlterColumn
+
+        out = [create_table_sql(d, self.table, inline_fks=False)]
+        for given, wanted in self.column_overrides:
+            out += AlterColumn(self.table, given, wanted).sql_postgres(d)
+        return out
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [create_table_sql(d, self.table, inline_fks=True)]
@@ -63,7 +97,7 @@ class CreateTable(Change):
     def inverse(self) -> list[Change]:
         from .drop_table import DropTable
 
-        return [DropTable(self.table)]
+        return [DropTable(self.table, column_overrides=self.column_overrides)]
 
     def lock(self, d: Dialect) -> Lock:
         return NO_LOCK

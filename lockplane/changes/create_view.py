@@ -22,6 +22,7 @@ from .pg_common import (
     enum_users,
     grants_sql,
     is_postgres,
+    mentions_relation,
     reloption_sql,
     topo_order,
 )
@@ -70,7 +71,15 @@ class CreateView(Change):
         out = [sql] + comment_sql(d, view_kind(v), parts, v.comment)
         for ix in v.indexes if v.materialized else []:
             out += CreateIndex(parts[0], v.name, ix).sql_postgres(d)
-        return out + grants_sql(d, "TABLE", parts, v.grants)
+        for col, text in sorted(v.column_comments.items()):
+            out += comment_sql(d, "COLUMN", (*parts, col), text)
+        out += grants_sql(d, "TABLE", parts, v.grants)
+        if v.triggers:
+            from .create_trigger import CreateTrigger
+
+            for t in v.triggers:
+                out += CreateTrigger(parts[0], v.name, t, new_table=True).sql_postgres(d)
+        return out
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"CREATE VIEW {d.qname(self.view.schema_, self.view.name)} AS "
@@ -131,6 +140,25 @@ def _tables_with_changed_columns(before: Schema, after: Schema) -> set[str]:
     return out
 
 
+def _recreated_routines(before: Schema, after: Schema) -> set[Key]:
+    """Aggregates and functions that are dropped and created again (a changed aggregate,
+    a function whose signature line changes): views calling them go and come back."""
+    from .create_function import header
+
+    out: set[Key] = set()
+    new_aggs = {(x.schema_ or "", x.name, x.identity_arguments): x for x in after.aggregates}
+    for x in before.aggregates:
+        y = new_aggs.get((x.schema_ or "", x.name, x.identity_arguments))
+        if y is not None and y.definition != x.definition:
+            out.add((x.schema_ or "", x.name))
+    new_fns = {(f.schema_ or "", f.name, f.identity_arguments): f for f in after.functions}
+    for f in before.functions:
+        g = new_fns.get((f.schema_ or "", f.name, f.identity_arguments))
+        if g is not None and (g.kind != f.kind or header(g) != header(f)):
+            out.add((f.schema_ or "", f.name))
+    return out
+
+
 def _view_changed(b: View, a: View) -> bool:
     return view_body(b) != view_body(a) or b.materialized != a.materialized
 
@@ -155,6 +183,10 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
         changed_tables = _tables_with_changed_columns(before, after)
         redo |= {k for k in old.keys() & new.keys()
                  if set(old[k].depends_on) & changed_tables}
+        routines = _recreated_routines(before, after)
+        if routines:
+            redo |= {k for k in old.keys() & new.keys()
+                     if any(mentions_relation(old[k].definition, s, n) for s, n in routines)}
     gone = (old.keys() - new.keys()) | redo
     dependents: dict[Key, set[Key]] = {}
     for k, v in old.items():
@@ -187,7 +219,13 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             out.append(ReplaceView(b, a))
         if b.comment != a.comment:
             out.append(SetComment(view_kind(a), k, b.comment, a.comment))
+        for col in sorted(set(b.column_comments) | set(a.column_comments)):
+            old_c, new_c = b.column_comments.get(col), a.column_comments.get(col)
+            if old_c != new_c:
+                out.append(SetComment("COLUMN", (*k, col), old_c, new_c))
         out += diff_grants("TABLE", k, b.grants, a.grants)
+        if b.triggers or a.triggers:
+            out += _diff_view_triggers(k, b, a)
         if a.materialized:
             old_ix = {ix.name: ix for ix in b.indexes}
             new_ix = {ix.name: ix for ix in a.indexes}
@@ -201,6 +239,32 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
                     out.append(SetComment("INDEX", (k[0], name), prev.comment, ix.comment))
             out += [DropIndex(k[0], a.name, ix) for name, ix in old_ix.items()
                     if name not in new_ix]
+    return out
+
+
+def _diff_view_triggers(k: Key, b: View, a: View) -> list[Change]:
+    """INSTEAD OF (and statement) triggers of a view that stays: drop + create a changed
+    one, ``alter_trigger`` for its enabled state, comments in place."""
+    from .alter_trigger import AlterTrigger
+    from .create_trigger import CreateTrigger
+    from .drop_trigger import DropTrigger
+    from .set_comment import SetComment
+
+    old = {t.name: t for t in b.triggers}
+    new = {t.name: t for t in a.triggers}
+    out: list[Change] = []
+    for name, t in new.items():
+        prev = old.get(name)
+        if prev is None or prev.definition != t.definition:
+            if prev is not None:
+                out.append(DropTrigger(k[0], k[1], prev))
+            out.append(CreateTrigger(k[0], k[1], t))
+            continue
+        if prev.enabled != t.enabled:
+            out.append(AlterTrigger(k[0], k[1], prev, t))
+        if prev.comment != t.comment:
+            out.append(SetComment("TRIGGER", (name,), prev.comment, t.comment, on_table=k))
+    out += [DropTrigger(k[0], k[1], t) for name, t in old.items() if name not in new]
     return out
 
 

@@ -7,10 +7,10 @@ Foreign keys into and out of the table are dropped by their own steps first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..model import Table, qualified
+from ..model import Column, Table, qualified
 from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
 from .render import table_name
 
@@ -22,11 +22,19 @@ if TYPE_CHECKING:
 @dataclass
 class DropTable(Change):
     kind = "drop_table"
-    order = Order.DROP_TABLE
     table: Table
+    # Dropped to be created again (a new partitioning): before the create.
+    recreated: bool = False
+    # For the inverse: see CreateTable.column_overrides.
+    column_overrides: list[tuple[Column, Column]] = field(default_factory=list)
+
+    @property  # type: ignore[override]
+    def order(self) -> int:
+        return Order.CREATE_TABLE - 5 if self.recreated else Order.DROP_TABLE
 
     def describe(self) -> str:
-        return f"Drop table {qualified(self.table.schema_, self.table.name)}"
+        name = qualified(self.table.schema_, self.table.name)
+        return f"Drop table {name}" + (" (created again below)" if self.recreated else "")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         return [f"DROP TABLE {table_name(d, self.table)}"]
@@ -39,7 +47,8 @@ class DropTable(Change):
         from .table_parts import table_parts
 
         # FKs of this table come back through the inverse of their own drop steps.
-        return [CreateTable(self.table), *table_parts(self.table, with_fks=False)]
+        return [CreateTable(self.table, column_overrides=self.column_overrides),
+                *table_parts(self.table, with_fks=False)]
 
     def rollback_note(self) -> str:
         return ("recreates the empty table: its rows are not restored by SQL; "

@@ -60,7 +60,7 @@ class Grant(Change):
         return Assessment(Safety.SAFE)
 
     def table_key(self) -> tuple[str, str] | None:
-        if self.object_kind == "TABLE" and len(self.name_parts) == 2:
+        if self.object_kind in ("TABLE", "COLUMN") and len(self.name_parts) >= 2:
             return (self.name_parts[0], self.name_parts[1])
         return None
 
@@ -90,14 +90,47 @@ def diff_grants(object_kind: str, name_parts: tuple[str, ...], before: list[Gran
     return out
 
 
+def diff_revoked_defaults(object_kind: str, name_parts: tuple[str, ...],
+                          before: list[GrantModel], after: list[GrantModel],
+                          signature: str | None = None) -> list[Change]:
+    """REVOKE / GRANT steps for default privileges taken away (``revoked_defaults``):
+    a newly revoked default is a REVOKE, a restored one a GRANT."""
+    from .revoke import Revoke
+
+    def key(g: GrantModel) -> tuple[str, str]:
+        grantee = "PUBLIC" if g.grantee.lower() == "public" else g.grantee
+        return (grantee, g.privilege.upper())
+
+    old = {key(g): g for g in before}
+    new = {key(g): g for g in after}
+    out: list[Change] = []
+    out += [Revoke(object_kind, name_parts, g, signature) for k, g in new.items()
+            if k not in old]
+    out += [Grant(object_kind, name_parts, g, signature) for k, g in old.items()
+            if k not in new]
+    return out
+
+
 def _diff_table_grants(b: Table, a: Table, d: Dialect) -> list[Change]:
     if not is_postgres(d):
         return []
-    return diff_grants("TABLE", (a.schema_ or "", a.name), b.grants, a.grants)
+    s = a.schema_ or ""
+    out = diff_grants("TABLE", (s, a.name), b.grants, a.grants)
+    old_cols = {c.name: c for c in b.columns}
+    for col in a.columns:
+        prev = old_cols.get(col.name)
+        # A new column gets its grants with ADD COLUMN; a dropped one loses them with it.
+        if prev is not None and (prev.grants or col.grants):
+            out += diff_grants("COLUMN", (s, a.name, col.name), prev.grants, col.grants)
+    return out
 
 
 def _new_table_grants(table: Table) -> list[Change]:
-    return [Grant("TABLE", (table.schema_ or "", table.name), g) for g in table.grants]
+    s = table.schema_ or ""
+    out: list[Change] = [Grant("TABLE", (s, table.name), g) for g in table.grants]
+    for col in table.columns:
+        out += [Grant("COLUMN", (s, table.name, col.name), g) for g in col.grants]
+    return out
 
 
 TABLE_PART_DIFFERS.append(_diff_table_grants)

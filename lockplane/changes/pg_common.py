@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES",
                         "TRIGGER", "EXECUTE", "USAGE", "CREATE", "TEMPORARY", "TEMP",
                         "CONNECT", "MAINTAIN"})
-# What GRANT ... ON <kind> accepts for the objects the model carries grants for.
-GRANT_OBJECT_KINDS = frozenset({"TABLE", "SEQUENCE", "FUNCTION", "PROCEDURE", "SCHEMA"})
+# What GRANT ... ON <kind> accepts for the objects the model carries grants for
+# (COLUMN: name parts schema, table, column -> GRANT SELECT ("c") ON TABLE "s"."t").
+GRANT_OBJECT_KINDS = frozenset({"TABLE", "SEQUENCE", "FUNCTION", "PROCEDURE", "SCHEMA",
+                                "COLUMN", "TYPE"})
 
 _UNQUOTED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _OPTION_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*$")
@@ -109,17 +111,26 @@ def object_sql(d: Dialect, object_kind: str, name_parts: tuple[str, ...],
     """``TABLE "s"."t"``, ``FUNCTION "s"."f"(integer)``, ``SCHEMA "s"``."""
     if object_kind not in GRANT_OBJECT_KINDS:
         raise BadInput(f"cannot grant on {object_kind!r}")
+    if object_kind == "COLUMN":
+        return object_sql(d, "TABLE", name_parts[:-1])
     name = ".".join(d.quote(p) for p in name_parts)
     if signature is not None:
         name += f"({signature})"
     return f"{object_kind} {name}"
 
 
+def privilege_on_sql(d: Dialect, object_kind: str, name_parts: tuple[str, ...],
+                     privilege: str, signature: str | None = None) -> str:
+    """``SELECT ON TABLE "s"."t"`` / ``SELECT ("c") ON TABLE "s"."t"``."""
+    cols = f" ({d.quote(name_parts[-1])})" if object_kind == "COLUMN" else ""
+    return (f"{privilege_sql(privilege)}{cols} ON "
+            f"{object_sql(d, object_kind, name_parts, signature)}")
+
+
 def grant_sql(d: Dialect, object_kind: str, name_parts: tuple[str, ...], g: Grant,
               signature: str | None = None) -> str:
     option = " WITH GRANT OPTION" if g.with_grant_option else ""
-    return (f"GRANT {privilege_sql(g.privilege)} ON "
-            f"{object_sql(d, object_kind, name_parts, signature)} "
+    return (f"GRANT {privilege_on_sql(d, object_kind, name_parts, g.privilege, signature)} "
             f"TO {grantee_sql(d, g.grantee)}{option}")
 
 
@@ -205,7 +216,7 @@ def enum_users(schema: Schema, enum_schema: str, enum_name: str,
 
 
 def type_ranks(schema: Schema) -> dict[tuple[str, str], int]:
-    """Position of each enum, domain and composite type in dependency order.
+    """Position of each enum, domain, composite and range type in dependency order.
 
     A domain depends on its base type, a composite type on its attributes' types; the
     create steps use the position as their rank, the drop steps its negation.
@@ -219,6 +230,9 @@ def type_ranks(schema: Schema) -> dict[tuple[str, str], int]:
     for comp in schema.composite_types:
         refs = (type_ref(a.type) for a in comp.attributes)
         deps[(comp.schema_ or "", comp.name)] = {r[:2] for r in refs if r}
+    for rng in schema.range_types:
+        ref = type_ref(rng.subtype)
+        deps[(rng.schema_ or "", rng.name)] = {ref[:2]} if ref else set()
     order = topo_order(sorted(deps), deps)
     return {key: i for i, key in enumerate(order)}
 

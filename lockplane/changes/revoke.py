@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Grant as GrantModel
 from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import grantee_sql, object_sql, privilege_sql
+from .pg_common import grantee_sql, privilege_on_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -36,9 +36,9 @@ class Revoke(Change):
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         option = "GRANT OPTION FOR " if self.keep is not None else ""
-        return [f"REVOKE {option}{privilege_sql(self.grant.privilege)} ON "
-                f"{object_sql(d, self.object_kind, self.name_parts, self.signature)} "
-                f"FROM {grantee_sql(d, self.grant.grantee)}"]
+        what = privilege_on_sql(d, self.object_kind, self.name_parts, self.grant.privilege,
+                                self.signature)
+        return [f"REVOKE {option}{what} FROM {grantee_sql(d, self.grant.grantee)}"]
 
     def inverse(self) -> list[Change]:
         from .grant import Grant
@@ -62,6 +62,6 @@ class Revoke(Change):
         ))
 
     def table_key(self) -> tuple[str, str] | None:
-        if self.object_kind == "TABLE" and len(self.name_parts) == 2:
+        if self.object_kind in ("TABLE", "COLUMN") and len(self.name_parts) >= 2:
             return (self.name_parts[0], self.name_parts[1])
         return None

@@ -7,8 +7,11 @@ column takes its indexes and constraints with it), then plans it like any other.
 
 from __future__ import annotations
 
+import re
+
 from ..errors import BadInput
 from ..model import Schema, Table
+from .patterns import index_uses, sql_mentions
 
 PATTERNS = ("rename_column", "rename_table", "change_type", "drop_column", "drop_table",
             "add_not_null")
@@ -27,6 +30,16 @@ def _find_table(schema: Schema, ref: str) -> Table:
 
 def _rename_in(names: list[str], old: str, new: str) -> list[str]:
     return [new if n == old else n for n in names]
+
+
+def _rename_sql(expression: str | None, old: str, new: str) -> str | None:
+    """``expression`` with the identifier ``old`` renamed (whole identifiers only)."""
+    if not expression or not sql_mentions(expression, old):
+        return expression
+    quoted_old = '"' + old.replace('"', '""') + '"'
+    quoted_new = '"' + new.replace('"', '""') + '"'
+    out = expression.replace(quoted_old, quoted_new)
+    return re.sub(rf"(?<![\w$\"']){re.escape(old)}(?![\w$\"'])", quoted_new, out)
 
 
 def explicit_target(before: Schema, pattern: str, table: str, column: str | None,
@@ -59,7 +72,12 @@ def explicit_target(before: Schema, pattern: str, table: str, column: str | None
             for k in ix.keys:
                 if k.column == column:
                     k.column = to_name
+                k.expression = _rename_sql(k.expression, column or "", to_name)
             ix.columns = _rename_in(ix.columns, column or "", to_name)
+            ix.include = _rename_in(ix.include, column or "", to_name)
+            ix.where = _rename_sql(ix.where, column or "", to_name)
+        for ck in t.check_constraints:
+            ck.expression = _rename_sql(ck.expression, column or "", to_name) or ""
     elif pattern == "rename_table" and to_name:
         t.renamed_from, t.name = t.name, to_name
     elif pattern == "change_type" and col is not None and to_type:
@@ -68,12 +86,11 @@ def explicit_target(before: Schema, pattern: str, table: str, column: str | None
         col.nullable = False
     elif pattern == "drop_column":
         t.columns = [c for c in t.columns if c.name != column]
-        t.indexes = [ix for ix in t.indexes if all(k.column != column for k in ix.keys)]
+        t.indexes = [ix for ix in t.indexes if not index_uses(ix, column or "")]
         t.unique_constraints = [u for u in t.unique_constraints if column not in u.columns]
         t.foreign_keys = [f for f in t.foreign_keys if column not in f.columns]
         t.check_constraints = [c for c in t.check_constraints
-                               if f'"{column}"' not in c.expression
-                               and column not in c.expression.split()]
+                               if not sql_mentions(c.expression, column or "")]
     elif pattern == "drop_table":
         after.tables = [x for x in after.tables if x is not t]
         for other in after.tables:

@@ -90,15 +90,27 @@ def load_multiphase_plan(path: str) -> MultiPhasePlan:
     p = Path(path)
     if not p.is_file():
         raise BadInput(f"multi-phase plan not found: {path}")
+    return parse_multiphase_plan(p.read_text(), path)
+
+
+def parse_multiphase_plan(text: str, where: str = "plan") -> MultiPhasePlan:
+    """A multi-phase plan from its JSON text; ``where`` names it in errors."""
     try:
-        data: Any = json.loads(p.read_text())
+        data: Any = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        raise BadInput(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     if not (isinstance(data, dict) and data.get("multi_phase")):
-        raise BadInput(f"{path} is not a multi-phase plan (no \"multi_phase\": true)")
+        raise BadInput(f"{where} is not a multi-phase plan (no \"multi_phase\": true)")
     try:
         return MultiPhasePlan.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise BadInput(f"{path}: invalid multi-phase plan at {where}: {err['msg']}") from None
+        loc = ".".join(str(x) for x in err["loc"])
+        raise BadInput(f"{where}: invalid multi-phase plan at {loc}: {err['msg']}") from None
+
+
+def read_multiphase_plan(plan: str) -> MultiPhasePlan:
+    """A multi-phase plan given as a file path or as the JSON text itself."""
+    if plan.lstrip().startswith("{"):
+        return parse_multiphase_plan(plan, "the plan JSON")
+    return load_multiphase_plan(plan)

@@ -11,15 +11,18 @@
 
 from __future__ import annotations
 
+import re
+
 from ..changes.add_column import AddColumn
 from ..changes.backfill_column import BackfillColumn
 from ..changes.base import Change
 from ..changes.create_view import CreateView
 from ..dialects.base import Dialect
 from ..diff import diff
-from ..model import Column, Schema, Table, View
+from ..model import CheckConstraint, Column, Index, Schema, Table, View
 from .build import ChangeSource, PhaseSpec, remaining
 from .model import Verification
+from .renames import TEMP_SUFFIX, RenameConstraint, RenameIndex, temp_name
 from .sync import SyncPair, sync_changes
 
 ADDITIVE = {"create_index", "add_constraint", "add_foreign_key", "alter_column", "set_comment",
@@ -28,6 +31,21 @@ ADDITIVE = {"create_index", "add_constraint", "add_foreign_key", "alter_column",
 
 def _distinct(d: Dialect) -> str:
     return "IS DISTINCT FROM" if d.name == "postgres" else "IS NOT"
+
+
+def sql_mentions(expression: str | None, column: str) -> bool:
+    """Whether a SQL expression names ``column`` (as a whole identifier, quoted or not)."""
+    if not expression:
+        return False
+    bare = rf"(?<![\w$\"']){re.escape(column)}(?![\w$\"'])"
+    quoted = re.escape('"' + column.replace('"', '""') + '"')
+    return re.search(f"{quoted}|{bare}", expression) is not None
+
+
+def index_uses(ix: Index, column: str) -> bool:
+    """Whether an index is built on ``column``: a key, an expression, INCLUDE or WHERE."""
+    return (any(k.column == column or sql_mentions(k.expression, column) for k in ix.keys)
+            or column in ix.include or sql_mentions(ix.where, column))
 
 
 def _mentions(change: Change, column: str) -> bool:
@@ -43,10 +61,10 @@ def _mentions(change: Change, column: str) -> bool:
         c = getattr(change, attr, None)
         if c is not None and column in (getattr(c, "columns", None) or []):
             return True
+    if isinstance(c := getattr(change, "constraint", None), CheckConstraint):
+        return sql_mentions(c.expression, column)
     ix = getattr(change, "index", None)
-    if ix is not None and any(k.column == column for k in ix.keys):
-        return True
-    return False
+    return isinstance(ix, Index) and index_uses(ix, column)
 
 
 # --------------------------------------------------------------------- rename column
@@ -108,7 +126,7 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
         PhaseSpec(
             name="contract",
             description=f"Drop the sync trigger and the old column {old}",
-            changes=remaining(after),
+            changes=_contract(after, key),
             sanctioned=lambda c: (f"its values live on in {new}, kept in sync until now"
                                   if _mentions(c, old) and c.table_key() == key else None),
             rollback_description=f"Re-add {old}, copy values back from {new}, restore "
@@ -132,17 +150,73 @@ def _towards_keeping(after: Schema, key: tuple[str, str], old: str) -> ChangeSou
         kept = cur.column(old)
         if kept is not None and t.column(old) is None:
             t.columns.append(kept)
-        t.indexes += [ix for ix in cur.indexes if any(k.column == old for k in ix.keys)
-                      and all(ix.name != x.name for x in t.indexes)]
-        for group in ("unique_constraints", "foreign_keys"):
-            mine = getattr(t, group)
-            mine += [c for c in getattr(cur, group) if old in c.columns and c not in mine]
-        t.check_constraints += [c for c in cur.check_constraints if old in c.expression
-                                and c not in t.check_constraints]
+        on_old = {
+            "indexes": [ix for ix in cur.indexes if index_uses(ix, old)],
+            "unique_constraints": [c for c in cur.unique_constraints if old in c.columns],
+            "foreign_keys": [c for c in cur.foreign_keys if old in c.columns],
+            "check_constraints": [c for c in cur.check_constraints
+                                  if sql_mentions(c.expression, old)],
+        }
+        # An object of the new column named like one the old column keeps (a declared
+        # name, or an explicit rename) is built under a temporary name on PostgreSQL and
+        # renamed by the contract phase; SQLite cannot rename, so there the contract
+        # phase builds it.
+        taken = {o.name for objs in on_old.values() for o in objs if o.name}
+        for group, objs in on_old.items():
+            mine = []
+            for o in getattr(t, group):
+                if o in objs or not o.name or o.name not in taken:
+                    mine.append(o)
+                elif d.name == "postgres":
+                    mine.append(o.model_copy(update={"name": temp_name(o.name)}))
+            mine += [o for o in objs if o not in mine]
+            setattr(t, group, mine)
         t.triggers += [tr for tr in cur.triggers if tr.name.startswith("_lp_sync_")]
         target.functions += [f for f in state.functions if f.name.startswith("_lp_sync_")]
         target._table_index = None
         return [c for c in diff(state, target, d) if c.table_key() == key]
+
+    return source
+
+
+def _named_change(change: Change) -> tuple[str | None, bool]:
+    """The constraint or index a change adds (True) or drops (False), by name."""
+    for attr in ("constraint", "fk", "index"):
+        obj = getattr(change, attr, None)
+        name = getattr(obj, "name", None)
+        if isinstance(name, str):
+            return name, change.kind in ("add_constraint", "add_foreign_key", "create_index")
+    return None, False
+
+
+def _contract(after: Schema, key: tuple[str, str]) -> ChangeSource:
+    """The rest of the diff, where objects built under a temporary name by the migrate
+    phase get their real name by a rename instead of a drop and a rebuild."""
+
+    def source(state: Schema, d: Dialect) -> list[Change]:
+        changes = remaining(after)(state, d)
+        cur = state.table(*key)
+        if d.name != "postgres" or cur is None:
+            return changes
+        temps = {o.name for group in (cur.indexes, cur.unique_constraints, cur.foreign_keys,
+                                      cur.check_constraints, cur.exclusion_constraints)
+                 for o in group if o.name and o.name.endswith(TEMP_SUFFIX)}
+        kept: list[Change] = []
+        renames: list[Change] = []
+        for c in changes:
+            name, adds = _named_change(c)
+            if name is None or c.table_key() != key:
+                kept.append(c)
+            elif not adds and name in temps:
+                continue  # renamed below, not dropped
+            elif adds and temp_name(name) in temps:
+                if c.kind == "create_index":
+                    renames.append(RenameIndex(key[0], key[1], temp_name(name), name))
+                else:
+                    renames.append(RenameConstraint(cur, temp_name(name), name))
+            else:
+                kept.append(c)
+        return kept + renames
 
     return source
 
@@ -367,11 +441,20 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
     first: PhaseSpec
     if wanted.default is not None:
         with_default = col.model_copy(update={"default": wanted.default})
+        set_default: Change = AlterColumn(table, col, with_default)
+        if d.name != "postgres":
+            # SQLite cannot ALTER a column's default in place: rebuild with it.
+            from ..changes.rebuild_table import RebuildTable
+
+            rebuilt = table.model_copy(deep=True)
+            rebuilt.columns = [with_default if c.name == column else c
+                               for c in rebuilt.columns]
+            set_default = RebuildTable(table, rebuilt)
         first = PhaseSpec(
             name="backfill",
             description=f"Set {column}'s default to {wanted.default} and fill existing NULLs "
                         "with it in batches",
-            changes=[AlterColumn(table, col, with_default),
+            changes=[set_default,
                      BackfillColumn(table, column, f"COALESCE({qc}, {wanted.default})",
                                     undo_expression=None)],
             verification=[nulls],

@@ -1,9 +1,9 @@
-"""Running multi-phase migrations: apply, verify, approve and roll back phases.
+"""Running multi-phase migrations: apply, verify, approve (or reject) and roll back phases.
 
-The same functions serve the CLI (apply-phase, verify-phase, rollback-phase,
-phase-status) and the Prefect flow, and all of them go through ``lockplane.phases``:
-phases cannot be skipped or repeated (exit 3; ``force_reason`` overrides and is
-recorded), each phase's plan is refused on a database not in the state it was made for,
+The same functions serve the CLI (apply-phase, verify-phase, rollback-phase, phase-status,
+approve) and the Prefect flow, and all of them go through ``lockplane.phases``: phases
+cannot be skipped or repeated (exit 3; ``force_reason`` overrides and is recorded), each
+phase's plan is refused on a database not in the state it was made for,
 and a phase that needs a code deploy before the next one must be approved first.
 """
 
@@ -76,6 +76,22 @@ def approve(mp: MultiPhasePlan, dsn: str, phase: int, approver: str,
         return result
 
 
+def reject(mp: MultiPhasePlan, dsn: str, phase: int, approver: str,
+           comment: str | None = None) -> MigrationState:
+    """Record that the code deploy after ``phase`` was rejected (the database is untouched:
+    rolling back is a separate, explicit decision)."""
+    with connect(dsn) as db:
+        store = PhaseStore(db)
+        state = store.start(mp)
+        if phase > state.completed_phases:
+            raise SafetyRefusal(f"phase {phase} has not been applied yet "
+                                f"({state.completed_phases}/{state.total_phases} done)")
+        store.record(mp.id, "rejected", phase, approver, comment=comment)
+        result = store.get(mp.id)
+        assert result is not None
+        return result
+
+
 def apply_phase(mp: MultiPhasePlan, dsn: str, phase: int | None = None, *,
                 options: ApplyOptions | None = None, force_reason: str | None = None,
                 actor: str | None = None, report: Reporter | None = None) -> ApplyResult:
@@ -97,7 +113,7 @@ def apply_phase(mp: MultiPhasePlan, dsn: str, phase: int | None = None, *,
                                 f"applied, next is phase {expected} (--force with a reason "
                                 "overrides, and is recorded)")
     elif number > 1:
-        _check_gate(mp, dsn, mp.phase(number - 1), state, force_reason)
+        _check_gate(mp, dsn, mp.phase(number - 1), state, force_reason, actor)
     result = apply_plan(target.plan, dsn, options, report=report)
     with connect(dsn) as db:
         store = PhaseStore(db)
@@ -109,11 +125,11 @@ def apply_phase(mp: MultiPhasePlan, dsn: str, phase: int | None = None, *,
 
 
 def _check_gate(mp: MultiPhasePlan, dsn: str, previous: Phase, state: MigrationState,
-                force_reason: str | None) -> None:
+                force_reason: str | None, actor: str | None = None) -> None:
     """Before phase N: phase N-1 verified, and approved if it needed a code deploy."""
     if force_reason:
         return
-    failed = [r for r in verify(mp, dsn, previous.phase_number) if not r.passed]
+    failed = [r for r in verify(mp, dsn, previous.phase_number, actor) if not r.passed]
     if failed:
         raise SafetyRefusal(f"verification of phase {previous.phase_number} failed: "
                             f"{failed[0].description}" + (f" ({failed[0].error})"

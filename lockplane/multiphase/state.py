@@ -84,6 +84,19 @@ class MigrationState:
         return [e for e in self.events[last_applied + 1:]
                 if e.get("action") == "approved" and e.get("phase") == phase]
 
+    def rejections(self, phase: int) -> list[dict[str, Any]]:
+        """Rejections of ``phase``'s code deploy since it was last applied."""
+        last_applied = max((i for i, e in enumerate(self.events)
+                            if e.get("action") == "applied" and e.get("phase") == phase),
+                           default=-1)
+        return [e for e in self.events[last_applied + 1:]
+                if e.get("action") == "rejected" and e.get("phase") == phase]
+
+    def count(self, action: str, phase: int) -> int:
+        """How many ``action`` events ``phase`` has had (applied, approved, rejected ...)."""
+        return sum(1 for e in self.events
+                   if e.get("action") == action and e.get("phase") == phase)
+
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "next_phase": self.next_phase}
 

@@ -50,6 +50,33 @@ def _grants(acl: str, owner: str) -> str:
     )
 
 
+def _grant_delta(acl: str, owner: str, kind: str) -> str:
+    """SQL: ``grants`` and ``revoked_defaults`` of an object whose defaults grant something
+    to others than its owner (functions: PUBLIC may EXECUTE).
+
+    A NULL ACL means acldefault(kind, owner); what the defaults give is not listed, what
+    the ACL lacks of them is ``revoked_defaults``. The owner's entries are skipped.
+    """
+    effective = f"coalesce({acl}, acldefault('{kind}', {owner}))"
+    default = f"acldefault('{kind}', {owner})"
+
+    def rows(source: str, other: str, *, grantable: bool) -> str:
+        match = ("AND (NOT g.is_grantable OR o.is_grantable)" if grantable else "")
+        return (
+            "(SELECT coalesce(json_agg(json_build_object("
+            "'grantee', CASE WHEN g.grantee = 0 THEN 'PUBLIC' "
+            "ELSE pg_get_userbyid(g.grantee) END, "
+            "'privilege', g.privilege_type, 'with_grant_option', g.is_grantable)), '[]'::json) "
+            f"FROM aclexplode({source}) g WHERE g.grantee <> {owner} AND NOT EXISTS ("
+            f"SELECT 1 FROM aclexplode({other}) o WHERE o.grantee = g.grantee "
+            f"AND o.privilege_type = g.privilege_type {match}))")
+
+    return (f"CASE WHEN {acl} IS NULL THEN '[]'::json "
+            f"ELSE {rows(effective, default, grantable=True)} END AS grants, "
+            f"CASE WHEN {acl} IS NULL THEN '[]'::json "
+            f"ELSE {rows(default, effective, grantable=False)} END AS revoked_defaults")
+
+
 def _comment(catalog: str, oid: str, sub: str = "0") -> str:
     """SQL: LEFT JOIN condition body for pg_description (joins beat per-row functions)."""
     return f"d.objoid = {oid} AND d.classoid = '{catalog}'::regclass AND d.objsubid = {sub}"
@@ -76,26 +103,40 @@ LEFT JOIN pg_description d ON {_comment('pg_extension', 'e.oid')}
 WHERE e.extname <> 'plpgsql'
 """
 
-# Tables, views, materialized views and sequences in one pass. Partitions are skipped
-# for now (their structure follows the parent's).
+# Tables (partitions too), views, materialized views and sequences in one pass. A
+# partition's parent and an INHERITS child's parents come quoted and qualified.
 _Q_RELATIONS = f"""
 SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
        c.relrowsecurity AS rls_enabled, c.relforcerowsecurity AS rls_forced,
        c.reloptions AS options, d.description AS comment,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, false) END AS viewdef,
-       {_grants('c.relacl', 'c.relowner')} AS grants
+       {_grants('c.relacl', 'c.relowner')} AS grants,
+       c.relpersistence = 'u' AS unlogged, c.relispartition AS is_partition,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_by,
+       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid, false) END
+         AS partition_bound,
+       CASE WHEN c.reltoastrelid <> 0 THEN
+         (SELECT tc.reloptions FROM pg_class tc WHERE tc.oid = c.reltoastrelid) END
+         AS toast_options,
+       CASE WHEN c.relkind IN ('r', 'p') THEN
+         ARRAY(SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname)
+                 FROM pg_inherits i
+                 JOIN pg_class pc ON pc.oid = i.inhparent
+                 JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+                WHERE i.inhrelid = c.oid ORDER BY i.inhseqno) END AS parents
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON {_comment('pg_class', 'c.oid')}
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND NOT c.relispartition AND {_USER_NS}
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {_USER_NS}
   AND {_not_extension_member('pg_class', 'c.oid')}
 """
 
-# Columns of tables, of materialized views (for their indexes) and of composite types
-# (relkind 'c'). Partitions are skipped in every query (a database may have thousands);
-# other rows of relations that were not selected above are dropped in Python.
+# Columns of tables, of views (for their comments), of materialized views (for their
+# indexes) and of composite types (relkind 'c'); other rows of relations that were not
+# selected above are dropped in Python.
 # A plain default cannot reference a column, so it is deparsed without the relation
 # context (relid 0): half the cost, same text. A generated column's expression can.
+# An identity column's sequence options come from pg_sequence (deptype 'i').
 _Q_COLUMNS = f"""
 SELECT a.attrelid AS relid, a.attnum, a.attname AS name, a.attcollation AS coll_oid,
        format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
@@ -105,7 +146,17 @@ SELECT a.attrelid AS relid, a.attnum, a.attname AS name, a.attcollation AS coll_
        a.attidentity::text AS identity,
        CASE WHEN a.attcollation <> t.typcollation
             THEN {_qualified_name('cn.nspname', 'co.collname')} END AS collation,
-       d.description AS comment
+       d.description AS comment, a.attinhcount > 0 AS inherited,
+       CASE WHEN a.attacl IS NOT NULL THEN {_grants('a.attacl', 'c.relowner')} END AS grants,
+       CASE WHEN a.attidentity <> '' THEN
+         (SELECT json_build_object('start', s.seqstart, 'increment', s.seqincrement,
+                                   'min_value', s.seqmin, 'max_value', s.seqmax,
+                                   'cache', s.seqcache, 'cycle', s.seqcycle,
+                                   'type', format_type(s.seqtypid, NULL))
+            FROM pg_depend dep JOIN pg_sequence s ON s.seqrelid = dep.objid
+           WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
+             AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum
+             AND dep.deptype = 'i' LIMIT 1) END AS identity_sequence
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -114,7 +165,7 @@ LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_collation co ON co.oid = a.attcollation
 LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
 LEFT JOIN pg_description d ON {_comment('pg_class', 'a.attrelid', 'a.attnum')}
-WHERE c.relkind IN ('r', 'p', 'm', 'c') AND NOT c.relispartition AND {_USER_NS}
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'c') AND {_USER_NS}
   AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
@@ -126,8 +177,11 @@ def _attnames(keys: str, rel: str) -> str:
             f"JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.num ORDER BY k.ord)")
 
 
-def _q_constraints(nulls_not_distinct: str) -> str:
+def _q_constraints(nulls_not_distinct: str, delete_set_columns: str) -> str:
     # NOT NULL constraints (contype 'n', PG 17+) are modelled as Column.nullable.
+    # Constraints a partition or child gets from its parent (conparentid: the clone of a
+    # PRIMARY KEY, UNIQUE or FOREIGN KEY; not conislocal: an inherited CHECK) are the
+    # parent's; so are the clones of a foreign key that references a partitioned table.
     return f"""
 SELECT con.conrelid AS relid, con.conname AS name, con.contype::text AS contype,
        con.condeferrable AS deferrable, con.condeferred AS initially_deferred,
@@ -141,15 +195,21 @@ SELECT con.conrelid AS relid, con.conname AS name, con.contype::text AS contype,
        con.confupdtype::text AS on_update, con.confdeltype::text AS on_delete,
        con.confmatchtype::text AS match,
        coalesce({nulls_not_distinct}, false) AS nulls_not_distinct,
+       CASE WHEN i.indnkeyatts < i.indnatts THEN
+         ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord)
+                 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+                WHERE k.ord > i.indnkeyatts ORDER BY k.ord) END AS include,
+       {delete_set_columns} AS delete_set_columns,
        d.description AS comment
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class fc ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-LEFT JOIN pg_index i ON i.indexrelid = con.conindid AND con.contype = 'u'
+LEFT JOIN pg_index i ON i.indexrelid = con.conindid AND con.contype IN ('u', 'p')
 LEFT JOIN pg_description d ON {_comment('pg_constraint', 'con.oid')}
-WHERE con.contype IN ('p', 'u', 'c', 'f', 'x') AND NOT c.relispartition AND {_USER_NS}
+WHERE con.contype IN ('p', 'u', 'c', 'f', 'x') AND {_USER_NS}
+  AND con.conparentid = 0 AND con.conislocal
 """
 
 
@@ -162,12 +222,13 @@ def _q_indexes(nulls_not_distinct: str) -> str:
     # the conrelid condition. An expression key's text comes from pg_get_indexdef(oid, k),
     # and the full definition is fetched for indexes that have one, so Python can see
     # whether the server prints a COLLATE clause for it (an expression's natural
-    # collation is not exposed in SQL).
+    # collation is not exposed in SQL). A partition's index attached to its parent's
+    # partitioned index (pg_inherits) is the parent's: it comes and goes with it.
     return f"""
 SELECT i.indexrelid AS oid, i.indrelid AS relid, ic.relname AS name, i.indisunique AS unique,
        am.amname::text AS method, pg_get_expr(i.indpred, i.indrelid, false) AS where,
        {nulls_not_distinct} AS nulls_not_distinct, i.indnkeyatts AS nkeys,
-       d.description AS comment,
+       d.description AS comment, i.indisvalid AS valid,
        CASE WHEN k.ord = 1 AND 0 = ANY (i.indkey::int2[])
             THEN pg_get_indexdef(i.indexrelid, 0, false) END AS indexdef,
        k.ord, k.num AS attnum, k.option, k.coll,
@@ -189,22 +250,25 @@ LEFT JOIN pg_namespace ocn ON ocn.oid = oc.opcnamespace
 LEFT JOIN pg_collation kc ON kc.oid = k.coll
 LEFT JOIN pg_namespace kcn ON kcn.oid = kc.collnamespace
 LEFT JOIN pg_description d ON {_comment('pg_class', 'i.indexrelid')}
-WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition AND {_USER_NS}
+WHERE c.relkind IN ('r', 'p', 'm') AND {_USER_NS}
   AND NOT EXISTS (SELECT 1 FROM pg_constraint pc
                    WHERE pc.conindid = i.indexrelid AND pc.conrelid = i.indrelid
                      AND pc.contype IN ('p', 'u', 'x'))
+  AND NOT EXISTS (SELECT 1 FROM pg_inherits ih WHERE ih.inhrelid = i.indexrelid)
 ORDER BY i.indexrelid, k.ord
 """
 
 
-_Q_TRIGGERS = f"""
+# A partition's clone of its parent's row trigger (tgparentid) is the parent's.
+def _q_triggers(parent: str) -> str:
+    return f"""
 SELECT t.tgrelid AS relid, t.tgname AS name, pg_get_triggerdef(t.oid, false) AS definition,
        t.tgenabled::text AS enabled, d.description AS comment
 FROM pg_trigger t
 JOIN pg_class c ON c.oid = t.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON {_comment('pg_trigger', 't.oid')}
-WHERE NOT t.tgisinternal AND NOT c.relispartition AND {_USER_NS}
+WHERE NOT t.tgisinternal AND {parent} AND {_USER_NS}
 """
 
 _Q_POLICIES = f"""
@@ -219,7 +283,39 @@ FROM pg_policy p
 JOIN pg_class c ON c.oid = p.polrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON {_comment('pg_policy', 'p.oid')}
-WHERE NOT c.relispartition AND {_USER_NS}
+WHERE {_USER_NS}
+"""
+
+# A partition's copies of its parent's indexes and constraints, by the parent's name.
+_Q_CLONES = f"""
+SELECT ci.indrelid AS relid, 'index:' || pic.relname AS parent, cic.relname AS name
+FROM pg_inherits ih
+JOIN pg_class cic ON cic.oid = ih.inhrelid AND cic.relkind IN ('i', 'I')
+JOIN pg_index ci ON ci.indexrelid = cic.oid
+JOIN pg_class pic ON pic.oid = ih.inhparent
+JOIN pg_class c ON c.oid = ci.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relispartition AND {_USER_NS}
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint pc WHERE pc.conindid = ci.indexrelid
+                   AND pc.conrelid = ci.indrelid AND pc.contype IN ('p', 'u', 'x'))
+UNION ALL
+SELECT con.conrelid, 'constraint:' || pcon.conname, con.conname
+FROM pg_constraint con
+JOIN pg_constraint pcon ON pcon.oid = con.conparentid
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE con.conparentid <> 0 AND c.relispartition AND {_USER_NS}
+"""
+
+# Rewrite rules other than a view's own (_RETURN).
+_Q_RULES = f"""
+SELECT r.ev_class AS relid, r.rulename AS name, pg_get_ruledef(r.oid, false) AS definition,
+       r.ev_enabled::text AS enabled, d.description AS comment
+FROM pg_rewrite r
+JOIN pg_class c ON c.oid = r.ev_class
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON {_comment('pg_rewrite', 'r.oid')}
+WHERE r.rulename <> '_RETURN' AND {_USER_NS}
 """
 
 # What a view's (or matview's) rewrite rule reads from, one row per relation.
@@ -292,11 +388,93 @@ _Q_FUNCTIONS = f"""
 SELECT n.nspname AS schema, p.proname AS name,
        pg_get_function_identity_arguments(p.oid) AS identity_arguments,
        p.prokind::text AS prokind, pg_get_functiondef(p.oid) AS definition,
-       {_grants('p.proacl', 'p.proowner')} AS grants, d.description AS comment
+       {_grant_delta('p.proacl', 'p.proowner', 'f')}, d.description AS comment
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 LEFT JOIN pg_description d ON {_comment('pg_proc', 'p.oid')}
 WHERE p.prokind IN ('f', 'p') AND {_USER_NS} AND {_not_extension_member('pg_proc', 'p.oid')}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = 'pg_proc'::regclass
+                   AND dep.objid = p.oid AND dep.deptype = 'i')
+"""
+
+# Extended statistics (CREATE STATISTICS), attached to their table.
+_Q_STATISTICS = f"""
+SELECT s.stxrelid AS relid, sn.nspname AS schema, s.stxname AS name,
+       pg_get_statisticsobjdef(s.oid) AS definition, d.description AS comment
+FROM pg_statistic_ext s
+JOIN pg_namespace sn ON sn.oid = s.stxnamespace
+JOIN pg_class c ON c.oid = s.stxrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON {_comment('pg_statistic_ext', 's.oid')}
+WHERE {_USER_NS}
+"""
+
+# Range types (their multirange type and constructor functions come with them).
+_Q_RANGES = f"""
+SELECT n.nspname AS schema, t.typname AS name, d.description AS comment,
+       format_type(r.rngsubtype, NULL) AS subtype,
+       CASE WHEN NOT oc.opcdefault THEN {_qualified_name('ocn.nspname', 'oc.opcname')} END
+         AS subtype_opclass,
+       CASE WHEN r.rngcollation <> st.typcollation
+            THEN {_qualified_name('cn.nspname', 'co.collname')} END AS collation,
+       CASE WHEN r.rngcanonical <> 0 THEN r.rngcanonical::regproc::text END AS canonical,
+       CASE WHEN r.rngsubdiff <> 0 THEN r.rngsubdiff::regproc::text END AS subtype_diff,
+       mt.typname AS multirange_name
+FROM pg_range r
+JOIN pg_type t ON t.oid = r.rngtypid
+JOIN pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_type st ON st.oid = r.rngsubtype
+LEFT JOIN pg_type mt ON mt.oid = r.rngmultitypid
+LEFT JOIN pg_opclass oc ON oc.oid = r.rngsubopc
+LEFT JOIN pg_namespace ocn ON ocn.oid = oc.opcnamespace
+LEFT JOIN pg_collation co ON co.oid = r.rngcollation
+LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+LEFT JOIN pg_description d ON {_comment('pg_type', 't.oid')}
+WHERE {_USER_NS} AND {_not_extension_member('pg_type', 't.oid')}
+"""
+
+_Q_COLLATIONS = f"""
+SELECT n.nspname AS schema, c.collname AS name, c.collprovider::text AS provider,
+       c.collcollate AS lc_collate, c.collctype AS lc_ctype, {{icu_locale}} AS locale,
+       c.collisdeterministic AS deterministic, d.description AS comment
+FROM pg_collation c
+JOIN pg_namespace n ON n.oid = c.collnamespace
+LEFT JOIN pg_description d ON {_comment('pg_collation', 'c.oid')}
+WHERE {_USER_NS} AND {_not_extension_member('pg_collation', 'c.oid')}
+"""
+
+_Q_AGGREGATES = f"""
+SELECT n.nspname AS schema, p.proname AS name, a.aggkind::text AS aggkind,
+       pg_get_function_identity_arguments(p.oid) AS identity_arguments,
+       pg_get_function_arguments(p.oid) AS arguments, p.proparallel::text AS parallel,
+       a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
+       a.aggtransspace AS sspace,
+       CASE WHEN a.aggfinalfn <> 0 THEN a.aggfinalfn::regproc::text END AS finalfunc,
+       a.aggfinalextra AS finalfunc_extra, a.aggfinalmodify::text AS finalfunc_modify,
+       CASE WHEN a.aggcombinefn <> 0 THEN a.aggcombinefn::regproc::text END AS combinefunc,
+       CASE WHEN a.aggserialfn <> 0 THEN a.aggserialfn::regproc::text END AS serialfunc,
+       CASE WHEN a.aggdeserialfn <> 0 THEN a.aggdeserialfn::regproc::text END
+         AS deserialfunc,
+       a.agginitval AS initcond,
+       CASE WHEN a.aggmtransfn <> 0 THEN a.aggmtransfn::regproc::text END AS msfunc,
+       CASE WHEN a.aggminvtransfn <> 0 THEN a.aggminvtransfn::regproc::text END AS minvfunc,
+       CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype,
+       a.aggmtransspace AS msspace,
+       CASE WHEN a.aggmfinalfn <> 0 THEN a.aggmfinalfn::regproc::text END AS mfinalfunc,
+       a.aggmfinalextra AS mfinalfunc_extra, a.aggmfinalmodify::text AS mfinalfunc_modify,
+       a.aggminitval AS minitcond,
+       CASE WHEN a.aggsortop <> 0 THEN
+         (SELECT CASE WHEN on_.nspname = 'pg_catalog' THEN o.oprname
+                      ELSE 'OPERATOR(' || quote_ident(on_.nspname) || '.' || o.oprname || ')'
+                 END
+            FROM pg_operator o JOIN pg_namespace on_ ON on_.oid = o.oprnamespace
+           WHERE o.oid = a.aggsortop) END AS sortop,
+       d.description AS comment
+FROM pg_aggregate a
+JOIN pg_proc p ON p.oid = a.aggfnoid
+JOIN pg_namespace n ON n.oid = p.pronamespace
+LEFT JOIN pg_description d ON {_comment('pg_proc', 'p.oid')}
+WHERE {_USER_NS} AND {_not_extension_member('pg_proc', 'p.oid')}
 """
 
 _FK_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
@@ -313,7 +491,13 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
     when one is already open) that is always rolled back, which also undoes SET LOCAL.
     Needs PostgreSQL 12 or later (pg_attribute.attgenerated).
     """
-    nnd = "i.indnullsnotdistinct" if conn.info.server_version >= 150000 else "false"
+    version = conn.info.server_version
+    nnd = "i.indnullsnotdistinct" if version >= 150000 else "false"
+    del_cols = (_attnames('con.confdelsetcols', 'con.conrelid') if version >= 150000
+                else "ARRAY[]::text[]")
+    trigger_parent = "t.tgparentid = 0" if version >= 130000 else "true"
+    icu_locale = ("c.colllocale" if version >= 170000 else "c.colliculocale"
+                  if version >= 150000 else "NULL::text")
     top_level = conn.info.transaction_status == TransactionStatus.IDLE
     rows: dict[str, list[Row]] = {}
     with conn.transaction(force_rollback=True), conn.cursor(row_factory=dict_row) as cur:
@@ -323,8 +507,15 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
         cur.execute("SET LOCAL search_path = ''")
         for key, query in (("namespaces", _Q_NAMESPACES), ("extensions", _Q_EXTENSIONS),
                            ("relations", _Q_RELATIONS), ("columns", _Q_COLUMNS),
-                           ("constraints", _q_constraints(nnd)), ("indexes", _q_indexes(nnd)),
-                           ("triggers", _Q_TRIGGERS), ("policies", _Q_POLICIES),
+                           ("constraints", _q_constraints(nnd, del_cols)),
+                           ("indexes", _q_indexes(nnd)),
+                           ("triggers", _q_triggers(trigger_parent)),
+                           ("policies", _Q_POLICIES), ("rules", _Q_RULES),
+                           ("clones", _Q_CLONES), ("statistics", _Q_STATISTICS),
+                           ("ranges", _Q_RANGES if version >= 140000
+                            else _Q_RANGES.replace("r.rngmultitypid", "0")),
+                           ("collations", _Q_COLLATIONS.format(icu_locale=icu_locale)),
+                           ("aggregates", _Q_AGGREGATES),
                            ("deps", _Q_VIEW_DEPS), ("sequences", _Q_SEQUENCES),
                            ("types", _Q_TYPES), ("functions", _Q_FUNCTIONS)):
             cur.execute(query)
@@ -351,7 +542,8 @@ def _build(rows: dict[str, list[Row]]) -> Schema:
     # Plain dicts validated once at the end: one pydantic call for the whole tree is
     # several times faster than a model instance per column on a 1,000-table database.
     rel = {kind: _group(rows[kind]) for kind in
-           ("columns", "constraints", "indexes", "triggers", "policies", "deps")}
+           ("columns", "constraints", "indexes", "triggers", "policies", "deps", "rules",
+            "clones", "statistics")}
     seq_rows = {row["relid"]: row for row in rows["sequences"]}
     tables, views, sequences = [], [], []
     for r in rows["relations"]:
@@ -385,13 +577,100 @@ def _build(rows: dict[str, list[Row]]) -> Schema:
             ({"name": r["name"], "schema": r["schema"],
               "identity_arguments": r["identity_arguments"],
               "kind": "procedure" if r["prokind"] == "p" else "function",
-              "definition": r["definition"], "grants": _grants_of(r), "comment": r["comment"]}
+              "definition": r["definition"], "grants": _grants_of(r),
+              "revoked_defaults": _grants_of(r, "revoked_defaults"), "comment": r["comment"]}
              for r in rows["functions"]),
             key=lambda f: (f["schema"], f["name"], f["identity_arguments"])),
         "tables": _by_name(tables),
         "views": _by_name(views),
+        "range_types": _by_name([_range(r) for r in rows["ranges"]]),
+        "collations": _by_name([_collation(r) for r in rows["collations"]]),
+        "aggregates": sorted((_aggregate(r) for r in rows["aggregates"]),
+                             key=lambda f: (f["schema"], f["name"], f["identity_arguments"])),
     }
     return Schema.model_validate(data)
+
+
+def _multirange_name(name: str) -> str:
+    """The multirange type name PostgreSQL derives from a range type's name."""
+    pos = name.rfind("range")
+    if pos >= 0:
+        return name[:pos] + "multirange" + name[pos + 5:]
+    return name + "_multirange"
+
+
+def _range(r: Row) -> Row:
+    multi = r["multirange_name"]
+    return {"name": r["name"], "schema": r["schema"], "subtype": r["subtype"],
+            "subtype_opclass": r["subtype_opclass"], "collation": r["collation"],
+            "canonical": r["canonical"], "subtype_diff": r["subtype_diff"],
+            "multirange_type_name": None if multi in (None, _multirange_name(r["name"]))
+            else multi,
+            "comment": r["comment"]}
+
+
+_COLL_PROVIDERS = {"i": "icu", "c": "libc", "b": "builtin", "d": "libc"}
+
+
+def _collation(r: Row) -> Row:
+    provider = _COLL_PROVIDERS.get(r["provider"], "libc")
+    icu = provider != "libc"
+    return {"name": r["name"], "schema": r["schema"], "provider": provider,
+            "locale": r["locale"] if icu else None,
+            "lc_collate": None if icu else r["lc_collate"],
+            "lc_ctype": None if icu else r["lc_ctype"],
+            "deterministic": r["deterministic"], "comment": r["comment"]}
+
+
+_MODIFY = {"r": "READ_ONLY", "s": "SHAREABLE", "w": "READ_WRITE"}
+_PARALLEL = {"s": "SAFE", "r": "RESTRICTED"}
+
+
+def _aggregate(r: Row) -> Row:
+    """CREATE AGGREGATE, as pg_dump builds it from pg_aggregate."""
+    def lit(v: str) -> str:
+        return "'" + v.replace("'", "''") + "'"
+
+    default_modify = "r" if r["aggkind"] == "n" else "w"
+    opts = [f"SFUNC = {r['sfunc']}", f"STYPE = {r['stype']}"]
+    if r["sspace"]:
+        opts.append(f"SSPACE = {int(r['sspace'])}")
+    if r["finalfunc"]:
+        opts.append(f"FINALFUNC = {r['finalfunc']}")
+        if r["finalfunc_extra"]:
+            opts.append("FINALFUNC_EXTRA")
+        if r["finalfunc_modify"] != default_modify:
+            opts.append(f"FINALFUNC_MODIFY = {_MODIFY[r['finalfunc_modify']]}")
+    for key in ("combinefunc", "serialfunc", "deserialfunc"):
+        if r[key]:
+            opts.append(f"{key.upper()} = {r[key]}")
+    if r["initcond"] is not None:
+        opts.append(f"INITCOND = {lit(r['initcond'])}")
+    if r["msfunc"]:
+        opts += [f"MSFUNC = {r['msfunc']}", f"MINVFUNC = {r['minvfunc']}",
+                 f"MSTYPE = {r['mstype']}"]
+        if r["msspace"]:
+            opts.append(f"MSSPACE = {int(r['msspace'])}")
+        if r["mfinalfunc"]:
+            opts.append(f"MFINALFUNC = {r['mfinalfunc']}")
+            if r["mfinalfunc_extra"]:
+                opts.append("MFINALFUNC_EXTRA")
+            if r["mfinalfunc_modify"] != default_modify:
+                opts.append(f"MFINALFUNC_MODIFY = {_MODIFY[r['mfinalfunc_modify']]}")
+        if r["minitcond"] is not None:
+            opts.append(f"MINITCOND = {lit(r['minitcond'])}")
+    if r["sortop"]:
+        opts.append(f"SORTOP = {r['sortop']}")
+    if r["parallel"] in _PARALLEL:
+        opts.append(f"PARALLEL = {_PARALLEL[r['parallel']]}")
+    if r["aggkind"] == "h":
+        opts.append("HYPOTHETICAL")
+    name = f"{_quote(r['schema'])}.{_quote(r['name'])}"
+    args = r["arguments"] or "*"
+    definition = f"CREATE AGGREGATE {name}({args}) (\n    " + ",\n    ".join(opts) + "\n)"
+    return {"name": r["name"], "schema": r["schema"],
+            "identity_arguments": r["identity_arguments"], "definition": definition,
+            "comment": r["comment"]}
 
 
 def _by_name(objs: list[Row]) -> list[Row]:
@@ -399,24 +678,64 @@ def _by_name(objs: list[Row]) -> list[Row]:
     return sorted(objs, key=lambda o: (o["schema"], o["name"]))
 
 
-def _grants_of(row: Row) -> list[Row]:
+def _grants_of(row: Row, key: str = "grants") -> list[Row]:
     # The same privilege granted by two grantors is one fact for us.
     merged: dict[tuple[str, str], bool] = {}
-    for g in row["grants"]:
+    for g in row[key] or ():
         key = (g["grantee"], g["privilege"])
         merged[key] = merged.get(key, False) or bool(g["with_grant_option"])
     return [{"grantee": g, "privilege": p, "with_grant_option": w}
             for (g, p), w in sorted(merged.items())]
 
 
+_INT_RANGES = {"smallint": (-32768, 32767), "integer": (-2147483648, 2147483647),
+               "bigint": (-9223372036854775808, 9223372036854775807)}
+
+
+def _identity_options(seq: Row | None) -> Row | None:
+    """The options of an identity column's sequence that are not the defaults."""
+    if not seq:
+        return None
+    low, high = _INT_RANGES.get(seq["type"], _INT_RANGES["bigint"])
+    inc = seq["increment"]
+    min_default, max_default = (1, high) if inc > 0 else (low, -1)
+    out: Row = {
+        "increment": inc if inc != 1 else None,
+        "min_value": seq["min_value"] if seq["min_value"] != min_default else None,
+        "max_value": seq["max_value"] if seq["max_value"] != max_default else None,
+        "cache": seq["cache"] if seq["cache"] != 1 else None,
+        "cycle": bool(seq["cycle"]),
+    }
+    start_default = seq["min_value"] if inc > 0 else seq["max_value"]
+    out["start"] = seq["start"] if seq["start"] != start_default else None
+    if not any(v for v in out.values()):
+        return None
+    return out
+
+
+def _column(c: Row) -> Row:
+    out: Row = {"name": c["name"], "type": c["type"], "nullable": c["nullable"],
+                "default": c["default"], "identity": _IDENTITY.get(c["identity"]),
+                "generated": c["generated"], "collation": c["collation"],
+                "comment": c["comment"]}
+    if c["inherited"]:
+        out["inherited"] = True
+    if c["grants"]:
+        out["grants"] = _grants_of(c)
+    if c["identity_sequence"] is not None:
+        out["identity_options"] = _identity_options(c["identity_sequence"])
+    return out
+
+
 def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
     oid = r["oid"]
-    columns = [
-        {"name": c["name"], "type": c["type"], "nullable": c["nullable"],
-         "default": c["default"], "identity": _IDENTITY.get(c["identity"]),
-         "generated": c["generated"], "collation": c["collation"], "comment": c["comment"]}
-        for c in rel["columns"].get(oid, [])
-    ]
+    columns = [_column(c) for c in rel["columns"].get(oid, [])]
+    if r["is_partition"]:
+        for c in columns:
+            c["inherited"] = True
+    options = sorted([*(r["options"] or []),
+                      *("toast." + o for o in r["toast_options"] or [])])
+    parents = r["parents"] or []
     table: Row = {
         "name": r["name"], "schema": r["schema"], "columns": columns, "primary_key": None,
         "unique_constraints": [], "check_constraints": [], "foreign_keys": [],
@@ -431,18 +750,30 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
                      for p in sorted(rel["policies"].get(oid, []), key=lambda p: p["name"])],
         "rls_enabled": r["rls_enabled"], "rls_forced": r["rls_forced"],
         "grants": _grants_of(r), "comment": r["comment"],
+        "unlogged": r["unlogged"], "options": options, "partition_by": r["partition_by"],
+        "partition_of": parents[0] if r["is_partition"] and parents else None,
+        "partition_bound": r["partition_bound"],
+        "inherits": [] if r["is_partition"] else parents,
+        "rules": [{"name": x["name"], "definition": x["definition"], "enabled": x["enabled"],
+                   "comment": x["comment"]}
+                  for x in sorted(rel["rules"].get(oid, []), key=lambda x: x["name"])],
+        "clone_names": {x["parent"]: x["name"] for x in rel["clones"].get(oid, [])},
+        "statistics": _by_name([{"name": x["name"], "schema": x["schema"],
+                                 "definition": x["definition"], "comment": x["comment"]}
+                                for x in rel["statistics"].get(oid, [])]),
     }
     for con in sorted(rel["constraints"].get(oid, []), key=lambda c: c["name"]):
         kind = con["contype"]
         deferral = {"deferrable": con["deferrable"],
                     "initially_deferred": con["initially_deferred"]}
         if kind == "p":
-            table["primary_key"] = {"name": con["name"], "columns": con["columns"]}
+            table["primary_key"] = {"name": con["name"], "columns": con["columns"],
+                                    "include": con["include"] or []}
         elif kind == "u":
             table["unique_constraints"].append({
                 "name": con["name"], "columns": con["columns"],
                 "nulls_not_distinct": con["nulls_not_distinct"], **deferral,
-                "comment": con["comment"]})
+                "comment": con["comment"], "include": con["include"] or []})
         elif kind == "c":
             table["check_constraints"].append({
                 "name": con["name"], "expression": con["check_expr"],
@@ -454,7 +785,8 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
                 "referenced_columns": con["ref_columns"],
                 "on_delete": _FK_ACTIONS[con["on_delete"]],
                 "on_update": _FK_ACTIONS[con["on_update"]],
-                "match": _FK_MATCH[con["match"]], **deferral, "comment": con["comment"]})
+                "match": _FK_MATCH[con["match"]], **deferral, "comment": con["comment"],
+                "on_delete_columns": con["delete_set_columns"] or []})
         elif kind == "x":
             table["exclusion_constraints"].append({
                 "name": con["name"], **deferral, "comment": con["comment"],
@@ -508,7 +840,8 @@ def _indexes(rel: dict[str, dict[int, list[Row]]], oid: int) -> list[Row]:
                 "opclass": k["opclass"], "collation": collation})
         out.append({"name": ix["name"], "keys": keys, "unique": ix["unique"],
                     "method": ix["method"], "where": ix["where"], "include": include,
-                    "nulls_not_distinct": ix["nulls_not_distinct"], "comment": ix["comment"]})
+                    "nulls_not_distinct": ix["nulls_not_distinct"], "comment": ix["comment"],
+                    "valid": ix["valid"]})
     return sorted(out, key=lambda i: i["name"])
 
 
@@ -550,6 +883,13 @@ def _view(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
         "indexes": _indexes(rel, r["oid"]) if materialized else [],
         "depends_on": sorted({d["dep"] for d in rel["deps"].get(r["oid"], [])}),
         "grants": _grants_of(r), "comment": r["comment"],
+        "triggers": [] if materialized else [
+            {"name": t["name"], "definition": t["definition"], "enabled": t["enabled"],
+             "comment": t["comment"]}
+            for t in sorted(rel["triggers"].get(r["oid"], []), key=lambda t: t["name"])],
+        "column_comments": {} if materialized else {
+            c["name"]: c["comment"] for c in rel["columns"].get(r["oid"], [])
+            if c["comment"] is not None},
     }
 
 

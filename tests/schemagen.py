@@ -1,0 +1,1398 @@
+"""Random schema pairs for property-based round trips (see test_roundtrip_hypothesis.py).
+
+A hypothesis strategy draws a "from" schema (tables with hostile names, varied column
+types, keys, checks, foreign keys including self-references, indexes of every shape,
+and on PostgreSQL second schemas, enum types, serial and identity columns, views and
+comments), a "to" schema derived from it by random mutations (no renames), and rows for
+"from" that satisfy its constraints *and* survive the migration both ways: the point is
+to test the engine, not to generate migrations that must fail on their data. Where a
+mutation makes that impossible (a new NOT NULL column without a default, a dropped NOT
+NULL column the rollback re-adds empty, a key over a column that becomes constant ...),
+the table simply gets no rows.
+
+Everything is kept as a small structural model (``Db``) and rendered to a SQL script
+per dialect; the engine never sees this model, only the databases built from the SQL.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+# ------------------------------------------------------------------------------ names
+# Hostile identifiers: quotes, semicolons, spaces, case, reserved words, unicode.
+NAME_POOL = [
+    "users", "Order", "select", "order", "user", "table", 'a"b', "semi;colon", "with space",
+    "MixedCase", "mixedcase", "données", "日本語", "it's", "group", "id", "Id", "from", "x",
+    "t1", "col-dash", "back\\slash", "🙂", "ñ", "DROP TABLE x; --", "check", "default",
+]
+SCHEMA_POOL = ["billing", "Other Schema", "sch;ema", "ÜberSchema", "user", 'q"s']
+LABEL_POOL = ["new", "active", "it's", "DONE", "a b", "ñ", "x;y", "Z"]
+COMMENT_POOL = ["people", "it's; here", "multi\nline", "ünïcode ✓", "-- not a comment",
+                "$$dollar$$", "a \\ backslash"]
+
+
+def fold(dialect: str, name: str) -> str:
+    """The key under which a name collides with another (SQLite: ASCII case-insensitive)."""
+    if dialect == "sqlite":
+        return "".join(c.lower() if c.isascii() else c for c in name)
+    return name
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# ------------------------------------------------------------------------------ model
+@dataclass
+class Col:
+    name: str
+    type: str  # logical type: a key of PG_KINDS / SQLITE_KINDS, or "enum"
+    nullable: bool = True
+    default: str | None = None
+    collation: str | None = None
+    identity: str | None = None  # "ALWAYS" | "BY DEFAULT" (PostgreSQL)
+    serial: bool = False  # PostgreSQL serial / bigserial
+    enum: tuple[str, str] | None = None  # (schema, name) when type == "enum"
+    comment: str | None = None
+
+
+@dataclass
+class Key:
+    """PRIMARY KEY or UNIQUE constraint."""
+
+    name: str | None
+    cols: list[str]
+
+
+@dataclass
+class Check:
+    name: str | None
+    cols: list[str]
+    expr: str
+
+
+@dataclass
+class FK:
+    name: str | None
+    cols: list[str]
+    ref: tuple[str, str]
+    ref_cols: list[str]
+    on_delete: str = "NO ACTION"
+    on_update: str = "NO ACTION"
+    deferrable: bool = False
+
+
+@dataclass
+class IdxKey:
+    col: str | None = None
+    expr: str | None = None  # SQL, columns already quoted
+    expr_cols: list[str] = field(default_factory=list)
+    desc: bool = False
+
+    def cols(self) -> list[str]:
+        return [self.col] if self.col is not None else list(self.expr_cols)
+
+
+@dataclass
+class Idx:
+    name: str
+    keys: list[IdxKey]
+    unique: bool = False
+    where: str | None = None
+    where_cols: list[str] = field(default_factory=list)
+    comment: str | None = None
+
+    def cols(self) -> set[str]:
+        return {c for k in self.keys for c in k.cols()} | set(self.where_cols)
+
+
+@dataclass
+class Tbl:
+    schema: str
+    name: str
+    cols: list[Col]
+    pk: Key | None = None
+    uniques: list[Key] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    fks: list[FK] = field(default_factory=list)
+    indexes: list[Idx] = field(default_factory=list)
+    comment: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+    def col(self, name: str) -> Col | None:
+        return next((c for c in self.cols if c.name == name), None)
+
+    def keys(self) -> list[Key]:
+        return ([self.pk] if self.pk else []) + self.uniques
+
+    def not_null(self, c: Col) -> bool:
+        """Effective NOT NULL: declared, identity/serial, or in the primary key."""
+        return (not c.nullable or c.identity is not None or c.serial
+                or (self.pk is not None and c.name in self.pk.cols))
+
+
+@dataclass
+class ViewDef:
+    schema: str
+    name: str
+    table: tuple[str, str]
+    cols: list[str]
+    where_col: str | None = None
+    comment: str | None = None
+
+
+@dataclass
+class Enum:
+    schema: str
+    name: str
+    labels: list[str]
+    comment: str | None = None
+
+
+@dataclass
+class Db:
+    dialect: str
+    schemas: list[str] = field(default_factory=list)  # PostgreSQL schemas besides public
+    schema_comments: dict[str, str] = field(default_factory=dict)
+    enums: list[Enum] = field(default_factory=list)
+    tables: list[Tbl] = field(default_factory=list)
+    views: list[ViewDef] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)  # folded object names in use
+
+    @property
+    def pg(self) -> bool:
+        return self.dialect == "postgres"
+
+    def table(self, key: tuple[str, str]) -> Tbl | None:
+        return next((t for t in self.tables if t.key == key), None)
+
+    def enum(self, key: tuple[str, str] | None) -> Enum | None:
+        return next((e for e in self.enums if (e.schema, e.name) == key), None)
+
+    def all_schemas(self) -> list[str]:
+        return ["public", *self.schemas] if self.pg else ["main"]
+
+
+# ------------------------------------------------------------------------------ types
+# Value kinds: what a column's rows hold. A type accepts a set of kinds (None: any kind
+# whose text form fits). Type changes keep data only through kinds both types accept.
+ALL_KINDS = ("int", "text", "bool", "date", "ts", "json", "uuid", "arr", "enum")
+MAXLEN = {"int": 3, "text": 3, "bool": 5, "date": 10, "ts": 22, "json": 8, "uuid": 36,
+          "arr": 7, "enum": 6}
+
+PG_KINDS: dict[str, str] = {
+    "integer": "int", "bigint": "int", "smallint": "int", "numeric(10,2)": "int",
+    "numeric(12,4)": "int", "text": "text", "varchar(8)": "text", "varchar(40)": "text",
+    "boolean": "bool", "timestamptz": "ts", "date": "date", "jsonb": "json", "uuid": "uuid",
+    "text[]": "arr", "enum": "enum",
+}
+PG_INT = ("integer", "bigint", "smallint")
+PG_COLLATABLE = ("text", "varchar(8)", "varchar(40)", "text[]")
+PG_COLLATIONS = ('"C"', '"POSIX"')
+
+SQLITE_KINDS: dict[str, str] = {
+    "INTEGER": "int", "TEXT": "text", "REAL": "real", "BLOB": "blob", "NUMERIC": "int",
+    "VARCHAR(20)": "text", "DECIMAL(10,2)": "int", "BOOLEAN": "int", "DATETIME": "text",
+    "my custom type": "text", "": "blob",
+}
+SQLITE_COLLATIONS = ("NOCASE", "RTRIM", "BINARY")
+
+
+def accepts(dialect: str, type_: str) -> set[str] | None:
+    """Kinds a PostgreSQL type can hold (and be cast from/to as text); None: any."""
+    if dialect == "sqlite":
+        return None
+    if type_ == "text":
+        return set(ALL_KINDS)
+    if type_.startswith("varchar("):
+        n = int(type_[8:-1])
+        return {k for k in ALL_KINDS if MAXLEN[k] <= n}
+    return {PG_KINDS[type_]}
+
+
+def natural_kind(dialect: str, type_: str) -> str:
+    return (PG_KINDS if dialect == "postgres" else SQLITE_KINDS)[type_]
+
+
+_KIND_PREFERENCE = ("int", "text", "bool", "date", "ts", "json", "uuid", "arr", "enum")
+
+
+def common_kind(db_from: Db, a: Col, db_to: Db | None, b: Col | None) -> str | None:
+    """The value kind for rows of ``a`` that both ``a``'s and ``b``'s types hold."""
+    nat = natural_kind(db_from.dialect, a.type)
+    if b is None or db_to is None or (a.type == b.type and a.enum == b.enum):
+        return nat
+    if db_from.dialect == "sqlite":
+        return nat
+    ka, kb = accepts("postgres", a.type), accepts("postgres", b.type)
+    inter = (ka or set(ALL_KINDS)) & (kb or set(ALL_KINDS))
+    if "enum" in inter and a.type == b.type == "enum" and a.enum != b.enum:
+        inter.discard("enum")
+    if "enum" in inter and a.type != "enum" and b.type != "enum":
+        inter.discard("enum")
+    for k in (nat, natural_kind("postgres", b.type), *_KIND_PREFERENCE):
+        if k in inter:
+            return k
+    return None
+
+
+# ------------------------------------------------------------------- expressions
+def default_choices(db: Db, c: Col) -> list[str]:
+    """Defaults that satisfy every check the generator writes (and fit the type)."""
+    if db.pg:
+        kind = natural_kind("postgres", c.type)
+        if c.type == "enum":
+            e = db.enum(c.enum)
+            return [lit(e.labels[0])] if e and e.labels else []
+        return {
+            "int": ["0", "7", "42", "(1 + 2)"] if c.type in PG_INT else ["0", "1.5"],
+            "text": ["'d'", "'it''s'", "'x;y'"],
+            "bool": ["true", "false"],
+            "date": ["'2024-01-01'", "CURRENT_DATE"],
+            "ts": ["now()", "'2024-01-01 00:00:00+00'"],
+            "json": ["'{}'", "'{\"a\": 1}'"],
+            "uuid": ["gen_random_uuid()", "'00000000-0000-4000-8000-000000000001'"],
+            "arr": ["'{}'", "ARRAY['a']"],
+        }[kind]
+    kind = natural_kind("sqlite", c.type)
+    return {
+        "int": ["0", "7", "(1 + 2)", "NULL"],
+        "real": ["1.5", "0"],
+        "text": ["'d'", "'it''s'", "CURRENT_TIMESTAMP", "(lower('AB'))"],
+        "blob": ["X'00'", "'b'"],
+    }[kind]
+
+
+def check_choices(db: Db, c: Col) -> list[str]:
+    """Checks every generated value (and NULL, and every default) satisfies."""
+    n = q(c.name)
+    if not db.pg:
+        return [f"{n} >= 0", f"length({n}) > 0", f"{n} IS NOT 'forbidden'"]
+    kind = natural_kind("postgres", c.type)
+    return {
+        "int": [f"{n} >= 0", f"{n} < 100000"],
+        "text": [f"length({n}) > 0", f"{n} <> 'forbidden;'"],
+        "bool": [f"{n} IN (true, false)"],
+        "date": [f"{n} > '2000-01-01'"],
+        "ts": [f"{n} > '2000-01-01'"],
+        "json": [f"jsonb_typeof({n}) = 'object'"],
+        "uuid": [f"{n} <> '00000000-0000-0000-0000-000000000000'"],
+        "arr": [f"cardinality({n}) < 10"],
+        "enum": [f"{n}::text <> ''"],
+    }[kind]
+
+
+def index_expr_choices(db: Db, c: Col) -> list[tuple[str, bool]]:
+    """(expression, usable in a UNIQUE index) over one column."""
+    n = q(c.name)
+    if not db.pg:
+        return [(f"lower({n})", True), (f"{n} + 1", False), (f"length({n})", False)]
+    kind = natural_kind("postgres", c.type)
+    if kind == "text" and c.type != "text[]":
+        return [(f"lower({n})", True), (f"({n} || 'x')", True)]
+    if c.type in PG_INT:
+        return [(f"({n} + 1)", True), (f"abs({n})", True)]
+    if kind == "json":
+        return [(f"({n} ->> 'k')", False)]
+    return [(f"({n} IS NULL)", False)]
+
+
+def predicate_choices(db: Db, c: Col) -> list[str]:
+    n = q(c.name)
+    if db.pg and c.type in PG_INT:
+        return [f"{n} IS NOT NULL", f"{n} > 0"]
+    if db.pg and natural_kind("postgres", c.type) == "text" and c.type != "text[]":
+        return [f"{n} IS NOT NULL", f"length({n}) > 1"]
+    return [f"{n} IS NOT NULL"]
+
+
+# ------------------------------------------------------------------- generation
+Draw = Any
+
+
+def fresh_name(draw: Draw, db: Db, pool: list[str] = NAME_POOL) -> str:
+    base = draw(st.sampled_from(pool))
+    name, k = base, 1
+    while fold(db.dialect, name) in db.used:
+        k += 1
+        name = f"{base}{k}"
+    db.used.add(fold(db.dialect, name))
+    return name
+
+
+def fresh_col_name(draw: Draw, db: Db, t: Tbl) -> str:
+    base = draw(st.sampled_from(NAME_POOL))
+    taken = {fold(db.dialect, c.name) for c in t.cols}
+    name, k = base, 1
+    while fold(db.dialect, name) in taken:
+        k += 1
+        name = f"{base}{k}"
+    return name
+
+
+def maybe_name(draw: Draw, db: Db) -> str | None:
+    return fresh_name(draw, db) if draw(st.booleans()) else None
+
+
+def maybe_comment(draw: Draw, db: Db) -> str | None:
+    if not db.pg or not draw(st.integers(0, 3)) == 0:
+        return None
+    return draw(st.sampled_from(COMMENT_POOL))
+
+
+def gen_type(draw: Draw, db: Db) -> tuple[str, tuple[str, str] | None]:
+    if db.pg:
+        choices = [t for t in PG_KINDS if t != "enum"]
+        if db.enums:
+            choices.append("enum")
+        t = draw(st.sampled_from(choices))
+        enum = None
+        if t == "enum":
+            e = draw(st.sampled_from(db.enums))
+            enum = (e.schema, e.name)
+        return t, enum
+    return draw(st.sampled_from(list(SQLITE_KINDS))), None
+
+
+def gen_col(draw: Draw, db: Db, t: Tbl, *, for_new_table: bool) -> Col:
+    name = fresh_col_name(draw, db, t)
+    type_, enum = gen_type(draw, db)
+    c = Col(name=name, type=type_, enum=enum, nullable=draw(st.booleans()))
+    roll = draw(st.integers(0, 9))
+    if db.pg and type_ in PG_INT and roll == 0:
+        c.identity = draw(st.sampled_from(["ALWAYS", "BY DEFAULT"]))
+        c.nullable = False
+    elif db.pg and type_ in ("integer", "bigint") and roll == 1:
+        c.serial = True
+        c.nullable = False
+    elif roll < 5:
+        choices = default_choices(db, c)
+        if choices:
+            c.default = draw(st.sampled_from(choices))
+    if draw(st.integers(0, 4)) == 0:
+        if db.pg and type_ in PG_COLLATABLE:
+            c.collation = draw(st.sampled_from(PG_COLLATIONS))
+        elif not db.pg and natural_kind("sqlite", type_) == "text":
+            c.collation = draw(st.sampled_from(SQLITE_COLLATIONS))
+    c.comment = maybe_comment(draw, db)
+    return c
+
+
+def gen_check(draw: Draw, db: Db, t: Tbl) -> Check | None:
+    if not t.cols:
+        return None
+    cols = draw(st.lists(st.sampled_from(t.cols), min_size=1, max_size=2,
+                         unique_by=lambda c: c.name))
+    expr = " AND ".join(f"({draw(st.sampled_from(check_choices(db, c)))})" for c in cols)
+    return Check(name=maybe_name(draw, db), cols=[c.name for c in cols], expr=expr)
+
+
+def keyable(db: Db, c: Col) -> bool:
+    return True
+
+
+def gen_key(draw: Draw, db: Db, t: Tbl) -> Key | None:
+    cands = [c for c in t.cols if keyable(db, c)]
+    if not cands:
+        return None
+    cols = draw(st.lists(st.sampled_from(cands), min_size=1, max_size=2,
+                         unique_by=lambda c: c.name))
+    names = [c.name for c in cols]
+    if any(sorted(k.cols) == sorted(names) for k in t.keys()):
+        return None
+    return Key(name=maybe_name(draw, db), cols=names)
+
+
+def gen_index(draw: Draw, db: Db, t: Tbl) -> Idx | None:
+    if not t.cols:
+        return None
+    nkeys = draw(st.integers(1, min(3, len(t.cols))))
+    keys: list[IdxKey] = []
+    unique_ok = True
+    used: set[str] = set()
+    for _ in range(nkeys):
+        c = draw(st.sampled_from(t.cols))
+        if c.name in used:
+            continue
+        used.add(c.name)
+        if draw(st.integers(0, 3)) == 0:
+            expr, uq = draw(st.sampled_from(index_expr_choices(db, c)))
+            unique_ok &= uq
+            keys.append(IdxKey(expr=expr, expr_cols=[c.name], desc=draw(st.booleans())))
+        else:
+            keys.append(IdxKey(col=c.name, desc=draw(st.booleans())))
+    ix = Idx(name=fresh_name(draw, db), keys=keys)
+    ix.unique = unique_ok and draw(st.integers(0, 2)) == 0
+    if draw(st.integers(0, 3)) == 0:
+        c = draw(st.sampled_from(t.cols))
+        ix.where = draw(st.sampled_from(predicate_choices(db, c)))
+        ix.where_cols = [c.name]
+    ix.comment = maybe_comment(draw, db)
+    return ix
+
+
+def fk_source_type(c: Col) -> tuple[str, tuple[str, str] | None]:
+    return c.type, c.enum
+
+
+def gen_fk(draw: Draw, db: Db, t: Tbl) -> FK | None:
+    """A foreign key from ``t`` to a key of a table in ``db`` (``t`` itself included)."""
+    parents = [p for p in db.tables if p.keys()]
+    if not parents:
+        return None
+    p = draw(st.sampled_from(parents))
+    key = draw(st.sampled_from(p.keys()))
+    used = {c for fk in t.fks for c in fk.cols}
+    cols: list[str] = []
+    for rc in key.cols:
+        ref = p.col(rc)
+        assert ref is not None
+        type_, enum = fk_source_type(ref)
+        reuse = [c for c in t.cols if c.type == type_ and c.enum == enum and c.name not in used
+                 and c.name not in cols and c.identity is None and not c.serial
+                 and not (p is t and c.name in key.cols)]
+        if reuse and draw(st.booleans()):
+            cols.append(draw(st.sampled_from(reuse)).name)
+        else:
+            nc = Col(name=fresh_col_name(draw, db, t), type=type_, enum=enum,
+                     nullable=draw(st.booleans()))
+            t.cols.append(nc)
+            cols.append(nc.name)
+    actions = ["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
+    return FK(name=maybe_name(draw, db), cols=cols, ref=p.key, ref_cols=list(key.cols),
+              on_delete=draw(st.sampled_from(actions)), on_update=draw(st.sampled_from(actions)),
+              deferrable=draw(st.integers(0, 3)) == 0)
+
+
+def gen_table(draw: Draw, db: Db, schema: str | None = None) -> Tbl:
+    if schema is None:
+        schema = draw(st.sampled_from(db.all_schemas()))
+    t = Tbl(schema=schema, name=fresh_name(draw, db), cols=[])
+    for _ in range(draw(st.integers(1, 5))):
+        t.cols.append(gen_col(draw, db, t, for_new_table=True))
+    if draw(st.integers(0, 3)) > 0:
+        t.pk = gen_key(draw, db, t)
+    for _ in range(draw(st.integers(0, 2))):
+        k = gen_key(draw, db, t)
+        if k is not None:
+            t.uniques.append(k)
+    for _ in range(draw(st.integers(0, 2))):
+        ck = gen_check(draw, db, t)
+        if ck is not None:
+            t.checks.append(ck)
+    for _ in range(draw(st.integers(0, 2))):
+        ix = gen_index(draw, db, t)
+        if ix is not None:
+            t.indexes.append(ix)
+    t.comment = maybe_comment(draw, db)
+    return t
+
+
+def gen_view(draw: Draw, db: Db) -> ViewDef | None:
+    tables = [t for t in db.tables if t.cols]
+    if not tables:
+        return None
+    t = draw(st.sampled_from(tables))
+    cols = draw(st.lists(st.sampled_from([c.name for c in t.cols]), min_size=1,
+                         max_size=3, unique=True))
+    schema = draw(st.sampled_from(db.all_schemas()))
+    v = ViewDef(schema=schema, name=fresh_name(draw, db), table=t.key, cols=cols)
+    if draw(st.booleans()):
+        v.where_col = draw(st.sampled_from(t.cols)).name
+    v.comment = maybe_comment(draw, db)
+    return v
+
+
+def gen_enum(draw: Draw, db: Db) -> Enum:
+    labels = draw(st.lists(st.sampled_from(LABEL_POOL), min_size=1, max_size=4, unique=True))
+    return Enum(schema=draw(st.sampled_from(db.all_schemas())), name=fresh_name(draw, db),
+                labels=labels, comment=maybe_comment(draw, db))
+
+
+@st.composite
+def schemas(draw: Draw, dialect: str) -> Db:
+    db = Db(dialect=dialect)
+    if db.pg:
+        if draw(st.booleans()):
+            s = draw(st.sampled_from(SCHEMA_POOL))
+            db.schemas.append(s)
+            db.used.add(s)
+            if draw(st.integers(0, 3)) == 0:
+                db.schema_comments[s] = draw(st.sampled_from(COMMENT_POOL))
+        if draw(st.integers(0, 2)) == 0:
+            db.enums.append(gen_enum(draw, db))
+    for _ in range(draw(st.integers(1, 5))):
+        db.tables.append(gen_table(draw, db))
+    for t in db.tables:
+        for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2]))):
+            fk = gen_fk(draw, db, t)
+            if fk is not None:
+                t.fks.append(fk)
+    if draw(st.integers(0, 2)) == 0:
+        v = gen_view(draw, db)
+        if v is not None:
+            db.views.append(v)
+    return db
+
+
+# ---------------------------------------------------------------------- dependents
+def fk_involved(db: Db, t: Tbl, col: str) -> bool:
+    if any(col in fk.cols for fk in t.fks):
+        return True
+    return any(fk.ref == t.key and col in fk.ref_cols for o in db.tables for fk in o.fks)
+
+
+def in_view(db: Db, t: Tbl, col: str) -> bool:
+    return any(v.table == t.key and (col in v.cols or col == v.where_col) for v in db.views)
+
+
+def _key_survives(t: Tbl, cols: list[str]) -> bool:
+    return any(sorted(k.cols) == sorted(cols) for k in t.keys())
+
+
+def prune_fks(db: Db) -> None:
+    """Drop foreign keys whose parent table, columns or key no longer exist."""
+    for t in db.tables:
+        keep = []
+        for fk in t.fks:
+            p = db.table(fk.ref)
+            if p is None or not all(t.col(c) for c in fk.cols):
+                continue
+            if not all(p.col(c) for c in fk.ref_cols) or not _key_survives(p, fk.ref_cols):
+                continue
+            keep.append(fk)
+        t.fks = keep
+
+
+def prune_views(db: Db) -> None:
+    keep = []
+    for v in db.views:
+        t = db.table(v.table)
+        if t is None:
+            continue
+        v.cols = [c for c in v.cols if t.col(c)]
+        if v.where_col is not None and not t.col(v.where_col):
+            v.where_col = None
+        if v.cols:
+            keep.append(v)
+    db.views = keep
+
+
+def drop_column(db: Db, t: Tbl, name: str) -> None:
+    t.cols = [c for c in t.cols if c.name != name]
+    if t.pk and name in t.pk.cols:
+        t.pk = None
+    t.uniques = [k for k in t.uniques if name not in k.cols]
+    t.checks = [c for c in t.checks if name not in c.cols]
+    t.fks = [fk for fk in t.fks if name not in fk.cols]
+    t.indexes = [ix for ix in t.indexes if name not in ix.cols()]
+    prune_fks(db)
+    prune_views(db)
+
+
+def retype_dependents(db: Db, t: Tbl, c: Col) -> None:
+    """After a type change: checks, expression keys and predicates over ``c`` go."""
+    t.checks = [ck for ck in t.checks if c.name not in ck.cols]
+    t.indexes = [ix for ix in t.indexes
+                 if not any(k.expr is not None and c.name in k.expr_cols for k in ix.keys)
+                 and c.name not in ix.where_cols]
+    if c.collation and (not db.pg or c.type not in PG_COLLATABLE):
+        c.collation = None
+    if c.default is not None:
+        c.default = None
+
+
+# ---------------------------------------------------------------------- mutations
+def _pick_table(draw: Draw, db: Db) -> Tbl | None:
+    return draw(st.sampled_from(db.tables)) if db.tables else None
+
+
+def _pick_col(draw: Draw, t: Tbl | None, ok: Any = lambda c: True) -> Col | None:
+    if t is None:
+        return None
+    cands = [c for c in t.cols if ok(c)]
+    return draw(st.sampled_from(cands)) if cands else None
+
+
+def m_add_table(draw: Draw, db: Db) -> bool:
+    t = gen_table(draw, db)
+    db.tables.append(t)
+    if draw(st.booleans()):
+        fk = gen_fk(draw, db, t)
+        if fk is not None:
+            t.fks.append(fk)
+    return True
+
+
+def m_drop_table(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None or len(db.tables) < 2:
+        return False
+    db.tables.remove(t)
+    prune_fks(db)
+    prune_views(db)
+    return True
+
+
+def m_add_column(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None:
+        return False
+    t.cols.append(gen_col(draw, db, t, for_new_table=False))
+    return True
+
+
+def m_drop_column(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    c = _pick_col(draw, t)
+    if t is None or c is None or len(t.cols) < 2:
+        return False
+    drop_column(db, t, c.name)
+    return True
+
+
+def m_change_type(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial
+                  and not fk_involved(db, t, c.name))  # type: ignore[arg-type]
+    if t is None or c is None:
+        return False
+    new_type, enum = gen_type(draw, db)
+    if (new_type, enum) == (c.type, c.enum):
+        return False
+    c.type, c.enum = new_type, enum
+    retype_dependents(db, t, c)
+    if draw(st.booleans()):
+        choices = default_choices(db, c)
+        c.default = draw(st.sampled_from(choices)) if choices else None
+    return True
+
+
+def m_nullable(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial)
+    if c is None:
+        return False
+    c.nullable = not c.nullable
+    return True
+
+
+def m_default(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial)
+    if c is None:
+        return False
+    choices = [None, *default_choices(db, c)]
+    new = draw(st.sampled_from(choices))
+    if new == c.default:
+        return False
+    c.default = new
+    return True
+
+
+def m_collation(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if db.pg:
+        c = _pick_col(draw, t, lambda c: c.type in PG_COLLATABLE)
+        options: list[str | None] = [None, *PG_COLLATIONS]
+    else:
+        c = _pick_col(draw, t, lambda c: natural_kind("sqlite", c.type) == "text")
+        options = [None, *SQLITE_COLLATIONS]
+    if c is None or t is None:
+        return False
+    new = draw(st.sampled_from(options))
+    if new == c.collation or (fk_involved(db, t, c.name) and db.pg):
+        return False
+    c.collation = new
+    return True
+
+
+def m_add_unique(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    k = gen_key(draw, db, t) if t else None
+    if t is None or k is None:
+        return False
+    t.uniques.append(k)
+    return True
+
+
+def m_drop_unique(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None or not t.uniques:
+        return False
+    t.uniques.remove(draw(st.sampled_from(t.uniques)))
+    prune_fks(db)
+    return True
+
+
+def m_change_pk(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None:
+        return False
+    old = t.pk
+    t.pk = None
+    new = gen_key(draw, db, t) if draw(st.integers(0, 2)) > 0 else None
+    if new is not None and old is not None and new.cols == old.cols:
+        new.name = old.name if draw(st.booleans()) else new.name
+    t.pk = new
+    if old == new:
+        return False
+    prune_fks(db)
+    return True
+
+
+def m_add_check(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    ck = gen_check(draw, db, t) if t else None
+    if t is None or ck is None:
+        return False
+    t.checks.append(ck)
+    return True
+
+
+def m_drop_check(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None or not t.checks:
+        return False
+    t.checks.remove(draw(st.sampled_from(t.checks)))
+    return True
+
+
+def m_add_fk(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    fk = gen_fk(draw, db, t) if t else None
+    if t is None or fk is None:
+        return False
+    t.fks.append(fk)
+    return True
+
+
+def m_drop_fk(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None or not t.fks:
+        return False
+    t.fks.remove(draw(st.sampled_from(t.fks)))
+    return True
+
+
+def m_fk_actions(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None or not t.fks:
+        return False
+    fk = draw(st.sampled_from(t.fks))
+    actions = ["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
+    fk.on_delete = draw(st.sampled_from(actions))
+    fk.on_update = draw(st.sampled_from(actions))
+    fk.deferrable = draw(st.booleans())
+    return True
+
+
+def m_add_index(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    ix = gen_index(draw, db, t) if t else None
+    if t is None or ix is None:
+        return False
+    t.indexes.append(ix)
+    return True
+
+
+def m_drop_index(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None or not t.indexes:
+        return False
+    t.indexes.remove(draw(st.sampled_from(t.indexes)))
+    return True
+
+
+def m_change_index(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None or not t.indexes:
+        return False
+    ix = draw(st.sampled_from(t.indexes))
+    new = gen_index(draw, db, t)
+    if new is None:
+        return False
+    new.name = ix.name  # same name, new definition
+    t.indexes[t.indexes.index(ix)] = new
+    return True
+
+
+def m_view(draw: Draw, db: Db) -> bool:
+    what = draw(st.sampled_from(["add", "drop", "change"]))
+    if what == "add" or not db.views:
+        v = gen_view(draw, db)
+        if v is None:
+            return False
+        db.views.append(v)
+        return True
+    v = draw(st.sampled_from(db.views))
+    if what == "drop":
+        db.views.remove(v)
+        return True
+    t = db.table(v.table)
+    assert t is not None
+    v.cols = draw(st.lists(st.sampled_from([c.name for c in t.cols]), min_size=1,
+                           max_size=3, unique=True))
+    v.where_col = draw(st.sampled_from([None, *[c.name for c in t.cols]]))
+    return True
+
+
+def m_comment(draw: Draw, db: Db) -> bool:
+    if not db.pg:
+        return False
+    t = _pick_table(draw, db)
+    if t is None:
+        return False
+    new = draw(st.sampled_from([None, *COMMENT_POOL]))
+    target = draw(st.sampled_from(["table", "column", "index", "view", "enum", "schema"]))
+    if target == "column" and t.cols:
+        draw(st.sampled_from(t.cols)).comment = new
+    elif target == "index" and t.indexes:
+        draw(st.sampled_from(t.indexes)).comment = new
+    elif target == "view" and db.views:
+        draw(st.sampled_from(db.views)).comment = new
+    elif target == "enum" and db.enums:
+        draw(st.sampled_from(db.enums)).comment = new
+    elif target == "schema" and db.schemas:
+        s = draw(st.sampled_from(db.schemas))
+        if new is None:
+            db.schema_comments.pop(s, None)
+        else:
+            db.schema_comments[s] = new
+    else:
+        t.comment = new
+    return True
+
+
+def m_enum(draw: Draw, db: Db) -> bool:
+    if not db.pg:
+        return False
+    what = draw(st.sampled_from(["new", "add_label", "drop_label", "column", "drop"]))
+    if what == "new" or not db.enums:
+        db.enums.append(gen_enum(draw, db))
+        return True
+    e = draw(st.sampled_from(db.enums))
+    users = [(t, c) for t in db.tables for c in t.cols if c.enum == (e.schema, e.name)]
+    if what == "add_label":
+        free = [x for x in LABEL_POOL if x not in e.labels]
+        if not free:
+            return False
+        pos = draw(st.integers(0, len(e.labels)))
+        e.labels.insert(pos, draw(st.sampled_from(free)))
+        return True
+    if what == "drop_label":
+        if len(e.labels) < 2:
+            return False
+        label = draw(st.sampled_from(e.labels))
+        e.labels.remove(label)
+        for t, c in users:
+            if c.default == lit(label):
+                c.default = lit(e.labels[0])
+        return True
+    if what == "column":
+        t = _pick_table(draw, db)
+        if t is None:
+            return False
+        c = Col(name=fresh_col_name(draw, db, t), type="enum", enum=(e.schema, e.name),
+                nullable=draw(st.booleans()))
+        if draw(st.booleans()):
+            c.default = lit(e.labels[0])
+        t.cols.append(c)
+        return True
+    # drop the type with every column using it
+    for t, c in users:
+        if len(t.cols) < 2:
+            return False
+    for t, c in users:
+        drop_column(db, t, c.name)
+    db.enums.remove(e)
+    return True
+
+
+def m_identity(draw: Draw, db: Db) -> bool:
+    if not db.pg:
+        return False
+    t = _pick_table(draw, db)
+    c = _pick_col(draw, t, lambda c: c.type in PG_INT and not c.serial)
+    if t is None or c is None:
+        return False
+    if c.identity is None:
+        if fk_involved(db, t, c.name) and any(c.name in fk.cols for fk in t.fks):
+            return False
+        c.identity = draw(st.sampled_from(["ALWAYS", "BY DEFAULT"]))
+        c.default = None
+        c.nullable = False
+    elif draw(st.booleans()):
+        c.identity = "ALWAYS" if c.identity == "BY DEFAULT" else "BY DEFAULT"
+    else:
+        c.identity = None
+        c.nullable = draw(st.booleans())
+    return True
+
+
+def m_schema(draw: Draw, db: Db) -> bool:
+    if not db.pg:
+        return False
+    if db.schemas and draw(st.booleans()):
+        s = draw(st.sampled_from(db.schemas))
+        if len([t for t in db.tables if t.schema != s]) < 1:
+            return False
+        for e in [e for e in db.enums if e.schema == s]:
+            for t in db.tables:
+                for c in list(t.cols):
+                    if c.enum == (e.schema, e.name):
+                        if len(t.cols) < 2:
+                            return False
+        db.tables = [t for t in db.tables if t.schema != s]
+        db.views = [v for v in db.views if v.schema != s]
+        for e in [e for e in db.enums if e.schema == s]:
+            for t in db.tables:
+                for c in list(t.cols):
+                    if c.enum == (e.schema, e.name):
+                        drop_column(db, t, c.name)
+            db.enums.remove(e)
+        db.schemas.remove(s)
+        db.schema_comments.pop(s, None)
+        prune_fks(db)
+        prune_views(db)
+        return True
+    free = [s for s in SCHEMA_POOL if s not in db.used]
+    if not free:
+        return False
+    s = draw(st.sampled_from(free))
+    db.schemas.append(s)
+    db.used.add(s)
+    db.tables.append(gen_table(draw, db, schema=s))
+    return True
+
+
+MUTATIONS = [m_add_table, m_drop_table, m_add_column, m_drop_column, m_change_type,
+             m_nullable, m_default, m_collation, m_add_unique, m_drop_unique, m_change_pk,
+             m_add_check, m_drop_check, m_add_fk, m_drop_fk, m_fk_actions, m_add_index,
+             m_drop_index, m_change_index, m_view, m_comment, m_enum, m_identity, m_schema]
+
+
+def mutate(draw: Draw, db: Db) -> Db:
+    to = copy.deepcopy(db)
+    n = draw(st.integers(1, 4))
+    done = 0
+    for _ in range(n * 3):
+        if done >= n:
+            break
+        m = draw(st.sampled_from(MUTATIONS))
+        if m(draw, to):
+            done += 1
+    return to
+
+
+# ---------------------------------------------------------------------------- data
+def _card(kind: str | None, labels: int) -> float:
+    if kind == "bool":
+        return 2
+    if kind == "enum":
+        return labels
+    return math.inf
+
+
+def _value(kind: str, i: int, salt: int, labels: list[str]) -> Any:
+    if kind == "int":
+        return 10 * i + salt % 10 + 1
+    if kind == "real":
+        return 10 * i + salt % 10 + 0.5
+    if kind == "text":
+        return ["a", "b'", "c;", "é", "d\\"][salt % 5] + str(i)
+    if kind == "blob":
+        return bytes([i + 1, salt % 256])
+    if kind == "bool":
+        return (i + salt) % 2 == 0
+    if kind == "date":
+        return f"2024-0{1 + salt % 9}-{i + 1:02d}"
+    if kind == "ts":
+        return f"2024-01-{i + 1:02d} 1{salt % 10}:00:00+00"
+    if kind == "json":
+        return f'{{"k": {i}}}'
+    if kind == "uuid":
+        return f"00000000-0000-4000-8000-{salt % 1000:04d}{i:08d}"
+    if kind == "arr":
+        return f"{{a{i},b}}"
+    if kind == "enum":
+        return labels[(i + salt) % len(labels)]
+    raise AssertionError(kind)
+
+
+def _sql_value(dialect: str, v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if dialect == "postgres":
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return lit(str(v))
+    if isinstance(v, bytes):
+        return "X'" + v.hex() + "'"
+    if isinstance(v, int | float):
+        return repr(v)
+    return lit(str(v))
+
+
+def _volatile(c: Col) -> bool:
+    return (c.identity is not None or c.serial
+            or (c.default is not None and "gen_random_uuid" in c.default))
+
+
+def _constant_values(t: Tbl, c: Col) -> bool:
+    """Whether every row gets the same non-NULL value when ``c`` is (re-)added."""
+    return not _volatile(c) and c.default is not None and c.default.upper() != "NULL"
+
+
+def _keyed_cols(t: Tbl) -> list[list[str]]:
+    """Column sets whose values must be distinct (keys and unique indexes)."""
+    out = [list(k.cols) for k in t.keys()]
+    out += [sorted(ix.cols() - set(ix.where_cols)) or sorted(ix.cols())
+            for ix in t.indexes if ix.unique]
+    return out
+
+
+@dataclass
+class _ColPlan:
+    name: str
+    kind: str | None
+    labels: list[str]
+    nonnull: bool
+    insert: bool = True
+
+
+def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Rows for every table of ``frm`` that survive ``frm`` -> ``to`` -> ``frm``."""
+    n: dict[tuple[str, str], int] = {}
+    plans: dict[tuple[str, str], dict[str, _ColPlan]] = {}
+    for t in frm.tables:
+        n[t.key] = draw(st.integers(0, 4))
+        tt = to.table(t.key)
+        cplans: dict[str, _ColPlan] = {}
+        keyed = {c for ks in _keyed_cols(t) for c in ks}
+        if tt is not None:
+            keyed |= {c for ks in _keyed_cols(tt) for c in ks}
+        for c in t.cols:
+            tc = tt.col(c.name) if tt is not None else None
+            kind = common_kind(frm, c, to if tc else None, tc)
+            if (not frm.pg and kind != "int" and c.type.upper() == "INTEGER"
+                    and t.pk and t.pk.cols == [c.name]):
+                kind = "int"
+            if (not frm.pg and tt is not None and tc is not None and tt.pk
+                    and tt.pk.cols == [c.name] and tc.type.upper() == "INTEGER"):
+                kind = "int"  # becomes a rowid alias: only integers fit
+            labels: list[str] = []
+            if kind == "enum":
+                enums = [e for e in (frm.enum(c.enum), to.enum(tc.enum) if tc else None) if e]
+                labels = [x for x in enums[0].labels if all(x in e.labels for e in enums)]
+                if not labels:
+                    kind = None
+            nonnull = (t.not_null(c) or c.name in keyed
+                       or (tc is not None and tt is not None and tt.not_null(tc)))
+            cplans[c.name] = _ColPlan(c.name, kind, labels, nonnull)
+            if kind is None and nonnull:
+                n[t.key] = 0
+        plans[t.key] = cplans
+        if tt is None:
+            continue
+        # Columns added by the migration (forward) or re-added by its rollback.
+        for side, other, cols_side in ((tt, t, tt.cols), (t, tt, t.cols)):
+            for c in cols_side:
+                if other.col(c.name) is not None:
+                    continue
+                no_default = c.default is None or c.default.upper() == "NULL"
+                if side.not_null(c) and no_default and not _volatile(c):
+                    n[t.key] = 0
+                in_key = any(c.name in ks for ks in _keyed_cols(side))
+                in_fk = any(c.name in fk.cols for fk in side.fks)
+                if (in_key or in_fk) and _constant_values(side, c):
+                    n[t.key] = 0
+                if in_key and c.default is None and not _volatile(c) and not c.nullable:
+                    n[t.key] = 0
+        # Cardinality of keys made of low-cardinality columns.
+        for ks in _keyed_cols(t) + _keyed_cols(tt):
+            cards = [_card(cplans[c].kind, len(cplans[c].labels)) if c in cplans else math.inf
+                     for c in ks]
+            if cards and all(x < math.inf for x in cards):
+                n[t.key] = min(n[t.key], int(max(cards)))
+    for t in frm.tables:
+        if to.table(t.key) is None:
+            for ks in _keyed_cols(t):
+                cp = plans[t.key]
+                cards = [_card(cp[c].kind, len(cp[c].labels)) for c in ks]
+                if cards and all(x < math.inf for x in cards):
+                    n[t.key] = min(n[t.key], int(max(cards)))
+
+    # Foreign keys, both sides: each group of child columns references one parent.
+    groups: dict[tuple[str, str], list[tuple[FK, bool, bool]]] = {}
+    for t in frm.tables:
+        tt = to.table(t.key)
+        seen: list[FK] = []
+        out: list[tuple[FK, bool, bool]] = []
+        for fk in t.fks:
+            in_to = tt is not None and any(_same_fk(fk, f2) for f2 in tt.fks)
+            out.append((fk, True, in_to))
+            seen.append(fk)
+        if tt is not None:
+            for fk in tt.fks:
+                if all(c in plans[t.key] for c in fk.cols) and not any(
+                        _same_fk(fk, f2) for f2 in seen):
+                    out.append((fk, False, True))
+        groups[t.key] = out
+
+    def referenceable(t: Tbl, fk: FK, in_from: bool, in_to: bool) -> bool:
+        p = frm.table(fk.ref)
+        if p is None or n[p.key] == 0:
+            return False
+        child_survives = to.table(t.key) is not None
+        if in_to or child_survives:
+            pt = to.table(fk.ref)
+            if pt is None:
+                return False
+            for rc in fk.ref_cols:
+                a, b = p.col(rc), pt.col(rc)
+                if a is None or b is None or (a.type, a.enum) != (b.type, b.enum):
+                    return False
+        tt = to.table(t.key)
+        for c, rc in zip(fk.cols, fk.ref_cols, strict=True):
+            a, pa = t.col(c), p.col(rc)
+            if a is None or pa is None or (a.type, a.enum) != (pa.type, pa.enum):
+                return False  # the child column holds other values than its parent's
+            b = tt.col(c) if tt is not None else None
+            if b is not None and (b.type, b.enum) != (a.type, a.enum):
+                return False
+        return all(rc in plans[p.key] and plans[p.key][rc].kind is not None
+                   for rc in fk.ref_cols)
+
+    # Which FK group each child column follows (None: NULL), to a fixpoint.
+    follow: dict[tuple[str, str], dict[str, tuple[FK, bool, bool] | None]] = {}
+    for _ in range(20):
+        changed = False
+        for t in frm.tables:
+            if n[t.key] == 0:
+                continue
+            cp = plans[t.key]
+            fol: dict[str, tuple[FK, bool, bool] | None] = {}
+            count: dict[str, int] = {}
+            for g in groups[t.key]:
+                for c in g[0].cols:
+                    count[c] = count.get(c, 0) + 1
+            for g in groups[t.key]:
+                fk = g[0]
+                ok = referenceable(t, *g) and all(count[c] == 1 for c in fk.cols)
+                p = frm.table(fk.ref)
+                assert p is not None
+                for c in fk.cols:
+                    fol[c] = g if ok else None
+                if not ok and any(cp[c].nonnull for c in fk.cols):
+                    n[t.key] = 0
+                    changed = True
+                    break
+                if ok and any(c in {x for ks in _keyed_cols(t) for x in ks} for c in fk.cols):
+                    if n[t.key] > n[p.key]:
+                        n[t.key] = n[p.key]
+                        changed = True
+            follow[t.key] = fol
+        if not changed:
+            break
+
+    # Values: per column, then foreign-key columns copied from their parent row.
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for t in frm.tables:
+        cp = plans[t.key]
+        rs = []
+        for i in range(n[t.key]):
+            row = {}
+            for salt, c in enumerate(t.cols):
+                p = cp[c.name]
+                if p.kind is None:
+                    row[c.name] = None
+                elif not p.nonnull and draw(st.integers(0, 3)) == 0:
+                    row[c.name] = None
+                else:
+                    row[c.name] = _value(p.kind, i, salt + len(t.name), p.labels)
+            rs.append(row)
+        rows[t.key] = rs
+    for _ in range(10):
+        changed = False
+        for t in frm.tables:
+            fol = follow.get(t.key, {})
+            for j, row in enumerate(rows[t.key]):
+                for c, g in fol.items():
+                    if g is None:
+                        new = None
+                    else:
+                        fk = g[0]
+                        prows = rows[fk.ref]
+                        new = (prows[j % len(prows)][fk.ref_cols[fk.cols.index(c)]]
+                               if prows else None)
+                    if row.get(c) != new:
+                        row[c] = new
+                        changed = True
+        if not changed:
+            break
+    # A NULL copied into a NOT NULL child column (the parent's value was NULL) is
+    # impossible: parents' key columns are never NULL.
+    return rows
+
+
+def _same_fk(a: FK, b: FK) -> bool:
+    return a.cols == b.cols and a.ref == b.ref and a.ref_cols == b.ref_cols
+
+
+# ------------------------------------------------------------------------- rendering
+def _qn(db: Db, schema: str, name: str) -> str:
+    return f"{q(schema)}.{q(name)}" if db.pg else q(name)
+
+
+def _type_sql(db: Db, c: Col) -> str:
+    if c.type == "enum":
+        assert c.enum is not None
+        return _qn(db, *c.enum)
+    if c.serial:
+        return "bigserial" if c.type == "bigint" else "serial"
+    return c.type
+
+
+def _col_sql(db: Db, t: Tbl, c: Col) -> str:
+    parts = [q(c.name), _type_sql(db, c)] if c.type != "" else [q(c.name)]
+    if c.collation:
+        parts.append(f"COLLATE {c.collation}")
+    if c.identity:
+        parts.append(f"GENERATED {c.identity} AS IDENTITY")
+    elif c.default is not None and not c.serial:
+        parts.append(f"DEFAULT {c.default}")
+    if not c.nullable and not c.identity and not c.serial:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+def _con(name: str | None) -> str:
+    return f"CONSTRAINT {q(name)} " if name else ""
+
+
+def _fk_sql(db: Db, fk: FK) -> str:
+    out = (f"{_con(fk.name)}FOREIGN KEY ({', '.join(q(c) for c in fk.cols)}) "
+           f"REFERENCES {_qn(db, *fk.ref)} ({', '.join(q(c) for c in fk.ref_cols)})")
+    if fk.on_delete != "NO ACTION":
+        out += f" ON DELETE {fk.on_delete}"
+    if fk.on_update != "NO ACTION":
+        out += f" ON UPDATE {fk.on_update}"
+    if fk.deferrable:
+        out += " DEFERRABLE INITIALLY DEFERRED"
+    return out
+
+
+def _index_sql(db: Db, t: Tbl, ix: Idx) -> str:
+    keys = []
+    for k in ix.keys:
+        text = q(k.col) if k.col is not None else (f"({k.expr})" if db.pg else str(k.expr))
+        keys.append(text + (" DESC" if k.desc else ""))
+    target = f"{q(t.schema)}.{q(t.name)}" if db.pg else q(t.name)
+    sql = (f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {q(ix.name)} ON {target} "
+           f"({', '.join(keys)})")
+    if ix.where:
+        sql += f" WHERE {ix.where}"
+    return sql
+
+
+def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = None) -> str:
+    """The SQL script that builds ``db`` (and inserts ``rows``) in an empty database."""
+    out: list[str] = []
+    for s in db.schemas:
+        out.append(f"CREATE SCHEMA {q(s)}")
+        if s in db.schema_comments:
+            out.append(f"COMMENT ON SCHEMA {q(s)} IS {lit(db.schema_comments[s])}")
+    for e in db.enums:
+        out.append(f"CREATE TYPE {_qn(db, e.schema, e.name)} AS ENUM "
+                   f"({', '.join(lit(x) for x in e.labels)})")
+        if e.comment:
+            out.append(f"COMMENT ON TYPE {_qn(db, e.schema, e.name)} IS {lit(e.comment)}")
+    for t in db.tables:
+        items = [_col_sql(db, t, c) for c in t.cols]
+        if t.pk:
+            items.append(f"{_con(t.pk.name)}PRIMARY KEY ({', '.join(q(c) for c in t.pk.cols)})")
+        items += [f"{_con(k.name)}UNIQUE ({', '.join(q(c) for c in k.cols)})"
+                  for k in t.uniques]
+        items += [f"{_con(ck.name)}CHECK ({ck.expr})" for ck in t.checks]
+        if not db.pg:
+            items += [_fk_sql(db, fk) for fk in t.fks]
+        out.append(f"CREATE TABLE {_qn(db, *t.key)} (\n  " + ",\n  ".join(items) + "\n)")
+    for t in db.tables:
+        data = (rows or {}).get(t.key) or []
+        cols = [c for c in t.cols]
+        if data and cols:
+            override = " OVERRIDING SYSTEM VALUE" if any(
+                c.identity == "ALWAYS" for c in cols) and db.pg else ""
+            values = ", ".join("(" + ", ".join(_sql_value(db.dialect, r[c.name]) for c in cols)
+                               + ")" for r in data)
+            out.append(f"INSERT INTO {_qn(db, *t.key)} ({', '.join(q(c.name) for c in cols)})"
+                       f"{override} VALUES {values}")
+    if db.pg:
+        for t in db.tables:
+            for fk in t.fks:
+                out.append(f"ALTER TABLE {_qn(db, *t.key)} ADD {_fk_sql(db, fk)}")
+    for t in db.tables:
+        for ix in t.indexes:
+            out.append(_index_sql(db, t, ix))
+            if ix.comment:
+                out.append(f"COMMENT ON INDEX {_qn(db, t.schema, ix.name)} IS {lit(ix.comment)}")
+    for v in db.views:
+        t = db.table(v.table)
+        assert t is not None
+        sql = (f"CREATE VIEW {_qn(db, v.schema, v.name)} AS SELECT "
+               f"{', '.join(q(c) for c in v.cols)} FROM {_qn(db, *v.table)}")
+        if v.where_col:
+            sql += f" WHERE {q(v.where_col)} IS NOT NULL"
+        out.append(sql)
+        if v.comment:
+            out.append(f"COMMENT ON VIEW {_qn(db, v.schema, v.name)} IS {lit(v.comment)}")
+    if db.pg:
+        for t in db.tables:
+            if t.comment:
+                out.append(f"COMMENT ON TABLE {_qn(db, *t.key)} IS {lit(t.comment)}")
+            for c in t.cols:
+                if c.comment:
+                    out.append(f"COMMENT ON COLUMN {_qn(db, *t.key)}.{q(c.name)} IS "
+                               f"{lit(c.comment)}")
+    return ";\n".join(out) + ";\n"
+
+
+# --------------------------------------------------------------------------- pairs
+@dataclass
+class Pair:
+    dialect: str
+    frm: Db
+    to: Db
+    rows: dict[tuple[str, str], list[dict[str, Any]]]
+
+    def __repr__(self) -> str:  # the scripts are noted in full; keep reports short
+        return f"Pair({self.dialect}, {len(self.frm.tables)} -> {len(self.to.tables)} tables)"
+
+    @property
+    def from_sql(self) -> str:
+        return render(self.frm, self.rows)
+
+    @property
+    def to_sql(self) -> str:
+        return render(self.to)
+
+
+@st.composite
+def pairs(draw: Draw, dialect: str) -> Pair:
+    frm = draw(schemas(dialect))
+    to = mutate(draw, frm)
+    rows = gen_rows(draw, frm, to)
+    return Pair(dialect, frm, to, rows)

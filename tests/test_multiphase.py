@@ -1,0 +1,289 @@
+"""Multi-phase patterns on real databases, through the runner the CLI and the flow share:
+every phase applied in order (approved where a code deploy is needed), the end state is
+exactly the desired schema, planning again is empty, rows survive, and rolling every
+phase back returns to the starting hash. Then the CLI's refusals and records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import pg_exec
+from phase_support import Db
+from test_cli import assert_one_line_error, run
+
+from lockplane.execute import ApplyOptions
+from lockplane.model import Schema
+from lockplane.multiphase import plan_multiphase, runner
+from lockplane.multiphase.explicit import explicit_target
+from lockplane.plan import build_plan
+from lockplane.sources import canonicalize, load_schema
+
+PG_SETUP = """
+CREATE TABLE users (
+    id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email text NOT NULL UNIQUE,
+    age text,
+    nick text,
+    score int
+);
+CREATE INDEX users_nick_idx ON users (nick);
+CREATE INDEX users_email_lower_idx ON users (lower(email));
+CREATE TABLE legacy (id int PRIMARY KEY, note text);
+INSERT INTO users (email, age, nick, score)
+SELECT 'u' || g || '@x', (g % 90)::text, CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' || g END,
+       CASE WHEN g % 4 = 0 THEN NULL ELSE g END
+FROM generate_series(1, 300) g;
+INSERT INTO legacy SELECT g, 'note ' || g FROM generate_series(1, 40) g;
+"""
+
+SQLITE_SETUP = """
+CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, age TEXT, nick TEXT,
+                    score INTEGER);
+CREATE INDEX users_nick_idx ON users (nick);
+CREATE TABLE legacy (id INTEGER PRIMARY KEY, note TEXT);
+WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 300)
+INSERT INTO users (email, age, nick, score)
+SELECT 'u' || x || '@x', x % 90, CASE WHEN x % 3 = 0 THEN NULL ELSE 'n' || x END,
+       CASE WHEN x % 4 = 0 THEN NULL ELSE x END FROM g;
+INSERT INTO legacy SELECT id, 'note ' || id FROM users WHERE id <= 40;
+"""
+
+ROWS = 300
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("pg_dsn")
+        pg_exec(dsn, PG_SETUP)
+        return Db("postgres", dsn)
+    dsn = f"sqlite:///{tmp_path / 'app.db'}"
+    d = Db("sqlite", dsn)
+    d.execute(SQLITE_SETUP)
+    return d
+
+
+def _target(db: Db, before: Schema, pattern: str, table: str, **kw: Any) -> Schema:
+    after = explicit_target(before, pattern, table, kw.get("column"), kw.get("to_name"),
+                            kw.get("to_type"))
+    if kw.get("default") is not None:
+        t = after.table("public" if db.dialect == "postgres" else "main", table)
+        assert t is not None
+        col = t.column(kw["column"])
+        assert col is not None
+        col.default = kw["default"]
+    return canonicalize(after, db.ctx, where="test")
+
+
+def _run_all_phases(db: Db, mp: Any, between: Callable[[int], None] | None = None) -> None:
+    for phase in mp.phases:
+        n = phase.phase_number
+        if n > 1:
+            if between:
+                between(n - 1)
+            if mp.phase(n - 1).requires_code_deploy:
+                runner.approve(mp, db.dsn, n - 1, "tester", "deployed")
+        result = runner.apply_phase(mp, db.dsn, n, actor="tester")
+        assert result.hash_after == phase.plan.target_hash
+
+
+# Each phase's rollback was already run and checked on a scratch copy when the plan was
+# built: skip a second shadow run here (the forward phases keep theirs).
+PERMISSIVE = ApplyOptions(safety="permissive", skip_shadow=True)
+
+# pattern, table, explicit-target options, rows check after the last phase
+CASES: list[tuple[str, str, dict[str, Any], str, Any]] = [
+    ("rename_column", "users", {"column": "email", "to_name": "email_address"},
+     "SELECT count(*) FROM users WHERE email_address = 'u' || id || '@x'", ROWS),
+    ("rename_table", "users", {"to_name": "members"},
+     "SELECT count(*) FROM members", ROWS),
+    ("change_type", "users", {"column": "age", "to_type": "integer"},
+     "SELECT count(*) FROM users WHERE age = id % 90", ROWS),
+    ("drop_column", "users", {"column": "nick"}, "SELECT count(*) FROM users", ROWS),
+    ("drop_column", "users", {"column": "nick", "archive": True},
+     "SELECT count(*) FROM users", ROWS),
+    ("drop_table", "legacy", {}, "SELECT count(*) FROM users", ROWS),
+    ("drop_table", "legacy", {"archive": True}, "SELECT count(*) FROM users", ROWS),
+    ("add_not_null", "users", {"column": "score"},
+     "SELECT count(*) FROM users WHERE score IS NOT NULL", ROWS),
+    ("add_not_null", "users", {"column": "score", "default": "0"},
+     "SELECT count(*) FROM users WHERE score = 0", ROWS // 4),
+]
+PG_ONLY = {"rename_table", "change_type"}
+SQLITE_ONLY = {("drop_table", True)}  # PostgreSQL archives the same way for drop_column
+
+
+@pytest.mark.parametrize(("pattern", "table", "options", "check", "expected"), CASES,
+                         ids=[c[0] + ("_archive" if c[2].get("archive") else "")
+                              + ("_default" if c[2].get("default") else "") for c in CASES])
+def test_pattern_end_to_end(db: Db, pattern: str, table: str, options: dict[str, Any],
+                            check: str, expected: Any) -> None:
+    if pattern in PG_ONLY and db.dialect != "postgres":
+        pytest.skip(f"{pattern} is planned for PostgreSQL only")
+    if (pattern, bool(options.get("archive"))) in SQLITE_ONLY and db.dialect != "sqlite":
+        pytest.skip("covered on SQLite (the archive step is the same change kind)")
+    before = db.schema()
+    after = _target(db, before, pattern, table, **options)
+    mp = plan_multiphase(before, after, server_dsn=db.ctx.server_dsn, table=table,
+                         archive=bool(options.get("archive")))
+    assert mp.operation == pattern and mp.total_phases == len(mp.phases) >= 2
+    assert mp.source_hash == before.hash() and mp.target_hash == after.hash()
+    for prev, nxt in zip(mp.phases, mp.phases[1:], strict=False):
+        assert nxt.plan.source_hash == prev.plan.target_hash  # each phase's exact start
+    if options.get("archive"):
+        assert any(p.name == "archive" for p in mp.phases)
+
+    def deploy(done: int) -> None:
+        if pattern == "add_not_null" and "default" not in options and done == 1:
+            # Before the code deploy is done, phase 1's check finds the NULL rows ...
+            assert not all(r.passed for r in runner.verify(mp, db.dsn, 1))
+            # ... and the deploy (a backfill) fixes them.
+            db.execute("UPDATE users SET score = -1 WHERE score IS NULL")
+
+    _run_all_phases(db, mp, deploy)
+    live = db.schema()
+    assert live.hash() == after.hash()
+    assert build_plan(live, after).steps == []
+    assert db.query(check)[0][0] == expected
+    if options.get("archive"):
+        label = options.get("column") or "all"
+        archive = (f"lockplane.archive_{table}_{label}" if db.dialect == "postgres"
+                   else f"_lockplane_archive_{table}_{label}")
+        rows, kept = (ROWS, ROWS * 2 // 3) if table == "users" else (40, 40)
+        col = options.get("column") or "note"
+        assert db.query(f"SELECT count(*), count({col}) FROM {archive}")[0] == (rows, kept)
+    state = runner.migration_state(mp, db.dsn)
+    assert state.status == "completed" and state.completed_phases == mp.total_phases
+
+    runner.rollback(mp, db.dsn, 0, options=PERMISSIVE, actor="tester")
+    assert db.schema().hash() == before.hash()
+    assert db.query("SELECT count(*) FROM users")[0][0] == ROWS
+    state = runner.migration_state(mp, db.dsn)
+    assert state.status == "rolled_back" and state.completed_phases == 0
+    if pattern == "rename_column":
+        # the old column comes back with its values
+        assert db.query("SELECT count(*) FROM users WHERE email = 'u' || id || '@x'"
+                        )[0][0] == ROWS
+
+
+def test_rename_column_keeps_declared_names(pg_dsn: str, tmp_path: Path) -> None:
+    """A declared rename whose desired schema keeps the old constraint and index names
+    (and an expression index): the migrate phase builds them under temporary names while
+    the old code keeps its own, the contract phase renames them. (Applied end to end by
+    the explicit rename above, which keeps the names too.)"""
+    pg_exec(pg_dsn, PG_SETUP)
+    desired = tmp_path / "schema.sql"
+    desired.write_text("""
+CREATE TABLE users (
+    id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email_address text NOT NULL, -- lockplane:renamed-from email
+    age text,
+    nick text,
+    score int,
+    CONSTRAINT users_email_key UNIQUE (email_address)
+);
+CREATE INDEX users_nick_idx ON users (nick);
+CREATE INDEX users_email_lower_idx ON users (lower(email_address));
+CREATE TABLE legacy (id int PRIMARY KEY, note text);
+""")
+    db = Db("postgres", pg_dsn)
+    before, after = db.schema(), load_schema(str(desired), db.ctx)
+    mp = plan_multiphase(before, after, server_dsn=pg_dsn)
+    assert [p.name for p in mp.phases] == ["expand", "migrate", "contract"]
+    migrate_sql = " ".join(s for st in mp.phase(2).plan.steps for s in st.sql)
+    assert '"users_email_key__lp_new" UNIQUE ("email_address")' in migrate_sql
+    assert '"users_email_lower_idx__lp_new"' in migrate_sql
+    assert "DROP" not in migrate_sql  # the old code keeps what it uses until contract
+    contract_sql = [s for st in mp.phase(3).plan.steps for s in st.sql]
+    assert ('ALTER TABLE "public"."users" RENAME CONSTRAINT "users_email_key__lp_new" TO '
+            '"users_email_key"') in contract_sql
+    assert ('ALTER INDEX "public"."users_email_lower_idx__lp_new" RENAME TO '
+            '"users_email_lower_idx"') in contract_sql
+    assert contract_sql.index('ALTER TABLE "public"."users" DROP COLUMN "email"') \
+        < contract_sql.index('ALTER TABLE "public"."users" RENAME CONSTRAINT '
+                             '"users_email_key__lp_new" TO "users_email_key"')
+
+
+# ---------------------------------------------------------------------------- CLI
+@pytest.fixture
+def not_null_plan(tmp_path: Path) -> tuple[str, Path]:
+    """A SQLite database whose score column gets NOT NULL (two phases, a deploy between)."""
+    dsn = f"sqlite:///{tmp_path / 'app.db'}"
+    Db("sqlite", dsn).execute(SQLITE_SETUP)
+    plan = tmp_path / "mp.json"
+    proc = run("plan-multiphase", "--pattern", "add_not_null", "--table", "users",
+               "--column", "score", "--from", dsn, "-o", str(plan))
+    assert proc.returncode == 0, proc.stderr
+    return dsn, plan
+
+
+def _events(dsn: str) -> list[dict[str, Any]]:
+    proc = run("phase-status", "--target", dsn, "--json")
+    assert proc.returncode == 0, proc.stderr
+    (migration,) = json.loads(proc.stdout)
+    return list(migration["events"])
+
+
+def test_cli_out_of_order_force_and_verify(not_null_plan: tuple[str, Path]) -> None:
+    dsn, plan = not_null_plan
+    mp = json.loads(plan.read_text())
+    assert mp["total_phases"] == 2 and mp["phases"][0]["requires_code_deploy"]
+
+    # Phase 2 before phase 1: refused, nothing recorded as applied.
+    proc = run("apply-phase", str(plan), "--target", dsn, "--phase", "2", "--auto-approve")
+    assert_one_line_error(proc, 3, "out of order", "next is phase 1")
+
+    assert run("apply-phase", str(plan), "--target", dsn, "--next",
+               "--auto-approve").returncode == 0
+    # Applying phase 1 again: refused.
+    proc = run("apply-phase", str(plan), "--target", dsn, "--phase", "1", "--auto-approve")
+    assert_one_line_error(proc, 3, "out of order")
+
+    # NULLs remain: verification fails (exit 3), and so does the next phase's gate.
+    proc = run("verify-phase", str(plan), "--target", dsn)
+    assert_one_line_error(proc, 3, "verification failed")
+    assert "FAIL" in proc.stderr
+    proc = run("apply-phase", str(plan), "--target", dsn, "--next", "--approver", "ann",
+               "--auto-approve")
+    assert_one_line_error(proc, 3, "verification of phase 1 failed")
+
+    # Approved through the plan file (no Prefect), rows fixed: the next phase runs.
+    proc = run("approve", str(plan), "--target", dsn, "--approver", "bob",
+               "--comment", "v2 deployed")
+    assert proc.returncode == 0, proc.stderr
+    Db("sqlite", dsn).execute("UPDATE users SET score = 0 WHERE score IS NULL")
+    assert run("verify-phase", str(plan), "--target", dsn).returncode == 0
+    proc = run("apply-phase", str(plan), "--target", dsn, "--next", "--auto-approve")
+    assert proc.returncode == 0, proc.stderr
+    events = _events(dsn)
+    assert {"action": "approved", "phase": 1, "who": "bob", "comment": "v2 deployed"}.items() \
+        <= next(e for e in events if e["action"] == "approved" and e["who"] == "bob").items()
+    assert [e["phase"] for e in events if e["action"] == "applied"] == [1, 2]
+    proc = run("apply-phase", str(plan), "--target", dsn, "--next", "--auto-approve")
+    assert_one_line_error(proc, 3, "already")
+
+
+def test_cli_force_records_the_reason(not_null_plan: tuple[str, Path]) -> None:
+    dsn, plan = not_null_plan
+    assert run("apply-phase", str(plan), "--target", dsn, "--next",
+               "--auto-approve").returncode == 0
+    # No approval, NULLs still there: only --force gets phase 2 through, and it would
+    # fail on the NULLs, so fix them first (the override skips the gate, not the data).
+    Db("sqlite", dsn).execute("UPDATE users SET score = 0 WHERE score IS NULL")
+    proc = run("apply-phase", str(plan), "--target", dsn, "--phase", "2", "--auto-approve")
+    assert_one_line_error(proc, 3, "approve it first")
+    proc = run("apply-phase", str(plan), "--target", dsn, "--phase", "2", "--auto-approve",
+               "--force", "hotfix INC-42, deploy verified by hand")
+    assert proc.returncode == 0, proc.stderr
+    forced = [e for e in _events(dsn) if e["action"] == "applied" and e["phase"] == 2]
+    assert forced and forced[0]["forced"] == "hotfix INC-42, deploy verified by hand"
+    # Rolled back from the CLI, the state agrees.
+    proc = run("rollback-phase", str(plan), "--target", dsn, "--to-phase", "0",
+               "--auto-approve")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("phase-status", "--target", dsn, "--json")
+    assert json.loads(proc.stdout)[0]["status"] == "rolled_back"
