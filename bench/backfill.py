@@ -10,7 +10,8 @@ reads and point updates (``hits = hits + 1``) on random rows of that table:
      (a child process: shadow trial, read-only check, then the batches).
 
 For each it prints rows per second, the worst and the 99th-percentile client latency
-during the run, and the WAL written (``pg_current_wal_insert_lsn()`` before and after),
+during the run, and the WAL written server-wide (``pg_current_wal_insert_lsn()`` before
+and after: the clients' and any other session's WAL included),
 next to Lockplane's own estimate. Then it runs the backfill again on a table a tenth
 the size, with no clients, and prints both child processes' peak RSS (``os.wait4``):
 memory should not grow with the table.
@@ -135,8 +136,9 @@ def create_tables(dsn: str, rows: int, names: list[str]) -> None:
             "CREATE TABLE {} (id bigint PRIMARY KEY, account int NOT NULL, amount int NOT NULL, "
             "note text, hits int NOT NULL DEFAULT 0, amount_cents bigint)").format(first))
         conn.execute(pgsql.SQL(
-            "INSERT INTO {} (id, account, amount, note) SELECT i, i %% 5000, (i::bigint * 7919) %% 100000, "
-            "md5(i::text) || md5((i * 31)::text) FROM generate_series(1, %s) i").format(first),
+            "INSERT INTO {} (id, account, amount, note) SELECT i, i %% 5000, "
+            "(i::bigint * 7919) %% 100000, md5(i::text) || md5((i * 31)::text) "
+            "FROM generate_series(1, %s) i").format(first),
             (rows,))
         conn.execute(pgsql.SQL("CREATE INDEX ON {} (account)").format(first))
         for name in names[1:]:
@@ -278,7 +280,7 @@ def main() -> None:
         print(f"\nBackfill of {rows:,} rows ({EXPR}), {args.clients} client threads "
               f"doing point reads and updates ({plain.ops + lp.ops:,} ops measured)\n")
         head = (f"{'':32} {'rows/s':>10} {'seconds':>8} {'worst wait':>11} {'p99 wait':>9} "
-                f"{'WAL':>9}")
+                f"{'WAL*':>9}")
         print(head)
         print("-" * len(head))
         for r in (plain, lp):
@@ -288,6 +290,7 @@ def main() -> None:
         est_wal = human_bytes(est["wal_bytes"]) if est.get("wal_bytes") else "?"
         print(f"{'  (lockplane estimate)':32} {'':>10} {est_s:>8} {'':>11} {'':>9} "
               f"{'~' + est_wal:>9}")
+        print("* WAL written server-wide during the run: clients and any other session too")
         ratio = lp.rate / plain.rate if plain.rate else 0.0
         flat = rss_big <= rss_small * 1.15 + 8 * 1024
         print()

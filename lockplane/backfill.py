@@ -71,6 +71,9 @@ _CHECK_STEP_ROWS = 100_000  # rows per read-only check query
 _SAMPLE_ROWS = 5_000  # rows copied to the shadow for the trial
 _SPLIT_SAMPLE_KEYS = 20_000  # keys sampled to split a table into chunks
 _LOCATE_LINEAR = 32  # below this many rows, test rows one by one
+# Key types with a max() aggregate (uuid, for one, has none before PostgreSQL 16).
+_PG_MAX_TYPES = ("smallint", "integer", "bigint", "numeric", "text", "character", "date",
+                 "timestamp", "time ", "real", "double precision", "oid")
 
 
 # --------------------------------------------------------------------------- input
@@ -664,13 +667,20 @@ class BatchSql:
         keys that is: an index-only walk of the key, never OFFSET."""
         conds, params = self.range(after, upto)
         keys = ", ".join(self.qkeys)
-        outs = ", ".join((f"s.{k}::text" if self.pg else f"s.{k}") for k in self.qkeys)
-        desc = ", ".join(f"s.{k} DESC" for k in self.qkeys)
-        sql = (f"SELECT {outs}, count(*) OVER () FROM (SELECT {keys} FROM {self.qt} "
-               f"WHERE {self._where(conds)} ORDER BY {keys} LIMIT {self.p}) AS s "
-               f"ORDER BY {desc} LIMIT 1")
+        inner = (f"SELECT {keys} FROM {self.qt} WHERE {self._where(conds)} "
+                 f"ORDER BY {keys} LIMIT {self.p}")
+        if len(self.qkeys) == 1 and (not self.pg or self.rb.key_types[0].startswith(
+                _PG_MAX_TYPES)):
+            # One column of a type with max(): an aggregate over the walked keys, no sort.
+            k = f"s.{self.qkeys[0]}"
+            sql = f"SELECT max({k}){'::text' if self.pg else ''}, count(*) FROM ({inner}) AS s"
+        else:
+            outs = ", ".join((f"s.{k}::text" if self.pg else f"s.{k}") for k in self.qkeys)
+            desc = ", ".join(f"s.{k} DESC" for k in self.qkeys)
+            sql = (f"SELECT {outs}, count(*) OVER () FROM ({inner}) AS s "
+                   f"ORDER BY {desc} LIMIT 1")
         rows = self.db.query(sql, [*params, int(n)])
-        if not rows:
+        if not rows or not rows[0][-1]:
             return None
         *key, count = rows[0]
         return list(key), int(count)
@@ -1591,6 +1601,11 @@ def start_backfill(dsn: str, plan: BackfillPlan, opts: BackfillOptions | None = 
             state.set_status(rb.id, "running", only_from=("pending", "running", "cancelled",
                                                          "failed"))
             return [c.chunk for c in existing if c.status != "done"]
+        if opts.restart and _pg(db):
+            for c in state.chunks(rb.id):
+                # Starting over under a live runner would apply its batches twice.
+                with _runner_lock(db, rb.id, c.chunk, wait_s=0):
+                    pass
         stats = _stats(db, rb)
         bounds = _split(db, rb, stats, max(1, opts.chunks))
         n = len(bounds)

@@ -165,12 +165,20 @@ def sqlite_needs_rebuild(b: Table, a: Table) -> bool:
             # NULL column needs a non-NULL constant default.
             if col.generated is not None or (not col.nullable and col.default is None):
                 return True
-            if col.default is not None and col.default.strip().startswith("("):
+            if col.default is not None and _sqlite_non_constant(col.default):
                 return True
         elif not same(prev, col, "comment"):
             return True
     # Dropped columns: DROP COLUMN refuses indexed/constrained columns; rebuild is exact.
     return any(c.name not in {x.name for x in a.columns} for c in b.columns)
+
+
+def _sqlite_non_constant(default: str) -> bool:
+    """A default ADD COLUMN refuses on a table with rows ("non-constant default"): an
+    expression in parentheses or CURRENT_TIME / CURRENT_DATE / CURRENT_TIMESTAMP."""
+    text = default.strip()
+    return text.startswith("(") or text.upper() in (
+        "CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP")
 
 
 def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
@@ -222,7 +230,8 @@ def _diff_columns(b: Table, a: Table, d: Dialect) -> list[Change]:
             continue  # the parent's step does it (see changes.table_hierarchy)
         if prev is None:
             out.append(AddColumn(b, col))
-        elif not same(prev, col, "comment", "inherited", "grants"):
+        elif not same(prev, col, "comment", "inherited", "grants", "statistics",
+                      "compression"):
             out.append(AlterColumn(b, _no_comment(prev), _no_comment(col)))
     for col in b.columns:
         if col.name not in new_names and not skip_column_change(col, None, a):

@@ -71,7 +71,10 @@ class Column(Model):
         "parent when a schema file leaves it out.")
     grants: list[Grant] = Field(
         default_factory=list, description="column-level privileges (GRANT SELECT (col) ...)")
-    sparse_fields = ("identity_options", "inherited", "grants")
+    statistics: int | None = Field(None, description="SET STATISTICS target, when set")
+    compression: str | None = Field(None, description="SET COMPRESSION method (pglz, lz4), "
+                                    "when not the server's default")
+    sparse_fields = ("identity_options", "inherited", "grants", "statistics", "compression")
 
 
 class IndexKey(Model):
@@ -104,7 +107,9 @@ class Index(Model):
     valid: bool = Field(True, description="False for an INVALID index (a failed CREATE INDEX "
                         "CONCURRENTLY): planned as drop and create when the desired twin is "
                         "valid")
-    sparse_fields = ("valid",)
+    options: list[str] = Field(default_factory=list,
+                               description="storage parameters, e.g. fillfactor=70")
+    sparse_fields = ("valid", "options")
 
     @model_validator(mode="after")
     def _keys_from_columns(self) -> Index:
@@ -260,12 +265,16 @@ class Table(Model):
         default_factory=list, description='INHERITS parents, "schema"."table", in order')
     rules: list[Rule] = Field(default_factory=list)
     statistics: list[StatisticsObject] = Field(default_factory=list)
+    replica_identity: str = Field(
+        "default", description="REPLICA IDENTITY: default, full, nothing, or "
+        "'index:<name>' (USING INDEX)")
     clone_names: dict[str, str] = Field(
         default_factory=dict, description="a partition's copies of its parent's indexes and "
         "constraints, 'index:<parent index>' / 'constraint:<parent constraint>' -> name "
         "here (read from the database; not part of the state: used to detach exactly)")
     sparse_fields = ("unlogged", "options", "partition_by", "partition_of",
-                     "partition_bound", "inherits", "rules", "statistics")
+                     "partition_bound", "inherits", "rules", "statistics",
+                     "replica_identity")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
@@ -306,7 +315,8 @@ class View(Model):
     triggers: list[Trigger] = Field(default_factory=list,
                                     description="INSTEAD OF (and statement) triggers")
     column_comments: dict[str, str] = Field(default_factory=dict)
-    sparse_fields = ("triggers", "column_comments")
+    rules: list[Rule] = Field(default_factory=list, description="rules other than _RETURN")
+    sparse_fields = ("triggers", "column_comments", "rules")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

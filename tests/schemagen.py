@@ -680,6 +680,38 @@ def m_change_type(draw: Draw, db: Db) -> bool:
     return True
 
 
+def m_retype_key(draw: Draw, db: Db) -> bool:
+    """Change the type of a referenced key column and of every column referencing it."""
+    refs = [(p, fk) for t in db.tables for fk in t.fks if (p := db.table(fk.ref))]
+    if not refs:
+        return False
+    p, fk = draw(st.sampled_from(refs))
+    i = draw(st.integers(0, len(fk.ref_cols) - 1))
+    component = [(p, fk.ref_cols[i])]
+    for t in db.tables:
+        for f in t.fks:
+            if f.ref == p.key and f.ref_cols == fk.ref_cols:
+                component.append((t, f.cols[i]))
+    cols = [(t, t.col(c)) for t, c in dict.fromkeys(component)]
+    for t, c in cols:
+        if c is None or c.identity is not None or c.serial:
+            return False
+        # Any other foreign key over these columns would be left comparing two types.
+        for o in db.tables:
+            for f in o.fks:
+                uses = (o is t and c.name in f.cols) or (f.ref == t.key and c.name in f.ref_cols)
+                if uses and not (f.ref == p.key and f.ref_cols == fk.ref_cols):
+                    return False
+    new_type, enum = gen_type(draw, db)
+    if new_type == "enum" or (new_type, enum) == (cols[0][1].type, cols[0][1].enum):
+        return False
+    for t, c in cols:
+        assert c is not None
+        c.type, c.enum = new_type, enum
+        retype_dependents(db, t, c)
+    return True
+
+
 def m_nullable(draw: Draw, db: Db) -> bool:
     t = _pick_table(draw, db)
     c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial)
@@ -897,7 +929,7 @@ def m_enum(draw: Draw, db: Db) -> bool:
             return False
         label = draw(st.sampled_from(e.labels))
         e.labels.remove(label)
-        for t, c in users:
+        for _t, c in users:
             if c.default == lit(label):
                 c.default = lit(e.labels[0])
         return True
@@ -912,7 +944,7 @@ def m_enum(draw: Draw, db: Db) -> bool:
         t.cols.append(c)
         return True
     # drop the type with every column using it
-    for t, c in users:
+    for t, _c in users:
         if len(t.cols) < 2:
             return False
     for t, c in users:
@@ -979,6 +1011,7 @@ def m_schema(draw: Draw, db: Db) -> bool:
 
 
 MUTATIONS = [m_add_table, m_drop_table, m_add_column, m_drop_column, m_change_type,
+             m_retype_key,
              m_nullable, m_default, m_collation, m_add_unique, m_drop_unique, m_change_pk,
              m_add_check, m_drop_check, m_add_fk, m_drop_fk, m_fk_actions, m_add_index,
              m_drop_index, m_change_index, m_view, m_comment, m_enum, m_identity, m_schema]
@@ -1077,13 +1110,14 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
     """Rows for every table of ``frm`` that survive ``frm`` -> ``to`` -> ``frm``."""
     n: dict[tuple[str, str], int] = {}
     plans: dict[tuple[str, str], dict[str, _ColPlan]] = {}
+    keyed: dict[tuple[str, str], set[str]] = {}  # columns in a key on either side
     for t in frm.tables:
         n[t.key] = draw(st.integers(0, 4))
         tt = to.table(t.key)
         cplans: dict[str, _ColPlan] = {}
-        keyed = {c for ks in _keyed_cols(t) for c in ks}
+        keyed[t.key] = {c for ks in _keyed_cols(t) for c in ks}
         if tt is not None:
-            keyed |= {c for ks in _keyed_cols(tt) for c in ks}
+            keyed[t.key] |= {c for ks in _keyed_cols(tt) for c in ks}
         for c in t.cols:
             tc = tt.col(c.name) if tt is not None else None
             kind = common_kind(frm, c, to if tc else None, tc)
@@ -1099,7 +1133,7 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
                 labels = [x for x in enums[0].labels if all(x in e.labels for e in enums)]
                 if not labels:
                     kind = None
-            nonnull = (t.not_null(c) or c.name in keyed
+            nonnull = (t.not_null(c) or c.name in keyed[t.key]
                        or (tc is not None and tt is not None and tt.not_null(tc)))
             cplans[c.name] = _ColPlan(c.name, kind, labels, nonnull)
             if kind is None and nonnull:
@@ -1156,23 +1190,19 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
         p = frm.table(fk.ref)
         if p is None or n[p.key] == 0:
             return False
-        child_survives = to.table(t.key) is not None
-        if in_to or child_survives:
-            pt = to.table(fk.ref)
-            if pt is None:
-                return False
-            for rc in fk.ref_cols:
-                a, b = p.col(rc), pt.col(rc)
-                if a is None or b is None or (a.type, a.enum) != (b.type, b.enum):
-                    return False
-        tt = to.table(t.key)
+        tt, pt = to.table(t.key), to.table(fk.ref)
+        if (in_to or tt is not None) and pt is None:
+            return False  # the rollback brings the parent back empty
         for c, rc in zip(fk.cols, fk.ref_cols, strict=True):
             a, pa = t.col(c), p.col(rc)
             if a is None or pa is None or (a.type, a.enum) != (pa.type, pa.enum):
                 return False  # the child column holds other values than its parent's
             b = tt.col(c) if tt is not None else None
-            if b is not None and (b.type, b.enum) != (a.type, a.enum):
-                return False
+            if b is None:
+                continue  # the child goes (or the column): only "from" holds the key
+            pb = pt.col(rc) if pt is not None else None
+            if pb is None or (b.type, b.enum) != (pb.type, pb.enum):
+                return False  # both ends must convert alike
         return all(rc in plans[p.key] and plans[p.key][rc].kind is not None
                    for rc in fk.ref_cols)
 
@@ -1200,7 +1230,7 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
                     n[t.key] = 0
                     changed = True
                     break
-                if ok and any(c in {x for ks in _keyed_cols(t) for x in ks} for c in fk.cols):
+                if ok and any(c in keyed[t.key] for c in fk.cols):
                     if n[t.key] > n[p.key]:
                         n[t.key] = n[p.key]
                         changed = True

@@ -25,6 +25,7 @@ from lockplane.backfill import (
     KEY_UNIQUE,
     BackfillOptions,
     backfill_status,
+    cancel_backfill,
     check_expression,
     coalesce_nulls,
     concat_columns,
@@ -179,7 +180,8 @@ def test_sqlite_keys_chunks_and_no_usable_key(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- crashes
-def _kill_and_resume(args: list[str], progress: Any, kills: int, seed: int) -> list[int]:
+def _kill_and_resume(args: list[str], progress: Any, kills: int, seed: int,
+                     after_kills: Any = None) -> list[int]:
     """Start the backfill, SIGKILL it at a random moment once it has made progress, and
     start it again, ``kills`` times; then let it finish. Returns progress at each kill."""
     rnd = random.Random(seed)
@@ -196,6 +198,8 @@ def _kill_and_resume(args: list[str], progress: Any, kills: int, seed: int) -> l
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         seen.append(progress())
+    if after_kills:
+        after_kills()
     final = subprocess.run([*LOCKPLANE, *args], capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr
     return seen
@@ -213,7 +217,7 @@ def test_sigkill_resume_postgres(pg_dsn: str) -> None:
         END $$;
         CREATE TRIGGER counter BEFORE UPDATE ON accounts
             FOR EACH ROW EXECUTE FUNCTION count_update();
-        INSERT INTO accounts (id, balance) SELECT i * 3, i % 1000 FROM generate_series(1, 3000) i;
+        INSERT INTO accounts (id, balance) SELECT i * 3, i % 1000 FROM generate_series(1, 2000) i;
         """)
     args = ["backfill", "--target", pg_dsn, "--table", "accounts",
             "--set", "cents = balance * 100 + id", "--batch-size", "60", "--fixed-batch-size",
@@ -226,13 +230,20 @@ def test_sigkill_resume_postgres(pg_dsn: str) -> None:
         except psycopg.errors.UndefinedTable:
             return 0
 
-    seen = _kill_and_resume(args, progress, kills=6, seed=5)
-    assert seen == sorted(seen) and 0 < seen[0] and seen[-1] < 3000, seen
+    def interrupted() -> None:
+        # The killed runner's session ends with it, and its lock: status tells.
+        deadline = time.monotonic() + 10
+        while backfill_status(pg_dsn)[0].status != "interrupted":
+            assert time.monotonic() < deadline, backfill_status(pg_dsn)
+            time.sleep(0.05)
+
+    seen = _kill_and_resume(args, progress, kills=5, seed=5, after_kills=interrupted)
+    assert seen == sorted(seen) and 0 < seen[0] and seen[-1] < 2000, seen
     assert pg_rows(pg_dsn, """SELECT count(*), count(*) FILTER (WHERE cents = balance * 100 + id),
                                      min(updates), max(updates) FROM accounts""") == [
-        (3000, 3000, 1, 1)]
+        (2000, 2000, 1, 1)]
     (status,) = backfill_status(pg_dsn)
-    assert (status.status, status.rows_scanned, status.rows_updated) == ("done", 3000, 3000)
+    assert (status.status, status.rows_scanned, status.rows_updated) == ("done", 2000, 2000)
 
 
 def test_sigkill_resume_sqlite(tmp_path: Path) -> None:
@@ -478,3 +489,21 @@ def test_backfill_flow_scale_out_with_progress_artifact(prefect_api: str, pg_dsn
     assert "**Rows updated:** 12,000" in result_md
     (status,) = backfill_status(pg_dsn)
     assert status.chunks == 3 and status.status == "done"
+
+    # An operator's cancel ends the run Cancelled, with the checkpoint kept.
+    def cancel_when_started() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            running = [s for s in backfill_status(pg_dsn) if s.set == "payload = upper(payload)"]
+            if running and running[0].rows_scanned > 0:
+                cancel_backfill(pg_dsn, running[0].id)
+                return
+            time.sleep(0.05)
+
+    canceller = threading.Thread(target=cancel_when_started)
+    canceller.start()
+    state = backfill_flow(target=pg_dsn, table="events", set="payload = upper(payload)",
+                          max_rows_per_second=3000, return_state=True)
+    canceller.join()
+    assert state.is_cancelled(), state
+    assert "checkpoint is kept" in (state.message or "")

@@ -22,8 +22,8 @@ import psycopg
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from tests.schemagen import Pair, pairs
 from tests.roundtrip import roundtrip
+from tests.schemagen import Pair, pairs
 
 _SCALE = os.environ.get("LOCKPLANE_HYPOTHESIS_EXAMPLES")
 PG_EXAMPLES = int(_SCALE) if _SCALE else 40

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..model import EnumType, qualified
+from ..model import EnumType, ForeignKey, Table, qualified
 from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ class AddEnumValue(Change):
     # Columns using the type (schema, table, column, array dims, default): the inverse
     # recreates the type and converts them.
     users: list[tuple[str, str, str, int, str | None]] = field(default_factory=list)
+    # Foreign keys over those columns, which the inverse's recreate drops and re-adds.
+    foreign_keys: list[tuple[Table, ForeignKey]] = field(default_factory=list)
 
     def enum_after(self) -> EnumType:
         values = list(self.enum.values)
@@ -62,7 +64,7 @@ class AddEnumValue(Change):
     def inverse(self) -> list[Change]:
         from .recreate_enum import RecreateEnum
 
-        return [RecreateEnum(self.enum_after(), self.enum, self.users)]
+        return [RecreateEnum(self.enum_after(), self.enum, self.users, self.foreign_keys)]
 
     def rollback_note(self) -> str:
         return (f"PostgreSQL cannot remove an enum value: the rollback recreates the type "

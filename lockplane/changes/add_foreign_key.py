@@ -5,8 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..model import ForeignKey, Table, qualified
-from .base import SHARE_ROW_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from ..model import ForeignKey, Schema, Table, qualified
+from .base import (
+    OBJECT_DIFFERS,
+    SHARE_ROW_EXCLUSIVE,
+    Assessment,
+    Change,
+    Lock,
+    Order,
+    Safety,
+    register,
+)
 from .render import foreign_key_def, table_name
 
 if TYPE_CHECKING:
@@ -58,3 +67,54 @@ class AddForeignKey(Change):
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)
+
+
+# ------------------------------------------------------------------------------ differ
+def unchanged_foreign_keys(before: Schema, after: Schema,
+                           ) -> list[tuple[Table, ForeignKey, Table, ForeignKey]]:
+    """Foreign keys present alike on both sides: (table, fk) before and after."""
+    from ..diff import same
+
+    out = []
+    for tb in before.tables:
+        ta = after.table(tb.schema_ or "", tb.name)
+        if ta is None or not tb.foreign_keys:
+            continue
+        for fk in tb.foreign_keys:
+            twin = next((f for f in ta.foreign_keys if same(fk, f, "comment")), None)
+            if twin is not None:
+                out.append((tb, fk, ta, twin))
+    return out
+
+
+def diff_retyped_foreign_keys(before: Schema, after: Schema, d: Dialect) -> list[Change]:
+    """Drop and re-add an unchanged foreign key around type changes of its columns.
+
+    PostgreSQL re-creates a foreign key when ALTER COLUMN TYPE changes one side; between
+    the two ALTERs of a key and its reference (text -> uuid on both) the sides no longer
+    compare ("foreign key constraint ... cannot be implemented").
+    """
+    if d.name != "postgres":
+        return []
+
+    def retyped(schema: str | None, table: str, columns: list[str]) -> bool:
+        tb, ta = before.table(schema or "", table), after.table(schema or "", table)
+        if tb is None or ta is None:
+            return False
+        for name in columns:
+            cb, ca = tb.column(name), ta.column(name)
+            if cb is not None and ca is not None and cb.type != ca.type:
+                return True
+        return False
+
+    out: list[Change] = []
+    for tb, fk, ta, fk_after in unchanged_foreign_keys(before, after):
+        if retyped(tb.schema_, tb.name, fk.columns) or retyped(
+                fk.referenced_schema, fk.referenced_table, fk.referenced_columns):
+            from .drop_foreign_key import DropForeignKey
+
+            out += [DropForeignKey(tb, fk), AddForeignKey(ta, fk_after)]
+    return out
+
+
+OBJECT_DIFFERS.append(diff_retyped_foreign_keys)

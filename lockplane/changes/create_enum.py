@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..model import EnumType, Schema, qualified
+from ..model import EnumType, ForeignKey, Schema, Table, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
 from .pg_common import comment_sql, enum_users, is_postgres, type_ranks
 
@@ -64,6 +64,25 @@ def _key(e: EnumType) -> tuple[str, str]:
     return (e.schema_ or "", e.name)
 
 
+def enum_foreign_keys(before: Schema, after: Schema,
+                      users: list[tuple[str, str, str, int, str | None]],
+                      ) -> list[tuple[Table, ForeignKey]]:
+    """Foreign keys, alike on both sides, with a column using the enum on either end."""
+    from .add_foreign_key import unchanged_foreign_keys
+
+    if not users:
+        return []
+    cols = {(s, t, c) for s, t, c, _, _ in users}
+    out = []
+    for tb, fk, _, _ in unchanged_foreign_keys(before, after):
+        here = {(tb.schema_ or "", tb.name, c) for c in fk.columns}
+        there = {(fk.referenced_schema or "", fk.referenced_table, c)
+                 for c in fk.referenced_columns}
+        if (here | there) & cols:
+            out.append((tb, fk))
+    return out
+
+
 def diff_enums(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     if not is_postgres(d):
         return []
@@ -83,8 +102,10 @@ def diff_enums(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             out.append(CreateEnum(a, rank=new_ranks[key]))
             continue
         users = enum_users(before, *key)
+        fks = enum_foreign_keys(before, after, users)
         if needs_recreate(b, a):
-            out.append(RecreateEnum(b, a, users))  # sets the new type's comment itself
+            # sets the new type's comment itself
+            out.append(RecreateEnum(b, a, users, fks))
             continue
         values = list(b.values)
         for i, v in enumerate(a.values):
@@ -94,12 +115,13 @@ def diff_enums(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             # first value that exists already when it goes first.
             if i > 0:
                 step = AddEnumValue(b.model_copy(update={"values": list(values)}), v,
-                                    after_value=a.values[i - 1], users=users)
+                                    after_value=a.values[i - 1], users=users,
+                                    foreign_keys=fks)
                 values.insert(values.index(a.values[i - 1]) + 1, v)
             else:
                 anchor = values[0] if values else None
                 step = AddEnumValue(b.model_copy(update={"values": list(values)}), v,
-                                    before_value=anchor, users=users)
+                                    before_value=anchor, users=users, foreign_keys=fks)
                 values.insert(0, v)
             out.append(step)
         if a.comment != b.comment:

@@ -79,6 +79,11 @@ class CreateView(Change):
 
             for t in v.triggers:
                 out += CreateTrigger(parts[0], v.name, t, new_table=True).sql_postgres(d)
+        if v.rules:
+            from .create_rule import CreateRule
+
+            for r in v.rules:
+                out += CreateRule(parts[0], v.name, r, new_table=True).sql_postgres(d)
         return out
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
@@ -226,6 +231,10 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
         out += diff_grants("TABLE", k, b.grants, a.grants)
         if b.triggers or a.triggers:
             out += _diff_view_triggers(k, b, a)
+        if b.rules or a.rules:
+            from .create_rule import diff_rules
+
+            out += diff_rules(b, a, d)  # type: ignore[arg-type]  (a view has rules too)
         if a.materialized:
             old_ix = {ix.name: ix for ix in b.indexes}
             new_ix = {ix.name: ix for ix in a.indexes}

@@ -38,7 +38,17 @@ class DropIndex(Change):
     def lock(self, d: Dialect) -> Lock:
         return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
 
+    def rollback_note(self) -> str | None:
+        if not self.index.valid:
+            return "the index comes back built and valid (it was INVALID)"
+        return None
+
     def assess(self, d: Dialect) -> Assessment:
+        if not self.index.valid:
+            return Assessment(Safety.REVIEW, (
+                f"{self.index.name} is INVALID (a failed CREATE INDEX CONCURRENTLY): queries "
+                "do not use it, but writes still maintain it (and a unique one may still "
+                "reject duplicates).",))
         msgs = [f"Queries that use {self.index.name} get slower."]
         if self.index.unique:
             msgs.append("Uniqueness is no longer enforced; code may rely on it.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..model import EnumType, qualified
+from ..model import EnumType, ForeignKey, Table, qualified
 from .base import ACCESS_EXCLUSIVE, NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 from .pg_common import comment_sql
 
@@ -38,6 +38,9 @@ class RecreateEnum(Change):
     after: EnumType
     # (schema, table, column, array dims, default) of every column using the type
     users: list[tuple[str, str, str, int, str | None]] = field(default_factory=list)
+    # Foreign keys over those columns (either side): dropped around the conversion, since
+    # converting one side leaves the key comparing two different types.
+    foreign_keys: list[tuple[Table, ForeignKey]] = field(default_factory=list)
 
     def removed(self) -> list[str]:
         return [v for v in self.before.values if v not in self.after.values]
@@ -54,8 +57,12 @@ class RecreateEnum(Change):
         e = self.after
         new = d.qname(e.schema_, e.name)
         old = d.qname(e.schema_, aside_name(self.before.name))
-        out = [f"ALTER TYPE {new} RENAME TO {d.quote(aside_name(self.before.name))}",
-               f"CREATE TYPE {new} AS ENUM ({enum_values_sql(d, e.values)})"]
+        from .render import foreign_key_def
+
+        fks = [(d.qname(t.schema_, t.name), fk) for t, fk in self.foreign_keys if fk.name]
+        out = [f"ALTER TABLE {t} DROP CONSTRAINT {d.quote(str(fk.name))}" for t, fk in fks]
+        out += [f"ALTER TYPE {new} RENAME TO {d.quote(aside_name(self.before.name))}",
+                f"CREATE TYPE {new} AS ENUM ({enum_values_sql(d, e.values)})"]
         for schema, table, column, dims, default in self.users:
             t, c = d.qname(schema, table), d.quote(column)
             arr = "[]" * dims
@@ -65,12 +72,13 @@ class RecreateEnum(Change):
                        f"USING {c}::text{arr}::{new}{arr}")
             if default is not None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}")
+        out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}" for t, fk in fks]
         out += comment_sql(d, "TYPE", (e.schema_ or "", e.name), e.comment)
         out.append(f"DROP TYPE {old}")
         return out
 
     def inverse(self) -> list[Change]:
-        return [RecreateEnum(self.after, self.before, self.users)]
+        return [RecreateEnum(self.after, self.before, self.users, self.foreign_keys)]
 
     def rollback_note(self) -> str | None:
         if self.removed():

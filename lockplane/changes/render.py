@@ -217,6 +217,10 @@ def index_sql(d: Dialect, schema: str | None, relation: str, ix: Index,
         out += f" INCLUDE ({cols(d, ix.include)})"
     if ix.nulls_not_distinct:
         out += " NULLS NOT DISTINCT"
+    if ix.options and d.name == "postgres":
+        from .pg_common import reloption_sql
+
+        out += f" WITH ({', '.join(reloption_sql(d, o) for o in ix.options)})"
     if ix.where:
         out += f" WHERE {ix.where}"
     return out

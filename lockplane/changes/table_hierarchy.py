@@ -225,7 +225,7 @@ def _attach(changes: list[Change], att: Change, before: Schema, after: Schema) -
         mine = next((x for x in b.indexes if _same(x, ix)), None)
         if mine is not None:
             _remove(changes, lambda c, m=mine: isinstance(c, DropIndex)
-                    and c.relation == b.name and c.index.name == m.name)
+                    and (c.schema, c.relation) == key_of(b) and c.index.name == m.name)
             continue
         cols = ix.columns if ix.columns and all(k.column for k in ix.keys) else None
         name = _clone_name(a.name, "idx", cols)
@@ -239,7 +239,7 @@ def _attach(changes: list[Change], att: Change, before: Schema, after: Schema) -
             (u for u in b.unique_constraints if _same(u, key)), None)
         if mine is not None and mine.columns == key.columns:
             _remove(changes, lambda c, m=mine: isinstance(c, DropConstraint)
-                    and c.table.name == b.name and c.constraint.name == m.name)
+                    and key_of(c.table) == key_of(b) and c.constraint.name == m.name)
             continue
         name = _clone_name(a.name, "pkey" if is_pk else "key", key.columns)
         if name is not None:
@@ -249,14 +249,14 @@ def _attach(changes: list[Change], att: Change, before: Schema, after: Schema) -
         mine = next((x for x in b.check_constraints if x.name == ck.name), None)
         if mine is not None:
             _remove(changes, lambda c, m=mine: isinstance(c, DropConstraint)
-                    and c.table.name == b.name and c.constraint.name == m.name)
+                    and key_of(c.table) == key_of(b) and c.constraint.name == m.name)
         elif not ck.no_inherit:
             changes.append(AddConstraint(b, ck.model_copy(update={"comment": None})))
     for fk in parent.foreign_keys:
         mine = next((x for x in b.foreign_keys if _same(x, fk)), None)
         if mine is not None:
             _remove(changes, lambda c, m=mine: isinstance(c, DropForeignKey)
-                    and c.table.name == b.name and c.fk.name == m.name)
+                    and key_of(c.table) == key_of(b) and c.fk.name == m.name)
         elif fk.name:
             created.append(DropForeignKey(a, fk.model_copy(update={"comment": None})))
     att.created = created  # type: ignore[attr-defined]
@@ -293,7 +293,7 @@ def _detach(changes: list[Change], det: Change, before: Schema, after: Schema) -
         copy = ix.model_copy(update={"name": name, "comment": None})
         wanted = next((x for x in a.indexes if x.name == name and _same(x, ix)), None)
         keep_or_drop(wanted, lambda c, n=name: isinstance(c, CreateIndex)
-                     and c.relation == a.name and c.index.name == n,
+                     and (c.schema, c.relation) == key_of(a) and c.index.name == n,
                      DropIndex(s, b.name, copy))
     keys = ([parent.primary_key] if parent.primary_key else []) + parent.unique_constraints
     for key in keys:
@@ -307,7 +307,7 @@ def _detach(changes: list[Change], det: Change, before: Schema, after: Schema) -
             (u for u in a.unique_constraints if u.name == name), None)
         wanted = mine if mine is not None and mine.name == name and _same(mine, key) else None
         keep_or_drop(wanted, lambda c, n=name: isinstance(c, AddConstraint)
-                     and c.table.name == a.name and c.constraint.name == n,
+                     and key_of(c.table) == key_of(a) and c.constraint.name == n,
                      DropConstraint(b, copy))
     _detach_checks(changes, parent, b, a)
     for fk in parent.foreign_keys:
@@ -317,7 +317,7 @@ def _detach(changes: list[Change], det: Change, before: Schema, after: Schema) -
         copy = fk.model_copy(update={"name": name, "comment": None})
         wanted = next((x for x in a.foreign_keys if x.name == name and _same(x, fk)), None)
         keep_or_drop(wanted, lambda c, n=name: isinstance(c, AddForeignKey)
-                     and c.table.name == a.name and c.fk.name == n,
+                     and key_of(c.table) == key_of(a) and c.fk.name == n,
                      DropForeignKey(b, copy))
 
 
@@ -334,7 +334,7 @@ def _detach_checks(changes: list[Change], parent: Table, b: Table, a: Table) -> 
                        and x.expression == ck.expression), None)
         if wanted is not None and _remove(
                 changes, lambda c, n=ck.name: isinstance(c, AddConstraint)
-                and c.table.name == a.name and c.constraint.name == n):
+                and key_of(c.table) == key_of(a) and c.constraint.name == n):
             continue
         changes.append(DropConstraint(b, copy))
 
@@ -353,7 +353,7 @@ def _inheritance(changes: list[Change], c: Change, before: Schema, after: Schema
             mine = next((x for x in b.check_constraints if x.name == ck.name), None)
             if mine is not None:
                 _remove(changes, lambda x, m=mine: isinstance(x, DropConstraint)
-                        and x.table.name == b.name and x.constraint.name == m.name)
+                        and key_of(x.table) == key_of(b) and x.constraint.name == m.name)
             elif not ck.no_inherit:
                 changes.append(AddConstraint(b, ck.model_copy(update={"comment": None})))
     else:

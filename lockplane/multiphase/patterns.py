@@ -112,7 +112,7 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
         PhaseSpec(
             name="migrate",
             description=f"Give {new} the constraints, indexes and default that {old} had",
-            changes=_towards_keeping(after, key, old),
+            changes=_towards_keeping(after, key, old, new),
             requires_code_deploy=True,
             code_changes_required=[
                 f"Make sure no running code reads or writes {old} any more (every "
@@ -138,7 +138,8 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
     ]
 
 
-def _towards_keeping(after: Schema, key: tuple[str, str], old: str) -> ChangeSource:
+def _towards_keeping(after: Schema, key: tuple[str, str], old: str,
+                     new: str | None = None) -> ChangeSource:
     """Changes to ``key``'s table towards ``after``, but keeping the old column, what is
     built on it, and the sync machinery: everything additive, nothing the old code needs
     removed. (One target for both dialects: on SQLite this is one rebuild.)"""
@@ -150,6 +151,11 @@ def _towards_keeping(after: Schema, key: tuple[str, str], old: str) -> ChangeSou
         kept = cur.column(old)
         if kept is not None and t.column(old) is None:
             t.columns.append(kept)
+        fresh = t.column(new) if new else None
+        if d.name != "postgres" and fresh is not None and not fresh.nullable:
+            # SQLite's sync triggers run AFTER the NOT NULL check: old code inserting only
+            # the old column would be refused. NOT NULL waits for the contract phase.
+            fresh.nullable = True
         on_old = {
             "indexes": [ix for ix in cur.indexes if index_uses(ix, old)],
             "unique_constraints": [c for c in cur.unique_constraints if old in c.columns],

@@ -112,6 +112,10 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, false) END AS viewdef,
        {_grants('c.relacl', 'c.relowner')} AS grants,
        c.relpersistence = 'u' AS unlogged, c.relispartition AS is_partition,
+       c.relreplident::text AS replident,
+       CASE WHEN c.relreplident = 'i' THEN
+         (SELECT ic.relname FROM pg_index ri JOIN pg_class ic ON ic.oid = ri.indexrelid
+           WHERE ri.indrelid = c.oid AND ri.indisreplident LIMIT 1) END AS replident_index,
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_by,
        CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid, false) END
          AS partition_bound,
@@ -137,7 +141,7 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {_USER_NS}
 # A plain default cannot reference a column, so it is deparsed without the relation
 # context (relid 0): half the cost, same text. A generated column's expression can.
 # An identity column's sequence options come from pg_sequence (deptype 'i').
-_Q_COLUMNS = f"""
+_Q_COLUMNS_TEMPLATE = f"""
 SELECT a.attrelid AS relid, a.attnum, a.attname AS name, a.attcollation AS coll_oid,
        format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0, false) END AS default,
@@ -147,6 +151,8 @@ SELECT a.attrelid AS relid, a.attnum, a.attname AS name, a.attcollation AS coll_
        CASE WHEN a.attcollation <> t.typcollation
             THEN {_qualified_name('cn.nspname', 'co.collname')} END AS collation,
        d.description AS comment, a.attinhcount > 0 AS inherited,
+       CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END AS statistics,
+       {{compression}} AS compression,
        CASE WHEN a.attacl IS NOT NULL THEN {_grants('a.attacl', 'c.relowner')} END AS grants,
        CASE WHEN a.attidentity <> '' THEN
          (SELECT json_build_object('start', s.seqstart, 'increment', s.seqincrement,
@@ -228,7 +234,7 @@ def _q_indexes(nulls_not_distinct: str) -> str:
 SELECT i.indexrelid AS oid, i.indrelid AS relid, ic.relname AS name, i.indisunique AS unique,
        am.amname::text AS method, pg_get_expr(i.indpred, i.indrelid, false) AS where,
        {nulls_not_distinct} AS nulls_not_distinct, i.indnkeyatts AS nkeys,
-       d.description AS comment, i.indisvalid AS valid,
+       d.description AS comment, i.indisvalid AS valid, ic.reloptions AS options,
        CASE WHEN k.ord = 1 AND 0 = ANY (i.indkey::int2[])
             THEN pg_get_indexdef(i.indexrelid, 0, false) END AS indexdef,
        k.ord, k.num AS attnum, k.option, k.coll,
@@ -482,6 +488,7 @@ _FK_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL
 _FK_MATCH = {"f": "FULL", "p": "PARTIAL", "s": "SIMPLE"}
 _POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
 _IDENTITY = {"a": "always", "d": "by_default"}
+_REPLIDENT = {"d": "default", "f": "full", "n": "nothing"}
 
 
 def introspect(conn: psycopg.Connection[Any]) -> Schema:
@@ -496,6 +503,8 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
     del_cols = (_attnames('con.confdelsetcols', 'con.conrelid') if version >= 150000
                 else "ARRAY[]::text[]")
     trigger_parent = "t.tgparentid = 0" if version >= 130000 else "true"
+    compression = ("CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
+                   if version >= 140000 else "NULL::text")
     icu_locale = ("c.colllocale" if version >= 170000 else "c.colliculocale"
                   if version >= 150000 else "NULL::text")
     top_level = conn.info.transaction_status == TransactionStatus.IDLE
@@ -506,7 +515,8 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cur.execute("SET LOCAL search_path = ''")
         for key, query in (("namespaces", _Q_NAMESPACES), ("extensions", _Q_EXTENSIONS),
-                           ("relations", _Q_RELATIONS), ("columns", _Q_COLUMNS),
+                           ("relations", _Q_RELATIONS),
+                           ("columns", _Q_COLUMNS_TEMPLATE.format(compression=compression)),
                            ("constraints", _q_constraints(nnd, del_cols)),
                            ("indexes", _q_indexes(nnd)),
                            ("triggers", _q_triggers(trigger_parent)),
@@ -724,6 +734,10 @@ def _column(c: Row) -> Row:
         out["grants"] = _grants_of(c)
     if c["identity_sequence"] is not None:
         out["identity_options"] = _identity_options(c["identity_sequence"])
+    if c["statistics"] is not None:
+        out["statistics"] = c["statistics"]
+    if c["compression"] is not None:
+        out["compression"] = c["compression"]
     return out
 
 
@@ -758,6 +772,8 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
                    "comment": x["comment"]}
                   for x in sorted(rel["rules"].get(oid, []), key=lambda x: x["name"])],
         "clone_names": {x["parent"]: x["name"] for x in rel["clones"].get(oid, [])},
+        "replica_identity": _REPLIDENT.get(r["replident"])
+        or f"index:{r['replident_index']}",
         "statistics": _by_name([{"name": x["name"], "schema": x["schema"],
                                  "definition": x["definition"], "comment": x["comment"]}
                                 for x in rel["statistics"].get(oid, [])]),
@@ -841,7 +857,7 @@ def _indexes(rel: dict[str, dict[int, list[Row]]], oid: int) -> list[Row]:
         out.append({"name": ix["name"], "keys": keys, "unique": ix["unique"],
                     "method": ix["method"], "where": ix["where"], "include": include,
                     "nulls_not_distinct": ix["nulls_not_distinct"], "comment": ix["comment"],
-                    "valid": ix["valid"]})
+                    "valid": ix["valid"], "options": sorted(ix["options"] or [])})
     return sorted(out, key=lambda i: i["name"])
 
 
@@ -890,6 +906,9 @@ def _view(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
         "column_comments": {} if materialized else {
             c["name"]: c["comment"] for c in rel["columns"].get(r["oid"], [])
             if c["comment"] is not None},
+        "rules": [{"name": x["name"], "definition": x["definition"], "enabled": x["enabled"],
+                   "comment": x["comment"]}
+                  for x in sorted(rel["rules"].get(r["oid"], []), key=lambda x: x["name"])],
     }
 
 
