@@ -196,3 +196,34 @@ def register(app: typer.Typer, resolve_target: object) -> None:
             sys.stdout.write(text + "\n")
 
     app.command("plan-multi-phase", hidden=True)(plan_multiphase_cmd)
+
+    @app.command("export")
+    def export_cmd(
+        plan_file: Annotated[str, typer.Argument(help="plan or multi-phase plan JSON")],
+        to: Annotated[str, typer.Option("--to", help="pgroll")] = "pgroll",
+        output: Annotated[str | None, typer.Option("--output", "-o")] = None,
+        name: Annotated[str | None, typer.Option("--name", help="migration name (pgroll)")] = None,
+    ) -> None:
+        """Write the equivalent migration for another tool (pgroll's JSON operations)."""
+        from .export.pgroll import export_multiphase, export_plan
+        from .plan import load_plan
+
+        if to != "pgroll":
+            raise BadInput(f"--to {to}: only pgroll is supported")
+        path = Path(plan_file)
+        try:
+            multi = path.is_file() and '"multi_phase": true' in path.read_text()
+        except OSError as exc:
+            raise BadInput(f"cannot read {plan_file}: {exc.strerror}") from None
+        if multi:
+            migration, warnings = export_multiphase(load_multiphase_plan(plan_file), name)
+        else:
+            migration, warnings = export_plan(load_plan(plan_file), name)
+        for w in warnings:
+            err.print(Text(f"warning: {w}", style="yellow"))
+        text = json.dumps(migration, indent=2, ensure_ascii=False)
+        if output:
+            Path(output).write_text(text + "\n")
+            err.print(f"Wrote {output} ({len(migration['operations'])} pgroll operation(s))")
+        else:
+            sys.stdout.write(text + "\n")

@@ -18,7 +18,7 @@ from . import changes as _changes  # noqa: F401  (registers every change kind)
 from .changes.add_column import AddColumn
 from .changes.add_constraint import AddConstraint
 from .changes.add_foreign_key import AddForeignKey
-from .changes.alter_column import AlterColumn
+from .changes.alter_column import AlterColumn, Regeneration, mentions_any, plan_regeneration
 from .changes.base import (  # the differ registries live there (no import cycle)
     OBJECT_DIFFERS,
     TABLE_PART_DIFFERS,
@@ -174,11 +174,13 @@ def sqlite_needs_rebuild(b: Table, a: Table) -> bool:
 
 
 def _sqlite_non_constant(default: str) -> bool:
-    """A default ADD COLUMN refuses on a table with rows ("non-constant default"): an
-    expression in parentheses or CURRENT_TIME / CURRENT_DATE / CURRENT_TIMESTAMP."""
+    """A default ADD COLUMN refuses on a table with rows ("non-constant default"): any
+    expression (SQLite reports "(1 + 2)" as "1 + 2") and CURRENT_TIME/DATE/TIMESTAMP."""
+    from .changes.render import _is_sqlite_literal
+
     text = default.strip()
-    return text.startswith("(") or text.upper() in (
-        "CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP")
+    return (text.startswith("(") or not _is_sqlite_literal(text) or text.upper() in (
+        "CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP"))
 
 
 def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
@@ -190,14 +192,20 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
 
         out.append(RebuildTable(b, a))
     else:
-        out += _diff_columns(b, a, d)
-        out += _diff_constraints(b, a, d)
+        # Generated columns dropped and added back take their indexes and constraints.
+        regen = plan_regeneration(b, a) if d.name == "postgres" else Regeneration()
+        out += _diff_columns(b, a, d, regen)
+        out += _diff_constraints(b, a, d, regen.names)
     # Indexes (a rebuild recreates the table's indexes itself)
     if not rebuild:
         # An INVALID index (a failed CREATE INDEX CONCURRENTLY) differs from its valid
         # twin: it is dropped and built again. One cannot be created invalid, so an
         # invalid index wanted where a valid one exists asks for nothing.
-        changed, dropped, added = match_named(b.indexes, a.indexes, "comment")
+        (b_ix, b_redo), (a_ix, a_redo) = _split(b.indexes, regen.names), _split(
+            a.indexes, regen.names)
+        changed, dropped, added = match_named(b_ix, a_ix, "comment")
+        dropped += b_redo
+        added += a_redo
         for old_ix, new_ix in changed:
             if same(old_ix, new_ix, "comment") or (
                     old_ix.valid and not new_ix.valid
@@ -220,7 +228,16 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
     return out
 
 
-def _diff_columns(b: Table, a: Table, d: Dialect) -> list[Change]:
+def _split(items: Sequence[T], names: set[str]) -> tuple[list[T], list[T]]:
+    """(items not using the columns ``names``, items using them)."""
+    keep: list[T] = []
+    redo: list[T] = []
+    for item in items:
+        (redo if names and mentions_any(item, names) else keep).append(item)
+    return keep, redo
+
+
+def _diff_columns(b: Table, a: Table, d: Dialect, regen: Regeneration) -> list[Change]:
     out: list[Change] = []
     old_cols = {c.name: c for c in b.columns}
     new_names = {c.name for c in a.columns}
@@ -229,13 +246,22 @@ def _diff_columns(b: Table, a: Table, d: Dialect) -> list[Change]:
         if skip_column_change(prev, col, a):
             continue  # the parent's step does it (see changes.table_hierarchy)
         if prev is None:
-            out.append(AddColumn(b, col))
+            # A generated column comes after the columns it is computed from.
+            out.append(AddColumn(b, col, rank=1 if col.generated else 0))
+        elif col.name in regen.by_base:
+            continue  # dropped and added back by the steps of the columns it uses
         elif not same(prev, col, "comment", "inherited", "grants", "statistics",
                       "compression"):
-            out.append(AlterColumn(b, _no_comment(prev), _no_comment(col)))
+            own = col.name in regen.names
+            out.append(AlterColumn(b, _no_comment(prev), _no_comment(col),
+                                   drops=regen.drops.get(col.name, []),
+                                   adds=regen.adds.get(col.name, []),
+                                   comments=(prev.comment, col.comment) if own else (None, None),
+                                   rank=1 if own else 0))
     for col in b.columns:
         if col.name not in new_names and not skip_column_change(col, None, a):
-            out.append(DropColumn(b, col))
+            # A generated column goes before the columns it is computed from.
+            out.append(DropColumn(b, col, rank=-1 if col.generated else 0))
     return out
 
 
@@ -243,10 +269,16 @@ def _no_comment(c: Column) -> Column:
     return c.model_copy(update={"comment": None})
 
 
-def _diff_constraints(b: Table, a: Table, d: Dialect) -> list[Change]:
+def _diff_constraints(b: Table, a: Table, d: Dialect,
+                      redo: set[str] | None = None) -> list[Change]:
+    """``redo``: columns dropped and added back; constraints using them are too."""
     out: list[Change] = []
+    redo = redo or set()
     # Primary key: at most one per table.
-    if b.primary_key != a.primary_key:
+    if b.primary_key is not None and a.primary_key is not None and redo & set(
+            a.primary_key.columns):
+        out += [DropConstraint(b, b.primary_key), AddConstraint(b, a.primary_key)]
+    elif b.primary_key != a.primary_key:
         pk_same = (b.primary_key is not None and a.primary_key is not None
                    and (a.primary_key.name is None or a.primary_key.name == b.primary_key.name)
                    and a.primary_key.columns == b.primary_key.columns
@@ -257,7 +289,11 @@ def _diff_constraints(b: Table, a: Table, d: Dialect) -> list[Change]:
             if a.primary_key is not None:
                 out.append(AddConstraint(b, a.primary_key))
     for group in ("unique_constraints", "check_constraints", "exclusion_constraints"):
-        changed, dropped, added = match_named(getattr(b, group), getattr(a, group))
+        (b_keep, b_redo), (a_keep, a_redo) = (_split(getattr(b, group), redo),
+                                              _split(getattr(a, group), redo))
+        changed, dropped, added = match_named(b_keep, a_keep)
+        dropped += b_redo
+        added += a_redo
         for old_c, new_c in changed:
             if not same(old_c, new_c, "comment"):
                 dropped.append(old_c)
@@ -266,7 +302,11 @@ def _diff_constraints(b: Table, a: Table, d: Dialect) -> list[Change]:
                 out.append(_constraint_comment(a, old_c, new_c))
         out += [DropConstraint(b, c) for c in dropped]
         out += [AddConstraint(b, c) for c in added]
-    changed, dropped, added = match_named(b.foreign_keys, a.foreign_keys)
+    (b_keep, b_redo), (a_keep, a_redo) = (_split(b.foreign_keys, redo),
+                                          _split(a.foreign_keys, redo))
+    changed, dropped, added = match_named(b_keep, a_keep)
+    dropped += b_redo
+    added += a_redo
     for old_fk, new_fk in changed:
         if not same(old_fk, new_fk, "comment"):
             dropped.append(old_fk)

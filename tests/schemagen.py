@@ -63,6 +63,8 @@ class Col:
     serial: bool = False  # PostgreSQL serial / bigserial
     enum: tuple[str, str] | None = None  # (schema, name) when type == "enum"
     comment: str | None = None
+    generated: str | None = None  # SQL of a STORED generated column over ``base``
+    base: str | None = None
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Key:
 
     name: str | None
     cols: list[str]
+    deferrable: bool = False  # PostgreSQL UNIQUE only (never referenced by a FK)
+    nulls_not_distinct: bool = False  # PostgreSQL UNIQUE only
 
 
 @dataclass
@@ -89,6 +93,7 @@ class FK:
     on_delete: str = "NO ACTION"
     on_update: str = "NO ACTION"
     deferrable: bool = False
+    match_full: bool = False
 
 
 @dataclass
@@ -97,6 +102,9 @@ class IdxKey:
     expr: str | None = None  # SQL, columns already quoted
     expr_cols: list[str] = field(default_factory=list)
     desc: bool = False
+    nulls: str | None = None  # "FIRST" | "LAST" (PostgreSQL)
+    opclass: str | None = None  # PostgreSQL
+    collation: str | None = None
 
     def cols(self) -> list[str]:
         return [self.col] if self.col is not None else list(self.expr_cols)
@@ -110,9 +118,12 @@ class Idx:
     where: str | None = None
     where_cols: list[str] = field(default_factory=list)
     comment: str | None = None
+    include: list[str] = field(default_factory=list)  # PostgreSQL
+    method: str = "btree"
 
     def cols(self) -> set[str]:
-        return {c for k in self.keys for c in k.cols()} | set(self.where_cols)
+        return ({c for k in self.keys for c in k.cols()} | set(self.where_cols)
+                | set(self.include))
 
 
 @dataclass
@@ -154,6 +165,16 @@ class ViewDef:
 
 
 @dataclass
+class Trigger:
+    """SQLite: AFTER INSERT ON ``table`` BEGIN UPDATE ``target`` SET col = col WHERE 0."""
+
+    name: str
+    table: tuple[str, str]
+    target: tuple[str, str]
+    col: str
+
+
+@dataclass
 class Enum:
     schema: str
     name: str
@@ -169,6 +190,7 @@ class Db:
     enums: list[Enum] = field(default_factory=list)
     tables: list[Tbl] = field(default_factory=list)
     views: list[ViewDef] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
     used: set[str] = field(default_factory=set)  # folded object names in use
 
     @property
@@ -180,6 +202,14 @@ class Db:
 
     def enum(self, key: tuple[str, str] | None) -> Enum | None:
         return next((e for e in self.enums if (e.schema, e.name) == key), None)
+
+    def source_cols(self, key: tuple[str, str]) -> list[str] | None:
+        """Columns of the table or view ``key`` (None if there is none)."""
+        t = self.table(key)
+        if t is not None:
+            return [c.name for c in t.cols]
+        v = next((v for v in self.views if (v.schema, v.name) == key), None)
+        return list(v.cols) if v is not None else None
 
     def all_schemas(self) -> list[str]:
         return ["public", *self.schemas] if self.pg else ["main"]
@@ -390,6 +420,30 @@ def gen_col(draw: Draw, db: Db, t: Tbl, *, for_new_table: bool) -> Col:
     return c
 
 
+def gen_generated(draw: Draw, db: Db, t: Tbl) -> Col | None:
+    """A STORED generated column computed from another column of ``t``."""
+    def kind(c: Col) -> str | None:
+        if db.pg:
+            if c.type in PG_INT:
+                return "int"
+            return "text" if c.type in ("text", "varchar(8)", "varchar(40)") else None
+        return {"int": "int", "text": "text"}.get(natural_kind("sqlite", c.type))
+
+    bases = [c for c in t.cols if c.generated is None and kind(c)]
+    if not bases:
+        return None
+    b = draw(st.sampled_from(bases))
+    k = kind(b)
+    if k == "int":
+        expr = draw(st.sampled_from([f"{q(b.name)} + 1", f"{q(b.name)} * 2"]))
+        type_ = "bigint" if db.pg else "INTEGER"
+    else:
+        expr = draw(st.sampled_from([f"lower({q(b.name)})", f"{q(b.name)} || 'x'"]))
+        type_ = "text" if db.pg else "TEXT"
+    return Col(name=fresh_col_name(draw, db, t), type=type_, generated=expr, base=b.name,
+               comment=maybe_comment(draw, db))
+
+
 def gen_check(draw: Draw, db: Db, t: Tbl) -> Check | None:
     if not t.cols:
         return None
@@ -400,7 +454,7 @@ def gen_check(draw: Draw, db: Db, t: Tbl) -> Check | None:
 
 
 def keyable(db: Db, c: Col) -> bool:
-    return True
+    return c.generated is None
 
 
 def gen_key(draw: Draw, db: Db, t: Tbl) -> Key | None:
@@ -412,7 +466,11 @@ def gen_key(draw: Draw, db: Db, t: Tbl) -> Key | None:
     names = [c.name for c in cols]
     if any(sorted(k.cols) == sorted(names) for k in t.keys()):
         return None
-    return Key(name=maybe_name(draw, db), cols=names)
+    k = Key(name=maybe_name(draw, db), cols=names)
+    if db.pg and draw(st.integers(0, 4)) == 0:
+        k.deferrable = draw(st.booleans())
+        k.nulls_not_distinct = not k.deferrable or draw(st.booleans())
+    return k
 
 
 def gen_index(draw: Draw, db: Db, t: Tbl) -> Idx | None:
@@ -427,13 +485,32 @@ def gen_index(draw: Draw, db: Db, t: Tbl) -> Idx | None:
         if c.name in used:
             continue
         used.add(c.name)
+        unique_ok &= c.generated is None
         if draw(st.integers(0, 3)) == 0:
             expr, uq = draw(st.sampled_from(index_expr_choices(db, c)))
             unique_ok &= uq
             keys.append(IdxKey(expr=expr, expr_cols=[c.name], desc=draw(st.booleans())))
         else:
-            keys.append(IdxKey(col=c.name, desc=draw(st.booleans())))
+            k = IdxKey(col=c.name, desc=draw(st.booleans()))
+            roll = draw(st.integers(0, 5))
+            if db.pg and roll == 0:
+                k.nulls = draw(st.sampled_from(["FIRST", "LAST"]))
+            elif db.pg and roll == 1 and c.type in ("text", "varchar(8)", "varchar(40)"):
+                k.opclass = "text_pattern_ops" if c.type == "text" else "varchar_pattern_ops"
+            elif roll == 2 and (c.type in ("text", "varchar(8)", "varchar(40)") if db.pg
+                                else natural_kind("sqlite", c.type) == "text"):
+                k.collation = draw(st.sampled_from(PG_COLLATIONS if db.pg
+                                                   else SQLITE_COLLATIONS))
+            keys.append(k)
+    if db.pg and len(keys) == 1 and keys[0].col is not None and draw(st.integers(0, 5)) == 0:
+        keys[0] = IdxKey(col=keys[0].col)
+        return Idx(name=fresh_name(draw, db), keys=keys, method="hash",
+                   comment=maybe_comment(draw, db))
     ix = Idx(name=fresh_name(draw, db), keys=keys)
+    if db.pg and draw(st.integers(0, 4)) == 0:
+        rest = [c.name for c in t.cols if c.name not in used]
+        if rest:
+            ix.include = [draw(st.sampled_from(rest))]
     ix.unique = unique_ok and draw(st.integers(0, 2)) == 0
     if draw(st.integers(0, 3)) == 0:
         c = draw(st.sampled_from(t.cols))
@@ -449,11 +526,11 @@ def fk_source_type(c: Col) -> tuple[str, tuple[str, str] | None]:
 
 def gen_fk(draw: Draw, db: Db, t: Tbl) -> FK | None:
     """A foreign key from ``t`` to a key of a table in ``db`` (``t`` itself included)."""
-    parents = [p for p in db.tables if p.keys()]
+    parents = [p for p in db.tables if any(not k.deferrable for k in p.keys())]
     if not parents:
         return None
     p = draw(st.sampled_from(parents))
-    key = draw(st.sampled_from(p.keys()))
+    key = draw(st.sampled_from([k for k in p.keys() if not k.deferrable]))
     used = {c for fk in t.fks for c in fk.cols}
     cols: list[str] = []
     for rc in key.cols:
@@ -462,7 +539,7 @@ def gen_fk(draw: Draw, db: Db, t: Tbl) -> FK | None:
         type_, enum = fk_source_type(ref)
         reuse = [c for c in t.cols if c.type == type_ and c.enum == enum and c.name not in used
                  and c.name not in cols and c.identity is None and not c.serial
-                 and not (p is t and c.name in key.cols)]
+                 and c.generated is None and not (p is t and c.name in key.cols)]
         if reuse and draw(st.booleans()):
             cols.append(draw(st.sampled_from(reuse)).name)
         else:
@@ -473,7 +550,8 @@ def gen_fk(draw: Draw, db: Db, t: Tbl) -> FK | None:
     actions = ["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
     return FK(name=maybe_name(draw, db), cols=cols, ref=p.key, ref_cols=list(key.cols),
               on_delete=draw(st.sampled_from(actions)), on_update=draw(st.sampled_from(actions)),
-              deferrable=draw(st.integers(0, 3)) == 0)
+              deferrable=draw(st.integers(0, 3)) == 0,
+              match_full=db.pg and len(cols) > 1 and draw(st.booleans()))
 
 
 def gen_table(draw: Draw, db: Db, schema: str | None = None) -> Tbl:
@@ -482,8 +560,14 @@ def gen_table(draw: Draw, db: Db, schema: str | None = None) -> Tbl:
     t = Tbl(schema=schema, name=fresh_name(draw, db), cols=[])
     for _ in range(draw(st.integers(1, 5))):
         t.cols.append(gen_col(draw, db, t, for_new_table=True))
+    if draw(st.integers(0, 4)) == 0:
+        g = gen_generated(draw, db, t)
+        if g is not None:
+            t.cols.append(g)
     if draw(st.integers(0, 3)) > 0:
         t.pk = gen_key(draw, db, t)
+        if t.pk is not None:
+            t.pk.deferrable = t.pk.nulls_not_distinct = False
     for _ in range(draw(st.integers(0, 2))):
         k = gen_key(draw, db, t)
         if k is not None:
@@ -501,18 +585,36 @@ def gen_table(draw: Draw, db: Db, schema: str | None = None) -> Tbl:
 
 
 def gen_view(draw: Draw, db: Db) -> ViewDef | None:
+    """A view over a table or (sometimes) over another view."""
+    sources = [t.key for t in db.tables if t.cols] + [(v.schema, v.name) for v in db.views]
+    if not sources:
+        return None
+    src = draw(st.sampled_from(sources))
+    names = db.source_cols(src) or []
+    cols = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
+    schema = draw(st.sampled_from(db.all_schemas()))
+    v = ViewDef(schema=schema, name=fresh_name(draw, db), table=src, cols=cols)
+    if draw(st.booleans()):
+        v.where_col = draw(st.sampled_from(names))
+    v.comment = maybe_comment(draw, db)
+    return v
+
+
+def gen_trigger(draw: Draw, db: Db) -> Trigger | None:
     tables = [t for t in db.tables if t.cols]
     if not tables:
         return None
-    t = draw(st.sampled_from(tables))
-    cols = draw(st.lists(st.sampled_from([c.name for c in t.cols]), min_size=1,
-                         max_size=3, unique=True))
-    schema = draw(st.sampled_from(db.all_schemas()))
-    v = ViewDef(schema=schema, name=fresh_name(draw, db), table=t.key, cols=cols)
-    if draw(st.booleans()):
-        v.where_col = draw(st.sampled_from(t.cols)).name
-    v.comment = maybe_comment(draw, db)
-    return v
+    t, u = draw(st.sampled_from(tables)), draw(st.sampled_from(tables))
+    col = draw(st.sampled_from([c for c in u.cols]))
+    if col.generated is not None:
+        return None
+    return Trigger(name=fresh_name(draw, db), table=t.key, target=u.key, col=col.name)
+
+
+def prune_triggers(db: Db) -> None:
+    db.triggers = [tr for tr in db.triggers if db.table(tr.table) is not None
+                   and (u := db.table(tr.target)) is not None and (c := u.col(tr.col))
+                   and c.generated is None]
 
 
 def gen_enum(draw: Draw, db: Db) -> Enum:
@@ -540,10 +642,15 @@ def schemas(draw: Draw, dialect: str) -> Db:
             fk = gen_fk(draw, db, t)
             if fk is not None:
                 t.fks.append(fk)
-    if draw(st.integers(0, 2)) == 0:
+    for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2]))):
         v = gen_view(draw, db)
         if v is not None:
             db.views.append(v)
+    if not db.pg:
+        for _ in range(draw(st.sampled_from([0, 0, 1]))):
+            tr = gen_trigger(draw, db)
+            if tr is not None:
+                db.triggers.append(tr)
     return db
 
 
@@ -559,7 +666,7 @@ def in_view(db: Db, t: Tbl, col: str) -> bool:
 
 
 def _key_survives(t: Tbl, cols: list[str]) -> bool:
-    return any(sorted(k.cols) == sorted(cols) for k in t.keys())
+    return any(sorted(k.cols) == sorted(cols) and not k.deferrable for k in t.keys())
 
 
 def prune_fks(db: Db) -> None:
@@ -577,13 +684,15 @@ def prune_fks(db: Db) -> None:
 
 
 def prune_views(db: Db) -> None:
-    keep = []
+    """Views lose the columns (and sources) that are gone; in order, as they depend."""
+    keep: list[ViewDef] = []
     for v in db.views:
-        t = db.table(v.table)
-        if t is None:
+        db_keep = Db(db.dialect, tables=db.tables, views=keep)
+        cols = db_keep.source_cols(v.table)
+        if cols is None:
             continue
-        v.cols = [c for c in v.cols if t.col(c)]
-        if v.where_col is not None and not t.col(v.where_col):
+        v.cols = [c for c in v.cols if c in cols]
+        if v.where_col is not None and v.where_col not in cols:
             v.where_col = None
         if v.cols:
             keep.append(v)
@@ -591,6 +700,8 @@ def prune_views(db: Db) -> None:
 
 
 def drop_column(db: Db, t: Tbl, name: str) -> None:
+    for g in [c for c in t.cols if c.base == name]:
+        drop_column(db, t, g.name)
     t.cols = [c for c in t.cols if c.name != name]
     if t.pk and name in t.pk.cols:
         t.pk = None
@@ -600,18 +711,25 @@ def drop_column(db: Db, t: Tbl, name: str) -> None:
     t.indexes = [ix for ix in t.indexes if name not in ix.cols()]
     prune_fks(db)
     prune_views(db)
+    prune_triggers(db)
 
 
 def retype_dependents(db: Db, t: Tbl, c: Col) -> None:
     """After a type change: checks, expression keys and predicates over ``c`` go."""
     t.checks = [ck for ck in t.checks if c.name not in ck.cols]
     t.indexes = [ix for ix in t.indexes
-                 if not any(k.expr is not None and c.name in k.expr_cols for k in ix.keys)
+                 if not any((k.expr is not None or k.opclass or k.collation)
+                            and c.name in k.cols() for k in ix.keys)
                  and c.name not in ix.where_cols]
     if c.collation and (not db.pg or c.type not in PG_COLLATABLE):
         c.collation = None
     if c.default is not None:
         c.default = None
+    for g in [g for g in t.cols if g.base == c.name]:
+        int_expr = "+" in str(g.generated) or "*" in str(g.generated)
+        if db.pg and not (c.type in PG_INT if int_expr
+                          else c.type in ("text", "varchar(8)", "varchar(40)")):
+            drop_column(db, t, g.name)
 
 
 # ---------------------------------------------------------------------- mutations
@@ -643,6 +761,7 @@ def m_drop_table(draw: Draw, db: Db) -> bool:
     db.tables.remove(t)
     prune_fks(db)
     prune_views(db)
+    prune_triggers(db)
     return True
 
 
@@ -657,7 +776,7 @@ def m_add_column(draw: Draw, db: Db) -> bool:
 def m_drop_column(draw: Draw, db: Db) -> bool:
     t = _pick_table(draw, db)
     c = _pick_col(draw, t)
-    if t is None or c is None or len(t.cols) < 2:
+    if t is None or c is None or not [x for x in t.cols if c.name not in (x.name, x.base)]:
         return False
     drop_column(db, t, c.name)
     return True
@@ -666,6 +785,7 @@ def m_drop_column(draw: Draw, db: Db) -> bool:
 def m_change_type(draw: Draw, db: Db) -> bool:
     t = _pick_table(draw, db)
     c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial
+                  and c.generated is None
                   and not fk_involved(db, t, c.name))  # type: ignore[arg-type]
     if t is None or c is None:
         return False
@@ -677,6 +797,34 @@ def m_change_type(draw: Draw, db: Db) -> bool:
     if draw(st.booleans()):
         choices = default_choices(db, c)
         c.default = draw(st.sampled_from(choices)) if choices else None
+    return True
+
+
+def m_generated(draw: Draw, db: Db) -> bool:
+    t = _pick_table(draw, db)
+    if t is None:
+        return False
+    gens = [c for c in t.cols if c.generated is not None]
+    what = draw(st.sampled_from(["add", "change", "plain"]))
+    if what == "add" or not gens:
+        g = gen_generated(draw, db, t)
+        if g is None:
+            return False
+        t.cols.append(g)
+        return True
+    g = draw(st.sampled_from(gens))
+    if what == "change":
+        assert g.generated is not None and g.base is not None
+        if "+ 1" in g.generated:
+            g.generated = g.generated.replace("+ 1", "+ 2")
+        elif "|| 'x'" in g.generated:
+            g.generated = g.generated.replace("|| 'x'", "|| 'y'")
+        else:
+            return False
+        return True
+    if not db.pg:
+        return False
+    g.generated = g.base = None  # DROP EXPRESSION: a plain column keeping its values
     return True
 
 
@@ -692,9 +840,12 @@ def m_retype_key(draw: Draw, db: Db) -> bool:
         for f in t.fks:
             if f.ref == p.key and f.ref_cols == fk.ref_cols:
                 component.append((t, f.cols[i]))
-    cols = [(t, t.col(c)) for t, c in dict.fromkeys(component)]
+    seen = {(t.key, c): (t, t.col(c)) for t, c in component}
+    cols = list(seen.values())
     for t, c in cols:
-        if c is None or c.identity is not None or c.serial:
+        if c is None or c.identity is not None or c.serial or c.generated:
+            return False
+        if any(g.base == c.name for g in t.cols):
             return False
         # Any other foreign key over these columns would be left comparing two types.
         for o in db.tables:
@@ -714,7 +865,8 @@ def m_retype_key(draw: Draw, db: Db) -> bool:
 
 def m_nullable(draw: Draw, db: Db) -> bool:
     t = _pick_table(draw, db)
-    c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial)
+    c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial
+                  and c.generated is None)
     if c is None:
         return False
     c.nullable = not c.nullable
@@ -723,7 +875,8 @@ def m_nullable(draw: Draw, db: Db) -> bool:
 
 def m_default(draw: Draw, db: Db) -> bool:
     t = _pick_table(draw, db)
-    c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial)
+    c = _pick_col(draw, t, lambda c: c.identity is None and not c.serial
+                  and c.generated is None)
     if c is None:
         return False
     choices = [None, *default_choices(db, c)]
@@ -737,10 +890,11 @@ def m_default(draw: Draw, db: Db) -> bool:
 def m_collation(draw: Draw, db: Db) -> bool:
     t = _pick_table(draw, db)
     if db.pg:
-        c = _pick_col(draw, t, lambda c: c.type in PG_COLLATABLE)
+        c = _pick_col(draw, t, lambda c: c.type in PG_COLLATABLE and c.generated is None)
         options: list[str | None] = [None, *PG_COLLATIONS]
     else:
-        c = _pick_col(draw, t, lambda c: natural_kind("sqlite", c.type) == "text")
+        c = _pick_col(draw, t, lambda c: natural_kind("sqlite", c.type) == "text"
+                      and c.generated is None)
         options = [None, *SQLITE_COLLATIONS]
     if c is None or t is None:
         return False
@@ -776,6 +930,8 @@ def m_change_pk(draw: Draw, db: Db) -> bool:
     old = t.pk
     t.pk = None
     new = gen_key(draw, db, t) if draw(st.integers(0, 2)) > 0 else None
+    if new is not None:
+        new.deferrable = new.nulls_not_distinct = False
     if new is not None and old is not None and new.cols == old.cols:
         new.name = old.name if draw(st.booleans()) else new.name
     t.pk = new
@@ -872,12 +1028,31 @@ def m_view(draw: Draw, db: Db) -> bool:
     v = draw(st.sampled_from(db.views))
     if what == "drop":
         db.views.remove(v)
+        prune_views(db)
         return True
-    t = db.table(v.table)
-    assert t is not None
-    v.cols = draw(st.lists(st.sampled_from([c.name for c in t.cols]), min_size=1,
-                           max_size=3, unique=True))
-    v.where_col = draw(st.sampled_from([None, *[c.name for c in t.cols]]))
+    names = db.source_cols(v.table) or []
+    v.cols = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
+    v.where_col = draw(st.sampled_from([None, *names]))
+    prune_views(db)
+    return True
+
+
+def m_trigger(draw: Draw, db: Db) -> bool:
+    if db.pg:
+        return False
+    if db.triggers and draw(st.booleans()):
+        tr = draw(st.sampled_from(db.triggers))
+        db.triggers.remove(tr)
+        if draw(st.booleans()):
+            new = gen_trigger(draw, db)
+            if new is not None:
+                new.name = tr.name  # same name, new body
+                db.triggers.append(new)
+        return True
+    tr = gen_trigger(draw, db)
+    if tr is None:
+        return False
+    db.triggers.append(tr)
     return True
 
 
@@ -957,7 +1132,8 @@ def m_identity(draw: Draw, db: Db) -> bool:
     if not db.pg:
         return False
     t = _pick_table(draw, db)
-    c = _pick_col(draw, t, lambda c: c.type in PG_INT and not c.serial)
+    c = _pick_col(draw, t, lambda c: c.type in PG_INT and not c.serial
+                  and c.generated is None)
     if t is None or c is None:
         return False
     if c.identity is None:
@@ -1011,7 +1187,9 @@ def m_schema(draw: Draw, db: Db) -> bool:
 
 
 MUTATIONS = [m_add_table, m_drop_table, m_add_column, m_drop_column, m_change_type,
-             m_retype_key,
+             m_change_type, m_retype_key, m_generated, m_change_pk, m_enum, m_enum, m_view,
+             m_identity, m_add_fk, m_trigger,
+             m_retype_key, m_generated,
              m_nullable, m_default, m_collation, m_add_unique, m_drop_unique, m_change_pk,
              m_add_check, m_drop_check, m_add_fk, m_drop_fk, m_fk_actions, m_add_index,
              m_drop_index, m_change_index, m_view, m_comment, m_enum, m_identity, m_schema]
@@ -1092,8 +1270,7 @@ def _constant_values(t: Tbl, c: Col) -> bool:
 def _keyed_cols(t: Tbl) -> list[list[str]]:
     """Column sets whose values must be distinct (keys and unique indexes)."""
     out = [list(k.cols) for k in t.keys()]
-    out += [sorted(ix.cols() - set(ix.where_cols)) or sorted(ix.cols())
-            for ix in t.indexes if ix.unique]
+    out += [sorted({c for k in ix.keys for c in k.cols()}) for ix in t.indexes if ix.unique]
     return out
 
 
@@ -1135,6 +1312,13 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
                     kind = None
             nonnull = (t.not_null(c) or c.name in keyed[t.key]
                        or (tc is not None and tt is not None and tt.not_null(tc)))
+            if c.generated is not None or (tc is not None and tc.generated is not None):
+                # Computed values (from the base column, maybe NULL) on one side at least.
+                in_fk = any(c.name in fk.cols for side in (t, tt) if side for fk in side.fks)
+                if nonnull or in_fk:
+                    n[t.key] = 0
+                if c.generated is not None:
+                    kind = None
             cplans[c.name] = _ColPlan(c.name, kind, labels, nonnull)
             if kind is None and nonnull:
                 n[t.key] = 0
@@ -1150,6 +1334,9 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
                 if side.not_null(c) and no_default and not _volatile(c):
                     n[t.key] = 0
                 in_key = any(c.name in ks for ks in _keyed_cols(side))
+                if any(c.name in k.cols and k.nulls_not_distinct for k in side.uniques) and (
+                        not _volatile(c)):
+                    n[t.key] = 0  # one value (or NULL) on every row: NULLS NOT DISTINCT
                 in_fk = any(c.name in fk.cols for fk in side.fks)
                 if (in_key or in_fk) and _constant_values(side, c):
                     n[t.key] = 0
@@ -1300,7 +1487,9 @@ def _col_sql(db: Db, t: Tbl, c: Col) -> str:
     parts = [q(c.name), _type_sql(db, c)] if c.type != "" else [q(c.name)]
     if c.collation:
         parts.append(f"COLLATE {c.collation}")
-    if c.identity:
+    if c.generated is not None:
+        parts.append(f"GENERATED ALWAYS AS ({c.generated}) STORED")
+    elif c.identity:
         parts.append(f"GENERATED {c.identity} AS IDENTITY")
     elif c.default is not None and not c.serial:
         parts.append(f"DEFAULT {c.default}")
@@ -1316,6 +1505,8 @@ def _con(name: str | None) -> str:
 def _fk_sql(db: Db, fk: FK) -> str:
     out = (f"{_con(fk.name)}FOREIGN KEY ({', '.join(q(c) for c in fk.cols)}) "
            f"REFERENCES {_qn(db, *fk.ref)} ({', '.join(q(c) for c in fk.ref_cols)})")
+    if fk.match_full:
+        out += " MATCH FULL"
     if fk.on_delete != "NO ACTION":
         out += f" ON DELETE {fk.on_delete}"
     if fk.on_update != "NO ACTION":
@@ -1329,10 +1520,20 @@ def _index_sql(db: Db, t: Tbl, ix: Idx) -> str:
     keys = []
     for k in ix.keys:
         text = q(k.col) if k.col is not None else (f"({k.expr})" if db.pg else str(k.expr))
-        keys.append(text + (" DESC" if k.desc else ""))
+        if k.collation:
+            text += f" COLLATE {k.collation}"
+        if k.opclass:
+            text += f" {k.opclass}"
+        text += " DESC" if k.desc else ""
+        if k.nulls:
+            text += f" NULLS {k.nulls}"
+        keys.append(text)
     target = f"{q(t.schema)}.{q(t.name)}" if db.pg else q(t.name)
-    sql = (f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {q(ix.name)} ON {target} "
+    method = f" USING {ix.method}" if ix.method != "btree" else ""
+    sql = (f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {q(ix.name)} ON {target}{method} "
            f"({', '.join(keys)})")
+    if ix.include:
+        sql += f" INCLUDE ({', '.join(q(c) for c in ix.include)})"
     if ix.where:
         sql += f" WHERE {ix.where}"
     return sql
@@ -1354,15 +1555,16 @@ def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = No
         items = [_col_sql(db, t, c) for c in t.cols]
         if t.pk:
             items.append(f"{_con(t.pk.name)}PRIMARY KEY ({', '.join(q(c) for c in t.pk.cols)})")
-        items += [f"{_con(k.name)}UNIQUE ({', '.join(q(c) for c in k.cols)})"
-                  for k in t.uniques]
+        items += [f"{_con(k.name)}UNIQUE{' NULLS NOT DISTINCT' if k.nulls_not_distinct else ''}"
+                  f" ({', '.join(q(c) for c in k.cols)})"
+                  f"{' DEFERRABLE' if k.deferrable else ''}" for k in t.uniques]
         items += [f"{_con(ck.name)}CHECK ({ck.expr})" for ck in t.checks]
         if not db.pg:
             items += [_fk_sql(db, fk) for fk in t.fks]
         out.append(f"CREATE TABLE {_qn(db, *t.key)} (\n  " + ",\n  ".join(items) + "\n)")
     for t in db.tables:
         data = (rows or {}).get(t.key) or []
-        cols = [c for c in t.cols]
+        cols = [c for c in t.cols if c.generated is None]
         if data and cols:
             override = " OVERRIDING SYSTEM VALUE" if any(
                 c.identity == "ALWAYS" for c in cols) and db.pg else ""
@@ -1380,8 +1582,6 @@ def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = No
             if ix.comment:
                 out.append(f"COMMENT ON INDEX {_qn(db, t.schema, ix.name)} IS {lit(ix.comment)}")
     for v in db.views:
-        t = db.table(v.table)
-        assert t is not None
         sql = (f"CREATE VIEW {_qn(db, v.schema, v.name)} AS SELECT "
                f"{', '.join(q(c) for c in v.cols)} FROM {_qn(db, *v.table)}")
         if v.where_col:
@@ -1389,6 +1589,9 @@ def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = No
         out.append(sql)
         if v.comment:
             out.append(f"COMMENT ON VIEW {_qn(db, v.schema, v.name)} IS {lit(v.comment)}")
+    for tr in db.triggers:
+        out.append(f"CREATE TRIGGER {q(tr.name)} AFTER INSERT ON {q(tr.table[1])} BEGIN "
+                   f"UPDATE {q(tr.target[1])} SET {q(tr.col)} = {q(tr.col)} WHERE 0; END")
     if db.pg:
         for t in db.tables:
             if t.comment:

@@ -30,6 +30,7 @@ from phase_support import App, Db, artifacts, read_run, wait_for_pause
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
+from prefect.input.actions import read_flow_run_input
 from prefect.states import State
 from test_flows import _FakeSlack, fake_slack  # noqa: F401 - the fixture is used by name
 
@@ -68,7 +69,12 @@ CREATE TABLE users (
 );
 """
 SEED_ROWS = 200
-PERMISSIVE = ApplyOptions(safety="permissive")
+APPROVAL_TIMEOUT_S = 120  # a test that forgets to approve fails instead of hanging
+# Runner-level applies and rollbacks in these tests skip the shadow copy: every phase and
+# its rollback already ran on a scratch copy when the plan was built, and the flow's own
+# applies keep theirs.
+PERMISSIVE = ApplyOptions(safety="permissive", skip_shadow=True)
+NO_SHADOW = ApplyOptions(skip_shadow=True)
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -114,7 +120,8 @@ class FlowThread(threading.Thread):
 
     def run(self) -> None:
         flow = multiphase_migration.with_options(flow_run_name=self.name_)
-        self.state = flow(**self.params, return_state=True)
+        self.state = flow(**{"approval_timeout_s": APPROVAL_TIMEOUT_S, **self.params},
+                          return_state=True)
 
     def finish(self, timeout_s: float = 120) -> State:
         self.join(timeout_s)
@@ -145,6 +152,9 @@ def test_rename_while_the_application_runs(prefect_api: str, db: Db, tmp_path: P
     # "Deploy" the new code next to the old: both run against the same rows.
     app.versions = {"v1", "v2"}
     app.run_until("v2", 10)
+    # The UI's resume form shows the same what-to-deploy-and-verify text.
+    form = read_flow_run_input("paused-approve-phase-1-description", flow_run_id=run_id)
+    assert "Deploy code that reads and writes email_address" in form
     deploy_md = artifacts(run_id)[f"mp-{mp.id}-approve-phase-1"]
     assert "Deploy code that reads and writes email_address" in deploy_md
     assert "lockplane approve" in deploy_md and "SELECT 1 FROM" in deploy_md
@@ -246,19 +256,20 @@ def test_rollback_at_every_phase(prefect_api: str, db: Db, tmp_path: Path) -> No
     for n in (1, 2, 3):
         if n > 1 and mp.phase(n - 1).requires_code_deploy:
             runner.approve(mp, db.dsn, n - 1, "ops")
-        runner.apply_phase(mp, db.dsn, n)
+        runner.apply_phase(mp, db.dsn, n, options=NO_SHADOW)
         assert db.schema().hash() == mp.phase(n).plan.target_hash
         runner.rollback(mp, db.dsn, options=PERMISSIVE)  # undo phase n only
         assert db.schema().hash() == mp.phase(n).plan.source_hash
         assert runner.migration_state(mp, db.dsn).completed_phases == n - 1
         if n < 3:
-            runner.apply_phase(mp, db.dsn, n)  # and forward again
+            runner.apply_phase(mp, db.dsn, n, options=NO_SHADOW)  # and forward again
     # The old column is back with its values after undoing the contract phase.
     assert db.query("SELECT count(*) FROM users WHERE email = 'u' || id || '@x'")[0][0] \
         == SEED_ROWS
     # The flow continues from what the database says: phase 2 is applied and approved, so
     # it applies phase 3 at once, no approval wait, nothing repeated.
-    result = multiphase_migration(plan=str(plan), target=db.dsn)
+    result = multiphase_migration(plan=str(plan), target=db.dsn,
+                                  approval_timeout_s=APPROVAL_TIMEOUT_S)
     assert result["applied_in_this_run"] == [3]
     assert db.schema().hash() == mp.target_hash
     runner.rollback(mp, db.dsn, 0, options=PERMISSIVE)
@@ -297,7 +308,7 @@ def test_crash_mid_phase_then_rerun(prefect_api: str, db: Db, tmp_path: Path,
                                     blocked_table: psycopg.Connection[Any] | None) -> None:
     mp, plan = _plan(db, tmp_path)
     # Phase 1 from the CLI's side of the shared state, approved there too.
-    runner.apply_phase(mp, db.dsn, 1)
+    runner.apply_phase(mp, db.dsn, 1, options=NO_SHADOW)
     runner.approve(mp, db.dsn, 1, "dave", "deployed by hand")
     name = _name("crash")
     if blocked_table is not None:
@@ -319,14 +330,16 @@ def test_crash_mid_phase_then_rerun(prefect_api: str, db: Db, tmp_path: Path,
         assert crashed is not None and crashed.state is not None
         assert crashed.state.is_running()  # the process died; the server never heard
     else:
-        # SQLite: a row the new NOT NULL refuses makes phase 2 fail (rolled back).
-        db.execute("INSERT INTO users (name) VALUES ('bad row')")
+        # SQLite: phase 2 rebuilds the table; a leftover of an interrupted rebuild (a
+        # table introspection does not see) makes it fail halfway, rolled back.
+        db.execute("CREATE TABLE _lockplane_new_users (x int)")
         state = multiphase_migration.with_options(flow_run_name=name)(
-            plan=str(plan), target=db.dsn, return_state=True)
+            plan=str(plan), target=db.dsn, approval_timeout_s=APPROVAL_TIMEOUT_S,
+            return_state=True)
         assert state.is_failed()
-        with pytest.raises(Exception, match="NOT NULL"):
+        with pytest.raises(Exception, match="_lockplane_new_users\" already exists; rolled back"):
             state.result()
-        db.execute("DELETE FROM users WHERE name = 'bad row'")
+        db.execute("DROP TABLE _lockplane_new_users")
 
     # The state is as it was before the phase: phase 1 done and approved, nothing else.
     assert db.schema().hash() == mp.phase(2).plan.source_hash
@@ -363,7 +376,8 @@ def test_one_active_migration_per_table(prefect_api: str, db: Db, tmp_path: Path
     first.start()
     run_id = wait_for_pause(name, "approve-phase-1", worker=first)
 
-    state = multiphase_migration(plan=str(other_plan), target=db.dsn, return_state=True)
+    state = multiphase_migration(plan=str(other_plan), target=db.dsn,
+                                 approval_timeout_s=APPROVAL_TIMEOUT_S, return_state=True)
     assert state.is_failed()
     with pytest.raises(SafetyRefusal, match="already has an active multi-phase migration"):
         state.result()
@@ -392,6 +406,7 @@ def test_served_deployment_suspends_and_resumes(prefect_api: str, tmp_path: Path
                                   stderr=subprocess.STDOUT, start_new_session=True,
                                   env={**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "1"})
     try:
+        _wait_for_deployment("multiphase-migration/multiphase-migration", server, log)
         run = run_deployment("multiphase-migration/multiphase-migration", timeout=0,
                              parameters={"plan": str(plan), "target": db.dsn})
         for n in (1, 2):
@@ -422,3 +437,19 @@ def test_served_deployment_suspends_and_resumes(prefect_api: str, tmp_path: Path
             server.wait()
     with sqlite3.connect(db.path) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == SEED_ROWS
+
+
+def _wait_for_deployment(name: str, server: subprocess.Popen[bytes], log: Path,
+                         timeout_s: float = 90) -> None:
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with get_client(sync_client=True) as client:
+                client.read_deployment_by_name(name)
+            return
+        except ObjectNotFound:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)

@@ -101,6 +101,53 @@ PG_CASES: list[tuple[str, str, str]] = [
      BASE_PG + "CREATE TYPE ab AS ENUM ('a', 'b'); CREATE TYPE bc AS ENUM ('b', 'c');"
                "CREATE TABLE casts (id int PRIMARY KEY, d bigint, s boolean, n boolean,"
                " e bc, j uuid);"),
+    # Found by test_roundtrip_hypothesis: a key and the foreign key referencing it change
+    # type together; between the two ALTERs the constraint compared text with uuid.
+    ("retype a key and its reference",
+     BASE_PG + "CREATE TABLE p (id text PRIMARY KEY); CREATE TABLE c (id int PRIMARY KEY,"
+               " pid text REFERENCES p (id));"
+               "INSERT INTO p VALUES ('00000000-0000-4000-8000-000000000001');"
+               "INSERT INTO c VALUES (1, '00000000-0000-4000-8000-000000000001');",
+     BASE_PG + "CREATE TABLE p (id uuid PRIMARY KEY); CREATE TABLE c (id int PRIMARY KEY,"
+               " pid uuid REFERENCES p (id));"),
+    # Found by test_roundtrip_hypothesis: recreating an enum (values removed, reordered,
+    # or a value added, whose rollback recreates) converts a key and its references one
+    # column at a time: the foreign keys over them are dropped around the conversion.
+    ("recreate an enum used by keys",
+     BASE_PG + "CREATE TYPE e AS ENUM ('a', 'b', 'c'); CREATE TABLE t (id e PRIMARY KEY,"
+               " parent e REFERENCES t (id)); CREATE TABLE u (o e REFERENCES t (id));"
+               "INSERT INTO t VALUES ('a', 'a'), ('c', 'a'); INSERT INTO u VALUES ('c');",
+     BASE_PG + "CREATE TYPE e AS ENUM ('c', 'a'); CREATE TABLE t (id e PRIMARY KEY,"
+               " parent e REFERENCES t (id)); CREATE TABLE u (o e REFERENCES t (id));"),
+    # Found by test_roundtrip_hypothesis: PostgreSQL cannot ALTER the type of a column a
+    # generated column uses, nor change an expression: the generated column is dropped
+    # and added back, with its index, constraints and comment; a generated column is
+    # dropped before, and added after, the columns it is computed from.
+    ("generated column over a retyped column",
+     BASE_PG + "CREATE TABLE g (a int, b bigint GENERATED ALWAYS AS (a + 1) STORED UNIQUE,"
+               " c int, CHECK (b > 0)); CREATE INDEX gi ON g (b);"
+               "CREATE VIEW gv AS SELECT b FROM g; COMMENT ON COLUMN g.b IS 'bee';"
+               "INSERT INTO g (a, c) VALUES (1, 1), (2, 2);",
+     BASE_PG + "CREATE TABLE g (a bigint, b bigint GENERATED ALWAYS AS (a + 1) STORED UNIQUE,"
+               " c int, CHECK (b > 0)); CREATE INDEX gi ON g (b);"
+               "CREATE VIEW gv AS SELECT b FROM g; COMMENT ON COLUMN g.b IS 'bee';"),
+    ("generated expression change keeps its index",
+     BASE_PG + "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (a + 1) STORED);"
+               "CREATE INDEX gi ON g (b); COMMENT ON COLUMN g.b IS 'bee';"
+               "INSERT INTO g (a) VALUES (1);",
+     BASE_PG + "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (a + 2) STORED);"
+               "CREATE INDEX gi ON g (b); COMMENT ON COLUMN g.b IS 'bee';"),
+    ("drop and add generated with its base",
+     BASE_PG + "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (a + 1) STORED, c int);"
+               "CREATE TABLE h (c int); INSERT INTO g (a, c) VALUES (1, 2);",
+     BASE_PG + "CREATE TABLE g (c int);"
+               "CREATE TABLE h (b int GENERATED ALWAYS AS (a + 1) STORED, a int, c int);"),
+    ("add an enum value used by keys",
+     BASE_PG + "CREATE TYPE e AS ENUM ('a', 'b'); CREATE TABLE t (id e PRIMARY KEY);"
+               " CREATE TABLE u (o e REFERENCES t (id));"
+               "INSERT INTO t VALUES ('a'); INSERT INTO u VALUES ('a');",
+     BASE_PG + "CREATE TYPE e AS ENUM ('a', 'b', 'c'); CREATE TABLE t (id e PRIMARY KEY);"
+               " CREATE TABLE u (o e REFERENCES t (id));"),
 ]
 
 
@@ -148,6 +195,9 @@ SQLITE_CASES: list[tuple[str, str]] = [
     # with rows ("non-constant default"), like a parenthesized expression: rebuild.
     ("add column default current_timestamp", BASE_SQLITE.replace(
         "body TEXT)", "body TEXT, created TEXT DEFAULT CURRENT_TIMESTAMP)")),
+    # ... and an expression default, which the pragma reports without its parentheses.
+    ("add column expression default", BASE_SQLITE.replace(
+        "body TEXT)", "body TEXT, n INTEGER DEFAULT (1 + 2) NOT NULL)")),
 ]
 
 

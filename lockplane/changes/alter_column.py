@@ -7,7 +7,7 @@ reversed. (SQLite cannot alter a column: the differ asks for a table rebuild ins
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..model import Column, Table, qualified
@@ -101,6 +101,79 @@ def cast_sql(col: str, old: str, new: str) -> str:
     return f"{col}::text::{new}"
 
 
+def mentions_column(text: str | None, name: str) -> bool:
+    """Whether server-printed SQL (an expression) may name the column ``name``.
+
+    Errs towards yes: a false match only costs recreating something unchanged.
+    """
+    if not text:
+        return False
+    quoted = '"' + name.replace('"', '""') + '"'
+    if quoted in text:
+        return True
+    return re.search(r'(?<![\w."$])' + re.escape(name) + r'(?![\w"$])', text) is not None
+
+
+@dataclass
+class Regeneration:
+    """Generated columns a plan drops and adds back, with their indexes and constraints.
+
+    PostgreSQL 15 can neither change a generation expression nor ALTER the type (or
+    collation) of a column a generated column uses ("cannot alter type of a column used
+    by a generated column"). A generated column over retyped columns is dropped by the
+    first of their AlterColumn steps and added back by the last; one whose own
+    expression changes is dropped and added by its own step.
+    """
+
+    names: set[str] = field(default_factory=set)  # every column dropped and added back
+    drops: dict[str, list[tuple[Column, Column]]] = field(default_factory=dict)
+    adds: dict[str, list[tuple[Column, Column]]] = field(default_factory=dict)
+    by_base: set[str] = field(default_factory=set)  # those the base columns' steps do
+
+
+def plan_regeneration(b: Table, a: Table) -> Regeneration:
+    out = Regeneration()
+    old = {c.name: c for c in b.columns}
+    order = [c.name for c in a.columns]
+    retyped = [c.name for c in a.columns if c.name in old and c.generated is None
+               and old[c.name].generated is None
+               and (old[c.name].type, old[c.name].collation) != (c.type, c.collation)]
+    for g in a.columns:
+        prev = old.get(g.name)
+        if prev is None or g.generated is None:
+            continue
+        bases = [c for c in retyped if mentions_column(prev.generated, c)
+                 or mentions_column(g.generated, c)] if prev.generated is not None else []
+        if bases:
+            first = min(bases, key=order.index)
+            last = max(bases, key=order.index)
+            out.drops.setdefault(first, []).append((prev, g))
+            out.adds.setdefault(last, []).append((prev, g))
+            out.by_base.add(g.name)
+            out.names.add(g.name)
+        elif prev.generated != g.generated:
+            out.names.add(g.name)
+    return out
+
+
+def mentions_any(obj: object, names: set[str]) -> bool:
+    """Whether an index or constraint uses one of the columns ``names``."""
+    if not names:
+        return False
+    cols: list[str] = []
+    texts: list[str | None] = []
+    for attr in ("columns", "include"):
+        cols += list(getattr(obj, attr, None) or [])
+    for key in getattr(obj, "keys", None) or []:
+        if getattr(key, "column", None):
+            cols.append(key.column)
+        texts.append(getattr(key, "expression", None))
+    for attr in ("where", "expression", "definition"):
+        value = getattr(obj, attr, None)
+        texts.append(value if isinstance(value, str) else None)
+    return bool(set(cols) & names) or any(mentions_column(t, n) for t in texts for n in names)
+
+
 @register
 @dataclass
 class AlterColumn(Change):
@@ -109,9 +182,18 @@ class AlterColumn(Change):
     table: Table
     before: Column
     after: Column
+    # Generated columns over this one (see Regeneration), as (before, after) pairs: the
+    # step drops ``drops`` first and adds ``adds`` back last.
+    drops: list[tuple[Column, Column]] = field(default_factory=list)
+    adds: list[tuple[Column, Column]] = field(default_factory=list)
+    # (before, after) comments of this column, set again when the step re-adds it
+    comments: tuple[str | None, str | None] = (None, None)
 
     def describe(self) -> str:
         what = ", ".join(self.aspects()) or "definition"
+        regen = sorted({g.name for g, _ in self.drops} | {g.name for g, _ in self.adds})
+        if regen:
+            what += f"; generated {', '.join(regen)} dropped and added back"
         return (f"Alter column {self.after.name} of "
                 f"{qualified(self.table.schema_, self.table.name)} ({what})")
 
@@ -133,19 +215,40 @@ class AlterColumn(Change):
         return out
 
     def sql_postgres(self, d: Dialect) -> list[str]:
+        from .render import column_def
+
+        t = table_name(d, self.table)
+        out = [f"ALTER TABLE {t} DROP COLUMN {d.quote(g.name)}" for g, _ in self.drops]
+        out += self._sql_postgres(d)
+        for _, g in self.adds:
+            out += [f"ALTER TABLE {t} ADD COLUMN "
+                    f"{column_def(d, g.model_copy(update={'comment': None}))}"]
+            out += self._comment_sql(d, g.name, g.comment)
+        return out
+
+    def _comment_sql(self, d: Dialect, column: str, comment: str | None) -> list[str]:
+        from .set_comment import SetComment
+
+        if comment is None:
+            return []
+        return SetComment.for_column(self.table, column, None, comment).sql_postgres(d)
+
+    def _sql_postgres(self, d: Dialect) -> list[str]:
         b, a = self.before, self.after
         t = table_name(d, self.table)
         col = d.quote(a.name)
         out: list[str] = []
         if b.generated != a.generated:
-            # PostgreSQL 15 cannot change a generation expression: drop it and re-add.
+            # PostgreSQL 15 cannot change a generation expression: drop it and re-add
+            # (its indexes and constraints come back through their own steps).
             if b.generated is not None and a.generated is None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {col} DROP EXPRESSION")
             else:
                 from .render import column_def
 
                 return [f"ALTER TABLE {t} DROP COLUMN {col}",
-                        f"ALTER TABLE {t} ADD COLUMN {column_def(d, a)}"]
+                        f"ALTER TABLE {t} ADD COLUMN {column_def(d, a)}",
+                        *self._comment_sql(d, a.name, self.comments[1])]
         actions: list[str] = []
         if b.identity is not None and a.identity != b.identity:
             actions.append(f"ALTER COLUMN {col} DROP IDENTITY")
@@ -185,7 +288,10 @@ class AlterColumn(Change):
         return out
 
     def inverse(self) -> list[Change]:
-        return [AlterColumn(self.table, self.after, self.before)]
+        return [AlterColumn(self.table, self.after, self.before,
+                            drops=[(g, p) for p, g in self.adds],
+                            adds=[(g, p) for p, g in self.drops],
+                            comments=(self.comments[1], self.comments[0]), rank=self.rank)]
 
     def rollback_note(self) -> str | None:
         if type_change_narrows(self.after.type, self.before.type):

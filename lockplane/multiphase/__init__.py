@@ -121,7 +121,16 @@ def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = N
         others = ", ".join(b.label for b in found[1:])
         notes.append(f"Other changes in this diff are planned in the last phase, with their "
                      f"own safety classes: {others}. Plan them one at a time with --table.")
-    return build_multiphase(before, after, specs, operation=chosen.operation,
-                            description=what, pattern=PATTERN[chosen.operation],
-                            table=qualified(t.schema_, t.name), safety_notes=notes,
-                            server_dsn=server_dsn)
+    mp = build_multiphase(before, after, specs, operation=chosen.operation,
+                          description=what, pattern=PATTERN[chosen.operation],
+                          table=qualified(t.schema_, t.name), safety_notes=notes,
+                          server_dsn=server_dsn)
+    old_col = t.column(chosen.column) if chosen.column else None
+    new_t = after.table(t.schema_ or "", t.name)
+    new_col = new_t.column(chosen.column) if new_t and chosen.column else None
+    mp.column, mp.new_name = chosen.column, chosen.new_name
+    if chosen.operation == "change_type" and old_col and new_col:
+        mp.old_type, mp.new_type = old_col.type, new_col.type
+    if chosen.operation == "add_not_null" and new_col:
+        mp.default = new_col.default
+    return mp

@@ -61,6 +61,13 @@ class MultiPhasePlan(MPModel):
     pattern: str  # expand_contract, dual_write, deprecation, validation
     dialect: str
     table: str  # "schema.table" the migration is about (one active migration per table)
+    # What the breaking change is, for exports (pgroll): the column, its new name or type,
+    # the type it had, and the default a new NOT NULL fills existing rows with.
+    column: str | None = None
+    new_name: str | None = None
+    old_type: str | None = None
+    new_type: str | None = None
+    default: str | None = None
     total_phases: int
     phases: list[Phase]
     safety_notes: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Exports of Lockplane plans to other migration tools (``lockplane export --to ...``)."""
