@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from .markdown import lock_summary
 from .plan import Plan
 
 err = Console(stderr=True, highlight=False, soft_wrap=False)
@@ -14,22 +15,7 @@ SAFETY_STYLE = {"safe": "green", "review": "yellow", "multi_phase": "magenta",
 
 
 def lock_text(plan: Plan, i: int) -> str:
-    step = plan.steps[i]
-    if step.lock is None:
-        return "-"
-    lk = step.lock
-    if lk.mode == "NONE":
-        return "none"
-    effects = []
-    if lk.blocks_reads:
-        effects.append("blocks reads")
-    elif lk.blocks_writes:
-        effects.append("blocks writes")
-    if lk.rewrites_table:
-        effects.append("rewrites")
-    elif lk.scans_table:
-        effects.append("scans")
-    return lk.mode + (f" ({', '.join(effects)})" if effects else "")
+    return lock_summary(plan.steps[i])
 
 
 def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> None:
