@@ -54,6 +54,7 @@ from .dialects import get_dialect
 from .dialects.base import Database
 from .dsn import dialect_of, redact
 from .errors import BadInput, ExecutionFailed, SafetyRefusal
+from .state import StateTable
 
 KEY_PRIMARY = "primary key"
 KEY_UNIQUE = "unique key"
@@ -893,25 +894,13 @@ def _runner_key(backfill: str, chunk: int) -> tuple[int, int]:
     return _RUNNER_NS, zlib.crc32(f"{backfill}:{chunk}".encode()) - 2**31
 
 
-class Checkpoints:
+class Checkpoints(StateTable):
     """The ``backfills`` state table: one row per (backfill, chunk)."""
+
+    name = "backfills"
 
     _COLS = ("chunk, status, lower_bound, upper_bound, cursor, rows_scanned, rows_updated, "
              "batches, rows_estimate, error")
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.pg = _pg(db)
-        self.table = "lockplane.backfills" if self.pg else "_lockplane_backfills"
-        self.p = "%s" if self.pg else "?"
-        self.now = "now()" if self.pg else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-
-    def exists(self) -> bool:
-        if self.pg:
-            return bool(self.db.query("SELECT to_regclass('lockplane.backfills') IS NOT NULL")
-                        [0][0])
-        return bool(self.db.query(
-            "SELECT 1 FROM sqlite_schema WHERE name = '_lockplane_backfills'"))
 
     def ensure(self) -> None:
         if self.pg:

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .dialects.base import Database
 from .errors import SafetyRefusal
@@ -87,11 +87,31 @@ _COLUMNS = ("id, plan_id, started_at, finished_at, source_hash, target_hash, has
             "intermediate_hash, steps_total, steps_done, result, error, applied_by")
 
 
-class History:
+class StateTable:
+    """One of Lockplane's state tables in the target: ``lockplane.<name>`` on PostgreSQL,
+    ``_lockplane_<name>`` on SQLite, with the placeholder and clock of the dialect."""
+
+    name: ClassVar[str]
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self.pg = db.dialect.name == "postgres"
-        self.table = "lockplane.migrations" if self.pg else "_lockplane_migrations"
+        self.table = f"lockplane.{self.name}" if self.pg else f"_lockplane_{self.name}"
+        self.p = "%s" if self.pg else "?"
+        self.now = "now()" if self.pg else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+    def exists(self) -> bool:
+        if self.pg:
+            found = self.db.query("SELECT to_regclass(%s) IS NOT NULL", (self.table,))
+            return bool(found[0][0])
+        return bool(self.db.query("SELECT 1 FROM sqlite_schema WHERE name = ?", (self.table,)))
+
+
+class History(StateTable):
+    name = "migrations"
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
         self._ready = False
 
     def ensure(self) -> None:
@@ -103,9 +123,6 @@ class History:
         else:
             self.db.execute(_SQLITE_DDL)
         self._ready = True
-
-    def _p(self) -> str:
-        return "%s" if self.pg else "?"
 
     @contextmanager
     def exclusive_lock(self) -> Iterator[None]:
@@ -124,7 +141,7 @@ class History:
 
     def start(self, plan_id: str, plan: Plan, applied_by: str) -> int:
         self.ensure()
-        p = self._p()
+        p = self.p
         rows = self.db.query(
             f"INSERT INTO {self.table} (plan_id, source_hash, target_hash, intermediate_hash, "
             f"steps_total, plan, applied_by) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
@@ -134,7 +151,7 @@ class History:
         return int(rows[0][0])
 
     def progress(self, migration_id: int, steps_done: int, intermediate_hash: str | None) -> None:
-        p = self._p()
+        p = self.p
         if intermediate_hash is None:
             self.db.execute(f"UPDATE {self.table} SET steps_done = {p} WHERE id = {p}",
                             (steps_done, migration_id))
@@ -144,35 +161,27 @@ class History:
 
     def finish(self, migration_id: int, result: str, hash_after: str | None,
                error: str | None) -> None:
-        p = self._p()
-        now = "now()" if self.pg else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-        self.db.execute(f"UPDATE {self.table} SET finished_at = {now}, result = {p}, "
+        p = self.p
+        self.db.execute(f"UPDATE {self.table} SET finished_at = {self.now}, result = {p}, "
                         f"hash_after = {p}, error = {p} WHERE id = {p}",
                         (result, hash_after, error, migration_id))
 
-    def _exists(self) -> bool:
-        if self.pg:
-            found = self.db.query("SELECT to_regclass('lockplane.migrations') IS NOT NULL")
-            return bool(found[0][0])
-        return bool(self.db.query(
-            "SELECT 1 FROM sqlite_schema WHERE name = '_lockplane_migrations'"))
-
     def unfinished(self, plan_id: str) -> MigrationRecord | None:
-        if not self._exists():
+        if not self.exists():
             return None
-        p = self._p()
+        p = self.p
         rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} WHERE plan_id = {p} "
                              "AND result = 'running' ORDER BY id DESC LIMIT 1", (plan_id,))
         return MigrationRecord(*rows[0]) if rows else None
 
     def list(self, limit: int = 50) -> list[MigrationRecord]:
-        if not self._exists():
+        if not self.exists():
             return []
         rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} "
                              f"ORDER BY id DESC LIMIT {int(limit)}")
         return [MigrationRecord(*r) for r in rows]
 
     def plan_of(self, migration_id: int) -> Plan:
-        p = self._p()
+        p = self.p
         raw = self.db.query(f"SELECT plan FROM {self.table} WHERE id = {p}", (migration_id,))[0][0]
         return Plan.model_validate(raw if isinstance(raw, dict) else json.loads(raw))

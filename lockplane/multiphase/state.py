@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..dialects.base import Database
 from ..errors import SafetyRefusal
+from ..state import StateTable
 from .model import MultiPhasePlan
 
 _PG_DDL = """
@@ -101,12 +101,8 @@ class MigrationState:
         return {**self.__dict__, "next_phase": self.next_phase}
 
 
-class PhaseStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.pg = db.dialect.name == "postgres"
-        self.table = "lockplane.phases" if self.pg else "_lockplane_phases"
-        self.p = "%s" if self.pg else "?"
+class PhaseStore(StateTable):
+    name = "phases"
 
     def ensure(self) -> None:
         if self.pg:
@@ -115,33 +111,27 @@ class PhaseStore:
             for stmt in _SQLITE_DDL:
                 self.db.execute(stmt)
 
-    def _exists(self) -> bool:
-        if self.pg:
-            return bool(self.db.query("SELECT to_regclass('lockplane.phases') IS NOT NULL")[0][0])
-        return bool(self.db.query(
-            "SELECT 1 FROM sqlite_schema WHERE name = '_lockplane_phases'"))
-
     def _row(self, row: tuple[Any, ...]) -> MigrationState:
         events = row[7] if isinstance(row[7], list) else json.loads(row[7] or "[]")
         return MigrationState(*row[:7], events=events, started_at=str(row[8]),
                               updated_at=str(row[9]))
 
     def get(self, migration_id: str) -> MigrationState | None:
-        if not self._exists():
+        if not self.exists():
             return None
         rows = self.db.query(f"SELECT {_COLS} FROM {self.table} WHERE migration_id = {self.p}",
                              (migration_id,))
         return self._row(rows[0]) if rows else None
 
     def active_for_table(self, table_key: str) -> MigrationState | None:
-        if not self._exists():
+        if not self.exists():
             return None
         rows = self.db.query(f"SELECT {_COLS} FROM {self.table} WHERE table_key = {self.p} "
                              "AND status = 'active'", (table_key,))
         return self._row(rows[0]) if rows else None
 
     def list(self) -> list[MigrationState]:
-        if not self._exists():
+        if not self.exists():
             return []
         rows = self.db.query(f"SELECT {_COLS} FROM {self.table} ORDER BY started_at DESC")
         return [self._row(r) for r in rows]
@@ -176,8 +166,7 @@ class PhaseStore:
         event = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "action": action,
                  "phase": phase, "who": who, **{k: v for k, v in details.items() if v}}
         events = [*state.events, event]
-        p = self.p
-        now = "now()" if self.pg else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        p, now = self.p, self.now
         self.db.execute(
             f"UPDATE {self.table} SET events = {p}, completed_phases = {p}, status = {p}, "
             f"updated_at = {now} WHERE migration_id = {p}",
