@@ -29,103 +29,54 @@ import argparse
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from _load import (
+    DEFAULT_SERVER,
+    TARGET_WAIT_MS,
+    Load,
+    Op,
+    Workload,
+    checkpoint,
+    create_database,
+    drop_database,
+    percentile,
+    to_url,
+)
 from psycopg import sql as pgsql
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SERVER = os.environ.get("LOCKPLANE_BENCH_SERVER",
-                                "postgresql://postgres@127.0.0.1:5432/postgres")
 EXPR = "amount * 100 + account"
 TARGET_RATIO = 0.5
-TARGET_WAIT_MS = 250.0
-
-
-def with_db(dsn: str, name: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    params = conninfo_to_dict(dsn)
-    params["dbname"] = name
-    return make_conninfo(**params)
-
-
-def to_url(dsn: str) -> str:
-    """The CLI wants a URL."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    p = conninfo_to_dict(dsn)
-    auth = p.get("user", "postgres") + (f":{p['password']}" if p.get("password") else "")
-    return (f"postgresql://{auth}@{p.get('host', '127.0.0.1')}:{p.get('port', 5432)}/"
-            f"{p['dbname']}")
 
 
 # ------------------------------------------------------------------ load
-@dataclass
-class Load:
-    """Client threads doing point reads and updates until stopped."""
+def point_ops(table: str, rows: int) -> Workload:
+    """Half point reads, half point updates (``hits = hits + 1``) on random rows."""
+    t = pgsql.Identifier(table)
+    read = pgsql.SQL("SELECT * FROM {} WHERE id = %s").format(t)
+    write = pgsql.SQL("UPDATE {} SET hits = hits + 1 WHERE id = %s").format(t)
 
-    dsn: str
-    table: str
-    rows: int
-    clients: int
-    pause_s: float = 0.004
-    latencies: list[tuple[float, float]] = field(default_factory=list)  # (start, seconds)
-    errors: int = 0
-
-    def __post_init__(self) -> None:
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._loop, args=(i,), daemon=True)
-                        for i in range(self.clients)]
-
-    def _loop(self, seed: int) -> None:
+    def worker(seed: int) -> Callable[[], Op]:
         rnd = random.Random(seed)
-        t = pgsql.Identifier(self.table)
-        read = pgsql.SQL("SELECT * FROM {} WHERE id = %s").format(t)
-        write = pgsql.SQL("UPDATE {} SET hits = hits + 1 WHERE id = %s").format(t)
-        mine: list[tuple[float, float]] = []
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            while not self.stop.is_set():
-                key = rnd.randint(1, self.rows)
-                stmt = read if rnd.random() < 0.5 else write
-                t0 = time.perf_counter()
-                try:
-                    conn.execute(stmt, (key,))
-                except psycopg.Error:
-                    self.errors += 1
-                mine.append((t0, time.perf_counter() - t0))
-                time.sleep(self.pause_s)
-        with self.lock:
-            self.latencies += mine
 
-    def __enter__(self) -> Load:
-        for th in self.threads:
-            th.start()
-        time.sleep(0.5)  # warm: connections up, plans cached
-        return self
+        def next_op() -> Op:
+            key = rnd.randint(1, rows)
+            return ("read", read, (key,)) if rnd.random() < 0.5 else ("update", write, (key,))
 
-    def __exit__(self, *exc: object) -> None:
-        time.sleep(0.3)
-        self.stop.set()
-        for th in self.threads:
-            th.join()
+        return next_op
 
-    def during(self, t0: float, t1: float) -> list[float]:
-        """Latencies (ms) of the operations that overlapped [t0, t1]."""
-        return [d * 1000 for s, d in self.latencies if s <= t1 and s + d >= t0]
+    return worker
 
 
 def p99(values: list[float]) -> float:
-    if len(values) < 2:
-        return max(values, default=0.0)
-    return statistics.quantiles(values, n=100)[98]
+    return percentile(values, 99)
 
 
 # ------------------------------------------------------------------ setup
@@ -160,11 +111,6 @@ def wal_since(dsn: str, lsn: str) -> int:
                                 (lsn,)).fetchone()[0])
 
 
-def checkpoint(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
-
-
 def verify(dsn: str, table: str) -> int:
     with psycopg.connect(dsn) as conn:
         return int(conn.execute(pgsql.SQL(
@@ -192,7 +138,7 @@ class Run:
 def plain_update(dsn: str, rows: int, clients: int) -> Run:
     checkpoint(dsn)
     lsn = wal_lsn(dsn)
-    with Load(dsn, "plain", rows, clients) as load, \
+    with Load(dsn, point_ops("plain", rows), clients) as load, \
             psycopg.connect(dsn, autocommit=True) as conn:
         t0 = time.perf_counter()
         conn.execute("UPDATE plain SET amount_cents = " + EXPR)
@@ -209,7 +155,7 @@ def lockplane_backfill(dsn: str, table: str, rows: int, clients: int,
     lsn = wal_lsn(dsn)
     cmd = [sys.executable, "-m", "lockplane", "backfill", "--target", to_url(dsn),
            "--table", table, "--set", f"amount_cents = {EXPR}", "--auto-approve", "--json"]
-    load = Load(dsn, table, rows, clients) if clients else None
+    load = Load(dsn, point_ops(table, rows), clients) if clients else None
     if load:
         load.__enter__()
     out_path = Path(f"/tmp/lp_bench_backfill_{os.getpid()}.json")
@@ -229,7 +175,7 @@ def lockplane_backfill(dsn: str, table: str, rows: int, clients: int,
     # The batches ran in the last result['seconds'] of the child's life.
     waits: list[float] = []
     if load:
-        end = max(s + d for s, d in load.latencies)
+        end = load.last_end()
         waits = load.during(end - 0.3 - result["seconds"], end)
     run = Run("lockplane backfill", rows, result["seconds"], max(waits, default=0),
               p99(waits), len(waits), wal_since(dsn, lsn),
@@ -261,9 +207,7 @@ def main() -> None:
     rows = 10_000_000 if args.huge else args.rows
     small = max(1000, rows // 10)
     name = f"lp_bench_backfill_{os.getpid()}"
-    with psycopg.connect(args.server, autocommit=True) as admin:
-        admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
-    dsn = with_db(args.server, name)
+    dsn = create_database(args.server, name)
     try:
         t = time.perf_counter()
         create_tables(dsn, rows, ["plain", "lp"])
@@ -307,9 +251,7 @@ def main() -> None:
         if args.keep:
             print(f"kept database {name}", file=sys.stderr)
         else:
-            with psycopg.connect(args.server, autocommit=True) as admin:
-                admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    pgsql.Identifier(name)))
+            drop_database(args.server, name)
 
 
 if __name__ == "__main__":

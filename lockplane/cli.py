@@ -22,7 +22,7 @@ from .config import SAFETY_LEVELS, Environment, get_environment
 from .dsn import looks_like_dsn, redact
 from .errors import BadInput, LockplaneError, SafetyRefusal
 from .model import Schema
-from .plan import Plan, build_plan, load_plan, rollback_plan
+from .plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, build_plan, load_plan, rollback_plan
 from .report import err, print_plan
 from .sources import SourceContext, dialect_of_source, load_schema
 
@@ -95,6 +95,22 @@ def _safety_level(flag: str | None, env: Environment | None) -> str:
     if level not in SAFETY_LEVELS:
         raise BadInput(f"--safety must be one of {', '.join(SAFETY_LEVELS)}, not {level!r}")
     return level
+
+
+def _acknowledged(values: list[str] | None) -> set[int | str]:
+    from .rules import RULES
+
+    out: set[int | str] = set()
+    for v in values or []:
+        for item in (x.strip() for x in v.split(",") if x.strip()):
+            if item.isdigit():
+                out.add(int(item))
+            elif item in RULES:
+                out.add(item)
+            else:
+                raise BadInput(f"--acknowledge {item!r}: not a step number or a rule id "
+                               "(lockplane lint --list-rules)")
+    return out
 
 
 def _report(msg: str) -> None:
@@ -170,9 +186,21 @@ def plan(
     multi_phase: Annotated[bool, typer.Option("--multi-phase", help="plan a breaking change as expand/contract phases")] = False,
     table: Annotated[str | None, typer.Option("--table", help="with --multi-phase: which table's change")] = None,
     archive: Annotated[bool, typer.Option("--archive", help="with --multi-phase: archive dropped data first")] = False,
+    no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="plain DDL instead of the lock-safe forms (CONCURRENTLY, NOT VALID + VALIDATE, ...)")] = False,
+    lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="lock_timeout written into every locking step (0: none)")] = DEFAULT_LOCK_TIMEOUT_MS,
+    format: Annotated[str, typer.Option("--format", help="json (the plan file) or sql (a script to review or feed to other tools)")] = "json",
+    analyze_locks: Annotated[bool, typer.Option("--analyze-locks", help="measure each step's locks on a shadow copy of --from (PostgreSQL)")] = False,
+    with_data: Annotated[bool, typer.Option("--with-data", help="with --analyze-locks: copy all rows, not a sample")] = False,
+    sample_rows: Annotated[int | None, typer.Option("--sample-rows", help="with --analyze-locks: rows per table to copy [default: 10000]")] = None,
 ) -> None:
     """Compute the plan from one state to another; JSON on stdout or --output."""
     src_from = _resolve_src(from_, from_environment, "--from")
+    if (with_data or sample_rows is not None) and not analyze_locks:
+        raise BadInput("--with-data and --sample-rows go with --analyze-locks")
+    if analyze_locks and (multi_phase or not looks_like_dsn(src_from)
+                          or dialect_of_source(src_from) != "postgres"):
+        raise BadInput("--analyze-locks needs PostgreSQL: --from (or --from-environment) must "
+                       "be a live postgresql:// database, and not with --multi-phase")
     src_to = _resolve_src(to, to_environment or from_environment, "--to", use_schema_path=True)
     ctx = _context([src_from, src_to], dialect, shadow_db or _shadow_of(from_environment))
     # Both sides load at once: each is mostly waiting on its own server.
@@ -192,10 +220,33 @@ def plan(
             print_multiphase(mp)
         _write_out(mp.to_json(), output)
         return
-    result = build_plan(before, after)
+    if format not in ("json", "sql"):
+        raise BadInput(f"--format must be json or sql, not {format!r}")
+    if lock_timeout < 0:
+        raise BadInput("--lock-timeout-ms must not be negative")
+    result = build_plan(before, after, lock_safe=not no_rewrite,
+                        lock_timeout_ms=lock_timeout or None)
     if not quiet:
         print_plan(result)
-    _write_out(result.to_json(), output)
+        if looks_like_dsn(src_from):
+            _print_existing_stakes(result, src_from)
+    if analyze_locks:
+        from .lockstats import analyze_locks as measure_locks
+        from .lockstats import print_lock_analysis
+
+        analysis = measure_locks(result, src_from, shadow_db or _shadow_of(from_environment),
+                                 with_data=with_data,
+                                 sample_rows=10000 if sample_rows is None else sample_rows,
+                                 report=None if quiet else _report)
+        analysis.annotate(result)
+        if not quiet:
+            print_lock_analysis(analysis)
+    if format == "sql":
+        from .sqlscript import plan_sql
+
+        _write_out(plan_sql(result).rstrip("\n"), output)
+    else:
+        _write_out(result.to_json(), output)
     if exit_code and result.steps:
         raise typer.Exit(4)
 
@@ -231,6 +282,8 @@ def apply(
     lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="PostgreSQL lock_timeout per statement")] = 3000,
     retries: Annotated[int, typer.Option("--retries", help="retries after a lock timeout")] = 3,
     applied_by: Annotated[str | None, typer.Option("--who", help="recorded in the history")] = None,
+    no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="with --schema: plain DDL instead of the lock-safe forms")] = False,
+    acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: run this dangerous step anyway (step number or rule id; repeatable)")] = None,
 ) -> None:
     """Apply a plan to a database (checks its hash, validates on a shadow first)."""
     from .execute import ApplyOptions, apply_plan
@@ -246,14 +299,15 @@ def apply(
         if not desired:
             raise BadInput("missing plan: pass a plan file, or --schema with the desired schema")
         ctx = _context([dsn, desired], None, shadow_db or (env.shadow_database_url if env else None))
-        the_plan = build_plan(load_schema(dsn, ctx), load_schema(desired, ctx))
+        the_plan = build_plan(load_schema(dsn, ctx), load_schema(desired, ctx),
+                              lock_safe=not no_rewrite, lock_timeout_ms=lock_timeout or None)
     level = _safety_level(safety, env)
     print_plan(the_plan)
     if not the_plan.steps:
         return
     opts = ApplyOptions(safety=level, shadow_dsn=shadow_db or (env.shadow_database_url if env else None),
                         skip_shadow=skip_shadow, lock_timeout_ms=lock_timeout, retries=retries,
-                        applied_by=applied_by)
+                        applied_by=applied_by, acknowledged=_acknowledged(acknowledge))
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
     result = apply_plan(the_plan, dsn, opts, report=_report, confirm=confirm)
     for w in result.warnings:
@@ -265,23 +319,55 @@ def apply(
                   f"(migration {result.migration_id}); database hash {result.hash_after[:12]}")
 
 
+def _rollback_stake_notes(forward: Plan, dsn: str) -> list[list[str]] | None:
+    """Per step of ``forward``, what undoing it destroys on ``dsn`` now (read-only counts);
+    None when no rollback destroys anything countable (no connection is made then)."""
+    from .dialects import connect
+    from .stake import count_rollback_stakes, stake_notes
+
+    if not any(s.rollback is not None and s.rollback.at_stake for s in forward.steps):
+        return None
+    with connect(dsn) as db:
+        return stake_notes(count_rollback_stakes(forward, db))
+
+
+def _print_existing_stakes(forward: Plan, dsn: str) -> None:
+    """At plan time the objects a rollback would destroy rarely exist yet: show only what
+    was actually counted and is not nothing."""
+    from .dialects import connect
+    from .stake import TIMED_OUT, count_rollback_stakes
+
+    if not any(s.rollback is not None and s.rollback.at_stake for s in forward.steps):
+        return
+    with connect(dsn) as db:
+        stakes = count_rollback_stakes(forward, db)
+    for i, stake in enumerate(stakes):
+        if stake is not None and ((stake.counted and stake.rows) or stake.status == TIMED_OUT):
+            err.print(f"  {i + 1:>3}. [yellow]! {escape(stake.message)}[/]")
+
+
 @app.command("plan-rollback")
 def plan_rollback(
     plan_file: Annotated[str, typer.Option("--plan", help="the plan to undo")],
-    from_: Annotated[str | None, typer.Option("--from", help="the state the plan was made from")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="the state the plan was made from, or the database it was applied to")] = None,
     from_environment: Annotated[str | None, typer.Option("--from-environment")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o")] = None,
 ) -> None:
-    """Compute the plan that undoes PLAN (each step's inverse, in reverse order)."""
+    """Compute the plan that undoes PLAN (each step's inverse, in reverse order); with a
+    live --from, count the data each undo step would destroy there."""
     forward = load_plan(plan_file)
     src = from_ or (_resolve_src(None, from_environment, "--from") if from_environment else None)
+    back = rollback_plan(forward)  # refuses an original-format plan before any connection
     if src:
         ctx = _context([src], forward.dialect, None)
-        before = load_schema(src, ctx)
-        if before.hash() != forward.source_hash:
-            raise SafetyRefusal(f"{plan_file} was made from hash {forward.source_hash[:12]}…, "
-                                f"but {redact(src)} has hash {before.hash()[:12]}…")
-    back = rollback_plan(forward)
+        current = load_schema(src, ctx).hash()
+        # Before the plan (source_hash) or after it (target_hash): where it can be undone.
+        if current not in (forward.source_hash, forward.target_hash):
+            raise SafetyRefusal(f"{plan_file} goes from hash {forward.source_hash[:12]}… to "
+                                f"{(forward.target_hash or '?')[:12]}…, but {redact(src)} "
+                                f"has hash {current[:12]}…")
+        if looks_like_dsn(src):
+            back = rollback_plan(forward, _rollback_stake_notes(forward, src))
     print_plan(back, title="Rollback plan")
     _write_out(back.to_json(), output)
 
@@ -301,7 +387,11 @@ def rollback(
 
     env = _env(target_environment)
     dsn = _resolve_src(target, target_environment, "--target")
-    back = rollback_plan(load_plan(plan_file))
+    forward = load_plan(plan_file)
+    back = rollback_plan(forward)
+    if back.steps and looks_like_dsn(dsn):
+        # Counted before the confirmation prompt: the operator sees what is at stake.
+        back = rollback_plan(forward, _rollback_stake_notes(forward, dsn))
     print_plan(back, title="Rollback plan")
     if not back.steps:
         return
@@ -383,6 +473,44 @@ def history(
         err.print(f"{r.id:>5}  {str(r.started_at)[:19]}  {r.result:<8}  "
                   f"{r.steps_done}/{r.steps_total} steps  {r.source_hash[:12]} -> "
                   f"{(r.hash_after or r.target_hash or '?')[:12]}  {r.applied_by or ''}")
+
+
+@app.command()
+def lint(
+    files: Annotated[list[str] | None, typer.Argument(help="migration .sql files, or directories of them")] = None,
+    format: Annotated[str, typer.Option("--format", help="text, json or github")] = "text",
+    level: Annotated[str, typer.Option("--level", help="exit 3 on a finding of this class or worse: safe|review|multi_phase|lossy|dangerous")] = "review",
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="rule id to skip (repeatable, or comma-separated)")] = None,
+    list_rules: Annotated[bool, typer.Option("--list-rules", help="print the rule catalogue")] = False,
+) -> None:
+    """Check hand-written PostgreSQL migrations against the safety catalogue."""
+    from .changes.base import Safety
+    from .lint import FORMATS, at_or_above, format_findings, format_rules, lint_files
+
+    if format not in FORMATS:
+        raise BadInput(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
+    if list_rules:
+        sys.stdout.write(format_rules(format) + "\n")
+        return
+    try:
+        threshold = Safety(level)
+    except ValueError:
+        levels = ", ".join(s.value for s in sorted(Safety, key=lambda s: s.rank))
+        raise BadInput(f"--level must be one of {levels}, not {level!r}") from None
+    if not files:
+        raise BadInput("lint: give at least one .sql file")
+    skipped = [r.strip() for e in exclude or () for r in e.split(",") if r.strip()]
+    findings = lint_files(files, exclude=skipped)
+    if findings or format == "json":
+        sys.stdout.write(format_findings(findings, format) + "\n")
+    failing = at_or_above(findings, threshold)
+    if format == "text":
+        if findings:
+            err.print(f"{len(findings)} finding(s), {len(failing)} at or above {level}.")
+        else:
+            err.print(f"[green]No findings[/] in {len(files)} path(s).")
+    if failing:
+        raise SafetyRefusal(f"lint: {len(failing)} finding(s) at or above --level {level}")
 
 
 @app.command()

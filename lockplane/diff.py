@@ -269,6 +269,17 @@ def _no_comment(c: Column) -> Column:
     return c.model_copy(update={"comment": None})
 
 
+def _validity_change(table: Table, old: object, new: object) -> list[Change]:
+    """A NOT VALID constraint (an interrupted lock-safe add) wanted valid is validated;
+    a valid one cannot become NOT VALID, and wanting that asks for nothing."""
+    from .changes.validate_constraint import ValidateConstraint
+
+    name = getattr(new, "name", None)
+    if getattr(new, "valid", True) and not getattr(old, "valid", True) and name:
+        return [ValidateConstraint(table, name)]
+    return []
+
+
 def _diff_constraints(b: Table, a: Table, d: Dialect,
                       redo: set[str] | None = None) -> list[Change]:
     """``redo``: columns dropped and added back; constraints using them are too."""
@@ -295,10 +306,12 @@ def _diff_constraints(b: Table, a: Table, d: Dialect,
         dropped += b_redo
         added += a_redo
         for old_c, new_c in changed:
-            if not same(old_c, new_c, "comment"):
+            if same(old_c, new_c, "comment", "valid") and not same(old_c, new_c, "valid"):
+                out += _validity_change(b, old_c, new_c)
+            if not same(old_c, new_c, "comment", "valid"):
                 dropped.append(old_c)
                 added.append(new_c)
-            else:
+            elif old_c.comment != new_c.comment:  # type: ignore[union-attr]
                 out.append(_constraint_comment(a, old_c, new_c))
         out += [DropConstraint(b, c) for c in dropped]
         out += [AddConstraint(b, c) for c in added]
@@ -308,10 +321,12 @@ def _diff_constraints(b: Table, a: Table, d: Dialect,
     dropped += b_redo
     added += a_redo
     for old_fk, new_fk in changed:
-        if not same(old_fk, new_fk, "comment"):
+        if same(old_fk, new_fk, "comment", "valid") and not same(old_fk, new_fk, "valid"):
+            out += _validity_change(b, old_fk, new_fk)
+        if not same(old_fk, new_fk, "comment", "valid"):
             dropped.append(old_fk)
             added.append(new_fk)
-        else:
+        elif old_fk.comment != new_fk.comment:
             out.append(_constraint_comment(a, old_fk, new_fk))
     out += [DropForeignKey(b, fk) for fk in dropped]
     out += [AddForeignKey(b, fk) for fk in added]

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .config import SAFETY_LEVELS
 from .dialects import get_dialect
 from .dialects.base import Database
 from .dsn import dialect_of, redact
@@ -29,14 +30,6 @@ from .errors import BadInput, ExecutionFailed, SafetyRefusal
 from .model import Schema
 from .plan import Plan, Step, build_plan
 from .state import History
-
-SAFETY_REFUSALS = {
-    # level -> step safety classes refused at that level (the full safety engine refines
-    # this; until then strict refuses every step that can lose data).
-    "strict": {"dangerous", "lossy"},
-    "moderate": {"dangerous"},
-    "permissive": set(),
-}
 
 RETRYABLE_SQLSTATES = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
 
@@ -51,7 +44,8 @@ class ApplyOptions:
     retries: int = 3
     retry_backoff_s: float = 1.0
     applied_by: str | None = None
-    acknowledged: set[int] = field(default_factory=set)  # step indexes allowed anyway
+    # Steps allowed anyway at level moderate: step numbers (1-based) or rule ids.
+    acknowledged: set[int | str] = field(default_factory=set)
 
 
 @dataclass
@@ -82,23 +76,61 @@ def who(explicit: str | None = None) -> str:
         return "unknown"
 
 
-def refused_steps(plan: Plan, level: str, acknowledged: set[int] | None = None,
-                  ) -> list[tuple[int, Step]]:
-    refused = SAFETY_REFUSALS[level]
-    ack = acknowledged or set()
-    return [(i, s) for i, s in enumerate(plan.steps, 1) if s.safety in refused and i not in ack]
+@dataclass(frozen=True)
+class Refusal:
+    number: int  # 1-based
+    step: Step
+    why: str
 
 
-def check_safety(plan: Plan, level: str, acknowledged: set[int] | None = None) -> None:
-    if level not in SAFETY_REFUSALS:
+def _needs_multi_phase(step: Step) -> str | None:
+    from .rules import RULES
+
+    for f in step.findings:
+        rule = RULES.get(f.rule)
+        if rule is not None and rule.multi_phase_pattern and f.safety == "multi_phase":
+            return f.rule
+    return None
+
+
+def refused_steps(plan: Plan, level: str, acknowledged: set[int | str] | None = None,
+                  ) -> list[Refusal]:
+    """The steps ``level`` refuses.
+
+    strict: dangerous and lossy steps, and breaking changes that have a multi-phase form;
+    moderate: dangerous steps not acknowledged (by step number or rule id);
+    permissive: none (the risks are printed with the plan).
+    """
+    if level not in SAFETY_LEVELS:
         raise BadInput(f"unknown safety level {level!r} (strict, moderate, permissive)")
+    ack = acknowledged or set()
+    out = []
+    for i, step in enumerate(plan.steps, 1):
+        rules = {f.rule for f in step.findings}
+        if level == "strict":
+            if step.safety in ("dangerous", "lossy"):
+                out.append(Refusal(i, step, f"it is {step.safety}"))
+            elif (rule := _needs_multi_phase(step)) is not None:
+                out.append(Refusal(i, step, f"{rule} breaks running code: strict requires "
+                                   "the multi-phase form (lockplane plan --multi-phase)"))
+        elif level == "moderate" and step.safety == "dangerous" \
+                and i not in ack and not rules & ack:
+            out.append(Refusal(i, step, f"it is dangerous; acknowledge it with "
+                               f"--acknowledge {i} (or --acknowledge "
+                               f"{next(iter(sorted(rules)), 'STEP')})"))
+    return out
+
+
+def check_safety(plan: Plan, level: str, acknowledged: set[int | str] | None = None) -> None:
     bad = refused_steps(plan, level, acknowledged)
     if bad:
-        i, step = bad[0]
+        first = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        why = step.messages[0] if step.messages else f"it is classified {step.safety}"
-        raise SafetyRefusal(f"refused at safety level {level}: step {i} "
-                            f"'{step.description}' is {step.safety}: {why}{more}")
+        rule = f" [{first.step.findings[0].rule}]" if first.step.findings else ""
+        what = first.step.messages[0] if first.step.messages else ""
+        raise SafetyRefusal(f"refused at safety level {level}: step {first.number} "
+                            f"'{first.step.description}'{rule}: {first.why}"
+                            f"{': ' + what if what else ''}{more}")
 
 
 # --------------------------------------------------------------------------- running
@@ -201,13 +233,49 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
             where = f"step {current[0] + 1} '{current[1].description}'" if current else "a step"
             rolled = ("rolled back" if group[0][1].transactional
                       else "not rolled back (it ran outside a transaction)")
+            if current is not None and current[1].cleanup:
+                rolled = _clean_up(db, current[1], errors)
             raise ExecutionFailed(f"{where} failed: {_error_line(exc)}; {rolled}") from None
+
+
+def _clean_up(db: Database, step: Step, errors: tuple[type[BaseException], ...]) -> str:
+    """Undo what a failed non-transactional step left (an INVALID index); say so."""
+    try:
+        for stmt in step.cleanup:
+            db.execute(stmt)
+    except errors as exc:
+        return f"and its clean-up failed too ({_error_line(exc)}): run {step.cleanup!r}"
+    return "cleaned up (nothing of it is left)"
+
+
+def run_backfill_step(dsn: str, step: Step, opts: ApplyOptions,
+                      report: Reporter | None = None) -> None:
+    """A data step with a backfill spec runs in small committed batches (resumable, paced),
+    never as one long UPDATE that would hold every row lock until it ends."""
+    from .backfill import BackfillOptions, BackfillSpec, SetClause, plan_backfill, run_backfill
+
+    spec = step.backfill or {}
+    d = get_dialect(dialect_of(dsn))
+    target = BackfillSpec(d.qname(spec.get("schema"), spec["table"]),
+                          (SetClause(spec["column"], spec["expression"], quoted=True),),
+                          spec.get("where"))
+    bopts = BackfillOptions(shadow_dsn=opts.shadow_dsn, started_by=who(opts.applied_by))
+    try:
+        result = run_backfill(dsn, plan_backfill(dsn, target, bopts), bopts)
+    except (BadInput, ExecutionFailed) as exc:
+        raise ExecutionFailed(f"step '{step.description}' failed: {exc.message}") from None
+    if result.status == "cancelled":
+        raise ExecutionFailed(f"step '{step.description}': the backfill was cancelled; "
+                              "apply again to resume it")
+    if report:
+        report(f"backfilled {result.rows_updated} row(s) of {spec['table']}.{spec['column']} "
+               "in batches")
 
 
 def materialize(db: Database, schema: Schema) -> None:
     """Create ``schema`` in an empty database (scratch and shadow databases)."""
     empty = Schema(dialect=schema.dialect)
-    plan = build_plan(empty, schema)
+    plan = build_plan(empty, schema, lock_safe=False, lock_timeout_ms=None)
     opts = ApplyOptions(lock_timeout_ms=0, retries=0)
     with session_settings(db, opts):
         for group in group_steps(plan.steps):
@@ -245,6 +313,23 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
     return warnings
 
 
+def _hash_without_leftovers(live: Schema, plan: Plan, done: int) -> str:
+    """The live hash, not counting INVALID indexes that the next step's clean-up drops.
+
+    A crash in the middle of CREATE INDEX CONCURRENTLY leaves an INVALID index; the step
+    starts by dropping it, so it must not stop the migration from resuming.
+    """
+    pending = " ".join(stmt for step in plan.steps[done:done + 1] for stmt in step.cleanup)
+    if not pending:
+        return live.hash()
+    d = get_dialect(live.dialect)
+    trimmed = live.model_copy(deep=True)
+    for table in trimmed.tables:
+        table.indexes = [ix for ix in table.indexes if ix.valid or d.qname(
+            table.schema_, ix.name) not in pending]
+    return trimmed.hash()
+
+
 def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                report: Reporter | None = None,
                confirm: Callable[[Plan], bool] | None = None) -> ApplyResult:
@@ -267,6 +352,8 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 if plan.target_hash and live_hash == plan.target_hash:
                     return ApplyResult("already_applied", None, 0, live_hash)
                 running = history.unfinished(pid)
+                if running and running.intermediate_hash != live_hash:
+                    live_hash = _hash_without_leftovers(live, plan, running.steps_done)
                 if running and running.intermediate_hash == live_hash:
                     resume_from, migration_id = running.steps_done, running.id
                     if report:
@@ -292,10 +379,12 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             if migration_id is None:
                 migration_id = history.start(pid, plan, who(opts.applied_by))
             steps_run = 0
+            committed = [resume_from]
 
             def record(done: int) -> None:
                 # Inside the group's transaction: progress commits with the DDL it describes.
                 history.progress(migration_id, done, db.introspect().hash())
+                committed[0] = done
 
             try:
                 with session_settings(db, opts):
@@ -303,13 +392,21 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                         if group[-1][0] < resume_from:
                             continue
                         transactional = group[0][1].transactional
-                        run_group(db, group, opts, on_committed=record if transactional
-                                  else None, report=report)
+                        if group[0][1].backfill and dialect == "postgres":
+                            run_backfill_step(target_dsn, group[0][1], opts, report)
+                        else:
+                            run_group(db, group, opts, on_committed=record if transactional
+                                      else None, report=report)
                         if not transactional:
                             record(group[0][0] + 1)
                         steps_run += len(group)
             except ExecutionFailed as exc:
                 history.finish(migration_id, "failed", None, exc.message)
+                if committed[0]:
+                    raise ExecutionFailed(
+                        f"{exc.message}; steps 1-{committed[0]} stay applied: fix the cause "
+                        f"and apply the same plan again to resume at step {committed[0] + 1}"
+                    ) from None
                 raise
             hash_after = db.introspect().hash()
             if plan.target_hash and hash_after != plan.target_hash:

@@ -147,6 +147,9 @@ class CheckConstraint(Model):
     expression: str
     no_inherit: bool = False
     comment: str | None = None
+    valid: bool = Field(True, description="False while NOT VALID: new rows are checked, "
+                        "existing rows not yet (VALIDATE CONSTRAINT does that)")
+    sparse_fields = ("valid",)
 
 
 FkAction = Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
@@ -167,7 +170,9 @@ class ForeignKey(Model):
     on_delete_columns: list[str] = Field(
         default_factory=list, description="ON DELETE SET NULL / SET DEFAULT (columns) "
         "(PostgreSQL 15): only these columns are set")
-    sparse_fields = ("on_delete_columns",)
+    valid: bool = Field(True, description="False while NOT VALID: new rows are checked, "
+                        "existing rows not yet (VALIDATE CONSTRAINT does that)")
+    sparse_fields = ("on_delete_columns", "valid")
 
     @model_validator(mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import __version__
-from .changes.base import Change, Safety
+from .changes.base import Assessment, Change, Finding, RewriteContext, Safety
 from .dialects import get_dialect
 from .dialects.base import Dialect
 from .diff import diff
@@ -38,6 +38,16 @@ class StepRollback(PlanModel):
     sql: list[str] = Field(default_factory=list)
     safety: str = "safe"
     note: str | None = None
+    # What the rollback destroys (Change.rollback_stake), for lockplane.stake to count on
+    # a live database: {"what": "column" | "columns" | "table" | "narrowing", ...}.
+    at_stake: dict[str, Any] | None = None
+
+
+class StepFinding(PlanModel):
+    rule: str  # a stable id from lockplane.rules
+    safety: str
+    message: str
+    safer: str | None = None
 
 
 class Step(PlanModel):
@@ -50,8 +60,14 @@ class Step(PlanModel):
     transactional: bool = True
     rollback: StepRollback | None = None
     messages: list[str] = Field(default_factory=list)
+    findings: list[StepFinding] = Field(default_factory=list)
+    # Run if the step fails, before reporting (e.g. drop the INVALID index a failed
+    # CREATE INDEX CONCURRENTLY leaves): the database is left as before the step.
+    cleanup: list[str] = Field(default_factory=list)
     # Data moves the executor runs in committed batches: {schema, table, column, expression}
     backfill: dict[str, Any] | None = None
+    # Lock impact measured on a shadow copy (plan --analyze-locks); not part of plan_id.
+    measured: dict[str, Any] | None = None
 
 
 class Plan(PlanModel):
@@ -89,49 +105,101 @@ def _table_label(change: Change) -> str | None:
     return f"{key[0]}.{key[1]}" if key[0] else key[1]
 
 
-def step_for(change: Change, d: Dialect) -> Step:
+def _findings(change: Change, assessment: Assessment) -> list[StepFinding]:
+    found = list(assessment.findings)
+    if not found and assessment.safety is not Safety.SAFE:
+        # A kind that names no rule still gets one, so every risk has an id to ignore.
+        rule = change.risk_rule or (
+            "drop-object" if change.kind.startswith("drop_") else "review-required")
+        found = [Finding(rule, m, assessment.safety) for m in assessment.messages[:1]] \
+            or [Finding(rule, change.describe(), assessment.safety)]
+    return [StepFinding(**f.to_json()) for f in found]
+
+
+# Every PostgreSQL step that takes a table lock says how long it may wait for it: a DDL
+# statement queued behind a long transaction blocks every query queued behind it.
+DEFAULT_LOCK_TIMEOUT_MS = 3000
+
+
+def lock_timeout_sql(ms: int) -> str:
+    return f"SET lock_timeout = '{int(ms)}ms'"
+
+
+def step_for(change: Change, d: Dialect,
+             lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS) -> Step:
     assessment = change.assess(d)
     lock = change.lock(d)
+    sql = change.sql(d)
+    if lock_timeout_ms and d.name == "postgres" and lock.mode != "NONE" and sql:
+        sql = [lock_timeout_sql(lock_timeout_ms), *sql]
     inverse = change.inverse()
     rb_sql: list[str] = []
     rb_worst = Safety.SAFE
+    rb_locks = False
     for inv in inverse:
         rb_sql += inv.sql(d)
+        rb_locks = rb_locks or inv.lock(d).mode != "NONE"
         s = inv.assess(d).safety
         if s.rank > rb_worst.rank:
             rb_worst = s
+    if lock_timeout_ms and d.name == "postgres" and rb_locks and rb_sql:
+        rb_sql = [lock_timeout_sql(lock_timeout_ms), *rb_sql]
     return Step(
         description=change.describe(),
-        sql=change.sql(d),
+        sql=sql,
         kind=change.kind,
         table=_table_label(change),
         safety=assessment.safety.value,
         lock=StepLock(**lock.to_json()),
         transactional=change.transactional(d),
-        rollback=StepRollback(sql=rb_sql, safety=rb_worst.value, note=change.rollback_note()),
+        rollback=StepRollback(sql=rb_sql, safety=rb_worst.value, note=change.rollback_note(),
+                              at_stake=change.rollback_stake() if rb_sql else None),
         messages=list(assessment.messages),
+        findings=_findings(change, assessment),
         backfill=change.backfill_spec() if hasattr(change, "backfill_spec") else None,
+        cleanup=change.cleanup_sql(d),
     )
 
 
-def build_plan(before: Schema, after: Schema, dialect: str | None = None) -> Plan:
-    """The plan that turns ``before`` into ``after``."""
+def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
+               lock_safe: bool = True,
+               lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS) -> Plan:
+    """The plan that turns ``before`` into ``after``.
+
+    ``lock_safe`` (PostgreSQL): each change in the form that holds no long strong lock
+    (CONCURRENTLY, NOT VALID + VALIDATE, ...); False gives the plain DDL
+    (``--no-rewrite``). ``lock_timeout_ms``: written into every locking step's SQL.
+    """
     name = dialect or after.dialect or before.dialect
     if before.dialect != after.dialect:
         raise BadInput(f"cannot plan from a {before.dialect} schema to a {after.dialect} schema")
     d = get_dialect(name)
     changes = order_changes(diff(before, after, d))
+    if lock_safe and d.name == "postgres":
+        changes = lock_safe_changes(changes, before, after, d)
     return Plan(source_hash=before.hash(), target_hash=after.hash(), dialect=name,
-                lockplane_version=__version__, steps=[step_for(c, d) for c in changes])
+                lockplane_version=__version__,
+                steps=[step_for(c, d, lock_timeout_ms) for c in changes])
 
 
-def rollback_plan(plan: Plan) -> Plan:
-    """The plan that undoes ``plan``: each step's rollback, in reverse order."""
+def lock_safe_changes(changes: list[Change], before: Schema, after: Schema,
+                      d: Dialect) -> list[Change]:
+    """Each change replaced, in place, by its kind's lock-safe form."""
+    ctx = RewriteContext(before, after, d)
+    return [safe for change in changes for safe in change.lock_safe(ctx)]
+
+
+def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
+    """The plan that undoes ``plan``: each step's rollback, in reverse order.
+
+    ``notes``: extra messages per step of ``plan`` (e.g. the data at stake counted by
+    lockplane.stake), carried onto that step's undo.
+    """
     if plan.target_hash is None:
         raise BadInput("this plan has no target_hash (original format): plan the rollback "
                        "with 'lockplane plan --from <current> --to <previous>' instead")
     steps = []
-    for step in reversed(plan.steps):
+    for i, step in reversed(list(enumerate(plan.steps))):
         if step.rollback is None:
             raise BadInput(f"step {step.description!r} has no rollback")
         if not step.rollback.sql:
@@ -145,7 +213,8 @@ def rollback_plan(plan: Plan) -> Plan:
             lock=step.lock,
             transactional=step.transactional,
             rollback=StepRollback(sql=step.sql, safety=step.safety),
-            messages=[step.rollback.note] if step.rollback.note else [],
+            messages=([step.rollback.note] if step.rollback.note else [])
+            + (notes[i] if notes else []),
         ))
     return Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
                 dialect=plan.dialect, lockplane_version=__version__, steps=steps)

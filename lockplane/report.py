@@ -36,8 +36,17 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
             head.append("; runs outside a transaction")
         head.append("]")
         err.print(head)
+        found = {f.message for f in step.findings}
+        for f in step.findings:
+            line = Text("     ! ", style="yellow")
+            line.append(f.rule, style=SAFETY_STYLE.get(f.safety, "yellow"))
+            line.append(f": {f.message}", style="yellow")
+            err.print(line)
+            if f.safer:
+                err.print(Text(f"       safer: {f.safer}", style="dim"))
         for msg in step.messages:
-            err.print(Text(f"     ! {msg}", style="yellow"))
+            if msg not in found:
+                err.print(Text(f"     - {msg}", style="dim"))
         if show_sql:
             for stmt in step.sql:
                 err.print(Text("     " + stmt.replace("\n", "\n     "), style="cyan"))

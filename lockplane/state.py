@@ -167,11 +167,14 @@ class History(StateTable):
                         (result, hash_after, error, migration_id))
 
     def unfinished(self, plan_id: str) -> MigrationRecord | None:
+        """The run of this plan to resume: one that crashed, or failed after committing
+        some steps (a lock-safe plan is not one transaction)."""
         if not self.exists():
             return None
         p = self.p
         rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} WHERE plan_id = {p} "
-                             "AND result = 'running' ORDER BY id DESC LIMIT 1", (plan_id,))
+                             "AND (result = 'running' OR (result = 'failed' AND steps_done > 0)) "
+                             "ORDER BY id DESC LIMIT 1", (plan_id,))
         return MigrationRecord(*rows[0]) if rows else None
 
     def list(self, limit: int = 50) -> list[MigrationRecord]:

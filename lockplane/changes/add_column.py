@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Column, Table, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import (
+    ACCESS_EXCLUSIVE,
+    Assessment,
+    Change,
+    Finding,
+    Lock,
+    Order,
+    RewriteContext,
+    register,
+)
 from .render import column_def, table_name
 
 if TYPE_CHECKING:
@@ -48,6 +57,12 @@ class AddColumn(Change):
 
         return [DropColumn(self.table, self.column)]
 
+    def rollback_stake(self) -> dict[str, str] | None:
+        if self.column.generated is not None:
+            return None  # computed from other columns: nothing of its own is lost
+        return {"what": "column", "schema": self.table.schema_ or "", "table": self.table.name,
+                "column": self.column.name}
+
     def rewrites(self) -> bool:
         c = self.column
         return (c.generated is not None or c.identity is not None
@@ -61,20 +76,45 @@ class AddColumn(Change):
 
     def assess(self, d: Dialect) -> Assessment:
         c = self.column
+        name = f"{qualified(self.table.schema_, self.table.name)}.{c.name}"
         if not c.nullable and c.default is None and c.generated is None and c.identity is None:
-            return Assessment(Safety.REVIEW, (
-                f"Adding NOT NULL column {c.name} without a default fails if the table "
-                "has rows.",
-                "Safer: add it nullable (or with a default), backfill, then set NOT NULL.",
-            ))
-        if d.name == "postgres" and self.rewrites():
-            return Assessment(Safety.REVIEW, (
-                f"Column {c.name}'s default or expression is computed per row: PostgreSQL "
-                "rewrites the whole table under an ACCESS EXCLUSIVE lock.",
-                "Safer: add the column without a default, set the default, then backfill "
-                "in batches.",
-            ))
-        return Assessment(Safety.SAFE)
+            return Assessment.of(Finding("add-not-null-column-without-default", (
+                f"Adding NOT NULL column {name} without a default fails if the table has "
+                "rows.")))
+        if d.name != "postgres" or not self.rewrites():
+            return Assessment.of()
+        if c.generated is not None:
+            rule, what = "add-generated-column", "its generation expression"
+        elif c.identity is not None:
+            rule, what = "add-identity-column", "its identity"
+        else:
+            rule, what = "volatile-default", f"its default {c.default}"
+        return Assessment.of(Finding(rule, (
+            f"Adding {name}: {what} is computed per row, so PostgreSQL rewrites the whole "
+            "table under an ACCESS EXCLUSIVE lock.")))
+
+    def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        """A volatile default without the rewrite: add the column bare, set the default
+        (new rows get it), fill existing rows in committed batches, then NOT NULL."""
+        c = self.column
+        if (not is_volatile_default(c.default) or c.generated is not None
+                or c.identity is not None
+                or not ctx.plain_table(self.table.schema_, self.table.name)):
+            return [self]
+        from .alter_column import AlterColumn, not_null_via_check
+        from .backfill_column import BackfillColumn
+
+        bare = c.model_copy(update={"default": None, "nullable": True})
+        with_default = bare.model_copy(update={"default": c.default})
+        out: list[Change] = [
+            AddColumn(self.table, bare, rank=self.rank),
+            AlterColumn(self.table, bare, with_default, rank=self.rank),
+            BackfillColumn(self.table, c.name, c.default, only_null=True, rank=self.rank),
+        ]
+        if not c.nullable:
+            out += not_null_via_check(self.table, AlterColumn(
+                self.table, with_default, c, rank=self.rank), ctx)
+        return out
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)

@@ -5,19 +5,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..model import (
     CheckConstraint,
     ExclusionConstraint,
+    Index,
     PrimaryKey,
     Table,
     UniqueConstraint,
     qualified,
 )
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
-from .render import check_def, exclusion_def, primary_key_def, table_name, unique_def
+from .base import (
+    ACCESS_EXCLUSIVE,
+    Assessment,
+    Change,
+    Finding,
+    Lock,
+    Order,
+    RewriteContext,
+    register,
+)
+from .render import (
+    check_def,
+    deferrable_clause,
+    exclusion_def,
+    primary_key_def,
+    table_name,
+    unique_def,
+)
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -52,17 +69,23 @@ class AddConstraint(Change):
     # CHECK only: add without checking existing rows (instant); validate_constraint
     # checks them later without blocking writes.
     not_valid: bool = False
+    # UNIQUE / PRIMARY KEY: adopt the index of the same name, built CONCURRENTLY by the
+    # step before (the lock-safe form): the ALTER itself then takes only a brief lock.
+    using_index: bool = False
 
     def describe(self) -> str:
         suffix = " (NOT VALID: existing rows checked later)" if self.not_valid else ""
+        if self.using_index:
+            suffix = f" using index {self.constraint.name}"
         return (f"Add {constraint_label(self.constraint)} on "
                 f"{qualified(self.table.schema_, self.table.name)}{suffix}")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         nv = " NOT VALID" if self.not_valid and isinstance(self.constraint, CheckConstraint) \
             else ""
-        out = [f"ALTER TABLE {table_name(d, self.table)} "
-               f"ADD {constraint_def(d, self.constraint)}{nv}"]
+        body = self._using_index_def(d) if self.using_index else constraint_def(
+            d, self.constraint)
+        out = [f"ALTER TABLE {table_name(d, self.table)} ADD {body}{nv}"]
         comment = getattr(self.constraint, "comment", None)
         if comment and self.constraint.name:
             from .set_comment import SetComment
@@ -72,27 +95,67 @@ class AddConstraint(Change):
                               ).sql_postgres(d)
         return out
 
+    def _using_index_def(self, d: Dialect) -> str:
+        c = self.constraint
+        assert isinstance(c, PrimaryKey | UniqueConstraint) and c.name
+        kind = "PRIMARY KEY" if isinstance(c, PrimaryKey) else "UNIQUE"
+        deferral = "" if isinstance(c, PrimaryKey) else deferrable_clause(c.deferrable,
+                                                                    c.initially_deferred)
+        return (f"CONSTRAINT {d.quote(c.name)} {kind} USING INDEX {d.quote(c.name)}"
+                f"{deferral}")
+
+    def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        c = self.constraint
+        if self.not_valid or self.using_index or not c.name or not ctx.plain_table(
+                self.table.schema_, self.table.name):
+            return [self]
+        if isinstance(c, CheckConstraint):
+            from .validate_constraint import ValidateConstraint
+
+            return [replace(self, not_valid=True), ValidateConstraint(self.table, c.name)]
+        if isinstance(c, PrimaryKey | UniqueConstraint):
+            from .create_index import CreateIndex
+
+            nnd = isinstance(c, UniqueConstraint) and c.nulls_not_distinct
+            index = Index(name=c.name, columns=list(c.columns), unique=True,
+                          include=list(c.include), nulls_not_distinct=nnd)
+            return [CreateIndex(self.table.schema_ or "", self.table.name, index,
+                                concurrently=True, rank=self.rank),
+                    replace(self, using_index=True)]
+        return [self]
+
     def inverse(self) -> list[Change]:
         from .drop_constraint import DropConstraint
 
         return [DropConstraint(self.table, self.constraint)]
 
     def lock(self, d: Dialect) -> Lock:
-        if self.not_valid:
+        if self.not_valid or self.using_index:
             return Lock(ACCESS_EXCLUSIVE.mode, True, True)  # brief: no row is read
         # Every kind validates existing rows: CHECK scans, the others build an index.
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=False, scans_table=True)
 
     def assess(self, d: Dialect) -> Assessment:
-        label = constraint_label(self.constraint)
+        c = self.constraint
+        label = constraint_label(c)
         name = qualified(self.table.schema_, self.table.name)
         if self.not_valid:
-            return Assessment(Safety.SAFE, (f"{label} applies to new writes at once; "
-                                            "existing rows are validated separately.",))
-        return Assessment(Safety.REVIEW, (
-            f"Adding {label} checks every existing row of {name} under an ACCESS EXCLUSIVE "
-            "lock and fails if any row violates it.",
-        ))
+            return Assessment.of(notes=(f"{label} applies to new writes at once; existing "
+                                        "rows are validated separately.",))
+        if self.using_index:
+            return Assessment.of(notes=("Adopts the index built concurrently before: a "
+                                        "brief ACCESS EXCLUSIVE lock, no scan.",))
+        if d.name == "sqlite":
+            return Assessment.of()  # SQLite adds constraints by rebuilding (its own step)
+        rule = {CheckConstraint: "add-check-constraint", UniqueConstraint:
+                "add-unique-constraint", PrimaryKey: "add-primary-key",
+                ExclusionConstraint: "add-exclusion-constraint"}[type(c)]
+        found = [Finding(rule, f"Adding {label} checks every existing row of {name} under "
+                         "an ACCESS EXCLUSIVE lock and fails if any row violates it.")]
+        if isinstance(c, UniqueConstraint | PrimaryKey):
+            found.append(Finding("unique-on-existing-data", f"{label} fails if existing rows "
+                                 f"of {name} have duplicates."))
+        return Assessment.of(*found)
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..model import ForeignKey, Schema, Table, qualified
@@ -11,9 +11,10 @@ from .base import (
     SHARE_ROW_EXCLUSIVE,
     Assessment,
     Change,
+    Finding,
     Lock,
     Order,
-    Safety,
+    RewriteContext,
     register,
 )
 from .render import foreign_key_def, table_name
@@ -30,6 +31,9 @@ class AddForeignKey(Change):
     table: Table
     fk: ForeignKey
     new_table: bool = False  # on a table created by this plan: nothing to validate
+    # Checks new writes at once and existing rows later, in a VALIDATE step that blocks
+    # no writes (the lock-safe form).
+    not_valid: bool = False
 
     def describe(self) -> str:
         fk = self.fk
@@ -39,7 +43,8 @@ class AddForeignKey(Change):
                 f"{qualified(fk.referenced_schema, fk.referenced_table)}")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        out = [f"ALTER TABLE {table_name(d, self.table)} ADD {foreign_key_def(d, self.fk)}"]
+        nv = " NOT VALID" if self.not_valid or not self.fk.valid else ""
+        out = [f"ALTER TABLE {table_name(d, self.table)} ADD {foreign_key_def(d, self.fk)}{nv}"]
         if self.fk.comment and self.fk.name:
             from .set_comment import SetComment
 
@@ -48,22 +53,35 @@ class AddForeignKey(Change):
                               ).sql_postgres(d)
         return out
 
+    def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        if self.new_table or self.not_valid or not self.fk.name or not ctx.plain_table(
+                self.table.schema_, self.table.name) or not ctx.plain_table(
+                self.fk.referenced_schema, self.fk.referenced_table):
+            return [self]
+        from .validate_constraint import ValidateConstraint
+
+        return [replace(self, not_valid=True), ValidateConstraint(self.table, self.fk.name)]
+
     def inverse(self) -> list[Change]:
         from .drop_foreign_key import DropForeignKey
 
         return [DropForeignKey(self.table, self.fk)]
 
     def lock(self, d: Dialect) -> Lock:
-        # SHARE ROW EXCLUSIVE on both tables while every existing row is checked.
-        return Lock(SHARE_ROW_EXCLUSIVE.mode, False, True, scans_table=not self.new_table)
+        # SHARE ROW EXCLUSIVE on both tables; held while every existing row is checked,
+        # unless NOT VALID (then only briefly).
+        scans = not self.new_table and not self.not_valid
+        return Lock(SHARE_ROW_EXCLUSIVE.mode, False, True, scans_table=scans)
 
     def assess(self, d: Dialect) -> Assessment:
         if self.new_table:
-            return Assessment(Safety.SAFE)
-        return Assessment(Safety.REVIEW, (
+            return Assessment.of()
+        if self.not_valid:
+            return Assessment.of(notes=("New writes are checked at once; existing rows are "
+                                        "validated separately without blocking writes.",))
+        return Assessment.of(Finding("add-foreign-key", (
             "Adding a foreign key checks every existing row while blocking writes on both "
-            "tables, and fails on orphaned rows.",
-        ))
+            "tables, and fails on orphaned rows.")))
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)

@@ -7,11 +7,20 @@ reversed. (SQLite cannot alter a column: the differ asks for a table rebuild ins
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..model import Column, Table, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from ..model import CheckConstraint, Column, Table, qualified
+from .base import (
+    ACCESS_EXCLUSIVE,
+    Assessment,
+    Change,
+    Finding,
+    Lock,
+    Order,
+    RewriteContext,
+    register,
+)
 from .render import identity_options_sql, table_name
 
 if TYPE_CHECKING:
@@ -188,6 +197,9 @@ class AlterColumn(Change):
     adds: list[tuple[Column, Column]] = field(default_factory=list)
     # (before, after) comments of this column, set again when the step re-adds it
     comments: tuple[str | None, str | None] = (None, None)
+    # SET NOT NULL after a validated CHECK (col IS NOT NULL) of this name: PostgreSQL
+    # then skips the scan (the lock-safe form).
+    not_null_check: str | None = None
 
     def describe(self) -> str:
         what = ", ".join(self.aspects()) or "definition"
@@ -287,6 +299,18 @@ class AlterColumn(Change):
             out.append(f"ALTER TABLE {t} " + ", ".join(actions))
         return out
 
+    def sets_not_null(self) -> bool:
+        return self.before.nullable and not self.after.nullable
+
+    def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        b, a = self.before, self.after
+        if (not self.sets_not_null() or self.not_null_check or self.drops or self.adds
+                or type_change_rewrites(b.type, a.type) or b.collation != a.collation
+                or b.generated != a.generated or b.identity != a.identity
+                or not ctx.plain_table(self.table.schema_, self.table.name)):
+            return [self]
+        return not_null_via_check(self.table, self, ctx)
+
     def inverse(self) -> list[Change]:
         return [AlterColumn(self.table, self.after, self.before,
                             drops=[(g, p) for p, g in self.adds],
@@ -299,6 +323,14 @@ class AlterColumn(Change):
                     "lose precision for values written after the change")
         return None
 
+    def rollback_stake(self) -> dict[str, str] | None:
+        if self.before.type == self.after.type \
+                or not type_change_narrows(self.after.type, self.before.type):
+            return None
+        return {"what": "narrowing", "schema": self.table.schema_ or "",
+                "table": self.table.name, "column": self.after.name,
+                "type_from": self.after.type, "type_to": self.before.type}
+
     def lock(self, d: Dialect) -> Lock:
         if d.name != "postgres":
             return super().lock(d)
@@ -306,35 +338,76 @@ class AlterColumn(Change):
         rewrite = (type_change_rewrites(b.type, a.type) or b.collation != a.collation
                    or (b.generated != a.generated and a.generated is not None)
                    or (a.identity is not None and b.identity is None))
-        scan = rewrite or (b.nullable and not a.nullable)
+        scan = rewrite or (b.nullable and not a.nullable and not self.not_null_check)
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=rewrite, scans_table=scan)
 
     def assess(self, d: Dialect) -> Assessment:
         b, a = self.before, self.after
         name = f"{qualified(self.table.schema_, self.table.name)}.{a.name}"
-        msgs: list[str] = []
-        safety = Safety.SAFE
+        found: list[Finding] = []
+        notes: list[str] = []
+        pg = d.name == "postgres"
         if b.type != a.type:
             if type_change_narrows(b.type, a.type):
-                safety = Safety.LOSSY
-                msgs.append(f"Changing {name} from {b.type} to {a.type} fails on values that "
-                            "do not fit, or loses precision.")
-            elif type_change_rewrites(b.type, a.type):
-                safety = Safety.REVIEW
-                msgs.append(f"Changing {name} from {b.type} to {a.type} rewrites the table "
-                            "under an ACCESS EXCLUSIVE lock.")
+                found.append(Finding("type-change-narrowing", (
+                    f"Changing {name} from {b.type} to {a.type} fails on values that do not "
+                    "fit, or loses precision.")))
             if type_change_rewrites(b.type, a.type):
-                msgs.append("Safer: multi-phase type change (new column, dual write, "
-                            "backfill, switch reads, drop old).")
-        if b.nullable and not a.nullable:
-            safety = max(safety, Safety.REVIEW, key=lambda s: s.rank)
-            msgs.append(f"SET NOT NULL on {name} scans the table under ACCESS EXCLUSIVE and "
-                        "fails if any row is NULL.")
-        if b.default is not None and a.default is None and b.identity is None:
-            msgs.append(f"Dropping the default of {name}: inserts that omit it now get NULL "
-                        "or fail.")
-            safety = max(safety, Safety.REVIEW, key=lambda s: s.rank)
-        return Assessment(safety, tuple(msgs))
+                found.append(Finding("type-change-rewrite", (
+                    f"Changing {name} from {b.type} to {a.type} rewrites the table under an "
+                    "ACCESS EXCLUSIVE lock, and code reading the old type may break.")))
+            elif pg:
+                notes.append(f"{b.type} -> {a.type} is binary-coercible: no rewrite, no scan.")
+        elif pg and (b.collation != a.collation or (
+                b.generated != a.generated and a.generated is not None)):
+            found.append(Finding("table-rewrite", (
+                f"Changing the {'collation' if b.collation != a.collation else 'expression'}"
+                f" of {name} rewrites the table (and its indexes) under ACCESS EXCLUSIVE.")))
+        if self.sets_not_null():
+            if self.not_null_check:
+                notes.append(f"SET NOT NULL on {name} uses the validated check "
+                             f"{self.not_null_check}: no scan, a brief lock.")
+            elif pg and not type_change_rewrites(b.type, a.type):
+                found.append(Finding("set-not-null", (
+                    f"SET NOT NULL on {name} scans the table under ACCESS EXCLUSIVE and "
+                    "fails if any row is NULL.")))
+        if a.nullable and not b.nullable:
+            found.append(Finding("drop-not-null", f"{name} may now be NULL; code reading it "
+                                 "may not expect that."))
+        if b.default is not None and a.default is None and b.identity is None \
+                and a.identity is None and a.generated is None:
+            found.append(Finding("drop-default", (
+                f"Dropping the default of {name}: inserts that omit it now get NULL or "
+                "fail.")))
+        return Assessment.of(*found, notes=tuple(notes))
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)
+
+
+def _temporary_check_name(table: Table, column: str) -> str:
+    """A name for the helper CHECK no constraint of the table uses (63 bytes at most)."""
+    taken = {c.name for c in table.check_constraints} | {
+        c.name for c in table.unique_constraints} | {f.name for f in table.foreign_keys}
+    base = f"{column}_not_null_lp".encode()[:60].decode(errors="ignore")
+    name, n = base, 1
+    while name in taken:
+        name, n = f"{base[:57]}_{n}", n + 1
+    return name
+
+
+def not_null_via_check(table: Table, step: AlterColumn, ctx: RewriteContext) -> list[Change]:
+    """SET NOT NULL without a long lock: CHECK (col IS NOT NULL) NOT VALID (brief lock),
+    VALIDATE it (scans, blocking no writes), SET NOT NULL (PostgreSQL 12+ trusts the
+    validated check and skips its own scan), then drop the check."""
+    from .add_constraint import AddConstraint
+    from .drop_constraint import DropConstraint
+    from .validate_constraint import ValidateConstraint
+
+    name = _temporary_check_name(table, step.after.name)
+    check = CheckConstraint(name=name,
+                            expression=f"{ctx.dialect.quote(step.after.name)} IS NOT NULL")
+    return [AddConstraint(table, check, not_valid=True, rank=step.rank),
+            ValidateConstraint(table, name, rank=step.rank),
+            replace(step, not_null_check=name),
+            DropConstraint(table, check, temporary=True, rank=step.rank)]

@@ -35,6 +35,7 @@ def partition_sql(d: Dialect, table: Table, parent: str) -> tuple[str, str]:
 @dataclass
 class AttachPartition(Change):
     kind = "attach_partition"
+    risk_rule = "attach-partition-scan"  # the lockplane.rules id of what assess() reports
     # After ADD CONSTRAINT (a CHECK that implies the bound spares the scan), before
     # CREATE INDEX and ADD FOREIGN KEY on the parent (they then cascade to it).
     order = Order.ADD_CONSTRAINT + 5

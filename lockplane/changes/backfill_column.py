@@ -30,6 +30,9 @@ class BackfillColumn(Change):
     expression: str  # SQL over the row's columns, e.g. "old_name" or "CAST(price AS bigint)"
     # What the column held before (for the inverse): None means "NULL out what we wrote".
     undo_expression: str | None = None
+    # Only rows where the column IS NULL (filling a new column: rows written since its
+    # default was set keep the value they got).
+    only_null: bool = False
 
     def describe(self) -> str:
         return (f"Backfill {qualified(self.table.schema_, self.table.name)}.{self.column} "
@@ -38,10 +41,16 @@ class BackfillColumn(Change):
     def _distinct(self, d: Dialect) -> str:
         return "IS DISTINCT FROM" if d.name == "postgres" else "IS NOT"
 
+    def _where(self, d: Dialect) -> str:
+        col = d.quote(self.column)
+        if self.only_null:
+            return f"{col} IS NULL"
+        return f"{col} {self._distinct(d)} ({self.expression})"
+
     def _sql(self, d: Dialect) -> list[str]:
         col = d.quote(self.column)
         return [f"UPDATE {d.qname(self.table.schema_, self.table.name)} SET {col} = "
-                f"{self.expression} WHERE {col} {self._distinct(d)} ({self.expression})"]
+                f"{self.expression} WHERE {self._where(d)}"]
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         return self._sql(d)
@@ -50,8 +59,13 @@ class BackfillColumn(Change):
         return self._sql(d)
 
     def backfill_spec(self) -> dict[str, Any]:
-        return {"schema": self.table.schema_, "table": self.table.name,
+        from ..dialects import get_dialect
+
+        spec = {"schema": self.table.schema_, "table": self.table.name,
                 "column": self.column, "expression": self.expression}
+        if self.only_null:
+            spec["where"] = self._where(get_dialect("postgres"))
+        return spec
 
     def transactional(self, d: Dialect) -> bool:
         return False  # batches commit one by one

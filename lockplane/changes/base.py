@@ -59,9 +59,43 @@ SQLITE_WRITE = Lock("DATABASE WRITE", False, True)
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One risk a step carries, by stable rule id (see lockplane.rules for the catalogue)."""
+
+    rule: str
+    message: str
+    safety: Safety | None = None  # None: the rule's default class
+
+    @property
+    def effective_safety(self) -> Safety:
+        if self.safety is not None:
+            return self.safety
+        from ..rules import RULES
+
+        return RULES[self.rule].safety
+
+    def to_json(self) -> dict[str, str]:
+        from ..rules import RULES
+
+        out = {"rule": self.rule, "safety": self.effective_safety.value,
+               "message": self.message}
+        if RULES[self.rule].safer:
+            out["safer"] = RULES[self.rule].safer
+        return out
+
+
+@dataclass(frozen=True)
 class Assessment:
     safety: Safety
     messages: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @classmethod
+    def of(cls, *findings: Finding, notes: tuple[str, ...] = ()) -> Assessment:
+        """The assessment of a step with these findings (safe when there are none)."""
+        worst = max((f.effective_safety for f in findings), key=lambda s: s.rank,
+                    default=Safety.SAFE)
+        return cls(worst, tuple(f.message for f in findings) + notes, findings)
 
 
 # Plan order: lower runs first. Drops of dependents come first, then creates of what
@@ -103,6 +137,25 @@ class Order(enum.IntEnum):
     GRANT = 710
 
 
+@dataclass(frozen=True)
+class RewriteContext:
+    """What a kind's lock-safe rewrite may look at: both schemas and the dialect."""
+
+    before: Schema
+    after: Schema
+    dialect: Dialect
+
+    def existing_table(self, schema: str | None, name: str) -> Table | None:
+        """The table as it is before the plan (None: the plan creates it)."""
+        return self.before.table(schema or "", name)
+
+    def plain_table(self, schema: str | None, name: str) -> bool:
+        """An existing table that is not partitioned: CONCURRENTLY and NOT VALID work on
+        it (a partitioned parent refuses both; its partitions take them one by one)."""
+        t = self.existing_table(schema, name)
+        return t is not None and t.partition_by is None
+
+
 REGISTRY: dict[str, type[Change]] = {}
 
 # Differs that change modules register (see lockplane.diff, which re-exports these lists).
@@ -124,6 +177,9 @@ class Change:
     """Base of every change kind. Subclasses are dataclasses holding before/after facts."""
 
     kind: ClassVar[str] = "change"
+    # The rule (lockplane.rules) of the risk assess() describes, for kinds whose
+    # assessment names no Finding itself.
+    risk_rule: ClassVar[str | None] = None
     order: ClassVar[int] = Order.ALTER_TABLE
     # Tie-breaker inside one order slot (views use it for dependency order).
     rank: int = field(default=0, kw_only=True, compare=False)
@@ -142,11 +198,24 @@ class Change:
     def transactional(self, d: Dialect) -> bool:
         return True
 
+    def cleanup_sql(self, d: Dialect) -> list[str]:
+        """SQL that undoes a half-done step after it failed outside a transaction."""
+        return []
+
     # -- rollback, computed from the before-state this change carries
     def inverse(self) -> list[Change]:
         raise NotImplementedError
 
     def rollback_note(self) -> str | None:
+        return None
+
+    def rollback_stake(self) -> dict[str, Any] | None:
+        """What the rollback destroys, machine-readable, so lockplane.stake can count it
+        on a live database later (plans are files: the change objects are gone by then).
+
+        ``{"what": "column" | "columns" | "table" | "narrowing", "schema", "table", ...}``;
+        None when the rollback loses no data worth counting.
+        """
         return None
 
     # -- facts for the safety engine
@@ -155,6 +224,11 @@ class Change:
 
     def assess(self, d: Dialect) -> Assessment:
         return Assessment(Safety.SAFE)
+
+    # -- the lock-safe form (PostgreSQL): the same end state without long strong locks.
+    # A kind that can do better returns several steps; the default is itself.
+    def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        return [self]
 
     # -- which table it touches (for grouping, multi-phase and per-table locks)
     def table_key(self) -> tuple[str, str] | None:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..model import Index, qualified
-from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+from .base import (
+    NO_LOCK,
+    SHARE_UPDATE_EXCLUSIVE,
+    Assessment,
+    Change,
+    Finding,
+    Lock,
+    Order,
+    RewriteContext,
+    Safety,
+    register,
+)
 from .render import index_sql
 
 if TYPE_CHECKING:
@@ -22,13 +33,21 @@ class CreateIndex(Change):
     relation: str
     index: Index
     new_relation: bool = False  # on a table created by this plan: empty, no lock worth naming
+    # Built without blocking writes, outside a transaction (the lock-safe form).
+    concurrently: bool = False
 
     def describe(self) -> str:
         unique = "unique " if self.index.unique else ""
         return f"Create {unique}index {self.index.name} on {qualified(self.schema, self.relation)}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        out = [index_sql(d, self.schema, self.relation, self.index)]
+        out = []
+        if self.concurrently:
+            # A build that failed or was interrupted leaves an INVALID index of this name
+            # (the plan was made where none existed): clear it so the step can run again.
+            out.append(f"DROP INDEX CONCURRENTLY IF EXISTS {self._qname(d)}")
+        out.append(index_sql(d, self.schema, self.relation, self.index,
+                             concurrently=self.concurrently))
         if self.index.comment:  # a new index has no comment; keep the declared one
             from .set_comment import SetComment
 
@@ -36,30 +55,58 @@ class CreateIndex(Change):
                               self.index.comment).sql_postgres(d)
         return out
 
+    def _qname(self, d: Dialect) -> str:
+        return d.qname(self.schema, self.index.name)
+
+    def cleanup_sql(self, d: Dialect) -> list[str]:
+        """Run when the step fails: do not leave an INVALID index behind."""
+        if self.concurrently and d.name == "postgres":
+            return [f"DROP INDEX CONCURRENTLY IF EXISTS {self._qname(d)}"]
+        return []
+
+    def transactional(self, d: Dialect) -> bool:
+        return not self.concurrently
+
+    def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        if self.new_relation or not ctx.plain_table(self.schema, self.relation):
+            return [self]
+        return [replace(self, concurrently=True)]
+
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [index_sql(d, self.schema, self.relation, self.index)]
 
     def inverse(self) -> list[Change]:
         from .drop_index import DropIndex
 
-        return [DropIndex(self.schema, self.relation, self.index)]
+        return [DropIndex(self.schema, self.relation, self.index,
+                          concurrently=self.concurrently)]
 
     def lock(self, d: Dialect) -> Lock:
         if d.name != "postgres":
             return super().lock(d)
         if self.new_relation:
             return NO_LOCK
+        if self.concurrently:
+            # Waits for transactions that could use the table, never blocks them.
+            return Lock(SHARE_UPDATE_EXCLUSIVE.mode, False, False, scans_table=True)
         # Plain CREATE INDEX takes SHARE: reads go on, writes wait for the whole build.
         return Lock("SHARE", False, True, scans_table=True)
 
     def assess(self, d: Dialect) -> Assessment:
         if self.new_relation or d.name != "postgres":
             return Assessment(Safety.SAFE)
-        msgs = [f"Building index {self.index.name} blocks writes to "
-                f"{qualified(self.schema, self.relation)} for the whole build."]
+        name = qualified(self.schema, self.relation)
+        found = []
+        if not self.concurrently:
+            found.append(Finding("create-index-blocking", f"Building index {self.index.name} "
+                                 f"blocks writes to {name} for the whole build."))
         if self.index.unique:
-            msgs.append("A unique index fails if existing rows have duplicates.")
-        return Assessment(Safety.REVIEW, tuple(msgs))
+            found.append(Finding("unique-on-existing-data", f"Unique index {self.index.name} "
+                                 f"fails if existing rows of {name} have duplicates."))
+        notes = ("Built CONCURRENTLY: reads and writes go on; it waits for running "
+                 "transactions on the table, and a failed build is dropped again.",
+                 ) if self.concurrently else ()
+        return Assessment.of(*found, notes=notes)
 
     def table_key(self) -> tuple[str, str]:
         return (self.schema, self.relation)

@@ -99,6 +99,9 @@ class CreateTable(Change):
 
         return [DropTable(self.table, column_overrides=self.column_overrides)]
 
+    def rollback_stake(self) -> dict[str, str] | None:
+        return {"what": "table", "schema": self.table.schema_ or "", "table": self.table.name}
+
     def lock(self, d: Dialect) -> Lock:
         return NO_LOCK
 

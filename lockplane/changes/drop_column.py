@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 @dataclass
 class DropColumn(Change):
     kind = "drop_column"
+    risk_rule = "drop-column"  # the lockplane.rules id of what assess() reports
     order = Order.DROP_COLUMN
     table: Table
     column: Column

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..model import PrimaryKey, Table, qualified
 from .add_constraint import TableConstraint, constraint_label
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Finding, Lock, Order, register
 from .render import table_name
 
 if TYPE_CHECKING:
@@ -29,8 +29,13 @@ class DropConstraint(Change):
     order = Order.DROP_CONSTRAINT
     table: Table
     constraint: TableConstraint
+    # The CHECK (col IS NOT NULL) a lock-safe SET NOT NULL used: nothing relies on it.
+    temporary: bool = False
 
     def describe(self) -> str:
+        if self.temporary:
+            return (f"Drop the temporary check {self.constraint.name} from "
+                    f"{qualified(self.table.schema_, self.table.name)}")
         return (f"Drop {constraint_label(self.constraint)} from "
                 f"{qualified(self.table.schema_, self.table.name)}")
 
@@ -50,10 +55,15 @@ class DropConstraint(Change):
         return ACCESS_EXCLUSIVE
 
     def assess(self, d: Dialect) -> Assessment:
-        return Assessment(Safety.REVIEW, (
-            f"Dropping {constraint_label(self.constraint)}: application code may rely on "
-            "it to keep data valid.",
-        ))
+        if self.temporary:
+            return Assessment.of()
+        label = constraint_label(self.constraint)
+        if isinstance(self.constraint, PrimaryKey):
+            return Assessment.of(Finding("change-primary-key", (
+                f"Dropping {label}: code, foreign keys and logical replication may rely on "
+                "it.")))
+        return Assessment.of(Finding("drop-constraint", (
+            f"Dropping {label}: application code may rely on it to keep data valid.")))
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)

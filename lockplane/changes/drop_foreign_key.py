@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import ForeignKey, Table, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Finding, Lock, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
@@ -45,10 +45,9 @@ class DropForeignKey(Change):
     def assess(self, d: Dialect) -> Assessment:
         if self.table_dropped:
             return Assessment(Safety.SAFE)
-        return Assessment(Safety.REVIEW, (
+        return Assessment.of(Finding("drop-constraint", (
             f"Dropping foreign key {self.fk.name}: the database no longer prevents orphaned "
-            "rows; code may rely on it.",
-        ))
+            "rows; code may rely on it.")))
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..model import Index, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import (
+    ACCESS_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
+    Assessment,
+    Change,
+    Finding,
+    Lock,
+    Order,
+    RewriteContext,
+    register,
+)
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -20,12 +30,24 @@ class DropIndex(Change):
     schema: str
     relation: str
     index: Index
+    # Waits for queries using the index instead of blocking them (the lock-safe form).
+    concurrently: bool = False
 
     def describe(self) -> str:
         return f"Drop index {self.index.name} on {qualified(self.schema, self.relation)}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
+        if self.concurrently:  # IF EXISTS: a retry after a crash finds it gone
+            return [f"DROP INDEX CONCURRENTLY IF EXISTS {d.qname(self.schema, self.index.name)}"]
         return [f"DROP INDEX {d.qname(self.schema, self.index.name)}"]
+
+    def transactional(self, d: Dialect) -> bool:
+        return not self.concurrently
+
+    def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        if not ctx.plain_table(self.schema, self.relation):
+            return [self]
+        return [replace(self, concurrently=True)]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"DROP INDEX {d.quote(self.index.name)}"]
@@ -33,10 +55,13 @@ class DropIndex(Change):
     def inverse(self) -> list[Change]:
         from .create_index import CreateIndex
 
-        return [CreateIndex(self.schema, self.relation, self.index)]
+        return [CreateIndex(self.schema, self.relation, self.index,
+                            concurrently=self.concurrently)]
 
     def lock(self, d: Dialect) -> Lock:
-        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
+        if d.name != "postgres":
+            return super().lock(d)
+        return SHARE_UPDATE_EXCLUSIVE if self.concurrently else ACCESS_EXCLUSIVE
 
     def rollback_note(self) -> str | None:
         if not self.index.valid:
@@ -44,15 +69,22 @@ class DropIndex(Change):
         return None
 
     def assess(self, d: Dialect) -> Assessment:
+        found = []
+        if d.name == "postgres" and not self.concurrently:
+            found.append(Finding("drop-index-blocking", f"DROP INDEX {self.index.name} takes "
+                                 f"ACCESS EXCLUSIVE on {qualified(self.schema, self.relation)}."))
         if not self.index.valid:
-            return Assessment(Safety.REVIEW, (
+            found.append(Finding("drop-index", (
                 f"{self.index.name} is INVALID (a failed CREATE INDEX CONCURRENTLY): queries "
                 "do not use it, but writes still maintain it (and a unique one may still "
-                "reject duplicates).",))
-        msgs = [f"Queries that use {self.index.name} get slower."]
-        if self.index.unique:
-            msgs.append("Uniqueness is no longer enforced; code may rely on it.")
-        return Assessment(Safety.REVIEW, tuple(msgs))
+                "reject duplicates).")))
+        else:
+            found.append(Finding("drop-index", f"Queries that use {self.index.name} get "
+                                 "slower."))
+            if self.index.unique:
+                found.append(Finding("drop-index", "Uniqueness is no longer enforced; code "
+                                     "may rely on it."))
+        return Assessment.of(*found)
 
     def table_key(self) -> tuple[str, str]:
         return (self.schema, self.relation)

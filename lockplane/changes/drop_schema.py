@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 @dataclass
 class DropSchema(Change):
     kind = "drop_schema"
+    risk_rule = "drop-schema"  # the lockplane.rules id of what assess() reports
     order = Order.DROP_SCHEMA
     namespace: Namespace
 

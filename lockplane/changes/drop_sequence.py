@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 @dataclass
 class DropSequence(Change):
     kind = "drop_sequence"
+    risk_rule = "drop-sequence"  # the lockplane.rules id of what assess() reports
     order = Order.DROP_SEQUENCE
     sequence: Sequence
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 @dataclass
 class DropTable(Change):
     kind = "drop_table"
+    risk_rule = "drop-table"  # the lockplane.rules id of what assess() reports
     table: Table
     # Dropped to be created again (a new partitioning): before the create.
     recreated: bool = False

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import View, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import ACCESS_EXCLUSIVE, Assessment, Change, Finding, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 @dataclass
 class DropView(Change):
     kind = "drop_view"
+    risk_rule = "drop-object"  # the lockplane.rules id of what assess() reports
     order = Order.DROP_VIEW
     view: View
     recreated: bool = False  # created again later in the same plan
@@ -56,10 +57,10 @@ class DropView(Change):
             return Assessment(Safety.SAFE, (
                 f"{name} is dropped and created again in this plan: queries on it wait "
                 "until the plan commits.",))
-        return Assessment(Safety.REVIEW, (
-            f"Dropping {self._kind().lower()} {name}: code that reads it breaks.",
-            "Safer: deploy code that no longer reads it first.",
-        ))
+        msgs = (f"Dropping {self._kind().lower()} {name}: code that reads it breaks.",
+                "Safer: deploy code that no longer reads it first.")
+        rule = "drop-materialized-view" if self.view.materialized else "drop-object"
+        return Assessment(Safety.REVIEW, msgs, (Finding(rule, msgs[0], Safety.REVIEW),))
 
     def table_key(self) -> tuple[str, str]:
         return (self.view.schema_ or "", self.view.name)

@@ -27,7 +27,7 @@ tells an executor to turn foreign keys off around the transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..model import Column, Table, qualified
 from .base import Assessment, Change, Lock, Order, Safety, register
@@ -48,6 +48,7 @@ REBUILD_LOCK = Lock("DATABASE WRITE", False, True, rewrites_table=True, scans_ta
 @dataclass
 class RebuildTable(Change):
     kind = "rebuild_table"
+    risk_rule = "sqlite-table-rebuild"  # the lockplane.rules id of what assess() reports
     order = Order.REBUILD_TABLE
     # The executor must run ``PRAGMA foreign_keys=OFF`` before BEGIN and restore it after
     # COMMIT (a foreign_keys pragma inside a transaction is silently ignored).
@@ -191,6 +192,14 @@ class RebuildTable(Change):
     def inverse(self) -> list[Change]:
         return [RebuildTable(self.after, self.before,
                              referencing_tables=list(self.referencing_tables))]
+
+    def rollback_stake(self) -> dict[str, Any] | None:
+        # Rebuilding back to the old definition drops the columns this step added.
+        added = [c.name for c in self._added() if c.generated is None]
+        if not added:
+            return None
+        return {"what": "columns", "schema": self.after.schema_ or "",
+                "table": self.after.name, "columns": added}
 
     def rollback_note(self) -> str:
         notes = ["rebuilds the table back to its previous definition"]

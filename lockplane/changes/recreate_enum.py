@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..model import EnumType, ForeignKey, Table, qualified
-from .base import ACCESS_EXCLUSIVE, NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+from .base import (
+    ACCESS_EXCLUSIVE,
+    NO_LOCK,
+    Assessment,
+    Change,
+    Finding,
+    Lock,
+    Order,
+    Safety,
+    register,
+)
 from .pg_common import comment_sql
 
 if TYPE_CHECKING:
@@ -33,6 +43,7 @@ def aside_name(name: str) -> str:
 @dataclass
 class RecreateEnum(Change):
     kind = "recreate_enum"
+    risk_rule = "enum-value-reordered"  # the lockplane.rules id of what assess() reports
     order = Order.ALTER_TYPE
     before: EnumType
     after: EnumType
@@ -103,7 +114,8 @@ class RecreateEnum(Change):
             msgs.append(f"The rewrite fails if any row still holds {', '.join(map(repr, gone))}.")
             msgs.append("Safer: first update rows away from the removed values (and stop code "
                         "from writing them), then remove the values.")
-            return Assessment(Safety.DANGEROUS, tuple(msgs))
+            return Assessment(Safety.DANGEROUS, tuple(msgs), (
+                Finding("enum-value-removed", msgs[-2], Safety.DANGEROUS),))
         return Assessment(Safety.REVIEW if self.users else Safety.SAFE, tuple(msgs))
 
     def table_key(self) -> tuple[str, str] | None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 @dataclass
 class RenameColumn(Change):
     kind = "rename_column"
+    risk_rule = "rename-column"  # the lockplane.rules id of what assess() reports
     order = Order.ALTER_COLUMN
     table: Table
     old: str

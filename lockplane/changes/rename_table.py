@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 @dataclass
 class RenameTable(Change):
     kind = "rename_table"
+    risk_rule = "rename-table"  # the lockplane.rules id of what assess() reports
     order = Order.ALTER_TABLE
     table: Table
     new: str

@@ -136,7 +136,7 @@ def _constraint_prefix(d: Dialect, name: str | None) -> str:
     return f"CONSTRAINT {d.quote(name)} " if name else ""
 
 
-def _deferrable(deferrable: bool, initially_deferred: bool) -> str:
+def deferrable_clause(deferrable: bool, initially_deferred: bool) -> str:
     if not deferrable:
         return ""
     return " DEFERRABLE INITIALLY DEFERRED" if initially_deferred else " DEFERRABLE"
@@ -155,7 +155,7 @@ def unique_def(d: Dialect, uq: UniqueConstraint) -> str:
     nnd = " NULLS NOT DISTINCT" if uq.nulls_not_distinct else ""
     return (f"{_constraint_prefix(d, uq.name)}UNIQUE{nnd} ({cols(d, uq.columns)})"
             f"{_include(d, uq.include)}"
-            f"{_deferrable(uq.deferrable, uq.initially_deferred)}")
+            f"{deferrable_clause(uq.deferrable, uq.initially_deferred)}")
 
 
 def check_def(d: Dialect, ck: CheckConstraint) -> str:
@@ -165,7 +165,7 @@ def check_def(d: Dialect, ck: CheckConstraint) -> str:
 
 def exclusion_def(d: Dialect, ex: ExclusionConstraint) -> str:
     return (f"{_constraint_prefix(d, ex.name)}EXCLUDE {ex.definition}"
-            f"{_deferrable(ex.deferrable, ex.initially_deferred)}")
+            f"{deferrable_clause(ex.deferrable, ex.initially_deferred)}")
 
 
 def foreign_key_def(d: Dialect, fk: ForeignKey) -> str:
@@ -180,7 +180,7 @@ def foreign_key_def(d: Dialect, fk: ForeignKey) -> str:
         out += f" ON DELETE {fk.on_delete}"
         if fk.on_delete_columns and fk.on_delete in ("SET NULL", "SET DEFAULT"):
             out += f" ({cols(d, fk.on_delete_columns)})"
-    return out + _deferrable(fk.deferrable, fk.initially_deferred)
+    return out + deferrable_clause(fk.deferrable, fk.initially_deferred)
 
 
 def index_sql(d: Dialect, schema: str | None, relation: str, ix: Index,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 @dataclass
 class SetPersistence(Change):
     kind = "set_persistence"
+    risk_rule = "table-rewrite"  # the lockplane.rules id of what assess() reports
     order = Order.ALTER_TABLE
     table: Table
     unlogged: bool  # after the change

@@ -191,7 +191,7 @@ def _q_constraints(nulls_not_distinct: str, delete_set_columns: str) -> str:
     return f"""
 SELECT con.conrelid AS relid, con.conname AS name, con.contype::text AS contype,
        con.condeferrable AS deferrable, con.condeferred AS initially_deferred,
-       con.connoinherit AS no_inherit,
+       con.connoinherit AS no_inherit, con.convalidated AS valid,
        CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid, false) END
          AS check_expr,
        CASE WHEN con.contype = 'x' THEN pg_get_constraintdef(con.oid, false) END AS condef,
@@ -793,7 +793,8 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
         elif kind == "c":
             table["check_constraints"].append({
                 "name": con["name"], "expression": con["check_expr"],
-                "no_inherit": con["no_inherit"], "comment": con["comment"]})
+                "no_inherit": con["no_inherit"], "comment": con["comment"],
+                **({} if con["valid"] else {"valid": False})})
         elif kind == "f":
             table["foreign_keys"].append({
                 "name": con["name"], "columns": con["columns"],
@@ -802,7 +803,8 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
                 "on_delete": _FK_ACTIONS[con["on_delete"]],
                 "on_update": _FK_ACTIONS[con["on_update"]],
                 "match": _FK_MATCH[con["match"]], **deferral, "comment": con["comment"],
-                "on_delete_columns": con["delete_set_columns"] or []})
+                "on_delete_columns": con["delete_set_columns"] or [],
+                **({} if con["valid"] else {"valid": False})})
         elif kind == "x":
             table["exclusion_constraints"].append({
                 "name": con["name"], **deferral, "comment": con["comment"],

@@ -1,0 +1,837 @@
+"""Measured lock impact: run a plan on a shadow copy of the target and watch its locks.
+
+``lockplane plan --analyze-locks`` answers "what will this step lock, and for how long?"
+with a measurement instead of a rule of thumb:
+
+1. introspect the target and refuse a plan made for another state (as apply does);
+2. build a scratch database on the shadow server from the target's schema and copy its
+   rows into it: a sample of up to ``sample_rows`` per table, or everything
+   (``with_data``); then VACUUM ANALYZE, so autovacuum does not wake up mid-measurement;
+3. run the steps one at a time, as apply runs them, while a second session polls
+   ``pg_locks`` for the executing backend every few milliseconds;
+4. scale what a scan or rewrite measured on the sample to the target's row count
+   (linearly: an estimate, not a promise).
+
+The shadow database is dropped afterwards, whatever happens. A lock held for less than
+one poll interval can be missed; the report says "not observed" rather than "not taken".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+from .dialects import get_dialect
+from .dialects.postgres import PostgresDatabase
+from .dsn import dialect_of, redact
+from .errors import BadInput, ExecutionFailed, SafetyRefusal
+from .model import Schema, Table
+from .plan import Plan, Step
+
+Reporter = Callable[[str], None]
+
+POLL_INTERVAL_MS = 5.0
+SHADOW_LOCK_TIMEOUT = "30s"  # nothing else runs on the shadow: a wait this long is a bug
+
+# Weakest to strongest (PostgreSQL's table-level lock modes).
+LOCK_MODES = ["ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE",
+              "SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"]
+_RANK = {m: i for i, m in enumerate(LOCK_MODES)}
+
+_RELKIND = {"r": "table", "p": "table", "i": "index", "I": "index", "S": "sequence",
+            "v": "view", "m": "materialized view", "f": "foreign table", "c": "type"}
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+_DML_TAGS = ("INSERT", "UPDATE", "DELETE", "MERGE", "COPY")
+
+_POLL_SQL = """
+SELECT l.relation::bigint, l.mode, l.granted, n.nspname, c.relname, c.relkind,
+       tn.nspname, t.relname
+FROM pg_locks l
+LEFT JOIN pg_class c ON c.oid = l.relation
+LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indexrelid = c.oid
+LEFT JOIN pg_class t ON t.oid = i.indrelid
+LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE l.pid = %s AND l.locktype = 'relation' AND l.database = %s
+"""
+
+_RESOLVE_SQL = """
+SELECT c.oid::bigint, n.nspname, c.relname, c.relkind, tn.nspname, t.relname
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indexrelid = c.oid
+LEFT JOIN pg_class t ON t.oid = i.indrelid
+LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE c.oid = ANY(%s::oid[])
+"""
+
+
+# ------------------------------------------------------------------------ results
+@dataclass
+class TableRows:
+    """Rows of one table on the target and on the shadow."""
+
+    target: int
+    shadow: int
+    target_is_estimate: bool  # from pg_class.reltuples (planner statistics)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "shadow": self.shadow,
+                "target_is_estimate": self.target_is_estimate}
+
+
+@dataclass
+class LockHeld:
+    """One lock the step's backend held (or waited for), grouped under its table."""
+
+    table: str  # the table an index lock belongs to; the relation itself otherwise
+    relation: str
+    relation_kind: str
+    mode: str  # "ACCESS EXCLUSIVE", as in the docs and in step.lock.mode
+    first_seen_ms: float  # after the step started
+    observed_ms: float  # first to last poll that saw it granted: a lower bound
+    # observed_ms plus one poll period (it was taken since the poll before and released
+    # before the poll after), at most the step's duration
+    held_ms: float
+    waited: bool
+    seen_by_poll: bool  # False: only in the snapshot taken just before COMMIT
+    estimated_held_ms: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"table": self.table, "relation": self.relation,
+                               "relation_kind": self.relation_kind, "mode": self.mode,
+                               "first_seen_ms": round(self.first_seen_ms, 2),
+                               "observed_ms": round(self.observed_ms, 2),
+                               "held_ms": round(self.held_ms, 2), "waited": self.waited,
+                               "seen_by_poll": self.seen_by_poll}
+        if self.estimated_held_ms is not None:
+            out["estimated_held_ms"] = round(self.estimated_held_ms, 1)
+        return out
+
+
+@dataclass
+class StepMeasurement:
+    index: int  # 1-based, as printed
+    description: str
+    status: str  # ok | failed | not_run
+    table: str | None = None
+    predicted_lock: str | None = None
+    predicted_lock_observed: bool | None = None
+    duration_ms: float | None = None
+    estimated_duration_ms: float | None = None
+    scale: float | None = None  # target rows / shadow rows, when the step's cost grows with them
+    rows_touched: int | None = None
+    rows_touched_source: str | None = None  # statement | table_stats | table_size
+    wal_bytes: int | None = None
+    estimated_wal_bytes: int | None = None
+    table_rows: TableRows | None = None
+    locks: list[LockHeld] = field(default_factory=list)
+    summary: str = ""
+    error: str | None = None
+    poll_interval_ms: float = POLL_INTERVAL_MS
+
+    def main_lock(self) -> LockHeld | None:
+        """The strongest lock on the step's table (or on any table when it names none)."""
+        on_tables = [lk for lk in self.locks if lk.relation == lk.table]
+        mine = [lk for lk in on_tables if lk.table == self.table] or on_tables
+        return max(mine, key=lambda lk: (_RANK.get(lk.mode, -1), lk.held_ms), default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status, "summary": self.summary, "error": self.error,
+            "table": self.table, "predicted_lock": self.predicted_lock,
+            "predicted_lock_observed": self.predicted_lock_observed,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 2),
+            "estimated_duration_ms": (None if self.estimated_duration_ms is None
+                                      else round(self.estimated_duration_ms, 1)),
+            "scale": None if self.scale is None else round(self.scale, 3),
+            "rows_touched": self.rows_touched, "rows_touched_source": self.rows_touched_source,
+            "wal_bytes": self.wal_bytes, "estimated_wal_bytes": self.estimated_wal_bytes,
+            "table_rows": self.table_rows.to_json() if self.table_rows else None,
+            "locks": [lk.to_json() for lk in self.locks],
+            "poll_interval_ms": self.poll_interval_ms,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass
+class LockAnalysis:
+    target: str  # redacted
+    shadow_server: str  # redacted
+    shadow_database: str | None
+    with_data: bool
+    sample_rows: int
+    tables: dict[str, TableRows] = field(default_factory=dict)
+    steps: list[StepMeasurement] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    poll_interval_ms: float = POLL_INTERVAL_MS
+
+    @property
+    def failed(self) -> StepMeasurement | None:
+        return next((s for s in self.steps if s.status == "failed"), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "shadow_server": self.shadow_server,
+                "shadow_database": self.shadow_database, "with_data": self.with_data,
+                "sample_rows": None if self.with_data else self.sample_rows,
+                "poll_interval_ms": self.poll_interval_ms,
+                "tables": {k: v.to_json() for k, v in self.tables.items()},
+                "steps": [s.to_json() for s in self.steps], "warnings": self.warnings}
+
+    def annotate(self, plan: Plan) -> None:
+        """Put each step's measurement under ``measured`` in the plan (SQL and hashes
+        stay as they are)."""
+        for step, m in zip(plan.steps, self.steps, strict=False):
+            step.measured = m.to_json()
+
+
+# ------------------------------------------------------------------- formatting
+def format_duration(ms: float) -> str:
+    if ms < 1:
+        return "<1 ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    s = ms / 1000
+    if s < 10:
+        return f"{s:.1f} s"
+    if s < 90:
+        return f"{s:.0f} s"
+    m = s / 60
+    if m < 10:
+        return f"{m:.1f} min"
+    if m < 90:
+        return f"{m:.0f} min"
+    return f"{m / 60:.1f} h"
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # unreachable; keeps type checkers calm
+
+
+def pg_mode_name(mode: str) -> str:
+    """pg_locks' 'ShareUpdateExclusiveLock' -> 'SHARE UPDATE EXCLUSIVE'."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
+
+
+def _label(schema: str | None, name: str) -> str:
+    return f"{schema}.{name}" if schema else name
+
+
+# ------------------------------------------------------------------ the monitor
+@dataclass
+class _Seen:
+    first: float
+    last: float
+    granted_first: float | None
+    granted_last: float | None
+    waited: bool
+    polled: bool = True
+
+
+@dataclass(frozen=True)
+class _Rel:
+    schema: str
+    name: str
+    kind: str
+    table: str  # owning table of an index; the relation itself otherwise
+
+
+class _LockMonitor:
+    """Polls pg_locks for one backend from its own session, on a thread of its own."""
+
+    def __init__(self, conn: psycopg.Connection[Any], pid: int, db_oid: int,
+                 interval_s: float) -> None:
+        self.conn, self.pid, self.db_oid, self.interval_s = conn, pid, db_oid, interval_s
+        self.seen: dict[tuple[int, str], _Seen] = {}
+        self.names: dict[int, _Rel] = {}
+        self.polls = 0
+        self.poll_times: list[float] = []
+        self.error: str | None = None
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lockplane-lock-monitor",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self.ready.wait(10)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                while True:
+                    cur.execute(_POLL_SQL, (self.pid, self.db_oid), prepare=True)
+                    rows = cur.fetchall()
+                    now = time.perf_counter()
+                    self.record(rows, now)
+                    self.polls += 1
+                    self.poll_times.append(now)
+                    self.ready.set()
+                    if self._stop.wait(self.interval_s):
+                        return
+        except psycopg.Error as exc:
+            self.error = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        finally:
+            self.ready.set()
+
+    def record(self, rows: list[tuple[Any, ...]], now: float, polled: bool = True) -> None:
+        """Rows of _POLL_SQL seen at ``now``; ``polled`` False for the executing
+        session's own look at its locks just before COMMIT (call after stop())."""
+        for oid, mode, granted, nsp, rel, kind, tnsp, trel in rows:
+            key = (int(oid), str(mode))
+            s = self.seen.get(key)
+            if s is None:
+                s = self.seen[key] = _Seen(now, now, None, None, False, polled)
+            s.last = now
+            if granted:
+                s.granted_first = s.granted_first if s.granted_first is not None else now
+                s.granted_last = now
+            else:
+                s.waited = True
+            if nsp is not None and key[0] not in self.names:
+                self.names[key[0]] = _rel(nsp, rel, kind, tnsp, trel)
+
+    def resolve(self) -> None:
+        """Name relations the polls could not (created inside the step's transaction)."""
+        missing = [oid for oid, _ in self.seen if oid not in self.names]
+        if not missing:
+            return
+        with self.conn.cursor() as cur:
+            cur.execute(_RESOLVE_SQL, (missing,))
+            for oid, nsp, rel, kind, tnsp, trel in cur.fetchall():
+                self.names[int(oid)] = _rel(nsp, rel, kind, tnsp, trel)
+
+    def period_s(self, t0: float, t1: float) -> float:
+        """The mean time between polls while the step ran."""
+        during = [t for t in self.poll_times if t0 <= t <= t1]
+        if len(during) < 2:
+            return self.interval_s
+        return (during[-1] - during[0]) / (len(during) - 1)
+
+    def locks(self, t0: float, t1: float) -> list[LockHeld]:
+        """The locks seen between ``t0`` and ``t1`` (the step's start and end)."""
+        out: list[LockHeld] = []
+        period = self.period_s(t0, t1)
+        for (oid, mode), s in self.seen.items():
+            rel = self.names.get(oid)
+            # Catalog, TOAST and temporary relations (and ones gone before we could
+            # name them, like a rewrite's transient heap) are not the user's tables.
+            if rel is None or rel.schema in _SYSTEM_SCHEMAS or rel.schema.startswith(
+                    ("pg_toast", "pg_temp")):
+                continue
+            first = s.granted_first if s.granted_first is not None else s.first
+            seen = (s.granted_last - s.granted_first) if s.granted_first is not None \
+                and s.granted_last is not None else 0.0
+            held = min(seen + period, t1 - t0) if s.granted_first is not None else 0.0
+            out.append(LockHeld(table=rel.table, relation=_label(rel.schema, rel.name),
+                                relation_kind=rel.kind, mode=pg_mode_name(mode),
+                                first_seen_ms=max(first - t0, 0.0) * 1000,
+                                observed_ms=seen * 1000, held_ms=held * 1000,
+                                waited=s.waited, seen_by_poll=s.polled))
+        out.sort(key=lambda lk: (lk.table, lk.relation != lk.table, lk.relation,
+                                 -_RANK.get(lk.mode, -1)))
+        return out
+
+
+def _rel(nsp: str, rel: str, kind: str, tnsp: str | None, trel: str | None) -> _Rel:
+    table = _label(tnsp, trel) if trel is not None else _label(nsp, rel)
+    return _Rel(nsp, rel, _RELKIND.get(kind, kind), table)
+
+
+# ------------------------------------------------------------- the shadow's rows
+@dataclass
+class _TargetTable:
+    table: Table
+    relkind: str
+    reltuples: float
+    columns: list[str]  # copyable: not generated, not dropped
+    binary_ok: bool  # every column's type (and element, base type) has binary send/recv
+
+
+def _ident(schema: str | None, name: str) -> pgsql.Composable:
+    return pgsql.Identifier(schema, name) if schema else pgsql.Identifier(name)
+
+
+def _scalar(conn: psycopg.Connection[Any], query: Any, params: Any = None) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def _target_tables(conn: psycopg.Connection[Any], live: Schema) -> list[_TargetTable]:
+    with conn.cursor() as cur:
+        cur.execute("""
+            WITH col AS (
+                SELECT a.attrelid, a.attnum, a.attname::text AS name,
+                       t.typsend::oid <> 0 AND t.typreceive::oid <> 0
+                       AND coalesce(e.typsend::oid <> 0 AND e.typreceive::oid <> 0, true)
+                       AND coalesce(b.typsend::oid <> 0 AND b.typreceive::oid <> 0, true)
+                       AS binary_ok
+                FROM pg_attribute a
+                JOIN pg_type t ON t.oid = a.atttypid
+                LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typelem <> 0
+                LEFT JOIN pg_type b ON b.oid = t.typbasetype AND t.typbasetype <> 0
+                WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
+            SELECT n.nspname, c.relname, c.relkind::text, c.reltuples::float8,
+                   coalesce(array_agg(col.name ORDER BY col.attnum)
+                            FILTER (WHERE col.name IS NOT NULL), '{}'),
+                   coalesce(bool_and(col.binary_ok), true)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN col ON col.attrelid = c.oid
+            WHERE c.relkind IN ('r', 'p')
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+            GROUP BY 1, 2, 3, 4""")
+        found = {(r[0], r[1]): r for r in cur.fetchall()}
+    out = []
+    for t in live.tables:
+        row = found.get((t.schema_, t.name))
+        if row is not None:
+            out.append(_TargetTable(t, row[2], row[3], list(row[4]), bool(row[5])))
+    return out
+
+
+def _target_count(conn: psycopg.Connection[Any], tt: _TargetTable) -> tuple[int, bool]:
+    """Rows on the target: the planner's estimate when there is one (a count(*) of a
+    big production table is itself a load), an exact count otherwise."""
+    t = tt.table
+    name = _ident(t.schema_, t.name)
+    if tt.relkind == "p":
+        with conn.cursor() as cur:
+            cur.execute("""
+                SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::float8,
+                       coalesce(bool_or(c.reltuples < 0), false)
+                FROM pg_partition_tree(%s::regclass) p JOIN pg_class c ON c.oid = p.relid
+                WHERE p.isleaf""", (name.as_string(conn),))
+            est, unanalyzed = cur.fetchone() or (0.0, True)
+        if not unanalyzed:
+            return int(est), True
+        query = pgsql.SQL("SELECT count(*) FROM {}").format(name)
+    else:
+        if tt.reltuples >= 0:
+            return int(tt.reltuples), True
+        query = pgsql.SQL("SELECT count(*) FROM ONLY {}").format(name)
+    return int(_scalar(conn, query)), False
+
+
+def _copy_table(src: psycopg.Connection[Any], dst: psycopg.Connection[Any],
+                tt: _TargetTable, limit: int | None, fmt: str) -> None:
+    t = tt.table
+    name = _ident(t.schema_, t.name)
+    cols = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tt.columns)
+    select = pgsql.SQL("SELECT {} FROM ONLY {}").format(cols, name)
+    if limit is not None:
+        est = tt.reltuples
+        if est > 4 * limit:
+            # Blocks from all over the table, not just its first pages.
+            pct = min(100.0, 150.0 * limit / est)
+            select = pgsql.SQL("{} TABLESAMPLE SYSTEM ({})").format(select, pgsql.Literal(pct))
+        select = pgsql.SQL("{} LIMIT {}").format(select, pgsql.Literal(limit))
+    fmt_sql = pgsql.SQL(fmt)
+    out_q = pgsql.SQL("COPY ({}) TO STDOUT (FORMAT {})").format(select, fmt_sql)
+    in_q = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(name, cols, fmt_sql)
+    with src.transaction(), dst.transaction(), src.cursor() as sc, dst.cursor() as dc, \
+            sc.copy(out_q) as cout, dc.copy(in_q) as cin:
+        for chunk in cout:
+            cin.write(chunk)
+
+
+def _prune_orphans(conn: psycopg.Connection[Any], tables: list[_TargetTable]) -> int:
+    """Delete sampled rows whose parent row was not sampled, so the shadow's foreign keys
+    hold (a later VALIDATE or rewrite would otherwise fail on the sample alone)."""
+    kinds = {(tt.table.schema_, tt.table.name): tt.relkind for tt in tables}
+    deleted = 0
+    for _ in range(len(tables) + 1):  # grandchildren lose rows after their parents do
+        this_pass = 0
+        for tt in tables:
+            t = tt.table
+            for fk in t.foreign_keys:
+                ref = (fk.referenced_schema or t.schema_, fk.referenced_table)
+                if ref not in kinds or (t.schema_, t.name) not in kinds:
+                    continue
+                only = pgsql.SQL("ONLY ") if tt.relkind == "r" else pgsql.SQL("")
+                ref_only = pgsql.SQL("ONLY ") if kinds[ref] == "r" else pgsql.SQL("")
+                not_null = pgsql.SQL(" AND ").join(
+                    pgsql.SQL("c.{} IS NOT NULL").format(pgsql.Identifier(c)) for c in fk.columns)
+                match = pgsql.SQL(" AND ").join(
+                    pgsql.SQL("p.{} = c.{}").format(pgsql.Identifier(pc), pgsql.Identifier(cc))
+                    for cc, pc in zip(fk.columns, fk.referenced_columns, strict=False))
+                q = pgsql.SQL("DELETE FROM {}{} AS c WHERE {} AND NOT EXISTS "
+                              "(SELECT 1 FROM {}{} AS p WHERE {})").format(
+                    only, _ident(t.schema_, t.name), not_null, ref_only,
+                    _ident(ref[0], ref[1]), match)
+                with conn.cursor() as cur:
+                    cur.execute(q)
+                    this_pass += max(cur.rowcount, 0)
+        deleted += this_pass
+        if not this_pass:
+            break
+    return deleted
+
+
+def _copy_sequences(src: psycopg.Connection[Any], dst: psycopg.Connection[Any]) -> None:
+    """Sequences continue where the target's are, so an INSERT step does not collide
+    with copied keys."""
+    with src.cursor() as cur:
+        cur.execute("""SELECT schemaname::text, sequencename::text, last_value
+                       FROM pg_sequences WHERE last_value IS NOT NULL
+                         AND schemaname NOT IN ('pg_catalog', 'information_schema')""")
+        rows = cur.fetchall()
+    for schema, name, value in rows:
+        try:
+            _scalar(dst, "SELECT setval(%s::regclass, %s)",
+                    (_ident(schema, name).as_string(dst), value))
+        except psycopg.Error:
+            pass  # not on the shadow (Lockplane's own state), or out of range there
+
+
+def _load_rows(target: PostgresDatabase, shadow: PostgresDatabase, live: Schema,
+               with_data: bool, sample_rows: int, report: Reporter | None,
+               warnings: list[str]) -> dict[str, TableRows]:
+    src, dst = target.conn, shadow.conn
+    tables = _target_tables(src, live)
+    limit = None if with_data else sample_rows
+    if report:
+        what = "all rows" if with_data else f"a sample of up to {sample_rows:,} rows per table"
+        report(f"copying {what} of {len(tables)} table(s) into the shadow database")
+    counts: dict[str, tuple[int, bool]] = {}
+    try:
+        dst.execute("SET session_replication_role = replica")
+    except psycopg.Error as exc:
+        raise BadInput(f"loading rows into the shadow needs a role that may set "
+                       f"session_replication_role (superuser): {_error_line(exc)}") from None
+    src.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    src.read_only = True
+    try:
+        # One snapshot for every table: the copy is as consistent as the target.
+        with src.transaction():
+            for tt in tables:
+                counts[_label(tt.table.schema_, tt.table.name)] = _target_count(src, tt)
+                if tt.relkind != "r" or not tt.columns:
+                    continue  # partitioned parents hold no rows of their own
+                if not tt.binary_ok:
+                    _copy_table(src, dst, tt, limit, "text")
+                    continue
+                try:
+                    _copy_table(src, dst, tt, limit, "binary")
+                except psycopg.Error:
+                    # Binary records carry their fields' type OIDs, which differ between
+                    # databases for user-defined types; text does not.
+                    _copy_table(src, dst, tt, limit, "text")
+            _copy_sequences(src, dst)
+    except psycopg.Error as exc:
+        raise ExecutionFailed(f"could not copy rows into the shadow database: "
+                              f"{_error_line(exc)}") from None
+    finally:
+        src.isolation_level = None
+        src.read_only = None
+    try:
+        if not with_data:
+            pruned = _prune_orphans(dst, tables)
+            if pruned:
+                warnings.append(f"{pruned:,} sampled row(s) whose parent row was not sampled "
+                                "were left out of the shadow")
+        dst.execute("RESET session_replication_role")
+        dst.execute("VACUUM (ANALYZE)")
+    except psycopg.Error as exc:
+        raise ExecutionFailed(f"could not prepare the shadow database: {_error_line(exc)}") \
+            from None
+    result: dict[str, TableRows] = {}
+    for tt in tables:
+        t = tt.table
+        label = _label(t.schema_, t.name)
+        only = "ONLY " if tt.relkind == "r" else ""
+        shadow_rows = int(_scalar(dst, pgsql.SQL("SELECT count(*) FROM " + only + "{}").format(
+            _ident(t.schema_, t.name))))
+        target_rows, estimated = counts[label]
+        if with_data or (limit is not None and shadow_rows < limit and not estimated):
+            target_rows, estimated = max(target_rows, shadow_rows), False
+        elif shadow_rows > target_rows:
+            target_rows = shadow_rows  # stale statistics: there are at least this many
+        result[label] = TableRows(target_rows, shadow_rows, estimated)
+    return result
+
+
+# ---------------------------------------------------------------- running steps
+def _error_line(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    msg = getattr(diag, "message_primary", None) or (str(exc).strip().splitlines() or [""])[0]
+    return redact(msg)
+
+
+def _execute_all(conn: psycopg.Connection[Any], statements: Iterable[str]) -> int | None:
+    """Run the statements; the rows DML among them reported, or None if none was DML."""
+    total: int | None = None
+    with conn.cursor() as cur:
+        for stmt in statements:
+            cur.execute(stmt)
+            tag = (cur.statusmessage or "").split(" ", 1)[0]
+            if tag in _DML_TAGS and cur.rowcount >= 0:
+                total = (total or 0) + cur.rowcount
+    return total
+
+
+def _xact_tuples(conn: psycopg.Connection[Any]) -> int:
+    # This transaction's own counters: exact, and not delayed like pg_stat_user_tables.
+    return int(_scalar(conn, "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) "
+                             "FROM pg_stat_xact_user_tables") or 0)
+
+
+def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], db_oid: int,
+              index: int, step: Step, tables: dict[str, TableRows], poll_interval_ms: float,
+              warnings: list[str]) -> StepMeasurement:
+    conn = shadow.conn
+    pid = conn.info.backend_pid
+    m = StepMeasurement(index=index, description=step.description, status="ok",
+                        table=step.table,
+                        predicted_lock=step.lock.mode if step.lock else None,
+                        table_rows=tables.get(step.table or ""),
+                        poll_interval_ms=poll_interval_ms)
+    # The insert position, not the flushed one: the shadow commits asynchronously.
+    lsn_before = _scalar(conn, "SELECT pg_current_wal_insert_lsn()")
+    monitor = _LockMonitor(monitor_conn, pid, db_oid, poll_interval_ms / 1000)
+    monitor.start()
+    dml_rows: int | None = None
+    stat_rows = 0
+    at_commit: list[tuple[Any, ...]] = []
+    at_commit_time = 0.0
+    t0 = time.perf_counter()
+    try:
+        if step.transactional:
+            with conn.transaction():
+                dml_rows = _execute_all(conn, step.sql)
+                stat_rows = _xact_tuples(conn)
+                # A transaction keeps its table locks until COMMIT: its own look at
+                # pg_locks now catches every one, however briefly a poll could see it.
+                with conn.cursor() as cur:
+                    cur.execute(_POLL_SQL, (pid, db_oid))
+                    at_commit = cur.fetchall()
+                at_commit_time = time.perf_counter()
+        else:
+            dml_rows = _execute_all(conn, step.sql)  # alone, outside a transaction
+    except psycopg.Error as exc:
+        m.status, m.error = "failed", _error_line(exc)
+    finally:
+        t1 = time.perf_counter()
+        m.duration_ms = (t1 - t0) * 1000
+        monitor.stop()
+    monitor.record(at_commit, at_commit_time, polled=False)
+    m.wal_bytes = int(_scalar(conn, "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)",
+                              (lsn_before,)))
+    monitor.resolve()
+    m.locks = monitor.locks(t0, t1)
+    if monitor.error:
+        warnings.append(f"step {index}: the lock monitor stopped early ({monitor.error}); "
+                        "its locks may be incomplete")
+
+    rows = m.table_rows
+    scans = bool(step.lock and (step.lock.scans_table or step.lock.rewrites_table))
+    if dml_rows is not None:
+        m.rows_touched, m.rows_touched_source = dml_rows, "statement"
+    elif rows is not None and scans:
+        m.rows_touched, m.rows_touched_source = rows.shadow, "table_size"
+    elif stat_rows:
+        m.rows_touched, m.rows_touched_source = stat_rows, "table_stats"
+    if m.status == "ok" and rows is not None and rows.shadow > 0 \
+            and (scans or bool(m.rows_touched)):
+        m.scale = max(rows.target / rows.shadow, 1.0)
+        m.estimated_duration_ms = m.duration_ms * m.scale
+        m.estimated_wal_bytes = int(m.wal_bytes * m.scale)
+        for lk in m.locks:
+            lk.estimated_held_ms = lk.held_ms * m.scale
+    if m.predicted_lock in _RANK:
+        m.predicted_lock_observed = any(
+            lk.mode == m.predicted_lock and (step.table is None or lk.table == step.table)
+            for lk in m.locks)
+    m.summary = _summary(m)
+    return m
+
+
+def _rows_phrase(m: StepMeasurement) -> str:
+    rows = m.table_rows
+    if rows is None:
+        return ""
+    approx = "~" if rows.target_is_estimate else ""
+    if m.scale is not None and rows.shadow < rows.target:
+        return f" on {rows.shadow:,} of {approx}{rows.target:,} rows"
+    return f" on all {rows.shadow:,} rows"
+
+
+def _summary(m: StepMeasurement) -> str:
+    """One sentence a reviewer reads: the strongest lock, on what, for how long."""
+    if m.status == "failed":
+        return f"failed on the shadow database: {m.error}"
+    took = format_duration(m.duration_ms or 0.0)
+    if m.scale and m.scale > 1 and m.estimated_duration_ms is not None:
+        took += f" (~{format_duration(m.estimated_duration_ms)} on the target)"
+    lock = m.main_lock()
+    if lock is None:
+        if m.predicted_lock in _RANK:
+            where = f" on {m.table}" if m.table else ""
+            poll = format_duration(m.poll_interval_ms)
+            return (f"predicted {m.predicted_lock}{where}: not observed (a lock held for "
+                    f"less than ~{poll} can be missed); step took {took}")
+        return f"no lock observed on a user table; step took {took}"
+    held = format_duration(lock.held_ms)
+    if lock.estimated_held_ms is not None and m.scale and m.scale > 1:
+        text = (f"will hold {lock.mode} on {lock.table} for "
+                f"~{format_duration(lock.estimated_held_ms)} "
+                f"(measured {held}{_rows_phrase(m)})")
+    else:
+        text = f"will hold {lock.mode} on {lock.table} for ~{held} (measured{_rows_phrase(m)})"
+    if lock.waited:
+        text += "; it had to wait for the lock"
+    if m.predicted_lock in _RANK and m.predicted_lock != lock.mode:
+        if m.predicted_lock_observed:
+            text += f"; also {m.predicted_lock}, as the plan predicts"
+        else:
+            text += f"; the plan predicts {m.predicted_lock} (not observed)"
+    return text
+
+
+# -------------------------------------------------------------------- the entry
+def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
+                  with_data: bool = False, sample_rows: int = 10000,
+                  report: Reporter | None = None,
+                  poll_interval_ms: float = POLL_INTERVAL_MS) -> LockAnalysis:
+    """Measure each step's locks, duration, rows and WAL on a shadow copy of the target.
+
+    ``shadow_server_dsn``: where the scratch database is made (None: the target's
+    server). Refuses (SafetyRefusal) a plan whose ``source_hash`` is not the target's.
+    A step that fails on the shadow is reported as failed; the steps after it are not run.
+    """
+    if dialect_of(target_dsn) != "postgres" or (plan.dialect and plan.dialect != "postgres"):
+        raise BadInput("--analyze-locks needs PostgreSQL")
+    server = shadow_server_dsn or target_dsn
+    if dialect_of(server) != "postgres":
+        raise BadInput(f"--analyze-locks needs a PostgreSQL shadow server, not {redact(server)}")
+    if not with_data and sample_rows < 1:
+        raise BadInput(f"--sample-rows must be at least 1, not {sample_rows}")
+    d = get_dialect("postgres")
+    target = d.connect(target_dsn)
+    assert isinstance(target, PostgresDatabase)
+    try:
+        live = target.introspect()
+        live_hash = live.hash()
+        if live_hash != plan.source_hash:
+            raise SafetyRefusal(
+                f"plan was made for a database with hash {plan.source_hash[:12]}…, but "
+                f"{redact(target_dsn)} has hash {live_hash[:12]}… (re-plan against its "
+                "current state)")
+        analysis = LockAnalysis(target=redact(target_dsn), shadow_server=redact(server),
+                                shadow_database=None, with_data=with_data,
+                                sample_rows=sample_rows, poll_interval_ms=poll_interval_ms)
+        if not plan.steps:
+            return analysis
+        if report:
+            report(f"building a shadow database on {redact(server)}")
+        with d.scratch(server) as shadow:
+            assert isinstance(shadow, PostgresDatabase)
+            analysis.shadow_database = shadow.conn.info.dbname
+            _build_shadow(shadow, target, live, plan, analysis, report)
+            target.close()  # everything else happens on the shadow
+            _run_steps(plan, shadow, analysis, report)
+        return analysis
+    finally:
+        target.close()
+
+
+def _build_shadow(shadow: PostgresDatabase, target: PostgresDatabase, live: Schema,
+                  plan: Plan, analysis: LockAnalysis, report: Reporter | None) -> None:
+    from .execute import materialize
+
+    try:
+        materialize(shadow, live)
+    except (ExecutionFailed, BadInput) as exc:
+        raise ExecutionFailed(f"could not build the shadow database from the target's "
+                              f"schema: {exc.message}") from None
+    if shadow.introspect().hash() != plan.source_hash:
+        analysis.warnings.append("the shadow copy of the target differs slightly from the "
+                                 "target; measurements are approximate")
+    analysis.tables = _load_rows(target, shadow, live, analysis.with_data,
+                                 analysis.sample_rows, report, analysis.warnings)
+
+
+def _run_steps(plan: Plan, shadow: PostgresDatabase, analysis: LockAnalysis,
+               report: Reporter | None) -> None:
+    shadow.execute(f"SET lock_timeout = '{SHADOW_LOCK_TIMEOUT}'")
+    db_oid = int(_scalar(shadow.conn, "SELECT oid FROM pg_database "
+                                      "WHERE datname = current_database()"))
+    with psycopg.connect(shadow.dsn, autocommit=True, connect_timeout=10,
+                         application_name="lockplane lock monitor") as monitor_conn:
+        failed = False
+        for i, step in enumerate(plan.steps, 1):
+            if failed:
+                analysis.steps.append(StepMeasurement(
+                    i, step.description, "not_run", table=step.table,
+                    predicted_lock=step.lock.mode if step.lock else None,
+                    summary="not run: an earlier step failed on the shadow"))
+                continue
+            if report:
+                report(f"measuring step {i}/{len(plan.steps)}: {step.description}")
+            m = _run_step(shadow, monitor_conn, db_oid, i, step, analysis.tables,
+                          analysis.poll_interval_ms, analysis.warnings)
+            analysis.steps.append(m)
+            failed = m.status == "failed"
+
+
+# ------------------------------------------------------------------ human output
+def print_lock_analysis(analysis: LockAnalysis) -> None:
+    """Per-step measured impact on stderr, after the plan summary."""
+    from rich.text import Text
+
+    from .report import err
+
+    how = ("a full copy of the data" if analysis.with_data
+           else f"a sample of up to {analysis.sample_rows:,} rows per table")
+    err.print(Text(f"Measured lock impact (shadow: {how}; locks polled every "
+                   f"{format_duration(analysis.poll_interval_ms)})", style="bold underline"))
+    for m in analysis.steps:
+        head = Text(f"{m.index:>3}. ")
+        head.append(m.description, style="bold")
+        err.print(head)
+        style = {"ok": "", "failed": "red", "not_run": "dim"}[m.status]
+        err.print(Text(f"     {m.summary}", style=style))
+        if m.status != "ok":
+            continue
+        facts = [f"took {format_duration(m.duration_ms or 0)}"]
+        if m.estimated_duration_ms is not None and m.scale and m.scale > 1:
+            facts[0] += f" (~{format_duration(m.estimated_duration_ms)} on the target)"
+        if m.rows_touched is not None:
+            facts.append(f"{m.rows_touched:,} rows")
+        if m.wal_bytes is not None:
+            wal = f"WAL {format_bytes(m.wal_bytes)}"
+            if m.estimated_wal_bytes is not None and m.scale and m.scale > 1:
+                wal += f" (~{format_bytes(m.estimated_wal_bytes)} on the target)"
+            facts.append(wal)
+        if m.predicted_lock:
+            seen = {True: "observed", False: "not observed", None: "nothing to observe"}
+            facts.append(f"plan predicts {m.predicted_lock} "
+                         f"({seen[m.predicted_lock_observed]})")
+        err.print(Text("     " + ", ".join(facts), style="dim"))
+        by_table: dict[str, list[str]] = {}
+        for lk in m.locks:
+            what = lk.mode if lk.relation == lk.table else \
+                f"{lk.relation_kind} {lk.relation.split('.', 1)[-1]}: {lk.mode}"
+            by_table.setdefault(lk.table, []).append(
+                f"{what} {format_duration(lk.held_ms)}" + (" (waited)" if lk.waited else ""))
+        for table, held in by_table.items():
+            err.print(Text(f"     locks on {table}: " + "; ".join(held), style="dim"))
+    for w in analysis.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
