@@ -116,8 +116,9 @@ def _findings(change: Change, assessment: Assessment) -> list[StepFinding]:
     return [StepFinding(**f.to_json()) for f in found]
 
 
-# Every PostgreSQL step that takes a table lock says how long it may wait for it: a DDL
-# statement queued behind a long transaction blocks every query queued behind it.
+# Every PostgreSQL step says how long it may wait for a lock: a DDL statement queued
+# behind a long transaction blocks every query queued behind it. (Even steps on objects
+# the plan creates: they lock what they reference, and the script may run step by step.)
 DEFAULT_LOCK_TIMEOUT_MS = 3000
 
 
@@ -130,19 +131,17 @@ def step_for(change: Change, d: Dialect,
     assessment = change.assess(d)
     lock = change.lock(d)
     sql = change.sql(d)
-    if lock_timeout_ms and d.name == "postgres" and lock.mode != "NONE" and sql:
+    if lock_timeout_ms and d.name == "postgres" and sql:
         sql = [lock_timeout_sql(lock_timeout_ms), *sql]
     inverse = change.inverse()
     rb_sql: list[str] = []
     rb_worst = Safety.SAFE
-    rb_locks = False
     for inv in inverse:
         rb_sql += inv.sql(d)
-        rb_locks = rb_locks or inv.lock(d).mode != "NONE"
         s = inv.assess(d).safety
         if s.rank > rb_worst.rank:
             rb_worst = s
-    if lock_timeout_ms and d.name == "postgres" and rb_locks and rb_sql:
+    if lock_timeout_ms and d.name == "postgres" and rb_sql:
         rb_sql = [lock_timeout_sql(lock_timeout_ms), *rb_sql]
     return Step(
         description=change.describe(),

@@ -46,7 +46,7 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
                 err.print(Text(f"       safer: {f.safer}", style="dim"))
         for msg in step.messages:
             if msg not in found:
-                err.print(Text(f"     - {msg}", style="dim"))
+                err.print(Text(f"     ! {msg}", style="yellow"))
         if show_sql:
             for stmt in step.sql:
                 err.print(Text("     " + stmt.replace("\n", "\n     "), style="cyan"))

@@ -358,11 +358,20 @@ class AlterColumn(Change):
                     "ACCESS EXCLUSIVE lock, and code reading the old type may break.")))
             elif pg:
                 notes.append(f"{b.type} -> {a.type} is binary-coercible: no rewrite, no scan.")
-        elif pg and (b.collation != a.collation or (
-                b.generated != a.generated and a.generated is not None)):
-            found.append(Finding("table-rewrite", (
-                f"Changing the {'collation' if b.collation != a.collation else 'expression'}"
-                f" of {name} rewrites the table (and its indexes) under ACCESS EXCLUSIVE.")))
+        elif pg and b.collation != a.collation:
+            # ALTER COLUMN TYPE ... COLLATE: the same statement and the same lock.
+            found.append(Finding("type-change-rewrite", (
+                f"Changing the collation of {name} rebuilds its indexes under ACCESS "
+                "EXCLUSIVE, and changes how code sees it sort and compare.")))
+        regenerated = sorted({g.name for _, g in self.adds} | (
+            {a.name} if b.generated != a.generated and a.generated is not None else set()))
+        if pg and regenerated:
+            # PostgreSQL 15 cannot change a generation expression in place: the column is
+            # dropped and added back, which computes it for every row.
+            found.append(Finding("add-generated-column", (
+                f"Generated column(s) {', '.join(regenerated)} of "
+                f"{qualified(self.table.schema_, self.table.name)} are added back: the "
+                "table is rewritten under ACCESS EXCLUSIVE.")))
         if self.sets_not_null():
             if self.not_null_check:
                 notes.append(f"SET NOT NULL on {name} uses the validated check "

@@ -8,7 +8,7 @@ around the conversion (they name the old type) and set again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..model import EnumType, ForeignKey, Table, qualified
@@ -20,6 +20,7 @@ from .base import (
     Finding,
     Lock,
     Order,
+    RewriteContext,
     Safety,
     register,
 )
@@ -52,6 +53,9 @@ class RecreateEnum(Change):
     # Foreign keys over those columns (either side): dropped around the conversion, since
     # converting one side leaves the key comparing two different types.
     foreign_keys: list[tuple[Table, ForeignKey]] = field(default_factory=list)
+    # Re-add those keys NOT VALID and validate them in later steps (the lock-safe form):
+    # the conversion holds ACCESS EXCLUSIVE already; checking the keys need not.
+    fks_not_valid: bool = False
 
     def removed(self) -> list[str]:
         return [v for v in self.before.values if v not in self.after.values]
@@ -83,10 +87,20 @@ class RecreateEnum(Change):
                        f"USING {c}::text{arr}::{new}{arr}")
             if default is not None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}")
-        out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}" for t, fk in fks]
+        nv = " NOT VALID" if self.fks_not_valid else ""
+        out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}{nv}" for t, fk in fks]
         out += comment_sql(d, "TYPE", (e.schema_ or "", e.name), e.comment)
         out.append(f"DROP TYPE {old}")
         return out
+
+    def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        from .validate_constraint import ValidateConstraint
+
+        named = [(t, fk) for t, fk in self.foreign_keys if fk.name]
+        if not named:
+            return [self]
+        return [replace(self, fks_not_valid=True),
+                *(ValidateConstraint(t, str(fk.name), rank=self.rank) for t, fk in named)]
 
     def inverse(self) -> list[Change]:
         return [RecreateEnum(self.after, self.before, self.users, self.foreign_keys)]

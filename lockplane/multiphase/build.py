@@ -23,7 +23,7 @@ from ..diff import diff
 from ..errors import BadInput, ExecutionFailed, LockplaneError
 from ..execute import ApplyOptions, group_steps, materialize, run_group, session_settings
 from ..model import Schema, Table
-from ..plan import Plan, Step, build_plan, order_changes, step_for
+from ..plan import Plan, Step, build_plan, lock_safe_changes, order_changes, step_for
 from .model import MultiPhasePlan, Phase, PhaseRollback, Verification
 
 # What a phase may contain: fixed changes, or changes computed from the state the earlier
@@ -123,7 +123,11 @@ def build_multiphase(before: Schema, after: Schema, specs: list[PhaseSpec], *, o
         for number, spec in enumerate(specs, 1):
             changes = spec.changes(state, d) if callable(spec.changes) else spec.changes
             ordered = order_changes(list(changes))
-            steps: list[Step] = [_classify(step_for(c, d), c, spec) for c in ordered]
+            # Each phase in its lock-safe form (CONCURRENTLY, NOT VALID + VALIDATE, ...);
+            # its rollback stays the plain inverse of the phase's changes.
+            forward = lock_safe_changes(ordered, state, after, d) if d.name == "postgres" \
+                else ordered
+            steps: list[Step] = [_classify(step_for(c, d), c, spec) for c in forward]
             plan = Plan(source_hash=state.hash(), dialect=d.name, lockplane_version=__version__,
                         steps=steps)
             try:
