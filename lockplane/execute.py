@@ -216,6 +216,8 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                         on_committed(group[-1][0] + 1)
             else:
                 current = group[0]
+                for stmt in current[1].cleanup:  # leftovers of an earlier attempt
+                    db.execute(stmt)
                 for stmt in current[1].sql:
                     db.execute(stmt)
                 if on_committed:

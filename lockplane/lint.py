@@ -407,6 +407,10 @@ class _Linter:
         k = _rv_key(s.relation)
         if s.idxname:
             self.new_indexes.add(_key(s.relation.schemaname, s.idxname))
+        name = f" {s.idxname}" if s.idxname else ""
+        if s.unique and not self.is_new(k):
+            self.report("unique-on-existing-data", f"UNIQUE INDEX{name} on {_show(k)} fails "
+                        "if existing rows have duplicates")
         if s.concurrent:
             if self.tx is not None:
                 self.report("concurrently-in-transaction",
@@ -415,7 +419,6 @@ class _Linter:
             return
         if self.is_new(k):
             return
-        name = f" {s.idxname}" if s.idxname else ""
         self.report("create-index-blocking",
                     f"CREATE INDEX{name} on {_show(k)} without CONCURRENTLY blocks writes to "
                     "the table for the whole build")
@@ -454,6 +457,10 @@ class _Linter:
                 self.report("drop-table", f"DROP TABLE {_show(k)} deletes its rows")
                 self.locks(f"DROP TABLE {_show(k)} takes ACCESS EXCLUSIVE")
         elif kind == ObjectType.OBJECT_INDEX:
+            for k in keys:
+                if k not in self.new_indexes:
+                    self.report("drop-index", f"DROP INDEX {_show(k)}: queries that use it get "
+                                "slower (and a unique one stops enforcing uniqueness)")
             if s.concurrent:
                 if self.tx is not None:
                     self.report("concurrently-in-transaction",
@@ -712,6 +719,11 @@ class _Linter:
             return
         if new:
             return
+        if c.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY) \
+                and not c.indexname:
+            what = "UNIQUE" if c.contype == ConstrType.CONSTR_UNIQUE else "PRIMARY KEY"
+            self.report("unique-on-existing-data", f"{what} on {table} fails if existing rows "
+                        "have duplicates", pos)
         if c.contype == ConstrType.CONSTR_UNIQUE and not c.indexname:
             self.report("add-unique-constraint", f"ADD CONSTRAINT{label} UNIQUE on {table} "
                         "builds its index under ACCESS EXCLUSIVE", pos)

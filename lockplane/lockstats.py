@@ -431,8 +431,10 @@ def _target_count(conn: psycopg.Connection[Any], tt: _TargetTable) -> tuple[int,
 
 
 def _copy_table(src: psycopg.Connection[Any], dst: psycopg.Connection[Any],
-                tt: _TargetTable, limit: int | None, fmt: str) -> None:
+                tt: _TargetTable, limit: int | None, fmt: str) -> tuple[int, bool]:
+    """Copy (a sample of) one table; the rows copied, and whether the whole table was."""
     t = tt.table
+    sampled = False
     name = _ident(t.schema_, t.name)
     cols = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tt.columns)
     select = pgsql.SQL("SELECT {} FROM ONLY {}").format(cols, name)
@@ -441,15 +443,18 @@ def _copy_table(src: psycopg.Connection[Any], dst: psycopg.Connection[Any],
         if est > 4 * limit:
             # Blocks from all over the table, not just its first pages.
             pct = min(100.0, 150.0 * limit / est)
+            sampled = True
             select = pgsql.SQL("{} TABLESAMPLE SYSTEM ({})").format(select, pgsql.Literal(pct))
         select = pgsql.SQL("{} LIMIT {}").format(select, pgsql.Literal(limit))
     fmt_sql = pgsql.SQL(fmt)
     out_q = pgsql.SQL("COPY ({}) TO STDOUT (FORMAT {})").format(select, fmt_sql)
     in_q = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(name, cols, fmt_sql)
-    with src.transaction(), dst.transaction(), src.cursor() as sc, dst.cursor() as dc, \
-            sc.copy(out_q) as cout, dc.copy(in_q) as cin:
-        for chunk in cout:
-            cin.write(chunk)
+    with src.transaction(), dst.transaction(), src.cursor() as sc, dst.cursor() as dc:
+        with sc.copy(out_q) as cout, dc.copy(in_q) as cin:
+            for chunk in cout:
+                cin.write(chunk)
+        copied = max(dc.rowcount, 0)  # "COPY n", known once the copy is finished
+    return copied, limit is None or (not sampled and copied < limit)
 
 
 def _prune_orphans(conn: psycopg.Connection[Any], tables: list[_TargetTable]) -> int:
@@ -511,6 +516,7 @@ def _load_rows(target: PostgresDatabase, shadow: PostgresDatabase, live: Schema,
         what = "all rows" if with_data else f"a sample of up to {sample_rows:,} rows per table"
         report(f"copying {what} of {len(tables)} table(s) into the shadow database")
     counts: dict[str, tuple[int, bool]] = {}
+    copied: dict[str, tuple[int, bool]] = {}  # rows copied, whether that was all of them
     try:
         dst.execute("SET session_replication_role = replica")
     except psycopg.Error as exc:
@@ -522,18 +528,19 @@ def _load_rows(target: PostgresDatabase, shadow: PostgresDatabase, live: Schema,
         # One snapshot for every table: the copy is as consistent as the target.
         with src.transaction():
             for tt in tables:
-                counts[_label(tt.table.schema_, tt.table.name)] = _target_count(src, tt)
+                label = _label(tt.table.schema_, tt.table.name)
+                counts[label] = _target_count(src, tt)
                 if tt.relkind != "r" or not tt.columns:
                     continue  # partitioned parents hold no rows of their own
-                if not tt.binary_ok:
-                    _copy_table(src, dst, tt, limit, "text")
-                    continue
                 try:
-                    _copy_table(src, dst, tt, limit, "binary")
+                    copied[label] = _copy_table(src, dst, tt, limit,
+                                                "binary" if tt.binary_ok else "text")
                 except psycopg.Error:
+                    if not tt.binary_ok:
+                        raise
                     # Binary records carry their fields' type OIDs, which differ between
                     # databases for user-defined types; text does not.
-                    _copy_table(src, dst, tt, limit, "text")
+                    copied[label] = _copy_table(src, dst, tt, limit, "text")
             _copy_sequences(src, dst)
     except psycopg.Error as exc:
         raise ExecutionFailed(f"could not copy rows into the shadow database: "
@@ -560,10 +567,11 @@ def _load_rows(target: PostgresDatabase, shadow: PostgresDatabase, live: Schema,
         shadow_rows = int(_scalar(dst, pgsql.SQL("SELECT count(*) FROM " + only + "{}").format(
             _ident(t.schema_, t.name))))
         target_rows, estimated = counts[label]
-        if with_data or (limit is not None and shadow_rows < limit and not estimated):
-            target_rows, estimated = max(target_rows, shadow_rows), False
-        elif shadow_rows > target_rows:
-            target_rows = shadow_rows  # stale statistics: there are at least this many
+        n_copied, whole = copied.get(label, (0, False))
+        if whole:
+            target_rows, estimated = n_copied, False  # same snapshot: exact
+        elif n_copied > target_rows:
+            target_rows = n_copied  # stale statistics: there are at least this many
         result[label] = TableRows(target_rows, shadow_rows, estimated)
     return result
 
@@ -776,8 +784,13 @@ def _run_steps(plan: Plan, shadow: PostgresDatabase, analysis: LockAnalysis,
     shadow.execute(f"SET lock_timeout = '{SHADOW_LOCK_TIMEOUT}'")
     db_oid = int(_scalar(shadow.conn, "SELECT oid FROM pg_database "
                                       "WHERE datname = current_database()"))
-    with psycopg.connect(shadow.dsn, autocommit=True, connect_timeout=10,
-                         application_name="lockplane lock monitor") as monitor_conn:
+    try:
+        monitor_conn = psycopg.connect(shadow.dsn, autocommit=True, connect_timeout=10,
+                                       application_name="lockplane lock monitor")
+    except psycopg.Error as exc:
+        raise ExecutionFailed(f"cannot open the lock monitor's session on the shadow "
+                              f"database: {_error_line(exc)}") from None
+    with monitor_conn:
         failed = False
         for i, step in enumerate(plan.steps, 1):
             if failed:

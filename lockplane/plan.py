@@ -61,8 +61,8 @@ class Step(PlanModel):
     rollback: StepRollback | None = None
     messages: list[str] = Field(default_factory=list)
     findings: list[StepFinding] = Field(default_factory=list)
-    # Run if the step fails, before reporting (e.g. drop the INVALID index a failed
-    # CREATE INDEX CONCURRENTLY leaves): the database is left as before the step.
+    # Non-transactional steps: run before each attempt and after a failure (e.g. drop the
+    # INVALID index a failed CREATE INDEX CONCURRENTLY leaves), so the step can run again.
     cleanup: list[str] = Field(default_factory=list)
     # Data moves the executor runs in committed batches: {schema, table, column, expression}
     backfill: dict[str, Any] | None = None

@@ -34,6 +34,8 @@ def plan_sql(plan: Plan) -> str:
             if step.backfill:
                 lines.append(_comment("lockplane apply runs this UPDATE in small committed "
                                       "batches (resumable); this is its one-statement form"))
+            for stmt in step.cleanup:
+                lines.append(_comment(f"if an earlier attempt failed: {stmt};"))
             lines += [stmt.rstrip().rstrip(";") + ";" for stmt in step.sql]
         if in_tx:
             lines.append("COMMIT;")

@@ -19,6 +19,7 @@ from psycopg import sql
 from test_changes_postgres_objects import (
     apply_plan,
     assert_same,
+    body,
     both_ways,
     build,
     ident,
@@ -171,7 +172,7 @@ INSERT INTO app."Events" VALUES (1, '2024-05-01', 'a', 'n'), (2, '2025-05-01', '
 
 def test_partitioned_table_created_and_dropped(pg_dsn_factory: DsnFactory) -> None:
     forward, backward = both_ways(pg_dsn_factory, "CREATE SCHEMA app;", PARTITIONED)
-    creates = [s.sql[0] for s in step(forward, "create_table")]
+    creates = [body(s.sql)[0] for s in step(forward, "create_table")]
     assert creates[0].startswith('CREATE TABLE "app"."Events" (')
     assert creates[0].endswith("PARTITION BY RANGE (at)")
     assert all(" PARTITION OF " in q for q in creates[1:])
@@ -211,8 +212,17 @@ ALTER TABLE app.events_2025 ALTER COLUMN kind SET DEFAULT 'z';
 ALTER TABLE app.events_2025 ALTER COLUMN note SET NOT NULL;
 '''
     forward, _ = both_ways(pg_dsn_factory, PARTITIONED, b)
-    assert kinds(forward) == ["alter_column", "alter_column"]
+    # SET NOT NULL in the lock-safe form: a CHECK added NOT VALID, validated, then the
+    # SET NOT NULL that can use it, and the check dropped again; all on the partition.
+    assert kinds(forward) == ["alter_column", "add_constraint", "validate_constraint",
+                              "alter_column", "drop_constraint"]
     assert all(s.table == "app.events_2025" for s in forward.steps)
+    a_dsn, b_dsn = pg_dsn_factory(), pg_dsn_factory()
+    build(a_dsn, PARTITIONED)
+    build(b_dsn, b)
+    plain = build_plan(load(a_dsn), load(b_dsn), lock_safe=False)
+    assert kinds(plain) == ["alter_column", "alter_column"]
+    assert all(s.table == "app.events_2025" for s in plain.steps)
     both_ways(pg_dsn_factory, "CREATE SCHEMA app;", b)
 
 
@@ -232,10 +242,10 @@ INSERT INTO m_2025 VALUES (1, '2025-03-01', 'kept');
     forward, backward = both_ways(pg_dsn_factory, standalone, attached)
     (attach,) = forward.steps
     assert attach.kind == "attach_partition"
-    assert attach.sql == ['ALTER TABLE "public"."m" ATTACH PARTITION "public"."m_2025" '
+    assert body(attach.sql) == ['ALTER TABLE "public"."m" ATTACH PARTITION "public"."m_2025" '
                           "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"]
     assert attach.lock.scans_table and attach.safety == "review"
-    assert attach.rollback.sql == ['ALTER TABLE "public"."m" DETACH PARTITION '
+    assert body(attach.rollback.sql) == ['ALTER TABLE "public"."m" DETACH PARTITION '
                                    '"public"."m_2025"']
     (detach,) = backward.steps
     assert detach.kind == "detach_partition" and detach.lock.blocks_reads
@@ -320,7 +330,7 @@ INSERT INTO capitals (name, population, state) VALUES ('Paris', 2, 'FR');
 def test_inheritance_created_and_dropped(pg_dsn_factory: DsnFactory) -> None:
     forward, backward = both_ways(pg_dsn_factory, "", INHERIT_A)
     child = step(forward, "create_table")[1]
-    assert child.sql[0] == ('CREATE TABLE "public"."capitals" (\n  "state" character(2)\n) '
+    assert body(child.sql)[0] == ('CREATE TABLE "public"."capitals" (\n  "state" character(2)\n) '
                             'INHERITS ("public"."cities")')
 
 
@@ -338,7 +348,7 @@ CREATE TABLE capitals (name text NOT NULL, population int DEFAULT 0, state char(
     b = a + "ALTER TABLE capitals INHERIT cities;"
     forward, backward = both_ways(pg_dsn_factory, a, b)
     assert kinds(forward) == ["alter_inheritance"]
-    assert forward.steps[0].sql == ['ALTER TABLE "public"."capitals" INHERIT "public"."cities"']
+    assert body(forward.steps[0].sql) == ['ALTER TABLE "public"."capitals" INHERIT "public"."cities"']
     assert kinds(backward) == ["alter_inheritance"]
 
 
@@ -352,14 +362,14 @@ INSERT INTO t VALUES (1, 'x');
 '''
     forward, backward = both_ways(pg_dsn_factory, a, b)
     (persist,) = step(forward, "set_persistence")
-    assert persist.sql == ['ALTER TABLE "public"."t" SET UNLOGGED']
+    assert body(persist.sql) == ['ALTER TABLE "public"."t" SET UNLOGGED']
     assert persist.lock.rewrites_table and persist.safety == "review"
     (params,) = step(forward, "set_storage_parameters")
     assert params.lock.mode == "SHARE UPDATE EXCLUSIVE" and not params.lock.blocks_writes
-    assert params.sql == ['ALTER TABLE "public"."t" SET (autovacuum_enabled = \'false\', '
+    assert body(params.sql) == ['ALTER TABLE "public"."t" SET (autovacuum_enabled = \'false\', '
                           "fillfactor = '70', toast.autovacuum_enabled = 'false')"]
     (reset,) = step(backward, "set_storage_parameters")
-    assert reset.sql == ['ALTER TABLE "public"."t" RESET (autovacuum_enabled, fillfactor, '
+    assert body(reset.sql) == ['ALTER TABLE "public"."t" RESET (autovacuum_enabled, fillfactor, '
                          'toast.autovacuum_enabled)']
     both_ways(pg_dsn_factory, "", b)
     roundtrip(pg_dsn_factory, b, b.replace("fillfactor = 70", "fillfactor = 50"))
@@ -379,8 +389,8 @@ def test_identity_sequence_options(pg_dsn_factory: DsnFactory) -> None:
     assert opts is not None and (opts.start, opts.increment, opts.cache) == (100, 10, 5)
     assert opts.min_value is None and opts.max_value is None
     forward, _ = both_ways(pg_dsn_factory, a, b)
-    assert "SET INCREMENT BY 10" in forward.steps[0].sql[0] or \
-        "SET INCREMENT BY 10" in forward.steps[1].sql[0]
+    assert "SET INCREMENT BY 10" in body(forward.steps[0].sql)[0] or \
+        "SET INCREMENT BY 10" in body(forward.steps[1].sql)[0]
     both_ways(pg_dsn_factory, "", b)
     desc = "CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY (INCREMENT BY -1));"
     both_ways(pg_dsn_factory, a, desc)
@@ -596,8 +606,8 @@ CREATE INDEX t_a ON t (a) WITH (fillfactor = 70);
     forward, backward = both_ways(pg_dsn_factory, a, b)
     assert sorted(kinds(forward)) == ["create_index", "drop_index", "set_column_options",
                                       "set_column_options"]
-    stats = next(s for s in forward.steps if "STATISTICS" in s.sql[0])
-    assert stats.sql == ['ALTER TABLE ONLY "public"."t" ALTER COLUMN "a" SET STATISTICS 500']
+    stats = next(s for s in forward.steps if "STATISTICS" in body(s.sql)[0])
+    assert body(stats.sql) == ['ALTER TABLE ONLY "public"."t" ALTER COLUMN "a" SET STATISTICS 500']
     assert stats.lock.mode == "SHARE UPDATE EXCLUSIVE"
     both_ways(pg_dsn_factory, "", b)
     partitioned = '''

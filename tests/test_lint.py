@@ -126,7 +126,6 @@ def test_every_finding_uses_a_catalogue_id_and_its_class() -> None:
     "ALTER TABLE users ADD COLUMN g int GENERATED ALWAYS AS (id * 2) VIRTUAL;",
     "ALTER TABLE users ALTER COLUMN email SET DEFAULT 'x';",
     "CREATE INDEX CONCURRENTLY users_email ON users (email);",
-    "DROP INDEX CONCURRENTLY IF EXISTS users_email;",
     "ALTER TABLE users ADD CONSTRAINT u UNIQUE USING INDEX users_email;",
     "ALTER TABLE users ADD CONSTRAINT pk PRIMARY KEY USING INDEX users_id;",
     "ALTER TABLE users ADD CONSTRAINT c CHECK (age > 0) NOT VALID;",
@@ -137,7 +136,15 @@ def test_lock_safe_forms_are_clean(sql: str) -> None:
     assert rules(sql) == []
 
 
-def test_the_lock_safe_migration_has_no_finding() -> None:
+def test_lock_safe_index_forms_keep_only_their_data_findings() -> None:
+    # No lock finding; what stays is true of any form: a unique build may meet
+    # duplicates, a dropped index slows its queries.
+    assert rules("DROP INDEX CONCURRENTLY IF EXISTS users_email;") == ["drop-index"]
+    assert rules("CREATE UNIQUE INDEX CONCURRENTLY u ON users (email);") == [
+        "unique-on-existing-data"]
+
+
+def test_the_lock_safe_migration_has_no_lock_finding() -> None:
     sql = """
     SET lock_timeout = '3s';
     CREATE INDEX CONCURRENTLY u ON t (a);
@@ -152,7 +159,7 @@ def test_the_lock_safe_migration_has_no_finding() -> None:
     ALTER TABLE t DROP CONSTRAINT nn;
     DROP INDEX CONCURRENTLY IF EXISTS ix;
     """
-    assert lint_sql(sql) == []
+    assert [f.rule for f in lint_sql(sql)] == ["drop-index"]
 
 
 def test_set_not_null_needs_the_check_validated_on_that_column() -> None:
@@ -203,7 +210,7 @@ def test_constraints_and_indexes_created_in_the_file_drop_freely() -> None:
     ALTER TABLE users DROP CONSTRAINT c;
     """
     assert rules(sql) == []
-    assert rules("DROP INDEX other;") == ["drop-index-blocking"]
+    assert rules("DROP INDEX other;") == ["drop-index", "drop-index-blocking"]
 
 
 def test_validate_in_the_same_transaction_as_not_valid_add() -> None:
@@ -323,8 +330,9 @@ def test_positions_count_characters_not_bytes() -> None:
 
 def test_constraint_position_points_at_the_constraint() -> None:
     sql = "ALTER TABLE users ADD COLUMN x int,\n  ADD CONSTRAINT u UNIQUE (x);"
-    (f,) = lint_sql(TIMEOUT + sql)
-    assert (f.rule, f.line, f.column) == ("add-unique-constraint", 3, 7)
+    found = lint_sql(TIMEOUT + sql)
+    assert [(f.rule, f.line, f.column) for f in found] == [
+        ("unique-on-existing-data", 3, 7), ("add-unique-constraint", 3, 7)]
 
 
 # ---------------------------------------------------------------- ignore comments

@@ -41,13 +41,8 @@ class CreateIndex(Change):
         return f"Create {unique}index {self.index.name} on {qualified(self.schema, self.relation)}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        out = []
-        if self.concurrently:
-            # A build that failed or was interrupted leaves an INVALID index of this name
-            # (the plan was made where none existed): clear it so the step can run again.
-            out.append(f"DROP INDEX CONCURRENTLY IF EXISTS {self._qname(d)}")
-        out.append(index_sql(d, self.schema, self.relation, self.index,
-                             concurrently=self.concurrently))
+        out = [index_sql(d, self.schema, self.relation, self.index,
+                         concurrently=self.concurrently)]
         if self.index.comment:  # a new index has no comment; keep the declared one
             from .set_comment import SetComment
 
@@ -59,7 +54,9 @@ class CreateIndex(Change):
         return d.qname(self.schema, self.index.name)
 
     def cleanup_sql(self, d: Dialect) -> list[str]:
-        """Run when the step fails: do not leave an INVALID index behind."""
+        """A build that failed or was interrupted leaves an INVALID index of this name
+        (the plan was made where none existed): the executor drops it after a failure
+        and before every attempt, so the step can always run again."""
         if self.concurrently and d.name == "postgres":
             return [f"DROP INDEX CONCURRENTLY IF EXISTS {self._qname(d)}"]
         return []

@@ -1,0 +1,264 @@
+"""The safety engine on real PostgreSQL: lint agrees with the plan, rewrites are told apart
+from metadata-only changes, lock-safe plans apply, safety levels refuse what they should.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lockplane.changes.rename_column import RenameColumn
+from lockplane.changes.rename_table import RenameTable
+from lockplane.dialects import get_dialect
+from lockplane.execute import ApplyOptions, apply_plan
+from lockplane.lint import lint_sql
+from lockplane.model import Schema
+from lockplane.plan import Plan, build_plan, step_for
+from lockplane.rules import RULES
+from lockplane.sqlscript import plan_sql
+from tests.conftest import PG_ADMIN_DSN, pg_exec
+from tests.test_cli import assert_one_line_error, run
+
+BASE = """
+CREATE TABLE owners (id bigint PRIMARY KEY);
+CREATE TABLE accounts (id bigint PRIMARY KEY, email text, owner_id bigint, balance int,
+                       status text, note varchar(20), score int, tier int DEFAULT 1,
+                       nick text NOT NULL, legacy text);
+CREATE INDEX accounts_note_idx ON accounts (note);
+ALTER TABLE accounts ADD CONSTRAINT accounts_balance_check CHECK (balance > -100);
+"""
+
+
+def _schema(sql: str) -> Schema:
+    with get_dialect("postgres").scratch(PG_ADMIN_DSN) as db:
+        db.execute(sql)
+        return db.introspect()
+
+
+# (name, desired SQL, the Lockplane rules of the plain plan)
+CASES = [
+    ("index", BASE + "CREATE INDEX accounts_email_idx ON accounts (email);",
+     {"create-index-blocking"}),
+    ("unique index", BASE + "CREATE UNIQUE INDEX accounts_email_key ON accounts (email);",
+     {"create-index-blocking", "unique-on-existing-data"}),
+    ("drop index", BASE.replace("CREATE INDEX accounts_note_idx ON accounts (note);", ""),
+     {"drop-index-blocking", "drop-index"}),
+    ("unique constraint", BASE + "ALTER TABLE accounts ADD UNIQUE (email);",
+     {"add-unique-constraint", "unique-on-existing-data"}),
+    ("foreign key", BASE + "ALTER TABLE accounts ADD FOREIGN KEY (owner_id) "
+     "REFERENCES owners (id);", {"add-foreign-key"}),
+    ("check", BASE + "ALTER TABLE accounts ADD CHECK (balance >= 0);",
+     {"add-check-constraint"}),
+    ("set not null", BASE.replace("status text", "status text NOT NULL"), {"set-not-null"}),
+    ("drop not null", BASE.replace("nick text NOT NULL", "nick text"), {"drop-not-null"}),
+    ("drop default", BASE.replace("tier int DEFAULT 1", "tier int"), {"drop-default"}),
+    ("drop check", BASE.replace(
+        "ALTER TABLE accounts ADD CONSTRAINT accounts_balance_check CHECK (balance > -100);",
+        ""), {"drop-constraint"}),
+    ("volatile default", BASE + "ALTER TABLE accounts ADD COLUMN token uuid "
+     "DEFAULT gen_random_uuid();", {"volatile-default"}),
+    ("not null without default", BASE + "ALTER TABLE accounts ADD COLUMN code text NOT NULL;",
+     {"add-not-null-column-without-default"}),
+    ("generated column", BASE + "ALTER TABLE accounts ADD COLUMN b2 int GENERATED ALWAYS AS "
+     "(balance * 2) STORED;", {"add-generated-column"}),
+    ("identity column", BASE + "ALTER TABLE accounts ADD COLUMN seq bigint GENERATED ALWAYS "
+     "AS IDENTITY;", {"add-identity-column"}),
+    ("drop column", BASE.replace(", legacy text", ""), {"drop-column"}),
+    ("drop table", BASE + "DROP TABLE owners;", {"drop-table"}),
+    ("int to bigint", BASE.replace("score int", "score bigint"), {"type-change-rewrite"}),
+]
+
+
+@pytest.fixture(scope="module")
+def base_schema() -> Schema:
+    return _schema(BASE)
+
+
+def _lint_rules(plan: Plan) -> set[str]:
+    return {f.rule for f in lint_sql(plan_sql(plan))} - {"require-lock-timeout"}
+
+
+def _plan_rules(plan: Plan) -> set[str]:
+    return {f.rule for s in plan.steps for f in s.findings if RULES[f.rule].lintable}
+
+
+@pytest.mark.parametrize("name, desired, expected", CASES, ids=[c[0] for c in CASES])
+def test_lint_agrees_with_the_plan(base_schema: Schema, name: str, desired: str,
+                                   expected: set[str]) -> None:
+    after = _schema(desired)
+    plain = build_plan(base_schema, after, lock_safe=False)
+    assert _plan_rules(plain) == expected
+    assert _lint_rules(plain) == expected, plan_sql(plain)
+    # The default (lock-safe) plan: no lock finding left on either side, and both still
+    # agree on what remains (data and code risks).
+    safe = build_plan(base_schema, after)
+    remaining = {r for r in expected if not RULES[r].lock or r in (
+        "type-change-rewrite", "add-generated-column", "add-identity-column")}
+    assert _plan_rules(safe) == remaining
+    assert _lint_rules(safe) == remaining, plan_sql(safe)
+
+
+def test_lint_and_plan_agree_on_renames(base_schema: Schema) -> None:
+    # Renames are planned by the multi-phase patterns (a single-run plan sees a drop and
+    # an add): check the kinds' own steps.
+    d = get_dialect("postgres")
+    accounts = base_schema.table("public", "accounts")
+    assert accounts is not None
+    for change, rule in ((RenameColumn(accounts, "email", "email_address"), "rename-column"),
+                         (RenameTable(accounts, "clients"), "rename-table")):
+        plan = Plan(source_hash="x", dialect="postgres", steps=[step_for(change, d)])
+        assert _plan_rules(plan) == {rule} == _lint_rules(plan)
+
+
+# ------------------------------------------------------------ rewrites, measured
+def _relfilenode(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT relfilenode FROM pg_class WHERE oid = %s::regclass",
+                            (table,)).fetchone()[0]
+
+
+@pytest.mark.parametrize("change, rewrites", [
+    ("note varchar(20) -> varchar(200)", False),
+    ("note varchar(20) -> text", False),
+    ("note varchar(20) -> varchar", False),
+    ("amount numeric(10,2) -> numeric(14,2)", False),
+    ("amount numeric(10,2) -> numeric", False),
+    ("score int -> bigint", True),
+    ("note varchar(20) -> varchar(10)", True),
+])
+def test_rewrite_facts_match_postgres(pg_dsn: str, change: str, rewrites: bool) -> None:
+    """A type change PostgreSQL does without a rewrite keeps the table's file."""
+    col, types = change.split(" ", 1)
+    old, new = types.split(" -> ")
+    before = f"CREATE TABLE t (id int PRIMARY KEY, {col} {old});"
+    pg_exec(pg_dsn, before + "INSERT INTO t SELECT g, 1 FROM generate_series(1, 100) g;")
+    plan = build_plan(_schema(before), _schema(before.replace(f"{col} {old}", f"{col} {new}")))
+    (step,) = plan.steps
+    assert step.lock is not None and step.lock.rewrites_table is rewrites
+    assert ("type-change-rewrite" in {f.rule for f in step.findings}) is rewrites
+    node = _relfilenode(pg_dsn, "t")
+    apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
+    assert (_relfilenode(pg_dsn, "t") != node) is rewrites
+
+
+# ------------------------------------------------------------ lock-safe plans apply
+def test_volatile_default_is_backfilled_in_batches(pg_dsn: str) -> None:
+    pg_exec(pg_dsn, BASE + "INSERT INTO accounts (id, nick) SELECT g, 'n' FROM "
+            "generate_series(1, 5000) g;")
+    desired = BASE + ("ALTER TABLE accounts ADD COLUMN token uuid NOT NULL "
+                      "DEFAULT gen_random_uuid();")
+    with get_dialect("postgres").connect(pg_dsn) as db:
+        before = db.introspect()
+    plan = build_plan(before, _schema(desired))
+    kinds = [s.kind for s in plan.steps]
+    assert kinds[:3] == ["add_column", "alter_column", "backfill_column"]
+    assert plan.steps[2].backfill and plan.steps[2].backfill["where"] == '"token" IS NULL'
+    result = apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive"))
+    assert result.status == "applied" and result.hash_after == plan.target_hash
+    with psycopg.connect(pg_dsn) as conn:
+        n, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT token) FROM accounts").fetchone()
+        batches = conn.execute("SELECT count(*) FROM lockplane.backfills").fetchone()[0]
+    assert n == distinct == 5000
+    assert batches >= 1  # the engine's checkpoint: batches, not one UPDATE
+
+
+def test_resume_after_a_crash_leaves_an_invalid_index(pg_dsn: str, tmp_path: Path) -> None:
+    """A unique build that fails (or dies) leaves an INVALID index: the step's clean-up
+    drops it, and a resumed apply accepts it and builds the index again."""
+    pg_exec(pg_dsn, BASE + "INSERT INTO accounts (id, nick, email) VALUES "
+            "(1, 'a', 'same'), (2, 'b', 'same');")
+    desired = BASE + ("ALTER TABLE accounts ADD COLUMN extra int; "
+                      "CREATE UNIQUE INDEX accounts_email_key ON accounts (email);")
+    (tmp_path / "desired.sql").write_text(desired)
+    proc = run("plan", "--from", pg_dsn, "--to", "desired.sql", "-o", "plan.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = run("apply", "plan.json", "--target", pg_dsn, "--auto-approve", cwd=tmp_path)
+    assert_one_line_error(proc, 1, "accounts_email_key", "cleaned up", "steps 1-1 stay applied")
+    # As if the process had died mid-build: the INVALID index is there on resume.
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("CREATE UNIQUE INDEX CONCURRENTLY accounts_email_key "
+                         "ON accounts (email)")
+        assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                            "'accounts_email_key'::regclass").fetchone() == (False,)
+        conn.execute("UPDATE accounts SET email = 'other' WHERE id = 2")
+    proc = run("apply", "plan.json", "--target", pg_dsn, "--auto-approve", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming" in proc.stderr
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                            "'accounts_email_key'::regclass").fetchone() == (True,)
+    target = json.loads((tmp_path / "plan.json").read_text())["target_hash"]
+    with get_dialect("postgres").connect(pg_dsn) as db:
+        assert db.introspect().hash() == target
+
+
+# ------------------------------------------------------------ safety levels
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def _apply(pg_dsn: str, project: Path, desired: str, *extra: str):
+    (project / "desired.sql").write_text(desired)
+    return run("apply", "--schema", "desired.sql", "--target", pg_dsn, "--auto-approve",
+               "--skip-shadow", *extra, cwd=project)
+
+
+def test_strict_refuses_dangerous_lossy_and_breaking(pg_dsn: str, project: Path) -> None:
+    pg_exec(pg_dsn, BASE)
+    proc = _apply(pg_dsn, project, BASE.replace(", legacy text", ""), "--safety", "strict")
+    assert_one_line_error(proc, 3, "step 1", "drop-column", "dangerous")
+    proc = _apply(pg_dsn, project, BASE.replace("score int", "score bigint"),
+                  "--safety", "strict")
+    assert_one_line_error(proc, 3, "type-change-rewrite", "--multi-phase")
+    proc = _apply(pg_dsn, project, BASE.replace("note varchar(20)", "note varchar(5)"),
+                  "--safety", "strict")
+    assert_one_line_error(proc, 3, "type-change-narrowing", "lossy")
+    # a lock-safe index build passes strict
+    proc = _apply(pg_dsn, project, BASE + "CREATE INDEX e_idx ON accounts (email);",
+                  "--safety", "strict")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_moderate_needs_an_acknowledgement_for_dangerous_steps(pg_dsn: str,
+                                                               project: Path) -> None:
+    pg_exec(pg_dsn, BASE)
+    desired = BASE.replace(", legacy text", "")
+    proc = _apply(pg_dsn, project, desired, "--safety", "moderate")
+    assert_one_line_error(proc, 3, "--acknowledge 1", "drop-column")
+    with psycopg.connect(pg_dsn) as conn:  # nothing changed
+        assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE "
+                            "column_name = 'legacy'").fetchone() == (1,)
+    proc = _apply(pg_dsn, project, desired, "--safety", "moderate", "--acknowledge", "nope")
+    assert_one_line_error(proc, 2, "--acknowledge", "nope")
+    proc = _apply(pg_dsn, project, desired, "--safety", "moderate",
+                  "--acknowledge", "drop-column")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_permissive_runs_and_writes_the_risks_out(pg_dsn: str, project: Path) -> None:
+    pg_exec(pg_dsn, BASE)
+    proc = _apply(pg_dsn, project, BASE.replace(", legacy text", ""), "--safety", "permissive")
+    assert proc.returncode == 0, proc.stderr
+    assert "drop-column" in proc.stderr and "safer:" in proc.stderr
+
+
+def test_plan_format_sql_and_no_rewrite(pg_dsn: str, project: Path) -> None:
+    pg_exec(pg_dsn, BASE)
+    (project / "d.sql").write_text(BASE + "CREATE INDEX e_idx ON accounts (email);")
+    safe = run("plan", "--from", pg_dsn, "--to", "d.sql", "--format", "sql", cwd=project)
+    assert safe.returncode == 0, safe.stderr
+    assert "CREATE INDEX CONCURRENTLY" in safe.stdout and "BEGIN;" not in safe.stdout
+    assert "SET lock_timeout = '3000ms';" in safe.stdout
+    plain = run("plan", "--from", pg_dsn, "--to", "d.sql", "--format", "sql", "--no-rewrite",
+                "--lock-timeout-ms", "500", cwd=project)
+    assert "BEGIN;" in plain.stdout and "CONCURRENTLY" not in plain.stdout
+    assert "SET lock_timeout = '500ms';" in plain.stdout
+    assert "create-index-blocking" in plain.stdout  # the findings, as comments
+    bad = run("plan", "--from", pg_dsn, "--to", "d.sql", "--format", "yaml", cwd=project)
+    assert_one_line_error(bad, 2, "--format")
