@@ -58,7 +58,7 @@ def apply_migration(
     desired = load_schema_task(desired_schema, dialect=db.dialect, server_dsn=db.scratch_server)
     # quote(): Prefect must not walk a Schema looking for futures (it is large, and its
     # Index.keys field trips Prefect's traversal of pydantic models).
-    plan = build_plan_task(quote(live), quote(desired))
+    plan = build_plan_task(quote(live), quote(desired), lock_timeout_ms=db.lock_timeout_ms)
     create_markdown_artifact(plan_markdown(plan, db.label, level), key=f"plan-{db.slug}",
                              description=f"Migration plan for {db.label}")
     if plan.empty:

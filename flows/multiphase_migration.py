@@ -52,7 +52,9 @@ from tasks.phase_tasks import (
     verify_phase_task,
 )
 
-APPROVAL_POLL_S = 2  # outside a deployment: how often a paused run asks if it was resumed
+APPROVAL_POLL_S = 0.5  # outside a deployment: how often a paused run asks if it was resumed
+# (Prefect sleeps one interval before its first check: this is the floor of an approval;
+# deployed runs suspend instead and do not poll)
 ONE_WEEK_S = 7 * 24 * 3600
 
 

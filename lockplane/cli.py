@@ -279,7 +279,7 @@ def apply(
     safety: Annotated[str | None, typer.Option("--safety", help="strict | moderate | permissive")] = None,
     shadow_db: Annotated[str | None, typer.Option("--shadow-db", help="server for the shadow database")] = None,
     skip_shadow: Annotated[bool, typer.Option("--skip-shadow", help="do not validate on a shadow database")] = False,
-    lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="PostgreSQL lock_timeout per statement")] = 3000,
+    lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="PostgreSQL lock_timeout: written into the steps with --schema; for a plan file, used where its steps set none (a plan carries the value it was reviewed with)")] = 3000,
     retries: Annotated[int, typer.Option("--retries", help="retries after a lock timeout")] = 3,
     applied_by: Annotated[str | None, typer.Option("--who", help="recorded in the history")] = None,
     no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="with --schema: plain DDL instead of the lock-safe forms")] = False,

@@ -158,7 +158,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
 
     @app.command("plan-multiphase")
     def plan_multiphase_cmd(
-        pattern: Annotated[str, typer.Option("--pattern", help="rename_column | rename_table | change_type | drop_column | drop_table | add_not_null")],
+        pattern: Annotated[str, typer.Option("--pattern", help="rename_column | rename_table | change_type | drop_column | drop_table | add_not_null | add_unique")],
         table: Annotated[str, typer.Option("--table")],
         from_: Annotated[str, typer.Option("--from", help="current state (URL or file)")],
         column: Annotated[str | None, typer.Option("--column")] = None,

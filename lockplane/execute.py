@@ -251,9 +251,15 @@ def _clean_up(db: Database, step: Step, errors: tuple[type[BaseException], ...])
 
 
 def run_backfill_step(dsn: str, step: Step, opts: ApplyOptions,
-                      report: Reporter | None = None) -> None:
+                      report: Reporter | None = None, resume: bool = False) -> None:
     """A data step with a backfill spec runs in small committed batches (resumable, paced),
-    never as one long UPDATE that would hold every row lock until it ends."""
+    never as one long UPDATE that would hold every row lock until it ends.
+
+    A backfill's checkpoint is keyed by its table, SET and WHERE, not by the apply: one
+    left by an earlier apply of the same step (finished, then rolled back; or abandoned)
+    says nothing about the rows now. Only ``resume`` (this apply continues the run that
+    stopped in this very step) picks it up; otherwise the backfill starts over.
+    """
     from .backfill import BackfillOptions, BackfillSpec, SetClause, plan_backfill, run_backfill
 
     spec = step.backfill or {}
@@ -261,7 +267,8 @@ def run_backfill_step(dsn: str, step: Step, opts: ApplyOptions,
     target = BackfillSpec(d.qname(spec.get("schema"), spec["table"]),
                           (SetClause(spec["column"], spec["expression"], quoted=True),),
                           spec.get("where"))
-    bopts = BackfillOptions(shadow_dsn=opts.shadow_dsn, started_by=who(opts.applied_by))
+    bopts = BackfillOptions(shadow_dsn=opts.shadow_dsn, started_by=who(opts.applied_by),
+                            restart=not resume)
     try:
         result = run_backfill(dsn, plan_backfill(dsn, target, bopts), bopts)
     except (BadInput, ExecutionFailed) as exc:
@@ -378,6 +385,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 warnings += validate_on_shadow(plan, live, target_dsn, opts, report)
             if confirm is not None and not confirm(plan):
                 raise SafetyRefusal("apply cancelled: not confirmed")
+            continuing = migration_id is not None  # an earlier run of this plan stopped
             if migration_id is None:
                 migration_id = history.start(pid, plan, who(opts.applied_by))
             steps_run = 0
@@ -395,7 +403,8 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                             continue
                         transactional = group[0][1].transactional
                         if group[0][1].backfill and dialect == "postgres":
-                            run_backfill_step(target_dsn, group[0][1], opts, report)
+                            run_backfill_step(target_dsn, group[0][1], opts, report,
+                                              resume=continuing and group[0][0] == resume_from)
                         else:
                             run_group(db, group, opts, on_committed=record if transactional
                                       else None, report=report)

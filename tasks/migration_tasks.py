@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from lockplane.dsn import redact
 from lockplane.execute import ApplyOptions, apply_plan, check_safety, validate_on_shadow
 from lockplane.model import Schema
-from lockplane.plan import Plan, build_plan
+from lockplane.plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, build_plan
 from lockplane.sources import SourceContext, load_schema
 
 
@@ -34,9 +34,13 @@ def load_schema_task(src: str, dialect: str | None = None,
 
 
 @task(name="build-plan", cache_policy=NO_CACHE)
-def build_plan_task(before: Schema, after: Schema) -> Plan:
-    """The plan from ``before`` to ``after`` (ordered steps, SQL, locks, rollback)."""
-    plan = build_plan(before, after)
+def build_plan_task(before: Schema, after: Schema,
+                    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Plan:
+    """The plan from ``before`` to ``after`` (ordered steps, SQL, locks, rollback).
+
+    ``lock_timeout_ms``: the ``SET lock_timeout`` each PostgreSQL step starts with (the
+    target's setting; 0: none)."""
+    plan = build_plan(before, after, lock_timeout_ms=lock_timeout_ms or None)
     get_run_logger().info("plan: %d step(s), worst %s", len(plan.steps),
                           plan.worst_safety().value)
     return plan

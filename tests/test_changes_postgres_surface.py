@@ -348,7 +348,8 @@ CREATE TABLE capitals (name text NOT NULL, population int DEFAULT 0, state char(
     b = a + "ALTER TABLE capitals INHERIT cities;"
     forward, backward = both_ways(pg_dsn_factory, a, b)
     assert kinds(forward) == ["alter_inheritance"]
-    assert body(forward.steps[0].sql) == ['ALTER TABLE "public"."capitals" INHERIT "public"."cities"']
+    assert body(forward.steps[0].sql) == [
+        'ALTER TABLE "public"."capitals" INHERIT "public"."cities"']
     assert kinds(backward) == ["alter_inheritance"]
 
 

@@ -160,13 +160,65 @@ def test_apply_without_confirmation_is_refused(pg_dsn: str, project: Path) -> No
 
 def test_failed_step_rolls_back_everything(pg_dsn: str, project: Path) -> None:
     # Duplicate emails make the new UNIQUE fail on the target (not on the empty shadow).
+    # The plain DDL (--no-rewrite) runs in one transaction: nothing of it stays.
     pg_exec(pg_dsn, CURRENT + "UPDATE users SET email = 'same';")
     snap = pg_catalog_snapshot(pg_dsn)
-    proc = run("apply", "--schema", "schema", "--target", pg_dsn, "--auto-approve", cwd=project)
+    proc = run("apply", "--schema", "schema", "--target", pg_dsn, "--auto-approve",
+               "--no-rewrite", cwd=project)
     assert_one_line_error(proc, 1, "users_email_key", "rolled back")
     assert pg_catalog_snapshot(pg_dsn) == snap
     rows = json.loads(run("history", "--target", pg_dsn, "--json").stdout)
     assert rows[0]["result"] == "failed"
+
+
+def pg_index_validity(dsn: str) -> dict[str, bool]:
+    with psycopg.connect(dsn) as conn:
+        return dict(conn.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public'").fetchall())
+
+
+def test_failed_lock_safe_step_resumes_after_the_fix(pg_dsn: str, project: Path) -> None:
+    # The lock-safe default builds the UNIQUE as an index CONCURRENTLY, outside a
+    # transaction: the steps before it are committed and stay; the failed build is
+    # dropped (no INVALID index left); the same plan applied again resumes there.
+    pg_exec(pg_dsn, CURRENT + "UPDATE users SET email = 'same';")
+    plan_path = project / "plan.json"
+    assert run("plan", "--from", pg_dsn, "--to", "schema", "-o", str(plan_path),
+               cwd=project).returncode == 0
+    plan = json.loads(plan_path.read_text())
+    (build,) = [i for i, s in enumerate(plan["steps"], 1)
+                if s["kind"] == "create_index" and "users_email_key" in s["description"]]
+    assert not plan["steps"][build - 1]["transactional"]
+    assert any("CONCURRENTLY" in q for q in plan["steps"][build - 1]["sql"])
+
+    proc = run("apply", str(plan_path), "--target", pg_dsn, "--auto-approve", cwd=project)
+    assert_one_line_error(proc, 1, "users_email_key", "cleaned up",
+                          f"steps 1-{build - 1} stay applied",
+                          f"resume at step {build}")
+    validity = pg_index_validity(pg_dsn)
+    assert "users_email_key" not in validity and all(validity.values()), validity
+    rows = json.loads(run("history", "--target", pg_dsn, "--json").stdout)
+    assert rows[0]["result"] == "failed" and rows[0]["steps_done"] == build - 1
+    assert rows[0]["hash_after"] is None
+
+    # Fix the data; the same plan file picks up at the failed step and finishes.
+    pg_exec(pg_dsn, "DELETE FROM users WHERE id = 2;")
+    proc = run("apply", str(plan_path), "--target", pg_dsn, "--auto-approve", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert f"after step {build - 1}" in proc.stderr
+    validity = pg_index_validity(pg_dsn)
+    assert validity.get("users_email_key") is True and all(validity.values()), validity
+    proc = run("introspect", "--target", pg_dsn)
+    from lockplane.model import Schema
+
+    assert Schema.model_validate_json(proc.stdout).hash() == plan["target_hash"]
+    rows = json.loads(run("history", "--target", pg_dsn, "--json").stdout)
+    assert rows[0]["result"] == "applied"
+    assert rows[0]["steps_done"] == len(plan["steps"])
+    assert rows[0]["hash_after"] == plan["target_hash"]
 
 
 @pytest.mark.parametrize("content, needle", [

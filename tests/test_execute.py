@@ -18,7 +18,7 @@ import pytest
 from lockplane.dialects import connect
 from lockplane.errors import SafetyRefusal
 from lockplane.execute import ApplyOptions, apply_plan
-from lockplane.plan import build_plan
+from lockplane.plan import build_plan, rollback_plan
 from lockplane.state import LOCK_KEY
 from tests.conftest import pg_exec
 
@@ -27,7 +27,7 @@ TO = FROM.replace("('a')", "('a', 'b')") + (
     " CREATE TABLE t1 (id int PRIMARY KEY); CREATE TABLE t2 (id int PRIMARY KEY);")
 
 
-def _plan(pg_dsn_factory) -> tuple[str, object]:
+def _plan(pg_dsn_factory, **kw: object) -> tuple[str, object]:
     a, b = pg_dsn_factory(), pg_dsn_factory()
     pg_exec(a, FROM)
     pg_exec(b, TO)
@@ -35,7 +35,7 @@ def _plan(pg_dsn_factory) -> tuple[str, object]:
         before = db.introspect()
     with connect(b) as db:
         after = db.introspect()
-    return a, build_plan(before, after)
+    return a, build_plan(before, after, **kw)
 
 
 def _history(dsn: str) -> list[tuple]:
@@ -126,7 +126,10 @@ def test_two_applies_never_interleave(pg_dsn_factory) -> None:
 
 
 def test_lock_timeout_retries_then_succeeds(pg_dsn_factory) -> None:
-    dsn, plan = _plan(pg_dsn_factory)
+    # Every PostgreSQL step starts with the plan's own SET lock_timeout (which stays set
+    # for the session): the plan and the executor both wait 300 ms here.
+    dsn, plan = _plan(pg_dsn_factory, lock_timeout_ms=300)
+    assert plan.steps[-1].sql[0] == "SET lock_timeout = '300ms'"
     blocker = psycopg.connect(dsn, autocommit=False)
     blocker.execute("LOCK TABLE base IN ACCESS EXCLUSIVE MODE")
     plan.steps[-1].sql.insert(0, "LOCK TABLE base IN ACCESS SHARE MODE")
@@ -151,3 +154,27 @@ def test_history_is_json(pg_dsn_factory) -> None:
                           "--json"], capture_output=True, text=True, check=True).stdout
     rec = json.loads(out)[0]
     assert rec["applied_by"] == "alice" and rec["hash_after"] == plan.target_hash
+
+
+def test_backfill_runs_again_after_a_rollback(pg_dsn_factory) -> None:
+    """A backfill's checkpoint is keyed by its table and statement, not by the apply: the
+    checkpoint an earlier apply finished (since rolled back) must not turn the same step
+    into a no-op when the plan is applied again."""
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, "CREATE TABLE t (id int PRIMARY KEY); "
+               "INSERT INTO t SELECT generate_series(1, 50);")
+    pg_exec(b, "CREATE TABLE t (id int PRIMARY KEY, token uuid DEFAULT gen_random_uuid());")
+    with connect(a) as db:
+        before = db.introspect()
+    with connect(b) as db:
+        after = db.introspect()
+    plan = build_plan(before, after)
+    assert any(s.backfill for s in plan.steps)  # volatile default: batched backfill
+    for _ in range(2):
+        assert apply_plan(plan, a, ApplyOptions(skip_shadow=True)).status == "applied"
+        with psycopg.connect(a) as conn:
+            assert conn.execute("SELECT count(*) FROM t WHERE token IS NULL"
+                                ).fetchone()[0] == 0
+        apply_plan(rollback_plan(plan), a, ApplyOptions(skip_shadow=True, safety="permissive"))
+        with connect(a) as db:
+            assert db.introspect().hash() == plan.source_hash

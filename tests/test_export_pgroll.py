@@ -127,6 +127,38 @@ def test_single_phase_plan(tmp_path: Path) -> None:
     assert any("nick IS NULL" in w for w in warnings)
 
 
+def test_lock_safe_forms_read_as_their_changes(tmp_path: Path) -> None:
+    # The lock-safe plan spells changes pgroll makes safe itself in several steps: each
+    # is exported as the one operation it stands for, without SET lock_timeout.
+    (tmp_path / "before.sql").write_text(
+        "CREATE TABLE orgs (id int PRIMARY KEY);\n"
+        "CREATE TABLE users (id int NOT NULL, email text, org int);")
+    (tmp_path / "after.sql").write_text(
+        "CREATE TABLE orgs (id int PRIMARY KEY);\n"
+        "CREATE TABLE users (id int NOT NULL, email text UNIQUE,\n"
+        "  org int REFERENCES orgs (id), token uuid NOT NULL DEFAULT gen_random_uuid());")
+    before = load_schema(str(tmp_path / "before.sql"), CTX)
+    after = load_schema(str(tmp_path / "after.sql"), CTX)
+    plan = build_plan(before, after)
+    assert {"backfill_column", "validate_constraint"} <= {s.kind for s in plan.steps}
+    assert any("USING INDEX" in q for s in plan.steps for q in s.sql)
+    migration, warnings = export_plan(plan)
+    assert _check(migration) == ["add_column", "create_constraint", "create_constraint"]
+    assert "lock_timeout" not in json.dumps(migration)
+    add, unique, fk = (next(iter(o.values())) for o in migration["operations"])
+    assert add == {"table": "users", "up": "gen_random_uuid()", "column": {
+        "name": "token", "type": "uuid", "nullable": False, "default": "gen_random_uuid()"}}
+    assert (unique["type"], unique["name"], unique["columns"]) == (
+        "unique", "users_email_key", ["email"])
+    assert (fk["type"], fk["name"], fk["references"]) == (
+        "foreign_key", "users_org_fkey", {"table": "orgs", "columns": ["id"]})
+    assert not warnings
+    # The plain plan exports to the same operations.
+    plain, _ = export_plan(build_plan(before, after, lock_safe=False))
+    assert _check(plain) == ["add_column", "create_constraint", "create_constraint"]
+    assert plain["operations"][1:] == migration["operations"][1:]
+
+
 def test_raw_sql_alone_keeps_its_way_back() -> None:
     plan = Plan(source_hash="a", target_hash="b", dialect="postgres", steps=[
         Step(description="Enable RLS", kind="alter_rls", sql=[

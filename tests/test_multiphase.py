@@ -16,8 +16,17 @@ from phase_support import Db
 from test_cli import assert_one_line_error, run
 
 from lockplane.execute import ApplyOptions
-from lockplane.model import Schema
-from lockplane.multiphase import plan_multiphase, runner
+from lockplane.model import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    IndexKey,
+    Schema,
+    Table,
+    UniqueConstraint,
+)
+from lockplane.multiphase import detect, plan_multiphase, runner
 from lockplane.multiphase.explicit import explicit_target
 from lockplane.plan import build_plan
 from lockplane.sources import canonicalize, load_schema
@@ -195,10 +204,17 @@ CREATE TABLE legacy (id int PRIMARY KEY, note text);
     before, after = db.schema(), load_schema(str(desired), db.ctx)
     mp = plan_multiphase(before, after, server_dsn=pg_dsn)
     assert [p.name for p in mp.phases] == ["expand", "migrate", "contract"]
-    migrate_sql = " ".join(s for st in mp.phase(2).plan.steps for s in st.sql)
-    assert '"users_email_key__lp_new" UNIQUE ("email_address")' in migrate_sql
+    migrate = [s for st in mp.phase(2).plan.steps for s in st.sql]
+    migrate_sql = " ".join(migrate)
+    # lock-safe: the unique index is built concurrently, then becomes the constraint
+    assert ('CREATE UNIQUE INDEX CONCURRENTLY "users_email_key__lp_new" ON "public"."users" '
+            '("email_address")') in migrate_sql
+    assert ('ADD CONSTRAINT "users_email_key__lp_new" UNIQUE USING INDEX '
+            '"users_email_key__lp_new"') in migrate_sql
     assert '"users_email_lower_idx__lp_new"' in migrate_sql
-    assert "DROP" not in migrate_sql  # the old code keeps what it uses until contract
+    # the old code keeps what it uses until contract (only the temporary NOT NULL check
+    # of the lock-safe SET NOT NULL is dropped here)
+    assert [s for s in migrate if "DROP" in s and "_not_null_lp" not in s] == []
     contract_sql = [s for st in mp.phase(3).plan.steps for s in st.sql]
     assert ('ALTER TABLE "public"."users" RENAME CONSTRAINT "users_email_key__lp_new" TO '
             '"users_email_key"') in contract_sql
@@ -207,6 +223,131 @@ CREATE TABLE legacy (id int PRIMARY KEY, note text);
     assert contract_sql.index('ALTER TABLE "public"."users" DROP COLUMN "email"') \
         < contract_sql.index('ALTER TABLE "public"."users" RENAME CONSTRAINT '
                              '"users_email_key__lp_new" TO "users_email_key"')
+
+
+# ------------------------------------------- new constraints on existing data (PostgreSQL)
+def _add_check(t: Any) -> None:
+    t.check_constraints.append(CheckConstraint(name="users_score_nonneg",
+                                               expression="score >= 0"))
+
+
+def _add_fk(t: Any) -> None:
+    t.foreign_keys.append(ForeignKey(name="legacy_owner_fkey", columns=["owner"],
+                                     referenced_schema="public", referenced_table="users",
+                                     referenced_columns=["id"]))
+
+
+def _add_unique(t: Any) -> None:
+    t.unique_constraints.append(UniqueConstraint(name="users_nick_key", columns=["nick"]))
+
+
+def _add_unique_index(t: Any) -> None:
+    t.indexes.append(Index(name="users_lower_nick_uidx", unique=True,
+                           keys=[IndexKey(expression="lower(nick)")]))
+
+
+# operation, table, how the desired schema differs, SQL that makes a violating row, the
+# fix (the "deploy"), what the enforce phase's SQL must contain (its lock-safe form)
+CONSTRAINT_CASES: list[tuple[str, str, Callable[[Any], None], str, str, list[str]]] = [
+    ("add_check", "users", _add_check, "UPDATE users SET score = -5 WHERE id = 7",
+     "UPDATE users SET score = 0 WHERE score < 0", ["NOT VALID", "VALIDATE CONSTRAINT"]),
+    ("add_foreign_key", "legacy", _add_fk, "UPDATE legacy SET owner = 9999 WHERE id = 5",
+     "UPDATE legacy SET owner = NULL WHERE owner = 9999",
+     ["NOT VALID", "VALIDATE CONSTRAINT"]),
+    ("add_unique", "users", _add_unique, "UPDATE users SET nick = 'n1' WHERE id = 2",
+     "UPDATE users SET nick = 'n' || id WHERE id = 2",
+     ["CREATE UNIQUE INDEX CONCURRENTLY", "USING INDEX"]),
+    ("add_unique", "users", _add_unique_index, "UPDATE users SET nick = 'N1' WHERE id = 2",
+     "UPDATE users SET nick = 'n' || id WHERE id = 2", ["CREATE UNIQUE INDEX CONCURRENTLY"]),
+]
+
+
+@pytest.mark.parametrize(("operation", "table", "change", "violate", "fix", "enforce_sql"),
+                         CONSTRAINT_CASES,
+                         ids=["check", "foreign_key", "unique", "unique_index"])
+def test_new_constraint_end_to_end(pg_dsn: str, operation: str, table: str,
+                                   change: Callable[[Any], None], violate: str, fix: str,
+                                   enforce_sql: list[str]) -> None:
+    """A new CHECK / FK / UNIQUE on a table with data: phase 1 (a code deploy) finds the
+    violating rows, phase 2 enforces without blocking writes; rolled back to the start."""
+    pg_exec(pg_dsn, PG_SETUP + """
+ALTER TABLE legacy ADD COLUMN owner int;
+UPDATE legacy SET owner = CASE WHEN id % 5 = 0 THEN NULL ELSE id END;
+""")
+    db = Db("postgres", pg_dsn)
+    before = db.schema()
+    desired = before.model_copy(deep=True)
+    t = desired.table("public", table)
+    assert t is not None
+    change(t)
+    desired._table_index = None
+    after = canonicalize(desired, db.ctx, where="test")
+    db.execute(violate)
+    mp = plan_multiphase(before, after, server_dsn=pg_dsn)
+    assert mp.operation == operation and mp.pattern == "validation"
+    assert mp.table == f"public.{table}" and mp.column is None
+    assert [p.name for p in mp.phases] == ["fix_data", "enforce"]
+    assert mp.phases[0].requires_code_deploy and mp.phases[0].plan.steps == []
+    assert mp.source_hash == before.hash() and mp.target_hash == after.hash()
+    enforce = " ".join(s for st in mp.phase(2).plan.steps for s in st.sql)
+    assert all(part in enforce for part in enforce_sql), enforce
+
+    def deploy(done: int) -> None:
+        # Before the deploy, phase 1's check finds the violating rows ...
+        results = runner.verify(mp, db.dsn, 1)
+        assert not any(r.passed for r in results) and not any(r.error for r in results)
+        db.execute(fix)  # ... the deploy fixes them, and the check passes.
+        assert all(r.passed for r in runner.verify(mp, db.dsn, 1))
+
+    _run_all_phases(db, mp, deploy)
+    live = db.schema()
+    assert live.hash() == after.hash()
+    assert build_plan(live, after).steps == []
+    assert db.query("SELECT count(*) FROM users")[0][0] == ROWS
+
+    runner.rollback(mp, db.dsn, 0, options=PERMISSIVE, actor="tester")
+    assert db.schema().hash() == before.hash()
+    assert runner.migration_state(mp, db.dsn).status == "rolled_back"
+
+
+def test_cli_add_unique(pg_dsn: str, tmp_path: Path) -> None:
+    """``--pattern add_unique --column``: UNIQUE (column), named as PostgreSQL names it."""
+    pg_exec(pg_dsn, PG_SETUP)
+    plan = tmp_path / "mp.json"
+    proc = run("plan-multiphase", "--pattern", "add_unique", "--table", "users",
+               "--column", "nick", "--from", pg_dsn, "-o", str(plan))
+    assert proc.returncode == 0, proc.stderr
+    mp = json.loads(plan.read_text())
+    assert (mp["operation"], mp["pattern"]) == ("add_unique", "validation")
+    assert mp["description"] == "Add the unique constraint users_nick_key to public.users"
+    assert [p["name"] for p in mp["phases"]] == ["fix_data", "enforce"]
+    proc = run("plan-multiphase", "--pattern", "add_unique", "--table", "users",
+               "--from", pg_dsn)
+    assert_one_line_error(proc, 2, "needs --column")
+
+
+def test_new_constraints_come_after_other_breaking_changes() -> None:
+    """A new NOT NULL and a new CHECK in one diff: the NOT NULL is planned first."""
+    users = Table(name="users", schema="public",
+                  columns=[Column(name="id", type="integer", nullable=False),
+                           Column(name="score", type="integer")])
+    before = Schema(tables=[users])
+    after = before.model_copy(deep=True)
+    t = after.tables[0]
+    t.check_constraints.append(CheckConstraint(name="users_score_check",
+                                               expression="(score >= 0)"))
+    t.unique_constraints.append(UniqueConstraint(name="users_score_key", columns=["score"]))
+    score = t.column("score")
+    assert score is not None
+    score.nullable = False
+    found = [(b.operation, b.column) for b in detect(before, after)]
+    assert found == [("add_not_null", "score"), ("add_check", "users_score_check"),
+                     ("add_unique", "users_score_key")]
+    # A constraint on a new column is no breaking change for existing rows.
+    t.columns.append(Column(name="level", type="integer"))
+    t.check_constraints.append(CheckConstraint(name="users_level_check",
+                                               expression="(level > 0)"))
+    assert "users_level_check" not in [b.column for b in detect(before, after)]
 
 
 # ---------------------------------------------------------------------------- CLI

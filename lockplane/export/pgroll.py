@@ -14,6 +14,14 @@ rename_table, rename_column). A step that has no pgroll operation is kept as raw
 (``sql`` with ``up`` and ``down``); pgroll runs raw SQL alone, or at ``complete`` when
 other operations share the migration, which the warnings say.
 
+Lock-safe plans (the PostgreSQL default) read as the changes they stand for, since pgroll
+does the same itself: ``SET lock_timeout`` is left out (pgroll has ``--lock-timeout``); an
+index built CONCURRENTLY is a ``create_index``; a UNIQUE adopted from such an index
+(``USING INDEX``) is one ``create_constraint``; a foreign key added NOT VALID needs no
+separate VALIDATE (pgroll validates at ``complete``); and the temporary
+``CHECK (col IS NOT NULL)`` around a SET NOT NULL disappears into the ``alter_column``
+with ``nullable: false`` (pgroll adds and validates its own).
+
 pgroll names tables without their schema (``pgroll --schema`` picks it): the export
 refuses a plan that spans several schemas.
 """
@@ -31,6 +39,32 @@ Op = dict[str, Any]
 
 _QI = r'"(?:[^"]|"")+"'  # a quoted identifier as Lockplane renders it
 _QN = rf"(?:{_QI}\.)?{_QI}"  # optionally schema-qualified
+_LOCK_TIMEOUT = re.compile(r"SET lock_timeout\b", re.IGNORECASE)
+_NOT_NULL_CHECK = re.compile(rf"ALTER TABLE ({_QN}) ADD CONSTRAINT ({_QI}) "
+                             rf"CHECK \(\(?{_QI} IS NOT NULL\)?\) NOT VALID")
+_VALIDATE = re.compile(rf"ALTER TABLE ({_QN}) VALIDATE CONSTRAINT ({_QI})")
+
+
+def _statements(sql: list[str]) -> list[str]:
+    """A step's statements without the ``SET lock_timeout`` every PostgreSQL step starts
+    with (pgroll waits for locks as its own ``--lock-timeout`` says)."""
+    return [s.strip().rstrip(";") for s in sql if not _LOCK_TIMEOUT.match(s.strip())]
+
+
+def _temporary_checks(plan_steps: list[Step]) -> set[tuple[str, str]]:
+    """(table, name) of each ``CHECK (col IS NOT NULL) NOT VALID`` the plan adds and drops
+    again: the helper of a lock-safe SET NOT NULL."""
+    added: set[tuple[str, str]] = set()
+    temporary: set[tuple[str, str]] = set()
+    for step in plan_steps:
+        for stmt in _statements(step.sql):
+            if step.kind == "add_constraint" and (m := _NOT_NULL_CHECK.fullmatch(stmt)):
+                added.add((m.group(1), m.group(2)))
+            elif step.kind == "drop_constraint" and (m := re.fullmatch(
+                    rf"ALTER TABLE ({_QN}) DROP CONSTRAINT ({_QI})", stmt)):
+                if (m.group(1), m.group(2)) in added:
+                    temporary.add((m.group(1), m.group(2)))
+    return temporary
 
 
 def _unquote(ident: str) -> str:
@@ -103,6 +137,18 @@ class _Exporter:
         self.raw_down: list[str] = []
         self.warnings: list[str] = []
         self.schemas: set[str] = set()
+        # (table, name) of the helper checks to leave out (see _temporary_checks)
+        self.temporary: set[tuple[str, str]] = set()
+        # (table, name) of constraints added NOT VALID as a pgroll operation: pgroll
+        # validates them itself, so the plan's VALIDATE step has nothing left to do.
+        self.validated_by_pgroll: set[tuple[str, str]] = set()
+        # unique indexes exported as create_index, by (table, name): a later
+        # ADD CONSTRAINT ... USING INDEX turns that operation into create_constraint
+        self.unique_indexes: dict[tuple[str, str], Op] = {}
+        # add_column operations by (table, column): a lock-safe volatile default comes as
+        # add bare + SET DEFAULT + backfill (+ NOT NULL), which pgroll does in that one
+        # operation (its column's default and nullable, and ``up`` for existing rows)
+        self.added_columns: dict[tuple[str, str], Op] = {}
 
     # -- names
     def _table(self, qn: str) -> str:
@@ -114,16 +160,23 @@ class _Exporter:
     def step(self, step: Step) -> None:
         ops = self._convert(step)
         if ops is None:
-            self.raw_up += step.sql
-            self.raw_down = (step.rollback.sql if step.rollback else []) + self.raw_down
-            if step.rollback is None or not step.rollback.sql:
+            self.raw_up += _statements(step.sql)
+            back = _statements(step.rollback.sql) if step.rollback else []
+            self.raw_down = back + self.raw_down
+            # (validating a constraint needs no way back: undoing its ADD drops it)
+            if not back and step.kind != "validate_constraint":
                 self.warnings.append(f"raw SQL without a way back: {step.description}")
             return
         self.ops += ops
 
     def _convert(self, step: Step) -> list[Op] | None:
-        sql = [s.strip().rstrip(";") for s in step.sql]
+        sql = _statements(step.sql)
         kind = step.kind or ""
+        if kind in ("add_constraint", "drop_constraint", "validate_constraint") and sql:
+            m = re.match(rf"ALTER TABLE ({_QN}) (?:ADD|DROP|VALIDATE) CONSTRAINT ({_QI})",
+                         sql[0])
+            if m and (m.group(1), m.group(2)) in self.temporary and len(sql) == 1:
+                return []  # pgroll's alter_column (nullable: false) has its own check
         handler = getattr(self, f"_{kind}", None)
         if handler is None or not sql:
             return None
@@ -143,7 +196,19 @@ class _Exporter:
             op["up"] = "NULL"
             self.warnings.append(f"{step.description}: NOT NULL without a default; set "
                                  "add_column.up to the value existing rows get")
+        self.added_columns[(op["table"], col["name"])] = op
         return [{"add_column": op}]
+
+    def _backfill_column(self, sql: list[str], step: Step) -> list[Op] | None:
+        m = re.fullmatch(rf"UPDATE ({_QN}) SET ({_QI}) = (.+) WHERE ({_QI}) IS NULL",
+                         sql[0], re.DOTALL)
+        if m is None or len(sql) > 1 or m.group(2) != m.group(4):
+            return None
+        added = self.added_columns.get((self._table(m.group(1)), _unquote(m.group(2))))
+        if added is None:
+            return None
+        added.setdefault("up", m.group(3))  # pgroll fills existing rows with it
+        return []
 
     def _drop_column(self, sql: list[str], step: Step) -> list[Op] | None:
         m = re.fullmatch(rf"ALTER TABLE ({_QN}) DROP COLUMN ({_QI})", sql[0])
@@ -173,7 +238,17 @@ class _Exporter:
                                   "column": _unquote(m.group(2)),
                                   "name": _unquote(m.group(3))}}]
 
+    def _validate_constraint(self, sql: list[str], step: Step) -> list[Op] | None:
+        m = _VALIDATE.fullmatch(sql[0])
+        if m is None or len(sql) > 1 or (m.group(1), m.group(2)) not in \
+                self.validated_by_pgroll:
+            return None
+        return []  # pgroll validates the constraint it added at 'pgroll complete'
+
     def _create_index(self, sql: list[str], step: Step) -> list[Op] | None:
+        if len(sql) == 2 and re.fullmatch(rf"DROP INDEX CONCURRENTLY IF EXISTS {_QN}",
+                                          sql[0]):
+            sql = sql[1:]  # (older plans) clearing an INVALID index a failed build left
         m = re.fullmatch(rf"CREATE (UNIQUE )?INDEX (?:CONCURRENTLY )?({_QI}) ON ({_QN})"
                          r"(?: USING (\w+))? \((.+?)\)(?: WHERE (.+))?", sql[0], re.DOTALL)
         cols = _ident_list(m.group(5)) if m else None
@@ -187,6 +262,8 @@ class _Exporter:
             op["method"] = m.group(4)
         if m.group(6):
             op["predicate"] = m.group(6)
+        if m.group(1) and not m.group(4) and not m.group(6):
+            self.unique_indexes[(m.group(3), m.group(2))] = op
         return [{"create_index": op}]
 
     def _drop_index(self, sql: list[str], step: Step) -> list[Op] | None:
@@ -215,6 +292,19 @@ class _Exporter:
                     "table": table, "column": _unquote(qcol), "up": qcol, "down": qcol})
                 if not self._alter_clause(op, qcol, c.group(2), back):
                     return None
+        for key, op in list(merged.items()):
+            added = self.added_columns.get((op["table"], op["column"]))
+            if added is not None and "type" not in op:
+                # a column this migration adds: its add_column carries the end state
+                col = added["column"]
+                if "default" in op:
+                    if op["default"] is None:
+                        col.pop("default", None)
+                    else:
+                        col["default"] = op["default"]
+                if "nullable" in op:
+                    col["nullable"] = op["nullable"]
+                del merged[key]
         for op in merged.values():
             if op.get("nullable") is False:
                 self.warnings.append(f"{step.description}: rows where {op['column']} IS NULL "
@@ -242,6 +332,20 @@ class _Exporter:
         return True
 
     def _add_constraint(self, sql: list[str], step: Step) -> list[Op] | None:
+        if len(sql) == 1 and (u := re.fullmatch(
+                rf"ALTER TABLE ({_QN}) ADD CONSTRAINT ({_QI}) UNIQUE USING INDEX ({_QI})",
+                sql[0])):
+            # The unique index was built CONCURRENTLY by an earlier step: the two are one
+            # create_constraint (pgroll builds the index concurrently itself).
+            index = self.unique_indexes.pop((u.group(1), u.group(3)), None)
+            if index is None or u.group(2) != u.group(3):
+                return None
+            self.ops = [o for o in self.ops if o.get("create_index") is not index]
+            cols = list(index["columns"])
+            return [{"create_constraint": {
+                "table": index["table"], "name": _unquote(u.group(2)), "type": "unique",
+                "columns": cols, "up": {c: f'"{c}"' for c in cols},
+                "down": {c: f'"{c}"' for c in cols}}}]
         m = re.fullmatch(rf"ALTER TABLE ({_QN}) ADD CONSTRAINT ({_QI}) UNIQUE \((.+)\)",
                          sql[0], re.DOTALL)
         cols = _ident_list(m.group(3)) if m else None
@@ -255,11 +359,14 @@ class _Exporter:
     def _add_foreign_key(self, sql: list[str], step: Step) -> list[Op] | None:
         m = re.fullmatch(rf"ALTER TABLE ({_QN}) ADD CONSTRAINT ({_QI}) FOREIGN KEY \((.+?)\) "
                          rf"REFERENCES ({_QN}) \((.+?)\)(?: ON DELETE "
-                         r"(NO ACTION|RESTRICT|CASCADE|SET NULL|SET DEFAULT))?", sql[0])
+                         r"(NO ACTION|RESTRICT|CASCADE|SET NULL|SET DEFAULT))?"
+                         r"( NOT VALID)?", sql[0])
         cols = _ident_list(m.group(3)) if m else None
         refs = _ident_list(m.group(5)) if m else None
         if m is None or cols is None or refs is None or len(sql) > 1:
             return None
+        if m.group(7):
+            self.validated_by_pgroll.add((m.group(1), m.group(2)))
         references: dict[str, Any] = {"table": self._table(m.group(4)), "columns": refs}
         if m.group(6):
             references["on_delete"] = m.group(6)
@@ -334,6 +441,7 @@ def export_plan(plan: Plan, name: str | None = None) -> tuple[dict[str, Any], li
     if plan.dialect not in (None, "postgres"):
         raise BadInput(f"pgroll migrates PostgreSQL; this plan is for {plan.dialect}")
     ex = _Exporter()
+    ex.temporary = _temporary_checks(plan.steps)
     for step in plan.steps:
         ex.step(step)
     return ex.migration(name), ex.warnings
@@ -379,6 +487,7 @@ def export_multiphase(mp: MultiPhasePlan, name: str | None = None
         ex.warnings.append("pgroll does not archive data: run this before 'pgroll start': "
                            + "; ".join(sql))
     # The plan's other changes (other tables) follow as their own operations.
+    ex.temporary = _temporary_checks([st for p in mp.phases for st in p.plan.steps])
     for phase in mp.phases:
         for step in phase.plan.steps:
             other = step.table and step.table not in (mp.table, table)

@@ -1,7 +1,8 @@
 """Multi-phase migrations: detect breaking changes and plan them as expand/contract phases.
 
 ``plan_multiphase(before, after)`` finds the breaking change (declared rename, rewriting
-type change, dropped column or table, new NOT NULL on existing data), picks its pattern,
+type change, dropped column or table, new NOT NULL on existing data, new CHECK, foreign key
+or UNIQUE on an existing table), picks its pattern,
 and builds the phases with exact hashes on a scratch database.
 """
 
@@ -24,7 +25,8 @@ __all__ = ["BreakingChange", "MultiPhasePlan", "detect", "load_multiphase_plan",
 @dataclass(frozen=True)
 class BreakingChange:
     operation: str  # rename_column | rename_table | change_type | drop_column | drop_table
-    #                 | add_not_null
+    #                 | add_not_null | add_check | add_foreign_key | add_unique
+    #   (for add_check / add_foreign_key / add_unique, ``column`` is the constraint's name)
     table: Table  # as it is before
     column: str | None = None
     new_name: str | None = None
@@ -72,12 +74,56 @@ def detect(before: Schema, after: Schema) -> list[BreakingChange]:
         key = (t.schema_ or "", t.name)
         if after.table(*key) is None and key not in renamed_tables:
             out.append(BreakingChange("drop_table", t))
+    if after.dialect == "postgres":
+        out += _new_constraints(before, after)
+    return out
+
+
+def _new_constraints(before: Schema, after: Schema) -> list[BreakingChange]:
+    """New CHECK, foreign key and UNIQUE constraints (and unique indexes), by name, on
+    tables that exist on both sides and built only on columns that already exist: running
+    code may write rows that violate them, and existing rows may already."""
+    out: list[BreakingChange] = []
+    for t in after.tables:
+        old_t = before.table(t.schema_ or "", t.name)
+        if old_t is None:
+            continue
+        old_cols = {c.name for c in old_t.columns}
+        new_cols = [c.name for c in t.columns if c.name not in old_cols]
+
+        def on_old(columns: list[str], expressions: list[str | None],
+                   new_cols: list[str] = new_cols, old_cols: set[str] = old_cols) -> bool:
+            return (all(c in old_cols for c in columns)
+                    and not any(patterns.sql_mentions(e, c)
+                                for e in expressions for c in new_cols))
+
+        checks = {c.name for c in old_t.check_constraints}
+        for ck in t.check_constraints:
+            if ck.name and ck.name not in checks and on_old([], [ck.expression]):
+                out.append(BreakingChange("add_check", old_t, ck.name))
+        fks = {f.name for f in old_t.foreign_keys}
+        for fk in t.foreign_keys:
+            if fk.name and fk.name not in fks and on_old(fk.columns, []):
+                out.append(BreakingChange("add_foreign_key", old_t, fk.name))
+        uniques = {u.name for u in old_t.unique_constraints} | {
+            i.name for i in old_t.indexes}
+        for uc in t.unique_constraints:
+            if uc.name and uc.name not in uniques and on_old(uc.columns, []):
+                out.append(BreakingChange("add_unique", old_t, uc.name))
+        for ix in t.indexes:
+            if ix.unique and ix.name not in uniques and on_old(
+                    [k.column for k in ix.keys if k.column],
+                    [k.expression for k in ix.keys] + [ix.where]):
+                out.append(BreakingChange("add_unique", old_t, ix.name))
     return out
 
 
 PATTERN = {"rename_column": "expand_contract", "rename_table": "expand_contract",
            "change_type": "dual_write", "drop_column": "deprecation",
-           "drop_table": "deprecation", "add_not_null": "validation"}
+           "drop_table": "deprecation", "add_not_null": "validation",
+           "add_check": "validation", "add_foreign_key": "validation",
+           "add_unique": "validation"}
+CONSTRAINT_OPERATIONS = ("add_check", "add_foreign_key", "add_unique")
 
 
 def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = None,
@@ -89,7 +135,8 @@ def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = N
                  or qualified(b.table.schema_, b.table.name) == table]
     if not found:
         raise BadInput("no change here needs phases (rename, rewriting type change, drop, "
-                       "new NOT NULL): use 'lockplane plan' for a single-phase plan")
+                       "new NOT NULL, new CHECK, foreign key or UNIQUE on an existing "
+                       "table): use 'lockplane plan' for a single-phase plan")
     chosen = found[0]
     d = get_dialect(after.dialect)
     t = chosen.table
@@ -109,6 +156,18 @@ def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = N
     elif chosen.operation == "drop_table":
         specs = patterns.drop_table(before, after, t, d, archive)
         what = f"Drop table {qualified(t.schema_, t.name)}"
+    elif chosen.operation == "add_check":
+        specs = patterns.add_check(before, after, t, chosen.column or "", d)
+        what = f"Add the check {chosen.column} to {qualified(t.schema_, t.name)}"
+    elif chosen.operation == "add_foreign_key":
+        specs = patterns.add_foreign_key(before, after, t, chosen.column or "", d)
+        what = f"Add the foreign key {chosen.column} to {qualified(t.schema_, t.name)}"
+    elif chosen.operation == "add_unique":
+        specs = patterns.add_unique(before, after, t, chosen.column or "", d)
+        target = after.table(t.schema_ or "", t.name)
+        kind = ("unique constraint" if target and any(
+            u.name == chosen.column for u in target.unique_constraints) else "unique index")
+        what = f"Add the {kind} {chosen.column} to {qualified(t.schema_, t.name)}"
     else:
         specs = patterns.add_not_null(before, after, t, chosen.column or "", d)
         what = f"Make {qualified(t.schema_, t.name)}.{chosen.column} NOT NULL"
@@ -125,10 +184,13 @@ def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = N
                           description=what, pattern=PATTERN[chosen.operation],
                           table=qualified(t.schema_, t.name), safety_notes=notes,
                           server_dsn=server_dsn)
-    old_col = t.column(chosen.column) if chosen.column else None
+    # For a new constraint, chosen.column is the constraint's name (it is in the
+    # description): mp.column names a column only.
+    column = None if chosen.operation in CONSTRAINT_OPERATIONS else chosen.column
+    old_col = t.column(column) if column else None
     new_t = after.table(t.schema_ or "", t.name)
-    new_col = new_t.column(chosen.column) if new_t and chosen.column else None
-    mp.column, mp.new_name = chosen.column, chosen.new_name
+    new_col = new_t.column(column) if new_t and column else None
+    mp.column, mp.new_name = column, chosen.new_name
     if chosen.operation == "change_type" and old_col and new_col:
         mp.old_type, mp.new_type = old_col.type, new_col.type
     if chosen.operation == "add_not_null" and new_col:

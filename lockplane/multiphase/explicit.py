@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 
 from ..errors import BadInput
-from ..model import Schema, Table
+from ..model import Schema, Table, UniqueConstraint
 from .patterns import index_uses, sql_mentions
 
 PATTERNS = ("rename_column", "rename_table", "change_type", "drop_column", "drop_table",
-            "add_not_null")
+            "add_not_null", "add_unique")
 
 
 def _find_table(schema: Schema, ref: str) -> Table:
@@ -48,7 +48,8 @@ def explicit_target(before: Schema, pattern: str, table: str, column: str | None
         raise BadInput(f"--pattern must be one of {', '.join(PATTERNS)}")
     after = before.model_copy(deep=True)
     t = _find_table(after, table)
-    needs_column = pattern in ("rename_column", "change_type", "drop_column", "add_not_null")
+    needs_column = pattern in ("rename_column", "change_type", "drop_column", "add_not_null",
+                               "add_unique")
     if needs_column:
         if not column:
             raise BadInput(f"--pattern {pattern} needs --column")
@@ -84,6 +85,16 @@ def explicit_target(before: Schema, pattern: str, table: str, column: str | None
         col.type = to_type
     elif pattern == "add_not_null" and col is not None:
         col.nullable = False
+    elif pattern == "add_unique" and col is not None:
+        # UNIQUE (column), named as PostgreSQL would name it.
+        if after.dialect != "postgres":
+            raise BadInput("--pattern add_unique is planned for PostgreSQL only")
+        name = f"{t.name}_{col.name}_key"[:63]
+        taken = {o.name for group in (t.unique_constraints, t.indexes, t.check_constraints,
+                                      t.foreign_keys) for o in group}
+        if name in taken or (t.primary_key and t.primary_key.name == name):
+            raise BadInput(f"--pattern add_unique: {t.name} already has {name}")
+        t.unique_constraints.append(UniqueConstraint(name=name, columns=[col.name]))
     elif pattern == "drop_column":
         t.columns = [c for c in t.columns if c.name != column]
         t.indexes = [ix for ix in t.indexes if not index_uses(ix, column or "")]

@@ -507,3 +507,107 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
             rollback_description=f"Make {column} nullable again and restore the check",
         ),
     ]
+
+
+# ------------------------------------------- validation of new constraints (PostgreSQL)
+def _validation(after: Schema, table: Table, what: str, rule: str,
+                check: Verification, d: Dialect) -> list[PhaseSpec]:
+    """Phase 1: code stops writing violating rows and existing ones are fixed (the
+    verification finds them); phase 2: the constraint, added lock-safe (NOT VALID +
+    VALIDATE, or a concurrently built unique index) by the plan builder."""
+    if d.name != "postgres":
+        raise NotImplementedError(f"adding {what} in phases is planned for PostgreSQL only")
+    return [
+        PhaseSpec(
+            name="fix_data",
+            description=f"Code must never write rows that break {what}; existing ones "
+                        "must be fixed",
+            changes=[],
+            requires_code_deploy=True,
+            code_changes_required=[
+                f"Deploy code that never writes rows violating {rule}.",
+                f"Fix the existing rows of {table.name} that violate it (the verification "
+                "query finds them).",
+            ],
+            verification=[check],
+            rollback_description="Nothing to undo in the database",
+        ),
+        PhaseSpec(
+            name="enforce",
+            description=f"Add {what} without blocking writes, then validate it",
+            changes=remaining(after),
+            verification=[check],
+            rollback_description=f"Drop {what}",
+        ),
+    ]
+
+
+def _target_table(after: Schema, table: Table) -> Table:
+    t = after.table(table.schema_ or "", table.name)
+    assert t is not None
+    return t
+
+
+def add_check(before: Schema, after: Schema, table: Table, name: str,
+              d: Dialect) -> list[PhaseSpec]:
+    """A new CHECK constraint on an existing table."""
+    ck = next(c for c in _target_table(after, table).check_constraints if c.name == name)
+    t = d.qname(table.schema_, table.name)
+    check = Verification(description=f"no row violates the check {name}",
+                         sql=f"SELECT 1 FROM {t} WHERE NOT ({ck.expression}) LIMIT 1")
+    return _validation(after, table, f"the check {name}", f"CHECK ({ck.expression})",
+                       check, d)
+
+
+def add_foreign_key(before: Schema, after: Schema, table: Table, name: str,
+                    d: Dialect) -> list[PhaseSpec]:
+    """A new foreign key on an existing table (MATCH SIMPLE: a row with any NULL key
+    column is not checked; MATCH FULL: only rows with all of them NULL are skipped)."""
+    fk = next(f for f in _target_table(after, table).foreign_keys if f.name == name)
+    child = d.qname(table.schema_, table.name)
+    parent = d.qname(fk.referenced_schema or table.schema_, fk.referenced_table)
+    cols = [f"c.{d.quote(c)}" for c in fk.columns]
+    if fk.match == "FULL":
+        skip = " OR ".join(f"{c} IS NOT NULL" for c in cols)
+        present = f"({skip})"
+    else:
+        present = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+    joined = " AND ".join(f"p.{d.quote(r)} = {c}"
+                          for r, c in zip(fk.referenced_columns, cols, strict=True))
+    check = Verification(
+        description=f"no row of {table.name} references a missing {fk.referenced_table} "
+                    f"row ({name})",
+        sql=(f"SELECT 1 FROM {child} c WHERE {present} AND NOT EXISTS "
+             f"(SELECT 1 FROM {parent} p WHERE {joined}) LIMIT 1"))
+    refs = ", ".join(fk.referenced_columns)
+    return _validation(after, table, f"the foreign key {name}",
+                       f"{name} ({', '.join(fk.columns)} references "
+                       f"{fk.referenced_table} ({refs}))", check, d)
+
+
+def add_unique(before: Schema, after: Schema, table: Table, name: str,
+               d: Dialect) -> list[PhaseSpec]:
+    """A new UNIQUE constraint, or unique index, on an existing table."""
+    target = _target_table(after, table)
+    t = d.qname(table.schema_, table.name)
+    uc = next((u for u in target.unique_constraints if u.name == name), None)
+    where: list[str] = []
+    if uc is not None:
+        keys = [d.quote(c) for c in uc.columns]
+        nulls_not_distinct = uc.nulls_not_distinct
+        what = f"the unique constraint {name}"
+    else:
+        ix = next(i for i in target.indexes if i.name == name and i.unique)
+        keys = [d.quote(k.column) if k.column else f"({k.expression})" for k in ix.keys]
+        nulls_not_distinct = ix.nulls_not_distinct
+        if ix.where:
+            where.append(f"({ix.where})")
+        what = f"the unique index {name}"
+    if not nulls_not_distinct:
+        where += [f"{k} IS NOT NULL" for k in keys]
+    cond = f" WHERE {' AND '.join(where)}" if where else ""
+    group = ", ".join(keys)
+    check = Verification(
+        description=f"no two rows of {table.name} share a value of {what}",
+        sql=f"SELECT 1 FROM {t}{cond} GROUP BY {group} HAVING count(*) > 1 LIMIT 1")
+    return _validation(after, table, what, f"{what} ({group})", check, d)
