@@ -42,12 +42,14 @@ def apply_migration(
     auto_approve: bool = True,
     approval_timeout_s: int = 3600,
     notify: str | None = None,
+    acknowledge: list[str] | None = None,
 ) -> dict[str, Any]:
     """Plan, review, validate and apply ``desired_schema`` on ``target``.
 
     ``target``: a DatabaseTarget block name (or instance), or a DSN for local use.
     ``safety``: strict | moderate | permissive; a target's own level cannot be loosened.
     ``notify``: name of a SlackNotifier block to post the plan and result to.
+    ``acknowledge``: at moderate, dangerous steps to run anyway (step numbers or rule ids).
     """
     logger = get_run_logger()
     db = resolve_target(target)
@@ -66,7 +68,7 @@ def apply_migration(
         return {"status": "empty", "migration_id": None, "steps_run": 0,
                 "hash_after": plan.source_hash, "warnings": []}
 
-    check_safety_task(plan, level)
+    check_safety_task(plan, level, acknowledge)
     warnings = validate_on_shadow_task(plan, quote(live), db.dsn, shadow_dsn=db.shadow_dsn,
                                        lock_timeout_ms=db.lock_timeout_ms)
 
@@ -79,7 +81,8 @@ def apply_migration(
 
     # The plan was just validated on a shadow: don't build a second one.
     result = apply_plan_task(plan, db.dsn, safety=level, shadow_dsn=db.shadow_dsn,
-                             skip_shadow=True, lock_timeout_ms=db.lock_timeout_ms)
+                             skip_shadow=True, lock_timeout_ms=db.lock_timeout_ms,
+                             acknowledge=acknowledge)
     result["warnings"] = warnings + result["warnings"]
     create_markdown_artifact(result_markdown(result, db.label), key=f"result-{db.slug}",
                              description=f"Migration result for {db.label}")

@@ -97,22 +97,6 @@ def _safety_level(flag: str | None, env: Environment | None) -> str:
     return level
 
 
-def _acknowledged(values: list[str] | None) -> set[int | str]:
-    from .rules import RULES
-
-    out: set[int | str] = set()
-    for v in values or []:
-        for item in (x.strip() for x in v.split(",") if x.strip()):
-            if item.isdigit():
-                out.add(int(item))
-            elif item in RULES:
-                out.add(item)
-            else:
-                raise BadInput(f"--acknowledge {item!r}: not a step number or a rule id "
-                               "(lockplane lint --list-rules)")
-    return out
-
-
 def _report(msg: str) -> None:
     err.print(f"[dim]{msg}[/]")
 
@@ -286,7 +270,7 @@ def apply(
     acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: run this dangerous step anyway (step number or rule id; repeatable)")] = None,
 ) -> None:
     """Apply a plan to a database (checks its hash, validates on a shadow first)."""
-    from .execute import ApplyOptions, apply_plan
+    from .execute import ApplyOptions, apply_plan, parse_acknowledgements
 
     env = _env(target_environment)
     dsn = _resolve_src(target, target_environment, "--target")
@@ -307,7 +291,7 @@ def apply(
         return
     opts = ApplyOptions(safety=level, shadow_dsn=shadow_db or (env.shadow_database_url if env else None),
                         skip_shadow=skip_shadow, lock_timeout_ms=lock_timeout, retries=retries,
-                        applied_by=applied_by, acknowledged=_acknowledged(acknowledge))
+                        applied_by=applied_by, acknowledged=parse_acknowledgements(acknowledge))
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
     result = apply_plan(the_plan, dsn, opts, report=_report, confirm=confirm)
     for w in result.warnings:

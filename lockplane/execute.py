@@ -121,6 +121,23 @@ def refused_steps(plan: Plan, level: str, acknowledged: set[int | str] | None = 
     return out
 
 
+def parse_acknowledgements(values: list[str] | None) -> set[int | str]:
+    """``--acknowledge`` values: step numbers or rule ids, repeated or comma-separated."""
+    from .rules import RULES
+
+    out: set[int | str] = set()
+    for v in values or []:
+        for item in (x.strip() for x in v.split(",") if x.strip()):
+            if item.isdigit():
+                out.add(int(item))
+            elif item in RULES:
+                out.add(item)
+            else:
+                raise BadInput(f"--acknowledge {item!r}: not a step number or a rule id "
+                               "(lockplane lint --list-rules)")
+    return out
+
+
 def check_safety(plan: Plan, level: str, acknowledged: set[int | str] | None = None) -> None:
     bad = refused_steps(plan, level, acknowledged)
     if bad:

@@ -120,6 +120,8 @@ def _findings(change: Change, assessment: Assessment) -> list[StepFinding]:
 # behind a long transaction blocks every query queued behind it. (Even steps on objects
 # the plan creates: they lock what they reference, and the script may run step by step.)
 DEFAULT_LOCK_TIMEOUT_MS = 3000
+# How long a step that holds its strong lock only briefly may run after waiting for it.
+BRIEF_STEP_MS = 10_000
 
 
 def lock_timeout_sql(ms: int) -> str:
@@ -132,6 +134,11 @@ def step_for(change: Change, d: Dialect,
     lock = change.lock(d)
     sql = change.sql(d)
     if lock_timeout_ms and d.name == "postgres" and sql:
+        if lock.blocks_writes and not (lock.scans_table or lock.rewrites_table):
+            # Meant to be brief once its lock is granted: a statement_timeout turns a
+            # surprise (a scan nobody expected) into a failed step instead of an outage.
+            sql = [f"SET statement_timeout = '{int(lock_timeout_ms) + BRIEF_STEP_MS}ms'",
+                   *sql, "RESET statement_timeout"]
         sql = [lock_timeout_sql(lock_timeout_ms), *sql]
     inverse = change.inverse()
     rb_sql: list[str] = []

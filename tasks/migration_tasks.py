@@ -13,7 +13,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from lockplane.dsn import redact
-from lockplane.execute import ApplyOptions, apply_plan, check_safety, validate_on_shadow
+from lockplane.execute import (
+    ApplyOptions,
+    apply_plan,
+    check_safety,
+    parse_acknowledgements,
+    validate_on_shadow,
+)
 from lockplane.model import Schema
 from lockplane.plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, build_plan
 from lockplane.sources import SourceContext, load_schema
@@ -47,9 +53,9 @@ def build_plan_task(before: Schema, after: Schema,
 
 
 @task(name="check-safety", cache_policy=NO_CACHE)
-def check_safety_task(plan: Plan, safety: str) -> None:
+def check_safety_task(plan: Plan, safety: str, acknowledge: list[str] | None = None) -> None:
     """Refuse (SafetyRefusal) a plan with a step the safety level forbids."""
-    check_safety(plan, safety)
+    check_safety(plan, safety, parse_acknowledgements(acknowledge))
 
 
 @task(name="validate-on-shadow", cache_policy=NO_CACHE)
@@ -65,10 +71,11 @@ def validate_on_shadow_task(plan: Plan, live: Schema, target_dsn: str,
 def apply_plan_task(plan: Plan, target_dsn: str, safety: str = "moderate",
                     shadow_dsn: str | None = None, skip_shadow: bool = False,
                     lock_timeout_ms: int = 3000, applied_by: str | None = None,
-                    ) -> dict[str, Any]:
+                    acknowledge: list[str] | None = None) -> dict[str, Any]:
     """Apply the plan (hash check, locks, retries, history); a plain-dict summary."""
     opts = ApplyOptions(safety=safety, shadow_dsn=shadow_dsn, skip_shadow=skip_shadow,
-                        lock_timeout_ms=lock_timeout_ms, applied_by=applied_by)
+                        lock_timeout_ms=lock_timeout_ms, applied_by=applied_by,
+                        acknowledged=parse_acknowledgements(acknowledge))
     result = apply_plan(plan, target_dsn, opts, report=_report)
     # A plain dict: it is the flow's return value and the result artifact's source, and
     # must serialize anywhere without the engine's classes.

@@ -127,10 +127,9 @@ def step(plan: Plan, kind: str) -> list:
 
 
 def body(statements: list[str]) -> list[str]:
-    """A step's SQL without the ``SET lock_timeout`` every PostgreSQL step starts with."""
-    if statements and statements[0].startswith("SET lock_timeout"):
-        return list(statements[1:])
-    return list(statements)
+    """A step's SQL without the timeouts every PostgreSQL step sets around its DDL."""
+    return [s for s in statements if not s.startswith((
+        "SET lock_timeout", "SET statement_timeout", "RESET statement_timeout"))]
 
 
 # ----------------------------------------------------------------------------- schemas

@@ -39,16 +39,17 @@ Op = dict[str, Any]
 
 _QI = r'"(?:[^"]|"")+"'  # a quoted identifier as Lockplane renders it
 _QN = rf"(?:{_QI}\.)?{_QI}"  # optionally schema-qualified
-_LOCK_TIMEOUT = re.compile(r"SET lock_timeout\b", re.IGNORECASE)
+_TIMEOUTS = re.compile(r"(SET lock_timeout|SET statement_timeout|RESET statement_timeout)\b",
+                       re.IGNORECASE)
 _NOT_NULL_CHECK = re.compile(rf"ALTER TABLE ({_QN}) ADD CONSTRAINT ({_QI}) "
                              rf"CHECK \(\(?{_QI} IS NOT NULL\)?\) NOT VALID")
 _VALIDATE = re.compile(rf"ALTER TABLE ({_QN}) VALIDATE CONSTRAINT ({_QI})")
 
 
 def _statements(sql: list[str]) -> list[str]:
-    """A step's statements without the ``SET lock_timeout`` every PostgreSQL step starts
-    with (pgroll waits for locks as its own ``--lock-timeout`` says)."""
-    return [s.strip().rstrip(";") for s in sql if not _LOCK_TIMEOUT.match(s.strip())]
+    """A step's statements without the timeouts every PostgreSQL step sets around its DDL
+    (pgroll waits for locks as its own ``--lock-timeout`` says)."""
+    return [s.strip().rstrip(";") for s in sql if not _TIMEOUTS.match(s.strip())]
 
 
 def _temporary_checks(plan_steps: list[Step]) -> set[tuple[str, str]]:
