@@ -308,6 +308,16 @@ def materialize(db: Database, schema: Schema) -> None:
             run_group(db, group, opts)
 
 
+def build_shadow(shadow: Database, live: Schema, source_hash: str) -> bool:
+    """Create the target's schema in an empty scratch database; whether it is exact."""
+    try:
+        materialize(shadow, live)
+    except (ExecutionFailed, BadInput) as exc:
+        raise ExecutionFailed(f"could not build the shadow database from the target's "
+                              f"schema: {exc.message}") from None
+    return shadow.introspect().hash() == source_hash
+
+
 def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOptions,
                        report: Reporter | None = None) -> list[str]:
     """Run the plan on a scratch copy of the target's schema; return warnings."""
@@ -315,12 +325,7 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
     server = opts.shadow_dsn or (target_dsn if d.name == "postgres" else None)
     warnings: list[str] = []
     with d.scratch(server) as shadow:
-        try:
-            materialize(shadow, live)
-        except (ExecutionFailed, BadInput) as exc:
-            raise ExecutionFailed(f"could not build the shadow database from the target's "
-                                  f"schema: {exc.message}") from None
-        if shadow.introspect().hash() != plan.source_hash:
+        if not build_shadow(shadow, live, plan.source_hash):
             warnings.append("the shadow copy of the target differs slightly from the target; "
                             "validation is approximate")
         with session_settings(shadow, opts):

@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
+from .backfill import human_bytes
 from .dialects import get_dialect
 from .dialects.postgres import PostgresDatabase
 from .dsn import dialect_of, redact
@@ -209,14 +210,6 @@ def format_duration(ms: float) -> str:
     if m < 90:
         return f"{m:.0f} min"
     return f"{m / 60:.1f} h"
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # unreachable; keeps type checkers calm
 
 
 def pg_mode_name(mode: str) -> str:
@@ -765,14 +758,9 @@ def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
 
 def _build_shadow(shadow: PostgresDatabase, target: PostgresDatabase, live: Schema,
                   plan: Plan, analysis: LockAnalysis, report: Reporter | None) -> None:
-    from .execute import materialize
+    from .execute import build_shadow
 
-    try:
-        materialize(shadow, live)
-    except (ExecutionFailed, BadInput) as exc:
-        raise ExecutionFailed(f"could not build the shadow database from the target's "
-                              f"schema: {exc.message}") from None
-    if shadow.introspect().hash() != plan.source_hash:
+    if not build_shadow(shadow, live, plan.source_hash):
         analysis.warnings.append("the shadow copy of the target differs slightly from the "
                                  "target; measurements are approximate")
     analysis.tables = _load_rows(target, shadow, live, analysis.with_data,
@@ -832,9 +820,9 @@ def print_lock_analysis(analysis: LockAnalysis) -> None:
         if m.rows_touched is not None:
             facts.append(f"{m.rows_touched:,} rows")
         if m.wal_bytes is not None:
-            wal = f"WAL {format_bytes(m.wal_bytes)}"
+            wal = f"WAL {human_bytes(m.wal_bytes)}"
             if m.estimated_wal_bytes is not None and m.scale and m.scale > 1:
-                wal += f" (~{format_bytes(m.estimated_wal_bytes)} on the target)"
+                wal += f" (~{human_bytes(m.estimated_wal_bytes)} on the target)"
             facts.append(wal)
         if m.predicted_lock:
             seen = {True: "observed", False: "not observed", None: "nothing to observe"}

@@ -156,17 +156,15 @@ def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = N
     elif chosen.operation == "drop_table":
         specs = patterns.drop_table(before, after, t, d, archive)
         what = f"Drop table {qualified(t.schema_, t.name)}"
-    elif chosen.operation == "add_check":
-        specs = patterns.add_check(before, after, t, chosen.column or "", d)
-        what = f"Add the check {chosen.column} to {qualified(t.schema_, t.name)}"
-    elif chosen.operation == "add_foreign_key":
-        specs = patterns.add_foreign_key(before, after, t, chosen.column or "", d)
-        what = f"Add the foreign key {chosen.column} to {qualified(t.schema_, t.name)}"
-    elif chosen.operation == "add_unique":
-        specs = patterns.add_unique(before, after, t, chosen.column or "", d)
+    elif chosen.operation in ("add_check", "add_foreign_key", "add_unique"):
+        # The constraint's name travels in ``column``.
+        build, kind = {"add_check": (patterns.add_check, "check"),
+                       "add_foreign_key": (patterns.add_foreign_key, "foreign key"),
+                       "add_unique": (patterns.add_unique, "unique index")}[chosen.operation]
+        specs = build(before, after, t, chosen.column or "", d)
         target = after.table(t.schema_ or "", t.name)
-        kind = ("unique constraint" if target and any(
-            u.name == chosen.column for u in target.unique_constraints) else "unique index")
+        if target and any(u.name == chosen.column for u in target.unique_constraints):
+            kind = "unique constraint"
         what = f"Add the {kind} {chosen.column} to {qualified(t.schema_, t.name)}"
     else:
         specs = patterns.add_not_null(before, after, t, chosen.column or "", d)
