@@ -15,10 +15,9 @@ import functools
 import hashlib
 import json
 import types
-from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
-from pydantic_core import PydanticUndefined
 
 DIALECTS = ("postgres", "sqlite", "mysql")
 DEFAULT_SCHEMA = {"postgres": "public", "sqlite": "main", "mysql": ""}
@@ -640,107 +639,6 @@ def _canonical_bytes(data: Any) -> bytes:
         return json.dumps(data, sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode()
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-
-
-# ------------------------------------------------------------ trusted construction
-_M = TypeVar("_M", bound=BaseModel)
-# How one field is filled: (field name, input key, how, item model, default factory,
-# default). how: "model" (nested model or None), "models" (list of models), "copy"
-# (list or dict of plain values: copied, as validation would), "plain".
-_FieldPlan = tuple[str, str, str, "type[BaseModel] | None", Any, Any]
-
-
-@functools.cache
-def _construct_plan(cls: type[BaseModel]) -> tuple[
-        tuple[_FieldPlan, ...], tuple[Any, ...], tuple[Any, ...], dict[str, Any] | None]:
-    """(fields, before validators, after validators, private defaults) of ``cls``."""
-    fields: list[_FieldPlan] = []
-    for name, field in cls.model_fields.items():
-        ann = field.annotation
-        if get_origin(ann) in (Union, types.UnionType):
-            ann = next(a for a in get_args(ann) if a is not type(None))
-        origin = get_origin(ann)
-        how, item = "plain", None
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            how, item = "model", ann
-        elif origin is list:
-            arg = get_args(ann)[0]
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                how, item = "models", arg
-            else:
-                how = "copy"
-        elif origin is dict:
-            how = "copy"
-        fields.append((name, field.alias or name, how, item, field.default_factory,
-                       field.default))
-    before, after = [], []
-    for dec in cls.__pydantic_decorators__.model_validators.values():
-        mode = dec.info.mode
-        if mode == "before":
-            before.append(dec.func)
-        elif mode == "after":
-            after.append(dec.func)
-        else:  # pragma: no cover - no wrap validators in the model
-            raise TypeError(f"{cls.__name__}: {mode} model validators are not supported")
-    private = ({k: a.get_default() for k, a in cls.__private_attributes__.items()}
-               if cls.__private_attributes__ else None)
-    return tuple(fields), tuple(before), tuple(after), private
-
-
-def construct_trusted(cls: type[_M], data: dict[str, Any]) -> _M:
-    """``cls.model_validate(data)`` for data that is known to be valid: a program's own
-    output (the PostgreSQL introspector), never user input.
-
-    Field types are not checked or coerced; everything else matches validation: keys by
-    alias or name, defaults filled in, nested models built, lists copied, the model's
-    own before/after validators run (so Index.columns, Table.primary_key folding and
-    default schemas come out the same, and so does the hash). About twice as fast as
-    pydantic's validator on a 1,000-table schema. Unknown keys are a bug: KeyError.
-    """
-    fields, before, after, private = _construct_plan(cls)
-    for validator in before:
-        data = validator(data)
-    values: dict[str, Any] = {}
-    fields_set: set[str] = set()
-    used = 0
-    for name, key, how, item, factory, default in fields:
-        if key in data:
-            value = data[key]
-        elif name in data and name != key:
-            value = data[name]
-        else:
-            if factory is not None:
-                values[name] = factory()
-            elif default is PydanticUndefined:
-                raise KeyError(f"{cls.__name__}.{name} is required")
-            else:
-                values[name] = default
-            continue
-        used += 1
-        fields_set.add(name)
-        if how == "plain" or value is None:
-            values[name] = value
-        elif how == "models":
-            values[name] = [v if isinstance(v, item) else construct_trusted(item, v)
-                            for v in value]
-        elif how == "copy":
-            values[name] = value.copy()
-        else:  # "model"
-            values[name] = value if isinstance(value, item) else construct_trusted(item, value)
-    if used != len(data):
-        known = {f[0] for f in fields} | {f[1] for f in fields}
-        raise KeyError(f"{cls.__name__}: unknown keys {sorted(set(data) - known)}")
-    obj = cls.__new__(cls)
-    _setattr(obj, "__dict__", values)
-    _setattr(obj, "__pydantic_fields_set__", fields_set)
-    _setattr(obj, "__pydantic_extra__", None)
-    _setattr(obj, "__pydantic_private__", dict(private) if private is not None else None)
-    for validator in after:
-        obj = validator(obj)  # pydantic keeps what an after validator returns
-    return obj
-
-
-_setattr = object.__setattr__
 
 
 def quote_name(*parts: str) -> str:

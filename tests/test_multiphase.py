@@ -429,3 +429,28 @@ def test_cli_force_records_the_reason(not_null_plan: tuple[str, Path]) -> None:
     assert proc.returncode == 0, proc.stderr
     proc = run("phase-status", "--target", dsn, "--json")
     assert json.loads(proc.stdout)[0]["status"] == "rolled_back"
+
+
+def test_type_change_builds_the_new_columns_indexes_before_the_swap(pg_dsn: str) -> None:
+    """The new column's indexes and unique constraints are built CONCURRENTLY in the
+    expand phase under temporary names; the contract phase only renames them, so the
+    column is never without them."""
+    pg_exec(pg_dsn, PG_SETUP + "CREATE INDEX users_age_idx ON users (age);"
+                               "ALTER TABLE users ADD CONSTRAINT users_age_score_key "
+                               "UNIQUE (age, score);")
+    db = Db("postgres", pg_dsn)
+    before = db.schema()
+    after = _target(db, before, "change_type", "users", column="age", to_type="integer")
+    mp = plan_multiphase(before, after, server_dsn=pg_dsn, table="users")
+    expand = " ".join(s for st in mp.phase(1).plan.steps for s in st.sql)
+    assert 'CREATE INDEX CONCURRENTLY "users_age_idx__lp_new"' in expand
+    assert 'UNIQUE USING INDEX "users_age_score_key__lp_new"' in expand
+    contract = " ".join(s for st in mp.phases[-1].plan.steps for s in st.sql)
+    assert "CREATE INDEX" not in contract and "CREATE UNIQUE INDEX" not in contract
+    assert 'RENAME TO "users_age_idx"' in contract
+    assert 'RENAME CONSTRAINT "users_age_score_key__lp_new" TO "users_age_score_key"' \
+        in contract
+    _run_all_phases(db, mp)
+    assert db.schema().hash() == after.hash()
+    runner.rollback(mp, db.dsn, 0, options=PERMISSIVE, actor="tester")
+    assert db.schema().hash() == before.hash()

@@ -300,10 +300,12 @@ def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dia
         PhaseSpec(
             name="expand",
             description=f"Add {tmp} ({new_col.type}) kept in sync with {column} "
-                        f"({old_col.type}) in both directions, and backfill it in batches",
+                        f"({old_col.type}) in both directions, backfill it in batches, "
+                        f"and build its indexes (concurrently, under temporary names)",
             changes=[AddColumn(table, shadow),
                      *sync_changes(SyncPair(table, column, tmp, to_new, to_old), d),
-                     BackfillColumn(table, tmp, conv)],
+                     BackfillColumn(table, tmp, conv),
+                     *_prebuilt(table, new_table, column, tmp, d)],
             verification=[Verification(
                 description=f"every row has {tmp} = {conv}",
                 sql=f"SELECT 1 FROM {t} WHERE {qt} {_distinct(d)} {conv} LIMIT 1")],
@@ -324,14 +326,47 @@ def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dia
         ),
         PhaseSpec(
             name="contract",
-            description=f"Drop the old column {old_tmp} and give {column} its constraints",
-            changes=remaining(after),
+            description=f"Drop the old column {old_tmp}; the indexes built in the expand "
+                        f"phase take their real names, the rest is added",
+            changes=_contract(after, key),
             sanctioned=lambda c: (f"{old_tmp} is the pre-change copy of {column}"
                                   if _mentions(c, old_tmp) and c.table_key() == key else None),
             rollback_description=f"Re-add {old_tmp} converted back from {column}",
             rollback_fill={old_tmp: to_old.format(qc)},
         ),
     ]
+
+
+def _prebuilt(table: Table, target: Table, column: str, tmp: str, d: Dialect,
+              ) -> list[Change]:
+    """The target's indexes and unique constraints on ``column``, built on ``tmp`` under
+    temporary names while the old column still serves (CONCURRENTLY, by the lock-safe
+    form): after the swap they are already there, and the contract phase only renames
+    them. Expression and partial indexes, checks and foreign keys are left to the
+    contract phase (their SQL text would have to be rewritten)."""
+    if d.name != "postgres":
+        return []
+    from ..changes.add_constraint import AddConstraint
+    from ..changes.create_index import CreateIndex
+
+    def on(names: list[str]) -> list[str]:
+        return [tmp if n == column else n for n in names]
+
+    out: list[Change] = []
+    for ix in target.indexes:
+        plain = all(k.column is not None for k in ix.keys) and ix.where is None
+        if plain and column in ix.columns + ix.include:
+            keys = [k.model_copy(update={"column": tmp}) if k.column == column else k
+                    for k in ix.keys]
+            out.append(CreateIndex(table.schema_ or "", table.name, ix.model_copy(update={
+                "name": temp_name(ix.name), "keys": keys, "columns": on(ix.columns),
+                "include": on(ix.include), "comment": None})))
+    for uc in target.unique_constraints:
+        if uc.name and column in uc.columns + uc.include:
+            out.append(AddConstraint(table, uc.model_copy(update={
+                "name": temp_name(uc.name), "columns": on(uc.columns),
+                "include": on(uc.include), "comment": None})))
+    return out
 
 
 def _without_sync(state: Schema, key: tuple[str, str], tmp: str) -> Schema:

@@ -20,7 +20,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
-from ...model import Schema, construct_trusted
+from ...model import Schema
 
 Row = dict[str, Any]
 
@@ -549,10 +549,9 @@ def _group(rows: list[Row]) -> dict[int, list[Row]]:
 
 
 def _build(rows: dict[str, list[Row]]) -> Schema:
-    # Plain dicts turned into models once at the end, without pydantic's validation:
-    # this is our own output, its types are right by construction (tests compare it
-    # with model_validate, hash included), and validating 1,000 tables costs more than
-    # building the dicts.
+    # Plain dicts validated once at the end: one pydantic call for the whole tree is
+    # several times faster than a model instance per column on a 1,000-table database
+    # (and faster than model_construct-style building in Python, measured: 49 vs 78 ms).
     rel = {kind: _group(rows[kind]) for kind in
            ("columns", "constraints", "indexes", "triggers", "policies", "deps", "rules",
             "clones", "statistics")}
@@ -600,7 +599,7 @@ def _build(rows: dict[str, list[Row]]) -> Schema:
         "aggregates": sorted((_aggregate(r) for r in rows["aggregates"]),
                              key=lambda f: (f["schema"], f["name"], f["identity_arguments"])),
     }
-    return construct_trusted(Schema, data)
+    return Schema.model_validate(data)
 
 
 def _multirange_name(name: str) -> str:
