@@ -454,3 +454,38 @@ def test_type_change_builds_the_new_columns_indexes_before_the_swap(pg_dsn: str)
     assert db.schema().hash() == after.hash()
     runner.rollback(mp, db.dsn, 0, options=PERMISSIVE, actor="tester")
     assert db.schema().hash() == before.hash()
+
+
+@pytest.mark.parametrize(("operation", "change", "violate", "fix"), [
+    ("add_check", _add_check, "UPDATE users SET score = -5 WHERE id = 7",
+     "UPDATE users SET score = 0 WHERE score < 0"),
+    ("add_unique", _add_unique_index, "UPDATE users SET nick = 'N1' WHERE id = 2",
+     "UPDATE users SET nick = 'n' || id WHERE id = 2"),
+], ids=["check", "unique_index"])
+def test_new_constraint_on_sqlite(tmp_path: Path, operation: str,
+                                  change: Callable[[Any], None], violate: str,
+                                  fix: str) -> None:
+    """SQLite: the same two phases; the enforce phase is the rebuild that adds it."""
+    db = Db("sqlite", f"sqlite:///{tmp_path / 'app.db'}")
+    db.execute(SQLITE_SETUP)
+    before = db.schema()
+    desired = before.model_copy(deep=True)
+    t = desired.table("main", "users")
+    assert t is not None
+    change(t)
+    desired._table_index = None
+    after = canonicalize(desired, db.ctx, where="test")
+    db.execute(violate)
+    mp = plan_multiphase(before, after)
+    assert mp.operation == operation and [p.name for p in mp.phases] == ["fix_data",
+                                                                          "enforce"]
+
+    def deploy(done: int) -> None:
+        assert not any(r.passed for r in runner.verify(mp, db.dsn, 1))
+        db.execute(fix)
+
+    _run_all_phases(db, mp, deploy)
+    assert db.schema().hash() == after.hash()
+    assert db.query("SELECT count(*) FROM users")[0][0] == ROWS
+    runner.rollback(mp, db.dsn, 0, options=PERMISSIVE, actor="tester")
+    assert db.schema().hash() == before.hash()

@@ -74,8 +74,7 @@ def detect(before: Schema, after: Schema) -> list[BreakingChange]:
         key = (t.schema_ or "", t.name)
         if after.table(*key) is None and key not in renamed_tables:
             out.append(BreakingChange("drop_table", t))
-    if after.dialect == "postgres":
-        out += _new_constraints(before, after)
+    out += _new_constraints(before, after)
     return out
 
 

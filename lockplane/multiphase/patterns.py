@@ -544,14 +544,13 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
     ]
 
 
-# ------------------------------------------- validation of new constraints (PostgreSQL)
+# ------------------------------------------------------ validation of new constraints
 def _validation(after: Schema, table: Table, what: str, rule: str,
                 check: Verification, d: Dialect) -> list[PhaseSpec]:
     """Phase 1: code stops writing violating rows and existing ones are fixed (the
     verification finds them); phase 2: the constraint, added lock-safe (NOT VALID +
-    VALIDATE, or a concurrently built unique index) by the plan builder."""
-    if d.name != "postgres":
-        raise NotImplementedError(f"adding {what} in phases is planned for PostgreSQL only")
+    VALIDATE, or a concurrently built unique index) by the plan builder; on SQLite, the
+    table rebuild that adds it (after the same check)."""
     return [
         PhaseSpec(
             name="fix_data",
