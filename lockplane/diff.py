@@ -123,7 +123,9 @@ def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
                 out += [DropForeignKey(table, fk, table_dropped=True)
                         for fk in table.foreign_keys]
             out.append(DropTable(table, recreated=key in redo))
-    for key in old.keys() & new.keys() - redo:
+    # In the desired schema's order (a set here would order steps by PYTHONHASHSEED:
+    # the same inputs must always give the same plan).
+    for key in [k for k in new if k in old and k not in redo]:
         out += diff_table(old[key], new[key], d)
     _fill_referencing_tables(out, before, after)
     arrange(out, before, after)

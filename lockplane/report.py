@@ -44,8 +44,11 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
             err.print(line)
             if f.safer:
                 err.print(Text(f"       safer: {f.safer}", style="dim"))
+        has_safer = any(f.safer for f in step.findings)
         for msg in step.messages:
-            if msg not in found:
+            # The catalogue's safer form is shown with the finding; a kind's own
+            # "Safer: ..." line would say it twice.
+            if msg not in found and not (has_safer and msg.startswith("Safer:")):
                 err.print(Text(f"     ! {msg}", style="yellow"))
         if show_sql:
             for stmt in step.sql:

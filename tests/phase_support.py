@@ -64,26 +64,27 @@ class Db:
         return [r[1] for r in self.query(f"PRAGMA table_info({table})")]
 
 
-class App(threading.Thread):
-    """The application during a rename of users.email to users.email_address.
+class AppBase(threading.Thread):
+    """A simulated application: old ("v1") and new ("v2") code against one database.
 
-    ``versions`` says which code runs: "v1" reads and writes ``email``, "v2"
-    ``email_address``. Each round, every running version inserts a row, reads it back,
-    updates a random row and reads that back, and reads a random row the *other* version
-    wrote, through its own column. Any error or wrong value is recorded, never raised.
+    ``versions`` says which code runs. Each round, every running version does
+    ``_round(conn, version, n)`` on the app's own connection (autocommit), holding
+    ``round_lock`` (hold it to change rows between rounds). Any error is recorded in
+    ``errors``, never raised; ``ops`` counts the rounds of each version, ``both`` those run
+    while v1 and v2 ran side by side.
     """
 
     def __init__(self, db: Db) -> None:
         super().__init__(daemon=True)
         self.db = db
         self.versions: set[str] = {"v1"}
-        self.written: dict[int, str] = {}  # row id -> the email it must have
-        self.by: dict[int, str] = {}  # row id -> version that last wrote it
         self.errors: list[str] = []
         self.ops: Counter[str] = Counter()
         self.both: Counter[str] = Counter()  # ops while v1 and v2 ran side by side
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        self.round_lock = threading.Lock()
+        self.iterations = 0
 
     def _connect(self) -> Any:
         if self.db.dialect == "postgres":
@@ -97,6 +98,70 @@ class App(threading.Thread):
     def _one(self, conn: Any, sql: str, args: tuple[Any, ...]) -> Any:
         row = conn.execute(self._p(sql), args).fetchone()
         return row[0] if row else None
+
+    def _round(self, conn: Any, version: str, n: int) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        conn = self._connect()
+        n = 0
+        try:
+            while not self.stop.is_set():
+                versions = sorted(self.versions)
+                for version in versions:
+                    n += 1
+                    try:
+                        with self.round_lock:
+                            self._round(conn, version, n)
+                        self.ops[version] += 1
+                        if len(versions) == 2:
+                            self.both[version] += 1
+                    except Exception as exc:  # noqa: BLE001 - recorded, asserted on
+                        self.errors.append(f"{version}: {type(exc).__name__}: {exc}")
+                self.iterations += 1
+                time.sleep(0.01)
+        finally:
+            conn.close()
+
+    def run_until(self, version: str, ops: int, timeout_s: float = 60) -> None:
+        """Wait until ``version`` has done ``ops`` more rounds."""
+        goal = self.ops[version] + ops
+        deadline = time.monotonic() + timeout_s
+        while self.ops[version] < goal:
+            assert time.monotonic() < deadline, f"app stalled: {self.ops}, {self.errors[:3]}"
+            assert self.is_alive(), self.errors[:3]
+            time.sleep(0.05)
+
+    def switch(self, *versions: str, timeout_s: float = 60) -> None:
+        """Run ``versions`` from now on; returns once no round of another version is
+        under way any more (the round in progress when called has ended)."""
+        self.versions = set(versions)
+        goal = self.iterations + 2
+        deadline = time.monotonic() + timeout_s
+        while self.iterations < goal:
+            assert time.monotonic() < deadline, f"app stalled: {self.ops}, {self.errors[:3]}"
+            assert self.is_alive(), self.errors[:3]
+            time.sleep(0.02)
+
+    def finish(self, timeout_s: float = 30) -> None:
+        self.stop.set()
+        self.join(timeout_s)
+        assert not self.is_alive(), "the app did not stop"
+
+
+class App(AppBase):
+    """The application during a rename of users.email to users.email_address.
+
+    ``versions`` says which code runs: "v1" reads and writes ``email``, "v2"
+    ``email_address``. Each round, every running version inserts a row, reads it back,
+    updates a random row and reads that back, and reads a random row the *other* version
+    wrote, through its own column. Any error or wrong value is recorded, never raised.
+    """
+
+    def __init__(self, db: Db) -> None:
+        super().__init__(db)
+        self.written: dict[int, str] = {}  # row id -> the email it must have
+        self.by: dict[int, str] = {}  # row id -> version that last wrote it
 
     def _round(self, conn: Any, version: str, n: int) -> None:
         col = "email" if version == "v1" else "email_address"
@@ -126,34 +191,6 @@ class App(threading.Thread):
         got = self._one(conn, f"SELECT {col} FROM users WHERE id = %s", (row_id,))
         if got != expected:
             self.errors.append(f"{what}: row {row_id} has {got!r}, expected {expected!r}")
-
-    def run(self) -> None:
-        conn = self._connect()
-        n = 0
-        try:
-            while not self.stop.is_set():
-                versions = sorted(self.versions)
-                for version in versions:
-                    n += 1
-                    try:
-                        self._round(conn, version, n)
-                        self.ops[version] += 1
-                        if len(versions) == 2:
-                            self.both[version] += 1
-                    except Exception as exc:  # noqa: BLE001 - recorded, asserted on
-                        self.errors.append(f"{version}: {type(exc).__name__}: {exc}")
-                time.sleep(0.01)
-        finally:
-            conn.close()
-
-    def run_until(self, version: str, ops: int, timeout_s: float = 60) -> None:
-        """Wait until ``version`` has done ``ops`` more rounds."""
-        goal = self.ops[version] + ops
-        deadline = time.monotonic() + timeout_s
-        while self.ops[version] < goal:
-            assert time.monotonic() < deadline, f"app stalled: {self.ops}, {self.errors[:3]}"
-            assert self.is_alive(), self.errors[:3]
-            time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------- Prefect

@@ -79,7 +79,7 @@ def diff_namespaces(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     for name, ns in old.items():
         if name not in new:
             out.append(DropSchema(ns or Namespace(name=name)))
-    for name in old.keys() & new.keys():
+    for name in [n for n in new if n in old]:  # a stable order (not a set's)
         a = new[name]
         if a is None:
             continue  # only implied by the desired state: its comment and grants are not managed
