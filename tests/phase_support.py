@@ -71,8 +71,11 @@ class AppBase(threading.Thread):
     ``_round(conn, version, n)`` on the app's own connection (autocommit), holding
     ``round_lock`` (hold it to change rows between rounds). Any error is recorded in
     ``errors``, never raised; ``ops`` counts the rounds of each version, ``both`` those run
-    while v1 and v2 ran side by side.
+    while v1 and v2 ran side by side. With ``fail_fast``, waiting on the app fails as soon
+    as it recorded an error.
     """
+
+    fail_fast = False
 
     def __init__(self, db: Db) -> None:
         super().__init__(daemon=True)
@@ -128,9 +131,13 @@ class AppBase(threading.Thread):
         goal = self.ops[version] + ops
         deadline = time.monotonic() + timeout_s
         while self.ops[version] < goal:
-            assert time.monotonic() < deadline, f"app stalled: {self.ops}, {self.errors[:3]}"
-            assert self.is_alive(), self.errors[:3]
+            self._alive(deadline)
             time.sleep(0.05)
+
+    def _alive(self, deadline: float) -> None:
+        assert time.monotonic() < deadline, f"app stalled: {self.ops}, {self.errors[:3]}"
+        assert self.is_alive(), self.errors[:3]
+        assert not (self.fail_fast and self.errors), self.errors[:3]
 
     def switch(self, *versions: str, timeout_s: float = 60) -> None:
         """Run ``versions`` from now on; returns once no round of another version is
@@ -139,8 +146,7 @@ class AppBase(threading.Thread):
         goal = self.iterations + 2
         deadline = time.monotonic() + timeout_s
         while self.iterations < goal:
-            assert time.monotonic() < deadline, f"app stalled: {self.ops}, {self.errors[:3]}"
-            assert self.is_alive(), self.errors[:3]
+            self._alive(deadline)
             time.sleep(0.02)
 
     def finish(self, timeout_s: float = 30) -> None:

@@ -173,6 +173,12 @@ def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = N
         "Deploy the listed code changes between phases; the flow waits for approval.",
         "Any phase can be rolled back; later phases are rolled back first.",
     ]
+    if chosen.operation == "change_type":
+        notes.append("The swap changes the column's type under running code, with no "
+                     "approval before it: code that uses server-side prepared statements "
+                     "on this column (JDBC, asyncpg, pgx, psycopg after 5 runs) fails after "
+                     "the swap until it reconnects. Run it without them for this table, or "
+                     "restart it right after the swap.")
     if len(found) > 1:
         others = ", ".join(b.label for b in found[1:])
         notes.append(f"Other changes in this diff are planned in the last phase, with their "

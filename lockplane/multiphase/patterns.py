@@ -314,7 +314,10 @@ def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dia
         PhaseSpec(
             name="swap",
             description=f"In one short transaction: drop the sync, rename {column} to "
-                        f"{old_tmp} and {tmp} to {column} (no table rewrite)",
+                        f"{old_tmp} and {tmp} to {column} (no table rewrite). Running code "
+                        f"that bound {column} as {old_col.type} in a server-side prepared "
+                        "statement (JDBC, asyncpg, pgx; psycopg after 5 runs) fails until "
+                        "it reconnects or re-prepares",
             changes=swap,
             requires_code_deploy=True,
             code_changes_required=[
@@ -394,7 +397,7 @@ def drop_column(before: Schema, after: Schema, table: Table, column: str, d: Dia
         rollback_description="Nothing to undo in the database",
     )]
     if not col.nullable and col.default is None:
-        specs[0].changes = [_relax_not_null(table, col)]
+        specs[0].changes = [_relax_not_null(table, col, d)]
         specs[0].description += f"; {column} becomes nullable so inserts without it work"
         specs[0].rollback_description = f"Make {column} NOT NULL again"
     if archive:
@@ -419,9 +422,17 @@ def drop_column(before: Schema, after: Schema, table: Table, column: str, d: Dia
     return specs
 
 
-def _relax_not_null(table: Table, col: Column) -> Change:
+def _relax_not_null(table: Table, col: Column, d: Dialect) -> Change:
     from ..changes.alter_column import AlterColumn
 
+    if d.name != "postgres":
+        # SQLite cannot drop a NOT NULL in place: rebuild the table with it relaxed.
+        from ..changes.rebuild_table import RebuildTable
+
+        relaxed = table.model_copy(deep=True)
+        relaxed.columns = [c.model_copy(update={"nullable": True}) if c.name == col.name
+                           else c for c in relaxed.columns]
+        return RebuildTable(table, relaxed)
     return AlterColumn(table, col, col.model_copy(update={"nullable": True}))
 
 
