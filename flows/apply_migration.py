@@ -49,7 +49,8 @@ def apply_migration(
     ``target``: a DatabaseTarget block name (or instance), or a DSN for local use.
     ``safety``: strict | moderate | permissive; a target's own level cannot be loosened.
     ``notify``: name of a SlackNotifier block to post the plan and result to.
-    ``acknowledge``: at moderate, dangerous steps to run anyway (step numbers or rule ids).
+    ``acknowledge``: at moderate, dangerous steps to run anyway: ``rule@schema.table`` or a
+    rule id (not step numbers: the plan is computed in the run).
     """
     logger = get_run_logger()
     db = resolve_target(target)

@@ -328,7 +328,7 @@ def apply(
     retries: Annotated[int, typer.Option("--retries", help="retries after a lock timeout")] = 3,
     applied_by: Annotated[str | None, typer.Option("--who", help="recorded in the history")] = None,
     no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="with --schema: plain DDL instead of the lock-safe forms")] = False,
-    acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: run this dangerous step anyway (step number or rule id; repeatable)")] = None,
+    acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: run these dangerous steps anyway: rule@schema.table, a rule id, or a step number of a plan file (repeatable)")] = None,
 ) -> None:
     """Apply a plan to a database (checks its hash, validates on a shadow first)."""
     from .execute import ApplyOptions, apply_plan, parse_acknowledgements
@@ -352,7 +352,8 @@ def apply(
         return
     opts = ApplyOptions(safety=level, shadow_dsn=shadow_db or (env.shadow_database_url if env else None),
                         skip_shadow=skip_shadow, lock_timeout_ms=lock_timeout, retries=retries,
-                        applied_by=applied_by, acknowledged=parse_acknowledgements(acknowledge))
+                        applied_by=applied_by, acknowledged=parse_acknowledgements(
+                            acknowledge, allow_numbers=plan_file is not None))
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
     result = apply_plan(the_plan, dsn, opts, report=_report, confirm=confirm)
     for w in result.warnings:

@@ -40,7 +40,6 @@ class ApplyOptions:
     shadow_dsn: str | None = None
     skip_shadow: bool = False
     lock_timeout_ms: int = 3000
-    statement_timeout_ms: int | None = None
     retries: int = 3
     retry_backoff_s: float = 1.0
     applied_by: str | None = None
@@ -114,28 +113,41 @@ def refused_steps(plan: Plan, level: str, acknowledged: set[int | str] | None = 
                 out.append(Refusal(i, step, f"{rule} breaks running code: strict requires "
                                    "the multi-phase form (lockplane plan --multi-phase)"))
         elif level == "moderate" and step.safety == "dangerous" \
-                and i not in ack and not rules & ack:
+                and not _acknowledged(i, step, ack):
+            rule = next(iter(sorted(rules)), "")
+            target = f"{rule}@{step.table}" if rule and step.table else str(i)
             out.append(Refusal(i, step, f"it is dangerous; acknowledge it with "
-                               f"--acknowledge {i} (or --acknowledge "
-                               f"{next(iter(sorted(rules)), 'STEP')})"))
+                               f"--acknowledge {target} (or {i}, with a plan file)"))
     return out
 
 
-def parse_acknowledgements(values: list[str] | None) -> set[int | str]:
-    """``--acknowledge`` values: step numbers or rule ids, repeated or comma-separated."""
+def parse_acknowledgements(values: list[str] | None, *, allow_numbers: bool = True,
+                           ) -> set[int | str]:
+    """``--acknowledge`` values, repeated or comma-separated: ``rule@schema.table`` (that
+    risk on that table), a rule id (that risk anywhere: broad), or a step number (only
+    for a plan file someone reviewed: a plan computed at apply time may number its steps
+    differently)."""
     from .rules import RULES
 
     out: set[int | str] = set()
     for v in values or []:
         for item in (x.strip() for x in v.split(",") if x.strip()):
             if item.isdigit():
+                if not allow_numbers:
+                    raise BadInput(f"--acknowledge {item}: a step number needs a reviewed "
+                                   "plan file; here use rule@schema.table")
                 out.add(int(item))
-            elif item in RULES:
+            elif item.split("@", 1)[0] in RULES:
                 out.add(item)
             else:
-                raise BadInput(f"--acknowledge {item!r}: not a step number or a rule id "
-                               "(lockplane lint --list-rules)")
+                raise BadInput(f"--acknowledge {item!r}: not a step number, a rule id or "
+                               "rule@schema.table (lockplane lint --list-rules)")
     return out
+
+
+def _acknowledged(i: int, step: Step, ack: set[int | str]) -> bool:
+    rules = {f.rule for f in step.findings}
+    return i in ack or bool(rules & ack) or any(f"{r}@{step.table}" in ack for r in rules)
 
 
 def check_safety(plan: Plan, level: str, acknowledged: set[int | str] | None = None) -> None:
@@ -186,8 +198,6 @@ def group_steps(steps: list[Step]) -> list[list[tuple[int, Step]]]:
 def session_settings(db: Database, opts: ApplyOptions) -> Iterator[None]:
     if db.dialect.name == "postgres":
         db.execute(f"SET lock_timeout = {int(opts.lock_timeout_ms)}")
-        if opts.statement_timeout_ms:
-            db.execute(f"SET statement_timeout = {int(opts.statement_timeout_ms)}")
         try:
             yield
         finally:
@@ -233,8 +243,9 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                         on_committed(group[-1][0] + 1)
             else:
                 current = group[0]
-                for stmt in current[1].cleanup:  # leftovers of an earlier attempt
-                    db.execute(stmt)
+                if not current[1].cleanup_reverts_previous:
+                    for stmt in current[1].cleanup:  # leftovers of an earlier attempt
+                        db.execute(stmt)
                 for stmt in current[1].sql:
                     db.execute(stmt)
                 if on_committed:
@@ -345,19 +356,31 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
 
 
 def _hash_without_leftovers(live: Schema, plan: Plan, done: int) -> str:
-    """The live hash, not counting INVALID indexes that the next step's clean-up drops.
+    """The live hash, as the next step's leftovers of an earlier attempt aside.
 
-    A crash in the middle of CREATE INDEX CONCURRENTLY leaves an INVALID index; the step
-    starts by dropping it, so it must not stop the migration from resuming.
+    A crash in CREATE INDEX CONCURRENTLY leaves an INVALID index that did not exist
+    before the step (its clean-up drops it first); a crash in DROP INDEX CONCURRENTLY
+    leaves the index it was dropping INVALID (the step drops it anyway). Neither may stop
+    the migration from resuming.
     """
-    pending = " ".join(stmt for step in plan.steps[done:done + 1] for stmt in step.cleanup)
-    if not pending:
+    step = plan.steps[done] if done < len(plan.steps) else None
+    if step is None:
+        return live.hash()
+    created = " ".join(s for s in step.cleanup if s.startswith("DROP INDEX CONCURRENTLY"))
+    dropped = " ".join(s for s in step.sql if s.startswith("DROP INDEX CONCURRENTLY"))
+    if not (created or dropped):
         return live.hash()
     d = get_dialect(live.dialect)
     trimmed = live.model_copy(deep=True)
     for table in trimmed.tables:
-        table.indexes = [ix for ix in table.indexes if ix.valid or d.qname(
-            table.schema_, ix.name) not in pending]
+        kept = []
+        for ix in table.indexes:
+            name = d.qname(table.schema_, ix.name)
+            if not ix.valid and name in created:
+                continue
+            kept.append(ix.model_copy(update={"valid": True})
+                        if not ix.valid and name in dropped else ix)
+        table.indexes = kept
     return trimmed.hash()
 
 
@@ -380,9 +403,12 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             resume_from = 0
             migration_id: int | None = None
             if live_hash != plan.source_hash:
-                if plan.target_hash and live_hash == plan.target_hash:
-                    return ApplyResult("already_applied", None, 0, live_hash)
                 running = history.unfinished(pid)
+                # Data steps (backfills) do not change the schema: a run that stopped in
+                # one has reached the target hash and still has work to do.
+                if plan.target_hash and live_hash == plan.target_hash and not (
+                        running and running.steps_done < len(plan.steps)):
+                    return ApplyResult("already_applied", None, 0, live_hash)
                 if running and running.intermediate_hash != live_hash:
                     live_hash = _hash_without_leftovers(live, plan, running.steps_done)
                 if running and running.intermediate_hash == live_hash:
@@ -434,6 +460,12 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                             record(group[0][0] + 1)
                         steps_run += len(group)
             except ExecutionFailed as exc:
+                failed = plan.steps[committed[0]] if committed[0] < len(plan.steps) else None
+                if failed is not None and failed.cleanup_reverts_previous and committed[0] \
+                        and "clean-up failed" not in exc.message:
+                    # Its clean-up undid the step before it too: progress goes back one.
+                    committed[0] -= 1
+                    history.progress(migration_id, committed[0], db.introspect().hash())
                 history.finish(migration_id, "failed", None, exc.message)
                 if committed[0]:
                     raise ExecutionFailed(

@@ -8,6 +8,7 @@ A plan is made for one database state (``source_hash``) and leads to another
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,9 @@ class Step(PlanModel):
     # Non-transactional steps: run before each attempt and after a failure (e.g. drop the
     # INVALID index a failed CREATE INDEX CONCURRENTLY leaves), so the step can run again.
     cleanup: list[str] = Field(default_factory=list)
+    # The clean-up also undoes the step before (the helper check a failed VALIDATE
+    # leaves): run only after a failure, and progress goes back one step.
+    cleanup_reverts_previous: bool = False
     # Data moves the executor runs in committed batches: {schema, table, column, expression}
     backfill: dict[str, Any] | None = None
     # Lock impact measured on a shadow copy (plan --analyze-locks); not part of plan_id.
@@ -133,7 +137,14 @@ def step_for(change: Change, d: Dialect,
     assessment = change.assess(d)
     lock = change.lock(d)
     sql = change.sql(d)
-    if lock_timeout_ms and d.name == "postgres" and sql:
+    if lock_timeout_ms and d.name == "postgres" and sql and not change.transactional(d) \
+            and not (lock.blocks_reads or lock.blocks_writes) and not hasattr(
+                change, "backfill_spec"):
+        # CONCURRENTLY and VALIDATE wait for every older transaction, on any table: a
+        # short lock_timeout would fail them behind any long report. Their lock blocks
+        # no reads or writes, so waiting queues no query behind them.
+        sql = ["SET lock_timeout = 0", *sql]
+    elif lock_timeout_ms and d.name == "postgres" and sql:
         if lock.blocks_writes and not (lock.scans_table or lock.rewrites_table):
             # Meant to be brief once its lock is granted: a statement_timeout turns a
             # surprise (a scan nobody expected) into a failed step instead of an outage.
@@ -164,6 +175,7 @@ def step_for(change: Change, d: Dialect,
         findings=_findings(change, assessment),
         backfill=change.backfill_spec() if hasattr(change, "backfill_spec") else None,
         cleanup=change.cleanup_sql(d),
+        cleanup_reverts_previous=change.cleanup_reverts_previous(),
     )
 
 
@@ -192,7 +204,79 @@ def lock_safe_changes(changes: list[Change], before: Schema, after: Schema,
                       d: Dialect) -> list[Change]:
     """Each change replaced, in place, by its kind's lock-safe form."""
     ctx = RewriteContext(before, after, d)
+    changes = _replace_without_gap(changes, ctx)
     return [safe for change in changes for safe in change.lock_safe(ctx)]
+
+
+def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Change]:
+    """An index, UNIQUE or PRIMARY KEY replaced by one of the same name: build the new one
+    concurrently under a temporary name first, then swap. Dropping the old one first and
+    building the new one CONCURRENTLY would leave the table without it (no uniqueness, no
+    primary key) for the whole build."""
+    from .changes.add_constraint import AddConstraint
+    from .changes.create_index import CreateIndex
+    from .changes.drop_constraint import DropConstraint
+    from .changes.drop_index import DropIndex
+    from .model import Index, PrimaryKey, UniqueConstraint
+    from .multiphase.renames import RenameIndex, temp_name
+
+    def key(c: Change, name: str | None) -> tuple[Any, ...]:
+        return (c.table_key(), name)
+
+    drops: dict[tuple[Any, ...], Change] = {}
+    for c in changes:
+        if isinstance(c, DropIndex):
+            drops[key(c, c.index.name)] = c
+        elif isinstance(c, DropConstraint) and isinstance(
+                c.constraint, PrimaryKey | UniqueConstraint) and c.constraint.name:
+            drops[key(c, c.constraint.name)] = c
+    if not drops:
+        return changes
+    out: list[Change] = []
+    moved: set[int] = set()
+    for c in changes:
+        if isinstance(c, CreateIndex) and not c.new_relation and ctx.plain_table(
+                c.schema, c.relation) and isinstance(
+                    old := drops.get(key(c, c.index.name)), DropIndex):
+            tmp = temp_name(c.index.name)
+            out += [CreateIndex(c.schema, c.relation, c.index.model_copy(
+                        update={"name": tmp, "comment": None}), concurrently=True,
+                        rank=c.rank),
+                    replace(old, concurrently=True, rank=c.rank),
+                    RenameIndex(c.schema, c.relation, tmp, c.index.name, rank=c.rank)]
+            moved.add(id(old))
+        elif isinstance(c, AddConstraint) and isinstance(
+                c.constraint, PrimaryKey | UniqueConstraint) and c.constraint.name \
+                and ctx.plain_table(c.table.schema_, c.table.name) and isinstance(
+                    old := drops.get(key(c, c.constraint.name)), DropConstraint) \
+                and _columns_kept(old.constraint, ctx, c.table_key()):
+            con = c.constraint
+            tmp = temp_name(con.name)
+            nnd = isinstance(con, UniqueConstraint) and con.nulls_not_distinct
+            index = Index(name=tmp, columns=list(con.columns), unique=True,
+                          include=list(con.include), nulls_not_distinct=nnd)
+            # The drop and the adoption are consecutive transactional steps: one
+            # transaction, so the table is never without the constraint.
+            out += [CreateIndex(c.table.schema_ or "", c.table.name, index, concurrently=True,
+                                rank=c.rank),
+                    replace(old, rank=c.rank),
+                    replace(c, using_index=True, index_name=tmp)]
+            moved.add(id(old))
+        else:
+            out.append(c)
+    # The original drops (earlier in the plan) are gone: each now runs after its twin.
+    return [c for c in out if id(c) not in moved]
+
+
+def _columns_kept(constraint: Any, ctx: RewriteContext, table: tuple[str, str] | None,
+                  ) -> bool:
+    """Whether every column of the old constraint is still there after the plan (a
+    dropped column takes the constraint with it; the swap would find nothing to drop)."""
+    if table is None:
+        return False
+    after = ctx.after.table(*table)
+    return after is not None and all(after.column(n) is not None
+                                     for n in [*constraint.columns, *constraint.include])
 
 
 def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:

@@ -55,7 +55,7 @@ def build_plan_task(before: Schema, after: Schema,
 @task(name="check-safety", cache_policy=NO_CACHE)
 def check_safety_task(plan: Plan, safety: str, acknowledge: list[str] | None = None) -> None:
     """Refuse (SafetyRefusal) a plan with a step the safety level forbids."""
-    check_safety(plan, safety, parse_acknowledgements(acknowledge))
+    check_safety(plan, safety, parse_acknowledgements(acknowledge, allow_numbers=False))
 
 
 @task(name="validate-on-shadow", cache_policy=NO_CACHE)
@@ -75,7 +75,8 @@ def apply_plan_task(plan: Plan, target_dsn: str, safety: str = "moderate",
     """Apply the plan (hash check, locks, retries, history); a plain-dict summary."""
     opts = ApplyOptions(safety=safety, shadow_dsn=shadow_dsn, skip_shadow=skip_shadow,
                         lock_timeout_ms=lock_timeout_ms, applied_by=applied_by,
-                        acknowledged=parse_acknowledgements(acknowledge))
+                        acknowledged=parse_acknowledgements(acknowledge,
+                                                                     allow_numbers=False))
     result = apply_plan(plan, target_dsn, opts, report=_report)
     # A plain dict: it is the flow's return value and the result artifact's source, and
     # must serialize anywhere without the engine's classes.

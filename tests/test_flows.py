@@ -109,8 +109,8 @@ def test_apply_migration_postgres_via_block(prefect_api: str, pg_dsn: str,
     artifacts = _artifacts(run_id)
     plan_md = artifacts[f"plan-{block_name}"]
     assert 'ADD COLUMN "nickname" text' in plan_md
-    # An index on an existing table is built CONCURRENTLY, and every step waits for its
-    # locks no longer than the target's lock_timeout_ms.
+    # An index on an existing table is built CONCURRENTLY (no lock_timeout: it blocks
+    # nobody), and every locking step waits no longer than the target's lock_timeout_ms.
     assert 'CREATE INDEX CONCURRENTLY "users_nickname_idx"' in plan_md
     assert "SET lock_timeout = '2000ms'" in plan_md and "3000ms" not in plan_md
     assert "Rollback" in plan_md and "Lock" in plan_md and "Safety" in plan_md

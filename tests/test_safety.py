@@ -230,14 +230,21 @@ def test_moderate_needs_an_acknowledgement_for_dangerous_steps(pg_dsn: str,
     pg_exec(pg_dsn, BASE)
     desired = BASE.replace(", legacy text", "")
     proc = _apply(pg_dsn, project, desired, "--safety", "moderate")
-    assert_one_line_error(proc, 3, "--acknowledge 1", "drop-column")
+    assert_one_line_error(proc, 3, "--acknowledge drop-column@public.accounts")
     with psycopg.connect(pg_dsn) as conn:  # nothing changed
         assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE "
                             "column_name = 'legacy'").fetchone() == (1,)
     proc = _apply(pg_dsn, project, desired, "--safety", "moderate", "--acknowledge", "nope")
     assert_one_line_error(proc, 2, "--acknowledge", "nope")
+    # a step number means nothing for a plan computed now
+    proc = _apply(pg_dsn, project, desired, "--safety", "moderate", "--acknowledge", "1")
+    assert_one_line_error(proc, 2, "needs a reviewed plan file")
+    # acknowledging the risk on another table does not cover this one
     proc = _apply(pg_dsn, project, desired, "--safety", "moderate",
-                  "--acknowledge", "drop-column")
+                  "--acknowledge", "drop-column@public.owners")
+    assert_one_line_error(proc, 3, "drop-column")
+    proc = _apply(pg_dsn, project, desired, "--safety", "moderate",
+                  "--acknowledge", "drop-column@public.accounts")
     assert proc.returncode == 0, proc.stderr
 
 
@@ -254,7 +261,8 @@ def test_plan_format_sql_and_no_rewrite(pg_dsn: str, project: Path) -> None:
     safe = run("plan", "--from", pg_dsn, "--to", "d.sql", "--format", "sql", cwd=project)
     assert safe.returncode == 0, safe.stderr
     assert "CREATE INDEX CONCURRENTLY" in safe.stdout and "BEGIN;" not in safe.stdout
-    assert "SET lock_timeout = '3000ms';" in safe.stdout
+    # CONCURRENTLY waits for older transactions and blocks nobody: no lock_timeout
+    assert "SET lock_timeout = 0;" in safe.stdout
     plain = run("plan", "--from", pg_dsn, "--to", "d.sql", "--format", "sql", "--no-rewrite",
                 "--lock-timeout-ms", "500", cwd=project)
     assert "BEGIN;" in plain.stdout and "CONCURRENTLY" not in plain.stdout
@@ -280,3 +288,113 @@ def test_the_same_inputs_give_the_same_plan_whatever_the_hash_seed(pg_dsn: str,
         assert proc.returncode == 0, proc.stderr
         plans.add(proc.stdout)
     assert len(plans) == 1
+
+
+# ------------------------------------------------------------ review findings, pinned
+def _live(dsn: str) -> Schema:
+    with get_dialect("postgres").connect(dsn) as db:
+        return db.introspect()
+
+
+def test_replaced_unique_and_primary_key_never_leave_the_table_without(pg_dsn: str) -> None:
+    """A constraint or index replaced by one of the same name: the new one is built
+    concurrently under a temporary name before the old one goes, and the swap of a
+    constraint is one transaction."""
+    pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY, a int, b int, "
+                    "CONSTRAINT t_a_uq UNIQUE (a)); CREATE INDEX t_b_idx ON t (b);"
+                    "INSERT INTO t SELECT g, g, g FROM generate_series(1, 500) g;")
+    after = _schema("CREATE TABLE t (id int, a int NOT NULL, b int, "
+                    "CONSTRAINT t_pkey PRIMARY KEY (id, a), "
+                    "CONSTRAINT t_a_uq UNIQUE NULLS NOT DISTINCT (a));"
+                    "CREATE INDEX t_b_idx ON t (b) WHERE b > 0;")
+    plan = build_plan(_live(pg_dsn), after)
+    names = [s.description for s in plan.steps]
+    for old, new in (("Drop primary key t_pkey", "Create unique index t_pkey__lp_new"),
+                     ("Drop unique constraint t_a_uq", "Create unique index t_a_uq__lp_new"),
+                     ("Drop index t_b_idx", "Create index t_b_idx__lp_new")):
+        built = next(i for i, n in enumerate(names) if n.startswith(new))
+        dropped = next(i for i, n in enumerate(names) if n.startswith(old))
+        assert built < dropped, names
+    for i, n in enumerate(names):
+        if n.startswith(("Drop primary key", "Drop unique constraint")):
+            # the drop and the adoption share one transaction
+            assert plan.steps[i].transactional and plan.steps[i + 1].transactional
+            assert "using index" in names[i + 1]
+    apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
+    assert _live(pg_dsn).hash() == after.hash()
+
+
+def test_a_failed_validate_leaves_no_helper_check_behind(pg_dsn: str) -> None:
+    pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY, email text);"
+                    "INSERT INTO t VALUES (1, 'a'), (2, NULL);")
+    after = _schema("CREATE TABLE t (id int PRIMARY KEY, email text NOT NULL);")
+    plan = build_plan(_live(pg_dsn), after)
+    with pytest.raises(Exception, match="cleaned up"):
+        apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
+    pg_exec(pg_dsn, "INSERT INTO t VALUES (3, NULL);")  # no helper check enforcing NOT NULL
+    pg_exec(pg_dsn, "DELETE FROM t WHERE email IS NULL;")
+    result = apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
+    assert result.hash_after == after.hash()
+
+
+def test_constraints_the_schema_keeps_not_valid_are_not_validated(pg_dsn: str) -> None:
+    pg_exec(pg_dsn, "CREATE TABLE u (id int PRIMARY KEY); CREATE TABLE o (id int, uid int, "
+                    "n int); INSERT INTO o VALUES (1, 99, -1);")
+    desired = ("CREATE TABLE u (id int PRIMARY KEY); CREATE TABLE o (id int, uid int, n int);"
+               "ALTER TABLE o ADD CONSTRAINT o_uid_fk FOREIGN KEY (uid) REFERENCES u (id) "
+               "NOT VALID; ALTER TABLE o ADD CONSTRAINT o_n_pos CHECK (n > 0) NOT VALID;")
+    after = _schema(desired)
+    for lock_safe in (True, False):
+        plan = build_plan(_live(pg_dsn), after, lock_safe=lock_safe)
+        assert "validate_constraint" not in [s.kind for s in plan.steps]
+        assert all("NOT VALID" in " ".join(s.sql) for s in plan.steps)
+    apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
+    assert _live(pg_dsn).hash() == after.hash()
+
+
+def test_type_change_and_not_null_in_one_column_do_not_scan_under_the_lock(
+        base_schema: Schema) -> None:
+    after = _schema(BASE.replace("note varchar(20)", "note varchar(40) NOT NULL"))
+    plan = build_plan(base_schema, after)
+    kinds = [s.kind for s in plan.steps]
+    assert kinds == ["alter_column", "add_constraint", "validate_constraint", "alter_column",
+                     "drop_constraint"]
+    assert "TYPE character varying(40)" in " ".join(plan.steps[0].sql)
+    assert "SET NOT NULL" not in " ".join(plan.steps[0].sql)
+    assert plan.steps[3].lock is not None and not plan.steps[3].lock.scans_table
+
+
+def test_concurrent_builds_wait_for_old_transactions_without_a_lock_timeout(
+        base_schema: Schema) -> None:
+    plan = build_plan(base_schema, _schema(BASE + "CREATE INDEX e ON accounts (email);"))
+    (step,) = plan.steps
+    assert step.sql[0] == "SET lock_timeout = 0" and "CONCURRENTLY" in step.sql[1]
+
+
+def test_a_backfill_cut_short_is_resumed_not_reported_applied(pg_dsn: str) -> None:
+    """The schema reaches the target before the backfill ends: a re-apply after a crash
+    must finish the data, not say 'already applied'."""
+    from lockplane.state import History
+
+    pg_exec(pg_dsn, BASE + "INSERT INTO accounts (id, nick) SELECT g, 'n' FROM "
+            "generate_series(1, 300) g;")
+    after = _schema(BASE + "ALTER TABLE accounts ADD COLUMN token uuid "
+                           "DEFAULT gen_random_uuid();")
+    plan = build_plan(_live(pg_dsn), after)
+    assert plan.steps[-1].kind == "backfill_column"
+    head = plan.model_copy(update={"steps": plan.steps[:-1]})
+    # As if the process died right before the backfill: schema done, record unfinished.
+    from lockplane.execute import plan_id, who
+
+    with get_dialect("postgres").connect(pg_dsn) as db:
+        for step in head.steps:
+            for stmt in step.sql:
+                db.execute(stmt)
+        history = History(db)
+        mid = history.start(plan_id(plan), plan, who("test"))
+        history.progress(mid, len(head.steps), db.introspect().hash())
+    result = apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
+    assert result.status == "resumed"
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM accounts WHERE token IS NULL"
+                            ).fetchone() == (0,)

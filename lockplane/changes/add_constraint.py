@@ -72,17 +72,19 @@ class AddConstraint(Change):
     # UNIQUE / PRIMARY KEY: adopt the index of the same name, built CONCURRENTLY by the
     # step before (the lock-safe form): the ALTER itself then takes only a brief lock.
     using_index: bool = False
+    index_name: str | None = None  # the index to adopt, when not the constraint's name
 
     def describe(self) -> str:
         suffix = " (NOT VALID: existing rows checked later)" if self.not_valid else ""
         if self.using_index:
-            suffix = f" using index {self.constraint.name}"
+            suffix = f" using index {self.index_name or self.constraint.name}"
         return (f"Add {constraint_label(self.constraint)} on "
                 f"{qualified(self.table.schema_, self.table.name)}{suffix}")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        nv = " NOT VALID" if self.not_valid and isinstance(self.constraint, CheckConstraint) \
-            else ""
+        check = isinstance(self.constraint, CheckConstraint)
+        # NOT VALID: the lock-safe add, or a constraint the desired schema keeps NOT VALID
+        nv = " NOT VALID" if check and (self.not_valid or not self.constraint.valid) else ""
         body = self._using_index_def(d) if self.using_index else constraint_def(
             d, self.constraint)
         out = [f"ALTER TABLE {table_name(d, self.table)} ADD {body}{nv}"]
@@ -101,8 +103,9 @@ class AddConstraint(Change):
         kind = "PRIMARY KEY" if isinstance(c, PrimaryKey) else "UNIQUE"
         deferral = "" if isinstance(c, PrimaryKey) else deferrable_clause(c.deferrable,
                                                                     c.initially_deferred)
-        return (f"CONSTRAINT {d.quote(c.name)} {kind} USING INDEX {d.quote(c.name)}"
-                f"{deferral}")
+        # PostgreSQL renames the adopted index to the constraint's name.
+        return (f"CONSTRAINT {d.quote(c.name)} {kind} USING INDEX "
+                f"{d.quote(self.index_name or c.name)}{deferral}")
 
     def lock_safe(self, ctx: RewriteContext) -> list[Change]:
         c = self.constraint
@@ -112,6 +115,8 @@ class AddConstraint(Change):
         if isinstance(c, CheckConstraint):
             from .validate_constraint import ValidateConstraint
 
+            if not c.valid:  # wanted NOT VALID: existing rows are not to be checked
+                return [replace(self, not_valid=True)]
             return [replace(self, not_valid=True), ValidateConstraint(self.table, c.name)]
         if isinstance(c, PrimaryKey | UniqueConstraint):
             from .create_index import CreateIndex
@@ -130,7 +135,7 @@ class AddConstraint(Change):
         return [DropConstraint(self.table, self.constraint)]
 
     def lock(self, d: Dialect) -> Lock:
-        if self.not_valid or self.using_index:
+        if self.not_valid or self.using_index or not getattr(self.constraint, "valid", True):
             return Lock(ACCESS_EXCLUSIVE.mode, True, True)  # brief: no row is read
         # Every kind validates existing rows: CHECK scans, the others build an index.
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=False, scans_table=True)
@@ -139,9 +144,10 @@ class AddConstraint(Change):
         c = self.constraint
         label = constraint_label(c)
         name = qualified(self.table.schema_, self.table.name)
-        if self.not_valid:
+        if self.not_valid or (isinstance(c, CheckConstraint) and not c.valid):
             return Assessment.of(notes=(f"{label} applies to new writes at once; existing "
-                                        "rows are validated separately.",))
+                                        "rows are validated separately (or, if the schema "
+                                        "keeps it NOT VALID, never).",))
         if self.using_index:
             return Assessment.of(notes=("Adopts the index built concurrently before: a "
                                         "brief ACCESS EXCLUSIVE lock, no scan.",))

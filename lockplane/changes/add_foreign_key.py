@@ -60,6 +60,8 @@ class AddForeignKey(Change):
             return [self]
         from .validate_constraint import ValidateConstraint
 
+        if not self.fk.valid:  # wanted NOT VALID: existing rows are not to be checked
+            return [replace(self, not_valid=True)]
         return [replace(self, not_valid=True), ValidateConstraint(self.table, self.fk.name)]
 
     def inverse(self) -> list[Change]:
@@ -70,13 +72,13 @@ class AddForeignKey(Change):
     def lock(self, d: Dialect) -> Lock:
         # SHARE ROW EXCLUSIVE on both tables; held while every existing row is checked,
         # unless NOT VALID (then only briefly).
-        scans = not self.new_table and not self.not_valid
+        scans = not self.new_table and not self.not_valid and self.fk.valid
         return Lock(SHARE_ROW_EXCLUSIVE.mode, False, True, scans_table=scans)
 
     def assess(self, d: Dialect) -> Assessment:
         if self.new_table:
             return Assessment.of()
-        if self.not_valid:
+        if self.not_valid or not self.fk.valid:
             return Assessment.of(notes=("New writes are checked at once; existing rows are "
                                         "validated separately without blocking writes.",))
         return Assessment.of(Finding("add-foreign-key", (

@@ -309,7 +309,19 @@ class AlterColumn(Change):
                 or b.generated != a.generated or b.identity != a.identity
                 or not ctx.plain_table(self.table.schema_, self.table.name)):
             return [self]
+        if b.type != a.type:
+            # ALTER COLUMN TYPE re-checks every CHECK on the column, the temporary one
+            # too (a full scan under ACCESS EXCLUSIVE): change the type first, alone.
+            typed = b.model_copy(update={"type": a.type})
+            return [AlterColumn(self.table, b, typed, rank=self.rank),
+                    *not_null_via_check(self.table, replace(self, before=typed), ctx)]
         return not_null_via_check(self.table, self, ctx)
+
+    def _rechecks(self) -> bool:
+        """A type change re-checks the CHECK constraints on the column (a scan)."""
+        return self.before.type != self.after.type and any(
+            mentions_column(c.expression, self.after.name)
+            for c in self.table.check_constraints)
 
     def inverse(self) -> list[Change]:
         return [AlterColumn(self.table, self.after, self.before,
@@ -338,7 +350,8 @@ class AlterColumn(Change):
         rewrite = (type_change_rewrites(b.type, a.type) or b.collation != a.collation
                    or (b.generated != a.generated and a.generated is not None)
                    or (a.identity is not None and b.identity is None))
-        scan = rewrite or (b.nullable and not a.nullable and not self.not_null_check)
+        scan = rewrite or (b.nullable and not a.nullable and not self.not_null_check) \
+            or self._rechecks()
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=rewrite, scans_table=scan)
 
     def assess(self, d: Dialect) -> Assessment:
@@ -356,6 +369,10 @@ class AlterColumn(Change):
                 found.append(Finding("type-change-rewrite", (
                     f"Changing {name} from {b.type} to {a.type} rewrites the table under an "
                     "ACCESS EXCLUSIVE lock, and code reading the old type may break.")))
+            elif pg and self._rechecks():
+                notes.append(f"{b.type} -> {a.type} is binary-coercible (no rewrite), but "
+                             "the column's CHECK constraints are re-checked: a scan under "
+                             "ACCESS EXCLUSIVE.")
             elif pg:
                 notes.append(f"{b.type} -> {a.type} is binary-coercible: no rewrite, no scan.")
         elif pg and b.collation != a.collation:
@@ -417,6 +434,6 @@ def not_null_via_check(table: Table, step: AlterColumn, ctx: RewriteContext) -> 
     check = CheckConstraint(name=name,
                             expression=f"{ctx.dialect.quote(step.after.name)} IS NOT NULL")
     return [AddConstraint(table, check, not_valid=True, rank=step.rank),
-            ValidateConstraint(table, name, rank=step.rank),
+            ValidateConstraint(table, name, temporary=True, rank=step.rank),
             replace(step, not_null_check=name),
             DropConstraint(table, check, temporary=True, rank=step.rank)]

@@ -202,6 +202,11 @@ class Change:
         """SQL that undoes a half-done step after it failed outside a transaction."""
         return []
 
+    def cleanup_reverts_previous(self) -> bool:
+        """Whether the clean-up also undoes the step before this one (it then runs only
+        after a failure, never before an attempt)."""
+        return False
+
     # -- rollback, computed from the before-state this change carries
     def inverse(self) -> list[Change]:
         raise NotImplementedError

@@ -87,8 +87,8 @@ class RecreateEnum(Change):
                        f"USING {c}::text{arr}::{new}{arr}")
             if default is not None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}")
-        nv = " NOT VALID" if self.fks_not_valid else ""
-        out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}{nv}" for t, fk in fks]
+        out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}"
+                + (" NOT VALID" if self.fks_not_valid or not fk.valid else "") for t, fk in fks]
         out += comment_sql(d, "TYPE", (e.schema_ or "", e.name), e.comment)
         out.append(f"DROP TYPE {old}")
         return out
@@ -96,7 +96,7 @@ class RecreateEnum(Change):
     def lock_safe(self, ctx: RewriteContext) -> list[Change]:
         from .validate_constraint import ValidateConstraint
 
-        named = [(t, fk) for t, fk in self.foreign_keys if fk.name]
+        named = [(t, fk) for t, fk in self.foreign_keys if fk.name and fk.valid]
         if not named:
             return [self]
         return [replace(self, fks_not_valid=True),

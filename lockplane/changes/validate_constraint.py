@@ -24,6 +24,18 @@ class ValidateConstraint(Change):
     order = Order.ADD_FOREIGN_KEY + 5
     table: Table
     name: str
+    # The helper CHECK of a lock-safe SET NOT NULL, added NOT VALID by the step before:
+    # if validating fails, it is dropped again rather than left enforcing on live writes.
+    temporary: bool = False
+
+    def cleanup_sql(self, d: Dialect) -> list[str]:
+        if not self.temporary:
+            return []
+        return [f"ALTER TABLE {table_name(d, self.table)} DROP CONSTRAINT IF EXISTS "
+                f"{d.quote(self.name)}"]
+
+    def cleanup_reverts_previous(self) -> bool:
+        return self.temporary
 
     def describe(self) -> str:
         return (f"Validate constraint {self.name} on "

@@ -1,6 +1,7 @@
 """Renaming a constraint or an index: how a pattern builds an object under a temporary
 name while the old one (same name, old column) still serves running code, then gives it
-its real name once the old one is gone. The differ never emits these.
+its real name once the old one is gone; and how a plan replaces an index by one of the
+same name without a moment when the table has neither (lockplane.plan).
 
 PostgreSQL only: SQLite has no rename for either (the patterns drop and re-create there).
 """
