@@ -246,8 +246,18 @@ def plan(
                           or dialect_of_source(src_from) != "postgres"):
         raise BadInput("--analyze-locks needs PostgreSQL: --from (or --from-environment) must "
                        "be a live postgresql:// database, and not with --multi-phase")
+    shadow_server = shadow_db or _shadow_of(from_environment)
+    if analyze_locks and not shadow_server:
+        # Without one the shadow is made on --from's own server, usually the primary: a
+        # full copy loads it and holds a snapshot on the target for the whole copy.
+        if with_data:
+            raise BadInput("--analyze-locks --with-data copies every row of --from: give "
+                           "--shadow-db (or the environment's shadow_database_url) so the "
+                           "copy is not made on the target's own server")
+        err.print("[yellow]note:[/] the lock-analysis shadow database is created on "
+                  "--from's own server (pass --shadow-db to use another)")
     src_to = _resolve_src(to, to_environment or from_environment, "--to", use_schema_path=True)
-    ctx = _context([src_from, src_to], dialect, shadow_db or _shadow_of(from_environment))
+    ctx = _context([src_from, src_to], dialect, shadow_server)
     # Both sides load at once: each is mostly waiting on its own server.
     with ThreadPoolExecutor(max_workers=1) as pool:
         loading_before = pool.submit(load_schema, src_from, ctx)
@@ -279,7 +289,7 @@ def plan(
         from .lockstats import analyze_locks as measure_locks
         from .lockstats import print_lock_analysis
 
-        analysis = measure_locks(result, src_from, shadow_db or _shadow_of(from_environment),
+        analysis = measure_locks(result, src_from, shadow_server,
                                  with_data=with_data,
                                  sample_rows=10000 if sample_rows is None else sample_rows,
                                  report=None if quiet else _report)

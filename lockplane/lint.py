@@ -245,10 +245,13 @@ class _Linter:
     pending: dict[tuple[Key, str], _Pending] = field(default_factory=dict)
     not_null_checked: set[tuple[Key, str]] = field(default_factory=set)
     validated_tables: set[Key] = field(default_factory=set)
+    # (table, column) added by ALTER TABLE ... ADD COLUMN in this file
+    new_columns: set[tuple[Key, str]] = field(default_factory=set)
     timeout_session: bool = False
     timeout_local: bool = False
     timeout_at_begin: bool = False
     timeout_reported: bool = False
+    local_outside_tx: int | None = None  # position of a SET LOCAL that had no effect
     tx: int | None = None  # id of the open explicit transaction
     tx_count: int = 0
     file_ignores: set[str] = field(default_factory=set)
@@ -283,11 +286,16 @@ class _Linter:
         """The statement takes a lock that blocks reads or writes of an existing table."""
         if self.timeout_session or self.timeout_local or self.timeout_reported:
             return
+        why = ""
+        if self.local_outside_tx is not None:
+            line = _line_col(self.text, self.local_outside_tx)[0]
+            why = (f" (the transaction-local lock_timeout on line {line} is outside BEGIN ... "
+                   "COMMIT, where it has no effect)")
         # Once per file: one SET at the top fixes every statement after it.
         self.timeout_reported = self.report(
             "require-lock-timeout",
             f"{what} with no lock_timeout set earlier in the file: while it waits for its "
-            "lock, every query on the table queues behind it")
+            f"lock, every query on the table queues behind it{why}")
 
     def is_new(self, k: Key) -> bool:
         return k in self.new_tables
@@ -361,11 +369,17 @@ class _Linter:
             self.timeout_local = False  # SET LOCAL ends with its transaction
 
     def _set_timeout(self, on: bool, local: bool) -> None:
+        if local and self.tx is None:
+            # Outside BEGIN ... COMMIT, SET LOCAL (or set_config(..., true)) lasts only
+            # for its own implicit transaction: PostgreSQL warns and nothing changes.
+            self.local_outside_tx = self.start
+            return
         if local:
             self.timeout_local = on
         else:
             self.timeout_session = on
             self.timeout_local = False
+            self.local_outside_tx = None  # no longer why a timeout is missing
 
     def _on_VariableSetStmt(self, s: ast.VariableSetStmt) -> None:
         if (s.name or "").lower() != "lock_timeout":
@@ -398,6 +412,20 @@ class _Linter:
             for c in cons:
                 if isinstance(c, ast.Constraint) and c.conname:
                     self.new_constraints.add((k, c.conname))
+                if isinstance(c, ast.Constraint):
+                    self._references(c)
+
+    def _references(self, c: ast.Constraint) -> None:
+        """A foreign key locks the table it references, even from a new table.
+
+        Its RI triggers are added to the referenced table under SHARE ROW EXCLUSIVE
+        (NOT VALID or not), which blocks writes to it while the lock is waited for.
+        """
+        if c.contype != ConstrType.CONSTR_FOREIGN or c.pktable is None:
+            return
+        ref = _rv_key(c.pktable)
+        if not self.is_new(ref):
+            self.locks(f"REFERENCES {_show(ref)} takes SHARE ROW EXCLUSIVE on {_show(ref)}")
 
     def _on_CreateTableAsStmt(self, s: ast.CreateTableAsStmt) -> None:
         if s.objtype == ObjectType.OBJECT_TABLE and s.into is not None:
@@ -582,11 +610,17 @@ class _Linter:
         table = _show(k)
         if t == AT.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
             self._add_constraint(k, new, cmd.def_)
+            if new:
+                self._references(cmd.def_)
         elif t == AT.AT_ValidateConstraint:
             self._validate(k, cmd.name or "")
         elif t == AT.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
             if not new:
+                self.new_columns.add((k, cmd.def_.colname or ""))
                 self._add_column(table, cmd.def_)
+            else:
+                for c in _constraints(cmd.def_):
+                    self._references(c)
         elif new:
             pass  # nothing below matters on a table this file created
         elif t == AT.AT_DropColumn:
@@ -605,6 +639,10 @@ class _Linter:
                 self.report("drop-constraint", f"DROP CONSTRAINT {cmd.name} on {table}: code "
                             "or data quality may rely on it")
         elif t == AT.AT_ColumnDefault and cmd.def_ is None:
+            # Django's AddField: ADD COLUMN ... DEFAULT x NOT NULL, then DROP DEFAULT. A
+            # column added in this file has no code relying on its default yet.
+            if (k, cmd.name or "") in self.new_columns:
+                return True
             self.report("drop-default", f"DROP DEFAULT on {table}.{cmd.name}: inserts that "
                         "omit the column now get NULL or fail")
         elif t in _REWRITE_CMDS:

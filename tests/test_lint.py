@@ -175,7 +175,10 @@ def test_set_not_null_needs_the_check_validated_on_that_column() -> None:
 
 
 def test_new_tables_are_exempt_from_lock_and_existing_row_rules() -> None:
+    # The FK references a table also created here: one referencing an existing table
+    # locks that table (test_foreign_key_from_a_new_table_locks_the_referenced_table).
     sql = """
+    CREATE TABLE plans (id bigint PRIMARY KEY);
     CREATE TABLE accounts (id bigint PRIMARY KEY, email text);
     ALTER TABLE accounts ADD COLUMN tier int NOT NULL;
     ALTER TABLE accounts ADD COLUMN token uuid DEFAULT gen_random_uuid();
@@ -183,7 +186,7 @@ def test_new_tables_are_exempt_from_lock_and_existing_row_rules() -> None:
     ALTER TABLE accounts ALTER COLUMN email TYPE varchar(200);
     ALTER TABLE accounts ADD CONSTRAINT u UNIQUE (email);
     ALTER TABLE accounts ADD CONSTRAINT c CHECK (tier > 0);
-    ALTER TABLE accounts ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES users (id);
+    ALTER TABLE accounts ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES plans (id);
     CREATE INDEX accounts_email ON accounts (email);
     ALTER TABLE accounts DROP CONSTRAINT c;
     ALTER TABLE accounts DROP COLUMN tier;
@@ -191,6 +194,43 @@ def test_new_tables_are_exempt_from_lock_and_existing_row_rules() -> None:
     DROP TABLE accounts;
     """
     assert rules(sql, timeout=False) == []
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE TABLE child (id int, o int REFERENCES orders (id));",
+    "CREATE TABLE child (id int, o int, FOREIGN KEY (o) REFERENCES app.orders (id));",
+    "CREATE TABLE child (id int);\n"
+    "ALTER TABLE child ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES orders (id) NOT VALID;",
+    "CREATE TABLE child (id int);\nALTER TABLE child ADD COLUMN o int REFERENCES orders;",
+])
+def test_foreign_key_from_a_new_table_locks_the_referenced_table(sql: str) -> None:
+    # PostgreSQL adds the RI triggers to orders under SHARE ROW EXCLUSIVE: writes to the
+    # existing table queue behind the waiting CREATE/ALTER.
+    found = lint_sql(sql)
+    assert [f.rule for f in found] == ["require-lock-timeout"]
+    assert "SHARE ROW EXCLUSIVE on" in found[0].message and "orders" in found[0].message
+    assert rules(sql) == []  # a lock_timeout set first is all it needs
+
+
+def test_foreign_key_to_a_table_created_in_the_file_needs_no_timeout() -> None:
+    sql = ("CREATE TABLE orders (id int PRIMARY KEY);\n"
+           "CREATE TABLE child (id int, o int REFERENCES orders (id));\n"
+           "CREATE TABLE tree (id int PRIMARY KEY, parent int REFERENCES tree);\n"
+           "ALTER TABLE child ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES orders (id);")
+    assert rules(sql, timeout=False) == []
+
+
+def test_drop_default_of_a_column_added_in_the_file_is_clean() -> None:
+    # Django's AddField: the default only fills the existing rows, then goes.
+    django = ("ALTER TABLE t ADD COLUMN c integer DEFAULT 0 NOT NULL;\n"
+              "ALTER TABLE t ALTER COLUMN c DROP DEFAULT;")
+    assert rules(django) == []
+    assert rules("ALTER TABLE t ADD COLUMN c integer DEFAULT 0 NOT NULL, "
+                 "ALTER COLUMN c DROP DEFAULT;") == []
+    # another column, or the same name on another table, existed before the file
+    assert rules(django + "\nALTER TABLE t ALTER COLUMN d DROP DEFAULT;") == ["drop-default"]
+    assert rules(django + "\nALTER TABLE u ALTER COLUMN c DROP DEFAULT;") == ["drop-default"]
+    assert rules("ALTER TABLE t ALTER COLUMN c DROP DEFAULT;") == ["drop-default"]
 
 
 def test_a_table_created_in_another_file_is_not_new(tmp_path: Path) -> None:
@@ -295,6 +335,19 @@ def test_lock_timeout_settings_count(setting: str) -> None:
 ])
 def test_lock_timeout_not_in_effect(sql: str) -> None:
     assert rules(sql, timeout=False) == ["require-lock-timeout"]
+
+
+@pytest.mark.parametrize("setting", [
+    "SET LOCAL lock_timeout = '3s';", "SELECT set_config('lock_timeout', '3s', true);",
+])
+def test_set_local_outside_a_transaction_does_not_count(setting: str) -> None:
+    # Outside BEGIN ... COMMIT it lasts only for its own statement (PostgreSQL warns).
+    found = lint_sql(setting + "\nALTER TABLE users ADD COLUMN n text;")
+    assert [f.rule for f in found] == ["require-lock-timeout"]
+    assert "outside BEGIN ... COMMIT" in found[0].message and "line 1" in found[0].message
+    # a later SET LOCAL inside a transaction still counts
+    assert rules(setting + "\nBEGIN;\nSET LOCAL lock_timeout = '3s';\n"
+                 "ALTER TABLE users ADD COLUMN n text;\nCOMMIT;", timeout=False) == []
 
 
 def test_set_local_inside_the_transaction_counts() -> None:

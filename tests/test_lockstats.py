@@ -272,3 +272,32 @@ def test_cli_analyze_locks_needs_a_live_postgresql(sqlite_dsn: str, tmp_path: Pa
     assert_one_line_error(proc, 2, "--analyze-locks needs PostgreSQL")
     proc = run("plan", "--from", str(schema), "--to", str(schema), "--with-data")
     assert_one_line_error(proc, 2, "--analyze-locks")
+
+
+def test_cli_with_data_needs_an_explicit_shadow_server(pg_dsn: str, tmp_path: Path) -> None:
+    # A full copy made on the target's own server (the primary) would load it and hold a
+    # snapshot on the target for the whole copy: it must be asked for by name.
+    pg_exec(pg_dsn, USERS.format(rows=10))
+    to = tmp_path / "desired.json"
+    to.write_text(load_schema(pg_dsn).to_json())
+    proc = run("plan", "--from", pg_dsn, "--to", str(to), "--analyze-locks", "--with-data")
+    assert_one_line_error(proc, 2, "--with-data", "--shadow-db", "target's own server")
+    assert proc.stdout == ""
+
+    given = run("plan", "--from", pg_dsn, "--to", str(to), "--analyze-locks", "--with-data",
+                "--shadow-db", PG_ADMIN_DSN)
+    assert given.returncode == 0, given.stderr
+    assert "own server" not in given.stderr
+
+    (tmp_path / "lockplane.toml").write_text(
+        f'[environments.prod]\ndatabase_url = "{pg_dsn}"\n'
+        f'shadow_database_url = "{PG_ADMIN_DSN}"\n')
+    env = run("plan", "--from-environment", "prod", "--to", str(to), "--analyze-locks",
+              "--with-data", cwd=tmp_path)
+    assert env.returncode == 0, env.stderr
+
+    # a sample keeps the default server, with a note saying where the shadow goes
+    sample = run("plan", "--from", pg_dsn, "--to", str(to), "--analyze-locks")
+    assert sample.returncode == 0, sample.stderr
+    notes = [ln for ln in sample.stderr.splitlines() if "note:" in ln]
+    assert len(notes) == 1 and "--from's own server" in notes[0], sample.stderr
