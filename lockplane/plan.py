@@ -223,12 +223,17 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
     def key(c: Change, name: str | None) -> tuple[Any, ...]:
         return (c.table_key(), name)
 
+    # Columns an earlier step drops (or drops and adds back): what is built on them is
+    # gone with them before any swap could happen.
+    lost = _columns_dropped(changes)
     drops: dict[tuple[Any, ...], Change] = {}
     for c in changes:
-        if isinstance(c, DropIndex):
+        if isinstance(c, DropIndex) and c.index.valid and not _uses(
+                c.index, lost.get(c.table_key() or ("", ""), set())):
             drops[key(c, c.index.name)] = c
         elif isinstance(c, DropConstraint) and isinstance(
-                c.constraint, PrimaryKey | UniqueConstraint) and c.constraint.name:
+                c.constraint, PrimaryKey | UniqueConstraint) and c.constraint.name \
+                and not _uses(c.constraint, lost.get(c.table_key() or ("", ""), set())):
             drops[key(c, c.constraint.name)] = c
     if not drops:
         return changes
@@ -266,6 +271,29 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
             out.append(c)
     # The original drops (earlier in the plan) are gone: each now runs after its twin.
     return [c for c in out if id(c) not in moved]
+
+
+def _columns_dropped(changes: list[Change]) -> dict[tuple[str, str], set[str]]:
+    from .changes.alter_column import AlterColumn
+    from .changes.drop_column import DropColumn
+
+    out: dict[tuple[str, str], set[str]] = {}
+    for c in changes:
+        names: set[str] = set()
+        if isinstance(c, DropColumn):
+            names = {c.column.name}
+        elif isinstance(c, AlterColumn):
+            names = {g.name for g, _ in c.drops} | ({c.after.name} if (
+                c.before.generated != c.after.generated) else set())
+        if names and c.table_key() is not None:
+            out.setdefault(c.table_key(), set()).update(names)  # type: ignore[arg-type]
+    return out
+
+
+def _uses(obj: Any, columns: set[str]) -> bool:
+    from .changes.alter_column import mentions_any
+
+    return bool(columns) and mentions_any(obj, columns)
 
 
 def _columns_kept(constraint: Any, ctx: RewriteContext, table: tuple[str, str] | None,
