@@ -440,10 +440,7 @@ class _Linter:
             self.report("unique-on-existing-data", f"UNIQUE INDEX{name} on {_show(k)} fails "
                         "if existing rows have duplicates")
         if s.concurrent:
-            if self.tx is not None:
-                self.report("concurrently-in-transaction",
-                            "CREATE INDEX CONCURRENTLY inside BEGIN ... COMMIT: PostgreSQL "
-                            "refuses it (it cannot run in a transaction block)")
+            self._concurrently("CREATE INDEX CONCURRENTLY")
             return
         if self.is_new(k):
             return
@@ -490,10 +487,7 @@ class _Linter:
                     self.report("drop-index", f"DROP INDEX {_show(k)}: queries that use it get "
                                 "slower (and a unique one stops enforcing uniqueness)")
             if s.concurrent:
-                if self.tx is not None:
-                    self.report("concurrently-in-transaction",
-                                "DROP INDEX CONCURRENTLY inside BEGIN ... COMMIT: PostgreSQL "
-                                "refuses it (it cannot run in a transaction block)")
+                self._concurrently("DROP INDEX CONCURRENTLY")
                 return
             for k in keys:
                 if k in self.new_indexes:
@@ -573,14 +567,16 @@ class _Linter:
         self.report("table-rewrite", f"CLUSTER {name} rewrites under ACCESS EXCLUSIVE")
         self.locks(f"CLUSTER {name} takes ACCESS EXCLUSIVE")
 
+    def _concurrently(self, what: str) -> None:
+        if self.tx is not None:
+            self.report("concurrently-in-transaction", f"{what} inside BEGIN ... COMMIT: "
+                        "PostgreSQL refuses it (it cannot run in a transaction block)")
+
     def _on_ReindexStmt(self, s: ast.ReindexStmt) -> None:
         concurrent = any(isinstance(o, ast.DefElem) and o.defname == "concurrently"
                          for o in s.params or ())
         if concurrent:
-            if self.tx is not None:
-                self.report("concurrently-in-transaction",
-                            "REINDEX CONCURRENTLY inside BEGIN ... COMMIT: PostgreSQL refuses "
-                            "it (it cannot run in a transaction block)")
+            self._concurrently("REINDEX CONCURRENTLY")
             return
         self.locks("REINDEX without CONCURRENTLY blocks writes")
 
@@ -652,10 +648,7 @@ class _Linter:
             return self._attach(table, cmd.def_)
         elif t == AT.AT_DetachPartition and isinstance(cmd.def_, ast.PartitionCmd):
             if cmd.def_.concurrent:
-                if self.tx is not None:
-                    self.report("concurrently-in-transaction",
-                                "DETACH PARTITION CONCURRENTLY inside BEGIN ... COMMIT: "
-                                "PostgreSQL refuses it")
+                self._concurrently("DETACH PARTITION CONCURRENTLY")
                 return False
         return t not in _WEAK_LOCK_CMDS
 
