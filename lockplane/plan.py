@@ -244,9 +244,9 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
                 c.schema, c.relation) and isinstance(
                     old := drops.get(key(c, c.index.name)), DropIndex):
             tmp = temp_name(c.index.name)
+            # (its comment goes on with it: a rename keeps the comment)
             out += [CreateIndex(c.schema, c.relation, c.index.model_copy(
-                        update={"name": tmp, "comment": None}), concurrently=True,
-                        rank=c.rank),
+                        update={"name": tmp}), concurrently=True, rank=c.rank),
                     replace(old, concurrently=True, rank=c.rank),
                     RenameIndex(c.schema, c.relation, tmp, c.index.name, rank=c.rank)]
             moved.add(id(old))

@@ -398,3 +398,15 @@ def test_a_backfill_cut_short_is_resumed_not_reported_applied(pg_dsn: str) -> No
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM accounts WHERE token IS NULL"
                             ).fetchone() == (0,)
+
+
+def test_a_replaced_index_keeps_its_comment(pg_dsn: str) -> None:
+    """Found by the long hypothesis run: the index built under a temporary name lost the
+    comment the desired schema gives it."""
+    pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY, a int); CREATE INDEX t_a ON t (a);")
+    after = _schema("CREATE TABLE t (id int PRIMARY KEY, a int);"
+                    "CREATE INDEX t_a ON t USING hash (a); COMMENT ON INDEX t_a IS 'people';")
+    plan = build_plan(_live(pg_dsn), after)
+    assert "rename_index" in [s.kind for s in plan.steps]
+    apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
+    assert _live(pg_dsn).hash() == after.hash()
