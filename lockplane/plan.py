@@ -223,8 +223,8 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
     def key(c: Change, name: str | None) -> tuple[Any, ...]:
         return (c.table_key(), name)
 
-    # Columns an earlier step drops (or drops and adds back): what is built on them is
-    # gone with them before any swap could happen.
+    # Columns an earlier step drops, regenerates or makes nullable: what is built on them
+    # is gone with them, or must go before them, so no swap can wait for the new one.
     lost = _columns_dropped(changes)
     drops: dict[tuple[Any, ...], Change] = {}
     for c in changes:
@@ -283,8 +283,12 @@ def _columns_dropped(changes: list[Change]) -> dict[tuple[str, str], set[str]]:
         if isinstance(c, DropColumn):
             names = {c.column.name}
         elif isinstance(c, AlterColumn):
-            names = {g.name for g, _ in c.drops} | ({c.after.name} if (
-                c.before.generated != c.after.generated) else set())
+            # Regenerated columns; and DROP NOT NULL, which PostgreSQL refuses on a
+            # primary key column: the old key must be gone first, as in the plain plan.
+            names = {g.name for g, _ in c.drops}
+            if c.after.nullable and not c.before.nullable or (
+                    c.before.generated != c.after.generated):
+                names.add(c.after.name)
         if names and c.table_key() is not None:
             out.setdefault(c.table_key(), set()).update(names)  # type: ignore[arg-type]
     return out

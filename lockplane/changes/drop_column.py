@@ -27,6 +27,12 @@ class DropColumn(Change):
     table: Table
     column: Column
 
+    def __post_init__(self) -> None:
+        if self.column.generated is not None:
+            # Before any ALTER COLUMN ... TYPE of the columns it is computed from: while
+            # it exists PostgreSQL refuses those ("used by a generated column").
+            self.order = Order.ALTER_COLUMN - 5  # type: ignore[misc]
+
     def describe(self) -> str:
         table = qualified(self.table.schema_, self.table.name)
         return f"Drop column {self.column.name} from {table}"
