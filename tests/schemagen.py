@@ -1410,14 +1410,15 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
                 fk = g[0]
                 ok = referenceable(t, *g) and all(count[c] == 1 for c in fk.cols)
                 p = frm.table(fk.ref)
-                assert p is not None
+                if p is None:
+                    ok = False  # the parent exists only on the desired side: no rows follow
                 for c in fk.cols:
                     fol[c] = g if ok else None
                 if not ok and any(cp[c].nonnull for c in fk.cols):
                     n[t.key] = 0
                     changed = True
                     break
-                if ok and any(c in keyed[t.key] for c in fk.cols):
+                if ok and p is not None and any(c in keyed[t.key] for c in fk.cols):
                     if n[t.key] > n[p.key]:
                         n[t.key] = n[p.key]
                         changed = True
