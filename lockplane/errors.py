@@ -36,6 +36,8 @@ class ExecutionFailed(LockplaneError):
     """The database rejected a step; the transaction was rolled back: exit 1."""
 
     exit_code = 1
+    # A failed non-transactional step whose clean-up ran to the end (nothing of it left)
+    cleaned_up = False
 
 
 class DriftFound(LockplaneError):

@@ -263,19 +263,24 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
             where = f"step {current[0] + 1} '{current[1].description}'" if current else "a step"
             rolled = ("rolled back" if group[0][1].transactional
                       else "not rolled back (it ran outside a transaction)")
+            cleaned = False
             if current is not None and current[1].cleanup:
-                rolled = _clean_up(db, current[1], errors)
-            raise ExecutionFailed(f"{where} failed: {_error_line(exc)}; {rolled}") from None
+                cleaned, rolled = _clean_up(db, current[1], errors)
+            failure = ExecutionFailed(f"{where} failed: {_error_line(exc)}; {rolled}")
+            failure.cleaned_up = cleaned
+            raise failure from None
 
 
-def _clean_up(db: Database, step: Step, errors: tuple[type[BaseException], ...]) -> str:
+def _clean_up(db: Database, step: Step, errors: tuple[type[BaseException], ...],
+              ) -> tuple[bool, str]:
     """Undo what a failed non-transactional step left (an INVALID index); say so."""
     try:
         for stmt in step.cleanup:
             db.execute(stmt)
     except errors as exc:
-        return f"and its clean-up failed too ({_error_line(exc)}): run {step.cleanup!r}"
-    return "cleaned up (nothing of it is left)"
+        return False, (f"and its clean-up failed too ({_error_line(exc)}): "
+                       f"run {step.cleanup!r}")
+    return True, "cleaned up (nothing of it is left)"
 
 
 def run_backfill_step(dsn: str, step: Step, opts: ApplyOptions,
@@ -462,7 +467,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             except ExecutionFailed as exc:
                 failed = plan.steps[committed[0]] if committed[0] < len(plan.steps) else None
                 if failed is not None and failed.cleanup_reverts_previous and committed[0] \
-                        and "clean-up failed" not in exc.message:
+                        and exc.cleaned_up:
                     # Its clean-up undid the step before it too: progress goes back one.
                     committed[0] -= 1
                     history.progress(migration_id, committed[0], db.introspect().hash())

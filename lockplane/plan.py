@@ -213,11 +213,11 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
     concurrently under a temporary name first, then swap. Dropping the old one first and
     building the new one CONCURRENTLY would leave the table without it (no uniqueness, no
     primary key) for the whole build."""
-    from .changes.add_constraint import AddConstraint
+    from .changes.add_constraint import AddConstraint, backing_index
     from .changes.create_index import CreateIndex
     from .changes.drop_constraint import DropConstraint
     from .changes.drop_index import DropIndex
-    from .model import Index, PrimaryKey, UniqueConstraint
+    from .model import PrimaryKey, UniqueConstraint
     from .multiphase.renames import RenameIndex, temp_name
 
     def key(c: Change, name: str | None) -> tuple[Any, ...]:
@@ -253,13 +253,10 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
         elif isinstance(c, AddConstraint) and isinstance(
                 c.constraint, PrimaryKey | UniqueConstraint) and c.constraint.name \
                 and ctx.plain_table(c.table.schema_, c.table.name) and isinstance(
-                    old := drops.get(key(c, c.constraint.name)), DropConstraint) \
-                and _columns_kept(old.constraint, ctx, c.table_key()):
+                    old := drops.get(key(c, c.constraint.name)), DropConstraint):
             con = c.constraint
             tmp = temp_name(con.name)
-            nnd = isinstance(con, UniqueConstraint) and con.nulls_not_distinct
-            index = Index(name=tmp, columns=list(con.columns), unique=True,
-                          include=list(con.include), nulls_not_distinct=nnd)
+            index = backing_index(con, tmp)
             # The drop and the adoption are consecutive transactional steps: one
             # transaction, so the table is never without the constraint.
             out += [CreateIndex(c.table.schema_ or "", c.table.name, index, concurrently=True,
@@ -298,17 +295,6 @@ def _uses(obj: Any, columns: set[str]) -> bool:
     from .changes.alter_column import mentions_any
 
     return bool(columns) and mentions_any(obj, columns)
-
-
-def _columns_kept(constraint: Any, ctx: RewriteContext, table: tuple[str, str] | None,
-                  ) -> bool:
-    """Whether every column of the old constraint is still there after the plan (a
-    dropped column takes the constraint with it; the swap would find nothing to drop)."""
-    if table is None:
-        return False
-    after = ctx.after.table(*table)
-    return after is not None and all(after.column(n) is not None
-                                     for n in [*constraint.columns, *constraint.include])
 
 
 def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:

@@ -49,6 +49,13 @@ def constraint_label(c: TableConstraint) -> str:
     return f"{kind} {c.name}" if c.name else kind
 
 
+def backing_index(c: PrimaryKey | UniqueConstraint, name: str) -> Index:
+    """The unique index a UNIQUE / PRIMARY KEY constraint can adopt (USING INDEX)."""
+    nnd = isinstance(c, UniqueConstraint) and c.nulls_not_distinct
+    return Index(name=name, columns=list(c.columns), unique=True, include=list(c.include),
+                 nulls_not_distinct=nnd)
+
+
 def constraint_def(d: Dialect, c: TableConstraint) -> str:
     if isinstance(c, PrimaryKey):
         return primary_key_def(d, c)
@@ -121,9 +128,7 @@ class AddConstraint(Change):
         if isinstance(c, PrimaryKey | UniqueConstraint):
             from .create_index import CreateIndex
 
-            nnd = isinstance(c, UniqueConstraint) and c.nulls_not_distinct
-            index = Index(name=c.name, columns=list(c.columns), unique=True,
-                          include=list(c.include), nulls_not_distinct=nnd)
+            index = backing_index(c, c.name)
             return [CreateIndex(self.table.schema_ or "", self.table.name, index,
                                 concurrently=True, rank=self.rank),
                     replace(self, using_index=True)]
