@@ -3,7 +3,8 @@
 Creates two databases A and B (``lp_bench_*``) of ``--tables`` tables each (about 8
 columns a table, an index or two, an FK to an earlier table), B differing from A by a
 few dozen seeded changes, then times, each in its own child process (wall time and
-that process's own peak RSS from ``os.wait4``), ``--repeat`` times:
+that process's own peak RSS and CPU time from ``os.wait4``), ``--repeat`` times, (a) and
+(b) alternating run by run so that a drift in the machine's speed hits both alike:
 
   a. ``lockplane plan --from A --to B``                 (two live databases)
   b. ``migra --unsafe A B``                             (the Python peer, own venv)
@@ -416,6 +417,7 @@ class Run:
     wall: float
     rss_kib: int
     code: int
+    cpu: float = 0.0  # the child's user + system CPU seconds
 
 
 @dataclass
@@ -433,6 +435,10 @@ class Result:
         return statistics.median(r.wall for r in self.runs)
 
     @property
+    def median_cpu(self) -> float:
+        return statistics.median(r.cpu for r in self.runs)
+
+    @property
     def peak_mib(self) -> float:
         return max(r.rss_kib for r in self.runs) / 1024
 
@@ -446,7 +452,7 @@ def run_once(argv: list[str], stdout_path: str, stderr_path: str) -> Run:
         wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code  # reaped by wait4: tell Popen so it does not wait again
-    return Run(wall, int(usage.ru_maxrss), code)
+    return Run(wall, int(usage.ru_maxrss), code, usage.ru_utime + usage.ru_stime)
 
 
 def measure(
@@ -456,25 +462,50 @@ def measure(
     workdir: Path,
     ok_codes: tuple[int, ...] = (0,),
 ) -> Result:
-    res = Result(tool)
-    stem = re.sub(r"[^A-Za-z0-9.]+", "_", tool).strip("_")
-    out, err = str(workdir / f"{stem}.out"), str(workdir / f"{stem}.err")
+    return measure_alternating([(tool, argv, ok_codes)], repeat, workdir)[0]
+
+
+def measure_alternating(
+    commands: list[tuple[str, list[str], tuple[int, ...]]], repeat: int, workdir: Path
+) -> list[Result]:
+    """Run each command ``repeat`` times, in rounds, alternating their order per round.
+
+    A shared machine's speed drifts over minutes (seen here: the same run 1.5 s, then 2 s);
+    running all of one tool and then all of the other would put that drift into the ratio.
+    """
+    results = [Result(tool) for tool, _, _ in commands]
     for k in range(repeat):
-        run = run_once(argv, out, err)
-        if run.code not in ok_codes:
-            text = (
-                Path(err).read_text(errors="replace").strip()
-                or Path(out).read_text(errors="replace")[-2000:]
+        order = list(range(len(commands)))
+        if k % 2:
+            order.reverse()
+        for i in order:
+            tool, argv, ok_codes = commands[i]
+            res = results[i]
+            if res.error:
+                continue
+            stem = re.sub(r"[^A-Za-z0-9.]+", "_", tool).strip("_")
+            out, err = str(workdir / f"{stem}.out"), str(workdir / f"{stem}.err")
+            run = run_once(argv, out, err)
+            if run.code not in ok_codes:
+                text = (
+                    Path(err).read_text(errors="replace").strip()
+                    or Path(out).read_text(errors="replace")[-2000:]
+                )
+                res.error = f"exit {run.code}: {text[-3000:]}"
+                print(f"  {tool}: run {k + 1} FAILED ({res.error.splitlines()[0]})", flush=True)
+                continue
+            res.runs.append(run)
+            print(
+                f"  {tool}: run {k + 1}/{repeat} {run.wall:.2f} s "
+                f"(CPU {run.cpu:.2f} s), {run.rss_kib / 1024:.0f} MiB",
+                flush=True,
             )
-            res.error = f"exit {run.code}: {text[-3000:]}"
-            print(f"  {tool}: run {k + 1} FAILED ({res.error.splitlines()[0]})", flush=True)
-            return res
-        res.runs.append(run)
-        print(
-            f"  {tool}: run {k + 1}/{repeat} {run.wall:.2f} s, {run.rss_kib / 1024:.0f} MiB",
-            flush=True,
-        )
-    return res
+    return results
+
+
+def pair_ratios(a: Result, b: Result) -> list[float]:
+    """a's wall time over b's, round by round (runs measured side by side)."""
+    return [x.wall / y.wall for x, y in zip(a.runs, b.runs, strict=False)]
 
 
 def precompile_lockplane(lockplane: str) -> str:
@@ -629,29 +660,30 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_precompile:
             print(precompile_lockplane(lockplane))
         print(f"\nmeasuring ({args.repeat} runs each) ...", flush=True)
-        lp = measure(
+        lp_cmd = (
             "lockplane A->B (db->db)",
             [lockplane, "plan", "--from", dsn_a, "--to", dsn_b, "--quiet", "-o", "/dev/null"],
-            args.repeat,
-            workdir,
+            (0,),
         )
-        results.append(lp)
         mg: Result | None = None
+        exe: Path | None = None
         if args.no_migra:
             notes.append("migra: skipped (--no-migra)")
         else:
             exe, why = ensure_migra()
             if exe is None:
                 notes.append(f"migra: not run: {why}")
-            else:
-                mg = measure(
-                    "migra --unsafe (db->db)",
-                    [str(exe), "--unsafe", dsn_a, dsn_b],
-                    args.repeat,
-                    workdir,
-                    ok_codes=(0, 2),
-                )
-                results.append(mg)
+        if exe is None:
+            lp = measure_alternating([lp_cmd], args.repeat, workdir)[0]
+            results.append(lp)
+        else:
+            # Side by side: lockplane, migra, migra, lockplane, ... (see measure_alternating).
+            lp, mg = measure_alternating(
+                [lp_cmd, ("migra --unsafe (db->db)", [str(exe), "--unsafe", dsn_a, dsn_b], (0, 2))],
+                args.repeat,
+                workdir,
+            )
+            results += [lp, mg]
         if pg_dump:
             results.append(
                 measure(
@@ -714,12 +746,12 @@ def main(argv: list[str] | None = None) -> int:
             f"\n{args.tables} tables, repeat {args.repeat}: "
             "median wall, max peak RSS of the child process"
         )
-        print(f"{'tool':<32} {'wall s':>8} {'RSS MiB':>8}")
+        print(f"{'tool':<32} {'wall s':>8} {'CPU s':>8} {'RSS MiB':>8}")
         for r in results:
             if r.ok:
-                print(f"{r.tool:<32} {r.median_wall:>8.2f} {r.peak_mib:>8.0f}")
+                print(f"{r.tool:<32} {r.median_wall:>8.2f} {r.median_cpu:>8.2f} {r.peak_mib:>8.0f}")
             else:
-                print(f"{r.tool:<32} {'FAILED':>8} {'-':>8}")
+                print(f"{r.tool:<32} {'FAILED':>8} {'-':>8} {'-':>8}")
         print(
             f"\ntargets: lockplane plan at most {TARGET_RATIO:.0%} of migra's wall time, "
             f"under {TARGET_RSS_MIB:.0f} MiB"
@@ -730,10 +762,13 @@ def main(argv: list[str] | None = None) -> int:
             parts = [f"RSS {r.peak_mib:.0f} MiB {'OK' if r.peak_mib < TARGET_RSS_MIB else 'OVER'}"]
             if mg is not None and mg.ok:
                 ratio = r.median_wall / mg.median_wall
-                parts.insert(
-                    0,
-                    f"lockplane/migra wall {ratio:.2f} {'OK' if ratio <= TARGET_RATIO else 'OVER'}",
-                )
+                ok = "OK" if ratio <= TARGET_RATIO else "OVER"
+                verdict = f"lockplane/migra wall {ratio:.2f} {ok}"
+                if r is lp and len(lp.runs) == len(mg.runs):
+                    pairs = pair_ratios(lp, mg)
+                    verdict += (f" (round by round: median {statistics.median(pairs):.2f}, "
+                                f"worst {max(pairs):.2f})")
+                parts.insert(0, verdict)
             print(f"  {r.tool:<30} " + "; ".join(parts))
 
         print("\nsanity check: steps planned vs differences introduced")

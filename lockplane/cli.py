@@ -644,6 +644,17 @@ def approve(
 
 
 def main() -> None:
+    """The console entry point (a process of its own: never called in-process)."""
+    try:
+        _main()
+    finally:
+        # Python's shutdown runs a full garbage collection whatever gc.disable() says:
+        # after a plan of two 1,000-table schemas that is ~0.2 s spent only on exiting.
+        # Frozen objects are left out of it (they are still freed as the process ends).
+        gc.freeze()
+
+
+def _main() -> None:
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting.
         code = app(standalone_mode=False)

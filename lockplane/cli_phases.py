@@ -7,18 +7,40 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
 from .errors import BadInput, SafetyRefusal
-from .execute import ApplyOptions
-from .multiphase import load_multiphase_plan
-from .multiphase import runner as mp_runner
-from .multiphase.model import MultiPhasePlan
 from .report import err, print_plan
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from .execute import ApplyOptions
+    from .multiphase.model import MultiPhasePlan
+
+
+# The multi-phase engine loads when a phase command runs, not on every start-up of the
+# CLI (plan and apply do not need it).
+def _runner() -> ModuleType:
+    from .multiphase import runner
+
+    return runner
+
+
+def _load(path: str) -> MultiPhasePlan:
+    from .multiphase import load_multiphase_plan
+
+    return load_multiphase_plan(path)
+
+
+def _options(**kwargs: object) -> ApplyOptions:
+    from .execute import ApplyOptions
+
+    return ApplyOptions(**kwargs)  # type: ignore[arg-type]
 
 
 def print_multiphase(mp: MultiPhasePlan) -> None:
@@ -61,14 +83,14 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         """Apply one phase of a multi-phase plan (refuses phases out of order)."""
         if (phase is None) == (not next_):
             raise BadInput("give exactly one of --phase N or --next")
-        mp = load_multiphase_plan(plan_file)
+        mp = _load(plan_file)
         dsn = target_dsn(target, target_environment)
-        state = mp_runner.migration_state(mp, dsn)
+        state = _runner().migration_state(mp, dsn)
         number = phase or state.next_phase
         if number is None:
             raise SafetyRefusal(f"all {mp.total_phases} phases are already applied")
         if approver and number > 1:
-            mp_runner.approve(mp, dsn, number - 1, approver, comment="via apply-phase")
+            _runner().approve(mp, dsn, number - 1, approver, comment="via apply-phase")
         chosen = mp.phase(number)
         err.print(Text(f"Phase {number}/{mp.total_phases}: {chosen.name}: "
                        f"{chosen.description}", style="bold"))
@@ -80,8 +102,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
             if typer.prompt("Only 'yes' will be accepted to approve", default="",
                             show_default=False, err=True).strip() != "yes":
                 raise SafetyRefusal("apply-phase cancelled: not confirmed")
-        opts = ApplyOptions(safety=safety, skip_shadow=skip_shadow)
-        result = mp_runner.apply_phase(mp, dsn, number if phase else None, options=opts,
+        opts = _options(safety=safety, skip_shadow=skip_shadow)
+        result = _runner().apply_phase(mp, dsn, number if phase else None, options=opts,
                                        force_reason=force,
                                        report=lambda m: err.print(f"[dim]{escape(m)}[/]"))
         err.print(f"[green]Phase {number} applied[/] ({result.status}, "
@@ -102,7 +124,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         json_out: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Multi-phase migrations on a database and how far each has got."""
-        rows = mp_runner.status(target_dsn(target, target_environment))
+        rows = _runner().status(target_dsn(target, target_environment))
         if json_out:
             sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
             return
@@ -125,8 +147,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         phase: Annotated[int | None, typer.Option("--phase")] = None,
     ) -> None:
         """Run a phase's verification queries (default: the last applied phase)."""
-        mp = load_multiphase_plan(plan_file)
-        results = mp_runner.verify(mp, target_dsn(target, target_environment), phase)
+        mp = _load(plan_file)
+        results = _runner().verify(mp, target_dsn(target, target_environment), phase)
         for r in results:
             mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
             err.print(f"{mark} {escape(r.description)}"
@@ -144,7 +166,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
     ) -> None:
         """Undo the last applied phase, or every phase after --to-phase."""
-        mp = load_multiphase_plan(plan_file)
+        mp = _load(plan_file)
         dsn = target_dsn(target, target_environment)
         if not auto_approve and not sys.stdin.isatty():
             raise SafetyRefusal("not rolled back: confirmation needed; pass --auto-approve")
@@ -152,7 +174,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
                                              default="", show_default=False,
                                              err=True).strip() != "yes":
             raise SafetyRefusal("rollback-phase cancelled: not confirmed")
-        results = mp_runner.rollback(mp, dsn, to_phase, options=ApplyOptions(safety=safety),
+        results = _runner().rollback(mp, dsn, to_phase, options=_options(safety=safety),
                                      report=lambda m: err.print(f"[dim]{escape(m)}[/]"))
         err.print(f"[green]Rolled back[/] {len(results)} phase(s).")
 
@@ -216,7 +238,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         except OSError as exc:
             raise BadInput(f"cannot read {plan_file}: {exc.strerror}") from None
         if multi:
-            migration, warnings = export_multiphase(load_multiphase_plan(plan_file), name)
+            migration, warnings = export_multiphase(_load(plan_file), name)
         else:
             migration, warnings = export_plan(load_plan(plan_file), name)
         for w in warnings:

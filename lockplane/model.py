@@ -523,11 +523,14 @@ class Schema(Model):
     # ----------------------------------------------------------------- lookups
     def table(self, schema: str, name: str) -> Table | None:
         # Differs look tables up thousands of times: index them once per tables list.
-        idx = self._table_index
-        if idx is None or idx[0] is not self.tables or idx[1] != len(self.tables):
-            idx = (self.tables, len(self.tables),
-                   {(t.schema_, t.name): t for t in self.tables})
-            self._table_index = idx
+        # (Read from the private-attribute dict directly: pydantic's __getattr__ for a
+        # private attribute costs more than the lookup itself.)
+        private = self.__pydantic_private__  # type: ignore[attr-defined]
+        idx = private.get("_table_index")
+        tables = self.tables
+        if idx is None or idx[0] is not tables or idx[1] != len(tables):
+            idx = (tables, len(tables), {(t.schema_, t.name): t for t in tables})
+            private["_table_index"] = idx
         return idx[2].get((schema, name))
 
     # ----------------------------------------------------------- canonical form
@@ -603,16 +606,32 @@ def _sparse_defaults(cls: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
     return tuple(out)
 
 
+@functools.cache
+def _recipe(cls: type[BaseModel]) -> tuple[
+        tuple[str, ...], bool, tuple[tuple[str, Any], ...],
+        tuple[tuple[str, type[BaseModel] | None, bool], ...]]:
+    """What canonicalizing a dump of ``cls`` does, worked out once per class: the keys to
+    drop, whether ``columns`` is the original format's twin of ``keys``, the sparse
+    defaults, and the fields to descend into or sort (ordered lists of names need
+    nothing, so they are not visited at all)."""
+    keys = {f.alias or n for n, f in cls.model_fields.items()}
+    return (tuple(k for k in sorted(_NOT_STATE) if k in keys),
+            "keys" in keys and "columns" in keys,
+            _sparse_defaults(cls),
+            tuple(step for step in _walk_plan(cls) if step[1] is not None or not step[2]))
+
+
 def _canonicalize(data: dict[str, Any], cls: type[BaseModel]) -> dict[str, Any]:
     """Canonicalize a fresh ``model_dump`` of ``cls`` in place (ours to mutate: no copies)."""
-    for k in _NOT_STATE:
+    pops, legacy_columns, sparse, walk = _recipe(cls)
+    for k in pops:
         data.pop(k, None)
-    for k, default in _sparse_defaults(cls):
+    for k, default in sparse:
         if k in data and data[k] == default:
             del data[k]
-    if "keys" in data:
+    if legacy_columns and "keys" in data:
         data.pop("columns", None)  # the original format's index column list
-    for key, item_cls, keep in _walk_plan(cls):
+    for key, item_cls, keep in walk:
         value = data.get(key)
         if not value:
             continue
@@ -621,8 +640,7 @@ def _canonicalize(data: dict[str, Any], cls: type[BaseModel]) -> dict[str, Any]:
                 _canonicalize(value, item_cls)
             continue
         if item_cls is None:
-            if not keep:
-                data[key] = sorted(value)
+            data[key] = sorted(value)  # a list of names whose order means nothing (roles)
             continue
         for item in value:
             _canonicalize(item, item_cls)

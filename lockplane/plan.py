@@ -217,8 +217,9 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
     from .changes.create_index import CreateIndex
     from .changes.drop_constraint import DropConstraint
     from .changes.drop_index import DropIndex
+    from .changes.pg_common import temp_name
+    from .changes.rename_index import RenameIndex
     from .model import PrimaryKey, UniqueConstraint
-    from .multiphase.renames import RenameIndex, temp_name
 
     def key(c: Change, name: str | None) -> tuple[Any, ...]:
         return (c.table_key(), name)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from lockplane.jsonschema import SCHEMAS_DIR, generated, render
 from lockplane.model import Schema
@@ -58,6 +61,26 @@ def test_hash_ignores_column_and_table_order() -> None:
     assert Schema.model_validate(data).hash() == s.hash()
 
 
+# Schema hashes are stored: in plan files (source_hash / target_hash), in the history
+# table and in multi-phase state. A new Lockplane that hashed the same schema differently
+# would refuse every plan made before the upgrade, so the hash of these schemas is fixed.
+# golden_postgres.json is the introspection fixture of test_introspect_postgres.py (every
+# object kind, hostile names); golden_sqlite.json a SQLite database with views, triggers,
+# partial and expression indexes. A field added later must be sparse (see model.py).
+GOLDEN = Path(__file__).parent / "data"
+GOLDEN_HASHES = {
+    "golden_postgres.json": "c3ac347f6966de5d2f6c96fb8f414412e8152d31efb0e4490461180b2d1d7463",
+    "golden_sqlite.json": "3005383ea76f3066d30a7ae7b8a02127b769a1e2cd2c69321451cde9959987f3",
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_HASHES))
+def test_schema_hash_is_stable_across_versions(name: str) -> None:
+    s = Schema.model_validate_json((GOLDEN / name).read_text())
+    assert s.hash() == GOLDEN_HASHES[name]
+    assert Schema.model_validate_json(s.to_json()).hash() == GOLDEN_HASHES[name]
+
+
 def test_original_plan_format_loads() -> None:
     p = Plan.model_validate(ORIGINAL_PLAN)
     assert p.steps[0].sql == ["ALTER TABLE users ADD COLUMN x int"]
@@ -67,3 +90,4 @@ def test_shipped_json_schemas_are_current() -> None:
     for name, doc in generated().items():
         assert (SCHEMAS_DIR / name).read_text() == render(doc), (
             f"{name} is stale: run python -m lockplane.jsonschema")
+

@@ -117,23 +117,39 @@ def diff_retyped_foreign_keys(before: Schema, after: Schema, d: Dialect) -> list
     if d.name != "postgres":
         return []
 
+    # Columns whose type changes, as (schema, table, column): few or none in a plan, so
+    # the foreign keys are looked at only when there are some.
+    retyped_columns: set[tuple[str, str, str]] = set()
+    for tb in before.tables:
+        ta = after.table(tb.schema_ or "", tb.name)
+        if ta is None or ta.columns == tb.columns:
+            continue
+        types_after = {c.name: c.type for c in ta.columns}
+        retyped_columns.update(
+            (tb.schema_ or "", tb.name, c.name) for c in tb.columns
+            if types_after.get(c.name, c.type) != c.type)
+    if not retyped_columns:
+        return []
+
     def retyped(schema: str | None, table: str, columns: list[str]) -> bool:
-        tb, ta = before.table(schema or "", table), after.table(schema or "", table)
-        if tb is None or ta is None:
-            return False
-        for name in columns:
-            cb, ca = tb.column(name), ta.column(name)
-            if cb is not None and ca is not None and cb.type != ca.type:
-                return True
-        return False
+        return any((schema or "", table, name) in retyped_columns for name in columns)
+
+    from ..diff import same
+    from .drop_foreign_key import DropForeignKey
 
     out: list[Change] = []
-    for tb, fk, ta, fk_after in unchanged_foreign_keys(before, after):
-        if retyped(tb.schema_, tb.name, fk.columns) or retyped(
-                fk.referenced_schema, fk.referenced_table, fk.referenced_columns):
-            from .drop_foreign_key import DropForeignKey
-
-            out += [DropForeignKey(tb, fk), AddForeignKey(ta, fk_after)]
+    for tb in before.tables:
+        ta = None
+        for fk in tb.foreign_keys:
+            if not (retyped(tb.schema_, tb.name, fk.columns) or retyped(
+                    fk.referenced_schema, fk.referenced_table, fk.referenced_columns)):
+                continue
+            ta = ta or after.table(tb.schema_ or "", tb.name)
+            # Only a key present alike on both sides: other keys are dropped or added anyway.
+            twin = None if ta is None else next(
+                (f for f in ta.foreign_keys if same(fk, f, "comment")), None)
+            if twin is not None:
+                out += [DropForeignKey(tb, fk), AddForeignKey(ta, twin)]  # type: ignore[arg-type]
     return out
 
 

@@ -266,3 +266,13 @@ def columns_retyped(b: Table, a: Table) -> bool:
                                                                 c.generated):
             return True
     return False
+
+
+# The temporary name an object is built under before it takes its real one (multi-phase
+# contract phases, same-name replacements in a plan).
+TEMP_SUFFIX = "__lp_new"
+
+
+def temp_name(name: str) -> str:
+    """The temporary name of ``name`` (within PostgreSQL's 63-byte identifiers)."""
+    return name[:63 - len(TEMP_SUFFIX)] + TEMP_SUFFIX

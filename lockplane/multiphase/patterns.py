@@ -17,12 +17,14 @@ from ..changes.add_column import AddColumn
 from ..changes.backfill_column import BackfillColumn
 from ..changes.base import Change
 from ..changes.create_view import CreateView
+from ..changes.pg_common import TEMP_SUFFIX, temp_name
+from ..changes.rename_constraint import RenameConstraint
+from ..changes.rename_index import RenameIndex
 from ..dialects.base import Dialect
 from ..diff import diff
 from ..model import CheckConstraint, Column, Index, Schema, Table, View
 from .build import ChangeSource, PhaseSpec, remaining
 from .model import Verification
-from .renames import TEMP_SUFFIX, RenameConstraint, RenameIndex, temp_name
 from .sync import SyncPair, sync_changes
 
 ADDITIVE = {"create_index", "add_constraint", "add_foreign_key", "alter_column", "set_comment",

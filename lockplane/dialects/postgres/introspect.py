@@ -510,6 +510,7 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
     top_level = conn.info.transaction_status == TransactionStatus.IDLE
     rows: dict[str, list[Row]] = {}
     with conn.transaction(force_rollback=True), conn.cursor(row_factory=dict_row) as cur:
+        _fast_json(cur)
         if top_level:
             # One snapshot for every query, so the pieces agree with each other.
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -539,6 +540,19 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def _fast_json(cur: psycopg.Cursor[Any]) -> None:
+    """Parse this cursor's json columns (grants, identity options) with orjson: same
+    values for what these queries build (strings, booleans, 64-bit integers), a third of
+    the fetch time on a large database."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson comes with prefect
+        return
+    from psycopg.types.json import set_json_loads
+
+    set_json_loads(orjson.loads, cur)
 
 
 def _group(rows: list[Row]) -> dict[int, list[Row]]:
