@@ -82,4 +82,17 @@ def check_schema(schema: Schema) -> list[Finding]:
                 out.append(Finding("warning", where, f"{label} has no index on "
                                    f"({', '.join(fk.columns)}): deletes on {target.name} "
                                    "scan this table"))
+    for pub in schema.publications:
+        where = f"publication {pub.name}"
+        for pt in pub.tables:
+            target = tables.get((pt.schema_, pt.name))
+            if target is None:
+                out.append(Finding("error", where, "names unknown table "
+                                   f"{qualified(pt.schema_, pt.name)}"))
+                continue
+            tcols = {c.name for c in target.columns}
+            for c in pt.columns:
+                if c not in tcols:
+                    out.append(Finding("error", where, f"column list names unknown column "
+                                       f"{target.name}.{c}"))
     return out

@@ -203,7 +203,16 @@ def introspect(
     if not looks_like_dsn(src):
         raise BadInput(f"--target must be a database URL, not {src!r}")
     schema = load_schema(src)
+    _warn_unmanaged(schema.unmanaged, "left as they are")
     _write_out(_format_schema(schema, format), output)
+
+
+def _warn_unmanaged(objects: list[str], what_happens: str) -> None:
+    """Say which objects of the database Lockplane does not model: a plan neither creates
+    nor drops them, which must not pass for "there is nothing there"."""
+    if objects:
+        err.print("[yellow]warning:[/] " + escape(
+            f"not managed by Lockplane ({what_happens}): {', '.join(objects)}"))
 
 
 def _format_schema(schema: Schema, fmt: str) -> str:
@@ -265,6 +274,10 @@ def plan(
         if check_schema:
             _report_checks(after, src_to)
         before = loading_before.result()
+    _warn_unmanaged(before.unmanaged, "left as they are")
+    # Declared in the desired state but beyond the model: no step creates them.
+    seen = set(before.unmanaged)
+    _warn_unmanaged([o for o in after.unmanaged if o not in seen], "in --to, not created")
     if multi_phase:
         from .cli_phases import print_multiphase
         from .multiphase import plan_multiphase

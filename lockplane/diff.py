@@ -155,8 +155,12 @@ def _fill_referencing_tables(changes: list[Change], before: Schema, after: Schem
 
 def sqlite_needs_rebuild(b: Table, a: Table) -> bool:
     """Whether SQLite can reach ``a`` from ``b`` only through the table-rebuild procedure."""
+    # The primary key (AUTOINCREMENT included), WITHOUT ROWID and STRICT are fixed when
+    # the table is created: no ALTER changes them.
     if not (same(b.primary_key, a.primary_key) if b.primary_key and a.primary_key
             else b.primary_key == a.primary_key):
+        return True
+    if b.without_rowid != a.without_rowid or b.strict != a.strict:
         return True
     for group in ("unique_constraints", "check_constraints", "foreign_keys"):
         changed, dropped, added = match_named(getattr(b, group), getattr(a, group))
@@ -166,9 +170,10 @@ def sqlite_needs_rebuild(b: Table, a: Table) -> bool:
     for col in a.columns:
         prev = old_cols.get(col.name)
         if prev is None:
-            # ALTER TABLE ADD COLUMN: no PK/UNIQUE, no stored generated column, and a NOT
-            # NULL column needs a non-NULL constant default.
-            if col.generated is not None or (not col.nullable and col.default is None):
+            # ALTER TABLE ADD COLUMN: no PK/UNIQUE, no STORED generated column (a VIRTUAL
+            # one is fine), and a NOT NULL column needs a non-NULL constant default.
+            stored = col.generated is not None and col.generated_kind == "stored"
+            if stored or (not col.nullable and col.default is None):
                 return True
             if col.default is not None and _sqlite_non_constant(col.default):
                 return True

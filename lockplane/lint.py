@@ -23,14 +23,15 @@ from typing import Any
 
 import pglast
 from pglast import ast
-from pglast.enums import AlterTableType as AT
 from pglast.enums import (
+    AlterPublicationAction,
     ConstrType,
     NullTestType,
     ObjectType,
     TransactionStmtKind,
     VariableSetKind,
 )
+from pglast.enums import AlterTableType as AT
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 
@@ -506,6 +507,10 @@ class _Linter:
             for k in keys:
                 self.report("drop-materialized-view",
                             f"DROP MATERIALIZED VIEW {_show(k)} drops its computed rows")
+        elif kind == ObjectType.OBJECT_PUBLICATION:
+            for o in objects:
+                self.report("drop-publication", f"DROP PUBLICATION {_sql(o)} stops logical "
+                            "replication to its subscribers")
         else:
             self._drop_object(s, kind)
 
@@ -525,6 +530,17 @@ class _Linter:
         names = ", ".join(_sql(o) for o in s.objects or ())
         self.report("drop-object", f"DROP {what.upper()} {names}: code or other objects may "
                     "still use what is dropped")
+
+    def _on_AlterPublicationStmt(self, s: ast.AlterPublicationStmt) -> None:
+        # SET replaces the whole list: what it leaves out is removed (unknown from SQL
+        # alone, so said as "may").
+        if s.action == AlterPublicationAction.AP_DropObjects:
+            self.report("publication-remove-table", f"ALTER PUBLICATION {s.pubname} DROP: "
+                        "subscribers stop receiving the changes of what is removed")
+        elif s.action == AlterPublicationAction.AP_SetObjects and s.pubobjects:
+            self.report("publication-remove-table", f"ALTER PUBLICATION {s.pubname} SET "
+                        "replaces its tables: subscribers stop receiving the changes of any "
+                        "table it leaves out")
 
     # -------------------------------------------------------------------- renames
     def _on_RenameStmt(self, s: ast.RenameStmt) -> None:

@@ -68,7 +68,7 @@ class Column(Model):
     nullable: bool = True
     default: str | None = None
     identity: Literal["always", "by_default"] | None = None
-    generated: str | None = Field(None, description="expression of a STORED generated column")
+    generated: str | None = Field(None, description="expression of a generated column")
     collation: str | None = None
     comment: str | None = None
     # Original-Lockplane field; folded into Table.primary_key when the table is built.
@@ -87,7 +87,20 @@ class Column(Model):
     statistics: int | None = Field(None, description="SET STATISTICS target, when set")
     compression: str | None = Field(None, description="SET COMPRESSION method (pglz, lz4), "
                                     "when not the server's default")
-    sparse_fields = ("identity_options", "inherited", "grants", "statistics", "compression")
+    generated_kind: Literal["stored", "virtual"] = Field(
+        "stored", description="of a generated column: STORED (computed on write; the only "
+        "kind before PostgreSQL 18) or VIRTUAL (computed on read; SQLite's default when "
+        "neither is written). Ignored, and reset to stored, without 'generated'.")
+    sparse_fields = ("identity_options", "inherited", "grants", "statistics", "compression",
+                     "generated_kind")
+
+    @model_validator(mode="after")
+    def _kind_needs_expression(self) -> Column:
+        # Only a generated column has a kind: a stray one must not make two plain
+        # columns differ.
+        if self.generated is None and self.generated_kind != "stored":
+            self.generated_kind = "stored"
+        return self
 
 
 class IndexKey(Model):
@@ -141,7 +154,10 @@ class PrimaryKey(Model):
     name: str | None = None
     columns: list[str]
     include: list[str] = Field(default_factory=list, description="INCLUDE (...) columns")
-    sparse_fields = ("include",)
+    autoincrement: bool = Field(
+        False, description="SQLite AUTOINCREMENT: only on a one-column INTEGER PRIMARY KEY "
+        "of a rowid table; a rowid is then never reused, even after its row is deleted")
+    sparse_fields = ("include", "autoincrement")
 
 
 class UniqueConstraint(Model):
@@ -290,9 +306,11 @@ class Table(Model):
         default_factory=dict, description="a partition's copies of its parent's indexes and "
         "constraints, 'index:<parent index>' / 'constraint:<parent constraint>' -> name "
         "here (read from the database; not part of the state: used to detach exactly)")
+    without_rowid: bool = Field(False, description="SQLite WITHOUT ROWID (needs a primary key)")
+    strict: bool = Field(False, description="SQLite STRICT: values must match column types")
     sparse_fields = ("unlogged", "options", "partition_by", "partition_of",
                      "partition_bound", "inherits", "rules", "statistics",
-                     "replica_identity")
+                     "replica_identity", "without_rowid", "strict")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
@@ -300,6 +318,10 @@ class Table(Model):
         legacy = [c.name for c in self.columns if c.is_primary_key]
         if legacy and self.primary_key is None:
             self.primary_key = PrimaryKey(columns=legacy)
+        if self.primary_key is not None and self.primary_key.autoincrement:
+            self._check_autoincrement()
+        if self.without_rowid and self.primary_key is None:
+            raise ValueError(f"table {self.name!r}: WITHOUT ROWID needs a primary key")
         pk = set(self.primary_key.columns) if self.primary_key else set()
         for col in self.columns:
             in_pk = col.name in pk
@@ -308,6 +330,15 @@ class Table(Model):
             if in_pk and col.nullable:
                 col.nullable = False  # a primary key column is NOT NULL in every dialect
         return self
+
+    def _check_autoincrement(self) -> None:
+        # SQLite's own rule (its CREATE TABLE refuses anything else): said here, a schema
+        # file that breaks it is bad input rather than a failed migration.
+        pk = self.primary_key
+        col = self.column(pk.columns[0]) if pk is not None and len(pk.columns) == 1 else None
+        if col is None or col.type.strip().upper() != "INTEGER" or self.without_rowid:
+            raise ValueError(f"table {self.name!r}: autoincrement needs a one-column INTEGER "
+                             "primary key in a table that is not WITHOUT ROWID")
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -478,8 +509,79 @@ class Namespace(Model):
     comment: str | None = None
 
 
+PUBLISH_OPERATIONS = ("insert", "update", "delete", "truncate")
+
+
+class PublicationTable(Model):
+    """One table of a publication (always added with ONLY: an inheritance child that is
+    published is listed on its own, as pg_publication_rel has it)."""
+
+    name: str
+    schema_: str | None = Field(None, alias="schema")
+    columns: list[str] = Field(default_factory=list,
+                               description="column list (PostgreSQL 15); empty: every column")
+    where: str | None = Field(None, description="row filter (PostgreSQL 15), as pg_get_expr "
+                              "prints it")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _sorted_columns(self) -> PublicationTable:
+        # The server keeps a column list in attnum order, which differs between databases
+        # built in different orders: the set is what counts.
+        if self.columns != sorted(self.columns):
+            self.columns = sorted(self.columns)
+        return self
+
+
+class Publication(Model):
+    """CREATE PUBLICATION (logical replication): FOR ALL TABLES, or tables and schemas."""
+
+    name: str
+    all_tables: bool = False
+    tables: list[PublicationTable] = Field(default_factory=list)
+    schemas: list[str] = Field(default_factory=list, description="FOR TABLES IN SCHEMA")
+    publish: list[Literal["insert", "update", "delete", "truncate"]] = Field(
+        default_factory=lambda: list(PUBLISH_OPERATIONS))
+    publish_via_partition_root: bool = False
+    comment: str | None = None
+
+    @model_validator(mode="after")
+    def _canonical_lists(self) -> Publication:
+        publish = [op for op in PUBLISH_OPERATIONS if op in self.publish]
+        if publish != self.publish:
+            self.publish = publish
+        if self.schemas != sorted(set(self.schemas)):
+            self.schemas = sorted(set(self.schemas))
+        if self.all_tables and (self.tables or self.schemas):
+            raise ValueError(f"publication {self.name!r}: FOR ALL TABLES lists no tables "
+                             "or schemas")
+        return self
+
+
+class EventTrigger(Model):
+    """CREATE EVENT TRIGGER (database-wide, needs a superuser)."""
+
+    name: str
+    event: Literal["ddl_command_start", "ddl_command_end", "sql_drop", "table_rewrite",
+                   "login"]
+    tags: list[str] = Field(default_factory=list, description="WHEN TAG IN (...), upper case")
+    function: str = Field(description='the function it executes, "schema"."name" (quoted as '
+                          "in Table.partition_of; a bare name is in public)")
+    enabled: Literal["O", "D", "R", "A"] = "O"  # pg_event_trigger.evtenabled
+    comment: str | None = None
+
+    @model_validator(mode="after")
+    def _canonical_tags(self) -> EventTrigger:
+        # The server stores tags upper-cased; their order means nothing.
+        tags = sorted({t.upper() for t in self.tags})
+        if tags != self.tags:
+            self.tags = tags
+        return self
+
+
 # Fields that describe intent or the original format, not the database's state.
-_NOT_STATE = {"renamed_from", "is_primary_key", "clone_names"}
+# (``unmanaged`` lists what introspection saw but does not model: a report, not state.)
+_NOT_STATE = {"renamed_from", "is_primary_key", "clone_names", "unmanaged"}
 
 
 class Schema(Model):
@@ -496,7 +598,14 @@ class Schema(Model):
     range_types: list[RangeType] = Field(default_factory=list)
     collations: list[Collation] = Field(default_factory=list)
     aggregates: list[Aggregate] = Field(default_factory=list)
-    sparse_fields = ("range_types", "collations", "aggregates")
+    publications: list[Publication] = Field(default_factory=list)
+    event_triggers: list[EventTrigger] = Field(default_factory=list)
+    unmanaged: list[str] = Field(
+        default_factory=list, description="objects the database has that Lockplane does not "
+        "model (foreign tables, casts, operators ...), described for people: plans leave "
+        "them as they are. Read from the database; not part of the state (nor the hash).")
+    sparse_fields = ("range_types", "collations", "aggregates", "publications",
+                     "event_triggers", "unmanaged")
     _table_index: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -516,9 +625,35 @@ class Schema(Model):
             for fk in table.foreign_keys:
                 if not fk.referenced_schema:
                     fk.referenced_schema = table.schema_
+        for pub in self.publications:
+            for pt in pub.tables:
+                if not pt.schema_:
+                    pt.schema_ = default
+        for et in self.event_triggers:
+            # Quoted and qualified, as introspection writes it: one spelling, one hash.
+            fn = quote_name(*split_name(et.function, default))
+            if fn != et.function:
+                et.function = fn
         if any(t.partition_of or t.inherits for t in self.tables):
             _complete_children(self)
+        if self.dialect != "sqlite":
+            self._refuse_sqlite_only()
         return self
+
+    def _refuse_sqlite_only(self) -> None:
+        # No other dialect renders these: accepting them would change the hash and plan
+        # nothing (PostgreSQL has STORED generated columns only, before version 18).
+        for t in self.tables:
+            what = ("WITHOUT ROWID" if t.without_rowid else "STRICT" if t.strict
+                    else "AUTOINCREMENT" if t.primary_key and t.primary_key.autoincrement
+                    else None)
+            if what is None:
+                what = next((f"VIRTUAL generated column {c.name!r}" for c in t.columns
+                             if c.generated is not None and c.generated_kind == "virtual"),
+                            None)
+            if what is not None:
+                raise ValueError(f"table {t.name!r}: {what} is SQLite-only, and this "
+                                 f"schema's dialect is {self.dialect}")
 
     # ----------------------------------------------------------------- lookups
     def table(self, schema: str, name: str) -> Table | None:

@@ -88,6 +88,15 @@ _CATALOGUE = [
          "enforcing uniqueness", "Check it is unused (pg_stat_user_indexes.idx_scan)."),
     Rule("drop-object", R, "Code or other objects may still use what is dropped",
          "Make sure nothing uses it; the rollback re-creates it empty."),
+    # --- logical replication (subscribers are other databases: nothing here shows them)
+    Rule("drop-publication", D, "Dropping a publication stops logical replication to every "
+         "subscriber of it (their slots keep WAL on this server until they are dropped)",
+         "Drop or repoint the subscriptions first (on each subscriber: ALTER SUBSCRIPTION "
+         "... DISABLE, then DROP SUBSCRIPTION), then drop the publication."),
+    Rule("publication-remove-table", D, "Removing a table from a publication stops "
+         "replicating its changes: subscribers' copies silently go stale",
+         "Make sure no subscriber still needs the table (stop using its copy first); then "
+         "run ALTER SUBSCRIPTION ... REFRESH PUBLICATION on each subscriber."),
     # --- locks and rewrites (the lock-safe plan avoids each of these)
     Rule("create-index-blocking", R, "CREATE INDEX blocks writes for the whole build",
          "CREATE INDEX CONCURRENTLY (outside a transaction).",

@@ -46,7 +46,8 @@ def _sqlite_rows(path: str, schema: Schema) -> dict[tuple[str, str], dict[str, l
             cols = [c.name for c in t.columns]
             q = '"' + t.name.replace('"', '""') + '"'
             sel = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-            rows = conn.execute(f"SELECT {sel} FROM {q} ORDER BY rowid").fetchall()
+            order = "" if t.without_rowid else " ORDER BY rowid"  # it has no rowid
+            rows = conn.execute(f"SELECT {sel} FROM {q}{order}").fetchall()
             out[("main", t.name)] = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
     finally:
         conn.close()

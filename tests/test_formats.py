@@ -91,3 +91,50 @@ def test_shipped_json_schemas_are_current() -> None:
         assert (SCHEMAS_DIR / name).read_text() == render(doc), (
             f"{name} is stale: run python -m lockplane.jsonschema")
 
+
+def test_sqlite_table_options_in_schema_json() -> None:
+    from pydantic import ValidationError
+
+    def sqlite_schema(pk_type: str = "INTEGER", **table: object) -> Schema:
+        return Schema.model_validate({"dialect": "sqlite", "tables": [{
+            "name": "t", "columns": [
+                {"name": "id", "type": pk_type, "is_primary_key": True},
+                {"name": "v", "type": "INT", "generated": "id * 2", "generated_kind": "virtual"},
+                {"name": "plain", "type": "TEXT", "generated_kind": "virtual"}],
+            **table}]})
+
+    plain = sqlite_schema()
+    s = sqlite_schema(primary_key={"columns": ["id"], "autoincrement": True}, strict=True)
+    t = s.tables[0]
+    assert t.primary_key is not None and t.primary_key.autoincrement and t.strict
+    assert [c.generated_kind for c in t.columns] == ["stored", "virtual", "stored"]
+    assert s.hash() != plain.hash()
+    assert Schema.model_validate_json(s.to_json()).hash() == s.hash()
+    # AUTOINCREMENT only where SQLite takes it: bad input, not a failed migration.
+    auto = {"columns": ["id"], "autoincrement": True}
+    with pytest.raises(ValidationError, match="autoincrement needs"):
+        sqlite_schema("INT", primary_key=auto)
+    with pytest.raises(ValidationError, match="autoincrement needs"):
+        sqlite_schema(primary_key=auto, without_rowid=True)
+    with pytest.raises(ValidationError, match="WITHOUT ROWID needs a primary key"):
+        Schema.model_validate({"dialect": "sqlite", "tables": [
+            {"name": "t", "columns": [{"name": "a", "type": "TEXT"}], "without_rowid": True}]})
+
+
+@pytest.mark.parametrize("table", [
+    {"strict": True},
+    {"without_rowid": True, "primary_key": {"columns": ["id"]}},
+    {"primary_key": {"columns": ["id"], "autoincrement": True}},
+    {"columns": [{"name": "id", "type": "INTEGER"},
+                 {"name": "v", "type": "INTEGER", "generated": "id * 2",
+                  "generated_kind": "virtual"}]},
+], ids=["strict", "without_rowid", "autoincrement", "virtual"])
+def test_sqlite_only_fields_are_refused_in_a_postgres_schema(table: dict[str, object]) -> None:
+    from pydantic import ValidationError
+
+    data = {"dialect": "postgres", "tables": [
+        {"name": "t", "columns": [{"name": "id", "type": "INTEGER", "nullable": False}]
+         } | table]}
+    with pytest.raises(ValidationError, match="SQLite-only"):
+        Schema.model_validate(data)
+    assert Schema.model_validate(data | {"dialect": "sqlite"}).tables[0].name == "t"

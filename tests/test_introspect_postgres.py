@@ -232,6 +232,8 @@ def test_extension_members_and_state_are_excluded(schema: Schema) -> None:
     # citext brings dozens of functions and a type; none of them is ours.
     assert {f.name for f in schema.functions} == {"touch!", "add", "do it"}
     assert not any(d.name == "citext" for d in schema.domains)
+    # Nor are its casts, operators and operator classes (or btree_gist's) unmanaged ones.
+    assert schema.unmanaged == []
     # A partition is listed with its parent and bound; what it inherits is the parent's.
     events = schema.table("app", "events")
     assert events is not None and events.partition_by == "RANGE (at)"

@@ -289,6 +289,55 @@ def test_columns_types_defaults_generated(db: str) -> None:
     assert {k: c.generated for k, c in cols.items() if c.generated} == {
         "g1": "i * 2", "g2": "upper(s)", "g3": "i + n"}
     assert cols["g1"].type == "INT" and cols["g3"].type == ""
+    # hidden = 3 in pragma_table_xinfo: STORED; 2: VIRTUAL, SQLite's default kind.
+    assert {k: c.generated_kind for k, c in cols.items() if c.generated} == {
+        "g1": "stored", "g2": "virtual", "g3": "virtual"}
+
+
+OPTIONS = '''
+    CREATE TABLE plain (id INTEGER PRIMARY KEY, a TEXT, g INT GENERATED ALWAYS AS (1) STORED);
+    CREATE TABLE auto (id INTEGER CONSTRAINT "auto pk" PRIMARY KEY AUTOINCREMENT, a TEXT);
+    CREATE TABLE "auto ""t""" ("my id" INTEGER, a TEXT, PRIMARY KEY ("my id" AUTOINCREMENT));
+    CREATE TABLE nr (k TEXT PRIMARY KEY, v BLOB) without rowid;
+    CREATE TABLE st (id INTEGER PRIMARY KEY, n INT, t TEXT, x ANY) Strict;
+    CREATE TABLE both_ (k INTEGER PRIMARY KEY, v TEXT) STRICT, WITHOUT ROWID;
+'''
+
+
+def test_autoincrement_without_rowid_strict(db: str) -> None:
+    schema = load(db, OPTIONS)
+    got = {t.name: (t.primary_key.autoincrement if t.primary_key else None, t.without_rowid,
+                    t.strict) for t in schema.tables}
+    assert got == {"plain": (False, False, False), "auto": (True, False, False),
+                   'auto "t"': (True, False, False), "nr": (False, True, False),
+                   "st": (False, False, True), "both_": (False, True, True)}
+    assert table(schema, "auto").primary_key.name == "auto pk"  # type: ignore[union-attr]
+    assert table(schema, 'auto "t"').primary_key.columns == ["my id"]  # type: ignore[union-attr]
+
+    # Sparse: a table that uses none of them has none of them in its canonical form (its
+    # hash is what it was before they existed); one that does, has them.
+    canon = {t["name"]: t for t in schema.canonical()["tables"]}
+    assert not {"without_rowid", "strict"} & set(canon["plain"])
+    assert "autoincrement" not in canon["plain"]["primary_key"]
+    assert not [c for c in canon["plain"]["columns"] if "generated_kind" in c]
+    assert canon["auto"]["primary_key"]["autoincrement"] is True
+    assert (canon["both_"]["without_rowid"], canon["both_"]["strict"]) == (True, True)
+
+
+def test_table_options_without_table_list(db: str) -> None:
+    # SQLite before 3.37 has no pragma_table_list: the options come from the CREATE text.
+    from lockplane.dialects.sqlite import introspect as sqlite_introspect
+
+    live = {t.name: t for t in load(db, OPTIONS).tables}
+    conn = sqlite3.connect(db)
+    try:
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_schema WHERE type = "
+                                      "'table' AND name NOT LIKE 'sqlite%'"):
+            t = sqlite_introspect._table(conn, name, sqltext.parse_create_table(sql), {}, None)
+            assert (t.without_rowid, t.strict) == (live[name].without_rowid,
+                                                   live[name].strict), name
+    finally:
+        conn.close()
 
 
 def test_views_and_triggers(db: str) -> None:
@@ -434,6 +483,14 @@ def test_split_table_body_and_constraints() -> None:
         "PRIMARY KEY", "pk", True, "REPLACE", True)
     assert (nn.kind, nn.on_conflict, coll.collation) == ("NOT NULL", "IGNORE", "nocase")
     assert (default.kind, default.expression) == ("DEFAULT", "(-1)")
+
+    # SQLite's grammar also takes AUTOINCREMENT at the end of a table PRIMARY KEY list.
+    pk, = sqltext.table_constraints('PRIMARY KEY ("a b" DESC AUTOINCREMENT)')
+    assert (pk.columns, pk.keys[0].descending, pk.autoincrement) == (["a b"], True, True)
+    pk, = sqltext.table_constraints("PRIMARY KEY (a, b)")
+    assert (pk.columns, pk.autoincrement) == (["a", "b"], False)
+    assert sqltext.table_options("CREATE TABLE t (a) strict, without rowid") == [
+        "STRICT", "WITHOUT ROWID"]
 
 
 def test_parse_create_index_and_view() -> None:

@@ -49,6 +49,9 @@ def rules(sql: str, *, timeout: bool = True) -> list[str]:
     ("DROP TYPE mood;", "drop-object"),
     ("DROP TRIGGER tr ON users;", "drop-object"),
     ("DROP POLICY p ON users;", "drop-object"),
+    ("DROP PUBLICATION feed;", "drop-publication"),
+    ("ALTER PUBLICATION feed DROP TABLE users;", "publication-remove-table"),
+    ("ALTER PUBLICATION feed SET TABLE users, orders;", "publication-remove-table"),
     ("ALTER TABLE users RENAME COLUMN email TO email_address;", "rename-column"),
     ("ALTER TABLE users RENAME TO people;", "rename-table"),
     ("ALTER TABLE users ALTER COLUMN nick TYPE varchar(10);", "type-change-rewrite"),
@@ -130,6 +133,8 @@ def test_every_finding_uses_a_catalogue_id_and_its_class() -> None:
     "ALTER TABLE users ADD CONSTRAINT pk PRIMARY KEY USING INDEX users_id;",
     "ALTER TABLE users ADD CONSTRAINT c CHECK (age > 0) NOT VALID;",
     "ALTER TABLE users VALIDATE CONSTRAINT c;",
+    "ALTER PUBLICATION feed ADD TABLE users;",
+    "ALTER PUBLICATION feed SET (publish = 'insert, update');",
     "SELECT 1;",
 ])
 def test_lock_safe_forms_are_clean(sql: str) -> None:

@@ -41,8 +41,12 @@ def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
     the parent; only the columns of their own are listed.
     """
     t = table
-    items = [column_def(d, c) for c in t.columns if not c.inherited]
-    if t.primary_key:
+    # SQLite takes AUTOINCREMENT only as a column constraint of the INTEGER PRIMARY KEY.
+    pk_col = (t.primary_key.columns[0] if t.primary_key and t.primary_key.autoincrement
+              and d.name == "sqlite" else None)
+    items = [column_def(d, c, pk=t.primary_key if c.name == pk_col else None)
+             for c in t.columns if not c.inherited]
+    if t.primary_key and pk_col is None:
         items.append(primary_key_def(d, t.primary_key))
     items += [unique_def(d, u) for u in t.unique_constraints]
     items += [check_def(d, c) for c in t.check_constraints]
@@ -67,6 +71,11 @@ def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
         sql += f" PARTITION BY {t.partition_by}"
     if t.options:
         sql += f" WITH ({', '.join(reloption_sql(d, o) for o in t.options)})"
+    if d.name == "sqlite":
+        sqlite_options = [o for o, on in (("WITHOUT ROWID", t.without_rowid),
+                                          ("STRICT", t.strict)) if on]
+        if sqlite_options:
+            sql += " " + ", ".join(sqlite_options)
     return sql
 
 

@@ -8,6 +8,7 @@ is and as it must be; its SQL, inside the plan's one transaction, is:
    children's ON DELETE CASCADE / SET NULL actions);
 2. ``CREATE TABLE "_lockplane_new_<name>"`` with the new definition, FKs inline;
 3. ``INSERT INTO`` it the columns both definitions share, from the old table;
+   and, for an AUTOINCREMENT table, carry its ``sqlite_sequence`` counter over;
 4. ``DROP TABLE`` the old one (its indexes and triggers go with it);
 5. ``ALTER TABLE`` the new one ``RENAME TO`` the old name, with
    ``PRAGMA legacy_alter_table=ON`` for that one statement: by default SQLite re-parses
@@ -89,7 +90,8 @@ class RebuildTable(Change):
         out: list[str] = []
         b, a = self.before, self.after
         bpk, apk = b.primary_key, a.primary_key
-        if not (same(bpk, apk) if bpk and apk else bpk == apk):
+        # AUTOINCREMENT is a table option here (see _option_changes), not a new key.
+        if not (same(bpk, apk, "autoincrement") if bpk and apk else bpk == apk):
             old = f"({', '.join(bpk.columns)})" if bpk else "none"
             new = f"({', '.join(apk.columns)})" if apk else "none"
             out.append(f"primary key {old} -> {new}")
@@ -102,12 +104,23 @@ class RebuildTable(Change):
             out += [f"add {label} {_con_label(c)}" for c in added]
         return out
 
+    def _option_changes(self) -> list[str]:
+        b, a = self.before, self.after
+        out = []
+        for label, was, now in (("AUTOINCREMENT", autoincrement(b), autoincrement(a)),
+                                ("WITHOUT ROWID", b.without_rowid, a.without_rowid),
+                                ("STRICT", b.strict, a.strict)):
+            if was != now:
+                out.append(f"{'add' if now else 'drop'} {label}")
+        return out
+
     def describe(self) -> str:
         parts = [f"add column {c.name}" for c in self._added()]
         parts += [f"drop column {c.name}" for c in self._dropped()]
         for prev, col in self._altered():
             parts.append(f"alter column {col.name} ({', '.join(_aspects(prev, col))})")
         parts += self._constraint_changes()
+        parts += self._option_changes()
         what = "; ".join(parts) or "recreate its definition"
         return f"Rebuild table {self._name()} (SQLite cannot ALTER it in place): {what}"
 
@@ -140,11 +153,11 @@ class RebuildTable(Change):
     def _rowid_alias(self, copied: list[str]) -> str | None:
         """A name for the rowid usable on both sides, when the rowid should be copied.
 
-        Only a table without a primary key is surely a rowid table (WITHOUT ROWID needs
-        one, and the model does not say); the new table always is one. If its INTEGER
-        PRIMARY KEY is a copied column, that column already carries the rowid.
+        Only where the old table has no primary key (so it is a rowid table: WITHOUT
+        ROWID needs one) and the new one is a rowid table. If its INTEGER PRIMARY KEY is
+        a copied column, that column already carries the rowid.
         """
-        if self.before.primary_key is not None:
+        if self.before.primary_key is not None or self.after.without_rowid:
             return None
         pk = self.after.primary_key
         if pk and len(pk.columns) == 1 and pk.columns[0] in copied:
@@ -169,6 +182,7 @@ class RebuildTable(Change):
         copy = self._copy_sql(d, new_name)
         if copy is not None:
             out.append(copy)
+        out += self._sequence_sql(d, new_name)
         out += [
             f"DROP TABLE {d.quote(self.before.name)}",
             "PRAGMA legacy_alter_table = ON",
@@ -178,6 +192,22 @@ class RebuildTable(Change):
         out += [index_sql(d, self.after.schema_, name, ix) for ix in self.after.indexes]
         out += [t.definition for t in self.after.triggers]
         return out
+
+    def _sequence_sql(self, d: Dialect, new_name: str) -> list[str]:
+        """Keep an AUTOINCREMENT counter: the copy leaves the new table's at its highest
+        copied id, so ids of rows deleted at the top would be handed out again. DROP TABLE
+        deletes the old table's sqlite_sequence row; the rename renames the new one's."""
+        if not (autoincrement(self.before) and autoincrement(self.after)):
+            return []
+        old, new = d.literal(self.before.name), d.literal(new_name)
+        return [
+            "UPDATE sqlite_sequence SET seq = (SELECT max(seq) FROM sqlite_sequence "
+            f"WHERE name IN ({old}, {new})) WHERE name = {new}",
+            # No row yet for the new table when nothing was copied (an emptied table).
+            f"INSERT INTO sqlite_sequence (name, seq) SELECT {new}, seq FROM sqlite_sequence "
+            f"WHERE name = {old} AND NOT EXISTS "
+            f"(SELECT 1 FROM sqlite_sequence WHERE name = {new})",
+        ]
 
     def checks_sqlite(self, d: Dialect) -> list[str]:
         """Queries that must return no rows before COMMIT (or the migration fails)."""
@@ -263,10 +293,22 @@ class RebuildTable(Change):
         if added:
             out.append("New constraints (" + "; ".join(added) + ") are checked against "
                        "every existing row: the rebuild fails if one violates them.")
+        b, a = self.before, self.after
+        if a.strict and not b.strict:
+            out.append("The table becomes STRICT: the rebuild fails if a value does not fit "
+                       "its column's type (text in an INTEGER column, say).")
+        if a.without_rowid and not b.without_rowid:
+            out.append("The table becomes WITHOUT ROWID: the rebuild fails if a primary key "
+                       "column holds NULL (a rowid table allows it), and code that reads "
+                       "rowid breaks.")
         return out
 
     def table_key(self) -> tuple[str, str]:
         return (self.after.schema_ or "", self.after.name)
+
+
+def autoincrement(t: Table) -> bool:
+    return t.primary_key is not None and t.primary_key.autoincrement
 
 
 def _col_state(c: Column) -> dict[str, object]:
@@ -284,6 +326,8 @@ def _aspects(b: Column, a: Column) -> list[str]:
     if b.generated != a.generated:
         out.append(f"generated as {a.generated}" if a.generated is not None
                    else "no longer generated")
+    elif a.generated is not None and b.generated_kind != a.generated_kind:
+        out.append(a.generated_kind.upper())
     if b.collation != a.collation:
         out.append(f"collation {a.collation or 'default'}")
     return out or ["definition"]

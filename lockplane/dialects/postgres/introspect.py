@@ -30,9 +30,13 @@ _USER_NS = "(n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' " \
            "AND n.nspname <> 'lockplane')"
 
 
-def _not_extension_member(catalog: str, oid: str) -> str:
-    """SQL condition: the object is not part of an extension (pg_depend deptype 'e')."""
-    return (f"NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass "
+def _not_extension_member(catalog: str, oid: str, *, classid: str | None = None) -> str:
+    """SQL condition: the object is not part of an extension (pg_depend deptype 'e').
+
+    ``classid``: an SQL expression for the catalog's oid instead (rows of several
+    catalogs checked at once)."""
+    cls = classid or f"'{catalog}'::regclass"
+    return (f"NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = {cls} "
             f"AND e.objid = {oid} AND e.deptype = 'e')")
 
 
@@ -483,6 +487,120 @@ LEFT JOIN pg_description d ON {_comment('pg_proc', 'p.oid')}
 WHERE {_USER_NS} AND {_not_extension_member('pg_proc', 'p.oid')}
 """
 
+# Publications with their tables (ONLY each: pg_publication_rel lists inheritance
+# children on their own) and schemas. Row filters, column lists and TABLES IN SCHEMA are
+# PostgreSQL 15; pubviaroot 13.
+def _q_publications(version: int) -> str:
+    pg15 = version >= 150000
+    where = "pg_get_expr(pr.prqual, pr.prrelid, false)" if pg15 else "NULL::text"
+    columns = (f"CASE WHEN pr.prattrs IS NOT NULL THEN "
+               f"{_attnames('pr.prattrs::int2[]', 'pr.prrelid')} END" if pg15 else "NULL")
+    schemas = ("ARRAY(SELECT sn.nspname::text FROM pg_publication_namespace ps "
+               "JOIN pg_namespace sn ON sn.oid = ps.pnnspid WHERE ps.pnpubid = p.oid)"
+               if pg15 else "ARRAY[]::text[]")
+    via_root = "p.pubviaroot" if version >= 130000 else "false"
+    return f"""
+SELECT p.pubname AS name, p.puballtables AS all_tables, p.pubinsert AS insert,
+       p.pubupdate AS update, p.pubdelete AS delete, p.pubtruncate AS truncate,
+       {via_root} AS via_root, d.description AS comment, {schemas} AS schemas,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'schema', tn.nspname, 'name', tc.relname, 'where', {where},
+                   'columns', {columns})), '[]'::json)
+          FROM pg_publication_rel pr
+          JOIN pg_class tc ON tc.oid = pr.prrelid
+          JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+         WHERE pr.prpubid = p.oid) AS tables
+FROM pg_publication p
+LEFT JOIN pg_description d ON {_comment('pg_publication', 'p.oid')}
+WHERE {_not_extension_member('pg_publication', 'p.oid')}
+"""
+
+
+_Q_EVENT_TRIGGERS = f"""
+SELECT et.evtname AS name, et.evtevent AS event, et.evttags AS tags,
+       et.evtenabled::text AS enabled, fn.nspname AS function_schema,
+       f.proname AS function_name, d.description AS comment
+FROM pg_event_trigger et
+JOIN pg_proc f ON f.oid = et.evtfoid
+JOIN pg_namespace fn ON fn.oid = f.pronamespace
+LEFT JOIN pg_description d ON {_comment('pg_event_trigger', 'et.oid')}
+WHERE {_not_extension_member('pg_event_trigger', 'et.oid')}
+"""
+
+
+def _unmanaged_row(catalog: str, what: str, source: str, where: str = "true") -> str:
+    """SQL: (catalog, oid, description) rows of one catalog, for _Q_UNMANAGED."""
+    return (f"SELECT '{catalog}'::regclass AS classid, x.oid AS objid, {what} AS what "
+            f"FROM {catalog} x {source} WHERE {where}")
+
+
+def _in_user_schema(label: str, catalog: str, name: str, nsp: str, extra: str = "") -> str:
+    """SQL: 'label schema.name' rows of a namespaced catalog, outside system schemas."""
+    return _unmanaged_row(catalog, f"'{label} ' || n.nspname || '.' || x.{name}{extra}",
+                          f"JOIN pg_namespace n ON n.oid = x.{nsp}", _USER_NS)
+
+
+def _am_name(column: str) -> str:
+    return f" || ' USING ' || (SELECT am.amname FROM pg_am am WHERE am.oid = x.{column})"
+
+
+# Objects of kinds the model does not have, described for the "not managed" warning: a
+# plan neither creates nor drops them, and must not look as if they were not there.
+# Casts, languages, access methods and transforms have no schema: user-made ones are
+# those past the bootstrap OIDs (FirstNormalObjectId). One extension check for all
+# (a NOT EXISTS per branch doubles the planning time of this query).
+_Q_UNMANAGED = f"""
+WITH rel AS (  -- one pass over pg_class for foreign tables and tablespaces
+    SELECT c.oid, c.relkind, c.relname, c.reltablespace, n.nspname
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE (c.relkind = 'f' OR c.reltablespace <> 0) AND {_USER_NS})
+SELECT u.what FROM (
+""" + "\nUNION ALL ".join([
+    "SELECT 'pg_class'::regclass AS classid, r.oid AS objid, "
+    "'foreign table ' || r.nspname || '.' || r.relname AS what FROM rel r "
+    "WHERE r.relkind = 'f'",
+    _unmanaged_row("pg_foreign_data_wrapper", "'foreign data wrapper ' || x.fdwname", ""),
+    _unmanaged_row("pg_foreign_server", "'server ' || x.srvname", ""),
+    # The view, not the catalog: pg_user_mapping holds passwords and only superusers read it.
+    "SELECT 'pg_user_mapping'::regclass, x.umid, "
+    "'user mapping for ' || x.usename || ' server ' || x.srvname FROM pg_user_mappings x",
+    _in_user_schema("text search configuration", "pg_ts_config", "cfgname", "cfgnamespace"),
+    _in_user_schema("text search dictionary", "pg_ts_dict", "dictname", "dictnamespace"),
+    _in_user_schema("text search parser", "pg_ts_parser", "prsname", "prsnamespace"),
+    _in_user_schema("text search template", "pg_ts_template", "tmplname", "tmplnamespace"),
+    _unmanaged_row("pg_cast", "'cast (' || format_type(x.castsource, NULL) || ' AS ' "
+                   "|| format_type(x.casttarget, NULL) || ')'", "", "x.oid >= 16384"),
+    _in_user_schema("operator", "pg_operator", "oprname", "oprnamespace",
+                    " || ' (' || CASE WHEN x.oprleft = 0 THEN 'NONE' "
+                    "ELSE format_type(x.oprleft, NULL) END || ', ' "
+                    "|| format_type(x.oprright, NULL) || ')'"),
+    _in_user_schema("operator class", "pg_opclass", "opcname", "opcnamespace",
+                    _am_name("opcmethod")),
+    _in_user_schema("operator family", "pg_opfamily", "opfname", "opfnamespace",
+                    _am_name("opfmethod")),
+    _in_user_schema("conversion", "pg_conversion", "conname", "connamespace"),
+    _unmanaged_row("pg_am", "'access method ' || x.amname", "", "x.oid >= 16384"),
+    _unmanaged_row("pg_language", "'language ' || x.lanname", "", "x.oid >= 16384"),
+    _unmanaged_row("pg_transform", "'transform for ' || format_type(x.trftype, NULL) "
+                   "|| ' language ' || l.lanname",
+                   "JOIN pg_language l ON l.oid = x.trflang", "x.oid >= 16384"),
+    # Column-level grants let anyone read these columns of pg_subscription.
+    _unmanaged_row("pg_subscription", "'subscription ' || x.subname", "",
+                   "x.subdbid = (SELECT oid FROM pg_database "
+                   "WHERE datname = current_database())"),
+    _unmanaged_row("pg_default_acl", "'default privileges for role ' "
+                   "|| pg_get_userbyid(x.defaclrole) || coalesce(' in schema ' || n.nspname, "
+                   "'') || ' on ' || CASE x.defaclobjtype WHEN 'r' THEN 'tables' "
+                   "WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' "
+                   "WHEN 'n' THEN 'schemas' ELSE 'objects' END",
+                   "LEFT JOIN pg_namespace n ON n.oid = x.defaclnamespace"),
+    # A CREATE TABLE or CREATE INDEX from a plan would put it in the default tablespace.
+    "SELECT 'pg_tablespace'::regclass, t.oid, 'tablespace ' || t.spcname || ' (used by ' "
+    "|| string_agg(r.nspname || '.' || r.relname, ', ' ORDER BY r.nspname, r.relname) || ')' "
+    "FROM rel r JOIN pg_tablespace t ON t.oid = r.reltablespace "
+    "WHERE r.relkind IN ('r', 'p', 'm', 'i', 'I') GROUP BY t.oid, t.spcname",
+]) + f"\n) u WHERE {_not_extension_member('', 'u.objid', classid='u.classid')}\n"
+
 _FK_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
                "d": "SET DEFAULT"}
 _FK_MATCH = {"f": "FULL", "p": "PARTIAL", "s": "SIMPLE"}
@@ -527,6 +645,9 @@ def introspect(conn: psycopg.Connection[Any]) -> Schema:
                             else _Q_RANGES.replace("r.rngmultitypid", "0")),
                            ("collations", _Q_COLLATIONS.format(icu_locale=icu_locale)),
                            ("aggregates", _Q_AGGREGATES),
+                           ("publications", _q_publications(version)),
+                           ("event_triggers", _Q_EVENT_TRIGGERS),
+                           ("unmanaged", _Q_UNMANAGED),
                            ("deps", _Q_VIEW_DEPS), ("sequences", _Q_SEQUENCES),
                            ("types", _Q_TYPES), ("functions", _Q_FUNCTIONS)):
             cur.execute(query)
@@ -612,8 +733,26 @@ def _build(rows: dict[str, list[Row]]) -> Schema:
         "collations": _by_name([_collation(r) for r in rows["collations"]]),
         "aggregates": sorted((_aggregate(r) for r in rows["aggregates"]),
                              key=lambda f: (f["schema"], f["name"], f["identity_arguments"])),
+        "publications": sorted((_publication(r) for r in rows["publications"]),
+                               key=lambda p: p["name"]),
+        "event_triggers": sorted(
+            ({"name": r["name"], "event": r["event"], "tags": r["tags"] or [],
+              "function": f"{_quote(r['function_schema'])}.{_quote(r['function_name'])}",
+              "enabled": r["enabled"], "comment": r["comment"]}
+             for r in rows["event_triggers"]), key=lambda e: e["name"]),
+        "unmanaged": sorted(r["what"] for r in rows["unmanaged"]),
     }
     return Schema.model_validate(data)
+
+
+def _publication(r: Row) -> Row:
+    return {"name": r["name"], "all_tables": r["all_tables"],
+            "tables": sorted(({"schema": t["schema"], "name": t["name"],
+                               "columns": t["columns"] or [], "where": t["where"]}
+                              for t in r["tables"]), key=lambda t: (t["schema"], t["name"])),
+            "schemas": sorted(r["schemas"] or []),
+            "publish": [op for op in ("insert", "update", "delete", "truncate") if r[op]],
+            "publish_via_partition_root": r["via_root"], "comment": r["comment"]}
 
 
 def _multirange_name(name: str) -> str:

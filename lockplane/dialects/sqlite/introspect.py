@@ -67,7 +67,7 @@ def _rows(conn: sqlite3.Connection, sql: str,
 def _introspect(conn: sqlite3.Connection) -> Schema:
     objects = _rows(conn, "SELECT type, name, tbl_name, sql FROM main.sqlite_schema "
                           "ORDER BY type, name")
-    kinds = _table_kinds(conn)
+    table_list = _table_list(conn)
     virtual = {fold(name) for type_, name, _, sql in objects
                if type_ == "table" and (sql or "").lstrip()[:14].upper() == "CREATE VIRTUAL"}
 
@@ -75,7 +75,7 @@ def _introspect(conn: sqlite3.Connection) -> Schema:
     for type_, name, _, sql in objects:
         if type_ != "table" or is_excluded(name) or not sql:
             continue
-        kind = kinds.get(name)
+        kind = table_list[name][0] if name in table_list else None
         if kind in ("virtual", "shadow") or fold(name) in virtual:
             continue  # the model cannot express virtual tables; their shadows follow them
         if kind is None and any(fold(name).startswith(v + "_") for v in virtual):
@@ -84,7 +84,8 @@ def _introspect(conn: sqlite3.Connection) -> Schema:
     index_sql = {name: sql for type_, name, _, sql in objects if type_ == "index" and sql}
 
     parsed = {name: sqltext.parse_create_table(sql) for name, sql in table_sql.items()}
-    tables = {name: _table(conn, name, parsed[name], index_sql) for name in table_sql}
+    tables = {name: _table(conn, name, parsed[name], index_sql, table_list.get(name))
+              for name in table_sql}
     by_folded = {fold(name): t for name, t in tables.items()}
     for name, table in tables.items():
         table.foreign_keys = _foreign_keys(conn, name, parsed[name], by_folded)
@@ -99,19 +100,23 @@ def _introspect(conn: sqlite3.Connection) -> Schema:
     return Schema(dialect="sqlite", tables=list(tables.values()), views=views)
 
 
-def _table_kinds(conn: sqlite3.Connection) -> dict[str, str]:
-    """name -> table | view | virtual | shadow (PRAGMA table_list, SQLite 3.37+)."""
+_TableListRow = tuple[str, bool, bool]  # type, WITHOUT ROWID, STRICT
+
+
+def _table_list(conn: sqlite3.Connection) -> dict[str, _TableListRow]:
+    """name -> (table | view | virtual | shadow, without rowid, strict): PRAGMA table_list,
+    SQLite 3.37+; empty where it is unavailable."""
     try:
-        rows = _rows(conn, "SELECT name, type FROM pragma_table_list WHERE schema = ?",
-                     (SCHEMA,))
+        rows = _rows(conn, "SELECT name, type, wr, strict FROM pragma_table_list "
+                           "WHERE schema = ?", (SCHEMA,))
     except sqlite3.Error:
         # Old SQLite, or a virtual table whose module this build lacks.
         return {}
-    return {name: type_ for name, type_ in rows}
+    return {name: (type_, bool(wr), bool(strict)) for name, type_, wr, strict in rows}
 
 
 def _table(conn: sqlite3.Connection, name: str, tdef: TableDef,
-           index_sql: dict[str, str]) -> Table:
+           index_sql: dict[str, str], listed: _TableListRow | None) -> Table:
     columns: list[Column] = []
     pk: list[tuple[int, str]] = []
     for _cid, col_name, type_, notnull, dflt, pk_pos, hidden in _rows(
@@ -126,14 +131,22 @@ def _table(conn: sqlite3.Connection, name: str, tdef: TableDef,
             if hidden in (2, 3) and (gen := cdef.first("GENERATED")) is not None:
                 generated = gen.expression
         columns.append(Column(name=col_name, type=type_ or "", nullable=not notnull,
-                              default=dflt, generated=generated, collation=collation))
+                              default=dflt, generated=generated, collation=collation,
+                              generated_kind="virtual" if hidden == 2 else "stored"))
         if pk_pos:
             pk.append((pk_pos, col_name))
 
+    if listed is not None:
+        without_rowid, strict = listed[1], listed[2]
+    else:
+        # No table_list (SQLite before 3.37, which cannot open a STRICT table anyway): the
+        # options as the CREATE text writes them.
+        without_rowid, strict = "WITHOUT ROWID" in tdef.options, "STRICT" in tdef.options
     table = Table(name=name, schema_=SCHEMA, columns=columns,
-                  primary_key=PrimaryKey(name=_pk_name(tdef), columns=[c for _, c in sorted(pk)])
+                  primary_key=PrimaryKey(name=_pk_name(tdef), columns=[c for _, c in sorted(pk)],
+                                         autoincrement=_autoincrement(tdef))
                   if pk else None,
-                  check_constraints=_checks(tdef))
+                  check_constraints=_checks(tdef), without_rowid=without_rowid, strict=strict)
 
     uniques = _declared_uniques(tdef)
     # sqlite_autoindex_<table>_<N> numbers constraints in the order written: walking them
@@ -168,6 +181,12 @@ def _pk_name(tdef: TableDef) -> str | None:
         if (con := col.first("PRIMARY KEY")) is not None:
             return con.name
     return None
+
+
+def _autoincrement(tdef: TableDef) -> bool:
+    # Not in any pragma: only the CREATE text says it (column or table PRIMARY KEY).
+    return any(c.kind == "PRIMARY KEY" and c.autoincrement
+               for c in [*tdef.constraints, *(c for col in tdef.columns for c in col.constraints)])
 
 
 def _checks(tdef: TableDef) -> list[CheckConstraint]:

@@ -522,7 +522,13 @@ def table_constraints(item: str) -> list[Constraint]:
                 cur.take()
             con = Constraint("PRIMARY KEY" if tok.is_kw("PRIMARY") else "UNIQUE")
             if cur.op("("):
-                con.keys = cur.sort_list()
+                open_i, close_i = cur.group()
+                inner = toks[open_i + 1:close_i]
+                if con.kind == "PRIMARY KEY" and inner and inner[-1].is_kw("AUTOINCREMENT"):
+                    # SQLite's grammar takes it at the end of the table-level key list too.
+                    con.autoincrement = True
+                    inner = inner[:-1]
+                con.keys = [_index_item(item, part) for part in _split_commas(inner)]
                 con.columns = [unquote(k.expression) for k in con.keys]
             con.on_conflict = cur.on_conflict()
         elif tok.is_kw("CHECK") and cur.op("("):
