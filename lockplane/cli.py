@@ -215,6 +215,14 @@ def _warn_unmanaged(objects: list[str], what_happens: str) -> None:
             f"not managed by Lockplane ({what_happens}): {', '.join(objects)}"))
 
 
+def _warn_unmanaged_pair(before: Schema, after: Schema) -> None:
+    _warn_unmanaged(before.unmanaged, "left as they are")
+    # Declared in the desired state but beyond the model: no step creates them.
+    seen = set(before.unmanaged)
+    _warn_unmanaged([o for o in after.unmanaged if o not in seen],
+                    "in the desired schema, not created")
+
+
 def _format_schema(schema: Schema, fmt: str) -> str:
     if fmt == "json":
         return schema.to_json()
@@ -274,10 +282,7 @@ def plan(
         if check_schema:
             _report_checks(after, src_to)
         before = loading_before.result()
-    _warn_unmanaged(before.unmanaged, "left as they are")
-    # Declared in the desired state but beyond the model: no step creates them.
-    seen = set(before.unmanaged)
-    _warn_unmanaged([o for o in after.unmanaged if o not in seen], "in --to, not created")
+    _warn_unmanaged_pair(before, after)
     if multi_phase:
         from .cli_phases import print_multiphase
         from .multiphase import plan_multiphase
@@ -367,8 +372,10 @@ def apply(
         if not desired:
             raise BadInput("missing plan: pass a plan file, or --schema with the desired schema")
         ctx = _context([dsn, desired], None, shadow_db or (env.shadow_database_url if env else None))
-        the_plan = build_plan(load_schema(dsn, ctx), load_schema(desired, ctx),
-                              lock_safe=not no_rewrite, lock_timeout_ms=lock_timeout or None)
+        live, wanted = load_schema(dsn, ctx), load_schema(desired, ctx)
+        _warn_unmanaged_pair(live, wanted)
+        the_plan = build_plan(live, wanted, lock_safe=not no_rewrite,
+                              lock_timeout_ms=lock_timeout or None)
     level = _safety_level(safety, env)
     print_plan(the_plan)
     if not the_plan.steps:

@@ -424,7 +424,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                     raise SafetyRefusal(
                         f"plan was made for a database with hash {plan.source_hash[:12]}…, "
                         f"but {redact(target_dsn)} has hash {live_hash[:12]}… "
-                        "(re-plan against its current state)")
+                        "(re-plan against its current state)" + _older_format(plan))
             else:
                 # A crash before the first commit leaves a 'running' record and an
                 # untouched database: carry on under the same record.
@@ -486,3 +486,16 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             history.finish(migration_id, "applied", hash_after, None)
             status = "resumed" if resume_from else "applied"
             return ApplyResult(status, migration_id, steps_run, hash_after, warnings)
+
+
+def _older_format(plan: Plan) -> str:
+    """Why a hash may differ although nobody changed the database: the plan was made by a
+    Lockplane that read databases differently (model.HASH_FORMAT)."""
+    from .model import HASH_FORMAT
+
+    made_with = plan.hash_format or 1
+    if made_with == HASH_FORMAT:
+        return ""
+    return (f"; this plan was made by a Lockplane that read databases differently (hash "
+            f"format {made_with}, now {HASH_FORMAT}), so an unchanged database can differ: "
+            "re-plan with this version")

@@ -20,6 +20,13 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 DIALECTS = ("postgres", "sqlite", "mysql")
+
+# How a live database is read into a hash. Bumped when introspection starts to see
+# something it used to miss, because the same database then hashes differently and a
+# plan made before the upgrade no longer matches it. Plans record it, so that refusal can
+# say why. 1: until 2026-11; 2: PostgreSQL publications and event triggers, SQLite
+# AUTOINCREMENT / WITHOUT ROWID / STRICT / VIRTUAL generated columns.
+HASH_FORMAT = 2
 DEFAULT_SCHEMA = {"postgres": "public", "sqlite": "main", "mysql": ""}
 
 

@@ -20,7 +20,7 @@ from .dialects import get_dialect
 from .dialects.base import Dialect
 from .diff import diff
 from .errors import BadInput
-from .model import Schema
+from .model import HASH_FORMAT, Schema
 
 
 class PlanModel(BaseModel):
@@ -80,6 +80,8 @@ class Plan(PlanModel):
     target_hash: str | None = None
     dialect: str | None = None
     lockplane_version: str | None = None
+    # model.HASH_FORMAT of the Lockplane that computed the hashes (absent: 1).
+    hash_format: int | None = None
     steps: list[Step] = Field(default_factory=list)
 
     @property
@@ -196,7 +198,7 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
     if lock_safe and d.name == "postgres":
         changes = lock_safe_changes(changes, before, after, d)
     return Plan(source_hash=before.hash(), target_hash=after.hash(), dialect=name,
-                lockplane_version=__version__,
+                lockplane_version=__version__, hash_format=HASH_FORMAT,
                 steps=[step_for(c, d, lock_timeout_ms) for c in changes])
 
 
@@ -326,7 +328,8 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
             + (notes[i] if notes else []),
         ))
     return Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
-                dialect=plan.dialect, lockplane_version=__version__, steps=steps)
+                dialect=plan.dialect, lockplane_version=__version__,
+                hash_format=plan.hash_format, steps=steps)
 
 
 def load_plan(path: str) -> Plan:

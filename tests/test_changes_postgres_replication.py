@@ -395,8 +395,13 @@ def test_cli_warns_about_unmanaged_objects(pg_dsn_factory: DsnFactory) -> None:
     proc = lockplane("plan", "--from", b, "--to", a)
     assert proc.returncode == 0, proc.stderr
     warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
-    assert warnings == ["warning: not managed by Lockplane (in --to, not created): "
-                        + ", ".join(EXPECTED_UNMANAGED)]
+    assert warnings == ["warning: not managed by Lockplane (in the desired schema, not "
+                        "created): " + ", ".join(EXPECTED_UNMANAGED)]
+    # apply --schema says so too, before it applies what it can.
+    proc = lockplane("apply", "--schema", a, "--target", b, "--auto-approve", "--skip-shadow",
+                     "--acknowledge", "drop-table@public.t")
+    assert proc.returncode == 0, proc.stderr
+    assert "not managed by Lockplane (in the desired schema, not created)" in proc.stderr
     proc = lockplane("introspect", "--target", a)
     assert proc.returncode == 0, proc.stderr
     assert "foreign table public.remote_users" in proc.stderr

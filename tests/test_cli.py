@@ -136,6 +136,14 @@ def test_apply_refuses_plan_for_another_state(pg_dsn: str, project: Path) -> Non
     proc = run("apply", str(plan_path), "--target", pg_dsn, "--auto-approve", cwd=project)
     plan = json.loads(plan_path.read_text())
     assert_one_line_error(proc, 3, plan["source_hash"][:12])
+    assert "hash format" not in proc.stderr
+    assert pg_catalog_snapshot(pg_dsn) == snap
+    # A plan from a Lockplane that hashed databases differently (no hash_format: 1) says
+    # why an unchanged database may not match it.
+    del plan["hash_format"]
+    plan_path.write_text(json.dumps(plan))
+    proc = run("apply", str(plan_path), "--target", pg_dsn, "--auto-approve", cwd=project)
+    assert_one_line_error(proc, 3, plan["source_hash"][:12], "hash format 1, now")
     assert pg_catalog_snapshot(pg_dsn) == snap
 
 
