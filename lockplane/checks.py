@@ -95,4 +95,10 @@ def check_schema(schema: Schema) -> list[Finding]:
                 if c not in tcols:
                     out.append(Finding("error", where, f"column list names unknown column "
                                        f"{target.name}.{c}"))
+    from .changes.publication_identity import identity_problems, operations_text
+
+    for (pub, _), p in sorted(identity_problems(schema).items()):
+        out.append(Finding("warning", f"publication {pub}", (
+            f"PostgreSQL refuses {operations_text(p.operations)} on {p.label}, which it "
+            f"publishes: {p.reason} (add a primary key or set REPLICA IDENTITY)")))
     return out

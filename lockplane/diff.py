@@ -20,6 +20,7 @@ from .changes.add_constraint import AddConstraint
 from .changes.add_foreign_key import AddForeignKey
 from .changes.alter_column import AlterColumn, Regeneration, mentions_any, plan_regeneration
 from .changes.base import (  # the differ registries live there (no import cycle)
+    CHANGE_ANNOTATORS,
     OBJECT_DIFFERS,
     TABLE_PART_DIFFERS,
     Change,
@@ -51,6 +52,8 @@ def diff(before: Schema, after: Schema, dialect: Dialect) -> list[Change]:
     for differ in OBJECT_DIFFERS:
         out += differ(before, after, dialect)
     out += diff_tables(before, after, dialect)
+    for annotate in CHANGE_ANNOTATORS:
+        annotate(out, before, after, dialect)
     return out
 
 

@@ -105,7 +105,6 @@ def refused_steps(plan: Plan, level: str, acknowledged: set[int | str] | None = 
     ack = acknowledged or set()
     out = []
     for i, step in enumerate(plan.steps, 1):
-        rules = {f.rule for f in step.findings}
         if level == "strict":
             if step.safety in ("dangerous", "lossy"):
                 out.append(Refusal(i, step, f"it is {step.safety}"))
@@ -114,8 +113,9 @@ def refused_steps(plan: Plan, level: str, acknowledged: set[int | str] | None = 
                                    "the multi-phase form (lockplane plan --multi-phase)"))
         elif level == "moderate" and step.safety == "dangerous" \
                 and not _acknowledged(i, step, ack):
-            rule = next(iter(sorted(rules)), "")
-            target = f"{rule}@{step.table}" if rule and step.table else str(i)
+            needed = sorted(_dangerous_rules(step))
+            target = ",".join(f"{r}@{step.table}" if step.table else r
+                              for r in needed) or str(i)
             out.append(Refusal(i, step, f"it is dangerous; acknowledge it with "
                                f"--acknowledge {target} (or {i}, with a plan file)"))
     return out
@@ -145,9 +145,19 @@ def parse_acknowledgements(values: list[str] | None, *, allow_numbers: bool = Tr
     return out
 
 
+def _dangerous_rules(step: Step) -> set[str]:
+    """The rules that make a step dangerous (all of its rules if none says so itself)."""
+    rules = {f.rule for f in step.findings if f.safety == "dangerous"}
+    return rules or {f.rule for f in step.findings}
+
+
 def _acknowledged(i: int, step: Step, ack: set[int | str]) -> bool:
-    rules = {f.rule for f in step.findings}
-    return i in ack or bool(rules & ack) or any(f"{r}@{step.table}" in ack for r in rules)
+    """Acknowledged by its number, or every risk that makes it dangerous by id (a step
+    that drops a primary key *and* breaks a publication's updates needs both)."""
+    if i in ack:
+        return True
+    needed = _dangerous_rules(step)
+    return bool(needed) and all(r in ack or f"{r}@{step.table}" in ack for r in needed)
 
 
 def check_safety(plan: Plan, level: str, acknowledged: set[int | str] | None = None) -> None:

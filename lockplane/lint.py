@@ -33,10 +33,11 @@ from pglast.enums import (
 )
 from pglast.enums import AlterTableType as AT
 from pglast.parser import ParseError
-from pglast.stream import RawStream
+from pglast.stream import RawStream, maybe_double_quote_name
 
 from .changes.base import Safety
 from .errors import BadInput
+from .model import PUBLISH_OPERATIONS
 from .rules import RULES
 
 __all__ = ["FORMATS", "LintFinding", "at_or_above", "format_findings", "format_rules",
@@ -155,14 +156,19 @@ def _names_key(names: tuple[Any, ...]) -> Key:
     return _key(parts[-2] if len(parts) > 1 else None, parts[-1] if parts else "")
 
 
+def _ident(name: str) -> str:
+    """A name as SQL spells it, for messages: quoted only when it needs to be."""
+    return str(maybe_double_quote_name(name))
+
+
 def _show(k: Key) -> str:
-    return f"{k[0]}.{k[1]}" if k[0] else k[1]
+    return f"{_ident(k[0])}.{_ident(k[1])}" if k[0] else _ident(k[1])
 
 
 def _sql(node: Any) -> str:
     """A node as SQL text, for messages."""
     if isinstance(node, ast.String):
-        return node.sval
+        return _ident(node.sval)
     if isinstance(node, tuple):
         return ".".join(_sql(n) for n in node)
     try:
@@ -511,6 +517,10 @@ class _Linter:
             for o in objects:
                 self.report("drop-publication", f"DROP PUBLICATION {_sql(o)} stops logical "
                             "replication to its subscribers")
+        elif kind == ObjectType.OBJECT_EVENT_TRIGGER:
+            for o in objects:
+                self.report("drop-event-trigger", f"DROP EVENT TRIGGER {_sql(o)}: the DDL "
+                            "guard or audit it runs stops for every later statement")
         else:
             self._drop_object(s, kind)
 
@@ -534,13 +544,25 @@ class _Linter:
     def _on_AlterPublicationStmt(self, s: ast.AlterPublicationStmt) -> None:
         # SET replaces the whole list: what it leaves out is removed (unknown from SQL
         # alone, so said as "may").
+        name = _ident(s.pubname or "")
         if s.action == AlterPublicationAction.AP_DropObjects:
-            self.report("publication-remove-table", f"ALTER PUBLICATION {s.pubname} DROP: "
+            self.report("publication-remove-table", f"ALTER PUBLICATION {name} DROP: "
                         "subscribers stop receiving the changes of what is removed")
         elif s.action == AlterPublicationAction.AP_SetObjects and s.pubobjects:
-            self.report("publication-remove-table", f"ALTER PUBLICATION {s.pubname} SET "
+            self.report("publication-remove-table", f"ALTER PUBLICATION {name} SET "
                         "replaces its tables: subscribers stop receiving the changes of any "
                         "table it leaves out")
+        for opt in s.options or ():
+            if not (isinstance(opt, ast.DefElem) and opt.defname == "publish"):
+                continue
+            value = opt.arg.sval if isinstance(opt.arg, ast.String) else ""
+            listed = {op.strip().lower() for op in value.split(",")}
+            left_out = [op for op in PUBLISH_OPERATIONS if op not in listed]
+            if left_out:
+                self.report("publication-narrow-publish", (
+                    f"ALTER PUBLICATION {name} SET (publish = '{value}') leaves out "
+                    f"{', '.join(left_out).upper()}: subscribers stop receiving those "
+                    "changes if it published them"), opt.location)
 
     # -------------------------------------------------------------------- renames
     def _on_RenameStmt(self, s: ast.RenameStmt) -> None:

@@ -137,6 +137,19 @@ def lock_timeout_sql(ms: int) -> str:
 def step_for(change: Change, d: Dialect,
              lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS) -> Step:
     assessment = change.assess(d)
+    findings = _findings(change, assessment)
+    if change.context_findings:
+        extra = change.context_findings
+        worst = max([assessment.safety, *(f.effective_safety for f in extra)],
+                    key=lambda s: s.rank)
+        more = [StepFinding(**f.to_json()) for f in extra]
+        texts = tuple(f.message for f in extra)
+        if worst.rank > assessment.safety.rank:
+            # The worst first, so that a refusal names it (and its message).
+            findings, texts_first = more + findings, texts + assessment.messages
+        else:
+            findings, texts_first = findings + more, assessment.messages + texts
+        assessment = Assessment(worst, texts_first, assessment.findings + extra)
     lock = change.lock(d)
     sql = change.sql(d)
     if lock_timeout_ms and d.name == "postgres" and sql and not change.transactional(d) \
@@ -174,7 +187,7 @@ def step_for(change: Change, d: Dialect,
         rollback=StepRollback(sql=rb_sql, safety=rb_worst.value, note=change.rollback_note(),
                               at_stake=change.rollback_stake() if rb_sql else None),
         messages=list(assessment.messages),
-        findings=_findings(change, assessment),
+        findings=findings,
         backfill=change.backfill_spec() if hasattr(change, "backfill_spec") else None,
         cleanup=change.cleanup_sql(d),
         cleanup_reverts_previous=change.cleanup_reverts_previous(),
@@ -207,7 +220,14 @@ def lock_safe_changes(changes: list[Change], before: Schema, after: Schema,
     """Each change replaced, in place, by its kind's lock-safe form."""
     ctx = RewriteContext(before, after, d)
     changes = _replace_without_gap(changes, ctx)
-    return [safe for change in changes for safe in change.lock_safe(ctx)]
+    out: list[Change] = []
+    for change in changes:
+        safe = change.lock_safe(ctx)
+        if change.context_findings and safe and not any(s.context_findings for s in safe):
+            # (a rewrite builds new changes: what the differ found stays with the first)
+            safe[0] = replace(safe[0], context_findings=change.context_findings)
+        out += safe
+    return out
 
 
 def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Change]:

@@ -97,6 +97,19 @@ _CATALOGUE = [
          "replicating its changes: subscribers' copies silently go stale",
          "Make sure no subscriber still needs the table (stop using its copy first); then "
          "run ALTER SUBSCRIPTION ... REFRESH PUBLICATION on each subscriber."),
+    Rule("publication-no-replica-identity", D, "A table published with UPDATE or DELETE "
+         "has no usable replica identity: PostgreSQL refuses its UPDATEs and DELETEs",
+         "Add a primary key or set REPLICA IDENTITY (USING INDEX, or FULL) first; keep the "
+         "identity columns in the publication's column list and its row filter to them; "
+         "or publish only inserts (publish = 'insert').", lintable=False),
+    Rule("publication-narrow-publish", R, "A publication stops publishing some operations "
+         "(publish = ...): subscribers' copies stop following those changes",
+         "Make sure no subscriber relies on the operations left out."),
+    # --- event triggers (database-wide DDL hooks: guards and audit)
+    Rule("drop-event-trigger", D, "Dropping an event trigger removes the DDL guard or audit "
+         "it runs, for every later statement in the database",
+         "If the desired schema only predates event triggers, add the trigger to it; "
+         "otherwise drop it in its own reviewed change."),
     # --- locks and rewrites (the lock-safe plan avoids each of these)
     Rule("create-index-blocking", R, "CREATE INDEX blocks writes for the whole build",
          "CREATE INDEX CONCURRENTLY (outside a transaction).",
@@ -159,6 +172,24 @@ _CATALOGUE = [
     Rule("sqlite-table-rebuild", R, "SQLite cannot ALTER this: the table is copied into a "
          "new one under a database write lock", "Run it in a quiet window.",
          lintable=False),
+    # SQLite table options only a rebuild changes (a schema file written before Lockplane
+    # modelled them does not state them: planning from it drops them)
+    Rule("sqlite-drop-autoincrement", D, "Dropping AUTOINCREMENT discards the table's "
+         "sqlite_sequence counter: the ids of deleted rows are handed out again",
+         "Keep AUTOINCREMENT in the desired schema (write it back into a schema file that "
+         "predates it); drop it only once nothing outside the table keeps old ids.",
+         lintable=False),
+    Rule("sqlite-drop-without-rowid", R, "Dropping WITHOUT ROWID gives the table a hidden "
+         "rowid and stores its rows by rowid, the primary key in a separate index",
+         "Keep WITHOUT ROWID in the desired schema (write it back into a schema file that "
+         "predates it).", lintable=False),
+    Rule("sqlite-drop-strict", R, "Dropping STRICT stops SQLite refusing values that do "
+         "not fit a column's type", "Keep STRICT in the desired schema (write it back into "
+         "a schema file that predates it).", lintable=False),
+    Rule("sqlite-generated-kind-change", R, "A generated column switches between VIRTUAL "
+         "(computed on read) and STORED (computed on write, kept in every row)",
+         "Say the kind in the desired schema (a schema file that predates VIRTUAL columns "
+         "reads as STORED).", lintable=False),
     Rule("review-required", R, "Worth a human look", ""),
 ]
 

@@ -16,7 +16,7 @@ from psycopg import sql as pgsql
 
 from lockplane.dialects import connect
 from lockplane.execute import ApplyOptions, apply_plan
-from lockplane.model import Schema
+from lockplane.model import Schema, Table
 from lockplane.plan import build_plan, rollback_plan
 
 
@@ -38,6 +38,34 @@ def _pg_rows(dsn: str, schema: Schema) -> dict[tuple[str, str], dict[str, list[A
     return out
 
 
+ROWID = "\x00rowid"  # the rows' rowid, under a name no column has
+
+
+def _rowid_name(t: Table) -> str | None:
+    """A name that reads the rowid of ``t`` (None: WITHOUT ROWID, or every one shadowed)."""
+    if t.without_rowid:
+        return None
+    taken = {c.name.lower() for c in t.columns}
+    return next((a for a in ("rowid", "_rowid_", "oid") if a not in taken), None)
+
+
+def _integer_pk(t: Table) -> str | None:
+    pk = t.primary_key
+    if t.without_rowid or pk is None or len(pk.columns) != 1:
+        return None
+    col = t.column(pk.columns[0])
+    return col.name if col is not None and col.type.strip().upper() == "INTEGER" else None
+
+
+def rowids_kept(old: Table, new: Table) -> bool:
+    """Whether a migration must keep the rows' rowids: both are rowid tables, and the new
+    one's rowid is not a column carried over that was not the old rowid."""
+    if _rowid_name(old) is None or _rowid_name(new) is None:
+        return False
+    ipk = _integer_pk(new)
+    return ipk is None or ipk == _integer_pk(old) or old.column(ipk) is None
+
+
 def _sqlite_rows(path: str, schema: Schema) -> dict[tuple[str, str], dict[str, list[Any]]]:
     out: dict[tuple[str, str], dict[str, list[Any]]] = {}
     conn = sqlite3.connect(path)
@@ -46,7 +74,11 @@ def _sqlite_rows(path: str, schema: Schema) -> dict[tuple[str, str], dict[str, l
             cols = [c.name for c in t.columns]
             q = '"' + t.name.replace('"', '""') + '"'
             sel = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-            order = "" if t.without_rowid else " ORDER BY rowid"  # it has no rowid
+            rowid = _rowid_name(t)
+            if rowid is not None:
+                sel += f", {rowid}"
+                cols.append(ROWID)
+            order = f" ORDER BY {rowid}" if rowid else ""  # WITHOUT ROWID: it has none
             rows = conn.execute(f"SELECT {sel} FROM {q}{order}").fetchall()
             out[("main", t.name)] = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
     finally:
@@ -86,6 +118,11 @@ def roundtrip(from_dsn: str, to_dsn: str, *, shadow: bool = False,
             assert old_t is not None and new_t is not None
             keep = []
             for col, values in cols.items():
+                if col == ROWID:
+                    # a rebuilt SQLite table keeps them (FTS indexes and code use them)
+                    if ROWID in rows_after[key] and rowids_kept(old_t, new_t):
+                        keep.append(col)
+                    continue
                 oc, nc = old_t.column(col), new_t.column(col)
                 if nc is None or oc is None or oc.type != nc.type or nc.generated:
                     continue

@@ -63,8 +63,9 @@ class Col:
     serial: bool = False  # PostgreSQL serial / bigserial
     enum: tuple[str, str] | None = None  # (schema, name) when type == "enum"
     comment: str | None = None
-    generated: str | None = None  # SQL of a STORED generated column over ``base``
+    generated: str | None = None  # SQL of a generated column over ``base``
     base: str | None = None
+    virtual: bool = False  # SQLite: GENERATED ... VIRTUAL (computed on read)
 
 
 @dataclass
@@ -137,6 +138,11 @@ class Tbl:
     fks: list[FK] = field(default_factory=list)
     indexes: list[Idx] = field(default_factory=list)
     comment: str | None = None
+    # SQLite table options, as wanted: sqlite_options() says which hold once the
+    # mutations are done (a key or a type that no longer allows one leaves it out).
+    autoincrement: bool = False
+    without_rowid: bool = False
+    strict: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -238,6 +244,30 @@ SQLITE_KINDS: dict[str, str] = {
     "my custom type": "text", "": "blob",
 }
 SQLITE_COLLATIONS = ("NOCASE", "RTRIM", "BINARY")
+STRICT_TYPES = ("INTEGER", "TEXT", "REAL", "BLOB")  # of SQLITE_KINDS, those STRICT allows
+
+
+def sqlite_options(t: Tbl) -> tuple[bool, bool, bool]:
+    """(AUTOINCREMENT, WITHOUT ROWID, STRICT) as rendered: each only where SQLite takes
+    it and the generated rows fit it (after mutations, the wish may no longer hold)."""
+    without_rowid = t.without_rowid and t.pk is not None
+    pk = t.col(t.pk.cols[0]) if t.pk is not None and len(t.pk.cols) == 1 else None
+    autoincrement = (t.autoincrement and not without_rowid and pk is not None
+                     and pk.type == "INTEGER")
+    return autoincrement, without_rowid, t.strict and all(_strict_fits(t, c) for c in t.cols)
+
+
+def _strict_fits(t: Tbl, c: Col) -> bool:
+    if c.type not in STRICT_TYPES:
+        return False
+    if c.type == "BLOB" and c.default is not None and not c.default.startswith("X'"):
+        return False  # a text default refused in a BLOB column of a STRICT table
+    if c.generated is not None:
+        # computed values must fit too: integer arithmetic over an INTEGER, text over TEXT
+        base = t.col(c.base) if c.base is not None else None
+        want = "INTEGER" if "+" in c.generated or "*" in c.generated else "TEXT"
+        return base is not None and base.type == want == c.type
+    return True
 
 
 def accepts(dialect: str, type_: str) -> set[str] | None:
@@ -382,7 +412,8 @@ def maybe_comment(draw: Draw, db: Db) -> str | None:
     return draw(st.sampled_from(COMMENT_POOL))
 
 
-def gen_type(draw: Draw, db: Db) -> tuple[str, tuple[str, str] | None]:
+def gen_type(draw: Draw, db: Db, *, strict: bool = False,
+             ) -> tuple[str, tuple[str, str] | None]:
     if db.pg:
         choices = [t for t in PG_KINDS if t != "enum"]
         if db.enums:
@@ -393,12 +424,12 @@ def gen_type(draw: Draw, db: Db) -> tuple[str, tuple[str, str] | None]:
             e = draw(st.sampled_from(db.enums))
             enum = (e.schema, e.name)
         return t, enum
-    return draw(st.sampled_from(list(SQLITE_KINDS))), None
+    return draw(st.sampled_from(list(STRICT_TYPES if strict else SQLITE_KINDS))), None
 
 
 def gen_col(draw: Draw, db: Db, t: Tbl, *, for_new_table: bool) -> Col:
     name = fresh_col_name(draw, db, t)
-    type_, enum = gen_type(draw, db)
+    type_, enum = gen_type(draw, db, strict=t.strict)
     c = Col(name=name, type=type_, enum=enum, nullable=draw(st.booleans()))
     roll = draw(st.integers(0, 9))
     if db.pg and type_ in PG_INT and roll == 0:
@@ -441,7 +472,7 @@ def gen_generated(draw: Draw, db: Db, t: Tbl) -> Col | None:
         expr = draw(st.sampled_from([f"lower({q(b.name)})", f"{q(b.name)} || 'x'"]))
         type_ = "text" if db.pg else "TEXT"
     return Col(name=fresh_col_name(draw, db, t), type=type_, generated=expr, base=b.name,
-               comment=maybe_comment(draw, db))
+               comment=maybe_comment(draw, db), virtual=not db.pg and draw(st.booleans()))
 
 
 def gen_check(draw: Draw, db: Db, t: Tbl) -> Check | None:
@@ -558,13 +589,22 @@ def gen_table(draw: Draw, db: Db, schema: str | None = None) -> Tbl:
     if schema is None:
         schema = draw(st.sampled_from(db.all_schemas()))
     t = Tbl(schema=schema, name=fresh_name(draw, db), cols=[])
+    if not db.pg:
+        t.strict = draw(st.integers(0, 4)) == 0  # its columns then take STRICT's types
+        t.without_rowid = draw(st.integers(0, 4)) == 0
     for _ in range(draw(st.integers(1, 5))):
         t.cols.append(gen_col(draw, db, t, for_new_table=True))
     if draw(st.integers(0, 4)) == 0:
         g = gen_generated(draw, db, t)
         if g is not None:
             t.cols.append(g)
-    if draw(st.integers(0, 3)) > 0:
+    if not db.pg and not t.without_rowid and draw(st.integers(0, 4)) == 0:
+        # AUTOINCREMENT: on a one-column INTEGER PRIMARY KEY of its own
+        ident = Col(name=fresh_col_name(draw, db, t), type="INTEGER")
+        t.cols.insert(0, ident)
+        t.pk = Key(name=maybe_name(draw, db), cols=[ident.name])
+        t.autoincrement = True
+    elif draw(st.integers(0, 3)) > 0:
         t.pk = gen_key(draw, db, t)
         if t.pk is not None:
             t.pk.deferrable = t.pk.nulls_not_distinct = False
@@ -826,6 +866,25 @@ def m_generated(draw: Draw, db: Db) -> bool:
         return False
     g.generated = g.base = None  # DROP EXPRESSION: a plain column keeping its values
     return True
+
+
+def m_sqlite_options(draw: Draw, db: Db) -> bool:
+    """SQLite: switch AUTOINCREMENT, WITHOUT ROWID or STRICT, or a generated column
+    between VIRTUAL and STORED (each a rebuild, except adding a VIRTUAL column)."""
+    t = _pick_table(draw, db)
+    if db.pg or t is None:
+        return False
+    what = draw(st.sampled_from(["autoincrement", "without_rowid", "strict", "virtual"]))
+    if what == "virtual":
+        gens = [c for c in t.cols if c.generated is not None]
+        if not gens:
+            return False
+        g = draw(st.sampled_from(gens))
+        g.virtual = not g.virtual
+        return True
+    was = sqlite_options(t)
+    setattr(t, what, not getattr(t, what))
+    return sqlite_options(t) != was
 
 
 def m_retype_key(draw: Draw, db: Db) -> bool:
@@ -1192,7 +1251,8 @@ MUTATIONS = [m_add_table, m_drop_table, m_add_column, m_drop_column, m_change_ty
              m_retype_key, m_generated,
              m_nullable, m_default, m_collation, m_add_unique, m_drop_unique, m_change_pk,
              m_add_check, m_drop_check, m_add_fk, m_drop_fk, m_fk_actions, m_add_index,
-             m_drop_index, m_change_index, m_view, m_comment, m_enum, m_identity, m_schema]
+             m_drop_index, m_change_index, m_view, m_comment, m_enum, m_identity, m_schema,
+             m_sqlite_options, m_sqlite_options]
 
 
 def mutate(draw: Draw, db: Db) -> Db:
@@ -1325,6 +1385,9 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
         plans[t.key] = cplans
         if tt is None:
             continue
+        if not frm.pg and (sqlite_options(t)[2] or sqlite_options(tt)[2]) and any(
+                (tc := tt.col(c.name)) is not None and tc.type != c.type for c in t.cols):
+            n[t.key] = 0  # a STRICT side refuses what the other side's type holds
         # Columns added by the migration (forward) or re-added by its rollback.
         for side, other, cols_side in ((tt, t, tt.cols), (t, tt, t.cols)):
             for c in cols_side:
@@ -1489,7 +1552,8 @@ def _col_sql(db: Db, t: Tbl, c: Col) -> str:
     if c.collation:
         parts.append(f"COLLATE {c.collation}")
     if c.generated is not None:
-        parts.append(f"GENERATED ALWAYS AS ({c.generated}) STORED")
+        kind = "VIRTUAL" if c.virtual and not db.pg else "STORED"
+        parts.append(f"GENERATED ALWAYS AS ({c.generated}) {kind}")
     elif c.identity:
         parts.append(f"GENERATED {c.identity} AS IDENTITY")
     elif c.default is not None and not c.serial:
@@ -1554,15 +1618,22 @@ def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = No
             out.append(f"COMMENT ON TYPE {_qn(db, e.schema, e.name)} IS {lit(e.comment)}")
     for t in db.tables:
         items = [_col_sql(db, t, c) for c in t.cols]
+        autoincrement, without_rowid, strict = (False, False, False) if db.pg \
+            else sqlite_options(t)
         if t.pk:
-            items.append(f"{_con(t.pk.name)}PRIMARY KEY ({', '.join(q(c) for c in t.pk.cols)})")
+            auto = " AUTOINCREMENT" if autoincrement else ""
+            items.append(f"{_con(t.pk.name)}PRIMARY KEY "
+                         f"({', '.join(q(c) for c in t.pk.cols)}{auto})")
         items += [f"{_con(k.name)}UNIQUE{' NULLS NOT DISTINCT' if k.nulls_not_distinct else ''}"
                   f" ({', '.join(q(c) for c in k.cols)})"
                   f"{' DEFERRABLE' if k.deferrable else ''}" for k in t.uniques]
         items += [f"{_con(ck.name)}CHECK ({ck.expr})" for ck in t.checks]
         if not db.pg:
             items += [_fk_sql(db, fk) for fk in t.fks]
-        out.append(f"CREATE TABLE {_qn(db, *t.key)} (\n  " + ",\n  ".join(items) + "\n)")
+        options = ", ".join(o for o, on in (("WITHOUT ROWID", without_rowid),
+                                            ("STRICT", strict)) if on)
+        out.append(f"CREATE TABLE {_qn(db, *t.key)} (\n  " + ",\n  ".join(items) + "\n)"
+                   + (f" {options}" if options else ""))
     for t in db.tables:
         data = (rows or {}).get(t.key) or []
         cols = [c for c in t.cols if c.generated is None]

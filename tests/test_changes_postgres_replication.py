@@ -8,15 +8,18 @@ apply, the catalog equals B, rows survive, re-planning is empty, the rollback gi
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable
 
-from conftest import pg_exec
+import psycopg
+from conftest import PG_ADMIN_DSN, pg_exec
 from roundtrip import roundtrip
 
 from lockplane.checks import check_schema
 from lockplane.dialects import connect
+from lockplane.execute import refused_steps
 from lockplane.model import Schema
 from lockplane.plan import Plan, Step
 
@@ -104,7 +107,12 @@ def test_new_publication_with_column_list_and_row_filter(pg_dsn_factory: DsnFact
         'TABLE ONLY "public"."users" ("email", "id", "region") '
         "WHERE ((region = 'eu'::text))",
         "COMMENT ON PUBLICATION \"Orders Pub\" IS 'to the warehouse'"]
-    assert step.safety == "safe" and step.lock is not None
+    # Its row filter uses region, outside the replica identity of users (id): PostgreSQL
+    # refuses UPDATE and DELETE on users from then on (orders is fine).
+    assert step.safety == "dangerous" and rules(step) == ["publication-no-replica-identity"]
+    assert "public.users (the row filter uses region, outside the replica identity (id))" \
+        in step.messages[0] and "orders" not in step.messages[0]
+    assert step.lock is not None
     assert step.lock.mode == "SHARE UPDATE EXCLUSIVE" and not step.lock.blocks_writes
     assert step.rollback is not None
     assert ddl(step.rollback.sql) == ['DROP PUBLICATION "Orders Pub"']
@@ -117,6 +125,10 @@ def test_dropping_a_publication_is_dangerous(pg_dsn_factory: DsnFactory) -> None
     assert step.safety == "dangerous" and rules(step) == ["drop-publication"]
     assert step.findings[0].safer and "SUBSCRIPTION" in step.findings[0].safer
     assert ddl(step.sql) == ['DROP PUBLICATION "Orders Pub"']
+    # Its rollback creates it again: subscribers may still fail on the gap.
+    assert step.rollback is not None and step.rollback.safety == "review"
+    assert step.rollback.note and 'publication "Orders Pub" does not exist' in \
+        step.rollback.note and "REFRESH PUBLICATION" in step.rollback.note
 
 
 def test_publication_for_tables_in_schema(pg_dsn_factory: DsnFactory) -> None:
@@ -152,6 +164,8 @@ def test_publication_for_all_tables(pg_dsn_factory: DsnFactory) -> None:
     assert kinds(plan) == ["drop_publication", "create_publication"]
     assert plan.steps[0].safety == "dangerous"
     assert "created again" in plan.steps[0].description
+    assert plan.steps[1].safety == "review" and rules(plan.steps[1]) == ["review-required"]
+    assert "does not exist" in plan.steps[1].messages[0]
 
 
 def test_changing_tables_is_an_alter(pg_dsn_factory: DsnFactory) -> None:
@@ -192,6 +206,7 @@ def test_publish_options(pg_dsn_factory: DsnFactory) -> None:
     assert ddl(step.sql) == ["ALTER PUBLICATION \"p\" SET (publish = 'insert, truncate', "
                              "publish_via_partition_root = true)"]
     assert step.safety == "review" and "UPDATE, DELETE" in " ".join(step.messages)
+    assert rules(step) == ["publication-narrow-publish"]
     assert step.lock is not None and step.lock.mode == "NONE"
     # A partitioned table's row filter needs publish_via_partition_root, in that order
     # (and the other way round in the rollback).
@@ -233,11 +248,21 @@ def test_publication_lets_go_before_columns_and_tables_are_dropped(
     k = kinds(plan)
     assert k.index("alter_publication") < k.index("drop_table")
     assert "publication-remove-table" in rules(only(plan, "alter_publication"))
+    # Both tables leave early and come back late: only a review (no acknowledgement), and
+    # the note says changes in between are not published.
+    plan = rt(pg_dsn_factory, a, b)
+    early, late = [s for s in plan.steps if s.kind == "alter_publication"]
+    assert early.safety == "review" and rules(early) == ["review-required"]
+    assert "until a later step" in early.messages[0] and "not published" in early.messages[0]
+    assert late.safety == "safe" and any("come back into" in m for m in late.messages)
+    assert not any("REFRESH PUBLICATION" in m for m in late.messages)
+    assert late.rollback is not None and late.rollback.safety == "review"
     # The publication does not change, but a listed column is retyped: out and back in.
     d = BASE + "CREATE PUBLICATION p FOR TABLE orders (id, note);"
     plan = rt(pg_dsn_factory, d, d.replace("note text", "note varchar(50)"))
     assert kinds(plan) == ["alter_publication", "alter_column", "alter_publication"]
     assert ddl(plan.steps[0].sql) == ['ALTER PUBLICATION "p" DROP TABLE ONLY "public"."orders"']
+    assert plan.steps[0].safety == "review" and "public.orders" in plan.steps[0].messages[0]
     assert ddl(plan.steps[2].sql) == [
         'ALTER PUBLICATION "p" ADD TABLE ONLY "public"."orders" ("id", "note")']
     # A table dropped and created again (a new partitioning) is published again.
@@ -248,6 +273,181 @@ def test_publication_lets_go_before_columns_and_tables_are_dropped(
               BASE + parted.replace("LIST (r)", "LIST (lower(r))"), data="")
     k = kinds(plan)
     assert k[0] == "alter_publication" and k[-1] == "alter_publication", k
+
+
+# ------------------------------------------------------------ replica identity
+def refused(dsn: str, statement: str) -> str | None:
+    """The error PostgreSQL gives ``statement`` (rolled back either way), or None."""
+    with psycopg.connect(dsn) as conn:
+        try:
+            conn.execute(statement)
+        except psycopg.Error as exc:
+            return str(exc)
+        finally:
+            conn.rollback()
+    return None
+
+
+def plan_to(make: DsnFactory, a_sql: str, b_sql: str) -> tuple[Plan, str]:
+    """The plan from ``a_sql`` to ``b_sql`` (round-tripped), and the database at B."""
+    a, b = make(), make()
+    pg_exec(a, a_sql + DATA)
+    pg_exec(b, b_sql + DATA)
+    plan: Plan = roundtrip(a, b)["plan"]
+    return plan, b
+
+
+NO_PK = BASE + "CREATE TABLE logs (msg text); INSERT INTO logs VALUES ('a');"
+
+
+def test_publishing_a_table_without_replica_identity_is_dangerous(
+        pg_dsn_factory: DsnFactory) -> None:
+    # The review's repro: PostgreSQL refuses UPDATE and DELETE on logs from then on.
+    plan, b = plan_to(pg_dsn_factory, NO_PK, NO_PK + "CREATE PUBLICATION p1 FOR TABLE logs;")
+    step = only(plan, "create_publication")
+    assert step.safety == "dangerous" and rules(step) == ["publication-no-replica-identity"]
+    assert step.messages[0].startswith(
+        "From this step on, PostgreSQL refuses UPDATE and DELETE on public.logs (no primary "
+        "key, and REPLICA IDENTITY DEFAULT)")
+    assert "primary key" in (step.findings[0].safer or "")
+    assert 'because it does not have a replica identity' in (
+        refused(b, "UPDATE logs SET msg = 'x'") or "")
+    assert refused(b, "DELETE FROM logs") is not None
+    # Moderate safety refuses it until acknowledged.
+    assert [r.number for r in refused_steps(plan, "moderate")] == [1]
+    assert refused_steps(plan, "moderate", {"publication-no-replica-identity"}) == []
+
+
+def test_column_lists_and_row_filters_must_cover_the_replica_identity(
+        pg_dsn_factory: DsnFactory) -> None:
+    # (desired publication, dangerous?, the statement PostgreSQL refuses or accepts)
+    cases = [
+        ("FOR TABLE users (email, region)", "the column list leaves out replica identity "
+         "column(s) id", "UPDATE users SET region = 'x'"),
+        ("FOR TABLE users WHERE (region = 'eu')", "the row filter uses region, outside the "
+         "replica identity (id)", "DELETE FROM users"),
+        ("FOR TABLE users (id, email) WHERE (id > 0 OR 'region' = 'x')", None,
+         "UPDATE users SET region = 'x'"),
+        # Only INSERT published: nothing to refuse.
+        ("FOR TABLE logs WITH (publish = 'insert')", None, "UPDATE logs SET msg = 'x'"),
+        # DELETE only: UPDATE still works, DELETE does not.
+        ("FOR TABLE logs WITH (publish = 'insert, delete')", "no primary key",
+         "DELETE FROM logs"),
+        # FULL: every column is the identity; a row filter may use any of them, a column
+        # list must name every one.
+        ("FOR TABLE full_t WHERE (a = 'a')", None, "UPDATE full_t SET b = 'y'"),
+        ("FOR TABLE full_t (id, a)", "REPLICA IDENTITY FULL needs every column in the column "
+         "list, which leaves out b", "UPDATE full_t SET a = 'y'"),
+        # USING INDEX: the index's columns.
+        ("FOR TABLE ix_t (code, b) WHERE (code <> 'z')", None, "UPDATE ix_t SET b = 'y'"),
+        ("FOR TABLE ix_t (id, b)", "leaves out replica identity column(s) code",
+         "UPDATE ix_t SET b = 'y'"),
+    ]
+    base = NO_PK + """
+        CREATE TABLE full_t (id int, a text, b text); ALTER TABLE full_t REPLICA IDENTITY FULL;
+        INSERT INTO full_t VALUES (1, 'a', 'b');
+        CREATE TABLE ix_t (id int, code text NOT NULL, b text);
+        CREATE UNIQUE INDEX ix_t_code ON ix_t (code);
+        ALTER TABLE ix_t REPLICA IDENTITY USING INDEX ix_t_code;
+        INSERT INTO ix_t VALUES (1, 'c', 'b');"""
+    for pub, why, statement in cases:
+        plan, b = plan_to(pg_dsn_factory, base, base + f"CREATE PUBLICATION p {pub};")
+        step = only(plan, "create_publication")
+        error = refused(b, statement)
+        if why is None:
+            assert step.safety == "safe" and step.findings == [], (pub, step.messages)
+            assert error is None, (pub, error)
+        else:
+            assert step.safety == "dangerous", pub
+            assert rules(step) == ["publication-no-replica-identity"]
+            assert why in step.messages[0], (pub, step.messages)
+            assert error is not None, pub
+    # The UPDATE-and-DELETE text follows what the publication publishes (and so does
+    # the server: UPDATE still works).
+    plan, b = plan_to(pg_dsn_factory, base,
+                      base + "CREATE PUBLICATION p FOR TABLE logs WITH (publish = 'delete');")
+    assert "refuses DELETE on public.logs" in only(plan, "create_publication").messages[0]
+    assert refused(b, "UPDATE logs SET msg = 'y'") is None
+    assert refused(b, "DELETE FROM logs") is not None
+
+
+def test_publication_changes_that_break_replica_identity(pg_dsn_factory: DsnFactory) -> None:
+    a = NO_PK + "CREATE PUBLICATION p FOR TABLE users WITH (publish = 'insert');"
+    # Publishing UPDATE and DELETE from now on, and taking logs in: both on the ALTER.
+    plan, b = plan_to(pg_dsn_factory, a, NO_PK + "CREATE PUBLICATION p FOR TABLE users, logs;")
+    step = only(plan, "alter_publication")
+    assert step.safety == "dangerous" and "publication-no-replica-identity" in rules(step)
+    finding = next(f for f in step.findings if f.rule == "publication-no-replica-identity")
+    assert "public.logs" in finding.message and "public.users" not in finding.message
+    assert refused(b, "UPDATE logs SET msg = 'x'") is not None
+    assert refused(b, "UPDATE users SET region = 'x'") is None
+    # A table whose problem was there before is not reported again.
+    plan, _ = plan_to(pg_dsn_factory, NO_PK + "CREATE PUBLICATION p FOR TABLE logs;",
+                      NO_PK + "CREATE PUBLICATION p FOR TABLE logs, orders;")
+    assert only(plan, "alter_publication").safety == "safe"
+
+
+def test_tables_that_lose_their_replica_identity_in_a_publication(
+        pg_dsn_factory: DsnFactory) -> None:
+    # The publication does not change: the step on the table carries the finding.
+    # A table created in a FOR ALL TABLES publication ...
+    everything = BASE + "CREATE PUBLICATION everything FOR ALL TABLES;"
+    plan, b = plan_to(pg_dsn_factory, everything,
+                      everything + "CREATE TABLE logs (msg text); INSERT INTO logs VALUES ('a');")
+    step = only(plan, "create_table")
+    assert step.safety == "dangerous" and rules(step) == ["publication-no-replica-identity"]
+    assert "public.logs" in step.messages[0] and "publication everything" in step.messages[0]
+    assert refused(b, "UPDATE logs SET msg = 'x'") is not None
+    assert refused_steps(plan, "moderate", {"publication-no-replica-identity@public.logs"}) \
+        == []
+    # ... or in a TABLES IN SCHEMA one.
+    feed = BASE + "CREATE PUBLICATION feed FOR TABLES IN SCHEMA audit;"
+    plan, _ = plan_to(pg_dsn_factory, feed, feed + "CREATE TABLE audit.raw (what text);")
+    assert rules(only(plan, "create_table")) == ["publication-no-replica-identity"]
+    assert "audit.raw" in only(plan, "create_table").messages[0]
+    # A published table loses its primary key.
+    pub = BASE + "CREATE PUBLICATION p FOR TABLE orders;"
+    plan, b = plan_to(pg_dsn_factory, pub, pub.replace(
+        "CREATE TABLE orders (id int PRIMARY KEY,", "CREATE TABLE orders (id int NOT NULL,"))
+    step = only(plan, "drop_constraint")
+    assert step.safety == "dangerous" and step.table == "public.orders"
+    # The worst finding first (a refusal names it), then the step's own.
+    assert rules(step) == ["publication-no-replica-identity", "change-primary-key"]
+    assert "public.orders (no primary key" in step.messages[0]
+    assert refused(b, "DELETE FROM orders") is not None
+    # ... or gets REPLICA IDENTITY NOTHING.
+    plan, b = plan_to(pg_dsn_factory, pub, pub + "ALTER TABLE orders REPLICA IDENTITY NOTHING;")
+    step = only(plan, "set_replica_identity")
+    assert step.safety == "dangerous" and rules(step)[0] == "publication-no-replica-identity"
+    assert "public.orders (REPLICA IDENTITY NOTHING)" in step.messages[0]
+    assert refused(b, "UPDATE orders SET note = 'x'") is not None
+    # A partition takes its parent's primary key; without one, the partitions are refused.
+    parted = """CREATE TABLE m (id int, r text, PRIMARY KEY (id, r)) PARTITION BY LIST (r);
+                CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu');
+                CREATE TABLE n (id int, r text) PARTITION BY LIST (r);
+                CREATE TABLE n_eu PARTITION OF n FOR VALUES IN ('eu');
+                INSERT INTO m VALUES (1, 'eu'); INSERT INTO n VALUES (1, 'eu');"""
+    plan, b = plan_to(pg_dsn_factory, BASE + parted,
+                      BASE + parted + "CREATE PUBLICATION p FOR TABLE m, n;")
+    step = only(plan, "create_publication")
+    assert step.safety == "dangerous" and "public.n_eu" in step.messages[0]
+    assert "public.m_eu" not in step.messages[0]
+    assert refused(b, "UPDATE m SET id = 2") is None
+    assert "n_eu" in (refused(b, "UPDATE n SET id = 2") or "")
+
+
+def test_check_schema_names_published_tables_without_replica_identity() -> None:
+    s = Schema.model_validate({
+        "tables": [{"name": "logs", "columns": [{"name": "msg", "type": "text"}]},
+                   {"name": "users", "columns": [{"name": "id", "type": "integer",
+                                                  "is_primary_key": True}]}],
+        "publications": [{"name": "everything", "all_tables": True},
+                         {"name": "inserts", "all_tables": True, "publish": ["insert"]}]})
+    found = [str(f) for f in check_schema(s) if f.where.startswith("publication")]
+    assert found == [
+        "warning: publication everything: PostgreSQL refuses UPDATE and DELETE on "
+        "public.logs, which it publishes: no primary key, and REPLICA IDENTITY DEFAULT "
+        "(add a primary key or set REPLICA IDENTITY)"]
 
 
 # ------------------------------------------------------------------- event triggers
@@ -294,7 +494,12 @@ def test_event_trigger_create_and_drop(pg_dsn_factory: DsnFactory) -> None:
     k = kinds(plan)
     assert k[:2] == ["drop_event_trigger", "drop_event_trigger"], k
     assert k.index("drop_event_trigger") < k.index("drop_function")
-    assert all(s.safety == "review" for s in plan.steps[:2])
+    # A desired schema that leaves event triggers out must not drop DDL guards quietly:
+    # moderate safety refuses these steps unless they are acknowledged.
+    assert all(s.safety == "dangerous" and rules(s) == ["drop-event-trigger"]
+               for s in plan.steps[:2])
+    assert [r.number for r in refused_steps(plan, "moderate")] == [1, 2]
+    assert refused_steps(plan, "moderate", {"drop-event-trigger"}) == []
 
 
 def test_event_trigger_disable_and_enable(pg_dsn_factory: DsnFactory) -> None:
@@ -325,6 +530,7 @@ def test_event_trigger_whose_function_changes(pg_dsn_factory: DsnFactory) -> Non
     k = kinds(plan)
     assert k[0] == "drop_event_trigger" and k[-1] == "create_event_trigger", k
     assert "created again" in plan.steps[0].description
+    assert plan.steps[0].safety == "review"  # replaced in the same plan: not a removal
     assert k.index("create_function") < k.index("create_event_trigger")
     assert k.index("drop_event_trigger") < k.index("drop_function")
     # Tags change: the same.
@@ -380,6 +586,28 @@ def test_unmanaged_objects_are_listed_not_hashed(pg_dsn: str) -> None:
     assert s.unmanaged == EXPECTED_UNMANAGED
     assert s.model_copy(update={"unmanaged": []}).hash() == s.hash()
     assert "unmanaged" not in s.canonical()
+
+
+def test_tablespaces_are_listed_by_count(pg_dsn: str) -> None:
+    # A tablespace may hold thousands of relations: a count and the first three names.
+    # (In-place tablespaces, PostgreSQL 15: no directory on the server needed.)
+    name = f"lp_ts_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute("SET allow_in_place_tablespaces = true")
+        conn.execute(f"CREATE TABLESPACE {name} LOCATION ''")
+    try:
+        pg_exec(pg_dsn, "".join(f"CREATE TABLE t{i} (id int) TABLESPACE {name};"
+                                for i in range(1, 6)) + "CREATE SCHEMA a;"
+                f"CREATE TABLE a.one (id int PRIMARY KEY USING INDEX TABLESPACE {name});")
+        assert load(pg_dsn).unmanaged == [
+            f"tablespace {name}: 6 relations (a.one_pkey, public.t1, public.t2, ...)"]
+        pg_exec(pg_dsn, "DROP TABLE t1, t2, t3, t4, t5; DROP SCHEMA a CASCADE;"
+                f"CREATE TABLE solo (id int) TABLESPACE {name};")
+        assert load(pg_dsn).unmanaged == [f"tablespace {name}: 1 relation (public.solo)"]
+        pg_exec(pg_dsn, "DROP TABLE solo;")
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP TABLESPACE IF EXISTS {name}")
 
 
 def test_cli_warns_about_unmanaged_objects(pg_dsn_factory: DsnFactory) -> None:

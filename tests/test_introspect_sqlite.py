@@ -403,6 +403,33 @@ def test_virtual_tables_and_shadows_excluded(db: str) -> None:
     """)
     # docs_kept_plain is a regular table: SQLite's table_list knows it is no shadow.
     assert {t.name for t in schema.tables} == {"real_one", "docs_kept_plain"}
+    # Not silently: reported as objects Lockplane leaves alone (shadow tables go with
+    # their virtual table), and not part of the state.
+    assert schema.unmanaged == ["virtual table docs (fts5)"]
+    assert schema.hash() == load(str(db) + "2", """
+        CREATE TABLE docs_kept_plain (id INT);
+        CREATE TABLE real_one (id INT);""").hash()
+
+
+def test_virtual_tables_are_reported_with_their_module(db: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("CREATE VIRTUAL TABLE probe USING rtree(id, x0, x1)")
+        conn.execute("CREATE VIRTUAL TABLE probe2 USING fts5(x)")
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite build has no R*Tree or FTS5")
+    finally:
+        conn.close()
+    schema = load(db, """
+        CREATE TABLE doc (slug TEXT PRIMARY KEY, body TEXT);
+        CREATE VIRTUAL TABLE "doc USING x" USING FTS5(body, content='doc',
+                                                      content_rowid='rowid');
+        CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1);
+    """)
+    assert [t.name for t in schema.tables] == ["doc"]
+    # The module follows the bare USING, not a quoted name that contains the word.
+    assert schema.unmanaged == ["virtual table boxes (rtree)",
+                                "virtual table doc USING x (fts5)"]
 
 
 def test_same_script_same_hash(tmp_path: Path) -> None:

@@ -52,6 +52,10 @@ def rules(sql: str, *, timeout: bool = True) -> list[str]:
     ("DROP PUBLICATION feed;", "drop-publication"),
     ("ALTER PUBLICATION feed DROP TABLE users;", "publication-remove-table"),
     ("ALTER PUBLICATION feed SET TABLE users, orders;", "publication-remove-table"),
+    ("ALTER PUBLICATION feed SET (publish = 'insert');", "publication-narrow-publish"),
+    ("ALTER PUBLICATION feed SET (publish = 'insert, update', "
+     "publish_via_partition_root = true);", "publication-narrow-publish"),
+    ("DROP EVENT TRIGGER guard_ddl;", "drop-event-trigger"),
     ("ALTER TABLE users RENAME COLUMN email TO email_address;", "rename-column"),
     ("ALTER TABLE users RENAME TO people;", "rename-table"),
     ("ALTER TABLE users ALTER COLUMN nick TYPE varchar(10);", "type-change-rewrite"),
@@ -104,6 +108,26 @@ def test_rule_fires(sql: str, rule: str) -> None:
     assert rule in rules(sql), rules(sql)
 
 
+def test_publication_and_event_trigger_messages_quote_names() -> None:
+    found = lint_sql('ALTER PUBLICATION "Weird Pub" DROP TABLE users;\n'
+                     "ALTER PUBLICATION \"Weird Pub\" SET (publish = 'insert');\n"
+                     'DROP PUBLICATION "Weird Pub", feed;\n'
+                     'DROP EVENT TRIGGER "Guard DDL";\n', "m.sql")
+    assert [(f.line, f.rule, f.safety) for f in found] == [
+        (1, "publication-remove-table", Safety.DANGEROUS),
+        (2, "publication-narrow-publish", Safety.REVIEW),
+        (3, "drop-publication", Safety.DANGEROUS),
+        (3, "drop-publication", Safety.DANGEROUS),
+        (4, "drop-event-trigger", Safety.DANGEROUS)]
+    messages = [f.message for f in found]
+    assert messages[0].startswith('ALTER PUBLICATION "Weird Pub" DROP: ')
+    assert messages[1].startswith('ALTER PUBLICATION "Weird Pub" SET (publish = \'insert\') '
+                                  "leaves out UPDATE, DELETE, TRUNCATE")
+    assert messages[2].startswith('DROP PUBLICATION "Weird Pub" ')
+    assert messages[3].startswith("DROP PUBLICATION feed ")
+    assert messages[4].startswith('DROP EVENT TRIGGER "Guard DDL": ')
+
+
 def test_every_finding_uses_a_catalogue_id_and_its_class() -> None:
     sql = "\n".join([
         "DROP TABLE a;", "ALTER TABLE b DROP COLUMN c;", "ALTER TABLE b RENAME TO d;",
@@ -134,7 +158,8 @@ def test_every_finding_uses_a_catalogue_id_and_its_class() -> None:
     "ALTER TABLE users ADD CONSTRAINT c CHECK (age > 0) NOT VALID;",
     "ALTER TABLE users VALIDATE CONSTRAINT c;",
     "ALTER PUBLICATION feed ADD TABLE users;",
-    "ALTER PUBLICATION feed SET (publish = 'insert, update');",
+    "ALTER PUBLICATION feed SET (publish = 'insert, update, delete, truncate');",
+    "ALTER PUBLICATION feed SET (publish_via_partition_root = true);",
     "SELECT 1;",
 ])
 def test_lock_safe_forms_are_clean(sql: str) -> None:

@@ -410,3 +410,76 @@ def test_a_replaced_index_keeps_its_comment(pg_dsn: str) -> None:
     assert "rename_index" in [s.kind for s in plan.steps]
     apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
     assert _live(pg_dsn).hash() == after.hash()
+
+
+def test_sqlite_dropping_autoincrement_needs_an_acknowledgement(tmp_path: Path) -> None:
+    """A schema file from before Lockplane modelled AUTOINCREMENT drops it; that drops the
+    sqlite_sequence counter and ids of deleted rows come back: dangerous, so the default
+    (moderate) safety refuses it until that risk is acknowledged on that table."""
+    import sqlite3
+
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);"
+            "INSERT INTO t (name) VALUES ('a'), ('b'), ('c'); DELETE FROM t WHERE id = 3;")
+    conn.close()
+    (tmp_path / "desired.sql").write_text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);\n")
+    dsn = f"sqlite:///{db}"
+
+    def apply(*extra: str):
+        return run("apply", "--schema", "desired.sql", "--target", dsn, "--auto-approve",
+                   *extra, cwd=tmp_path)
+
+    def counter() -> list[tuple]:
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute("SELECT name, seq FROM sqlite_sequence WHERE name = 't'"
+                                ).fetchall()
+        finally:
+            conn.close()
+
+    for extra in ((), ("--safety", "moderate")):
+        proc = apply(*extra)
+        assert_one_line_error(proc, 3, "[sqlite-drop-autoincrement]", "dangerous",
+                              "--acknowledge sqlite-drop-autoincrement@main.t",
+                              "handed out again")
+        assert counter() == [("t", 3)]  # nothing changed
+    proc = run("plan", "--from", dsn, "--to", "desired.sql", cwd=tmp_path)
+    text = " ".join((proc.stdout + proc.stderr).split())
+    assert "sqlite-drop-autoincrement" in text and "dangerous" in text, text
+    # strict refuses it whatever is acknowledged
+    proc = apply("--safety", "strict", "--acknowledge", "sqlite-drop-autoincrement@main.t")
+    assert_one_line_error(proc, 3, "sqlite-drop-autoincrement", "dangerous")
+    # another table's acknowledgement does not cover it, nor does the rebuild's own one
+    for other in ("sqlite-drop-autoincrement@main.other", "sqlite-table-rebuild@main.t"):
+        proc = apply("--acknowledge", other)
+        assert_one_line_error(proc, 3, "sqlite-drop-autoincrement")
+    proc = apply("--acknowledge", "sqlite-drop-autoincrement@main.t")
+    assert proc.returncode == 0, proc.stderr
+    assert counter() == []
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("INSERT INTO t (name) VALUES ('new')").lastrowid == 3  # reused
+    conn.close()
+
+
+def test_moderate_needs_every_dangerous_risk_of_a_step_acknowledged() -> None:
+    """Dropping a primary key that a publication's UPDATEs rely on carries two risks:
+    acknowledging one of them must not wave the other through."""
+    from lockplane.execute import refused_steps
+    from lockplane.plan import Step, StepFinding
+
+    step = Step(description="Drop primary key on public.orders", sql=["ALTER TABLE ..."],
+                table="public.orders", safety="dangerous", findings=[
+                    StepFinding(rule="change-primary-key", safety="dangerous", message="a"),
+                    StepFinding(rule="publication-no-replica-identity", safety="dangerous",
+                                message="b"),
+                    StepFinding(rule="require-lock-timeout", safety="review", message="c")])
+    plan = Plan(source_hash="x", steps=[step])
+    refused = refused_steps(plan, "moderate", {"change-primary-key@public.orders"})
+    assert len(refused) == 1
+    assert ("--acknowledge change-primary-key@public.orders,"
+            "publication-no-replica-identity@public.orders") in refused[0].why
+    both = {"change-primary-key@public.orders", "publication-no-replica-identity"}
+    assert refused_steps(plan, "moderate", both) == []
+    assert refused_steps(plan, "moderate", {1}) == []  # a reviewed plan file's step number

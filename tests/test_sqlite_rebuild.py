@@ -629,3 +629,214 @@ def test_virtual_generated_column_is_added_without_a_rebuild(tmp_path: Path) -> 
     assert query(path, "SELECT id, g FROM t ORDER BY id") == [(1, 4), (2, None)]
     stored = load(script.replace("n INTEGER)", "n INTEGER, g INTEGER AS (n * 2) STORED)"))
     assert [s.kind for s in build_plan(live(path), stored).steps] == ["rebuild_table"]
+
+
+# ------------------------------------------- table options a schema file leaves out
+# A schema file written before Lockplane modelled these (introspect --format sql or
+# JSON) does not state them: planning from it drops them, and each drop says what it
+# changes for the application.
+OPTIONS = """
+CREATE TABLE auto (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT);
+CREATE TABLE norowid (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+CREATE TABLE typed (id INTEGER PRIMARY KEY, n INTEGER, anything ANY) STRICT;
+CREATE TABLE gen (id INTEGER PRIMARY KEY, n INTEGER, v INT AS (n * 2) VIRTUAL,
+                  s INT AS (n * 3) STORED);
+"""
+OPTION_DROPS = {
+    # desired script -> (table, rules beyond the rebuild, safety, words of the messages)
+    "auto": (OPTIONS.replace(" AUTOINCREMENT", ""), {"sqlite-drop-autoincrement"},
+             Safety.DANGEROUS, ["loses AUTOINCREMENT", "handed out again"]),
+    "norowid": (OPTIONS.replace(" WITHOUT ROWID", ""), {"sqlite-drop-without-rowid"},
+                Safety.REVIEW, ["stops being WITHOUT ROWID", "hidden rowid"]),
+    "typed": (OPTIONS.replace(" STRICT", ""), {"sqlite-drop-strict"}, Safety.REVIEW,
+              ["stops being STRICT", "no longer refuses", "anything (type ANY) then has "
+               "NUMERIC affinity"]),
+    "gen": (OPTIONS.replace("(n * 2) VIRTUAL", "(n * 2) STORED")
+            .replace("(n * 3) STORED", "(n * 3) VIRTUAL"), {"sqlite-generated-kind-change"},
+            Safety.REVIEW, ["column v of main.gen becomes STORED", "table grows",
+                            "column s of main.gen becomes VIRTUAL", "computed on every read"]),
+}
+
+
+@pytest.mark.parametrize("table", list(OPTION_DROPS))
+def test_dropping_a_table_option_is_a_finding_of_its_own(table: str) -> None:
+    script, extra, safety, words = OPTION_DROPS[table]
+    plan = build_plan(load(OPTIONS), load(script))
+    step = rebuild_step(plan)
+    assert step.table == f"main.{table}"
+    rules = [f.rule for f in step.findings]
+    assert set(rules) == {"sqlite-table-rebuild"} | extra, rules
+    assert step.safety == safety.value
+    assert rules[0] == (next(iter(extra)) if safety is Safety.DANGEROUS
+                        else "sqlite-table-rebuild")  # the worst first: refusals name it
+    text = " ".join(f.message for f in step.findings)
+    assert all(w in text for w in words), (words, text)
+    assert all(w in " ".join(step.messages) for w in words)
+    # The other way adds the option again: only the rebuild's own finding (generated
+    # columns switch kinds both ways).
+    back = rebuild_step(build_plan(load(script), load(OPTIONS)))
+    assert {f.rule for f in back.findings} == (set(rules) if table == "gen"
+                                               else {"sqlite-table-rebuild"})
+
+
+def test_an_integer_key_leaving_without_rowid_becomes_the_rowid() -> None:
+    script = "CREATE TABLE w (k INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID;"
+    step = rebuild_step(build_plan(load(script), load(script.replace(" WITHOUT ROWID", ""))))
+    found = {f.rule: f.message for f in step.findings}
+    assert "becomes the rowid: the rebuild fails if a key is not an integer" in found[
+        "sqlite-drop-without-rowid"]
+
+
+def _strip(data: object, keys: set[str]) -> object:
+    if isinstance(data, dict):
+        return {k: _strip(v, keys) for k, v in data.items() if k not in keys}
+    if isinstance(data, list):
+        return [_strip(v, keys) for v in data]
+    return data
+
+
+def test_a_schema_file_from_before_the_options_drops_each_one_loudly(tmp_path: Path) -> None:
+    # JSON as the previous Lockplane wrote it: none of the four fields. Every option
+    # drop is found, and the AUTOINCREMENT one makes the plan dangerous.
+    import json
+
+    path = tmp_path / "db.sqlite"
+    build_db(path, OPTIONS)
+    before = live(path)
+    old_json = _strip(json.loads(before.to_json()),
+                      {"autoincrement", "without_rowid", "strict", "generated_kind"})
+    desired = Schema.model_validate(old_json)
+    plan = build_plan(before, desired)
+    found = {s.table: {f.rule for f in s.findings} - {"sqlite-table-rebuild"}
+             for s in plan.steps}
+    assert found == {"main.auto": {"sqlite-drop-autoincrement"},
+                     "main.norowid": {"sqlite-drop-without-rowid"},
+                     "main.typed": {"sqlite-drop-strict"},
+                     "main.gen": {"sqlite-generated-kind-change"}}
+    # Unstated generated_kind reads as STORED (one reading per file: the hash of a
+    # schema file never depends on the database it is compared with), so only v moves.
+    gen = [s for s in plan.steps if s.table == "main.gen"][0]
+    assert "alter column v (STORED)" in gen.description and " s " not in gen.description
+
+
+def test_dropping_autoincrement_reuses_ids_as_the_finding_says(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    build_db(path, AUTO_SCRIPT + f"""
+        INSERT INTO {AUTO} (label) VALUES ('a'), ('b'), ('c');
+        DELETE FROM {AUTO} WHERE id = 3;""")
+    plan, _ = forward(path, live(path), load(AUTO_SCRIPT.replace(" AUTOINCREMENT", "")))
+    assert rebuild_step(plan).findings[0].rule == "sqlite-drop-autoincrement"
+    assert sequence(path) == []
+    assert insert_label(path) == 3  # the id of the deleted row, handed out again
+
+
+# ---------------------------------------------------------- rowids survive the copy
+def _delete_first(table: str) -> str:
+    return f"DELETE FROM {table} WHERE rowid = 1;\n"
+
+
+ROWID_CASES = {
+    # (script, rows, desired script)
+    "text key": (
+        "CREATE TABLE doc (slug TEXT PRIMARY KEY, body TEXT);\n",
+        "INSERT INTO doc VALUES ('a', 'x'), ('b', 'y'), ('c', NULL);\n",
+        "CREATE TABLE doc (slug TEXT PRIMARY KEY, body TEXT NOT NULL DEFAULT '');\n"),
+    "composite key": (
+        "CREATE TABLE doc (a TEXT, b INTEGER, body TEXT, PRIMARY KEY (a, b));\n",
+        "INSERT INTO doc VALUES ('a', 1, 'x'), ('b', 2, 'y'), ('c', 3, NULL);\n",
+        "CREATE TABLE doc (a TEXT, b INTEGER, body TEXT NOT NULL DEFAULT '', "
+        "PRIMARY KEY (a, b));\n"),
+    # INT is not INTEGER: not a rowid alias
+    "INT key": (
+        "CREATE TABLE doc (id INT PRIMARY KEY, body TEXT);\n",
+        "INSERT INTO doc VALUES (10, 'x'), (20, 'y'), (30, NULL);\n",
+        "CREATE TABLE doc (id INT PRIMARY KEY, body TEXT NOT NULL DEFAULT '');\n"),
+    # a new INTEGER PRIMARY KEY column takes the rowids it becomes
+    "new rowid alias": (
+        "CREATE TABLE doc (slug TEXT PRIMARY KEY, body TEXT);\n",
+        "INSERT INTO doc VALUES ('a', 'x'), ('b', 'y'), ('c', NULL);\n",
+        "CREATE TABLE doc (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, body TEXT);\n"),
+    # the old key was the rowid, the new one is not
+    "rowid alias dropped": (
+        "CREATE TABLE doc (id INTEGER PRIMARY KEY, slug TEXT NOT NULL, body TEXT);\n",
+        "INSERT INTO doc VALUES (1, 'a', 'x'), (2, 'b', 'y'), (3, 'c', NULL);\n",
+        "CREATE TABLE doc (id INTEGER, slug TEXT PRIMARY KEY, body TEXT);\n"),
+}
+
+
+@pytest.mark.parametrize("case", list(ROWID_CASES))
+def test_rowids_survive_when_the_key_is_not_the_rowid(tmp_path: Path, case: str) -> None:
+    script, data, desired = ROWID_CASES[case]
+    path = tmp_path / "db.sqlite"
+    build_db(path, script + data + _delete_first("doc"))
+    old = query(path, "SELECT rowid, body FROM doc ORDER BY rowid")
+    assert [r[0] for r in old] == [2, 3]
+    before = live(path)
+    after = load(desired)
+    plan, changes = forward(path, before, after)
+    assert live(path).hash() == after.hash()
+    got = query(path, "SELECT rowid, body FROM doc ORDER BY rowid")
+    assert [r[0] for r in got] == [2, 3] and [r[1] for r in got][0] == "y"
+    if "id INTEGER PRIMARY KEY" in desired:
+        assert query(path, "SELECT id, slug FROM doc ORDER BY id") == [(2, "b"), (3, "c")]
+    backward(path, plan, changes)
+    assert live(path).hash() == before.hash()
+    assert query(path, "SELECT rowid FROM doc ORDER BY rowid") == [(2,), (3,)]
+    assert_sound(path)
+
+
+def test_without_rowid_on_either_side_copies_no_rowid(tmp_path: Path) -> None:
+    script = "CREATE TABLE doc (slug TEXT PRIMARY KEY, body TEXT);\n"
+    path = tmp_path / "db.sqlite"
+    build_db(path, script + "INSERT INTO doc VALUES ('a', 'x'), ('b', NULL);\n")
+    before = live(path)
+    after = load(script.replace(");", ") WITHOUT ROWID;"))
+    plan, changes = forward(path, before, after)
+    copy = next(s for s in plan.steps[0].sql if s.startswith("INSERT INTO \"_lockplane_new"))
+    assert "rowid" not in copy
+    assert query(path, "SELECT slug, body FROM doc ORDER BY slug") == [("a", "x"), ("b", None)]
+    backward(path, plan, changes)  # and back: the old table had no rowid to keep
+    assert live(path).hash() == before.hash()
+    assert query(path, "SELECT rowid, slug FROM doc ORDER BY rowid") == [(1, "a"), (2, "b")]
+
+
+def test_fts5_external_content_index_survives_the_rebuild(tmp_path: Path) -> None:
+    # An external-content FTS5 index stores the content table's rowids: renumbered rows
+    # would make MATCH read other rows, or fail ("database disk image is malformed").
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("CREATE VIRTUAL TABLE probe USING fts5(x)")
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite build has no FTS5")
+    finally:
+        probe.close()
+    script = "CREATE TABLE doc (slug TEXT PRIMARY KEY, body TEXT);\n"
+    fts = ("CREATE VIRTUAL TABLE doc_fts USING fts5(body, content='doc', "
+           "content_rowid='rowid');\n")
+    path = tmp_path / "db.sqlite"
+    build_db(path, script + fts + """
+        INSERT INTO doc VALUES ('a', 'alpha one'), ('b', 'bravo two'), ('c', 'charlie three');
+        DELETE FROM doc WHERE slug = 'a';
+        INSERT INTO doc_fts (doc_fts) VALUES ('rebuild');""")
+    before = live(path)
+    assert before.unmanaged == ["virtual table doc_fts (fts5)"]
+    after = load(script.replace("body TEXT", "body TEXT NOT NULL DEFAULT ''") + fts)
+    plan, changes = forward(path, before, after)
+    assert [s.kind for s in plan.steps] == ["rebuild_table"]  # the index is left alone
+    match = ("SELECT doc.slug, doc_fts.body FROM doc_fts JOIN doc ON doc.rowid = "
+             "doc_fts.rowid WHERE doc_fts MATCH ? ORDER BY doc.slug")
+
+    def searches() -> None:
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute(match, ("bravo",)).fetchall() == [("b", "bravo two")]
+            assert conn.execute(match, ("three",)).fetchall() == [("c", "charlie three")]
+            # rank = 1: the index is also checked against the content table
+            conn.execute("INSERT INTO doc_fts (doc_fts, rank) VALUES ('integrity-check', 1)")
+        finally:
+            conn.close()
+
+    searches()
+    backward(path, plan, changes)  # the rebuild back keeps them too
+    assert live(path).hash() == before.hash()
+    searches()

@@ -26,6 +26,7 @@ from .create_publication import (
     EARLY,
     LATE,
     TableKey,
+    future_tables_note,
     objects_sql,
     publish_sql,
     table_key,
@@ -35,6 +36,7 @@ from .create_publication import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from .publication_identity import IdentityProblem
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,12 @@ class AlterPublication(Change):
     after: Publication
     # Runs before the plan's drops (it lets go of what they drop), not after its creates.
     early: bool = False
+    # Tables the early step lets go of and the late one adds back (a column of its
+    # column list or row filter is dropped or retyped in between): not gone for good.
+    restored_tables: tuple[TableKey, ...] = ()
+    # Tables it publishes UPDATE or DELETE of that have no usable replica identity
+    # (computed by publication_identity.annotate from the desired schema).
+    identity_problems: tuple[IdentityProblem, ...] = ()
 
     @property  # type: ignore[override]
     def order(self) -> int:
@@ -128,23 +136,35 @@ class AlterPublication(Change):
         return opts + members if a.publish_via_partition_root else members + opts
 
     def inverse(self) -> list[Change]:
-        return [AlterPublication(self.after, self.before, early=self.early)]
+        return [AlterPublication(self.after, self.before, early=self.early,
+                                 restored_tables=self.restored_tables)]
 
     def lock(self, d: Dialect) -> Lock:
         # SHARE UPDATE EXCLUSIVE on the tables added or removed: reads and writes go on.
         return NO_LOCK if self.membership().empty else SHARE_UPDATE_EXCLUSIVE
 
     def assess(self, d: Dialect) -> Assessment:
+        from .publication_identity import identity_finding
+
         m = self.membership()
         name = self.after.name
+        back = set(self.restored_tables)
         findings: list[Finding] = []
         notes: list[str] = []
-        gone = [table_label(t) for t in m.removed] + [
+        gone = [table_label(t) for t in m.removed if table_key(t) not in back] + [
             f"tables in schema {s}" for s in m.removed_schemas]
         if gone:
             findings.append(Finding("publication-remove-table", (
                 f"Publication {name} stops publishing {', '.join(gone)}: subscribers stop "
                 "receiving those changes and their copies go stale.")))
+        leaving = [table_label(t) for t in m.removed if table_key(t) in back]
+        if leaving:
+            findings.append(Finding("review-required", (
+                f"Publication {name} lets go of {', '.join(leaving)} until a later step of "
+                "this plan adds it back (a table cannot stay published while the plan drops "
+                "or retypes a column its column list or row filter uses, or creates the "
+                "table again): changes to it in between are not published, and "
+                "subscribers' copies miss them."), Safety.REVIEW))
         if m.changed:
             findings.append(Finding("review-required", (
                 f"Publication {name} publishes other columns or rows of "
@@ -152,14 +172,23 @@ class AlterPublication(Change):
                 "those from now on; rows already copied are not revisited."), Safety.REVIEW))
         dropped_ops = [op for op in self.before.publish if op not in self.after.publish]
         if dropped_ops:
-            findings.append(Finding("review-required", (
+            findings.append(Finding("publication-narrow-publish", (
                 f"Publication {name} stops publishing {', '.join(dropped_ops).upper()}: "
-                "subscribers' copies stop following those changes."), Safety.REVIEW))
-        if m.added or m.added_schemas:
+                "subscribers' copies stop following those changes.")))
+        if self.identity_problems:
+            findings.append(identity_finding(self.identity_problems))
+        returning = [table_label(t) for t in m.added if table_key(t) in back]
+        if returning:
+            notes.append(f"{', '.join(returning)} "
+                         f"{'comes' if len(returning) == 1 else 'come'} back into "
+                         f"publication {name} after an earlier step of this plan let go of "
+                         f"{'it' if len(returning) == 1 else 'them'}: changes made in "
+                         "between were not published.")
+        if len(returning) < len(m.added) or m.added_schemas:
             notes.append("Subscribers copy the new tables only after ALTER SUBSCRIPTION ... "
                          "REFRESH PUBLICATION on each of them.")
-        if self.early:
-            notes.append("Runs before this plan drops or retypes what it removes; a table "
-                         "kept comes back in a later step, and its changes in between are "
-                         "not published.")
+        if m.added_schemas or set(self.after.publish) - set(self.before.publish):
+            note = future_tables_note(self.after)
+            if note:
+                notes.append(note)
         return Assessment.of(*findings, notes=tuple(notes))

@@ -165,6 +165,10 @@ ObjectDiffer = Callable[["Schema", "Schema", "Dialect"], list["Change"]]
 TablePartDiffer = Callable[["Table", "Table", "Dialect"], list["Change"]]
 OBJECT_DIFFERS: list[ObjectDiffer] = []
 TABLE_PART_DIFFERS: list[TablePartDiffer] = []
+# Run on the whole change list once every differ is done: they may set what a change
+# needs to know about other changes or the rest of the schema (e.g. context_findings).
+ChangeAnnotator = Callable[[list["Change"], "Schema", "Schema", "Dialect"], None]
+CHANGE_ANNOTATORS: list[ChangeAnnotator] = []
 
 
 def register(cls: type[Change]) -> type[Change]:
@@ -183,6 +187,10 @@ class Change:
     order: ClassVar[int] = Order.ALTER_TABLE
     # Tie-breaker inside one order slot (views use it for dependency order).
     rank: int = field(default=0, kw_only=True, compare=False)
+    # Risks a differ sees in the rest of the schema that the step's own fields cannot
+    # show (a table that loses its replica identity while a publication publishes it);
+    # the plan adds them to what assess() finds.
+    context_findings: tuple[Finding, ...] = field(default=(), kw_only=True, compare=False)
 
     # -- what a human reads
     def describe(self) -> str:

@@ -10,6 +10,10 @@ schemas it names exist; it is dropped (and loses tables) before they are dropped
 table it keeps whose columns or table the plan drops or retypes leaves it in an early
 step and comes back in a late one (PostgreSQL refuses to drop or retype a column a
 column list or row filter uses, and a dropped table leaves every publication).
+
+Tables a publication would publish UPDATE or DELETE of without a usable replica identity
+(PostgreSQL then refuses those statements) are found by publication_identity, which
+fills in ``identity_problems`` on the publication's step.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .base import (
     SHARE_UPDATE_EXCLUSIVE,
     Assessment,
     Change,
+    Finding,
     Lock,
     Order,
     Safety,
@@ -33,6 +38,7 @@ from .pg_common import comment_sql, is_postgres
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from .publication_identity import IdentityProblem
 
 # Before columns, tables and schemas are dropped or retyped / after they are created.
 EARLY = Order.DROP_VIEW + 5
@@ -100,12 +106,37 @@ def names_tables(p: Publication) -> bool:
     return bool(p.tables or p.schemas)
 
 
+def recreated_note(name: str) -> str:
+    return (f"Publication {name} is created again after being dropped: a subscriber whose "
+            "replication slot still has changes from before the re-creation to stream may "
+            f"fail with 'publication \"{name}\" does not exist' (decoding reads the "
+            "publications as they were when each change was made): check each "
+            "subscription, and re-create (re-sync) the ones that stay failing; run ALTER "
+            "SUBSCRIPTION ... REFRESH PUBLICATION if the tables differ.")
+
+
+def future_tables_note(p: Publication) -> str | None:
+    """What a publication does to tables created later, when it takes them in."""
+    if not ({"update", "delete"} & set(p.publish)) or not (p.all_tables or p.schemas):
+        return None
+    where = ("in this database" if p.all_tables
+             else "in schema " + ", ".join(p.schemas))
+    return (f"Tables created later {where} are published by {p.name} too: each needs a "
+            "primary key (or another REPLICA IDENTITY), or PostgreSQL refuses its UPDATE "
+            "and DELETE.")
+
+
 @register
 @dataclass
 class CreatePublication(Change):
     kind = "create_publication"
     order = LATE
     publication: Publication
+    # Tables it publishes UPDATE or DELETE of that have no usable replica identity
+    # (computed by publication_identity.annotate from the desired schema).
+    identity_problems: tuple[IdentityProblem, ...] = ()
+    # It existed before: dropped earlier (a FOR ALL TABLES switch, or a rollback).
+    recreated: bool = False
 
     def describe(self) -> str:
         return f"Create publication {self.publication.name}"
@@ -123,12 +154,16 @@ class CreatePublication(Change):
         return SHARE_UPDATE_EXCLUSIVE if names_tables(self.publication) else NO_LOCK
 
     def assess(self, d: Dialect) -> Assessment:
+        from .publication_identity import identity_finding
+
         p = self.publication
-        if {"update", "delete"} & set(p.publish) and (p.all_tables or names_tables(p)):
-            return Assessment(Safety.SAFE, (
-                "UPDATE and DELETE on a published table without a primary key (or another "
-                "REPLICA IDENTITY) fail from now on.",))
-        return Assessment(Safety.SAFE)
+        findings: list[Finding] = []
+        if self.identity_problems:
+            findings.append(identity_finding(self.identity_problems))
+        if self.recreated:
+            findings.append(Finding("review-required", recreated_note(p.name), Safety.REVIEW))
+        note = future_tables_note(p)
+        return Assessment.of(*findings, notes=(note,) if note else ())
 
 
 # ------------------------------------------------------------------------------ differ
@@ -200,7 +235,7 @@ def diff_publications(before: Schema, after: Schema, d: Dialect) -> list[Change]
             out.append(CreatePublication(a))
             continue
         if b.all_tables != a.all_tables:
-            out += [DropPublication(b, replaced=True), CreatePublication(a)]
+            out += [DropPublication(b, replaced=True), CreatePublication(a, recreated=True)]
             continue
         # Even when it stays the same: a table of it the plan drops and creates again,
         # or whose listed columns it retypes, must leave it and come back.
@@ -223,15 +258,19 @@ def _alter_steps(b: Publication, a: Publication, lost: Lost) -> list[Change]:
 
     early_tables = [t for t in b.tables if _needs_early(t, lost)]
     early_schemas = [s for s in b.schemas if s in lost.schemas]
+    # Those the late step adds back: they leave only for the time between the steps.
+    kept = {table_key(t) for t in a.tables}
+    restored = tuple(table_key(t) for t in early_tables if table_key(t) in kept)
     steps: list[Change] = []
     start = _definition(b)
     if early_tables or early_schemas:
         start = start.model_copy(update={
             "tables": [t for t in b.tables if t not in early_tables],
             "schemas": [s for s in b.schemas if s not in early_schemas]})
-        steps.append(AlterPublication(_definition(b), start, early=True))
+        steps.append(AlterPublication(_definition(b), start, early=True,
+                                      restored_tables=restored))
     if start != _definition(a):
-        steps.append(AlterPublication(start, _definition(a)))
+        steps.append(AlterPublication(start, _definition(a), restored_tables=restored))
     return steps
 
 

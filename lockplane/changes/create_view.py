@@ -122,6 +122,19 @@ def _dep_keys(v: View, known: dict[str, Key]) -> set[Key]:
     return {known[dep] for dep in v.depends_on if dep in known}
 
 
+def _named_views(v: View, known: dict[str, Key]) -> set[Key]:
+    """SQLite keeps no dependencies: the views whose names appear in this view's text as
+    a word or quoted identifier. Too many is harmless (an extra view is dropped and
+    created again); missing one breaks the next ALTER, which re-checks every view."""
+    from ..dialects.sqlite.sqltext import fold, tokenize, unquote
+
+    by_name = {fold(k[1]): k for k in known.values()}
+    out = {by_name[name] for tok in tokenize(v.definition) if tok.kind in ("word", "id")
+           and (name := fold(unquote(tok.text))) in by_name}
+    out.discard(_key(v))
+    return out
+
+
 def _label(key: Key) -> str:
     return f"{key[0]}.{key[1]}"
 
@@ -193,9 +206,10 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             redo |= {k for k in old.keys() & new.keys()
                      if any(mentions_relation(old[k].definition, s, n) for s, n in routines)}
     gone = (old.keys() - new.keys()) | redo
+    deps = _dep_keys if is_postgres(d) else _named_views
     dependents: dict[Key, set[Key]] = {}
     for k, v in old.items():
-        for dep in _dep_keys(v, old_known):
+        for dep in deps(v, old_known):
             dependents.setdefault(dep, set()).add(k)
     stack = list(gone)
     while stack:
@@ -207,11 +221,11 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
                     redo.add(k)
 
     out: list[Change] = []
-    old_order = topo_order(sorted(old), {k: _dep_keys(v, old_known) for k, v in old.items()})
+    old_order = topo_order(sorted(old), {k: deps(v, old_known) for k, v in old.items()})
     for rank, k in enumerate(old_order):
         if k in gone:
             out.append(DropView(old[k], recreated=k in redo, rank=-rank))
-    new_order = topo_order(sorted(new), {k: _dep_keys(v, new_known) for k, v in new.items()})
+    new_order = topo_order(sorted(new), {k: deps(v, new_known) for k, v in new.items()})
     for rank, k in enumerate(new_order):
         if k not in old or k in redo:
             out.append(CreateView(new[k], recreated=k in redo, rank=rank))

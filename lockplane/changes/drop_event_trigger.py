@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import EventTrigger
-from .base import NO_LOCK, Assessment, Change, Lock, Safety, register
+from .base import NO_LOCK, Assessment, Change, Finding, Lock, Safety, register
 from .create_event_trigger import FIRST, trigger_label
 
 if TYPE_CHECKING:
@@ -43,6 +43,9 @@ class DropEventTrigger(Change):
                 f"{trigger_label(self.trigger).capitalize()} is off while this plan runs: "
                 "what it enforces or records on DDL does not happen for the plan's own "
                 "steps.",))
-        return Assessment(Safety.REVIEW, (
-            f"Dropping {trigger_label(self.trigger)}: what it enforces or records on DDL "
-            "stops.",))
+        # Dangerous, not a review: a desired schema written before Lockplane modelled
+        # event triggers leaves them out, and DDL guards or audit would go silently.
+        return Assessment.of(Finding("drop-event-trigger", (
+            f"Dropping {trigger_label(self.trigger)} (on {self.trigger.event}): what it "
+            "enforces or records on DDL stops for every later statement in this database. "
+            "If the desired schema just does not declare it, add it there instead.")))

@@ -33,7 +33,12 @@ class DropPublication(Change):
     def inverse(self) -> list[Change]:
         from .create_publication import CreatePublication
 
-        return [CreatePublication(self.publication)]
+        return [CreatePublication(self.publication, recreated=True)]
+
+    def rollback_note(self) -> str:
+        from .create_publication import recreated_note
+
+        return recreated_note(self.publication.name)
 
     def lock(self, d: Dialect) -> Lock:
         return NO_LOCK

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..model import Column, Table, qualified
-from .base import Assessment, Change, Lock, Order, Safety, register
+from .base import Assessment, Change, Finding, Lock, Order, Safety, register
 from .create_table import create_table_sql
 from .render import index_sql
 
@@ -142,7 +142,7 @@ class RebuildTable(Change):
         names = [d.quote(t) for t in targets]
         rowid = self._rowid_alias(targets)
         if rowid is not None:
-            # Keep rowids: in a table without a primary key they are the only identity.
+            # Keep rowids: see _rowid_alias.
             names.insert(0, rowid)
             sources.insert(0, rowid)
         if not names:
@@ -153,17 +153,17 @@ class RebuildTable(Change):
     def _rowid_alias(self, copied: list[str]) -> str | None:
         """A name for the rowid usable on both sides, when the rowid should be copied.
 
-        Only where the old table has no primary key (so it is a rowid table: WITHOUT
-        ROWID needs one) and the new one is a rowid table. If its INTEGER PRIMARY KEY is
-        a copied column, that column already carries the rowid.
+        Whenever both tables are rowid tables (not WITHOUT ROWID): a plain copy would
+        renumber the rows, and whatever is keyed on rowid (an FTS5 external-content
+        index, code that stored rowids, a table without a primary key whose rows have no
+        other identity) would then point at other rows. Not when the new table's INTEGER
+        PRIMARY KEY is a copied column: that column already carries the rowid. None too
+        when a column shadows each of rowid, _rowid_ and oid.
         """
-        if self.before.primary_key is not None or self.after.without_rowid:
+        if self.before.without_rowid or self.after.without_rowid:
             return None
-        pk = self.after.primary_key
-        if pk and len(pk.columns) == 1 and pk.columns[0] in copied:
-            col = self.after.column(pk.columns[0])
-            if col is not None and col.type.upper() == "INTEGER":
-                return None
+        if (ipk := _integer_primary_key(self.after)) is not None and ipk in copied:
+            return None
         taken = {c.name.lower() for t in (self.before, self.after) for c in t.columns}
         return next((a for a in ("rowid", "_rowid_", "oid") if a not in taken), None)
 
@@ -272,7 +272,74 @@ class RebuildTable(Change):
                             f"{a.type or '(none)'}: SQLite converts each value by the new "
                             "type's affinity where it can and keeps it as is otherwise.")
         msgs += self._may_fail()
-        return Assessment(safety, tuple(msgs))
+        # The rebuild's own finding (its class covers the dropped and retyped columns),
+        # and one per table option or column kind the rebuild drops or switches; the
+        # worst first, so a refusal names it (and its message) rather than the rebuild.
+        findings = [Finding(self.risk_rule, msgs[0], safety), *self._option_findings()]
+        findings.sort(key=lambda f: -f.effective_safety.rank)  # stable: ties keep order
+        return Assessment(findings[0].effective_safety,
+                          tuple(f.message for f in findings) + tuple(msgs[1:]),
+                          tuple(findings))
+
+    def _option_findings(self) -> list[Finding]:
+        """What dropping AUTOINCREMENT, WITHOUT ROWID or STRICT, or switching a generated
+        column's kind, changes for the application (a schema file written before Lockplane
+        modelled these does not state them, so planning from it drops them)."""
+        b, a = self.before, self.after
+        name = self._name()
+        out = []
+        if autoincrement(b) and not autoincrement(a):
+            key = b.primary_key.columns[0] if b.primary_key else "id"
+            out.append(Finding("sqlite-drop-autoincrement", (
+                f"{name} loses AUTOINCREMENT: the rebuild discards its sqlite_sequence "
+                f"counter, and SQLite then gives a new row max({key}) + 1, so the ids of "
+                "deleted rows (those above the highest remaining id) are handed out again: "
+                "anything that kept an old id (another table or system, a cache, a URL, a "
+                "log) then points at a different row.")))
+        if b.without_rowid and not a.without_rowid:
+            ipk = _integer_primary_key(a)
+            if ipk is None:
+                how = ("it gains a hidden rowid (SELECT rowid now works, and "
+                       "last_insert_rowid() reports it), its rows are stored by rowid with "
+                       "the primary key in a separate index (lookups by key take a second "
+                       "search, and the file grows), and a SELECT without ORDER BY no "
+                       "longer returns them in key order")
+            else:
+                how = (f"its INTEGER PRIMARY KEY {ipk} becomes the rowid: the rebuild fails "
+                       "if a key is not an integer, and an insert that gives it NULL then "
+                       "gets a new id instead of failing")
+            out.append(Finding("sqlite-drop-without-rowid",
+                               f"{name} stops being WITHOUT ROWID: {how}."))
+        if b.strict and not a.strict:
+            out.append(Finding("sqlite-drop-strict", (
+                f"{name} stops being STRICT: SQLite no longer refuses a value that does not "
+                "fit its column's type (text in an INTEGER column is stored as text), so "
+                "code that relied on those errors stops getting them"
+                + self._any_columns_note() + ".")))
+        old = {c.name: c for c in b.columns}
+        for col in a.columns:
+            prev = old.get(col.name)
+            if prev is None or prev.generated is None or col.generated is None \
+                    or prev.generated_kind == col.generated_kind:
+                continue
+            if col.generated_kind == "stored":
+                what = ("becomes STORED: its value is computed on every write and kept in "
+                        "each row (the rebuild computes it for every existing row, and the "
+                        "table grows)")
+            else:
+                what = ("becomes VIRTUAL: its value is no longer kept in the rows but "
+                        "computed on every read (reads that use it cost more, the table "
+                        "shrinks)")
+            out.append(Finding("sqlite-generated-kind-change",
+                               f"Generated column {col.name} of {name} {what}."))
+        return out
+
+    def _any_columns_note(self) -> str:
+        anys = [c.name for c in self.after.columns if c.type.strip().upper() == "ANY"]
+        if not anys:
+            return ""
+        return (f"; {', '.join(anys)} (type ANY) then has NUMERIC affinity: text that looks "
+                "like a number is stored as a number")
 
     def _may_fail(self) -> list[str]:
         out = []
@@ -305,6 +372,16 @@ class RebuildTable(Change):
 
     def table_key(self) -> tuple[str, str]:
         return (self.after.schema_ or "", self.after.name)
+
+
+def _integer_primary_key(t: Table) -> str | None:
+    """The column that is the rowid of a rowid table (its one-column INTEGER PRIMARY
+    KEY), if it has one."""
+    pk = t.primary_key
+    if t.without_rowid or pk is None or len(pk.columns) != 1:
+        return None
+    col = t.column(pk.columns[0])
+    return col.name if col is not None and col.type.strip().upper() == "INTEGER" else None
 
 
 def autoincrement(t: Table) -> bool:

@@ -595,8 +595,13 @@ SELECT u.what FROM (
                    "WHEN 'n' THEN 'schemas' ELSE 'objects' END",
                    "LEFT JOIN pg_namespace n ON n.oid = x.defaclnamespace"),
     # A CREATE TABLE or CREATE INDEX from a plan would put it in the default tablespace.
-    "SELECT 'pg_tablespace'::regclass, t.oid, 'tablespace ' || t.spcname || ' (used by ' "
-    "|| string_agg(r.nspname || '.' || r.relname, ', ' ORDER BY r.nspname, r.relname) || ')' "
+    # How many relations use it, and the first few (a tablespace may hold thousands).
+    "SELECT 'pg_tablespace'::regclass, t.oid, 'tablespace ' || t.spcname || ': ' "
+    "|| to_char(count(*), 'FM999,999,999,999') "
+    "|| CASE WHEN count(*) = 1 THEN ' relation (' ELSE ' relations (' END "
+    "|| array_to_string((array_agg(r.nspname || '.' || r.relname "
+    "ORDER BY r.nspname, r.relname))[1:3], ', ') "
+    "|| CASE WHEN count(*) > 3 THEN ', ...)' ELSE ')' END "
     "FROM rel r JOIN pg_tablespace t ON t.oid = r.reltablespace "
     "WHERE r.relkind IN ('r', 'p', 'm', 'i', 'I') GROUP BY t.oid, t.spcname",
 ]) + f"\n) u WHERE {_not_extension_member('', 'u.objid', classid='u.classid')}\n"

@@ -72,12 +72,18 @@ def _introspect(conn: sqlite3.Connection) -> Schema:
                if type_ == "table" and (sql or "").lstrip()[:14].upper() == "CREATE VIRTUAL"}
 
     table_sql: dict[str, str] = {}
+    unmanaged: list[str] = []
     for type_, name, _, sql in objects:
         if type_ != "table" or is_excluded(name) or not sql:
             continue
         kind = table_list[name][0] if name in table_list else None
-        if kind in ("virtual", "shadow") or fold(name) in virtual:
-            continue  # the model cannot express virtual tables; their shadows follow them
+        if fold(name) in virtual or kind == "virtual":
+            # The model cannot express virtual tables: reported, left as they are (their
+            # shadow tables, below, go with them).
+            unmanaged.append(f"virtual table {name} ({_module(sql)})")
+            continue
+        if kind == "shadow":
+            continue
         if kind is None and any(fold(name).startswith(v + "_") for v in virtual):
             continue  # table_list was unavailable: SQLite's own shadow-name rule
         table_sql[name] = sql
@@ -97,7 +103,17 @@ def _introspect(conn: sqlite3.Connection) -> Schema:
     views = [View(name=name, schema_=SCHEMA, definition=sqltext.view_select(sql))
              for type_, name, _, sql in objects
              if type_ == "view" and sql and not is_excluded(name)]
-    return Schema(dialect="sqlite", tables=list(tables.values()), views=views)
+    return Schema(dialect="sqlite", tables=list(tables.values()), views=views,
+                  unmanaged=sorted(unmanaged))
+
+
+def _module(sql: str) -> str:
+    """The module of a CREATE VIRTUAL TABLE ... USING module(...) (fts5, rtree, ...)."""
+    toks = sqltext.tokenize(sql)
+    for i, tok in enumerate(toks[:-1]):
+        if tok.is_kw("USING"):  # a bare word: a quoted table name cannot match
+            return sqltext.unquote(toks[i + 1].text).lower()
+    return "unknown module"
 
 
 _TableListRow = tuple[str, bool, bool]  # type, WITHOUT ROWID, STRICT
