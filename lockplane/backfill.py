@@ -903,6 +903,8 @@ class Checkpoints(StateTable):
              "batches, rows_estimate, error")
 
     def ensure(self) -> None:
+        if self.exists():
+            return  # no DDL at all (it would fire the database's event triggers)
         if self.pg:
             with self.db.transaction():
                 # Two workers may create it at once; CREATE ... IF NOT EXISTS is not atomic.

@@ -654,3 +654,41 @@ def test_schema_file_publications_are_checked() -> None:
     # Names in a schema file are spelled as SQL would (unquoted folds to lower case).
     assert s.event_triggers[0].function == '"audit"."f"'
     assert s.event_triggers[0].tags == ["DROP TABLE"]
+
+
+def test_applies_run_no_ddl_of_their_own_once_the_state_tables_exist(
+        pg_dsn: str, tmp_path: object) -> None:
+    """CREATE ... IF NOT EXISTS still runs the command and fires the database's event
+    triggers (ddl_command_start, even when there is nothing to create): an audit trigger
+    would log Lockplane's bookkeeping on every apply, and a DDL guard would refuse it.
+    Once its tables exist, an apply runs only the plan's DDL."""
+    from pathlib import Path
+
+    pg_exec(pg_dsn, """
+    CREATE TABLE audit (tag text);
+    CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO public.audit VALUES (tg_tag);
+    END $$;
+    CREATE EVENT TRIGGER log_ddl ON ddl_command_start EXECUTE FUNCTION log_ddl();
+    CREATE TABLE t (id int);
+    """)
+    base = ("CREATE TABLE audit (tag text);\n" + "\n".join(
+        ln for ln in """CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO public.audit VALUES (tg_tag);
+    END $$;
+    CREATE EVENT TRIGGER log_ddl ON ddl_command_start EXECUTE FUNCTION log_ddl();""".splitlines()))
+    desired = Path(str(tmp_path)) / "schema.sql"
+    for n, cols in enumerate(("id int, a int", "id int, a int, b int")):
+        desired.write_text(base + f"\nCREATE TABLE t ({cols});\n")
+        proc = lockplane("apply", "--schema", str(desired), "--target", pg_dsn,
+                         "--auto-approve", "--skip-shadow")
+        assert proc.returncode == 0, proc.stderr
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            tags = [r[0] for r in conn.execute("SELECT tag FROM audit")]
+            conn.execute("TRUNCATE audit")
+        if n == 0:
+            assert "CREATE TABLE" in tags  # the first apply creates lockplane.migrations
+        else:
+            assert tags == ["ALTER TABLE"], tags  # the plan's step, nothing of Lockplane's

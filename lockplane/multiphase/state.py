@@ -105,6 +105,8 @@ class PhaseStore(StateTable):
     name = "phases"
 
     def ensure(self) -> None:
+        if self.exists():
+            return  # no DDL at all (it would fire the database's event triggers)
         if self.pg:
             self.db.execute(_PG_DDL)
         else:
