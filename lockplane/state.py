@@ -117,15 +117,11 @@ class History(StateTable):
     def ensure(self) -> None:
         if self._ready:
             return
-        if self.exists():
-            # No DDL when there is nothing to create: IF NOT EXISTS still runs the command,
-            # which fires the database's event triggers (DDL guards, audit) on every apply.
-            pass
-        elif self.pg:
+        # No DDL when there is nothing to create: IF NOT EXISTS still runs the command,
+        # which fires the database's event triggers (DDL guards, audit) on every apply.
+        if not self.exists():
             # Another process may create it at the same moment; the lock serializes that.
-            self.db.execute(_PG_DDL)
-        else:
-            self.db.execute(_SQLITE_DDL)
+            self.db.execute(_PG_DDL if self.pg else _SQLITE_DDL)
         self._ready = True
 
     @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -91,16 +92,21 @@ class AddForeignKey(Change):
 
 # ------------------------------------------------------------------------------ differ
 def unchanged_foreign_keys(before: Schema, after: Schema,
+                           wanted: Callable[[Table, ForeignKey], bool] | None = None,
                            ) -> list[tuple[Table, ForeignKey, Table, ForeignKey]]:
-    """Foreign keys present alike on both sides: (table, fk) before and after."""
+    """Foreign keys present alike on both sides: (table, fk) before and after. ``wanted``
+    picks the keys worth comparing first (comparing is the costly part)."""
     from ..diff import same
 
     out = []
     for tb in before.tables:
-        ta = after.table(tb.schema_ or "", tb.name)
-        if ta is None or not tb.foreign_keys:
+        if not tb.foreign_keys:
             continue
-        for fk in tb.foreign_keys:
+        keys = [fk for fk in tb.foreign_keys if wanted is None or wanted(tb, fk)]
+        ta = after.table(tb.schema_ or "", tb.name) if keys else None
+        if ta is None:
+            continue
+        for fk in keys:
             twin = next((f for f in ta.foreign_keys if same(fk, f, "comment")), None)
             if twin is not None:
                 out.append((tb, fk, ta, twin))
@@ -134,22 +140,15 @@ def diff_retyped_foreign_keys(before: Schema, after: Schema, d: Dialect) -> list
     def retyped(schema: str | None, table: str, columns: list[str]) -> bool:
         return any((schema or "", table, name) in retyped_columns for name in columns)
 
-    from ..diff import same
+    def on_retyped(tb: Table, fk: ForeignKey) -> bool:
+        return retyped(tb.schema_, tb.name, fk.columns) or retyped(
+            fk.referenced_schema, fk.referenced_table, fk.referenced_columns)
+
     from .drop_foreign_key import DropForeignKey
 
     out: list[Change] = []
-    for tb in before.tables:
-        ta = None
-        for fk in tb.foreign_keys:
-            if not (retyped(tb.schema_, tb.name, fk.columns) or retyped(
-                    fk.referenced_schema, fk.referenced_table, fk.referenced_columns)):
-                continue
-            ta = ta or after.table(tb.schema_ or "", tb.name)
-            # Only a key present alike on both sides: other keys are dropped or added anyway.
-            twin = None if ta is None else next(
-                (f for f in ta.foreign_keys if same(fk, f, "comment")), None)
-            if twin is not None:
-                out += [DropForeignKey(tb, fk), AddForeignKey(ta, twin)]  # type: ignore[arg-type]
+    for tb, fk, ta, fk_after in unchanged_foreign_keys(before, after, on_retyped):
+        out += [DropForeignKey(tb, fk), AddForeignKey(ta, fk_after)]
     return out
 
 
