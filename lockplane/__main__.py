@@ -1,3 +1,3 @@
-from lockplane.cli import main
+from lockplane.launch import main
 
 main()

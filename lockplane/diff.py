@@ -38,7 +38,7 @@ from .changes.set_comment import SetComment
 from .changes.table_hierarchy import skip_column_change
 from .changes.table_parts import table_parts
 from .dialects.base import Dialect
-from .model import Column, Schema, Table
+from .model import Column, Schema, Table, unchanged_tables
 
 __all__ = ["OBJECT_DIFFERS", "TABLE_PART_DIFFERS", "ObjectDiffer", "TablePartDiffer", "diff",
            "match_named", "same"]
@@ -128,11 +128,11 @@ def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             out.append(DropTable(table, recreated=key in redo))
     # In the desired schema's order (a set here would order steps by PYTHONHASHSEED:
     # the same inputs must always give the same plan).
-    for key in [k for k in new if k in old and k not in redo]:
-        # Equal models differ in nothing (diff_table reads only the two tables): on a
-        # large schema nearly every table is unchanged, and comparing is far cheaper.
-        if old[key] != new[key]:
-            out += diff_table(old[key], new[key], d)
+    # Equal models differ in nothing (diff_table reads only the two tables): on a large
+    # schema nearly every table is unchanged, and comparing is far cheaper.
+    same = unchanged_tables(before, after)
+    for key in [k for k in new if k in old and k not in redo and k not in same]:
+        out += diff_table(old[key], new[key], d)
     _fill_referencing_tables(out, before, after)
     arrange(out, before, after)
     return out

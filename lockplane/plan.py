@@ -20,7 +20,7 @@ from .dialects import get_dialect
 from .dialects.base import Dialect
 from .diff import diff
 from .errors import BadInput
-from .model import HASH_FORMAT, Schema
+from .model import HASH_FORMAT, Schema, comparing, hashes
 
 
 class PlanModel(BaseModel):
@@ -207,10 +207,12 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
     if before.dialect != after.dialect:
         raise BadInput(f"cannot plan from a {before.dialect} schema to a {after.dialect} schema")
     d = get_dialect(name)
-    changes = order_changes(diff(before, after, d))
-    if lock_safe and d.name == "postgres":
-        changes = lock_safe_changes(changes, before, after, d)
-    return Plan(source_hash=before.hash(), target_hash=after.hash(), dialect=name,
+    with comparing(before, after):
+        changes = order_changes(diff(before, after, d))
+        if lock_safe and d.name == "postgres":
+            changes = lock_safe_changes(changes, before, after, d)
+        source_hash, target_hash = hashes(before, after)
+    return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
                 lockplane_version=__version__, hash_format=HASH_FORMAT,
                 steps=[step_for(c, d, lock_timeout_ms) for c in changes])
 

@@ -81,6 +81,29 @@ def test_schema_hash_is_stable_across_versions(name: str) -> None:
     assert Schema.model_validate_json(s.to_json()).hash() == GOLDEN_HASHES[name]
 
 
+@pytest.mark.parametrize("name", sorted(GOLDEN_HASHES))
+def test_hash_pair_is_each_hash(name: str) -> None:
+    """hashes() splices per-table JSON and reuses equal tables' bytes: it must give the
+    bytes of serializing the whole canonical form, whatever is equal or not."""
+    import hashlib
+
+    import orjson
+
+    from lockplane.model import hashes
+
+    a = Schema.model_validate_json((GOLDEN / name).read_text())
+    whole = hashlib.sha256(orjson.dumps(a.canonical(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert whole == a.hash() == GOLDEN_HASHES[name]
+    b = a.model_copy(deep=True)
+    b.tables[0].comment = "changed"
+    b.tables.reverse()
+    b.tables.append(b.tables[-1].model_copy(update={"name": "zz new"}))
+    assert hashes(a, b) == (a.hash(), b.hash())
+    assert hashes(b, a) == (b.hash(), a.hash())
+    assert hashes(a, a.model_copy(deep=True)) == (a.hash(), a.hash())
+    assert a.hash() != b.hash()
+
+
 def test_original_plan_format_loads() -> None:
     p = Plan.model_validate(ORIGINAL_PLAN)
     assert p.steps[0].sql == ["ALTER TABLE users ADD COLUMN x int"]

@@ -31,7 +31,7 @@ def is_volatile_default(expr: str | None) -> bool:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AddColumn(Change):
     kind = "add_column"
     order = Order.ALTER_TABLE

@@ -67,7 +67,7 @@ def constraint_def(d: Dialect, c: TableConstraint) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AddConstraint(Change):
     kind = "add_constraint"
     order = Order.ADD_CONSTRAINT

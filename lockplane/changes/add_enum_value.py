@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AddEnumValue(Change):
     kind = "add_enum_value"
     order = Order.ALTER_TYPE

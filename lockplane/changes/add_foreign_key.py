@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..model import ForeignKey, Schema, Table, qualified
+from ..model import ForeignKey, Schema, Table, qualified, unchanged_tables
 from .base import (
     OBJECT_DIFFERS,
     SHARE_ROW_EXCLUSIVE,
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AddForeignKey(Change):
     kind = "add_foreign_key"
     order = Order.ADD_FOREIGN_KEY
@@ -126,7 +126,10 @@ def diff_retyped_foreign_keys(before: Schema, after: Schema, d: Dialect) -> list
     # Columns whose type changes, as (schema, table, column): few or none in a plan, so
     # the foreign keys are looked at only when there are some.
     retyped_columns: set[tuple[str, str, str]] = set()
+    same = unchanged_tables(before, after)
     for tb in before.tables:
+        if (tb.schema_ or "", tb.name) in same:
+            continue
         ta = after.table(tb.schema_ or "", tb.name)
         if ta is None or ta.columns == tb.columns:
             continue

@@ -184,7 +184,7 @@ def mentions_any(obj: object, names: set[str]) -> bool:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterColumn(Change):
     kind = "alter_column"
     order = Order.ALTER_COLUMN

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterCompositeType(Change):
     kind = "alter_composite_type"
     order = Order.ALTER_TYPE

@@ -22,7 +22,7 @@ def _check_key(ck: CheckConstraint) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterDomain(Change):
     kind = "alter_domain"
     order = Order.ALTER_TYPE

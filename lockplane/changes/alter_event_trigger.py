@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterEventTrigger(Change):
     kind = "alter_event_trigger"
     before: EventTrigger

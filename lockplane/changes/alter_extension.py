@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterExtension(Change):
     kind = "alter_extension"
     order = Order.CREATE_EXTENSION  # before the types and tables that may need the new version

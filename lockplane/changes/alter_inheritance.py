@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterInheritance(Change):
     kind = "alter_inheritance"
     table: Table

@@ -71,7 +71,7 @@ class Membership:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterPublication(Change):
     kind = "alter_publication"
     before: Publication

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterRls(Change):
     kind = "alter_rls"
     order = Order.ALTER_RLS

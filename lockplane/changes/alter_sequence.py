@@ -35,7 +35,7 @@ def effective(seq: Sequence, option: str) -> object:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterSequence(Change):
     kind = "alter_sequence"
     before: Sequence

@@ -16,7 +16,7 @@ _WORDS = {"O": "enabled", "D": "disabled", "R": "enabled on replicas only",
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterTrigger(Change):
     kind = "alter_trigger"
     order = Order.CREATE_TRIGGER

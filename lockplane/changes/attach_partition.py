@@ -32,7 +32,7 @@ def partition_sql(d: Dialect, table: Table, parent: str) -> tuple[str, str]:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AttachPartition(Change):
     kind = "attach_partition"
     risk_rule = "attach-partition-scan"  # the lockplane.rules id of what assess() reports

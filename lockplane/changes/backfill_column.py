@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class BackfillColumn(Change):
     kind = "backfill_column"
     # After everything else in its phase: the sync trigger must exist before copying, or

@@ -26,7 +26,7 @@ def aggregate_ref(d: Dialect, a: Aggregate) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateAggregate(Change):
     kind = "create_aggregate"
     order = Order.CREATE_FUNCTION + 2

@@ -36,7 +36,7 @@ def collation_sql(d: Dialect, c: Collation) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateCollation(Change):
     kind = "create_collation"
     order = Order.CREATE_TYPE - 5

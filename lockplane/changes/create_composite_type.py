@@ -28,7 +28,7 @@ def create_composite_sql(d: Dialect, t: CompositeType) -> list[str]:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateCompositeType(Change):
     kind = "create_composite_type"
     order = Order.CREATE_TYPE

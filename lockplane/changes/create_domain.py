@@ -46,7 +46,7 @@ def create_domain_sql(d: Dialect, dom: DomainType) -> list[str]:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateDomain(Change):
     kind = "create_domain"
     order = Order.CREATE_TYPE

@@ -23,7 +23,7 @@ def enum_values_sql(d: Dialect, values: list[str]) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateEnum(Change):
     kind = "create_enum"
     order = Order.CREATE_TYPE

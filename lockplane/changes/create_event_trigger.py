@@ -59,7 +59,7 @@ def trigger_label(t: EventTrigger) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateEventTrigger(Change):
     kind = "create_event_trigger"
     order = LAST

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateExtension(Change):
     kind = "create_extension"
     order = Order.CREATE_EXTENSION

@@ -64,7 +64,7 @@ def create_routine_sql(d: Dialect, f: Function, *, with_extras: bool) -> list[st
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateFunction(Change):
     kind = "create_function"
     function: Function

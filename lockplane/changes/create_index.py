@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateIndex(Change):
     kind = "create_index"
     order = Order.CREATE_INDEX

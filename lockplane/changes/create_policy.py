@@ -41,7 +41,7 @@ def policy_sql(d: Dialect, schema: str, table: str, p: Policy) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreatePolicy(Change):
     kind = "create_policy"
     order = Order.CREATE_POLICY

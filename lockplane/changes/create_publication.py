@@ -21,7 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..model import PUBLISH_OPERATIONS, Publication, PublicationTable, Schema
+from ..model import (
+    PUBLISH_OPERATIONS,
+    Publication,
+    PublicationTable,
+    Schema,
+    unchanged_tables,
+)
 from .base import (
     NO_LOCK,
     OBJECT_DIFFERS,
@@ -127,7 +133,7 @@ def future_tables_note(p: Publication) -> str | None:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreatePublication(Change):
     kind = "create_publication"
     order = LATE
@@ -184,13 +190,14 @@ def _lost(before: Schema, after: Schema) -> Lost:
 
     recreated = recreated_tables(before, after)
     out: dict[TableKey, set[str] | None] = {}
+    same = unchanged_tables(before, after)
     for b in before.tables:
         key = (b.schema_ or "", b.name)
         a = after.table(*key)
         if a is None or key in recreated:
             out[key] = None
             continue
-        if b.columns == a.columns:
+        if key in same or b.columns == a.columns:
             continue
         new = {c.name: c for c in a.columns}
         lost = {c.name for c in b.columns

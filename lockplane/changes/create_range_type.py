@@ -39,7 +39,7 @@ def range_sql(d: Dialect, r: RangeType) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateRangeType(Change):
     kind = "create_range_type"
     range_type: RangeType

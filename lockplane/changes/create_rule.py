@@ -38,7 +38,7 @@ def rule_enable_sql(d: Dialect, schema: str, table: str, rule: Rule) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateRule(Change):
     kind = "create_rule"
     order = Order.CREATE_TRIGGER
@@ -86,7 +86,7 @@ class CreateRule(Change):
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterRule(Change):
     """ALTER TABLE ... ENABLE / DISABLE [REPLICA | ALWAYS] RULE."""
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateSchema(Change):
     kind = "create_schema"
     order = Order.CREATE_SCHEMA

@@ -50,7 +50,7 @@ def sequence_options_sql(seq: Sequence, *, fields: set[str] | None = None) -> st
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateSequence(Change):
     kind = "create_sequence"
     order = Order.CREATE_SEQUENCE

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateStatistics(Change):
     kind = "create_statistics"
     order = Order.CREATE_INDEX + 2

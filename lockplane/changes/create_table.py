@@ -80,7 +80,7 @@ def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateTable(Change):
     kind = "create_table"
     order = Order.CREATE_TABLE

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateTableAs(Change):
     kind = "archive_table"
     order = Order.CREATE_TABLE

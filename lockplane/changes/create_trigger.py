@@ -39,7 +39,7 @@ def enable_sql(d: Dialect, schema: str, table: str, trigger: Trigger) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateTrigger(Change):
     kind = "create_trigger"
     order = Order.CREATE_TRIGGER

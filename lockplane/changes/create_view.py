@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..model import Schema, View, qualified
+from ..model import Schema, View, qualified, unchanged_tables
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
 from .pg_common import (
     columns_retyped,
@@ -43,7 +43,7 @@ def view_body(v: View) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class CreateView(Change):
     kind = "create_view"
     order = Order.CREATE_VIEW
@@ -145,7 +145,10 @@ def _tables_with_changed_columns(before: Schema, after: Schema) -> set[str]:
     from .create_enum import needs_recreate
 
     out: set[str] = set()
+    same = unchanged_tables(before, after)
     for tb in before.tables:
+        if (tb.schema_ or "", tb.name) in same:
+            continue
         ta = after.table(tb.schema_ or "", tb.name)
         if ta is not None and columns_retyped(tb, ta):
             out.add(_label((tb.schema_ or "", tb.name)))

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DetachPartition(Change):
     kind = "detach_partition"
     order = Order.DROP_POLICY - 5

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropAggregate(Change):
     kind = "drop_aggregate"
     order = Order.DROP_FUNCTION - 2

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropCollation(Change):
     kind = "drop_collation"
     order = Order.DROP_TYPE + 5

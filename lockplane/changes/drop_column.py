@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropColumn(Change):
     kind = "drop_column"
     risk_rule = "drop-column"  # the lockplane.rules id of what assess() reports

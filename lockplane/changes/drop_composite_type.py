@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropCompositeType(Change):
     kind = "drop_composite_type"
     order = Order.DROP_TYPE

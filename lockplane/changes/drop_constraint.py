@@ -23,7 +23,7 @@ def pg_constraint_name(table: Table, c: TableConstraint) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropConstraint(Change):
     kind = "drop_constraint"
     order = Order.DROP_CONSTRAINT

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropEnum(Change):
     kind = "drop_enum"
     order = Order.DROP_TYPE

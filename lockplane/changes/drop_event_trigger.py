@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropEventTrigger(Change):
     kind = "drop_event_trigger"
     order = FIRST

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropExtension(Change):
     kind = "drop_extension"
     order = Order.DROP_EXTENSION

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropForeignKey(Change):
     kind = "drop_foreign_key"
     order = Order.DROP_FOREIGN_KEY

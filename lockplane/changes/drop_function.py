@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropFunction(Change):
     kind = "drop_function"
     function: Function

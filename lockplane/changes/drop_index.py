@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropIndex(Change):
     kind = "drop_index"
     order = Order.DROP_INDEX

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropPolicy(Change):
     kind = "drop_policy"
     order = Order.DROP_POLICY

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropPublication(Change):
     kind = "drop_publication"
     risk_rule = "drop-publication"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropRule(Change):
     kind = "drop_rule"
     order = Order.DROP_TRIGGER

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropSchema(Change):
     kind = "drop_schema"
     risk_rule = "drop-schema"  # the lockplane.rules id of what assess() reports

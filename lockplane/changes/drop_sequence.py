@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropSequence(Change):
     kind = "drop_sequence"
     risk_rule = "drop-sequence"  # the lockplane.rules id of what assess() reports

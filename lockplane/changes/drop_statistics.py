@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropStatistics(Change):
     kind = "drop_statistics"
     order = Order.DROP_INDEX

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropTable(Change):
     kind = "drop_table"
     risk_rule = "drop-table"  # the lockplane.rules id of what assess() reports

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropTrigger(Change):
     kind = "drop_trigger"
     order = Order.DROP_TRIGGER

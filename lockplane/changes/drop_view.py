@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class DropView(Change):
     kind = "drop_view"
     risk_rule = "drop-object"  # the lockplane.rules id of what assess() reports

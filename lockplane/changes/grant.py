@@ -27,7 +27,7 @@ def object_label(object_kind: str, name_parts: tuple[str, ...], signature: str |
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class Grant(Change):
     kind = "grant"
     order = Order.GRANT

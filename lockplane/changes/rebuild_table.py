@@ -46,7 +46,7 @@ REBUILD_LOCK = Lock("DATABASE WRITE", False, True, rewrites_table=True, scans_ta
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class RebuildTable(Change):
     kind = "rebuild_table"
     risk_rule = "sqlite-table-rebuild"  # the lockplane.rules id of what assess() reports

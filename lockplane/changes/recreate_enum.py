@@ -41,7 +41,7 @@ def aside_name(name: str) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class RecreateEnum(Change):
     kind = "recreate_enum"
     risk_rule = "enum-value-reordered"  # the lockplane.rules id of what assess() reports

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class RenameColumn(Change):
     kind = "rename_column"
     risk_rule = "rename-column"  # the lockplane.rules id of what assess() reports

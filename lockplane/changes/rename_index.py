@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..dialects.base import Dialect
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class RenameIndex(Change):
     """ALTER INDEX ... RENAME TO."""
 

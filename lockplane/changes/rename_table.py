@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class RenameTable(Change):
     kind = "rename_table"
     risk_rule = "rename-table"  # the lockplane.rules id of what assess() reports

@@ -23,7 +23,7 @@ def _options(v: View) -> dict[str, str]:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class ReplaceView(Change):
     kind = "replace_view"
     order = Order.CREATE_VIEW

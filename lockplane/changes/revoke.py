@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class Revoke(Change):
     kind = "revoke"
     order = Order.GRANT

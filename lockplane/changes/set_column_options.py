@@ -36,7 +36,7 @@ _METHOD_WORDS = {"pglz", "lz4", "default"}
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class SetColumnOptions(Change):
     kind = "set_column_options"
     order = Order.ALTER_COLUMN + 5

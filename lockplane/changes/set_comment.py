@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class SetComment(Change):
     """``target_sql`` is a callable-free description of the object: kind + name parts."""
 

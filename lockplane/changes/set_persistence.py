@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class SetPersistence(Change):
     kind = "set_persistence"
     risk_rule = "table-rewrite"  # the lockplane.rules id of what assess() reports

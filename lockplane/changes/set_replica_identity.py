@@ -41,7 +41,7 @@ def identity_sql(d: Dialect, value: str) -> str:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class SetReplicaIdentity(Change):
     kind = "set_replica_identity"
     order = Order.CREATE_INDEX + 5

@@ -37,7 +37,7 @@ def _options(opts: list[str]) -> dict[str, str]:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class SetStorageParameters(Change):
     kind = "set_storage_parameters"
     order = Order.ALTER_TABLE

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass
+@dataclass(repr=False, eq=False)  # Change's own (see there)
 class ValidateConstraint(Change):
     kind = "validate_constraint"
     order = Order.ADD_FOREIGN_KEY + 5

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model import Schema
+if TYPE_CHECKING:  # the model is heavy to import; a dialect needs it only to introspect
+    from ..model import Schema
 
 
 class Dialect(ABC):

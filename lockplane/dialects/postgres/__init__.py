@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql as pgsql
@@ -13,8 +13,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ...dsn import redact
 from ...errors import BadInput
-from ...model import Schema
 from ..base import Database, Dialect
+
+if TYPE_CHECKING:
+    from ...model import Schema
 
 
 class PostgresDialect(Dialect):
@@ -85,7 +87,7 @@ class PostgresDatabase(Database):
     def introspect(self) -> Schema:
         from .introspect import introspect
 
-        return introspect(self.conn)
+        return introspect(self.conn, dsn=self.dsn)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
