@@ -19,7 +19,6 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 import typer.main
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from . import __version__
@@ -28,7 +27,7 @@ from .dsn import looks_like_dsn, redact
 from .errors import BadInput, LockplaneError, SafetyRefusal
 from .model import Schema
 from .plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, build_plan, load_plan, rollback_plan
-from .report import err, print_plan
+from .report import err, escape, print_plan
 from .sources import SourceContext, dialect_of_source, load_schema
 
 
@@ -136,7 +135,7 @@ def _write_out(text: str, output: str | None) -> None:
             Path(output).write_text(text + "\n")
         except OSError as exc:
             raise BadInput(f"cannot write {output}: {exc.strerror}") from None
-        err.print(f"Wrote {output}")
+        sys.stderr.write(f"Wrote {output}\n")  # plain: a path is not rich markup
     else:
         sys.stdout.write(text + "\n")
 

@@ -43,7 +43,7 @@ from .backfill import Progress as BackfillProgress
 from .config import get_environment
 from .dsn import redact
 from .errors import BadInput, SafetyRefusal
-from .report import err
+from .report import err, stderr_console
 
 backfill_app = typer.Typer(
     help="Resumable batched backfills: UPDATE a big table in small committed batches.",
@@ -230,7 +230,7 @@ def _run_with_progress(dsn: str, plan: BackfillPlan, opts: BackfillOptions) -> B
     per_chunk: dict[int, BackfillProgress] = {}
     t0 = time.monotonic()
     with Progress(_RowsColumn(), BarColumn(), TextColumn("[dim]{task.fields[note]}"),
-                  console=err, transient=False) as bar:
+                  console=stderr_console(), transient=False) as bar:
         task = bar.add_task("backfill", total=total, completed=done_before, left="", note="")
 
         def on_progress(p: BackfillProgress) -> None:

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.text import Text
 
 from .errors import BadInput, SafetyRefusal
-from .report import err, print_plan
+from .report import err, escape, print_plan
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -44,6 +42,8 @@ def _options(**kwargs: object) -> ApplyOptions:
 
 
 def print_multiphase(mp: MultiPhasePlan) -> None:
+    from rich.text import Text
+
     err.print(Text(f"Multi-phase plan: {mp.description} ({mp.pattern}, {mp.total_phases} "
                    f"phases, id {mp.id})", style="bold underline"))
     for p in mp.phases:
@@ -81,6 +81,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
     ) -> None:
         """Apply one phase of a multi-phase plan (refuses phases out of order)."""
+        from rich.text import Text
+
         if (phase is None) == (not next_):
             raise BadInput("give exactly one of --phase N or --next")
         mp = _load(plan_file)
@@ -124,6 +126,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         json_out: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Multi-phase migrations on a database and how far each has got."""
+        from rich.text import Text
+
         rows = _runner().status(target_dsn(target, target_environment))
         if json_out:
             sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
@@ -213,7 +217,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         text = mp.to_json()
         if output:
             Path(output).write_text(text + "\n")
-            err.print(f"Wrote {output}")
+            err.print(f"Wrote {escape(output)}")
         else:
             sys.stdout.write(text + "\n")
 
@@ -227,6 +231,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         name: Annotated[str | None, typer.Option("--name", help="migration name (pgroll)")] = None,
     ) -> None:
         """Write the equivalent migration for another tool (pgroll's JSON operations)."""
+        from rich.text import Text
+
         from .export.pgroll import export_multiphase, export_plan
         from .plan import load_plan
 
@@ -246,6 +252,6 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         text = json.dumps(migration, indent=2, ensure_ascii=False)
         if output:
             Path(output).write_text(text + "\n")
-            err.print(f"Wrote {output} ({len(migration['operations'])} pgroll operation(s))")
+            err.print(f"Wrote {escape(output)} ({len(migration['operations'])} pgroll operation(s))")
         else:
             sys.stdout.write(text + "\n")

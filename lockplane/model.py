@@ -9,8 +9,9 @@ renders them, so comparing two loads from the same server is exact. Object names
 kept exactly as the database spells them (case and all).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: pydantic would then evaluate each of
+# ~330 field annotations from a string as the classes are made (13 ms of every start).
+# Validators' return types name the class being made, so they are quoted.
 import contextlib
 import functools
 import hashlib
@@ -118,7 +119,7 @@ class Column(Model):
                      "generated_kind")
 
     @model_validator(mode="after")
-    def _kind_needs_expression(self) -> Column:
+    def _kind_needs_expression(self) -> 'Column':
         # Only a generated column has a kind: a stray one must not make two plain
         # columns differ.
         if self.generated is None and self.generated_kind != "stored":
@@ -137,7 +138,7 @@ class IndexKey(Model):
     collation: str | None = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> IndexKey:
+    def _one_of(self) -> 'IndexKey':
         if (self.column is None) == (self.expression is None):
             raise ValueError("an index key has exactly one of 'column' or 'expression'")
         return self
@@ -162,7 +163,7 @@ class Index(Model):
     sparse_fields = ("valid", "options")
 
     @model_validator(mode="after")
-    def _keys_from_columns(self) -> Index:
+    def _keys_from_columns(self) -> 'Index':
         if not self.keys and self.columns:
             self.keys = [IndexKey(column=c) for c in self.columns]
         if not self.keys:
@@ -229,7 +230,7 @@ class ForeignKey(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _upper_actions(cls, data: Any) -> Any:
+    def _upper_actions(cls, data: Any) -> 'Any':
         # The original format wrote actions in any case ("cascade", "SET_NULL").
         if isinstance(data, dict):
             for key in ("on_delete", "on_update", "match"):
@@ -338,7 +339,7 @@ class Table(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
-    def _fold_legacy_pk(self) -> Table:
+    def _fold_legacy_pk(self) -> 'Table':
         legacy = [c.name for c in self.columns if c.is_primary_key]
         if legacy and self.primary_key is None:
             self.primary_key = PrimaryKey(columns=legacy)
@@ -355,7 +356,7 @@ class Table(Model):
                 col.nullable = False  # a primary key column is NOT NULL in every dialect
         return self
 
-    def _check_autoincrement(self) -> None:
+    def _check_autoincrement(self) -> 'None':
         # SQLite's own rule (its CREATE TABLE refuses anything else): said here, a schema
         # file that breaks it is bad input rather than a failed migration.
         pk = self.primary_key
@@ -513,7 +514,7 @@ class Function(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
-    def _defaults_not_listed(self) -> Function:
+    def _defaults_not_listed(self) -> 'Function':
         # PUBLIC EXECUTE is the default: listed, it means "not revoked".
         def is_default(g: Grant) -> bool:
             return (g.grantee.upper() == "PUBLIC" and g.privilege.upper() == "EXECUTE"
@@ -549,7 +550,7 @@ class PublicationTable(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
-    def _sorted_columns(self) -> PublicationTable:
+    def _sorted_columns(self) -> 'PublicationTable':
         # The server keeps a column list in attnum order, which differs between databases
         # built in different orders: the set is what counts.
         if self.columns != sorted(self.columns):
@@ -570,7 +571,7 @@ class Publication(Model):
     comment: str | None = None
 
     @model_validator(mode="after")
-    def _canonical_lists(self) -> Publication:
+    def _canonical_lists(self) -> 'Publication':
         publish = [op for op in PUBLISH_OPERATIONS if op in self.publish]
         if publish != self.publish:
             self.publish = publish
@@ -595,7 +596,7 @@ class EventTrigger(Model):
     comment: str | None = None
 
     @model_validator(mode="after")
-    def _canonical_tags(self) -> EventTrigger:
+    def _canonical_tags(self) -> 'EventTrigger':
         # The server stores tags upper-cased; their order means nothing.
         tags = sorted({t.upper() for t in self.tags})
         if tags != self.tags:
@@ -633,7 +634,7 @@ class Schema(Model):
     _table_index: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _default_schemas(self) -> Schema:
+    def _default_schemas(self) -> 'Schema':
         default = DEFAULT_SCHEMA[self.dialect]
         for group in (self.extensions, self.enums, self.domains, self.composite_types,
                       self.sequences, self.functions, self.tables, self.views,
@@ -664,7 +665,7 @@ class Schema(Model):
             self._refuse_sqlite_only()
         return self
 
-    def _refuse_sqlite_only(self) -> None:
+    def _refuse_sqlite_only(self) -> 'None':
         # No other dialect renders these: accepting them would change the hash and plan
         # nothing (PostgreSQL has STORED generated columns only, before version 18).
         for t in self.tables:
@@ -892,14 +893,14 @@ def split_name(text: str, default_schema: str) -> tuple[str, str]:
     return (default_schema, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
-def _complete_children(schema: Schema) -> None:
+def _complete_children(schema: Schema) -> 'None':
     """Partitions and INHERITS children: parent references quoted and qualified, and the
     columns a parent gives them marked ``inherited`` (added when a schema file leaves
     them out), parents first."""
     tables = {(t.schema_ or "", t.name): t for t in schema.tables}
     done: set[tuple[str, str]] = set()
 
-    def complete(key: tuple[str, str], path: tuple[tuple[str, str], ...]) -> None:
+    def complete(key: tuple[str, str], path: tuple[tuple[str, str], ...]) -> 'None':
         if key in done or key in path:
             return
         t = tables[key]
