@@ -474,6 +474,34 @@ def test_same_script_same_hash(pg_dsn_factory: Callable[[], str],
     assert load(a).hash() != load(b).hash()
 
 
+def test_key_columns_keep_their_order_and_names(pg_dsn: str) -> None:
+    """Key columns come from the catalog as attribute numbers and are named from the
+    columns read; a key to a table in a schema Lockplane does not read (its own state
+    schema here) is named by the server."""
+    pg_exec(pg_dsn, """
+        CREATE TABLE p ("Z z" int, a int, dropped int, b int, PRIMARY KEY (b, "Z z"));
+        ALTER TABLE p DROP COLUMN dropped;
+        ALTER TABLE p ADD COLUMN c int;
+        ALTER TABLE p ADD CONSTRAINT p_c_a UNIQUE (c, a);
+        CREATE SCHEMA lockplane;
+        CREATE TABLE lockplane.kept (k1 int, k2 int, PRIMARY KEY (k2, k1));
+        CREATE TABLE f (x int, y int, z int, w int,
+          CONSTRAINT f_p FOREIGN KEY (y, x) REFERENCES p (b, "Z z")
+            ON DELETE SET NULL (x),
+          CONSTRAINT f_kept FOREIGN KEY (w, z) REFERENCES lockplane.kept (k2, k1));
+    """)
+    s = load(pg_dsn)
+    p, f = s.table("public", "p"), s.table("public", "f")
+    assert p is not None and f is not None and p.primary_key is not None
+    assert p.primary_key.columns == ["b", "Z z"]
+    assert [u.columns for u in p.unique_constraints] == [["c", "a"]]
+    fks = {fk.name: fk for fk in f.foreign_keys}
+    assert (fks["f_p"].columns, fks["f_p"].referenced_columns) == (["y", "x"], ["b", "Z z"])
+    assert fks["f_p"].on_delete_columns == ["x"]
+    assert (fks["f_kept"].columns, fks["f_kept"].referenced_columns,
+            fks["f_kept"].referenced_schema) == (["w", "z"], ["k2", "k1"], "lockplane")
+
+
 def test_connection_state_is_left_alone(pg_dsn: str) -> None:
     pg_exec(pg_dsn, "CREATE TABLE t (id int)")
     with psycopg.connect(pg_dsn, autocommit=True) as conn:

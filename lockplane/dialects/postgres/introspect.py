@@ -57,10 +57,11 @@ def _build(rows: dict[str, list[Row]]) -> Schema:
            ("columns", "constraints", "indexes", "triggers", "policies", "deps", "rules",
             "clones", "statistics")}
     seq_rows = {row["relid"]: row for row in rows["sequences"]}
+    names = _Names(rows)
     tables, views, sequences = [], [], []
     for r in rows["relations"]:
         if r["relkind"] in ("r", "p"):
-            tables.append(_table(r, rel))
+            tables.append(_table(r, rel, names))
         elif r["relkind"] in ("v", "m"):
             views.append(_view(r, rel))
         elif r["relkind"] == "S":
@@ -222,11 +223,25 @@ _INT_RANGES = {"smallint": (-32768, 32767), "integer": (-2147483648, 2147483647)
                "bigint": (-9223372036854775808, 9223372036854775807)}
 
 
+class _Names:
+    """Column names by (table oid, attribute number), and identity columns' sequences,
+    from the columns and sequences rows (the catalog queries return numbers)."""
+
+    def __init__(self, rows: dict[str, list[Row]]) -> None:
+        self.columns = {(c["relid"], c["attnum"]): c["name"] for c in rows["columns"]}
+        self.identity = {(s["identity_relid"], s["identity_attnum"]): s
+                         for s in rows["sequences"] if s["is_identity"]}
+
+    def of(self, relid: int, nums: list[int] | None) -> list[str]:
+        columns = self.columns
+        return [columns[(relid, n)] for n in nums or ()]
+
+
 def _identity_options(seq: Row | None) -> Row | None:
     """The options of an identity column's sequence that are not the defaults."""
     if not seq:
         return None
-    low, high = _INT_RANGES.get(seq["type"], _INT_RANGES["bigint"])
+    low, high = _INT_RANGES.get(seq["data_type"], _INT_RANGES["bigint"])
     inc = seq["increment"]
     min_default, max_default = (1, high) if inc > 0 else (low, -1)
     out: Row = {
@@ -243,7 +258,7 @@ def _identity_options(seq: Row | None) -> Row | None:
     return out
 
 
-def _column(c: Row) -> Row:
+def _column(c: Row, names: _Names) -> Row:
     out: Row = {"name": c["name"], "type": c["type"], "nullable": c["nullable"],
                 "default": c["default"], "identity": _IDENTITY.get(c["identity"]),
                 "generated": c["generated"], "collation": c["collation"],
@@ -252,8 +267,9 @@ def _column(c: Row) -> Row:
         out["inherited"] = True
     if c["grants"]:
         out["grants"] = _grants_of(c)
-    if c["identity_sequence"] is not None:
-        out["identity_options"] = _identity_options(c["identity_sequence"])
+    if c["identity"]:
+        out["identity_options"] = _identity_options(
+            names.identity.get((c["relid"], c["attnum"])))
     if c["statistics"] is not None:
         out["statistics"] = c["statistics"]
     if c["compression"] is not None:
@@ -261,9 +277,9 @@ def _column(c: Row) -> Row:
     return out
 
 
-def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
+def _table(r: Row, rel: dict[str, dict[int, list[Row]]], names: _Names) -> Row:
     oid = r["oid"]
-    columns = [_column(c) for c in rel["columns"].get(oid, [])]
+    columns = [_column(c, names) for c in rel["columns"].get(oid, [])]
     if r["is_partition"]:
         for c in columns:
             c["inherited"] = True
@@ -303,11 +319,12 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
         deferral = {"deferrable": con["deferrable"],
                     "initially_deferred": con["initially_deferred"]}
         if kind == "p":
-            table["primary_key"] = {"name": con["name"], "columns": con["columns"],
+            table["primary_key"] = {"name": con["name"],
+                                    "columns": names.of(oid, con["column_nums"]),
                                     "include": con["include"] or []}
         elif kind == "u":
             table["unique_constraints"].append({
-                "name": con["name"], "columns": con["columns"],
+                "name": con["name"], "columns": names.of(oid, con["column_nums"]),
                 "nulls_not_distinct": con["nulls_not_distinct"], **deferral,
                 "comment": con["comment"], "include": con["include"] or []})
         elif kind == "c":
@@ -317,13 +334,15 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]]) -> Row:
                 **({} if con["valid"] else {"valid": False})})
         elif kind == "f":
             table["foreign_keys"].append({
-                "name": con["name"], "columns": con["columns"],
+                "name": con["name"], "columns": names.of(oid, con["column_nums"]),
                 "referenced_schema": con["ref_schema"], "referenced_table": con["ref_table"],
-                "referenced_columns": con["ref_columns"],
+                "referenced_columns": (con["ref_columns_named"] if con["ref_columns_named"]
+                                       is not None else
+                                       names.of(con["ref_relid"], con["ref_column_nums"])),
                 "on_delete": _FK_ACTIONS[con["on_delete"]],
                 "on_update": _FK_ACTIONS[con["on_update"]],
                 "match": _FK_MATCH[con["match"]], **deferral, "comment": con["comment"],
-                "on_delete_columns": con["delete_set_columns"] or [],
+                "on_delete_columns": names.of(oid, con["delete_set_nums"]),
                 **({} if con["valid"] else {"valid": False})})
         elif kind == "x":
             table["exclusion_constraints"].append({
