@@ -10,6 +10,7 @@ path connects again and reports the error properly).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -54,6 +55,10 @@ def _database_url(environment: str) -> str:
 
 
 def main() -> None:
+    # Importing makes a few hundred thousand long-lived objects (modules, classes,
+    # pydantic's validators) and no garbage: the cyclic collector would scan them again
+    # and again while they are made (~25 ms), and at every later collection.
+    gc.disable()
     # pydantic looks for plugins by reading the entry points of every installed
     # distribution (~15 ms beside prefect's dependencies); Lockplane's models need none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
@@ -65,4 +70,6 @@ def main() -> None:
             prefetch(dsn)
     from .cli import main as cli_main
 
+    gc.freeze()
+    gc.enable()
     cli_main()
