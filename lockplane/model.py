@@ -230,7 +230,7 @@ class ForeignKey(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _upper_actions(cls, data: Any) -> 'Any':
+    def _upper_actions(cls, data: Any) -> Any:
         # The original format wrote actions in any case ("cascade", "SET_NULL").
         if isinstance(data, dict):
             for key in ("on_delete", "on_update", "match"):
@@ -356,7 +356,7 @@ class Table(Model):
                 col.nullable = False  # a primary key column is NOT NULL in every dialect
         return self
 
-    def _check_autoincrement(self) -> 'None':
+    def _check_autoincrement(self) -> None:
         # SQLite's own rule (its CREATE TABLE refuses anything else): said here, a schema
         # file that breaks it is bad input rather than a failed migration.
         pk = self.primary_key
@@ -665,7 +665,7 @@ class Schema(Model):
             self._refuse_sqlite_only()
         return self
 
-    def _refuse_sqlite_only(self) -> 'None':
+    def _refuse_sqlite_only(self) -> None:
         # No other dialect renders these: accepting them would change the hash and plan
         # nothing (PostgreSQL has STORED generated columns only, before version 18).
         for t in self.tables:
@@ -893,14 +893,14 @@ def split_name(text: str, default_schema: str) -> tuple[str, str]:
     return (default_schema, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
-def _complete_children(schema: Schema) -> 'None':
+def _complete_children(schema: Schema) -> None:
     """Partitions and INHERITS children: parent references quoted and qualified, and the
     columns a parent gives them marked ``inherited`` (added when a schema file leaves
     them out), parents first."""
     tables = {(t.schema_ or "", t.name): t for t in schema.tables}
     done: set[tuple[str, str]] = set()
 
-    def complete(key: tuple[str, str], path: tuple[tuple[str, str], ...]) -> 'None':
+    def complete(key: tuple[str, str], path: tuple[tuple[str, str], ...]) -> None:
         if key in done or key in path:
             return
         t = tables[key]
