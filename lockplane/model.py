@@ -42,8 +42,9 @@ DIALECTS = ("postgres", "sqlite", "mysql")
 # something it used to miss, because the same database then hashes differently and a
 # plan made before the upgrade no longer matches it. Plans record it, so that refusal can
 # say why. 1: until 2026-11; 2: PostgreSQL publications and event triggers, SQLite
-# AUTOINCREMENT / WITHOUT ROWID / STRICT / VIRTUAL generated columns.
-HASH_FORMAT = 2
+# AUTOINCREMENT / WITHOUT ROWID / STRICT / VIRTUAL generated columns; 3: PostgreSQL
+# default privileges (ALTER DEFAULT PRIVILEGES).
+HASH_FORMAT = 3
 DEFAULT_SCHEMA = {"postgres": "public", "sqlite": "main", "mysql": ""}
 
 
@@ -526,6 +527,37 @@ class Function(Model):
         return self
 
 
+DEFAULT_PRIVILEGE_OBJECTS = ("tables", "sequences", "functions", "types", "schemas")
+
+
+class DefaultPrivileges(Model):
+    """ALTER DEFAULT PRIVILEGES (PostgreSQL): what objects get when ``role`` creates them.
+    Objects that exist already are not touched; their own grants say what they have."""
+
+    role: str = Field(description="FOR ROLE: the role whose new objects get these")
+    schema_: str | None = Field(None, alias="schema",
+                                description="IN SCHEMA; none: wherever the role creates them")
+    objects: Literal["tables", "sequences", "functions", "types", "schemas"]
+    grants: list[Grant] = Field(
+        default_factory=_new_list, description="privileges given beyond PostgreSQL's "
+        "built-in defaults (the role's own are not tracked)")
+    revoked_defaults: list[Grant] = Field(
+        default_factory=_new_list, description="built-in defaults taken away, e.g. "
+        '[{"grantee": "PUBLIC", "privilege": "EXECUTE"}] on functions; only without a '
+        "schema (PostgreSQL cannot take a default away in one schema)")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _what_postgresql_can_say(self) -> 'DefaultPrivileges':
+        if self.schema_ is not None and self.revoked_defaults:
+            raise ValueError(f"default privileges of role {self.role!r} in schema "
+                             f"{self.schema_!r}: revoked_defaults needs no schema")
+        if self.schema_ is not None and self.objects == "schemas":
+            raise ValueError(f"default privileges of role {self.role!r}: on schemas cannot "
+                             "be given IN SCHEMA")
+        return self
+
+
 class Namespace(Model):
     """A PostgreSQL schema (the word 'schema' is taken by the whole model)."""
 
@@ -625,12 +657,14 @@ class Schema(Model):
     aggregates: list[Aggregate] = Field(default_factory=_new_list)
     publications: list[Publication] = Field(default_factory=_new_list)
     event_triggers: list[EventTrigger] = Field(default_factory=_new_list)
+    default_privileges: list[DefaultPrivileges] = Field(
+        default_factory=_new_list, description="ALTER DEFAULT PRIVILEGES (PostgreSQL)")
     unmanaged: list[str] = Field(
         default_factory=_new_list, description="objects the database has that Lockplane does not "
         "model (foreign tables, casts, operators ...), described for people: plans leave "
         "them as they are. Read from the database; not part of the state (nor the hash).")
     sparse_fields = ("range_types", "collations", "aggregates", "publications",
-                     "event_triggers", "unmanaged")
+                     "event_triggers", "unmanaged", "default_privileges")
     _table_index: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -659,6 +693,13 @@ class Schema(Model):
             fn = quote_name(*split_name(et.function, default))
             if fn != et.function:
                 et.function = fn
+        if self.default_privileges and self.dialect != "postgres":
+            raise ValueError(f"default_privileges are PostgreSQL's; this schema's dialect "
+                             f"is {self.dialect}")
+        if any(not (p.grants or p.revoked_defaults) for p in self.default_privileges):
+            # An entry that changes nothing is no entry (PostgreSQL keeps none either).
+            self.default_privileges = [p for p in self.default_privileges
+                                       if p.grants or p.revoked_defaults]
         if any(t.partition_of or t.inherits for t in self.tables):
             _complete_children(self)
         if self.dialect != "sqlite":

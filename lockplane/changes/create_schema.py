@@ -54,7 +54,7 @@ def _namespaces(s: Schema) -> dict[str, Namespace | None]:
     out: dict[str, Namespace | None] = {}
     for group in (s.extensions, s.enums, s.domains, s.composite_types, s.sequences,
                   s.functions, s.tables, s.views, s.range_types, s.collations, s.aggregates,
-                  [st for t in s.tables for st in t.statistics]):
+                  [st for t in s.tables for st in t.statistics], s.default_privileges):
         for obj in group:
             if user_namespace(obj.schema_):
                 out[obj.schema_ or ""] = None

@@ -66,9 +66,10 @@ def _grant_delta(acl: str, owner: str, kind: str) -> str:
 
     A NULL ACL means acldefault(kind, owner); what the defaults give is not listed, what
     the ACL lacks of them is ``revoked_defaults``. The owner's entries are skipped.
+    ``kind``: acldefault's object type, as an SQL expression (``'f'``).
     """
-    effective = f"coalesce({acl}, acldefault('{kind}', {owner}))"
-    default = f"acldefault('{kind}', {owner})"
+    effective = f"coalesce({acl}, acldefault({kind}, {owner}))"
+    default = f"acldefault({kind}, {owner})"
 
     def rows(source: str, other: str, *, grantable: bool) -> str:
         match = ("AND (NOT g.is_grantable OR o.is_grantable)" if grantable else "")
@@ -401,7 +402,7 @@ _Q_FUNCTIONS = f"""
 SELECT n.nspname AS schema, p.proname AS name,
        pg_get_function_identity_arguments(p.oid) AS identity_arguments,
        p.prokind::text AS prokind, pg_get_functiondef(p.oid) AS definition,
-       {_grant_delta('p.proacl', 'p.proowner', 'f')}, d.description AS comment
+       {_grant_delta('p.proacl', 'p.proowner', "'f'")}, d.description AS comment
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 LEFT JOIN pg_description d ON {_comment('pg_proc', 'p.oid')}
@@ -519,6 +520,22 @@ WHERE {_not_extension_member('pg_publication', 'p.oid')}
 """
 
 
+# ALTER DEFAULT PRIVILEGES. An entry for every schema (defaclnamespace 0) replaces the
+# built-in defaults of its role and object type, so it is read as a difference from
+# acldefault(); an entry for one schema only adds to those. acldefault() spells sequences
+# 's' where pg_default_acl has 'S'.
+_Q_DEFAULT_PRIVILEGES = f"""
+SELECT pg_get_userbyid(a.defaclrole) AS role, n.nspname AS schema,
+       a.defaclobjtype::text AS objtype,
+       CASE WHEN a.defaclnamespace = 0 THEN NULL ELSE {_grants('a.defaclacl', 'a.defaclrole')}
+         END AS schema_grants,
+       {_grant_delta('a.defaclacl', 'a.defaclrole',
+                     "CASE a.defaclobjtype WHEN 'S' THEN 's' ELSE a.defaclobjtype END")}
+FROM pg_default_acl a
+LEFT JOIN pg_namespace n ON n.oid = a.defaclnamespace
+WHERE a.defaclnamespace = 0 OR {_USER_NS}
+"""
+
 _Q_EVENT_TRIGGERS = f"""
 SELECT et.evtname AS name, et.evtevent AS event, et.evttags AS tags,
        et.evtenabled::text AS enabled, fn.nspname AS function_schema,
@@ -591,12 +608,6 @@ SELECT u.what FROM (
     _unmanaged_row("pg_subscription", "'subscription ' || x.subname", "",
                    "x.subdbid = (SELECT oid FROM pg_database "
                    "WHERE datname = current_database())"),
-    _unmanaged_row("pg_default_acl", "'default privileges for role ' "
-                   "|| pg_get_userbyid(x.defaclrole) || coalesce(' in schema ' || n.nspname, "
-                   "'') || ' on ' || CASE x.defaclobjtype WHEN 'r' THEN 'tables' "
-                   "WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' "
-                   "WHEN 'n' THEN 'schemas' ELSE 'objects' END",
-                   "LEFT JOIN pg_namespace n ON n.oid = x.defaclnamespace"),
     # A CREATE TABLE or CREATE INDEX from a plan would put it in the default tablespace.
     # How many relations use it, and the first few (a tablespace may hold thousands).
     "SELECT 'pg_tablespace'::regclass, t.oid, 'tablespace ' || t.spcname || ': ' "
@@ -647,6 +658,7 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
                            ("aggregates", _Q_AGGREGATES),
                            ("publications", _q_publications(version)),
                            ("event_triggers", _Q_EVENT_TRIGGERS),
+                           ("default_privileges", _Q_DEFAULT_PRIVILEGES),
                            ("unmanaged", _Q_UNMANAGED),
                            ("deps", _Q_VIEW_DEPS), ("sequences", _Q_SEQUENCES),
                            ("types", _Q_TYPES), ("functions", _Q_FUNCTIONS)):

@@ -107,6 +107,9 @@ def _build(rows: dict[str, list[Row]]) -> Schema:
               "function": f"{_quote(r['function_schema'])}.{_quote(r['function_name'])}",
               "enabled": r["enabled"], "comment": r["comment"]}
              for r in rows["event_triggers"]), key=lambda e: e["name"]),
+        "default_privileges": sorted(
+            (_default_privileges(r) for r in rows["default_privileges"]),
+            key=lambda p: (p["role"], p["schema"] or "", p["objects"])),
         "unmanaged": sorted(r["what"] for r in rows["unmanaged"]),
     }
     return Schema.model_validate(data)
@@ -202,6 +205,20 @@ def _aggregate(r: Row) -> Row:
     return {"name": r["name"], "schema": r["schema"],
             "identity_arguments": r["identity_arguments"], "definition": definition,
             "comment": r["comment"]}
+
+
+_DEFAULT_ACL_OBJECTS = {"r": "tables", "S": "sequences", "f": "functions", "T": "types",
+                        "n": "schemas"}
+
+
+def _default_privileges(r: Row) -> Row:
+    if r["schema"] is None:  # every schema: a difference from the built-in defaults
+        grants, revoked = _grants_of(r), _grants_of(r, "revoked_defaults")
+    else:
+        grants, revoked = _grants_of(r, "schema_grants"), []
+    return {"role": r["role"], "schema": r["schema"],
+            "objects": _DEFAULT_ACL_OBJECTS[r["objtype"]], "grants": grants,
+            "revoked_defaults": revoked}
 
 
 def _by_name(objs: list[Row]) -> list[Row]:
