@@ -17,6 +17,7 @@ from test_cli import assert_one_line_error, run
 
 from lockplane.execute import ApplyOptions
 from lockplane.model import (
+    HASH_FORMAT,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -144,6 +145,8 @@ def test_pattern_end_to_end(db: Db, pattern: str, table: str, options: dict[str,
     assert mp.source_hash == before.hash() and mp.target_hash == after.hash()
     for prev, nxt in zip(mp.phases, mp.phases[1:], strict=False):
         assert nxt.plan.source_hash == prev.plan.target_hash  # each phase's exact start
+    # A refusal after an upgrade can then tell an older hash format from a changed database.
+    assert all(p.plan.hash_format == HASH_FORMAT for p in mp.phases)
     if options.get("archive"):
         assert any(p.name == "archive" for p in mp.phases)
 

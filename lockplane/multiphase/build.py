@@ -22,7 +22,7 @@ from ..dialects.base import Database, Dialect
 from ..diff import diff
 from ..errors import BadInput, ExecutionFailed, LockplaneError
 from ..execute import ApplyOptions, group_steps, materialize, run_group, session_settings
-from ..model import Schema, Table
+from ..model import HASH_FORMAT, Schema, Table
 from ..plan import Plan, Step, build_plan, lock_safe_changes, order_changes, step_for
 from .model import MultiPhasePlan, Phase, PhaseRollback, Verification
 
@@ -129,7 +129,7 @@ def build_multiphase(before: Schema, after: Schema, specs: list[PhaseSpec], *, o
                 else ordered
             steps: list[Step] = [_classify(step_for(c, d), c, spec) for c in forward]
             plan = Plan(source_hash=state.hash(), dialect=d.name, lockplane_version=__version__,
-                        steps=steps)
+                        hash_format=HASH_FORMAT, steps=steps)
             try:
                 _run(db, plan)
             except ExecutionFailed as exc:
@@ -138,7 +138,7 @@ def build_multiphase(before: Schema, after: Schema, specs: list[PhaseSpec], *, o
             new_state = db.introspect()
             plan.target_hash = new_state.hash()
             back = Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
-                        dialect=d.name, lockplane_version=__version__,
+                        dialect=d.name, lockplane_version=__version__, hash_format=HASH_FORMAT,
                         steps=[step_for(c, d) for c in _undo(ordered, spec.rollback_fill)])
             # Prove the way back too: undo on the scratch copy, check, and redo.
             try:
