@@ -552,6 +552,9 @@ class DefaultPrivileges(Model):
         if self.schema_ is not None and self.revoked_defaults:
             raise ValueError(f"default privileges of role {self.role!r} in schema "
                              f"{self.schema_!r}: revoked_defaults needs no schema")
+        if any(g.grantee == self.role for g in [*self.grants, *self.revoked_defaults]):
+            raise ValueError(f"default privileges of role {self.role!r}: its own privileges "
+                             "on what it creates are not tracked; leave them out")
         if self.schema_ is not None and self.objects == "schemas":
             raise ValueError(f"default privileges of role {self.role!r}: on schemas cannot "
                              "be given IN SCHEMA")

@@ -228,6 +228,10 @@ def test_default_privileges_in_a_schema_cannot_revoke() -> None:
         Schema.model_validate({"dialect": "sqlite", "default_privileges": [{
             "role": "app", "objects": "tables",
             "grants": [{"grantee": "x", "privilege": "SELECT"}]}]})
+    with pytest.raises(ValidationError, match="its own privileges"):
+        Schema.model_validate({"default_privileges": [{
+            "role": "app", "objects": "tables",
+            "grants": [{"grantee": "app", "privilege": "SELECT"}]}]})
     with pytest.raises(ValidationError, match="on schemas cannot"):
         Schema.model_validate({"default_privileges": [{
             "role": "app", "schema": "s", "objects": "schemas",
