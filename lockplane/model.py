@@ -696,6 +696,11 @@ class Schema(Model):
             fn = quote_name(*split_name(et.function, default))
             if fn != et.function:
                 et.function = fn
+        if len({(t.schema_, t.name) for t in self.tables}) != len(self.tables):
+            seen: set[tuple[str | None, str]] = set()
+            twice = next(t for t in self.tables
+                         if (t.schema_, t.name) in seen or seen.add((t.schema_, t.name)))
+            raise ValueError(f"table {twice.schema_}.{twice.name} is listed twice")
         if self.default_privileges and self.dialect != "postgres":
             raise ValueError(f"default_privileges are PostgreSQL's; this schema's dialect "
                              f"is {self.dialect}")

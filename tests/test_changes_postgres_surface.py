@@ -208,6 +208,28 @@ def test_default_privileges_grant_option_and_new_objects(pg_dsn_factory: DsnFact
                for q in statements)
 
 
+@pytest.mark.parametrize(("before", "after"), [
+    # Taken away: a table the plan creates must not get it from the old default.
+    ("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {r};",
+     "CREATE TABLE t (id int);"),
+    ("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {r} WITH GRANT OPTION;",
+     "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {r}; CREATE TABLE t (id int);"),
+    # A built-in restored: a function the plan creates must get PUBLIC EXECUTE.
+    ("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;",
+     "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';"),
+    # Added, with objects made before and after the change in the desired database.
+    ("", "CREATE TABLE before_it (id int);"
+         "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {r};"
+         "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;"
+         "CREATE TABLE after_it (id int);"
+         "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';"),
+], ids=["revoked", "grant-option-taken", "built-in-restored", "added"])
+def test_objects_made_by_the_plan_get_the_desired_privileges(
+        pg_dsn_factory: DsnFactory, role: str, before: str, after: str) -> None:
+    r = ident(role)
+    both_ways(pg_dsn_factory, before.format(r=r), after.format(r=r))
+
+
 def test_dropped_schema_takes_its_default_privileges(pg_dsn_factory: DsnFactory,
                                                      role: str) -> None:
     a = (f"CREATE SCHEMA gone;\n"
@@ -228,6 +250,9 @@ def test_default_privileges_in_a_schema_cannot_revoke() -> None:
         Schema.model_validate({"dialect": "sqlite", "default_privileges": [{
             "role": "app", "objects": "tables",
             "grants": [{"grantee": "x", "privilege": "SELECT"}]}]})
+    with pytest.raises(ValidationError, match="table s.t is listed twice"):
+        Schema.model_validate({"tables": [{"name": "t", "schema": "s"},
+                                          {"name": "u"}, {"name": "t", "schema": "s"}]})
     with pytest.raises(ValidationError, match="its own privileges"):
         Schema.model_validate({"default_privileges": [{
             "role": "app", "objects": "tables",

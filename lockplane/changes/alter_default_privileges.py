@@ -25,13 +25,18 @@ PrivilegesKey = tuple[str, str | None, str]  # role, schema (None: every schema)
 @dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterDefaultPrivileges(Change):
     kind = "alter_default_privileges"
-    order = Order.GRANT
     role: str
     schema: str | None
     objects: str  # tables, sequences, functions, types, schemas
     grant: GrantModel  # the privilege granted, or held before it is revoked
     revoke: bool = False
     option_only: bool = False  # only the grant option (the privilege itself stays)
+    # Before the plan creates anything (see diff_default_privileges), not with the grants.
+    first: bool = False
+
+    @property  # type: ignore[override]
+    def order(self) -> int:  # type: ignore[override]
+        return Order.DEFAULT_PRIVILEGES_FIRST if self.first else Order.GRANT
 
     def _where(self) -> str:
         where = f"new {self.objects} of {self.role}"
@@ -87,6 +92,16 @@ def _by_privilege(grants: list[GrantModel]) -> dict[tuple[str, str], GrantModel]
 
 
 def diff_default_privileges(before: Schema, after: Schema, d: Dialect) -> list[Change]:
+    """The steps between two sets of default privileges.
+
+    Objects the plan creates get the default privileges in force at that moment; the
+    plan then grants and revokes what the desired schema lists for each of them. Two
+    kinds of step therefore run before anything is created: taking a privilege or a
+    grant option away (a new object would keep it, and nothing else revokes it), and
+    restoring a built-in default (create steps never grant a built-in: a new function
+    would lack PUBLIC EXECUTE). New grants and newly revoked built-ins run last, with
+    the other grants: each new object's own grants and revokes already cover them.
+    """
     if not is_postgres(d):
         return []
     from .create_schema import _namespaces
@@ -101,19 +116,19 @@ def diff_default_privileges(before: Schema, after: Schema, d: Dialect) -> list[C
             continue  # DROP SCHEMA takes its default privileges with it
 
         def change(g: GrantModel, *, revoke: bool = False, option_only: bool = False,
-                   role: str = role, schema: str | None = schema,
+                   first: bool = False, role: str = role, schema: str | None = schema,
                    objects: str = objects) -> AlterDefaultPrivileges:
             return AlterDefaultPrivileges(role, schema, objects, g, revoke=revoke,
-                                          option_only=option_only)
+                                          option_only=option_only, first=first)
 
         b, a = old.get(key), new.get(key)
         was = _by_privilege(b.grants if b else [])
         will = _by_privilege(a.grants if a else [])
         for k, g in was.items():
             if k not in will:
-                out.append(change(g, revoke=True))
+                out.append(change(g, revoke=True, first=True))
             elif g.with_grant_option and not will[k].with_grant_option:
-                out.append(change(g, revoke=True, option_only=True))
+                out.append(change(g, revoke=True, option_only=True, first=True))
         for k, g in will.items():
             if k not in was:
                 out.append(change(g))
@@ -123,7 +138,9 @@ def diff_default_privileges(before: Schema, after: Schema, d: Dialect) -> list[C
         was_revoked = _by_privilege(b.revoked_defaults if b else [])
         will_revoke = _by_privilege(a.revoked_defaults if a else [])
         out += [change(g, revoke=True) for k, g in will_revoke.items() if k not in was_revoked]
-        out += [change(g) for k, g in was_revoked.items() if k not in will_revoke]
+        # (A restored default goes first: create steps grant what a schema lists, and a
+        # built-in default is never listed.)
+        out += [change(g, first=True) for k, g in was_revoked.items() if k not in will_revoke]
     return out
 
 

@@ -108,6 +108,8 @@ class Order(enum.IntEnum):
     DROP_FOREIGN_KEY = 120
     DROP_INDEX = 130
     DROP_CONSTRAINT = 140
+    # Default privileges that new objects of this plan must not get (alter_default_privileges)
+    DEFAULT_PRIVILEGES_FIRST = 190
     CREATE_SCHEMA = 200
     CREATE_EXTENSION = 210
     CREATE_TYPE = 220
