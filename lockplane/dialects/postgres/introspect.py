@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from ...errors import LockplaneError
 from ...model import Schema
 from .catalog import Row, read_catalog, take_prefetched
 
@@ -251,7 +252,13 @@ class _Names:
 
     def of(self, relid: int, nums: list[int] | None) -> list[str]:
         columns = self.columns
-        return [columns[(relid, n)] for n in nums or ()]
+        try:
+            return [columns[(relid, n)] for n in nums or ()]
+        except KeyError:
+            # Only possible when the queries saw different snapshots: introspection inside
+            # a caller's READ COMMITTED transaction while DDL commits in between.
+            raise LockplaneError("the catalog changed while it was being read (DDL ran at "
+                                 "the same time): try again") from None
 
 
 def _identity_options(seq: Row | None) -> Row | None:
