@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..model import DefaultPrivileges
 from ..model import Grant as GrantModel
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
+from .grant import privileges_delta, revoked_defaults_delta
 from .pg_common import grantee_sql, is_postgres, privilege_sql
 
 if TYPE_CHECKING:
@@ -86,11 +87,6 @@ def _key(p: DefaultPrivileges) -> PrivilegesKey:
     return (p.role, p.schema_, p.objects)
 
 
-def _by_privilege(grants: list[GrantModel]) -> dict[tuple[str, str], GrantModel]:
-    return {("PUBLIC" if g.grantee.lower() == "public" else g.grantee, g.privilege.upper()): g
-            for g in grants}
-
-
 def diff_default_privileges(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     """The steps between two sets of default privileges.
 
@@ -122,25 +118,16 @@ def diff_default_privileges(before: Schema, after: Schema, d: Dialect) -> list[C
                                           option_only=option_only, first=first)
 
         b, a = old.get(key), new.get(key)
-        was = _by_privilege(b.grants if b else [])
-        will = _by_privilege(a.grants if a else [])
-        for k, g in was.items():
-            if k not in will:
-                out.append(change(g, revoke=True, first=True))
-            elif g.with_grant_option and not will[k].with_grant_option:
-                out.append(change(g, revoke=True, option_only=True, first=True))
-        for k, g in will.items():
-            if k not in was:
-                out.append(change(g))
-            elif g.with_grant_option and not was[k].with_grant_option:
-                out.append(change(g, option_only=True))
-        # Built-in defaults taken away: a newly taken one is a REVOKE, a restored one a GRANT.
-        was_revoked = _by_privilege(b.revoked_defaults if b else [])
-        will_revoke = _by_privilege(a.revoked_defaults if a else [])
-        out += [change(g, revoke=True) for k, g in will_revoke.items() if k not in was_revoked]
+        taken, given = privileges_delta(b.grants if b else [], a.grants if a else [])
+        out += [change(g, revoke=True, option_only=kept is not None, first=True)
+                for g, kept in taken]
+        out += [change(g, option_only=had is not None) for g, had in given]
+        revoked, restored = revoked_defaults_delta(b.revoked_defaults if b else [],
+                                                   a.revoked_defaults if a else [])
+        out += [change(g, revoke=True) for g in revoked]
         # (A restored default goes first: create steps grant what a schema lists, and a
         # built-in default is never listed.)
-        out += [change(g, first=True) for k, g in was_revoked.items() if k not in will_revoke]
+        out += [change(g, first=True) for g in restored]
     return out
 
 

@@ -65,29 +65,54 @@ class Grant(Change):
         return None
 
 
+PrivilegePair = tuple[GrantModel, GrantModel | None]
+
+
+def _by_privilege(grants: list[GrantModel]) -> dict[tuple[str, str], GrantModel]:
+    return {("PUBLIC" if g.grantee.lower() == "public" else g.grantee, g.privilege.upper()): g
+            for g in grants}
+
+
+def privileges_delta(before: list[GrantModel], after: list[GrantModel],
+                     ) -> tuple[list[PrivilegePair], list[PrivilegePair]]:
+    """What turns one privilege list into another, as (taken, given).
+
+    ``taken``: (the privilege as held, the same privilege kept without its grant option,
+    or None when all of it goes); ``given``: (the privilege, the same privilege held
+    before without its grant option, or None when it is new)."""
+    old, new = _by_privilege(before), _by_privilege(after)
+    taken: list[PrivilegePair] = []
+    for k, g in old.items():
+        if k not in new:
+            taken.append((g, None))
+        elif g.with_grant_option and not new[k].with_grant_option:
+            taken.append((g, new[k]))
+    given: list[PrivilegePair] = []
+    for k, g in new.items():
+        if k not in old:
+            given.append((g, None))
+        elif g.with_grant_option and not old[k].with_grant_option:
+            given.append((g, old[k]))
+    return taken, given
+
+
+def revoked_defaults_delta(before: list[GrantModel], after: list[GrantModel],
+                           ) -> tuple[list[GrantModel], list[GrantModel]]:
+    """Built-in defaults taken away, between two ``revoked_defaults`` lists, as (newly
+    revoked, restored)."""
+    old, new = _by_privilege(before), _by_privilege(after)
+    return ([g for k, g in new.items() if k not in old],
+            [g for k, g in old.items() if k not in new])
+
+
 def diff_grants(object_kind: str, name_parts: tuple[str, ...], before: list[GrantModel],
                 after: list[GrantModel], signature: str | None = None) -> list[Change]:
     """GRANT / REVOKE steps that turn one privilege list into another."""
     from .revoke import Revoke
 
-    def key(g: GrantModel) -> tuple[str, str]:
-        grantee = "PUBLIC" if g.grantee.lower() == "public" else g.grantee
-        return (grantee, g.privilege.upper())
-
-    old = {key(g): g for g in before}
-    new = {key(g): g for g in after}
-    out: list[Change] = []
-    for k, g in old.items():
-        if k not in new:
-            out.append(Revoke(object_kind, name_parts, g, signature))
-        elif g.with_grant_option and not new[k].with_grant_option:
-            out.append(Revoke(object_kind, name_parts, g, signature, keep=new[k]))
-    for k, g in new.items():
-        if k not in old:
-            out.append(Grant(object_kind, name_parts, g, signature))
-        elif g.with_grant_option and not old[k].with_grant_option:
-            out.append(Grant(object_kind, name_parts, g, signature, had=old[k]))
-    return out
+    taken, given = privileges_delta(before, after)
+    return ([Revoke(object_kind, name_parts, g, signature, keep=kept) for g, kept in taken]
+            + [Grant(object_kind, name_parts, g, signature, had=had) for g, had in given])
 
 
 def diff_revoked_defaults(object_kind: str, name_parts: tuple[str, ...],
@@ -97,18 +122,9 @@ def diff_revoked_defaults(object_kind: str, name_parts: tuple[str, ...],
     a newly revoked default is a REVOKE, a restored one a GRANT."""
     from .revoke import Revoke
 
-    def key(g: GrantModel) -> tuple[str, str]:
-        grantee = "PUBLIC" if g.grantee.lower() == "public" else g.grantee
-        return (grantee, g.privilege.upper())
-
-    old = {key(g): g for g in before}
-    new = {key(g): g for g in after}
-    out: list[Change] = []
-    out += [Revoke(object_kind, name_parts, g, signature) for k, g in new.items()
-            if k not in old]
-    out += [Grant(object_kind, name_parts, g, signature) for k, g in old.items()
-            if k not in new]
-    return out
+    revoked, restored = revoked_defaults_delta(before, after)
+    return ([Revoke(object_kind, name_parts, g, signature) for g in revoked]
+            + [Grant(object_kind, name_parts, g, signature) for g in restored])
 
 
 def _diff_table_grants(b: Table, a: Table, d: Dialect) -> list[Change]:
