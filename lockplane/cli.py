@@ -27,7 +27,7 @@ from .dsn import looks_like_dsn, redact
 from .errors import BadInput, LockplaneError, SafetyRefusal
 from .model import Schema
 from .plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, build_plan, load_plan, rollback_plan
-from .report import err, escape, print_plan
+from .report import err, escape, print_plan, write_out
 from .sources import SourceContext, dialect_of_source, load_schema
 
 
@@ -129,17 +129,6 @@ def _context(sources: list[str], dialect: str | None, server: str | None) -> Sou
     return SourceContext(dialect=known, server_dsn=server)
 
 
-def _write_out(text: str, output: str | None) -> None:
-    if output:
-        try:
-            Path(output).write_text(text + "\n")
-        except OSError as exc:
-            raise BadInput(f"cannot write {output}: {exc.strerror}") from None
-        sys.stderr.write(f"Wrote {output}\n")  # plain: a path is not rich markup
-    else:
-        sys.stdout.write(text + "\n")
-
-
 def _confirm(plan: Plan, target: str) -> bool:
     if not sys.stdin.isatty():
         raise SafetyRefusal("not applied: confirmation needed; run interactively or pass "
@@ -204,7 +193,7 @@ def introspect(
         raise BadInput(f"--target must be a database URL, not {src!r}")
     schema = load_schema(src)
     _warn_unmanaged(schema.unmanaged, "left as they are")
-    _write_out(_format_schema(schema, format), output)
+    write_out(_format_schema(schema, format), output)
 
 
 def _warn_unmanaged(objects: list[str], what_happens: str) -> None:
@@ -291,7 +280,7 @@ def plan(
                              archive=archive)
         if not quiet:
             print_multiphase(mp)
-        _write_out(mp.to_json(), output)
+        write_out(mp.to_json(), output)
         return
     if format not in ("json", "sql"):
         raise BadInput(f"--format must be json or sql, not {format!r}")
@@ -317,9 +306,9 @@ def plan(
     if format == "sql":
         from .sqlscript import plan_sql
 
-        _write_out(plan_sql(result).rstrip("\n"), output)
+        write_out(plan_sql(result).rstrip("\n"), output)
     else:
-        _write_out(result.to_json(), output)
+        write_out(result.to_json(), output)
     if exit_code and result.steps:
         raise typer.Exit(4)
 
@@ -445,7 +434,7 @@ def plan_rollback(
         if looks_like_dsn(src):
             back = rollback_plan(forward, _rollback_stake_notes(forward, src))
     print_plan(back, title="Rollback plan")
-    _write_out(back.to_json(), output)
+    write_out(back.to_json(), output)
 
 
 @app.command()
@@ -521,7 +510,7 @@ def convert(
     if output and to == "json" and output.endswith(".sql"):
         fmt = "sql"
     ctx = _context([input], dialect, shadow_db)
-    _write_out(_format_schema(load_schema(input, ctx), fmt), output)
+    write_out(_format_schema(load_schema(input, ctx), fmt), output)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .errors import BadInput, SafetyRefusal
-from .report import err, escape, print_plan
+from .report import err, escape, print_plan, write_out
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -214,12 +214,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         mp = plan_multiphase(before, after, server_dsn=server, table=table,  # type: ignore[arg-type]
                              archive=archive)
         print_multiphase(mp)
-        text = mp.to_json()
-        if output:
-            Path(output).write_text(text + "\n")
-            err.print(f"Wrote {escape(output)}")
-        else:
-            sys.stdout.write(text + "\n")
+        write_out(mp.to_json(), output)
 
     app.command("plan-multi-phase", hidden=True)(plan_multiphase_cmd)
 
@@ -249,9 +244,5 @@ def register(app: typer.Typer, resolve_target: object) -> None:
             migration, warnings = export_plan(load_plan(plan_file), name)
         for w in warnings:
             err.print(Text(f"warning: {w}", style="yellow"))
-        text = json.dumps(migration, indent=2, ensure_ascii=False)
-        if output:
-            Path(output).write_text(text + "\n")
-            err.print(f"Wrote {escape(output)} ({len(migration['operations'])} pgroll operation(s))")
-        else:
-            sys.stdout.write(text + "\n")
+        write_out(json.dumps(migration, indent=2, ensure_ascii=False), output,
+                  f" ({len(migration['operations'])} pgroll operation(s))")

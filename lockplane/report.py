@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import BadInput
 from .markdown import lock_summary
 from .plan import Plan
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+_console: Console | None = None
 
 
 def stderr_console() -> Console:
@@ -20,9 +26,6 @@ def stderr_console() -> Console:
 
         _console = Console(stderr=True, highlight=False, soft_wrap=False)
     return _console
-
-
-_console: Console | None = None
 
 
 class _Stderr:
@@ -41,6 +44,18 @@ def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
+
+def write_out(text: str, output: str | None, detail: str = "") -> None:
+    """``text`` into the file ``output`` (saying so on stderr), or on stdout without one."""
+    if output:
+        try:
+            Path(output).write_text(text + "\n")
+        except OSError as exc:
+            raise BadInput(f"cannot write {output}: {exc.strerror}") from None
+        sys.stderr.write(f"Wrote {output}{detail}\n")  # plain: a path is not rich markup
+    else:
+        sys.stdout.write(text + "\n")
+
 
 SAFETY_STYLE = {"safe": "green", "review": "yellow", "multi_phase": "magenta",
                 "lossy": "red", "dangerous": "bold red"}
