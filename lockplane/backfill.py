@@ -902,9 +902,7 @@ class Checkpoints(StateTable):
     _COLS = ("chunk, status, lower_bound, upper_bound, cursor, rows_scanned, rows_updated, "
              "batches, rows_estimate, error")
 
-    def ensure(self) -> None:
-        if self.exists():
-            return  # no DDL at all (it would fire the database's event triggers)
+    def _create(self) -> None:
         if self.pg:
             with self.db.transaction():
                 # Two workers may create it at once; CREATE ... IF NOT EXISTS is not atomic.

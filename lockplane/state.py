@@ -106,6 +106,15 @@ class StateTable:
             return bool(found[0][0])
         return bool(self.db.query("SELECT 1 FROM sqlite_schema WHERE name = ?", (self.table,)))
 
+    def ensure(self) -> None:
+        """Create the table unless it exists. No DDL at all when it does: even CREATE ...
+        IF NOT EXISTS fires the database's event triggers (DDL guards, audit logs)."""
+        if not self.exists():
+            self._create()
+
+    def _create(self) -> None:
+        raise NotImplementedError
+
 
 class History(StateTable):
     name = "migrations"
@@ -115,14 +124,13 @@ class History(StateTable):
         self._ready = False
 
     def ensure(self) -> None:
-        if self._ready:
-            return
-        # No DDL when there is nothing to create: IF NOT EXISTS still runs the command,
-        # which fires the database's event triggers (DDL guards, audit) on every apply.
-        if not self.exists():
-            # Another process may create it at the same moment; the lock serializes that.
-            self.db.execute(_PG_DDL if self.pg else _SQLITE_DDL)
-        self._ready = True
+        if not self._ready:
+            super().ensure()
+            self._ready = True
+
+    def _create(self) -> None:
+        # Another process may create it at the same moment; the lock serializes that.
+        self.db.execute(_PG_DDL if self.pg else _SQLITE_DDL)
 
     @contextmanager
     def exclusive_lock(self) -> Iterator[None]:

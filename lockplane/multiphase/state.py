@@ -104,9 +104,7 @@ class MigrationState:
 class PhaseStore(StateTable):
     name = "phases"
 
-    def ensure(self) -> None:
-        if self.exists():
-            return  # no DDL at all (it would fire the database's event triggers)
+    def _create(self) -> None:
         if self.pg:
             self.db.execute(_PG_DDL)
         else:
