@@ -527,9 +527,6 @@ class Function(Model):
         return self
 
 
-DEFAULT_PRIVILEGE_OBJECTS = ("tables", "sequences", "functions", "types", "schemas")
-
-
 class DefaultPrivileges(Model):
     """ALTER DEFAULT PRIVILEGES (PostgreSQL): what objects get when ``role`` creates them.
     Objects that exist already are not touched; their own grants say what they have."""
@@ -696,11 +693,11 @@ class Schema(Model):
             fn = quote_name(*split_name(et.function, default))
             if fn != et.function:
                 et.function = fn
-        if len({(t.schema_, t.name) for t in self.tables}) != len(self.tables):
-            seen: set[tuple[str | None, str]] = set()
-            twice = next(t for t in self.tables
-                         if (t.schema_, t.name) in seen or seen.add((t.schema_, t.name)))
-            raise ValueError(f"table {twice.schema_}.{twice.name} is listed twice")
+        listed: set[tuple[str | None, str]] = set()
+        for t in self.tables:
+            if (t.schema_, t.name) in listed:
+                raise ValueError(f"table {t.schema_}.{t.name} is listed twice")
+            listed.add((t.schema_, t.name))
         if self.default_privileges and self.dialect != "postgres":
             raise ValueError(f"default_privileges are PostgreSQL's; this schema's dialect "
                              f"is {self.dialect}")
@@ -758,16 +755,18 @@ class Schema(Model):
         return _hash(self)
 
 
+TableKey = tuple[str, str]
+
+
 def hashes(before: Schema, after: Schema) -> tuple[str, str]:
     """``(before.hash(), after.hash())``, with each table that is equal on both sides
     canonicalized once: on a large schema nearly every table is, and canonicalizing
     tables is most of the cost of a hash."""
     same = unchanged_tables(before, after)
-    seen: dict[tuple[str, str], bytes] = {}
+    seen: dict[TableKey, bytes] = {}
     return _hash(before, remember=seen), _hash(after, reuse={k: seen[k] for k in same})
 
 
-TableKey = tuple[str, str]
 _COMPARED: ContextVar[tuple[Schema, Schema, frozenset[TableKey]] | None] = ContextVar(
     "lockplane_compared", default=None)
 

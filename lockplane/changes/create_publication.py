@@ -26,6 +26,7 @@ from ..model import (
     Publication,
     PublicationTable,
     Schema,
+    TableKey,
     unchanged_tables,
 )
 from .base import (
@@ -49,9 +50,6 @@ if TYPE_CHECKING:
 # Before columns, tables and schemas are dropped or retyped / after they are created.
 EARLY = Order.DROP_VIEW + 5
 LATE = Order.CREATE_VIEW - 5
-
-TableKey = tuple[str, str]
-
 
 def table_key(t: PublicationTable) -> TableKey:
     return (t.schema_ or "", t.name)

@@ -32,14 +32,22 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..model import PrimaryKey, Publication, PublicationTable, Schema, Table, qualified, split_name
+from ..model import (
+    PrimaryKey,
+    Publication,
+    PublicationTable,
+    Schema,
+    Table,
+    TableKey,
+    qualified,
+    split_name,
+)
 from .base import CHANGE_ANNOTATORS, Change, Finding
 from .pg_common import is_postgres
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
 
-TableKey = tuple[str, str]
 IDENTITY_OPERATIONS = ("update", "delete")
 RULE = "publication-no-replica-identity"
 
