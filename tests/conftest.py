@@ -6,6 +6,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -73,6 +74,21 @@ def pg_exec(dsn: str, script: str) -> None:
     """Run a SQL script on a test database (setup helper for tests)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(script)
+
+
+_SQLITE_MODULE_PROBES = {"fts5": "fts5(x)", "rtree": "rtree(id, x0, x1)"}
+
+
+def require_sqlite_modules(*modules: str) -> None:
+    """Skip the test unless this SQLite build has these virtual-table modules."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        for i, module in enumerate(modules):
+            probe.execute(f"CREATE VIRTUAL TABLE probe{i} USING {_SQLITE_MODULE_PROBES[module]}")
+    except sqlite3.OperationalError:
+        pytest.skip(f"this SQLite build has no {' or '.join(modules)}")
+    finally:
+        probe.close()
 
 
 # ---------------------------------------------------------------------------- Prefect

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import require_sqlite_modules
 
 from lockplane.dialects import connect
 from lockplane.dialects.sqlite import sqltext
@@ -389,13 +390,7 @@ def test_internal_and_lockplane_objects_excluded(db: str) -> None:
 
 
 def test_virtual_tables_and_shadows_excluded(db: str) -> None:
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute("CREATE VIRTUAL TABLE probe USING fts5(x)")
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite build has no FTS5")
-    finally:
-        conn.close()
+    require_sqlite_modules("fts5")
     schema = load(db, """
         CREATE VIRTUAL TABLE docs USING fts5(title, body);
         CREATE TABLE docs_kept_plain (id INT);
@@ -412,14 +407,7 @@ def test_virtual_tables_and_shadows_excluded(db: str) -> None:
 
 
 def test_virtual_tables_are_reported_with_their_module(db: str) -> None:
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute("CREATE VIRTUAL TABLE probe USING rtree(id, x0, x1)")
-        conn.execute("CREATE VIRTUAL TABLE probe2 USING fts5(x)")
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite build has no R*Tree or FTS5")
-    finally:
-        conn.close()
+    require_sqlite_modules("rtree", "fts5")
     schema = load(db, """
         CREATE TABLE doc (slug TEXT PRIMARY KEY, body TEXT);
         CREATE VIRTUAL TABLE "doc USING x" USING FTS5(body, content='doc',

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_sqlite_modules
 
 from lockplane.changes.base import Change, Safety
 from lockplane.changes.rebuild_table import RebuildTable
@@ -803,13 +804,7 @@ def test_without_rowid_on_either_side_copies_no_rowid(tmp_path: Path) -> None:
 def test_fts5_external_content_index_survives_the_rebuild(tmp_path: Path) -> None:
     # An external-content FTS5 index stores the content table's rowids: renumbered rows
     # would make MATCH read other rows, or fail ("database disk image is malformed").
-    probe = sqlite3.connect(":memory:")
-    try:
-        probe.execute("CREATE VIRTUAL TABLE probe USING fts5(x)")
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite build has no FTS5")
-    finally:
-        probe.close()
+    require_sqlite_modules("fts5")
     script = "CREATE TABLE doc (slug TEXT PRIMARY KEY, body TEXT);\n"
     fts = ("CREATE VIRTUAL TABLE doc_fts USING fts5(body, content='doc', "
            "content_rowid='rowid');\n")
