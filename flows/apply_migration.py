@@ -19,7 +19,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.utilities.annotations import quote
 
 from blocks.database_target import DatabaseTarget
-from flows.targets import resolve_target
+from flows.targets import no_passwords, resolve_target
 from lockplane.dsn import redact
 from lockplane.markdown import plan_markdown, result_markdown
 from tasks.migration_tasks import (
@@ -34,6 +34,7 @@ from tasks.notify_tasks import notify_task
 APPROVAL_POLL_S = 2  # how often a paused run asks the server whether it was approved
 
 
+@no_passwords
 @flow(name="apply-migration", description=__doc__)
 def apply_migration(
     target: str | DatabaseTarget,

@@ -27,7 +27,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.states import Cancelled, State
 
 from blocks.database_target import DatabaseTarget
-from flows.targets import resolve_target
+from flows.targets import no_passwords, resolve_target
 from lockplane.backfill import (
     BackfillOptions,
     BackfillResult,
@@ -42,6 +42,7 @@ from tasks.notify_tasks import notify_task
 APPROVAL_POLL_S = 2
 
 
+@no_passwords
 @flow(name="backfill", description=__doc__)
 def backfill(
     target: str | DatabaseTarget,

@@ -33,7 +33,7 @@ from prefect.states import Cancelled, State
 from prefect.utilities.annotations import quote
 
 from blocks.database_target import DatabaseTarget
-from flows.targets import ResolvedTarget, resolve_target
+from flows.targets import ResolvedTarget, no_passwords, resolve_target
 from lockplane.errors import SafetyRefusal
 from lockplane.multiphase.markdown import (
     approval_markdown,
@@ -66,6 +66,7 @@ class PhaseApproval(RunInput):
     comment: str = ""
 
 
+@no_passwords
 @flow(name="multiphase-migration", description=__doc__)
 def multiphase_migration(
     plan: str,

@@ -1,16 +1,23 @@
 """Resolving a flow's ``target`` parameter: a DatabaseTarget block (by name or
-instance) or, for local use, a raw DSN."""
+instance) or, for local use, a DSN without a password.
+
+The Prefect server stores flow-run parameters in plain text and shows them in its UI: a
+DSN that carries a password is refused before the run is created (``no_passwords``), and
+again by ``resolve_target`` for a run created some other way (a deployment run).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from prefect import get_run_logger
+from prefect import Flow
 
 from blocks.database_target import DatabaseTarget
 from lockplane.config import SAFETY_LEVELS
-from lockplane.dsn import dialect_of, looks_like_dsn, redact
+from lockplane.dsn import dialect_of, holds_password, looks_like_dsn, redact
 from lockplane.errors import BadInput
 
 # strictest first: the effective level of a run is the stricter of the run's and the
@@ -53,19 +60,41 @@ def resolve_target(target: str | DatabaseTarget) -> ResolvedTarget:
     if isinstance(target, DatabaseTarget):
         return _from_block(target, getattr(target, "_block_document_name", None)
                            or target.display_dsn)
+    if holds_password(target):
+        raise BadInput(_password_refusal("target", target))
     if looks_like_dsn(target):
-        if redact(target) != target:
-            # Flow parameters are stored in plain text by the Prefect server.
-            get_run_logger().warning(
-                "target is a DSN with a password: the Prefect server stores flow parameters "
-                "as given; use a DatabaseTarget block for real databases")
         return ResolvedTarget(dsn=target, dialect=dialect_of(target), label=redact(target))
     try:
         block = DatabaseTarget.load(target)
     except ValueError:
-        raise BadInput(f"target {target!r} is neither a database URL nor the name of a "
-                       "saved DatabaseTarget block") from None
+        raise BadInput(f"target {redact(target)!r} is neither a database URL nor the name of "
+                       "a saved DatabaseTarget block") from None
     return _from_block(block, target)
+
+
+def _password_refusal(name: str, value: str) -> str:
+    return (f"flow parameter {name!r} is a DSN with a password ({redact(value)}): the Prefect "
+            "server would store it in plain text; save it in a DatabaseTarget block and pass "
+            "the block's name (or use a DSN without a password)")
+
+
+_F = TypeVar("_F", bound=Flow[Any, Any])
+
+
+def no_passwords(flow: _F) -> _F:
+    """``flow``, refusing (BadInput, before Prefect creates the run and stores its
+    parameters) any parameter that is a DSN carrying a password."""
+    serialize: Callable[[dict[str, Any]], dict[str, Any]] = flow.serialize_parameters
+
+    def checked(parameters: dict[str, Any]) -> dict[str, Any]:
+        for name, value in parameters.items():
+            for item in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(item, str) and holds_password(item):
+                    raise BadInput(_password_refusal(name, item))
+        return serialize(parameters)
+
+    flow.serialize_parameters = checked  # type: ignore[method-assign]
+    return flow
 
 
 def _from_block(block: DatabaseTarget, label: str) -> ResolvedTarget:

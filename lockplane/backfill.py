@@ -315,10 +315,20 @@ class BackfillOptions:
         for name in ("sleep_ms", "lock_timeout_ms", "statement_timeout_ms", "max_retries"):
             if getattr(self, name) < 0:
                 raise BadInput(f"{name.replace('_', '-')} must not be negative")
-        if self.max_rows_per_second is not None and self.max_rows_per_second <= 0:
-            raise BadInput("max-rows-per-second must be positive")
+        if self.max_rows_per_second is not None and not 0 < self.max_rows_per_second < 1e12:
+            raise BadInput("max-rows-per-second must be a positive number")  # not nan or inf
         if self.max_replication_lag_ms is not None and self.max_replication_lag_ms <= 0:
             raise BadInput("max-replication-lag-ms must be positive")
+        # Milliseconds go into SET ... = N (int4 on PostgreSQL), sizes into LIMIT.
+        from .plan import MAX_LOCK_TIMEOUT_MS
+        for name in ("sleep_ms", "lock_timeout_ms", "statement_timeout_ms", "target_batch_ms",
+                     "max_replication_lag_ms"):
+            if (getattr(self, name) or 0) > MAX_LOCK_TIMEOUT_MS:
+                raise BadInput(f"{name.replace('_', '-')} must be at most {MAX_LOCK_TIMEOUT_MS}")
+        for name in ("batch_size", "min_batch_size", "max_batch_size", "max_retries",
+                     "chunks", "sample_rows"):
+            if getattr(self, name) > 2**31 - 1:
+                raise BadInput(f"{name.replace('_', '-')} must be at most {2**31 - 1}")
         self.min_batch_size = min(self.min_batch_size, self.batch_size)
         self.max_batch_size = max(self.max_batch_size, self.batch_size)
 

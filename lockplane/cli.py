@@ -26,7 +26,14 @@ from .config import SAFETY_LEVELS, Environment, get_environment
 from .dsn import looks_like_dsn, redact
 from .errors import BadInput, LockplaneError, SafetyRefusal
 from .model import Schema
-from .plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, build_plan, load_plan, rollback_plan
+from .plan import (
+    DEFAULT_LOCK_TIMEOUT_MS,
+    Plan,
+    build_plan,
+    check_lock_timeout,
+    load_plan,
+    rollback_plan,
+)
 from .report import err, escape, print_plan, write_out
 from .sources import SourceContext, dialect_of_source, load_schema
 
@@ -168,8 +175,10 @@ def init(
     cfg = root / "lockplane.toml"
     if cfg.exists():
         raise BadInput(f"{cfg} already exists")
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "schema").mkdir(exist_ok=True)
+    from .inputs import make_dir
+
+    make_dir(root, "project directory")
+    make_dir(root / "schema", "schema directory")
     cfg.write_text(
         "# Lockplane environments. Secrets (DATABASE_URL, SHADOW_DATABASE_URL) may live in\n"
         "# .env.<name> next to this file instead of here.\n"
@@ -245,6 +254,7 @@ def plan(
     sample_rows: Annotated[int | None, typer.Option("--sample-rows", help="with --analyze-locks: rows per table to copy [default: 10000]")] = None,
 ) -> None:
     """Compute the plan from one state to another; JSON on stdout or --output."""
+    check_lock_timeout(lock_timeout)
     src_from = _resolve_src(from_, from_environment, "--from")
     if (with_data or sample_rows is not None) and not analyze_locks:
         raise BadInput("--with-data and --sample-rows go with --analyze-locks")
@@ -284,8 +294,6 @@ def plan(
         return
     if format not in ("json", "sql"):
         raise BadInput(f"--format must be json or sql, not {format!r}")
-    if lock_timeout < 0:
-        raise BadInput("--lock-timeout-ms must not be negative")
     result = build_plan(before, after, lock_safe=not no_rewrite,
                         lock_timeout_ms=lock_timeout or None)
     if not quiet:
@@ -350,6 +358,7 @@ def apply(
     """Apply a plan to a database (checks its hash, validates on a shadow first)."""
     from .execute import ApplyOptions, apply_plan, parse_acknowledgements
 
+    check_lock_timeout(lock_timeout)
     env = _env(target_environment)
     dsn = _resolve_src(target, target_environment, "--target")
     if plan_file and schema:
@@ -366,9 +375,8 @@ def apply(
         the_plan = build_plan(live, wanted, lock_safe=not no_rewrite,
                               lock_timeout_ms=lock_timeout or None)
     level = _safety_level(safety, env)
-    print_plan(the_plan)
-    if not the_plan.steps:
-        return
+    if the_plan.steps:  # an empty plan is still checked against the target's hash below
+        print_plan(the_plan)
     opts = ApplyOptions(safety=level, shadow_dsn=shadow_db or (env.shadow_database_url if env else None),
                         skip_shadow=skip_shadow, lock_timeout_ms=lock_timeout, retries=retries,
                         applied_by=applied_by, acknowledged=parse_acknowledgements(
@@ -379,6 +387,9 @@ def apply(
         err.print(f"[yellow]warning:[/] {w}")
     if result.status == "already_applied":
         err.print("[green]Already applied:[/] the database is at the plan's target state.")
+    elif result.status == "empty":
+        err.print(f"[green]No changes.[/] The database is at the plan's state "
+                  f"(hash {result.hash_after[:12]}).")
     else:
         err.print(f"[green]Applied[/] {result.steps_run} step(s) "
                   f"(migration {result.migration_id}); database hash {result.hash_after[:12]}")
@@ -481,12 +492,9 @@ def validate(
 ) -> None:
     """Check that a schema loads on a scratch database, or that a plan file is well-formed."""
     if path.endswith(".json") and Path(path).is_file():
-        import json
+        from .inputs import load_json
 
-        try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        data = load_json(path)
         if isinstance(data, dict) and "steps" in data:
             p = load_plan(path)
             err.print(f"[green]valid plan:[/] {len(p.steps)} step(s)")
@@ -526,6 +534,8 @@ def history(
     from .dialects import connect
     from .state import History
 
+    if not 1 <= limit <= 1_000_000:
+        raise BadInput(f"--limit must be from 1 to 1000000, not {limit}")
     dsn = _resolve_src(target, target_environment, "--target")
     with connect(dsn) as db:
         rows = History(db).list(limit)
@@ -535,9 +545,9 @@ def history(
     if not rows:
         err.print("No migrations recorded.")
     for r in rows:
-        err.print(f"{r.id:>5}  {str(r.started_at)[:19]}  {r.result:<8}  "
-                  f"{r.steps_done}/{r.steps_total} steps  {r.source_hash[:12]} -> "
-                  f"{(r.hash_after or r.target_hash or '?')[:12]}  {r.applied_by or ''}")
+        err.print(escape(f"{r.id:>5}  {str(r.started_at)[:19]}  {r.result:<8}  "
+                         f"{r.steps_done}/{r.steps_total} steps  {r.source_hash[:12]} -> "
+                         f"{(r.hash_after or r.target_hash or '?')[:12]}  {r.applied_by or ''}"))
 
 
 @app.command()
@@ -701,7 +711,8 @@ def _main() -> None:
         # typer vendors its own click; recognise its exceptions by shape, not by class.
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             label = "usage" if exc.exit_code == 2 else "error"  # type: ignore[attr-defined]
-            err.print(f"[red]{label}:[/] " + escape(exc.format_message()))  # type: ignore[attr-defined]
+            # click echoes what it could not use ("No such command 'postgresql://u:pw@...'")
+            err.print(f"[red]{label}:[/] " + escape(redact(exc.format_message())))  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if os.environ.get("LOCKPLANE_DEBUG"):
             raise

@@ -234,10 +234,9 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         if to != "pgroll":
             raise BadInput(f"--to {to}: only pgroll is supported")
         path = Path(plan_file)
-        try:
-            multi = path.is_file() and '"multi_phase": true' in path.read_text()
-        except OSError as exc:
-            raise BadInput(f"cannot read {plan_file}: {exc.strerror}") from None
+        from .inputs import read_text
+
+        multi = path.is_file() and '"multi_phase": true' in read_text(path, "plan file")
         if multi:
             migration, warnings = export_multiphase(_load(plan_file), name)
         else:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import BadInput
+from .inputs import parse_toml, read_text
 
 CONFIG_FILE = "lockplane.toml"
 SAFETY_LEVELS = ("strict", "moderate", "permissive")
@@ -39,7 +40,7 @@ class Environment:
 
 def _read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
-    for lineno, raw in enumerate(path.read_text().splitlines(), 1):
+    for lineno, raw in enumerate(read_text(path, "dotenv file").splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -48,6 +49,8 @@ def _read_dotenv(path: Path) -> dict[str, str]:
         if "=" not in line:
             raise BadInput(f"{path}:{lineno}: expected KEY=value")
         key, value = line.split("=", 1)
+        if not key.strip():
+            raise BadInput(f"{path}:{lineno}: expected KEY=value (no key before '=')")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -57,21 +60,27 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 
 def load_config(directory: str | Path = ".") -> dict[str, Environment]:
     path = Path(directory) / CONFIG_FILE
-    if not path.is_file():
+    if not path.exists():
         return {}
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{path}: {exc}") from None
+    data = parse_toml(read_text(path, CONFIG_FILE), str(path))
     envs: dict[str, Environment] = {}
     allowed = {"database_url", "shadow_database_url", "schema_path", "safety", "description"}
-    for name, table in (data.get("environments") or {}).items():
+    environments = data.get("environments") or {}
+    if not isinstance(environments, dict):
+        raise BadInput(f"{path}: environments must be a table ([environments.NAME]), "
+                       f"not {_toml_type(environments)}")
+    for name, table in environments.items():
         if not isinstance(table, dict):
             raise BadInput(f"{path}: [environments.{name}] must be a table")
         unknown = set(table) - allowed
         if unknown:
             raise BadInput(f"{path}: [environments.{name}] has unknown key(s): "
                            f"{', '.join(sorted(unknown))}")
+        for key in sorted(allowed & set(table)):
+            if not isinstance(table[key], str):
+                # The value itself is not shown: it may be half a secret.
+                raise BadInput(f"{path}: [environments.{name}] {key} must be a string, not "
+                               f"{_toml_type(table[key])}")
         safety = table.get("safety")
         if safety is not None and safety not in SAFETY_LEVELS:
             raise BadInput(f"{path}: [environments.{name}] safety must be one of "
@@ -82,15 +91,21 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
     return envs
 
 
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+             list: "an array", dict: "a table"}
+    return names.get(type(value), "a date or time")
+
+
 def get_environment(name: str, directory: str | Path = ".") -> Environment:
     """The named environment, with ``.env.NAME`` (DATABASE_URL, SHADOW_DATABASE_URL) applied."""
     envs = load_config(directory)
     dotenv = Path(directory) / f".env.{name}"
-    if name not in envs and not dotenv.is_file():
+    if name not in envs and not dotenv.exists():
         known = ", ".join(sorted(envs)) or "none"
         raise BadInput(f"unknown environment {name!r} (in {CONFIG_FILE}: {known})")
     env = envs.get(name) or Environment(name=name)
-    if dotenv.is_file():
+    if dotenv.exists():  # a directory or an unreadable file is bad input
         values = _read_dotenv(dotenv)
         env.database_url = values.get("DATABASE_URL", env.database_url)
         env.shadow_database_url = values.get("SHADOW_DATABASE_URL", env.shadow_database_url)

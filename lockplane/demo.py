@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 from .execute import ApplyOptions, apply_plan
+from .inputs import make_dir
 from .plan import build_plan
 from .report import err, print_plan
 from .sources import SourceContext, load_schema
@@ -44,8 +44,7 @@ CREATE INDEX posts_user_idx ON posts (user_id);
 
 
 def run_demo(directory: str) -> None:
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
+    root = make_dir(directory, "demo directory")
     db_path = root / "demo.db"
     db_path.unlink(missing_ok=True)
     with sqlite3.connect(db_path) as conn:

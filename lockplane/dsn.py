@@ -17,9 +17,15 @@ _SCHEMES = {
     "mariadb": "mysql",
 }
 
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)")
-_PASSWORD_KV = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+# user:password@ in a URL. The password runs to the last @ of the token: an unencoded @
+# in it (a malformed URL that libpq quotes back) must not leave its tail showing.
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S*(?=@)")
+# password=... in conninfo (quoted, or unquoted with backslash escapes) and query strings
+_PASSWORD_KV = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|[^\s\\])+\\?)")
 _PASSWORD_QUERY = re.compile(r"(?i)([?&](?:password|authToken|auth_token)=)[^&\s]*")
+# "password": "..." (a DSN's parts echoed as JSON or a Python dict)
+_PASSWORD_JSON = re.compile(r"""(?i)(["']password["']\s*:\s*)"""
+                            r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?)""")
 
 
 def looks_like_dsn(text: str) -> bool:
@@ -43,7 +49,22 @@ def redact(text: str) -> str:
     """Text with every password it may contain replaced by ***."""
     text = _PASSWORD_IN_URL.sub(lambda m: m.group("head") + "***", text)
     text = _PASSWORD_KV.sub(lambda m: m.group(1) + "***", text)
+    text = _PASSWORD_JSON.sub(lambda m: m.group(1) + "'***'", text)
     return _PASSWORD_QUERY.sub(lambda m: m.group(1) + "***", text)
+
+
+def holds_password(text: str) -> bool:
+    """Whether ``text`` is a DSN (URL or libpq conninfo) that carries a password."""
+    stripped = text.strip()
+    if looks_like_dsn(stripped):
+        return redact(stripped) != stripped
+    # conninfo: key=value pairs only (SQL such as "WHERE password = ''" is not one)
+    return (bool(_CONNINFO.match(stripped)) and bool(_CONNINFO_KEY.search(stripped))
+            and redact(stripped) != stripped)
+
+
+_CONNINFO = re.compile(r"^(?:\w+\s*=\s*(?:'(?:[^'\\]|\\.)*'|(?:\\.|[^\s'\\])+)\s*)+$")
+_CONNINFO_KEY = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|dbname|user|port|service)\s*=")
 
 
 def sqlite_path(dsn: str) -> str:

@@ -28,10 +28,11 @@ from .dialects.base import Database
 from .dsn import dialect_of, redact
 from .errors import BadInput, ExecutionFailed, SafetyRefusal
 from .model import Schema
-from .plan import Plan, Step, build_plan
+from .plan import Plan, Step, build_plan, check_lock_timeout
 from .state import History
 
 RETRYABLE_SQLSTATES = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
+MAX_RETRIES = 10  # the backoff doubles from retry_backoff_s: 10 retries wait ~17 min in all
 
 
 @dataclass
@@ -45,6 +46,12 @@ class ApplyOptions:
     applied_by: str | None = None
     # Steps allowed anyway at level moderate: step numbers (1-based) or rule ids.
     acknowledged: set[int | str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        check_lock_timeout(self.lock_timeout_ms)
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) \
+                or not 0 <= self.retries <= MAX_RETRIES:
+            raise BadInput(f"--retries must be from 0 to {MAX_RETRIES}, not {self.retries!r}")
 
 
 @dataclass

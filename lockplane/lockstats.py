@@ -725,8 +725,8 @@ def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
     server = shadow_server_dsn or target_dsn
     if dialect_of(server) != "postgres":
         raise BadInput(f"--analyze-locks needs a PostgreSQL shadow server, not {redact(server)}")
-    if not with_data and sample_rows < 1:
-        raise BadInput(f"--sample-rows must be at least 1, not {sample_rows}")
+    if not with_data and not 1 <= sample_rows <= 2**31 - 1:
+        raise BadInput(f"--sample-rows must be from 1 to {2**31 - 1}, not {sample_rows}")
     d = get_dialect("postgres")
     target = d.connect(target_dsn)
     assert isinstance(target, PostgresDatabase)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -126,8 +125,19 @@ def _findings(change: Change, assessment: Assessment) -> list[StepFinding]:
 # behind a long transaction blocks every query queued behind it. (Even steps on objects
 # the plan creates: they lock what they reference, and the script may run step by step.)
 DEFAULT_LOCK_TIMEOUT_MS = 3000
+# A day: far above any sane lock wait, and (with BRIEF_STEP_MS added for a step's
+# statement_timeout) well inside PostgreSQL's int4 milliseconds.
+MAX_LOCK_TIMEOUT_MS = 86_400_000
 # How long a step that holds its strong lock only briefly may run after waiting for it.
 BRIEF_STEP_MS = 10_000
+
+
+def check_lock_timeout(ms: int, name: str = "--lock-timeout-ms") -> int:
+    """``ms`` if it is a usable lock_timeout (0: none), else bad input naming ``name``."""
+    if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= MAX_LOCK_TIMEOUT_MS:
+        raise BadInput(f"{name} must be a whole number of milliseconds from 0 to "
+                       f"{MAX_LOCK_TIMEOUT_MS} (24 h), not {ms!r}")
+    return ms
 
 
 def lock_timeout_sql(ms: int) -> str:
@@ -204,6 +214,8 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
     (``--no-rewrite``). ``lock_timeout_ms``: written into every locking step's SQL.
     """
     name = dialect or after.dialect or before.dialect
+    if lock_timeout_ms is not None:
+        check_lock_timeout(lock_timeout_ms)
     if before.dialect != after.dialect:
         raise BadInput(f"cannot plan from a {before.dialect} schema to a {after.dialect} schema")
     d = get_dialect(name)
@@ -355,13 +367,9 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
 
 
 def load_plan(path: str) -> Plan:
-    p = Path(path)
-    if not p.is_file():
-        raise BadInput(f"plan file not found: {path}")
-    try:
-        data: Any = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    from .inputs import load_json
+
+    data: Any = load_json(path, "plan file")
     if isinstance(data, dict) and data.get("multi_phase"):
         raise BadInput(f"{path} is a multi-phase plan: use 'lockplane apply-phase'")
     try:

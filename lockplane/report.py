@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,22 +29,47 @@ def stderr_console() -> Console:
     return _console
 
 
+# C0 controls but newline and tab, DEL, and C1 controls (0x9b is a one-byte CSI): text
+# from files, databases and options (approver names, history, descriptions) must not move
+# the cursor, recolour or retitle an operator's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every terminal control character shown as an escape (``\\x1b``)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class _Stderr:
     """``err``: stands for ``stderr_console()`` (pass that one to rich objects that take a
-    console, such as Progress)."""
+    console, such as Progress). What it prints carries no terminal control characters."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(stderr_console(), name)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        stderr_console().print(*(_defanged(o) for o in objects), **kwargs)
+
+
+def _defanged(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return printable(obj)  # the escapes hold no "[": markup is left as it was
+    plain = getattr(obj, "plain", None)
+    if isinstance(plain, str) and _CONTROL.search(plain):  # a rich Text: same length, so
+        obj = obj.copy()                                   # its styles stay in place
+        obj.plain = _CONTROL.sub("\ufffd", plain)
+    return obj
 
 
 err: Console = _Stderr()  # type: ignore[assignment]
 
 
 def escape(text: str) -> str:
-    """``text`` with rich markup escaped (rich imported on first use, as above)."""
+    """``text`` with rich markup escaped and control characters shown as escapes (rich
+    imported on first use, as above)."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(printable(text))
 
 def write_out(text: str, output: str | None, detail: str = "") -> None:
     """``text`` into the file ``output`` (saying so on stderr), or on stdout without one."""

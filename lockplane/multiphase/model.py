@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -94,18 +93,16 @@ class MultiPhasePlan(MPModel):
 
 
 def load_multiphase_plan(path: str) -> MultiPhasePlan:
-    p = Path(path)
-    if not p.is_file():
-        raise BadInput(f"multi-phase plan not found: {path}")
-    return parse_multiphase_plan(p.read_text(), path)
+    from ..inputs import read_text
+
+    return parse_multiphase_plan(read_text(path, "multi-phase plan"), path)
 
 
 def parse_multiphase_plan(text: str, where: str = "plan") -> MultiPhasePlan:
     """A multi-phase plan from its JSON text; ``where`` names it in errors."""
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    from ..inputs import parse_json
+
+    data: Any = parse_json(text, where)
     if not (isinstance(data, dict) and data.get("multi_phase")):
         raise BadInput(f"{where} is not a multi-phase plan (no \"multi_phase\": true)")
     try:

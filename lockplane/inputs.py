@@ -1,0 +1,74 @@
+"""Reading the files Lockplane is handed (schemas, plans, lockplane.toml, .env.NAME).
+
+They are untrusted input: every way one can be unusable (missing, a directory, not
+readable, not UTF-8, not valid JSON or TOML, nested past what a parser can follow) is
+bad input (exit 2) with one line naming the file, never an internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The UTF-8 text of ``path``; ``what`` says what the file was meant to be."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise BadInput(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path}: is a directory, expected a {what}") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    return decode(data, str(path))
+
+
+def decode(data: bytes, where: str) -> str:
+    """``data`` as UTF-8 text; the first undecodable byte named by line and offset."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise BadInput(f"{where}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                       f"offset {exc.start})") from None
+
+
+def parse_json(text: str, where: str) -> Any:
+    """``text`` parsed as JSON; errors name ``where`` with line and column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise BadInput(f"{where}: not valid JSON: nested too deeply to parse") from None
+
+
+def load_json(path: str | Path, what: str = "JSON file") -> Any:
+    return parse_json(read_text(path, what), str(path))
+
+
+def parse_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{where}: {exc}") from None
+    except RecursionError:
+        raise BadInput(f"{where}: not valid TOML: nested too deeply to parse") from None
+
+
+def make_dir(path: str | Path, what: str = "directory") -> Path:
+    """``path`` as a directory, made (with its parents) if missing."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise BadInput(f"{path}: is a file, expected a {what}") from None
+    except OSError as exc:
+        raise BadInput(f"cannot create {what} {path}: {exc.strerror or exc}") from None
+    return p
