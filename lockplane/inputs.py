@@ -30,13 +30,20 @@ def read_text(path: str | Path, what: str = "file") -> str:
 
 
 def decode(data: bytes, where: str) -> str:
-    """``data`` as UTF-8 text; the first undecodable byte named by line and offset."""
+    """``data`` as UTF-8 text; the first undecodable byte named by line and offset. A NUL
+    byte is refused too: no SQL, JSON, TOML or dotenv text holds one, and C libraries
+    (libpq, SQLite) would cut the text short there."""
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise BadInput(f"{where}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
                        f"offset {exc.start})") from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise BadInput(f"{where}:{line}: not a text file (a NUL byte at offset {nul})")
+    return text
 
 
 def parse_json(text: str, where: str) -> Any:
