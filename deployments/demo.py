@@ -76,6 +76,7 @@ def make_database(path: Path) -> str:
 
 def build_plan(dsn: str, workdir: Path) -> tuple[Path, str]:
     """Write the desired schema and the multi-phase plan; return the plan path and id."""
+    from lockplane.integrity import plan_key, seal_multiphase
     from lockplane.multiphase import plan_multiphase
     from lockplane.sources import SourceContext, load_schema
 
@@ -85,7 +86,7 @@ def build_plan(dsn: str, workdir: Path) -> tuple[Path, str]:
     ctx = SourceContext(dialect="sqlite")
     mp = plan_multiphase(load_schema(dsn, ctx), load_schema(str(desired), ctx))
     plan = workdir / "plan.json"
-    plan.write_text(mp.to_json() + "\n")
+    plan.write_text(seal_multiphase(mp, plan_key()).to_json() + "\n")
     say(f"\n{mp.description}: {mp.total_phases} phases ({mp.pattern})")
     for p in mp.phases:
         deploy = "  -> code deploy, then approval" if p.requires_code_deploy else ""

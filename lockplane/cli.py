@@ -140,7 +140,10 @@ def _confirm(plan: Plan, target: str) -> bool:
     if not sys.stdin.isatty():
         raise SafetyRefusal("not applied: confirmation needed; run interactively or pass "
                             "--auto-approve")
-    err.print(f"\nLockplane will run {len(plan.steps)} step(s) on [bold]{redact(target)}[/].")
+    from .integrity import plan_id
+
+    err.print(f"\nLockplane will run {len(plan.steps)} step(s) (plan_id {plan_id(plan)}) on "
+              f"[bold]{redact(target)}[/].")
     answer = typer.prompt("Only 'yes' will be accepted to approve", default="",
                           show_default=False, err=True)
     return answer.strip() == "yes"
@@ -155,6 +158,29 @@ def _safety_level(flag: str | None, env: Environment | None) -> str:
 
 def _report(msg: str) -> None:
     err.print(f"[dim]{msg}[/]")
+
+
+def _load_checked(path: str) -> Plan:
+    """A plan file, refused (exit 3) before anything connects if its content does not
+    match its plan_id, or if LOCKPLANE_PLAN_KEY is set and it is not signed with it."""
+    from .integrity import check_plan
+
+    loaded = load_plan(path)
+    check_plan(loaded, path)
+    return loaded
+
+
+def _sealed_json(p: Plan) -> str:
+    """A plan file's text: with its plan_id, and signed when LOCKPLANE_PLAN_KEY is set."""
+    from .integrity import plan_key, seal_plan
+
+    return seal_plan(p, plan_key()).to_json()
+
+
+def _sealed_multiphase_json(mp: Any) -> str:
+    from .integrity import plan_key, seal_multiphase
+
+    return seal_multiphase(mp, plan_key()).to_json()
 
 
 # ---------------------------------------------------------------------------- commands
@@ -290,7 +316,7 @@ def plan(
                              archive=archive)
         if not quiet:
             print_multiphase(mp)
-        write_out(mp.to_json(), output)
+        write_out(_sealed_multiphase_json(mp), output)
         return
     if format not in ("json", "sql"):
         raise BadInput(f"--format must be json or sql, not {format!r}")
@@ -316,7 +342,7 @@ def plan(
 
         write_out(plan_sql(result).rstrip("\n"), output)
     else:
-        write_out(result.to_json(), output)
+        write_out(_sealed_json(result), output)
     if exit_code and result.steps:
         raise typer.Exit(4)
 
@@ -364,7 +390,7 @@ def apply(
     if plan_file and schema:
         raise BadInput("give either a plan file or --schema, not both")
     if plan_file:
-        the_plan = load_plan(plan_file)
+        the_plan = _load_checked(plan_file)
     else:
         desired = schema or (env.schema_path if env else None)
         if not desired:
@@ -380,7 +406,8 @@ def apply(
     opts = ApplyOptions(safety=level, shadow_dsn=shadow_db or (env.shadow_database_url if env else None),
                         skip_shadow=skip_shadow, lock_timeout_ms=lock_timeout, retries=retries,
                         applied_by=applied_by, acknowledged=parse_acknowledgements(
-                            acknowledge, allow_numbers=plan_file is not None))
+                            acknowledge, allow_numbers=plan_file is not None),
+                        plan_file=plan_file)
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
     result = apply_plan(the_plan, dsn, opts, report=_report, confirm=confirm)
     for w in result.warnings:
@@ -431,7 +458,7 @@ def plan_rollback(
 ) -> None:
     """Compute the plan that undoes PLAN (each step's inverse, in reverse order); with a
     live --from, count the data each undo step would destroy there."""
-    forward = load_plan(plan_file)
+    forward = _load_checked(plan_file)
     src = from_ or (_resolve_src(None, from_environment, "--from") if from_environment else None)
     back = rollback_plan(forward)  # refuses an original-format plan before any connection
     if src:
@@ -445,7 +472,53 @@ def plan_rollback(
         if looks_like_dsn(src):
             back = rollback_plan(forward, _rollback_stake_notes(forward, src))
     print_plan(back, title="Rollback plan")
-    write_out(back.to_json(), output)
+    write_out(_sealed_json(back), output)
+
+
+@app.command()
+def sign(
+    plan_file: Annotated[str, typer.Argument(help="plan or multi-phase plan JSON, as reviewed")],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="write the signed plan here (default: stdout)")] = None,
+) -> None:
+    """Sign a reviewed plan with LOCKPLANE_PLAN_KEY, so apply, rollback and apply-phase run
+    it while the key is set (an HMAC-SHA256 of its plan_id; the key is never printed)."""
+    import json
+
+    from .integrity import (
+        check_multiphase,
+        check_plan,
+        key_id,
+        plan_key,
+        seal_multiphase,
+        seal_plan,
+    )
+    from .multiphase.model import parse_multiphase_plan
+
+    key = plan_key()
+    if key is None:
+        raise BadInput("lockplane sign needs the signing key in LOCKPLANE_PLAN_KEY")
+    try:
+        text = Path(plan_file).read_text()
+        multi = isinstance(data := json.loads(text), dict) and bool(data.get("multi_phase"))
+    except (OSError, ValueError):
+        multi = False  # load_plan says what is wrong with it
+    # What is signed is what was reviewed: a file changed after it was written (its
+    # content no longer matches its plan_id) is refused. An old signature is replaced.
+    if multi:
+        mp = parse_multiphase_plan(text, plan_file)
+        check_multiphase(mp.model_copy(update={"signature": None}), plan_file,
+                         require_signature=False)
+        signed_mp = seal_multiphase(mp, key)
+        pid, out = signed_mp.plan_id, signed_mp.to_json()
+    else:
+        p = load_plan(plan_file)
+        check_plan(p.model_copy(update={"signature": None}), plan_file, require_signature=False)
+        signed = seal_plan(p, key)
+        pid, out = signed.plan_id, signed.to_json()
+    what = f" (plan_id {pid}, signed with key id {key_id(key)})"
+    write_out(out, output, what)
+    if not output:
+        sys.stderr.write(f"Signed{what}\n")
 
 
 @app.command()
@@ -463,7 +536,9 @@ def rollback(
 
     env = _env(target_environment)
     dsn = _resolve_src(target, target_environment, "--target")
-    forward = load_plan(plan_file)
+    # The applied plan, checked before anything connects (its id covers its rollback
+    # SQL); the rollback plan made from it here runs under that check.
+    forward = _load_checked(plan_file)
     back = rollback_plan(forward)
     if back.steps and looks_like_dsn(dsn):
         # Counted before the confirmation prompt: the operator sees what is at stake.
@@ -496,8 +571,12 @@ def validate(
 
         data = load_json(path)
         if isinstance(data, dict) and "steps" in data:
+            from .integrity import check_plan
+
             p = load_plan(path)
-            err.print(f"[green]valid plan:[/] {len(p.steps)} step(s)")
+            pid = check_plan(p, path, require_signature=False)
+            err.print(f"[green]valid plan:[/] {len(p.steps)} step(s), plan_id {pid}"
+                      + (" (signed)" if p.signature else ""))
             return
     ctx = _context([path], dialect, shadow_db)
     schema = load_schema(path, ctx)

@@ -35,6 +35,17 @@ def _load(path: str) -> MultiPhasePlan:
     return load_multiphase_plan(path)
 
 
+def _load_checked(path: str) -> MultiPhasePlan:
+    """A multi-phase plan to act on, refused (exit 3) before anything connects if its
+    content does not match its plan_id, or if LOCKPLANE_PLAN_KEY is set and it is not
+    signed with it (the engine checks again; here the refusal names the file)."""
+    from .integrity import check_multiphase
+
+    mp = _load(path)
+    check_multiphase(mp, path)
+    return mp
+
+
 def _options(**kwargs: object) -> ApplyOptions:
     from .execute import ApplyOptions
 
@@ -85,7 +96,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
 
         if (phase is None) == (not next_):
             raise BadInput("give exactly one of --phase N or --next")
-        mp = _load(plan_file)
+        mp = _load_checked(plan_file)
         dsn = target_dsn(target, target_environment)
         state = _runner().migration_state(mp, dsn)
         number = phase or state.next_phase
@@ -151,7 +162,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         phase: Annotated[int | None, typer.Option("--phase")] = None,
     ) -> None:
         """Run a phase's verification queries (default: the last applied phase)."""
-        mp = _load(plan_file)
+        mp = _load_checked(plan_file)
         results = _runner().verify(mp, target_dsn(target, target_environment), phase)
         for r in results:
             mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
@@ -170,7 +181,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
     ) -> None:
         """Undo the last applied phase, or every phase after --to-phase."""
-        mp = _load(plan_file)
+        mp = _load_checked(plan_file)
         dsn = target_dsn(target, target_environment)
         if not auto_approve and not sys.stdin.isatty():
             raise SafetyRefusal("not rolled back: confirmation needed; pass --auto-approve")
@@ -214,7 +225,9 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         mp = plan_multiphase(before, after, server_dsn=server, table=table,  # type: ignore[arg-type]
                              archive=archive)
         print_multiphase(mp)
-        write_out(mp.to_json(), output)
+        from .integrity import plan_key, seal_multiphase
+
+        write_out(seal_multiphase(mp, plan_key()).to_json(), output)
 
     app.command("plan-multi-phase", hidden=True)(plan_multiphase_cmd)
 

@@ -6,6 +6,7 @@ import sqlite3
 
 from .execute import ApplyOptions, apply_plan
 from .inputs import make_dir
+from .integrity import plan_key, seal_plan
 from .plan import build_plan
 from .report import err, print_plan
 from .sources import SourceContext, load_schema
@@ -62,7 +63,7 @@ def run_demo(directory: str) -> None:
     ctx = SourceContext(dialect="sqlite")
     plan = build_plan(load_schema(dsn, ctx), load_schema(str(schema_dir), ctx))
     plan_path = root / "plan.json"
-    plan_path.write_text(plan.to_json() + "\n")
+    plan_path.write_text(seal_plan(plan, plan_key()).to_json() + "\n")
     print_plan(plan)
     err.print(f"\nPlan written to {plan_path}. Applying (validated on a shadow copy first)...")
     result = apply_plan(plan, dsn, ApplyOptions(safety="moderate"),

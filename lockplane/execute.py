@@ -14,8 +14,6 @@ The order of an apply, and why:
 from __future__ import annotations
 
 import getpass
-import hashlib
-import json
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -27,9 +25,11 @@ from .dialects import get_dialect
 from .dialects.base import Database
 from .dsn import dialect_of, redact
 from .errors import BadInput, ExecutionFailed, SafetyRefusal
+from .integrity import check_plan, legacy_plan_id
+from .integrity import plan_id as plan_id  # (re-exported: callers and tests use it here)
 from .model import Schema
 from .plan import Plan, Step, build_plan, check_lock_timeout
-from .state import History
+from .state import History, MigrationRecord
 
 RETRYABLE_SQLSTATES = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
 MAX_RETRIES = 10  # the backoff doubles from retry_backoff_s: 10 retries wait ~17 min in all
@@ -46,6 +46,11 @@ class ApplyOptions:
     applied_by: str | None = None
     # Steps allowed anyway at level moderate: step numbers (1-based) or rule ids.
     acknowledged: set[int | str] = field(default_factory=set)
+    # The file the plan was read from (named in refusals). A plan from a file must be
+    # signed when LOCKPLANE_PLAN_KEY is set; None: computed in this process (or checked
+    # by the caller, as a phase of a signed multi-phase plan is). A stored plan_id is
+    # checked either way.
+    plan_file: str | None = None
 
     def __post_init__(self) -> None:
         check_lock_timeout(self.lock_timeout_ms)
@@ -64,13 +69,6 @@ class ApplyResult:
 
 
 Reporter = Callable[[str], None]
-
-
-def plan_id(plan: Plan) -> str:
-    """Stable identity of a plan's content (same plan file -> same id)."""
-    body = json.dumps([plan.source_hash, plan.target_hash,
-                       [s.sql for s in plan.steps]], sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def who(explicit: str | None = None) -> str:
@@ -411,11 +409,14 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                confirm: Callable[[Plan], bool] | None = None) -> ApplyResult:
     """Apply ``plan`` to the database at ``target_dsn``. See the module docstring."""
     opts = opts or ApplyOptions()
+    # First of all: a plan edited since it was written (or unsigned, with a key) is
+    # refused before anything connects, and before its own safety classes are believed.
+    pid = check_plan(plan, opts.plan_file or "plan",
+                     require_signature=opts.plan_file is not None)
     dialect = dialect_of(target_dsn)
     if plan.dialect and plan.dialect != dialect:
         raise BadInput(f"plan is for {plan.dialect}, target {redact(target_dsn)} is {dialect}")
     check_safety(plan, opts.safety, opts.acknowledged)
-    pid = plan_id(plan)
     d = get_dialect(dialect)
     with d.connect(target_dsn, create=True) as db:
         history = History(db)
@@ -425,7 +426,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             resume_from = 0
             migration_id: int | None = None
             if live_hash != plan.source_hash:
-                running = history.unfinished(pid)
+                running = _unfinished(history, plan, pid)
                 # Data steps (backfills) do not change the schema: a run that stopped in
                 # one has reached the target hash and still has work to do.
                 if plan.target_hash and live_hash == plan.target_hash and not (
@@ -445,7 +446,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             else:
                 # A crash before the first commit leaves a 'running' record and an
                 # untouched database: carry on under the same record.
-                running = history.unfinished(pid)
+                running = _unfinished(history, plan, pid)
                 if running and running.steps_done == 0:
                     migration_id = running.id
             if not plan.steps:
@@ -503,6 +504,12 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             history.finish(migration_id, "applied", hash_after, None)
             status = "resumed" if resume_from else "applied"
             return ApplyResult(status, migration_id, steps_run, hash_after, warnings)
+
+
+def _unfinished(history: History, plan: Plan, pid: str) -> MigrationRecord | None:
+    """The unfinished run of this plan: under its id, or under the shorter id of a
+    Lockplane from before plans carried one (a crash, then an upgrade, then the resume)."""
+    return history.unfinished(pid) or history.unfinished(legacy_plan_id(plan))
 
 
 def _older_format(plan: Plan) -> str:

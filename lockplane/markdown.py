@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .dsn import redact
+from .integrity import plan_id
 from .plan import Plan, Step
 
 SAFETY_BADGE = {"safe": "✅ safe", "review": "👀 review", "multi_phase": "🔀 multi_phase",
@@ -40,6 +41,34 @@ def lock_summary(step: Step) -> str:
     return lk.mode + (f" ({', '.join(effects)})" if effects else "")
 
 
+def backfill_statement(step: Step, dialect: str | None) -> str | None:
+    """What ``apply`` runs for a step with a backfill spec on PostgreSQL, instead of the
+    step's one-statement SQL: this UPDATE, once per batch, each batch one range of the
+    table's key (committed one by one, resumable). None for any other step."""
+    spec = step.backfill
+    if not spec or (dialect or "postgres") != "postgres":
+        return None
+    from .dialects import get_dialect
+
+    d = get_dialect("postgres")
+    try:
+        table = d.qname(spec.get("schema"), spec["table"])
+        sets = f"{d.quote(spec['column'])} = ({spec['expression']})"
+    except (KeyError, TypeError, AttributeError):
+        return f"(a malformed backfill spec: {spec!r})"
+    where = f" AND ({spec['where']})" if spec.get("where") else ""
+    return f"UPDATE {table} SET {sets} WHERE <the batch's key range>{where}"
+
+
+def cleanup_label(step: Step) -> str:
+    """When a step's clean-up statements run (execute.run_group)."""
+    if step.cleanup_reverts_previous:
+        return "after a failure (also undoes the step before)"
+    if not step.transactional:
+        return "before each attempt and after a failure"
+    return "after a failure"
+
+
 def _sql_block(statements: list[str]) -> str:
     body = "\n".join(s.rstrip().rstrip(";") + ";" for s in statements)
     return f"```sql\n{body}\n```"
@@ -59,6 +88,7 @@ def plan_markdown(plan: Plan, target: str, safety: str | None = None) -> str:
     head += [
         f"- **Dialect:** {plan.dialect or '?'}",
         f"- **Hashes:** `{plan.source_hash[:12]}` → `{(plan.target_hash or '?')[:12]}`",
+        f"- **Plan id:** `{plan_id(plan)}`",
         "",
         "| # | Step | Safety | Lock | Transactional | Rollback |",
         "|---|------|--------|------|---------------|----------|",
@@ -76,6 +106,12 @@ def plan_markdown(plan: Plan, target: str, safety: str | None = None) -> str:
         if step.messages:
             body.append("")
         body += [_sql_block(step.sql)]
+        batched = backfill_statement(step, plan.dialect)
+        if batched:
+            body += ["", "**Runs in committed batches** (instead of the statement above):",
+                     "", _sql_block([batched])]
+        if step.cleanup:
+            body += ["", f"**Clean-up**, {cleanup_label(step)}:", "", _sql_block(step.cleanup)]
         rb = step.rollback
         if rb is not None:
             note = f" — {rb.note}" if rb.note else ""

@@ -81,6 +81,16 @@ class Plan(PlanModel):
     lockplane_version: str | None = None
     # model.HASH_FORMAT of the Lockplane that computed the hashes (absent: 1).
     hash_format: int | None = None
+    # lockplane.integrity.plan_id of this content, written with the file and checked
+    # before an apply (absent: a plan of the original format, or computed in-process).
+    plan_id: str | None = Field(None, description=(
+        "SHA-256 (hex) of everything in the plan that executes or decides what executes; "
+        "apply refuses a plan whose content does not match it"))
+    # With LOCKPLANE_PLAN_KEY: "hmac-sha256:KEYID:HEX", the HMAC of the plan_id.
+    signature: str | None = Field(None, pattern=r"^hmac-sha256:[0-9a-f]{12}:[0-9a-f]{64}$",
+                                  description=(
+        "hmac-sha256:KEYID:HEX, an HMAC-SHA256 of plan_id with LOCKPLANE_PLAN_KEY "
+        "(KEYID: a fingerprint of the key)"))
     steps: list[Step] = Field(default_factory=list)
 
     @property

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
-from .markdown import lock_summary
+from .markdown import backfill_statement, cleanup_label, lock_summary
 from .plan import Plan
 
 if TYPE_CHECKING:
@@ -95,12 +95,15 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
     """One block per step: what, how safe, what it locks, its SQL and its rollback."""
     from rich.text import Text
 
+    from .integrity import plan_id
+
     if not plan.steps:
         err.print(f"[green]No changes.[/] The database already matches "
                   f"(hash {plan.source_hash[:12]}).")
         return
     err.print(Text(f"{title}: {len(plan.steps)} step(s), {plan.source_hash[:12]} -> "
                    f"{(plan.target_hash or '?')[:12]}", style="bold underline"))
+    err.print(Text(f"plan_id {plan_id(plan)}"))
     for i, step in enumerate(plan.steps):
         head = Text(f"{i + 1:>3}. ")
         head.append(step.description, style="bold")
@@ -128,6 +131,16 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
         if show_sql:
             for stmt in step.sql:
                 err.print(Text("     " + stmt.replace("\n", "\n     "), style="cyan"))
+            # Everything else that runs: nothing may run that the operator was not shown.
+            batched = backfill_statement(step, plan.dialect)
+            if batched:
+                err.print(Text("     apply runs, in committed batches instead of the above:",
+                               style="dim"))
+                err.print(Text("     " + batched.replace("\n", "\n     "), style="cyan"))
+            if step.cleanup:
+                err.print(Text(f"     clean-up, {cleanup_label(step)}:", style="dim"))
+                for stmt in step.cleanup:
+                    err.print(Text("     " + stmt.replace("\n", "\n     "), style="cyan"))
         rb = step.rollback
         if rb is not None:
             line = Text("     rollback: ", style="dim")

@@ -8,7 +8,8 @@ non-transactional steps (CONCURRENTLY, VALIDATE, batched backfills) stand alone.
 from __future__ import annotations
 
 from .execute import group_steps
-from .markdown import lock_summary
+from .integrity import plan_id
+from .markdown import backfill_statement, cleanup_label, lock_summary
 from .plan import Plan
 
 
@@ -19,7 +20,8 @@ def _comment(text: str) -> str:
 def plan_sql(plan: Plan) -> str:
     lines = [_comment(f"Lockplane plan {plan.source_hash[:12]} -> "
                       f"{(plan.target_hash or '?')[:12]} ({plan.dialect or '?'}), "
-                      f"{len(plan.steps)} step(s)")]
+                      f"{len(plan.steps)} step(s)"),
+             _comment(f"plan_id {plan_id(plan)}")]
     for group in group_steps(plan.steps):
         lines.append("")
         in_tx = group[0][1].transactional
@@ -31,11 +33,15 @@ def plan_sql(plan: Plan) -> str:
         if in_tx:
             lines.append("BEGIN;")
         for _, step in group:
-            if step.backfill:
+            batched = backfill_statement(step, plan.dialect)
+            if batched:
                 lines.append(_comment("lockplane apply runs this UPDATE in small committed "
-                                      "batches (resumable); this is its one-statement form"))
+                                      "batches (resumable); this is its one-statement form."))
+                lines.append(_comment(f"Each batch runs: {batched};"))
+            if step.cleanup:
+                lines.append(_comment(f"clean-up, {cleanup_label(step)}:"))
             for stmt in step.cleanup:
-                lines.append(_comment(f"if an earlier attempt failed: {stmt};"))
+                lines.append(_comment(f"  {stmt.rstrip().rstrip(';')};"))
             lines += [stmt.rstrip().rstrip(";") + ";" for stmt in step.sql]
         if in_tx:
             lines.append("COMMIT;")

@@ -20,6 +20,7 @@ from lockplane.execute import (
     parse_acknowledgements,
     validate_on_shadow,
 )
+from lockplane.integrity import seal_plan
 from lockplane.model import Schema
 from lockplane.plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, build_plan
 from lockplane.sources import SourceContext, load_schema
@@ -46,8 +47,10 @@ def build_plan_task(before: Schema, after: Schema,
 
     ``lock_timeout_ms``: the ``SET lock_timeout`` each PostgreSQL step starts with (the
     target's setting; 0: none)."""
-    plan = build_plan(before, after, lock_timeout_ms=lock_timeout_ms or None)
-    get_run_logger().info("plan: %d step(s), worst %s", len(plan.steps),
+    # Sealed with its plan_id: the review artifact shows it, and the apply after the
+    # approval refuses a plan whose content changed in between (persisted, resumed).
+    plan = seal_plan(build_plan(before, after, lock_timeout_ms=lock_timeout_ms or None))
+    get_run_logger().info("plan %s: %d step(s), worst %s", plan.plan_id, len(plan.steps),
                           plan.worst_safety().value)
     return plan
 

@@ -5,6 +5,10 @@ approve) and the Prefect flow, and all of them go through ``lockplane.phases``: 
 cannot be skipped or repeated (exit 3; ``force_reason`` overrides and is recorded), each
 phase's plan is refused on a database not in the state it was made for,
 and a phase that needs a code deploy before the next one must be approved first.
+
+Every entry point first checks the plan's integrity (lockplane.integrity): a plan whose
+content no longer matches its ``plan_id``, or an unsigned one with LOCKPLANE_PLAN_KEY set,
+is refused before anything connects, whether a command or a flow hands it over.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from ..dialects import connect
 from ..errors import BadInput, SafetyRefusal
 from ..execute import ApplyOptions, ApplyResult, Reporter, apply_plan, who
+from ..integrity import check_multiphase
 from .model import MultiPhasePlan, Phase
 from .state import MigrationState, PhaseStore
 
@@ -31,8 +36,13 @@ def status(dsn: str) -> list[MigrationState]:
         return PhaseStore(db).list()
 
 
+def _checked(mp: MultiPhasePlan) -> None:
+    check_multiphase(mp, f"multi-phase plan {mp.id}")
+
+
 def migration_state(mp: MultiPhasePlan, dsn: str) -> MigrationState:
     """The plan's state in the target, registering it on first use."""
+    _checked(mp)
     with connect(dsn, create=True) as db:
         return PhaseStore(db).start(mp)
 
@@ -40,6 +50,7 @@ def migration_state(mp: MultiPhasePlan, dsn: str) -> MigrationState:
 def verify(mp: MultiPhasePlan, dsn: str, phase: int | None = None,
            actor: str | None = None) -> list[VerificationResult]:
     """Run a phase's verification queries (default: the last completed phase)."""
+    _checked(mp)
     with connect(dsn) as db:
         store = PhaseStore(db)
         state = store.start(mp)
@@ -64,6 +75,7 @@ def _run_check(db: object, description: str, sql: str) -> VerificationResult:
 def approve(mp: MultiPhasePlan, dsn: str, phase: int, approver: str,
             comment: str | None = None) -> MigrationState:
     """Record that the code deploy after ``phase`` is done and the next phase may run."""
+    _checked(mp)
     with connect(dsn) as db:
         store = PhaseStore(db)
         state = store.start(mp)
@@ -80,6 +92,7 @@ def reject(mp: MultiPhasePlan, dsn: str, phase: int, approver: str,
            comment: str | None = None) -> MigrationState:
     """Record that the code deploy after ``phase`` was rejected (the database is untouched:
     rolling back is a separate, explicit decision)."""
+    _checked(mp)
     with connect(dsn) as db:
         store = PhaseStore(db)
         state = store.start(mp)
@@ -96,6 +109,7 @@ def apply_phase(mp: MultiPhasePlan, dsn: str, phase: int | None = None, *,
                 options: ApplyOptions | None = None, force_reason: str | None = None,
                 actor: str | None = None, report: Reporter | None = None) -> ApplyResult:
     """Apply one phase: the next one unless ``phase`` says otherwise (then ``force_reason``)."""
+    _checked(mp)
     options = options or ApplyOptions()
     actor = who(actor or options.applied_by)
     state = migration_state(mp, dsn)
@@ -144,6 +158,7 @@ def rollback(mp: MultiPhasePlan, dsn: str, to_phase: int | None = None, *,
              options: ApplyOptions | None = None, actor: str | None = None,
              report: Reporter | None = None) -> list[ApplyResult]:
     """Undo applied phases, last first, down to ``to_phase`` (default: undo the last one)."""
+    _checked(mp)
     options = options or ApplyOptions()
     actor = who(actor or options.applied_by)
     state = migration_state(mp, dsn)

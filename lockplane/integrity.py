@@ -1,0 +1,263 @@
+"""Plans are tamper-evident: an id over everything that runs, and optional signatures.
+
+A plan file is reviewed in a pull request and applied later, maybe by someone else: it
+can be edited in between. Like Atlas's ``atlas.sum`` (a hash over the migration
+directory that ``atlas migrate apply`` refuses to run without), every plan file carries
+its ``plan_id``, a SHA-256 over everything in it that executes or decides what executes,
+and ``apply``, ``rollback`` and ``apply-phase`` recompute it and refuse a plan whose
+content no longer matches (exit 3) before they connect to anything.
+
+An id alone proves only that the file is consistent: whoever edits the SQL can write
+the new id too. With ``LOCKPLANE_PLAN_KEY`` set, plan files are also signed (an
+HMAC-SHA256 of the id, ``"hmac-sha256:KEYID:HEX"``) when written (``lockplane plan``) or
+after review (``lockplane sign``), and the commands that apply a plan file refuse an
+unsigned or wrongly signed one. The key never appears in any output; KEYID is a short
+fingerprint of it, so that "signed with another key" can be told apart from "changed".
+
+The id is a function of the parsed content only: re-indenting the JSON, reordering its
+keys or writing defaults out does not change it. Plans of the original format (no
+``plan_id``) still load and apply, unless a key is set: then they must be signed first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from .errors import BadInput, SafetyRefusal
+from .plan import Plan, Step
+
+if TYPE_CHECKING:
+    from .multiphase.model import MultiPhasePlan
+
+PLAN_KEY_ENV = "LOCKPLANE_PLAN_KEY"
+ALGORITHM = "hmac-sha256"
+_SIGNATURE = re.compile(r"hmac-sha256:([0-9a-f]{12}):([0-9a-f]{64})")
+
+
+# --------------------------------------------------------------------------- the ids
+def _digest(content: Any) -> str:
+    body = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _step_content(step: Step) -> dict[str, Any]:
+    """What of a step the id covers, and why.
+
+    In, because it runs: ``sql``; ``cleanup`` (runs before a retry and after a failure);
+    ``backfill`` (on PostgreSQL the executor runs *this* in batches, not ``sql``).
+    In, because it decides how or whether it runs: ``transactional`` (grouping, retries),
+    ``cleanup_reverts_previous`` (when the clean-up runs, how progress is rewound),
+    ``safety`` and each finding's ``rule`` and ``safety`` (what ``--safety`` refuses and
+    what ``--acknowledge`` matches), ``table`` (``--acknowledge rule@table``), ``kind``
+    (how ``export`` translates the step), ``lock`` (the facts a reviewer and a CI policy
+    gate on before approving or signing), ``rollback.sql`` and ``rollback.safety`` (what
+    ``rollback`` runs and refuses) and ``rollback.at_stake`` (what it counts on the live
+    database before asking).
+    Out: ``description``, ``messages``, a finding's ``message`` and ``safer``, and
+    ``rollback.note``: prose for the reader that cannot execute (what it says is shown
+    next to the SQL, which is covered), and some of it is counted live (the rows a
+    rollback destroys), so covering it would give one plan a new id on each run and
+    break resuming it. ``measured``: observations from a shadow copy (``--analyze-locks``)
+    that differ on each run and change nothing that runs.
+    """
+    rb = step.rollback
+    return {
+        "sql": step.sql,
+        "cleanup": step.cleanup,
+        "cleanup_reverts_previous": step.cleanup_reverts_previous,
+        "transactional": step.transactional,
+        "backfill": step.backfill,
+        "safety": step.safety,
+        "findings": [[f.rule, f.safety] for f in step.findings],
+        "table": step.table,
+        "kind": step.kind,
+        "lock": step.lock.model_dump(mode="json") if step.lock is not None else None,
+        "rollback": None if rb is None else {
+            "sql": rb.sql, "safety": rb.safety, "at_stake": rb.at_stake},
+    }
+
+
+def plan_id(plan: Plan) -> str:
+    """The id of a plan's content (SHA-256, hex).
+
+    Covered besides the steps (see ``_step_content``): ``source_hash`` and
+    ``target_hash`` (the state it may run on; where it leads), ``dialect`` (which SQL
+    runs where) and ``hash_format`` (how those hashes were read). Not covered:
+    ``plan_id`` and ``signature`` themselves, ``lockplane_version`` and ``$schema``
+    (labels that decide nothing).
+    """
+    return _digest(["lockplane.plan/1", {
+        "source_hash": plan.source_hash,
+        "target_hash": plan.target_hash,
+        "dialect": plan.dialect,
+        "hash_format": plan.hash_format,
+        "steps": [_step_content(s) for s in plan.steps],
+    }])
+
+
+def legacy_plan_id(plan: Plan) -> str:
+    """The id Lockplane used before plans carried one (hashes and SQL, 16 hex digits):
+    only to find, in the history, a run of this plan that an older version left."""
+    body = json.dumps([plan.source_hash, plan.target_hash, [s.sql for s in plan.steps]],
+                      sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def multiphase_plan_id(mp: MultiPhasePlan) -> str:
+    """The id of a multi-phase plan's content.
+
+    In: each phase's plan (by its ``plan_id``), its rollback plan and rollback SQL, its
+    verification queries (they run on the target, and gate the next phase), its number,
+    ``requires_code_deploy`` and ``depends_on_phase`` (which gates apply); the hashes,
+    dialect, operation, table and pattern (``table`` and ``operation`` key the migration
+    in ``lockplane.phases``); and what ``export`` builds its operations from (column,
+    new name, types, default). Out: names, descriptions, code changes to deploy, notes
+    and warnings: prose for the operator.
+    """
+    phases = []
+    for p in mp.phases:
+        rb = p.rollback
+        phases.append({
+            "phase_number": p.phase_number,
+            "requires_code_deploy": p.requires_code_deploy,
+            "depends_on_phase": p.depends_on_phase,
+            "plan": plan_id(p.plan),
+            "verification": [[v.sql, v.expect] for v in p.verification],
+            "rollback": {"sql": rb.sql, "requires_code_deploy": rb.requires_code_deploy,
+                         "plan": plan_id(rb.plan) if rb.plan is not None else None},
+        })
+    return _digest(["lockplane.multiphase/1", {
+        "operation": mp.operation, "pattern": mp.pattern, "dialect": mp.dialect,
+        "table": mp.table, "column": mp.column, "new_name": mp.new_name,
+        "old_type": mp.old_type, "new_type": mp.new_type, "default": mp.default,
+        "total_phases": mp.total_phases, "source_hash": mp.source_hash,
+        "target_hash": mp.target_hash, "phases": phases,
+    }])
+
+
+# --------------------------------------------------------------------------- signing
+def plan_key() -> bytes | None:
+    """The signing key from ``LOCKPLANE_PLAN_KEY`` (None: signing is off)."""
+    value = os.environ.get(PLAN_KEY_ENV)
+    if value is None:
+        return None
+    if not value.strip():
+        # An empty secret (a CI variable that did not resolve) must not turn checks off.
+        raise BadInput(f"{PLAN_KEY_ENV} is set but empty: set the signing key, or unset it")
+    return value.encode()
+
+
+def key_id(key: bytes) -> str:
+    """A short fingerprint of the key, to tell "another key" from "changed"."""
+    return hashlib.sha256(b"lockplane plan key id\0" + key).hexdigest()[:12]
+
+
+def _mac(pid: str, key: bytes) -> str:
+    return hmac.new(key, b"lockplane plan\0" + pid.encode(), hashlib.sha256).hexdigest()
+
+
+def signature_for(pid: str, key: bytes) -> str:
+    return f"{ALGORITHM}:{key_id(key)}:{_mac(pid, key)}"
+
+
+def _parse_signature(signature: object, where: str) -> tuple[str, str]:
+    m = _SIGNATURE.fullmatch(signature) if isinstance(signature, str) else None
+    if m is None:
+        raise BadInput(f"{where}: malformed signature field (expected "
+                       f"'{ALGORITHM}:KEYID:' and 64 hex digits)")
+    return m.group(1), m.group(2)
+
+
+def _short(pid: str) -> str:
+    """An id in a refusal: 16 hex digits tell two plans apart and keep it one line."""
+    return pid if len(pid) <= 16 else pid[:16] + "…"
+
+
+def verify(stored_id: str | None, actual_id: str, signature: str | None, where: str, *,
+           require_signature: bool, key: bytes | None = None) -> None:
+    """Refuse (exit 3) content that does not match its stored id, and, with a key, a
+    signature that is missing (when ``require_signature``) or wrong. A malformed
+    signature field is bad input (exit 2)."""
+    if stored_id is not None and not hmac.compare_digest(stored_id.encode(),
+                                                         actual_id.encode()):
+        raise SafetyRefusal(f"{where}: stored plan_id {_short(stored_id)} does not match "
+                            f"its content (plan_id {_short(actual_id)}): changed after it "
+                            "was written; review it again or re-plan")
+    parsed = _parse_signature(signature, where) if signature is not None else None
+    if key is None:
+        return  # signing is off: a signature cannot be checked, and none is required
+    if parsed is None:
+        if require_signature:
+            raise SafetyRefusal(f"{where} (plan_id {_short(actual_id)}) is not signed, and "
+                                f"{PLAN_KEY_ENV} is set: only signed plans run (sign it "
+                                "after review: lockplane sign)")
+        return
+    kid, mac = parsed
+    if not hmac.compare_digest(kid, key_id(key)):
+        raise SafetyRefusal(f"{where}: signed with another key (key id {kid}; "
+                            f"{PLAN_KEY_ENV} has key id {key_id(key)})")
+    if not hmac.compare_digest(mac, _mac(actual_id, key)):
+        raise SafetyRefusal(f"{where}: signature does not match its content (plan_id "
+                            f"{_short(actual_id)}): changed after it was signed")
+
+
+def check_plan(plan: Plan, where: str = "plan", *, require_signature: bool = True) -> str:
+    """Check a plan read from outside this process; its id.
+
+    ``require_signature``: with ``LOCKPLANE_PLAN_KEY`` set, an unsigned plan is refused
+    (False for plans whose signature was checked elsewhere, e.g. a phase of a signed
+    multi-phase plan; a signature that is there is checked all the same).
+    """
+    actual = plan_id(plan)
+    verify(plan.plan_id, actual, plan.signature, where,
+           require_signature=require_signature, key=plan_key())
+    return actual
+
+
+def check_multiphase(mp: MultiPhasePlan, where: str = "multi-phase plan", *,
+                     require_signature: bool = True) -> str:
+    """Check a multi-phase plan and every plan in it (each phase's, each rollback's);
+    its id."""
+    key = plan_key()
+    for p in mp.phases:
+        verify(p.plan.plan_id, plan_id(p.plan), p.plan.signature,
+               f"{where}, phase {p.phase_number}", require_signature=False, key=key)
+        rb = p.rollback.plan
+        if rb is not None:
+            verify(rb.plan_id, plan_id(rb), rb.signature,
+                   f"{where}, rollback of phase {p.phase_number}", require_signature=False,
+                   key=key)
+    actual = multiphase_plan_id(mp)
+    verify(mp.plan_id, actual, mp.signature, where, require_signature=require_signature,
+           key=key)
+    return actual
+
+
+# --------------------------------------------------------------------------- writing
+def seal_plan(plan: Plan, key: bytes | None = None) -> Plan:
+    """A copy of ``plan`` carrying its ``plan_id`` and, with ``key``, its signature."""
+    pid = plan_id(plan)
+    return plan.model_copy(update={"plan_id": pid,
+                                   "signature": signature_for(pid, key) if key else None})
+
+
+def seal_multiphase(mp: MultiPhasePlan, key: bytes | None = None) -> MultiPhasePlan:
+    """A copy with every phase plan and rollback plan carrying its ``plan_id``, and the
+    whole its ``plan_id`` and, with ``key``, its signature (which covers the phases)."""
+    phases = []
+    for p in mp.phases:
+        rb = p.rollback
+        phases.append(p.model_copy(update={
+            "plan": seal_plan(p.plan),
+            "rollback": rb.model_copy(update={
+                "plan": seal_plan(rb.plan) if rb.plan is not None else None}),
+        }))
+    sealed = mp.model_copy(update={"phases": phases})
+    pid = multiphase_plan_id(sealed)
+    return sealed.model_copy(update={"plan_id": pid,
+                                     "signature": signature_for(pid, key) if key else None})
