@@ -41,7 +41,6 @@ import base64
 import hashlib
 import json
 import random
-import re
 import threading
 import time
 import zlib
@@ -50,6 +49,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import optsql
 from .dialects import get_dialect
 from .dialects.base import Database
 from .dsn import dialect_of, redact
@@ -100,87 +100,63 @@ class BackfillSpec:
     where: str | None = None
 
 
-_SET_RE = re.compile(r'\s*(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*))\s*=(?!=)(.*)\Z', re.S)
-
-
 def parse_set(text: str) -> SetClause:
-    """Parse ``"col = expr"`` (the column may be double-quoted); bad input otherwise."""
-    m = _SET_RE.match(text)
-    if not m or not m.group(3).strip():
-        raise BadInput(f"--set {text!r}: expected \"column = expression\"")
-    expr = m.group(3).strip()
-    check_expression(expr, f"--set {text!r}")
-    if m.group(1) is not None:
-        return SetClause(m.group(1).replace('""', '"'), expr, quoted=True)
-    return SetClause(m.group(2), expr)
+    """Parse one ``"col = expr"`` (the column may be double-quoted); bad input otherwise.
+
+    Checked with PostgreSQL's parser as ``UPDATE t SET <text>`` (see ``optsql``)."""
+    clauses = parse_sets(text)
+    if len(clauses) != 1:
+        raise BadInput(f"--set {text!r}: one \"column = expression\" expected")
+    return clauses[0]
+
+
+def parse_sets(text: str) -> list[SetClause]:
+    """``"a = expr[, b = expr ...]"``: one --set may hold several assignments."""
+    return [SetClause(a.column, a.expression, quoted=a.quoted)
+            for a in optsql.assignments(text, f"--set {text!r}")]
 
 
 def make_spec(table: str, sets: Sequence[str | SetClause], where: str | None = None,
               ) -> BackfillSpec:
-    """A spec from CLI/flow parameters: ``sets`` as "col = expr" strings or clauses."""
+    """A spec from CLI/flow parameters: ``sets`` as "col = expr" strings or clauses.
+
+    Every expression is checked with PostgreSQL's parser here (bad input names the
+    option); ``_resolve`` checks them again for the target's dialect and keeps the text
+    that will run."""
     if not table or not table.strip():
         raise BadInput("missing --table")
-    clauses = tuple(s if isinstance(s, SetClause) else parse_set(s) for s in sets)
+    clauses: list[SetClause] = []
+    for s in sets:
+        if isinstance(s, SetClause):
+            check_expression(s.expression, f"--set {str(s)!r}")
+            clauses.append(s)
+        else:
+            clauses += parse_sets(s)
     if not clauses:
         raise BadInput("missing --set \"column = expression\"")
     where = where.strip() if where else None
     if where:
-        check_expression(where, f"--where {where!r}")
-    return BackfillSpec(table.strip(), clauses, where or None)
+        optsql.condition(where, f"--where {where!r}")
+    return BackfillSpec(table.strip(), tuple(clauses), where or None)
 
 
 def check_expression(expr: str, what: str) -> None:
-    """One SQL expression: balanced parentheses, no statement separator, closed quotes.
+    """Exactly one SQL value expression (PostgreSQL's parser: ``optsql.expression``).
 
     Expressions are put in parentheses inside the batch statement; this keeps one from
-    closing them (``1) OR (true``) and widening a batch to the whole table. The server
-    itself validates everything else, on the shadow first.
+    closing them (``1) OR (true``), from being statements, from hiding a data-modifying
+    subquery or a call with side effects. The server validates the rest, on the shadow
+    copy first.
     """
-    depth = 0
-    i, n = 0, len(expr)
-    while i < n:
-        ch = expr[i]
-        if ch in "'\"":
-            j = i + 1
-            while True:
-                j = expr.find(ch, j)
-                if j < 0:
-                    raise BadInput(f"{what}: unterminated {ch} quote")
-                if j + 1 < n and expr[j + 1] == ch:
-                    j += 2
-                    continue
-                break
-            i = j + 1
-            continue
-        if ch == "$":
-            m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", expr[i:])
-            if m and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] == "_")):
-                end = expr.find(m.group(0), i + len(m.group(0)))
-                if end < 0:
-                    raise BadInput(f"{what}: unterminated {m.group(0)} quote")
-                i = end + len(m.group(0))
-                continue
-        if expr.startswith("--", i):
-            j = expr.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        if expr.startswith("/*", i):
-            j = expr.find("*/", i + 2)
-            if j < 0:
-                raise BadInput(f"{what}: unterminated /* comment")
-            i = j + 2
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise BadInput(f"{what}: unbalanced ')'")
-        elif ch == ";":
-            raise BadInput(f"{what}: one expression expected, not statements (';')")
-        i += 1
-    if depth:
-        raise BadInput(f"{what}: unbalanced '('")
+    optsql.expression(expr, what)
+
+
+def _runnable(spec: BackfillSpec, dialect: str) -> tuple[list[str], str | None]:
+    """The SET expressions and WHERE condition to run on ``dialect``, checked."""
+    exprs = [optsql.expression(s.expression, f"--set {str(s)!r}", dialect) for s in spec.sets]
+    where = optsql.condition(spec.where, f"--where {spec.where!r}", dialect) \
+        if spec.where else None
+    return exprs, where
 
 
 # ------------------------------------------------------------- expression helpers
@@ -527,9 +503,21 @@ def _connect(dsn: str) -> Database:
     db = get_dialect(dialect_of(dsn)).connect(dsn)
     if db.dialect.name == "postgres":
         # Key values travel as text: make their text form independent of user settings.
+        # Strings in the expressions are lexed as pglast lexed them when they were checked
+        # (optsql): standard_conforming_strings on, whatever the server's default.
         db.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
-                   "SET extra_float_digits = 1; SET application_name = 'lockplane backfill'")
+                   "SET extra_float_digits = 1; SET standard_conforming_strings = on; "
+                   "SET application_name = 'lockplane backfill'")
     return db
+
+
+def _read_only_session(db: Database) -> None:
+    """From now on this session cannot write: every transaction of it is READ ONLY
+    (PostgreSQL), the connection is query_only (SQLite). Planning runs so."""
+    if _pg(db):
+        db.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    else:
+        db.execute("PRAGMA query_only = ON")
 
 
 def _pg(db: Database) -> bool:
@@ -593,7 +581,7 @@ def _rowcount(db: Database, sql: str, params: Sequence[Any]) -> int:
 
 
 def _read_only(db: Database) -> Any:
-    """A read-only transaction (PostgreSQL enforces it; SQLite reads never write)."""
+    """A read-only transaction (PostgreSQL: READ ONLY; SQLite: query_only)."""
     if _pg(db):
         @contextmanager
         def ro() -> Iterator[None]:
@@ -603,9 +591,14 @@ def _read_only(db: Database) -> Any:
         return ro()
 
     @contextmanager
-    def plain() -> Iterator[None]:
-        yield
-    return plain()
+    def query_only() -> Iterator[None]:
+        before = db.query("PRAGMA query_only")[0][0]
+        db.execute("PRAGMA query_only = ON")
+        try:
+            yield
+        finally:
+            db.execute(f"PRAGMA query_only = {int(before)}")
+    return query_only()
 
 
 # ------------------------------------------------------------------ the SQL of a backfill
@@ -626,7 +619,13 @@ class BatchSql:
 
     Identifiers come from the catalog and are quoted by the dialect; key values are
     parameters (PostgreSQL: their text form, cast back to the column's catalog type);
-    the user's SET and WHERE expressions are kept in parentheses of their own.
+    the user's SET and WHERE expressions, checked again here (``optsql``), are kept in
+    parentheses of their own.
+
+    psycopg reads ``%`` as a placeholder once a statement has parameters, so on
+    PostgreSQL every part (identifiers such as ``"we%ird"`` too) has its ``%`` doubled,
+    and every statement built from these parts runs with a parameter list (empty if
+    need be), never ``None``.
     """
 
     def __init__(self, db: Database, rb: ResolvedBackfill) -> None:
@@ -634,12 +633,17 @@ class BatchSql:
         self.rb = rb
         self.pg = _pg(db)
         self.ctid = rb.key_kind == KEY_CTID
-        q = db.dialect.quote
-        self.p = "%s" if self.pg else "?"
-        self.qt = db.dialect.qname(rb.schema, rb.table)
-        self.qkeys = [q(c) for c in rb.key_columns]
-        # psycopg reads % as a placeholder once a statement has parameters.
+        for e in rb.expressions:  # a spec read back from the state table, too
+            optsql.expression(e, "a backfill's SET expression", rb.dialect)
+        if rb.where:
+            optsql.condition(rb.where, "a backfill's WHERE condition", rb.dialect)
         esc = (lambda s: s.replace("%", "%%")) if self.pg else (lambda s: s)
+
+        def q(name: str) -> str:
+            return esc(db.dialect.quote(name))
+        self.p = "%s" if self.pg else "?"
+        self.qt = esc(db.dialect.qname(rb.schema, rb.table))
+        self.qkeys = [q(c) for c in rb.key_columns]
         self.exprs = [f"({esc(e)}\n)" for e in rb.expressions]
         self.qcols = [q(c) for c in rb.columns]
         self.sets = ", ".join(f"{c} = {e}" for c, e in zip(self.qcols, self.exprs, strict=True))
@@ -1120,12 +1124,12 @@ def _resolve_pg(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
         if name in kcols:
             raise BadInput(f"column {display}.{name} is part of the key the backfill walks "
                            f"({', '.join(kcols)}): it cannot be set by a backfill")
-    exprs = [s.expression for s in spec.sets]
+    exprs, where = _runnable(spec, "postgres")
     return ResolvedBackfill(
-        id=backfill_id("postgres", schema, table, names, exprs, spec.where),
+        id=backfill_id("postgres", schema, table, names, exprs, where),
         dialect="postgres", schema=schema, table=table, columns=names, expressions=exprs,
         types=[columns[n][0] for n in names], not_null=[columns[n][1] for n in names],
-        where=spec.where, key_kind=kind_, key_name=index, key_columns=kcols, key_types=ktypes)
+        where=where, key_kind=kind_, key_name=index, key_columns=kcols, key_types=ktypes)
 
 
 def _sqlite_ident(text: str) -> str:
@@ -1184,12 +1188,12 @@ def _resolve_sqlite(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
         if n in kcols:
             raise BadInput(f"column {table}.{n} is part of the key the backfill walks "
                            f"({', '.join(kcols)}): it cannot be set by a backfill")
-    exprs = [s.expression for s in spec.sets]
+    exprs, where = _runnable(spec, "sqlite")
     return ResolvedBackfill(
-        id=backfill_id("sqlite", None, table, names, exprs, spec.where),
+        id=backfill_id("sqlite", None, table, names, exprs, where),
         dialect="sqlite", schema=None, table=table, columns=names, expressions=exprs,
         types=[columns[n][0] for n in names], not_null=[columns[n][1] for n in names],
-        where=spec.where, key_kind=kind, key_name=index, key_columns=kcols,
+        where=where, key_kind=kind, key_name=index, key_columns=kcols,
         key_types=["" for _ in kcols])
 
 
@@ -1308,7 +1312,8 @@ def _shadow_trial_pg(db: Database, rb: ResolvedBackfill, stats: _TableStats,
         except (ExecutionFailed, BadInput) as exc:
             raise BadInput(f"could not build a shadow copy of {db.dsn_display}'s schema: "
                            f"{exc.message}") from None
-        shadow.execute("SET datestyle = ISO; SET intervalstyle = postgres")
+        shadow.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
+                       "SET standard_conforming_strings = on")
         qt = d.qname(rb.schema, rb.table)
         # Sample rows need not satisfy foreign keys on the shadow: drop those.
         fks = shadow.query(
@@ -1498,6 +1503,9 @@ def plan_backfill(dsn: str, spec: BackfillSpec, opts: BackfillOptions | None = N
     opts = opts or BackfillOptions()
     opts.validate()
     with _connect(dsn) as db:
+        # Nothing of planning writes to the target, and nothing can: expressions are
+        # evaluated on it only in this read-only session (their trial runs on a shadow).
+        _read_only_session(db)
         rb = _resolve(db, spec)
         state = Checkpoints(db)
         existing = [] if opts.restart else state.chunks(rb.id)
@@ -1638,7 +1646,8 @@ def _split(db: Database, rb: ResolvedBackfill, stats: _TableStats,
     else:
         every = max(1, stats.rows // _SPLIT_SAMPLE_KEYS)
         inner = f"SELECT {keys} FROM {sql.qt} WHERE abs(random()) % {every} = 0"
-    sample = [list(r) for r in db.query(f"SELECT {outs} FROM ({inner}) AS s ORDER BY {order}")]
+    sample = [list(r) for r in db.query(f"SELECT {outs} FROM ({inner}) AS s ORDER BY {order}",
+                                        [])]  # [], not None: the parts are %-escaped
     edges: list[list[Any]] = []
     for i in range(1, chunks):
         if not sample:

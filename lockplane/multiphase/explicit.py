@@ -11,6 +11,7 @@ import re
 
 from ..errors import BadInput
 from ..model import Schema, Table, UniqueConstraint
+from ..optsql import type_name
 from .patterns import index_uses, sql_mentions
 
 PATTERNS = ("rename_column", "rename_table", "change_type", "drop_column", "drop_table",
@@ -59,6 +60,10 @@ def explicit_target(before: Schema, pattern: str, table: str, column: str | None
         raise BadInput(f"--pattern {pattern} needs --to-name")
     if pattern == "change_type" and not to_type:
         raise BadInput("--pattern change_type needs --to-type")
+    if to_type is not None:
+        # It goes into DDL (ALTER ... TYPE, CAST(... AS ...)): exactly one type name,
+        # as the dialect's own parser reads it.
+        to_type = type_name(to_type, f"--to-type {to_type!r}", after.dialect)
     col = t.column(column) if column else None
     if pattern == "rename_column" and col is not None and to_name:
         if t.column(to_name) is not None:
