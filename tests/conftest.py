@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -128,9 +129,21 @@ def _drain_prefect_workers() -> None:
     EventsWorker.drain_all(timeout=10)
 
 
+@dataclass(frozen=True)
+class PrefectServer:
+    api_url: str
+    log: Path  # the server's stdout and stderr: its services log their errors here
+
+
 @pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real, temporary Prefect server for the test session; returns its API URL.
+def prefect_api(prefect_server: PrefectServer) -> str:
+    """The API URL of the session's Prefect server (see prefect_server)."""
+    return prefect_server.api_url
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """A real, temporary Prefect server for the test session (one per xdist worker).
 
     Started as `prefect server start` on a free port, with its own PREFECT_HOME and its
     database in a throwaway PostgreSQL database (migrations run ~3x faster there than on
@@ -170,7 +183,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if not key.startswith("PREFECT_SERVER_"):
                 mp.setenv(key, value)
         prefect.context.refresh_global_settings_context()  # re-read the environment
-        yield url
+        yield PrefectServer(api_url=url, log=log)
     finally:
         _drain_prefect_workers()
         mp.undo()
