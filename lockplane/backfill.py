@@ -152,9 +152,14 @@ def check_expression(expr: str, what: str) -> None:
 
 
 def _runnable(spec: BackfillSpec, dialect: str) -> tuple[list[str], str | None]:
-    """The SET expressions and WHERE condition to run on ``dialect``, checked."""
-    exprs = [optsql.expression(s.expression, f"--set {str(s)!r}", dialect) for s in spec.sets]
-    where = optsql.condition(spec.where, f"--where {spec.where!r}", dialect) \
+    """The SET expressions and WHERE condition to run on ``dialect``, checked.
+
+    Their structure, that is: options went through ``make_spec``, which also refuses
+    built-ins with side effects; a plan's data step may legitimately backfill a column
+    default such as ``nextval(...)``."""
+    exprs = [optsql.expression(s.expression, f"--set {str(s)!r}", dialect, calls=False)
+             for s in spec.sets]
+    where = optsql.condition(spec.where, f"--where {spec.where!r}", dialect, calls=False) \
         if spec.where else None
     return exprs, where
 
@@ -634,9 +639,10 @@ class BatchSql:
         self.pg = _pg(db)
         self.ctid = rb.key_kind == KEY_CTID
         for e in rb.expressions:  # a spec read back from the state table, too
-            optsql.expression(e, "a backfill's SET expression", rb.dialect)
+            optsql.expression(e, "a backfill's SET expression", rb.dialect, calls=False)
         if rb.where:
-            optsql.condition(rb.where, "a backfill's WHERE condition", rb.dialect)
+            optsql.condition(rb.where, "a backfill's WHERE condition", rb.dialect,
+                             calls=False)
         esc = (lambda s: s.replace("%", "%%")) if self.pg else (lambda s: s)
 
         def q(name: str) -> str:

@@ -190,7 +190,7 @@ def _function_name(call: ast.FuncCall) -> str:
     return (parts[-1] if parts else "").lower()
 
 
-def _check_content(what: str, root: Any) -> None:
+def _check_content(what: str, root: Any, *, calls: bool = True) -> None:
     for node in _nodes(root):
         kind = type(node).__name__
         if kind.endswith("Stmt") and kind != "SelectStmt":
@@ -207,7 +207,7 @@ def _check_content(what: str, root: Any) -> None:
             raise BadInput(f"{what}: a $n parameter is not allowed (write the value)")
         elif isinstance(node, ast.SetToDefault):
             raise BadInput(f"{what}: DEFAULT is not an expression a backfill can compute")
-        elif isinstance(node, ast.FuncCall):
+        elif isinstance(node, ast.FuncCall) and calls:
             name = _function_name(node)
             if name in _SIDE_EFFECT_FUNCTIONS or name.startswith(_SIDE_EFFECT_PREFIXES):
                 raise BadInput(f"{what}: calls {name}(), which has side effects; an option "
@@ -227,7 +227,7 @@ def _same_tree(a: ast.Node, b: ast.Node) -> bool:
 
 
 # --------------------------------------------------------------------------- public
-def _value_node(what: str, text: str) -> ast.Node:
+def _value_node(what: str, text: str, calls: bool = True) -> ast.Node:
     """The parse tree of one value expression, checked (tokens, shape, content)."""
     sql = _check_tokens(what, "SELECT (", text, "\n)")
     (raw,) = _parse(what, sql)
@@ -238,7 +238,7 @@ def _value_node(what: str, text: str) -> ast.Node:
     target = stmt.targetList[0]
     if target.name is not None or target.indirection:
         raise BadInput(f"{what}: exactly one expression expected")
-    _check_content(what, target.val)
+    _check_content(what, target.val, calls=calls)
     return target.val
 
 
@@ -262,15 +262,21 @@ def _emit(what: str, text: str, node: ast.Node, dialect: str, wrap: str) -> str:
     return deparsed if _same_tree(node, node2) else text.strip()
 
 
-def expression(text: str, what: str, dialect: str = "postgres") -> str:
-    """A value expression (``--set``'s right-hand side), checked; the SQL to run."""
+def expression(text: str, what: str, dialect: str = "postgres", *,
+               calls: bool = True) -> str:
+    """A value expression (``--set``'s right-hand side), checked; the SQL to run.
+
+    ``calls=False`` skips the side-effect function check, for expressions a plan derived
+    from a schema (a column's default ``nextval(...)`` is backfilled that way); options
+    always get it."""
     if not text or not text.strip():
         raise BadInput(f"{what}: empty expression")
-    node = _value_node(what, text)
+    node = _value_node(what, text, calls)
     return _emit(what, text, node, dialect, "SELECT ({}\n)")
 
 
-def condition(text: str, what: str = "--where", dialect: str = "postgres") -> str:
+def condition(text: str, what: str = "--where", dialect: str = "postgres", *,
+              calls: bool = True) -> str:
     """Exactly one boolean expression (``--where``), checked; the SQL to run."""
     if not text or not text.strip():
         raise BadInput(f"{what}: empty condition")
@@ -286,7 +292,7 @@ def condition(text: str, what: str = "--where", dialect: str = "postgres") -> st
               and isinstance(val, ast.A_Const) and getattr(val.val, "ival", None) == 1)
     if not ok:
         raise BadInput(f"{what}: exactly one condition expected")
-    _check_content(what, stmt.whereClause)
+    _check_content(what, stmt.whereClause, calls=calls)
     return _emit(what, text, stmt.whereClause, dialect, "SELECT 1 WHERE ({}\n)")
 
 

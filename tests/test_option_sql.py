@@ -338,3 +338,23 @@ def test_percent_identifiers_plan_and_apply(dialect: str, pg_dsn: str, tmp_path:
     proc = cli("backfill", "--target", dsn, "--table", "we%ird", "--auto-approve",
                "--set", '"new%col" = "new%col" || \'%\'')
     assert proc.returncode == 0, proc.stderr
+
+
+def test_apply_backfill_steps_with_percent_names_and_a_sequence_default(
+        pg_dsn: str, tmp_path: Path) -> None:
+    """A plan's data steps run through the backfill engine: a volatile default
+    (``nextval``, refused in a --set option) is a schema's, and is backfilled."""
+    pg_exec(pg_dsn, 'CREATE SEQUENCE "s%q"; CREATE TABLE "we%ird" (id int PRIMARY KEY, v int);'
+                    'INSERT INTO "we%ird" SELECT g, g FROM generate_series(1, 50) g;')
+    (tmp_path / "desired.sql").write_text(
+        'CREATE SEQUENCE "s%q";\n'
+        'CREATE TABLE "we%ird" (id int PRIMARY KEY, v int, '
+        '"n%o" bigint DEFAULT nextval(\'"s%q"\'), "t%s" timestamptz DEFAULT clock_timestamp());\n')
+    plan = tmp_path / "plan.json"
+    proc = cli("plan", "--from", pg_dsn, "--to", str(tmp_path / "desired.sql"), "-o", str(plan))
+    assert proc.returncode == 0, proc.stderr
+    assert '"backfill"' in plan.read_text()
+    proc = cli("apply", str(plan), "--target", pg_dsn, "--auto-approve")
+    assert proc.returncode == 0, proc.stderr
+    assert pg_rows(pg_dsn, 'SELECT count(*), count(DISTINCT "n%o"), count("t%s") '
+                           'FROM "we%ird"') == [(50, 50, 50)]
