@@ -1,0 +1,530 @@
+"""Plans are tamper-evident (lockplane.integrity): a plan file carries a plan_id over
+everything that runs, and apply / rollback / apply-phase (and the engine under the flows)
+refuse a plan whose content no longer matches it, before anything connects; with
+LOCKPLANE_PLAN_KEY set, plan files must also carry a valid HMAC signature.
+
+Real PostgreSQL databases throughout; "nothing ran" is checked on the target itself: same
+catalog, same rows, no Lockplane state schema (no history row, no phase row).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from lockplane.errors import SafetyRefusal
+from lockplane.execute import ApplyOptions, apply_plan
+from lockplane.integrity import PLAN_KEY_ENV, multiphase_plan_id, plan_id, seal_plan
+from lockplane.plan import Plan
+from tests.cli_inprocess import Result, lockplane
+from tests.conftest import _create_pg_database, _drop_pg_database, _pg_dsn_for, pg_exec
+
+KEY = "correct horse battery staple"
+OTHER_KEY = "another key entirely"
+
+CURRENT = """
+CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL, nick text);
+INSERT INTO users VALUES (1, 'a@x', 'a'), (2, 'b@x', NULL);
+"""
+# Three steps: add a column (rollback: drop it), drop a column (dangerous, with a
+# finding), and a CREATE INDEX CONCURRENTLY (outside a transaction, with a clean-up).
+DESIRED = """
+CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL, created_at timestamptz);
+CREATE INDEX users_email ON users (email);
+"""
+EVIL = 'DROP TABLE "public"."users"'
+
+
+@pytest.fixture(autouse=True)
+def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PLAN_KEY_ENV, raising=False)
+
+
+def db_state(dsn: str) -> tuple[Any, ...]:
+    """The target as a change could touch it, and whether Lockplane recorded anything."""
+    with psycopg.connect(dsn) as conn:
+        columns = conn.execute(
+            "SELECT table_schema, table_name, column_name, data_type "
+            "FROM information_schema.columns WHERE table_schema NOT IN "
+            "('pg_catalog', 'information_schema') ORDER BY 1, 2, 3").fetchall()
+        indexes = conn.execute("SELECT schemaname, indexname, indexdef FROM pg_indexes "
+                               "WHERE schemaname NOT LIKE 'pg_%' ORDER BY 1, 2").fetchall()
+        rows = conn.execute("SELECT * FROM users ORDER BY id").fetchall()
+        state = conn.execute("SELECT to_regnamespace('lockplane')").fetchone()[0]
+    return columns, indexes, rows, state
+
+
+def history_rows(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        if conn.execute("SELECT to_regclass('lockplane.migrations')").fetchone()[0] is None:
+            return 0
+        return conn.execute("SELECT count(*) FROM lockplane.migrations").fetchone()[0]
+
+
+def refused(result: Result, code: int, *needles: str) -> None:
+    """Exit ``code``, one error line, no traceback, and each needle in that line."""
+    assert result.code == code, result
+    assert "Traceback" not in result.output and "internal error" not in result.output, result
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("error:"), result
+    for n in needles:
+        assert n in lines[-1], (n, result)
+
+
+def step_of(plan: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(s for s in plan["steps"] if s.get("kind") == kind)
+
+
+def write(path: Path, data: dict[str, Any]) -> str:
+    path.write_text(json.dumps(data, indent=2))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+    """One target at CURRENT and the plan file to DESIRED (nothing in this module that
+    uses it may change it: every apply of a tampered plan must be refused)."""
+    os.environ.pop(PLAN_KEY_ENV, None)
+    name = _create_pg_database()
+    dsn = _pg_dsn_for(name)
+    try:
+        pg_exec(dsn, CURRENT)
+        work = tmp_path_factory.mktemp("planned")
+        (work / "desired.sql").write_text(DESIRED)
+        r = lockplane("plan", "--from", dsn, "--to", "desired.sql", "-o", "plan.json", "-q",
+                      cwd=work)
+        assert r.code == 0, r
+        yield dsn, json.loads((work / "plan.json").read_text())
+    finally:
+        _drop_pg_database(name)
+
+
+def test_plan_file_carries_its_id(planned: tuple[str, dict[str, Any]]) -> None:
+    _, data = planned
+    assert data["plan_id"] == plan_id(Plan.model_validate(data))
+    assert len(data["plan_id"]) == 64 and "signature" not in data
+    # A function of the content only: formatting, key order and spelled-out defaults
+    # do not change it.
+    reordered = json.loads(json.dumps(data, sort_keys=True))
+    for step in reordered["steps"]:
+        step.setdefault("measured", None)
+        step.setdefault("cleanup_reverts_previous", False)
+    assert plan_id(Plan.model_validate(reordered)) == data["plan_id"]
+    # What only a reader sees (prose, lock measurements) is not part of it.
+    prose = copy.deepcopy(data)
+    prose["steps"][0]["description"] = "Something else"
+    prose["steps"][0]["messages"] = ["reworded"]
+    prose["steps"][0]["measured"] = {"duration_ms": 12}
+    prose["lockplane_version"] = "9.9"
+    assert plan_id(Plan.model_validate(prose)) == data["plan_id"]
+
+
+def _sql(p: dict[str, Any]) -> None:
+    step = step_of(p, "add_column")
+    step["sql"] = [s.replace('"created_at"', '"pwned"') for s in step["sql"]]
+
+
+def _cleanup(p: dict[str, Any]) -> None:
+    step_of(p, "create_index")["cleanup"] = [EVIL]
+
+
+def _cleanup_reverts_previous(p: dict[str, Any]) -> None:
+    step_of(p, "create_index")["cleanup_reverts_previous"] = True
+
+
+def _backfill(p: dict[str, Any]) -> None:
+    step_of(p, "add_column")["backfill"] = {"schema": "public", "table": "users",
+                                            "column": "email", "expression": "'x'"}
+
+
+def _rollback(p: dict[str, Any]) -> None:
+    step_of(p, "add_column")["rollback"]["sql"].append(EVIL)
+
+
+def _source_hash(p: dict[str, Any]) -> None:
+    p["source_hash"] = "0" * 64
+
+
+def _target_hash(p: dict[str, Any]) -> None:
+    p["target_hash"] = "0" * 64
+
+
+def _appended(p: dict[str, Any]) -> None:
+    p["steps"].append({"description": "Analyze users", "sql": [EVIL], "safety": "safe"})
+
+
+def _removed(p: dict[str, Any]) -> None:
+    p["steps"].remove(step_of(p, "add_column"))
+
+
+def _reordered(p: dict[str, Any]) -> None:
+    p["steps"].reverse()
+
+
+def _safety(p: dict[str, Any]) -> None:
+    step = step_of(p, "drop_column")
+    step["safety"] = "safe"
+    for f in step["findings"]:
+        f["safety"] = "safe"
+
+
+def _transactional(p: dict[str, Any]) -> None:
+    step_of(p, "create_index")["transactional"] = True
+
+
+def _hash_format(p: dict[str, Any]) -> None:
+    p["hash_format"] = 1
+
+
+TAMPERINGS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "step sql": _sql, "cleanup": _cleanup, "cleanup_reverts_previous": _cleanup_reverts_previous,
+    "backfill spec": _backfill, "rollback sql": _rollback, "source_hash": _source_hash,
+    "target_hash": _target_hash, "appended step": _appended, "removed step": _removed,
+    "reordered steps": _reordered, "safety class": _safety, "transactional": _transactional,
+    "hash_format": _hash_format,
+}
+
+
+@pytest.mark.parametrize("what", list(TAMPERINGS))
+def test_tampered_plan_is_refused_before_anything_runs(
+        what: str, planned: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    dsn, data = planned
+    tampered = copy.deepcopy(data)
+    TAMPERINGS[what](tampered)
+    path = write(tmp_path / "plan.json", tampered)
+    before = db_state(dsn)
+    assert before[3] is None  # no Lockplane state yet
+    # permissive and acknowledged: without the id check every one of these would run.
+    r = lockplane("apply", path, "--target", dsn, "--auto-approve", "--safety", "permissive",
+                  "--skip-shadow")
+    refused(r, 3, path, data["plan_id"][:16], "does not match")
+    assert db_state(dsn) == before  # nothing ran: no DDL, no history, no state schema
+
+
+@pytest.mark.parametrize("what", ["rollback sql", "step sql", "removed step"])
+def test_rollback_refuses_a_tampered_plan(what: str, planned: tuple[str, dict[str, Any]],
+                                          tmp_path: Path) -> None:
+    dsn, data = planned
+    tampered = copy.deepcopy(data)
+    TAMPERINGS[what](tampered)
+    path = write(tmp_path / "plan.json", tampered)
+    before = db_state(dsn)
+    r = lockplane("rollback", path, "--target", dsn, "--auto-approve", "--safety",
+                  "permissive", "--skip-shadow")
+    refused(r, 3, path, "does not match")
+    assert db_state(dsn) == before
+    # plan-rollback does not derive (nor sign) a rollback from it either.
+    refused(lockplane("plan-rollback", "--plan", path), 3, path, "does not match")
+
+
+def test_refused_before_connecting(planned: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    """A target that cannot be reached would be exit 2: exit 3 shows the check came first."""
+    _, data = planned
+    tampered = copy.deepcopy(data)
+    _cleanup(tampered)
+    path = write(tmp_path / "plan.json", tampered)
+    unreachable = "postgresql://postgres@127.0.0.1:1/nowhere"
+    refused(lockplane("apply", path, "--target", unreachable, "--auto-approve"), 3, path)
+    refused(lockplane("rollback", path, "--target", unreachable, "--auto-approve"), 3, path)
+
+
+def test_the_engine_refuses_a_tampered_plan_object(planned: tuple[str, dict[str, Any]]) -> None:
+    """apply_plan checks too (the Prefect tasks call it): a Plan whose stored id does not
+    match, handed over in-process, never reaches the database."""
+    dsn, data = planned
+    tampered = copy.deepcopy(data)
+    _appended(tampered)
+    before = db_state(dsn)
+    with pytest.raises(SafetyRefusal, match="does not match"):
+        apply_plan(Plan.model_validate(tampered), dsn,
+                   ApplyOptions(safety="permissive", skip_shadow=True))
+    assert db_state(dsn) == before
+
+
+def test_what_the_operator_confirms_is_everything_that_runs(
+        planned: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    dsn, data = planned
+    path = write(tmp_path / "plan.json", data)
+    before = db_state(dsn)
+    # No --auto-approve and no terminal: the plan is shown, then the apply is refused.
+    r = lockplane("apply", path, "--target", dsn, "--skip-shadow", "--safety", "permissive")
+    refused(r, 3, "confirmation needed")
+    assert db_state(dsn) == before
+    assert f"plan_id {data['plan_id']}" in r.stderr
+    assert "clean-up, before each attempt and after a failure:" in r.stderr
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."users_email"' in r.stderr
+    # The SQL script for review says the same.
+    work = tmp_path / "sql"
+    work.mkdir()
+    (work / "desired.sql").write_text(DESIRED)
+    r = lockplane("plan", "--from", dsn, "--to", "desired.sql", "--format", "sql", "-q",
+                  cwd=work)
+    assert r.code == 0, r
+    assert f"-- plan_id {data['plan_id']}" in r.stdout
+    assert '--   DROP INDEX CONCURRENTLY IF EXISTS "public"."users_email";' in r.stdout
+
+
+def test_backfill_steps_show_the_batched_update() -> None:
+    from rich.console import Console
+
+    from lockplane import report
+    from lockplane.plan import Step
+    from lockplane.sqlscript import plan_sql
+
+    step = Step(description="Backfill public.users.mail = email (in batches)",
+                sql=['UPDATE "public"."users" SET "mail" = "email"'], transactional=False,
+                backfill={"schema": "public", "table": "users", "column": "mail",
+                          "expression": '"email"', "where": '"mail" IS NULL'})
+    plan = Plan(source_hash="a" * 64, target_hash="a" * 64, dialect="postgres", steps=[step])
+    batched = ('UPDATE "public"."users" SET "mail" = ("email") WHERE '
+               '<the batch\'s key range> AND ("mail" IS NULL)')
+    assert f"-- Each batch runs: {batched};" in plan_sql(plan)
+    buf = io.StringIO()
+    saved, report._console = report._console, Console(file=buf, width=10_000,
+                                                       color_system=None)
+    try:
+        report.print_plan(plan)
+    finally:
+        report._console = saved
+    assert batched in buf.getvalue() and f"plan_id {plan_id(plan)}" in buf.getvalue()
+
+
+# ------------------------------------------------------------------------ old format
+def test_original_format_plan_still_applies(pg_dsn: str, tmp_path: Path,
+                                           planned: tuple[str, dict[str, Any]],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_exec(pg_dsn, CURRENT)
+    _, data = planned
+    old = {"source_hash": data["source_hash"],
+           "steps": [{"description": s["description"], "sql": s["sql"]}
+                     for s in data["steps"] if s["transactional"]]}
+    path = write(tmp_path / "old.json", old)
+    # With a key set an original-format plan is unsigned: refused until signed.
+    monkeypatch.setenv(PLAN_KEY_ENV, KEY)
+    before = db_state(pg_dsn)
+    refused(lockplane("apply", path, "--target", pg_dsn, "--auto-approve", "--safety",
+                      "permissive"), 3, "not signed")
+    assert db_state(pg_dsn) == before
+    monkeypatch.delenv(PLAN_KEY_ENV)
+    r = lockplane("apply", path, "--target", pg_dsn, "--auto-approve", "--safety",
+                  "permissive")
+    assert r.code == 0, r
+    assert history_rows(pg_dsn) == 1
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('users_email')").fetchone()[0] is None
+        assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE "
+                            "column_name = 'created_at'").fetchone()[0] == 1
+
+
+# ------------------------------------------------------------------------ signing
+def run(*args: str, cwd: Path, key: str | None) -> subprocess.CompletedProcess[str]:
+    """The real console script, in its own process (what a CI job runs)."""
+    env = {k: v for k, v in os.environ.items() if k not in (PLAN_KEY_ENV, "LOCKPLANE_DEBUG")}
+    env["COLUMNS"] = "300"
+    if key is not None:
+        env[PLAN_KEY_ENV] = key
+    return subprocess.run([sys.executable, "-m", "lockplane", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+def one_line(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines[-1].startswith("error:"), proc.stderr
+    for n in needles:
+        assert n in lines[-1], (n, proc.stderr)
+
+
+def test_signed_plan_workflow(pg_dsn: str, tmp_path: Path) -> None:
+    pg_exec(pg_dsn, CURRENT)
+    (tmp_path / "desired.sql").write_text(DESIRED)
+    outputs: list[str] = []
+
+    def cli(*args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
+        proc = run(*args, cwd=tmp_path, key=key)
+        outputs.extend([proc.stdout, proc.stderr])
+        return proc
+
+    # Planned without the key: reviewed, then refused while the key is set.
+    assert cli("plan", "--from", pg_dsn, "--to", "desired.sql", "-o", "plan.json",
+               key=None).returncode == 0
+    unsigned = json.loads((tmp_path / "plan.json").read_text())
+    assert "signature" not in unsigned
+    before = db_state(pg_dsn)
+    one_line(cli("apply", "plan.json", "--target", pg_dsn, "--auto-approve"), 3,
+             "plan.json", "not signed", unsigned["plan_id"][:16])
+    # lockplane sign, after review: needs the key; signs exactly that content.
+    one_line(cli("sign", "plan.json", key=None), 2, PLAN_KEY_ENV)
+    proc = cli("sign", "plan.json", "--output", "signed.json")
+    assert proc.returncode == 0, proc.stderr
+    signed = json.loads((tmp_path / "signed.json").read_text())
+    assert signed["plan_id"] == unsigned["plan_id"]
+    assert signed["signature"].startswith("hmac-sha256:")
+    # Another key: refused, saying so.
+    one_line(cli("apply", "signed.json", "--target", pg_dsn, "--auto-approve",
+                 key=OTHER_KEY), 3, "signed.json", "another key")
+    # Edited after signing, plan_id recomputed to match: the signature gives it away.
+    forged = copy.deepcopy(signed)
+    _cleanup(forged)
+    forged["plan_id"] = plan_id(Plan.model_validate(forged))
+    write(tmp_path / "forged.json", forged)
+    one_line(cli("apply", "forged.json", "--target", pg_dsn, "--auto-approve"), 3,
+             "forged.json", "signature does not match")
+    # sign will not bless an edit made after the plan was written.
+    edited = copy.deepcopy(unsigned)
+    _sql(edited)
+    write(tmp_path / "edited.json", edited)
+    one_line(cli("sign", "edited.json"), 3, "edited.json", "does not match")
+    # A malformed signature field is bad input.
+    broken = {**signed, "signature": "sha1:abc"}
+    write(tmp_path / "broken.json", broken)
+    one_line(cli("apply", "broken.json", "--target", pg_dsn, "--auto-approve"), 2,
+             "broken.json", "signature")
+    # An empty key (an unresolved CI secret) does not switch the checks off.
+    one_line(cli("apply", "plan.json", "--target", pg_dsn, "--auto-approve", key=""), 2,
+             PLAN_KEY_ENV, "empty")
+    assert db_state(pg_dsn) == before and history_rows(pg_dsn) == 0
+    # The signed plan, with the key: applied.
+    proc = cli("apply", "signed.json", "--target", pg_dsn, "--auto-approve", "--safety",
+               "permissive")
+    assert proc.returncode == 0, proc.stderr
+    assert f"plan_id {signed['plan_id']}" in proc.stderr
+    assert history_rows(pg_dsn) == 1
+    # ... and rolled back with it (the signed forward plan's rollback).
+    proc = cli("rollback", "signed.json", "--target", pg_dsn, "--auto-approve", "--safety",
+               "permissive")
+    assert proc.returncode == 0, proc.stderr
+    def public(state: tuple[Any, ...]) -> list[Any]:
+        return [c for c in state[0] if c[0] == "public"]
+
+    assert public(db_state(pg_dsn)) == public(before)  # (nick is back; its values are not)
+    # A plan written with the key set is signed at once, and applies with it.
+    assert cli("plan", "--from", pg_dsn, "--to", "desired.sql", "-o", "direct.json",
+               "-q").returncode == 0
+    direct = json.loads((tmp_path / "direct.json").read_text())
+    assert direct["signature"].split(":")[1] == signed["signature"].split(":")[1]  # key id
+    proc = cli("apply", "direct.json", "--target", pg_dsn, "--auto-approve", "--safety",
+               "permissive")
+    assert proc.returncode == 0, proc.stderr
+    # The key itself never appears anywhere.
+    texts = outputs + [p.read_text() for p in tmp_path.glob("*.json")]
+    assert not any(KEY in t or OTHER_KEY in t for t in texts)
+
+
+# ------------------------------------------------------------------------ multi-phase
+@pytest.fixture
+def multiphase(pg_dsn: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    pg_exec(pg_dsn, CURRENT)
+    r = lockplane("plan-multiphase", "--pattern", "rename_column", "--table", "users",
+                  "--column", "email", "--to-name", "mail", "--from", pg_dsn,
+                  "-o", "mp.json", cwd=tmp_path)
+    assert r.code == 0, r
+    return pg_dsn, json.loads((tmp_path / "mp.json").read_text())
+
+
+def _backfill_step(mp: dict[str, Any]) -> dict[str, Any]:
+    return next(s for p in mp["phases"] for s in p["plan"]["steps"] if s.get("backfill"))
+
+
+def test_multiphase_plans_carry_ids(multiphase: tuple[str, dict[str, Any]]) -> None:
+    from lockplane.multiphase.model import MultiPhasePlan
+
+    _, data = multiphase
+    mp = MultiPhasePlan.model_validate(data)
+    assert data["plan_id"] == multiphase_plan_id(mp)
+    for p in mp.phases:
+        assert p.plan.plan_id == plan_id(p.plan)
+        assert p.rollback.plan is None or p.rollback.plan.plan_id == plan_id(p.rollback.plan)
+
+
+@pytest.mark.parametrize("what", ["backfill expression", "verification", "deploy gate",
+                                  "phase sql with its own id recomputed"])
+def test_apply_phase_refuses_a_tampered_multiphase_plan(
+        what: str, multiphase: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    dsn, data = multiphase
+    tampered = copy.deepcopy(data)
+    if what == "backfill expression":
+        _backfill_step(tampered)["backfill"]["expression"] = "'overwritten'"
+    elif what == "verification":
+        tampered["phases"][0]["verification"] = [{"description": "ok", "sql": "SELECT 1 "
+                                                  "WHERE false"}]
+    elif what == "deploy gate":
+        tampered["phases"][0]["requires_code_deploy"] = False
+    else:
+        phase = tampered["phases"][0]["plan"]
+        phase["steps"][0]["sql"].append(EVIL)
+        phase["plan_id"] = plan_id(Plan.model_validate(phase))
+    path = write(tmp_path / "tampered.json", tampered)
+    before = db_state(dsn)
+    r = lockplane("apply-phase", path, "--next", "--target", dsn, "--auto-approve",
+                  "--safety", "permissive", "--skip-shadow")
+    refused(r, 3, path, "does not match")
+    assert db_state(dsn) == before  # no phase ran, no migration was even registered
+    refused(lockplane("rollback-phase", path, "--target", dsn, "--auto-approve"), 3, path)
+    refused(lockplane("verify-phase", path, "--target", dsn), 3, path)
+
+
+def test_multiphase_signing(multiphase: tuple[str, dict[str, Any]], tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    dsn, data = multiphase
+    before = db_state(dsn)
+    monkeypatch.setenv(PLAN_KEY_ENV, KEY)
+    refused(lockplane("apply-phase", "mp.json", "--next", "--target", dsn, "--auto-approve",
+                      cwd=tmp_path), 3, "not signed")
+    assert db_state(dsn) == before
+    r = lockplane("sign", "mp.json", "-o", "mp.signed.json", cwd=tmp_path)
+    assert r.code == 0, r
+    signed = json.loads((tmp_path / "mp.signed.json").read_text())
+    assert signed["plan_id"] == data["plan_id"] and signed["signature"]
+    # The phases are covered by the one signature: change one, recompute every id below
+    # and at the top, and the signature no longer matches.
+    from lockplane.multiphase.model import MultiPhasePlan
+
+    forged = copy.deepcopy(signed)
+    _backfill_step(forged)["backfill"]["expression"] = "'overwritten'"
+    for p in forged["phases"]:
+        p["plan"]["plan_id"] = plan_id(Plan.model_validate(p["plan"]))
+    forged["plan_id"] = multiphase_plan_id(MultiPhasePlan.model_validate(forged))
+    write(tmp_path / "forged.json", forged)
+    refused(lockplane("apply-phase", "forged.json", "--next", "--target", dsn,
+                      "--auto-approve", cwd=tmp_path), 3, "signature does not match")
+    assert db_state(dsn) == before
+    r = lockplane("apply-phase", "mp.signed.json", "--next", "--target", dsn,
+                  "--auto-approve", "--skip-shadow", cwd=tmp_path)
+    assert r.code == 0, r
+
+
+def test_multiphase_flow_refuses_a_tampered_plan(prefect_api: str,
+                                                 multiphase: tuple[str, dict[str, Any]],
+                                                 tmp_path: Path) -> None:
+    from flows.multiphase_migration import multiphase_migration
+
+    dsn, data = multiphase
+    tampered = copy.deepcopy(data)
+    _backfill_step(tampered)["backfill"]["expression"] = "'overwritten'"
+    before = db_state(dsn)
+    state = multiphase_migration(plan=json.dumps(tampered), target=dsn,
+                                 approval_timeout_s=5, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(SafetyRefusal, match="does not match"):
+        state.result()
+    assert db_state(dsn) == before
+
+
+def test_seal_plan_round_trips() -> None:
+    plan = Plan(source_hash="a" * 64, target_hash="b" * 64, dialect="sqlite")
+    sealed = seal_plan(plan, KEY.encode())
+    again = Plan.model_validate_json(sealed.to_json())
+    assert again.plan_id == plan_id(plan) and again.signature == sealed.signature
+    assert KEY not in sealed.to_json()
