@@ -178,6 +178,22 @@ def check_safety(plan: Plan, level: str, acknowledged: set[int | str] | None = N
 
 
 # --------------------------------------------------------------------------- running
+def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None:
+    """Refuse (before the shadow, which runs the plan too) a step that calls a function
+    the server lets no ordinary user run: applied, it runs with this session's privileges.
+    A desired schema is untrusted; what it makes the target's server do is not."""
+    if opts.safety == "permissive" or "privileged-function" in opts.acknowledged:
+        return
+    for i, step in enumerate(plan.steps, 1):
+        calls = db.privileged_calls(step.sql)
+        if calls and i not in opts.acknowledged:
+            raise SafetyRefusal(
+                f"step {i} ({step.description}) calls {', '.join(calls)}, which the server "
+                "lets no ordinary user run (its files, programs or settings): applied, it "
+                "would run with this connection's privileges; if that is really meant, "
+                "acknowledge it with --acknowledge privileged-function")
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     return getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
 
@@ -419,6 +435,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
     check_safety(plan, opts.safety, opts.acknowledged)
     d = get_dialect(dialect)
     with d.connect(target_dsn, create=True) as db:
+        check_privileged_calls(db, plan, opts)
         history = History(db)
         with history.exclusive_lock():
             live = db.introspect()

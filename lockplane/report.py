@@ -23,9 +23,14 @@ def stderr_console() -> Console:
     start-up, and a quiet run (``plan -q -o FILE`` in CI) prints nothing that needs it."""
     global _console
     if _console is None:
+        import sys
+
         from rich.console import Console
 
-        _console = Console(stderr=True, highlight=False, soft_wrap=False)
+        # Wrapped at a terminal's width; piped or captured (CI logs, scripts), a line stays
+        # one line, so ids, paths and SQL are never cut in two.
+        _console = Console(stderr=True, highlight=False,
+                           soft_wrap=not sys.stderr.isatty())
     return _console
 
 

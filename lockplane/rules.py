@@ -44,6 +44,11 @@ _CATALOGUE = [
          ("ban-drop-column",), multi_phase_pattern="drop_column"),
     Rule("drop-schema", D, "Dropping a schema deletes everything in it",
          "Drop the objects one by one, so each drop is reviewed."),
+    Rule("privileged-function", D,
+         "The step calls a server function no ordinary user may run (server files, "
+         "programs, settings): it runs with the applying user's privileges",
+         "Keep such calls out of the schema; if one is really needed, run it by hand, "
+         "reviewed.", lintable=False),
     Rule("drop-database", D, "Dropping a database deletes everything in it",
          "Do not run this from a migration.", ("ban-drop-database",)),
     Rule("truncate-table", D, "TRUNCATE deletes every row under ACCESS EXCLUSIVE",

@@ -9,7 +9,7 @@ introspected. No hand-written SQL parser can match the server's own.
 from __future__ import annotations
 
 import importlib
-import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -19,13 +19,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from .dialects import get_dialect
-from .dialects.base import Database
 from .dsn import dialect_of, looks_like_dsn, redact
-from .errors import BadInput, LockplaneError
+from .errors import BadInput
+from .inputs import load_json, read_text
 from .model import Schema
 
 _SQLALCHEMY_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+# A server for scratch databases when none is configured (scratch_database_url).
+SCRATCH_URL_ENV = "LOCKPLANE_SCRATCH_DATABASE_URL"
 
 
 @dataclass
@@ -34,6 +36,9 @@ class SourceContext:
 
     dialect: str | None = None  # known dialect (from the other side, config, or flag)
     server_dsn: str | None = None  # a server where scratch databases may be created
+    # Extensions a desired schema may install in its scratch database, beyond those the
+    # server marks trusted (lockplane.toml: allowed_extensions).
+    allowed_extensions: tuple[str, ...] = ()
     canonicalize_json: bool = True
 
 
@@ -63,8 +68,8 @@ def dialect_of_source(src: str) -> str | None:
         return dialect_of(src)
     if kind == "json":
         try:
-            data = json.loads(Path(src).read_text())
-        except (OSError, json.JSONDecodeError):
+            data = load_json(src, "schema JSON")
+        except BadInput:  # load_json_schema reports it, naming the file
             return None
         if isinstance(data, dict) and isinstance(data.get("dialect"), str):
             return _normalize_dialect(data["dialect"], src)
@@ -95,10 +100,9 @@ def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
     if kind == "sqlalchemy":
         return _load_sqlalchemy(src, dialect, ctx)
     files = sql_files(src)
-    with _scratch(dialect, ctx) as db:
-        for f in files:
-            run_sql_file(db, f)
-        schema = db.introspect()
+    scripts = [(str(f), _script_text(f)) for f in files]
+    schema = get_dialect(dialect).load_untrusted(
+        scripts, _scratch_server(dialect, ctx), allowed_extensions=ctx.allowed_extensions)
     # Declared renames live in comments the server never sees.
     from .multiphase.annotations import apply_rename_annotations
 
@@ -116,15 +120,7 @@ def sql_files(src: str) -> list[Path]:
 
 
 def load_json_schema(path: str, dialect: str | None = None) -> Schema:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    data: Any = load_json(path, "schema JSON")
     if not isinstance(data, dict):
         raise BadInput(f"{path}: a schema is a JSON object with a 'tables' list")
     data.pop("$schema", None)
@@ -167,25 +163,28 @@ def canonicalize(schema: Schema, ctx: SourceContext, where: str) -> Schema:
     Hand-written JSON says ``varchar(20)`` or ``'x'``; the server says
     ``character varying(20)`` and ``'x'::text``. Materializing into a scratch database and
     reading it back makes re-planning after apply come out empty, and rejects types and
-    expressions the server does not know, naming the file.
+    expressions the server does not know, naming the file. The JSON is as untrusted as a
+    SQL file (its expressions and function bodies become SQL), so its statements go
+    through the same sandbox.
     """
-    from .execute import materialize
+    from .plan import build_plan
 
     if schema.dialect == "mysql":
         return schema
+    plan = build_plan(Schema(dialect=schema.dialect), schema, lock_safe=False,
+                      lock_timeout_ms=None)
+    scripts = [(f"{where}: {step.description}", ";\n".join(step.sql)) for step in plan.steps]
     try:
-        with _scratch(schema.dialect, ctx) as db:
-            try:
-                materialize(db, schema)
-            except LockplaneError as exc:
-                raise BadInput(f"{where}: {exc.message}") from None
-            return _carry_renames(schema, db.introspect())
+        loaded = get_dialect(schema.dialect).load_untrusted(
+            scripts, _scratch_server(schema.dialect, ctx),
+            allowed_extensions=ctx.allowed_extensions, lines=False)
     except BadInput as exc:
         if exc.message.startswith(f"{where}:") or schema.dialect != "postgres" \
                 or ctx.server_dsn is not None:
             raise
         # No PostgreSQL server at hand: use the JSON as written.
         return schema
+    return _carry_renames(schema, loaded)
 
 
 def _carry_renames(declared: Schema, loaded: Schema) -> Schema:
@@ -202,24 +201,16 @@ def _carry_renames(declared: Schema, loaded: Schema) -> Schema:
     return loaded
 
 
-def _scratch(dialect: str, ctx: SourceContext) -> Any:
-    d = get_dialect(dialect)
+def _scratch_server(dialect: str, ctx: SourceContext) -> str | None:
+    """Where scratch databases for ``dialect`` are made (None: the dialect needs none)."""
     if dialect == "postgres":
-        return d.scratch(ctx.server_dsn or DEFAULT_PG_SERVER)
-    return d.scratch()
+        return ctx.server_dsn or os.environ.get(SCRATCH_URL_ENV) or DEFAULT_PG_SERVER
+    return None
 
 
-def run_sql_file(db: Database, path: Path) -> None:
-    """Execute a schema file; a failing statement is bad input reported as file:line."""
-    text = path.read_text()
-    if db.dialect.name == "postgres":
-        _run_pg_script(db, path, text)
-    else:
-        _run_sqlite_script(db, path, text)
-
-
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, max(offset, 0)) + 1
+def _script_text(path: Path) -> str:
+    """A schema file's text, psql meta-commands that pg_dump writes blanked out."""
+    return _strip_psql_meta(path, read_text(path, "schema file"))
 
 
 # psql meta-commands that pg_dump writes and that change nothing in the schema.
@@ -238,52 +229,6 @@ def _strip_psql_meta(path: Path, text: str) -> str:
                 raise BadInput(f"{path}:{i + 1}: psql meta-command {cmd} is not SQL; "
                                "Lockplane runs schema files on the server, not through psql")
     return "\n".join(lines)
-
-
-def _run_pg_script(db: Database, path: Path, text: str) -> None:
-    import psycopg
-
-    text = _strip_psql_meta(path, text)
-    try:
-        try:
-            # One transaction: a thousand CREATEs commit (and fsync) once, not a thousand
-            # times. Statements that refuse a transaction block get a second, plain run.
-            with db.transaction():
-                db.execute(text)
-        except psycopg.errors.ActiveSqlTransaction:
-            db.execute(text)
-    except psycopg.Error as exc:
-        diag = exc.diag
-        pos = int(diag.statement_position) if diag.statement_position else None
-        line = f":{_line_of(text, pos - 1)}" if pos else ""
-        msg = diag.message_primary or str(exc).splitlines()[0]
-        raise BadInput(f"{path}{line}: {redact(msg)}") from None
-
-
-def _run_sqlite_script(db: Database, path: Path, text: str) -> None:
-    import sqlite3
-
-    buf: list[str] = []
-    start = 1
-    for lineno, line in enumerate(text.splitlines(keepends=True), 1):
-        if not buf:
-            start = lineno
-            if not line.strip():
-                continue
-        buf.append(line)
-        stmt = "".join(buf)
-        if sqlite3.complete_statement(stmt):
-            buf = []
-            try:
-                db.conn.execute(stmt)  # type: ignore[attr-defined]
-            except sqlite3.Error as exc:
-                raise BadInput(f"{path}:{start}: {exc}") from None
-    rest = "".join(buf).strip()
-    if rest and not all(x.strip().startswith("--") for x in rest.splitlines() if x.strip()):
-        try:
-            db.conn.execute(rest)  # type: ignore[attr-defined]
-        except sqlite3.Error as exc:
-            raise BadInput(f"{path}:{start}: {exc}") from None
 
 
 def _load_sqlalchemy(ref: str, dialect: str, ctx: SourceContext) -> Schema:
@@ -312,7 +257,9 @@ def _load_sqlalchemy(ref: str, dialect: str, ctx: SourceContext) -> Schema:
             _create_all(metadata, engine, ref)
             with get_dialect("sqlite").connect(f"sqlite:///{path}") as db:
                 return db.introspect()
-    with _scratch(dialect, ctx) as db:
+    # The module is the user's own Python code and runs as such (as Alembic's env.py
+    # does); what it emits is not sandboxed.
+    with get_dialect(dialect).scratch(_scratch_server(dialect, ctx)) as db:
         import psycopg
 
         dsn = db.dsn  # type: ignore[attr-defined]

@@ -28,13 +28,6 @@ DESIRED = {"dialect": "sqlite", "tables": [{"name": "t", "columns": [
     {"name": "name", "type": "text", "nullable": True},
     {"name": "extra", "type": "text", "nullable": True}]}]}
 
-# Where a sibling change (schema-file sandboxing, lockplane/sources.py) still reads schema
-# files without lockplane.inputs: undecodable or too deeply nested schema JSON.
-SOURCES_PENDING = pytest.mark.xfail(
-    reason="sources.load_json_schema/dialect_of_source do not read through "
-           "lockplane.inputs yet (owned by the sandboxing change)", strict=False)
-
-
 def bad(result: Result, *needles: str, code: int = 2) -> None:
     """One clear line, the expected code, no traceback, no internal error."""
     assert result.code == code, result
@@ -89,8 +82,8 @@ UNDECODABLE = b'{"dialect": "sqlite",\n "tables": [], "x": "\xff\xfe"}\n'
 
 @pytest.mark.parametrize("case", [
     "plan", "toml", "dotenv", "multiphase", "nul_plan", "nul_toml",
-    pytest.param("schema_json", marks=SOURCES_PENDING),
-    pytest.param("sql", marks=SOURCES_PENDING),
+    "schema_json",
+    "sql",
 ])
 def test_undecodable_bytes(project: Path, case: str) -> None:
     before = sqlite_state(project / "target.db")
@@ -134,7 +127,7 @@ DEEP = 100_000
 
 @pytest.mark.parametrize("case", [
     "plan", "multiphase", "toml", "validate_plan",
-    pytest.param("schema_json", marks=SOURCES_PENDING),
+    "schema_json",
 ])
 def test_nested_too_deeply(project: Path, case: str) -> None:
     before = sqlite_state(project / "target.db")
@@ -379,11 +372,8 @@ def _check(result: Result, target: Path, before: str, allowed: set[int]) -> None
 
 
 @pytest.mark.parametrize("fmt", [
-    pytest.param("schema_json", marks=SOURCES_PENDING), "plan_json", "toml", "dotenv",
-    pytest.param("sql", marks=pytest.mark.xfail(
-        reason="a NUL byte in a .sql schema file reaches sqlite3.complete_statement "
-               "(ValueError) in the SQLite sandbox, which does not read through "
-               "lockplane.inputs yet (owned by the sandboxing change)", strict=False)),
+    "schema_json", "plan_json", "toml", "dotenv",
+    "sql",
 ])
 def test_fuzz_input_files(project: Path, fmt: str) -> None:
     valid = {

@@ -47,12 +47,29 @@ class Dialect(ABC):
     def scratch(self, near_dsn: str | None = None) -> contextlib.AbstractContextManager[Database]:
         """A throwaway empty database of this dialect, dropped on exit."""
 
+    @abstractmethod
+    def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
+                       *, allowed_extensions: Sequence[str] = (), lines: bool = True,
+                       ) -> Schema:
+        """The schema that untrusted SQL scripts define, read back from a throwaway database.
+
+        ``scripts``: (where, text) pairs, ``where`` naming the script in errors (with the
+        line when ``lines``). Every statement is checked before anything runs, and the
+        scripts run where they can reach nothing but that database. BadInput names the
+        script, line and reason of a refused or failing statement.
+        """
+
 
 class Database(ABC):
     """One session on one database."""
 
     dialect: Dialect
     dsn_display: str  # redacted, for messages
+
+    def privileged_calls(self, statements: Sequence[str]) -> list[str]:
+        """Built-in functions these statements call that the server lets no ordinary user
+        run (they reach its files, programs or settings). None where there are none."""
+        return []
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...

@@ -34,10 +34,20 @@ class PostgresDialect(Dialect):
 
     @contextlib.contextmanager
     def scratch(self, near_dsn: str | None = None) -> Iterator[PostgresDatabase]:
-        """A new empty database on the same server as ``near_dsn``, dropped afterwards."""
+        """A new empty database on the same server as ``near_dsn``, dropped afterwards.
+
+        For Lockplane's own SQL (shadow copies of a target); untrusted SQL goes through
+        :meth:`sandbox`. Scratch databases left by a killed process are dropped here.
+        """
+        from .sandbox import OWNER_MARK, drop_leftovers, scratch_name
+
         admin_dsn = near_dsn or "postgresql://postgres@127.0.0.1:5432/postgres"
-        name = f"lockplane_scratch_{secrets.token_hex(6)}"
-        with PostgresDatabase(self, admin_dsn, autocommit=True) as admin:
+        token = secrets.token_hex(6)
+        name = scratch_name(token)
+        with PostgresDatabase(self, admin_dsn, autocommit=True,
+                              application_name=OWNER_MARK + token) as admin:
+            with contextlib.suppress(psycopg.Error):
+                drop_leftovers(admin)
             admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
                 pgsql.Identifier(name)).as_string(admin.conn))
             try:
@@ -49,6 +59,28 @@ class PostgresDialect(Dialect):
                 admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                     pgsql.Identifier(name)).as_string(admin.conn))
 
+    def sandbox(self, near_dsn: str | None = None, *,
+                allowed_extensions: Sequence[str] = ()) -> contextlib.AbstractContextManager[Any]:
+        """A scratch database where untrusted SQL runs as a throwaway unprivileged role
+        (see :mod:`.sandbox`)."""
+        from .sandbox import sandbox
+
+        return sandbox(self, near_dsn or "postgresql://postgres@127.0.0.1:5432/postgres",
+                       allowed_extensions)
+
+    def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
+                       *, allowed_extensions: Sequence[str] = (), lines: bool = True,
+                       ) -> Schema:
+        from .screen import screen
+
+        # Every file is screened before the sandbox exists: a refused statement changes
+        # nothing anywhere.
+        screened = [screen(text, where, lines=lines) for where, text in scripts]
+        with self.sandbox(near_dsn, allowed_extensions=allowed_extensions) as box:
+            box.run(screened)
+            box.finish()
+            return box.introspect()
+
 
 def with_dbname(dsn: str, dbname: str) -> str:
     """The same connection parameters, another database."""
@@ -58,13 +90,14 @@ def with_dbname(dsn: str, dbname: str) -> str:
 
 
 class PostgresDatabase(Database):
-    def __init__(self, dialect: PostgresDialect, dsn: str, autocommit: bool = True) -> None:
+    def __init__(self, dialect: PostgresDialect, dsn: str, autocommit: bool = True,
+                 application_name: str = "lockplane") -> None:
         self.dialect = dialect
         self.dsn = dsn
         self.dsn_display = redact(dsn)
         try:
             self.conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10,
-                                        application_name="lockplane")
+                                        application_name=application_name)
         except psycopg.OperationalError as exc:
             reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
             raise BadInput(f"cannot connect to {self.dsn_display}: {reason}") from None
@@ -83,6 +116,11 @@ class PostgresDatabase(Database):
         with self.conn.cursor() as cur:
             cur.execute(sql, params)  # type: ignore[arg-type]
             return list(cur.fetchall()) if cur.description else []
+
+    def privileged_calls(self, statements: Sequence[str]) -> list[str]:
+        from .privileged import privileged_calls
+
+        return privileged_calls(self, statements)
 
     def introspect(self) -> Schema:
         from .introspect import introspect

@@ -37,6 +37,15 @@ class SQLiteDialect(Dialect):
         with SQLiteDatabase(self, "sqlite:///:memory:") as db:
             yield db
 
+    def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
+                       *, allowed_extensions: Sequence[str] = (), lines: bool = True,
+                       ) -> Schema:
+        from .sandbox import run_untrusted
+
+        with self.scratch() as db:
+            run_untrusted(db.conn, scripts, lines)
+            return db.introspect()
+
 
 class SQLiteDatabase(Database):
     def __init__(self, dialect: SQLiteDialect, dsn: str, create: bool = True) -> None:

@@ -1,0 +1,93 @@
+"""Loading an untrusted SQLite schema script into an in-memory database.
+
+SQLite has no server and no roles: the script runs in this process. SQLite's own
+authorizer (asked for every action each statement compiles to) is the gate: schema
+definitions pass; attaching or writing files (``ATTACH``, ``VACUUM INTO``), changing rows,
+queries, and pragmas beyond a few harmless ones are refused with file:line and why.
+Loading extensions is off in Python's sqlite3 unless enabled, and it is never enabled here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from ...errors import BadInput
+
+# The tables a schema statement itself writes (its row in the schema table).
+_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master",
+                            "sqlite_temp_schema", "sqlite_sequence"})
+# Pragmas that only set how this connection behaves.
+_PRAGMAS = frozenset({"foreign_keys", "defer_foreign_keys", "recursive_triggers",
+                      "encoding", "legacy_alter_table", "case_sensitive_like",
+                      "journal_mode", "synchronous", "auto_vacuum", "page_size",
+                      "user_version", "application_id"})
+
+_REFUSED = {
+    sqlite3.SQLITE_ATTACH: "it opens or writes a file (ATTACH, VACUUM INTO)",
+    sqlite3.SQLITE_DETACH: "it detaches a database",
+    sqlite3.SQLITE_SELECT: "it runs a query (CREATE TABLE ... AS SELECT included)",
+    sqlite3.SQLITE_ANALYZE: "it is maintenance, not a definition",
+}
+_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
+
+
+class _Gate:
+    def __init__(self) -> None:
+        self.why: str | None = None
+
+    def __call__(self, action: int, arg1: str | None, arg2: str | None,
+                 db: str | None, trigger: str | None) -> int:
+        why = _REFUSED.get(action)
+        if action in _WRITES and arg1 not in _SCHEMA_TABLES:
+            why = "it changes rows (DML)"
+        elif action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() not in _PRAGMAS:
+            why = f"PRAGMA {arg1} is not a schema definition"
+        elif action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
+            why = "it loads code into the process"
+        if why is None:
+            return sqlite3.SQLITE_OK
+        self.why = why
+        return sqlite3.SQLITE_DENY
+
+
+def statements(text: str) -> list[tuple[int, str]]:
+    """The script's complete statements with the line each starts on (SQLite's own
+    ``complete_statement`` decides where one ends)."""
+    out: list[tuple[int, str]] = []
+    buf: list[str] = []
+    start = 1
+    for lineno, line in enumerate(text.splitlines(keepends=True), 1):
+        if not buf:
+            start = lineno
+            if not line.strip():
+                continue
+        buf.append(line)
+        stmt = "".join(buf)
+        if sqlite3.complete_statement(stmt):
+            out.append((start, stmt))
+            buf = []
+    rest = "".join(buf).strip()
+    if rest and not all(x.strip().startswith("--") for x in rest.splitlines() if x.strip()):
+        out.append((start, rest))
+    return out
+
+
+def run_untrusted(conn: sqlite3.Connection, scripts: Sequence[tuple[str, str]],
+                  lines: bool = True) -> None:
+    gate = _Gate()
+    conn.set_authorizer(gate)
+    try:
+        for where, text in scripts:
+            for start, stmt in statements(text):
+                at = f"{where}:{start}" if lines else where
+                gate.why = None
+                try:
+                    conn.execute(stmt)
+                except sqlite3.Error as exc:
+                    if gate.why:
+                        raise BadInput(f"{at}: not allowed in a schema file: {gate.why}; only "
+                                       "statements that define schema objects are run") from None
+                    raise BadInput(f"{at}: {exc}") from None
+    finally:
+        conn.set_authorizer(None)

@@ -1,0 +1,3 @@
+-- expect: refused
+CREATE TABLE t (a int);
+CREATE ROLE lockplane_attack_owner SUPERUSER LOGIN PASSWORD 'attack';

@@ -1,0 +1,3 @@
+-- expect: refused
+CREATE TABLE t (a int);
+ALTER DATABASE @TARGET_DB@ SET search_path = attacker, public;

@@ -1,0 +1,3 @@
+-- expect: refused
+CREATE TABLE t (a int);
+COMMENT ON DATABASE @TARGET_DB@ IS 'owned';

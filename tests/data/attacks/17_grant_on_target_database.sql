@@ -1,0 +1,3 @@
+-- expect: refused
+CREATE TABLE t (a int);
+GRANT ALL ON DATABASE @TARGET_DB@ TO PUBLIC;

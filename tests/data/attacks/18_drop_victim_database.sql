@@ -1,0 +1,3 @@
+-- expect: refused
+CREATE TABLE t (a int);
+DROP DATABASE @VICTIM_DB@;

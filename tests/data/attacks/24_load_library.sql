@@ -1,0 +1,3 @@
+-- expect: refused
+LOAD '@CANARY_DIR@/evil.so';
+CREATE TABLE t (a int);

@@ -1,0 +1,3 @@
+-- expect: refused
+SET ROLE postgres;
+CREATE TABLE t (a int);

@@ -1,0 +1,3 @@
+-- expect: refused
+SET SESSION AUTHORIZATION postgres;
+CREATE TABLE t (a int);

@@ -1,0 +1,2 @@
+-- expect: refused
+CREATE TABLESPACE grab LOCATION '@CANARY_DIR@';

@@ -1,0 +1,236 @@
+"""Hostile schema files: a desired schema changes nothing outside its scratch database.
+
+Every attack file under tests/data/attacks runs through ``plan``, ``validate``,
+``convert`` and ``apply --schema`` with a superuser DSN. After each command a victim
+database's rows, the target's rows, the server's roles and settings, the target database's
+settings, grants and comment, and a canary directory the server could write to are all
+unchanged, and no output holds the canary file's contents.
+
+An attack's first line says what must happen:
+- ``refused``: the screen (PostgreSQL's parser) refuses it before anything runs (exit 2);
+- ``failed``: it passes the screen, and the code it runs as a side effect of DDL fails as
+  the sandbox role (exit 2, the server's own "permission denied");
+- ``loads``: it is a legitimate schema once neutralised (exit 0). A second line
+  ``-- apply exits: 3`` says that applying it is refused for safety (what it would make
+  the target's server run).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import PG_ADMIN_DSN, pg_exec
+from tests.test_cli import run
+
+ATTACKS = sorted((Path(__file__).parent / "data" / "attacks").iterdir())
+
+
+@dataclass
+class Arena:
+    target: str
+    victim: str
+    target_db: str
+    victim_db: str
+    canary_dir: Path
+    canary_file: Path
+    secret: str
+
+    def render(self, text: str) -> str:
+        return (text.replace("@TARGET_DB@", self.target_db)
+                .replace("@VICTIM_DB@", self.victim_db)
+                .replace("@CANARY_DIR@", str(self.canary_dir))
+                .replace("@CANARY_FILE@", str(self.canary_file)))
+
+
+@pytest.fixture
+def arena(pg_dsn_factory) -> Iterator[Arena]:
+    target, victim = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(target, "CREATE TABLE accounts (id int PRIMARY KEY, owner text);"
+                    "INSERT INTO accounts VALUES (1, 'alice'), (2, 'bob');")
+    pg_exec(victim, "CREATE TABLE secrets (id int PRIMARY KEY, value text);"
+                    "INSERT INTO secrets VALUES (1, 'keep me');")
+    # Somewhere the server's own OS user can read and write: an attack that reached the
+    # server's filesystem would leave a trace here.
+    canary_dir = Path(tempfile.mkdtemp(prefix="lockplane_canary_", dir="/tmp"))
+    canary_dir.chmod(0o777)
+    secret = f"LOCKPLANE-CANARY-{secrets.token_hex(8)}"
+    canary_file = canary_dir / "secret.txt"
+    canary_file.write_text(secret + "\n")
+    canary_file.chmod(0o644)
+    try:
+        yield Arena(target, victim, target.rsplit("/", 1)[1], victim.rsplit("/", 1)[1],
+                    canary_dir, canary_file, secret)
+    finally:
+        shutil.rmtree(canary_dir, ignore_errors=True)
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            for (role,) in conn.execute("SELECT rolname FROM pg_roles "
+                                        "WHERE rolname LIKE 'lockplane\\_attack%'").fetchall():
+                conn.execute(f'DROP ROLE "{role}"')
+            conn.execute("ALTER SYSTEM RESET log_min_duration_statement")
+
+
+def snapshot(a: Arena) -> dict[str, object]:
+    with psycopg.connect(a.victim) as conn:
+        victim_rows = conn.execute("SELECT * FROM secrets ORDER BY 1").fetchall()
+    with psycopg.connect(a.target) as conn:
+        target_rows = conn.execute("SELECT * FROM accounts ORDER BY 1").fetchall()
+    with psycopg.connect(PG_ADMIN_DSN) as conn:
+        # Other tests make roles of their own at the same time: what matters is who is
+        # privileged, and any role an attack names.
+        roles = conn.execute(
+            "SELECT rolname, rolsuper, rolcreaterole, rolcanlogin FROM pg_roles "
+            "WHERE rolsuper OR rolname LIKE 'lockplane\\_attack%' ORDER BY 1").fetchall()
+        memberships = conn.execute(
+            "SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members "
+            "WHERE roleid::regrole::text LIKE 'pg\\_%' ORDER BY 1, 2").fetchall()
+        file_settings = conn.execute(
+            "SELECT sourcefile, name, setting FROM pg_file_settings ORDER BY 1, 2").fetchall()
+        databases = conn.execute(
+            "SELECT d.datname, d.datacl::text, shobj_description(d.oid, 'pg_database'), "
+            "(SELECT array_agg(s.setconfig::text) FROM pg_db_role_setting s "
+            " WHERE s.setdatabase = d.oid) FROM pg_database d "
+            "WHERE d.datname IN (%s, %s) ORDER BY 1", (a.target_db, a.victim_db)).fetchall()
+        extensions = conn.execute("SELECT extname FROM pg_extension ORDER BY 1").fetchall()
+    return {"victim rows": victim_rows, "target rows": target_rows, "roles": roles,
+            "memberships": memberships, "server settings": file_settings,
+            "databases": databases, "admin database extensions": extensions,
+            "canary dir": sorted(p.name for p in a.canary_dir.iterdir())}
+
+
+def expectation(path: Path) -> str:
+    first = path.read_text().splitlines()[0] if path.suffix == ".sql" else ""
+    if path.suffix == ".json":
+        return "refused" if "smuggles" in path.name or "c_function" in path.name else "failed"
+    return first.removeprefix("-- expect:").strip()
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda p: p.stem)
+def test_attack_changes_nothing_outside_its_scratch_database(attack: Path, arena: Arena,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / attack.name
+    path.write_text(arena.render(attack.read_text()))
+    expect = expectation(attack)
+    before = snapshot(arena)
+    commands = [
+        ("plan", "--from", arena.target, "--to", str(path), "-q"),
+        ("validate", str(path), "--shadow-db", PG_ADMIN_DSN),
+        ("convert", "-i", str(path), "--shadow-db", PG_ADMIN_DSN),
+        ("apply", "--schema", str(path), "--target", arena.target, "--auto-approve"),
+    ]
+    apply_exits = next((int(ln.split(":", 1)[1].split()[0]) for ln in
+                        attack.read_text().splitlines()[:3] if ln.startswith("-- apply exits:")),
+                       None)
+    for args in commands:
+        proc = run(*args)
+        output = proc.stdout + proc.stderr
+        assert arena.secret not in output, (args[0], output)
+        assert "Traceback" not in output and "internal error" not in output, (args[0], output)
+        if args[0] == "apply" and apply_exits is not None:
+            assert proc.returncode == apply_exits, (args[0], proc.stderr)
+        elif expect == "loads":
+            assert proc.returncode == 0, (args[0], proc.stderr)
+        else:
+            assert proc.returncode == 2, (args[0], proc.returncode, proc.stderr)
+            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+            assert len(lines) == 1, (args[0], proc.stderr)
+            if expect == "refused":
+                assert "not allowed" in proc.stderr, (args[0], proc.stderr)
+            assert path.name in proc.stderr, (args[0], proc.stderr)
+        assert snapshot(arena) == before, args[0]
+
+
+def test_refusal_names_file_line_and_why(tmp_path: Path) -> None:
+    path = tmp_path / "schema.sql"
+    path.write_text("CREATE TABLE t (a int);\n\n-- data\nINSERT INTO t VALUES (1);\n")
+    proc = run("validate", str(path))
+    assert proc.returncode == 2
+    assert f"{path}:4: INSERT INTO is not allowed in a schema file: it changes rows (DML)" \
+        in " ".join(proc.stderr.split())
+
+
+def test_no_scratch_database_or_sandbox_role_is_left_behind(tmp_path: Path) -> None:
+    path = tmp_path / "schema.sql"
+    path.write_text("CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b int "
+                    "DEFAULT (pg_read_file('/etc/hostname'))::int;\n")
+    token = secrets.token_hex(4)
+    # A run that was killed left these behind; the next run drops them.
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE lockplane_scratch_dead{token}")
+        conn.execute(f"CREATE ROLE lockplane_sandbox_dead{token}")
+    proc = run("validate", str(path))
+    assert proc.returncode == 2, proc.stderr
+    with psycopg.connect(PG_ADMIN_DSN) as conn:
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s UNION ALL "
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s",
+            (f"%dead{token}", f"%dead{token}")).fetchall()
+    assert left == []
+
+
+def test_pg_dump_schema_with_extensions_and_default_privileges_loads(
+        pg_dsn_factory, tmp_path: Path) -> None:
+    """What the sandbox does differently (a role runs the file, extensions and default
+    privileges run privileged, event triggers last) reads back as the original."""
+    src = pg_dsn_factory()
+    pg_exec(src, """
+        CREATE EXTENSION citext;
+        CREATE SCHEMA app;
+        ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC;
+        CREATE TABLE app.users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                                email citext NOT NULL UNIQUE, bio text);
+        CREATE VIEW app.emails AS SELECT email FROM app.users;
+        CREATE MATERIALIZED VIEW app.counts AS SELECT count(*) AS n FROM app.users;
+        CREATE FUNCTION app.touch() RETURNS event_trigger LANGUAGE plpgsql
+            AS $$ BEGIN NULL; END $$;
+        CREATE EVENT TRIGGER audit ON ddl_command_end EXECUTE FUNCTION app.touch();
+        COMMENT ON TABLE app.users IS 'people';
+        GRANT SELECT ON app.users TO pg_monitor;
+    """)
+    dump = tmp_path / "dump.sql"
+    pg_dump = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
+    import subprocess
+
+    subprocess.run([pg_dump, "--schema-only", "-f", str(dump), src], check=True)
+    proc = run("plan", "--from", src, "--to", str(dump), "-q")
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    assert json.loads(proc.stdout)["steps"] == []
+
+
+def test_sqlite_schema_cannot_touch_files_or_rows(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.db"
+    with sqlite3.connect(victim) as conn:
+        conn.execute("CREATE TABLE secrets (v text)")
+        conn.execute("INSERT INTO secrets VALUES ('keep me')")
+    written = tmp_path / "written.db"
+    attacks = {
+        "attach": f"CREATE TABLE t (a int);\nATTACH DATABASE '{victim}' AS v;\n"
+                  "DELETE FROM v.secrets;\n",
+        "vacuum_into": f"CREATE TABLE t (a int);\nVACUUM INTO '{written}';\n",
+        "dml": "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n",
+        "writable_schema": "PRAGMA writable_schema = 1;\nCREATE TABLE t (a int);\n",
+        "create_as": "CREATE TABLE t AS SELECT 1 AS a;\n",
+        "load_extension": "CREATE TABLE t (a int);\nSELECT load_extension('/tmp/evil');\n",
+    }
+    for name, text in attacks.items():
+        path = tmp_path / f"{name}.sql"
+        path.write_text(text)
+        proc = run("validate", str(path), "--dialect", "sqlite")
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert "not allowed in a schema file" in proc.stderr, (name, proc.stderr)
+    assert not written.exists()
+    with sqlite3.connect(victim) as conn:
+        assert conn.execute("SELECT v FROM secrets").fetchall() == [("keep me",)]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [f"{n}.sql" for n in attacks] + ["victim.db"])
