@@ -164,6 +164,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         # The built-in block types take ~8 s to register and no test uses them; ours
         # register themselves when saved.
         "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+        # A new deployment's schedule is turned into runs within 1 s, not 5 (test_schedules).
+        "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
         "PREFECT_SERVER_DATABASE_CONNECTION_URL":
             _pg_dsn_for(db_name).replace("postgresql://", "postgresql+asyncpg://", 1),
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
