@@ -39,6 +39,15 @@ class DatabaseTarget(Block):
         default=None,
         description="Server (PostgreSQL) where shadow databases are created for validation; "
                     "defaults to the target's own server.")
+    scratch_dsn: SecretStr | None = Field(
+        default=None,
+        description="Server (PostgreSQL) where desired schemas are loaded, away from the "
+                    "target's credentials; defaults to the shadow server, then the target's "
+                    "own (where schema files run as a throwaway unprivileged role).")
+    allowed_extensions: list[str] = Field(
+        default_factory=list,
+        description="Extensions a desired schema may install in its scratch database, "
+                    "beyond those the server marks trusted.")
     safety: SafetyLevel = Field(
         default="moderate",
         description="Steps refused at this level are never applied to this target: "
@@ -68,3 +77,6 @@ class DatabaseTarget(Block):
 
     def shadow_server_dsn(self) -> str | None:
         return self.shadow_dsn.get_secret_value() if self.shadow_dsn else None
+
+    def scratch_server_dsn(self) -> str | None:
+        return self.scratch_dsn.get_secret_value() if self.scratch_dsn else None

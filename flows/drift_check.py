@@ -32,7 +32,8 @@ def drift_check(
     logger = get_run_logger()
     db = resolve_target(target)
     live = load_schema_task(db.dsn, dialect=db.dialect)
-    desired = load_schema_task(desired_schema, dialect=db.dialect, server_dsn=db.scratch_server)
+    desired = load_schema_task(desired_schema, dialect=db.dialect, server_dsn=db.scratch_server,
+                               allowed_extensions=db.allowed_extensions)
     # quote(): Prefect must not walk a Schema looking for futures (it is large, and its
     # Index.keys field trips Prefect's traversal of pydantic models).
     plan = build_plan_task(quote(live), quote(desired))

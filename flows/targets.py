@@ -8,6 +8,7 @@ again by ``resolve_target`` for a run created some other way (a deployment run).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from blocks.database_target import DatabaseTarget
 from lockplane.config import SAFETY_LEVELS
 from lockplane.dsn import dialect_of, holds_password, looks_like_dsn, redact
 from lockplane.errors import BadInput
+from lockplane.sources import SCRATCH_URL_ENV
 
 # strictest first: the effective level of a run is the stricter of the run's and the
 # target's, so a run parameter can tighten a production target's policy, never loosen it.
@@ -31,15 +33,20 @@ class ResolvedTarget:
     dialect: str
     label: str  # safe to show: block name or redacted DSN
     shadow_dsn: str | None = None
+    scratch_dsn: str | None = None
+    allowed_extensions: tuple[str, ...] = ()
     safety: str | None = None  # the target's own policy, if it has one
     lock_timeout_ms: int = 3000
 
     @property
     def scratch_server(self) -> str | None:
-        """Where scratch databases for loading .sql schemas go (PostgreSQL only)."""
+        """Where desired schemas (.sql, .json) are loaded (PostgreSQL only): the block's
+        scratch server, its shadow server, LOCKPLANE_SCRATCH_DATABASE_URL, or the target's
+        own server (as a throwaway unprivileged role)."""
         if self.dialect != "postgres":
             return None
-        return self.shadow_dsn or self.dsn
+        return (self.scratch_dsn or self.shadow_dsn or os.environ.get(SCRATCH_URL_ENV)
+                or self.dsn)
 
     @property
     def slug(self) -> str:
@@ -99,5 +106,7 @@ def no_passwords(flow: _F) -> _F:
 
 def _from_block(block: DatabaseTarget, label: str) -> ResolvedTarget:
     return ResolvedTarget(dsn=block.target_dsn(), dialect=block.dialect, label=label,
-                          shadow_dsn=block.shadow_server_dsn(), safety=block.safety,
+                          shadow_dsn=block.shadow_server_dsn(),
+                          scratch_dsn=block.scratch_server_dsn(),
+                          allowed_extensions=tuple(block.allowed_extensions), safety=block.safety,
                           lock_timeout_ms=block.lock_timeout_ms)

@@ -122,7 +122,14 @@ def _resolve_src(value: str | None, env_name: str | None, what: str,
     raise BadInput(f"missing {what}: pass it, or its --*-environment option")
 
 
-def _context(sources: list[str], dialect: str | None, server: str | None) -> SourceContext:
+def _context(sources: list[str], dialect: str | None, server: str | None,
+             envs: list[Environment | None] | None = None) -> SourceContext:
+    """How to load ``sources``. Scratch databases (where schema files run) are made on:
+    ``server`` (--shadow-db); an environment's scratch_database_url, then its
+    shadow_database_url; LOCKPLANE_SCRATCH_DATABASE_URL; the server of a PostgreSQL
+    source (the target's own, where the file runs as a throwaway unprivileged role)."""
+    from .sources import SCRATCH_URL_ENV
+
     known = dialect
     for src in sources:
         found = dialect_of_source(src)
@@ -130,10 +137,17 @@ def _context(sources: list[str], dialect: str | None, server: str | None) -> Sou
             if known and found != known:
                 raise BadInput(f"{redact(src)} is {found} but the other side is {known}")
             known = found
-    if server is None:
-        server = next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")),
+    configured = [e for e in envs or [] if e is not None]
+    server = (server
+              or next((e.scratch_database_url for e in configured if e.scratch_database_url),
                       None)
-    return SourceContext(dialect=known, server_dsn=server)
+              or next((e.shadow_database_url for e in configured if e.shadow_database_url),
+                      None)
+              or os.environ.get(SCRATCH_URL_ENV)
+              or next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")),
+                      None))
+    extensions = tuple(dict.fromkeys(x for e in configured for x in e.allowed_extensions))
+    return SourceContext(dialect=known, server_dsn=server, allowed_extensions=extensions)
 
 
 def _confirm(plan: Plan, target: str) -> bool:
@@ -299,7 +313,8 @@ def plan(
         err.print("[yellow]note:[/] the lock-analysis shadow database is created on "
                   "--from's own server (pass --shadow-db to use another)")
     src_to = _resolve_src(to, to_environment or from_environment, "--to", use_schema_path=True)
-    ctx = _context([src_from, src_to], dialect, shadow_server)
+    ctx = _context([src_from, src_to], dialect, shadow_db,
+                   [_env(from_environment), _env(to_environment)])
     # Both sides load at once: each is mostly waiting on its own server.
     with ThreadPoolExecutor(max_workers=1) as pool:
         loading_before = pool.submit(load_schema, src_from, ctx)
@@ -395,7 +410,7 @@ def apply(
         desired = schema or (env.schema_path if env else None)
         if not desired:
             raise BadInput("missing plan: pass a plan file, or --schema with the desired schema")
-        ctx = _context([dsn, desired], None, shadow_db or (env.shadow_database_url if env else None))
+        ctx = _context([dsn, desired], None, shadow_db, [env])
         live, wanted = load_schema(dsn, ctx), load_schema(desired, ctx)
         _warn_unmanaged_pair(live, wanted)
         the_plan = build_plan(live, wanted, lock_safe=not no_rewrite,

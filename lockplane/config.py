@@ -3,8 +3,15 @@
     [environments.production]
     database_url = "postgresql://app@db/app"     # or DATABASE_URL in .env.production
     shadow_database_url = "postgresql://app@db/app_shadow"
+    scratch_database_url = "postgresql://lockplane@scratch-db/postgres"
+    allowed_extensions = ["postgis"]
     schema_path = "schema/"
     safety = "strict"
+
+``scratch_database_url``: the server where desired schemas (SQL and JSON files, which
+arrive in pull requests) are loaded, away from the target's credentials;
+``allowed_extensions``: extensions such files may install there beyond those the server
+marks trusted.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ class Environment:
     shadow_database_url: str | None = None
     schema_path: str | None = None
     safety: str | None = None
+    scratch_database_url: str | None = None
+    allowed_extensions: tuple[str, ...] = ()
 
     @property
     def default_safety(self) -> str:
@@ -64,7 +73,9 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
         return {}
     data = parse_toml(read_text(path, CONFIG_FILE), str(path))
     envs: dict[str, Environment] = {}
-    allowed = {"database_url", "shadow_database_url", "schema_path", "safety", "description"}
+    strings = {"database_url", "shadow_database_url", "scratch_database_url", "schema_path",
+               "safety", "description"}
+    allowed = strings | {"allowed_extensions"}
     environments = data.get("environments") or {}
     if not isinstance(environments, dict):
         raise BadInput(f"{path}: environments must be a table ([environments.NAME]), "
@@ -76,18 +87,24 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
         if unknown:
             raise BadInput(f"{path}: [environments.{name}] has unknown key(s): "
                            f"{', '.join(sorted(unknown))}")
-        for key in sorted(allowed & set(table)):
+        for key in sorted(strings & set(table)):
             if not isinstance(table[key], str):
                 # The value itself is not shown: it may be half a secret.
                 raise BadInput(f"{path}: [environments.{name}] {key} must be a string, not "
                                f"{_toml_type(table[key])}")
+        extensions = table.get("allowed_extensions", [])
+        if not isinstance(extensions, list) or not all(isinstance(e, str) for e in extensions):
+            raise BadInput(f"{path}: [environments.{name}] allowed_extensions must be an array "
+                           "of extension names")
         safety = table.get("safety")
         if safety is not None and safety not in SAFETY_LEVELS:
             raise BadInput(f"{path}: [environments.{name}] safety must be one of "
                            f"{', '.join(SAFETY_LEVELS)}")
         envs[name] = Environment(name=name, database_url=table.get("database_url"),
                                  shadow_database_url=table.get("shadow_database_url"),
-                                 schema_path=table.get("schema_path"), safety=safety)
+                                 schema_path=table.get("schema_path"), safety=safety,
+                                 scratch_database_url=table.get("scratch_database_url"),
+                                 allowed_extensions=tuple(extensions))
     return envs
 
 
@@ -110,9 +127,13 @@ def get_environment(name: str, directory: str | Path = ".") -> Environment:
         env.database_url = values.get("DATABASE_URL", env.database_url)
         env.shadow_database_url = values.get("SHADOW_DATABASE_URL", env.shadow_database_url)
         env.schema_path = values.get("SCHEMA_PATH", env.schema_path)
+        env.scratch_database_url = values.get("SCRATCH_DATABASE_URL",
+                                              env.scratch_database_url)
     # Process environment wins, so CI can inject secrets without files.
     prefix = f"LOCKPLANE_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_"
     env.database_url = os.environ.get(prefix + "DATABASE_URL", env.database_url)
     env.shadow_database_url = os.environ.get(prefix + "SHADOW_DATABASE_URL",
                                              env.shadow_database_url)
+    env.scratch_database_url = os.environ.get(prefix + "SCRATCH_DATABASE_URL",
+                                              env.scratch_database_url)
     return env

@@ -185,7 +185,11 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
     if opts.safety == "permissive" or "privileged-function" in opts.acknowledged:
         return
     for i, step in enumerate(plan.steps, 1):
-        calls = db.privileged_calls(step.sql)
+        runs = [*step.sql, *step.cleanup]
+        if step.backfill:  # run by the backfill engine, not as the step's SQL
+            spec = step.backfill
+            runs += [f"SELECT {spec[k]}" for k in ("expression", "where") if spec.get(k)]
+        calls = db.privileged_calls(runs)
         if calls and i not in opts.acknowledged:
             raise SafetyRefusal(
                 f"step {i} ({step.description}) calls {', '.join(calls)}, which the server "

@@ -234,3 +234,49 @@ def test_sqlite_schema_cannot_touch_files_or_rows(tmp_path: Path) -> None:
         assert conn.execute("SELECT v FROM secrets").fetchall() == [("keep me",)]
     assert sorted(os.listdir(tmp_path)) == sorted(
         [f"{n}.sql" for n in attacks] + ["victim.db"])
+
+
+def test_scratch_server_and_allowed_extensions_come_from_the_environment(
+        pg_dsn: str, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE EXTENSION pg_stat_statements;\nCREATE TABLE t (a int);\n")
+    (tmp_path / "lockplane.toml").write_text(
+        f'[environments.dev]\ndatabase_url = "{pg_dsn}"\nschema_path = "schema.sql"\n')
+    proc = run("plan", "--from-environment", "dev", "-q", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "extension 'pg_stat_statements' is not allowed in a schema file" in proc.stderr
+
+    (tmp_path / "lockplane.toml").write_text(
+        f'[environments.dev]\ndatabase_url = "{pg_dsn}"\nschema_path = "schema.sql"\n'
+        'allowed_extensions = ["pg_stat_statements"]\n')
+    proc = run("plan", "--from-environment", "dev", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+    # The scratch server is where the file runs, never the target when one is configured:
+    # an unreachable one fails the load instead of falling back to the target.
+    nowhere = "postgresql://postgres@127.0.0.1:9/postgres"
+    (tmp_path / "lockplane.toml").write_text(
+        f'[environments.dev]\ndatabase_url = "{pg_dsn}"\nschema_path = "schema.sql"\n'
+        f'scratch_database_url = "{nowhere}"\n')
+    proc = run("plan", "--from-environment", "dev", "-q", cwd=tmp_path)
+    assert proc.returncode == 2 and "127.0.0.1:9" in proc.stderr, proc.stderr
+    (tmp_path / "lockplane.toml").write_text(
+        f'[environments.dev]\ndatabase_url = "{pg_dsn}"\nschema_path = "schema.sql"\n')
+    proc = run("plan", "--from-environment", "dev", "-q", cwd=tmp_path,
+               env={"LOCKPLANE_SCRATCH_DATABASE_URL": nowhere})
+    assert proc.returncode == 2 and "127.0.0.1:9" in proc.stderr, proc.stderr
+
+
+def test_apply_refuses_a_backfill_that_calls_a_privileged_function(pg_dsn: str,
+                                                                    tmp_path: Path) -> None:
+    pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);")
+    schema = tmp_path / "schema.sql"
+    # A volatile default on a table with rows becomes a batched backfill of existing rows.
+    schema.write_text("CREATE TABLE t (id int PRIMARY KEY, "
+                      "host text DEFAULT pg_read_file('/etc/hostname'));\n")
+    proc = run("apply", "--schema", str(schema), "--target", pg_dsn, "--auto-approve")
+    assert proc.returncode == 3, proc.stderr
+    assert "pg_read_file" in proc.stderr and "privileged-function" in proc.stderr
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.columns "
+                            "WHERE table_name = 't'").fetchone() == (1,)
