@@ -48,7 +48,10 @@ T = TypeVar("T")
 
 def diff(before: Schema, after: Schema, dialect: Dialect) -> list[Change]:
     """Every change that turns ``before`` into ``after``, unordered (see plan.order)."""
-    out: list[Change] = []
+    from .renames import declared_renames
+
+    # Declared renames first; everything else is diffed against the renamed tables.
+    before, out = declared_renames(before, after)
     for differ in OBJECT_DIFFERS:
         out += differ(before, after, dialect)
     out += diff_tables(before, after, dialect)

@@ -232,7 +232,11 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
     with comparing(before, after):
         changes = order_changes(diff(before, after, d))
         if lock_safe and d.name == "postgres":
-            changes = lock_safe_changes(changes, before, after, d)
+            from .renames import declared_renames
+
+            # (the rewrites look tables up as they are once declared renames are done)
+            changes = lock_safe_changes(changes, declared_renames(before, after)[0],
+                                        after, d)
         source_hash, target_hash = hashes(before, after)
     return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
                 lockplane_version=__version__, hash_format=HASH_FORMAT,

@@ -1,0 +1,220 @@
+"""Declared renames in a plain plan: a rename is a rename everywhere.
+
+A desired schema says ``-- lockplane:renamed-from old`` (``renamed_from`` in JSON) on a
+table or column. ``lockplane plan --multi-phase`` turns that into expand/contract phases;
+a plain plan renames in place (one ALTER ... RENAME, data kept) and never drops the old
+column or table to add an empty new one. The rename breaks running code that uses the
+old name, so its step is ``multi_phase`` (rules ``rename-table`` / ``rename-column``):
+``--safety strict`` refuses it and points to ``plan --multi-phase``.
+
+``declared_renames(before, after)`` gives the rename changes and ``before`` as the server
+will have it right after them (the renames carried into indexes, constraints, foreign
+keys of other tables, sequence ownership, partitions, as the server does itself). The
+differ then diffs that against ``after``: every other step (a type change of the renamed
+column, say) is computed against the renamed tables, so the renames run first.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .changes.base import Change, Order
+from .changes.rename_column import RenameColumn
+from .changes.rename_table import RenameTable
+from .model import Schema, Table, quote_name, split_name
+
+# Before every other step: the rest of the plan names tables and columns by their new
+# names (and its rollback, run in reverse, renames back last).
+RENAME_ORDER = int(Order.DROP_POLICY) - 10
+
+
+def _first(change: Change) -> Change:
+    change.order = RENAME_ORDER  # type: ignore[misc]  # per instance: declared renames only
+    return change
+
+
+def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change]]:
+    """(``before`` with the declared renames done, the rename changes); ``before`` itself
+    when ``after`` declares no rename that applies to it."""
+    tables = _table_renames(before, after)
+    columns = _column_renames(before, after, dict(tables))
+    if not tables and not columns:
+        return before, []
+    renamed = before.model_copy(deep=True)
+    changes: list[Change] = []
+    for (schema, old), new in tables:
+        t = renamed.table(schema, old)
+        assert t is not None
+        changes.append(_first(RenameTable(t.model_copy(deep=True), new)))
+        _rename_table_in(renamed, t, new)
+        renamed._table_index = None
+    for (schema, table), pairs in columns.items():
+        t = renamed.table(schema, table)
+        assert t is not None
+        for old, new in pairs:
+            changes.append(_first(RenameColumn(t.model_copy(deep=True), old, new)))
+            _rename_column_in(renamed, t, old, new)
+    renamed._table_index = None
+    if after.dialect == "postgres":
+        # The server names constraints and indexes after their table and columns when the
+        # schema does not: renamed, they would be dropped and built again under the new
+        # names (a primary key, a foreign key validated again...). Rename them instead.
+        for key in dict.fromkeys([(s, new) for (s, _), new in tables] + list(columns)):
+            t, wanted = renamed.table(*key), after.table(*key)
+            if t is not None and wanted is not None:
+                changes += [_first(c) for c in _follow_names(t, wanted)]
+    return renamed, changes
+
+
+def _table_renames(before: Schema, after: Schema) -> list[tuple[tuple[str, str], str]]:
+    out = []
+    taken: set[tuple[str, str]] = set()
+    for t in after.tables:
+        schema = t.schema_ or ""
+        if not t.renamed_from or before.table(schema, t.name) is not None:
+            continue  # no rename asked, or already done (the annotation stays in the file)
+        old = (schema, t.renamed_from)
+        # The old table must exist and be gone from the desired schema (else it is kept,
+        # and the new one is a new table); one old table renames once.
+        if before.table(*old) is None or after.table(*old) is not None or old in taken:
+            continue
+        taken.add(old)
+        out.append((old, t.name))
+    return out
+
+
+def _column_renames(before: Schema, after: Schema, tables: dict[tuple[str, str], str],
+                    ) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Per table (as named once the table renames are done): (old, new) column names."""
+    back = {(s, new): old for (s, old), new in tables.items()}
+    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for t in after.tables:
+        schema = t.schema_ or ""
+        old_t = before.table(schema, back.get((schema, t.name), t.name))
+        if old_t is None:
+            continue
+        for c in t.columns:
+            if not c.renamed_from or old_t.column(c.name) is not None:
+                continue
+            if old_t.column(c.renamed_from) is None or t.column(c.renamed_from) is not None:
+                continue
+            pairs = out.setdefault((schema, t.name), [])
+            if all(old != c.renamed_from for old, _ in pairs):
+                pairs.append((c.renamed_from, c.name))
+    return out
+
+
+def _follow_names(t: Table, wanted: Table) -> list[Change]:
+    """Renames of ``t``'s constraints and indexes that differ from ``wanted``'s only by
+    name (``t`` is updated to the new names)."""
+    from .changes.rename_constraint import RenameConstraint
+    from .changes.rename_index import RenameIndex
+    from .diff import same
+
+    out: list[Change] = []
+    pk, new_pk = t.primary_key, wanted.primary_key
+    if pk and new_pk and pk.name and new_pk.name and pk.name != new_pk.name and same(
+            pk, new_pk, "name"):
+        out.append(RenameConstraint(t.model_copy(deep=True), pk.name, new_pk.name))
+        pk.name = new_pk.name
+    for group in ("unique_constraints", "check_constraints", "foreign_keys",
+                  "exclusion_constraints", "indexes"):
+        mine, theirs = getattr(t, group), getattr(wanted, group)
+        have = {o.name for o in mine}
+        free = [o for o in theirs if o.name and o.name not in have]
+        for obj in mine:
+            if not obj.name or any(o.name == obj.name for o in theirs):
+                continue
+            twin = next((o for o in free if same(obj, o, "name", "comment")), None)
+            if twin is None:
+                continue
+            free.remove(twin)
+            if group == "indexes":
+                out.append(RenameIndex(t.schema_ or "", t.name, obj.name, twin.name))
+            else:
+                out.append(RenameConstraint(t.model_copy(deep=True), obj.name, twin.name))
+            obj.name = twin.name
+    return out
+
+
+# ------------------------------------------------------------ what the server renames too
+def _rename_table_in(schema: Schema, t: Table, new: str) -> None:
+    s = t.schema_ or ""
+    old = t.name
+    old_q, new_q = quote_name(s, old), quote_name(s, new)
+    for other in schema.tables:
+        for fk in other.foreign_keys:
+            if fk.referenced_table == old and (fk.referenced_schema or other.schema_
+                                               or "") == s:
+                fk.referenced_table = new
+        if other.partition_of and _same_relation(other.partition_of, s, old, other):
+            other.partition_of = new_q
+        other.inherits = [new_q if _same_relation(p, s, old, other) else p
+                          for p in other.inherits]
+    for seq in schema.sequences:
+        if seq.owned_by and seq.owned_by.startswith(old_q + "."):
+            seq.owned_by = new_q + seq.owned_by[len(old_q):]
+    t.name = new
+
+
+def _same_relation(ref: str, schema: str, name: str, holder: Table) -> bool:
+    try:
+        return split_name(ref, holder.schema_ or "") == (schema, name)
+    except ValueError:
+        return False
+
+
+def _rename_column_in(schema: Schema, t: Table, old: str, new: str) -> None:
+    s = t.schema_ or ""
+    col = t.column(old)
+    assert col is not None
+    col.name = new
+    if t.primary_key:
+        t.primary_key.columns = _names(t.primary_key.columns, old, new)
+        t.primary_key.include = _names(t.primary_key.include, old, new)
+    for uc in t.unique_constraints:
+        uc.columns = _names(uc.columns, old, new)
+        uc.include = _names(uc.include, old, new)
+    for fk in t.foreign_keys:
+        fk.columns = _names(fk.columns, old, new)
+        fk.on_delete_columns = _names(fk.on_delete_columns, old, new)
+    for ck in t.check_constraints:
+        ck.expression = _expr(ck.expression, old, new) or ck.expression
+    for ix in t.indexes:
+        for k in ix.keys:
+            if k.column == old:
+                k.column = new
+            k.expression = _expr(k.expression, old, new)
+        ix.columns = _names(ix.columns, old, new)
+        ix.include = _names(ix.include, old, new)
+        ix.where = _expr(ix.where, old, new)
+    for c in t.columns:
+        if c.generated:
+            c.generated = _expr(c.generated, old, new)
+    # Foreign keys of other tables (and this one's own self-references) that point here.
+    for other in schema.tables:
+        for fk in other.foreign_keys:
+            if fk.referenced_table == t.name and (fk.referenced_schema or other.schema_
+                                                  or "") == s:
+                fk.referenced_columns = _names(fk.referenced_columns, old, new)
+    q_old = quote_name(s, t.name, old)
+    for seq in schema.sequences:
+        if seq.owned_by == q_old:
+            seq.owned_by = quote_name(s, t.name, new)
+
+
+def _names(names: list[str], old: str, new: str) -> list[str]:
+    return [new if n == old else n for n in names]
+
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+def _expr(expression: str | None, old: str, new: str) -> str | None:
+    """``expression`` with the identifier ``old`` renamed (whole identifiers only), the
+    new name written as the server prints it (quoted only when it must be)."""
+    if not expression:
+        return expression
+    written = new if _PLAIN.fullmatch(new) else '"' + new.replace('"', '""') + '"'
+    out = expression.replace('"' + old.replace('"', '""') + '"', written)
+    return re.sub(rf"(?<![\w$\"']){re.escape(old)}(?![\w$\"'])", lambda _m: written, out)
