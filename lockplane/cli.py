@@ -25,6 +25,7 @@ from . import __version__
 from .config import SAFETY_LEVELS, Environment, get_environment
 from .dsn import looks_like_dsn, redact
 from .errors import BadInput, LockplaneError, SafetyRefusal
+from .lockwait import DEFAULT_LOCK_WAIT_BUDGET_S
 from .model import Schema
 from .plan import (
     DEFAULT_LOCK_TIMEOUT_MS,
@@ -390,8 +391,10 @@ def apply(
     safety: Annotated[str | None, typer.Option("--safety", help="strict | moderate | permissive")] = None,
     shadow_db: Annotated[str | None, typer.Option("--shadow-db", help="server for the shadow database")] = None,
     skip_shadow: Annotated[bool, typer.Option("--skip-shadow", help="do not validate on a shadow database")] = False,
-    lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="PostgreSQL lock_timeout: written into the steps with --schema; for a plan file, used where its steps set none (a plan carries the value it was reviewed with)")] = 3000,
-    retries: Annotated[int, typer.Option("--retries", help="retries after a lock timeout")] = 3,
+    lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="PostgreSQL lock_timeout: written into the steps with --schema; for a plan file, used where its steps set none (a plan carries the value it was reviewed with)")] = DEFAULT_LOCK_TIMEOUT_MS,
+    retries: Annotated[int | None, typer.Option("--retries", help="at most this many retries of a step that cannot get its lock [default: as many as --lock-wait-budget allows]")] = None,
+    lock_wait_budget: Annotated[float, typer.Option("--lock-wait-budget", help="seconds a step may spend retrying short lock waits before it fails, naming who blocks it")] = DEFAULT_LOCK_WAIT_BUDGET_S,
+    cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
     applied_by: Annotated[str | None, typer.Option("--who", help="recorded in the history")] = None,
     no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="with --schema: plain DDL instead of the lock-safe forms")] = False,
     acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: run these dangerous steps anyway: rule@schema.table, a rule id, or a step number of a plan file (repeatable)")] = None,
@@ -420,6 +423,8 @@ def apply(
         print_plan(the_plan)
     opts = ApplyOptions(safety=level, shadow_dsn=shadow_db or (env.shadow_database_url if env else None),
                         skip_shadow=skip_shadow, lock_timeout_ms=lock_timeout, retries=retries,
+                        lock_wait_budget_s=lock_wait_budget,
+                        cancel_blockers_after_s=cancel_blockers_after,
                         applied_by=applied_by, acknowledged=parse_acknowledgements(
                             acknowledge, allow_numbers=plan_file is not None),
                         plan_file=plan_file)
@@ -545,6 +550,8 @@ def rollback(
     safety: Annotated[str | None, typer.Option("--safety")] = None,
     shadow_db: Annotated[str | None, typer.Option("--shadow-db")] = None,
     skip_shadow: Annotated[bool, typer.Option("--skip-shadow")] = False,
+    lock_wait_budget: Annotated[float, typer.Option("--lock-wait-budget", help="seconds a step may spend retrying short lock waits before it fails, naming who blocks it")] = DEFAULT_LOCK_WAIT_BUDGET_S,
+    cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
 ) -> None:
     """Undo an applied plan on the target (refused unless the target is at its target_hash)."""
     from .execute import ApplyOptions, apply_plan
@@ -562,7 +569,8 @@ def rollback(
     if not back.steps:
         return
     opts = ApplyOptions(safety=_safety_level(safety, env), shadow_dsn=shadow_db,
-                        skip_shadow=skip_shadow)
+                        skip_shadow=skip_shadow, lock_wait_budget_s=lock_wait_budget,
+                        cancel_blockers_after_s=cancel_blockers_after)
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
     result = apply_plan(back, dsn, opts, report=_report, confirm=confirm)
     for w in result.warnings:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .errors import BadInput, SafetyRefusal
+from .lockwait import DEFAULT_LOCK_WAIT_BUDGET_S
 from .report import err, escape, print_plan, write_out
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         safety: Annotated[str, typer.Option("--safety")] = "moderate",
         skip_shadow: Annotated[bool, typer.Option("--skip-shadow")] = False,
         auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
+        lock_wait_budget: Annotated[float, typer.Option("--lock-wait-budget", help="seconds a step may spend retrying short lock waits before it fails, naming who blocks it")] = DEFAULT_LOCK_WAIT_BUDGET_S,
+        cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
     ) -> None:
         """Apply one phase of a multi-phase plan (refuses phases out of order)."""
         from rich.text import Text
@@ -115,7 +118,9 @@ def register(app: typer.Typer, resolve_target: object) -> None:
             if typer.prompt("Only 'yes' will be accepted to approve", default="",
                             show_default=False, err=True).strip() != "yes":
                 raise SafetyRefusal("apply-phase cancelled: not confirmed")
-        opts = _options(safety=safety, skip_shadow=skip_shadow)
+        opts = _options(safety=safety, skip_shadow=skip_shadow,
+                        lock_wait_budget_s=lock_wait_budget,
+                        cancel_blockers_after_s=cancel_blockers_after)
         result = _runner().apply_phase(mp, dsn, number if phase else None, options=opts,
                                        force_reason=force,
                                        report=lambda m: err.print(f"[dim]{escape(m)}[/]"))
@@ -179,6 +184,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         to_phase: Annotated[int | None, typer.Option("--to-phase", help="roll back until only N phases remain applied")] = None,
         safety: Annotated[str, typer.Option("--safety")] = "permissive",
         auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
+        lock_wait_budget: Annotated[float, typer.Option("--lock-wait-budget", help="seconds a step may spend retrying short lock waits before it fails, naming who blocks it")] = DEFAULT_LOCK_WAIT_BUDGET_S,
+        cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
     ) -> None:
         """Undo the last applied phase, or every phase after --to-phase."""
         mp = _load_checked(plan_file)
@@ -189,7 +196,9 @@ def register(app: typer.Typer, resolve_target: object) -> None:
                                              default="", show_default=False,
                                              err=True).strip() != "yes":
             raise SafetyRefusal("rollback-phase cancelled: not confirmed")
-        results = _runner().rollback(mp, dsn, to_phase, options=_options(safety=safety),
+        results = _runner().rollback(mp, dsn, to_phase, options=_options(
+            safety=safety, lock_wait_budget_s=lock_wait_budget,
+            cancel_blockers_after_s=cancel_blockers_after),
                                      report=lambda m: err.print(f"[dim]{escape(m)}[/]"))
         err.print(f"[green]Rolled back[/] {len(results)} phase(s).")
 

@@ -27,12 +27,23 @@ from .dsn import dialect_of, redact
 from .errors import BadInput, ExecutionFailed, SafetyRefusal
 from .integrity import check_plan, legacy_plan_id
 from .integrity import plan_id as plan_id  # (re-exported: callers and tests use it here)
+from .lockwait import (
+    DEFAULT_BACKOFF_BASE_S,
+    DEFAULT_BACKOFF_CAP_S,
+    DEFAULT_LOCK_WAIT_BUDGET_S,
+    PROGRESS_EVERY_S,
+    Backoff,
+    Blocker,
+    LockWatch,
+    check_seconds,
+    describe_blockers,
+)
 from .model import Schema
-from .plan import Plan, Step, build_plan, check_lock_timeout
+from .plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, Step, build_plan, check_lock_timeout
 from .state import History, MigrationRecord
 
-RETRYABLE_SQLSTATES = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
-MAX_RETRIES = 10  # the backoff doubles from retry_backoff_s: 10 retries wait ~17 min in all
+# A cap on --retries; the lock-wait budget is what normally ends a step's retries.
+MAX_RETRIES = 100_000
 
 
 @dataclass
@@ -40,9 +51,18 @@ class ApplyOptions:
     safety: str = "moderate"
     shadow_dsn: str | None = None
     skip_shadow: bool = False
-    lock_timeout_ms: int = 3000
-    retries: int = 3
-    retry_backoff_s: float = 1.0
+    # The session's lock_timeout, for steps whose SQL sets none (the plan's SET wins).
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
+    # Lock waits (lockplane.lockwait): a step that cannot get its lock retries, pausing
+    # with exponential backoff and jitter from retry_backoff_s up to retry_backoff_cap_s,
+    # until lock_wait_budget_s has passed since its first attempt (or ``retries`` retries,
+    # when set). cancel_blockers_after_s: once the step has failed that long, cancel the
+    # statements of the sessions that block it (None: never).
+    retries: int | None = None
+    retry_backoff_s: float = DEFAULT_BACKOFF_BASE_S
+    retry_backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S
+    lock_wait_budget_s: float = DEFAULT_LOCK_WAIT_BUDGET_S
+    cancel_blockers_after_s: float | None = None
     applied_by: str | None = None
     # Steps allowed anyway at level moderate: step numbers (1-based) or rule ids.
     acknowledged: set[int | str] = field(default_factory=set)
@@ -54,9 +74,16 @@ class ApplyOptions:
 
     def __post_init__(self) -> None:
         check_lock_timeout(self.lock_timeout_ms)
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) \
-                or not 0 <= self.retries <= MAX_RETRIES:
+        if self.retries is not None and (
+                isinstance(self.retries, bool) or not isinstance(self.retries, int)
+                or not 0 <= self.retries <= MAX_RETRIES):
             raise BadInput(f"--retries must be from 0 to {MAX_RETRIES}, not {self.retries!r}")
+        check_seconds(self.lock_wait_budget_s, "--lock-wait-budget")
+        if self.cancel_blockers_after_s is not None:
+            check_seconds(self.cancel_blockers_after_s, "--cancel-blockers-after")
+        for value, name in ((self.retry_backoff_s, "retry_backoff_s"),
+                            (self.retry_backoff_cap_s, "retry_backoff_cap_s")):
+            check_seconds(value, name)
 
 
 @dataclass
@@ -198,20 +225,6 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
                 "acknowledge it with --acknowledge privileged-function")
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
-
-
-def _db_error_types(db: Database) -> tuple[type[BaseException], ...]:
-    if db.dialect.name == "postgres":
-        import psycopg
-
-        return (psycopg.Error,)
-    import sqlite3
-
-    return (sqlite3.Error,)
-
-
 def _error_line(exc: BaseException) -> str:
     diag = getattr(exc, "diag", None)
     msg = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
@@ -260,50 +273,161 @@ def _sqlite_fk_check(db: Database) -> None:
 def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
               on_committed: Callable[[int], None] | None = None,
               report: Reporter | None = None) -> None:
-    """Run one group with retries; ``on_committed`` runs inside the same transaction."""
-    errors = _db_error_types(db)
-    attempt = 0
-    while True:
-        attempt += 1
-        current: tuple[int, Step] | None = None
-        try:
-            if group[0][1].transactional:
-                with db.transaction():
-                    for current in group:
-                        for stmt in current[1].sql:
+    """Run one group; ``on_committed`` runs inside the same transaction.
+
+    A lock wait that runs out (the plan's short ``lock_timeout``) or a lost deadlock rolls
+    the attempt back and retries it (lockplane.lockwait), until the lock-wait budget is
+    spent; then the error names the sessions that blocked it.
+    """
+    errors = db.dialect.error_types()
+    waits = _LockWaits(db, opts, report)
+    try:
+        while True:
+            current: tuple[int, Step] | None = None
+            waits.start_attempt()
+            try:
+                if group[0][1].transactional:
+                    with db.transaction():
+                        for current in group:
+                            for stmt in current[1].sql:
+                                db.execute(stmt)
+                        if db.dialect.name == "sqlite":
+                            _sqlite_fk_check(db)
+                        if on_committed:
+                            on_committed(group[-1][0] + 1)
+                else:
+                    current = group[0]
+                    if not current[1].cleanup_reverts_previous:
+                        for stmt in current[1].cleanup:  # leftovers of an earlier attempt
                             db.execute(stmt)
-                    if db.dialect.name == "sqlite":
-                        _sqlite_fk_check(db)
-                    if on_committed:
-                        on_committed(group[-1][0] + 1)
-            else:
-                current = group[0]
-                if not current[1].cleanup_reverts_previous:
-                    for stmt in current[1].cleanup:  # leftovers of an earlier attempt
+                    for stmt in current[1].sql:
                         db.execute(stmt)
-                for stmt in current[1].sql:
-                    db.execute(stmt)
-                if on_committed:
-                    on_committed(current[0] + 1)
-            return
-        except errors as exc:
-            state = _sqlstate(exc)
-            if state in RETRYABLE_SQLSTATES and attempt <= opts.retries:
-                wait = opts.retry_backoff_s * (2 ** (attempt - 1))
-                if report:
-                    report(f"lock not available ({state}); retry {attempt}/{opts.retries} "
-                           f"in {wait:.1f}s")
-                time.sleep(wait)
-                continue
-            where = f"step {current[0] + 1} '{current[1].description}'" if current else "a step"
-            rolled = ("rolled back" if group[0][1].transactional
-                      else "not rolled back (it ran outside a transaction)")
-            cleaned = False
-            if current is not None and current[1].cleanup:
-                cleaned, rolled = _clean_up(db, current[1], errors)
-            failure = ExecutionFailed(f"{where} failed: {_error_line(exc)}; {rolled}")
-            failure.cleaned_up = cleaned
-            raise failure from None
+                    if on_committed:
+                        on_committed(current[0] + 1)
+                return
+            except errors as exc:
+                waits.end_attempt()
+                where = (f"step {current[0] + 1} '{current[1].description}'" if current
+                         else "a step")
+                if waits.retry(exc, where):
+                    continue
+                rolled = ("rolled back" if group[0][1].transactional
+                          else "not rolled back (it ran outside a transaction)")
+                cleaned = False
+                if current is not None and current[1].cleanup:
+                    cleaned, rolled = _clean_up(db, current[1], errors)
+                why = waits.gave_up or _error_line(exc)
+                failure = ExecutionFailed(f"{where} failed: {why}; {rolled}{waits.advice}")
+                failure.cleaned_up = cleaned
+                raise failure from None
+            finally:
+                waits.end_attempt()
+    finally:
+        waits.close()
+
+
+class _LockWaits:
+    """One group's lock-wait retries: backoff within the budget, the watch on who blocks
+    it (opened at the first lock wait that runs out), cancelling blockers on request."""
+
+    def __init__(self, db: Database, opts: ApplyOptions, report: Reporter | None) -> None:
+        self.db, self.opts, self.report = db, opts, report
+        self.backoff = Backoff(opts.retry_backoff_s, opts.retry_backoff_cap_s)
+        self.first: float | None = None
+        self.retries = 0
+        self.watch: LockWatch | None = None
+        self.watch_tried = False
+        self.blockers: list[Blocker] = []
+        self.refused: dict[int, Blocker] = {}
+        self.noted = 0.0
+        self.gave_up: str | None = None
+        self.advice = ""
+        self.where = "the step"
+
+    def start_attempt(self) -> None:
+        if self.first is None:
+            self.first = time.monotonic()
+        if self.watch is not None:
+            self.watch.start_attempt()
+
+    def end_attempt(self) -> None:
+        if self.watch is not None:
+            self.watch.end_attempt()
+
+    def retry(self, exc: BaseException, where: str) -> bool:
+        """Whether to run the group again (after a pause); else ``gave_up`` says why, when
+        it was a lock wait."""
+        what = self.db.dialect.lock_wait_failure(exc)
+        if what is None:
+            return False
+        assert self.first is not None
+        opts, self.where = self.opts, where
+        cancelled = self._take_cancelled(where)
+        if self.watch is not None:
+            self.blockers = self.watch.blockers() or self.blockers
+        elif not self.watch_tried:
+            self.watch_tried = True
+            self.watch = self.db.lock_watch()
+            if self.watch is not None and opts.cancel_blockers_after_s is not None:
+                self.watch.cancel_from(self.first + opts.cancel_blockers_after_s)
+        self.retries += 1
+        elapsed = time.monotonic() - self.first
+        # Just cancelled a blocker: its locks are gone now, before another session's.
+        pause = 0.0 if cancelled else self.backoff.pause(self.retries)
+        if opts.retries is not None and self.retries > opts.retries:
+            limit = f"within {opts.retries} retr{'y' if opts.retries == 1 else 'ies'}"
+        elif elapsed + pause > opts.lock_wait_budget_s:
+            limit = f"within the {opts.lock_wait_budget_s:g} s lock-wait budget"
+        else:
+            limit = None
+        if limit is not None:
+            self._give_up(what, exc, limit, elapsed)
+            return False
+        now = time.monotonic()
+        if self.report and (self.retries == 1 or now - self.noted >= PROGRESS_EVERY_S):
+            self.noted = now
+            who_ = f"; blocked by {describe_blockers(self.blockers)}" if self.blockers else ""
+            self.report(f"{where}: lock not available ({what}); retry {self.retries} in "
+                        f"{pause:.2f} s, {elapsed:.1f} s of the {opts.lock_wait_budget_s:g} s "
+                        f"lock-wait budget spent{who_}")
+        time.sleep(pause)
+        return True
+
+    def _give_up(self, what: str, exc: BaseException, limit: str, elapsed: float) -> None:
+        attempts = self.retries
+        self.gave_up = (f"could not get its lock {limit} ({attempts} attempt"
+                        f"{'s' if attempts != 1 else ''} over {elapsed:.1f} s, the last ended "
+                        f"by a {what}: {_error_line(exc)}); blocked by "
+                        f"{describe_blockers(self.blockers)}")
+        if self.refused:
+            self.gave_up += ("; not cancelled, being idle in a transaction (a cancel ends "
+                             "only a running statement): pid "
+                             + ", ".join(str(p) for p in self.refused))
+        self.advice = (". Wait for those sessions or end them, give the step longer with "
+                       "--lock-wait-budget, or let --cancel-blockers-after S cancel their "
+                       "statements" if self.opts.cancel_blockers_after_s is None else "")
+
+    def _take_cancelled(self, where: str) -> bool:
+        if self.watch is None:
+            return False
+        done, refused = self.watch.take_cancelled()
+        for b in done:
+            if self.report:
+                self.report(f"cancelled the statement of {b.describe()}, which blocked "
+                            f"{where} (--cancel-blockers-after "
+                            f"{self.opts.cancel_blockers_after_s:g})")
+        for b in refused:
+            self.refused[b.pid] = b
+            if self.report:
+                self.report(f"cannot cancel {b.describe()}, which blocks {where}: it is idle "
+                            "in its transaction, and a cancel ends only a running statement")
+        return bool(done)
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self._take_cancelled(self.where)
+            self.watch.close()
+            self.watch = None
 
 
 def _clean_up(db: Database, step: Step, errors: tuple[type[BaseException], ...],

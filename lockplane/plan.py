@@ -134,7 +134,9 @@ def _findings(change: Change, assessment: Assessment) -> list[StepFinding]:
 # Every PostgreSQL step says how long it may wait for a lock: a DDL statement queued
 # behind a long transaction blocks every query queued behind it. (Even steps on objects
 # the plan creates: they lock what they reference, and the script may run step by step.)
-DEFAULT_LOCK_TIMEOUT_MS = 3000
+# Short, so that no query stalls longer than this behind a waiting step; the executor
+# retries the step with backoff within its lock-wait budget (lockplane.lockwait).
+DEFAULT_LOCK_TIMEOUT_MS = 150
 # A day: far above any sane lock wait, and (with BRIEF_STEP_MS added for a step's
 # statement_timeout) well inside PostgreSQL's int4 milliseconds.
 MAX_LOCK_TIMEOUT_MS = 86_400_000

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the model is heavy to import; a dialect needs it only to introspect
+    from ..lockwait import LockWatch
     from ..model import Schema
 
 
@@ -34,6 +35,15 @@ class Dialect(ABC):
     def literal(self, value: str) -> str:
         """A string literal; standard SQL escaping of single quotes."""
         return "'" + value.replace("'", "''") + "'"
+
+    def error_types(self) -> tuple[type[BaseException], ...]:
+        """The exceptions the driver raises when a statement fails."""
+        return ()
+
+    def lock_wait_failure(self, exc: BaseException) -> str | None:
+        """What ``exc`` is, if it is a statement that gave up waiting for a lock (or lost
+        a deadlock): running it again later may succeed. None: any other error."""
+        return None
 
     @abstractmethod
     def connect(self, dsn: str, *, create: bool = False) -> Database:
@@ -70,6 +80,12 @@ class Database(ABC):
         """Built-in functions these statements call that the server lets no ordinary user
         run (they reach its files, programs or settings). None where there are none."""
         return []
+
+    def lock_watch(self) -> LockWatch | None:
+        """A second session that watches this one's lock waits (who blocks them, and
+        cancelling those on request); None where the dialect has none or it cannot
+        connect."""
+        return None
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...

@@ -32,6 +32,14 @@ class PostgresDialect(Dialect):
     def connect(self, dsn: str, *, create: bool = False) -> PostgresDatabase:
         return PostgresDatabase(self, dsn)
 
+    def error_types(self) -> tuple[type[BaseException], ...]:
+        return (psycopg.Error,)
+
+    def lock_wait_failure(self, exc: BaseException) -> str | None:
+        from .lockwait import lock_wait_failure
+
+        return lock_wait_failure(exc)
+
     @contextlib.contextmanager
     def scratch(self, near_dsn: str | None = None) -> Iterator[PostgresDatabase]:
         """A new empty database on the same server as ``near_dsn``, dropped afterwards.
@@ -116,6 +124,14 @@ class PostgresDatabase(Database):
         with self.conn.cursor() as cur:
             cur.execute(sql, params)  # type: ignore[arg-type]
             return list(cur.fetchall()) if cur.description else []
+
+    def lock_watch(self) -> Any:
+        from .lockwait import PostgresLockWatch
+
+        try:
+            return PostgresLockWatch(self)
+        except psycopg.Error:
+            return None  # (no connection left, say): the blockers stay unknown
 
     def privileged_calls(self, statements: Sequence[str]) -> list[str]:
         from .privileged import privileged_calls

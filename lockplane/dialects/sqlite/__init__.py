@@ -32,6 +32,9 @@ class SQLiteDialect(Dialect):
     def connect(self, dsn: str, *, create: bool = False) -> SQLiteDatabase:
         return SQLiteDatabase(self, dsn, create=create)
 
+    def error_types(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
+
     @contextlib.contextmanager
     def scratch(self, near_dsn: str | None = None) -> Iterator[SQLiteDatabase]:
         with SQLiteDatabase(self, "sqlite:///:memory:") as db:
