@@ -424,14 +424,22 @@ def _target_count(conn: psycopg.Connection[Any], tt: _TargetTable) -> tuple[int,
 
 
 def _copy_table(src: psycopg.Connection[Any], dst: psycopg.Connection[Any],
-                tt: _TargetTable, limit: int | None, fmt: str) -> tuple[int, bool]:
-    """Copy (a sample of) one table; the rows copied, and whether the whole table was."""
+                tt: _TargetTable, limit: int | None, fmt: str,
+                of_parents: pgsql.Composable | None = None) -> tuple[int, bool]:
+    """Copy (a sample of) one table; the rows copied, and whether the whole table was.
+
+    ``of_parents``: a condition keeping the rows whose foreign keys point at rows already
+    sampled (see _parents_condition): then those rows, up to ``limit``."""
     t = tt.table
     sampled = False
     name = _ident(t.schema_, t.name)
     cols = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tt.columns)
     select = pgsql.SQL("SELECT {} FROM ONLY {}").format(cols, name)
-    if limit is not None:
+    if limit is not None and of_parents is not None:
+        select = pgsql.SQL("{} WHERE {} LIMIT {}").format(select, of_parents,
+                                                          pgsql.Literal(limit))
+        sampled = True
+    elif limit is not None:
         est = tt.reltuples
         if est > 4 * limit:
             # Blocks from all over the table, not just its first pages.
@@ -448,6 +456,63 @@ def _copy_table(src: psycopg.Connection[Any], dst: psycopg.Connection[Any],
                 cin.write(chunk)
         copied = max(dc.rowcount, 0)  # "COPY n", known once the copy is finished
     return copied, limit is None or (not sampled and copied < limit)
+
+
+def _parent_first(tables: list[_TargetTable]) -> list[_TargetTable]:
+    """Referenced tables before the tables that reference them (cycles: as listed)."""
+    by_key = {(tt.table.schema_, tt.table.name): tt for tt in tables}
+    out: list[_TargetTable] = []
+    seen: set[tuple[Any, str]] = set()
+
+    def visit(tt: _TargetTable, path: set[tuple[Any, str]]) -> None:
+        key = (tt.table.schema_, tt.table.name)
+        if key in seen or key in path:
+            return
+        for fk in tt.table.foreign_keys:
+            parent = by_key.get((fk.referenced_schema or tt.table.schema_, fk.referenced_table))
+            if parent is not None and parent is not tt:
+                visit(parent, path | {key})
+        seen.add(key)
+        out.append(tt)
+
+    for tt in tables:
+        visit(tt, set())
+    return out
+
+
+def _parents_condition(dst: psycopg.Connection[Any], tt: _TargetTable,
+                       sampled: set[tuple[Any, str]]) -> pgsql.Composable | None:
+    """Rows of ``tt`` whose every foreign key to a sampled table points at a row of the
+    sample (or is NULL): a child's sample keeps the children of the sampled parents,
+    instead of an independent sample that pruning then empties. None: no such key."""
+    t = tt.table
+    parts: list[pgsql.Composable] = []
+    for fk in t.foreign_keys:
+        ref = (fk.referenced_schema or t.schema_, fk.referenced_table)
+        if ref not in sampled or ref == (t.schema_, t.name):
+            continue
+        types = [t.column(c).type if t.column(c) else None for c in fk.columns]
+        if None in types:
+            return None
+        with dst.cursor() as cur:
+            cur.execute(pgsql.SQL("SELECT DISTINCT {} FROM {}").format(
+                pgsql.SQL(", ").join(pgsql.SQL("{}::text").format(pgsql.Identifier(c))
+                                     for c in fk.referenced_columns),
+                _ident(ref[0], ref[1])))
+            keys = [r for r in cur.fetchall() if None not in r]
+        names = [pgsql.Identifier(f"k{i}") for i in range(len(fk.columns))]
+        arrays = pgsql.SQL(", ").join(
+            pgsql.SQL("{}::text[]").format(pgsql.Literal([k[i] for k in keys]))
+            for i in range(len(fk.columns)))
+        casts = pgsql.SQL(", ").join(
+            pgsql.SQL("u.{}::{}").format(n, pgsql.SQL(typ)) for n, typ in zip(
+                names, types, strict=True))  # types as the target's catalog prints them
+        cols = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in fk.columns)
+        nulls = pgsql.SQL(" OR ").join(pgsql.SQL("{} IS NULL").format(pgsql.Identifier(c))
+                                       for c in fk.columns)
+        parts.append(pgsql.SQL("(({}) IN (SELECT {} FROM unnest({}) AS u({})) OR {})").format(
+            cols, casts, arrays, pgsql.SQL(", ").join(names), nulls))
+    return pgsql.SQL(" AND ").join(parts) if parts else None
 
 
 def _prune_orphans(conn: psycopg.Connection[Any], tables: list[_TargetTable]) -> int:
@@ -520,20 +585,25 @@ def _load_rows(target: PostgresDatabase, shadow: PostgresDatabase, live: Schema,
     try:
         # One snapshot for every table: the copy is as consistent as the target.
         with src.transaction():
-            for tt in tables:
+            sampled: set[tuple[Any, str]] = set()  # tables copied in part
+            for tt in _parent_first(tables):
                 label = _label(tt.table.schema_, tt.table.name)
                 counts[label] = _target_count(src, tt)
                 if tt.relkind != "r" or not tt.columns:
                     continue  # partitioned parents hold no rows of their own
+                of_parents = _parents_condition(dst, tt, sampled) if limit else None
                 try:
                     copied[label] = _copy_table(src, dst, tt, limit,
-                                                "binary" if tt.binary_ok else "text")
+                                                "binary" if tt.binary_ok else "text",
+                                                of_parents)
                 except psycopg.Error:
                     if not tt.binary_ok:
                         raise
                     # Binary records carry their fields' type OIDs, which differ between
                     # databases for user-defined types; text does not.
-                    copied[label] = _copy_table(src, dst, tt, limit, "text")
+                    copied[label] = _copy_table(src, dst, tt, limit, "text", of_parents)
+                if not copied[label][1]:
+                    sampled.add((tt.table.schema_, tt.table.name))
             _copy_sequences(src, dst)
     except psycopg.Error as exc:
         raise ExecutionFailed(f"could not copy rows into the shadow database: "
@@ -596,7 +666,7 @@ def _xact_tuples(conn: psycopg.Connection[Any]) -> int:
 
 def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], db_oid: int,
               index: int, step: Step, tables: dict[str, TableRows], poll_interval_ms: float,
-              warnings: list[str]) -> StepMeasurement:
+              warnings: list[str], own_wal: bool = False) -> StepMeasurement:
     conn = shadow.conn
     pid = conn.info.backend_pid
     m = StepMeasurement(index=index, description=step.description, status="ok",
@@ -616,8 +686,13 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
     try:
         if step.transactional:
             with conn.transaction():
+                # PostgreSQL 15 keeps earlier transactions' counts in these counters
+                # until the backend flushes them (when idle, at most once a second): a
+                # catalog-only step read them as the copy's rows and was scaled up (its
+                # WAL by 20x). The difference inside the transaction is this step's.
+                stat_before = _xact_tuples(conn)
                 dml_rows = _execute_all(conn, step.sql)
-                stat_rows = _xact_tuples(conn)
+                stat_rows = max(_xact_tuples(conn) - stat_before, 0)
                 # A transaction keeps its table locks until COMMIT: its own look at
                 # pg_locks now catches every one, however briefly a poll could see it.
                 with conn.cursor() as cur:
@@ -633,8 +708,11 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
         m.duration_ms = (t1 - t0) * 1000
         monitor.stop()
     monitor.record(at_commit, at_commit_time, polled=False)
-    m.wal_bytes = int(_scalar(conn, "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)",
-                              (lsn_before,)))
+    lsn_after = _scalar(conn, "SELECT pg_current_wal_insert_lsn()")
+    m.wal_bytes = _own_wal(conn, lsn_before, lsn_after, db_oid) if own_wal else None
+    if m.wal_bytes is None:  # everything the server wrote meanwhile, other databases too
+        m.wal_bytes = int(_scalar(conn, "SELECT pg_wal_lsn_diff(%s, %s)",
+                                  (lsn_after, lsn_before)))
     monitor.resolve()
     m.locks = monitor.locks(t0, t1)
     if monitor.error:
@@ -665,6 +743,38 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
         # Measured here as one statement; apply cuts it into short committed batches.
         m.summary += "; apply runs it in small committed batches, each holding its locks briefly"
     return m
+
+
+def _walinspect(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the shadow can tell its own WAL from the server's (pg_walinspect, PG 15+).
+
+    pg_current_wal_insert_lsn() is server-wide: measured by it, a step's WAL includes
+    whatever every other database on the shadow server wrote meanwhile (on a busy server,
+    far more than the step), and scaled to the target's rows that was multiplied again.
+    """
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _own_wal(conn: psycopg.Connection[Any], start: Any, end: Any, db_oid: int) -> int | None:
+    """Bytes of the WAL records between two LSNs that touch this database's relations
+    (commit records, a few dozen bytes, aside); None when they cannot be read."""
+    deadline = time.monotonic() + 3.0
+    try:
+        # pg_walinspect reads only flushed WAL (the shadow commits asynchronously).
+        while _scalar(conn, "SELECT pg_current_wal_flush_lsn() < %s::pg_lsn", (end,)):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+        return int(_scalar(conn, "SELECT coalesce(sum(record_length), 0) "
+                                 "FROM pg_get_wal_records_info(%s, %s) "
+                                 "WHERE block_ref LIKE %s", (start, end, f"%/{db_oid}/%")))
+    except psycopg.Error:
+        return None
 
 
 def _rows_phrase(m: StepMeasurement) -> str:
@@ -778,6 +888,11 @@ def _run_steps(plan: Plan, shadow: PostgresDatabase, analysis: LockAnalysis,
     except psycopg.Error as exc:
         raise ExecutionFailed(f"cannot open the lock monitor's session on the shadow "
                               f"database: {_error_line(exc)}") from None
+    own_wal = _walinspect(shadow.conn)
+    if not own_wal:
+        analysis.warnings.append("pg_walinspect is not available on the shadow server: each "
+                                 "step's WAL includes what other databases there wrote "
+                                 "meanwhile")
     with monitor_conn:
         failed = False
         for i, step in enumerate(plan.steps, 1):
@@ -790,7 +905,7 @@ def _run_steps(plan: Plan, shadow: PostgresDatabase, analysis: LockAnalysis,
             if report:
                 report(f"measuring step {i}/{len(plan.steps)}: {step.description}")
             m = _run_step(shadow, monitor_conn, db_oid, i, step, analysis.tables,
-                          analysis.poll_interval_ms, analysis.warnings)
+                          analysis.poll_interval_ms, analysis.warnings, own_wal)
             analysis.steps.append(m)
             failed = m.status == "failed"
 

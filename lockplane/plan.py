@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import __version__
-from .changes.base import Assessment, Change, Finding, RewriteContext, Safety
+from .changes.base import Assessment, Change, Finding, Lock, RewriteContext, Safety
 from .dialects import get_dialect
 from .dialects.base import Dialect
 from .diff import diff
@@ -41,6 +41,9 @@ class StepRollback(PlanModel):
     # What the rollback destroys (Change.rollback_stake), for lockplane.stake to count on
     # a live database: {"what": "column" | "columns" | "table" | "narrowing", ...}.
     at_stake: dict[str, Any] | None = None
+    # The rollback's own lock facts (a narrowing undo rewrites the table although the
+    # widening it undoes did not); absent in older plans: the step's own are used.
+    lock: StepLock | None = None
 
 
 class StepFinding(PlanModel):
@@ -191,11 +194,13 @@ def step_for(change: Change, d: Dialect,
     inverse = change.inverse()
     rb_sql: list[str] = []
     rb_worst = Safety.SAFE
+    rb_lock: Lock | None = None
     for inv in inverse:
         rb_sql += inv.sql(d)
         s = inv.assess(d).safety
         if s.rank > rb_worst.rank:
             rb_worst = s
+        rb_lock = _stronger(rb_lock, inv.lock(d))
     if lock_timeout_ms and d.name == "postgres" and rb_sql:
         rb_sql = [lock_timeout_sql(lock_timeout_ms), *rb_sql]
     return Step(
@@ -207,13 +212,27 @@ def step_for(change: Change, d: Dialect,
         lock=StepLock(**lock.to_json()),
         transactional=change.transactional(d),
         rollback=StepRollback(sql=rb_sql, safety=rb_worst.value, note=change.rollback_note(),
-                              at_stake=change.rollback_stake() if rb_sql else None),
+                              at_stake=change.rollback_stake() if rb_sql else None,
+                              lock=StepLock(**rb_lock.to_json()) if rb_sql and rb_lock
+                              else None),
         messages=list(assessment.messages),
         findings=findings,
         backfill=change.backfill_spec() if hasattr(change, "backfill_spec") else None,
         cleanup=change.cleanup_sql(d),
         cleanup_reverts_previous=change.cleanup_reverts_previous(),
     )
+
+
+def _stronger(a: Lock | None, b: Lock) -> Lock:
+    """The lock facts of two statements run one after the other in one step."""
+    if a is None:
+        return b
+    from .lockstats import LOCK_MODES
+
+    ranks = {m: i for i, m in enumerate(LOCK_MODES)}
+    mode = max((a.mode, b.mode), key=lambda m: ranks.get(m, -1))
+    return Lock(mode, a.blocks_reads or b.blocks_reads, a.blocks_writes or b.blocks_writes,
+                a.rewrites_table or b.rewrites_table, a.scans_table or b.scans_table)
 
 
 def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
@@ -365,16 +384,23 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
             raise BadInput(f"step {step.description!r} has no rollback")
         if not step.rollback.sql:
             continue
+        lock = step.rollback.lock or step.lock
+        said = []
+        if lock is not None and lock.rewrites_table and step.table and not (
+                step.lock is not None and step.lock.rewrites_table):
+            # (the forward step did not: a reviewer of the forward plan has not seen it)
+            said = [f"Rewrites {step.table} under {lock.mode}: reads and writes wait for "
+                    "the whole rewrite."]
         steps.append(Step(
             description=f"Undo: {step.description}",
             sql=step.rollback.sql,
             kind=f"undo_{step.kind}" if step.kind else None,
             table=step.table,
             safety=step.rollback.safety,
-            lock=step.lock,
+            lock=lock,
             transactional=step.transactional,
             rollback=StepRollback(sql=step.sql, safety=step.safety),
-            messages=([step.rollback.note] if step.rollback.note else [])
+            messages=([step.rollback.note] if step.rollback.note else []) + said
             + (notes[i] if notes else []),
         ))
     return Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
