@@ -338,6 +338,10 @@ def plan(
         raise BadInput(f"--format must be json or sql, not {format!r}")
     result = build_plan(before, after, lock_safe=not no_rewrite,
                         lock_timeout_ms=lock_timeout or None)
+    if looks_like_dsn(src_from):  # what the live rows make certain to fail
+        from .predict import note_certain_failures_at
+
+        note_certain_failures_at(result, src_from)
     if not quiet:
         print_plan(result)
         if looks_like_dsn(src_from):
@@ -353,6 +357,12 @@ def plan(
         analysis.annotate(result)
         if not quiet:
             print_lock_analysis(analysis)
+        if analysis.failed is not None:
+            from .errors import ExecutionFailed
+
+            bad = analysis.failed
+            raise ExecutionFailed(f"--analyze-locks: step {bad.index} ({bad.description}) "
+                                  f"failed on the shadow database: {bad.error}")
     if format == "sql":
         from .sqlscript import plan_sql
 
@@ -418,6 +428,9 @@ def apply(
         _warn_unmanaged_pair(live, wanted)
         the_plan = build_plan(live, wanted, lock_safe=not no_rewrite,
                               lock_timeout_ms=lock_timeout or None)
+        from .predict import note_certain_failures_at
+
+        note_certain_failures_at(the_plan, dsn)
     level = _safety_level(safety, env)
     if the_plan.steps:  # an empty plan is still checked against the target's hash below
         print_plan(the_plan)

@@ -503,6 +503,10 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
         if not build_shadow(shadow, live, plan.source_hash):
             warnings.append("the shadow copy of the target differs slightly from the target; "
                             "validation is approximate")
+        if d.name == "postgres":  # a sample of rows: steps that fail on data fail here
+            from .lockstats import copy_sample
+
+            warnings += copy_sample(shadow, target_dsn, live)  # type: ignore[arg-type]
         with session_settings(shadow, opts):
             for group in group_steps(plan.steps):
                 try:

@@ -954,3 +954,35 @@ def print_lock_analysis(analysis: LockAnalysis) -> None:
             err.print(Text(f"     locks on {table}: " + "; ".join(held), style="dim"))
     for w in analysis.warnings:
         err.print(f"[yellow]warning:[/] {w}")
+
+
+# ------------------------------------------------------- rows for apply's shadow
+SHADOW_SAMPLE_ROWS = 1000
+
+
+def copy_sample(shadow: PostgresDatabase, target_dsn: str, live: Schema,
+                rows: int = SHADOW_SAMPLE_ROWS) -> list[str]:
+    """Copy an FK-consistent sample of the target's rows into a shadow built from its
+    schema (apply's validation: a step that fails on data, such as ADD COLUMN ... NOT
+    NULL without a default on a table with rows, then fails there, not on the target).
+    Returns warnings; a sample that cannot be copied leaves the shadow schema-only."""
+    warnings: list[str] = []
+    try:
+        target = get_dialect("postgres").connect(target_dsn)
+    except Exception as exc:  # validation goes on without rows
+        return [f"no rows copied into the shadow ({_error_line(exc)}): validated on the "
+                "schema alone"]
+    assert isinstance(target, PostgresDatabase)
+    try:
+        _load_rows(target, shadow, live, False, rows, None, warnings)
+    except (BadInput, ExecutionFailed) as exc:
+        warnings.append(f"no rows copied into the shadow ({exc.message}): validated on the "
+                        "schema alone")
+        try:
+            shadow.conn.execute("RESET session_replication_role")
+        except psycopg.Error:
+            pass
+    finally:
+        target.close()
+    return warnings
+
