@@ -38,6 +38,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.states import Cancelled
 
 from blocks.database_target import DatabaseTarget
+from lockplane.multiphase.markdown import approve_command
 
 DEPLOYMENT = "multiphase-migration/multiphase-migration"
 BLOCK = "lockplane-demo"
@@ -66,6 +67,7 @@ def say(text: str = "") -> None:
 
 
 def make_database(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     with sqlite3.connect(path) as conn:
         conn.executescript(CURRENT)
@@ -176,6 +178,7 @@ def main() -> None:
                               ).fetchone()[0]
     api = PREFECT_API_URL.value() or ""
     ui = (PREFECT_UI_URL.value() or api.removesuffix("/api")).rstrip("/")
+    approve = approve_command(str(run.id), api).replace(" lockplane ", " .venv/bin/lockplane ")
     say(f"""
 Phase 1 (expand) is applied: users has columns {', '.join(columns)}, {synced}/{ROWS}
 rows have email_address = email, and a trigger keeps the two in sync on every write,
@@ -189,10 +192,11 @@ form):
 
 or from the command line:
 
-    PREFECT_API_URL={api} .venv/bin/lockplane approve {run.id} --approver you
+    {approve}
 
-Phase 2 (migrate) then runs and the flow stops at its second approval; approve again
-(same command) and phase 3 (contract) drops the old column. Follow along with:
+(the run's artifact prints the same command with --reject, to stop instead). Phase 2
+(migrate) then runs and the flow stops at its second approval; approve again (same
+command) and phase 3 (contract) drops the old column. Follow along with:
 
     .venv/bin/lockplane phase-status --target {dsn}
 """)

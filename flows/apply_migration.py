@@ -19,6 +19,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.utilities.annotations import quote
 
 from blocks.database_target import DatabaseTarget
+from flows.approvals import waiting_for_approval
 from flows.targets import no_passwords, resolve_target
 from lockplane.dsn import redact
 from lockplane.markdown import plan_markdown, result_markdown
@@ -78,7 +79,8 @@ def apply_migration(
     if not auto_approve:
         notify_task(notify, f"Migration of {db.label} ({len(plan.steps)} step(s), worst "
                             f"{plan.worst_safety().value}) is waiting for approval.")
-        logger.info("waiting up to %ds for approval (resume the flow run)", approval_timeout_s)
+        logger.info("%s: resume this flow run to go on, or cancel it",
+                    waiting_for_approval(approval_timeout_s))
         pause_flow_run(timeout=approval_timeout_s, poll_interval=APPROVAL_POLL_S,
                        key="approve-apply")
 

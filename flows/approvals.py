@@ -20,6 +20,23 @@ from prefect.states import Cancelled
 from lockplane.errors import BadInput
 
 
+def waiting_for_approval(timeout_s: float, what: str = "") -> str:
+    """The log line of a run that waits for an operator, in the operator's words:
+    "waiting for an operator's approval of phase 1 (up to 7 days)"."""
+    return f"waiting for an operator's approval{what} (up to {human_duration(timeout_s)})"
+
+
+def human_duration(seconds: float) -> str:
+    """604800 -> "7 days", 5400 -> "1 hour 30 minutes", 90 -> "1 minute 30 seconds"."""
+    left = max(int(seconds), 0)
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        n, left = divmod(left, size)
+        if n:
+            parts.append(f"{n} {unit}{'s' if n != 1 else ''}")
+    return " ".join(parts[:2]) or "0 seconds"
+
+
 def _api() -> str:
     return PREFECT_API_URL.value() or "the local ephemeral Prefect API (PREFECT_API_URL unset)"
 
@@ -65,8 +82,9 @@ def approve_run(run_id: str, approver: str, comment: str | None = None,
             return
         _resume(uid, None, run.name)
         return
-    _resume(uid, {"approved": approved, "approver": approver, "comment": comment or ""},
-            run.name)
+    # PhaseApproval's choice (flows.multiphase_migration): "yes" or "no", as the form sends.
+    _resume(uid, {"approved": "yes" if approved else "no", "approver": approver,
+                  "comment": comment or ""}, run.name)
 
 
 def _resume(uid: UUID, run_input: dict[str, object] | None, name: str) -> None:

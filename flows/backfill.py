@@ -27,6 +27,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.states import Cancelled, State
 
 from blocks.database_target import DatabaseTarget
+from flows.approvals import waiting_for_approval
 from flows.targets import no_passwords, resolve_target
 from lockplane.backfill import (
     BackfillOptions,
@@ -90,7 +91,8 @@ def backfill(
     if not auto_approve:
         notify_task(notify, f"Backfill of {table} on {db.label} ({plan.estimate.summary()}) "
                             "is waiting for approval.")
-        logger.info("waiting up to %ds for approval (resume the flow run)", approval_timeout_s)
+        logger.info("%s: resume this flow run to go on, or cancel it",
+                    waiting_for_approval(approval_timeout_s))
         pause_flow_run(timeout=approval_timeout_s, poll_interval=APPROVAL_POLL_S,
                        key="approve-backfill")
 

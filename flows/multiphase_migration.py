@@ -17,13 +17,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
+from prefect.exceptions import Abort
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
 from prefect.input.actions import read_flow_run_input
@@ -31,8 +33,10 @@ from prefect.input.run_input import keyset_from_base_key
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.states import Cancelled, State
 from prefect.utilities.annotations import quote
+from pydantic import Field
 
 from blocks.database_target import DatabaseTarget
+from flows.approvals import waiting_for_approval
 from flows.targets import ResolvedTarget, no_passwords, resolve_target
 from lockplane.errors import SafetyRefusal
 from lockplane.multiphase.markdown import (
@@ -59,11 +63,23 @@ ONE_WEEK_S = 7 * 24 * 3600
 
 
 class PhaseApproval(RunInput):
-    """The operator's decision once the code deploy a phase asks for is done."""
+    """The operator's decision once the code deploy a phase asks for is done.
 
-    approved: bool
-    approver: str
+    ``approved`` is a choice with no default, not a bool: the UI draws a bool as a toggle
+    that starts off and submits ``false`` when left alone, so an operator who only typed
+    a name would reject without having chosen. Here the form shows an empty choice and
+    refuses to submit until one is made.
+    """
+
+    approved: Literal["yes", "no"] = Field(
+        description="yes: the code deploy is done and verified, run the next phase; "
+                    "no: reject, stop here and leave the database as it is")
+    approver: str = Field(description="who decides (recorded in the database)")
     comment: str = ""
+
+    @property
+    def granted(self) -> bool:
+        return self.approved == "yes"
 
 
 @no_passwords
@@ -99,7 +115,7 @@ def multiphase_migration(
                 done = mp.phase(last)
                 if done.requires_code_deploy and not state.approvals(last):
                     decision = run.wait_for_approval(done, approval_timeout_s)
-                    if not decision.approved:
+                    if not decision.granted:
                         return run.rejected(done, decision, rollback_on_reject, level)
                     record_approval_task(quote(mp), db.dsn, last, decision.approver,
                                          decision.comment)
@@ -177,17 +193,30 @@ class _Run:
         """Publish what to deploy and verify, then wait for the operator's decision."""
         n = phase.phase_number
         md = approval_markdown(self.mp, phase, self.db.label, self.plan_ref, self.run_id,
-                               self.url)
-        create_markdown_artifact(md, key=self._key(f"approve-phase-{n}"),
-                                 description=f"Deploy and verify, then approve phase {n}")
+                               self.url, PREFECT_API_URL.value())
         key, fired = self._pause_key(f"approve-phase-{n}")
-        if not fired:  # a run resumed from a suspension passes here again: notify once
+        prefix = "suspended" if self.in_deployment else "paused"
+        if fired:
+            # A run resumed from a suspension starts over and passes here again: the
+            # decision is already stored; no second artifact, notification or wait.
+            keyset = keyset_from_base_key(f"{prefix}-{key}")
+            given = read_flow_run_input(keyset["response"], flow_run_id=UUID(str(self.run_id)))
+            if given:
+                return PhaseApproval(**given)
+        else:
+            create_markdown_artifact(md, key=self._key(f"approve-phase-{n}"),
+                                     description=f"Deploy and verify, then approve phase {n}")
             self.notify(f"⏸ Phase {n}/{self.mp.total_phases} ({phase.name}) of "
                         f"{self.mp.description} is applied on {self.db.label}; deploy the "
                         "code changes and approve the next phase:")
-            get_run_logger().info("waiting up to %ds for approval of phase %d (key %s)",
-                                  timeout_s, n, key)
-        form = PhaseApproval.with_initial_data(description=md, approved=True)
+            nxt = self.mp.phase(n + 1)
+            get_run_logger().info(
+                "phase %d (%s) is applied: deploy its code changes, then approve with the "
+                "run's Resume form or 'lockplane approve %s --approver NAME' (see the "
+                "artifact) and phase %d (%s) runs; %s", n, phase.name, self.run_id,
+                nxt.phase_number, nxt.name, waiting_for_approval(timeout_s))
+        # No initial value for `approved`: the operator chooses, the form suggests nothing.
+        form = PhaseApproval.with_initial_data(description=md)
         if self.in_deployment:
             # The process exits; on resume the run starts again from the top and, the
             # phases being read from the database, arrives straight back here.
@@ -241,5 +270,26 @@ class _Run:
                        f"--target ... --to-phase {n - 1}'")
         self.notify(f"🛑 {self.mp.description} on {self.db.label}: {message}.")
         get_run_logger().warning(message)
+        if self.in_deployment:
+            self._end_deployed_run_cancelled(message)
         return Cancelled(message=message)
+
+    def _end_deployed_run_cancelled(self, message: str) -> None:
+        """End a deployed run Cancelled, as an operator's decision and not as an error.
+
+        A deployed run that returns a Cancelled state is ended Cancelled, but Prefect's
+        engine then reads its result in the runner's process, which raises CancelledRun
+        and logs it as an ERROR with a traceback ("Engine execution exited with
+        unexpected exception") in the run's logs. Instead the run is set Cancelled here
+        and its process told to stop as after any orchestration decision (Abort carrying
+        the new state: the engine records it and exits cleanly).
+        """
+        assert self.run_id is not None
+        with get_client(sync_client=True) as client:
+            result = client.set_flow_run_state(UUID(self.run_id), Cancelled(message=message))
+        if result.status != SetStateStatus.ACCEPT or result.state is None:
+            return  # the flow returns its Cancelled state instead
+        stop = Abort(message)
+        stop.state = result.state  # type: ignore[attr-defined]
+        raise stop
 

@@ -43,7 +43,7 @@ if [ "${1:-}" = "stop" ]; then
   exit 0
 fi
 
-bash scripts/setup.sh
+bash scripts/setup.sh --no-browser
 PY=$ROOT/.venv/bin/python
 
 export PREFECT_HOME=$DEMO/prefect
@@ -68,6 +68,9 @@ else
     echo "Port ${LOCKPLANE_DEMO_PORT:-4200} is taken: using $PORT"
   fi
   echo "$PORT" > "$DEMO/port"
+  # The UI asks the API at PREFECT_UI_API_URL; unset, it would say port 4200 whatever
+  # port the server got, and every page would fail to fetch.
+  export PREFECT_API_URL=http://127.0.0.1:$PORT/api PREFECT_UI_API_URL=http://127.0.0.1:$PORT/api
   echo "Starting a Prefect server on http://127.0.0.1:$PORT (SQLite under $PREFECT_HOME; log: $DEMO/server.log)"
   # setsid: its own process group, so `stop` ends it with its children; no terminal ties.
   setsid "$ROOT/.venv/bin/prefect" server start --host 127.0.0.1 --port "$PORT" \
@@ -85,7 +88,8 @@ else
   done
   restarted_server=yes
 fi
-export PREFECT_API_URL=http://127.0.0.1:$PORT/api
+export PREFECT_API_URL=http://127.0.0.1:$PORT/api PREFECT_UI_API_URL=http://127.0.0.1:$PORT/api
+export PREFECT_UI_URL=http://127.0.0.1:$PORT
 
 if [ "$restarted_server" = yes ] || ! alive "$DEMO/serve.pid"; then
   stop_one serve
@@ -100,7 +104,11 @@ fi
 "$PY" -m deployments.demo --dir "$DEMO"
 
 cat <<EOF
-The Prefect server and 'lockplane serve' keep running in the background
+The 'lockplane' command is in .venv/bin: put it on your PATH with
+
+    source .venv/bin/activate
+
+(or call .venv/bin/lockplane). The Prefect server and 'lockplane serve' keep running in the background
 (logs: $DEMO/server.log, $DEMO/serve.log). Run this script again for a fresh demo
 database and flow run; stop them with:
 

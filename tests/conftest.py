@@ -134,6 +134,11 @@ class PrefectServer:
     api_url: str
     log: Path  # the server's stdout and stderr: its services log their errors here
 
+    @property
+    def ui_url(self) -> str:
+        """Where the server serves its UI (tests/test_ui.py opens it in a browser)."""
+        return self.api_url.removesuffix("/api")
+
 
 @pytest.fixture(scope="session")
 def prefect_api(prefect_server: PrefectServer) -> str:
@@ -160,7 +165,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
+        # The UI is served (tests/test_ui.py), and told the API's real address: left to
+        # itself it would fetch from port 4200 whatever port the server got.
+        "PREFECT_SERVER_UI_ENABLED": "true",
+        "PREFECT_UI_API_URL": url,
         # The built-in block types take ~8 s to register and no test uses them; ours
         # register themselves when saved.
         "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
@@ -175,7 +183,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(port), "--no-ui", "--analytics-off"],
+             "--port", str(port), "--analytics-off"],
             env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)  # own process group: the CLI runs uvicorn as a child
     mp = pytest.MonkeyPatch()

@@ -45,8 +45,18 @@ def phase_applied_markdown(mp: MultiPhasePlan, phase: Phase, result: Mapping[str
     return "\n".join(lines) + "\n"
 
 
+def approve_command(run_id: str, api_url: str | None = None, reject: bool = False) -> str:
+    """``lockplane approve`` as an operator can paste it: it names the Prefect API the run
+    lives on (a shell without PREFECT_API_URL would ask a temporary local server that has
+    no such run) and records who ran it."""
+    env = f"PREFECT_API_URL={redact(api_url)} " if api_url else ""
+    decision = "--reject --comment 'why'" if reject else "--comment 'deployed'"
+    return f'{env}lockplane approve {run_id} --approver "$(whoami)" {decision}'
+
+
 def approval_markdown(mp: MultiPhasePlan, phase: Phase, target: str, plan_ref: str,
-                      run_id: str | None = None, run_url: str | None = None) -> str:
+                      run_id: str | None = None, run_url: str | None = None,
+                      api_url: str | None = None) -> str:
     """What an operator must deploy and verify before approving the next phase."""
     nxt = mp.phase(phase.phase_number + 1)
     run = run_id or "RUN_ID"
@@ -66,9 +76,7 @@ def approval_markdown(mp: MultiPhasePlan, phase: Phase, target: str, plan_ref: s
     lines += ["## 3. Approve (or reject)", "",
               "Resume this flow run in the Prefect UI with the form "
               "(approved, approver, comment)" + (f": {run_url}" if run_url else "") + ", or:",
-              "", _sh(f"lockplane approve {run} --approver YOUR_NAME --comment 'deployed'",
-                      f"lockplane approve {run} --approver YOUR_NAME --reject "
-                      "--comment 'why'"), "",
+              "", _sh(approve_command(run, api_url), approve_command(run, api_url, True)), "",
               "Rejecting stops the flow and leaves the database as it is; the way back is "
               "`lockplane rollback-phase` (see below)."]
     lines += ["", "## Rollback of this phase", "", phase.rollback.description + "."]
