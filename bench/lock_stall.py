@@ -23,21 +23,28 @@ Per run it prints the migration's wall time and, over the client statements that
 while it lasted: the worst, p99 and p99.9 latency, how many took over 250 ms, and how many
 completed. Then it checks that both copies ended in the desired schema (same hash).
 
+With ``--long-reader S``, a fifth connection runs a report on ``accounts`` in both runs:
+read transactions of S seconds, back to back (``bench-report``). Plain DDL's ACCESS
+EXCLUSIVE statements queue behind it, and every client statement queues behind them, for
+up to S seconds; Lockplane's steps wait 150 ms at a time and retry with backoff.
+
 Target: worst client latency under Lockplane's plan <= 250 ms.
 
 Usage: ``.venv/bin/python bench/lock_stall.py [--rows 2000000] [--threads 4]
-[--server DSN] [--keep]``
+[--long-reader S] [--server DSN] [--keep]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -165,6 +172,46 @@ def account_ops(rows: int) -> Workload:
     return worker
 
 
+class LongReader(threading.Thread):
+    """A report: read transactions of ``seconds`` on accounts, one right after another
+    (ACCESS SHARE held throughout each; a few milliseconds between two)."""
+
+    def __init__(self, dsn: str, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.dsn, self.seconds = dsn, seconds
+        self.stop = threading.Event()
+        self.transactions = 0
+        self.conn: psycopg.Connection | None = None
+
+    def run(self) -> None:
+        read = pgsql.SQL("SELECT count(*) FROM {} WHERE {} <= 1000").format(ACCOUNTS, C("id"))
+        with psycopg.connect(self.dsn, application_name="bench-report") as conn:
+            self.conn = conn
+            while not self.stop.is_set():
+                try:
+                    conn.execute(read)
+                    conn.execute("SELECT pg_sleep(%s)", (self.seconds,))
+                    conn.commit()
+                    self.transactions += 1
+                except psycopg.Error:
+                    conn.rollback()  # cancelled at the end of the run
+
+    def __enter__(self) -> LongReader:
+        self.start()
+        time.sleep(0.2)  # its first transaction holds its lock
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.conn is not None:
+            self.conn.cancel_safe()
+        self.join(timeout=30)
+
+
+def maybe_reader(dsn: str, seconds: float) -> LongReader | contextlib.nullcontext[None]:
+    return LongReader(dsn, seconds) if seconds > 0 else contextlib.nullcontext()
+
+
 # ------------------------------------------------------------------ runs
 @dataclass
 class Run:
@@ -195,10 +242,10 @@ def baseline(load: Load) -> tuple[float, float]:
     return t0, time.perf_counter()
 
 
-def run_plain(dsn: str, threads: int, rows: int) -> tuple[Run, Run]:
+def run_plain(dsn: str, threads: int, rows: int, reader_s: float = 0) -> tuple[Run, Run]:
     checkpoint(dsn)
     steps: list[tuple[str, float]] = []
-    with Load(dsn, account_ops(rows), threads) as load, \
+    with Load(dsn, account_ops(rows), threads) as load, maybe_reader(dsn, reader_s), \
             psycopg.connect(dsn, autocommit=True) as conn:
         b0, b1 = baseline(load)
         t0 = time.perf_counter()
@@ -212,11 +259,12 @@ def run_plain(dsn: str, threads: int, rows: int) -> tuple[Run, Run]:
     return run, measured("baseline before A", load, b0, b1)
 
 
-def run_lockplane(dsn: str, plan: Path, threads: int, rows: int) -> tuple[Run, Run]:
+def run_lockplane(dsn: str, plan: Path, threads: int, rows: int,
+                  reader_s: float = 0) -> tuple[Run, Run]:
     checkpoint(dsn)
     cmd = [sys.executable, "-m", "lockplane", "apply", str(plan), "--target", to_url(dsn),
            "--auto-approve", "--skip-shadow", "--safety", "permissive"]
-    with Load(dsn, account_ops(rows), threads) as load:
+    with Load(dsn, account_ops(rows), threads) as load, maybe_reader(dsn, reader_s):
         b0, b1 = baseline(load)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
@@ -232,6 +280,11 @@ def run_lockplane(dsn: str, plan: Path, threads: int, rows: int) -> tuple[Run, R
     # (lockplane.migrations) says how long the DDL itself took.
     if history is not None:
         run.extra = f"engine {history:.1f} s per lockplane.migrations"
+    # (the apply reports each step's first retry, then one line every 10 s it still waits)
+    waited = sum(1 for ln in proc.stderr.splitlines() if "lock not available" in ln
+                 and "; retry 1 in" in ln)
+    if waited:
+        run.extra += f"; {waited} group(s) of steps retried their lock"
     return run, measured("baseline before B", load, b0, b1)
 
 
@@ -296,9 +349,12 @@ def row(r: Run, migration: bool = True) -> str:
             f"{len(w) / r.seconds if r.seconds else 0:>7,.0f}")
 
 
-def report(rows: int, threads: int, base: list[Run], a: Run, b: Run) -> None:
+def report(rows: int, threads: int, base: list[Run], a: Run, b: Run,
+           reader_s: float = 0) -> None:
     print(f"\nAdding index + UNIQUE + FK + CHECK + NOT NULL to accounts ({rows:,} rows), "
-          f"{threads} client threads (select / update / insert by id)\n")
+          f"{threads} client threads (select / update / insert by id)"
+          + (f", and a report holding {reader_s:g} s read transactions on accounts back to "
+             "back" if reader_s else "") + "\n")
     head = (f"{'run':28} {'migration':>9} {'worst ms':>9} {'p99 ms':>8} {'p99.9 ms':>8} "
             f"{'>250 ms':>7} {'stmts':>9} {'stmts/s':>7}")
     print(head)
@@ -334,6 +390,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4, help="client threads")
     ap.add_argument("--server", default=DEFAULT_SERVER)
     ap.add_argument("--keep", action="store_true", help="keep the databases")
+    ap.add_argument("--long-reader", type=float, default=0, metavar="S",
+                    help="a fifth connection holding S-second read transactions on accounts, "
+                         "back to back, during both runs")
     args = ap.parse_args()
     prefix = f"lp_bench_lockstall_{os.getpid()}"
     tpl, name_a, name_b = f"{prefix}_tpl", f"{prefix}_a", f"{prefix}_b"
@@ -360,11 +419,12 @@ def main() -> None:
               file=sys.stderr)
         describe_plan(plan)
 
-        a, base_a = run_plain(dsn_a, args.threads, args.rows)
+        a, base_a = run_plain(dsn_a, args.threads, args.rows, args.long_reader)
         print(f"run A done: {a.seconds:.1f} s", file=sys.stderr)
-        b, base_b = run_lockplane(dsn_b, work / "plan.json", args.threads, args.rows)
+        b, base_b = run_lockplane(dsn_b, work / "plan.json", args.threads, args.rows,
+                                  args.long_reader)
         print(f"run B done: {b.seconds:.1f} s", file=sys.stderr)
-        report(args.rows, args.threads, [base_a, base_b], a, b)
+        report(args.rows, args.threads, [base_a, base_b], a, b, args.long_reader)
 
         target = plan.get("target_hash")
         ha, hb = schema_hash(dsn_a), schema_hash(dsn_b)

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from lockplane.dsn import dialect_of, redact
 from lockplane.errors import BadInput
-from lockplane.plan import MAX_LOCK_TIMEOUT_MS
+from lockplane.plan import DEFAULT_LOCK_TIMEOUT_MS, MAX_LOCK_TIMEOUT_MS
 
 SafetyLevel = Literal["strict", "moderate", "permissive"]
 
@@ -52,8 +52,11 @@ class DatabaseTarget(Block):
         default="moderate",
         description="Steps refused at this level are never applied to this target: "
                     "strict refuses lossy and dangerous steps, moderate dangerous ones.")
-    lock_timeout_ms: int = Field(default=3000, ge=0, le=MAX_LOCK_TIMEOUT_MS,
-                                 description="PostgreSQL lock_timeout for each DDL statement.")
+    lock_timeout_ms: int = Field(default=DEFAULT_LOCK_TIMEOUT_MS, ge=0, le=MAX_LOCK_TIMEOUT_MS,
+                                 description="PostgreSQL lock_timeout for each DDL statement "
+                                             "(each attempt; a step that cannot get its lock "
+                                             "retries with backoff within its lock-wait "
+                                             "budget).")
 
     @model_validator(mode="after")
     def _dialect_matches_dsn(self) -> DatabaseTarget:

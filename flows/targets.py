@@ -20,6 +20,7 @@ from blocks.database_target import DatabaseTarget
 from lockplane.config import SAFETY_LEVELS
 from lockplane.dsn import dialect_of, holds_password, looks_like_dsn, redact
 from lockplane.errors import BadInput
+from lockplane.plan import DEFAULT_LOCK_TIMEOUT_MS
 from lockplane.sources import SCRATCH_URL_ENV
 
 # strictest first: the effective level of a run is the stricter of the run's and the
@@ -36,7 +37,7 @@ class ResolvedTarget:
     scratch_dsn: str | None = None
     allowed_extensions: tuple[str, ...] = ()
     safety: str | None = None  # the target's own policy, if it has one
-    lock_timeout_ms: int = 3000
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
 
     @property
     def scratch_server(self) -> str | None:

@@ -66,7 +66,7 @@ def check_safety_task(plan: Plan, safety: str, acknowledge: list[str] | None = N
 @task(name="validate-on-shadow", cache_policy=NO_CACHE)
 def validate_on_shadow_task(plan: Plan, live: Schema, target_dsn: str,
                             shadow_dsn: str | None = None,
-                            lock_timeout_ms: int = 3000) -> list[str]:
+                            lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> list[str]:
     """Run the plan on a scratch copy of the target's schema; return warnings."""
     opts = ApplyOptions(shadow_dsn=shadow_dsn, lock_timeout_ms=lock_timeout_ms)
     return validate_on_shadow(plan, live, target_dsn, opts, report=_report)
@@ -75,7 +75,7 @@ def validate_on_shadow_task(plan: Plan, live: Schema, target_dsn: str,
 @task(name="apply-plan", cache_policy=NO_CACHE)
 def apply_plan_task(plan: Plan, target_dsn: str, safety: str = "moderate",
                     shadow_dsn: str | None = None, skip_shadow: bool = False,
-                    lock_timeout_ms: int = 3000, applied_by: str | None = None,
+                    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS, applied_by: str | None = None,
                     acknowledge: list[str] | None = None) -> dict[str, Any]:
     """Apply the plan (hash check, locks, retries, history); a plain-dict summary."""
     opts = ApplyOptions(safety=safety, shadow_dsn=shadow_dsn, skip_shadow=skip_shadow,

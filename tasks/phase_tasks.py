@@ -18,6 +18,7 @@ from lockplane.multiphase import runner
 from lockplane.multiphase.model import MultiPhasePlan
 from lockplane.multiphase.runner import VerificationResult
 from lockplane.multiphase.state import MigrationState
+from lockplane.plan import DEFAULT_LOCK_TIMEOUT_MS
 
 
 def _report(message: str) -> None:
@@ -40,7 +41,7 @@ def verify_phase_task(mp: MultiPhasePlan, dsn: str, phase: int,
 
 @task(name="apply-phase", task_run_name="apply-phase-{phase}", cache_policy=NO_CACHE)
 def apply_phase_task(mp: MultiPhasePlan, dsn: str, phase: int, safety: str = "moderate",
-                     shadow_dsn: str | None = None, lock_timeout_ms: int = 3000,
+                     shadow_dsn: str | None = None, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
                      actor: str | None = None) -> dict[str, Any]:
     """Apply one phase (refused out of order, unverified or unapproved); a plain dict."""
     opts = ApplyOptions(safety=safety, shadow_dsn=shadow_dsn, lock_timeout_ms=lock_timeout_ms,
@@ -68,7 +69,7 @@ def record_rejection_task(mp: MultiPhasePlan, dsn: str, phase: int, approver: st
 
 @task(name="rollback-phases", cache_policy=NO_CACHE)
 def rollback_phases_task(mp: MultiPhasePlan, dsn: str, to_phase: int = 0,
-                         safety: str = "permissive", lock_timeout_ms: int = 3000,
+                         safety: str = "permissive", lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
                          actor: str | None = None) -> list[dict[str, Any]]:
     """Undo applied phases, last first, until ``to_phase`` phases remain."""
     opts = ApplyOptions(safety=safety, lock_timeout_ms=lock_timeout_ms, applied_by=actor)
