@@ -280,3 +280,25 @@ def test_apply_refuses_a_backfill_that_calls_a_privileged_function(pg_dsn: str,
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM information_schema.columns "
                             "WHERE table_name = 't'").fetchone() == (1,)
+
+
+def test_a_statement_reaches_the_server_alone(tmp_path: Path, arena: Arena) -> None:
+    """Were the server to read a statement differently from the screen (a setting it was
+    configured with, a version's lexer), the sandbox sends each statement on its own in
+    the extended protocol, where a second command is refused outright."""
+    from lockplane.dialects import get_dialect
+    from lockplane.dialects.postgres.screen import Runs, Screened, Statement
+    from lockplane.errors import BadInput
+
+    hidden = (f"COMMENT ON TABLE t IS 'x\\''; COPY (SELECT 1) TO PROGRAM "
+              f"$$touch {arena.canary_dir}/hidden$$; -- '")
+    text = "CREATE TABLE t (a int);\n" + hidden
+    screened = Screened("hidden.sql", text, [
+        Statement("CREATE TABLE t (a int)", 1, 0, Runs.SANDBOX),
+        # What a lexer that disagrees with the screen would pass on as one statement.
+        Statement("SET standard_conforming_strings = off; " + hidden, 2, 24, Runs.SANDBOX),
+    ])
+    with get_dialect("postgres").sandbox(PG_ADMIN_DSN) as box, \
+            pytest.raises(BadInput, match="cannot insert multiple commands"):
+        box.run([screened])
+    assert sorted(p.name for p in arena.canary_dir.iterdir()) == ["secret.txt"]

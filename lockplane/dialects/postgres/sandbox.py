@@ -28,6 +28,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -42,7 +43,6 @@ from .screen import (
     Runs,
     Screened,
     Statement,
-    blank,
     for_role,
 )
 
@@ -178,14 +178,14 @@ class Sandbox:
             ident(self.name), owner).as_string(admin.conn))
         admin.execute(pgsql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
             ident(self.name)).as_string(admin.conn))
-        self.privileged = PostgresDatabase(d, with_dbname(self.server_dsn, self.name),
-                                           autocommit=False)
+        self.privileged = PostgresDatabase(d, _reading_as_screened(
+            with_dbname(self.server_dsn, self.name)), autocommit=False)
         self.privileged.execute("SET synchronous_commit = off")
         self.privileged.conn.commit()
         if self.role is None:
             self.sandboxed = self.privileged
             return
-        params = conninfo_to_dict(with_dbname(self.server_dsn, self.name))
+        params = conninfo_to_dict(_reading_as_screened(with_dbname(self.server_dsn, self.name)))
         params.update(user=self.role, password=password)
         params.pop("passfile", None)
         try:
@@ -283,78 +283,80 @@ class Sandbox:
         return {r[0] for r in rows}
 
     def run(self, files: Sequence[Screened]) -> None:
-        """Run the screened files: sandbox statements in chunks of the file's own text
-        (one round trip and one commit per chunk), privileged ones where they stand."""
+        """Run the screened files: sandbox statements in batches (one round trip and one
+        commit each), privileged ones where they stand."""
         self.check(files)
         for f in files:
-            chunk: list[Statement] = []
+            batch: list[Statement] = []
             for s in f.statements:
-                if s.runs is Runs.SKIP or s.runs in (Runs.SANDBOX, Runs.SESSION) \
-                        and not s.rewritten:
-                    chunk.append(s)
+                if s.runs in (Runs.SANDBOX, Runs.SESSION):
+                    batch.append(s)
                     if s.runs is Runs.SESSION:
                         self.session.append(s.sql)
                     continue
-                self._run_chunk(f, chunk)
-                chunk = []
-                if s.runs is Runs.SANDBOX:  # rewritten: its own text
-                    self._execute(self.sandboxed, f, s.sql, -1, s.line)
-                elif s.runs is Runs.PRIVILEGED:
+                if s.runs is Runs.SKIP:
+                    continue
+                self._execute(self.sandboxed, f, batch)
+                batch = []
+                if s.runs is Runs.PRIVILEGED:
                     self._privileged(f, s)
                 elif s.runs is Runs.LAST:
                     self.last.append((f, s))
-            self._run_chunk(f, chunk)
+            self._execute(self.sandboxed, f, batch)
 
-    def _run_chunk(self, f: Screened, chunk: list[Statement]) -> None:
-        """One stretch of the file as it is written (so the server's error positions are
-        the file's), with the statements that do not run blanked out."""
-        while chunk and chunk[-1].runs is Runs.SKIP:
-            chunk.pop()
-        while chunk and chunk[0].runs is Runs.SKIP:
-            chunk.pop(0)
-        if not chunk:
-            return
-        start = chunk[0].offset
-        parts = []
-        pos = start
-        for s in chunk:
-            if s.runs is Runs.SKIP:
-                parts += [f.text[pos:s.offset], blank(s.sql)]
-                pos = s.offset + len(s.sql)
-        last = chunk[-1]
-        parts.append(f.text[pos:last.offset + len(last.sql)])
-        self._execute(self.sandboxed, f, "".join(parts), start, chunk[0].line)
-
-    def _execute(self, db: PostgresDatabase | None, f: Screened, text: str, offset: int,
-                 line: int) -> None:
+    def _execute(self, db: PostgresDatabase | None, f: Screened,
+                 statements: Sequence[Statement]) -> None:
+        """Each statement on its own, in the extended protocol, where the server refuses a
+        second command in one: whatever the server's lexer makes of a statement, it runs
+        at most the one statement the screen checked. Pipelined, so a batch costs one
+        round trip, in one transaction."""
         assert db is not None
+        if not statements:
+            return
         try:
-            db.execute(text)
+            with db.conn.pipeline():
+                for s in statements:
+                    _send_alone(db, s.sql)
             db.conn.commit()
-        except psycopg.Error as exc:
+            return
+        except psycopg.Error:
             db.conn.rollback()
-            diag = exc.diag
-            pos = int(diag.statement_position) if diag.statement_position else None
-            at = line
-            if pos is not None and offset >= 0:
-                at = f.text.count("\n", 0, offset + pos - 1) + 1
-            msg = diag.message_primary or str(exc).strip().splitlines()[0]
-            raise BadInput(f"{f.where(at)}: {redact(msg)}") from None
+        # Which statement failed: again, one by one (all of it is rolled back anyway).
+        try:
+            for s in statements:
+                try:
+                    _send_alone(db, s.sql)
+                except psycopg.Error as exc:
+                    raise BadInput(self._error(f, s, exc)) from None
+        finally:
+            db.conn.rollback()
+        raise BadInput(f"{f.path}: the server refused the file but no statement failed "
+                       "alone; load it again")
+
+    @staticmethod
+    def _error(f: Screened, s: Statement, exc: psycopg.Error) -> str:
+        diag = exc.diag
+        pos = int(diag.statement_position) if diag.statement_position else None
+        at = s.line
+        if pos is not None and not s.rewritten:
+            at = f.text.count("\n", 0, s.offset + pos - 1) + 1
+        msg = diag.message_primary or str(exc).strip().splitlines()[0]
+        return f"{f.where(at)}: {redact(msg)}"
 
     def _privileged(self, f: Screened, s: Statement) -> None:
         assert self.privileged is not None
         db = self.privileged
         # The file's session settings so far (search_path above all) hold here too.
         for setting in self.session:
-            db.execute(setting)
-        self._execute(db, f, s.sql, -1, s.line)
+            _send_alone(db, setting)
+        self._execute(db, f, [s])
         if s.default_privilege_roles is not None and self.role and (
                 not s.default_privilege_roles or self.user in s.default_privilege_roles):
             # Objects the file creates after this are created by the sandbox role: give it
             # the same entry, so they get what they would have got as the user's. Its
             # entries are dropped with the role's other traces before reading back.
-            twin = for_role(s.sql, self.role)
-            self._execute(db, f, twin, -1, s.line)
+            twin = replace(s, sql=for_role(s.sql, self.role), rewritten=True)
+            self._execute(db, f, [twin])
 
     def finish(self) -> None:
         """Hand over what the sandbox role made; then the event triggers (they may fire
@@ -390,6 +392,25 @@ class Sandbox:
         db = self.privileged
         db.conn.autocommit = True
         return introspect(db.conn)
+
+
+def _reading_as_screened(dsn: str) -> str:
+    """``dsn`` with the settings under which the server splits and reads statements as
+    the screen did, as the session's own defaults (so RESET ALL keeps them)."""
+    params = conninfo_to_dict(dsn)
+    options = params.get("options") or ""
+    params["options"] = (f"{options} -c standard_conforming_strings=on "
+                         "-c client_encoding=UTF8").strip()
+    return make_conninfo(**params)
+
+
+def _send_alone(db: PostgresDatabase, sql: str) -> None:
+    """Run ``sql`` in the extended query protocol, where the server refuses a second
+    command in one string (psycopg sends a query without parameters in the simple
+    protocol, which runs them all, unless binary results are asked for). With a (empty)
+    parameter list every ``%`` must be doubled to stay literal."""
+    with db.conn.cursor() as cur:
+        cur.execute(sql.replace("%", "%%"), [], binary=True)
 
 
 @contextlib.contextmanager

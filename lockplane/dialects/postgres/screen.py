@@ -161,13 +161,28 @@ _CLUSTER_WIDE_WHY = "it changes an object outside the database (database, role, 
 FORBIDDEN_SETTINGS = frozenset({"role", "session_authorization", "session_replication_role"})
 
 
+# Settings that change how the server splits and reads statements, and the values under
+# which it reads them as the screen does (the sessions start with them).
+_LEXICAL_SETTINGS = {
+    "standard_conforming_strings": frozenset({"on", "true", "yes", "1"}),
+    "client_encoding": frozenset({"utf8", "utf-8", "unicode"}),
+}
+
+
+def _set_value(node: ast.VariableSetStmt) -> str | None:
+    """The value a plain ``SET name = value`` gives, lowercased (None: DEFAULT or RESET,
+    which go back to what the server was configured with)."""
+    if node.kind != VariableSetKind.VAR_SET_VALUE or not node.args or len(node.args) != 1:
+        return None
+    val = getattr(node.args[0], "val", None)
+    for attr in ("sval", "ival", "boolval"):
+        if getattr(val, attr, None) is not None:
+            return str(getattr(val, attr)).lower()
+    return None
+
+
 def _line(text: str, offset: int) -> int:
     return text.count("\n", 0, max(offset, 0)) + 1
-
-
-def blank(text: str) -> str:
-    """The text with every character but line breaks turned into spaces."""
-    return "".join(c if c == "\n" else " " for c in text)
 
 
 def screen(text: str, path: str, *, lines: bool = True) -> Screened:
@@ -239,6 +254,12 @@ def _classify(node: ast.Node, sql: str, offset: int, line: int, f: Screened) -> 
         setting = (node.name or "").lower()
         if setting in FORBIDDEN_SETTINGS:
             raise _refuse(f, line, sql, f"it changes {setting}, who the file runs as")
+        if setting in _LEXICAL_SETTINGS and _set_value(node) not in _LEXICAL_SETTINGS[setting]:
+            # The screen reads the file as PostgreSQL's parser does with these values; the
+            # server must read it the same way, or a string could hide a statement.
+            allowed = " or ".join(sorted(_LEXICAL_SETTINGS[setting])[:1])
+            raise _refuse(f, line, sql, f"{setting} may only be {allowed}: it changes how "
+                          "the server reads the statements after it")
         return runs(Runs.SESSION, setting=setting)
     if name == "TransactionStmt":
         return runs(Runs.SKIP)
@@ -297,6 +318,9 @@ def _classify(node: ast.Node, sql: str, offset: int, line: int, f: Screened) -> 
         return runs(Runs.PRIVILEGED, extension=node.extname)
     if name in ("CreateEventTrigStmt", "AlterEventTrigStmt"):
         return runs(Runs.LAST)
+    if name in ("CreatePublicationStmt", "AlterPublicationStmt"):
+        # FOR ALL TABLES / TABLES IN SCHEMA need a superuser; a publication runs nothing.
+        return runs(Runs.PRIVILEGED)
     if name == "AlterDefaultPrivilegesStmt":
         return _default_privileges(node, sql, offset, line)
     objtype = _object_type(node)
