@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 
 from blocks.database_target import DatabaseTarget
 from flows.approvals import waiting_for_approval
-from flows.targets import no_passwords, resolve_target
+from flows.targets import NoPasswordStr, no_passwords, resolve_target
 from lockplane.dsn import redact
 from lockplane.markdown import plan_markdown, result_markdown
 from tasks.migration_tasks import (
@@ -38,8 +38,8 @@ APPROVAL_POLL_S = 2  # how often a paused run asks the server whether it was app
 @no_passwords
 @flow(name="apply-migration", description=__doc__)
 def apply_migration(
-    target: str | DatabaseTarget,
-    desired_schema: str,
+    target: NoPasswordStr | DatabaseTarget,
+    desired_schema: NoPasswordStr,
     safety: str = "moderate",
     auto_approve: bool = True,
     approval_timeout_s: int = 3600,

@@ -28,7 +28,7 @@ from prefect.states import Cancelled, State
 
 from blocks.database_target import DatabaseTarget
 from flows.approvals import waiting_for_approval
-from flows.targets import no_passwords, resolve_target
+from flows.targets import NoPasswordStr, no_passwords, resolve_target
 from lockplane.backfill import (
     BackfillOptions,
     BackfillResult,
@@ -46,7 +46,7 @@ APPROVAL_POLL_S = 2
 @no_passwords
 @flow(name="backfill", description=__doc__)
 def backfill(
-    target: str | DatabaseTarget,
+    target: NoPasswordStr | DatabaseTarget,
     table: str,
     set: list[str] | str,  # noqa: A002 - the CLI's --set
     where: str | None = None,

@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.utilities.annotations import quote
 
 from blocks.database_target import DatabaseTarget
-from flows.targets import no_passwords, resolve_target
+from flows.targets import NoPasswordStr, no_passwords, resolve_target
 from lockplane.dsn import redact
 from lockplane.errors import DriftFound
 from lockplane.markdown import drift_markdown
@@ -24,8 +24,8 @@ from tasks.notify_tasks import notify_task
 @no_passwords
 @flow(name="drift-check", description=__doc__)
 def drift_check(
-    target: str | DatabaseTarget,
-    desired_schema: str,
+    target: NoPasswordStr | DatabaseTarget,
+    desired_schema: NoPasswordStr,
     notify: str | None = None,
 ) -> dict[str, Any]:
     """Fail with the differences listed when ``target`` differs from ``desired_schema``."""

@@ -37,7 +37,7 @@ from pydantic import Field
 
 from blocks.database_target import DatabaseTarget
 from flows.approvals import waiting_for_approval
-from flows.targets import ResolvedTarget, no_passwords, resolve_target
+from flows.targets import NoPasswordStr, ResolvedTarget, no_passwords, resolve_target
 from lockplane.errors import SafetyRefusal
 from lockplane.multiphase.markdown import (
     approval_markdown,
@@ -86,7 +86,7 @@ class PhaseApproval(RunInput):
 @flow(name="multiphase-migration", description=__doc__)
 def multiphase_migration(
     plan: str,
-    target: str | DatabaseTarget,
+    target: NoPasswordStr | DatabaseTarget,
     notify: str | None = None,
     approval_timeout_s: int = ONE_WEEK_S,
     safety: str = "moderate",

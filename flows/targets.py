@@ -12,9 +12,10 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from prefect import Flow
+from pydantic import WithJsonSchema
 
 from blocks.database_target import DatabaseTarget
 from lockplane.config import SAFETY_LEVELS
@@ -87,6 +88,16 @@ def _password_refusal(name: str, value: str) -> str:
 
 
 _F = TypeVar("_F", bound=Flow[Any, Any])
+
+# A DSN carrying a password (URL user:password@, or a password= key), as a JSON Schema
+# pattern: Prefect's server checks a deployment run's parameters against the flow's schema
+# when the run is created, before it stores them, and its UI checks the form with it too
+# (so no inline flags: JavaScript's RegExp has none).
+PASSWORD_IN_DSN = r"://[^/@?#\s]*:[^/@?#\s]*@|(^|[\s?&;])[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]\s*="
+NoPasswordStr = Annotated[str, WithJsonSchema({
+    "type": "string", "not": {"pattern": PASSWORD_IN_DSN},
+    "description": "A DatabaseTarget block's name, or a database URL without a password "
+                   "(the server would store a password in plain text)."})]
 
 
 def no_passwords(flow: _F) -> _F:

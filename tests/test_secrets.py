@@ -244,3 +244,38 @@ def test_error_messages_escape_control_characters(tmp_path: Path) -> None:
     assert r.code == 2, r
     assert "\x1b" not in r.stderr and "\x07" not in r.stderr
     assert "\\x1b[2J" in r.stderr
+
+
+def test_a_deployment_run_with_a_password_is_refused_by_the_server(
+        prefect_api: str, tmp_path: Path) -> None:
+    """A run started from a deployment (UI, API, `prefect deployment run`) is created by
+    the server from its parameters before any flow code runs: the flows' parameter schema
+    makes the server refuse a DSN with a password, so it is never stored."""
+    import uuid
+
+    from prefect.client.orchestration import get_client
+
+    from flows.drift_check import drift_check
+
+    name = f"pw-check-{uuid.uuid4().hex[:8]}"
+    deployment = drift_check.to_deployment(name=name)
+    deployment_id = deployment.apply()
+    try:
+        with get_client(sync_client=True) as client:
+            for value in (f"postgresql://u:{PW}@h/db", f"host=h password={PW} dbname=x"):
+                # The refusal (409) quotes the value back to whoever sent it; what matters
+                # is that no run holding it is stored.
+                with pytest.raises(Exception, match="409|not valid"):
+                    client.create_flow_run_from_deployment(
+                        deployment_id, parameters={"target": value,
+                                                   "desired_schema": "schema/"})
+            runs = client.read_flow_runs(limit=200)
+            assert PW not in repr([r.parameters for r in runs])
+            # A block name or a DSN without a password is fine.
+            run = client.create_flow_run_from_deployment(
+                deployment_id, parameters={"target": "postgresql://u@h/db",
+                                           "desired_schema": "schema/"})
+            client.delete_flow_run(run.id)
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(deployment_id)
