@@ -1,0 +1,96 @@
+"""The manifest of a backup: what it holds and how to check it (``manifest.json``).
+
+A manifest is written after every file of its backup is stored, so a backup without one
+is incomplete and is never listed. Nothing in it is secret: the database is named with
+its password redacted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..errors import BadInput
+
+MANIFEST_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+DATA_DIR = "data"
+
+
+class TableStats(BaseModel):
+    """Row count and order-independent checksum of one table's rows.
+
+    PostgreSQL: ``sum(hashtextextended(row::text, 0))`` over the table (a numeric, kept
+    as a decimal string), read in a session with fixed text settings (UTC, ISO dates,
+    hex bytea) so a restore reads the same text. SQLite: the same sum over BLAKE2b-64
+    hashes of each row's repr. A missing, added or changed row changes it.
+    """
+
+    schema_name: str = Field(alias="schema")
+    name: str
+    rows: int
+    checksum: str
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema_name}.{self.name}" if self.schema_name else self.name
+
+
+class StoredFile(BaseModel):
+    """One file of the dump: path relative to the backup's data directory."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+class HistoryPosition(BaseModel):
+    """Where the database stood in lockplane.migrations when the backup was taken."""
+
+    last_migration_id: int
+    target_hash: str | None = None
+    migrations_applied: int = 0
+
+
+class Manifest(BaseModel):
+    """Everything Lockplane knows about one backup."""
+
+    format_version: int = MANIFEST_VERSION
+    id: str
+    created_at: str  # ISO 8601, UTC
+    dialect: Literal["postgres", "sqlite"]
+    database: str  # redacted DSN
+    database_name: str
+    server_version: str
+    tool: str  # "pg_dump 15.20 -Fd -j 4" or "sqlite3 backup API"
+    format: Literal["pg_dump-directory", "sqlite-file"]
+    schema_hash: str
+    history: HistoryPosition | None = None
+    tables: list[TableStats] = Field(default_factory=list)
+    files: list[StoredFile] = Field(default_factory=list)
+    size_bytes: int = 0
+    duration_s: float = 0.0
+    jobs: int = 1
+    reason: str | None = None  # e.g. "before apply of plan <id>"
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str) -> Manifest:
+        try:
+            return cls.model_validate_json(text)
+        except ValueError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "invalid"
+            raise BadInput(f"{where}: not a Lockplane backup manifest ({first})") from None
+
+    def table(self, qualified: str) -> TableStats | None:
+        return next((t for t in self.tables if t.qualified == qualified), None)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(t.rows for t in self.tables)
