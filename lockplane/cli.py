@@ -40,23 +40,28 @@ from .sources import SourceContext, dialect_of_source, load_schema
 
 
 class _LazyBackfillGroup(TyperGroup):
-    """The top-level group, with ``backfill`` imported on first use.
+    """The top-level group, with ``backfill`` and ``backup`` imported on first use.
 
     cli_backfill pulls in rich's progress bars and the backfill engine (~50 ms of every
-    start-up), which no other command needs.
+    start-up), which no other command needs; cli_backup likewise.
     """
+
+    _lazy = {"backfill": ("cli_backfill", "backfill_app"),
+             "backup": ("cli_backup", "backup_app")}
 
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         names = super().list_commands(ctx)
-        # After the commands, where add_typer would list it.
-        return names if "backfill" in names else [*names, "backfill"]
+        # After the commands, where add_typer would list them.
+        return names + [n for n in self._lazy if n not in names]
 
     def get_command(self, ctx: typer.Context, cmd_name: str) -> object:  # type: ignore[override]
-        if cmd_name == "backfill" and cmd_name not in self.commands:
-            from .cli_backfill import backfill_app
+        if cmd_name in self._lazy and cmd_name not in self.commands:
+            import importlib
 
+            module, attr = self._lazy[cmd_name]
+            sub = getattr(importlib.import_module(f".{module}", __package__), attr)
             self.commands[cmd_name] = typer.main.get_group_from_info(
-                typer.main.TyperInfo(backfill_app, name="backfill"),
+                typer.main.TyperInfo(sub, name=cmd_name),
                 pretty_exceptions_short=app.pretty_exceptions_short,
                 rich_markup_mode=app.rich_markup_mode,
                 suggest_commands=app.suggest_commands,
@@ -65,7 +70,8 @@ class _LazyBackfillGroup(TyperGroup):
 
     def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:  # type: ignore[override]
         if args and args[0] not in self.commands:
-            self.get_command(ctx, "backfill")  # a typo's "did you mean" sees every command
+            for name in self._lazy:  # a typo's "did you mean" sees every command
+                self.get_command(ctx, name)
         return super().resolve_command(ctx, args)
 
 
@@ -442,6 +448,10 @@ def apply(
                             acknowledge, allow_numbers=plan_file is not None),
                         plan_file=plan_file)
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
+    if env is not None and env.backup_before != "never":
+        from .cli_backup import backup_first  # lockplane.toml: backup_before
+
+        confirm = backup_first(env, dsn, the_plan, confirm)
     result = apply_plan(the_plan, dsn, opts, report=_report, confirm=confirm)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}")

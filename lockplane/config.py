@@ -6,12 +6,14 @@
     scratch_database_url = "postgresql://lockplane@scratch-db/postgres"
     allowed_extensions = ["postgis"]
     schema_path = "schema/"
+    ignore = ["public.users.emergency_*"]   # drift accepted here (lockplane.drift.ignore)
     safety = "strict"
 
 ``scratch_database_url``: the server where desired schemas (SQL and JSON files, which
 arrive in pull requests) are loaded, away from the target's credentials;
 ``allowed_extensions``: extensions such files may install there beyond those the server
-marks trusted.
+marks trusted; ``ignore``: ``lockplane drift check`` patterns of drift this environment
+accepts (see lockplane.drift.ignore).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .inputs import parse_toml, read_text
 
 CONFIG_FILE = "lockplane.toml"
 SAFETY_LEVELS = ("strict", "moderate", "permissive")
+BACKUP_BEFORE = ("always", "dangerous", "never")
 _PRODUCTION_LIKE = re.compile(r"(?i)^(prod|production|live)([-_].*)?$")
 
 
@@ -39,6 +42,8 @@ class Environment:
     safety: str | None = None
     scratch_database_url: str | None = None
     allowed_extensions: tuple[str, ...] = ()
+    backup_before: str = "never"
+    backup_storage: str | None = None
 
     @property
     def default_safety(self) -> str:
@@ -74,8 +79,8 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
     data = parse_toml(read_text(path, CONFIG_FILE), str(path))
     envs: dict[str, Environment] = {}
     strings = {"database_url", "shadow_database_url", "scratch_database_url", "schema_path",
-               "safety", "description"}
-    allowed = strings | {"allowed_extensions"}
+               "safety", "description", "backup_before", "backup_storage"}
+    allowed = strings | {"allowed_extensions", "ignore"}
     environments = data.get("environments") or {}
     if not isinstance(environments, dict):
         raise BadInput(f"{path}: environments must be a table ([environments.NAME]), "
@@ -96,15 +101,25 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
         if not isinstance(extensions, list) or not all(isinstance(e, str) for e in extensions):
             raise BadInput(f"{path}: [environments.{name}] allowed_extensions must be an array "
                            "of extension names")
+        ignore = table.get("ignore", [])
+        if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
+            raise BadInput(f"{path}: [environments.{name}] ignore must be an array of drift "
+                           "patterns (strings)")
         safety = table.get("safety")
         if safety is not None and safety not in SAFETY_LEVELS:
             raise BadInput(f"{path}: [environments.{name}] safety must be one of "
                            f"{', '.join(SAFETY_LEVELS)}")
+        backup_before = table.get("backup_before", "never")
+        if backup_before not in BACKUP_BEFORE:
+            raise BadInput(f"{path}: [environments.{name}] backup_before must be one of "
+                           f"{', '.join(BACKUP_BEFORE)}")
         envs[name] = Environment(name=name, database_url=table.get("database_url"),
                                  shadow_database_url=table.get("shadow_database_url"),
                                  schema_path=table.get("schema_path"), safety=safety,
                                  scratch_database_url=table.get("scratch_database_url"),
-                                 allowed_extensions=tuple(extensions))
+                                 allowed_extensions=tuple(extensions),
+                                 backup_before=backup_before,
+                                 backup_storage=table.get("backup_storage"))
     return envs
 
 
