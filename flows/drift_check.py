@@ -33,7 +33,7 @@ def drift_check(
     db = resolve_target(target)
     live = load_schema_task(db.dsn, dialect=db.dialect)
     desired = load_schema_task(desired_schema, dialect=db.dialect, server_dsn=db.scratch_server,
-                               allowed_extensions=db.allowed_extensions)
+                               allowed_extensions=db.allowed_extensions, version_of=db.dsn)
     # quote(): Prefect must not walk a Schema looking for futures (it is large, and its
     # Index.keys field trips Prefect's traversal of pydantic models).
     plan = build_plan_task(quote(live), quote(desired))

@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 from . import __version__
 from .config import SAFETY_LEVELS, Environment, get_environment
 from .dsn import looks_like_dsn, redact
-from .errors import BadInput, LockplaneError, SafetyRefusal
+from .errors import BadInput, ConfirmationNeeded, LockplaneError, SafetyRefusal
 from .lockwait import DEFAULT_LOCK_WAIT_BUDGET_S
 from .model import Schema
 from .plan import (
@@ -74,6 +74,28 @@ class _LazyBackfillGroup(TyperGroup):
                 self.get_command(ctx, name)
         return super().resolve_command(ctx, args)
 
+
+def _flags_show_no_type() -> None:
+    """No ``<bool>`` after ``--auto-approve``, ``--json`` or ``--help`` in help screens.
+
+    typer's rich help prints every option's type, a flag's too (typer 0.29: "<bool>", a
+    placeholder for a value a flag never takes), while its plain help already leaves
+    flags out. Flags are shown as the plain help shows them, whatever typer version.
+    """
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_lockplane", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._lockplane = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 app = typer.Typer(
     name="lockplane",
@@ -154,13 +176,14 @@ def _context(sources: list[str], dialect: str | None, server: str | None,
               or next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")),
                       None))
     extensions = tuple(dict.fromkeys(x for e in configured for x in e.allowed_extensions))
-    return SourceContext(dialect=known, server_dsn=server, allowed_extensions=extensions)
+    live = next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")), None)
+    return SourceContext(dialect=known, server_dsn=server, allowed_extensions=extensions,
+                         version_of=live)
 
 
 def _confirm(plan: Plan, target: str) -> bool:
     if not sys.stdin.isatty():
-        raise SafetyRefusal("not applied: confirmation needed; run interactively or pass "
-                            "--auto-approve")
+        raise ConfirmationNeeded("applied")
     from .integrity import plan_id
 
     err.print(f"\nLockplane will run {len(plan.steps)} step(s) (plan_id {plan_id(plan)}) on "
@@ -414,6 +437,7 @@ def apply(
     applied_by: Annotated[str | None, typer.Option("--who", help="recorded in the history")] = None,
     no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="with --schema: plain DDL instead of the lock-safe forms")] = False,
     acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: run these dangerous steps anyway: rule@schema.table, a rule id, or a step number of a plan file (repeatable)")] = None,
+    orphan_wait: Annotated[float, typer.Option("--orphan-wait", help="seconds to wait for a statement a killed apply left running on the server (CREATE INDEX CONCURRENTLY, VALIDATE) before cancelling it")] = 300.0,
 ) -> None:
     """Apply a plan to a database (checks its hash, validates on a shadow first)."""
     from .execute import ApplyOptions, apply_plan, parse_acknowledgements
@@ -447,6 +471,9 @@ def apply(
                         applied_by=applied_by, acknowledged=parse_acknowledgements(
                             acknowledge, allow_numbers=plan_file is not None),
                         plan_file=plan_file)
+    if not 0 <= orphan_wait <= 86_400:
+        raise BadInput(f"--orphan-wait must be from 0 to 86400 seconds, not {orphan_wait:g}")
+    opts.orphan_wait_s = orphan_wait
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
     if env is not None and env.backup_before != "never":
         from .cli_backup import backup_first  # lockplane.toml: backup_before
@@ -575,9 +602,10 @@ def rollback(
     skip_shadow: Annotated[bool, typer.Option("--skip-shadow")] = False,
     lock_wait_budget: Annotated[float, typer.Option("--lock-wait-budget", help="seconds a step may spend retrying short lock waits before it fails, naming who blocks it")] = DEFAULT_LOCK_WAIT_BUDGET_S,
     cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
+    acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: undo these dangerous steps anyway: rule@schema.table (e.g. rollback-loses-data@public.users), a rule id, or a step number of the rollback plan shown (repeatable)")] = None,
 ) -> None:
     """Undo an applied plan on the target (refused unless the target is at its target_hash)."""
-    from .execute import ApplyOptions, apply_plan
+    from .execute import ApplyOptions, apply_plan, parse_acknowledgements
 
     env = _env(target_environment)
     dsn = _resolve_src(target, target_environment, "--target")
@@ -593,7 +621,10 @@ def rollback(
         return
     opts = ApplyOptions(safety=_safety_level(safety, env), shadow_dsn=shadow_db,
                         skip_shadow=skip_shadow, lock_wait_budget_s=lock_wait_budget,
-                        cancel_blockers_after_s=cancel_blockers_after)
+                        cancel_blockers_after_s=cancel_blockers_after,
+                        # The rollback plan is derived from a reviewed plan file and shown
+                        # above, numbered: its step numbers may be acknowledged.
+                        acknowledged=parse_acknowledgements(acknowledge, allow_numbers=True))
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
     result = apply_plan(back, dsn, opts, report=_report, confirm=confirm)
     for w in result.warnings:
@@ -673,6 +704,9 @@ def history(
         err.print(escape(f"{r.id:>5}  {str(r.started_at)[:19]}  {r.result:<8}  "
                          f"{r.steps_done}/{r.steps_total} steps  {r.source_hash[:12]} -> "
                          f"{(r.hash_after or r.target_hash or '?')[:12]}  {r.applied_by or ''}"))
+        if r.result == "interrupted" and r.error:
+            # When the next run noticed, at which step, what became of its statement.
+            err.print(escape(f"       {str(r.finished_at)[:19]}  {r.error}"))
 
 
 @app.command()
@@ -751,6 +785,15 @@ def _register_phase_commands() -> None:
 
 
 _register_phase_commands()
+
+
+def _register_drift_commands() -> None:
+    from .cli_drift import register
+
+    register(app)
+
+
+_register_drift_commands()
 
 
 @app.command()

@@ -39,6 +39,8 @@ class SourceContext:
     # Extensions a desired schema may install in its scratch database, beyond those the
     # server marks trusted (lockplane.toml: allowed_extensions).
     allowed_extensions: tuple[str, ...] = ()
+    # A database whose server version a private scratch server ("private") should match.
+    version_of: str | None = None
     canonicalize_json: bool = True
 
 
@@ -102,7 +104,8 @@ def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
     files = sql_files(src)
     scripts = [(str(f), _script_text(f)) for f in files]
     schema = get_dialect(dialect).load_untrusted(
-        scripts, _scratch_server(dialect, ctx), allowed_extensions=ctx.allowed_extensions)
+        scripts, _scratch_server(dialect, ctx), allowed_extensions=ctx.allowed_extensions,
+        version_of=ctx.version_of)
     # Declared renames live in comments the server never sees.
     from .multiphase.annotations import apply_rename_annotations
 
@@ -177,7 +180,7 @@ def canonicalize(schema: Schema, ctx: SourceContext, where: str) -> Schema:
     try:
         loaded = get_dialect(schema.dialect).load_untrusted(
             scripts, _scratch_server(schema.dialect, ctx),
-            allowed_extensions=ctx.allowed_extensions, lines=False)
+            allowed_extensions=ctx.allowed_extensions, lines=False, version_of=ctx.version_of)
     except BadInput as exc:
         if exc.message.startswith(f"{where}:") or schema.dialect != "postgres" \
                 or ctx.server_dsn is not None:

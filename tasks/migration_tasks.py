@@ -32,11 +32,14 @@ def _report(message: str) -> None:
 
 @task(name="load-schema", cache_policy=NO_CACHE)
 def load_schema_task(src: str, dialect: str | None = None, server_dsn: str | None = None,
-                     allowed_extensions: tuple[str, ...] = ()) -> Schema:
+                     allowed_extensions: tuple[str, ...] = (),
+                     version_of: str | None = None) -> Schema:
     """Introspect a database (DSN) or load a desired schema (.sql, dir, .json, metadata);
-    a desired schema is untrusted and loads in a sandbox on ``server_dsn``."""
+    a desired schema is untrusted and loads in a sandbox on ``server_dsn`` ("private": a
+    server started for it, of ``version_of``'s major version)."""
     schema = load_schema(src, SourceContext(dialect=dialect, server_dsn=server_dsn,
-                                            allowed_extensions=tuple(allowed_extensions)))
+                                            allowed_extensions=tuple(allowed_extensions),
+                                            version_of=version_of))
     get_run_logger().info("loaded %s: %d table(s), hash %s", redact(src), len(schema.tables),
                           schema.hash()[:12])
     return schema

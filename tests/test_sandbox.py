@@ -302,3 +302,26 @@ def test_a_statement_reaches_the_server_alone(tmp_path: Path, arena: Arena) -> N
             pytest.raises(BadInput, match="cannot insert multiple commands"):
         box.run([screened])
     assert sorted(p.name for p in arena.canary_dir.iterdir()) == ["secret.txt"]
+
+
+def test_private_scratch_server(pg_dsn: str, tmp_path: Path, arena: Arena) -> None:
+    """scratch_database_url = "private": Lockplane starts a throwaway server of the target's
+    major version; the roles the file names exist there (without login), and the file
+    still runs as the sandbox role."""
+    env = {"LOCKPLANE_SCRATCH_DATABASE_URL": "private"}
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE TABLE t (id int PRIMARY KEY, note text);\n"
+                      "GRANT SELECT ON t TO lp_private_reader;\n")
+    proc = run("plan", "--from", pg_dsn, "--to", str(schema), "-q", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "lp_private_reader" in proc.stdout  # the grant is in the plan
+    with psycopg.connect(PG_ADMIN_DSN) as conn:  # and the role was made only over there
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'lp_private_reader'"
+                            ).fetchone() is None
+    attack = tmp_path / "attack.sql"
+    attack.write_text(arena.render(
+        (Path(__file__).parent / "data" / "attacks" / "04_default_runs_program.sql"
+         ).read_text()))
+    proc = run("plan", "--from", pg_dsn, "--to", str(attack), "-q", env=env)
+    assert proc.returncode == 2 and "must be superuser" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in arena.canary_dir.iterdir()) == ["secret.txt"]

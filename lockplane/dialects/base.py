@@ -60,13 +60,14 @@ class Dialect(ABC):
     @abstractmethod
     def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
                        *, allowed_extensions: Sequence[str] = (), lines: bool = True,
-                       ) -> Schema:
+                       version_of: str | None = None) -> Schema:
         """The schema that untrusted SQL scripts define, read back from a throwaway database.
 
         ``scripts``: (where, text) pairs, ``where`` naming the script in errors (with the
         line when ``lines``). Every statement is checked before anything runs, and the
         scripts run where they can reach nothing but that database. BadInput names the
-        script, line and reason of a refused or failing statement.
+        script, line and reason of a refused or failing statement. ``version_of``: a
+        database whose server version a server started for the load should match.
         """
 
 

@@ -78,16 +78,37 @@ class PostgresDialect(Dialect):
 
     def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
                        *, allowed_extensions: Sequence[str] = (), lines: bool = True,
-                       ) -> Schema:
+                       version_of: str | None = None) -> Schema:
+        """``near_dsn`` "private": on a server Lockplane starts for this load, of the major
+        version of ``version_of``'s server (see :mod:`.cluster`)."""
+        from .sandbox import sandbox
         from .screen import screen
 
         # Every file is screened before the sandbox exists: a refused statement changes
         # nothing anywhere.
         screened = [screen(text, where, lines=lines) for where, text in scripts]
-        with self.sandbox(near_dsn, allowed_extensions=allowed_extensions) as box:
+        with contextlib.ExitStack() as stack:
+            private = near_dsn == PRIVATE_SCRATCH
+            if private:
+                from .cluster import private_server
+
+                near_dsn = stack.enter_context(private_server(self._major_of(version_of)))
+            box = stack.enter_context(sandbox(
+                self, near_dsn or "postgresql://postgres@127.0.0.1:5432/postgres",
+                allowed_extensions, make_roles=private))
             box.run(screened)
             box.finish()
             return box.introspect()
+
+    def _major_of(self, dsn: str | None) -> int | None:
+        if not dsn or not dsn.startswith("postgres"):
+            return None
+        with PostgresDatabase(self, dsn) as db:
+            return db.server_version // 10000
+
+
+# scratch_database_url = "private": a server Lockplane starts itself (dialects/postgres/cluster)
+PRIVATE_SCRATCH = "private"
 
 
 def with_dbname(dsn: str, dbname: str) -> str:

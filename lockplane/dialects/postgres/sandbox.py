@@ -131,10 +131,12 @@ class Sandbox:
     """One scratch database on ``server_dsn``'s server; untrusted SQL runs as ``role``."""
 
     def __init__(self, dialect: PostgresDialect, server_dsn: str,
-                 allowed_extensions: Sequence[str] = ()) -> None:
+                 allowed_extensions: Sequence[str] = (), *, make_roles: bool = False) -> None:
         self.dialect = dialect
         self.server_dsn = server_dsn
         self.allowed_extensions = {e.lower() for e in allowed_extensions}
+        # A private server has none of the target's roles: make the ones the files name.
+        self.make_roles = make_roles
         self.token = secrets.token_hex(6)
         self.name = scratch_name(self.token)
         self.role: str | None = None
@@ -286,6 +288,8 @@ class Sandbox:
         """Run the screened files: sandbox statements in batches (one round trip and one
         commit each), privileged ones where they stand."""
         self.check(files)
+        if self.make_roles:
+            self._make_roles(files)
         for f in files:
             batch: list[Statement] = []
             for s in f.statements:
@@ -303,6 +307,18 @@ class Sandbox:
                 elif s.runs is Runs.LAST:
                     self.last.append((f, s))
             self._execute(self.sandboxed, f, batch)
+
+    def _make_roles(self, files: Sequence[Screened]) -> None:
+        assert self.admin is not None
+        named = sorted({r for f in files for s in f.statements for r in s.roles})
+        if not named:
+            return
+        have = {r[0] for r in self.admin.query(
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (named,))}
+        for role in named:
+            if role not in have:
+                self.admin.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN").format(
+                    pgsql.Identifier(role)).as_string(self.admin.conn))
 
     def _execute(self, db: PostgresDatabase | None, f: Screened,
                  statements: Sequence[Statement]) -> None:
@@ -415,8 +431,9 @@ def _send_alone(db: PostgresDatabase, sql: str) -> None:
 
 @contextlib.contextmanager
 def sandbox(dialect: PostgresDialect, server_dsn: str,
-            allowed_extensions: Sequence[str] = ()) -> Iterator[Sandbox]:
-    box = Sandbox(dialect, server_dsn, allowed_extensions)
+            allowed_extensions: Sequence[str] = (), *,
+            make_roles: bool = False) -> Iterator[Sandbox]:
+    box = Sandbox(dialect, server_dsn, allowed_extensions, make_roles=make_roles)
     try:
         box.open()
         yield box

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 import pglast
 from pglast import ast
 from pglast.enums import AlterTableType as AT
-from pglast.enums import ObjectType, VariableSetKind
+from pglast.enums import ObjectType, RoleSpecType, VariableSetKind
 from pglast.parser import ParseError
 from pglast.stream import RawStream
+from pglast.visitors import Visitor
 
 from ...errors import BadInput
 
@@ -61,6 +62,9 @@ class Statement:
     # ALTER DEFAULT PRIVILEGES: the roles it names (FOR ROLE), or () for the role running
     # the file. The runner makes an entry of the privileged role for the sandbox role too.
     default_privilege_roles: tuple[str, ...] | None = None
+    # Roles the statement names (grantees, FOR ROLE, policies' TO ...): a private scratch
+    # server has none of the target's roles and makes them, without login, first.
+    roles: tuple[str, ...] = ()
 
 
 @dataclass
@@ -205,8 +209,21 @@ def screen(text: str, path: str, *, lines: bool = True) -> Screened:
         length = r.stmt_len or len(text) - offset
         sql = text[offset:offset + length]
         line = _line(text, offset + len(sql) - len(sql.lstrip()))
-        out.statements.append(_classify(r.stmt, sql, offset, line, out))
+        roles = _Roles()
+        roles(r.stmt)
+        stmt = _classify(r.stmt, sql, offset, line, out)
+        stmt.roles = tuple(sorted(roles.names))
+        out.statements.append(stmt)
     return out
+
+
+class _Roles(Visitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_RoleSpec(self, ancestors: object, node: ast.RoleSpec) -> None:  # noqa: N802
+        if node.roletype == RoleSpecType.ROLESPEC_CSTRING and node.rolename:
+            self.names.add(node.rolename)
 
 
 def _command(sql: str) -> str:

@@ -42,7 +42,7 @@ class SQLiteDialect(Dialect):
 
     def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
                        *, allowed_extensions: Sequence[str] = (), lines: bool = True,
-                       ) -> Schema:
+                       version_of: str | None = None) -> Schema:
         from .sandbox import run_untrusted
 
         with self.scratch() as db:
