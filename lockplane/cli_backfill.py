@@ -42,7 +42,7 @@ from .backfill import (
 from .backfill import Progress as BackfillProgress
 from .config import get_environment
 from .dsn import redact
-from .errors import BadInput, SafetyRefusal
+from .errors import BadInput, ConfirmationNeeded, SafetyRefusal
 from .report import err, stderr_console
 
 backfill_app = typer.Typer(
@@ -189,8 +189,7 @@ def print_backfill_plan(plan: BackfillPlan, dsn: str, opts: BackfillOptions) -> 
 
 def _confirm(plan: BackfillPlan, dsn: str) -> None:
     if not sys.stdin.isatty():
-        raise SafetyRefusal("not started: confirmation needed; run interactively or pass "
-                            "--auto-approve")
+        raise ConfirmationNeeded("started")
     est = plan.estimate
     err.print(f"\nLockplane will update {'' if est.rows_exact else '~'}"
               f"{est.rows_to_update:,} row(s) of [bold]{escape(plan.resolved.display)}[/] on "

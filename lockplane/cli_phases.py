@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .errors import BadInput, SafetyRefusal
+from .errors import BadInput, ConfirmationNeeded, SafetyRefusal
 from .lockwait import DEFAULT_LOCK_WAIT_BUDGET_S
 from .report import err, escape, print_plan, write_out
 
@@ -113,8 +113,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         print_plan(chosen.plan, title=f"Phase {number}")
         if not auto_approve:
             if not sys.stdin.isatty():
-                raise SafetyRefusal("not applied: confirmation needed; run interactively or "
-                                    "pass --auto-approve")
+                raise ConfirmationNeeded("applied")
             if typer.prompt("Only 'yes' will be accepted to approve", default="",
                             show_default=False, err=True).strip() != "yes":
                 raise SafetyRefusal("apply-phase cancelled: not confirmed")
@@ -191,7 +190,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         mp = _load_checked(plan_file)
         dsn = target_dsn(target, target_environment)
         if not auto_approve and not sys.stdin.isatty():
-            raise SafetyRefusal("not rolled back: confirmation needed; pass --auto-approve")
+            raise ConfirmationNeeded("rolled back")
         if not auto_approve and typer.prompt("Only 'yes' will be accepted to roll back",
                                              default="", show_default=False,
                                              err=True).strip() != "yes":

@@ -26,6 +26,16 @@ class BadInput(LockplaneError):
     exit_code = 2
 
 
+class ConfirmationNeeded(BadInput):
+    """A command that asks before it changes anything ran where it cannot ask (standard
+    input is not a terminal) and without --auto-approve: a usage error (exit 2), not a
+    safety refusal: nothing was judged unsafe."""
+
+    def __init__(self, what: str = "applied") -> None:
+        super().__init__(f"not {what}: confirmation needed, but standard input is not a "
+                         "terminal; pass --auto-approve, or run the command interactively")
+
+
 class SafetyRefusal(LockplaneError):
     """Refused for safety: dangerous step, hash mismatch, phase out of order: exit 3."""
 

@@ -375,6 +375,8 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
     ``notes``: extra messages per step of ``plan`` (e.g. the data at stake counted by
     lockplane.stake), carried onto that step's undo.
     """
+    from .rules import RULES
+
     if plan.target_hash is None:
         raise BadInput("this plan has no target_hash (original format): plan the rollback "
                        "with 'lockplane plan --from <current> --to <previous>' instead")
@@ -391,6 +393,16 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
             # (the forward step did not: a reviewer of the forward plan has not seen it)
             said = [f"Rewrites {step.table} under {lock.mode}: reads and writes wait for "
                     "the whole rewrite."]
+        messages = ([step.rollback.note] if step.rollback.note else []) + said \
+            + (notes[i] if notes else [])
+        # A rollback that loses data carries a rule id, like any risky step: the safety
+        # levels refuse it by that id and --acknowledge names it.
+        findings = [StepFinding(
+            rule="rollback-loses-data", safety=step.rollback.safety,
+            message=(messages[-1] if messages else f"undoing {step.description!r} "
+                     f"deletes data ({step.rollback.safety})"),
+            safer=RULES["rollback-loses-data"].safer,
+        )] if step.rollback.safety in ("dangerous", "lossy") else []
         steps.append(Step(
             description=f"Undo: {step.description}",
             sql=step.rollback.sql,
@@ -400,8 +412,8 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
             lock=lock,
             transactional=step.transactional,
             rollback=StepRollback(sql=step.sql, safety=step.safety),
-            messages=([step.rollback.note] if step.rollback.note else []) + said
-            + (notes[i] if notes else []),
+            messages=messages,
+            findings=findings,
         ))
     return Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
                 dialect=plan.dialect, lockplane_version=__version__,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 
 _console: Console | None = None
+NOT_A_TTY_WIDTH = 10_000  # "no limit" for rich's layout when stderr is not a terminal
 
 
 def stderr_console() -> Console:
@@ -28,9 +29,11 @@ def stderr_console() -> Console:
         from rich.console import Console
 
         # Wrapped at a terminal's width; piped or captured (CI logs, scripts), a line stays
-        # one line, so ids, paths and SQL are never cut in two.
-        _console = Console(stderr=True, highlight=False,
-                           soft_wrap=not sys.stderr.isatty())
+        # one line, so ids, paths and SQL are never cut in two, and a table (backfill
+        # status) takes the width its cells need instead of rich's default of 80 columns.
+        tty = sys.stderr.isatty()
+        _console = Console(stderr=True, highlight=False, soft_wrap=not tty,
+                           width=None if tty else NOT_A_TTY_WIDTH)
     return _console
 
 

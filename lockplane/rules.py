@@ -196,6 +196,10 @@ _CATALOGUE = [
          "Say the kind in the desired schema (a schema file that predates VIRTUAL columns "
          "reads as STORED).", lintable=False),
     Rule("review-required", R, "Worth a human look", ""),
+    Rule("rollback-loses-data", D, "Undoing the change deletes what was written since it "
+         "was applied (the added column's values, the created table's rows)",
+         "Keep the change, or copy the data out first; then acknowledge the loss "
+         "(lockplane rollback --acknowledge rollback-loses-data@TABLE).", lintable=False),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _CATALOGUE}

@@ -258,7 +258,7 @@ def test_what_the_operator_confirms_is_everything_that_runs(
     before = db_state(dsn)
     # No --auto-approve and no terminal: the plan is shown, then the apply is refused.
     r = lockplane("apply", path, "--target", dsn, "--skip-shadow", "--safety", "permissive")
-    refused(r, 3, "confirmation needed")
+    refused(r, 2, "confirmation needed")  # no terminal to ask on: a usage error
     assert db_state(dsn) == before
     assert f"plan_id {data['plan_id']}" in r.stderr
     assert "clean-up, before each attempt and after a failure:" in r.stderr

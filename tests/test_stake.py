@@ -78,9 +78,10 @@ def test_added_column_counts_values_through_the_cli(pg_dsn_factory, tmp_path: Pa
     proc = run("plan-rollback", "--plan", str(plan_path), "--from", target)
     assert proc.returncode == 0, proc.stderr
     expected = "rollback will discard values in 1,243 rows of public.users.nickname"
-    assert f"! {expected}" in proc.stderr
+    assert f"! rollback-loses-data: {expected}" in proc.stderr  # the risk's rule id
     back = json.loads(proc.stdout)
     assert expected in back["steps"][0]["messages"]
+    assert back["steps"][0]["findings"][0]["rule"] == "rollback-loses-data"
 
     # rollback shows the count before it asks (here: before it runs, auto-approved).
     proc = run("rollback", str(plan_path), "--target", target, "--auto-approve",
@@ -100,10 +101,10 @@ def test_rollback_asks_after_showing_the_count(pg_dsn_factory, tmp_path: Path) -
     pg_exec(target, "INSERT INTO users VALUES (1, 'a', 'x'), (2, 'b', NULL)")
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(plan.to_json())
-    # No terminal: the confirmation is refused (exit 3), but the count came first.
+    # No terminal: confirmation cannot be asked (usage, exit 2), but the count came first.
     proc = run("rollback", str(plan_path), "--target", target, "--safety", "permissive",
                "--skip-shadow")
-    assert proc.returncode == 3, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert "rollback will discard values in 1 row of public.users.nickname" in proc.stderr
 
 
@@ -248,9 +249,9 @@ def test_sqlite_counts_columns_tables_and_rebuilds(tmp_path: Path) -> None:
     proc = run("plan-rollback", "--plan", "plan.json", "--from", dsn, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stderr.split())
-    assert "! rollback will discard values in 10 rows of main.users.nickname" in text
-    assert "! rollback will delete 1,243 rows of main.audit" in text
-    assert "! rollback will discard values in 2 rows of main.other (columns added)" in text
+    assert "! rollback-loses-data: rollback will discard values in 10 rows of main.users.nickname" in text
+    assert "! rollback-loses-data: rollback will delete 1,243 rows of main.audit" in text
+    assert "! rollback-loses-data: rollback will discard values in 2 rows of main.other (columns added)" in text
     messages = [m for s in json.loads(proc.stdout)["steps"] for m in s["messages"]]
     assert "rollback will delete 1,243 rows of main.audit" in messages
 
