@@ -28,7 +28,9 @@ each batch its own short transaction. The order of a backfill, and why:
    PostgreSQL, a replication lag ceiling read from ``pg_stat_replication``.
 
 The key range can be split into chunks, each with its own checkpoint row, so several
-workers can backfill one table in parallel (the Prefect flow maps chunks over tasks).
+workers can backfill one table in parallel (the Prefect flow maps chunks over tasks, or
+runs each as a flow run of the ``backfill-chunk`` deployment that any worker of a work
+pool picks up; ``chunk_runs`` tells it which chunks still have a live runner).
 
 Rows inserted behind the cursor while a backfill runs are not visited: as with any
 online backfill, the application (or a trigger) must already write the new value.
@@ -513,6 +515,11 @@ def _connect(dsn: str) -> Database:
         db.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
                    "SET extra_float_digits = 1; SET standard_conforming_strings = on; "
                    "SET application_name = 'lockplane backfill'")
+        # A runner whose machine vanishes (no FIN, no RST) keeps its session, and so its
+        # chunk's runner lock, until the server's TCP keepalives give up: two hours by
+        # default. Ask for ~25 s on these sessions (ignored on Unix sockets).
+        db.execute("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
+                   "SET tcp_keepalives_count = 3")
     return db
 
 
@@ -2104,6 +2111,29 @@ def cancel_backfill(dsn: str, backfill: str) -> int:
                            "(see 'lockplane backfill status')")
         return state.set_status(backfill, "cancelled", only_from=("pending", "running",
                                                                   "failed"))
+
+
+def chunk_runs(dsn: str, backfill: str) -> tuple[list[ChunkState], set[int] | None]:
+    """The checkpoint rows of a backfill and the chunks a live runner holds right now.
+
+    A runner holds a session advisory lock on its chunk while it runs (PostgreSQL); when
+    its process dies the server ends the session and the lock goes with it. This is how
+    a coordinator on another machine tells a dead runner from a slow one. ``None`` for
+    the runners on SQLite, which has no such locks."""
+    with _connect(dsn) as db:
+        states = Checkpoints(db).chunks(backfill)
+        if not _pg(db):
+            return states, None
+        held = {(int(a), int(b)) for a, b in db.query(
+            "SELECT classid::bigint, objid::bigint FROM pg_locks "
+            "WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())")}
+        live = set()
+        for c in states:
+            a, b = _runner_key(backfill, c.chunk)
+            if (a & 0xFFFFFFFF, b & 0xFFFFFFFF) in held:
+                live.add(c.chunk)
+        return states, live
 
 
 # ------------------------------------------------------------------ markdown

@@ -768,6 +768,10 @@ def serve(
     = "0 6 * * *",
     limit: Annotated[int | None, typer.Option("--limit", help="max concurrent flow runs")]
     = None,
+    work_pool: Annotated[str | None, typer.Option(
+        "--work-pool", help="put the backfill-chunk deployment on this process work pool "
+                            "(made if missing) for its workers: prefect worker start --pool "
+                            "NAME --type process")] = None,
 ) -> None:
     """Serve every Prefect deployment (as in prefect.yaml) from this process."""
     # The engine never imports Prefect at module level: only this command needs it.
@@ -775,7 +779,8 @@ def serve(
 
     if Path(schema).exists():
         schema = str(Path(schema).resolve())  # flow runs may start in another directory
-    serve_all(target=target, desired_schema=schema, drift_cron=drift_cron, limit=limit)
+    serve_all(target=target, desired_schema=schema, drift_cron=drift_cron, limit=limit,
+              work_pool=work_pool)
 
 
 def _register_phase_commands() -> None:
