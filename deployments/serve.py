@@ -24,6 +24,7 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.schedules import Cron
 
+from deployments.backup import backup_deployments
 from flows.apply_migration import apply_migration
 from flows.backfill import CHUNK_DEPLOYMENT, backfill, backfill_chunk
 from flows.drift_check import drift_check
@@ -73,6 +74,7 @@ def build_deployments(target: str = DEFAULT_TARGET, desired_schema: str = DEFAUL
             schedules=[Cron(drift_cron, timezone="UTC")],
             **common,
         ),
+        *backup_deployments(target, common),
         backfill.to_deployment(
             name="backfill",
             description="Backfill a column in resumable batches: shadow trial, read-only "

@@ -318,7 +318,8 @@ def test_prefect_yaml_matches_served_deployments() -> None:
     declared = {d["name"]: d for d in spec["deployments"]}
     served = {d.name: d for d in build_deployments()}
     assert declared.keys() == served.keys() == {"apply-migration", "drift-check", "backfill",
-                                                 "backfill-chunk", "multiphase-migration"}
+                                                 "backfill-chunk", "multiphase-migration",
+                                                 "backup-create", "backup-validate"}
     for name, dep in served.items():
         decl = declared[name]
         module, _, func = dep.entrypoint.rpartition(".")

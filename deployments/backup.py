@@ -1,0 +1,35 @@
+"""The scheduled backup deployments (served by serve.py, declared in prefect.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from flows.backup import backup_create, backup_validate
+
+DEFAULT_STORAGE = "backups"  # a BackupStorage block name
+BACKUP_CRON = "0 2 * * *"  # daily, 02:00 UTC: the quiet hours
+VALIDATE_CRON = "0 4 * * *"  # two hours later: the night's backup is restored and checked
+
+
+def backup_deployments(target: str, common: dict[str, Any]) -> list[RunnerDeployment]:
+    return [
+        backup_create.to_deployment(
+            name="backup-create",
+            description="Back up the target (pg_dump -Fd -j N, or SQLite's online backup) "
+                        "with a manifest of per-table counts and checksums.",
+            parameters={"target": target, "storage": DEFAULT_STORAGE, "jobs": 2},
+            schedules=[Cron(BACKUP_CRON, timezone="UTC")],
+            **common,
+        ),
+        backup_validate.to_deployment(
+            name="backup-validate",
+            description="Restore the newest backup into a temporary database, check its "
+                        "counts, checksums and schema, and measure the restore time (RTO).",
+            parameters={"target": target, "storage": DEFAULT_STORAGE, "jobs": 2},
+            schedules=[Cron(VALIDATE_CRON, timezone="UTC")],
+            **common,
+        ),
+    ]
