@@ -382,3 +382,28 @@ def test_apply_takes_a_backup_before_a_dangerous_plan(seeded: str, tmp_path: Pat
 def test_engine_rejects_bad_jobs(seeded: str, store: str) -> None:
     with pytest.raises(BadInput):
         create_backup(seeded, open_storage(store), jobs=0)
+
+
+# ---------------------------------------------------------------------------- flows
+def test_backup_flows(prefect_api: str, seeded: str, store: str) -> None:
+    from blocks.backup_storage import BackupStorage
+    from flows.backup import backup_create, backup_validate
+    from lockplane.backup import BackupCorrupt
+
+    name = f"bk-{os.urandom(4).hex()}"
+    BackupStorage(url=store).save(name)
+    made = backup_create(target=seeded, storage=name, jobs=2)
+    assert made["rows"] == 2500
+    checked = backup_validate(target=seeded, storage=name)  # the newest, by default
+    assert checked["ok"] and checked["backup_id"] == made["backup_id"] and checked["rto_s"] > 0
+    status = read_status(open_storage(store), seeded)
+    assert status.last_good_backup and status.last_good_backup.id == made["backup_id"]
+    assert status.last_validation and status.last_validation.ok
+    # A damaged backup fails the run, and the failure is what the state remembers.
+    toc = Path(store) / made["backup_id"] / "data" / "toc.dat"
+    toc.write_bytes(toc.read_bytes()[:-10])
+    with pytest.raises(BackupCorrupt):
+        backup_validate(target=seeded, storage=name, backup_id=made["backup_id"])
+    status = read_status(open_storage(store), seeded)
+    assert status.last_validation and not status.last_validation.ok
+    assert status.last_good_backup and status.last_good_backup.id == made["backup_id"]
