@@ -44,6 +44,7 @@ class Environment:
     allowed_extensions: tuple[str, ...] = ()
     backup_before: str = "never"
     backup_storage: str | None = None
+    ignore: tuple[str, ...] = ()  # drift patterns accepted (lockplane.drift.ignore)
 
     @property
     def default_safety(self) -> str:
@@ -119,7 +120,8 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
                                  scratch_database_url=table.get("scratch_database_url"),
                                  allowed_extensions=tuple(extensions),
                                  backup_before=backup_before,
-                                 backup_storage=table.get("backup_storage"))
+                                 backup_storage=table.get("backup_storage"),
+                                 ignore=tuple(ignore))
     return envs
 
 
