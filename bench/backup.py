@@ -1,0 +1,147 @@
+"""Benchmark: Lockplane's backup create / restore / validate next to plain pg_dump/pg_restore.
+
+Creates a database ``lp_bench_backup_<pid>`` of about ``--size`` MB (three tables made
+with generate_series: a wide one with text and jsonb, a narrow one, one with bytea),
+then with the same ``--jobs N``:
+
+  a. plain ``pg_dump -Fd -j N`` into a temporary directory;
+  b. ``lockplane backup create`` (engine call: pg_dump -Fd -j N on an exported snapshot,
+     per-table counts and checksums on the same snapshot in parallel, sha256 of files);
+  c. plain ``pg_restore -j N`` into a new database;
+  d. ``lockplane backup restore`` into a new database (sha256 of every file first);
+  e. ``lockplane backup validate`` (restore into a temporary database, recount and
+     re-checksum every table, schema hash): the measured RTO and the full check.
+
+Target: (b) within 1.1x of (a), (d) within 1.1x of (c).
+
+Usage: ``.venv/bin/python bench/backup.py [--size 1024] [--jobs 2] [--server DSN] [--keep]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from lockplane.backup import create_backup, open_storage, restore_backup, validate_backup
+from lockplane.backup.pgtools import conninfo_and_env, find_tool
+
+ROWS_PER_MB = 5200  # ~200 bytes per row across the three tables, indexes included
+
+
+def _url(server: str, db: str) -> str:
+    return server.rsplit("/", 1)[0] + "/" + db
+
+
+def _admin(server: str) -> psycopg.Connection:
+    return psycopg.connect(server, autocommit=True)
+
+
+def _drop(server: str, *names: str) -> None:
+    with _admin(server) as c:
+        for n in names:
+            c.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+
+
+def generate(dsn: str, size_mb: int) -> None:
+    rows = max(1000, size_mb * ROWS_PER_MB)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("SET synchronous_commit = off")
+        c.execute("""
+            CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL,
+                created timestamptz NOT NULL, balance numeric(12,2), note text, prefs jsonb);
+            CREATE TABLE events (id bigint PRIMARY KEY, account bigint NOT NULL,
+                kind smallint, at timestamptz, amount float8);
+            CREATE INDEX events_account ON events (account);
+            CREATE TABLE blobs (id int PRIMARY KEY, body bytea);
+        """)
+        c.execute("""INSERT INTO accounts SELECT g, 'user' || g || '@example.org',
+                       timestamptz '2020-01-01' + g * interval '1 minute', g %% 100000 / 3.0,
+                       repeat(md5(g::text), 2), jsonb_build_object('g', g, 'tz', 'UTC')
+                     FROM generate_series(1, %s) g""", (rows // 3,))
+        c.execute("""INSERT INTO events SELECT g, 1 + g %% %s, (g %% 7)::smallint,
+                       timestamptz '2020-01-01' + g * interval '1 second', g / 11.0
+                     FROM generate_series(1, %s) g""", (rows // 3, rows))
+        c.execute("""INSERT INTO blobs SELECT g, decode(repeat(md5(g::text), 16), 'hex')
+                     FROM generate_series(1, %s) g""", (rows // 20,))
+        c.execute("VACUUM ANALYZE")
+        size = c.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    print(f"database: {size / 2**20:,.0f} MB ({rows // 3 + rows + rows // 20:,} rows)")
+
+
+def timed(label: str, fn) -> float:  # noqa: ANN001
+    t = time.monotonic()
+    fn()
+    dt = time.monotonic() - t
+    print(f"  {label:<50} {dt:8.2f} s", flush=True)
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=1024, help="approximate database size in MB")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--server", default=os.environ.get(
+        "LOCKPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    n = args.jobs
+    base = f"lp_bench_backup_{os.getpid()}"
+    src = _url(args.server, base)
+    dbs = [base, base + "_plain", base + "_lp"]
+    _drop(args.server, *dbs)
+    with _admin(args.server) as c:
+        c.execute(f'CREATE DATABASE "{base}"')
+        version = c.info.server_version
+    work = Path(tempfile.mkdtemp(prefix="lp-bench-backup-"))
+    try:
+        t = time.monotonic()
+        generate(src, args.size)
+        print(f"generated in {time.monotonic() - t:.0f} s; jobs = {n}")
+        pg_dump, pg_restore = find_tool("pg_dump", version), find_tool("pg_restore", version)
+        conninfo, env = conninfo_and_env(src)
+        storage = open_storage(str(work / "store"))
+        out: dict[str, float] = {}
+        out["dump"] = timed(f"plain pg_dump -Fd -j {n}", lambda: subprocess.run(
+            [pg_dump.path, "-Fd", "-j", str(n), "-f", str(work / "plain"), "-d", conninfo],
+            env=env, check=True))
+        holder: dict[str, str] = {}
+        out["create"] = timed("lockplane backup create", lambda: holder.setdefault(
+            "id", create_backup(src, storage, jobs=n).id))
+        with _admin(args.server) as c:
+            c.execute(f'CREATE DATABASE "{base}_plain" TEMPLATE template0')
+        plain_target, _ = conninfo_and_env(_url(args.server, base + "_plain"))
+        out["restore"] = timed(f"plain pg_restore -j {n} (into a new database)",
+                               lambda: subprocess.run(
+            [pg_restore.path, "-j", str(n), "--exit-on-error", "-d", plain_target,
+             str(work / "plain")], env=env, check=True))
+        out["lp_restore"] = timed("lockplane backup restore (creates the database)",
+                                  lambda: restore_backup(storage, holder["id"],
+                                                         _url(args.server, base + "_lp"),
+                                                         jobs=n))
+        report: dict[str, object] = {}
+        out["validate"] = timed("lockplane backup validate (restore + checks)",
+                                lambda: report.setdefault("r", validate_backup(
+                                    storage, holder["id"], server_dsn=src, jobs=n)))
+        r = report["r"]
+        size = sum(p.stat().st_size for p in (work / "plain").rglob("*") if p.is_file())
+        print(f"dump size: {size / 2**20:,.0f} MB; validate: "
+              f"{'passed' if r.ok else 'FAILED'}, restore part {r.restore_s:.2f} s, "  # type: ignore[attr-defined]
+              f"RTO {r.rto_s:.2f} s")  # type: ignore[attr-defined]
+        print(f"ratios: create/pg_dump {out['create'] / out['dump']:.2f}x, "
+              f"restore/pg_restore {out['lp_restore'] / out['restore']:.2f}x, "
+              f"validate/pg_restore {out['validate'] / out['restore']:.2f}x")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            _drop(args.server, *dbs)
+
+
+if __name__ == "__main__":
+    main()
