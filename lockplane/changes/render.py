@@ -80,8 +80,10 @@ def identity_options_sql(o: IdentityOptions | None, *, alter: bool = False,
     def changed(name: str) -> bool:
         if flipped and name in ("min_value", "max_value"):
             return True
-        return getattr(o, name) != getattr(b, name) if alter else \
-            getattr(o, name) not in (None, False)
+        value = getattr(o, name)
+        # Not "not in (None, False)": 0 == False, and MAXVALUE 0 is a value.
+        return value != getattr(b, name) if alter else \
+            value is not None and value is not False
 
     if changed("increment"):
         out.append(f"{prefix}INCREMENT BY {int(o.increment or 1)}")

@@ -277,7 +277,8 @@ def _identity_options(seq: Row | None) -> Row | None:
     }
     start_default = seq["min_value"] if inc > 0 else seq["max_value"]
     out["start"] = seq["start"] if seq["start"] != start_default else None
-    if not any(v for v in out.values()):
+    # 0 is a value (MAXVALUE 0 of a descending identity): only None and False are unset.
+    if all(v is None or v is False for v in out.values()):
         return None
     return out
 
