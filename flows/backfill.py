@@ -93,8 +93,11 @@ def backfill(
     ``chunk_deployment`` (e.g. ``backfill-chunk/backfill-chunk``): run each chunk as a
     flow run of that deployment, picked up by any worker of its work pool, instead of
     as a task here; ``chunk_stale_s``, ``chunk_start_s`` and ``chunk_attempts`` say when
-    a chunk run whose worker died is run again, and how often (see
-    ``backfill_chunks_on_workers``).
+    a chunk run whose worker died is run again, and how often. A dead worker reports
+    nothing and a flow's retries die with its process, so this flow is the one that
+    notices: a chunk run Prefect ends Crashed, or whose runner no longer holds the
+    chunk's advisory lock on the target, is marked Crashed and run again from the
+    chunk's checkpoint (exactly once per row: see ``backfill_chunks_on_workers``).
     """
     logger = get_run_logger()
     db = resolve_target(target)
@@ -105,6 +108,10 @@ def backfill(
         max_replication_lag_ms=max_replication_lag_ms, chunks=chunks,
         shadow_dsn=db.shadow_dsn, restart=restart, started_by=f"prefect:{db.label}")
     opts.validate()
+    if chunk_deployment and not (chunk_stale_s > 0 and chunk_start_s > 0
+                                 and chunk_attempts >= 1):
+        raise BadInput("chunk_stale_s and chunk_start_s must be positive, chunk_attempts "
+                       "at least 1")
     options = asdict(opts)
     logger.info("backfill of %s on %s (%s)", table, db.label, db.dialect)
 

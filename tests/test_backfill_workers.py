@@ -39,7 +39,7 @@ from lockplane.backfill import backfill_status
 ROWS = 40_000
 CHUNKS = 4
 RUN_TIMEOUT_S = 150  # the whole flow; typically ~40 s on 2 cores
-KILL_TIMEOUT_S = 60  # for a chunk to be running on a worker with rows done
+KILL_TIMEOUT_S = 100  # for a chunk to be running on a worker with rows done
 
 
 def _children(pid: int) -> list[int]:
@@ -172,7 +172,7 @@ def test_chunks_run_on_workers_and_a_dead_workers_chunk_is_finished(
         state = backfill.with_options(timeout_seconds=RUN_TIMEOUT_S)(
             target=block, table="items", set="n = n + 1", batch_size=250,
             max_rows_per_second=5000, chunks=CHUNKS,
-            chunk_deployment=f"backfill-chunk/{name}", chunk_stale_s=5, chunk_start_s=60,
+            chunk_deployment=f"backfill-chunk/{name}", chunk_stale_s=5, chunk_start_s=45,
             return_state=True)
     finally:
         stop.set()
