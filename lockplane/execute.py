@@ -21,6 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .config import SAFETY_LEVELS
+from .crash import (
+    DEFAULT_ORPHAN_WAIT_S,
+    ApplySession,
+    drop_scratch_leftovers,
+    mark_interrupted,
+    resume_point,
+    settle_orphans,
+)
 from .dialects import get_dialect
 from .dialects.base import Database
 from .dsn import dialect_of, redact
@@ -71,6 +79,9 @@ class ApplyOptions:
     # by the caller, as a phase of a signed multi-phase plan is). A stored plan_id is
     # checked either way.
     plan_file: str | None = None
+    # A killed apply's statement the server still runs (crash.py): wait this long for it
+    # to end, then cancel it.
+    orphan_wait_s: float = DEFAULT_ORPHAN_WAIT_S
 
     def __post_init__(self) -> None:
         check_lock_timeout(self.lock_timeout_ms)
@@ -523,35 +534,6 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
     return warnings
 
 
-def _hash_without_leftovers(live: Schema, plan: Plan, done: int) -> str:
-    """The live hash, as the next step's leftovers of an earlier attempt aside.
-
-    A crash in CREATE INDEX CONCURRENTLY leaves an INVALID index that did not exist
-    before the step (its clean-up drops it first); a crash in DROP INDEX CONCURRENTLY
-    leaves the index it was dropping INVALID (the step drops it anyway). Neither may stop
-    the migration from resuming.
-    """
-    step = plan.steps[done] if done < len(plan.steps) else None
-    if step is None:
-        return live.hash()
-    created = " ".join(s for s in step.cleanup if s.startswith("DROP INDEX CONCURRENTLY"))
-    dropped = " ".join(s for s in step.sql if s.startswith("DROP INDEX CONCURRENTLY"))
-    if not (created or dropped):
-        return live.hash()
-    d = get_dialect(live.dialect)
-    trimmed = live.model_copy(deep=True)
-    for table in trimmed.tables:
-        kept = []
-        for ix in table.indexes:
-            name = d.qname(table.schema_, ix.name)
-            if not ix.valid and name in created:
-                continue
-            kept.append(ix.model_copy(update={"valid": True})
-                        if not ix.valid and name in dropped else ix)
-        table.indexes = kept
-    return trimmed.hash()
-
-
 def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                report: Reporter | None = None,
                confirm: Callable[[Plan], bool] | None = None) -> ApplyResult:
@@ -566,14 +548,25 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
         raise BadInput(f"plan is for {plan.dialect}, target {redact(target_dsn)} is {dialect}")
     check_safety(plan, opts.safety, opts.acknowledged)
     d = get_dialect(dialect)
-    with d.connect(target_dsn, create=True) as db:
+    with d.connect(target_dsn, create=True) as db, ApplySession(db) as session:
         check_privileged_calls(db, plan, opts)
         history = History(db)
+        # What a killed apply left running on the server ends before we look (crash.py).
+        orphans = settle_orphans(db, opts.orphan_wait_s, report)
         with history.exclusive_lock():
+            interrupted = mark_interrupted(history, orphans)
+            if interrupted and report:
+                report(f"migration(s) {', '.join(map(str, interrupted))} marked interrupted: "
+                       "the process running them died")
+            left = drop_scratch_leftovers(db, opts.shadow_dsn)
+            if left and report:
+                report(f"dropped {len(left)} scratch database(s) left by killed runs")
             live = db.introspect()
             live_hash = live.hash()
             resume_from = 0
             migration_id: int | None = None
+            # An earlier run of this plan stopped (crashed, or failed after committing).
+            carried: MigrationRecord | None = None
             if live_hash != plan.source_hash:
                 running = _unfinished(history, plan, pid)
                 # Data steps (backfills) do not change the schema: a run that stopped in
@@ -581,23 +574,37 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 if plan.target_hash and live_hash == plan.target_hash and not (
                         running and running.steps_done < len(plan.steps)):
                     return ApplyResult("already_applied", None, 0, live_hash)
-                if running and running.intermediate_hash != live_hash:
-                    live_hash = _hash_without_leftovers(live, plan, running.steps_done)
-                if running and running.intermediate_hash == live_hash:
-                    resume_from, migration_id = running.steps_done, running.id
+                point = resume_point(live, plan, running) if running else None
+                if running and point is not None:
+                    carried, resume_from = running, point.step
+                    # The state the steps done so far left (leftovers of the next aside).
+                    live_hash = point.live_hash if point.completed_after_death \
+                        else running.intermediate_hash or live_hash
                     if report:
+                        if point.completed_after_death:
+                            done_step = plan.steps[resume_from - 1].description
+                            report(f"step {resume_from} ({done_step}) completed on the "
+                                   f"server after the process running migration "
+                                   f"{running.id} died")
                         report(f"resuming migration {running.id} after step {resume_from}")
+                    if point.completed_after_death:
+                        history.add_note(running.id, f"step {resume_from} completed on the "
+                                         "server after the process died")
                 else:
                     raise SafetyRefusal(
                         f"plan was made for a database with hash {plan.source_hash[:12]}…, "
                         f"but {redact(target_dsn)} has hash {live_hash[:12]}… "
                         "(re-plan against its current state)" + _older_format(plan))
             else:
-                # A crash before the first commit leaves a 'running' record and an
-                # untouched database: carry on under the same record.
+                # A crash before the first commit leaves a record and an untouched
+                # database: carry on from it.
                 running = _unfinished(history, plan, pid)
                 if running and running.steps_done == 0:
-                    migration_id = running.id
+                    carried = running
+            if carried is not None and carried.result != "interrupted":
+                migration_id = carried.id  # (failed, or SQLite's running: the same record)
+                if resume_from != carried.steps_done:
+                    history.progress(migration_id, resume_from, live_hash)
             if not plan.steps:
                 return ApplyResult("empty", None, 0, live_hash)
             warnings: list[str] = []
@@ -605,9 +612,15 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 warnings += validate_on_shadow(plan, live, target_dsn, opts, report)
             if confirm is not None and not confirm(plan):
                 raise SafetyRefusal("apply cancelled: not confirmed")
-            continuing = migration_id is not None  # an earlier run of this plan stopped
+            continuing = carried is not None  # an earlier run of this plan stopped
             if migration_id is None:
-                migration_id = history.start(pid, plan, who(opts.applied_by))
+                # An interrupted run is carried on under a new record (the old one stays,
+                # marked): started at the step it reached, in one transaction.
+                with db.transaction():
+                    migration_id = history.start(pid, plan, who(opts.applied_by))
+                    if resume_from:
+                        history.progress(migration_id, resume_from, live_hash)
+            session.tag(migration_id)
             steps_run = 0
             committed = [resume_from]
 

@@ -175,15 +175,42 @@ class History(StateTable):
                         (result, hash_after, error, migration_id))
 
     def unfinished(self, plan_id: str) -> MigrationRecord | None:
-        """The run of this plan to resume: one that crashed, or failed after committing
-        some steps (a lock-safe plan is not one transaction)."""
+        """The run of this plan to resume: one that crashed (``running``, or marked
+        ``interrupted`` by the run after it), or failed after committing some steps (a
+        lock-safe plan is not one transaction). Only the latest run of the plan counts:
+        an interrupted attempt that a later one carried on is not unfinished."""
         if not self.exists():
             return None
         p = self.p
         rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} WHERE plan_id = {p} "
-                             "AND (result = 'running' OR (result = 'failed' AND steps_done > 0)) "
                              "ORDER BY id DESC LIMIT 1", (plan_id,))
-        return MigrationRecord(*rows[0]) if rows else None
+        if not rows:
+            return None
+        rec = MigrationRecord(*rows[0])
+        if rec.result in ("running", "interrupted") or (rec.result == "failed"
+                                                        and rec.steps_done > 0):
+            return rec
+        return None
+
+    def running(self) -> list[MigrationRecord]:
+        """Records still marked ``running`` (under the apply lock: their process died)."""
+        if not self.exists():
+            return []
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM {self.table} WHERE result = 'running' "
+                             "ORDER BY id")
+        return [MigrationRecord(*r) for r in rows]
+
+    def interrupt(self, migration_id: int, note: str) -> None:
+        """Mark a run whose process died: ``interrupted``, noticed now, and why."""
+        p = self.p
+        self.db.execute(f"UPDATE {self.table} SET finished_at = {self.now}, "
+                        f"result = 'interrupted', error = {p} WHERE id = {p} "
+                        "AND result = 'running'", (note, migration_id))
+
+    def add_note(self, migration_id: int, note: str) -> None:
+        p = self.p
+        self.db.execute(f"UPDATE {self.table} SET error = coalesce(error || '; ', '') || {p} "
+                        f"WHERE id = {p}", (note, migration_id))
 
     def list(self, limit: int = 50) -> list[MigrationRecord]:
         if not self.exists():

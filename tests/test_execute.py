@@ -71,9 +71,11 @@ def test_crash_mid_apply_resumes_from_last_committed_step(pg_dsn_factory, tmp_pa
     # The killed transaction rolled back; the enum value committed on its own.
     plan.steps[-1].sql.pop()
     path.write_text(plan.to_json())
+    # (--orphan-wait 0: the killed run's pg_sleep, still running on the server, is
+    # cancelled at once rather than waited for.)
     proc2 = subprocess.run([sys.executable, "-m", "lockplane", "apply", str(path), "--target",
-                            dsn, "--auto-approve", "--skip-shadow"], capture_output=True,
-                           text=True, timeout=120)
+                            dsn, "--auto-approve", "--skip-shadow", "--orphan-wait", "0"],
+                           capture_output=True, text=True, timeout=120)
     # Editing the plan changed its identity: the resume must not accept a different plan.
     assert proc2.returncode == 3, proc2.stderr
 
@@ -108,7 +110,9 @@ def test_resume_with_the_same_plan(pg_dsn_factory, tmp_path: Path) -> None:
                            text=True, timeout=120)
     assert proc2.returncode == 0, proc2.stderr
     assert "resuming" in proc2.stderr
-    assert _history(dsn) == [("applied", len(plan.steps), len(plan.steps))]
+    # The killed run is marked as such; the re-run carried on under a new record.
+    assert _history(dsn) == [("interrupted", 1, len(plan.steps)),
+                             ("applied", len(plan.steps), len(plan.steps))]
     with connect(dsn) as db:
         assert db.introspect().hash() == plan.target_hash
 

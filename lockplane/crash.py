@@ -1,0 +1,362 @@
+"""After a crash: what a killed apply left behind, found and settled by the next one.
+
+PostgreSQL goes on running the statement of a client that died: a ``CREATE INDEX
+CONCURRENTLY`` or ``VALIDATE CONSTRAINT`` sent by a Lockplane process killed with
+SIGKILL runs to its end (and commits: both run outside a transaction), and its session
+keeps Lockplane's advisory lock until then. So the next apply
+
+1. finds those orphaned sessions: every apply tags its session's ``application_name``
+   with a token (and, once it has one, its migration id), and keeps a second, idle
+   session tagged "alive" with the same token for as long as the process lives. An idle
+   session ends as soon as its client dies, a busy one only when its statement ends: a
+   tagged session without its "alive" twin belongs to a dead process;
+2. waits for them (bounded, reporting what they run and how far they are), then cancels
+   what still runs (a cancelled build leaves an INVALID index: the step's clean-up drops
+   it before the step runs again);
+3. marks the history rows of dead processes ``interrupted`` (at which step, noticed when,
+   what became of the statement they left running) and continues under a new record;
+4. compares the live schema with the state before the step that was in flight and with
+   the state after it (the step completed on the server after its client died), and
+   resumes at that step or after it: never a refusal that reads like drift;
+5. drops scratch (shadow) databases of killed processes, also when it needs none itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .dialects.base import Database
+from .model import Schema
+from .plan import Plan, Step
+
+if TYPE_CHECKING:
+    from .state import History, MigrationRecord
+
+log = logging.getLogger("lockplane")
+
+APPLY_MARK = "lockplane apply "  # + token [+ " m=<migration id>"]
+ALIVE_MARK = "lockplane alive "  # + token: the idle twin that lives as long as the process
+DEFAULT_ORPHAN_WAIT_S = 300.0
+_CANCEL_GRACE_S = 15.0  # after pg_cancel_backend, before pg_terminate_backend
+
+Reporter = Callable[[str], None]
+
+
+@dataclass
+class Orphan:
+    """A session of a dead Lockplane apply that the server still runs."""
+    pid: int
+    migration_id: int | None
+    query: str
+    started: str  # query_start, as the server says it
+    outcome: str = "running"  # finished | cancelled | terminated
+
+    def statement(self, width: int = 80) -> str:
+        text = " ".join(self.query.split())
+        return text if len(text) <= width else text[:width - 1] + "…"
+
+
+@dataclass
+class Aftermath:
+    """What this apply found of earlier, killed ones (PostgreSQL; empty elsewhere)."""
+    orphans: list[Orphan] = field(default_factory=list)
+    interrupted: list[int] = field(default_factory=list)  # migration ids marked
+    scratch_dropped: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- sessions
+class ApplySession:
+    """Tags an apply's session so that a later apply can tell it from an orphan's."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pg = db.dialect.name == "postgres"
+        self.token = secrets.token_hex(6)
+        self.twin: Database | None = None
+
+    def __enter__(self) -> ApplySession:
+        if not self.pg:
+            return self
+        from .dialects.postgres import PostgresDatabase
+
+        # The twin first: a tagged session must never be seen without it while we live.
+        twin = PostgresDatabase(self.db.dialect, self.db.dsn,  # type: ignore[arg-type]
+                                application_name=ALIVE_MARK + self.token)
+        self.twin = twin
+        # It idles for the whole apply: a server's idle_session_timeout must not end it.
+        with contextlib.suppress(Exception):
+            twin.execute("SET idle_session_timeout = 0")
+        self.tag(None)
+        return self
+
+    def tag(self, migration_id: int | None) -> None:
+        if not self.pg:
+            return
+        name = APPLY_MARK + self.token + (f" m={migration_id}" if migration_id else "")
+        self.db.execute("SELECT set_config('application_name', %s, false)", (name,))
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.pg:
+            return
+        with contextlib.suppress(Exception):  # the session may be the thing that broke
+            self.db.execute("SELECT set_config('application_name', 'lockplane', false)")
+        if self.twin is not None:
+            with contextlib.suppress(Exception):
+                self.twin.close()
+
+
+def find_orphans(db: Database) -> list[Orphan]:
+    """Sessions in this database tagged by an apply whose process is gone."""
+    rows = db.query(
+        "SELECT a.pid, a.application_name, coalesce(a.query, ''), "
+        "       coalesce(to_char(a.query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?') "
+        "FROM pg_stat_activity a "
+        "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+        "  AND a.backend_type = 'client backend' "  # (not a build's parallel workers)
+        "  AND a.application_name LIKE 'lockplane apply %%' "
+        "  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity b WHERE b.application_name = "
+        "      %s || split_part(a.application_name, ' ', 3)) "
+        "ORDER BY a.pid", (ALIVE_MARK,))
+    found = []
+    for pid, name, query, started in rows:
+        mark = name.split(" m=", 1)
+        mid = int(mark[1]) if len(mark) == 2 and mark[1].isdigit() else None
+        found.append(Orphan(int(pid), mid, query, started))
+    return found
+
+
+def _progress(db: Database, pid: int) -> str:
+    """How far an orphaned CREATE INDEX CONCURRENTLY is, if it is one."""
+    rows = db.query("SELECT phase, blocks_done, blocks_total, tuples_done, tuples_total "
+                    "FROM pg_stat_progress_create_index WHERE pid = %s", (pid,))
+    if not rows:
+        return ""
+    phase, bd, bt, td, tt = rows[0]
+    if bt:
+        return f" ({phase}, {100 * bd // bt}% of blocks)"
+    if tt:
+        return f" ({phase}, {100 * td // tt}% of rows)"
+    return f" ({phase})"
+
+
+def settle_orphans(db: Database, wait_s: float, report: Reporter | None = None,
+                   poll_s: float = 0.1, report_every_s: float = 10.0) -> list[Orphan]:
+    """Wait up to ``wait_s`` for statements orphaned by killed applies to end, then
+    cancel (and, if need be, terminate) what still runs. Returns them, with outcomes."""
+    if db.dialect.name != "postgres":
+        return []
+    orphans = {o.pid: o for o in find_orphans(db)}
+    if not orphans:
+        return []
+    say = report or (lambda m: log.info("%s", m))
+    for o in orphans.values():
+        whose = f"migration {o.migration_id}" if o.migration_id else "an apply"
+        say(f"the process running {whose} died, but the server still runs its session "
+            f"{o.pid}: {o.statement()} (since {o.started}); waiting up to {wait_s:g}s for "
+            "it to end")
+    start = time.monotonic()
+    last_report = start
+    escalated = ""
+
+    def alive() -> set[int]:
+        pids = list(orphans)
+        rows = db.query("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))
+        return {int(r[0]) for r in rows}
+
+    while True:
+        running = alive()
+        for pid in set(orphans) - running:
+            if orphans[pid].outcome == "running":
+                orphans[pid].outcome = "finished"
+        if not running:
+            break
+        elapsed = time.monotonic() - start
+        if not escalated and elapsed >= wait_s:
+            escalated = "cancel"
+            for pid in running:
+                db.query("SELECT pg_cancel_backend(%s)", (pid,))
+                orphans[pid].outcome = "cancelled"
+                say(f"cancelled session {pid} after {elapsed:.0f}s: "
+                    f"{orphans[pid].statement()}")
+        elif escalated == "cancel" and elapsed >= wait_s + _CANCEL_GRACE_S:
+            escalated = "terminate"
+            for pid in running:
+                db.query("SELECT pg_terminate_backend(%s)", (pid,))
+                orphans[pid].outcome = "terminated"
+                say(f"terminated session {pid}: it did not stop when cancelled")
+        elif escalated == "terminate" and elapsed >= wait_s + 2 * _CANCEL_GRACE_S:
+            from .errors import ExecutionFailed
+
+            raise ExecutionFailed(
+                f"session(s) {', '.join(map(str, sorted(running)))} of a killed Lockplane "
+                "apply neither ended nor could be cancelled; nothing was changed")
+        if time.monotonic() - last_report >= report_every_s:
+            last_report = time.monotonic()
+            for pid in running:
+                say(f"still waiting for session {pid} ({elapsed:.0f}s): "
+                    f"{orphans[pid].statement(60)}{_progress(db, pid)}")
+        time.sleep(poll_s)
+    return list(orphans.values())
+
+
+def drop_scratch_leftovers(db: Database, *servers: str | None) -> list[str]:
+    """Scratch/shadow databases left by killed processes, on the target's server and on
+    any other server given; dropped (see dialects.postgres.sandbox.drop_leftovers)."""
+    if db.dialect.name != "postgres":
+        return []
+    import psycopg
+
+    from .dialects.postgres import PostgresDatabase
+    from .dialects.postgres.sandbox import drop_leftovers
+
+    dropped: list[str] = []
+    with contextlib.suppress(psycopg.Error):
+        dropped += drop_leftovers(db)  # type: ignore[arg-type]
+    for server in {s for s in servers if s and s != db.dsn}:
+        with contextlib.suppress(Exception):
+            with PostgresDatabase(db.dialect, server) as other:  # type: ignore[arg-type]
+                dropped += drop_leftovers(other)
+    return dropped
+
+
+# ---------------------------------------------------------------------------- history
+def mark_interrupted(history: History, orphans: list[Orphan]) -> list[int]:
+    """Under the apply lock, a 'running' record is one whose process died (every apply
+    holds the lock while it runs): say so, at which step, when it was noticed, and what
+    became of the statement it left running."""
+    if not history.pg or not history.exists():
+        return []
+    marked = []
+    for rec in history.running():
+        step = _step_text(history, rec)
+        notes = []
+        for o in orphans:
+            if o.migration_id == rec.id:
+                notes.append(f"its statement {o.statement(60)} went on running on the "
+                             f"server and was {o.outcome}")
+        note = (f"interrupted: the process applying it stopped during {step} "
+                f"({rec.steps_done} of {rec.steps_total} steps recorded as done)"
+                + ("; " + "; ".join(notes) if notes else ""))
+        history.interrupt(rec.id, note)
+        marked.append(rec.id)
+    return marked
+
+
+def _step_text(history: History, rec: MigrationRecord) -> str:
+    if rec.steps_done >= rec.steps_total:
+        return "its last bookkeeping"
+    try:
+        desc = history.plan_of(rec.id).steps[rec.steps_done].description
+    except Exception:  # a plan of an unreadable older format: the number says enough
+        return f"step {rec.steps_done + 1}"
+    return f"step {rec.steps_done + 1} ({desc})"
+
+
+# ---------------------------------------------------------------------------- resume
+def hash_without_leftovers(live: Schema, plan: Plan, done: int) -> str:
+    """The live hash, as the next step's leftovers of an earlier attempt aside.
+
+    A crash in CREATE INDEX CONCURRENTLY leaves an INVALID index that did not exist
+    before the step (its clean-up drops it first); a crash in DROP INDEX CONCURRENTLY
+    leaves the index it was dropping INVALID (the step drops it anyway). Neither may stop
+    the migration from resuming.
+    """
+    step = plan.steps[done] if done < len(plan.steps) else None
+    if step is None:
+        return live.hash()
+    created = _created_indexes(step)
+    dropped = " ".join(s for s in step.sql if s.startswith("DROP INDEX CONCURRENTLY"))
+    if not (created or dropped):
+        return live.hash()
+    from .dialects import get_dialect
+
+    d = get_dialect(live.dialect)
+    trimmed = live.model_copy(deep=True)
+    for table in trimmed.tables:
+        kept = []
+        for ix in table.indexes:
+            name = d.qname(table.schema_, ix.name)
+            if not ix.valid and name in created:
+                continue
+            kept.append(ix.model_copy(update={"valid": True})
+                        if not ix.valid and name in dropped else ix)
+        table.indexes = kept
+    return trimmed.hash()
+
+
+def _created_indexes(step: Step) -> set[str]:
+    """Indexes a CREATE INDEX CONCURRENTLY step makes: its clean-up drops them by name."""
+    prefix = "DROP INDEX CONCURRENTLY IF EXISTS "
+    return {s[len(prefix):] for s in step.cleanup if s.startswith(prefix)}
+
+
+def before_step(live: Schema, step: Step) -> Schema | None:
+    """``live`` as it was before ``step``, if ``step`` is complete in it: the index it
+    builds valid, the constraint it validates validated. None: not a step whose effect
+    can be taken back here, or not complete."""
+    if step.transactional or step.backfill:
+        return None  # these commit with their progress, or change no schema
+    from .dialects import get_dialect
+
+    d = get_dialect(live.dialect)
+    created = _created_indexes(step) if any(
+        s.startswith("CREATE INDEX CONCURRENTLY") or s.startswith("CREATE UNIQUE INDEX "
+                                                                  "CONCURRENTLY")
+        for s in step.sql) else set()
+    validates = [s for s in step.sql if " VALIDATE CONSTRAINT " in s]
+    if not (created or validates):
+        return None
+    undone = live.model_copy(deep=True)
+    found = 0
+    for table in undone.tables:
+        tname = d.qname(table.schema_, table.name)
+        if created:
+            kept = []
+            for ix in table.indexes:
+                if d.qname(table.schema_, ix.name) in created:
+                    if not ix.valid:
+                        return None  # still building, or a failed build: not complete
+                    found += 1
+                    continue
+                kept.append(ix)
+            table.indexes = kept
+        for cons in [*table.check_constraints, *table.foreign_keys]:
+            if cons.name and f"ALTER TABLE {tname} VALIDATE CONSTRAINT " \
+                    f"{d.quote(cons.name)}" in validates:
+                if not cons.valid:
+                    return None
+                cons.valid = False
+                found += 1
+    return undone if found == len(created) + len(validates) else None
+
+
+@dataclass
+class ResumePoint:
+    step: int  # the number of steps done: resume at plan.steps[step]
+    completed_after_death: bool = False  # the step in flight completed on the server
+    live_hash: str = ""
+
+
+def resume_point(live: Schema, plan: Plan, rec: MigrationRecord) -> ResumePoint | None:
+    """Where a run recorded as ``rec`` can go on from, judged by the live schema: at the
+    step it was in (nothing of it, or only leftovers its clean-up removes, is there), or
+    after it (it completed on the server after its client died). None: the database is
+    in neither state (changed by someone else)."""
+    done = rec.steps_done
+    live_hash = live.hash()
+    if rec.intermediate_hash is None:
+        return None
+    if live_hash == rec.intermediate_hash \
+            or hash_without_leftovers(live, plan, done) == rec.intermediate_hash:
+        return ResumePoint(done, False, live_hash)
+    if done < len(plan.steps):
+        undone = before_step(live, plan.steps[done])
+        if undone is not None and undone.hash() == rec.intermediate_hash:
+            return ResumePoint(done + 1, True, live_hash)
+    return None
