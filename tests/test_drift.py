@@ -222,6 +222,10 @@ def test_clean_environment_exits_0_and_history_can_be_skipped(tmp_path, pg_dsn_f
     pg_exec(b, PG_SCHEMA)  # made by hand, at the desired state: no history, no drift
     _toml(tmp_path, {"a": {"database_url": a, "schema_path": "schema/"},
                      "b": {"database_url": b, "schema_path": "schema/"}})
+    # Plans made by an older Lockplane recorded hashes of another format: schemas are
+    # compared, not stored hashes, so that is no drift.
+    pg_exec(a, "UPDATE lockplane.migrations SET target_hash = 'v1-' || target_hash, "
+               "hash_after = 'v1-' || hash_after, plan = plan || '{\"hash_format\": 1}'")
     r = lockplane("drift", "check", "--all-environments", cwd=tmp_path)
     assert r.code == 0, r.output
     assert r.stdout.startswith("a: no drift (")
