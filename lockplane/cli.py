@@ -603,8 +603,19 @@ def rollback(
     lock_wait_budget: Annotated[float, typer.Option("--lock-wait-budget", help="seconds a step may spend retrying short lock waits before it fails, naming who blocks it")] = DEFAULT_LOCK_WAIT_BUDGET_S,
     cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
     acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: undo these dangerous steps anyway: rule@schema.table (e.g. rollback-loses-data@public.users), a rule id, or a step number of the rollback plan shown (repeatable)")] = None,
+    via_backup: Annotated[bool, typer.Option("--via-backup", help="restore the backup taken before this migration instead of running rollback SQL (lockplane runbook compares the two)")] = False,
+    into: Annotated[str | None, typer.Option("--into", help="with --via-backup: database URL to restore into [default: a new database <name>_before_<plan>]")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="with --via-backup: backup storage [default: the environment's backup_storage]")] = None,
+    force: Annotated[bool, typer.Option("--force", help="with --via-backup: restore over the target itself (its name must be confirmed)")] = False,
+    confirm_name: Annotated[str | None, typer.Option("--confirm", help="with --via-backup --force: the target database's name, confirming the overwrite")] = None,
 ) -> None:
     """Undo an applied plan on the target (refused unless the target is at its target_hash)."""
+    if via_backup:
+        from .cli_recover import rollback_via_backup
+
+        rollback_via_backup(plan_file, target, target_environment, storage, into, force,
+                            confirm_name, auto_approve)
+        return
     from .execute import ApplyOptions, apply_plan, parse_acknowledgements
 
     env = _env(target_environment)
@@ -799,6 +810,15 @@ def _register_drift_commands() -> None:
 
 
 _register_drift_commands()
+
+
+def _register_recover_commands() -> None:
+    from .cli_recover import register
+
+    register(app)
+
+
+_register_recover_commands()
 
 
 @app.command()

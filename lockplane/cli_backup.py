@@ -291,6 +291,15 @@ def status(storage: StorageOpt = None, target_environment: EnvOpt = None,
                      if v else "none"))
 
 
+def _register_base() -> None:
+    from .cli_recover import register_backup
+
+    register_backup(backup_app)
+
+
+_register_base()
+
+
 # ---------------------------------------------------------------------------- apply hook
 def backup_first(env: Environment, dsn: str, plan: Any,
                  confirm: Callable[[Any], bool] | None) -> Callable[[Any], bool] | None:

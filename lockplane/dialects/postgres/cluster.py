@@ -120,3 +120,115 @@ def private_server(major: int | None = None) -> Iterator[str]:
             with contextlib.suppress(BadInput):
                 run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(home, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- clusters
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_user() -> tuple[int, int] | None:
+    """``(uid, gid)`` the server runs as when it cannot run as us (root: nobody)."""
+    _drop, uid, gid = _runner()
+    return (uid, gid or 0) if uid is not None else None
+
+
+def own_tree(path: Path) -> None:
+    """Hand ``path`` (and everything under it) to the server's OS user, when that is not
+    us (as root: nobody); the server refuses a data directory it does not own."""
+    who = server_user()
+    if who is None:
+        return
+    uid, gid = who
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+
+
+class Cluster:
+    """A PostgreSQL cluster in a data directory of ours, listening on 127.0.0.1:``port``,
+    run by this process's user (as root: ``nobody``, as ``private_server`` does).
+
+    Used for recovered point-in-time instances (lockplane.backup.pitr) and for the second
+    cluster with WAL archiving that tests/test_pitr.py makes. ``start`` leaves the server
+    running after this process exits; ``stop`` stops it.
+    """
+
+    def __init__(self, data: Path, *, port: int, bindir: Path | None = None,
+                 major: int | None = None, log: Path | None = None) -> None:
+        self.data = Path(data)
+        self.port = port
+        self.bindir = bindir or find_bindir(major)
+        self.log = log or self.data.parent / f"{self.data.name}.log"
+
+    def run(self, *args: str, timeout: float = 120, what: str | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+        drop, _uid, _gid = _runner()
+        proc = subprocess.run([str(self.bindir / args[0]), *args[1:]], capture_output=True,
+                              text=True, preexec_fn=drop, timeout=timeout,
+                              cwd=self.data.parent)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
+            raise BadInput(f"{what or args[0]} failed in {self.data}: {tail[0]}")
+        return proc
+
+    def initdb(self, user: str = "postgres") -> None:
+        self.data.parent.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(mode=0o700)
+        own_tree(self.data)
+        self.run("initdb", "-D", str(self.data), "-U", user, "-A", "trust", "-E", "UTF8",
+                 "--no-sync", "--no-instructions")
+
+    def configure(self, settings: dict[str, str]) -> None:
+        """Append ``settings`` to postgresql.auto.conf (read at start; the last one wins)."""
+        auto = self.data / "postgresql.auto.conf"
+        lines = "".join(f"{k} = '{v.replace(chr(39), chr(39) * 2)}'\n"
+                        for k, v in settings.items())
+        with auto.open("a") as f:
+            f.write("# lockplane\n" + lines)
+        own_tree(auto)
+
+    def start(self, wait_s: int = 60) -> None:
+        """Start on 127.0.0.1:port (no Unix socket); wait until it accepts connections."""
+        self.log.touch()
+        own_tree(self.log)
+        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} " \
+                  "-c unix_socket_directories=''"
+        try:
+            self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t",
+                     str(wait_s), "-o", options, "start", timeout=wait_s + 30)
+        except BadInput as exc:
+            raise BadInput(f"{exc.message}; server log: {self.log_tail()}") from None
+
+    def running(self) -> bool:
+        drop, _u, _g = _runner()
+        proc = subprocess.run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "status"],
+                              capture_output=True, text=True, preexec_fn=drop, timeout=30)
+        return proc.returncode == 0
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.data.is_dir() and self.running():
+            self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def log_tail(self, pattern: str = "FATAL|PANIC|ERROR") -> str:
+        """The last line of the server log matching ``pattern`` (or its last line)."""
+        try:
+            lines = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        hits = [ln for ln in lines if re.search(pattern, ln)]
+        return (hits or lines or ["(empty log)"])[-1].strip()
+
+    def dsn(self, user: str = "postgres", dbname: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def stop_command(self) -> str:
+        """How an operator stops it (as the server's user)."""
+        cmd = f"{self.bindir / 'pg_ctl'} -D {self.data} stop"
+        return f"su -s /bin/sh nobody -c '{cmd}'" if server_user() else cmd

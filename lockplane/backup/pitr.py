@@ -1,0 +1,877 @@
+"""Recovery to a point in time: the nearest backup, the timeline, what a restore loses,
+and, where a WAL archive exists, recovery to the exact time into a new instance.
+
+Two ways back, both into something new (never over the live database unless asked):
+
+* **Logical** (any backup of ``lockplane backup``): the newest backup taken at or before
+  the time, restored into a new database. What it loses is counted against the live
+  database: per table, the backup manifest's row count and checksum against the live
+  ones ("public.users: 1,243 rows more now than in the backup"), and the migrations
+  applied since (``lockplane.migrations``).
+* **Point in time** (PostgreSQL with WAL archiving): a base backup (``pg_basebackup``,
+  taken with ``lockplane backup base``) taken before the time, plus the server's WAL
+  archive, replayed into a new data directory started on another port with
+  ``restore_command``, ``recovery_target_time`` and ``recovery_target_action = promote``.
+  The archive is the server's own: its ``archive_command`` is read and, for the usual
+  forms (``cp %p DIR/%f``, pgBackRest's ``archive-push``, WAL-G's ``wal-push``), turned
+  into the matching ``restore_command``; pgBackRest and WAL-G are detected when installed
+  and their own restore commands are named, never reimplemented.
+
+Base backups live in the backup storage under ``_base/<id>/`` (``base.json`` written
+last, then ``data/base.tar``, ``data/pg_wal.tar``, ``data/backup_manifest``): a listing of
+logical backups never sees them. Times are UTC; a time without a zone is read as UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shlex
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import BaseModel, Field
+
+from ..dsn import dialect_of, redact, sqlite_path
+from ..errors import BadInput, ExecutionFailed
+from . import pgtools
+from .core import _describe_files, _pg_connect, _sha256, list_backups, new_backup_id
+from .manifest import Manifest, StoredFile, TableStats
+from .storage import Storage, StorageError
+
+Reporter = Callable[[str], None]
+
+BASE_DIR = "_base"
+BASE_FILE = "base.json"
+ARCHIVE_WAIT_S = 60.0
+RECOVERY_WAIT_S = 120.0
+
+
+def _quiet(report: Reporter | None) -> Reporter:
+    return report or (lambda _msg: None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------- times
+_AGO = re.compile(r"^\s*(?:-\s*)?(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|"
+                  r"h|hrs?|hours?|d|days?)\s*(?:ago)?\s*$", re.IGNORECASE)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time (``2025-01-02T03:04:05Z``, ``2025-01-02 03:04``; no zone = UTC),
+    ``now``, or a duration ago (``90m``, ``2 hours ago``, ``-1d``); bad input otherwise."""
+    now = now or _now()
+    raw = text.strip()
+    if raw.lower() == "now":
+        return now
+    m = _AGO.match(raw)
+    if m:
+        unit = m.group(2).lower()[0]
+        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[unit])
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"--to {text!r} is not a time: give ISO 8601 (2025-01-02T03:04:05Z, "
+                       "UTC when no zone is given), 'now', or a duration ago ('90m', "
+                       "'2 hours ago')") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def as_time(value: object) -> datetime | None:
+    """A timestamp from a manifest or a state table (datetime, or ISO text) in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    with contextlib.suppress(ValueError):
+        return parse_time(str(value))
+    return None
+
+
+def ago(when: datetime, now: datetime | None = None) -> str:
+    """``2 h 5 min ago``, ``40 s ago``, ``in 3 min``."""
+    delta = ((now or _now()) - when).total_seconds()
+    future, s = delta < 0, int(abs(delta))
+    if s < 90:
+        text = f"{s} s"
+    elif s < 5400:
+        text = f"{round(s / 60)} min"
+    elif s < 172800:
+        h, rest = divmod(s, 3600)
+        text = f"{h} h" + (f" {rest // 60} min" if rest // 60 else "")
+    else:
+        text = f"{s // 86400} days"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# ---------------------------------------------------------------------------- history
+@dataclass(frozen=True)
+class Migration:
+    """One row of the live database's migration history, for a timeline."""
+
+    id: int
+    plan_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    result: str
+    applied_by: str | None
+    steps_total: int
+    plan: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        by = f" by {self.applied_by}" if self.applied_by else ""
+        return (f"migration #{self.id} (plan {self.plan_id[:12]}, {self.steps_total} step(s), "
+                f"{self.result}{by})")
+
+
+def migrations(live_dsn: str, with_plans: bool = False) -> list[Migration]:
+    """The live database's migration history (oldest first); empty when it has none."""
+    cols = "id, plan_id, started_at, finished_at, result, applied_by, steps_total" + (
+        ", plan" if with_plans else "")
+    if dialect_of(live_dsn) == "sqlite":
+        path = sqlite_path(live_dsn)
+        if path == ":memory:" or not Path(path).is_file():
+            raise BadInput(f"SQLite database {redact(live_dsn)} not found")
+        with contextlib.closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro",
+                                                uri=True)) as c:
+            if not c.execute("SELECT 1 FROM sqlite_master WHERE name = "
+                             "'_lockplane_migrations'").fetchone():
+                return []
+            rows = c.execute(f"SELECT {cols} FROM _lockplane_migrations ORDER BY id").fetchall()
+    else:
+        with _pg_connect(live_dsn, autocommit=True,
+                         application_name="lockplane recover") as conn:
+            if not conn.execute("SELECT to_regclass('lockplane.migrations') IS NOT NULL"
+                                ).fetchone()[0]:  # type: ignore[index]
+                return []
+            rows = conn.execute(f"SELECT {cols} FROM lockplane.migrations ORDER BY id"
+                                ).fetchall()
+    out = []
+    for r in rows:
+        plan = None
+        if with_plans:
+            plan = r[7] if isinstance(r[7], dict) else json.loads(r[7])
+        out.append(Migration(int(r[0]), str(r[1]), as_time(r[2]) or _now(), as_time(r[3]),
+                             str(r[4]), r[5], int(r[6]), plan))
+    return out
+
+
+# ---------------------------------------------------------------------------- backups
+def _same_database(manifest: Manifest, live_dsn: str) -> bool:
+    return manifest.database == redact(live_dsn)
+
+
+def backups_of(storage: Storage, live_dsn: str) -> list[Manifest]:
+    """Logical backups of the live database (newest first): those naming it exactly
+    (redacted DSN); if none does, those of a database of the same name and dialect
+    (the same database reached by another URL)."""
+    found = list_backups(storage)
+    exact = [m for m in found if _same_database(m, live_dsn)]
+    if exact:
+        return exact
+    name = _dbname(live_dsn)
+    dialect = dialect_of(live_dsn)
+    return [m for m in found if m.dialect == dialect and name and m.database_name == name]
+
+
+def _dbname(dsn: str) -> str:
+    if dialect_of(dsn) == "sqlite":
+        return Path(sqlite_path(dsn)).name
+    with contextlib.suppress(Exception):
+        return str(conninfo_to_dict(dsn).get("dbname") or "")
+    return ""
+
+
+def nearest_backup(storage: Storage, live_dsn: str, when: datetime) -> Manifest:
+    """The newest backup of the live database taken at or before ``when``; bad input
+    (exit 2, one line) when there is none."""
+    found = backups_of(storage, live_dsn)
+    if not found:
+        raise BadInput(f"no backup of {redact(live_dsn)} in {storage.url} "
+                       "(lockplane backup create)")
+    for m in found:  # newest first
+        made = as_time(m.created_at)
+        if made is not None and made <= when:
+            return m
+    oldest = found[-1]
+    raise BadInput(f"{stamp(when)} is before the oldest backup of {redact(live_dsn)} "
+                   f"({oldest.id}, {stamp(as_time(oldest.created_at) or when)}): nothing to "
+                   "recover it from")
+
+
+# ---------------------------------------------------------------------------- what is lost
+@dataclass(frozen=True)
+class TableChange:
+    table: str
+    backup_rows: int | None  # None: not in the backup
+    live_rows: int | None  # None: not in the live database
+    changed: bool  # checksums differ
+
+    @property
+    def lost_rows(self) -> int:
+        """Rows in the live table that the backup does not have (at least)."""
+        if self.live_rows is None:
+            return 0
+        return max(0, self.live_rows - (self.backup_rows or 0))
+
+    @property
+    def message(self) -> str:
+        t, b, n = self.table, self.backup_rows, self.live_rows
+        if b is None:
+            return (f"{t}: created after the backup; restoring loses the table and its "
+                    f"{n:,} row(s)")
+        if n is None:
+            return f"{t}: dropped since the backup; restoring brings it back ({b:,} row(s))"
+        if n > b:
+            return (f"{t}: {n - b:,} row(s) inserted after the backup ({b:,} then, {n:,} now); "
+                    "restoring loses them" + (" and other changes" if self.changed else ""))
+        if n < b:
+            return (f"{t}: {b - n:,} row(s) deleted since the backup ({b:,} then, {n:,} now); "
+                    "restoring brings them back" + ("; other rows changed too"
+                                                     if self.changed else ""))
+        return f"{t}: same {n:,} row(s), but rows changed since the backup; restoring undoes that"
+
+
+@dataclass
+class RestoreLoss:
+    """What restoring a backup over the live database would undo, counted now."""
+
+    backup_id: str
+    backup_at: datetime
+    counted_at: datetime
+    tables: list[TableChange]  # only the tables that differ
+    unchanged: int  # tables identical to the backup
+    migrations_after: list[Migration]
+    error: str | None = None  # counting failed (the restore is still possible)
+
+    @property
+    def rows_lost(self) -> int:
+        return sum(t.lost_rows for t in self.tables)
+
+    @property
+    def window(self) -> str:
+        return _span((self.counted_at - self.backup_at).total_seconds())
+
+    def summary(self) -> str:
+        if self.error:
+            return f"could not count what a restore loses: {self.error}"
+        parts = [f"{self.window} of writes since backup {self.backup_id}"]
+        if self.rows_lost:
+            parts.append(f"{self.rows_lost:,} row(s) inserted after the backup")
+        back = sum(max(0, (t.backup_rows or 0) - (t.live_rows or 0)) for t in self.tables
+                   if t.live_rows is not None)
+        if back:
+            parts.append(f"brings back {back:,} row(s) deleted since")
+        changed = [t for t in self.tables if t.changed and not t.lost_rows
+                   and (t.live_rows or 0) >= (t.backup_rows or 0)]
+        if changed:
+            parts.append(f"undoes updates in {len(changed)} table(s)")
+        gone = [t for t in self.tables if t.backup_rows is None]
+        if gone:
+            parts.append(f"drops {len(gone)} table(s) created since")
+        if self.migrations_after:
+            parts.append(f"{len(self.migrations_after)} migration(s) applied since")
+        if len(parts) == 1 and not self.tables:
+            parts.append("no table differs from the backup")
+        return "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backup_id": self.backup_id, "backup_at": self.backup_at.isoformat(),
+                "counted_at": self.counted_at.isoformat(), "rows_lost": self.rows_lost,
+                "tables": [{"table": t.table, "backup_rows": t.backup_rows,
+                            "live_rows": t.live_rows, "changed": t.changed,
+                            "message": t.message} for t in self.tables],
+                "unchanged_tables": self.unchanged,
+                "migrations_after": [m.id for m in self.migrations_after],
+                "summary": self.summary(), "error": self.error}
+
+
+def _span(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} second(s)"
+    if s < 7200:
+        return f"{s // 60} minute(s)"
+    if s < 172800:
+        return f"{s // 3600} hour(s) {s % 3600 // 60} minute(s)"
+    return f"{s // 86400} day(s)"
+
+
+def live_table_stats(live_dsn: str, jobs: int = 2) -> list[TableStats]:
+    """Counts and checksums of the live tables, computed as the manifest's were (one
+    read-only scan per table)."""
+    from .checksums import pg_table_stats, sqlite_table_stats
+
+    if dialect_of(live_dsn) == "sqlite":
+        path = sqlite_path(live_dsn)
+        with contextlib.closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro",
+                                                uri=True)) as c:
+            return sqlite_table_stats(c)
+    return pg_table_stats(lambda: _pg_connect(live_dsn, autocommit=True,
+                                              application_name="lockplane recover counts"),
+                          jobs=jobs)
+
+
+def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
+                 history: list[Migration] | None = None) -> RestoreLoss:
+    """Compare the backup's manifest with the live database: per table, rows then and now
+    and whether the checksums differ; and the migrations applied after the backup."""
+    backup_at = as_time(manifest.created_at) or _now()
+    if history is None:
+        history = migrations(live_dsn)
+    last = manifest.history.last_migration_id if manifest.history else 0
+    after = [m for m in history if m.id > last and m.result != "running"]
+    try:
+        live = {t.qualified: t for t in live_table_stats(live_dsn, jobs)}
+    except (psycopg.Error, sqlite3.Error, BadInput) as exc:
+        text = exc.message if isinstance(exc, BadInput) else str(exc).strip().splitlines()[0]
+        return RestoreLoss(manifest.id, backup_at, _now(), [], 0, after, redact(text))
+    then = {t.qualified: t for t in manifest.tables}
+    changes, same = [], 0
+    for name in sorted(set(live) | set(then)):
+        a, b = then.get(name), live.get(name)
+        if a is not None and b is not None and a.rows == b.rows and a.checksum == b.checksum:
+            same += 1
+            continue
+        changes.append(TableChange(name, a.rows if a else None, b.rows if b else None,
+                                   bool(a and b and a.checksum != b.checksum)))
+    changes.sort(key=lambda c: (-c.lost_rows, c.table))
+    return RestoreLoss(manifest.id, backup_at, _now(), changes, same, after)
+
+
+# ---------------------------------------------------------------------------- WAL archive
+@dataclass
+class WalArchive:
+    """What the server says about its WAL archiving, and how to read the archive back."""
+
+    wal_level: str = ""
+    archive_mode: str = ""
+    archive_command: str = ""
+    archive_library: str = ""
+    restore_command: str | None = None  # derived from archive_command, or given
+    method: str | None = None  # "directory" | "pgbackrest" | "wal-g" | "given"
+    archive_dir: str | None = None
+    last_archived_wal: str | None = None
+    last_archived_time: datetime | None = None
+    failed_count: int = 0
+    last_failed_time: datetime | None = None
+    tools: dict[str, str] = field(default_factory=dict)  # installed: name -> path
+    problems: list[str] = field(default_factory=list)
+    system_identifier: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return not self.problems and self.restore_command is not None
+
+    def describe(self) -> list[str]:
+        """What is available, in an operator's words (one line each)."""
+        lines = []
+        if self.archive_mode in ("on", "always") and self.wal_level in ("replica", "logical"):
+            how = {"directory": f"into {self.archive_dir}", "pgbackrest": "with pgBackRest",
+                   "wal-g": "with WAL-G", "given": "(restore_command given)"}.get(
+                self.method or "", "by a command Lockplane cannot read back")
+            last = (f", last segment {self.last_archived_wal} {ago(self.last_archived_time)}"
+                    if self.last_archived_wal and self.last_archived_time else "")
+            lines.append(f"WAL archiving is on (wal_level {self.wal_level}) {how}{last}")
+            if self.failed_count:
+                lines.append(f"the archiver has failed {self.failed_count} time(s)"
+                             + (f", last {ago(self.last_failed_time)}"
+                                if self.last_failed_time else ""))
+        lines += self.problems
+        for name, path in sorted(self.tools.items()):
+            lines.append(f"{name} is installed ({path})")
+        if not self.tools:
+            lines.append("neither pgBackRest nor WAL-G is installed here")
+        return lines
+
+
+_CP_ARCHIVE = re.compile(r"\b(?:cp|rsync)\b(?:\s+-{1,2}[\w=-]+)*\s+[\"']?%p[\"']?\s+"
+                         r"[\"']?(/[^\s\"';&|]+?)/?[\"']?/?%f")
+_PGBACKREST = re.compile(r"pgbackrest\b(?P<opts>.*?)\barchive-push\b")
+_WALG = re.compile(r"\bwal-g\b.*\bwal-push\b")
+
+
+def restore_command_for(archive_command: str) -> tuple[str | None, str | None, str | None]:
+    """``(restore_command, method, archive directory)`` matching a server's
+    ``archive_command``, for the forms Lockplane can read back."""
+    m = _CP_ARCHIVE.search(archive_command)
+    if m:
+        d = m.group(1).rstrip("/")
+        return f"cp {shlex.quote(d)}/%f %p", "directory", d
+    m = _PGBACKREST.search(archive_command)
+    if m:
+        opts = " ".join(o for o in m.group("opts").split() if o.startswith("--"))
+        return f"pgbackrest {opts} archive-get %f \"%p\"".replace("  ", " "), "pgbackrest", None
+    if _WALG.search(archive_command):
+        return "wal-g wal-fetch %f %p", "wal-g", None
+    return None, None, None
+
+
+def installed_tools() -> dict[str, str]:
+    return {name: path for name in ("pgbackrest", "wal-g") if (path := shutil.which(name))}
+
+
+def detect_wal_archive(live_dsn: str, restore_command: str | None = None) -> WalArchive:
+    """Read the server's archiving settings and archiver statistics."""
+    w = WalArchive(tools=installed_tools())
+    if dialect_of(live_dsn) != "postgres":
+        w.problems.append("point-in-time recovery needs PostgreSQL with WAL archiving")
+        return w
+    with _pg_connect(live_dsn, autocommit=True, application_name="lockplane recover") as c:
+        def setting(name: str) -> str:
+            row = c.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)
+                            ).fetchone()
+            return str(row[0]) if row and row[0] is not None else ""
+
+        w.wal_level, w.archive_mode = setting("wal_level"), setting("archive_mode")
+        w.archive_command, w.archive_library = setting("archive_command"), \
+            setting("archive_library")
+        with contextlib.suppress(psycopg.Error):
+            row = c.execute("SELECT last_archived_wal, last_archived_time, failed_count, "
+                            "last_failed_time FROM pg_stat_archiver").fetchone()
+            if row:
+                w.last_archived_wal, w.failed_count = row[0], int(row[2] or 0)
+                w.last_archived_time, w.last_failed_time = as_time(row[1]), as_time(row[3])
+        with contextlib.suppress(psycopg.Error):
+            row = c.execute("SELECT system_identifier::text FROM pg_control_system()"
+                            ).fetchone()
+            w.system_identifier = str(row[0]) if row else None
+    if w.wal_level not in ("replica", "logical"):
+        w.problems.append(f"wal_level is {w.wal_level or '?'}: the WAL cannot rebuild the "
+                          "database (needs replica)")
+    if w.archive_mode not in ("on", "always"):
+        w.problems.append("WAL archiving is off (archive_mode): no point-in-time recovery, "
+                          "only restores of backups")
+    elif not w.archive_command and not w.archive_library:
+        w.problems.append("archive_mode is on but no archive_command is set")
+    if restore_command:
+        w.restore_command, w.method = restore_command, "given"
+    elif w.archive_mode in ("on", "always"):
+        w.restore_command, w.method, w.archive_dir = restore_command_for(w.archive_command)
+        if w.restore_command is None and (w.archive_command or w.archive_library):
+            what = w.archive_command or f"archive_library {w.archive_library}"
+            w.problems.append(f"cannot derive a restore_command from {what!r}: pass "
+                              "--restore-command")
+        if w.method in ("pgbackrest", "wal-g") and w.method not in w.tools:
+            w.problems.append(f"the archive is written by {w.method}, which is not installed "
+                              "here")
+    return w
+
+
+# ---------------------------------------------------------------------------- base backups
+class BaseBackup(BaseModel):
+    """A physical base backup (pg_basebackup -Ft) for point-in-time recovery."""
+
+    id: str
+    started_at: str
+    finished_at: str  # recovery can reach any time after this (with the archive)
+    database: str  # redacted DSN it was taken through
+    system_identifier: str
+    server_version: str
+    timeline: int | None = None
+    start_lsn: str | None = None
+    end_lsn: str | None = None
+    tool: str
+    files: list[StoredFile] = Field(default_factory=list)
+    size_bytes: int = 0
+
+    @property
+    def finished(self) -> datetime:
+        return as_time(self.finished_at) or _now()
+
+
+def _server_identity(dsn: str) -> tuple[str, int, str]:
+    with _pg_connect(dsn, autocommit=True, application_name="lockplane backup base") as c:
+        sysid = str(c.execute("SELECT system_identifier::text FROM pg_control_system()"
+                              ).fetchone()[0])  # type: ignore[index]
+        return sysid, c.info.server_version, str(c.execute("SHOW server_version"
+                                                           ).fetchone()[0])  # type: ignore[index]
+
+
+def create_base_backup(dsn: str, storage: Storage, *,
+                       report: Reporter | None = None) -> BaseBackup:
+    """pg_basebackup -Ft -X stream -c fast of the server behind ``dsn`` into the storage
+    (needs the REPLICATION privilege). Metadata is written last."""
+    report = _quiet(report)
+    if dialect_of(dsn) != "postgres":
+        raise BadInput("base backups are for PostgreSQL servers")
+    storage.check()
+    sysid, version_num, version = _server_identity(dsn)
+    tool = pgtools.find_tool("pg_basebackup", version_num)
+    backup_id = new_backup_id()
+    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane backup base")
+    prefix = f"{BASE_DIR}/{backup_id}"
+    started = _now()
+    with tempfile.TemporaryDirectory(prefix="lockplane-base-") as tmp:
+        out = Path(tmp) / "data"
+        report(f"pg_basebackup {tool.version} -Ft -X stream of {redact(dsn)}")
+        try:
+            pgtools.run_tool([tool.path, "-D", str(out), "-Ft", "-X", "stream", "-c", "fast",
+                              "-w", "-l", f"lockplane {backup_id}", "-d", conninfo], env,
+                             "pg_basebackup")
+            finished = _now()
+            files = _describe_files(out, 2)
+            storage.put_dir(f"{prefix}/data", out)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                storage.delete_prefix(prefix)
+            raise
+        timeline = start = end = None
+        with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+            ranges = json.loads((out / "backup_manifest").read_text())["WAL-Ranges"]
+            timeline, start, end = ranges[0]["Timeline"], ranges[0]["Start-LSN"], \
+                ranges[-1]["End-LSN"]
+    base = BaseBackup(id=backup_id, started_at=started.isoformat(timespec="seconds"),
+                      finished_at=finished.isoformat(timespec="milliseconds"),
+                      database=redact(dsn), system_identifier=sysid, server_version=version,
+                      timeline=timeline, start_lsn=start, end_lsn=end,
+                      tool=f"pg_basebackup {tool.version} -Ft -X stream", files=files,
+                      size_bytes=sum(f.size for f in files))
+    storage.put_bytes(f"{prefix}/{BASE_FILE}", (base.model_dump_json(indent=2) + "\n").encode())
+    return base
+
+
+def list_base_backups(storage: Storage, system_identifier: str | None = None,
+                      ) -> list[BaseBackup]:
+    """Complete base backups in the storage (newest first), optionally of one server."""
+    storage.check()
+    out = []
+    for name in storage.list_dirs(BASE_DIR):
+        try:
+            raw = storage.get_bytes(f"{BASE_DIR}/{name}/{BASE_FILE}")
+        except StorageError as exc:
+            if "not found" in exc.message:
+                continue
+            raise
+        try:
+            b = BaseBackup.model_validate_json(raw)
+        except ValueError:
+            raise BadInput(f"{storage.url}/{BASE_DIR}/{name}/{BASE_FILE}: not a Lockplane base "
+                           "backup") from None
+        if system_identifier is None or b.system_identifier == system_identifier:
+            out.append(b)
+    return sorted(out, key=lambda b: (b.finished_at, b.id), reverse=True)
+
+
+def nearest_base_backup(storage: Storage, system_identifier: str | None,
+                        when: datetime) -> BaseBackup | None:
+    for b in list_base_backups(storage, system_identifier):
+        if b.finished <= when:
+            return b
+    return None
+
+
+# ---------------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    kind: str  # backup | base_backup | migration | target | now
+    label: str
+
+
+@dataclass
+class RecoveryPlan:
+    """Everything an operator needs to decide: where the time falls, from what it can be
+    recovered, and what each way back loses."""
+
+    target: str  # redacted live DSN
+    when: datetime
+    now: datetime
+    backup: Manifest | None
+    base_backup: BaseBackup | None
+    archive: WalArchive | None
+    events: list[Event]
+    loss: RestoreLoss | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        """Recovery to the exact time is possible (base backup + usable archive)."""
+        return self.base_backup is not None and self.archive is not None \
+            and self.archive.usable
+
+    def timeline_text(self) -> str:
+        return " → ".join(f"{e.label} ({ago(e.at, self.now)})" if e.kind != "now"
+                          else e.label for e in self.events)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target, "to": self.when.isoformat(), "now": self.now.isoformat(),
+            "backup": self.backup.id if self.backup else None,
+            "backup_created_at": self.backup.created_at if self.backup else None,
+            "base_backup": self.base_backup.id if self.base_backup else None,
+            "point_in_time": self.exact,
+            "archive": self.archive.describe() if self.archive else [],
+            "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "label": e.label}
+                         for e in self.events],
+            "loss": self.loss.to_json() if self.loss else None, "notes": self.notes}
+
+    def markdown(self) -> str:
+        lines = [f"# Recovery of {self.target} to {stamp(self.when)}", "",
+                 f"**Timeline:** {self.timeline_text()}", ""]
+        lines += ["| when (UTC) | what |", "|---|---|"]
+        lines += [f"| {stamp(e.at)[:19]} | {e.label} |" for e in self.events]
+        lines.append("")
+        if self.backup is not None:
+            lines.append(f"**Backup restore** (backup {self.backup.id}, "
+                         f"{self.backup.total_rows:,} rows in {len(self.backup.tables)} "
+                         "tables): " + (self.loss.summary() if self.loss else "not counted"))
+            if self.loss and self.loss.tables:
+                lines += [""] + [f"- {t.message}" for t in self.loss.tables[:30]]
+            lines.append("")
+        if self.exact:
+            assert self.base_backup is not None
+            lines.append(f"**Point-in-time recovery** to exactly {stamp(self.when)}: base "
+                         f"backup {self.base_backup.id} + the WAL archive; loses the writes "
+                         f"after that time ({_span((self.now - self.when).total_seconds())}).")
+        if self.archive is not None:
+            lines += ["", "WAL archive:"] + [f"- {d}" for d in self.archive.describe()]
+        if self.notes:
+            lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def plan_recovery(storage: Storage, live_dsn: str, when: datetime, *, jobs: int = 2,
+                  count: bool = True, restore_command: str | None = None,
+                  backup_id: str | None = None) -> RecoveryPlan:
+    """Where ``when`` falls and how to get back to it. Bad input (exit 2) when nothing
+    can recover it: no backup at or before it and no base backup with a WAL archive."""
+    now = _now()
+    if when > now + timedelta(seconds=5):
+        raise BadInput(f"--to {stamp(when)} is in the future")
+    archive = base = None
+    notes: list[str] = []
+    if dialect_of(live_dsn) == "postgres":
+        archive = detect_wal_archive(live_dsn, restore_command)
+        base = nearest_base_backup(storage, archive.system_identifier, when)
+        if archive.usable and base is None:
+            notes.append("WAL is archived but no base backup was taken before that time "
+                         "(lockplane backup base): only backup restores can reach it")
+    backup: Manifest | None
+    if backup_id:
+        from .core import load_manifest
+
+        backup = load_manifest(storage, backup_id)
+    else:
+        try:
+            backup = nearest_backup(storage, live_dsn, when)
+        except BadInput:
+            if base is None or archive is None or not archive.usable:
+                raise
+            backup = None
+    history = migrations(live_dsn)
+    events: list[Event] = []
+    if backup is not None:
+        events.append(Event(as_time(backup.created_at) or now, "backup",
+                            f"backup {backup.id}"))
+    if base is not None:
+        events.append(Event(base.finished, "base_backup", f"base backup {base.id}"))
+    start = min((e.at for e in events), default=when)
+    for m in history:
+        if m.started_at >= start:
+            events.append(Event(m.started_at, "migration", m.label))
+    events.append(Event(when, "target", "recovery target"))
+    events.sort(key=lambda e: (e.at, e.kind != "backup"))
+    events.append(Event(now, "now", "now"))
+    loss = restore_loss(backup, live_dsn, jobs=jobs, history=history) \
+        if backup is not None and count else None
+    return RecoveryPlan(redact(live_dsn), when, now, backup, base, archive, events, loss, notes)
+
+
+# ---------------------------------------------------------------------------- PITR
+@dataclass
+class RecoveredInstance:
+    data_dir: str
+    port: int
+    dsn: str  # no password: the source's user, on 127.0.0.1:port
+    log: str
+    base_backup_id: str
+    target_time: datetime
+    seconds: float
+    stop_command: str
+    timeline: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"data_dir": self.data_dir, "port": self.port, "dsn": self.dsn, "log": self.log,
+                "base_backup": self.base_backup_id, "target_time": self.target_time.isoformat(),
+                "seconds": self.seconds, "stop_command": self.stop_command,
+                "timeline": self.timeline}
+
+
+def flush_archive(live_dsn: str, wait_s: float = ARCHIVE_WAIT_S,
+                  report: Reporter | None = None) -> str | None:
+    """Ask the server to finish its current WAL segment (pg_switch_wal) and wait until
+    the archiver has it, so the archive reaches the present. A note (not an error) when
+    that is not allowed or takes too long."""
+    report = _quiet(report)
+    try:
+        with _pg_connect(live_dsn, autocommit=True,
+                         application_name="lockplane recover") as c:
+            segment = str(c.execute("SELECT pg_walfile_name(pg_switch_wal())"
+                                    ).fetchone()[0])  # type: ignore[index]
+            report(f"asked the server to archive WAL up to segment {segment} (pg_switch_wal)")
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                row = c.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+                if row and row[0] and str(row[0])[:24] >= segment:
+                    return None
+                time.sleep(0.2)
+            return (f"the archiver had not archived {segment} after {wait_s:.0f} s: the most "
+                    "recent writes may be missing from the archive")
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"could not switch WAL segments ({redact(first)}): relying on the archive as is"
+
+
+def _extract(tar: Path, dest: Path) -> None:
+    with tarfile.open(tar) as tf:
+        kw: dict[str, Any] = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+        tf.extractall(dest, **kw)  # noqa: S202 - our own verified pg_basebackup output
+
+
+def _verify(base: BaseBackup, local: Path) -> None:
+    from .core import BackupCorrupt
+
+    for f in base.files:
+        p = local / f.path
+        if not p.is_file() or p.stat().st_size != f.size or _sha256(p) != f.sha256:
+            raise BackupCorrupt(f"base backup {base.id} is corrupt: {f.path} is missing or "
+                                "differs from its record")
+
+
+def recover_to_time(storage: Storage, live_dsn: str, when: datetime, data_dir: str | Path,
+                    *, port: int | None = None, restore_command: str | None = None,
+                    base_backup_id: str | None = None, switch_wal: bool = True,
+                    report: Reporter | None = None) -> RecoveredInstance:
+    """Rebuild the live server as it was at ``when`` in a NEW instance: the nearest base
+    backup before it, extracted into ``data_dir`` (must not exist, or be empty), WAL
+    replayed from the archive up to ``when``, promoted, left running on 127.0.0.1:``port``
+    (a free one by default). The live server is only read (and asked for pg_switch_wal)."""
+    from ..dialects.postgres.cluster import Cluster, free_port, own_tree
+
+    report = _quiet(report)
+    started = time.monotonic()
+    archive = detect_wal_archive(live_dsn, restore_command)
+    if not archive.usable:
+        why = archive.problems[0] if archive.problems else "no restore_command"
+        raise BadInput(f"no point-in-time recovery of {redact(live_dsn)}: {why}")
+    assert archive.restore_command is not None
+    if base_backup_id:
+        base = next((b for b in list_base_backups(storage) if b.id == base_backup_id), None)
+        if base is None:
+            raise BadInput(f"unknown base backup {base_backup_id!r} in {storage.url}")
+    else:
+        base = nearest_base_backup(storage, archive.system_identifier, when)
+    if base is None:
+        have = list_base_backups(storage, archive.system_identifier)
+        oldest = f"the oldest is {have[-1].id}, finished {stamp(have[-1].finished)}" if have \
+            else "there is none (lockplane backup base)"
+        raise BadInput(f"no base backup of {redact(live_dsn)} finished before {stamp(when)} "
+                       f"in {storage.url}: {oldest}")
+    if base.finished > when:
+        raise BadInput(f"base backup {base.id} finished at {stamp(base.finished)}, after "
+                       f"{stamp(when)}")
+    if when > _now():
+        raise BadInput(f"{stamp(when)} is in the future")
+    data = Path(data_dir).expanduser().resolve()
+    if data.exists() and (not data.is_dir() or any(data.iterdir())):
+        raise BadInput(f"--into {data} exists and is not empty: give a new directory")
+    _reachable(data)
+    if switch_wal:
+        note = flush_archive(live_dsn, report=report)
+        if note:
+            report(note)
+    with _pg_connect(live_dsn, autocommit=True) as c:
+        major = c.info.server_version // 10000
+        user = str(conninfo_to_dict(live_dsn).get("user") or c.info.user or "postgres")
+    port = port or free_port()
+    cluster = Cluster(data, port=port, major=major,
+                      log=data.parent / f"{data.name}.log")
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.mkdir(mode=0o700, exist_ok=True)
+    data.chmod(0o700)
+    prefix = f"{BASE_DIR}/{base.id}/data"
+    try:
+        with storage.fetched(prefix, [f.path for f in base.files]) as local:
+            _verify(base, local)
+            report(f"extracting base backup {base.id} into {data}")
+            _extract(local / "base.tar", data)
+            if (local / "pg_wal.tar").is_file():
+                (data / "pg_wal").mkdir(exist_ok=True)
+                _extract(local / "pg_wal.tar", data / "pg_wal")
+        for name in ("standby.signal", "postmaster.pid", "postmaster.opts"):
+            (data / name).unlink(missing_ok=True)
+        (data / "recovery.signal").touch()
+        data.chmod(0o700)
+        own_tree(data)
+        cluster.configure({
+            "restore_command": archive.restore_command,
+            "recovery_target_time": when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00"),
+            "recovery_target_action": "promote",
+            # The copy must never write into the live server's archive, nor be a replica.
+            "archive_mode": "off", "primary_conninfo": "",
+            "port": str(port), "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": "",
+        })
+        report(f"replaying WAL up to {stamp(when)} on port {port} (log {cluster.log})")
+        cluster.start(wait_s=int(RECOVERY_WAIT_S))
+        dsn = cluster.dsn(user=user, dbname=_dbname(live_dsn) or "postgres")
+        timeline = _wait_promoted(cluster, dsn)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            cluster.stop("immediate")
+        raise
+    return RecoveredInstance(str(data), port, dsn, str(cluster.log), base.id, when,
+                             round(time.monotonic() - started, 3), cluster.stop_command(),
+                             timeline)
+
+
+def _reachable(data: Path) -> None:
+    """As root the server runs as nobody: every directory above ``data`` must let it in."""
+    from ..dialects.postgres.cluster import server_user
+
+    if server_user() is None:
+        return
+    for parent in data.parents:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise BadInput(f"--into {data}: the server runs as nobody (Lockplane runs as "
+                           f"root) and cannot enter {parent}; choose a directory under one "
+                           "that others may traverse (chmod o+x), e.g. /var/tmp")
+
+
+def _wait_promoted(cluster: Any, dsn: str) -> int | None:
+    deadline = time.monotonic() + RECOVERY_WAIT_S
+    admin = dsn.rsplit("/", 1)[0] + "/postgres"
+    while time.monotonic() < deadline:
+        if not cluster.running():
+            raise ExecutionFailed(f"the recovered instance stopped: {cluster.log_tail()}")
+        with contextlib.suppress(psycopg.OperationalError):
+            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as c:
+                if not c.execute("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
+                    row = c.execute("SELECT timeline_id FROM pg_control_checkpoint()"
+                                    ).fetchone()
+                    return int(row[0]) if row else None
+        time.sleep(0.3)
+    raise ExecutionFailed(f"the recovered instance was still replaying WAL after "
+                          f"{RECOVERY_WAIT_S:.0f} s ({cluster.log_tail()}); it is left running "
+                          f"in {cluster.data}")
