@@ -812,6 +812,15 @@ def _register_drift_commands() -> None:
 _register_drift_commands()
 
 
+def _register_ci_report_command() -> None:
+    from .cli_ci_report import register
+
+    register(app)
+
+
+_register_ci_report_command()
+
+
 def _register_recover_commands() -> None:
     from .cli_recover import register
 
