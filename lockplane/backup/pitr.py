@@ -332,6 +332,12 @@ def live_table_stats(live_dsn: str, jobs: int = 2) -> list[TableStats]:
                           jobs=jobs)
 
 
+def _own(table: str) -> bool:
+    """Lockplane's own state (lockplane.*, _lockplane_*): its history is reported as
+    migrations, not as rows."""
+    return table.startswith(("lockplane.", "_lockplane_"))
+
+
 def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
                  history: list[Migration] | None = None) -> RestoreLoss:
     """Compare the backup's manifest with the live database: per table, rows then and now
@@ -346,7 +352,8 @@ def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
     except (psycopg.Error, sqlite3.Error, BadInput) as exc:
         text = exc.message if isinstance(exc, BadInput) else str(exc).strip().splitlines()[0]
         return RestoreLoss(manifest.id, backup_at, _now(), [], 0, after, redact(text))
-    then = {t.qualified: t for t in manifest.tables}
+    then = {t.qualified: t for t in manifest.tables if not _own(t.qualified)}
+    live = {k: v for k, v in live.items() if not _own(k)}
     changes, same = [], 0
     for name in sorted(set(live) | set(then)):
         a, b = then.get(name), live.get(name)
@@ -653,7 +660,8 @@ class RecoveryPlan:
 
 def plan_recovery(storage: Storage, live_dsn: str, when: datetime, *, jobs: int = 2,
                   count: bool = True, restore_command: str | None = None,
-                  backup_id: str | None = None) -> RecoveryPlan:
+                  backup_id: str | None = None,
+                  target_label: str | None = "recovery target") -> RecoveryPlan:
     """Where ``when`` falls and how to get back to it. Bad input (exit 2) when nothing
     can recover it: no backup at or before it and no base backup with a WAL archive."""
     now = _now()
@@ -690,7 +698,8 @@ def plan_recovery(storage: Storage, live_dsn: str, when: datetime, *, jobs: int 
     for m in history:
         if m.started_at >= start:
             events.append(Event(m.started_at, "migration", m.label))
-    events.append(Event(when, "target", "recovery target"))
+    if target_label:
+        events.append(Event(when, "target", target_label))
     events.sort(key=lambda e: (e.at, e.kind != "backup"))
     events.append(Event(now, "now", "now"))
     loss = restore_loss(backup, live_dsn, jobs=jobs, history=history) \
