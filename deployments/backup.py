@@ -1,4 +1,5 @@
-"""The scheduled backup deployments (served by serve.py, declared in prefect.yaml)."""
+"""The backup deployments: scheduled backups and validations, and on-demand recovery
+(served by serve.py, declared in prefect.yaml)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from flows.backup import backup_create, backup_validate
+from flows.recovery import ONE_HOUR_S, recovery
 
 DEFAULT_STORAGE = "backups"  # a BackupStorage block name
 BACKUP_CRON = "0 2 * * *"  # daily, 02:00 UTC: the quiet hours
@@ -30,6 +32,16 @@ def backup_deployments(target: str, common: dict[str, Any]) -> list[RunnerDeploy
                         "counts, checksums and schema, and measure the restore time (RTO).",
             parameters={"target": target, "storage": DEFAULT_STORAGE, "jobs": 2},
             schedules=[Cron(VALIDATE_CRON, timezone="UTC")],
+            **common,
+        ),
+        recovery.to_deployment(
+            name="recovery",
+            description="On demand: the nearest backup before a time, the timeline since and "
+                        "what restoring loses; pauses for an operator's approval, then "
+                        "restores into a new database (or, with overwrite, over the target).",
+            # `to` (a time, 'now' by default), into_database or overwrite: per run.
+            parameters={"target": target, "storage": DEFAULT_STORAGE, "overwrite": False,
+                        "approval_timeout_s": ONE_HOUR_S},
             **common,
         ),
     ]

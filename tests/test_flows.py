@@ -319,7 +319,8 @@ def test_prefect_yaml_matches_served_deployments() -> None:
     served = {d.name: d for d in build_deployments()}
     assert declared.keys() == served.keys() == {"apply-migration", "drift-check", "backfill",
                                                  "backfill-chunk", "multiphase-migration",
-                                                 "backup-create", "backup-validate"}
+                                                 "backup-create", "backup-validate",
+                                                 "recovery"}
     for name, dep in served.items():
         decl = declared[name]
         module, _, func = dep.entrypoint.rpartition(".")

@@ -200,3 +200,61 @@ def test_restore_command_for_known_archivers() -> None:
     with pytest.raises(BadInput):
         parse_time("yesterday-ish")
     assert parse_time("2025-01-02 03:04:05") == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------- the flow
+def test_recovery_flow_waits_for_approval(prefect_api: str, pg_dsn: str, pg_dsn_factory,
+                                          tmp_path: Path, monkeypatch) -> None:
+    import secrets
+    import threading
+
+    from phase_support import artifacts, wait_for_pause
+
+    import flows.recovery as rflow
+
+    monkeypatch.setattr(rflow, "APPROVAL_POLL_S", 0.5)
+    store = str(tmp_path / "backups")
+    pg_exec(pg_dsn, "CREATE TABLE users (id int PRIMARY KEY);"
+                    "INSERT INTO users SELECT generate_series(1, 1000)")
+    b = create_backup(pg_dsn, open_storage(store))
+    pg_exec(pg_dsn, "INSERT INTO users SELECT generate_series(1001, 2243)")
+
+    def run(name: str, into: str, states: list) -> threading.Thread:
+        flow = rflow.recovery.with_options(flow_run_name=name)
+        t = threading.Thread(target=lambda: states.append(flow(
+            target=pg_dsn, storage=store, into_database=into, approval_timeout_s=120,
+            return_state=True)), daemon=True)
+        t.start()
+        return t
+
+    into = pg_dsn_factory()
+    into_name = into.rsplit("/", 1)[1]
+    states: list = []
+    name = f"recovery-{secrets.token_hex(4)}"
+    worker = run(name, into_name, states)
+    run_id = wait_for_pause(name, "approve-recovery", worker=worker)
+    md = next(v for k, v in artifacts(run_id).items() if k.startswith("recovery-"))
+    assert "1,243 row(s) inserted after the backup" in md and b.id in md
+    assert "lockplane approve" in md and into_name in md
+    assert _rows(into, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+    r = lockplane("approve", str(run_id), "--approver", "alice")
+    assert r.code == 0, r.output
+    worker.join(120)
+    (state,) = states
+    assert state.is_completed(), state
+    out = state.result()
+    assert out["backup_id"] == b.id and out["approved_by"] == "alice"
+    assert _rows(into, "SELECT count(*) FROM users") == 1000
+    assert _rows(pg_dsn, "SELECT count(*) FROM users") == 2243
+
+    # Rejected: the run ends Cancelled and nothing is restored.
+    other = pg_dsn_factory()
+    states = []
+    name = f"recovery-{secrets.token_hex(4)}"
+    worker = run(name, other.rsplit("/", 1)[1], states)
+    run_id = wait_for_pause(name, "approve-recovery", worker=worker)
+    r = lockplane("approve", str(run_id), "--approver", "bob", "--reject")
+    assert r.code == 0, r.output
+    worker.join(120)
+    assert states[0].is_cancelled()
+    assert _rows(other, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
