@@ -328,3 +328,6 @@ def backup_first(env: Environment, dsn: str, plan: Any,
 
     return confirmed_then_backup
 
+
+# compare / extract / merge (lockplane/cli_backup_rows.py) register on backup_app.
+from . import cli_backup_rows as _rows  # noqa: E402, F401
