@@ -10,6 +10,7 @@ from prefect.schedules import Cron
 
 from flows.backup import backup_create, backup_validate
 from flows.recovery import ONE_HOUR_S, recovery
+from flows.restore_rows import ONE_WEEK_S, restore_rows
 
 DEFAULT_STORAGE = "backups"  # a BackupStorage block name
 BACKUP_CRON = "0 2 * * *"  # daily, 02:00 UTC: the quiet hours
@@ -42,6 +43,17 @@ def backup_deployments(target: str, common: dict[str, Any]) -> list[RunnerDeploy
             # `to` (a time, 'now' by default), into_database or overwrite: per run.
             parameters={"target": target, "storage": DEFAULT_STORAGE, "overwrite": False,
                         "approval_timeout_s": ONE_HOUR_S},
+            **common,
+        ),
+        restore_rows.to_deployment(
+            name="restore-rows",
+            description="On demand: a table's rows from a backup as upserts that fit "
+                        "today's schema; publishes what would be inserted, updated and "
+                        "skipped, pauses for an operator's approval, then merges them in "
+                        "resumable batches.",
+            # `table` (and backup_id, where) per run; the newest backup by default.
+            parameters={"target": target, "storage": DEFAULT_STORAGE, "on_conflict": "skip",
+                        "auto_approve": False, "approval_timeout_s": ONE_WEEK_S},
             **common,
         ),
     ]

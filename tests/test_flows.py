@@ -320,7 +320,7 @@ def test_prefect_yaml_matches_served_deployments() -> None:
     assert declared.keys() == served.keys() == {"apply-migration", "drift-check", "backfill",
                                                  "backfill-chunk", "multiphase-migration",
                                                  "backup-create", "backup-validate",
-                                                 "recovery"}
+                                                 "recovery", "restore-rows"}
     for name, dep in served.items():
         decl = declared[name]
         module, _, func = dep.entrypoint.rpartition(".")
