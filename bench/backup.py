@@ -14,7 +14,14 @@ then with the same ``--jobs N``:
 
 Target: (b) within 1.1x of (a), (d) within 1.1x of (c).
 
-Usage: ``.venv/bin/python bench/backup.py [--size 1024] [--jobs 2] [--server DSN] [--keep]``
+Then, on a database of its own, restore-rows: one table of ``--restore-rows`` rows (100,000
+by default) is backed up, a bad migration deletes them all, and ``lockplane backup merge``
+(engine: ``open_merge`` + ``run``, skip on conflict) brings them back: restore into a
+temporary database, COPY into a staging table, the diff, the checkpointed batches.
+Target: under 60 s for 100,000 rows.
+
+Usage: ``.venv/bin/python bench/backup.py [--size 1024] [--jobs 2] [--server DSN] [--keep]
+[--restore-rows N] [--only-restore-rows]``
 """
 
 from __future__ import annotations
@@ -83,6 +90,51 @@ def timed(label: str, fn) -> float:  # noqa: ANN001
     return dt
 
 
+def restore_rows(server: str, rows: int, jobs: int) -> float:
+    """Back up one table of ``rows`` rows, delete them, merge them back; the seconds."""
+    from lockplane.backup.extract import open_merge
+
+    name = f"lp_bench_rows_{os.getpid()}"
+    _drop(server, name)
+    with _admin(server) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    dsn = _url(server, name)
+    work = Path(tempfile.mkdtemp(prefix="lp-bench-rows-"))
+    try:
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("""CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL,
+                           created timestamptz NOT NULL, balance numeric(12,2), note text,
+                           prefs jsonb)""")
+            c.execute("""INSERT INTO accounts SELECT g, 'user' || g || '@example.org',
+                           timestamptz '2020-01-01' + g * interval '1 minute', g %% 1000 / 3.0,
+                           md5(g::text), jsonb_build_object('g', g)
+                         FROM generate_series(1, %s) g""", (rows,))
+        storage = open_storage(str(work / "store"))
+        backup_id = create_backup(dsn, storage, jobs=jobs).id
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("DELETE FROM accounts")  # the bad migration
+        print(f"restore-rows: {rows:,} rows of one table, all deleted since the backup")
+        t0 = time.monotonic()
+        with open_merge(storage, backup_id, dsn, "accounts", jobs=jobs) as rm:
+            staged = time.monotonic()
+            p = rm.preview
+            result = rm.run()
+        total = time.monotonic() - t0
+        print(f"  restore + stage + diff                             {staged - t0:8.2f} s "
+              f"({p.insert:,} to insert)")
+        print(f"  merge ({result.batches} checkpointed batches)"
+              f"{'':<{max(0, 23 - len(str(result.batches)))}}{result.seconds:8.2f} s")
+        print(f"  restore-rows in all                                {total:8.2f} s "
+              f"({result.inserted / total:,.0f} rows/s; target < 60 s)")
+        with psycopg.connect(dsn) as c:
+            back = c.execute("SELECT count(*) FROM accounts").fetchone()[0]  # type: ignore[index]
+        assert back == rows, (back, rows)
+        return total
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        _drop(server, name)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=1024, help="approximate database size in MB")
@@ -90,7 +142,13 @@ def main() -> None:
     ap.add_argument("--server", default=os.environ.get(
         "LOCKPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--restore-rows", type=int, default=100_000,
+                    help="rows of the restore-rows run (0: skip it)")
+    ap.add_argument("--only-restore-rows", action="store_true")
     args = ap.parse_args()
+    if args.only_restore_rows:
+        restore_rows(args.server, args.restore_rows, args.jobs)
+        return
     n = args.jobs
     base = f"lp_bench_backup_{os.getpid()}"
     src = _url(args.server, base)
@@ -141,6 +199,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep:
             _drop(args.server, *dbs)
+    if args.restore_rows:
+        restore_rows(args.server, args.restore_rows, args.jobs)
 
 
 if __name__ == "__main__":
