@@ -77,8 +77,11 @@ def text(value: object, limit: int | None = 300) -> str:
     """``value`` as inert Markdown text, safe in a paragraph, a list item or a table cell."""
     s = visible(value, limit)
     out: list[str] = []
+    lead, trail = len(s) - len(s.lstrip(" ")), len(s.rstrip(" "))
     for i, ch in enumerate(s):
-        if ch in _ENTITIES:
+        if ch == " " and (i < lead or i >= trail):
+            out.append("&#32;")  # (leading spaces would indent, trailing ones vanish)
+        elif ch in _ENTITIES:
             out.append(_ENTITIES[ch])
         elif ch in "@#":
             # GitHub turns @name, @org/team and #123 in rendered text into mentions and
@@ -108,7 +111,8 @@ def code(value: object, limit: int | None = 300) -> str:
     if not s:
         return "_(empty)_"
     fence = "`" * (_longest_run(s, "`") + 1)
-    pad = " " if s[0] in "` " or s[-1] in "` " else ""
+    # (one space each side is stripped when both are there, unless it is all spaces)
+    pad = " " if (s[0] in "` " or s[-1] in "` ") and s.strip(" ") else ""
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
@@ -424,9 +428,10 @@ def _drift_section(report: DriftReport, limits: _Limits) -> list[str]:
     clean = [e for e in report.environments if e.status == "clean"]
     lines = ["### Drift", ""]
     if drifted:
-        lines += ["⚠️ **This migration will be applied to a drifted database.** The plan "
-                  "was made from the live schema, but what it does not change stays as it "
-                  "is:", ""]
+        lines += ["⚠️ **This migration will be applied to a drifted database:** it differs "
+                  "from the schema it should have. The plan was made from the live "
+                  "database, so a step above that touches these objects changes something "
+                  "the desired schema does not know about.", ""]
     for e in drifted:
         found: list[DriftItem | HistoryFinding] = [
             *e.items, *(e.history.findings if e.history else [])]
@@ -462,6 +467,7 @@ def verdict(plan: Plan | None, refused: dict[int, str], level: str,
 
     parts: list[str] = []
     failing: list[str] = []
+    warned = False  # (its parts carry their own icons)
     if plan is not None:
         if refused:
             dangerous = sum(1 for i in refused if plan.steps[i - 1].safety == "dangerous")
@@ -496,16 +502,21 @@ def verdict(plan: Plan | None, refused: dict[int, str], level: str,
         drifted = [e for e in drift.environments if e.status == "drift"]
         broken = [e for e in drift.environments if e.status in ("unreachable", "error")]
         if drifted:
+            warned = True
             parts.append("⚠️ drift in " + ", ".join(text(e.name, 40) for e in drifted[:5])
                          + ("…" if len(drifted) > 5 else ""))
         if broken:
+            warned = True
             parts.append("❌ drift not checked in " + ", ".join(
                 text(e.name, 40) for e in broken[:5]) + ("…" if len(broken) > 5 else ""))
         if not drifted and not broken:
             parts.append("no drift")
-    icon = "⛔" if failing else "⚠️" if any(p.startswith(("⚠️", "❌")) for p in parts) \
-        else "✅"
-    return Verdict(f"{icon} " + " · ".join(parts), failing)
+    line = " · ".join(parts)
+    if failing:
+        line = "⛔ " + line
+    elif not warned:
+        line = "✅ " + line
+    return Verdict(line, failing)
 
 
 def _refusals(plan: Plan, level: str, acknowledged: list[str]) -> dict[int, str]:
@@ -544,6 +555,9 @@ def build_report(plan: Plan | None = None, lint: list[LintFinding] | None = None
     if plan is not None and plan.plan_id is not None and plan.plan_id != plan_id(plan):
         id_note = ("The plan file's stored plan_id does not match its content: it was "
                    "edited after it was written, and apply will refuse it.")
+        v.failing.insert(0, "plan file edited after it was written")
+        v.line = "⛔ **plan file edited after it was written** · " + v.line.removeprefix(
+            "⛔ ").removeprefix("✅ ")
     for limits in _TIERS:
         lines = [MARKER, f"### Lockplane: {v.line}", ""]
         if plan is not None:
