@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import Environment, get_environment, load_config
 from ..dsn import dialect_of, looks_like_dsn, redact
@@ -29,8 +29,12 @@ from .history import EnvironmentHistory, HistoryFinding, compare_histories, read
 from .ignore import IgnoreRule, parse_rules, split_ignored
 from .items import DriftItem, Wording, describe_changes
 
+if TYPE_CHECKING:
+    from .memory import Acknowledgement
+
 Status = Literal["clean", "drift", "unreachable", "error"]
 REPORT_FORMAT = "lockplane-drift/1"
+MAX_THREADS = 32  # sessions open at once (each reads one database, mostly waiting on it)
 
 # Exit codes of ``lockplane drift check`` (DESIGN.md).
 EXIT_CLEAN, EXIT_NOT_CHECKED, EXIT_DRIFT = 0, 1, 4
@@ -70,6 +74,8 @@ class EnvironmentReport:
     live_hash: str | None = None
     desired_hash: str | None = None
     seconds: float = 0.0
+    # An operator acknowledged this drift (lockplane.drift.memory); still drift, listed.
+    acknowledged: Acknowledgement | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -86,6 +92,7 @@ class EnvironmentReport:
                 **self.history.to_json(),
                 "findings": [f.to_json() for f in self.history_findings]},
             "live_hash": self.live_hash, "desired_hash": self.desired_hash,
+            "acknowledged": None if self.acknowledged is None else self.acknowledged.to_json(),
             "seconds": round(self.seconds, 3),
         }
 
@@ -116,15 +123,19 @@ class DriftReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when an environment could not be checked, else 4 on drift, else 0."""
+        """1 when an environment could not be checked, else 4 on drift, else 0 (drift
+        that is acknowledged, and not expired, counts as no drift here)."""
         if any(e.status in ("unreachable", "error") for e in self.environments):
             return EXIT_NOT_CHECKED
-        if any(e.status == "drift" for e in self.environments):
+        if any(e.status == "drift" and e.acknowledged is None for e in self.environments):
             return EXIT_DRIFT
         return EXIT_CLEAN
 
     @property
     def status(self) -> str:
+        """clean, drift, acknowledged (all drift acknowledged) or incomplete."""
+        if self.exit_code == EXIT_CLEAN and any(e.acknowledged for e in self.environments):
+            return "acknowledged"
         return {EXIT_CLEAN: "clean", EXIT_DRIFT: "drift"}.get(self.exit_code, "incomplete")
 
     def environment(self, name: str) -> EnvironmentReport:
@@ -264,13 +275,13 @@ def check_drift(targets: Sequence[Target], *, ignore: Iterable[str] = (),
     top of each target's own. Never raises for one environment's failure: an
     unreachable database or a desired schema that does not load is that environment's
     status, and the others are still checked. ``max_workers``: threads (default: one per
-    database plus one per distinct desired schema).
+    database plus one per distinct desired schema, at most MAX_THREADS).
     """
     start = time.perf_counter()
     common = parse_rules(ignore)
     desired_for = {t.name: _desired_key(t) for t in targets}
     distinct = {k: t for t in targets for k in [desired_for[t.name]]}
-    workers = max_workers or max(1, len(targets) + len(distinct))
+    workers = max_workers or max(1, min(MAX_THREADS, len(targets) + len(distinct)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
         # Desired schemas first: the slowest to load (a scratch database each).
         desired: dict[tuple[Any, ...], Future[Schema]] = {
