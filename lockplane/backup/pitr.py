@@ -476,8 +476,10 @@ def detect_wal_archive(live_dsn: str, restore_command: str | None = None) -> Wal
     elif w.archive_mode in ("on", "always"):
         w.restore_command, w.method, w.archive_dir = restore_command_for(w.archive_command)
         if w.restore_command is None and (w.archive_command or w.archive_library):
-            what = w.archive_command or f"archive_library {w.archive_library}"
-            w.problems.append(f"cannot derive a restore_command from {what!r}: pass "
+            # (the command itself is not repeated: it may carry an archive's credentials)
+            what = "its archive_command" if w.archive_command else \
+                f"archive_library {w.archive_library}"
+            w.problems.append(f"cannot derive a restore_command from {what}: pass "
                               "--restore-command")
         if w.method in ("pgbackrest", "wal-g") and w.method not in w.tools:
             w.problems.append(f"the archive is written by {w.method}, which is not installed "
