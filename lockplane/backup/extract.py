@@ -784,6 +784,7 @@ class RowMerge:
             size = opts.batch_size
             retries = 0
             result_status = "done"
+            cursor = upto = 0
             while True:
                 t0 = time.monotonic()
                 try:
