@@ -410,3 +410,100 @@ def test_workflow_template_keeps_secrets_out_of_the_log() -> None:
     assert "LOCKPLANE_PLAN_KEY" in body  # says where signing belongs
     assert MARKER in body and 'github-actions[bot]' in body
     assert "lockplane ci-report" in body and "drift check" in body and "--format json" in body
+
+
+def _step_script(name: str) -> str:
+    import yaml
+
+    steps = yaml.safe_load(TEMPLATE.read_text())["jobs"]["lockplane"]["steps"]
+    return next(s["run"] for s in steps if s.get("name") == name)
+
+
+def _run_step(name: str, cwd: Path, temp: Path, **env: str) -> tuple[int, dict[str, str]]:
+    """One of the template's run: scripts, as the runner runs it (bash -eo pipefail),
+    with the real lockplane on the PATH; its exit code and its step outputs."""
+    outputs = temp / "github_output"
+    outputs.write_text("")
+    full = {**os.environ, "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(outputs),
+            "LOCKPLANE_SAFETY": "moderate",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env}
+    r = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                        _step_script(name)], cwd=cwd, env=full, capture_output=True,
+                       text=True, timeout=120)
+    got = dict(line.split("=", 1) for line in outputs.read_text().splitlines() if line)
+    return r.returncode, got
+
+
+def test_workflow_scripts_write_the_comment_and_judge(inputs, tmp_path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    for f in ("plan", "lint", "drift"):
+        shutil.copy(inputs[f], temp / f"{f}.json")
+    (tmp_path / "pr").mkdir()
+    code_, out = _run_step("Write the comment", tmp_path, temp, PLAN_EXIT="0", LINT_EXIT="3",
+                           DRIFT_EXIT="4")
+    assert code_ == 0 and out == {"exit": "3"}
+    comment = (temp / "comment.md").read_text()
+    assert comment.startswith(MARKER + "\n### Lockplane: ⛔ **6 dangerous steps need")
+    assert comment.count(MARKER) == 1
+    assert_inert(comment)
+    # Acknowledged in the pull request, one per line (comments and blanks ignored).
+    plan = json.loads(inputs["plan"].read_text())
+    acks = sorted({f"{f['rule']}@{s['table']}" for s in plan["steps"]
+                   if s["safety"] == "dangerous" for f in s["findings"]})
+    (tmp_path / "pr" / ".lockplane").mkdir()
+    (tmp_path / "pr" / ".lockplane" / "acknowledge").write_text(
+        "# reviewed with the data team\n\n" + "\n".join(f"  {a} " for a in acks))
+    (temp / "lint.json").write_text("[]")
+    code_, out = _run_step("Write the comment", tmp_path, temp, PLAN_EXIT="0", LINT_EXIT="0",
+                           DRIFT_EXIT="4")
+    assert code_ == 0 and out == {"exit": "0"}, (temp / "comment.md").read_text()[:300]
+    # The plan failed: the comment says so first, and still shows lint and drift.
+    code_, out = _run_step("Write the comment", tmp_path, temp, PLAN_EXIT="2", LINT_EXIT="0",
+                           DRIFT_EXIT="4")
+    comment = (temp / "comment.md").read_text()
+    assert comment.splitlines()[:2] == [
+        MARKER, "### Lockplane: ⛔ **lockplane plan failed (exit 2)**: see the job log"]
+    assert "### Changes" not in comment and "### Drift" in comment
+    assert_inert(comment)
+
+    def verdict(**exits: str) -> int:
+        return _run_step("Verdict", tmp_path, temp, **exits)[0]
+
+    ok = {"PLAN_EXIT": "0", "LINT_EXIT": "0", "DRIFT_EXIT": "0", "REPORT_EXIT": "0"}
+    assert verdict(**ok) == 0
+    assert verdict(**{**ok, "DRIFT_EXIT": "4"}) == 0  # drift is a warning
+    assert verdict(**{**ok, "LINT_EXIT": "3"}) == 0  # findings: judged by ci-report
+    assert verdict(**{**ok, "REPORT_EXIT": "3"}) == 1  # steps need acknowledgement
+    assert verdict(**{**ok, "PLAN_EXIT": "2"}) == 1
+    assert verdict(**{**ok, "LINT_EXIT": "2"}) == 1
+    assert verdict(**{**ok, "DRIFT_EXIT": "1"}) == 1
+
+
+def test_workflow_lint_step_takes_only_changed_migrations(tmp_path) -> None:
+    repo = tmp_path / "pr"
+    (repo / "migrations").mkdir(parents=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    (repo / "migrations" / "0001_old.sql").write_text("ALTER TABLE a DROP COLUMN b;\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "-C", str(repo), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "base"], check=True)
+    base = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    (repo / "migrations" / "0002 new -x.sql").write_text(
+        "CREATE INDEX i ON t (a);\n")
+    (repo / "migrations" / "notes.md").write_text("not SQL")
+    subprocess.run([*git, "-C", str(repo), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "pr"], check=True)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    code_, out = _run_step("Lint the changed migrations", repo, temp, BASE_SHA=base,
+                           MIGRATIONS_DIR="migrations/")
+    assert code_ == 0 and out == {"exit": "0"}  # review findings: below --level dangerous
+    findings = json.loads((temp / "lint.json").read_text())
+    assert {f["file"] for f in findings} == {"migrations/0002 new -x.sql"}
+    # Nothing changed: an empty list, not an error.
+    code_, out = _run_step("Lint the changed migrations", repo, temp, BASE_SHA="HEAD",
+                           MIGRATIONS_DIR="migrations/")
+    assert code_ == 0 and out == {"exit": "0"}
+    assert json.loads((temp / "lint.json").read_text()) == []
