@@ -285,14 +285,22 @@ def _no_comment(c: Column) -> Column:
     return c.model_copy(update={"comment": None})
 
 
-def _validity_change(table: Table, old: object, new: object) -> list[Change]:
-    """A NOT VALID constraint (an interrupted lock-safe add) wanted valid is validated;
-    a valid one cannot become NOT VALID, and wanting that asks for nothing."""
+def _validity_change(table: Table, old: Any, new: Any, d: Dialect) -> list[Change]:
+    """The same CHECK or foreign key, validated on one side only. NOT VALID wanted valid
+    (an interrupted lock-safe add): VALIDATE CONSTRAINT, undone by making it NOT VALID
+    again. Valid wanted NOT VALID: dropped and added back NOT VALID in one statement
+    (changes.invalidate_constraint says why that is done rather than ignored)."""
+    from .changes.invalidate_constraint import InvalidateConstraint
     from .changes.validate_constraint import ValidateConstraint
 
-    name = getattr(new, "name", None)
-    if getattr(new, "valid", True) and not getattr(old, "valid", True) and name:
-        return [ValidateConstraint(table, name)]
+    # (``old`` carries the name and comment the database has; a new comment is its own
+    # step, after this one)
+    if d.name != "postgres" or not old.name:
+        return []
+    if new.valid and not old.valid:
+        return [ValidateConstraint(table, old.name, undo=[InvalidateConstraint(table, old)])]
+    if old.valid and not new.valid:
+        return [InvalidateConstraint(table, old)]
     return []
 
 
@@ -322,8 +330,9 @@ def _diff_constraints(b: Table, a: Table, d: Dialect,
         dropped += b_redo
         added += a_redo
         for old_c, new_c in changed:
-            if same(old_c, new_c, "comment", "valid") and not same(old_c, new_c, "valid"):
-                out += _validity_change(b, old_c, new_c)
+            if same(old_c, new_c, "comment", "valid") and getattr(
+                    old_c, "valid", True) != getattr(new_c, "valid", True):
+                out += _validity_change(b, old_c, new_c, d)
             if not same(old_c, new_c, "comment", "valid"):
                 dropped.append(old_c)
                 added.append(new_c)
@@ -337,8 +346,8 @@ def _diff_constraints(b: Table, a: Table, d: Dialect,
     dropped += b_redo
     added += a_redo
     for old_fk, new_fk in changed:
-        if same(old_fk, new_fk, "comment", "valid") and not same(old_fk, new_fk, "valid"):
-            out += _validity_change(b, old_fk, new_fk)
+        if same(old_fk, new_fk, "comment", "valid") and old_fk.valid != new_fk.valid:
+            out += _validity_change(b, old_fk, new_fk, d)
         if not same(old_fk, new_fk, "comment", "valid"):
             dropped.append(old_fk)
             added.append(new_fk)

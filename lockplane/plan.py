@@ -283,14 +283,20 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
     """An index, UNIQUE or PRIMARY KEY replaced by one of the same name: build the new one
     concurrently under a temporary name first, then swap. Dropping the old one first and
     building the new one CONCURRENTLY would leave the table without it (no uniqueness, no
-    primary key) for the whole build."""
+    primary key) for the whole build.
+
+    A CHECK or foreign key likewise: the new one added NOT VALID under a temporary name,
+    validated, then the old one dropped and the new one renamed in one transaction
+    (changes.swap_constraint), so the rule is enforced at every moment."""
     from .changes.add_constraint import AddConstraint, backing_index
+    from .changes.add_foreign_key import AddForeignKey
     from .changes.create_index import CreateIndex
     from .changes.drop_constraint import DropConstraint
+    from .changes.drop_foreign_key import DropForeignKey
     from .changes.drop_index import DropIndex
     from .changes.pg_common import temp_name
     from .changes.rename_index import RenameIndex
-    from .model import PrimaryKey, UniqueConstraint
+    from .model import CheckConstraint, ForeignKey, PrimaryKey, UniqueConstraint
 
     def key(c: Change, name: str | None) -> tuple[Any, ...]:
         return (c.table_key(), name)
@@ -307,6 +313,10 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
                 c.constraint, PrimaryKey | UniqueConstraint) and c.constraint.name \
                 and not _uses(c.constraint, lost.get(c.table_key() or ("", ""), set())):
             drops[key(c, c.constraint.name)] = c
+        elif isinstance(c, DropConstraint | DropForeignKey) and _rule_kept_until_swap(
+                c, changes, ctx):
+            rule = c.fk if isinstance(c, DropForeignKey) else c.constraint
+            drops[key(c, ("rule", rule.name))] = c
     if not drops:
         return changes
     out: list[Change] = []
@@ -336,10 +346,98 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
                     replace(old, rank=c.rank),
                     replace(c, using_index=True, index_name=tmp)]
             moved.add(id(old))
+        elif isinstance(c, AddConstraint | AddForeignKey) and (new := (
+                c.fk if isinstance(c, AddForeignKey) else c.constraint)) is not None \
+                and isinstance(new, CheckConstraint | ForeignKey) and new.name \
+                and not c.not_valid and isinstance(
+                    old := drops.get(key(c, ("rule", new.name))), DropConstraint
+                    | DropForeignKey) and _swappable_add(c, ctx):
+            out += _swap_rule(c, old, new, temp_name(new.name))
+            moved.add(id(old))
         else:
             out.append(c)
     # The original drops (earlier in the plan) are gone: each now runs after its twin.
     return [c for c in out if id(c) not in moved]
+
+
+def _swap_rule(add: Change, old_drop: Change, new: Any, temp: str) -> list[Change]:
+    """The three steps of changes.swap_constraint for ``add`` replacing what ``old_drop``
+    dropped: add the new one NOT VALID under ``temp``, validate it, swap."""
+    from .changes.swap_constraint import SwapConstraint, add_change
+    from .changes.validate_constraint import ValidateConstraint
+
+    table = add.table  # type: ignore[attr-defined]
+    old = getattr(old_drop, "fk", None) or old_drop.constraint  # type: ignore[attr-defined]
+    staged = add_change(table, new.model_copy(update={"name": temp}), not_valid=True,
+                        rank=add.rank)
+    validates_old = bool(new.valid and old.valid)
+    out = [replace(staged, context_findings=add.context_findings)]
+    if new.valid:
+        # If validating fails, its clean-up drops the new one (the old one is untouched)
+        # and progress goes back to the add. Undone, it validates the old one brought back.
+        out.append(ValidateConstraint(
+            table, temp, temporary=True, rank=add.rank,
+            undo=[ValidateConstraint(table, old.name)] if validates_old else []))
+    out.append(SwapConstraint(table, old, new, temp, old_validated_by_undo=validates_old
+                              or not old.valid, rank=add.rank))
+    return out
+
+
+def _swappable_add(add: Change, ctx: RewriteContext) -> bool:
+    """Whether the new CHECK / foreign key can be added NOT VALID first (an existing plain
+    table; a foreign key also referencing one)."""
+    table = add.table  # type: ignore[attr-defined]
+    fk = getattr(add, "fk", None)
+    if getattr(add, "new_table", False) or not ctx.plain_table(table.schema_, table.name):
+        return False
+    return fk is None or ctx.plain_table(fk.referenced_schema, fk.referenced_table)
+
+
+def _rule_kept_until_swap(drop: Change, changes: list[Change], ctx: RewriteContext) -> bool:
+    """Whether a dropped CHECK / foreign key may stay in place until the new one of its
+    name is validated, instead of going first. Not when the plan changes what it is built
+    on in between: its columns dropped, retyped or regenerated (PostgreSQL re-checks, or
+    refuses to alter, what a constraint uses), or, for a foreign key, the referenced
+    table's keys and indexes (a key a foreign key depends on cannot be dropped)."""
+    from .changes.alter_column import AlterColumn
+    from .changes.drop_column import DropColumn
+    from .changes.drop_constraint import DropConstraint
+    from .changes.drop_foreign_key import DropForeignKey
+    from .changes.drop_index import DropIndex
+    from .changes.drop_table import DropTable
+    from .model import CheckConstraint
+
+    if isinstance(drop, DropConstraint):
+        rule: Any = drop.constraint
+        if not isinstance(rule, CheckConstraint) or drop.temporary:
+            return False
+    elif isinstance(drop, DropForeignKey):
+        rule = drop.fk
+        if drop.table_dropped:
+            return False
+    else:
+        return False
+    table = drop.table  # type: ignore[attr-defined]
+    if not rule.name or not ctx.plain_table(table.schema_, table.name):
+        return False
+    changed = _columns_dropped(changes)
+    for c in changes:
+        if isinstance(c, AlterColumn) and c.table_key() is not None and (
+                c.before.type != c.after.type or c.before.collation != c.after.collation):
+            changed.setdefault(c.table_key(), set()).add(c.after.name)  # type: ignore[arg-type]
+        elif isinstance(c, DropColumn) and c.table_key() is not None:
+            changed.setdefault(c.table_key(), set()).add(c.column.name)  # type: ignore[arg-type]
+    if _uses(rule, changed.get((table.schema_ or "", table.name), set())):
+        return False
+    if isinstance(drop, DropForeignKey):
+        ref = (rule.referenced_schema or "", rule.referenced_table)
+        if not ctx.plain_table(*ref) or ctx.after.table(*ref) is None:
+            return False
+        if set(rule.referenced_columns) & changed.get(ref, set()):
+            return False
+        return not any(isinstance(c, DropIndex | DropConstraint | DropTable)
+                       and c.table_key() == ref for c in changes)
+    return True
 
 
 def _columns_dropped(changes: list[Change]) -> dict[tuple[str, str], set[str]]:

@@ -27,6 +27,7 @@ from lockplane.plan import Plan, build_plan
 from lockplane.rules import RULES
 from lockplane.sqlscript import plan_sql
 from tests.conftest import PG_ADMIN_DSN
+from tests.test_constraint_changes import PG_CASES as CONSTRAINT_CASES
 from tests.test_roundtrip import PG_CASES
 
 SQUAWK = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
@@ -129,7 +130,8 @@ def lock_findings(plan: Plan, tmp_path: Path, name: str) -> list[str]:
     return bad
 
 
-ALL_CASES = [(f"roundtrip: {n}", a, b) for n, a, b in PG_CASES] + LOCK_CASES
+ALL_CASES = [(f"roundtrip: {n}", a, b) for n, a, b in PG_CASES] + LOCK_CASES + [
+    (f"constraint change: {n}", a, b) for n, a, b, _ in CONSTRAINT_CASES]
 
 
 @pytest.mark.parametrize("name, from_sql, to_sql", ALL_CASES, ids=[c[0] for c in ALL_CASES])

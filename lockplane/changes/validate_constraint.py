@@ -6,7 +6,7 @@ the transaction that added the constraint (that one holds ACCESS EXCLUSIVE).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..model import Table, qualified
@@ -27,6 +27,10 @@ class ValidateConstraint(Change):
     # The helper CHECK of a lock-safe SET NOT NULL, added NOT VALID by the step before:
     # if validating fails, it is dropped again rather than left enforcing on live writes.
     temporary: bool = False
+    # What undoing the validation takes, when not nothing: a constraint that was NOT
+    # VALID before the plan is made NOT VALID again (InvalidateConstraint); the new
+    # constraint of a swap (SwapConstraint) validates the old one it brings back.
+    undo: list[Change] = field(default_factory=list)
 
     def cleanup_sql(self, d: Dialect) -> list[str]:
         if not self.temporary:
@@ -49,7 +53,12 @@ class ValidateConstraint(Change):
         return False  # its own short transaction, apart from the ADD ... NOT VALID
 
     def inverse(self) -> list[Change]:
-        return []  # a validated constraint is the same constraint: nothing to undo
+        # (added by this plan: its add's undo drops it, valid or not)
+        return list(self.undo)
+
+    def rollback_note(self) -> str | None:
+        notes = [n for u in self.undo if (n := u.rollback_note())]
+        return "; ".join(notes) or None
 
     def lock(self, d: Dialect) -> Lock:
         return Lock("SHARE UPDATE EXCLUSIVE", False, False, scans_table=True)
