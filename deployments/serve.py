@@ -39,8 +39,14 @@ CHUNK_NAME = CHUNK_DEPLOYMENT.split("/")[1]
 
 
 def build_deployments(target: str = DEFAULT_TARGET, desired_schema: str = DEFAULT_SCHEMA,
-                      drift_cron: str = DEFAULT_DRIFT_CRON) -> list[RunnerDeployment]:
-    """Every deployment, with ``target`` and ``desired_schema`` as default parameters."""
+                      drift_cron: str = DEFAULT_DRIFT_CRON,
+                      drift_project_dir: str | None = None) -> list[RunnerDeployment]:
+    """Every deployment, with ``target`` and ``desired_schema`` as default parameters.
+    With ``drift_project_dir``, drift-check checks every environment of the lockplane.toml
+    there instead of ``target``."""
+    drift_parameters: dict[str, Any] = (
+        {"project_dir": drift_project_dir} if drift_project_dir
+        else {"target": target, "desired_schema": desired_schema})
     common: dict[str, Any] = {
         "tags": TAGS,
         # Import paths, not file paths: flows are an installed package, so runs work
@@ -69,8 +75,9 @@ def build_deployments(target: str = DEFAULT_TARGET, desired_schema: str = DEFAUL
         ),
         drift_check.to_deployment(
             name="drift-check",
-            description="Fail when the live database differs from the desired schema.",
-            parameters={"target": target, "desired_schema": desired_schema},
+            description="Check every environment (or the target) for drift; post to Slack "
+                        "only when drift appears, changes or is resolved.",
+            parameters=drift_parameters,
             schedules=[Cron(drift_cron, timezone="UTC")],
             **common,
         ),
@@ -119,10 +126,10 @@ def deploy_chunks_to_pool(pool: str = WORK_POOL, name: str = CHUNK_NAME) -> UUID
 
 def serve_all(target: str = DEFAULT_TARGET, desired_schema: str = DEFAULT_SCHEMA,
               drift_cron: str = DEFAULT_DRIFT_CRON, limit: int | None = None,
-              work_pool: str | None = None) -> None:
+              work_pool: str | None = None, drift_project_dir: str | None = None) -> None:
     """Register every deployment and run their flow runs here until interrupted; with
     ``work_pool``, backfill chunks go to that pool's workers instead."""
-    deployments = build_deployments(target, desired_schema, drift_cron)
+    deployments = build_deployments(target, desired_schema, drift_cron, drift_project_dir)
     if work_pool:
         deploy_chunks_to_pool(work_pool)
         deployments = [d for d in deployments if d.name != CHUNK_NAME]

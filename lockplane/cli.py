@@ -771,8 +771,10 @@ def demo(
 
 @app.command()
 def serve(
-    target: Annotated[str, typer.Option("--target", help="DatabaseTarget block name the "
-                                        "deployments use by default")] = "production",
+    target: Annotated[str | None, typer.Option(
+        "--target", help="DatabaseTarget block name the deployments use by default "
+                         "[default: production]; drift-check too, else it checks every "
+                         "environment of ./lockplane.toml when there is one")] = None,
     schema: Annotated[str, typer.Option("--schema", help="desired schema (.sql, dir, .json)")]
     = "schema/",
     drift_cron: Annotated[str, typer.Option("--drift-cron", help="drift check schedule (UTC)")]
@@ -790,8 +792,9 @@ def serve(
 
     if Path(schema).exists():
         schema = str(Path(schema).resolve())  # flow runs may start in another directory
-    serve_all(target=target, desired_schema=schema, drift_cron=drift_cron, limit=limit,
-              work_pool=work_pool)
+    project = str(Path.cwd()) if target is None and Path("lockplane.toml").exists() else None
+    serve_all(target=target or "production", desired_schema=schema, drift_cron=drift_cron,
+              limit=limit, work_pool=work_pool, drift_project_dir=project)
 
 
 def _register_phase_commands() -> None:

@@ -1,7 +1,8 @@
 """``lockplane drift check``: every environment against its desired schema, and each other.
 
-The report (text, markdown or JSON) goes to stdout; exit 0 without drift, 4 with drift,
-1 when an environment could not be checked (the others are still checked and reported).
+The report (text, markdown or JSON) goes to stdout; exit 0 without drift (or with drift
+that is all acknowledged with ``lockplane drift ack``, still listed), 4 with drift, 1 when
+an environment could not be checked (the others are still checked and reported).
 """
 
 from __future__ import annotations
@@ -42,10 +43,16 @@ def check(
     targets = targets_from_config(None if all_environments else environment)
     report = check_drift(targets, ignore=patterns, compare_environments=not no_compare,
                          history=not no_history)
+    from .drift.memory import read_acknowledgements  # drift ack: listed, exit 0
+
+    read_acknowledgements(targets, report.environments)
     write_out(render(report, format).rstrip("\n"), output)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
 
 def register(app: typer.Typer) -> None:
+    from .cli_drift_ack import register as register_ack
+
+    register_ack(drift_app)
     app.add_typer(drift_app, name="drift")

@@ -22,16 +22,18 @@ def _headline(e: EnvironmentReport) -> str:
         parts.append(f"{_count(len(e.items), 'difference')} from {e.desired_schema}")
     if e.history_findings:
         parts.append(_count(len(e.history_findings), "migration history finding"))
-    return f"{e.name}: drift ({', '.join(parts)}) in {e.database}"
+    status = "drift, acknowledged" if e.acknowledged else "drift"
+    return f"{e.name}: {status} ({', '.join(parts)}) in {e.database}"
 
 
 def _summary(report: DriftReport) -> str:
     counts: dict[str, int] = {}
     for e in report.environments:
-        counts[e.status] = counts.get(e.status, 0) + 1
-    order = ("drift", "clean", "unreachable", "error")
-    words = {"drift": "drifted", "clean": "clean", "unreachable": "unreachable",
-             "error": "not checked"}
+        status = "acknowledged" if e.acknowledged else e.status
+        counts[status] = counts.get(status, 0) + 1
+    order = ("drift", "acknowledged", "clean", "unreachable", "error")
+    words = {"drift": "drifted", "acknowledged": "drifted (acknowledged)", "clean": "clean",
+             "unreachable": "unreachable", "error": "not checked"}
     listed = ", ".join(f"{counts[s]} {words[s]}" for s in order if counts.get(s))
     return (f"{_count(len(report.environments), 'environment')} checked in "
             f"{report.seconds:.2f} s: {listed}")
@@ -47,6 +49,8 @@ def to_text(report: DriftReport) -> str:
     lines: list[str] = []
     for e in report.environments:
         lines.append(_headline(e))
+        if e.acknowledged:
+            lines.append(f"  {e.acknowledged.describe()}")
         lines += [f"  - {i.message}" for i in e.items]
         lines += [f"  - {f.message}" for f in e.history_findings]
         if e.ignored:
@@ -78,7 +82,8 @@ def to_markdown(report: DriftReport) -> str:
              "| Environment | Status | Differences | Migration history | Fingerprint |",
              "|---|---|---|---|---|"]
     for e in report.environments:
-        lines.append(f"| {_md(e.name)} | {icon[e.status]} {e.status} | {len(e.items)} | "
+        status = f"{icon[e.status]} {e.status}" if not e.acknowledged else "🔕 acknowledged"
+        lines.append(f"| {_md(e.name)} | {status} | {len(e.items)} | "
                      f"{len(e.history_findings)} | `{e.fingerprint[:12]}` |")
     lines.append("")
     for e in report.environments:
@@ -88,6 +93,8 @@ def to_markdown(report: DriftReport) -> str:
         lines.append("")
         if e.error:
             lines.append(_md(e.error))
+        if e.acknowledged:
+            lines += [f"_{_md(e.acknowledged.describe())}_", ""]
         lines += [f"- **{i.kind}** {_md(i.message)}" for i in e.items]
         lines += [f"- **{f.kind.replace('_', ' ')}** {_md(f.message)}"
                   for f in e.history_findings]
