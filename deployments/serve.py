@@ -25,6 +25,7 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.schedules import Cron
 
 from deployments.backup import backup_deployments
+from deployments.drift_fix import drift_fix_deployment
 from flows.apply_migration import apply_migration
 from flows.backfill import CHUNK_DEPLOYMENT, backfill, backfill_chunk
 from flows.drift_check import drift_check
@@ -81,6 +82,7 @@ def build_deployments(target: str = DEFAULT_TARGET, desired_schema: str = DEFAUL
             schedules=[Cron(drift_cron, timezone="UTC")],
             **common,
         ),
+        drift_fix_deployment(common),
         *backup_deployments(target, common),
         backfill.to_deployment(
             name="backfill",

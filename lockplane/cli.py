@@ -807,8 +807,10 @@ _register_phase_commands()
 
 
 def _register_drift_commands() -> None:
-    from .cli_drift import register
+    from .cli_drift import drift_app, register
+    from .cli_drift_fix import register as register_fix
 
+    register_fix(drift_app)
     register(app)
 
 

@@ -315,7 +315,8 @@ def test_prefect_yaml_matches_served_deployments() -> None:
     spec = yaml.safe_load((Path(__file__).parent.parent / "prefect.yaml").read_text())
     declared = {d["name"]: d for d in spec["deployments"]}
     served = {d.name: d for d in build_deployments()}
-    assert declared.keys() == served.keys() == {"apply-migration", "drift-check", "backfill",
+    assert declared.keys() == served.keys() == {"apply-migration", "drift-check", "drift-fix",
+                                                 "backfill",
                                                  "backfill-chunk", "multiphase-migration",
                                                  "backup-create", "backup-validate",
                                                  "recovery", "restore-rows"}
