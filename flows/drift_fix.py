@@ -27,9 +27,10 @@ from prefect.utilities.annotations import quote
 from flows.approvals import waiting_for_approval
 from flows.targets import no_passwords
 from lockplane.config import SAFETY_LEVELS, get_environment
+from lockplane.drift import targets_from_config
 from lockplane.errors import BadInput
 from lockplane.markdown import result_markdown
-from tasks.drift_fix_tasks import drift_target_task, propose_fix_task, write_schema_task
+from tasks.drift_fix_tasks import propose_fix_task, write_schema_task
 from tasks.migration_tasks import (
     apply_plan_task,
     check_safety_task,
@@ -71,7 +72,9 @@ def drift_fix(
     # The environment's own level (lockplane.toml safety, strict for production-like
     # names) is a floor: a run may tighten it, never loosen it.
     level = min([safety, env.default_safety], key=_STRICTNESS.index)
-    target = drift_target_task(environment, project_dir)
+    # Read here, not in a task: the target holds the database URL, which must not become
+    # a task result.
+    (target,) = targets_from_config([environment], project_dir)
     proposal = propose_fix_task(quote(target), adopt, drop, adopt_all, drop_all)
     plan = proposal.plan
     create_markdown_artifact(proposal.markdown(level), key=f"drift-fix-{_slug(environment)}",

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from lockplane.drift import Target, targets_from_config
+from lockplane.drift import Target
 from lockplane.drift.fix import FixProposal, propose_fix
 from lockplane.dsn import redact
 from lockplane.integrity import seal_plan
@@ -15,13 +13,6 @@ from lockplane.integrity import seal_plan
 
 def _report(message: str) -> None:
     get_run_logger().info(redact(message))
-
-
-@task(name="drift-target", cache_policy=NO_CACHE)
-def drift_target_task(environment: str, project_dir: str = ".") -> Target:
-    """The environment of ``project_dir``/lockplane.toml (secrets from ``.env.NAME``)."""
-    (target,) = targets_from_config([environment], Path(project_dir))
-    return target
 
 
 @task(name="propose-drift-fix", cache_policy=NO_CACHE)

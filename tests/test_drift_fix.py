@@ -403,3 +403,23 @@ def test_drift_fix_flow_pauses_for_approval_then_applies(prefect_api: str, pg_pr
     assert result["status"] == "applied" and result["adopted"] == ["public.users.emergency_fix"]
     assert (root / "schema" / f"zz_adopted_{TODAY}.sql").exists()
     assert _drift(pg_project) == set()
+
+
+def test_accepted_drift_is_left_alone(sqlite_project) -> None:
+    """The environment's ignore patterns: neither written to the files nor reverted."""
+    root = sqlite_project["root"]
+    text = (root / "lockplane.toml").read_text() + 'ignore = ["users.nickname"]\n'
+    (root / "lockplane.toml").write_text(text)
+    before = _schema_files(root)
+    r = lockplane("drift", "fix", "-e", "local", "--drop-all", "-o", "fix.json", cwd=root)
+    assert r.code == 0, r.output
+    assert "main.users.nickname (column): accepted drift (ignore)" in r.stderr
+    assert _schema_files(root) == before
+    plan = json.loads((root / "fix.json").read_text())
+    assert not any("nickname" in q for s in plan["steps"] for q in s["sql"]
+                   if "DROP" in q.upper() and "COLUMN" in q.upper())
+    r = _apply(sqlite_project, "fix.json", *_acknowledgements(root / "fix.json"))
+    assert r.code == 0, r.output
+    assert _drift(sqlite_project) == set()
+    with sqlite3.connect(root / "local.db") as conn:  # the column and its data are kept
+        assert conn.execute("SELECT nickname FROM users").fetchall() == [("nick",)]
