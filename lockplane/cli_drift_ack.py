@@ -9,8 +9,12 @@ check`` read it. ``--fingerprint`` (from the Slack message or the artifact) make
 the drift acknowledged is the drift that was read: if it changed since, nothing is
 stored (exit 3).
 
-Exit codes: 0 stored; 1 the database could not be checked; 2 bad input, or no drift to
-acknowledge; 3 the drift is not the one named by --fingerprint.
+``--remove`` ends the acknowledgement of the current drift (the scheduled check then
+posts once that it is no longer acknowledged).
+
+Exit codes: 0 stored (or removed); 1 the database could not be checked; 2 bad input, no
+drift to acknowledge, or none acknowledged to remove; 3 the drift is not the one named
+by --fingerprint.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def ack(
     reason: Annotated[str | None, typer.Option("--reason", help="why this drift is accepted for now (shown with it)")] = None,
     fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="the drift you read (its fingerprint or a prefix): refused if the drift is another now")] = None,
     who: Annotated[str | None, typer.Option("--who", help="recorded as who acknowledged (default user@host)")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="end the acknowledgement of the current drift instead (the scheduled check tells it once more)")] = False,
 ) -> None:
     """Acknowledge an environment's current drift: the scheduled drift check does not
     post it to Slack again, and `lockplane drift check` lists it as acknowledged (exit 0),
@@ -37,7 +42,7 @@ def ack(
     from rich.console import Console
 
     from .drift import Target, check_drift, targets_from_config
-    from .drift.memory import acknowledge, parse_until
+    from .drift.memory import acknowledge, parse_until, unacknowledge
     from .dsn import looks_like_dsn, redact
     from .execute import who as default_who
 
@@ -47,6 +52,8 @@ def ack(
         raise BadInput("--target needs --schema (the desired schema it is checked against)")
     if fingerprint is not None and not fingerprint.strip():
         raise BadInput("--fingerprint is empty")
+    if remove and (until or reason):
+        raise BadInput("--remove takes no --until or --reason")
     expires = parse_until(until) if until else None
     if target:
         from .cli import _context
@@ -71,8 +78,17 @@ def ack(
                             f"now {report.fingerprint[:12]}, not {fingerprint.strip()[:12]}; "
                             "see it with lockplane drift check and acknowledge again")
     (t,) = [t for t in targets if t.name == name]
-    stored = acknowledge(t, report, default_who(who), expires, reason)
     err = Console(stderr=True)
+    if remove:
+        if report.status != "drift":
+            raise BadInput(f"environment {name!r} has no drift (status: {report.status})")
+        ended = unacknowledge(t, report)
+        if ended is None:
+            raise BadInput(f"{name}'s drift {report.fingerprint[:12]} is not acknowledged")
+        err.print(f"{name}: drift {report.fingerprint[:12]} is no longer acknowledged (it "
+                  f"was {ended.describe()})", markup=False, highlight=False)
+        return
+    stored = acknowledge(t, report, default_who(who), expires, reason)
     n = len(report.items) + len(report.history_findings)
     err.print(f"{name}: drift {report.fingerprint[:12]} ({n} difference"
               f"{'s' if n != 1 else ''}) {stored.describe()}", markup=False, highlight=False)

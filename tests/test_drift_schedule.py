@@ -260,6 +260,8 @@ def test_flow_tells_drift_once_per_change(prefect_api: str, fake_slack: str,  # 
     out = json.loads(r.stdout)
     assert r.code == 0 and out["status"] == "acknowledged"
     assert out["environments"][0]["acknowledged"]["reason"] == "index rebuilt on Friday"
+    r = lockplane("drift", "check", "--all-environments", "--format", "markdown", cwd=tmp_path)
+    assert r.code == 0 and "| prod | 🔕 acknowledged | 2 |" in r.stdout, r.output
     assert _messages_during(lambda: _run(tmp_path, slack)) == []
     _run_in_new_process(tmp_path, slack)
     assert _messages_during(lambda: _run(tmp_path, slack)) == []
@@ -327,20 +329,41 @@ def test_blocks_and_bad_parameters(prefect_api: str, fake_slack: str,  # noqa: F
                                    pg_dsn: str, tmp_path: Path) -> None:
     pg_exec(pg_dsn, PG_SCHEMA + "ALTER TABLE users ADD COLUMN hotfix int;")
     (tmp_path / "schema.sql").write_text(PG_SCHEMA)
+    secret = f"pw-{secrets.token_hex(6)}"  # trust auth ignores it; it must show nowhere
+    with_pw = pg_dsn.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@", 1)
     block = f"drift-{secrets.token_hex(4)}"
-    DatabaseTarget(dialect="postgres", dsn=pg_dsn).save(block)
+    DatabaseTarget(dialect="postgres", dsn=with_pw).save(block)
     slack = _slack(fake_slack)
     kw = {"target": [block], "desired_schema": str(tmp_path / "schema.sql"), "notify": slack}
     (msg,) = _messages_during(lambda: drift_check(**kw))
     assert msg.startswith(f"⚠️ Drift found on {block}")
     assert "lockplane drift ack --target <the database URL of" in msg
-    assert _messages_during(lambda: drift_check(**kw)) == []
+    state = drift_check(**kw, return_state=True)
+    assert state.result()["environments"][block]["event"] == "same" and len(_texts()) == 1
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    assert {a.key for a in artifacts} == {f"drift-{block}", "drift-report"}
     # The CLI reaches the same memory with the database's URL.
-    fp = drift_check(**kw)["environments"][block]["fingerprint"]
-    r = lockplane("drift", "ack", "--target", pg_dsn, "--schema", str(tmp_path / "schema.sql"),
-                  "--fingerprint", fp[:12])
-    assert r.code == 0, r.output
+    fp = state.result()["environments"][block]["fingerprint"]
+    ack = ("drift", "ack", "--target", with_pw, "--schema", str(tmp_path / "schema.sql"))
+    r = lockplane(*ack, "--fingerprint", fp[:12], "--reason", "hotfix stays a week")
+    assert r.code == 0 and "hotfix stays a week" in r.stderr, r.output
+    outputs = [r.output]
     assert drift_check(**kw)["environments"][block]["event"] == "acknowledged"
+    # Removed: the next run says once that it is no longer acknowledged.
+    r = lockplane(*ack, "--remove")
+    assert r.code == 0 and "no longer acknowledged" in r.stderr, r.output
+    outputs.append(r.output)
+    r = lockplane(*ack, "--remove")
+    assert r.code == 2 and "is not acknowledged" in r.stderr, r.output
+    (msg,) = _messages_during(lambda: drift_check(**kw))
+    assert msg.startswith(f"⏰ Drift on {block} is no longer acknowledged (its "
+                          "acknowledgement was removed)")
+    assert _messages_during(lambda: drift_check(**kw)) == []
+    everything = "\n".join(_texts() + outputs + [str(a.data) + str(a.description)
+                                                  for a in artifacts])
+    assert secret not in everything and "***" in everything
     with pytest.raises(BadInput, match="desired_schema"):
         drift_check(target=block)
 

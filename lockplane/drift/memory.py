@@ -142,7 +142,13 @@ class DriftState(StateTable):
     name = "drift_state"
 
     def _create(self) -> None:
-        self.db.execute(_PG_DDL if self.pg else _SQLITE_DDL)
+        try:
+            self.db.execute(_PG_DDL if self.pg else _SQLITE_DDL)
+        except self.db.dialect.error_types():
+            # Another writer (the flow, `drift ack`) created it at the same moment:
+            # CREATE ... IF NOT EXISTS is not atomic on PostgreSQL.
+            if not self.exists():
+                raise
 
     def _rows(self, where: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         if not self.exists():
@@ -385,6 +391,7 @@ def remember(target: Target, event: Event, checker: str | None = None) -> None:
     r = event.report
     with _connect(target) as db:
         state = DriftState(db)
+        state.ensure()  # before the transaction: a creation race must not abort it
         with db.transaction():
             for fp in event.ended:
                 state.end_acknowledgement(fp)
@@ -424,6 +431,17 @@ def acknowledge(target: Target, report: EnvironmentReport, by: str,
                           reason, drift_words(report))
     with _connect(target) as db:
         DriftState(db).add_acknowledgement(ack)
+    return ack
+
+
+def unacknowledge(target: Target, report: EnvironmentReport) -> Acknowledgement | None:
+    """End the acknowledgement of ``report``'s current drift (the scheduled check then
+    tells it once more); the acknowledgement removed, or None if there was none."""
+    with _connect(target) as db:
+        state = DriftState(db)
+        ack = state.acknowledgement(report.fingerprint)
+        if ack is not None:
+            state.end_acknowledgement(report.fingerprint)
     return ack
 
 
