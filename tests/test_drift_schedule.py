@@ -7,8 +7,9 @@ process or in a new one), one when it changes, one when it is resolved, none whi
 acknowledged (`lockplane drift ack`), one when the acknowledgement expires and the drift
 is still there. The memory lives in each database (lockplane.drift_state /
 _lockplane_drift_state), where the CLI reads it too. One test serves the flow on a
-short interval schedule from a subprocess (each run its own process) and checks that
-scheduled runs complete and tell the drift once.
+short interval schedule from a subprocess, as `lockplane serve` next to a lockplane.toml
+serves it (each run its own process), and checks that scheduled runs complete and tell
+the drift once.
 """
 
 from __future__ import annotations
@@ -376,8 +377,9 @@ from prefect.deployments.schedules import create_deployment_schedule_create
 from prefect.schedules import Interval
 from deployments.serve import build_deployments
 
-name, target, schema, slack, every = sys.argv[1:]
-(drift,) = [d for d in build_deployments(target, schema) if d.name == "drift-check"]
+name, project, slack, every = sys.argv[1:]
+(drift,) = [d for d in build_deployments(drift_project_dir=project)
+            if d.name == "drift-check"]
 drift.name = name
 drift.parameters = {**drift.parameters, "notify": slack}
 drift.schedules = [create_deployment_schedule_create(Interval(float(every)))]
@@ -389,17 +391,16 @@ RUNS_TIMEOUT_S = 150
 def test_served_schedule_tells_drift_once(prefect_api: str, fake_slack: str,  # noqa: F811
                                           pg_dsn: str, tmp_path: Path) -> None:
     pg_exec(pg_dsn, PG_SCHEMA + "ALTER TABLE users ADD COLUMN hotfix int;")
-    (tmp_path / "schema.sql").write_text(PG_SCHEMA)
-    block = f"sched-{secrets.token_hex(4)}"
-    DatabaseTarget(dialect="postgres", dsn=pg_dsn).save(block)
+    project = tmp_path / "project"  # as `lockplane serve` started next to lockplane.toml
+    project.mkdir()
+    _project(project, {"prod": pg_dsn})
     slack = _slack(fake_slack)
     name = f"drift-memory-{secrets.token_hex(4)}"
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE_SCRIPT, name, block, str(tmp_path / "schema.sql"),
-             slack, "2"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [sys.executable, "-c", SERVE_SCRIPT, name, str(project), slack, "2"], cwd=ROOT,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + RUNS_TIMEOUT_S
     deployment_id = None
     completed: list[Any] = []
@@ -429,6 +430,7 @@ def test_served_schedule_tells_drift_once(prefect_api: str, fake_slack: str,  # 
             with get_client(sync_client=True) as client:
                 client.delete_deployment(deployment_id)
     assert all(r.auto_scheduled for r in completed)
+    assert completed[0].parameters == {"project_dir": str(project), "notify": slack}
     # Three runs, each its own process: the drift was told once.
     (msg,) = _texts()
-    assert msg.startswith(f"⚠️ Drift found on {block}") and "hotfix" in msg
+    assert msg.startswith("⚠️ Drift found on prod") and "hotfix" in msg
