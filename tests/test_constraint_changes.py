@@ -131,6 +131,8 @@ def test_not_valid_to_valid_plan_is_not_empty(pg_dsn_factory) -> None:
     back = build_plan(after, before)
     [inv] = back.steps
     assert inv.kind == "invalidate_constraint" and inv.safety == "review"
+    # (transactional: it commits with the progress record, so a crashed apply resumes)
+    assert inv.transactional and inv.lock is not None and not inv.lock.scans_table
     assert [q for q in inv.sql if "DROP CONSTRAINT" in q] == [
         'ALTER TABLE "public"."posts" DROP CONSTRAINT "posts_n_check", ADD CONSTRAINT '
         '"posts_n_check" CHECK ((n > 0)) NOT VALID']

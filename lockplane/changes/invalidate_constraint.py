@@ -9,9 +9,10 @@ existing rows: the planner stops using the constraint (constraint exclusion, for
 join estimates) and SET NOT NULL / ATTACH PARTITION no longer skip their scans thanks to
 it. That is a downgrade someone should see, so the step is for review.
 
-Its undo is VALIDATE CONSTRAINT (which blocks no writes). The step runs alone, outside
-the plan's transaction, so that undo does too: a VALIDATE scan inside a transaction would
-keep every lock taken before it in that transaction.
+Its undo is VALIDATE CONSTRAINT (which blocks no writes). The step is transactional, so
+it commits with the plan's progress record (a crashed apply resumes exactly) and so does
+its undo: in a rollback, that VALIDATE scans inside the transaction of the undo steps next
+to it, which keep their locks meanwhile.
 """
 
 from __future__ import annotations
@@ -61,11 +62,6 @@ class InvalidateConstraint(Change):
                               on_table=(self.table.schema_ or "", self.table.name)
                               ).sql_postgres(d)
         return out
-
-    def transactional(self, d: Dialect) -> bool:
-        # One atomic statement (plus its comment): it needs no transaction of its own, and
-        # running alone lets its undo, a VALIDATE, run alone too.
-        return False
 
     def inverse(self) -> list[Change]:
         from .validate_constraint import ValidateConstraint
