@@ -21,6 +21,13 @@ from .diff import diff
 from .errors import BadInput
 from .model import HASH_FORMAT, Schema, comparing, hashes
 
+# The integrity fields of plan files, single and multi-phase (lockplane.integrity).
+PLAN_ID_DESCRIPTION = ("SHA-256 (hex) of everything in the plan that executes or decides what "
+                       "executes; apply refuses a plan whose content does not match it")
+SIGNATURE_PATTERN = r"^hmac-sha256:[0-9a-f]{12}:[0-9a-f]{64}$"
+SIGNATURE_DESCRIPTION = ("hmac-sha256:KEYID:HEX, an HMAC-SHA256 of plan_id with "
+                         "LOCKPLANE_PLAN_KEY (KEYID: a fingerprint of the key)")
+
 
 class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -86,14 +93,10 @@ class Plan(PlanModel):
     hash_format: int | None = None
     # lockplane.integrity.plan_id of this content, written with the file and checked
     # before an apply (absent: a plan of the original format, or computed in-process).
-    plan_id: str | None = Field(None, description=(
-        "SHA-256 (hex) of everything in the plan that executes or decides what executes; "
-        "apply refuses a plan whose content does not match it"))
+    plan_id: str | None = Field(None, description=PLAN_ID_DESCRIPTION)
     # With LOCKPLANE_PLAN_KEY: "hmac-sha256:KEYID:HEX", the HMAC of the plan_id.
-    signature: str | None = Field(None, pattern=r"^hmac-sha256:[0-9a-f]{12}:[0-9a-f]{64}$",
-                                  description=(
-        "hmac-sha256:KEYID:HEX, an HMAC-SHA256 of plan_id with LOCKPLANE_PLAN_KEY "
-        "(KEYID: a fingerprint of the key)"))
+    signature: str | None = Field(None, pattern=SIGNATURE_PATTERN,
+                                  description=SIGNATURE_DESCRIPTION)
     steps: list[Step] = Field(default_factory=list)
 
     @property

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import BadInput
-from ..plan import Plan
+from ..plan import PLAN_ID_DESCRIPTION, SIGNATURE_DESCRIPTION, SIGNATURE_PATTERN, Plan
 
 
 class MPModel(BaseModel):
@@ -74,14 +74,10 @@ class MultiPhasePlan(MPModel):
     target_hash: str
     # lockplane.integrity.multiphase_plan_id: covers every phase's plan, rollback and
     # verification; checked before any phase command or flow acts on the plan.
-    plan_id: str | None = Field(None, description=(
-        "SHA-256 (hex) of everything in the plan that executes or decides what executes; "
-        "apply refuses a plan whose content does not match it"))
+    plan_id: str | None = Field(None, description=PLAN_ID_DESCRIPTION)
     # With LOCKPLANE_PLAN_KEY: "hmac-sha256:KEYID:HEX", the HMAC of the plan_id.
-    signature: str | None = Field(None, pattern=r"^hmac-sha256:[0-9a-f]{12}:[0-9a-f]{64}$",
-                                  description=(
-        "hmac-sha256:KEYID:HEX, an HMAC-SHA256 of plan_id with LOCKPLANE_PLAN_KEY "
-        "(KEYID: a fingerprint of the key)"))
+    signature: str | None = Field(None, pattern=SIGNATURE_PATTERN,
+                                  description=SIGNATURE_DESCRIPTION)
 
     @property
     def id(self) -> str:
