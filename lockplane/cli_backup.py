@@ -22,8 +22,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .config import Environment, get_environment
-from .errors import BadInput, LockplaneError
+from .cli_common import _env, _storage, _target, _target_if_given
+from .config import Environment
+from .errors import LockplaneError
 from .report import err, escape
 
 backup_app = typer.Typer(
@@ -46,29 +47,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine output on stdout"
 
 class ValidationFailed(LockplaneError):
     exit_code = 1
-
-
-def _env(name: str | None) -> Environment | None:
-    return get_environment(name) if name else None
-
-
-def _storage(flag: str | None, env: Environment | None) -> Any:
-    from .backup import open_storage
-
-    return open_storage(flag or (env.backup_storage if env else None))
-
-
-def _target(target: str | None, env: Environment | None, required: bool = True) -> str | None:
-    if target:
-        return target
-    if env is not None:
-        if env.database_url:
-            return env.database_url
-        raise BadInput(f"environment {env.name!r} has no database_url "
-                       f"(lockplane.toml or .env.{env.name})")
-    if required:
-        raise BadInput("missing --target: pass a database URL or --target-environment")
-    return None
 
 
 def _report(msg: str) -> None:
@@ -101,7 +79,6 @@ def create(
 
     env = _env(target_environment)
     dsn = _target(target, env)
-    assert dsn is not None
     m = create_backup(dsn, _storage(storage, env), jobs=jobs, report=_report)
     if as_json:
         sys.stdout.write(m.to_json())
@@ -122,7 +99,7 @@ def list_(
 
     env = _env(target_environment)
     store = _storage(storage, env)
-    found = list_backups(store, _target(target, env, required=False))
+    found = list_backups(store, _target_if_given(target, env))
     if as_json:
         sys.stdout.write(json.dumps([m.model_dump(mode="json", by_alias=True) for m in found],
                                     indent=2) + "\n")
@@ -241,7 +218,7 @@ def validate(
     from .backup import validate_backup
 
     env = _env(target_environment)
-    live = _target(target, env, required=False)
+    live = _target_if_given(target, env)
     desired = None
     wanted = schema or (env.schema_path if env else None)
     if wanted:

@@ -72,7 +72,6 @@ def compare(
         raise BadInput("usage: lockplane backup compare ENV BACKUP, or --target DSN BACKUP")
     env = _env(env_name)
     live = _target(target, env)
-    assert live is not None
     r = compare_backup(_storage(storage, env), backup_id, live,
                        server_dsn=_server(server, env, live), jobs=jobs,
                        tables=list(table or []), report=_report)
@@ -97,7 +96,6 @@ def compare(
 def _live(target: str | None, target_environment: str | None) -> tuple[Any, str]:
     env = _env(target_environment)
     live = _target(target, env)
-    assert live is not None
     return env, live
 
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .config import Environment, get_environment
+from .cli_common import _env, _storage, _target, _target_if_given
 from .dsn import dialect_of, looks_like_dsn, redact, sqlite_path
 from .errors import BadInput, ConfirmationNeeded, SafetyRefusal
 from .report import err, escape
@@ -37,27 +37,6 @@ StorageOpt = Annotated[str | None, typer.Option(
     "--storage", help="backup storage: directory or s3://bucket/prefix [default: the "
                       "environment's backup_storage, $LOCKPLANE_BACKUP_STORAGE, "
                       "./.lockplane/backups]")]
-
-
-def _env(name: str | None) -> Environment | None:
-    return get_environment(name) if name else None
-
-
-def _target(target: str | None, env: Environment | None) -> str:
-    if target:
-        return target
-    if env is not None:
-        if env.database_url:
-            return env.database_url
-        raise BadInput(f"environment {env.name!r} has no database_url "
-                       f"(lockplane.toml or .env.{env.name})")
-    raise BadInput("missing --target: pass a database URL or --target-environment")
-
-
-def _storage(flag: str | None, env: Environment | None) -> Any:
-    from .backup import open_storage
-
-    return open_storage(flag or (env.backup_storage if env else None))
 
 
 def _report(msg: str) -> None:
@@ -316,7 +295,7 @@ def runbook(
     forward = load_plan(plan_file)
     check_plan(forward, plan_file)
     env = _env(target_environment)
-    live = _target(target, env) if (target or env) else None
+    live = _target_if_given(target, env)
     book = build_runbook(forward, plan_file, live, _storage(storage, env),
                          environment=env.name if env else None)
     write_out(book.markdown(), output, " (recovery runbook)")
