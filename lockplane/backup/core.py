@@ -30,6 +30,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict
 
+from ..dialects.postgres.sandbox import drop_abandoned_databases, drop_database
 from ..dsn import dialect_of, redact, sqlite_path
 from ..errors import BadInput, ExecutionFailed, SafetyRefusal
 from . import pgtools
@@ -490,22 +491,7 @@ def _restore_sqlite(storage: Storage, manifest: Manifest, target_dsn: str,
 # ---------------------------------------------------------------------------- temporary copies
 def drop_leftover_copies(admin: psycopg.Connection) -> list[str]:
     """Drop temporary backup databases whose owning session is gone (a killed run)."""
-    rows = admin.execute(
-        "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 'lockplane\\_backup\\_%%' "
-        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE "
-        "  a.application_name = %s || substr(d.datname, %s)) "
-        "AND (pg_has_role(d.datdba, 'MEMBER') OR "
-        "     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))",
-        (OWNER_MARK, len(TEMP_PREFIX) + 1)).fetchall()
-    dropped = []
-    for (name,) in rows:
-        try:
-            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                pgsql.Identifier(name)))
-            dropped.append(name)
-        except psycopg.Error:
-            continue
-    return dropped
+    return drop_abandoned_databases(admin, TEMP_PREFIX, OWNER_MARK)
 
 
 @dataclass
@@ -575,8 +561,7 @@ def restored_copy(storage: Storage, backup_id: str, server_dsn: str | None = Non
                 yield RestoredCopy(manifest, dsn, redact(dsn), restore_s,
                                    dropped_leftovers=[])
             finally:
-                admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    pgsql.Identifier(name)))
+                drop_database(admin, name)
     finally:
         admin.close()
 

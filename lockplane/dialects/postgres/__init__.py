@@ -47,7 +47,7 @@ class PostgresDialect(Dialect):
         For Lockplane's own SQL (shadow copies of a target); untrusted SQL goes through
         :meth:`sandbox`. Scratch databases left by a killed process are dropped here.
         """
-        from .sandbox import OWNER_MARK, drop_leftovers, scratch_name
+        from .sandbox import OWNER_MARK, drop_database, drop_leftovers, scratch_name
 
         admin_dsn = near_dsn or "postgresql://postgres@127.0.0.1:5432/postgres"
         token = secrets.token_hex(6)
@@ -64,8 +64,7 @@ class PostgresDialect(Dialect):
                     db.execute("SET synchronous_commit = off")
                     yield db
             finally:
-                admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    pgsql.Identifier(name)).as_string(admin.conn))
+                drop_database(admin.conn, name)
 
     def sandbox(self, near_dsn: str | None = None, *,
                 allowed_extensions: Sequence[str] = ()) -> contextlib.AbstractContextManager[Any]:

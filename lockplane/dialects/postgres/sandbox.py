@@ -29,7 +29,7 @@ import logging
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql as pgsql
@@ -67,28 +67,43 @@ def scratch_name(token: str) -> str:
     return SCRATCH_PREFIX + token
 
 
-def drop_leftovers(admin: PostgresDatabase) -> list[str]:
-    """Drop scratch databases (and sandbox roles) whose owner session is gone.
+def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
+    """DROP DATABASE IF EXISTS ... WITH (FORCE), on an autocommit connection."""
+    conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+        pgsql.Identifier(name)))
 
-    A process killed while it held a scratch database leaves it behind; the next run on
-    the same server finds it by name and by the absence of its owner's session. Only what
-    this user may drop is dropped; the rest is left for a user who may.
-    """
-    rows = admin.query(
-        "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 'lockplane\\_scratch\\_%%' "
+
+def drop_abandoned_databases(conn: psycopg.Connection[Any], prefix: str,
+                             owner_mark: str) -> list[str]:
+    """Drop the databases named ``prefix<token>`` that nobody is connected to and whose
+    owner session (application_name ``owner_mark<token>``) is gone: what a killed process
+    left behind. Only what this user may drop is dropped; the rest is left for a user
+    who may."""
+    pattern = prefix.replace("_", "\\_") + "%"
+    rows = conn.execute(
+        "SELECT d.datname FROM pg_database d WHERE d.datname LIKE %s "
         "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname "
         "  OR a.application_name = %s || substr(d.datname, %s)) "
         "AND (pg_has_role(d.datdba, 'MEMBER') OR "
         "     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))",
-        (OWNER_MARK, len(SCRATCH_PREFIX) + 1))
+        (pattern, owner_mark, len(prefix) + 1)).fetchall()
     dropped = []
     for (name,) in rows:
         try:
-            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                pgsql.Identifier(name)).as_string(admin.conn))
+            drop_database(conn, name)
             dropped.append(name)
         except psycopg.Error:  # another run got there first, or it is not ours to drop
             continue
+    return dropped
+
+
+def drop_leftovers(admin: PostgresDatabase) -> list[str]:
+    """Drop scratch databases (and sandbox roles) whose owner session is gone.
+
+    A process killed while it held a scratch database leaves it behind; the next run on
+    the same server finds it by name and by the absence of its owner's session.
+    """
+    dropped = drop_abandoned_databases(admin.conn, SCRATCH_PREFIX, OWNER_MARK)
     roles = admin.query(
         "SELECT r.rolname FROM pg_roles r WHERE r.rolname LIKE 'lockplane\\_sandbox\\_%%' "
         "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = %s || "
@@ -222,8 +237,7 @@ class Sandbox:
         if admin is None:
             return
         try:
-            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                pgsql.Identifier(self.name)).as_string(admin.conn))
+            drop_database(admin.conn, self.name)
             if self.role:
                 admin.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(
                     pgsql.Identifier(self.role)).as_string(admin.conn))
