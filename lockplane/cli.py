@@ -36,7 +36,7 @@ from .plan import (
     rollback_plan,
 )
 from .report import err, escape, print_plan, write_out
-from .sources import SourceContext, dialect_of_source, load_schema
+from .sources import dialect_of_source, load_schema, source_context
 
 
 class _LazyBackfillGroup(TyperGroup):
@@ -149,36 +149,6 @@ def _resolve_src(value: str | None, env_name: str | None, what: str,
         key = "schema_path" if use_schema_path else "database_url"
         raise BadInput(f"environment {env.name!r} has no {key} (lockplane.toml or .env.{env.name})")
     raise BadInput(f"missing {what}: pass it, or its --*-environment option")
-
-
-def _context(sources: list[str], dialect: str | None, server: str | None,
-             envs: list[Environment | None] | None = None) -> SourceContext:
-    """How to load ``sources``. Scratch databases (where schema files run) are made on:
-    ``server`` (--shadow-db); an environment's scratch_database_url, then its
-    shadow_database_url; LOCKPLANE_SCRATCH_DATABASE_URL; the server of a PostgreSQL
-    source (the target's own, where the file runs as a throwaway unprivileged role)."""
-    from .sources import SCRATCH_URL_ENV
-
-    known = dialect
-    for src in sources:
-        found = dialect_of_source(src)
-        if found:
-            if known and found != known:
-                raise BadInput(f"{redact(src)} is {found} but the other side is {known}")
-            known = found
-    configured = [e for e in envs or [] if e is not None]
-    server = (server
-              or next((e.scratch_database_url for e in configured if e.scratch_database_url),
-                      None)
-              or next((e.shadow_database_url for e in configured if e.shadow_database_url),
-                      None)
-              or os.environ.get(SCRATCH_URL_ENV)
-              or next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")),
-                      None))
-    extensions = tuple(dict.fromkeys(x for e in configured for x in e.allowed_extensions))
-    live = next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")), None)
-    return SourceContext(dialect=known, server_dsn=server, allowed_extensions=extensions,
-                         version_of=live)
 
 
 def _confirm(plan: Plan, target: str) -> bool:
@@ -343,7 +313,7 @@ def plan(
         err.print("[yellow]note:[/] the lock-analysis shadow database is created on "
                   "--from's own server (pass --shadow-db to use another)")
     src_to = _resolve_src(to, to_environment or from_environment, "--to", use_schema_path=True)
-    ctx = _context([src_from, src_to], dialect, shadow_db,
+    ctx = source_context([src_from, src_to], dialect, shadow_db,
                    [_env(from_environment), _env(to_environment)])
     # Both sides load at once: each is mostly waiting on its own server.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -453,7 +423,7 @@ def apply(
         desired = schema or (env.schema_path if env else None)
         if not desired:
             raise BadInput("missing plan: pass a plan file, or --schema with the desired schema")
-        ctx = _context([dsn, desired], None, shadow_db, [env])
+        ctx = source_context([dsn, desired], None, shadow_db, [env])
         live, wanted = load_schema(dsn, ctx), load_schema(desired, ctx)
         _warn_unmanaged_pair(live, wanted)
         the_plan = build_plan(live, wanted, lock_safe=not no_rewrite,
@@ -532,7 +502,7 @@ def plan_rollback(
     src = from_ or (_resolve_src(None, from_environment, "--from") if from_environment else None)
     back = rollback_plan(forward)  # refuses an original-format plan before any connection
     if src:
-        ctx = _context([src], forward.dialect, None)
+        ctx = source_context([src], forward.dialect, None)
         current = load_schema(src, ctx).hash()
         # Before the plan (source_hash) or after it (target_hash): where it can be undone.
         if current not in (forward.source_hash, forward.target_hash):
@@ -666,7 +636,7 @@ def validate(
             err.print(f"[green]valid plan:[/] {len(p.steps)} step(s), plan_id {pid}"
                       + (" (signed)" if p.signature else ""))
             return
-    ctx = _context([path], dialect, shadow_db)
+    ctx = source_context([path], dialect, shadow_db)
     schema = load_schema(path, ctx)
     _report_checks(schema, path)
     err.print(f"[green]valid schema:[/] {len(schema.tables)} table(s), hash {schema.hash()[:12]}")
@@ -684,7 +654,7 @@ def convert(
     fmt = to
     if output and to == "json" and output.endswith(".sql"):
         fmt = "sql"
-    ctx = _context([input], dialect, shadow_db)
+    ctx = source_context([input], dialect, shadow_db)
     write_out(_format_schema(load_schema(input, ctx), fmt), output)
 
 

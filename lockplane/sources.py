@@ -14,7 +14,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -23,6 +23,9 @@ from .dsn import dialect_of, looks_like_dsn, redact
 from .errors import BadInput
 from .inputs import load_json, read_text
 from .model import Schema
+
+if TYPE_CHECKING:
+    from .config import Environment
 
 _SQLALCHEMY_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -42,6 +45,33 @@ class SourceContext:
     # A database whose server version a private scratch server ("private") should match.
     version_of: str | None = None
     canonicalize_json: bool = True
+
+
+def source_context(sources: list[str], dialect: str | None, server: str | None,
+                   envs: list[Environment | None] | None = None) -> SourceContext:
+    """How to load ``sources``. Scratch databases (where schema files run) are made on:
+    ``server`` (--shadow-db); an environment's scratch_database_url, then its
+    shadow_database_url; LOCKPLANE_SCRATCH_DATABASE_URL; the server of a PostgreSQL
+    source (the target's own, where the file runs as a throwaway unprivileged role)."""
+    known = dialect
+    for src in sources:
+        found = dialect_of_source(src)
+        if found:
+            if known and found != known:
+                raise BadInput(f"{redact(src)} is {found} but the other side is {known}")
+            known = found
+    configured = [e for e in envs or [] if e is not None]
+    live = next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")), None)
+    server = (server
+              or next((e.scratch_database_url for e in configured if e.scratch_database_url),
+                      None)
+              or next((e.shadow_database_url for e in configured if e.shadow_database_url),
+                      None)
+              or os.environ.get(SCRATCH_URL_ENV)
+              or live)
+    extensions = tuple(dict.fromkeys(x for e in configured for x in e.allowed_extensions))
+    return SourceContext(dialect=known, server_dsn=server, allowed_extensions=extensions,
+                         version_of=live)
 
 
 def source_kind(src: str) -> str:

@@ -24,7 +24,7 @@ from ..config import Environment, get_environment, load_config
 from ..dsn import dialect_of, looks_like_dsn, redact
 from ..errors import BadInput, LockplaneError
 from ..model import Schema
-from ..sources import SourceContext
+from ..sources import SourceContext, source_context
 from .history import EnvironmentHistory, HistoryFinding, compare_histories, read_history
 from .ignore import IgnoreRule, parse_rules, split_ignored
 from .items import DriftItem, Wording, describe_changes
@@ -161,10 +161,8 @@ def fingerprint(items: Iterable[DriftItem], findings: Iterable[HistoryFinding] =
 # ------------------------------------------------------------------------- environments
 def default_context(env: Environment) -> SourceContext:
     """How the CLI would load ``env``'s desired schema (its scratch server choice)."""
-    from ..cli import _context
-
     assert env.database_url and env.schema_path
-    return _context([env.database_url, env.schema_path], None, None, [env])
+    return source_context([env.database_url, env.schema_path], None, None, [env])
 
 
 def targets_from_config(names: Sequence[str] | None = None, directory: str | Path = ".",
