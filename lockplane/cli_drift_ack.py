@@ -56,13 +56,13 @@ def ack(
         raise BadInput("--remove takes no --until or --reason")
     expires = parse_until(until) if until else None
     if target:
-        from .cli import _context
+        from .sources import source_context
 
         if not looks_like_dsn(target):
             raise BadInput(f"--target {redact(target)!r} is not a database URL")
         assert schema is not None
-        targets = [Target(redact(target), target, schema, _context([target, schema], None,
-                                                                   None))]
+        targets = [Target(redact(target), target, schema,
+                          source_context([target, schema], None, None))]
         name = targets[0].name
     else:
         assert environment is not None
