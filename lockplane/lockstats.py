@@ -137,6 +137,7 @@ class StepMeasurement:
     summary: str = ""
     error: str | None = None
     poll_interval_ms: float = POLL_INTERVAL_MS
+    polls: int | None = None  # polls of pg_locks that landed while the step ran
 
     def main_lock(self) -> LockHeld | None:
         """The strongest lock on the step's table (or on any table when it names none)."""
@@ -157,7 +158,7 @@ class StepMeasurement:
             "wal_bytes": self.wal_bytes, "estimated_wal_bytes": self.estimated_wal_bytes,
             "table_rows": self.table_rows.to_json() if self.table_rows else None,
             "locks": [lk.to_json() for lk in self.locks],
-            "poll_interval_ms": self.poll_interval_ms,
+            "poll_interval_ms": self.poll_interval_ms, "polls": self.polls,
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -308,6 +309,9 @@ class _LockMonitor:
             cur.execute(_RESOLVE_SQL, (missing,))
             for oid, nsp, rel, kind, tnsp, trel in cur.fetchall():
                 self.names[int(oid)] = _rel(nsp, rel, kind, tnsp, trel)
+
+    def polls_between(self, t0: float, t1: float) -> int:
+        return sum(1 for t in self.poll_times if t0 <= t <= t1)
 
     def period_s(self, t0: float, t1: float) -> float:
         """The mean time between polls while the step ran."""
@@ -715,6 +719,7 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
                                   (lsn_after, lsn_before)))
     monitor.resolve()
     m.locks = monitor.locks(t0, t1)
+    m.polls = monitor.polls_between(t0, t1)
     if monitor.error:
         warnings.append(f"step {index}: the lock monitor stopped early ({monitor.error}); "
                         "its locks may be incomplete")
@@ -798,6 +803,9 @@ def _summary(m: StepMeasurement) -> str:
     if lock is None:
         if m.predicted_lock in _RANK:
             where = f" on {m.table}" if m.table else ""
+            if m.polls == 0:  # a busy machine did not schedule the monitor in time
+                return (f"predicted {m.predicted_lock}{where}: not observed (the step "
+                        f"ended before the lock monitor could poll); step took {took}")
             poll = format_duration(m.poll_interval_ms)
             return (f"predicted {m.predicted_lock}{where}: not observed (a lock held for "
                     f"less than ~{poll} can be missed); step took {took}")
