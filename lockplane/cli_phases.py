@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -250,18 +249,21 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         from rich.text import Text
 
         from .export.pgroll import export_multiphase, export_plan
+        from .inputs import load_json
+        from .integrity import check_plan
         from .plan import load_plan
 
         if to != "pgroll":
             raise BadInput(f"--to {to}: only pgroll is supported")
-        path = Path(plan_file)
-        from .inputs import read_text
-
-        multi = path.is_file() and '"multi_phase": true' in read_text(path, "plan file")
-        if multi:
-            migration, warnings = export_multiphase(_load(plan_file), name)
+        # The exported migration runs against production as the plan would: the same
+        # integrity check as apply (content matches plan_id; signed when a key is set).
+        data = load_json(plan_file, "plan file")
+        if isinstance(data, dict) and data.get("multi_phase"):
+            migration, warnings = export_multiphase(_load_checked(plan_file), name)
         else:
-            migration, warnings = export_plan(load_plan(plan_file), name)
+            plan = load_plan(plan_file)
+            check_plan(plan, plan_file)
+            migration, warnings = export_plan(plan, name)
         for w in warnings:
             err.print(Text(f"warning: {w}", style="yellow"))
         write_out(json.dumps(migration, indent=2, ensure_ascii=False), output,
