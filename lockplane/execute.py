@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from .config import SAFETY_LEVELS
 from .crash import (
     DEFAULT_ORPHAN_WAIT_S,
-    ApplySession,
+    TaggedSession,
     drop_scratch_leftovers,
+    hash_before_on_scratch,
     mark_interrupted,
     resume_point,
     settle_orphans,
@@ -150,7 +151,11 @@ def refused_steps(plan: Plan, level: str, acknowledged: set[int | str] | None = 
     for i, step in enumerate(plan.steps, 1):
         if level == "strict":
             if step.safety in ("dangerous", "lossy"):
-                out.append(Refusal(i, step, f"it is {step.safety}"))
+                rules = sorted({f.rule for f in step.findings if f.safety == step.safety}
+                               or {f.rule for f in step.findings})
+                why = f" ({', '.join(rules)})" if rules else ""
+                out.append(Refusal(i, step, f"it is {step.safety}{why}: strict refuses it; "
+                                   "--safety moderate with --acknowledge runs it"))
             elif (rule := _needs_multi_phase(step)) is not None:
                 out.append(Refusal(i, step, f"{rule} breaks running code: strict requires "
                                    "the multi-phase form (lockplane plan --multi-phase)"))
@@ -255,30 +260,8 @@ def group_steps(steps: list[Step]) -> list[list[tuple[int, Step]]]:
 
 @contextmanager
 def session_settings(db: Database, opts: ApplyOptions) -> Iterator[None]:
-    if db.dialect.name == "postgres":
-        db.execute(f"SET lock_timeout = {int(opts.lock_timeout_ms)}")
-        try:
-            yield
-        finally:
-            db.execute("RESET lock_timeout")
-            db.execute("RESET statement_timeout")
-    else:
-        # The rebuild procedure needs foreign keys off outside the transaction; the
-        # integrity check at the end of each transaction stands in for them.
-        db.execute("PRAGMA foreign_keys = OFF")
-        try:
-            yield
-        finally:
-            db.execute("PRAGMA foreign_keys = ON")
-
-
-def _sqlite_fk_check(db: Database) -> None:
-    rows = db.query("PRAGMA foreign_key_check")
-    if rows:
-        table, rowid, parent, _ = rows[0]
-        raise ExecutionFailed(f"foreign key violation after the change: {table} row {rowid} "
-                              f"references a missing row in {parent} ({len(rows)} in all); "
-                              "rolled back")
+    with db.apply_session(int(opts.lock_timeout_ms)):
+        yield
 
 
 def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
@@ -302,8 +285,7 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                         for current in group:
                             for stmt in current[1].sql:
                                 db.execute(stmt)
-                        if db.dialect.name == "sqlite":
-                            _sqlite_fk_check(db)
+                        db.after_transactional_group()
                         if on_committed:
                             on_committed(group[-1][0] + 1)
                 else:
@@ -508,16 +490,14 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
                        report: Reporter | None = None) -> list[str]:
     """Run the plan on a scratch copy of the target's schema; return warnings."""
     d = get_dialect(plan.dialect or live.dialect)
-    server = opts.shadow_dsn or (target_dsn if d.name == "postgres" else None)
+    server = opts.shadow_dsn or (target_dsn if d.scratch_needs_server else None)
     warnings: list[str] = []
     with d.scratch(server) as shadow:
         if not build_shadow(shadow, live, plan.source_hash):
             warnings.append("the shadow copy of the target differs slightly from the target; "
                             "validation is approximate")
-        if d.name == "postgres":  # a sample of rows: steps that fail on data fail here
-            from .lockstats import copy_sample
-
-            warnings += copy_sample(shadow, target_dsn, live)  # type: ignore[arg-type]
+        # A sample of rows: steps that fail on data fail here.
+        warnings += d.copy_sample(shadow, target_dsn, live)
         with session_settings(shadow, opts):
             for group in group_steps(plan.steps):
                 try:
@@ -548,7 +528,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
         raise BadInput(f"plan is for {plan.dialect}, target {redact(target_dsn)} is {dialect}")
     check_safety(plan, opts.safety, opts.acknowledged)
     d = get_dialect(dialect)
-    with d.connect(target_dsn, create=True) as db, ApplySession(db) as session:
+    with d.connect(target_dsn, create=True) as db, TaggedSession(db, "apply") as session:
         check_privileged_calls(db, plan, opts)
         history = History(db)
         # What a killed apply left running on the server ends before we look (crash.py).
@@ -574,7 +554,9 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 if plan.target_hash and live_hash == plan.target_hash and not (
                         running and running.steps_done < len(plan.steps)):
                     return ApplyResult("already_applied", None, 0, live_hash)
-                point = resume_point(live, plan, running) if running else None
+                # (a scratch copy only when the live schema alone cannot tell)
+                point = resume_point(live, plan, running, lambda step: hash_before_on_scratch(
+                    db, live, step, opts.shadow_dsn or target_dsn)) if running else None
                 if running and point is not None:
                     carried, resume_from = running, point.step
                     # The state the steps done so far left (leftovers of the next aside).
@@ -635,7 +617,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                         if group[-1][0] < resume_from:
                             continue
                         transactional = group[0][1].transactional
-                        if group[0][1].backfill and dialect == "postgres":
+                        if group[0][1].backfill and d.batches_backfill_steps:
                             run_backfill_step(target_dsn, group[0][1], opts, report,
                                               resume=continuing and group[0][0] == resume_from)
                         else:

@@ -1,9 +1,9 @@
 """Lockplane's state in the target database itself.
 
-PostgreSQL: schema ``lockplane`` (tables ``migrations``, later ``phases``, ``backfills``).
-SQLite: tables prefixed ``_lockplane_``. State travels with the database, is visible to
-every operator, and on PostgreSQL changes in the same transaction as the DDL.
-Introspection never reports these objects.
+Where the tables live and their DDL are the dialect's (PostgreSQL: schema ``lockplane``;
+SQLite: tables prefixed ``_lockplane_``; see ``Dialect.state_table``). State travels with
+the database, is visible to every operator, and where DDL is transactional changes in the
+same transaction as the DDL. Introspection never reports these objects.
 """
 
 from __future__ import annotations
@@ -21,46 +21,6 @@ from .plan import Plan
 
 # Advisory lock key shared by every Lockplane process on a database.
 LOCK_KEY = zlib.crc32(b"lockplane.apply")
-
-_PG_DDL = """
-CREATE SCHEMA IF NOT EXISTS lockplane;
-CREATE TABLE IF NOT EXISTS lockplane.migrations (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    plan_id text NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    source_hash text NOT NULL,
-    target_hash text,
-    hash_after text,
-    intermediate_hash text,
-    steps_total integer NOT NULL,
-    steps_done integer NOT NULL DEFAULT 0,
-    plan jsonb NOT NULL,
-    result text NOT NULL DEFAULT 'running',
-    error text,
-    applied_by text
-);
-"""
-
-_SQLITE_DDL = """
-CREATE TABLE IF NOT EXISTS _lockplane_migrations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    plan_id TEXT NOT NULL,
-    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    finished_at TEXT,
-    source_hash TEXT NOT NULL,
-    target_hash TEXT,
-    hash_after TEXT,
-    intermediate_hash TEXT,
-    steps_total INTEGER NOT NULL,
-    steps_done INTEGER NOT NULL DEFAULT 0,
-    plan TEXT NOT NULL,
-    result TEXT NOT NULL DEFAULT 'running',
-    error TEXT,
-    applied_by TEXT
-)
-"""
-
 
 @dataclass
 class MigrationRecord:
@@ -88,23 +48,24 @@ _COLUMNS = ("id, plan_id, started_at, finished_at, source_hash, target_hash, has
 
 
 class StateTable:
-    """One of Lockplane's state tables in the target: ``lockplane.<name>`` on PostgreSQL,
-    ``_lockplane_<name>`` on SQLite, with the placeholder and clock of the dialect."""
+    """One of Lockplane's state tables in the target, where the dialect keeps it, with
+    the dialect's placeholder and clock."""
 
     name: ClassVar[str]
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.pg = db.dialect.name == "postgres"
-        self.table = f"lockplane.{self.name}" if self.pg else f"_lockplane_{self.name}"
-        self.p = "%s" if self.pg else "?"
-        self.now = "now()" if self.pg else "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        d = db.dialect
+        # Legacy flag for subclasses outside the engine's dialect-neutral part that still
+        # branch on it (multiphase/state.py, drift/memory.py): to be replaced by dialect
+        # methods, as History and the backfill checkpoints use.
+        self.pg = d.name == "postgres"
+        self.table = d.state_table(self.name)
+        self.p = d.param
+        self.now = d.now_sql
 
     def exists(self) -> bool:
-        if self.pg:
-            found = self.db.query("SELECT to_regclass(%s) IS NOT NULL", (self.table,))
-            return bool(found[0][0])
-        return bool(self.db.query("SELECT 1 FROM sqlite_schema WHERE name = ?", (self.table,)))
+        return self.db.state_table_exists(self.table)
 
     def ensure(self) -> None:
         """Create the table unless it exists. No DDL at all when it does: even CREATE ...
@@ -130,22 +91,22 @@ class History(StateTable):
 
     def _create(self) -> None:
         # Another process may create it at the same moment; the lock serializes that.
-        self.db.execute(_PG_DDL if self.pg else _SQLITE_DDL)
+        self.db.execute(self.db.dialect.history_table_sql())
 
     @contextmanager
     def exclusive_lock(self) -> Iterator[None]:
-        """One Lockplane apply per database at a time (PostgreSQL advisory lock)."""
-        if not self.pg:
+        """One Lockplane apply per database at a time (an advisory lock, where the
+        dialect has them; SQLite serializes writers itself)."""
+        if not self.db.dialect.has_advisory_locks:
             yield
             return
-        got = self.db.query("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))[0][0]
-        if not got:
+        if not self.db.try_advisory_lock(LOCK_KEY):
             raise SafetyRefusal(f"another Lockplane operation holds the lock on "
                                 f"{self.db.dsn_display}; wait for it to finish")
         try:
             yield
         finally:
-            self.db.query("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            self.db.advisory_unlock(LOCK_KEY)
 
     def start(self, plan_id: str, plan: Plan, applied_by: str) -> int:
         self.ensure()

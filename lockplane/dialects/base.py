@@ -1,12 +1,20 @@
-"""What a dialect plug-in provides: quoting, connecting, introspecting, scratch databases.
+"""What a dialect plug-in provides: everything true of a server and not of a change kind.
 
-Change kinds own their SQL per dialect (see ``lockplane/changes``); a dialect owns only
-what is true of the database itself.
+Quoting, connecting, introspecting, scratch databases, the driver's error classes and
+which of them are worth retrying, advisory locks, read-only transactions, the SQL of
+Lockplane's state tables, and the SQL forms the engine builds statements from
+(placeholders, casts). Change kinds own their SQL per dialect (see ``lockplane/changes``).
+
+Engine code asks these questions instead of testing a dialect's name. Methods a dialect
+may lack have a default (a no-op, or ``NotImplementedError`` behind a capability flag
+such as :attr:`Dialect.has_advisory_locks` that callers check first). See
+``docs/dialects.md`` for what a new dialect folder provides.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,6 +29,22 @@ class Dialect(ABC):
     default_schema: str
     # Whether DDL can run inside a transaction and roll back with it.
     transactional_ddl: bool = True
+    # The driver's placeholder for a statement parameter.
+    param: str = "?"
+    # Session advisory locks (one apply per database, one runner per backfill chunk).
+    # False: the database serializes writers itself; callers skip the lock.
+    has_advisory_locks: bool = False
+    # Scratch databases are made on a server (the target's, unless told another); False:
+    # they need none (an in-memory database, say).
+    scratch_needs_server: bool = False
+    # A plan's backfill step runs as a batched, resumable backfill in its own sessions;
+    # False: its UPDATE runs as a plain step of the apply.
+    batches_backfill_steps: bool = False
+    # The schema holding Lockplane's state tables; None: they share the user's namespace
+    # under a ``_lockplane_`` prefix.
+    state_schema: str | None = None
+    # SQL for "now" in the state tables' timestamp columns.
+    now_sql: str = "CURRENT_TIMESTAMP"
 
     @abstractmethod
     def quote(self, ident: str) -> str:
@@ -36,6 +60,11 @@ class Dialect(ABC):
         """A string literal; standard SQL escaping of single quotes."""
         return "'" + value.replace("'", "''") + "'"
 
+    def stored_expression(self, printed: str) -> str:
+        """SQL for an expression the server printed (a CHECK, default, generated column,
+        index key or predicate) that the server stores as printed again."""
+        return printed
+
     def error_types(self) -> tuple[type[BaseException], ...]:
         """The exceptions the driver raises when a statement fails."""
         return ()
@@ -44,6 +73,65 @@ class Dialect(ABC):
         """What ``exc`` is, if it is a statement that gave up waiting for a lock (or lost
         a deadlock): running it again later may succeed. None: any other error."""
         return None
+
+    # ---------------------------------------------------------------- errors
+    def retry_reason(self, exc: BaseException) -> str | None:
+        """Why a write batch that failed with ``exc`` is worth retrying smaller and later
+        (a lock timeout, a deadlock, a busy database), or None if it is not."""
+        return self.lock_wait_failure(exc)
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the session is gone (reconnecting may help)."""
+        return False
+
+    def is_read_only_violation(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a write refused by a read-only transaction."""
+        return False
+
+    # ---------------------------------------------------------------- SQL forms
+    def escape_for_params(self, sql: str) -> str:
+        """Text safe inside a statement that runs with parameters (psycopg reads ``%``
+        as a placeholder then)."""
+        return sql
+
+    def typed_param(self, sql_type: str) -> str:
+        """A placeholder whose value the server reads as ``sql_type``."""
+        return self.param
+
+    def as_text(self, expr: str) -> str:
+        """``expr`` as the server's text form (key values travel between sessions so)."""
+        return expr
+
+    def cast_to_column(self, expr: str, sql_type: str) -> str:
+        """``expr`` converted as storing it in a column of ``sql_type`` would; unchanged
+        where columns take any value (SQLite)."""
+        return expr
+
+    def json_param(self, value: Any) -> Any:
+        """A JSON document as a statement parameter for a JSON state column."""
+        return None if value is None else json.dumps(value)
+
+    # ---------------------------------------------------------------- state tables
+    def state_table(self, name: str) -> str:
+        """Where Lockplane's state table ``name`` (migrations, backfills, ...) lives."""
+        if self.state_schema:
+            return f"{self.state_schema}.{name}"
+        return f"_lockplane_{name}"
+
+    def history_table_sql(self) -> str:
+        """DDL of the ``migrations`` history table (idempotent, may hold several
+        statements)."""
+        raise NotImplementedError(f"{self.name}: no history table")
+
+    def backfills_table_sql(self) -> str:
+        """DDL of the ``backfills`` checkpoint table (idempotent)."""
+        raise NotImplementedError(f"{self.name}: no backfill checkpoints")
+
+    def copy_sample(self, shadow: Database, source_dsn: str, schema: Schema) -> list[str]:
+        """Copy a sample of the source's rows into a shadow built from ``schema`` (steps
+        that fail on data fail there); warnings. Where the dialect cannot: no rows, no
+        warnings."""
+        return []
 
     @abstractmethod
     def connect(self, dsn: str, *, create: bool = False) -> Database:
@@ -87,6 +175,78 @@ class Database(ABC):
         cancelling those on request); None where the dialect has none or it cannot
         connect."""
         return None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session is gone (the server ended it, or it was closed)."""
+        return False
+
+    # ---------------------------------------------------------------- sessions
+    def configure_worker_session(self, application_name: str) -> None:
+        """Settings for a long-running worker session: values' text forms independent of
+        user settings, and a dead peer noticed in seconds. No-op by default."""
+        return None
+
+    def stable_text_session(self) -> None:
+        """Values' text forms and string literals independent of user settings."""
+        return None
+
+    def set_local_timeouts(self, lock_timeout_ms: int | None = None,
+                           statement_timeout_ms: int | None = None) -> None:
+        """Timeouts for the current transaction only (0: none); no-op where the server
+        has no such settings."""
+        return None
+
+    def set_writer_wait(self, ms: int) -> None:
+        """How long a transaction waits for another writer, where the database has one
+        writer at a time (SQLite's busy timeout); no-op elsewhere."""
+        return None
+
+    @contextlib.contextmanager
+    def apply_session(self, lock_timeout_ms: int) -> Iterator[None]:
+        """Session settings while a plan's steps run."""
+        yield
+
+    def after_transactional_group(self) -> None:
+        """Checks to run at the end of each transaction of an apply, before it commits
+        (integrity a dialect enforces itself, e.g. foreign keys turned off for a
+        rebuild). Raises to roll back."""
+        return None
+
+    def read_only_session(self) -> None:
+        """From now on this session cannot write."""
+        raise NotImplementedError(f"{self.dialect.name}: no read-only sessions")
+
+    def read_only(self) -> contextlib.AbstractContextManager[None]:
+        """A transaction (or stretch) in which this session cannot write."""
+        raise NotImplementedError(f"{self.dialect.name}: no read-only transactions")
+
+    def rowcount(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        """Run a write; the number of rows it touched."""
+        raise NotImplementedError(f"{self.dialect.name}: no row counts")
+
+    # ---------------------------------------------------------------- advisory locks
+    # Only when ``dialect.has_advisory_locks``. A key is one or two integers.
+    def try_advisory_lock(self, *key: int) -> bool:
+        """Take a session-level advisory lock without waiting; whether it was taken."""
+        raise NotImplementedError(f"{self.dialect.name}: no advisory locks")
+
+    def advisory_unlock(self, *key: int) -> None:
+        raise NotImplementedError(f"{self.dialect.name}: no advisory locks")
+
+    def advisory_xact_lock(self, *key: int) -> None:
+        """Wait for an advisory lock held to the end of the current transaction."""
+        raise NotImplementedError(f"{self.dialect.name}: no advisory locks")
+
+    def held_advisory_locks(self, this_database: bool = True) -> set[tuple[int, int]]:
+        """Two-integer advisory keys some session holds right now (unsigned 32-bit)."""
+        raise NotImplementedError(f"{self.dialect.name}: no advisory locks")
+
+    # ---------------------------------------------------------------- state tables
+    def state_table_exists(self, table: str) -> bool:
+        """Whether the state table ``table`` (as :meth:`Dialect.state_table` names it)
+        exists."""
+        raise NotImplementedError(f"{self.dialect.name}: no state tables")
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...

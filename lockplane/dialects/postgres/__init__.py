@@ -18,16 +18,38 @@ from ..base import Database, Dialect
 if TYPE_CHECKING:
     from ...model import Schema
 
+# Errors a write batch waits out (smaller, later) instead of failing on.
+RETRYABLE_SQLSTATES = {
+    "55P03": "lock timeout",          # lock_not_available
+    "40P01": "deadlock",              # deadlock_detected
+    "40001": "serialization failure",
+    "57014": "statement timeout",     # query_canceled
+}
+READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction
+# The server ended the session (admin shutdown, crash shutdown, cannot connect now).
+_SESSION_GONE_SQLSTATES = ("57P01", "57P02", "57P03")
+
 
 class PostgresDialect(Dialect):
     name = "postgres"
     default_schema = "public"
     transactional_ddl = True
+    param = "%s"
+    has_advisory_locks = True
+    scratch_needs_server = True
+    batches_backfill_steps = True
+    state_schema = "lockplane"
+    now_sql = "now()"
 
     def quote(self, ident: str) -> str:
         if "\x00" in ident:
             raise BadInput(f"identifier {ident!r} contains a NUL byte")
         return '"' + ident.replace('"', '""') + '"'
+
+    def stored_expression(self, printed: str) -> str:
+        from .expressions import as_stored
+
+        return as_stored(printed)
 
     def connect(self, dsn: str, *, create: bool = False) -> PostgresDatabase:
         return PostgresDatabase(self, dsn)
@@ -39,6 +61,57 @@ class PostgresDialect(Dialect):
         from .lockwait import lock_wait_failure
 
         return lock_wait_failure(exc)
+
+    def retry_reason(self, exc: BaseException) -> str | None:
+        from .lockwait import sqlstate
+
+        return RETRYABLE_SQLSTATES.get(sqlstate(exc) or "")
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        from .lockwait import sqlstate
+
+        state = sqlstate(exc) or ""
+        if state.startswith("08") or state in _SESSION_GONE_SQLSTATES:
+            return True
+        # No SQLSTATE at all: the client lost the socket.
+        return isinstance(exc, psycopg.OperationalError) and not state
+
+    def is_read_only_violation(self, exc: BaseException) -> bool:
+        from .lockwait import sqlstate
+
+        return sqlstate(exc) == READ_ONLY_SQLSTATE
+
+    def escape_for_params(self, sql: str) -> str:
+        return sql.replace("%", "%%")
+
+    def typed_param(self, sql_type: str) -> str:
+        return f"CAST(%s AS {sql_type})"
+
+    def as_text(self, expr: str) -> str:
+        return f"{expr}::text"
+
+    def cast_to_column(self, expr: str, sql_type: str) -> str:
+        return f"CAST({expr} AS {sql_type})"
+
+    def json_param(self, value: Any) -> Any:
+        from psycopg.types.json import Jsonb
+
+        return None if value is None else Jsonb(value)
+
+    def history_table_sql(self) -> str:
+        from .state import HISTORY_DDL
+
+        return HISTORY_DDL
+
+    def backfills_table_sql(self) -> str:
+        from .state import BACKFILLS_DDL
+
+        return BACKFILLS_DDL
+
+    def copy_sample(self, shadow: Database, source_dsn: str, schema: Schema) -> list[str]:
+        from ...lockstats import copy_sample
+
+        return copy_sample(shadow, source_dsn, schema)  # type: ignore[arg-type]
 
     @contextlib.contextmanager
     def scratch(self, near_dsn: str | None = None) -> Iterator[PostgresDatabase]:
@@ -135,6 +208,87 @@ class PostgresDatabase(Database):
     @property
     def server_version(self) -> int:
         return self.conn.info.server_version
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.conn.closed)
+
+    def configure_worker_session(self, application_name: str) -> None:
+        # Key values travel as text: make their text form independent of user settings.
+        # Strings in the expressions are lexed as pglast lexed them when they were checked
+        # (optsql): standard_conforming_strings on, whatever the server's default.
+        self.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
+                     "SET extra_float_digits = 1; SET standard_conforming_strings = on; "
+                     "SET application_name = " + self.dialect.literal(application_name))
+        # A worker whose machine vanishes (no FIN, no RST) keeps its session, and so its
+        # advisory locks, until the server's TCP keepalives give up: two hours by
+        # default. Ask for ~25 s on these sessions (ignored on Unix sockets).
+        self.execute("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
+                     "SET tcp_keepalives_count = 3")
+
+    def stable_text_session(self) -> None:
+        self.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
+                     "SET standard_conforming_strings = on")
+
+    def set_local_timeouts(self, lock_timeout_ms: int | None = None,
+                           statement_timeout_ms: int | None = None) -> None:
+        settings = []
+        if lock_timeout_ms is not None:
+            settings.append(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+        if statement_timeout_ms is not None:
+            settings.append(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+        if settings:
+            self.execute("; ".join(settings))
+
+    @contextlib.contextmanager
+    def apply_session(self, lock_timeout_ms: int) -> Iterator[None]:
+        self.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        try:
+            yield
+        finally:
+            self.execute("RESET lock_timeout")
+            self.execute("RESET statement_timeout")
+
+    def read_only_session(self) -> None:
+        self.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[None]:
+        with self.transaction():
+            self.execute("SET TRANSACTION READ ONLY")
+            yield
+
+    def rowcount(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)  # type: ignore[arg-type]
+            return int(cur.rowcount)
+
+    @staticmethod
+    def _key_args(key: tuple[int, ...]) -> str:
+        if len(key) not in (1, 2):
+            raise ValueError(f"an advisory lock key is one or two integers, not {key!r}")
+        return ", ".join("%s" for _ in key)
+
+    def try_advisory_lock(self, *key: int) -> bool:
+        return bool(self.query(f"SELECT pg_try_advisory_lock({self._key_args(key)})",
+                               key)[0][0])
+
+    def advisory_unlock(self, *key: int) -> None:
+        self.query(f"SELECT pg_advisory_unlock({self._key_args(key)})", key)
+
+    def advisory_xact_lock(self, *key: int) -> None:
+        self.execute(f"SELECT pg_advisory_xact_lock({self._key_args(key)})", key)
+
+    def held_advisory_locks(self, this_database: bool = True) -> set[tuple[int, int]]:
+        # Two-integer keys show as (classid, objid) with objsubid 2.
+        where = (" AND database = (SELECT oid FROM pg_database "
+                 "WHERE datname = current_database())") if this_database else ""
+        return {(int(a), int(b)) for a, b in self.query(
+            "SELECT classid::bigint, objid::bigint FROM pg_locks "
+            "WHERE locktype = 'advisory' AND objsubid = 2 AND granted" + where)}
+
+    def state_table_exists(self, table: str) -> bool:
+        return bool(self.query("SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0])
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         with self.conn.cursor() as cur:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ...dsn import redact, sqlite_path
-from ...errors import BadInput
+from ...errors import BadInput, ExecutionFailed
 from ...model import Schema
 from ..base import Database, Dialect
 
@@ -18,6 +18,12 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     default_schema = "main"
     transactional_ddl = True
+    param = "?"
+    # One writer at a time, in-memory scratch databases, state tables beside the user's.
+    has_advisory_locks = False
+    scratch_needs_server = False
+    state_schema = None
+    now_sql = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
     def quote(self, ident: str) -> str:
         if "\x00" in ident:
@@ -34,6 +40,23 @@ class SQLiteDialect(Dialect):
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
+
+    def retry_reason(self, exc: BaseException) -> str | None:
+        # SQLITE_BUSY / SQLITE_LOCKED: another writer held the database past busy_timeout.
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return "database is locked"
+        return None
+
+    def history_table_sql(self) -> str:
+        from .state import HISTORY_DDL
+
+        return HISTORY_DDL
+
+    def backfills_table_sql(self) -> str:
+        from .state import BACKFILLS_DDL
+
+        return BACKFILLS_DDL
 
     @contextlib.contextmanager
     def scratch(self, near_dsn: str | None = None) -> Iterator[SQLiteDatabase]:
@@ -79,6 +102,45 @@ class SQLiteDatabase(Database):
         from .introspect import introspect
 
         return introspect(self.conn)
+
+    def set_writer_wait(self, ms: int) -> None:
+        self.execute(f"PRAGMA busy_timeout = {int(ms)}")
+
+    @contextlib.contextmanager
+    def apply_session(self, lock_timeout_ms: int) -> Iterator[None]:
+        # The rebuild procedure needs foreign keys off outside the transaction; the
+        # integrity check at the end of each transaction stands in for them.
+        self.execute("PRAGMA foreign_keys = OFF")
+        try:
+            yield
+        finally:
+            self.execute("PRAGMA foreign_keys = ON")
+
+    def after_transactional_group(self) -> None:
+        rows = self.query("PRAGMA foreign_key_check")
+        if rows:
+            table, rowid, parent, _ = rows[0]
+            raise ExecutionFailed(f"foreign key violation after the change: {table} row "
+                                  f"{rowid} references a missing row in {parent} "
+                                  f"({len(rows)} in all); rolled back")
+
+    def read_only_session(self) -> None:
+        self.execute("PRAGMA query_only = ON")
+
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[None]:
+        before = self.query("PRAGMA query_only")[0][0]
+        self.execute("PRAGMA query_only = ON")
+        try:
+            yield
+        finally:
+            self.execute(f"PRAGMA query_only = {int(before)}")
+
+    def rowcount(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        return int(self.conn.execute(sql, params or ()).rowcount)
+
+    def state_table_exists(self, table: str) -> bool:
+        return bool(self.query("SELECT 1 FROM sqlite_schema WHERE name = ?", (table,)))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
