@@ -21,7 +21,7 @@ from .base import (
     RewriteContext,
     register,
 )
-from .render import identity_options_sql, table_name
+from .render import default_expr, identity_options_sql, table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -274,7 +274,7 @@ class AlterColumn(Change):
             actions.append(f"ALTER COLUMN {col} TYPE {a.type}{collate}{using}")
         if b.default != a.default and a.default is not None and a.generated is None \
                 and a.identity is None:
-            actions.append(f"ALTER COLUMN {col} SET DEFAULT {a.default}")
+            actions.append(f"ALTER COLUMN {col} SET DEFAULT {default_expr(d, a.default)}")
         if a.identity is not None and a.identity != b.identity:
             if b.identity is None:
                 kind = "ALWAYS" if a.identity == "always" else "BY DEFAULT"

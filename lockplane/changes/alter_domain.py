@@ -90,7 +90,7 @@ class AlterDomain(Change):
             out.append(f"ALTER DOMAIN {q} DROP CONSTRAINT {d.quote(ck.name)}")
         if b.default != a.default:
             out.append(f"ALTER DOMAIN {q} DROP DEFAULT" if a.default is None
-                       else f"ALTER DOMAIN {q} SET DEFAULT {a.default}")
+                       else f"ALTER DOMAIN {q} SET DEFAULT {d.stored_expression(a.default)}")
         if b.nullable != a.nullable:
             out.append(f"ALTER DOMAIN {q} {'DROP' if a.nullable else 'SET'} NOT NULL")
         for ck in added:

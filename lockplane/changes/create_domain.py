@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def domain_check_def(d: Dialect, ck: CheckConstraint) -> str:
     name = f"CONSTRAINT {d.quote(ck.name)} " if ck.name else ""
-    return f"{name}CHECK ({ck.expression})"
+    return f"{name}CHECK ({d.stored_expression(ck.expression)})"
 
 
 def domain_check_comment_sql(d: Dialect, dom: DomainType, ck: CheckConstraint) -> list[str]:
@@ -34,7 +34,7 @@ def create_domain_sql(d: Dialect, dom: DomainType) -> list[str]:
     if dom.collation:
         sql += f" COLLATE {dom.collation}"
     if dom.default is not None:
-        sql += f" DEFAULT {dom.default}"
+        sql += f" DEFAULT {d.stored_expression(dom.default)}"
     if not dom.nullable:
         sql += " NOT NULL"
     for ck in dom.checks:
