@@ -116,8 +116,11 @@ class Column(Model):
         "stored", description="of a generated column: STORED (computed on write; the only "
         "kind before PostgreSQL 18) or VIRTUAL (computed on read; SQLite's default when "
         "neither is written). Ignored, and reset to stored, without 'generated'.")
+    on_update: str | None = Field(None, description="MySQL ON UPDATE expression (e.g. "
+                                  "current_timestamp(3)), as the server prints it")
+    auto_increment: bool = Field(False, description="MySQL AUTO_INCREMENT")
     sparse_fields = ("identity_options", "inherited", "grants", "statistics", "compression",
-                     "generated_kind")
+                     "generated_kind", "on_update", "auto_increment")
 
     @model_validator(mode="after")
     def _kind_needs_expression(self) -> 'Column':
@@ -137,6 +140,9 @@ class IndexKey(Model):
     nulls_first: bool | None = None  # None: the default for the direction
     opclass: str | None = None  # only when not the type's default
     collation: str | None = None
+    length: int | None = Field(None, description="MySQL prefix length: the key indexes the "
+                               "first N characters (bytes for binary types) of the column")
+    sparse_fields = ("length",)
 
     @model_validator(mode="after")
     def _one_of(self) -> 'IndexKey':
@@ -334,9 +340,13 @@ class Table(Model):
         "here (read from the database; not part of the state: used to detach exactly)")
     without_rowid: bool = Field(False, description="SQLite WITHOUT ROWID (needs a primary key)")
     strict: bool = Field(False, description="SQLite STRICT: values must match column types")
+    engine: str | None = Field(None, description="MySQL storage engine (InnoDB, ...)")
+    collation: str | None = Field(None, description="MySQL table default collation (it "
+                                  "implies the character set); columns list theirs only "
+                                  "when different")
     sparse_fields = ("unlogged", "options", "partition_by", "partition_of",
                      "partition_bound", "inherits", "rules", "statistics",
-                     "replica_identity", "without_rowid", "strict")
+                     "replica_identity", "without_rowid", "strict", "engine", "collation")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
@@ -637,6 +647,12 @@ class EventTrigger(Model):
 
 
 # Fields that describe intent or the original format, not the database's state.
+# An object of PostgreSQL's dependency graph, as plans name what they create and drop:
+# (kind, schema, name, identity arguments); kind "function", "relation" (table, view,
+# sequence) or "type" (enum, domain, composite, range), arguments "" but for routines.
+ObjectKey = tuple[str, str, str, str]
+
+
 # (``unmanaged`` lists what introspection saw but does not model: a report, not state.)
 _NOT_STATE = {"renamed_from", "is_primary_key", "clone_names", "unmanaged"}
 
@@ -666,6 +682,10 @@ class Schema(Model):
     sparse_fields = ("range_types", "collations", "aggregates", "publications",
                      "event_triggers", "unmanaged", "default_privileges")
     _table_index: Any = PrivateAttr(default=None)
+    # PostgreSQL's dependency graph as introspection read it (pg_depend): pairs
+    # (dependent, what it depends on) of ObjectKey. Not state (no hash, no JSON): it only
+    # orders a plan's steps (plan.order_changes); a schema from a file has none.
+    _dependencies: frozenset[tuple[ObjectKey, ObjectKey]] = PrivateAttr(default=frozenset())
 
     @model_validator(mode="after")
     def _default_schemas(self) -> 'Schema':
@@ -713,12 +733,13 @@ class Schema(Model):
 
     def _refuse_sqlite_only(self) -> None:
         # No other dialect renders these: accepting them would change the hash and plan
-        # nothing (PostgreSQL has STORED generated columns only, before version 18).
+        # nothing (PostgreSQL has STORED generated columns only, before version 18; MySQL
+        # has VIRTUAL ones too).
         for t in self.tables:
             what = ("WITHOUT ROWID" if t.without_rowid else "STRICT" if t.strict
                     else "AUTOINCREMENT" if t.primary_key and t.primary_key.autoincrement
                     else None)
-            if what is None:
+            if what is None and self.dialect != "mysql":
                 what = next((f"VIRTUAL generated column {c.name!r}" for c in t.columns
                              if c.generated is not None and c.generated_kind == "virtual"),
                             None)
@@ -753,6 +774,14 @@ class Schema(Model):
     def hash(self) -> str:
         """sha256 of the canonical form's compact, key-sorted JSON."""
         return _hash(self)
+
+    @property
+    def dependencies(self) -> frozenset[tuple[ObjectKey, ObjectKey]]:
+        """(dependent, dependency) pairs read from the server; empty when not known."""
+        return self._dependencies
+
+    def set_dependencies(self, edges: frozenset[tuple[ObjectKey, ObjectKey]]) -> None:
+        self._dependencies = edges
 
 
 TableKey = tuple[str, str]

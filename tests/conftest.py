@@ -65,6 +65,27 @@ def pg_dsn_factory() -> Iterator[object]:
         _drop_pg_database(name)
 
 
+MYSQL_SERVER = os.environ.get("LOCKPLANE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/")
+
+
+@pytest.fixture
+def mysql_dsn() -> Iterator[str]:
+    """DSN of a new, empty MariaDB/MySQL database, dropped after the test."""
+    import pymysql
+
+    from lockplane.dialects.mysql import parse_dsn, with_database
+
+    name = f"lp_test_{secrets.token_hex(5)}"
+    params = parse_dsn(MYSQL_SERVER).kwargs()
+    with pymysql.connect(**params, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield with_database(MYSQL_SERVER, name)
+    finally:
+        with pymysql.connect(**params, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
 @pytest.fixture
 def sqlite_dsn(tmp_path) -> str:
     """DSN of a new SQLite file in the test's temporary directory."""

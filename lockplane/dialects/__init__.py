@@ -20,7 +20,11 @@ def get_dialect(name: str) -> Dialect:
         from .sqlite import SQLiteDialect
 
         return SQLiteDialect()
-    raise BadInput(f"dialect {name!r} is not supported yet (postgres, sqlite)")
+    if name == "mysql":
+        from .mysql import MySQLDialect
+
+        return MySQLDialect()
+    raise BadInput(f"dialect {name!r} is not supported yet (postgres, sqlite, mysql)")
 
 
 def connect(dsn: str, *, create: bool = False) -> Database:

@@ -1,0 +1,222 @@
+"""MySQL and MariaDB dialect: PyMySQL sessions, information_schema introspection,
+scratch databases.
+
+One dialect serves both servers; where they differ (how defaults are reported, how a
+password hash is given to CREATE USER) the session knows which one it talks to
+(:attr:`MySQLDatabase.is_mariadb`). Lockplane's own state lives in tables prefixed
+``_lockplane_`` in the target database (a MySQL "schema" is a database).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import pymysql
+from pymysql.constants import ER
+
+from ...dsn import redact
+from ...errors import BadInput
+from ..base import Database, Dialect
+
+if TYPE_CHECKING:
+    from ...model import Schema
+
+# Where scratch databases are made when nothing else is configured.
+DEFAULT_SERVER = "mysql://root@127.0.0.1:3306/"
+# Prefix of Lockplane's own tables in a target database (never introspected).
+STATE_PREFIX = "_lockplane_"
+# Server errors that mean "gave up waiting for a lock": running it again may succeed.
+_LOCK_WAITS = {
+    ER.LOCK_WAIT_TIMEOUT: "lock wait timeout exceeded",
+    ER.LOCK_DEADLOCK: "deadlock",
+}
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    default_schema = ""  # one database per DSN: names are never qualified
+    # DDL commits implicitly: a failed plan cannot roll back the statements before it.
+    transactional_ddl = False
+
+    def quote(self, ident: str) -> str:
+        if "\x00" in ident:
+            raise BadInput(f"identifier {ident!r} contains a NUL byte")
+        return "`" + ident.replace("`", "``") + "`"
+
+    def qname(self, schema: str | None, name: str) -> str:
+        # The model's schema is "" for the DSN's own database; another is qualified.
+        if schema:
+            return f"{self.quote(schema)}.{self.quote(name)}"
+        return self.quote(name)
+
+    def literal(self, value: str) -> str:
+        # Sessions run with backslash escapes on (see MySQLDatabase): both are escaped.
+        return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+    def error_types(self) -> tuple[type[BaseException], ...]:
+        return (pymysql.Error,)
+
+    def lock_wait_failure(self, exc: BaseException) -> str | None:
+        if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InternalError) \
+                and exc.args and isinstance(exc.args[0], int):
+            return _LOCK_WAITS.get(exc.args[0])
+        return None
+
+    def connect(self, dsn: str, *, create: bool = False) -> MySQLDatabase:
+        return MySQLDatabase(self, dsn)
+
+    @contextlib.contextmanager
+    def scratch(self, near_dsn: str | None = None) -> Iterator[MySQLDatabase]:
+        """A new empty database on ``near_dsn``'s server (its user's own privileges),
+        dropped afterwards; for Lockplane's own SQL. Untrusted SQL goes through
+        :meth:`load_untrusted`."""
+        from .sandbox import scratch
+
+        with scratch(self, near_dsn or DEFAULT_SERVER) as db:
+            yield db
+
+    def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
+                       *, allowed_extensions: Sequence[str] = (), lines: bool = True,
+                       version_of: str | None = None) -> Schema:
+        from .sandbox import load_untrusted
+
+        return load_untrusted(self, scripts, near_dsn or DEFAULT_SERVER, lines=lines)
+
+
+@dataclass(frozen=True)
+class ConnectParams:
+    """What a ``mysql://`` / ``mariadb://`` URL says."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    unix_socket: str | None = None
+    connect_timeout: int = 10
+
+    def kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"host": self.host, "port": self.port, "user": self.user,
+                               "password": self.password, "connect_timeout":
+                               self.connect_timeout}
+        if self.database:
+            out["database"] = self.database
+        if self.unix_socket:
+            out["unix_socket"] = self.unix_socket
+        return out
+
+
+_QUERY_KEYS = {"unix_socket", "connect_timeout"}
+
+
+def parse_dsn(dsn: str) -> ConnectParams:
+    """mysql://user:password@host:port/database?unix_socket=/path; bad input names the
+    URL redacted."""
+    try:
+        parts = urlsplit(dsn)
+        port = parts.port or 3306
+    except ValueError as exc:
+        raise BadInput(f"bad MySQL URL {redact(dsn)}: {exc}") from None
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(query) - _QUERY_KEYS)
+    if unknown:
+        raise BadInput(f"bad MySQL URL {redact(dsn)}: unknown parameter {unknown[0]!r} "
+                       f"(known: {', '.join(sorted(_QUERY_KEYS))})")
+    database = unquote(parts.path.lstrip("/"))
+    if "/" in database:
+        raise BadInput(f"bad MySQL URL {redact(dsn)}: the path is one database name")
+    try:
+        timeout = int(query.get("connect_timeout", "10"))
+    except ValueError:
+        raise BadInput(f"bad MySQL URL {redact(dsn)}: connect_timeout is not a number") \
+            from None
+    return ConnectParams(host=parts.hostname or "127.0.0.1", port=port,
+                         user=unquote(parts.username or "root"),
+                         password=unquote(parts.password or ""), database=database,
+                         unix_socket=query.get("unix_socket") or None,
+                         connect_timeout=timeout)
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The same URL, another database (the name percent-encoded)."""
+    from urllib.parse import quote as urlquote
+
+    parts = urlsplit(dsn)
+    return parts._replace(path="/" + urlquote(database, safe="")).geturl()
+
+
+class MySQLDatabase(Database):
+    def __init__(self, dialect: MySQLDialect, dsn: str, *,
+                 params: ConnectParams | None = None) -> None:
+        self.dialect = dialect
+        self.dsn = dsn
+        self.dsn_display = redact(dsn)
+        self.params = params or parse_dsn(dsn)
+        try:
+            # autocommit: DDL commits anyway; transaction() opens one explicitly.
+            # local_infile stays off: LOAD DATA LOCAL would let a server read our files.
+            self.conn = pymysql.connect(**self.params.kwargs(), charset="utf8mb4",
+                                        autocommit=True, local_infile=False)
+        except pymysql.Error as exc:
+            raise BadInput(f"cannot connect to {self.dsn_display}: {_reason(exc)}") from None
+        version = str(self.query("SELECT VERSION()")[0][0])
+        self.server_version = version
+        self.is_mariadb = "mariadb" in version.lower()
+        mode = str(self.query("SELECT @@SESSION.sql_mode")[0][0] or "")
+        if "NO_BACKSLASH_ESCAPES" in mode.split(","):
+            # Dialect.literal escapes backslashes: they must mean escapes here.
+            kept = ",".join(m for m in mode.split(",") if m != "NO_BACKSLASH_ESCAPES")
+            self.execute("SET SESSION sql_mode = %s", (kept,))
+
+    @property
+    def database(self) -> str:
+        """The database this session works in ('' when the URL names none)."""
+        return str(self.query("SELECT DATABASE()")[0][0] or "")
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self.conn.cursor() as cur:
+            # No parameters: the SQL goes as it is (a % in it is not a placeholder).
+            cur.execute(sql, tuple(params) if params else None)
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, tuple(params) if params else None)
+            return list(cur.fetchall()) if cur.description else []
+
+    def introspect(self) -> Schema:
+        from .introspect import introspect
+
+        return introspect(self)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT. MySQL commits DDL implicitly: only row changes roll back."""
+        self.conn.begin()
+        try:
+            yield
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    def close(self) -> None:
+        with contextlib.suppress(pymysql.Error):
+            self.conn.close()
+
+
+def _reason(exc: pymysql.Error) -> str:
+    """The server's message without the error number tuple, redacted."""
+    args = getattr(exc, "args", ())
+    msg = args[1] if len(args) > 1 else (args[0] if args else exc.__class__.__name__)
+    return redact(str(msg).strip().splitlines()[0] if str(msg).strip() else str(exc))
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for a failed statement: the server's message, redacted."""
+    if isinstance(exc, pymysql.Error):
+        return _reason(exc)
+    return redact(str(exc))
