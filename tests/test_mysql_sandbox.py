@@ -1,0 +1,199 @@
+"""Loading untrusted MySQL schema files: the statement screen, the throwaway database and
+user (privileges on the scratch database only), and clean-up after a killed process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from lockplane.dialects import connect, get_dialect
+from lockplane.dialects.mysql import parse_dsn, with_database
+from lockplane.dialects.mysql.sandbox import SANDBOX_USER_PREFIX, SCRATCH_PREFIX, Sandbox
+from lockplane.errors import BadInput
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(dsn: str, *statements: str) -> list[tuple[object, ...]]:
+    params = parse_dsn(dsn).kwargs()
+    with pymysql.connect(**params, autocommit=True) as conn, conn.cursor() as cur:
+        for s in statements:
+            cur.execute(s)
+        return list(cur.fetchall())
+
+
+def leftovers(dsn: str) -> tuple[list[str], list[str]]:
+    dbs = [r[0] for r in run(dsn, f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
+                                  f"WHERE SCHEMA_NAME LIKE '{SCRATCH_PREFIX}%'")]
+    users = [r[0] for r in run(dsn, f"SELECT User FROM mysql.user "
+                                    f"WHERE User LIKE '{SANDBOX_USER_PREFIX}%'")]
+    return dbs, users
+
+
+GOOD = """\
+-- a mysqldump-style file: executable comments, session settings, hostile names
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!40101 SET NAMES utf8mb4 */;
+/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;
+CREATE TABLE `we``ird "name"; DROP` (
+  id int unsigned NOT NULL AUTO_INCREMENT,
+  v varchar(60) DEFAULT '/*!50000 DROP DATABASE x */; -- not code',
+  ts timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  PRIMARY KEY (id),
+  KEY `k``1` (v(4))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE INDEX i2 ON `we``ird "name"; DROP` (ts);
+# a hash comment
+CREATE VIEW `v``1` AS SELECT id, v FROM `we``ird "name"; DROP`;
+/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;
+"""
+
+
+def test_loads_a_schema_and_leaves_nothing(mysql_dsn: str, tmp_path: Path) -> None:
+    schema = get_dialect("mysql").load_untrusted([("schema.sql", GOOD)], mysql_dsn)
+    t = schema.table("", 'we`ird "name"; DROP')
+    assert t is not None
+    assert t.column("v").default == "'/*!50000 DROP DATABASE x */; -- not code'"
+    assert sorted(i.name for i in t.indexes) == ["i2", "k`1"]
+    assert [v.name for v in schema.views] == ["v`1"]
+    assert leftovers(mysql_dsn) == ([], [])
+
+
+def test_scratch_gets_the_targets_character_set(mysql_dsn: str) -> None:
+    run(mysql_dsn, f"ALTER DATABASE `{mysql_dsn.rsplit('/', 1)[1]}` CHARACTER SET latin1 "
+                   "COLLATE latin1_swedish_ci")
+    schema = get_dialect("mysql").load_untrusted([("s.sql", "CREATE TABLE t (a text);")],
+                                                 mysql_dsn)
+    assert schema.tables[0].collation == "latin1_swedish_ci"
+
+
+HOSTILE = {
+    "drop_db.sql": ("CREATE TABLE ok (a int);\nDROP DATABASE {prod};", 2, "DROP DATABASE"),
+    "insert.sql": ("INSERT INTO {prod}.t VALUES (666);", 1, "not a schema definition"),
+    "grant.sql": ("GRANT ALL ON *.* TO 'x'@'%';", 1, "cannot parse"),
+    "user.sql": ("CREATE USER 'evil'@'%' IDENTIFIED BY 'x';", 1, "cannot parse"),
+    "load.sql": ("LOAD DATA INFILE '/etc/passwd' INTO TABLE t;", 1, "cannot parse"),
+    "outfile.sql": ("CREATE TABLE t (a int);\n\nSELECT * FROM t INTO OUTFILE '/tmp/x';", 3,
+                    "cannot parse"),
+    "hidden.sql": ("CREATE TABLE t (a int);\n/*!50000 DROP DATABASE {prod} */;", 2,
+                   "DROP DATABASE"),
+    "mariadb_hidden.sql": ("/*M!100100 INSERT INTO {prod}.t VALUES (666) */;", 1,
+                           "not a schema definition"),
+    "ctas.sql": ("CREATE TABLE t AS SELECT * FROM mysql.user;", 1, "copies rows"),
+    "federated.sql": ("CREATE TABLE t (a int) ENGINE=FEDERATED "
+                      "CONNECTION='mysql://u@h/d/t';", 1, "ENGINE=FEDERATED"),
+    "global.sql": ("SET GLOBAL general_log = 1;", 1, "SET GLOBAL"),
+    "use.sql": ("USE {prod};", 1, "not a schema definition"),
+    "rename_out.sql": ("CREATE TABLE t (a int);\nALTER TABLE t RENAME TO {prod}.t2;", 2,
+                       "another database"),
+    "procedure.sql": ("CREATE PROCEDURE p() SELECT 1;", 1, "CREATE PROCEDURE"),
+    "delimiter.sql": ("DELIMITER ;;\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW "
+                      "BEGIN SET NEW.a = 1; END;;", 1, "DELIMITER"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_files_are_refused_before_anything_runs(mysql_dsn: str, name: str) -> None:
+    prod = mysql_dsn.rsplit("/", 1)[1]
+    run(mysql_dsn, "CREATE TABLE t (a int)", "INSERT INTO t VALUES (1)")
+    text, line, why = HOSTILE[name]
+    with pytest.raises(BadInput) as exc:
+        get_dialect("mysql").load_untrusted([(name, text.replace("{prod}", f"`{prod}`"))],
+                                            mysql_dsn)
+    message = str(exc.value)
+    assert message.startswith(f"{name}:{line}: "), message
+    assert why in message and "\n" not in message
+    assert run(mysql_dsn, "SELECT a FROM t") == [(1,)]
+    assert leftovers(mysql_dsn) == ([], [])
+
+
+def test_the_sandbox_user_reaches_nothing_but_its_database(mysql_dsn: str) -> None:
+    """The second line of defence: statements the screen would refuse, sent straight to
+    the sandbox session, fail for lack of privilege."""
+    prod = mysql_dsn.rsplit("/", 1)[1]
+    run(mysql_dsn, "CREATE TABLE t (a int)", "INSERT INTO t VALUES (1)")
+    box = Sandbox(get_dialect("mysql"), mysql_dsn)  # type: ignore[arg-type]
+    try:
+        box.open()
+        assert box.session is not None
+        box.session.execute("CREATE TABLE mine (a int)")  # its own database: fine
+        for sql in (f"DROP DATABASE `{prod}`", f"INSERT INTO `{prod}`.t VALUES (666)",
+                    f"SELECT * FROM `{prod}`.t", "GRANT ALL ON *.* TO CURRENT_USER",
+                    "CREATE USER 'evil'@'%'", "SELECT * FROM mysql.user",
+                    "LOAD DATA INFILE '/etc/hostname' INTO TABLE mine",
+                    "SELECT 1 INTO OUTFILE '/tmp/lockplane_should_not_exist'",
+                    "SELECT LOAD_FILE('/etc/hostname') IS NOT NULL AND 1/0",
+                    "SET GLOBAL general_log = 1"):
+            with pytest.raises(pymysql.Error):
+                box.session.execute(sql)
+                if "LOAD_FILE" in sql:  # no error, but no file either: NULL
+                    rows = box.session.query(sql.split(" IS NOT")[0])
+                    assert rows == [(None,)]
+                    raise pymysql.err.OperationalError(0, "NULL, as expected")
+    finally:
+        box.close()
+    assert run(mysql_dsn, "SELECT a FROM t") == [(1,)]
+    assert not os.path.exists("/tmp/lockplane_should_not_exist")
+    assert leftovers(mysql_dsn) == ([], [])
+
+
+def test_server_errors_name_file_and_line(mysql_dsn: str) -> None:
+    text = "CREATE TABLE a (id int PRIMARY KEY);\n\nCREATE TABLE b (x int,\n" \
+           "  FOREIGN KEY (x) REFERENCES missing (id));\n"
+    with pytest.raises(BadInput, match=r"^b\.sql:3: .*"):
+        get_dialect("mysql").load_untrusted([("b.sql", text)], mysql_dsn)
+    assert leftovers(mysql_dsn) == ([], [])
+
+
+def test_lockplane_tables_are_refused(mysql_dsn: str) -> None:
+    with pytest.raises(BadInput, match="_lockplane_"):
+        get_dialect("mysql").load_untrusted(
+            [("s.sql", "CREATE TABLE _lockplane_migrations (id int);")], mysql_dsn)
+
+
+def test_a_killed_process_leaves_nothing_for_long(mysql_dsn: str) -> None:
+    script = (
+        "import sys, time\n"
+        "from lockplane.dialects import get_dialect\n"
+        "from lockplane.dialects.mysql.sandbox import Sandbox\n"
+        "box = Sandbox(get_dialect('mysql'), sys.argv[1])\n"
+        "box.open()\n"
+        "print(box.name, box.user, flush=True)\n"
+        "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, mysql_dsn], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        name, user = proc.stdout.readline().split()
+        assert name in leftovers(mysql_dsn)[0] and user in leftovers(mysql_dsn)[1]
+        # While its owner lives, another run leaves it alone.
+        get_dialect("mysql").load_untrusted([("s.sql", "CREATE TABLE t (a int);")], mysql_dsn)
+        assert name in leftovers(mysql_dsn)[0]
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while True:  # the server notices the dead session's socket and frees its lock
+        get_dialect("mysql").load_untrusted([("s.sql", "CREATE TABLE t (a int);")], mysql_dsn)
+        if leftovers(mysql_dsn) == ([], []) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert leftovers(mysql_dsn) == ([], [])
+
+
+def test_scratch_for_lockplanes_own_sql(mysql_dsn: str) -> None:
+    with get_dialect("mysql").scratch(mysql_dsn) as db:
+        name = db.database
+        assert name.startswith(SCRATCH_PREFIX)
+        db.execute("CREATE TABLE t (a int)")
+        assert [t.name for t in db.introspect().tables] == ["t"]
+    assert leftovers(mysql_dsn)[0] == []
+    with pytest.raises(BadInput, match="Unknown database"):
+        connect(with_database(mysql_dsn, name))
