@@ -154,8 +154,10 @@ def refused_steps(plan: Plan, level: str, acknowledged: set[int | str] | None = 
                 rules = sorted({f.rule for f in step.findings if f.safety == step.safety}
                                or {f.rule for f in step.findings})
                 why = f" ({', '.join(rules)})" if rules else ""
-                out.append(Refusal(i, step, f"it is {step.safety}{why}: strict refuses it; "
-                                   "--safety moderate with --acknowledge runs it"))
+                how = "--safety moderate with --acknowledge" if step.safety == "dangerous" \
+                    else "--safety moderate"
+                out.append(Refusal(i, step, f"it is {step.safety}{why}; strict refuses it "
+                                   f"({how} runs it)"))
             elif (rule := _needs_multi_phase(step)) is not None:
                 out.append(Refusal(i, step, f"{rule} breaks running code: strict requires "
                                    "the multi-phase form (lockplane plan --multi-phase)"))
