@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("lockplane")
 
 APPLY_MARK = "lockplane apply "  # + token [+ " m=<migration id>"]
+BACKFILL_MARK = "lockplane backfill "  # + token [+ " b=<backfill id>:<chunk>"]
 ALIVE_MARK = "lockplane alive "  # + token: the idle twin that lives as long as the process
+_ROLES = {"apply": APPLY_MARK, "backfill": BACKFILL_MARK}
 DEFAULT_ORPHAN_WAIT_S = 300.0
 _CANCEL_GRACE_S = 15.0  # after pg_cancel_backend, before pg_terminate_backend
 
@@ -50,12 +52,13 @@ Reporter = Callable[[str], None]
 
 @dataclass
 class Orphan:
-    """A session of a dead Lockplane apply that the server still runs."""
+    """A session of a dead Lockplane process that the server still runs."""
     pid: int
     migration_id: int | None
     query: str
     started: str  # query_start, as the server says it
     outcome: str = "running"  # finished | cancelled | terminated
+    role: str = "apply"  # apply | backfill (whose batch cannot commit without its client)
 
     def statement(self, width: int = 80) -> str:
         text = " ".join(self.query.split())
@@ -71,16 +74,20 @@ class Aftermath:
 
 
 # ---------------------------------------------------------------------------- sessions
-class ApplySession:
-    """Tags an apply's session so that a later apply can tell it from an orphan's."""
+class TaggedSession:
+    """Tags a session of an apply or of a backfill runner so that a later run can tell it
+    from an orphan's: ``lockplane <role> <token> [<label>]``, with the idle twin."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, role: str = "apply") -> None:
         self.db = db
         self.pg = db.dialect.name == "postgres"
+        self.mark = _ROLES[role]
         self.token = secrets.token_hex(6)
         self.twin: Database | None = None
+        self.label = ""
+        self.untagged = "lockplane"
 
-    def __enter__(self) -> ApplySession:
+    def __enter__(self) -> TaggedSession:
         if not self.pg:
             return self
         from .dialects.postgres import PostgresDatabase
@@ -89,45 +96,61 @@ class ApplySession:
         twin = PostgresDatabase(self.db.dialect, self.db.dsn,  # type: ignore[arg-type]
                                 application_name=ALIVE_MARK + self.token)
         self.twin = twin
-        # It idles for the whole apply: a server's idle_session_timeout must not end it.
+        # It idles for the whole run: a server's idle_session_timeout must not end it.
         with contextlib.suppress(Exception):
             twin.execute("SET idle_session_timeout = 0")
+        self.untagged = str(self.db.query("SELECT current_setting('application_name')")[0][0])
         self.tag(None)
         return self
 
-    def tag(self, migration_id: int | None) -> None:
+    def tag(self, label: str | int | None) -> None:
+        """Tag with ``label`` (an apply's migration id; a backfill's ``id:chunk``)."""
         if not self.pg:
             return
-        name = APPLY_MARK + self.token + (f" m={migration_id}" if migration_id else "")
+        if isinstance(label, int):
+            label = f"m={label}"
+        self.label = label or ""
+        name = self.mark + self.token + (f" {self.label}" if self.label else "")
         self.db.execute("SELECT set_config('application_name', %s, false)", (name,))
+
+    def move_to(self, db: Database) -> None:
+        """The run reconnected: tag its new session as the old one was."""
+        self.db = db
+        self.tag(self.label or None)
 
     def __exit__(self, *exc: object) -> None:
         if not self.pg:
             return
         with contextlib.suppress(Exception):  # the session may be the thing that broke
-            self.db.execute("SELECT set_config('application_name', 'lockplane', false)")
+            self.db.execute("SELECT set_config('application_name', %s, false)",
+                            (self.untagged,))
         if self.twin is not None:
             with contextlib.suppress(Exception):
                 self.twin.close()
 
 
-def find_orphans(db: Database) -> list[Orphan]:
-    """Sessions in this database tagged by an apply whose process is gone."""
+def find_orphans(db: Database, label: str | None = None) -> list[Orphan]:
+    """Sessions in this database tagged by a run whose process is gone (only those
+    tagged ``label``, when given)."""
     rows = db.query(
         "SELECT a.pid, a.application_name, coalesce(a.query, ''), "
         "       coalesce(to_char(a.query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?') "
         "FROM pg_stat_activity a "
         "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
         "  AND a.backend_type = 'client backend' "  # (not a build's parallel workers)
-        "  AND a.application_name LIKE 'lockplane apply %%' "
+        "  AND split_part(a.application_name, ' ', 1) = 'lockplane' "
+        "  AND split_part(a.application_name, ' ', 2) = ANY(%s) "
+        "  AND split_part(a.application_name, ' ', 3) <> '' "  # (untagged: nothing to tell)
+        "  AND (%s::text IS NULL OR split_part(a.application_name, ' ', 4) = %s) "
         "  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity b WHERE b.application_name = "
         "      %s || split_part(a.application_name, ' ', 3)) "
-        "ORDER BY a.pid", (ALIVE_MARK,))
+        "ORDER BY a.pid", (list(_ROLES), label, label, ALIVE_MARK))
     found = []
     for pid, name, query, started in rows:
+        role = name.split(" ")[1]
         mark = name.split(" m=", 1)
         mid = int(mark[1]) if len(mark) == 2 and mark[1].isdigit() else None
-        found.append(Orphan(int(pid), mid, query, started))
+        found.append(Orphan(int(pid), mid, query, started, role=role))
     return found
 
 
@@ -146,23 +169,30 @@ def _progress(db: Database, pid: int) -> str:
 
 
 def settle_orphans(db: Database, wait_s: float, report: Reporter | None = None,
-                   poll_s: float = 0.1, report_every_s: float = 10.0) -> list[Orphan]:
-    """Wait up to ``wait_s`` for statements orphaned by killed applies to end, then
-    cancel (and, if need be, terminate) what still runs. Returns them, with outcomes."""
+                   poll_s: float = 0.1, report_every_s: float = 10.0,
+                   label: str | None = None) -> list[Orphan]:
+    """Wait up to ``wait_s`` for statements orphaned by killed runs to end, then cancel
+    (and, if need be, terminate) what still runs. A backfill batch's is cancelled at
+    once: its transaction cannot commit without its client, it only holds row locks
+    (and its chunk) until it rolls back. ``label``: only orphans tagged so. Returns them,
+    with outcomes."""
     if db.dialect.name != "postgres":
         return []
-    orphans = {o.pid: o for o in find_orphans(db)}
+    orphans = {o.pid: o for o in find_orphans(db, label)}
     if not orphans:
         return []
     say = report or (lambda m: log.info("%s", m))
+    waits = {pid: 0.0 if o.role == "backfill" else wait_s for pid, o in orphans.items()}
     for o in orphans.values():
-        whose = f"migration {o.migration_id}" if o.migration_id else "an apply"
+        whose = (f"migration {o.migration_id}" if o.migration_id
+                 else "a backfill" if o.role == "backfill" else "an apply")
+        how = ("cancelling it: its batch rolls back anyway" if o.role == "backfill"
+               else f"waiting up to {wait_s:g}s for it to end")
         say(f"the process running {whose} died, but the server still runs its session "
-            f"{o.pid}: {o.statement()} (since {o.started}); waiting up to {wait_s:g}s for "
-            "it to end")
+            f"{o.pid}: {o.statement()} (since {o.started}); {how}")
     start = time.monotonic()
     last_report = start
-    escalated = ""
+    escalated: dict[int, str] = {}
 
     def alive() -> set[int]:
         pids = list(orphans)
@@ -177,25 +207,28 @@ def settle_orphans(db: Database, wait_s: float, report: Reporter | None = None,
         if not running:
             break
         elapsed = time.monotonic() - start
-        if not escalated and elapsed >= wait_s:
-            escalated = "cancel"
-            for pid in running:
+        stuck = []
+        for pid in sorted(running):
+            done, wait = escalated.get(pid, ""), waits[pid]
+            if not done and elapsed >= wait:
+                escalated[pid] = "cancel"
                 db.query("SELECT pg_cancel_backend(%s)", (pid,))
                 orphans[pid].outcome = "cancelled"
                 say(f"cancelled session {pid} after {elapsed:.0f}s: "
                     f"{orphans[pid].statement()}")
-        elif escalated == "cancel" and elapsed >= wait_s + _CANCEL_GRACE_S:
-            escalated = "terminate"
-            for pid in running:
+            elif done == "cancel" and elapsed >= wait + _CANCEL_GRACE_S:
+                escalated[pid] = "terminate"
                 db.query("SELECT pg_terminate_backend(%s)", (pid,))
                 orphans[pid].outcome = "terminated"
                 say(f"terminated session {pid}: it did not stop when cancelled")
-        elif escalated == "terminate" and elapsed >= wait_s + 2 * _CANCEL_GRACE_S:
+            elif done == "terminate" and elapsed >= wait + 2 * _CANCEL_GRACE_S:
+                stuck.append(pid)
+        if stuck:
             from .errors import ExecutionFailed
 
             raise ExecutionFailed(
-                f"session(s) {', '.join(map(str, sorted(running)))} of a killed Lockplane "
-                "apply neither ended nor could be cancelled; nothing was changed")
+                f"session(s) {', '.join(map(str, stuck))} of a killed Lockplane run "
+                "neither ended nor could be cancelled; nothing was changed")
         if time.monotonic() - last_report >= report_every_s:
             last_report = time.monotonic()
             for pid in running:
@@ -296,10 +329,36 @@ def _created_indexes(step: Step) -> set[str]:
     return {s[len(prefix):] for s in step.cleanup if s.startswith(prefix)}
 
 
+def _invalidated(step: Step) -> set[tuple[str | None, str, str]]:
+    """(schema, table, constraint) that an ``ALTER TABLE ... DROP CONSTRAINT c, ADD
+    CONSTRAINT c ... NOT VALID`` step makes NOT VALID (the undo of a VALIDATE)."""
+    import pglast
+    from pglast.enums import AlterTableType as AT
+
+    out = set()
+    for text in step.sql:
+        try:
+            stmts = pglast.parse_sql(text)
+        except pglast.parser.ParseError:
+            continue
+        for raw in stmts:
+            stmt = raw.stmt
+            if not isinstance(stmt, pglast.ast.AlterTableStmt) or not stmt.cmds:
+                continue
+            dropped = {c.name for c in stmt.cmds if c.subtype == AT.AT_DropConstraint}
+            for c in stmt.cmds:
+                con = c.def_ if c.subtype == AT.AT_AddConstraint else None
+                if isinstance(con, pglast.ast.Constraint) and con.skip_validation \
+                        and con.conname in dropped:
+                    out.add((stmt.relation.schemaname, stmt.relation.relname, con.conname))
+    return out
+
+
 def before_step(live: Schema, step: Step) -> Schema | None:
     """``live`` as it was before ``step``, if ``step`` is complete in it: the index it
-    builds valid, the constraint it validates validated. None: not a step whose effect
-    can be taken back here, or not complete."""
+    builds valid, the constraint it validates validated, the constraint it made NOT VALID
+    again (a rollback's undo of a VALIDATE) NOT VALID. None: not a step whose effect can
+    be taken back here, or not complete."""
     if step.transactional or step.backfill:
         return None  # these commit with their progress, or change no schema
     from .dialects import get_dialect
@@ -310,7 +369,9 @@ def before_step(live: Schema, step: Step) -> Schema | None:
                                                                   "CONCURRENTLY")
         for s in step.sql) else set()
     validates = [s for s in step.sql if " VALIDATE CONSTRAINT " in s]
-    if not (created or validates):
+    invalidated = {(d.qname(s, t), c) for s, t, c in _invalidated(step)} \
+        if live.dialect == "postgres" else set()
+    if not (created or validates or invalidated):
         return None
     undone = live.model_copy(deep=True)
     found = 0
@@ -333,7 +394,40 @@ def before_step(live: Schema, step: Step) -> Schema | None:
                     return None
                 cons.valid = False
                 found += 1
-    return undone if found == len(created) + len(validates) else None
+            elif cons.name and (tname, cons.name) in invalidated:
+                if cons.valid:
+                    return None
+                cons.valid = True
+                found += 1
+    return undone if found == len(created) + len(validates) + len(invalidated) else None
+
+
+def hash_before_on_scratch(db: Database, live: Schema, step: Step,
+                           near_dsn: str | None) -> str | None:
+    """The hash of ``live`` before ``step``, rebuilt by undoing the step on a scratch copy
+    of ``live``: for a step whose effect the live schema cannot take back by itself (a
+    DROP INDEX CONCURRENTLY leaves no trace of the index it dropped; an enum value added
+    outside a transaction). Its rollback SQL (covered by the plan's id) runs on the copy,
+    never on the target. None: no rollback, a copy that is not exact, or a rollback that
+    fails there or calls what only a superuser may."""
+    if step.transactional or step.backfill or step.rollback is None \
+            or not step.rollback.sql or db.privileged_calls(step.rollback.sql):
+        return None
+    from .errors import BadInput, ExecutionFailed
+    from .execute import build_shadow
+
+    d = db.dialect
+    try:
+        with d.scratch(near_dsn) as scratch:
+            if not build_shadow(scratch, live, live.hash()):
+                return None
+            for stmt in step.rollback.sql:
+                scratch.execute(stmt)
+            return scratch.introspect().hash()
+    except (BadInput, ExecutionFailed, *d.error_types()) as exc:
+        log.info("could not rebuild the state before %r on a scratch copy: %s",
+                 step.description, exc)
+        return None
 
 
 @dataclass
@@ -343,11 +437,16 @@ class ResumePoint:
     live_hash: str = ""
 
 
-def resume_point(live: Schema, plan: Plan, rec: MigrationRecord) -> ResumePoint | None:
+def resume_point(live: Schema, plan: Plan, rec: MigrationRecord,
+                 rebuild_before: Callable[[Step], str | None] | None = None,
+                 ) -> ResumePoint | None:
     """Where a run recorded as ``rec`` can go on from, judged by the live schema: at the
     step it was in (nothing of it, or only leftovers its clean-up removes, is there), or
     after it (it completed on the server after its client died). None: the database is
-    in neither state (changed by someone else)."""
+    in neither state (changed by someone else).
+
+    ``rebuild_before``: the hash before a step, rebuilt some costlier way (a scratch
+    copy: hash_before_on_scratch), asked only when the live schema alone cannot tell."""
     done = rec.steps_done
     live_hash = live.hash()
     if rec.intermediate_hash is None:
@@ -356,7 +455,11 @@ def resume_point(live: Schema, plan: Plan, rec: MigrationRecord) -> ResumePoint 
             or hash_without_leftovers(live, plan, done) == rec.intermediate_hash:
         return ResumePoint(done, False, live_hash)
     if done < len(plan.steps):
-        undone = before_step(live, plan.steps[done])
+        step = plan.steps[done]
+        undone = before_step(live, step)
         if undone is not None and undone.hash() == rec.intermediate_hash:
+            return ResumePoint(done + 1, True, live_hash)
+        if undone is None and rebuild_before is not None \
+                and rebuild_before(step) == rec.intermediate_hash:
             return ResumePoint(done + 1, True, live_hash)
     return None
