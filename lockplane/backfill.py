@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import optsql
+from .crash import TaggedSession, settle_orphans
 from .dialects import get_dialect
 from .dialects.base import Database
 from .dsn import dialect_of, redact
@@ -1613,6 +1614,8 @@ def start_backfill(dsn: str, plan: BackfillPlan, opts: BackfillOptions | None = 
     """Create (or re-arm, to resume) the checkpoint rows; the chunk numbers to run."""
     opts = opts or BackfillOptions()
     with _connect(dsn) as db:
+        # (a killed runner's batch would hold its checkpoint row: see run_chunk)
+        settle_orphans(db, 0.0, label=f"b={plan.resolved.id}")
         state = Checkpoints(db)
         state.ensure()
         rb = plan.resolved
@@ -1761,11 +1764,16 @@ def run_chunk(dsn: str, backfill: str, chunk: int, opts: BackfillOptions | None 
     """Run one chunk of a started backfill to its end (or to a cancel)."""
     opts = opts or BackfillOptions()
     t_start = time.monotonic()
-    with _connect(dsn) as db:
+    with _connect(dsn) as db, TaggedSession(db, "backfill") as session:
         state = Checkpoints(db)
         rb = state.spec(backfill)
         if rb is None:
             raise BadInput(f"no backfill {backfill} in {db.dsn_display}")
+        # A killed runner's batch runs on (holding its rows, its checkpoint and the chunk)
+        # until it ends, then rolls back: cancelled at once, as an apply settles its
+        # orphans (crash.py).
+        session.tag(f"b={backfill}")
+        settle_orphans(db, 0.0, label=session.label)
         if not _pg(db):
             # SQLite's lock_timeout: how long BEGIN IMMEDIATE waits for another writer
             # (the application, or the other chunks: SQLite has one writer at a time).
@@ -1773,6 +1781,7 @@ def run_chunk(dsn: str, backfill: str, chunk: int, opts: BackfillOptions | None 
             db.execute(f"PRAGMA busy_timeout = {int(wait)}")
         with _runner_lock(db, backfill, chunk, opts.wait_for_runner_s):
             runner = _ChunkRunner(db, dsn, rb, chunk, opts, on_progress, stop, t_start)
+            runner.session = session
             try:
                 return runner.run()
             finally:
@@ -1786,6 +1795,7 @@ class _ChunkRunner:
                  stop: threading.Event | None, t_start: float) -> None:
         self.db, self.dsn, self.rb, self.chunk, self.opts = db, dsn, rb, chunk, opts
         self.on_progress, self.stop, self.t_start = on_progress, stop, t_start
+        self.session: TaggedSession | None = None  # (re-tagged when it reconnects)
         self.state = Checkpoints(db)
         self.sql = BatchSql(db, rb)
         row = next((c for c in self.state.chunks(rb.id) if c.chunk == chunk), None)
@@ -1982,6 +1992,8 @@ class _ChunkRunner:
             except Exception:  # noqa: BLE001 - it is gone already
                 pass
             self.db = fresh
+            if self.session is not None:
+                self.session.move_to(fresh)
             self.state = Checkpoints(fresh)
             self.sql = BatchSql(fresh, self.rb)
             a, b = _runner_key(self.rb.id, self.chunk)
