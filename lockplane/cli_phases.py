@@ -72,6 +72,26 @@ def print_multiphase(mp: MultiPhasePlan) -> None:
         err.print(Text(f"note: {note}", style="dim"))
 
 
+def event_text(e: dict[str, object]) -> str:
+    """One event of a migration's history, as phase-status prints it."""
+    action, n, by = e.get("action"), e.get("phase"), f" by {e.get('who')}"
+    if action == "verified" and e.get("failed"):
+        failed = e["failed"]
+        what = ", ".join(map(str, failed)) if isinstance(failed, list) else str(failed)
+        before = f" before phase {e['before_phase']}" if e.get("before_phase") else ""
+        text = f"verification of phase {n} failed{before}{by}: {what}"
+    else:
+        text = f"{str(action).replace('_', ' ')} phase {n}{by}"
+    if action == "applied" and e.get("verified_first"):
+        # apply-phase re-runs the previous phase's checks before it applies (its gate)
+        text += f", after checking phase {e['verified_first']} again"
+    if e.get("forced"):
+        text += f" (forced: {e['forced']})"
+    if e.get("comment"):
+        text += f" ({e['comment']})"
+    return text
+
+
 def register(app: typer.Typer, resolve_target: object) -> None:
     """Add the multi-phase commands to the main app."""
 
@@ -153,9 +173,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
             err.print(Text(f"{r.migration_id}  {r.table_key}  {r.description}  "
                            f"[{r.status}] {r.completed_phases}/{r.total_phases} phases{nxt}"))
             for e in r.events[-5:]:
-                extra = f" ({e['comment']})" if e.get("comment") else ""
-                err.print(Text(f"    {e['at']}  {e['action']} phase {e['phase']} by "
-                               f"{e['who']}{extra}", style="dim"))
+                err.print(Text(f"    {e['at']}  {event_text(e)}", style="dim"))
 
     @app.command("verify-phase")
     def verify_phase(

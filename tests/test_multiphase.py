@@ -6,6 +6,7 @@ phase back returns to the starting hash. Then the CLI's refusals and records."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -410,6 +411,36 @@ def test_cli_out_of_order_force_and_verify(not_null_plan: tuple[str, Path]) -> N
     assert [e["phase"] for e in events if e["action"] == "applied"] == [1, 2]
     proc = run("apply-phase", str(plan), "--target", dsn, "--next", "--auto-approve")
     assert_one_line_error(proc, 3, "already")
+
+
+def test_phase_status_lists_each_verification_once(not_null_plan: tuple[str, Path]) -> None:
+    # The demo's status listed "verified phase 1" twice: once for the check an operator
+    # (or the flow) ran, once for apply-phase's gate re-running it before phase 2. Both
+    # checks run; the gate's passing one is told as part of the apply.
+    dsn, plan = not_null_plan
+    assert run("apply-phase", str(plan), "--target", dsn, "--next",
+               "--auto-approve").returncode == 0
+    assert run("approve", str(plan), "--target", dsn, "--approver", "bob").returncode == 0
+    # NULLs remain: the gate's failing check is recorded, with the phase it held back.
+    proc = run("apply-phase", str(plan), "--target", dsn, "--next", "--auto-approve")
+    assert_one_line_error(proc, 3, "verification of phase 1 failed")
+    Db("sqlite", dsn).execute("UPDATE users SET score = 0 WHERE score IS NULL")
+    assert run("verify-phase", str(plan), "--target", dsn).returncode == 0
+    assert run("apply-phase", str(plan), "--target", dsn, "--next",
+               "--auto-approve").returncode == 0
+
+    events = _events(dsn)
+    verified = [e for e in events if e["action"] == "verified"]
+    assert [(e["phase"], bool(e.get("failed")), e.get("before_phase")) for e in verified] \
+        == [(1, True, 2), (1, False, None)]
+    [applied] = [e for e in events if e["action"] == "applied" and e["phase"] == 2]
+    assert applied["verified_first"] == 1
+    proc = run("phase-status", "--target", dsn)
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stderr.split())
+    assert "verification of phase 1 failed before phase 2 by" in text
+    assert text.count("verified phase 1 by") == 1, proc.stderr
+    assert re.search(r"applied phase 2 by \S+, after checking phase 1 again", text), text
 
 
 def test_cli_force_records_the_reason(not_null_plan: tuple[str, Path]) -> None:

@@ -190,6 +190,12 @@ def test_rename_while_the_application_runs(prefect_api: str, db: Db, tmp_path: P
                  if e["action"] == "approved"]
     assert approvals == [(1, "alice", "v2 on 50%"), (2, "bob", None)]
     assert _applied(mp, db.dsn) == [1, 2, 3]
+    # Verified once each: the flow's check after the approval is the "verified" event;
+    # the engine's gate re-checking it before the next phase is told in that apply.
+    verified = [e["phase"] for e in events if e["action"] == "verified"]
+    assert sorted(verified) == sorted({p.phase_number for p in mp.phases if p.verification})
+    assert [e.get("verified_first") for e in events if e["action"] == "applied"] == [
+        None, *[n if mp.phase(n).verification else None for n in (1, 2)]]
     arts = artifacts(run_id)
     assert {f"mp-{mp.id}-phase-{n}" for n in (1, 2, 3)} <= arts.keys()
     contract_md = arts[f"mp-{mp.id}-phase-3"]

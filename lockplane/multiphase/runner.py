@@ -57,11 +57,19 @@ def verify(mp: MultiPhasePlan, dsn: str, phase: int | None = None,
         number = phase or state.completed_phases
         if number < 1:
             raise BadInput("no phase has been applied yet: nothing to verify")
-        results = [_run_check(db, v.description, v.sql) for v in mp.phase(number).verification]
-        store.record(mp.id, "verified", number, who(actor),
-                     passed=all(r.passed for r in results),
-                     failed=[r.description for r in results if not r.passed] or None)
+        results = _run_checks(db, mp.phase(number))
+        _record_verification(store, mp, number, who(actor), results)
         return results
+
+
+def _run_checks(db: object, phase: Phase) -> list[VerificationResult]:
+    return [_run_check(db, v.description, v.sql) for v in phase.verification]
+
+
+def _record_verification(store: PhaseStore, mp: MultiPhasePlan, number: int, actor: str,
+                         results: list[VerificationResult], **details: object) -> None:
+    store.record(mp.id, "verified", number, actor, passed=all(r.passed for r in results),
+                 failed=[r.description for r in results if not r.passed] or None, **details)
 
 
 def _run_check(db: object, description: str, sql: str) -> VerificationResult:
@@ -126,24 +134,34 @@ def apply_phase(mp: MultiPhasePlan, dsn: str, phase: int | None = None, *,
             raise SafetyRefusal(f"phase {number} is out of order: {done}/{mp.total_phases} "
                                 f"applied, next is phase {expected} (--force with a reason "
                                 "overrides, and is recorded)")
-    elif number > 1:
-        _check_gate(mp, dsn, mp.phase(number - 1), state, force_reason, actor)
+    checked = False
+    if number == expected and number > 1:
+        checked = _check_gate(mp, dsn, mp.phase(number - 1), state, force_reason, actor)
     result = apply_plan(target.plan, dsn, options, report=report)
     with connect(dsn) as db:
         store = PhaseStore(db)
         done = number == mp.total_phases
+        # The gate's passing re-check is part of this apply, not a second "verified"
+        # event next to the one the flow (or verify-phase) recorded moments before.
         store.record(mp.id, "applied", number, actor, completed=number,
                      status="completed" if done else "active", forced=force_reason,
-                     migration=result.migration_id)
+                     migration=result.migration_id,
+                     verified_first=number - 1 if checked else None)
     return result
 
 
 def _check_gate(mp: MultiPhasePlan, dsn: str, previous: Phase, state: MigrationState,
-                force_reason: str | None, actor: str | None = None) -> None:
-    """Before phase N: phase N-1 verified, and approved if it needed a code deploy."""
+                force_reason: str | None, actor: str | None = None) -> bool:
+    """Before phase N: phase N-1 verified, and approved if it needed a code deploy.
+    Whether phase N-1's verification queries ran (and passed)."""
     if force_reason:
-        return
-    failed = [r for r in verify(mp, dsn, previous.phase_number, actor) if not r.passed]
+        return False
+    with connect(dsn) as db:
+        results = _run_checks(db, previous)
+        failed = [r for r in results if not r.passed]
+        if failed:  # recorded: the refusal's reason stays in the history
+            _record_verification(PhaseStore(db), mp, previous.phase_number, who(actor),
+                                 results, before_phase=previous.phase_number + 1)
     if failed:
         raise SafetyRefusal(f"verification of phase {previous.phase_number} failed: "
                             f"{failed[0].description}" + (f" ({failed[0].error})"
@@ -152,6 +170,7 @@ def _check_gate(mp: MultiPhasePlan, dsn: str, previous: Phase, state: MigrationS
         raise SafetyRefusal(f"phase {previous.phase_number} ({previous.name}) needs a code "
                             "deploy before the next phase: approve it first "
                             "(lockplane approve, the Prefect UI, or apply-phase --approver)")
+    return bool(results)
 
 
 def rollback(mp: MultiPhasePlan, dsn: str, to_phase: int | None = None, *,
