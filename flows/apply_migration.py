@@ -22,6 +22,7 @@ from blocks.database_target import DatabaseTarget
 from flows.approvals import waiting_for_approval
 from flows.targets import NoPasswordStr, no_passwords, resolve_target
 from lockplane.dsn import redact
+from lockplane.execute import ApplyOptions
 from lockplane.markdown import plan_markdown, result_markdown
 from tasks.migration_tasks import (
     apply_plan_task,
@@ -45,6 +46,7 @@ def apply_migration(
     approval_timeout_s: int = 3600,
     notify: str | None = None,
     acknowledge: list[str] | None = None,
+    cancel_blockers_after_s: float | None = None,
 ) -> dict[str, Any]:
     """Plan, review, validate and apply ``desired_schema`` on ``target``.
 
@@ -53,7 +55,12 @@ def apply_migration(
     ``notify``: name of a SlackNotifier block to post the plan and result to.
     ``acknowledge``: at moderate, dangerous steps to run anyway: ``rule@schema.table`` or a
     rule id (not step numbers: the plan is computed in the run).
+    ``cancel_blockers_after_s``: once a step has waited this long for its lock, cancel the
+    statements of the sessions blocking it (pg_cancel_backend, never Lockplane's own;
+    default: never, the step fails naming them when its lock-wait budget runs out).
     """
+    # A bad value is refused now, not after the approval.
+    ApplyOptions(cancel_blockers_after_s=cancel_blockers_after_s)
     logger = get_run_logger()
     db = resolve_target(target)
     level = db.effective_safety(safety)
@@ -87,7 +94,8 @@ def apply_migration(
     # The plan was just validated on a shadow: don't build a second one.
     result = apply_plan_task(plan, db.dsn, safety=level, shadow_dsn=db.shadow_dsn,
                              skip_shadow=True, lock_timeout_ms=db.lock_timeout_ms,
-                             acknowledge=acknowledge)
+                             acknowledge=acknowledge,
+                             cancel_blockers_after_s=cancel_blockers_after_s)
     result["warnings"] = warnings + result["warnings"]
     create_markdown_artifact(result_markdown(result, db.label), key=f"result-{db.slug}",
                              description=f"Migration result for {db.label}")

@@ -39,6 +39,7 @@ from blocks.database_target import DatabaseTarget
 from flows.approvals import waiting_for_approval
 from flows.targets import NoPasswordStr, ResolvedTarget, no_passwords, resolve_target
 from lockplane.errors import SafetyRefusal
+from lockplane.execute import ApplyOptions
 from lockplane.multiphase.markdown import (
     approval_markdown,
     phase_applied_markdown,
@@ -91,6 +92,7 @@ def multiphase_migration(
     approval_timeout_s: int = ONE_WEEK_S,
     safety: str = "moderate",
     rollback_on_reject: bool = False,
+    cancel_blockers_after_s: float | None = None,
 ) -> dict[str, Any] | State:
     """Run the multi-phase ``plan`` on ``target``, waiting for approval between deploys.
 
@@ -98,12 +100,17 @@ def multiphase_migration(
     JSON itself. ``target``: a DatabaseTarget block name (or instance), or a DSN for local
     use. ``notify``: a SlackNotifier block name. ``rollback_on_reject``: undo every applied
     phase when an approval is rejected (default: stop and leave it to the operator).
+    ``cancel_blockers_after_s``: once a phase's step (or a rollback's) has waited this
+    long for its lock, cancel the statements of the sessions blocking it
+    (pg_cancel_backend, never Lockplane's own; default: never).
     """
+    # A bad value is refused now, not a week later after the approval.
+    ApplyOptions(cancel_blockers_after_s=cancel_blockers_after_s)
     logger = get_run_logger()
     db = resolve_target(target)
     level = db.effective_safety(safety)
     mp = read_multiphase_plan(plan)
-    run = _Run(mp, db, plan, notify)
+    run = _Run(mp, db, plan, notify, cancel_blockers_after_s)
     logger.info("%s on %s: %d phases, migration %s, safety %s", mp.description, db.label,
                 mp.total_phases, mp.id, level)
     try:
@@ -122,7 +129,8 @@ def multiphase_migration(
                 run.verify(done)
             result = apply_phase_task(quote(mp), db.dsn, last + 1, safety=level,
                                       shadow_dsn=db.shadow_dsn,
-                                      lock_timeout_ms=db.lock_timeout_ms, actor=run.actor)
+                                      lock_timeout_ms=db.lock_timeout_ms, actor=run.actor,
+                                      cancel_blockers_after_s=cancel_blockers_after_s)
             run.published_applied(mp.phase(last + 1), result)
             applied.append(last + 1)
             state = phase_state_task(quote(mp), db.dsn)
@@ -146,8 +154,9 @@ class _Run:
     """This flow run's side of the runbook: artifacts, notifications, the approval wait."""
 
     def __init__(self, mp: MultiPhasePlan, db: ResolvedTarget, plan: str,
-                 notifier: str | None) -> None:
+                 notifier: str | None, cancel_blockers_after_s: float | None = None) -> None:
         self.mp, self.db, self.notifier = mp, db, notifier
+        self.cancel_blockers_after_s = cancel_blockers_after_s
         self.plan_ref = "PLAN.json" if plan.lstrip().startswith("{") else plan
         ctx = FlowRunContext.get()
         flow_run = ctx.flow_run if ctx else None
@@ -254,7 +263,8 @@ class _Run:
         if rollback:
             rollback_phases_task(quote(self.mp), self.db.dsn, 0,
                                  safety=self.db.effective_safety("permissive"),
-                                 lock_timeout_ms=self.db.lock_timeout_ms, actor=self.actor)
+                                 lock_timeout_ms=self.db.lock_timeout_ms, actor=self.actor,
+                                 cancel_blockers_after_s=self.cancel_blockers_after_s)
         create_markdown_artifact(
             rejected_markdown(self.mp, phase, decision.approver, decision.comment,
                               self.db.label, self.plan_ref, rolled_back=rollback),

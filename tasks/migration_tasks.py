@@ -79,12 +79,18 @@ def validate_on_shadow_task(plan: Plan, live: Schema, target_dsn: str,
 def apply_plan_task(plan: Plan, target_dsn: str, safety: str = "moderate",
                     shadow_dsn: str | None = None, skip_shadow: bool = False,
                     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS, applied_by: str | None = None,
-                    acknowledge: list[str] | None = None) -> dict[str, Any]:
-    """Apply the plan (hash check, locks, retries, history); a plain-dict summary."""
+                    acknowledge: list[str] | None = None,
+                    cancel_blockers_after_s: float | None = None) -> dict[str, Any]:
+    """Apply the plan (hash check, locks, retries, history); a plain-dict summary.
+
+    ``cancel_blockers_after_s``: once a step has waited that long for its lock, cancel
+    the statements of the sessions blocking it (None: never; the CLI's
+    ``--cancel-blockers-after``)."""
     opts = ApplyOptions(safety=safety, shadow_dsn=shadow_dsn, skip_shadow=skip_shadow,
                         lock_timeout_ms=lock_timeout_ms, applied_by=applied_by,
                         acknowledged=parse_acknowledgements(acknowledge,
-                                                                     allow_numbers=False))
+                                                                     allow_numbers=False),
+                        cancel_blockers_after_s=cancel_blockers_after_s)
     result = apply_plan(plan, target_dsn, opts, report=_report)
     # A plain dict: it is the flow's return value and the result artifact's source, and
     # must serialize anywhere without the engine's classes.

@@ -42,10 +42,12 @@ def verify_phase_task(mp: MultiPhasePlan, dsn: str, phase: int,
 @task(name="apply-phase", task_run_name="apply-phase-{phase}", cache_policy=NO_CACHE)
 def apply_phase_task(mp: MultiPhasePlan, dsn: str, phase: int, safety: str = "moderate",
                      shadow_dsn: str | None = None, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
-                     actor: str | None = None) -> dict[str, Any]:
-    """Apply one phase (refused out of order, unverified or unapproved); a plain dict."""
+                     actor: str | None = None,
+                     cancel_blockers_after_s: float | None = None) -> dict[str, Any]:
+    """Apply one phase (refused out of order, unverified or unapproved); a plain dict.
+    ``cancel_blockers_after_s``: as apply-phase's ``--cancel-blockers-after``."""
     opts = ApplyOptions(safety=safety, shadow_dsn=shadow_dsn, lock_timeout_ms=lock_timeout_ms,
-                        applied_by=actor)
+                        applied_by=actor, cancel_blockers_after_s=cancel_blockers_after_s)
     result = runner.apply_phase(mp, dsn, phase, options=opts, actor=actor, report=_report)
     return {"phase": phase, "status": result.status, "migration_id": result.migration_id,
             "steps_run": result.steps_run, "hash_after": result.hash_after,
@@ -70,9 +72,11 @@ def record_rejection_task(mp: MultiPhasePlan, dsn: str, phase: int, approver: st
 @task(name="rollback-phases", cache_policy=NO_CACHE)
 def rollback_phases_task(mp: MultiPhasePlan, dsn: str, to_phase: int = 0,
                          safety: str = "permissive", lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
-                         actor: str | None = None) -> list[dict[str, Any]]:
+                         actor: str | None = None,
+                         cancel_blockers_after_s: float | None = None) -> list[dict[str, Any]]:
     """Undo applied phases, last first, until ``to_phase`` phases remain."""
-    opts = ApplyOptions(safety=safety, lock_timeout_ms=lock_timeout_ms, applied_by=actor)
+    opts = ApplyOptions(safety=safety, lock_timeout_ms=lock_timeout_ms, applied_by=actor,
+                        cancel_blockers_after_s=cancel_blockers_after_s)
     results = runner.rollback(mp, dsn, to_phase, options=opts, actor=actor, report=_report)
     return [{"status": r.status, "steps_run": r.steps_run, "hash_after": r.hash_after}
             for r in results]
