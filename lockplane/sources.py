@@ -51,8 +51,9 @@ def source_context(sources: list[str], dialect: str | None, server: str | None,
                    envs: list[Environment | None] | None = None) -> SourceContext:
     """How to load ``sources``. Scratch databases (where schema files run) are made on:
     ``server`` (--shadow-db); an environment's scratch_database_url, then its
-    shadow_database_url; LOCKPLANE_SCRATCH_DATABASE_URL; the server of a PostgreSQL
-    source (the target's own, where the file runs as a throwaway unprivileged role)."""
+    shadow_database_url; LOCKPLANE_SCRATCH_DATABASE_URL; the server of a live source whose
+    dialect makes scratch databases on a server (the target's own, where the file runs as
+    a throwaway unprivileged role or user)."""
     known = dialect
     for src in sources:
         found = dialect_of_source(src)
@@ -61,7 +62,8 @@ def source_context(sources: list[str], dialect: str | None, server: str | None,
                 raise BadInput(f"{redact(src)} is {found} but the other side is {known}")
             known = found
     configured = [e for e in envs or [] if e is not None]
-    live = next((s for s in sources if looks_like_dsn(s) and s.startswith("postgres")), None)
+    live = next((s for s in sources if looks_like_dsn(s)
+                 and get_dialect(dialect_of(s)).scratch_needs_server), None)
     server = (server
               or next((e.scratch_database_url for e in configured if e.scratch_database_url),
                       None)
@@ -236,9 +238,13 @@ def _carry_renames(declared: Schema, loaded: Schema) -> Schema:
 
 def _scratch_server(dialect: str, ctx: SourceContext) -> str | None:
     """Where scratch databases for ``dialect`` are made (None: the dialect needs none)."""
-    if dialect == "postgres":
-        return ctx.server_dsn or os.environ.get(SCRATCH_URL_ENV) or DEFAULT_PG_SERVER
-    return None
+    if not get_dialect(dialect).scratch_needs_server:
+        return None
+    for server in (ctx.server_dsn, os.environ.get(SCRATCH_URL_ENV)):
+        # A server of another dialect cannot hold this one's scratch databases.
+        if server and not (looks_like_dsn(server) and dialect_of(server) != dialect):
+            return server
+    return None  # the dialect's own default server
 
 
 def _script_text(path: Path) -> str:

@@ -10,6 +10,7 @@ password hash is given to CREATE USER) the session knows which one it talks to
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ _LOCK_WAITS = {
     ER.LOCK_WAIT_TIMEOUT: "lock wait timeout exceeded",
     ER.LOCK_DEADLOCK: "deadlock",
 }
+# Client errors that mean the session is gone: server gone away, lost connection.
+_GONE = {2006, 2013}
 
 
 class MySQLDialect(Dialect):
@@ -41,6 +44,12 @@ class MySQLDialect(Dialect):
     default_schema = ""  # one database per DSN: names are never qualified
     # DDL commits implicitly: a failed plan cannot roll back the statements before it.
     transactional_ddl = False
+    param = "%s"
+    # GET_LOCK: named locks held by a session until it releases them or ends.
+    has_advisory_locks = True
+    scratch_needs_server = True
+    state_schema = None  # _lockplane_<name> tables in the target database
+    now_sql = "UTC_TIMESTAMP(6)"
 
     def quote(self, ident: str) -> str:
         if "\x00" in ident:
@@ -59,6 +68,24 @@ class MySQLDialect(Dialect):
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         return (pymysql.Error,)
+
+    def escape_for_params(self, sql: str) -> str:
+        # PyMySQL interpolates parameters with %: a literal % is doubled.
+        return sql.replace("%", "%%")
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) \
+            and exc.args[0] in _GONE
+
+    def history_table_sql(self) -> str:
+        from .state import HISTORY_DDL
+
+        return HISTORY_DDL
+
+    def backfills_table_sql(self) -> str:
+        from .state import BACKFILLS_DDL
+
+        return BACKFILLS_DDL
 
     def lock_wait_failure(self, exc: BaseException) -> str | None:
         if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InternalError) \
@@ -191,6 +218,31 @@ class MySQLDatabase(Database):
         from .introspect import introspect
 
         return introspect(self)
+
+    @property
+    def closed(self) -> bool:
+        return not self.conn.open
+
+    def rowcount(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        with self.conn.cursor() as cur:
+            return int(cur.execute(sql, tuple(params) if params else None))
+
+    # GET_LOCK names are server-wide; PostgreSQL's advisory keys are per database. The
+    # name carries the database (hashed: a name is at most 64 characters).
+    def _lock_name(self, key: Sequence[int]) -> str:
+        database = hashlib.sha256(self.database.encode()).hexdigest()[:24]
+        return f"lockplane:{database}:" + ".".join(str(int(k)) for k in key)
+
+    def try_advisory_lock(self, *key: int) -> bool:
+        return self.query("SELECT GET_LOCK(%s, 0)", (self._lock_name(key),))[0][0] == 1
+
+    def advisory_unlock(self, *key: int) -> None:
+        self.query("SELECT RELEASE_LOCK(%s)", (self._lock_name(key),))
+
+    def state_table_exists(self, table: str) -> bool:
+        return bool(self.query(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = %s", (table,)))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -1,0 +1,81 @@
+"""Lockplane's state on MariaDB: the history table and the GET_LOCK apply lock."""
+
+from __future__ import annotations
+
+import pytest
+
+from lockplane.dialects import connect
+from lockplane.errors import SafetyRefusal
+from lockplane.plan import Plan
+from lockplane.state import History
+
+
+def _plan() -> Plan:
+    return Plan(dialect="mysql", source_hash="a" * 64, target_hash="b" * 64, steps=[])
+
+
+def test_history_round_trip(mysql_dsn: str) -> None:
+    with connect(mysql_dsn) as db:
+        history = History(db)
+        assert not history.exists() and history.list() == []
+        run_id = history.start("plan-1", _plan(), "tester")
+        assert history.exists()
+        history.progress(run_id, 1, "c" * 64)
+        (running,) = history.running()
+        assert (running.id, running.steps_done, running.intermediate_hash) == (
+            run_id, 1, "c" * 64)
+        assert history.unfinished("plan-1") is not None
+        history.interrupt(run_id, "process died 100% 'here'")
+        rec = history.unfinished("plan-1")
+        assert rec is not None and rec.result == "interrupted"
+        assert rec.error == "process died 100% 'here'"
+        again = history.start("plan-1", _plan(), "tester")
+        history.finish(again, "applied", "b" * 64, None)
+        assert history.unfinished("plan-1") is None
+        latest = history.list()[0]
+        assert (latest.id, latest.result, latest.hash_after) == (again, "applied", "b" * 64)
+        assert latest.finished_at is not None and latest.started_at <= latest.finished_at
+        assert history.plan_of(again).source_hash == "a" * 64
+        # Lockplane's own tables are not part of the schema.
+        assert db.introspect().tables == []
+
+
+@pytest.mark.xfail(strict=True, reason="state.History.add_note joins with ||, which MySQL "
+                   "reads as OR; to use the dialect's concat form once it is committed")
+def test_history_notes(mysql_dsn: str) -> None:
+    with connect(mysql_dsn) as db:
+        history = History(db)
+        run_id = history.start("plan-1", _plan(), "tester")
+        history.add_note(run_id, "first")
+        history.add_note(run_id, "second")
+        assert history.list()[0].error == "first; second"
+
+
+def test_one_apply_at_a_time(mysql_dsn: str) -> None:
+    with connect(mysql_dsn) as first, connect(mysql_dsn) as second:
+        with History(first).exclusive_lock():
+            with pytest.raises(SafetyRefusal, match="another Lockplane operation"):
+                with History(second).exclusive_lock():
+                    pass
+        with History(second).exclusive_lock():
+            pass
+
+
+def test_the_lock_is_per_database(mysql_dsn: str) -> None:
+    from tests.test_mysql_sandbox import run
+
+    other = mysql_dsn + "_other"
+    run(mysql_dsn, f"CREATE DATABASE `{other.rsplit('/', 1)[1]}`")
+    try:
+        with connect(mysql_dsn) as a, connect(other) as b:
+            with History(a).exclusive_lock(), History(b).exclusive_lock():
+                pass
+    finally:
+        run(mysql_dsn, f"DROP DATABASE `{other.rsplit('/', 1)[1]}`")
+
+
+def test_a_dead_session_frees_the_lock(mysql_dsn: str) -> None:
+    with connect(mysql_dsn) as first:
+        assert first.try_advisory_lock(1, 2)
+    with connect(mysql_dsn) as second:
+        assert second.try_advisory_lock(1, 2)
