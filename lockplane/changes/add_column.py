@@ -52,6 +52,12 @@ class AddColumn(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"ALTER TABLE {table_name(d, self.table)} ADD COLUMN {column_def(d, self.column)}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from .mysql_common import column_sql
+
+        return [f"ALTER TABLE {table_name(d, self.table)} ADD COLUMN "
+                f"{column_sql(d, self.table, self.column)}"]
+
     def inverse(self) -> list[Change]:
         from .drop_column import DropColumn
 

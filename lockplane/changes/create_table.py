@@ -103,6 +103,11 @@ class CreateTable(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [create_table_sql(d, self.table, inline_fks=True)]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from .mysql_common import create_table_sql as mysql_create_table_sql
+
+        return [mysql_create_table_sql(d, self.table)]
+
     def inverse(self) -> list[Change]:
         from .drop_table import DropTable
 

@@ -43,6 +43,9 @@ class DropColumn(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
+
     def inverse(self) -> list[Change]:
         from .add_column import AddColumn
         from .set_comment import SetComment

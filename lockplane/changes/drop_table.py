@@ -43,6 +43,9 @@ class DropTable(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"DROP TABLE {table_name(d, self.table)}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [f"DROP TABLE {table_name(d, self.table)}"]
+
     def inverse(self) -> list[Change]:
         from .create_table import CreateTable
         from .table_parts import table_parts

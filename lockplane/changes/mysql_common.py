@@ -1,0 +1,94 @@
+"""MySQL / MariaDB SQL shared by change kinds: column definitions and CREATE TABLE.
+
+Types and expressions are written as the server printed them (introspection reads
+COLUMN_TYPE and the printed defaults, generated columns and CHECKs); names are quoted by
+the dialect. Table options are checked to be words, since they are spliced in as
+``KEY=value``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ..errors import BadInput
+from ..model import Column, Table, qualified
+
+if TYPE_CHECKING:
+    from ..dialects.base import Dialect
+
+# Defaults written bare: literals (strings, numbers, NULL, bit and hex values) and the
+# current-time functions MySQL accepts without parentheses. Any other expression is
+# parenthesized, the form both MySQL 8 and MariaDB take for expression defaults.
+_BARE_DEFAULT = re.compile(
+    r"""(?ix)^(?:
+        '(?:[^'\\]|''|\\.)*'                       # a string
+      | [-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?            # a number
+      | null | true | false
+      | [bx]'[0-9a-f]*' | 0x[0-9a-f]+ | 0b[01]+    # hex and bit values
+      | (?:current_timestamp|now|localtime|localtimestamp)(?:\(\d?\))?
+    )$""")
+_WORD = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def default_sql(expr: str) -> str:
+    return expr if _BARE_DEFAULT.match(expr.strip()) else f"({expr})"
+
+
+def word(value: str, what: str, where: str) -> str:
+    """A collation, engine or option value: letters, digits and underscores only."""
+    if not _WORD.match(value):
+        raise BadInput(f"{where}: {what} {value!r} is not a MySQL name")
+    return value
+
+
+def column_sql(d: Dialect, table: Table, col: Column) -> str:
+    """``name type [COLLATE] [GENERATED ... | NOT NULL DEFAULT ... ON UPDATE ...
+    AUTO_INCREMENT]``. Comments are their own steps."""
+    where = f"column {qualified(table.schema_, table.name)}.{col.name}"
+    parts = [d.quote(col.name), col.type]
+    if col.collation:
+        parts.append(f"COLLATE {word(col.collation, 'collation', where)}")
+    if col.generated is not None:
+        kind = "VIRTUAL" if col.generated_kind == "virtual" else "STORED"
+        parts.append(f"GENERATED ALWAYS AS ({col.generated}) {kind}")
+        if not col.nullable:
+            parts.append("NOT NULL")
+        return " ".join(parts)
+    if not col.nullable:
+        parts.append("NOT NULL")
+    if col.default is not None:
+        parts.append(f"DEFAULT {default_sql(col.default)}")
+    if col.on_update is not None:
+        parts.append(f"ON UPDATE {col.on_update}")
+    if col.auto_increment:
+        parts.append("AUTO_INCREMENT")
+    return " ".join(parts)
+
+
+def create_table_sql(d: Dialect, t: Table) -> str:
+    """CREATE TABLE with columns, primary key, unique and CHECK constraints and table
+    options. Indexes, foreign keys, triggers and comments are their own steps."""
+    where = f"table {qualified(t.schema_, t.name)}"
+    if t.partition_by is not None:
+        raise BadInput(f"{where}: partitioned tables are not planned on MySQL yet")
+    items = [column_sql(d, t, c) for c in t.columns]
+    if t.primary_key is not None:
+        items.append(f"PRIMARY KEY ({', '.join(d.quote(c) for c in t.primary_key.columns)})")
+    for u in t.unique_constraints:
+        name = f"CONSTRAINT {d.quote(u.name)} " if u.name else ""
+        items.append(f"{name}UNIQUE ({', '.join(d.quote(c) for c in u.columns)})")
+    for c in t.check_constraints:
+        name = f"CONSTRAINT {d.quote(c.name)} " if c.name else ""
+        items.append(f"{name}CHECK ({c.expression})")
+    sql = f"CREATE TABLE {d.qname(t.schema_, t.name)} (\n  " + ",\n  ".join(items) + "\n)"
+    options = []
+    if t.engine:
+        options.append(f"ENGINE={word(t.engine, 'engine', where)}")
+    if t.collation:
+        options.append(f"DEFAULT COLLATE={word(t.collation, 'collation', where)}")
+    for option in t.options:
+        key, _, value = option.partition("=")
+        options.append(f"{word(key, 'table option', where).upper()}="
+                       f"{word(value, 'table option value', where)}")
+    return sql + (" " + " ".join(options) if options else "")

@@ -1,0 +1,84 @@
+"""The first MySQL plans on MariaDB: a new table and a nullable column, planned from a
+schema file (loaded in the sandbox), applied with history, re-planned empty, rolled
+back to the exact hash before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lockplane.dialects import connect
+from tests.cli_inprocess import lockplane
+from tests.test_mysql_sandbox import run
+
+WANTED = """\
+CREATE TABLE users (
+  id int PRIMARY KEY,
+  email varchar(100) NOT NULL,
+  nickname varchar(50) COLLATE utf8mb4_bin DEFAULT 'it''s \\\\ me'
+);
+CREATE TABLE `order ``items"; DROP` (
+  id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  user_id int NOT NULL,
+  note text,
+  price decimal(10,2) NOT NULL DEFAULT 0.00,
+  ts timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  token char(36) DEFAULT (uuid()),
+  twice int AS (user_id * 2) VIRTUAL,
+  CONSTRAINT positive CHECK (user_id > 0)
+) ENGINE=InnoDB ROW_FORMAT=DYNAMIC COLLATE=utf8mb4_unicode_ci;
+"""
+
+
+def test_plan_apply_replan_rollback(mysql_dsn: str, tmp_path: Path) -> None:
+    run(mysql_dsn, "CREATE TABLE users (id int PRIMARY KEY, email varchar(100) NOT NULL)",
+        "INSERT INTO users VALUES (1, 'a@example.com')")
+    with connect(mysql_dsn) as db:
+        before = db.introspect().hash()
+    wanted = tmp_path / "schema.sql"
+    wanted.write_text(WANTED)
+    plan = tmp_path / "plan.json"
+    res = lockplane("plan", "--from", mysql_dsn, "--to", str(wanted), "-o", str(plan))
+    assert res.code == 0, res.output
+    data = json.loads(plan.read_text())
+    assert data["dialect"] == "mysql" and data["source_hash"] == before
+    kinds = [s["description"] for s in data["steps"]]
+    assert kinds == ['Create table order `items"; DROP',
+                     "Add column nickname varchar(50) to users"]
+    create, add = data["steps"]
+    assert create["sql"][0].startswith('CREATE TABLE `order ``items"; DROP` (')
+    assert "AUTO_INCREMENT" in create["sql"][0] and "DEFAULT (uuid())" in create["sql"][0]
+    assert create["rollback"]["sql"] == ['DROP TABLE `order ``items"; DROP`']
+    assert add["sql"] == ["ALTER TABLE `users` ADD COLUMN `nickname` varchar(50) "
+                          "COLLATE utf8mb4_bin DEFAULT 'it''s \\\\ me'"]
+    assert add["rollback"]["sql"] == ["ALTER TABLE `users` DROP COLUMN `nickname`"]
+
+    res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve")
+    assert res.code == 0, res.output
+    with connect(mysql_dsn) as db:
+        after = db.introspect()
+        assert after.hash() == data["target_hash"]
+        assert db.query("SELECT nickname FROM users") == [("it's \\ me",)]
+        assert db.query("SELECT result FROM _lockplane_migrations") == [("applied",)]
+    again = lockplane("plan", "--from", mysql_dsn, "--to", str(wanted))
+    assert again.code == 0 and json.loads(again.stdout)["steps"] == [], again.output
+
+    # Dropping the new column loses data: permissive, as an operator would acknowledge.
+    res = lockplane("rollback", str(plan), "--target", mysql_dsn, "--auto-approve",
+                    "--safety", "permissive")
+    assert res.code == 0, res.output
+    with connect(mysql_dsn) as db:
+        assert db.introspect().hash() == before
+        assert db.query("SELECT id, email FROM users") == [(1, "a@example.com")]
+
+
+def test_a_hostile_schema_file_changes_nothing(mysql_dsn: str, tmp_path: Path) -> None:
+    prod = mysql_dsn.rsplit("/", 1)[1]
+    run(mysql_dsn, "CREATE TABLE users (id int PRIMARY KEY)")
+    wanted = tmp_path / "schema.sql"
+    wanted.write_text(f"CREATE TABLE users (id int PRIMARY KEY, x int);\n"
+                      f"/*!50000 DROP TABLE `{prod}`.users */;\n")
+    res = lockplane("plan", "--from", mysql_dsn, "--to", str(wanted))
+    assert res.code == 2
+    assert res.stderr.strip().splitlines()[-1].startswith(f"error: {wanted}:2: refused")
+    assert run(mysql_dsn, "SELECT COUNT(*) FROM users") == [(0,)]
