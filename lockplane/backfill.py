@@ -54,7 +54,7 @@ from typing import Any
 from . import optsql
 from .crash import TaggedSession, settle_orphans
 from .dialects import get_dialect
-from .dialects.base import Database
+from .dialects.base import BackfillCatalog, Database
 from .dsn import dialect_of, redact
 from .errors import BadInput, ExecutionFailed, SafetyRefusal
 from .state import StateTable
@@ -63,21 +63,10 @@ KEY_PRIMARY = "primary key"
 KEY_UNIQUE = "unique key"
 KEY_CTID = "ctid"
 
-# PostgreSQL errors a batch waits out (smaller, later) instead of failing on.
-_PG_RETRY = {
-    "55P03": "lock timeout",          # lock_not_available
-    "40P01": "deadlock",              # deadlock_detected
-    "40001": "serialization failure",
-    "57014": "statement timeout",     # query_canceled
-}
-_PG_READ_ONLY = "25006"  # read_only_sql_transaction: the expression writes (nextval ...)
 _CHECK_STEP_ROWS = 100_000  # rows per read-only check query
 _SAMPLE_ROWS = 5_000  # rows copied to the shadow for the trial
 _SPLIT_SAMPLE_KEYS = 20_000  # keys sampled to split a table into chunks
 _LOCATE_LINEAR = 32  # below this many rows, test rows one by one
-# Key types with a max() aggregate (uuid, for one, has none before PostgreSQL 16).
-_PG_MAX_TYPES = ("smallint", "integer", "bigint", "numeric", "text", "character", "date",
-                 "timestamp", "time ", "real", "double precision", "oid")
 
 
 # --------------------------------------------------------------------------- input
@@ -154,7 +143,7 @@ def check_expression(expr: str, what: str) -> None:
     optsql.expression(expr, what)
 
 
-def _runnable(spec: BackfillSpec, dialect: str) -> tuple[list[str], str | None]:
+def runnable(spec: BackfillSpec, dialect: str) -> tuple[list[str], str | None]:
     """The SET expressions and WHERE condition to run on ``dialect``, checked.
 
     Their structure, that is: options went through ``make_spec``, which also refuses
@@ -191,14 +180,7 @@ def concat_columns(table: str, column: str, parts: Sequence[str], separator: str
     d = get_dialect(dialect)
     if not parts:
         raise BadInput("concat_columns needs at least one column")
-    if dialect == "postgres":
-        cols = ", ".join(d.quote(p) for p in parts)
-        expr = f"concat_ws({d.literal(separator)}, {cols})"
-    else:
-        # SQLite's concat_ws arrived in 3.44: build it from || and nullif.
-        pieces = [f"coalesce({d.quote(p)} || {d.literal(separator)}, '')" for p in parts[:-1]]
-        expr = " || ".join([*pieces, f"coalesce({d.quote(parts[-1])}, '')"])
-        expr = f"rtrim({expr}, {d.literal(separator)})" if separator else expr
+    expr = d.concat_skipping_nulls([d.quote(p) for p in parts], separator)
     return BackfillSpec(table, (SetClause(column, expr, quoted=True),))
 
 
@@ -509,75 +491,34 @@ def human_duration(s: float) -> str:
 # ------------------------------------------------------------------ sessions
 def _connect(dsn: str) -> Database:
     db = get_dialect(dialect_of(dsn)).connect(dsn)
-    if db.dialect.name == "postgres":
-        # Key values travel as text: make their text form independent of user settings.
-        # Strings in the expressions are lexed as pglast lexed them when they were checked
-        # (optsql): standard_conforming_strings on, whatever the server's default.
-        db.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
-                   "SET extra_float_digits = 1; SET standard_conforming_strings = on; "
-                   "SET application_name = 'lockplane backfill'")
-        # A runner whose machine vanishes (no FIN, no RST) keeps its session, and so its
-        # chunk's runner lock, until the server's TCP keepalives give up: two hours by
-        # default. Ask for ~25 s on these sessions (ignored on Unix sockets).
-        db.execute("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
-                   "SET tcp_keepalives_count = 3")
+    # Key values travel as text between sessions; a runner whose machine vanishes must
+    # not hold its chunk's runner lock for hours (see configure_worker_session).
+    db.configure_worker_session("lockplane backfill")
     return db
 
 
-def _read_only_session(db: Database) -> None:
-    """From now on this session cannot write: every transaction of it is READ ONLY
-    (PostgreSQL), the connection is query_only (SQLite). Planning runs so."""
-    if _pg(db):
-        db.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-    else:
-        db.execute("PRAGMA query_only = ON")
-
-
-def _pg(db: Database) -> bool:
-    return db.dialect.name == "postgres"
+def _catalog(db: Database) -> BackfillCatalog:
+    """What this backfill asks the server's catalog (``dialects/<name>/backfill.py``)."""
+    catalog = db.dialect.backfill_catalog()
+    if catalog is None:
+        raise BadInput(f"batched backfills are not supported on {db.dialect.name} yet "
+                       f"({db.dsn_display})")
+    return catalog
 
 
 def _errors(db: Database) -> tuple[type[BaseException], ...]:
-    if _pg(db):
-        import psycopg
-
-        return (psycopg.Error,)
-    import sqlite3
-
-    return (sqlite3.Error,)
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
-
-
-def _retry_reason(db: Database, exc: BaseException) -> str | None:
-    """Why a batch should be retried smaller and later, or None if it should not."""
-    if _pg(db):
-        return _PG_RETRY.get(_sqlstate(exc) or "")
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return "database is locked"
-    return None
+    return db.dialect.error_types()
 
 
 def _is_disconnect(db: Database, exc: BaseException) -> bool:
-    if not _pg(db):
-        return False
-    import psycopg
-
-    state = _sqlstate(exc) or ""
-    if db_closed(db) or state.startswith("08") or state in ("57P01", "57P02", "57P03"):
-        return True
-    return isinstance(exc, psycopg.OperationalError) and not state
+    return db.closed or db.dialect.is_disconnect(exc)
 
 
 def db_closed(db: Database) -> bool:
-    conn = getattr(db, "conn", None)
-    return bool(getattr(conn, "closed", False))
+    return db.closed
 
 
-def _error_line(exc: BaseException) -> str:
+def error_line(exc: BaseException) -> str:
     diag = getattr(exc, "diag", None)
     msg = getattr(diag, "message_primary", None) or (str(exc).strip().splitlines() or [""])[0]
     detail = getattr(diag, "message_detail", None)
@@ -585,33 +526,7 @@ def _error_line(exc: BaseException) -> str:
 
 
 def _rowcount(db: Database, sql: str, params: Sequence[Any]) -> int:
-    conn: Any = getattr(db, "conn")  # noqa: B009 - both dialects' sessions have one
-    if _pg(db):
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return int(cur.rowcount)
-    return int(conn.execute(sql, params).rowcount)
-
-
-def _read_only(db: Database) -> Any:
-    """A read-only transaction (PostgreSQL: READ ONLY; SQLite: query_only)."""
-    if _pg(db):
-        @contextmanager
-        def ro() -> Iterator[None]:
-            with db.transaction():
-                db.execute("SET TRANSACTION READ ONLY")
-                yield
-        return ro()
-
-    @contextmanager
-    def query_only() -> Iterator[None]:
-        before = db.query("PRAGMA query_only")[0][0]
-        db.execute("PRAGMA query_only = ON")
-        try:
-            yield
-        finally:
-            db.execute(f"PRAGMA query_only = {int(before)}")
-    return query_only()
+    return db.rowcount(sql, params)
 
 
 # ------------------------------------------------------------------ the SQL of a backfill
@@ -644,19 +559,20 @@ class BatchSql:
     def __init__(self, db: Database, rb: ResolvedBackfill) -> None:
         self.db = db
         self.rb = rb
-        self.pg = _pg(db)
+        d = db.dialect
+        self.d = d
         self.ctid = rb.key_kind == KEY_CTID
         for e in rb.expressions:  # a spec read back from the state table, too
             optsql.expression(e, "a backfill's SET expression", rb.dialect, calls=False)
         if rb.where:
             optsql.condition(rb.where, "a backfill's WHERE condition", rb.dialect,
                              calls=False)
-        esc = (lambda s: s.replace("%", "%%")) if self.pg else (lambda s: s)
+        esc = d.escape_for_params
 
         def q(name: str) -> str:
-            return esc(db.dialect.quote(name))
-        self.p = "%s" if self.pg else "?"
-        self.qt = esc(db.dialect.qname(rb.schema, rb.table))
+            return esc(d.quote(name))
+        self.p = d.param
+        self.qt = esc(d.qname(rb.schema, rb.table))
         self.qkeys = [q(c) for c in rb.key_columns]
         self.exprs = [f"({esc(e)}\n)" for e in rb.expressions]
         self.qcols = [q(c) for c in rb.columns]
@@ -665,7 +581,7 @@ class BatchSql:
 
     # ---------------------------------------------------------------- key ranges
     def _param(self, i: int) -> str:
-        return f"CAST(%s AS {self.rb.key_types[i]})" if self.pg else "?"
+        return self.d.typed_param(self.rb.key_types[i])
 
     def _cmp(self, op: str, key: Sequence[Any]) -> tuple[str, list[Any]]:
         params = [self._param(i) for i in range(len(self.qkeys))]
@@ -698,13 +614,12 @@ class BatchSql:
         keys = ", ".join(self.qkeys)
         inner = (f"SELECT {keys} FROM {self.qt} WHERE {self._where(conds)} "
                  f"ORDER BY {keys} LIMIT {self.p}")
-        if len(self.qkeys) == 1 and (not self.pg or self.rb.key_types[0].startswith(
-                _PG_MAX_TYPES)):
+        if len(self.qkeys) == 1 and self.d.has_max(self.rb.key_types[0]):
             # One column of a type with max(): an aggregate over the walked keys, no sort.
             k = f"s.{self.qkeys[0]}"
-            sql = f"SELECT max({k}){'::text' if self.pg else ''}, count(*) FROM ({inner}) AS s"
+            sql = f"SELECT {self.d.as_text(f'max({k})')}, count(*) FROM ({inner}) AS s"
         else:
-            outs = ", ".join((f"s.{k}::text" if self.pg else f"s.{k}") for k in self.qkeys)
+            outs = ", ".join(self.d.as_text(f"s.{k}") for k in self.qkeys)
             desc = ", ".join(f"s.{k} DESC" for k in self.qkeys)
             sql = (f"SELECT {outs}, count(*) OVER () FROM ({inner}) AS s "
                    f"ORDER BY {desc} LIMIT 1")
@@ -717,7 +632,7 @@ class BatchSql:
     def keys_in(self, after: Any, upto: Any) -> list[list[Any]]:
         conds, params = self.range(after, upto)
         keys = ", ".join(self.qkeys)
-        outs = ", ".join((f"{k}::text" if self.pg else k) for k in self.qkeys)
+        outs = ", ".join(self.d.as_text(k) for k in self.qkeys)
         return [list(r) for r in self.db.query(
             f"SELECT {outs} FROM {self.qt} WHERE {self._where(conds)} ORDER BY {keys}", params)]
 
@@ -759,7 +674,7 @@ class BatchSql:
         conds, params = self.range(after, upto)
         if self.where:
             conds.append(self.where)
-        exprs = [(f"CAST({e} AS {t})" if self.pg else e)
+        exprs = [self.d.cast_to_column(e, t)
                  for e, t in zip(self.exprs, self.rb.types, strict=True)]
         counts = ", ".join(f"count({e})" for e in exprs)
         row = self.db.query(f"SELECT count(*), {counts} FROM {self.qt} "
@@ -780,7 +695,7 @@ class BatchSql:
     def _row_id_outputs(self) -> str:
         if self.ctid:
             return "ctid::text"
-        return ", ".join((f"{k}::text" if self.pg else k) for k in self.qkeys)
+        return ", ".join(self.d.as_text(k) for k in self.qkeys)
 
     def row_ids_in_blocks(self, b0: int, b1: int) -> list[str]:
         rows = self.db.query(f"SELECT ctid::text FROM {self.qt} WHERE ctid >= CAST(%s AS tid) "
@@ -815,7 +730,7 @@ def _try(db: Database, fn: Callable[[], Any]) -> str | None:
         fn()
         return None
     except errors as exc:
-        return _error_line(exc)
+        return error_line(exc)
     finally:
         db.execute("ROLLBACK TO SAVEPOINT lockplane_probe")
         db.execute("RELEASE SAVEPOINT lockplane_probe")
@@ -863,57 +778,6 @@ def locate_failure(sql: BatchSql, after: Any, upto: Any, n: int,
 
 
 # ------------------------------------------------------------------ checkpoints
-_PG_STATE_DDL = """
-CREATE SCHEMA IF NOT EXISTS lockplane;
-CREATE TABLE IF NOT EXISTS lockplane.backfills (
-    id text NOT NULL,
-    chunk integer NOT NULL,
-    chunks integer NOT NULL,
-    table_name text NOT NULL,
-    spec jsonb NOT NULL,
-    lower_bound jsonb,
-    upper_bound jsonb,
-    cursor jsonb,
-    status text NOT NULL DEFAULT 'pending',
-    rows_scanned bigint NOT NULL DEFAULT 0,
-    rows_updated bigint NOT NULL DEFAULT 0,
-    batches bigint NOT NULL DEFAULT 0,
-    batch_size integer,
-    rows_estimate bigint,
-    error text,
-    started_by text,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    PRIMARY KEY (id, chunk)
-);
-"""
-
-_SQLITE_STATE_DDL = """
-CREATE TABLE IF NOT EXISTS _lockplane_backfills (
-    id TEXT NOT NULL,
-    chunk INTEGER NOT NULL,
-    chunks INTEGER NOT NULL,
-    table_name TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    lower_bound TEXT,
-    upper_bound TEXT,
-    cursor TEXT,
-    status TEXT NOT NULL DEFAULT 'pending',
-    rows_scanned INTEGER NOT NULL DEFAULT 0,
-    rows_updated INTEGER NOT NULL DEFAULT 0,
-    batches INTEGER NOT NULL DEFAULT 0,
-    batch_size INTEGER,
-    rows_estimate INTEGER,
-    error TEXT,
-    started_by TEXT,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    finished_at TEXT,
-    PRIMARY KEY (id, chunk)
-)
-"""
-
 _STATE_LOCK = zlib.crc32(b"lockplane.backfills.ddl")
 _RUNNER_NS = zlib.crc32(b"lockplane.backfill") - 2**31  # int4 namespace of runner locks
 
@@ -931,22 +795,17 @@ class Checkpoints(StateTable):
              "batches, rows_estimate, error")
 
     def _create(self) -> None:
-        if self.pg:
+        ddl = self.db.dialect.backfills_table_sql()
+        if self.db.dialect.has_advisory_locks:
             with self.db.transaction():
                 # Two workers may create it at once; CREATE ... IF NOT EXISTS is not atomic.
-                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_STATE_LOCK,))
-                self.db.execute(_PG_STATE_DDL)
+                self.db.advisory_xact_lock(_STATE_LOCK)
+                self.db.execute(ddl)
         else:
-            self.db.execute(_SQLITE_STATE_DDL)
+            self.db.execute(ddl)
 
     def _json(self, value: Any) -> Any:
-        if value is None:
-            return None
-        if self.pg:
-            from psycopg.types.json import Jsonb
-
-            return Jsonb(value)
-        return json.dumps(value)
+        return self.db.dialect.json_param(value)
 
     @staticmethod
     def _load(value: Any) -> Any:
@@ -991,7 +850,7 @@ class Checkpoints(StateTable):
 
     def lock(self, backfill: str, chunk: int) -> tuple[str, Any]:
         """(status, cursor) of a chunk, locked until the end of the batch's transaction."""
-        tail = " FOR UPDATE" if self.pg else ""
+        tail = self.db.dialect.lock_rows_clause
         rows = self.db.query(f"SELECT status, cursor FROM {self.table} WHERE id = {self.p} "
                              f"AND chunk = {self.p}{tail}", (backfill, chunk))
         if not rows:
@@ -1040,7 +899,7 @@ class Checkpoints(StateTable):
             return []
         where = f"WHERE id = {self.p}" if backfill else ""
         return self.db.query(
-            f"SELECT id, min(table_name), min(spec{'::text' if self.pg else ''}), "
+            f"SELECT id, min(table_name), min({self.db.dialect.as_text('spec')}), "
             f"count(*), sum(CASE WHEN status = 'done' THEN 1 ELSE 0 END), "
             f"sum(rows_scanned), sum(rows_updated), sum(coalesce(rows_estimate, 0)), "
             f"sum(batches), min(started_by), min(created_at), max(updated_at), "
@@ -1054,10 +913,10 @@ class Checkpoints(StateTable):
 
 # ------------------------------------------------------------------ resolving
 def _resolve(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
-    return _resolve_pg(db, spec) if _pg(db) else _resolve_sqlite(db, spec)
+    return _catalog(db).resolve(db, spec)
 
 
-def _pick_columns(spec: BackfillSpec, table_display: str,
+def pick_columns(spec: BackfillSpec, table_display: str,
                   columns: dict[str, tuple[str, bool, str]], fold: Callable[[str], str],
                   ) -> list[str]:
     """Catalog names of the SET columns (unknown, generated or repeated: bad input)."""
@@ -1081,144 +940,9 @@ def _pick_columns(spec: BackfillSpec, table_display: str,
     return names
 
 
-def _resolve_pg(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
-    import psycopg
-
-    try:
-        with db.transaction():
-            rows = db.query(
-                "SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
-                (spec.table,))
-    except psycopg.Error as exc:
-        raise BadInput(f"--table {spec.table!r}: {_error_line(exc)}") from None
-    if not rows:
-        raise BadInput(f"unknown table {spec.table!r} in {db.dsn_display}")
-    oid, schema, table, kind = rows[0]
-    display = f"{schema}.{table}"
-    if kind not in ("r", "p"):
-        raise BadInput(f"{display} is not a table (relkind {kind!r})")
-    if schema == "lockplane":
-        raise BadInput(f"{display} is Lockplane's own state: not a backfill target")
-    cols = db.query(
-        "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
-        "CASE WHEN attgenerated <> '' THEN 'a generated column' "
-        "WHEN attidentity = 'a' THEN 'an identity column (GENERATED ALWAYS)' ELSE '' END "
-        "FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped "
-        "ORDER BY attnum", (oid,))
-    columns = {r[0]: (r[1], bool(r[2]), r[3]) for r in cols}
-    names = _pick_columns(spec, display, columns, str.lower)
-    keys = db.query(
-        "SELECT i.indisprimary, ic.relname, "
-        "  array_agg(a.attname ORDER BY k.ord), "
-        "  array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.ord), "
-        "  bool_and(a.attnotnull), bool_and(k.opt = 0) "
-        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-        "CROSS JOIN LATERAL unnest((i.indkey::int2[])[0:i.indnkeyatts - 1], "
-        "  (i.indoption::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, opt, ord) "
-        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-        "WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid AND i.indpred IS NULL "
-        "  AND i.indexprs IS NULL AND NOT (0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])) "
-        "GROUP BY i.indexrelid, i.indisprimary, ic.relname "
-        "ORDER BY i.indisprimary DESC, count(*), ic.relname", (oid,))
-    usable = [k for k in keys if k[4] and k[5]]  # NOT NULL, ascending
-    if usable:
-        primary, index, kcols, ktypes = usable[0][:4]
-        kind_ = KEY_PRIMARY if primary else KEY_UNIQUE
-    else:
-        if kind == "p":
-            raise BadInput(f"{display} is partitioned and has no primary or unique NOT NULL "
-                           "key to walk: add one (ctid is not unique across partitions)")
-        if getattr(db, "server_version", 0) < 140000:
-            raise BadInput(f"{display} has no primary key and no unique NOT NULL key; ctid "
-                           "ranges need PostgreSQL 14+: add a key")
-        index, kcols, ktypes, kind_ = None, [], [], KEY_CTID
-    kcols, ktypes = list(kcols), list(ktypes)
-    for name in names:
-        if name in kcols:
-            raise BadInput(f"column {display}.{name} is part of the key the backfill walks "
-                           f"({', '.join(kcols)}): it cannot be set by a backfill")
-    exprs, where = _runnable(spec, "postgres")
-    return ResolvedBackfill(
-        id=backfill_id("postgres", schema, table, names, exprs, where),
-        dialect="postgres", schema=schema, table=table, columns=names, expressions=exprs,
-        types=[columns[n][0] for n in names], not_null=[columns[n][1] for n in names],
-        where=where, key_kind=kind_, key_name=index, key_columns=kcols, key_types=ktypes)
-
-
-def _sqlite_ident(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"`":
-        return text[1:-1].replace(text[0] * 2, text[0])
-    if len(text) >= 2 and text[0] == "[" and text[-1] == "]":
-        return text[1:-1]
-    return text
-
-
-def _resolve_sqlite(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
-    name = spec.table
-    if name.lower().startswith(("main.", '"main".')):
-        name = name.split(".", 1)[1]
-    name = _sqlite_ident(name)
-    rows = db.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ? "
-                    "COLLATE NOCASE", (name,))
-    if not rows:
-        raise BadInput(f"unknown table {spec.table!r} in {db.dsn_display}")
-    table = rows[0][0]
-    if table.startswith("_lockplane_") or table.startswith("sqlite_"):
-        raise BadInput(f"{table} is an internal table: not a backfill target")
-    qt = db.dialect.quote(table)
-    info = db.query(f"PRAGMA table_xinfo({qt})")  # cid, name, type, notnull, dflt, pk, hidden
-    columns = {r[1]: (r[2] or "", bool(r[3]), "a generated column" if r[6] in (2, 3) else "")
-               for r in info if r[6] != 1}
-    names = _pick_columns(spec, table, columns, str)
-    pk = [r for r in sorted(info, key=lambda r: r[5]) if r[5] > 0]
-    without_rowid = bool(db.query(
-        "SELECT 1 FROM sqlite_schema WHERE name = ? AND sql LIKE '%WITHOUT%ROWID%'", (table,)))
-    candidates: list[tuple[str, str | None, list[str]]] = []
-    if pk:
-        kcols = [r[1] for r in pk]
-        integer_pk = len(pk) == 1 and (pk[0][2] or "").upper() == "INTEGER"
-        nullable = not (integer_pk or without_rowid) and not all(r[3] for r in pk)
-        if not nullable or not _sqlite_has_nulls(db, qt, kcols):
-            candidates.append((KEY_PRIMARY, None, kcols))
-    for idx in db.query(f"PRAGMA index_list({qt})"):  # seq, name, unique, origin, partial
-        if not idx[2] or idx[4] or idx[3] == "pk":
-            continue
-        icols = db.query(f"PRAGMA index_xinfo({db.dialect.quote(idx[1])})")
-        keycols = [r for r in icols if r[5]]  # key columns, not the trailing rowid
-        if any(r[1] < 0 for r in keycols) or any(r[3] for r in keycols):  # expression / DESC
-            continue
-        kcols = [r[2] for r in keycols]
-        if all(columns.get(c, ("", False, ""))[1] for c in kcols):
-            candidates.append((KEY_UNIQUE, idx[1], kcols))
-    if not candidates:
-        raise BadInput(f"table {table} has no usable key: add a primary key or a unique "
-                       "NOT NULL column (SQLite rowids can change on VACUUM, so a "
-                       "resumable backfill cannot walk them)")
-    candidates.sort(key=lambda c: (c[0] != KEY_PRIMARY, len(c[2])))
-    kind, index, kcols = candidates[0]
-    for n in names:
-        if n in kcols:
-            raise BadInput(f"column {table}.{n} is part of the key the backfill walks "
-                           f"({', '.join(kcols)}): it cannot be set by a backfill")
-    exprs, where = _runnable(spec, "sqlite")
-    return ResolvedBackfill(
-        id=backfill_id("sqlite", None, table, names, exprs, where),
-        dialect="sqlite", schema=None, table=table, columns=names, expressions=exprs,
-        types=[columns[n][0] for n in names], not_null=[columns[n][1] for n in names],
-        where=where, key_kind=kind, key_name=index, key_columns=kcols,
-        key_types=["" for _ in kcols])
-
-
-def _sqlite_has_nulls(db: Database, qt: str, cols: list[str]) -> bool:
-    cond = " OR ".join(f"{db.dialect.quote(c)} IS NULL" for c in cols)
-    return bool(db.query(f"SELECT 1 FROM {qt} WHERE {cond} LIMIT 1"))
-
-
 # ------------------------------------------------------------------ statistics
 @dataclass
-class _TableStats:
+class TableStats:
     rows: int
     exact: bool
     pages: int
@@ -1227,67 +951,42 @@ class _TableStats:
     block_size: int
 
 
-def _stats(db: Database, rb: ResolvedBackfill) -> _TableStats:
-    qt = db.dialect.qname(rb.schema, rb.table)
-    if not _pg(db):
-        n = int(db.query(f"SELECT count(*) FROM {qt}")[0][0])
-        return _TableStats(n, True, 0, 0, 0, 4096)
-    oid = db.query("SELECT %s::regclass::oid",
-                   (db.dialect.qname(rb.schema, rb.table),))[0][0]
-    reltuples, relpages, heap, index, block = db.query(
-        "SELECT c.reltuples, c.relpages, pg_relation_size(c.oid), pg_indexes_size(c.oid), "
-        "current_setting('block_size')::int FROM pg_class c WHERE c.oid = %s", (oid,))[0]
-    pages = max(int(heap) // int(block), int(relpages))
-    if reltuples >= 50_000 and relpages > 0:
-        # reltuples describes relpages; scale it to the table's current size.
-        density = float(reltuples) / int(relpages)
-        return _TableStats(int(density * pages), False, pages, int(heap), int(index),
-                           int(block))
-    if heap < 1024**3:
-        # Small, or never analyzed: count it (cheap at this size, and then exact).
-        n = int(db.query(f"SELECT count(*) FROM {qt}")[0][0])
-        return _TableStats(n, True, pages, int(heap), int(index), int(block))
-    # Big and never analyzed: a rough guess (ANALYZE it for a better one).
-    return _TableStats(pages * 50, False, pages, int(heap), int(index), int(block))
-
-
 # ------------------------------------------------------------------ shadow trial
 @dataclass
-class _Trial:
+class Trial:
     sample_rows: int
     matching: int
     seconds: float
     wal_bytes: int | None
 
 
-def _bad_row(rb: ResolvedBackfill, where: str, row: str, error: str) -> BadInput:
+def bad_row(rb: ResolvedBackfill, where: str, row: str, error: str) -> BadInput:
     return BadInput(f"the backfill of {rb.display} fails {where} for {row}: {error}; "
                     "nothing was written to the target")
 
 
-def _shadow_trial(db: Database, rb: ResolvedBackfill, stats: _TableStats,
-                  opts: BackfillOptions, report: Reporter | None) -> _Trial:
-    if _pg(db):
-        return _shadow_trial_pg(db, rb, stats, opts, report)
-    return _shadow_trial_sqlite(db, rb, stats, opts)
+def _shadow_trial(db: Database, rb: ResolvedBackfill, stats: TableStats,
+                  opts: BackfillOptions, report: Reporter | None) -> Trial:
+    return _catalog(db).shadow_trial(db, rb, stats, opts, report)
 
 
-def _explain(shadow: Database, sql: BatchSql, rb: ResolvedBackfill) -> None:
+def _stats(db: Database, rb: ResolvedBackfill) -> TableStats:
+    return _catalog(db).table_stats(db, rb)
+
+
+def explain_on_shadow(shadow: Database, sql: BatchSql, rb: ResolvedBackfill) -> None:
     errors = _errors(shadow)
     params: list[Any]
     conds, params = sql.range(0, 1) if sql.ctid else ([], [])
     try:
-        if sql.pg:
-            shadow.execute("EXPLAIN " + sql.update_sql(conds), params)
-        else:
-            shadow.query("EXPLAIN " + sql.update_sql(conds), params)
+        shadow.query("EXPLAIN " + sql.update_sql(conds), params)
     except errors as exc:
         raise BadInput(f"the backfill of {rb.display} is not valid SQL on the shadow copy: "
-                       f"{_error_line(exc)} (SET {rb.set_text}"
+                       f"{error_line(exc)} (SET {rb.set_text}"
                        f"{' WHERE ' + rb.where if rb.where else ''})") from None
 
 
-def _trial_run(shadow: Database, sql: BatchSql, rb: ResolvedBackfill,
+def trial_run(shadow: Database, sql: BatchSql, rb: ResolvedBackfill,
                sample: int) -> tuple[int, float]:
     """Run the batch statement over the whole sample; a failure is reported by row."""
     errors = _errors(shadow)
@@ -1303,147 +1002,19 @@ def _trial_run(shadow: Database, sql: BatchSql, rb: ResolvedBackfill,
             updated = sql.update(lo, hi)
         return updated, time.perf_counter() - t0
     except errors as exc:
-        first = _error_line(exc)
+        first = error_line(exc)
     with shadow.transaction():
         found = locate_failure(sql, lo, hi, sample,
                                lambda c, p: _rowcount(shadow, sql.update_sql(c), p))
     if found:
-        raise _bad_row(rb, "on the shadow copy", found[0], found[1])
+        raise bad_row(rb, "on the shadow copy", found[0], found[1])
     raise BadInput(f"the backfill of {rb.display} fails on the shadow copy: {first}; "
                    "nothing was written to the target")
 
 
-def _shadow_trial_pg(db: Database, rb: ResolvedBackfill, stats: _TableStats,
-                     opts: BackfillOptions, report: Reporter | None) -> _Trial:
-    from .execute import materialize
-
-    d = db.dialect
-    live = db.introspect()
-    server = opts.shadow_dsn or getattr(db, "dsn", None)
-    with d.scratch(server) as shadow:
-        try:
-            materialize(shadow, live)
-        except (ExecutionFailed, BadInput) as exc:
-            raise BadInput(f"could not build a shadow copy of {db.dsn_display}'s schema: "
-                           f"{exc.message}") from None
-        shadow.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
-                       "SET standard_conforming_strings = on")
-        qt = d.qname(rb.schema, rb.table)
-        # Sample rows need not satisfy foreign keys on the shadow: drop those.
-        fks = shadow.query(
-            "SELECT n.nspname, c.relname, k.conname FROM pg_constraint k "
-            "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE k.contype = 'f' AND (k.conrelid = %s::regclass OR k.confrelid = %s::regclass)",
-            (qt, qt))
-        for schema, table, name in fks:
-            shadow.execute(f"ALTER TABLE {d.qname(schema, table)} DROP CONSTRAINT {d.quote(name)}")
-        sql = BatchSql(shadow, rb)
-        _explain(shadow, sql, rb)
-        if sql.ctid:
-            _refuse_self_reference(shadow, rb)
-        copied = _copy_sample_pg(db, shadow, rb, stats, opts.sample_rows)
-        if report:
-            report(f"shadow: copied a sample of {copied:,} row(s) of {rb.display}")
-        # The insert position, not pg_current_wal_lsn()'s write position: the shadow
-        # commits asynchronously, so the write position lags behind what was logged.
-        lsn0 = shadow.query("SELECT pg_current_wal_insert_lsn()")[0][0]
-        updated, seconds = _trial_run(shadow, sql, rb, copied)
-        wal = shadow.query("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)",
-                           (lsn0,))[0][0]
-    return _Trial(copied, updated, seconds, int(wal))
-
-
-def _refuse_self_reference(shadow: Database, rb: ResolvedBackfill) -> None:
-    """ctid batches skip rows already holding their new value; an expression that reads
-    the column it sets (``n = n + 1``) would then apply twice to rows that moved."""
-    qt = shadow.dialect.qname(rb.schema, rb.table)
-    exprs = ", ".join(f"({e}\n)" for e in rb.expressions)
-    with shadow.transaction():
-        shadow.execute(f"CREATE VIEW lockplane_probe AS SELECT {exprs} FROM {qt}")
-        used = {r[0] for r in shadow.query(
-            "SELECT column_name FROM information_schema.view_column_usage "
-            "WHERE view_name = 'lockplane_probe'")}
-        shadow.execute("DROP VIEW lockplane_probe")
-    clash = [c for c in rb.columns if c in used]
-    if clash:
-        raise BadInput(f"{rb.display} has no primary or unique NOT NULL key, and the "
-                       f"expression for {clash[0]} reads {clash[0]} itself: without a key a "
-                       "row could be visited twice; add a key, or compute from other columns")
-
-
-def _copy_sample_pg(db: Database, shadow: Database, rb: ResolvedBackfill,
-                    stats: _TableStats, n: int) -> int:
-    d = db.dialect
-    qt = d.qname(rb.schema, rb.table)
-    cols = [r[0] for r in db.query(
-        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
-        "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (qt,))]
-    qcols = ", ".join(d.quote(c) for c in cols)
-    n = max(1, int(n))
-    if stats.rows <= n:
-        source = f"SELECT {qcols} FROM {qt}"
-    else:
-        # Pages at random, about n rows in all. No LIMIT cutting the sample short: that
-        # would keep only the first pages, a biased sample (updated rows move to the end).
-        pct = min(100.0, 100.0 * n / max(stats.rows, 1))
-        source = (f"SELECT {qcols} FROM {qt} TABLESAMPLE SYSTEM ({pct:.6f}) REPEATABLE (7) "
-                  f"LIMIT {3 * n}")
-    src: Any = getattr(db, "conn")  # noqa: B009
-    dst: Any = getattr(shadow, "conn")  # noqa: B009
-    with shadow.transaction():
-        # Insert triggers belong to the application's writes, not to the sample.
-        shadow.execute(f"ALTER TABLE {qt} DISABLE TRIGGER USER")
-        with db.transaction():
-            db.execute("SET TRANSACTION READ ONLY")
-            with src.cursor().copy(f"COPY ({source}) TO STDOUT") as cin, \
-                    dst.cursor().copy(f"COPY {qt} ({qcols}) FROM STDIN") as cout:
-                for data in cin:
-                    cout.write(data)
-        shadow.execute(f"ALTER TABLE {qt} ENABLE TRIGGER USER")
-    shadow.execute(f"ANALYZE {qt}")
-    return int(shadow.query(f"SELECT count(*) FROM {qt}")[0][0])
-
-
-def _shadow_trial_sqlite(db: Database, rb: ResolvedBackfill, stats: _TableStats,
-                         opts: BackfillOptions) -> _Trial:
-    d = db.dialect
-    objects = db.query(
-        "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL "
-        "AND name NOT LIKE 'sqlite^_%' ESCAPE '^' AND name NOT LIKE '^_lockplane^_%' ESCAPE '^' "
-        "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 "
-        "ELSE 3 END, rowid")
-    with d.scratch() as shadow:
-        shadow.execute("PRAGMA foreign_keys = OFF")
-        for kind, _name, _tbl, ddl in objects:
-            if kind == "table":
-                shadow.execute(ddl)
-        qt = d.quote(rb.table)
-        info = db.query(f"PRAGMA table_xinfo({qt})")
-        cols = [r[1] for r in info if r[6] == 0]
-        qcols = ", ".join(d.quote(c) for c in cols)
-        n = max(1, int(opts.sample_rows))
-        every = max(1, stats.rows // n)
-        sample_where = f" WHERE abs(random()) % {every} = 0" if every > 1 else ""
-        rows = db.query(f"SELECT {qcols} FROM {qt}{sample_where} LIMIT {n}")
-        marks = ", ".join("?" for _ in cols)
-        with shadow.transaction():
-            getattr(shadow, "conn").executemany(  # noqa: B009
-                f"INSERT INTO {qt} ({qcols}) VALUES ({marks})", rows)
-        for kind, _name, _tbl, ddl in objects:
-            if kind != "table":
-                try:
-                    shadow.execute(ddl)
-                except Exception:  # noqa: BLE001 - a view or trigger the sample can't hold
-                    pass
-        sql = BatchSql(shadow, rb)
-        _explain(shadow, sql, rb)
-        updated, seconds = _trial_run(shadow, sql, rb, len(rows))
-    return _Trial(len(rows), updated, seconds, None)
-
-
 # ------------------------------------------------------------------ read-only check
 def _check_target(db: Database, rb: ResolvedBackfill, ranges: list[tuple[Any, Any]],
-                  stats: _TableStats, report: Reporter | None) -> tuple[str, int | None]:
+                  stats: TableStats, report: Reporter | None) -> tuple[str, int | None]:
     """Evaluate the expressions on every row of the ranges, read-only; a failing row is
     bad input. Returns what was checked (for the plan's summary) and how many rows the
     WHERE selects (None if the check could not run)."""
@@ -1461,33 +1032,32 @@ def _check_target(db: Database, rb: ResolvedBackfill, ranges: list[tuple[Any, An
                 upto = min(hi, cursor + max(1, int(step / max(density, 1.0))))
                 count_hint = step
             else:
-                with _read_only(db):
+                with db.read_only():
                     found = sql.bound(cursor, hi, step)
                 if found is None:
                     break
                 upto, count_hint = found
             try:
-                with _read_only(db):
-                    if _pg(db):
-                        db.execute("SET LOCAL statement_timeout = 0")
+                with db.read_only():
+                    db.set_local_settings(statement_timeout_ms=0)
                     rows, non_null = sql.check(cursor, upto)
             except errors as exc:
-                if _sqlstate(exc) == _PG_READ_ONLY:
+                if db.dialect.is_read_only_violation(exc):
                     return ("not evaluated on the target's rows: the expression writes "
-                            f"({_error_line(exc)}); tried on the shadow sample only"), None
-                with _read_only(db):
+                            f"({error_line(exc)}); tried on the shadow sample only"), None
+                with db.read_only():
                     hit = locate_failure(sql, cursor, upto, count_hint,
                                          lambda c, p: sql.db.query(
                                              _check_sql(sql, c), p))
                 if hit:
-                    raise _bad_row(rb, "on the target (read-only check)", hit[0],
+                    raise bad_row(rb, "on the target (read-only check)", hit[0],
                                    hit[1]) from None
                 raise BadInput(f"the backfill of {rb.display} fails on the target "
-                               f"(read-only check): {_error_line(exc)}; nothing was "
+                               f"(read-only check): {error_line(exc)}; nothing was "
                                "written") from None
             for i, nn in enumerate(non_null):
                 if rb.not_null[i] and nn < rows:
-                    with _read_only(db):
+                    with db.read_only():
                         row = sql.first_null(cursor, upto, i)
                     where = sql.describe_row(row) if row else "a row"
                     raise BadInput(f"the backfill of {rb.display} would set NOT NULL column "
@@ -1504,8 +1074,7 @@ def _check_sql(sql: BatchSql, conds: list[str]) -> str:
     conds = list(conds)
     if sql.where:
         conds.append(sql.where)
-    exprs = [(f"CAST({e} AS {t})" if sql.pg else e)
-             for e, t in zip(sql.exprs, sql.rb.types, strict=True)]
+    exprs = [sql.d.cast_to_column(e, t) for e, t in zip(sql.exprs, sql.rb.types, strict=True)]
     return (f"SELECT count(*), {', '.join(f'count({e})' for e in exprs)} FROM {sql.qt} "
             f"WHERE {' AND '.join(conds) or '1 = 1'}")
 
@@ -1519,7 +1088,7 @@ def plan_backfill(dsn: str, spec: BackfillSpec, opts: BackfillOptions | None = N
     with _connect(dsn) as db:
         # Nothing of planning writes to the target, and nothing can: expressions are
         # evaluated on it only in this read-only session (their trial runs on a shadow).
-        _read_only_session(db)
+        db.read_only_session()
         rb = _resolve(db, spec)
         state = Checkpoints(db)
         existing = [] if opts.restart else state.chunks(rb.id)
@@ -1527,7 +1096,7 @@ def plan_backfill(dsn: str, spec: BackfillSpec, opts: BackfillOptions | None = N
         sql = BatchSql(db, rb)
         checks: list[str] = []
         warnings: list[str] = []
-        trial: _Trial | None = None
+        trial: Trial | None = None
         matching: int | None = None
         resuming = bool(existing) and not all(c.status == "done" for c in existing)
         if existing and not resuming:
@@ -1558,7 +1127,7 @@ def plan_backfill(dsn: str, spec: BackfillSpec, opts: BackfillOptions | None = N
 
 
 def _remaining_ranges(rb: ResolvedBackfill, existing: list[ChunkState],
-                      stats: _TableStats) -> list[tuple[Any, Any]]:
+                      stats: TableStats) -> list[tuple[Any, Any]]:
     if rb.key_kind == KEY_CTID:
         if not existing:
             return [(0, stats.pages + 1)]
@@ -1569,7 +1138,7 @@ def _remaining_ranges(rb: ResolvedBackfill, existing: list[ChunkState],
             if c.status != "done"]
 
 
-def _estimate(db: Database, rb: ResolvedBackfill, stats: _TableStats, trial: _Trial | None,
+def _estimate(db: Database, rb: ResolvedBackfill, stats: TableStats, trial: Trial | None,
               opts: BackfillOptions, matching: int | None = None) -> Estimate:
     selectivity = 1.0
     if trial and trial.sample_rows:
@@ -1624,7 +1193,7 @@ def start_backfill(dsn: str, plan: BackfillPlan, opts: BackfillOptions | None = 
             state.set_status(rb.id, "running", only_from=("pending", "running", "cancelled",
                                                          "failed"))
             return [c.chunk for c in existing if c.status != "done"]
-        if opts.restart and _pg(db):
+        if opts.restart and db.dialect.has_advisory_locks:
             for c in state.chunks(rb.id):
                 # Starting over under a live runner would apply its batches twice.
                 with _runner_lock(db, rb.id, c.chunk, wait_s=0):
@@ -1641,7 +1210,7 @@ def start_backfill(dsn: str, plan: BackfillPlan, opts: BackfillOptions | None = 
         return list(range(n))
 
 
-def _split(db: Database, rb: ResolvedBackfill, stats: _TableStats,
+def _split(db: Database, rb: ResolvedBackfill, stats: TableStats,
            chunks: int) -> list[tuple[Any, Any, Any]]:
     """(lower, upper, cursor) per chunk: keys split at sampled quantiles; ctid: blocks."""
     if rb.key_kind == KEY_CTID:
@@ -1652,16 +1221,13 @@ def _split(db: Database, rb: ResolvedBackfill, stats: _TableStats,
         return [(None, None, None)]
     sql = BatchSql(db, rb)
     keys = ", ".join(sql.qkeys)
-    outs = ", ".join((f"s.{k}::text" if sql.pg else f"s.{k}") for k in sql.qkeys)
+    outs = ", ".join(sql.d.as_text(f"s.{k}") for k in sql.qkeys)
     order = ", ".join(f"s.{k}" for k in sql.qkeys)
     if stats.rows <= _SPLIT_SAMPLE_KEYS * 2:
         inner = f"SELECT {keys} FROM {sql.qt}"
-    elif sql.pg:
-        pct = min(100.0, 100.0 * _SPLIT_SAMPLE_KEYS / max(stats.rows, 1))
-        inner = f"SELECT {keys} FROM {sql.qt} TABLESAMPLE SYSTEM ({pct:.6f}) REPEATABLE (11)"
     else:
-        every = max(1, stats.rows // _SPLIT_SAMPLE_KEYS)
-        inner = f"SELECT {keys} FROM {sql.qt} WHERE abs(random()) % {every} = 0"
+        sampled = sql.d.sample_of(sql.qt, _SPLIT_SAMPLE_KEYS, stats.rows, seed=11)
+        inner = f"SELECT {keys} FROM {sampled}"
     sample = [list(r) for r in db.query(f"SELECT {outs} FROM ({inner}) AS s ORDER BY {order}",
                                         [])]  # [], not None: the parts are %-escaped
     edges: list[list[Any]] = []
@@ -1728,24 +1294,22 @@ class _Pacer:
 
 
 def replication_lag_ms(db: Database) -> tuple[int, float | None]:
-    """(replicas, worst lag in ms) from pg_stat_replication; lag None if not visible."""
-    rows = db.query(
-        "SELECT count(*), max(extract(epoch FROM greatest(write_lag, flush_lag, replay_lag)) "
-        "* 1000) FROM pg_stat_replication")
-    count, lag = rows[0]
-    return int(count), (None if lag is None else float(lag))
+    """(replicas, worst lag in ms; None if not visible); (0, None) where the dialect
+    cannot see its replicas."""
+    return db.replication_lag_ms() or (0, None)
 
 
 @contextmanager
 def _runner_lock(db: Database, backfill: str, chunk: int, wait_s: float) -> Iterator[None]:
-    """One runner per chunk (PostgreSQL session advisory lock). A crashed runner's session
-    may take a moment to end: wait for it, then refuse."""
-    if not _pg(db):
+    """One runner per chunk (a session advisory lock, where the dialect has them; SQLite
+    has one writer at a time). A crashed runner's session may take a moment to end: wait
+    for it, then refuse."""
+    if not db.dialect.has_advisory_locks:
         yield
         return
     a, b = _runner_key(backfill, chunk)
     deadline = time.monotonic() + wait_s
-    while not db.query("SELECT pg_try_advisory_lock(%s, %s)", (a, b))[0][0]:
+    while not db.try_advisory_lock(a, b):
         if time.monotonic() > deadline:
             raise SafetyRefusal(f"backfill {backfill} chunk {chunk} is being run by another "
                                 "process; wait for it, or cancel it with "
@@ -1754,8 +1318,8 @@ def _runner_lock(db: Database, backfill: str, chunk: int, wait_s: float) -> Iter
     try:
         yield
     finally:
-        if not db_closed(db):
-            db.query("SELECT pg_advisory_unlock(%s, %s)", (a, b))
+        if not db.closed:
+            db.advisory_unlock(a, b)
 
 
 def run_chunk(dsn: str, backfill: str, chunk: int, opts: BackfillOptions | None = None,
@@ -1774,11 +1338,10 @@ def run_chunk(dsn: str, backfill: str, chunk: int, opts: BackfillOptions | None 
         # orphans (crash.py).
         session.tag(f"b={backfill}")
         settle_orphans(db, 0.0, label=session.label)
-        if not _pg(db):
-            # SQLite's lock_timeout: how long BEGIN IMMEDIATE waits for another writer
-            # (the application, or the other chunks: SQLite has one writer at a time).
-            wait = opts.lock_timeout_ms + 2 * opts.target_batch_ms * max(1, opts.chunks)
-            db.execute(f"PRAGMA busy_timeout = {int(wait)}")
+        # Where there is one writer at a time (SQLite), the lock_timeout is how long a
+        # batch waits for the other writers: the application, or the other chunks.
+        db.set_writer_wait(opts.lock_timeout_ms
+                           + 2 * opts.target_batch_ms * max(1, opts.chunks))
         with _runner_lock(db, backfill, chunk, opts.wait_for_runner_s):
             runner = _ChunkRunner(db, dsn, rb, chunk, opts, on_progress, stop, t_start)
             runner.session = session
@@ -1817,11 +1380,6 @@ class _ChunkRunner:
                                                                 for c in chunks))
         self.total_at = time.monotonic()
         self.lag_warned = False
-        # One round trip: every setting of a batch's transaction (integers: no quoting).
-        self.settings = (f"SET LOCAL lock_timeout = {int(opts.lock_timeout_ms)}; "
-                         f"SET LOCAL statement_timeout = {int(opts.statement_timeout_ms)}"
-                         + ("" if opts.synchronous_commit
-                            else "; SET LOCAL synchronous_commit = off"))
 
     # -------------------------------------------------------------- progress
     def _progress(self, status: str = "running", note: str | None = None) -> None:
@@ -1892,8 +1450,9 @@ class _ChunkRunner:
         count = 0
         try:
             with db.transaction():
-                if _pg(db):
-                    db.execute(self.settings)
+                db.set_local_settings(
+                    self.opts.lock_timeout_ms, self.opts.statement_timeout_ms,
+                    None if self.opts.synchronous_commit else False)
                 status, cursor = state.lock(rb.id, self.chunk)
                 if status == "cancelled":
                     raise _Cancelled()
@@ -1936,7 +1495,7 @@ class _ChunkRunner:
         return new_cursor_done
 
     def _failed(self, exc: BaseException, after: Any, upto: Any, n: int) -> bool:
-        reason = _retry_reason(self.db, exc)
+        reason = self.db.dialect.retry_reason(exc)
         if reason:
             self.retries += 1
             if self.pacer.failures >= self.opts.max_retries:
@@ -1952,14 +1511,12 @@ class _ChunkRunner:
             self._reconnect(exc)
             return False
         # A data error: find the row, record why the backfill stopped, and say so.
-        first = _error_line(exc)
+        first = error_line(exc)
         where = None
         if after is not None or upto is not None or not self.sql.ctid:
             try:
                 with self.db.transaction():
-                    if _pg(self.db):
-                        self.db.execute(f"SET LOCAL lock_timeout = "
-                                        f"{int(self.opts.lock_timeout_ms)}")
+                    self.db.set_local_settings(lock_timeout_ms=self.opts.lock_timeout_ms)
                     where = locate_failure(self.sql, after, upto, n, lambda c, p: _rowcount(
                         self.db, self.sql.update_sql(c), p))
             except _errors(self.db):
@@ -1982,7 +1539,7 @@ class _ChunkRunner:
         self.retries += 1
         for attempt in range(1, 6):
             self._sleep(min(10.0, 0.5 * 2 ** attempt),
-                        note=f"connection lost ({_error_line(exc)}); reconnecting")
+                        note=f"connection lost ({error_line(exc)}); reconnecting")
             try:
                 fresh = _connect(self.dsn)
             except BadInput:
@@ -1997,7 +1554,7 @@ class _ChunkRunner:
             self.state = Checkpoints(fresh)
             self.sql = BatchSql(fresh, self.rb)
             a, b = _runner_key(self.rb.id, self.chunk)
-            if not fresh.query("SELECT pg_try_advisory_lock(%s, %s)", (a, b))[0][0]:
+            if fresh.dialect.has_advisory_locks and not fresh.try_advisory_lock(a, b):
                 raise SafetyRefusal(f"backfill {self.rb.id} chunk {self.chunk}: another "
                                     "runner took over while the connection was lost")
             return
@@ -2006,10 +1563,13 @@ class _ChunkRunner:
 
     def _wait_for_replicas(self) -> None:
         ceiling = self.opts.max_replication_lag_ms
-        if not ceiling or not _pg(self.db):
+        if not ceiling:
             return
         while True:
-            replicas, lag = replication_lag_ms(self.db)
+            seen = self.db.replication_lag_ms()
+            if seen is None:  # the dialect cannot see replicas
+                return
+            replicas, lag = seen
             if replicas == 0 or lag is None or lag <= ceiling:
                 if replicas and lag is None and not self.lag_warned:
                     self.lag_warned = True
@@ -2071,12 +1631,11 @@ def backfill_status(dsn: str, backfill: str | None = None) -> list[BackfillStatu
         state = Checkpoints(db)
         rows = state.summaries(backfill)
         live: set[str] = set()
-        if rows and _pg(db):
+        locks = db.dialect.has_advisory_locks
+        if rows and locks:
             # Runners hold a session advisory lock per chunk: a 'running' chunk whose
             # lock nobody holds belongs to a runner that died (interrupted).
-            held = {(int(a), int(b)) for a, b in db.query(
-                "SELECT classid::bigint, objid::bigint FROM pg_locks "
-                "WHERE locktype = 'advisory' AND objsubid = 2 AND granted")}
+            held = db.held_advisory_locks(this_database=False)
             for r in rows:
                 for c in range(int(r[3])):
                     a, b = _runner_key(r[0], c)
@@ -2094,7 +1653,7 @@ def backfill_status(dsn: str, backfill: str | None = None) -> list[BackfillStatu
             elif cancelled:
                 status = "cancelled"
             elif running:
-                status = "running" if (r[0] in live or not _pg(db)) else "interrupted"
+                status = "running" if (r[0] in live or not locks) else "interrupted"
             else:
                 status = "pending"
             out.append(BackfillStatus(
@@ -2134,12 +1693,9 @@ def chunk_runs(dsn: str, backfill: str) -> tuple[list[ChunkState], set[int] | No
     the runners on SQLite, which has no such locks."""
     with _connect(dsn) as db:
         states = Checkpoints(db).chunks(backfill)
-        if not _pg(db):
+        if not db.dialect.has_advisory_locks:
             return states, None
-        held = {(int(a), int(b)) for a, b in db.query(
-            "SELECT classid::bigint, objid::bigint FROM pg_locks "
-            "WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())")}
+        held = db.held_advisory_locks(this_database=True)
         live = set()
         for c in states:
             a, b = _runner_key(backfill, c.chunk)

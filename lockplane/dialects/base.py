@@ -17,11 +17,34 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the model is heavy to import; a dialect needs it only to introspect
+    from ..backfill import (
+        BackfillOptions,
+        BackfillSpec,
+        Reporter,
+        ResolvedBackfill,
+        TableStats,
+        Trial,
+    )
     from ..lockwait import LockWatch
     from ..model import Schema
+
+
+class BackfillCatalog(Protocol):
+    """What a batched backfill asks a server's catalog (``dialects/<name>/backfill.py``)."""
+
+    def resolve(self, db: Any, spec: BackfillSpec) -> ResolvedBackfill:
+        """The table, its SET columns' types and the key the batches walk; BadInput if
+        the table cannot be backfilled."""
+
+    def table_stats(self, db: Any, rb: ResolvedBackfill) -> TableStats:
+        """Rows (estimated or counted) and size of the table."""
+
+    def shadow_trial(self, db: Any, rb: ResolvedBackfill, stats: TableStats,
+                     opts: BackfillOptions, report: Reporter | None) -> Trial:
+        """Run the batch statement on a shadow copy holding a sample of the rows."""
 
 
 class Dialect(ABC):
@@ -127,6 +150,30 @@ class Dialect(ABC):
         """DDL of the ``backfills`` checkpoint table (idempotent)."""
         raise NotImplementedError(f"{self.name}: no backfill checkpoints")
 
+    # Appended to a SELECT that must lock the rows it reads until the transaction ends
+    # ("" where a write transaction locks the whole database anyway).
+    lock_rows_clause: str = ""
+
+    def has_max(self, sql_type: str) -> bool:
+        """Whether ``max()`` is defined on values of ``sql_type``."""
+        return True
+
+    def sample_of(self, table_sql: str, wanted: int, total: int, seed: int) -> str:
+        """A FROM item reading about ``wanted`` of the ``total`` rows of a table (quoted
+        ``table_sql``), spread over the whole table."""
+        every = max(1, total // max(wanted, 1))
+        return f"{table_sql} WHERE abs(random()) % {every} = 0"
+
+    def concat_skipping_nulls(self, parts_sql: Sequence[str], separator: str) -> str:
+        """SQL joining the values of ``parts_sql`` with ``separator``, NULL parts and
+        their separators skipped (PostgreSQL's ``concat_ws``)."""
+        cols = ", ".join(parts_sql)
+        return f"concat_ws({self.literal(separator)}, {cols})"
+
+    def backfill_catalog(self) -> BackfillCatalog | None:
+        """What batched backfills ask this server; None: not supported on this dialect."""
+        return None
+
     def copy_sample(self, shadow: Database, source_dsn: str, schema: Schema) -> list[str]:
         """Copy a sample of the source's rows into a shadow built from ``schema`` (steps
         that fail on data fail there); warnings. Where the dialect cannot: no rows, no
@@ -191,10 +238,11 @@ class Database(ABC):
         """Values' text forms and string literals independent of user settings."""
         return None
 
-    def set_local_timeouts(self, lock_timeout_ms: int | None = None,
-                           statement_timeout_ms: int | None = None) -> None:
-        """Timeouts for the current transaction only (0: none); no-op where the server
-        has no such settings."""
+    def set_local_settings(self, lock_timeout_ms: int | None = None,
+                           statement_timeout_ms: int | None = None,
+                           synchronous_commit: bool | None = None) -> None:
+        """Settings for the current transaction only, in one round trip (timeouts: 0 is
+        none; None leaves a setting alone); no-op where the server has no such settings."""
         return None
 
     def set_writer_wait(self, ms: int) -> None:
@@ -241,6 +289,11 @@ class Database(ABC):
     def held_advisory_locks(self, this_database: bool = True) -> set[tuple[int, int]]:
         """Two-integer advisory keys some session holds right now (unsigned 32-bit)."""
         raise NotImplementedError(f"{self.dialect.name}: no advisory locks")
+
+    def replication_lag_ms(self) -> tuple[int, float | None] | None:
+        """(replicas, worst lag in ms, None if not visible); None where the dialect
+        cannot see its replicas."""
+        return None
 
     # ---------------------------------------------------------------- state tables
     def state_table_exists(self, table: str) -> bool:

@@ -26,6 +26,9 @@ RETRYABLE_SQLSTATES = {
     "57014": "statement timeout",     # query_canceled
 }
 READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction
+# Types with a max() aggregate (uuid, for one, has none before PostgreSQL 16).
+MAX_TYPES = ("smallint", "integer", "bigint", "numeric", "text", "character", "date",
+             "timestamp", "time ", "real", "double precision", "oid")
 # The server ended the session (admin shutdown, crash shutdown, cannot connect now).
 _SESSION_GONE_SQLSTATES = ("57P01", "57P02", "57P03")
 
@@ -107,6 +110,21 @@ class PostgresDialect(Dialect):
         from .state import BACKFILLS_DDL
 
         return BACKFILLS_DDL
+
+    lock_rows_clause = " FOR UPDATE"
+
+    def has_max(self, sql_type: str) -> bool:
+        return sql_type.startswith(MAX_TYPES)
+
+    def sample_of(self, table_sql: str, wanted: int, total: int, seed: int) -> str:
+        # Pages at random: no full scan, and the same pages for the same seed.
+        pct = min(100.0, 100.0 * wanted / max(total, 1))
+        return f"{table_sql} TABLESAMPLE SYSTEM ({pct:.6f}) REPEATABLE ({int(seed)})"
+
+    def backfill_catalog(self) -> Any:
+        from . import backfill
+
+        return backfill
 
     def copy_sample(self, shadow: Database, source_dsn: str, schema: Schema) -> list[str]:
         from ...lockstats import copy_sample
@@ -230,13 +248,17 @@ class PostgresDatabase(Database):
         self.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
                      "SET standard_conforming_strings = on")
 
-    def set_local_timeouts(self, lock_timeout_ms: int | None = None,
-                           statement_timeout_ms: int | None = None) -> None:
-        settings = []
+    def set_local_settings(self, lock_timeout_ms: int | None = None,
+                           statement_timeout_ms: int | None = None,
+                           synchronous_commit: bool | None = None) -> None:
+        settings = []  # integers and keywords only: no quoting needed
         if lock_timeout_ms is not None:
             settings.append(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
         if statement_timeout_ms is not None:
             settings.append(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+        if synchronous_commit is not None:
+            settings.append("SET LOCAL synchronous_commit = "
+                            + ("on" if synchronous_commit else "off"))
         if settings:
             self.execute("; ".join(settings))
 
@@ -286,6 +308,13 @@ class PostgresDatabase(Database):
         return {(int(a), int(b)) for a, b in self.query(
             "SELECT classid::bigint, objid::bigint FROM pg_locks "
             "WHERE locktype = 'advisory' AND objsubid = 2 AND granted" + where)}
+
+    def replication_lag_ms(self) -> tuple[int, float | None] | None:
+        rows = self.query(
+            "SELECT count(*), max(extract(epoch FROM greatest(write_lag, flush_lag, "
+            "replay_lag)) * 1000) FROM pg_stat_replication")
+        count, lag = rows[0]
+        return int(count), (None if lag is None else float(lag))
 
     def state_table_exists(self, table: str) -> bool:
         return bool(self.query("SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0])

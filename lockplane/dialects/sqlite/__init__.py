@@ -48,6 +48,18 @@ class SQLiteDialect(Dialect):
             return "database is locked"
         return None
 
+    def concat_skipping_nulls(self, parts_sql: Sequence[str], separator: str) -> str:
+        # SQLite's concat_ws arrived in 3.44: build it from || and nullif.
+        sep = self.literal(separator)
+        pieces = [f"coalesce({p} || {sep}, '')" for p in parts_sql[:-1]]
+        expr = " || ".join([*pieces, f"coalesce({parts_sql[-1]}, '')"])
+        return f"rtrim({expr}, {sep})" if separator else expr
+
+    def backfill_catalog(self) -> Any:
+        from . import backfill
+
+        return backfill
+
     def history_table_sql(self) -> str:
         from .state import HISTORY_DDL
 

@@ -1,0 +1,206 @@
+"""What a batched backfill asks PostgreSQL: the table's walkable key (primary, unique
+NOT NULL, or ctid ranges), its size from the catalog, and a trial of the batch statement
+on a shadow copy holding a random sample of its rows (``TABLESAMPLE``, ``COPY``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from ...backfill import (
+    KEY_CTID,
+    KEY_PRIMARY,
+    KEY_UNIQUE,
+    BackfillOptions,
+    BackfillSpec,
+    BatchSql,
+    Reporter,
+    ResolvedBackfill,
+    TableStats,
+    Trial,
+    backfill_id,
+    error_line,
+    explain_on_shadow,
+    pick_columns,
+    runnable,
+    trial_run,
+)
+from ...errors import BadInput, ExecutionFailed
+from ...execute import materialize
+from ..base import Database
+
+if TYPE_CHECKING:
+    from . import PostgresDatabase
+
+
+def resolve(db: PostgresDatabase, spec: BackfillSpec) -> ResolvedBackfill:
+    try:
+        with db.transaction():
+            rows = db.query(
+                "SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+                (spec.table,))
+    except psycopg.Error as exc:
+        raise BadInput(f"--table {spec.table!r}: {error_line(exc)}") from None
+    if not rows:
+        raise BadInput(f"unknown table {spec.table!r} in {db.dsn_display}")
+    oid, schema, table, kind = rows[0]
+    display = f"{schema}.{table}"
+    if kind not in ("r", "p"):
+        raise BadInput(f"{display} is not a table (relkind {kind!r})")
+    if schema == "lockplane":
+        raise BadInput(f"{display} is Lockplane's own state: not a backfill target")
+    cols = db.query(
+        "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
+        "CASE WHEN attgenerated <> '' THEN 'a generated column' "
+        "WHEN attidentity = 'a' THEN 'an identity column (GENERATED ALWAYS)' ELSE '' END "
+        "FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped "
+        "ORDER BY attnum", (oid,))
+    columns = {r[0]: (r[1], bool(r[2]), r[3]) for r in cols}
+    names = pick_columns(spec, display, columns, str.lower)
+    keys = db.query(
+        "SELECT i.indisprimary, ic.relname, "
+        "  array_agg(a.attname ORDER BY k.ord), "
+        "  array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.ord), "
+        "  bool_and(a.attnotnull), bool_and(k.opt = 0) "
+        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+        "CROSS JOIN LATERAL unnest((i.indkey::int2[])[0:i.indnkeyatts - 1], "
+        "  (i.indoption::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, opt, ord) "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid AND i.indpred IS NULL "
+        "  AND i.indexprs IS NULL AND NOT (0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])) "
+        "GROUP BY i.indexrelid, i.indisprimary, ic.relname "
+        "ORDER BY i.indisprimary DESC, count(*), ic.relname", (oid,))
+    usable = [k for k in keys if k[4] and k[5]]  # NOT NULL, ascending
+    if usable:
+        primary, index, kcols, ktypes = usable[0][:4]
+        kind_ = KEY_PRIMARY if primary else KEY_UNIQUE
+    else:
+        if kind == "p":
+            raise BadInput(f"{display} is partitioned and has no primary or unique NOT NULL "
+                           "key to walk: add one (ctid is not unique across partitions)")
+        if db.server_version < 140000:
+            raise BadInput(f"{display} has no primary key and no unique NOT NULL key; ctid "
+                           "ranges need PostgreSQL 14+: add a key")
+        index, kcols, ktypes, kind_ = None, [], [], KEY_CTID
+    kcols, ktypes = list(kcols), list(ktypes)
+    for name in names:
+        if name in kcols:
+            raise BadInput(f"column {display}.{name} is part of the key the backfill walks "
+                           f"({', '.join(kcols)}): it cannot be set by a backfill")
+    exprs, where = runnable(spec, "postgres")
+    return ResolvedBackfill(
+        id=backfill_id("postgres", schema, table, names, exprs, where),
+        dialect="postgres", schema=schema, table=table, columns=names, expressions=exprs,
+        types=[columns[n][0] for n in names], not_null=[columns[n][1] for n in names],
+        where=where, key_kind=kind_, key_name=index, key_columns=kcols, key_types=ktypes)
+
+
+def table_stats(db: PostgresDatabase, rb: ResolvedBackfill) -> TableStats:
+    qt = db.dialect.qname(rb.schema, rb.table)
+    oid = db.query("SELECT %s::regclass::oid",
+                   (db.dialect.qname(rb.schema, rb.table),))[0][0]
+    reltuples, relpages, heap, index, block = db.query(
+        "SELECT c.reltuples, c.relpages, pg_relation_size(c.oid), pg_indexes_size(c.oid), "
+        "current_setting('block_size')::int FROM pg_class c WHERE c.oid = %s", (oid,))[0]
+    pages = max(int(heap) // int(block), int(relpages))
+    if reltuples >= 50_000 and relpages > 0:
+        # reltuples describes relpages; scale it to the table's current size.
+        density = float(reltuples) / int(relpages)
+        return TableStats(int(density * pages), False, pages, int(heap), int(index),
+                           int(block))
+    if heap < 1024**3:
+        # Small, or never analyzed: count it (cheap at this size, and then exact).
+        n = int(db.query(f"SELECT count(*) FROM {qt}")[0][0])
+        return TableStats(n, True, pages, int(heap), int(index), int(block))
+    # Big and never analyzed: a rough guess (ANALYZE it for a better one).
+    return TableStats(pages * 50, False, pages, int(heap), int(index), int(block))
+
+
+def shadow_trial(db: PostgresDatabase, rb: ResolvedBackfill, stats: TableStats,
+                     opts: BackfillOptions, report: Reporter | None) -> Trial:
+    d = db.dialect
+    live = db.introspect()
+    server = opts.shadow_dsn or db.dsn
+    with d.scratch(server) as shadow:
+        try:
+            materialize(shadow, live)
+        except (ExecutionFailed, BadInput) as exc:
+            raise BadInput(f"could not build a shadow copy of {db.dsn_display}'s schema: "
+                           f"{exc.message}") from None
+        shadow.stable_text_session()
+        qt = d.qname(rb.schema, rb.table)
+        # Sample rows need not satisfy foreign keys on the shadow: drop those.
+        fks = shadow.query(
+            "SELECT n.nspname, c.relname, k.conname FROM pg_constraint k "
+            "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE k.contype = 'f' AND (k.conrelid = %s::regclass OR k.confrelid = %s::regclass)",
+            (qt, qt))
+        for schema, table, name in fks:
+            shadow.execute(f"ALTER TABLE {d.qname(schema, table)} DROP CONSTRAINT {d.quote(name)}")
+        sql = BatchSql(shadow, rb)
+        explain_on_shadow(shadow, sql, rb)
+        if sql.ctid:
+            _refuse_self_reference(shadow, rb)
+        copied = _copy_sample(db, shadow, rb, stats, opts.sample_rows)
+        if report:
+            report(f"shadow: copied a sample of {copied:,} row(s) of {rb.display}")
+        # The insert position, not pg_current_wal_lsn()'s write position: the shadow
+        # commits asynchronously, so the write position lags behind what was logged.
+        lsn0 = shadow.query("SELECT pg_current_wal_insert_lsn()")[0][0]
+        updated, seconds = trial_run(shadow, sql, rb, copied)
+        wal = shadow.query("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)",
+                           (lsn0,))[0][0]
+    return Trial(copied, updated, seconds, int(wal))
+
+
+def _refuse_self_reference(shadow: Database, rb: ResolvedBackfill) -> None:
+    """ctid batches skip rows already holding their new value; an expression that reads
+    the column it sets (``n = n + 1``) would then apply twice to rows that moved."""
+    qt = shadow.dialect.qname(rb.schema, rb.table)
+    exprs = ", ".join(f"({e}\n)" for e in rb.expressions)
+    with shadow.transaction():
+        shadow.execute(f"CREATE VIEW lockplane_probe AS SELECT {exprs} FROM {qt}")
+        used = {r[0] for r in shadow.query(
+            "SELECT column_name FROM information_schema.view_column_usage "
+            "WHERE view_name = 'lockplane_probe'")}
+        shadow.execute("DROP VIEW lockplane_probe")
+    clash = [c for c in rb.columns if c in used]
+    if clash:
+        raise BadInput(f"{rb.display} has no primary or unique NOT NULL key, and the "
+                       f"expression for {clash[0]} reads {clash[0]} itself: without a key a "
+                       "row could be visited twice; add a key, or compute from other columns")
+
+
+def _copy_sample(db: Database, shadow: Database, rb: ResolvedBackfill,
+                    stats: TableStats, n: int) -> int:
+    d = db.dialect
+    qt = d.qname(rb.schema, rb.table)
+    cols = [r[0] for r in db.query(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+        "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (qt,))]
+    qcols = ", ".join(d.quote(c) for c in cols)
+    n = max(1, int(n))
+    if stats.rows <= n:
+        source = f"SELECT {qcols} FROM {qt}"
+    else:
+        # Pages at random, about n rows in all. No LIMIT cutting the sample short: that
+        # would keep only the first pages, a biased sample (updated rows move to the end).
+        pct = min(100.0, 100.0 * n / max(stats.rows, 1))
+        source = (f"SELECT {qcols} FROM {qt} TABLESAMPLE SYSTEM ({pct:.6f}) REPEATABLE (7) "
+                  f"LIMIT {3 * n}")
+    src: Any = getattr(db, "conn")  # noqa: B009
+    dst: Any = getattr(shadow, "conn")  # noqa: B009
+    with shadow.transaction():
+        # Insert triggers belong to the application's writes, not to the sample.
+        shadow.execute(f"ALTER TABLE {qt} DISABLE TRIGGER USER")
+        with db.transaction():
+            db.execute("SET TRANSACTION READ ONLY")
+            with src.cursor().copy(f"COPY ({source}) TO STDOUT") as cin, \
+                    dst.cursor().copy(f"COPY {qt} ({qcols}) FROM STDIN") as cout:
+                for data in cin:
+                    cout.write(data)
+        shadow.execute(f"ALTER TABLE {qt} ENABLE TRIGGER USER")
+    shadow.execute(f"ANALYZE {qt}")
+    return int(shadow.query(f"SELECT count(*) FROM {qt}")[0][0])
