@@ -163,3 +163,25 @@ def test_virtual_generated_columns_are_mysql_or_sqlite_only() -> None:
     with pytest.raises(ValueError, match="SQLite-only"):
         Schema.model_validate({"dialect": "postgres",
                                "tables": [{"name": "t", "columns": cols}]})
+
+
+def test_views_in_a_database_with_a_hostile_name(mysql_dsn: str) -> None:
+    """The view's database qualifier is taken off by name, even when the database, a
+    table and an alias share a name that needs quoting."""
+    odd = 'lp_`odd" db'
+    run(mysql_dsn, f"CREATE DATABASE `{odd.replace('`', '``')}`")
+    dsn = with_database(mysql_dsn, odd)
+    try:
+        q = get_dialect("mysql").quote
+        run(dsn, f"CREATE TABLE {q(odd)} (id int, n int)",
+            "CREATE TABLE b (id int)",
+            f"CREATE VIEW v AS SELECT {q(odd)}.id, {q(odd + '2')}.id AS i2 FROM {q(odd)} "
+            f"JOIN b {q(odd + '2')} ON {q(odd)}.id = {q(odd + '2')}.id "
+            f"WHERE {q(odd)}.n <> '{odd}.x'")
+        with connect(dsn) as db:
+            (view,) = db.introspect().views
+        assert f"{q(odd)}.{q(odd)}." not in view.definition
+        assert f"from ({q(odd)} join `b`" in view.definition
+        assert f"'{odd}.x'" in view.definition  # a string is left alone
+    finally:
+        run(mysql_dsn, f"DROP DATABASE `{odd.replace('`', '``')}`")

@@ -292,9 +292,10 @@ def _bound(method: str, description: str) -> str:
 
 def unqualified(definition: str, database: str) -> str:
     """A view body with this database's name taken off its references (the server
-    writes `db`.`t`.`c`; the same view in a scratch database must read the same).
-    Found with sqlglot's MySQL tokenizer: a backquoted name equal to the database and
-    followed by a dot; string literals and other names are left as they are."""
+    writes `db`.`t`.`c` and `db`.`t`; the same view in a scratch database must read the
+    same). Found with sqlglot's MySQL tokenizer: the first name of a three-part name, or
+    of a two-part name where a table goes (after FROM, JOIN or an opening parenthesis),
+    when it equals the database's; string literals and other names are left alone."""
     from sqlglot.dialects.mysql import MySQL
     from sqlglot.tokens import TokenType
 
@@ -302,11 +303,25 @@ def unqualified(definition: str, database: str) -> str:
         tokens = MySQL().tokenize(definition)
     except Exception:  # noqa: BLE001 - a body sqlglot cannot read stays as printed
         return definition
+    table_position = {TokenType.FROM, TokenType.JOIN, TokenType.STRAIGHT_JOIN,
+                      TokenType.L_PAREN}
+
+    def linked(i: int) -> bool:  # tokens[i] is a name directly followed by ".name"
+        return (i + 2 < len(tokens) and tokens[i].token_type is TokenType.IDENTIFIER
+                and tokens[i + 1].token_type is TokenType.DOT
+                and tokens[i + 1].start == tokens[i].end + 1
+                and tokens[i + 2].start == tokens[i + 1].end + 1)
+
     cuts: list[tuple[int, int]] = []
-    for tok, nxt in zip(tokens, tokens[1:], strict=False):
-        if tok.token_type is TokenType.IDENTIFIER and tok.text == database \
-                and nxt.token_type is TokenType.DOT and nxt.start == tok.end + 1:
-            cuts.append((tok.start, nxt.end + 1))
+    for i, tok in enumerate(tokens):
+        if tok.text != database or not linked(i):
+            continue
+        prev = tokens[i - 1] if i else None
+        if prev is not None and prev.token_type is TokenType.DOT:
+            continue  # not the first name of its chain
+        three_parts = linked(i + 2)  # `db`.`t`.`c`
+        if three_parts or (prev is not None and prev.token_type in table_position):
+            cuts.append((tok.start, tokens[i + 1].end + 1))
     if not cuts:
         return definition
     out, at = [], 0
