@@ -74,6 +74,25 @@ def test_scratch_gets_the_targets_character_set(mysql_dsn: str) -> None:
     assert schema.tables[0].collation == "latin1_swedish_ci"
 
 
+def test_triggers_and_view_options_load(mysql_dsn: str) -> None:
+    text = (
+        "CREATE TABLE `t t` (id int PRIMARY KEY, n int);\n"
+        "CREATE TABLE audit (id int);\n"
+        "CREATE TRIGGER `b``i` BEFORE INSERT ON `t t` FOR EACH ROW SET NEW.n = 1;\n"
+        "CREATE TRIGGER a_i AFTER INSERT ON `t t` FOR EACH ROW "
+        "INSERT INTO audit (id) VALUES (NEW.id);\n"
+        "CREATE OR REPLACE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW v AS "
+        "SELECT id FROM `t t` WHERE n > 0 WITH LOCAL CHECK OPTION;\n")
+    schema = get_dialect("mysql").load_untrusted([("s.sql", text)], mysql_dsn)
+    t = schema.table("", "t t")
+    assert t is not None
+    assert sorted(tr.name for tr in t.triggers) == ["a_i", "b`i"]
+    (view,) = schema.views
+    assert view.check_option == "LOCAL"
+    assert sorted(view.options) == ["algorithm=MERGE", "sql_security=INVOKER"]
+    assert leftovers(mysql_dsn) == ([], [])
+
+
 HOSTILE = {
     "drop_db.sql": ("CREATE TABLE ok (a int);\nDROP DATABASE {prod};", 2, "DROP DATABASE"),
     "insert.sql": ("INSERT INTO {prod}.t VALUES (666);", 1, "not a schema definition"),
@@ -94,6 +113,17 @@ HOSTILE = {
     "rename_out.sql": ("CREATE TABLE t (a int);\nALTER TABLE t RENAME TO {prod}.t2;", 2,
                        "another database"),
     "procedure.sql": ("CREATE PROCEDURE p() SELECT 1;", 1, "CREATE PROCEDURE"),
+    "trigger_elsewhere.sql": ("CREATE TABLE t (a int);\nCREATE TRIGGER x AFTER INSERT ON t "
+                              "FOR EACH ROW INSERT INTO {prod}.t VALUES (666);", 2,
+                              "another database"),
+    "trigger_definer.sql": ("CREATE DEFINER=`root`@`%` TRIGGER x AFTER INSERT ON t FOR EACH "
+                            "ROW SET @a = 1;", 1, "DEFINER"),
+    "trigger_outfile.sql": ("CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW "
+                            "SELECT 1 INTO OUTFILE '/tmp/x';", 1, "cannot parse"),
+    "view_definer.sql": ("CREATE ALGORITHM=MERGE DEFINER=CURRENT_USER VIEW v AS SELECT 1;", 1,
+                         "DEFINER"),
+    "view_elsewhere.sql": ("CREATE SQL SECURITY INVOKER VIEW v AS SELECT a FROM {prod}.t "
+                           "WITH CHECK OPTION;", 1, "another database"),
     "delimiter.sql": ("DELIMITER ;;\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW "
                       "BEGIN SET NEW.a = 1; END;;", 1, "DELIMITER"),
 }

@@ -65,9 +65,102 @@ def screen(text: str, where: str, *, lines: bool = True) -> list[Statement]:
     for tokens in _split(_tokenize(text, where)):
         first, last = tokens[0], tokens[-1]
         sql = text[first.start:last.end + 1]
-        _check(sql, at(first.line))
+        head = _create_head(tokens, at(first.line))
+        if head is not None and head[0] == "TRIGGER":
+            _check_trigger(text, tokens, head[1], at(first.line))
+        elif head is not None and head[0] == "VIEW":
+            _check(_view_for_parser(text, tokens, head[1]), at(first.line))
+        else:
+            _check(sql, at(first.line))
         out.append(Statement(sql=sql, line=first.line))
     return out
+
+
+_VIEW_ALGORITHMS = {"UNDEFINED", "MERGE", "TEMPTABLE"}
+_SECURITY = {"DEFINER", "INVOKER"}
+
+
+def _word(tok: Token) -> str:
+    return "" if tok.token_type is TokenType.IDENTIFIER else tok.text.upper()
+
+
+def _create_head(tokens: list[Token], where: str) -> tuple[str, int] | None:
+    """For CREATE [OR REPLACE] [ALGORITHM = a] [SQL SECURITY s] VIEW and CREATE [OR
+    REPLACE] TRIGGER, which sqlglot does not parse whole: ("VIEW" | "TRIGGER", index of
+    that word). Their heads are fixed words, checked here token by token."""
+    words = [_word(t) for t in tokens] + ["", "", ""]
+    if words[0] != "CREATE":
+        return None
+    i = 1
+    if words[1:3] == ["OR", "REPLACE"]:
+        i = 3
+    while True:
+        if words[i] == "ALGORITHM" and tokens[i + 1].token_type is TokenType.EQ \
+                and words[i + 2] in _VIEW_ALGORITHMS:
+            i += 3
+        elif words[i:i + 2] == ["SQL", "SECURITY"] and words[i + 2] in _SECURITY:
+            i += 3
+        elif " ".join(words[i].split()) == "SQL SECURITY" and words[i + 1] in _SECURITY:
+            i += 2  # one token to sqlglot's tokenizer
+        elif words[i] == "DEFINER":
+            raise BadInput(f"{where}: refused: DEFINER names an account of the server; "
+                           "leave it out (the object is created by whoever applies)")
+        else:
+            break
+    if words[i] in ("VIEW", "TRIGGER"):
+        return words[i], i
+    return None
+
+
+def _view_for_parser(text: str, tokens: list[Token], at: int) -> str:
+    """The view as sqlglot reads it: without the head options and WITH ... CHECK OPTION
+    (fixed words, checked), which its MySQL dialect does not parse."""
+    end = len(tokens)
+    tail = [_word(t) for t in tokens[-4:]]
+    if tail[-2:] == ["CHECK", "OPTION"]:
+        end -= 3 if tail[-3] == "WITH" else 4 if tail[-4] == "WITH" \
+            and tail[-3] in ("CASCADED", "LOCAL") else 0
+    return "CREATE VIEW " + text[tokens[at + 1].start:tokens[end - 1].end + 1]
+
+
+def _check_trigger(text: str, tokens: list[Token], at: int, where: str) -> None:
+    """CREATE TRIGGER name {BEFORE|AFTER} {INSERT|UPDATE|DELETE} ON table FOR EACH ROW
+    [{FOLLOWS|PRECEDES} other] body: the head word by word, the body (one statement; a
+    BEGIN ... END block needs DELIMITER) parsed by sqlglot. The body never runs while the
+    schema loads: the file changes no rows."""
+    words = [_word(t) for t in tokens] + [""] * 10
+    i = at + 1
+    if words[i:i + 3] == ["IF", "NOT", "EXISTS"]:
+        i += 3
+
+    def name(j: int) -> bool:
+        tok = tokens[j] if j < len(tokens) else None
+        return tok is not None and (tok.token_type is TokenType.IDENTIFIER
+                                    or re.fullmatch(r"\w+", tok.text) is not None) \
+            and (j + 1 >= len(tokens) or tokens[j + 1].token_type is not TokenType.DOT)
+
+    ok = (name(i) and words[i + 1] in ("BEFORE", "AFTER")
+          and words[i + 2] in ("INSERT", "UPDATE", "DELETE") and words[i + 3] == "ON"
+          and name(i + 4) and words[i + 5:i + 8] == ["FOR", "EACH", "ROW"])
+    if not ok:
+        raise BadInput(f"{where}: refused: not a trigger Lockplane can read (CREATE TRIGGER "
+                       "name BEFORE|AFTER INSERT|UPDATE|DELETE ON table FOR EACH ROW "
+                       "statement, names in this database)")
+    i += 8
+    if words[i] in ("FOLLOWS", "PRECEDES"):
+        if not name(i + 1):
+            raise BadInput(f"{where}: refused: {words[i]} names no trigger")
+        i += 2
+    if i >= len(tokens):
+        raise BadInput(f"{where}: refused: the trigger has no body")
+    body = text[tokens[i].start:tokens[-1].end + 1]
+    tree = _parse(body, where)
+    if not isinstance(tree, exp.Set | exp.Insert | exp.Update | exp.Delete):
+        raise BadInput(f"{where}: refused: a trigger body here is one SET, INSERT, UPDATE "
+                       f"or DELETE (not {tree.key.upper()})")
+    why = _names_elsewhere(tree)
+    if why:
+        raise BadInput(f"{where}: refused: {why}")
 
 
 def _tokenize(text: str, where: str) -> list[Token]:
@@ -138,7 +231,7 @@ def _executable_in_gap(text: str, start: int, end: int) -> list[tuple[int, int]]
     return spans
 
 
-def _check(sql: str, where: str) -> None:
+def _parse(sql: str, where: str) -> exp.Expression:
     root = logging.getLogger("sqlglot")
     level = root.level
     root.setLevel(logging.ERROR)  # its "falling back to Command" warning is ours to say
@@ -149,16 +242,21 @@ def _check(sql: str, where: str) -> None:
                        f"({_first_line(exc)})") from None
     finally:
         root.setLevel(level)
+    if isinstance(tree, exp.Command):
+        head = " ".join(str(tree.this).split()[:1] + _words(tree.expression, 1))
+        raise BadInput(f"{where}: refused: sqlglot cannot parse this {head.upper()} "
+                       "statement, and a statement that cannot be read is not run")
+    return tree
+
+
+def _check(sql: str, where: str) -> None:
+    tree = _parse(sql, where)
     why = _refusal(tree)
     if why:
         raise BadInput(f"{where}: refused: {why}")
 
 
 def _refusal(tree: exp.Expression) -> str | None:
-    if isinstance(tree, exp.Command):
-        head = " ".join(str(tree.this).split()[:1] + _words(tree.expression, 1))
-        return (f"sqlglot cannot parse this {head.upper()} statement, and a statement "
-                "that cannot be read is not run")
     if isinstance(tree, exp.Create):
         kind = str(tree.args.get("kind") or "").upper()
         if kind not in _CREATE_KINDS:
@@ -177,10 +275,10 @@ def _refusal(tree: exp.Expression) -> str | None:
     else:
         return (f"{tree.key.upper()} is not a schema definition (only CREATE, ALTER and "
                 "DROP of tables, indexes and views, and session SET)")
+    why = _names_elsewhere(tree)
+    if why:
+        return why
     for node in tree.walk():
-        if isinstance(node, exp.Table | exp.Column) and node.args.get("db") is not None:
-            return (f"{node.sql(dialect='mysql')} names another database; a schema file "
-                    "defines objects in the target's own")
         if isinstance(node, exp.EngineProperty):
             engine = node.this.name if isinstance(node.this, exp.Expression) \
                 else str(node.this)
@@ -189,6 +287,14 @@ def _refusal(tree: exp.Expression) -> str | None:
                         f"own files ({', '.join(sorted(ENGINES))})")
         if isinstance(node, exp.Query) and not isinstance(tree, exp.Create):
             return "a query inside a table change"
+    return None
+
+
+def _names_elsewhere(tree: exp.Expression) -> str | None:
+    for node in tree.walk():
+        if isinstance(node, exp.Table | exp.Column) and node.args.get("db") is not None:
+            return (f"{node.sql(dialect='mysql')} names another database; a schema file "
+                    "defines objects in the target's own")
     return None
 
 
