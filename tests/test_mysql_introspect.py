@@ -149,6 +149,13 @@ def test_same_schema_in_another_database_hashes_the_same(mysql_dsn: str) -> None
         run(mysql_dsn, f"DROP DATABASE `{other.rsplit('/', 1)[1]}`")
 
 
+def test_ignored_indexes(mysql_dsn: str) -> None:
+    run(mysql_dsn, "CREATE TABLE t (a int, b int, KEY seen (a), KEY hidden (b) IGNORED)")
+    with connect(mysql_dsn) as db:
+        t = db.introspect().tables[0]
+    assert {i.name: i.options for i in t.indexes} == {"seen": [], "hidden": ["invisible"]}
+
+
 def test_introspect_needs_a_database() -> None:
     from tests.conftest import MYSQL_SERVER
 
@@ -156,13 +163,12 @@ def test_introspect_needs_a_database() -> None:
         db.introspect()
 
 
-def test_virtual_generated_columns_are_mysql_or_sqlite_only() -> None:
+def test_virtual_generated_columns_are_mysqls_too() -> None:
     cols = [{"name": "a", "type": "int"},
             {"name": "b", "type": "int", "generated": "a + 1", "generated_kind": "virtual"}]
-    Schema.model_validate({"dialect": "mysql", "tables": [{"name": "t", "columns": cols}]})
-    with pytest.raises(ValueError, match="SQLite-only"):
-        Schema.model_validate({"dialect": "postgres",
-                               "tables": [{"name": "t", "columns": cols}]})
+    schema = Schema.model_validate({"dialect": "mysql",
+                                    "tables": [{"name": "t", "columns": cols}]})
+    assert schema.tables[0].columns[1].generated_kind == "virtual"
 
 
 def test_views_in_a_database_with_a_hostile_name(mysql_dsn: str) -> None:

@@ -113,22 +113,37 @@ class _Reader:
             return default
         return self.db.dialect.literal(default)
 
+    def _statistics_columns(self) -> set[str]:
+        return {str(r[0]).upper() for r in self.db.query(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+            "'information_schema' AND TABLE_NAME = 'STATISTICS'")}
+
     def _indexes(self, tables: dict[str, Table]) -> None:
+        have = self._statistics_columns()
+        # MySQL 8: functional key parts (EXPRESSION) and INVISIBLE indexes (IS_VISIBLE);
+        # MariaDB 10.6+: IGNORED indexes, the same thing under another name.
+        expression = "EXPRESSION" if "EXPRESSION" in have else "NULL"
+        hidden = ("IS_VISIBLE = 'NO'" if "IS_VISIBLE" in have
+                  else "IGNORED = 'YES'" if "IGNORED" in have else "FALSE")
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for (table, name, non_unique, column, sub_part, collation, itype,
-             comment) in self.rows(
+             comment, expr, invisible) in self.rows(
                 "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, "
-                "COLLATION, INDEX_TYPE, INDEX_COMMENT FROM information_schema.STATISTICS "
+                f"COLLATION, INDEX_TYPE, INDEX_COMMENT, {expression}, {hidden} "
+                "FROM information_schema.STATISTICS "
                 "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"):
             if table not in tables:
                 continue
             entry = found.setdefault((table, name), {
-                "unique": not int(non_unique), "type": itype, "comment": comment, "keys": []})
+                "unique": not int(non_unique), "type": itype, "comment": comment, "keys": [],
+                "invisible": bool(invisible)})
             kind = (itype or "BTREE").upper()
             # A SPATIAL key reports a SUB_PART (32) it was never given: not a prefix.
             length = int(sub_part) if sub_part is not None and kind != "SPATIAL" else None
-            entry["keys"].append(IndexKey(column=column, descending=collation == "D",
-                                          length=length))
+            key = IndexKey(column=column, descending=collation == "D", length=length) \
+                if column is not None else IndexKey(expression=expr or "",
+                                                    descending=collation == "D")
+            entry["keys"].append(key)
         for (table, name), e in found.items():
             t = tables[table]
             if name == "PRIMARY":
@@ -136,7 +151,8 @@ class _Reader:
                 continue
             t.indexes.append(Index(name=name, keys=e["keys"], unique=e["unique"],
                                    method=(e["type"] or "BTREE").lower(),
-                                   comment=e["comment"] or None))
+                                   comment=e["comment"] or None,
+                                   options=["invisible"] if e["invisible"] else []))
         for t in tables.values():
             # The primary key makes its columns NOT NULL: re-run the table's validator.
             if t.primary_key is not None:
