@@ -2,17 +2,22 @@
 
 Creates a database ``lp_bench_backup_<pid>`` of about ``--size`` MB (three tables made
 with generate_series: a wide one with text and jsonb, a narrow one, one with bytea),
-then with the same ``--jobs N``:
+then with the same ``--jobs N``, in ``--rounds`` rounds (2 by default; plain and
+Lockplane swap order every round, and every timed step starts after a CHECKPOINT, so
+neither side inherits the other's warm cache or pending checkpoint):
 
   a. plain ``pg_dump -Fd -j N`` into a temporary directory;
   b. ``lockplane backup create`` (engine call: pg_dump -Fd -j N on an exported snapshot,
-     per-table counts and checksums on the same snapshot in parallel, sha256 of files);
-  c. plain ``pg_restore -j N`` into a new database;
-  d. ``lockplane backup restore`` into a new database (sha256 of every file first);
-  e. ``lockplane backup validate`` (restore into a temporary database, recount and
-     re-checksum every table, schema hash): the measured RTO and the full check.
+     count(*) of each table on the same snapshot in parallel, checksums read from the
+     dump's gzip trailers, sha256 of files);
+  c. plain ``CREATE DATABASE`` + ``pg_restore -j N`` (what an operator runs);
+  d. ``lockplane backup restore`` into a new database (it creates it; sha256 of every
+     file first);
+  e. ``lockplane backup validate`` (restore into a temporary database, COPY every table
+     out again for its rows and CRC-32, schema hash): the measured RTO and the full check.
 
-Target: (b) within 1.1x of (a), (d) within 1.1x of (c).
+Each figure is printed with the 1-minute load average at its start (the machine may be
+shared). Target: (b) within 1.1x of (a), (d) within 1.1x of (c), over all rounds.
 
 Then, on a database of its own, restore-rows: one table of ``--restore-rows`` rows (100,000
 by default) is backed up, a bad migration deletes them all, and ``lockplane backup merge``
@@ -20,8 +25,8 @@ by default) is backed up, a bad migration deletes them all, and ``lockplane back
 temporary database, COPY into a staging table, the diff, the checkpointed batches.
 Target: under 60 s for 100,000 rows.
 
-Usage: ``.venv/bin/python bench/backup.py [--size 1024] [--jobs 2] [--server DSN] [--keep]
-[--restore-rows N] [--only-restore-rows]``
+Usage: ``.venv/bin/python bench/backup.py [--size 1024] [--jobs 2] [--rounds 2]
+[--server DSN] [--keep] [--restore-rows N] [--only-restore-rows]``
 """
 
 from __future__ import annotations
@@ -135,10 +140,24 @@ def restore_rows(server: str, rows: int, jobs: int) -> float:
         _drop(server, name)
 
 
+def _checkpoint(server: str) -> None:
+    """Start each timed step from the same place: dirty buffers written, WAL recycled (a
+    restore that follows another would otherwise pay for its predecessor's checkpoint)."""
+    with _admin(server) as c:
+        c.execute("CHECKPOINT")
+
+
+def _load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=1024, help="approximate database size in MB")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="rounds of each measurement; the order of plain and Lockplane "
+                         "alternates between rounds (cache and checkpoint effects even out)")
     ap.add_argument("--server", default=os.environ.get(
         "LOCKPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--keep", action="store_true")
@@ -161,40 +180,67 @@ def main() -> None:
     try:
         t = time.monotonic()
         generate(src, args.size)
-        print(f"generated in {time.monotonic() - t:.0f} s; jobs = {n}")
+        print(f"generated in {time.monotonic() - t:.0f} s; jobs = {n}; rounds = {args.rounds}")
         pg_dump, pg_restore = find_tool("pg_dump", version), find_tool("pg_restore", version)
         conninfo, env = conninfo_and_env(src)
         storage = open_storage(str(work / "store"))
-        out: dict[str, float] = {}
-        out["dump"] = timed(f"plain pg_dump -Fd -j {n}", lambda: subprocess.run(
-            [pg_dump.path, "-Fd", "-j", str(n), "-f", str(work / "plain"), "-d", conninfo],
-            env=env, check=True))
+        out: dict[str, list[float]] = {k: [] for k in
+                                       ("dump", "create", "restore", "lp_restore", "validate")}
+        plain_db, lp_db = base + "_plain", base + "_lp"
+        plain_target, _ = conninfo_and_env(_url(args.server, plain_db))
+
+        def step(key: str, label: str, fn) -> None:  # noqa: ANN001
+            _checkpoint(args.server)
+            load = _load()
+            out[key].append(timed(f"{label} ({load})", fn))
+
+        def plain_restore() -> None:  # what an operator types: createdb, then pg_restore
+            with _admin(args.server) as c:
+                c.execute(f'CREATE DATABASE "{plain_db}" TEMPLATE template0')
+            subprocess.run([pg_restore.path, "-j", str(n), "--exit-on-error", "-d",
+                            plain_target, str(work / "plain")], env=env, check=True)
+
         holder: dict[str, str] = {}
-        out["create"] = timed("lockplane backup create", lambda: holder.setdefault(
-            "id", create_backup(src, storage, jobs=n).id))
-        with _admin(args.server) as c:
-            c.execute(f'CREATE DATABASE "{base}_plain" TEMPLATE template0')
-        plain_target, _ = conninfo_and_env(_url(args.server, base + "_plain"))
-        out["restore"] = timed(f"plain pg_restore -j {n} (into a new database)",
-                               lambda: subprocess.run(
-            [pg_restore.path, "-j", str(n), "--exit-on-error", "-d", plain_target,
-             str(work / "plain")], env=env, check=True))
-        out["lp_restore"] = timed("lockplane backup restore (creates the database)",
-                                  lambda: restore_backup(storage, holder["id"],
-                                                         _url(args.server, base + "_lp"),
-                                                         jobs=n))
         report: dict[str, object] = {}
-        out["validate"] = timed("lockplane backup validate (restore + checks)",
-                                lambda: report.setdefault("r", validate_backup(
-                                    storage, holder["id"], server_dsn=src, jobs=n)))
-        r = report["r"]
+        for r in range(args.rounds):
+            print(f"round {r + 1}")
+            holder.clear()
+            report.clear()
+            shutil.rmtree(work / "plain", ignore_errors=True)
+            dumps = [("dump", f"plain pg_dump -Fd -j {n}", lambda: subprocess.run(
+                        [pg_dump.path, "-Fd", "-j", str(n), "-f", str(work / "plain"), "-d",
+                         conninfo], env=env, check=True)),
+                     ("create", "lockplane backup create", lambda: holder.setdefault(
+                        "id", create_backup(src, storage, jobs=n).id))]
+            restores = [("restore", f"plain createdb + pg_restore -j {n}", plain_restore),
+                        ("lp_restore", "lockplane backup restore (creates the database)",
+                         lambda: restore_backup(storage, holder["id"],
+                                                _url(args.server, lp_db), jobs=n))]
+            if r % 2:
+                dumps.reverse()
+                restores.reverse()
+            for key, label, fn in dumps:
+                step(key, label, fn)
+            _drop(args.server, plain_db, lp_db)
+            for key, label, fn in restores:
+                step(key, label, fn)
+            _drop(args.server, plain_db, lp_db)
+            step("validate", "lockplane backup validate (restore + checks)",
+                 lambda: report.setdefault("r", validate_backup(
+                     storage, holder["id"], server_dsn=src, jobs=n)))
+            v = report["r"]
+            print(f"  validate: {'passed' if v.ok else 'FAILED'}, "  # type: ignore[attr-defined]
+                  f"restore part {v.restore_s:.2f} s, RTO {v.rto_s:.2f} s")  # type: ignore[attr-defined]
         size = sum(p.stat().st_size for p in (work / "plain").rglob("*") if p.is_file())
-        print(f"dump size: {size / 2**20:,.0f} MB; validate: "
-              f"{'passed' if r.ok else 'FAILED'}, restore part {r.restore_s:.2f} s, "  # type: ignore[attr-defined]
-              f"RTO {r.rto_s:.2f} s")  # type: ignore[attr-defined]
-        print(f"ratios: create/pg_dump {out['create'] / out['dump']:.2f}x, "
-              f"restore/pg_restore {out['lp_restore'] / out['restore']:.2f}x, "
-              f"validate/pg_restore {out['validate'] / out['restore']:.2f}x")
+        total = {k: sum(v) for k, v in out.items()}
+        print(f"dump size: {size / 2**20:,.0f} MB")
+        print(f"ratios over {args.rounds} round(s): create/pg_dump "
+              f"{total['create'] / total['dump']:.2f}x, restore/(createdb + pg_restore) "
+              f"{total['lp_restore'] / total['restore']:.2f}x, validate/(createdb + "
+              f"pg_restore) {total['validate'] / total['restore']:.2f}x")
+        for r in range(args.rounds):
+            print(f"  round {r + 1}: create {out['create'][r] / out['dump'][r]:.2f}x, "
+                  f"restore {out['lp_restore'][r] / out['restore'][r]:.2f}x")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep:

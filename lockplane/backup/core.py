@@ -1,8 +1,9 @@
 """Create, list, restore, query and validate backups (PostgreSQL and SQLite).
 
 PostgreSQL backups are ``pg_dump -Fd -j N`` directories made on a snapshot that
-Lockplane exports first: the manifest's per-table counts and checksums are computed on
-the same snapshot, in parallel with the dump, so they describe exactly what was dumped.
+Lockplane exports first: the manifest's per-table row counts are counted on the same
+snapshot, in parallel with the dump, and its checksums are read from the dump's own data
+files (checksums.py), so they describe exactly what was dumped.
 SQLite backups are a copy made with SQLite's online backup API.
 
 Restores and validations go through temporary databases named ``lockplane_backup_<token>``
@@ -33,8 +34,8 @@ from psycopg.conninfo import conninfo_to_dict
 from ..dialects.postgres.sandbox import drop_abandoned_databases, drop_database
 from ..dsn import dialect_of, redact, sqlite_path
 from ..errors import BadInput, ExecutionFailed, SafetyRefusal
-from . import pgtools
-from .checksums import pg_table_stats, sqlite_table_stats
+from . import checksums, pgtools
+from .checksums import sqlite_table_stats
 from .manifest import DATA_DIR, MANIFEST_FILE, HistoryPosition, Manifest, StoredFile, TableStats
 from .status import BackupRef, ValidationOutcome, read_status, write_status
 from .storage import Storage, StorageError
@@ -144,11 +145,14 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
         version_num = control.info.server_version
         pg_dump = pgtools.find_tool("pg_dump", version_num)
         server_version = str(control.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        settings = checksums.text_settings(control)
         control.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = str(control.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+        tables = checksums.pg_tables_by_oid(control)
         history = _pg_history(control)
         schema_hash = _pg_schema_hash(dsn)
-        conninfo, env = pgtools.conninfo_and_env(dsn)
+        # pg_dump writes its COPY text under ``settings``: the checksums are read from it
+        conninfo, env = pgtools.conninfo_and_env(dsn, options=settings)
         local = storage.local_dir(backup_id)
         tmp: tempfile.TemporaryDirectory[str] | None = None
         if local is None:
@@ -160,29 +164,35 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
         try:
             report(f"pg_dump {pg_dump.version} -Fd -j {jobs} of {redact(dsn)} "
                    f"(snapshot {snapshot})")
-            stats: list[TableStats] = []
+
+            def connect() -> psycopg.Connection:
+                return _pg_connect(dsn, autocommit=True,
+                                   application_name="lockplane backup checksums")
+
+            counts: dict[tuple[str, str], int] = {}
             failure: list[BaseException] = []
 
-            def checksums() -> None:
+            def count_rows() -> None:
                 try:
-                    stats.extend(pg_table_stats(
-                        lambda: _pg_connect(dsn, autocommit=True,
-                                            application_name="lockplane backup checksums"),
-                        jobs=jobs, snapshot=snapshot))
+                    counts.update(checksums.pg_row_counts(connect, list(tables.values()),
+                                                          jobs=jobs, snapshot=snapshot))
                 except BaseException as exc:  # noqa: BLE001 - re-raised below
                     failure.append(exc)
 
-            worker = threading.Thread(target=checksums, daemon=True)
+            worker = threading.Thread(target=count_rows, daemon=True)
             worker.start()
             pgtools.run_tool([pg_dump.path, "-Fd", "-j", str(jobs), "-f", str(out),
                               f"--snapshot={snapshot}", "-d", conninfo], env, "pg_dump")
             worker.join()
-            if failure:
-                exc = failure[0]
-                if isinstance(exc, psycopg.Error):
-                    raise ExecutionFailed(f"checksums of {redact(dsn)} failed: "
-                                          f"{redact(str(exc).splitlines()[0])}") from None
-                raise exc
+            try:
+                if failure:
+                    raise failure[0]
+                method, stats, marker = _dump_stats(out, tables, counts, version_num, env)
+                if method != checksums.COPY_CRC32:  # on the same snapshot, still open
+                    stats = checksums.pg_table_stats(connect, jobs=jobs, snapshot=snapshot)
+            except psycopg.Error as exc:
+                raise ExecutionFailed(f"checksums of {redact(dsn)} failed: "
+                                      f"{redact(str(exc).splitlines()[0])}") from None
             files = _describe_files(out, jobs)
             if local is None:
                 report(f"uploading {len(files)} file(s) to {storage.url}")
@@ -196,13 +206,46 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
                 tmp.cleanup()
     finally:
         control.close()
+    copy_crc = method == checksums.COPY_CRC32
     return Manifest(
         id=backup_id, created_at=_now().isoformat(timespec="seconds"), dialect="postgres",
         database=redact(dsn), database_name=_dbname(dsn), server_version=server_version,
         tool=f"pg_dump {pg_dump.version} -Fd -j {jobs}", format="pg_dump-directory",
         schema_hash=schema_hash, history=history, tables=stats, files=files,
         size_bytes=sum(f.size for f in files), duration_s=round(time.monotonic() - started, 3),
-        jobs=jobs)
+        jobs=jobs, checksum_method=method, copy_settings=settings if copy_crc else {},
+        copy_end_marker=marker)
+
+
+def _dump_stats(out: Path, tables: dict[int, tuple[str, str]],
+                counts: dict[tuple[str, str], int], version_num: int,
+                env: dict[str, str]) -> tuple[str, list[TableStats], str]:
+    """``(method, stats, end marker)`` of a finished dump: copy-crc32 figures read from
+    its data files, with ``counts``; ``row-hash-sum`` and no stats when some table has no
+    data file Lockplane can read (the caller then computes them in the database)."""
+    try:
+        listing = pgtools.list_archive(pgtools.find_tool("pg_restore", version_num), out, env)
+    except BadInput:
+        return checksums.ROW_HASH_SUM, [], ""
+    files = checksums.dump_data_files(out, listing)
+    if any(oid not in files for oid in tables):
+        return checksums.ROW_HASH_SUM, [], ""
+    marker = b""
+    if tables:
+        # what pg_dump writes after the rows ("\\.\n\n\n"), from the smallest table's file
+        oid = min(tables, key=lambda o: counts[tables[o]])
+        try:
+            marker = checksums.end_marker(checksums.read_data_file(files[oid]),
+                                          counts[tables[oid]])
+        except ValueError:  # fewer lines than count(*): not COPY text as expected
+            return checksums.ROW_HASH_SUM, [], ""
+        if len(marker) > 64 or not marker.isascii():
+            return checksums.ROW_HASH_SUM, [], ""
+    stats = [TableStats(schema=s, name=t, rows=counts[(s, t)],
+                        checksum=checksums.data_file_figure(files[oid]))
+             for oid, (s, t) in tables.items()]
+    return (checksums.COPY_CRC32, sorted(stats, key=lambda x: (x.schema_name, x.name)),
+            marker.decode("ascii"))
 
 
 # ---------------------------------------------------------------------------- SQLite
@@ -619,9 +662,10 @@ def _copy_stats(copy: RestoredCopy, jobs: int) -> list[TableStats]:
         path = sqlite_path(copy.dsn)
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as c:
             return sqlite_table_stats(c)
-    return pg_table_stats(lambda: _pg_connect(copy.dsn, autocommit=True,
-                                              application_name="lockplane backup validate"),
-                          jobs=jobs)
+    return checksums.pg_stats_like(
+        copy.manifest, copy.dsn,
+        lambda: _pg_connect(copy.dsn, autocommit=True,
+                            application_name="lockplane backup validate"), jobs=jobs)
 
 
 def _copy_schema(copy: RestoredCopy):  # -> Schema

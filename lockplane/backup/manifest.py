@@ -14,18 +14,23 @@ from pydantic import BaseModel, Field
 
 from ..errors import BadInput
 
-MANIFEST_VERSION = 1
+# 1: PostgreSQL checksums are row-hash-sum; 2: they are copy-crc32 (checksum_method).
+MANIFEST_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 DATA_DIR = "data"
 
 
 class TableStats(BaseModel):
-    """Row count and order-independent checksum of one table's rows.
+    """Row count and checksum of one table's rows (the manifest's checksum_method).
 
-    PostgreSQL: ``sum(hashtextextended(row::text, 0))`` over the table (a numeric, kept
-    as a decimal string), read in a session with fixed text settings (UTC, ISO dates,
-    hex bytea) so a restore reads the same text. SQLite: the same sum over BLAKE2b-64
-    hashes of each row's repr. A missing, added or changed row changes it.
+    ``copy-crc32`` (PostgreSQL, format 2): ``crc32:<hex>:<length>`` of the table's COPY
+    text followed by the manifest's ``copy_end_marker``, as pg_dump's data file holds it
+    (the length modulo 2**32), under the manifest's ``copy_settings``; it depends on row
+    order, which a restore keeps. ``row-hash-sum`` (SQLite; PostgreSQL format 1):
+    ``sum(hashtextextended(row::text, 0))`` over the table (a numeric, kept as a decimal
+    string), read with fixed text settings (UTC, ISO dates, hex bytea); SQLite: the
+    same sum over BLAKE2b-64 hashes of each row's repr. Order-independent. Either way a
+    missing, added or changed row changes it.
     """
 
     schema_name: str = Field(alias="schema")
@@ -76,12 +81,22 @@ class Manifest(BaseModel):
     duration_s: float = 0.0
     jobs: int = 1
     reason: str | None = None  # e.g. "before apply of plan <id>"
+    checksum_method: Literal["row-hash-sum", "copy-crc32"] = "row-hash-sum"
+    copy_settings: dict[str, str] = Field(default_factory=dict)  # copy-crc32's text
+    copy_end_marker: str = ""  # copy-crc32: what follows the rows in a data file
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str) -> Manifest:
+        try:
+            version = json.loads(text).get("format_version", 1)
+        except (ValueError, AttributeError):
+            version = 1  # not JSON or not an object: model_validate_json says what
+        if isinstance(version, int) and version > MANIFEST_VERSION:
+            raise BadInput(f"{where}: manifest format {version} was written by a newer "
+                           f"Lockplane; this one reads formats 1 to {MANIFEST_VERSION}")
         try:
             return cls.model_validate_json(text)
         except ValueError as exc:

@@ -8,6 +8,7 @@ connection parameters without it.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -87,7 +88,15 @@ def find_tool(name: str, server_version_num: int) -> Tool:
     """The ``name`` (pg_dump, pg_restore) whose major version is the server's.
 
     Bad input (exit 2), naming both versions, when only other versions are installed.
+    Remembered per search path (a search runs ``--version`` of each candidate).
     """
+    return _find_tool(name, server_major(server_version_num), server_version_num,
+                      os.environ.get(BINDIR_ENV, ""), os.environ.get("PATH", ""))
+
+
+@functools.lru_cache(maxsize=32)
+def _find_tool(name: str, want: int, server_version_num: int, _bindir: str,
+               _path: str) -> Tool:
     want = server_major(server_version_num)
     seen: list[Tool] = []
     for d in _candidate_dirs():
@@ -118,9 +127,16 @@ def check_tool(tool: Tool, name: str, server_version_num: int) -> None:
                        f"PostgreSQL {server_version_text(server_version_num)}")
 
 
-def conninfo_and_env(dsn: str, application_name: str = "lockplane backup",
-                     ) -> tuple[str, dict[str, str]]:
-    """``(conninfo without password, environment for the child)``."""
+def _option_value(value: str) -> str:
+    # libpq's options: spaces and backslashes inside a value are backslash-escaped
+    return value.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
+def conninfo_and_env(dsn: str, application_name: str = "lockplane backup", *,
+                     options: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """``(conninfo without password, environment for the child)``; ``options`` are
+    session settings added to the DSN's own (``client_encoding`` replaces the DSN's
+    and the environment's, so the child's text encoding is the one asked for)."""
     try:
         params = conninfo_to_dict(dsn)
     except Exception as exc:  # noqa: BLE001 - psycopg's ProgrammingError
@@ -130,6 +146,13 @@ def conninfo_and_env(dsn: str, application_name: str = "lockplane backup",
     if password is not None:
         env["PGPASSWORD"] = str(password)
     params.setdefault("application_name", application_name)
+    if options:
+        settings = dict(options)
+        if "client_encoding" in settings:
+            params["client_encoding"] = settings.pop("client_encoding")
+            env.pop("PGCLIENTENCODING", None)
+        extra = " ".join(f"-c {k}={_option_value(v)}" for k, v in settings.items())
+        params["options"] = f"{params['options']} {extra}" if params.get("options") else extra
     return make_conninfo(**params), env
 
 
@@ -142,3 +165,16 @@ def run_tool(args: list[str], env: dict[str, str], what: str) -> None:
         from ..errors import ExecutionFailed
 
         raise ExecutionFailed(f"{what} failed (exit {proc.returncode}): {redact(first.strip())}")
+
+
+def list_archive(tool: Tool, archive: Path, env: dict[str, str]) -> str:
+    """``pg_restore -l`` of an archive: its table of contents, one entry a line."""
+    proc = subprocess.run([tool.path, "-l", str(archive)], env=env, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        from ..errors import ExecutionFailed
+
+        first = (proc.stderr or "").strip().splitlines()[:1]
+        raise ExecutionFailed(f"pg_restore -l failed (exit {proc.returncode}): "
+                              f"{redact(first[0]) if first else ''}")
+    return proc.stdout

@@ -317,19 +317,25 @@ def _span(seconds: float) -> str:
     return f"{s // 86400} day(s)"
 
 
-def live_table_stats(live_dsn: str, jobs: int = 2) -> list[TableStats]:
-    """Counts and checksums of the live tables, computed as the manifest's were (one
-    read-only scan per table)."""
-    from .checksums import pg_table_stats, sqlite_table_stats
+def live_table_stats(live_dsn: str, jobs: int = 2,
+                     manifest: Manifest | None = None) -> list[TableStats]:
+    """Counts and checksums of the live tables, computed as ``manifest``'s were (one
+    read-only scan per table; row-hash-sum without a manifest)."""
+    from .checksums import pg_stats_like, pg_table_stats, sqlite_table_stats
 
     if dialect_of(live_dsn) == "sqlite":
         path = sqlite_path(live_dsn)
         with contextlib.closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro",
                                                 uri=True)) as c:
             return sqlite_table_stats(c)
-    return pg_table_stats(lambda: _pg_connect(live_dsn, autocommit=True,
-                                              application_name="lockplane recover counts"),
-                          jobs=jobs)
+
+    def connect() -> psycopg.Connection:
+        return _pg_connect(live_dsn, autocommit=True,
+                           application_name="lockplane recover counts")
+
+    if manifest is None:
+        return pg_table_stats(connect, jobs=jobs)
+    return pg_stats_like(manifest, live_dsn, connect, jobs=jobs)
 
 
 def _own(table: str) -> bool:
@@ -348,8 +354,8 @@ def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
     last = manifest.history.last_migration_id if manifest.history else 0
     after = [m for m in history if m.id > last and m.result != "running"]
     try:
-        live = {t.qualified: t for t in live_table_stats(live_dsn, jobs)}
-    except (psycopg.Error, sqlite3.Error, BadInput) as exc:
+        live = {t.qualified: t for t in live_table_stats(live_dsn, jobs, manifest)}
+    except (psycopg.Error, sqlite3.Error, BadInput, ExecutionFailed) as exc:
         text = exc.message if isinstance(exc, BadInput) else str(exc).strip().splitlines()[0]
         return RestoreLoss(manifest.id, backup_at, _now(), [], 0, after, redact(text))
     then = {t.qualified: t for t in manifest.tables if not _own(t.qualified)}
