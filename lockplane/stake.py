@@ -6,7 +6,7 @@ as it is now: "rollback will discard values in 1,243 rows of public.users.nickna
 
 What each rollback destroys comes from the plan itself (``rollback.at_stake``, filled
 from ``Change.rollback_stake`` at plan time): plan files outlive the change objects.
-Counting is read-only (a READ ONLY transaction on PostgreSQL, plain SELECTs on SQLite)
+Counting is read-only (plain SELECTs; a READ ONLY transaction where the server has one)
 and bounded: each count gets ``timeout_s`` and reports "could not count (timed out)"
 instead of failing. Every identifier in the SQL is quoted by the dialect; numbers (a
 varchar length) are parsed as integers first; catalog look-ups take names as parameters.
@@ -14,15 +14,11 @@ varchar length) are parsed as integers first; catalog look-ups take names as par
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sqlite3
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .dialects.base import Database
+from .dialects.base import Database, StatementTimedOut
 from .dsn import redact
 from .errors import BadInput
 from .plan import Plan
@@ -113,11 +109,13 @@ def _stake(db: Database, at: dict[str, Any], timeout_s: float) -> Stake:
     what = at["what"]
     table = d.qname(at.get("schema") or None, at["table"])
     target = _label(at, at.get("column"))
-    if d.name not in ("postgres", "sqlite"):
+    try:
+        exists = db.table_exists(at.get("schema") or None, at["table"])
+    except NotImplementedError:
         return Stake(what, target, FAILED, None,
                      f"could not count what the rollback destroys in {target}: "
                      f"not supported on {d.name}")
-    if not _table_exists(db, at):
+    if not exists:
         return Stake(what, target, MISSING, None,
                      f"{_label(at)} does not exist yet: the rollback destroys nothing")
     if what == "table":
@@ -139,14 +137,14 @@ def _stake(db: Database, at: dict[str, Any], timeout_s: float) -> Stake:
         if current is None:
             return Stake(what, target, MISSING, None,
                          f"{target} does not exist yet: the rollback destroys nothing")
-        if d.name == "postgres" and _norm(current) != _norm(at["type_from"]):
+        if d.canonical_column_types and _norm(current) != _norm(at["type_from"]):
             return Stake(what, target, NOT_APPLIED, None,
                          f"{target} is {current}, not {at['type_from']} yet: the rollback "
                          "converts nothing")
         sql, head, tail = _narrowing(db, at, table, target)
     try:
         n = _count(db, sql, timeout_s)
-    except _TimedOut:
+    except StatementTimedOut:
         return Stake(what, target, TIMED_OUT, None,
                      f"could not count what the rollback destroys in {target} "
                      f"(timed out after {timeout_s:g} s)")
@@ -194,69 +192,14 @@ def _norm(t: str) -> str:
     return t.replace(", ", ",").strip().lower()
 
 
-def _table_exists(db: Database, at: dict[str, Any]) -> bool:
-    if db.dialect.name == "postgres":
-        return bool(db.query(
-            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
-            [at.get("schema") or "public", at["table"]]))
-    return bool(db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                         [at["table"]]))
+_TimedOut = StatementTimedOut  # (the name tests and older callers catch)
 
 
 def _column_type(db: Database, at: dict[str, Any], column: str) -> str | None:
     """The column's type as the catalog prints it, or None when there is no such column."""
-    if db.dialect.name == "postgres":
-        rows = db.query(
-            "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-            "JOIN pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s "
-            "AND a.attnum > 0 AND NOT a.attisdropped",
-            [at.get("schema") or "public", at["table"], column])
-    else:
-        rows = db.query("SELECT type FROM pragma_table_info(?) WHERE name = ?",
-                        [at["table"], column])
-    return str(rows[0][0]) if rows else None
-
-
-class _TimedOut(Exception):
-    pass
+    return db.column_type(at.get("schema") or None, at["table"], column)
 
 
 def _count(db: Database, sql: str, timeout_s: float) -> int:
-    if db.dialect.name == "postgres":
-        import psycopg
-
-        try:
-            with db.transaction():
-                # Read-only and bounded: a count on a huge table must not hang the CLI.
-                db.execute("SET TRANSACTION READ ONLY")
-                db.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
-                rows = db.query(sql)
-        except psycopg.errors.QueryCanceled:
-            raise _TimedOut from None
-        return int(rows[0][0])
-    with _sqlite_deadline(db, timeout_s):
-        try:
-            rows = db.query(sql)
-        except sqlite3.OperationalError as exc:
-            if "interrupt" in str(exc).lower():
-                raise _TimedOut from None
-            raise
-    return int(rows[0][0])
-
-
-@contextlib.contextmanager
-def _sqlite_deadline(db: Database, timeout_s: float) -> Iterator[None]:
-    """SQLite has no statement timeout: a progress handler interrupts past the deadline."""
-    conn = getattr(db, "conn", None)
-    if not isinstance(conn, sqlite3.Connection):
-        yield
-        return
-    deadline = time.monotonic() + timeout_s
-    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-    try:
-        yield
-    finally:
-        conn.set_progress_handler(None, 0)
+    # Read-only and bounded: a count on a huge table must not hang the CLI.
+    return int(db.query_with_deadline(sql, timeout_s)[0][0])

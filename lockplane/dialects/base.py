@@ -32,6 +32,10 @@ if TYPE_CHECKING:  # the model is heavy to import; a dialect needs it only to in
     from ..model import Schema
 
 
+class StatementTimedOut(Exception):
+    """A statement ran past the deadline its caller gave it, and was cancelled."""
+
+
 class BackfillCatalog(Protocol):
     """What a batched backfill asks a server's catalog (``dialects/<name>/backfill.py``)."""
 
@@ -150,6 +154,9 @@ class Dialect(ABC):
         """DDL of the ``backfills`` checkpoint table (idempotent)."""
         raise NotImplementedError(f"{self.name}: no backfill checkpoints")
 
+    # The catalog prints a column's type in one canonical spelling (so it can be compared
+    # with the type a plan recorded); False: it keeps the type as declared.
+    canonical_column_types: bool = False
     # Appended to a SELECT that must lock the rows it reads until the transaction ends
     # ("" where a write transaction locks the whole database anyway).
     lock_rows_clause: str = ""
@@ -294,6 +301,21 @@ class Database(ABC):
         """(replicas, worst lag in ms, None if not visible); None where the dialect
         cannot see its replicas."""
         return None
+
+    # ---------------------------------------------------------------- catalog
+    def table_exists(self, schema: str | None, table: str) -> bool:
+        """Whether a table (not a view) of that name exists; ``schema`` None: the
+        dialect's default schema."""
+        raise NotImplementedError(f"{self.dialect.name}: no table look-up")
+
+    def column_type(self, schema: str | None, table: str, column: str) -> str | None:
+        """The column's type as the catalog prints it; None when there is no such
+        column."""
+        raise NotImplementedError(f"{self.dialect.name}: no column look-up")
+
+    def query_with_deadline(self, sql: str, timeout_s: float) -> list[tuple[Any, ...]]:
+        """Run a read-only query, cancelled after ``timeout_s`` (StatementTimedOut)."""
+        raise NotImplementedError(f"{self.dialect.name}: no statement deadline")
 
     # ---------------------------------------------------------------- state tables
     def state_table_exists(self, table: str) -> bool:

@@ -13,7 +13,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ...dsn import redact
 from ...errors import BadInput
-from ..base import Database, Dialect
+from ..base import Database, Dialect, StatementTimedOut
 
 if TYPE_CHECKING:
     from ...model import Schema
@@ -112,6 +112,7 @@ class PostgresDialect(Dialect):
         return BACKFILLS_DDL
 
     lock_rows_clause = " FOR UPDATE"
+    canonical_column_types = True  # format_type()
 
     def has_max(self, sql_type: str) -> bool:
         return sql_type.startswith(MAX_TYPES)
@@ -315,6 +316,31 @@ class PostgresDatabase(Database):
             "replay_lag)) * 1000) FROM pg_stat_replication")
         count, lag = rows[0]
         return int(count), (None if lag is None else float(lag))
+
+    def table_exists(self, schema: str | None, table: str) -> bool:
+        return bool(self.query(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+            [schema or self.dialect.default_schema, table]))
+
+    def column_type(self, schema: str | None, table: str, column: str) -> str | None:
+        rows = self.query(
+            "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s "
+            "AND a.attnum > 0 AND NOT a.attisdropped",
+            [schema or self.dialect.default_schema, table, column])
+        return str(rows[0][0]) if rows else None
+
+    def query_with_deadline(self, sql: str, timeout_s: float) -> list[tuple[Any, ...]]:
+        try:
+            with self.transaction():
+                self.execute("SET TRANSACTION READ ONLY")
+                self.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+                return self.query(sql)
+        except psycopg.errors.QueryCanceled:
+            raise StatementTimedOut from None
 
     def state_table_exists(self, table: str) -> bool:
         return bool(self.query("SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0])

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ...dsn import redact, sqlite_path
 from ...errors import BadInput, ExecutionFailed
 from ...model import Schema
-from ..base import Database, Dialect
+from ..base import Database, Dialect, StatementTimedOut
 
 
 class SQLiteDialect(Dialect):
@@ -150,6 +151,28 @@ class SQLiteDatabase(Database):
 
     def rowcount(self, sql: str, params: Sequence[Any] | None = None) -> int:
         return int(self.conn.execute(sql, params or ()).rowcount)
+
+    def table_exists(self, schema: str | None, table: str) -> bool:
+        return bool(self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               [table]))
+
+    def column_type(self, schema: str | None, table: str, column: str) -> str | None:
+        rows = self.query("SELECT type FROM pragma_table_info(?) WHERE name = ?",
+                          [table, column])
+        return str(rows[0][0]) if rows else None
+
+    def query_with_deadline(self, sql: str, timeout_s: float) -> list[tuple[Any, ...]]:
+        # No statement timeout in SQLite: a progress handler interrupts past the deadline.
+        deadline = time.monotonic() + timeout_s
+        self.conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            return self.query(sql)
+        except sqlite3.OperationalError as exc:
+            if "interrupt" in str(exc).lower():
+                raise StatementTimedOut from None
+            raise
+        finally:
+            self.conn.set_progress_handler(None, 0)
 
     def state_table_exists(self, table: str) -> bool:
         return bool(self.query("SELECT 1 FROM sqlite_schema WHERE name = ?", (table,)))
