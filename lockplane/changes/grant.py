@@ -7,16 +7,27 @@ differ for table grants and the builder that grants a new table's privileges.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..model import Grant as GrantModel
 from ..model import Table
-from .base import NO_LOCK, TABLE_PART_DIFFERS, Assessment, Change, Lock, Order, Safety, register
+from .base import (
+    CHANGE_ANNOTATORS,
+    NO_LOCK,
+    TABLE_PART_DIFFERS,
+    Assessment,
+    Change,
+    Lock,
+    Order,
+    Safety,
+    register,
+)
 from .pg_common import grant_sql, is_postgres
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import Schema
 
 
 def object_label(object_kind: str, name_parts: tuple[str, ...], signature: str | None) -> str:
@@ -149,5 +160,49 @@ def _new_table_grants(table: Table) -> list[Change]:
     return out
 
 
+def _defaults_at_creation(before: Schema, after: Schema, objects: str, schema: str,
+                          ) -> list[GrantModel]:
+    """What ALTER DEFAULT PRIVILEGES gives a new ``objects`` in ``schema`` while the plan
+    creates it, for any role (the one running the apply is not known when planning).
+
+    Default privileges taken away run before anything is created and new ones after
+    (changes.alter_default_privileges): in force are the grants on both sides."""
+    def grants(s: Schema) -> dict[tuple[str, str | None, str, str], GrantModel]:
+        return {(p.role, p.schema_, g.grantee, g.privilege.upper()): g
+                for p in s.default_privileges
+                if p.objects == objects and p.schema_ in (None, schema) for g in p.grants}
+
+    old, new = grants(before), grants(after)
+    return [g.model_copy(update={"with_grant_option": g.with_grant_option
+                                 and new[k].with_grant_option})
+            for k, g in old.items() if k in new]
+
+
+def revoke_default_grants(changes: list[Change], before: Schema, after: Schema,
+                          d: Dialect) -> None:
+    """A table or view the plan creates ends with exactly its declared privileges: what
+    default privileges gave it beyond them is revoked (a no-op where the role running the
+    apply has no such defaults)."""
+    if not is_postgres(d) or not before.default_privileges:
+        return
+    from .create_table import CreateTable
+    from .create_view import CreateView
+    from .revoke import Revoke
+
+    for change in list(changes):
+        if isinstance(change, CreateTable):
+            obj: Table | Any = change.table
+        elif isinstance(change, CreateView):
+            obj = change.view
+        else:
+            continue
+        s = obj.schema_ or d.default_schema
+        given = _defaults_at_creation(before, after, "tables", s)
+        taken, _ = privileges_delta(given, obj.grants)
+        changes += [Revoke("TABLE", (obj.schema_ or "", obj.name), g, keep=kept,
+                           from_defaults=True) for g, kept in taken]
+
+
 TABLE_PART_DIFFERS.append(_diff_table_grants)
 PART_BUILDERS.append(_new_table_grants)
+CHANGE_ANNOTATORS.append(revoke_default_grants)

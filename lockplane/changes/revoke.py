@@ -24,6 +24,8 @@ class Revoke(Change):
     grant: GrantModel  # the privilege as it is before the change
     signature: str | None = None
     keep: GrantModel | None = None  # set: revoke only the grant option, keep the privilege
+    # What default privileges gave an object this plan creates: nobody relied on it yet.
+    from_defaults: bool = False
 
     def _label(self) -> str:
         from .grant import object_label
@@ -51,6 +53,8 @@ class Revoke(Change):
 
     def assess(self, d: Dialect) -> Assessment:
         g = self.grant
+        if self.from_defaults:
+            return Assessment(Safety.SAFE)
         if self.keep is not None:
             return Assessment(Safety.REVIEW, (
                 f"{g.grantee} can no longer pass {g.privilege} on {self._label()} on to "
