@@ -37,6 +37,9 @@ _LOCK_WAITS = {
 }
 # Client errors that mean the session is gone: server gone away, lost connection.
 _GONE = {2006, 2013}
+# A statement stopped at its time limit: MariaDB's max_statement_time, MySQL's
+# max_execution_time.
+_TIMED_OUT = {1969, 3024}
 
 
 class MySQLDialect(Dialect):
@@ -68,6 +71,13 @@ class MySQLDialect(Dialect):
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         return (pymysql.Error,)
+
+    # COLUMN_TYPE is what introspection records as a column's type: the two compare.
+    canonical_column_types = True
+
+    def concat(self, parts_sql: Sequence[str]) -> str:
+        # || is OR in MySQL (unless sql_mode has PIPES_AS_CONCAT).
+        return f"CONCAT({', '.join(parts_sql)})"
 
     def escape_for_params(self, sql: str) -> str:
         # PyMySQL interpolates parameters with %: a literal % is doubled.
@@ -238,6 +248,42 @@ class MySQLDatabase(Database):
 
     def advisory_unlock(self, *key: int) -> None:
         self.query("SELECT RELEASE_LOCK(%s)", (self._lock_name(key),))
+
+    def table_exists(self, schema: str | None, table: str) -> bool:
+        return bool(self.query(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+            "COALESCE(%s, DATABASE()) AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'",
+            (schema or None, table)))
+
+    def column_type(self, schema: str | None, table: str, column: str) -> str | None:
+        rows = self.query(
+            "SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+            "COALESCE(%s, DATABASE()) AND TABLE_NAME = %s AND COLUMN_NAME = %s",
+            (schema or None, table, column))
+        return str(rows[0][0]) if rows else None
+
+    def query_with_deadline(self, sql: str, timeout_s: float) -> list[tuple[Any, ...]]:
+        """In a READ ONLY transaction, stopped by the server after ``timeout_s``
+        (MariaDB: SET STATEMENT max_statement_time; MySQL: max_execution_time, which
+        covers SELECTs)."""
+        from ..base import StatementTimedOut
+
+        self.execute("START TRANSACTION READ ONLY")
+        try:
+            if self.is_mariadb:
+                return self.query(f"SET STATEMENT max_statement_time = {float(timeout_s)!r} "
+                                  f"FOR {sql}")
+            self.execute(f"SET SESSION max_execution_time = {int(timeout_s * 1000)}")
+            try:
+                return self.query(sql)
+            finally:
+                self.execute("SET SESSION max_execution_time = DEFAULT")
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] in _TIMED_OUT:
+                raise StatementTimedOut(str(exc.args[1])) from None
+            raise
+        finally:
+            self.conn.rollback()
 
     def state_table_exists(self, table: str) -> bool:
         return bool(self.query(
