@@ -63,7 +63,11 @@ def test_plan_apply_replan_rollback(mysql_dsn: str, tmp_path: Path) -> None:
     again = lockplane("plan", "--from", mysql_dsn, "--to", str(wanted))
     assert again.code == 0 and json.loads(again.stdout)["steps"] == [], again.output
 
-    # Dropping the new column loses data: permissive, as an operator would acknowledge.
+    # Dropping the new column loses data: refused with what it would lose, counted on
+    # the server, until the operator says so.
+    res = lockplane("rollback", str(plan), "--target", mysql_dsn, "--auto-approve")
+    assert res.code == 3
+    assert "rollback will discard values in 1 row of users.nickname" in res.stderr
     res = lockplane("rollback", str(plan), "--target", mysql_dsn, "--auto-approve",
                     "--safety", "permissive")
     assert res.code == 0, res.output

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..model import CheckConstraint, Column, Table, qualified
+from ..model import CheckConstraint, Column, IdentityOptions, Table, qualified
 from .base import (
     ACCESS_EXCLUSIVE,
     Assessment,
@@ -183,6 +183,45 @@ def mentions_any(obj: object, names: set[str]) -> bool:
     return bool(set(cols) & names) or any(mentions_column(t, n) for t in texts for n in names)
 
 
+
+_INT_MAX = {"smallint": 2**15 - 1, "integer": 2**31 - 1, "bigint": 2**63 - 1}
+
+
+def _bounds(o: IdentityOptions | None, type_: str) -> tuple[int, int, int]:
+    """(MINVALUE, MAXVALUE, START) of an identity column, PostgreSQL's defaults filled in."""
+    o = o or IdentityOptions()
+    top = _INT_MAX.get(type_, 2**63 - 1)
+    up = (o.increment or 1) > 0
+    low = o.min_value if o.min_value is not None else (1 if up else -top - 1)
+    high = o.max_value if o.max_value is not None else (top if up else -1)
+    start = o.start if o.start is not None else (low if up else high)
+    return low, high, start
+
+
+def identity_restart_sql(d: Dialect, table: Table, col: Column,
+                         before: IdentityOptions | None) -> list[str]:
+    """Statements that put an identity's sequence inside bounds being tightened, before
+    the ALTER that sets them (which refuses a last value outside them).
+
+    Only a sequence whose last value falls outside is restarted, at the new START (what
+    a fresh column would give next); one inside keeps counting where it stands. setval
+    checks the old bounds, so when the new START lies outside them the bounds first
+    widen to cover both."""
+    old_low, old_high, _ = _bounds(before, col.type)
+    low, high, start = _bounds(col.identity_options, col.type)
+    if low <= old_low and high >= old_high:
+        return []  # nothing that was in range falls out
+    t, c = table_name(d, table), d.quote(col.name)
+    seq = f"pg_get_serial_sequence({d.literal(t)}, {d.literal(col.name)})"
+    out = []
+    if not old_low <= start <= old_high:
+        out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET MINVALUE {min(low, old_low)} "
+                   f"SET MAXVALUE {max(high, old_high)}")
+    # (pg_sequence_last_value is NULL for a sequence never used: it starts anew too)
+    out.append(f"SELECT setval({seq}, {start}, false) WHERE (pg_sequence_last_value("
+               f"{seq}::regclass) BETWEEN {low} AND {high}) IS NOT TRUE")
+    return out
+
 @register
 @dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterColumn(Change):
@@ -292,6 +331,7 @@ class AlterColumn(Change):
             opts = identity_options_sql(a.identity_options, alter=True,
                                         before=b.identity_options)
             if opts:
+                out += identity_restart_sql(d, self.table, a, b.identity_options)
                 actions.append(f"ALTER COLUMN {col} {' '.join(opts)}")
         if b.nullable != a.nullable:
             actions.append(f"ALTER COLUMN {col} {'DROP' if a.nullable else 'SET'} NOT NULL")
