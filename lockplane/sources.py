@@ -214,10 +214,11 @@ def canonicalize(schema: Schema, ctx: SourceContext, where: str) -> Schema:
             scripts, _scratch_server(schema.dialect, ctx),
             allowed_extensions=ctx.allowed_extensions, lines=False, version_of=ctx.version_of)
     except BadInput as exc:
-        if exc.message.startswith(f"{where}:") or schema.dialect != "postgres" \
+        if exc.message.startswith(f"{where}:") \
+                or not get_dialect(schema.dialect).scratch_needs_server \
                 or ctx.server_dsn is not None:
             raise
-        # No PostgreSQL server at hand: use the JSON as written.
+        # No server of the dialect at hand: use the JSON as written.
         return schema
     return _carry_renames(schema, loaded)
 
@@ -271,7 +272,7 @@ def _strip_psql_meta(path: Path, text: str) -> str:
 
 
 def _load_sqlalchemy(ref: str, dialect: str, ctx: SourceContext) -> Schema:
-    from sqlalchemy import MetaData, create_engine
+    from sqlalchemy import MetaData
 
     module_name, _, attr_path = ref.partition(":")
     if "" not in sys.path and "." not in sys.path:
@@ -287,24 +288,15 @@ def _load_sqlalchemy(ref: str, dialect: str, ctx: SourceContext) -> Schema:
     metadata = getattr(obj, "metadata", obj)  # accept a declarative Base too
     if not isinstance(metadata, MetaData):
         raise BadInput(f"{ref} is not a SQLAlchemy MetaData (or declarative base)")
-    if dialect == "sqlite":
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "metadata.db"
-            engine = create_engine(f"sqlite:///{path}")
-            _create_all(metadata, engine, ref)
-            with get_dialect("sqlite").connect(f"sqlite:///{path}") as db:
-                return db.introspect()
     # The module is the user's own Python code and runs as such (as Alembic's env.py
     # does); what it emits is not sandboxed.
-    with get_dialect(dialect).scratch(_scratch_server(dialect, ctx)) as db:
-        import psycopg
-
-        dsn = db.dsn  # type: ignore[attr-defined]
-        engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn))
-        _create_all(metadata, engine, ref)
-        return db.introspect()
+    d = get_dialect(dialect)
+    try:
+        return d.schema_from_sqlalchemy(lambda engine: _create_all(metadata, engine, ref),
+                                        _scratch_server(dialect, ctx))
+    except NotImplementedError:
+        raise BadInput(f"{ref}: SQLAlchemy sources are not supported on {dialect} "
+                       "yet") from None
 
 
 def _create_all(metadata: Any, engine: Any, ref: str) -> None:

@@ -169,9 +169,11 @@ class History(StateTable):
                         "AND result = 'running'", (note, migration_id))
 
     def add_note(self, migration_id: int, note: str) -> None:
-        p = self.p
-        self.db.execute(f"UPDATE {self.table} SET error = coalesce(error || '; ', '') || {p} "
-                        f"WHERE id = {p}", (note, migration_id))
+        p, d = self.p, self.db.dialect
+        earlier = d.concat(["error", d.literal("; ")])
+        noted = d.concat([f"coalesce({earlier}, '')", p])
+        self.db.execute(f"UPDATE {self.table} SET error = {noted} WHERE id = {p}",
+                        (note, migration_id))
 
     def list(self, limit: int = 50) -> list[MigrationRecord]:
         if not self.exists():

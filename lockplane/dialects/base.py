@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the model is heavy to import; a dialect needs it only to introspect
@@ -171,6 +171,10 @@ class Dialect(ABC):
         every = max(1, total // max(wanted, 1))
         return f"{table_sql} WHERE abs(random()) % {every} = 0"
 
+    def concat(self, parts_sql: Sequence[str]) -> str:
+        """SQL concatenating the strings ``parts_sql`` (NULL if any is NULL)."""
+        return " || ".join(parts_sql)
+
     def concat_skipping_nulls(self, parts_sql: Sequence[str], separator: str) -> str:
         """SQL joining the values of ``parts_sql`` with ``separator``, NULL parts and
         their separators skipped (PostgreSQL's ``concat_ws``)."""
@@ -198,6 +202,12 @@ class Dialect(ABC):
     @abstractmethod
     def scratch(self, near_dsn: str | None = None) -> contextlib.AbstractContextManager[Database]:
         """A throwaway empty database of this dialect, dropped on exit."""
+
+    def schema_from_sqlalchemy(self, create_all: Callable[[Any], None],
+                               near_dsn: str | None = None) -> Schema:
+        """The schema that ``create_all(engine)`` (SQLAlchemy ``MetaData.create_all``, the
+        user's own Python code, run as such) creates in a throwaway database."""
+        raise NotImplementedError(f"{self.name}: no SQLAlchemy sources")
 
     @abstractmethod
     def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,

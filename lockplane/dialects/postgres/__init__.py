@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -190,6 +190,16 @@ class PostgresDialect(Dialect):
             box.run(screened)
             box.finish()
             return box.introspect()
+
+    def schema_from_sqlalchemy(self, create_all: Callable[[Any], None],
+                               near_dsn: str | None = None) -> Schema:
+        from sqlalchemy import create_engine
+
+        with self.scratch(near_dsn) as db:
+            dsn = db.dsn
+            create_all(create_engine("postgresql+psycopg://",
+                                     creator=lambda: psycopg.connect(dsn)))
+            return db.introspect()
 
     def _major_of(self, dsn: str | None) -> int | None:
         if not dsn or not dsn.startswith("postgres"):

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ...dsn import redact, sqlite_path
@@ -75,6 +75,19 @@ class SQLiteDialect(Dialect):
     def scratch(self, near_dsn: str | None = None) -> Iterator[SQLiteDatabase]:
         with SQLiteDatabase(self, "sqlite:///:memory:") as db:
             yield db
+
+    def schema_from_sqlalchemy(self, create_all: Callable[[Any], None],
+                               near_dsn: str | None = None) -> Schema:
+        import tempfile
+
+        from sqlalchemy import create_engine
+
+        # A file, not :memory: (an engine's connections would each get their own).
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "metadata.db")
+            create_all(create_engine(f"sqlite:///{path}"))
+            with self.connect(f"sqlite:///{path}") as db:
+                return db.introspect()
 
     def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
                        *, allowed_extensions: Sequence[str] = (), lines: bool = True,
