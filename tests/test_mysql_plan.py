@@ -86,3 +86,52 @@ def test_a_hostile_schema_file_changes_nothing(mysql_dsn: str, tmp_path: Path) -
     assert res.code == 2
     assert res.stderr.strip().splitlines()[-1].startswith(f"error: {wanted}:2: refused")
     assert run(mysql_dsn, "SELECT COUNT(*) FROM users") == [(0,)]
+
+
+def test_bad_mysql_input_is_one_line_and_exit_2(mysql_dsn: str) -> None:
+    unreachable = lockplane("introspect", "--target", "mysql://root:hunter2@127.0.0.1:1/x")
+    unknown = lockplane("introspect", "--target", mysql_dsn + "?sslmode=require")
+    no_db = lockplane("introspect", "--target", mysql_dsn.rsplit("/", 1)[0] + "/")
+    for res, needle in ((unreachable, "cannot connect to mysql://root:***@127.0.0.1:1/x"),
+                        (unknown, "unknown parameter 'sslmode'"),
+                        (no_db, "names no database")):
+        assert res.code == 2, res.output
+        assert needle in res.stderr and "hunter2" not in res.output
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_introspect_as_sql(mysql_dsn: str) -> None:
+    run(mysql_dsn, "CREATE TABLE `a``b` (id int PRIMARY KEY, v varchar(3) DEFAULT 'x')")
+    res = lockplane("introspect", "--target", mysql_dsn, "--format", "sql")
+    assert res.code == 0, res.output
+    assert res.stdout.startswith("CREATE TABLE `a``b` (\n  `id` int(11) NOT NULL,")
+
+
+def test_ddl_behind_a_metadata_lock_gives_up_within_its_budget(mysql_dsn: str,
+                                                              tmp_path: Path) -> None:
+    """A transaction that read the table holds its metadata lock: the ALTER waits
+    lock_wait_timeout (the plan's lock timeout, in whole seconds), is retried within the
+    lock-wait budget and then fails, instead of queueing every later query behind it."""
+    import time
+
+    run(mysql_dsn, "CREATE TABLE users (id int PRIMARY KEY)")
+    wanted = tmp_path / "schema.sql"
+    wanted.write_text("CREATE TABLE users (id int PRIMARY KEY, nickname varchar(50));\n")
+    plan = tmp_path / "plan.json"
+    assert lockplane("plan", "--from", mysql_dsn, "--to", str(wanted), "-o",
+                     str(plan)).code == 0
+    with connect(mysql_dsn) as blocker:
+        blocker.execute("START TRANSACTION")
+        blocker.query("SELECT * FROM users")
+        started = time.monotonic()
+        res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve",
+                        "--skip-shadow", "--lock-timeout-ms", "500", "--lock-wait-budget", "3")
+        took = time.monotonic() - started
+        blocker.execute("COMMIT")
+    assert res.code == 1, res.output
+    assert "lock wait timeout exceeded" in res.stderr and "lock-wait budget" in res.stderr
+    assert took < 20
+    with connect(mysql_dsn) as db:
+        assert db.column_type(None, "users", "nickname") is None
+    res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve")
+    assert res.code == 0, res.output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -228,6 +229,22 @@ class MySQLDatabase(Database):
         from .introspect import introspect
 
         return introspect(self)
+
+    @contextlib.contextmanager
+    def apply_session(self, lock_timeout_ms: int) -> Iterator[None]:
+        """DDL waits for its metadata lock at most ``lock_timeout_ms`` (lock_wait_timeout,
+        in whole seconds: at least 1) and then fails with a lock wait timeout, which the
+        apply retries within its budget, as PostgreSQL's lock_timeout."""
+        if not lock_timeout_ms:
+            yield
+            return
+        before = int(self.query("SELECT @@SESSION.lock_wait_timeout")[0][0])
+        self.execute(f"SET SESSION lock_wait_timeout = {max(1, math.ceil(lock_timeout_ms / 1000))}")
+        try:
+            yield
+        finally:
+            if not self.closed:
+                self.execute(f"SET SESSION lock_wait_timeout = {before}")
 
     @property
     def closed(self) -> bool:
