@@ -4,6 +4,7 @@ user (privileges on the scratch database only), and clean-up after a killed proc
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,6 +94,35 @@ def test_triggers_and_view_options_load(mysql_dsn: str) -> None:
     assert leftovers(mysql_dsn) == ([], [])
 
 
+def test_mysqldump_output_loads_as_the_database_it_came_from(mysql_dsn: str) -> None:
+    """mysqldump --no-data, as it is: executable comments, DELIMITER ;; around triggers,
+    DEFINER clauses (skipped), the MariaDB client's sandbox line, view stand-ins."""
+    dump = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+    if dump is None:
+        pytest.skip("no mysqldump on this machine")
+    q = get_dialect("mysql").quote
+    run(mysql_dsn,
+        "CREATE TABLE `p``x` (id int unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+        "code char(3) NOT NULL, UNIQUE KEY uq (code))",
+        f"CREATE TABLE {q('t; DROP')} (id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+        "pid int unsigned, n int, j json, body text, "
+        "ts timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, "
+        "FULLTEXT KEY ft (body), CONSTRAINT fk FOREIGN KEY (pid) REFERENCES `p``x` (id) "
+        "ON DELETE CASCADE, CONSTRAINT ck CHECK (n > 0)) ROW_FORMAT=COMPRESSED "
+        "COMMENT='it''s'",
+        f"CREATE VIEW v AS SELECT id, n FROM {q('t; DROP')} WHERE n > 1 WITH CHECK OPTION",
+        f"CREATE TRIGGER trg BEFORE INSERT ON {q('t; DROP')} FOR EACH ROW SET NEW.n = 1")
+    params = parse_dsn(mysql_dsn)
+    text = subprocess.run(
+        [dump, "-h", params.host, "-P", str(params.port), "-u", params.user, "--no-data",
+         params.database], check=True, capture_output=True, text=True).stdout
+    assert "DEFINER=" in text and "DELIMITER ;;" in text
+    loaded = get_dialect("mysql").load_untrusted([("dump.sql", text)], mysql_dsn)
+    with connect(mysql_dsn) as db:
+        assert loaded.hash() == db.introspect().hash()
+    assert leftovers(mysql_dsn) == ([], [])
+
+
 HOSTILE = {
     "drop_db.sql": ("CREATE TABLE ok (a int);\nDROP DATABASE {prod};", 2, "DROP DATABASE"),
     "insert.sql": ("INSERT INTO {prod}.t VALUES (666);", 1, "not a schema definition"),
@@ -116,16 +146,19 @@ HOSTILE = {
     "trigger_elsewhere.sql": ("CREATE TABLE t (a int);\nCREATE TRIGGER x AFTER INSERT ON t "
                               "FOR EACH ROW INSERT INTO {prod}.t VALUES (666);", 2,
                               "another database"),
-    "trigger_definer.sql": ("CREATE DEFINER=`root`@`%` TRIGGER x AFTER INSERT ON t FOR EACH "
-                            "ROW SET @a = 1;", 1, "DEFINER"),
+    "definer_table.sql": ("CREATE DEFINER=`root`@`%` TABLE x (a int);", 1, "DEFINER"),
     "trigger_outfile.sql": ("CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW "
                             "SELECT 1 INTO OUTFILE '/tmp/x';", 1, "cannot parse"),
-    "view_definer.sql": ("CREATE ALGORITHM=MERGE DEFINER=CURRENT_USER VIEW v AS SELECT 1;", 1,
-                         "DEFINER"),
+    "compound_trigger.sql": ("CREATE TABLE t2 (a int);\nDELIMITER ;;\nCREATE TRIGGER x "
+                             "BEFORE INSERT ON t2 FOR EACH ROW BEGIN SET NEW.a = 1; END;;\n",
+                             3, "cannot parse"),
+    "never_version.sql": ("/*M!999999\\- enable the sandbox mode */\n"
+                          "CREATE TABLE t2 (a int);\nINSERT INTO t VALUES (2);", 3,
+                          "not a schema definition"),
     "view_elsewhere.sql": ("CREATE SQL SECURITY INVOKER VIEW v AS SELECT a FROM {prod}.t "
                            "WITH CHECK OPTION;", 1, "another database"),
-    "delimiter.sql": ("DELIMITER ;;\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW "
-                      "BEGIN SET NEW.a = 1; END;;", 1, "DELIMITER"),
+    "delimiter.sql": ("DELIMITER $$\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW "
+                      "BEGIN SET NEW.a = 1; END$$", 1, "DELIMITER"),
 }
 
 

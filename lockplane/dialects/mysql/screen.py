@@ -39,7 +39,10 @@ SETTINGS = frozenset({
 })
 _CREATE_KINDS = {"TABLE", "INDEX", "VIEW"}
 _DROP_KINDS = {"TABLE", "INDEX", "VIEW", "TRIGGER"}
-_EXECUTABLE = re.compile(r"/\*M?!\d{0,6}")
+_EXECUTABLE = re.compile(r"/\*M?!(\d{0,6})")
+# A version no server has: mysqldump's "/*M!999999\- enable the sandbox mode */" is for
+# the mysql client, and the server skips it as a comment.
+_NEVER = 999999
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,28 @@ def screen(text: str, where: str, *, lines: bool = True) -> list[Statement]:
 
     if "\x00" in text:
         raise BadInput(f"{where}: the file contains a NUL byte")
-    for line_no, line in enumerate(text.split("\n"), 1):
-        if re.match(r"(?i)\s*delimiter\s", line):
+    lines_ = text.split("\n")
+    for line_no, line in enumerate(lines_, 1):
+        m = re.match(r"(?i)\s*delimiter\s+(\S+)\s*$", line)
+        if m and set(m.group(1)) == {";"}:
+            # mysqldump's DELIMITER ;; around triggers: a doubled semicolon ends the
+            # statement all the same (the empty one after it is no statement).
+            lines_[line_no - 1] = " " * len(line)
+        elif m or re.match(r"(?i)\s*delimiter(\s|$)", line):
             raise BadInput(f"{at(line_no)}: DELIMITER is a command of the mysql client, not "
                            "SQL; compound statements (BEGIN ... END) are not supported in "
                            "schema files yet")
-    text = unwrap_executable_comments(text, where)
+    text = unwrap_executable_comments("\n".join(lines_), where)
     out = []
     for tokens in _split(_tokenize(text, where)):
         first, last = tokens[0], tokens[-1]
-        sql = text[first.start:last.end + 1]
         head = _create_head(tokens, at(first.line))
+        if head is not None and head[2] is not None:
+            # DEFINER is skipped, as OWNER TO is on PostgreSQL: the object is created by
+            # whoever loads or applies (accounts are not modelled).
+            start, end = head[2]
+            text = text[:start] + " " * (end - start) + text[end:]
+        sql = text[first.start:last.end + 1]
         if head is not None and head[0] == "TRIGGER":
             _check_trigger(text, tokens, head[1], at(first.line))
         elif head is not None and head[0] == "VIEW":
@@ -77,6 +91,9 @@ def screen(text: str, where: str, *, lines: bool = True) -> list[Statement]:
 
 
 _VIEW_ALGORITHMS = {"UNDEFINED", "MERGE", "TEMPTABLE"}
+_ACCOUNT_TOKENS = {TokenType.IDENTIFIER, TokenType.VAR, TokenType.STRING, TokenType.PARAMETER,
+                   TokenType.L_PAREN, TokenType.R_PAREN, TokenType.CURRENT_USER,
+                   TokenType.NUMBER, TokenType.DOT}
 _SECURITY = {"DEFINER", "INVOKER"}
 
 
@@ -84,16 +101,19 @@ def _word(tok: Token) -> str:
     return "" if tok.token_type is TokenType.IDENTIFIER else tok.text.upper()
 
 
-def _create_head(tokens: list[Token], where: str) -> tuple[str, int] | None:
-    """For CREATE [OR REPLACE] [ALGORITHM = a] [SQL SECURITY s] VIEW and CREATE [OR
-    REPLACE] TRIGGER, which sqlglot does not parse whole: ("VIEW" | "TRIGGER", index of
-    that word). Their heads are fixed words, checked here token by token."""
+def _create_head(tokens: list[Token],
+                 where: str) -> tuple[str, int, tuple[int, int] | None] | None:
+    """For CREATE [OR REPLACE] [ALGORITHM = a] [DEFINER = user] [SQL SECURITY s] VIEW and
+    CREATE [OR REPLACE] [DEFINER = user] TRIGGER, which sqlglot does not parse whole:
+    ("VIEW" | "TRIGGER", index of that word, the DEFINER clause's span in the text or
+    None). Their heads are fixed words, checked here token by token."""
     words = [_word(t) for t in tokens] + ["", "", ""]
     if words[0] != "CREATE":
         return None
     i = 1
     if words[1:3] == ["OR", "REPLACE"]:
         i = 3
+    definer: tuple[int, int] | None = None
     while True:
         if words[i] == "ALGORITHM" and tokens[i + 1].token_type is TokenType.EQ \
                 and words[i + 2] in _VIEW_ALGORITHMS:
@@ -102,13 +122,21 @@ def _create_head(tokens: list[Token], where: str) -> tuple[str, int] | None:
             i += 3
         elif " ".join(words[i].split()) == "SQL SECURITY" and words[i + 1] in _SECURITY:
             i += 2  # one token to sqlglot's tokenizer
-        elif words[i] == "DEFINER":
-            raise BadInput(f"{where}: refused: DEFINER names an account of the server; "
-                           "leave it out (the object is created by whoever applies)")
+        elif words[i] == "DEFINER" and definer is None \
+                and tokens[i + 1].token_type is TokenType.EQ and i + 2 < len(tokens):
+            # user@host, 'user'@'host', CURRENT_USER[()]: one run of adjacent tokens
+            j = i + 2
+            while j + 1 < len(tokens) and tokens[j + 1].start == tokens[j].end + 1 \
+                    and tokens[j + 1].token_type in _ACCOUNT_TOKENS:
+                j += 1
+            definer = (tokens[i].start, tokens[j].end + 1)
+            i = j + 1
         else:
             break
     if words[i] in ("VIEW", "TRIGGER"):
-        return words[i], i
+        return words[i], i, definer
+    if definer is not None:
+        raise BadInput(f"{where}: refused: DEFINER belongs to views and triggers here")
     return None
 
 
@@ -220,7 +248,7 @@ def _executable_in_gap(text: str, start: int, end: int) -> list[tuple[int, int]]
             close = text.find("*/", i + 2)
             close = end - 2 if close < 0 else close
             m = _EXECUTABLE.match(text, i)
-            if m:
+            if m and not (m.group(1) and int(m.group(1)) >= _NEVER):
                 spans += [(i, m.end()), (close, close + 2)]
             i = close + 2
         elif text.startswith("#", i) or text.startswith("--", i):
