@@ -50,6 +50,11 @@ class ExecutionFailed(LockplaneError):
     cleaned_up = False
 
 
+class Diverged(ExecutionFailed):
+    """Every step ran, but the database ended at a hash other than the plan's target
+    (the steps stay applied; the history row is marked ``diverged``): exit 1."""
+
+
 class DriftFound(LockplaneError):
     """The live database differs from the desired schema: exit 4."""
 

@@ -32,8 +32,9 @@ from .crash import (
 )
 from .dialects import get_dialect
 from .dialects.base import Database
+from .divergence import diverged_message
 from .dsn import dialect_of, redact
-from .errors import BadInput, ExecutionFailed, SafetyRefusal
+from .errors import BadInput, Diverged, ExecutionFailed, SafetyRefusal
 from .integrity import check_plan, legacy_plan_id
 from .integrity import plan_id as plan_id  # (re-exported: callers and tests use it here)
 from .lockwait import (
@@ -642,11 +643,14 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                         f"and apply the same plan again to resume at step {committed[0] + 1}"
                     ) from None
                 raise
-            hash_after = db.introspect().hash()
+            after = db.introspect()
+            hash_after = after.hash()
             if plan.target_hash and hash_after != plan.target_hash:
-                warnings.append(f"the database reached hash {hash_after[:12]}, not the "
-                                f"plan's target {plan.target_hash[:12]}: run 'lockplane plan' "
-                                "again to see what differs")
+                # Every step ran, and the server stores something else than the plan
+                # declared: a failure to look into, not a success with a footnote.
+                message = diverged_message(plan, after, hash_after)
+                history.finish(migration_id, "diverged", hash_after, message)
+                raise Diverged(message)
             history.finish(migration_id, "applied", hash_after, None)
             status = "resumed" if resume_from else "applied"
             return ApplyResult(status, migration_id, steps_run, hash_after, warnings)

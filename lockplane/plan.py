@@ -18,6 +18,7 @@ from .changes.base import Assessment, Change, Finding, Lock, RewriteContext, Saf
 from .dialects import get_dialect
 from .dialects.base import Dialect
 from .diff import diff
+from .divergence import object_digests
 from .errors import BadInput
 from .model import HASH_FORMAT, Schema, comparing, hashes
 
@@ -98,6 +99,11 @@ class Plan(PlanModel):
     signature: str | None = Field(None, pattern=SIGNATURE_PATTERN,
                                   description=SIGNATURE_DESCRIPTION)
     steps: list[Step] = Field(default_factory=list)
+    # Short digests of the target schema's objects and their parts (divergence.py): an
+    # apply that ends elsewhere than target_hash names what differs. They decide nothing.
+    target_objects: dict[str, str] | None = Field(
+        None, description="digest of each object (and part) of the target schema, to say "
+        "what differs when an apply ends at another hash; not covered by plan_id")
 
     @property
     def empty(self) -> bool:
@@ -264,7 +270,8 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
         source_hash, target_hash = hashes(before, after)
     return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
                 lockplane_version=__version__, hash_format=HASH_FORMAT,
-                steps=[step_for(c, d, lock_timeout_ms) for c in changes])
+                steps=[step_for(c, d, lock_timeout_ms) for c in changes],
+                target_objects=object_digests(after))
 
 
 def lock_safe_changes(changes: list[Change], before: Schema, after: Schema,
