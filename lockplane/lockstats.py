@@ -9,8 +9,12 @@ with a measurement instead of a rule of thumb:
    (``with_data``); then VACUUM ANALYZE, so autovacuum does not wake up mid-measurement;
 3. run the steps one at a time, as apply runs them, while a second session polls
    ``pg_locks`` for the executing backend every few milliseconds;
-4. scale what a scan or rewrite measured on the sample to the target's row count
-   (linearly: an estimate, not a promise).
+4. scale what a scan or rewrite measured on the sample to the target's row count: an
+   estimate, not a promise. Only the part that grows with the rows is scaled. Each step
+   also runs, just before, on an empty copy of the schema: what it takes there (catalog
+   work, the new relation's fsync, CONCURRENTLY's waits between its transactions) is paid
+   once on the target too, not once per sampled row. The rest grows with the rows,
+   an index build's sort as n log n.
 
 The shadow database is dropped afterwards, whatever happens. A lock held for less than
 one poll interval can be missed; the report says "not observed" rather than "not taken".
@@ -18,14 +22,18 @@ one poll interval can be missed; the report says "not observed" rather than "not
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from pglast import ast, parse_sql
+from pglast.enums import AlterTableType, ConstrType
 from psycopg import sql as pgsql
 
 from .backfill import human_bytes
@@ -39,6 +47,10 @@ from .plan import Plan, Step
 Reporter = Callable[[str], None]
 
 POLL_INTERVAL_MS = 5.0
+# A sampled transactional step also runs this many times in transactions rolled back
+# before the run that counts; the fastest run is scaled. A stall of a busy server (or of
+# this machine) during one short run would otherwise be multiplied by target/sample rows.
+TRIAL_RUNS = 2
 SHADOW_LOCK_TIMEOUT = "30s"  # nothing else runs on the shadow: a wait this long is a bug
 
 # Weakest to strongest (PostgreSQL's table-level lock modes).
@@ -126,12 +138,19 @@ class StepMeasurement:
     predicted_lock: str | None = None
     predicted_lock_observed: bool | None = None
     duration_ms: float | None = None
+    # The fastest of the step's runs on the sample (TRIAL_RUNS rolled back, then the one
+    # that counts): what the estimate scales.
+    fastest_ms: float | None = None
     estimated_duration_ms: float | None = None
     scale: float | None = None  # target rows / shadow rows, when the step's cost grows with them
     rows_touched: int | None = None
     rows_touched_source: str | None = None  # statement | table_stats | table_size
     wal_bytes: int | None = None
     estimated_wal_bytes: int | None = None
+    # The step on an empty copy of the schema: the cost that does not grow with the rows.
+    fixed_duration_ms: float | None = None
+    fixed_wal_bytes: int | None = None
+    growth: str | None = None  # how the rest grows with the rows: "n" | "n log n"
     table_rows: TableRows | None = None
     locks: list[LockHeld] = field(default_factory=list)
     summary: str = ""
@@ -151,11 +170,15 @@ class StepMeasurement:
             "table": self.table, "predicted_lock": self.predicted_lock,
             "predicted_lock_observed": self.predicted_lock_observed,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 2),
+            "fastest_ms": None if self.fastest_ms is None else round(self.fastest_ms, 2),
             "estimated_duration_ms": (None if self.estimated_duration_ms is None
                                       else round(self.estimated_duration_ms, 1)),
             "scale": None if self.scale is None else round(self.scale, 3),
             "rows_touched": self.rows_touched, "rows_touched_source": self.rows_touched_source,
             "wal_bytes": self.wal_bytes, "estimated_wal_bytes": self.estimated_wal_bytes,
+            "fixed_duration_ms": (None if self.fixed_duration_ms is None
+                                  else round(self.fixed_duration_ms, 2)),
+            "fixed_wal_bytes": self.fixed_wal_bytes, "growth": self.growth,
             "table_rows": self.table_rows.to_json() if self.table_rows else None,
             "locks": [lk.to_json() for lk in self.locks],
             "poll_interval_ms": self.poll_interval_ms, "polls": self.polls,
@@ -670,7 +693,10 @@ def _xact_tuples(conn: psycopg.Connection[Any]) -> int:
 
 def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], db_oid: int,
               index: int, step: Step, tables: dict[str, TableRows], poll_interval_ms: float,
-              warnings: list[str], own_wal: bool = False) -> StepMeasurement:
+              warnings: list[str], own_wal: bool = False,
+              fixed: tuple[float, int | None] | None = None) -> StepMeasurement:
+    """Run one step on the sample, watching its locks. ``fixed``: the same step's duration
+    and WAL on the empty copy (see _EmptyCopy), subtracted before scaling."""
     conn = shadow.conn
     pid = conn.info.backend_pid
     m = StepMeasurement(index=index, description=step.description, status="ok",
@@ -678,6 +704,9 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
                         predicted_lock=step.lock.mode if step.lock else None,
                         table_rows=tables.get(step.table or ""),
                         poll_interval_ms=poll_interval_ms)
+    rows = m.table_rows
+    trials = _trial_runs(conn, step) if step.transactional and rows is not None \
+        and rows.shadow < rows.target and not _writes_rows(step) else []
     # The insert position, not the flushed one: the shadow commits asynchronously.
     lsn_before = _scalar(conn, "SELECT pg_current_wal_insert_lsn()")
     monitor = _LockMonitor(monitor_conn, pid, db_oid, poll_interval_ms / 1000)
@@ -724,7 +753,6 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
         warnings.append(f"step {index}: the lock monitor stopped early ({monitor.error}); "
                         "its locks may be incomplete")
 
-    rows = m.table_rows
     scans = bool(step.lock and (step.lock.scans_table or step.lock.rewrites_table))
     if dml_rows is not None:
         m.rows_touched, m.rows_touched_source = dml_rows, "statement"
@@ -735,10 +763,8 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
     if m.status == "ok" and rows is not None and rows.shadow > 0 \
             and (scans or bool(m.rows_touched)):
         m.scale = max(rows.target / rows.shadow, 1.0)
-        m.estimated_duration_ms = m.duration_ms * m.scale
-        m.estimated_wal_bytes = int(m.wal_bytes * m.scale)
-        for lk in m.locks:
-            lk.estimated_held_ms = lk.held_ms * m.scale
+        m.fastest_ms = min([m.duration_ms, *trials])
+        _estimate(m, step, rows, fixed)
     if m.predicted_lock in _RANK:
         m.predicted_lock_observed = any(
             lk.mode == m.predicted_lock and (step.table is None or lk.table == step.table)
@@ -748,6 +774,144 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
         # Measured here as one statement; apply cuts it into short committed batches.
         m.summary += "; apply runs it in small committed batches, each holding its locks briefly"
     return m
+
+
+def _trial_runs(conn: psycopg.Connection[Any], step: Step,
+                runs: int = TRIAL_RUNS) -> list[float]:
+    """Run a transactional step ``runs`` times, each in a transaction rolled back; the
+    durations (ms) of those that succeeded."""
+    out: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        try:
+            with conn.transaction(force_rollback=True):
+                _execute_all(conn, step.sql)
+        except psycopg.Error:
+            return out  # the run that counts fails the same way, and reports it
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _statements(step: Step) -> Iterator[ast.Node]:
+    for text in step.sql:
+        try:
+            statements = parse_sql(text)
+        except Exception:  # noqa: BLE001 - the server judges it when the step runs
+            continue
+        for raw in statements:
+            yield raw.stmt
+
+
+def _writes_rows(step: Step) -> bool:
+    """Whether the step has DML: run and rolled back, it would leave dead rows behind
+    that slow the steps after it, so it is not run for trial."""
+    return bool(step.backfill) or any(
+        isinstance(stmt, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt))
+        for stmt in _statements(step))
+
+
+def _sorts_rows(step: Step) -> bool:
+    """Whether the step builds an index (CREATE INDEX, or a PRIMARY KEY / UNIQUE /
+    EXCLUDE constraint that is not added USING an existing index): it sorts the rows."""
+    for stmt in _statements(step):
+        if isinstance(stmt, ast.IndexStmt):
+            return True
+        if isinstance(stmt, ast.AlterTableStmt):
+            for cmd in stmt.cmds or ():
+                c = getattr(cmd, "def_", None)
+                if cmd.subtype == AlterTableType.AT_AddConstraint \
+                        and isinstance(c, ast.Constraint) and not c.indexname \
+                        and c.contype in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE,
+                                          ConstrType.CONSTR_EXCLUSION):
+                    return True
+    return False
+
+
+def _estimate(m: StepMeasurement, step: Step, rows: TableRows,
+              fixed: tuple[float, int | None] | None) -> None:
+    """Scale the sample's measurement to the target's rows: the fixed part (the step on
+    the empty copy) once, the rest by how the work grows with the rows."""
+    assert m.duration_ms is not None and m.wal_bytes is not None and m.scale is not None
+    took = m.fastest_ms if m.fastest_ms is not None else m.duration_ms
+    fixed_ms, fixed_wal = fixed if fixed is not None else (0.0, None)
+    # More than half the sample's time "fixed" is noise of a busy server or a sample too
+    # small to tell the two apart: at least half stays per-row work, so the estimate errs
+    # high, not low.
+    fixed_ms = min(fixed_ms, took / 2)
+    wal_fixed = min(fixed_wal or 0, m.wal_bytes // 2)
+    if fixed is not None:
+        m.fixed_duration_ms = fixed_ms
+        m.fixed_wal_bytes = wal_fixed if fixed_wal is not None else None
+    growth = m.scale
+    if _sorts_rows(step) and m.scale > 1 and rows.shadow >= 2:
+        # Comparisons of a sort: n log n. (The index it writes, and its WAL, are linear.)
+        growth = m.scale * math.log(rows.target) / math.log(rows.shadow)
+        m.growth = "n log n"
+    else:
+        m.growth = "n"
+    m.estimated_duration_ms = fixed_ms + (took - fixed_ms) * growth
+    m.estimated_wal_bytes = int(wal_fixed + (m.wal_bytes - wal_fixed) * m.scale)
+    stretch = m.estimated_duration_ms / m.duration_ms if m.duration_ms > 0 else m.scale
+    for lk in m.locks:  # a lock held through the step is held through its estimate
+        lk.estimated_held_ms = lk.held_ms * stretch
+
+
+class _EmptyCopy:
+    """The target's schema without rows, on the shadow server, kept in step with the
+    sample: each step runs here first, and what it takes is its fixed cost."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db: PostgresDatabase | None = db
+        self.oid = int(_scalar(db.conn, "SELECT oid FROM pg_database "
+                                        "WHERE datname = current_database()"))
+        self.own_wal = _walinspect(db.conn)
+        db.execute(f"SET lock_timeout = '{SHADOW_LOCK_TIMEOUT}'")
+
+    def run(self, step: Step) -> tuple[float, int | None] | None:
+        """The step's duration (ms) and WAL (bytes; None: not measurable) here; None once
+        a step has failed here (this copy no longer follows the sample)."""
+        if self.db is None:
+            return None
+        conn = self.db.conn
+        trials = _trial_runs(conn, step, 1) if step.transactional \
+            and not _writes_rows(step) else []
+        lsn_before = _scalar(conn, "SELECT pg_current_wal_insert_lsn()")
+        t0 = time.perf_counter()
+        try:
+            if step.transactional:
+                with conn.transaction():
+                    _execute_all(conn, step.sql)
+            else:
+                _execute_all(conn, step.sql)
+        except psycopg.Error:
+            self.db = None
+            return None
+        ms = min([(time.perf_counter() - t0) * 1000, *trials])
+        lsn_after = _scalar(conn, "SELECT pg_current_wal_insert_lsn()")
+        wal = _own_wal(conn, lsn_before, lsn_after, self.oid) if self.own_wal else None
+        return ms, wal
+
+
+@contextlib.contextmanager
+def _empty_copy(server: str, live: Schema, analysis: LockAnalysis) -> Iterator[_EmptyCopy | None]:
+    """An empty copy of the target's schema, for a sample's fixed costs (None with a
+    full copy of the data: nothing is scaled then)."""
+    from .execute import build_shadow
+
+    if analysis.with_data:
+        yield None
+        return
+    with get_dialect("postgres").scratch(server) as db:
+        assert isinstance(db, PostgresDatabase)
+        copy: _EmptyCopy | None = None
+        try:
+            build_shadow(db, live, live.hash())
+            copy = _EmptyCopy(db)
+        except (ExecutionFailed, psycopg.Error) as exc:
+            analysis.warnings.append(f"no empty copy of the schema for the steps' fixed costs "
+                                     f"({_error_line(exc)}): estimates scale the whole "
+                                     "measured time")
+        yield copy
 
 
 def _walinspect(conn: psycopg.Connection[Any]) -> bool:
@@ -868,7 +1032,8 @@ def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
             analysis.shadow_database = shadow.conn.info.dbname
             _build_shadow(shadow, target, live, plan, analysis, report)
             target.close()  # everything else happens on the shadow
-            _run_steps(plan, shadow, analysis, report)
+            with _empty_copy(server, live, analysis) as empty:
+                _run_steps(plan, shadow, analysis, report, empty)
         return analysis
     finally:
         target.close()
@@ -886,7 +1051,7 @@ def _build_shadow(shadow: PostgresDatabase, target: PostgresDatabase, live: Sche
 
 
 def _run_steps(plan: Plan, shadow: PostgresDatabase, analysis: LockAnalysis,
-               report: Reporter | None) -> None:
+               report: Reporter | None, empty: _EmptyCopy | None = None) -> None:
     shadow.execute(f"SET lock_timeout = '{SHADOW_LOCK_TIMEOUT}'")
     db_oid = int(_scalar(shadow.conn, "SELECT oid FROM pg_database "
                                       "WHERE datname = current_database()"))
@@ -912,8 +1077,13 @@ def _run_steps(plan: Plan, shadow: PostgresDatabase, analysis: LockAnalysis,
                 continue
             if report:
                 report(f"measuring step {i}/{len(plan.steps)}: {step.description}")
+            fixed = empty.run(step) if empty is not None else None
+            if empty is not None and fixed is None and empty.db is None:
+                analysis.warnings.append(f"step {i} failed on the empty copy of the schema: "
+                                         "from it on, estimates scale the whole measured time")
+                empty = None
             m = _run_step(shadow, monitor_conn, db_oid, i, step, analysis.tables,
-                          analysis.poll_interval_ms, analysis.warnings, own_wal)
+                          analysis.poll_interval_ms, analysis.warnings, own_wal, fixed)
             analysis.steps.append(m)
             failed = m.status == "failed"
 
@@ -939,7 +1109,12 @@ def print_lock_analysis(analysis: LockAnalysis) -> None:
             continue
         facts = [f"took {format_duration(m.duration_ms or 0)}"]
         if m.estimated_duration_ms is not None and m.scale and m.scale > 1:
-            facts[0] += f" (~{format_duration(m.estimated_duration_ms)} on the target)"
+            fixed = "" if m.fixed_duration_ms is None else \
+                f", {format_duration(m.fixed_duration_ms)} of it fixed"
+            fastest = "" if m.fastest_ms is None or m.fastest_ms >= m.duration_ms else \
+                f"fastest of {TRIAL_RUNS + 1} runs {format_duration(m.fastest_ms)}; "
+            facts[0] += (f" ({fastest}~{format_duration(m.estimated_duration_ms)} on the "
+                         f"target{fixed})")
         if m.rows_touched is not None:
             facts.append(f"{m.rows_touched:,} rows")
         if m.wal_bytes is not None:

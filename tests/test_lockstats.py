@@ -7,6 +7,7 @@ hold whether the planner emits CREATE INDEX or CREATE INDEX CONCURRENTLY.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,9 @@ from lockplane.execute import plan_id
 from lockplane.lockstats import (
     LockAnalysis,
     StepMeasurement,
+    _sorts_rows,
     _summary,
+    _writes_rows,
     analyze_locks,
     format_duration,
     pg_mode_name,
@@ -109,13 +112,27 @@ def test_index_build_on_a_sample_scales_to_the_target(pg_dsn: str) -> None:
         == mode
     assert m.predicted_lock_observed is True
     assert m.scale == pytest.approx(rows.target / rows.shadow)
-    assert m.estimated_duration_ms == pytest.approx(m.duration_ms * m.scale)
+    # Scaled: the build on an empty copy once (capped at half the sample's time), the
+    # rest as a sort grows, n log n.
+    took = m.fastest_ms
+    assert took is not None and 0 < took <= m.duration_ms
+    fixed = m.fixed_duration_ms
+    assert fixed is not None and 0 < fixed <= took / 2
+    assert m.growth == "n log n"
+    growth = m.scale * math.log(rows.target) / math.log(rows.shadow)
+    assert m.estimated_duration_ms == pytest.approx(fixed + (took - fixed) * growth)
+    assert took * m.scale / 2 < m.estimated_duration_ms < took * growth
     main = m.main_lock()
     assert main is not None and main.mode == mode
-    assert main.estimated_held_ms == pytest.approx(main.held_ms * m.scale)
+    assert main.estimated_held_ms == pytest.approx(
+        main.held_ms * m.estimated_duration_ms / m.duration_ms)
     assert main.held_ms <= m.duration_ms
     assert m.rows_touched == rows.shadow and m.rows_touched_source == "table_size"
     assert m.wal_bytes is not None and m.wal_bytes > 0
+    # The index's WAL is linear in its rows; the empty copy's is paid once.
+    fixed_wal = m.fixed_wal_bytes
+    assert fixed_wal is not None and 0 < fixed_wal <= m.wal_bytes // 2
+    assert m.estimated_wal_bytes == int(fixed_wal + (m.wal_bytes - fixed_wal) * m.scale)
     assert re.fullmatch(rf"will hold {mode} on public\.users for ~\S+ (ms|s|min) "
                         rf"\(measured \S+ m?s on {rows.shadow:,} of ~?{rows.target:,} rows\).*",
                         m.summary), m.summary
@@ -160,6 +177,47 @@ def test_rewrite_with_full_data_holds_access_exclusive(pg_dsn: str) -> None:
     assert "(measured on all 5,000 rows)" in m.summary
     assert analysis.to_json()["with_data"] is True
     assert not database_exists(analysis.shadow_database)
+
+
+def test_a_sampled_rewrite_is_timed_at_its_fastest_and_scales_linearly(pg_dsn: str) -> None:
+    pg_exec(pg_dsn, USERS.format(rows=40000) + "ANALYZE users;")
+    lock = StepLock(mode="ACCESS EXCLUSIVE", blocks_reads=True, blocks_writes=True,
+                    rewrites_table=True)
+    plan = Plan(source_hash=load_schema(pg_dsn).hash(), dialect="postgres", steps=[
+        Step(description="Add r with a volatile default", table="public.users", lock=lock,
+             sql=['ALTER TABLE "public"."users" ADD COLUMN "r" float8 DEFAULT random()'])])
+
+    analysis = analyze_locks(plan, pg_dsn, None, sample_rows=10000, poll_interval_ms=POLL_MS)
+
+    [m] = analysis.steps
+    assert m.status == "ok", m.error
+    rows = analysis.tables["public.users"]
+    assert 0 < rows.shadow < rows.target
+    # Run twice rolled back, then for real: the fastest of the three is scaled.
+    assert m.fastest_ms is not None and m.fastest_ms <= m.duration_ms
+    assert m.growth == "n" and m.fixed_duration_ms is not None
+    assert m.estimated_duration_ms == pytest.approx(
+        m.fixed_duration_ms + (m.fastest_ms - m.fixed_duration_ms) * m.scale)
+    # The rewrite ran for real once: the shadow reached the plan's target.
+    assert "ACCESS EXCLUSIVE" in table_modes(m, "public.users")
+    assert m.rows_touched == rows.shadow
+    assert m.to_json()["growth"] == "n" and "fastest_ms" in m.to_json()
+
+
+def test_what_a_step_sorts_and_writes() -> None:
+    def step(*sql: str, backfill: dict[str, Any] | None = None) -> Step:
+        return Step(description="s", sql=list(sql), backfill=backfill)
+
+    assert _sorts_rows(step("SET lock_timeout = '150ms'",
+                            'CREATE INDEX CONCURRENTLY "i" ON "t" ("a")'))
+    assert _sorts_rows(step('ALTER TABLE "t" ADD CONSTRAINT "u" UNIQUE ("a")'))
+    assert _sorts_rows(step('ALTER TABLE "t" ADD PRIMARY KEY ("a")'))
+    assert not _sorts_rows(step('ALTER TABLE "t" ADD CONSTRAINT "u" UNIQUE USING INDEX "i"'))
+    assert not _sorts_rows(step('ALTER TABLE "t" ALTER COLUMN "a" TYPE bigint'))
+    assert not _sorts_rows(step("not SQL at all ("))
+    assert _writes_rows(step('UPDATE "t" SET "a" = 1'))
+    assert _writes_rows(step("SELECT 1", backfill={"table": "t"}))
+    assert not _writes_rows(step('ALTER TABLE "t" ADD COLUMN "b" int'))
 
 
 def test_sampled_children_keep_their_foreign_keys(pg_dsn: str) -> None:
