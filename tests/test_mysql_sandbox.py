@@ -157,6 +157,11 @@ HOSTILE = {
                           "not a schema definition"),
     "view_elsewhere.sql": ("CREATE SQL SECURITY INVOKER VIEW v AS SELECT a FROM {prod}.t "
                            "WITH CHECK OPTION;", 1, "another database"),
+    "ansi_quotes.sql": ("SET sql_mode = 'ANSI_QUOTES';", 1, "ANSI_QUOTES"),
+    "no_backslash.sql": ("SET @m = 'NO_BACKSLASH_ESCAPES';\nSET sql_mode = @m;", 2,
+                         "copy of itself"),
+    "gbk.sql": ("SET NAMES gbk;", 1, "character set gbk"),
+    "user_var_query.sql": ("SET @x = (SELECT count(*) FROM {prod}.t);", 1, "user variable"),
     "delimiter.sql": ("DELIMITER $$\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW "
                       "BEGIN SET NEW.a = 1; END$$", 1, "DELIMITER"),
 }
@@ -175,6 +180,22 @@ def test_hostile_files_are_refused_before_anything_runs(mysql_dsn: str, name: st
     assert why in message and "\n" not in message
     assert run(mysql_dsn, "SELECT a FROM t") == [(1,)]
     assert leftovers(mysql_dsn) == ([], [])
+
+
+def test_the_servers_default_sql_mode_does_not_change_how_files_read(
+        mysql_dsn: str) -> None:
+    """With ANSI_QUOTES in the server's default sql_mode, "x" would be a name: the
+    sandbox session reads the file as the screen did, "x" a string."""
+    from tests.conftest import MYSQL_SERVER
+
+    before = run(MYSQL_SERVER, "SELECT @@GLOBAL.sql_mode")[0][0]
+    run(MYSQL_SERVER, f"SET GLOBAL sql_mode = CONCAT('{before}', ',ANSI_QUOTES')")
+    try:
+        schema = get_dialect("mysql").load_untrusted(
+            [("s.sql", 'CREATE TABLE t (a varchar(5) DEFAULT "x");')], mysql_dsn)
+    finally:
+        run(MYSQL_SERVER, f"SET GLOBAL sql_mode = '{before}'")
+    assert schema.tables[0].columns[0].default == "'x'"
 
 
 def test_the_sandbox_user_reaches_nothing_but_its_database(mysql_dsn: str) -> None:

@@ -197,6 +197,12 @@ class Sandbox(_Scratch):
                            "throwaway sandbox user") from None
         if admin.is_mariadb:
             self.session.execute(f"SET SESSION max_statement_time = {STATEMENT_SECONDS}")
+        # The file is read as the screen read it: double quotes delimit strings, whatever
+        # the server's default sql_mode says (backslash escapes are on in every session).
+        mode = str(self.session.query("SELECT @@SESSION.sql_mode")[0][0] or "")
+        kept = [m for m in mode.split(",") if m not in ("ANSI_QUOTES", "ANSI")]
+        if len(kept) != len(mode.split(",")):
+            self.session.execute("SET SESSION sql_mode = %s", (",".join(kept),))
 
     def run(self, files: Sequence[tuple[str, list[Statement], bool]]) -> None:
         assert self.session is not None

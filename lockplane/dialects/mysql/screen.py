@@ -71,6 +71,7 @@ def screen(text: str, where: str, *, lines: bool = True) -> list[Statement]:
                            "schema files yet")
     text = unwrap_executable_comments("\n".join(lines_), where)
     out = []
+    saved: dict[str, str] = {}  # user variable -> the setting it holds a copy of
     for tokens in _split(_tokenize(text, where)):
         first, last = tokens[0], tokens[-1]
         head = _create_head(tokens, at(first.line))
@@ -83,9 +84,9 @@ def screen(text: str, where: str, *, lines: bool = True) -> list[Statement]:
         if head is not None and head[0] == "TRIGGER":
             _check_trigger(text, tokens, head[1], at(first.line))
         elif head is not None and head[0] == "VIEW":
-            _check(_view_for_parser(text, tokens, head[1]), at(first.line))
+            _check(_view_for_parser(text, tokens, head[1]), at(first.line), saved)
         else:
-            _check(sql, at(first.line))
+            _check(sql, at(first.line), saved)
         out.append(Statement(sql=sql, line=first.line))
     return out
 
@@ -277,9 +278,9 @@ def _parse(sql: str, where: str) -> exp.Expression:
     return tree
 
 
-def _check(sql: str, where: str) -> None:
+def _check(sql: str, where: str, saved: dict[str, str]) -> None:
     tree = _parse(sql, where)
-    why = _refusal(tree)
+    why = _setting_refusal(tree, saved) if isinstance(tree, exp.Set) else _refusal(tree)
     if why:
         raise BadInput(f"{where}: refused: {why}")
 
@@ -298,8 +299,6 @@ def _refusal(tree: exp.Expression) -> str | None:
         kind = str(tree.args.get("kind") or "").upper()
         if kind not in _DROP_KINDS:
             return f"DROP {kind} is not allowed in a schema file"
-    elif isinstance(tree, exp.Set):
-        return _setting_refusal(tree)
     else:
         return (f"{tree.key.upper()} is not a schema definition (only CREATE, ALTER and "
                 "DROP of tables, indexes and views, and session SET)")
@@ -326,23 +325,83 @@ def _names_elsewhere(tree: exp.Expression) -> str | None:
     return None
 
 
-def _setting_refusal(tree: exp.Set) -> str | None:
+def _setting_refusal(tree: exp.Set, saved: dict[str, str]) -> str | None:
+    """Session settings only, with values that keep the text reading as the screen read
+    it: no ANSI_QUOTES or NO_BACKSLASH_ESCAPES in sql_mode, no character set whose
+    multi-byte characters can hide a quote or backslash. A user variable may hold a copy
+    of a setting (@OLD_SQL_MODE = @@SQL_MODE) or a literal; a setting may be given back
+    the copy of itself."""
     for item in tree.expressions:
         kind = str(item.args.get("kind") or "").upper()
         if kind in ("GLOBAL", "PERSIST", "PERSIST_ONLY"):
             return f"SET {kind} changes the server for everyone"
         if kind in ("NAMES", "CHARACTER SET"):
+            why = _charset_refusal(item.this)
+            if why:
+                return why
             continue
-        target = item.this.this if isinstance(item.this, exp.EQ) else item.this
-        if isinstance(target, exp.Parameter):
-            continue  # a user variable (@x): nothing outside this session
-        name = target.name.lower() if isinstance(target, exp.Expression) else ""
-        if name.startswith("@@"):
-            name = name[2:]
-        name = name.removeprefix("session.")
+        if not isinstance(item.this, exp.EQ):
+            return f"SET {item.sql(dialect='mysql')} is not a setting a schema file may make"
+        target, value = item.this.this, item.this.expression
+        if isinstance(target, exp.Parameter):  # a user variable (@x)
+            if isinstance(value, exp.SessionParameter):
+                saved[target.name.lower()] = _setting_name(value)
+            elif isinstance(value, exp.Literal):
+                saved.pop(target.name.lower(), None)
+            else:
+                return (f"SET @{target.name}: a user variable here holds a literal or a "
+                        "copy of a setting")
+            continue
+        name = _setting_name(target)
         if name not in SETTINGS:
             return f"SET {name or item.sql(dialect='mysql')} is not a session setting a " \
                 "schema file may change"
+        if isinstance(value, exp.Parameter):
+            if saved.get(value.name.lower()) != name:
+                return (f"SET {name} = @{value.name}: a setting may be given back only the "
+                        "copy of itself saved in this file")
+            continue
+        if isinstance(value, exp.Var) and value.name.upper() == "DEFAULT":
+            if name == "sql_mode" or name in _CHARSET_SETTINGS:
+                return (f"SET {name} = DEFAULT takes the server's global value, which the "
+                        "check cannot see")
+            continue
+        if not isinstance(value, exp.Literal | exp.Var):
+            return f"SET {name}: the value is a literal here"
+        if name == "sql_mode":
+            modes = {m.strip().upper() for m in value.name.split(",")}
+            bad = sorted(modes & _READING_MODES)
+            if bad:
+                return (f"sql_mode {bad[0]} changes how the server reads the file's text "
+                        "(quotes, backslashes) from how it was checked")
+        elif name in _CHARSET_SETTINGS:
+            why = _charset_refusal(value)
+            if why:
+                return why
+    return None
+
+
+# sql_mode flags under which the server splits the text into tokens differently.
+_READING_MODES = {"ANSI_QUOTES", "NO_BACKSLASH_ESCAPES", "ANSI"}
+_CHARSET_SETTINGS = {"character_set_client", "character_set_connection",
+                     "character_set_results", "collation_connection"}
+# Character sets in which no byte of a multi-byte character is a quote or a backslash.
+SAFE_CHARSETS = frozenset({"utf8", "utf8mb3", "utf8mb4", "latin1", "ascii", "binary"})
+
+
+def _setting_name(node: exp.Expression) -> str:
+    name = node.name.lower()
+    return name.removeprefix("@@").removeprefix("session.")
+
+
+def _charset_refusal(node: exp.Expression | None) -> str | None:
+    value = node.name.lower() if isinstance(node, exp.Expression) else ""
+    if value == "default":
+        return None
+    charset = value.split("_", 1)[0] if value not in SAFE_CHARSETS else value
+    if charset not in SAFE_CHARSETS:
+        return (f"character set {value or '?'}: a schema file's text is read as one of "
+                f"{', '.join(sorted(SAFE_CHARSETS))}")
     return None
 
 
