@@ -38,7 +38,8 @@ from .changes.set_comment import SetComment
 from .changes.table_hierarchy import skip_column_change
 from .changes.table_parts import table_parts
 from .dialects.base import Dialect
-from .model import Column, Schema, Table, unchanged_tables
+from .model import Column, Schema, Table, quote_name, unchanged_tables
+from .model import Sequence as SequenceObject
 
 __all__ = ["OBJECT_DIFFERS", "TABLE_PART_DIFFERS", "ObjectDiffer", "TablePartDiffer", "diff",
            "match_named", "same"]
@@ -121,14 +122,16 @@ def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     redo = recreated_tables(before, after) if d.name == "postgres" else set()
     for key, table in new.items():
         if key not in old or key in redo:
-            out.append(CreateTable(table))
+            out.append(CreateTable(table, owned_sequences=_kept_owned(key, before, after)
+                                   if key in redo else []))
             out += table_parts(table, with_fks=not inline_fks)
     for key, table in old.items():
         if key not in new or key in redo:
             if not inline_fks:
                 out += [DropForeignKey(table, fk, table_dropped=True)
                         for fk in table.foreign_keys]
-            out.append(DropTable(table, recreated=key in redo))
+            out.append(DropTable(table, recreated=key in redo, owned_sequences=_kept_owned(
+                key, before, after) if key in redo else []))
     # In the desired schema's order (a set here would order steps by PYTHONHASHSEED:
     # the same inputs must always give the same plan).
     # Equal models differ in nothing (diff_table reads only the two tables): on a large
@@ -139,6 +142,16 @@ def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     _fill_referencing_tables(out, before, after)
     arrange(out, before, after)
     return out
+
+
+def _kept_owned(key: tuple[str, str], before: Schema, after: Schema,
+                ) -> list[SequenceObject]:
+    """Sequences the table ``key`` owns on both sides (its serials, as wanted)."""
+    mine = quote_name(*key) + "."
+    kept = {(q.schema_, q.name) for q in before.sequences
+            if q.owned_by and q.owned_by.startswith(mine)}
+    return [q for q in after.sequences if (q.schema_, q.name) in kept
+            and q.owned_by and q.owned_by.startswith(mine)]
 
 
 def _fill_referencing_tables(changes: list[Change], before: Schema, after: Schema) -> None:

@@ -7,7 +7,9 @@ A plan is made for one database state (``source_hash``) and leads to another
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +22,7 @@ from .dialects.base import Dialect
 from .diff import diff
 from .divergence import object_digests
 from .errors import BadInput
-from .model import HASH_FORMAT, Schema, comparing, hashes
+from .model import HASH_FORMAT, ObjectKey, Schema, comparing, hashes
 
 # The integrity fields of plan files, single and multi-phase (lockplane.integrity).
 PLAN_ID_DESCRIPTION = ("SHA-256 (hex) of everything in the plan that executes or decides what "
@@ -118,11 +120,121 @@ class Plan(PlanModel):
         return max(ranks, key=lambda s: s.rank, default=Safety.SAFE)
 
 
-def order_changes(changes: list[Change]) -> list[Change]:
-    """Dependency order: by each kind's plan slot, then its rank, then diff order."""
-    indexed = list(enumerate(changes))
-    indexed.sort(key=lambda ic: (int(ic[1].order), ic[1].rank, ic[0]))
-    return [c for _, c in indexed]
+def order_changes(changes: list[Change], before: Schema | None = None,
+                  after: Schema | None = None) -> list[Change]:
+    """Dependency order, as the server records it (pg_dump's anchor): an object is created
+    after what it depends on in ``after``, dropped before what it depended on in
+    ``before``, and a name is dropped before it is taken again. Each kind's plan slot,
+    then its rank, then diff order decide the rest (and inside a cycle)."""
+    slot = [(int(c.order), c.rank, i) for i, c in enumerate(changes)]
+    first_then = _dependency_edges(changes, before, after)
+    if not first_then:
+        return [changes[i] for *_, i in sorted(slot)]
+    waits = [0] * len(changes)
+    then: dict[int, list[int]] = defaultdict(list)
+    for a, b in first_then:
+        then[a].append(b)
+        waits[b] += 1
+    ready = [slot[i] for i in range(len(changes)) if not waits[i]]
+    heapq.heapify(ready)
+    done: set[int] = set()
+    out: list[Change] = []
+    while len(out) < len(changes):
+        if not ready:
+            # A cycle: the earliest slot among what is left goes first.
+            heapq.heappush(ready, min(slot[i] for i in range(len(changes)) if i not in done))
+        *_, i = heapq.heappop(ready)
+        if i in done:
+            continue
+        done.add(i)
+        out.append(changes[i])
+        for j in then[i]:
+            waits[j] -= 1
+            if waits[j] == 0 and j not in done:
+                heapq.heappush(ready, slot[j])
+    return out
+
+
+def _dependency_edges(changes: list[Change], before: Schema | None,
+                      after: Schema | None) -> set[tuple[int, int]]:
+    """(i, j): change i must run before change j."""
+    made: dict[ObjectKey, list[int]] = defaultdict(list)
+    gone: dict[ObjectKey, list[int]] = defaultdict(list)
+    for i, c in enumerate(changes):
+        for k in c.objects_created():
+            made[k].append(i)
+        for k in c.objects_dropped():
+            gone[k].append(i)
+    edges = {(d, c) for k, ds in gone.items() for d in ds for c in made.get(k, ()) if d != c}
+    if after is not None:
+        for obj, dep in after.dependencies:
+            if obj in made and dep in made:
+                edges |= {(x, y) for x in made[dep] for y in made[obj] if x != y}
+    if before is not None:
+        for obj, dep in before.dependencies:
+            if obj in gone and dep in gone:
+                edges |= {(y, x) for x in gone[dep] for y in gone[obj] if x != y}
+    return edges
+
+
+def recreate_dependents(changes: list[Change], before: Schema,
+                        after: Schema) -> list[Change]:
+    """``changes`` plus what PostgreSQL would refuse to drop otherwise: a view or routine
+    that stays but depends (in ``before``'s graph) on something the plan drops, such as a
+    function whose signature changes or a table created again, is dropped before it and
+    created again after it. A routine that itself is recreated in one step (DROP +
+    CREATE) while others depend on it, or it on another dropped object, is split into a
+    drop and a create, so that the others fit in between."""
+    from .changes.create_function import CreateFunction, function_key
+    from .changes.create_view import CreateView
+    from .changes.drop_function import DropFunction
+    from .changes.drop_view import DropView
+
+    if not before.dependencies:
+        return changes
+    dependents: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)
+    for obj, dep in before.dependencies:
+        dependents[dep].add(obj)
+    old_fns = {function_key(f): f for f in before.functions}
+    new_fns = {function_key(f): f for f in after.functions}
+    old_views = {("relation", v.schema_ or "", v.name, ""): v for v in before.views}
+    new_views = {("relation", v.schema_ or "", v.name, ""): v for v in after.views}
+
+    # (a routine recreated in one step can be neither before nor after another dropped
+    # object it depends on, or that depends on it)
+    linked = set(dependents) | {obj for obj, dep in before.dependencies
+                                if dep in {k for c in changes for k in c.objects_dropped()}}
+    out: list[Change] = []
+    for c in changes:
+        if isinstance(c, CreateFunction) and c.recreate and c.before is not None \
+                and function_key(c.before) in linked:
+            out += [DropFunction(c.before, recreated=True),
+                    replace(CreateFunction(c.function, after_tables=c.after_tables),
+                            context_findings=c.context_findings)]
+        else:
+            out.append(c)
+    dropped = {k for c in out for k in c.objects_dropped()}
+    # Kept in place by the plan (CREATE OR REPLACE, ALTER): replaced by drop + create.
+    kept = {k for c in out for k in c.objects_created()} - dropped
+    stack = list(dropped)
+    while stack:
+        for obj in sorted(dependents.get(stack.pop(), ())):
+            if obj in dropped:
+                continue
+            if obj in old_views and obj in new_views:
+                redo: list[Change] = [DropView(old_views[obj], recreated=True),
+                                      CreateView(new_views[obj], recreated=True)]
+            elif obj in old_fns and obj in new_fns:
+                redo = [DropFunction(old_fns[obj], recreated=True),
+                        CreateFunction(new_fns[obj])]
+            else:
+                continue  # a table, domain ...: the server says what is in the way
+            if obj in kept:
+                out = [c for c in out if obj not in c.objects_created()]
+            out += redo
+            dropped.add(obj)
+            stack.append(obj)
+    return out
 
 
 def _table_label(change: Change) -> str | None:
@@ -260,7 +372,8 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
         raise BadInput(f"cannot plan from a {before.dialect} schema to a {after.dialect} schema")
     d = get_dialect(name)
     with comparing(before, after):
-        changes = order_changes(diff(before, after, d))
+        changes = order_changes(recreate_dependents(diff(before, after, d), before, after),
+                                before, after)
         if lock_safe and d.name == "postgres":
             from .renames import declared_renames
 

@@ -491,3 +491,99 @@ def test_sqlite_roundtrip_pairs(tmp_path: Path, name: str, from_sql: str, to_sql
     a = sqlite_db(tmp_path, "a", from_sql)
     b = sqlite_db(tmp_path, "b", to_sql)
     roundtrip(a, b, shadow=name == "strict and without rowid")
+
+
+# ----------------------------------------------------------------------------------------
+# Dependency order from the server (issue 16, item 1): creations follow the desired
+# schema's pg_depend, drops the live one's (reversed), the kind order only breaks ties.
+# Names sort so that the kind-and-name order alone would get each case wrong.
+DEP_LIB = 'CREATE SCHEMA "Z Lib";'
+DEP_CASES: list[tuple[str, str, str]] = [
+    ("function calls function (SQL-standard and plpgsql)", BASE_PG, BASE_PG + DEP_LIB + '''
+     CREATE FUNCTION "Z Lib"."Add One"(x int) RETURNS int LANGUAGE sql IMMUTABLE
+       RETURN x + 1;
+     CREATE FUNCTION public."a Two"(x int) RETURNS int LANGUAGE sql IMMUTABLE
+       BEGIN ATOMIC SELECT "Z Lib"."Add One"("Z Lib"."Add One"(x)); END;
+     CREATE FUNCTION public.a_three(x int) RETURNS int LANGUAGE plpgsql
+       AS $$ BEGIN RETURN "a Two"(x) + 1; END $$;
+     CREATE FUNCTION public.a_four(x int) RETURNS int LANGUAGE sql
+       AS $$ SELECT public.a_three(x) + 1 $$;'''),
+    ("domain check calls a function", BASE_PG, BASE_PG + DEP_LIB + '''
+     CREATE FUNCTION "Z Lib".is_positive(n int) RETURNS boolean LANGUAGE sql IMMUTABLE
+       RETURN n > 0;
+     CREATE DOMAIN "A Pos" AS int CHECK ("Z Lib".is_positive(VALUE));
+     CREATE TABLE amounts (id int PRIMARY KEY, v "A Pos");'''),
+    ("function over row and composite types", BASE_PG, BASE_PG + DEP_LIB + '''
+     CREATE TYPE "Z Lib"."Pair" AS (a int, b int);
+     CREATE FUNCTION public.a_swap(p "Z Lib"."Pair") RETURNS "Z Lib"."Pair"
+       LANGUAGE sql IMMUTABLE RETURN ROW(p.b, p.a)::"Z Lib"."Pair";
+     CREATE FUNCTION public.a_first() RETURNS users LANGUAGE sql STABLE
+       BEGIN ATOMIC SELECT * FROM users ORDER BY id LIMIT 1; END;
+     CREATE TABLE "Z Lib".zz (id int PRIMARY KEY, n int);
+     CREATE FUNCTION public.a_n(r "Z Lib".zz) RETURNS int LANGUAGE sql RETURN r.n;
+     CREATE VIEW "Z Lib"."V" AS SELECT id, n FROM "Z Lib".zz;
+     CREATE FUNCTION public.a_from_view() RETURNS SETOF "Z Lib"."V" LANGUAGE sql
+       BEGIN ATOMIC SELECT * FROM "Z Lib"."V"; END;'''),
+    ("view over a function", BASE_PG, BASE_PG + DEP_LIB + '''
+     CREATE FUNCTION "Z Lib"."Label"(u users) RETURNS text LANGUAGE sql STABLE
+       RETURN u.email || '!';
+     CREATE VIEW public."A Labels" AS SELECT "Z Lib"."Label"(u) AS l FROM users u;
+     CREATE MATERIALIZED VIEW public.a_mat AS SELECT l FROM public."A Labels";'''),
+    ("change a function others depend on", BASE_PG + DEP_LIB + '''
+     CREATE FUNCTION "Z Lib".zf(x int) RETURNS int LANGUAGE sql IMMUTABLE RETURN x + 1;
+     CREATE FUNCTION public.a_g(x int) RETURNS int LANGUAGE sql IMMUTABLE
+       BEGIN ATOMIC SELECT "Z Lib".zf(x) * 2; END;
+     CREATE VIEW public.a_v AS SELECT "Z Lib".zf(id) AS f FROM users;''',
+     BASE_PG + DEP_LIB + '''
+     CREATE FUNCTION "Z Lib".zf(x int) RETURNS bigint LANGUAGE sql IMMUTABLE RETURN x + 2;
+     CREATE FUNCTION public.a_g(x int) RETURNS bigint LANGUAGE sql IMMUTABLE
+       BEGIN ATOMIC SELECT "Z Lib".zf(x) * 2; END;
+     CREATE VIEW public.a_v AS SELECT "Z Lib".zf(id) AS f FROM users;'''),
+    ("drop functions others no longer need", BASE_PG + DEP_LIB + '''
+     CREATE FUNCTION public.a_base(x int) RETURNS int LANGUAGE sql IMMUTABLE RETURN x;
+     CREATE FUNCTION "Z Lib".z_mid(x int) RETURNS int LANGUAGE sql IMMUTABLE
+       RETURN public.a_base(x);
+     CREATE FUNCTION public.b_top(x int) RETURNS int LANGUAGE sql IMMUTABLE
+       BEGIN ATOMIC SELECT "Z Lib".z_mid(x); END;
+     CREATE FUNCTION public.c_keep(x int) RETURNS int LANGUAGE sql IMMUTABLE
+       RETURN public.a_base(x) + 1;''',
+     BASE_PG + DEP_LIB + '''
+     CREATE FUNCTION public.c_keep(x int) RETURNS int LANGUAGE sql IMMUTABLE
+       RETURN x + 1;'''),
+    ("materialized view over a recreated table",
+     BASE_PG + '''CREATE TABLE m (id int NOT NULL, at date NOT NULL);
+     CREATE MATERIALIZED VIEW m_count AS SELECT count(*) AS n FROM m;''',
+     BASE_PG + '''CREATE TABLE m (id int NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);
+     CREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+     CREATE MATERIALIZED VIEW m_count AS SELECT count(*) AS n FROM m;'''),
+    ("partitioned primary key over existing partition indexes",
+     BASE_PG + '''CREATE TABLE pt (id int NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);
+     CREATE TABLE pt_2024 PARTITION OF pt FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+     CREATE UNIQUE INDEX pt_2024_id_at ON pt_2024 (id, at);
+     INSERT INTO pt VALUES (1, '2024-02-02');''',
+     BASE_PG + '''CREATE TABLE pt (id int NOT NULL, at date NOT NULL, PRIMARY KEY (id, at))
+       PARTITION BY RANGE (at);
+     CREATE TABLE pt_2024 PARTITION OF pt FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+     CREATE UNIQUE INDEX pt_2024_id_at ON pt_2024 (id, at);'''),
+    ("recreated table keeps its serial sequence",
+     BASE_PG + "CREATE TABLE s (id serial, at date NOT NULL);",
+     BASE_PG + '''CREATE TABLE s (id serial, at date NOT NULL) PARTITION BY RANGE (at);
+     CREATE TABLE s_2024 PARTITION OF s FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');'''),
+    ("renamed table keeps its constraint and index names",
+     BASE_PG + '''CREATE TABLE old_t (id int CONSTRAINT keep_pk PRIMARY KEY,
+       code text CONSTRAINT keep_code UNIQUE, CONSTRAINT keep_ck CHECK (id > 0));
+     CREATE INDEX keep_ix ON old_t (code, id);''',
+     BASE_PG + '''CREATE TABLE new_t (id int CONSTRAINT keep_pk PRIMARY KEY,
+       code text CONSTRAINT keep_code UNIQUE, CONSTRAINT keep_ck CHECK (id > 0));
+     CREATE INDEX keep_ix ON new_t (code, id);'''),
+]
+
+
+@pytest.mark.parametrize("name, from_sql, to_sql", DEP_CASES, ids=[c[0] for c in DEP_CASES])
+def test_postgres_dependency_order(pg_dsn_factory, name: str, from_sql: str,
+                                   to_sql: str) -> None:
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, from_sql + (DATA_PG if from_sql.startswith(BASE_PG) else ""))
+    pg_exec(b, to_sql)
+    # The shadow copy of the target is built too: it must follow the same order.
+    roundtrip(a, b, shadow=True)

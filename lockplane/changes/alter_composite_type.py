@@ -15,6 +15,7 @@ from .base import ACCESS_EXCLUSIVE, NO_LOCK, Assessment, Change, Lock, Order, Sa
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -46,6 +47,11 @@ class AlterCompositeType(Change):
                    if x.name in b and (b[x.name].type, b[x.name].collation)
                    != (x.type, x.collation)]
         return ([n for n in old if n not in new], [n for n in new if n not in old], altered)
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.after.schema_, self.after.name),)
 
     def describe(self) -> str:
         name = qualified(self.after.schema_, self.after.name)

@@ -15,6 +15,7 @@ from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def _check_key(ck: CheckConstraint) -> str:
@@ -56,6 +57,11 @@ class AlterDomain(Change):
         dropped, added, commented = self.check_changes()
         return (b.default != a.default or b.nullable != a.nullable
                 or bool(dropped or added or commented))
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.after.schema_, self.after.name),)
 
     def describe(self) -> str:
         name = qualified(self.after.schema_, self.after.name)

@@ -16,7 +16,7 @@ from ..errors import BadInput
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
-    from ..model import Schema, Table
+    from ..model import ObjectKey, Schema, Table
 
 
 class Safety(enum.StrEnum):
@@ -267,3 +267,33 @@ class Change:
     # -- which table it touches (for grouping, multi-phase and per-table locks)
     def table_key(self) -> tuple[str, str] | None:
         return None
+
+    # -- what it creates (or puts in its wanted form) and drops, as objects of the
+    # server's dependency graph (model.ObjectKey; "name" keys: names in a schema's
+    # relation namespace). plan.order_changes orders steps by them.
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        return ()
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        return ()
+
+
+def object_key(kind: str, schema: str | None, name: str, arguments: str = "") -> ObjectKey:
+    """A model.ObjectKey ("function", "relation", "type"; "name": a relation-namespace
+    name, which a table, view, sequence, index or key constraint's index takes)."""
+    return (kind, schema or "", name, arguments)
+
+
+def relation_keys(schema: str | None, name: str) -> tuple[ObjectKey, ...]:
+    return (object_key("relation", schema, name), object_key("name", schema, name))
+
+
+def table_name_keys(table: Table, *, with_indexes: bool) -> tuple[ObjectKey, ...]:
+    """The relation and every relation-namespace name a table's CREATE TABLE takes (its
+    key constraints' indexes); ``with_indexes``: its other indexes too (a DROP TABLE)."""
+    s = table.schema_
+    names = [c.name for c in (table.primary_key, *table.unique_constraints,
+                              *table.exclusion_constraints) if c is not None and c.name]
+    if with_indexes:
+        names += [ix.name for ix in table.indexes if ix.name]
+    return relation_keys(s, table.name) + tuple(object_key("name", s, n) for n in names)

@@ -14,6 +14,7 @@ from .pg_common import comment_sql, is_postgres, type_ranks
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def attribute_def(d: Dialect, attr: CompositeAttribute) -> str:
@@ -33,6 +34,11 @@ class CreateCompositeType(Change):
     kind = "create_composite_type"
     order = Order.CREATE_TYPE
     type: CompositeType
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.type.schema_, self.type.name),)
 
     def describe(self) -> str:
         return f"Create composite type {qualified(self.type.schema_, self.type.name)}"

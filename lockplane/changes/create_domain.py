@@ -15,6 +15,7 @@ from .pg_common import comment_sql, is_postgres, type_ranks
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def domain_check_def(d: Dialect, ck: CheckConstraint) -> str:
@@ -51,6 +52,11 @@ class CreateDomain(Change):
     kind = "create_domain"
     order = Order.CREATE_TYPE
     domain: DomainType
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.domain.schema_, self.domain.name),)
 
     def describe(self) -> str:
         return f"Create domain {qualified(self.domain.schema_, self.domain.name)}"

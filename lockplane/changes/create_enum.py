@@ -16,6 +16,7 @@ from .pg_common import comment_sql, enum_users, is_postgres, type_ranks
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def enum_values_sql(d: Dialect, values: list[str]) -> str:
@@ -28,6 +29,11 @@ class CreateEnum(Change):
     kind = "create_enum"
     order = Order.CREATE_TYPE
     enum: EnumType
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.enum.schema_, self.enum.name),)
 
     def describe(self) -> str:
         return f"Create enum type {qualified(self.enum.schema_, self.enum.name)}"

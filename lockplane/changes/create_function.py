@@ -22,6 +22,7 @@ from .pg_common import comment_sql, grants_sql, is_postgres, mentions_relation
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def routine_kind(f: Function) -> str:
@@ -34,6 +35,12 @@ def routine_label(f: Function) -> str:
 
 def routine_ref(d: Dialect, f: Function) -> str:
     return f"{d.qname(f.schema_, f.name)}({f.identity_arguments})"
+
+
+def function_key(f: Function) -> ObjectKey:
+    from .base import object_key
+
+    return object_key("function", f.schema_, f.name, f.identity_arguments)
 
 
 def header(f: Function) -> str:
@@ -76,6 +83,12 @@ class CreateFunction(Change):
     @property  # type: ignore[override]
     def order(self) -> int:
         return Order.CREATE_TABLE + 5 if self.after_tables else Order.CREATE_FUNCTION
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        return (function_key(self.function),)
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        return (function_key(self.before),) if self.recreate and self.before else ()
 
     def describe(self) -> str:
         verb = ("Create" if self.before is None else "Recreate" if self.recreate

@@ -22,6 +22,7 @@ from .render import index_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -35,6 +36,11 @@ class CreateIndex(Change):
     new_relation: bool = False  # on a table created by this plan: empty, no lock worth naming
     # Built without blocking writes, outside a transaction (the lock-safe form).
     concurrently: bool = False
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("name", self.schema, self.index.name),) if self.index.name else ()
 
     def describe(self) -> str:
         unique = "unique " if self.index.unique else ""

@@ -16,6 +16,7 @@ from .pg_common import comment_sql, is_postgres, type_ranks
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def uses_functions(r: RangeType) -> bool:
@@ -50,6 +51,11 @@ class CreateRangeType(Change):
         # A user-defined subtype_diff or canonical function exists first.
         return Order.CREATE_FUNCTION + 1 if uses_functions(self.range_type) \
             else Order.CREATE_TYPE
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.range_type.schema_, self.range_type.name),)
 
     def describe(self) -> str:
         verb = "Create" if self.before is None else "Recreate"

@@ -17,6 +17,7 @@ from .pg_common import comment_sql, grants_sql, is_postgres, owned_by_parts
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def owned_by_sql(d: Dialect, seq: Sequence) -> str:
@@ -55,6 +56,11 @@ class CreateSequence(Change):
     kind = "create_sequence"
     order = Order.CREATE_SEQUENCE
     sequence: Sequence
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import relation_keys
+
+        return relation_keys(self.sequence.schema_, self.sequence.name)
 
     def describe(self) -> str:
         return f"Create sequence {qualified(self.sequence.schema_, self.sequence.name)}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..model import Column, Table, qualified, split_name
+from ..model import Column, Sequence, Table, qualified, split_name
 from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 from .pg_common import reloption_sql
 from .render import (
@@ -25,6 +25,7 @@ from .render import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def parent_sql(d: Dialect, ref: str, default_schema: str) -> str:
@@ -88,6 +89,14 @@ class CreateTable(Change):
     # Inherited columns whose DEFAULT / NOT NULL differ from the parent's: (as the parent
     # gives them, as wanted). Filled in by changes.table_hierarchy.
     column_overrides: list[tuple[Column, Column]] = field(default_factory=list)
+    # Sequences this table owns that outlive a DROP of it (a recreated table's serials):
+    # owned again once it exists (see DropTable.owned_sequences).
+    owned_sequences: list[Sequence] = field(default_factory=list)
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import table_name_keys
+
+        return table_name_keys(self.table, with_indexes=False)
 
     def describe(self) -> str:
         return f"Create table {qualified(self.table.schema_, self.table.name)}"
@@ -98,6 +107,11 @@ class CreateTable(Change):
         out = [create_table_sql(d, self.table, inline_fks=False)]
         for given, wanted in self.column_overrides:
             out += AlterColumn(self.table, given, wanted).sql_postgres(d)
+        if self.owned_sequences:
+            from .create_sequence import owned_by_sql
+
+            out += [f"ALTER SEQUENCE {d.qname(q.schema_ or '', q.name)} {owned_by_sql(d, q)}"
+                    for q in self.owned_sequences]
         return out
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
@@ -111,7 +125,8 @@ class CreateTable(Change):
     def inverse(self) -> list[Change]:
         from .drop_table import DropTable
 
-        return [DropTable(self.table, column_overrides=self.column_overrides)]
+        return [DropTable(self.table, column_overrides=self.column_overrides,
+                          owned_sequences=self.owned_sequences)]
 
     def rollback_stake(self) -> dict[str, str] | None:
         return {"what": "table", "schema": self.table.schema_ or "", "table": self.table.name}

@@ -29,6 +29,7 @@ from .pg_common import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 Key = tuple[str, str]
 
@@ -49,6 +50,11 @@ class CreateView(Change):
     order = Order.CREATE_VIEW
     view: View
     recreated: bool = False  # dropped earlier in the same plan
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import relation_keys
+
+        return relation_keys(self.view.schema_, self.view.name)
 
     def describe(self) -> str:
         verb = "Recreate" if self.recreated else "Create"

@@ -10,6 +10,7 @@ from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -18,6 +19,11 @@ class DropCompositeType(Change):
     kind = "drop_composite_type"
     order = Order.DROP_TYPE
     type: CompositeType
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.type.schema_, self.type.name),)
 
     def describe(self) -> str:
         return f"Drop composite type {qualified(self.type.schema_, self.type.name)}"

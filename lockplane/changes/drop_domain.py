@@ -10,6 +10,7 @@ from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -18,6 +19,11 @@ class DropDomain(Change):
     kind = "drop_domain"
     order = Order.DROP_TYPE
     domain: DomainType
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.domain.schema_, self.domain.name),)
 
     def describe(self) -> str:
         return f"Drop domain {qualified(self.domain.schema_, self.domain.name)}"

@@ -10,6 +10,7 @@ from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -18,6 +19,11 @@ class DropEnum(Change):
     kind = "drop_enum"
     order = Order.DROP_TYPE
     enum: EnumType
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.enum.schema_, self.enum.name),)
 
     def describe(self) -> str:
         return f"Drop enum type {qualified(self.enum.schema_, self.enum.name)}"

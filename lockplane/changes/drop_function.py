@@ -10,6 +10,7 @@ from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -19,15 +20,26 @@ class DropFunction(Change):
     function: Function
     # Its signature names the row type of a table this plan drops: run before that.
     before_tables: bool = False
+    # Created again later in the plan (plan.order_changes puts what depends on it in
+    # between): before the creates, like a view that is recreated.
+    recreated: bool = False
 
     @property  # type: ignore[override]
     def order(self) -> int:
+        if self.recreated:
+            return Order.DROP_CONSTRAINT + 5
         return Order.DROP_TABLE - 5 if self.before_tables else Order.DROP_FUNCTION
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .create_function import function_key
+
+        return (function_key(self.function),)
 
     def describe(self) -> str:
         from .create_function import routine_label
 
-        return f"Drop {routine_label(self.function)}"
+        again = " (created again below)" if self.recreated else ""
+        return f"Drop {routine_label(self.function)}{again}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         from .create_function import drop_routine_sql

@@ -20,6 +20,7 @@ from .base import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -32,6 +33,11 @@ class DropIndex(Change):
     index: Index
     # Waits for queries using the index instead of blocking them (the lock-safe form).
     concurrently: bool = False
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("name", self.schema, self.index.name),) if self.index.name else ()
 
     def describe(self) -> str:
         return f"Drop index {self.index.name} on {qualified(self.schema, self.relation)}"

@@ -10,6 +10,7 @@ from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -23,6 +24,11 @@ class DropRangeType(Change):
         from .create_range_type import uses_functions
 
         return Order.DROP_FUNCTION - 1 if uses_functions(self.range_type) else Order.DROP_TYPE
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("type", self.range_type.schema_, self.range_type.name),)
 
     def describe(self) -> str:
         return f"Drop range type {qualified(self.range_type.schema_, self.range_type.name)}"

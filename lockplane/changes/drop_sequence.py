@@ -10,6 +10,7 @@ from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -19,6 +20,11 @@ class DropSequence(Change):
     risk_rule = "drop-sequence"  # the lockplane.rules id of what assess() reports
     order = Order.DROP_SEQUENCE
     sequence: Sequence
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .base import relation_keys
+
+        return relation_keys(self.sequence.schema_, self.sequence.name)
 
     def describe(self) -> str:
         return f"Drop sequence {qualified(self.sequence.schema_, self.sequence.name)}"

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..model import Column, Table, qualified
+from ..model import Column, Sequence, Table, qualified
 from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -28,17 +29,27 @@ class DropTable(Change):
     recreated: bool = False
     # For the inverse: see CreateTable.column_overrides.
     column_overrides: list[tuple[Column, Column]] = field(default_factory=list)
+    # Sequences it owns that the plan keeps (a recreated table's serials): released first,
+    # or the DROP takes them along and the new table's defaults fail.
+    owned_sequences: list[Sequence] = field(default_factory=list)
 
     @property  # type: ignore[override]
     def order(self) -> int:
         return Order.CREATE_TABLE - 5 if self.recreated else Order.DROP_TABLE
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .base import table_name_keys
+
+        return table_name_keys(self.table, with_indexes=True)
 
     def describe(self) -> str:
         name = qualified(self.table.schema_, self.table.name)
         return f"Drop table {name}" + (" (created again below)" if self.recreated else "")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        return [f"DROP TABLE {table_name(d, self.table)}"]
+        return [*(f"ALTER SEQUENCE {d.qname(q.schema_ or '', q.name)} OWNED BY NONE"
+                  for q in self.owned_sequences),
+                f"DROP TABLE {table_name(d, self.table)}"]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"DROP TABLE {table_name(d, self.table)}"]
@@ -51,7 +62,8 @@ class DropTable(Change):
         from .table_parts import table_parts
 
         # FKs of this table come back through the inverse of their own drop steps.
-        return [CreateTable(self.table, column_overrides=self.column_overrides),
+        return [CreateTable(self.table, column_overrides=self.column_overrides,
+                            owned_sequences=self.owned_sequences),
                 *table_parts(self.table, with_fks=False)]
 
     def rollback_note(self) -> str:

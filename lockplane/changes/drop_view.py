@@ -11,6 +11,7 @@ from .base import ACCESS_EXCLUSIVE, Assessment, Change, Finding, Lock, Order, Sa
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 @register
@@ -26,6 +27,11 @@ class DropView(Change):
         from .create_view import view_kind
 
         return view_kind(self.view)
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        from .base import relation_keys
+
+        return relation_keys(self.view.schema_, self.view.name)
 
     def describe(self) -> str:
         again = " (recreated below)" if self.recreated else ""

@@ -12,6 +12,7 @@ from .pg_common import reloption_key, reloption_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey
 
 
 def _options(v: View) -> dict[str, str]:
@@ -29,6 +30,11 @@ class ReplaceView(Change):
     order = Order.CREATE_VIEW
     before: View
     after: View
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import object_key
+
+        return (object_key("relation", self.after.schema_, self.after.name),)
 
     def describe(self) -> str:
         return f"Alter options of view {qualified(self.after.schema_, self.after.name)}"

@@ -343,6 +343,64 @@ JOIN pg_class c ON c.oid = r.ev_class
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('v', 'm') AND """ + _USER_NS
 
+# PostgreSQL's own dependency graph (what pg_dump sorts its output by), between the
+# objects plans create and drop: routines, relations (tables, views, sequences) and types
+# (enums, domains, composite and range types). A column, default, table CHECK or view's
+# rewrite rule counts as its relation, a domain's CHECK as its domain, a row type as its
+# relation, an array type as its element type. Only 'n' (normal) dependencies: 'a'/'i'
+# ones are an object's own parts (a serial's sequence), and foreign keys are steps of
+# their own. SQL-standard routine bodies (BEGIN ATOMIC / RETURN) record what they call.
+_Q_DEPENDENCIES = f"""
+WITH objs AS (
+  SELECT 'pg_proc'::regclass AS classid, p.oid AS objid, 'function' AS kind,
+         n.nspname AS schema, p.proname AS name,
+         pg_get_function_identity_arguments(p.oid) AS args
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE p.prokind IN ('f', 'p') AND {_USER_NS}
+  UNION ALL
+  SELECT 'pg_class'::regclass, c.oid,
+         CASE WHEN c.relkind = 'c' THEN 'type' ELSE 'relation' END, n.nspname, c.relname, ''
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c') AND {_USER_NS}
+  UNION ALL
+  SELECT 'pg_type'::regclass, t.oid,
+         CASE WHEN r.relkind IS NOT NULL AND r.relkind <> 'c' THEN 'relation' ELSE 'type' END,
+         n.nspname, coalesce(r.relname, e.typname), ''
+    FROM pg_type t
+    JOIN pg_type e ON e.oid = CASE WHEN t.typtype = 'b' AND t.typelem <> 0 AND t.typlen = -1
+                                   THEN t.typelem ELSE t.oid END
+    LEFT JOIN pg_class r ON r.oid = e.typrelid
+    JOIN pg_namespace n ON n.oid = e.typnamespace
+   WHERE e.typtype IN ('c', 'd', 'e', 'r') AND {_USER_NS}
+  UNION ALL
+  SELECT 'pg_constraint'::regclass, con.oid,
+         CASE WHEN con.contypid <> 0 THEN 'type' ELSE 'relation' END,
+         n.nspname, coalesce(c.relname, t.typname), ''
+    FROM pg_constraint con
+    LEFT JOIN pg_class c ON c.oid = con.conrelid
+    LEFT JOIN pg_type t ON t.oid = con.contypid
+    JOIN pg_namespace n ON n.oid = coalesce(c.relnamespace, t.typnamespace)
+   WHERE con.contype <> 'f' AND {_USER_NS}
+  UNION ALL
+  SELECT 'pg_attrdef'::regclass, ad.oid, 'relation', n.nspname, c.relname, ''
+    FROM pg_attrdef ad JOIN pg_class c ON c.oid = ad.adrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE {_USER_NS}
+  UNION ALL
+  SELECT 'pg_rewrite'::regclass, rw.oid, 'relation', n.nspname, c.relname, ''
+    FROM pg_rewrite rw JOIN pg_class c ON c.oid = rw.ev_class
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('v', 'm') AND {_USER_NS}
+)
+SELECT DISTINCT o.kind, o.schema, o.name, o.args,
+       r.kind AS ref_kind, r.schema AS ref_schema, r.name AS ref_name, r.args AS ref_args
+FROM pg_depend d
+JOIN objs o ON o.classid = d.classid AND o.objid = d.objid
+JOIN objs r ON r.classid = d.refclassid AND r.objid = d.refobjid
+WHERE d.deptype = 'n'
+  AND (o.kind, o.schema, o.name, o.args) IS DISTINCT FROM (r.kind, r.schema, r.name, r.args)
+"""
+
 # Sequences with their owning column. Identity sequences (deptype 'i') belong to the
 # column's identity and are not objects of their own.
 _Q_SEQUENCES = f"""
@@ -661,7 +719,8 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
                            ("default_privileges", _Q_DEFAULT_PRIVILEGES),
                            ("unmanaged", _Q_UNMANAGED),
                            ("deps", _Q_VIEW_DEPS), ("sequences", _Q_SEQUENCES),
-                           ("types", _Q_TYPES), ("functions", _Q_FUNCTIONS)):
+                           ("types", _Q_TYPES), ("functions", _Q_FUNCTIONS),
+                           ("dependencies", _Q_DEPENDENCIES)):
             cur.execute(query)
             rows[key] = cur.fetchall()
     return rows

@@ -113,7 +113,12 @@ def _build(rows: dict[str, list[Row]]) -> Schema:
             key=lambda p: (p["role"], p["schema"] or "", p["objects"])),
         "unmanaged": sorted(r["what"] for r in rows["unmanaged"]),
     }
-    return Schema.model_validate(data)
+    schema = Schema.model_validate(data)
+    schema.set_dependencies(frozenset(
+        ((r["kind"], r["schema"], r["name"], r["args"]),
+         (r["ref_kind"], r["ref_schema"], r["ref_name"], r["ref_args"]))
+        for r in rows.get("dependencies", ())))
+    return schema
 
 
 def _publication(r: Row) -> Row:
