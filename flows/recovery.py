@@ -36,6 +36,7 @@ from flows.approvals import waiting_for_approval
 from flows.targets import NoPasswordStr, no_passwords, resolve_target
 from lockplane.backup.core import _dbname, _with_dbname
 from lockplane.backup.pitr import parse_time
+from lockplane.dialects import get_dialect
 from lockplane.dsn import redact
 from lockplane.errors import BadInput
 from tasks.backup_tasks import resolve_storage
@@ -88,7 +89,7 @@ def recovery(
     ``storage`` (a BackupStorage block name, or a path) as of ``to``, after approval."""
     logger = get_run_logger()
     db = resolve_target(target)
-    if db.dialect != "postgres":
+    if not get_dialect(db.dialect).server_side_restore:
         raise BadInput("the recovery flow restores PostgreSQL databases; use lockplane "
                        "recover for SQLite files")
     store = resolve_storage(storage)

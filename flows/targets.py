@@ -19,6 +19,7 @@ from pydantic import WithJsonSchema
 
 from blocks.database_target import DatabaseTarget
 from lockplane.config import SAFETY_LEVELS
+from lockplane.dialects import get_dialect
 from lockplane.dsn import dialect_of, holds_password, looks_like_dsn, redact
 from lockplane.errors import BadInput
 from lockplane.plan import DEFAULT_LOCK_TIMEOUT_MS
@@ -42,10 +43,11 @@ class ResolvedTarget:
 
     @property
     def scratch_server(self) -> str | None:
-        """Where desired schemas (.sql, .json) are loaded (PostgreSQL only): the block's
-        scratch server, its shadow server, LOCKPLANE_SCRATCH_DATABASE_URL, or the target's
-        own server (as a throwaway unprivileged role)."""
-        if self.dialect != "postgres":
+        """Where desired schemas (.sql, .json) are loaded, for a dialect whose scratch
+        databases live on a server: the block's scratch server, its shadow server,
+        LOCKPLANE_SCRATCH_DATABASE_URL, or the target's own server (as a throwaway
+        unprivileged role)."""
+        if not get_dialect(self.dialect).scratch_needs_server:
             return None
         return (self.scratch_dsn or self.shadow_dsn or os.environ.get(SCRATCH_URL_ENV)
                 or self.dsn)

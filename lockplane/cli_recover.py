@@ -26,7 +26,8 @@ from typing import Annotated, Any
 import typer
 
 from .cli_common import _env, _storage, _target, _target_if_given
-from .dsn import dialect_of, looks_like_dsn, redact, sqlite_path
+from .dialects import get_dialect
+from .dsn import dialect_of, looks_like_dsn, redact
 from .errors import BadInput, ConfirmationNeeded, SafetyRefusal
 from .report import err, escape
 
@@ -48,42 +49,17 @@ def same_database(a: str, b: str) -> bool:
     """Whether two URLs name the same database (local host spellings are one host)."""
     if dialect_of(a) != dialect_of(b):
         return False
-    if dialect_of(a) == "sqlite":
-        return Path(sqlite_path(a)).resolve() == Path(sqlite_path(b)).resolve()
-    from psycopg.conninfo import conninfo_to_dict
-
-    local = {"", "localhost", "127.0.0.1", "::1"}
-
-    def key(dsn: str) -> tuple[str, str, str]:
-        d = conninfo_to_dict(dsn)
-        host = str(d.get("host") or "")
-        host = "local" if host in local or host.startswith("/") else host
-        return host, str(d.get("port") or "5432"), str(d.get("dbname") or d.get("user") or "")
-
-    try:
-        return key(a) == key(b)
-    except Exception:  # noqa: BLE001 - a malformed URL fails later with its own message
-        return a == b
+    return get_dialect(dialect_of(a)).same_database(a, b)
 
 
 def default_into(live: str, suffix: str) -> str:
     """A new database next to the live one: ``<name>_<suffix>_<UTC time>``."""
     at = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    if dialect_of(live) == "sqlite":
-        p = Path(sqlite_path(live))
-        ext = p.suffix or ".db"
-        return f"sqlite:///{p.with_name(f'{p.stem}_{suffix}_{at}{ext}')}"
-    from .backup.core import _dbname, _with_dbname
-
-    return _with_dbname(live, f"{_dbname(live) or 'db'}_{suffix}_{at}"[:63])
+    return get_dialect(dialect_of(live)).database_next_to(live, f"{suffix}_{at}")
 
 
 def _database_name(dsn: str) -> str:
-    if dialect_of(dsn) == "sqlite":
-        return Path(sqlite_path(dsn)).name
-    from .backup.core import _dbname
-
-    return _dbname(dsn)
+    return get_dialect(dialect_of(dsn)).database_name(dsn)
 
 
 def confirm_restore(live: str, into: str, *, force: bool, confirm_name: str | None,

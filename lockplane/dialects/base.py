@@ -67,6 +67,9 @@ class Dialect(ABC):
     # A plan's backfill step runs as a batched, resumable backfill in its own sessions;
     # False: its UPDATE runs as a plain step of the apply.
     batches_backfill_steps: bool = False
+    # Backups restore into a database on the server (new, or over the target), as the
+    # recovery flow does; False: a backup is a file copied back (lockplane recover).
+    server_side_restore: bool = False
     # The schema holding Lockplane's state tables; None: they share the user's namespace
     # under a ``_lockplane_`` prefix.
     state_schema: str | None = None
@@ -190,6 +193,24 @@ class Dialect(ABC):
         that fail on data fail there); warnings. Where the dialect cannot: no rows, no
         warnings."""
         return []
+
+    # ---------------------------------------------------------------- DSNs
+    def server_key(self, dsn: str) -> str:
+        """What identifies the server a DSN names, whichever of its databases it names
+        (scratch databases made on one server are shared)."""
+        return dsn
+
+    def same_database(self, a: str, b: str) -> bool:
+        """Whether two DSNs of this dialect name the same database."""
+        return a == b
+
+    def database_name(self, dsn: str) -> str:
+        """The database's name as an operator knows it (database, file)."""
+        return dsn
+
+    def database_next_to(self, dsn: str, suffix: str) -> str:
+        """A DSN for a new database beside ``dsn``'s, named after it plus ``suffix``."""
+        raise NotImplementedError(f"{self.name}: no new databases beside a target")
 
     @abstractmethod
     def connect(self, dsn: str, *, create: bool = False) -> Database:

@@ -11,6 +11,7 @@ other.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -224,10 +225,8 @@ def _read_live(target: Target, with_history: bool) -> _Live:
 
 def _read_only(db: Any) -> None:
     """Nothing this session runs can write (the check only reads)."""
-    if db.dialect.name == "postgres":
-        db.execute("SET default_transaction_read_only = on")
-    elif db.dialect.name == "sqlite":
-        db.execute("PRAGMA query_only = ON")
+    with contextlib.suppress(NotImplementedError):  # a dialect without: it only reads
+        db.read_only_session()
 
 
 def _schema_key(t: Target) -> tuple[str, str]:
@@ -239,16 +238,11 @@ def _schema_key(t: Target) -> tuple[str, str]:
 def _server_key(dsn: str | None) -> str | None:
     """A scratch server, whichever of its databases the DSN names: environments on one
     server (each DSN naming its own database) load a shared desired schema once."""
-    if dsn is None or not dsn.startswith("postgres"):
+    if dsn is None or not looks_like_dsn(dsn):
         return dsn
-    from psycopg.conninfo import conninfo_to_dict
+    from ..dialects import get_dialect
 
-    try:
-        params = conninfo_to_dict(dsn)
-    except Exception:  # noqa: BLE001 - not parseable: keep it whole
-        return dsn
-    params.pop("dbname", None)
-    return repr(sorted(params.items()))
+    return get_dialect(dialect_of(dsn)).server_key(dsn)
 
 
 def _desired_key(t: Target) -> tuple[Any, ...]:

@@ -41,6 +41,7 @@ class PostgresDialect(Dialect):
     has_advisory_locks = True
     scratch_needs_server = True
     batches_backfill_steps = True
+    server_side_restore = True  # pg_restore
     state_schema = "lockplane"
     now_sql = "now()"
 
@@ -53,6 +54,45 @@ class PostgresDialect(Dialect):
         from .expressions import as_stored
 
         return as_stored(printed)
+
+    def server_key(self, dsn: str) -> str:
+        try:
+            params = conninfo_to_dict(dsn)
+        except Exception:  # noqa: BLE001 - not parseable: keep it whole
+            return dsn
+        params.pop("dbname", None)
+        return repr(sorted(params.items()))
+
+    def same_database(self, a: str, b: str) -> bool:
+        # Local host spellings (none, localhost, loopback, a socket directory) are one host.
+        local = {"", "localhost", "127.0.0.1", "::1"}
+
+        def key(dsn: str) -> tuple[str, str, str]:
+            d = conninfo_to_dict(dsn)
+            host = str(d.get("host") or "")
+            host = "local" if host in local or host.startswith("/") else host
+            return (host, str(d.get("port") or "5432"),
+                    str(d.get("dbname") or d.get("user") or ""))
+
+        try:
+            return key(a) == key(b)
+        except Exception:  # noqa: BLE001 - a malformed URL fails later with its own message
+            return a == b
+
+    def database_name(self, dsn: str) -> str:
+        try:
+            return str(conninfo_to_dict(dsn).get("dbname") or "")
+        except Exception:  # noqa: BLE001
+            return ""
+
+    def database_next_to(self, dsn: str, suffix: str) -> str:
+        name = f"{self.database_name(dsn) or 'db'}_{suffix}"[:63]  # NAMEDATALEN - 1
+        if "://" in dsn:  # a URL stays a URL (dialect detection needs one)
+            from urllib.parse import quote, urlsplit, urlunsplit
+
+            parts = urlsplit(dsn)
+            return urlunsplit(parts._replace(path="/" + quote(name, safe="")))
+        return with_dbname(dsn, name)
 
     def connect(self, dsn: str, *, create: bool = False) -> PostgresDatabase:
         return PostgresDatabase(self, dsn)

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from ...dsn import redact, sqlite_path
@@ -35,6 +36,17 @@ class SQLiteDialect(Dialect):
         # One attached database: names are never qualified (CREATE INDEX puts the schema
         # on the index name, not the table, so qualifying everywhere would be wrong).
         return self.quote(name)
+
+    def same_database(self, a: str, b: str) -> bool:
+        return Path(sqlite_path(a)).resolve() == Path(sqlite_path(b)).resolve()
+
+    def database_name(self, dsn: str) -> str:
+        return Path(sqlite_path(dsn)).name
+
+    def database_next_to(self, dsn: str, suffix: str) -> str:
+        p = Path(sqlite_path(dsn))
+        ext = p.suffix or ".db"
+        return f"sqlite:///{p.with_name(f'{p.stem}_{suffix}{ext}')}"
 
     def connect(self, dsn: str, *, create: bool = False) -> SQLiteDatabase:
         return SQLiteDatabase(self, dsn, create=create)
