@@ -648,7 +648,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             if plan.target_hash and hash_after != plan.target_hash:
                 # Every step ran, and the server stores something else than the plan
                 # declared: a failure to look into, not a success with a footnote.
-                message = diverged_message(plan, after, hash_after)
+                message = diverged_message(plan, live, after, hash_after)
                 history.finish(migration_id, "diverged", hash_after, message)
                 raise Diverged(message)
             history.finish(migration_id, "applied", hash_after, None)

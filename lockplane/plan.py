@@ -20,7 +20,7 @@ from .changes.base import Assessment, Change, Finding, Lock, RewriteContext, Saf
 from .dialects import get_dialect
 from .dialects.base import Dialect
 from .diff import diff
-from .divergence import object_digests
+from .divergence import target_digests
 from .errors import BadInput
 from .model import HASH_FORMAT, ObjectKey, Schema, comparing, hashes
 
@@ -101,11 +101,12 @@ class Plan(PlanModel):
     signature: str | None = Field(None, pattern=SIGNATURE_PATTERN,
                                   description=SIGNATURE_DESCRIPTION)
     steps: list[Step] = Field(default_factory=list)
-    # Short digests of the target schema's objects and their parts (divergence.py): an
+    # Short digests of what the plan changes in the target (divergence.py): an
     # apply that ends elsewhere than target_hash names what differs. They decide nothing.
     target_objects: dict[str, str] | None = Field(
-        None, description="digest of each object (and part) of the target schema, to say "
-        "what differs when an apply ends at another hash; not covered by plan_id")
+        None, description="digest of each object the plan changes (and of its parts) as "
+        "in the target schema, \"\" for one it drops, to say what differs when an apply "
+        "ends at another hash; not covered by plan_id")
 
     @property
     def empty(self) -> bool:
@@ -384,7 +385,7 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
     return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
                 lockplane_version=__version__, hash_format=HASH_FORMAT,
                 steps=[step_for(c, d, lock_timeout_ms) for c in changes],
-                target_objects=object_digests(after))
+                target_objects=target_digests(before, after))
 
 
 def lock_safe_changes(changes: list[Change], before: Schema, after: Schema,
