@@ -733,13 +733,13 @@ class Schema(Model):
 
     def _refuse_sqlite_only(self) -> None:
         # No other dialect renders these: accepting them would change the hash and plan
-        # nothing (PostgreSQL has STORED generated columns only, before version 18; MySQL
-        # has VIRTUAL ones too).
+        # nothing (MySQL and PostgreSQL 18 have VIRTUAL generated columns too; an older
+        # PostgreSQL refuses one when the plan is checked or applied).
         for t in self.tables:
             what = ("WITHOUT ROWID" if t.without_rowid else "STRICT" if t.strict
                     else "AUTOINCREMENT" if t.primary_key and t.primary_key.autoincrement
                     else None)
-            if what is None and self.dialect != "mysql":
+            if what is None and self.dialect not in ("mysql", "postgres"):
                 what = next((f"VIRTUAL generated column {c.name!r}" for c in t.columns
                              if c.generated is not None and c.generated_kind == "virtual"),
                             None)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from conftest import PG_ADMIN_DSN, pg_exec
+from conftest import pg_exec
 from psycopg import sql
 
 from lockplane.dialects.postgres.introspect import introspect
@@ -17,7 +17,7 @@ from lockplane.model import Index, Schema, Table, View
 
 
 @pytest.fixture(scope="module")
-def roles() -> Iterator[tuple[str, str]]:
+def roles(pg_admin_dsn: str) -> Iterator[tuple[str, str]]:
     """Two login-less roles (one with a hostile name), dropped after the module.
 
     Roles are cluster-wide; the suffix keeps parallel runs apart. Module scope so that
@@ -25,12 +25,12 @@ def roles() -> Iterator[tuple[str, str]]:
     """
     suffix = secrets.token_hex(4)
     reader, writer = f"lp_reader_{suffix}", f'lp "Writer" {suffix}'
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         for role in (reader, writer):
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
     yield reader, writer
     # The per-test databases that referenced them are dropped by now.
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         for role in (reader, writer):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 

@@ -13,29 +13,96 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from lockplane.dialects import connect
+from lockplane.plan import build_plan
 from tests import test_roundtrip as corpus
+from tests.conftest import pg_exec
+from tests.roundtrip import roundtrip
 
 MAJORS = [18]
 
-pytestmark = pytest.mark.parametrize("pg_admin_dsn", MAJORS, indirect=True,
-                                     ids=[f"pg{m}" for m in MAJORS])
+# The corpus on every major of MAJORS (tests below "PostgreSQL 18 only" say their own).
+on_majors = pytest.mark.parametrize("pg_admin_dsn", MAJORS, indirect=True,
+                                    ids=[f"pg{m}" for m in MAJORS])
 
 
 def _ids(cases: list[tuple[str, str, str]]) -> list[str]:
     return [c[0] for c in cases]
 
 
+@on_majors
 def test_server_is_that_major(pg_admin_dsn: str, request: pytest.FixtureRequest) -> None:
     with psycopg.connect(pg_admin_dsn) as conn:
         assert conn.info.server_version // 10000 == request.node.callspec.params["pg_admin_dsn"]
 
 
+@on_majors
 @pytest.mark.parametrize("name, from_sql, to_sql", corpus.PG_CASES, ids=_ids(corpus.PG_CASES))
 def test_roundtrip(pg_dsn_factory, name: str, from_sql: str, to_sql: str) -> None:
     corpus.test_postgres_roundtrip(pg_dsn_factory, name, from_sql, to_sql)
 
 
+@on_majors
 @pytest.mark.parametrize("name, from_sql, to_sql", corpus.STORED_CASES,
                          ids=_ids(corpus.STORED_CASES))
 def test_stored_as_declared(pg_dsn_factory, name: str, from_sql: str, to_sql: str) -> None:
     corpus.test_postgres_stored_as_declared(pg_dsn_factory, name, from_sql, to_sql)
+
+
+# ----------------------------------------------------------------- PostgreSQL 18 only
+# GENERATED ALWAYS AS (...) without STORED is VIRTUAL in 18 (pg_attribute.attgenerated
+# 'v'): computed on read, so adding one rewrites nothing.
+pg18 = pytest.mark.parametrize("pg_admin_dsn", [18], indirect=True, ids=["pg18"])
+BASE = corpus.BASE_PG
+VIRTUAL = BASE.replace("body text);", "body text, t2 text GENERATED ALWAYS AS (title || '!'));")
+STORED = VIRTUAL.replace("|| '!'))", "|| '!') STORED)")
+NOT_VALID = ("ALTER TABLE users ALTER COLUMN email DROP NOT NULL;"
+             " ALTER TABLE users ADD CONSTRAINT email_nn NOT NULL email NOT VALID;")
+PG18_CASES: list[tuple[str, str, str]] = [
+    ("add a virtual generated column", BASE, VIRTUAL),
+    ("drop a virtual generated column", VIRTUAL, BASE),
+    ("change a virtual generation expression", VIRTUAL, VIRTUAL.replace("'!'", "'?'")),
+    ("stored to virtual", STORED, VIRTUAL),
+    ("virtual to stored", VIRTUAL, STORED),
+    ("create a table with virtual and stored generated columns", BASE, BASE
+     + "CREATE TABLE g (a int, v int GENERATED ALWAYS AS (a * 2) VIRTUAL,"
+       " s int GENERATED ALWAYS AS (a * 3) STORED, \"Odd \"\"v\"\"\" text"
+       " GENERATED ALWAYS AS (lower(a::text)));"),
+    ("named NOT NULL constraints", BASE, BASE.replace(
+        "email text NOT NULL", "email text CONSTRAINT email_required NOT NULL")
+     + "CREATE TABLE n (a int CONSTRAINT a_required NOT NULL, b int NOT NULL);"),
+    # A NOT VALID NOT NULL constraint guarantees nothing of old rows: read as nullable,
+    # and made valid by SET NOT NULL.
+    ("NOT VALID NOT NULL validated", BASE + NOT_VALID, BASE),
+    ("NOT NULL to NOT VALID", BASE, BASE + NOT_VALID),
+]
+
+
+@pg18
+@pytest.mark.parametrize("name, from_sql, to_sql", PG18_CASES, ids=_ids(PG18_CASES))
+def test_pg18_roundtrip(pg_dsn_factory, name: str, from_sql: str, to_sql: str) -> None:
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, from_sql + (corpus.DATA_PG if from_sql.startswith(BASE) else ""))
+    pg_exec(b, to_sql)
+    roundtrip(a, b, shadow=True)
+
+
+@pg18
+def test_pg18_virtual_columns_read_and_lock(pg_dsn_factory) -> None:
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, BASE)
+    pg_exec(b, BASE.replace("body text);", "body text, v text GENERATED ALWAYS AS"
+                            " (upper(title)), s text GENERATED ALWAYS AS (upper(title))"
+                            " STORED);"))
+    with connect(a) as db:
+        before = db.introspect()
+    with connect(b) as db:
+        desired = db.introspect()
+    posts = desired.table("public", "posts")
+    assert posts is not None
+    kinds = {c.name: (c.generated, c.generated_kind) for c in posts.columns if c.generated}
+    assert kinds == {"v": ("upper(title)", "virtual"), "s": ("upper(title)", "stored")}
+    steps = {s.description: s for s in build_plan(before, desired).steps}
+    lock = {name: next(s.lock for d, s in steps.items() if f" {name} " in d)
+            for name in ("v", "s")}
+    assert not lock["v"].rewrites_table and lock["s"].rewrites_table, steps

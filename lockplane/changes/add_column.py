@@ -71,8 +71,9 @@ class AddColumn(Change):
 
     def rewrites(self) -> bool:
         c = self.column
-        return (c.generated is not None or c.identity is not None
-                or is_volatile_default(c.default))
+        # A VIRTUAL generated column (PostgreSQL 18) is computed on read: no rewrite.
+        return ((c.generated is not None and c.generated_kind == "stored")
+                or c.identity is not None or is_volatile_default(c.default))
 
     def lock(self, d: Dialect) -> Lock:
         if d.name != "postgres":

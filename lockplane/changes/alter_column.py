@@ -160,9 +160,20 @@ def plan_regeneration(b: Table, a: Table) -> Regeneration:
             out.adds.setdefault(last, []).append((prev, g))
             out.by_base.add(g.name)
             out.names.add(g.name)
-        elif prev.generated != g.generated:
+        elif generation(prev) != generation(g):
             out.names.add(g.name)
     return out
+
+
+def generation(c: Column) -> tuple[str, str] | None:
+    """A column's generation expression and kind (STORED, or PostgreSQL 18's VIRTUAL)."""
+    return None if c.generated is None else (c.generated, c.generated_kind)
+
+
+def computed_on_write(c: Column) -> bool:
+    """A STORED generated column: adding it back computes it for every row (a rewrite);
+    a VIRTUAL one is computed on read."""
+    return c.generated is not None and c.generated_kind == "stored"
 
 
 def mentions_any(obj: object, names: set[str]) -> bool:
@@ -253,7 +264,7 @@ class AlterColumn(Change):
         out = []
         if b.type != a.type or b.collation != a.collation:
             out.append(f"type {b.type} -> {a.type}" if b.type != a.type else "collation")
-        if b.generated != a.generated:
+        if generation(b) != generation(a):
             out.append("generated expression")
         if b.identity != a.identity:
             out.append("identity")
@@ -289,10 +300,11 @@ class AlterColumn(Change):
         t = table_name(d, self.table)
         col = d.quote(a.name)
         out: list[str] = []
-        if b.generated != a.generated:
+        if generation(b) != generation(a):
             # PostgreSQL 15 cannot change a generation expression: drop it and re-add
-            # (its indexes and constraints come back through their own steps).
-            if b.generated is not None and a.generated is None:
+            # (its indexes and constraints come back through their own steps). 18 has
+            # no DROP EXPRESSION for a VIRTUAL column, nor a change of kind.
+            if computed_on_write(b) and a.generated is None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {col} DROP EXPRESSION")
             else:
                 from .render import column_def
@@ -346,7 +358,7 @@ class AlterColumn(Change):
         b, a = self.before, self.after
         if (not self.sets_not_null() or self.not_null_check or self.drops or self.adds
                 or type_change_rewrites(b.type, a.type) or b.collation != a.collation
-                or b.generated != a.generated or b.identity != a.identity
+                or generation(b) != generation(a) or b.identity != a.identity
                 or not ctx.plain_table(self.table.schema_, self.table.name)):
             return [self]
         if b.type != a.type:
@@ -388,7 +400,7 @@ class AlterColumn(Change):
             return super().lock(d)
         b, a = self.before, self.after
         rewrite = (type_change_rewrites(b.type, a.type) or b.collation != a.collation
-                   or (b.generated != a.generated and a.generated is not None)
+                   or (generation(b) != generation(a) and computed_on_write(a))
                    or (a.identity is not None and b.identity is None))
         scan = rewrite or (b.nullable and not a.nullable and not self.not_null_check) \
             or self._rechecks()
@@ -420,8 +432,8 @@ class AlterColumn(Change):
             found.append(Finding("type-change-rewrite", (
                 f"Changing the collation of {name} rebuilds its indexes under ACCESS "
                 "EXCLUSIVE, and changes how code sees it sort and compare.")))
-        regenerated = sorted({g.name for _, g in self.adds} | (
-            {a.name} if b.generated != a.generated and a.generated is not None else set()))
+        regenerated = sorted({g.name for _, g in self.adds if computed_on_write(g)} | (
+            {a.name} if generation(b) != generation(a) and computed_on_write(a) else set()))
         if pg and regenerated:
             # PostgreSQL 15 cannot change a generation expression in place: the column is
             # dropped and added back, which computes it for every row.

@@ -154,10 +154,10 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {_USER_NS}
 # An identity column's sequence options come with the sequences (see _Q_SEQUENCES).
 _Q_COLUMNS_TEMPLATE = f"""
 SELECT a.attrelid AS relid, a.attnum, a.attname AS name, a.attcollation AS coll_oid,
-       format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
+       format_type(a.atttypid, a.atttypmod) AS type, {{nullable}} AS nullable,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0, false) END AS default,
-       CASE WHEN a.attgenerated = 's' THEN pg_get_expr(ad.adbin, ad.adrelid, false) END
-         AS generated,
+       CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid, false) END
+         AS generated, a.attgenerated::text AS generated_code,
        a.attidentity::text AS identity,
        CASE WHEN a.attcollation <> t.typcollation
             THEN {_qualified_name('cn.nspname', 'co.collname')} END AS collation,
@@ -690,6 +690,12 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
     nnd = "i.indnullsnotdistinct" if version >= 150000 else "false"
     del_cols = "con.confdelsetcols" if version >= 150000 else "NULL::int2[]"
     trigger_parent = "t.tgparentid = 0" if version >= 130000 else "true"
+    # 18 keeps NOT NULL constraints in pg_constraint (contype 'n'), and one may be NOT
+    # VALID: attnotnull is set, yet old rows may hold NULLs. Read as nullable, so that a
+    # plan to NOT NULL runs SET NOT NULL, which validates it.
+    nullable = ("NOT a.attnotnull OR EXISTS (SELECT 1 FROM pg_constraint nn WHERE "
+                "nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum "
+                "AND NOT nn.convalidated)" if version >= 180000 else "NOT a.attnotnull")
     compression = ("CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
                    if version >= 140000 else "NULL::text")
     icu_locale = ("c.colllocale" if version >= 170000 else "c.colliculocale"
@@ -704,7 +710,8 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
         cur.execute("SET LOCAL search_path = ''")
         for key, query in (("namespaces", _Q_NAMESPACES), ("extensions", _Q_EXTENSIONS),
                            ("relations", _Q_RELATIONS),
-                           ("columns", _Q_COLUMNS_TEMPLATE.format(compression=compression)),
+                           ("columns", _Q_COLUMNS_TEMPLATE.format(compression=compression,
+                                                                 nullable=nullable)),
                            ("constraints", _q_constraints(nnd, del_cols)),
                            ("indexes", _q_indexes(nnd)),
                            ("triggers", _q_triggers(trigger_parent)),

@@ -304,6 +304,8 @@ def _column(c: Row, names: _Names) -> Row:
         out["statistics"] = c["statistics"]
     if c["compression"] is not None:
         out["compression"] = c["compression"]
+    if c["generated_code"] == "v":  # PostgreSQL 18's VIRTUAL (its default kind)
+        out["generated_kind"] = "virtual"
     return out
 
 
