@@ -16,7 +16,13 @@ import pytest
 
 from lockplane.dialects import connect, get_dialect
 from lockplane.dialects.mysql import parse_dsn, with_database
-from lockplane.dialects.mysql.sandbox import SANDBOX_USER_PREFIX, SCRATCH_PREFIX, Sandbox
+from lockplane.dialects.mysql.sandbox import (
+    SANDBOX_USER_PREFIX,
+    SCRATCH_PREFIX,
+    Sandbox,
+    owner_lock,
+    read_as_screened,
+)
 from lockplane.errors import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,12 +36,29 @@ def run(dsn: str, *statements: str) -> list[tuple[object, ...]]:
         return list(cur.fetchall())
 
 
-def leftovers(dsn: str) -> tuple[list[str], list[str]]:
+def scratch_objects(dsn: str) -> tuple[list[str], list[str]]:
+    """Every scratch database and sandbox user on the server (other tests' too)."""
     dbs = [r[0] for r in run(dsn, f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
                                   f"WHERE SCHEMA_NAME LIKE '{SCRATCH_PREFIX}%'")]
     users = [r[0] for r in run(dsn, f"SELECT User FROM mysql.user "
                                     f"WHERE User LIKE '{SANDBOX_USER_PREFIX}%'")]
     return dbs, users
+
+
+def leftovers(dsn: str) -> tuple[list[str], list[str]]:
+    """Scratch databases and sandbox users whose owner is gone: what a load left behind.
+    (Tests running at the same time hold theirs: their owner lock is taken.)"""
+    dbs, users = scratch_objects(dsn)
+
+    def abandoned(token: str) -> bool:
+        return run(dsn, f"SELECT IS_USED_LOCK('{owner_lock(token)}')")[0][0] is None
+
+    dbs = [d for d in dbs if abandoned(d[len(SCRATCH_PREFIX):])]
+    users = [u for u in users if abandoned(u[len(SANDBOX_USER_PREFIX):])]
+    # Still there after its lock was seen free: an owner drops before it lets go, so one
+    # that was being dropped when listed is gone by now.
+    now_dbs, now_users = scratch_objects(dsn)
+    return [d for d in dbs if d in now_dbs], [u for u in users if u in now_users]
 
 
 GOOD = """\
@@ -182,20 +205,17 @@ def test_hostile_files_are_refused_before_anything_runs(mysql_dsn: str, name: st
     assert leftovers(mysql_dsn) == ([], [])
 
 
-def test_the_servers_default_sql_mode_does_not_change_how_files_read(
+def test_a_default_sql_mode_with_ansi_quotes_does_not_change_how_files_read(
         mysql_dsn: str) -> None:
     """With ANSI_QUOTES in the server's default sql_mode, "x" would be a name: the
-    sandbox session reads the file as the screen did, "x" a string."""
-    from tests.conftest import MYSQL_SERVER
-
-    before = run(MYSQL_SERVER, "SELECT @@GLOBAL.sql_mode")[0][0]
-    run(MYSQL_SERVER, f"SET GLOBAL sql_mode = CONCAT('{before}', ',ANSI_QUOTES')")
-    try:
-        schema = get_dialect("mysql").load_untrusted(
-            [("s.sql", 'CREATE TABLE t (a varchar(5) DEFAULT "x");')], mysql_dsn)
-    finally:
-        run(MYSQL_SERVER, f"SET GLOBAL sql_mode = '{before}'")
-    assert schema.tables[0].columns[0].default == "'x'"
+    sandbox session reads the file as the screen did, "x" a string. (The session's mode
+    stands in for the server's default: changing the global one would reach other tests.)"""
+    with connect(mysql_dsn) as session:
+        session.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")
+        read_as_screened(session)
+        assert "ANSI_QUOTES" not in session.query("SELECT @@SESSION.sql_mode")[0][0]
+        session.execute('CREATE TABLE t (a varchar(5) DEFAULT "x")')
+        assert session.introspect().tables[0].columns[0].default == "'x'"
 
 
 def test_the_sandbox_user_reaches_nothing_but_its_database(mysql_dsn: str) -> None:
@@ -256,19 +276,23 @@ def test_a_killed_process_leaves_nothing_for_long(mysql_dsn: str) -> None:
     try:
         assert proc.stdout is not None
         name, user = proc.stdout.readline().split()
-        assert name in leftovers(mysql_dsn)[0] and user in leftovers(mysql_dsn)[1]
+        assert name in scratch_objects(mysql_dsn)[0] and user in scratch_objects(mysql_dsn)[1]
         # While its owner lives, another run leaves it alone.
         get_dialect("mysql").load_untrusted([("s.sql", "CREATE TABLE t (a int);")], mysql_dsn)
-        assert name in leftovers(mysql_dsn)[0]
+        assert name in scratch_objects(mysql_dsn)[0]
+        assert name not in leftovers(mysql_dsn)[0]
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 10
     while True:  # the server notices the dead session's socket and frees its lock
         get_dialect("mysql").load_untrusted([("s.sql", "CREATE TABLE t (a int);")], mysql_dsn)
-        if leftovers(mysql_dsn) == ([], []) or time.monotonic() > deadline:
+        gone = name not in scratch_objects(mysql_dsn)[0] \
+            and user not in scratch_objects(mysql_dsn)[1]
+        if gone or time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    assert gone
     assert leftovers(mysql_dsn) == ([], [])
 
 
@@ -278,6 +302,6 @@ def test_scratch_for_lockplanes_own_sql(mysql_dsn: str) -> None:
         assert name.startswith(SCRATCH_PREFIX)
         db.execute("CREATE TABLE t (a int)")
         assert [t.name for t in db.introspect().tables] == ["t"]
-    assert leftovers(mysql_dsn)[0] == []
+    assert name not in scratch_objects(mysql_dsn)[0]
     with pytest.raises(BadInput, match="Unknown database"):
         connect(with_database(mysql_dsn, name))

@@ -89,6 +89,15 @@ def _account(db: MySQLDatabase, user: str, host: str) -> str:
     return f"{db.dialect.literal(user)}@{db.dialect.literal(host)}"
 
 
+def read_as_screened(session: MySQLDatabase) -> None:
+    """The session reads text as the screen did: double quotes delimit strings, whatever
+    the server's default sql_mode says (backslash escapes are on in every session)."""
+    mode = str(session.query("SELECT @@SESSION.sql_mode")[0][0] or "")
+    kept = [m for m in mode.split(",") if m not in ("ANSI_QUOTES", "ANSI")]
+    if len(kept) != len(mode.split(",")):
+        session.execute("SET SESSION sql_mode = %s", (",".join(kept),))
+
+
 class _Scratch:
     """A scratch database on ``server_dsn``'s server, owned by ``admin``'s named lock."""
 
@@ -197,12 +206,7 @@ class Sandbox(_Scratch):
                            "throwaway sandbox user") from None
         if admin.is_mariadb:
             self.session.execute(f"SET SESSION max_statement_time = {STATEMENT_SECONDS}")
-        # The file is read as the screen read it: double quotes delimit strings, whatever
-        # the server's default sql_mode says (backslash escapes are on in every session).
-        mode = str(self.session.query("SELECT @@SESSION.sql_mode")[0][0] or "")
-        kept = [m for m in mode.split(",") if m not in ("ANSI_QUOTES", "ANSI")]
-        if len(kept) != len(mode.split(",")):
-            self.session.execute("SET SESSION sql_mode = %s", (",".join(kept),))
+        read_as_screened(self.session)
 
     def run(self, files: Sequence[tuple[str, list[Statement], bool]]) -> None:
         assert self.session is not None
