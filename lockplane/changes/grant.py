@@ -180,11 +180,12 @@ def _defaults_at_creation(before: Schema, after: Schema, objects: str, schema: s
 
 def revoke_default_grants(changes: list[Change], before: Schema, after: Schema,
                           d: Dialect) -> None:
-    """A table or view the plan creates ends with exactly its declared privileges: what
-    default privileges gave it beyond them is revoked (a no-op where the role running the
-    apply has no such defaults)."""
+    """A table, view or sequence the plan creates ends with exactly its declared
+    privileges: what default privileges gave it beyond them is revoked (a no-op where the
+    role running the apply has no such defaults)."""
     if not is_postgres(d) or not before.default_privileges:
         return
+    from .create_sequence import CreateSequence
     from .create_table import CreateTable
     from .create_view import CreateView
     from .revoke import Revoke
@@ -194,13 +195,16 @@ def revoke_default_grants(changes: list[Change], before: Schema, after: Schema,
             obj: Table | Any = change.table
         elif isinstance(change, CreateView):
             obj = change.view
+        elif isinstance(change, CreateSequence):
+            obj = change.sequence
         else:
             continue
+        sequence = isinstance(change, CreateSequence)
         s = obj.schema_ or d.default_schema
-        given = _defaults_at_creation(before, after, "tables", s)
+        given = _defaults_at_creation(before, after, "sequences" if sequence else "tables", s)
         taken, _ = privileges_delta(given, obj.grants)
-        changes += [Revoke("TABLE", (obj.schema_ or "", obj.name), g, keep=kept,
-                           from_defaults=True) for g, kept in taken]
+        changes += [Revoke("SEQUENCE" if sequence else "TABLE", (obj.schema_ or "", obj.name),
+                           g, keep=kept, from_defaults=True) for g, kept in taken]
 
 
 TABLE_PART_DIFFERS.append(_diff_table_grants)
