@@ -26,7 +26,8 @@ CREATE TABLE `order ``items"; DROP` (
   token char(36) DEFAULT (uuid()),
   twice int AS (user_id * 2) VIRTUAL,
   CONSTRAINT positive CHECK (user_id > 0)
-) ENGINE=InnoDB ROW_FORMAT=DYNAMIC COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB ROW_FORMAT=DYNAMIC COLLATE=utf8mb4_unicode_ci STATS_PERSISTENT=0
+  PAGE_COMPRESSED=1;
 """
 
 
@@ -48,6 +49,7 @@ def test_plan_apply_replan_rollback(mysql_dsn: str, tmp_path: Path) -> None:
     create, add = data["steps"]
     assert create["sql"][0].startswith('CREATE TABLE `order ``items"; DROP` (')
     assert "AUTO_INCREMENT" in create["sql"][0] and "DEFAULT (uuid())" in create["sql"][0]
+    assert create["sql"][0].endswith(" PAGE_COMPRESSED=1 ROW_FORMAT=DYNAMIC STATS_PERSISTENT=0")
     assert create["rollback"]["sql"] == ['DROP TABLE `order ``items"; DROP`']
     assert add["sql"] == ["ALTER TABLE `users` ADD COLUMN `nickname` varchar(50) "
                           "COLLATE utf8mb4_bin DEFAULT 'it''s \\\\ me'"]

@@ -89,6 +89,6 @@ def create_table_sql(d: Dialect, t: Table) -> str:
         options.append(f"DEFAULT COLLATE={word(t.collation, 'collation', where)}")
     for option in t.options:
         key, _, value = option.partition("=")
-        options.append(f"{word(key, 'table option', where).upper()}="
-                       f"{word(value, 'table option value', where)}")
+        value_sql = value if _WORD.match(value) else d.literal(value)
+        options.append(f"{word(key, 'table option', where).upper()}={value_sql}")
     return sql + (" " + " ".join(options) if options else "")

@@ -10,6 +10,7 @@ left out.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -277,12 +278,21 @@ class _Reader:
         return out
 
 
+_CREATE_OPTION = re.compile(r"(`(?:[^`]|``)*`|\w+)=('(?:[^'\\]|''|\\.)*'|\S+)")
+
+
 def _create_options(text: str | None) -> list[str]:
-    """CREATE_OPTIONS as options (row_format=COMPRESSED, ...), sorted; 'partitioned' is
-    the partitioning, read on its own."""
-    if not text:
-        return []
-    return sorted(o for o in text.split() if o and o != "partitioned")
+    """CREATE_OPTIONS as options (row_format=COMPRESSED, PAGE_COMPRESSED=1, ...), sorted;
+    MariaDB quotes engine-defined ones (`PAGE_COMPRESSED`='1'): names and values are
+    kept unquoted. 'partitioned' is the partitioning, read on its own."""
+    out = []
+    for key, value in _CREATE_OPTION.findall(text or ""):
+        if key.startswith("`"):
+            key = key[1:-1].replace("``", "`")
+        if value.startswith("'"):
+            value = value[1:-1].replace("''", "'")
+        out.append(f"{key}={value}")
+    return sorted(out)
 
 
 def _on_update(extra: str) -> str | None:
