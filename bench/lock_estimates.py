@@ -108,7 +108,8 @@ def _measure_on_target(dsn: str, step: Step, trials: bool = False) -> tuple[floa
         oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()"
                            ).fetchone()[0]
         wal = _own_wal(conn, lsn, end, oid)
-        if wal is None:  # its WAL already recycled: the server-wide difference
+        if wal is None:  # not readable (yet): the server-wide difference, other databases too
+            print(f"    (server-wide WAL for: {step.description[:50]})")
             wal = conn.execute("SELECT pg_wal_lsn_diff(%s, %s)", (end, lsn)).fetchone()[0]
     return ms, min([ms, *tried]), int(wal)
 
@@ -150,8 +151,8 @@ def main() -> None:
                 if os.environ.get("VERBOSE"):
                     print("   ", step.description[:50], m.duration_ms, m.fastest_ms,
                           m.fixed_duration_ms, m.estimated_duration_ms, ms, fast, m.wal_bytes,
-                          m.fixed_wal_bytes, m.estimated_wal_bytes, wal, m.scale, m.growth,
-                          m.rows_touched)
+                          m.fixed_wal_bytes, m.page_images_missing, m.estimated_wal_bytes, wal,
+                          m.scale, m.growth, m.rows_touched)
                 act_ms += ms
                 act_fast += fast
                 act_wal += wal

@@ -151,6 +151,9 @@ class StepMeasurement:
     fixed_duration_ms: float | None = None
     fixed_wal_bytes: int | None = None
     growth: str | None = None  # how the rest grows with the rows: "n" | "n log n"
+    # Pages that existed before the step, changed by it without a full-page image on the
+    # sample (no checkpoint since the copy wrote them): each costs one on the target.
+    page_images_missing: int | None = None
     table_rows: TableRows | None = None
     locks: list[LockHeld] = field(default_factory=list)
     summary: str = ""
@@ -179,6 +182,7 @@ class StepMeasurement:
             "fixed_duration_ms": (None if self.fixed_duration_ms is None
                                   else round(self.fixed_duration_ms, 2)),
             "fixed_wal_bytes": self.fixed_wal_bytes, "growth": self.growth,
+            "page_images_missing": self.page_images_missing,
             "table_rows": self.table_rows.to_json() if self.table_rows else None,
             "locks": [lk.to_json() for lk in self.locks],
             "poll_interval_ms": self.poll_interval_ms, "polls": self.polls,
@@ -707,6 +711,8 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
     rows = m.table_rows
     trials = _trial_runs(conn, step) if step.transactional and rows is not None \
         and rows.shadow < rows.target and not _writes_rows(step) else []
+    pages_before = _user_relation_pages(conn) if own_wal and rows is not None \
+        and rows.shadow < rows.target else None
     # The insert position, not the flushed one: the shadow commits asynchronously.
     lsn_before = _scalar(conn, "SELECT pg_current_wal_insert_lsn()")
     monitor = _LockMonitor(monitor_conn, pid, db_oid, poll_interval_ms / 1000)
@@ -743,6 +749,9 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
     monitor.record(at_commit, at_commit_time, polled=False)
     lsn_after = _scalar(conn, "SELECT pg_current_wal_insert_lsn()")
     m.wal_bytes = _own_wal(conn, lsn_before, lsn_after, db_oid) if own_wal else None
+    if m.wal_bytes is not None and pages_before and m.status == "ok":
+        m.page_images_missing = _page_images_missing(conn, lsn_before, lsn_after, db_oid,
+                                                     pages_before)
     if m.wal_bytes is None:  # everything the server wrote meanwhile, other databases too
         m.wal_bytes = int(_scalar(conn, "SELECT pg_wal_lsn_diff(%s, %s)",
                                   (lsn_after, lsn_before)))
@@ -851,6 +860,11 @@ def _estimate(m: StepMeasurement, step: Step, rows: TableRows,
         m.growth = "n"
     m.estimated_duration_ms = fixed_ms + (took - fixed_ms) * growth
     m.estimated_wal_bytes = int(wal_fixed + (m.wal_bytes - wal_fixed) * m.scale)
+    if m.page_images_missing:
+        # A table's pages were last changed long before a checkpoint: the step's first
+        # change of each on the target writes its image (at least once; again after
+        # every checkpoint a long step outlasts).
+        m.estimated_wal_bytes += int(m.page_images_missing * m.scale * BLOCK_SIZE)
     stretch = m.estimated_duration_ms / m.duration_ms if m.duration_ms > 0 else m.scale
     for lk in m.locks:  # a lock held through the step is held through its estimate
         lk.estimated_held_ms = lk.held_ms * stretch
@@ -927,6 +941,45 @@ def _walinspect(conn: psycopg.Connection[Any]) -> bool:
         return True
     except psycopg.Error:
         return False
+
+
+BLOCK_SIZE = 8192  # a full-page image is at most a page (PostgreSQL's default block size)
+_BLOCK_REF = re.compile(r"rel \d+/(\d+)/(\d+) fork (\w+) blk (\d+)( \(FPW\))?")
+
+
+def _user_relation_pages(conn: psycopg.Connection[Any]) -> dict[int, int]:
+    """Pages of each user relation's main fork, by file node (as WAL names them)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_relation_filenode(oid)::bigint, "
+                    "pg_relation_size(oid) / current_setting('block_size')::int "
+                    "FROM pg_class WHERE oid >= 16384 AND relpersistence = 'p' "
+                    "AND relkind IN ('r', 'i', 't', 'm') "
+                    "AND pg_relation_filenode(oid) IS NOT NULL")
+        return {int(node): int(pages) for node, pages in cur.fetchall()}
+
+
+def _page_images_missing(conn: psycopg.Connection[Any], start: Any, end: Any, db_oid: int,
+                         pages_before: dict[int, int]) -> int | None:
+    """Pages of user relations that existed before the step, changed by it, and whose
+    first change in these WAL records came without a full-page image."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT block_ref FROM pg_get_wal_records_info(%s, %s) "
+                        "WHERE block_ref LIKE %s", (start, end, f"%/{db_oid}/%"))
+            refs = [r[0] for r in cur.fetchall()]
+    except psycopg.Error:
+        return None
+    changed: set[tuple[int, int]] = set()
+    imaged: set[tuple[int, int]] = set()
+    for ref in refs:  # WAL records as pg_walinspect prints them, not SQL
+        for db, node, fork, blk, fpw in _BLOCK_REF.findall(ref):
+            page = (int(node), int(blk))
+            if int(db) != db_oid or fork != "main" or page[1] >= pages_before.get(page[0], 0):
+                continue  # another database, a new relation or page, not the main fork
+            if fpw and page not in changed:
+                imaged.add(page)
+            changed.add(page)
+    return len(changed - imaged)
 
 
 def _own_wal(conn: psycopg.Connection[Any], start: Any, end: Any, db_oid: int) -> int | None:

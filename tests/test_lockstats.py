@@ -21,8 +21,11 @@ from lockplane.execute import plan_id
 from lockplane.lockstats import (
     LockAnalysis,
     StepMeasurement,
+    _own_wal,
+    _page_images_missing,
     _sorts_rows,
     _summary,
+    _user_relation_pages,
     _writes_rows,
     analyze_locks,
     format_duration,
@@ -202,6 +205,44 @@ def test_a_sampled_rewrite_is_timed_at_its_fastest_and_scales_linearly(pg_dsn: s
     assert "ACCESS EXCLUSIVE" in table_modes(m, "public.users")
     assert m.rows_touched == rows.shadow
     assert m.to_json()["growth"] == "n" and "fastest_ms" in m.to_json()
+    # A rewrite writes new files: none of the table's old pages is changed.
+    assert m.page_images_missing == 0
+
+
+def test_pages_changed_without_an_image_are_counted(pg_dsn: str) -> None:
+    pg_exec(pg_dsn, "CREATE EXTENSION IF NOT EXISTS pg_walinspect; "
+                    "CREATE TABLE t (id int PRIMARY KEY, v text); "
+                    "INSERT INTO t SELECT g, 'x' FROM generate_series(1, 2000) g;")
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()"
+                           ).fetchone()[0]
+        pages = _user_relation_pages(conn)
+        heap = conn.execute("SELECT pg_relation_filenode('t')").fetchone()[0]
+        assert pages[heap] > 1
+
+        def update() -> tuple[int | None, bool]:
+            redo = conn.execute("SELECT redo_lsn FROM pg_control_checkpoint()").fetchone()[0]
+            start = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+            conn.execute("UPDATE t SET v = v || 'y'")
+            end = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+            assert _own_wal(conn, start, end, oid)  # waits until it can be read
+            same = conn.execute("SELECT redo_lsn FROM pg_control_checkpoint()").fetchone()[0]
+            return _page_images_missing(conn, start, end, oid, pages), redo == same
+
+        # The first change of each page after a checkpoint carries its image.
+        conn.execute("CHECKPOINT")
+        assert update()[0] == 0
+        # Changed again with no checkpoint in between: no images, each page counted.
+        missing, no_checkpoint = update()
+        if no_checkpoint:  # a busy server may checkpoint in between; then none is missing
+            assert missing is not None and missing > 0
+        # Pages of relations that did not exist before the step are not counted.
+        assert update()[0] is not None
+        start = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+        conn.execute("UPDATE t SET v = 'z'")
+        end = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+        assert _own_wal(conn, start, end, oid)
+        assert _page_images_missing(conn, start, end, oid, {}) == 0
 
 
 def test_what_a_step_sorts_and_writes() -> None:
