@@ -301,6 +301,15 @@ STORED_CASES: list[tuple[str, str, str]] = [
     ("generated columns", _items(), _items(
         ", is_open boolean GENERATED ALWAYS AS (status IN ('a', 'b')) STORED,"
         ' norm text GENERATED ALWAYS AS ("Util"."Norm"(name)) STORED')),
+    ("view, policy, exclusion and trigger with IN lists", _items(), _items(
+        ", during tsrange, EXCLUDE USING gist (during WITH &&) WHERE (status IN ('a', 'b'))")
+     + """CREATE VIEW open_items AS SELECT id, status FROM items WHERE status IN ('a', 'b');
+     CREATE MATERIALIZED VIEW open_codes AS SELECT id FROM items WHERE sc IN ('k1', 'k2');
+     ALTER TABLE items ENABLE ROW LEVEL SECURITY;
+     CREATE POLICY only_open ON items USING (status IN ('a', 'b'));
+     CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+     CREATE TRIGGER touch_open BEFORE UPDATE ON items FOR EACH ROW
+       WHEN (NEW.status IN ('a', 'b')) EXECUTE FUNCTION touch();"""),
     ("domain check with an IN list", _items(), _items().replace(
         "CREATE DOMAIN short_code AS varchar(8);",
         "CREATE DOMAIN short_code AS varchar(8) CHECK (VALUE IN ('k1', 'k2'))"

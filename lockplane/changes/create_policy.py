@@ -34,9 +34,9 @@ def policy_sql(d: Dialect, schema: str, table: str, p: Policy) -> str:
     sql = (f"CREATE POLICY {d.quote(p.name)} ON {d.qname(schema, table)} "
            f"AS {'PERMISSIVE' if p.permissive else 'RESTRICTIVE'} FOR {p.command} TO {roles}")
     if p.using is not None:
-        sql += f" USING ({p.using})"
+        sql += f" USING ({d.stored_expression(p.using)})"
     if p.with_check is not None:
-        sql += f" WITH CHECK ({p.with_check})"
+        sql += f" WITH CHECK ({d.stored_expression(p.with_check)})"
     return sql
 
 

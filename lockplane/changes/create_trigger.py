@@ -53,7 +53,7 @@ class CreateTrigger(Change):
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         t = self.trigger
-        out = [t.definition.strip().rstrip(";")]
+        out = [d.stored_expression(t.definition.strip().rstrip(";"), head="")]
         if t.enabled != "O":
             out.append(enable_sql(d, self.schema, self.table, t))
         return out + comment_sql(d, "TRIGGER", (t.name,), t.comment,

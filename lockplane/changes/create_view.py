@@ -69,7 +69,7 @@ class CreateView(Change):
         sql = f"CREATE {view_kind(v)} {d.qname(v.schema_, v.name)}"
         if v.options:
             sql += f" WITH ({', '.join(reloption_sql(d, o) for o in v.options)})"
-        sql += f" AS\n{view_body(v)}"
+        sql += f" AS\n{d.stored_expression(view_body(v), head='')}"
         if v.materialized:
             sql += "\nWITH DATA"
         elif v.check_option:

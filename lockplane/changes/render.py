@@ -176,7 +176,8 @@ def check_def(d: Dialect, ck: CheckConstraint) -> str:
 
 
 def exclusion_def(d: Dialect, ex: ExclusionConstraint) -> str:
-    return (f"{_constraint_prefix(d, ex.name)}EXCLUDE {ex.definition}"
+    definition = d.stored_expression(ex.definition, head="ALTER TABLE t ADD EXCLUDE ")
+    return (f"{_constraint_prefix(d, ex.name)}EXCLUDE {definition}"
             f"{deferrable_clause(ex.deferrable, ex.initially_deferred)}")
 
 

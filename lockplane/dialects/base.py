@@ -90,9 +90,10 @@ class Dialect(ABC):
         """A string literal; standard SQL escaping of single quotes."""
         return "'" + value.replace("'", "''") + "'"
 
-    def stored_expression(self, printed: str) -> str:
+    def stored_expression(self, printed: str, head: str = "SELECT ") -> str:
         """SQL for an expression the server printed (a CHECK, default, generated column,
-        index key or predicate) that the server stores as printed again."""
+        index key or predicate) that the server stores as printed again. ``head``: what
+        makes the text a statement ("" for a view's query or a trigger's definition)."""
         return printed
 
     def error_types(self) -> tuple[type[BaseException], ...]:

@@ -50,10 +50,10 @@ class PostgresDialect(Dialect):
             raise BadInput(f"identifier {ident!r} contains a NUL byte")
         return '"' + ident.replace('"', '""') + '"'
 
-    def stored_expression(self, printed: str) -> str:
+    def stored_expression(self, printed: str, head: str = "SELECT ") -> str:
         from .expressions import as_stored
 
-        return as_stored(printed)
+        return as_stored(printed, head)
 
     def server_key(self, dsn: str) -> str:
         try:

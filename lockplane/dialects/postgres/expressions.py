@@ -48,11 +48,11 @@ class _ArrayCoercions(Visitor):  # type: ignore[misc]
         self.found.append((arr.location, arr.list_end, RawStream()(bare)))
 
 
-def as_stored(expression: str) -> str:
-    """SQL for ``expression`` (printed by the server) that the server stores as printed."""
+def as_stored(expression: str, prefix: str = "SELECT ") -> str:
+    """SQL for ``expression`` (printed by the server) that the server stores as printed.
+    ``prefix``: what makes it a statement (none for a view's query or CREATE TRIGGER)."""
     if "array" not in expression.lower():
         return expression
-    prefix = "SELECT "
     try:
         tree = parse_sql(prefix + expression)
     except ParseError:
