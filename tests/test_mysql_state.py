@@ -41,10 +41,8 @@ def test_history_round_trip(mysql_dsn: str) -> None:
         assert db.introspect().tables == []
 
 
-@pytest.mark.xfail(strict=False, reason="state.History.add_note joins with ||, which MySQL "
-                   "reads as OR, until it uses Dialect.concat (in progress in the working "
-                   "tree; MySQLDialect.concat is CONCAT)")
 def test_history_notes(mysql_dsn: str) -> None:
+    # Joined with MySQLDialect.concat: || would be OR here.
     with connect(mysql_dsn) as db:
         history = History(db)
         run_id = history.start("plan-1", _plan(), "tester")
