@@ -137,3 +137,34 @@ def test_ddl_behind_a_metadata_lock_gives_up_within_its_budget(mysql_dsn: str,
         assert db.column_type(None, "users", "nickname") is None
     res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve")
     assert res.code == 0, res.output
+
+
+HOSTILE_NAMES = ['a`b', 'say "hi"', "it's", "x; DROP TABLE users; --", "naïve ключ", "select"]
+
+
+def test_hostile_names_round_trip(mysql_dsn: str, tmp_path: Path) -> None:
+    """Tables, columns and constraints whose names need quoting: planned from a schema
+    file, applied, read back equal, and re-planned empty."""
+    from lockplane.dialects import get_dialect
+
+    q = get_dialect("mysql").quote
+    cols = ",\n  ".join(f"{q(n)} varchar(10) DEFAULT {get_dialect('mysql').literal(n[:10])}"
+                        for n in HOSTILE_NAMES)
+    text = "".join(
+        f"CREATE TABLE {q(t)} (\n  id int PRIMARY KEY,\n  {cols},\n"
+        f"  CONSTRAINT {q(t + ' ck')} CHECK ({q(HOSTILE_NAMES[0])} <> 'no')\n);\n"
+        for t in HOSTILE_NAMES)
+    wanted = tmp_path / "schema.sql"
+    wanted.write_text(text)
+    plan = tmp_path / "plan.json"
+    res = lockplane("plan", "--from", mysql_dsn, "--to", str(wanted), "-o", str(plan))
+    assert res.code == 0, res.output
+    assert len(json.loads(plan.read_text())["steps"]) == len(HOSTILE_NAMES)
+    res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve")
+    assert res.code == 0, res.output
+    with connect(mysql_dsn) as db:
+        live = db.introspect()
+    assert sorted(t.name for t in live.tables) == sorted(HOSTILE_NAMES)
+    assert [c.name for c in live.tables[0].columns] == ["id", *HOSTILE_NAMES]
+    again = lockplane("plan", "--from", mysql_dsn, "--to", str(wanted))
+    assert again.code == 0 and json.loads(again.stdout)["steps"] == [], again.output
