@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .dialects import Dialect, get_dialect
+from .errors import BadInput
 from .model import Schema, qualified
 
 
@@ -22,8 +24,18 @@ class Finding:
         return f"{self.level}: {self.where}: {self.message}"
 
 
+def _dialect(schema: Schema) -> Dialect | None:
+    try:
+        return get_dialect(schema.dialect) if schema.dialect else None
+    except BadInput:  # a dialect this version does not know: no dialect advice
+        return None
+
+
 def check_schema(schema: Schema) -> list[Finding]:
     out: list[Finding] = []
+    d = _dialect(schema)
+    pk_costs = d.missing_primary_key_costs if d else None
+    fk_index = d.foreign_keys_need_index if d else False
     tables = {(t.schema_, t.name): t for t in schema.tables}
     seen: set[tuple[str | None, str]] = set()
     for t in schema.tables:
@@ -45,9 +57,8 @@ def check_schema(schema: Schema) -> list[Finding]:
 
         if t.primary_key:
             missing("primary key", t.primary_key.columns)
-        elif schema.dialect == "postgres":
-            out.append(Finding("warning", where, "no primary key: logical replication, "
-                               "batched backfills and row identity all need one"))
+        elif pk_costs:
+            out.append(Finding("warning", where, f"no primary key: {pk_costs}"))
         for u in t.unique_constraints:
             missing(f"unique constraint {u.name or ''}".strip(), u.columns)
         for ix in t.indexes:
@@ -75,7 +86,7 @@ def check_schema(schema: Schema) -> list[Finding]:
             if sorted(fk.referenced_columns) not in [sorted(k) for k in keys if None not in k]:
                 out.append(Finding("error", where, f"{label} must reference a primary key or "
                                    f"unique columns of {target.name}"))
-            if schema.dialect == "postgres" and not any(
+            if fk_index and not any(
                     [k.column for k in ix.keys[:len(fk.columns)]] == fk.columns
                     for ix in t.indexes) and not (
                     t.primary_key and t.primary_key.columns[:len(fk.columns)] == fk.columns):

@@ -685,7 +685,7 @@ def history(
         err.print(escape(f"{r.id:>5}  {str(r.started_at)[:19]}  {r.result:<8}  "
                          f"{r.steps_done}/{r.steps_total} steps  {r.source_hash[:12]} -> "
                          f"{(r.hash_after or r.target_hash or '?')[:12]}  {r.applied_by or ''}"))
-        if r.result == "interrupted" and r.error:
+        if r.result in ("interrupted", "diverged") and r.error:
             # When the next run noticed, at which step, what became of its statement.
             err.print(escape(f"       {str(r.finished_at)[:19]}  {r.error}"))
 

@@ -14,6 +14,7 @@ import gc
 import os
 import sys
 
+from .dialects import catalog_prefetcher, prefetches_catalog
 from .dsn import dialect_of, looks_like_dsn
 
 # Commands that only read the databases their options name (not ``apply`` and the
@@ -26,7 +27,8 @@ _READ_SOURCES: dict[str, dict[str, str | None]] = {
 
 
 def catalog_sources(argv: list[str]) -> list[str]:
-    """The live PostgreSQL URLs that the command in ``argv`` will read."""
+    """The live database URLs the command in ``argv`` will read (of a dialect that reads
+    its catalog ahead)."""
     if not argv or argv[0] not in _READ_SOURCES:
         return []
     wanted = _READ_SOURCES[argv[0]]
@@ -41,7 +43,7 @@ def catalog_sources(argv: list[str]) -> list[str]:
         try:
             value = given.get(option) or (_database_url(given[env_option])
                                           if env_option in given else "")
-            if looks_like_dsn(value) and dialect_of(value) == "postgres":
+            if looks_like_dsn(value) and prefetches_catalog(dialect_of(value)):
                 found.append(value)
         except Exception:  # noqa: BLE001 - not ours to report: the command itself will
             continue
@@ -63,10 +65,9 @@ def main() -> None:
     # distribution (~15 ms beside prefect's dependencies); Lockplane's models need none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     sources = catalog_sources(sys.argv[1:])
-    if sources:
-        from .dialects.postgres.catalog import prefetch
-
-        for dsn in sources:
+    for dsn in sources:
+        prefetch = catalog_prefetcher(dialect_of(dsn))
+        if prefetch:
             prefetch(dsn)
     from .cli import main as cli_main
 

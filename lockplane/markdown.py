@@ -42,15 +42,22 @@ def lock_summary(step: Step) -> str:
 
 
 def backfill_statement(step: Step, dialect: str | None) -> str | None:
-    """What ``apply`` runs for a step with a backfill spec on PostgreSQL, instead of the
-    step's one-statement SQL: this UPDATE, once per batch, each batch one range of the
-    table's key (committed one by one, resumable). None for any other step."""
+    """What ``apply`` runs for a step with a backfill spec where the dialect batches
+    them, instead of the step's one-statement SQL: this UPDATE, once per batch, each
+    batch one range of the table's key (committed one by one, resumable). None for any
+    other step."""
     spec = step.backfill
-    if not spec or (dialect or "postgres") != "postgres":
+    if not spec:
         return None
     from .dialects import get_dialect
+    from .errors import BadInput
 
-    d = get_dialect("postgres")
+    try:
+        d = get_dialect(dialect or "postgres")
+    except BadInput:
+        return None
+    if not d.batches_backfill_steps:
+        return None
     try:
         table = d.qname(spec.get("schema"), spec["table"])
         sets = f"{d.quote(spec['column'])} = ({spec['expression']})"

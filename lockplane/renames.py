@@ -21,6 +21,7 @@ import re
 from .changes.base import Change, Order
 from .changes.rename_column import RenameColumn
 from .changes.rename_table import RenameTable
+from .dialects import get_dialect
 from .model import Schema, Table, quote_name, split_name
 
 # Before every other step: the rest of the plan names tables and columns by their new
@@ -55,7 +56,7 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
             changes.append(_first(RenameColumn(t.model_copy(deep=True), old, new)))
             _rename_column_in(renamed, t, old, new)
     renamed._table_index = None
-    if after.dialect == "postgres":
+    if after.dialect and get_dialect(after.dialect).derived_constraint_names:
         # The server names constraints and indexes after their table and columns when the
         # schema does not: renamed, they would be dropped and built again under the new
         # names (a primary key, a foreign key validated again...). Rename them instead.

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import psycopg
 
+from lockplane.dialects import connect
+from lockplane.drift.history import EnvironmentHistory, compare_histories
+from lockplane.state import History
 from tests.conftest import pg_exec
 from tests.test_cli import run
 
@@ -68,6 +71,18 @@ def test_apply_that_ends_elsewhere_fails_and_says_what_differs(pg_dsn_factory,
     # Applying the same plan again is refused: the database is at neither of its hashes.
     again = run("apply", str(plan_file), "--target", live, "--auto-approve", "--skip-shadow")
     assert again.returncode == 3, (again.stdout, again.stderr)
+
+    # The history says so, and so does drift's reading of it.
+    shown = run("history", "--target", live)
+    assert shown.returncode == 0 and "diverged" in shown.stderr, shown.stderr
+    assert "tables public.users: comment differ(s)" in shown.stderr
+    with connect(live) as db:
+        records = History(db).list(10)
+    found = compare_histories({"prod": EnvironmentHistory("prod", True, records)})
+    (finding,) = found["prod"]
+    assert finding.kind == "diverged"
+    assert f"ended at hash {hash_after[:12]}, not its target {plan['target_hash'][:12]}" in \
+        finding.message
 
 
 def test_apply_that_reaches_its_target_is_applied(pg_dsn_factory, tmp_path: Path) -> None:

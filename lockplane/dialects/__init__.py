@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 from ..errors import BadInput
 from .base import Database, Dialect
 
-__all__ = ["Database", "Dialect", "get_dialect", "connect"]
+__all__ = ["Database", "Dialect", "get_dialect", "connect", "catalog_prefetcher",
+           "prefetches_catalog"]
+
+# Dialects whose catalog the launcher starts reading in a thread while the command line
+# imports (lockplane/launch.py), found without importing the dialect: that costs the time
+# the prefetch saves.
+_CATALOG_PREFETCH = {"postgres": "lockplane.dialects.postgres.catalog"}
+
+
+def prefetches_catalog(name: str) -> bool:
+    return name in _CATALOG_PREFETCH
+
+
+def catalog_prefetcher(name: str) -> Callable[[str], None] | None:
+    """``prefetch(dsn)`` of a dialect that reads its catalog ahead, else None."""
+    module = _CATALOG_PREFETCH.get(name)
+    if module is None:
+        return None
+    from importlib import import_module
+
+    prefetch: Callable[[str], None] = import_module(module).prefetch
+    return prefetch
 
 
 @cache

@@ -67,6 +67,14 @@ class Dialect(ABC):
     # A plan's backfill step runs as a batched, resumable backfill in its own sessions;
     # False: its UPDATE runs as a plain step of the apply.
     batches_backfill_steps: bool = False
+    # Lint: what a table without a primary key cannot have on this server (None: no
+    # warning), and whether a foreign key without an index on its columns is worth a
+    # warning (the server does not index them itself; deletes on the parent scan).
+    missing_primary_key_costs: str | None = None
+    foreign_keys_need_index: bool = False
+    # The server derives the default names of constraints and indexes from their table
+    # and columns (t_pkey, t_col_fkey): a declared rename renames them too.
+    derived_constraint_names: bool = False
     # Backups restore into a database on the server (new, or over the target), as the
     # recovery flow does; False: a backup is a file copied back (lockplane recover).
     server_side_restore: bool = False

@@ -25,7 +25,8 @@ from typing import Any, Literal
 from ..dialects.base import Database
 from ..state import History, MigrationRecord
 
-FindingKind = Literal["missing", "out_of_order", "failed", "interrupted", "running"]
+FindingKind = Literal["missing", "out_of_order", "failed", "interrupted", "running",
+                      "diverged"]
 HISTORY_LIMIT = 100_000
 
 
@@ -134,6 +135,11 @@ def _unfinished(env: str, hist: EnvironmentHistory) -> list[HistoryFinding]:
                       f"the schema is part-way{why}")
         elif rec.result == "interrupted":
             detail = f"migration {_label(rec)} was interrupted after {steps}{why}"
+        elif rec.result == "diverged":
+            # Every step ran, and the server holds something other than the plan declared.
+            detail = (f"migration {_label(rec)} ran all {rec.steps_total} steps but ended at "
+                      f"hash {(rec.hash_after or '?')[:12]}, not its target "
+                      f"{(rec.target_hash or '?')[:12]}")
         elif rec.result == "running":
             detail = (f"migration {_short(rec.plan_id)} (started {_when(rec.started_at)}) is "
                       f"still marked running after {steps}: in progress, or its process "

@@ -42,6 +42,10 @@ class PostgresDialect(Dialect):
     scratch_needs_server = True
     batches_backfill_steps = True
     server_side_restore = True  # pg_restore
+    missing_primary_key_costs = ("logical replication, batched backfills and row identity "
+                                 "all need one")
+    foreign_keys_need_index = True
+    derived_constraint_names = True
     state_schema = "lockplane"
     now_sql = "now()"
 
