@@ -168,3 +168,36 @@ def test_hostile_names_round_trip(mysql_dsn: str, tmp_path: Path) -> None:
     assert [c.name for c in live.tables[0].columns] == ["id", *HOSTILE_NAMES]
     again = lockplane("plan", "--from", mysql_dsn, "--to", str(wanted))
     assert again.code == 0 and json.loads(again.stdout)["steps"] == [], again.output
+
+
+def test_a_failed_step_leaves_the_ones_before_recorded_and_resumes(mysql_dsn: str,
+                                                                  tmp_path: Path) -> None:
+    """MySQL commits each DDL statement: a step after one that ran cannot roll it back.
+    Each step runs alone with its progress recorded; the same plan again resumes."""
+    run(mysql_dsn, "CREATE TABLE t1 (id int PRIMARY KEY)", "CREATE TABLE t2 (id int PRIMARY KEY)")
+    wanted = tmp_path / "schema.sql"
+    wanted.write_text("CREATE TABLE t1 (id int PRIMARY KEY, a int);\n"
+                      "CREATE TABLE t2 (id int PRIMARY KEY, b int);\n")
+    plan = tmp_path / "plan.json"
+    assert lockplane("plan", "--from", mysql_dsn, "--to", str(wanted), "-o",
+                     str(plan)).code == 0
+    assert [s["transactional"] for s in json.loads(plan.read_text())["steps"]] == [False] * 2
+    with connect(mysql_dsn) as blocker:
+        blocker.execute("START TRANSACTION")
+        blocker.query("SELECT * FROM t2")  # holds t2's metadata lock
+        res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve",
+                        "--skip-shadow", "--lock-timeout-ms", "500", "--lock-wait-budget", "2")
+        blocker.execute("COMMIT")
+    assert res.code == 1, res.output
+    assert "steps 1-1 stay applied" in res.stderr
+    with connect(mysql_dsn) as db:
+        assert db.column_type(None, "t1", "a") == "int(11)"
+        assert db.query("SELECT result, steps_done FROM _lockplane_migrations") == [
+            ("failed", 1)]
+    res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve")
+    assert res.code == 0, res.output
+    assert "resuming migration 1 after step 1" in res.stderr
+    with connect(mysql_dsn) as db:
+        assert db.column_type(None, "t2", "b") == "int(11)"
+        assert db.query("SELECT result, steps_done FROM _lockplane_migrations") == [
+            ("applied", 2)]

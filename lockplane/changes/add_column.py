@@ -58,6 +58,11 @@ class AddColumn(Change):
         return [f"ALTER TABLE {table_name(d, self.table)} ADD COLUMN "
                 f"{column_sql(d, self.table, self.column)}"]
 
+    def transactional(self, d: Dialect) -> bool:
+        # Where DDL commits by itself (MySQL), the step cannot share a transaction that
+        # a later step's failure would roll back: it runs alone, its progress recorded.
+        return d.transactional_ddl
+
     def inverse(self) -> list[Change]:
         from .drop_column import DropColumn
 

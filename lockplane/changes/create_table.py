@@ -122,6 +122,11 @@ class CreateTable(Change):
 
         return [mysql_create_table_sql(d, self.table)]
 
+    def transactional(self, d: Dialect) -> bool:
+        # Where DDL commits by itself (MySQL), the step cannot share a transaction that
+        # a later step's failure would roll back: it runs alone, its progress recorded.
+        return d.transactional_ddl
+
     def inverse(self) -> list[Change]:
         from .drop_table import DropTable
 

@@ -46,6 +46,11 @@ class DropColumn(Change):
     def sql_mysql(self, d: Dialect) -> list[str]:
         return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
 
+    def transactional(self, d: Dialect) -> bool:
+        # Where DDL commits by itself (MySQL), the step cannot share a transaction that
+        # a later step's failure would roll back: it runs alone, its progress recorded.
+        return d.transactional_ddl
+
     def inverse(self) -> list[Change]:
         from .add_column import AddColumn
         from .set_comment import SetComment
