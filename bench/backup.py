@@ -192,7 +192,13 @@ def main() -> None:
         def step(key: str, label: str, fn) -> None:  # noqa: ANN001
             _checkpoint(args.server)
             load = _load()
+            before = os.times()
             out[key].append(timed(f"{label} ({load})", fn))
+            after = os.times()
+            # this process and its tools (pg_dump, pg_restore, psql); not the server's
+            cpu = sum(getattr(after, f) - getattr(before, f)
+                      for f in ("user", "system", "children_user", "children_system"))
+            print(f"  {'':<50} client CPU {cpu:6.2f} s")
 
         def plain_restore() -> None:  # what an operator types: createdb, then pg_restore
             with _admin(args.server) as c:

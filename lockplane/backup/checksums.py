@@ -173,14 +173,15 @@ def pg_tables_by_oid(conn: psycopg.Connection) -> dict[int, tuple[str, str]]:
 
 def pg_row_counts(connect: Callable[[], psycopg.Connection], tables: list[tuple[str, str]],
                   jobs: int = 1, snapshot: str | None = None) -> dict[tuple[str, str], int]:
-    """``count(*)`` of each table on ``jobs`` sessions (on ``snapshot`` when given)."""
+    """``count(*)`` of each table on ``jobs`` sessions (on ``snapshot`` when given),
+    without parallel workers."""
     def count(conn: psycopg.Connection, item: tuple[str, str]) -> int:
         q = pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier(*item))
         return int(conn.execute(q).fetchone()[0])  # type: ignore[index]
 
     def session() -> psycopg.Connection:
         conn = connect()
-        conn.execute("SET statement_timeout = 0")
+        conn.execute("SET statement_timeout = 0; SET max_parallel_workers_per_gather = 0")
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         if snapshot:
             conn.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(

@@ -150,7 +150,6 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
         snapshot = str(control.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
         tables = checksums.pg_tables_by_oid(control)
         history = _pg_history(control)
-        schema_hash = _pg_schema_hash(dsn)
         # pg_dump writes its COPY text under ``settings``: the checksums are read from it
         conninfo, env = pgtools.conninfo_and_env(dsn, options=settings)
         local = storage.local_dir(backup_id)
@@ -170,16 +169,20 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
                                    application_name="lockplane backup checksums")
 
             counts: dict[tuple[str, str], int] = {}
+            hashes: list[str] = []
             failure: list[BaseException] = []
 
-            def count_rows() -> None:
+            def beside_the_dump() -> None:
+                # one session, no parallel workers: the counts take as little CPU from
+                # pg_dump as they can (they end long before it on any sizeable table)
                 try:
                     counts.update(checksums.pg_row_counts(connect, list(tables.values()),
-                                                          jobs=jobs, snapshot=snapshot))
+                                                          snapshot=snapshot))
+                    hashes.append(_pg_schema_hash(dsn))  # pg_dump's locks keep DDL out
                 except BaseException as exc:  # noqa: BLE001 - re-raised below
                     failure.append(exc)
 
-            worker = threading.Thread(target=count_rows, daemon=True)
+            worker = threading.Thread(target=beside_the_dump, daemon=True)
             worker.start()
             pgtools.run_tool([pg_dump.path, "-Fd", "-j", str(jobs), "-f", str(out),
                               f"--snapshot={snapshot}", "-d", conninfo], env, "pg_dump")
@@ -187,13 +190,16 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
             try:
                 if failure:
                     raise failure[0]
-                method, stats, marker = _dump_stats(out, tables, counts, version_num, env)
+                schema_hash = hashes[0]
+                with ThreadPoolExecutor(1) as pool:  # next to the files' sha256
+                    pending = pool.submit(_dump_stats, out, tables, counts, version_num, env)
+                    files = _describe_files(out, jobs)
+                    method, stats, marker = pending.result()
                 if method != checksums.COPY_CRC32:  # on the same snapshot, still open
                     stats = checksums.pg_table_stats(connect, jobs=jobs, snapshot=snapshot)
             except psycopg.Error as exc:
                 raise ExecutionFailed(f"checksums of {redact(dsn)} failed: "
                                       f"{redact(str(exc).splitlines()[0])}") from None
-            files = _describe_files(out, jobs)
             if local is None:
                 report(f"uploading {len(files)} file(s) to {storage.url}")
                 storage.put_dir(f"{backup_id}/{DATA_DIR}", out, jobs=max(4, jobs))
@@ -232,8 +238,8 @@ def _dump_stats(out: Path, tables: dict[int, tuple[str, str]],
         return checksums.ROW_HASH_SUM, [], ""
     marker = b""
     if tables:
-        # what pg_dump writes after the rows ("\\.\n\n\n"), from the smallest table's file
-        oid = min(tables, key=lambda o: counts[tables[o]])
+        # what pg_dump writes after the rows ("\\.\n\n\n"), from the smallest data file
+        oid = min(tables, key=lambda o: files[o].stat().st_size)
         try:
             marker = checksums.end_marker(checksums.read_data_file(files[oid]),
                                           counts[tables[oid]])
