@@ -183,6 +183,8 @@ HOSTILE = {
     "ansi_quotes.sql": ("SET sql_mode = 'ANSI_QUOTES';", 1, "ANSI_QUOTES"),
     "no_backslash.sql": ("SET @m = 'NO_BACKSLASH_ESCAPES';\nSET sql_mode = @m;", 2,
                          "copy of itself"),
+    "default_engine.sql": ("SET default_storage_engine = FEDERATED;\nCREATE TABLE t2 (a int);",
+                           1, "default_storage_engine"),
     "gbk.sql": ("SET NAMES gbk;", 1, "character set gbk"),
     "user_var_query.sql": ("SET @x = (SELECT count(*) FROM {prod}.t);", 1, "user variable"),
     "delimiter.sql": ("DELIMITER $$\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW "

@@ -378,6 +378,11 @@ def _setting_refusal(tree: exp.Set, saved: dict[str, str]) -> str | None:
             why = _charset_refusal(value)
             if why:
                 return why
+        elif name in ("default_storage_engine", "storage_engine") \
+                and value.name.lower() not in ENGINES:
+            # Tables created without ENGINE= would get it: the same list as ENGINE=.
+            return (f"SET {name} = {value.name}: only engines that keep tables in the "
+                    f"server's own files ({', '.join(sorted(ENGINES))})")
     return None
 
 
