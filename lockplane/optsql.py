@@ -46,12 +46,12 @@ when the statement is prepared on the shadow copy. SQLite-only spellings (``==``
 ``GLOB``, backquotes) are refused: write ``=``, ``glob(pattern, x)``, ``"name"``.
 A SQLite type name is checked by SQLite itself: ``CREATE TABLE x (c <type>)`` in a
 private in-memory database must declare exactly one column whose declared type is
-exactly the text given.
+exactly the text given. Those SQLite rules are the dialect's
+(``Dialect.option_text``, ``Dialect.check_type_name``; lockplane/dialects/sqlite/options.py).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +61,7 @@ from pglast import ast
 from pglast.parser import ParseError, scan
 from pglast.stream import RawStream
 
+from .dialects import get_dialect
 from .errors import BadInput
 
 # Built-in functions with effects beyond computing a value (PostgreSQL, SQLite):
@@ -88,13 +89,6 @@ _SIDE_EFFECT_PREFIXES = ("pg_advisory_", "pg_try_advisory_", "lo_", "dblink", "p
 
 # Token names of pglast's scanner.
 _OPEN, _CLOSE, _SEMI = "ASCII_40", "ASCII_41", "ASCII_59"
-# Tokens SQLite's lexer reads differently from PostgreSQL's (see the module docstring).
-_SQLITE_REFUSED_TOKENS = {
-    "C_COMMENT": "a comment", "SQL_COMMENT": "a comment", "USCONST": "a U&'' string",
-    "BCONST": "a B'' bit string", "XCONST": "an X'' string", "UIDENT": "a U&\"\" identifier",
-    "PARAM": "a $n parameter", "ASCII_58": "':'", "ASCII_91": "'['", "ASCII_93": "']'",
-    "ASCII_63": "'?'", "TYPECAST": "'::' (write CAST(x AS type))",
-}
 
 
 @dataclass(frozen=True)
@@ -137,26 +131,6 @@ def _check_tokens(what: str, before: str, text: str, after: str) -> str:
     if depth:
         raise BadInput(f"{what}: unbalanced '(', it is not closed")
     return sql
-
-
-def _sqlite_subset(what: str, text: str) -> None:
-    """Refuse tokens SQLite's lexer would read differently from PostgreSQL's."""
-    try:
-        tokens = scan(text)
-    except ParseError as exc:
-        raise BadInput(f"{what}: {_parse_message(exc)}") from None
-    for tok in tokens:
-        src = text[tok.start:tok.end + 1]
-        refused = _SQLITE_REFUSED_TOKENS.get(tok.name)
-        if tok.name == "SCONST" and not src.startswith("'"):
-            refused = "a dollar-quoted or E'' string (write a plain '...' string)"
-        elif tok.name == "Op" and any(c in src for c in "@#?$`"):
-            refused = f"the operator {src!r}"
-        elif tok.name in ("IDENT", "Op") and "$" in src:
-            refused = f"{src!r} ('$' starts a parameter in SQLite)"
-        if refused:
-            raise BadInput(f"{what}: {refused} is not allowed in an option for SQLite (its "
-                           "lexer differs from PostgreSQL's there)")
 
 
 def _parse_message(exc: ParseError) -> str:
@@ -250,9 +224,9 @@ def _extra_select_clauses(stmt: ast.SelectStmt) -> bool:
 
 
 def _emit(what: str, text: str, node: ast.Node, dialect: str, wrap: str) -> str:
-    if dialect == "sqlite":
-        _sqlite_subset(what, text)
-        return text.strip()
+    as_written = get_dialect(dialect).option_text(what, text)
+    if as_written is not None:
+        return as_written
     deparsed = RawStream()(node)
     try:
         again = pglast.parse_sql(wrap.format(deparsed))[0].stmt
@@ -353,8 +327,9 @@ def type_name(text: str, what: str = "--to-type", dialect: str = "postgres") -> 
     """Exactly one type name, checked; the text to put in DDL."""
     if not text or not text.strip():
         raise BadInput(f"{what}: empty type name")
-    if dialect == "sqlite":
-        return _sqlite_type_name(text, what)
+    own = get_dialect(dialect).check_type_name(text, what)
+    if own is not None:
+        return own
     sql = _check_tokens(what, "CREATE TABLE lockplane_x (c ", text, "\n)")
     (raw,) = _parse(what, sql)
     stmt = raw.stmt
@@ -376,27 +351,4 @@ def type_name(text: str, what: str = "--to-type", dialect: str = "postgres") -> 
             return deparsed
     except (ParseError, AttributeError, IndexError):
         pass
-    return text.strip()
-
-
-def _sqlite_type_name(text: str, what: str) -> str:
-    # SQLite's own parser: declare one column of that type in a private in-memory
-    # database; anything beyond a type name shows as a declared type that is not the
-    # text, a second column, or a second statement.
-    stmt = f"CREATE TABLE x (c {text})"
-    if not sqlite3.complete_statement(stmt + ";"):
-        raise BadInput(f"{what}: not one type name (an unclosed quote, comment or '(')")
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute(stmt)
-        objects = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
-        cols = conn.execute("PRAGMA table_xinfo(x)").fetchall()
-    except (sqlite3.Error, sqlite3.Warning) as exc:
-        raise BadInput(f"{what}: {exc}") from None
-    finally:
-        conn.close()
-    if objects != 1 or len(cols) != 1 or cols[0][1] != "c" \
-            or cols[0][2].casefold() != text.strip().casefold() \
-            or cols[0][3] or cols[0][4] is not None or cols[0][5]:
-        raise BadInput(f"{what}: exactly one type name expected")
     return text.strip()

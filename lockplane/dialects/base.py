@@ -19,6 +19,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import BadInput
+
 if TYPE_CHECKING:  # the model is heavy to import; a dialect needs it only to introspect
     from ..backfill import (
         BackfillOptions,
@@ -192,6 +194,17 @@ class Dialect(ABC):
         their separators skipped (PostgreSQL's ``concat_ws``)."""
         cols = ", ".join(parts_sql)
         return f"concat_ws({self.literal(separator)}, {cols})"
+
+    def option_text(self, what: str, text: str) -> str | None:
+        """The SQL to run for an option expression (``--set``, ``--where``) that
+        PostgreSQL's parser checked (lockplane/optsql.py); None: PostgreSQL's rendering
+        of the checked tree. BadInput where the dialect would read the text otherwise."""
+        raise BadInput(f"{what}: SQL options are not supported on {self.name} yet")
+
+    def check_type_name(self, text: str, what: str) -> str | None:
+        """A type name option (``--to-type``) checked by the dialect itself, the text
+        to put in DDL; None: PostgreSQL's parser checks it."""
+        raise BadInput(f"{what}: type name options are not supported on {self.name} yet")
 
     def backfill_catalog(self) -> BackfillCatalog | None:
         """What batched backfills ask this server; None: not supported on this dialect."""

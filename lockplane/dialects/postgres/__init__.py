@@ -166,6 +166,12 @@ class PostgresDialect(Dialect):
         pct = min(100.0, 100.0 * wanted / max(total, 1))
         return f"{table_sql} TABLESAMPLE SYSTEM ({pct:.6f}) REPEATABLE ({int(seed)})"
 
+    def option_text(self, what: str, text: str) -> str | None:
+        return None  # the deparsed tree PostgreSQL's parser checked
+
+    def check_type_name(self, text: str, what: str) -> str | None:
+        return None
+
     def backfill_catalog(self) -> Any:
         from . import backfill
 

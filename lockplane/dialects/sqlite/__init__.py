@@ -68,6 +68,19 @@ class SQLiteDialect(Dialect):
         expr = " || ".join([*pieces, f"coalesce({parts_sql[-1]}, '')"])
         return f"rtrim({expr}, {sep})" if separator else expr
 
+    def option_text(self, what: str, text: str) -> str | None:
+        from .options import refuse_lexer_differences
+
+        # As written: the deparser spells PostgreSQL (pg_catalog.btrim) and SQLite
+        # prepares the text on the shadow copy first.
+        refuse_lexer_differences(what, text)
+        return text.strip()
+
+    def check_type_name(self, text: str, what: str) -> str | None:
+        from .options import check_type_name
+
+        return check_type_name(text, what)
+
     def backfill_catalog(self) -> Any:
         from . import backfill
 
