@@ -7,8 +7,8 @@ Lockplane's state tables, and the SQL forms the engine builds statements from
 
 Engine code asks these questions instead of testing a dialect's name. Methods a dialect
 may lack have a default (a no-op, or ``NotImplementedError`` behind a capability flag
-such as :attr:`Dialect.has_advisory_locks` that callers check first). See
-``docs/dialects.md`` for what a new dialect folder provides.
+such as :attr:`Dialect.has_advisory_locks` that callers check first). See the
+README ("Adding a dialect") for what a new dialect folder provides.
 """
 
 from __future__ import annotations
