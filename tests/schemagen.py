@@ -343,7 +343,10 @@ def check_choices(db: Db, c: Col) -> list[str]:
     kind = natural_kind("postgres", c.type)
     return {
         "int": [f"{n} >= 0", f"{n} < 100000"],
-        "text": [f"length({n}) > 0", f"{n} <> 'forbidden;'"],
+        # (NOT IN over varchar: the server prints it as a cast ARRAY[...] it would read
+        # back differently; issue 16 item 3)
+        "text": [f"length({n}) > 0", f"{n} <> 'forbidden;'",
+                 f"{n} NOT IN ('forbidden;', 'nope')"],
         "bool": [f"{n} IN (true, false)"],
         "date": [f"{n} > '2000-01-01'"],
         "ts": [f"{n} > '2000-01-01'"],
@@ -374,7 +377,7 @@ def predicate_choices(db: Db, c: Col) -> list[str]:
     if db.pg and c.type in PG_INT:
         return [f"{n} IS NOT NULL", f"{n} > 0"]
     if db.pg and natural_kind("postgres", c.type) == "text" and c.type != "text[]":
-        return [f"{n} IS NOT NULL", f"length({n}) > 1"]
+        return [f"{n} IS NOT NULL", f"length({n}) > 1", f"{n} IN ('a', 'b')"]
     return [f"{n} IS NOT NULL"]
 
 
