@@ -156,6 +156,33 @@ def test_ignored_indexes(mysql_dsn: str) -> None:
     assert {i.name: i.options for i in t.indexes} == {"seen": [], "hidden": ["invisible"]}
 
 
+def test_partitions(mysql_dsn: str) -> None:
+    run(mysql_dsn,
+        "CREATE TABLE r (id int, d date) PARTITION BY RANGE (year(d)) "
+        "(PARTITION `p``0` VALUES LESS THAN (2020), PARTITION p1 VALUES LESS THAN MAXVALUE)",
+        "CREATE TABLE l (id int, c char(2)) PARTITION BY LIST COLUMNS (c) "
+        "(PARTITION pa VALUES IN ('a','b'), PARTITION pz VALUES IN ('z'))",
+        "CREATE TABLE h (id int) PARTITION BY HASH (id) PARTITIONS 2")
+    with connect(mysql_dsn) as db:
+        got = {t.name: t.partition_by for t in db.introspect().tables}
+    assert got == {
+        "r": "RANGE (year(`d`)) (PARTITION `p``0` VALUES LESS THAN (2020), "
+             "PARTITION `p1` VALUES LESS THAN MAXVALUE)",
+        "l": "LIST COLUMNS (`c`) (PARTITION `pa` VALUES IN ('a','b'), "
+             "PARTITION `pz` VALUES IN ('z'))",
+        "h": "HASH (`id`) (PARTITION `p0`, PARTITION `p1`)"}
+    # Written as SQL, the same table again.
+    other = with_database(mysql_dsn, mysql_dsn.rsplit("/", 1)[1] + "_p")
+    run(mysql_dsn, f"CREATE DATABASE `{other.rsplit('/', 1)[1]}`")
+    try:
+        run(other, *(f"CREATE TABLE `{n}` (id int, d date, c char(2)) PARTITION BY {p}"
+                     for n, p in got.items() if n == "r"))
+        with connect(other) as db:
+            assert db.introspect().tables[0].partition_by == got["r"]
+    finally:
+        run(mysql_dsn, f"DROP DATABASE `{other.rsplit('/', 1)[1]}`")
+
+
 def test_introspect_needs_a_database() -> None:
     from tests.conftest import MYSQL_SERVER
 

@@ -239,8 +239,11 @@ class _Reader:
             key = f"{method} ({expression})" if expression else f"{method} ()"
             if parts[0][3]:
                 key += f" SUBPARTITION BY {parts[0][3]} ({parts[0][4]})"
+            # Written as SQL (PARTITION BY <this>): names quoted, bounds as printed.
+            quote = self.db.dialect.quote
             names = list(dict.fromkeys(
-                f"{p[5]}" + (f" VALUES {_bound(method, p[6])}" if p[6] is not None else "")
+                f"PARTITION {quote(p[5])}"
+                + (f" VALUES {_bound(method, p[6])}" if p[6] is not None else "")
                 for p in parts))
             t.partition_by = f"{key} ({', '.join(names)})"
 
