@@ -354,6 +354,12 @@ SERVER_NAMED_CASES: list[tuple[str, str, str]] = [
     ("partitioned table with indexes created", "",
      PARTS + "CREATE INDEX events_kind ON events (kind);"
              " ALTER TABLE events ADD PRIMARY KEY (id, at);"),
+    ("partition indexes named by hand, then attached by the parent's", PARTS + PARTS_ROWS,
+     PARTS + 'CREATE INDEX "2024 kind" ON "Events 2024" (kind);'
+             " CREATE INDEX events_2025_by_kind ON events_2025 (kind);"
+             " CREATE INDEX events_kind ON events (kind);"
+             ' CREATE UNIQUE INDEX "2024 key" ON "Events 2024" (id, at);'
+             " ALTER TABLE events ADD CONSTRAINT events_key PRIMARY KEY (id, at);"),
     ("partition attached under an indexed table",
      PARTS.split('CREATE TABLE "Events 2024"')[0] + "CREATE INDEX events_kind ON events (kind);",
      PARTS + "CREATE INDEX events_kind ON events (kind);"),
