@@ -139,6 +139,23 @@ def test_ddl_behind_a_metadata_lock_gives_up_within_its_budget(mysql_dsn: str,
     assert res.code == 0, res.output
 
 
+def test_partitioned_table(mysql_dsn: str, tmp_path: Path) -> None:
+    wanted = tmp_path / "schema.sql"
+    wanted.write_text(
+        "CREATE TABLE events (id bigint NOT NULL, at date NOT NULL, PRIMARY KEY (id, at))\n"
+        "PARTITION BY RANGE (year(at)) (PARTITION `p 2025` VALUES LESS THAN (2026),\n"
+        "  PARTITION later VALUES LESS THAN (MAXVALUE));\n")
+    plan = tmp_path / "plan.json"
+    assert lockplane("plan", "--from", mysql_dsn, "--to", str(wanted), "-o",
+                     str(plan)).code == 0
+    assert "PARTITION BY RANGE (year(`at`)) (PARTITION `p 2025` VALUES LESS THAN (2026), " \
+        "PARTITION `later` VALUES LESS THAN MAXVALUE)" in plan.read_text()
+    res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve")
+    assert res.code == 0, res.output
+    again = lockplane("plan", "--from", mysql_dsn, "--to", str(wanted))
+    assert again.code == 0 and json.loads(again.stdout)["steps"] == [], again.output
+
+
 HOSTILE_NAMES = ['a`b', 'say "hi"', "it's", "x; DROP TABLE users; --", "naïve ключ", "select"]
 
 

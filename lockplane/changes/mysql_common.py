@@ -67,11 +67,9 @@ def column_sql(d: Dialect, table: Table, col: Column) -> str:
 
 
 def create_table_sql(d: Dialect, t: Table) -> str:
-    """CREATE TABLE with columns, primary key, unique and CHECK constraints and table
-    options. Indexes, foreign keys, triggers and comments are their own steps."""
+    """CREATE TABLE with columns, primary key, unique and CHECK constraints, table options
+    and partitioning. Indexes, foreign keys, triggers and comments are their own steps."""
     where = f"table {qualified(t.schema_, t.name)}"
-    if t.partition_by is not None:
-        raise BadInput(f"{where}: partitioned tables are not planned on MySQL yet")
     items = [column_sql(d, t, c) for c in t.columns]
     if t.primary_key is not None:
         items.append(f"PRIMARY KEY ({', '.join(d.quote(c) for c in t.primary_key.columns)})")
@@ -91,4 +89,8 @@ def create_table_sql(d: Dialect, t: Table) -> str:
         key, _, value = option.partition("=")
         value_sql = value if _WORD.match(value) else d.literal(value)
         options.append(f"{word(key, 'table option', where).upper()}={value_sql}")
-    return sql + (" " + " ".join(options) if options else "")
+    if options:
+        sql += " " + " ".join(options)
+    if t.partition_by is not None:
+        sql += f" PARTITION BY {t.partition_by}"  # as introspection writes it: SQL
+    return sql
