@@ -622,3 +622,22 @@ def test_postgres_dependency_order(pg_dsn_factory, name: str, from_sql: str,
     pg_exec(b, to_sql)
     # The shadow copy of the target is built too: it must follow the same order.
     roundtrip(a, b, shadow=True)
+
+
+def test_dependency_graph_is_read_and_left_out_of_the_hash(pg_dsn) -> None:
+    """The graph orders steps only: a schema without it (from its JSON) hashes the same."""
+    from lockplane.dialects import connect
+    from lockplane.model import Schema
+
+    pg_exec(pg_dsn, BASE_PG + DEP_LIB + FUNCTION_CHAIN)
+    with connect(pg_dsn) as db:
+        live = db.introspect()
+    assert (("function", "public", "a_top", "x integer"),
+            ("function", "public", "b_mid", "x integer")) in live.dependencies
+    assert (("function", "public", "b_mid", "x integer"),
+            ("function", "Z Lib", "z_base", "x integer")) in live.dependencies
+    assert (("relation", "public", "posts", ""),
+            ("relation", "public", "users", "")) not in live.dependencies  # (FKs: steps)
+    again = Schema.model_validate_json(live.to_json())
+    assert not again.dependencies and again.hash() == live.hash()
+    assert "dependencies" not in live.to_json()
