@@ -100,3 +100,19 @@ def test_catalog_questions_and_deadlines(mysql_dsn: str) -> None:
         assert db.dialect.concat(["'a'", "'b'"]) == "CONCAT('a', 'b')"
         assert db.query(f"SELECT {db.dialect.concat(['NULL', chr(39) + 'x' + chr(39)])}") \
             == [(None,)]
+
+
+def test_read_only_sessions(mysql_dsn: str) -> None:
+    with connect(mysql_dsn) as db:
+        db.execute("CREATE TABLE t (a int)")
+        with db.read_only():
+            assert db.query("SELECT count(*) FROM t") == [(0,)]
+            with pytest.raises(pymysql.Error) as exc:
+                db.execute("INSERT INTO t VALUES (1)")
+            assert db.dialect.is_read_only_violation(exc.value)
+        db.execute("INSERT INTO t VALUES (1)")  # the transaction is over
+        db.read_only_session()
+        with pytest.raises(pymysql.Error) as exc:
+            db.execute("INSERT INTO t VALUES (2)")
+        assert db.dialect.is_read_only_violation(exc.value)
+        assert db.query("SELECT a FROM t") == [(1,)]

@@ -36,6 +36,8 @@ _LOCK_WAITS = {
     ER.LOCK_WAIT_TIMEOUT: "lock wait timeout exceeded",
     ER.LOCK_DEADLOCK: "deadlock",
 }
+# ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION (PyMySQL's constants stop before it).
+_READ_ONLY_TRANSACTION = 1792
 # Client errors that mean the session is gone: server gone away, lost connection.
 _GONE = {2006, 2013}
 # A statement stopped at its time limit: MariaDB's max_statement_time, MySQL's
@@ -83,6 +85,10 @@ class MySQLDialect(Dialect):
     def escape_for_params(self, sql: str) -> str:
         # PyMySQL interpolates parameters with %: a literal % is doubled.
         return sql.replace("%", "%%")
+
+    def is_read_only_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, pymysql.Error) and bool(exc.args) \
+            and exc.args[0] == _READ_ONLY_TRANSACTION
 
     def is_disconnect(self, exc: BaseException) -> bool:
         return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) \
@@ -229,6 +235,18 @@ class MySQLDatabase(Database):
         from .introspect import introspect
 
         return introspect(self)
+
+    def read_only_session(self) -> None:
+        # Every transaction from now on, autocommit statements included.
+        self.execute("SET SESSION TRANSACTION READ ONLY")
+
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[None]:
+        self.execute("START TRANSACTION READ ONLY")
+        try:
+            yield
+        finally:
+            self.conn.rollback()
 
     @contextlib.contextmanager
     def apply_session(self, lock_timeout_ms: int) -> Iterator[None]:
