@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..model import CheckConstraint, Column, IdentityOptions, Table, qualified
+from ..model import CheckConstraint, Column, IdentityOptions, Sequence, Table, qualified
 from .base import (
     ACCESS_EXCLUSIVE,
+    CHANGE_ANNOTATORS,
     Assessment,
     Change,
     Finding,
@@ -25,6 +26,7 @@ from .render import default_expr, identity_options_sql, table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import ObjectKey, Schema
 
 _VARCHAR = re.compile(r"^character varying(?:\((\d+)\))?$")
 _NUMERIC = re.compile(r"^numeric(?:\((\d+)(?:,(\d+))?\))?$")
@@ -233,6 +235,75 @@ def identity_restart_sql(d: Dialect, table: Table, col: Column,
                f"{seq}::regclass) BETWEEN {low} AND {high}) IS NOT TRUE")
     return out
 
+
+def _aside(name: str) -> str:
+    """The name a sequence has while its twin still holds ``name`` (within 63 bytes)."""
+    return name.encode()[:48].decode(errors="ignore") + "_lockplane_tmp"
+
+
+def serial_takeover_sql(d: Dialect, table: Table, col: Column, dropped: Sequence | None,
+                        created: Sequence | None) -> tuple[list[str], list[str]]:
+    """(before, after) the ALTER TABLE of a serial <-> identity change: the new sequence
+    is made under a name aside, continues from the old one's value, and takes the old
+    one's name once that is dropped. (Without this the identity was named ``..._seq1``
+    and started at 1 again, under rows the serial had numbered.)"""
+    t = table_name(d, table)
+    identity = (f"pg_get_serial_sequence({d.literal(t)}, {d.literal(col.name)})"
+                "::regclass")
+    if dropped is not None:  # serial -> identity (the identity is created ``_aside``)
+        old = d.qname(dropped.schema_, dropped.name)
+        return [], [f"SELECT setval({identity}, last_value, is_called) FROM {old}",
+                    f"DROP SEQUENCE {old}",
+                    f"ALTER SEQUENCE {d.qname(dropped.schema_, _aside(dropped.name))} "
+                    f"RENAME TO {d.quote(dropped.name)}"]
+    assert created is not None  # identity -> serial: made aside, renamed once it is gone
+    from .create_sequence import CreateSequence
+
+    aside = created.model_copy(update={"name": _aside(created.name)})
+    new = d.qname(aside.schema_, aside.name)
+    before = [*CreateSequence(aside).sql_postgres(d),
+              f"SELECT setval({d.literal(new)}, v) FROM (SELECT pg_sequence_last_value("
+              f"{identity}) AS v) AS identity_value WHERE v IS NOT NULL"]
+    return before, [f"ALTER SEQUENCE {new} RENAME TO {d.quote(created.name)}"]
+
+
+def take_over_serials(changes: list[Change], before: Schema, after: Schema,
+                      d: Dialect) -> None:
+    """A column going from serial to identity (or back) takes its old sequence's place
+    in the same step: the step that would drop (or create) that sequence on its own
+    becomes part of it (see serial_takeover_sql)."""
+    if d.name != "postgres":
+        return
+    from .create_sequence import CreateSequence
+    from .drop_sequence import DropSequence
+    from .pg_common import owned_by_parts
+
+    def owner(seq: Sequence, schema: Schema) -> tuple[str, str, str] | None:
+        # (as the schema has it: the step may carry it already released, OWNED BY NONE)
+        held = next((s for s in schema.sequences
+                     if (s.schema_, s.name) == (seq.schema_, seq.name)), None)
+        if held is None or held.owned_by is None:
+            return None
+        return owned_by_parts(held.owned_by, held.schema_ or d.default_schema)
+
+    for change in list(changes):
+        if not isinstance(change, AlterColumn):
+            continue
+        b, a, tb = change.before, change.after, change.table
+        key = (tb.schema_ or d.default_schema, tb.name, a.name)
+        if b.identity is None and a.identity is not None and b.default is not None:
+            found = next((c for c in changes if isinstance(c, DropSequence)
+                          and owner(c.sequence, before) == key), None)
+            if found is not None:
+                changes.remove(found)
+                change.serial_dropped = found.sequence
+        elif b.identity is not None and a.identity is None and a.default is not None:
+            made = next((c for c in changes if isinstance(c, CreateSequence)
+                         and owner(c.sequence, after) == key), None)
+            if made is not None:
+                changes.remove(made)
+                change.serial_created = made.sequence
+
 @register
 @dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterColumn(Change):
@@ -250,6 +321,10 @@ class AlterColumn(Change):
     # SET NOT NULL after a validated CHECK (col IS NOT NULL) of this name: PostgreSQL
     # then skips the scan (the lock-safe form).
     not_null_check: str | None = None
+    # serial <-> identity: the serial's sequence this step drops (the identity takes its
+    # name and value) or creates (taking the identity's value); see take_over_serials.
+    serial_dropped: Sequence | None = None
+    serial_created: Sequence | None = None
 
     def describe(self) -> str:
         what = ", ".join(self.aspects()) or "definition"
@@ -323,7 +398,13 @@ class AlterColumn(Change):
             using = "" if not type_change_rewrites(b.type, a.type) or b.type == a.type \
                 else f" USING {cast_sql(col, b.type, a.type)}"
             actions.append(f"ALTER COLUMN {col} TYPE {a.type}{collate}{using}")
-        if b.default != a.default and a.default is not None and a.generated is None \
+        if self.serial_created is not None and a.default is not None:
+            # (nextval keeps the sequence's oid: the default reads right once renamed)
+            s = self.serial_created
+            out += serial_takeover_sql(d, self.table, a, None, s)[0]
+            actions.append(f"ALTER COLUMN {col} SET DEFAULT nextval("
+                           f"{d.literal(d.qname(s.schema_, _aside(s.name)))}::regclass)")
+        elif b.default != a.default and a.default is not None and a.generated is None \
                 and a.identity is None:
             actions.append(f"ALTER COLUMN {col} SET DEFAULT {default_expr(d, a.default)}")
         if a.identity is not None and a.identity != b.identity:
@@ -332,6 +413,9 @@ class AlterColumn(Change):
                 if b.default is not None and b.default == a.default:
                     actions.append(f"ALTER COLUMN {col} DROP DEFAULT")
                 opts = identity_options_sql(a.identity_options)
+                if self.serial_dropped is not None:
+                    s = self.serial_dropped
+                    opts.insert(0, f"SEQUENCE NAME {d.qname(s.schema_, _aside(s.name))}")
                 actions.append(f"ALTER COLUMN {col} ADD GENERATED {kind} AS IDENTITY"
                                + (f" ({' '.join(opts)})" if opts else ""))
             else:
@@ -349,7 +433,16 @@ class AlterColumn(Change):
             actions.append(f"ALTER COLUMN {col} {'DROP' if a.nullable else 'SET'} NOT NULL")
         if actions:
             out.append(f"ALTER TABLE {t} " + ", ".join(actions))
+        if self.serial_dropped is not None or self.serial_created is not None:
+            out += serial_takeover_sql(d, self.table, a, self.serial_dropped,
+                                       self.serial_created)[1]
         return out
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        from .base import relation_keys
+
+        s = self.serial_created or self.serial_dropped  # (the identity takes its name)
+        return relation_keys(s.schema_, s.name) if s is not None else ()
 
     def sets_not_null(self) -> bool:
         return self.before.nullable and not self.after.nullable
@@ -379,7 +472,9 @@ class AlterColumn(Change):
         return [AlterColumn(self.table, self.after, self.before,
                             drops=[(g, p) for p, g in self.adds],
                             adds=[(g, p) for p, g in self.drops],
-                            comments=(self.comments[1], self.comments[0]), rank=self.rank)]
+                            comments=(self.comments[1], self.comments[0]), rank=self.rank,
+                            serial_dropped=self.serial_created,
+                            serial_created=self.serial_dropped)]
 
     def rollback_note(self) -> str | None:
         if type_change_narrows(self.after.type, self.before.type):
@@ -489,3 +584,6 @@ def not_null_via_check(table: Table, step: AlterColumn, ctx: RewriteContext) -> 
             ValidateConstraint(table, name, temporary=True, rank=step.rank),
             replace(step, not_null_check=name),
             DropConstraint(table, check, temporary=True, rank=step.rank)]
+
+
+CHANGE_ANNOTATORS.append(take_over_serials)
