@@ -108,8 +108,13 @@ def _measure_on_target(dsn: str, step: Step, trials: bool = False) -> tuple[floa
         oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()"
                            ).fetchone()[0]
         wal = _own_wal(conn, lsn, end, oid)
-        if wal is None:  # not readable (yet): the server-wide difference, other databases too
-            print(f"    (server-wide WAL for: {step.description[:50]})")
+        if wal is None:  # not readable: the server-wide difference, other databases too
+            why = "not flushed in time"
+            try:
+                conn.execute("SELECT count(*) FROM pg_get_wal_records_info(%s, %s)", (lsn, end))
+            except psycopg.Error as exc:
+                why = (str(exc).strip().splitlines() or [""])[0]
+            print(f"    (server-wide WAL for: {step.description[:50]}: {why})")
             wal = conn.execute("SELECT pg_wal_lsn_diff(%s, %s)", (end, lsn)).fetchone()[0]
     return ms, min([ms, *tried]), int(wal)
 

@@ -987,7 +987,12 @@ def _own_wal(conn: psycopg.Connection[Any], start: Any, end: Any, db_oid: int) -
     (commit records, a few dozen bytes, aside); None when they cannot be read."""
     deadline = time.monotonic() + 3.0
     try:
-        # pg_walinspect reads only flushed WAL (the shadow commits asynchronously).
+        # pg_walinspect reads only flushed WAL, and the shadow commits asynchronously:
+        # a commit that waits for its flush carries every record before it to disk now,
+        # instead of whenever the WAL writer of a busy server gets to it.
+        with conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = on")
+            conn.execute("SELECT pg_current_xact_id()")
         while _scalar(conn, "SELECT pg_current_wal_flush_lsn() < %s::pg_lsn", (end,)):
             if time.monotonic() > deadline:
                 return None
