@@ -1,4 +1,5 @@
-"""After a crash: what a killed apply left behind, found and settled by the next one.
+"""After a crash: what a killed apply (or backfill) left behind, found and settled by the
+next one.
 
 PostgreSQL goes on running the statement of a client that died: a ``CREATE INDEX
 CONCURRENTLY`` or ``VALIDATE CONSTRAINT`` sent by a Lockplane process killed with
@@ -9,15 +10,20 @@ keeps Lockplane's advisory lock until then. So the next apply
    with a token (and, once it has one, its migration id), and keeps a second, idle
    session tagged "alive" with the same token for as long as the process lives. An idle
    session ends as soon as its client dies, a busy one only when its statement ends: a
-   tagged session without its "alive" twin belongs to a dead process;
+   tagged session without its "alive" twin belongs to a dead process. Backfill runners
+   tag theirs the same way (``lockplane backfill <token> b=<backfill id>``);
 2. waits for them (bounded, reporting what they run and how far they are), then cancels
    what still runs (a cancelled build leaves an INVALID index: the step's clean-up drops
-   it before the step runs again);
+   it before the step runs again). A backfill batch is cancelled at once: it cannot
+   commit without its client, it only holds its rows and its chunk until it rolls back;
 3. marks the history rows of dead processes ``interrupted`` (at which step, noticed when,
    what became of the statement they left running) and continues under a new record;
 4. compares the live schema with the state before the step that was in flight and with
    the state after it (the step completed on the server after its client died), and
-   resumes at that step or after it: never a refusal that reads like drift;
+   resumes at that step or after it: never a refusal that reads like drift. Where the
+   live schema cannot say what was there before the step (a finished DROP INDEX
+   CONCURRENTLY leaves no trace of the index), the step's rollback SQL is run on a
+   scratch copy of the live schema to rebuild that state;
 5. drops scratch (shadow) databases of killed processes, also when it needs none itself.
 """
 
