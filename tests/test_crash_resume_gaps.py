@@ -241,6 +241,28 @@ def test_rebuilt_before_state_tells_a_finished_drop_from_drift(pg_dsn_factory) -
         assert resume_point(live, plan, _record(plan, 0, at), rebuild) is None
 
 
+def test_rebuilt_before_state_of_an_enum_value_added(pg_dsn_factory) -> None:
+    """ALTER TYPE ... ADD VALUE runs outside a transaction too; the live schema cannot say
+    the value was not there before (nothing marks it new): the scratch rebuild can."""
+    dsn, plan = _plan(
+        pg_dsn_factory,
+        "CREATE TYPE mood AS ENUM ('sad', 'happy'); CREATE TABLE people (id int PRIMARY "
+        "KEY, mood mood DEFAULT 'sad');",
+        "CREATE TYPE mood AS ENUM ('sad', 'meh', 'happy'); CREATE TABLE people (id int "
+        "PRIMARY KEY, mood mood DEFAULT 'sad');")
+    assert [s.kind for s in plan.steps] == ["add_enum_value"], plan.steps
+    assert not plan.steps[0].transactional
+    with connect(dsn) as db:
+        at = db.introspect().hash()
+    pg_exec(dsn, plan.steps[0].sql[-1])
+    with connect(dsn) as db:
+        live = db.introspect()
+        assert live.hash() == plan.target_hash
+        point = resume_point(live, plan, _record(plan, 0, at),
+                             lambda step: hash_before_on_scratch(db, live, step, dsn))
+    assert point is not None and (point.step, point.completed_after_death) == (1, True)
+
+
 # ----------------------------------------------------------------- rollback of a VALIDATE
 CHECKED = ITEMS + "ALTER TABLE items ADD CONSTRAINT qty_pos CHECK (qty >= 0) NOT VALID;"
 VALIDATED = ITEMS + "ALTER TABLE items ADD CONSTRAINT qty_pos CHECK (qty >= 0);"
