@@ -170,3 +170,17 @@ def test_restore_loss_compares_live_tables_by_the_manifest_method(pg_dsn: str,
     assert loss.error is None, loss.error
     assert loss.unchanged == 1
     assert [(c.table, c.changed) for c in loss.tables] == [("public.edited", True)]
+
+
+def test_marker_assumed_when_every_data_file_is_large(pg_dsn: str, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    """No data file small enough to read: pg_dump's marker is taken as is, and a
+    validation confirms it."""
+    from lockplane.backup import checksums
+
+    monkeypatch.setattr(checksums, "MARKER_PROBE_BYTES", 0)
+    pg_exec(pg_dsn, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 50);")
+    store = str(tmp_path / "backups")
+    m = create_backup(pg_dsn, open_storage(store))
+    assert m.checksum_method == COPY_CRC32 and m.copy_end_marker == "\\.\n\n\n"
+    assert validate_backup(open_storage(store), m.id, server_dsn=pg_dsn).ok

@@ -247,6 +247,11 @@ def read_data_file(path: Path) -> bytes:
     return gzip.decompress(raw) if path.name.endswith(".gz") else raw
 
 
+# pg_dump's end-of-data marker after a table's rows, in every release so far; a backup
+# reads it from its smallest data file when that file is at most MARKER_PROBE_BYTES.
+PG_DUMP_END_MARKER = b"\\.\n\n\n"
+MARKER_PROBE_BYTES = 1 << 20
+
 _DATA_FILE = re.compile(r"^(\d+)\.dat(\.gz)?$")
 _TOC_DATA = re.compile(r"^(\d+); 0 (\d+) TABLE DATA ")
 
