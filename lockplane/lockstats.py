@@ -752,6 +752,10 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
     if m.wal_bytes is not None and pages_before and m.status == "ok":
         m.page_images_missing = _page_images_missing(conn, lsn_before, lsn_after, db_oid,
                                                      pages_before)
+    if m.wal_bytes is None and own_wal:
+        warnings.append(f"step {index}: its WAL could not be read back (on a busy server "
+                        "the segments may already be recycled); its WAL is everything the "
+                        "server wrote meanwhile, other databases included")
     if m.wal_bytes is None:  # everything the server wrote meanwhile, other databases too
         m.wal_bytes = int(_scalar(conn, "SELECT pg_wal_lsn_diff(%s, %s)",
                                   (lsn_after, lsn_before)))
