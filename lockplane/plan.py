@@ -203,8 +203,8 @@ def recreate_dependents(changes: list[Change], before: Schema,
 
     # (a routine recreated in one step can be neither before nor after another dropped
     # object it depends on, or that depends on it)
-    linked = set(dependents) | {obj for obj, dep in before.dependencies
-                                if dep in {k for c in changes for k in c.objects_dropped()}}
+    dropped = {k for c in changes for k in c.objects_dropped()}
+    linked = set(dependents) | {obj for obj, dep in before.dependencies if dep in dropped}
     out: list[Change] = []
     for c in changes:
         if isinstance(c, CreateFunction) and c.recreate and c.before is not None \

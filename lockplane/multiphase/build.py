@@ -122,7 +122,7 @@ def build_multiphase(before: Schema, after: Schema, specs: list[PhaseSpec], *, o
                            "database; plan from the live database instead")
         for number, spec in enumerate(specs, 1):
             changes = spec.changes(state, d) if callable(spec.changes) else spec.changes
-            ordered = order_changes(list(changes))
+            ordered = order_changes(list(changes), state, after)
             # Each phase in its lock-safe form (CONCURRENTLY, NOT VALID + VALIDATE, ...);
             # its rollback stays the plain inverse of the phase's changes.
             forward = lock_safe_changes(ordered, state, after, d) if d.name == "postgres" \
