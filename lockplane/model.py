@@ -189,7 +189,9 @@ class PrimaryKey(Model):
     autoincrement: bool = Field(
         False, description="SQLite AUTOINCREMENT: only on a one-column INTEGER PRIMARY KEY "
         "of a rowid table; a rowid is then never reused, even after its row is deleted")
-    sparse_fields = ("include", "autoincrement")
+    without_overlaps: bool = Field(False, description="the last column is a range or "
+                                   "multirange: WITHOUT OVERLAPS (PostgreSQL 18)")
+    sparse_fields = ("include", "autoincrement", "without_overlaps")
 
 
 class UniqueConstraint(Model):
@@ -200,7 +202,9 @@ class UniqueConstraint(Model):
     initially_deferred: bool = False
     comment: str | None = None
     include: list[str] = Field(default_factory=_new_list, description="INCLUDE (...) columns")
-    sparse_fields = ("include",)
+    without_overlaps: bool = Field(False, description="the last column is a range or "
+                                   "multirange: WITHOUT OVERLAPS (PostgreSQL 18)")
+    sparse_fields = ("include", "without_overlaps")
 
 
 class CheckConstraint(Model):
@@ -210,7 +214,9 @@ class CheckConstraint(Model):
     comment: str | None = None
     valid: bool = Field(True, description="False while NOT VALID: new rows are checked, "
                         "existing rows not yet (VALIDATE CONSTRAINT does that)")
-    sparse_fields = ("valid",)
+    enforced: bool = Field(True, description="False: NOT ENFORCED (PostgreSQL 18), "
+                           "declared but never checked")
+    sparse_fields = ("valid", "enforced")
 
 
 FkAction = Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
@@ -233,7 +239,11 @@ class ForeignKey(Model):
         "(PostgreSQL 15): only these columns are set")
     valid: bool = Field(True, description="False while NOT VALID: new rows are checked, "
                         "existing rows not yet (VALIDATE CONSTRAINT does that)")
-    sparse_fields = ("on_delete_columns", "valid")
+    period: bool = Field(False, description="the last columns on both sides are PERIOD "
+                         "(a temporal key, PostgreSQL 18)")
+    enforced: bool = Field(True, description="False: NOT ENFORCED (PostgreSQL 18), "
+                           "declared but never checked")
+    sparse_fields = ("on_delete_columns", "valid", "period", "enforced")
 
     @model_validator(mode="before")
     @classmethod

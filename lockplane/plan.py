@@ -475,7 +475,7 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
                 and isinstance(new, CheckConstraint | ForeignKey) and new.name \
                 and not c.not_valid and isinstance(
                     old := drops.get(key(c, ("rule", new.name))), DropConstraint
-                    | DropForeignKey) and _swappable_add(c, ctx):
+                    | DropForeignKey) and _swappable_add(c, ctx, old):
             out += _swap_rule(c, old, new, temp_name(new.name))
             moved.add(id(old))
         else:
@@ -507,11 +507,17 @@ def _swap_rule(add: Change, old_drop: Change, new: Any, temp: str) -> list[Chang
     return out
 
 
-def _swappable_add(add: Change, ctx: RewriteContext) -> bool:
+def _swappable_add(add: Change, ctx: RewriteContext, old_drop: Change) -> bool:
     """Whether the new CHECK / foreign key can be added NOT VALID first (an existing plain
-    table; a foreign key also referencing one)."""
+    table; a foreign key also referencing one). Not when either is NOT ENFORCED
+    (PostgreSQL 18): it enforces nothing, so there is no gap to close, and it cannot be
+    validated."""
     table = add.table  # type: ignore[attr-defined]
     fk = getattr(add, "fk", None)
+    rules = (fk or getattr(add, "constraint", None),
+             getattr(old_drop, "fk", None) or getattr(old_drop, "constraint", None))
+    if not all(getattr(r, "enforced", True) for r in rules):
+        return False
     if getattr(add, "new_table", False) or not ctx.plain_table(table.schema_, table.name):
         return False
     return fk is None or ctx.plain_table(fk.referenced_schema, fk.referenced_table)

@@ -58,6 +58,19 @@ VIRTUAL = BASE.replace("body text);", "body text, t2 text GENERATED ALWAYS AS (t
 STORED = VIRTUAL.replace("|| '!'))", "|| '!') STORED)")
 NOT_VALID = ("ALTER TABLE users ALTER COLUMN email DROP NOT NULL;"
              " ALTER TABLE users ADD CONSTRAINT email_nn NOT NULL email NOT VALID;")
+ROOMS = "CREATE EXTENSION btree_gist; CREATE TABLE rooms (id int, during daterange);"
+ROOM_ROWS = "INSERT INTO rooms VALUES (1, '[2024-01-01,2024-02-01)'), (1, '[2024-02-01,)');"
+TEMPORAL = ROOMS.replace("during daterange)", "during daterange,"
+                         " CONSTRAINT rooms_pk PRIMARY KEY (id, during WITHOUT OVERLAPS))") + """
+CREATE TABLE bookings (id int, room int, during daterange,
+  CONSTRAINT bookings_room FOREIGN KEY (room, PERIOD during)
+    REFERENCES rooms (id, PERIOD during),
+  CONSTRAINT one_booking UNIQUE (id, during WITHOUT OVERLAPS));"""
+NOT_ENFORCED = ("ALTER TABLE users ADD CONSTRAINT score_big CHECK (score > 100) NOT ENFORCED;"
+                " ALTER TABLE users ADD CONSTRAINT users_email UNIQUE (email);"
+                " ALTER TABLE posts ADD CONSTRAINT posts_user_ne FOREIGN KEY (body)"
+                " REFERENCES users (email) NOT ENFORCED;")
+LIMIT = "ALTER TABLE users ADD CONSTRAINT score_limit CHECK (score < 10) NOT ENFORCED;"
 PG18_CASES: list[tuple[str, str, str]] = [
     ("add a virtual generated column", BASE, VIRTUAL),
     ("drop a virtual generated column", VIRTUAL, BASE),
@@ -75,6 +88,19 @@ PG18_CASES: list[tuple[str, str, str]] = [
     # and made valid by SET NOT NULL.
     ("NOT VALID NOT NULL validated", BASE + NOT_VALID, BASE),
     ("NOT NULL to NOT VALID", BASE, BASE + NOT_VALID),
+    # Temporal keys: WITHOUT OVERLAPS (a GiST index) and PERIOD foreign keys.
+    ("temporal keys", BASE, BASE + TEMPORAL),
+    ("temporal keys dropped", BASE + TEMPORAL, BASE),
+    ("temporal key added to a table with rows", BASE + ROOMS + ROOM_ROWS,
+     BASE + ROOMS.replace("during daterange)", "during daterange,"
+                          " CONSTRAINT rooms_pk PRIMARY KEY (id, during WITHOUT OVERLAPS))")),
+    # NOT ENFORCED: declared, never checked (the rows break both).
+    ("NOT ENFORCED constraints", BASE, BASE + NOT_ENFORCED),
+    ("NOT ENFORCED constraints dropped", BASE + NOT_ENFORCED, BASE),
+    ("a NOT ENFORCED check becomes enforced", BASE + LIMIT.replace("NOT ENFORCED", ""),
+     BASE + LIMIT),
+    ("an enforced check becomes NOT ENFORCED", BASE + LIMIT,
+     BASE + LIMIT.replace("NOT ENFORCED", "")),
 ]
 
 

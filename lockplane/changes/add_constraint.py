@@ -91,7 +91,8 @@ class AddConstraint(Change):
     def sql_postgres(self, d: Dialect) -> list[str]:
         check = isinstance(self.constraint, CheckConstraint)
         # NOT VALID: the lock-safe add, or a constraint the desired schema keeps NOT VALID
-        nv = " NOT VALID" if check and (self.not_valid or not self.constraint.valid) else ""
+        nv = " NOT VALID" if check and self.constraint.enforced and (
+            self.not_valid or not self.constraint.valid) else ""
         body = self._using_index_def(d) if self.using_index else constraint_def(
             d, self.constraint)
         out = [f"ALTER TABLE {table_name(d, self.table)} ADD {body}{nv}"]
@@ -122,10 +123,13 @@ class AddConstraint(Change):
         if isinstance(c, CheckConstraint):
             from .validate_constraint import ValidateConstraint
 
+            if not c.enforced:  # NOT ENFORCED: nothing is checked, nothing to split
+                return [self]
             if not c.valid:  # wanted NOT VALID: existing rows are not to be checked
                 return [replace(self, not_valid=True)]
             return [replace(self, not_valid=True), ValidateConstraint(self.table, c.name)]
-        if isinstance(c, PrimaryKey | UniqueConstraint):
+        # A WITHOUT OVERLAPS key is a GiST index, which ADD ... USING INDEX cannot adopt.
+        if isinstance(c, PrimaryKey | UniqueConstraint) and not c.without_overlaps:
             from .create_index import CreateIndex
 
             index = backing_index(c, c.name)
@@ -140,7 +144,8 @@ class AddConstraint(Change):
         return [DropConstraint(self.table, self.constraint)]
 
     def lock(self, d: Dialect) -> Lock:
-        if self.not_valid or self.using_index or not getattr(self.constraint, "valid", True):
+        if self.not_valid or self.using_index or not getattr(self.constraint, "valid", True) \
+                or not getattr(self.constraint, "enforced", True):
             return Lock(ACCESS_EXCLUSIVE.mode, True, True)  # brief: no row is read
         # Every kind validates existing rows: CHECK scans, the others build an index.
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=False, scans_table=True)

@@ -44,7 +44,8 @@ class AddForeignKey(Change):
                 f"{qualified(fk.referenced_schema, fk.referenced_table)}")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        nv = " NOT VALID" if self.not_valid or not self.fk.valid else ""
+        nv = " NOT VALID" if self.fk.enforced and (self.not_valid or not self.fk.valid) \
+            else ""
         out = [f"ALTER TABLE {table_name(d, self.table)} ADD {foreign_key_def(d, self.fk)}{nv}"]
         if self.fk.comment and self.fk.name:
             from .set_comment import SetComment
@@ -61,6 +62,8 @@ class AddForeignKey(Change):
             return [self]
         from .validate_constraint import ValidateConstraint
 
+        if not self.fk.enforced:  # NOT ENFORCED: nothing is checked, nothing to split
+            return [self]
         if not self.fk.valid:  # wanted NOT VALID: existing rows are not to be checked
             return [replace(self, not_valid=True)]
         return [replace(self, not_valid=True), ValidateConstraint(self.table, self.fk.name)]
@@ -73,7 +76,8 @@ class AddForeignKey(Change):
     def lock(self, d: Dialect) -> Lock:
         # SHARE ROW EXCLUSIVE on both tables; held while every existing row is checked,
         # unless NOT VALID (then only briefly).
-        scans = not self.new_table and not self.not_valid and self.fk.valid
+        scans = (not self.new_table and not self.not_valid and self.fk.valid
+                 and self.fk.enforced)
         return Lock(SHARE_ROW_EXCLUSIVE.mode, False, True, scans_table=scans)
 
     def assess(self, d: Dialect) -> Assessment:

@@ -157,14 +157,29 @@ def _include(d: Dialect, names: list[str]) -> str:
     return f" INCLUDE ({cols(d, names)})" if names else ""
 
 
+def _key_cols(d: Dialect, names: list[str], last: str) -> str:
+    """Key columns, the last one with ``last`` (WITHOUT OVERLAPS) or before it (PERIOD)."""
+    if not last or not names:
+        return cols(d, names)
+    end = f"{d.quote(names[-1])} {last}" if last == "WITHOUT OVERLAPS" else \
+        f"{last} {d.quote(names[-1])}"
+    return ", ".join([*(d.quote(n) for n in names[:-1]), end])
+
+
+def _not_enforced(enforced: bool) -> str:
+    return "" if enforced else " NOT ENFORCED"
+
+
 def primary_key_def(d: Dialect, pk: PrimaryKey) -> str:
-    return (f"{_constraint_prefix(d, pk.name)}PRIMARY KEY ({cols(d, pk.columns)})"
+    keys = _key_cols(d, pk.columns, "WITHOUT OVERLAPS" if pk.without_overlaps else "")
+    return (f"{_constraint_prefix(d, pk.name)}PRIMARY KEY ({keys})"
             f"{_include(d, pk.include)}")
 
 
 def unique_def(d: Dialect, uq: UniqueConstraint) -> str:
     nnd = " NULLS NOT DISTINCT" if uq.nulls_not_distinct else ""
-    return (f"{_constraint_prefix(d, uq.name)}UNIQUE{nnd} ({cols(d, uq.columns)})"
+    keys = _key_cols(d, uq.columns, "WITHOUT OVERLAPS" if uq.without_overlaps else "")
+    return (f"{_constraint_prefix(d, uq.name)}UNIQUE{nnd} ({keys})"
             f"{_include(d, uq.include)}"
             f"{deferrable_clause(uq.deferrable, uq.initially_deferred)}")
 
@@ -172,7 +187,8 @@ def unique_def(d: Dialect, uq: UniqueConstraint) -> str:
 def check_def(d: Dialect, ck: CheckConstraint) -> str:
     no_inherit = " NO INHERIT" if ck.no_inherit and d.name == "postgres" else ""
     expression = d.stored_expression(ck.expression)
-    return f"{_constraint_prefix(d, ck.name)}CHECK ({expression}){no_inherit}"
+    return (f"{_constraint_prefix(d, ck.name)}CHECK ({expression}){no_inherit}"
+            f"{_not_enforced(ck.enforced)}")
 
 
 def exclusion_def(d: Dialect, ex: ExclusionConstraint) -> str:
@@ -183,8 +199,9 @@ def exclusion_def(d: Dialect, ex: ExclusionConstraint) -> str:
 
 def foreign_key_def(d: Dialect, fk: ForeignKey) -> str:
     ref = d.qname(fk.referenced_schema, fk.referenced_table)
-    out = (f"{_constraint_prefix(d, fk.name)}FOREIGN KEY ({cols(d, fk.columns)}) "
-           f"REFERENCES {ref} ({cols(d, fk.referenced_columns)})")
+    period = "PERIOD" if fk.period else ""
+    out = (f"{_constraint_prefix(d, fk.name)}FOREIGN KEY ({_key_cols(d, fk.columns, period)}) "
+           f"REFERENCES {ref} ({_key_cols(d, fk.referenced_columns, period)})")
     if fk.match != "SIMPLE":
         out += f" MATCH {fk.match}"
     if fk.on_update != "NO ACTION":
@@ -193,7 +210,8 @@ def foreign_key_def(d: Dialect, fk: ForeignKey) -> str:
         out += f" ON DELETE {fk.on_delete}"
         if fk.on_delete_columns and fk.on_delete in ("SET NULL", "SET DEFAULT"):
             out += f" ({cols(d, fk.on_delete_columns)})"
-    return out + deferrable_clause(fk.deferrable, fk.initially_deferred)
+    return (out + deferrable_clause(fk.deferrable, fk.initially_deferred)
+            + _not_enforced(fk.enforced))
 
 
 def index_sql(d: Dialect, schema: str | None, relation: str, ix: Index,

@@ -185,7 +185,8 @@ def _attnames(keys: str, rel: str) -> str:
             f"JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.num ORDER BY k.ord)")
 
 
-def _q_constraints(nulls_not_distinct: str, delete_set_columns: str) -> str:
+def _q_constraints(nulls_not_distinct: str, delete_set_columns: str,
+                   period: str = "false", enforced: str = "true") -> str:
     # NOT NULL constraints (contype 'n', PG 17+) are modelled as Column.nullable.
     # Key columns come as attribute numbers, named from the columns rows in Python: a
     # subquery per constraint and key list was two thirds of this query's time. Only a
@@ -213,6 +214,7 @@ SELECT con.conrelid AS relid, con.conname AS name, con.contype::text AS contype,
                  JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
                 WHERE k.ord > i.indnkeyatts ORDER BY k.ord) END AS include,
        {delete_set_columns} AS delete_set_nums,
+       {period} AS period, {enforced} AS enforced,
        d.description AS comment
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
@@ -693,6 +695,9 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
     # 18 keeps NOT NULL constraints in pg_constraint (contype 'n'), and one may be NOT
     # VALID: attnotnull is set, yet old rows may hold NULLs. Read as nullable, so that a
     # plan to NOT NULL runs SET NOT NULL, which validates it.
+    # 18: temporal keys (WITHOUT OVERLAPS, PERIOD) and NOT ENFORCED constraints
+    pg18_keys = (("con.conperiod", "con.conenforced") if version >= 180000
+                 else ("false", "true"))
     nullable = ("NOT a.attnotnull OR EXISTS (SELECT 1 FROM pg_constraint nn WHERE "
                 "nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum "
                 "AND NOT nn.convalidated)" if version >= 180000 else "NOT a.attnotnull")
@@ -712,7 +717,7 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
                            ("relations", _Q_RELATIONS),
                            ("columns", _Q_COLUMNS_TEMPLATE.format(compression=compression,
                                                                  nullable=nullable)),
-                           ("constraints", _q_constraints(nnd, del_cols)),
+                           ("constraints", _q_constraints(nnd, del_cols, *pg18_keys)),
                            ("indexes", _q_indexes(nnd)),
                            ("triggers", _q_triggers(trigger_parent)),
                            ("policies", _Q_POLICIES), ("rules", _Q_RULES),

@@ -288,6 +288,13 @@ def _identity_options(seq: Row | None) -> Row | None:
     return out
 
 
+def _enforcement(con: Row) -> Row:
+    """NOT VALID, or NOT ENFORCED (PostgreSQL 18; never validated, so not NOT VALID)."""
+    if not con["enforced"]:
+        return {"enforced": False}
+    return {} if con["valid"] else {"valid": False}
+
+
 def _column(c: Row, names: _Names) -> Row:
     out: Row = {"name": c["name"], "type": c["type"], "nullable": c["nullable"],
                 "default": c["default"], "identity": _IDENTITY.get(c["identity"]),
@@ -353,17 +360,19 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]], names: _Names) -> Row:
         if kind == "p":
             table["primary_key"] = {"name": con["name"],
                                     "columns": names.of(oid, con["column_nums"]),
-                                    "include": con["include"] or []}
+                                    "include": con["include"] or [],
+                                    **({"without_overlaps": True} if con["period"] else {})}
         elif kind == "u":
             table["unique_constraints"].append({
                 "name": con["name"], "columns": names.of(oid, con["column_nums"]),
                 "nulls_not_distinct": con["nulls_not_distinct"], **deferral,
-                "comment": con["comment"], "include": con["include"] or []})
+                "comment": con["comment"], "include": con["include"] or [],
+                **({"without_overlaps": True} if con["period"] else {})})
         elif kind == "c":
             table["check_constraints"].append({
                 "name": con["name"], "expression": con["check_expr"],
                 "no_inherit": con["no_inherit"], "comment": con["comment"],
-                **({} if con["valid"] else {"valid": False})})
+                **_enforcement(con)})
         elif kind == "f":
             table["foreign_keys"].append({
                 "name": con["name"], "columns": names.of(oid, con["column_nums"]),
@@ -375,7 +384,7 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]], names: _Names) -> Row:
                 "on_update": _FK_ACTIONS[con["on_update"]],
                 "match": _FK_MATCH[con["match"]], **deferral, "comment": con["comment"],
                 "on_delete_columns": names.of(oid, con["delete_set_nums"]),
-                **({} if con["valid"] else {"valid": False})})
+                **({"period": True} if con["period"] else {}), **_enforcement(con)})
         elif kind == "x":
             table["exclusion_constraints"].append({
                 "name": con["name"], **deferral, "comment": con["comment"],
