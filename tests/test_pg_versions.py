@@ -77,6 +77,10 @@ PG18_CASES: list[tuple[str, str, str]] = [
     ("change a virtual generation expression", VIRTUAL, VIRTUAL.replace("'!'", "'?'")),
     ("stored to virtual", STORED, VIRTUAL),
     ("virtual to stored", VIRTUAL, STORED),
+    ("virtual to plain keeps the values", VIRTUAL, VIRTUAL.replace(
+        "t2 text GENERATED ALWAYS AS (title || '!')", 't2 text COLLATE "C" DEFAULT \'x\'')),
+    ("plain to virtual", VIRTUAL.replace("t2 text GENERATED ALWAYS AS (title || '!')",
+                                         "t2 text"), VIRTUAL),
     ("create a table with virtual and stored generated columns", BASE, BASE
      + "CREATE TABLE g (a int, v int GENERATED ALWAYS AS (a * 2) VIRTUAL,"
        " s int GENERATED ALWAYS AS (a * 3) STORED, \"Odd \"\"v\"\"\" text"

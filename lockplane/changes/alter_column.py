@@ -172,6 +172,12 @@ def generation(c: Column) -> tuple[str, str] | None:
     return None if c.generated is None else (c.generated, c.generated_kind)
 
 
+def virtual_to_plain(b: Column, a: Column) -> bool:
+    """A VIRTUAL generated column (PostgreSQL 18) becoming a plain one: it has no DROP
+    EXPRESSION, so its values are copied into a new column (every row is written)."""
+    return b.generated is not None and not computed_on_write(b) and a.generated is None
+
+
 def computed_on_write(c: Column) -> bool:
     """A STORED generated column: adding it back computes it for every row (a rewrite);
     a VIRTUAL one is computed on read."""
@@ -381,6 +387,17 @@ class AlterColumn(Change):
             # no DROP EXPRESSION for a VIRTUAL column, nor a change of kind.
             if computed_on_write(b) and a.generated is None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {col} DROP EXPRESSION")
+            elif virtual_to_plain(b, a):
+                # Its values are kept: copied into a plain column that takes its place.
+                from .pg_common import temp_name
+
+                tmp = d.quote(temp_name(b.name))
+                collate = f" COLLATE {b.collation}" if b.collation else ""
+                out += [f"ALTER TABLE {t} ADD COLUMN {tmp} {b.type}{collate}",
+                        f"UPDATE {t} SET {tmp} = {col}",
+                        f"ALTER TABLE {t} DROP COLUMN {col}",
+                        f"ALTER TABLE {t} RENAME COLUMN {tmp} TO {col}",
+                        *self._comment_sql(d, a.name, self.comments[1])]
             else:
                 from .render import column_def
 
@@ -496,6 +513,7 @@ class AlterColumn(Change):
         b, a = self.before, self.after
         rewrite = (type_change_rewrites(b.type, a.type) or b.collation != a.collation
                    or (generation(b) != generation(a) and computed_on_write(a))
+                   or virtual_to_plain(b, a)
                    or (a.identity is not None and b.identity is None))
         scan = rewrite or (b.nullable and not a.nullable and not self.not_null_check) \
             or self._rechecks()
