@@ -49,6 +49,20 @@ def test_stored_as_declared(pg_dsn_factory, name: str, from_sql: str, to_sql: st
     corpus.test_postgres_stored_as_declared(pg_dsn_factory, name, from_sql, to_sql)
 
 
+@on_majors
+@pytest.mark.parametrize("name, from_sql, to_sql", corpus.SERVER_NAMED_CASES,
+                         ids=_ids(corpus.SERVER_NAMED_CASES))
+def test_server_named_and_granted(pg_dsn_factory, name: str, from_sql: str,
+                                  to_sql: str) -> None:
+    corpus.test_postgres_server_named_and_granted(pg_dsn_factory, name, from_sql, to_sql)
+
+
+@on_majors
+@pytest.mark.parametrize("name, from_sql, to_sql", corpus.DEP_CASES, ids=_ids(corpus.DEP_CASES))
+def test_dependency_order(pg_dsn_factory, name: str, from_sql: str, to_sql: str) -> None:
+    corpus.test_postgres_dependency_order(pg_dsn_factory, name, from_sql, to_sql)
+
+
 # ----------------------------------------------------------------- PostgreSQL 18 only
 # GENERATED ALWAYS AS (...) without STORED is VIRTUAL in 18 (pg_attribute.attgenerated
 # 'v'): computed on read, so adding one rewrites nothing.
