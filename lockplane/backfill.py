@@ -993,9 +993,7 @@ def trial_run(shadow: Database, sql: BatchSql, rb: ResolvedBackfill,
     hi: Any = None
     lo: Any = None
     if sql.ctid:
-        lo, hi = 0, int(shadow.query(
-            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int + 1",
-            (shadow.dialect.qname(rb.schema, rb.table),))[0][0])
+        lo, hi = 0, shadow.table_blocks(shadow.dialect.qname(rb.schema, rb.table)) + 1
     t0 = time.perf_counter()
     try:
         with shadow.transaction():

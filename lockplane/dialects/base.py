@@ -366,6 +366,11 @@ class Database(ABC):
         column."""
         raise NotImplementedError(f"{self.dialect.name}: no column look-up")
 
+    def table_blocks(self, table_sql: str) -> int:
+        """Whole storage blocks of a table (quoted ``table_sql``), for keys that walk
+        physical positions (PostgreSQL's ctid)."""
+        raise NotImplementedError(f"{self.dialect.name}: no physical row positions")
+
     def query_with_deadline(self, sql: str, timeout_s: float) -> list[tuple[Any, ...]]:
         """Run a read-only query, cancelled after ``timeout_s`` (StatementTimedOut)."""
         raise NotImplementedError(f"{self.dialect.name}: no statement deadline")

@@ -393,6 +393,11 @@ class PostgresDatabase(Database):
             [schema or self.dialect.default_schema, table, column])
         return str(rows[0][0]) if rows else None
 
+    def table_blocks(self, table_sql: str) -> int:
+        return int(self.query(
+            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+            (table_sql,))[0][0])
+
     def query_with_deadline(self, sql: str, timeout_s: float) -> list[tuple[Any, ...]]:
         try:
             with self.transaction():
