@@ -56,7 +56,8 @@ def _step_content(step: Step) -> dict[str, Any]:
     what ``--acknowledge`` matches), ``table`` (``--acknowledge rule@table``), ``kind``
     (how ``export`` translates the step), ``lock`` (the facts a reviewer and a CI policy
     gate on before approving or signing), ``rollback.sql`` and ``rollback.safety`` (what
-    ``rollback`` runs and refuses) and ``rollback.at_stake`` (what it counts on the live
+    ``rollback`` runs and refuses), ``rollback.transactional`` and ``rollback.cleanup``
+    (how it runs, as for the step) and ``rollback.at_stake`` (what it counts on the live
     database before asking).
     Out: ``description``, ``messages``, a finding's ``message`` and ``safer``, and
     ``rollback.note``: prose for the reader that cannot execute (what it says is shown
@@ -78,7 +79,10 @@ def _step_content(step: Step) -> dict[str, Any]:
         "kind": step.kind,
         "lock": step.lock.model_dump(mode="json") if step.lock is not None else None,
         "rollback": None if rb is None else {
-            "sql": rb.sql, "safety": rb.safety, "at_stake": rb.at_stake},
+            "sql": rb.sql, "safety": rb.safety, "at_stake": rb.at_stake,
+            # How the rollback runs (plans written without these keep their id).
+            **({"transactional": rb.transactional} if rb.transactional is not None else {}),
+            **({"cleanup": rb.cleanup} if rb.cleanup else {})},
     }
 
 
@@ -87,17 +91,22 @@ def plan_id(plan: Plan) -> str:
 
     Covered besides the steps (see ``_step_content``): ``source_hash`` and
     ``target_hash`` (the state it may run on; where it leads), ``dialect`` (which SQL
-    runs where) and ``hash_format`` (how those hashes were read). Not covered:
-    ``plan_id`` and ``signature`` themselves, ``lockplane_version`` and ``$schema``
-    (labels that decide nothing).
+    runs where) and ``hash_format`` (how those hashes were read); ``target_objects``
+    when the plan has them (what a diverged apply is said to differ in: an edited list
+    could hide a difference from the operator; plans written without them keep their
+    id). Not covered: ``plan_id`` and ``signature`` themselves, ``lockplane_version``
+    and ``$schema`` (labels that decide nothing).
     """
-    return _digest(["lockplane.plan/1", {
+    content: dict[str, Any] = {
         "source_hash": plan.source_hash,
         "target_hash": plan.target_hash,
         "dialect": plan.dialect,
         "hash_format": plan.hash_format,
         "steps": [_step_content(s) for s in plan.steps],
-    }])
+    }
+    if plan.target_objects is not None:
+        content["target_objects"] = plan.target_objects
+    return _digest(["lockplane.plan/1", content])
 
 
 def legacy_plan_id(plan: Plan) -> str:

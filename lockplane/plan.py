@@ -51,6 +51,12 @@ class StepRollback(PlanModel):
     # What the rollback destroys (Change.rollback_stake), for lockplane.stake to count on
     # a live database: {"what": "column" | "columns" | "table" | "narrowing", ...}.
     at_stake: dict[str, Any] | None = None
+    # How the rollback itself runs, which need not be how its step runs (ADD VALUE runs
+    # outside a transaction, the type recreate that undoes it in one; the undo of a DROP
+    # INDEX CONCURRENTLY is a build that leaves an INVALID index if it fails). Absent in
+    # older plans: the step's own flag, no clean-up.
+    transactional: bool | None = None
+    cleanup: list[str] = Field(default_factory=list)
     # The rollback's own lock facts (a narrowing undo rewrites the table although the
     # widening it undoes did not); absent in older plans: the step's own are used.
     lock: StepLock | None = None
@@ -102,11 +108,11 @@ class Plan(PlanModel):
                                   description=SIGNATURE_DESCRIPTION)
     steps: list[Step] = Field(default_factory=list)
     # Short digests of what the plan changes in the target (divergence.py): an
-    # apply that ends elsewhere than target_hash names what differs. They decide nothing.
+    # apply that ends elsewhere than target_hash names what differs. Covered by plan_id.
     target_objects: dict[str, str] | None = Field(
         None, description="digest of each object the plan changes (and of its parts) as "
         "in the target schema, \"\" for one it drops, to say what differs when an apply "
-        "ends at another hash; not covered by plan_id")
+        "ends at another hash; covered by plan_id")
 
     @property
     def empty(self) -> bool:
@@ -317,14 +323,21 @@ def step_for(change: Change, d: Dialect,
     rb_sql: list[str] = []
     rb_worst = Safety.SAFE
     rb_lock: Lock | None = None
+    rb_cleanup: list[str] = []
     for inv in inverse:
         rb_sql += inv.sql(d)
+        rb_cleanup += inv.cleanup_sql(d)
         s = inv.assess(d).safety
         if s.rank > rb_worst.rank:
             rb_worst = s
         rb_lock = _stronger(rb_lock, inv.lock(d))
+    rb_transactional = all(inv.transactional(d) for inv in inverse)
     if lock_timeout_ms and d.name == "postgres" and rb_sql:
-        rb_sql = [lock_timeout_sql(lock_timeout_ms), *rb_sql]
+        # As for the forward SQL above: a build that blocks nobody waits without limit.
+        quiet = not rb_transactional and rb_lock is not None \
+            and not (rb_lock.blocks_reads or rb_lock.blocks_writes)
+        rb_sql = ["SET lock_timeout = 0" if quiet else lock_timeout_sql(lock_timeout_ms),
+                  *rb_sql]
     return Step(
         description=change.describe(),
         sql=sql,
@@ -336,7 +349,9 @@ def step_for(change: Change, d: Dialect,
         rollback=StepRollback(sql=rb_sql, safety=rb_worst.value, note=change.rollback_note(),
                               at_stake=change.rollback_stake() if rb_sql else None,
                               lock=StepLock(**rb_lock.to_json()) if rb_sql and rb_lock
-                              else None),
+                              else None,
+                              transactional=rb_transactional if rb_sql else None,
+                              cleanup=rb_cleanup if rb_sql else []),
         messages=list(assessment.messages),
         findings=findings,
         backfill=change.backfill_spec() if hasattr(change, "backfill_spec") else None,
@@ -638,8 +653,11 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
             table=step.table,
             safety=step.rollback.safety,
             lock=lock,
-            transactional=step.transactional,
-            rollback=StepRollback(sql=step.sql, safety=step.safety),
+            transactional=(step.transactional if step.rollback.transactional is None
+                           else step.rollback.transactional),
+            cleanup=step.rollback.cleanup,
+            rollback=StepRollback(sql=step.sql, safety=step.safety,
+                                  transactional=step.transactional, cleanup=step.cleanup),
             messages=messages,
             findings=findings,
         ))
