@@ -336,7 +336,7 @@ def plan(
     if format not in ("json", "sql"):
         raise BadInput(f"--format must be json or sql, not {format!r}")
     result = build_plan(before, after, lock_safe=not no_rewrite,
-                        lock_timeout_ms=lock_timeout or None)
+                        lock_timeout_ms=lock_timeout or None, server_dsn=ctx.server_dsn)
     if looks_like_dsn(src_from):  # what the live rows make certain to fail
         from .predict import note_certain_failures_at
 
@@ -697,6 +697,7 @@ def lint(
     level: Annotated[str, typer.Option("--level", help="exit 3 on a finding of this class or worse: safe|review|multi_phase|lossy|dangerous")] = "review",
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="rule id to skip (repeatable, or comma-separated)")] = None,
     list_rules: Annotated[bool, typer.Option("--list-rules", help="print the rule catalogue")] = False,
+    shadow_db: Annotated[str | None, typer.Option("--shadow-db", help="a server to ask whether each ADD COLUMN default rewrites the table (as plan does); without one, non-constant defaults 'may' rewrite")] = None,
 ) -> None:
     """Check hand-written PostgreSQL migrations against the safety catalogue."""
     from .changes.base import Safety
@@ -715,7 +716,7 @@ def lint(
     if not files:
         raise BadInput("lint: give at least one .sql file")
     skipped = [r.strip() for e in exclude or () for r in e.split(",") if r.strip()]
-    findings = lint_files(files, exclude=skipped)
+    findings = lint_files(files, exclude=skipped, server_dsn=shadow_db)
     if findings or format == "json":
         sys.stdout.write(format_findings(findings, format) + "\n")
     failing = at_or_above(findings, threshold)

@@ -8,8 +8,12 @@ transactions, and ``CHECK (col IS NOT NULL)`` constraints it validated. Findings
 rule ids of :mod:`lockplane.rules`, so ``-- lockplane-ignore: <id>`` comments and CI
 settings are shared with plans.
 
-Lint never connects to a database: without the live schema some findings are hedged
-("may rewrite"), which is what a reviewer would say reading the same file.
+Lint never connects to the target: without the live schema some findings are hedged
+("may rewrite"), which is what a reviewer would say reading the same file. Whether an
+added column's default rewrites the table is the server's to say, as in ``plan``: given a
+scratch server (``server_dsn``) lint asks it, after the file's own CREATE FUNCTION,
+DOMAIN, SEQUENCE, TYPE and SCHEMA statements; without one, a default that is not a
+constant "may" rewrite.
 """
 
 from __future__ import annotations
@@ -60,11 +64,6 @@ class LintFinding:
                 "safer": self.safer}
 
 
-# Volatile functions: a default calling one is evaluated per row, so ADD COLUMN rewrites.
-# now()/current_timestamp are stable (one value per transaction): PG11+ stores it once.
-_VOLATILE = {"random", "random_normal", "setseed", "gen_random_uuid", "gen_random_bytes",
-             "uuidv4", "uuidv7", "clock_timestamp", "timeofday", "nextval",
-             "txid_current", "pg_current_xact_id", "statement_timestamp"}
 _SERIAL_TYPES = {"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"}
 # ALTER TABLE subcommands that take at most SHARE UPDATE EXCLUSIVE: reads and writes go on.
 _WEAK_LOCK_CMDS = {AT.AT_ValidateConstraint, AT.AT_SetStatistics, AT.AT_ClusterOn,
@@ -85,9 +84,10 @@ Key = tuple[str, str]
 
 
 # ------------------------------------------------------------------------ public API
-def lint_sql(text: str, filename: str = "<sql>",
-             exclude: Iterable[str] = ()) -> list[LintFinding]:
-    """Findings for one migration file's text, in file order.
+def lint_sql(text: str, filename: str = "<sql>", exclude: Iterable[str] = (),
+             server_dsn: str | None = None) -> list[LintFinding]:
+    """Findings for one migration file's text, in file order. ``server_dsn``: a scratch
+    server to ask whether defaults rewrite the table (None: hedged findings).
 
     Raises BadInput for a syntax error or an unknown rule id in an ignore comment.
     """
@@ -98,7 +98,8 @@ def lint_sql(text: str, filename: str = "<sql>",
         line = _line_col(text, pos)[0] if isinstance(pos, int) else 1
         msg = str(msg).removeprefix("syntax error ")
         raise BadInput(f"{filename}:{line}: syntax error: {msg}") from None
-    return _Linter(text, filename, stmts, set(exclude)).run()
+    answers = _ask_default_rewrites(stmts, server_dsn) if server_dsn else None
+    return _Linter(text, filename, stmts, set(exclude), default_answers=answers).run()
 
 
 def sql_files(paths: Iterable[str]) -> list[Path]:
@@ -118,7 +119,8 @@ def sql_files(paths: Iterable[str]) -> list[Path]:
     return out
 
 
-def lint_files(paths: Iterable[str], exclude: Iterable[str] = ()) -> list[LintFinding]:
+def lint_files(paths: Iterable[str], exclude: Iterable[str] = (),
+               server_dsn: str | None = None) -> list[LintFinding]:
     """Lint each file on its own: a table created by an earlier migration may hold rows."""
     excluded = set(exclude)
     unknown = sorted(excluded - RULES.keys())
@@ -131,7 +133,7 @@ def lint_files(paths: Iterable[str], exclude: Iterable[str] = ()) -> list[LintFi
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"{path}: cannot read: {exc}") from None
-        findings.extend(lint_sql(text, str(path), excluded))
+        findings.extend(lint_sql(text, str(path), excluded, server_dsn))
     return findings
 
 
@@ -191,13 +193,47 @@ def _func_name(fc: ast.FuncCall) -> str:
     return fc.funcname[-1].sval.lower() if fc.funcname else ""
 
 
-def _volatile_call(expr: Any) -> str | None:
-    for node in _walk(expr):
-        if isinstance(node, ast.FuncCall):
-            name = _func_name(node)
-            if name in _VOLATILE or name.startswith("uuid_generate_"):
-                return name
-    return None
+# Statements that make what a default may name: run before the questions.
+_SETUP_STMTS = (ast.CreateSchemaStmt, ast.CreateFunctionStmt, ast.CreateDomainStmt,
+                ast.CreateSeqStmt, ast.CreateEnumStmt, ast.CompositeTypeStmt,
+                ast.CreateRangeStmt)
+
+
+def _default_question(col: ast.ColumnDef) -> tuple[str, str | None] | None:
+    """(type, default) of an added column whose default is the server's to judge (None:
+    the type's own, which a domain may have)."""
+    cons = _constraints(col)
+    if any(c.contype in (ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED)
+           for c in cons) or _type_name(col.typeName) in _SERIAL_TYPES:
+        return None
+    default = next((c for c in cons if c.contype == ConstrType.CONSTR_DEFAULT), None)
+    if col.typeName is None:
+        return None
+    expr = None if default is None else str(RawStream()(default.raw_expr))
+    return (str(RawStream()(col.typeName)), expr)
+
+
+def _ask_default_rewrites(stmts: tuple[ast.RawStmt, ...], server_dsn: str,
+                          ) -> dict[tuple[str, str | None], bool | None]:
+    """Every ADD COLUMN default of the file put to the server at once."""
+    from .dialects import get_dialect
+
+    setup: list[str] = []
+    questions: list[tuple[str, str | None]] = []
+    for raw in stmts:
+        if isinstance(raw.stmt, _SETUP_STMTS):
+            setup.append(str(RawStream()(raw.stmt)))
+        elif isinstance(raw.stmt, ast.AlterTableStmt):
+            for cmd in raw.stmt.cmds or ():
+                if (isinstance(cmd, ast.AlterTableCmd) and cmd.subtype == AT.AT_AddColumn
+                        and isinstance(cmd.def_, ast.ColumnDef)):
+                    q = _default_question(cmd.def_)
+                    if q is not None:
+                        questions.append(q)
+    if not questions:
+        return {}
+    return get_dialect("postgres").default_rewrites(questions, near_dsn=server_dsn,
+                                                    setup_sql=setup)
 
 
 def _type_name(tn: ast.TypeName | None) -> str:
@@ -246,6 +282,8 @@ class _Linter:
     stmts: tuple[ast.RawStmt, ...]
     exclude: set[str]
     findings: list[LintFinding] = field(default_factory=list)
+    # the server's word on each ADD COLUMN default; None: no server was given
+    default_answers: dict[tuple[str, str | None], bool | None] | None = None
     new_tables: set[Key] = field(default_factory=set)
     new_indexes: set[Key] = field(default_factory=set)
     new_constraints: set[tuple[Key, str]] = field(default_factory=set)
@@ -701,6 +739,25 @@ class _Linter:
         self.locks(f"ATTACH PARTITION {_show(part)} takes ACCESS EXCLUSIVE on it")
         return False  # the parent only takes SHARE UPDATE EXCLUSIVE (PG12+)
 
+    def _default(self, name: str, question: tuple[str, str | None], pos: int | None) -> None:
+        from .dialects.postgres.default_rewrites import constant_default
+
+        expr = question[1] or f"(the default of type {question[0]})"
+        if self.default_answers is None:  # no server: only a constant is surely stored once
+            if constant_default(question[1]) is not True:
+                self.report("volatile-default", f"ADD COLUMN {name} DEFAULT {expr} may be "
+                            "computed per row, rewriting the table under ACCESS EXCLUSIVE "
+                            "(no server was asked: lint --shadow-db)", pos)
+            return
+        answer = self.default_answers.get(question)
+        if answer:
+            self.report("volatile-default", f"ADD COLUMN {name} DEFAULT {expr} is computed "
+                        "per row: the table is rewritten under ACCESS EXCLUSIVE", pos)
+        elif answer is None:
+            self.report("volatile-default", f"ADD COLUMN {name} DEFAULT {expr} may be "
+                        "computed per row, rewriting the table under ACCESS EXCLUSIVE (the "
+                        "server could not answer)", pos)
+
     def _add_column(self, table: str, col: ast.ColumnDef) -> None:
         cons = _constraints(col)
         kinds = {c.contype for c in cons}
@@ -716,11 +773,9 @@ class _Linter:
             self.report("add-not-null-column-without-default",
                         f"ADD COLUMN {name} NOT NULL without a default fails if the table "
                         "has rows", cpos)
-        if default is not None:
-            fn = _volatile_call(default.raw_expr)
-            if fn:
-                self.report("volatile-default", f"ADD COLUMN {name} DEFAULT {fn}(...) is "
-                            "computed per row: the table is rewritten under ACCESS EXCLUSIVE", cpos)
+        question = _default_question(col)
+        if question is not None:
+            self._default(name, question, cpos)
         if generated is not None and generated.generated_kind != "v":
             self.report("add-generated-column", f"ADD COLUMN {name} GENERATED ... STORED "
                         "rewrites the table under ACCESS EXCLUSIVE", cpos)

@@ -374,12 +374,15 @@ def _stronger(a: Lock | None, b: Lock) -> Lock:
 
 def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
                lock_safe: bool = True,
-               lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS) -> Plan:
+               lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS,
+               server_dsn: str | None = None) -> Plan:
     """The plan that turns ``before`` into ``after``.
 
     ``lock_safe`` (PostgreSQL): each change in the form that holds no long strong lock
     (CONCURRENTLY, NOT VALID + VALIDATE, ...); False gives the plain DDL
     (``--no-rewrite``). ``lock_timeout_ms``: written into every locking step's SQL.
+    ``server_dsn``: the server that answers questions such as "does this default rewrite
+    the table?" (the dialect's default scratch server when None).
     """
     name = dialect or after.dialect or before.dialect
     if lock_timeout_ms is not None:
@@ -390,6 +393,9 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
     with comparing(before, after):
         changes = order_changes(recreate_dependents(diff(before, after, d), before, after),
                                 before, after)
+        from .changes.add_column import ask_default_rewrites
+
+        ask_default_rewrites(changes, after, d, server_dsn)
         if lock_safe and d.name == "postgres":
             from .renames import declared_renames
 

@@ -19,15 +19,27 @@ from .base import (
 from .render import column_def, table_name
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..dialects.base import Dialect
-
-# Defaults PostgreSQL evaluates per row: adding a column with one rewrites the table.
-VOLATILE_DEFAULT_HINTS = ("random(", "gen_random_uuid(", "uuid_generate", "clock_timestamp(",
-                          "nextval(", "timeofday(", "txid_current(")
+    from ..model import Schema
 
 
-def is_volatile_default(expr: str | None) -> bool:
-    return expr is not None and any(h in expr.lower() for h in VOLATILE_DEFAULT_HINTS)
+
+def ask_default_rewrites(changes: Sequence[Change], after: Schema, d: Dialect,
+                         near_dsn: str | None = None) -> None:
+    """Put every added column's "does this default rewrite the table?" to the dialect's
+    server at once, and keep each answer on its change (None: no server answered)."""
+    domains = {dom.name.lower() for dom in after.domains}
+    adds = [c for c in changes if isinstance(c, AddColumn)
+            and c.column.generated is None and c.column.identity is None
+            and (c.column.default is not None
+                 or c.column.type.strip('"').lower() in domains)]  # a domain's own default
+    if not adds:
+        return
+    answers = d.default_rewrites([a.default_question() for a in adds], after, near_dsn)
+    for a in adds:
+        a.server_rewrites = answers.get(a.default_question())
 
 
 @register
@@ -37,6 +49,9 @@ class AddColumn(Change):
     order = Order.ALTER_TABLE
     table: Table  # the table as it is before the change
     column: Column
+    # Whether the server says its default rewrites the table (ask_default_rewrites);
+    # None: not asked or no server answered.
+    server_rewrites: bool | None = None
 
     def describe(self) -> str:
         return (f"Add column {self.column.name} {self.column.type} to "
@@ -74,11 +89,23 @@ class AddColumn(Change):
         return {"what": "column", "schema": self.table.schema_ or "", "table": self.table.name,
                 "column": self.column.name}
 
+    def default_question(self) -> tuple[str, str | None]:
+        return (self.column.type, self.column.default)
+
+    def default_rewrites(self) -> bool:
+        """Whether the default is computed per row: the server's answer, else (no server)
+        anything but a constant, conservatively."""
+        if self.server_rewrites is not None:
+            return self.server_rewrites
+        from ..dialects.postgres.default_rewrites import constant_default
+
+        return constant_default(self.column.default) is not True
+
     def rewrites(self) -> bool:
         c = self.column
         # A VIRTUAL generated column (PostgreSQL 18) is computed on read: no rewrite.
         return ((c.generated is not None and c.generated_kind == "stored")
-                or c.identity is not None or is_volatile_default(c.default))
+                or c.identity is not None or self.default_rewrites())
 
     def lock(self, d: Dialect) -> Lock:
         if d.name != "postgres":
@@ -101,6 +128,11 @@ class AddColumn(Change):
             rule, what = "add-identity-column", "its identity"
         else:
             rule, what = "volatile-default", f"its default {c.default}"
+            if self.server_rewrites is None:  # nobody asked the server: say so
+                return Assessment.of(Finding(rule, (
+                    f"Adding {name}: {what} may be computed per row (no server was asked), "
+                    "in which case PostgreSQL rewrites the whole table under an ACCESS "
+                    "EXCLUSIVE lock.")))
         return Assessment.of(Finding(rule, (
             f"Adding {name}: {what} is computed per row, so PostgreSQL rewrites the whole "
             "table under an ACCESS EXCLUSIVE lock.")))
@@ -109,8 +141,7 @@ class AddColumn(Change):
         """A volatile default without the rewrite: add the column bare, set the default
         (new rows get it), fill existing rows in committed batches, then NOT NULL."""
         c = self.column
-        if (not is_volatile_default(c.default) or c.generated is not None
-                or c.identity is not None
+        if (c.generated is not None or c.identity is not None or not self.default_rewrites()
                 or not ctx.plain_table(self.table.schema_, self.table.name)):
             return [self]
         from .alter_column import AlterColumn, not_null_via_check

@@ -246,6 +246,17 @@ class Dialect(ABC):
     def scratch(self, near_dsn: str | None = None) -> contextlib.AbstractContextManager[Database]:
         """A throwaway empty database of this dialect, dropped on exit."""
 
+    def default_rewrites(self, questions: Sequence[tuple[str, str | None]],
+                         schema: Schema | None = None, near_dsn: str | None = None,
+                         setup_sql: Sequence[str] = (),
+                         ) -> dict[tuple[str, str | None], bool | None]:
+        """For each (column type, default expression or None): whether ``ADD COLUMN``
+        with it rewrites the table, as this dialect's server decides; None: unknown (no
+        server to ask). ``schema``: the desired schema, whose own functions, sequences
+        and domains a default may name (or ``setup_sql``, statements that make them, as
+        a migration file does). One call asks all the questions at once."""
+        return {q: None for q in questions}
+
     def schema_from_sqlalchemy(self, create_all: Callable[[Any], None],
                                near_dsn: str | None = None) -> Schema:
         """The schema that ``create_all(engine)`` (SQLAlchemy ``MetaData.create_all``, the

@@ -208,6 +208,15 @@ class PostgresDialect(Dialect):
             finally:
                 drop_database(admin.conn, name)
 
+    def default_rewrites(self, questions: Sequence[tuple[str, str | None]],
+                         schema: Schema | None = None, near_dsn: str | None = None,
+                         setup_sql: Sequence[str] = (),
+                         ) -> dict[tuple[str, str | None], bool | None]:
+        """Asked of a sandbox on ``near_dsn``'s server (see :mod:`.default_rewrites`)."""
+        from .default_rewrites import default_rewrites
+
+        return default_rewrites(self, questions, schema, near_dsn, setup_sql)
+
     def sandbox(self, near_dsn: str | None = None, *,
                 allowed_extensions: Sequence[str] = ()) -> contextlib.AbstractContextManager[Any]:
         """A scratch database where untrusted SQL runs as a throwaway unprivileged role

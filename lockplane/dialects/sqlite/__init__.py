@@ -96,6 +96,14 @@ class SQLiteDialect(Dialect):
 
         return BACKFILLS_DDL
 
+    def default_rewrites(self, questions: Sequence[tuple[str, str | None]],
+                         schema: Schema | None = None, near_dsn: str | None = None,
+                         setup_sql: Sequence[str] = (),
+                         ) -> dict[tuple[str, str | None], bool | None]:
+        # SQLite's ADD COLUMN only edits the stored CREATE TABLE text: never a rewrite
+        # (and it refuses a non-constant default instead of computing it per row).
+        return {q: False for q in questions}
+
     @contextlib.contextmanager
     def scratch(self, near_dsn: str | None = None) -> Iterator[SQLiteDatabase]:
         with SQLiteDatabase(self, "sqlite:///:memory:") as db:
