@@ -23,7 +23,8 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .config import SAFETY_LEVELS, Environment, get_environment
-from .dsn import looks_like_dsn, redact
+from .dialects import dialect_names, get_dialect
+from .dsn import dialect_of, looks_like_dsn, redact
 from .errors import BadInput, ConfirmationNeeded, LockplaneError, SafetyRefusal
 from .lockwait import DEFAULT_LOCK_WAIT_BUDGET_S
 from .model import Schema
@@ -36,7 +37,7 @@ from .plan import (
     rollback_plan,
 )
 from .report import err, escape, print_plan, write_out
-from .sources import dialect_of_source, load_schema, source_context
+from .sources import load_schema, source_context
 
 
 class _LazyBackfillGroup(TyperGroup):
@@ -96,6 +97,9 @@ def _flags_show_no_type() -> None:
 
 
 _flags_show_no_type()
+
+# For --dialect's help: the registered dialects.
+_DIALECTS = " | ".join(dialect_names())
 
 app = typer.Typer(
     name="lockplane",
@@ -278,7 +282,7 @@ def plan(
     from_environment: Annotated[str | None, typer.Option("--from-environment")] = None,
     to_environment: Annotated[str | None, typer.Option("--to-environment")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="write the plan JSON here")] = None,
-    dialect: Annotated[str | None, typer.Option("--dialect", help="postgres or sqlite, when no source says")] = None,
+    dialect: Annotated[str | None, typer.Option("--dialect", help=f"{_DIALECTS}, when no source says")] = None,
     shadow_db: Annotated[str | None, typer.Option("--shadow-db", help="server for scratch databases")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary on stderr")] = False,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 4 when the plan is not empty")] = False,
@@ -299,7 +303,7 @@ def plan(
     if (with_data or sample_rows is not None) and not analyze_locks:
         raise BadInput("--with-data and --sample-rows go with --analyze-locks")
     if analyze_locks and (multi_phase or not looks_like_dsn(src_from)
-                          or dialect_of_source(src_from) != "postgres"):
+                          or not get_dialect(dialect_of(src_from)).measures_locks):
         raise BadInput("--analyze-locks needs PostgreSQL: --from (or --from-environment) must "
                        "be a live postgresql:// database, and not with --multi-phase")
     shadow_server = shadow_db or _shadow_of(from_environment)
@@ -620,7 +624,7 @@ def rollback(
 @app.command()
 def validate(
     path: Annotated[str, typer.Argument(help="schema (.json, .sql, dir) or plan JSON")],
-    dialect: Annotated[str | None, typer.Option("--dialect")] = None,
+    dialect: Annotated[str | None, typer.Option("--dialect", help=f"{_DIALECTS}, when the file does not say")] = None,
     shadow_db: Annotated[str | None, typer.Option("--shadow-db")] = None,
 ) -> None:
     """Check that a schema loads on a scratch database, or that a plan file is well-formed."""
@@ -647,7 +651,7 @@ def convert(
     input: Annotated[str, typer.Option("--input", "-i", help="schema: .json, .sql, dir, URL, module:metadata")],
     output: Annotated[str | None, typer.Option("--output", "-o")] = None,
     to: Annotated[str, typer.Option("--to", help="json or sql")] = "json",
-    dialect: Annotated[str | None, typer.Option("--dialect")] = None,
+    dialect: Annotated[str | None, typer.Option("--dialect", help=f"{_DIALECTS}, when the input does not say")] = None,
     shadow_db: Annotated[str | None, typer.Option("--shadow-db")] = None,
 ) -> None:
     """Convert a schema between formats (JSON <-> SQL)."""

@@ -231,11 +231,15 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         shadow_db: Annotated[str | None, typer.Option("--shadow-db")] = None,
     ) -> None:
         """Build a multi-phase plan explicitly, without writing the desired schema."""
+        from .dialects import get_dialect
+        from .dsn import dialect_of, looks_like_dsn
         from .multiphase.explicit import explicit_target
         from .sources import SourceContext, canonicalize, load_schema
 
-        ctx = SourceContext(server_dsn=shadow_db or (from_ if from_.startswith("postgres")
-                                                     else None))
+        # The target's own server makes the scratch database the new schema is read back
+        # from, where its dialect needs a server for one.
+        from_server = looks_like_dsn(from_) and get_dialect(dialect_of(from_)).scratch_needs_server
+        ctx = SourceContext(server_dsn=shadow_db or (from_ if from_server else None))
         before = load_schema(from_, ctx)
         ctx.dialect = before.dialect
         # As the server renders it (rewritten expressions, types), renames carried over.

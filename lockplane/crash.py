@@ -73,7 +73,7 @@ class Orphan:
 
 @dataclass
 class Aftermath:
-    """What this apply found of earlier, killed ones (PostgreSQL; empty elsewhere)."""
+    """What this apply found of earlier, killed ones (empty where the dialect has none)."""
     orphans: list[Orphan] = field(default_factory=list)
     interrupted: list[int] = field(default_factory=list)  # migration ids marked
     scratch_dropped: list[str] = field(default_factory=list)
@@ -86,7 +86,7 @@ class TaggedSession:
 
     def __init__(self, db: Database, role: str = "apply") -> None:
         self.db = db
-        self.pg = db.dialect.name == "postgres"
+        self.tags = db.dialect.settles_orphaned_sessions
         self.mark = _ROLES[role]
         self.token = secrets.token_hex(6)
         self.twin: Database | None = None
@@ -94,7 +94,7 @@ class TaggedSession:
         self.untagged = "lockplane"
 
     def __enter__(self) -> TaggedSession:
-        if not self.pg:
+        if not self.tags:
             return self
         from .dialects.postgres import PostgresDatabase
 
@@ -111,7 +111,7 @@ class TaggedSession:
 
     def tag(self, label: str | int | None) -> None:
         """Tag with ``label`` (an apply's migration id; a backfill's ``id:chunk``)."""
-        if not self.pg:
+        if not self.tags:
             return
         if isinstance(label, int):
             label = f"m={label}"
@@ -125,7 +125,7 @@ class TaggedSession:
         self.tag(self.label or None)
 
     def __exit__(self, *exc: object) -> None:
-        if not self.pg:
+        if not self.tags:
             return
         with contextlib.suppress(Exception):  # the session may be the thing that broke
             self.db.execute("SELECT set_config('application_name', %s, false)",
@@ -182,7 +182,7 @@ def settle_orphans(db: Database, wait_s: float, report: Reporter | None = None,
     once: its transaction cannot commit without its client, it only holds row locks
     (and its chunk) until it rolls back. ``label``: only orphans tagged so. Returns them,
     with outcomes."""
-    if db.dialect.name != "postgres":
+    if not db.dialect.settles_orphaned_sessions:
         return []
     orphans = {o.pid: o for o in find_orphans(db, label)}
     if not orphans:
@@ -246,22 +246,8 @@ def settle_orphans(db: Database, wait_s: float, report: Reporter | None = None,
 
 def drop_scratch_leftovers(db: Database, *servers: str | None) -> list[str]:
     """Scratch/shadow databases left by killed processes, on the target's server and on
-    any other server given; dropped (see dialects.postgres.sandbox.drop_leftovers)."""
-    if db.dialect.name != "postgres":
-        return []
-    import psycopg
-
-    from .dialects.postgres import PostgresDatabase
-    from .dialects.postgres.sandbox import drop_leftovers
-
-    dropped: list[str] = []
-    with contextlib.suppress(psycopg.Error):
-        dropped += drop_leftovers(db)  # type: ignore[arg-type]
-    for server in {s for s in servers if s and s != db.dsn}:
-        with contextlib.suppress(Exception):
-            with PostgresDatabase(db.dialect, server) as other:  # type: ignore[arg-type]
-                dropped += drop_leftovers(other)
-    return dropped
+    any other server given; dropped (see Database.drop_scratch_leftovers)."""
+    return db.drop_scratch_leftovers(*(s for s in servers if s))
 
 
 # ---------------------------------------------------------------------------- history
@@ -269,7 +255,9 @@ def mark_interrupted(history: History, orphans: list[Orphan]) -> list[int]:
     """Under the apply lock, a 'running' record is one whose process died (every apply
     holds the lock while it runs): say so, at which step, when it was noticed, and what
     became of the statement it left running."""
-    if not history.pg or not history.exists():
+    # Only the apply lock makes 'running' mean 'dead': without one (SQLite) a running
+    # record may be another live apply's.
+    if not history.db.dialect.has_advisory_locks or not history.exists():
         return []
     marked = []
     for rec in history.running():
@@ -376,7 +364,7 @@ def before_step(live: Schema, step: Step) -> Schema | None:
         for s in step.sql) else set()
     validates = [s for s in step.sql if " VALIDATE CONSTRAINT " in s]
     invalidated = {(d.qname(s, t), c) for s, t, c in _invalidated(step)} \
-        if live.dialect == "postgres" else set()
+        if d.has_not_valid_constraints else set()
     if not (created or validates or invalidated):
         return None
     undone = live.model_copy(deep=True)

@@ -919,7 +919,7 @@ def _empty_copy(server: str, live: Schema, analysis: LockAnalysis) -> Iterator[_
     if analysis.with_data:
         yield None
         return
-    with get_dialect("postgres").scratch(server) as db:
+    with get_dialect(dialect_of(server)).scratch(server) as db:
         assert isinstance(db, PostgresDatabase)
         copy: _EmptyCopy | None = None
         try:
@@ -1064,14 +1064,16 @@ def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
     server). Refuses (SafetyRefusal) a plan whose ``source_hash`` is not the target's.
     A step that fails on the shadow is reported as failed; the steps after it are not run.
     """
-    if dialect_of(target_dsn) != "postgres" or (plan.dialect and plan.dialect != "postgres"):
-        raise BadInput("--analyze-locks needs PostgreSQL")
+    d = get_dialect(dialect_of(target_dsn))
+    for name in (d.name, plan.dialect):
+        if name and not get_dialect(name).measures_locks:
+            raise BadInput(f"--analyze-locks needs PostgreSQL (it watches pg_locks); the "
+                           f"{'target' if name == d.name else 'plan'} is {name}")
     server = shadow_server_dsn or target_dsn
-    if dialect_of(server) != "postgres":
-        raise BadInput(f"--analyze-locks needs a PostgreSQL shadow server, not {redact(server)}")
+    if dialect_of(server) != d.name:
+        raise BadInput(f"--analyze-locks needs a {d.name} shadow server, not {redact(server)}")
     if not with_data and not 1 <= sample_rows <= 2**31 - 1:
         raise BadInput(f"--sample-rows must be from 1 to {2**31 - 1}, not {sample_rows}")
-    d = get_dialect("postgres")
     target = d.connect(target_dsn)
     assert isinstance(target, PostgresDatabase)
     try:
@@ -1213,7 +1215,7 @@ def copy_sample(shadow: PostgresDatabase, target_dsn: str, live: Schema,
     Returns warnings; a sample that cannot be copied leaves the shadow schema-only."""
     warnings: list[str] = []
     try:
-        target = get_dialect("postgres").connect(target_dsn)
+        target = shadow.dialect.connect(target_dsn)
     except Exception as exc:  # validation goes on without rows
         return [f"no rows copied into the shadow ({_error_line(exc)}): validated on the "
                 "schema alone"]

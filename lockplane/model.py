@@ -45,7 +45,6 @@ DIALECTS = ("postgres", "sqlite", "mysql")
 # AUTOINCREMENT / WITHOUT ROWID / STRICT / VIRTUAL generated columns; 3: PostgreSQL
 # default privileges (ALTER DEFAULT PRIVILEGES).
 HASH_FORMAT = 3
-DEFAULT_SCHEMA = {"postgres": "public", "sqlite": "main", "mysql": ""}
 
 
 class Model(BaseModel):
@@ -699,7 +698,12 @@ class Schema(Model):
 
     @model_validator(mode="after")
     def _default_schemas(self) -> 'Schema':
-        default = DEFAULT_SCHEMA[self.dialect]
+        # What a dialect's schema may hold is the dialect's (imported here: the dialects
+        # import the model).
+        from .dialects import get_dialect
+
+        d = get_dialect(self.dialect)
+        default = d.default_schema
         for group in (self.extensions, self.enums, self.domains, self.composite_types,
                       self.sequences, self.functions, self.tables, self.views,
                       self.range_types, self.collations, self.aggregates):
@@ -728,7 +732,7 @@ class Schema(Model):
             if (t.schema_, t.name) in listed:
                 raise ValueError(f"table {t.schema_}.{t.name} is listed twice")
             listed.add((t.schema_, t.name))
-        if self.default_privileges and self.dialect != "postgres":
+        if self.default_privileges and not d.has_default_privileges:
             raise ValueError(f"default_privileges are PostgreSQL's; this schema's dialect "
                              f"is {self.dialect}")
         if any(not (p.grants or p.revoked_defaults) for p in self.default_privileges):
@@ -737,11 +741,11 @@ class Schema(Model):
                                        if p.grants or p.revoked_defaults]
         if any(t.partition_of or t.inherits for t in self.tables):
             _complete_children(self)
-        if self.dialect != "sqlite":
-            self._refuse_sqlite_only()
+        if not d.has_rowid_table_options:
+            self._refuse_sqlite_only(d.has_virtual_generated_columns)
         return self
 
-    def _refuse_sqlite_only(self) -> None:
+    def _refuse_sqlite_only(self, virtual_columns: bool) -> None:
         # No other dialect renders these: accepting them would change the hash and plan
         # nothing (MySQL and PostgreSQL 18 have VIRTUAL generated columns too; an older
         # PostgreSQL refuses one when the plan is checked or applied).
@@ -749,7 +753,7 @@ class Schema(Model):
             what = ("WITHOUT ROWID" if t.without_rowid else "STRICT" if t.strict
                     else "AUTOINCREMENT" if t.primary_key and t.primary_key.autoincrement
                     else None)
-            if what is None and self.dialect not in ("mysql", "postgres"):
+            if what is None and not virtual_columns:
                 what = next((f"VIRTUAL generated column {c.name!r}" for c in t.columns
                              if c.generated is not None and c.generated_kind == "virtual"),
                             None)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .dialects import get_dialect
+from .dialects import dialect_names, get_dialect
 from .dsn import dialect_of, looks_like_dsn, redact
 from .errors import BadInput
 from .inputs import load_json, read_text
@@ -54,7 +54,7 @@ def source_context(sources: list[str], dialect: str | None, server: str | None,
     shadow_database_url; LOCKPLANE_SCRATCH_DATABASE_URL; the server of a live source whose
     dialect makes scratch databases on a server (the target's own, where the file runs as
     a throwaway unprivileged role or user)."""
-    known = dialect
+    known = _normalize_dialect(dialect, "--dialect") if dialect else None
     for src in sources:
         found = dialect_of_source(src)
         if found:
@@ -112,11 +112,13 @@ def dialect_of_source(src: str) -> str | None:
 
 def _normalize_dialect(name: str, where: str) -> str:
     aliases = {"postgres": "postgres", "postgresql": "postgres", "pg": "postgres",
-               "sqlite": "sqlite", "sqlite3": "sqlite", "libsql": "sqlite", "mysql": "mysql"}
+               "sqlite": "sqlite", "sqlite3": "sqlite", "libsql": "sqlite", "mysql": "mysql",
+               "mariadb": "mysql"}
     try:
         return aliases[name.lower()]
     except KeyError:
-        raise BadInput(f"{where}: unknown dialect {name!r}") from None
+        raise BadInput(f"{where}: unknown dialect {name!r} (known: "
+                       f"{', '.join(dialect_names())})") from None
 
 
 def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
@@ -204,8 +206,6 @@ def canonicalize(schema: Schema, ctx: SourceContext, where: str) -> Schema:
     """
     from .plan import build_plan
 
-    if schema.dialect == "mysql":
-        return schema
     plan = build_plan(Schema(dialect=schema.dialect), schema, lock_safe=False,
                       lock_timeout_ms=None)
     scripts = [(f"{where}: {step.description}", ";\n".join(step.sql)) for step in plan.steps]

@@ -56,10 +56,6 @@ class StateTable:
     def __init__(self, db: Database) -> None:
         self.db = db
         d = db.dialect
-        # Legacy flag for subclasses outside the engine's dialect-neutral part that still
-        # branch on it (multiphase/state.py, drift/memory.py): to be replaced by dialect
-        # methods, as History and the backfill checkpoints use.
-        self.pg = d.name == "postgres"
         self.table = d.state_table(self.name)
         self.p = d.param
         self.now = d.now_sql
@@ -74,7 +70,8 @@ class StateTable:
             self._create()
 
     def _create(self) -> None:
-        raise NotImplementedError
+        for statement in self.db.dialect.state_table_ddl(self.name):
+            self.db.execute(statement)
 
 
 class History(StateTable):
@@ -111,13 +108,11 @@ class History(StateTable):
     def start(self, plan_id: str, plan: Plan, applied_by: str) -> int:
         self.ensure()
         p = self.p
-        rows = self.db.query(
+        return self.db.insert_returning_id(
             f"INSERT INTO {self.table} (plan_id, source_hash, target_hash, intermediate_hash, "
-            f"steps_total, plan, applied_by) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
-            "RETURNING id",
+            f"steps_total, plan, applied_by) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
             (plan_id, plan.source_hash, plan.target_hash, plan.source_hash, len(plan.steps),
              plan.to_json(), applied_by))
-        return int(rows[0][0])
 
     def progress(self, migration_id: int, steps_done: int, intermediate_hash: str | None) -> None:
         p = self.p

@@ -322,8 +322,16 @@ def test_refuses_a_plan_made_for_another_state(pg_dsn: str) -> None:
 
 def test_needs_postgresql(sqlite_dsn: str) -> None:
     plan = Plan(source_hash="x", dialect="sqlite", steps=[])
-    with pytest.raises(BadInput, match="--analyze-locks needs PostgreSQL"):
+    with pytest.raises(BadInput, match="--analyze-locks needs PostgreSQL .* target is sqlite"):
         analyze_locks(plan, sqlite_dsn, None)
+
+
+def test_needs_postgresql_on_mysql(mysql_dsn: str, pg_dsn: str) -> None:
+    with pytest.raises(BadInput, match="--analyze-locks needs PostgreSQL .* target is mysql"):
+        analyze_locks(Plan(source_hash="x", dialect="mysql", steps=[]), mysql_dsn, None)
+    # A MySQL plan is refused on a PostgreSQL target too, before anything connects.
+    with pytest.raises(BadInput, match="the plan is mysql"):
+        analyze_locks(Plan(source_hash="x", dialect="mysql", steps=[]), pg_dsn, None)
 
 
 def test_wording() -> None:

@@ -1,12 +1,18 @@
-"""Lockplane's state on MariaDB: the history table and the GET_LOCK apply lock."""
+"""Lockplane's state on MariaDB: the history table, the GET_LOCK apply lock, multi-phase
+progress and drift memory."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pymysql
 import pytest
 
 from lockplane.dialects import connect
+from lockplane.drift.memory import Acknowledgement, DriftState
 from lockplane.errors import SafetyRefusal
+from lockplane.multiphase.model import MultiPhasePlan, Phase, PhaseRollback
+from lockplane.multiphase.state import PhaseStore
 from lockplane.plan import Plan
 from lockplane.state import History
 
@@ -116,3 +122,56 @@ def test_read_only_sessions(mysql_dsn: str) -> None:
             db.execute("INSERT INTO t VALUES (2)")
         assert db.dialect.is_read_only_violation(exc.value)
         assert db.query("SELECT a FROM t") == [(1,)]
+
+
+def _multiphase(table: str, description: str) -> MultiPhasePlan:
+    phase = Phase(phase_number=1, name="expand", description="add", plan=_plan(),
+                  rollback=PhaseRollback(description="drop"))
+    return MultiPhasePlan(operation="rename_column", description=description,
+                          pattern="expand_contract", dialect="mysql", table=table,
+                          total_phases=2, phases=[phase], source_hash="a" * 64,
+                          target_hash=description * 64)
+
+
+def test_multiphase_progress(mysql_dsn: str) -> None:
+    # The dialect's placeholders, clock and DDL; one active migration per table without a
+    # partial index.
+    with connect(mysql_dsn) as db:
+        store = PhaseStore(db)
+        assert store.list() == [] and store.get("nope") is None
+        first = store.start(_multiphase("shop.o`rders", "a"))
+        assert (first.status, first.completed_phases, first.events) == ("active", 0, [])
+        assert store.start(_multiphase("shop.o`rders", "a")).migration_id \
+            == first.migration_id
+        with pytest.raises(SafetyRefusal, match="already has an active"):
+            store.start(_multiphase("shop.o`rders", "b"))
+        store.record(first.migration_id, "applied", 1, "ana 100%", completed=1)
+        store.record(first.migration_id, "applied", 2, "ana", completed=2, status="completed")
+        done = store.get(first.migration_id)
+        assert done is not None and (done.status, done.completed_phases) == ("completed", 2)
+        assert [e["who"] for e in done.events] == ["ana 100%", "ana"]
+        assert done.started_at <= done.updated_at
+        # Completed: the table may have another.
+        other = store.start(_multiphase("shop.o`rders", "b"))
+        assert store.active_for_table("shop.o`rders") == other
+        assert len(store.list()) == 2
+        assert db.introspect().tables == []
+
+
+def test_drift_memory(mysql_dsn: str) -> None:
+    with connect(mysql_dsn) as db:
+        state = DriftState(db)
+        assert state.seen("prod") is None and state.acknowledgements() == []
+        state.record_seen("prod", "drift", "f" * 64, ["table t: extra 'column' ✓"])
+        state.record_seen("prod", "drift", "e" * 64, ["table u: missing"])
+        seen = state.seen("prod")
+        assert seen is not None and (seen.fingerprint, seen.items) == ("e" * 64,
+                                                                      ["table u: missing"])
+        assert abs((datetime.now(UTC) - seen.at).total_seconds()) < 60
+        until = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+        state.add_acknowledgement(Acknowledgement("e" * 64, "prod", "ana", datetime.now(UTC),
+                                                  until, "known", ["table u: missing"]))
+        ack = state.acknowledgement("e" * 64)
+        assert ack is not None and (ack.until, ack.by, ack.reason) == (until, "ana", "known")
+        assert state.end_acknowledgement("e" * 64)
+        assert state.acknowledgement("e" * 64) is None

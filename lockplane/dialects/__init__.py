@@ -9,7 +9,20 @@ from ..errors import BadInput
 from .base import Database, Dialect
 
 __all__ = ["Database", "Dialect", "get_dialect", "connect", "catalog_prefetcher",
-           "prefetches_catalog"]
+           "prefetches_catalog", "dialect_names"]
+
+# The registered dialects: name -> (module, class), imported on first use (a command
+# pays for the drivers of the dialects it uses only).
+_REGISTRY = {
+    "postgres": ("lockplane.dialects.postgres", "PostgresDialect"),
+    "sqlite": ("lockplane.dialects.sqlite", "SQLiteDialect"),
+    "mysql": ("lockplane.dialects.mysql", "MySQLDialect"),
+}
+
+
+def dialect_names() -> tuple[str, ...]:
+    """The registered dialects' names (what ``--dialect`` and a schema's ``dialect`` take)."""
+    return tuple(_REGISTRY)
 
 # Dialects whose catalog the launcher starts reading in a thread while the command line
 # imports (lockplane/launch.py), found without importing the dialect: that costs the time
@@ -34,19 +47,15 @@ def catalog_prefetcher(name: str) -> Callable[[str], None] | None:
 
 @cache
 def get_dialect(name: str) -> Dialect:
-    if name == "postgres":
-        from .postgres import PostgresDialect
+    try:
+        module, cls = _REGISTRY[name]
+    except KeyError:
+        raise BadInput(f"dialect {name!r} is not supported yet "
+                       f"({', '.join(_REGISTRY)})") from None
+    from importlib import import_module
 
-        return PostgresDialect()
-    if name == "sqlite":
-        from .sqlite import SQLiteDialect
-
-        return SQLiteDialect()
-    if name == "mysql":
-        from .mysql import MySQLDialect
-
-        return MySQLDialect()
-    raise BadInput(f"dialect {name!r} is not supported yet (postgres, sqlite, mysql)")
+    dialect: Dialect = getattr(import_module(module), cls)()
+    return dialect
 
 
 def connect(dsn: str, *, create: bool = False) -> Database:

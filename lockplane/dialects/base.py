@@ -17,6 +17,7 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import BadInput
@@ -85,6 +86,24 @@ class Dialect(ABC):
     state_schema: str | None = None
     # SQL for "now" in the state tables' timestamp columns.
     now_sql: str = "CURRENT_TIMESTAMP"
+    # The server goes on running the statement of a client that died, and sessions carry
+    # a name other sessions can see (PostgreSQL: application_name in pg_stat_activity):
+    # a killed run's orphaned statements are found, waited for and cancelled
+    # (lockplane/crash.py). False: nothing to settle.
+    settles_orphaned_sessions: bool = False
+    # Constraints can be added NOT VALID and validated later: a rollback's undo of a
+    # VALIDATE makes one NOT VALID again, which crash resume recognises.
+    has_not_valid_constraints: bool = False
+    # ``plan --analyze-locks`` can measure a plan's locks on a shadow copy (lockstats.py
+    # polls PostgreSQL's pg_locks); False: it is refused.
+    measures_locks: bool = False
+    # What a schema of this dialect may hold besides tables and the like: default
+    # privileges (ALTER DEFAULT PRIVILEGES), SQLite's table options (WITHOUT ROWID,
+    # STRICT, AUTOINCREMENT), VIRTUAL generated columns. A schema with what its dialect
+    # lacks is refused as it is read.
+    has_default_privileges: bool = False
+    has_rowid_table_options: bool = False
+    has_virtual_generated_columns: bool = False
 
     @abstractmethod
     def quote(self, ident: str) -> str:
@@ -167,6 +186,24 @@ class Dialect(ABC):
     def backfills_table_sql(self) -> str:
         """DDL of the ``backfills`` checkpoint table (idempotent)."""
         raise NotImplementedError(f"{self.name}: no backfill checkpoints")
+
+    def state_table_ddl(self, name: str) -> list[str]:
+        """DDL of another state table (``phases``: multi-phase progress, ``drift_state``:
+        drift memory), statements run one by one (idempotent)."""
+        raise NotImplementedError(f"{self.name}: no state table {name}")
+
+    def timestamp_param(self, value: datetime) -> Any:
+        """An aware time as a parameter for a state table's timestamp column (ISO text,
+        where columns hold text)."""
+        return value.astimezone(UTC).isoformat()
+
+    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        """INSERT of one row (``columns``, placeholders) into the state table ``table``
+        that replaces the other columns of a row with the same ``key``."""
+        values = ", ".join([self.param] * len(columns))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+        return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
+                f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
     # The catalog prints a column's type in one canonical spelling (so it can be compared
     # with the type a plan recorded); False: it keeps the type as declared.
@@ -391,6 +428,15 @@ class Database(ABC):
         """Whether the state table ``table`` (as :meth:`Dialect.state_table` names it)
         exists."""
         raise NotImplementedError(f"{self.dialect.name}: no state tables")
+
+    def drop_scratch_leftovers(self, *servers: str) -> list[str]:
+        """Scratch (shadow) databases left by killed processes on this database's server
+        and on ``servers``, dropped; their names (none where the dialect leaves none)."""
+        return []
+
+    def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int:
+        """Run an INSERT of one row into a table with a generated ``id``; that id."""
+        return int(self.query(f"{sql} RETURNING id", params)[0][0])
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...

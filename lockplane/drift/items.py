@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..changes.base import Change
-from ..model import DEFAULT_SCHEMA
 
 Kind = Literal["extra", "missing", "different"]
 KINDS: tuple[Kind, ...] = ("extra", "missing", "different")
@@ -98,7 +97,9 @@ class _Names:
     "public.users"); keys always keep it."""
 
     def __init__(self, dialect: str) -> None:
-        self.default = DEFAULT_SCHEMA.get(dialect, "")
+        from ..dialects import get_dialect
+
+        self.default = get_dialect(dialect).default_schema if dialect else ""
 
     def unqualify(self, text: str) -> str:
         """Types in an argument list without the default schema (``o orders``)."""

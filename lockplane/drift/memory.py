@@ -1,8 +1,8 @@
 """Drift memory: what a scheduled check last reported, and drift operators acknowledged.
 
 Where it lives, and why: in the checked database itself, ``lockplane.drift_state``
-(SQLite: ``_lockplane_drift_state``), next to ``lockplane.migrations``, written with the
-dialect's state-table machinery (:class:`lockplane.state.StateTable`). The database
+(SQLite, MySQL: ``_lockplane_drift_state``), next to ``lockplane.migrations``, written
+with the dialect's state-table machinery (:class:`lockplane.state.StateTable`). The database
 travels with its environment and every operator who can check it can read it: the
 scheduled flow (environments of lockplane.toml or DatabaseTarget blocks alike) and the
 CLI (``lockplane drift ack``, ``lockplane drift check``) reach it without Prefect and
@@ -47,45 +47,13 @@ EventKind = Literal["new", "changed", "resolved", "ack_expired", "same", "acknow
                     "clean", "not_checked"]
 NOTIFY: frozenset[str] = frozenset({"new", "changed", "resolved", "ack_expired"})
 
-_PG_DDL = """
-CREATE SCHEMA IF NOT EXISTS lockplane;
-CREATE TABLE IF NOT EXISTS lockplane.drift_state (
-    kind text NOT NULL,
-    name text NOT NULL,
-    status text NOT NULL,
-    fingerprint text NOT NULL,
-    items jsonb NOT NULL DEFAULT '[]',
-    environment text,
-    expires_at timestamptz,
-    reason text,
-    who text,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (kind, name)
-);
-"""
-
-_SQLITE_DDL = """
-CREATE TABLE IF NOT EXISTS _lockplane_drift_state (
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    items TEXT NOT NULL DEFAULT '[]',
-    environment TEXT,
-    expires_at TEXT,
-    reason TEXT,
-    who TEXT,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (kind, name)
-)
-"""
-
 _COLS = ("kind, name, status, fingerprint, items, environment, expires_at, reason, who, "
          "updated_at")
 
 
 def _utc(value: Any) -> datetime | None:
-    """A stored time (PostgreSQL: datetime; SQLite: ISO text) as an aware UTC datetime."""
+    """A stored time (PostgreSQL: aware datetime; MySQL: naive UTC; SQLite: ISO text) as an
+    aware UTC datetime."""
     if value is None:
         return None
     when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -143,7 +111,7 @@ class DriftState(StateTable):
 
     def _create(self) -> None:
         try:
-            self.db.execute(_PG_DDL if self.pg else _SQLITE_DDL)
+            super()._create()
         except self.db.dialect.error_types():
             # Another writer (the flow, `drift ack`) created it at the same moment:
             # CREATE ... IF NOT EXISTS is not atomic on PostgreSQL.
@@ -182,16 +150,11 @@ class DriftState(StateTable):
                 environment: str | None = None, until: datetime | None = None,
                 reason: str | None = None, by: str | None = None) -> None:
         self.ensure()
-        p = self.p
-        now = datetime.now(UTC)
-        stamp: Any = now if self.pg else now.isoformat()
-        until_v: Any = until if self.pg or until is None else until.isoformat()
+        d = self.db.dialect
+        stamp = d.timestamp_param(datetime.now(UTC))
+        until_v = None if until is None else d.timestamp_param(until)
         self.db.execute(
-            f"INSERT INTO {self.table} ({_COLS}) VALUES ({', '.join([p] * 10)}) "
-            "ON CONFLICT (kind, name) DO UPDATE SET status = excluded.status, "
-            "fingerprint = excluded.fingerprint, items = excluded.items, "
-            "environment = excluded.environment, expires_at = excluded.expires_at, "
-            "reason = excluded.reason, who = excluded.who, updated_at = excluded.updated_at",
+            d.upsert_sql(self.table, _COLS.split(", "), ("kind", "name")),
             (kind, name, status, fingerprint, json.dumps(items, ensure_ascii=False),
              environment, until_v, reason, by, stamp))
 

@@ -2,7 +2,7 @@
 
 One row per multi-phase migration: how many phases are done, its status, and an event
 log (applied, verified, approved, rolled back, forced) saying who did what and when.
-A partial unique index allows one active migration per table. The CLI, the Prefect flow
+The table (the dialect's DDL) allows one active migration per table. The CLI, the Prefect flow
 and the UI's approvals all read and write these same rows, so a team can mix them.
 """
 
@@ -16,43 +16,6 @@ from typing import Any
 from ..errors import SafetyRefusal
 from ..state import StateTable
 from .model import MultiPhasePlan
-
-_PG_DDL = """
-CREATE SCHEMA IF NOT EXISTS lockplane;
-CREATE TABLE IF NOT EXISTS lockplane.phases (
-    migration_id text PRIMARY KEY,
-    table_key text NOT NULL,
-    operation text NOT NULL,
-    description text NOT NULL,
-    total_phases integer NOT NULL,
-    completed_phases integer NOT NULL DEFAULT 0,
-    status text NOT NULL DEFAULT 'active',
-    plan jsonb NOT NULL,
-    events jsonb NOT NULL DEFAULT '[]',
-    started_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE UNIQUE INDEX IF NOT EXISTS phases_one_active_per_table
-    ON lockplane.phases (table_key) WHERE status = 'active';
-"""
-
-_SQLITE_DDL = [
-    """CREATE TABLE IF NOT EXISTS _lockplane_phases (
-    migration_id TEXT PRIMARY KEY,
-    table_key TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    description TEXT NOT NULL,
-    total_phases INTEGER NOT NULL,
-    completed_phases INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL DEFAULT 'active',
-    plan TEXT NOT NULL,
-    events TEXT NOT NULL DEFAULT '[]',
-    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-)""",
-    """CREATE UNIQUE INDEX IF NOT EXISTS _lockplane_phases_one_active_per_table
-    ON _lockplane_phases (table_key) WHERE status = 'active'""",
-]
 
 _COLS = ("migration_id, table_key, operation, description, total_phases, completed_phases, "
          "status, events, started_at, updated_at")
@@ -103,13 +66,6 @@ class MigrationState:
 
 class PhaseStore(StateTable):
     name = "phases"
-
-    def _create(self) -> None:
-        if self.pg:
-            self.db.execute(_PG_DDL)
-        else:
-            for stmt in _SQLITE_DDL:
-                self.db.execute(stmt)
 
     def _row(self, row: tuple[Any, ...]) -> MigrationState:
         events = row[7] if isinstance(row[7], list) else json.loads(row[7] or "[]")

@@ -14,6 +14,7 @@ import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -48,6 +49,7 @@ _TIMED_OUT = {1969, 3024}
 class MySQLDialect(Dialect):
     name = "mysql"
     default_schema = ""  # one database per DSN: names are never qualified
+    has_virtual_generated_columns = True
     # DDL commits implicitly: a failed plan cannot roll back the statements before it.
     transactional_ddl = False
     param = "%s"
@@ -103,6 +105,21 @@ class MySQLDialect(Dialect):
         from .state import BACKFILLS_DDL
 
         return BACKFILLS_DDL
+
+    def state_table_ddl(self, name: str) -> list[str]:
+        from .state import STATE_DDL
+
+        return STATE_DDL[name]
+
+    def timestamp_param(self, value: datetime) -> Any:
+        # datetime columns have no time zone: state times are stored as UTC.
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        values = ", ".join([self.param] * len(columns))
+        updates = ", ".join(f"{c} = VALUES({c})" for c in columns if c not in key)
+        return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
+                f"ON DUPLICATE KEY UPDATE {updates}")
 
     def lock_wait_failure(self, exc: BaseException) -> str | None:
         if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InternalError) \
@@ -324,6 +341,13 @@ class MySQLDatabase(Database):
         return bool(self.query(
             "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
             "AND TABLE_NAME = %s", (table,)))
+
+    def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int:
+        # MySQL 8 has no INSERT ... RETURNING (MariaDB 10.5+ does): the session's
+        # LAST_INSERT_ID(), which the driver reports as lastrowid.
+        with self.conn.cursor() as cur:
+            cur.execute(sql, tuple(params))
+            return int(cur.lastrowid)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -48,6 +49,11 @@ class PostgresDialect(Dialect):
     derived_constraint_names = True
     state_schema = "lockplane"
     now_sql = "now()"
+    settles_orphaned_sessions = True
+    has_not_valid_constraints = True
+    measures_locks = True
+    has_default_privileges = True
+    has_virtual_generated_columns = True  # from 18; an older server refuses them
 
     def quote(self, ident: str) -> str:
         if "\x00" in ident:
@@ -154,6 +160,14 @@ class PostgresDialect(Dialect):
         from .state import BACKFILLS_DDL
 
         return BACKFILLS_DDL
+
+    def state_table_ddl(self, name: str) -> list[str]:
+        from .state import STATE_DDL
+
+        return STATE_DDL[name]
+
+    def timestamp_param(self, value: datetime) -> Any:
+        return value  # timestamptz
 
     lock_rows_clause = " FOR UPDATE"
     canonical_column_types = True  # format_type()
@@ -418,6 +432,18 @@ class PostgresDatabase(Database):
 
     def state_table_exists(self, table: str) -> bool:
         return bool(self.query("SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0])
+
+    def drop_scratch_leftovers(self, *servers: str) -> list[str]:
+        from .sandbox import drop_leftovers
+
+        dropped: list[str] = []
+        with contextlib.suppress(psycopg.Error):
+            dropped += drop_leftovers(self)
+        for server in {s for s in servers if s and s != self.dsn}:
+            with contextlib.suppress(Exception):
+                with PostgresDatabase(self.dialect, server) as other:
+                    dropped += drop_leftovers(other)
+        return dropped
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         with self.conn.cursor() as cur:

@@ -46,3 +46,41 @@ CREATE TABLE IF NOT EXISTS lockplane.backfills (
     PRIMARY KEY (id, chunk)
 );
 """
+
+# Multi-phase progress (one active migration per table) and drift memory.
+STATE_DDL: dict[str, list[str]] = {
+    "phases": ["""
+CREATE SCHEMA IF NOT EXISTS lockplane;
+CREATE TABLE IF NOT EXISTS lockplane.phases (
+    migration_id text PRIMARY KEY,
+    table_key text NOT NULL,
+    operation text NOT NULL,
+    description text NOT NULL,
+    total_phases integer NOT NULL,
+    completed_phases integer NOT NULL DEFAULT 0,
+    status text NOT NULL DEFAULT 'active',
+    plan jsonb NOT NULL,
+    events jsonb NOT NULL DEFAULT '[]',
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS phases_one_active_per_table
+    ON lockplane.phases (table_key) WHERE status = 'active';
+"""],
+    "drift_state": ["""
+CREATE SCHEMA IF NOT EXISTS lockplane;
+CREATE TABLE IF NOT EXISTS lockplane.drift_state (
+    kind text NOT NULL,
+    name text NOT NULL,
+    status text NOT NULL,
+    fingerprint text NOT NULL,
+    items jsonb NOT NULL DEFAULT '[]',
+    environment text,
+    expires_at timestamptz,
+    reason text,
+    who text,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (kind, name)
+);
+"""],
+}

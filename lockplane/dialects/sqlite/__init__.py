@@ -19,6 +19,8 @@ from ..base import Database, Dialect, StatementTimedOut
 class SQLiteDialect(Dialect):
     name = "sqlite"
     default_schema = "main"
+    has_rowid_table_options = True
+    has_virtual_generated_columns = True
     transactional_ddl = True
     param = "?"
     # One writer at a time, in-memory scratch databases, state tables beside the user's.
@@ -95,6 +97,11 @@ class SQLiteDialect(Dialect):
         from .state import BACKFILLS_DDL
 
         return BACKFILLS_DDL
+
+    def state_table_ddl(self, name: str) -> list[str]:
+        from .state import STATE_DDL
+
+        return STATE_DDL[name]
 
     def default_rewrites(self, questions: Sequence[tuple[str, str | None]],
                          schema: Schema | None = None, near_dsn: str | None = None,

@@ -44,3 +44,39 @@ CREATE TABLE IF NOT EXISTS _lockplane_backfills (
     PRIMARY KEY (id, chunk)
 )
 """
+
+# Multi-phase progress (one active migration per table) and drift memory.
+STATE_DDL: dict[str, list[str]] = {
+    "phases": [
+        """CREATE TABLE IF NOT EXISTS _lockplane_phases (
+    migration_id TEXT PRIMARY KEY,
+    table_key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    description TEXT NOT NULL,
+    total_phases INTEGER NOT NULL,
+    completed_phases INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'active',
+    plan TEXT NOT NULL,
+    events TEXT NOT NULL DEFAULT '[]',
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)""",
+        """CREATE UNIQUE INDEX IF NOT EXISTS _lockplane_phases_one_active_per_table
+    ON _lockplane_phases (table_key) WHERE status = 'active'""",
+    ],
+    "drift_state": ["""
+CREATE TABLE IF NOT EXISTS _lockplane_drift_state (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    items TEXT NOT NULL DEFAULT '[]',
+    environment TEXT,
+    expires_at TEXT,
+    reason TEXT,
+    who TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+)
+"""],
+}
