@@ -24,3 +24,22 @@ def test_json_schema_is_read_back_from_the_server(mysql_dsn: str, tmp_path: Path
     loaded = load_schema(str(hand), SourceContext(dialect="mysql", server_dsn=mysql_dsn))
     assert loaded.hash() == live.hash()
     assert [c.type for c in loaded.tables[0].columns][0] == "int(11)"
+
+
+def test_dialect_option_names_the_registered_dialects(tmp_path: Path) -> None:
+    from tests.cli_inprocess import lockplane
+
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE TABLE t (id int);\n")
+    res = lockplane("plan", "--from", str(schema), "--to", str(schema), "--dialect", "oracle")
+    assert res.code == 2, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--dialect: unknown dialect 'oracle' (known: postgres, " \
+        "sqlite, mysql)" in lines[0], res.output
+    import typer.main
+
+    from lockplane import cli
+
+    plan = typer.main.get_command(cli.app).commands["plan"]  # type: ignore[attr-defined]
+    (option,) = [p for p in plan.params if "--dialect" in p.opts]
+    assert option.help == "postgres | sqlite | mysql, when no source says"
