@@ -175,3 +175,19 @@ def test_drift_memory(mysql_dsn: str) -> None:
         assert ack is not None and (ack.until, ack.by, ack.reason) == (until, "ana", "known")
         assert state.end_acknowledgement("e" * 64)
         assert state.acknowledgement("e" * 64) is None
+
+
+def test_a_dead_apply_is_marked_interrupted(mysql_dsn: str) -> None:
+    # Under the GET_LOCK apply lock a 'running' record is a dead process's (crash.py).
+    from lockplane.crash import drop_scratch_leftovers, mark_interrupted, settle_orphans
+
+    with connect(mysql_dsn) as db:
+        history = History(db)
+        run_id = history.start("plan-1", _plan(), "tester")
+        with history.exclusive_lock():
+            assert settle_orphans(db, 0.0) == []  # no session tags to find on MySQL
+            assert mark_interrupted(history, []) == [run_id]
+            assert drop_scratch_leftovers(db, None) == []
+        rec = history.unfinished("plan-1")
+        assert rec is not None and rec.result == "interrupted"
+        assert rec.error is not None and rec.error.startswith("interrupted: the process")
