@@ -326,7 +326,8 @@ def step_for(change: Change, d: Dialect,
     rb_cleanup: list[str] = []
     for inv in inverse:
         rb_sql += inv.sql(d)
-        rb_cleanup += inv.cleanup_sql(d)
+        if not inv.cleanup_reverts_previous():  # (what precedes an undo is another step)
+            rb_cleanup += inv.cleanup_sql(d)
         s = inv.assess(d).safety
         if s.rank > rb_worst.rank:
             rb_worst = s
@@ -395,7 +396,7 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
                                 before, after)
         from .changes.add_column import ask_default_rewrites
 
-        ask_default_rewrites(changes, after, d, server_dsn)
+        answered = ask_default_rewrites(changes, before, after, d, server_dsn)
         if lock_safe and d.name == "postgres":
             from .renames import declared_renames
 
@@ -403,9 +404,11 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
             changes = lock_safe_changes(changes, declared_renames(before, after)[0],
                                         after, d)
         source_hash, target_hash = hashes(before, after)
+    with answered:
+        steps = [step_for(c, d, lock_timeout_ms) for c in changes]
     return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
                 lockplane_version=__version__, hash_format=HASH_FORMAT,
-                steps=[step_for(c, d, lock_timeout_ms) for c in changes],
+                steps=steps,
                 target_objects=target_digests(before, after))
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from lockplane.crash import hash_before_on_scratch, resume_point
 from lockplane.dialects import connect
@@ -281,11 +282,27 @@ CREATE EVENT TRIGGER slow_hook ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
 """
 
 
+def _legacy(plan: Plan) -> Plan:
+    """``plan`` as written before undo steps said how they run (StepRollback.transactional
+    and cleanup absent): its rollback runs each undo as its step ran, so the undo of a
+    VALIDATE runs outside a transaction."""
+    from lockplane.integrity import plan_id
+
+    for step in plan.steps:
+        if step.rollback is not None:
+            step.rollback.transactional, step.rollback.cleanup = None, []
+    if plan.plan_id:
+        plan.plan_id = plan_id(plan)
+    return plan
+
+
 def test_rollback_undoing_a_validate_resumes(pg_dsn_factory) -> None:
-    """The judgement: the rollback's first step made the check NOT VALID again; the live
-    schema says so, and the state before it is the validated check."""
+    """The judgement (a legacy plan's rollback): its first step made the check NOT VALID
+    again; the live schema says so, and the state before it is the validated check."""
     dsn, forward = _plan(pg_dsn_factory, CHECKED, VALIDATED)
-    back = rollback_plan(forward)
+    # (A current plan's undo runs in a transaction: it commits with its progress.)
+    assert rollback_plan(forward).steps[0].transactional is True
+    back = rollback_plan(_legacy(forward))
     assert [s.kind for s in back.steps] == ["undo_validate_constraint"], back.steps
     pg_exec(dsn, 'ALTER TABLE items VALIDATE CONSTRAINT "qty_pos"')
     with connect(dsn) as db:
@@ -298,12 +315,18 @@ def test_rollback_undoing_a_validate_resumes(pg_dsn_factory) -> None:
     assert point is not None and (point.step, point.completed_after_death) == (1, True)
 
 
-def test_rollback_killed_in_undo_of_validate_resumes(pg_dsn_factory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("legacy", [True, False], ids=["legacy-plan", "current-plan"])
+def test_rollback_killed_in_undo_of_validate_resumes(pg_dsn_factory, tmp_path: Path,
+                                                     legacy: bool) -> None:
     """A real kill: `lockplane rollback` is SIGKILLed while its DROP ... ADD ... NOT VALID
-    statement runs (a DDL hook keeps it 6 s on the server); the statement completes after
-    the kill; the same rollback run again recognises that and finishes."""
+    statement runs (a DDL hook keeps it 6 s on the server). A legacy plan's undo runs
+    outside a transaction: the statement completes after the kill, and the same rollback
+    run again recognises that and finishes. A current plan's undo runs in a transaction
+    that cannot commit without its client: the re-run finds nothing done and runs it."""
     dsn, forward = _plan(pg_dsn_factory, CHECKED + SLOW_HOOK,
                          VALIDATED + SLOW_HOOK + "CREATE INDEX items_qty ON items (qty);")
+    if legacy:
+        forward = _legacy(forward)
     pg_exec(dsn, DATA)
     path = tmp_path / "plan.json"
     path.write_text(forward.to_json())
@@ -327,8 +350,8 @@ def test_rollback_killed_in_undo_of_validate_resumes(pg_dsn_factory, tmp_path: P
     # (Usually the re-run finds the statement still running and waits for it; on a loaded
     # machine it may have ended first: either way the step is found complete.)
     print("the re-run waited for the orphan:", f"still runs its session {orphan}" in text)
-    assert "step 1 (Undo: Validate constraint qty_pos on public.items) completed on the " \
-           "server" in text, text
+    assert legacy == ("step 1 (Undo: Validate constraint qty_pos on public.items) "
+                      "completed on the server" in text), text
     assert _rows(dsn, "SELECT convalidated FROM pg_constraint WHERE conname = 'qty_pos'") \
         == [(False,)]
     assert _rows(dsn, "SELECT to_regclass('items_qty')") == [(None,)]

@@ -126,6 +126,36 @@ def test_rollback_killed_in_its_index_build_runs_again(pg_dsn_factory, tmp_path:
     assert "stopped during step 1 (Undo: Drop index items_name" in history[1][2], history
 
 
+def test_rollback_killed_in_its_index_build_that_then_finishes(
+        pg_dsn_factory, tmp_path: Path) -> None:
+    """Killed the same way, but the orphaned build ends (the writer commits) before the
+    re-run looks: the index is there and valid, the step completed on the server."""
+    dsn, forward = _plan(pg_dsn_factory, INDEXED, ITEMS)
+    pg_exec(dsn, DATA)
+    path = _applied(dsn, forward, tmp_path)
+    writer = psycopg.connect(dsn)
+    writer.execute("UPDATE items SET qty = qty WHERE id = 1")
+    back = _rollback(path, dsn)
+    proc = subprocess.Popen(back, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env=ENV)
+    orphan = _session(dsn, "CREATE INDEX CONCURRENTLY", proc=proc)
+    _kill(proc)
+    writer.close()
+    deadline = time.monotonic() + 60
+    while _rows(dsn, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (orphan,)):
+        assert time.monotonic() < deadline, "the orphaned build never ended"
+        time.sleep(0.01)
+    assert _rows(dsn, "SELECT indisvalid FROM pg_index "
+                      "WHERE indexrelid = to_regclass('items_name')") == [(True,)]
+    rerun = subprocess.run(back, capture_output=True, text=True, env=ENV, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    text = " ".join(rerun.stderr.split())
+    assert "step 1 (Undo: Drop index items_name on public.items) completed on the server" \
+        in text, text
+    assert _hash(dsn) == forward.source_hash
+    assert [r for r, _, _ in _history(dsn)] == ["applied", "interrupted", "applied"]
+
+
 # ------------------------------------------------------------ the undo of an added value
 def test_undo_of_an_added_enum_value_is_one_transaction(pg_dsn_factory) -> None:
     _, forward = _plan(pg_dsn_factory, MOODS, MORE_MOODS)

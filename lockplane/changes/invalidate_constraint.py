@@ -10,9 +10,9 @@ join estimates) and SET NOT NULL / ATTACH PARTITION no longer skip their scans t
 it. That is a downgrade someone should see, so the step is for review.
 
 Its undo is VALIDATE CONSTRAINT (which blocks no writes). The step is transactional, so
-it commits with the plan's progress record (a crashed apply resumes exactly) and so does
-its undo: in a rollback, that VALIDATE scans inside the transaction of the undo steps next
-to it, which keep their locks meanwhile.
+it commits with the plan's progress record (a crashed apply resumes exactly); its undo
+runs as a forward VALIDATE does, alone and outside a transaction, so the undo steps next
+to it do not keep their locks while it scans.
 """
 
 from __future__ import annotations
