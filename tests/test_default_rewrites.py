@@ -158,3 +158,23 @@ def test_hostile_question_is_refused_not_run(pg_admin_dsn: str) -> None:
 def test_sqlite_never_rewrites() -> None:
     q = ("text", "CURRENT_TIMESTAMP")
     assert get_dialect("sqlite").default_rewrites([q]) == {q: False}
+
+
+@pytest.mark.parametrize(("sql_type", "default", "expected"), [
+    ("timestamptz", "now()", False), ("int", "vol()", True), ("int", "inlined()", False)])
+def test_rollback_of_a_drop_asks_too(pg_dsn: str, pg_admin_dsn: str, sql_type: str,
+                                     default: str, expected: bool) -> None:
+    """The undo of DROP COLUMN re-adds it with its default: asked of the server as well
+    (with the functions of the schema it drops from)."""
+    d = get_dialect("postgres")
+    pg_exec(pg_dsn, SETUP + TABLE + f"ALTER TABLE t ADD COLUMN c {sql_type} DEFAULT {default};")
+    with d.connect(pg_dsn) as db:
+        before = db.introspect()
+    after = before.model_copy(deep=True)
+    table = next(t for t in after.tables if t.name == "t")
+    table.columns = [c for c in table.columns if c.name != "c"]
+    plan = build_plan(before, after, server_dsn=pg_admin_dsn)
+    (step,) = [s for s in plan.steps if s.kind == "drop_column"]
+    assert step.rollback.lock is not None
+    assert step.rollback.lock.rewrites_table is expected
+    assert (step.rollback.safety == "safe") is not expected

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,20 +29,47 @@ if TYPE_CHECKING:
 
 
 
-def ask_default_rewrites(changes: Sequence[Change], after: Schema, d: Dialect,
-                         near_dsn: str | None = None) -> None:
-    """Put every added column's "does this default rewrite the table?" to the dialect's
-    server at once, and keep each answer on its change (None: no server answered)."""
-    domains = {dom.name.lower() for dom in after.domains}
-    adds = [c for c in changes if isinstance(c, AddColumn)
+# The server's answers for columns a plan's rollbacks re-add (a dropped column's inverse,
+# made afresh by each step_for): set while the plan's steps are built.
+_REVERSE_ANSWERS: ContextVar[dict[tuple[str, str | None], bool | None] | None] = ContextVar(
+    "reverse_default_answers", default=None)
+
+
+def _worth_asking(changes: Iterable[Change], schema: Schema) -> list[AddColumn]:
+    domains = {dom.name.lower() for dom in schema.domains}
+    return [c for c in changes if isinstance(c, AddColumn)
             and c.column.generated is None and c.column.identity is None
             and (c.column.default is not None
                  or c.column.type.strip('"').lower() in domains)]  # a domain's own default
-    if not adds:
-        return
-    answers = d.default_rewrites([a.default_question() for a in adds], after, near_dsn)
-    for a in adds:
-        a.server_rewrites = answers.get(a.default_question())
+
+
+def ask_default_rewrites(changes: Sequence[Change], before: Schema, after: Schema,
+                         d: Dialect, near_dsn: str | None = None,
+                         ) -> contextlib.AbstractContextManager[None]:
+    """Put every added column's "does this default rewrite the table?" to the dialect's
+    server at once, and keep each answer on its change (None: no server answered). The
+    columns rollbacks re-add are asked too (of ``before``'s functions): their answers
+    hold inside the returned context, where the steps are built."""
+    adds = _worth_asking(changes, after)
+    if adds:
+        answers = d.default_rewrites([a.default_question() for a in adds], after, near_dsn)
+        for a in adds:
+            a.server_rewrites = answers.get(a.default_question())
+    readds = _worth_asking((inv for c in changes if c.kind == "drop_column"
+                            for inv in c.inverse()), before)
+    if not readds:
+        return contextlib.nullcontext()
+    return _answering(d.default_rewrites([a.default_question() for a in readds], before,
+                                         near_dsn))
+
+
+@contextlib.contextmanager
+def _answering(answers: dict[tuple[str, str | None], bool | None]) -> Iterator[None]:
+    token = _REVERSE_ANSWERS.set(answers)
+    try:
+        yield
+    finally:
+        _REVERSE_ANSWERS.reset(token)
 
 
 @register
@@ -92,11 +122,17 @@ class AddColumn(Change):
     def default_question(self) -> tuple[str, str | None]:
         return (self.column.type, self.column.default)
 
+    def server_answer(self) -> bool | None:
+        if self.server_rewrites is not None:
+            return self.server_rewrites
+        return (_REVERSE_ANSWERS.get() or {}).get(self.default_question())
+
     def default_rewrites(self) -> bool:
         """Whether the default is computed per row: the server's answer, else (no server)
         anything but a constant, conservatively."""
-        if self.server_rewrites is not None:
-            return self.server_rewrites
+        answer = self.server_answer()
+        if answer is not None:
+            return answer
         from ..dialects.postgres.default_rewrites import constant_default
 
         return constant_default(self.column.default) is not True
@@ -128,7 +164,7 @@ class AddColumn(Change):
             rule, what = "add-identity-column", "its identity"
         else:
             rule, what = "volatile-default", f"its default {c.default}"
-            if self.server_rewrites is None:  # nobody asked the server: say so
+            if self.server_answer() is None:  # nobody asked the server: say so
                 return Assessment.of(Finding(rule, (
                     f"Adding {name}: {what} may be computed per row (no server was asked), "
                     "in which case PostgreSQL rewrites the whole table under an ACCESS "
