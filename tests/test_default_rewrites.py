@@ -178,3 +178,12 @@ def test_rollback_of_a_drop_asks_too(pg_dsn: str, pg_admin_dsn: str, sql_type: s
     assert step.rollback.lock is not None
     assert step.rollback.lock.rewrites_table is expected
     assert (step.rollback.safety == "safe") is not expected
+
+
+def test_a_named_server_that_cannot_answer_is_bad_input() -> None:
+    from lockplane.errors import BadInput
+
+    with pytest.raises(BadInput) as caught:
+        lint_sql("ALTER TABLE t ADD COLUMN c int DEFAULT random();", "m.sql",
+                 server_dsn="postgresql://postgres:sekret@127.0.0.1:1/postgres")
+    assert "sekret" not in str(caught.value)

@@ -213,6 +213,7 @@ def default_rewrites(dialect: PostgresDialect, questions: Sequence[Question],
             ask_server.remove(q)
     if not ask_server:
         return out
+    from ...dsn import redact
     from ...errors import BadInput
 
     try:
@@ -223,6 +224,11 @@ def default_rewrites(dialect: PostgresDialect, questions: Sequence[Question],
         out.update(answers)
         _known.update({(server, made, *q): a for q, a in answers.items()})
     except (BadInput, psycopg.Error, OSError) as exc:
+        if near_dsn is not None:  # a server named to ask must answer
+            if isinstance(exc, BadInput):
+                raise
+            raise BadInput(f"cannot ask {redact(near_dsn)} whether defaults rewrite "
+                           f"tables: {type(exc).__name__}") from None
         log.info("default questions: no server to ask (%s): unknown", exc)
         out.update({q: None for q in ask_server})
     return out
