@@ -416,7 +416,7 @@ def test_status_and_cancel_cli(pg_dsn: str) -> None:
     pg_exec(pg_dsn, """CREATE TABLE t (id int PRIMARY KEY, v int);
                        INSERT INTO t SELECT i, NULL FROM generate_series(1, 4000) i;""")
     run = ["backfill", "--target", pg_dsn, "--table", "t", "--set", "v = id * 2",
-           "--max-rows-per-second", "1000", "--auto-approve"]
+           "--max-rows-per-second", "200", "--auto-approve"]
     proc = subprocess.Popen([*LOCKPLANE, *run], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
