@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .config import SAFETY_LEVELS, Environment, get_environment
+from .crash import DEFAULT_ORPHAN_WAIT_S
 from .dialects import dialect_names, get_dialect
 from .dsn import dialect_of, looks_like_dsn, redact
 from .errors import BadInput, ConfirmationNeeded, LockplaneError, SafetyRefusal
@@ -165,6 +166,16 @@ def _confirm(plan: Plan, target: str) -> bool:
     answer = typer.prompt("Only 'yes' will be accepted to approve", default="",
                           show_default=False, err=True)
     return answer.strip() == "yes"
+
+
+_ORPHAN_WAIT_HELP = ("seconds to wait for a statement a killed run left running on the server "
+                     "(CREATE INDEX CONCURRENTLY, VALIDATE) before cancelling it")
+
+
+def _orphan_wait(seconds: float) -> float:
+    if not 0 <= seconds <= 86_400:
+        raise BadInput(f"--orphan-wait must be from 0 to 86400 seconds, not {seconds:g}")
+    return seconds
 
 
 def _safety_level(flag: str | None, env: Environment | None) -> str:
@@ -411,7 +422,7 @@ def apply(
     applied_by: Annotated[str | None, typer.Option("--who", help="recorded in the history")] = None,
     no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="with --schema: plain DDL instead of the lock-safe forms")] = False,
     acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: run these dangerous steps anyway: rule@schema.table, a rule id, or a step number of a plan file (repeatable)")] = None,
-    orphan_wait: Annotated[float, typer.Option("--orphan-wait", help="seconds to wait for a statement a killed apply left running on the server (CREATE INDEX CONCURRENTLY, VALIDATE) before cancelling it")] = 300.0,
+    orphan_wait: Annotated[float, typer.Option("--orphan-wait", help=_ORPHAN_WAIT_HELP)] = DEFAULT_ORPHAN_WAIT_S,
 ) -> None:
     """Apply a plan to a database (checks its hash, validates on a shadow first)."""
     from .execute import ApplyOptions, apply_plan, parse_acknowledgements
@@ -445,9 +456,7 @@ def apply(
                         applied_by=applied_by, acknowledged=parse_acknowledgements(
                             acknowledge, allow_numbers=plan_file is not None),
                         plan_file=plan_file)
-    if not 0 <= orphan_wait <= 86_400:
-        raise BadInput(f"--orphan-wait must be from 0 to 86400 seconds, not {orphan_wait:g}")
-    opts.orphan_wait_s = orphan_wait
+    opts.orphan_wait_s = _orphan_wait(orphan_wait)
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
     if env is not None and env.backup_before != "never":
         from .cli_backup import backup_first  # lockplane.toml: backup_before
@@ -576,6 +585,7 @@ def rollback(
     skip_shadow: Annotated[bool, typer.Option("--skip-shadow")] = False,
     lock_wait_budget: Annotated[float, typer.Option("--lock-wait-budget", help="seconds a step may spend retrying short lock waits before it fails, naming who blocks it")] = DEFAULT_LOCK_WAIT_BUDGET_S,
     cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
+    orphan_wait: Annotated[float, typer.Option("--orphan-wait", help=_ORPHAN_WAIT_HELP)] = DEFAULT_ORPHAN_WAIT_S,
     acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: undo these dangerous steps anyway: rule@schema.table (e.g. rollback-loses-data@public.users), a rule id, or a step number of the rollback plan shown (repeatable)")] = None,
     via_backup: Annotated[bool, typer.Option("--via-backup", help="restore the backup taken before this migration instead of running rollback SQL (lockplane runbook compares the two)")] = False,
     into: Annotated[str | None, typer.Option("--into", help="with --via-backup: database URL to restore into [default: a new database <name>_before_<plan>]")] = None,
@@ -592,6 +602,7 @@ def rollback(
         return
     from .execute import ApplyOptions, apply_plan, parse_acknowledgements
 
+    _orphan_wait(orphan_wait)
     env = _env(target_environment)
     dsn = _resolve_src(target, target_environment, "--target")
     # The applied plan, checked before anything connects (its id covers its rollback
@@ -607,6 +618,7 @@ def rollback(
     opts = ApplyOptions(safety=_safety_level(safety, env), shadow_dsn=shadow_db,
                         skip_shadow=skip_shadow, lock_wait_budget_s=lock_wait_budget,
                         cancel_blockers_after_s=cancel_blockers_after,
+                        orphan_wait_s=orphan_wait,
                         # The rollback plan is derived from a reviewed plan file and shown
                         # above, numbered: its step numbers may be acknowledged.
                         acknowledged=parse_acknowledgements(acknowledge, allow_numbers=True))

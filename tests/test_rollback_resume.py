@@ -126,6 +126,35 @@ def test_rollback_killed_in_its_index_build_runs_again(pg_dsn_factory, tmp_path:
     assert "stopped during step 1 (Undo: Drop index items_name" in history[1][2], history
 
 
+def test_rollback_rerun_cancels_the_orphan_after_orphan_wait(pg_dsn_factory,
+                                                              tmp_path: Path) -> None:
+    """Killed the same way; the re-run itself, after --orphan-wait, cancels the build
+    the dead process left waiting, then builds the index again once the writer ends."""
+    dsn, forward = _plan(pg_dsn_factory, INDEXED, ITEMS)
+    pg_exec(dsn, DATA)
+    path = _applied(dsn, forward, tmp_path)
+    writer = psycopg.connect(dsn)
+    writer.execute("UPDATE items SET qty = qty WHERE id = 1")
+    proc = subprocess.Popen(_rollback(path, dsn), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    orphan = _session(dsn, "CREATE INDEX CONCURRENTLY", proc=proc)
+    _kill(proc)
+    rerun = subprocess.Popen(_rollback(path, dsn, "--orphan-wait", "0.5"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=ENV)
+    deadline = time.monotonic() + 60
+    while _rows(dsn, "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+                (orphan,)):
+        assert time.monotonic() < deadline, "the re-run never cancelled the orphan"
+        assert rerun.poll() is None, rerun.communicate()[1]
+        time.sleep(0.05)
+    writer.close()
+    _, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr
+    assert _rows(dsn, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
+    assert _hash(dsn) == forward.source_hash
+
+
 def test_rollback_killed_in_its_index_build_that_then_finishes(
         pg_dsn_factory, tmp_path: Path) -> None:
     """Killed the same way, but the orphaned build ends (the writer commits) before the
