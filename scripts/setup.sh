@@ -8,6 +8,8 @@
 # Chromium comes from Debian's `chromium` package (apt-get, as root: CI runs as root).
 # Where it cannot be installed the browser test is skipped, except under CI=true, where
 # a missing browser fails setup.
+# pgBackRest (Debian's `pgbackrest`) is installed the same way, for the point-in-time
+# recovery test from a pgBackRest WAL archive (tests/test_pitr.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -77,5 +79,26 @@ if [ "$BROWSER" = yes ] && ! command -v chromium >/dev/null 2>&1; then
   else
     say "note: chromium is not installed (as root: apt-get install chromium);" \
         "tests/test_ui.py will be skipped"
+  fi
+fi
+
+# ------------------------------------------------------------------ pgBackRest
+if ! command -v pgbackrest >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's pgbackrest for the WAL archive test (apt-get; log: .venv/apt.log)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+           apt-get install -y -qq pgbackrest; } >>.venv/apt.log 2>&1
+    then
+      say "apt-get could not install pgbackrest; the end of .venv/apt.log:"
+      tail -20 .venv/apt.log >&2
+      [ "${CI:-}" = true ] && exit 1
+    fi
+  elif [ "${CI:-}" = true ]; then
+    say "pgbackrest is missing and cannot be installed here (needs root and apt-get):" \
+        "the pgBackRest recovery test must run in CI"
+    exit 1
+  else
+    say "note: pgbackrest is not installed (as root: apt-get install pgbackrest);" \
+        "its test in tests/test_pitr.py will be skipped"
   fi
 fi

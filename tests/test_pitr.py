@@ -10,7 +10,9 @@ the test makes is removed, even when it fails.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ from lockplane.backup.pitr import (
     plan_recovery,
     restore_command_for,
 )
-from lockplane.dialects.postgres.cluster import Cluster, free_port, own_tree
+from lockplane.dialects.postgres.cluster import Cluster, free_port, own_tree, server_user
 from lockplane.errors import BadInput
 from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec
@@ -135,6 +137,117 @@ def test_recover_to_a_time_into_a_new_instance(archived: tuple[str, Path], tmp_p
     assert time.monotonic() - started < 60
 
 
+def _as_server_user(*cmd: str) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` as the clusters' OS user (as root: nobody), as the archiver does."""
+    who = server_user()
+
+    def drop() -> None:
+        if who is not None:
+            os.setgid(who[1])
+            os.setuid(who[0])
+
+    return subprocess.run(list(cmd), capture_output=True, text=True, preexec_fn=drop,
+                          timeout=120, check=False)
+
+
+@pytest.fixture
+def pgbackrest_archived(scratch: Path) -> Iterator[tuple[str, Path]]:
+    """A throwaway cluster whose WAL pgBackRest archives (stanza ``lp``, repository and
+    config in the scratch directory): (DSN of its database, pgbackrest.conf)."""
+    if shutil.which("pgbackrest") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("pgbackrest is not installed (scripts/setup.sh installs it)")
+        pytest.skip("pgbackrest is not installed (apt-get install pgbackrest)")
+    home = scratch / "src"
+    data, sock, repo = home / "data", scratch / "sock", scratch / "repo"
+    for p in (home, sock, repo, scratch / "log", scratch / "lock"):
+        p.mkdir()
+        p.chmod(0o755)
+    port = free_port()
+    conf = scratch / "pgbackrest.conf"
+    conf.write_text(f"[global]\nrepo1-path={repo}\nlog-path={scratch / 'log'}\n"
+                    f"lock-path={scratch / 'lock'}\nlog-level-file=off\n"
+                    "start-fast=y\n\n"
+                    f"[lp]\npg1-path={data}\npg1-port={port}\npg1-socket-path={sock}\n"
+                    "pg1-user=postgres\n")
+    conf.chmod(0o644)
+    for p in (sock, repo, scratch / "log", scratch / "lock"):
+        own_tree(p)
+    src = Cluster(data, port=port, major=15, log=home / "server.log")
+    try:
+        src.initdb()
+        src.configure({"wal_level": "replica", "archive_mode": "on",
+                       "archive_command": f"pgbackrest --config={conf} --stanza=lp "
+                                          "archive-push %p",
+                       "max_wal_senders": "4", "fsync": "off", "shared_buffers": "32MB",
+                       "max_connections": "20"})
+        src.log.touch()
+        own_tree(src.log)
+        # pgBackRest reaches a local server through its Unix socket only.
+        src.run("pg_ctl", "-D", str(data), "-l", str(src.log), "-w", "-t", "60", "-o",
+                f"-c listen_addresses=127.0.0.1 -c port={port} "
+                f"-c unix_socket_directories={sock}", "start")
+        made = _as_server_user("pgbackrest", f"--config={conf}", "--stanza=lp",
+                               "stanza-create")
+        assert made.returncode == 0, made.stdout + made.stderr
+        pg_exec(src.dsn(), "CREATE DATABASE app")
+        yield src.dsn(dbname="app"), conf
+    finally:
+        src.stop("immediate")
+
+
+def test_recover_to_a_time_from_a_pgbackrest_archive(
+        pgbackrest_archived: tuple[str, Path], tmp_path: Path, scratch: Path,
+        recovered_dirs: list[Path]) -> None:
+    dsn, conf = pgbackrest_archived
+    store = open_storage(str(tmp_path / "backups"))
+    pg_exec(dsn, "CREATE TABLE items (id int PRIMARY KEY, name text);"
+                 "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g")
+    w = detect_wal_archive(dsn)
+    assert w.usable and w.method == "pgbackrest", w.problems
+    assert f"--config={conf}" in (w.restore_command or "")
+    base = create_base_backup(dsn, store)
+    pg_exec(dsn, "INSERT INTO items SELECT g, 'late ' || g FROM generate_series(101, 150) g")
+    time.sleep(1.1)
+    with psycopg.connect(dsn) as c:
+        noted = c.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    time.sleep(1.1)
+    pg_exec(dsn, "DELETE FROM items WHERE id > 120; UPDATE items SET name = 'changed'")
+    assert _rows(dsn) == 120
+    with psycopg.connect(dsn, autocommit=True) as c:  # the deletes reach the archive too
+        c.execute("SELECT pg_switch_wal()")
+
+    when = noted.astimezone(UTC).isoformat()
+    # archive-get left to the config's pg1-path (the source's data directory) refuses to
+    # serve another instance: the error says what pgBackRest said, not just "ended early".
+    wrong = scratch / "wrong"
+    recovered_dirs.append(wrong)
+    r = lockplane("recover", "--target", dsn, "--to", when, "--storage", store.url,
+                  "--into", str(wrong), "--auto-approve", "--restore-command",
+                  f'pgbackrest --config={conf} --stanza=lp archive-get %f "%p"')
+    assert r.code in (1, 2), r.output
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert "restore_command (given) failed: ERROR: [032]" in line, line
+
+    into = scratch / "recovered"
+    recovered_dirs.append(into)
+    r = lockplane("recover", "--target", dsn, "--to", when, "--storage", store.url,
+                  "--into", str(into), "--auto-approve", "--json")
+    assert r.code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["recovered"]["base_backup"] == base.id
+    got = out["recovered"]["dsn"]
+    # As of that time: all 150 rows, none of the later deletes or updates.
+    assert _rows(got) == 150
+    assert _rows(got, "SELECT count(*) FROM items WHERE name LIKE 'late %'") == 50
+    assert _rows(got, "SELECT count(*) FROM items WHERE name = 'changed'") == 0
+    with psycopg.connect(got) as c:
+        assert c.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False  # type: ignore[index]
+    log = Path(out["recovered"]["log"]).read_text()
+    assert "restored log file" in log and "from archive" in log, log[-2000:]
+    assert _rows(dsn) == 120  # the live database untouched
+
+
 def test_before_the_oldest_backup_and_no_archive(pg_dsn: str, tmp_path: Path) -> None:
     store = str(tmp_path / "backups")
     pg_exec(pg_dsn, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
@@ -194,7 +307,14 @@ def test_restore_command_for_known_archivers() -> None:
     assert restore_command_for("test ! -f /mnt/a/%f && cp %p /mnt/a/%f")[0] == \
         "cp /mnt/a/%f %p"
     assert restore_command_for("pgbackrest --stanza=main archive-push %p")[:2] == (
-        'pgbackrest --stanza=main archive-get %f "%p"', "pgbackrest")
+        'pgbackrest --stanza=main --pg1-path={pg1_path} archive-get %f "%p"', "pgbackrest")
+    # archive-get gets what it needs from archive-push's line, not what it would refuse.
+    assert restore_command_for("pgbackrest --config /etc/b.conf --stanza lp "
+                               "--compress-type=zst archive-push --repo1-path=/r %p")[0] == (
+        "pgbackrest --config=/etc/b.conf --stanza=lp --repo1-path=/r "
+        '--pg1-path={pg1_path} archive-get %f "%p"')
+    assert restore_command_for("/opt/pgbr/bin/pgbackrest --stanza=x archive-push %p")[0] == (
+        '/opt/pgbr/bin/pgbackrest --stanza=x --pg1-path={pg1_path} archive-get %f "%p"')
     assert restore_command_for("wal-g wal-push %p")[1] == "wal-g"
     assert restore_command_for("/usr/local/bin/ship %p")[0] is None
     with pytest.raises(BadInput):

@@ -15,7 +15,11 @@ Two ways back, both into something new (never over the live database unless aske
   The archive is the server's own: its ``archive_command`` is read and, for the usual
   forms (``cp %p DIR/%f``, pgBackRest's ``archive-push``, WAL-G's ``wal-push``), turned
   into the matching ``restore_command``; pgBackRest and WAL-G are detected when installed
-  and their own restore commands are named, never reimplemented.
+  and their own restore commands are named, never reimplemented. pgBackRest's
+  ``archive-get`` keeps archive-push's options (--config, --stanza, --repo1-path, ...) and
+  gets ``--pg1-path`` set to the new instance's data directory: it resolves ``%p`` against
+  that path and checks the server there. It runs as the new instance's OS user (as root:
+  nobody), who must be able to read the configuration and the repository.
 
 Base backups live in the backup storage under ``_base/<id>/`` (``base.json`` written
 last, then ``data/base.tar``, ``data/pg_wal.tar``, ``data/backup_manifest``): a listing of
@@ -396,6 +400,14 @@ class WalArchive:
     def usable(self) -> bool:
         return not self.problems and self.restore_command is not None
 
+    def restore_command_into(self, data: Path) -> str:
+        """The restore_command for a new instance in ``data``: pgBackRest resolves %p
+        against, and checks the server against, its pg1-path, the new data directory."""
+        command = self.restore_command or ""
+        if self.method == "pgbackrest":
+            return command.replace(PGBACKREST_DATA_DIR, shlex.quote(str(data)))
+        return command
+
     def describe(self) -> list[str]:
         """What is available, in an operator's words (one line each)."""
         lines = []
@@ -420,7 +432,14 @@ class WalArchive:
 
 _CP_ARCHIVE = re.compile(r"\b(?:cp|rsync)\b(?:\s+-{1,2}[\w=-]+)*\s+[\"']?%p[\"']?\s+"
                          r"[\"']?(/[^\s\"';&|]+?)/?[\"']?/?%f")
-_PGBACKREST = re.compile(r"pgbackrest\b(?P<opts>.*?)\barchive-push\b")
+_PGBACKREST = re.compile(r"(?P<exe>[^\s;&|\"']*pgbackrest)\b(?P<opts>.*?)\barchive-push\b"
+                         r"(?P<rest>[^;&|]*)")
+# archive-push options archive-get refuses ("option ... not valid for command"); the data
+# directory (pg1-path) is the new instance's, given per recovery.
+_PGBACKREST_PUSH_ONLY = {"archive-check", "archive-header-check", "archive-mode-check",
+                         "archive-push-queue-max", "compress", "compress-level",
+                         "compress-type", "pg-path"}
+PGBACKREST_DATA_DIR = "{pg1_path}"
 _WALG = re.compile(r"\bwal-g\b.*\bwal-push\b")
 
 
@@ -433,11 +452,41 @@ def restore_command_for(archive_command: str) -> tuple[str | None, str | None, s
         return f"cp {shlex.quote(d)}/%f %p", "directory", d
     m = _PGBACKREST.search(archive_command)
     if m:
-        opts = " ".join(o for o in m.group("opts").split() if o.startswith("--"))
-        return f"pgbackrest {opts} archive-get %f \"%p\"".replace("  ", " "), "pgbackrest", None
+        opts = _pgbackrest_get_options(f"{m.group('opts')} {m.group('rest')}")
+        if opts is None:
+            return None, None, None
+        return (" ".join([shlex.quote(m.group("exe")), *opts, f"--pg1-path={PGBACKREST_DATA_DIR}",
+                          "archive-get", "%f", '"%p"']), "pgbackrest", None)
     if _WALG.search(archive_command):
         return "wal-g wal-fetch %f %p", "wal-g", None
     return None, None, None
+
+
+def _pgbackrest_get_options(text: str) -> list[str] | None:
+    """The options of a ``pgbackrest ... archive-push %p`` command line that archive-get
+    needs too (--config, --stanza, --repo1-path, ...), each as ``--name=value``; None when
+    the line cannot be split like a shell would."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if not word.startswith("--"):
+            continue  # %p
+        name, eq, value = word[2:].partition("=")
+        if not eq and i < len(words) and not words[i].startswith("--") \
+                and words[i] != "%p":
+            value, eq = words[i], "="
+            i += 1
+        plain = re.sub(r"^(?:no|reset)-", "", name)
+        if re.sub(r"^(pg|repo)\d+-", r"\1-", plain) in _PGBACKREST_PUSH_ONLY:
+            continue
+        out.append(shlex.quote(f"--{name}={value}" if eq else f"--{name}"))
+    return out
 
 
 def installed_tools() -> dict[str, str]:
@@ -842,7 +891,7 @@ def recover_to_time(storage: Storage, live_dsn: str, when: datetime, data_dir: s
         data.chmod(0o700)
         own_tree(data)
         cluster.configure({
-            "restore_command": archive.restore_command,
+            "restore_command": archive.restore_command_into(data),
             "recovery_target_time": when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00"),
             "recovery_target_action": "promote",
             # The copy must never write into the live server's archive, nor be a replica.
@@ -851,9 +900,18 @@ def recover_to_time(storage: Storage, live_dsn: str, when: datetime, data_dir: s
             "unix_socket_directories": "",
         })
         report(f"replaying WAL up to {stamp(when)} on port {port} (log {cluster.log})")
-        cluster.start(wait_s=int(RECOVERY_WAIT_S))
-        dsn = cluster.dsn(user=user, dbname=_dbname(live_dsn) or "postgres")
-        timeline = _wait_promoted(cluster, dsn)
+        try:
+            cluster.start(wait_s=int(RECOVERY_WAIT_S))
+            dsn = cluster.dsn(user=user, dbname=_dbname(live_dsn) or "postgres")
+            timeline = _wait_promoted(cluster, dsn)
+        except (BadInput, ExecutionFailed) as exc:
+            said = _archive_tool_error(cluster.log)
+            if said is None:
+                raise
+            # PostgreSQL only says recovery ended early; the archive tool says why.
+            failed = BadInput if isinstance(exc, BadInput) else ExecutionFailed
+            raise failed(f"{exc.message}; restore_command ({archive.method}) failed: "
+                         f"{said}") from None
     except BaseException:
         with contextlib.suppress(Exception):
             cluster.stop("immediate")
@@ -861,6 +919,18 @@ def recover_to_time(storage: Storage, live_dsn: str, when: datetime, data_dir: s
     return RecoveredInstance(str(data), port, dsn, str(cluster.log), base.id, when,
                              round(time.monotonic() - started, 3), cluster.stop_command(),
                              timeline)
+
+
+def _archive_tool_error(log: Path) -> str | None:
+    """The last error pgBackRest or WAL-G wrote into the server log while fetching WAL
+    (a missing segment is no error: they say nothing, or "not found", for that)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    hits = [ln.strip() for ln in lines
+            if re.match(r"^(?:ERROR: \[\d+\]|ERROR: \d{4}/\d\d/\d\d )", ln)]
+    return redact(hits[-1])[:300] if hits else None
 
 
 def _reachable(data: Path) -> None:
