@@ -155,6 +155,21 @@ def test_hostile_question_is_refused_not_run(pg_admin_dsn: str) -> None:
     assert d.default_rewrites([q], near_dsn=pg_admin_dsn) == {q: None}
 
 
+def test_setup_statements_pass_the_schema_screen(pg_admin_dsn: str) -> None:
+    # A migration file's own CREATEs run before its questions, screened like a desired
+    # schema: what the screen refuses is not made, although the sandbox role could make
+    # it (Lockplane's own schema name), and a default naming it is unknown.
+    d = get_dialect("postgres")
+    setup = ["CREATE FUNCTION ok() RETURNS int LANGUAGE plpgsql VOLATILE "
+             "AS 'BEGIN RETURN 1; END'",
+             "CREATE SCHEMA lockplane",
+             "CREATE FUNCTION lockplane.f() RETURNS int LANGUAGE plpgsql VOLATILE "
+             "AS 'BEGIN RETURN 1; END'"]
+    ok, refused = ("int", "ok()"), ("int", "lockplane.f()")
+    assert d.default_rewrites([ok, refused], near_dsn=pg_admin_dsn, setup_sql=setup) == \
+        {ok: True, refused: None}
+
+
 def test_sqlite_never_rewrites() -> None:
     q = ("text", "CURRENT_TIMESTAMP")
     assert get_dialect("sqlite").default_rewrites([q]) == {q: False}

@@ -204,7 +204,7 @@ def default_rewrites(dialect: PostgresDialect, questions: Sequence[Question],
             ask_server.append(q)
     if not ask_server:
         return out
-    setup = list(setup_sql) or setup_from_schema(schema, dialect)
+    setup = _screened(setup_sql) if setup_sql else setup_from_schema(schema, dialect)
     server = dialect.server_key(near_dsn or DEFAULT_SERVER)
     made = hashlib.sha256("\0".join(setup).encode()).hexdigest()
     for q in list(ask_server):
@@ -231,6 +231,25 @@ def default_rewrites(dialect: PostgresDialect, questions: Sequence[Question],
                            f"tables: {type(exc).__name__}") from None
         log.info("default questions: no server to ask (%s): unknown", exc)
         out.update({q: None for q in ask_server})
+    return out
+
+
+def _screened(setup_sql: Sequence[str]) -> list[str]:
+    """The setup statements (a migration file's own, untrusted) that the schema-file
+    screen lets run as the sandbox role, in the form it checked: the same two defences as
+    a desired schema's load. What it refuses is not made, so a default that names it gets
+    no answer (unknown)."""
+    from ...errors import BadInput
+    from .screen import Runs, screen
+
+    out: list[str] = []
+    for sql in setup_sql:
+        try:
+            checked = screen(sql, "default question", lines=False)
+        except BadInput as exc:
+            log.debug("default questions: setup statement refused: %s", exc)
+            continue
+        out += [st.sql for st in checked.statements if st.runs is Runs.SANDBOX]
     return out
 
 
