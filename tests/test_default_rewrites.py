@@ -202,3 +202,21 @@ def test_a_named_server_that_cannot_answer_is_bad_input() -> None:
         lint_sql("ALTER TABLE t ADD COLUMN c int DEFAULT random();", "m.sql",
                  server_dsn="postgresql://postgres:sekret@127.0.0.1:1/postgres")
     assert "sekret" not in str(caught.value)
+
+
+def test_a_plan_whose_server_cannot_answer_still_plans(pg_dsn: str) -> None:
+    # plan's server is the target's own when none is configured, and its user may not be
+    # allowed to make a sandbox there: the plan is still made, on the conservative side.
+    d = get_dialect("postgres")
+    pg_exec(pg_dsn, TABLE)
+    with d.connect(pg_dsn) as db:
+        before = db.introspect()
+    after = before.model_copy(deep=True)
+    table = next(t for t in after.tables if t.name == "t")
+    table.columns.append(Column(name="c", type="int", default="random()::int", nullable=True))
+    plan = build_plan(before, after, lock_safe=False,
+                      server_dsn="postgresql://postgres:sekret@127.0.0.1:1/postgres")
+    (step,) = [s for s in plan.steps if s.kind == "add_column"]
+    assert step.lock is not None and step.lock.rewrites_table
+    assert any("no server was asked" in m for m in [*step.messages,
+                                                      *(f.message for f in step.findings)])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import BadInput
 from ..model import Column, Table, qualified
 from .base import (
     ACCESS_EXCLUSIVE,
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from ..dialects.base import Dialect
     from ..model import Schema
 
-
+log = logging.getLogger("lockplane")
 
 # The server's answers for columns a plan's rollbacks re-add (a dropped column's inverse,
 # made afresh by each step_for): set while the plan's steps are built.
@@ -52,15 +54,28 @@ def ask_default_rewrites(changes: Sequence[Change], before: Schema, after: Schem
     hold inside the returned context, where the steps are built."""
     adds = _worth_asking(changes, after)
     if adds:
-        answers = d.default_rewrites([a.default_question() for a in adds], after, near_dsn)
+        answers = _asked(d, [a.default_question() for a in adds], after, near_dsn)
         for a in adds:
             a.server_rewrites = answers.get(a.default_question())
     readds = _worth_asking((inv for c in changes if c.kind == "drop_column"
                             for inv in c.inverse()), before)
     if not readds:
         return contextlib.nullcontext()
-    return _answering(d.default_rewrites([a.default_question() for a in readds], before,
-                                         near_dsn))
+    return _answering(_asked(d, [a.default_question() for a in readds], before, near_dsn))
+
+
+def _asked(d: Dialect, questions: list[tuple[str, str | None]], schema: Schema,
+           near_dsn: str | None) -> dict[tuple[str, str | None], bool | None]:
+    """The server's answers; none (unknown) where the server cannot be asked. A plan's
+    server is the target's own unless one is configured, and a user who may not create
+    a sandbox there still gets a plan: its steps then say the default "may be computed
+    per row (no server was asked)", the conservative side."""
+    try:
+        return d.default_rewrites(questions, schema, near_dsn)
+    except BadInput as exc:
+        log.warning("could not ask whether defaults rewrite tables (%s): treated as "
+                    "unknown", exc)
+        return {}
 
 
 @contextlib.contextmanager
