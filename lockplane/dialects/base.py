@@ -14,7 +14,9 @@ README ("Adding a dialect") for what a new dialect folder provides.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -178,19 +180,33 @@ class Dialect(ABC):
             return f"{self.state_schema}.{name}"
         return f"_lockplane_{name}"
 
+    def _state_module(self) -> Any:
+        """The dialect folder's ``state`` module: HISTORY_DDL, BACKFILLS_DDL and
+        STATE_DDL (name: statements)."""
+        package = sys.modules[type(self).__module__].__package__
+        try:
+            return importlib.import_module(f"{package}.state")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.state":
+                raise
+            raise NotImplementedError(f"{self.name}: no state tables") from None
+
     def history_table_sql(self) -> str:
         """DDL of the ``migrations`` history table (idempotent, may hold several
         statements)."""
-        raise NotImplementedError(f"{self.name}: no history table")
+        return str(self._state_module().HISTORY_DDL)
 
     def backfills_table_sql(self) -> str:
         """DDL of the ``backfills`` checkpoint table (idempotent)."""
-        raise NotImplementedError(f"{self.name}: no backfill checkpoints")
+        return str(self._state_module().BACKFILLS_DDL)
 
     def state_table_ddl(self, name: str) -> list[str]:
         """DDL of another state table (``phases``: multi-phase progress, ``drift_state``:
         drift memory), statements run one by one (idempotent)."""
-        raise NotImplementedError(f"{self.name}: no state table {name}")
+        ddl: dict[str, list[str]] = self._state_module().STATE_DDL
+        if name not in ddl:
+            raise NotImplementedError(f"{self.name}: no state table {name}")
+        return ddl[name]
 
     def timestamp_param(self, value: datetime) -> Any:
         """An aware time as a parameter for a state table's timestamp column (ISO text,

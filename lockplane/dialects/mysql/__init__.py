@@ -96,21 +96,6 @@ class MySQLDialect(Dialect):
         return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) \
             and exc.args[0] in _GONE
 
-    def history_table_sql(self) -> str:
-        from .state import HISTORY_DDL
-
-        return HISTORY_DDL
-
-    def backfills_table_sql(self) -> str:
-        from .state import BACKFILLS_DDL
-
-        return BACKFILLS_DDL
-
-    def state_table_ddl(self, name: str) -> list[str]:
-        from .state import STATE_DDL
-
-        return STATE_DDL[name]
-
     def timestamp_param(self, value: datetime) -> Any:
         # datetime columns have no time zone: state times are stored as UTC.
         return value.astimezone(UTC).replace(tzinfo=None)

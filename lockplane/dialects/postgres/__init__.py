@@ -151,21 +151,6 @@ class PostgresDialect(Dialect):
 
         return None if value is None else Jsonb(value)
 
-    def history_table_sql(self) -> str:
-        from .state import HISTORY_DDL
-
-        return HISTORY_DDL
-
-    def backfills_table_sql(self) -> str:
-        from .state import BACKFILLS_DDL
-
-        return BACKFILLS_DDL
-
-    def state_table_ddl(self, name: str) -> list[str]:
-        from .state import STATE_DDL
-
-        return STATE_DDL[name]
-
     def timestamp_param(self, value: datetime) -> Any:
         return value  # timestamptz
 

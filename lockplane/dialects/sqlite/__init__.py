@@ -88,21 +88,6 @@ class SQLiteDialect(Dialect):
 
         return backfill
 
-    def history_table_sql(self) -> str:
-        from .state import HISTORY_DDL
-
-        return HISTORY_DDL
-
-    def backfills_table_sql(self) -> str:
-        from .state import BACKFILLS_DDL
-
-        return BACKFILLS_DDL
-
-    def state_table_ddl(self, name: str) -> list[str]:
-        from .state import STATE_DDL
-
-        return STATE_DDL[name]
-
     def default_rewrites(self, questions: Sequence[tuple[str, str | None]],
                          schema: Schema | None = None, near_dsn: str | None = None,
                          setup_sql: Sequence[str] = (),
