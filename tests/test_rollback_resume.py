@@ -13,14 +13,22 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
 from lockplane.dialects import connect
-from lockplane.plan import Plan, build_plan, rollback_plan
+from lockplane.plan import Plan, rollback_plan
 from tests.conftest import pg_exec
-from tests.test_crash_resume_gaps import ENV, LOCKPLANE, _apply, _history, _kill, _rows, _session
+from tests.test_crash_resume_gaps import (
+    ENV,
+    LOCKPLANE,
+    _apply,
+    _history,
+    _kill,
+    _plan,
+    _rows,
+    _session,
+)
 
 ITEMS = "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty int);"
 INDEXED = ITEMS + "CREATE INDEX items_name ON items (name);"
@@ -30,17 +38,6 @@ MOODS = "CREATE TYPE mood AS ENUM ('sad', 'happy'); " \
         "CREATE TABLE people (id int PRIMARY KEY, feeling mood DEFAULT 'sad');"
 MORE_MOODS = "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); " \
              "CREATE TABLE people (id int PRIMARY KEY, feeling mood DEFAULT 'sad');"
-
-
-def _plan(pg_dsn_factory: Any, before_sql: str, after_sql: str) -> tuple[str, Plan]:
-    source, desired = pg_dsn_factory(), pg_dsn_factory()
-    pg_exec(source, before_sql)
-    pg_exec(desired, after_sql)
-    with connect(source) as db:
-        before = db.introspect()
-    with connect(desired) as db:
-        after = db.introspect()
-    return source, build_plan(before, after)
 
 
 def _applied(dsn: str, forward: Plan, tmp_path: Path) -> Path:
