@@ -61,44 +61,33 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; th
   say "done: .venv is ready (source .venv/bin/activate puts 'lockplane' on your PATH)"
 fi
 
-# ------------------------------------------------------------------ Chromium
-if [ "$BROWSER" = yes ] && ! command -v chromium >/dev/null 2>&1; then
+# ------------------------------------------------------- Debian packages tests need
+# Installed with apt-get when running as root; in CI a missing one fails the setup,
+# elsewhere the tests that need it are skipped.
+debian_package() {  # package (and command), the test that needs it, what is skipped
+  local pkg=$1 test=$2 skipped=$3
+  command -v "$pkg" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Debian's chromium for the browser test (apt-get; log: .venv/apt.log)"
+    say "installing Debian's $pkg for $test (apt-get; log: .venv/apt.log)"
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-           apt-get install -y -qq chromium; } >.venv/apt.log 2>&1
+           apt-get install -y -qq "$pkg"; } >>.venv/apt.log 2>&1
     then
-      say "apt-get could not install chromium; the end of .venv/apt.log:"
+      say "apt-get could not install $pkg; the end of .venv/apt.log:"
       tail -20 .venv/apt.log >&2
-      [ "${CI:-}" = true ] && exit 1
+      if [ "${CI:-}" = true ]; then exit 1; fi
     fi
   elif [ "${CI:-}" = true ]; then
-    say "chromium is missing and cannot be installed here (needs root and apt-get):" \
-        "the browser test must run in CI"
+    say "$pkg is missing and cannot be installed here (needs root and apt-get):" \
+        "$test must run in CI"
     exit 1
   else
-    say "note: chromium is not installed (as root: apt-get install chromium);" \
-        "tests/test_ui.py will be skipped"
+    say "note: $pkg is not installed (as root: apt-get install $pkg); $skipped"
   fi
-fi
+  return 0
+}
 
-# ------------------------------------------------------------------ pgBackRest
-if ! command -v pgbackrest >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Debian's pgbackrest for the WAL archive test (apt-get; log: .venv/apt.log)"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-           apt-get install -y -qq pgbackrest; } >>.venv/apt.log 2>&1
-    then
-      say "apt-get could not install pgbackrest; the end of .venv/apt.log:"
-      tail -20 .venv/apt.log >&2
-      [ "${CI:-}" = true ] && exit 1
-    fi
-  elif [ "${CI:-}" = true ]; then
-    say "pgbackrest is missing and cannot be installed here (needs root and apt-get):" \
-        "the pgBackRest recovery test must run in CI"
-    exit 1
-  else
-    say "note: pgbackrest is not installed (as root: apt-get install pgbackrest);" \
-        "its test in tests/test_pitr.py will be skipped"
-  fi
+if [ "$BROWSER" = yes ]; then
+  debian_package chromium "the browser test" "tests/test_ui.py will be skipped"
 fi
+debian_package pgbackrest "the pgBackRest recovery test" \
+  "its test in tests/test_pitr.py will be skipped"
