@@ -54,14 +54,19 @@ CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL DEFAULT '');
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def reader_role() -> None:
+def ensure_role(name: str) -> None:
+    """A NOLOGIN role the schemas grant to (roles are server-wide: made once)."""
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER,)).fetchone():
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
             try:
-                conn.execute(f"CREATE ROLE {READER} NOLOGIN")
+                conn.execute(f"CREATE ROLE {name} NOLOGIN")
             except psycopg.errors.DuplicateObject:  # another test process made it
                 pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def reader_role() -> None:
+    ensure_role(READER)
 
 
 def _write(path: Path, text: str) -> Path:

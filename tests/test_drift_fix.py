@@ -18,7 +18,8 @@ import pytest
 from lockplane.drift import targets_from_config
 from lockplane.drift.fix import ADOPT, REVERT, propose_fix
 from tests.cli_inprocess import lockplane
-from tests.conftest import PG_ADMIN_DSN, pg_exec
+from tests.conftest import pg_exec
+from tests.test_drift import _toml, _write, ensure_role
 
 READER = "lp_fix_reader"
 TODAY = dt.date.today().isoformat()
@@ -88,26 +89,7 @@ SQLITE_OBJECTS = {
 
 @pytest.fixture(scope="module", autouse=True)
 def reader_role() -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER,)).fetchone():
-            try:
-                conn.execute(f"CREATE ROLE {READER} NOLOGIN")
-            except psycopg.errors.DuplicateObject:  # another test process made it
-                pass
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-def _toml(root: Path, envs: dict[str, dict[str, object]]) -> None:
-    lines = []
-    for name, keys in envs.items():
-        lines.append(f"[environments.{name}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
-    (root / "lockplane.toml").write_text("\n".join(lines) + "\n")
+    ensure_role(READER)
 
 
 def _sqlite_exec(dsn: str, script: str) -> None:
