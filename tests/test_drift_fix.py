@@ -19,7 +19,7 @@ from lockplane.drift import targets_from_config
 from lockplane.drift.fix import ADOPT, REVERT, propose_fix
 from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec
-from tests.test_drift import _toml, _write, ensure_role
+from tests.test_drift import _sqlite_exec, _toml, _write, ensure_role
 
 READER = "lp_fix_reader"
 TODAY = dt.date.today().isoformat()
@@ -90,14 +90,6 @@ SQLITE_OBJECTS = {
 @pytest.fixture(scope="module", autouse=True)
 def reader_role() -> None:
     ensure_role(READER)
-
-
-def _sqlite_exec(dsn: str, script: str) -> None:
-    conn = sqlite3.connect(dsn.removeprefix("sqlite:///"))
-    try:
-        conn.executescript(script)
-    finally:
-        conn.close()
 
 
 @pytest.fixture
