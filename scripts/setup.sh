@@ -9,7 +9,9 @@
 # Where it cannot be installed the browser test is skipped, except under CI=true, where
 # a missing browser fails setup.
 # pgBackRest (Debian's `pgbackrest`) is installed the same way, for the point-in-time
-# recovery test from a pgBackRest WAL archive (tests/test_pitr.py).
+# recovery test from a pgBackRest WAL archive (tests/test_pitr.py), and Percona Toolkit
+# (Debian's `percona-toolkit`) for the test that runs an exported pt-online-schema-change
+# against MariaDB (tests/test_export_osc.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -64,9 +66,9 @@ fi
 # ------------------------------------------------------- Debian packages tests need
 # Installed with apt-get when running as root; in CI a missing one fails the setup,
 # elsewhere the tests that need it are skipped.
-debian_package() {  # package (and command), the test that needs it, what is skipped
-  local pkg=$1 test=$2 skipped=$3
-  command -v "$pkg" >/dev/null 2>&1 && return 0
+debian_package() {  # package, the test that needs it, what is skipped[, its command]
+  local pkg=$1 test=$2 skipped=$3 cmd=${4:-$1}
+  command -v "$cmd" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing Debian's $pkg for $test (apt-get; log: .venv/apt.log)"
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -91,3 +93,5 @@ if [ "$BROWSER" = yes ]; then
 fi
 debian_package pgbackrest "the pgBackRest recovery test" \
   "its test in tests/test_pitr.py will be skipped"
+debian_package percona-toolkit "the pt-online-schema-change test" \
+  "its test in tests/test_export_osc.py will be skipped" pt-online-schema-change
