@@ -189,6 +189,22 @@ def _line(text: str, offset: int) -> int:
     return text.count("\n", 0, max(offset, 0)) + 1
 
 
+class _Lines:
+    """Line numbers of offsets met in increasing order: each newline is counted once
+    (counting from the start for every statement made a big file's screen quadratic)."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.offset, self.line = text, 0, 1
+
+    def at(self, offset: int) -> int:
+        offset = max(offset, 0)
+        if offset < self.offset:
+            return _line(self.text, offset)
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
+
+
 def screen(text: str, path: str, *, lines: bool = True) -> Screened:
     """Parse a schema file and decide, for every statement, whether and where it runs.
 
@@ -204,11 +220,12 @@ def screen(text: str, path: str, *, lines: bool = True) -> Screened:
             where += f":{_line(text, location)}"
         raise BadInput(f"{where}: {exc.args[0]}") from None
     out = Screened(path, text, lines=lines)
+    line_at = _Lines(text).at
     for r in raw:
         offset = r.stmt_location
         length = r.stmt_len or len(text) - offset
         sql = text[offset:offset + length]
-        line = _line(text, offset + len(sql) - len(sql.lstrip()))
+        line = line_at(offset + len(sql) - len(sql.lstrip()))
         roles = _Roles()
         roles(r.stmt)
         stmt = _classify(r.stmt, sql, offset, line, out)
