@@ -58,12 +58,16 @@ def diff(before: Schema, after: Schema, dialect: Dialect) -> list[Change]:
     out += diff_tables(before, after, dialect)
     for annotate in CHANGE_ANNOTATORS:
         annotate(out, before, after, dialect)
-    return out
+    from .fill import declared_fills
+
+    # Columns declaring how existing rows get a value (-- lockplane:fill-with) are filled
+    # before their NOT NULL.
+    return declared_fills(out, before, after, dialect)
 
 
 # ----------------------------------------------------------------------------- helpers
 def _strip(obj: Any, *fields: str) -> dict[str, Any]:
-    return obj.model_dump(exclude={"renamed_from", "is_primary_key", *fields})
+    return obj.model_dump(exclude={"renamed_from", "fill_with", "is_primary_key", *fields})
 
 
 def same(a: Any, b: Any, *ignore: str) -> bool:
@@ -194,6 +198,8 @@ def sqlite_needs_rebuild(b: Table, a: Table) -> bool:
             stored = col.generated is not None and col.generated_kind == "stored"
             if stored or (not col.nullable and col.default is None):
                 return True
+            if col.fill_with is not None and (not col.nullable or col.default is not None):
+                return True  # added bare, filled, then rebuilt with the rest (fill.py)
             if col.default is not None and _sqlite_non_constant(col.default):
                 return True
         elif not same(prev, col, "comment"):

@@ -98,6 +98,11 @@ class Column(Model):
     # Original-Lockplane field; folded into Table.primary_key when the table is built.
     is_primary_key: bool = False
     renamed_from: str | None = Field(None, description="declared rename (multi-phase)")
+    fill_with: str | None = Field(
+        None, description="declared fill (-- lockplane:fill-with EXPR): how existing rows get "
+        "a value when a plan adds this column or makes it NOT NULL (or gives it a CHECK): "
+        "an SQL expression over the row's other columns, backfilled in batches before the "
+        "constraint is enforced. Intent, not state (not hashed)")
     identity_options: IdentityOptions | None = Field(
         None, description="START/INCREMENT/... of an identity column's sequence, when not "
         "the defaults")
@@ -663,7 +668,7 @@ ObjectKey = tuple[str, str, str, str]
 
 
 # (``unmanaged`` lists what introspection saw but does not model: a report, not state.)
-_NOT_STATE = {"renamed_from", "is_primary_key", "clone_names", "unmanaged"}
+_NOT_STATE = {"renamed_from", "fill_with", "is_primary_key", "clone_names", "unmanaged"}
 
 
 class Schema(Model):

@@ -149,6 +149,10 @@ _CATALOGUE = [
          "default fails on a table that has rows",
          "Add it nullable (or with a constant default), backfill, then SET NOT NULL.",
          ("adding-required-field",)),
+    Rule("fill-with", R, "Existing rows are filled with the desired schema's fill-with "
+         "expression before the column's constraint is enforced",
+         "Read the expression: it runs on every existing row (in resumable batches); "
+         "the constraint comes after it.", lintable=False),
     Rule("volatile-default", R, "A default computed per row rewrites the table under "
          "ACCESS EXCLUSIVE",
          "Add the column without a default, set the default, backfill in batches.",

@@ -128,7 +128,9 @@ def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
         with get_dialect(dialect_of(src)).connect(src) as db:
             return db.introspect()
     if kind == "json":
-        schema = load_json_schema(src, ctx.dialect)
+        from .fill import check_schema_fills
+
+        schema = check_schema_fills(load_json_schema(src, ctx.dialect), src)
         if ctx.canonicalize_json:
             return canonicalize(schema, ctx, where=src)
         return schema
@@ -140,10 +142,13 @@ def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
     schema = get_dialect(dialect).load_untrusted(
         scripts, _scratch_server(dialect, ctx), allowed_extensions=ctx.allowed_extensions,
         version_of=ctx.version_of)
-    # Declared renames live in comments the server never sees.
+    # Declared renames and fills live in comments the server never sees.
+    from .fill import apply_fill_annotations
     from .multiphase.annotations import apply_rename_annotations
 
-    return apply_rename_annotations(schema, files)
+    schema = apply_rename_annotations(schema, files)
+    return apply_fill_annotations(schema, [(Path(p), text) for p, text in scripts],
+                                  get_dialect(dialect).default_schema)
 
 
 def sql_files(src: str) -> list[Path]:
@@ -234,6 +239,9 @@ def _carry_renames(declared: Schema, loaded: Schema) -> Schema:
             lc = live.column(c.name)
             if lc is not None:
                 lc.renamed_from = c.renamed_from
+    from .fill import carry_fills
+
+    carry_fills(declared, loaded)
     return loaded
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..model import Table, qualified
-from .base import Assessment, Change, Lock, Order, Safety, register
+from .base import Assessment, Change, Finding, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -33,6 +33,11 @@ class BackfillColumn(Change):
     # Only rows where the column IS NULL (filling a new column: rows written since its
     # default was set keep the value they got).
     only_null: bool = False
+    # Declared by the desired schema (``-- lockplane:fill-with``, lockplane.fill): the
+    # expression is the schema author's, run on every existing row; a reviewer reads it.
+    declared: bool = False
+    # What its rollback (which writes nothing back) leaves behind, for the reader.
+    undo_note: str | None = None
 
     def describe(self) -> str:
         return (f"Backfill {qualified(self.table.schema_, self.table.name)}.{self.column} "
@@ -79,7 +84,16 @@ class BackfillColumn(Change):
         # Row locks only, batch by batch: reads go on, writes to other rows go on.
         return Lock("ROW EXCLUSIVE", False, False, scans_table=True)
 
+    def rollback_note(self) -> str | None:
+        return self.undo_note
+
     def assess(self, d: Dialect) -> Assessment:
+        if self.declared:
+            where = f"{qualified(self.table.schema_, self.table.name)}.{self.column}"
+            return Assessment.of(Finding("fill-with", (
+                f"Every existing row of {where} that is NULL gets {self.expression} "
+                "(the desired schema's fill-with), in small committed batches that resume "
+                "after a crash.")))
         return Assessment(Safety.SAFE, (
             "Runs in small committed batches; resumes where it stopped after a crash.",))
 

@@ -389,7 +389,7 @@ def autoincrement(t: Table) -> bool:
 
 
 def _col_state(c: Column) -> dict[str, object]:
-    return c.model_dump(exclude={"comment", "renamed_from", "is_primary_key"})
+    return c.model_dump(exclude={"comment", "renamed_from", "fill_with", "is_primary_key"})
 
 
 def _aspects(b: Column, a: Column) -> list[str]:

@@ -184,7 +184,7 @@ def _raw(change: Change, names: _Names) -> list[_Raw]:  # noqa: PLR0911, PLR0912
         before, after = c.before, c.after
         aspects = [(f, getattr(after, f), getattr(before, f))
                    for f in type(after).model_fields
-                   if f not in ("name", "comment", "renamed_from", "is_primary_key")
+                   if f not in ("name", "comment", "renamed_from", "fill_with", "is_primary_key")
                    and getattr(after, f) != getattr(before, f)]
         return [_Raw("column", _key(table_key, after.name), f"{table_show}.{after.name}",
                      "different", table_key, before, after, tuple(aspects))]
@@ -455,7 +455,7 @@ def _field_aspects(ref: Any, sub: Any) -> list[tuple[str, Any, Any]]:
         return []
     if type(ref) is not type(sub):
         return [("", _value("", sub), _value("", ref))]
-    skip = {"renamed_from", "is_primary_key"}
+    skip = {"renamed_from", "fill_with", "is_primary_key"}
     fields = [f for f in type(sub).model_fields if f not in skip]
     aspects = [(f, getattr(sub, f), getattr(ref, f)) for f in fields
                if getattr(sub, f) != getattr(ref, f)]
