@@ -422,7 +422,7 @@ def _plain(c: Column) -> Column:
     return c.model_copy(update={"fill_with": None})
 
 
-def _fill(table: Table, column: Column, new: bool) -> Change:
+def declared_fill(table: Table, column: Column, new: bool) -> Change:
     """The fill of ``column`` (``new``: added by this plan, whose undo drops it with
     what the fill wrote)."""
     from .changes.backfill_column import BackfillColumn
@@ -445,7 +445,7 @@ def _add_filled(c: Any) -> list[Change]:
     out: list[Change] = [AddColumn(c.table, bare)]
     if col.default is not None:
         out.append(AlterColumn(c.table, bare, with_default))
-    out.append(_fill(c.table, col, True))
+    out.append(declared_fill(c.table, col, True))
     if not col.nullable:
         out.append(AlterColumn(c.table, with_default, _plain(col)))
     return out
@@ -459,8 +459,8 @@ def _tighten_filled(c: Any) -> list[Change]:
     wanted = _plain(c.after)
     loose = wanted.model_copy(update={"nullable": True})
     if loose == _plain(c.before):
-        return [_fill(c.table, c.after, False), replace(c, after=wanted)]
-    return [replace(c, after=loose), _fill(c.table, c.after, False),
+        return [declared_fill(c.table, c.after, False), replace(c, after=wanted)]
+    return [replace(c, after=loose), declared_fill(c.table, c.after, False),
             replace(c, before=loose, after=wanted, drops=[], adds=[], comments=(None, None),
                     serial_dropped=None, serial_created=None)]
 
@@ -493,5 +493,5 @@ def _rebuild_filled(c: Any, d: Dialect) -> list[Change]:
     first = diff_table(b, mid, d) if mid != b else []
     rest = RebuildTable(mid, a)
     rest.referencing_tables = list(c.referencing_tables)
-    return [*first, *(_fill(mid, col, b.column(col.name) is None) for col in fills),
+    return [*first, *(declared_fill(mid, col, b.column(col.name) is None) for col in fills),
             rest]

@@ -65,6 +65,10 @@ def detect(before: Schema, after: Schema) -> list[BreakingChange]:
                     out.append(BreakingChange("change_type", old_t, c.name))
                 elif prev.nullable and not c.nullable:
                     out.append(BreakingChange("add_not_null", old_t, c.name))
+            elif not c.nullable and c.fill_with is not None:
+                # A new NOT NULL column whose existing rows are filled (lockplane.fill):
+                # code that inserts without it breaks once the constraint is enforced.
+                out.append(BreakingChange("add_not_null", old_t, c.name))
         names = {c.name for c in t.columns}
         for c in old_t.columns:
             if c.name not in names and c.name not in renamed_away:

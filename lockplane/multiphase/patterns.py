@@ -483,6 +483,9 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
     from ..changes.validate_constraint import ValidateConstraint
     from ..model import CheckConstraint
 
+    declared = _target_table(after, table).column(column)
+    if declared is not None and declared.fill_with is not None:
+        return add_not_null_filled(after, table, declared, d)
     col = table.column(column)
     target_table = after.table(table.schema_ or "", table.name)
     assert col is not None and target_table is not None
@@ -555,6 +558,84 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
             rollback_description=f"Make {column} nullable again and restore the check",
         ),
     ]
+
+
+def add_not_null_filled(after: Schema, table: Table, wanted: Column,
+                        d: Dialect) -> list[PhaseSpec]:
+    """NOT NULL on a column whose desired schema says how existing rows are filled
+    (``-- lockplane:fill-with``, lockplane.fill), new or existing: added nullable (new),
+    given its default, filled in batches; then (where the server has NOT VALID checks)
+    a CHECK NOT VALID, validated, and SET NOT NULL; else the rebuild that enforces it.
+
+    Without a default, running code must write the column before the constraint: the
+    first phase asks for that deploy, and the next one fills again the rows old code
+    wrote as NULL meanwhile before anything checks them."""
+    from ..changes.add_constraint import AddConstraint
+    from ..changes.alter_column import AlterColumn
+    from ..changes.base import Order
+    from ..changes.validate_constraint import ValidateConstraint
+    from ..fill import declared_fill
+
+    column = wanted.name
+    t, qc = d.qname(table.schema_, table.name), d.quote(column)
+    nulls = Verification(description=f"no row has {column} NULL",
+                         sql=f"SELECT 1 FROM {t} WHERE {qc} IS NULL LIMIT 1")
+    col = table.column(column)
+    first: list[Change] = []
+    if col is None:  # a new column: added bare first
+        col = wanted.model_copy(update={"nullable": True, "default": None, "fill_with": None})
+        first.append(AddColumn(table, col))
+    validates = d.has_not_valid_constraints
+    if wanted.default is not None and validates and col.default != wanted.default:
+        first.append(AlterColumn(table, col, col.model_copy(
+            update={"default": wanted.default})))
+    defaulted = wanted.default is not None and validates
+    new = table.column(column) is None
+    fill = declared_fill(table, wanted, new=new)
+    deploy = [f"Deploy code that always writes a value to {column}."] if not defaulted else []
+    specs = [PhaseSpec(
+        name="backfill",
+        description=(f"Add {column} (nullable) and fill" if new else "Fill")
+        + f" existing rows with {wanted.fill_with} in batches",
+        changes=[*first, fill],
+        requires_code_deploy=bool(deploy),
+        code_changes_required=deploy,
+        verification=[nulls] if defaulted else [],
+        rollback_description=(f"Drop {column}" if new else
+                              f"Restore {column}'s previous default (filled values stay)"),
+    )]
+    if not validates:
+        # No NOT VALID constraints (SQLite): the rebuild that enforces it, after filling
+        # the rows written as NULL meanwhile (the rest of the diff keeps the fill).
+        return [*specs, PhaseSpec(name="enforce", description=f"Make {column} NOT NULL",
+                                  changes=remaining(after), verification=[nulls],
+                                  rollback_description=f"Make {column} nullable again")]
+    check_name = f"{table.name}_{column}_not_null"[:63]
+    check = CheckConstraint(name=check_name, expression=f"{qc} IS NOT NULL")
+    refill = [] if defaulted else [declared_fill(table, wanted, new=False)]
+    for f in refill:  # before the check it makes pass
+        f.order, f.rank = Order.ADD_CONSTRAINT, -1  # type: ignore[misc]
+    settled = after.model_copy(deep=True)  # the fills are done: the last phase enforces
+    target = settled.table(table.schema_ or "", table.name)
+    assert target is not None
+    for c in target.columns:
+        c.fill_with = None
+    return [*specs,
+            PhaseSpec(
+                name="validate",
+                description=(("Fill the rows written as NULL meanwhile, add" if refill
+                              else "Add") + f" CHECK ({column} IS NOT NULL) without "
+                             "scanning, then validate it while reads and writes go on"),
+                changes=[*refill, AddConstraint(table, check, not_valid=True),
+                         ValidateConstraint(table, check_name)],
+                verification=[nulls],
+                rollback_description=f"Drop the check {check_name}"),
+            PhaseSpec(
+                name="enforce",
+                description=f"SET NOT NULL on {column} (PostgreSQL uses the validated check: "
+                            "no scan), then drop the check",
+                changes=remaining(settled),
+                rollback_description=f"Make {column} nullable again and restore the check")]
 
 
 # ------------------------------------------------------ validation of new constraints
