@@ -5,6 +5,9 @@ tables have rows: ``ADD COLUMN ... NOT NULL`` without a default on a table with 
 not a risk but a certain failure, so its finding becomes dangerous and says so with the
 row count ("public.users has 1,243 rows: ADD COLUMN email NOT NULL without a default
 will fail"). Counting is read-only and bounded (lockplane.stake's counter).
+
+A declared fill (``-- lockplane:fill-with``, lockplane.fill) gets its facts the same
+way: how many rows it fills now and in about how many batches.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from .dialects.base import Database
 from .plan import Plan, StepFinding
 
 RULE = "add-not-null-column-without-default"
+FILL_RULE = "fill-with"
 
 
 def note_certain_failures(plan: Plan, db: Database, timeout_s: float = 5.0) -> None:
@@ -53,14 +57,47 @@ def note_certain_failures(plan: Plan, db: Database, timeout_s: float = 5.0) -> N
         step.safety = "dangerous"
 
 
+def note_fill_facts(plan: Plan, db: Database, timeout_s: float = 5.0) -> None:
+    """Say on each declared fill of ``plan`` how many rows of ``db`` it fills now, and
+    in about how many batches (in place; prose, not covered by the plan's id)."""
+    from .backfill import BackfillOptions, human_count
+    from .stake import _count
+
+    batch = BackfillOptions().batch_size
+    for step in plan.steps:
+        spec = step.backfill
+        if not spec or not any(f.rule == FILL_RULE for f in step.findings):
+            continue
+        schema, table, column = spec.get("schema"), spec["table"], spec["column"]
+        name = db.dialect.qname(schema, table)
+        try:
+            if not db.table_exists(schema, table):
+                continue
+            # A column the plan adds is NULL in every row it finds.
+            new = db.column_type(schema, table, column) is None
+            where = "" if new else f" WHERE {db.dialect.quote(column)} IS NULL"
+            rows = _count(db, f"SELECT count(*) FROM {name}{where}", timeout_s)
+        except Exception:  # advice only (a timeout, a dialect without the look-up)
+            continue
+        batches = -(-rows // batch)
+        step.messages.append(
+            f"fills {human_count(rows)} row(s) of {step.table} as the database is now, "
+            f"in about {batches:,} batch(es) of {batch:,} rows to start with (sized "
+            "on the fly toward 100 ms each); rows written before the apply add to it")
+
+
 def note_certain_failures_at(plan: Plan, dsn: str) -> None:
-    """``note_certain_failures`` on the database at ``dsn``, when a step may need it."""
+    """``note_certain_failures`` (and ``note_fill_facts``) on the database at ``dsn``,
+    when a step may need it."""
     from .dialects import connect
 
-    if not any(f.rule == RULE for s in plan.steps for f in s.findings):
+    rules = {f.rule for s in plan.steps for f in s.findings}
+    if RULE not in rules and FILL_RULE not in rules:
         return
     db = connect(dsn)
     try:
         note_certain_failures(plan, db)
+        if FILL_RULE in rules:
+            note_fill_facts(plan, db)
     finally:
         db.close()
