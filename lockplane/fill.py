@@ -391,22 +391,80 @@ def declared_fills(changes: list[Change], before: Schema, after: Schema,
                    d: Dialect) -> list[Change]:
     """``changes`` with each change that adds or tightens a column declaring a fill
     replaced, in place, by the steps that fill it first (see the module's docstring).
-    Steps made here keep the slot of the change they replace."""
+    Steps made here keep the slot of the change they replace; the fill of an existing
+    column that only gains a CHECK or UNIQUE goes just before the constraints."""
     from .changes.add_column import AddColumn
     from .changes.alter_column import AlterColumn
+    from .changes.base import Order
     from .changes.rebuild_table import RebuildTable
 
     out: list[Change] = []
+    done: set[tuple[str, str, str]] = set()  # (schema, table, column) filled already
     for c in changes:
+        key = c.table_key()
         if isinstance(c, AddColumn) and c.column.fill_with is not None:
             out += _slot(c, _add_filled(c))
         elif isinstance(c, AlterColumn) and c.after.fill_with is not None \
-                and c.before.nullable and not c.after.nullable:
-            out += _slot(c, _tighten_filled(c))
-        elif isinstance(c, RebuildTable) and _rebuild_fills(c):
+                and c.before.nullable and not c.after.nullable and key is not None:
+            out += _slot(c, _tighten_filled(c, _wanted(after, c.table), d))
+            done.add((*key, c.after.name))
+        elif isinstance(c, RebuildTable) and _rebuild_fills(c, d):
             out += _slot(c, _rebuild_filled(c, d))
+            done |= {(*key, col.name) for col in c.after.columns} if key else set()
         else:
             out.append(c)
+    # Existing columns that are not tightened but gain a CHECK or UNIQUE: their rows
+    # that would break it are filled before the constraints are added.
+    for c in [c for c in changes if c.kind in ("add_constraint", "create_index")]:
+        key = c.table_key()
+        b = before.table(*key) if key else None
+        a = after.table(*key) if key else None
+        if b is None or a is None:
+            continue
+        for col in a.columns:
+            if col.fill_with is None or b.column(col.name) is None \
+                    or (*key, col.name) in done:  # type: ignore[misc]
+                continue
+            conds = _violations(b, a, col.name, d)
+            if conds:
+                fill = declared_fill(b, col, False, where=_any(conds))
+                fill.order, fill.rank = Order.ADD_CONSTRAINT, -1  # type: ignore[misc]
+                out.append(fill)
+            done.add((*key, col.name))  # type: ignore[arg-type]
+    return out
+
+
+def _wanted(after: Schema, table: Table) -> Table | None:
+    return after.table(table.schema_ or "", table.name)
+
+
+def _any(conds: list[str]) -> str:
+    return conds[0] if len(conds) == 1 else " OR ".join(f"({c})" for c in conds)
+
+
+def _violations(b: Table, a: Table, column: str, d: Dialect) -> list[str]:
+    """SQL conditions true on the rows of ``b`` that would break a CHECK or UNIQUE
+    which ``a`` adds on ``column``: the check is false; the key's value is another row's
+    too (each row of such a group, until the fill makes it unique)."""
+    from .changes.alter_column import mentions_column
+
+    out: list[str] = []
+    had = {ck.name for ck in b.check_constraints}
+    for ck in a.check_constraints:
+        if ck.name not in had and ck.valid and mentions_column(ck.expression, column):
+            out.append(f"NOT ({ck.expression})")
+    had = {u.name for u in b.unique_constraints} | {ix.name for ix in b.indexes}
+    keys = [u.columns for u in a.unique_constraints
+            if u.name not in had and column in u.columns]
+    keys += [[k.column or "" for k in ix.keys] for ix in a.indexes
+             if ix.unique and ix.name not in had and ix.where is None
+             and all(k.column for k in ix.keys) and column in [k.column for k in ix.keys]]
+    t = d.qname(a.schema_, a.name)
+    for cols in keys:
+        q = ", ".join(d.quote(c) for c in cols)
+        # (through a derived table: MySQL refuses a subquery on the table it updates)
+        out.append(f"({q}) IN (SELECT {q} FROM (SELECT {q} FROM {t} GROUP BY {q} "
+                   "HAVING count(*) > 1) AS lockplane_shared)")
     return out
 
 
@@ -422,16 +480,16 @@ def _plain(c: Column) -> Column:
     return c.model_copy(update={"fill_with": None})
 
 
-def declared_fill(table: Table, column: Column, new: bool) -> Change:
-    """The fill of ``column`` (``new``: added by this plan, whose undo drops it with
-    what the fill wrote)."""
+def declared_fill(table: Table, column: Column, new: bool,
+                  where: str | None = None) -> Change:
+    """The fill of ``column``: rows where it is NULL, or where ``where`` holds (``new``:
+    added by this plan, whose undo drops it with what the fill wrote)."""
     from .changes.backfill_column import BackfillColumn
 
     assert column.fill_with is not None
-    note = None if new else (f"rows the fill gave a value keep it ({column.name} was NULL "
-                             "there before)")
-    return BackfillColumn(table, column.name, column.fill_with, only_null=True,
-                          declared=True, undo_note=note)
+    note = None if new else "rows the fill gave a value keep it"
+    return BackfillColumn(table, column.name, column.fill_with, only_null=where is None,
+                          declared=True, undo_note=note, where=where)
 
 
 def _add_filled(c: Any) -> list[Change]:
@@ -451,47 +509,60 @@ def _add_filled(c: Any) -> list[Change]:
     return out
 
 
-def _tighten_filled(c: Any) -> list[Change]:
+def _tighten_filled(c: Any, a: Table | None, d: Dialect) -> list[Change]:
     """Everything but the NOT NULL first (a type change, say: the fill then writes the
-    new type), then the fill, then the NOT NULL."""
+    new type), then the fill (of the NULLs, and of rows a new CHECK or UNIQUE on the
+    column would refuse), then the NOT NULL."""
     from dataclasses import replace
 
+    conds = _violations(c.table, a, c.after.name, d) if a is not None else []
+    where = _any([f"{d.quote(c.after.name)} IS NULL", *conds]) if conds else None
+    fill = declared_fill(c.table, c.after, False, where=where)
     wanted = _plain(c.after)
     loose = wanted.model_copy(update={"nullable": True})
     if loose == _plain(c.before):
-        return [declared_fill(c.table, c.after, False), replace(c, after=wanted)]
-    return [replace(c, after=loose), declared_fill(c.table, c.after, False),
+        return [fill, replace(c, after=wanted)]
+    return [replace(c, after=loose), fill,
             replace(c, before=loose, after=wanted, drops=[], adds=[], comments=(None, None),
                     serial_dropped=None, serial_created=None)]
 
 
-def _rebuild_fills(c: Any) -> list[Column]:
+def _rebuild_fills(c: Any, d: Dialect) -> list[tuple[Column, str | None]]:
+    """The filled columns of a table rebuild: (column, None: its NULLs | the condition
+    of the rows to fill)."""
     b, a = c.before, c.after
     out = []
     for col in a.columns:
         if col.fill_with is None or col.generated is not None:
             continue
         prev = b.column(col.name)
-        if prev is None or (prev.nullable and not col.nullable):
-            out.append(col)
+        if prev is None:
+            out.append((col, None))
+            continue
+        conds = _violations(b, a, col.name, d)
+        if prev.nullable and not col.nullable:
+            out.append((col, _any([f"{d.quote(col.name)} IS NULL", *conds]) if conds
+                        else None))
+        elif conds:
+            out.append((col, _any(conds)))
     return out
 
 
 def _rebuild_filled(c: Any, d: Dialect) -> list[Change]:
-    """A table rebuild that adds (or tightens) filled columns: the new ones added
+    """A table rebuild that adds (or constrains) filled columns: the new ones added
     nullable first, every one filled, then the rebuild from there."""
     from .changes.rebuild_table import RebuildTable
     from .diff import diff_table
 
     b, a = c.before, c.after
-    fills = _rebuild_fills(c)
+    fills = _rebuild_fills(c, d)
     mid = b.model_copy(deep=True)
-    for col in fills:
+    for col, _ in fills:
         if b.column(col.name) is None:
             mid.columns.append(col.model_copy(update={
                 "nullable": True, "default": None, "fill_with": None}))
     first = diff_table(b, mid, d) if mid != b else []
     rest = RebuildTable(mid, a)
     rest.referencing_tables = list(c.referencing_tables)
-    return [*first, *(declared_fill(mid, col, b.column(col.name) is None) for col in fills),
-            rest]
+    return [*first, *(declared_fill(mid, col, b.column(col.name) is None, where)
+                      for col, where in fills), rest]

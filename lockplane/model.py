@@ -100,9 +100,9 @@ class Column(Model):
     renamed_from: str | None = Field(None, description="declared rename (multi-phase)")
     fill_with: str | None = Field(
         None, description="declared fill (-- lockplane:fill-with EXPR): how existing rows get "
-        "a value when a plan adds this column or makes it NOT NULL (or gives it a CHECK): "
-        "an SQL expression over the row's other columns, backfilled in batches before the "
-        "constraint is enforced. Intent, not state (not hashed)")
+        "a value when a plan adds this column, makes it NOT NULL or gives it a CHECK or "
+        "UNIQUE: an SQL expression over the row's other columns, backfilled in batches "
+        "before the constraint is enforced. Intent, not state (not hashed)")
     identity_options: IdentityOptions | None = Field(
         None, description="START/INCREMENT/... of an identity column's sequence, when not "
         "the defaults")

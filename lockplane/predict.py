@@ -73,9 +73,11 @@ def note_fill_facts(plan: Plan, db: Database, timeout_s: float = 5.0) -> None:
         try:
             if not db.table_exists(schema, table):
                 continue
-            # A column the plan adds is NULL in every row it finds.
+            # A column the plan adds is NULL in every row it finds; an existing one is
+            # filled where its NULLs (or rows a new CHECK or UNIQUE refuses) are.
             new = db.column_type(schema, table, column) is None
-            where = "" if new else f" WHERE {db.dialect.quote(column)} IS NULL"
+            where = "" if new else " WHERE " + (
+                spec.get("where") or f"{db.dialect.quote(column)} IS NULL")
             rows = _count(db, f"SELECT count(*) FROM {name}{where}", timeout_s)
         except Exception:  # advice only (a timeout, a dialect without the look-up)
             continue

@@ -38,6 +38,9 @@ class BackfillColumn(Change):
     declared: bool = False
     # What its rollback (which writes nothing back) leaves behind, for the reader.
     undo_note: str | None = None
+    # Only the rows where this holds (a declared fill: the rows a new CHECK or UNIQUE
+    # would refuse); SQL the plan made from the schema, like ``expression``.
+    where: str | None = None
 
     def describe(self) -> str:
         return (f"Backfill {qualified(self.table.schema_, self.table.name)}.{self.column} "
@@ -48,6 +51,8 @@ class BackfillColumn(Change):
 
     def _where(self, d: Dialect) -> str:
         col = d.quote(self.column)
+        if self.where is not None:
+            return self.where
         if self.only_null:
             return f"{col} IS NULL"
         return f"{col} {self._distinct(d)} ({self.expression})"
@@ -68,7 +73,7 @@ class BackfillColumn(Change):
 
         spec = {"schema": self.table.schema_, "table": self.table.name,
                 "column": self.column, "expression": self.expression}
-        if self.only_null:
+        if self.only_null or self.where is not None:
             spec["where"] = self._where(get_dialect("postgres"))
         return spec
 
@@ -90,8 +95,9 @@ class BackfillColumn(Change):
     def assess(self, d: Dialect) -> Assessment:
         if self.declared:
             where = f"{qualified(self.table.schema_, self.table.name)}.{self.column}"
+            rows = f"where {self.where}" if self.where is not None else "that is NULL"
             return Assessment.of(Finding("fill-with", (
-                f"Every existing row of {where} that is NULL gets {self.expression} "
+                f"Every existing row of {where} {rows} gets {self.expression} "
                 "(the desired schema's fill-with), in small committed batches that resume "
                 "after a crash.")))
         return Assessment(Safety.SAFE, (
