@@ -248,7 +248,7 @@ def init(
 def introspect(
     target: Annotated[str | None, typer.Option("--target", help="database URL")] = None,
     target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
-    format: Annotated[str, typer.Option("--format", help="json or sql")] = "json",
+    format: Annotated[str, typer.Option("--format", help="json, sql or hash (the state's hash, as plans record it)")] = "json",
     output: Annotated[str | None, typer.Option("--output", "-o")] = None,
 ) -> None:
     """Read a live database's schema."""
@@ -257,7 +257,7 @@ def introspect(
         raise BadInput(f"--target must be a database URL, not {src!r}")
     schema = load_schema(src)
     _warn_unmanaged(schema.unmanaged, "left as they are")
-    write_out(_format_schema(schema, format), output)
+    write_out(schema.hash() if format == "hash" else _format_schema(schema, format), output)
 
 
 def _warn_unmanaged(objects: list[str], what_happens: str) -> None:
@@ -356,6 +356,9 @@ def plan(
         from .predict import note_certain_failures_at
 
         note_certain_failures_at(result, src_from)
+        from .export.osc import offer_online_schema_change
+
+        offer_online_schema_change(result, src_from)  # a big table MySQL would copy
     if not quiet:
         print_plan(result)
         if looks_like_dsn(src_from):

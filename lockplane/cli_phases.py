@@ -260,14 +260,46 @@ def register(app: typer.Typer, resolve_target: object) -> None:
 
     app.command("plan-multi-phase", hidden=True)(plan_multiphase_cmd)
 
+    def _export_osc(plan_file: str, to: str, output: str | None, target: str | None,
+                    target_environment: str | None, execute: bool,
+                    defaults_file: str | None, drop_old_table: bool) -> None:
+        from rich.text import Text
+
+        from .cli_common import _env, _target
+        from .export.osc import OscOptions, export_osc
+        from .inputs import load_json
+        from .integrity import check_plan
+        from .plan import load_plan
+
+        data = load_json(plan_file, "plan file")
+        if isinstance(data, dict) and data.get("multi_phase"):
+            raise BadInput(f"{plan_file}: --to {to} exports a single-phase plan "
+                           "(export each phase's plan, or apply the phases)")
+        plan = load_plan(plan_file)
+        check_plan(plan, plan_file)
+        dsn = _target(target, _env(target_environment))
+        if defaults_file is not None and (not defaults_file or "\n" in defaults_file):
+            raise BadInput(f"--defaults-file {defaults_file!r}: not a file name")
+        script, warnings = export_osc(plan, to, dsn, OscOptions(
+            execute=execute, defaults_file=defaults_file, drop_old_table=drop_old_table))
+        for w in warnings:
+            err.print(Text(f"warning: {w}", style="yellow"))
+        write_out(script.rstrip("\n"), output, f" ({to} script)")
+
     @app.command("export")
     def export_cmd(
         plan_file: Annotated[str, typer.Argument(help="plan or multi-phase plan JSON")],
-        to: Annotated[str, typer.Option("--to", help="pgroll")] = "pgroll",
+        to: Annotated[str, typer.Option("--to", help="pgroll, gh-ost or pt-osc")] = "pgroll",
         output: Annotated[str | None, typer.Option("--output", "-o")] = None,
         name: Annotated[str | None, typer.Option("--name", help="migration name (pgroll)")] = None,
+        target: Annotated[str | None, typer.Option("--target", help="gh-ost, pt-osc: the database URL (its password is never written)")] = None,
+        target_environment: Annotated[str | None, typer.Option("--target-environment")] = None,
+        execute: Annotated[bool, typer.Option("--execute", help="gh-ost, pt-osc: a script that makes the change (default: a dry run)")] = False,
+        defaults_file: Annotated[str | None, typer.Option("--defaults-file", help="gh-ost, pt-osc: a MySQL option file the tools read the password from (default: they ask)")] = None,
+        drop_old_table: Annotated[bool, typer.Option("--drop-old-table", help="pt-osc: drop the original table after the swap (default: kept)")] = False,
     ) -> None:
-        """Write the equivalent migration for another tool (pgroll's JSON operations)."""
+        """Write the equivalent migration for another tool: pgroll's JSON operations, or a
+        script running gh-ost / pt-online-schema-change for each step that copies a table."""
         from rich.text import Text
 
         from .export.pgroll import export_multiphase, export_plan
@@ -275,8 +307,12 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         from .integrity import check_plan
         from .plan import load_plan
 
+        if to in ("gh-ost", "pt-osc"):
+            _export_osc(plan_file, to, output, target, target_environment, execute,
+                        defaults_file, drop_old_table)
+            return
         if to != "pgroll":
-            raise BadInput(f"--to {to}: only pgroll is supported")
+            raise BadInput(f"--to {to}: pgroll, gh-ost or pt-osc")
         # The exported migration runs against production as the plan would: the same
         # integrity check as apply (content matches plan_id; signed when a key is set).
         data = load_json(plan_file, "plan file")

@@ -50,6 +50,8 @@ def _step_content(step: Step) -> dict[str, Any]:
 
     In, because it runs: ``sql``; ``cleanup`` (runs before a retry and after a failure);
     ``backfill`` (on PostgreSQL the executor runs *this* in batches, not ``sql``).
+    In, because an exported form of it runs: ``alter`` (the clauses ``export --to
+    gh-ost|pt-osc`` hands the tool).
     In, because it decides how or whether it runs: ``transactional`` (grouping, retries),
     ``cleanup_reverts_previous`` (when the clean-up runs, how progress is rewound),
     ``safety`` and each finding's ``rule`` and ``safety`` (what ``--safety`` refuses and
@@ -57,8 +59,9 @@ def _step_content(step: Step) -> dict[str, Any]:
     (how ``export`` translates the step), ``lock`` (the facts a reviewer and a CI policy
     gate on before approving or signing), ``rollback.sql`` and ``rollback.safety`` (what
     ``rollback`` runs and refuses), ``rollback.transactional`` and ``rollback.cleanup``
-    (how it runs, as for the step) and ``rollback.at_stake`` (what it counts on the live
-    database before asking).
+    (how it runs, as for the step), ``rollback.at_stake`` (what it counts on the live
+    database before asking) and ``rollback.then`` (further undo steps, covered as steps);
+    ``condition`` (whether the step runs, and what a skip may leave).
     Out: ``description``, ``messages``, a finding's ``message`` and ``safer``, and
     ``rollback.note``: prose for the reader that cannot execute (what it says is shown
     next to the SQL, which is covered), and some of it is counted live (the rows a
@@ -76,13 +79,22 @@ def _step_content(step: Step) -> dict[str, Any]:
         "safety": step.safety,
         "findings": [[f.rule, f.safety] for f in step.findings],
         "table": step.table,
+        # What export --to gh-ost|pt-osc hands the tool (plans without it keep their id).
+        **({"alter": step.alter.model_dump(mode="json", by_alias=True)}
+           if step.alter is not None else {}),
         "kind": step.kind,
-        "lock": step.lock.model_dump(mode="json") if step.lock is not None else None,
+        # (exclude_none: plans written before the MySQL fields keep their id)
+        "lock": step.lock.model_dump(mode="json", exclude_none=True)
+        if step.lock is not None else None,
         "rollback": None if rb is None else {
             "sql": rb.sql, "safety": rb.safety, "at_stake": rb.at_stake,
             # How the rollback runs (plans written without these keep their id).
             **({"transactional": rb.transactional} if rb.transactional is not None else {}),
-            **({"cleanup": rb.cleanup} if rb.cleanup else {})},
+            **({"cleanup": rb.cleanup} if rb.cleanup else {}),
+            # Further steps of the undo (they run, and decide when they run).
+            **({"then": [_step_content(s) for s in rb.then]} if rb.then else {})},
+        # When the step runs (plans without one keep their id).
+        **({"condition": step.condition.model_dump(mode="json")} if step.condition else {}),
     }
 
 

@@ -22,7 +22,7 @@ from .dialects.base import Dialect
 from .diff import diff
 from .divergence import target_digests
 from .errors import BadInput
-from .model import HASH_FORMAT, ObjectKey, Schema, comparing, hashes
+from .model import HASH_FORMAT, ObjectKey, Schema, comparing, hashes, qualified
 
 # The integrity fields of plan files, single and multi-phase (lockplane.integrity).
 PLAN_ID_DESCRIPTION = ("SHA-256 (hex) of everything in the plan that executes or decides what "
@@ -42,6 +42,12 @@ class StepLock(PlanModel):
     blocks_writes: bool
     rewrites_table: bool = False
     scans_table: bool = False
+    # MySQL / MariaDB: the ALGORITHM the server takes (INSTANT, NOCOPY, INPLACE, COPY;
+    # ``mode`` is then the LOCK= level NONE, SHARED or EXCLUSIVE), the rules that decided
+    # it, and what the server said when the step was tried on an empty copy.
+    algorithm: str | None = None
+    reasons: list[str] | None = None
+    server: str | None = None
 
 
 class StepRollback(PlanModel):
@@ -60,6 +66,34 @@ class StepRollback(PlanModel):
     # The rollback's own lock facts (a narrowing undo rewrites the table although the
     # widening it undoes did not); absent in older plans: the step's own are used.
     lock: StepLock | None = None
+    # Further steps of the undo, each run on its own terms after ``sql`` (a refill from
+    # an archive, NOT NULL only where every row has a value: each has a ``condition``).
+    then: list[Step] = Field(default_factory=list)
+
+
+class StepCondition(PlanModel):
+    """The step runs only where ``query`` (one row, one number) gives 0 on the database it
+    runs on (the target, or a shadow copy); elsewhere it is skipped, ``warning`` said with
+    ``{n}`` the number. A skip may leave one column nullable that the plan's target has
+    NOT NULL (``leaves_nullable``: schema, table, column): the end-state check allows it."""
+
+    query: str
+    warning: str | None = None
+    leaves_nullable: dict[str, str] | None = None
+
+
+class StepAlter(PlanModel):
+    """The step as the clauses of one ALTER TABLE (MySQL), as its change kind renders
+    them: what an online schema change tool runs on its copy of the table (``lockplane
+    export --to gh-ost|pt-osc``)."""
+
+    schema_: str = Field("", alias="schema")  # "": the database the plan runs on
+    table: str
+    clauses: list[str]
+    # Foreign keys of the table or referencing it (before or after the plan), which an
+    # online schema change tool must be told about (gh-ost refuses such tables); None:
+    # not known (a plan made without both schemas).
+    foreign_keys: list[str] | None = None
 
 
 class StepFinding(PlanModel):
@@ -80,6 +114,8 @@ class Step(PlanModel):
     rollback: StepRollback | None = None
     messages: list[str] = Field(default_factory=list)
     findings: list[StepFinding] = Field(default_factory=list)
+    # The step as one ALTER TABLE's clauses, for online schema change tools (MySQL).
+    alter: StepAlter | None = None
     # Non-transactional steps: run before each attempt and after a failure (e.g. drop the
     # INVALID index a failed CREATE INDEX CONCURRENTLY leaves), so the step can run again.
     cleanup: list[str] = Field(default_factory=list)
@@ -90,6 +126,11 @@ class Step(PlanModel):
     backfill: dict[str, Any] | None = None
     # Lock impact measured on a shadow copy (plan --analyze-locks); not part of plan_id.
     measured: dict[str, Any] | None = None
+    # Runs only when this says so (see StepCondition); absent: always.
+    condition: StepCondition | None = None
+
+
+StepRollback.model_rebuild()
 
 
 class Plan(PlanModel):
@@ -251,6 +292,32 @@ def _table_label(change: Change) -> str | None:
     return f"{key[0]}.{key[1]}" if key[0] else key[1]
 
 
+def _alter_of(change: Change, d: Dialect) -> StepAlter | None:
+    found = d.alter_clauses(change)
+    if found is None:
+        return None
+    schema, table, clauses = found
+    return StepAlter(schema=schema, table=table, clauses=clauses)
+
+
+def _note_foreign_keys(steps: list[Step], before: Schema, after: Schema) -> None:
+    """Each ALTER step's ``foreign_keys``: those of its table and those referencing it,
+    in either schema."""
+    for step in steps:
+        if step.alter is None:
+            continue
+        key = (step.alter.schema_, step.alter.table)
+        names: set[str] = set()
+        for schema in (before, after):
+            for t in schema.tables:
+                mine = (t.schema_ or "", t.name) == key
+                for fk in t.foreign_keys:
+                    ref = (fk.referenced_schema or t.schema_ or "", fk.referenced_table)
+                    if mine or ref == key:
+                        names.add(qualified(t.schema_, f"{t.name}.{fk.name or '?'}"))
+        step.alter.foreign_keys = sorted(names)
+
+
 def _findings(change: Change, assessment: Assessment) -> list[StepFinding]:
     found = list(assessment.findings)
     if not found and assessment.safety is not Safety.SAFE:
@@ -305,14 +372,14 @@ def step_for(change: Change, d: Dialect,
         assessment = Assessment(worst, texts_first, assessment.findings + extra)
     lock = change.lock(d)
     sql = change.sql(d)
-    if lock_timeout_ms and d.name == "postgres" and sql and not change.transactional(d) \
+    if lock_timeout_ms and d.step_sql_sets_timeouts and sql and not change.transactional(d) \
             and not (lock.blocks_reads or lock.blocks_writes) and not hasattr(
                 change, "backfill_spec"):
         # CONCURRENTLY and VALIDATE wait for every older transaction, on any table: a
         # short lock_timeout would fail them behind any long report. Their lock blocks
         # no reads or writes, so waiting queues no query behind them.
         sql = ["SET lock_timeout = 0", *sql]
-    elif lock_timeout_ms and d.name == "postgres" and sql:
+    elif lock_timeout_ms and d.step_sql_sets_timeouts and sql:
         if lock.blocks_writes and not (lock.scans_table or lock.rewrites_table):
             # Meant to be brief once its lock is granted: a statement_timeout turns a
             # surprise (a scan nobody expected) into a failed step instead of an outage.
@@ -320,6 +387,10 @@ def step_for(change: Change, d: Dialect,
                    *sql, "RESET statement_timeout"]
         sql = [lock_timeout_sql(lock_timeout_ms), *sql]
     inverse = change.inverse()
+    # An inverse with a condition, and whatever follows it, runs as steps of its own.
+    alone = next((i for i, inv in enumerate(inverse) if inv.condition(d) is not None),
+                 len(inverse))
+    inverse, then = inverse[:alone], inverse[alone:]
     rb_sql: list[str] = []
     rb_worst = Safety.SAFE
     rb_lock: Lock | None = None
@@ -333,7 +404,7 @@ def step_for(change: Change, d: Dialect,
             rb_worst = s
         rb_lock = _stronger(rb_lock, inv.lock(d))
     rb_transactional = all(inv.transactional(d) for inv in inverse)
-    if lock_timeout_ms and d.name == "postgres" and rb_sql:
+    if lock_timeout_ms and d.step_sql_sets_timeouts and rb_sql:
         # As for the forward SQL above: a build that blocks nobody waits without limit.
         quiet = not rb_transactional and rb_lock is not None \
             and not (rb_lock.blocks_reads or rb_lock.blocks_writes)
@@ -344,6 +415,7 @@ def step_for(change: Change, d: Dialect,
         sql=sql,
         kind=change.kind,
         table=_table_label(change),
+        alter=_alter_of(change, d),
         safety=assessment.safety.value,
         lock=StepLock(**lock.to_json()),
         transactional=change.transactional(d),
@@ -352,13 +424,26 @@ def step_for(change: Change, d: Dialect,
                               lock=StepLock(**rb_lock.to_json()) if rb_sql and rb_lock
                               else None,
                               transactional=rb_transactional if rb_sql else None,
-                              cleanup=rb_cleanup if rb_sql else []),
+                              cleanup=rb_cleanup if rb_sql else [],
+                              then=[step_for(c, d, lock_timeout_ms) for c in then]
+                              if rb_sql else []),
         messages=list(assessment.messages),
         findings=findings,
         backfill=change.backfill_spec() if hasattr(change, "backfill_spec") else None,
         cleanup=change.cleanup_sql(d),
         cleanup_reverts_previous=change.cleanup_reverts_previous(),
+        condition=_condition(change, d),
     )
+
+
+def _condition(change: Change, d: Dialect) -> StepCondition | None:
+    cond = change.condition(d)
+    if cond is None:
+        return None
+    where = cond.leaves_nullable
+    return StepCondition(query=cond.query, warning=cond.warning, leaves_nullable=None
+                         if where is None else dict(zip(("schema", "table", "column"), where,
+                                                        strict=True)))
 
 
 def _stronger(a: Lock | None, b: Lock) -> Lock:
@@ -397,15 +482,16 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
         from .changes.add_column import ask_default_rewrites
 
         answered = ask_default_rewrites(changes, before, after, d, server_dsn)
-        if lock_safe and d.name == "postgres":
+        if lock_safe and d.has_lock_safe_forms:
             from .renames import declared_renames
 
             # (the rewrites look tables up as they are once declared renames are done)
             changes = lock_safe_changes(changes, declared_renames(before, after)[0],
                                         after, d)
         source_hash, target_hash = hashes(before, after)
-    with answered:
+    with answered, d.decide_locks(changes, before, server_dsn):
         steps = [step_for(c, d, lock_timeout_ms) for c in changes]
+    _note_foreign_keys(steps, before, after)
     return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
                 lockplane_version=__version__, hash_format=HASH_FORMAT,
                 steps=steps,
@@ -670,6 +756,12 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
             messages=messages,
             findings=findings,
         ))
+        for more in step.rollback.then:
+            # (undone with the step's own redo: nothing of their own to undo)
+            steps.append(more.model_copy(update={
+                "description": f"Undo: {step.description}: {more.description}",
+                "kind": f"undo_{more.kind}" if more.kind else None,
+                "rollback": StepRollback(sql=[], safety="safe")}))
     return Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
                 dialect=plan.dialect, lockplane_version=__version__,
                 hash_format=plan.hash_format, steps=steps)

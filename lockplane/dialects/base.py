@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the model is heavy to import; a dialect needs it only to in
         TableStats,
         Trial,
     )
+    from ..changes.base import Change, Lock
     from ..lockwait import LockWatch
     from ..model import Schema
 
@@ -105,7 +106,86 @@ class Dialect(ABC):
     # lacks is refused as it is read.
     has_default_privileges: bool = False
     has_rowid_table_options: bool = False
+    # NOT NULL constraints have names (PostgreSQL 18: Column.not_null_name), and
+    # not_null_constraint_name says which one the server gives an unnamed one.
+    has_not_null_constraint_names: bool = False
+    # A primary key column is NOT NULL only where declared so (SQLite's rowid tables:
+    # Column.key_not_null says whether CREATE TABLE writes it; elsewhere keys are NOT NULL).
+    nullable_key_columns: bool = False
     has_virtual_generated_columns: bool = False
+    # A plan that drops a column keeps its values in an archive table of Lockplane's own
+    # (archive_table), so that a rollback refills them (changes/refill_column.py).
+    archives_dropped_values: bool = False
+    # How the server changes a table (what the differ plans): most ALTERs rebuild the
+    # table (SQLite: a new table, rows copied, renamed); a new partitioning cannot be
+    # ALTERed in (the table is dropped and created again); a generated column is dropped
+    # and added back when its expression or the type of a column it reads changes
+    # (PostgreSQL refuses to retype a column one reads).
+    alters_by_rebuild: bool = False
+    repartitions_by_recreating: bool = False
+    regenerates_generated_columns: bool = False
+    # Comments are statements of their own (COMMENT ON ...), indexes' comments too;
+    # False: none, or clauses of the objects' definitions (MySQL).
+    has_comment_statements: bool = False
+    # Constraints and indexes can be renamed in place (a multi-phase plan builds them
+    # under a temporary name and renames them at the end).
+    renames_constraints: bool = False
+    # Each locking step's SQL sets its own lock_timeout (and statement_timeout for brief
+    # steps) as the plan says (``--lock-timeout-ms``); False: the apply session sets what
+    # the server has (Database.apply_session).
+    step_sql_sets_timeouts: bool = False
+    # Changes have lock-safe forms (CONCURRENTLY, NOT VALID + VALIDATE, ...) that plans
+    # use unless told ``--no-rewrite`` (``Change.lock_safe``).
+    has_lock_safe_forms: bool = False
+    # Triggers run a function (CREATE FUNCTION ... RETURNS trigger); False: a trigger's
+    # body is its own statements (BEGIN ... END).
+    triggers_call_functions: bool = False
+    # A BEFORE trigger can give the new row a value before the server checks NOT NULL
+    # (a multi-phase sync trigger fills the column new code leaves out).
+    before_triggers_fill_new_row: bool = True
+    # Unquoted identifiers fold to lower case (PostgreSQL); False: they keep their case.
+    folds_unquoted_names: bool = False
+    # A renamed table can go on answering under its old name as an updatable view while
+    # old code runs (the multi-phase rename_table pattern).
+    renames_table_behind_view: bool = False
+    # Tools ``lockplane export --to`` writes a plan out for, on this server.
+    export_tools: tuple[str, ...] = ()
+    # Change kinds (lockplane/changes) write their SQL per family: ``sql_<family>``,
+    # ``lock_<family>`` ... (a dialect that speaks another's SQL names that one).
+    sql_family: str = ""
+    # Comments are clauses of the objects' definitions (MySQL's COMMENT '...': a
+    # column's is restated by MODIFY COLUMN): changes/set_comment.py diffs them.
+    comment_clauses: bool = False
+    # Constraints (foreign keys, CHECK, UNIQUE) are added and dropped by ALTER TABLE;
+    # False: only with the table (SQLite: CREATE TABLE carries them, a change rebuilds
+    # the table).
+    alters_constraints: bool = True
+    # CREATE OR REPLACE VIEW may change a view's query and options (MySQL); False: only
+    # append columns (PostgreSQL), so a changed view is dropped and created again.
+    replaces_views: bool = False
+    # A changed primary key is dropped and added in one ALTER TABLE (MySQL: the table is
+    # rebuilt once, and an AUTO_INCREMENT column is never left without its key).
+    swaps_primary_key: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("sql_family") and isinstance(cls.__dict__.get("name"), str):
+            cls.sql_family = cls.__dict__["name"]
+
+    def ddl_lock(self) -> Lock:
+        """The lock a DDL statement takes when its change kind says nothing finer."""
+        from ..changes.base import ACCESS_EXCLUSIVE
+
+        return ACCESS_EXCLUSIVE
+
+    def distinct_sql(self, left: str, right: str) -> str:
+        """``left IS DISTINCT FROM right``: NULL-safe inequality."""
+        return f"{left} IS DISTINCT FROM {right}"
+
+    def type_change_narrows(self, old: str, new: str) -> bool | None:
+        """Whether a column going from type ``old`` to ``new`` may not keep every value
+        (None: the change kind's own rules decide)."""
+        return None
 
     @abstractmethod
     def quote(self, ident: str) -> str:
@@ -126,6 +206,11 @@ class Dialect(ABC):
         index key or predicate) that the server stores as printed again. ``head``: what
         makes the text a statement ("" for a view's query or a trigger's definition)."""
         return printed
+
+    def not_null_constraint_name(self, table: str, column: str) -> str:
+        """The name the server gives an unnamed NOT NULL constraint of ``table.column``
+        (only where has_not_null_constraint_names)."""
+        raise NotImplementedError
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         """The exceptions the driver raises when a statement fails."""
@@ -208,6 +293,23 @@ class Dialect(ABC):
             raise NotImplementedError(f"{self.name}: no state table {name}")
         return ddl[name]
 
+    def archive_table(self, name: str) -> str:
+        """The quoted name of the archive table ``name`` (dropped values a rollback
+        refills): in Lockplane's own schema, or under the ``_lockplane_`` prefix, where
+        introspection never looks."""
+        if self.state_schema:
+            return self.qname(self.state_schema, name)
+        return self.quote(f"_lockplane_{name}")
+
+    def archive_setup_sql(self) -> list[str]:
+        """What must run before an archive table is created (its schema)."""
+        return [f"CREATE SCHEMA IF NOT EXISTS {self.quote(self.state_schema)}"] \
+            if self.state_schema else []
+
+    def archive_missing_sql(self, name: str) -> str:
+        """A query giving 1 when the archive table ``name`` does not exist, else 0."""
+        raise NotImplementedError(f"{self.name}: no archive tables")
+
     def timestamp_param(self, value: datetime) -> Any:
         """An aware time as a parameter for a state table's timestamp column (ISO text,
         where columns hold text)."""
@@ -227,6 +329,18 @@ class Dialect(ABC):
     # Appended to a SELECT that must lock the rows it reads until the transaction ends
     # ("" where a write transaction locks the whole database anyway).
     lock_rows_clause: str = ""
+
+    def type_change_rewrites(self, old: str, new: str) -> bool:
+        """Whether changing a column's type from ``old`` to ``new`` rewrites the table (a
+        breaking change a multi-phase plan spreads over phases); False where no rule
+        says so."""
+        return False
+
+    def alter_clauses(self, change: Change) -> tuple[str, str, list[str]] | None:
+        """``change`` as one ALTER TABLE: (schema, table, its clauses as the change kind
+        renders them), what an online schema change tool runs on its copy of the table;
+        None: it is not one (or the dialect has no such tools)."""
+        return None
 
     def has_max(self, sql_type: str) -> bool:
         """Whether ``max()`` is defined on values of ``sql_type``."""
@@ -261,6 +375,11 @@ class Dialect(ABC):
 
     def backfill_catalog(self) -> BackfillCatalog | None:
         """What batched backfills ask this server; None: not supported on this dialect."""
+        return None
+
+    def backup_engine(self) -> Any:
+        """This server's backup engine (lockplane.backup.engine.BackupEngine: dump,
+        restore, temporary copies, compare, extract, merge); None: no backups yet."""
         return None
 
     def copy_sample(self, shadow: Database, source_dsn: str, schema: Schema) -> list[str]:
@@ -298,6 +417,14 @@ class Dialect(ABC):
     @abstractmethod
     def scratch(self, near_dsn: str | None = None) -> contextlib.AbstractContextManager[Database]:
         """A throwaway empty database of this dialect, dropped on exit."""
+
+    def decide_locks(self, changes: Sequence[Change], before: Schema,
+                     near_dsn: str | None = None) -> contextlib.AbstractContextManager[None]:
+        """While the plan's steps are built: lock facts (and the lock-safe clauses of
+        their SQL) decided by this dialect's server for ``changes``, as they run one after
+        the other from ``before`` (MySQL tries each ALTER's ALGORITHM and LOCK on empty
+        copies of its tables). No-op where the kinds' own facts are the whole story."""
+        return contextlib.nullcontext()
 
     def default_rewrites(self, questions: Sequence[tuple[str, str | None]],
                          schema: Schema | None = None, near_dsn: str | None = None,
@@ -379,6 +506,12 @@ class Database(ABC):
         """Session settings while a plan's steps run."""
         yield
 
+    def lock_wait_setting(self, lock_timeout_ms: int) -> str | None:
+        """What apply_session makes of ``lock_timeout_ms`` where the server cannot take
+        it as it is (MySQL: whole seconds), to say at the start of an apply; None where
+        it is taken as given (or set by the plan's own SQL)."""
+        return None
+
     def after_transactional_group(self) -> None:
         """Checks to run at the end of each transaction of an apply, before it commits
         (integrity a dialect enforces itself, e.g. foreign keys turned off for a
@@ -413,6 +546,11 @@ class Database(ABC):
     def held_advisory_locks(self, this_database: bool = True) -> set[tuple[int, int]]:
         """Two-integer advisory keys some session holds right now (unsigned 32-bit)."""
         raise NotImplementedError(f"{self.dialect.name}: no advisory locks")
+
+    def table_size_bytes(self, schema: str | None, table: str) -> int | None:
+        """About how many bytes a table and its indexes take (the server's estimate);
+        None where the server does not say."""
+        return None
 
     def replication_lag_ms(self) -> tuple[int, float | None] | None:
         """(replicas, worst lag in ms, None if not visible); None where the dialect

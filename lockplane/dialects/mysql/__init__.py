@@ -26,6 +26,7 @@ from ...errors import BadInput
 from ..base import Database, Dialect
 
 if TYPE_CHECKING:
+    from ...changes.base import Change, Lock
     from ...model import Schema
 
 # Where scratch databases are made when nothing else is configured.
@@ -58,6 +59,35 @@ class MySQLDialect(Dialect):
     scratch_needs_server = True
     state_schema = None  # _lockplane_<name> tables in the target database
     now_sql = "UTC_TIMESTAMP(6)"
+    # Online schema change tools: copy the table in the background, swap at the end
+    # (lockplane/export/osc.py).
+    export_tools = ("gh-ost", "pt-osc")
+    comment_clauses = True  # COMMENT '...' of tables, columns and indexes
+    replaces_views = True  # CREATE OR REPLACE VIEW takes any new query
+    swaps_primary_key = True
+
+    def distinct_sql(self, left: str, right: str) -> str:
+        return f"NOT ({left} <=> {right})"
+
+    def type_change_narrows(self, old: str, new: str) -> bool | None:
+        from .types import type_change_narrows
+
+        return type_change_narrows(old, new)
+
+    def ddl_lock(self) -> Lock:
+        """A DDL statement whose kind says nothing finer: its exclusive metadata lock."""
+        from ...changes.base import Lock
+        from .alter_facts import METADATA_LOCK
+
+        return Lock("EXCLUSIVE", True, True, reasons=(METADATA_LOCK,))
+
+    def decide_locks(self, changes: Sequence[Change], before: Schema,
+                     near_dsn: str | None = None) -> contextlib.AbstractContextManager[None]:
+        """Each ALTER's ALGORITHM and LOCK: the rules, checked on empty copies of its
+        tables in a sandbox on ``near_dsn``'s server (see :mod:`.alter_facts`)."""
+        from .alter_facts import decided
+
+        return decided(self, changes, before, near_dsn or DEFAULT_SERVER)
 
     def quote(self, ident: str) -> str:
         if "\x00" in ident:
@@ -76,6 +106,15 @@ class MySQLDialect(Dialect):
 
     def error_types(self) -> tuple[type[BaseException], ...]:
         return (pymysql.Error,)
+
+    def alter_clauses(self, change: Change) -> tuple[str, str, list[str]] | None:
+        # A kind's ALTER TABLE, as it gives it to alter_facts (its clauses carry no
+        # ALGORITHM / LOCK: the tools choose their own way).
+        render = getattr(change, "mysql_alter", None)
+        if render is None:
+            return None
+        alter = render(self)
+        return alter.table.schema_ or "", alter.table.name, list(alter.clauses)
 
     # COLUMN_TYPE is what introspection records as a column's type: the two compare.
     canonical_column_types = True
@@ -238,6 +277,13 @@ class MySQLDatabase(Database):
 
         return introspect(self)
 
+    def table_size_bytes(self, schema: str | None, table: str) -> int | None:
+        rows = self.query(
+            "SELECT DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = COALESCE(NULLIF(%s, ''), DATABASE()) AND TABLE_NAME = %s",
+            (schema or "", table))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def read_only_session(self) -> None:
         # Every transaction from now on, autocommit statements included.
         self.execute("SET SESSION TRANSACTION READ ONLY")
@@ -252,19 +298,38 @@ class MySQLDatabase(Database):
 
     @contextlib.contextmanager
     def apply_session(self, lock_timeout_ms: int) -> Iterator[None]:
-        """DDL waits for its metadata lock at most ``lock_timeout_ms`` (lock_wait_timeout,
-        in whole seconds: at least 1) and then fails with a lock wait timeout, which the
-        apply retries within its budget, as PostgreSQL's lock_timeout."""
+        """DDL waits for its metadata lock at most ``lock_timeout_ms``, rounded up to
+        lock_wait_timeout's whole seconds (:func:`lock_wait_seconds`), and then fails
+        with a lock wait timeout (1205), which the apply retries within its budget, as
+        PostgreSQL's lock_timeout."""
         if not lock_timeout_ms:
             yield
             return
         before = int(self.query("SELECT @@SESSION.lock_wait_timeout")[0][0])
-        self.execute(f"SET SESSION lock_wait_timeout = {max(1, math.ceil(lock_timeout_ms / 1000))}")
+        self.execute(f"SET SESSION lock_wait_timeout = {lock_wait_seconds(lock_timeout_ms)}")
         try:
             yield
         finally:
             if not self.closed:
                 self.execute(f"SET SESSION lock_wait_timeout = {before}")
+
+    def lock_wait_setting(self, lock_timeout_ms: int) -> str | None:
+        if not lock_timeout_ms:
+            return None
+        seconds = lock_wait_seconds(lock_timeout_ms)
+        said = f"lock_wait_timeout = {seconds} s"
+        if seconds * 1000 != lock_timeout_ms:
+            said += (f" ({lock_timeout_ms} ms asked: the server takes whole seconds, and 0 "
+                     "would fail even the brief metadata lock at a DDL's end)")
+        return said + "; a step that waits longer is retried within its lock-wait budget"
+
+    def lock_watch(self) -> Any:
+        from .lockwait import MySQLLockWatch
+
+        try:
+            return MySQLLockWatch(self)
+        except (BadInput, pymysql.Error):
+            return None  # (no connection left, say): the blockers stay unknown
 
     @property
     def closed(self) -> bool:
@@ -348,6 +413,14 @@ class MySQLDatabase(Database):
     def close(self) -> None:
         with contextlib.suppress(pymysql.Error):
             self.conn.close()
+
+
+def lock_wait_seconds(lock_timeout_ms: int) -> int:
+    """lock_wait_timeout for a wait of ``lock_timeout_ms``: MariaDB and MySQL take whole
+    seconds only (MariaDB refuses a fraction; its ALTER ... WAIT n truncates one), so it
+    is rounded up, and at least 1 (0 is NOWAIT: the metadata-lock upgrade at the end of
+    an online ALTER would fail behind any reader)."""
+    return max(1, math.ceil(lock_timeout_ms / 1000))
 
 
 def _reason(exc: pymysql.Error) -> str:
