@@ -121,9 +121,9 @@ def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     old = by_key(before.tables, _tkey)
     new = by_key(after.tables, _tkey)
     out: list[Change] = []
-    inline_fks = d.name == "sqlite"
+    inline_fks = not d.alters_constraints
     # A new partitioning cannot be ALTERed in: drop and create (with the partitions).
-    redo = recreated_tables(before, after) if d.name == "postgres" else set()
+    redo = recreated_tables(before, after) if d.repartitions_by_recreating else set()
     for key, table in new.items():
         if key not in old or key in redo:
             out.append(CreateTable(table, owned_sequences=_kept_owned(key, before, after)
@@ -221,14 +221,15 @@ def _sqlite_non_constant(default: str) -> bool:
 def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
     out: list[Change] = []
     s = a.schema_ or ""
-    rebuild = d.name == "sqlite" and sqlite_needs_rebuild(b, a)
+    rebuild = d.alters_by_rebuild and sqlite_needs_rebuild(b, a)
     if rebuild:
         from .changes.rebuild_table import RebuildTable
 
         out.append(RebuildTable(b, a))
     else:
         # Generated columns dropped and added back take their indexes and constraints.
-        regen = plan_regeneration(b, a) if d.name == "postgres" else Regeneration()
+        regen = plan_regeneration(b, a) if d.regenerates_generated_columns \
+            else Regeneration()
         out += _diff_columns(b, a, d, regen)
         out += _diff_constraints(b, a, d, regen.names)
     # Indexes (a rebuild recreates the table's indexes itself)
@@ -245,7 +246,7 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
             if same(old_ix, new_ix, "comment") or (
                     old_ix.valid and not new_ix.valid
                     and same(old_ix, new_ix, "comment", "valid")):
-                if d.name == "postgres" and old_ix.comment != new_ix.comment:
+                if d.has_comment_statements and old_ix.comment != new_ix.comment:
                     out.append(SetComment("INDEX", (s, new_ix.name), old_ix.comment,
                                           new_ix.comment))
                 continue
@@ -258,7 +259,7 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
     if not rebuild:
         for differ in TABLE_PART_DIFFERS:
             out += differ(b, a, d)
-    if d.name == "postgres":
+    if d.has_comment_statements:
         out += _diff_comments(b, a)
     return out
 
@@ -314,7 +315,7 @@ def _validity_change(table: Table, old: Any, new: Any, d: Dialect) -> list[Chang
 
     # (``old`` carries the name and comment the database has; a new comment is its own
     # step, after this one)
-    if d.name != "postgres" or not old.name:
+    if not d.has_not_valid_constraints or not old.name:
         return []
     if new.valid and not old.valid:
         return [ValidateConstraint(table, old.name, undo=[InvalidateConstraint(table, old)])]

@@ -37,6 +37,7 @@ from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 
+from ..dialects import get_dialect
 from ..errors import BadInput
 from ..multiphase.model import MultiPhasePlan
 from ..plan import Plan, Step
@@ -558,10 +559,16 @@ class _Exporter:
         return out
 
 
+def _check_dialect(dialect: str | None) -> None:
+    """pgroll runs on the servers whose dialect lists it (PostgreSQL); a plan without a
+    dialect is of the original format, which was PostgreSQL's."""
+    if dialect is not None and "pgroll" not in get_dialect(dialect).export_tools:
+        raise BadInput(f"pgroll migrates PostgreSQL; this plan is for {dialect}")
+
+
 def export_plan(plan: Plan, name: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """A single-phase plan as a pgroll migration; the second value lists caveats."""
-    if plan.dialect not in (None, "postgres"):
-        raise BadInput(f"pgroll migrates PostgreSQL; this plan is for {plan.dialect}")
+    _check_dialect(plan.dialect)
     ex = _Exporter()
     ex.temporary = _temporary_checks(plan.steps)
     for step in plan.steps:
@@ -573,8 +580,7 @@ def export_multiphase(mp: MultiPhasePlan, name: str | None = None
                       ) -> tuple[dict[str, Any], list[str]]:
     """A multi-phase plan as one pgroll migration: pgroll's own expand/contract does the
     phases (``pgroll start``, deploy, ``pgroll complete``)."""
-    if mp.dialect != "postgres":
-        raise BadInput(f"pgroll migrates PostgreSQL; this plan is for {mp.dialect}")
+    _check_dialect(mp.dialect)
     ex = _Exporter()
     schema, _, table = mp.table.rpartition(".")
     ex.schemas.add(schema or "public")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..changes.alter_column import type_change_rewrites
 from ..dialects import get_dialect
 from ..errors import BadInput
 from ..model import Schema, Table, qualified
@@ -43,6 +42,7 @@ class BreakingChange:
 def detect(before: Schema, after: Schema) -> list[BreakingChange]:
     """Breaking changes between two schemas, most specific first."""
     out: list[BreakingChange] = []
+    d = get_dialect(after.dialect)
     for t in after.tables:
         key = (t.schema_ or "", t.name)
         old_t = before.table(*key)
@@ -60,8 +60,7 @@ def detect(before: Schema, after: Schema) -> list[BreakingChange]:
                 out.append(BreakingChange("rename_column", old_t, c.renamed_from, c.name))
                 renamed_away.add(c.renamed_from)
             elif prev is not None:
-                if prev.type != c.type and after.dialect == "postgres" \
-                        and type_change_rewrites(prev.type, c.type):
+                if prev.type != c.type and d.type_change_rewrites(prev.type, c.type):
                     out.append(BreakingChange("change_type", old_t, c.name))
                 elif prev.nullable and not c.nullable:
                     out.append(BreakingChange("add_not_null", old_t, c.name))

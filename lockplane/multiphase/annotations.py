@@ -37,8 +37,11 @@ def _split_qualified(text: str, fold: bool) -> tuple[str | None, str]:
 
 def apply_rename_annotations(schema: Schema, files: list[Path]) -> Schema:
     """Set ``renamed_from`` on the tables and columns the SQL files annotate."""
-    fold = schema.dialect == "postgres"  # unquoted names fold to lower case there
-    default_schema = "public" if fold else "main"
+    from ..dialects import get_dialect
+
+    d = get_dialect(schema.dialect)
+    fold = d.folds_unquoted_names  # unquoted names fold to lower case (PostgreSQL)
+    default_schema = d.default_schema
     for path in files:
         table_ref: tuple[str, str] | None = None
         for lineno, line in enumerate(path.read_text().splitlines(), 1):

@@ -125,8 +125,8 @@ def build_multiphase(before: Schema, after: Schema, specs: list[PhaseSpec], *, o
             ordered = order_changes(list(changes), state, after)
             # Each phase in its lock-safe form (CONCURRENTLY, NOT VALID + VALIDATE, ...);
             # its rollback stays the plain inverse of the phase's changes.
-            forward = lock_safe_changes(ordered, state, after, d) if d.name == "postgres" \
-                else ordered
+            forward = lock_safe_changes(ordered, state, after, d) \
+                if d.has_lock_safe_forms else ordered
             steps: list[Step] = [_classify(step_for(c, d), c, spec) for c in forward]
             plan = Plan(source_hash=state.hash(), dialect=d.name, lockplane_version=__version__,
                         hash_format=HASH_FORMAT, steps=steps)

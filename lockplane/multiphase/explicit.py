@@ -92,7 +92,10 @@ def explicit_target(before: Schema, pattern: str, table: str, column: str | None
         col.nullable = False
     elif pattern == "add_unique" and col is not None:
         # UNIQUE (column), named as PostgreSQL would name it.
-        if after.dialect != "postgres":
+        from ..dialects import get_dialect
+
+        # (named as the server would name it: only where it derives such names)
+        if not get_dialect(after.dialect).derived_constraint_names:
             raise BadInput("--pattern add_unique is planned for PostgreSQL only")
         name = f"{t.name}_{col.name}_key"[:63]
         taken = {o.name for group in (t.unique_constraints, t.indexes, t.check_constraints,

@@ -31,8 +31,6 @@ ADDITIVE = {"create_index", "add_constraint", "add_foreign_key", "alter_column",
             "add_column", "create_table", "grant"}
 
 
-def _distinct(d: Dialect) -> str:
-    return "IS DISTINCT FROM" if d.name == "postgres" else "IS NOT"
 
 
 def sql_mentions(expression: str | None, column: str) -> bool:
@@ -79,7 +77,7 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
     shadow = Column(name=new, type=col.type, collation=col.collation, nullable=True)
     key = (table.schema_ or "", table.name)
     expand: list[Change] = [AddColumn(table, shadow)]
-    if d.name == "sqlite" and not col.nullable:
+    if not d.before_triggers_fill_new_row and not col.nullable:
         # SQLite triggers cannot fill NEW before the NOT NULL check, so new code inserting
         # only the new column would fail: the old column becomes nullable meanwhile.
         from ..changes.rebuild_table import RebuildTable
@@ -106,7 +104,7 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
             ],
             verification=[Verification(
                 description=f"every row has {new} equal to {old}",
-                sql=f"SELECT 1 FROM {t} WHERE {qn} {_distinct(d)} {qo} LIMIT 1")],
+                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qn, qo)} LIMIT 1")],
             rollback_description=f"Drop the sync trigger and {new}",
             rollback_note=f"values written only to {new} are kept in {old} by the trigger, "
                           "so nothing is lost",
@@ -122,7 +120,7 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
             ],
             verification=[Verification(
                 description=f"{new} is still in sync with {old}",
-                sql=f"SELECT 1 FROM {t} WHERE {qn} {_distinct(d)} {qo} LIMIT 1")],
+                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qn, qo)} LIMIT 1")],
             rollback_description=f"Drop the constraints and indexes added on {new}",
         ),
         PhaseSpec(
@@ -154,7 +152,7 @@ def _towards_keeping(after: Schema, key: tuple[str, str], old: str,
         if kept is not None and t.column(old) is None:
             t.columns.append(kept)
         fresh = t.column(new) if new else None
-        if d.name != "postgres" and fresh is not None and not fresh.nullable:
+        if not d.before_triggers_fill_new_row and fresh is not None and not fresh.nullable:
             # SQLite's sync triggers run AFTER the NOT NULL check: old code inserting only
             # the old column would be refused. NOT NULL waits for the contract phase.
             fresh.nullable = True
@@ -175,7 +173,7 @@ def _towards_keeping(after: Schema, key: tuple[str, str], old: str,
             for o in getattr(t, group):
                 if o in objs or not o.name or o.name not in taken:
                     mine.append(o)
-                elif d.name == "postgres":
+                elif d.renames_constraints:
                     mine.append(o.model_copy(update={"name": temp_name(o.name)}))
             mine += [o for o in objs if o not in mine]
             setattr(t, group, mine)
@@ -204,7 +202,7 @@ def _contract(after: Schema, key: tuple[str, str]) -> ChangeSource:
     def source(state: Schema, d: Dialect) -> list[Change]:
         changes = remaining(after)(state, d)
         cur = state.table(*key)
-        if d.name != "postgres" or cur is None:
+        if not d.renames_constraints or cur is None:
             return changes
         temps = {o.name for group in (cur.indexes, cur.unique_constraints, cur.foreign_keys,
                                       cur.check_constraints, cur.exclusion_constraints)
@@ -232,7 +230,7 @@ def _contract(after: Schema, key: tuple[str, str]) -> ChangeSource:
 # ---------------------------------------------------------------------- rename table
 def rename_table(before: Schema, after: Schema, table: Table, new: str,
                  d: Dialect) -> list[PhaseSpec]:
-    if d.name != "postgres":
+    if not d.renames_table_behind_view:
         raise NotImplementedError("table renames with a compatibility view need PostgreSQL's "
                                   "updatable views")
     schema = table.schema_ or "public"
@@ -310,7 +308,7 @@ def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dia
                      *_prebuilt(table, new_table, column, tmp, d)],
             verification=[Verification(
                 description=f"every row has {tmp} = {conv}",
-                sql=f"SELECT 1 FROM {t} WHERE {qt} {_distinct(d)} {conv} LIMIT 1")],
+                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qt, conv)} LIMIT 1")],
             rollback_description=f"Drop the sync trigger and {tmp}",
         ),
         PhaseSpec(
@@ -349,7 +347,7 @@ def _prebuilt(table: Table, target: Table, column: str, tmp: str, d: Dialect,
     form): after the swap they are already there, and the contract phase only renames
     them. Expression and partial indexes, checks and foreign keys are left to the
     contract phase (their SQL text would have to be rewritten)."""
-    if d.name != "postgres":
+    if not d.has_lock_safe_forms:
         return []
     from ..changes.add_constraint import AddConstraint
     from ..changes.create_index import CreateIndex
@@ -427,7 +425,7 @@ def drop_column(before: Schema, after: Schema, table: Table, column: str, d: Dia
 def _relax_not_null(table: Table, col: Column, d: Dialect) -> Change:
     from ..changes.alter_column import AlterColumn
 
-    if d.name != "postgres":
+    if d.alters_by_rebuild:
         # SQLite cannot drop a NOT NULL in place: rebuild the table with it relaxed.
         from ..changes.rebuild_table import RebuildTable
 
@@ -499,7 +497,7 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
     if wanted.default is not None:
         with_default = col.model_copy(update={"default": wanted.default})
         set_default: Change = AlterColumn(table, col, with_default)
-        if d.name != "postgres":
+        if d.alters_by_rebuild:
             # SQLite cannot ALTER a column's default in place: rebuild with it.
             from ..changes.rebuild_table import RebuildTable
 
@@ -532,7 +530,7 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
             verification=[nulls],
             rollback_description="Nothing to undo in the database",
         )
-    if d.name != "postgres":
+    if not d.has_not_valid_constraints:
         # SQLite has no NOT VALID constraints: one rebuild enforces it (after the check).
         return [first, PhaseSpec(name="enforce", description=f"Make {column} NOT NULL",
                                  changes=remaining(after), verification=[nulls],

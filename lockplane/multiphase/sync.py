@@ -40,7 +40,7 @@ class SyncPair:
 
 def sync_changes(pair: SyncPair, d: Dialect) -> list[Change]:
     """The function + trigger(s) that mirror writes between the two columns."""
-    if d.name == "postgres":
+    if d.triggers_call_functions:
         return _postgres(pair, d)
     return _sqlite(pair, d)
 

@@ -48,22 +48,48 @@ class PostgresDialect(Dialect):
     foreign_keys_need_index = True
     derived_constraint_names = True
     state_schema = "lockplane"
+    archives_dropped_values = True
     now_sql = "now()"
     settles_orphaned_sessions = True
     has_not_valid_constraints = True
     measures_locks = True
     has_default_privileges = True
+    has_not_null_constraint_names = True
     has_virtual_generated_columns = True  # from 18; an older server refuses them
+    repartitions_by_recreating = True  # no ALTER into or out of partitioning
+    regenerates_generated_columns = True
+    has_comment_statements = True
+    renames_constraints = True
+    step_sql_sets_timeouts = True
+    has_lock_safe_forms = True
+    triggers_call_functions = True
+    folds_unquoted_names = True
+    renames_table_behind_view = True  # simple views take writes
+    export_tools = ("pgroll",)
+
+    def archive_missing_sql(self, name: str) -> str:
+        return (f"SELECT CASE WHEN to_regclass({self.literal(self.archive_table(name))}) "
+                "IS NULL THEN 1 ELSE 0 END")
 
     def quote(self, ident: str) -> str:
         if "\x00" in ident:
             raise BadInput(f"identifier {ident!r} contains a NUL byte")
         return '"' + ident.replace('"', '""') + '"'
 
+    def type_change_rewrites(self, old: str, new: str) -> bool:
+        from ...changes.alter_column import type_change_rewrites
+
+        return type_change_rewrites(old, new)
+
     def stored_expression(self, printed: str, head: str = "SELECT ") -> str:
         from .expressions import as_stored
 
         return as_stored(printed, head)
+
+    def not_null_constraint_name(self, table: str, column: str) -> str:
+        from .introspect import derived_not_null_name
+
+        return derived_not_null_name(table, column)
 
     def server_key(self, dsn: str) -> str:
         try:
@@ -175,6 +201,11 @@ class PostgresDialect(Dialect):
         from . import backfill
 
         return backfill
+
+    def backup_engine(self) -> Any:
+        from .backup import PostgresBackups
+
+        return PostgresBackups()
 
     def copy_sample(self, shadow: Database, source_dsn: str, schema: Schema) -> list[str]:
         from ...lockstats import copy_sample

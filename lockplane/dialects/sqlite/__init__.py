@@ -8,26 +8,49 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...dsn import redact, sqlite_path
 from ...errors import BadInput, ExecutionFailed
 from ...model import Schema
 from ..base import Database, Dialect, StatementTimedOut
 
+if TYPE_CHECKING:
+    from ...changes.base import Lock
+
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
     default_schema = "main"
     has_rowid_table_options = True
+    nullable_key_columns = True
     has_virtual_generated_columns = True
     transactional_ddl = True
+    # ALTER TABLE adds, drops and renames columns; anything else is a rebuild. Triggers'
+    # bodies run after the NOT NULL check.
+    alters_by_rebuild = True
+    before_triggers_fill_new_row = False
     param = "?"
     # One writer at a time, in-memory scratch databases, state tables beside the user's.
     has_advisory_locks = False
     scratch_needs_server = False
     state_schema = None
+    archives_dropped_values = True
     now_sql = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    # Constraints come and go with their table (changes rebuild the table).
+    alters_constraints = False
+
+    def ddl_lock(self) -> Lock:
+        from ...changes.base import SQLITE_WRITE
+
+        return SQLITE_WRITE  # one writer: DDL takes the database's write lock
+
+    def distinct_sql(self, left: str, right: str) -> str:
+        return f"{left} IS NOT {right}"
+
+    def archive_missing_sql(self, name: str) -> str:
+        return ("SELECT count(*) = 0 FROM sqlite_master WHERE type = 'table' AND name = "
+                + self.literal(f"_lockplane_{name}"))
 
     def quote(self, ident: str) -> str:
         if "\x00" in ident:
@@ -87,6 +110,11 @@ class SQLiteDialect(Dialect):
         from . import backfill
 
         return backfill
+
+    def backup_engine(self) -> Any:
+        from .backup import SQLiteBackups
+
+        return SQLiteBackups()
 
     def default_rewrites(self, questions: Sequence[tuple[str, str | None]],
                          schema: Schema | None = None, near_dsn: str | None = None,
