@@ -32,6 +32,10 @@ Target: worst client latency under Lockplane's plan <= 250 ms.
 
 Usage: ``.venv/bin/python bench/lock_stall.py [--rows 2000000] [--threads 4]
 [--long-reader S] [--server DSN] [--keep]``
+
+MariaDB / MySQL mode: ``--mysql [SERVER]`` (default ``mysql://root@127.0.0.1:3306/``): an
+index, a column and two type widenings on ``accounts``, one at a time, plain ALTER TABLE
+next to Lockplane's plan (see bench/_lock_stall_mysql.py).
 """
 
 from __future__ import annotations
@@ -393,7 +397,16 @@ def main() -> None:
     ap.add_argument("--long-reader", type=float, default=0, metavar="S",
                     help="a fifth connection holding S-second read transactions on accounts, "
                          "back to back, during both runs")
+    ap.add_argument("--mysql", nargs="?", const="default", default=None, metavar="SERVER",
+                    help="MariaDB / MySQL mode, on this server (default "
+                         "mysql://root@127.0.0.1:3306/)")
     args = ap.parse_args()
+    if args.mysql is not None:
+        import _lock_stall_mysql as my
+
+        server = my.DEFAULT_MYSQL_SERVER if args.mysql == "default" else args.mysql
+        my.main(server, args.rows, args.threads, args.long_reader, args.keep)
+        return
     prefix = f"lp_bench_lockstall_{os.getpid()}"
     tpl, name_a, name_b = f"{prefix}_tpl", f"{prefix}_a", f"{prefix}_b"
     made: list[str] = []

@@ -262,7 +262,11 @@ def group_steps(steps: list[Step]) -> list[list[tuple[int, Step]]]:
 
 
 @contextmanager
-def session_settings(db: Database, opts: ApplyOptions) -> Iterator[None]:
+def session_settings(db: Database, opts: ApplyOptions,
+                     report: Reporter | None = None) -> Iterator[None]:
+    said = db.lock_wait_setting(int(opts.lock_timeout_ms))
+    if said and report:
+        report(said)
     with db.apply_session(int(opts.lock_timeout_ms)):
         yield
 
@@ -615,7 +619,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 committed[0] = done
 
             try:
-                with session_settings(db, opts):
+                with session_settings(db, opts, report):
                     for group in group_steps(plan.steps):
                         if group[-1][0] < resume_from:
                             continue

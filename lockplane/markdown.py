@@ -27,6 +27,10 @@ def lock_summary(step: Step) -> str:
     lk = step.lock
     if lk is None:
         return "-"
+    if lk.algorithm is not None:  # MySQL: what the server takes, and its LOCK= level
+        mode = f"ALGORITHM={lk.algorithm}, LOCK={lk.mode}"
+        return mode + (", rewrites table" if lk.rewrites_table else
+                       ", scans table" if lk.scans_table else "")
     if lk.mode == "NONE":
         return "none"
     effects = []

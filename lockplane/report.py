@@ -130,6 +130,11 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
             err.print(line)
             if f.safer:
                 err.print(Text(f"       safer: {f.safer}", style="dim"))
+        if step.lock is not None:  # why (MySQL: the rules, and what the server said)
+            for reason in step.lock.reasons or []:
+                err.print(Text(f"     lock: {reason}", style="dim"))
+            if step.lock.server:
+                err.print(Text(f"     server: {step.lock.server}", style="dim"))
         has_safer = any(f.safer for f in step.findings)
         for msg in step.messages:
             # The catalogue's safer form is shown with the finding; a kind's own

@@ -169,6 +169,15 @@ _CATALOGUE = [
     Rule("attach-partition-scan", R, "Attaching a partition scans it to check its bounds",
          "Add a matching CHECK NOT VALID and VALIDATE it first, so ATTACH skips the scan.",
          lock=True),
+    Rule("mysql-copy-alter", R, "MySQL / MariaDB copies the table (ALGORITHM=COPY): "
+         "writes wait for the whole copy",
+         "An online schema change tool copies it without blocking writes (gh-ost, "
+         "pt-online-schema-change: lockplane export --to gh-ost).", lintable=False,
+         lock=True),
+    Rule("mysql-blocking-alter", R, "MySQL / MariaDB changes the table in place under "
+         "LOCK=SHARED or EXCLUSIVE: writes wait for the whole operation",
+         "Run it in a quiet window, or with an online schema change tool (gh-ost, "
+         "pt-online-schema-change).", lintable=False, lock=True),
     Rule("strong-lock", R, "The step takes a lock that blocks reads and writes",
          "Keep it short: lock_timeout with retries (lockplane does this).", lock=True),
     Rule("require-lock-timeout", R, "A statement waits for a lock with no lock_timeout, "

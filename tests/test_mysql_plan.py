@@ -51,9 +51,11 @@ def test_plan_apply_replan_rollback(mysql_dsn: str, tmp_path: Path) -> None:
     assert "AUTO_INCREMENT" in create["sql"][0] and "DEFAULT (uuid())" in create["sql"][0]
     assert create["sql"][0].endswith(" PAGE_COMPRESSED=1 ROW_FORMAT=DYNAMIC STATS_PERSISTENT=0")
     assert create["rollback"]["sql"] == ['DROP TABLE `order ``items"; DROP`']
+    # The server's own algorithm, asked for explicitly (tests/test_mysql_locks.py).
     assert add["sql"] == ["ALTER TABLE `users` ADD COLUMN `nickname` varchar(50) "
-                          "COLLATE utf8mb4_bin DEFAULT 'it''s \\\\ me'"]
-    assert add["rollback"]["sql"] == ["ALTER TABLE `users` DROP COLUMN `nickname`"]
+                          "COLLATE utf8mb4_bin DEFAULT 'it''s \\\\ me', ALGORITHM=INSTANT"]
+    assert add["rollback"]["sql"] == ["ALTER TABLE `users` DROP COLUMN `nickname`, "
+                                      "ALGORITHM=INSTANT"]
 
     res = lockplane("apply", str(plan), "--target", mysql_dsn, "--auto-approve")
     assert res.code == 0, res.output

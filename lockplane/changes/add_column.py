@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
     from ..model import Schema
 
 log = logging.getLogger("lockplane")
@@ -112,11 +113,22 @@ class AddColumn(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"ALTER TABLE {table_name(d, self.table)} ADD COLUMN {column_def(d, self.column)}"]
 
-    def sql_mysql(self, d: Dialect) -> list[str]:
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
         from .mysql_common import column_sql
 
-        return [f"ALTER TABLE {table_name(d, self.table)} ADD COLUMN "
-                f"{column_sql(d, self.table, self.column)}"]
+        return MySQLAlter(self.table, [f"ADD COLUMN {column_sql(d, self.table, self.column)}"],
+                          (AlterOp("add_column", column=self.column),))
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def transactional(self, d: Dialect) -> bool:
         # Where DDL commits by itself (MySQL), the step cannot share a transaction that

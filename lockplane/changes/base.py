@@ -37,18 +37,31 @@ _RANK = {Safety.SAFE: 0, Safety.REVIEW: 1, Safety.MULTI_PHASE: 2, Safety.LOSSY: 
 
 @dataclass(frozen=True)
 class Lock:
-    """Lock facts of a step (PostgreSQL lock modes; SQLite takes a database write lock)."""
+    """Lock facts of a step (PostgreSQL lock modes; SQLite takes a database write lock;
+    MySQL: the LOCK= level, with the ALGORITHM, the rules that decided them and what the
+    server said when asked; see lockplane/dialects/mysql/alter_facts.py)."""
 
     mode: str
     blocks_reads: bool
     blocks_writes: bool
     rewrites_table: bool = False
     scans_table: bool = False
+    algorithm: str | None = None
+    reasons: tuple[str, ...] = ()
+    server: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"mode": self.mode, "blocks_reads": self.blocks_reads,
-                "blocks_writes": self.blocks_writes, "rewrites_table": self.rewrites_table,
-                "scans_table": self.scans_table}
+        out: dict[str, Any] = {
+            "mode": self.mode, "blocks_reads": self.blocks_reads,
+            "blocks_writes": self.blocks_writes, "rewrites_table": self.rewrites_table,
+            "scans_table": self.scans_table}
+        if self.algorithm is not None:
+            out["algorithm"] = self.algorithm
+        if self.reasons:
+            out["reasons"] = list(self.reasons)
+        if self.server is not None:
+            out["server"] = self.server
+        return out
 
 
 NO_LOCK = Lock("NONE", False, False)

@@ -122,6 +122,11 @@ class CreateTable(Change):
 
         return [mysql_create_table_sql(d, self.table)]
 
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import create_table_lock
+
+        return create_table_lock()
+
     def transactional(self, d: Dialect) -> bool:
         # Where DDL commits by itself (MySQL), the step cannot share a transaction that
         # a later step's failure would roll back: it runs alone, its progress recorded.

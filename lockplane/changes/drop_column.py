@@ -16,6 +16,7 @@ from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
 
 
 @register
@@ -43,8 +44,21 @@ class DropColumn(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
 
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+
+        return MySQLAlter(self.table, [f"DROP COLUMN {d.quote(self.column.name)}"],
+                          (AlterOp("drop_column", column=self.column),))
+
     def sql_mysql(self, d: Dialect) -> list[str]:
-        return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def transactional(self, d: Dialect) -> bool:
         # Where DDL commits by itself (MySQL), the step cannot share a transaction that

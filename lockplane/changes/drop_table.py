@@ -57,6 +57,11 @@ class DropTable(Change):
     def sql_mysql(self, d: Dialect) -> list[str]:
         return [f"DROP TABLE {table_name(d, self.table)}"]
 
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import drop_table_lock
+
+        return drop_table_lock()
+
     def transactional(self, d: Dialect) -> bool:
         # Where DDL commits by itself (MySQL), the step cannot share a transaction that
         # a later step's failure would roll back: it runs alone, its progress recorded.

@@ -1,0 +1,695 @@
+"""MySQL / MariaDB lock facts: which ALGORITHM and LOCK the server takes for a step, why,
+and what the server itself said when the step was tried on an empty copy of its table.
+
+The API change kinds call (everything a MySQL change kind needs is here)::
+
+    def mysql_alter(self, d) -> MySQLAlter:        # what the ALTER TABLE does
+        return MySQLAlter(self.table, ["ADD COLUMN ..."], (AlterOp("add_column", column=c),))
+
+    def sql_mysql(self, d):  return [alter_sql(d, self.mysql_alter(d))]
+    def lock_mysql(self, d): return alter_lock(d, self.mysql_alter(d))
+
+``alter_sql`` appends the explicit clauses as decided (``ALGORITHM=INSTANT``, or
+``ALGORITHM=INPLACE, LOCK=NONE`` ...): should the server not manage that on the day, it
+fails at once instead of silently copying the table under a lock. ``alter_lock`` gives
+the step's ``Lock`` with ``algorithm``, the rules that decided it (``reasons``) and the
+server's word (``server``). Statements that are no ALTER use ``create_table_lock()`` /
+``drop_table_lock()``. Which ``AlterOp.what`` the rules know: see ``_RULES``.
+
+How a decision is made. The rules (:func:`predict`, keyed by the server's flavour and
+version) are the explanation; the server is the judge. ``decide(...)``, called once per
+plan by ``MySQLDialect.decide_locks``, copies the tables the plan touches (their
+definitions only, no rows) into a sandbox database on the plan's server and runs the
+plan's steps there in order, each ALTER tried with the most lenient clauses first
+(``ALGORITHM=INSTANT``; MariaDB's ``NOCOPY``; ``INPLACE, LOCK=NONE``; ... ``COPY``): the
+first the server takes is the decision, and the refusals it gave on the way
+(ER_ALTER_OPERATION_NOT_SUPPORTED_REASON 1846 says why) go in the step. Where the rules
+and the server disagree, the server wins and the step says so. Without a server to ask
+the rules alone decide, and the step says it was not checked.
+
+Every DDL statement takes an exclusive metadata lock on its table at its start and at
+its end, however briefly: it waits for every open transaction that has touched the table
+and every later statement on the table queues behind it meanwhile. Each step says so;
+the apply bounds that wait with a short ``lock_wait_timeout`` and retries
+(:meth:`MySQLDatabase.apply_session`, lockplane.lockwait).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ...changes.base import Finding, Lock
+from ...errors import BadInput
+from ...model import Column, Table, qualified
+
+if TYPE_CHECKING:
+    from ...changes.base import Change
+    from ...model import Schema
+    from ..base import Dialect
+    from . import MySQLDatabase
+
+log = logging.getLogger("lockplane")
+
+INSTANT, NOCOPY, INPLACE, COPY = "INSTANT", "NOCOPY", "INPLACE", "COPY"
+NONE, SHARED, EXCLUSIVE = "NONE", "SHARED", "EXCLUSIVE"
+_ALG_RANK = {INSTANT: 0, NOCOPY: 1, INPLACE: 2, COPY: 3}
+_LOCK_RANK = {NONE: 0, SHARED: 1, EXCLUSIVE: 2}
+# ER_ALTER_OPERATION_NOT_SUPPORTED, ER_ALTER_OPERATION_NOT_SUPPORTED_REASON: the server
+# refuses the clause (not the change).
+_REFUSED = {1845, 1846}
+# MySQL 8.0.29+: a table takes at most this many instant ADD/DROP COLUMNs (row versions)
+# before the next one must rebuild it.
+MAX_ROW_VERSIONS = 64
+
+METADATA_LOCK = ("Takes an exclusive metadata lock on the table briefly at its start and "
+                 "its end: it waits for every open transaction that has touched the table, "
+                 "and statements on the table queue behind it while it waits (the apply "
+                 "waits lock_wait_timeout, then retries)")
+
+
+@dataclass(frozen=True)
+class Server:
+    """The flavour and version of the server the plan is for, as read from it."""
+
+    mariadb: bool
+    version: tuple[int, int, int]
+    text: str = ""
+
+    @classmethod
+    def parse(cls, version: str) -> Server:
+        nums = [int(n) for n in re.findall(r"\d+", version.split("-", 1)[0])[:3]]
+        nums += [0] * (3 - len(nums))
+        return cls("mariadb" in version.lower(), (nums[0], nums[1], nums[2]), version)
+
+    @property
+    def name(self) -> str:
+        flavour = "MariaDB" if self.mariadb else "MySQL"
+        return f"{flavour} {'.'.join(str(n) for n in self.version)}"
+
+    def at_least(self, mariadb: tuple[int, ...] | None, mysql: tuple[int, ...] | None,
+                 ) -> bool:
+        """Whether this server is at least the given version of its flavour (None: no
+        version of that flavour)."""
+        wanted = mariadb if self.mariadb else mysql
+        return wanted is not None and self.version >= tuple(wanted)
+
+
+# What the rules assume when no server says what it is: MySQL 8.0.0 (no instant column
+# changes; MariaDB 10.3+ and MySQL 8.0.12+ do better, and the clause then only asks for
+# less than the server could do).
+ASSUMED = Server(False, (8, 0, 0), "unknown (rules of MySQL 8.0.0 assumed)")
+
+
+@dataclass(frozen=True)
+class AlterOp:
+    """What one clause of an ALTER TABLE does, in the rules' terms.
+
+    ``what``: add_column, drop_column, modify_column (``old`` -> ``column``),
+    set_default, drop_default, rename_column, add_index (``method``: btree, hash,
+    fulltext, spatial), drop_index, add_primary_key, drop_primary_key, add_foreign_key
+    (``foreign_key_checks``), drop_foreign_key, add_check, drop_check, table_options,
+    engine. ``last``: an added column goes at the end (no FIRST / AFTER).
+    """
+
+    what: str
+    column: Column | None = None
+    old: Column | None = None
+    last: bool = True
+    method: str | None = None
+    foreign_key_checks: bool = True
+
+
+@dataclass(frozen=True)
+class MySQLAlter:
+    """One ALTER TABLE of a step: the table as it is before it, its clauses (SQL, without
+    ALGORITHM / LOCK) and what they do."""
+
+    table: Table
+    clauses: Sequence[str]
+    ops: Sequence[AlterOp]
+
+    def key(self) -> tuple[str, tuple[str, ...]]:
+        return (qualified(self.table.schema_, self.table.name), tuple(self.clauses))
+
+
+@dataclass(frozen=True)
+class Decision:
+    algorithm: str
+    level: str  # LOCK=: NONE | SHARED | EXCLUSIVE
+    rebuild: bool  # the table is rewritten (COPY, or INPLACE rebuilding it)
+    scans: bool = False  # reads every row (an index build)
+    reasons: tuple[str, ...] = ()
+    server: str | None = None  # what the server said, when asked
+
+    @property
+    def clause(self) -> str:
+        # LOCK= with INSTANT means nothing more, and MySQL 8 takes only LOCK=DEFAULT there.
+        if self.algorithm == INSTANT:
+            return "ALGORITHM=INSTANT"
+        return f"ALGORITHM={self.algorithm}, LOCK={self.level}"
+
+    def lock(self) -> Lock:
+        return Lock(self.level, blocks_reads=self.level == EXCLUSIVE,
+                    blocks_writes=self.level != NONE, rewrites_table=self.rebuild,
+                    scans_table=self.rebuild or self.scans, algorithm=self.algorithm,
+                    reasons=(*self.reasons, METADATA_LOCK), server=self.server)
+
+
+def _worse(a: Decision, b: Decision) -> Decision:
+    """Two clauses in one statement: the server takes the worst of each."""
+    alg = max(a.algorithm, b.algorithm, key=_ALG_RANK.__getitem__)
+    return Decision(alg, max(a.level, b.level, key=_LOCK_RANK.__getitem__),
+                    a.rebuild or b.rebuild, a.scans or b.scans, a.reasons + b.reasons)
+
+
+# ---------------------------------------------------------------- the rules
+
+def _no_rebuild(s: Server) -> str:
+    """In-place without rebuilding the table: MariaDB 10.3+ can demand it (NOCOPY)."""
+    return NOCOPY if s.at_least((10, 3), None) else INPLACE
+
+
+def _row_format(t: Table) -> str:
+    for option in t.options:
+        key, _, value = option.partition("=")
+        if key.lower() == "row_format":
+            return value.upper()
+    return ""
+
+
+def _has_fulltext(t: Table) -> bool:
+    return any(ix.method.lower() == "fulltext" for ix in t.indexes)
+
+
+def _indexed(t: Table, column: str) -> bool:
+    keys = [ix.keys for ix in t.indexes]
+    if t.primary_key is not None and column in t.primary_key.columns:
+        return True
+    return any(k.column == column for ks in keys for k in ks) \
+        or any(column in u.columns for u in t.unique_constraints)
+
+
+def _add_column(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    c = op.column
+    assert c is not None
+    rebuild = Decision(INPLACE, NONE, True)
+    if c.generated is not None and c.generated_kind == "stored":
+        return Decision(COPY, SHARED, True, reasons=(
+            "a STORED generated column is computed for every row: the table is copied",))
+    if c.auto_increment:
+        return Decision(INPLACE, SHARED, True, reasons=(
+            "an AUTO_INCREMENT column numbers every row: the table is rebuilt under "
+            "LOCK=SHARED (writes wait)",))
+    if c.generated is not None:
+        return Decision(INSTANT, NONE, False, reasons=(
+            "a VIRTUAL generated column is computed on read: metadata only",))
+    if _row_format(t) == "COMPRESSED":
+        return replace(rebuild, reasons=(
+            "ROW_FORMAT=COMPRESSED tables have no instant ADD COLUMN: rebuilt in place",))
+    if _has_fulltext(t):
+        return Decision(INPLACE, SHARED, True, reasons=(
+            "the table has a FULLTEXT index: no instant ADD COLUMN, and the rebuild "
+            "re-creates the full-text index under LOCK=SHARED (writes wait)",))
+    if s.mariadb:
+        if s.at_least((10, 4), None) or (s.at_least((10, 3), None) and op.last):
+            return Decision(INSTANT, NONE, False, reasons=(
+                f"{s.name}: instant ADD COLUMN (MariaDB 10.3+ at the end, 10.4+ anywhere)",))
+        return replace(rebuild, reasons=(
+            f"{s.name}: instant ADD COLUMN needs MariaDB 10.3 (at the end) or 10.4",))
+    if s.at_least(None, (8, 0, 29)):
+        if versions is not None and versions >= MAX_ROW_VERSIONS:
+            return replace(rebuild, reasons=(
+                f"the table has used its {MAX_ROW_VERSIONS} row versions "
+                f"(INNODB_TABLES.TOTAL_ROW_VERSIONS = {versions}): the next column change "
+                "rebuilds it",))
+        left = f"; {MAX_ROW_VERSIONS - versions} row versions left" if versions is not None \
+            else f"; at most {MAX_ROW_VERSIONS} row versions per table (not read)"
+        return Decision(INSTANT, NONE, False, reasons=(
+            f"{s.name}: instant ADD COLUMN anywhere (8.0.29+){left}",))
+    if s.at_least(None, (8, 0, 12)) and op.last:
+        return Decision(INSTANT, NONE, False, reasons=(
+            f"{s.name}: instant ADD COLUMN at the end (8.0.12+)",))
+    return replace(rebuild, reasons=(
+        f"{s.name}: no instant ADD COLUMN here (MySQL 8.0.12+ at the end, 8.0.29+ "
+        "anywhere): rebuilt in place",))
+
+
+def _drop_column(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    c = op.column
+    assert c is not None
+    if t.primary_key is not None and c.name in t.primary_key.columns:
+        return Decision(INPLACE, NONE, True, reasons=(
+            "the column is in the primary key: the table is rebuilt",))
+    if _row_format(t) == "COMPRESSED":
+        return Decision(INPLACE, NONE, True, reasons=(
+            "ROW_FORMAT=COMPRESSED tables have no instant DROP COLUMN: rebuilt in place",))
+    if _indexed(t, c.name):
+        return Decision(_no_rebuild(s), NONE, False, reasons=(
+            "the column is in an index, which is dropped too: no instant DROP COLUMN",))
+    if s.at_least((10, 4), (8, 0, 29)):
+        if not s.mariadb and versions is not None and versions >= MAX_ROW_VERSIONS:
+            return Decision(INPLACE, NONE, True, reasons=(
+                f"the table has used its {MAX_ROW_VERSIONS} row versions: rebuilt",))
+        return Decision(INSTANT, NONE, False, reasons=(
+            f"{s.name}: instant DROP COLUMN (MariaDB 10.4+, MySQL 8.0.29+)",))
+    return Decision(INPLACE, NONE, True, reasons=(
+        f"{s.name}: no instant DROP COLUMN (MariaDB 10.4+, MySQL 8.0.29+): rebuilt in "
+        "place",))
+
+
+_BASE_TYPE = re.compile(r"^\s*(\w+)\s*(?:\((\d+)\))?\s*(.*)$")
+
+
+def _bytes_per_char(collation: str | None) -> int:
+    name = (collation or "utf8mb4").lower()
+    for prefix, n in (("utf8mb4", 4), ("utf16", 4), ("utf32", 4), ("utf8", 3), ("ucs2", 2),
+                      ("binary", 1), ("latin", 1), ("ascii", 1), ("cp125", 1)):
+        if name.startswith(prefix):
+            return n
+    return 4  # unknown: the widest, the cautious side
+
+
+def _modify_column(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    old, new = op.old, op.column
+    assert old is not None and new is not None
+    a, b = _BASE_TYPE.match(old.type.lower()), _BASE_TYPE.match(new.type.lower())
+    if old.type.lower() == new.type.lower() and old.collation == new.collation:
+        if old.nullable and not new.nullable:
+            return Decision(INPLACE, NONE, True, reasons=(
+                "NULL to NOT NULL: every row is checked while the table is rebuilt in "
+                "place",))
+        return Decision(INSTANT if s.at_least((10, 4), (8, 0)) else INPLACE, NONE, False,
+                        reasons=("same type: metadata only",))
+    if a and b and a.group(1) == b.group(1) == "varchar" and a.group(3) == b.group(3) \
+            and old.collation == new.collation and a.group(2) and b.group(2) \
+            and int(b.group(2)) >= int(a.group(2)):
+        per = _bytes_per_char(new.collation or t.collation)
+        before, after = int(a.group(2)) * per, int(b.group(2)) * per
+        if (before < 256) == (after < 256):
+            return Decision(INSTANT if s.mariadb and s.at_least((10, 4), None) else INPLACE,
+                            NONE, False, reasons=(
+                                f"VARCHAR({a.group(2)}) to VARCHAR({b.group(2)}) keeps its "
+                                f"{'1-byte' if after < 256 else '2-byte'} length prefix "
+                                f"({per} byte(s) per character): metadata only",))
+        return Decision(COPY, SHARED, True, reasons=(
+            f"VARCHAR({a.group(2)}) to VARCHAR({b.group(2)}) crosses 255 bytes ({per} "
+            "byte(s) per character): the length prefix grows, so every row is copied",))
+    return Decision(COPY, SHARED, True, reasons=(
+        f"type {old.type} to {new.type}: every row is converted into a copy of the table "
+        "(LOCK=SHARED: writes wait)",))
+
+
+def _metadata(reason: str) -> Any:
+    def rule(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+        return Decision(INSTANT, NONE, False, reasons=(reason,))
+    return rule
+
+
+def _rename_column(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    if s.at_least((10, 5), (8, 0, 28)):
+        return Decision(INSTANT, NONE, False, reasons=(f"{s.name}: instant RENAME COLUMN",))
+    return Decision(_no_rebuild(s), NONE, False, reasons=("RENAME COLUMN: metadata only",))
+
+
+def _add_index(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    method = (op.method or "btree").lower()
+    if method == "fulltext":
+        first = not _has_fulltext(t)
+        return Decision(INPLACE, SHARED, first, True, reasons=(
+            "a FULLTEXT index is built under LOCK=SHARED (writes wait)"
+            + ("; the first one adds the hidden FTS_DOC_ID column and rebuilds the table"
+               if first else ""),))
+    if method == "spatial":
+        return Decision(_no_rebuild(s), SHARED, False, True, reasons=(
+            "a SPATIAL index is built under LOCK=SHARED (writes wait)",))
+    return Decision(_no_rebuild(s), NONE, False, True, reasons=(
+        "a secondary index is built in place, reading every row, with reads and writes "
+        "going on (LOCK=NONE)",))
+
+
+def _add_primary_key(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    return Decision(INPLACE, NONE, True, reasons=(
+        "a new primary key reorders the clustered index: the table is rebuilt in place",))
+
+
+def _drop_primary_key(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    return Decision(COPY, SHARED, True, reasons=(
+        "dropping the primary key without adding another copies the table",))
+
+
+def _add_foreign_key(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    if op.foreign_key_checks:
+        return Decision(COPY, SHARED, True, reasons=(
+            "with foreign_key_checks=1 the server checks existing rows by copying the "
+            "table (LOCK=SHARED); INPLACE needs foreign_key_checks=0, which leaves existing "
+            "rows unchecked",))
+    return Decision(_no_rebuild(s), NONE, False, reasons=(
+        "foreign_key_checks=0: added in place without checking existing rows",))
+
+
+def _add_check(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    return Decision(COPY, SHARED, True, reasons=(
+        "an added CHECK constraint is checked against every row while the table is "
+        "copied",))
+
+
+def _table_options(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    return Decision(INPLACE, NONE, True, reasons=("table options: rebuilt in place",))
+
+
+def _engine(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    return Decision(COPY, SHARED, True, reasons=("another storage engine: copied",))
+
+
+_RULES = {
+    "add_column": _add_column,
+    "drop_column": _drop_column,
+    "modify_column": _modify_column,
+    "set_default": _metadata("a column default is metadata only"),
+    "drop_default": _metadata("a column default is metadata only"),
+    "rename_column": _rename_column,
+    "add_index": _add_index,
+    "drop_index": _metadata("dropping a secondary index is metadata only"),
+    "add_primary_key": _add_primary_key,
+    "drop_primary_key": _drop_primary_key,
+    "add_foreign_key": _add_foreign_key,
+    "drop_foreign_key": _metadata("dropping a foreign key is metadata only"),
+    "add_check": _add_check,
+    "drop_check": _metadata("dropping a CHECK constraint is metadata only"),
+    "table_options": _table_options,
+    "engine": _engine,
+}
+
+
+def predict(alter: MySQLAlter, server: Server | None = None,
+            row_versions: int | None = None) -> Decision:
+    """What the rules say the server takes for ``alter`` (``server`` None: unknown)."""
+    s = server or ASSUMED
+    out: Decision | None = None
+    for op in alter.ops:
+        rule = _RULES.get(op.what)
+        one = rule(s, alter.table, op, row_versions) if rule else Decision(
+            COPY, SHARED, True, reasons=(f"no rule for {op.what}: assumed a copy",))
+        if one.algorithm == NOCOPY and not s.mariadb:
+            one = replace(one, algorithm=INPLACE)
+        out = one if out is None else _worse(out, one)
+    if out is None:
+        out = Decision(INSTANT, NONE, False)
+    if server is None:
+        out = replace(out, reasons=(*out.reasons, f"server {ASSUMED.text}"))
+    return out
+
+
+# ---------------------------------------------------------------- what the plan decided
+
+@dataclass
+class _Decided:
+    server: Server | None
+    decisions: dict[tuple[str, tuple[str, ...]], Decision] = field(default_factory=dict)
+    row_versions: dict[str, int] = field(default_factory=dict)
+
+
+_DECIDED: ContextVar[_Decided | None] = ContextVar("mysql_alter_decisions", default=None)
+
+
+def decision(alter: MySQLAlter) -> Decision:
+    """The plan's decision for ``alter`` (checked on the server while the plan is made),
+    else the rules' (rollback steps and plans made without a server)."""
+    state = _DECIDED.get()
+    if state is not None and alter.key() in state.decisions:
+        return state.decisions[alter.key()]
+    server = state.server if state is not None else None
+    versions = state.row_versions.get(alter.key()[0]) if state is not None else None
+    made = predict(alter, server, versions)
+    if state is not None and server is not None:
+        made = replace(made, server="not checked on the server (a step the plan did not "
+                                    "try)")
+    return made
+
+
+def alter_sql(d: Dialect, alter: MySQLAlter) -> str:
+    """``ALTER TABLE t <clauses>, ALGORITHM=..., LOCK=...`` as decided."""
+    name = d.qname(alter.table.schema_, alter.table.name)
+    return f"ALTER TABLE {name} {', '.join(alter.clauses)}, {decision(alter).clause}"
+
+
+def alter_lock(d: Dialect, alter: MySQLAlter) -> Lock:
+    return decision(alter).lock()
+
+
+def create_table_lock() -> Lock:
+    return Lock(NONE, False, False, reasons=(
+        "a new table: nobody uses it yet (a FOREIGN KEY in it takes a brief metadata lock "
+        "on the table it references)",))
+
+
+def drop_table_lock() -> Lock:
+    return Lock(EXCLUSIVE, True, True, reasons=(
+        "DROP TABLE takes an exclusive metadata lock: it waits for every open transaction "
+        "that has touched the table, and statements on it queue behind it meanwhile; "
+        "removing a big table's file can stall the server's I/O",))
+
+
+def copy_finding(change: Change, lock: Lock, before: Schema) -> Finding | None:
+    """A step that copies an existing table (or blocks its writes for the whole
+    operation) is worth a review: an online schema change tool does it without."""
+    key = change.table_key()
+    if key is None or before.table(key[0], key[1]) is None or lock.algorithm is None:
+        return None  # a table the plan creates holds no rows yet
+    name = qualified(key[0] or None, key[1])
+    if lock.algorithm == COPY:
+        return Finding("mysql-copy-alter", (
+            f"{change.describe()}: the server copies {name} row by row (ALGORITHM=COPY, "
+            f"LOCK={lock.mode}): writes wait for the whole copy, which on a big table is an "
+            "outage; an online schema change tool (gh-ost, pt-online-schema-change) does "
+            "it without blocking writes"))
+    if lock.mode != NONE:
+        return Finding("mysql-blocking-alter", (
+            f"{change.describe()}: ALGORITHM={lock.algorithm}, LOCK={lock.mode}: writes to "
+            f"{name} wait for the whole operation"))
+    return None
+
+
+# ---------------------------------------------------------------- asking the server
+
+_LADDER = [(INSTANT, None), (NOCOPY, NONE), (INPLACE, NONE), (NOCOPY, SHARED),
+           (INPLACE, SHARED), (COPY, SHARED), (NOCOPY, EXCLUSIVE), (INPLACE, EXCLUSIVE),
+           (COPY, EXCLUSIVE)]
+
+
+def _rungs(server: Server) -> list[tuple[str, str | None]]:
+    return [r for r in _LADDER if server.mariadb and server.at_least((10, 3), None)
+            or r[0] != NOCOPY]
+
+
+def _clause(algorithm: str, level: str | None) -> str:
+    return f"ALGORITHM={algorithm}" + (f", LOCK={level}" if level else "")
+
+
+def _rebuilds(algorithm: str, predicted: Decision) -> bool:
+    if algorithm == COPY:
+        return True
+    if algorithm in (INSTANT, NOCOPY):
+        return False
+    return predicted.rebuild  # INPLACE: MariaDB would have taken NOCOPY without a rebuild
+
+
+@contextlib.contextmanager
+def decided(d: Dialect, changes: Sequence[Change], before: Schema,
+            near_dsn: str) -> Iterator[None]:
+    """Decide every MySQL ALTER of ``changes`` (rules, then the server on empty copies of
+    their tables) and keep the decisions while the plan's steps are built."""
+    alters = [(c, c.mysql_alter(d)) for c in changes if hasattr(c, "mysql_alter")]
+    if not alters:
+        yield
+        return
+    try:
+        state = _ask(d, changes, before, near_dsn)
+    except BadInput as exc:
+        log.warning("could not try the plan's ALTERs on a scratch copy (%s): ALGORITHM and "
+                    "LOCK are the rules' alone", exc)
+        state = _Decided(None)
+        for _, alter in alters:
+            made = predict(alter)
+            state.decisions[alter.key()] = replace(
+                made, server=f"not checked: no scratch server ({exc})")
+    for change, alter in alters:
+        found = copy_finding(change, state.decisions[alter.key()].lock(), before)
+        if found is not None and all(f.rule != found.rule for f in change.context_findings):
+            change.context_findings = (*change.context_findings, found)
+    token = _DECIDED.set(state)
+    try:
+        yield
+    finally:
+        _DECIDED.reset(token)
+
+
+def _copy_sql(d: Dialect, t: Table) -> str:
+    """CREATE TABLE of an empty copy of ``t``: columns, keys, indexes, foreign keys (to
+    tables in the same database), options."""
+    from ...changes.mysql_common import create_table_sql
+
+    q = d.quote
+    items = []
+    for ix in t.indexes:
+        keys = []
+        for k in ix.keys:
+            if k.column is not None:
+                keys.append(q(k.column) + (f"({int(k.length)})" if k.length else ""))
+            else:
+                keys.append(f"({k.expression})")
+            if k.descending:
+                keys[-1] += " DESC"
+        method = ix.method.lower()
+        head = {"fulltext": "FULLTEXT KEY", "spatial": "SPATIAL KEY"}.get(
+            method, "UNIQUE KEY" if ix.unique else "KEY")
+        items.append(f"{head} {q(ix.name)} ({', '.join(keys)})")
+    for fk in t.foreign_keys:
+        if fk.referenced_schema:
+            continue
+        name = f"CONSTRAINT {q(fk.name)} " if fk.name else ""
+        items.append(f"{name}FOREIGN KEY ({', '.join(q(c) for c in fk.columns)}) "
+                     f"REFERENCES {q(fk.referenced_table)} "
+                     f"({', '.join(q(c) for c in fk.referenced_columns)})")
+    sql = create_table_sql(d, t)
+    if not items:
+        return sql
+    head, sep, tail = sql.rpartition("\n)")
+    return head + ",\n  " + ",\n  ".join(items) + sep + tail
+
+
+def _ask(d: Dialect, changes: Sequence[Change], before: Schema, near_dsn: str) -> _Decided:
+    from .sandbox import Sandbox
+    from .screen import screen
+
+    touched = {c.table_key() for c in changes if c.table_key() is not None}
+    wanted = [t for t in before.tables if (t.schema_ or "", t.name) in touched]
+    referenced = {fk.referenced_table for t in wanted for fk in t.foreign_keys
+                  if not fk.referenced_schema}
+    wanted += [t for t in before.tables if t.name in referenced and t not in wanted
+               and not t.schema_]
+    box = Sandbox(d, near_dsn)  # type: ignore[arg-type]
+    try:
+        box.open()
+        session = box.session
+        assert session is not None
+        server = Server.parse(session.server_version)
+        state = _Decided(server)
+        state.row_versions = _row_versions(d, near_dsn, server, wanted)
+
+        def run(sql: str) -> None:
+            for s in screen(sql + ";", "a plan step", lines=False):
+                session.execute(s.sql)
+
+        session.execute("SET SESSION foreign_key_checks = 0")
+        for t in wanted:
+            if t.schema_:
+                continue  # another database: not copied (its steps stay the rules')
+            try:
+                run(_copy_sql(d, t))
+            except (BadInput, *d.error_types()) as exc:
+                log.info("could not copy %s to try its ALTERs: %s", t.name, exc)
+        session.execute("SET SESSION foreign_key_checks = 1")
+        # The plan's steps in order, then its rollback (each step's undo, last step
+        # first), as a full rollback runs them.
+        undos = [inv for c in reversed(changes) for inv in _inverse(c)]
+        for change in [*changes, *undos]:
+            if hasattr(change, "mysql_alter"):
+                alter = change.mysql_alter(d)
+                if alter.key() not in state.decisions:
+                    state.decisions[alter.key()] = _try(d, session, run, alter, server,
+                                                        state.row_versions)
+                    continue
+            token = _DECIDED.set(state)
+            try:
+                for sql in change.sql(d):  # (no ALTER of its own, or decided: as it is)
+                    run(sql)
+            except (BadInput, *d.error_types()) as exc:
+                log.info("scratch copy: %s did not run: %s", change.describe(), exc)
+            finally:
+                _DECIDED.reset(token)
+        return state
+    finally:
+        box.close()
+
+
+def _inverse(change: Change) -> list[Change]:
+    try:
+        return change.inverse()
+    except NotImplementedError:
+        return []
+
+
+def _row_versions(d: Dialect, near_dsn: str, server: Server,
+                  tables: Sequence[Table]) -> dict[str, int]:
+    """MySQL 8.0.29+: each table's used row versions (INNODB_TABLES.TOTAL_ROW_VERSIONS),
+    read on the plan's server when it is the target's (its DSN names the database)."""
+    if server.mariadb or not server.at_least(None, (8, 0, 29)):
+        return {}
+    from . import parse_dsn
+
+    if not parse_dsn(near_dsn).database:
+        return {}
+    out: dict[str, int] = {}
+    try:
+        with d.connect(near_dsn) as db:
+            for t in tables:
+                rows = db.query("SELECT TOTAL_ROW_VERSIONS FROM information_schema."
+                                "INNODB_TABLES WHERE NAME = CONCAT(DATABASE(), '/', %s)",
+                                (t.name,))
+                if rows:
+                    out[qualified(t.schema_, t.name)] = int(rows[0][0])
+    except (BadInput, *d.error_types()) as exc:
+        log.info("could not read row versions: %s", exc)
+    return out
+
+
+def _try(d: Dialect, session: MySQLDatabase, run: Any, alter: MySQLAlter,
+         server: Server, row_versions: dict[str, int]) -> Decision:
+    """The first rung of the ladder the server takes for ``alter`` on the empty copy."""
+    predicted = predict(alter, server, row_versions.get(alter.key()[0]))
+    name = d.qname(alter.table.schema_, alter.table.name)
+    refusals: list[str] = []
+    for algorithm, level in _rungs(server):
+        sql = f"ALTER TABLE {name} {', '.join(alter.clauses)}, {_clause(algorithm, level)}"
+        try:
+            run(sql)
+        except d.error_types() as exc:
+            code = exc.args[0] if exc.args else None
+            if code in _REFUSED:
+                reason = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+                m = re.search(r"Reason: (.*?)\. Try", reason)
+                why = m.group(1) if m else "not supported for this operation"
+                refusals.append(f"{_clause(algorithm, level)} ({why})")
+                continue
+            return replace(predicted, server=f"not checked: the statement failed on an "
+                           f"empty copy ({_first_line(exc)})")
+        except BadInput as exc:
+            return replace(predicted, server=f"not checked: {exc}")
+        level = level or NONE
+        said = (f"{server.name} took {_clause(algorithm, level if algorithm != INSTANT else None)}"
+                " on an empty copy of the table")
+        if refusals:
+            said += "; refused " + "; ".join(refusals)
+        if (algorithm, level) == (predicted.algorithm, predicted.level):
+            return replace(predicted, server=said)
+        return Decision(algorithm, level, _rebuilds(algorithm, predicted),
+                        predicted.scans, reasons=(
+                            *predicted.reasons,
+                            f"the rules said {predicted.clause}; the server decides "
+                            f"{_clause(algorithm, level if algorithm != INSTANT else None)}"),
+                        server=said)
+    return replace(predicted, server="not checked: the server refused every ALGORITHM and "
+                   "LOCK on an empty copy: " + "; ".join(refusals))
+
+
+def _first_line(exc: BaseException) -> str:
+    from . import error_message
+
+    return error_message(exc)
