@@ -232,7 +232,10 @@ def test_cli_export(pg_dsn: str, tmp_path: Path) -> None:
     migration = json.loads(out.read_text())
     assert _check(migration) == ["alter_column"]
     assert migration["name"] == "03_rename"
-    assert_one_line_error(run("export", "--to", "gh-ost", str(mp)), 2, "only pgroll")
+    assert_one_line_error(run("export", "--to", "flyway", str(mp)), 2,
+                          "pgroll, gh-ost or pt-osc")
+    # (gh-ost and pt-osc: tests/test_export_osc.py)
+    assert_one_line_error(run("export", "--to", "gh-ost", str(mp)), 2, "single-phase plan")
     assert_one_line_error(run("export", str(tmp_path / "nope.json")), 2, "nope.json")
 
 
