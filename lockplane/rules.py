@@ -92,7 +92,7 @@ _CATALOGUE = [
     Rule("drop-index", R, "Queries that use the index get slower; a unique one stops "
          "enforcing uniqueness", "Check it is unused (pg_stat_user_indexes.idx_scan)."),
     Rule("drop-object", R, "Code or other objects may still use what is dropped",
-         "Make sure nothing uses it; the rollback re-creates it empty."),
+         "Make sure nothing uses it; the rollback re-creates it from its definition."),
     # --- logical replication (subscribers are other databases: nothing here shows them)
     Rule("drop-publication", D, "Dropping a publication stops logical replication to every "
          "subscriber of it (their slots keep WAL on this server until they are dropped)",
