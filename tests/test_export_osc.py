@@ -81,7 +81,7 @@ def test_plan_carries_the_alter_and_offers_the_tools(mysql_dsn: str, tmp_path: P
                     reason="percona-toolkit is not installed (scripts/setup.sh installs it)")
 def test_pt_osc_script_runs_with_a_writer(mysql_dsn: str, tmp_path: Path) -> None:
     run(mysql_dsn, CREATE, f"INSERT INTO `{TABLE}` (v, note) SELECT seq, 'old' "
-                           "FROM seq_1_to_20000")
+                           "FROM seq_1_to_8000")
     plan_file = _plan(mysql_dsn, tmp_path)
     plan = json.loads(plan_file.read_text())
     options = tmp_path / "my.cnf"  # the password lives here, the script only names it
@@ -128,8 +128,8 @@ def test_pt_osc_script_runs_with_a_writer(mysql_dsn: str, tmp_path: Path) -> Non
         # The script checked it too: where Lockplane's own apply of this plan leads.
         assert conn.introspect().hash() == plan["target_hash"]
         assert conn.query(f"SELECT count(*), sum(w = v * 2), sum(x = 'it''s') "
-                          f"FROM `{TABLE}`") == [(20000 + inserted, 20000 + inserted,
-                                                  20000 + inserted)]
+                          f"FROM `{TABLE}`") == [(8000 + inserted, 8000 + inserted,
+                                                  8000 + inserted)]
         assert conn.query("SHOW TABLES") == [(TABLE,)]  # no _old, _new or triggers left
 
 

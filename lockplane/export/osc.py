@@ -15,8 +15,9 @@ hash``, with the URL in ``LOCKPLANE_TARGET``). No password is written: the tools
 it (``--ask-pass``, ``--password``) or read an option file the operator names
 (``--defaults-file``).
 
-Refused (bad input, one line): a plan of another dialect; a copying step that is not one
-ALTER TABLE, or renames (the tools rebuild a table under its own name, and match columns
+Refused (bad input, one line): a plan of another dialect; a step that runs only under a
+condition (the script would run it regardless); a copying step that is not one ALTER
+TABLE, or renames (the tools rebuild a table under its own name, and match columns
 by name); names the tools cannot quote (backticks, backslashes, line breaks); for gh-ost,
 a table with foreign keys in either direction (gh-ost does not support them) and a unix
 socket (gh-ost connects over TCP).
@@ -152,6 +153,11 @@ class _Script:
     # -- the script
     def text(self) -> str:
         plan, opts, s = self.plan, self.opts, self.server
+        for n, st in enumerate(plan.steps, 1):
+            if getattr(st, "condition", None) is not None:
+                raise BadInput(f"step {n} ({st.description}) runs only where its condition "
+                               "holds, which the script cannot carry: apply this plan with "
+                               "lockplane apply")
         copying = [(n, st) for n, st in enumerate(plan.steps, 1) if copies_table(st)]
         for n, st in copying:
             self.check(n, st)
@@ -171,7 +177,8 @@ class _Script:
                      f"{len(plan.steps)} step(s), {len(copying)} through {program} (those "
                      "that would copy their table); the others run as the plan's own SQL, in "
                      f"the plan's order.\nServer: {where}, user {s.user}. No password is "
-                     f"written here: {secret}.\nThis script {mode}.\n"
+                     f"written here: {secret}.\nThis script {mode}. It does not resume: after a "
+                     "failure, plan again from the database.\n"
                      "LOCKPLANE_TARGET: the database URL, with its password, for the hash "
                      "checks (`lockplane introspect --format hash`)."),
             "set -eu",
