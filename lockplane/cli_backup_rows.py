@@ -242,4 +242,4 @@ def merge(
                             "rows merged); run it again to resume")
     err.print(f"[green]Merged[/] backup rows into {escape(r.table)}: inserted {r.inserted:,}, "
               f"updated {r.updated:,}, skipped {r.skipped:,} in {r.batches} batch(es), "
-              f"{r.seconds:.1f} s (merge {r.merge_id}, checkpoint in lockplane.backfills)")
+              f"{r.seconds:.1f} s (merge {r.merge_id}, checkpointed with the backfills)")

@@ -47,9 +47,9 @@ def _one_line(text: str) -> str:
     return lines[0]
 
 
-def _rename_email(dsn: str) -> str:
+def _rename_email(dsn: str, dialect: str = "postgres") -> str:
     """email -> email_address through every phase of a multi-phase migration."""
-    ctx = SourceContext(dialect="postgres", server_dsn=dsn)
+    ctx = SourceContext(dialect=dialect, server_dsn=dsn)
     before = load_schema(dsn, ctx)
     after = canonicalize(explicit_target(before, "rename_column", "users", "email",
                                          "email_address", None), ctx, where="test")

@@ -27,7 +27,6 @@ from .core import (
     RestoreResult,
     ValidationReport,
     create_backup,
-    drop_leftover_copies,
     fetched_backup,
     list_backups,
     load_manifest,
@@ -46,7 +45,7 @@ from .storage import LocalStorage, S3Storage, Storage, StorageError, open_storag
 __all__ = [
     "BackupCorrupt", "BackupStatus", "Check", "HistoryPosition", "LocalStorage", "Manifest",
     "RestoreResult", "RestoredCopy", "S3Storage", "Storage", "StorageError", "StoredFile",
-    "TableStats", "ValidationReport", "all_statuses", "create_backup", "drop_leftover_copies",
+    "TableStats", "ValidationReport", "all_statuses", "create_backup",
     "fetched_backup", "list_backups", "load_manifest", "migrations_since", "new_backup_id",
     "open_storage", "query_copy", "read_status", "restore_backup", "restored_copy",
     "validate_backup", "verify_files", "write_status",

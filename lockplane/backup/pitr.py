@@ -47,10 +47,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel, Field
 
-from ..dsn import dialect_of, redact, sqlite_path
+from ..dialects.postgres.backup import pg_connect as _pg_connect
+from ..dsn import dialect_of, redact
 from ..errors import BadInput, ExecutionFailed
 from . import pgtools
-from .core import _describe_files, _pg_connect, _sha256, list_backups, new_backup_id
+from .core import _describe_files, _sha256, list_backups, new_backup_id
+from .engine import engine_for
 from .manifest import Manifest, StoredFile, TableStats
 from .storage import Storage, StorageError
 
@@ -152,24 +154,7 @@ def migrations(live_dsn: str, with_plans: bool = False) -> list[Migration]:
     """The live database's migration history (oldest first); empty when it has none."""
     cols = "id, plan_id, started_at, finished_at, result, applied_by, steps_total" + (
         ", plan" if with_plans else "")
-    if dialect_of(live_dsn) == "sqlite":
-        path = sqlite_path(live_dsn)
-        if path == ":memory:" or not Path(path).is_file():
-            raise BadInput(f"SQLite database {redact(live_dsn)} not found")
-        with contextlib.closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro",
-                                                uri=True)) as c:
-            if not c.execute("SELECT 1 FROM sqlite_master WHERE name = "
-                             "'_lockplane_migrations'").fetchone():
-                return []
-            rows = c.execute(f"SELECT {cols} FROM _lockplane_migrations ORDER BY id").fetchall()
-    else:
-        with _pg_connect(live_dsn, autocommit=True,
-                         application_name="lockplane recover") as conn:
-            if not conn.execute("SELECT to_regclass('lockplane.migrations') IS NOT NULL"
-                                ).fetchone()[0]:  # type: ignore[index]
-                return []
-            rows = conn.execute(f"SELECT {cols} FROM lockplane.migrations ORDER BY id"
-                                ).fetchall()
+    rows = engine_for(live_dsn).history(live_dsn, cols)
     out = []
     for r in rows:
         plan = None
@@ -194,15 +179,15 @@ def backups_of(storage: Storage, live_dsn: str) -> list[Manifest]:
     if exact:
         return exact
     name = _dbname(live_dsn)
-    dialect = dialect_of(live_dsn)
-    return [m for m in found if m.dialect == dialect and name and m.database_name == name]
+    engine = engine_for(live_dsn)
+    return [m for m in found if m.dialect == engine.name and name and m.database_name == name]
 
 
 def _dbname(dsn: str) -> str:
-    if dialect_of(dsn) == "sqlite":
-        return Path(sqlite_path(dsn)).name
+    from ..dialects import get_dialect
+
     with contextlib.suppress(Exception):
-        return str(conninfo_to_dict(dsn).get("dbname") or "")
+        return get_dialect(dialect_of(dsn)).database_name(dsn)
     return ""
 
 
@@ -325,21 +310,7 @@ def live_table_stats(live_dsn: str, jobs: int = 2,
                      manifest: Manifest | None = None) -> list[TableStats]:
     """Counts and checksums of the live tables, computed as ``manifest``'s were (one
     read-only scan per table; row-hash-sum without a manifest)."""
-    from .checksums import pg_stats_like, pg_table_stats, sqlite_table_stats
-
-    if dialect_of(live_dsn) == "sqlite":
-        path = sqlite_path(live_dsn)
-        with contextlib.closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro",
-                                                uri=True)) as c:
-            return sqlite_table_stats(c)
-
-    def connect() -> psycopg.Connection:
-        return _pg_connect(live_dsn, autocommit=True,
-                           application_name="lockplane recover counts")
-
-    if manifest is None:
-        return pg_table_stats(connect, jobs=jobs)
-    return pg_stats_like(manifest, live_dsn, connect, jobs=jobs)
+    return engine_for(live_dsn).live_stats(live_dsn, jobs, manifest)
 
 
 def _own(table: str) -> bool:
@@ -377,6 +348,14 @@ def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
 
 
 # ---------------------------------------------------------------------------- WAL archive
+def _point_in_time(dsn: str) -> bool:
+    """Whether the server behind ``dsn`` has WAL-archive recovery (its backup engine)."""
+    from ..dialects import get_dialect
+
+    engine = get_dialect(dialect_of(dsn)).backup_engine()
+    return bool(engine is not None and engine.point_in_time)
+
+
 @dataclass
 class WalArchive:
     """What the server says about its WAL archiving, and how to read the archive back."""
@@ -496,7 +475,7 @@ def installed_tools() -> dict[str, str]:
 def detect_wal_archive(live_dsn: str, restore_command: str | None = None) -> WalArchive:
     """Read the server's archiving settings and archiver statistics."""
     w = WalArchive(tools=installed_tools())
-    if dialect_of(live_dsn) != "postgres":
+    if not _point_in_time(live_dsn):
         w.problems.append("point-in-time recovery needs PostgreSQL with WAL archiving")
         return w
     with _pg_connect(live_dsn, autocommit=True, application_name="lockplane recover") as c:
@@ -577,7 +556,7 @@ def create_base_backup(dsn: str, storage: Storage, *,
     """pg_basebackup -Ft -X stream -c fast of the server behind ``dsn`` into the storage
     (needs the REPLICATION privilege). Metadata is written last."""
     report = _quiet(report)
-    if dialect_of(dsn) != "postgres":
+    if not _point_in_time(dsn):
         raise BadInput("base backups are for PostgreSQL servers")
     storage.check()
     sysid, version_num, version = _server_identity(dsn)
@@ -726,7 +705,7 @@ def plan_recovery(storage: Storage, live_dsn: str, when: datetime, *, jobs: int 
         raise BadInput(f"--to {stamp(when)} is in the future")
     archive = base = None
     notes: list[str] = []
-    if dialect_of(live_dsn) == "postgres":
+    if _point_in_time(live_dsn):
         archive = detect_wal_archive(live_dsn, restore_command)
         base = nearest_base_backup(storage, archive.system_identifier, when)
         if archive.usable and base is None:

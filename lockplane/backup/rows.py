@@ -1,0 +1,351 @@
+"""Dialect-neutral pieces of compare, extract and merge: what they report, how a backup's
+table maps onto the live one, the options, and the markdown an operator approves.
+
+The engines (lockplane/dialects/<name>/backup*.py) fill these in; lockplane.backup.compare
+and lockplane.backup.extract pick the engine of the backup's dialect.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import optsql
+from ..errors import BadInput
+
+ON_CONFLICT = ("skip", "update", "fail")
+SAMPLE = 5
+ROWS_PER_STATEMENT = 500
+
+
+@dataclass
+class TableComparison:
+    table: str  # live name (or the backup's, for a table dropped since)
+    backup_table: str | None
+    status: str  # compared | dropped | new | no_key | key_differs
+    key: list[str] = field(default_factory=list)
+    backup_rows: int = 0
+    live_rows: int = 0
+    added: int = 0  # live only: newer than the backup
+    deleted: int = 0  # backup only: deleted since
+    changed: int = 0
+    unchanged: int = 0
+    columns_compared: list[str] = field(default_factory=list)
+    sample_added: list[list[str]] = field(default_factory=list)
+    sample_deleted: list[list[str]] = field(default_factory=list)
+    sample_changed: list[list[str]] = field(default_factory=list)
+    note: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def differs(self) -> bool:
+        return self.status != "compared" or bool(self.added or self.deleted or self.changed)
+
+    def words(self) -> str:
+        if self.status == "dropped":
+            return (f"{self.table}: dropped since the backup ({self.backup_rows:,} rows in the "
+                    "backup)")
+        if self.status == "new":
+            return f"{self.table}: new since the backup ({self.live_rows:,} rows now)"
+        if self.status in ("no_key", "key_differs"):
+            return (f"{self.table}: {self.note}; {self.backup_rows:,} rows in the backup, "
+                    f"{self.live_rows:,} now")
+        if not (self.added or self.deleted or self.changed):
+            return f"{self.table}: unchanged since the backup ({self.live_rows:,} rows)"
+        name = self.table + (f" (was {self.backup_table})" if self.backup_table
+                             and self.backup_table != self.table else "")
+        return (f"{name}: {self.added:,} rows newer than the backup, {self.deleted:,} deleted "
+                f"since, {self.changed:,} changed")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "words": self.words()}
+
+
+@dataclass
+class CompareReport:
+    backup_id: str
+    backup_created_at: str
+    live: str  # redacted
+    schema_changes: list[dict[str, Any]]
+    tables: list[TableComparison]
+    migrations_since: int | None
+    restore_s: float
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": "lockplane-backup-compare/1", "backup_id": self.backup_id,
+                "backup_created_at": self.backup_created_at, "live": self.live,
+                "migrations_since": self.migrations_since,
+                "schema": {"same": not self.schema_changes, "changes": self.schema_changes},
+                "tables": [t.to_json() for t in self.tables],
+                "restore_s": self.restore_s, "seconds": round(self.seconds, 3)}
+
+
+def pair_tables(backup_tables: list[tuple[str, str]], live_tables: list[tuple[str, str]],
+                renames: list[Rename]) -> list[tuple[tuple[str, str] | None,
+                                                     tuple[str, str] | None]]:
+    """Each backup table with its live table (followed through recorded table renames),
+    or None when dropped since; then the live tables new since."""
+    live_set = set(live_tables)
+    pairs: list[tuple[tuple[str, str] | None, tuple[str, str] | None]] = []
+    matched_live: set[tuple[str, str]] = set()
+    for s, t in backup_tables:
+        target = (s, t)
+        if target not in live_set:
+            for r in renames:
+                if r.column is None and r.table.split(".")[-1] == target[1]:
+                    target = (s, r.new_name)
+        if target in live_set:
+            pairs.append(((s, t), target))
+            matched_live.add(target)
+        else:
+            pairs.append(((s, t), None))
+    pairs += [(None, lt) for lt in live_tables if lt not in matched_live]
+    return pairs
+
+
+def split_table(name: str) -> tuple[str | None, str]:
+    """``schema.table`` or ``table`` (a double-quoted part may hold a dot)."""
+    text = name.strip()
+    if not text:
+        raise BadInput("missing --table")
+    parts: list[str] = []
+    buf, quoted, i = "", False, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            if quoted and i + 1 < len(text) and text[i + 1] == '"':
+                buf += '"'
+                i += 1
+            else:
+                quoted = not quoted
+        elif ch == "." and not quoted:
+            parts.append(buf)
+            buf = ""
+        else:
+            buf += ch
+        i += 1
+    parts.append(buf)
+    if quoted or len(parts) > 2 or not all(parts):
+        raise BadInput(f"--table {name!r}: expected TABLE or SCHEMA.TABLE")
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+
+@dataclass(frozen=True)
+class Rename:
+    """A rename recorded by a multi-phase migration in ``lockplane.phases``."""
+
+    migration_id: str
+    table: str  # "schema.table" (or "table") as the migration recorded it
+    column: str | None  # None for a table rename
+    new_name: str
+
+
+
+def same_table(key: str, schema: str, table: str) -> bool:
+    return key in (f"{schema}.{table}", table)
+
+
+@dataclass
+class ColumnMap:
+    backup: str  # name in the backup
+    live: str  # name in the live table
+    backup_type: str
+    live_type: str
+    stage_type: str  # the staging column's type: the backup's, or text if unknown live
+    how: str  # same | assign | cast
+    note: str | None = None
+
+
+@dataclass
+class Mapping:
+    """How the backup's table maps onto the live one."""
+
+    backup_schema: str
+    backup_table: str
+    schema: str
+    table: str
+    columns: list[ColumnMap]
+    key: list[str]  # live names of the primary key columns
+    left_out: list[str] = field(default_factory=list)  # backup columns dropped since
+    defaulted: list[str] = field(default_factory=list)  # live columns filled by defaults
+    required: list[str] = field(default_factory=list)  # live NOT NULL, no default, unmapped
+    notes: list[str] = field(default_factory=list)
+    overriding: bool = False  # an identity ALWAYS column is written
+
+    @property
+    def display(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def backup_display(self) -> str:
+        return f"{self.backup_schema}.{self.backup_table}"
+
+    def column(self, live: str) -> ColumnMap:
+        return next(c for c in self.columns if c.live == live)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_where(where: str | None, dialect: str = "postgres") -> str | None:
+    """``--where`` checked with PostgreSQL's parser (as backfill's; on SQLite also kept to
+    the lexical subset both lexers agree on): the SQL to run."""
+    if where is None or not where.strip():
+        return None
+    return optsql.condition(where.strip(), f"--where {where.strip()!r}", dialect)
+
+
+def check_conflict_mode(on_conflict: str) -> None:
+    if on_conflict not in ON_CONFLICT:
+        raise BadInput(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}, "
+                       f"not {on_conflict!r}")
+
+
+@dataclass
+class ExtractResult:
+    backup_id: str
+    table: str
+    rows: int
+    statements: int
+    mapping: Mapping
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backup_id": self.backup_id, "table": self.table, "rows": self.rows,
+                "statements": self.statements, "seconds": round(self.seconds, 3),
+                "mapping": self.mapping.to_json()}
+
+
+@dataclass
+class MergePreview:
+    merge_id: str
+    backup_id: str
+    table: str
+    on_conflict: str
+    where: str | None
+    rows: int  # staged rows in all
+    done_before: int  # staged rows already merged by an earlier run (checkpoint)
+    status: str  # new | resumable | done
+    insert: int = 0  # key not live
+    update: int = 0  # key live, values differ (update mode)
+    skip: int = 0  # key live and not updated (skip mode), or values already equal
+    conflicts: int = 0  # key live (fail mode refuses when > 0)
+    unchanged: int = 0  # key live with the same values
+    changed: int = 0  # key live with other values
+    sample_insert: list[dict[str, Any]] = field(default_factory=list)
+    sample_changed: list[dict[str, Any]] = field(default_factory=list)
+    mapping: Mapping | None = None
+    digest: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return d
+
+    def summary(self) -> str:
+        if self.status == "done":
+            return (f"merge {self.merge_id} of {self.rows:,} row(s) into {self.table} is "
+                    "already done: nothing to apply")
+        left = self.rows - self.done_before
+        resumed = (f" (resuming: {self.done_before:,} of {self.rows:,} already merged)"
+                   if self.done_before else "")
+        return (f"{left:,} row(s) of backup {self.backup_id} into {self.table}{resumed}: "
+                f"would insert {self.insert:,}, update {self.update:,}, skip {self.skip:,} "
+                f"({self.unchanged:,} identical, {self.changed:,} changed since the backup)")
+
+
+@dataclass
+class MergeResult:
+    merge_id: str
+    table: str
+    status: str  # done | cancelled | already_done
+    inserted: int
+    updated: int
+    skipped: int
+    batches: int
+    seconds: float
+    rows_done: int  # by every run of this merge (checkpoint)
+    rows: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class MergeOptions:
+    batch_size: int = 1000
+    max_batch_size: int = 20_000
+    target_batch_ms: int = 200
+    lock_timeout_ms: int = 200
+    max_retries: int = 30
+    wait_for_runner_s: float = 15.0
+
+    def validate(self) -> None:
+        if not 1 <= self.batch_size <= 1_000_000:
+            raise BadInput("--batch-size must be from 1 to 1000000")
+        self.max_batch_size = max(self.max_batch_size, self.batch_size)
+
+
+def key_text(key: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (key or {}).items())
+
+
+# ---------------------------------------------------------------------------- markdown
+def _md(text: Any) -> str:
+    return "NULL" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def preview_markdown(p: MergePreview, target: str) -> str:
+    """The diff an operator approves: counts, the mapping, a sample of each kind."""
+    m = p.mapping
+    lines = [f"# Restore rows of {p.table} from backup {p.backup_id}", "",
+             f"Target: {target}; on conflict: **{p.on_conflict}**"
+             + (f"; where `{_md(p.where)}`" if p.where else "") + f"; merge `{p.merge_id}`",
+             "", f"**{_md(p.summary())}**", "",
+             "| would insert | would update | would skip | identical | changed since |",
+             "|---:|---:|---:|---:|---:|",
+             f"| {p.insert:,} | {p.update:,} | {p.skip:,} | {p.unchanged:,} | {p.changed:,} |",
+             ""]
+    if m and m.notes:
+        lines += ["## Schema since the backup", ""] + [f"- {_md(n)}" for n in m.notes] + [""]
+    if p.sample_insert:
+        cols = list(p.sample_insert[0]["row"])
+        lines += [f"## Would insert (first {len(p.sample_insert)})", "",
+                  "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_md(i["row"][c]) for c in cols) + " |"
+                  for i in p.sample_insert]
+        lines.append("")
+    if p.sample_changed:
+        lines += [f"## Changed since the backup (first {len(p.sample_changed)}; "
+                  f"{'updated' if p.on_conflict == 'update' else 'left as they are'})", "",
+                  "| key | column | backup | live |", "|---|---|---|---|"]
+        for i in p.sample_changed:
+            key = _md(key_text(i["key"]))
+            for col, v in (i.get("changed") or {}).items():
+                lines.append(f"| {key} | {_md(col)} | {_md(v['backup'])} | {_md(v['live'])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def result_markdown(r: MergeResult, target: str) -> str:
+    return (f"# Rows restored into {r.table}\n\nTarget: {target}; merge `{r.merge_id}`: "
+            f"**{r.status}**\n\n| inserted | updated | skipped | batches | seconds |\n"
+            f"|---:|---:|---:|---:|---:|\n| {r.inserted:,} | {r.updated:,} | {r.skipped:,} | "
+            f"{r.batches} | {r.seconds:.1f} |\n\n{r.rows_done:,} of {r.rows:,} staged row(s) "
+            "merged (checkpointed with the backfills: lockplane backfill status).\n")
+
+
+class RowMergeBase(ABC):
+    """Backup rows staged next to the live table, ready to merge (an engine's)."""
+
+    id: str
+    rows: int
+    preview: MergePreview
+
+    @abstractmethod
+    def run(self, opts: MergeOptions | None = None, *, who: str = "lockplane",
+            on_batch: Callable[[int, int], None] | None = None) -> MergeResult:
+        """Upsert the staged rows in batches, each committed with its checkpoint."""

@@ -1,0 +1,460 @@
+"""PostgreSQL backups: ``pg_dump -Fd -j N`` directories, ``pg_restore``, temporary copies.
+
+Backups are made on a snapshot that Lockplane exports first: the manifest's per-table
+row counts are counted on the same snapshot, in parallel with the dump, and its
+checksums are read from the dump's own data files (lockplane/backup/checksums.py), so
+they describe exactly what was dumped.
+
+Restores and validations go through temporary databases named ``lockplane_backup_<token>``
+whose owning session carries ``application_name = 'lockplane backup <token>'``; one
+left by a killed run (no such session any more) is dropped by the next run on the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+from ...backup import checksums, pgtools
+from ...backup.core import (
+    RestoredCopy,
+    _dbname,
+    _describe_files,
+    _now,
+    _with_dbname,
+    fetched_backup,
+)
+from ...backup.engine import HISTORY_COLUMNS, BackupEngine
+from ...backup.manifest import DATA_DIR, HistoryPosition, Manifest, TableStats
+from ...backup.rows import CompareReport, ExtractResult, RowMergeBase
+from ...backup.storage import Storage
+from ...dsn import dialect_of, redact
+from ...errors import BadInput, ExecutionFailed, SafetyRefusal
+from .sandbox import drop_abandoned_databases, drop_database
+
+Reporter = Callable[[str], None]
+
+TEMP_PREFIX = "lockplane_backup_"
+OWNER_MARK = "lockplane backup "
+
+
+def pg_connect(dsn: str, **kwargs: object) -> psycopg.Connection:
+    try:
+        return psycopg.connect(dsn, connect_timeout=10, **kwargs)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+        raise BadInput(f"cannot connect to {redact(dsn)}: {reason}") from None
+    except psycopg.ProgrammingError as exc:
+        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact(str(exc))}") from None
+
+
+
+_HISTORY_PG = ("SELECT id, coalesce(hash_after, target_hash), "
+               "(SELECT count(*) FROM lockplane.migrations WHERE result = 'applied') "
+               "FROM lockplane.migrations WHERE result = 'applied' ORDER BY id DESC LIMIT 1")
+
+
+def _pg_history(conn: psycopg.Connection) -> HistoryPosition | None:
+    exists = conn.execute("SELECT to_regclass('lockplane.migrations') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = conn.execute(_HISTORY_PG).fetchone()
+    return HistoryPosition(last_migration_id=row[0], target_hash=row[1],
+                           migrations_applied=row[2]) if row else None
+
+
+def _pg_schema_hash(dsn: str) -> str:
+    from .. import connect
+
+    with connect(dsn) as db:
+        return db.introspect().hash()
+
+
+def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
+               report: Reporter) -> Manifest:
+    started = time.monotonic()
+    control = pg_connect(dsn, autocommit=True, application_name="lockplane backup")
+    try:
+        version_num = control.info.server_version
+        pg_dump = pgtools.find_tool("pg_dump", version_num)
+        server_version = str(control.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        settings = checksums.text_settings(control)
+        control.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = str(control.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+        tables = checksums.pg_tables_by_oid(control)
+        history = _pg_history(control)
+        # pg_dump writes its COPY text under ``settings``: the checksums are read from it
+        conninfo, env = pgtools.conninfo_and_env(dsn, options=settings)
+        local = storage.local_dir(backup_id)
+        tmp: tempfile.TemporaryDirectory[str] | None = None
+        if local is None:
+            tmp = tempfile.TemporaryDirectory(prefix="lockplane-backup-")
+            out = Path(tmp.name) / DATA_DIR
+        else:
+            out = local / DATA_DIR
+            out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            report(f"pg_dump {pg_dump.version} -Fd -j {jobs} of {redact(dsn)} "
+                   f"(snapshot {snapshot})")
+
+            def connect() -> psycopg.Connection:
+                return pg_connect(dsn, autocommit=True,
+                                   application_name="lockplane backup checksums")
+
+            counts: dict[tuple[str, str], int] = {}
+            hashes: list[str] = []
+            failure: list[BaseException] = []
+
+            def beside_the_dump() -> None:
+                # one session, no parallel workers: the counts take as little CPU from
+                # pg_dump as they can (they end long before it on any sizeable table)
+                try:
+                    counts.update(checksums.pg_row_counts(connect, list(tables.values()),
+                                                          snapshot=snapshot))
+                    hashes.append(_pg_schema_hash(dsn))  # pg_dump's locks keep DDL out
+                except BaseException as exc:  # noqa: BLE001 - re-raised below
+                    failure.append(exc)
+
+            worker = threading.Thread(target=beside_the_dump, daemon=True)
+            worker.start()
+            pgtools.run_tool([pg_dump.path, "-Fd", "-j", str(jobs), "-f", str(out),
+                              f"--snapshot={snapshot}", "-d", conninfo], env, "pg_dump")
+            worker.join()
+            try:
+                if failure:
+                    raise failure[0]
+                schema_hash = hashes[0]
+                with ThreadPoolExecutor(1) as pool:  # next to the files' sha256
+                    pending = pool.submit(_dump_stats, out, tables, counts, version_num, env)
+                    files = _describe_files(out, jobs)
+                    method, stats, marker = pending.result()
+                if method != checksums.COPY_CRC32:  # on the same snapshot, still open
+                    stats = checksums.pg_table_stats(connect, jobs=jobs, snapshot=snapshot)
+            except psycopg.Error as exc:
+                raise ExecutionFailed(f"checksums of {redact(dsn)} failed: "
+                                      f"{redact(str(exc).splitlines()[0])}") from None
+            if local is None:
+                report(f"uploading {len(files)} file(s) to {storage.url}")
+                storage.put_dir(f"{backup_id}/{DATA_DIR}", out, jobs=max(4, jobs))
+        except BaseException:
+            if local is not None:
+                storage.delete_prefix(backup_id)
+            raise
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+    finally:
+        control.close()
+    copy_crc = method == checksums.COPY_CRC32
+    return Manifest(
+        id=backup_id, created_at=_now().isoformat(timespec="seconds"), dialect="postgres",
+        database=redact(dsn), database_name=_dbname(dsn), server_version=server_version,
+        tool=f"pg_dump {pg_dump.version} -Fd -j {jobs}", format="pg_dump-directory",
+        schema_hash=schema_hash, history=history, tables=stats, files=files,
+        size_bytes=sum(f.size for f in files), duration_s=round(time.monotonic() - started, 3),
+        jobs=jobs, checksum_method=method, copy_settings=settings if copy_crc else {},
+        copy_end_marker=marker)
+
+
+def _dump_stats(out: Path, tables: dict[int, tuple[str, str]],
+                counts: dict[tuple[str, str], int], version_num: int,
+                env: dict[str, str]) -> tuple[str, list[TableStats], str]:
+    """``(method, stats, end marker)`` of a finished dump: copy-crc32 figures read from
+    its data files, with ``counts``; ``row-hash-sum`` and no stats when some table has no
+    data file Lockplane can read (the caller then computes them in the database)."""
+    try:
+        listing = pgtools.list_archive(pgtools.find_tool("pg_restore", version_num), out, env)
+    except BadInput:
+        return checksums.ROW_HASH_SUM, [], ""
+    files = checksums.dump_data_files(out, listing)
+    if any(oid not in files for oid in tables):
+        return checksums.ROW_HASH_SUM, [], ""
+    # What pg_dump writes after the rows: read from the smallest data file when that
+    # costs next to nothing, else pg_dump's marker (a wrong one fails every validation).
+    marker = checksums.PG_DUMP_END_MARKER
+    oid = min(tables, key=lambda o: files[o].stat().st_size) if tables else None
+    if oid is not None and files[oid].stat().st_size <= checksums.MARKER_PROBE_BYTES:
+        try:
+            marker = checksums.end_marker(checksums.read_data_file(files[oid]),
+                                          counts[tables[oid]])
+        except ValueError:  # fewer lines than count(*): not COPY text as expected
+            return checksums.ROW_HASH_SUM, [], ""
+        if len(marker) > 64 or not marker.isascii():
+            return checksums.ROW_HASH_SUM, [], ""
+    stats = [TableStats(schema=s, name=t, rows=counts[(s, t)],
+                        checksum=checksums.data_file_figure(files[oid]))
+             for oid, (s, t) in tables.items()]
+    return (checksums.COPY_CRC32, sorted(stats, key=lambda x: (x.schema_name, x.name)),
+            marker.decode("ascii"))
+
+
+def _pg_object_count(conn: psycopg.Connection) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r','p','v','m','S','f') AND n.nspname NOT IN "
+        "('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%' "
+        "AND n.nspname NOT LIKE 'pg\\_temp%%'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _pg_target_state(dsn: str) -> tuple[bool, int, int]:
+    """``(exists, objects, server_version)`` of a target database."""
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10,
+                               application_name="lockplane backup")
+    except psycopg.OperationalError as exc:
+        if "does not exist" in str(exc) and _dbname(dsn):
+            admin = pg_connect(_with_dbname(dsn, "postgres"), autocommit=True)
+            with admin:
+                return False, 0, admin.info.server_version
+        reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+        raise BadInput(f"cannot connect to {redact(dsn)}: {reason}") from None
+    except psycopg.ProgrammingError as exc:
+        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact(str(exc))}") from None
+    with conn:
+        return True, _pg_object_count(conn), conn.info.server_version
+
+
+def _pg_restore(local: Path, dsn: str, version_num: int, jobs: int, *, clean: bool,
+                no_owner: bool) -> None:
+    tool = pgtools.find_tool("pg_restore", version_num)
+    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore")
+    args = [tool.path, "-j", str(jobs), "--exit-on-error", "-d", conninfo]
+    if clean:
+        args += ["--clean", "--if-exists"]
+    if no_owner:
+        args += ["--no-owner", "--no-privileges"]
+    pgtools.run_tool([*args, str(local)], env, "pg_restore")
+
+
+def drop_leftover_copies(admin: psycopg.Connection) -> list[str]:
+    """Drop temporary backup databases whose owning session is gone (a killed run)."""
+    return drop_abandoned_databases(admin, TEMP_PREFIX, OWNER_MARK)
+
+
+
+
+def _restore(storage: Storage, manifest: Manifest, target_dsn: str, jobs: int, force: bool,
+             no_owner: bool, report: Reporter) -> bool:
+    exists, objects, version_num = _pg_target_state(target_dsn)
+    if objects and not force:
+        raise SafetyRefusal(f"not restored: {redact(target_dsn)} already has {objects} "
+                            "table(s), view(s) or sequence(s); restore into a new or empty "
+                            "database, or pass --force to drop and recreate the backup's "
+                            "objects there")
+    pgtools.find_tool("pg_restore", version_num)  # a mismatch refuses before anything
+    with fetched_backup(storage, manifest, jobs) as local:
+        if not exists:
+            name = _dbname(target_dsn)
+            with pg_connect(_with_dbname(target_dsn, "postgres"), autocommit=True) as adm:
+                adm.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                    pgsql.Identifier(name)))
+            report(f"created database {name}")
+        report(f"pg_restore -j {jobs} into {redact(target_dsn)}")
+        _pg_restore(local, target_dsn, version_num, jobs, clean=bool(objects),
+                    no_owner=no_owner)
+    return not exists
+
+
+def _server_for(manifest: Manifest, server_dsn: str | None) -> str:
+    if server_dsn:
+        return server_dsn
+    if "***" in manifest.database:
+        raise BadInput(f"backup {manifest.id}'s database had a password: give the server for "
+                       "the temporary database (--server DSN or --target-environment)")
+    return manifest.database
+
+
+@contextlib.contextmanager
+def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None = None, *,
+                  jobs: int = 1, report: Reporter | None = None,
+                  loaded: Callable[[str], None] | None = None) -> Iterator[RestoredCopy]:
+    """Restore the backup into a temporary database on ``server_dsn``'s server (by
+    default the backup's own server, when its DSN had no password), read-only for every
+    session (default_transaction_read_only), dropped on exit. ``loaded(dsn)`` is called
+    once the tables' data is in (their indexes and constraints may still be building)."""
+    report = report or (lambda _m: None)
+    server = _server_for(manifest, server_dsn)
+    if dialect_of(server) != manifest.dialect:
+        raise BadInput(f"{redact(server)} is not a PostgreSQL server")
+    token = secrets.token_hex(6)
+    name = TEMP_PREFIX + token
+    admin_dsn = _with_dbname(server, "postgres")
+    admin = pg_connect(admin_dsn, autocommit=True, application_name=OWNER_MARK + token)
+    try:
+        with contextlib.suppress(psycopg.Error):
+            left = drop_leftover_copies(admin)
+            if left:
+                report(f"dropped {len(left)} temporary backup database(s) left by killed "
+                       f"runs: {', '.join(left)}")
+        version_num = admin.info.server_version
+        pgtools.find_tool("pg_restore", version_num)
+        with fetched_backup(storage, manifest, jobs) as local:
+            started = time.monotonic()
+            admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                pgsql.Identifier(name)))
+            try:
+                dsn = _with_dbname(server, name)
+                report(f"pg_restore -j {jobs} into temporary database {name}")
+                if loaded is None:
+                    _pg_restore(local, dsn, version_num, jobs, clean=False, no_owner=True)
+                    done_at = time.monotonic()
+                else:
+                    done_at = _pg_restore_sections(local, dsn, version_num, jobs,
+                                                   lambda: loaded(dsn))
+                admin.execute(pgsql.SQL("ALTER DATABASE {} SET default_transaction_read_only "
+                                        "= on").format(pgsql.Identifier(name)))
+                yield RestoredCopy(manifest, dsn, redact(dsn), round(done_at - started, 3),
+                                   dropped_leftovers=[], restored_at=done_at)
+            finally:
+                drop_database(admin, name)
+    finally:
+        admin.close()
+
+
+def _pg_restore_sections(local: Path, dsn: str, version_num: int, jobs: int,
+                         loaded: Callable[[], None]) -> float:
+    """pg_restore in its three sections; ``loaded()`` runs beside the last one (indexes,
+    constraints, triggers), once every table's data is in. When the restore ended
+    (``time.monotonic()``), however long ``loaded`` takes after it."""
+    tool = pgtools.find_tool("pg_restore", version_num)
+    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore")
+    base = [tool.path, "--exit-on-error", "--no-owner", "--no-privileges", "-d", conninfo]
+    pgtools.run_tool([*base, "--section=pre-data", str(local)], env, "pg_restore")
+    pgtools.run_tool([*base, "-j", str(jobs), "--section=data", str(local)], env, "pg_restore")
+    failure: list[BaseException] = []
+
+    def beside() -> None:
+        try:
+            loaded()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            failure.append(exc)
+
+    worker = threading.Thread(target=beside, daemon=True)
+    worker.start()
+    try:
+        pgtools.run_tool([*base, "-j", str(jobs), "--section=post-data", str(local)], env,
+                         "pg_restore")
+        done_at = time.monotonic()
+    finally:
+        worker.join()
+    if failure:
+        raise failure[0]
+    return done_at
+
+
+def _query(copy: RestoredCopy, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    with pg_connect(copy.dsn, autocommit=True, options="-c default_transaction_read_only=on",
+                    application_name="lockplane backup query") as conn:
+        try:
+            cur = conn.execute(sql)  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BadInput(f"query failed: {redact(first)}") from None
+        cols = [d.name for d in cur.description or []]
+        return cols, (cur.fetchall() if cur.description else [])
+
+
+def _stats_of(manifest: Manifest, dsn: str, jobs: int, name: str) -> list[TableStats]:
+    return checksums.pg_stats_like(
+        manifest, dsn, lambda: pg_connect(dsn, autocommit=True, application_name=name),
+        jobs=jobs)
+
+
+class PostgresBackups(BackupEngine):
+    """``pg_dump``/``pg_restore`` backups, temporary copies on a server, COPY checksums."""
+
+    name = "postgres"
+    point_in_time = True
+    copies_on_server = True
+
+    def create(self, dsn: str, storage: Storage, backup_id: str, jobs: int,
+               report: Reporter) -> Manifest:
+        return _create_pg(dsn, storage, backup_id, jobs, report)
+
+    def restore(self, storage: Storage, manifest: Manifest, target_dsn: str, *, jobs: int,
+                force: bool, no_owner: bool, report: Reporter) -> bool:
+        return _restore(storage, manifest, target_dsn, jobs, force, no_owner, report)
+
+    def restored_copy(self, storage: Storage, manifest: Manifest, server_dsn: str | None, *,
+                      jobs: int, report: Reporter,
+                      ) -> contextlib.AbstractContextManager[RestoredCopy]:
+        return restored_copy(storage, manifest, server_dsn, jobs=jobs, report=report)
+
+    def query(self, copy: RestoredCopy, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        return _query(copy, sql)
+
+    def copy_stats(self, copy: RestoredCopy, jobs: int) -> list[TableStats]:
+        return _stats_of(copy.manifest, copy.dsn, jobs, "lockplane backup validate")
+
+    @contextlib.contextmanager
+    def validated_copy(self, storage: Storage, manifest: Manifest, server_dsn: str | None, *,
+                       jobs: int, report: Reporter,
+                       ) -> Iterator[tuple[RestoredCopy, list[TableStats]]]:
+        # The tables are read back while pg_restore builds their indexes and constraints.
+        stats: list[list[TableStats]] = []
+
+        def read_back(dsn: str) -> None:
+            stats.append(_stats_of(manifest, dsn, jobs, "lockplane backup validate"))
+
+        with restored_copy(storage, manifest, server_dsn, jobs=jobs, report=report,
+                           loaded=read_back) as copy:
+            yield copy, stats[0]
+
+    def history(self, live_dsn: str, columns: str = HISTORY_COLUMNS) -> list[tuple[Any, ...]]:
+        with pg_connect(live_dsn, autocommit=True, application_name="lockplane backup") as c:
+            if not c.execute("SELECT to_regclass('lockplane.migrations') IS NOT NULL"
+                             ).fetchone()[0]:  # type: ignore[index]
+                return []
+            return c.execute(pgsql.SQL("SELECT {} FROM lockplane.migrations ORDER BY id"
+                                       ).format(pgsql.SQL(columns))).fetchall()
+
+    def live_stats(self, live_dsn: str, jobs: int, manifest: Manifest | None
+                   ) -> list[TableStats]:
+        if manifest is None:
+            return checksums.pg_table_stats(
+                lambda: pg_connect(live_dsn, autocommit=True,
+                                   application_name="lockplane recover counts"), jobs=jobs)
+        return _stats_of(manifest, live_dsn, jobs, "lockplane recover counts")
+
+    def same_rows(self, storage: Storage, manifest: Manifest, live_dsn: str,
+                  tables: list[str], jobs: int) -> set[str]:
+        from .backup_rowsets import same_rows
+
+        return same_rows(storage, manifest, live_dsn, tables, jobs)
+
+    def compare(self, storage: Storage, manifest: Manifest, live_dsn: str, *,
+                server_dsn: str | None, jobs: int, tables: list[str] | None,
+                report: Reporter) -> CompareReport:
+        from .backup_compare import compare_backup
+
+        return compare_backup(storage, manifest, live_dsn, server_dsn=server_dsn, jobs=jobs,
+                              tables=tables, report=report)
+
+    def extract(self, storage: Storage, manifest: Manifest, live_dsn: str, table: str,
+                out: IO[str], *, where: str | None, on_conflict: str,
+                server_dsn: str | None, jobs: int, report: Reporter) -> ExtractResult:
+        from .backup_extract import extract_rows
+
+        return extract_rows(storage, manifest, live_dsn, table, out, where=where,
+                            on_conflict=on_conflict, server_dsn=server_dsn, jobs=jobs,
+                            report=report)
+
+    def open_merge(self, storage: Storage, manifest: Manifest, live_dsn: str, table: str, *,
+                   where: str | None, on_conflict: str, server_dsn: str | None, jobs: int,
+                   report: Reporter) -> contextlib.AbstractContextManager[RowMergeBase]:
+        from .backup_extract import open_merge
+
+        return open_merge(storage, manifest, live_dsn, table, where=where,
+                          on_conflict=on_conflict, server_dsn=server_dsn, jobs=jobs,
+                          report=report)
