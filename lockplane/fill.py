@@ -243,6 +243,11 @@ def read_annotations(path: Path, text: str) -> list[Declared]:
                            "TABLE or ALTER TABLE ... ADD COLUMN")
         if not body:
             raise BadInput(f"{where}: {ANNOTATION} names no expression")
+        # What it is, before anything of the file runs anywhere (its columns are checked
+        # once the schema is loaded).
+        from . import optsql
+
+        optsql._value_node(f"{where}: {ANNOTATION}", body)
         out.append(Declared(where, element.table, element.column, body))
     return out
 
@@ -293,26 +298,26 @@ def _find_column(table: Table, n: _Name) -> Column | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def apply_fill_annotations(schema: Schema, files: list[tuple[Path, str]],
+def apply_fill_annotations(schema: Schema, declared: list[Declared],
                            default_schema: str) -> Schema:
-    """Set ``fill_with`` on the columns the SQL files annotate (checked: bad input names
-    the file and line). ``files``: (path, text as loaded)."""
-    for path, text in files:
-        for dec in read_annotations(path, text):
-            table = _find_table(schema, dec.table, default_schema)
-            shown = ".".join(p.text for p in dec.table)
-            if table is None:
-                raise BadInput(f"{dec.where}: {ANNOTATION}: table {shown} not found after "
-                               "loading the schema")
-            col = _find_column(table, dec.column)
-            if col is None:
-                raise BadInput(f"{dec.where}: {ANNOTATION}: column {dec.column.text} of "
-                               f"{shown} not found after loading the schema")
-            if col.fill_with is not None:
-                raise BadInput(f"{dec.where}: {ANNOTATION}: {shown}.{col.name} already has "
-                               "one")
-            col.fill_with = check_fill(dec.expression, f"{dec.where}: {ANNOTATION}", table,
-                                       col, schema.dialect)
+    """Set ``fill_with`` on the columns the SQL files annotate (``declared``: what
+    ``read_annotations`` found in them before they were loaded; checked against the
+    loaded tables: bad input names the file and line)."""
+    for dec in declared:
+        table = _find_table(schema, dec.table, default_schema)
+        shown = ".".join(p.text for p in dec.table)
+        if table is None:
+            raise BadInput(f"{dec.where}: {ANNOTATION}: table {shown} not found after "
+                           "loading the schema")
+        col = _find_column(table, dec.column)
+        if col is None:
+            raise BadInput(f"{dec.where}: {ANNOTATION}: column {dec.column.text} of "
+                           f"{shown} not found after loading the schema")
+        if col.fill_with is not None:
+            raise BadInput(f"{dec.where}: {ANNOTATION}: {shown}.{col.name} already has "
+                           "one")
+        col.fill_with = check_fill(dec.expression, f"{dec.where}: {ANNOTATION}", table,
+                                   col, schema.dialect)
     return schema
 
 

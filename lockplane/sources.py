@@ -139,16 +139,17 @@ def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
         return _load_sqlalchemy(src, dialect, ctx)
     files = sql_files(src)
     scripts = [(str(f), _script_text(f)) for f in files]
+    from .fill import apply_fill_annotations, read_annotations
+
+    fills = [dec for f, text in scripts for dec in read_annotations(Path(f), text)]
     schema = get_dialect(dialect).load_untrusted(
         scripts, _scratch_server(dialect, ctx), allowed_extensions=ctx.allowed_extensions,
         version_of=ctx.version_of)
     # Declared renames and fills live in comments the server never sees.
-    from .fill import apply_fill_annotations
     from .multiphase.annotations import apply_rename_annotations
 
     schema = apply_rename_annotations(schema, files)
-    return apply_fill_annotations(schema, [(Path(p), text) for p, text in scripts],
-                                  get_dialect(dialect).default_schema)
+    return apply_fill_annotations(schema, fills, get_dialect(dialect).default_schema)
 
 
 def sql_files(src: str) -> list[Path]:
