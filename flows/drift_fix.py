@@ -29,6 +29,7 @@ from flows.targets import no_passwords
 from lockplane.config import SAFETY_LEVELS, get_environment
 from lockplane.drift import targets_from_config
 from lockplane.errors import BadInput
+from lockplane.execute import ApplyOptions
 from lockplane.markdown import result_markdown
 from tasks.drift_fix_tasks import propose_fix_task, write_schema_task
 from tasks.migration_tasks import (
@@ -56,6 +57,7 @@ def drift_fix(
     acknowledge: list[str] | None = None,
     approval_timeout_s: int = 86400,
     notify: str | None = None,
+    cancel_blockers_after_s: float | None = None,
 ) -> dict[str, Any]:
     """Adopt or revert ``environment``'s drift, after an operator's approval.
 
@@ -63,8 +65,12 @@ def drift_fix(
     checkout). ``adopt`` / ``drop``: ``[TYPE:]GLOB`` object keys as ``lockplane drift
     check`` shows them. ``safety``: strict | moderate | permissive, never looser than the
     environment's own. ``acknowledge``: at moderate, dangerous steps to run anyway
-    (``rule@schema.table`` or a rule id).
+    (``rule@schema.table`` or a rule id). ``cancel_blockers_after_s``: once a step has
+    waited this long for its lock, cancel the statements of the sessions blocking it
+    (never Lockplane's own; default: never, the step fails naming them).
     """
+    # A bad value is refused now, not after the approval.
+    ApplyOptions(cancel_blockers_after_s=cancel_blockers_after_s)
     logger = get_run_logger()
     if safety not in SAFETY_LEVELS:
         raise BadInput(f"safety must be one of {', '.join(SAFETY_LEVELS)}, not {safety!r}")
@@ -110,7 +116,8 @@ def drift_fix(
     if plan.steps:
         # Validated on a shadow before the wait: no second one.
         result = apply_plan_task(plan, target.database_url, safety=level, skip_shadow=True,
-                                 acknowledge=acknowledge)
+                                 acknowledge=acknowledge,
+                                 cancel_blockers_after_s=cancel_blockers_after_s)
         create_markdown_artifact(result_markdown(result, environment),
                                  key=f"drift-fix-result-{_slug(environment)}",
                                  description=f"Drift fix result for {environment}")

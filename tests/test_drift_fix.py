@@ -349,11 +349,17 @@ def test_drift_fix_flow_pauses_for_approval_then_applies(prefect_api: str, pg_pr
     root = pg_project["root"]
     box: dict[str, Any] = {}
 
+    # A bad lock-wait option is refused before anything is proposed or waited for.
+    bad = drift_fix(environment="staging", project_dir=str(root), drop_all=True,
+                    cancel_blockers_after_s=-1, return_state=True)
+    assert bad.is_failed() and "--cancel-blockers-after" in str(bad.message)
+
     def run() -> None:
         box["state"] = drift_fix(environment="staging", project_dir=str(root),
                                  adopt=["public.users.emergency_fix"], drop_all=True,
                                  acknowledge=["drop-table@public.audit_log"],
-                                 approval_timeout_s=120, return_state=True)
+                                 approval_timeout_s=120, cancel_blockers_after_s=30,
+                                 return_state=True)
 
     worker = threading.Thread(target=run)
     worker.start()
