@@ -80,7 +80,7 @@ def test_plan_carries_the_alter_and_offers_the_tools(mysql_dsn: str, tmp_path: P
 @pytest.mark.skipif(shutil.which("pt-online-schema-change") is None,
                     reason="percona-toolkit is not installed (scripts/setup.sh installs it)")
 def test_pt_osc_script_runs_with_a_writer(mysql_dsn: str, tmp_path: Path) -> None:
-    run(mysql_dsn, CREATE, f"INSERT INTO `{TABLE}` (v, note) SELECT seq, 'old' "
+    run(mysql_dsn, CREATE, f"INSERT INTO `{TABLE}` (v, note) SELECT seq, 'ünï 😀' "
                            "FROM seq_1_to_8000")
     plan_file = _plan(mysql_dsn, tmp_path)
     plan = json.loads(plan_file.read_text())
@@ -95,7 +95,7 @@ def test_pt_osc_script_runs_with_a_writer(mysql_dsn: str, tmp_path: Path) -> Non
     assert PASSWORD not in text + res.output
     (pt,) = _commands(text, "pt-online-schema-change")
     db = parse_dsn(mysql_dsn).database
-    assert pt[-1] == (f"h=127.0.0.1,P=3306,F={options},u=root,D={db},"
+    assert pt[-1] == (f"h=127.0.0.1,P=3306,F={options},A=utf8,u=root,D={db},"
                       f"t={TABLE.replace(',', chr(92) + ',')}")
     assert "--execute" in pt and "--no-drop-old-table" not in pt
 
@@ -130,6 +130,8 @@ def test_pt_osc_script_runs_with_a_writer(mysql_dsn: str, tmp_path: Path) -> Non
         assert conn.query(f"SELECT count(*), sum(w = v * 2), sum(x = 'it''s') "
                           f"FROM `{TABLE}`") == [(8000 + inserted, 8000 + inserted,
                                                   8000 + inserted)]
+        assert conn.query(f"SELECT note, count(*) FROM `{TABLE}` GROUP BY note "
+                          "ORDER BY note") == [("new", inserted), ("ünï 😀", 8000)]
         assert conn.query("SHOW TABLES") == [(TABLE,)]  # no _old, _new or triggers left
 
 
@@ -240,3 +242,11 @@ def test_names_the_tools_cannot_quote(mysql_dsn: str, tmp_path: Path) -> None:
     for tool in ("gh-ost", "pt-osc"):
         res = lockplane("export", "--to", tool, str(plan_file), "--target", mysql_dsn)
         _one_line_refusal(res, "contains a backtick")
+    # pt-osc mangles non-ASCII names (Percona Toolkit 3.2); gh-ost takes them
+    run(mysql_dsn, "CREATE TABLE `tü` (id int PRIMARY KEY, v int)")
+    plan_file = _plan(mysql_dsn, tmp_path, "CREATE TABLE `a``b` (id int PRIMARY KEY, v int);\n"
+                      "CREATE TABLE `tü` (id int PRIMARY KEY, v int, w int AS (v) STORED);\n")
+    res = lockplane("export", "--to", "pt-osc", str(plan_file), "--target", mysql_dsn)
+    _one_line_refusal(res, "is not ASCII")
+    res = lockplane("export", "--to", "gh-ost", str(plan_file), "--target", mysql_dsn)
+    assert res.code == 0 and "--table=tü" in res.stdout, res.output

@@ -129,8 +129,15 @@ class _Script:
         if step.kind in ("rename_table", "rename_column"):
             raise BadInput(f"{where} renames: {self.tool} rebuilds a table under its own "
                            "name and copies columns by name (rename in its own plan)")
-        _name(self._database(step.alter.schema_), "database", where)
-        _name(step.alter.table, "table", where)
+        names = (("database", self._database(step.alter.schema_)),
+                 ("table", step.alter.table))
+        for what, value in names:
+            _name(value, what, where)
+            if self.tool == "pt-osc" and not value.isascii():
+                # Its DSN's names reach the server encoded twice with A=utf8 (which its
+                # copy needs for non-ASCII key values), as Percona Toolkit 3.2 does.
+                raise BadInput(f"{where}: the {what} name {value!r} is not ASCII, which "
+                               "pt-online-schema-change mangles (use --to gh-ost)")
         if self.tool == "gh-ost":
             fks = step.alter.foreign_keys
             if fks is None:
@@ -291,7 +298,9 @@ class _Script:
             f"h={_dsn_value(s.host)}", f"P={s.port}"]
         if opts.defaults_file:
             parts.append(f"F={_dsn_value(opts.defaults_file)}")
-        parts += [f"u={_dsn_value(s.user)}", f"D={_dsn_value(db)}",
+        # A=utf8: values pt-osc reads (chunk boundaries) go back to the server as they
+        # were (on servers from version 8, MariaDB included, it says SET NAMES utf8mb4).
+        parts += ["A=utf8", f"u={_dsn_value(s.user)}", f"D={_dsn_value(db)}",
                   f"t={_dsn_value(step.alter.table)}"]
         args = ["pt-online-schema-change", f"--alter={alter}"]
         if not opts.defaults_file:
