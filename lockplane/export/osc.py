@@ -278,6 +278,8 @@ class _Script:
         if opts.execute:
             args.append("--execute")
         notes = (
+            "gh-ost is made for MySQL; its authors do not support MariaDB (use --to pt-osc "
+            "there). This command line is untested against gh-ost itself.\n"
             "--allow-on-master: gh-ost runs against the server Lockplane applies to (this "
             "primary) and reads its binary log, which must be binlog_format=ROW.\n"
             "--assume-rbr is left off: add it when you know the binary log is ROW and the "
