@@ -24,6 +24,7 @@ from lockplane.dialects.mysql.alter_facts import (
     alter_lock,
     alter_sql,
     decided,
+    decision,
     predict,
 )
 from lockplane.model import Column, Table
@@ -306,3 +307,89 @@ def test_apply_gives_up_after_its_budget_and_changes_nothing(mysql_dsn: str,
     with connect(mysql_dsn) as db:
         assert db.introspect().hash() == before  # no partial DDL
         assert db.query("SELECT result FROM _lockplane_migrations") == [("failed",)]
+
+
+@dataclass(repr=False, eq=False)
+class _Alter(Change):
+    """One ALTER TABLE with what it does, as a change kind gives it to alter_facts."""
+
+    kind = "alter"
+    table: Table
+    clauses: list[str]
+    ops: tuple[AlterOp, ...]
+
+    def describe(self) -> str:
+        return f"alter {self.table.name}"
+
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        return MySQLAlter(self.table, self.clauses, self.ops)
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def inverse(self) -> list[Change]:
+        return []
+
+    def table_key(self) -> tuple[str, str]:
+        return ("", self.table.name)
+
+
+_V50, _V60 = Column(name="v", type="varchar(50)"), Column(name="v", type="varchar(60)")
+_N, _NN = Column(name="n", type="int(11)"), Column(name="n", type="int(11)", nullable=False)
+# (table definition, clauses, what they do, the clause MariaDB 10.11 takes)
+AGREE = [
+    ("(id int PRIMARY KEY, n int)", ["ADD INDEX ix (n)"], (AlterOp("add_index"),),
+     "ALGORITHM=NOCOPY, LOCK=NONE"),
+    ("(id int PRIMARY KEY, v varchar(50))", ["ADD FULLTEXT INDEX ft (v)"],
+     (AlterOp("add_index", method="fulltext"),), "ALGORITHM=INPLACE, LOCK=SHARED"),
+    ("(id int PRIMARY KEY, g point NOT NULL)", ["ADD SPATIAL INDEX sp (g)"],
+     (AlterOp("add_index", method="spatial"),), "ALGORITHM=NOCOPY, LOCK=SHARED"),
+    ("(id int PRIMARY KEY, n int NOT NULL)", ["DROP PRIMARY KEY", "ADD PRIMARY KEY (id, n)"],
+     (AlterOp("drop_primary_key"), AlterOp("add_primary_key")),
+     "ALGORITHM=INPLACE, LOCK=NONE"),
+    ("(id int PRIMARY KEY, n int)", ["DROP PRIMARY KEY"], (AlterOp("drop_primary_key"),),
+     "ALGORITHM=COPY, LOCK=SHARED"),
+    ("(id int PRIMARY KEY, n int)", ["ADD CONSTRAINT fk FOREIGN KEY (n) REFERENCES p (id)"],
+     (AlterOp("add_foreign_key"),), "ALGORITHM=COPY, LOCK=SHARED"),
+    ("(id int PRIMARY KEY, v varchar(50))", ["MODIFY COLUMN v varchar(60)"],
+     (AlterOp("modify_column", column=_V60, old=_V50),), "ALGORITHM=INSTANT"),
+    ("(id int PRIMARY KEY, n int)", ["MODIFY COLUMN n bigint"],
+     (AlterOp("modify_column", column=Column(name="n", type="bigint(20)"), old=_N),),
+     "ALGORITHM=COPY, LOCK=SHARED"),
+    ("(id int PRIMARY KEY, n int)", ["MODIFY COLUMN n int NOT NULL"],
+     (AlterOp("modify_column", column=_NN, old=_N),), "ALGORITHM=INPLACE, LOCK=NONE"),
+    ("(id int PRIMARY KEY)", ["ADD COLUMN ai int NOT NULL AUTO_INCREMENT", "ADD UNIQUE (ai)"],
+     (AlterOp("add_column", column=Column(name="ai", type="int", nullable=False,
+                                          auto_increment=True)), AlterOp("add_index")),
+     "ALGORITHM=INPLACE, LOCK=SHARED"),
+    ("(id int PRIMARY KEY, n int)", ["RENAME COLUMN n TO m"], (AlterOp("rename_column"),),
+     "ALGORITHM=INSTANT"),
+    ("(id int PRIMARY KEY, n int)", ["ALTER COLUMN n SET DEFAULT 3"],
+     (AlterOp("set_default"),), "ALGORITHM=INSTANT"),
+    ("(id int PRIMARY KEY, n int, KEY ix (n))", ["DROP INDEX ix"], (AlterOp("drop_index"),),
+     "ALGORITHM=NOCOPY, LOCK=NONE"),
+    ("(id int PRIMARY KEY, n int, CONSTRAINT fk FOREIGN KEY (n) REFERENCES p (id))",
+     ["DROP FOREIGN KEY fk"], (AlterOp("drop_foreign_key"),), "ALGORITHM=INSTANT"),
+    ("(id int PRIMARY KEY, n int)", ["ADD CONSTRAINT ck CHECK (n > 0)"],
+     (AlterOp("add_check"),), "ALGORITHM=COPY, LOCK=SHARED"),
+    ("(id int PRIMARY KEY, n int, CONSTRAINT ck CHECK (n > 0))", ["DROP CONSTRAINT ck"],
+     (AlterOp("drop_check"),), "ALGORITHM=INSTANT"),
+]
+
+
+def test_the_rules_agree_with_mariadb(mysql_dsn: str) -> None:
+    """Each rule against the server itself: one plan's worth of ALTERs tried on empty
+    copies; the server's choice is the rules' (no "the rules said ..." correction)."""
+    run(mysql_dsn, "CREATE TABLE p (id int PRIMARY KEY)",
+        *(f"CREATE TABLE t{i} {definition}" for i, (definition, *_) in enumerate(AGREE)))
+    d = get_dialect("mysql")
+    with connect(mysql_dsn) as db:
+        before = db.introspect()
+    changes = [_Alter(before.table("", f"t{i}"), clauses, ops)
+               for i, (_, clauses, ops, _) in enumerate(AGREE)]
+    with decided(d, changes, before, mysql_dsn):
+        got = [(c.clauses, decision(c.mysql_alter(d))) for c in changes]
+    wrong = [(clauses, made.clause, expected, made.reasons[-1:], made.server)
+             for (clauses, made), (*_, expected) in zip(got, AGREE, strict=True)
+             if made.clause != expected or "the rules said" in " ".join(made.reasons)]
+    assert not wrong, wrong

@@ -333,6 +333,11 @@ def _add_index(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decisi
         "going on (LOCK=NONE)",))
 
 
+def _drop_index(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    return Decision(_no_rebuild(s), NONE, False, reasons=(
+        "dropping a secondary index: in place, metadata only (not INSTANT)",))
+
+
 def _add_primary_key(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
     return Decision(INPLACE, NONE, True, reasons=(
         "a new primary key reorders the clustered index: the table is rebuilt in place",))
@@ -375,7 +380,7 @@ _RULES = {
     "drop_default": _metadata("a column default is metadata only"),
     "rename_column": _rename_column,
     "add_index": _add_index,
-    "drop_index": _metadata("dropping a secondary index is metadata only"),
+    "drop_index": _drop_index,
     "add_primary_key": _add_primary_key,
     "drop_primary_key": _drop_primary_key,
     "add_foreign_key": _add_foreign_key,
@@ -392,7 +397,12 @@ def predict(alter: MySQLAlter, server: Server | None = None,
     """What the rules say the server takes for ``alter`` (``server`` None: unknown)."""
     s = server or ASSUMED
     out: Decision | None = None
-    for op in alter.ops:
+    ops = list(alter.ops)
+    if {"drop_primary_key", "add_primary_key"} <= {op.what for op in ops}:
+        # A primary key replaced in one statement is a rebuild, not the copy that
+        # dropping it alone takes.
+        ops = [op for op in ops if op.what != "drop_primary_key"]
+    for op in ops:
         rule = _RULES.get(op.what)
         one = rule(s, alter.table, op, row_versions) if rule else Decision(
             COPY, SHARED, True, reasons=(f"no rule for {op.what}: assumed a copy",))
