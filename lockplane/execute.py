@@ -231,7 +231,7 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
     if opts.safety == "permissive" or "privileged-function" in opts.acknowledged:
         return
     for i, step in enumerate(plan.steps, 1):
-        runs = [*step.sql, *step.cleanup]
+        runs = [*step.sql, *step.cleanup, *([step.condition.query] if step.condition else [])]
         if step.backfill:  # run by the backfill engine, not as the step's SQL
             spec = step.backfill
             runs += [f"SELECT {spec[k]}" for k in ("expression", "where") if spec.get(k)]
@@ -271,10 +271,53 @@ def session_settings(db: Database, opts: ApplyOptions,
         yield
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A step whose condition held it back (StepCondition): the number it counted."""
+
+    number: int  # 1-based
+    step: Step
+    count: int
+
+    def warning(self) -> str | None:
+        cond = self.step.condition
+        if cond is None or cond.warning is None:
+            return None
+        return cond.warning.replace("{n}", f"{self.count:,}")
+
+
+def _held_back(db: Database, step: Step) -> int:
+    """What the step's condition counts (0: it runs)."""
+    if step.condition is None:
+        return 0
+    rows = db.query(step.condition.query)
+    return int(rows[0][0] or 0) if rows else 0
+
+
+def allowed_end(after: Schema, skipped: list[Skipped]) -> str:
+    """The hash ``after`` would have if the skipped steps had run: the columns they leave
+    nullable made NOT NULL (all the plan's target may differ in because of a skip)."""
+    cols = [c.step.condition.leaves_nullable for c in skipped
+            if c.step.condition is not None and c.step.condition.leaves_nullable]
+    if not cols:
+        return after.hash()
+    strict = after.model_copy(deep=True)
+    for where in cols:
+        table = strict.table(where.get("schema", ""), where.get("table", ""))
+        col = table.column(where.get("column", "")) if table is not None else None
+        if col is not None:
+            col.nullable = False
+    return strict.hash()
+
+
 def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
               on_committed: Callable[[int], None] | None = None,
-              report: Reporter | None = None) -> None:
-    """Run one group; ``on_committed`` runs inside the same transaction.
+              report: Reporter | None = None,
+              skipped: list[Skipped] | None = None) -> None:
+    """Run one group; ``on_committed`` runs inside the same transaction. A step whose
+    condition holds it back is skipped (and added to ``skipped``); a step outside a
+    transaction that fails once its condition holds it back (rows without a value
+    written meanwhile) is cleaned up and skipped too.
 
     A lock wait that runs out (the plan's short ``lock_timeout``) or a lost deadlock rolls
     the attempt back and retries it (lockplane.lockwait), until the lock-wait budget is
@@ -285,11 +328,15 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
     try:
         while True:
             current: tuple[int, Step] | None = None
+            held: list[Skipped] = []
             waits.start_attempt()
             try:
                 if group[0][1].transactional:
                     with db.transaction():
                         for current in group:
+                            if n := _held_back(db, current[1]):
+                                held.append(Skipped(current[0] + 1, current[1], n))
+                                continue
                             for stmt in current[1].sql:
                                 db.execute(stmt)
                         db.after_transactional_group()
@@ -297,13 +344,18 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                             on_committed(group[-1][0] + 1)
                 else:
                     current = group[0]
-                    if not current[1].cleanup_reverts_previous:
-                        for stmt in current[1].cleanup:  # leftovers of an earlier attempt
+                    if n := _held_back(db, current[1]):
+                        held.append(Skipped(current[0] + 1, current[1], n))
+                    else:
+                        if not current[1].cleanup_reverts_previous:
+                            for stmt in current[1].cleanup:  # leftovers of an earlier attempt
+                                db.execute(stmt)
+                        for stmt in current[1].sql:
                             db.execute(stmt)
-                    for stmt in current[1].sql:
-                        db.execute(stmt)
                     if on_committed:
                         on_committed(current[0] + 1)
+                if skipped is not None:
+                    skipped += held
                 return
             except errors as exc:
                 waits.end_attempt()
@@ -311,6 +363,15 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                          else "a step")
                 if waits.retry(exc, where):
                     continue
+                if current is not None and not current[1].transactional \
+                        and current[1].condition is not None:
+                    late = _skip_after_failure(db, current, errors)
+                    if late is not None:
+                        if on_committed:
+                            on_committed(current[0] + 1)
+                        if skipped is not None:
+                            skipped.append(late)
+                        return
                 rolled = ("rolled back" if group[0][1].transactional
                           else "not rolled back (it ran outside a transaction)")
                 cleaned = False
@@ -430,6 +491,22 @@ class _LockWaits:
             self.watch = None
 
 
+def _skip_after_failure(db: Database, current: tuple[int, Step],
+                        errors: tuple[type[BaseException], ...]) -> Skipped | None:
+    """A conditional step outside a transaction that failed: if its condition now holds
+    it back (a row without a value written after it counted), its clean-up runs and it
+    is skipped after all. None: it failed for another reason."""
+    try:
+        n = _held_back(db, current[1])
+        if not n:
+            return None
+        for stmt in current[1].cleanup:
+            db.execute(stmt)
+    except errors:
+        return None
+    return Skipped(current[0] + 1, current[1], n)
+
+
 def _clean_up(db: Database, step: Step, errors: tuple[type[BaseException], ...],
               ) -> tuple[bool, str]:
     """Undo what a failed non-transactional step left (an INVALID index); say so."""
@@ -505,15 +582,19 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
                             "validation is approximate")
         # A sample of rows: steps that fail on data fail here.
         warnings += d.copy_sample(shadow, target_dsn, live)
+        # (what a condition holds back on the copy says nothing about the target)
+        held: list[Skipped] = []
         with session_settings(shadow, opts):
             for group in group_steps(plan.steps):
                 try:
-                    run_group(shadow, group, opts)
+                    run_group(shadow, group, opts, skipped=held)
                 except ExecutionFailed as exc:
                     raise ExecutionFailed(f"shadow validation: {exc.message}; the target "
                                           "was not touched") from None
-        after = shadow.introspect().hash()
-        if plan.target_hash and after != plan.target_hash:
+        reached = shadow.introspect()
+        after = reached.hash()
+        if plan.target_hash and after != plan.target_hash \
+                and allowed_end(reached, held) != plan.target_hash:
             warnings.append("on the shadow database the plan did not reach exactly its "
                             f"target_hash (got {after[:12]}, expected {plan.target_hash[:12]})")
     if report:
@@ -612,6 +693,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             session.tag(migration_id)
             steps_run = 0
             committed = [resume_from]
+            held: list[Skipped] = []
 
             def record(done: int) -> None:
                 # Inside the group's transaction: progress commits with the DDL it describes.
@@ -629,7 +711,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                                               resume=continuing and group[0][0] == resume_from)
                         else:
                             run_group(db, group, opts, on_committed=record if transactional
-                                      else None, report=report)
+                                      else None, report=report, skipped=held)
                         if not transactional:
                             record(group[0][0] + 1)
                         steps_run += len(group)
@@ -649,13 +731,16 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 raise
             after = db.introspect()
             hash_after = after.hash()
-            if plan.target_hash and hash_after != plan.target_hash:
+            warnings += [w for s in held if (w := s.warning())]
+            if plan.target_hash and hash_after != plan.target_hash \
+                    and allowed_end(after, held) != plan.target_hash:
                 # Every step ran, and the server stores something else than the plan
                 # declared: a failure to look into, not a success with a footnote.
                 message = diverged_message(plan, live, after, hash_after)
                 history.finish(migration_id, "diverged", hash_after, message)
                 raise Diverged(message)
-            history.finish(migration_id, "applied", hash_after, None)
+            notes = [f"step {s.number} skipped: {w}" for s in held if (w := s.warning())]
+            history.finish(migration_id, "applied", hash_after, "; ".join(notes) or None)
             status = "resumed" if resume_from else "applied"
             return ApplyResult(status, migration_id, steps_run, hash_after, warnings)
 

@@ -580,19 +580,48 @@ def _prune_orphans(conn: psycopg.Connection[Any], tables: list[_TargetTable]) ->
 
 
 def _copy_sequences(src: psycopg.Connection[Any], dst: psycopg.Connection[Any]) -> None:
-    """Sequences continue where the target's are, so an INSERT step does not collide
-    with copied keys."""
+    """Sequences stand where the target's stand, identity and serial ones included, so a
+    step that draws from one (a re-added column's default, a key it must not reuse) gives
+    on the shadow what it gives on the target. The position is read from each sequence
+    (``last_value`` and ``is_called``): pg_sequences shows none for one not drawn from
+    since a setval(..., false) or a RESTART, which would start at 1 on the shadow."""
     with src.cursor() as cur:
-        cur.execute("""SELECT schemaname::text, sequencename::text, last_value
-                       FROM pg_sequences WHERE last_value IS NOT NULL
-                         AND schemaname NOT IN ('pg_catalog', 'information_schema')""")
-        rows = cur.fetchall()
-    for schema, name, value in rows:
+        cur.execute("""SELECT schemaname::text, sequencename::text FROM pg_sequences
+                       WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lockplane')
+                         AND has_sequence_privilege(
+                               format('%I.%I', schemaname, sequencename), 'SELECT')""")
+        names = cur.fetchall()
+        positions = []
+        for schema, name in names:
+            cur.execute(pgsql.SQL("SELECT last_value, is_called FROM {}").format(
+                _ident(schema, name)))
+            row = cur.fetchone()
+            if row is not None:
+                positions.append((schema, name, row[0], row[1]))
+    for schema, name, value, called in positions:
         try:
-            _scalar(dst, "SELECT setval(%s::regclass, %s)",
-                    (_ident(schema, name).as_string(dst), value))
+            _scalar(dst, "SELECT setval(%s::regclass, %s, %s)",
+                    (_ident(schema, name).as_string(dst), value, called))
         except psycopg.Error:
-            pass  # not on the shadow (Lockplane's own state), or out of range there
+            pass  # not on the shadow, or out of range there
+
+
+def copy_sequence_positions(shadow: PostgresDatabase, target_dsn: str) -> str | None:
+    """Only the sequences' positions (when no rows could be copied); a warning if not."""
+    try:
+        target = shadow.dialect.connect(target_dsn)
+    except Exception as exc:  # validation goes on without them
+        return f"sequence positions not copied into the shadow ({_error_line(exc)})"
+    assert isinstance(target, PostgresDatabase)
+    try:
+        target.conn.read_only = True
+        with target.conn.transaction():
+            _copy_sequences(target.conn, shadow.conn)
+    except psycopg.Error as exc:
+        return f"sequence positions not copied into the shadow ({_error_line(exc)})"
+    finally:
+        target.close()
+    return None
 
 
 def _load_rows(target: PostgresDatabase, shadow: PostgresDatabase, live: Schema,
@@ -1229,6 +1258,9 @@ def copy_sample(shadow: PostgresDatabase, target_dsn: str, live: Schema,
             shadow.conn.execute("RESET session_replication_role")
         except psycopg.Error:
             pass
+        # Without rows, sequences still start where the target's stand.
+        if (failed := copy_sequence_positions(shadow, target_dsn)) is not None:
+            warnings.append(failed)
     finally:
         target.close()
     return warnings

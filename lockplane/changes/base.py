@@ -72,6 +72,19 @@ SQLITE_WRITE = Lock("DATABASE WRITE", False, True)
 
 
 @dataclass(frozen=True)
+class Condition:
+    """When a step runs: only where ``query`` (one row, one number) gives 0 on the database
+    it runs on; elsewhere it is skipped and ``warning`` is said, its ``{n}`` the number
+    (None: skipped silently). ``leaves_nullable``: the (schema, table, column) a skip leaves
+    nullable although the plan's target has it NOT NULL (the apply's end-state check
+    allows that, and only that)."""
+
+    query: str
+    warning: str | None = None
+    leaves_nullable: tuple[str, str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Finding:
     """One risk a step carries, by stable rule id (see lockplane.rules for the catalogue)."""
 
@@ -230,19 +243,37 @@ class Change:
     def describe(self) -> str:
         raise NotImplementedError
 
+    # -- per dialect: a kind writes ``sql_<family>`` (and may write ``lock_<family>``,
+    # ``assess_<family>`` ...) for each family of SQL it supports (Dialect.sql_family).
+    def for_dialect(self, stem: str, d: Dialect) -> Callable[..., Any] | None:
+        """This kind's ``<stem>_<family>`` method for the dialect, if it has one."""
+        return getattr(self, f"{stem}_{d.sql_family}", None)
+
+    @classmethod
+    def speaks(cls, d: Dialect) -> bool:
+        """Whether this kind has SQL for the dialect (its differ skips it otherwise)."""
+        return hasattr(cls, f"sql_{d.sql_family}")
+
     # -- SQL
     def sql(self, d: Dialect) -> list[str]:
-        render = getattr(self, f"sql_{d.name}", None)
+        render = self.for_dialect("sql", d)
         if render is None:
             raise BadInput(f"{self.describe()}: not supported on {d.name}")
         return render(d)
 
     def transactional(self, d: Dialect) -> bool:
-        return True
+        # Where DDL commits by itself (MySQL), a step cannot share a transaction that a
+        # later step's failure would roll back: it runs alone, its progress recorded.
+        return d.transactional_ddl
 
     def cleanup_sql(self, d: Dialect) -> list[str]:
         """SQL that undoes a half-done step after it failed outside a transaction."""
         return []
+
+    def condition(self, d: Dialect) -> Condition | None:
+        """When the step runs (None: always). A step with one runs on its own terms: in a
+        rollback it is a step of its own, after the undo it belongs to."""
+        return None
 
     def cleanup_reverts_previous(self) -> bool:
         """Whether the clean-up also undoes the step before this one (it then runs only
@@ -267,7 +298,8 @@ class Change:
 
     # -- facts for the safety engine
     def lock(self, d: Dialect) -> Lock:
-        return SQLITE_WRITE if d.name == "sqlite" else ACCESS_EXCLUSIVE
+        own = self.for_dialect("lock", d)
+        return own(d) if own is not None else d.ddl_lock()
 
     def assess(self, d: Dialect) -> Assessment:
         return Assessment(Safety.SAFE)

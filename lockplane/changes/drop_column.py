@@ -1,22 +1,29 @@
-"""ALTER TABLE ... DROP COLUMN: the column's values are gone.
+"""ALTER TABLE ... DROP COLUMN: the column's values are gone from the table.
 
-The inverse re-adds the column with its type, default, nullability, collation and
-comment; indexes and constraints on it come back through the inverses of their own
-drop steps. Values are not restored.
+Where the dialect keeps dropped values (``Dialect.archives_dropped_values``) and the table
+has a primary key the plan keeps, the step first copies the column's values into an
+archive table of Lockplane's own (changes.refill_column: bounded, said in the plan).
+
+The inverse re-adds the column with its type, default, collation and comment (indexes
+and constraints on it come back through the inverses of their own drop steps), refills
+it from the archive, and gives a NOT NULL column without a default its NOT NULL back
+only once every row has a value (changes.enforce_not_null): re-added NOT NULL it would
+fail on any table with rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..model import Column, Table, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import CHANGE_ANNOTATORS, Assessment, Change, Lock, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
     from ..dialects.mysql.alter_facts import MySQLAlter
+    from ..model import Schema
 
 
 @register
@@ -27,6 +34,11 @@ class DropColumn(Change):
     order = Order.DROP_COLUMN
     table: Table
     column: Column
+    # Set by keep_dropped_values (a plan's own drops, where the dialect keeps values): the
+    # inverse re-adds a NOT NULL column nullable, refills it, enforces NOT NULL after.
+    keep_data: bool = False
+    # The primary key its values are archived under (empty: not archived).
+    archive_key: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.column.generated is not None:
@@ -38,11 +50,25 @@ class DropColumn(Change):
         table = qualified(self.table.schema_, self.table.name)
         return f"Drop column {self.column.name} from {table}"
 
+    def archived(self) -> bool:
+        c = self.column
+        return bool(self.keep_data and self.archive_key and c.generated is None
+                    and c.identity is None)
+
+    def _archive_sql(self, d: Dialect) -> list[str]:
+        if not self.archived():
+            return []
+        from .refill_column import archive_sql
+
+        return archive_sql(d, self.table, self.archive_key, [self.column])
+
     def sql_postgres(self, d: Dialect) -> list[str]:
-        return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
+        return [*self._archive_sql(d),
+                f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
-        return [f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
+        return [*self._archive_sql(d),
+                f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
 
     def mysql_alter(self, d: Dialect) -> MySQLAlter:
         from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
@@ -70,27 +96,87 @@ class DropColumn(Change):
         from .set_comment import SetComment
 
         bare = self.column.model_copy(update={"comment": None})
-        out: list[Change] = [AddColumn(self.table, bare)]
+        relax = self._relaxed()
+        back = bare.model_copy(update={"nullable": True}) if relax else bare
+        out: list[Change] = [AddColumn(self.table, back)]
         if self.column.comment:
             out.append(SetComment.for_column(self.table, self.column.name, None,
                                              self.column.comment))
+        if self.archived():
+            from .refill_column import RefillColumn
+
+            out.append(RefillColumn(self.table, list(self.archive_key), [back]))
+        if relax:
+            from .enforce_not_null import EnforceNotNull
+
+            now = self.table.model_copy(deep=True)
+            now.columns = [back if c.name == back.name else c for c in now.columns]
+            out.append(EnforceNotNull(now, bare))
         return out
 
+    def _relaxed(self) -> bool:
+        """Whether the column comes back nullable first (NOT NULL, nothing to fill it)."""
+        c = self.column
+        return (self.keep_data and not c.nullable and c.default is None
+                and c.identity is None and c.generated is None)
+
     def rollback_note(self) -> str:
-        return (f"re-adds {self.column.name} with its definition; its values are not "
-                "restored (NULL or the default)")
+        name = self.column.name
+        if not self.keep_data:
+            return (f"re-adds {name} with its definition; its values are not "
+                    "restored (NULL or the default)")
+        note = (f"re-adds {name} and refills it from the archive this step keeps"
+                if self.archived() else
+                f"re-adds {name}; its values were not archived (the table has no primary "
+                "key that stays), so they come back NULL or as the default")
+        if self._relaxed():
+            note += ("; NOT NULL comes back only if every row has a value, else the column "
+                     "stays nullable and the rollback says how many rows have none")
+        return note
 
     def lock(self, d: Dialect) -> Lock:
-        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
+        own = super().lock(d)
+        return replace(own, scans_table=True) if self.archived() else own
 
     def assess(self, d: Dialect) -> Assessment:
         name = f"{qualified(self.table.schema_, self.table.name)}.{self.column.name}"
+        kept: tuple[str, ...] = ()
+        if self.archived():
+            from .refill_column import archive_message
+
+            kept = (archive_message(d, self.table, self.archive_key, [self.column]),)
         return Assessment(Safety.DANGEROUS, (
             f"Dropping {name} permanently deletes its values, and running code that reads "
             "or writes it breaks.",
             "Safer: deploy code that no longer uses the column, then drop it "
-            "(multi-phase deprecation).",
+            "(multi-phase deprecation).", *kept,
         ))
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)
+
+
+def kept_key(before: Table, after: Table | None, dropped: set[str]) -> list[str]:
+    """The primary key dropped values can be archived under: one the table has before and
+    keeps after the plan, none of the dropped columns in it (empty: none)."""
+    pk = before.primary_key
+    if pk is None or after is None or after.primary_key is None:
+        return []
+    if list(after.primary_key.columns) != list(pk.columns) or dropped & set(pk.columns):
+        return []
+    return list(pk.columns)
+
+
+def keep_dropped_values(changes: list[Change], before: Schema, after: Schema,
+                        d: Dialect) -> None:
+    """A plan's own column drops keep their values for a rollback, where the dialect can."""
+    if not d.archives_dropped_values:
+        return
+    for c in changes:
+        if isinstance(c, DropColumn):
+            c.keep_data = True
+            c.archive_key = kept_key(c.table, after.table(c.table.schema_ or "", c.table.name),
+                                     {c.column.name})
+
+
+CHANGE_ANNOTATORS.append(keep_dropped_values)

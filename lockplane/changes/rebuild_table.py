@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..model import Column, Table, qualified
-from .base import Assessment, Change, Finding, Lock, Order, Safety, register
+from .base import CHANGE_ANNOTATORS, Assessment, Change, Finding, Lock, Order, Safety, register
 from .create_table import create_table_sql
 from .render import index_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import Schema
 
 NEW_PREFIX = "_lockplane_new_"  # '_lockplane_' names are Lockplane's own (introspection skips them)
 _GUARD = "_lockplane_fk_guard"
@@ -59,6 +60,11 @@ class RebuildTable(Change):
     # Tables whose foreign keys reference this one (filled by the differ): checked after
     # the copy, since a type or key change can break their references.
     referencing_tables: list[str] = field(default_factory=list)
+    # Set by keep_rebuilt_values (a plan's own rebuilds): the columns it drops keep their
+    # values in an archive under ``archive_key`` (empty: not archived), and the inverse
+    # refills them (changes.refill_column, changes.enforce_not_null).
+    keep_data: bool = False
+    archive_key: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ reading
     def _name(self) -> str:
@@ -177,6 +183,7 @@ class RebuildTable(Change):
             f"{d.quote(_GUARD_MESSAGE)} CHECK (foreign_keys = 0))",
             f"INSERT INTO temp.{guard} SELECT foreign_keys FROM pragma_foreign_keys",
             f"DROP TABLE temp.{guard}",
+            *self._archive_sql(d),
             create_table_sql(d, self.after, inline_fks=True, name=new_name),
         ]
         copy = self._copy_sql(d, new_name)
@@ -219,9 +226,51 @@ class RebuildTable(Change):
         return True
 
     # ------------------------------------------------------------------ rollback
+    def _archived(self) -> list[Column]:
+        """The dropped columns whose values this step archives."""
+        if not (self.keep_data and self.archive_key):
+            return []
+        return [c for c in self._dropped() if c.generated is None]
+
+    def _archive_sql(self, d: Dialect) -> list[str]:
+        kept = self._archived()
+        if not kept:
+            return []
+        from .refill_column import archive_sql
+
+        return archive_sql(d, self.before, self.archive_key, kept)
+
+    def _strict_dropped(self) -> list[Column]:
+        """Dropped NOT NULL columns with nothing to fill them: they come back nullable."""
+        if not self.keep_data:
+            return []
+        return [c for c in self._dropped()
+                if not c.nullable and c.default is None and c.generated is None]
+
     def inverse(self) -> list[Change]:
-        return [RebuildTable(self.after, self.before,
-                             referencing_tables=list(self.referencing_tables))]
+        strict = self._strict_dropped()
+        kept = self._archived()
+        if not (strict or kept):
+            return [RebuildTable(self.after, self.before,
+                                 referencing_tables=list(self.referencing_tables))]
+        from .enforce_not_null import EnforceNotNull
+        from .refill_column import RefillColumn
+
+        loose = {c.name for c in strict}
+        now = self.before.model_copy(deep=True)
+        now.columns = [c.model_copy(update={"nullable": True}) if c.name in loose else c
+                       for c in now.columns]
+        out: list[Change] = [RebuildTable(self.after, now,
+                                          referencing_tables=list(self.referencing_tables))]
+        if kept:
+            back = [now.column(c.name) for c in kept]
+            out.append(RefillColumn(now, list(self.archive_key),
+                                    [c for c in back if c is not None]))
+        for col in strict:
+            out.append(EnforceNotNull(now, col))
+            now = now.model_copy(deep=True)
+            now.columns = [col if c.name == col.name else c for c in now.columns]
+        return out
 
     def rollback_stake(self) -> dict[str, Any] | None:
         # Rebuilding back to the old definition drops the columns this step added.
@@ -234,10 +283,20 @@ class RebuildTable(Change):
     def rollback_note(self) -> str:
         notes = ["rebuilds the table back to its previous definition"]
         dropped = self._dropped()
-        if dropped:
-            names = ", ".join(c.name for c in dropped)
+        kept = self._archived()
+        if kept:
+            notes.append(f"{', '.join(c.name for c in kept)} (dropped by this step) are "
+                         "refilled from the archive this step keeps")
+        lost = [c for c in dropped if c not in kept]
+        if lost:
+            names = ", ".join(c.name for c in lost)
             notes.append(f"the values of {names} (dropped by this step) are not restored: "
                          "they come back NULL or as their default")
+        if self._strict_dropped():
+            notes.append(f"{', '.join(c.name for c in self._strict_dropped())} get NOT NULL "
+                         "back only if every row has a value, else stay nullable and the "
+                         "rollback says how many rows have none")
+        elif dropped:
             strict = [c.name for c in dropped
                       if not c.nullable and c.default is None and c.generated is None]
             if strict:
@@ -263,6 +322,11 @@ class RebuildTable(Change):
             safety = Safety.DANGEROUS
             msgs.append(f"Dropping {', '.join(c.name for c in dropped)} permanently "
                         "deletes their values, and running code that uses them breaks.")
+            if self._archived():
+                from .refill_column import archive_message
+
+                msgs.append(archive_message(d, self.before, self.archive_key,
+                                            self._archived()))
         changes = self._type_changes()
         if changes:
             if safety.rank < Safety.LOSSY.rank:
@@ -421,3 +485,19 @@ def _con_label(c: object) -> str:
     label = f"({', '.join(columns)})"
     ref = getattr(c, "referenced_table", None)
     return f"{label} -> {ref}" if ref else label
+
+
+def keep_rebuilt_values(changes: list[Change], before: Schema, after: Schema,
+                        d: Dialect) -> None:
+    """A plan's own rebuilds that drop columns keep their values for a rollback."""
+    if not d.archives_dropped_values:
+        return
+    from .drop_column import kept_key
+
+    for c in changes:
+        if isinstance(c, RebuildTable) and c._dropped():
+            c.keep_data = True
+            c.archive_key = kept_key(c.before, c.after, {x.name for x in c._dropped()})
+
+
+CHANGE_ANNOTATORS.append(keep_rebuilt_values)
