@@ -183,6 +183,12 @@ def _table(*columns: Column, options: list[str] | None = None) -> Table:
                                     *columns], options=options or [])
 
 
+def test_server_versions() -> None:
+    assert Server.parse("10.11.19-MariaDB-0+deb12u1").name == "MariaDB 10.11.19"
+    assert Server.parse("5.5.5-10.6.12-MariaDB-log").name == "MariaDB 10.6.12"
+    assert Server.parse("8.0.35-0ubuntu0.22.04.1").name == "MySQL 8.0.35"
+
+
 @pytest.mark.parametrize(("version", "versions", "last", "clause", "why"), [
     ("8.0.11", None, True, "ALGORITHM=INPLACE, LOCK=NONE", "no instant ADD COLUMN"),
     ("8.0.20", None, True, "ALGORITHM=INSTANT", "at the end (8.0.12+)"),

@@ -17,10 +17,11 @@ server's word (``server``). Statements that are no ALTER use ``create_table_lock
 ``drop_table_lock()``. Which ``AlterOp.what`` the rules know: see ``_RULES``.
 
 How a decision is made. The rules (:func:`predict`, keyed by the server's flavour and
-version) are the explanation; the server is the judge. ``decide(...)``, called once per
-plan by ``MySQLDialect.decide_locks``, copies the tables the plan touches (their
-definitions only, no rows) into a sandbox database on the plan's server and runs the
-plan's steps there in order, each ALTER tried with the most lenient clauses first
+version) are the explanation; the server is the judge. :func:`decided`, entered once per
+plan by ``MySQLDialect.decide_locks`` (lockplane.plan.build_plan), copies the tables the
+plan touches (their definitions only, no rows) into a sandbox database on the plan's
+server (the schema files' throwaway user and statement screen) and runs the plan's steps
+there in order, then its rollback, each ALTER tried with the most lenient clauses first
 (``ALGORITHM=INSTANT``; MariaDB's ``NOCOPY``; ``INPLACE, LOCK=NONE``; ... ``COPY``): the
 first the server takes is the decision, and the refusals it gave on the way
 (ER_ALTER_OPERATION_NOT_SUPPORTED_REASON 1846 says why) go in the step. Where the rules
@@ -83,6 +84,10 @@ class Server:
 
     @classmethod
     def parse(cls, version: str) -> Server:
+        """From SELECT VERSION(): '10.11.19-MariaDB-0+deb12u1', '8.0.35', and MariaDB's
+        replication-compatible '5.5.5-10.11.19-MariaDB'."""
+        if version.startswith("5.5.5-") and "mariadb" in version.lower():
+            version = version[len("5.5.5-"):]
         nums = [int(n) for n in re.findall(r"\d+", version.split("-", 1)[0])[:3]]
         nums += [0] * (3 - len(nums))
         return cls("mariadb" in version.lower(), (nums[0], nums[1], nums[2]), version)
