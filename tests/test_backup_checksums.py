@@ -184,3 +184,38 @@ def test_marker_assumed_when_every_data_file_is_large(pg_dsn: str, tmp_path: Pat
     m = create_backup(pg_dsn, open_storage(store))
     assert m.checksum_method == COPY_CRC32 and m.copy_end_marker == "\\.\n\n\n"
     assert validate_backup(open_storage(store), m.id, server_dsn=pg_dsn).ok
+
+
+def test_restore_loss_is_not_fooled_by_row_order(pg_dsn: str, tmp_path: Path) -> None:
+    """CLUSTER and VACUUM FULL rewrite a table in another order: its copy-crc32 differs
+    from the backup's, but no row changed. The order-independent check says so; a table
+    whose rows did change (same count) stays changed."""
+    pg_exec(pg_dsn, """
+        CREATE TABLE clustered (id int PRIMARY KEY, v text);
+        INSERT INTO clustered SELECT g, md5(g::text) FROM generate_series(1, 3000) g
+          ORDER BY md5(g::text);
+        CREATE INDEX clustered_v ON clustered (v);
+        CREATE TABLE vacuumed (id int, v text);
+        INSERT INTO vacuumed SELECT g, 'v' || g FROM generate_series(1, 500) g;
+        CREATE TABLE edited (id int PRIMARY KEY, v text);
+        INSERT INTO edited SELECT g, 'v' || g FROM generate_series(1, 500) g;
+    """)
+    store = open_storage(str(tmp_path / "backups"))
+    m = create_backup(pg_dsn, store)
+    assert m.checksum_method == COPY_CRC32 and all(t.data_file for t in m.tables)
+    with psycopg.connect(pg_dsn, autocommit=True) as c:  # VACUUM: outside a transaction
+        for stmt in ("CLUSTER clustered USING clustered_pkey",
+                     "UPDATE vacuumed SET v = v WHERE id <= 250",  # same values, moved
+                     "VACUUM FULL vacuumed",
+                     "UPDATE edited SET v = 'changed' WHERE id = 7",
+                     "UPDATE edited SET v = v WHERE id <= 100", "VACUUM FULL edited"):
+            c.execute(stmt)
+    blind = restore_loss(m, pg_dsn, history=[])
+    assert {c.table for c in blind.tables} == {"public.clustered", "public.vacuumed",
+                                               "public.edited"}  # the CRCs differ
+    loss = restore_loss(m, pg_dsn, history=[], storage=store)
+    assert loss.error is None, loss.error
+    assert [(c.table, c.changed) for c in loss.tables] == [("public.edited", True)]
+    assert loss.reordered == ["public.clustered", "public.vacuumed"]
+    assert loss.unchanged == 2 and "undoes updates in 1 table(s)" in loss.summary()
+    assert loss.to_json()["reordered_tables"] == ["public.clustered", "public.vacuumed"]

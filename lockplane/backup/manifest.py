@@ -37,6 +37,9 @@ class TableStats(BaseModel):
     name: str
     rows: int
     checksum: str
+    # copy-crc32: the table's data file in the dump (its rows can then be read back in
+    # any order, e.g. to tell a table rewritten by CLUSTER from a changed one)
+    data_file: str | None = None
 
     model_config = {"populate_by_name": True}
 

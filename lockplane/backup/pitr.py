@@ -49,7 +49,7 @@ from pydantic import BaseModel, Field
 
 from ..dialects.postgres.backup import pg_connect as _pg_connect
 from ..dsn import dialect_of, redact
-from ..errors import BadInput, ExecutionFailed
+from ..errors import BadInput, ExecutionFailed, LockplaneError
 from . import pgtools
 from .core import _describe_files, _sha256, list_backups, new_backup_id
 from .engine import engine_for
@@ -252,6 +252,8 @@ class RestoreLoss:
     unchanged: int  # tables identical to the backup
     migrations_after: list[Migration]
     error: str | None = None  # counting failed (the restore is still possible)
+    # same rows as in the backup in another order (VACUUM FULL, CLUSTER): unchanged
+    reordered: list[str] = field(default_factory=list)
 
     @property
     def rows_lost(self) -> int:
@@ -282,6 +284,9 @@ class RestoreLoss:
             parts.append(f"{len(self.migrations_after)} migration(s) applied since")
         if len(parts) == 1 and not self.tables:
             parts.append("no table differs from the backup")
+        if self.reordered:
+            parts.append(f"{len(self.reordered)} table(s) rewritten in another order since "
+                         "(VACUUM FULL, CLUSTER) hold the same rows")
         return "; ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -290,7 +295,7 @@ class RestoreLoss:
                 "tables": [{"table": t.table, "backup_rows": t.backup_rows,
                             "live_rows": t.live_rows, "changed": t.changed,
                             "message": t.message} for t in self.tables],
-                "unchanged_tables": self.unchanged,
+                "unchanged_tables": self.unchanged, "reordered_tables": self.reordered,
                 "migrations_after": [m.id for m in self.migrations_after],
                 "summary": self.summary(), "error": self.error}
 
@@ -320,9 +325,15 @@ def _own(table: str) -> bool:
 
 
 def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
-                 history: list[Migration] | None = None) -> RestoreLoss:
+                 history: list[Migration] | None = None,
+                 storage: Storage | None = None) -> RestoreLoss:
     """Compare the backup's manifest with the live database: per table, rows then and now
-    and whether the checksums differ; and the migrations applied after the backup."""
+    and whether the checksums differ; and the migrations applied after the backup.
+
+    A checksum that depends on row order (copy-crc32) differs for a table rewritten by
+    VACUUM FULL or CLUSTER: with ``storage``, a table with the same count and another
+    checksum is called changed only after an order-independent check (the backup
+    engine's ``same_rows``: its data file against the live rows) says so."""
     backup_at = as_time(manifest.created_at) or _now()
     if history is None:
         history = migrations(live_dsn)
@@ -343,8 +354,18 @@ def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
             continue
         changes.append(TableChange(name, a.rows if a else None, b.rows if b else None,
                                    bool(a and b and a.checksum != b.checksum)))
+    suspects = [c.table for c in changes if c.changed and c.backup_rows == c.live_rows]
+    reordered: set[str] = set()
+    if storage is not None and suspects:
+        try:
+            reordered = engine_for(live_dsn).same_rows(storage, manifest, live_dsn, suspects,
+                                                       jobs)
+        except (LockplaneError, psycopg.Error, OSError):
+            reordered = set()  # not decided: they stay 'changed'
+    changes = [c for c in changes if c.table not in reordered]
     changes.sort(key=lambda c: (-c.lost_rows, c.table))
-    return RestoreLoss(manifest.id, backup_at, _now(), changes, same, after)
+    return RestoreLoss(manifest.id, backup_at, _now(), changes, same + len(reordered), after,
+                       reordered=sorted(reordered))
 
 
 # ---------------------------------------------------------------------------- WAL archive
@@ -738,7 +759,7 @@ def plan_recovery(storage: Storage, live_dsn: str, when: datetime, *, jobs: int 
         events.append(Event(when, "target", target_label))
     events.sort(key=lambda e: (e.at, e.kind != "backup"))
     events.append(Event(now, "now", "now"))
-    loss = restore_loss(backup, live_dsn, jobs=jobs, history=history) \
+    loss = restore_loss(backup, live_dsn, jobs=jobs, history=history, storage=storage) \
         if backup is not None and count else None
     return RecoveryPlan(redact(live_dsn), when, now, backup, base, archive, events, loss, notes)
 

@@ -192,7 +192,8 @@ def _dump_stats(out: Path, tables: dict[int, tuple[str, str]],
         if len(marker) > 64 or not marker.isascii():
             return checksums.ROW_HASH_SUM, [], ""
     stats = [TableStats(schema=s, name=t, rows=counts[(s, t)],
-                        checksum=checksums.data_file_figure(files[oid]))
+                        checksum=checksums.data_file_figure(files[oid]),
+                        data_file=files[oid].relative_to(out).as_posix())
              for oid, (s, t) in tables.items()]
     return (checksums.COPY_CRC32, sorted(stats, key=lambda x: (x.schema_name, x.name)),
             marker.decode("ascii"))
