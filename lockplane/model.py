@@ -43,8 +43,10 @@ DIALECTS = ("postgres", "sqlite", "mysql")
 # plan made before the upgrade no longer matches it. Plans record it, so that refusal can
 # say why. 1: until 2026-11; 2: PostgreSQL publications and event triggers, SQLite
 # AUTOINCREMENT / WITHOUT ROWID / STRICT / VIRTUAL generated columns; 3: PostgreSQL
-# default privileges (ALTER DEFAULT PRIVILEGES).
-HASH_FORMAT = 3
+# default privileges (ALTER DEFAULT PRIVILEGES); 4: SQLite, a rowid table's primary key
+# column declared NOT NULL (Column.key_not_null: tables Lockplane created or rebuilt
+# before 4 all read so, and now differ from the declared `id INTEGER PRIMARY KEY`).
+HASH_FORMAT = 4
 
 
 class Model(BaseModel):
@@ -123,8 +125,17 @@ class Column(Model):
     on_update: str | None = Field(None, description="MySQL ON UPDATE expression (e.g. "
                                   "current_timestamp(3)), as the server prints it")
     auto_increment: bool = Field(False, description="MySQL AUTO_INCREMENT")
+    key_not_null: bool = Field(
+        False, description="SQLite, a primary key column of a rowid table: declared NOT NULL "
+        "as well (PRAGMA table_info's notnull). Without it the column reads notnull 0 "
+        "and, unless it is the INTEGER PRIMARY KEY, accepts NULLs. Reset elsewhere.")
+    not_null_name: str | None = Field(
+        None, description="PostgreSQL 18: the name of the column's NOT NULL constraint, "
+        "when not the one the server derives (<table>_<column>_not_null). Ignored, and "
+        "reset, on a nullable column.")
     sparse_fields = ("identity_options", "inherited", "grants", "statistics", "compression",
-                     "generated_kind", "on_update", "auto_increment")
+                     "generated_kind", "on_update", "auto_increment", "key_not_null",
+                     "not_null_name")
 
     @model_validator(mode="after")
     def _kind_needs_expression(self) -> 'Column':
@@ -132,6 +143,12 @@ class Column(Model):
         # columns differ.
         if self.generated is None and self.generated_kind != "stored":
             self.generated_kind = "stored"
+        return self
+
+    @model_validator(mode="after")
+    def _name_needs_not_null(self) -> 'Column':
+        if self.nullable and self.not_null_name is not None:
+            self.not_null_name = None
         return self
 
 
@@ -352,6 +369,10 @@ class Table(Model):
         default_factory=_new_dict, description="a partition's copies of its parent's indexes and "
         "constraints, 'index:<parent index>' / 'constraint:<parent constraint>' -> name "
         "here (read from the database; not part of the state: used to detach exactly)")
+    unvalidated_not_null: dict[str, str] = Field(
+        default_factory=_new_dict, description="PostgreSQL 18: column -> name of its NOT "
+        "VALID NOT NULL constraint (the column reads as nullable; SET NOT NULL validates "
+        "that constraint under its name). Read from the database; not part of the state")
     without_rowid: bool = Field(False, description="SQLite WITHOUT ROWID (needs a primary key)")
     strict: bool = Field(False, description="SQLite STRICT: values must match column types")
     engine: str | None = Field(None, description="MySQL storage engine (InnoDB, ...)")
@@ -379,6 +400,8 @@ class Table(Model):
                 col.is_primary_key = in_pk
             if in_pk and col.nullable:
                 col.nullable = False  # a primary key column is NOT NULL in every dialect
+            if col.key_not_null and (not in_pk or self.without_rowid):
+                col.key_not_null = False  # (WITHOUT ROWID: its key reads NOT NULL anyway)
         return self
 
     def _check_autoincrement(self) -> None:
@@ -668,7 +691,8 @@ ObjectKey = tuple[str, str, str, str]
 
 
 # (``unmanaged`` lists what introspection saw but does not model: a report, not state.)
-_NOT_STATE = {"renamed_from", "fill_with", "is_primary_key", "clone_names", "unmanaged"}
+_NOT_STATE = {"renamed_from", "fill_with", "is_primary_key", "clone_names", "unmanaged",
+              "unvalidated_not_null"}
 
 
 class Schema(Model):
@@ -748,6 +772,13 @@ class Schema(Model):
             _complete_children(self)
         if not d.has_rowid_table_options:
             self._refuse_sqlite_only(d.has_virtual_generated_columns)
+        if not d.has_not_null_constraint_names:
+            named = next((f"{t.name}.{c.name}" for t in self.tables for c in t.columns
+                          if c.not_null_name is not None), None)
+            if named is not None:
+                raise ValueError(f"column {named}: not_null_name (a named NOT NULL "
+                                 f"constraint) is PostgreSQL's; this schema's dialect is "
+                                 f"{self.dialect}")
         return self
 
     def _refuse_sqlite_only(self, virtual_columns: bool) -> None:
@@ -757,7 +788,8 @@ class Schema(Model):
         for t in self.tables:
             what = ("WITHOUT ROWID" if t.without_rowid else "STRICT" if t.strict
                     else "AUTOINCREMENT" if t.primary_key and t.primary_key.autoincrement
-                    else None)
+                    else next((f"key_not_null on column {c.name!r}" for c in t.columns
+                               if c.key_not_null), None))
             if what is None and not virtual_columns:
                 what = next((f"VIRTUAL generated column {c.name!r}" for c in t.columns
                              if c.generated is not None and c.generated_kind == "virtual"),

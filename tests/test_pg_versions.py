@@ -96,6 +96,7 @@ NOT_ENFORCED = ("ALTER TABLE users ADD CONSTRAINT score_big CHECK (score > 100) 
                 " ALTER TABLE posts ADD CONSTRAINT posts_user_ne FOREIGN KEY (body)"
                 " REFERENCES users (email) NOT ENFORCED;")
 LIMIT = "ALTER TABLE users ADD CONSTRAINT score_limit CHECK (score < 10) NOT ENFORCED;"
+NAMED_NN = BASE.replace("email text NOT NULL", "email text CONSTRAINT email_required NOT NULL")
 PG18_CASES: list[tuple[str, str, str]] = [
     ("add a virtual generated column", BASE, VIRTUAL),
     ("drop a virtual generated column", VIRTUAL, BASE),
@@ -113,6 +114,18 @@ PG18_CASES: list[tuple[str, str, str]] = [
     ("named NOT NULL constraints", BASE, BASE.replace(
         "email text NOT NULL", "email text CONSTRAINT email_required NOT NULL")
      + "CREATE TABLE n (a int CONSTRAINT a_required NOT NULL, b int NOT NULL);"),
+    # Their names are kept (where not the derived <table>_<column>_not_null): renamed,
+    # given with SET NOT NULL, taken back to the derived one, kept on a new column, and
+    # hostile ones quoted.
+    ("NOT NULL constraint renamed", NAMED_NN, NAMED_NN.replace("email_required",
+                                                               '"email ""needed"""')),
+    ("named NOT NULL on a column that was nullable",
+     BASE + "CREATE TABLE n (a int, b text); INSERT INTO n VALUES (1, 'x');",
+     BASE + 'CREATE TABLE n (a int CONSTRAINT "A; set" NOT NULL, b text);'),
+    ("named NOT NULL back to the derived name", NAMED_NN, BASE),
+    ("named NOT NULL dropped", NAMED_NN, BASE.replace("email text NOT NULL", "email text")),
+    ("named NOT NULL on an added column", BASE, BASE.replace(
+        "body text);", "body text, n int CONSTRAINT n_set NOT NULL DEFAULT 0);")),
     # A NOT VALID NOT NULL constraint guarantees nothing of old rows: read as nullable,
     # and made valid by SET NOT NULL.
     ("NOT VALID NOT NULL validated", BASE + NOT_VALID, BASE),

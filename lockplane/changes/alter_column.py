@@ -355,6 +355,8 @@ class AlterColumn(Change):
             out.append("default")
         if b.nullable != a.nullable:
             out.append("drop not null" if a.nullable else "set not null")
+        elif not a.nullable and b.not_null_name != a.not_null_name:
+            out.append("not null constraint name")
         return out
 
     def sql_postgres(self, d: Dialect) -> list[str]:
@@ -447,9 +449,21 @@ class AlterColumn(Change):
                 out += identity_restart_sql(d, self.table, a, b.identity_options)
                 actions.append(f"ALTER COLUMN {col} {' '.join(opts)}")
         if b.nullable != a.nullable:
+            if not a.nullable and a.name in self.table.unvalidated_not_null:
+                # (18) its NOT VALID NOT NULL goes first: validated, it would keep its
+                # name, which a shadow copy (built without it) cannot know
+                actions.append(f"ALTER COLUMN {col} DROP NOT NULL")
             actions.append(f"ALTER COLUMN {col} {'DROP' if a.nullable else 'SET'} NOT NULL")
         if actions:
             out.append(f"ALTER TABLE {t} " + ", ".join(actions))
+        if not a.nullable and (b.nullable or b.not_null_name != a.not_null_name):
+            # 18 names NOT NULL constraints: SET NOT NULL gives the derived name.
+            derived = d.not_null_constraint_name(self.table.name, a.name)
+            now = derived if b.nullable else b.not_null_name or derived
+            want = a.not_null_name or derived
+            if now != want:
+                out.append(f"ALTER TABLE {t} RENAME CONSTRAINT {d.quote(now)} TO "
+                           f"{d.quote(want)}")
         if self.serial_dropped is not None or self.serial_created is not None:
             out += serial_takeover_sql(d, self.table, a, self.serial_dropped,
                                        self.serial_created)[1]

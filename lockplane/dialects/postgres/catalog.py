@@ -155,6 +155,7 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {_USER_NS}
 _Q_COLUMNS_TEMPLATE = f"""
 SELECT a.attrelid AS relid, a.attnum, a.attname AS name, a.attcollation AS coll_oid,
        format_type(a.atttypid, a.atttypmod) AS type, {{nullable}} AS nullable,
+       c.relname AS rel_name, {{not_null_name}} AS not_null_name,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0, false) END AS default,
        CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid, false) END
          AS generated, a.attgenerated::text AS generated_code,
@@ -701,6 +702,10 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
     nullable = ("NOT a.attnotnull OR EXISTS (SELECT 1 FROM pg_constraint nn WHERE "
                 "nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum "
                 "AND NOT nn.convalidated)" if version >= 180000 else "NOT a.attnotnull")
+    # 18 names them: kept where the column's own name is not the one the server derives.
+    not_null_name = ("(SELECT nn.conname FROM pg_constraint nn WHERE nn.conrelid = a.attrelid"
+                     " AND nn.contype = 'n' AND nn.conkey[1] = a.attnum AND nn.conislocal)"
+                     if version >= 180000 else "NULL::name")
     compression = ("CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
                    if version >= 140000 else "NULL::text")
     icu_locale = ("c.colllocale" if version >= 170000 else "c.colliculocale"
@@ -715,8 +720,9 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
         cur.execute("SET LOCAL search_path = ''")
         for key, query in (("namespaces", _Q_NAMESPACES), ("extensions", _Q_EXTENSIONS),
                            ("relations", _Q_RELATIONS),
-                           ("columns", _Q_COLUMNS_TEMPLATE.format(compression=compression,
-                                                                 nullable=nullable)),
+                           ("columns", _Q_COLUMNS_TEMPLATE.format(
+                               compression=compression, nullable=nullable,
+                               not_null_name=not_null_name)),
                            ("constraints", _q_constraints(nnd, del_cols, *pg18_keys)),
                            ("indexes", _q_indexes(nnd)),
                            ("triggers", _q_triggers(trigger_parent)),

@@ -313,7 +313,30 @@ def _column(c: Row, names: _Names) -> Row:
         out["compression"] = c["compression"]
     if c["generated_code"] == "v":  # PostgreSQL 18's VIRTUAL (its default kind)
         out["generated_kind"] = "virtual"
+    nn = c["not_null_name"]
+    if nn and not c["inherited"] and not c["nullable"] \
+            and nn != derived_not_null_name(c["rel_name"], c["name"]):
+        out["not_null_name"] = nn
     return out
+
+
+def derived_not_null_name(table: str, column: str) -> str:
+    """The name PostgreSQL 18 gives a NOT NULL constraint nobody named:
+    makeObjectName(table, column, "not_null"), the longer of the two names cut (by bytes,
+    then back to a whole character) until the name fits in 63 bytes. (A clash with
+    another constraint adds a number: such a name is kept as if declared.)"""
+    label = "not_null"
+    n1, n2 = table.encode(), column.encode()
+    avail = 63 - (len(label) + 1) - 1
+    l1, l2 = len(n1), len(n2)
+    while l1 + l2 > avail:
+        if l1 > l2:
+            l1 -= 1
+        else:
+            l2 -= 1
+    a = n1[:l1].decode(errors="ignore")
+    b = n2[:l2].decode(errors="ignore")
+    return f"{a}_{b}_{label}"
 
 
 def _table(r: Row, rel: dict[str, dict[int, list[Row]]], names: _Names) -> Row:
@@ -347,6 +370,9 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]], names: _Names) -> Row:
                    "comment": x["comment"]}
                   for x in sorted(rel["rules"].get(oid, []), key=lambda x: x["name"])],
         "clone_names": {x["parent"]: x["name"] for x in rel["clones"].get(oid, [])},
+        "unvalidated_not_null": {c["name"]: c["not_null_name"]
+                                 for c in rel["columns"].get(oid, [])
+                                 if c["nullable"] and c["not_null_name"]},
         "replica_identity": _REPLIDENT.get(r["replident"])
         or f"index:{r['replident_index']}",
         "statistics": _by_name([{"name": x["name"], "schema": x["schema"],

@@ -148,7 +148,8 @@ def _table(conn: sqlite3.Connection, name: str, tdef: TableDef,
                 generated = gen.expression
         columns.append(Column(name=col_name, type=type_ or "", nullable=not notnull,
                               default=dflt, generated=generated, collation=collation,
-                              generated_kind="virtual" if hidden == 2 else "stored"))
+                              generated_kind="virtual" if hidden == 2 else "stored",
+                              key_not_null=bool(pk_pos and notnull)))
         if pk_pos:
             pk.append((pk_pos, col_name))
 
