@@ -258,3 +258,40 @@ def test_mysql_has_no_backups_yet(mysql_dsn: str, tmp_path: Path) -> None:
         assert r.code == 2, r.output
         line = _one_line(r.stderr)
         assert "backups of mysql databases are not supported yet" in line, line
+
+
+def test_restore_rows_flow_on_sqlite(prefect_api: str, story: dict[str, Any]) -> None:
+    """The restore-rows flow's engine path on a SQLite file: stage, diff, approval, merge."""
+    import os
+    import secrets
+
+    import flows.restore_rows as rr
+    from blocks.backup_storage import BackupStorage
+    from tests.phase_support import artifacts, wait_for_pause
+
+    dsn, path, b = story["dsn"], story["path"], story["backup"]
+    block = f"bk-{os.urandom(4).hex()}"
+    BackupStorage(url=story["store"]).save(block)
+    name = f"restore-{secrets.token_hex(4)}"
+    state: dict[str, Any] = {}
+
+    def run() -> None:
+        state["s"] = rr.restore_rows.with_options(flow_run_name=name)(
+            target=dsn, storage=block, table="users", backup_id=b, approval_timeout_s=120,
+            return_state=True)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    with open_merge(open_storage(story["store"]), b, dsn, "users") as rm:
+        key = f"approve-restore-{rm.id}"
+    run_id = wait_for_pause(name, key, worker=worker)
+    preview = next(v for k, v in artifacts(run_id).items() if k.startswith("restore-rows-"))
+    assert "would insert" in preview and "19" in preview
+    assert _q(path, "SELECT count(*) FROM users")[0][0] == 191  # nothing before approval
+    r = lockplane("approve", str(run_id), "--approver", "alice")
+    assert r.code == 0, r.output
+    worker.join(120)
+    assert not worker.is_alive()
+    out = state["s"].result()
+    assert out["inserted"] == 19 and out["updated"] == 0
+    assert _q(path, "SELECT count(*) FROM users")[0][0] == 210
