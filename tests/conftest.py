@@ -13,15 +13,21 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg import sql
 
 from lockplane.dialects.postgres.cluster import Cluster, free_port, own_tree
+
+# Long property-based runs: ``--hypothesis-profile lockplane-long`` (see
+# tests/test_roundtrip_hypothesis.py); without it those tests run CI's fixed sequence.
+settings.register_profile("lockplane-long", max_examples=1000, derandomize=False,
+                          deadline=None, print_blob=True)
 
 PG_ADMIN_DSN = os.environ.get("LOCKPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -150,6 +156,31 @@ def mysql_dsn() -> Iterator[str]:
     finally:
         with pymysql.connect(**params, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def mysql_dsn_factory() -> Iterator[Callable[[str], str]]:
+    """Makes new, empty MariaDB/MySQL databases (their names start with the prefix given,
+    which may need quoting), dropped after the test."""
+    import pymysql
+
+    from lockplane.dialects.mysql import parse_dsn, with_database
+
+    params = parse_dsn(MYSQL_SERVER).kwargs()
+    made: list[str] = []
+
+    def make(prefix: str = "lp_test_") -> str:
+        name = f"{prefix}{secrets.token_hex(5)}"
+        with pymysql.connect(**params, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name.replace('`', '``')}`")
+        made.append(name)
+        return with_database(MYSQL_SERVER, name)
+
+    yield make
+    with pymysql.connect(**params, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SET SESSION foreign_key_checks = 0")  # (keys across databases)
+        for name in reversed(made):
+            cur.execute(f"DROP DATABASE IF EXISTS `{name.replace('`', '``')}`")
 
 
 @pytest.fixture

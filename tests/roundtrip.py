@@ -1,7 +1,7 @@
 """Round-trip harness: plan from -> to, apply, compare catalogs, keep rows, re-plan, roll back.
 
-Used by the hand-written cases and by the hypothesis-generated ones, on real PostgreSQL
-and SQLite. "Catalog equal" is ``Schema.hash()`` equality, which ignores column order.
+Used by the hand-written cases and by the hypothesis-generated ones, on real PostgreSQL,
+SQLite and MariaDB. "Catalog equal" is ``Schema.hash()`` equality, which ignores column order.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from psycopg import sql as pgsql
 
 from lockplane.dialects import connect
 from lockplane.execute import ApplyOptions, apply_plan
-from lockplane.model import Schema, Table
-from lockplane.plan import build_plan, rollback_plan
+from lockplane.model import Column, Schema, Table
+from lockplane.plan import Plan, build_plan, rollback_plan
 
 
 def _pg_rows(dsn: str, schema: Schema) -> dict[tuple[str, str], dict[str, list[Any]]]:
@@ -25,10 +25,10 @@ def _pg_rows(dsn: str, schema: Schema) -> dict[tuple[str, str], dict[str, list[A
     with psycopg.connect(dsn) as conn:
         for t in schema.tables:
             cols = [c.name for c in t.columns]
-            if not cols:
-                continue
+            if not cols or t.partition_by:
+                continue  # (a partitioned table's rows are its partitions', read there)
             order = t.primary_key.columns if t.primary_key else cols
-            q = pgsql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+            q = pgsql.SQL("SELECT {} FROM ONLY {} ORDER BY {}").format(
                 pgsql.SQL(", ").join(pgsql.SQL("{}::text").format(pgsql.Identifier(c))
                                      for c in cols),
                 pgsql.Identifier(t.schema_ or "public", t.name),
@@ -86,17 +86,46 @@ def _sqlite_rows(path: str, schema: Schema) -> dict[tuple[str, str], dict[str, l
     return out
 
 
+def _mysql_rows(dsn: str, schema: Schema) -> dict[tuple[str, str], dict[str, list[Any]]]:
+    out: dict[tuple[str, str], dict[str, list[Any]]] = {}
+    with connect(dsn) as db:
+        q = db.dialect.quote
+        for t in schema.tables:
+            cols = [c.name for c in t.columns]
+            order = t.primary_key.columns if t.primary_key else cols
+            rows = db.query(f"SELECT {', '.join(q(c) for c in cols)} FROM {q(t.name)} "
+                            f"ORDER BY {', '.join(q(c) for c in order)}")
+            out[(t.schema_ or "", t.name)] = {c: [r[i] for r in rows]
+                                              for i, c in enumerate(cols)}
+    return out
+
+
+def _rows_reader(dsn: str) -> Callable[[Schema], Any]:
+    if dsn.startswith("postgres"):
+        return lambda s: _pg_rows(dsn, s)
+    if dsn.startswith(("mysql", "mariadb")):
+        return lambda s: _mysql_rows(dsn, s)
+    return lambda s: _sqlite_rows(dsn.split(":///", 1)[1], s)
+
+
 def roundtrip(from_dsn: str, to_dsn: str, *, shadow: bool = False,
               rows_survive: bool = True) -> dict[str, Any]:
     """Plan from the database at ``from_dsn`` to the one at ``to_dsn`` and check everything."""
-    with connect(from_dsn) as db:
-        before = db.introspect()
     with connect(to_dsn) as db:
         desired = db.introspect()
-    is_pg = from_dsn.startswith("postgres")
-    rows_of: Callable[[Schema], Any] = (
-        (lambda s: _pg_rows(from_dsn, s)) if is_pg
-        else (lambda s: _sqlite_rows(from_dsn.split(":///", 1)[1], s)))
+    plan, result = roundtrip_to(from_dsn, desired, shadow=shadow, rows_survive=rows_survive)
+    return {"plan": plan, "result": result}
+
+
+def roundtrip_to(from_dsn: str, desired: Schema, *, shadow: bool = False,
+                 rows_survive: bool = True) -> tuple[Plan, Any]:
+    """Plan from the database at ``from_dsn`` to ``desired``, apply, check that the catalog
+    is ``desired`` exactly, that rows survive (a declared rename carries them to the new
+    name), that a re-plan is empty, then roll back and check the catalog is back.
+    Returns (the plan, apply's result); the database ends where it started."""
+    with connect(from_dsn) as db:
+        before = db.introspect()
+    rows_of = _rows_reader(from_dsn)
     rows_before = rows_of(before)
 
     plan = build_plan(before, desired)
@@ -111,28 +140,30 @@ def roundtrip(from_dsn: str, to_dsn: str, *, shadow: bool = False,
     if rows_survive:
         rows_after = rows_of(after)
         for key, cols in rows_before.items():
-            if key not in rows_after:
-                continue
             old_t = before.table(*key)
-            new_t = desired.table(*key)
-            assert old_t is not None and new_t is not None
+            new_t = _renamed_table(desired, *key)
+            if new_t is None or old_t is None:
+                continue
+            new_key = (key[0], new_t.name)
+            if new_key not in rows_after:
+                continue
             keep = []
             for col, values in cols.items():
                 if col == ROWID:
                     # a rebuilt SQLite table keeps them (FTS indexes and code use them)
-                    if ROWID in rows_after[key] and rowids_kept(old_t, new_t):
-                        keep.append(col)
+                    if ROWID in rows_after[new_key] and rowids_kept(old_t, new_t):
+                        keep.append((col, col))
                     continue
-                oc, nc = old_t.column(col), new_t.column(col)
+                oc, nc = old_t.column(col), _renamed_column(new_t, col)
                 if nc is None or oc is None or oc.type != nc.type or nc.generated:
                     continue
                 if oc.default != nc.default and any(v is None for v in values):
                     continue
-                keep.append(col)
+                keep.append((col, nc.name))
             # Rows as a multiset: the order they are read in may change with the table
             # (a new primary key, a rebuilt SQLite table).
-            want = sorted(zip(*(cols[c] for c in keep), strict=True), key=repr)
-            got = sorted(zip(*(rows_after[key][c] for c in keep), strict=True), key=repr)
+            want = sorted(zip(*(cols[c] for c, _ in keep), strict=True), key=repr)
+            got = sorted(zip(*(rows_after[new_key][n] for _, n in keep), strict=True), key=repr)
             assert got == want, (key, keep)
 
     back = rollback_plan(plan)
@@ -141,7 +172,21 @@ def roundtrip(from_dsn: str, to_dsn: str, *, shadow: bool = False,
     with connect(from_dsn) as db:
         restored = db.introspect()
     assert restored.hash() == before.hash(), _explain(restored, before)
-    return {"plan": plan, "result": result}
+    return plan, result
+
+
+def _renamed_table(schema: Schema, schema_name: str, name: str) -> Table | None:
+    """The table ``name`` of ``schema_name`` is in ``schema``: itself, or the one declared
+    renamed from it."""
+    t = schema.table(schema_name, name)
+    if t is not None:
+        return t
+    return next((t for t in schema.tables if t.renamed_from == name
+                 and (t.schema_ or "") == schema_name), None)
+
+
+def _renamed_column(t: Table, name: str) -> Column | None:
+    return t.column(name) or next((c for c in t.columns if c.renamed_from == name), None)
 
 
 def _explain(got: Schema, want: Schema) -> str:

@@ -172,9 +172,15 @@ HOSTILE = {
     "definer_table.sql": ("CREATE DEFINER=`root`@`%` TABLE x (a int);", 1, "DEFINER"),
     "trigger_outfile.sql": ("CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW "
                             "SELECT 1 INTO OUTFILE '/tmp/x';", 1, "cannot parse"),
+    # A BEGIN ... END body passes when each of its statements would alone: not this one.
     "compound_trigger.sql": ("CREATE TABLE t2 (a int);\nDELIMITER ;;\nCREATE TRIGGER x "
-                             "BEFORE INSERT ON t2 FOR EACH ROW BEGIN SET NEW.a = 1; END;;\n",
-                             3, "cannot parse"),
+                             "BEFORE INSERT ON t2 FOR EACH ROW BEGIN SET NEW.a = 1; "
+                             "SELECT 1 INTO OUTFILE '/tmp/x'; END;;\n", 3, "cannot parse"),
+    "compound_declare.sql": ("CREATE TABLE t2 (a int);\nCREATE TRIGGER x BEFORE INSERT ON "
+                             "t2 FOR EACH ROW BEGIN DECLARE n int; SET NEW.a = 1; END;", 2,
+                             "SET, INSERT, UPDATE and DELETE statements only"),
+    "rename_elsewhere.sql": ("CREATE TABLE t2 (a int);\nRENAME TABLE t2 TO {prod}.t3;", 2,
+                             "not a RENAME TABLE Lockplane can read"),
     "never_version.sql": ("/*M!999999\\- enable the sandbox mode */\n"
                           "CREATE TABLE t2 (a int);\nINSERT INTO t VALUES (2);", 3,
                           "not a schema definition"),

@@ -170,9 +170,7 @@ class AddColumn(Change):
         return ((c.generated is not None and c.generated_kind == "stored")
                 or c.identity is not None or self.default_rewrites())
 
-    def lock(self, d: Dialect) -> Lock:
-        if d.name != "postgres":
-            return super().lock(d)
+    def lock_postgres(self, d: Dialect) -> Lock:
         rw = self.rewrites()
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=rw, scans_table=rw)
 
@@ -183,8 +181,17 @@ class AddColumn(Change):
             return Assessment.of(Finding("add-not-null-column-without-default", (
                 f"Adding NOT NULL column {name} without a default fails if the table has "
                 "rows.")))
-        if d.name != "postgres" or not self.rewrites():
-            return Assessment.of()
+        rewrite = self.for_dialect("rewrite_finding", d)
+        found = rewrite() if rewrite is not None else None
+        return Assessment.of(found) if found is not None else Assessment.of()
+
+    def rewrite_finding_postgres(self) -> Finding | None:
+        """What PostgreSQL's table rewrite for this column costs (None: it rewrites
+        nothing)."""
+        c = self.column
+        name = f"{qualified(self.table.schema_, self.table.name)}.{c.name}"
+        if not self.rewrites():
+            return None
         if c.generated is not None:
             rule, what = "add-generated-column", "its generation expression"
         elif c.identity is not None:
@@ -192,13 +199,13 @@ class AddColumn(Change):
         else:
             rule, what = "volatile-default", f"its default {c.default}"
             if self.server_answer() is None:  # nobody asked the server: say so
-                return Assessment.of(Finding(rule, (
+                return Finding(rule, (
                     f"Adding {name}: {what} may be computed per row (no server was asked), "
                     "in which case PostgreSQL rewrites the whole table under an ACCESS "
-                    "EXCLUSIVE lock.")))
-        return Assessment.of(Finding(rule, (
+                    "EXCLUSIVE lock."))
+        return Finding(rule, (
             f"Adding {name}: {what} is computed per row, so PostgreSQL rewrites the whole "
-            "table under an ACCESS EXCLUSIVE lock.")))
+            "table under an ACCESS EXCLUSIVE lock."))
 
     def lock_safe(self, ctx: RewriteContext) -> list[Change]:
         """A volatile default without the rewrite: add the column bare, set the default

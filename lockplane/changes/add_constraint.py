@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from ..errors import BadInput
 from ..model import (
     CheckConstraint,
     ExclusionConstraint,
@@ -19,6 +20,7 @@ from ..model import (
 )
 from .base import (
     ACCESS_EXCLUSIVE,
+    CHANGE_ANNOTATORS,
     Assessment,
     Change,
     Finding,
@@ -38,6 +40,7 @@ from .render import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..model import Schema
 
 TableConstraint = PrimaryKey | UniqueConstraint | CheckConstraint | ExclusionConstraint
 
@@ -80,8 +83,16 @@ class AddConstraint(Change):
     # step before (the lock-safe form): the ALTER itself then takes only a brief lock.
     using_index: bool = False
     index_name: str | None = None  # the index to adopt, when not the constraint's name
+    # The primary key this one replaces in the same statement (Dialect.swaps_in_one_alter;
+    # see swap_primary_keys): its DropConstraint is folded into this step.
+    replaces: PrimaryKey | None = None
 
     def describe(self) -> str:
+        if self.replaces is not None:
+            return (f"Replace the primary key of "
+                    f"{qualified(self.table.schema_, self.table.name)} "
+                    f"({', '.join(self.replaces.columns)}) -> "
+                    f"({', '.join(self.constraint.columns)})")  # type: ignore[union-attr]
         suffix = " (NOT VALID: existing rows checked later)" if self.not_valid else ""
         if self.using_index:
             suffix = f" using index {self.index_name or self.constraint.name}"
@@ -104,6 +115,23 @@ class AddConstraint(Change):
                               on_table=(self.table.schema_ or "", self.table.name)
                               ).sql_postgres(d)
         return out
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        c = self.constraint
+        t = table_name(d, self.table)
+        if isinstance(c, PrimaryKey):
+            # MySQL names every primary key PRIMARY: the model's name is not written.
+            add = f"ADD PRIMARY KEY ({', '.join(d.quote(n) for n in c.columns)})"
+            if self.replaces is not None:
+                return [f"ALTER TABLE {t} DROP PRIMARY KEY, {add}"]
+            return [f"ALTER TABLE {t} {add}"]
+        if isinstance(c, CheckConstraint):
+            return [f"ALTER TABLE {t} ADD {check_def(d, c)}"]
+        if isinstance(c, UniqueConstraint):
+            name = f"CONSTRAINT {d.quote(c.name)} " if c.name else ""
+            return [f"ALTER TABLE {t} ADD {name}UNIQUE "
+                    f"({', '.join(d.quote(n) for n in c.columns)})"]
+        raise BadInput(f"{self.describe()}: not supported on {d.name}")
 
     def _using_index_def(self, d: Dialect) -> str:
         c = self.constraint
@@ -141,6 +169,10 @@ class AddConstraint(Change):
     def inverse(self) -> list[Change]:
         from .drop_constraint import DropConstraint
 
+        if self.replaces is not None:
+            assert isinstance(self.constraint, PrimaryKey)
+            return [AddConstraint(self.table, self.replaces, replaces=self.constraint,
+                                  rank=self.rank)]
         return [DropConstraint(self.table, self.constraint)]
 
     def lock(self, d: Dialect) -> Lock:
@@ -161,8 +193,9 @@ class AddConstraint(Change):
         if self.using_index:
             return Assessment.of(notes=("Adopts the index built concurrently before: a "
                                         "brief ACCESS EXCLUSIVE lock, no scan.",))
-        if d.name == "sqlite":
-            return Assessment.of()  # SQLite adds constraints by rebuilding (its own step)
+        if not d.alters_constraints:
+            # SQLite adds constraints by rebuilding the table (its own step, assessed there)
+            return Assessment.of()
         rule = {CheckConstraint: "add-check-constraint", UniqueConstraint:
                 "add-unique-constraint", PrimaryKey: "add-primary-key",
                 ExclusionConstraint: "add-exclusion-constraint"}[type(c)]
@@ -175,3 +208,25 @@ class AddConstraint(Change):
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)
+
+
+def swap_primary_keys(changes: list[Change], before: Schema, after: Schema,
+                      d: Dialect) -> None:
+    """Where the dialect replaces a primary key in one statement, a table's DROP of its
+    primary key and ADD of the new one become one step (the ADD's, in its place)."""
+    if not d.swaps_in_one_alter:
+        return
+    from .drop_constraint import DropConstraint
+
+    drops = {(c.table.schema_ or "", c.table.name): c for c in changes
+             if isinstance(c, DropConstraint) and isinstance(c.constraint, PrimaryKey)}
+    for change in changes:
+        if isinstance(change, AddConstraint) and isinstance(change.constraint, PrimaryKey):
+            drop = drops.pop((change.table.schema_ or "", change.table.name), None)
+            if drop is not None:
+                assert isinstance(drop.constraint, PrimaryKey)
+                change.replaces = drop.constraint
+                changes.remove(drop)
+
+
+CHANGE_ANNOTATORS.append(swap_primary_keys)

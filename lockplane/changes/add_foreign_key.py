@@ -55,6 +55,9 @@ class AddForeignKey(Change):
                               ).sql_postgres(d)
         return out
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [f"ALTER TABLE {table_name(d, self.table)} ADD {foreign_key_def(d, self.fk)}"]
+
     def lock_safe(self, ctx: RewriteContext) -> list[Change]:
         if self.new_table or self.not_valid or not self.fk.name or not ctx.plain_table(
                 self.table.schema_, self.table.name) or not ctx.plain_table(
@@ -122,9 +125,11 @@ def diff_retyped_foreign_keys(before: Schema, after: Schema, d: Dialect) -> list
 
     PostgreSQL re-creates a foreign key when ALTER COLUMN TYPE changes one side; between
     the two ALTERs of a key and its reference (text -> uuid on both) the sides no longer
-    compare ("foreign key constraint ... cannot be implemented").
+    compare ("foreign key constraint ... cannot be implemented"). MySQL refuses to
+    change a column a foreign key uses at all. (Where constraints change only with
+    their table, SQLite, the rebuild does it.)
     """
-    if d.name != "postgres":
+    if not d.alters_constraints:
         return []
 
     # Columns whose type changes, as (schema, table, column): few or none in a plan, so

@@ -277,9 +277,8 @@ def take_over_serials(changes: list[Change], before: Schema, after: Schema,
                       d: Dialect) -> None:
     """A column going from serial to identity (or back) takes its old sequence's place
     in the same step: the step that would drop (or create) that sequence on its own
-    becomes part of it (see serial_takeover_sql)."""
-    if d.name != "postgres":
-        return
+    becomes part of it (see serial_takeover_sql). (Identity columns and sequences are
+    PostgreSQL's: elsewhere no step matches.)"""
     from .create_sequence import CreateSequence
     from .drop_sequence import DropSequence
     from .pg_common import owned_by_parts
@@ -357,7 +356,21 @@ class AlterColumn(Change):
             out.append("drop not null" if a.nullable else "set not null")
         elif not a.nullable and b.not_null_name != a.not_null_name:
             out.append("not null constraint name")
+        if b.on_update != a.on_update:
+            out.append("on update")
+        if b.auto_increment != a.auto_increment:
+            out.append("auto_increment")
         return out
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        """MODIFY COLUMN restates the whole column: written from the wanted column, with
+        the comment the column has now (a comment change is its own step, after this)."""
+        from .mysql_common import column_sql
+
+        now = self.table.column(self.before.name)
+        wanted = self.after.model_copy(update={"comment": now.comment if now else None})
+        return [f"ALTER TABLE {table_name(d, self.table)} MODIFY COLUMN "
+                f"{column_sql(d, self.table, wanted, with_comment=True)}"]
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         from .render import column_def
@@ -521,9 +534,7 @@ class AlterColumn(Change):
                 "table": self.table.name, "column": self.after.name,
                 "type_from": self.after.type, "type_to": self.before.type}
 
-    def lock(self, d: Dialect) -> Lock:
-        if d.name != "postgres":
-            return super().lock(d)
+    def lock_postgres(self, d: Dialect) -> Lock:
         b, a = self.before, self.after
         rewrite = (type_change_rewrites(b.type, a.type) or b.collation != a.collation
                    or (generation(b) != generation(a) and computed_on_write(a))
@@ -538,30 +549,49 @@ class AlterColumn(Change):
         name = f"{qualified(self.table.schema_, self.table.name)}.{a.name}"
         found: list[Finding] = []
         notes: list[str] = []
-        pg = d.name == "postgres"
         if b.type != a.type:
-            if type_change_narrows(b.type, a.type):
+            narrows = d.type_change_narrows(b.type, a.type)
+            if narrows is None:
+                narrows = type_change_narrows(b.type, a.type)
+            if narrows:
                 found.append(Finding("type-change-narrowing", (
                     f"Changing {name} from {b.type} to {a.type} fails on values that do not "
                     "fit, or loses precision.")))
+        own = self.for_dialect("findings", d)
+        if own is not None:
+            own(name, found, notes)
+        if a.nullable and not b.nullable:
+            found.append(Finding("drop-not-null", f"{name} may now be NULL; code reading it "
+                                 "may not expect that."))
+        if b.default is not None and a.default is None and b.identity is None \
+                and a.identity is None and a.generated is None:
+            found.append(Finding("drop-default", (
+                f"Dropping the default of {name}: inserts that omit it now get NULL or "
+                "fail.")))
+        return Assessment.of(*found, notes=tuple(notes))
+
+    def findings_postgres(self, name: str, found: list[Finding], notes: list[str]) -> None:
+        """PostgreSQL's costs: rewrites, scans, re-checks, regenerated columns."""
+        b, a = self.before, self.after
+        if b.type != a.type:
             if type_change_rewrites(b.type, a.type):
                 found.append(Finding("type-change-rewrite", (
                     f"Changing {name} from {b.type} to {a.type} rewrites the table under an "
                     "ACCESS EXCLUSIVE lock, and code reading the old type may break.")))
-            elif pg and self._rechecks():
+            elif self._rechecks():
                 notes.append(f"{b.type} -> {a.type} is binary-coercible (no rewrite), but "
                              "the column's CHECK constraints are re-checked: a scan under "
                              "ACCESS EXCLUSIVE.")
-            elif pg:
+            else:
                 notes.append(f"{b.type} -> {a.type} is binary-coercible: no rewrite, no scan.")
-        elif pg and b.collation != a.collation:
+        elif b.collation != a.collation:
             # ALTER COLUMN TYPE ... COLLATE: the same statement and the same lock.
             found.append(Finding("type-change-rewrite", (
                 f"Changing the collation of {name} rebuilds its indexes under ACCESS "
                 "EXCLUSIVE, and changes how code sees it sort and compare.")))
         regenerated = sorted({g.name for _, g in self.adds if computed_on_write(g)} | (
             {a.name} if generation(b) != generation(a) and computed_on_write(a) else set()))
-        if pg and regenerated:
+        if regenerated:
             # PostgreSQL 15 cannot change a generation expression in place: the column is
             # dropped and added back, which computes it for every row.
             found.append(Finding("add-generated-column", (
@@ -572,19 +602,23 @@ class AlterColumn(Change):
             if self.not_null_check:
                 notes.append(f"SET NOT NULL on {name} uses the validated check "
                              f"{self.not_null_check}: no scan, a brief lock.")
-            elif pg and not type_change_rewrites(b.type, a.type):
+            elif not type_change_rewrites(b.type, a.type):
                 found.append(Finding("set-not-null", (
                     f"SET NOT NULL on {name} scans the table under ACCESS EXCLUSIVE and "
                     "fails if any row is NULL.")))
-        if a.nullable and not b.nullable:
-            found.append(Finding("drop-not-null", f"{name} may now be NULL; code reading it "
-                                 "may not expect that."))
-        if b.default is not None and a.default is None and b.identity is None \
-                and a.identity is None and a.generated is None:
-            found.append(Finding("drop-default", (
-                f"Dropping the default of {name}: inserts that omit it now get NULL or "
-                "fail.")))
-        return Assessment.of(*found, notes=tuple(notes))
+
+    def findings_mysql(self, name: str, found: list[Finding], notes: list[str]) -> None:
+        """MODIFY COLUMN: a new type or collation copies the table; NOT NULL fails on a
+        NULL (strict mode). How long it blocks writes is the step's lock facts."""
+        b, a = self.before, self.after
+        if b.type != a.type or b.collation != a.collation:
+            what = f"from {b.type} to {a.type}" if b.type != a.type else "its collation"
+            found.append(Finding("type-change-rewrite", (
+                f"Changing {name} {what} rebuilds the table, and code reading the old "
+                "type may break.")))
+        if self.sets_not_null():
+            found.append(Finding("set-not-null", (
+                f"Making {name} NOT NULL reads every row and fails if any row is NULL.")))
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)

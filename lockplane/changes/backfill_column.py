@@ -68,6 +68,9 @@ class BackfillColumn(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return self._sql(d)
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return self._sql(d)
+
     def backfill_spec(self) -> dict[str, Any]:
         from ..dialects import get_dialect
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Index, qualified
 from .base import (
+    CHANGE_ANNOTATORS,
     NO_LOCK,
     SHARE_UPDATE_EXCLUSIVE,
     Assessment,
@@ -22,7 +23,7 @@ from .render import index_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
-    from ..model import ObjectKey
+    from ..model import ObjectKey, Schema
 
 
 @register
@@ -36,6 +37,9 @@ class CreateIndex(Change):
     new_relation: bool = False  # on a table created by this plan: empty, no lock worth naming
     # Built without blocking writes, outside a transaction (the lock-safe form).
     concurrently: bool = False
+    # The index of the same name this one replaces in the same statement
+    # (Dialect.swaps_in_one_alter; see swap_indexes): its DropIndex is folded in.
+    replaces: Index | None = None
 
     def objects_created(self) -> tuple[ObjectKey, ...]:
         from .base import object_key
@@ -43,6 +47,9 @@ class CreateIndex(Change):
         return (object_key("name", self.schema, self.index.name),) if self.index.name else ()
 
     def describe(self) -> str:
+        if self.replaces is not None:
+            return (f"Replace index {self.index.name} on "
+                    f"{qualified(self.schema, self.relation)}")
         unique = "unique " if self.index.unique else ""
         return f"Create {unique}index {self.index.name} on {qualified(self.schema, self.relation)}"
 
@@ -63,12 +70,12 @@ class CreateIndex(Change):
         """A build that failed or was interrupted leaves an INVALID index of this name
         (the plan was made where none existed): the executor drops it after a failure
         and before every attempt, so the step can always run again."""
-        if self.concurrently and d.name == "postgres":
+        if self.concurrently:  # (the lock-safe form exists on PostgreSQL only)
             return [f"DROP INDEX CONCURRENTLY IF EXISTS {self._qname(d)}"]
         return []
 
     def transactional(self, d: Dialect) -> bool:
-        return not self.concurrently
+        return d.transactional_ddl and not self.concurrently
 
     def lock_safe(self, ctx: RewriteContext) -> list[Change]:
         if self.new_relation or not ctx.plain_table(self.schema, self.relation):
@@ -78,15 +85,21 @@ class CreateIndex(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [index_sql(d, self.schema, self.relation, self.index)]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from .mysql_common import index_sql as mysql_index_sql
+
+        return mysql_index_sql(d, self.relation, self.index, self.schema, self.replaces)
+
     def inverse(self) -> list[Change]:
         from .drop_index import DropIndex
 
+        if self.replaces is not None:
+            return [CreateIndex(self.schema, self.relation, self.replaces,
+                                replaces=self.index, rank=self.rank)]
         return [DropIndex(self.schema, self.relation, self.index,
                           concurrently=self.concurrently)]
 
-    def lock(self, d: Dialect) -> Lock:
-        if d.name != "postgres":
-            return super().lock(d)
+    def lock_postgres(self, d: Dialect) -> Lock:
         if self.new_relation:
             return NO_LOCK
         if self.concurrently:
@@ -96,8 +109,12 @@ class CreateIndex(Change):
         return Lock("SHARE", False, True, scans_table=True)
 
     def assess(self, d: Dialect) -> Assessment:
-        if self.new_relation or d.name != "postgres":
+        own = self.for_dialect("assess", d)
+        if self.new_relation or own is None:
             return Assessment(Safety.SAFE)
+        return own(d)
+
+    def assess_postgres(self, d: Dialect) -> Assessment:
         name = qualified(self.schema, self.relation)
         found = []
         if not self.concurrently:
@@ -111,5 +128,32 @@ class CreateIndex(Change):
                  ) if self.concurrently else ()
         return Assessment.of(*found, notes=notes)
 
+    def assess_mysql(self, d: Dialect) -> Assessment:
+        if not self.index.unique:
+            return Assessment.of()
+        return Assessment.of(Finding("unique-on-existing-data", (
+            f"Unique index {self.index.name} fails if existing rows of "
+            f"{qualified(self.schema, self.relation)} have duplicates.")))
+
     def table_key(self) -> tuple[str, str]:
         return (self.schema, self.relation)
+
+
+def swap_indexes(changes: list[Change], before: Schema, after: Schema, d: Dialect) -> None:
+    """Where the dialect replaces an index in one statement, a DROP and CREATE of the
+    same index name on one table become one step (the CREATE's, in its place)."""
+    if not d.swaps_in_one_alter:
+        return
+    from .drop_index import DropIndex
+
+    drops = {(c.schema, c.relation, c.index.name): c for c in changes
+             if isinstance(c, DropIndex)}
+    for change in changes:
+        if isinstance(change, CreateIndex) and change.replaces is None:
+            drop = drops.pop((change.schema, change.relation, change.index.name), None)
+            if drop is not None:
+                change.replaces = drop.index
+                changes.remove(drop)
+
+
+CHANGE_ANNOTATORS.append(swap_indexes)

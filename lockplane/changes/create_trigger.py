@@ -62,14 +62,17 @@ class CreateTrigger(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [self.trigger.definition]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        # As introspection wrote it: names quoted, no DEFINER, the body as the server
+        # printed it (a BEGIN ... END block is one statement to the server).
+        return [self.trigger.definition]
+
     def inverse(self) -> list[Change]:
         from .drop_trigger import DropTrigger
 
         return [DropTrigger(self.schema, self.table, self.trigger)]
 
-    def lock(self, d: Dialect) -> Lock:
-        if d.name != "postgres":
-            return super().lock(d)
+    def lock_postgres(self, d: Dialect) -> Lock:
         return NO_LOCK if self.new_table else SHARE_ROW_EXCLUSIVE
 
     def assess(self, d: Dialect) -> Assessment:
@@ -99,7 +102,7 @@ def diff_triggers(b: Table, a: Table, d: Dialect) -> list[Change]:
     old = {t.name: t for t in b.triggers}
     new = {t.name: t for t in a.triggers}
     # A trigger condition (WHEN, UPDATE OF) pins its columns' types: recreate around it.
-    retyped = d.name == "postgres" and columns_retyped(b, a)
+    retyped = columns_retyped(b, a)
     out: list[Change] = []
     for name, t in new.items():
         prev = old.get(name)
@@ -108,7 +111,7 @@ def diff_triggers(b: Table, a: Table, d: Dialect) -> list[Change]:
         elif prev.definition != t.definition or (retyped and _pins_columns(prev)):
             out.append(DropTrigger(s, b.name, prev))
             out.append(CreateTrigger(s, a.name, t))
-        elif d.name == "postgres":
+        else:  # (enabled states and trigger comments are PostgreSQL's; else equal)
             if prev.enabled != t.enabled:
                 out.append(AlterTrigger(s, a.name, prev, t))
             if prev.comment != t.comment:

@@ -96,6 +96,9 @@ class CreateView(Change):
         return [f"CREATE VIEW {d.qname(self.view.schema_, self.view.name)} AS "
                 f"{view_body(self.view)}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [mysql_view_sql(d, self.view)]
+
     def inverse(self) -> list[Change]:
         from .drop_view import DropView
 
@@ -116,6 +119,30 @@ class CreateView(Change):
 
     def table_key(self) -> tuple[str, str]:
         return (self.view.schema_ or "", self.view.name)
+
+
+def mysql_view_sql(d: Dialect, v: View, *, replace: bool = False) -> str:
+    """CREATE [OR REPLACE] [ALGORITHM=a] [SQL SECURITY s] VIEW ... [WITH ... CHECK OPTION],
+    the options as introspection records them (the server's defaults left out)."""
+    from .mysql_common import word
+
+    where = f"view {qualified(v.schema_, v.name)}"
+    head = "CREATE OR REPLACE" if replace else "CREATE"
+    for option in sorted(v.options):
+        key, _, value = option.partition("=")
+        if key.lower() == "algorithm":
+            head += f" ALGORITHM={word(value, 'view algorithm', where).upper()}"
+        elif key.lower() == "sql_security":
+            head += f" SQL SECURITY {word(value, 'view SQL SECURITY', where).upper()}"
+        else:
+            from ..errors import BadInput
+
+            raise BadInput(f"{where}: view option {option!r} is not one MySQL has "
+                           "(algorithm, sql_security)")
+    sql = f"{head} VIEW {d.qname(v.schema_, v.name)} AS {view_body(v)}"
+    if v.check_option:
+        sql += f" WITH {'LOCAL' if v.check_option == 'LOCAL' else 'CASCADED'} CHECK OPTION"
+    return sql
 
 
 # ------------------------------------------------------------------------------ differ
@@ -202,6 +229,8 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     new = {_key(v): v for v in after.views}
     old_known = {_label(k): k for k in old}
     new_known = {_label(k): k for k in new}
+    if d.replaces_views:
+        return _replaced_views(old, new, old_known, new_known)
 
     # Views to drop and create again: changed ones, readers of changed tables, and
     # (transitively) every view that selects from one of those.
@@ -271,6 +300,29 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
                     out.append(SetComment("INDEX", (k[0], name), prev.comment, ix.comment))
             out += [DropIndex(k[0], a.name, ix) for name, ix in old_ix.items()
                     if name not in new_ix]
+    return out
+
+
+def _replaced_views(old: dict[Key, View], new: dict[Key, View], old_known: dict[str, Key],
+                    new_known: dict[str, Key]) -> list[Change]:
+    """Where CREATE OR REPLACE VIEW takes any new query (MySQL): a changed view is
+    replaced in place, in one statement, and views reading it stay (they name it)."""
+    from .drop_view import DropView
+    from .replace_view import ReplaceView
+
+    out: list[Change] = []
+    old_order = topo_order(sorted(old), {k: _named_views(v, old_known) for k, v in old.items()})
+    for rank, k in enumerate(old_order):
+        if k not in new:
+            out.append(DropView(old[k], rank=-rank))
+    new_order = topo_order(sorted(new), {k: _named_views(v, new_known) for k, v in new.items()})
+    for rank, k in enumerate(new_order):
+        b, a = old.get(k), new[k]
+        if b is None:
+            out.append(CreateView(a, rank=rank))
+        elif (view_body(b), b.options, b.check_option) != (view_body(a), a.options,
+                                                          a.check_option):
+            out.append(ReplaceView(b, a, rank=rank))
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..model import PrimaryKey, Table, qualified
+from ..model import PrimaryKey, Table, UniqueConstraint, qualified
 from .add_constraint import TableConstraint, constraint_label
 from .base import ACCESS_EXCLUSIVE, Assessment, Change, Finding, Lock, Order, register
 from .render import table_name
@@ -42,6 +42,14 @@ class DropConstraint(Change):
     def sql_postgres(self, d: Dialect) -> list[str]:
         name = pg_constraint_name(self.table, self.constraint)
         return [f"ALTER TABLE {table_name(d, self.table)} DROP CONSTRAINT {d.quote(name)}"]
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        c, t = self.constraint, table_name(d, self.table)
+        if isinstance(c, PrimaryKey):
+            return [f"ALTER TABLE {t} DROP PRIMARY KEY"]
+        if isinstance(c, UniqueConstraint):  # a unique key is an index
+            return [f"ALTER TABLE {t} DROP INDEX {d.quote(pg_constraint_name(self.table, c))}"]
+        return [f"ALTER TABLE {t} DROP CONSTRAINT {d.quote(pg_constraint_name(self.table, c))}"]
 
     def inverse(self) -> list[Change]:
         from .add_constraint import AddConstraint

@@ -31,6 +31,12 @@ class DropForeignKey(Change):
             raise ValueError("cannot drop an unnamed foreign key")
         return [f"ALTER TABLE {table_name(d, self.table)} DROP CONSTRAINT {d.quote(self.fk.name)}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        if not self.fk.name:
+            raise ValueError("cannot drop an unnamed foreign key")
+        return [f"ALTER TABLE {table_name(d, self.table)} DROP FOREIGN KEY "
+                f"{d.quote(self.fk.name)}"]
+
     def inverse(self) -> list[Change]:
         from .add_foreign_key import AddForeignKey
 

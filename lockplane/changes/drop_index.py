@@ -48,7 +48,7 @@ class DropIndex(Change):
         return [f"DROP INDEX {d.qname(self.schema, self.index.name)}"]
 
     def transactional(self, d: Dialect) -> bool:
-        return not self.concurrently
+        return d.transactional_ddl and not self.concurrently
 
     def lock_safe(self, ctx: RewriteContext) -> list[Change]:
         if not ctx.plain_table(self.schema, self.relation):
@@ -58,15 +58,17 @@ class DropIndex(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"DROP INDEX {d.quote(self.index.name)}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [f"DROP INDEX {d.quote(self.index.name)} ON "
+                f"{d.qname(self.schema, self.relation)}"]
+
     def inverse(self) -> list[Change]:
         from .create_index import CreateIndex
 
         return [CreateIndex(self.schema, self.relation, self.index,
                             concurrently=self.concurrently)]
 
-    def lock(self, d: Dialect) -> Lock:
-        if d.name != "postgres":
-            return super().lock(d)
+    def lock_postgres(self, d: Dialect) -> Lock:
         return SHARE_UPDATE_EXCLUSIVE if self.concurrently else ACCESS_EXCLUSIVE
 
     def rollback_note(self) -> str | None:
@@ -76,9 +78,9 @@ class DropIndex(Change):
 
     def assess(self, d: Dialect) -> Assessment:
         found = []
-        if d.name == "postgres" and not self.concurrently:
-            found.append(Finding("drop-index-blocking", f"DROP INDEX {self.index.name} takes "
-                                 f"ACCESS EXCLUSIVE on {qualified(self.schema, self.relation)}."))
+        blocking = self.for_dialect("blocking_finding", d)
+        if blocking is not None and not self.concurrently:
+            found.append(blocking())
         if not self.index.valid:
             found.append(Finding("drop-index", (
                 f"{self.index.name} is INVALID (a failed CREATE INDEX CONCURRENTLY): queries "
@@ -91,6 +93,10 @@ class DropIndex(Change):
                 found.append(Finding("drop-index", "Uniqueness is no longer enforced; code "
                                      "may rely on it."))
         return Assessment.of(*found)
+
+    def blocking_finding_postgres(self) -> Finding:
+        return Finding("drop-index-blocking", f"DROP INDEX {self.index.name} takes ACCESS "
+                       f"EXCLUSIVE on {qualified(self.schema, self.relation)}.")
 
     def table_key(self) -> tuple[str, str]:
         return (self.schema, self.relation)

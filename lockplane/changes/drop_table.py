@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..model import Column, Sequence, Table, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import Assessment, Change, Lock, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
@@ -47,9 +47,19 @@ class DropTable(Change):
         return f"Drop table {name}" + (" (created again below)" if self.recreated else "")
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        return [*(f"ALTER SEQUENCE {d.qname(q.schema_ or '', q.name)} OWNED BY NONE"
-                  for q in self.owned_sequences),
-                f"DROP TABLE {table_name(d, self.table)}"]
+        out = [f"ALTER SEQUENCE {d.qname(q.schema_ or '', q.name)} OWNED BY NONE"
+               for q in self.owned_sequences]
+        if self.table.partition_of is not None:
+            # A partition of a table foreign keys reference cannot be dropped while it
+            # is attached ("other objects depend on it": the keys' clones on it); the
+            # DETACH takes the parent's lock the DROP would, and checks no row refers
+            # to the partition's rows.
+            from .create_table import parent_sql
+
+            parent = parent_sql(d, self.table.partition_of,
+                                self.table.schema_ or d.default_schema)
+            out.append(f"ALTER TABLE {parent} DETACH PARTITION {table_name(d, self.table)}")
+        return [*out, f"DROP TABLE {table_name(d, self.table)}"]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"DROP TABLE {table_name(d, self.table)}"]
@@ -79,9 +89,6 @@ class DropTable(Change):
     def rollback_note(self) -> str:
         return ("recreates the empty table: its rows are not restored by SQL; "
                 "restore them from a backup")
-
-    def lock(self, d: Dialect) -> Lock:
-        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
 
     def assess(self, d: Dialect) -> Assessment:
         name = qualified(self.table.schema_, self.table.name)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Trigger, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import Assessment, Change, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -31,13 +31,13 @@ class DropTrigger(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"DROP TRIGGER {d.qname(self.schema, self.trigger.name)}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [f"DROP TRIGGER {d.qname(self.schema, self.trigger.name)}"]
+
     def inverse(self) -> list[Change]:
         from .create_trigger import CreateTrigger
 
         return [CreateTrigger(self.schema, self.table, self.trigger)]
-
-    def lock(self, d: Dialect) -> Lock:
-        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
 
     def assess(self, d: Dialect) -> Assessment:
         return Assessment(Safety.REVIEW, (

@@ -44,6 +44,9 @@ class DropView(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"DROP VIEW {d.qname(self.view.schema_, self.view.name)}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [f"DROP VIEW {d.qname(self.view.schema_, self.view.name)}"]
+
     def inverse(self) -> list[Change]:
         from .create_view import CreateView
 

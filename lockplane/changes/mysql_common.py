@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput
-from ..model import Column, Table, qualified
+from ..model import Column, Index, Table, qualified
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -42,9 +42,10 @@ def word(value: str, what: str, where: str) -> str:
     return value
 
 
-def column_sql(d: Dialect, table: Table, col: Column) -> str:
+def column_sql(d: Dialect, table: Table, col: Column, *, with_comment: bool = False) -> str:
     """``name type [COLLATE] [GENERATED ... | NOT NULL DEFAULT ... ON UPDATE ...
-    AUTO_INCREMENT]``. Comments are their own steps."""
+    AUTO_INCREMENT] [COMMENT]``. Comments are their own steps (set_comment), except in
+    a MODIFY COLUMN (``with_comment``), which restates the whole column."""
     where = f"column {qualified(table.schema_, table.name)}.{col.name}"
     parts = [d.quote(col.name), col.type]
     if col.collation:
@@ -54,15 +55,17 @@ def column_sql(d: Dialect, table: Table, col: Column) -> str:
         parts.append(f"GENERATED ALWAYS AS ({col.generated}) {kind}")
         if not col.nullable:
             parts.append("NOT NULL")
-        return " ".join(parts)
-    if not col.nullable:
-        parts.append("NOT NULL")
-    if col.default is not None:
-        parts.append(f"DEFAULT {default_sql(col.default)}")
-    if col.on_update is not None:
-        parts.append(f"ON UPDATE {col.on_update}")
-    if col.auto_increment:
-        parts.append("AUTO_INCREMENT")
+    else:
+        if not col.nullable:
+            parts.append("NOT NULL")
+        if col.default is not None:
+            parts.append(f"DEFAULT {default_sql(col.default)}")
+        if col.on_update is not None:
+            parts.append(f"ON UPDATE {col.on_update}")
+        if col.auto_increment:
+            parts.append("AUTO_INCREMENT")
+    if with_comment and col.comment:
+        parts.append(f"COMMENT {d.literal(col.comment)}")
     return " ".join(parts)
 
 
@@ -94,3 +97,71 @@ def create_table_sql(d: Dialect, t: Table) -> str:
     if t.partition_by is not None:
         sql += f" PARTITION BY {t.partition_by}"  # as introspection writes it: SQL
     return sql
+
+
+# Index options written after the key list: the server's own words for a hidden index
+# (MySQL 8 INVISIBLE, MariaDB 10.6+ IGNORED), as introspection recorded it.
+_INDEX_FLAGS = {"invisible": "INVISIBLE", "ignored": "IGNORED"}
+_INDEX_KINDS = {"fulltext": "FULLTEXT ", "spatial": "SPATIAL "}
+
+
+def _index_parts(d: Dialect, ix: Index, where: str) -> tuple[str, str, str]:
+    """(kind words, key list, what follows the keys) of an index."""
+    keys = []
+    for k in ix.keys:
+        text = d.quote(k.column) if k.column is not None else f"({k.expression})"
+        if k.length is not None:
+            text += f"({int(k.length)})"
+        if k.descending:
+            text += " DESC"
+        keys.append(text)
+    method = (ix.method or "btree").lower()
+    kind = _INDEX_KINDS.get(method, "UNIQUE " if ix.unique else "")
+    suffix = ""
+    if method not in _INDEX_KINDS and method != "btree":
+        suffix += f" USING {word(method, 'index method', where).upper()}"
+    if ix.comment:
+        suffix += f" COMMENT {d.literal(ix.comment)}"
+    for option in ix.options:
+        flag = _INDEX_FLAGS.get(option.lower())
+        if flag is None:
+            raise BadInput(f"{where}: index option {option!r} is not one MySQL has "
+                           f"({', '.join(_INDEX_FLAGS)})")
+        suffix += f" {flag}"
+    return kind, ", ".join(keys), suffix
+
+
+# The flag that shows a hidden index again, by the word that hid it.
+_INDEX_UNFLAGS = {"invisible": "VISIBLE", "ignored": "NOT IGNORED"}
+
+
+def index_sql(d: Dialect, relation: str, ix: Index, schema: str | None = None,
+              replaces: Index | None = None) -> list[str]:
+    """CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX with prefix lengths, DESC keys, functional
+    key parts, USING HASH, COMMENT and the hidden flag; ``replaces``: an index dropped in
+    the same ALTER TABLE (one that differs only in being hidden is flagged in place)."""
+    kind, keys, suffix = _index_parts(d, ix, f"index {ix.name} on "
+                                      f"{qualified(schema, relation)}")
+    table = d.qname(schema, relation)
+    if replaces is None:
+        return [f"CREATE {kind}INDEX {d.quote(ix.name)} ON {table} ({keys}){suffix}"]
+    hidden = [o.lower() for o in ix.options if o.lower() in _INDEX_FLAGS]
+    shown = ix.model_copy(update={"options": [o for o in ix.options
+                                              if o.lower() not in _INDEX_FLAGS]})
+    out = []
+    if replaces.model_copy(update={"options": shown.options}) != shown:
+        kind, keys, suffix = _index_parts(d, shown, f"index {ix.name} on "
+                                          f"{qualified(schema, relation)}")
+        out.append(f"ALTER TABLE {table} DROP INDEX {d.quote(replaces.name)}, "
+                   f"ADD {kind}INDEX {d.quote(ix.name)} ({keys}){suffix}")
+        was_hidden: list[str] = []
+    else:
+        was_hidden = [o.lower() for o in replaces.options if o.lower() in _INDEX_FLAGS]
+    # (MariaDB leaves an index added with IGNORED in the same ALTER as its drop shown)
+    if hidden and hidden != was_hidden:
+        out.append(f"ALTER TABLE {table} ALTER INDEX {d.quote(ix.name)} "
+                   f"{_INDEX_FLAGS[hidden[0]]}")
+    elif was_hidden and not hidden:
+        out.append(f"ALTER TABLE {table} ALTER INDEX {d.quote(ix.name)} "
+                   f"{_INDEX_UNFLAGS[was_hidden[0]]}")
+    return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Table, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import Assessment, Change, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
@@ -41,11 +41,11 @@ class RenameColumn(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return self._sql(d)
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return self._sql(d)
+
     def inverse(self) -> list[Change]:
         return [RenameColumn(self.table, self.new, self.old)]
-
-    def lock(self, d: Dialect) -> Lock:
-        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
 
     def assess(self, d: Dialect) -> Assessment:
         return Assessment(Safety.MULTI_PHASE, (

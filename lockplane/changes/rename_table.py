@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Table, qualified
-from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, Safety, register
+from .base import Assessment, Change, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
@@ -37,12 +37,13 @@ class RenameTable(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return self._sql(d)
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return [f"RENAME TABLE {table_name(d, self.table)} TO "
+                f"{d.qname(self.table.schema_, self.new)}"]
+
     def inverse(self) -> list[Change]:
         renamed = self.table.model_copy(update={"name": self.new})
         return [RenameTable(renamed, self.table.name)]
-
-    def lock(self, d: Dialect) -> Lock:
-        return ACCESS_EXCLUSIVE if d.name == "postgres" else super().lock(d)
 
     def assess(self, d: Dialect) -> Assessment:
         return Assessment(Safety.MULTI_PHASE, (

@@ -37,7 +37,11 @@ class ReplaceView(Change):
         return (object_key("relation", self.after.schema_, self.after.name),)
 
     def describe(self) -> str:
-        return f"Alter options of view {qualified(self.after.schema_, self.after.name)}"
+        from .create_view import view_body
+
+        what = "Replace" if view_body(self.before) != view_body(self.after) else \
+            "Alter options of"
+        return f"{what} view {qualified(self.after.schema_, self.after.name)}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         from .create_view import view_kind
@@ -52,6 +56,11 @@ class ReplaceView(Change):
         if changed:
             out.append(f"{q} SET ({', '.join(reloption_sql(d, o) for o in changed)})")
         return out
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from .create_view import mysql_view_sql
+
+        return [mysql_view_sql(d, self.after, replace=True)]
 
     def inverse(self) -> list[Change]:
         return [ReplaceView(self.after, self.before)]

@@ -1,12 +1,18 @@
-"""COMMENT ON ...: comments on any object (PostgreSQL; SQLite has none)."""
+"""COMMENT ON ...: comments on any object (PostgreSQL; SQLite has none). On MySQL a
+comment is a clause: ``ALTER TABLE ... COMMENT =`` for a table, and for a column a MODIFY
+COLUMN that restates its whole definition (carried as ``definition``).
+
+Also the differ of MySQL's table and column comments (where PostgreSQL's are diffed with
+the table, lockplane.diff)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..model import Table
-from .base import SHARE_UPDATE_EXCLUSIVE, Change, Lock, Order, register
+from ..errors import BadInput
+from ..model import Column, Table
+from .base import SHARE_UPDATE_EXCLUSIVE, TABLE_PART_DIFFERS, Change, Lock, Order, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -26,11 +32,15 @@ class SetComment(Change):
     on_table: tuple[str, ...] | None = None  # CONSTRAINT x ON table / TRIGGER x ON table
     signature: str | None = None  # FUNCTION f(args)
     on_kind: str | None = None  # CONSTRAINT x ON DOMAIN d (a table when None)
+    # COLUMN: the column's definition, for a dialect that restates it (MySQL)
+    definition: Column | None = field(default=None, compare=False)
+    column_table: Table | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def for_column(cls, table: Table, column: str, before: str | None,
                    after: str | None) -> SetComment:
-        return cls("COLUMN", (table.schema_ or "", table.name, column), before, after)
+        return cls("COLUMN", (table.schema_ or "", table.name, column), before, after,
+                   definition=table.column(column), column_table=table)
 
     def describe(self) -> str:
         verb = "Remove comment on" if self.after is None else "Set comment on"
@@ -50,9 +60,44 @@ class SetComment(Change):
         value = "NULL" if self.after is None else d.literal(self.after)
         return [f"COMMENT ON {self.target(d)} IS {value}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from .mysql_common import column_sql
+
+        table = d.qname(self.name_parts[0], self.name_parts[1])
+        if self.object_kind == "TABLE":
+            return [f"ALTER TABLE {table} COMMENT = {d.literal(self.after or '')}"]
+        if self.object_kind == "COLUMN" and self.definition is not None \
+                and self.column_table is not None:
+            column = self.definition.model_copy(update={"comment": self.after})
+            return [f"ALTER TABLE {table} MODIFY COLUMN "
+                    f"{column_sql(d, self.column_table, column, with_comment=True)}"]
+        raise BadInput(f"{self.describe()}: not supported on {d.name} (comments there are "
+                       "on tables, columns and indexes)")
+
     def inverse(self) -> list[Change]:
         return [SetComment(self.object_kind, self.name_parts, self.after, self.before,
-                           self.on_table, self.signature, self.on_kind)]
+                           self.on_table, self.signature, self.on_kind,
+                           definition=self.definition, column_table=self.column_table)]
 
     def lock(self, d: Dialect) -> Lock:
         return SHARE_UPDATE_EXCLUSIVE
+
+
+def diff_comment_clauses(b: Table, a: Table, d: Dialect) -> list[Change]:
+    """Table and column comments where they are clauses (Dialect.comment_clauses): each
+    changed one is a step, the column's restating its wanted definition."""
+    if not d.comment_clauses:
+        return []
+    out: list[Change] = []
+    if b.comment != a.comment:
+        out.append(SetComment("TABLE", (a.schema_ or "", a.name), b.comment, a.comment))
+    old = {c.name: c for c in b.columns}
+    for col in a.columns:
+        prev = old.get(col.name)
+        before = prev.comment if prev is not None else None
+        if before != col.comment:
+            out.append(SetComment.for_column(a, col.name, before, col.comment))
+    return out
+
+
+TABLE_PART_DIFFERS.append(diff_comment_clauses)

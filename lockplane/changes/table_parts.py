@@ -25,7 +25,7 @@ def comment_changes(table: Table) -> list[Change]:
         out.append(SetComment("TABLE", (s, n), None, table.comment))
     for col in table.columns:
         if col.comment:
-            out.append(SetComment("COLUMN", (s, n, col.name), None, col.comment))
+            out.append(SetComment.for_column(table, col.name, None, col.comment))
     # Foreign keys and indexes set their own comments when they are created.
     for group in (table.unique_constraints, table.check_constraints,
                   table.exclusion_constraints):

@@ -64,7 +64,7 @@ class MySQLDialect(Dialect):
     export_tools = ("gh-ost", "pt-osc")
     comment_clauses = True  # COMMENT '...' of tables, columns and indexes
     replaces_views = True  # CREATE OR REPLACE VIEW takes any new query
-    swaps_primary_key = True
+    swaps_in_one_alter = True
 
     def distinct_sql(self, left: str, right: str) -> str:
         return f"NOT ({left} <=> {right})"

@@ -126,6 +126,7 @@ class _Reader:
         expression = "EXPRESSION" if "EXPRESSION" in have else "NULL"
         hidden = ("IS_VISIBLE = 'NO'" if "IS_VISIBLE" in have
                   else "IGNORED = 'YES'" if "IGNORED" in have else "FALSE")
+        hidden_word = "invisible" if "IS_VISIBLE" in have else "ignored"
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for (table, name, non_unique, column, sub_part, collation, itype,
              comment, expr, invisible) in self.rows(
@@ -153,7 +154,7 @@ class _Reader:
             t.indexes.append(Index(name=name, keys=e["keys"], unique=e["unique"],
                                    method=(e["type"] or "BTREE").lower(),
                                    comment=e["comment"] or None,
-                                   options=["invisible"] if e["invisible"] else []))
+                                   options=[hidden_word] if e["invisible"] else []))
         for t in tables.values():
             # The primary key makes its columns NOT NULL: re-run the table's validator.
             if t.primary_key is not None:

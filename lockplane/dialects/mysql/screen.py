@@ -1,7 +1,9 @@
 """Screening an untrusted MySQL schema file before any of it runs.
 
 Each statement is parsed with sqlglot's MySQL dialect and must be a schema definition in
-the scratch database: CREATE/ALTER/DROP of tables, indexes and views, and session SET.
+the scratch database: CREATE/ALTER/DROP of tables, indexes and views, RENAME TABLE,
+triggers (a body of SET, INSERT, UPDATE and DELETE statements, alone or in BEGIN ...
+END), and session SET.
 Anything else (rows, users, grants, other databases, files, server settings, engines that
 reach outside the server) is refused with file:line and why; so is any statement sqlglot
 cannot parse (it would fall back to an unparsed "command": we cannot tell what it does).
@@ -67,8 +69,7 @@ def screen(text: str, where: str, *, lines: bool = True) -> list[Statement]:
             lines_[line_no - 1] = " " * len(line)
         elif m or re.match(r"(?i)\s*delimiter(\s|$)", line):
             raise BadInput(f"{at(line_no)}: DELIMITER is a command of the mysql client, not "
-                           "SQL; compound statements (BEGIN ... END) are not supported in "
-                           "schema files yet")
+                           "SQL; a trigger's BEGIN ... END needs none here (end it with ;)")
     text = unwrap_executable_comments("\n".join(lines_), where)
     out = []
     saved: dict[str, str] = {}  # user variable -> the setting it holds a copy of
@@ -83,6 +84,8 @@ def screen(text: str, where: str, *, lines: bool = True) -> list[Statement]:
         sql = text[first.start:last.end + 1]
         if head is not None and head[0] == "TRIGGER":
             _check_trigger(text, tokens, head[1], at(first.line))
+        elif _word(first) == "RENAME":
+            _check_rename(text, tokens, at(first.line))
         elif head is not None and head[0] == "VIEW":
             _check(_view_for_parser(text, tokens, head[1]), at(first.line), saved)
         else:
@@ -163,10 +166,7 @@ def _check_trigger(text: str, tokens: list[Token], at: int, where: str) -> None:
         i += 3
 
     def name(j: int) -> bool:
-        tok = tokens[j] if j < len(tokens) else None
-        return tok is not None and (tok.token_type is TokenType.IDENTIFIER
-                                    or re.fullmatch(r"\w+", tok.text) is not None) \
-            and (j + 1 >= len(tokens) or tokens[j + 1].token_type is not TokenType.DOT)
+        return _plain_name(tokens, j)
 
     ok = (name(i) and words[i + 1] in ("BEFORE", "AFTER")
           and words[i + 2] in ("INSERT", "UPDATE", "DELETE") and words[i + 3] == "ON"
@@ -182,11 +182,27 @@ def _check_trigger(text: str, tokens: list[Token], at: int, where: str) -> None:
         i += 2
     if i >= len(tokens):
         raise BadInput(f"{where}: refused: the trigger has no body")
-    body = text[tokens[i].start:tokens[-1].end + 1]
+    if words[i] == "BEGIN":
+        # BEGIN statement; ... END: each statement one this check accepts alone
+        if words[len(tokens) - 1] != "END":
+            raise BadInput(f"{where}: refused: the trigger's BEGIN has no END")
+        for part in _split(tokens[i + 1:len(tokens) - 1]):
+            if _word(part[0]) in ("BEGIN", "DECLARE", "IF", "WHILE", "LOOP", "REPEAT",
+                                  "CASE", "LEAVE", "ITERATE", "RETURN") \
+                    or (len(part) > 1 and part[1].token_type is TokenType.COLON):
+                raise BadInput(f"{where}: refused: a trigger's BEGIN ... END holds SET, "
+                               f"INSERT, UPDATE and DELETE statements only (not "
+                               f"{_word(part[0]) or 'a label'})")
+            _check_trigger_statement(text[part[0].start:part[-1].end + 1], where)
+        return
+    _check_trigger_statement(text[tokens[i].start:tokens[-1].end + 1], where)
+
+
+def _check_trigger_statement(body: str, where: str) -> None:
     tree = _parse(body, where)
     if not isinstance(tree, exp.Set | exp.Insert | exp.Update | exp.Delete):
-        raise BadInput(f"{where}: refused: a trigger body here is one SET, INSERT, UPDATE "
-                       f"or DELETE (not {tree.key.upper()})")
+        raise BadInput(f"{where}: refused: a trigger body here is SET, INSERT, UPDATE or "
+                       f"DELETE statements (not {tree.key.upper()})")
     why = _names_elsewhere(tree)
     if why:
         raise BadInput(f"{where}: refused: {why}")
@@ -200,19 +216,67 @@ def _tokenize(text: str, where: str) -> list[Token]:
                        f"{str(exc).splitlines()[0]}") from None
 
 
+# Words after END that close a block not opened by BEGIN or CASE (END IF, END LOOP ...).
+_END_OF_OTHER = {"IF", "LOOP", "WHILE", "REPEAT"}
+
+
 def _split(tokens: list[Token]) -> list[list[Token]]:
+    """Statements at semicolons, except inside the BEGIN ... END body of a CREATE
+    TRIGGER (a compound statement the server reads as one, as the mysql client sends it
+    after DELIMITER): there BEGIN and CASE open a block, END closes one."""
     out: list[list[Token]] = []
     cur: list[Token] = []
-    for tok in tokens:
-        if tok.token_type is TokenType.SEMICOLON:
+    depth = 0
+    trigger = False
+    for i, tok in enumerate(tokens):
+        word = _word(tok)
+        if tok.token_type is TokenType.SEMICOLON and depth == 0:
             if cur:
                 out.append(cur)
-            cur = []
-        else:
-            cur.append(tok)
+            cur, trigger = [], False
+            continue
+        if not cur:
+            trigger = False
+        elif word == "TRIGGER" and _word(cur[0]) == "CREATE":
+            trigger = True
+        if trigger:
+            if word in ("BEGIN", "CASE"):
+                depth += 1
+            elif word == "END" and depth and (
+                    i + 1 >= len(tokens) or _word(tokens[i + 1]) not in _END_OF_OTHER):
+                depth -= 1
+        cur.append(tok)
     if cur:
         out.append(cur)
     return out
+
+
+def _plain_name(tokens: list[Token], j: int) -> bool:
+    """tokens[j] is one name in this database (not ``db.name``)."""
+    tok = tokens[j] if j < len(tokens) else None
+    return tok is not None and (tok.token_type is TokenType.IDENTIFIER
+                                or re.fullmatch(r"\w+", tok.text) is not None) \
+        and (j + 1 >= len(tokens) or tokens[j + 1].token_type is not TokenType.DOT)
+
+
+def _check_rename(text: str, tokens: list[Token], where: str) -> None:
+    """RENAME TABLE a TO b [, c TO d ...], every name in this database. (sqlglot's
+    tokenizer reads what follows RENAME as one string: it is read again here.)"""
+    tokens = [tokens[0], *_tokenize(text[tokens[0].end + 1:tokens[-1].end + 1], where)]
+    words = [_word(t) for t in tokens]
+    i = 2
+    ok = words[:2] == ["RENAME", "TABLE"]
+    while ok:
+        ok = _plain_name(tokens, i) and i + 2 < len(tokens) and words[i + 1] == "TO" \
+            and _plain_name(tokens, i + 2)
+        i += 3
+        if not ok or i >= len(tokens):
+            break
+        ok = tokens[i].token_type is TokenType.COMMA
+        i += 1
+    if not ok:
+        raise BadInput(f"{where}: refused: not a RENAME TABLE Lockplane can read (RENAME "
+                       "TABLE a TO b [, c TO d], names in this database)")
 
 
 def unwrap_executable_comments(text: str, where: str) -> str:
