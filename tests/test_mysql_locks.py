@@ -86,6 +86,9 @@ def test_each_alter_carries_the_servers_algorithm_and_lock(mysql_dsn: str,
         "rewrites_table": True, "scans_table": True, "algorithm": "COPY",
         "reasons": None, "server": None}
     assert "refused ALGORITHM=INSTANT" in twice["lock"]["server"]
+    # ... and that a long statement must get its metadata lock again at its end.
+    assert any("again to finish" in r for r in twice["lock"]["reasons"])
+    assert not any("again to finish" in r for r in nick["lock"]["reasons"])
     copy = [f for f in twice["findings"] if f["rule"] == "mysql-copy-alter"]
     assert copy and "gh-ost" in copy[0]["message"] and twice["safety"] == "review"
 

@@ -72,6 +72,10 @@ METADATA_LOCK = ("Takes an exclusive metadata lock on the table briefly at its s
                  "its end: it waits for every open transaction that has touched the table, "
                  "and statements on the table queue behind it while it waits (the apply "
                  "waits lock_wait_timeout, then retries)")
+LONG_DDL = ("Reads or rebuilds the whole table, then needs the exclusive metadata lock "
+            "again to finish: a transaction that reads the table meanwhile and is still "
+            "open then makes it wait lock_wait_timeout, fail and start over, its work lost "
+            "(busy tables with long transactions: an online schema change tool)")
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,9 @@ class Server:
 
 
 # What the rules assume when no server says what it is: MySQL 8.0.0 (no instant column
-# changes; MariaDB 10.3+ and MySQL 8.0.12+ do better, and the clause then only asks for
-# less than the server could do).
+# changes). MariaDB 10.3+ and MySQL 8.0.12+ can do better; MariaDB takes the named
+# ALGORITHM "or better" (checked on 10.11: ADD COLUMN ..., ALGORITHM=INPLACE keeps the
+# table's id, i.e. no rebuild), MySQL 8 does what it is told.
 ASSUMED = Server(False, (8, 0, 0), "unknown (rules of MySQL 8.0.0 assumed)")
 
 
@@ -163,7 +168,9 @@ class Decision:
         return Lock(self.level, blocks_reads=self.level == EXCLUSIVE,
                     blocks_writes=self.level != NONE, rewrites_table=self.rebuild,
                     scans_table=self.rebuild or self.scans, algorithm=self.algorithm,
-                    reasons=(*self.reasons, METADATA_LOCK), server=self.server)
+                    reasons=(*self.reasons, METADATA_LOCK,
+                             *((LONG_DDL,) if self.rebuild or self.scans else ())),
+                    server=self.server)
 
 
 def _worse(a: Decision, b: Decision) -> Decision:
