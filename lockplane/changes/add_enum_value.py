@@ -8,7 +8,7 @@ PostgreSQL cannot remove an enum value, so the inverse recreates the type withou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..model import EnumType, ForeignKey, Table, qualified
 from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
@@ -31,6 +31,9 @@ class AddEnumValue(Change):
     users: list[tuple[str, str, str, int, str | None]] = field(default_factory=list)
     # Foreign keys over those columns, which the inverse's recreate drops and re-adds.
     foreign_keys: list[tuple[Table, ForeignKey]] = field(default_factory=list)
+    # What holds a value of the type (recreate_enum.enum_holders), which the inverse's
+    # recreate drops and makes again.
+    holders: list[tuple[Table, Any]] = field(default_factory=list)
 
     def enum_after(self) -> EnumType:
         values = list(self.enum.values)
@@ -64,7 +67,8 @@ class AddEnumValue(Change):
     def inverse(self) -> list[Change]:
         from .recreate_enum import RecreateEnum
 
-        return [RecreateEnum(self.enum_after(), self.enum, self.users, self.foreign_keys)]
+        return [RecreateEnum(self.enum_after(), self.enum, self.users, self.foreign_keys,
+                             holders=self.holders)]
 
     def rollback_note(self) -> str:
         return (f"PostgreSQL cannot remove an enum value: the rollback recreates the type "

@@ -3,15 +3,29 @@
 PostgreSQL can only add enum values. The type is renamed aside, created anew under its
 name, every column using it is converted through text, and the old type is dropped; in
 one transaction, so readers never see a half-done state. Column defaults are dropped
-around the conversion (they name the old type) and set again.
+around the conversion (they name the old type) and set again, and so are the indexes,
+CHECKs, triggers and policies whose stored expressions hold a value of the type
+(``'queued'::job_state``): the server re-reads their printed text when it converts a
+column (where the old type, renamed aside, no longer compares with the new one), and the
+old type cannot be dropped while they still use it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..model import EnumType, ForeignKey, Table, qualified
+from ..model import (
+    CheckConstraint,
+    EnumType,
+    ForeignKey,
+    Index,
+    Policy,
+    Schema,
+    Table,
+    Trigger,
+    qualified,
+)
 from .base import (
     ACCESS_EXCLUSIVE,
     NO_LOCK,
@@ -40,6 +54,87 @@ def aside_name(name: str) -> str:
     return head + _SUFFIX
 
 
+Holder = Index | CheckConstraint | Trigger | Policy
+
+
+def _casts_to(node: Any, schema: str, name: str) -> bool:
+    """Whether a parse tree casts anything to the type (or an array of it)."""
+    from pglast import ast
+
+    if isinstance(node, ast.TypeCast) and node.typeName is not None:
+        names = [n.sval for n in node.typeName.names or () if isinstance(n, ast.String)]
+        if names and names[-1] == name and (len(names) == 1 or names[-2] == schema) \
+                and names[0] != "pg_catalog":
+            return True
+    if isinstance(node, ast.Node):
+        return any(_casts_to(getattr(node, a, None), schema, name)
+                   for a in type(node).__slots__)
+    if isinstance(node, tuple | list):
+        return any(_casts_to(item, schema, name) for item in node)
+    return False
+
+
+def _mentions_type(sql: str | None, schema: str, name: str, prefix: str = "SELECT ") -> bool:
+    """Whether an expression (or, with ``prefix`` "", a statement) as the server printed
+    it holds a value of the type: the server prints every such constant with its cast."""
+    if not sql:
+        return False
+    import pglast
+
+    try:
+        tree = pglast.parse_sql(prefix + sql)
+    except pglast.parser.ParseError:
+        return True  # (cannot tell: treat it as holding one)
+    return _casts_to(tree, schema, name)
+
+
+def enum_holders(before: Schema, after: Schema, schema: str,
+                 name: str) -> list[tuple[Table, Holder]]:
+    """Indexes, CHECKs, triggers and policies of ``before`` that hold a value of the enum
+    ``schema.name`` and that the plan keeps as they are (those it changes are its own
+    steps). Indexes of partitions are their parents' (made again with them)."""
+    out: list[tuple[Table, Holder]] = []
+    for t in before.tables:
+        there = after.table(t.schema_ or "", t.name)
+        if there is None:
+            continue
+        objs: list[tuple[Holder, bool]] = []
+        if not t.partition_of:
+            objs += [(ix, ix.valid and (_mentions_type(ix.where, schema, name) or any(
+                _mentions_type(k.expression, schema, name) for k in ix.keys)))
+                for ix in t.indexes]
+        objs += [(ck, _mentions_type(ck.expression, schema, name))
+                 for ck in t.check_constraints]
+        objs += [(tr, _mentions_type(tr.definition, schema, name, prefix=""))
+                 for tr in t.triggers]
+        objs += [(po, _mentions_type(po.using, schema, name)
+                  or _mentions_type(po.with_check, schema, name)) for po in t.policies]
+        kept = [*there.indexes, *there.check_constraints, *there.triggers, *there.policies]
+        out += [(t, obj) for obj, holds in objs if holds and obj in kept]
+    return out
+
+
+def _holder_changes(t: Table, obj: Holder) -> tuple[Change, Change]:
+    """(the change that drops ``obj``, the one that makes it again)."""
+    from .add_constraint import AddConstraint
+    from .create_index import CreateIndex
+    from .create_policy import CreatePolicy
+    from .create_trigger import CreateTrigger
+    from .drop_constraint import DropConstraint
+    from .drop_index import DropIndex
+    from .drop_policy import DropPolicy
+    from .drop_trigger import DropTrigger
+
+    schema = t.schema_ or ""
+    if isinstance(obj, Index):
+        return DropIndex(schema, t.name, obj), CreateIndex(schema, t.name, obj)
+    if isinstance(obj, CheckConstraint):
+        return DropConstraint(t, obj), AddConstraint(t, obj)
+    if isinstance(obj, Trigger):
+        return DropTrigger(schema, t.name, obj), CreateTrigger(schema, t.name, obj)
+    return DropPolicy(schema, t.name, obj), CreatePolicy(schema, t.name, obj)
+
+
 @register
 @dataclass(repr=False, eq=False)  # Change's own (see there)
 class RecreateEnum(Change):
@@ -56,6 +151,9 @@ class RecreateEnum(Change):
     # Re-add those keys NOT VALID and validate them in later steps (the lock-safe form):
     # the conversion holds ACCESS EXCLUSIVE already; checking the keys need not.
     fks_not_valid: bool = False
+    # Indexes, CHECKs, triggers and policies that hold a value of the type (enum_holders):
+    # dropped before the conversion and made again after it.
+    holders: list[tuple[Table, Holder]] = field(default_factory=list)
 
     def removed(self) -> list[str]:
         return [v for v in self.before.values if v not in self.after.values]
@@ -76,6 +174,11 @@ class RecreateEnum(Change):
 
         fks = [(d.qname(t.schema_, t.name), fk) for t, fk in self.foreign_keys if fk.name]
         out = [f"ALTER TABLE {t} DROP CONSTRAINT {d.quote(str(fk.name))}" for t, fk in fks]
+        made_again: list[str] = []
+        for t, obj in self.holders:
+            drop, create = _holder_changes(t, obj)
+            out += drop.sql_postgres(d)
+            made_again += create.sql_postgres(d)
         out += [f"ALTER TYPE {new} RENAME TO {d.quote(aside_name(self.before.name))}",
                 f"CREATE TYPE {new} AS ENUM ({enum_values_sql(d, e.values)})"]
         for schema, table, column, dims, default in self.users:
@@ -89,6 +192,7 @@ class RecreateEnum(Change):
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}")
         out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}"
                 + (" NOT VALID" if self.fks_not_valid or not fk.valid else "") for t, fk in fks]
+        out += made_again
         out += comment_sql(d, "TYPE", (e.schema_ or "", e.name), e.comment)
         out.append(f"DROP TYPE {old}")
         return out
@@ -103,7 +207,8 @@ class RecreateEnum(Change):
                 *(ValidateConstraint(t, str(fk.name), rank=self.rank) for t, fk in named)]
 
     def inverse(self) -> list[Change]:
-        return [RecreateEnum(self.after, self.before, self.users, self.foreign_keys)]
+        return [RecreateEnum(self.after, self.before, self.users, self.foreign_keys,
+                             holders=self.holders)]
 
     def rollback_note(self) -> str | None:
         if self.removed():
