@@ -56,6 +56,9 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
             changes.append(_first(RenameColumn(t.model_copy(deep=True), old, new)))
             _rename_column_in(renamed, t, old, new)
     renamed._table_index = None
+    table_names = {old: new for (_, old), new in tables}
+    _follow_definitions(renamed, after, table_names | {
+        old: new for pairs in columns.values() for old, new in pairs}, table_names)
     if after.dialect and get_dialect(after.dialect).derived_constraint_names:
         # The server names constraints and indexes after their table and columns when the
         # schema does not: renamed, they would be dropped and built again under the new
@@ -139,6 +142,71 @@ def _follow_names(t: Table, wanted: Table) -> list[Change]:
 
 
 # ------------------------------------------------------------ what the server renames too
+def _follow_definitions(renamed: Schema, after: Schema, names: dict[str, str],
+                        table_names: dict[str, str]) -> None:
+    """Definitions the server prints anew once the renames are done (a trigger's UPDATE
+    OF list and WHEN, a policy, a view's query (``table_names``), an SQL-standard
+    function body), taken
+    from ``after`` where they are ``renamed``'s with the renamed identifiers: no step
+    makes them (the server did), and none must undo them before the renames are undone."""
+    if not names:
+        return
+    for t in renamed.tables:
+        want = after.table(t.schema_ or "", t.name)
+        if want is None:
+            continue
+        triggers = {tr.name: tr for tr in want.triggers}
+        for tr in t.triggers:
+            twin = triggers.get(tr.name)
+            if twin is not None and _same_renamed(tr.definition, twin.definition, names, ""):
+                tr.definition = twin.definition
+        policies = {po.name: po for po in want.policies}
+        for po in t.policies:
+            twin = policies.get(po.name)
+            if twin is not None and all(_same_renamed(getattr(po, f), getattr(twin, f), names)
+                                        for f in ("using", "with_check")):
+                po.using, po.with_check = twin.using, twin.with_check
+    views = {(v.schema_ or "", v.name): v for v in after.views}
+    for v in renamed.views:
+        twin = views.get((v.schema_ or "", v.name))
+        # (tables only: a view keeps its column's old name as the output name)
+        if twin is not None and _same_renamed(v.definition, twin.definition, table_names, ""):
+            v.definition, v.depends_on = twin.definition, list(twin.depends_on)
+    functions = {(f.schema_ or "", f.name, f.identity_arguments): f for f in after.functions}
+    for f in renamed.functions:
+        twin = functions.get((f.schema_ or "", f.name, f.identity_arguments))
+        if twin is not None and _same_renamed(f.definition, twin.definition, names, ""):
+            f.definition = twin.definition
+
+
+def _same_renamed(old: str | None, new: str | None, names: dict[str, str],
+                  head: str = "SELECT ") -> bool:
+    """Whether ``new`` parses to ``old`` with the identifiers of ``names`` renamed
+    (``head``: what makes an expression a statement)."""
+    if old == new or old is None or new is None:
+        return old == new
+    import pglast
+
+    try:
+        was, now = pglast.parse_sql(head + old), pglast.parse_sql(head + new)
+    except pglast.parser.ParseError:
+        return False
+    return _tree([n(skip_none=True) for n in was], names) == _tree(
+        [n(skip_none=True) for n in now], {})
+
+
+def _tree(node: object, names: dict[str, str]) -> object:
+    """A parse tree as plain data, without source positions, names renamed."""
+    if isinstance(node, dict):
+        return {k: _tree(v, names) for k, v in node.items()
+                if k not in ("location", "stmt_location", "stmt_len")}
+    if isinstance(node, list | tuple):
+        return [_tree(v, names) for v in node]
+    if isinstance(node, str):
+        return names.get(node, node)
+    return node
+
+
 def _rename_table_in(schema: Schema, t: Table, new: str) -> None:
     s = t.schema_ or ""
     old = t.name
