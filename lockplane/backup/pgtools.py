@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,3 +179,27 @@ def list_archive(tool: Tool, archive: Path, env: dict[str, str]) -> str:
         raise ExecutionFailed(f"pg_restore -l failed (exit {proc.returncode}): "
                               f"{redact(first[0]) if first else ''}")
     return proc.stdout
+
+
+def run_tool_lines(args: list[str], env: dict[str, str], what: str,
+                   on_line: Callable[[str], None]) -> None:
+    """Run a dump tool, calling ``on_line`` with each line of its stderr as it comes
+    (``pg_restore -v``: items as they finish); a failure as ``run_tool``'s."""
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.wait() != 0:
+        kept = [ln for ln in lines if ln.strip()]
+        first = next((ln for ln in kept if "error" in ln.lower()), kept[0] if kept else "")
+        from ..errors import ExecutionFailed
+
+        raise ExecutionFailed(f"{what} failed (exit {proc.returncode}): {redact(first.strip())}")

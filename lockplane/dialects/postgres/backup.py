@@ -13,6 +13,7 @@ left by a killed run (no such session any more) is dropped by the next run on th
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import tempfile
 import threading
@@ -279,11 +280,15 @@ def _server_for(manifest: Manifest, server_dsn: str | None) -> str:
 @contextlib.contextmanager
 def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None = None, *,
                   jobs: int = 1, report: Reporter | None = None,
-                  loaded: Callable[[str], None] | None = None) -> Iterator[RestoredCopy]:
+                  loaded: Callable[[str], None] | None = None,
+                  table_loaded: Callable[[str, int], None] | None = None,
+                  ) -> Iterator[RestoredCopy]:
     """Restore the backup into a temporary database on ``server_dsn``'s server (by
     default the backup's own server, when its DSN had no password), read-only for every
     session (default_transaction_read_only), dropped on exit. ``loaded(dsn)`` is called
-    once the tables' data is in (their indexes and constraints may still be building)."""
+    once the tables' data is in (their indexes and constraints may still be building),
+    beside the rest of the restore; ``table_loaded(dsn, dump id)`` as each table's data
+    is in (pg_restore -v -j N says so), beside the rest of the data."""
     report = report or (lambda _m: None)
     server = _server_for(manifest, server_dsn)
     if dialect_of(server) != manifest.dialect:
@@ -311,8 +316,10 @@ def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None =
                     _pg_restore(local, dsn, version_num, jobs, clean=False, no_owner=True)
                     done_at = time.monotonic()
                 else:
+                    each = None if table_loaded is None else (
+                        lambda dump_id: table_loaded(dsn, dump_id))
                     done_at = _pg_restore_sections(local, dsn, version_num, jobs,
-                                                   lambda: loaded(dsn))
+                                                   lambda: loaded(dsn), each)
                 admin.execute(pgsql.SQL("ALTER DATABASE {} SET default_transaction_read_only "
                                         "= on").format(pgsql.Identifier(name)))
                 yield RestoredCopy(manifest, dsn, redact(dsn), round(done_at - started, 3),
@@ -323,8 +330,12 @@ def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None =
         admin.close()
 
 
+_FINISHED_DATA = re.compile(r"^pg_restore: finished item (\d+) TABLE DATA ")
+
+
 def _pg_restore_sections(local: Path, dsn: str, version_num: int, jobs: int,
-                         loaded: Callable[[], None]) -> float:
+                         loaded: Callable[[], None],
+                         table_loaded: Callable[[int], None] | None = None) -> float:
     """pg_restore in its three sections; ``loaded()`` runs beside the last one (indexes,
     constraints, triggers), once every table's data is in. When the restore ended
     (``time.monotonic()``), however long ``loaded`` takes after it."""
@@ -332,7 +343,16 @@ def _pg_restore_sections(local: Path, dsn: str, version_num: int, jobs: int,
     conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore")
     base = [tool.path, "--exit-on-error", "--no-owner", "--no-privileges", "-d", conninfo]
     pgtools.run_tool([*base, "--section=pre-data", str(local)], env, "pg_restore")
-    pgtools.run_tool([*base, "-j", str(jobs), "--section=data", str(local)], env, "pg_restore")
+    data = [*base, "-j", str(jobs), "--section=data", str(local)]
+    if table_loaded is None:
+        pgtools.run_tool(data, env, "pg_restore")
+    else:
+        def line(text: str) -> None:
+            m = _FINISHED_DATA.match(text)
+            if m:
+                table_loaded(int(m.group(1)))
+
+        pgtools.run_tool_lines([*data[:1], "-v", *data[1:]], env, "pg_restore", line)
     failure: list[BaseException] = []
 
     def beside() -> None:
@@ -372,6 +392,64 @@ def _stats_of(manifest: Manifest, dsn: str, jobs: int, name: str) -> list[TableS
         jobs=jobs)
 
 
+class _ReadBack:
+    """copy-crc32 figures of a restoring copy's tables, each read (one session per
+    table, up to ``jobs`` at once) as soon as pg_restore says its data is in."""
+
+    def __init__(self, manifest: Manifest, jobs: int) -> None:
+        self.manifest = manifest
+        self.marker = manifest.copy_end_marker.encode()
+        self.by_dump = {int(Path(str(t.data_file)).name.split(".")[0]): t
+                        for t in manifest.tables}
+        self.pool = ThreadPoolExecutor(max(1, jobs))
+        self.pending: dict[tuple[str, str], Any] = {}
+        self.lock = threading.Lock()
+        self.reader: checksums.CopyReader | None = None
+
+    def _read(self, dsn: str, schema: str, name: str) -> TableStats:
+        with self.lock:
+            if self.reader is None:
+                with contextlib.closing(pg_connect(dsn, autocommit=True)) as c:
+                    version = c.info.server_version
+                try:
+                    psql: str | None = pgtools.find_tool("psql", version).path
+                except BadInput:
+                    psql = None
+                self.reader = checksums.CopyReader(dsn, self.manifest.copy_settings, psql)
+            reader = self.reader
+        with contextlib.closing(reader.connect()) as conn:
+            oid = conn.execute("SELECT %s::regclass::oid::bigint", (
+                pgsql.Identifier(schema, name).as_string(conn),)).fetchone()
+            rows, figure = reader.figure(conn, int(oid[0]), schema, name,  # type: ignore[index]
+                                         self.marker)
+        return TableStats(schema=schema, name=name, rows=rows, checksum=figure)
+
+    def _submit(self, dsn: str, schema: str, name: str) -> None:
+        with self.lock:
+            if (schema, name) not in self.pending:
+                self.pending[(schema, name)] = self.pool.submit(self._read, dsn, schema, name)
+
+    def table(self, dsn: str, dump_id: int) -> None:
+        t = self.by_dump.get(dump_id)
+        if t is not None:
+            self._submit(dsn, t.schema_name, t.name)
+
+    def rest(self, dsn: str) -> list[TableStats]:
+        """The data section is done: every table not read yet (one the manifest does not
+        know included, largest first), then all the figures."""
+        with contextlib.closing(pg_connect(dsn, autocommit=True)) as c:
+            tables = list(checksums.pg_tables_by_oid(c).values())
+        for schema, name in tables:
+            self._submit(dsn, schema, name)
+        with self.lock:
+            futures = list(self.pending.values())
+        out = [f.result() for f in futures]
+        return sorted(out, key=lambda x: (x.schema_name, x.name))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class PostgresBackups(BackupEngine):
     """``pg_dump``/``pg_restore`` backups, temporary copies on a server, COPY checksums."""
 
@@ -402,8 +480,21 @@ class PostgresBackups(BackupEngine):
     def validated_copy(self, storage: Storage, manifest: Manifest, server_dsn: str | None, *,
                        jobs: int, report: Reporter,
                        ) -> Iterator[tuple[RestoredCopy, list[TableStats]]]:
-        # The tables are read back while pg_restore builds their indexes and constraints.
+        # Each table is read back as soon as its data is in (beside the rest of the
+        # restore), when the manifest says which dump item holds it; else all of them
+        # once the data section is done, beside the post-data section.
         stats: list[list[TableStats]] = []
+        if manifest.checksum_method == checksums.COPY_CRC32 and manifest.tables and all(
+                t.data_file for t in manifest.tables):
+            back = _ReadBack(manifest, jobs)
+            try:
+                with restored_copy(storage, manifest, server_dsn, jobs=jobs, report=report,
+                                   loaded=lambda dsn: stats.append(back.rest(dsn)),
+                                   table_loaded=back.table) as copy:
+                    yield copy, stats[0]
+            finally:
+                back.close()
+            return
 
         def read_back(dsn: str) -> None:
             stats.append(_stats_of(manifest, dsn, jobs, "lockplane backup validate"))
