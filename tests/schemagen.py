@@ -61,7 +61,7 @@ class Col:
     collation: str | None = None
     identity: str | None = None  # "ALWAYS" | "BY DEFAULT" (PostgreSQL)
     serial: bool = False  # PostgreSQL serial / bigserial
-    enum: tuple[str, str] | None = None  # (schema, name) when type == "enum"
+    enum: tuple[str, str] | None = None  # (schema, name) when type is "enum" or "domain"
     comment: str | None = None
     generated: str | None = None  # SQL of a generated column over ``base``
     base: str | None = None
@@ -83,6 +83,7 @@ class Check:
     name: str | None
     cols: list[str]
     expr: str
+    valid: bool = True  # PostgreSQL: False is added NOT VALID (after the rows)
 
 
 @dataclass
@@ -95,6 +96,8 @@ class FK:
     on_update: str = "NO ACTION"
     deferrable: bool = False
     match_full: bool = False
+    deferred: bool = True  # when deferrable: INITIALLY DEFERRED (else IMMEDIATE)
+    valid: bool = True  # PostgreSQL: False is added NOT VALID
 
 
 @dataclass
@@ -143,6 +146,16 @@ class Tbl:
     autoincrement: bool = False
     without_rowid: bool = False
     strict: bool = False
+    # PostgreSQL partitioning. A partitioned table has ``partition_by`` (RANGE | LIST) over
+    # its column ``part_key``; a partition has ``part_of`` (its parent's key) and ``bound``
+    # (FOR VALUES ... | DEFAULT), shares its parent's column list and has no constraints of
+    # its own (the server clones the parent's). ``detached``: made as a partition and then
+    # detached, so it keeps what the server gave it, and a mutation may attach it again.
+    partition_by: str | None = None
+    part_key: str | None = None
+    part_of: tuple[str, str] | None = None
+    bound: str | None = None
+    detached: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -153,6 +166,10 @@ class Tbl:
 
     def keys(self) -> list[Key]:
         return ([self.pk] if self.pk else []) + self.uniques
+
+    @property
+    def leaf(self) -> bool:
+        return self.part_of is not None
 
     def not_null(self, c: Col) -> bool:
         """Effective NOT NULL: declared, identity/serial, or in the primary key."""
@@ -168,6 +185,10 @@ class ViewDef:
     cols: list[str]
     where_col: str | None = None
     comment: str | None = None
+    # PostgreSQL: one more output column, fx, calling a function: over ``func_col`` (an
+    # integer-valued column of the source) or the source's row, or over a constant.
+    func: tuple[str, str] | None = None
+    func_col: str | None = None
 
 
 @dataclass
@@ -189,6 +210,52 @@ class Enum:
 
 
 @dataclass
+class Func:
+    """A PostgreSQL function. ``arg``: None for (x integer), ("row", table) for a table's
+    row type, ("comp", type) for a composite type; ``ret``: integer, bigint, boolean,
+    "comp" (returns ``comp``, a composite type) or "setof" (SETOF the row type of
+    ``arg``'s table, reading it: SELECT * depends on its columns). ``calls``: functions of
+    the (x integer) -> integer | bigint kind it calls, always earlier in ``Db.funcs``."""
+
+    schema: str
+    name: str
+    body: str  # "return" (RETURN expr) | "atomic" (BEGIN ATOMIC) | "sql" ($$ $$) | "plpgsql"
+    ret: str = "integer"
+    arg: tuple[str, tuple[str, str]] | None = None
+    comp: tuple[str, str] | None = None
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    const: int = 1
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+    @property
+    def scalar(self) -> bool:
+        """(x integer) -> integer | bigint: what other functions may call."""
+        return self.arg is None and self.ret in ("integer", "bigint")
+
+
+@dataclass
+class Comp:
+    """A composite type: attributes (name, "integer" | "text")."""
+
+    schema: str
+    name: str
+    attrs: list[tuple[str, str]]
+
+
+@dataclass
+class Domain:
+    """A domain over integer whose CHECK (if any) calls a boolean function of ``Db``."""
+
+    schema: str
+    name: str
+    check: tuple[str, str] | None = None
+    check_name: str | None = None
+
+
+@dataclass
 class Db:
     dialect: str
     schemas: list[str] = field(default_factory=list)  # PostgreSQL schemas besides public
@@ -197,6 +264,9 @@ class Db:
     tables: list[Tbl] = field(default_factory=list)
     views: list[ViewDef] = field(default_factory=list)
     triggers: list[Trigger] = field(default_factory=list)
+    funcs: list[Func] = field(default_factory=list)  # in creation order
+    comps: list[Comp] = field(default_factory=list)
+    domains: list[Domain] = field(default_factory=list)
     used: set[str] = field(default_factory=set)  # folded object names in use
 
     @property
@@ -208,6 +278,18 @@ class Db:
 
     def enum(self, key: tuple[str, str] | None) -> Enum | None:
         return next((e for e in self.enums if (e.schema, e.name) == key), None)
+
+    def func(self, key: tuple[str, str] | None) -> Func | None:
+        return next((f for f in self.funcs if f.key == key), None)
+
+    def comp(self, key: tuple[str, str] | None) -> Comp | None:
+        return next((c for c in self.comps if (c.schema, c.name) == key), None)
+
+    def domain(self, key: tuple[str, str] | None) -> Domain | None:
+        return next((d for d in self.domains if (d.schema, d.name) == key), None)
+
+    def leaves(self, t: Tbl) -> list[Tbl]:
+        return [x for x in self.tables if x.part_of == t.key]
 
     def source_cols(self, key: tuple[str, str]) -> list[str] | None:
         """Columns of the table or view ``key`` (None if there is none)."""
@@ -232,7 +314,7 @@ PG_KINDS: dict[str, str] = {
     "integer": "int", "bigint": "int", "smallint": "int", "numeric(10,2)": "int",
     "numeric(12,4)": "int", "text": "text", "varchar(8)": "text", "varchar(40)": "text",
     "boolean": "bool", "timestamptz": "ts", "date": "date", "jsonb": "json", "uuid": "uuid",
-    "text[]": "arr", "enum": "enum",
+    "text[]": "arr", "enum": "enum", "domain": "int",
 }
 PG_INT = ("integer", "bigint", "smallint")
 PG_COLLATABLE = ("text", "varchar(8)", "varchar(40)", "text[]")
@@ -317,7 +399,8 @@ def default_choices(db: Db, c: Col) -> list[str]:
             e = db.enum(c.enum)
             return [lit(e.labels[0])] if e and e.labels else []
         return {
-            "int": ["0", "7", "42", "(1 + 2)"] if c.type in PG_INT else ["0", "1.5"],
+            "int": (["0", "7", "42", "(1 + 2)"] if c.type in (*PG_INT, "domain")
+                    else ["0", "1.5"]),
             "text": ["'d'", "'it''s'", "'x;y'"],
             "bool": ["true", "false"],
             "date": ["'2024-01-01'", "CURRENT_DATE"],
@@ -418,14 +501,19 @@ def maybe_comment(draw: Draw, db: Db) -> str | None:
 def gen_type(draw: Draw, db: Db, *, strict: bool = False,
              ) -> tuple[str, tuple[str, str] | None]:
     if db.pg:
-        choices = [t for t in PG_KINDS if t != "enum"]
+        choices = [t for t in PG_KINDS if t not in ("enum", "domain")]
         if db.enums:
             choices.append("enum")
+        if db.domains:
+            choices.append("domain")
         t = draw(st.sampled_from(choices))
         enum = None
         if t == "enum":
             e = draw(st.sampled_from(db.enums))
             enum = (e.schema, e.name)
+        elif t == "domain":
+            d = draw(st.sampled_from(db.domains))
+            enum = (d.schema, d.name)
         return t, enum
     return draw(st.sampled_from(list(STRICT_TYPES if strict else SQLITE_KINDS))), None
 
@@ -435,7 +523,7 @@ def gen_col(draw: Draw, db: Db, t: Tbl, *, for_new_table: bool) -> Col:
     type_, enum = gen_type(draw, db, strict=t.strict)
     c = Col(name=name, type=type_, enum=enum, nullable=draw(st.booleans()))
     roll = draw(st.integers(0, 9))
-    if db.pg and type_ in PG_INT and roll == 0:
+    if db.pg and type_ in PG_INT and roll == 0 and t.partition_by is None:
         c.identity = draw(st.sampled_from(["ALWAYS", "BY DEFAULT"]))
         c.nullable = False
     elif db.pg and type_ in ("integer", "bigint") and roll == 1:
@@ -498,6 +586,8 @@ def gen_key(draw: Draw, db: Db, t: Tbl) -> Key | None:
     cols = draw(st.lists(st.sampled_from(cands), min_size=1, max_size=2,
                          unique_by=lambda c: c.name))
     names = [c.name for c in cols]
+    if t.part_key is not None and t.part_key not in names:
+        names.append(t.part_key)  # a partitioned table's keys include its partition key
     if any(sorted(k.cols) == sorted(names) for k in t.keys()):
         return None
     k = Key(name=maybe_name(draw, db), cols=names)
@@ -536,7 +626,8 @@ def gen_index(draw: Draw, db: Db, t: Tbl) -> Idx | None:
                 k.collation = draw(st.sampled_from(PG_COLLATIONS if db.pg
                                                    else SQLITE_COLLATIONS))
             keys.append(k)
-    if db.pg and len(keys) == 1 and keys[0].col is not None and draw(st.integers(0, 5)) == 0:
+    if (db.pg and len(keys) == 1 and keys[0].col is not None and t.partition_by is None
+            and draw(st.integers(0, 5)) == 0):
         keys[0] = IdxKey(col=keys[0].col)
         return Idx(name=fresh_name(draw, db), keys=keys, method="hash",
                    comment=maybe_comment(draw, db))
@@ -545,7 +636,7 @@ def gen_index(draw: Draw, db: Db, t: Tbl) -> Idx | None:
         rest = [c.name for c in t.cols if c.name not in used]
         if rest:
             ix.include = [draw(st.sampled_from(rest))]
-    ix.unique = unique_ok and draw(st.integers(0, 2)) == 0
+    ix.unique = unique_ok and t.partition_by is None and draw(st.integers(0, 2)) == 0
     if draw(st.integers(0, 3)) == 0:
         c = draw(st.sampled_from(t.cols))
         ix.where = draw(st.sampled_from(predicate_choices(db, c)))
@@ -678,16 +769,36 @@ def schemas(draw: Draw, dialect: str) -> Db:
                 db.schema_comments[s] = draw(st.sampled_from(COMMENT_POOL))
         if draw(st.integers(0, 2)) == 0:
             db.enums.append(gen_enum(draw, db))
+        # Function / type / domain dependency chains, made before the tables (a domain
+        # may type a column; functions over tables' rows come after them).
+        if draw(st.integers(0, 3)) == 0:
+            db.comps.append(gen_comp(draw, db))
+        for _ in range(draw(st.sampled_from([0, 0, 1, 2, 3]))):
+            f = gen_func(draw, db, ret=draw(st.sampled_from(
+                ["integer", "bigint", "boolean", "comp", "comp_arg"])))
+            if f is not None:
+                db.funcs.append(f)
+        if db.funcs and draw(st.integers(0, 2)) == 0:
+            db.domains.append(gen_domain(draw, db))
     for _ in range(draw(st.integers(1, 5))):
         db.tables.append(gen_table(draw, db))
+    if db.pg and draw(st.integers(0, 3)) == 0:
+        db.tables += gen_partitioned(draw, db)
     for t in db.tables:
+        if t.leaf:
+            continue
         for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2]))):
             fk = gen_fk(draw, db, t)
             if fk is not None:
                 t.fks.append(fk)
+    if db.pg and draw(st.integers(0, 2)) == 0:
+        f = gen_func(draw, db, ret=draw(st.sampled_from(["row", "setof"])))
+        if f is not None:
+            db.funcs.append(f)
     for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2]))):
         v = gen_view(draw, db)
         if v is not None:
+            gen_view_call(draw, db, v)
             db.views.append(v)
     if not db.pg:
         for _ in range(draw(st.sampled_from([0, 0, 1]))):
@@ -695,6 +806,272 @@ def schemas(draw: Draw, dialect: str) -> Db:
             if tr is not None:
                 db.triggers.append(tr)
     return db
+
+
+# ------------------------------------------------ functions, types, domains (PostgreSQL)
+FUNC_BODIES = ("return", "atomic", "sql", "plpgsql")
+
+
+def gen_comp(draw: Draw, db: Db) -> Comp:
+    n = draw(st.integers(1, 3))
+    attrs: list[tuple[str, str]] = []
+    for _ in range(n):
+        base = draw(st.sampled_from(NAME_POOL))
+        name, k = base, 1
+        while name in [a for a, _ in attrs]:
+            k += 1
+            name = f"{base}{k}"
+        attrs.append((name, draw(st.sampled_from(["integer", "text"]))))
+    return Comp(schema=draw(st.sampled_from(db.all_schemas())), name=fresh_name(draw, db),
+                attrs=attrs)
+
+
+def gen_func(draw: Draw, db: Db, *, ret: str | None = None) -> Func | None:
+    """A function: (x integer) calling earlier scalar functions, or over a table's row or
+    a composite type, or returning a composite or the rows of a table."""
+    shape = ret or draw(st.sampled_from(["integer", "integer", "bigint", "boolean", "comp",
+                                         "row", "setof", "comp_arg"]))
+    f = Func(schema=draw(st.sampled_from(db.all_schemas())), name="",
+             body=draw(st.sampled_from(FUNC_BODIES)), const=draw(st.integers(0, 3)))
+    tables = [t for t in db.tables if t.cols and not t.leaf]
+    if shape in ("integer", "bigint", "boolean"):
+        f.ret = shape
+        callees = [g.key for g in db.funcs if g.scalar]
+        if callees:
+            f.calls = draw(st.lists(st.sampled_from(callees), max_size=2, unique=True))
+    elif shape == "comp":
+        if not db.comps:
+            return None
+        c = draw(st.sampled_from(db.comps))
+        f.ret, f.comp = "comp", (c.schema, c.name)
+    elif shape == "comp_arg":
+        if not db.comps:
+            return None
+        c = draw(st.sampled_from(db.comps))
+        f.arg = ("comp", (c.schema, c.name))
+    elif shape == "row":
+        if not tables:
+            return None
+        f.arg = ("row", draw(st.sampled_from(tables)).key)
+    else:  # setof: the rows of a table (a set: not RETURN expr)
+        if not tables:
+            return None
+        f.arg = ("row", draw(st.sampled_from(tables)).key)
+        f.ret = "setof"
+        f.body = draw(st.sampled_from(["atomic", "sql"]))
+    f.name = fresh_name(draw, db)
+    return f
+
+
+def gen_domain(draw: Draw, db: Db) -> Domain:
+    d = Domain(schema=draw(st.sampled_from(db.all_schemas())), name=fresh_name(draw, db))
+    checks = [f.key for f in db.funcs if f.arg is None and f.ret == "boolean"]
+    if checks and draw(st.integers(0, 3)) > 0:
+        d.check = draw(st.sampled_from(checks))
+        d.check_name = maybe_name(draw, db)
+    return d
+
+
+def func_deps_ok(db: Db, f: Func) -> bool:
+    """Whether everything ``f`` needs is there (callees, its table, its type)."""
+    if any(db.func(k) is None or not db.func(k).scalar for k in f.calls):  # type: ignore[union-attr]
+        return False
+    if f.arg is not None:
+        ok = db.table(f.arg[1]) is not None if f.arg[0] == "row" else db.comp(f.arg[1])
+        if not ok:
+            return False
+    return f.comp is None or db.comp(f.comp) is not None
+
+
+def prune_objects(db: Db) -> None:
+    """Functions lose what they need (and go), then domains and views lose the functions."""
+    changed = True
+    while changed:
+        keep = [f for f in db.funcs if func_deps_ok(Db(db.dialect, tables=db.tables,
+                                                          comps=db.comps,
+                                                          funcs=db.funcs), f)]
+        changed = len(keep) != len(db.funcs)
+        db.funcs = keep
+    for d in db.domains:
+        f = db.func(d.check)
+        if d.check is not None and (f is None or f.arg is not None or f.ret != "boolean"):
+            d.check = d.check_name = None
+    for v in db.views:
+        if v.func is not None and not view_call_ok(db, v):
+            v.func = v.func_col = None
+
+
+def view_call_ok(db: Db, v: ViewDef) -> bool:
+    f = db.func(v.func)
+    if f is None or f.ret in ("comp", "setof"):
+        return False
+    if f.arg is not None:
+        return f.arg[0] == "row" and f.arg[1] == v.table and db.table(v.table) is not None
+    if v.func_col is None:
+        return True
+    t = db.table(v.table)
+    c = t.col(v.func_col) if t is not None else None
+    return c is not None and natural_kind("postgres", c.type) == "int" and c.type != "enum" \
+        and c.generated is None
+
+
+def gen_view_call(draw: Draw, db: Db, v: ViewDef) -> None:
+    """Maybe make ``v`` call a function (over one of its source's integer columns, its
+    row, or a constant)."""
+    if not db.pg or not db.funcs or draw(st.booleans()):
+        return
+    v.func = draw(st.sampled_from([f.key for f in db.funcs]))
+    t = db.table(v.table)
+    ints = [c.name for c in t.cols if natural_kind("postgres", c.type) == "int"
+            and c.type != "enum" and c.generated is None] if t is not None else []
+    v.func_col = draw(st.sampled_from([None, *ints])) if ints else None
+    if not view_call_ok(db, v):
+        v.func = v.func_col = None
+
+
+def _func_expr(db: Db, f: Func) -> str:
+    """The body's expression (over x for scalar functions)."""
+    if f.ret == "comp":
+        comp = db.comp(f.comp)
+        assert comp is not None
+        src = "x" if f.arg is None else str(f.const)
+        vals = [src if t == "integer" else lit(f"v{f.const}") for _, t in comp.attrs]
+        return f"ROW({', '.join(vals)})::{_qn(db, comp.schema, comp.name)}"
+    if f.arg is not None:
+        return f"{f.const}" if f.ret != "boolean" else "true"
+    terms = ["x", str(f.const)] + [f"{_qn(db, *k)}(x)" for k in f.calls]
+    s = " + ".join(terms)
+    if f.ret == "boolean":
+        return f"({s}) >= 0"
+    return f"({s})::{f.ret}"
+
+
+def func_sql(db: Db, f: Func) -> str:
+    if f.arg is None:
+        arg = "x integer"
+    elif f.arg[0] == "row":
+        arg = f"r {_qn(db, *f.arg[1])}"
+    else:
+        arg = f"p {_qn(db, *f.arg[1])}"
+    name = _qn(db, f.schema, f.name)
+    if f.ret == "setof":
+        assert f.arg is not None
+        ret = f"SETOF {_qn(db, *f.arg[1])}"
+        query = f"SELECT * FROM {_qn(db, *f.arg[1])}"
+        if f.body == "atomic":
+            return (f"CREATE FUNCTION {name}({arg}) RETURNS {ret} LANGUAGE sql STABLE "
+                    f"BEGIN ATOMIC {query}; END")
+        return (f"CREATE FUNCTION {name}({arg}) RETURNS {ret} LANGUAGE sql STABLE "
+                f"AS $fn$ {query} $fn$")
+    ret = _qn(db, *f.comp) if f.ret == "comp" and f.comp else f.ret
+    expr = _func_expr(db, f)
+    head = f"CREATE FUNCTION {name}({arg}) RETURNS {ret}"
+    if f.body == "return":
+        return f"{head} LANGUAGE sql IMMUTABLE RETURN {expr}"
+    if f.body == "atomic":
+        return f"{head} LANGUAGE sql IMMUTABLE BEGIN ATOMIC SELECT {expr}; END"
+    if f.body == "sql":
+        return f"{head} LANGUAGE sql IMMUTABLE AS $fn$ SELECT {expr} $fn$"
+    return f"{head} LANGUAGE plpgsql IMMUTABLE AS $fn$ BEGIN RETURN {expr}; END $fn$"
+
+
+def _early_func(f: Func) -> bool:
+    """Created before the tables (not over a table's row)."""
+    return f.arg is None or f.arg[0] == "comp"
+
+
+# ------------------------------------------------------------------- partitions
+PART_POOL = ["x", "y", "z", "w", "it's", "a b"]  # LIST values no generated row holds
+
+
+def gen_partitioned(draw: Draw, db: Db) -> list[Tbl]:
+    """A partitioned table and its partitions (RANGE over an integer column covering
+    every value, or LIST over a text column with a DEFAULT partition holding the rows);
+    maybe one partition detached (a plain table a mutation may attach)."""
+    schema = draw(st.sampled_from(db.all_schemas()))
+    t = Tbl(schema=schema, name=fresh_name(draw, db), cols=[])
+    how = draw(st.sampled_from(["RANGE", "LIST"]))
+    key = Col(name=fresh_col_name(draw, db, t), type="integer" if how == "RANGE" else "text",
+              nullable=False)
+    t.cols.append(key)
+    t.partition_by, t.part_key = how, key.name
+    for _ in range(draw(st.integers(0, 3))):
+        t.cols.append(gen_col(draw, db, t, for_new_table=True))
+    if draw(st.booleans()):
+        t.pk = gen_key(draw, db, t)
+        if t.pk is not None:
+            t.pk.deferrable = t.pk.nulls_not_distinct = False
+    if draw(st.integers(0, 2)) == 0:
+        k = gen_key(draw, db, t)
+        if k is not None:
+            t.uniques.append(k)
+    if draw(st.integers(0, 2)) == 0:
+        ck = gen_check(draw, db, t)
+        if ck is not None:
+            t.checks.append(ck)
+    for _ in range(draw(st.integers(0, 2))):
+        ix = gen_index(draw, db, t)
+        if ix is not None:
+            t.indexes.append(ix)
+    if how == "RANGE":
+        splits = sorted(draw(st.lists(st.sampled_from([10, 20, 30, 45]), min_size=1,
+                                      max_size=3, unique=True)))
+        edges = ["MINVALUE", *map(str, splits), "MAXVALUE"]
+        bounds = [f"FROM ({a}) TO ({b})" for a, b in zip(edges, edges[1:], strict=False)]
+        bounds = [f"FOR VALUES {b}" for b in bounds]
+    else:
+        vals = draw(st.lists(st.sampled_from(PART_POOL), min_size=1, max_size=3, unique=True))
+        bounds = [f"FOR VALUES IN ({lit(v)})" for v in vals] + ["DEFAULT"]
+    out = [t]
+    for b in bounds:
+        leaf = Tbl(schema=draw(st.sampled_from(db.all_schemas())), name=fresh_name(draw, db),
+                   cols=t.cols, part_of=t.key, bound=b)
+        if draw(st.integers(0, 3)) == 0:
+            ix = gen_leaf_index(draw, db, leaf)
+            if ix is not None:
+                leaf.indexes.append(ix)
+        out.append(leaf)
+    if draw(st.integers(0, 3)) == 0:
+        draw(st.sampled_from(out[1:])).detached = True
+    return out
+
+
+def gen_leaf_index(draw: Draw, db: Db, leaf: Tbl) -> Idx | None:
+    """A partition's own index: plain columns, not unique (the parent's rows land in it,
+    and its column types follow the parent's)."""
+    ix = gen_index(draw, db, leaf)
+    if ix is None:
+        return None
+    keys = [IdxKey(col=k.col, desc=k.desc) for k in ix.keys if k.col is not None]
+    if not keys:
+        return None
+    return Idx(name=ix.name, keys=keys, include=ix.include)
+
+
+def sync_partitions(db: Db) -> None:
+    """Partitions share their parent's column list (and go with an attached parent)."""
+    keep = []
+    for t in db.tables:
+        if t.part_of is not None:
+            p = db.table(t.part_of)
+            if p is None:
+                if not t.detached:
+                    continue  # dropped with its parent
+                t.part_of = None  # (a detached one whose parent went: a plain table)
+                t.cols = copy.deepcopy(t.cols)
+            else:
+                t.cols = p.cols
+            names = {c.name for c in t.cols}
+            t.indexes = [ix for ix in t.indexes if ix.cols() <= names]
+        keep.append(t)
+    db.tables = keep
+
+
+def parent_has_gap(db: Db, t: Tbl) -> bool:
+    """A partitioned table some of whose rows may have nowhere to go."""
+    leaves = db.leaves(t)
+    return not leaves or any(x.detached for x in leaves) or (
+        t.partition_by == "RANGE" and len([x for x in leaves if not x.detached]) < 1)
 
 
 # ---------------------------------------------------------------------- dependents
@@ -776,18 +1153,26 @@ def retype_dependents(db: Db, t: Tbl, c: Col) -> None:
 
 
 # ---------------------------------------------------------------------- mutations
-def _pick_table(draw: Draw, db: Db) -> Tbl | None:
-    return draw(st.sampled_from(db.tables)) if db.tables else None
+def _pick_table(draw: Draw, db: Db, *, leaves: bool = False,
+                parted: bool = True) -> Tbl | None:
+    """A table to mutate: partitions only when ``leaves`` (they follow their parent),
+    partitioned tables unless ``parted`` is False."""
+    cands = [t for t in db.tables if (leaves or not t.leaf)
+             and (parted or t.partition_by is None)]
+    return draw(st.sampled_from(cands)) if cands else None
 
 
 def _pick_col(draw: Draw, t: Tbl | None, ok: Any = lambda c: True) -> Col | None:
     if t is None:
         return None
-    cands = [c for c in t.cols if ok(c)]
+    cands = [c for c in t.cols if ok(c) and c.name != t.part_key]
     return draw(st.sampled_from(cands)) if cands else None
 
 
 def m_add_table(draw: Draw, db: Db) -> bool:
+    if db.pg and draw(st.integers(0, 4)) == 0:
+        db.tables += gen_partitioned(draw, db)
+        return True
     t = gen_table(draw, db)
     db.tables.append(t)
     if draw(st.booleans()):
@@ -798,10 +1183,13 @@ def m_add_table(draw: Draw, db: Db) -> bool:
 
 
 def m_drop_table(draw: Draw, db: Db) -> bool:
-    t = _pick_table(draw, db)
-    if t is None or len(db.tables) < 2:
+    t = _pick_table(draw, db, leaves=True)
+    if t is None or len([x for x in db.tables if not x.leaf]) < 2 - t.leaf:
         return False
+    if any(x.detached for x in db.leaves(t)):
+        return False  # (its detached partitions would need it to be rendered)
     db.tables.remove(t)
+    sync_partitions(db)
     prune_fks(db)
     prune_views(db)
     prune_triggers(db)
@@ -844,7 +1232,7 @@ def m_change_type(draw: Draw, db: Db) -> bool:
 
 
 def m_generated(draw: Draw, db: Db) -> bool:
-    t = _pick_table(draw, db)
+    t = _pick_table(draw, db, parted=False)
     if t is None:
         return False
     gens = [c for c in t.cols if c.generated is not None]
@@ -905,7 +1293,8 @@ def m_retype_key(draw: Draw, db: Db) -> bool:
     seen = {(t.key, c): (t, t.col(c)) for t, c in component}
     cols = list(seen.values())
     for t, c in cols:
-        if c is None or c.identity is not None or c.serial or c.generated:
+        if c is None or c.identity is not None or c.serial or c.generated or (
+                c.name == t.part_key):
             return False
         if any(g.base == c.name for g in t.cols):
             return False
@@ -1085,6 +1474,7 @@ def m_view(draw: Draw, db: Db) -> bool:
         v = gen_view(draw, db)
         if v is None:
             return False
+        gen_view_call(draw, db, v)
         db.views.append(v)
         return True
     v = draw(st.sampled_from(db.views))
@@ -1095,6 +1485,8 @@ def m_view(draw: Draw, db: Db) -> bool:
     names = db.source_cols(v.table) or []
     v.cols = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
     v.where_col = draw(st.sampled_from([None, *names]))
+    v.func = v.func_col = None
+    gen_view_call(draw, db, v)
     prune_views(db)
     return True
 
@@ -1193,7 +1585,7 @@ def m_enum(draw: Draw, db: Db) -> bool:
 def m_identity(draw: Draw, db: Db) -> bool:
     if not db.pg:
         return False
-    t = _pick_table(draw, db)
+    t = _pick_table(draw, db, parted=False)
     c = _pick_col(draw, t, lambda c: c.type in PG_INT and not c.serial
                   and c.generated is None)
     if t is None or c is None:
@@ -1217,7 +1609,10 @@ def m_schema(draw: Draw, db: Db) -> bool:
         return False
     if db.schemas and draw(st.booleans()):
         s = draw(st.sampled_from(db.schemas))
-        if len([t for t in db.tables if t.schema != s]) < 1:
+        if len([t for t in db.tables if t.schema != s and not t.leaf]) < 1:
+            return False
+        if any(t.schema == s and (t.leaf or t.partition_by) for t in db.tables) or any(
+                x.schema == s for x in [*db.funcs, *db.comps, *db.domains]):
             return False
         for e in [e for e in db.enums if e.schema == s]:
             for t in db.tables:
@@ -1248,6 +1643,212 @@ def m_schema(draw: Draw, db: Db) -> bool:
     return True
 
 
+def m_func(draw: Draw, db: Db) -> bool:
+    """Functions: add (maybe calling others, over a row or composite type), drop (what
+    needs it goes or loses it), change the body, the return type (others depend on it:
+    integer <-> bigint), the body's kind (SQL-standard, string, plpgsql), or what it calls."""
+    if not db.pg:
+        return False
+    what = draw(st.sampled_from(["add", "drop", "body", "ret", "kind", "call"]))
+    if what == "add" or not db.funcs:
+        f = gen_func(draw, db)
+        if f is None:
+            return False
+        if _early_func(f):  # before every function made after the tables
+            late = next((i for i, g in enumerate(db.funcs) if not _early_func(g)),
+                        len(db.funcs))
+            db.funcs.insert(late, f)
+        else:
+            db.funcs.append(f)
+        return True
+    f = draw(st.sampled_from(db.funcs))
+    if what == "drop":
+        db.funcs.remove(f)
+        prune_objects(db)
+        return True
+    if what == "body":
+        f.const += 1
+        return True
+    if what == "ret":
+        if f.arg is not None or f.ret not in ("integer", "bigint"):
+            return False
+        f.ret = "bigint" if f.ret == "integer" else "integer"
+        return True
+    if what == "kind":
+        kinds = ["atomic", "sql"] if f.ret == "setof" else list(FUNC_BODIES)
+        new = draw(st.sampled_from(kinds))
+        if new == f.body:
+            return False
+        f.body = new
+        return True
+    if f.arg is not None or f.ret not in ("integer", "bigint", "boolean"):
+        return False
+    i = db.funcs.index(f)
+    callees = [g.key for g in db.funcs[:i] if g.scalar and g.key not in f.calls]
+    if not callees:
+        return False
+    f.calls.append(draw(st.sampled_from(callees)))
+    return True
+
+
+def m_domain(draw: Draw, db: Db) -> bool:
+    """Domains over integer: add one (columns may take it), drop one (its columns become
+    integer), or change which function its CHECK calls."""
+    if not db.pg:
+        return False
+    what = draw(st.sampled_from(["add", "drop", "check", "column"]))
+    if what == "add" or not db.domains:
+        if not db.funcs:
+            return False
+        db.domains.append(gen_domain(draw, db))
+        return True
+    d = draw(st.sampled_from(db.domains))
+    users = [(t, c) for t in db.tables if not t.leaf for c in t.cols
+             if c.type == "domain" and c.enum == (d.schema, d.name)]
+    if what == "drop":
+        for t, c in users:
+            c.type, c.enum = "integer", None
+            retype_dependents(db, t, c)
+        db.domains.remove(d)
+        return True
+    if what == "column":
+        t = _pick_table(draw, db)
+        if t is None:
+            return False
+        t.cols.append(Col(name=fresh_col_name(draw, db, t), type="domain",
+                          enum=(d.schema, d.name), nullable=True))
+        return True
+    checks = [f.key for f in db.funcs if f.arg is None and f.ret == "boolean"]
+    new = draw(st.sampled_from([None, *checks]))
+    if new == d.check:
+        return False
+    d.check = new
+    d.check_name = maybe_name(draw, db) if new is not None else None
+    return True
+
+
+def m_comp(draw: Draw, db: Db) -> bool:
+    """Composite types: add one, add or drop an attribute (functions building it change
+    with it), or drop one with the functions over it."""
+    if not db.pg:
+        return False
+    what = draw(st.sampled_from(["add", "attr_add", "attr_drop", "drop"]))
+    if what == "add" or not db.comps:
+        db.comps.append(gen_comp(draw, db))
+        return True
+    c = draw(st.sampled_from(db.comps))
+    if what == "attr_add":
+        base = draw(st.sampled_from(NAME_POOL))
+        name, k = base, 1
+        while name in [a for a, _ in c.attrs]:
+            k += 1
+            name = f"{base}{k}"
+        c.attrs.append((name, draw(st.sampled_from(["integer", "text"]))))
+        return True
+    if what == "attr_drop":
+        if len(c.attrs) < 2:
+            return False
+        c.attrs.remove(draw(st.sampled_from(c.attrs)))
+        return True
+    db.comps.remove(c)
+    prune_objects(db)
+    return True
+
+
+def m_check_change(draw: Draw, db: Db) -> bool:
+    """A CHECK keeps its name and gets another expression, or flips validity
+    (NOT VALID <-> valid, PostgreSQL)."""
+    t = _pick_table(draw, db)
+    if t is None or not t.checks:
+        return False
+    ck = draw(st.sampled_from(t.checks))
+    if db.pg and draw(st.booleans()):
+        ck.valid = not ck.valid
+        return True
+    cols = [c for c in (t.col(n) for n in ck.cols) if c is not None]
+    if not cols:
+        return False
+    expr = " AND ".join(f"({draw(st.sampled_from(check_choices(db, c)))})" for c in cols)
+    if expr == ck.expr:
+        return False
+    ck.expr = expr
+    return True
+
+
+def m_fk_change(draw: Draw, db: Db) -> bool:
+    """A foreign key keeps its name and changes MATCH, deferral, validity, or what it
+    references (columns, parent)."""
+    t = _pick_table(draw, db)
+    if t is None or not t.fks:
+        return False
+    fk = draw(st.sampled_from(t.fks))
+    what = draw(st.sampled_from(["match", "deferral", "valid", "columns"]))
+    if what == "match":
+        if not db.pg or len(fk.cols) < 2:
+            return False
+        fk.match_full = not fk.match_full
+        return True
+    if what == "deferral":
+        states = [(False, True), (True, True), (True, False)]
+        now = (fk.deferrable, fk.deferred if fk.deferrable else True)
+        new = draw(st.sampled_from([x for x in states if x != now]))
+        fk.deferrable, fk.deferred = new
+        return True
+    if what == "valid":
+        if not db.pg or t.partition_by is not None:
+            return False  # (NOT VALID foreign keys on partitioned tables: 18 on)
+        fk.valid = not fk.valid
+        return True
+    new = gen_fk(draw, db, t)
+    if new is None or _same_fk(new, fk):
+        return False
+    new.name = fk.name if fk.name is not None else new.name
+    t.fks[t.fks.index(fk)] = new
+    return True
+
+
+def m_partition(draw: Draw, db: Db) -> bool:
+    """Partitions: detach one (a plain table keeping its rows), attach a detached one,
+    add a LIST partition, give one an index of its own, or make a partitioned table."""
+    if not db.pg:
+        return False
+    leaves = [t for t in db.tables if t.leaf]
+    what = draw(st.sampled_from(["detach", "attach", "add", "index", "new"]))
+    if what == "new" or not leaves:
+        db.tables += gen_partitioned(draw, db)
+        return True
+    leaf = draw(st.sampled_from(leaves))
+    parent = db.table(leaf.part_of)
+    if parent is None:
+        return False
+    if what == "detach":
+        if leaf.detached:
+            return False
+        leaf.detached = True
+        return True
+    if what == "attach":
+        if not leaf.detached:
+            return False
+        leaf.detached = False
+        return True
+    if what == "index":
+        ix = gen_leaf_index(draw, db, leaf)
+        if ix is None:
+            return False
+        leaf.indexes.append(ix)
+        return True
+    if parent.partition_by != "LIST":
+        return False
+    taken = {b for x in db.leaves(parent) for b in PART_POOL if lit(b) in str(x.bound)}
+    free = [v for v in PART_POOL if v not in taken]
+    if not free:
+        return False
+    db.tables.append(Tbl(schema=draw(st.sampled_from(db.all_schemas())),
+                         name=fresh_name(draw, db), cols=parent.cols, part_of=parent.key,
+                         bound=f"FOR VALUES IN ({lit(draw(st.sampled_from(free)))})"))
+    return True
+
+
 MUTATIONS = [m_add_table, m_drop_table, m_add_column, m_drop_column, m_change_type,
              m_change_type, m_retype_key, m_generated, m_change_pk, m_enum, m_enum, m_view,
              m_identity, m_add_fk, m_trigger,
@@ -1255,7 +1856,10 @@ MUTATIONS = [m_add_table, m_drop_table, m_add_column, m_drop_column, m_change_ty
              m_nullable, m_default, m_collation, m_add_unique, m_drop_unique, m_change_pk,
              m_add_check, m_drop_check, m_add_fk, m_drop_fk, m_fk_actions, m_add_index,
              m_drop_index, m_change_index, m_view, m_comment, m_enum, m_identity, m_schema,
-             m_sqlite_options, m_sqlite_options]
+             m_sqlite_options, m_sqlite_options,
+             # dependency chains, constraint changes, partitions
+             m_func, m_func, m_func, m_domain, m_comp, m_check_change, m_check_change,
+             m_fk_change, m_fk_change, m_partition, m_partition]
 
 
 def mutate(draw: Draw, db: Db) -> Db:
@@ -1268,6 +1872,10 @@ def mutate(draw: Draw, db: Db) -> Db:
         m = draw(st.sampled_from(MUTATIONS))
         if m(draw, to):
             done += 1
+        sync_partitions(to)
+        prune_fks(to)
+        prune_views(to)
+        prune_objects(to)
     return to
 
 
@@ -1353,6 +1961,10 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
     keyed: dict[tuple[str, str], set[str]] = {}  # columns in a key on either side
     for t in frm.tables:
         n[t.key] = draw(st.integers(0, 4))
+        if t.leaf or (t.partition_by is not None and parent_has_gap(frm, t)):
+            n[t.key] = 0  # rows go in through the parent, which routes each to a partition
+        if t.partition_by is not None and _loses_partition(frm, to, t):
+            n[t.key] = 0  # (a referenced row leaving the table refuses the change)
         tt = to.table(t.key)
         cplans: dict[str, _ColPlan] = {}
         keyed[t.key] = {c for ks in _keyed_cols(t) for c in ks}
@@ -1532,6 +2144,19 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
     return rows
 
 
+def _loses_partition(frm: Db, to: Db, t: Tbl) -> bool:
+    """Whether foreign keys reference ``t`` while one of its partitions is dropped or
+    detached (forward or back): rows referring to its rows would stop the plan."""
+    referenced = any(fk.ref == t.key for db in (frm, to) for o in db.tables for fk in o.fks)
+    if not referenced:
+        return False
+    for leaf in frm.leaves(t) + to.leaves(t):
+        a, b = frm.table(leaf.key), to.table(leaf.key)
+        if a is None or b is None or a.detached != b.detached or a.part_of != b.part_of:
+            return True
+    return False
+
+
 def _same_fk(a: FK, b: FK) -> bool:
     return a.cols == b.cols and a.ref == b.ref and a.ref_cols == b.ref_cols
 
@@ -1542,7 +2167,7 @@ def _qn(db: Db, schema: str, name: str) -> str:
 
 
 def _type_sql(db: Db, c: Col) -> str:
-    if c.type == "enum":
+    if c.type in ("enum", "domain"):
         assert c.enum is not None
         return _qn(db, *c.enum)
     if c.serial:
@@ -1580,7 +2205,7 @@ def _fk_sql(db: Db, fk: FK) -> str:
     if fk.on_update != "NO ACTION":
         out += f" ON UPDATE {fk.on_update}"
     if fk.deferrable:
-        out += " DEFERRABLE INITIALLY DEFERRED"
+        out += " DEFERRABLE INITIALLY " + ("DEFERRED" if fk.deferred else "IMMEDIATE")
     return out
 
 
@@ -1619,7 +2244,18 @@ def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = No
                    f"({', '.join(lit(x) for x in e.labels)})")
         if e.comment:
             out.append(f"COMMENT ON TYPE {_qn(db, e.schema, e.name)} IS {lit(e.comment)}")
+    for c in db.comps:
+        out.append(f"CREATE TYPE {_qn(db, c.schema, c.name)} AS "
+                   f"({', '.join(f'{q(a)} {t}' for a, t in c.attrs)})")
+    out += [func_sql(db, f) for f in db.funcs if _early_func(f)]
+    for d in db.domains:
+        sql = f"CREATE DOMAIN {_qn(db, d.schema, d.name)} AS integer"
+        if d.check is not None:
+            sql += f" {_con(d.check_name)}CHECK ({_qn(db, *d.check)}(VALUE))"
+        out.append(sql)
     for t in db.tables:
+        if t.leaf:
+            continue
         items = [_col_sql(db, t, c) for c in t.cols]
         autoincrement, without_rowid, strict = (False, False, False) if db.pg \
             else sqlite_options(t)
@@ -1630,13 +2266,19 @@ def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = No
         items += [f"{_con(k.name)}UNIQUE{' NULLS NOT DISTINCT' if k.nulls_not_distinct else ''}"
                   f" ({', '.join(q(c) for c in k.cols)})"
                   f"{' DEFERRABLE' if k.deferrable else ''}" for k in t.uniques]
-        items += [f"{_con(ck.name)}CHECK ({ck.expr})" for ck in t.checks]
+        items += [f"{_con(ck.name)}CHECK ({ck.expr})" for ck in t.checks if ck.valid]
         if not db.pg:
             items += [_fk_sql(db, fk) for fk in t.fks]
         options = ", ".join(o for o, on in (("WITHOUT ROWID", without_rowid),
                                             ("STRICT", strict)) if on)
-        out.append(f"CREATE TABLE {_qn(db, *t.key)} (\n  " + ",\n  ".join(items) + "\n)"
-                   + (f" {options}" if options else ""))
+        tail = f" {options}" if options else ""
+        if t.partition_by is not None and t.part_key is not None:
+            tail = f" PARTITION BY {t.partition_by} ({q(t.part_key)})"
+        out.append(f"CREATE TABLE {_qn(db, *t.key)} (\n  " + ",\n  ".join(items) + "\n)" + tail)
+    for t in db.tables:
+        if t.leaf and t.part_of is not None:
+            out.append(f"CREATE TABLE {_qn(db, *t.key)} PARTITION OF {_qn(db, *t.part_of)} "
+                       f"{t.bound}")
     for t in db.tables:
         data = (rows or {}).get(t.key) or []
         cols = [c for c in t.cols if c.generated is None]
@@ -1649,16 +2291,34 @@ def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = No
                        f"{override} VALUES {values}")
     if db.pg:
         for t in db.tables:
+            for ck in t.checks:
+                if not ck.valid:
+                    out.append(f"ALTER TABLE {_qn(db, *t.key)} ADD {_con(ck.name)}CHECK "
+                               f"({ck.expr}) NOT VALID")
             for fk in t.fks:
-                out.append(f"ALTER TABLE {_qn(db, *t.key)} ADD {_fk_sql(db, fk)}")
+                out.append(f"ALTER TABLE {_qn(db, *t.key)} ADD {_fk_sql(db, fk)}"
+                           + ("" if fk.valid else " NOT VALID"))
     for t in db.tables:
         for ix in t.indexes:
             out.append(_index_sql(db, t, ix))
             if ix.comment:
                 out.append(f"COMMENT ON INDEX {_qn(db, t.schema, ix.name)} IS {lit(ix.comment)}")
+    for t in db.tables:
+        if t.leaf and t.detached and t.part_of is not None:
+            out.append(f"ALTER TABLE {_qn(db, *t.part_of)} DETACH PARTITION {_qn(db, *t.key)}")
+    out += [func_sql(db, f) for f in db.funcs if not _early_func(f)]
     for v in db.views:
-        sql = (f"CREATE VIEW {_qn(db, v.schema, v.name)} AS SELECT "
-               f"{', '.join(q(c) for c in v.cols)} FROM {_qn(db, *v.table)}")
+        items = [q(c) for c in v.cols]
+        src = _qn(db, *v.table)
+        f = db.func(v.func)
+        if f is not None:
+            if f.arg is not None:
+                src += " AS lp_src"
+                arg = "lp_src"
+            else:
+                arg = f"{q(v.func_col)}::integer" if v.func_col else "1"
+            items.append(f"{_qn(db, *f.key)}({arg}) AS fx")
+        sql = f"CREATE VIEW {_qn(db, v.schema, v.name)} AS SELECT {', '.join(items)} FROM {src}"
         if v.where_col:
             sql += f" WHERE {q(v.where_col)} IS NOT NULL"
         out.append(sql)
@@ -1671,7 +2331,7 @@ def render(db: Db, rows: dict[tuple[str, str], list[dict[str, Any]]] | None = No
         for t in db.tables:
             if t.comment:
                 out.append(f"COMMENT ON TABLE {_qn(db, *t.key)} IS {lit(t.comment)}")
-            for c in t.cols:
+            for c in t.cols if not t.leaf else []:
                 if c.comment:
                     out.append(f"COMMENT ON COLUMN {_qn(db, *t.key)}.{q(c.name)} IS "
                                f"{lit(c.comment)}")

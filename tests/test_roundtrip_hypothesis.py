@@ -1,12 +1,17 @@
 """Property-based round trips: random schema pairs on real PostgreSQL and SQLite.
 
 tests/schemagen.py draws a "from" schema with rows and a "to" schema derived from it by
-random mutations; tests.roundtrip.roundtrip checks that the plan applies, reaches the
-target catalog, keeps the rows, re-plans empty and rolls back to the source.
+random mutations (on PostgreSQL also function / domain / composite-type dependency
+chains, constraint changes and partitioned tables); tests.roundtrip.roundtrip checks that
+the plan applies, reaches the target catalog, keeps the rows, re-plans empty and rolls
+back to the source.
 
-The default example counts keep this file under a few minutes on two cores. For a long
-run set LOCKPLANE_HYPOTHESIS_EXAMPLES (the example count of each test), e.g.
-``LOCKPLANE_HYPOTHESIS_EXAMPLES=500 pytest -n 2 tests/test_roundtrip_hypothesis.py``.
+By default (CI) the examples are derandomized (a fixed sequence) and few enough for about
+a minute on two cores. For a long run, pick the registered profile (tests/conftest.py)
+``--hypothesis-profile lockplane-long`` (1,000 random examples per test) and/or set
+LOCKPLANE_HYPOTHESIS_EXAMPLES (the example count of each test), e.g.
+``LOCKPLANE_HYPOTHESIS_EXAMPLES=3000 python -m pytest -n 2 --hypothesis-profile
+lockplane-long tests/test_roundtrip_hypothesis.py``; ``--hypothesis-seed N`` replays one.
 A failing example prints both SQL scripts (``note``): paste them into a hand-written
 case in tests/test_roundtrip.py once the cause is found.
 """
@@ -25,11 +30,16 @@ from hypothesis import strategies as st
 from tests.roundtrip import roundtrip
 from tests.schemagen import Pair, pairs
 
+# A profile chosen with --hypothesis-profile (loaded before this module is imported)
+# decides the counts and the randomness; without one, CI's fixed sequence.
+_PROFILE = settings.get_current_profile_name()
+_CUSTOM = _PROFILE != "default"
 _SCALE = os.environ.get("LOCKPLANE_HYPOTHESIS_EXAMPLES")
-PG_EXAMPLES = int(_SCALE) if _SCALE else 40
-SQLITE_EXAMPLES = int(_SCALE) if _SCALE else 60
+PG_EXAMPLES = int(_SCALE) if _SCALE else settings().max_examples if _CUSTOM else 40
+SQLITE_EXAMPLES = int(_SCALE) if _SCALE else settings().max_examples if _CUSTOM else 60
 
-_SETTINGS = dict(deadline=None, derandomize=not _SCALE, print_blob=True,
+_SETTINGS = dict(deadline=None, derandomize=settings().derandomize if _CUSTOM else not _SCALE,
+                 print_blob=True,
                  suppress_health_check=[HealthCheck.function_scoped_fixture,
                                         HealthCheck.too_slow, HealthCheck.data_too_large,
                                         HealthCheck.filter_too_much])
