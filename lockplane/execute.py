@@ -31,10 +31,11 @@ from .crash import (
     settle_orphans,
 )
 from .dialects import get_dialect
-from .dialects.base import Database
+from .dialects.base import Database, Dialect
 from .divergence import diverged_message
 from .dsn import dialect_of, redact
 from .errors import BadInput, Diverged, ExecutionFailed, SafetyRefusal
+from .frozen import reached
 from .integrity import check_plan, legacy_plan_id
 from .integrity import plan_id as plan_id  # (re-exported: callers and tests use it here)
 from .lockwait import (
@@ -294,20 +295,25 @@ def _held_back(db: Database, step: Step) -> int:
     return int(rows[0][0] or 0) if rows else 0
 
 
-def allowed_end(after: Schema, skipped: list[Skipped]) -> str:
-    """The hash ``after`` would have if the skipped steps had run: the columns they leave
-    nullable made NOT NULL (all the plan's target may differ in because of a skip)."""
+def at_target(after: Schema, plan: Plan, skipped: list[Skipped], d: Dialect) -> bool:
+    """Whether ``after`` is the plan's target: as it is; or with the columns that skipped
+    steps leave nullable made NOT NULL (all the target may differ in because of a skip);
+    objects declared with a time value the server freezes compared without it
+    (lockplane/frozen.py)."""
+    if not plan.target_hash or after.hash() == plan.target_hash:
+        return True
     cols = [c.step.condition.leaves_nullable for c in skipped
             if c.step.condition is not None and c.step.condition.leaves_nullable]
-    if not cols:
-        return after.hash()
-    strict = after.model_copy(deep=True)
-    for where in cols:
-        table = strict.table(where.get("schema", ""), where.get("table", ""))
-        col = table.column(where.get("column", "")) if table is not None else None
-        if col is not None:
-            col.nullable = False
-    return strict.hash()
+    strict = after
+    if cols:
+        strict = after.model_copy(deep=True)
+        for where in cols:
+            table = strict.table(where.get("schema", ""), where.get("table", ""))
+            col = table.column(where.get("column", "")) if table is not None else None
+            if col is not None:
+                col.nullable = False
+    return strict.hash() == plan.target_hash or reached(strict, plan.target_hash,
+                                                        plan.frozen_literals, d)
 
 
 def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
@@ -591,10 +597,9 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
                 except ExecutionFailed as exc:
                     raise ExecutionFailed(f"shadow validation: {exc.message}; the target "
                                           "was not touched") from None
-        reached = shadow.introspect()
-        after = reached.hash()
-        if plan.target_hash and after != plan.target_hash \
-                and allowed_end(reached, held) != plan.target_hash:
+        reached_schema = shadow.introspect()
+        after = reached_schema.hash()
+        if not at_target(reached_schema, plan, held, d):
             warnings.append("on the shadow database the plan did not reach exactly its "
                             f"target_hash (got {after[:12]}, expected {plan.target_hash[:12]})")
     if report:
@@ -639,7 +644,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 running = _unfinished(history, plan, pid)
                 # Data steps (backfills) do not change the schema: a run that stopped in
                 # one has reached the target hash and still has work to do.
-                if plan.target_hash and live_hash == plan.target_hash and not (
+                if plan.target_hash and at_target(live, plan, [], d) and not (
                         running and running.steps_done < len(plan.steps)):
                     return ApplyResult("already_applied", None, 0, live_hash)
                 # (a scratch copy only when the live schema alone cannot tell)
@@ -732,8 +737,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             after = db.introspect()
             hash_after = after.hash()
             warnings += [w for s in held if (w := s.warning())]
-            if plan.target_hash and hash_after != plan.target_hash \
-                    and allowed_end(after, held) != plan.target_hash:
+            if not at_target(after, plan, held, d):
                 # Every step ran, and the server stores something else than the plan
                 # declared: a failure to look into, not a success with a footnote.
                 message = diverged_message(plan, live, after, hash_after)

@@ -118,6 +118,8 @@ def plan_id(plan: Plan) -> str:
     }
     if plan.target_objects is not None:
         content["target_objects"] = plan.target_objects
+    if plan.frozen_literals:  # (how the target is compared: plans without keep their id)
+        content["frozen_literals"] = plan.frozen_literals
     return _digest(["lockplane.plan/1", content])
 
 

@@ -313,7 +313,21 @@ class _Linter:
             handler = getattr(self, f"_on_{type(raw.stmt).__name__}", None)
             if handler is not None:
                 handler(raw.stmt)
+            self._frozen(raw.stmt)
         return self.findings
+
+    def _frozen(self, stmt: ast.Node) -> None:
+        from .dialects.postgres.frozen import statement_marks
+
+        for mark in sorted(statement_marks(stmt(skip_none=True))):
+            kind, *where = mark
+            what = {"view": f"view {'.'.join(where)}",
+                    "default": f"the default of {'.'.join(where)}",
+                    "check": f"a CHECK of {'.'.join(where)}"}[kind]
+            self.report("frozen-time-literal", (
+                f"{what} holds a time value the server freezes when this runs "
+                "('now'::timestamp, 'today'::date ...): it stays that moment, not the "
+                "current time; use now(), CURRENT_TIMESTAMP or CURRENT_DATE"))
 
     def report(self, rule_id: str, message: str, pos: int | None = None) -> bool:
         """Record a finding unless excluded or ignored; True when it was recorded."""

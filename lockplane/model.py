@@ -724,6 +724,11 @@ class Schema(Model):
     # (dependent, what it depends on) of ObjectKey. Not state (no hash, no JSON): it only
     # orders a plan's steps (plan.order_changes); a schema from a file has none.
     _dependencies: frozenset[tuple[ObjectKey, ObjectKey]] = PrivateAttr(default=frozenset())
+    # What a desired schema's SQL declared with a time value the server freezes
+    # ('now'::timestamp ...): ("view", schema, name), ("default", schema, table, column),
+    # ("check", schema, table). Not state either (lockplane/frozen.py compares those
+    # objects without the frozen values); a schema read from a database has none.
+    _frozen_literals: frozenset[tuple[str, ...]] = PrivateAttr(default=frozenset())
 
     @model_validator(mode="after")
     def _default_schemas(self) -> 'Schema':
@@ -833,6 +838,13 @@ class Schema(Model):
 
     def set_dependencies(self, edges: frozenset[tuple[ObjectKey, ObjectKey]]) -> None:
         self._dependencies = edges
+
+    @property
+    def frozen_literals(self) -> frozenset[tuple[str, ...]]:
+        return self._frozen_literals
+
+    def set_frozen_literals(self, marks: frozenset[tuple[str, ...]]) -> None:
+        self._frozen_literals = marks
 
 
 TableKey = tuple[str, str]

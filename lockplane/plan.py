@@ -150,6 +150,9 @@ class Plan(PlanModel):
     steps: list[Step] = Field(default_factory=list)
     # Short digests of what the plan changes in the target (divergence.py): an
     # apply that ends elsewhere than target_hash names what differs. Covered by plan_id.
+    # lockplane/frozen.py: objects declared with a time value the server freezes,
+    # compared without it (target_hash too); covered by plan_id when present.
+    frozen_literals: list[list[str]] | None = None
     target_objects: dict[str, str] | None = Field(
         None, description="digest of each object the plan changes (and of its parts) as "
         "in the target schema, \"\" for one it drops, to say what differs when an apply "
@@ -476,6 +479,11 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
     if before.dialect != after.dialect:
         raise BadInput(f"cannot plan from a {before.dialect} schema to a {after.dialect} schema")
     d = get_dialect(name)
+    # Objects declared with a time the server freezes ('now'::timestamp) are compared
+    # without it (lockplane/frozen.py): the differ sees the live one as declared.
+    from .frozen import align, neutral
+
+    raw, before = before, align(before, after, d)
     with comparing(before, after):
         changes = order_changes(recreate_dependents(diff(before, after, d), before, after),
                                 before, after)
@@ -489,13 +497,51 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
             changes = lock_safe_changes(changes, declared_renames(before, after)[0],
                                         after, d)
         source_hash, target_hash = hashes(before, after)
+    if before is not raw:
+        source_hash = raw.hash()
+    marks = after.frozen_literals
+    if marks:
+        target_hash = neutral(after, marks, d).hash()
     with answered, d.decide_locks(changes, before, server_dsn):
         steps = [step_for(c, d, lock_timeout_ms) for c in changes]
     _note_foreign_keys(steps, before, after)
+    _note_frozen(steps, changes, after)
     return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
                 lockplane_version=__version__, hash_format=HASH_FORMAT,
                 steps=steps,
-                target_objects=target_digests(before, after))
+                target_objects=target_digests(raw, after),
+                frozen_literals=sorted(list(m) for m in marks) or None)
+
+
+def _note_frozen(steps: list[Step], changes: list[Change], after: Schema) -> None:
+    """A step that creates a view, default or CHECK declared with a time value the server
+    freezes says so (lockplane.rules: frozen-time-literal)."""
+    from .rules import RULES
+
+    marks = after.frozen_literals
+    if not marks:
+        return
+    views = {(m[1], m[2]) for m in marks if m[0] == "view"}
+    tables = {(m[1], m[2]): m for m in marks if m[0] != "view"}
+    for step, change in zip(steps, changes, strict=True):
+        keys = {(k[1], k[2]) for k in change.objects_created() if k[0] == "relation"}
+        what = None
+        if keys & views:
+            what = "the view's definition"
+        elif change.table_key() in tables and change.kind in (
+                "create_table", "add_column", "alter_column", "add_constraint"):
+            what = "a default or CHECK of this table"
+        if what is None:
+            continue
+        text = (f"{what} holds a time value the server freezes when the step runs "
+                "('now'::timestamp, 'today'::date ...): it stays that moment, not the "
+                "current time; use now(), CURRENT_DATE or CURRENT_TIMESTAMP")
+        step.messages.append(text)
+        step.findings.append(StepFinding(rule="frozen-time-literal", safety="review",
+                                         message=text,
+                                         safer=RULES["frozen-time-literal"].safer))
+        if Safety(step.safety).rank < Safety.REVIEW.rank:
+            step.safety = Safety.REVIEW.value
 
 
 def lock_safe_changes(changes: list[Change], before: Schema, after: Schema,

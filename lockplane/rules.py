@@ -42,6 +42,11 @@ _CATALOGUE = [
     Rule("drop-column", D, "Dropping a column deletes its values",
          "Multi-phase drop: stop reading and writing it in code, archive, then drop.",
          ("ban-drop-column",), multi_phase_pattern="drop_column"),
+    Rule("frozen-time-literal", R,
+         "A view, default or CHECK holds a time value the server freezes when the statement "
+         "runs ('now'::timestamp, 'today'::date, 'tomorrow', 'yesterday'): it stays that "
+         "moment",
+         "Use now(), CURRENT_TIMESTAMP or CURRENT_DATE: they are evaluated when used."),
     Rule("drop-schema", D, "Dropping a schema deletes everything in it",
          "Drop the objects one by one, so each drop is reviewed."),
     Rule("privileged-function", D,

@@ -67,6 +67,11 @@ class PostgresDialect(Dialect):
     renames_table_behind_view = True  # simple views take writes
     export_tools = ("pgroll",)
 
+    def thawed(self, printed: str, head: str = "SELECT ") -> str:
+        from .frozen import thawed
+
+        return thawed(printed, head)
+
     def archive_missing_sql(self, name: str) -> str:
         return (f"SELECT CASE WHEN to_regclass({self.literal(self.archive_table(name))}) "
                 "IS NULL THEN 1 ELSE 0 END")
@@ -278,7 +283,12 @@ class PostgresDialect(Dialect):
                 allowed_extensions, make_roles=private))
             box.run(screened)
             box.finish()
-            return box.introspect()
+            schema = box.introspect()
+        from .frozen import frozen_marks
+
+        # (time values the server froze as it ran them: see lockplane/frozen.py)
+        schema.set_frozen_literals(frozenset(frozen_marks([text for _, text in scripts])))
+        return schema
 
     def schema_from_sqlalchemy(self, create_all: Callable[[Any], None],
                                near_dsn: str | None = None) -> Schema:
