@@ -82,20 +82,27 @@ def _word(text: str, tok: Any) -> str:
     return text[tok.start:tok.end + 1]
 
 
-def _name(text: str, tok: Any) -> _Name:
-    raw = _word(text, tok)
+def _name(text: str, toks: list[Any], i: int) -> tuple[_Name, int]:
+    """The name starting at token ``i`` and the index after it: ``"quoted"``, MySQL's
+    `` `quoted` `` (PostgreSQL's lexer sees an operator, words, an operator) or plain."""
+    raw = _word(text, toks[i])
     if raw.startswith('"') and raw.endswith('"') and len(raw) > 1:
-        return _Name(raw[1:-1].replace('""', '"'), True)
-    return _Name(raw, False)
+        return _Name(raw[1:-1].replace('""', '"'), True), i + 1
+    if raw == "`":
+        close = next((j for j in range(i + 1, len(toks)) if _word(text, toks[j]) == "`"),
+                     None)
+        if close is not None:
+            return _Name(text[toks[i].end + 1:toks[close].start], True), close + 1
+    return _Name(raw, False), i + 1
 
 
 def _qualified(text: str, toks: list[Any], i: int) -> tuple[list[_Name], int]:
     """The dotted name starting at token ``i``, and the index after it."""
-    parts = [_name(text, toks[i])]
-    i += 1
+    first, i = _name(text, toks, i)
+    parts = [first]
     while i + 1 < len(toks) and toks[i].name == _DOT:
-        parts.append(_name(text, toks[i + 1]))
-        i += 2
+        part, i = _name(text, toks, i + 1)
+        parts.append(part)
     return parts, i
 
 
@@ -177,7 +184,7 @@ def _elements(text: str, toks: list[Any], lo: int, hi: int) -> Iterator[_Element
 def _column_element(text: str, toks: list[Any], table: list[_Name], i: int, last: int,
                     anchors: tuple[int, ...], first: int | None = None) -> _Element:
     word = _upper(text, toks[i])
-    column = None if word in _NOT_COLUMN else _name(text, toks[i])
+    column = None if word in _NOT_COLUMN else _name(text, toks, i)[0]
     first = i if first is None else first
     return _Element(table, column, anchors + (first,), first, last)
 

@@ -268,6 +268,9 @@ CREATE TABLE u (v int -- lockplane:fill-without this is not ours
     assert got == [("2", 's.T', "a", "1"), ("3", 's.T', "B c", "2"),
                    ("6", 's.T', "key", "3"), ("7", 's.T', "c", "4"),
                    ("8", "t", "x", "5"), ("10", "t", "z", "6")]
+    # MySQL's backquoted names (PostgreSQL's lexer sees an operator around them)
+    assert _placed("CREATE TABLE `my db`.`T` (`a b` int NOT NULL -- lockplane:fill-with 1\n"
+                   ") ENGINE=InnoDB;") == [("1", "my db.T", "a b", "1")]
     with pytest.raises(BadInput, match=r"f.sql:2: .* must be attached"):
         _placed("ALTER TABLE t ADD y int,\n ADD CONSTRAINT k UNIQUE (y); "
                 "-- lockplane:fill-with 1\n")
