@@ -1,0 +1,1 @@
+CREATE INDEX posts_author ON posts (author_id);

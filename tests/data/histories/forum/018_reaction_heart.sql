@@ -1,0 +1,1 @@
+ALTER TYPE reaction ADD VALUE 'heart' BEFORE 'laugh';

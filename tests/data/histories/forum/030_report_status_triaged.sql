@@ -1,0 +1,1 @@
+ALTER TYPE report_status ADD VALUE 'triaged' AFTER 'open';

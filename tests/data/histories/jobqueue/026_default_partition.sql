@@ -1,0 +1,1 @@
+CREATE TABLE job_events_default PARTITION OF job_events DEFAULT;

@@ -1,0 +1,1 @@
+ALTER TYPE job_state RENAME VALUE 'done' TO 'succeeded';

@@ -1,0 +1,1 @@
+CREATE INDEX jobs_created_brin ON jobs USING brin (created_at);

@@ -1,0 +1,1 @@
+CREATE DOMAIN slug AS text CHECK (VALUE ~ '^[a-z0-9][a-z0-9-]*$');

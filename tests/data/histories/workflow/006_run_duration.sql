@@ -1,0 +1,2 @@
+ALTER TABLE runs ADD COLUMN duration interval
+    GENERATED ALWAYS AS (finished_at - started_at) STORED;

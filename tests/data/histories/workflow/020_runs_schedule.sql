@@ -1,0 +1,1 @@
+ALTER TABLE runs ADD COLUMN schedule_id integer REFERENCES schedules (id) ON DELETE SET NULL;

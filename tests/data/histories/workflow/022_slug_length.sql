@@ -1,0 +1,1 @@
+ALTER DOMAIN slug ADD CONSTRAINT slug_length CHECK (length(VALUE) <= 63);

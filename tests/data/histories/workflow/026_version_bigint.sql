@@ -1,0 +1,1 @@
+ALTER TABLE workflows ALTER COLUMN version TYPE bigint;

@@ -1,0 +1,1 @@
+ALTER TABLE steps RENAME TO run_steps;

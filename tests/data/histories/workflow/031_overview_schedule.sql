@@ -1,0 +1,4 @@
+CREATE OR REPLACE VIEW run_overview AS
+SELECT r.id, w.name AS workflow, r.status, run_progress(r) AS progress, r.duration,
+       r.schedule_id
+  FROM runs r JOIN workflows w ON w.id = r.workflow_id;
