@@ -201,6 +201,19 @@ def test_gh_ost_command_line(mysql_dsn: str, tmp_path: Path) -> None:
     assert f'at_hash {plan.target_hash} "where the plan leads"' in res.stdout
 
 
+def test_the_alter_is_covered_by_the_plan_id(mysql_dsn: str, tmp_path: Path) -> None:
+    """What the tool runs is the plan's ``alter``: an edited one is refused like edited
+    SQL (exit 3), before anything is written."""
+    run(mysql_dsn, CREATE)
+    plan_file = _plan(mysql_dsn, tmp_path)
+    data = json.loads(plan_file.read_text())
+    step = next(s for s in data["steps"] if s.get("alter") and s["lock"]["rewrites_table"])
+    step["alter"]["clauses"] = ["DROP COLUMN `v`"]
+    plan_file.write_text(json.dumps(data))
+    res = lockplane("export", "--to", "pt-osc", str(plan_file), "--target", mysql_dsn)
+    assert res.code == 3 and "plan_id" in res.stderr and not res.stdout, res.output
+
+
 def _one_line_refusal(res: object, *words: str) -> None:
     assert res.code == 2, res.output  # type: ignore[attr-defined]
     err = res.stderr.strip()  # type: ignore[attr-defined]

@@ -168,6 +168,9 @@ class _Script:
         copying = [(n, st) for n, st in enumerate(plan.steps, 1) if copies_table(st)]
         for n, st in copying:
             self.check(n, st)
+        if not copying:
+            self.warnings.append("no step of this plan copies a table: the script runs the "
+                                 "plan's SQL, as lockplane apply would (with its checks)")
         program = "gh-ost" if self.tool == "gh-ost" else "pt-online-schema-change"
         mode = ("executes: it changes the database" if opts.execute else
                 f"is a dry run: {program} does not change the table, and the plain SQL steps "
