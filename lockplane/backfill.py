@@ -90,6 +90,9 @@ class BackfillSpec:
     table: str
     sets: tuple[SetClause, ...]
     where: str | None = None
+    # Columns (as in ``sets``) whose new value must not be NULL although the column may
+    # still hold NULLs (a fill before its NOT NULL): the read-only check refuses a NULL.
+    not_null: tuple[str, ...] = ()
 
 
 def parse_set(text: str) -> SetClause:
@@ -913,7 +916,11 @@ class Checkpoints(StateTable):
 
 # ------------------------------------------------------------------ resolving
 def _resolve(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
-    return _catalog(db).resolve(db, spec)
+    rb = _catalog(db).resolve(db, spec)
+    if spec.not_null:
+        rb.not_null = [nn or c in spec.not_null for c, nn in zip(rb.columns, rb.not_null,
+                                                                   strict=True)]
+    return rb
 
 
 def pick_columns(spec: BackfillSpec, table_display: str,

@@ -541,7 +541,8 @@ def run_backfill_step(dsn: str, step: Step, opts: ApplyOptions,
     d = get_dialect(dialect_of(dsn))
     target = BackfillSpec(d.qname(spec.get("schema"), spec["table"]),
                           (SetClause(spec["column"], spec["expression"], quoted=True),),
-                          spec.get("where"))
+                          spec.get("where"),
+                          not_null=(spec["column"],) if spec.get("not_null") else ())
     bopts = BackfillOptions(shadow_dsn=opts.shadow_dsn, started_by=who(opts.applied_by),
                             restart=not resume)
     try:

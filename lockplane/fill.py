@@ -501,7 +501,8 @@ def declared_fill(table: Table, column: Column, new: bool,
     assert column.fill_with is not None
     note = None if new else "rows the fill gave a value keep it"
     return BackfillColumn(table, column.name, column.fill_with, only_null=where is None,
-                          declared=True, undo_note=note, where=where)
+                          declared=True, undo_note=note, where=where,
+                          fills_not_null=not column.nullable)
 
 
 def _add_filled(c: Any) -> list[Change]:

@@ -24,6 +24,7 @@ from lockplane.errors import BadInput
 from lockplane.fill import read_annotations
 from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec
+from tests.roundtrip import roundtrip_to, sqlite_db
 
 
 def _rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
@@ -162,6 +163,28 @@ def test_without_fill_nothing_changes(pg_dsn: str, tmp_path: Path) -> None:
     assert res.code == 3, res.output
 
 
+def test_fill_giving_null_fails_before_writing(pg_dsn: str, tmp_path: Path) -> None:
+    """The backfill engine's read-only check of every row refuses an EXPR that leaves a
+    row NULL in a column about to be NOT NULL, naming the row, before any write."""
+    pg_exec(pg_dsn, USERS)
+    schema = _write(tmp_path, "s.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email "
+                    "text,\n  name text NOT NULL -- lockplane:fill-with upper(name)\n);")
+    plan_path = tmp_path / "p.json"
+    plan = _plan(pg_dsn, schema, plan_path)
+    assert next(s for s in plan["steps"] if s["kind"] == "backfill_column"
+                )["backfill"]["not_null"] is True
+    # The shadow copy (with a sample of the rows) finds it first ...
+    res = lockplane("apply", str(plan_path), "--target", pg_dsn, "--auto-approve")
+    assert res.code == 1 and "shadow validation" in res.output, res.output
+    # ... and without one, the fill's own read-only check of every row, before any write.
+    res = lockplane("apply", str(plan_path), "--target", pg_dsn, "--auto-approve",
+                    "--skip-shadow")
+    assert res.code == 1, res.output
+    assert ("would set NOT NULL column name to NULL for row id=10; nothing was written"
+            in res.output), res.output
+    assert _rows(pg_dsn, "SELECT count(*) FROM users WHERE name = upper(name)") == [(0,)]
+
+
 def test_edited_fill_is_refused(pg_dsn: str, tmp_path: Path) -> None:
     """EXPR runs only as reviewed: the plan's id covers it."""
     pg_exec(pg_dsn, USERS)
@@ -238,6 +261,44 @@ def test_misplaced_annotation_is_bad_input(pg_dsn: str, tmp_path: Path) -> None:
                  "(id * 2) STORED -- lockplane:fill-with 1\n);\n")
     res = lockplane("plan", "--from", pg_dsn, "--to", str(gen))
     assert res.code == 2 and "generated column" in res.stderr, res.output
+
+
+# ------------------------------------------------------------------- round trips
+PAIRS = {
+    "new not null": ("CREATE TABLE t (id integer PRIMARY KEY, a text);",
+                     "CREATE TABLE t (id integer PRIMARY KEY, a text, b integer NOT NULL "
+                     "-- lockplane:fill-with id * 2\n);"),
+    "new with default and check": (
+        "CREATE TABLE t (id integer PRIMARY KEY, a text);",
+        "CREATE TABLE t (id integer PRIMARY KEY, a text,\n  -- lockplane:fill-with "
+        "coalesce(length(a), 0)\n  n integer NOT NULL DEFAULT 0 CHECK (n >= 0));"),
+    "existing made not null": (
+        "CREATE TABLE t (id integer PRIMARY KEY, a text);",
+        "CREATE TABLE t (id integer PRIMARY KEY, a text NOT NULL -- lockplane:fill-with "
+        "'none'\n);"),
+    "new unique": ("CREATE TABLE t (id integer PRIMARY KEY, a text);",
+                   "CREATE TABLE t (id integer PRIMARY KEY, a text, u text UNIQUE -- "
+                   "lockplane:fill-with 'u' || id\n);"),
+}
+ROWS = "INSERT INTO t (id, a) VALUES (1, 'x'), (2, NULL), (3, 'zzz');"
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
+@pytest.mark.parametrize("pair", list(PAIRS))
+def test_round_trips(pg_dsn: str, tmp_path: Path, dialect: str, pair: str) -> None:
+    """The round-trip harness: catalog equal to the desired schema, rows kept (a filled
+    column's NULLs aside), re-plan empty, rollback exact."""
+    from lockplane.sources import SourceContext, load_schema
+
+    old, new = PAIRS[pair]
+    if dialect == "postgres":
+        pg_exec(pg_dsn, old + ROWS)
+        dsn = pg_dsn
+    else:
+        dsn = sqlite_db(tmp_path, "db", old + ROWS)
+    desired = load_schema(str(_write(tmp_path, "to.sql", new)), SourceContext(dialect=dialect))
+    plan, _ = roundtrip_to(dsn, desired)
+    assert any(s.kind == "backfill_column" for s in plan.steps)
 
 
 # ------------------------------------------------------------ where a comment goes

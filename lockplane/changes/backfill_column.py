@@ -41,6 +41,9 @@ class BackfillColumn(Change):
     # Only the rows where this holds (a declared fill: the rows a new CHECK or UNIQUE
     # would refuse); SQL the plan made from the schema, like ``expression``.
     where: str | None = None
+    # The column is made NOT NULL after it (a declared fill): the backfill engine's
+    # read-only check refuses an expression that gives a row NULL, before any write.
+    fills_not_null: bool = False
 
     def describe(self) -> str:
         return (f"Backfill {qualified(self.table.schema_, self.table.name)}.{self.column} "
@@ -78,6 +81,8 @@ class BackfillColumn(Change):
                 "column": self.column, "expression": self.expression}
         if self.only_null or self.where is not None:
             spec["where"] = self._where(get_dialect("postgres"))
+        if self.fills_not_null:
+            spec["not_null"] = True
         return spec
 
     def transactional(self, d: Dialect) -> bool:
