@@ -53,7 +53,7 @@ def _inputs(storage: Storage, backup_id: str, live_dsn: str, table: str, where: 
     check_where(where, dialect_of(live_dsn))
     manifest = load_manifest(storage, backup_id)  # unknown backup: exit 2 before anything
     if engine_of(manifest) is not engine:
-        raise BadInput(f"backup {manifest.id} is a {manifest.dialect} backup; "
+        raise BadInput(f"backup {manifest.id} is a {engine_of(manifest).name} backup; "
                        f"{redact(live_dsn)} is not")
     return engine, manifest
 

@@ -52,7 +52,7 @@ from ..dsn import dialect_of, redact
 from ..errors import BadInput, ExecutionFailed, LockplaneError
 from . import pgtools
 from .core import _describe_files, _sha256, list_backups, new_backup_id
-from .engine import engine_for
+from .engine import engine_for, engine_of
 from .manifest import Manifest, StoredFile, TableStats
 from .storage import Storage, StorageError
 
@@ -180,7 +180,7 @@ def backups_of(storage: Storage, live_dsn: str) -> list[Manifest]:
         return exact
     name = _dbname(live_dsn)
     engine = engine_for(live_dsn)
-    return [m for m in found if m.dialect == engine.name and name and m.database_name == name]
+    return [m for m in found if name and m.database_name == name and engine_of(m) is engine]
 
 
 def _dbname(dsn: str) -> str:
