@@ -246,10 +246,12 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
             if same(old_ix, new_ix, "comment") or (
                     old_ix.valid and not new_ix.valid
                     and same(old_ix, new_ix, "comment", "valid")):
-                if d.has_comment_statements and old_ix.comment != new_ix.comment:
-                    out.append(SetComment("INDEX", (s, new_ix.name), old_ix.comment,
-                                          new_ix.comment))
-                continue
+                if old_ix.comment == new_ix.comment or d.has_comment_statements:
+                    if old_ix.comment != new_ix.comment:
+                        out.append(SetComment("INDEX", (s, new_ix.name), old_ix.comment,
+                                              new_ix.comment))
+                    continue
+                # (else the comment is a clause of the index: it is created again)
             dropped.append(old_ix)
             added.append(new_ix)
         out += [DropIndex(s, b.name, ix) for ix in dropped]

@@ -49,16 +49,13 @@ class BackfillColumn(Change):
         return (f"Backfill {qualified(self.table.schema_, self.table.name)}.{self.column} "
                 f"= {self.expression} (in batches)")
 
-    def _distinct(self, d: Dialect) -> str:
-        return "IS DISTINCT FROM" if d.name == "postgres" else "IS NOT"
-
     def _where(self, d: Dialect) -> str:
         col = d.quote(self.column)
         if self.where is not None:
             return self.where
         if self.only_null:
             return f"{col} IS NULL"
-        return f"{col} {self._distinct(d)} ({self.expression})"
+        return d.distinct_sql(col, f"({self.expression})")
 
     def _sql(self, d: Dialect) -> list[str]:
         col = d.quote(self.column)
