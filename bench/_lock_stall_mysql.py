@@ -238,14 +238,15 @@ def plain(dsn: str, stmt: str) -> Callable[[], str]:
     return go
 
 
-def lockplane_apply(dsn: str, plan: Path) -> Callable[[], str]:
+def lockplane_apply(dsn: str, plan: Path, budget_s: float) -> Callable[[], str]:
     def go() -> str:
         proc = subprocess.run([sys.executable, "-m", "lockplane", "apply", str(plan),
                                "--target", dsn, "--auto-approve", "--skip-shadow",
-                               "--safety", "permissive"], capture_output=True, text=True,
-                              cwd=ROOT, check=False)
+                               "--safety", "permissive", "--lock-wait-budget", f"{budget_s:g}"],
+                              capture_output=True, text=True, cwd=ROOT, check=False)
         if proc.returncode != 0:
-            return f"FAILED ({proc.returncode}): " + proc.stderr.strip().splitlines()[-1]
+            last = proc.stderr.strip().splitlines()[-1]
+            return f"FAILED ({proc.returncode}): " + last.split("; blocked by")[0]
         retried = sum(1 for ln in proc.stderr.splitlines() if "; retry 1 in" in ln)
         return f"{retried} step(s) retried their lock" if retried else ""
     return go
@@ -267,7 +268,8 @@ def row(label: str, r: Run | None, waits: list[float]) -> str:
             + (f"  {r.note}" if r and r.note else ""))
 
 
-def main(server: str, rows: int, threads: int, reader_s: float, keep: bool) -> None:
+def main(server: str, rows: int, threads: int, reader_s: float, keep: bool,
+         budget_s: float = 180.0) -> None:
     prefix = f"lp_bench_lockstall_{os.getpid()}"
     names = [f"{prefix}_a", f"{prefix}_b"]
     work = Path(tempfile.mkdtemp(prefix="lp_bench_lockstall_my_"))
@@ -286,12 +288,15 @@ def main(server: str, rows: int, threads: int, reader_s: float, keep: bool) -> N
         worst_b: dict[str, float] = {}
         worst_a: dict[str, float] = {}
         for key, what, stmt, change in CHANGES:
+            # Copy B's desired schema is what B has plus this change alone: a change whose
+            # apply failed (its lock-wait budget spent) is not carried into the next.
+            wanted = {"columns": dict(state["columns"]), "index": state.get("index")}
             if change.get("index"):
-                state["index"] = True
+                wanted["index"] = True
             else:
-                state["columns"].update(change)
+                wanted["columns"].update(change)
             desired = work / f"{key}.sql"
-            desired.write_text(desired_sql(state))
+            desired.write_text(desired_sql(wanted))
             plan = make_plan(dsn_b, desired, work / f"{key}.json")
             for step in plan["steps"]:
                 lk = step.get("lock") or {}
@@ -301,8 +306,10 @@ def main(server: str, rows: int, threads: int, reader_s: float, keep: bool) -> N
             a, base_a = _measure(dsn_a, threads, rows, reader_s, plain(dsn_a, stmt))
             print(f"{what}: plain {a.seconds:.1f} s", file=sys.stderr)
             b, base_b = _measure(dsn_b, threads, rows, reader_s,
-                                 lockplane_apply(dsn_b, work / f"{key}.json"))
+                                 lockplane_apply(dsn_b, work / f"{key}.json", budget_s))
             print(f"{what}: lockplane {b.seconds:.1f} s", file=sys.stderr)
+            if not b.note.startswith("FAILED"):
+                state = wanted
             lines.append(row(f"{what}: no migration", None, base_a + base_b))
             lines.append(row(f"{what}: A plain DDL", a, a.waits))
             lines.append(row(f"{what}: B Lockplane", b, b.waits))
@@ -311,7 +318,8 @@ def main(server: str, rows: int, threads: int, reader_s: float, keep: bool) -> N
                 if r.errors:
                     top = "; ".join(f"{n} x {e}" for e, n in r.errors.most_common(2))
                     lines.append(f"    client errors during {label}: {top}")
-        print(f"\nMariaDB/MySQL mode: {rows:,} rows, {threads} client threads"
+        print(f"\nMariaDB/MySQL mode: {rows:,} rows, {threads} client threads, "
+              f"lock-wait budget {budget_s:g} s"
               + (f", a report holding {reader_s:g} s read transactions back to back"
                  if reader_s else "") + f" ({version})\n")
         print("\n".join(lines))

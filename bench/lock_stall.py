@@ -397,6 +397,8 @@ def main() -> None:
     ap.add_argument("--long-reader", type=float, default=0, metavar="S",
                     help="a fifth connection holding S-second read transactions on accounts, "
                          "back to back, during both runs")
+    ap.add_argument("--lock-wait-budget", type=float, default=180.0, metavar="S",
+                    help="MariaDB / MySQL mode: apply's --lock-wait-budget")
     ap.add_argument("--mysql", nargs="?", const="default", default=None, metavar="SERVER",
                     help="MariaDB / MySQL mode, on this server (default "
                          "mysql://root@127.0.0.1:3306/)")
@@ -405,7 +407,8 @@ def main() -> None:
         import _lock_stall_mysql as my
 
         server = my.DEFAULT_MYSQL_SERVER if args.mysql == "default" else args.mysql
-        my.main(server, args.rows, args.threads, args.long_reader, args.keep)
+        my.main(server, args.rows, args.threads, args.long_reader, args.keep,
+                args.lock_wait_budget)
         return
     prefix = f"lp_bench_lockstall_{os.getpid()}"
     tpl, name_a, name_b = f"{prefix}_tpl", f"{prefix}_a", f"{prefix}_b"
