@@ -142,7 +142,8 @@ class CreateTable(Change):
         return {"what": "table", "schema": self.table.schema_ or "", "table": self.table.name}
 
     def lock(self, d: Dialect) -> Lock:
-        return NO_LOCK
+        own = self.for_dialect("lock", d)
+        return own(d) if own is not None else NO_LOCK
 
     def assess(self, d: Dialect) -> Assessment:
         return Assessment(Safety.SAFE)
