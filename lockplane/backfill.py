@@ -95,24 +95,25 @@ class BackfillSpec:
     not_null: tuple[str, ...] = ()
 
 
-def parse_set(text: str) -> SetClause:
+def parse_set(text: str, dialect: str = "postgres") -> SetClause:
     """Parse one ``"col = expr"`` (the column may be double-quoted); bad input otherwise.
 
-    Checked with PostgreSQL's parser as ``UPDATE t SET <text>`` (see ``optsql``)."""
-    clauses = parse_sets(text)
+    Checked with PostgreSQL's parser as ``UPDATE t SET <text>`` (see ``optsql``), or the
+    dialect's own (MySQL: sqlglot)."""
+    clauses = parse_sets(text, dialect)
     if len(clauses) != 1:
         raise BadInput(f"--set {text!r}: one \"column = expression\" expected")
     return clauses[0]
 
 
-def parse_sets(text: str) -> list[SetClause]:
+def parse_sets(text: str, dialect: str = "postgres") -> list[SetClause]:
     """``"a = expr[, b = expr ...]"``: one --set may hold several assignments."""
     return [SetClause(a.column, a.expression, quoted=a.quoted)
-            for a in optsql.assignments(text, f"--set {text!r}")]
+            for a in optsql.assignments(text, f"--set {text!r}", dialect)]
 
 
 def make_spec(table: str, sets: Sequence[str | SetClause], where: str | None = None,
-              ) -> BackfillSpec:
+              dialect: str = "postgres") -> BackfillSpec:
     """A spec from CLI/flow parameters: ``sets`` as "col = expr" strings or clauses.
 
     Every expression is checked with PostgreSQL's parser here (bad input names the
@@ -123,19 +124,19 @@ def make_spec(table: str, sets: Sequence[str | SetClause], where: str | None = N
     clauses: list[SetClause] = []
     for s in sets:
         if isinstance(s, SetClause):
-            check_expression(s.expression, f"--set {str(s)!r}")
+            check_expression(s.expression, f"--set {str(s)!r}", dialect)
             clauses.append(s)
         else:
-            clauses += parse_sets(s)
+            clauses += parse_sets(s, dialect)
     if not clauses:
         raise BadInput("missing --set \"column = expression\"")
     where = where.strip() if where else None
     if where:
-        optsql.condition(where, f"--where {where!r}")
+        optsql.condition(where, f"--where {where!r}", dialect)
     return BackfillSpec(table.strip(), tuple(clauses), where or None)
 
 
-def check_expression(expr: str, what: str) -> None:
+def check_expression(expr: str, what: str, dialect: str = "postgres") -> None:
     """Exactly one SQL value expression (PostgreSQL's parser: ``optsql.expression``).
 
     Expressions are put in parentheses inside the batch statement; this keeps one from
@@ -143,7 +144,7 @@ def check_expression(expr: str, what: str) -> None:
     subquery or a call with side effects. The server validates the rest, on the shadow
     copy first.
     """
-    optsql.expression(expr, what)
+    optsql.expression(expr, what, dialect)
 
 
 def runnable(spec: BackfillSpec, dialect: str) -> tuple[list[str], str | None]:
@@ -794,14 +795,19 @@ class Checkpoints(StateTable):
 
     name = "backfills"
 
-    _COLS = ("chunk, status, lower_bound, upper_bound, cursor, rows_scanned, rows_updated, "
-             "batches, rows_estimate, error")
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        # ``cursor`` is a reserved word on MySQL: quoted wherever it is named.
+        self.cursor = db.dialect.quote("cursor")
+        self._COLS = (f"chunk, status, lower_bound, upper_bound, {self.cursor}, "
+                      "rows_scanned, rows_updated, batches, rows_estimate, error")
 
     def _create(self) -> None:
         ddl = self.db.dialect.backfills_table_sql()
-        if self.db.dialect.has_advisory_locks:
+        if self.db.dialect.has_advisory_locks and self.db.dialect.transactional_ddl:
             with self.db.transaction():
-                # Two workers may create it at once; CREATE ... IF NOT EXISTS is not atomic.
+                # Two workers may create it at once; CREATE ... IF NOT EXISTS is not atomic
+                # (where DDL is transactional: MySQL's takes the table's metadata lock).
                 self.db.advisory_xact_lock(_STATE_LOCK)
                 self.db.execute(ddl)
         else:
@@ -846,7 +852,7 @@ class Checkpoints(StateTable):
                                                                  strict=True)):
                 self.db.execute(
                     f"INSERT INTO {self.table} (id, chunk, chunks, table_name, spec, "
-                    f"lower_bound, upper_bound, cursor, status, rows_estimate, started_by) "
+                    f"lower_bound, upper_bound, {self.cursor}, status, rows_estimate, started_by) "
                     f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'running', {p}, {p})",
                     (rb.id, i, len(bounds), rb.display, self._json(rb.to_json()),
                      self._json(lower), self._json(upper), self._json(cursor), est, who))
@@ -854,7 +860,7 @@ class Checkpoints(StateTable):
     def lock(self, backfill: str, chunk: int) -> tuple[str, Any]:
         """(status, cursor) of a chunk, locked until the end of the batch's transaction."""
         tail = self.db.dialect.lock_rows_clause
-        rows = self.db.query(f"SELECT status, cursor FROM {self.table} WHERE id = {self.p} "
+        rows = self.db.query(f"SELECT status, {self.cursor} FROM {self.table} WHERE id = {self.p} "
                              f"AND chunk = {self.p}{tail}", (backfill, chunk))
         if not rows:
             raise BadInput(f"no backfill {backfill} chunk {chunk} in {self.table}")
@@ -865,7 +871,7 @@ class Checkpoints(StateTable):
         p = self.p
         status = f"'done', finished_at = {self.now}" if done else "'running'"
         self.db.execute(
-            f"UPDATE {self.table} SET cursor = {p}, rows_scanned = rows_scanned + {p}, "
+            f"UPDATE {self.table} SET {self.cursor} = {p}, rows_scanned = rows_scanned + {p}, "
             f"rows_updated = rows_updated + {p}, batches = batches + 1, batch_size = {p}, "
             f"updated_at = {self.now}, error = NULL, status = {status} "
             f"WHERE id = {p} AND chunk = {p}",

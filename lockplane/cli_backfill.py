@@ -41,7 +41,7 @@ from .backfill import (
 )
 from .backfill import Progress as BackfillProgress
 from .config import get_environment
-from .dsn import redact
+from .dsn import dialect_of, redact
 from .errors import BadInput, ConfirmationNeeded, SafetyRefusal
 from .report import err, stderr_console
 
@@ -103,7 +103,7 @@ def backfill(
     if not table:
         raise BadInput("missing --table (or a subcommand: status, cancel)")
     dsn = _target(target, target_environment)
-    spec = make_spec(table, set_ or [], where)
+    spec = make_spec(table, set_ or [], where, dialect_of(dsn))
     opts = BackfillOptions(
         batch_size=batch_size, sleep_ms=sleep, max_rows_per_second=max_rows_per_second,
         target_batch_ms=target_batch_ms, adaptive=not fixed_batch_size,
@@ -314,7 +314,7 @@ def cancel(
     if not id_:
         if not table:
             raise BadInput("give --id, or the --table/--set/--where of the backfill")
-        id_ = find_backfill_id(dsn, make_spec(table, set_ or [], where))
+        id_ = find_backfill_id(dsn, make_spec(table, set_ or [], where, dialect_of(dsn)))
     n = cancel_backfill(dsn, id_)
     if n == 0:
         err.print(f"Backfill {id_} is not running (nothing to cancel).")

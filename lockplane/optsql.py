@@ -245,6 +245,9 @@ def expression(text: str, what: str, dialect: str = "postgres", *,
     always get it."""
     if not text or not text.strip():
         raise BadInput(f"{what}: empty expression")
+    own = get_dialect(dialect).own_options()
+    if own is not None:
+        return str(own.expression(text, what, calls=calls))
     node = _value_node(what, text, calls)
     return _emit(what, text, node, dialect, "SELECT ({}\n)")
 
@@ -254,6 +257,9 @@ def condition(text: str, what: str = "--where", dialect: str = "postgres", *,
     """Exactly one boolean expression (``--where``), checked; the SQL to run."""
     if not text or not text.strip():
         raise BadInput(f"{what}: empty condition")
+    own = get_dialect(dialect).own_options()
+    if own is not None:
+        return str(own.condition(text, what, calls=calls))
     sql = _check_tokens(what, "SELECT 1 WHERE (", text, "\n)")
     (raw,) = _parse(what, sql)
     stmt = raw.stmt
@@ -270,12 +276,17 @@ def condition(text: str, what: str = "--where", dialect: str = "postgres", *,
     return _emit(what, text, stmt.whereClause, dialect, "SELECT 1 WHERE ({}\n)")
 
 
-def assignments(text: str, what: str = "--set") -> list[Assignment]:
+def assignments(text: str, what: str = "--set", dialect: str = "postgres",
+                ) -> list[Assignment]:
     """``column = expression[, ...]`` as ``UPDATE t SET <text>`` parses it: exactly one
     UPDATE with no WHERE, FROM, RETURNING or WITH; plain columns; checked expressions.
-    The expressions are returned as written (``expression()`` makes them runnable)."""
+    The expressions are returned as written (``expression()`` makes them runnable).
+    A dialect with its own option grammar (``Dialect.own_options``) checks them."""
     if not text or not text.strip():
         raise BadInput(f"{what}: expected \"column = expression\"")
+    own = get_dialect(dialect).own_options()
+    if own is not None:
+        return [Assignment(c, q, e) for c, q, e in own.assignments(text, what)]
     before = "UPDATE lockplane_t SET "
     sql = _check_tokens(what, before, text, "\n")
     (raw,) = _parse(what, sql)

@@ -23,7 +23,7 @@ from lockplane.backfill import (
     run_chunk,
     start_backfill,
 )
-from lockplane.dsn import redact
+from lockplane.dsn import dialect_of, redact
 
 PROGRESS_EVERY_S = 1.0  # progress artifact updates, at most this often per task
 LOG_EVERY_S = 10.0
@@ -38,8 +38,8 @@ def plan_backfill_task(dsn: str, table: str, sets: list[str], where: str | None,
                        options: dict[str, Any]) -> BackfillPlan:
     """Resolve the key, try the batch on a shadow sample, check every row read-only,
     estimate rows, duration and WAL. Writes nothing to the target."""
-    return plan_backfill(dsn, make_spec(table, sets, where), BackfillOptions(**options),
-                         report=_report)
+    return plan_backfill(dsn, make_spec(table, sets, where, dialect_of(dsn)),
+                         BackfillOptions(**options), report=_report)
 
 
 @task(name="start-backfill", cache_policy=NO_CACHE)

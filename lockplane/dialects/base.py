@@ -167,6 +167,12 @@ class Dialect(ABC):
     # table is rebuilt once, an AUTO_INCREMENT column is never left without its key, a
     # foreign key never without the index it needs).
     swaps_in_one_alter: bool = False
+    # A foreign key needs an index on its columns, and the server refuses to drop the
+    # one it uses (MySQL): a plan builds the new index before dropping the old.
+    foreign_keys_keep_their_index: bool = False
+    # A view pins the columns it reads (their type cannot change, nor can they be
+    # dropped, while it exists: PostgreSQL), and the catalog records what each view reads.
+    views_pin_columns: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -375,6 +381,13 @@ class Dialect(ABC):
         PostgreSQL's parser checked (lockplane/optsql.py); None: PostgreSQL's rendering
         of the checked tree. BadInput where the dialect would read the text otherwise."""
         raise BadInput(f"{what}: SQL options are not supported on {self.name} yet")
+
+    def own_options(self) -> Any:
+        """A module that checks option SQL (``--set``, ``--where``) with this server's
+        own grammar, with ``expression(text, what, calls=)``, ``condition(...)`` and
+        ``assignments(text, what)`` as in lockplane/optsql.py; None: PostgreSQL's parser
+        checks them, then :meth:`option_text`."""
+        return None
 
     def check_type_name(self, text: str, what: str) -> str | None:
         """A type name option (``--to-type``) checked by the dialect itself, the text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -65,9 +66,30 @@ class MySQLDialect(Dialect):
     comment_clauses = True  # COMMENT '...' of tables, columns and indexes
     replaces_views = True  # CREATE OR REPLACE VIEW takes any new query
     swaps_in_one_alter = True
+    foreign_keys_keep_their_index = True
+
+    # A batch's checkpoint row is read FOR UPDATE (InnoDB row lock to the commit).
+    lock_rows_clause = " FOR UPDATE"
 
     def distinct_sql(self, left: str, right: str) -> str:
         return f"NOT ({left} <=> {right})"
+
+    def own_options(self) -> Any:
+        # --set / --where are MySQL SQL: checked with sqlglot's MySQL grammar.
+        from . import options
+
+        return options
+
+    def backfill_catalog(self) -> Any:
+        from . import backfill
+
+        return backfill
+
+    def json_param(self, value: Any) -> Any:
+        # Key values come back as the driver's Python values (dates, decimals): their
+        # text form, which the server compares with the column's values as it would
+        # the value itself.
+        return None if value is None else json.dumps(value, default=str)
 
     def type_change_narrows(self, old: str, new: str) -> bool | None:
         from .types import type_change_narrows
@@ -114,6 +136,8 @@ class MySQLDialect(Dialect):
         if render is None:
             return None
         alter = render(self)
+        if alter is None:  # (an index replaced in place: several statements)
+            return None
         return alter.table.schema_ or "", alter.table.name, list(alter.clauses)
 
     # COLUMN_TYPE is what introspection records as a column's type: the two compare.
@@ -345,6 +369,27 @@ class MySQLDatabase(Database):
         database = hashlib.sha256(self.database.encode()).hexdigest()[:24]
         return f"lockplane:{database}:" + ".".join(str(int(k)) for k in key)
 
+    def set_local_settings(self, lock_timeout_ms: int | None = None,
+                           statement_timeout_ms: int | None = None,
+                           synchronous_commit: bool | None = None) -> None:
+        """Row lock waits (``innodb_lock_wait_timeout``, whole seconds, at least 1) and,
+        on MariaDB, a statement time limit (``max_statement_time``; 0: none). Session
+        settings: MySQL has no transaction-local ones; whoever calls this per
+        transaction sets them again each time. Commit durability is the server's."""
+        sets = []
+        if lock_timeout_ms is not None:
+            sets.append(f"innodb_lock_wait_timeout = {lock_wait_seconds(lock_timeout_ms)}")
+        if statement_timeout_ms is not None and self.is_mariadb:
+            sets.append(f"max_statement_time = {int(statement_timeout_ms) / 1000!r}")
+        if sets:
+            self.execute("SET SESSION " + ", ".join(sets))
+
+    def held_advisory_locks(self, this_database: bool = True) -> set[tuple[int, int]]:
+        """GET_LOCK names cannot be listed without a plug-in: a set that asks the server
+        (IS_USED_LOCK) whether the lock of each two-integer key it is asked about is held
+        (keys are this database's: the lock name carries it)."""
+        return _UsedLocks(self)
+
     def try_advisory_lock(self, *key: int) -> bool:
         return self.query("SELECT GET_LOCK(%s, 0)", (self._lock_name(key),))[0][0] == 1
 
@@ -413,6 +458,22 @@ class MySQLDatabase(Database):
     def close(self) -> None:
         with contextlib.suppress(pymysql.Error):
             self.conn.close()
+
+
+class _UsedLocks(set):  # type: ignore[type-arg]
+    """Membership asked of the server: ``(a, b) in locks`` (unsigned 32-bit halves, as
+    held_advisory_locks gives them elsewhere) is IS_USED_LOCK of that key's name."""
+
+    def __init__(self, db: MySQLDatabase) -> None:
+        super().__init__()
+        self.db = db
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple):
+            return False
+        signed = [int(k) - 2**32 if int(k) >= 2**31 else int(k) for k in key]
+        rows = self.db.query("SELECT IS_USED_LOCK(%s)", (self.db._lock_name(signed),))
+        return bool(rows and rows[0][0] is not None)
 
 
 def lock_wait_seconds(lock_timeout_ms: int) -> int:
