@@ -74,7 +74,7 @@ def test_rollback_refills_dropped_not_null_columns(pg_dsn: str, tmp_path: Path) 
     assert len(drops) == 2
     for step in drops:
         # The archive is part of the drop's own step, bounded, and said in the plan.
-        assert any("CREATE TABLE \"lockplane\".\"drop_people_" in q for q in step["sql"])
+        assert any("INSERT INTO \"lockplane\".\"drop_people_" in q for q in step["sql"])
         assert any("up to 1,000,000 rows, keyed by id" in m for m in step["messages"])
         assert step["lock"]["scans_table"]
         assert [t["kind"] for t in step["rollback"]["then"]] == ["refill_column",
@@ -177,7 +177,7 @@ def test_sqlite_rebuild_keeps_and_refills(tmp_path: Path, late_rows: bool) -> No
     plan_path = tmp_path / "plan.json"
     plan = _plan(dsn, tmp_path / "after.sql", plan_path)
     (rebuild,) = [s for s in plan["steps"] if s["kind"] == "rebuild_table"]
-    assert any('CREATE TABLE "_lockplane_drop_people_' in q for q in rebuild["sql"])
+    assert any('INSERT INTO "_lockplane_drop_people_' in q for q in rebuild["sql"])
     assert [t["kind"] for t in rebuild["rollback"]["then"]] == ["refill_column",
                                                                 "enforce_not_null"]
     _ok(lockplane("apply", str(plan_path), "--target", dsn, "--auto-approve",
