@@ -34,6 +34,8 @@ class AddEnumValue(Change):
     # What holds a value of the type (recreate_enum.enum_holders), which the inverse's
     # recreate drops and makes again.
     holders: list[tuple[Table, Any]] = field(default_factory=list)
+    # ... and the views and routines it drops and creates again (enum_readers).
+    readers: list[Any] = field(default_factory=list)
 
     def enum_after(self) -> EnumType:
         values = list(self.enum.values)
@@ -68,7 +70,7 @@ class AddEnumValue(Change):
         from .recreate_enum import RecreateEnum
 
         return [RecreateEnum(self.enum_after(), self.enum, self.users, self.foreign_keys,
-                             holders=self.holders)]
+                             holders=self.holders, readers=self.readers)]
 
     def rollback_note(self) -> str:
         return (f"PostgreSQL cannot remove an enum value: the rollback recreates the type "

@@ -94,7 +94,7 @@ def diff_enums(before: Schema, after: Schema, d: Dialect) -> list[Change]:
         return []
     from .add_enum_value import AddEnumValue
     from .drop_enum import DropEnum
-    from .recreate_enum import RecreateEnum, enum_holders
+    from .recreate_enum import RecreateEnum, enum_holders, enum_readers
     from .set_comment import SetComment
 
     old = {_key(e): e for e in before.enums}
@@ -112,8 +112,10 @@ def diff_enums(before: Schema, after: Schema, d: Dialect) -> list[Change]:
         holders = enum_holders(before, after, *key)
         if needs_recreate(b, a):
             # sets the new type's comment itself
-            out.append(RecreateEnum(b, a, users, fks, holders=holders))
+            out.append(RecreateEnum(b, a, users, fks, holders=holders, readers=enum_readers(
+                before, after, *key, users, routines_only=True)))
             continue
+        readers = enum_readers(before, after, *key, users)
         values = list(b.values)
         for i, v in enumerate(a.values):
             if v in values:
@@ -123,13 +125,14 @@ def diff_enums(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             if i > 0:
                 step = AddEnumValue(b.model_copy(update={"values": list(values)}), v,
                                     after_value=a.values[i - 1], users=users,
-                                    foreign_keys=fks, holders=holders)
+                                    foreign_keys=fks, holders=holders,
+                                    readers=readers)
                 values.insert(values.index(a.values[i - 1]) + 1, v)
             else:
                 anchor = values[0] if values else None
                 step = AddEnumValue(b.model_copy(update={"values": list(values)}), v,
                                     before_value=anchor, users=users, foreign_keys=fks,
-                                    holders=holders)
+                                    holders=holders, readers=readers)
                 values.insert(0, v)
             out.append(step)
         if a.comment != b.comment:

@@ -19,11 +19,14 @@ from ..model import (
     CheckConstraint,
     EnumType,
     ForeignKey,
+    Function,
     Index,
+    ObjectKey,
     Policy,
     Schema,
     Table,
     Trigger,
+    View,
     qualified,
 )
 from .base import (
@@ -135,6 +138,80 @@ def _holder_changes(t: Table, obj: Holder) -> tuple[Change, Change]:
     return DropPolicy(schema, t.name, obj), CreatePolicy(schema, t.name, obj)
 
 
+def _sql_standard(f: Function) -> bool:
+    """Whether a routine has an SQL-standard body (BEGIN ATOMIC / RETURN), whose column
+    references the server records (and then refuses to convert those columns)."""
+    import pglast
+    from pglast import ast
+
+    try:
+        stmts = pglast.parse_sql(f.definition)
+    except pglast.parser.ParseError:
+        return False
+    return any(isinstance(s.stmt, ast.CreateFunctionStmt) and s.stmt.sql_body is not None
+               for s in stmts)
+
+
+def enum_readers(before: Schema, after: Schema, schema: str, name: str,
+                 users: list[tuple[str, str, str, int, str | None]], *,
+                 routines_only: bool = False) -> list[View | Function]:
+    """Views and routines the server will not let the columns of the type be converted
+    under (views and SQL-standard routines over their tables or over the type), and what
+    depends on those in turn, in creation order (``before``'s dependency graph). Only
+    those the plan keeps as they are. ``routines_only``: for a plan that recreates the
+    type itself, whose views over those tables are its own steps already
+    (create_view.diff_views), as is what depends on them (plan.recreate_dependents)."""
+    from .create_function import function_key
+
+    views = {("relation", v.schema_ or "", v.name, ""): v for v in before.views}
+    kept_views = {("relation", v.schema_ or "", v.name, ""): v for v in after.views}
+    fns = {function_key(f): f for f in before.functions}
+    kept_fns = {function_key(f): f for f in after.functions}
+    dependents: dict[ObjectKey, set[ObjectKey]] = {}
+    for obj, dep in before.dependencies:
+        dependents.setdefault(dep, set()).add(obj)
+    seeds: list[ObjectKey] = [("type", schema, name, "")]
+    seeds += [("relation", s, t, "") for s, t, _, _, _ in users]
+    found: set[ObjectKey] = set()
+    stack = list(seeds)
+    while stack:
+        key = stack.pop()
+        for obj in sorted(dependents.get(key, ())):
+            if obj in found:
+                continue
+            if obj in views:
+                keep = not routines_only and kept_views.get(obj) == views[obj]
+            elif obj in fns:
+                # (a routine that only names a table's row type is no obstacle, unless
+                # the view it names goes)
+                keep = kept_fns.get(obj) == fns[obj] and (
+                    _sql_standard(fns[obj]) or key in views)
+            else:
+                continue
+            if keep:
+                found.add(obj)
+                stack.append(obj)
+    # creation order: what an object depends on first
+    deps = {obj: {d for o, d in before.dependencies if o == obj and d in found}
+            for obj in found}
+    order: list[ObjectKey] = []
+    while len(order) < len(found):
+        ready = sorted(k for k in found if k not in order and deps[k] <= set(order))
+        order += ready or sorted(k for k in found if k not in order)[:1]  # (a cycle)
+    return [views[k] if k in views else fns[k] for k in order]
+
+
+def _reader_changes(reader: View | Function) -> tuple[Change, Change]:
+    from .create_function import CreateFunction
+    from .create_view import CreateView
+    from .drop_function import DropFunction
+    from .drop_view import DropView
+
+    if isinstance(reader, View):
+        return DropView(reader, recreated=True), CreateView(reader, recreated=True)
+    return DropFunction(reader, recreated=True), CreateFunction(reader)
+
+
 @register
 @dataclass(repr=False, eq=False)  # Change's own (see there)
 class RecreateEnum(Change):
@@ -154,6 +231,9 @@ class RecreateEnum(Change):
     # Indexes, CHECKs, triggers and policies that hold a value of the type (enum_holders):
     # dropped before the conversion and made again after it.
     holders: list[tuple[Table, Holder]] = field(default_factory=list)
+    # Views and SQL-standard routines over the converted tables or the type, in creation
+    # order (enum_readers): dropped before the conversion, created again after it.
+    readers: list[View | Function] = field(default_factory=list)
 
     def removed(self) -> list[str]:
         return [v for v in self.before.values if v not in self.after.values]
@@ -175,6 +255,8 @@ class RecreateEnum(Change):
         fks = [(d.qname(t.schema_, t.name), fk) for t, fk in self.foreign_keys if fk.name]
         out = [f"ALTER TABLE {t} DROP CONSTRAINT {d.quote(str(fk.name))}" for t, fk in fks]
         made_again: list[str] = []
+        for reader in reversed(self.readers):
+            out += _reader_changes(reader)[0].sql_postgres(d)
         for t, obj in self.holders:
             drop, create = _holder_changes(t, obj)
             out += drop.sql_postgres(d)
@@ -193,6 +275,8 @@ class RecreateEnum(Change):
         out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}"
                 + (" NOT VALID" if self.fks_not_valid or not fk.valid else "") for t, fk in fks]
         out += made_again
+        for reader in self.readers:
+            out += _reader_changes(reader)[1].sql_postgres(d)
         out += comment_sql(d, "TYPE", (e.schema_ or "", e.name), e.comment)
         out.append(f"DROP TYPE {old}")
         return out
@@ -208,7 +292,7 @@ class RecreateEnum(Change):
 
     def inverse(self) -> list[Change]:
         return [RecreateEnum(self.after, self.before, self.users, self.foreign_keys,
-                             holders=self.holders)]
+                             holders=self.holders, readers=self.readers)]
 
     def rollback_note(self) -> str | None:
         if self.removed():

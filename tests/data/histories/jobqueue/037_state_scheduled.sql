@@ -1,0 +1,1 @@
+ALTER TYPE job_state ADD VALUE 'scheduled' BEFORE 'queued';
