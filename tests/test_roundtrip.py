@@ -767,12 +767,23 @@ CREATE TABLE refs (id int PRIMARY KEY, ev_id int, ev_at int,
 INSERT INTO ev VALUES (1, 20), (2, 30);
 INSERT INTO refs VALUES (1, 1, 20), (2, NULL, NULL);
 '''
+ROWS_FN_TABLE = 'CREATE SCHEMA "s x"; CREATE TABLE "s x"."T" (a int);'
+ROWS_FN = '''
+CREATE FUNCTION public."all rows"(r "s x"."T") RETURNS SETOF "s x"."T" LANGUAGE sql STABLE
+  BEGIN ATOMIC SELECT * FROM "s x"."T"; END;'''
 GENERATED_CASES: list[tuple[str, str, str]] = [
     # A partition of a table that foreign keys reference: DROP TABLE refuses ("other
     # objects depend on it") until it is detached.
     ("drop a partition of a referenced table", REFERENCED_PARTS,
      REFERENCED_PARTS.split("INSERT")[0].replace(
          "CREATE TABLE ev_lo PARTITION OF ev FOR VALUES FROM (MINVALUE) TO (10);\n", "")),
+    # A function whose SQL-standard body reads every column of a table (SELECT *, bound
+    # to the columns when it is created) comes after the columns the plan adds: created,
+    # or replaced because its body now lists one more.
+    ("a new function reads a column the plan adds", ROWS_FN_TABLE,
+     ROWS_FN_TABLE.replace("a int)", 'a int, "b c" text)') + ROWS_FN),
+    ("a function reading every column of a table that gains one",
+     ROWS_FN_TABLE + ROWS_FN, ROWS_FN_TABLE.replace("a int)", 'a int, "b c" text)') + ROWS_FN),
 ]
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ..dialects.base import Dialect
     from ..dialects.mysql.alter_facts import MySQLAlter
-    from ..model import Schema
+    from ..model import ObjectKey, Schema
 
 log = logging.getLogger("lockplane")
 
@@ -231,3 +231,10 @@ class AddColumn(Change):
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)
+
+    def objects_created(self) -> tuple[ObjectKey, ...]:
+        # Part of its table's row: a function or view that reads the column (SELECT *
+        # of a SQL-standard body, a whole-row value) is created after it.
+        from .base import object_key
+
+        return (object_key("relation", self.table.schema_, self.table.name),)
