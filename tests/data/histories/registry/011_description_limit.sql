@@ -1,0 +1,2 @@
+ALTER TABLE registry.packages ADD CONSTRAINT packages_description_length
+    CHECK (char_length(description) <= 4000);

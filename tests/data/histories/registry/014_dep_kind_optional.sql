@@ -1,0 +1,1 @@
+ALTER TYPE registry.dep_kind ADD VALUE 'optional';

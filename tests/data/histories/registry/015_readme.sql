@@ -1,0 +1,1 @@
+ALTER TABLE registry.versions ADD COLUMN readme text, ADD COLUMN license text;

@@ -1,0 +1,1 @@
+ALTER TABLE registry.accounts RENAME COLUMN login TO username;

@@ -1,0 +1,1 @@
+CREATE TABLE registry.downloads_default PARTITION OF registry.downloads DEFAULT;

@@ -1,0 +1,1 @@
+ALTER TABLE registry.downloads DETACH PARTITION registry.downloads_2024;
