@@ -524,7 +524,12 @@ def db_closed(db: Database) -> bool:
 
 def error_line(exc: BaseException) -> str:
     diag = getattr(exc, "diag", None)
-    msg = getattr(diag, "message_primary", None) or (str(exc).strip().splitlines() or [""])[0]
+    args = getattr(exc, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        text = args[1]  # (error number, message): PyMySQL's shape
+    else:
+        text = str(exc)
+    msg = getattr(diag, "message_primary", None) or (text.strip().splitlines() or [""])[0]
     detail = getattr(diag, "message_detail", None)
     return redact(msg + (f" ({detail})" if detail else ""))
 

@@ -288,12 +288,13 @@ class MySQLDatabase(Database):
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         with self.conn.cursor() as cur:
-            # No parameters: the SQL goes as it is (a % in it is not a placeholder).
-            cur.execute(sql, tuple(params) if params else None)
+            # No parameters (None): the SQL goes as it is (a % in it is not a placeholder);
+            # a list, even empty, is interpolated (%% is %), as psycopg does.
+            cur.execute(sql, None if params is None else tuple(params))
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cur:
-            cur.execute(sql, tuple(params) if params else None)
+            cur.execute(sql, None if params is None else tuple(params))
             return list(cur.fetchall()) if cur.description else []
 
     def introspect(self) -> Schema:
@@ -361,7 +362,7 @@ class MySQLDatabase(Database):
 
     def rowcount(self, sql: str, params: Sequence[Any] | None = None) -> int:
         with self.conn.cursor() as cur:
-            return int(cur.execute(sql, tuple(params) if params else None))
+            return int(cur.execute(sql, None if params is None else tuple(params)))
 
     # GET_LOCK names are server-wide; PostgreSQL's advisory keys are per database. The
     # name carries the database (hashed: a name is at most 64 characters).

@@ -189,9 +189,10 @@ def shadow_trial(db: MySQLDatabase, rb: ResolvedBackfill, stats: TableStats,
             raise BadInput(f"could not build a shadow copy of {rb.display}: "
                            f"{exc.args[-1] if exc.args else exc}") from None
         marks = ", ".join(["%s"] * len(cols))
+        esc = d.escape_for_params
         if rows:
             with shadow.transaction(), shadow.conn.cursor() as cur:
-                cur.executemany(f"INSERT INTO {qt} ({qcols}) VALUES ({marks})", rows)
+                cur.executemany(f"INSERT INTO {esc(qt)} ({esc(qcols)}) VALUES ({marks})", rows)
         for sql in trigger_sql:
             # A trigger that names tables the copy lacks fails when it fires, not here;
             # one the server cannot create at all is left out of the trial.
