@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from pglast.parser import ParseError, scan
 
 from .errors import BadInput
-from .model import Column, Schema, Table
+from .model import Column, Schema, Table, qualified
 
 if TYPE_CHECKING:
     from .changes.base import Change
@@ -331,25 +331,49 @@ def apply_fill_annotations(schema: Schema, declared: list[Declared],
 # ------------------------------------------------------------------------ checking
 def check_fill(expression: str, what: str, table: Table, column: Column,
                dialect: str) -> str:
-    """``expression`` checked as one value over the row of ``table``; the SQL to run."""
+    """``expression`` checked as one value over the row of ``table``; the SQL to run.
+
+    Which columns it may name is known only when it acts (a fill may read a column the
+    same plan drops, as a history replacing a flag by a timestamp does): ``declared_fills``
+    checks them against the table then. Here: names of this table only."""
     from . import optsql
 
     if column.generated is not None or column.identity is not None:
         kind = "generated" if column.generated is not None else "identity"
         raise BadInput(f"{what}: {column.name} is an {kind} column: the server fills it")
-    node = optsql._value_node(what, expression)
-    names = {c.name.casefold() for c in table.columns}
+    _row_columns(optsql._value_node(what, expression), what, table.name)
+    return optsql.expression(expression, what, dialect)
+
+
+def _row_columns(node: Any, what: str, table: str) -> set[str]:
+    """The (case-folded) columns of the row an expression names outside its subqueries;
+    bad input for a name of another table."""
+    out: set[str] = set()
     for ref in _column_refs(node):
         fields = [getattr(f, "sval", None) for f in ref.fields or ()]
         if any(f is None for f in fields):
-            raise BadInput(f"{what}: {_shown(fields)} is not a column of {table.name}")
-        if len(fields) > 2 or (len(fields) == 2
-                               and fields[0].casefold() != table.name.casefold()):
+            raise BadInput(f"{what}: {_shown(fields)} is not a column of {table}")
+        if len(fields) > 2 or (len(fields) == 2 and (fields[0] or "").casefold()
+                               != table.casefold()):
             raise BadInput(f"{what}: {_shown(fields)}: only the row's own columns (of "
-                           f"{table.name}) may be named outside a subquery")
-        if fields[-1].casefold() not in names:
-            raise BadInput(f"{what}: {fields[-1]} is not a column of {table.name}")
-    return optsql.expression(expression, what, dialect)
+                           f"{table}) may be named outside a subquery")
+        out.add((fields[-1] or "").casefold())
+    return out
+
+
+def _check_acting(b: Table, a: Table | None, column: Column) -> None:
+    """A fill about to act names only columns its row has then (the table's, before or
+    after the plan: the fill runs while both are there)."""
+    from . import optsql
+
+    assert column.fill_with is not None
+    what = f"{qualified(b.schema_, b.name)}.{column.name}: {ANNOTATION} {column.fill_with}"
+    names = _row_columns(optsql._value_node(what, column.fill_with), what, b.name)
+    have = {c.name.casefold() for t in (b, a) if t is not None for c in t.columns}
+    missing = sorted(names - have)
+    if missing:
+        raise BadInput(f"{what}: names {', '.join(missing)}, which {b.name} has neither "
+                       "before nor after this plan")
 
 
 def _shown(fields: list[str | None]) -> str:
@@ -415,12 +439,16 @@ def declared_fills(changes: list[Change], before: Schema, after: Schema,
     for c in changes:
         key = c.table_key()
         if isinstance(c, AddColumn) and c.column.fill_with is not None:
+            _check_acting(c.table, _wanted(after, c.table), c.column)
             out += _slot(c, _add_filled(c))
         elif isinstance(c, AlterColumn) and c.after.fill_with is not None \
                 and c.before.nullable and not c.after.nullable and key is not None:
+            _check_acting(c.table, _wanted(after, c.table), c.after)
             out += _slot(c, _tighten_filled(c, _wanted(after, c.table), d))
             done.add((*key, c.after.name))
         elif isinstance(c, RebuildTable) and _rebuild_fills(c, d):
+            for col, _ in _rebuild_fills(c, d):
+                _check_acting(c.before, c.after, col)
             out += _slot(c, _rebuild_filled(c, d))
             done |= {(*key, col.name) for col in c.after.columns} if key else set()
         else:
@@ -439,6 +467,7 @@ def declared_fills(changes: list[Change], before: Schema, after: Schema,
                 continue
             conds = _violations(b, a, col.name, d)
             if conds:
+                _check_acting(b, a, col)
                 fill = declared_fill(b, col, False, where=_any(conds))
                 fill.order, fill.rank = Order.ADD_CONSTRAINT, -1  # type: ignore[misc]
                 out.append(fill)
