@@ -17,8 +17,9 @@ line when it stands on a line of its own. Which column that is comes from Postgr
 lexer (``pglast.parser.scan``): token positions, never patterns over the statements.
 ``EXPR`` is checked as one value expression with PostgreSQL's parser
 (:func:`lockplane.optsql.expression`: no statements, no data-modifying subquery, no
-function with side effects); unqualified column names must be columns of the table.
-Anything else is bad input naming ``file:line``.
+function with side effects, no column of another table outside a subquery); anything
+else is bad input naming ``file:line``. The columns it names are checked when it acts,
+against the table before and after the plan (it may read a column the plan drops).
 
 The fill is intent, not state (like ``renamed_from``: not hashed). It acts only when a
 plan adds the column, or makes an existing one NOT NULL:
@@ -31,8 +32,9 @@ plan adds the column, or makes an existing one NOT NULL:
 - on SQLite the table rebuild that would add (or tighten) the column is split: the
   column is added nullable (ADD COLUMN), filled, and the rebuild brings the rest.
 
-A column a plan does not add or tighten ignores its fill (the annotation stays in the
-file after the apply).
+An existing column is also filled where a new CHECK on it is false, or where its value
+of a new UNIQUE key is another row's too. A column a plan does not add or constrain
+ignores its fill (the annotation stays in the file after the apply).
 """
 
 from __future__ import annotations
