@@ -291,6 +291,9 @@ def _find_table(schema: Schema, parts: list[_Name], default_schema: str) -> Tabl
             name.text.casefold())
     hits = [t for t in schema.tables
             if ((t.schema_ or "").casefold(), t.name.casefold()) == want]
+    if not hits and not qual:
+        # (the file may set its own search_path: the one table of that name anywhere)
+        hits = [t for t in schema.tables if t.name in _variants(name)]
     return hits[0] if len(hits) == 1 else None
 
 

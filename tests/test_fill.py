@@ -275,6 +275,20 @@ def test_fill_names_columns_of_its_row(pg_dsn: str, tmp_path: Path) -> None:
                                   "nosuch, which s has neither before nor after this plan")
 
 
+def test_search_path_of_the_file(pg_dsn: str, tmp_path: Path) -> None:
+    """An unqualified table under the file's own search_path is found in its schema."""
+    pg_exec(pg_dsn, "CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY);"
+            "INSERT INTO app.t VALUES (1), (2);")
+    schema = _write(tmp_path, "s.sql", "CREATE SCHEMA app;\nSET search_path = app;\n"
+                    "CREATE TABLE t (id int PRIMARY KEY,\n  n int NOT NULL -- "
+                    "lockplane:fill-with id * 10\n);")
+    plan_path = tmp_path / "p.json"
+    plan = _plan(pg_dsn, schema, plan_path)
+    assert any(s["kind"] == "backfill_column" for s in plan["steps"])
+    _apply(plan_path, pg_dsn)
+    assert _rows(pg_dsn, "SELECT id, n FROM app.t ORDER BY id") == [(1, 10), (2, 20)]
+
+
 def test_misplaced_annotation_is_bad_input(pg_dsn: str, tmp_path: Path) -> None:
     schema = _write(tmp_path, "s.sql", "CREATE TABLE t (\n  id int,\n"
                     "  CONSTRAINT t_pk PRIMARY KEY (id) -- lockplane:fill-with 1\n);\n")
