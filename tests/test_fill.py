@@ -483,7 +483,11 @@ def test_multiphase(pg_dsn: str, tmp_path: Path, new: bool) -> None:
     # Phase 2 fills again what old code wrote as NULL meanwhile, before the check.
     assert [s["kind"] for s in second["plan"]["steps"]][:2] == ["backfill_column",
                                                                 "add_constraint"]
-    assert not any(s["kind"] == "backfill_column" for s in third["plan"]["steps"])
+    # SET NOT NULL trusts phase 2's validated check (no scan, no second check), then
+    # drops it.
+    assert [s["kind"] for s in third["plan"]["steps"]] == ["alter_column", "drop_constraint"]
+    assert not third["plan"]["steps"][0]["lock"]["scans_table"]
+    assert third["plan"]["steps"][1]["safety"] == "multi_phase"
     if not new:
         return  # (the same phases as a new column's, less its ADD COLUMN: run one of them)
     assert lockplane("apply-phase", str(mp_path), "--target", pg_dsn, "--phase", "1",

@@ -632,8 +632,39 @@ def add_not_null_filled(after: Schema, table: Table, wanted: Column,
                 name="enforce",
                 description=f"SET NOT NULL on {column} (PostgreSQL uses the validated check: "
                             "no scan), then drop the check",
-                changes=remaining(settled),
+                changes=_enforce_with_check(settled, table, column, check_name),
+                sanctioned=lambda c: (f"column {column} is NOT NULL now, which this check "
+                                      "stood in for" if c.kind == "drop_constraint"
+                                      and getattr(getattr(c, "constraint", None), "name",
+                                                  None) == check_name else None),
                 rollback_description=f"Make {column} nullable again and restore the check")]
+
+
+def _enforce_with_check(after: Schema, table: Table, column: str,
+                        check_name: str) -> ChangeSource:
+    """The rest of the diff, with SET NOT NULL on ``column`` trusting the validated
+    ``check_name`` (no scan, no second helper check) and that check dropped after it."""
+    from dataclasses import replace
+
+    from ..changes.alter_column import AlterColumn
+    from ..changes.base import Order
+    from ..changes.drop_constraint import DropConstraint
+
+    key = (table.schema_ or "", table.name)
+
+    def source(state: Schema, d: Dialect) -> list[Change]:
+        out: list[Change] = []
+        for c in diff(state, after, d):
+            if isinstance(c, AlterColumn) and c.table_key() == key \
+                    and c.after.name == column and c.aspects() == ["set not null"]:
+                c = replace(c, not_null_check=check_name)
+            elif isinstance(c, DropConstraint) and c.table_key() == key \
+                    and getattr(c.constraint, "name", None) == check_name:
+                c.order, c.rank = Order.ALTER_COLUMN, 1  # type: ignore[misc]  # after it
+            out.append(c)
+        return out
+
+    return source
 
 
 # ------------------------------------------------------ validation of new constraints
