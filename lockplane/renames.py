@@ -56,9 +56,8 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
             changes.append(_first(RenameColumn(t.model_copy(deep=True), old, new)))
             _rename_column_in(renamed, t, old, new)
     renamed._table_index = None
-    table_names = {old: new for (_, old), new in tables}
-    _follow_definitions(renamed, after, table_names | {
-        old: new for pairs in columns.values() for old, new in pairs}, table_names)
+    _follow_definitions(renamed, after, {old: new for (_, old), new in tables} | {
+        old: new for pairs in columns.values() for old, new in pairs})
     if after.dialect and get_dialect(after.dialect).derived_constraint_names:
         # The server names constraints and indexes after their table and columns when the
         # schema does not: renamed, they would be dropped and built again under the new
@@ -142,11 +141,9 @@ def _follow_names(t: Table, wanted: Table) -> list[Change]:
 
 
 # ------------------------------------------------------------ what the server renames too
-def _follow_definitions(renamed: Schema, after: Schema, names: dict[str, str],
-                        table_names: dict[str, str]) -> None:
+def _follow_definitions(renamed: Schema, after: Schema, names: dict[str, str]) -> None:
     """Definitions the server prints anew once the renames are done (a trigger's UPDATE
-    OF list and WHEN, a policy, a view's query (``table_names``), an SQL-standard
-    function body), taken
+    OF list and WHEN, a policy, a view's query, an SQL-standard function body), taken
     from ``after`` where they are ``renamed``'s with the renamed identifiers: no step
     makes them (the server did), and none must undo them before the renames are undone."""
     if not names:
@@ -169,8 +166,9 @@ def _follow_definitions(renamed: Schema, after: Schema, names: dict[str, str],
     views = {(v.schema_ or "", v.name): v for v in after.views}
     for v in renamed.views:
         twin = views.get((v.schema_ or "", v.name))
-        # (tables only: a view keeps its column's old name as the output name)
-        if twin is not None and _same_renamed(v.definition, twin.definition, table_names, ""):
+        # (a view keeps a renamed column's old name as its output name: "x AS old")
+        if twin is not None and _same_renamed(v.definition, twin.definition, names, "",
+                                              keep_output_names=True):
             v.definition, v.depends_on = twin.definition, list(twin.depends_on)
     functions = {(f.schema_ or "", f.name, f.identity_arguments): f for f in after.functions}
     for f in renamed.functions:
@@ -180,9 +178,10 @@ def _follow_definitions(renamed: Schema, after: Schema, names: dict[str, str],
 
 
 def _same_renamed(old: str | None, new: str | None, names: dict[str, str],
-                  head: str = "SELECT ") -> bool:
+                  head: str = "SELECT ", keep_output_names: bool = False) -> bool:
     """Whether ``new`` parses to ``old`` with the identifiers of ``names`` renamed
-    (``head``: what makes an expression a statement)."""
+    (``head``: what makes an expression a statement). ``keep_output_names``: a select
+    list item that is a bare renamed column keeps its old name as its output name."""
     if old == new or old is None or new is None:
         return old == new
     import pglast
@@ -191,17 +190,23 @@ def _same_renamed(old: str | None, new: str | None, names: dict[str, str],
         was, now = pglast.parse_sql(head + old), pglast.parse_sql(head + new)
     except pglast.parser.ParseError:
         return False
-    return _tree([n(skip_none=True) for n in was], names) == _tree(
+    return _tree([n(skip_none=True) for n in was], names, keep_output_names) == _tree(
         [n(skip_none=True) for n in now], {})
 
 
-def _tree(node: object, names: dict[str, str]) -> object:
+def _tree(node: object, names: dict[str, str], keep_output_names: bool = False) -> object:
     """A parse tree as plain data, without source positions, names renamed."""
     if isinstance(node, dict):
-        return {k: _tree(v, names) for k, v in node.items()
-                if k not in ("location", "stmt_location", "stmt_len")}
+        out = {k: _tree(v, names, keep_output_names) for k, v in node.items()
+               if k not in ("location", "stmt_location", "stmt_len")}
+        if keep_output_names and node.get("@") == "ResTarget" and "name" not in node:
+            fields = (node.get("val") or {}).get("fields") or ()
+            if node["val"].get("@") == "ColumnRef" and fields and \
+                    fields[-1].get("sval") in names:
+                out["name"] = fields[-1]["sval"]
+        return out
     if isinstance(node, list | tuple):
-        return [_tree(v, names) for v in node]
+        return [_tree(v, names, keep_output_names) for v in node]
     if isinstance(node, str):
         return names.get(node, node)
     return node

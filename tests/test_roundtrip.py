@@ -719,9 +719,10 @@ def test_dependency_graph_is_read_and_left_out_of_the_hash(pg_dsn) -> None:
 
 
 # Found by test_histories: a declared rename changes how the server prints what names the
-# renamed table or column (a trigger's UPDATE OF and WHEN, a policy, a view, an
-# SQL-standard function body). The server does that itself: no step may redo it, or its
-# undo runs before the rename's undo and names what is not there yet.
+# renamed table or column (a trigger's UPDATE OF and WHEN, a policy, a view, which keeps
+# a renamed column's old name as its output name, an SQL-standard function body). The
+# server does that itself: no step may redo it, or its undo runs before the rename's undo
+# and names what is not there yet.
 RENAMED_DEPENDENTS = """CREATE TABLE {t} (id int PRIMARY KEY, {c} text);
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER touch BEFORE UPDATE OF {c} ON {t} FOR EACH ROW
@@ -729,6 +730,7 @@ CREATE TRIGGER touch BEFORE UPDATE OF {c} ON {t} FOR EACH ROW
 ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visible ON {t} USING ({c} <> 'hidden');
 CREATE VIEW shown AS SELECT id FROM {t} WHERE id > 0;
+CREATE VIEW texts AS SELECT x.id, x.{c} AS body FROM {t} x WHERE x.{c} IS NOT NULL;
 CREATE FUNCTION longest() RETURNS int LANGUAGE sql STABLE
   BEGIN ATOMIC SELECT max(length({c})) FROM {t}; END;
 """

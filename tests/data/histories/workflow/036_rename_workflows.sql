@@ -1,0 +1,1 @@
+ALTER TABLE workflows RENAME TO workflow_definitions;
