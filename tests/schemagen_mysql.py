@@ -67,6 +67,8 @@ class Col:
     default: str | None = None
     comment: str | None = None
     binary_collation: bool = False  # COLLATE utf8mb4_bin (strings)
+    on_update: bool = False  # datetime: ON UPDATE CURRENT_TIMESTAMP
+    auto_increment: bool = False  # the primary key's one int column
 
 
 @dataclass
@@ -180,13 +182,16 @@ def gen_col(draw: Draw, db: Db, t: Tbl | None, taken: set[str]) -> Col:
         c.comment = draw(st.sampled_from(COMMENT_POOL))
     if type_ in STRINGS and draw(st.integers(0, 4)) == 0:
         c.binary_collation = True
+    if type_ == "datetime" and draw(st.integers(0, 2)) == 0:
+        c.on_update = True
     return c
 
 
 def gen_table(draw: Draw, db: Db) -> Tbl:
     name = db.fresh(draw)
     taken: set[str] = set()
-    id_col = Col(name=db.fresh(draw, taken), type="int", nullable=False)
+    id_col = Col(name=db.fresh(draw, taken), type="int", nullable=False,
+                 auto_increment=draw(st.integers(0, 3)) == 0)
     taken.add(id_col.name)
     cols = [id_col]
     for _ in range(draw(st.integers(1, 4))):
@@ -226,7 +231,10 @@ def gen_index(draw: Draw, db: Db, t: Tbl) -> None:
 
 
 def gen_check(draw: Draw, db: Db, t: Tbl) -> None:
-    c = draw(st.sampled_from(t.cols))
+    cols = [c for c in t.cols if not c.auto_increment]  # (MariaDB refuses those)
+    if not cols:
+        return
+    c = draw(st.sampled_from(cols))
     n = q(c.name)
     if c.type in NUMERIC:
         expr = f"{n} >= 0"
@@ -358,8 +366,10 @@ def m_default(draw: Draw, db: Db) -> None:
     t = _pick(draw, db)
     if t is None:
         return
-    c = draw(st.sampled_from(t.cols))
-    c.default = draw(st.sampled_from([None, *DEFAULTS[c.type]]))
+    cols = [c for c in t.cols if not c.auto_increment]
+    if cols:
+        c = draw(st.sampled_from(cols))
+        c.default = draw(st.sampled_from([None, *DEFAULTS[c.type]]))
 
 
 def m_comment(draw: Draw, db: Db) -> None:
@@ -429,6 +439,8 @@ def m_pk(draw: Draw, db: Db) -> None:
         return
     cols = [c for c in t.cols if not c.nullable and c.name not in t.pk
             and c.type in NUMERIC | {"v20", "v100", "date", "datetime", "enum", "enum4"}]
+    if any(t.col(c).auto_increment for c in t.pk):
+        return  # (an AUTO_INCREMENT column must stay a key's first column)
     if len(t.pk) > 1:
         t.pk = t.pk[:1]
     elif cols:
@@ -468,9 +480,26 @@ def m_options(draw: Draw, db: Db) -> None:
         t.row_format = draw(st.sampled_from([None, "DYNAMIC", "COMPACT"]))
 
 
-MUTATIONS = [m_add_table, m_drop_table, m_add_column, m_drop_column, m_widen, m_nullable,
-             m_default, m_comment, m_collation, m_index, m_check, m_fk, m_pk, m_view,
-             m_trigger, m_options]
+def m_auto_increment(draw: Draw, db: Db) -> None:
+    t = _pick(draw, db)
+    if t is not None and len(t.pk) == 1 and t.col(t.pk[0]).type in NUMERIC - {"dec", "dec14"} \
+            and not any(ck.col == t.pk[0] for ck in t.checks):
+        c = t.col(t.pk[0])
+        c.auto_increment = not c.auto_increment
+        c.default = None
+
+
+def m_on_update(draw: Draw, db: Db) -> None:
+    t = _pick(draw, db)
+    cols = [c for c in t.cols if c.type == "datetime"] if t is not None else []
+    if cols:
+        c = draw(st.sampled_from(cols))
+        c.on_update = not c.on_update
+
+
+MUTATIONS = [m_auto_increment, m_on_update, m_add_table, m_drop_table, m_add_column,
+             m_drop_column, m_widen, m_nullable, m_default, m_comment, m_collation, m_index,
+             m_check, m_fk, m_pk, m_view, m_trigger, m_options]
 
 
 def mutate(draw: Draw, frm: Db) -> Db:
@@ -507,6 +536,10 @@ def render(db: Db, rows: bool) -> str:
                 s += " NOT NULL"
             if c.default is not None:
                 s += f" DEFAULT {c.default}"
+            if c.on_update:
+                s += " ON UPDATE CURRENT_TIMESTAMP"
+            if c.auto_increment:
+                s += " AUTO_INCREMENT"
             if c.comment:
                 s += f" COMMENT {lit(c.comment)}"
             items.append(s)

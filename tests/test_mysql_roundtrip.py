@@ -88,6 +88,18 @@ CASES: list[tuple[str, str, str]] = [
     ("add index", BASE, BASE + "CREATE INDEX users_nick ON users (nick);"),
     ("drop index", BASE + "CREATE INDEX users_nick ON users (nick);", BASE),
     ("change index", BASE, _base("KEY posts_user (user_id)", "KEY posts_user (user_id, id)")),
+    ("rename the index a foreign key uses", BASE,
+     _base("KEY posts_user (user_id)", "KEY posts_by_user (user_id, id)")),
+    # The server drops the index it made for a foreign key once another serves the key.
+    ("an index takes over from a foreign key's own", BASE
+     + "CREATE TABLE likes (id int PRIMARY KEY, post_id int, CONSTRAINT likes_post "
+       "FOREIGN KEY (post_id) REFERENCES posts (id));",
+     BASE + "CREATE TABLE likes (id int PRIMARY KEY, post_id int, UNIQUE KEY likes_once "
+       "(post_id), CONSTRAINT likes_post FOREIGN KEY (post_id) REFERENCES posts (id));"),
+    ("an altered Aria table", BASE + "CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, "
+     "d date NOT NULL DEFAULT '2024-01-01') ENGINE=Aria;",
+     BASE + "CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, d date NOT NULL) "
+     "ENGINE=Aria;"),
     ("unique index", BASE, BASE + "CREATE UNIQUE INDEX users_email ON users (email);"),
     ("prefix and descending index", BASE,
      BASE + "CREATE INDEX posts_title ON posts (title(10), id DESC);"),

@@ -13,7 +13,7 @@ from ..model import DefaultPrivileges
 from ..model import Grant as GrantModel
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
 from .grant import privileges_delta, revoked_defaults_delta
-from .pg_common import grantee_sql, is_postgres, privilege_sql
+from .pg_common import grantee_sql, privilege_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -98,7 +98,7 @@ def diff_default_privileges(before: Schema, after: Schema, d: Dialect) -> list[C
     would lack PUBLIC EXECUTE). New grants and newly revoked built-ins run last, with
     the other grants: each new object's own grants and revokes already cover them.
     """
-    if not is_postgres(d):
+    if not AlterDefaultPrivileges.speaks(d):
         return []
     from .create_schema import _namespaces
 

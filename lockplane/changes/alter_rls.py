@@ -20,7 +20,6 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import is_postgres
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -89,7 +88,7 @@ class AlterRls(Change):
 
 
 def diff_rls(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not AlterRls.speaks(d):
         return []
     if (b.rls_enabled, b.rls_forced) == (a.rls_enabled, a.rls_forced):
         return []

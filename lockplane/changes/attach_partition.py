@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from ..model import Table, qualified
 from .base import TABLE_PART_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import is_postgres
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -82,7 +81,7 @@ class AttachPartition(Change):
 
 
 def diff_hierarchy(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not AttachPartition.speaks(d):
         return []
     out: list[Change] = []
     if (b.partition_of, b.partition_bound) != (a.partition_of, a.partition_bound):

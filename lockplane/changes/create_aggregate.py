@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Aggregate, Schema, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, is_postgres
+from .pg_common import comment_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -69,7 +69,7 @@ def _key(a: Aggregate) -> tuple[str, str, str]:
 
 
 def diff_aggregates(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or not (before.aggregates or after.aggregates):
+    if not CreateAggregate.speaks(d) or not (before.aggregates or after.aggregates):
         return []
     from .drop_aggregate import DropAggregate
     from .set_comment import SetComment

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Collation, Schema, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, is_postgres
+from .pg_common import comment_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -79,7 +79,7 @@ def _key(c: Collation) -> tuple[str, str]:
 
 
 def diff_collations(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or not (before.collations or after.collations):
+    if not CreateCollation.speaks(d) or not (before.collations or after.collations):
         return []
     from .drop_collation import DropCollation
     from .set_comment import SetComment

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..model import CompositeAttribute, CompositeType, Schema, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, is_postgres, type_ranks
+from .pg_common import comment_sql, type_ranks
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -63,7 +63,7 @@ def _key(t: CompositeType) -> tuple[str, str]:
 
 
 def diff_composite_types(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not CreateCompositeType.speaks(d):
         return []
     from .alter_composite_type import AlterCompositeType
     from .drop_composite_type import DropCompositeType

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..model import CheckConstraint, DomainType, Schema, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, is_postgres, type_ranks
+from .pg_common import comment_sql, type_ranks
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -81,7 +81,7 @@ def _key(t: DomainType) -> tuple[str, str]:
 
 
 def diff_domains(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not CreateDomain.speaks(d):
         return []
     from .alter_domain import AlterDomain
     from .drop_domain import DropDomain

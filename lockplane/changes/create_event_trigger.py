@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..errors import BadInput
 from ..model import EventTrigger, Schema
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, is_postgres, split_identifiers
+from .pg_common import comment_sql, split_identifiers
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -90,7 +90,7 @@ def _definition(t: EventTrigger) -> tuple[str, list[str], str]:
 
 
 def diff_event_triggers(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or not (before.event_triggers or after.event_triggers):
+    if not CreateEventTrigger.speaks(d) or not (before.event_triggers or after.event_triggers):
         return []
     from .alter_event_trigger import AlterEventTrigger
     from .drop_event_trigger import DropEventTrigger

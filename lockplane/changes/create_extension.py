@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from ..model import Extension, Schema
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import is_postgres
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -53,7 +52,7 @@ class CreateExtension(Change):
 
 
 def diff_extensions(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not CreateExtension.speaks(d):
         return []
     from .alter_extension import AlterExtension
     from .drop_extension import DropExtension

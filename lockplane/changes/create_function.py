@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Function, Schema, Table, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, grants_sql, is_postgres, mentions_relation
+from .pg_common import comment_sql, grants_sql, mentions_relation
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -157,7 +157,7 @@ def _key(f: Function) -> tuple[str, str, str]:
 
 
 def diff_functions(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not CreateFunction.speaks(d):
         return []
     from .drop_function import DropFunction
     from .grant import diff_grants, diff_revoked_defaults

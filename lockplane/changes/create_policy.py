@@ -22,7 +22,7 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import columns_retyped, comment_sql, grantee_sql, is_postgres
+from .pg_common import columns_retyped, comment_sql, grantee_sql
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class CreatePolicy(Change):
 
 
 def diff_policies(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not CreatePolicy.speaks(d):
         return []
     from ..diff import same
     from .drop_policy import DropPolicy

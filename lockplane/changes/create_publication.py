@@ -41,7 +41,7 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import comment_sql, is_postgres
+from .pg_common import comment_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -224,7 +224,7 @@ def _definition(p: Publication) -> Publication:
 
 
 def diff_publications(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or not (before.publications or after.publications):
+    if not CreatePublication.speaks(d) or not (before.publications or after.publications):
         return []
     from .alter_publication import AlterPublication
     from .drop_publication import DropPublication

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..model import RangeType, Schema, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, is_postgres, type_ranks
+from .pg_common import comment_sql, type_ranks
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -93,7 +93,7 @@ def _key(r: RangeType) -> tuple[str, str]:
 
 
 def diff_range_types(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or not (before.range_types or after.range_types):
+    if not CreateRangeType.speaks(d) or not (before.range_types or after.range_types):
         return []
     from .drop_range_type import DropRangeType
     from .set_comment import SetComment

@@ -23,7 +23,7 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import comment_sql, is_postgres
+from .pg_common import comment_sql
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class AlterRule(Change):
 
 
 def diff_rules(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or (not b.rules and not a.rules):
+    if not CreateRule.speaks(d) or (not b.rules and not a.rules):
         return []
     from .drop_rule import DropRule
     from .set_comment import SetComment

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import BadInput
 from ..model import Namespace, Schema
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, grants_sql, is_postgres, user_namespace
+from .pg_common import comment_sql, grants_sql, user_namespace
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -65,7 +65,7 @@ def _namespaces(s: Schema) -> dict[str, Namespace | None]:
 
 
 def diff_namespaces(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not CreateSchema.speaks(d):
         return []
     from .drop_schema import DropSchema
     from .grant import diff_grants

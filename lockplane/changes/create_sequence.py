@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Schema, Sequence, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, grants_sql, is_postgres, owned_by_parts
+from .pg_common import comment_sql, grants_sql, owned_by_parts
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -91,7 +91,7 @@ def _key(s: Sequence) -> tuple[str, str]:
 
 
 def diff_sequences(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not CreateSequence.speaks(d):
         return []
     from .alter_sequence import AlterSequence
     from .drop_sequence import DropSequence

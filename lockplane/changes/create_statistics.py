@@ -22,7 +22,7 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import comment_sql, is_postgres
+from .pg_common import comment_sql
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def _key(st: StatisticsObject) -> tuple[str, str]:
 
 
 def diff_statistics(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or not (b.statistics or a.statistics):
+    if not CreateStatistics.speaks(d) or not (b.statistics or a.statistics):
         return []
     from .drop_statistics import DropStatistics
     from .set_comment import SetComment

@@ -21,7 +21,6 @@ from .pg_common import (
     comment_sql,
     enum_users,
     grants_sql,
-    is_postgres,
     mentions_relation,
     reloption_sql,
     topo_order,
@@ -235,7 +234,7 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     # Views to drop and create again: changed ones, readers of changed tables, and
     # (transitively) every view that selects from one of those.
     redo: set[Key] = {k for k in old.keys() & new.keys() if _view_changed(old[k], new[k])}
-    if is_postgres(d):
+    if d.views_pin_columns:
         changed_tables = _tables_with_changed_columns(before, after)
         redo |= {k for k in old.keys() & new.keys()
                  if set(old[k].depends_on) & changed_tables}
@@ -244,7 +243,8 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             redo |= {k for k in old.keys() & new.keys()
                      if any(mentions_relation(old[k].definition, s, n) for s, n in routines)}
     gone = (old.keys() - new.keys()) | redo
-    deps = _dep_keys if is_postgres(d) else _named_views
+    # (the catalog's dependencies where the server records them, else names in the text)
+    deps = _dep_keys if d.views_pin_columns else _named_views
     dependents: dict[Key, set[Key]] = {}
     for k, v in old.items():
         for dep in deps(v, old_known):
@@ -267,7 +267,7 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     for rank, k in enumerate(new_order):
         if k not in old or k in redo:
             out.append(CreateView(new[k], recreated=k in redo, rank=rank))
-    if not is_postgres(d):
+    if not ReplaceView.speaks(d) or d.replaces_views:
         return out
 
     for k in sorted(old.keys() & new.keys() - redo):

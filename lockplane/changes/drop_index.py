@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 from ..model import Index, qualified
 from .base import (
     ACCESS_EXCLUSIVE,
+    CHANGE_ANNOTATORS,
     SHARE_UPDATE_EXCLUSIVE,
     Assessment,
     Change,
+    Condition,
     Finding,
     Lock,
     Order,
@@ -20,7 +22,7 @@ from .base import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
-    from ..model import ObjectKey
+    from ..model import ObjectKey, Schema
 
 
 @register
@@ -33,6 +35,26 @@ class DropIndex(Change):
     index: Index
     # Waits for queries using the index instead of blocking them (the lock-safe form).
     concurrently: bool = False
+    # After the plan's new indexes are built: a foreign key that stays may be using this
+    # one (Dialect.foreign_keys_keep_their_index; see keep_foreign_key_indexes).
+    after_creates: bool = False
+
+    def __post_init__(self) -> None:
+        if self.after_creates:
+            self.order = Order.CREATE_INDEX + 5  # type: ignore[misc]
+
+    def condition(self, d: Dialect) -> Condition | None:
+        """After the new indexes, an index the server made for a foreign key may be
+        gone already: the server drops it itself once another index serves the key."""
+        own = self.for_dialect("condition", d) if self.after_creates else None
+        return own(d) if own is not None else None
+
+    def condition_mysql(self, d: Dialect) -> Condition:
+        schema = d.literal(self.schema) if self.schema else "DATABASE()"
+        return Condition(
+            "SELECT COUNT(*) = 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+            f"{schema} AND TABLE_NAME = {d.literal(self.relation)} AND INDEX_NAME = "
+            f"{d.literal(self.index.name)}")
 
     def objects_dropped(self) -> tuple[ObjectKey, ...]:
         from .base import object_key
@@ -100,3 +122,27 @@ class DropIndex(Change):
 
     def table_key(self) -> tuple[str, str]:
         return (self.schema, self.relation)
+
+
+def keep_foreign_key_indexes(changes: list[Change], before: Schema, after: Schema,
+                             d: Dialect) -> None:
+    """Where a foreign key keeps the index it uses (MySQL refuses to drop it), an index
+    whose leading columns hold a foreign key that stays is dropped after the plan's new
+    indexes (one of which the key moves to) are built."""
+    if not d.foreign_keys_keep_their_index:
+        return
+    for i, change in enumerate(changes):
+        if not isinstance(change, DropIndex) or change.after_creates:
+            continue
+        tb = before.table(change.schema, change.relation)
+        ta = after.table(change.schema, change.relation)
+        if tb is None or ta is None:
+            continue
+        kept = {fk.name for fk in ta.foreign_keys}
+        leading = [k.column for k in change.index.keys]
+        if any(fk.name in kept and leading[:len(fk.columns)] == list(fk.columns)
+               for fk in tb.foreign_keys):
+            changes[i] = replace(change, after_creates=True)
+
+
+CHANGE_ANNOTATORS.append(keep_foreign_key_indexes)

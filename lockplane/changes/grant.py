@@ -22,7 +22,7 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import grant_sql, is_postgres
+from .pg_common import grant_sql
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def diff_revoked_defaults(object_kind: str, name_parts: tuple[str, ...],
 
 
 def _diff_table_grants(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not Grant.speaks(d):
         return []
     s = a.schema_ or ""
     out = diff_grants("TABLE", (s, a.name), b.grants, a.grants)
@@ -183,7 +183,7 @@ def revoke_default_grants(changes: list[Change], before: Schema, after: Schema,
     """A table, view or sequence the plan creates ends with exactly its declared
     privileges: what default privileges gave it beyond them is revoked (a no-op where the
     role running the apply has no such defaults)."""
-    if not is_postgres(d) or not before.default_privileges:
+    if not Grant.speaks(d) or not before.default_privileges:
         return
     from .create_sequence import CreateSequence
     from .create_table import CreateTable

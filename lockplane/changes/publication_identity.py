@@ -43,7 +43,6 @@ from ..model import (
     split_name,
 )
 from .base import CHANGE_ANNOTATORS, Change, Finding
-from .pg_common import is_postgres
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -197,7 +196,12 @@ def identity_problems(schema: Schema, publications: list[Publication] | None = N
     default its own) publish UPDATE or DELETE of and PostgreSQL would refuse them on."""
     pubs = schema.publications if publications is None else publications
     out: dict[tuple[str, TableKey], IdentityProblem] = {}
-    if schema.dialect != "postgres" or not pubs:
+    if not pubs:
+        return out
+    from ..dialects import get_dialect
+    from .create_publication import CreatePublication
+
+    if not CreatePublication.speaks(get_dialect(schema.dialect)):
         return out
     tables = {(t.schema_ or "", t.name): t for t in schema.tables}
     children = _children(schema)
@@ -252,7 +256,9 @@ def _table_step(changes: list[Change], key: TableKey, after: Schema) -> Change |
 def annotate(changes: list[Change], before: Schema, after: Schema, d: Dialect) -> None:
     """Report each table the plan leaves published without a usable replica identity,
     on the step that causes it (see the module docstring)."""
-    if not is_postgres(d) or not after.publications:
+    from .create_publication import CreatePublication
+
+    if not CreatePublication.speaks(d) or not after.publications:
         return
     now = identity_problems(after)
     if not now:

@@ -26,7 +26,6 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import is_postgres
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ def _change(s: str, t: str, prev: Column | None, col: Column, new: bool) -> Chan
 
 
 def diff_column_options(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not SetColumnOptions.speaks(d):
         return []
     old = {c.name: c for c in b.columns}
     out = []

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from ..model import Table, qualified
 from .base import TABLE_PART_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import is_postgres
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -56,7 +55,7 @@ class SetPersistence(Change):
 
 
 def diff_persistence(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or b.unlogged == a.unlogged:
+    if not SetPersistence.speaks(d) or b.unlogged == a.unlogged:
         return []
     return [SetPersistence(a, a.unlogged)]
 

@@ -25,7 +25,6 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import is_postgres
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ class SetReplicaIdentity(Change):
 
 
 def diff_replica_identity(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or b.replica_identity == a.replica_identity:
+    if not SetReplicaIdentity.speaks(d) or b.replica_identity == a.replica_identity:
         return []
     return [SetReplicaIdentity(a, b.replica_identity, a.replica_identity)]
 

@@ -23,7 +23,7 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import is_postgres, reloption_key, reloption_sql
+from .pg_common import reloption_key, reloption_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -89,7 +89,7 @@ class SetStorageParameters(Change):
 
 
 def diff_storage_parameters(b: Table, a: Table, d: Dialect) -> list[Change]:
-    if not is_postgres(d) or sorted(b.options) == sorted(a.options):
+    if not SetStorageParameters.speaks(d) or sorted(b.options) == sorted(a.options):
         return []
     return [SetStorageParameters(a, b.options, a.options)]
 

@@ -67,6 +67,7 @@ class _Reader:
                                  options=_create_options(options), comment=comment or None)
         if not tables:
             return tables
+        self._engine_defaults(tables)
         self._columns(tables)
         self._indexes(tables)
         self._checks(tables)
@@ -74,6 +75,18 @@ class _Reader:
         self._triggers(tables)
         self._partitions(tables)
         return tables
+
+    def _engine_defaults(self, tables: dict[str, Table]) -> None:
+        """Aria tables show PAGE_CHECKSUM once any ALTER has run on them, as the server's
+        default (aria_page_checksum) gave it: left out when it is that default, so a table
+        reads the same altered or freshly created."""
+        aria = [t for t in tables.values() if (t.engine or "").lower() == "aria"]
+        if not aria or not self.db.is_mariadb:
+            return
+        default = self.db.query("SELECT @@GLOBAL.aria_page_checksum")[0][0]
+        implied = f"page_checksum={1 if int(default) else 0}"
+        for t in aria:
+            t.options = [o for o in t.options if o.lower() != implied]
 
     def _columns(self, tables: dict[str, Table]) -> None:
         for (table, name, ctype, nullable, default, extra, collation, expression,

@@ -59,6 +59,7 @@ class PostgresDialect(Dialect):
     repartitions_by_recreating = True  # no ALTER into or out of partitioning
     regenerates_generated_columns = True
     has_comment_statements = True
+    views_pin_columns = True
     renames_constraints = True
     step_sql_sets_timeouts = True
     has_lock_safe_forms = True
@@ -492,6 +493,11 @@ class PostgresDatabase(Database):
         from .privileged import privileged_calls
 
         return privileged_calls(self, statements)
+
+    def function_effects(self, statements: Sequence[str], defined: Sequence[str]) -> list[str]:
+        from .privileged import function_effects
+
+        return function_effects(self, statements, defined)
 
     def introspect(self) -> Schema:
         from .introspect import introspect
