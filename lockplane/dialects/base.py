@@ -174,6 +174,10 @@ class Dialect(ABC):
     # dropped, while it exists: PostgreSQL), and the catalog records what each view reads.
     views_pin_columns: bool = False
 
+    # The multi-phase operations (lockplane/multiphase: rename_column, change_type, ...)
+    # planned on this dialect; None: all of them. Others are refused as bad input.
+    multiphase_operations: tuple[str, ...] | None = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("sql_family") and isinstance(cls.__dict__.get("name"), str):
@@ -207,6 +211,18 @@ class Dialect(ABC):
     def literal(self, value: str) -> str:
         """A string literal; standard SQL escaping of single quotes."""
         return "'" + value.replace("'", "''") + "'"
+
+    # Identity columns (GENERATED ... AS IDENTITY) are written as such; False: their
+    # defaults are (a schema of this dialect has none).
+    has_identity_columns: bool = False
+
+    def default_expression(self, expr: str) -> str:
+        """A column default as DEFAULT takes it."""
+        return self.stored_expression(expr)
+
+    def index_expression(self, expr: str) -> str:
+        """An index key that is an expression, as CREATE INDEX takes it."""
+        return f"({self.stored_expression(expr)})"
 
     def stored_expression(self, printed: str, head: str = "SELECT ") -> str:
         """SQL for an expression the server printed (a CHECK, default, generated column,
@@ -487,6 +503,13 @@ class Database(ABC):
     def privileged_calls(self, statements: Sequence[str]) -> list[str]:
         """Built-in functions these statements call that the server lets no ordinary user
         run (they reach its files, programs or settings). None where there are none."""
+        return []
+
+    def function_effects(self, statements: Sequence[str], defined: Sequence[str]) -> list[str]:
+        """What the user-defined functions these statements evaluate when they run (a
+        default, an index expression, a CHECK) do beyond computing a value, in words;
+        ``defined``: the plan's SQL, where the functions it creates are found. Empty
+        where functions are not the server's concern."""
         return []
 
     def lock_watch(self) -> LockWatch | None:

@@ -141,6 +141,10 @@ def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = N
                        "table): use 'lockplane plan' for a single-phase plan")
     chosen = found[0]
     d = get_dialect(after.dialect)
+    if d.multiphase_operations is not None and chosen.operation not in d.multiphase_operations:
+        raise BadInput(f"multi-phase {chosen.operation} is not supported on {d.name} yet "
+                       f"(only {', '.join(d.multiphase_operations)}); plan it in one phase "
+                       "with 'lockplane plan', or split the change by hand")
     t = chosen.table
     if chosen.operation == "rename_column":
         specs = patterns.rename_column(before, after, t, chosen.column or "",

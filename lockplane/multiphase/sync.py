@@ -42,6 +42,8 @@ def sync_changes(pair: SyncPair, d: Dialect) -> list[Change]:
     """The function + trigger(s) that mirror writes between the two columns."""
     if d.triggers_call_functions:
         return _postgres(pair, d)
+    if d.before_triggers_fill_new_row:
+        return _set_new(pair, d)
     return _sqlite(pair, d)
 
 
@@ -102,3 +104,29 @@ def _sqlite(p: SyncPair, d: Dialect) -> list[Change]:
     schema = p.table.schema_ or "main"
     return [CreateTrigger(schema, p.table.name, Trigger(name=name + sfx, definition=sql))
             for sfx, sql in (("_ins", ins), ("_upd_new", upd_new), ("_upd_old", upd_old))]
+
+
+def _set_new(p: SyncPair, d: Dialect) -> list[Change]:
+    """Triggers whose body is their own statements and that may set the new row before
+    the server checks it (MySQL / MariaDB): BEFORE INSERT and BEFORE UPDATE triggers with
+    ``SET NEW.col = ...`` in a BEGIN ... END block. A trigger cannot write its own table
+    there, so the row is given both values before it is stored. The definitions are
+    written as introspection prints them (``... FOR EACH ROW <body>``), so every
+    intermediate state has the hash the plan expects."""
+    t = d.qname(p.table.schema_, p.table.name)
+    old, new = d.quote(p.old), d.quote(p.new)
+    to_new = p.to_new.format(f"NEW.{old}")
+    to_old = p.to_old.format(f"NEW.{new}")
+    name = p.base_name
+    # On INSERT the column the writer set wins; on UPDATE the column that changed wins.
+    ins = (f"CREATE TRIGGER {d.quote(name + '_ins')} BEFORE INSERT ON {t} FOR EACH ROW "
+           f"BEGIN IF NEW.{new} IS NULL THEN SET NEW.{new} = {to_new}; "
+           f"ELSE SET NEW.{old} = {to_old}; END IF; END")
+    upd = (f"CREATE TRIGGER {d.quote(name + '_upd')} BEFORE UPDATE ON {t} FOR EACH ROW "
+           f"BEGIN IF {d.distinct_sql(f'NEW.{new}', f'OLD.{new}')} THEN "
+           f"SET NEW.{old} = {to_old}; "
+           f"ELSEIF {d.distinct_sql(f'NEW.{old}', f'OLD.{old}')} THEN "
+           f"SET NEW.{new} = {to_new}; END IF; END")
+    schema = p.table.schema_ or ""
+    return [CreateTrigger(schema, p.table.name, Trigger(name=name + sfx, definition=sql))
+            for sfx, sql in (("_ins", ins), ("_upd", upd))]

@@ -68,6 +68,9 @@ class MySQLDialect(Dialect):
     swaps_in_one_alter = True
     foreign_keys_keep_their_index = True
 
+    # Expand/contract renames keep both columns in sync with BEFORE INSERT/UPDATE
+    # triggers (multiphase/sync.py); the other patterns are not planned here yet.
+    multiphase_operations = ("rename_column",)
     # A batch's checkpoint row is read FOR UPDATE (InnoDB row lock to the commit).
     lock_rows_clause = " FOR UPDATE"
 
