@@ -43,7 +43,7 @@ BEFORE = [
 ]
 WANTED = """\
 CREATE TABLE users (id int PRIMARY KEY, email varchar(100) NOT NULL,
-                    nick varchar(20), twice int AS (id * 2) STORED);
+                    nick varchar(20), twice int AS (id * 2) STORED, KEY by_email (email));
 CREATE TABLE packed (id int PRIMARY KEY, note varchar(20), extra int) ROW_FORMAT=COMPRESSED;
 CREATE TABLE docs (id int PRIMARY KEY, body text, lang char(2), FULLTEXT KEY ft (body));
 """
@@ -113,6 +113,12 @@ def test_each_alter_carries_the_servers_algorithm_and_lock(mysql_dsn: str,
     assert old["sql"] == ["ALTER TABLE `users` DROP COLUMN `old`, ALGORITHM=INSTANT"]
     assert "the rules said ALGORITHM=NOCOPY, LOCK=NONE; the server decides " \
         "ALGORITHM=INSTANT" in old["lock"]["reasons"]
+
+    # Other kinds call the same API: an index is an ALTER TABLE ... ADD INDEX, in place.
+    ix = steps["Create index by_email on users"]
+    assert ix["sql"] == ["ALTER TABLE `users` ADD INDEX `by_email` (`email`), "
+                         "ALGORITHM=NOCOPY, LOCK=NONE"]
+    assert ix["lock"]["scans_table"] and not ix["lock"]["blocks_writes"]
 
     # The plan text says the same.
     assert "lock: ALGORITHM=COPY, LOCK=SHARED, rewrites table" in res.stderr

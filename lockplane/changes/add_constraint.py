@@ -40,6 +40,7 @@ from .render import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
     from ..model import Schema
 
 TableConstraint = PrimaryKey | UniqueConstraint | CheckConstraint | ExclusionConstraint
@@ -116,22 +117,37 @@ class AddConstraint(Change):
                               ).sql_postgres(d)
         return out
 
-    def sql_mysql(self, d: Dialect) -> list[str]:
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        """The constraint's ALTER TABLE clauses and what they do (its ALGORITHM and LOCK:
+        lockplane/dialects/mysql/alter_facts.py)."""
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+
         c = self.constraint
-        t = table_name(d, self.table)
         if isinstance(c, PrimaryKey):
             # MySQL names every primary key PRIMARY: the model's name is not written.
             add = f"ADD PRIMARY KEY ({', '.join(d.quote(n) for n in c.columns)})"
             if self.replaces is not None:
-                return [f"ALTER TABLE {t} DROP PRIMARY KEY, {add}"]
-            return [f"ALTER TABLE {t} {add}"]
+                return MySQLAlter(self.table, ["DROP PRIMARY KEY", add],
+                                  (AlterOp("drop_primary_key"), AlterOp("add_primary_key")))
+            return MySQLAlter(self.table, [add], (AlterOp("add_primary_key"),))
         if isinstance(c, CheckConstraint):
-            return [f"ALTER TABLE {t} ADD {check_def(d, c)}"]
+            return MySQLAlter(self.table, [f"ADD {check_def(d, c)}"], (AlterOp("add_check"),))
         if isinstance(c, UniqueConstraint):
             name = f"CONSTRAINT {d.quote(c.name)} " if c.name else ""
-            return [f"ALTER TABLE {t} ADD {name}UNIQUE "
-                    f"({', '.join(d.quote(n) for n in c.columns)})"]
+            return MySQLAlter(self.table, [f"ADD {name}UNIQUE "
+                                           f"({', '.join(d.quote(n) for n in c.columns)})"],
+                              (AlterOp("add_index"),))
         raise BadInput(f"{self.describe()}: not supported on {d.name}")
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def _using_index_def(self, d: Dialect) -> str:
         c = self.constraint
@@ -176,6 +192,9 @@ class AddConstraint(Change):
         return [DropConstraint(self.table, self.constraint)]
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         if self.not_valid or self.using_index or not getattr(self.constraint, "valid", True) \
                 or not getattr(self.constraint, "enforced", True):
             return Lock(ACCESS_EXCLUSIVE.mode, True, True)  # brief: no row is read

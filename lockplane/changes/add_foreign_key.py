@@ -22,6 +22,7 @@ from .render import foreign_key_def, table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
 
 
 @register
@@ -55,8 +56,23 @@ class AddForeignKey(Change):
                               ).sql_postgres(d)
         return out
 
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        """ADD FOREIGN KEY, with foreign_key_checks on: existing rows are checked (the
+        server copies the table; alter_facts decides)."""
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+
+        return MySQLAlter(self.table, [f"ADD {foreign_key_def(d, self.fk)}"],
+                          (AlterOp("add_foreign_key"),))
+
     def sql_mysql(self, d: Dialect) -> list[str]:
-        return [f"ALTER TABLE {table_name(d, self.table)} ADD {foreign_key_def(d, self.fk)}"]
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def lock_safe(self, ctx: RewriteContext) -> list[Change]:
         if self.new_table or self.not_valid or not self.fk.name or not ctx.plain_table(
@@ -77,6 +93,9 @@ class AddForeignKey(Change):
         return [DropForeignKey(self.table, self.fk)]
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         # SHARE ROW EXCLUSIVE on both tables; held while every existing row is checked,
         # unless NOT VALID (then only briefly).
         scans = (not self.new_table and not self.not_valid and self.fk.valid

@@ -26,6 +26,7 @@ from .render import default_expr, identity_options_sql, table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
     from ..model import ObjectKey, Schema
 
 _VARCHAR = re.compile(r"^character varying(?:\((\d+)\))?$")
@@ -362,15 +363,28 @@ class AlterColumn(Change):
             out.append("auto_increment")
         return out
 
-    def sql_mysql(self, d: Dialect) -> list[str]:
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
         """MODIFY COLUMN restates the whole column: written from the wanted column, with
-        the comment the column has now (a comment change is its own step, after this)."""
+        the comment the column has now (a comment change is its own step, after this).
+        Its ALGORITHM and LOCK: lockplane/dialects/mysql/alter_facts.py."""
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
         from .mysql_common import column_sql
 
         now = self.table.column(self.before.name)
         wanted = self.after.model_copy(update={"comment": now.comment if now else None})
-        return [f"ALTER TABLE {table_name(d, self.table)} MODIFY COLUMN "
-                f"{column_sql(d, self.table, wanted, with_comment=True)}"]
+        return MySQLAlter(self.table, [
+            f"MODIFY COLUMN {column_sql(d, self.table, wanted, with_comment=True)}"],
+            (AlterOp("modify_column", column=self.after, old=self.before),))
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         from .render import column_def

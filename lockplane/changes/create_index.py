@@ -23,6 +23,7 @@ from .render import index_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
     from ..model import ObjectKey, Schema
 
 
@@ -85,10 +86,36 @@ class CreateIndex(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [index_sql(d, self.schema, self.relation, self.index)]
 
+    def mysql_alter(self, d: Dialect) -> MySQLAlter | None:
+        """ALTER TABLE ... ADD INDEX (lockplane/dialects/mysql/alter_facts.py decides its
+        ALGORITHM and LOCK); None for an index replaced in place (several statements)."""
+        if self.replaces is not None:
+            return None
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+        from ..model import Table
+        from .mysql_common import add_index_clause
+
+        # (the rules need only the table's name here; the server is asked on a copy of
+        # the whole table)
+        table = Table(name=self.relation, schema=self.schema)
+        return MySQLAlter(table, [add_index_clause(d, self.relation, self.index,
+                                                   self.schema)],
+                          (AlterOp("add_index", method=self.index.method),))
+
     def sql_mysql(self, d: Dialect) -> list[str]:
+        from ..dialects.mysql.alter_facts import alter_sql
         from .mysql_common import index_sql as mysql_index_sql
 
+        alter = self.mysql_alter(d)
+        if alter is not None:
+            return [alter_sql(d, alter)]
         return mysql_index_sql(d, self.relation, self.index, self.schema, self.replaces)
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        alter = self.mysql_alter(d)
+        return alter_lock(d, alter) if alter is not None else d.ddl_lock()
 
     def inverse(self) -> list[Change]:
         from .drop_index import DropIndex

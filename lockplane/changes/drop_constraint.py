@@ -12,6 +12,7 @@ from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
 
 
 def pg_constraint_name(table: Table, c: TableConstraint) -> str:
@@ -43,13 +44,26 @@ class DropConstraint(Change):
         name = pg_constraint_name(self.table, self.constraint)
         return [f"ALTER TABLE {table_name(d, self.table)} DROP CONSTRAINT {d.quote(name)}"]
 
-    def sql_mysql(self, d: Dialect) -> list[str]:
-        c, t = self.constraint, table_name(d, self.table)
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+
+        c = self.constraint
         if isinstance(c, PrimaryKey):
-            return [f"ALTER TABLE {t} DROP PRIMARY KEY"]
+            return MySQLAlter(self.table, ["DROP PRIMARY KEY"], (AlterOp("drop_primary_key"),))
+        name = d.quote(pg_constraint_name(self.table, c))
         if isinstance(c, UniqueConstraint):  # a unique key is an index
-            return [f"ALTER TABLE {t} DROP INDEX {d.quote(pg_constraint_name(self.table, c))}"]
-        return [f"ALTER TABLE {t} DROP CONSTRAINT {d.quote(pg_constraint_name(self.table, c))}"]
+            return MySQLAlter(self.table, [f"DROP INDEX {name}"], (AlterOp("drop_index"),))
+        return MySQLAlter(self.table, [f"DROP CONSTRAINT {name}"], (AlterOp("drop_check"),))
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def inverse(self) -> list[Change]:
         from .add_constraint import AddConstraint
@@ -60,6 +74,9 @@ class DropConstraint(Change):
         return "re-adding the constraint fails if rows written meanwhile violate it"
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         return ACCESS_EXCLUSIVE
 
     def assess(self, d: Dialect) -> Assessment:

@@ -11,6 +11,7 @@ from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
 
 
 @register
@@ -31,11 +32,23 @@ class DropForeignKey(Change):
             raise ValueError("cannot drop an unnamed foreign key")
         return [f"ALTER TABLE {table_name(d, self.table)} DROP CONSTRAINT {d.quote(self.fk.name)}"]
 
-    def sql_mysql(self, d: Dialect) -> list[str]:
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+
         if not self.fk.name:
             raise ValueError("cannot drop an unnamed foreign key")
-        return [f"ALTER TABLE {table_name(d, self.table)} DROP FOREIGN KEY "
-                f"{d.quote(self.fk.name)}"]
+        return MySQLAlter(self.table, [f"DROP FOREIGN KEY {d.quote(self.fk.name)}"],
+                          (AlterOp("drop_foreign_key"),))
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def inverse(self) -> list[Change]:
         from .add_foreign_key import AddForeignKey
@@ -46,6 +59,9 @@ class DropForeignKey(Change):
         return "re-adding the foreign key fails if orphaned rows were written meanwhile"
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         return ACCESS_EXCLUSIVE
 
     def assess(self, d: Dialect) -> Assessment:

@@ -135,6 +135,15 @@ def _index_parts(d: Dialect, ix: Index, where: str) -> tuple[str, str, str]:
 _INDEX_UNFLAGS = {"invisible": "VISIBLE", "ignored": "NOT IGNORED"}
 
 
+def add_index_clause(d: Dialect, relation: str, ix: Index, schema: str | None = None,
+                     ) -> str:
+    """``ADD [UNIQUE|FULLTEXT|SPATIAL] INDEX ...``: the index as a clause of an ALTER
+    TABLE, which (unlike CREATE INDEX) takes the ALGORITHM / LOCK alter_facts decides."""
+    kind, keys, suffix = _index_parts(d, ix, f"index {ix.name} on "
+                                      f"{qualified(schema, relation)}")
+    return f"ADD {kind}INDEX {d.quote(ix.name)} ({keys}){suffix}"
+
+
 def index_sql(d: Dialect, relation: str, ix: Index, schema: str | None = None,
               replaces: Index | None = None) -> list[str]:
     """CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX with prefix lengths, DESC keys, functional

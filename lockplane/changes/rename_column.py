@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Table, qualified
-from .base import Assessment, Change, Order, Safety, register
+from .base import Assessment, Change, Lock, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
 
 
 @register
@@ -41,8 +42,21 @@ class RenameColumn(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return self._sql(d)
 
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+
+        return MySQLAlter(self.table, [f"RENAME COLUMN {d.quote(self.old)} TO "
+                                       f"{d.quote(self.new)}"], (AlterOp("rename_column"),))
+
     def sql_mysql(self, d: Dialect) -> list[str]:
-        return self._sql(d)
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def inverse(self) -> list[Change]:
         return [RenameColumn(self.table, self.new, self.old)]

@@ -67,6 +67,9 @@ _REFUSED = {1845, 1846}
 # MySQL 8.0.29+: a table takes at most this many instant ADD/DROP COLUMNs (row versions)
 # before the next one must rebuild it.
 MAX_ROW_VERSIONS = 64
+# Up to this many tables, the scratch copy holds every table of the database (empty);
+# beyond, those the plan touches and those their foreign keys reference.
+COPY_ALL_TABLES = 60
 
 METADATA_LOCK = ("Takes an exclusive metadata lock on the table briefly at its start and "
                  "its end: it waits for every open transaction that has touched the table, "
@@ -527,7 +530,7 @@ def decided(d: Dialect, changes: Sequence[Change], before: Schema,
             near_dsn: str) -> Iterator[None]:
     """Decide every MySQL ALTER of ``changes`` (rules, then the server on empty copies of
     their tables) and keep the decisions while the plan's steps are built."""
-    alters = [(c, c.mysql_alter(d)) for c in changes if hasattr(c, "mysql_alter")]
+    alters = [(c, a) for c in changes if (a := _alter_of(d, c)) is not None]
     if not alters:
         yield
         return
@@ -590,12 +593,15 @@ def _ask(d: Dialect, changes: Sequence[Change], before: Schema, near_dsn: str) -
     from .sandbox import Sandbox
     from .screen import screen
 
-    touched = {c.table_key() for c in changes if c.table_key() is not None}
-    wanted = [t for t in before.tables if (t.schema_ or "", t.name) in touched]
-    referenced = {fk.referenced_table for t in wanted for fk in t.foreign_keys
-                  if not fk.referenced_schema}
-    wanted += [t for t in before.tables if t.name in referenced and t not in wanted
-               and not t.schema_]
+    if len(before.tables) <= COPY_ALL_TABLES:
+        wanted = list(before.tables)  # (a foreign key the plan adds finds its table)
+    else:
+        touched = {c.table_key() for c in changes if c.table_key() is not None}
+        wanted = [t for t in before.tables if (t.schema_ or "", t.name) in touched]
+        referenced = {fk.referenced_table for t in wanted for fk in t.foreign_keys
+                      if not fk.referenced_schema}
+        wanted += [t for t in before.tables if t.name in referenced and t not in wanted
+                   and not t.schema_]
     box = Sandbox(d, near_dsn)  # type: ignore[arg-type]
     try:
         box.open()
@@ -622,8 +628,8 @@ def _ask(d: Dialect, changes: Sequence[Change], before: Schema, near_dsn: str) -
         # first), as a full rollback runs them.
         undos = [inv for c in reversed(changes) for inv in _inverse(c)]
         for change in [*changes, *undos]:
-            if hasattr(change, "mysql_alter"):
-                alter = change.mysql_alter(d)
+            alter = _alter_of(d, change)
+            if alter is not None:
                 if alter.key() not in state.decisions:
                     state.decisions[alter.key()] = _try(d, session, run, alter, server,
                                                         state.row_versions)
@@ -639,6 +645,12 @@ def _ask(d: Dialect, changes: Sequence[Change], before: Schema, near_dsn: str) -
         return state
     finally:
         box.close()
+
+
+def _alter_of(d: Dialect, change: Change) -> MySQLAlter | None:
+    """The change's one ALTER TABLE (None: it is no ALTER, or not one alone)."""
+    render = getattr(change, "mysql_alter", None)
+    return render(d) if render is not None else None
 
 
 def _inverse(change: Change) -> list[Change]:
