@@ -596,7 +596,7 @@ class BatchSql:
         params = [self._param(i) for i in range(len(self.qkeys))]
         if len(self.qkeys) == 1:
             return f"{self.qkeys[0]} {op} {params[0]}", [key[0]]
-        return f"({', '.join(self.qkeys)}) {op} ({', '.join(params)})", list(key)
+        return self.d.row_compare(self.qkeys, op, params, list(key))
 
     def range(self, after: Any, upto: Any) -> tuple[list[str], list[Any]]:
         """Conditions of the key range (after, upto]; ctid: blocks [after, upto)."""

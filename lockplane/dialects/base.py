@@ -272,6 +272,13 @@ class Dialect(ABC):
         """``expr`` as the server's text form (key values travel between sessions so)."""
         return expr
 
+    def row_compare(self, columns: Sequence[str], op: str, placeholders: Sequence[str],
+                    values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``(c1, c2, ...) op (p1, p2, ...)`` for a composite key (``op``: ``>``, ``<=``
+        or ``=``), as SQL and its parameter values in order; where the server walks an
+        index for a row comparison (PostgreSQL, SQLite), that comparison itself."""
+        return (f"({', '.join(columns)}) {op} ({', '.join(placeholders)})", list(values))
+
     def cast_to_column(self, expr: str, sql_type: str) -> str:
         """``expr`` converted as storing it in a column of ``sql_type`` would; unchanged
         where columns take any value (SQLite)."""

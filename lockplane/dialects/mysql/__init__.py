@@ -77,6 +77,25 @@ class MySQLDialect(Dialect):
     def distinct_sql(self, left: str, right: str) -> str:
         return f"NOT ({left} <=> {right})"
 
+    def row_compare(self, columns: Sequence[str], op: str, placeholders: Sequence[str],
+                    values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """Spelled out column by column: MariaDB does not read ``(a, b) > (x, y)`` as an
+        index range (each keyset batch would scan the key from its start); the form
+        ``a >= x AND (a > x OR a = x AND b > y)`` is a range on the key's first column."""
+        cols, ps, vals = list(columns), list(placeholders), list(values)
+        if op == "=":
+            return " AND ".join(f"{c} = {p}" for c, p in zip(cols, ps, strict=True)), vals
+        strict, last = {">": (">", ">"), "<=": ("<", "<=")}[op]
+        sql = f"{cols[0]} {last if len(cols) == 1 else op[0] + '='} {ps[0]}"
+        out: list[Any] = [vals[0]]
+        terms: list[str] = []
+        for i in range(len(cols)):
+            eqs = [f"{cols[j]} = {ps[j]}" for j in range(i)]
+            cmp = last if i == len(cols) - 1 else strict
+            terms.append(" AND ".join([*eqs, f"{cols[i]} {cmp} {ps[i]}"]))
+            out += vals[:i] + [vals[i]]
+        return f"{sql} AND ({' OR '.join(f'({t})' for t in terms)})", out
+
     def own_options(self) -> Any:
         # --set / --where are MySQL SQL: checked with sqlglot's MySQL grammar.
         from . import options
