@@ -86,7 +86,7 @@ def backfill(
     max_rows_per_second: Annotated[float | None, typer.Option("--max-rows-per-second", help="ceiling on rows updated per second")] = None,
     target_batch_ms: Annotated[int, typer.Option("--target-batch-ms", help="batch duration the pacing aims at")] = 100,
     fixed_batch_size: Annotated[bool, typer.Option("--fixed-batch-size", help="never adapt the batch size")] = False,
-    lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="PostgreSQL lock_timeout per batch")] = 200,
+    lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="how long a batch waits for a row lock (PostgreSQL lock_timeout; MySQL innodb_lock_wait_timeout, whole seconds)")] = 200,
     max_replication_lag: Annotated[int | None, typer.Option("--max-replication-lag-ms", help="PostgreSQL: pause while a replica lags more")] = None,
     chunks: Annotated[int, typer.Option("--chunks", help="split the key range; run the chunks in parallel")] = 1,
     shadow_db: Annotated[str | None, typer.Option("--shadow-db", help="server for the shadow database")] = None,
@@ -178,8 +178,10 @@ def print_backfill_plan(plan: BackfillPlan, dsn: str, opts: BackfillOptions) -> 
     if opts.chunks > 1:
         pacing += f", {opts.chunks} chunks in parallel"
     row("pacing", pacing)
-    row("each", f"one transaction (lock_timeout {opts.lock_timeout_ms} ms) with its "
-                f"checkpoint in {plan.state_table}")
+    from .dialects import get_dialect
+
+    wait = get_dialect(dialect_of(dsn)).row_lock_wait(opts.lock_timeout_ms)
+    row("each", f"one transaction ({wait}) with its checkpoint in {plan.state_table}")
     row("SQL", plan.statement, "cyan")
     for check in plan.checks:
         row("checked", check, "green")

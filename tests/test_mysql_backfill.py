@@ -65,6 +65,7 @@ def test_cli_end_to_end_primary_key(mysql_dsn: str) -> None:
                   "--batch-size", "150", "--fixed-batch-size", "--auto-approve", "--json")
     assert r.code == 0, r.output
     assert "keyset on primary key (id)" in r.stderr
+    assert "one transaction (innodb_lock_wait_timeout 1 s)" in r.stderr
     assert rows(mysql_dsn, "SELECT count(*), sum(cents = balance * 100 + id), "
                            "sum(`we%ird col` = CONCAT('n%', id)) FROM acc") == [(3000, 1500, 1500)]
     assert rows(mysql_dsn, "SELECT count(*) FROM acc WHERE id % 2 = 1 AND cents IS NOT NULL"

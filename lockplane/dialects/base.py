@@ -272,6 +272,11 @@ class Dialect(ABC):
         """``expr`` as the server's text form (key values travel between sessions so)."""
         return expr
 
+    def row_lock_wait(self, lock_timeout_ms: int) -> str:
+        """What a write batch's ``lock_timeout_ms`` becomes on this server, as an operator
+        reads it (Database.set_local_settings sets it)."""
+        return f"lock_timeout {lock_timeout_ms} ms"
+
     def row_compare(self, columns: Sequence[str], op: str, placeholders: Sequence[str],
                     values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``(c1, c2, ...) op (p1, p2, ...)`` for a composite key (``op``: ``>``, ``<=``

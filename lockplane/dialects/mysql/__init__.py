@@ -77,6 +77,9 @@ class MySQLDialect(Dialect):
     def distinct_sql(self, left: str, right: str) -> str:
         return f"NOT ({left} <=> {right})"
 
+    def row_lock_wait(self, lock_timeout_ms: int) -> str:
+        return f"innodb_lock_wait_timeout {lock_wait_seconds(lock_timeout_ms)} s"
+
     def row_compare(self, columns: Sequence[str], op: str, placeholders: Sequence[str],
                     values: Sequence[Any]) -> tuple[str, list[Any]]:
         """Spelled out column by column: MariaDB does not read ``(a, b) > (x, y)`` as an
