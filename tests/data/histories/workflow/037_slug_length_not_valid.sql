@@ -1,0 +1,2 @@
+ALTER DOMAIN slug DROP CONSTRAINT slug_length;
+ALTER DOMAIN slug ADD CONSTRAINT slug_length CHECK (length(VALUE) <= 40) NOT VALID;
