@@ -151,7 +151,7 @@ def test_good_mysql_expressions(mysql_dsn: str) -> None:
                        "n int, s varchar(60))",
             "INSERT INTO t (id, a, b, n) SELECT seq, CONCAT('a', seq), "
             "IF(seq % 3 = 0, NULL, 'x'), seq FROM seq_1_to_300")
-    spec = make_spec("`t`", ["`s` = CONCAT_WS(' ', a, b, 'it\\'s', n DIV 7, IF(n > 5, 'big', "
+    spec = make_spec("`t`", ["`S` = CONCAT_WS(' ', a, b, 'it\\'s', n DIV 7, IF(n > 5, 'big', "
                              "'small'))"], "b IS NULL OR a LIKE 'a1%'", dialect="mysql")
     result = run_backfill(mysql_dsn, plan_backfill(mysql_dsn, spec, FAST), FAST)
     assert result.status == "done"

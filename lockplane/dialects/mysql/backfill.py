@@ -16,6 +16,7 @@ or loses a deadlock is retried smaller, later.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pymysql
@@ -106,6 +107,11 @@ def resolve(db: MySQLDatabase, spec: BackfillSpec) -> ResolvedBackfill:
         generated = "GENERATED" in str(extra).upper() or bool(str(gen))
         columns[str(cname)] = (str(ctype), nullable == "NO",
                                "a generated column" if generated else "")
+    # Column names are case-insensitive on MySQL, backquoted or not.
+    by_lower = {c.lower(): c for c in columns}
+    spec = replace(spec, sets=tuple(
+        replace(s, column=by_lower.get(s.column.lower(), s.column), quoted=True)
+        for s in spec.sets))
     names = pick_columns(spec, table, columns, str)
     stats = db.query(
         "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS "
