@@ -6,6 +6,7 @@ retried."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -243,3 +244,36 @@ def test_row_lock_waits_retried(mysql_dsn: str) -> None:
     assert result.status == "done" and result.lock_retries >= 1, result
     assert time.monotonic() - t0 >= 2.5
     assert rows(mysql_dsn, "SELECT count(*) FROM t WHERE v = id + 1") == [(400,)]
+
+
+def test_status_and_cancel_cli(mysql_dsn: str) -> None:
+    run_sql(mysql_dsn, "CREATE TABLE t (id int PRIMARY KEY, v int)",
+            "INSERT INTO t (id) SELECT seq FROM seq_1_to_3000")
+    run = ["backfill", "--target", mysql_dsn, "--table", "t", "--set", "v = id * 2",
+           "--max-rows-per-second", "300", "--auto-approve"]
+    proc = subprocess.Popen([*LOCKPLANE, *run], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        shown: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            r = lockplane("backfill", "status", "--target", mysql_dsn, "--json")
+            shown = json.loads(r.stdout) if r.code == 0 and r.stdout.strip() else []
+            if shown and shown[0]["rows_scanned"] > 0:
+                break
+            time.sleep(0.1)
+        assert shown[0]["status"] == "running" and shown[0]["set"] == "v = id * 2", shown
+        stopped = lockplane("backfill", "cancel", "--target", mysql_dsn, "--table", "t",
+                            "--set", "v = id * 2")
+        assert stopped.code == 0 and "Cancelled" in stopped.stderr, stopped.output
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, stderr  # cancelled by an operator: refused, kept
+    (status,) = backfill_status(mysql_dsn)
+    assert status.status == "cancelled" and 0 < status.rows_scanned < 3000
+    # The same command resumes from the checkpoint and finishes.
+    r = lockplane(*run[:-3], "--auto-approve")
+    assert r.code == 0, r.output
+    assert rows(mysql_dsn, "SELECT count(*) FROM t WHERE v = id * 2") == [(3000,)]
