@@ -1,0 +1,1 @@
+ALTER TABLE jobs DISABLE TRIGGER jobs_notify;
