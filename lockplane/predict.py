@@ -74,10 +74,15 @@ def note_fill_facts(plan: Plan, db: Database, timeout_s: float = 5.0) -> None:
             if not db.table_exists(schema, table):
                 continue
             # A column the plan adds is NULL in every row it finds; an existing one is
-            # filled where its NULLs (or rows a new CHECK or UNIQUE refuses) are.
+            # filled where it is NULL. Rows a new CHECK refuses are not counted: the
+            # check is the schema's SQL, which runs on the target only as the plan.
             new = db.column_type(schema, table, column) is None
-            where = "" if new else " WHERE " + (
-                spec.get("where") or f"{db.dialect.quote(column)} IS NULL")
+            nulls = f"{db.dialect.quote(column)} IS NULL"
+            if not new and spec.get("where") not in (None, nulls):
+                step.messages.append(f"fills the rows of {step.table} where "
+                                     f"{spec['where']} (counted when it runs)")
+                continue
+            where = "" if new else f" WHERE {nulls}"
             rows = _count(db, f"SELECT count(*) FROM {name}{where}", timeout_s)
         except Exception:  # advice only (a timeout, a dialect without the look-up)
             continue

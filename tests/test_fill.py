@@ -142,6 +142,9 @@ def test_existing_column_gains_check_and_unique(pg_dsn: str, tmp_path: Path) -> 
     assert kinds[:2] == ["backfill_column", "backfill_column"], kinds
     wheres = {s["backfill"]["column"]: s["backfill"]["where"] for s in plan["steps"][:2]}
     assert wheres["price"] == "NOT ((price >= 0))"
+    # (the schema's CHECK is not run on the target to count them before the apply)
+    assert any("counted when it runs" in m for m in plan["steps"][0]["messages"]
+               + plan["steps"][1]["messages"])
     assert "HAVING count(*) > 1" in wheres["code"]
     _apply(plan_path, pg_dsn)
     # Negative prices became 0 (a NULL passes the CHECK: kept); codes made unique.
