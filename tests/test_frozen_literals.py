@@ -102,3 +102,18 @@ def test_lint_says_the_value_is_frozen(tmp_path: Path) -> None:
     res = lockplane("lint", str(tmp_path / "m.sql"), "--format", "json")
     found = [f for f in json.loads(res.stdout) if f["rule"] == "frozen-time-literal"]
     assert len(found) == 1 and found[0]["line"] == 2 and "bad" in found[0]["message"]
+
+
+def test_drift_check_sees_no_drift_in_a_frozen_view(pg_dsn: str, tmp_path: Path) -> None:
+    from lockplane.drift.check import Target, check_drift
+    from lockplane.sources import SourceContext
+    from tests.conftest import PG_ADMIN_DSN
+
+    pg_exec(pg_dsn, FROZEN)
+    time.sleep(0.05)
+    schema = tmp_path / "s.sql"
+    schema.write_text(FROZEN)
+    ctx = SourceContext(dialect="postgres", server_dsn=PG_ADMIN_DSN)
+    report = check_drift([Target("prod", pg_dsn, str(schema), ctx)], history=False)
+    (env,) = report.environments
+    assert env.status == "clean" and not env.items, env.to_json()
