@@ -231,6 +231,7 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
     A desired schema is untrusted; what it makes the target's server do is not."""
     if opts.safety == "permissive" or "privileged-function" in opts.acknowledged:
         return
+    defined = [sql for step in plan.steps for sql in step.sql]
     for i, step in enumerate(plan.steps, 1):
         runs = [*step.sql, *step.cleanup, *([step.condition.query] if step.condition else [])]
         if step.backfill:  # run by the backfill engine, not as the step's SQL
@@ -243,6 +244,14 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
                 "lets no ordinary user run (its files, programs or settings): applied, it "
                 "would run with this connection's privileges; if that is really meant, "
                 "acknowledge it with --acknowledge privileged-function")
+        # A function of the desired schema that the step evaluates (a default, an index
+        # expression, a CHECK, a view's rows) runs with this session's privileges too.
+        effects = db.function_effects(runs, defined) if i not in opts.acknowledged else []
+        if effects:
+            raise SafetyRefusal(
+                f"step {i} ({step.description}) evaluates {effects[0]}: applied, that code "
+                "would run with this connection's privileges, not just compute a value; if "
+                "that is really meant, acknowledge it with --acknowledge privileged-function")
 
 
 def _error_line(exc: BaseException) -> str:

@@ -138,6 +138,7 @@ def test_attack_changes_nothing_outside_its_scratch_database(attack: Path, arena
         output = proc.output
         assert arena.secret not in output, (args[0], output)
         assert "Traceback" not in output and "internal error" not in output, (args[0], output)
+        assert "\x1b" not in output and "\x07" not in output, (args[0], "terminal escape")
         if args[0] == "apply" and apply_exits is not None:
             assert proc.code == apply_exits, (args[0], proc.stderr)
         elif expect == "loads":
@@ -328,3 +329,39 @@ def test_private_scratch_server(pg_dsn: str, tmp_path: Path, arena: Arena) -> No
     proc = run("plan", "--from", pg_dsn, "--to", str(attack), "-q", env=env)
     assert proc.returncode == 2 and "must be superuser" in proc.stderr, proc.stderr
     assert sorted(p.name for p in arena.canary_dir.iterdir()) == ["secret.txt"]
+
+
+def test_functions_a_step_evaluates_are_read_not_trusted(pg_dsn: str, tmp_path: Path) -> None:
+    """A default or index expression that calls the schema's own functions applies when
+    they only compute a value; one whose function (through another) changes rows is
+    refused before anything runs, unless acknowledged."""
+    pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
+    pure = tmp_path / "pure.sql"
+    pure.write_text(
+        "CREATE FUNCTION twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT $1 * 2 $$;\n"
+        "CREATE FUNCTION three() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$\n"
+        "DECLARE x int; BEGIN x := twice(1) + 1; RETURN x; END $$;\n"
+        "CREATE TABLE t (id int PRIMARY KEY, b int DEFAULT three());\n"
+        "CREATE INDEX t_twice ON t (twice(id));\n")
+    proc = run("apply", "--schema", str(pure), "--target", pg_dsn, "--auto-approve")
+    assert proc.returncode == 0, proc.stderr
+    hostile = tmp_path / "hostile.sql"
+    # Harmless in the sandbox; on the target it empties the table (an immutable function
+    # may call a volatile one; the body in BEGIN ATOMIC form is read too).
+    hostile.write_text("CREATE FUNCTION wipe_v() RETURNS int LANGUAGE plpgsql AS $$\n"
+                       "BEGIN IF current_database() NOT LIKE 'lockplane%' THEN DELETE FROM t; "
+                       "END IF; RETURN 1; END $$;\n"
+                       "CREATE FUNCTION wipe() RETURNS int IMMUTABLE LANGUAGE sql "
+                       "BEGIN ATOMIC SELECT wipe_v(); END;\n" +
+                       pure.read_text().replace("b int DEFAULT three()", "b int DEFAULT three(), "
+                                                "c int DEFAULT wipe()"))
+    proc = run("apply", "--schema", str(hostile), "--target", pg_dsn, "--auto-approve")
+    assert proc.returncode == 3, proc.stderr
+    assert "public.wipe (through public.wipe_v): DELETE" in " ".join(proc.stderr.split())
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    proc = run("apply", "--schema", str(hostile), "--target", pg_dsn, "--auto-approve",
+               "--acknowledge", "privileged-function")
+    assert proc.returncode == 0, proc.stderr
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
