@@ -89,8 +89,9 @@ def note_fill_facts(plan: Plan, db: Database, timeout_s: float = 5.0) -> None:
         batches = -(-rows // batch)
         step.messages.append(
             f"fills {human_count(rows)} row(s) of {step.table} as the database is now, "
-            f"in about {batches:,} batch(es) of {batch:,} rows to start with (sized "
-            "on the fly toward 100 ms each); rows written before the apply add to it")
+            f"in at most {batches:,} batch(es) ({batch:,} rows each to start with; "
+            "batches grow toward 100 ms each, so usually fewer); rows written before the "
+            "apply add to it")
 
 
 def note_certain_failures_at(plan: Plan, dsn: str) -> None:
