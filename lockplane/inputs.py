@@ -46,10 +46,30 @@ def decode(data: bytes, where: str) -> str:
     return text
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: with one key twice, a reader of the file
+    (a reviewer of a plan in a pull request) and the parser, which keeps the last, would
+    see different content."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def parse_json(text: str, where: str) -> Any:
-    """``text`` parsed as JSON; errors name ``where`` with line and column."""
+    """``text`` parsed as JSON; errors name ``where`` with line and column. An object that
+    holds a key twice is refused."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise BadInput(f"{where}: key {str(exc.args[0])!r} appears twice in one object "
+                       "(a reader and the parser would disagree on its value)") from None
     except json.JSONDecodeError as exc:
         raise BadInput(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except RecursionError:

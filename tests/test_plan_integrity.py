@@ -528,3 +528,18 @@ def test_seal_plan_round_trips() -> None:
     again = Plan.model_validate_json(sealed.to_json())
     assert again.plan_id == plan_id(plan) and again.signature == sealed.signature
     assert KEY not in sealed.to_json()
+
+
+def test_a_key_written_twice_is_refused(planned: tuple[str, dict[str, Any]],
+                                        tmp_path: Path) -> None:
+    """A reviewer reading the file sees the first "sql"; JSON parsers keep the last. With
+    the id recomputed over what is parsed, only refusing the file keeps both the same."""
+    dsn, data = planned
+    text = json.dumps(data, indent=2)
+    assert text.count('"sql": [') > 1
+    path = tmp_path / "plan.json"
+    path.write_text(text.replace('"sql": [', '"sql": ["SELECT 1"], "sql": [', 1))
+    before = db_state(dsn)
+    r = lockplane("apply", str(path), "--target", dsn, "--auto-approve", "--skip-shadow")
+    refused(r, 2, str(path), "'sql' appears twice")
+    assert db_state(dsn) == before
