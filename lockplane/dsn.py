@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import BadInput
 
@@ -51,6 +52,26 @@ def redact(text: str) -> str:
     text = _PASSWORD_KV.sub(lambda m: m.group(1) + "***", text)
     text = _PASSWORD_JSON.sub(lambda m: m.group(1) + "'***'", text)
     return _PASSWORD_QUERY.sub(lambda m: m.group(1) + "***", text)
+
+
+def redact_for(text: str, dsn: str) -> str:
+    """``text`` (an error about ``dsn``) redacted, and with ``dsn``'s password taken out
+    wherever it appears: a driver that cannot parse a URL quotes the token it choked on
+    ('invalid percent-encoded token: "secret%ZZ"'), which no pattern recognises."""
+    out = redact(text)
+    secrets: set[str] = set()
+    with contextlib.suppress(ValueError):
+        raw = urlsplit(dsn.strip()).password if "://" in dsn else None
+        if raw:
+            secrets |= {raw, unquote(raw)}
+    for m in _PASSWORD_KV.finditer(dsn):
+        secrets.add(m.group(2).strip("'"))
+    for m in _PASSWORD_QUERY.finditer(dsn):
+        value = m.group(0)[len(m.group(1)):]
+        secrets |= {value, unquote(value)}
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        out = out.replace(secret, "***")
+    return out
 
 
 def holds_password(text: str) -> bool:

@@ -93,6 +93,10 @@ BAD_URLS = [
     f"postgresql://127.0.0.1:5432/db?password={PW}&bogus_option=1",
     f"postgresql://u:{PW}@127.0.0.1:5432/db?sslmode=nonsense",
     f"password={PW} host=127.0.0.1 port=5432",                     # conninfo, not a URL
+    # libpq quotes the token it cannot decode: the password itself (audit)
+    f"postgresql://u:{PW}%ZZ@127.0.0.1:5432/db",
+    f"postgresql://127.0.0.1:5432/db?password={PW}%ZZ",
+    f"mysql://u:{PW}%ZZ@127.0.0.1:1/db",
 ]
 
 

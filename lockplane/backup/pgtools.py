@@ -20,7 +20,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..dsn import redact
+from ..dsn import redact, redact_for
 from ..errors import BadInput
 
 BINDIR_ENV = "LOCKPLANE_PG_BINDIR"
@@ -141,7 +141,7 @@ def conninfo_and_env(dsn: str, application_name: str = "lockplane backup", *,
     try:
         params = conninfo_to_dict(dsn)
     except Exception as exc:  # noqa: BLE001 - psycopg's ProgrammingError
-        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact(str(exc))}") from None
+        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact_for(str(exc), dsn)}") from None
     env = dict(os.environ)
     password = params.pop("password", None)
     if password is not None:

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ...dsn import redact
+from ...dsn import redact, redact_for
 from ...errors import BadInput
 from ..base import Database, Dialect, StatementTimedOut
 
@@ -329,10 +329,11 @@ class PostgresDatabase(Database):
             self.conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10,
                                         application_name=application_name)
         except psycopg.OperationalError as exc:
-            reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+            reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
             raise BadInput(f"cannot connect to {self.dsn_display}: {reason}") from None
         except psycopg.ProgrammingError as exc:
-            raise BadInput(f"bad PostgreSQL URL {self.dsn_display}: {redact(str(exc))}") from None
+            raise BadInput(f"bad PostgreSQL URL {self.dsn_display}: "
+                           f"{redact_for(str(exc), dsn)}") from None
 
     @property
     def server_version(self) -> int:

@@ -39,7 +39,7 @@ from ...backup.engine import HISTORY_COLUMNS, BackupEngine
 from ...backup.manifest import DATA_DIR, HistoryPosition, Manifest, TableStats
 from ...backup.rows import CompareReport, ExtractResult, RowMergeBase
 from ...backup.storage import Storage
-from ...dsn import dialect_of, redact
+from ...dsn import dialect_of, redact, redact_for
 from ...errors import BadInput, ExecutionFailed, SafetyRefusal
 from .sandbox import drop_abandoned_databases, drop_database
 
@@ -53,10 +53,10 @@ def pg_connect(dsn: str, **kwargs: object) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, connect_timeout=10, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
-        reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+        reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
         raise BadInput(f"cannot connect to {redact(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:
-        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact(str(exc))}") from None
+        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact_for(str(exc), dsn)}") from None
 
 
 
@@ -219,10 +219,10 @@ def _pg_target_state(dsn: str) -> tuple[bool, int, int]:
             admin = pg_connect(_with_dbname(dsn, "postgres"), autocommit=True)
             with admin:
                 return False, 0, admin.info.server_version
-        reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+        reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
         raise BadInput(f"cannot connect to {redact(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:
-        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact(str(exc))}") from None
+        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact_for(str(exc), dsn)}") from None
     with conn:
         return True, _pg_object_count(conn), conn.info.server_version
 

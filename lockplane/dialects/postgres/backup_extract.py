@@ -68,7 +68,7 @@ from ...backup.rows import (
     split_table,
 )
 from ...backup.storage import Storage
-from ...dsn import redact
+from ...dsn import redact, redact_for
 from ...errors import BadInput, ExecutionFailed, SafetyRefusal
 from .backup import restored_copy
 
@@ -340,10 +340,10 @@ def _session(dsn: str, name: str) -> psycopg.Connection:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10,
                                application_name=name)
     except psycopg.OperationalError as exc:
-        reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+        reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
         raise BadInput(f"cannot connect to {redact(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:
-        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact(str(exc))}") from None
+        raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact_for(str(exc), dsn)}") from None
     conn.execute(SESSION)
     return conn
 
