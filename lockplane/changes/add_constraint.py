@@ -237,8 +237,15 @@ def swap_primary_keys(changes: list[Change], before: Schema, after: Schema,
         return
     from .drop_constraint import DropConstraint
 
+    def columns_stay(drop: DropConstraint) -> bool:
+        # (a column the plan drops leaves the key first: that DROP stays before it)
+        t = after.table(drop.table.schema_ or "", drop.table.name)
+        return t is not None and all(t.column(n) is not None
+                                     for n in drop.constraint.columns)  # type: ignore[union-attr]
+
     drops = {(c.table.schema_ or "", c.table.name): c for c in changes
-             if isinstance(c, DropConstraint) and isinstance(c.constraint, PrimaryKey)}
+             if isinstance(c, DropConstraint) and isinstance(c.constraint, PrimaryKey)
+             and columns_stay(c)}
     for change in changes:
         if isinstance(change, AddConstraint) and isinstance(change.constraint, PrimaryKey):
             drop = drops.pop((change.table.schema_ or "", change.table.name), None)

@@ -173,8 +173,15 @@ def swap_indexes(changes: list[Change], before: Schema, after: Schema, d: Dialec
         return
     from .drop_index import DropIndex
 
+    def columns_stay(drop: DropIndex) -> bool:
+        # A column the plan drops takes itself out of the index first (the whole index,
+        # when it was its only one): such a DROP INDEX stays where it is, before.
+        t = after.table(drop.schema, drop.relation)
+        return t is not None and all(t.column(k.column) is not None
+                                     for k in drop.index.keys if k.column)
+
     drops = {(c.schema, c.relation, c.index.name): c for c in changes
-             if isinstance(c, DropIndex)}
+             if isinstance(c, DropIndex) and columns_stay(c)}
     for change in changes:
         if isinstance(change, CreateIndex) and change.replaces is None:
             drop = drops.pop((change.schema, change.relation, change.index.name), None)

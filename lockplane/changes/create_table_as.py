@@ -27,10 +27,7 @@ class CreateTableAs(Change):
     columns: list[str]
 
     def archive_name(self, d: Dialect) -> str:
-        base = f"archive_{self.table.name}_{self.label}"[:60]
-        if d.name == "postgres":
-            return d.qname("lockplane", base)
-        return d.quote(f"_lockplane_{base}")
+        return d.archive_table(f"archive_{self.table.name}_{self.label}"[:60])
 
     def describe(self) -> str:
         return (f"Archive {', '.join(self.columns)} of "
@@ -39,8 +36,7 @@ class CreateTableAs(Change):
     def _sql(self, d: Dialect) -> list[str]:
         cols = ", ".join(d.quote(c) for c in self.columns)
         src = d.qname(self.table.schema_, self.table.name)
-        pre = ["CREATE SCHEMA IF NOT EXISTS lockplane"] if d.name == "postgres" else []
-        return pre + [f"DROP TABLE IF EXISTS {self.archive_name(d)}",
+        return d.archive_setup_sql() + [f"DROP TABLE IF EXISTS {self.archive_name(d)}",
                       f"CREATE TABLE {self.archive_name(d)} AS SELECT {cols} FROM {src}"]
 
     def sql_postgres(self, d: Dialect) -> list[str]:

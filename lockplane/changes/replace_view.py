@@ -69,6 +69,13 @@ class ReplaceView(Change):
         return ACCESS_EXCLUSIVE
 
     def assess(self, d: Dialect) -> Assessment:
+        from .create_view import view_body
+
+        if view_body(self.before) != view_body(self.after):
+            return Assessment(Safety.REVIEW, (
+                f"View {qualified(self.after.schema_, self.after.name)} is replaced in "
+                "place: code reading it sees the new query's columns and rows from the "
+                "commit on.",))
         return Assessment(Safety.SAFE, (
             "Changing view options (security_barrier, check option ...) changes what "
             "queries through the view may see or write.",))

@@ -90,8 +90,8 @@ def column_overrides(schema: Schema, t: Table) -> list[tuple[Column, Column]]:
 
 def diff_inherited_columns(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     """DEFAULT / NOT NULL of inherited columns where a child differs from its parent
-    (a new child gets them with its CREATE TABLE)."""
-    if d.name != "postgres":
+    (a new child gets them with its CREATE TABLE). (Only PostgreSQL's tables inherit.)"""
+    if not any(a.parents() for a in after.tables):
         return []
     out: list[Change] = []
     for a in after.tables:

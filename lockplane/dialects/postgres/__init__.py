@@ -60,6 +60,7 @@ class PostgresDialect(Dialect):
     regenerates_generated_columns = True
     has_comment_statements = True
     views_pin_columns = True
+    has_identity_columns = True
     renames_constraints = True
     step_sql_sets_timeouts = True
     has_lock_safe_forms = True

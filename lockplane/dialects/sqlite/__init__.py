@@ -48,6 +48,17 @@ class SQLiteDialect(Dialect):
     def distinct_sql(self, left: str, right: str) -> str:
         return f"{left} IS NOT {right}"
 
+    def default_expression(self, expr: str) -> str:
+        # Parentheses around an expression default (anything but a literal).
+        from ...changes.render import _is_sqlite_literal
+
+        return expr if _is_sqlite_literal(expr) else f"({expr})"
+
+    def index_expression(self, expr: str) -> str:
+        # Keys are plain expressions and introspection keeps their text as written:
+        # extra parentheses would read back as a different expression.
+        return expr
+
     def archive_missing_sql(self, name: str) -> str:
         return ("SELECT count(*) = 0 FROM sqlite_master WHERE type = 'table' AND name = "
                 + self.literal(f"_lockplane_{name}"))
