@@ -347,7 +347,8 @@ def _effects_of(db: PostgresDatabase, root: tuple[str | None, str],
         seen.add(call)
         defs = _lookup(db, call, planned) if call[0] != "pg_catalog" else []
         if not defs:
-            builtins.add(call[1])
+            if path:  # (the step's own calls of built-ins are in plain sight)
+                builtins.add(call[1])
             continue
         for d in defs:
             calls, effects = d.read()
