@@ -403,3 +403,33 @@ def test_accepted_drift_is_left_alone(sqlite_project) -> None:
     assert _drift(sqlite_project) == set()
     with sqlite3.connect(root / "local.db") as conn:  # the column and its data are kept
         assert conn.execute("SELECT nickname FROM users").fetchall() == [("nick",)]
+
+
+def test_postgres_different_constraint_reverted_then_adopted(tmp_path: Path, pg_dsn: str
+                                                             ) -> None:
+    """Issue 14's list has a changed constraint too (audit): a CHECK replaced by hand under
+    its own name is reported as different, reverted by the plan, and, drifted again,
+    adopted into the schema files; each time nothing is left to drift."""
+    _write(tmp_path / "schema" / "app.sql",
+           "CREATE TABLE items (id bigint PRIMARY KEY, qty int CONSTRAINT qty_ok CHECK "
+           "(qty >= 0));\n")
+    r = lockplane("apply", "--schema", "schema/", "--target", pg_dsn, "--auto-approve",
+                  "--skip-shadow", cwd=tmp_path)
+    assert r.code == 0, r.output
+    _toml(tmp_path, {"staging": {"database_url": pg_dsn, "schema_path": "schema/"}})
+    project = {"root": tmp_path, "dsn": pg_dsn, "env": "staging"}
+    drift = "ALTER TABLE items DROP CONSTRAINT qty_ok, ADD CONSTRAINT qty_ok CHECK (qty > 0);"
+    pg_exec(pg_dsn, drift)
+    assert _drift(project) == {("public.items.qty_ok", "constraint", "different")}
+    r = lockplane("drift", "fix", "-e", "staging", "--drop-all", "-o", "fix.json", cwd=tmp_path)
+    assert r.code == 0, r.output
+    r = _apply(project, "fix.json", *_acknowledgements(tmp_path / "fix.json"))
+    assert r.code == 0, r.output
+    assert _drift(project) == set()
+    pg_exec(pg_dsn, drift)
+    r = lockplane("drift", "fix", "-e", "staging", "--adopt-all", "-o", "fix2.json",
+                  cwd=tmp_path)
+    assert r.code == 0, r.output
+    assert "(qty > 0)" in (tmp_path / "schema" / f"zz_adopted_{TODAY}.sql").read_text()
+    assert _drift(project) == set()
+    assert _replan_steps(project) == []
