@@ -373,6 +373,11 @@ AGREE = [
      "ALGORITHM=COPY, LOCK=SHARED"),
     ("(id int PRIMARY KEY, n int)", ["MODIFY COLUMN n int NOT NULL"],
      (AlterOp("modify_column", column=_NN, old=_N),), "ALGORITHM=INPLACE, LOCK=NONE"),
+    # NOT NULL -> NULL: MariaDB 10.11 refuses INSTANT (error 1845) but in REDUNDANT rows.
+    ("(id int PRIMARY KEY, n int NOT NULL)", ["MODIFY COLUMN n int NULL"],
+     (AlterOp("modify_column", column=_N, old=_NN),), "ALGORITHM=INPLACE, LOCK=NONE"),
+    ("(id int PRIMARY KEY, n int NOT NULL) ROW_FORMAT=REDUNDANT", ["MODIFY COLUMN n int NULL"],
+     (AlterOp("modify_column", column=_N, old=_NN),), "ALGORITHM=INSTANT"),
     ("(id int PRIMARY KEY)", ["ADD COLUMN ai int NOT NULL AUTO_INCREMENT", "ADD UNIQUE (ai)"],
      (AlterOp("add_column", column=Column(name="ai", type="int", nullable=False,
                                           auto_increment=True)), AlterOp("add_index")),

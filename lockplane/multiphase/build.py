@@ -127,7 +127,12 @@ def build_multiphase(before: Schema, after: Schema, specs: list[PhaseSpec], *, o
             # its rollback stays the plain inverse of the phase's changes.
             forward = lock_safe_changes(ordered, state, after, d) \
                 if d.has_lock_safe_forms else ordered
-            steps: list[Step] = [_classify(step_for(c, d), c, spec) for c in forward]
+            undo = _undo(ordered, spec.rollback_fill)
+            # Forward and rollback SQL alike from the dialect's decisions, tried on the
+            # server in the order they run (MySQL: each ALTER's ALGORITHM and LOCK).
+            with d.decide_locks([*forward, *undo], state, server_dsn):
+                steps: list[Step] = [_classify(step_for(c, d), c, spec) for c in forward]
+                back_steps = [step_for(c, d) for c in undo]
             plan = Plan(source_hash=state.hash(), dialect=d.name, lockplane_version=__version__,
                         hash_format=HASH_FORMAT, steps=steps)
             try:
@@ -139,7 +144,7 @@ def build_multiphase(before: Schema, after: Schema, specs: list[PhaseSpec], *, o
             plan.target_hash = new_state.hash()
             back = Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
                         dialect=d.name, lockplane_version=__version__, hash_format=HASH_FORMAT,
-                        steps=[step_for(c, d) for c in _undo(ordered, spec.rollback_fill)])
+                        steps=back_steps)
             # Prove the way back too: undo on the scratch copy, check, and redo.
             try:
                 _run(db, back)

@@ -299,6 +299,18 @@ def _modify_column(s: Server, t: Table, op: AlterOp, versions: int | None) -> De
             return Decision(INPLACE, NONE, True, reasons=(
                 "NULL to NOT NULL: every row is checked while the table is rebuilt in "
                 "place",))
+        if not old.nullable and new.nullable:
+            # InnoDB keeps a row's NULL flags in its header (COMPACT, DYNAMIC,
+            # COMPRESSED): a column that may become NULL rebuilds the table; MariaDB 10.4+
+            # changes only the metadata of a REDUNDANT table (checked on 10.11, which
+            # refuses INSTANT and NOCOPY with error 1845 otherwise, even on an empty table).
+            if s.mariadb and s.at_least((10, 4), None) and _row_format(t) == "REDUNDANT":
+                return Decision(INSTANT, NONE, False, reasons=(
+                    f"{s.name}: NOT NULL to NULL is metadata only in a ROW_FORMAT=REDUNDANT "
+                    "table",))
+            return Decision(INPLACE, NONE, True, reasons=(
+                "NOT NULL to NULL: the row format's NULL flags change, so the table is "
+                "rebuilt in place (reads and writes go on)",))
         return Decision(INSTANT if s.at_least((10, 4), (8, 0)) else INPLACE, NONE, False,
                         reasons=("same type: metadata only",))
     if a and b and a.group(1) == b.group(1) == "varchar" and a.group(3) == b.group(3) \
