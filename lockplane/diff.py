@@ -345,9 +345,16 @@ def _diff_constraints(b: Table, a: Table, d: Dialect,
                 out.append(DropConstraint(b, b.primary_key))
             if a.primary_key is not None:
                 out.append(AddConstraint(b, a.primary_key))
+    # A CHECK over a column whose type or collation changes is rebuilt by the server
+    # from its printed text, which it may read back otherwise (an IN list over varchar
+    # becomes a cast ARRAY): dropped and added back, written as declared.
+    old_cols = {c.name: c for c in b.columns}
+    retyped = {c.name for c in a.columns if (o := old_cols.get(c.name)) is not None
+               and (o.type, o.collation) != (c.type, c.collation)}
     for group in ("unique_constraints", "check_constraints", "exclusion_constraints"):
-        (b_keep, b_redo), (a_keep, a_redo) = (_split(getattr(b, group), redo),
-                                              _split(getattr(a, group), redo))
+        names = redo | retyped if group == "check_constraints" else redo
+        (b_keep, b_redo), (a_keep, a_redo) = (_split(getattr(b, group), names),
+                                              _split(getattr(a, group), names))
         changed, dropped, added = match_named(b_keep, a_keep)
         dropped += b_redo
         added += a_redo

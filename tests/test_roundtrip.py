@@ -773,6 +773,17 @@ ROWS_FN_TABLE = 'CREATE SCHEMA "s x"; CREATE TABLE "s x"."T" (a int);'
 ROWS_FN = '''
 CREATE FUNCTION public."all rows"(r "s x"."T") RETURNS SETOF "s x"."T" LANGUAGE sql STABLE
   BEGIN ATOMIC SELECT * FROM "s x"."T"; END;'''
+ENUM_FK = '''CREATE TYPE mood AS ENUM ('sad', 'ok', 'meh');
+CREATE TABLE moods (k {t} PRIMARY KEY, "r e" {t} REFERENCES moods (k) ON DELETE SET NULL);
+'''
+ENUM_FK_ROWS = "INSERT INTO moods VALUES ('sad', NULL), ('ok', 'sad');"
+COMP_FN = '''CREATE SCHEMA "s x"; CREATE TYPE "s x"."P" AS (a int{a});
+CREATE FUNCTION public."make P"(x integer) RETURNS "s x"."P" LANGUAGE sql IMMUTABLE
+  RETURN ROW(x{v})::"s x"."P";
+CREATE VIEW "s x".v AS SELECT public."make P"(1) AS p;'''
+COLL_CK = '''CREATE TABLE ck (id int PRIMARY KEY, s varchar(8){c},
+  CHECK (length(s) > 0 AND s NOT IN ('forbidden;', 'nope')));
+INSERT INTO ck VALUES (1, 'a'), (2, NULL);'''
 GENERATED_CASES: list[tuple[str, str, str]] = [
     # A partition of a table that foreign keys reference: DROP TABLE refuses ("other
     # objects depend on it") until it is detached.
@@ -786,6 +797,26 @@ GENERATED_CASES: list[tuple[str, str, str]] = [
      ROWS_FN_TABLE.replace("a int)", 'a int, "b c" text)') + ROWS_FN),
     ("a function reading every column of a table that gains one",
      ROWS_FN_TABLE + ROWS_FN, ROWS_FN_TABLE.replace("a int)", 'a int, "b c" text)') + ROWS_FN),
+    # CREATE TABLE cannot make a CHECK NOT VALID (it is silently valid): added after it.
+    ("a new table with NOT VALID checks", ROWS_FN_TABLE, ROWS_FN_TABLE + '''
+     CREATE TABLE "s x".nv (g jsonb PRIMARY KEY, n int);
+     ALTER TABLE "s x".nv ADD CHECK (jsonb_typeof(g) = 'object') NOT VALID;
+     ALTER TABLE "s x".nv ADD CONSTRAINT "n; ok" CHECK (n > 0) NOT VALID;'''),
+    # An enum recreated (a value removed) while the columns of a foreign key over it
+    # change type: the key is dropped and re-added once, around the type change.
+    ("enum recreated under a retyped foreign key", ENUM_FK.format(t="mood") + ENUM_FK_ROWS,
+     ENUM_FK.replace(", 'meh'", "").format(t="text")),
+    # A composite type gains or loses an attribute under a function building it: the
+    # function goes before the ALTER TYPE and comes back after, so the rollback (the
+    # steps undone in reverse) never builds the old row over the new type.
+    ("composite type gains an attribute under a function", COMP_FN.format(a="", v=""),
+     COMP_FN.format(a=', "b c" text', v=", 'x'")),
+    ("composite type loses an attribute under a function",
+     COMP_FN.format(a=', "b c" text', v=", 'x'"), COMP_FN.format(a="", v="")),
+    # The server rebuilds a CHECK over a column whose collation (or type) changes from
+    # its printed text: an IN list over varchar then reads back as another expression.
+    ("collation change under an IN check", COLL_CK.format(c=' COLLATE "POSIX"'),
+     COLL_CK.format(c="")),
 ]
 
 

@@ -53,6 +53,15 @@ class AlterCompositeType(Change):
 
         return (object_key("type", self.after.schema_, self.after.name),)
 
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        # The type's row changes under what builds or reads it (a function's
+        # ROW(...)::type, a view): those are dropped before and made again after
+        # (plan.recreate_dependents), so that the rollback, run in reverse, finds the
+        # type as they knew it. (Recreated for an attribute order: it is dropped.)
+        from .base import object_key
+
+        return (object_key("type", self.before.schema_, self.before.name),)
+
     def describe(self) -> str:
         name = qualified(self.after.schema_, self.after.name)
         if self.recreate():

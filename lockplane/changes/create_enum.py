@@ -73,18 +73,27 @@ def _key(e: EnumType) -> tuple[str, str]:
 def enum_foreign_keys(before: Schema, after: Schema,
                       users: list[tuple[str, str, str, int, str | None]],
                       ) -> list[tuple[Table, ForeignKey]]:
-    """Foreign keys, alike on both sides, with a column using the enum on either end."""
+    """Foreign keys, alike on both sides, with a column using the enum on either end (but
+    not those whose columns change type: diff_retyped_foreign_keys drops and re-adds
+    them around the change, and a second DROP would fail)."""
     from .add_foreign_key import unchanged_foreign_keys
 
     if not users:
         return []
     cols = {(s, t, c) for s, t, c, _, _ in users}
+
+    def retyped(key: tuple[str, str, str]) -> bool:
+        tb, ta = before.table(key[0], key[1]), after.table(key[0], key[1])
+        cb = tb.column(key[2]) if tb is not None else None
+        ca = ta.column(key[2]) if ta is not None else None
+        return cb is not None and ca is not None and cb.type != ca.type
+
     out = []
     for tb, fk, _, _ in unchanged_foreign_keys(before, after):
         here = {(tb.schema_ or "", tb.name, c) for c in fk.columns}
         there = {(fk.referenced_schema or "", fk.referenced_table, c)
                  for c in fk.referenced_columns}
-        if (here | there) & cols:
+        if (here | there) & cols and not any(retyped(k) for k in here | there):
             out.append((tb, fk))
     return out
 

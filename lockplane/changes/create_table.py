@@ -33,6 +33,15 @@ def parent_sql(d: Dialect, ref: str, default_schema: str) -> str:
     return d.qname(*split_name(ref, default_schema))
 
 
+def not_valid_checks_sql(d: Dialect, table: Table) -> list[str]:
+    """A new table's NOT VALID CHECKs, added after CREATE TABLE (which would make them
+    valid): the table is empty, nothing is scanned."""
+    if not d.has_not_valid_constraints:
+        return []
+    return [f"ALTER TABLE {table_name(d, table)} ADD {check_def(d, c)} NOT VALID"
+            for c in table.check_constraints if not c.valid]
+
+
 def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
                      name: str | None = None) -> str:
     """CREATE TABLE for ``table``, optionally under another ``name`` (SQLite's rebuild
@@ -50,7 +59,9 @@ def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
     if t.primary_key and pk_col is None:
         items.append(primary_key_def(d, t.primary_key))
     items += [unique_def(d, u) for u in t.unique_constraints]
-    items += [check_def(d, c) for c in t.check_constraints]
+    # (a NOT VALID CHECK cannot be made so by CREATE TABLE: see not_valid_checks_sql)
+    items += [check_def(d, c) for c in t.check_constraints
+              if c.valid or not d.has_not_valid_constraints]
     items += [exclusion_def(d, x) for x in t.exclusion_constraints]
     if inline_fks:
         items += [foreign_key_def(d, fk) for fk in t.foreign_keys]
@@ -104,7 +115,8 @@ class CreateTable(Change):
     def sql_postgres(self, d: Dialect) -> list[str]:
         from .alter_column import AlterColumn
 
-        out = [create_table_sql(d, self.table, inline_fks=False)]
+        out = [create_table_sql(d, self.table, inline_fks=False),
+               *not_valid_checks_sql(d, self.table)]
         for given, wanted in self.column_overrides:
             out += AlterColumn(self.table, given, wanted).sql_postgres(d)
         if self.owned_sequences:
