@@ -496,6 +496,10 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
             # (the rewrites look tables up as they are once declared renames are done)
             changes = lock_safe_changes(changes, declared_renames(before, after)[0],
                                         after, d)
+        from .changes.add_keyed_column import keep_keys_with_auto_columns
+
+        # (MySQL: an AUTO_INCREMENT column and its key in one ALTER, or the server refuses)
+        changes = keep_keys_with_auto_columns(changes, d)
         source_hash, target_hash = hashes(before, after)
     if before is not raw:
         source_hash = raw.hash()
