@@ -304,13 +304,16 @@ def _held_back(db: Database, step: Step) -> int:
     return int(rows[0][0] or 0) if rows else 0
 
 
-def at_target(after: Schema, plan: Plan, skipped: list[Skipped], d: Dialect) -> bool:
+def at_target(after: Schema, plan: Plan, skipped: list[Skipped], d: Dialect,
+              hash_now: str | None = None) -> bool:
     """Whether ``after`` is the plan's target: as it is; or with the columns that skipped
     steps leave nullable made NOT NULL (all the target may differ in because of a skip);
     objects declared with a time value the server freezes compared without it
-    (lockplane/frozen.py)."""
-    if not plan.target_hash or after.hash() == plan.target_hash:
+    (lockplane/frozen.py). ``hash_now``: ``after.hash()``, when known."""
+    if not plan.target_hash or (hash_now or after.hash()) == plan.target_hash:
         return True
+    if not skipped and not plan.frozen_literals:
+        return False
     cols = [c.step.condition.leaves_nullable for c in skipped
             if c.step.condition is not None and c.step.condition.leaves_nullable]
     strict = after
@@ -609,7 +612,7 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
                                           "was not touched") from None
         reached_schema = shadow.introspect()
         after = reached_schema.hash()
-        if not at_target(reached_schema, plan, held, d):
+        if not at_target(reached_schema, plan, held, d, after):
             warnings.append("on the shadow database the plan did not reach exactly its "
                             f"target_hash (got {after[:12]}, expected {plan.target_hash[:12]})")
     if report:
@@ -654,7 +657,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 running = _unfinished(history, plan, pid)
                 # Data steps (backfills) do not change the schema: a run that stopped in
                 # one has reached the target hash and still has work to do.
-                if plan.target_hash and at_target(live, plan, [], d) and not (
+                if plan.target_hash and at_target(live, plan, [], d, live_hash) and not (
                         running and running.steps_done < len(plan.steps)):
                     return ApplyResult("already_applied", None, 0, live_hash)
                 # (a scratch copy only when the live schema alone cannot tell)
@@ -747,7 +750,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             after = db.introspect()
             hash_after = after.hash()
             warnings += [w for s in held if (w := s.warning())]
-            if not at_target(after, plan, held, d):
+            if not at_target(after, plan, held, d, hash_after):
                 # Every step ran, and the server stores something else than the plan
                 # declared: a failure to look into, not a success with a footnote.
                 message = diverged_message(plan, live, after, hash_after)
