@@ -10,9 +10,14 @@ kept, a re-plan is empty and the plan's rollback returns to state k-1 exactly; t
 is then applied again to go on.
 
 What the migrations state that a catalog cannot: a ``RENAME`` of a table or column is a
-declared rename of the desired schema (``renamed_from``), so data moves with it; the data
-statements of a migration (UPDATE, INSERT, DELETE) run on the live database after
-Lockplane's plan for that step, as a team runs its data migration after the schema change.
+declared rename of the desired schema (``renamed_from``), so data moves with it; a
+``-- lockplane:fill-with table.column EXPR`` line declares a fill (``fill_with``); the
+data statements of a migration (UPDATE, INSERT, DELETE) run on the live database before
+Lockplane's plan for that step when they fit state k-1 (rows filled before a constraint),
+else after it, as a team runs its data migration around the schema change.
+
+Every failing step is reported at once (the live database is then rebuilt at state k from
+the migrations themselves, and the walk goes on); steps listed in KNOWN_FAILURES must fail.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ HISTORIES = Path(__file__).parent / "data" / "histories"
 APPS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
 
 # (app, step number): why Lockplane does not reproduce that step yet. The harness expects
-# the step to fail, brings the live database to state k by running the migration itself,
+# the step to fail, rebuilds the live database at state k from the migrations themselves,
 # and goes on; a known failure that passes fails the test (remove it from here).
 KNOWN_FAILURES: dict[tuple[str, int], str] = {
     ("jobqueue", 29): "an enum value renamed (ALTER TYPE ... RENAME VALUE) reads as one value "
