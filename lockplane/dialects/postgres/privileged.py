@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pglast
 from pglast import ast
 from pglast.enums import AlterTableType as AT
+from pglast.enums import ObjectType
 from pglast.parser import ParseError, scan
 from pglast.visitors import Visitor
 
@@ -203,7 +204,11 @@ class _Definition:
         self.schema, self.name, self.language = schema, name, language
         self.definition, self.body, self.atomic = definition, body, atomic
 
+    calls: set[tuple[str | None, str]] | None = None  # an aggregate: its support functions
+
     def read(self) -> tuple[set[tuple[str | None, str]], list[str]]:
+        if self.calls is not None:
+            return self.calls, []
         if self.atomic is not None:  # BEGIN ATOMIC ... END: parsed with the statement
             seen = _AllCalls()
             seen(self.atomic)
@@ -224,6 +229,9 @@ def _definitions(statements: Sequence[str]) -> list[_Definition]:
             continue
         for raw in parsed:
             stmt = raw.stmt
+            if isinstance(stmt, ast.DefineStmt) and stmt.kind == ObjectType.OBJECT_AGGREGATE:
+                out.append(_aggregate(stmt))
+                continue
             if not isinstance(stmt, ast.CreateFunctionStmt):
                 continue
             schema, name = _names_of(stmt.funcname)
@@ -237,6 +245,22 @@ def _definitions(statements: Sequence[str]) -> list[_Definition]:
             out.append(_Definition(schema, name.lower() if name else name, language, text,
                                    body, stmt.sql_body))
     return out
+
+
+def _aggregate(stmt: ast.DefineStmt) -> _Definition:
+    """CREATE AGGREGATE: a call of it is a call of each of its support functions."""
+    schema, name = _names_of(stmt.defnames)
+    agg = _Definition(schema, name.lower(), "aggregate", "", None, None)
+    agg.calls = set()
+    for opt in stmt.definition or ():
+        arg = opt.arg
+        if not (opt.defname or "").endswith("func"):  # sfunc, finalfunc, msfunc ...
+            continue
+        if isinstance(arg, ast.TypeName):  # (how the grammar hands over a function name)
+            agg.calls.add(_names_of(arg.names))
+        elif isinstance(arg, ast.String):
+            agg.calls.add((None, arg.sval))
+    return agg
 
 
 def function_effects(db: PostgresDatabase, statements: Sequence[str],
@@ -314,15 +338,25 @@ def _lookup(db: PostgresDatabase, call: tuple[str | None, str],
     if mine:
         return mine
     rows = db.query(
-        "SELECT n.nspname, l.lanname, pg_get_functiondef(p.oid), p.prosrc "
+        "SELECT n.nspname, l.lanname, CASE WHEN p.prokind <> 'a' THEN "
+        "pg_get_functiondef(p.oid) END, p.prosrc, (SELECT array_remove(ARRAY[a.aggtransfn, "
+        "a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, "
+        "a.aggminvtransfn, a.aggmfinalfn]::regproc[]::text[], '-') FROM pg_aggregate a "
+        "WHERE a.aggfnoid = p.oid) "
         "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "JOIN pg_language l ON l.oid = p.prolang "
         "WHERE p.proname = %s AND (%s::text IS NULL OR n.nspname = %s) "
-        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prokind <> 'a' "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
         "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass "
         "  AND d.objid = p.oid AND d.deptype = 'e')", (name, schema, schema))
     out = []
-    for nsp, lang, definition, src in rows:
+    for nsp, lang, definition, src, support in rows:
+        if support is not None:  # an aggregate (support functions print qualified)
+            agg = _Definition(nsp, name, "aggregate", "", None, None)
+            agg.calls = {(f.rsplit(".", 1)[0].strip('"') if "." in f else None,
+                          f.rsplit(".", 1)[-1].strip('"')) for f in support}
+            out.append(agg)
+            continue
         atomic = None
         if lang == "sql" and not src:
             try:  # BEGIN ATOMIC: pg_get_functiondef prints the parsed body
