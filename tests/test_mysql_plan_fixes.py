@@ -118,3 +118,19 @@ CREATE TABLE t (k int PRIMARY KEY, seq bigint NOT NULL AUTO_INCREMENT, KEY by_se
     [create, other] = plan["steps"]
     assert "INDEX `by_seq` (`seq`)" in create["sql"][0], create["sql"]
     assert other["description"] == "Create index other on t"
+
+
+def test_auto_increment_column_takes_over_the_primary_key(mysql_dsn: str,
+                                                          tmp_path: Path) -> None:
+    run(mysql_dsn, "CREATE TABLE t (k int PRIMARY KEY, name varchar(50))",
+        "INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    plan = _round_trip(mysql_dsn, tmp_path, "CREATE TABLE t (id bigint NOT NULL "
+                       "AUTO_INCREMENT PRIMARY KEY, k int NOT NULL, name varchar(50));")
+    [step] = plan["steps"]
+    assert step["sql"][0].startswith(
+        "ALTER TABLE `t` ADD COLUMN `id` bigint(20) NOT NULL AUTO_INCREMENT, "
+        "DROP PRIMARY KEY, ADD PRIMARY KEY (`id`), ALGORITHM="), step["sql"]
+    assert step["rollback"]["sql"][0].startswith(
+        "ALTER TABLE `t` DROP PRIMARY KEY, DROP COLUMN `id`, ADD PRIMARY KEY (`k`), "
+        "ALGORITHM="), step["rollback"]["sql"]
+    assert q(mysql_dsn, "SELECT k, name FROM t ORDER BY k") == [(1, "a"), (2, "b")]

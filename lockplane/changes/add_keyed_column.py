@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 def _first_column(key: Change) -> str | None:
     """The first column of the key a change adds (None: it adds no plain key)."""
-    if isinstance(key, AddConstraint) and key.replaces is None \
+    # (a primary key replaced: DROP PRIMARY KEY, ADD PRIMARY KEY in the same ALTER)
+    if isinstance(key, AddConstraint) and (key.replaces is None
+                                           or isinstance(key.constraint, PrimaryKey)) \
             and isinstance(key.constraint, PrimaryKey | UniqueConstraint) \
             and key.constraint.columns:
         return key.constraint.columns[0]
@@ -164,8 +166,13 @@ class DropKeyedColumn(Change):
     def mysql_alter(self, d: Dialect) -> MySQLAlter:
         from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
 
-        clause, what = _drop_key_clause(d, self.key)
         col = self._drop().mysql_alter(d)  # type: ignore[attr-defined]
+        if isinstance(self.key, AddConstraint) and self.key.replaces is not None:
+            # DROP PRIMARY KEY, the column, ADD PRIMARY KEY (the one it replaced)
+            back = self.key.inverse()[0].mysql_alter(d)  # type: ignore[attr-defined]
+            return MySQLAlter(col.table, [back.clauses[0], *col.clauses, *back.clauses[1:]],
+                              (back.ops[0], *col.ops, *back.ops[1:]))
+        clause, what = _drop_key_clause(d, self.key)
         return MySQLAlter(col.table, [clause, *col.clauses], (AlterOp(what), *col.ops))
 
     def sql_mysql(self, d: Dialect) -> list[str]:
