@@ -216,7 +216,10 @@ def _dependency_edges(changes: list[Change], before: Schema | None,
             made[k].append(i)
         for k in c.objects_dropped():
             gone[k].append(i)
-    edges = {(d, c) for k, ds in gone.items() for d in ds for c in made.get(k, ()) if d != c}
+    # (a change that both drops and makes an object, such as a column's new type
+    # remaking its table's row, is ordered by the graph alone, not against its like)
+    edges = {(d, c) for k, ds in gone.items() for d in ds for c in made.get(k, ())
+             if d != c and not (d in made[k] and c in ds)}
     if after is not None:
         for obj, dep in after.dependencies:
             if obj in made and dep in made:

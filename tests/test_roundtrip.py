@@ -797,6 +797,9 @@ GENERATED_CASES: list[tuple[str, str, str]] = [
      ROWS_FN_TABLE.replace("a int)", 'a int, "b c" text)') + ROWS_FN),
     ("a function reading every column of a table that gains one",
      ROWS_FN_TABLE + ROWS_FN, ROWS_FN_TABLE.replace("a int)", 'a int, "b c" text)') + ROWS_FN),
+    # ... and one of whose columns changes type: refused while the function stands.
+    ("a function reading every column of a table whose column changes type",
+     ROWS_FN_TABLE + ROWS_FN, ROWS_FN_TABLE.replace("a int)", "a bigint)") + ROWS_FN),
     # CREATE TABLE cannot make a CHECK NOT VALID (it is silently valid): added after it.
     ("a new table with NOT VALID checks", ROWS_FN_TABLE, ROWS_FN_TABLE + '''
      CREATE TABLE "s x".nv (g jsonb PRIMARY KEY, n int);

@@ -500,7 +500,20 @@ class AlterColumn(Change):
         from .base import relation_keys
 
         s = self.serial_created or self.serial_dropped  # (the identity takes its name)
-        return relation_keys(s.schema_, s.name) if s is not None else ()
+        return (relation_keys(s.schema_, s.name) if s is not None else ()) \
+            + self.objects_dropped()  # (what reads the retyped table comes after it)
+
+    def objects_dropped(self) -> tuple[ObjectKey, ...]:
+        # A new type (or collation) for a column that a function's SQL-standard body
+        # reads (SELECT * of its table) is refused while the function stands ("cannot
+        # alter type of a column used by a function"): the table's dependents are
+        # dropped before and made again after (plan.recreate_dependents).
+        from .base import object_key
+
+        b, a = self.before, self.after
+        if (b.type, b.collation) == (a.type, a.collation):
+            return ()
+        return (object_key("relation", self.table.schema_, self.table.name),)
 
     def sets_not_null(self) -> bool:
         return self.before.nullable and not self.after.nullable
