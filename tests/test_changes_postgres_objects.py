@@ -88,11 +88,18 @@ def apply_plan(dsn: str, plan: Plan) -> None:
 
 
 def rollback(dsn: str, plan: Plan) -> None:
-    steps = []
+    """Each step's undo in reverse order; an undo's own steps (``then``) after it, those
+    with a condition only where it holds (no row counted), as the engine runs them."""
     for s in reversed(plan.steps):
         assert s.rollback is not None
-        steps.append((s.rollback.sql, s.transactional))
-    run_steps(dsn, steps)
+        run_steps(dsn, [(s.rollback.sql, s.transactional)])
+        for then in s.rollback.then:
+            if then.condition is not None:
+                with psycopg.connect(dsn) as conn:
+                    (count,) = conn.execute(then.condition.query).fetchone()  # type: ignore[misc]
+                if count:
+                    continue
+            run_steps(dsn, [(then.sql, then.transactional)])
 
 
 def roundtrip(make: DsnFactory, a_sql: str, b_sql: str, *, rollback_ok: bool = True,

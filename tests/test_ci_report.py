@@ -189,8 +189,9 @@ def test_report_from_real_inputs(inputs) -> None:
     assert lines[1] == ("### Lockplane: ⛔ **6 dangerous steps need acknowledgement** · "
                         "**1 lint finding at dangerous or worse** (4 in all) · ⚠️ drift in prod")
     # The steps: safety classes and lock facts.
+    # (the step reads the column's values into an archive first: it scans the table)
     assert "| Drop column legacy from public\\.users | ⛔ dangerous | ACCESS EXCLUSIVE\\: " \
-           "blocks reads and writes |" in md
+           "blocks reads and writes · scans table |" in md
     assert "rewrites table" in md  # integer -> bigint
     assert re.search(r"Create index .* ✅ safe \| SHARE UPDATE EXCLUSIVE\\: blocks neither "
                      r"· scans table \|", md)
