@@ -45,7 +45,7 @@ DIALECTS = ("postgres", "sqlite", "mysql")
 # AUTOINCREMENT / WITHOUT ROWID / STRICT / VIRTUAL generated columns; 3: PostgreSQL
 # default privileges (ALTER DEFAULT PRIVILEGES); 4: SQLite, a rowid table's primary key
 # column declared NOT NULL (Column.key_not_null: tables Lockplane created or rebuilt
-# before 4 all read so, and now differ from the declared `id INTEGER PRIMARY KEY`).
+# before 4 all read so; on the rowid alias, INTEGER PRIMARY KEY, it is not state).
 HASH_FORMAT = 4
 
 
@@ -136,6 +136,10 @@ class Column(Model):
     sparse_fields = ("identity_options", "inherited", "grants", "statistics", "compression",
                      "generated_kind", "on_update", "auto_increment", "key_not_null",
                      "not_null_name")
+    # SQLite's rowid alias (``id INTEGER PRIMARY KEY``) declared NOT NULL as well: written
+    # so when the table is created (PRAGMA table_info reads it back), but not state, since
+    # the alias never holds NULL either way (see _alias_not_null_is_not_state).
+    _alias_not_null: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _kind_needs_expression(self) -> 'Column':
@@ -683,6 +687,21 @@ class EventTrigger(Model):
         return self
 
 
+def _alias_not_null_is_not_state(tables: list[Table]) -> None:
+    """A rowid table's INTEGER PRIMARY KEY is the rowid: it holds no NULL whether or not
+    NOT NULL is declared, so the declaration is kept for rendering only. (Tables Lockplane
+    created before hash format 4 all declare it; as state it made each of them drift from
+    a schema saying ``id INTEGER PRIMARY KEY``, and rebuilt them for nothing.)"""
+    for t in tables:
+        pk = t.primary_key
+        if t.without_rowid or pk is None or len(pk.columns) != 1:
+            continue
+        col = t.column(pk.columns[0])
+        if col is not None and col.key_not_null and col.type.strip().upper() == "INTEGER":
+            col.key_not_null = False
+            col._alias_not_null = True
+
+
 # Fields that describe intent or the original format, not the database's state.
 # An object of PostgreSQL's dependency graph, as plans name what they create and drop:
 # (kind, schema, name, identity arguments); kind "function", "relation" (table, view,
@@ -777,6 +796,8 @@ class Schema(Model):
             _complete_children(self)
         if not d.has_rowid_table_options:
             self._refuse_sqlite_only(d.has_virtual_generated_columns)
+        elif d.nullable_key_columns:
+            _alias_not_null_is_not_state(self.tables)
         if not d.has_not_null_constraint_names:
             named = next((f"{t.name}.{c.name}" for t in self.tables for c in t.columns
                           if c.not_null_name is not None), None)

@@ -96,4 +96,16 @@ def test_key_not_null_is_sqlite_only() -> None:
         Schema.model_validate(doc)
     doc["dialect"] = "sqlite"
     doc["tables"][0]["schema"] = "main"
+    doc["tables"][0]["columns"][0]["type"] = "text"
     assert Schema.model_validate(doc).tables[0].columns[0].key_not_null
+
+
+def test_not_null_on_the_rowid_alias_is_no_change(tmp_path: Path) -> None:
+    """``id INTEGER PRIMARY KEY`` is the rowid with or without NOT NULL: a table Lockplane
+    created before hash format 4 (NOT NULL on every key) does not drift from a schema that
+    does not say it, and is not rebuilt for it."""
+    old = sqlite_db(tmp_path, "old", "CREATE TABLE t (id INTEGER PRIMARY KEY NOT NULL, v TEXT);")
+    new = sqlite_db(tmp_path, "new", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);")
+    assert _load(old).hash() == _load(new).hash()
+    assert not build_plan(_load(old), _load(new)).steps
+    assert not build_plan(_load(new), _load(old)).steps

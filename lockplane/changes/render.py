@@ -62,7 +62,8 @@ def column_def(d: Dialect, col: Column, *, inline_pk: bool = False,
     elif col.default is not None:
         parts.append(f"DEFAULT {default_expr(d, col.default)}")
     if d.nullable_key_columns and col.is_primary_key:
-        if col.key_not_null:  # as declared: the server reads it back (PRAGMA table_info)
+        # as declared: the server reads it back (PRAGMA table_info)
+        if col.key_not_null or col._alias_not_null:
             parts.append("NOT NULL")
     elif not col.nullable and not inline_pk and pk is None:
         parts.append(f"CONSTRAINT {d.quote(col.not_null_name)} NOT NULL"
