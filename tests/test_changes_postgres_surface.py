@@ -454,7 +454,11 @@ def test_inheritance_created_and_dropped(pg_dsn_factory: DsnFactory) -> None:
 def test_inherited_column_added_once(pg_dsn_factory: DsnFactory) -> None:
     b = INHERIT_A.replace("population int DEFAULT 0,", "population bigint DEFAULT 0, x int,")
     forward, _ = both_ways(pg_dsn_factory, INHERIT_A, b)
-    assert sorted(kinds(forward)) == ["add_column", "alter_column"]
+    # (the CHECK over the retyped column is added again as declared: the server would
+    # rebuild it from its printed text, which for some expressions reads back otherwise)
+    assert sorted(kinds(forward)) == ["add_column", "add_constraint", "alter_column",
+                                      "drop_constraint", "validate_constraint"]
+    assert kinds(forward).count("add_column") == 1  # on the parent only: inherited once
 
 
 def test_inherit_and_no_inherit(pg_dsn_factory: DsnFactory) -> None:
