@@ -7,12 +7,16 @@ and lockplane.backup.extract pick the engine of the backup's dialect.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import optsql
+from ..dsn import redact
 from ..errors import BadInput
 
 ON_CONFLICT = ("skip", "update", "fail")
@@ -338,14 +342,133 @@ def result_markdown(r: MergeResult, target: str) -> str:
             "merged (checkpointed with the backfills: lockplane backfill status).\n")
 
 
+def first_line(exc: BaseException) -> str:
+    """A database error's first line, any password in it redacted."""
+    text = str(exc).strip()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)
+
+
 class RowMergeBase(ABC):
-    """Backup rows staged next to the live table, ready to merge (an engine's)."""
+    """Backup rows staged next to the live table, ready to merge (an engine's).
+
+    ``run`` is the same on every server: resumable batches of staged rows, each committed
+    with its checkpoint (the backfill engine's table), halved on a lock wait and resized
+    towards ``target_batch_ms``. An engine says how it opens the run (``_merging``), what a
+    batch's transaction is (``_batch_transaction``), which errors are its server's and
+    which of those are lock waits, and how it writes one batch (``_batch``)."""
 
     id: str
     rows: int
     preview: MergePreview
+    m: Mapping
+    on_conflict: str
+    db_errors: tuple[type[BaseException], ...] = ()
+    lock_wait_words = "lock waits ran out"  # "merge ID: <these> N times in a row"
 
     @abstractmethod
+    def _checkpoint(self) -> tuple[str | None, int]:
+        """(status, staged rows done) of this merge's checkpoint; (None, 0) before it."""
+
+    @abstractmethod
+    def _merging(self, opts: MergeOptions, who: str) -> AbstractContextManager[Any]:
+        """Open the run: the checkpoint table (``Checkpoints``, yielded) ready and this
+        merge's checkpoint recorded (``_record_start``), the server's run settings made."""
+
+    @abstractmethod
+    def _batch_transaction(self, opts: MergeOptions) -> AbstractContextManager[Any]:
+        """One batch's transaction (its lock wait bounded by ``opts.lock_timeout_ms``)."""
+
+    @abstractmethod
+    def _is_lock_wait(self, exc: BaseException) -> bool:
+        """Whether a server error (of ``db_errors``) is a lock wait worth retrying."""
+
+    @abstractmethod
+    def _batch(self, after: int, upto: int) -> tuple[int, int]:
+        """Write staged rows ``after < ord <= upto``; (inserted, updated)."""
+
+    def _record_start(self, state: Any, who: str) -> None:
+        status, _ = self._checkpoint()
+        if status is None:
+            state.create(self.spec, [(0, self.rows, 0)], [self.rows], who)  # type: ignore[attr-defined]
+        elif status in ("cancelled", "failed", "pending"):
+            state.set_status(self.id, "running", chunk=0)
+
+    def _failed(self, state: Any, exc: BaseException, cursor: int, upto: int) -> NoReturn:
+        from ..errors import ExecutionFailed
+
+        with contextlib.suppress(*self.db_errors):
+            state.set_status(self.id, "failed", chunk=0, error=first_line(exc))
+        raise ExecutionFailed(
+            f"merge {self.id} into {self.m.display} failed at staged rows {cursor + 1}-{upto} "
+            "(rolled back; earlier batches are kept, run it again to resume): "
+            f"{first_line(exc)}") from None
+
     def run(self, opts: MergeOptions | None = None, *, who: str = "lockplane",
             on_batch: Callable[[int, int], None] | None = None) -> MergeResult:
-        """Upsert the staged rows in batches, each committed with its checkpoint."""
+        """Upsert the staged rows in batches, each committed with its checkpoint.
+
+        ``on_batch(rows_done, rows)`` after every committed batch."""
+        from ..errors import ExecutionFailed, SafetyRefusal
+
+        opts = opts or MergeOptions()
+        opts.validate()
+        started = time.monotonic()
+        p = self.preview
+        if p.status == "done":
+            return MergeResult(self.id, self.m.display, "already_done", 0, 0, 0, 0, 0.0,
+                               self.rows, self.rows)
+        if self.on_conflict == "fail" and p.conflicts:
+            example = p.sample_changed[0]["key"] if p.sample_changed else None
+            raise SafetyRefusal(
+                f"not merged: {p.conflicts:,} row(s) of the backup already exist in "
+                f"{self.m.display} (--on-conflict fail"
+                + (f"; e.g. {key_text(example)}" if example else "") + "); use skip or "
+                "update")
+        totals = [0, 0, 0, 0]  # inserted, updated, skipped, batches
+        size, retries, result_status = opts.batch_size, 0, "done"
+        cursor = upto = 0
+        with self._merging(opts, who) as state:
+            while True:
+                t0 = time.monotonic()
+                try:
+                    with self._batch_transaction(opts):
+                        cstatus, cursor = state.lock(self.id, 0)
+                        cursor = int(cursor or 0)
+                        if cstatus == "cancelled":
+                            result_status = "cancelled"
+                            break
+                        if cstatus == "done" or cursor >= self.rows:
+                            if cstatus != "done":
+                                state.finish(self.id, 0)
+                            break
+                        upto = min(self.rows, cursor + size)
+                        ins, upd = self._batch(cursor, upto)
+                        n = upto - cursor
+                        state.advance(self.id, 0, upto, n, ins + upd, size,
+                                      done=upto >= self.rows)
+                except self.db_errors as exc:
+                    if not self._is_lock_wait(exc):
+                        self._failed(state, exc, cursor, upto)
+                    retries += 1
+                    if retries > opts.max_retries:
+                        raise ExecutionFailed(f"merge {self.id}: {self.lock_wait_words} "
+                                              f"{retries} times in a row; run it again to "
+                                              "resume") from None
+                    size = max(1, size // 2)
+                    time.sleep(min(1.0, 0.05 * 2 ** min(retries, 5)))
+                    continue
+                retries = 0
+                totals[0] += ins
+                totals[1] += upd
+                totals[2] += n - ins - upd
+                totals[3] += 1
+                ms = (time.monotonic() - t0) * 1000
+                if ms < opts.target_batch_ms / 2:
+                    size = min(opts.max_batch_size, size * 2)
+                elif ms > opts.target_batch_ms * 2:
+                    size = max(1, size // 2)
+                if on_batch:
+                    on_batch(upto, self.rows)
+        _, done = self._checkpoint()
+        return MergeResult(self.id, self.m.display, result_status, totals[0], totals[1],
+                           totals[2], totals[3], time.monotonic() - started, done, self.rows)

@@ -58,18 +58,17 @@ from ...backup.rows import (
     Mapping,
     MergeOptions,
     MergePreview,
-    MergeResult,
     Rename,
     RowMergeBase,
     check_conflict_mode,
     check_where,
-    key_text,
+    first_line,
     same_table,
     split_table,
 )
 from ...backup.storage import Storage
 from ...dsn import redact, redact_for
-from ...errors import BadInput, ExecutionFailed, SafetyRefusal
+from ...errors import BadInput, ExecutionFailed
 from .backup import restored_copy
 
 Reporter = Callable[[str], None]
@@ -269,7 +268,7 @@ def _check_types(live: psycopg.Connection, m: Mapping) -> None:
         except psycopg.errors.DatatypeMismatch:
             c.how = "cast"
         except psycopg.Error as exc:
-            raise ExecutionFailed(f"cannot check column {c.live}: {_first_line(exc)}") from None
+            raise ExecutionFailed(f"cannot check column {c.live}: {first_line(exc)}") from None
         if c.how == "cast":
             try:
                 with live.transaction():
@@ -286,10 +285,6 @@ def _check_types(live: psycopg.Connection, m: Mapping) -> None:
                        + ("converted by an explicit CAST" if c.how == "cast" else
                           "converted as an INSERT converts it"))
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return redact(text.splitlines()[0] if text else type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------- SQL pieces
@@ -365,7 +360,7 @@ def _where_on_copy(backup: psycopg.Connection, m: Mapping, where: str | None) ->
                 pgsql.Identifier(m.backup_schema, m.backup_table), pgsql.SQL(where)))  # type: ignore[arg-type]
     except psycopg.Error as exc:
         raise BadInput(f"--where {where!r} on the backup's {m.backup_display}: "
-                       f"{_first_line(exc)}") from None
+                       f"{first_line(exc)}") from None
 
 
 @contextlib.contextmanager
@@ -540,7 +535,7 @@ class RowMerge(RowMergeBase):
                 (cursor,)).fetchone()
         except psycopg.Error as exc:
             raise BadInput(f"the backup's rows of {self.m.backup_display} do not fit "
-                           f"{self.m.display}: {_first_line(exc)}") from None
+                           f"{self.m.display}: {first_line(exc)}") from None
         assert row is not None
         new, same, changed = (int(x) for x in row)
         p.insert, p.unchanged, p.changed, p.conflicts = new, same, changed, same + changed
@@ -581,95 +576,31 @@ class RowMerge(RowMergeBase):
             out.append(item)
         return out
 
-    # -- run
-    def run(self, opts: MergeOptions | None = None, *, who: str = "lockplane",
-            on_batch: Callable[[int, int], None] | None = None) -> MergeResult:
-        """Upsert the staged rows in batches, each committed with its checkpoint.
+    # -- run (RowMergeBase.run; the hooks)
+    db_errors = (psycopg.Error,)
 
-        ``on_batch(rows_done, rows)`` after every committed batch."""
+    @contextlib.contextmanager
+    def _merging(self, opts: MergeOptions, who: str) -> Iterator[Any]:
         from ...backfill import Checkpoints, _runner_lock
 
-        opts = opts or MergeOptions()
-        opts.validate()
-        started = time.monotonic()
-        p = self.preview
-        if p.status == "done":
-            return MergeResult(self.id, self.m.display, "already_done", 0, 0, 0, 0, 0.0,
-                               self.rows, self.rows)
-        if self.on_conflict == "fail" and p.conflicts:
-            example = (p.sample_changed[0]["key"] if p.sample_changed else None)
-            raise SafetyRefusal(
-                f"not merged: {p.conflicts:,} row(s) of the backup already exist in "
-                f"{self.m.display} (--on-conflict fail"
-                + (f"; e.g. {key_text(example)}" if example else "") + "); use skip or "
-                "update")
         db = self._db()
         state = Checkpoints(db)
         state.ensure()
         self.live.execute("SET synchronous_commit = off")  # batch + checkpoint commit together
         with _runner_lock(db, self.id, 0, opts.wait_for_runner_s):
-            status, _ = self._checkpoint()
-            if status is None:
-                state.create(self.spec, [(0, self.rows, 0)], [self.rows], who)
-            elif status in ("cancelled", "failed", "pending"):
-                state.set_status(self.id, "running", chunk=0)
-            totals = [0, 0, 0, 0]  # inserted, updated, skipped, batches
-            size = opts.batch_size
-            retries = 0
-            result_status = "done"
-            cursor = upto = 0
-            while True:
-                t0 = time.monotonic()
-                try:
-                    with self.live.transaction():
-                        self.live.execute(pgsql.SQL("SET LOCAL lock_timeout = {}").format(
-                            pgsql.Literal(f"{int(opts.lock_timeout_ms)}ms")))
-                        cstatus, cursor = state.lock(self.id, 0)
-                        cursor = int(cursor or 0)
-                        if cstatus == "cancelled":
-                            result_status = "cancelled"
-                            break
-                        if cstatus == "done" or cursor >= self.rows:
-                            if cstatus != "done":
-                                state.finish(self.id, 0)
-                            break
-                        upto = min(self.rows, cursor + size)
-                        ins, upd = self._batch(cursor, upto)
-                        n = upto - cursor
-                        state.advance(self.id, 0, upto, n, ins + upd, size,
-                                      done=upto >= self.rows)
-                except psycopg.errors.LockNotAvailable:
-                    retries += 1
-                    if retries > opts.max_retries:
-                        raise ExecutionFailed(f"merge {self.id}: lock waits ran out "
-                                              f"{retries} times in a row; run it again to "
-                                              "resume") from None
-                    size = max(1, size // 2)
-                    time.sleep(min(1.0, 0.05 * 2 ** min(retries, 5)))
-                    continue
-                except psycopg.Error as exc:
-                    with contextlib.suppress(psycopg.Error):
-                        state.set_status(self.id, "failed", chunk=0, error=_first_line(exc))
-                    raise ExecutionFailed(
-                        f"merge {self.id} into {self.m.display} failed at staged rows "
-                        f"{cursor + 1}-{upto} (rolled back; earlier batches are kept, run it "
-                        f"again to resume): {_first_line(exc)}") from None
-                retries = 0
-                totals[0] += ins
-                totals[1] += upd
-                totals[2] += n - ins - upd
-                totals[3] += 1
-                ms = (time.monotonic() - t0) * 1000
-                if ms < opts.target_batch_ms / 2:
-                    size = min(opts.max_batch_size, size * 2)
-                elif ms > opts.target_batch_ms * 2:
-                    size = max(1, size // 2)
-                if on_batch:
-                    on_batch(upto, self.rows)
+            self._record_start(state, who)
+            yield state
         self.live.execute("SET synchronous_commit = on")
-        _, done = self._checkpoint()
-        return MergeResult(self.id, self.m.display, result_status, totals[0], totals[1],
-                           totals[2], totals[3], time.monotonic() - started, done, self.rows)
+
+    @contextlib.contextmanager
+    def _batch_transaction(self, opts: MergeOptions) -> Iterator[None]:
+        with self.live.transaction():
+            self.live.execute(pgsql.SQL("SET LOCAL lock_timeout = {}").format(
+                pgsql.Literal(f"{int(opts.lock_timeout_ms)}ms")))
+            yield
+
+    def _is_lock_wait(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.errors.LockNotAvailable)
 
     def _batch(self, after: int, upto: int) -> tuple[int, int]:
         q = pgsql.Identifier
@@ -705,7 +636,7 @@ def _stage(backup: psycopg.Connection, live: psycopg.Connection, m: Mapping,
                 into.write(chunk)
     except psycopg.Error as exc:
         raise BadInput(f"the backup's rows of {m.backup_display} do not fit {m.display}: "
-                       f"{_first_line(exc)}") from None
+                       f"{first_line(exc)}") from None
     live.execute(pgsql.SQL("ANALYZE pg_temp.{}").format(q(STAGE)))
     n = live.execute(pgsql.SQL("SELECT count(*) FROM pg_temp.{}").format(q(STAGE))).fetchone()
     return int(n[0]) if n else 0, h.hexdigest()

@@ -49,19 +49,18 @@ from ...backup.rows import (
     Mapping,
     MergeOptions,
     MergePreview,
-    MergeResult,
     Rename,
     RowMergeBase,
     TableComparison,
     check_where,
-    key_text,
+    first_line,
     pair_tables,
     same_table,
     split_table,
 )
 from ...backup.storage import Storage
 from ...dsn import redact, sqlite_path
-from ...errors import BadInput, ExecutionFailed, SafetyRefusal
+from ...errors import BadInput, ExecutionFailed
 from .backup import open_existing, read_only, restored_copy, ro_uri
 
 Reporter = Callable[[str], None]
@@ -75,10 +74,6 @@ def _q(name: str) -> str:
         raise BadInput(f"identifier {name!r} contains a NUL byte")
     return '"' + name.replace('"', '""') + '"'
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return redact(text.splitlines()[0] if text else type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------- catalog
@@ -263,7 +258,7 @@ def _where_on_copy(backup: sqlite3.Connection, m: Mapping, where: str | None) ->
         backup.execute(f"EXPLAIN SELECT 1 FROM {_q(m.backup_table)} WHERE ({where}\n)")  # noqa: S608
     except sqlite3.Error as exc:
         raise BadInput(f"--where {where!r} on the backup's {m.backup_table}: "
-                       f"{_first_line(exc)}") from None
+                       f"{first_line(exc)}") from None
 
 
 def _select_backup(m: Mapping, where: str | None) -> str:
@@ -408,7 +403,7 @@ def compare_backup(storage: Storage, manifest: Manifest, live_dsn: str, *,
             restore_s = copy.restore_s
     except sqlite3.Error as exc:
         raise ExecutionFailed(f"comparing backup {manifest.id} with {redact(live_dsn)} "
-                              f"failed: {_first_line(exc)}") from None
+                              f"failed: {first_line(exc)}") from None
     finally:
         live.close()
     try:
@@ -498,7 +493,7 @@ def extract_rows(storage: Storage, manifest: Manifest, live_dsn: str, table: str
                     flush()
         except sqlite3.Error as exc:
             raise ExecutionFailed(f"reading {m.backup_table} from backup {manifest.id} "
-                                  f"failed: {_first_line(exc)}") from None
+                                  f"failed: {first_line(exc)}") from None
         flush()
         out.write("COMMIT;\n")
         return ExtractResult(manifest.id, m.table, rows, statements, m,
@@ -663,101 +658,33 @@ class RowMerge(RowMergeBase):
             f"ORDER BY s.ord{tail}", (after, upto)).rowcount
         return max(0, inserted), max(0, updated)
 
-    def run(self, opts: MergeOptions | None = None, *, who: str = "lockplane",
-            on_batch: Callable[[int, int], None] | None = None) -> MergeResult:
-        """Write the staged rows in batches, each committed with its checkpoint.
+    # -- run (RowMergeBase.run; the hooks)
+    db_errors = (sqlite3.Error,)
+    lock_wait_words = "the write lock was busy"
 
-        ``on_batch(rows_done, rows)`` after every committed batch."""
+    @contextlib.contextmanager
+    def _merging(self, opts: MergeOptions, who: str) -> Iterator[Any]:
         from ...backfill import Checkpoints
 
-        opts = opts or MergeOptions()
-        opts.validate()
-        started = time.monotonic()
-        p = self.preview
-        if p.status == "done":
-            return MergeResult(self.id, self.m.display, "already_done", 0, 0, 0, 0, 0.0,
-                               self.rows, self.rows)
-        if self.on_conflict == "fail" and p.conflicts:
-            example = p.sample_changed[0]["key"] if p.sample_changed else None
-            raise SafetyRefusal(
-                f"not merged: {p.conflicts:,} row(s) of the backup already exist in "
-                f"{self.m.display} (--on-conflict fail"
-                + (f"; e.g. {key_text(example)}" if example else "") + "); use skip or "
-                "update")
         state = Checkpoints(self.db)
         # Setting up waits for the other writers as a runner waits for another runner;
         # each batch then waits for the write lock up to the lock timeout.
         self.db.set_writer_wait(int(opts.wait_for_runner_s * 1000))
         try:
             state.ensure()
-            status, _ = self._checkpoint()
-            if status is None:
-                state.create(self.spec, [(0, self.rows, 0)], [self.rows], who)
-            elif status in ("cancelled", "failed", "pending"):
-                state.set_status(self.id, "running", chunk=0)
+            self._record_start(state, who)
         except sqlite3.Error as exc:
             raise ExecutionFailed(f"merge {self.id}: cannot record its checkpoint in "
-                                  f"{self.db.dsn_display}: {_first_line(exc)}") from None
+                                  f"{self.db.dsn_display}: {first_line(exc)}") from None
         self.db.set_writer_wait(opts.lock_timeout_ms)
-        totals = [0, 0, 0, 0]  # inserted, updated, skipped, batches
-        size, retries, result_status = opts.batch_size, 0, "done"
-        cursor = upto = 0
-        while True:
-            t0 = time.monotonic()
-            try:
-                with self.db.transaction():
-                    cstatus, cursor = state.lock(self.id, 0)
-                    cursor = int(cursor or 0)
-                    if cstatus == "cancelled":
-                        result_status = "cancelled"
-                        break
-                    if cstatus == "done" or cursor >= self.rows:
-                        if cstatus != "done":
-                            state.finish(self.id, 0)
-                        break
-                    upto = min(self.rows, cursor + size)
-                    ins, upd = self._batch(cursor, upto)
-                    n = upto - cursor
-                    state.advance(self.id, 0, upto, n, ins + upd, size, done=upto >= self.rows)
-            except sqlite3.OperationalError as exc:
-                if self.db.dialect.retry_reason(exc) is None:
-                    self._failed(exc, cursor, upto)
-                retries += 1
-                if retries > opts.max_retries:
-                    raise ExecutionFailed(f"merge {self.id}: the write lock was busy "
-                                          f"{retries} times in a row; run it again to "
-                                          "resume") from None
-                size = max(1, size // 2)
-                time.sleep(min(1.0, 0.05 * 2 ** min(retries, 5)))
-                continue
-            except sqlite3.Error as exc:
-                self._failed(exc, cursor, upto)
-            retries = 0
-            totals[0] += ins
-            totals[1] += upd
-            totals[2] += n - ins - upd
-            totals[3] += 1
-            ms = (time.monotonic() - t0) * 1000
-            if ms < opts.target_batch_ms / 2:
-                size = min(opts.max_batch_size, size * 2)
-            elif ms > opts.target_batch_ms * 2:
-                size = max(1, size // 2)
-            if on_batch:
-                on_batch(upto, self.rows)
-        _, done = self._checkpoint()
-        return MergeResult(self.id, self.m.display, result_status, totals[0], totals[1],
-                           totals[2], totals[3], time.monotonic() - started, done, self.rows)
+        yield state
 
-    def _failed(self, exc: BaseException, cursor: int, upto: int) -> None:
-        from ...backfill import Checkpoints
+    def _batch_transaction(self, opts: MergeOptions) -> Any:
+        return self.db.transaction()
 
-        with contextlib.suppress(sqlite3.Error):
-            Checkpoints(self.db).set_status(self.id, "failed", chunk=0,
-                                            error=_first_line(exc))
-        raise ExecutionFailed(
-            f"merge {self.id} into {self.m.display} failed at staged rows {cursor + 1}-{upto} "
-            "(rolled back; earlier batches are kept, run it again to resume): "
-            f"{_first_line(exc)}") from None
+    def _is_lock_wait(self, exc: BaseException) -> bool:
+        return (isinstance(exc, sqlite3.OperationalError)
+                and self.db.dialect.retry_reason(exc) is not None)
 
 
 @contextlib.contextmanager
@@ -781,7 +708,7 @@ def open_merge(storage: Storage, manifest: Manifest, live_dsn: str, table: str, 
                 rows, digest = _stage(backup, db.conn, m, cond)
             except sqlite3.Error as exc:
                 raise BadInput(f"the backup's rows of {m.backup_table} cannot be staged: "
-                               f"{_first_line(exc)}") from None
+                               f"{first_line(exc)}") from None
             report(f"staged {rows:,} row(s) of {m.backup_table} in "
                    f"{time.monotonic() - t0:.1f} s")
         yield RowMerge(db, m, by_rowid, manifest.id, cond, on_conflict, rows, digest)
