@@ -35,8 +35,8 @@ from tests.schemagen import Pair, pairs
 _PROFILE = settings.get_current_profile_name()
 _CUSTOM = _PROFILE != "default"
 _SCALE = os.environ.get("LOCKPLANE_HYPOTHESIS_EXAMPLES")
-PG_EXAMPLES = int(_SCALE) if _SCALE else settings().max_examples if _CUSTOM else 40
-SQLITE_EXAMPLES = int(_SCALE) if _SCALE else settings().max_examples if _CUSTOM else 60
+PG_EXAMPLES = int(_SCALE) if _SCALE else settings().max_examples if _CUSTOM else 25
+SQLITE_EXAMPLES = int(_SCALE) if _SCALE else settings().max_examples if _CUSTOM else 40
 
 _SETTINGS = dict(deadline=None, derandomize=settings().derandomize if _CUSTOM else not _SCALE,
                  print_blob=True,
