@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn
@@ -163,6 +163,18 @@ class ColumnMap:
     how: str  # same | assign | cast
     note: str | None = None
 
+
+
+def live_column(name: str, col_renames: list[Rename],
+                live: Collection[str]) -> tuple[str, str | None]:
+    """The live column a backup column ``name`` became, following the recorded column
+    renames of its table in order; (that name, a note saying so, or None)."""
+    target, note = name, None
+    for r in col_renames:
+        if r.column == target and target not in live:
+            target = r.new_name
+            note = f"renamed to {target} (multi-phase migration {r.migration_id})"
+    return target, note
 
 @dataclass
 class Mapping:

@@ -63,6 +63,7 @@ from ...backup.rows import (
     check_conflict_mode,
     check_where,
     first_line,
+    live_column,
     same_table,
     split_table,
 )
@@ -210,11 +211,7 @@ def build_mapping(backup: psycopg.Connection, live: psycopg.Connection, name: st
                        f"migration {table_renames[-1].migration_id})")
     used: set[str] = set()
     for c in bcols:
-        target, note = c.name, None
-        for r in col_renames:
-            if r.column == target and target not in lcols:
-                target = r.new_name
-                note = f"renamed to {target} (multi-phase migration {r.migration_id})"
+        target, note = live_column(c.name, col_renames, lcols)
         lc = lcols.get(target)
         if lc is None:
             m.left_out.append(c.name)

@@ -54,6 +54,7 @@ from ...backup.rows import (
     TableComparison,
     check_where,
     first_line,
+    live_column,
     pair_tables,
     same_table,
     split_table,
@@ -209,11 +210,7 @@ def build_mapping(backup: sqlite3.Connection, live: sqlite3.Connection, name: st
                        "may have renumbered them since the backup)")
     used: set[str] = set()
     for c in bcols:
-        target, note = c.name, None
-        for r in col_renames:
-            if r.column == target and target not in lcols:
-                target = r.new_name
-                note = f"renamed to {target} (multi-phase migration {r.migration_id})"
+        target, note = live_column(c.name, col_renames, lcols)
         lc = lcols.get(target)
         if lc is None:
             m.left_out.append(c.name)
