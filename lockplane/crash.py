@@ -35,7 +35,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .dialects.base import Database
 from .model import Schema
@@ -348,6 +348,62 @@ def _invalidated(step: Step) -> set[tuple[str | None, str, str]]:
     return out
 
 
+def _alter_commands(statements: list[str]) -> list[tuple[str | None, str, Any]]:
+    """(schema, table, command) of every ALTER TABLE command in ``statements``."""
+    import pglast
+
+    out = []
+    for text in statements:
+        try:
+            stmts = pglast.parse_sql(text)
+        except pglast.parser.ParseError:
+            continue
+        for raw in stmts:
+            stmt = raw.stmt
+            if isinstance(stmt, pglast.ast.AlterTableStmt) and stmt.cmds:
+                out += [(stmt.relation.schemaname, stmt.relation.relname, c)
+                        for c in stmt.cmds]
+    return out
+
+
+def partial_states(live: Schema, step: Step) -> list[Schema]:
+    """``live`` as it may have been before ``step``, when a killed run left the step half
+    done in a way its own clean-up and re-run settle: a step outside a transaction whose
+    clean-up drops a constraint (``DROP CONSTRAINT IF EXISTS``: the helper CHECK of a
+    lock-safe NOT NULL, left NOT VALID or validated) is taken back without it, and then
+    also with the NOT NULL it sets (``SET NOT NULL``, committed before the check was
+    dropped) not yet set. Re-running such a step from its clean-up is what it was made
+    for (changes.enforce_not_null, the lock-safe SET NOT NULL)."""
+    if step.transactional or step.backfill or not step.cleanup:
+        return []
+    from pglast.enums import AlterTableType as AT
+
+    from .dialects import get_dialect
+
+    d = get_dialect(live.dialect)
+    dropped = {(d.qname(s, t), c.name) for s, t, c in _alter_commands(step.cleanup)
+               if c.subtype == AT.AT_DropConstraint and c.missing_ok}
+    if not dropped:
+        return []
+    tightened = {(d.qname(s, t), c.name) for s, t, c in _alter_commands(step.sql)
+                 if c.subtype == AT.AT_SetNotNull}
+    trimmed = live.model_copy(deep=True)
+    for table in trimmed.tables:
+        tname = d.qname(table.schema_, table.name)
+        table.check_constraints = [k for k in table.check_constraints
+                                   if (tname, k.name) not in dropped]
+    out = [trimmed]
+    if tightened:
+        loose = trimmed.model_copy(deep=True)
+        for table in loose.tables:
+            tname = d.qname(table.schema_, table.name)
+            for col in table.columns:
+                if (tname, col.name) in tightened:
+                    col.nullable = True
+        out.append(loose)
+    return out
+
+
 def before_step(live: Schema, step: Step) -> Schema | None:
     """``live`` as it was before ``step``, if ``step`` is complete in it: the index it
     builds valid, the constraint it validates validated, the constraint it made NOT VALID
@@ -447,6 +503,10 @@ def resume_point(live: Schema, plan: Plan, rec: MigrationRecord,
         return None
     if live_hash == rec.intermediate_hash \
             or hash_without_leftovers(live, plan, done) == rec.intermediate_hash:
+        return ResumePoint(done, False, live_hash)
+    if done < len(plan.steps) and any(s.hash() == rec.intermediate_hash
+                                      for s in partial_states(live, plan.steps[done])):
+        # Killed inside the step, which its clean-up and re-run finish: resume at it.
         return ResumePoint(done, False, live_hash)
     if done < len(plan.steps):
         step = plan.steps[done]

@@ -13,11 +13,13 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import pytest
 
 from lockplane.dialects import connect
-from lockplane.plan import Plan, rollback_plan
+from lockplane.plan import Plan, build_plan, rollback_plan
 from tests.conftest import pg_exec
 from tests.test_crash_resume_gaps import (
     ENV,
@@ -219,3 +221,65 @@ def test_rollback_of_an_added_enum_value_failing_midway_changes_nothing(
                       "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
                       "GROUP BY t.typname") == [("mood", ["sad", "happy"])]
     assert _hash(dsn) == forward.source_hash
+
+
+# ----------------------------------------------- the undo of a NOT NULL column's drop
+PEOPLE = "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, nick text);"
+# An event trigger that makes one statement of the undo's NOT NULL take a while (after
+# it has done its work, before it commits): the process is killed in it.
+SLOW = """
+CREATE FUNCTION slow_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF position(current_setting('lp.slow') IN current_query()) > 0 THEN
+    PERFORM pg_sleep(2);
+  END IF;
+END $$;
+CREATE EVENT TRIGGER slow_ddl ON ddl_command_end EXECUTE FUNCTION slow_ddl();
+"""
+
+
+@pytest.mark.parametrize("statement", ["VALIDATE CONSTRAINT", "SET NOT NULL"])
+def test_rollback_killed_inside_its_not_null_resumes(pg_dsn_factory, tmp_path: Path,
+                                                     statement: str) -> None:
+    """The undo of a dropped NOT NULL column: re-add it nullable, refill it from the
+    archive, then NOT NULL the lock-safe way (CHECK NOT VALID, VALIDATE, SET NOT NULL, drop
+    the check: four statements, each committed by itself). ``lockplane rollback`` is
+    SIGKILLed in the VALIDATE, or in the SET NOT NULL; the server finishes that statement.
+    The same command run again goes on from the step (its clean-up drops the check) and
+    ends at the state before the plan, values and all."""
+    dsn = pg_dsn_factory()
+    pg_exec(dsn, PEOPLE + "INSERT INTO people SELECT g, 'p' || g || '@x', NULL "
+                 "FROM generate_series(1, 500) g;" + SLOW)
+    pg_exec(dsn, f"ALTER DATABASE {dsn.rsplit('/', 1)[1]} SET lp.slow = '{statement}'")
+    with connect(dsn) as db:
+        start = db.introspect()
+    forward = build_plan(start, _without_email(start))
+    want = _rows(dsn, "SELECT id, email FROM people ORDER BY id")
+    path = tmp_path / "plan.json"
+    path.write_text(forward.to_json())
+    done = subprocess.run(_apply(path, dsn, "--safety", "permissive"), capture_output=True,
+                          text=True, env=ENV, timeout=120)
+    assert done.returncode == 0, done.stderr
+    back = _rollback(path, dsn)
+    proc = subprocess.Popen(back, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env=ENV)
+    _session(dsn, statement, proc=proc)
+    _kill(proc)
+    rerun = subprocess.run(back, capture_output=True, text=True, env=ENV, timeout=180)
+    assert rerun.returncode == 0, rerun.stderr
+    text = " ".join(rerun.stderr.split())
+    assert "resuming migration" in text and "re-plan" not in text, text
+    assert _rows(dsn, "SELECT id, email FROM people ORDER BY id") == want
+    assert _rows(dsn, "SELECT attnotnull FROM pg_attribute WHERE attrelid = "
+                      "'people'::regclass AND attname = 'email'") == [(True,)]
+    assert _rows(dsn, "SELECT count(*) FROM pg_constraint WHERE conrelid = "
+                      "'people'::regclass AND contype = 'c'") == [(0,)]
+    assert _hash(dsn) == forward.source_hash
+    assert [r for r, _, _ in _history(dsn)][-2:] == ["interrupted", "applied"]
+
+
+def _without_email(schema: Any) -> Any:
+    after = schema.model_copy(deep=True)
+    table = after.table("public", "people")
+    table.columns = [c for c in table.columns if c.name != "email"]
+    return after
