@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Table, qualified
-from .base import TABLE_PART_DIFFERS, Assessment, Change, Finding, Order, register
-from .render import table_name
+from .base import TABLE_PART_DIFFERS, Assessment, Change, Finding, Lock, Order, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
 
 # Types whose values have a character set (and so take the table's default collation).
 _CHARACTER_TYPE = re.compile(r"(?i)^\s*(?:char|varchar|tinytext|text|mediumtext|longtext|"
@@ -71,16 +71,24 @@ class AlterTableOptions(Change):
                 and _CHARACTER_TYPE.match(c.type) and c.name in wanted
                 and wanted[c.name].collation is None]
 
-    def sql_mysql(self, d: Dialect) -> list[str]:
+    def mysql_alters(self, d: Dialect) -> list[MySQLAlter]:
+        """The ALTER TABLEs (one, or two when a new engine's own options go back to their
+        defaults), each with what it does: lockplane/dialects/mysql/alter_facts.py
+        decides their ALGORITHM and LOCK."""
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
         from .mysql_common import _WORD, column_sql, word
 
         b, a = self.table, self.after
         where = f"table {qualified(a.schema_, a.name)}"
-        parts = []
+        parts: list[str] = []
+        ops: list[AlterOp] = []
+        options: list[str] = []
         if b.engine != a.engine and a.engine:
             parts.append(f"ENGINE={word(a.engine, 'engine', where)}")
+            ops.append(AlterOp("engine"))
         if b.collation != a.collation and a.collation:
             parts.append(f"DEFAULT COLLATE={word(a.collation, 'collation', where)}")
+            options.append("default collate")
         old, new = _options(b), _options(a)
         implied: list[str] = []
         if b.engine != a.engine:
@@ -97,18 +105,38 @@ class AlterTableOptions(Change):
             value_sql = "DEFAULT" if value is None else value if _WORD.match(value) \
                 else d.literal(value)
             parts.append(f"{word(key, 'table option', where)}={value_sql}")
+            options.append(key.lower())
+        if options:
+            ops.append(AlterOp("table_options", options=tuple(options)))
         assert self.columns_from is not None
         for name in self.recollated():
             col = self.columns_from.column(name)
             assert col is not None and a.collation
-            parts.append("MODIFY COLUMN " + column_sql(
-                d, self.columns_from, col.model_copy(update={"collation": a.collation}),
-                with_comment=True))
-        out = [f"ALTER TABLE {table_name(d, b)} {', '.join(parts)}"] if parts else []
+            new_col = col.model_copy(update={"collation": a.collation})
+            parts.append("MODIFY COLUMN " + column_sql(d, self.columns_from, new_col,
+                                                       with_comment=True))
+            ops.append(AlterOp("modify_column", column=new_col, old=col))
+        out = [MySQLAlter(b, parts, tuple(ops))] if parts else []
         if implied:
-            out.append(f"ALTER TABLE {table_name(d, b)} "
-                       f"{', '.join(f'{k}=DEFAULT' for k in implied)}")
+            out.append(MySQLAlter(a, [f"{k}=DEFAULT" for k in implied],
+                                  (AlterOp("table_options",
+                                           options=tuple(k.lower() for k in implied)),)))
         return out
+
+    def mysql_alter(self, d: Dialect) -> MySQLAlter | None:
+        """The one ALTER TABLE (None: two; the online schema change tools take one)."""
+        alters = self.mysql_alters(d)
+        return alters[0] if len(alters) == 1 else None
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, alter) for alter in self.mysql_alters(d)]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alters_lock
+
+        return alters_lock(d, self.mysql_alters(d))
 
     def inverse(self) -> list[Change]:
         return [AlterTableOptions(self.after, self.table, columns_from=self.columns_from,

@@ -28,6 +28,7 @@ from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLStatement
 
 # pg_trigger.tgenabled -> the ALTER TABLE action that sets it
 ENABLE_ACTIONS = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
@@ -66,6 +67,18 @@ class CreateTrigger(Change):
         # As introspection wrote it: names quoted, no DEFINER, the body as the server
         # printed it (a BEGIN ... END block is one statement to the server).
         return [self.trigger.definition]
+
+    def mysql_statement(self, d: Dialect) -> MySQLStatement:
+        """No ALGORITHM clause: metadata only, checked on the plan's scratch copy."""
+        from ..dialects.mysql.alter_facts import MySQLStatement
+
+        return MySQLStatement(Table(name=self.table, schema=self.schema),
+                              self.sql_mysql(d), "CREATE TRIGGER")
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import statement_lock
+
+        return statement_lock(d, self.mysql_statement(d))
 
     def inverse(self) -> list[Change]:
         from .drop_trigger import DropTrigger

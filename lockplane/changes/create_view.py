@@ -28,6 +28,7 @@ from .pg_common import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLStatement
     from ..model import ObjectKey
 
 Key = tuple[str, str]
@@ -98,12 +99,28 @@ class CreateView(Change):
     def sql_mysql(self, d: Dialect) -> list[str]:
         return [mysql_view_sql(d, self.view)]
 
+    def mysql_statement(self, d: Dialect) -> MySQLStatement:
+        """No ALGORITHM clause: metadata only, checked on the plan's scratch copy."""
+        from ..dialects.mysql.alter_facts import MySQLStatement
+        from ..model import Table
+
+        return MySQLStatement(Table(name=self.view.name, schema=self.view.schema_),
+                              self.sql_mysql(d), "CREATE VIEW", view=True)
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import statement_lock
+
+        return statement_lock(d, self.mysql_statement(d))
+
     def inverse(self) -> list[Change]:
         from .drop_view import DropView
 
         return [DropView(self.view, recreated=self.recreated)]
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         if self.view.materialized:
             # Runs the query: reads every source table (ACCESS SHARE, nothing blocked).
             return Lock("ACCESS SHARE", False, False, scans_table=True)

@@ -22,6 +22,7 @@ from .base import (
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
     from ..model import ObjectKey, Schema
 
 
@@ -80,9 +81,25 @@ class DropIndex(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"DROP INDEX {d.quote(self.index.name)}"]
 
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        """ALTER TABLE ... DROP INDEX (lockplane/dialects/mysql/alter_facts.py decides its
+        ALGORITHM and LOCK, as for the index's creation)."""
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+        from ..model import Table
+
+        return MySQLAlter(Table(name=self.relation, schema=self.schema),
+                          [f"DROP INDEX {d.quote(self.index.name)}"],
+                          (AlterOp("drop_index", method=self.index.method),))
+
     def sql_mysql(self, d: Dialect) -> list[str]:
-        return [f"DROP INDEX {d.quote(self.index.name)} ON "
-                f"{d.qname(self.schema, self.relation)}"]
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def inverse(self) -> list[Change]:
         from .create_index import CreateIndex

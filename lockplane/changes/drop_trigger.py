@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Trigger, qualified
-from .base import Assessment, Change, Order, Safety, register
+from .base import Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLStatement
 
 
 @register
@@ -33,6 +34,19 @@ class DropTrigger(Change):
 
     def sql_mysql(self, d: Dialect) -> list[str]:
         return [f"DROP TRIGGER {d.qname(self.schema, self.trigger.name)}"]
+
+    def mysql_statement(self, d: Dialect) -> MySQLStatement:
+        """No ALGORITHM clause: metadata only, checked on the plan's scratch copy."""
+        from ..dialects.mysql.alter_facts import MySQLStatement
+        from ..model import Table
+
+        return MySQLStatement(Table(name=self.table, schema=self.schema),
+                              self.sql_mysql(d), "DROP TRIGGER")
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import statement_lock
+
+        return statement_lock(d, self.mysql_statement(d))
 
     def inverse(self) -> list[Change]:
         from .create_trigger import CreateTrigger

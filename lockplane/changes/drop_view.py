@@ -11,6 +11,7 @@ from .base import ACCESS_EXCLUSIVE, Assessment, Change, Finding, Lock, Order, Sa
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLStatement
     from ..model import ObjectKey
 
 
@@ -47,6 +48,19 @@ class DropView(Change):
     def sql_mysql(self, d: Dialect) -> list[str]:
         return [f"DROP VIEW {d.qname(self.view.schema_, self.view.name)}"]
 
+    def mysql_statement(self, d: Dialect) -> MySQLStatement:
+        """No ALGORITHM clause: metadata only, checked on the plan's scratch copy."""
+        from ..dialects.mysql.alter_facts import MySQLStatement
+        from ..model import Table
+
+        return MySQLStatement(Table(name=self.view.name, schema=self.view.schema_),
+                              self.sql_mysql(d), "DROP VIEW", view=True)
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import statement_lock
+
+        return statement_lock(d, self.mysql_statement(d))
+
     def inverse(self) -> list[Change]:
         from .create_view import CreateView
 
@@ -58,6 +72,9 @@ class DropView(Change):
         return None
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         return ACCESS_EXCLUSIVE  # on the view itself: its readers wait until commit
 
     def assess(self, d: Dialect) -> Assessment:

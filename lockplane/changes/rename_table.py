@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Table, qualified
-from .base import Assessment, Change, Order, Safety, register
+from .base import Assessment, Change, Lock, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
 
 
 @register
@@ -37,9 +38,23 @@ class RenameTable(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return self._sql(d)
 
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        """ALTER TABLE ... RENAME TO (not RENAME TABLE, which takes no ALGORITHM): its
+        ALGORITHM decided and asked for like any ALTER (alter_facts)."""
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
+
+        return MySQLAlter(self.table, [f"RENAME TO {d.qname(self.table.schema_, self.new)}"],
+                          (AlterOp("rename_table"),))
+
     def sql_mysql(self, d: Dialect) -> list[str]:
-        return [f"RENAME TABLE {table_name(d, self.table)} TO "
-                f"{d.qname(self.table.schema_, self.new)}"]
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def inverse(self) -> list[Change]:
         renamed = self.table.model_copy(update={"name": self.new})

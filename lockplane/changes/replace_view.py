@@ -12,6 +12,7 @@ from .pg_common import reloption_key, reloption_sql
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLStatement
     from ..model import ObjectKey
 
 
@@ -62,10 +63,26 @@ class ReplaceView(Change):
 
         return [mysql_view_sql(d, self.after, replace=True)]
 
+    def mysql_statement(self, d: Dialect) -> MySQLStatement:
+        """No ALGORITHM clause: metadata only, checked on the plan's scratch copy."""
+        from ..dialects.mysql.alter_facts import MySQLStatement
+        from ..model import Table
+
+        return MySQLStatement(Table(name=self.after.name, schema=self.after.schema_),
+                              self.sql_mysql(d), "CREATE OR REPLACE VIEW", view=True)
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import statement_lock
+
+        return statement_lock(d, self.mysql_statement(d))
+
     def inverse(self) -> list[Change]:
         return [ReplaceView(self.after, self.before)]
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         return ACCESS_EXCLUSIVE
 
     def assess(self, d: Dialect) -> Assessment:

@@ -16,6 +16,7 @@ from .base import SHARE_UPDATE_EXCLUSIVE, TABLE_PART_DIFFERS, Change, Lock, Orde
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
+    from ..dialects.mysql.alter_facts import MySQLAlter
 
 
 @register
@@ -60,19 +61,34 @@ class SetComment(Change):
         value = "NULL" if self.after is None else d.literal(self.after)
         return [f"COMMENT ON {self.target(d)} IS {value}"]
 
-    def sql_mysql(self, d: Dialect) -> list[str]:
+    def mysql_alter(self, d: Dialect) -> MySQLAlter:
+        """The comment as a clause of an ALTER TABLE (lockplane/dialects/mysql/
+        alter_facts.py decides its ALGORITHM and LOCK)."""
+        from ..dialects.mysql.alter_facts import AlterOp, MySQLAlter
         from .mysql_common import column_sql
 
-        table = d.qname(self.name_parts[0], self.name_parts[1])
         if self.object_kind == "TABLE":
-            return [f"ALTER TABLE {table} COMMENT = {d.literal(self.after or '')}"]
+            return MySQLAlter(Table(name=self.name_parts[1], schema=self.name_parts[0]),
+                              [f"COMMENT = {d.literal(self.after or '')}"],
+                              (AlterOp("table_options", options=("comment",)),))
         if self.object_kind == "COLUMN" and self.definition is not None \
                 and self.column_table is not None:
             column = self.definition.model_copy(update={"comment": self.after})
-            return [f"ALTER TABLE {table} MODIFY COLUMN "
-                    f"{column_sql(d, self.column_table, column, with_comment=True)}"]
+            return MySQLAlter(self.column_table, [
+                f"MODIFY COLUMN {column_sql(d, self.column_table, column, with_comment=True)}"],
+                (AlterOp("modify_column", column=column, old=self.definition),))
         raise BadInput(f"{self.describe()}: not supported on {d.name} (comments there are "
                        "on tables, columns and indexes)")
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        from ..dialects.mysql.alter_facts import alter_sql
+
+        return [alter_sql(d, self.mysql_alter(d))]
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        from ..dialects.mysql.alter_facts import alter_lock
+
+        return alter_lock(d, self.mysql_alter(d))
 
     def inverse(self) -> list[Change]:
         return [SetComment(self.object_kind, self.name_parts, self.after, self.before,
@@ -80,6 +96,9 @@ class SetComment(Change):
                            definition=self.definition, column_table=self.column_table)]
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         return SHARE_UPDATE_EXCLUSIVE
 
 

@@ -126,8 +126,9 @@ class AlterOp:
     ``what``: add_column, drop_column, modify_column (``old`` -> ``column``),
     set_default, drop_default, rename_column, add_index (``method``: btree, hash,
     fulltext, spatial), drop_index, add_primary_key, drop_primary_key, add_foreign_key
-    (``foreign_key_checks``), drop_foreign_key, add_check, drop_check, table_options,
-    engine. ``last``: an added column goes at the end (no FIRST / AFTER).
+    (``foreign_key_checks``), drop_foreign_key, add_check, drop_check, table_options
+    (``options``: the names of the options set, lower case), engine, rename_table.
+    ``last``: an added column goes at the end (no FIRST / AFTER).
     """
 
     what: str
@@ -136,6 +137,7 @@ class AlterOp:
     last: bool = True
     method: str | None = None
     foreign_key_checks: bool = True
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,8 @@ class Decision:
     scans: bool = False  # reads every row (an index build)
     reasons: tuple[str, ...] = ()
     server: str | None = None  # what the server said, when asked
+    # What the statement's metadata lock holds up (a view's: statements on the view).
+    metadata_lock: str = METADATA_LOCK
 
     @property
     def clause(self) -> str:
@@ -171,7 +175,7 @@ class Decision:
         return Lock(self.level, blocks_reads=self.level == EXCLUSIVE,
                     blocks_writes=self.level != NONE, rewrites_table=self.rebuild,
                     scans_table=self.rebuild or self.scans, algorithm=self.algorithm,
-                    reasons=(*self.reasons, METADATA_LOCK,
+                    reasons=(*self.reasons, self.metadata_lock,
                              *((LONG_DDL,) if self.rebuild or self.scans else ())),
                     server=self.server)
 
@@ -391,8 +395,27 @@ def _add_check(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decisi
         "copied",))
 
 
+# Table options that change how InnoDB stores the rows: the table is rebuilt (checked on
+# MariaDB 10.11, where the table gets a new id). The others (COMMENT, AUTO_INCREMENT,
+# STATS_*, CHECKSUM, MAX_ROWS, a default collation ...) are metadata only.
+_REBUILDING_OPTIONS = {"row_format", "key_block_size", "page_compressed",
+                       "page_compression_level", "encrypted", "encryption_key_id",
+                       "compression", "encryption"}
+
+
 def _table_options(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
-    return Decision(INPLACE, NONE, True, reasons=("table options: rebuilt in place",))
+    rebuilt = sorted(o for o in op.options if o.lower() in _REBUILDING_OPTIONS)
+    if rebuilt or not op.options:
+        return Decision(INPLACE, NONE, True, reasons=(
+            f"table option {', '.join(rebuilt or ['(unknown)']).upper()}: how the rows are "
+            "stored changes, so the table is rebuilt in place",))
+    return Decision(INSTANT, NONE, False, reasons=(
+        f"table option {', '.join(sorted(op.options)).upper()}: metadata only",))
+
+
+def _rename_table(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
+    return Decision(INSTANT, NONE, False, reasons=(
+        "RENAME TO: metadata only; code that still uses the old name fails from then on",))
 
 
 def _engine(s: Server, t: Table, op: AlterOp, versions: int | None) -> Decision:
@@ -416,6 +439,7 @@ _RULES = {
     "drop_check": _metadata("dropping a CHECK constraint is metadata only"),
     "table_options": _table_options,
     "engine": _engine,
+    "rename_table": _rename_table,
 }
 
 
@@ -480,6 +504,63 @@ def alter_lock(d: Dialect, alter: MySQLAlter) -> Lock:
     return decision(alter).lock()
 
 
+def alters_lock(d: Dialect, alters: Sequence[MySQLAlter]) -> Lock:
+    """The lock facts of a step of several ALTER TABLEs run one after the other: the worst
+    of each, every reason, what the server said of each."""
+    made = [decision(a) for a in alters]
+    if len(made) == 1:
+        return made[0].lock()
+    out = made[0]
+    for one in made[1:]:
+        out = _worse(out, one)
+    said = [m.server for m in made if m.server]
+    return replace(out, server="; then ".join(said) if said else None).lock()
+
+
+@dataclass(frozen=True)
+class MySQLStatement:
+    """A DDL statement that takes no ALGORITHM or LOCK clause (CREATE / DROP TRIGGER,
+    CREATE / DROP VIEW, CREATE OR REPLACE VIEW): it changes metadata only, as an
+    ``ALGORITHM=INSTANT`` ALTER does, under the brief exclusive metadata lock of every
+    DDL. ``table``: what it locks (the table a trigger is on, or the view itself);
+    ``view``: that is a view."""
+
+    table: Table
+    sql: Sequence[str]
+    what: str
+    view: bool = False
+
+    def key(self) -> tuple[str, tuple[str, ...]]:
+        return (f"statement on {qualified(self.table.schema_, self.table.name)}",
+                tuple(self.sql))
+
+
+VIEW_METADATA_LOCK = ("Takes an exclusive metadata lock on the view's name briefly: it "
+                      "waits for open transactions that have used the view, and statements "
+                      "on the view queue behind it meanwhile; the view's tables are only "
+                      "read (the apply waits lock_wait_timeout, then retries)")
+
+
+def _statement_rule(stmt: MySQLStatement) -> Decision:
+    return Decision(INSTANT, NONE, False, reasons=(
+        f"{stmt.what} takes no ALGORITHM clause: it changes metadata only (no row is read "
+        "or copied), as ALGORITHM=INSTANT does",),
+        metadata_lock=VIEW_METADATA_LOCK if stmt.view else METADATA_LOCK)
+
+
+def statement_lock(d: Dialect, stmt: MySQLStatement) -> Lock:
+    """The lock facts of ``stmt``: metadata only, as the plan's trial on the scratch copy
+    saw it (else the rule, which says it was not checked)."""
+    state = _DECIDED.get()
+    if state is not None and stmt.key() in state.decisions:
+        return state.decisions[stmt.key()].lock()
+    made = _statement_rule(stmt)
+    if state is not None and state.server is not None:
+        made = replace(made, server="not checked on the server (a step the plan did not "
+                                    "try)")
+    return made.lock()
+
+
 def create_table_lock() -> Lock:
     return Lock(NONE, False, False, reasons=(
         "a new table: nobody uses it yet (a FOREIGN KEY in it takes a brief metadata lock "
@@ -541,9 +622,12 @@ def _rebuilds(algorithm: str, predicted: Decision) -> bool:
 def decided(d: Dialect, changes: Sequence[Change], before: Schema,
             near_dsn: str) -> Iterator[None]:
     """Decide every MySQL ALTER of ``changes`` (rules, then the server on empty copies of
-    their tables) and keep the decisions while the plan's steps are built."""
-    alters = [(c, a) for c in changes if (a := _alter_of(d, c)) is not None]
-    if not alters:
+    their tables) and every statement that takes no ALGORITHM clause (run on the copies
+    too, the table's id watched), and keep the decisions while the plan's steps are
+    built."""
+    alters = [(c, a) for c in changes for a in _alters_of(d, c)]
+    statements = [s for c in changes if (s := _statement_of(d, c)) is not None]
+    if not alters and not statements:
         yield
         return
     try:
@@ -556,6 +640,9 @@ def decided(d: Dialect, changes: Sequence[Change], before: Schema,
             made = predict(alter)
             state.decisions[alter.key()] = replace(
                 made, server=f"not checked: no scratch server ({exc})")
+        for stmt in statements:
+            state.decisions[stmt.key()] = replace(
+                _statement_rule(stmt), server=f"not checked: no scratch server ({exc})")
     for change, alter in alters:
         found = copy_finding(change, state.decisions[alter.key()].lock(), before)
         if found is not None and all(f.rule != found.rule for f in change.context_findings):
@@ -636,16 +723,26 @@ def _ask(d: Dialect, changes: Sequence[Change], before: Schema, near_dsn: str) -
             except (BadInput, *d.error_types()) as exc:
                 log.info("could not copy %s to try its ALTERs: %s", t.name, exc)
         session.execute("SET SESSION foreign_key_checks = 1")
+        _copy_triggers_and_views(d, run, before, wanted)
         # The plan's steps in order, then its rollback (each step's undo, last step
         # first), as a full rollback runs them.
         undos = [inv for c in reversed(changes) for inv in _inverse(c)]
+        ids = _TableIds(box, server)
         for change in [*changes, *undos]:
-            alter = _alter_of(d, change)
-            if alter is not None:
-                if alter.key() not in state.decisions:
-                    state.decisions[alter.key()] = _try(d, session, run, alter, server,
-                                                        state.row_versions)
-                    continue
+            alters = _alters_of(d, change)
+            if alters and any(a.key() not in state.decisions for a in alters):
+                for alter in alters:
+                    if alter.key() not in state.decisions:
+                        state.decisions[alter.key()] = _try(d, session, run, alter, server,
+                                                            state.row_versions, ids)
+                    else:
+                        _run_decided(d, run, state, change, alter)
+                continue
+            stmt = _statement_of(d, change)
+            if stmt is not None and stmt.key() not in state.decisions:
+                state.decisions[stmt.key()] = _run_statement(run, stmt, server, ids,
+                                                             d.error_types())
+                continue
             token = _DECIDED.set(state)
             try:
                 for sql in change.sql(d):  # (no ALTER of its own, or decided: as it is)
@@ -659,10 +756,115 @@ def _ask(d: Dialect, changes: Sequence[Change], before: Schema, near_dsn: str) -
         box.close()
 
 
-def _alter_of(d: Dialect, change: Change) -> MySQLAlter | None:
-    """The change's one ALTER TABLE (None: it is no ALTER, or not one alone)."""
+def _copy_triggers_and_views(d: Dialect, run: Any, before: Schema,
+                             tables: Sequence[Table]) -> None:
+    """The copied tables' triggers and the database's views, on the copy: a step that
+    drops or replaces one is tried as it will run (a view on another view: in as many
+    rounds as it takes)."""
+    from ...changes.create_view import CreateView
+
+    todo = [t.definition for table in tables if not table.schema_
+            for t in table.triggers]
+    todo += [CreateView(v).sql(d)[0] for v in before.views if not v.schema_]
+    while todo:
+        failed = []
+        for sql in todo:
+            try:
+                run(sql)
+            except (BadInput, *d.error_types()) as exc:
+                failed.append(sql)
+                why = exc
+        if len(failed) == len(todo):
+            log.info("could not copy %d trigger(s) or view(s) to try the plan's steps: %s",
+                     len(failed), why)
+            return
+        todo = failed
+
+
+def _alters_of(d: Dialect, change: Change) -> list[MySQLAlter]:
+    """The change's ALTER TABLEs: ``mysql_alters`` (several, run in order) or
+    ``mysql_alter`` (one; None: it is no ALTER, or not one alone)."""
+    several = getattr(change, "mysql_alters", None)
+    if several is not None:
+        return list(several(d))
     render = getattr(change, "mysql_alter", None)
+    one = render(d) if render is not None else None
+    return [one] if one is not None else []
+
+
+def _statement_of(d: Dialect, change: Change) -> MySQLStatement | None:
+    render = getattr(change, "mysql_statement", None)
     return render(d) if render is not None else None
+
+
+def _run_decided(d: Dialect, run: Any, state: _Decided, change: Change,
+                 alter: MySQLAlter) -> None:
+    """An ALTER already decided (the same clauses met again): run as decided, so the
+    copy stays as the plan leaves its table."""
+    token = _DECIDED.set(state)
+    try:
+        run(alter_sql(d, alter))
+    except (BadInput, *d.error_types()) as exc:
+        log.info("scratch copy: %s did not run: %s", change.describe(), exc)
+    finally:
+        _DECIDED.reset(token)
+
+
+_FTS_AUX = re.compile(r"/FTS_[0-9a-f]{16}_", re.I)
+
+
+class _TableIds:
+    """The InnoDB ids of the scratch database's tables, read before and after a statement
+    as the DSN's user (the sandbox user may not read them: PROCESS privilege): a table
+    the statement rebuilt or copied has a new id, or none (it left InnoDB)."""
+
+    def __init__(self, box: Any, server: Server) -> None:
+        self.box = box
+        self.view = "INNODB_SYS_TABLES" if server.mariadb else "INNODB_TABLES"
+        self.readable = True
+
+    def read(self) -> dict[str, int] | None:
+        if not self.readable:
+            return None
+        try:
+            rows = self.box.admin.query(
+                f"SELECT NAME, TABLE_ID FROM information_schema.{self.view} WHERE NAME LIKE "
+                "%s", (self.box.name.replace("_", "\\_") + "/%",))
+        except Exception as exc:  # (no PROCESS privilege: not observed)
+            log.info("cannot read InnoDB table ids (%s): rebuilds are not observed", exc)
+            self.readable = False
+            return None
+        return {str(n): int(i) for n, i in rows if not _FTS_AUX.search(str(n))}
+
+
+def _rebuilt(before: dict[str, int] | None, after: dict[str, int] | None) -> bool | None:
+    """Whether a table got a new InnoDB id, or lost it (None: not observed)."""
+    if before is None or after is None:
+        return None
+    return bool(set(after.values()) - set(before.values())) or len(after) < len(before)
+
+
+def _run_statement(run: Any, stmt: MySQLStatement, server: Server, ids: _TableIds,
+                   errors: tuple[type[BaseException], ...]) -> Decision:
+    made = _statement_rule(stmt)
+    before = ids.read()
+    try:
+        for sql in stmt.sql:
+            run(sql)
+    except (BadInput, *errors) as exc:
+        return replace(made, server=f"not checked: the statement failed on an empty copy "
+                                    f"({_first_line(exc)})")
+    rebuilt = _rebuilt(before, ids.read())
+    said = f"{server.name} ran {stmt.what} on an empty copy"
+    if rebuilt is None:
+        return replace(made, server=said + " (whether it rebuilt a table was not observed: "
+                                           "no PROCESS privilege)")
+    if rebuilt:
+        return Decision(COPY, SHARED, True, reasons=(
+            *made.reasons, f"but {server.name} rebuilt a table running it"),
+            server=said + ": a table got a new id (rebuilt)",
+            metadata_lock=made.metadata_lock)
+    return replace(made, server=said + ": no table got a new id (metadata only)")
 
 
 def _inverse(change: Change) -> list[Change]:
@@ -697,11 +899,18 @@ def _row_versions(d: Dialect, near_dsn: str, server: Server,
 
 
 def _try(d: Dialect, session: MySQLDatabase, run: Any, alter: MySQLAlter,
-         server: Server, row_versions: dict[str, int]) -> Decision:
-    """The first rung of the ladder the server takes for ``alter`` on the empty copy."""
+         server: Server, row_versions: dict[str, int], ids: _TableIds | None = None,
+         ) -> Decision:
+    """The first rung of the ladder the server takes for ``alter`` on the empty copy.
+
+    The table's InnoDB id is read before and after (where the DSN's user may): what the
+    server says it took is checked against what it did. MariaDB 10.11 takes
+    ``ALGORITHM=INSTANT`` for a new storage engine, then copies the table all the same:
+    a table that got a new id was rebuilt, whatever the clause."""
     predicted = predict(alter, server, row_versions.get(alter.key()[0]))
     name = d.qname(alter.table.schema_, alter.table.name)
     refusals: list[str] = []
+    ids_before = ids.read() if ids is not None else None
     for algorithm, level in _rungs(server):
         sql = f"ALTER TABLE {name} {', '.join(alter.clauses)}, {_clause(algorithm, level)}"
         try:
@@ -719,18 +928,34 @@ def _try(d: Dialect, session: MySQLDatabase, run: Any, alter: MySQLAlter,
         except BadInput as exc:
             return replace(predicted, server=f"not checked: {exc}")
         level = level or NONE
-        said = (f"{server.name} took {_clause(algorithm, level if algorithm != INSTANT else None)}"
-                " on an empty copy of the table")
+        took = _clause(algorithm, level if algorithm != INSTANT else None)
+        said = f"{server.name} took {took} on an empty copy of the table"
         if refusals:
             said += "; refused " + "; ".join(refusals)
+        rebuilt = _rebuilt(ids_before, ids.read() if ids is not None else None)
+        if rebuilt and algorithm in (INSTANT, NOCOPY):
+            # Not what the clause promises: the rules' rebuild, or a copy.
+            made = predicted if predicted.rebuild and predicted.algorithm not in (
+                INSTANT, NOCOPY) else Decision(COPY, SHARED, True)
+            return replace(made, rebuild=True, reasons=(
+                *predicted.reasons,
+                f"{server.name} takes {took} for this change but rebuilds the table all "
+                f"the same (it got a new InnoDB id): {made.clause} is asked instead, so "
+                "the step says what it does"), server=said + ", and rebuilt it")
+        if rebuilt is not None and algorithm != COPY:
+            said += ", and rebuilt it" if rebuilt else " (no rebuild: its id is kept)"
         if (algorithm, level) == (predicted.algorithm, predicted.level):
-            return replace(predicted, server=said)
-        return Decision(algorithm, level, _rebuilds(algorithm, predicted),
-                        predicted.scans, reasons=(
-                            *predicted.reasons,
-                            f"the rules said {predicted.clause}; the server decides "
-                            f"{_clause(algorithm, level if algorithm != INSTANT else None)}"),
-                        server=said)
+            made = replace(predicted, server=said)
+        else:
+            made = Decision(algorithm, level, _rebuilds(algorithm, predicted),
+                            predicted.scans, reasons=(
+                                *predicted.reasons,
+                                f"the rules said {predicted.clause}; the server decides "
+                                f"{took}"),
+                            server=said)
+        if rebuilt is not None and algorithm == INPLACE:
+            made = replace(made, rebuild=rebuilt)
+        return made
     return replace(predicted, server="not checked: the server refused every ALGORITHM and "
                    "LOCK on an empty copy: " + "; ".join(refusals))
 
