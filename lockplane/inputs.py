@@ -32,7 +32,8 @@ def read_text(path: str | Path, what: str = "file") -> str:
 def decode(data: bytes, where: str) -> str:
     """``data`` as UTF-8 text; the first undecodable byte named by line and offset. A NUL
     byte is refused too: no SQL, JSON, TOML or dotenv text holds one, and C libraries
-    (libpq, SQLite) would cut the text short there."""
+    (libpq, SQLite) would cut the text short there. A byte order mark at the start (what
+    editors on Windows write first) is not part of the text: it is dropped."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -43,7 +44,7 @@ def decode(data: bytes, where: str) -> str:
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
         raise BadInput(f"{where}:{line}: not a text file (a NUL byte at offset {nul})")
-    return text
+    return text.removeprefix("\ufeff")
 
 
 class _DuplicateKey(ValueError):

@@ -130,7 +130,8 @@ def lint_files(paths: Iterable[str], exclude: Iterable[str] = (),
     findings: list[LintFinding] = []
     for path in sql_files(paths):
         try:
-            text = path.read_text(encoding="utf-8")
+            # (a byte order mark that an editor on Windows put first is not SQL)
+            text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"{path}: cannot read: {exc}") from None
         findings.extend(lint_sql(text, str(path), excluded, server_dsn))

@@ -121,6 +121,36 @@ def test_undecodable_bytes(project: Path, case: str) -> None:
     assert sqlite_state(project / "target.db") == before
 
 
+BOM = "\ufeff".encode()
+
+
+def test_byte_order_mark_is_not_text(project: Path) -> None:
+    """A UTF-8 byte order mark at the start of a file (editors on Windows write one) is
+    dropped, as pg_dump and psql users expect: the SQL, JSON and TOML behind it load."""
+    (project / "s.sql").write_bytes(BOM + b"CREATE TABLE t (id INTEGER PRIMARY KEY NOT NULL, "
+                                          b"name TEXT, extra TEXT);\n")
+    r = lockplane("plan", "--from", TARGET, "--to", "s.sql", "-q", cwd=project)
+    assert r.code == 0 and "extra" in r.stdout, r
+    r = lockplane("lint", "s.sql", cwd=project)
+    assert r.code == 0, r
+    # PostgreSQL: the screen (pglast) reads the statement behind it.
+    (project / "pg.sql").write_bytes(BOM + b"CREATE TABLE t (id int PRIMARY KEY);\n")
+    r = lockplane("validate", "pg.sql", cwd=project)
+    assert r.code == 0, r
+    (project / "desired.json").write_bytes(BOM + json.dumps(DESIRED).encode())
+    r = lockplane("validate", "desired.json", cwd=project)
+    assert r.code == 0, r
+    (project / "lockplane.toml").write_bytes(
+        BOM + b'[environments.x]\ndatabase_url = "sqlite:///target.db"\n')
+    r = lockplane("introspect", "--target-environment", "x", cwd=project)
+    assert r.code == 0, r
+    (project / "plan.json").write_bytes(BOM + (project / "plan.json").read_bytes())
+    r = lockplane("apply", "plan.json", "--target", TARGET, "--auto-approve", cwd=project)
+    assert r.code == 0, r
+    with sqlite3.connect(project / "target.db") as conn:
+        assert [c[1] for c in conn.execute("PRAGMA table_info(t)")] == ["id", "name", "extra"]
+
+
 # ---------------------------------------------------------------------------- nesting
 DEEP = 100_000
 
