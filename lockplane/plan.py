@@ -499,18 +499,15 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
             # (the rewrites look tables up as they are once declared renames are done)
             changes = lock_safe_changes(changes, declared_renames(before, after)[0],
                                         after, d)
-        from .changes.add_keyed_column import keep_keys_with_auto_columns
-
-        # (MySQL: an AUTO_INCREMENT column and its key in one ALTER, or the server refuses)
-        changes = keep_keys_with_auto_columns(changes, d)
         source_hash, target_hash = hashes(before, after)
     if before is not raw:
         source_hash = raw.hash()
     marks = after.frozen_literals
     if marks:
         target_hash = neutral(after, marks, d).hash()
-    with answered, d.decide_locks(changes, before, server_dsn):
-        steps = [step_for(c, d, lock_timeout_ms) for c in changes]
+    with answered:
+        steps = steps_for(changes, before, d, lock_timeout_ms=lock_timeout_ms,
+                          server_dsn=server_dsn)
     _note_foreign_keys(steps, before, after)
     _note_frozen(steps, changes, after)
     return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
@@ -518,6 +515,20 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
                 steps=steps,
                 target_objects=target_digests(raw, after),
                 frozen_literals=sorted(list(m) for m in marks) or None)
+
+
+def steps_for(changes: list[Change], before: Schema, d: Dialect, *,
+              lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS,
+              server_dsn: str | None = None) -> list[Step]:
+    """The steps of ``changes`` (in order) made to ``before``, as every plan makes them:
+    kinds the server refuses apart joined (MySQL: an AUTO_INCREMENT column and its key in
+    one ALTER), each step's locks decided with the server (Dialect.decide_locks: MySQL's
+    ALGORITHM and LOCK tried on an empty copy). ``changes`` may be joined in place."""
+    from .changes.add_keyed_column import keep_keys_with_auto_columns
+
+    changes[:] = keep_keys_with_auto_columns(changes, d)
+    with d.decide_locks(changes, before, server_dsn):
+        return [step_for(c, d, lock_timeout_ms) for c in changes]
 
 
 def _note_frozen(steps: list[Step], changes: list[Change], after: Schema) -> None:

@@ -198,3 +198,47 @@ def test_fix_adopt_all_on_mysql(project: dict[str, Any]) -> None:
     # The adopted schema files load and describe mstaging: the other environment now
     # drifts from them the other way.
     assert _drift(root, "mprod")
+
+
+def test_fix_plans_and_adopts_as_a_plan_does(tmp_path: Path, mysql_dsn: str) -> None:
+    """Drift fix on MariaDB takes the plan's path: an AUTO_INCREMENT column added by hand
+    with its key is adopted as one ALTER (the server refuses the column alone), and
+    every step, reverted or adopted, carries the ALGORITHM and LOCK the server took on
+    an empty copy, the same as ``lockplane plan`` gives."""
+    root = tmp_path
+    _write(root / "schema" / "app.sql",
+           "CREATE TABLE items (id int PRIMARY KEY, name varchar(50));\n")
+    _toml(root, {"prod": {"database_url": mysql_dsn, "schema_path": "schema/"}})
+    _apply(root, "schema/", mysql_dsn)
+    my_exec(mysql_dsn, "INSERT INTO items VALUES (1, 'a'), (2, 'b')",
+            "ALTER TABLE items ADD COLUMN seq int NOT NULL AUTO_INCREMENT, "
+            "ADD UNIQUE KEY items_seq (seq)",
+            "ALTER TABLE items ROW_FORMAT=COMPACT",
+            "CREATE INDEX items_name ON items (name)")
+
+    # Reverting: the fix plan's steps are the plan's, word for word, lock facts included.
+    r = lockplane("drift", "fix", "-e", "prod", "--drop-all", "-o", "fix.json", cwd=root)
+    assert r.code == 0, r.output
+    r = lockplane("plan", "--from", mysql_dsn, "--to", "schema/", "-o", "plan.json",
+                  cwd=root)
+    assert r.code == 0, r.output
+    fix, plan = (json.loads((root / f).read_text()) for f in ("fix.json", "plan.json"))
+    assert [(s["sql"], s["lock"]) for s in fix["steps"]] == \
+        [(s["sql"], s["lock"]) for s in plan["steps"]]
+    assert all("on an empty copy" in s["lock"]["server"] for s in fix["steps"]), \
+        [s["lock"] for s in fix["steps"]]
+    options = [s for s in fix["steps"] if s["description"].startswith("Alter table options")]
+    assert options[0]["sql"] == ["ALTER TABLE `items` ROW_FORMAT=DEFAULT, "
+                                 "ALGORITHM=INPLACE, LOCK=NONE"]
+
+    # Adopting: the column and its key in one ALTER, as decided on the server.
+    r = lockplane("drift", "fix", "-e", "prod", "--adopt-all", "-o", "fix.json", cwd=root)
+    assert r.code == 0, r.output
+    assert json.loads((root / "fix.json").read_text())["steps"] == []
+    added = "\n".join(p.read_text() for p in sorted((root / "schema").glob("*adopted_*")))
+    assert ("ALTER TABLE `items` ADD COLUMN `seq` int(11) NOT NULL AUTO_INCREMENT, "
+            "ADD UNIQUE INDEX `items_seq` (`seq`), ALGORITHM=INPLACE, LOCK=SHARED;") \
+        in added, added
+    assert "ROW_FORMAT=COMPACT, ALGORITHM=INPLACE, LOCK=NONE;" in added, added
+    assert "ADD INDEX `items_name` (`name`), ALGORITHM=NOCOPY, LOCK=NONE;" in added, added
+    assert _drift(root, "prod") == set()

@@ -245,6 +245,7 @@ def propose_fix(target: Target, *, adopt: Iterable[str] = (), drop: Iterable[str
     from ..dialects import get_dialect
     from ..diff import diff
     from ..plan import build_plan
+    from ..sources import _scratch_server
     from .check import _load_desired
 
     check_choices(adopt, drop, adopt_all, drop_all)
@@ -289,7 +290,8 @@ def propose_fix(target: Target, *, adopt: Iterable[str] = (), drop: Iterable[str
                     f"schema would still differ from the database: {left.detail}")
     if to_keep:  # accepted drift: the plan leaves it as it is
         want = _with_changes(want, to_keep, target)
-    plan = build_plan(live, want, lock_timeout_ms=lock_timeout_ms)
+    plan = build_plan(live, want, lock_timeout_ms=lock_timeout_ms,
+                      server_dsn=_scratch_server(target.dialect, target.context))
     return FixProposal(target.name, redact(target.database_url), target.dialect,
                        target.schema_path, decisions, edits, plan, list(ignored))
 
@@ -323,15 +325,21 @@ def _owners(changes: Sequence[Change], items: Sequence[DriftItem],
 
 
 # ------------------------------------------------------------------------------ adopting
-def _ddl(changes: Sequence[Change], dialect: str) -> list[str]:
-    """The planner's plain DDL for ``changes`` (no lock-safe rewrites, no timeouts)."""
+def _ddl(changes: Sequence[Change], base: Schema, target: Target) -> list[str]:
+    """The planner's plain DDL for ``changes`` made to ``base`` (no lock-safe rewrites, no
+    timeouts), by the path every plan takes (plan.steps_for): kinds the server refuses
+    apart joined, MySQL's ALGORITHM and LOCK decided on the environment's scratch server
+    as a plan's are."""
     from ..dialects import get_dialect
-    from ..plan import order_changes, step_for
+    from ..plan import order_changes, steps_for
+    from ..sources import _scratch_server
 
-    d = get_dialect(dialect)
+    d = get_dialect(target.dialect)
     out: list[str] = []
-    for c in order_changes(list(changes)):
-        out += [s for s in step_for(c, d, None).sql
+    steps = steps_for(order_changes(list(changes)), base, d, lock_timeout_ms=None,
+                      server_dsn=_scratch_server(target.dialect, target.context))
+    for step in steps:
+        out += [s for s in step.sql
                 if not re.match(r"(?i)\s*SET\s+check_function_bodies\b", s)]
     return out
 
@@ -367,7 +375,7 @@ def _adopt(target: Target, desired: Schema, changes: Sequence[Change],
 
     kind = source_kind(target.schema_path)
     if kind in ("sql", "sql_dir"):
-        edits = _sql_edits(target, changes, decisions, today)
+        edits = _sql_edits(target, desired, changes, decisions, today)
     elif kind == "json":
         wanted = _with_changes(desired, changes, target)
         text = wanted.to_json() + "\n"
@@ -379,8 +387,8 @@ def _adopt(target: Target, desired: Schema, changes: Sequence[Change],
     return edits, _load_edited(target, edits)
 
 
-def _sql_edits(target: Target, changes: Sequence[Change], decisions: Sequence[Decision],
-               today: _dt.date) -> list[SchemaEdit]:
+def _sql_edits(target: Target, desired: Schema, changes: Sequence[Change],
+               decisions: Sequence[Decision], today: _dt.date) -> list[SchemaEdit]:
     from ..sources import sql_files
 
     root = Path(target.schema_path)
@@ -408,7 +416,7 @@ def _sql_edits(target: Target, changes: Sequence[Change], decisions: Sequence[De
         else:
             raise BadInput(f"{target.schema_path}: no CREATE TABLE statement for "
                            f"{table.name} to adopt its changes into")
-    statements = _ddl([c for c in changes if not _is_rebuild(c)], target.dialect)
+    statements = _ddl([c for c in changes if not _is_rebuild(c)], desired, target)
     if statements:
         dest = root if root.is_file() else _adopted_file(root, files, today)
         current = text_of(dest)
@@ -479,8 +487,8 @@ def _with_changes(base: Schema, changes: Sequence[Change], target: Target) -> Sc
                 raise BadInput(f"{target.schema_path}: no table {table.name} to adopt into")
             script = edited
     script += "".join(f"{s.rstrip().rstrip(';')};\n"
-                      for s in _ddl([c for c in changes if not _is_rebuild(c)],
-                                    target.dialect))
+                      for s in _ddl([c for c in changes if not _is_rebuild(c)], base,
+                                    target))
     ctx = target.context
     return get_dialect(target.dialect).load_untrusted(
         [(f"{target.schema_path} (with adopted objects)", script)],
