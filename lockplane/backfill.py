@@ -93,6 +93,11 @@ class BackfillSpec:
     # Columns (as in ``sets``) whose new value must not be NULL although the column may
     # still hold NULLs (a fill before its NOT NULL): the read-only check refuses a NULL.
     not_null: tuple[str, ...] = ()
+    # Where every batch first records the key and old value (as text) of each row it
+    # changes, in the same statement (a plan's fill of an existing column, for its undo:
+    # lockplane.changes.unfill_column): the archive table's quoted name and the key.
+    archive: str | None = None
+    archive_key: tuple[str, ...] = ()
 
 
 def parse_set(text: str, dialect: str = "postgres") -> SetClause:
@@ -215,6 +220,9 @@ class ResolvedBackfill:
     key_name: str | None
     key_columns: list[str]
     key_types: list[str]
+    # See BackfillSpec.archive (absent in checkpoints of older backfills).
+    archive: str | None = None
+    archive_key: list[str] = field(default_factory=list)
 
     @property
     def display(self) -> str:
@@ -565,9 +573,12 @@ class BatchSql:
     need be), never ``None``.
     """
 
-    def __init__(self, db: Database, rb: ResolvedBackfill) -> None:
+    def __init__(self, db: Database, rb: ResolvedBackfill, keep: bool = False) -> None:
         self.db = db
         self.rb = rb
+        # Batches record the rows they change (rb.archive): on the target only (a
+        # shadow trial has no archive; its statement is the UPDATE alone).
+        self.keep = keep and rb.archive is not None
         d = db.dialect
         self.d = d
         self.ctid = rb.key_kind == KEY_CTID
@@ -657,6 +668,13 @@ class BatchSql:
             rhs = ", ".join(self.exprs)
             conds.append(f"ROW({lhs}) IS DISTINCT FROM ROW({rhs})" if len(self.qcols) > 1
                          else f"{lhs} IS DISTINCT FROM {rhs}")
+        if self.keep:
+            assert self.rb.archive is not None
+            esc = self.d.escape_for_params
+            return self.d.keeping_update(self.qt, self.sets, self._where(conds),
+                                         esc(self.rb.archive),
+                                         [esc(self.d.quote(k)) for k in self.rb.archive_key],
+                                         self.qcols[0])
         return f"UPDATE {self.qt} SET {self.sets} WHERE {self._where(conds)}"
 
     def update(self, after: Any, upto: Any) -> int:
@@ -928,6 +946,10 @@ class Checkpoints(StateTable):
 # ------------------------------------------------------------------ resolving
 def _resolve(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
     rb = _catalog(db).resolve(db, spec)
+    if spec.archive is not None:
+        if len(rb.columns) != 1:
+            raise BadInput("a backfill that records the rows it changes sets one column")
+        rb.archive, rb.archive_key = spec.archive, list(spec.archive_key)
     if spec.not_null:
         rb.not_null = [nn or c in spec.not_null for c, nn in zip(rb.columns, rb.not_null,
                                                                    strict=True)]
@@ -1376,7 +1398,7 @@ class _ChunkRunner:
         self.on_progress, self.stop, self.t_start = on_progress, stop, t_start
         self.session: TaggedSession | None = None  # (re-tagged when it reconnects)
         self.state = Checkpoints(db)
-        self.sql = BatchSql(db, rb)
+        self.sql = BatchSql(db, rb, keep=True)
         row = next((c for c in self.state.chunks(rb.id) if c.chunk == chunk), None)
         if row is None:
             raise BadInput(f"no chunk {chunk} in backfill {rb.id}")

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import SAFETY_LEVELS
 from .crash import (
@@ -551,10 +552,19 @@ def run_backfill_step(dsn: str, step: Step, opts: ApplyOptions,
 
     spec = step.backfill or {}
     d = get_dialect(dialect_of(dsn))
+    kept = spec.get("archive")
+    archive = None
+    if kept:
+        # The fill records the rows it changes for its undo (changes/unfill_column.py):
+        # its archive is made here, emptied when the fill starts over (what an earlier
+        # apply left says nothing about the rows now), kept when it resumes.
+        archive = _fill_archive(dsn, spec, kept, resume)
     target = BackfillSpec(d.qname(spec.get("schema"), spec["table"]),
                           (SetClause(spec["column"], spec["expression"], quoted=True),),
                           spec.get("where"),
-                          not_null=(spec["column"],) if spec.get("not_null") else ())
+                          not_null=(spec["column"],) if spec.get("not_null") else (),
+                          archive=archive,
+                          archive_key=tuple(kept["key"]) if kept else ())
     bopts = BackfillOptions(shadow_dsn=opts.shadow_dsn, started_by=who(opts.applied_by),
                             restart=not resume)
     try:
@@ -567,6 +577,22 @@ def run_backfill_step(dsn: str, step: Step, opts: ApplyOptions,
     if report:
         report(f"backfilled {result.rows_updated} row(s) of {spec['table']}.{spec['column']} "
                "in batches")
+
+
+def _fill_archive(dsn: str, spec: dict[str, Any], kept: dict[str, Any],
+                  resume: bool) -> str:
+    """Create (or, starting over, empty) a fill's archive; its quoted name."""
+    from .changes.unfill_column import archive_create_sql
+
+    d = get_dialect(dialect_of(dsn))
+    name = d.archive_table(kept["name"])
+    with d.connect(dsn) as db, db.transaction():
+        for stmt in archive_create_sql(d, d.qname(spec.get("schema"), spec["table"]), name,
+                                       list(kept["key"]), spec["column"]):
+            db.execute(stmt)
+        if not resume:
+            db.execute(f"DELETE FROM {name}")
+    return name
 
 
 def materialize(db: Database, schema: Schema) -> None:

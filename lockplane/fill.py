@@ -473,7 +473,8 @@ def declared_fills(changes: list[Change], before: Schema, after: Schema,
             conds = _violations(b, a, col.name, d)
             if conds:
                 _check_acting(b, a, col)
-                fill = declared_fill(b, col, False, where=_any(conds))
+                fill = declared_fill(b, col, False, where=_any(conds),
+                                     keep_by=_keep_by(b, a, col.name, d))
                 fill.order, fill.rank = Order.ADD_CONSTRAINT, -1  # type: ignore[misc]
                 out.append(fill)
             done.add((*key, col.name))  # type: ignore[arg-type]
@@ -527,16 +528,38 @@ def _plain(c: Column) -> Column:
 
 
 def declared_fill(table: Table, column: Column, new: bool,
-                  where: str | None = None) -> Change:
+                  where: str | None = None, keep_by: list[str] | None = None) -> Change:
     """The fill of ``column``: rows where it is NULL, or where ``where`` holds (``new``:
-    added by this plan, whose undo drops it with what the fill wrote)."""
+    added by this plan, whose undo drops it with what the fill wrote). ``keep_by``: an
+    existing column's fill records the rows it changes by this key, and its undo puts
+    their old values back (changes/unfill_column.py); empty or None, they keep the fill's."""
     from .changes.backfill_column import BackfillColumn
 
     assert column.fill_with is not None
-    note = None if new else "rows the fill gave a value keep it"
+    if keep_by and not new:
+        from .changes.unfill_column import FillKeepingRows
+
+        return FillKeepingRows(table, column.name, column.fill_with,
+                               only_null=where is None, declared=True, where=where,
+                               fills_not_null=not column.nullable, archive_key=keep_by)
+    note = None if new else (
+        "rows the fill gave a value keep it" if keep_by is None else
+        "rows the fill gave a value keep it: the table has no primary key that stays, so "
+        "which rows it changed is not recorded (a row's position, ctid, is no key: VACUUM "
+        "FULL or a rewrite moves it)")
     return BackfillColumn(table, column.name, column.fill_with, only_null=where is None,
                           declared=True, undo_note=note, where=where,
                           fills_not_null=not column.nullable)
+
+
+def _keep_by(b: Table, a: Table | None, column: str, d: Dialect) -> list[str] | None:
+    """The key a plan's fill of the existing ``column`` records its rows by ([]: none
+    the plan keeps; None: the dialect keeps no archives)."""
+    if not d.records_filled_rows:
+        return None
+    from .changes.drop_column import kept_key
+
+    return kept_key(b, a, {column})
 
 
 def _add_filled(c: Any) -> list[Change]:
@@ -564,9 +587,13 @@ def _tighten_filled(c: Any, a: Table | None, d: Dialect) -> list[Change]:
 
     conds = _violations(c.table, a, c.after.name, d) if a is not None else []
     where = _any([f"{d.quote(c.after.name)} IS NULL", *conds]) if conds else None
-    fill = declared_fill(c.table, c.after, False, where=where)
     wanted = _plain(c.after)
     loose = wanted.model_copy(update={"nullable": True})
+    # (the table as the fill finds it: its column already of the new type, if any)
+    now = c.table.model_copy(deep=True)
+    now.columns = [loose if x.name == loose.name else x for x in now.columns]
+    fill = declared_fill(now, c.after, False, where=where,
+                         keep_by=_keep_by(c.table, a, c.after.name, d))
     if loose == _plain(c.before):
         return [fill, replace(c, after=wanted)]
     return [replace(c, after=loose), fill,
@@ -611,5 +638,6 @@ def _rebuild_filled(c: Any, d: Dialect) -> list[Change]:
     first = diff_table(b, mid, d) if mid != b else []
     rest = RebuildTable(mid, a)
     rest.referencing_tables = list(c.referencing_tables)
-    return [*first, *(declared_fill(mid, col, b.column(col.name) is None, where)
+    return [*first, *(declared_fill(mid, col, b.column(col.name) is None, where,
+                                    keep_by=_keep_by(b, a, col.name, d))
                       for col, where in fills), rest]

@@ -431,8 +431,7 @@ def step_for(change: Change, d: Dialect,
                               else None,
                               transactional=rb_transactional if rb_sql else None,
                               cleanup=rb_cleanup if rb_sql else [],
-                              then=[step_for(c, d, lock_timeout_ms) for c in then]
-                              if rb_sql else []),
+                              then=[step_for(c, d, lock_timeout_ms) for c in then]),
         messages=list(assessment.messages),
         findings=findings,
         backfill=change.backfill_spec() if hasattr(change, "backfill_spec") else None,
@@ -787,6 +786,9 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
         if step.rollback is None:
             raise BadInput(f"step {step.description!r} has no rollback")
         if not step.rollback.sql:
+            # (an undo made only of steps of their own: a fill's, which runs where its
+            # record of the rows it changed exists)
+            steps += _then_steps(step)
             continue
         lock = step.rollback.lock or step.lock
         said = []
@@ -820,15 +822,20 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
             messages=messages,
             findings=findings,
         ))
-        for more in step.rollback.then:
-            # (undone with the step's own redo: nothing of their own to undo)
-            steps.append(more.model_copy(update={
-                "description": f"Undo: {step.description}: {more.description}",
-                "kind": f"undo_{more.kind}" if more.kind else None,
-                "rollback": StepRollback(sql=[], safety="safe")}))
+        steps += _then_steps(step)
     return Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
                 dialect=plan.dialect, lockplane_version=__version__,
                 hash_format=plan.hash_format, steps=steps)
+
+
+def _then_steps(step: Step) -> list[Step]:
+    """The further steps of ``step``'s undo (StepRollback.then), as rollback steps."""
+    assert step.rollback is not None
+    # (undone with the step's own redo: nothing of their own to undo)
+    return [more.model_copy(update={
+        "description": f"Undo: {step.description}: {more.description}",
+        "kind": f"undo_{more.kind}" if more.kind else None,
+        "rollback": StepRollback(sql=[], safety="safe")}) for more in step.rollback.then]
 
 
 def load_plan(path: str) -> Plan:

@@ -116,6 +116,10 @@ class Dialect(ABC):
     # A plan that drops a column keeps its values in an archive table of Lockplane's own
     # (archive_table), so that a rollback refills them (changes/refill_column.py).
     archives_dropped_values: bool = False
+    # A plan's fill of an existing column records the key and old value of each row it
+    # changes (its batches: keeping_update), for its undo to put back
+    # (changes/unfill_column.py).
+    records_filled_rows: bool = False
     # How the server changes a table (what the differ plans): most ALTERs rebuild the
     # table (SQLite: a new table, rows copied, renamed); a new partitioning cannot be
     # ALTERed in (the table is dropped and created again); a generated column is dropped
@@ -347,6 +351,14 @@ class Dialect(ABC):
         """What must run before an archive table is created (its schema)."""
         return [f"CREATE SCHEMA IF NOT EXISTS {self.quote(self.state_schema)}"] \
             if self.state_schema else []
+
+    def keeping_update(self, table: str, sets: str, where: str, archive: str,
+                       key: list[str], column: str) -> str:
+        """One statement that updates the rows of ``table`` where ``where`` holds (``SET
+        sets``) and first copies their ``key`` and the old value of ``column`` (quoted
+        names), as text, into ``archive``: a batch of a fill whose undo puts the old
+        values back."""
+        raise NotImplementedError(f"{self.name}: no batches that record the rows they change")
 
     def archive_missing_sql(self, name: str) -> str:
         """A query giving 1 when the archive table ``name`` does not exist, else 0."""

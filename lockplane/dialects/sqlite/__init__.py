@@ -36,6 +36,7 @@ class SQLiteDialect(Dialect):
     scratch_needs_server = False
     state_schema = None
     archives_dropped_values = True
+    records_filled_rows = True
     now_sql = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
     # Constraints come and go with their table (changes rebuild the table).
     alters_constraints = False
