@@ -361,7 +361,8 @@ def build_runbook(plan: Plan, plan_path: str, live_dsn: str | None,
                     and recovery.archive.usable and record is not None:
                 from .backup.pitr import nearest_base_backup
 
-                pitr_base = nearest_base_backup(storage, recovery.archive.system_identifier,
+                pitr_base = nearest_base_backup(storage, live_dsn,
+                                                recovery.archive.system_identifier,
                                                 before)
                 pitr_to = before if pitr_base is not None else None
     elif storage is None:

@@ -24,7 +24,7 @@ from lockplane.backup import (
     restored_copy,
     validate_backup,
 )
-from lockplane.backup.pgtools import parse_tool_version, tool_version
+from lockplane.dialects.postgres.pgtools import parse_tool_version, tool_version
 from lockplane.errors import BadInput
 from tests.cli_inprocess import lockplane
 from tests.conftest import PG_ADMIN_DSN, pg_exec

@@ -13,15 +13,15 @@ import psycopg
 import pytest
 
 from lockplane.backup import create_backup, open_storage, validate_backup
-from lockplane.backup.checksums import (
+from lockplane.backup.pitr import restore_loss
+from lockplane.dialects.postgres.checksums import (
     COPY_CRC32,
     CopyReader,
     data_file_figure,
     pg_copy_stats,
     pg_table_stats,
 )
-from lockplane.backup.pgtools import find_tool, list_archive
-from lockplane.backup.pitr import restore_loss
+from lockplane.dialects.postgres.pgtools import find_tool, list_archive
 from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec
 
@@ -176,7 +176,7 @@ def test_marker_assumed_when_every_data_file_is_large(pg_dsn: str, tmp_path: Pat
                                                       monkeypatch) -> None:
     """No data file small enough to read: pg_dump's marker is taken as is, and a
     validation confirms it."""
-    from lockplane.backup import checksums
+    from lockplane.dialects.postgres import checksums
 
     monkeypatch.setattr(checksums, "MARKER_PROBE_BYTES", 0)
     pg_exec(pg_dsn, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 50);")

@@ -28,9 +28,9 @@ from lockplane.backup.pitr import (
     detect_wal_archive,
     parse_time,
     plan_recovery,
-    restore_command_for,
 )
 from lockplane.dialects.postgres.cluster import Cluster, free_port, own_tree, server_user
+from lockplane.dialects.postgres.pitr import restore_command_for
 from lockplane.errors import BadInput
 from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec

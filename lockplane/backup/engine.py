@@ -21,6 +21,7 @@ from ..errors import BadInput
 if TYPE_CHECKING:
     from .core import RestoredCopy
     from .manifest import Manifest, TableStats
+    from .pitr import PointInTime
     from .rows import CompareReport, ExtractResult, RowMergeBase
     from .storage import Storage
 
@@ -32,10 +33,13 @@ class BackupEngine(ABC):
     """Backups of one kind of server."""
 
     name: str  # the dialect's name, as manifests record it
-    # Point-in-time recovery from a WAL archive and base backups (lockplane.backup.pitr).
-    point_in_time: bool = False
     # Whether a temporary copy is made on a server (``--server``) rather than in a file.
     copies_on_server: bool = False
+
+    def point_in_time(self) -> PointInTime | None:
+        """Recovery to an exact time from the server's archive of its changes and its base
+        backups (lockplane.backup.pitr); None: only restores of backups."""
+        return None
 
     # ------------------------------------------------------------ whole backups
     @abstractmethod

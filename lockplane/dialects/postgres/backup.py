@@ -2,7 +2,7 @@
 
 Backups are made on a snapshot that Lockplane exports first: the manifest's per-table
 row counts are counted on the same snapshot, in parallel with the dump, and its
-checksums are read from the dump's own data files (lockplane/backup/checksums.py), so
+checksums are read from the dump's own data files (lockplane/dialects/postgres/checksums.py), so
 they describe exactly what was dumped.
 
 Restores and validations go through temporary databases named ``lockplane_backup_<token>``
@@ -13,7 +13,6 @@ left by a killed run (no such session any more) is dropped by the next run on th
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 import tempfile
 import threading
@@ -26,7 +25,6 @@ from typing import IO, Any
 import psycopg
 from psycopg import sql as pgsql
 
-from ...backup import checksums, pgtools
 from ...backup.core import (
     RestoredCopy,
     _dbname,
@@ -37,10 +35,12 @@ from ...backup.core import (
 )
 from ...backup.engine import HISTORY_COLUMNS, BackupEngine
 from ...backup.manifest import DATA_DIR, HistoryPosition, Manifest, TableStats
+from ...backup.pitr import PointInTime
 from ...backup.rows import CompareReport, ExtractResult, RowMergeBase
 from ...backup.storage import Storage
 from ...dsn import dialect_of, redact, redact_for
 from ...errors import BadInput, ExecutionFailed, SafetyRefusal
+from . import checksums, pgtools
 from .sandbox import drop_abandoned_databases, drop_database
 
 Reporter = Callable[[str], None]
@@ -281,14 +281,15 @@ def _server_for(manifest: Manifest, server_dsn: str | None) -> str:
 def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None = None, *,
                   jobs: int = 1, report: Reporter | None = None,
                   loaded: Callable[[str], None] | None = None,
-                  table_loaded: Callable[[str, int], None] | None = None,
+                  checked: list[list[TableStats]] | None = None,
                   ) -> Iterator[RestoredCopy]:
     """Restore the backup into a temporary database on ``server_dsn``'s server (by
     default the backup's own server, when its DSN had no password), read-only for every
     session (default_transaction_read_only), dropped on exit. ``loaded(dsn)`` is called
     once the tables' data is in (their indexes and constraints may still be building),
-    beside the rest of the restore; ``table_loaded(dsn, dump id)`` as each table's data
-    is in (pg_restore -v -j N says so), beside the rest of the data."""
+    beside the rest of the restore. With ``checked`` (a copy-crc32 manifest whose tables
+    all name their data file), Lockplane loads the tables' data itself
+    (``_restore_checking``) and appends the figures it took on the way to ``checked``."""
     report = report or (lambda _m: None)
     server = _server_for(manifest, server_dsn)
     if dialect_of(server) != manifest.dialect:
@@ -312,14 +313,16 @@ def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None =
             try:
                 dsn = _with_dbname(server, name)
                 report(f"pg_restore -j {jobs} into temporary database {name}")
-                if loaded is None:
+                if checked is not None:
+                    stats, done_at = _restore_checking(local, dsn, version_num, jobs,
+                                                       manifest)
+                    checked.append(stats)
+                elif loaded is None:
                     _pg_restore(local, dsn, version_num, jobs, clean=False, no_owner=True)
                     done_at = time.monotonic()
                 else:
-                    each = None if table_loaded is None else (
-                        lambda dump_id: table_loaded(dsn, dump_id))
                     done_at = _pg_restore_sections(local, dsn, version_num, jobs,
-                                                   lambda: loaded(dsn), each)
+                                                   lambda: loaded(dsn))
                 admin.execute(pgsql.SQL("ALTER DATABASE {} SET default_transaction_read_only "
                                         "= on").format(pgsql.Identifier(name)))
                 yield RestoredCopy(manifest, dsn, redact(dsn), round(done_at - started, 3),
@@ -330,29 +333,22 @@ def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None =
         admin.close()
 
 
-_FINISHED_DATA = re.compile(r"^pg_restore: finished item (\d+) TABLE DATA ")
-
-
 def _pg_restore_sections(local: Path, dsn: str, version_num: int, jobs: int,
-                         loaded: Callable[[], None],
-                         table_loaded: Callable[[int], None] | None = None) -> float:
+                         loaded: Callable[[], None], data: Callable[[], None] | None = None,
+                         listing: Path | None = None) -> float:
     """pg_restore in its three sections; ``loaded()`` runs beside the last one (indexes,
-    constraints, triggers), once every table's data is in. When the restore ended
-    (``time.monotonic()``), however long ``loaded`` takes after it."""
+    constraints, triggers), once every table's data is in. ``data()``, when given, runs
+    after pg_restore's data section (restricted to the items of ``listing``). When the
+    restore ended (``time.monotonic()``), however long ``loaded`` takes after it."""
     tool = pgtools.find_tool("pg_restore", version_num)
     conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore")
     base = [tool.path, "--exit-on-error", "--no-owner", "--no-privileges", "-d", conninfo]
     pgtools.run_tool([*base, "--section=pre-data", str(local)], env, "pg_restore")
-    data = [*base, "-j", str(jobs), "--section=data", str(local)]
-    if table_loaded is None:
-        pgtools.run_tool(data, env, "pg_restore")
-    else:
-        def line(text: str) -> None:
-            m = _FINISHED_DATA.match(text)
-            if m:
-                table_loaded(int(m.group(1)))
-
-        pgtools.run_tool_lines([*data[:1], "-v", *data[1:]], env, "pg_restore", line)
+    chosen = [] if listing is None else ["-L", str(listing)]
+    pgtools.run_tool([*base, "-j", str(jobs), "--section=data", *chosen, str(local)], env,
+                     "pg_restore")
+    if data is not None:
+        data()
     failure: list[BaseException] = []
 
     def beside() -> None:
@@ -374,6 +370,55 @@ def _pg_restore_sections(local: Path, dsn: str, version_num: int, jobs: int,
     return done_at
 
 
+def _restore_checking(local: Path, dsn: str, version_num: int, jobs: int,
+                      manifest: Manifest) -> tuple[list[TableStats], float]:
+    """Restore a copy-crc32 backup reading its data once: pg_restore makes the schema
+    and restores everything but the manifest's tables' data (sequences, large objects,
+    extension tables); Lockplane streams each of those tables' data file into ``COPY
+    ... FROM STDIN`` on ``jobs`` sessions (largest first), taking the CRC-32 and length
+    of exactly what the server accepted, then counts the table's rows (``count(*)``:
+    what the server holds). A restored table the manifest does not know is counted
+    beside pg_restore's post-data section, without a checksum. The figures, and when
+    the restore ended."""
+    tool = pgtools.find_tool("pg_restore", version_num)
+    _, env = pgtools.conninfo_and_env(dsn, "lockplane restore")
+    ours = {int(str(t.data_file).split(".")[0]) for t in manifest.tables}
+    lines = []
+    for line in pgtools.list_archive(tool, local, env).splitlines():
+        m = checksums.TOC_DATA.match(line)
+        lines.append(f";{line}" if m and int(m.group(1)) in ours else line)
+    stats: dict[tuple[str, str], TableStats] = {}
+    loader = checksums.CopyLoader(dsn, manifest.copy_settings,
+                                  manifest.copy_end_marker.encode())
+    by_size = sorted(manifest.tables,
+                     key=lambda t: -(local / str(t.data_file)).stat().st_size)
+
+    def load() -> None:
+        def one(t: TableStats) -> None:
+            rows, figure = loader.load(t.schema_name, t.name, local / str(t.data_file))
+            stats[(t.schema_name, t.name)] = TableStats(schema=t.schema_name, name=t.name,
+                                                        rows=rows, checksum=figure)
+
+        with ThreadPoolExecutor(max(1, min(jobs, len(by_size)))) as pool:
+            list(pool.map(one, by_size))
+
+    def others() -> None:
+        with contextlib.closing(pg_connect(dsn, autocommit=True,
+                                           application_name="lockplane backup validate")) as c:
+            for s, n in checksums.pg_tables_by_oid(c).values():
+                if (s, n) not in stats:
+                    q = pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier(s, n))
+                    stats[(s, n)] = TableStats(schema=s, name=n, checksum="",
+                                               rows=int(c.execute(q).fetchone()[0]))  # type: ignore[index]
+
+    with tempfile.NamedTemporaryFile("w", prefix="lockplane-toc-", suffix=".list") as toc:
+        toc.write("\n".join(lines) + "\n")
+        toc.flush()
+        done_at = _pg_restore_sections(local, dsn, version_num, jobs, others, load,
+                                       Path(toc.name))
+    return sorted(stats.values(), key=lambda x: (x.schema_name, x.name)), done_at
+
+
 def _query(copy: RestoredCopy, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     with pg_connect(copy.dsn, autocommit=True, options="-c default_transaction_read_only=on",
                     application_name="lockplane backup query") as conn:
@@ -392,70 +437,16 @@ def _stats_of(manifest: Manifest, dsn: str, jobs: int, name: str) -> list[TableS
         jobs=jobs)
 
 
-class _ReadBack:
-    """copy-crc32 figures of a restoring copy's tables, each read (one session per
-    table, up to ``jobs`` at once) as soon as pg_restore says its data is in."""
-
-    def __init__(self, manifest: Manifest, jobs: int) -> None:
-        self.manifest = manifest
-        self.marker = manifest.copy_end_marker.encode()
-        self.by_dump = {int(Path(str(t.data_file)).name.split(".")[0]): t
-                        for t in manifest.tables}
-        self.pool = ThreadPoolExecutor(max(1, jobs))
-        self.pending: dict[tuple[str, str], Any] = {}
-        self.lock = threading.Lock()
-        self.reader: checksums.CopyReader | None = None
-
-    def _read(self, dsn: str, schema: str, name: str) -> TableStats:
-        with self.lock:
-            if self.reader is None:
-                with contextlib.closing(pg_connect(dsn, autocommit=True)) as c:
-                    version = c.info.server_version
-                try:
-                    psql: str | None = pgtools.find_tool("psql", version).path
-                except BadInput:
-                    psql = None
-                self.reader = checksums.CopyReader(dsn, self.manifest.copy_settings, psql)
-            reader = self.reader
-        with contextlib.closing(reader.connect()) as conn:
-            oid = conn.execute("SELECT %s::regclass::oid::bigint", (
-                pgsql.Identifier(schema, name).as_string(conn),)).fetchone()
-            rows, figure = reader.figure(conn, int(oid[0]), schema, name,  # type: ignore[index]
-                                         self.marker)
-        return TableStats(schema=schema, name=name, rows=rows, checksum=figure)
-
-    def _submit(self, dsn: str, schema: str, name: str) -> None:
-        with self.lock:
-            if (schema, name) not in self.pending:
-                self.pending[(schema, name)] = self.pool.submit(self._read, dsn, schema, name)
-
-    def table(self, dsn: str, dump_id: int) -> None:
-        t = self.by_dump.get(dump_id)
-        if t is not None:
-            self._submit(dsn, t.schema_name, t.name)
-
-    def rest(self, dsn: str) -> list[TableStats]:
-        """The data section is done: every table not read yet (one the manifest does not
-        know included, largest first), then all the figures."""
-        with contextlib.closing(pg_connect(dsn, autocommit=True)) as c:
-            tables = list(checksums.pg_tables_by_oid(c).values())
-        for schema, name in tables:
-            self._submit(dsn, schema, name)
-        with self.lock:
-            futures = list(self.pending.values())
-        out = [f.result() for f in futures]
-        return sorted(out, key=lambda x: (x.schema_name, x.name))
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
 class PostgresBackups(BackupEngine):
     """``pg_dump``/``pg_restore`` backups, temporary copies on a server, COPY checksums."""
 
     name = "postgres"
-    point_in_time = True
     copies_on_server = True
+
+    def point_in_time(self) -> PointInTime:
+        from .pitr import PostgresPointInTime
+
+        return PostgresPointInTime()
 
     def create(self, dsn: str, storage: Storage, backup_id: str, jobs: int,
                report: Reporter) -> Manifest:
@@ -480,20 +471,14 @@ class PostgresBackups(BackupEngine):
     def validated_copy(self, storage: Storage, manifest: Manifest, server_dsn: str | None, *,
                        jobs: int, report: Reporter,
                        ) -> Iterator[tuple[RestoredCopy, list[TableStats]]]:
-        # Each table is read back as soon as its data is in (beside the rest of the
-        # restore), when the manifest says which dump item holds it; else all of them
-        # once the data section is done, beside the post-data section.
+        # copy-crc32 with every table's data file known: the data is read once, as it
+        # is loaded (_restore_checking); else read back beside the post-data section.
         stats: list[list[TableStats]] = []
         if manifest.checksum_method == checksums.COPY_CRC32 and manifest.tables and all(
                 t.data_file for t in manifest.tables):
-            back = _ReadBack(manifest, jobs)
-            try:
-                with restored_copy(storage, manifest, server_dsn, jobs=jobs, report=report,
-                                   loaded=lambda dsn: stats.append(back.rest(dsn)),
-                                   table_loaded=back.table) as copy:
-                    yield copy, stats[0]
-            finally:
-                back.close()
+            with restored_copy(storage, manifest, server_dsn, jobs=jobs, report=report,
+                               checked=stats) as copy:
+                yield copy, stats[0]
             return
 
         def read_back(dsn: str) -> None:

@@ -1,7 +1,7 @@
 """Same rows in another order? An order-independent check of tables whose copy-crc32
 figure differs from the backup's while their row counts are equal.
 
-copy-crc32 (lockplane/backup/checksums.py) is the CRC of a table's COPY text, so it
+copy-crc32 (lockplane/dialects/postgres/checksums.py) is the CRC of a table's COPY text, so it
 depends on row order: ``VACUUM FULL``, ``CLUSTER`` or a ``pg_repack`` rewrite change it
 although no row changed. For such a table the backup's data file (its COPY text as
 pg_dump wrote it, fetched and checked against the manifest's sha256) and the live
@@ -26,10 +26,10 @@ from typing import BinaryIO
 import psycopg
 from psycopg import sql as pgsql
 
-from ...backup import checksums
 from ...backup.core import BackupCorrupt, _sha256
 from ...backup.manifest import DATA_DIR, Manifest, TableStats
 from ...backup.storage import Storage
+from . import checksums
 
 _MOD = 1 << 128
 

@@ -177,7 +177,7 @@ class Cluster:
     """A PostgreSQL cluster in a data directory of ours, listening on 127.0.0.1:``port``,
     run by this process's user (as root: ``nobody``, as ``private_server`` does).
 
-    Used for recovered point-in-time instances (lockplane.backup.pitr) and for the second
+    Used for recovered point-in-time instances (lockplane.dialects.postgres.pitr) and for the second
     cluster with WAL archiving that tests/test_pitr.py makes. ``start`` leaves the server
     running after this process exits; ``stop`` stops it.
     """

@@ -7,6 +7,7 @@ connection on the live file (lockplane/dialects/sqlite/backup_rows.py).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import sqlite3
 import tempfile
@@ -15,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ...backup.checksums import sqlite_table_stats
 from ...backup.core import RestoredCopy, _describe_files, _now, fetched_backup
 from ...backup.engine import HISTORY_COLUMNS, BackupEngine
 from ...backup.manifest import DATA_DIR, HistoryPosition, Manifest, TableStats
@@ -30,6 +30,32 @@ _HISTORY = ("SELECT id, coalesce(hash_after, target_hash), "
             "(SELECT count(*) FROM _lockplane_migrations WHERE result = 'applied') "
             "FROM _lockplane_migrations WHERE result = 'applied' ORDER BY id DESC "
             "LIMIT 1")
+
+
+def _row_hash(row: tuple[object, ...]) -> int:
+    return int.from_bytes(hashlib.blake2b(repr(row).encode(), digest_size=8).digest(),
+                          "big", signed=True)
+
+
+def sqlite_table_stats(conn: sqlite3.Connection) -> list[TableStats]:
+    """Stats of every table of a SQLite database (its own ``sqlite_*`` tables left out)."""
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+        "ESCAPE '\\' ORDER BY name")]
+    stats = []
+    for name in names:
+        quoted = '"' + name.replace('"', '""') + '"'
+        count = 0
+        total = 0
+        try:
+            cursor = conn.execute(f"SELECT * FROM {quoted}")  # noqa: S608 - quoted identifier
+        except sqlite3.OperationalError:  # a virtual table whose module is missing
+            continue
+        for row in cursor:
+            count += 1
+            total += _row_hash(row)
+        stats.append(TableStats(schema="", name=name, rows=count, checksum=str(total)))
+    return stats
 
 
 def read_only(path: str | Path) -> sqlite3.Connection:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..dsn import redact, redact_for
-from ..errors import BadInput
+from ...dsn import redact, redact_for
+from ...errors import BadInput
 
 BINDIR_ENV = "LOCKPLANE_PG_BINDIR"
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
@@ -163,7 +163,7 @@ def run_tool(args: list[str], env: dict[str, str], what: str) -> None:
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
         first = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else "")
-        from ..errors import ExecutionFailed
+        from ...errors import ExecutionFailed
 
         raise ExecutionFailed(f"{what} failed (exit {proc.returncode}): {redact(first.strip())}")
 
@@ -173,7 +173,7 @@ def list_archive(tool: Tool, archive: Path, env: dict[str, str]) -> str:
     proc = subprocess.run([tool.path, "-l", str(archive)], env=env, capture_output=True,
                           text=True)
     if proc.returncode != 0:
-        from ..errors import ExecutionFailed
+        from ...errors import ExecutionFailed
 
         first = (proc.stderr or "").strip().splitlines()[:1]
         raise ExecutionFailed(f"pg_restore -l failed (exit {proc.returncode}): "
@@ -200,6 +200,6 @@ def run_tool_lines(args: list[str], env: dict[str, str], what: str,
     if proc.wait() != 0:
         kept = [ln for ln in lines if ln.strip()]
         first = next((ln for ln in kept if "error" in ln.lower()), kept[0] if kept else "")
-        from ..errors import ExecutionFailed
+        from ...errors import ExecutionFailed
 
         raise ExecutionFailed(f"{what} failed (exit {proc.returncode}): {redact(first.strip())}")

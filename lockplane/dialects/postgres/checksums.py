@@ -1,9 +1,9 @@
-"""Per-table row counts and checksums.
+"""PostgreSQL's per-table row counts and checksums (a backup manifest's ``tables``).
 
-Two methods, named in the manifest (``checksum_method``). ``copy-crc32`` (PostgreSQL
-backups from manifest format 2 on) is read from pg_dump's own data files, see below.
-``row-hash-sum`` (SQLite, and PostgreSQL manifests of format 1), computed in the database:
-PostgreSQL: ``count(*)`` and ``sum(hashtextextended(t::text, 0))`` over every ordinary
+Two methods, named in the manifest (``checksum_method``). ``copy-crc32`` (backups from
+manifest format 2 on) is read from pg_dump's own data files, see below. ``row-hash-sum``
+(manifests of format 1; SQLite's own is in lockplane/dialects/sqlite/backup.py),
+computed in the database: ``count(*)`` and ``sum(hashtextextended(t::text, 0))`` over every ordinary
 table (one sequential scan each, no sort; a 64-bit hash per row, summed as numeric so it
 cannot overflow). Tables run in parallel on ``jobs`` sessions; at backup time those
 sessions share pg_dump's exported snapshot, so the figures describe exactly what was
@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import os
 import re
-import sqlite3
 import subprocess
 import threading
 import zlib
@@ -31,9 +29,9 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from ..dsn import redact
-from ..errors import BadInput, ExecutionFailed
-from .manifest import Manifest, TableStats
+from ...backup.manifest import Manifest, TableStats
+from ...dsn import redact
+from ...errors import BadInput, ExecutionFailed
 
 _SETTINGS = ("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; "
              "SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; "
@@ -98,32 +96,6 @@ def pg_table_stats(connect: Callable[[], psycopg.Connection], jobs: int = 1,
         for conn in sessions:
             conn.close()
     return sorted(stats, key=lambda s: (s.schema_name, s.name))
-
-
-def _row_hash(row: tuple[object, ...]) -> int:
-    return int.from_bytes(hashlib.blake2b(repr(row).encode(), digest_size=8).digest(),
-                          "big", signed=True)
-
-
-def sqlite_table_stats(conn: sqlite3.Connection) -> list[TableStats]:
-    """Stats of every table of a SQLite database (its own ``sqlite_*`` tables left out)."""
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
-        "ESCAPE '\\' ORDER BY name")]
-    stats = []
-    for name in names:
-        quoted = '"' + name.replace('"', '""') + '"'
-        count = 0
-        total = 0
-        try:
-            cursor = conn.execute(f"SELECT * FROM {quoted}")  # noqa: S608 - quoted identifier
-        except sqlite3.OperationalError:  # a virtual table whose module is missing
-            continue
-        for row in cursor:
-            count += 1
-            total += _row_hash(row)
-        stats.append(TableStats(schema="", name=name, rows=count, checksum=str(total)))
-    return stats
 
 
 # ---------------------------------------------------------------------------- copy-crc32
@@ -253,7 +225,7 @@ PG_DUMP_END_MARKER = b"\\.\n\n\n"
 MARKER_PROBE_BYTES = 1 << 20
 
 _DATA_FILE = re.compile(r"^(\d+)\.dat(\.gz)?$")
-_TOC_DATA = re.compile(r"^(\d+); 0 (\d+) TABLE DATA ")
+TOC_DATA = re.compile(r"^(\d+); 0 (\d+) TABLE DATA ")
 
 
 def dump_data_files(out: Path, listing: str) -> dict[int, Path]:
@@ -267,7 +239,7 @@ def dump_data_files(out: Path, listing: str) -> dict[int, Path]:
             files[int(m.group(1))] = p
     by_oid = {}
     for line in listing.splitlines():
-        m = _TOC_DATA.match(line)
+        m = TOC_DATA.match(line)
         if m and int(m.group(1)) in files:
             by_oid[int(m.group(2))] = files[int(m.group(1))]
     return by_oid
@@ -282,12 +254,12 @@ def end_marker(content: bytes, rows: int) -> bytes:
 
 
 def _copy_target(conn: psycopg.Connection, oid: int, schema: str,
-                 table: str) -> pgsql.Composed:
+                 table: str, way: str = "TO STDOUT") -> pgsql.Composed:
     generated = " AND a.attgenerated = ''" if conn.info.server_version >= 120000 else ""
     cols = [r[0] for r in conn.execute(_COPY_COLUMNS.format(generated=generated), (oid,))]
     if not cols:  # a table without columns: COPY takes no empty list
-        return pgsql.SQL("COPY {} TO STDOUT").format(pgsql.Identifier(schema, table))
-    return pgsql.SQL("COPY {} ({}) TO STDOUT").format(
+        return pgsql.SQL("COPY {} " + way).format(pgsql.Identifier(schema, table))
+    return pgsql.SQL("COPY {} ({}) " + way).format(
         pgsql.Identifier(schema, table), pgsql.SQL(", ").join(map(pgsql.Identifier, cols)))
 
 
@@ -351,6 +323,73 @@ class CopyReader:
                 crc, size = zlib.crc32(chunk, crc), size + len(chunk)
                 rows += chunk.count(b"\n")
         return rows, copy_figure(zlib.crc32(marker, crc), size + len(marker))
+
+
+@dataclass
+class CopyLoader:
+    """Loads pg_dump data files into a database with ``COPY ... FROM STDIN`` under the
+    settings the text was written with, taking each one's copy-crc32 figure on the way:
+    the data is read once, and the figure is that of exactly what the server accepted."""
+
+    dsn: str
+    settings: dict[str, str]
+    marker: bytes
+
+    def connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10,
+                               application_name="lockplane backup validate")
+        # pg_restore's own: no row security, names resolved as pg_dump wrote them
+        for name, value in {**self.settings, "statement_timeout": "0", "row_security": "off",
+                            "search_path": ""}.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        return conn
+
+    def load(self, schema: str, table: str, path: Path) -> tuple[int, str]:
+        """Stream one data file (``.dat.gz`` or ``.dat``) into ``schema.table``: its rows
+        are sent, what follows them (the end marker) is not. ``(rows, figure)``: the
+        table's ``count(*)`` once loaded, and the figure of what was sent followed by the
+        marker (the file's own when it ends with the marker)."""
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if path.name.endswith(".gz") \
+            else None
+        keep = len(self.marker)
+        crc, size, tail = 0, 0, b""
+        with contextlib.closing(self.connect()) as conn, open(path, "rb") as f:
+            try:
+                target = _copy_target(conn, _oid(conn, schema, table), schema, table,
+                                      "FROM STDIN")
+                with conn.cursor().copy(target) as cp:
+                    while True:
+                        raw = f.read(1 << 20)
+                        if inflate is None:
+                            data = raw
+                        else:
+                            data = inflate.decompress(raw) if raw else inflate.flush()
+                        held = tail + data
+                        cut = max(0, len(held) - keep)
+                        if cut:
+                            sent = held[:cut]
+                            cp.write(sent)
+                            crc, size = zlib.crc32(sent, crc), size + cut
+                        tail = held[cut:]
+                        if not raw:
+                            break
+                count = conn.execute(pgsql.SQL("SELECT count(*) FROM {}").format(
+                    pgsql.Identifier(schema, table))).fetchone()
+            except psycopg.Error as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else \
+                    type(exc).__name__
+                raise ExecutionFailed(f"loading {schema}.{table} failed: "
+                                      f"{redact(first)}") from None
+        if tail != self.marker:  # not what pg_dump writes after its rows: unsent, counted
+            crc, size = zlib.crc32(tail, crc), size + len(tail)
+        return int(count[0]), copy_figure(zlib.crc32(self.marker, crc),  # type: ignore[index]
+                                          size + len(self.marker))
+
+
+def _oid(conn: psycopg.Connection, schema: str, table: str) -> int:
+    row = conn.execute("SELECT %s::regclass::oid::bigint",
+                       (pgsql.Identifier(schema, table).as_string(conn),)).fetchone()
+    return int(row[0])  # type: ignore[index]
 
 
 def pg_copy_stats(reader: CopyReader, marker: bytes, jobs: int = 1) -> list[TableStats]:
