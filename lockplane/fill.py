@@ -144,12 +144,12 @@ def _elements(text: str, toks: list[Any], lo: int, hi: int) -> Iterator[_Element
             return
         depth, start = 0, i + 1
         for j in range(i, hi):
-            name = toks[j].name
-            if name == _OPEN:
+            kind = toks[j].name
+            if kind == _OPEN:
                 depth += 1
-            elif name == _CLOSE:
+            elif kind == _CLOSE:
                 depth -= 1
-            if depth == 1 and name == _COMMA or depth == 0:
+            if depth == 1 and kind == _COMMA or depth == 0:
                 if start < j:
                     last = j
                     if depth == 0 and j + 1 < hi and toks[j + 1].name == _SEMI:
@@ -169,11 +169,11 @@ def _elements(text: str, toks: list[Any], lo: int, hi: int) -> Iterator[_Element
             i += 1
         depth, start = 0, i
         for j in range(i, hi):
-            name = toks[j].name
-            depth += name == _OPEN
-            depth -= name == _CLOSE
+            kind = toks[j].name
+            depth += kind == _OPEN
+            depth -= kind == _CLOSE
             end = j == hi - 1
-            if (depth == 0 and name == _COMMA) or end:
+            if (depth == 0 and kind == _COMMA) or end:
                 if start <= j and _upper(text, toks[start]) == "ADD":
                     k = _skip(text, toks, start + 1, "COLUMN")
                     k = _skip(text, toks, k, "IF", "NOT", "EXISTS")
@@ -220,8 +220,9 @@ def _body(comment: str) -> str | None:
     return rest.strip()
 
 
-def read_annotations(path: Path, text: str) -> list[Declared]:
-    """Every ``-- lockplane:fill-with`` comment of a schema file, with its column."""
+def read_annotations(path: Path, text: str, dialect: str = "postgres") -> list[Declared]:
+    """Every ``-- lockplane:fill-with`` comment of a schema file, with its column (its
+    expression read with ``dialect``'s grammar: :func:`_checked`)."""
     if ANNOTATION not in text:
         return []
     try:
@@ -254,9 +255,7 @@ def read_annotations(path: Path, text: str) -> list[Declared]:
             raise BadInput(f"{where}: {ANNOTATION} names no expression")
         # What it is, before anything of the file runs anywhere (its columns are checked
         # once the schema is loaded).
-        from . import optsql
-
-        optsql._value_node(f"{where}: {ANNOTATION}", body)
+        _checked(f"{where}: {ANNOTATION}", body, dialect)
         out.append(Declared(where, element.table, element.column, body))
     return out
 
@@ -346,8 +345,35 @@ def check_fill(expression: str, what: str, table: Table, column: Column,
     if column.generated is not None or column.identity is not None:
         kind = "generated" if column.generated is not None else "identity"
         raise BadInput(f"{what}: {column.name} is an {kind} column: the server fills it")
-    _row_columns(optsql._value_node(what, expression), what, table.name)
+    _names(what, expression, table.name, dialect)
     return optsql.expression(expression, what, dialect)
+
+
+def _checked(what: str, expression: str, dialect: str) -> None:
+    """``expression`` read as one value expression of the dialect's SQL: with
+    PostgreSQL's parser (tokens, shape, content: lockplane.optsql), or with the dialect's
+    own grammar where it has one (MySQL: sqlglot's, which reads its backquotes and
+    backslash escapes as the server does; Dialect.own_options)."""
+    from . import optsql
+    from .dialects import get_dialect
+
+    own = get_dialect(dialect).own_options()
+    if own is not None:
+        own.expression(expression, what)
+    else:
+        optsql._value_node(what, expression)
+
+
+def _names(what: str, expression: str, table: str, dialect: str) -> set[str]:
+    """The (case-folded) columns of the row ``expression`` names outside its subqueries,
+    read as :func:`_checked` reads it; bad input for a name of another table."""
+    from . import optsql
+    from .dialects import get_dialect
+
+    own = get_dialect(dialect).own_options()
+    if own is not None:
+        return set(own.row_columns(expression, what, table))
+    return _row_columns(optsql._value_node(what, expression), what, table)
 
 
 def _row_columns(node: Any, what: str, table: str) -> set[str]:
@@ -366,14 +392,12 @@ def _row_columns(node: Any, what: str, table: str) -> set[str]:
     return out
 
 
-def _check_acting(b: Table, a: Table | None, column: Column) -> None:
+def _check_acting(b: Table, a: Table | None, column: Column, d: Dialect) -> None:
     """A fill about to act names only columns its row has then (the table's, before or
     after the plan: the fill runs while both are there)."""
-    from . import optsql
-
     assert column.fill_with is not None
     what = f"{qualified(b.schema_, b.name)}.{column.name}: {ANNOTATION} {column.fill_with}"
-    names = _row_columns(optsql._value_node(what, column.fill_with), what, b.name)
+    names = _names(what, column.fill_with, b.name, d.name)
     have = {c.name.casefold() for t in (b, a) if t is not None for c in t.columns}
     missing = sorted(names - have)
     if missing:
@@ -444,16 +468,16 @@ def declared_fills(changes: list[Change], before: Schema, after: Schema,
     for c in changes:
         key = c.table_key()
         if isinstance(c, AddColumn) and c.column.fill_with is not None:
-            _check_acting(c.table, _wanted(after, c.table), c.column)
+            _check_acting(c.table, _wanted(after, c.table), c.column, d)
             out += _slot(c, _add_filled(c))
         elif isinstance(c, AlterColumn) and c.after.fill_with is not None \
                 and c.before.nullable and not c.after.nullable and key is not None:
-            _check_acting(c.table, _wanted(after, c.table), c.after)
+            _check_acting(c.table, _wanted(after, c.table), c.after, d)
             out += _slot(c, _tighten_filled(c, _wanted(after, c.table), d))
             done.add((*key, c.after.name))
         elif isinstance(c, RebuildTable) and _rebuild_fills(c, d):
             for col, _ in _rebuild_fills(c, d):
-                _check_acting(c.before, c.after, col)
+                _check_acting(c.before, c.after, col, d)
             out += _slot(c, _rebuild_filled(c, d))
             done |= {(*key, col.name) for col in c.after.columns} if key else set()
         else:
@@ -472,7 +496,7 @@ def declared_fills(changes: list[Change], before: Schema, after: Schema,
                 continue
             conds = _violations(b, a, col.name, d)
             if conds:
-                _check_acting(b, a, col)
+                _check_acting(b, a, col, d)
                 fill = declared_fill(b, col, False, where=_any(conds),
                                      keep_by=_keep_by(b, a, col.name, d))
                 fill.order, fill.rank = Order.ADD_CONSTRAINT, -1  # type: ignore[misc]

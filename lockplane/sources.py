@@ -141,7 +141,8 @@ def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
     scripts = [(str(f), _script_text(f)) for f in files]
     from .fill import apply_fill_annotations, read_annotations
 
-    fills = [dec for f, text in scripts for dec in read_annotations(Path(f), text)]
+    fills = [dec for f, text in scripts
+             for dec in read_annotations(Path(f), text, dialect)]
     schema = get_dialect(dialect).load_untrusted(
         scripts, _scratch_server(dialect, ctx), allowed_extensions=ctx.allowed_extensions,
         version_of=ctx.version_of)

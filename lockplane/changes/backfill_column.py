@@ -71,13 +71,16 @@ class BackfillColumn(Change):
     def sql_mysql(self, d: Dialect) -> list[str]:
         return self._sql(d)
 
-    def backfill_spec(self) -> dict[str, Any]:
-        from ..dialects import get_dialect
-
+    def backfill_spec(self, d: Dialect) -> dict[str, Any] | None:
+        """What the batched backfill runs (lockplane/execute.py): the WHERE quoted as
+        ``d`` quotes names, like the step's SQL. None where ``d`` cannot walk the table's
+        rows in batches (the step's UPDATE then runs as it is)."""
+        if not d.walks_rows_of(self.table):
+            return None
         spec = {"schema": self.table.schema_, "table": self.table.name,
                 "column": self.column, "expression": self.expression}
         if self.only_null or self.where is not None:
-            spec["where"] = self._where(get_dialect("postgres"))
+            spec["where"] = self._where(d)
         if self.fills_not_null:
             spec["not_null"] = True
         return spec

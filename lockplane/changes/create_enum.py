@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..model import EnumType, ForeignKey, Schema, Table, qualified
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
-from .pg_common import comment_sql, enum_users, is_postgres, type_ranks
+from .pg_common import comment_sql, enum_users, type_ranks
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -99,7 +99,7 @@ def enum_foreign_keys(before: Schema, after: Schema,
 
 
 def diff_enums(before: Schema, after: Schema, d: Dialect) -> list[Change]:
-    if not is_postgres(d):
+    if not CreateEnum.speaks(d):
         return []
     from .add_enum_value import AddEnumValue
     from .drop_enum import DropEnum

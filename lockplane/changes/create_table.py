@@ -51,9 +51,10 @@ def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
     the parent; only the columns of their own are listed.
     """
     t = table
-    # SQLite takes AUTOINCREMENT only as a column constraint of the INTEGER PRIMARY KEY.
+    # SQLite takes AUTOINCREMENT only as a column constraint of the INTEGER PRIMARY KEY
+    # (a dialect with rowid tables: Dialect.has_rowid_table_options).
     pk_col = (t.primary_key.columns[0] if t.primary_key and t.primary_key.autoincrement
-              and d.name == "sqlite" else None)
+              and d.has_rowid_table_options else None)
     items = [column_def(d, c, pk=t.primary_key if c.name == pk_col else None)
              for c in t.columns if not c.inherited]
     if t.primary_key and pk_col is None:
@@ -83,7 +84,7 @@ def create_table_sql(d: Dialect, table: Table, *, inline_fks: bool,
         sql += f" PARTITION BY {t.partition_by}"
     if t.options:
         sql += f" WITH ({', '.join(reloption_sql(d, o) for o in t.options)})"
-    if d.name == "sqlite":
+    if d.has_rowid_table_options:
         sqlite_options = [o for o, on in (("WITHOUT ROWID", t.without_rowid),
                                           ("STRICT", t.strict)) if on]
         if sqlite_options:

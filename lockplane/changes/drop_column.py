@@ -79,7 +79,7 @@ class DropColumn(Change):
     def sql_mysql(self, d: Dialect) -> list[str]:
         from ..dialects.mysql.alter_facts import alter_sql
 
-        return [alter_sql(d, self.mysql_alter(d))]
+        return [*self._archive_sql(d), alter_sql(d, self.mysql_alter(d))]
 
     def lock_mysql(self, d: Dialect) -> Lock:
         from ..dialects.mysql.alter_facts import alter_lock

@@ -62,10 +62,29 @@ class EnforceNotNull(Change):
 
         return RebuildTable(self.table, self._strict()).sql_sqlite(d)
 
+    def _alter(self) -> Change:
+        """MODIFY COLUMN ... NOT NULL (MySQL: checks every row while the table is rebuilt
+        in place; its ALGORITHM and LOCK decided as any AlterColumn's)."""
+        from .alter_column import AlterColumn
+
+        now = self.table.column(self.column.name) or self.column.model_copy(
+            update={"nullable": True})
+        return AlterColumn(self.table, now, self.column)
+
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        return self._alter().sql(d)
+
+    def lock_mysql(self, d: Dialect) -> Lock:
+        return self._alter().lock(d)
+
+    def mysql_alter(self, d: Dialect) -> object:
+        return self._alter().mysql_alter(d)  # type: ignore[attr-defined]
+
     def transactional(self, d: Dialect) -> bool:
         # Where constraints can be validated apart (PostgreSQL), each statement commits
-        # by itself, so the scan holds no strong lock; a rebuild is one transaction.
-        return not d.has_not_valid_constraints
+        # by itself, so the scan holds no strong lock; a rebuild is one transaction
+        # (where DDL commits by itself, MySQL, none).
+        return not d.has_not_valid_constraints and d.transactional_ddl
 
     def cleanup_sql(self, d: Dialect) -> list[str]:
         if not d.has_not_valid_constraints:
@@ -87,6 +106,9 @@ class EnforceNotNull(Change):
         return []  # undone with the column itself (dropping it again)
 
     def lock(self, d: Dialect) -> Lock:
+        own = self.for_dialect("lock", d)
+        if own is not None:
+            return own(d)  # type: ignore[no-any-return]
         if d.has_not_valid_constraints:
             return Lock(ACCESS_EXCLUSIVE.mode, True, True, scans_table=True)
         from .rebuild_table import REBUILD_LOCK
@@ -96,6 +118,8 @@ class EnforceNotNull(Change):
     def assess(self, d: Dialect) -> Assessment:
         how = ("holds ACCESS EXCLUSIVE only briefly: the scan (VALIDATE) blocks no reads "
                "or writes" if d.has_not_valid_constraints
+               else "makes the column NOT NULL (its lock: this step's)"
+               if self.for_dialect("lock", d) is not None
                else "rebuilds the table under the database write lock")
         return Assessment(Safety.SAFE, (
             f"Counts the rows without a value, then {how}; skipped, with a warning, when "

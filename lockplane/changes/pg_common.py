@@ -196,10 +196,6 @@ def user_namespace(name: str | None) -> bool:
     return not name.startswith("pg_")
 
 
-def is_postgres(d: Dialect) -> bool:
-    return d.name == "postgres"
-
-
 def enum_users(schema: Schema, enum_schema: str, enum_name: str,
                ) -> list[tuple[str, str, str, int, str | None]]:
     """Columns of ``schema``'s tables typed with the enum (or an array of it).

@@ -109,6 +109,17 @@ class RefillColumn(Change):
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return self._sql(d)
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        # No UPDATE ... FROM: the multi-table form, rows found by the table's key.
+        t, a = table_name(d, self.table), d.quote(_ALIAS)
+        own = d.quote(self.table.name)
+        sets = ", ".join(f"{own}.{d.quote(c.name)} = {a}.{d.quote(c.name)}"
+                         for c in self.columns)
+        match = " AND ".join(f"{own}.{d.quote(k)} = {a}.{d.quote(k)}" for k in self.key)
+        archive = d.archive_table(self._archive())
+        return [f"UPDATE {t} AS {own} JOIN {archive} AS {a} ON {match} SET {sets}",
+                f"DROP TABLE {archive}"]
+
     def condition(self, d: Dialect) -> Condition:
         return Condition(d.archive_missing_sql(self._archive()))
 

@@ -425,14 +425,21 @@ class Dialect(ABC):
     def own_options(self) -> Any:
         """A module that checks option SQL (``--set``, ``--where``) with this server's
         own grammar, with ``expression(text, what, calls=)``, ``condition(...)`` and
-        ``assignments(text, what)`` as in lockplane/optsql.py; None: PostgreSQL's parser
-        checks them, then :meth:`option_text`."""
+        ``assignments(text, what)`` as in lockplane/optsql.py, and ``row_columns(text,
+        what, table)``: the columns of the row a declared fill names (lockplane/fill.py);
+        None: PostgreSQL's parser checks them, then :meth:`option_text`."""
         return None
 
     def check_type_name(self, text: str, what: str) -> str | None:
         """A type name option (``--to-type``) checked by the dialect itself, the text
         to put in DDL; None: PostgreSQL's parser checks it."""
         raise BadInput(f"{what}: type name options are not supported on {self.name} yet")
+
+    def walks_rows_of(self, table: Any) -> bool:
+        """Whether a plan's backfill step on ``table`` (lockplane.model.Table, as before
+        the plan) runs as a batched, resumable backfill (batches_backfill_steps, and the
+        batches have a way through its rows); False: its UPDATE runs as a plain step."""
+        return self.batches_backfill_steps
 
     def backfill_catalog(self) -> BackfillCatalog | None:
         """What batched backfills ask this server; None: not supported on this dialect."""

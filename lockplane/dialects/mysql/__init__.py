@@ -48,6 +48,13 @@ _GONE = {2006, 2013}
 _TIMED_OUT = {1969, 3024}
 
 
+def _archive_ident(name: str) -> str:
+    """An archive table's name (changes/refill_column.archive_name) under the state
+    prefix, within MySQL's 64 characters: a long one keeps its head and its digest."""
+    full = STATE_PREFIX + name
+    return full if len(full) <= 64 else full[:53] + full[-11:]
+
+
 class MySQLDialect(Dialect):
     name = "mysql"
     default_schema = ""  # one database per DSN: names are never qualified
@@ -73,6 +80,12 @@ class MySQLDialect(Dialect):
     multiphase_operations = ("rename_column",)
     # A batch's checkpoint row is read FOR UPDATE (InnoDB row lock to the commit).
     lock_rows_clause = " FOR UPDATE"
+    # A plan's backfill steps (fill-with, multi-phase copies) run in keyset batches
+    # (backfill.py), on tables with a key to walk (walks_rows_of).
+    batches_backfill_steps = True
+    # A plan's DROP COLUMN first copies the values into a _lockplane_ archive table
+    # (changes/refill_column.py), which a rollback refills them from.
+    archives_dropped_values = True
 
     def distinct_sql(self, left: str, right: str) -> str:
         return f"NOT ({left} <=> {right})"
@@ -109,6 +122,26 @@ class MySQLDialect(Dialect):
         from . import backfill
 
         return backfill
+
+    def archive_table(self, name: str) -> str:
+        return self.quote(_archive_ident(name))
+
+    def archive_missing_sql(self, name: str) -> str:
+        return ("SELECT CASE WHEN EXISTS (SELECT 1 FROM information_schema.TABLES WHERE "
+                "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+                f"{self.literal(_archive_ident(name))}) THEN 0 ELSE 1 END")
+
+    def walks_rows_of(self, table: Any) -> bool:
+        """Keyset batches walk the primary key, or a unique key of whole NOT NULL columns
+        (backfill.resolve picks the same); a table with neither gets one UPDATE."""
+        if table.primary_key is not None and table.primary_key.columns:
+            return True
+        not_null = {c.name for c in table.columns if not c.nullable}
+        keys = [u.columns for u in table.unique_constraints]
+        keys += [[k.column for k in ix.keys] for ix in table.indexes
+                 if ix.unique and ix.where is None
+                 and all(k.column is not None and k.length is None for k in ix.keys)]
+        return any(cols and set(cols) <= not_null for cols in keys)
 
     def json_param(self, value: Any) -> Any:
         # Key values come back as the driver's Python values (dates, decimals): their

@@ -149,8 +149,12 @@ class MySQLAlter:
     clauses: Sequence[str]
     ops: Sequence[AlterOp]
 
-    def key(self) -> tuple[str, tuple[str, ...]]:
-        return (qualified(self.table.schema_, self.table.name), tuple(self.clauses))
+    def key(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        # What the clauses do too: one MODIFY COLUMN text can come from two states (a
+        # fill's forward "NULL -> DEFAULT 'x'" and the undo "NOT NULL -> NULL DEFAULT
+        # 'x'"), which the server decides differently.
+        return (qualified(self.table.schema_, self.table.name), tuple(self.clauses),
+                tuple(repr(op) for op in self.ops))
 
 
 @dataclass(frozen=True)

@@ -124,9 +124,9 @@ def _check_content(what: str, root: exp.Expression, calls: bool) -> None:
                                "option may only compute values")
 
 
-def expression(text: str, what: str, *, calls: bool = True) -> str:
-    """Exactly one MySQL value expression (or condition: MySQL's are the same), checked;
-    the text to run."""
+def _one_expression(text: str, what: str) -> exp.Expression:
+    """The tree of ``text`` read as exactly one MySQL expression (tokens and shape
+    checked, content not yet)."""
     if not text or not text.strip():
         raise BadInput(f"{what}: empty expression")
     _tokens(text, what)
@@ -139,8 +139,41 @@ def expression(text: str, what: str, *, calls: bool = True) -> str:
     item = tree.expressions[0]
     if not isinstance(item, exp.Paren):
         raise BadInput(f"{what}: exactly one expression expected")
-    _check_content(what, item, calls)
+    return item
+
+
+def expression(text: str, what: str, *, calls: bool = True) -> str:
+    """Exactly one MySQL value expression (or condition: MySQL's are the same), checked;
+    the text to run."""
+    _check_content(what, _one_expression(text, what), calls)
     return text.strip()
+
+
+def row_columns(text: str, what: str, table: str) -> set[str]:
+    """The (case-folded) columns of the row that the expression ``text`` names outside
+    its subqueries (a declared fill, lockplane/fill.py); bad input for a name qualified
+    by another table or by a database. Tokens and shape checked as :func:`expression`."""
+    out: set[str] = set()
+
+    def visit(node: exp.Expression) -> None:
+        if isinstance(node, exp.Query | exp.Subquery):
+            return  # its names are its own tables' (x IN (SELECT ...): x is visited)
+        if isinstance(node, exp.Column):
+            parts = [p.name for p in node.parts]
+            if isinstance(node.this, exp.Star):
+                raise BadInput(f"{what}: {node.sql(dialect='mysql')} is not a column of "
+                               f"{table}")
+            if len(parts) > 2 or (len(parts) == 2 and parts[0].casefold()
+                                  != table.casefold()):
+                raise BadInput(f"{what}: {'.'.join(parts)}: only the row's own columns "
+                               f"(of {table}) may be named outside a subquery")
+            out.add(parts[-1].casefold())
+            return
+        for child in node.iter_expressions():
+            visit(child)
+
+    visit(_one_expression(text, what))
+    return out
 
 
 def condition(text: str, what: str, *, calls: bool = True) -> str:
