@@ -108,6 +108,9 @@ class ApplyResult:
     steps_run: int
     hash_after: str
     warnings: list[str] = field(default_factory=list)
+    # The schema the database has at the end, as this apply read it (callers that look
+    # next need not read the catalog again).
+    schema_after: Schema | None = field(default=None, repr=False, compare=False)
 
 
 Reporter = Callable[[str], None]
@@ -685,7 +688,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 # one has reached the target hash and still has work to do.
                 if plan.target_hash and at_target(live, plan, [], d, live_hash) and not (
                         running and running.steps_done < len(plan.steps)):
-                    return ApplyResult("already_applied", None, 0, live_hash)
+                    return ApplyResult("already_applied", None, 0, live_hash, schema_after=live)
                 # (a scratch copy only when the live schema alone cannot tell)
                 point = resume_point(live, plan, running, lambda step: hash_before_on_scratch(
                     db, live, step, opts.shadow_dsn or target_dsn)) if running else None
@@ -704,6 +707,16 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                     if point.completed_after_death:
                         history.add_note(running.id, f"step {resume_from} completed on the "
                                          "server after the process died")
+                elif running and running.steps_done >= len(plan.steps):
+                    # (stopped after its last commit: no state is recorded after the last
+                    # step, see record below)
+                    raise SafetyRefusal(
+                        f"migration {running.id} committed every step of this plan, then "
+                        "stopped before checking the end state, and "
+                        f"{redact(target_dsn)} is not at the plan's target (hash "
+                        f"{live_hash[:12]}…, expected {plan.target_hash[:12]}…): changed "
+                        "since, or the plan does not reach it; re-plan against its current "
+                        "state")
                 else:
                     raise SafetyRefusal(
                         f"plan was made for a database with hash {plan.source_hash[:12]}…, "
@@ -720,7 +733,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 if resume_from != carried.steps_done:
                     history.progress(migration_id, resume_from, live_hash)
             if not plan.steps:
-                return ApplyResult("empty", None, 0, live_hash)
+                return ApplyResult("empty", None, 0, live_hash, schema_after=live)
             warnings: list[str] = []
             if not opts.skip_shadow and resume_from == 0:
                 warnings += validate_on_shadow(plan, live, target_dsn, opts, report)
@@ -740,8 +753,15 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             held: list[Skipped] = []
 
             def record(done: int) -> None:
-                # Inside the group's transaction: progress commits with the DDL it describes.
-                history.progress(migration_id, done, db.introspect().hash())
+                # Inside a transactional group's transaction: progress commits with the
+                # DDL it describes. With it, the hash of the state it left: what a resume
+                # checks the database against (crash.resume_point). Not after the last
+                # group: no step is left to resume, and the end-state check below reads
+                # that state anyway (a run that dies before it is judged by it on the next
+                # run: already applied, or diverged). That spares one catalog read per
+                # apply, held inside the transaction with the locks of its DDL.
+                last = done == len(plan.steps)
+                history.progress(migration_id, done, None if last else db.introspect().hash())
                 committed[0] = done
 
             try:
@@ -785,7 +805,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             notes = [f"step {s.number} skipped: {w}" for s in held if (w := s.warning())]
             history.finish(migration_id, "applied", hash_after, "; ".join(notes) or None)
             status = "resumed" if resume_from else "applied"
-            return ApplyResult(status, migration_id, steps_run, hash_after, warnings)
+            return ApplyResult(status, migration_id, steps_run, hash_after, warnings, after)
 
 
 def _unfinished(history: History, plan: Plan, pid: str) -> MigrationRecord | None:

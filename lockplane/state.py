@@ -115,13 +115,12 @@ class History(StateTable):
              plan.to_json(), applied_by))
 
     def progress(self, migration_id: int, steps_done: int, intermediate_hash: str | None) -> None:
+        """``steps_done`` steps are done, leaving the state of ``intermediate_hash`` (None:
+        not recorded; apply records none after the last step, whose state the end-state
+        check reads)."""
         p = self.p
-        if intermediate_hash is None:
-            self.db.execute(f"UPDATE {self.table} SET steps_done = {p} WHERE id = {p}",
-                            (steps_done, migration_id))
-        else:
-            self.db.execute(f"UPDATE {self.table} SET steps_done = {p}, intermediate_hash = {p} "
-                            f"WHERE id = {p}", (steps_done, intermediate_hash, migration_id))
+        self.db.execute(f"UPDATE {self.table} SET steps_done = {p}, intermediate_hash = {p} "
+                        f"WHERE id = {p}", (steps_done, intermediate_hash, migration_id))
 
     def finish(self, migration_id: int, result: str, hash_after: str | None,
                error: str | None) -> None:

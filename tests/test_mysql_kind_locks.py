@@ -176,7 +176,7 @@ def test_every_kind_carries_the_servers_algorithm_and_lock(db: str, tmp_path: Pa
     # Applied to the tables with their rows: the server takes every clause asked, and
     # rebuilds exactly the tables the plan says it rewrites.
     r = lockplane("apply", "plan.json", "--target", db, "--auto-approve", "--safety",
-                  "permissive", cwd=tmp_path)
+                  "permissive", "--skip-shadow", cwd=tmp_path)
     assert r.code == 0, r.output
     after_ids = _ids(db)
     after_ids["old_name"] = after_ids.pop("new_name")
@@ -190,6 +190,43 @@ def test_every_kind_carries_the_servers_algorithm_and_lock(db: str, tmp_path: Pa
                   cwd=tmp_path)
     assert r.code == 0 and json.loads((tmp_path / "again.json").read_text())["steps"] == []
     r = lockplane("rollback", "plan.json", "--target", db, "--auto-approve", "--safety",
-                  "permissive", cwd=tmp_path)
+                  "permissive", "--skip-shadow", cwd=tmp_path)
     assert r.code == 0, r.output
     assert _hash(db) == before_hash
+
+
+def test_a_user_without_process_is_told_what_was_not_watched(db: str) -> None:
+    """The plan's user may not read the InnoDB table ids (no PROCESS privilege): the
+    steps say the rebuild was not observed, and a new engine is still a copy (the
+    server's INSTANT for it is not believed)."""
+    from lockplane.dialects import get_dialect
+    from lockplane.plan import build_plan
+
+    _empty(db)
+    run(db, "CREATE TABLE logbook (id int PRIMARY KEY) ENGINE=Aria",
+        "CREATE TABLE t (id int PRIMARY KEY, n int)")
+    user, password = f"lp_np_{secrets.token_hex(4)}", secrets.token_hex(12)
+    run(db, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'",
+        f"GRANT ALL ON *.* TO '{user}'@'%' WITH GRANT OPTION",
+        f"REVOKE PROCESS ON *.* FROM '{user}'@'%'")
+    try:
+        params = parse_dsn(db)
+        dsn = f"mysql://{user}:{password}@{params.host}:{params.port}/{params.database}"
+        with connect(dsn) as conn:
+            before = conn.introspect()
+        after = get_dialect("mysql").load_untrusted([("wanted.sql", (
+            "CREATE TABLE logbook (id int PRIMARY KEY) ENGINE=InnoDB;\n"
+            "CREATE TABLE t (id int PRIMARY KEY, n int);\n"
+            "CREATE TRIGGER t_n BEFORE INSERT ON t FOR EACH ROW SET NEW.n = 1;\n"))], dsn)
+        plan = build_plan(before, after, server_dsn=dsn)
+    finally:
+        run(db, f"DROP USER '{user}'@'%'")
+    steps = {s.description.split(" (")[0]: s for s in plan.steps}
+    engine = steps["Alter table options of logbook"]
+    assert engine.sql[0].endswith(", ALGORITHM=COPY, LOCK=SHARED")
+    assert engine.lock is not None and engine.lock.rewrites_table
+    assert any("a new engine copies the table" in r for r in engine.lock.reasons)
+    trigger = steps["Create trigger t_n on t"]
+    assert trigger.lock is not None and trigger.lock.server is not None
+    assert "not observed: INNODB_SYS_TABLES not readable by the plan's user (PROCESS)" \
+        in trigger.lock.server

@@ -337,18 +337,26 @@ def _pg_restore_sections(local: Path, dsn: str, version_num: int, jobs: int,
                          loaded: Callable[[], None], data: Callable[[], None] | None = None,
                          listing: Path | None = None) -> float:
     """pg_restore in its three sections; ``loaded()`` runs beside the last one (indexes,
-    constraints, triggers), once every table's data is in. ``data()``, when given, runs
-    after pg_restore's data section (restricted to the items of ``listing``). When the
+    constraints, triggers), once every table's data is in. ``data()``, when given, loads
+    the tables' data beside pg_restore's data section, which then restores only the
+    items of ``listing`` (sequences, large objects, ...) on one session. When the
     restore ended (``time.monotonic()``), however long ``loaded`` takes after it."""
     tool = pgtools.find_tool("pg_restore", version_num)
     conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore")
     base = [tool.path, "--exit-on-error", "--no-owner", "--no-privileges", "-d", conninfo]
     pgtools.run_tool([*base, "--section=pre-data", str(local)], env, "pg_restore")
-    chosen = [] if listing is None else ["-L", str(listing)]
-    pgtools.run_tool([*base, "-j", str(jobs), "--section=data", *chosen, str(local)], env,
-                     "pg_restore")
-    if data is not None:
-        data()
+    if data is None:
+        pgtools.run_tool([*base, "-j", str(jobs), "--section=data", str(local)], env,
+                         "pg_restore")
+    else:
+        chosen = [] if listing is None else ["-L", str(listing)]
+        with ThreadPoolExecutor(1) as pool:
+            ours = pool.submit(data)
+            try:
+                pgtools.run_tool([*base, "--section=data", *chosen, str(local)], env,
+                                 "pg_restore")
+            finally:
+                ours.result()
     failure: list[BaseException] = []
 
     def beside() -> None:
