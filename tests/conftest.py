@@ -50,6 +50,67 @@ def _drop_pg_database(name: str, admin: str = PG_ADMIN_DSN) -> None:
             sql.Identifier(name)))
 
 
+class _Dropper:
+    """Drops a worker's throwaway databases on the shared server in a background thread.
+
+    A DROP DATABASE makes PostgreSQL run a checkpoint and waits for it (15's dropdb:
+    RequestCheckpoint(IMMEDIATE | FORCE | WAIT)): every dirty buffer of the server written
+    and fsynced, from a tenth of a second to seconds while other tests write. No test
+    needs to wait for that: the names are random and nothing uses a database after its
+    test (WITH (FORCE) ends what is still connected, as before). At most MAX_PENDING
+    wait for their turn (a teardown waits beyond that: disk use stays bounded), and the
+    session ends once all are dropped (``drain``)."""
+
+    MAX_PENDING = 8
+
+    def __init__(self, admin: str) -> None:
+        import queue
+        import threading
+
+        self.admin = admin
+        self.names: queue.Queue[str] = queue.Queue(maxsize=self.MAX_PENDING)
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._run, name="lp-test-dropper", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            name = self.names.get()
+            try:
+                _drop_pg_database(name, self.admin)
+            except Exception as exc:  # noqa: BLE001 - reported when the session ends
+                self.errors.append(f"{name}: {exc}")
+            finally:
+                self.names.task_done()
+
+    def drop(self, name: str) -> None:
+        self.names.put(name)
+
+    def drain(self) -> None:
+        self.names.join()
+        if self.errors:
+            print("could not drop test databases:", *self.errors, sep="\n  ", file=sys.stderr)
+
+
+_dropper: _Dropper | None = None
+
+
+def _drop_later(name: str, admin: str = PG_ADMIN_DSN) -> None:
+    """Drop ``name`` without waiting (see _Dropper); on another server, now."""
+    global _dropper
+    if admin != PG_ADMIN_DSN:  # (a private server of another major stops with the session)
+        _drop_pg_database(name, admin)
+        return
+    if _dropper is None:
+        _dropper = _Dropper(admin)
+    _dropper.drop(name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _dropper is not None:
+        _dropper.drain()
+
+
 # ----------------------------------------------------------- other PostgreSQL majors
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -119,7 +180,7 @@ def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
     try:
         yield _pg_dsn_for(name, pg_admin_dsn)
     finally:
-        _drop_pg_database(name, pg_admin_dsn)
+        _drop_later(name, pg_admin_dsn)
 
 
 @pytest.fixture
@@ -134,7 +195,7 @@ def pg_dsn_factory(pg_admin_dsn: str) -> Iterator[object]:
 
     yield make
     for name in made:
-        _drop_pg_database(name, pg_admin_dsn)
+        _drop_later(name, pg_admin_dsn)
 
 
 MYSQL_SERVER = os.environ.get("LOCKPLANE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/")
