@@ -467,7 +467,26 @@ class EnumType(Model):
     schema_: str | None = Field(None, alias="schema")
     values: list[str]
     comment: str | None = None
+    values_renamed_from: dict[str, str] = Field(
+        default_factory=_new_dict, description="declared value renames, new label -> old "
+        "label (-- lockplane:renamed-from old on the value's line): a plan renames the "
+        "label in place (ALTER TYPE ... RENAME VALUE) when the type has the old label and "
+        "not the new one. Intent, not state (not hashed)")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _renames_fit(self) -> 'EnumType':
+        olds: set[str] = set()
+        for new, old in self.values_renamed_from.items():
+            if new not in self.values:
+                raise ValueError(f"values_renamed_from: {new!r} is not a value of the type")
+            if old in self.values:
+                raise ValueError(f"values_renamed_from: {new!r} renamed from {old!r}, which "
+                                 "is still a value of the type")
+            if old in olds:
+                raise ValueError(f"values_renamed_from: two values renamed from {old!r}")
+            olds.add(old)
+        return self
 
 
 class DomainType(Model):
@@ -711,7 +730,7 @@ ObjectKey = tuple[str, str, str, str]
 
 # (``unmanaged`` lists what introspection saw but does not model: a report, not state.)
 _NOT_STATE = {"renamed_from", "fill_with", "is_primary_key", "clone_names", "unmanaged",
-              "unvalidated_not_null"}
+              "unvalidated_not_null", "values_renamed_from"}
 
 
 class Schema(Model):

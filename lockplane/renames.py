@@ -7,6 +7,12 @@ column or table to add an empty new one. The rename breaks running code that use
 old name, so its step is ``multi_phase`` (rules ``rename-table`` / ``rename-column``):
 ``--safety strict`` refuses it and points to ``plan --multi-phase``.
 
+An enum value says it on its line in ``CREATE TYPE ... AS ENUM (...)``
+(``values_renamed_from`` in JSON): the label is renamed in place (ALTER TYPE ... RENAME
+VALUE, lockplane/changes/rename_enum_value.py, rule ``enum-value-renamed``), and the
+defaults, CHECKs, indexes and views holding a constant of the type print the new label
+right after it (the server stores the value, not its label), in every kind of plan.
+
 ``declared_renames(before, after)`` gives the rename changes and ``before`` as the server
 will have it right after them (the renames carried into indexes, constraints, foreign
 keys of other tables, sequence ownership, partitions, as the server does itself). The
@@ -20,9 +26,10 @@ import re
 
 from .changes.base import Change, Order
 from .changes.rename_column import RenameColumn
+from .changes.rename_enum_value import RenameEnumValue, relabel_schema
 from .changes.rename_table import RenameTable
 from .dialects import get_dialect
-from .model import Schema, Table, quote_name, split_name
+from .model import ObjectKey, Schema, Table, quote_name, split_name
 
 # Before every other step: the rest of the plan names tables and columns by their new
 # names (and its rollback, run in reverse, renames back last).
@@ -39,10 +46,13 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
     when ``after`` declares no rename that applies to it."""
     tables = _table_renames(before, after)
     columns = _column_renames(before, after, dict(tables))
+    # (first: the server prints every stored constant of the type with the new label,
+    # which the definitions compared below then hold)
+    renamed, changes = declared_value_renames(before, after)
     if not tables and not columns:
-        return before, []
-    renamed = before.model_copy(deep=True)
-    changes: list[Change] = []
+        return renamed, changes
+    if renamed is before:
+        renamed = before.model_copy(deep=True)
     for (schema, old), new in tables:
         t = renamed.table(schema, old)
         assert t is not None
@@ -66,7 +76,27 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
             t, wanted = renamed.table(*key), after.table(*key)
             if t is not None and wanted is not None:
                 changes += [_first(c) for c in _follow_names(t, wanted)]
+    renamed.set_dependencies(_renamed_graph(renamed, tables, columns))
     return renamed, changes
+
+
+def _renamed_graph(schema: Schema, tables: list[tuple[tuple[str, str], str]],
+                   columns: dict[tuple[str, str], list[tuple[str, str]]],
+                   ) -> frozenset[tuple[ObjectKey, ObjectKey]]:
+    """The server's dependency graph of ``schema`` with its column keys under the
+    renamed tables' and columns' new names (a column renamed, then retyped, still has
+    its readers: create_view.column_readers, AlterColumn.objects_dropped)."""
+    new_table = {key: new for key, new in tables}
+    new_column = {(*key, old): new for key, pairs in columns.items() for old, new in pairs}
+
+    def follow(k: ObjectKey) -> ObjectKey:
+        kind, s, name, sub = k
+        if kind != "column":  # (relations keep the keys the rename steps name them by)
+            return k
+        name = new_table.get((s, name), name)
+        return (kind, s, name, new_column.get((s, name, sub), sub))
+
+    return frozenset((follow(a), follow(b)) for a, b in schema.dependencies)
 
 
 def _table_renames(before: Schema, after: Schema) -> list[tuple[tuple[str, str], str]]:
@@ -83,6 +113,44 @@ def _table_renames(before: Schema, after: Schema) -> list[tuple[tuple[str, str],
             continue
         taken.add(old)
         out.append((old, t.name))
+    return out
+
+
+def declared_value_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change]]:
+    """(``before`` with the declared enum-value renames done, as the server prints it
+    then, the rename changes); ``before`` itself when there is none to make."""
+    labels = _enum_value_renames(before, after)
+    if not labels:
+        return before, []
+    renamed = before.model_copy(deep=True)
+    changes: list[Change] = []
+    for key, old, new in labels:
+        e = next(e for e in renamed.enums if (e.schema_ or "", e.name) == key)
+        changes.append(_first(RenameEnumValue(e.model_copy(deep=True), old, new)))
+        e.values = [new if v == old else v for v in e.values]
+        relabel_schema(renamed, e, old, new)
+    return renamed, changes
+
+
+def _enum_value_renames(before: Schema, after: Schema) -> list[tuple[tuple[str, str], str, str]]:
+    """(enum key, old label, new label) of the declared value renames that apply: the
+    type has the old label and not the new one (renamed already: nothing to do; the
+    annotation stays in the file)."""
+    if not after.enums or not RenameEnumValue.speaks(get_dialect(after.dialect)):
+        return []
+    old_enums = {(e.schema_ or "", e.name): e for e in before.enums}
+    out = []
+    for e in after.enums:
+        key = (e.schema_ or "", e.name)
+        b = old_enums.get(key)
+        if b is None or not e.values_renamed_from:
+            continue
+        values = list(b.values)
+        for new, old in e.values_renamed_from.items():
+            if new in values or old not in values:
+                continue
+            out.append((key, old, new))
+            values[values.index(old)] = new
     return out
 
 

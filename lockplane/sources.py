@@ -241,6 +241,11 @@ def _carry_renames(declared: Schema, loaded: Schema) -> Schema:
             lc = live.column(c.name)
             if lc is not None:
                 lc.renamed_from = c.renamed_from
+    enums = {(e.schema_ or "", e.name): e for e in loaded.enums}
+    for e in declared.enums:
+        le = enums.get((e.schema_ or "", e.name))
+        if le is not None:
+            le.values_renamed_from = dict(e.values_renamed_from)
     from .fill import carry_fills
 
     carry_fills(declared, loaded)

@@ -142,6 +142,7 @@ def roundtrip_to(from_dsn: str, desired: Schema, *, shadow: bool = False,
 
     if rows_survive:
         rows_after = rows_of(after)
+        relabeled = _value_renames(before, desired)
         for key, cols in rows_before.items():
             old_t = before.table(*key)
             new_t = _renamed_table(desired, *key)
@@ -165,6 +166,9 @@ def roundtrip_to(from_dsn: str, desired: Schema, *, shadow: bool = False,
                 if nc.fill_with is not None and any(v is None for v in values):
                     continue  # its NULLs were filled (a declared fill, lockplane.fill)
                 keep.append((col, nc.name))
+                if nc.type.rstrip("[]") in relabeled:  # a renamed enum value
+                    cols[col] = [_relabel(v, relabeled[nc.type.rstrip("[]")])
+                                 for v in values]
             # Rows as a multiset: the order they are read in may change with the table
             # (a new primary key, a rebuilt SQLite table).
             want = sorted(zip(*(cols[c] for c, _ in keep), strict=True), key=repr)
@@ -177,6 +181,34 @@ def roundtrip_to(from_dsn: str, desired: Schema, *, shadow: bool = False,
     assert restored is not None
     assert restored.hash() == before.hash(), _explain(restored, before)
     return plan, result
+
+
+def _value_renames(before: Schema, desired: Schema) -> dict[str, dict[str, str]]:
+    """Per enum type (as a column type names it): {old label: new label} of the value
+    renames ``desired`` declares and ``before`` has to make."""
+    had = {(e.schema_, e.name): set(e.values) for e in before.enums}
+    out: dict[str, dict[str, str]] = {}
+    for e in desired.enums:
+        renames = {old: new for new, old in e.values_renamed_from.items()
+                   if old in had.get((e.schema_, e.name), ()) and
+                   new not in had.get((e.schema_, e.name), ())}
+        if renames:
+            for name in (e.name, f"{e.schema_}.{e.name}"):
+                out[name] = renames
+    return out
+
+
+def _relabel(value: Any, renames: dict[str, str]) -> Any:
+    """A value read as text, with its labels renamed (a label, or an array of them)."""
+    from lockplane.changes.rename_enum_value import _relabel_array
+
+    if not isinstance(value, str):
+        return value
+    if value.startswith("{"):
+        for old, new in renames.items():
+            value = _relabel_array(value, old, new) or value
+        return value
+    return renames.get(value, value)
 
 
 def _renamed_table(schema: Schema, schema_name: str, name: str) -> Table | None:

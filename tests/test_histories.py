@@ -10,7 +10,8 @@ kept, a re-plan is empty and the plan's rollback returns to state k-1 exactly; t
 is then applied again to go on.
 
 What the migrations state that a catalog cannot: a ``RENAME`` of a table or column is a
-declared rename of the desired schema (``renamed_from``), so data moves with it; a
+declared rename of the desired schema (``renamed_from``), so data moves with it, and so is
+an enum's ``RENAME VALUE`` (``values_renamed_from``); a
 ``-- lockplane:fill-with table.column EXPR`` line declares a fill (``fill_with``); the
 data statements of a migration (UPDATE, INSERT, DELETE) run on the live database before
 Lockplane's plan for that step when they fit state k-1 (rows filled before a constraint),
@@ -44,11 +45,7 @@ APPS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
 # (app, step number): why Lockplane does not reproduce that step yet. The harness expects
 # the step to fail, rebuilds the live database at state k from the migrations themselves,
 # and goes on; a known failure that passes fails the test (remove it from here).
-KNOWN_FAILURES: dict[tuple[str, int], str] = {
-    ("jobqueue", 29): "an enum value renamed (ALTER TYPE ... RENAME VALUE) reads as one value "
-                      "removed and one added: the type is recreated, which rows holding the "
-                      "old value refuse (no declared rename for enum values)",
-}
+KNOWN_FAILURES: dict[tuple[str, int], str] = {}
 
 DATA_STATEMENTS = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)
 FILL = re.compile(r"\s*--\s*lockplane:fill-with\s+(?:(?P<schema>\w+)\.)?(?P<table>\w+)\."
@@ -63,6 +60,8 @@ class Migration:
     # ((schema, old table), new table) and ((schema, table as renamed), old column, new)
     table_renames: list[tuple[tuple[str, str], str]] = field(default_factory=list)
     column_renames: list[tuple[tuple[str, str], str, str]] = field(default_factory=list)
+    # ((schema, enum type), old label, new label): ALTER TYPE ... RENAME VALUE
+    value_renames: list[tuple[tuple[str, str], str, str]] = field(default_factory=list)
     data: list[str] = field(default_factory=list)
     # ((schema, table), column, expression): ``-- lockplane:fill-with table.column EXPR``
     fills: list[tuple[tuple[str, str], str, str]] = field(default_factory=list)
@@ -99,6 +98,10 @@ def load_history(app: str) -> tuple[list[Migration], dict[int, str]]:
                 elif node.renameType == ObjectType.OBJECT_COLUMN:
                     key = (key[0], tables.get(key, key[1]))
                     mig.column_renames.append((key, node.subname, node.newname))
+            elif isinstance(node, ast.AlterEnumStmt) and node.oldVal is not None:
+                *qual, name = [n.sval for n in node.typeName]
+                mig.value_renames.append(((qual[-1] if qual else "public", name),
+                                          node.oldVal, node.newVal))
         for line in mig.sql.splitlines():
             f = FILL.match(line)
             if f:
@@ -112,7 +115,8 @@ def load_history(app: str) -> tuple[list[Migration], dict[int, str]]:
 
 def _with_renames(state: Schema, mig: Migration) -> Schema:
     """State k as the desired schema of step k: the migration's renames declared."""
-    if not mig.table_renames and not mig.column_renames and not mig.fills:
+    if not mig.table_renames and not mig.column_renames and not mig.fills \
+            and not mig.value_renames:
         return state
     desired = state.model_copy(deep=True)
     for (schema, table), column, expr in mig.fills:
@@ -124,6 +128,9 @@ def _with_renames(state: Schema, mig: Migration) -> Schema:
         t = desired.table(schema, new)
         assert t is not None, (schema, new)
         t.renamed_from = old
+    for (schema, name), old, new in mig.value_renames:
+        enum = next(e for e in desired.enums if (e.schema_, e.name) == (schema, name))
+        enum.values_renamed_from[new] = old
     for (schema, table), old, new in mig.column_renames:
         t = desired.table(schema, table)
         col = t.column(new) if t is not None else None

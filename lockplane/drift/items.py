@@ -455,7 +455,7 @@ def _field_aspects(ref: Any, sub: Any) -> list[tuple[str, Any, Any]]:
         return []
     if type(ref) is not type(sub):
         return [("", _value("", sub), _value("", ref))]
-    skip = {"renamed_from", "fill_with", "is_primary_key"}
+    skip = {"renamed_from", "fill_with", "is_primary_key", "values_renamed_from"}
     fields = [f for f in type(sub).model_fields if f not in skip]
     aspects = [(f, getattr(sub, f), getattr(ref, f)) for f in fields
                if getattr(sub, f) != getattr(ref, f)]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..changes.base import Change
 from ..dialects import get_dialect
+from ..dialects.base import Dialect
 from ..errors import BadInput
 from ..model import Schema, Table, qualified
 from . import patterns
-from .build import build_multiphase
+from .build import PhaseSpec, build_multiphase
 from .model import MultiPhasePlan, load_multiphase_plan
 
 __all__ = ["BreakingChange", "MultiPhasePlan", "detect", "load_multiphase_plan",
@@ -81,6 +83,23 @@ def detect(before: Schema, after: Schema) -> list[BreakingChange]:
     return out
 
 
+def _labels_first(spec: PhaseSpec, labels: list[Change]) -> PhaseSpec:
+    """``spec`` with the enum-value renames ``labels`` run first."""
+    from dataclasses import replace
+
+    from ..changes.rename_enum_value import RenameEnumValue
+
+    own = spec.changes
+    if not callable(own):
+        return replace(spec, changes=[*labels, *own])
+
+    def changes(state: Schema, d: Dialect) -> list[Change]:
+        rest = own(state, d)  # (a diff from the first state renames them itself)
+        return [*labels, *(c for c in rest if not isinstance(c, RenameEnumValue))]
+
+    return replace(spec, changes=changes)
+
+
 def _new_constraints(before: Schema, after: Schema) -> list[BreakingChange]:
     """New CHECK, foreign key and UNIQUE constraints (and unique indexes), by name, on
     tables that exist on both sides and built only on columns that already exist: running
@@ -131,6 +150,12 @@ CONSTRAINT_OPERATIONS = ("add_check", "add_foreign_key", "add_unique")
 def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = None,
                     table: str | None = None, archive: bool = False) -> MultiPhasePlan:
     """The multi-phase plan for the (first, or ``table``'s) breaking change."""
+    from ..renames import declared_value_renames
+
+    # Declared enum-value renames have no phases of their own: they run first, in the
+    # first phase, and the pattern is planned against the relabeled schema.
+    start = before
+    before, labels = declared_value_renames(before, after)
     found = detect(before, after)
     if table:
         found = [b for b in found if b.table.name == table
@@ -190,7 +215,12 @@ def plan_multiphase(before: Schema, after: Schema, *, server_dsn: str | None = N
         others = ", ".join(b.label for b in found[1:])
         notes.append(f"Other changes in this diff are planned in the last phase, with their "
                      f"own safety classes: {others}. Plan them one at a time with --table.")
-    mp = build_multiphase(before, after, specs, operation=chosen.operation,
+    if labels:
+        specs[0] = _labels_first(specs[0], labels)
+        notes.append("Enum values are renamed at the start of phase 1 ("
+                     + ", ".join(c.describe() for c in labels) + "): code that writes or "
+                     "compares the old labels breaks then.")
+    mp = build_multiphase(start, after, specs, operation=chosen.operation,
                           description=what, pattern=PATTERN[chosen.operation],
                           table=qualified(t.schema_, t.name), safety_notes=notes,
                           server_dsn=server_dsn)
