@@ -4,7 +4,8 @@
 ENUM (...)`` (``values_renamed_from`` in JSON) makes the plan rename the label in place
 (``rename_enum_value``) instead of recreating the type, which rows holding the old value
 refuse. PostgreSQL stores enum values by OID: rows, defaults, CHECKs, index predicates,
-views and SQL-standard function bodies print the new label right after the rename, and
+views, triggers' WHEN, policies and SQL-standard function bodies print the new label
+right after the rename, and
 the plan is exact about it (nothing else is planned for them, forward or back); a
 PL/pgSQL body keeps its text. All on the real server.
 """
@@ -43,6 +44,10 @@ CREATE FUNCTION is_done(s job_state) RETURNS boolean LANGUAGE sql
   BEGIN ATOMIC SELECT s = 'done'; END;
 CREATE FUNCTION is_done_pl(s job_state) RETURNS boolean LANGUAGE plpgsql
   AS $$ BEGIN RETURN s::text = 'done'; END $$;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER on_done BEFORE UPDATE ON jobs FOR EACH ROW
+  WHEN (NEW.state = 'done') EXECUTE FUNCTION touch();
+CREATE POLICY not_done ON jobs USING (state <> 'done');
 INSERT INTO jobs VALUES (1, 'done', '{done}'), (2, 'queued', DEFAULT), (3, 'failed', NULL);
 """
 
@@ -66,6 +71,10 @@ CREATE FUNCTION is_done(s job_state) RETURNS boolean LANGUAGE sql
   BEGIN ATOMIC SELECT s = 'succeeded'; END;
 CREATE FUNCTION is_done_pl(s job_state) RETURNS boolean LANGUAGE plpgsql
   AS $$ BEGIN RETURN s::text = 'done'; END $$;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER on_done BEFORE UPDATE ON jobs FOR EACH ROW
+  WHEN (NEW.state = 'succeeded') EXECUTE FUNCTION touch();
+CREATE POLICY not_done ON jobs USING (state <> 'succeeded');
 """
 
 
