@@ -280,6 +280,10 @@ def test_dropped_values_archived_and_refilled(db: str, tmp_path: Path) -> None:
     for s in drops:
         assert s["sql"][0].startswith("CREATE TABLE IF NOT EXISTS `_lockplane_drop_")
         assert s["sql"][-1].startswith(f"ALTER TABLE `{LONG}` DROP COLUMN ")
+        # (the copy reads a snapshot: under REPEATABLE READ it would share-lock every row
+        # it reads, and writes to them would wait for it)
+        assert s["sql"][-3] == "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+        assert s["sql"][-2].startswith("INSERT INTO `_lockplane_drop_")
         assert s["lock"]["scans_table"] is True
         assert "refills it from the archive" in s["rollback"]["note"]
         assert any("before the drop, for a rollback to put back" in m for m in s["messages"])

@@ -61,8 +61,8 @@ def archive_sql(d: Dialect, table: Table, key: Sequence[str],
     return [*d.archive_setup_sql(),
             f"CREATE TABLE IF NOT EXISTS {name} AS SELECT {picked} FROM {src} LIMIT 0",
             f"DELETE FROM {name}",
-            f"INSERT INTO {name} SELECT {picked} FROM {src} WHERE {some} "
-            f"LIMIT {ARCHIVE_MAX_ROWS}"]
+            *d.copy_reading_unlocked(f"INSERT INTO {name} SELECT {picked} FROM {src} "
+                                     f"WHERE {some} LIMIT {ARCHIVE_MAX_ROWS}")]
 
 
 def archive_message(d: Dialect, table: Table, key: Sequence[str],

@@ -435,6 +435,13 @@ class Dialect(ABC):
         to put in DDL; None: PostgreSQL's parser checks it."""
         raise BadInput(f"{what}: type name options are not supported on {self.name} yet")
 
+    def copy_reading_unlocked(self, insert_select: str) -> list[str]:
+        """Statements that run ``insert_select`` (INSERT ... SELECT copying rows of a live
+        table into one of Lockplane's own) without locking the rows it reads: writers go
+        on while it copies. As it is where a plain read locks nothing (PostgreSQL,
+        SQLite)."""
+        return [insert_select]
+
     def walks_rows_of(self, table: Any) -> bool:
         """Whether a plan's backfill step on ``table`` (lockplane.model.Table, as before
         the plan) runs as a batched, resumable backfill (batches_backfill_steps, and the

@@ -131,6 +131,13 @@ class MySQLDialect(Dialect):
                 "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
                 f"{self.literal(_archive_ident(name))}) THEN 0 ELSE 1 END")
 
+    def copy_reading_unlocked(self, insert_select: str) -> list[str]:
+        # Under REPEATABLE READ, InnoDB's INSERT ... SELECT share-locks every row it reads
+        # until it ends (writes to them wait, up to innodb_lock_wait_timeout); under READ
+        # COMMITTED it reads a snapshot. SET TRANSACTION: the next transaction only, here
+        # the autocommit INSERT.
+        return ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", insert_select]
+
     def walks_rows_of(self, table: Any) -> bool:
         """Keyset batches walk the primary key, or a unique key of whole NOT NULL columns
         (backfill.resolve picks the same); a table with neither gets one UPDATE."""
