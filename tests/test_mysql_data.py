@@ -396,3 +396,54 @@ def test_backfill_flow_killed_midway_resumes(prefect_api: str, db: str) -> None:
                     "max(updates) FROM accounts") == [(total, total, 1, 1)]
     (status,) = backfill_status(db)
     assert (status.status, status.rows_updated) == ("done", total)
+
+
+def test_apply_killed_mid_fill_resumes(db: str, tmp_path: Path) -> None:
+    """SIGKILL while an apply's fill runs: the next apply marks the run interrupted,
+    resumes after the step it had finished, and the fill carries on from its checkpoint
+    (rows done stay done) to the plan's target."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    total = 20_000
+    run_sql(db, "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(80))",
+            f"INSERT INTO users SELECT seq, CONCAT('e', seq) FROM seq_1_to_{total}")
+    schema = _write(tmp_path, "s.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email "
+                    "varchar(80),\n  code varchar(64) NOT NULL -- lockplane:fill-with "
+                    "MD5(email)\n);")
+    plan_path = tmp_path / "p.json"
+    plan = _plan(db, schema, plan_path)
+    cmd = [sys.executable, "-m", "lockplane", "apply", str(plan_path), "--target", db,
+           "--auto-approve", "--skip-shadow"]
+
+    def done() -> int:
+        got = rows(db, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA "
+                       "= DATABASE() AND TABLE_NAME = '_lockplane_backfills'")
+        return int(rows(db, "SELECT coalesce(max(rows_updated), 0) FROM "
+                            "_lockplane_backfills")[0][0]) if got[0][0] else 0
+
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ})
+    try:
+        deadline = time.monotonic() + 120
+        while done() < 500 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    at_kill = done()
+    assert 0 < at_kill < total, at_kill
+    res = lockplane("apply", str(plan_path), "--target", db, "--auto-approve")
+    assert res.code == 0, res.output
+    assert "marked interrupted" in res.output
+    (line,) = [x for x in res.output.splitlines() if "backfilled" in x]
+    assert int(line.split()[1]) <= total - at_kill, (line, at_kill)
+    assert rows(db, "SELECT count(*), sum(code = MD5(email)) FROM users") == [(total, total)]
+    assert rows(db, "SELECT result FROM _lockplane_migrations ORDER BY id") \
+        == [("interrupted",), ("applied",)]
+    assert _plan(db, schema, tmp_path / "again.json")["steps"] == []
+    assert plan["steps"][-1]["kind"] == "alter_column"
