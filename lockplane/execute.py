@@ -758,8 +758,9 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 # checks the database against (crash.resume_point). Not after the last
                 # group: no step is left to resume, and the end-state check below reads
                 # that state anyway (a run that dies before it is judged by it on the next
-                # run: already applied, or diverged). That spares one catalog read per
-                # apply, held inside the transaction with the locks of its DDL.
+                # run: already applied, or refused with a re-plan when the database is not
+                # at the plan's target). That spares one catalog read per apply, held
+                # inside the transaction with the locks of its DDL.
                 last = done == len(plan.steps)
                 history.progress(migration_id, done, None if last else db.introspect().hash())
                 committed[0] = done
