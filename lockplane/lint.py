@@ -638,6 +638,14 @@ class _Linter:
                         f"{s.newname} breaks code that uses the old name")
             self.locks(f"ALTER TABLE {_show(k)} RENAME COLUMN takes ACCESS EXCLUSIVE")
 
+    def _on_AlterEnumStmt(self, s: ast.AlterEnumStmt) -> None:
+        if s.oldVal is None:
+            return  # ADD VALUE: nothing existing changes
+        name = ".".join(_ident(n.sval) for n in s.typeName or () if isinstance(n, ast.String))
+        self.report("enum-value-renamed", f"ALTER TYPE {name} RENAME VALUE '{s.oldVal}' TO "
+                    f"'{s.newVal}' breaks code that writes or compares the old label (rows, "
+                    "defaults, CHECKs and views follow it; PL/pgSQL bodies do not)")
+
     # -------------------------------------------------------------------- maintenance
     def _on_VacuumStmt(self, s: ast.VacuumStmt) -> None:
         if not s.is_vacuumcmd:

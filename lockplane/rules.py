@@ -74,7 +74,7 @@ _CATALOGUE = [
          ("changing-column-type",), lintable=False, lock=True),
     Rule("enum-value-renamed", R, "Renaming an enum value breaks code that writes or "
          "compares the old label", "Deploy code that no longer writes or compares the old "
-         "label (or accepts both) first; the rename itself is instant.", lintable=False),
+         "label (or accepts both) first; the rename itself is instant."),
     Rule("drop-default", R, "Inserts that omit the column now get NULL or fail",
          "Deploy code that writes the column before dropping its default."),
     # --- breaks running code
