@@ -233,7 +233,9 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
     """Refuse (before the shadow, which runs the plan too) a step that calls a function
     the server lets no ordinary user run: applied, it runs with this session's privileges.
     A desired schema is untrusted; what it makes the target's server do is not."""
-    if opts.safety == "permissive" or "privileged-function" in opts.acknowledged:
+    # Not even at --safety permissive: that level runs the risks the plan shows, and what
+    # a schema's code would do on the target is in no step's findings.
+    if "privileged-function" in opts.acknowledged:
         return
     defined = [sql for step in plan.steps for sql in step.sql]
     for i, step in enumerate(plan.steps, 1):
@@ -250,7 +252,13 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
                 "acknowledge it with --acknowledge privileged-function")
         # A function of the desired schema that the step evaluates (a default, an index
         # expression, a CHECK, a view's rows) runs with this session's privileges too.
-        effects = db.function_effects(runs, defined) if i not in opts.acknowledged else []
+        # So does what is already stored on a table the step rewrites, validates or
+        # writes to (an index expression, a CHECK, a partition key, a trigger).
+        writes = [(step.backfill.get("schema"), step.backfill["table"])] \
+            if step.backfill and step.backfill.get("table") else []
+        effects = db.function_effects(
+            runs, defined, rewrites=bool(step.lock and step.lock.rewrites_table),
+            writes=writes) if i not in opts.acknowledged else []
         if effects:
             raise SafetyRefusal(
                 f"step {i} ({step.description}) evaluates {effects[0]}: applied, that code "

@@ -13,6 +13,13 @@ An attack's first line says what must happen:
 - ``loads``: it is a legitimate schema once neutralised (exit 0). A second line
   ``-- apply exits: 3`` says that applying it is refused for safety (what it would make
   the target's server run).
+
+More header lines (``-- key: value``, before the first line that is not a comment):
+- ``-- target: SQL`` runs on the target first (the state a plan starts from: a function
+  an index already calls); its objects are part of the target database;
+- ``-- apply with: OPTIONS`` are added to ``apply`` (``--safety permissive``: a refusal
+  must not come from the step's own safety class);
+- ``-- apply says: TEXT`` must be in apply's output (which check answered).
 """
 
 from __future__ import annotations
@@ -108,6 +115,19 @@ def snapshot(a: Arena) -> dict[str, object]:
             "canary dir": sorted(p.name for p in a.canary_dir.iterdir())}
 
 
+def header(path: Path, key: str) -> list[str]:
+    """The values of the ``-- key:`` lines at the top of an attack file."""
+    if path.suffix != ".sql":
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("--"):
+            break
+        if line.startswith(f"-- {key}:"):
+            out.append(line.split(":", 1)[1].strip())
+    return out
+
+
 def expectation(path: Path) -> str:
     first = path.read_text().splitlines()[0] if path.suffix == ".sql" else ""
     if path.suffix == ".json":
@@ -121,16 +141,17 @@ def test_attack_changes_nothing_outside_its_scratch_database(attack: Path, arena
     path = tmp_path / attack.name
     path.write_text(arena.render(attack.read_text()))
     expect = expectation(attack)
+    for sql in header(attack, "target"):
+        pg_exec(arena.target, arena.render(sql))
     before = snapshot(arena)
     commands = [
         ("plan", "--from", arena.target, "--to", str(path), "-q"),
         ("validate", str(path), "--shadow-db", PG_ADMIN_DSN),
         ("convert", "-i", str(path), "--shadow-db", PG_ADMIN_DSN),
-        ("apply", "--schema", str(path), "--target", arena.target, "--auto-approve"),
+        ("apply", "--schema", str(path), "--target", arena.target, "--auto-approve",
+         *" ".join(header(attack, "apply with")).split()),
     ]
-    apply_exits = next((int(ln.split(":", 1)[1].split()[0]) for ln in
-                        attack.read_text().splitlines()[:3] if ln.startswith("-- apply exits:")),
-                       None)
+    apply_exits = next((int(v.split()[0]) for v in header(attack, "apply exits")), None)
     for args in commands:
         # In this process, through the console script's own entry point (cli._main):
         # the same error mapping as a subprocess, without ~1 s of start-up per command.
@@ -141,6 +162,8 @@ def test_attack_changes_nothing_outside_its_scratch_database(attack: Path, arena
         assert "\x1b" not in output and "\x07" not in output, (args[0], "terminal escape")
         if args[0] == "apply" and apply_exits is not None:
             assert proc.code == apply_exits, (args[0], proc.stderr)
+            for said in header(attack, "apply says"):
+                assert said in " ".join(output.split()), (args[0], said, proc.stderr)
         elif expect == "loads":
             assert proc.code == 0, (args[0], proc.stderr)
         else:
@@ -365,3 +388,70 @@ def test_functions_a_step_evaluates_are_read_not_trusted(pg_dsn: str, tmp_path: 
     assert proc.returncode == 0, proc.stderr
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_what_a_table_already_holds_is_read_too(pg_dsn: str, tmp_path: Path) -> None:
+    """A step that rewrites, validates or writes to a table evaluates expressions already
+    stored on it (asked of the server: pg_depend), through the bodies the plan gives their
+    functions: a harmless IMMUTABLE function in an index still lets a rewrite apply at
+    once; a trigger function the plan rewrites is refused for a backfill's batches; an
+    operator in a CHECK's function leads to the operator's function."""
+    pg_exec(pg_dsn, """
+        CREATE FUNCTION twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT $1 * 2 $$;
+        CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN NEW.seen := true; RETURN NEW; END $$;
+        CREATE FUNCTION same(text, text) RETURNS boolean IMMUTABLE LANGUAGE sql
+            AS $$ SELECT $1 = $2 $$;
+        CREATE OPERATOR ~=~ (LEFTARG = text, RIGHTARG = text, FUNCTION = same);
+        CREATE FUNCTION ok(text) RETURNS boolean IMMUTABLE LANGUAGE sql
+            AS $$ SELECT NOT ($1 ~=~ 'nobody') $$;
+        CREATE TABLE t (id int PRIMARY KEY, a int, seen boolean);
+        CREATE INDEX t_twice ON t (twice(id));
+        CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();
+        INSERT INTO t VALUES (1, 1), (2, 2);
+        CREATE TABLE u (id int PRIMARY KEY, owner text);
+        INSERT INTO u VALUES (1, 'alice');
+        ALTER TABLE u ADD CONSTRAINT u_ok CHECK (ok(owner)) NOT VALID;
+    """)
+    base = (
+        "CREATE FUNCTION twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT $1 * 2 $$;\n"
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql\n"
+        "    AS $$ BEGIN NEW.seen := true; RETURN NEW; END $$;\n"
+        "CREATE FUNCTION same(text, text) RETURNS boolean IMMUTABLE LANGUAGE sql\n"
+        "    AS $$ SELECT $1 = $2 $$;\n"
+        "CREATE OPERATOR ~=~ (LEFTARG = text, RIGHTARG = text, FUNCTION = same);\n"
+        "CREATE FUNCTION ok(text) RETURNS boolean IMMUTABLE LANGUAGE sql\n"
+        "    AS $$ SELECT NOT ($1 ~=~ 'nobody') $$;\n"
+        "CREATE TABLE t (id int PRIMARY KEY, a bigint, seen boolean);\n"
+        "CREATE INDEX t_twice ON t (twice(id));\n"
+        "CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();\n"
+        "CREATE TABLE u (id int PRIMARY KEY, owner text);\n"
+        "ALTER TABLE u ADD CONSTRAINT u_ok CHECK (ok(owner)) NOT VALID;\n")
+    schema = tmp_path / "schema.sql"
+
+    def apply(text: str) -> tuple[int, str]:
+        schema.write_text(text)
+        proc = lockplane("apply", "--schema", str(schema), "--target", pg_dsn,
+                         "--auto-approve", "--safety", "permissive")
+        return proc.code, " ".join(proc.stderr.split())
+
+    # No false refusal: the rewrite (a int -> bigint) builds t_twice again; twice computes.
+    code, said = apply(base)
+    assert code == 0, said
+    # The backfill of a volatile default updates every row: t_touch fires, with the body
+    # the plan gives touch(), before the step's SQL ever names it.
+    code, said = apply(base.replace("BEGIN NEW.seen", "BEGIN DELETE FROM u; NEW.seen")
+                       .replace("seen boolean);", "seen boolean, r float DEFAULT random());"))
+    assert code == 3, said
+    assert "public.touch: DELETE, which trigger t_touch on table t runs for each row" in said
+    # VALIDATE CONSTRAINT u_ok evaluates ok(), whose ~=~ calls the new body of same().
+    code, said = apply(base.replace("IMMUTABLE LANGUAGE sql\n    AS $$ SELECT $1 = $2 $$",
+                                    "LANGUAGE plpgsql\n"
+                                    "    AS $$ BEGIN DELETE FROM t; RETURN $1 = $2; END $$")
+                       .replace("CHECK (ok(owner)) NOT VALID", "CHECK (ok(owner))"))
+    assert code == 3, said
+    assert "public.ok (through public.same): DELETE, which constraint u_ok on table u" in said
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM u), "
+                            "(SELECT prosrc FROM pg_proc WHERE proname = 'same')"
+                            ).fetchone() == (2, 1, " SELECT $1 = $2 ")

@@ -543,11 +543,16 @@ class Database(ABC):
         run (they reach its files, programs or settings). None where there are none."""
         return []
 
-    def function_effects(self, statements: Sequence[str], defined: Sequence[str]) -> list[str]:
+    def function_effects(self, statements: Sequence[str], defined: Sequence[str],
+                         rewrites: bool = False,
+                         writes: Sequence[tuple[str | None, str]] = ()) -> list[str]:
         """What the user-defined functions these statements evaluate when they run (a
-        default, an index expression, a CHECK) do beyond computing a value, in words;
-        ``defined``: the plan's SQL, where the functions it creates are found. Empty
-        where functions are not the server's concern."""
+        default, an index expression, a CHECK; and what is stored on the tables they
+        rewrite, validate or write to: ``rewrites``, the step's lock facts say it rewrites
+        its tables; ``writes``, (schema, table) it changes rows of outside its SQL) do
+        beyond computing a value, in words; ``defined``: the plan's SQL, where the
+        functions it creates are found. Empty where functions are not the server's
+        concern."""
         return []
 
     def lock_watch(self) -> LockWatch | None:

@@ -513,10 +513,12 @@ class PostgresDatabase(Database):
 
         return privileged_calls(self, statements)
 
-    def function_effects(self, statements: Sequence[str], defined: Sequence[str]) -> list[str]:
+    def function_effects(self, statements: Sequence[str], defined: Sequence[str],
+                         rewrites: bool = False,
+                         writes: Sequence[tuple[str | None, str]] = ()) -> list[str]:
         from .privileged import function_effects
 
-        return function_effects(self, statements, defined)
+        return function_effects(self, statements, defined, rewrites, writes)
 
     def introspect(self) -> Schema:
         from .introspect import introspect

@@ -92,6 +92,10 @@ class _AllCalls(Visitor):
         self.calls: set[tuple[str | None, str]] = set()
         self.types: set[tuple[str | None, str]] = set()
         self.effects: list[str] = []
+        # Operators and the types of casts: a user-defined OPERATOR (FUNCTION = f) or
+        # CAST ... WITH FUNCTION f calls f from an expression that names no function.
+        self.ops: set[str] = set()
+        self.typenames: set[str] = set()
 
     def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:  # noqa: N802
         self.calls.add(_names_of(node.funcname))
@@ -100,6 +104,18 @@ class _AllCalls(Visitor):
         names = [getattr(n, "sval", "") for n in node.names or ()]
         if names and names[0] != "pg_catalog":
             self.types.add(((names[-2] if len(names) > 1 else None), names[-1]))
+        if names:
+            self.typenames.add(names[-1])
+
+    def visit_A_Expr(self, ancestors: object, node: ast.A_Expr) -> None:  # noqa: N802
+        for name in (node.name or ())[-1:]:
+            if isinstance(name, ast.String):
+                self.ops.add(name.sval)
+
+    def visit_SubLink(self, ancestors: object, node: ast.SubLink) -> None:  # noqa: N802
+        for name in (node.operName or ())[-1:]:  # x = ANY (SELECT ...), x IN (SELECT ...)
+            if isinstance(name, ast.String):
+                self.ops.add(name.sval)
 
     def visit_InsertStmt(self, ancestors: object, node: ast.Node) -> None:  # noqa: N802
         self.effects.append("INSERT")
@@ -129,37 +145,50 @@ def _evaluated(stmt: ast.Node) -> list[ast.Node]:
     return [stmt]
 
 
-def _scan_calls(sql: str) -> set[tuple[str | None, str]]:
-    """Function names in a PL/pgSQL expression (``x := f(1)``, ``g() > 0``): a name
-    followed by ``(``, read with PostgreSQL's own lexer."""
-    out: set[tuple[str | None, str]] = set()
+# One-character operators reach the lexer as ASCII_<code> tokens.
+_ASCII_OPS = {f"ASCII_{ord(c)}": c for c in "+-*/%^<>="}
+
+
+def _scan(sql: str, into: _AllCalls) -> None:
+    """Function names, operators and cast types in a PL/pgSQL expression (``x := f(1)``,
+    ``g() > 0``, ``a === b``, ``v::money2``), read with PostgreSQL's own lexer: a name
+    followed by ``(``, an operator token, a name after ``::``."""
     try:
         tokens = list(scan(sql))
     except ParseError:
-        return out
+        return
 
     def name(tok: object) -> str:
         text = sql[tok.start:tok.end + 1]  # type: ignore[attr-defined]
         return text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
 
-    for i, tok in enumerate(tokens[:-1]):
-        if tokens[i + 1].name == "ASCII_40" and tok.name not in ("SCONST", "ICONST", "FCONST",
-                                                                  "Op", "PARAM") \
+    for i, tok in enumerate(tokens):
+        if tok.name == "Op":
+            into.ops.add(sql[tok.start:tok.end + 1])
+        elif tok.name in _ASCII_OPS:
+            into.ops.add(_ASCII_OPS[tok.name])
+        elif tok.name == "TYPECAST" and i + 1 < len(tokens):
+            j = i + 1  # (a qualified type: the last name)
+            while j + 2 < len(tokens) and tokens[j + 1].name == "ASCII_46":
+                j += 2
+            into.typenames.add(name(tokens[j]))
+        if i + 1 < len(tokens) and tokens[i + 1].name == "ASCII_40" \
+                and tok.name not in ("SCONST", "ICONST", "FCONST", "Op", "PARAM",
+                                     "OPERATOR") \
                 and not tok.name.startswith("ASCII_"):
             schema = name(tokens[i - 2]) if i >= 2 and tokens[i - 1].name == "ASCII_46" \
                 else None
-            out.add((schema, name(tok)))
-    return out
+            into.calls.add((schema, name(tok)))
 
 
-def _plpgsql(definition: str) -> tuple[set[tuple[str | None, str]], list[str]]:
+def _plpgsql(definition: str) -> _AllCalls:
     """Calls and effects of a PL/pgSQL function, from PL/pgSQL's own parse tree."""
-    calls: set[tuple[str | None, str]] = set()
-    effects: list[str] = []
+    seen = _AllCalls()
     try:
         tree = pglast.parse_plpgsql(definition)
     except (ParseError, Exception):  # noqa: BLE001 - an unreadable body is not trusted
-        return calls, ["a body the check cannot read"]
+        seen.effects.append("a body the check cannot read")
+        return seen
 
     def walk(node: object) -> None:
         if isinstance(node, list):
@@ -168,34 +197,33 @@ def _plpgsql(definition: str) -> tuple[set[tuple[str | None, str]], list[str]]:
         elif isinstance(node, dict):
             for key, value in node.items():
                 if key.startswith("PLpgSQL_stmt_dyn") or key == "dynquery":
-                    effects.append("dynamic SQL (EXECUTE)")
+                    seen.effects.append("dynamic SQL (EXECUTE)")
                 if key == "PLpgSQL_expr" and isinstance(value, dict):
                     query = value.get("query") or ""
                     if value.get("parseMode") == 0:
-                        c, e = _sql(query)
-                        calls.update(c)
-                        effects.extend(e)
+                        _sql(query, seen)
                     else:
-                        calls.update(_scan_calls(query))
+                        _scan(query, seen)
                 walk(value)
 
     walk(tree)
-    return calls, effects
+    return seen
 
 
-def _sql(body: str) -> tuple[set[tuple[str | None, str]], list[str]]:
+def _sql(body: str, seen: _AllCalls | None = None) -> _AllCalls:
     """Calls and effects of SQL statements (a SQL function's body, a PL/pgSQL statement)."""
+    seen = seen if seen is not None else _AllCalls()
     try:
         parsed = pglast.parse_sql(body)
     except ParseError:
-        return set(), ["a body the check cannot read"]
-    seen = _AllCalls()
+        seen.effects.append("a body the check cannot read")
+        return seen
     for raw in parsed:
         stmt = raw.stmt
         if not isinstance(stmt, ast.SelectStmt):
             seen.effects.append(type(stmt).__name__.removesuffix("Stmt").upper())
         seen(stmt)
-    return seen.calls, seen.effects
+    return seen
 
 
 class _Definition:
@@ -206,18 +234,20 @@ class _Definition:
 
     calls: set[tuple[str | None, str]] | None = None  # an aggregate: its support functions
 
-    def read(self) -> tuple[set[tuple[str | None, str]], list[str]]:
+    def read(self) -> _AllCalls:
+        seen = _AllCalls()
         if self.calls is not None:
-            return self.calls, []
+            seen.calls |= self.calls
+            return seen
         if self.atomic is not None:  # BEGIN ATOMIC ... END: parsed with the statement
-            seen = _AllCalls()
             seen(self.atomic)
-            return seen.calls, seen.effects
+            return seen
         if self.language == "sql":
-            return _sql(self.body or "")
+            return _sql(self.body or "", seen)
         if self.language == "plpgsql":
             return _plpgsql(self.definition)
-        return set(), [f"code in language {self.language} the check cannot read"]
+        seen.effects.append(f"code in language {self.language} the check cannot read")
+        return seen
 
 
 def _definitions(statements: Sequence[str]) -> list[_Definition]:
@@ -264,36 +294,294 @@ def _aggregate(stmt: ast.DefineStmt) -> _Definition:
 
 
 def function_effects(db: PostgresDatabase, statements: Sequence[str],
-                     defined: Sequence[str]) -> list[str]:
+                     defined: Sequence[str], rewrites: bool = False,
+                     writes: Sequence[tuple[str | None, str]] = ()) -> list[str]:
     """What the user-defined functions these statements evaluate do beyond computing a
     value, in words ("public.f (through public.g): dynamic SQL (EXECUTE)"); functions
     are looked up among the CREATE FUNCTIONs of ``defined`` (the plan's SQL) first, then
-    in the database (its own functions, not an extension's)."""
-    roots: set[tuple[str | None, str]] = set()
-    types: set[tuple[str | None, str]] = set()
+    in the database (its own functions, not an extension's).
+
+    Besides the functions the statements call themselves, a statement evaluates
+    expressions already stored on a table (see :func:`_reevaluated`): ``rewrites`` says
+    the step rewrites the tables it alters (its lock facts), ``writes`` names tables whose
+    rows the step changes outside its SQL (a batched backfill)."""
+    roots: dict[tuple[str | None, str], str] = {}
+    seen = _AllCalls()
+    wants: list[_Want] = [_Want("dml", schema, table) for schema, table in writes]
     for sql in statements:
         try:
             parsed = pglast.parse_sql(sql)
         except ParseError:
             continue
         for raw in parsed:
-            calls = _AllCalls()
             for part in _evaluated(raw.stmt):
-                calls(part)
-            roots |= calls.calls
-            types |= calls.types
+                seen(part)
+            wants += _reevaluated(raw.stmt, rewrites)
+    for call in seen.calls:
+        roots.setdefault(call, "")
     # A value of a domain type is checked by the domain's CHECKs where it is made.
-    roots |= _domain_calls(db, types, defined)
-    roots = {(s, n) for s, n in roots if s != "pg_catalog"}
-    if not roots:
-        return []
+    for call in _domain_calls(db, seen.types, defined):
+        roots.setdefault(call, "")
     planned = _definitions(defined)
+    catalog = _Catalog(db)
+    for call, why in catalog.functions_of(seen.ops, seen.typenames).items():
+        roots.setdefault(call, why)
+    for call, why in _stored_calls(db, wants, defined, planned).items():
+        roots.setdefault(call, why)
+    roots = {r: why for r, why in roots.items() if r[0] != "pg_catalog"}
     found: list[str] = []
     for root in sorted(roots, key=lambda r: (r[0] or "", r[1])):
-        effects = _effects_of(db, root, planned)
+        effects = _effects_of(db, root, planned, catalog)
         if effects:
-            found.append(effects)
+            found.append(effects + (f", {roots[root]}" if roots[root] else ""))
     return found
+
+
+# ------------------------------------------------------------ expressions stored on tables
+# A statement also evaluates expressions the table already holds, which name no function in
+# its own SQL (checked against PostgreSQL 15, a function that raises a NOTICE per row):
+# - a table rewrite (ALTER COLUMN TYPE, SET LOGGED/UNLOGGED, ADD COLUMN with a volatile
+#   default ...) rebuilds every index: index expressions, partial-index predicates, the
+#   operator classes' support functions; it checks again the CHECK constraints over a
+#   retyped column (even when the type change rewrites nothing: varchar(10) -> (20));
+# - writing rows (UPDATE, INSERT, a backfill's batches): indexes, CHECKs, defaults and
+#   generated columns, domain CHECKs of the columns, and the table's triggers;
+# - VALIDATE CONSTRAINT: that constraint (a foreign key: its equality operators);
+# - ATTACH PARTITION: the parent's partition key (for the new partition's rows and the
+#   default partition's), and the parent's indexes, built on the new partition;
+#   CREATE TABLE ... PARTITION OF: the partition key, for the default partition's rows;
+# - ALTER DOMAIN ... VALIDATE CONSTRAINT: that CHECK of the domain.
+# SET NOT NULL scans for NULLs only; CREATE INDEX and ADD CONSTRAINT evaluate only what
+# their own SQL says (read above), not the table's other indexes or constraints.
+
+
+class _Want:
+    """One thing a statement evaluates again: ``kind`` of :data:`_PARTS`, on a table
+    (or a domain, for "domain"), optionally one constraint of it."""
+
+    def __init__(self, kind: str, schema: str | None, name: str,
+                 constraint: str | None = None) -> None:
+        self.kind, self.schema, self.name, self.constraint = kind, schema, name, constraint
+
+
+# kind: (indexes, CHECK/exclusion constraints, defaults and generated columns, domain
+# CHECKs of the columns, triggers, partition key)
+_PARTS: dict[str, tuple[bool, bool, bool, bool, bool, bool]] = {
+    "rewrite": (True, True, False, False, False, False),
+    "dml": (True, True, True, True, True, False),
+    "validate": (False, False, False, False, False, False),
+    "attach": (True, False, False, False, False, True),
+    "partition": (False, False, False, False, False, True),
+    "domain": (False, False, False, True, False, False),
+}
+_REWRITES = {AT.AT_AlterColumnType, AT.AT_SetLogged, AT.AT_SetUnLogged,
+             AT.AT_SetAccessMethod}
+
+
+def _rel(node: ast.RangeVar) -> tuple[str | None, str]:
+    return node.schemaname, node.relname
+
+
+def _reevaluated(stmt: ast.Node, rewrites: bool) -> list[_Want]:
+    """What of a table's stored expressions this statement evaluates again."""
+    out: list[_Want] = []
+    if isinstance(stmt, ast.AlterTableStmt) and stmt.relation is not None:
+        schema, name = _rel(stmt.relation)
+        cmds = stmt.cmds or ()
+        if rewrites or any(c.subtype in _REWRITES for c in cmds):
+            out.append(_Want("rewrite", schema, name))
+        for c in cmds:
+            if c.subtype == AT.AT_ValidateConstraint and c.name:
+                out.append(_Want("validate", schema, name, c.name))
+            elif c.subtype == AT.AT_AttachPartition:
+                out.append(_Want("attach", schema, name))
+    elif isinstance(stmt, ast.CreateStmt) and stmt.partbound is not None:
+        # CREATE TABLE ... PARTITION OF: the parent's default partition is scanned for rows
+        # that would belong to the new one, through the partition key.
+        for parent in stmt.inhRelations or ():
+            out.append(_Want("partition", *_rel(parent)))
+    elif isinstance(stmt, (ast.UpdateStmt, ast.InsertStmt, ast.DeleteStmt, ast.MergeStmt)) \
+            and stmt.relation is not None:
+        out.append(_Want("dml", *_rel(stmt.relation)))
+    elif isinstance(stmt, ast.AlterDomainStmt) and stmt.subtype == "V" and stmt.name:
+        schema, name = _names_of(stmt.typeName)
+        out.append(_Want("domain", schema, name, stmt.name))
+    return out
+
+
+def _renamed_from(defined: Sequence[str]) -> dict[str, set[str]]:
+    """Table names the plan renames, new name -> the names it had before (the database
+    holds a table under the name it has before the plan runs)."""
+    before: dict[str, set[str]] = {}
+    for sql in defined:
+        try:
+            parsed = pglast.parse_sql(sql)
+        except ParseError:
+            continue
+        for raw in parsed:
+            stmt = raw.stmt
+            if isinstance(stmt, ast.RenameStmt) and stmt.renameType == ObjectType.OBJECT_TABLE \
+                    and stmt.relation is not None and stmt.newname:
+                before.setdefault(stmt.newname, set()).add(stmt.relation.relname)
+    changed = True
+    while changed:  # a -> b -> c: c was also a
+        changed = False
+        for new, olds in before.items():
+            more = set().union(*(before.get(o, set()) for o in olds)) - olds - {new}
+            if more:
+                olds |= more
+                changed = True
+    return before
+
+
+_STORED_SQL = """
+WITH RECURSIVE rel AS (
+  SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relname = ANY(%(names)s) AND (%(schema)s::text IS NULL OR n.nspname = %(schema)s)
+    AND NOT %(is_domain)s),
+dom(oid) AS (
+  SELECT a.atttypid FROM pg_attribute a
+  WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0 AND NOT a.attisdropped
+  UNION SELECT t.oid FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+  WHERE %(is_domain)s AND t.typname = ANY(%(names)s)
+    AND (%(schema)s::text IS NULL OR n.nspname = %(schema)s)
+  UNION SELECT x.oid FROM dom JOIN pg_type t ON t.oid = dom.oid,
+    LATERAL (VALUES (t.typbasetype), (t.typelem)) AS x(oid) WHERE x.oid <> 0),
+objs(classid, objid) AS (
+  SELECT 'pg_class'::regclass::oid, i.indexrelid FROM pg_index i
+  WHERE %(indexes)s AND i.indrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'pg_constraint'::regclass::oid, k.oid FROM pg_constraint k
+  WHERE k.conrelid IN (SELECT oid FROM rel)
+    AND ((%(checks)s AND k.contype IN ('c', 'x')) OR k.conname = %(constraint)s
+         OR (%(partkey)s AND k.contype = 'f'))
+  UNION ALL SELECT 'pg_attrdef'::regclass::oid, d.oid FROM pg_attrdef d
+  WHERE %(defaults)s AND d.adrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'pg_class'::regclass::oid, oid FROM rel WHERE %(partkey)s
+  UNION ALL SELECT 'pg_trigger'::regclass::oid, t.oid FROM pg_trigger t
+  WHERE %(triggers)s AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+    AND t.tgrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'pg_constraint'::regclass::oid, k.oid FROM pg_constraint k
+  WHERE %(domains)s AND k.contypid IN (SELECT oid FROM dom)
+    AND (NOT %(is_domain)s OR k.conname = %(constraint)s)),
+procs(oid, classid, objid, how) AS (
+  SELECT d.refobjid, o.classid, o.objid,
+    CASE WHEN o.classid = 'pg_trigger'::regclass THEN 'trigger' ELSE '' END
+    FROM objs o JOIN pg_depend d
+    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_proc'::regclass
+  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator ' || op.oprname
+    FROM objs o JOIN pg_depend d
+    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_operator'::regclass
+    JOIN pg_operator op ON op.oid = d.refobjid
+  UNION ALL SELECT ap.amproc, o.classid, o.objid, 'operator class ' || oc.opcname
+    FROM objs o JOIN pg_depend d
+    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_opclass'::regclass
+    JOIN pg_opclass oc ON oc.oid = d.refobjid JOIN pg_amproc ap ON ap.amprocfamily = oc.opcfamily
+  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator class ' || oc.opcname
+    FROM objs o JOIN pg_depend d
+    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_opclass'::regclass
+    JOIN pg_opclass oc ON oc.oid = d.refobjid JOIN pg_amop am ON am.amopfamily = oc.opcfamily
+    JOIN pg_operator op ON op.oid = am.amopopr
+  UNION ALL SELECT t.tgfoid, o.classid, o.objid, 'trigger' FROM objs o
+    JOIN pg_trigger t ON o.classid = 'pg_trigger'::regclass AND t.oid = o.objid
+  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator ' || op.oprname FROM objs o
+    JOIN pg_constraint k ON o.classid = 'pg_constraint'::regclass AND k.oid = o.objid,
+    unnest(coalesce(k.conpfeqop, '{}') || coalesce(k.conppeqop, '{}')
+           || coalesce(k.conffeqop, '{}')) AS e(opr)
+    JOIN pg_operator op ON op.oid = e.opr)
+SELECT DISTINCT n.nspname, p.proname, pg_describe_object(procs.classid,
+  procs.objid, 0), procs.how
+FROM procs JOIN pg_proc p ON p.oid = procs.oid JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 1, 2, 3, 4
+"""
+
+
+def _stored_calls(db: PostgresDatabase, wants: Sequence[_Want], defined: Sequence[str],
+                  planned: list[_Definition]) -> dict[tuple[str | None, str], str]:
+    """Functions the expressions stored on these tables call, asked of the server
+    (pg_depend from indexes, constraints, defaults, triggers, the partition key; their
+    operators and operator classes resolved to functions), with where each was found.
+    The plan's own definitions on those tables (a table it creates, then fills) too."""
+    out: dict[tuple[str | None, str], str] = {}
+    if not wants:
+        return out
+    renamed = _renamed_from(defined)
+    for want in wants:
+        indexes, checks, defaults, domains, triggers, partkey = _PARTS[want.kind]
+        names = sorted({want.name, *renamed.get(want.name, ())})
+        rows = db.query(_STORED_SQL, {
+            "names": names, "schema": want.schema, "is_domain": want.kind == "domain",
+            "indexes": indexes, "checks": checks, "defaults": defaults, "domains": domains,
+            "triggers": triggers, "partkey": partkey, "constraint": want.constraint})
+        for nsp, proname, obj, how in rows:
+            call = (nsp, proname)
+            if obj.startswith("table "):  # what a table itself calls: its partition key
+                obj = f"the partition key of {obj}"
+            if how == "trigger" and not any(d.name == proname and d.schema in (nsp, None)
+                                            for d in planned):
+                # A trigger already there runs on every write the application makes; only
+                # a body this plan brings is new code that the step runs.
+                continue
+            out.setdefault(call, f"which {obj} runs for each row the step writes"
+                           if how == "trigger" else
+                           f"which {how + ' in ' if how else ''}{obj} calls (the step "
+                           "evaluates it again)")
+        for call in _planned_on(want, names, defined):
+            out.setdefault(call, f"which this plan's definitions on {want.name} call")
+    return out
+
+
+def _planned_on(want: _Want, names: Sequence[str],
+                defined: Sequence[str]) -> set[tuple[str | None, str]]:
+    """Functions the plan's own CREATE TABLE / CREATE INDEX / ALTER TABLE statements on a
+    table written to call (a table the plan creates has nothing stored in the database)."""
+    if want.kind != "dml":
+        return set()
+    seen = _AllCalls()
+    for sql in defined:
+        try:
+            parsed = pglast.parse_sql(sql)
+        except ParseError:
+            continue
+        for raw in parsed:
+            stmt = raw.stmt
+            rel = getattr(stmt, "relation", None)
+            if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt)) \
+                    and isinstance(rel, ast.RangeVar) and rel.relname in names:
+                seen(stmt)
+    return seen.calls
+
+
+class _Catalog:
+    """The user-defined operators and casts of the database, read once per check: an
+    expression ``a === b`` or ``v::money2`` calls their functions."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+        self._rows: list[tuple[str, str, str, str, str]] | None = None
+
+    def functions_of(self, ops: set[str],
+                     typenames: set[str]) -> dict[tuple[str | None, str], str]:
+        if not ops and not typenames:
+            return {}
+        if self._rows is None:
+            self._rows = [tuple(r) for r in self.db.query(
+                "SELECT 'o', o.oprname, '', n.nspname, p.proname FROM pg_operator o "
+                "JOIN pg_proc p ON p.oid = o.oprcode "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "UNION ALL SELECT 'c', s.typname, t.typname, n.nspname, p.proname "
+                "FROM pg_cast c JOIN pg_type s ON s.oid = c.castsource "
+                "JOIN pg_type t ON t.oid = c.casttarget JOIN pg_proc p ON p.oid = c.castfunc "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')")]
+        out: dict[tuple[str | None, str], str] = {}
+        for kind, a, b, nsp, proname in self._rows:
+            if kind == "o" and a in ops:
+                out.setdefault((nsp, proname), f"the function of operator {a}")
+            elif kind == "c" and (a in typenames or b in typenames):
+                out.setdefault((nsp, proname), f"the function of the cast from {a} to {b}")
+        return out
 
 
 def _domain_calls(db: PostgresDatabase, types: set[tuple[str | None, str]],
@@ -334,7 +622,9 @@ def _domain_calls(db: PostgresDatabase, types: set[tuple[str | None, str]],
 def _lookup(db: PostgresDatabase, call: tuple[str | None, str],
             planned: list[_Definition]) -> list[_Definition]:
     schema, name = call
-    mine = [d for d in planned if d.name == name and (schema is None or d.schema == schema)]
+    # (a definition written without a schema may be any schema's: it counts for all)
+    mine = [d for d in planned
+            if d.name == name and (schema is None or d.schema in (schema, None))]
     if mine:
         return mine
     rows = db.query(
@@ -369,7 +659,7 @@ def _lookup(db: PostgresDatabase, call: tuple[str | None, str],
 
 
 def _effects_of(db: PostgresDatabase, root: tuple[str | None, str],
-                planned: list[_Definition]) -> str:
+                planned: list[_Definition], catalog: _Catalog) -> str:
     """What a called function does beyond computing a value, through what it calls."""
     todo: list[tuple[tuple[str | None, str], tuple[str, ...]]] = [(root, ())]
     seen: set[tuple[str | None, str]] = set()
@@ -385,12 +675,13 @@ def _effects_of(db: PostgresDatabase, root: tuple[str | None, str],
                 builtins.add(call[1])
             continue
         for d in defs:
-            calls, effects = d.read()
+            read = d.read()
             label = f"{d.schema}.{d.name}" if d.schema else d.name
             where = path + (label,)
-            if effects:
-                return _say(where, sorted(set(effects))[0])
-            todo.extend((c, where) for c in calls)
+            if read.effects:
+                return _say(where, sorted(set(read.effects))[0])
+            todo.extend((c, where) for c in read.calls)
+            todo.extend((c, where) for c in catalog.functions_of(read.ops, read.typenames))
     from ...optsql import _SIDE_EFFECT_FUNCTIONS, _SIDE_EFFECT_PREFIXES
 
     risky = sorted(b for b in builtins
