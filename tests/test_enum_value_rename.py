@@ -4,8 +4,8 @@
 ENUM (...)`` (``values_renamed_from`` in JSON) makes the plan rename the label in place
 (``rename_enum_value``) instead of recreating the type, which rows holding the old value
 refuse. PostgreSQL stores enum values by OID: rows, defaults, CHECKs, index predicates,
-views, triggers' WHEN, policies and SQL-standard function bodies print the new label
-right after the rename, and
+views, triggers' WHEN, policies, partition bounds and SQL-standard function bodies print
+the new label right after the rename, and
 the plan is exact about it (nothing else is planned for them, forward or back); a
 PL/pgSQL body keeps its text. All on the real server.
 """
@@ -48,7 +48,11 @@ CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW;
 CREATE TRIGGER on_done BEFORE UPDATE ON jobs FOR EACH ROW
   WHEN (NEW.state = 'done') EXECUTE FUNCTION touch();
 CREATE POLICY not_done ON jobs USING (state <> 'done');
+CREATE TABLE events (state job_state NOT NULL, n int) PARTITION BY LIST (state);
+CREATE TABLE events_done PARTITION OF events FOR VALUES IN ('done', 'failed');
+CREATE TABLE events_other PARTITION OF events DEFAULT;
 INSERT INTO jobs VALUES (1, 'done', '{done}'), (2, 'queued', DEFAULT), (3, 'failed', NULL);
+INSERT INTO events VALUES ('done', 1), ('queued', 2);
 """
 
 DESIRED = """
@@ -75,6 +79,9 @@ CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW;
 CREATE TRIGGER on_done BEFORE UPDATE ON jobs FOR EACH ROW
   WHEN (NEW.state = 'succeeded') EXECUTE FUNCTION touch();
 CREATE POLICY not_done ON jobs USING (state <> 'succeeded');
+CREATE TABLE events (state job_state NOT NULL, n int) PARTITION BY LIST (state);
+CREATE TABLE events_done PARTITION OF events FOR VALUES IN ('succeeded', 'failed');
+CREATE TABLE events_other PARTITION OF events DEFAULT;
 """
 
 

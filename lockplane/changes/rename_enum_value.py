@@ -116,6 +116,9 @@ def relabel_schema(schema: Schema, enum: EnumType, old: str, new: str) -> None:
             po.using, po.with_check = fix(po.using), fix(po.with_check)
         for obj in (*t.rules, *t.statistics):
             obj.definition = fix(obj.definition) or obj.definition
+    for t in schema.tables:
+        if t.partition_of and t.partition_bound:
+            t.partition_bound = _relabel_bound(schema, t, means, old, new)
     for v in schema.views:
         v.definition = fix(v.definition) or v.definition
         _relabel_indexes(v.indexes, fix)
@@ -127,6 +130,79 @@ def relabel_schema(schema: Schema, enum: EnumType, old: str, new: str) -> None:
             ck.expression = fix(ck.expression) or ck.expression
     for f in schema.functions:
         f.definition = fix(f.definition) or f.definition
+
+
+def _relabel_bound(schema: Schema, t: Any, means: Any, old: str, new: str) -> str:
+    """A partition's bound with the label renamed where its parent's key column has the
+    type: the server prints those constants without their cast (``FOR VALUES IN
+    ('done')``, ``FROM (1, 'done') TO (...)``), so which ones are the type's comes from
+    the key's position."""
+    from pglast.parser import ParseError, scan
+
+    from ..model import split_name
+
+    bound = t.partition_bound
+    try:
+        parent = schema.table(*split_name(t.partition_of, t.schema_ or ""))
+    except ValueError:
+        return bound
+    if parent is None or not parent.partition_by or old not in bound.replace("''", "'"):
+        return bound
+    try:
+        key_toks, toks = scan(parent.partition_by), scan(bound)
+    except ParseError:
+        return bound
+    # The key's columns by position (None: an expression), then which are of the type.
+    keys: list[str | None] = []
+    depth, item = 0, []
+    for tok in key_toks:
+        text = parent.partition_by[tok.start:tok.end + 1]
+        if tok.name == "ASCII_40":
+            depth += 1
+            if depth == 1:
+                continue
+        elif tok.name == "ASCII_41":
+            depth -= 1
+        if depth >= 1 and not (depth == 1 and tok.name in ("ASCII_44", "ASCII_41")):
+            item.append(text)
+        elif depth <= 1 and tok.name in ("ASCII_44", "ASCII_41") and item:
+            one = item[0] if len(item) == 1 else None
+            keys.append(one[1:-1].replace('""', '"') if one and one.startswith('"')
+                        else one.lower() if one else None)
+            item = []
+    typed = set()
+    for i, name in enumerate(keys):
+        col = parent.column(name) if name else None
+        if col is None:
+            continue
+        try:
+            parts = split_name(col.type, "")
+        except ValueError:
+            continue
+        if means([p for p in parts if p]):
+            typed.add(i)
+    if not typed:
+        return bound
+    edits: list[tuple[int, int, str]] = []
+    depth, position, listing = 0, 0, False
+    for tok in toks:
+        word = bound[tok.start:tok.end + 1]
+        if depth == 0 and tok.name in ("IN_P", "FROM", "TO"):
+            listing = tok.name == "IN_P"
+        elif tok.name == "ASCII_40":
+            depth += 1
+            position = 0
+        elif tok.name == "ASCII_41":
+            depth -= 1
+        elif tok.name == "ASCII_44" and depth == 1:
+            position += 1
+        elif tok.name == "SCONST" and depth == 1 and word.startswith("'") \
+                and (0 if listing else position) in typed \
+                and word[1:-1].replace("''", "'") == old:
+            edits.append((tok.start, tok.end + 1, "'" + new.replace("'", "''") + "'"))
+    for start, end, text in reversed(edits):
+        bound = bound[:start] + text + bound[end:]
+    return bound
 
 
 def _relabel_indexes(indexes: list[Any], fix: Any) -> None:
