@@ -272,7 +272,9 @@ def _definitions(statements: Sequence[str]) -> list[_Definition]:
                 elif opt.defname == "as":
                     body = opt.arg[0].sval if opt.arg else None
             text = sql[raw.stmt_location:raw.stmt_location + (raw.stmt_len or len(sql))]
-            out.append(_Definition(schema, name.lower() if name else name, language, text,
+            # (the parser has folded an unquoted name already; a quoted one keeps its
+            # case, and is the name calls use: "Wipe"() is not wipe())
+            out.append(_Definition(schema, name, language, text,
                                    body, stmt.sql_body))
     return out
 
@@ -280,7 +282,7 @@ def _definitions(statements: Sequence[str]) -> list[_Definition]:
 def _aggregate(stmt: ast.DefineStmt) -> _Definition:
     """CREATE AGGREGATE: a call of it is a call of each of its support functions."""
     schema, name = _names_of(stmt.defnames)
-    agg = _Definition(schema, name.lower(), "aggregate", "", None, None)
+    agg = _Definition(schema, name, "aggregate", "", None, None)
     agg.calls = set()
     for opt in stmt.definition or ():
         arg = opt.arg
