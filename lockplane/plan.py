@@ -243,9 +243,12 @@ def recreate_dependents(changes: list[Change], before: Schema,
     from .changes.create_view import CreateView
     from .changes.drop_function import DropFunction
     from .changes.drop_view import DropView
+    from .renames import declared_renames
 
     if not before.dependencies:
         return changes
+    # (as the diff saw it: under the declared renames, its graph's columns too)
+    before = declared_renames(before, after)[0]
     dependents: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)
     for obj, dep in before.dependencies:
         dependents[dep].add(obj)

@@ -331,14 +331,31 @@ class AlterColumn(Change):
     # name and value) or creates (taking the identity's value); see take_over_serials.
     serial_dropped: Sequence | None = None
     serial_created: Sequence | None = None
+    # CHECKs over this column (and over no other column the plan changes) dropped and
+    # added in the ALTER TABLE that changes its type, the new ones as declared (the
+    # server would rebuild them from their printed text, which can read back as another
+    # expression): checked in the pass the type change makes anyway, never absent.
+    # See keep_checks_with_retypes.
+    checks_dropped: list[CheckConstraint] = field(default_factory=list)
+    checks_added: list[CheckConstraint] = field(default_factory=list)
 
     def describe(self) -> str:
         what = ", ".join(self.aspects()) or "definition"
         regen = sorted({g.name for g, _ in self.drops} | {g.name for g, _ in self.adds})
         if regen:
             what += f"; generated {', '.join(regen)} dropped and added back"
+        back, gone = self._folded_checks()
+        if back:
+            what += f"; CHECK {', '.join(back)} added as declared in the same statement"
+        if gone:
+            what += f"; CHECK {', '.join(gone)} dropped in the same statement"
         return (f"Alter column {self.after.name} of "
                 f"{qualified(self.table.schema_, self.table.name)} ({what})")
+
+    def _folded_checks(self) -> tuple[list[str], list[str]]:
+        """(CHECKs this step adds, as declared; CHECKs it only drops), by name."""
+        back = sorted({c.name or "" for c in self.checks_added})
+        return back, sorted({c.name or "" for c in self.checks_dropped} - set(back))
 
     def aspects(self) -> list[str]:
         b, a = self.before, self.after
@@ -481,8 +498,20 @@ class AlterColumn(Change):
                 # name, which a shadow copy (built without it) cannot know
                 actions.append(f"ALTER COLUMN {col} DROP NOT NULL")
             actions.append(f"ALTER COLUMN {col} {'DROP' if a.nullable else 'SET'} NOT NULL")
+        if self.checks_dropped or self.checks_added:
+            from .render import check_def
+
+            actions = [f"DROP CONSTRAINT {d.quote(c.name or '')}" for c in self.checks_dropped] \
+                + actions + [f"ADD {check_def(d, c)}"
+                             + (" NOT VALID" if c.enforced and not c.valid else "")
+                             for c in self.checks_added]
         if actions:
             out.append(f"ALTER TABLE {t} " + ", ".join(actions))
+        if self.checks_added:
+            from .add_constraint import AddConstraint
+
+            for c in self.checks_added:  # (their comments)
+                out += AddConstraint(self.table, c).sql_postgres(d)[1:]
         if not a.nullable and (b.nullable or b.not_null_name != a.not_null_name):
             # 18 names NOT NULL constraints: SET NOT NULL gives the derived name.
             derived = d.not_null_constraint_name(self.table.name, a.name)
@@ -497,23 +526,27 @@ class AlterColumn(Change):
         return out
 
     def objects_created(self) -> tuple[ObjectKey, ...]:
-        from .base import relation_keys
+        from .base import object_key, relation_keys
 
         s = self.serial_created or self.serial_dropped  # (the identity takes its name)
-        return (relation_keys(s.schema_, s.name) if s is not None else ()) \
-            + self.objects_dropped()  # (what reads the retyped table comes after it)
+        dropped = self.objects_dropped()
+        # (what reads the retyped table, new or recreated, comes after it)
+        table = (object_key("relation", self.table.schema_, self.table.name),) \
+            if dropped else ()
+        return (relation_keys(s.schema_, s.name) if s is not None else ()) + dropped + table
 
     def objects_dropped(self) -> tuple[ObjectKey, ...]:
-        # A new type (or collation) for a column that a function's SQL-standard body
-        # reads (SELECT * of its table) is refused while the function stands ("cannot
-        # alter type of a column used by a function"): the table's dependents are
-        # dropped before and made again after (plan.recreate_dependents).
-        from .base import object_key
+        # A new type (or collation) for a column that a view or a function's
+        # SQL-standard body reads is refused while they stand ("cannot alter type of a
+        # column used by a view or rule / by a function"): those, as the server's graph
+        # records them per column, are dropped before and made again after
+        # (plan.recreate_dependents, create_view.diff_views); nothing else of the table's.
+        from .base import column_key
 
         b, a = self.before, self.after
         if (b.type, b.collation) == (a.type, a.collation):
             return ()
-        return (object_key("relation", self.table.schema_, self.table.name),)
+        return (column_key(self.table.schema_, self.table.name, b.name),)
 
     def sets_not_null(self) -> bool:
         return self.before.nullable and not self.after.nullable
@@ -529,15 +562,22 @@ class AlterColumn(Change):
             # ALTER COLUMN TYPE re-checks every CHECK on the column, the temporary one
             # too (a full scan under ACCESS EXCLUSIVE): change the type first, alone.
             typed = b.model_copy(update={"type": a.type})
-            return [AlterColumn(self.table, b, typed, rank=self.rank),
-                    *not_null_via_check(self.table, replace(self, before=typed), ctx)]
+            return [AlterColumn(self.table, b, typed, rank=self.rank,
+                                checks_dropped=self.checks_dropped,
+                                checks_added=self.checks_added),
+                    *not_null_via_check(self.table, replace(
+                        self, before=typed, checks_dropped=[], checks_added=[]), ctx)]
         return not_null_via_check(self.table, self, ctx)
 
     def _rechecks(self) -> bool:
-        """A type change re-checks the CHECK constraints on the column (a scan)."""
-        return self.before.type != self.after.type and any(
-            mentions_column(c.expression, self.after.name)
-            for c in self.table.check_constraints)
+        """A type change re-checks the CHECK constraints on the column (a scan), and
+        checks those it adds (in the same pass)."""
+        if self.before.type == self.after.type:
+            return False
+        gone = {c.name for c in self.checks_dropped}
+        return any(mentions_column(c.expression, self.after.name)
+                   for c in self.table.check_constraints if c.name not in gone) \
+            or any(c.valid and c.enforced for c in self.checks_added)
 
     def inverse(self) -> list[Change]:
         return [AlterColumn(self.table, self.after, self.before,
@@ -545,7 +585,9 @@ class AlterColumn(Change):
                             adds=[(g, p) for p, g in self.drops],
                             comments=(self.comments[1], self.comments[0]), rank=self.rank,
                             serial_dropped=self.serial_created,
-                            serial_created=self.serial_dropped)]
+                            serial_created=self.serial_dropped,
+                            checks_dropped=self.checks_added,
+                            checks_added=self.checks_dropped)]
 
     def rollback_note(self) -> str | None:
         if type_change_narrows(self.after.type, self.before.type):
@@ -616,6 +658,21 @@ class AlterColumn(Change):
             found.append(Finding("type-change-rewrite", (
                 f"Changing the collation of {name} rebuilds its indexes under ACCESS "
                 "EXCLUSIVE, and changes how code sees it sort and compare.")))
+        had = {(c.name, c.expression) for c in self.checks_dropped}
+        for c in self.checks_added:
+            if (c.name, c.expression) not in had and c.valid and c.enforced:
+                found.append(Finding("add-check-constraint", (
+                    f"CHECK {c.name} is new over {name}: the type change checks every row "
+                    "against it under ACCESS EXCLUSIVE and fails if any row violates it.")))
+        back, gone = self._folded_checks()
+        if back:
+            notes.append(
+                f"CHECK {', '.join(back)} over {name}: dropped and added back as declared "
+                "inside the same ALTER TABLE, checked in the pass the type change makes "
+                "anyway (no separate scan, no moment without it).")
+        if gone:
+            notes.append(f"CHECK {', '.join(gone)} over {name}: dropped in the same ALTER "
+                         "TABLE, before the type change (not re-checked).")
         regenerated = sorted({g.name for _, g in self.adds if computed_on_write(g)} | (
             {a.name} if generation(b) != generation(a) and computed_on_write(a) else set()))
         if regenerated:
@@ -679,4 +736,65 @@ def not_null_via_check(table: Table, step: AlterColumn, ctx: RewriteContext) -> 
             DropConstraint(table, check, temporary=True, rank=step.rank)]
 
 
+def keep_checks_with_retypes(changes: list[Change], before: Schema, after: Schema,
+                             d: Dialect) -> None:
+    """A CHECK over a column whose type or collation changes is dropped and added back
+    as declared (diff._diff_constraints: the server rebuilds it from its printed text,
+    which may read back as another expression). Where the dialect does it in one ALTER
+    TABLE (Dialect.retypes_with_checks), the CHECK's drop and add become clauses of the
+    column's own step: checked in the rewrite (or re-check scan) the type change makes
+    anyway, instead of a NOT VALID add and a VALIDATE that scans the table a second
+    time. Only CHECKs over that one changed column: one over two retyped columns would
+    be parsed against a half-changed table; one over a column dropped and added back is
+    dropped with it.
+
+    A CHECK added where none over the column goes is folded only when the type change
+    rewrites the table: on a binary-coercible change it would make the step scan under
+    ACCESS EXCLUSIVE, which its own NOT VALID add and VALIDATE avoid (where one goes,
+    the server would have re-checked it in that step anyway)."""
+    if not d.retypes_with_checks:
+        return
+    from .add_constraint import AddConstraint
+    from .drop_constraint import DropConstraint
+    from .pg_common import changed_columns
+
+    steps: dict[tuple[str, str, str], AlterColumn] = {}
+    changed: dict[tuple[str, str], set[str]] = {}
+    for c in changes:
+        if not isinstance(c, AlterColumn):
+            continue
+        b, a = c.before, c.after
+        if (b.type, b.collation) == (a.type, a.collation) or generation(b) != generation(a) \
+                or c.drops or c.adds or b.name != a.name:
+            continue
+        key = (c.table.schema_ or "", c.table.name)
+        if key not in changed:
+            ta = after.table(*key)
+            changed[key] = changed_columns(c.table, ta) if ta is not None else set()
+        steps[(*key, a.name)] = c
+
+    def owner(table: Table, check: CheckConstraint) -> AlterColumn | None:
+        key = (table.schema_ or "", table.name)
+        over = {n for n in changed.get(key, ()) if mentions_column(check.expression, n)}
+        if len(over) != 1 or not check.name:
+            return None
+        return steps.get((*key, over.pop()))
+
+    for c in list(changes):
+        if isinstance(c, DropConstraint) and isinstance(c.constraint, CheckConstraint):
+            step = owner(c.table, c.constraint)
+            if step is not None:
+                step.checks_dropped.append(c.constraint)
+                changes.remove(c)
+    for c in list(changes):
+        if isinstance(c, AddConstraint) and isinstance(c.constraint, CheckConstraint) \
+                and not c.not_valid:
+            step = owner(c.table, c.constraint)
+            if step is not None and (step.checks_dropped or type_change_rewrites(
+                    step.before.type, step.after.type)):
+                step.checks_added.append(c.constraint)
+                changes.remove(c)
+
+
 CHANGE_ANNOTATORS.append(take_over_serials)
+CHANGE_ANNOTATORS.append(keep_checks_with_retypes)

@@ -325,8 +325,15 @@ class Change:
 
 def object_key(kind: str, schema: str | None, name: str, arguments: str = "") -> ObjectKey:
     """A model.ObjectKey ("function", "relation", "type"; "name": a relation-namespace
-    name, which a table, view, sequence, index or key constraint's index takes)."""
+    name, which a table, view, sequence, index or key constraint's index takes;
+    "column": see column_key)."""
     return (kind, schema or "", name, arguments)
+
+
+def column_key(schema: str | None, table: str, column: str) -> ObjectKey:
+    """The key of one column of a relation in the server's graph: what a view's rule or
+    an SQL-standard routine body reads (pg_depend's refobjsubid)."""
+    return ("column", schema or "", table, column)
 
 
 def relation_keys(schema: str | None, name: str) -> tuple[ObjectKey, ...]:

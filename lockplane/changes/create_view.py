@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..model import Schema, View, qualified, unchanged_tables
 from .base import NO_LOCK, OBJECT_DIFFERS, Assessment, Change, Lock, Order, Safety, register
 from .pg_common import (
+    changed_columns,
     columns_retyped,
     comment_sql,
     enum_users,
@@ -59,6 +60,9 @@ class CreateView(Change):
     def describe(self) -> str:
         verb = "Recreate" if self.recreated else "Create"
         name = qualified(self.view.schema_, self.view.name)
+        if self.recreated and self.view.materialized:
+            return (f"{verb} {view_kind(self.view).lower()} {name} (its rows computed "
+                    "again from its query, as REFRESH MATERIALIZED VIEW would)")
         return f"{verb} {view_kind(self.view).lower()} {name}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
@@ -127,6 +131,11 @@ class CreateView(Change):
         return NO_LOCK
 
     def assess(self, d: Dialect) -> Assessment:
+        if self.view.materialized and self.recreated:
+            return Assessment(Safety.REVIEW, (
+                f"Recreating materialized view {qualified(self.view.schema_, self.view.name)} "
+                "runs its query in full inside the migration, as a REFRESH would: its "
+                "rows are then those of now, no longer those of its last refresh.",))
         if self.view.materialized:
             return Assessment(Safety.REVIEW, (
                 f"Creating materialized view {qualified(self.view.schema_, self.view.name)} "
@@ -210,6 +219,31 @@ def _tables_with_changed_columns(before: Schema, after: Schema) -> set[str]:
     return out
 
 
+def column_readers(before: Schema, after: Schema) -> set[ObjectKey]:
+    """What reads, in ``before``'s server graph, a column the plan drops, retypes or
+    regenerates (pg_common.changed_columns), or one typed with an enum that is
+    recreated: the views and SQL-standard routines PostgreSQL refuses to leave standing
+    under that change. Not transitive (what reads those is theirs to follow)."""
+    from .base import column_key
+    from .create_enum import needs_recreate
+
+    cols: set[ObjectKey] = set()
+    same = unchanged_tables(before, after)
+    for tb in before.tables:
+        if (tb.schema_ or "", tb.name) in same:
+            continue
+        ta = after.table(tb.schema_ or "", tb.name)
+        if ta is not None:
+            cols |= {column_key(tb.schema_, tb.name, c) for c in changed_columns(tb, ta)}
+    new_enums = {(e.schema_ or "", e.name): e for e in after.enums}
+    for e in before.enums:
+        a = new_enums.get((e.schema_ or "", e.name))
+        if a is not None and needs_recreate(e, a):
+            cols |= {column_key(s, t, c)
+                     for s, t, c, _, _ in enum_users(before, e.schema_ or "", e.name)}
+    return {obj for obj, dep in before.dependencies if dep in cols}
+
+
 def _recreated_routines(before: Schema, after: Schema) -> set[Key]:
     """Aggregates and functions that are dropped and created again (a changed aggregate,
     a function whose signature line changes): views calling them go and come back."""
@@ -252,9 +286,15 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     # (transitively) every view that selects from one of those.
     redo: set[Key] = {k for k in old.keys() & new.keys() if _view_changed(old[k], new[k])}
     if d.views_pin_columns:
-        changed_tables = _tables_with_changed_columns(before, after)
-        redo |= {k for k in old.keys() & new.keys()
-                 if set(old[k].depends_on) & changed_tables}
+        if before.dependencies:
+            # The server's graph: only the views reading a changed column.
+            readers = column_readers(before, after)
+            redo |= {k for k in old.keys() & new.keys()
+                     if ("relation", k[0], k[1], "") in readers}
+        else:  # (a schema from a file: no graph; every view over such a table)
+            changed_tables = _tables_with_changed_columns(before, after)
+            redo |= {k for k in old.keys() & new.keys()
+                     if set(old[k].depends_on) & changed_tables}
         routines = _recreated_routines(before, after)
         if routines:
             redo |= {k for k in old.keys() & new.keys()

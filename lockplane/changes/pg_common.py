@@ -264,6 +264,22 @@ def columns_retyped(b: Table, a: Table) -> bool:
     return False
 
 
+def changed_columns(b: Table, a: Table) -> set[str]:
+    """The columns of a table the plan drops, gives a new type, collation or generation
+    expression, or drops and adds back (a generated column over a retyped one): what
+    PostgreSQL refuses to change while a view or SQL-standard routine reads them."""
+    if b.columns == a.columns:
+        return set()
+    from .alter_column import plan_regeneration
+
+    after = {c.name: c for c in a.columns}
+    out = {c.name for c in b.columns
+           if (n := after.get(c.name)) is None
+           or (n.type, n.collation, n.generated, n.generated_kind)
+           != (c.type, c.collation, c.generated, c.generated_kind)}
+    return out | plan_regeneration(b, a).names
+
+
 # The temporary name an object is built under before it takes its real one (multi-phase
 # contract phases, same-name replacements in a plan).
 TEMP_SUFFIX = "__lp_new"

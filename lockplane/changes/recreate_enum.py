@@ -156,11 +156,12 @@ def enum_readers(before: Schema, after: Schema, schema: str, name: str,
                  users: list[tuple[str, str, str, int, str | None]], *,
                  routines_only: bool = False) -> list[View | Function]:
     """Views and routines the server will not let the columns of the type be converted
-    under (views and SQL-standard routines over their tables or over the type), and what
+    under (views and SQL-standard routines reading those columns, or the type), and what
     depends on those in turn, in creation order (``before``'s dependency graph). Only
     those the plan keeps as they are. ``routines_only``: for a plan that recreates the
     type itself, whose views over those tables are its own steps already
     (create_view.diff_views), as is what depends on them (plan.recreate_dependents)."""
+    from .base import column_key
     from .create_function import function_key
 
     views = {("relation", v.schema_ or "", v.name, ""): v for v in before.views}
@@ -171,7 +172,9 @@ def enum_readers(before: Schema, after: Schema, schema: str, name: str,
     for obj, dep in before.dependencies:
         dependents.setdefault(dep, set()).add(obj)
     seeds: list[ObjectKey] = [("type", schema, name, "")]
-    seeds += [("relation", s, t, "") for s, t, _, _, _ in users]
+    # (the columns of the type, as the server's graph records who reads each: not the
+    # views and routines over their tables' other columns)
+    seeds += [column_key(s, t, c) for s, t, c, _, _ in users]
     found: set[ObjectKey] = set()
     stack = list(seeds)
     while stack:

@@ -177,6 +177,10 @@ class Dialect(ABC):
     # A view pins the columns it reads (their type cannot change, nor can they be
     # dropped, while it exists: PostgreSQL), and the catalog records what each view reads.
     views_pin_columns: bool = False
+    # One ALTER TABLE drops a CHECK, changes a column's type and adds the CHECK back,
+    # checked in the same pass as the rewrite (or re-check) the type change does
+    # (PostgreSQL): a CHECK over a retyped column is re-added as declared in that step.
+    retypes_with_checks: bool = False
 
     # The multi-phase operations (lockplane/multiphase: rename_column, change_type, ...)
     # planned on this dialect; None: all of them. Others are refused as bad input.

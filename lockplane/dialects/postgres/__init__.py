@@ -61,6 +61,7 @@ class PostgresDialect(Dialect):
     regenerates_generated_columns = True
     has_comment_statements = True
     views_pin_columns = True
+    retypes_with_checks = True
     has_identity_columns = True
     renames_constraints = True
     step_sql_sets_timeouts = True

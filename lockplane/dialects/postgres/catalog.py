@@ -353,6 +353,15 @@ WHERE c.relkind IN ('v', 'm') AND """ + _USER_NS
 # relation, an array type as its element type. Only 'n' (normal) dependencies: 'a'/'i'
 # ones are an object's own parts (a serial's sequence), and foreign keys are steps of
 # their own. SQL-standard routine bodies (BEGIN ATOMIC / RETURN) record what they call.
+# Column edges, ("column", schema, table, column) as the key depended on: a view's rule
+# or an SQL-standard routine body that reads the column (refobjsubid = its attnum; a
+# view's SELECT * is expanded to every column when it is made, so it reads them all).
+# These are what ALTER COLUMN ... TYPE refuses to go under ("cannot alter type of a
+# column used by a view or rule" / "by a function or procedure"). A routine that takes
+# or returns a table's row type and reads fields of it is refused under a new type of
+# ANY column of the table ("... because function ... uses its row type", checked on 15):
+# it depends on all of them. PL/pgSQL bodies record nothing: they are planned when
+# called, against the table as it is then (late-bound), and need no recreation.
 _Q_DEPENDENCIES = f"""
 WITH objs AS (
   SELECT 'pg_proc'::regclass AS classid, p.oid AS objid, 'function' AS kind,
@@ -402,6 +411,32 @@ JOIN objs o ON o.classid = d.classid AND o.objid = d.objid
 JOIN objs r ON r.classid = d.refclassid AND r.objid = d.refobjid
 WHERE d.deptype = 'n'
   AND (o.kind, o.schema, o.name, o.args) IS DISTINCT FROM (r.kind, r.schema, r.name, r.args)
+UNION
+SELECT o.kind, o.schema, o.name, o.args,
+       'column', tn.nspname, tc.relname, a.attname
+FROM pg_depend d
+JOIN objs o ON o.classid = d.classid AND o.objid = d.objid
+JOIN pg_class tc ON tc.oid = d.refobjid
+JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+JOIN pg_attribute a ON a.attrelid = tc.oid AND a.attnum = d.refobjsubid
+WHERE d.deptype = 'n' AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
+  AND d.classid IN ('pg_proc'::regclass, 'pg_rewrite'::regclass)
+  AND (o.kind, o.schema, o.name) IS DISTINCT FROM ('relation', tn.nspname, tc.relname)
+UNION
+SELECT o.kind, o.schema, o.name, o.args,
+       'column', tn.nspname, tc.relname, a.attname
+FROM pg_depend d
+JOIN objs o ON o.classid = d.classid AND o.objid = d.objid
+JOIN pg_type ty ON ty.oid = d.refobjid
+JOIN pg_class tc ON tc.oid = ty.typrelid AND tc.relkind <> 'c'
+JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+JOIN pg_attribute a ON a.attrelid = tc.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE d.deptype = 'n' AND d.refclassid = 'pg_type'::regclass
+  AND d.classid = 'pg_proc'::regclass
+  AND EXISTS (SELECT FROM pg_depend c
+               WHERE c.classid = d.classid AND c.objid = d.objid AND c.deptype = 'n'
+                 AND c.refclassid = 'pg_class'::regclass AND c.refobjid = tc.oid
+                 AND c.refobjsubid > 0)
 """
 
 # Sequences with their owning column. Identity sequences (deptype 'i') belong to the
