@@ -447,10 +447,11 @@ class Dialect(ABC):
         return [insert_select]
 
     def walks_rows_of(self, table: Any) -> bool:
-        """Whether a plan's backfill step on ``table`` (lockplane.model.Table, as before
-        the plan) runs as a batched, resumable backfill (batches_backfill_steps, and the
-        batches have a way through its rows); False: its UPDATE runs as a plain step."""
-        return self.batches_backfill_steps
+        """Whether batches have a way through the rows of ``table`` (lockplane.model.Table,
+        as before the plan): a key, or the server's row positions (PostgreSQL's ctid,
+        SQLite's rowid). False: a plan's backfill step on it carries no batch spec, and
+        its UPDATE runs as a plain step even where batches_backfill_steps."""
+        return True
 
     def backfill_catalog(self) -> BackfillCatalog | None:
         """What batched backfills ask this server; None: not supported on this dialect."""
