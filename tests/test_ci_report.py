@@ -202,8 +202,8 @@ def test_report_from_real_inputs(inputs) -> None:
     assert "`type-change-rewrite` (🔀 multi_phase)" in md
     # What the rollback loses.
     assert "**Rollback loses data** (⚠️ lossy): narrows public\\.users\\.age back" in md
-    assert ("**Rollback** (✅ safe): recreates the empty table\\: its rows are not restored"
-            in md)
+    assert ("**Rollback** (✅ safe): recreates the table and puts back the rows this step "
+            "archives" in md)
     # Lint findings with file:line; drift in words.
     assert "`migrations/0001_drop.sql:2` `drop-column`" in md
     assert "prod has extra column users\\.emergency\\_fix\\, not in the desired schema" in md

@@ -1,22 +1,25 @@
 """DROP TABLE: destroys the table and every row in it.
 
 Its inverse recreates the structure (columns, constraints, indexes, triggers, policies,
-comments, grants) but not the rows: that needs a backup, and the rollback says so.
-Foreign keys into and out of the table are dropped by their own steps first.
+comments, grants). Its rows come back where the dialect archives a dropped table's rows
+(``Dialect.archives_dropped_tables``) and the table was small enough to copy
+(changes.refill_table: the drop copies them first, the undo puts them back before the
+indexes, constraints and triggers); otherwise only a backup has them, and the rollback
+says so. Foreign keys into and out of the table are dropped by their own steps first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..model import Column, Sequence, Table, qualified
-from .base import Assessment, Change, Lock, Order, Safety, register
+from .base import CHANGE_ANNOTATORS, Assessment, Change, Lock, Order, Safety, register
 from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
-    from ..model import ObjectKey
+    from ..model import ObjectKey, Schema
 
 
 @register
@@ -32,6 +35,9 @@ class DropTable(Change):
     # Sequences it owns that the plan keeps (a recreated table's serials): released first,
     # or the DROP takes them along and the new table's defaults fail.
     owned_sequences: list[Sequence] = field(default_factory=list)
+    # Set by keep_dropped_rows (a plan's own drops, where the dialect can): the rows are
+    # copied into an archive first, and the inverse refills the table from it.
+    archive: bool = False
 
     @property  # type: ignore[override]
     def order(self) -> int:
@@ -59,6 +65,10 @@ class DropTable(Change):
             parent = parent_sql(d, self.table.partition_of,
                                 self.table.schema_ or d.default_schema)
             out.append(f"ALTER TABLE {parent} DETACH PARTITION {table_name(d, self.table)}")
+        if self.archive:
+            from .refill_table import archive_sql
+
+            out = [*archive_sql(d, self.table), *out]
         return [*out, f"DROP TABLE {table_name(d, self.table)}"]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
@@ -82,21 +92,60 @@ class DropTable(Change):
         from .table_parts import table_parts
 
         # FKs of this table come back through the inverse of their own drop steps.
-        return [CreateTable(self.table, column_overrides=self.column_overrides,
-                            owned_sequences=self.owned_sequences),
-                *table_parts(self.table, with_fks=False)]
+        created: list[Change] = [CreateTable(self.table, column_overrides=self.column_overrides,
+                                             owned_sequences=self.owned_sequences)]
+        if self.archive:
+            from .refill_table import RefillTable
+
+            # (the rows before the indexes, constraints and triggers: no trigger fires
+            # for them, and each constraint checks them once)
+            created.append(RefillTable(self.table))
+        return [*created, *table_parts(self.table, with_fks=False)]
 
     def rollback_note(self) -> str:
+        if self.archive:
+            from .refill_table import ARCHIVE_MAX_TABLE_ROWS
+
+            return ("recreates the table and puts back the rows this step archives (if it "
+                    f"had at most {ARCHIVE_MAX_TABLE_ROWS:,}; else it comes back empty and "
+                    "the rollback says so: restore them from a backup); rows written "
+                    "while the step ran are not among them")
         return ("recreates the empty table: its rows are not restored by SQL; "
                 "restore them from a backup")
 
+    def lock(self, d: Dialect) -> Lock:
+        own = super().lock(d)
+        return replace(own, scans_table=True) if self.archive else own
+
     def assess(self, d: Dialect) -> Assessment:
         name = qualified(self.table.schema_, self.table.name)
+        kept: tuple[str, ...] = ()
+        if self.archive:
+            from .refill_table import archive_message
+
+            kept = (archive_message(d, self.table),)
         return Assessment(Safety.DANGEROUS, (
             f"Dropping {name} permanently deletes all of its rows.",
             "Safer: stop using the table in code first (multi-phase deprecation), "
-            "archive its data, then drop it.",
+            "archive its data, then drop it.", *kept,
         ))
 
     def table_key(self) -> tuple[str, str]:
         return (self.table.schema_ or "", self.table.name)
+
+
+def keep_dropped_rows(changes: list[Change], before: Schema, after: Schema,
+                      d: Dialect) -> None:
+    """A plan's own table drops keep the rows for a rollback, where the dialect can: not a
+    table the plan creates again (its rows are another matter), nor a partitioned table
+    or a partition (their rows move with the hierarchy)."""
+    if not d.archives_dropped_tables:
+        return
+    for c in changes:
+        if isinstance(c, DropTable) and not c.recreated and c.table.partition_by is None \
+                and c.table.partition_of is None \
+                and after.table(c.table.schema_ or "", c.table.name) is None:
+            c.archive = True
+
+
+CHANGE_ANNOTATORS.append(keep_dropped_rows)

@@ -53,7 +53,8 @@ def fill_archive_name(table: Table, column: str) -> str:
 def picked_sql(d: Dialect, key: Sequence[str], column: str, alias: str | None = None) -> str:
     """The archive's columns read from the table: the key, then the old value, as text."""
     pre = f"{alias}." if alias else ""
-    return ", ".join(f"{d.as_text(pre + d.quote(c))} AS {d.quote(c)}" for c in [*key, column])
+    return ", ".join(f"{d.archived_text(pre + d.quote(c))} AS {d.quote(c)}"
+                     for c in [*key, column])
 
 
 def archive_create_sql(d: Dialect, source: str, archive: str, key: Sequence[str],

@@ -120,6 +120,9 @@ class Dialect(ABC):
     # changes (its batches: keeping_update), for its undo to put back
     # (changes/unfill_column.py).
     records_filled_rows: bool = False
+    # A plan that drops a table copies its rows into an archive table first (bounded),
+    # for a rollback to refill the table it creates again (changes/refill_table.py).
+    archives_dropped_tables: bool = False
     # How the server changes a table (what the differ plans): most ALTERs rebuild the
     # table (SQLite: a new table, rows copied, renamed); a new partitioning cannot be
     # ALTERed in (the table is dropped and created again); a generated column is dropped
@@ -279,6 +282,11 @@ class Dialect(ABC):
     def as_text(self, expr: str) -> str:
         """``expr`` as the server's text form (key values travel between sessions so)."""
         return expr
+
+    def archived_text(self, expr: str) -> str:
+        """``expr`` as text in an archive table of Lockplane's own: depending on nothing of
+        the schema (a column's collation, which the plan may drop)."""
+        return self.as_text(expr)
 
     def row_lock_wait(self, lock_timeout_ms: int) -> str:
         """What a write batch's ``lock_timeout_ms`` becomes on this server, as an operator

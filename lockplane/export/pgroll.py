@@ -305,12 +305,22 @@ class _Exporter:
         return [{"drop_column": {"table": self._table(found[0]), "column": found[1].name}}]
 
     def _drop_table(self, nodes: list[ast.Node], step: Step) -> list[Op] | None:
-        node = nodes[0]
-        if len(nodes) > 1 or not isinstance(node, ast.DropStmt) \
-                or node.removeType != ObjectType.OBJECT_TABLE:
+        *before, node = nodes
+        if not isinstance(node, ast.DropStmt) or node.removeType != ObjectType.OBJECT_TABLE \
+                or not all(isinstance(n, ast.CreateSchemaStmt | ast.DoStmt) for n in before):
             return None
         obj = self._object(node)
-        return None if obj is None else [{"drop_table": {"name": obj[1]}}]
+        if obj is None:
+            return None
+        if before:
+            # The plan's copy of the rows, for a Lockplane rollback (changes/refill_table.py):
+            # pgroll keeps the table itself until 'pgroll complete' (a rollback before then
+            # has the rows), and drops it then.
+            self.warnings.append(f"{step.description}: the plan's archive of its rows is not "
+                                 "part of the pgroll migration (pgroll keeps the table until "
+                                 "'pgroll complete'); to keep a copy, run before "
+                                 f"'pgroll start': {'; '.join(_sql(n) for n in before)}")
+        return [{"drop_table": {"name": obj[1]}}]
 
     def _rename(self, nodes: list[ast.Node], kind: ObjectType) -> ast.RenameStmt | None:
         node = nodes[0]

@@ -50,6 +50,7 @@ class PostgresDialect(Dialect):
     state_schema = "lockplane"
     archives_dropped_values = True
     records_filled_rows = True
+    archives_dropped_tables = True
     now_sql = "now()"
     settles_orphaned_sessions = True
     has_not_valid_constraints = True
@@ -82,7 +83,7 @@ class PostgresDialect(Dialect):
         # archive gets their key and old value, and the UPDATE changes exactly those rows
         # (found by key: a row updated since the snapshot is the locked version).
         old = ", ".join([f"{k} AS lockplane_k{i}" for i, k in enumerate(key)]
-                        + [f"{self.as_text(c)} AS lockplane_t{i}"
+                        + [f"{self.archived_text(c)} AS lockplane_t{i}"
                            for i, c in enumerate([*key, column])])
         kept = ", ".join(f"lockplane_t{i}" for i in range(len(key) + 1))
         match = " AND ".join(f"{table}.{k} = lockplane_old.lockplane_k{i}"
@@ -193,6 +194,9 @@ class PostgresDialect(Dialect):
 
     def as_text(self, expr: str) -> str:
         return f"{expr}::text"
+
+    def archived_text(self, expr: str) -> str:
+        return f'{expr}::text COLLATE "default"'
 
     def cast_to_column(self, expr: str, sql_type: str) -> str:
         return f"CAST({expr} AS {sql_type})"
@@ -446,6 +450,11 @@ class PostgresDatabase(Database):
             "replay_lag)) * 1000) FROM pg_stat_replication")
         count, lag = rows[0]
         return int(count), (None if lag is None else float(lag))
+
+    def table_size_bytes(self, schema: str | None, table: str) -> int | None:
+        rows = self.query("SELECT pg_total_relation_size(to_regclass(%s))",
+                          (self.dialect.qname(schema, table),))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def table_exists(self, schema: str | None, table: str) -> bool:
         return bool(self.query(
