@@ -86,8 +86,11 @@ class _Dropper:
     def drop(self, name: str) -> None:
         self.names.put(name)
 
-    def drain(self) -> None:
+    def wait(self) -> None:
         self.names.join()
+
+    def drain(self) -> None:
+        self.wait()
         if self.errors:
             print("could not drop test databases:", *self.errors, sep="\n  ", file=sys.stderr)
 
@@ -104,6 +107,13 @@ def _drop_later(name: str, admin: str = PG_ADMIN_DSN) -> None:
     if _dropper is None:
         _dropper = _Dropper(admin)
     _dropper.drop(name)
+
+
+def wait_for_dropped_databases() -> None:
+    """Block until this worker's queued databases are gone: before dropping a role that
+    their objects or grants still name (DROP ROLE refuses while they exist)."""
+    if _dropper is not None:
+        _dropper.wait()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

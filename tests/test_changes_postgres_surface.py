@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from conftest import PG_ADMIN_DSN, pg_exec
+from conftest import PG_ADMIN_DSN, pg_exec, wait_for_dropped_databases
 from psycopg import sql
 from test_changes_postgres_objects import (
     apply_plan,
@@ -41,6 +41,7 @@ def role() -> Iterator[str]:
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
     yield name
+    wait_for_dropped_databases()  # their databases grant to it
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from conftest import pg_exec
+from conftest import pg_exec, wait_for_dropped_databases
 from psycopg import sql
 
 from lockplane.dialects.postgres.introspect import introspect
@@ -29,7 +29,7 @@ def roles(pg_admin_dsn: str) -> Iterator[tuple[str, str]]:
         for role in (reader, writer):
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
     yield reader, writer
-    # The per-test databases that referenced them are dropped by now.
+    wait_for_dropped_databases()  # the per-test databases that referenced them
     with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         for role in (reader, writer):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
