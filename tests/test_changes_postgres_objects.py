@@ -240,6 +240,23 @@ def test_enum_add_values_in_the_middle(pg_dsn_factory: DsnFactory) -> None:
     assert any("RENAME TO" in q for q in adds[0].rollback.sql)
 
 
+def test_enum_added_value_undone_around_replaced_holders(pg_dsn_factory: DsnFactory) -> None:
+    """The undo of an added value recreates the type last in the rollback, when the
+    CHECKs and indexes the plan replaced (swapped under a temporary name) are back: they
+    are dropped and made again around it; one the plan only drops is not there yet."""
+    a = """CREATE TYPE st AS ENUM ('x', 'y');
+CREATE TABLE t (id int PRIMARY KEY, s st, CONSTRAINT c CHECK (s <> 'x'),
+                CONSTRAINT d CHECK (s <> 'y' OR id > 0));
+CREATE INDEX i ON t (id) WHERE s = 'y';
+INSERT INTO t VALUES (1, 'y');
+"""
+    b = """CREATE TYPE st AS ENUM ('x', 'y', 'z');
+CREATE TABLE t (id int PRIMARY KEY, s st, CONSTRAINT d CHECK (s <> 'z' OR id > 0));
+CREATE INDEX i ON t (id) WHERE s = 'z';
+"""
+    roundtrip(pg_dsn_factory, a, b)
+
+
 def test_enum_value_removal_recreates_the_type(pg_dsn_factory: DsnFactory) -> None:
     a = ENUM_A.replace("('sad', 'happy')", "('sad', 'meh', 'happy')") + '''
 CREATE VIEW moods AS SELECT id, m FROM people;

@@ -125,6 +125,9 @@ def diff_enums(before: Schema, after: Schema, d: Dialect) -> list[Change]:
                 before, after, *key, users, routines_only=True)))
             continue
         readers = enum_readers(before, after, *key, users)
+        # The inverse (a recreate without the new values) runs near the end of a
+        # rollback, when the CHECKs this plan swaps for new ones are back.
+        holders = enum_holders(before, after, *key, replaced=True)
         values = list(b.values)
         for i, v in enumerate(a.values):
             if v in values:

@@ -92,10 +92,12 @@ def _mentions_type(sql: str | None, schema: str, name: str, prefix: str = "SELEC
 
 
 def enum_holders(before: Schema, after: Schema, schema: str,
-                 name: str) -> list[tuple[Table, Holder]]:
+                 name: str, *, replaced: bool = False) -> list[tuple[Table, Holder]]:
     """Indexes, CHECKs, triggers and policies of ``before`` that hold a value of the enum
     ``schema.name`` and that the plan keeps as they are (those it changes are its own
-    steps). Indexes of partitions are their parents' (made again with them)."""
+    steps). Indexes of partitions are their parents' (made again with them).
+    ``replaced``: also the CHECKs and indexes the plan replaces (same name, new
+    expression), which their swap puts back before a rollback reaches the type."""
     out: list[tuple[Table, Holder]] = []
     for t in before.tables:
         there = after.table(t.schema_ or "", t.name)
@@ -113,7 +115,10 @@ def enum_holders(before: Schema, after: Schema, schema: str,
         objs += [(po, _mentions_type(po.using, schema, name)
                   or _mentions_type(po.with_check, schema, name)) for po in t.policies]
         kept = [*there.indexes, *there.check_constraints, *there.triggers, *there.policies]
-        out += [(t, obj) for obj, holds in objs if holds and obj in kept]
+        swapped = {o.name for o in [*there.check_constraints, *there.indexes]} \
+            if replaced else set()
+        out += [(t, obj) for obj, holds in objs if holds and (
+            obj in kept or (isinstance(obj, CheckConstraint | Index) and obj.name in swapped))]
     return out
 
 
