@@ -184,3 +184,30 @@ def test_renamed_then_retyped_column_keeps_its_readers(pg_dsn_factory) -> None:
     assert {s for s in steps if s.startswith("Drop ")} == {
         "Drop view public.note_sizes (recreated below)",
         "Drop function public.big_notes() (created again below)"}, steps
+
+
+TRIGGERS = """
+CREATE TABLE t (id int PRIMARY KEY, a int, b int, c int);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER when_a BEFORE UPDATE ON t FOR EACH ROW WHEN (NEW.a > 0) EXECUTE FUNCTION touch();
+CREATE TRIGGER of_b BEFORE UPDATE OF b ON t FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE TRIGGER whole_row BEFORE UPDATE ON t FOR EACH ROW
+  WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION touch();
+ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+CREATE POLICY on_a ON t USING (a > 0);
+CREATE POLICY on_b ON t USING (b > 0) WITH CHECK (c > 0);
+INSERT INTO t VALUES (1, 1, 2, 3);
+"""
+
+
+def test_only_triggers_and_policies_naming_the_retyped_column_are_recreated(
+        pg_dsn_factory) -> None:
+    """A trigger's WHEN / UPDATE OF and a policy's expressions pin the columns they name
+    (read with the parser; a whole-row reference pins every column)."""
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, TRIGGERS)
+    pg_exec(b, TRIGGERS.replace(" b int,", " b bigint,"))
+    plan = roundtrip(a, b, shadow=True)["plan"]
+    dropped = sorted(s.description for s in plan.steps if s.description.startswith("Drop "))
+    assert [d.split(" on ")[0] for d in dropped] == [
+        "Drop policy on_b", "Drop trigger of_b", "Drop trigger whole_row"], dropped

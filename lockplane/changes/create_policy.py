@@ -22,7 +22,7 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import columns_retyped, comment_sql, grantee_sql
+from .pg_common import changed_columns, columns_read, comment_sql, grantee_sql
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -90,14 +90,24 @@ def diff_policies(b: Table, a: Table, d: Dialect) -> list[Change]:
     s = a.schema_ or ""
     old = {p.name: p for p in b.policies}
     new = {p.name: p for p in a.policies}
-    # Policy expressions pin their columns' types: recreate them around such changes.
-    retyped = columns_retyped(b, a)
+    # Policy expressions pin their columns' types: recreate them around a change of
+    # the columns they name.
+    changed = changed_columns(b, a)
+    names = [c.name for c in b.columns]
+
+    def pinned(p: Policy) -> bool:
+        if not changed:
+            return False
+        exprs = [e for e in (p.using, p.with_check) if e]
+        read = columns_read("SELECT " + ", ".join(exprs), names) if exprs else set()
+        return read is None or bool(read & changed)
+
     out: list[Change] = []
     for name, p in new.items():
         prev = old.get(name)
         if prev is None:
             out.append(CreatePolicy(s, a.name, p))
-        elif not same(prev, p, "comment") or retyped:
+        elif not same(prev, p, "comment") or pinned(prev):
             out.append(DropPolicy(s, b.name, prev))
             out.append(CreatePolicy(s, a.name, p))
         elif prev.comment != p.comment:

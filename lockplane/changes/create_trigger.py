@@ -23,7 +23,7 @@ from .base import (
     Safety,
     register,
 )
-from .pg_common import columns_retyped, comment_sql
+from .pg_common import changed_columns, columns_read, comment_sql
 from .table_parts import PART_BUILDERS
 
 if TYPE_CHECKING:
@@ -114,14 +114,23 @@ def diff_triggers(b: Table, a: Table, d: Dialect) -> list[Change]:
     s = a.schema_ or ""
     old = {t.name: t for t in b.triggers}
     new = {t.name: t for t in a.triggers}
-    # A trigger condition (WHEN, UPDATE OF) pins its columns' types: recreate around it.
-    retyped = columns_retyped(b, a)
+    # A trigger condition (WHEN, UPDATE OF) pins its columns' types: recreate around a
+    # change of the columns it names.
+    changed = changed_columns(b, a)
+    names = [c.name for c in b.columns]
+
+    def pinned(t: Trigger) -> bool:
+        if not changed or not _pins_columns(t):
+            return False
+        read = columns_read(t.definition, names)
+        return read is None or bool(read & changed)
+
     out: list[Change] = []
     for name, t in new.items():
         prev = old.get(name)
         if prev is None:
             out.append(CreateTrigger(s, a.name, t))
-        elif prev.definition != t.definition or (retyped and _pins_columns(prev)):
+        elif prev.definition != t.definition or pinned(prev):
             out.append(DropTrigger(s, b.name, prev))
             out.append(CreateTrigger(s, a.name, t))
         else:  # (enabled states and trigger comments are PostgreSQL's; else equal)

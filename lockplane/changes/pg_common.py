@@ -280,6 +280,41 @@ def changed_columns(b: Table, a: Table) -> set[str]:
     return out | plan_regeneration(b, a).names
 
 
+def columns_read(statement: str, columns: Iterable[str]) -> set[str] | None:
+    """The table's columns a statement's column references name (a trigger's WHEN and
+    UPDATE OF, a policy's expressions), read with PostgreSQL's parser; None when it may
+    read the whole row (``t.*``, ``NEW``, a row variable) or cannot be read: then every
+    column counts. Over-counting only recreates something that could have stayed."""
+    import pglast
+    from pglast import ast
+
+    known = set(columns)
+    found: set[str] = set()
+
+    def walk(node: object) -> bool:
+        if isinstance(node, ast.ColumnRef):
+            fields = node.fields or ()
+            last = fields[-1] if fields else None
+            if not isinstance(last, ast.String) or (len(fields) == 1
+                                                    and last.sval not in known):
+                return False
+            found.add(last.sval)
+            return True
+        if isinstance(node, ast.CreateTrigStmt):
+            found.update(c.sval for c in node.columns or () if isinstance(c, ast.String))
+        if isinstance(node, ast.Node):
+            return all(walk(getattr(node, a, None)) for a in type(node).__slots__)
+        if isinstance(node, tuple | list):
+            return all(walk(item) for item in node)
+        return True
+
+    try:
+        tree = pglast.parse_sql(statement)
+    except pglast.parser.ParseError:
+        return None
+    return found & known if walk(tree) else None
+
+
 # The temporary name an object is built under before it takes its real one (multi-phase
 # contract phases, same-name replacements in a plan).
 TEMP_SUFFIX = "__lp_new"
