@@ -696,7 +696,20 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                 # one has reached the target hash and still has work to do.
                 if plan.target_hash and at_target(live, plan, [], d, live_hash) and not (
                         running and running.steps_done < len(plan.steps)):
-                    return ApplyResult("already_applied", None, 0, live_hash, schema_after=live)
+                    if running is None:
+                        return ApplyResult("already_applied", None, 0, live_hash,
+                                           schema_after=live)
+                    # Its run committed every step and stopped before the end-state
+                    # check (record keeps no hash after the last step); this is that
+                    # check. Carried on under a new record, as a resumed run is.
+                    with db.transaction():
+                        migration_id = history.start(pid, plan, who(opts.applied_by))
+                        history.progress(migration_id, len(plan.steps), None)
+                        history.finish(migration_id, "applied", live_hash,
+                                       f"every step was committed by migration {running.id}, "
+                                       "whose process stopped before checking the end state")
+                    return ApplyResult("already_applied", migration_id, 0, live_hash,
+                                       schema_after=live)
                 # (a scratch copy only when the live schema alone cannot tell)
                 point = resume_point(live, plan, running, lambda step: hash_before_on_scratch(
                     db, live, step, opts.shadow_dsn or target_dsn)) if running else None

@@ -135,9 +135,12 @@ def test_stopped_after_the_last_commit_is_already_applied(case, monkeypatch) -> 
     _stop_after_last_commit(plan, source, monkeypatch)
     result = apply_plan(plan, source, OPTS)
     assert result.status == "already_applied" and result.hash_after == plan.target_hash
-    [(status, done, _, _, _, error)] = _history(source)
+    [(status, done, _, _, _, error), finished] = _history(source)
     assert (status, done) == ("interrupted", len(plan.steps))
     assert "during its last bookkeeping" in error
+    # The re-run is that end-state check: recorded as the run that finished the plan.
+    assert finished[:2] == ("applied", len(plan.steps))
+    assert "every step was committed by migration" in finished[5], finished
 
 
 def test_stopped_after_the_last_commit_then_changed_is_refused(case, monkeypatch) -> None:
