@@ -101,6 +101,26 @@ def test_rollback_refills_dropped_not_null_columns(pg_dsn: str, tmp_path: Path) 
                  "'%not_null_lp%'") == [(0,)]
 
 
+def test_archive_holds_no_collation_the_plan_drops(pg_dsn: str, tmp_path: Path) -> None:
+    """The archive keeps values and keys as text without their columns' collations: the
+    plan drops the collation after the column, and a collated text key still matches."""
+    coll = "CREATE COLLATION lp_de (provider = icu, locale = 'de-DE');\n"
+    pg_exec(pg_dsn, coll + "CREATE TABLE t (k text COLLATE lp_de PRIMARY KEY, "
+                    "v text COLLATE lp_de NOT NULL);"
+                    "INSERT INTO t VALUES ('a', 'x'), ('B', 'y'), ('ß', 'z');")
+    want = _rows(pg_dsn, "SELECT k, v FROM t ORDER BY k")
+    start = _hash(pg_dsn)
+    (tmp_path / "after.sql").write_text("CREATE TABLE t (k text PRIMARY KEY);")
+    plan_path = tmp_path / "plan.json"
+    plan = _plan(pg_dsn, tmp_path / "after.sql", plan_path)
+    assert "drop_collation" in [s["kind"] for s in plan["steps"]]
+    for verb in ("apply", "rollback"):
+        _ok(lockplane(verb, str(plan_path), "--target", pg_dsn, "--auto-approve",
+                      "--safety", "permissive"))
+    assert _rows(pg_dsn, "SELECT k, v FROM t ORDER BY k") == want
+    assert _hash(pg_dsn) == start
+
+
 def test_rows_without_a_value_leave_the_column_nullable(pg_dsn: str, tmp_path: Path) -> None:
     pg_exec(pg_dsn, BEFORE + ROWS)
     (tmp_path / "after.sql").write_text(AFTER)

@@ -52,8 +52,9 @@ def archive_sql(d: Dialect, table: Table, key: Sequence[str],
     """Copy the non-NULL values of ``columns`` with ``key`` into their archive (emptying
     one an earlier apply of the same drop left)."""
     name = d.archive_table(archive_name(table, [c.name for c in columns]))
-    picked = ", ".join(f"{d.as_text(d.quote(k))} AS {d.quote(k)}" for k in key)
-    picked += "".join(f", {d.as_text(d.quote(c.name))} AS {d.quote(c.name)}"
+    # (as text without the columns' collations: the plan may drop those afterwards)
+    picked = ", ".join(f"{d.archived_text(d.quote(k))} AS {d.quote(k)}" for k in key)
+    picked += "".join(f", {d.archived_text(d.quote(c.name))} AS {d.quote(c.name)}"
                       for c in columns)
     some = " OR ".join(f"{d.quote(c.name)} IS NOT NULL" for c in columns)
     src = table_name(d, table)
@@ -97,7 +98,7 @@ class RefillColumn(Change):
         sets = ", ".join(f"{d.quote(c.name)} = {d.cast_to_column(f'{a}.{d.quote(c.name)}', c.type)}"
                          for c in self.columns)
         own = d.quote(self.table.name)
-        match = " AND ".join(f"{d.as_text(f'{own}.{d.quote(k)}')} = {a}.{d.quote(k)}"
+        match = " AND ".join(f"{d.archived_text(f'{own}.{d.quote(k)}')} = {a}.{d.quote(k)}"
                              for k in self.key)
         archive = d.archive_table(self._archive())
         return [f"UPDATE {t} SET {sets} FROM {archive} AS {a} WHERE {match}",
