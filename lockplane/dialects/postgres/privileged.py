@@ -374,6 +374,7 @@ _PARTS: dict[str, tuple[bool, bool, bool, bool, bool, bool]] = {
     "validate": (False, False, False, False, False, False),
     "attach": (True, False, False, False, False, True),
     "partition": (False, False, False, False, False, True),
+    "read": (False, False, False, False, False, False),  # a view's query: _RETURN rules
     "domain": (False, False, False, True, False, False),
 }
 _REWRITES = {AT.AT_AlterColumnType, AT.AT_SetLogged, AT.AT_SetUnLogged,
@@ -384,9 +385,28 @@ def _rel(node: ast.RangeVar) -> tuple[str | None, str]:
     return node.schemaname, node.relname
 
 
+class _Relations(Visitor):
+    def __init__(self) -> None:
+        self.names: set[tuple[str | None, str]] = set()
+
+    def visit_RangeVar(self, ancestors: object, node: ast.RangeVar) -> None:  # noqa: N802
+        self.names.add(_rel(node))
+
+
 def _reevaluated(stmt: ast.Node, rewrites: bool) -> list[_Want]:
     """What of a table's stored expressions this statement evaluates again."""
     out: list[_Want] = []
+    query = stmt.query if isinstance(stmt, ast.CreateTableAsStmt) and not (
+        stmt.into is not None and stmt.into.skipData) else \
+        stmt.selectStmt if isinstance(stmt, ast.InsertStmt) else \
+        stmt if isinstance(stmt, ast.SelectStmt) else None
+    if query is not None:
+        # A query runs the queries of the views it reads (a materialized view created
+        # with data over a view whose function the plan gives a new body).
+        rels = _Relations()
+        rels(query)
+        out += [_Want("read", schema, name) for schema, name in sorted(
+            rels.names, key=lambda r: (r[0] or "", r[1]))]
     if isinstance(stmt, ast.AlterTableStmt) and stmt.relation is not None:
         schema, name = _rel(stmt.relation)
         cmds = stmt.cmds or ()
@@ -397,6 +417,8 @@ def _reevaluated(stmt: ast.Node, rewrites: bool) -> list[_Want]:
                 out.append(_Want("validate", schema, name, c.name))
             elif c.subtype == AT.AT_AttachPartition:
                 out.append(_Want("attach", schema, name))
+    elif isinstance(stmt, ast.RefreshMatViewStmt) and stmt.relation is not None:
+        out.append(_Want("read", *_rel(stmt.relation)))
     elif isinstance(stmt, ast.CreateStmt) and stmt.partbound is not None:
         # CREATE TABLE ... PARTITION OF: the parent's default partition is scanned for rows
         # that would belong to the new one, through the partition key.
@@ -441,6 +463,11 @@ WITH RECURSIVE rel AS (
   SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relname = ANY(%(names)s) AND (%(schema)s::text IS NULL OR n.nspname = %(schema)s)
     AND NOT %(is_domain)s),
+reach(oid) AS (
+  SELECT oid FROM rel WHERE %(reads)s
+  UNION SELECT d.refobjid FROM reach JOIN pg_rewrite r ON r.ev_class = reach.oid
+  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+    AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> reach.oid),
 dom(oid) AS (
   SELECT a.atttypid FROM pg_attribute a
   WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0 AND NOT a.attisdropped
@@ -459,6 +486,8 @@ objs(classid, objid) AS (
   UNION ALL SELECT 'pg_attrdef'::regclass::oid, d.oid FROM pg_attrdef d
   WHERE %(defaults)s AND d.adrelid IN (SELECT oid FROM rel)
   UNION ALL SELECT 'pg_class'::regclass::oid, oid FROM rel WHERE %(partkey)s
+  UNION ALL SELECT 'pg_rewrite'::regclass::oid, r.oid FROM pg_rewrite r
+  WHERE r.ev_class IN (SELECT oid FROM reach)
   UNION ALL SELECT 'pg_trigger'::regclass::oid, t.oid FROM pg_trigger t
   WHERE %(triggers)s AND NOT t.tgisinternal AND t.tgenabled <> 'D'
     AND t.tgrelid IN (SELECT oid FROM rel)
@@ -514,7 +543,8 @@ def _stored_calls(db: PostgresDatabase, wants: Sequence[_Want], defined: Sequenc
         rows = db.query(_STORED_SQL, {
             "names": names, "schema": want.schema, "is_domain": want.kind == "domain",
             "indexes": indexes, "checks": checks, "defaults": defaults, "domains": domains,
-            "triggers": triggers, "partkey": partkey, "constraint": want.constraint})
+            "triggers": triggers, "partkey": partkey, "constraint": want.constraint,
+            "reads": want.kind in ("read", "dml")})  # (a write fires the table's rules)
         for nsp, proname, obj, how in rows:
             call = (nsp, proname)
             if obj.startswith("table "):  # what a table itself calls: its partition key
@@ -537,6 +567,8 @@ def _planned_on(want: _Want, names: Sequence[str],
                 defined: Sequence[str]) -> set[tuple[str | None, str]]:
     """Functions the plan's own CREATE TABLE / CREATE INDEX / ALTER TABLE statements on a
     table written to call (a table the plan creates has nothing stored in the database)."""
+    if want.kind == "read":
+        return _planned_views(set(names), defined)
     if want.kind != "dml":
         return set()
     seen = _AllCalls()
@@ -551,6 +583,36 @@ def _planned_on(want: _Want, names: Sequence[str],
             if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt)) \
                     and isinstance(rel, ast.RangeVar) and rel.relname in names:
                 seen(stmt)
+    return seen.calls
+
+
+def _planned_views(names: set[str], defined: Sequence[str]) -> set[tuple[str | None, str]]:
+    """Functions the queries of the plan's own views with these names call, through the
+    views those read in turn."""
+    views: dict[str, ast.Node] = {}
+    for sql in defined:
+        try:
+            parsed = pglast.parse_sql(sql)
+        except ParseError:
+            continue
+        for raw in parsed:
+            stmt = raw.stmt
+            if isinstance(stmt, ast.ViewStmt) and stmt.view is not None:
+                views[stmt.view.relname] = stmt.query
+            elif isinstance(stmt, ast.CreateTableAsStmt) and stmt.into is not None \
+                    and stmt.into.rel is not None:
+                views[stmt.into.rel.relname] = stmt.query
+    seen = _AllCalls()
+    todo, done = list(names), set()
+    while todo:
+        name = todo.pop()
+        if name in done or name not in views:
+            continue
+        done.add(name)
+        seen(views[name])
+        rels = _Relations()
+        rels(views[name])
+        todo += [n for _, n in rels.names]
     return seen.calls
 
 
