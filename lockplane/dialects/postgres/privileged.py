@@ -10,7 +10,7 @@ asked of the server (their ACLs), not kept in a list here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pglast
@@ -250,6 +250,17 @@ class _Definition:
         return seen
 
 
+def _parsed(statements: Sequence[str]) -> Iterator[ast.Node]:
+    """The statements of ``statements`` as parse trees, skipping any that do not parse."""
+    for sql in statements:
+        try:
+            parsed = pglast.parse_sql(sql)
+        except ParseError:
+            continue
+        for raw in parsed:
+            yield raw.stmt
+
+
 def _definitions(statements: Sequence[str]) -> list[_Definition]:
     out = []
     for sql in statements:
@@ -437,16 +448,10 @@ def _renamed_from(defined: Sequence[str]) -> dict[str, set[str]]:
     """Table names the plan renames, new name -> the names it had before (the database
     holds a table under the name it has before the plan runs)."""
     before: dict[str, set[str]] = {}
-    for sql in defined:
-        try:
-            parsed = pglast.parse_sql(sql)
-        except ParseError:
-            continue
-        for raw in parsed:
-            stmt = raw.stmt
-            if isinstance(stmt, ast.RenameStmt) and stmt.renameType == ObjectType.OBJECT_TABLE \
-                    and stmt.relation is not None and stmt.newname:
-                before.setdefault(stmt.newname, set()).add(stmt.relation.relname)
+    for stmt in _parsed(defined):
+        if isinstance(stmt, ast.RenameStmt) and stmt.renameType == ObjectType.OBJECT_TABLE \
+                and stmt.relation is not None and stmt.newname:
+            before.setdefault(stmt.newname, set()).add(stmt.relation.relname)
     changed = True
     while changed:  # a -> b -> c: c was also a
         changed = False
@@ -572,17 +577,11 @@ def _planned_on(want: _Want, names: Sequence[str],
     if want.kind != "dml":
         return set()
     seen = _AllCalls()
-    for sql in defined:
-        try:
-            parsed = pglast.parse_sql(sql)
-        except ParseError:
-            continue
-        for raw in parsed:
-            stmt = raw.stmt
-            rel = getattr(stmt, "relation", None)
-            if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt)) \
-                    and isinstance(rel, ast.RangeVar) and rel.relname in names:
-                seen(stmt)
+    for stmt in _parsed(defined):
+        rel = getattr(stmt, "relation", None)
+        if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt)) \
+                and isinstance(rel, ast.RangeVar) and rel.relname in names:
+            seen(stmt)
     return seen.calls
 
 
@@ -590,18 +589,12 @@ def _planned_views(names: set[str], defined: Sequence[str]) -> set[tuple[str | N
     """Functions the queries of the plan's own views with these names call, through the
     views those read in turn."""
     views: dict[str, ast.Node] = {}
-    for sql in defined:
-        try:
-            parsed = pglast.parse_sql(sql)
-        except ParseError:
-            continue
-        for raw in parsed:
-            stmt = raw.stmt
-            if isinstance(stmt, ast.ViewStmt) and stmt.view is not None:
-                views[stmt.view.relname] = stmt.query
-            elif isinstance(stmt, ast.CreateTableAsStmt) and stmt.into is not None \
-                    and stmt.into.rel is not None:
-                views[stmt.into.rel.relname] = stmt.query
+    for stmt in _parsed(defined):
+        if isinstance(stmt, ast.ViewStmt) and stmt.view is not None:
+            views[stmt.view.relname] = stmt.query
+        elif isinstance(stmt, ast.CreateTableAsStmt) and stmt.into is not None \
+                and stmt.into.rel is not None:
+            views[stmt.into.rel.relname] = stmt.query
     seen = _AllCalls()
     todo, done = list(names), set()
     while todo:
@@ -655,21 +648,15 @@ def _domain_calls(db: PostgresDatabase, types: set[tuple[str | None, str]],
     if not types:
         return set()
     calls = _AllCalls()
-    for sql in defined:
-        try:
-            parsed = pglast.parse_sql(sql)
-        except ParseError:
-            continue
-        for raw in parsed:
-            stmt = raw.stmt
-            if isinstance(stmt, (ast.CreateDomainStmt, ast.AlterDomainStmt)):
-                names = [getattr(n, "sval", "") for n in
-                         (stmt.domainname if isinstance(stmt, ast.CreateDomainStmt)
-                          else stmt.typeName) or ()]
-                if names and any(n == names[-1] and (sch is None or len(names) < 2
-                                                     or sch == names[-2])
-                                 for sch, n in types):
-                    calls(stmt)
+    for stmt in _parsed(defined):
+        if isinstance(stmt, (ast.CreateDomainStmt, ast.AlterDomainStmt)):
+            names = [getattr(n, "sval", "") for n in
+                     (stmt.domainname if isinstance(stmt, ast.CreateDomainStmt)
+                      else stmt.typeName) or ()]
+            if names and any(n == names[-1] and (sch is None or len(names) < 2
+                                                 or sch == names[-2])
+                             for sch, n in types):
+                calls(stmt)
     rows = db.query(
         "SELECT 'ALTER DOMAIN x ADD ' || pg_get_constraintdef(c.oid) FROM pg_constraint c "
         "JOIN pg_type t ON t.oid = c.contypid JOIN pg_namespace n ON n.oid = t.typnamespace "
