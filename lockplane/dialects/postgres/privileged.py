@@ -250,43 +250,45 @@ class _Definition:
         return seen
 
 
-def _parsed(statements: Sequence[str]) -> Iterator[ast.Node]:
-    """The statements of ``statements`` as parse trees, skipping any that do not parse."""
+def _parsed_raw(statements: Sequence[str]) -> Iterator[tuple[str, ast.RawStmt]]:
+    """(text, raw statement) of each statement in ``statements``, skipping texts that
+    do not parse."""
     for sql in statements:
         try:
             parsed = pglast.parse_sql(sql)
         except ParseError:
             continue
         for raw in parsed:
-            yield raw.stmt
+            yield sql, raw
+
+
+def _parsed(statements: Sequence[str]) -> Iterator[ast.Node]:
+    """The statements of ``statements`` as parse trees, skipping any that do not parse."""
+    for _, raw in _parsed_raw(statements):
+        yield raw.stmt
 
 
 def _definitions(statements: Sequence[str]) -> list[_Definition]:
     out = []
-    for sql in statements:
-        try:
-            parsed = pglast.parse_sql(sql)
-        except ParseError:
+    for sql, raw in _parsed_raw(statements):
+        stmt = raw.stmt
+        if isinstance(stmt, ast.DefineStmt) and stmt.kind == ObjectType.OBJECT_AGGREGATE:
+            out.append(_aggregate(stmt))
             continue
-        for raw in parsed:
-            stmt = raw.stmt
-            if isinstance(stmt, ast.DefineStmt) and stmt.kind == ObjectType.OBJECT_AGGREGATE:
-                out.append(_aggregate(stmt))
-                continue
-            if not isinstance(stmt, ast.CreateFunctionStmt):
-                continue
-            schema, name = _names_of(stmt.funcname)
-            language, body = "sql", None
-            for opt in stmt.options or ():
-                if opt.defname == "language":
-                    language = opt.arg.sval.lower()
-                elif opt.defname == "as":
-                    body = opt.arg[0].sval if opt.arg else None
-            text = sql[raw.stmt_location:raw.stmt_location + (raw.stmt_len or len(sql))]
-            # (the parser has folded an unquoted name already; a quoted one keeps its
-            # case, and is the name calls use: "Wipe"() is not wipe())
-            out.append(_Definition(schema, name, language, text,
-                                   body, stmt.sql_body))
+        if not isinstance(stmt, ast.CreateFunctionStmt):
+            continue
+        schema, name = _names_of(stmt.funcname)
+        language, body = "sql", None
+        for opt in stmt.options or ():
+            if opt.defname == "language":
+                language = opt.arg.sval.lower()
+            elif opt.defname == "as":
+                body = opt.arg[0].sval if opt.arg else None
+        text = sql[raw.stmt_location:raw.stmt_location + (raw.stmt_len or len(sql))]
+        # (the parser has folded an unquoted name already; a quoted one keeps its
+        # case, and is the name calls use: "Wipe"() is not wipe())
+        out.append(_Definition(schema, name, language, text,
+                               body, stmt.sql_body))
     return out
 
 
