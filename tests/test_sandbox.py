@@ -357,13 +357,17 @@ def test_private_scratch_server(pg_dsn: str, tmp_path: Path, arena: Arena) -> No
 def test_functions_a_step_evaluates_are_read_not_trusted(pg_dsn: str, tmp_path: Path) -> None:
     """A default or index expression that calls the schema's own functions applies when
     they only compute a value; one whose function (through another) changes rows is
-    refused before anything runs, unless acknowledged."""
+    refused before anything runs, unless acknowledged; so is one whose function calls a
+    name the check cannot resolve."""
     pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
     pure = tmp_path / "pure.sql"
     pure.write_text(
         "CREATE FUNCTION twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT $1 * 2 $$;\n"
         "CREATE FUNCTION three() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$\n"
-        "DECLARE x int; BEGIN x := twice(1) + 1; RETURN x; END $$;\n"
+        # (keywords the expression scan sees before "(" are syntax, not unknown calls)
+        "DECLARE x int; BEGIN x := coalesce(twice(1), 0) + greatest(1, 2) + nullif(1, 2)\n"
+        "  + length(lower(left('Ab', 1))) + 1;\n"
+        "IF exists(SELECT 1) AND x IN (1, 2) THEN x := 3; END IF; RETURN x; END $$;\n"
         "CREATE TABLE t (id int PRIMARY KEY, b int DEFAULT three());\n"
         "CREATE INDEX t_twice ON t (twice(id));\n")
     proc = run("apply", "--schema", str(pure), "--target", pg_dsn, "--auto-approve")
@@ -383,6 +387,13 @@ def test_functions_a_step_evaluates_are_read_not_trusted(pg_dsn: str, tmp_path: 
     assert "public.wipe (through public.wipe_v): DELETE" in " ".join(proc.stderr.split())
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    unknown = tmp_path / "unknown.sql"
+    unknown.write_text(pure.read_text().replace("x := 3;", "x := nowhere.helper(x);")
+                       .replace("DEFAULT three()", "DEFAULT three(), d int DEFAULT three()"))
+    proc = run("apply", "--schema", str(unknown), "--target", pg_dsn, "--auto-approve")
+    assert proc.returncode == 3, proc.stderr
+    assert ("public.three: calls nowhere.helper(), which is neither in the plan nor a "
+            "function of the database") in " ".join(proc.stderr.split())
     proc = run("apply", "--schema", str(hostile), "--target", pg_dsn, "--auto-approve",
                "--acknowledge", "privileged-function")
     assert proc.returncode == 0, proc.stderr

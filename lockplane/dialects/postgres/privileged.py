@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pglast
+import pglast.keywords
 from pglast import ast
 from pglast.enums import AlterTableType as AT
 from pglast.enums import ObjectType
@@ -716,7 +717,7 @@ def _effects_of(db: PostgresDatabase, root: tuple[str | None, str],
     """What a called function does beyond computing a value, through what it calls."""
     todo: list[tuple[tuple[str | None, str], tuple[str, ...]]] = [(root, ())]
     seen: set[tuple[str | None, str]] = set()
-    builtins: set[str] = set()
+    builtins: dict[tuple[str | None, str], tuple[str, ...]] = {}
     while todo:
         call, path = todo.pop()
         if call in seen or len(seen) > 200:
@@ -725,7 +726,7 @@ def _effects_of(db: PostgresDatabase, root: tuple[str | None, str],
         defs = _lookup(db, call, planned) if call[0] != "pg_catalog" else []
         if not defs:
             if path:  # (the step's own calls of built-ins are in plain sight)
-                builtins.add(call[1])
+                builtins.setdefault(call, path)
             continue
         for d in defs:
             read = d.read()
@@ -735,15 +736,60 @@ def _effects_of(db: PostgresDatabase, root: tuple[str | None, str],
                 return _say(where, sorted(set(read.effects))[0])
             todo.extend((c, where) for c in read.calls)
             todo.extend((c, where) for c in catalog.functions_of(read.ops, read.typenames))
-    from ...optsql import _SIDE_EFFECT_FUNCTIONS, _SIDE_EFFECT_PREFIXES
-
-    risky = sorted(b for b in builtins
-                   if b in _SIDE_EFFECT_FUNCTIONS or b.startswith(_SIDE_EFFECT_PREFIXES))
-    risky += [p for p in privileged_names(db, builtins) if p not in risky]
+    unknown, risky = _judge_builtins(db, builtins)
+    if unknown:
+        call, path = unknown[0]
+        label = f"{call[0]}.{call[1]}" if call[0] else call[1]
+        return _say(path, f"calls {label}(), which is neither in the plan nor a function "
+                          "of the database (the check cannot see what it would run)")
     if risky:
         root_label = f"{root[0]}.{root[1]}" if root[0] else root[1]
         return f"{root_label}: calls {', '.join(risky)}"
     return ""
+
+
+_KEYWORDS = (pglast.keywords.RESERVED_KEYWORDS | pglast.keywords.COL_NAME_KEYWORDS
+             | pglast.keywords.TYPE_FUNC_NAME_KEYWORDS | pglast.keywords.UNRESERVED_KEYWORDS)
+
+
+def _judge_builtins(db: PostgresDatabase,
+                    calls: dict[tuple[str | None, str], tuple[str, ...]],
+                    ) -> tuple[list[tuple[tuple[str | None, str], tuple[str, ...]]], list[str]]:
+    """The calls a user-defined function makes of functions that are not user-defined:
+    (those the database has no function for, the names that are risky).
+
+    A name the server would resolve to something the check cannot see (it is in neither
+    the plan nor the catalog) is not trusted: every way past this check so far went
+    through such a mismatch. A keyword the PL/pgSQL expression scan read as a call
+    (``coalesce(``, ``exists(``) is syntax, not a function. A built-in or an extension's
+    function is risky when it has side effects, or when PUBLIC may not execute it or use
+    its schema (``pg_read_file``, pg_cron's ``cron.schedule``)."""
+    from ...optsql import _SIDE_EFFECT_FUNCTIONS, _SIDE_EFFECT_PREFIXES
+
+    if not calls:
+        return [], []
+    rows = db.query(
+        "SELECT p.proname, n.nspname, NOT EXISTS (SELECT 1 FROM aclexplode(coalesce("
+        "  p.proacl, acldefault('f', p.proowner))) a "
+        "  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') "
+        "OR (n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT EXISTS ("
+        "  SELECT 1 FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
+        "  WHERE a.grantee = 0 AND a.privilege_type = 'USAGE')) "
+        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE p.proname = ANY(%s)", (sorted({name for _, name in calls}),))
+    unknown, risky = [], set()
+    for call, path in sorted(calls.items(), key=lambda c: (c[0][0] or "", c[0][1])):
+        schema, name = call
+        found = [closed for proname, nsp, closed in rows
+                 if proname == name and schema in (None, nsp)]
+        if not found:
+            if schema is None and name in _KEYWORDS:
+                continue
+            unknown.append((call, path))
+        elif any(found) or name in _SIDE_EFFECT_FUNCTIONS \
+                or name.startswith(_SIDE_EFFECT_PREFIXES):
+            risky.add(name)
+    return unknown, sorted(risky)
 
 
 def _say(path: tuple[str, ...], effect: str) -> str:
