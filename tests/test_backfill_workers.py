@@ -141,7 +141,12 @@ def test_chunks_run_on_workers_and_a_dead_workers_chunk_is_finished(
     stop = threading.Event()
 
     def kill_a_busy_worker() -> None:
-        """SIGKILL the worker (and its flow-run subprocess) of a chunk with rows done."""
+        """SIGKILL the worker (and its flow-run subprocess) of a chunk with rows done.
+
+        Preferably once every chunk not done has had a runner for a while: a chunk run
+        on the killed worker that was still starting (no runner seen yet) is only judged
+        dead after ``chunk_start_s`` (45 s here), one with a runner after
+        ``chunk_stale_s``. A chunk about to leave the window is killed regardless."""
         deadline = time.monotonic() + KILL_TIMEOUT_S
         while not stop.is_set() and time.monotonic() < deadline:
             time.sleep(0.3)
@@ -150,9 +155,14 @@ def test_chunks_run_on_workers_and_a_dead_workers_chunk_is_finished(
                 continue
             tag = f"backfill:{status[0].id}"
             with psycopg.connect(pg_dsn) as conn:
-                busy = {c for (c,) in conn.execute(
-                    "SELECT chunk FROM lockplane.backfills WHERE status = 'running' "
-                    "AND rows_scanned >= 2500 AND rows_scanned <= rows_estimate - 4000")}
+                rows = conn.execute(
+                    "SELECT chunk, status, rows_scanned, rows_estimate "
+                    "FROM lockplane.backfills").fetchall()
+            settled = len(rows) == CHUNKS and all(
+                st == "done" or (st == "running" and n >= 2500) for _, st, n, _ in rows)
+            busy = {c for c, st, n, est in rows
+                    if st == "running" and 2500 <= n <= (est or 0) - 2500
+                    and (settled or n >= (est or 0) - 5000)}
             for run in _runs(tag):
                 chunk = int(run.name.split("-chunk-")[1].split("-")[0])
                 if run.state_type != StateType.RUNNING or chunk not in busy:
@@ -172,7 +182,7 @@ def test_chunks_run_on_workers_and_a_dead_workers_chunk_is_finished(
         state = backfill.with_options(timeout_seconds=RUN_TIMEOUT_S)(
             target=block, table="items", set="n = n + 1", batch_size=250,
             max_rows_per_second=5000, chunks=CHUNKS,
-            chunk_deployment=f"backfill-chunk/{name}", chunk_stale_s=5, chunk_start_s=45,
+            chunk_deployment=f"backfill-chunk/{name}", chunk_stale_s=3, chunk_start_s=45,
             return_state=True)
     finally:
         stop.set()
