@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -50,11 +51,13 @@ class _Maker:
 
     PostgreSQL 15 copies template0 for CREATE DATABASE either through the WAL (the
     default: ~0.3 s of the server's CPU for each, on this 2-core machine the suite's
-    scarcest resource) or as files after a checkpoint (STRATEGY FILE_COPY: a tenth of
-    that CPU, but the test would wait for the checkpoint). Made ahead, with FILE_COPY,
-    no test waits for either. Databases left in the queue are dropped at the end."""
+    scarcest resource) or as files between two checkpoints (STRATEGY FILE_COPY: a tenth
+    of that CPU, but the test would wait for the checkpoints). Made ahead, with
+    FILE_COPY, no test waits for either; the free places of the queue are filled
+    together, so that their checkpoints are shared (a checkpoint requested while others
+    wait for one serves them all). Databases left in the queue are dropped at the end."""
 
-    AHEAD = 2
+    AHEAD = 4
 
     def __init__(self, admin: str) -> None:
         import queue
@@ -67,12 +70,22 @@ class _Maker:
         self.thread.start()
 
     def _run(self) -> None:
-        while not self.stopping:
-            try:
-                self.ready.put(_create_pg_database(self.admin, " STRATEGY FILE_COPY"))
-            except BaseException as exc:  # noqa: BLE001 - handed to the test that waits
-                self.ready.put(exc)
-                return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.AHEAD) as pool:
+            while not self.stopping:
+                free = self.AHEAD - self.ready.qsize()
+                if free < self.AHEAD // 2:
+                    time.sleep(0.02)
+                    continue
+                try:
+                    names = list(pool.map(lambda _: _create_pg_database(
+                        self.admin, " STRATEGY FILE_COPY"), range(free)))
+                except BaseException as exc:  # noqa: BLE001 - handed to the test that waits
+                    self.ready.put(exc)
+                    return
+                for name in names:
+                    self.ready.put(name)
 
     def take(self) -> str:
         got = self.ready.get()
@@ -123,11 +136,12 @@ class _Dropper:
     RequestCheckpoint(IMMEDIATE | FORCE | WAIT)): every dirty buffer of the server written
     and fsynced, from a tenth of a second to seconds while other tests write. No test
     needs to wait for that: the names are random and nothing uses a database after its
-    test (WITH (FORCE) ends what is still connected, as before). At most MAX_PENDING
-    wait for their turn (a teardown waits beyond that: disk use stays bounded), and the
-    session ends once all are dropped (``drain``)."""
+    test (WITH (FORCE) ends what is still connected, as before). The names that queued
+    up while a drop ran are dropped together, sharing their checkpoints. At most
+    MAX_PENDING wait for their turn (a teardown waits beyond that: disk use stays
+    bounded), and the session ends once all are dropped (``drain``)."""
 
-    MAX_PENDING = 8
+    MAX_PENDING = 12
 
     def __init__(self, admin: str) -> None:
         import queue
@@ -139,15 +153,25 @@ class _Dropper:
         self.thread = threading.Thread(target=self._run, name="lp-test-dropper", daemon=True)
         self.thread.start()
 
+    def _drop(self, name: str) -> None:
+        try:
+            _drop_pg_database(name, self.admin)
+        except Exception as exc:  # noqa: BLE001 - reported when the session ends
+            self.errors.append(f"{name}: {exc}")
+        finally:
+            self.names.task_done()
+
     def _run(self) -> None:
-        while True:
-            name = self.names.get()
-            try:
-                _drop_pg_database(name, self.admin)
-            except Exception as exc:  # noqa: BLE001 - reported when the session ends
-                self.errors.append(f"{name}: {exc}")
-            finally:
-                self.names.task_done()
+        import queue
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.MAX_PENDING // 2) as pool:  # (connections)
+            while True:
+                names = [self.names.get()]
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        names.append(self.names.get_nowait())
+                list(pool.map(self._drop, names))
 
     def drop(self, name: str) -> None:
         self.names.put(name)
