@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql as pgsql
 
 from lockplane.backup import create_backup, open_storage
 from lockplane.backup.extract import MergeOptions, open_merge
@@ -23,7 +26,7 @@ from lockplane.multiphase import plan_multiphase, runner
 from lockplane.multiphase.explicit import explicit_target
 from lockplane.sources import SourceContext, canonicalize, load_schema
 from tests.cli_inprocess import lockplane
-from tests.conftest import pg_exec
+from tests.conftest import PG_ADMIN_DSN, _drop_later, _new_pg_database, _pg_dsn_for, pg_exec
 
 SEED = """
 CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, name text, legacy text,
@@ -62,10 +65,7 @@ def _rename_email(dsn: str, dialect: str = "postgres") -> str:
     return mp.id
 
 
-@pytest.fixture
-def story(pg_dsn: str, tmp_path: Path) -> dict[str, Any]:
-    pg_exec(pg_dsn, SEED)
-    store = str(tmp_path / "backups")
+def _tell_story(pg_dsn: str, store: str) -> dict[str, Any]:
     m = create_backup(pg_dsn, open_storage(store))
     # The bad migration, and the schema moving on.
     pg_exec(pg_dsn, "DELETE FROM users WHERE id % 10 = 0")
@@ -83,6 +83,35 @@ def story(pg_dsn: str, tmp_path: Path) -> dict[str, Any]:
         INSERT INTO users (id, email_address, name, score) VALUES (20, 'reused@x.org', 'reused', 0);
     """)
     return {"dsn": pg_dsn, "store": store, "backup": m.id, "migration": migration}
+
+
+@pytest.fixture(scope="module")
+def told(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The story, told once (~4 s: a backup, a multi-phase rename, writes) on a database
+    no test uses: each test gets a copy of it (CREATE DATABASE ... TEMPLATE) and of the
+    backup storage, so the tests still cannot see each other's merges."""
+    name = _new_pg_database()
+    dsn = _pg_dsn_for(name)
+    try:
+        pg_exec(dsn, SEED)
+        store = str(tmp_path_factory.mktemp("story") / "backups")
+        yield {**_tell_story(dsn, store), "template": name}
+    finally:
+        _drop_later(name)
+
+
+@pytest.fixture
+def story(told: dict[str, Any], tmp_path: Path) -> Iterator[dict[str, Any]]:
+    name = f"lp_test_{secrets.token_hex(5)}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            pgsql.Identifier(name), pgsql.Identifier(told["template"])))
+    store = str(tmp_path / "backups")
+    shutil.copytree(told["store"], store)
+    try:
+        yield {**told, "dsn": _pg_dsn_for(name), "store": store}
+    finally:
+        _drop_later(name)
 
 
 def test_compare_says_what_changed(story: dict[str, Any]) -> None:
