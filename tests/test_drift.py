@@ -5,11 +5,15 @@ ignore patterns, migration histories, extension-owned objects."""
 from __future__ import annotations
 
 import json
+import secrets
+import shutil
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql as pgsql
 
 from lockplane.drift import (
     DriftItem,
@@ -23,7 +27,7 @@ from lockplane.drift import (
 )
 from lockplane.state import MigrationRecord
 from tests.cli_inprocess import lockplane
-from tests.conftest import PG_ADMIN_DSN, pg_exec
+from tests.conftest import PG_ADMIN_DSN, _drop_later, _new_pg_database, _pg_dsn_for, pg_exec
 
 READER = "lp_drift_reader"
 
@@ -98,11 +102,9 @@ def _sqlite_exec(dsn: str, script: str) -> None:
         conn.close()
 
 
-@pytest.fixture
-def project(tmp_path: Path, pg_dsn_factory) -> dict[str, object]:
+def _make_project(root: Path, pg_dsn_factory: Callable[[], str]) -> dict[str, object]:
     """prod and staging (PostgreSQL) and local (SQLite), each brought to its desired
     schema by Lockplane, then drifted by hand."""
-    root = tmp_path
     _write(root / "schema" / "app.sql", PG_SCHEMA)
     _write(root / "schema_sqlite" / "app.sql", SQLITE_SCHEMA)
     # What staging got once, in a migration nobody ran anywhere else.
@@ -139,6 +141,50 @@ def project(tmp_path: Path, pg_dsn_factory) -> dict[str, object]:
         "local": {"database_url": local, "schema_path": "schema_sqlite/"},
     })
     return {"root": root, "prod": prod, "staging": staging, "local": local}
+
+
+@pytest.fixture(scope="module")
+def made_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """The project, made once (~3 s of applies and drifting) on databases no test uses."""
+    made: list[str] = []
+
+    def factory() -> str:
+        made.append(_new_pg_database())
+        return _pg_dsn_for(made[-1])
+
+    try:
+        yield _make_project(tmp_path_factory.mktemp("drift_project"), factory)
+    finally:
+        for name in made:
+            _drop_later(name)
+
+
+@pytest.fixture
+def project(made_project: dict[str, object], tmp_path: Path) -> Iterator[dict[str, object]]:
+    """A copy of the made project for one test (which may drift it further or edit its
+    lockplane.toml): its databases copied (CREATE DATABASE ... TEMPLATE, history and
+    all), its directory copied with the copies' URLs in lockplane.toml."""
+    root = tmp_path / "project"
+    shutil.copytree(made_project["root"], root)  # type: ignore[arg-type]
+    copies: list[str] = []
+    out: dict[str, object] = {"root": root, "local": f"sqlite:///{root / 'local.db'}"}
+    toml = (root / "lockplane.toml").read_text()
+    toml = toml.replace(str(made_project["local"]), str(out["local"]))
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            for env in ("prod", "staging"):
+                template = str(made_project[env]).rsplit("/", 1)[1]
+                name = f"lp_test_{secrets.token_hex(5)}"
+                admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    pgsql.Identifier(name), pgsql.Identifier(template)))
+                copies.append(name)
+                out[env] = _pg_dsn_for(name)
+                toml = toml.replace(json.dumps(made_project[env]), json.dumps(out[env]))
+        (root / "lockplane.toml").write_text(toml)
+        yield out
+    finally:
+        for name in copies:
+            _drop_later(name)
 
 
 def _messages(env: dict[str, object]) -> set[str]:
