@@ -30,6 +30,7 @@ from lockplane.crash import hash_before_on_scratch, resume_point
 from lockplane.dialects import connect
 from lockplane.plan import Plan, build_plan, rollback_plan
 from lockplane.state import MigrationRecord
+from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec
 
 LOCKPLANE = [sys.executable, "-m", "lockplane"]
@@ -140,6 +141,14 @@ def _apply(path: Path, dsn: str, *extra: str) -> list[str]:
             "--skip-shadow", *extra]
 
 
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a ``_apply``/rollback command line to its end in this process (the console
+    script's entry point; a run that is not killed need not be a process of its own)."""
+    assert args[:len(LOCKPLANE)] == LOCKPLANE, args
+    result = lockplane(*args[len(LOCKPLANE):])
+    return subprocess.CompletedProcess(args, result.code, result.stdout, result.stderr)
+
+
 def _finished(dsn: str, plan: Plan) -> None:
     """The plan reached its target; nothing INVALID is left; the history shows the killed
     attempt interrupted in step 1, then the run that finished."""
@@ -163,8 +172,7 @@ def test_drop_index_concurrently_finishes_after_kill_before_rerun(
     reader.close()
     _gone(dsn, orphan)
     assert _rows(dsn, "SELECT to_regclass('items_name')") == [(None,)]
-    rerun = subprocess.run(_apply(path, dsn), capture_output=True, text=True, env=ENV,
-                           timeout=120)
+    rerun = _run(_apply(path, dsn))
     assert rerun.returncode == 0, rerun.stderr
     assert "re-plan" not in rerun.stderr
     assert "step 1 (Drop index items_name on public.items) completed on the server after " \
@@ -267,14 +275,14 @@ def test_rebuilt_before_state_of_an_enum_value_added(pg_dsn_factory) -> None:
 # ----------------------------------------------------------------- rollback of a VALIDATE
 CHECKED = ITEMS + "ALTER TABLE items ADD CONSTRAINT qty_pos CHECK (qty >= 0) NOT VALID;"
 VALIDATED = ITEMS + "ALTER TABLE items ADD CONSTRAINT qty_pos CHECK (qty >= 0);"
-# In both databases: a DDL hook (an audit log, say) that takes 6 s over the statement that
+# In both databases: a DDL hook (an audit log, say) that takes 4 s over the statement that
 # makes the check NOT VALID again, once the test turns it on for the target database.
 SLOW_HOOK = """
 CREATE FUNCTION slow_hook() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('lockplane_test.slow_hook', true) = 'on'
             AND current_query() LIKE '%NOT VALID%' THEN
-        PERFORM pg_sleep(6);
+        PERFORM pg_sleep(4);
     END IF;
 END $$;
 CREATE EVENT TRIGGER slow_hook ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
@@ -319,7 +327,7 @@ def test_rollback_undoing_a_validate_resumes(pg_dsn_factory) -> None:
 def test_rollback_killed_in_undo_of_validate_resumes(pg_dsn_factory, tmp_path: Path,
                                                      legacy: bool) -> None:
     """A real kill: `lockplane rollback` is SIGKILLed while its DROP ... ADD ... NOT VALID
-    statement runs (a DDL hook keeps it 6 s on the server). A legacy plan's undo runs
+    statement runs (a DDL hook keeps it 4 s on the server). A legacy plan's undo runs
     outside a transaction: the statement completes after the kill, and the same rollback
     run again recognises that and finishes. A current plan's undo runs in a transaction
     that cannot commit without its client: the re-run finds nothing done and runs it."""
@@ -330,8 +338,7 @@ def test_rollback_killed_in_undo_of_validate_resumes(pg_dsn_factory, tmp_path: P
     pg_exec(dsn, DATA)
     path = tmp_path / "plan.json"
     path.write_text(forward.to_json())
-    done = subprocess.run(_apply(path, dsn), capture_output=True, text=True, env=ENV,
-                          timeout=120)
+    done = _run(_apply(path, dsn))
     assert done.returncode == 0, done.stderr
     name = dsn.rsplit("/", 1)[1]
     pg_exec(dsn, f'ALTER DATABASE "{name}" SET lockplane_test.slow_hook = on')
@@ -343,7 +350,10 @@ def test_rollback_killed_in_undo_of_validate_resumes(pg_dsn_factory, tmp_path: P
     _kill(proc)
     assert _rows(dsn, "SELECT convalidated FROM pg_constraint WHERE conname = 'qty_pos'") \
         == [(True,)], "killed before its statement completed"
-    rerun = subprocess.run(back, capture_output=True, text=True, env=ENV, timeout=120)
+    # The hook slows the killed process's statement only (its session read the setting):
+    # a current plan's re-run, which runs the undo itself, need not wait it out again.
+    pg_exec(dsn, f'ALTER DATABASE "{name}" RESET lockplane_test.slow_hook')
+    rerun = _run(back)
     assert rerun.returncode == 0, rerun.stderr
     text = " ".join(rerun.stderr.split())
     assert "re-plan" not in text, text
