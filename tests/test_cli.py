@@ -15,14 +15,22 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec
 
 LOCKPLANE = [sys.executable, "-m", "lockplane"]
 
 
 def run(*args: str, cwd: Path | None = None, input: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+        process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``lockplane ARGS``: in this process through the console script's entry point and
+    its mapping of errors to exit codes and lines (tests/cli_inprocess.py, ~1 s of
+    start-up spared each), or with ``process`` the console script in a process of its
+    own (the end-to-end test's plan and apply)."""
+    if not process:
+        r = lockplane(*args, cwd=cwd, stdin=input or "")
+        return subprocess.CompletedProcess([*LOCKPLANE, *args], r.code, r.stdout, r.stderr)
+    full_env = {**os.environ, "COLUMNS": "200"}
     full_env.pop("LOCKPLANE_DEBUG", None)
     return subprocess.run([*LOCKPLANE, *args], capture_output=True, text=True, cwd=cwd,
                           input=input, env=full_env, timeout=180)
@@ -82,7 +90,8 @@ def project(tmp_path: Path) -> Path:
 def test_plan_apply_replan_rollback_postgres(pg_dsn: str, project: Path) -> None:
     pg_exec(pg_dsn, CURRENT)
     plan_path = project / "plan.json"
-    proc = run("plan", "--from", pg_dsn, "--to", "schema", "-o", str(plan_path), cwd=project)
+    proc = run("plan", "--from", pg_dsn, "--to", "schema", "-o", str(plan_path), cwd=project,
+               process=True)
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(plan_path.read_text())
     assert plan["dialect"] == "postgres" and plan["steps"]
@@ -92,7 +101,8 @@ def test_plan_apply_replan_rollback_postgres(pg_dsn: str, project: Path) -> None
     assert run("plan", "--from", pg_dsn, "--to", "schema", "--exit-code", "-q",
                cwd=project).returncode == 4
 
-    proc = run("apply", str(plan_path), "--target", pg_dsn, "--auto-approve", cwd=project)
+    proc = run("apply", str(plan_path), "--target", pg_dsn, "--auto-approve", cwd=project,
+               process=True)
     assert proc.returncode == 0, proc.stderr
     assert "Applied" in proc.stderr
 
