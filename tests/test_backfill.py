@@ -36,17 +36,19 @@ from lockplane.backfill import (
     type_conversion,
 )
 from lockplane.errors import BadInput
+from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec
 
 LOCKPLANE = [sys.executable, "-m", "lockplane"]
 FAST = BackfillOptions(batch_size=64, adaptive=False)
 
 
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("LOCKPLANE_DEBUG", None)
-    return subprocess.run([*LOCKPLANE, *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``lockplane ARGS`` in this process (tests/cli_inprocess.py: the console script's
+    entry point and exit codes, no Python start-up). The runs that are killed or
+    cancelled below are real processes."""
+    r = lockplane(*args)
+    return subprocess.CompletedProcess(["lockplane", *args], r.code, r.stdout, r.stderr)
 
 
 def pg_rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:

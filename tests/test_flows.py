@@ -148,8 +148,12 @@ def test_apply_migration_refused_by_target_safety(prefect_api: str, pg_dsn: str,
     assert PASSWORD not in json.dumps(stored.parameters) + str(stored.state.message)
 
 
-def test_apply_migration_waits_for_approval(prefect_api: str, pg_dsn: str,
-                                            tmp_path: Path) -> None:
+def test_apply_migration_waits_for_approval(prefect_api: str, pg_dsn: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.apply_migration as apply_module
+
+    # The paused run asks every 0.1 s whether it was resumed (2 s by default).
+    monkeypatch.setattr(apply_module, "APPROVAL_POLL_S", 0.1)
     pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY)")
     desired = tmp_path / "schema.sql"
     desired.write_text("CREATE TABLE t (id int PRIMARY KEY, note text);")

@@ -53,8 +53,9 @@ PK = {"postgres": "id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
 
 @pytest.fixture(autouse=True)
 def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A paused run checks every second whether it was approved (2 s by default)."""
-    monkeypatch.setattr(mpflow, "APPROVAL_POLL_S", 1)
+    """A paused run checks every 0.1 s whether it was approved (0.5 s by default): each
+    approval waits up to one interval before the run goes on."""
+    monkeypatch.setattr(mpflow, "APPROVAL_POLL_S", 0.1)
 
 
 # ---------------------------------------------------------------------------- the app
