@@ -32,6 +32,7 @@ from lockplane.crash import before_step, resume_point
 from lockplane.dialects import connect
 from lockplane.plan import build_plan
 from lockplane.state import MigrationRecord
+from tests.cli_inprocess import lockplane
 from tests.conftest import pg_exec
 
 LOCKPLANE = [sys.executable, "-m", "lockplane"]
@@ -83,8 +84,8 @@ class Kill:
 
 
 @pytest.fixture
-def target(pg_dsn_factory) -> tuple[str, Path]:
-    """A database with 200k rows and the plan file that takes it to TO."""
+def planned(pg_dsn_factory) -> tuple[str, Any]:
+    """A database at FROM (no rows) and the plan that takes it to TO."""
     source, desired = pg_dsn_factory(), pg_dsn_factory()
     pg_exec(source, FROM)
     pg_exec(desired, TO)
@@ -92,8 +93,14 @@ def target(pg_dsn_factory) -> tuple[str, Path]:
         before = db.introspect()
     with connect(desired) as db:
         after = db.introspect()
-    pg_exec(source, DATA)
     return source, build_plan(before, after)
+
+
+@pytest.fixture
+def target(planned: tuple[str, Any]) -> tuple[str, Any]:
+    """The same with 200k rows."""
+    pg_exec(planned[0], DATA)
+    return planned
 
 
 def _rows(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -282,19 +289,18 @@ def _crash_and_resume(target: tuple[str, Any], tmp_path: Path, kills: list[Kill]
             watcher.gone |= sessions
             left_scratch |= made
             previous = kill
-        final = subprocess.Popen(_apply(path, dsn, previous and previous.then_wait),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                 text=True, env=env)
+        # The last run is not killed: it runs in this process (the console script's
+        # entry point), while the thread started here lets a held build go.
         release_later(previous)
-        _, err = final.communicate(timeout=120)
-        outputs.append(err)
+        final = lockplane(*_apply(path, dsn, previous and previous.then_wait)[len(LOCKPLANE):])
+        outputs.append(final.stderr)
     finally:
         for timer in timers:
             timer.join()
         if held is not None:
             held.close()
         watcher.conn.close()
-    assert final.returncode == 0, "\n----\n".join(outputs)
+    assert final.code == 0, "\n----\n".join(outputs)
     took = time.monotonic() - started
 
     # Every re-run carried on: none refused, none failed (each one but the last was
@@ -334,12 +340,10 @@ def _crash_and_resume(target: tuple[str, Any], tmp_path: Path, kills: list[Kill]
         assert r.finished_at is not None and r.error and "interrupted: the process" in r.error
         assert f"during step {r.steps_done + 1} " in r.error or (
             r.steps_done == r.steps_total and "during its last bookkeeping" in r.error), r.error
-    shown = subprocess.run([*LOCKPLANE, "history", "--target", dsn, "--json"],
-                           capture_output=True, text=True, timeout=60)
-    assert shown.returncode == 0, shown.stderr
+    shown = lockplane("history", "--target", dsn, "--json")
+    assert shown.code == 0, shown.stderr
     assert [r["result"] for r in json.loads(shown.stdout)][::-1] == results
-    listed = subprocess.run([*LOCKPLANE, "history", "--target", dsn], capture_output=True,
-                            text=True, timeout=60, env={**os.environ, "COLUMNS": "300"})
+    listed = lockplane("history", "--target", dsn)
     assert listed.stderr.count("interrupted: the process") == len(records) - 1, listed.stderr
     return {"took": took, "text": text, "records": records, "missed": watcher.missed}
 
@@ -398,10 +402,10 @@ def test_killed_as_statements_end(target, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------- the judgement alone
-def test_resume_point_before_after_and_neither(target) -> None:
+def test_resume_point_before_after_and_neither(planned) -> None:
     """The live schema is compared with the state before the step in flight and the state
-    after it: at it, after it, or (changed by someone else) neither."""
-    dsn, plan = target
+    after it: at it, after it, or (changed by someone else) neither (rows play no part)."""
+    dsn, plan = planned
     cic = next(i for i, s in enumerate(plan.steps) if s.kind == "create_index")
     val = next(i for i, s in enumerate(plan.steps) if s.kind == "validate_constraint"
                and "items_qty_check" in s.sql[-1])
