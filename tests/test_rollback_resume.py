@@ -29,6 +29,7 @@ from tests.test_crash_resume_gaps import (
     _kill,
     _plan,
     _rows,
+    _run,
     _session,
 )
 
@@ -45,8 +46,7 @@ MORE_MOODS = "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); " \
 def _applied(dsn: str, forward: Plan, tmp_path: Path) -> Path:
     path = tmp_path / "plan.json"
     path.write_text(forward.to_json())
-    done = subprocess.run(_apply(path, dsn), capture_output=True, text=True, env=ENV,
-                          timeout=120)
+    done = _run(_apply(path, dsn))
     assert done.returncode == 0, done.stderr
     return path
 
@@ -112,7 +112,7 @@ def test_rollback_killed_in_its_index_build_runs_again(pg_dsn_factory, tmp_path:
     assert _rows(dsn, "SELECT indisvalid FROM pg_index "
                       "WHERE indexrelid = to_regclass('items_name')") == [(False,)]
     writer.close()
-    rerun = subprocess.run(back, capture_output=True, text=True, env=ENV, timeout=120)
+    rerun = _run(back)
     assert rerun.returncode == 0, rerun.stderr
     text = " ".join(rerun.stderr.split())
     assert "re-plan" not in text and "already exists" not in text, text
@@ -175,7 +175,7 @@ def test_rollback_killed_in_its_index_build_that_then_finishes(
         time.sleep(0.01)
     assert _rows(dsn, "SELECT indisvalid FROM pg_index "
                       "WHERE indexrelid = to_regclass('items_name')") == [(True,)]
-    rerun = subprocess.run(back, capture_output=True, text=True, env=ENV, timeout=120)
+    rerun = _run(back)
     assert rerun.returncode == 0, rerun.stderr
     text = " ".join(rerun.stderr.split())
     assert "step 1 (Undo: Drop index items_name on public.items) completed on the server" \
@@ -206,7 +206,7 @@ def test_rollback_of_an_added_enum_value_failing_midway_changes_nothing(
     pg_exec(dsn, "INSERT INTO people VALUES (1, 'ok'), (2, 'happy')")
     at = _hash(dsn)
     back = _rollback(path, dsn, "--acknowledge", "rollback-loses-data")
-    failed = subprocess.run(back, capture_output=True, text=True, env=ENV, timeout=120)
+    failed = _run(back)
     assert failed.returncode != 0, failed.stderr
     assert "rolled back" in " ".join(failed.stderr.split()), failed.stderr
     assert _rows(dsn, "SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder) "
@@ -215,7 +215,7 @@ def test_rollback_of_an_added_enum_value_failing_midway_changes_nothing(
     assert _rows(dsn, "SELECT feeling::text FROM people ORDER BY id") == [("ok",), ("happy",)]
     assert _hash(dsn) == at == forward.target_hash
     pg_exec(dsn, "UPDATE people SET feeling = 'sad' WHERE feeling = 'ok'")
-    done = subprocess.run(back, capture_output=True, text=True, env=ENV, timeout=120)
+    done = _run(back)
     assert done.returncode == 0, done.stderr
     assert _rows(dsn, "SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder) "
                       "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
@@ -257,15 +257,14 @@ def test_rollback_killed_inside_its_not_null_resumes(pg_dsn_factory, tmp_path: P
     want = _rows(dsn, "SELECT id, email FROM people ORDER BY id")
     path = tmp_path / "plan.json"
     path.write_text(forward.to_json())
-    done = subprocess.run(_apply(path, dsn, "--safety", "permissive"), capture_output=True,
-                          text=True, env=ENV, timeout=120)
+    done = _run(_apply(path, dsn, "--safety", "permissive"))
     assert done.returncode == 0, done.stderr
     back = _rollback(path, dsn)
     proc = subprocess.Popen(back, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env=ENV)
     _session(dsn, statement, proc=proc)
     _kill(proc)
-    rerun = subprocess.run(back, capture_output=True, text=True, env=ENV, timeout=180)
+    rerun = _run(back)
     assert rerun.returncode == 0, rerun.stderr
     text = " ".join(rerun.stderr.split())
     assert "resuming migration" in text and "re-plan" not in text, text
