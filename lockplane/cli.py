@@ -876,11 +876,12 @@ def _command_for(args: list[str]) -> Any:
 
     typer builds a click command for every command at each start, evaluating each
     one's annotations: ~80 ms for 21 commands, of which a run uses one. Without a
-    command name (--help, a typo and its "did you mean") the whole app is built.
+    command name (--help, a typo and its "did you mean") the whole app is built; for a
+    lazily imported group (``backfill``, ``backup``) none of the commands is.
     """
     chosen = [c for c in app.registered_commands if args and args[0] == (
         c.name or typer.main.get_command_name(c.callback.__name__))]  # type: ignore[union-attr]
-    if not chosen:
+    if not chosen and not (args and args[0] in _LazyBackfillGroup._lazy):
         return typer.main.get_command(app)
     lean = copy.copy(app)
     lean.registered_commands = chosen
@@ -888,6 +889,15 @@ def _command_for(args: list[str]) -> Any:
 
 
 def _main() -> None:
+    from . import background
+
+    try:
+        _run()
+    finally:
+        background.finish()  # (a scratch database's drop still under way)
+
+
+def _run() -> None:
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting.
         code = _command_for(sys.argv[1:])(standalone_mode=False)

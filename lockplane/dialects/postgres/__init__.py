@@ -248,24 +248,28 @@ class PostgresDialect(Dialect):
         For Lockplane's own SQL (shadow copies of a target); untrusted SQL goes through
         :meth:`sandbox`. Scratch databases left by a killed process are dropped here.
         """
-        from .sandbox import OWNER_MARK, drop_database, drop_leftovers, scratch_name
+        from .sandbox import OWNER_MARK, drop_leftovers, drop_scratch_later, scratch_name
 
         admin_dsn = near_dsn or "postgresql://postgres@127.0.0.1:5432/postgres"
         token = secrets.token_hex(6)
         name = scratch_name(token)
-        with PostgresDatabase(self, admin_dsn, autocommit=True,
-                              application_name=OWNER_MARK + token) as admin:
+        admin = PostgresDatabase(self, admin_dsn, autocommit=True,
+                                 application_name=OWNER_MARK + token)
+        try:
             with contextlib.suppress(psycopg.Error):
                 drop_leftovers(admin)
             admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
                 pgsql.Identifier(name)).as_string(admin.conn))
-            try:
-                with PostgresDatabase(self, with_dbname(admin_dsn, name)) as db:
-                    # A scratch database is thrown away: no reason to wait for fsync.
-                    db.execute("SET synchronous_commit = off")
-                    yield db
-            finally:
-                drop_database(admin.conn, name)
+        except BaseException:
+            admin.close()
+            raise
+        try:
+            with PostgresDatabase(self, with_dbname(admin_dsn, name)) as db:
+                # A scratch database is thrown away: no reason to wait for fsync.
+                db.execute("SET synchronous_commit = off")
+                yield db
+        finally:
+            drop_scratch_later(admin, name)
 
     def default_rewrites(self, questions: Sequence[tuple[str, str | None]],
                          schema: Schema | None = None, near_dsn: str | None = None,

@@ -73,6 +73,31 @@ def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
         pgsql.Identifier(name)))
 
 
+def drop_scratch_later(admin: PostgresDatabase, name: str, role: str | None = None) -> None:
+    """Drop scratch database ``name`` (then its sandbox ``role``) on ``admin``'s session in
+    the background (:mod:`lockplane.background`), and close the session: DROP DATABASE
+    waits for a checkpoint, which the command need not wait for. The session keeps its
+    owner mark until the drop is done, so no other run takes the database for a
+    leftover; if this process dies first, the next run drops it (:func:`drop_leftovers`)."""
+    from ... import background
+
+    def work() -> None:
+        try:
+            drop_database(admin.conn, name)
+            if role:
+                admin.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(
+                    pgsql.Identifier(role)).as_string(admin.conn))
+        except Exception as exc:  # noqa: BLE001 - a leftover, dropped by the next run
+            log.warning("could not drop scratch database %s (the next run on this server "
+                        "drops it): %s", name, redact(str(exc).splitlines()[0] if str(exc)
+                                                      else type(exc).__name__))
+        finally:
+            with contextlib.suppress(Exception):
+                admin.close()
+
+    background.start(work, f"lockplane-drop-{name}")
+
+
 def drop_abandoned_databases(conn: psycopg.Connection[Any], prefix: str,
                              owner_mark: str) -> list[str]:
     """Drop the databases named ``prefix<token>`` that nobody is connected to and whose
@@ -233,16 +258,8 @@ class Sandbox:
             if db is not None:
                 with contextlib.suppress(Exception):
                     db.close()
-        admin = self.admin
-        if admin is None:
-            return
-        try:
-            drop_database(admin.conn, self.name)
-            if self.role:
-                admin.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(
-                    pgsql.Identifier(self.role)).as_string(admin.conn))
-        finally:
-            admin.close()
+        if self.admin is not None:
+            drop_scratch_later(self.admin, self.name, self.role)
 
     # ------------------------------------------------------------------ running files
     def check(self, files: Sequence[Screened]) -> None:
