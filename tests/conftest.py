@@ -201,7 +201,11 @@ def _drop_later(name: str, admin: str = PG_ADMIN_DSN) -> None:
 
 def wait_for_dropped_databases() -> None:
     """Block until this worker's queued databases are gone: before dropping a role that
-    their objects or grants still name (DROP ROLE refuses while they exist)."""
+    their objects or grants still name (DROP ROLE refuses while they exist); Lockplane's
+    own scratch databases too, which it drops in the background."""
+    from lockplane import background
+
+    background.finish()
     if _dropper is not None:
         _dropper.wait()
 
