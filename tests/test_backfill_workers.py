@@ -3,12 +3,13 @@ worker died is finished by another.
 
 A `process` work pool on the session's Prefect server, the `backfill-chunk` deployment on
 it (as `lockplane serve --work-pool` puts it there) and two `prefect worker start`
-subprocesses; the `backfill` flow (run here) splits a 40k-row table into 4 chunks paced
-to take several seconds each. While a chunk runs, its worker is SIGKILLed together with
-every process it started (the chunk's flow-run subprocess runs in its own process
-group). The flow must notice (no live runner holds the chunk), mark that run Crashed,
-run the chunk again on the other worker from its checkpoint, and complete; the SET
-expression increments a counter, so every row must end at exactly 1.
+subprocesses, each running one flow run at a time; the `backfill` flow (run here) splits
+a 40k-row table into 2 chunks (one per worker) paced to take several seconds each. While
+a chunk runs, its worker is SIGKILLed together with every process it started (the
+chunk's flow-run subprocess runs in its own process group). The flow must notice (no
+live runner holds the chunk), mark that run Crashed, run the chunk again on the other
+worker from its checkpoint, and complete; the SET expression increments a counter, so
+every row must end at exactly 1.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from flows.backfill import backfill
 from lockplane.backfill import backfill_status
 
 ROWS = 40_000
-CHUNKS = 4
+CHUNKS = 2
 RUN_TIMEOUT_S = 150  # the whole flow; typically ~40 s on 2 cores
 KILL_TIMEOUT_S = 100  # for a chunk to be running on a worker with rows done
 
@@ -83,7 +84,8 @@ def _kill_tree(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None
 @pytest.fixture
 def workers(prefect_api: str,
             tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A fresh process work pool with two workers polling it every second."""
+    """A fresh process work pool with two workers polling it every second, each running
+    one flow run at a time (so that each takes a chunk)."""
     pool = f"lp-bfw-{secrets.token_hex(4)}"
     ensure_work_pool(pool)
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -94,7 +96,7 @@ def workers(prefect_api: str,
             with (tmp_path / f"worker{i}.log").open("wb") as out:
                 procs.append(subprocess.Popen(
                     [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
-                     "--type", "process", "--name", f"{pool}-w{i}"],
+                     "--type", "process", "--name", f"{pool}-w{i}", "--limit", "1"],
                     env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
         yield pool, procs
     finally:
@@ -143,9 +145,9 @@ def test_chunks_run_on_workers_and_a_dead_workers_chunk_is_finished(
     def kill_a_busy_worker() -> None:
         """SIGKILL the worker (and its flow-run subprocess) of a chunk with rows done.
 
-        Preferably once every chunk not done has had a runner for a while: a chunk run
-        on the killed worker that was still starting (no runner seen yet) is only judged
-        dead after ``chunk_start_s`` (45 s here), one with a runner after
+        Preferably once every chunk run on that worker has had a runner for a while: a
+        chunk run on the killed worker that was still starting (no runner seen yet) is
+        only judged dead after ``chunk_start_s`` (45 s here), one with a runner after
         ``chunk_stale_s``. A chunk about to leave the window is killed regardless."""
         deadline = time.monotonic() + KILL_TIMEOUT_S
         while not stop.is_set() and time.monotonic() < deadline:
@@ -158,17 +160,25 @@ def test_chunks_run_on_workers_and_a_dead_workers_chunk_is_finished(
                 rows = conn.execute(
                     "SELECT chunk, status, rows_scanned, rows_estimate "
                     "FROM lockplane.backfills").fetchall()
-            settled = len(rows) == CHUNKS and all(
-                st == "done" or (st == "running" and n >= 2500) for _, st, n, _ in rows)
-            busy = {c for c, st, n, est in rows
-                    if st == "running" and 2500 <= n <= (est or 0) - 2500
-                    and (settled or n >= (est or 0) - 5000)}
-            for run in _runs(tag):
+            going = {c: n for c, st, n, _ in rows if st == "running"}
+            busy = {c: n >= (est or 0) - 5000 for c, st, n, est in rows
+                    if st == "running" and 2500 <= n <= (est or 0) - 2500}
+            runs = [r for r in _runs(tag) if r.state_type in (
+                StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED)]
+            for run in runs:
                 chunk = int(run.name.split("-chunk-")[1].split("-")[0])
                 if run.state_type != StateType.RUNNING or chunk not in busy:
                     continue
                 proc = _worker_of(run, procs)
                 if proc is None:
+                    continue
+                # Every run is on a worker and this one's have runners, or it is about to
+                # be too late.
+                placed = [(_worker_of(r, procs), r.name.split("-chunk-")[1].split("-")[0])
+                           for r in runs]
+                if not busy[chunk] and any(
+                        w is None or (w is proc and going.get(int(c), 0) < 2500)
+                        for w, c in placed):
                     continue
                 _kill_tree(proc)
                 proc.wait(timeout=10)
