@@ -273,6 +273,7 @@ def test_restore_rows_flow(prefect_api: str, story: dict[str, Any], monkeypatch)
     from tests.phase_support import artifacts, wait_for_pause
 
     dsn, b = story["dsn"], story["backup"]
+    monkeypatch.setattr(rr, "APPROVAL_POLL_S", 0.2)  # (the paused run only waits)
     block = f"bk-{os.urandom(4).hex()}"
     BackupStorage(url=story["store"]).save(block)
     name = f"restore-{secrets.token_hex(4)}"
