@@ -31,8 +31,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
+    DeploymentFilter,
+    DeploymentFilterId,
 )
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
 from test_flows import _FakeSlack, fake_slack  # noqa: F401 - the fixture is used by name
+from test_schedules import _stop
 
 from blocks import DatabaseTarget, SlackNotifier
 from flows.drift_check import drift_check
@@ -362,3 +367,70 @@ def test_blocks_and_bad_parameters(prefect_api: str, fake_slack: str,  # noqa: F
     assert secret not in everything and "***" in everything
     with pytest.raises(BadInput, match="desired_schema"):
         drift_check(target=block)
+
+
+# ------------------------------------------------------------- served, on a schedule
+SERVE_SCRIPT = """
+import sys
+from prefect import serve
+from prefect.deployments.schedules import create_deployment_schedule_create
+from prefect.schedules import Interval
+from deployments.serve import build_deployments
+
+name, project, slack, every = sys.argv[1:]
+(drift,) = [d for d in build_deployments(drift_project_dir=project)
+            if d.name == "drift-check"]
+drift.name = name
+drift.parameters = {**drift.parameters, "notify": slack}
+drift.schedules = [create_deployment_schedule_create(Interval(float(every)))]
+serve(drift)
+"""
+RUNS_TIMEOUT_S = 150
+
+
+def test_served_schedule_tells_drift_once(prefect_api: str, fake_slack: str,  # noqa: F811
+                                          pg_dsn: str, tmp_path: Path) -> None:
+    pg_exec(pg_dsn, PG_SCHEMA + "ALTER TABLE users ADD COLUMN hotfix int;")
+    project = tmp_path / "project"  # as `lockplane serve` started next to lockplane.toml
+    project.mkdir()
+    _project(project, {"prod": pg_dsn})
+    slack = _slack(fake_slack)
+    name = f"drift-memory-{secrets.token_hex(4)}"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE_SCRIPT, name, str(project), slack, "2"], cwd=ROOT,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + RUNS_TIMEOUT_S
+    deployment_id = None
+    completed: list[Any] = []
+    try:
+        while len(completed) < 3:
+            assert time.monotonic() < deadline, (
+                f"{len(completed)} scheduled run(s) completed in {RUNS_TIMEOUT_S} s\n"
+                + log.read_text()[-3000:])
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+            if deployment_id is None:
+                try:
+                    with get_client(sync_client=True) as client:
+                        deployment_id = client.read_deployment_by_name(
+                            f"drift-check/{name}").id
+                except ObjectNotFound:
+                    continue
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
+                    id=DeploymentFilterId(any_=[deployment_id])))
+            broken = [r for r in runs if r.state_type in (StateType.FAILED, StateType.CRASHED)]
+            assert not broken, f"{broken[0].state}\n{log.read_text()[-3000:]}"
+            completed = [r for r in runs if r.state_type == StateType.COMPLETED]
+    finally:
+        _stop(proc)
+        if deployment_id is not None:
+            with get_client(sync_client=True) as client:
+                client.delete_deployment(deployment_id)
+    assert all(r.auto_scheduled for r in completed)
+    assert completed[0].parameters == {"project_dir": str(project), "notify": slack}
+    # Three runs, each its own process: the drift was told once.
+    (msg,) = _texts()
+    assert msg.startswith("⚠️ Drift found on prod") and "hotfix" in msg

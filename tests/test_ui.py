@@ -6,8 +6,8 @@ artifact and the Resume form are opened and photographed (under the test's tmp d
 what they show is asserted: the run is Paused, the artifact gives the approve command,
 the form's ``approved`` choice starts empty, and no API error appears anywhere. The
 commands the artifact prints are then run exactly as printed, in a shell that knows
-nothing of the test's Prefect settings. (A run of the served deployment rejected with
-the printed command, the demo's path, is test_multiphase_flow's served-deployment test.)
+nothing of the test's Prefect settings. A second test rejects a run of the served
+deployment (the demo's path) and checks it ends Cancelled with no ERROR in its logs.
 
 The browser is Debian's (``scripts/setup.sh`` installs it as root); Playwright's own
 download is not used. Where chromium is missing the test is skipped, except under
@@ -19,8 +19,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
@@ -220,3 +223,57 @@ def test_paused_run_in_the_browser(prefect_server: PrefectServer, tmp_path: Path
     state = flow.finish()
     assert state.type == StateType.CANCELLED and "rejected by" in str(state.message)
     assert not [m for level, m in _logs(run_id) if level >= 40]
+
+
+def test_rejected_deployed_run_ends_cancelled_without_error(
+        prefect_server: PrefectServer, tmp_path: Path) -> None:
+    """The demo's path: a served deployment suspends; the operator rejects; the run ends
+    Cancelled, with one approval artifact and no ERROR (no traceback) in its logs."""
+    from prefect.deployments import run_deployment
+    from test_multiphase_flow import _wait_for_deployment
+
+    db = Db("sqlite", f"sqlite:///{tmp_path / 'app.db'}")
+    db.execute(SQLITE_SETUP)
+    mp, plan = _plan(db, tmp_path, SQLITE_DESIRED)
+    log = tmp_path / "serve.log"
+    code = "from deployments.serve import serve_all; serve_all()"
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-c", code], stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "1"})
+    try:
+        _wait_for_deployment("multiphase-migration/multiphase-migration", server, log)
+        run = run_deployment("multiphase-migration/multiphase-migration", timeout=0,
+                             parameters={"plan": str(plan), "target": db.dsn})
+        run_id = wait_for_pause(run.name, "approve-phase-1", timeout_s=120)
+        md = dict(_artifacts(run_id))[f"mp-{mp.id}-approve-phase-1"]
+        done = _run_as_printed(_printed_commands(md, run_id)[1])
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 120
+        while True:
+            with get_client(sync_client=True) as client:
+                final = client.read_flow_run(run_id)
+            # The run is final; its process is done once the engine says so (serve keeps
+            # running in real life: do not stop it under a run still finishing).
+            if final.state and final.state.is_final() \
+                    and f"Execution of flow run '{run_id}' aborted" in log.read_text():
+                break
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    assert final.state.type == StateType.CANCELLED, (final.state, log.read_text()[-3000:])
+    assert "rejected by" in str(final.state.message)
+    keys = [k for k, _ in _artifacts(run_id)]
+    assert keys.count(f"mp-{mp.id}-approve-phase-1") == 1, keys  # not again on resume
+    logs = _logs(run_id)
+    assert not [m for level, m in logs if level >= 40], logs
+    assert "Traceback" not in log.read_text() and "ERROR" not in log.read_text()
+    assert sum("Suspending flow run" in m for _, m in logs) == 1, logs
+    with sqlite3.connect(db.path) as conn:  # stopped after phase 1, nothing lost
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 200
