@@ -10,6 +10,7 @@ asked of the server (their ACLs), not kept in a list here.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,14 @@ from pglast.visitors import Visitor
 
 if TYPE_CHECKING:
     from . import PostgresDatabase
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(sql: str) -> tuple[ast.RawStmt, ...]:
+    """``pglast.parse_sql``, remembered: a plan's SQL is read again for each of its steps
+    (the statements a step runs, and the whole plan for the functions it defines). The
+    trees are only read here, never changed."""
+    return tuple(pglast.parse_sql(sql))
 
 
 class _Calls(Visitor):
@@ -41,7 +50,7 @@ def called_builtins(statements: Sequence[str]) -> set[str]:
     calls = _Calls()
     for sql in statements:
         try:
-            calls(pglast.parse_sql(sql))
+            calls(_parse(sql))
         except ParseError:
             continue  # not ours to judge: the server reports it when the step runs
     return calls.names
@@ -215,7 +224,7 @@ def _sql(body: str, seen: _AllCalls | None = None) -> _AllCalls:
     """Calls and effects of SQL statements (a SQL function's body, a PL/pgSQL statement)."""
     seen = seen if seen is not None else _AllCalls()
     try:
-        parsed = pglast.parse_sql(body)
+        parsed = _parse(body)
     except ParseError:
         seen.effects.append("a body the check cannot read")
         return seen
@@ -256,7 +265,7 @@ def _parsed_raw(statements: Sequence[str]) -> Iterator[tuple[str, ast.RawStmt]]:
     do not parse."""
     for sql in statements:
         try:
-            parsed = pglast.parse_sql(sql)
+            parsed = _parse(sql)
         except ParseError:
             continue
         for raw in parsed:
@@ -326,7 +335,7 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
     wants: list[_Want] = [_Want("dml", schema, table) for schema, table in writes]
     for sql in statements:
         try:
-            parsed = pglast.parse_sql(sql)
+            parsed = _parse(sql)
         except ParseError:
             continue
         for raw in parsed:
@@ -669,7 +678,7 @@ def _domain_calls(db: PostgresDatabase, types: set[tuple[str | None, str]],
         (sorted(n for _, n in types), sorted(n for _, n in types)))
     for (sql,) in rows:
         with contextlib.suppress(ParseError):
-            calls(pglast.parse_sql(sql))
+            calls(_parse(sql))
     return {c for c in calls.calls if c[0] != "pg_catalog"}
 
 
@@ -704,7 +713,7 @@ def _lookup(db: PostgresDatabase, call: tuple[str | None, str],
         atomic = None
         if lang == "sql" and not src:
             try:  # BEGIN ATOMIC: pg_get_functiondef prints the parsed body
-                (raw,) = pglast.parse_sql(definition)
+                (raw,) = _parse(definition)
                 atomic = raw.stmt.sql_body
             except (ParseError, ValueError):
                 pass
