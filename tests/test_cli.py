@@ -22,15 +22,17 @@ LOCKPLANE = [sys.executable, "-m", "lockplane"]
 
 
 def run(*args: str, cwd: Path | None = None, input: str | None = None,
+        env: dict[str, str] | None = None,
         process: bool = False) -> subprocess.CompletedProcess[str]:
     """``lockplane ARGS``: in this process through the console script's entry point and
     its mapping of errors to exit codes and lines (tests/cli_inprocess.py, ~1 s of
-    start-up spared each), or with ``process`` the console script in a process of its
-    own (the end-to-end test's plan and apply)."""
-    if not process:
+    start-up spared each), or with ``process`` (or an ``env`` to add to the
+    environment) the console script in a process of its own (the end-to-end test's
+    plan and apply)."""
+    if not process and env is None:
         r = lockplane(*args, cwd=cwd, stdin=input or "")
         return subprocess.CompletedProcess([*LOCKPLANE, *args], r.code, r.stdout, r.stderr)
-    full_env = {**os.environ, "COLUMNS": "200"}
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     full_env.pop("LOCKPLANE_DEBUG", None)
     return subprocess.run([*LOCKPLANE, *args], capture_output=True, text=True, cwd=cwd,
                           input=input, env=full_env, timeout=180)

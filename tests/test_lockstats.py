@@ -69,6 +69,11 @@ def widen_n(data: dict[str, Any]) -> None:
 
 
 def database_exists(name: str | None) -> bool:
+    """Whether ``name`` exists, once Lockplane's background drops of scratch databases
+    (lockplane.background; the command line waits for them before it exits) are done."""
+    from lockplane import background
+
+    background.finish()
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                             (name,)).fetchone() is not None
