@@ -30,6 +30,12 @@ from lockplane.dialects.postgres.cluster import Cluster, free_port, own_tree
 settings.register_profile("lockplane-long", max_examples=1000, derandomize=False,
                           deadline=None, print_blob=True)
 
+# pytest loads this file as ``conftest``; test files import it as ``tests.conftest``, which
+# would be a second module with its own database pool and dropper, never drained at the
+# session's end (its made-ahead databases were left behind). One module under both names.
+if __name__ == "conftest":
+    sys.modules.setdefault("tests.conftest", sys.modules[__name__])
+
 PG_ADMIN_DSN = os.environ.get("LOCKPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -39,7 +45,8 @@ def _pg_dsn_for(dbname: str, admin: str = PG_ADMIN_DSN) -> str:
 
 
 def _create_pg_database(admin: str = PG_ADMIN_DSN, strategy: str = "") -> str:
-    name = f"lp_test_{secrets.token_hex(5)}"
+    # (the process id: a later session can tell what a killed one left, see _sweep)
+    name = f"lp_test_{os.getpid()}_{secrets.token_hex(5)}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0" + strategy).format(
             sql.Identifier(name)))
@@ -112,6 +119,28 @@ class _Maker:
 _maker: _Maker | None = None
 
 
+def _sweep(admin: str) -> None:
+    """Drop the throwaway databases of test processes that are gone (a killed session
+    leaves the ones made ahead), and nobody is connected to: those whose name carries a
+    process id no longer alive here, and older ones without one. Only on a server of
+    this machine, where those process ids mean something."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    if conninfo_to_dict(admin).get("host", "localhost") not in ("localhost", "127.0.0.1",
+                                                                 "::1", "/var/run/postgresql"):
+        return
+    with psycopg.connect(admin, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 'lp\\_test\\_%' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+            "WHERE a.datname = d.datname)").fetchall()]
+    for name in names:
+        parts = name.split("_")
+        if len(parts) == 4 and parts[2].isdigit() and Path(f"/proc/{parts[2]}").exists():
+            continue
+        _drop_later(name, admin)
+
+
 def _new_pg_database(admin: str = PG_ADMIN_DSN) -> str:
     """A new, empty database on ``admin``'s server: on the shared server, one made ahead
     (see _Maker)."""
@@ -119,6 +148,8 @@ def _new_pg_database(admin: str = PG_ADMIN_DSN) -> str:
     if admin != PG_ADMIN_DSN:
         return _create_pg_database(admin)
     if _maker is None:
+        with contextlib.suppress(psycopg.Error):
+            _sweep(admin)
         _maker = _Maker(admin)
     return _maker.take()
 
