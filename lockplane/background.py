@@ -20,8 +20,11 @@ def start(work: Callable[[], None], name: str) -> None:
     """Run ``work`` in a thread of its own; ``work`` reports its own failures."""
     thread = threading.Thread(target=work, name=name)
     with _lock:
+        # (a long-lived process, a flow worker, may never call finish; started under the
+        # lock, so that no thread is pruned before it runs)
+        _pending[:] = [t for t in _pending if t.is_alive()]
+        thread.start()
         _pending.append(thread)
-    thread.start()
 
 
 def finish() -> None:

@@ -62,16 +62,25 @@ def privileged_calls(db: PostgresDatabase, statements: Sequence[str]) -> list[st
 
 def privileged_names(db: PostgresDatabase, names: set[str]) -> list[str]:
     """Which of these built-in function names PUBLIC may not run."""
+    return sorted({name for name, schema, closed in _functions_named(db, names)
+                   if schema == "pg_catalog" and closed})
+
+
+def _functions_named(db: PostgresDatabase, names: set[str]) -> list[tuple[str, str, bool]]:
+    """(name, schema, closed) of every function with one of these names: ``closed`` when
+    PUBLIC may not execute it, or (outside pg_catalog and information_schema) may not
+    use its schema."""
     if not names:
         return []
-    rows = db.query(
-        "SELECT DISTINCT p.proname FROM pg_proc p "
-        "WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname = ANY(%s) "
-        "AND NOT EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, "
-        "  acldefault('f', p.proowner))) a "
-        "  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') ORDER BY 1",
-        (sorted(names),))
-    return [r[0] for r in rows]
+    return [(r[0], r[1], r[2]) for r in db.query(
+        "SELECT p.proname, n.nspname, NOT EXISTS (SELECT 1 FROM aclexplode(coalesce("
+        "  p.proacl, acldefault('f', p.proowner))) a "
+        "  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') "
+        "OR (n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT EXISTS ("
+        "  SELECT 1 FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
+        "  WHERE a.grantee = 0 AND a.privilege_type = 'USAGE')) "
+        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE p.proname = ANY(%s)", (sorted(names),))]
 
 
 # ------------------------------------------------------------------ user-defined functions
@@ -775,17 +784,7 @@ def _judge_builtins(db: PostgresDatabase,
     its schema (``pg_read_file``, pg_cron's ``cron.schedule``)."""
     from ...optsql import _SIDE_EFFECT_FUNCTIONS, _SIDE_EFFECT_PREFIXES
 
-    if not calls:
-        return [], []
-    rows = db.query(
-        "SELECT p.proname, n.nspname, NOT EXISTS (SELECT 1 FROM aclexplode(coalesce("
-        "  p.proacl, acldefault('f', p.proowner))) a "
-        "  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') "
-        "OR (n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT EXISTS ("
-        "  SELECT 1 FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
-        "  WHERE a.grantee = 0 AND a.privilege_type = 'USAGE')) "
-        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE p.proname = ANY(%s)", (sorted({name for _, name in calls}),))
+    rows = _functions_named(db, {name for _, name in calls})
     unknown, risky = [], set()
     for call, path in sorted(calls.items(), key=lambda c: (c[0][0] or "", c[0][1])):
         schema, name = call
