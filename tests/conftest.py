@@ -44,12 +44,16 @@ def _pg_dsn_for(dbname: str, admin: str = PG_ADMIN_DSN) -> str:
     return f"{base}/{dbname}"
 
 
-def _create_pg_database(admin: str = PG_ADMIN_DSN, strategy: str = "") -> str:
+def _create_pg_database(admin: str = PG_ADMIN_DSN, *, template: str = "template0",
+                        file_copy: bool = False) -> str:
+    """A new database on ``admin``'s server, a copy of ``template`` (``file_copy``: copied
+    as files after a checkpoint, see _Maker, rather than through the WAL)."""
     # (the process id: a later session can tell what a killed one left, see _sweep)
     name = f"lp_test_{os.getpid()}_{secrets.token_hex(5)}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0" + strategy).format(
-            sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}" + (
+            " STRATEGY FILE_COPY" if file_copy else "")).format(
+            sql.Identifier(name), sql.Identifier(template)))
     return name
 
 
@@ -87,7 +91,7 @@ class _Maker:
                     continue
                 try:
                     names = list(pool.map(lambda _: _create_pg_database(
-                        self.admin, " STRATEGY FILE_COPY"), range(free)))
+                        self.admin, file_copy=True), range(free)))
                 except BaseException as exc:  # noqa: BLE001 - handed to the test that waits
                     self.ready.put(exc)
                     return
@@ -136,17 +140,28 @@ def _sweep(admin: str) -> None:
             "WHERE a.datname = d.datname)").fetchall()]
     for name in names:
         parts = name.split("_")
-        if len(parts) == 4 and parts[2].isdigit() and Path(f"/proc/{parts[2]}").exists():
+        if len(parts) == 4 and parts[2].isdigit() and _alive(int(parts[2])):
             continue
         _drop_later(name, admin)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # (someone else's process)
+        return True
+    return True
+
+
 def _new_pg_database(admin: str = PG_ADMIN_DSN) -> str:
     """A new, empty database on ``admin``'s server: on the shared server, one made ahead
-    (see _Maker)."""
+    (see _Maker); on a private one (fsync off: its checkpoints cost next to nothing),
+    copied as files."""
     global _maker
     if admin != PG_ADMIN_DSN:
-        return _create_pg_database(admin)
+        return _create_pg_database(admin, file_copy=True)
     if _maker is None:
         with contextlib.suppress(psycopg.Error):
             _sweep(admin)

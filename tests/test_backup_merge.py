@@ -17,7 +17,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql as pgsql
 
 from lockplane.backup import create_backup, open_storage
 from lockplane.backup.extract import MergeOptions, open_merge
@@ -26,7 +25,13 @@ from lockplane.multiphase import plan_multiphase, runner
 from lockplane.multiphase.explicit import explicit_target
 from lockplane.sources import SourceContext, canonicalize, load_schema
 from tests.cli_inprocess import lockplane
-from tests.conftest import PG_ADMIN_DSN, _drop_later, _new_pg_database, _pg_dsn_for, pg_exec
+from tests.conftest import (
+    _create_pg_database,
+    _drop_later,
+    _new_pg_database,
+    _pg_dsn_for,
+    pg_exec,
+)
 
 SEED = """
 CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, name text, legacy text,
@@ -102,10 +107,7 @@ def told(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def story(told: dict[str, Any], tmp_path: Path) -> Iterator[dict[str, Any]]:
-    name = f"lp_test_{secrets.token_hex(5)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            pgsql.Identifier(name), pgsql.Identifier(told["template"])))
+    name = _create_pg_database(template=told["template"])
     store = str(tmp_path / "backups")
     shutil.copytree(told["store"], store)
     try:

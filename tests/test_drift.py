@@ -5,7 +5,6 @@ ignore patterns, migration histories, extension-owned objects."""
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql as pgsql
 
 from lockplane.drift import (
     DriftItem,
@@ -27,7 +25,14 @@ from lockplane.drift import (
 )
 from lockplane.state import MigrationRecord
 from tests.cli_inprocess import lockplane
-from tests.conftest import PG_ADMIN_DSN, _drop_later, _new_pg_database, _pg_dsn_for, pg_exec
+from tests.conftest import (
+    PG_ADMIN_DSN,
+    _create_pg_database,
+    _drop_later,
+    _new_pg_database,
+    _pg_dsn_for,
+    pg_exec,
+)
 
 READER = "lp_drift_reader"
 
@@ -171,15 +176,11 @@ def project(made_project: dict[str, object], tmp_path: Path) -> Iterator[dict[st
     toml = (root / "lockplane.toml").read_text()
     toml = toml.replace(str(made_project["local"]), str(out["local"]))
     try:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            for env in ("prod", "staging"):
-                template = str(made_project[env]).rsplit("/", 1)[1]
-                name = f"lp_test_{secrets.token_hex(5)}"
-                admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    pgsql.Identifier(name), pgsql.Identifier(template)))
-                copies.append(name)
-                out[env] = _pg_dsn_for(name)
-                toml = toml.replace(json.dumps(made_project[env]), json.dumps(out[env]))
+        for env in ("prod", "staging"):
+            copies.append(_create_pg_database(
+                template=str(made_project[env]).rsplit("/", 1)[1]))
+            out[env] = _pg_dsn_for(copies[-1])
+            toml = toml.replace(json.dumps(made_project[env]), json.dumps(out[env]))
         (root / "lockplane.toml").write_text(toml)
         yield out
     finally:

@@ -10,7 +10,6 @@ Any other test that uses pg_dsn / pg_dsn_factory runs on another major with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,14 +18,7 @@ import pytest
 from lockplane.dialects import connect
 from lockplane.plan import build_plan
 from tests import test_roundtrip as corpus
-from tests.conftest import (
-    PG_ADMIN_DSN,
-    _create_pg_database,
-    _drop_later,
-    _new_pg_database,
-    _pg_dsn_for,
-    pg_exec,
-)
+from tests.conftest import pg_exec
 from tests.roundtrip import roundtrip
 
 MAJORS = [18]
@@ -34,26 +26,6 @@ MAJORS = [18]
 # The corpus on every major of MAJORS (tests below "PostgreSQL 18 only" say their own).
 on_majors = pytest.mark.parametrize("pg_admin_dsn", MAJORS, indirect=True,
                                     ids=[f"pg{m}" for m in MAJORS])
-
-
-@pytest.fixture
-def pg_dsn_factory(pg_admin_dsn: str) -> Iterator[Callable[[], str]]:
-    """conftest's pg_dsn_factory, with the databases of a private server (fsync off)
-    copied from template0 as files: PostgreSQL's default copy through the WAL costs
-    ~0.1-0.3 s of its CPU each, FILE_COPY's checkpoint next to nothing without fsync.
-    Two databases a test, ~115 tests. (The shared server's come from conftest's pool.)"""
-    shared = pg_admin_dsn == PG_ADMIN_DSN
-    made: list[str] = []
-
-    def make() -> str:
-        name = (_new_pg_database(pg_admin_dsn) if shared
-                else _create_pg_database(pg_admin_dsn, " STRATEGY FILE_COPY"))
-        made.append(name)
-        return _pg_dsn_for(name, pg_admin_dsn)
-
-    yield make
-    for name in made:
-        _drop_later(name, pg_admin_dsn)
 
 
 def _ids(cases: list[tuple[str, str, str]]) -> list[str]:
