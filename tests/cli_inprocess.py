@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,3 +55,11 @@ def lockplane(*args: str, cwd: Path | None = None, stdin: str = "") -> Result:
         if saved_debug is not None:
             os.environ["LOCKPLANE_DEBUG"] = saved_debug
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def completed(*args: str, cwd: Path | None = None,
+              stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """:func:`lockplane` shaped as ``subprocess.run``'s answer, for tests written against
+    a process of their own (``args`` are lockplane's own, without the console script)."""
+    r = lockplane(*args, cwd=cwd, stdin=stdin)
+    return subprocess.CompletedProcess(["lockplane", *args], r.code, r.stdout, r.stderr)

@@ -36,7 +36,7 @@ from lockplane.backfill import (
     type_conversion,
 )
 from lockplane.errors import BadInput
-from tests.cli_inprocess import lockplane
+from tests.cli_inprocess import completed
 from tests.conftest import pg_exec
 
 LOCKPLANE = [sys.executable, "-m", "lockplane"]
@@ -47,8 +47,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``lockplane ARGS`` in this process (tests/cli_inprocess.py: the console script's
     entry point and exit codes, no Python start-up). The runs that are killed or
     cancelled below are real processes."""
-    r = lockplane(*args)
-    return subprocess.CompletedProcess(["lockplane", *args], r.code, r.stdout, r.stderr)
+    return completed(*args)
 
 
 def pg_rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:

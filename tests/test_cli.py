@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.cli_inprocess import lockplane
+from tests.cli_inprocess import completed
 from tests.conftest import pg_exec
 
 LOCKPLANE = [sys.executable, "-m", "lockplane"]
@@ -30,8 +30,7 @@ def run(*args: str, cwd: Path | None = None, input: str | None = None,
     environment) the console script in a process of its own (the end-to-end test's
     plan and apply)."""
     if not process and env is None:
-        r = lockplane(*args, cwd=cwd, stdin=input or "")
-        return subprocess.CompletedProcess([*LOCKPLANE, *args], r.code, r.stdout, r.stderr)
+        return completed(*args, cwd=cwd, stdin=input or "")
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     full_env.pop("LOCKPLANE_DEBUG", None)
     return subprocess.run([*LOCKPLANE, *args], capture_output=True, text=True, cwd=cwd,

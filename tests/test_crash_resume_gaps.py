@@ -30,7 +30,7 @@ from lockplane.crash import hash_before_on_scratch, resume_point
 from lockplane.dialects import connect
 from lockplane.plan import Plan, build_plan, rollback_plan
 from lockplane.state import MigrationRecord
-from tests.cli_inprocess import lockplane
+from tests.cli_inprocess import completed
 from tests.conftest import pg_exec
 
 LOCKPLANE = [sys.executable, "-m", "lockplane"]
@@ -145,8 +145,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     """Run a ``_apply``/rollback command line to its end in this process (the console
     script's entry point; a run that is not killed need not be a process of its own)."""
     assert args[:len(LOCKPLANE)] == LOCKPLANE, args
-    result = lockplane(*args[len(LOCKPLANE):])
-    return subprocess.CompletedProcess(args, result.code, result.stdout, result.stderr)
+    return completed(*args[len(LOCKPLANE):])
 
 
 def _finished(dsn: str, plan: Plan) -> None:

@@ -22,7 +22,7 @@ from lockplane.execute import ApplyOptions, apply_plan
 from lockplane.integrity import seal_plan
 from lockplane.lockwait import Backoff
 from lockplane.plan import DEFAULT_LOCK_TIMEOUT_MS, Plan, build_plan
-from tests.cli_inprocess import lockplane
+from tests.cli_inprocess import completed
 from tests.conftest import pg_exec
 
 SETUP = ("CREATE TABLE t (id int PRIMARY KEY, v text); "
@@ -138,8 +138,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def _cli_here(*args: str) -> subprocess.CompletedProcess[str]:
     """The same command line in this process (the console script's entry point and error
     mapping; ~1 s cheaper where a process of its own is not the point)."""
-    result = lockplane(*args)
-    return subprocess.CompletedProcess(list(args), result.code, result.stdout, result.stderr)
+    return completed(*args)
 
 
 # ---------------------------------------------------------------------------- the policy

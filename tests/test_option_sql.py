@@ -21,7 +21,7 @@ import pytest
 from lockplane import optsql
 from lockplane.backfill import make_spec
 from lockplane.errors import BadInput
-from tests.cli_inprocess import lockplane
+from tests.cli_inprocess import completed
 from tests.conftest import pg_exec
 
 LOCKPLANE = [sys.executable, "-m", "lockplane"]
@@ -30,8 +30,7 @@ LOCKPLANE = [sys.executable, "-m", "lockplane"]
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``lockplane ARGS`` in this process (the console script's own entry point and error
     mapping, ~1 s cheaper than a subprocess each)."""
-    result = lockplane(*args)
-    return subprocess.CompletedProcess(list(args), result.code, result.stdout, result.stderr)
+    return completed(*args)
 
 
 def cli_process(*args: str) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,7 @@ from lockplane.errors import SafetyRefusal
 from lockplane.execute import ApplyOptions, apply_plan
 from lockplane.integrity import PLAN_KEY_ENV, multiphase_plan_id, plan_id, seal_plan
 from lockplane.plan import Plan
-from tests.cli_inprocess import Result, lockplane
+from tests.cli_inprocess import Result, completed, lockplane
 from tests.conftest import _drop_later, _new_pg_database, _pg_dsn_for, pg_exec
 
 KEY = "correct horse battery staple"
@@ -344,11 +344,10 @@ def in_process(*args: str, cwd: Path, key: str | None) -> subprocess.CompletedPr
     if key is not None:
         os.environ[PLAN_KEY_ENV] = key
     try:
-        r = lockplane(*args, cwd=cwd)
+        return completed(*args, cwd=cwd)
     finally:
         os.environ.pop(PLAN_KEY_ENV, None)
         os.environ.update(saved)
-    return subprocess.CompletedProcess(["lockplane", *args], r.code, r.stdout, r.stderr)
 
 
 def one_line(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
