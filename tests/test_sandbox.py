@@ -471,3 +471,76 @@ def test_what_a_table_already_holds_is_read_too(pg_dsn: str, tmp_path: Path) -> 
         assert conn.execute("SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM u), "
                             "(SELECT prosrc FROM pg_proc WHERE proname = 'same')"
                             ).fetchone() == (2, 1, " SELECT $1 = $2 ")
+
+
+def test_an_existing_trigger_is_followed_into_what_the_plan_redefines(
+        pg_dsn: str, tmp_path: Path) -> None:
+    """A trigger already on a table is the application's code, and runs for every write
+    the application makes: a backfill that fires it applies. But what it calls that the
+    plan redefines is new code the step runs, and so is its dynamic SQL when the plan
+    defines any function (an EXECUTE may reach one); so is what a table it writes to runs."""
+    pg_exec(pg_dsn, """
+        CREATE FUNCTION mark() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+        CREATE TABLE log (n int);
+        CREATE FUNCTION note() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN RETURN NULL; END $$;
+        CREATE TRIGGER log_note AFTER INSERT ON log FOR EACH ROW EXECUTE FUNCTION note();
+        CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN NEW.seen := mark(); INSERT INTO log VALUES (1); RETURN NEW; END $$;
+        CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN EXECUTE 'SELECT 1'; RETURN NEW; END $$;
+        CREATE TABLE t (id int PRIMARY KEY, seen boolean);
+        CREATE TRIGGER t_audit BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION audit();
+        CREATE TABLE w (id int PRIMARY KEY);
+        CREATE TRIGGER w_stamp BEFORE UPDATE ON w FOR EACH ROW EXECUTE FUNCTION stamp();
+        CREATE TABLE u (id int PRIMARY KEY);
+        INSERT INTO t VALUES (1), (2); INSERT INTO w VALUES (1); INSERT INTO u VALUES (1);
+    """)
+    base = (
+        "CREATE TABLE u (id int PRIMARY KEY);\n"
+        "CREATE FUNCTION mark() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;\n"
+        "CREATE TABLE log (n int);\n"
+        "CREATE FUNCTION note() RETURNS trigger LANGUAGE plpgsql\n"
+        "    AS $$ BEGIN RETURN NULL; END $$;\n"
+        "CREATE TRIGGER log_note AFTER INSERT ON log FOR EACH ROW EXECUTE FUNCTION note();\n"
+        "CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql\n"
+        "    AS $$ BEGIN NEW.seen := mark(); INSERT INTO log VALUES (1); RETURN NEW; END $$;\n"
+        "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql\n"
+        "    AS $$ BEGIN EXECUTE 'SELECT 1'; RETURN NEW; END $$;\n"
+        "CREATE TABLE t (id int PRIMARY KEY, seen boolean);\n"
+        "CREATE TRIGGER t_audit BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION audit();\n"
+        "CREATE TABLE w (id int PRIMARY KEY);\n"
+        "CREATE TRIGGER w_stamp BEFORE UPDATE ON w FOR EACH ROW EXECUTE FUNCTION stamp();\n")
+    schema = tmp_path / "schema.sql"
+
+    def apply(text: str) -> tuple[int, str]:
+        schema.write_text(text)
+        proc = lockplane("apply", "--schema", str(schema), "--target", pg_dsn,
+                         "--auto-approve", "--safety", "permissive")
+        return proc.code, " ".join(proc.stderr.split())
+
+    filled = base.replace("seen boolean);", "seen boolean, r float DEFAULT random());")
+    # mark() gets a body that deletes: the backfill's UPDATEs fire t_audit, which calls it.
+    code, said = apply(filled.replace("AS $$ SELECT true $$",
+                                      "AS $$ DELETE FROM u; SELECT true $$"))
+    assert code == 3, said
+    assert ("public.audit (through public.mark): DELETE, which trigger t_audit on table t "
+            "runs for each row") in said
+    # note() gets a body that deletes: t_audit's INSERT INTO log fires log_note.
+    code, said = apply(filled.replace("BEGIN RETURN NULL;", "BEGIN DELETE FROM u; RETURN NULL;"))
+    assert code == 3, said
+    assert "public.audit (through public.note): DELETE, which trigger t_audit on table t" in said
+    # The plan defines a function, and a backfill of w fires stamp()'s EXECUTE.
+    stamped = base.replace("w (id int PRIMARY KEY);", "w (id int PRIMARY KEY, "
+                           "r float DEFAULT random());")
+    code, said = apply(stamped + "CREATE FUNCTION helper() RETURNS int LANGUAGE sql "
+                                 "AS $$ SELECT 1 $$;\n")
+    assert code == 3, said
+    assert "public.stamp: dynamic SQL (EXECUTE), which trigger w_stamp on table w" in said
+    # No false refusal: the same backfills, with the triggers' code as it is, apply.
+    code, said = apply(filled.replace("w (id int PRIMARY KEY);", "w (id int PRIMARY KEY, "
+                                      "r float DEFAULT random());"))
+    assert code == 0, said
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM t "
+                            "WHERE r IS NOT NULL)").fetchone() == (1, 2)

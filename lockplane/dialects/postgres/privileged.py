@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pglast
@@ -115,6 +115,7 @@ class _AllCalls(Visitor):
         # CAST ... WITH FUNCTION f calls f from an expression that names no function.
         self.ops: set[str] = set()
         self.typenames: set[str] = set()
+        self.writes: set[tuple[str | None, str]] = set()  # tables it writes to
 
     def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:  # noqa: N802
         self.calls.add(_names_of(node.funcname))
@@ -136,17 +137,23 @@ class _AllCalls(Visitor):
             if isinstance(name, ast.String):
                 self.ops.add(name.sval)
 
+    def _writes(self, effect: str, node: ast.Node) -> None:
+        self.effects.append(effect)
+        rel = getattr(node, "relation", None)
+        if isinstance(rel, ast.RangeVar):
+            self.writes.add((rel.schemaname, rel.relname))
+
     def visit_InsertStmt(self, ancestors: object, node: ast.Node) -> None:  # noqa: N802
-        self.effects.append("INSERT")
+        self._writes("INSERT", node)
 
     def visit_UpdateStmt(self, ancestors: object, node: ast.Node) -> None:  # noqa: N802
-        self.effects.append("UPDATE")
+        self._writes("UPDATE", node)
 
     def visit_DeleteStmt(self, ancestors: object, node: ast.Node) -> None:  # noqa: N802
-        self.effects.append("DELETE")
+        self._writes("DELETE", node)
 
     def visit_MergeStmt(self, ancestors: object, node: ast.Node) -> None:  # noqa: N802
-        self.effects.append("MERGE")
+        self._writes("MERGE", node)
 
 
 def _evaluated(stmt: ast.Node) -> list[ast.Node]:
@@ -360,12 +367,23 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
     catalog = _Catalog(db)
     for call, why in catalog.functions_of(seen.ops, seen.typenames).items():
         roots.setdefault(call, why)
-    for call, why in _stored_calls(db, wants, defined, planned).items():
+    existing_triggers: set[tuple[str | None, str]] = set()
+    for call, (why, existing) in _stored_calls(db, wants, defined, planned).items():
         roots.setdefault(call, why)
+        if existing and roots[call] == why:
+            existing_triggers.add(call)
     roots = {r: why for r, why in roots.items() if r[0] != "pg_catalog"}
     found: list[str] = []
+
+    def fired_by(tables: set[tuple[str | None, str]]) -> dict[tuple[str | None, str], bool]:
+        wants = [_Want("dml", schema, table) for schema, table in sorted(
+            tables, key=lambda t: (t[0] or "", t[1]))]
+        return {c: existing for c, (_, existing) in
+                _stored_calls(db, wants, defined, planned).items()}
+
     for root in sorted(roots, key=lambda r: (r[0] or "", r[1])):
-        effects = _effects_of(db, root, planned, catalog)
+        effects = _effects_of(db, root, planned, catalog, fired_by,
+                              through_plan_only=root in existing_triggers)
         if effects:
             found.append(effects + (f", {roots[root]}" if roots[root] else ""))
     return found
@@ -554,12 +572,14 @@ ORDER BY 1, 2, 3, 4
 
 
 def _stored_calls(db: PostgresDatabase, wants: Sequence[_Want], defined: Sequence[str],
-                  planned: list[_Definition]) -> dict[tuple[str | None, str], str]:
+                  planned: list[_Definition],
+                  ) -> dict[tuple[str | None, str], tuple[str, bool]]:
     """Functions the expressions stored on these tables call, asked of the server
     (pg_depend from indexes, constraints, defaults, triggers, the partition key; their
-    operators and operator classes resolved to functions), with where each was found.
+    operators and operator classes resolved to functions), with where each was found and
+    whether it is an existing trigger's function that the plan does not redefine.
     The plan's own definitions on those tables (a table it creates, then fills) too."""
-    out: dict[tuple[str | None, str], str] = {}
+    out: dict[tuple[str | None, str], tuple[str, bool]] = {}
     if not wants:
         return out
     renamed = _renamed_from(defined)
@@ -575,17 +595,18 @@ def _stored_calls(db: PostgresDatabase, wants: Sequence[_Want], defined: Sequenc
             call = (nsp, proname)
             if obj.startswith("table "):  # what a table itself calls: its partition key
                 obj = f"the partition key of {obj}"
-            if how == "trigger" and not any(d.name == proname and d.schema in (nsp, None)
-                                            for d in planned):
-                # A trigger already there runs on every write the application makes; only
-                # a body this plan brings is new code that the step runs.
-                continue
-            out.setdefault(call, f"which {obj} runs for each row the step writes"
-                           if how == "trigger" else
-                           f"which {how + ' in ' if how else ''}{obj} calls (the step "
-                           "evaluates it again)")
+            # A trigger already there runs on every write the application makes: what it
+            # does itself is the application's, but what it calls that this plan
+            # (re)defines is new code that the step runs (see _effects_of).
+            existing = how == "trigger" and not any(
+                d.name == proname and d.schema in (nsp, None) for d in planned)
+            out.setdefault(call, (f"which {obj} runs for each row the step writes"
+                                  if how == "trigger" else
+                                  f"which {how + ' in ' if how else ''}{obj} calls (the "
+                                  "step evaluates it again)", existing))
         for call in _planned_on(want, names, defined):
-            out.setdefault(call, f"which this plan's definitions on {want.name} call")
+            out.setdefault(call, (f"which this plan's definitions on {want.name} call",
+                                  False))
     return out
 
 
@@ -731,29 +752,47 @@ def _lookup(db: PostgresDatabase, call: tuple[str | None, str],
 
 
 def _effects_of(db: PostgresDatabase, root: tuple[str | None, str],
-                planned: list[_Definition], catalog: _Catalog) -> str:
-    """What a called function does beyond computing a value, through what it calls."""
-    todo: list[tuple[tuple[str | None, str], tuple[str, ...]]] = [(root, ())]
-    seen: set[tuple[str | None, str]] = set()
+                planned: list[_Definition], catalog: _Catalog,
+                fired_by: Callable[[set[tuple[str | None, str]]],
+                                   dict[tuple[str | None, str], bool]],
+                through_plan_only: bool = False) -> str:
+    """What a called function does beyond computing a value, through what it calls.
+
+    ``through_plan_only``: the root is the database's own code (a trigger already there);
+    only what the plan's definitions do counts, once the calls reach one, and dynamic SQL
+    of the database's own code when the plan defines any function (it may reach one).
+    The database's own code that writes to a table runs what that table holds
+    (``fired_by``: its functions, and whether each is a trigger's the plan leaves be)."""
+    # (call, path, whether the path has gone through a definition of the plan)
+    todo: list[tuple[tuple[str | None, str], tuple[str, ...], bool]] = [
+        (root, (), not through_plan_only)]
+    seen: set[tuple[tuple[str | None, str], bool]] = set()
     builtins: dict[tuple[str | None, str], tuple[str, ...]] = {}
     while todo:
-        call, path = todo.pop()
-        if call in seen or len(seen) > 200:
+        call, path, counts = todo.pop()
+        if (call, counts) in seen or len(seen) > 200:
             continue
-        seen.add(call)
+        seen.add((call, counts))
         defs = _lookup(db, call, planned) if call[0] != "pg_catalog" else []
         if not defs:
-            if path:  # (the step's own calls of built-ins are in plain sight)
+            if path and counts:  # (the step's own calls of built-ins are in plain sight)
                 builtins.setdefault(call, path)
             continue
         for d in defs:
             read = d.read()
             label = f"{d.schema}.{d.name}" if d.schema else d.name
             where = path + (label,)
-            if read.effects:
-                return _say(where, sorted(set(read.effects))[0])
-            todo.extend((c, where) for c in read.calls)
-            todo.extend((c, where) for c in catalog.functions_of(read.ops, read.typenames))
+            mine = counts or any(d is p for p in planned)
+            effects = read.effects if mine else [
+                e for e in read.effects if e.startswith("dynamic SQL") and planned]
+            if effects:
+                return _say(where, sorted(set(effects))[0])
+            if read.writes and not mine:
+                todo.extend((c, where, not existing)
+                            for c, existing in fired_by(read.writes).items())
+            todo.extend((c, where, mine) for c in read.calls)
+            todo.extend((c, where, mine)
+                        for c in catalog.functions_of(read.ops, read.typenames))
     unknown, risky = _judge_builtins(db, builtins)
     if unknown:
         call, path = unknown[0]
