@@ -408,7 +408,9 @@ def test_apply_killed_mid_fill_resumes(db: str, tmp_path: Path) -> None:
     import sys
     import time
 
-    total = 20_000
+    # More rows than the largest batch (max_batch_size 50,000): on a quiet machine the
+    # first batch's estimate may take every row of a small table at once.
+    total = 120_000
     run_sql(db, "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(80))",
             f"INSERT INTO users SELECT seq, CONCAT('e', seq) FROM seq_1_to_{total}")
     schema = _write(tmp_path, "s.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email "
