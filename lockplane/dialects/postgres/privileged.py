@@ -99,6 +99,20 @@ _STORED_ONLY = (ast.CreateFunctionStmt, ast.ViewStmt, ast.CreateTrigStmt,
                 ast.AlterFunctionStmt, ast.CreateDomainStmt)
 
 
+_ORDERING = frozenset({"=", "<", "<=", ">", ">=", "<>"})
+# The operators a keyword of an expression runs (any BETWEEN; the rest as the PL/pgSQL
+# expression scan meets them).
+_IMPLIED_OPS: dict[str, frozenset[str]] = {
+    "BETWEEN": frozenset({"<", "<=", ">", ">="}),
+    "CASE": frozenset({"="}), "IN": frozenset({"=", "<>"}), "DISTINCT": _ORDERING,
+    "NULLIF": frozenset({"="}), "USING": frozenset({"="}), "NATURAL": frozenset({"="}),
+    "LIKE": frozenset({"~~", "!~~"}), "ILIKE": frozenset({"~~*", "!~~*"}),
+    "SIMILAR": frozenset({"~", "!~"}), "GREATEST": _ORDERING, "LEAST": _ORDERING,
+    "ORDER": _ORDERING, "GROUP": _ORDERING, "UNION": _ORDERING, "INTERSECT": _ORDERING,
+    "EXCEPT": _ORDERING, "ANY": _ORDERING, "ALL": _ORDERING, "SOME": _ORDERING,
+}
+
+
 def _names_of(funcname: Sequence[ast.String]) -> tuple[str | None, str]:
     names = [n.sval for n in funcname]
     return (names[-2] if len(names) > 1 else None), names[-1]
@@ -130,7 +144,34 @@ class _AllCalls(Visitor):
     def visit_A_Expr(self, ancestors: object, node: ast.A_Expr) -> None:  # noqa: N802
         for name in (node.name or ())[-1:]:
             if isinstance(name, ast.String):
+                # (BETWEEN is named by its keyword: the server runs <= and >=, or < and >)
+                self.ops |= _IMPLIED_OPS["BETWEEN"] if "BETWEEN" in name.sval \
+                    else {name.sval}
+
+    # Constructs that name no operator and still run one the server looks up by name for
+    # the operands' types (a user-defined "=" (integer, text) is found like a built-in):
+    # CASE x WHEN y compares with =, JOIN ... USING / NATURAL JOIN with =, GREATEST and
+    # LEAST, ORDER BY, DISTINCT and GROUP BY with the type's ordering and equality.
+    def visit_CaseExpr(self, ancestors: object, node: ast.CaseExpr) -> None:  # noqa: N802
+        if node.arg is not None:
+            self.ops.add("=")
+
+    def visit_JoinExpr(self, ancestors: object, node: ast.JoinExpr) -> None:  # noqa: N802
+        if node.usingClause or node.isNatural:
+            self.ops.add("=")
+
+    def visit_MinMaxExpr(self, ancestors: object, node: ast.Node) -> None:  # noqa: N802
+        self.ops |= _ORDERING
+
+    def visit_SortBy(self, ancestors: object, node: ast.SortBy) -> None:  # noqa: N802
+        self.ops |= _ORDERING
+        for name in (node.useOp or ())[-1:]:
+            if isinstance(name, ast.String):
                 self.ops.add(name.sval)
+
+    def visit_SelectStmt(self, ancestors: object, node: ast.SelectStmt) -> None:  # noqa: N802
+        if node.distinctClause or node.groupClause or node.op.value != 0:
+            self.ops |= _ORDERING
 
     def visit_SubLink(self, ancestors: object, node: ast.SubLink) -> None:  # noqa: N802
         for name in (node.operName or ())[-1:]:  # x = ANY (SELECT ...), x IN (SELECT ...)
@@ -189,6 +230,8 @@ def _scan(sql: str, into: _AllCalls) -> None:
         return text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
 
     for i, tok in enumerate(tokens):
+        if tok.kind != "NO_KEYWORD":
+            into.ops |= _IMPLIED_OPS.get(sql[tok.start:tok.end + 1].upper(), frozenset())
         if tok.name == "Op":
             into.ops.add(sql[tok.start:tok.end + 1])
         elif tok.name in _ASCII_OPS:
@@ -205,6 +248,26 @@ def _scan(sql: str, into: _AllCalls) -> None:
             schema = name(tokens[i - 2]) if i >= 2 and tokens[i - 1].name == "ASCII_46" \
                 else None
             into.calls.add((schema, name(tok)))
+
+
+def _expression(query: str, into: _AllCalls, assignment: bool = False) -> None:
+    """A PL/pgSQL expression (``a IN (1, 2)``) or assignment (``x[i] := f(y)``): parsed
+    as the SQL it is when it parses (every construct seen as in a SQL body), and scanned
+    (:func:`_scan`) besides, for what does not."""
+    _scan(query, into)
+    parts = [query]
+    with contextlib.suppress(ParseError):
+        for tok in scan(query) if assignment else ():
+            if tok.name == "COLON_EQUALS" or tok.name == "ASCII_61":  # := or =
+                parts = [query[:tok.start], query[tok.end + 1:]]
+                break
+    for part in parts:
+        try:
+            parsed = _parse(f"SELECT {part}")
+        except ParseError:
+            continue
+        for raw in parsed:
+            into(raw.stmt)
 
 
 def _plpgsql(definition: str) -> _AllCalls:
@@ -229,7 +292,8 @@ def _plpgsql(definition: str) -> _AllCalls:
                     if value.get("parseMode") == 0:
                         _sql(query, seen)
                     else:
-                        _scan(query, seen)
+                        # (modes 3-5: an assignment, "target := value")
+                        _expression(query, seen, value.get("parseMode") in (3, 4, 5))
                 walk(value)
 
     walk(tree)
@@ -368,7 +432,11 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
     for call, why in catalog.functions_of(seen.ops, seen.typenames).items():
         roots.setdefault(call, why)
     existing_triggers: set[tuple[str | None, str]] = set()
-    for call, (why, existing) in _stored_calls(db, wants, defined, planned).items():
+    stored = _stored_calls(db, wants, defined, planned)
+    if any(_fires_event_triggers(stmt) for stmt in _parsed(statements)):
+        for call, why_existing in _event_trigger_calls(db, defined, planned).items():
+            stored.setdefault(call, why_existing)
+    for call, (why, existing) in stored.items():
         roots.setdefault(call, why)
         if existing and roots[call] == why:
             existing_triggers.add(call)
@@ -387,6 +455,72 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
         if effects:
             found.append(effects + (f", {roots[root]}" if roots[root] else ""))
     return found
+
+
+# ------------------------------------------------------------------------ event triggers
+# An event trigger runs its function (as the session's user) on every DDL command of the
+# database: each DDL step of a plan fires the event triggers the target already has.
+# What they do themselves is the database's own code, as a table's existing trigger is;
+# what they reach that the plan gives a new body is not (checked against PostgreSQL 15:
+# an event trigger calling a helper that a plan's CREATE OR REPLACE redefined ran the new
+# body on the plan's next statement, and on that CREATE OR REPLACE itself). The plan's
+# own event triggers are created after every other step, and its drops and disables of
+# event triggers come before any (create_event_trigger.py): those never fire on its DDL.
+
+# Statements that fire no event trigger (not DDL, or about event triggers themselves).
+_NO_EVENT = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt,
+             ast.MergeStmt, ast.VariableSetStmt, ast.VariableShowStmt,
+             ast.TransactionStmt, ast.CopyStmt, ast.CreateEventTrigStmt,
+             ast.AlterEventTrigStmt, ast.ExplainStmt, ast.LockStmt, ast.VacuumStmt,
+             ast.NotifyStmt, ast.CheckPointStmt, ast.DiscardStmt)
+
+
+def _fires_event_triggers(stmt: ast.Node) -> bool:
+    if isinstance(stmt, _NO_EVENT):
+        return False
+    return _event_trigger_target(stmt) is None
+
+
+def _event_trigger_target(stmt: ast.Node) -> str | None:
+    """The name of the event trigger a DROP / COMMENT / ALTER EVENT TRIGGER acts on."""
+    if isinstance(stmt, ast.AlterEventTrigStmt):
+        return stmt.trigname
+    if not any(getattr(stmt, attr, None) == ObjectType.OBJECT_EVENT_TRIGGER
+               for attr in ("removeType", "objtype", "renameType", "objectType")):
+        return None
+    objects = getattr(stmt, "objects", None) or (getattr(stmt, "object", None),)
+    for obj in objects:
+        if isinstance(obj, ast.String):
+            return obj.sval
+        if isinstance(obj, (list, tuple)) and obj and isinstance(obj[-1], ast.String):
+            return obj[-1].sval
+    return ""
+
+
+def _event_trigger_calls(db: PostgresDatabase, defined: Sequence[str],
+                         planned: list[_Definition],
+                         ) -> dict[tuple[str | None, str], tuple[str, bool]]:
+    """The functions of the target's enabled event triggers that the plan neither drops
+    nor disables (those go before any other step), with why, and whether each is the
+    database's own code (a function the plan does not redefine)."""
+    gone = set()
+    for stmt in _parsed(defined):
+        if isinstance(stmt, ast.DropStmt) or (isinstance(stmt, ast.AlterEventTrigStmt)
+                                              and stmt.tgenabled == "D"):
+            gone.add(_event_trigger_target(stmt))
+    out: dict[tuple[str | None, str], tuple[str, bool]] = {}
+    # (replica-only triggers fire only under session_replication_role = replica)
+    for evtname, nsp, proname in db.query(
+            "SELECT e.evtname, n.nspname, p.proname FROM pg_event_trigger e "
+            "JOIN pg_proc p ON p.oid = e.evtfoid "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE e.evtenabled IN ('O', 'A') ORDER BY 1"):
+        if evtname in gone:
+            continue
+        existing = not any(d.name == proname and d.schema in (nsp, None) for d in planned)
+        out.setdefault((nsp, proname), (f"which event trigger {evtname} runs on the "
+                                        "step's DDL", existing))
+    return out
 
 
 # ------------------------------------------------------------ expressions stored on tables
