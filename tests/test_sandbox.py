@@ -544,3 +544,22 @@ def test_an_existing_trigger_is_followed_into_what_the_plan_redefines(
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM t "
                             "WHERE r IS NOT NULL)").fetchone() == (1, 2)
+
+
+def test_a_role_that_may_not_create_databases_is_told_so(pg_dsn: str, tmp_path: Path) -> None:
+    """The sandbox is a database on the target's server unless a scratch server is given:
+    a role without CREATEDB gets one line saying so (exit 2), not an internal error."""
+    role = f"lp_nocreatedb_{secrets.token_hex(4)}"  # (arena drops lockplane_attack*)
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        schema = tmp_path / "schema.sql"
+        schema.write_text("CREATE TABLE t (a int);\n")
+        as_role = pg_dsn.replace("postgres@", f"{role}@", 1)
+        proc = lockplane("plan", "--from", as_role, "--to", str(schema), "-q")
+        assert proc.code == 2, proc.stderr
+        assert "lacks CREATEDB" in proc.stderr and "internal error" not in proc.stderr
+        assert len([ln for ln in proc.stderr.splitlines() if ln.strip()]) == 1
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE "{role}"')

@@ -436,6 +436,10 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
     if any(_fires_event_triggers(stmt) for stmt in _parsed(statements)):
         for call, why_existing in _event_trigger_calls(db, defined, planned).items():
             stored.setdefault(call, why_existing)
+    if any(isinstance(stmt, ast.IndexStmt) for stmt in _parsed(statements)) \
+            or any(w.kind in ("rewrite", "dml", "attach") for w in wants):
+        for call, why_existing in _range_support_calls(db, defined, planned).items():
+            stored.setdefault(call, why_existing)
     for call, (why, existing) in stored.items():
         roots.setdefault(call, why)
         if existing and roots[call] == why:
@@ -520,6 +524,42 @@ def _event_trigger_calls(db: PostgresDatabase, defined: Sequence[str],
         existing = not any(d.name == proname and d.schema in (nsp, None) for d in planned)
         out.setdefault((nsp, proname), (f"which event trigger {evtname} runs on the "
                                         "step's DDL", existing))
+    return out
+
+
+# -------------------------------------------------------------------- range types
+# A range type's subtype_diff runs wherever its values go into a GiST or SP-GiST index
+# (the penalty and split functions of range_ops call it: checked against PostgreSQL 15,
+# a plan's CREATE INDEX ... USING gist over a new range column ran the plan's
+# subtype_diff for the rows, as the applying user), and its canonical function wherever
+# a value is made. No expression names them, and the index's column may be one the
+# plan adds: so every index build, rewrite and write counts the support functions of
+# the plan's range types and of the database's (those as its own code, see _effects_of).
+
+
+def _range_support_calls(db: PostgresDatabase, defined: Sequence[str],
+                         planned: list[_Definition],
+                         ) -> dict[tuple[str | None, str], tuple[str, bool]]:
+    out: dict[tuple[str | None, str], tuple[str, bool]] = {}
+    for stmt in _parsed(defined):
+        if isinstance(stmt, ast.CreateRangeStmt):
+            _, typname = _names_of(stmt.typeName)
+            for opt in stmt.params or ():
+                if opt.defname in ("subtype_diff", "canonical") \
+                        and isinstance(opt.arg, ast.TypeName):
+                    out.setdefault(_names_of(opt.arg.names), (
+                        f"the {opt.defname} function of range type {typname}, which an "
+                        "index of its values runs", False))
+    for typname, nsp, proname, role in db.query(
+            "SELECT t.typname, n.nspname, p.proname, CASE WHEN p.oid = r.rngsubdiff "
+            "THEN 'subtype_diff' ELSE 'canonical' END FROM pg_range r "
+            "JOIN pg_type t ON t.oid = r.rngtypid "
+            "JOIN pg_proc p ON p.oid IN (r.rngsubdiff, r.rngcanonical) "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 3"):
+        existing = not any(d.name == proname and d.schema in (nsp, None) for d in planned)
+        out.setdefault((nsp, proname), (f"the {role} function of range type {typname}, "
+                                        "which an index of its values runs", existing))
     return out
 
 

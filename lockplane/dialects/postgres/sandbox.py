@@ -216,8 +216,16 @@ class Sandbox:
         else:
             self._check_unprivileged(admin, user)
             owner = ident(user)
-        admin.execute(pgsql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
-            ident(self.name), owner).as_string(admin.conn))
+        try:
+            admin.execute(pgsql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
+                ident(self.name), owner).as_string(admin.conn))
+        except psycopg.errors.InsufficientPrivilege:
+            # (a role without CREATEDB: bad input, said in one line, not an internal error)
+            raise BadInput(
+                f"cannot create a scratch database on {redact(self.server_dsn)} as {user} "
+                "(the role lacks CREATEDB): give a scratch server (scratch_database_url in "
+                "lockplane.toml, or LOCKPLANE_SCRATCH_DATABASE_URL), or a role that may "
+                "create databases") from None
         admin.execute(pgsql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
             ident(self.name)).as_string(admin.conn))
         self.privileged = PostgresDatabase(d, _reading_as_screened(
