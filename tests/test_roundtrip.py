@@ -831,3 +831,47 @@ def test_postgres_generated_classes(pg_dsn_factory, name: str, from_sql: str,
     pg_exec(a, from_sql)
     pg_exec(b, to_sql)
     roundtrip(a, b, shadow=True)
+
+
+# Issue 16: ALTER COLUMN ... TYPE on a parent recurses to its partitions and INHERITS
+# children, and is refused while an SQL-standard routine body (or a view) reads the
+# column of a child: the server records that on the child's column, not the parent's.
+CHILD_READERS = """CREATE SCHEMA "s x";
+CREATE TABLE "s x".ev (id int NOT NULL, at int NOT NULL, v {t}) PARTITION BY RANGE (at);
+CREATE TABLE "s x"."ev lo" PARTITION OF "s x".ev FOR VALUES FROM (MINVALUE) TO (10)
+  PARTITION BY RANGE (id);
+CREATE TABLE "s x".ev_lo_a PARTITION OF "s x"."ev lo" FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
+CREATE TABLE "s x".ev_hi PARTITION OF "s x".ev FOR VALUES FROM (10) TO (MAXVALUE);
+CREATE FUNCTION lo_total() RETURNS numeric LANGUAGE sql STABLE
+  BEGIN ATOMIC SELECT sum(v) FROM "s x"."ev lo"; END;
+CREATE FUNCTION "Hi max"() RETURNS {t} LANGUAGE sql STABLE
+  RETURN (SELECT max(v) FROM "s x".ev_hi);
+CREATE FUNCTION leaf(x int) RETURNS {t} LANGUAGE sql STABLE
+  RETURN (SELECT v FROM "s x".ev_lo_a WHERE id = x);
+CREATE VIEW leaf_total AS SELECT leaf(1) AS one, lo_total() AS total;
+CREATE TABLE base (id int, v {t});
+CREATE TABLE kid (extra text) INHERITS (base);
+CREATE TABLE grandkid () INHERITS (kid);
+CREATE FUNCTION kid_total() RETURNS numeric LANGUAGE sql STABLE
+  BEGIN ATOMIC SELECT sum(v) FROM kid; END;
+CREATE FUNCTION grandkid_max() RETURNS {t} LANGUAGE sql STABLE
+  RETURN (SELECT max(v) FROM grandkid);
+"""
+CHILD_READER_ROWS = """INSERT INTO "s x".ev VALUES (1, 5, 1), (2, 20, 2);
+INSERT INTO kid VALUES (1, 3, 'x'); INSERT INTO grandkid VALUES (2, 4, 'y');"""
+RETYPED_PARENT_CASES: list[tuple[str, str, str]] = [
+    ("a retyped parent's column read by routines over its children",
+     CHILD_READERS.format(t="int") + CHILD_READER_ROWS, CHILD_READERS.format(t="bigint")),
+    ("a parent's column retyped back under routines over its children",
+     CHILD_READERS.format(t="bigint") + CHILD_READER_ROWS, CHILD_READERS.format(t="int")),
+]
+
+
+@pytest.mark.parametrize("name, from_sql, to_sql", RETYPED_PARENT_CASES,
+                         ids=[c[0] for c in RETYPED_PARENT_CASES])
+def test_postgres_retyped_parent_child_readers(pg_dsn_factory, name: str, from_sql: str,
+                                               to_sql: str) -> None:
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, from_sql)
+    pg_exec(b, to_sql)
+    roundtrip(a, b, shadow=True)

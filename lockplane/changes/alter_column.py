@@ -338,6 +338,9 @@ class AlterColumn(Change):
     # See keep_checks_with_retypes.
     checks_dropped: list[CheckConstraint] = field(default_factory=list)
     checks_added: list[CheckConstraint] = field(default_factory=list)
+    # The partitions and INHERITS children the ALTER recurses to (schema, name), whose
+    # column's readers are in the way too (table_hierarchy.note_inheritors fills it in).
+    inheritors: tuple[tuple[str, str], ...] = field(default=(), kw_only=True, compare=False)
 
     def describe(self) -> str:
         what = ", ".join(self.aspects()) or "definition"
@@ -546,7 +549,8 @@ class AlterColumn(Change):
         b, a = self.before, self.after
         if (b.type, b.collation) == (a.type, a.collation):
             return ()
-        return (column_key(self.table.schema_, self.table.name, b.name),)
+        return tuple(column_key(s, t, b.name) for s, t in (
+            (self.table.schema_ or "", self.table.name), *self.inheritors))
 
     def sets_not_null(self) -> bool:
         return self.before.nullable and not self.after.nullable

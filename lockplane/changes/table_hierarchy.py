@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Column, Schema, Table, split_name
 from .alter_column import AlterColumn
-from .base import OBJECT_DIFFERS, Change
+from .base import CHANGE_ANNOTATORS, OBJECT_DIFFERS, Change
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -45,6 +45,35 @@ def depth(schema: Schema, t: Table, _seen: frozenset[Key] = frozenset()) -> int:
         elif parent is None:
             best = max(best, 1)
     return best
+
+
+def inheritors(schema: Schema, t: Table, column: str) -> tuple[Key, ...]:
+    """The partitions and INHERITS children, at any depth, that take ``column`` from
+    ``t``: an ALTER COLUMN on ``t`` recurses to them (what reads their column is in the
+    way of a new type as much as what reads ``t``'s)."""
+    children: dict[Key, list[Table]] = {}
+    for c in schema.tables:
+        for pk in parent_keys(c):
+            children.setdefault(pk, []).append(c)
+    out: list[Key] = []
+    stack = [key_of(t)]
+    while stack:
+        for c in children.get(stack.pop(), ()):
+            col = c.column(column)
+            if col is not None and col.inherited and key_of(c) not in out:
+                out.append(key_of(c))
+                stack.append(key_of(c))
+    return tuple(out)
+
+
+def note_inheritors(changes: list[Change], before: Schema, after: Schema,
+                    d: Dialect) -> None:
+    """Each column type change learns the tables its ALTER recurses to (AlterColumn.
+    inheritors): what reads their column is dropped before it and made again after, as
+    what reads the parent's is (plan.recreate_dependents, plan.order_changes)."""
+    for c in changes:
+        if isinstance(c, AlterColumn) and c.objects_dropped():
+            c.inheritors = inheritors(before, c.table, c.before.name)
 
 
 def parent_column(schema: Schema, t: Table, name: str) -> Column | None:
@@ -364,3 +393,4 @@ def _inheritance(changes: list[Change], c: Change, before: Schema, after: Schema
 
 
 OBJECT_DIFFERS.append(diff_inherited_columns)
+CHANGE_ANNOTATORS.append(note_inheritors)
