@@ -284,6 +284,9 @@ class BackfillOptions:
     restart: bool = False              # start a finished/cancelled backfill over
     wait_for_runner_s: float = 15.0    # wait for a crashed runner's session to go away
     started_by: str | None = None
+    # The caller has judged what the expressions call (apply's check of a plan's
+    # backfill steps, or its --acknowledge privileged-function): not asked again here.
+    calls_checked: bool = False
 
     def validate(self) -> None:
         for name in ("batch_size", "min_batch_size", "max_batch_size", "target_batch_ms",
@@ -956,6 +959,26 @@ def _resolve(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
     return rb
 
 
+def _refuse_privileged_calls(db: Database, rb: ResolvedBackfill) -> None:
+    """A --set or --where is untrusted: it may not call what the server lets no ordinary
+    user run (the name list of optsql misses some: pg_show_all_file_settings() reads the
+    server's configuration files, pg_hba_file_rules() its access rules, and an UPDATE
+    would copy them into the table), nor a function of the database that does more than
+    compute a value. Read-only checks and the shadow trial contain such a function only
+    until the batches run on the target, with this session's privileges."""
+    runs = [f"SELECT {e}" for e in rb.expressions]
+    if rb.where:
+        runs.append(f"SELECT 1 WHERE {rb.where}")
+    calls = db.privileged_calls(runs)
+    if calls:
+        raise SafetyRefusal(
+            f"backfill of {rb.display} calls {', '.join(calls)}, which the server lets no "
+            "ordinary user run (its files, programs or settings): refused")
+    effects = db.function_effects(runs, [])
+    if effects:
+        raise SafetyRefusal(f"backfill of {rb.display} evaluates {effects[0]}: refused")
+
+
 def pick_columns(spec: BackfillSpec, table_display: str,
                   columns: dict[str, tuple[str, bool, str]], fold: Callable[[str], str],
                   ) -> list[str]:
@@ -1223,9 +1246,11 @@ def start_backfill(dsn: str, plan: BackfillPlan, opts: BackfillOptions | None = 
     with _connect(dsn) as db:
         # (a killed runner's batch would hold its checkpoint row: see run_chunk)
         settle_orphans(db, 0.0, label=f"b={plan.resolved.id}")
+        rb = plan.resolved
+        if not opts.calls_checked:  # (planning ran them read-only; from here they write)
+            _refuse_privileged_calls(db, rb)
         state = Checkpoints(db)
         state.ensure()
-        rb = plan.resolved
         existing = [] if opts.restart else state.chunks(rb.id)
         if existing:
             state.set_status(rb.id, "running", only_from=("pending", "running", "cancelled",

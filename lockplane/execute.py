@@ -576,8 +576,9 @@ def run_backfill_step(dsn: str, step: Step, opts: ApplyOptions,
                           not_null=(spec["column"],) if spec.get("not_null") else (),
                           archive=archive,
                           archive_key=tuple(kept["key"]) if kept else ())
+    # (check_privileged_calls judged the step's expressions before anything ran)
     bopts = BackfillOptions(shadow_dsn=opts.shadow_dsn, started_by=who(opts.applied_by),
-                            restart=not resume)
+                            restart=not resume, calls_checked=True)
     try:
         result = run_backfill(dsn, plan_backfill(dsn, target, bopts), bopts)
     except (BadInput, ExecutionFailed) as exc:

@@ -370,3 +370,35 @@ def test_apply_backfill_steps_with_percent_names_and_a_sequence_default(
     assert proc.returncode == 0, proc.stderr
     assert pg_rows(pg_dsn, 'SELECT count(*), count(DISTINCT "n%o"), count("t%s") '
                            'FROM "we%ird"') == [(50, 50, 50)]
+
+
+def test_backfill_refuses_privileged_functions_and_writing_functions(pg_dsn: str) -> None:
+    """What no ordinary user may run (the server's ACLs, not a name list: on e7ce489
+    ``--set "note = (SELECT ... FROM pg_show_all_file_settings())"`` copied the server's
+    configuration into the rows), and a function of the database that writes once its
+    transaction is not read-only (it passed the read-only checks and the shadow trial,
+    then emptied a table when the batches ran): refused before the first batch."""
+    pg_exec(pg_dsn, PG_SETUP + """
+        CREATE FUNCTION sneaky() RETURNS int LANGUAGE plpgsql AS $$ BEGIN
+          IF NOT current_setting('transaction_read_only')::bool THEN
+            INSERT INTO audit_log VALUES ('sneaky');
+          END IF;
+          RETURN 7; END $$;""")
+    before = pg_rows(pg_dsn, "SELECT * FROM items ORDER BY id")
+    base = ["backfill", "--target", pg_dsn, "--table", "items", "--auto-approve"]
+    for extra, says in (
+            (["--set", "note = (SELECT string_agg(name || '=' || setting, ',') "
+                       "FROM pg_show_all_file_settings())"], "pg_show_all_file_settings"),
+            (["--set", "note = (SELECT string_agg(auth_method, ',') FROM pg_hba_file_rules())"],
+             "pg_hba_file_rules"),
+            (["--set", "qty = sneaky()"], "public.sneaky: INSERT"),
+            (["--set", "qty = 1", "--where", "sneaky() = 7"], "public.sneaky: INSERT")):
+        proc = cli(*base, *extra)
+        assert proc.returncode == 3, (extra, proc.stderr)
+        assert says in " ".join(proc.stderr.split()), (extra, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert pg_rows(pg_dsn, "SELECT * FROM items ORDER BY id") == before
+    assert pg_rows(pg_dsn, "SELECT count(*) FROM audit_log") == [(0,)]
+    # What only computes a value still runs.
+    proc = cli(*base, "--set", "note = upper(note) || length(note)", "--where", "id < 3")
+    assert proc.returncode == 0, proc.stderr
