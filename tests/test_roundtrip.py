@@ -272,9 +272,19 @@ PG_CASES: list[tuple[str, str, str]] = [
 ]
 
 
+# Cases whose SQL PostgreSQL 14 does not have (run with --pg-major 14, they are skipped).
+SINCE_15 = {"unique nulls not distinct": "UNIQUE NULLS NOT DISTINCT",
+            "publication with column list and row filter": "publication column lists",
+            "publication loses a dropped column": "publication column lists"}
+
+
 @pytest.mark.parametrize("name, from_sql, to_sql", PG_CASES, ids=[c[0] for c in PG_CASES])
 def test_postgres_roundtrip(pg_dsn_factory, name: str, from_sql: str, to_sql: str) -> None:
     a, b = pg_dsn_factory(), pg_dsn_factory()
+    if name in SINCE_15:
+        with psycopg.connect(a) as conn:
+            if conn.info.server_version < 150000:
+                pytest.skip(f"{SINCE_15[name]}: PostgreSQL 15 and later")
     pg_exec(a, from_sql + (DATA_PG if from_sql.startswith(BASE_PG) else ""))
     pg_exec(b, to_sql)
     roundtrip(a, b, shadow=name in ("identical", "hostile identifiers", "multiple schemas"))
