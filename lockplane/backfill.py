@@ -959,13 +959,16 @@ def _resolve(db: Database, spec: BackfillSpec) -> ResolvedBackfill:
     return rb
 
 
-def _refuse_privileged_calls(db: Database, rb: ResolvedBackfill) -> None:
+def _refuse_privileged_calls(db: Database, rb: ResolvedBackfill, effects: bool = True,
+                             ) -> None:
     """A --set or --where is untrusted: it may not call what the server lets no ordinary
     user run (the name list of optsql misses some: pg_show_all_file_settings() reads the
     server's configuration files, pg_hba_file_rules() its access rules, and an UPDATE
     would copy them into the table), nor a function of the database that does more than
-    compute a value. Read-only checks and the shadow trial contain such a function only
-    until the batches run on the target, with this session's privileges."""
+    compute a value (``effects``: asked before the first write; planning and --dry-run
+    run such a function read-only, or on the shadow copy). Read-only checks and the
+    shadow trial contain it only until the batches run on the target, with this
+    session's privileges."""
     runs = [f"SELECT {e}" for e in rb.expressions]
     if rb.where:
         runs.append(f"SELECT 1 WHERE {rb.where}")
@@ -974,9 +977,9 @@ def _refuse_privileged_calls(db: Database, rb: ResolvedBackfill) -> None:
         raise SafetyRefusal(
             f"backfill of {rb.display} calls {', '.join(calls)}, which the server lets no "
             "ordinary user run (its files, programs or settings): refused")
-    effects = db.function_effects(runs, [])
-    if effects:
-        raise SafetyRefusal(f"backfill of {rb.display} evaluates {effects[0]}: refused")
+    found = db.function_effects(runs, []) if effects else []
+    if found:
+        raise SafetyRefusal(f"backfill of {rb.display} evaluates {found[0]}: refused")
 
 
 def pick_columns(spec: BackfillSpec, table_display: str,
@@ -1151,6 +1154,10 @@ def plan_backfill(dsn: str, spec: BackfillSpec, opts: BackfillOptions | None = N
         # evaluated on it only in this read-only session (their trial runs on a shadow).
         db.read_only_session()
         rb = _resolve(db, spec)
+        if not opts.calls_checked:
+            # Before the shadow trial and the read-only checks evaluate them: a value read
+            # from the server's files would come back in an error message.
+            _refuse_privileged_calls(db, rb, effects=False)
         state = Checkpoints(db)
         existing = [] if opts.restart else state.chunks(rb.id)
         stats = _stats(db, rb)

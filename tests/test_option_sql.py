@@ -397,6 +397,13 @@ def test_backfill_refuses_privileged_functions_and_writing_functions(pg_dsn: str
         assert proc.returncode == 3, (extra, proc.stderr)
         assert says in " ".join(proc.stderr.split()), (extra, proc.stderr)
         assert "Traceback" not in proc.stderr
+    # Planning (and --dry-run) evaluates the expression too, on the shadow and read-only
+    # on the target: a failing cast echoed what it read from the server's files.
+    proc = cli("backfill", "--target", pg_dsn, "--table", "items", "--dry-run", "--set",
+               "qty = (SELECT string_agg(name || '=' || setting, ',') "
+               "FROM pg_show_all_file_settings())::int")
+    assert proc.returncode == 3, proc.stderr
+    assert "data_directory" not in proc.stderr and "pg_show_all_file_settings" in proc.stderr
     assert pg_rows(pg_dsn, "SELECT * FROM items ORDER BY id") == before
     assert pg_rows(pg_dsn, "SELECT count(*) FROM audit_log") == [(0,)]
     # What only computes a value still runs.
