@@ -185,6 +185,14 @@ def _safety_level(flag: str | None, env: Environment | None) -> str:
     return level
 
 
+def _archive_dropped(flag: bool | None, env: Environment | None) -> bool:
+    """Whether a plan keeps dropped rows and values for its rollback: --archive or
+    --no-archive, else the environment's archive_dropped (lockplane.toml), else yes."""
+    if flag is not None:
+        return flag
+    return env.archive_dropped if env else True
+
+
 def _report(msg: str) -> None:
     err.print(f"[dim]{msg}[/]")
 
@@ -300,7 +308,7 @@ def plan(
     check_schema: Annotated[bool, typer.Option("--check-schema", help="check the desired schema first; errors exit 2")] = False,
     multi_phase: Annotated[bool, typer.Option("--multi-phase", help="plan a breaking change as expand/contract phases")] = False,
     table: Annotated[str | None, typer.Option("--table", help="with --multi-phase: which table's change")] = None,
-    archive: Annotated[bool, typer.Option("--archive", help="with --multi-phase: archive dropped data first")] = False,
+    archive: Annotated[bool | None, typer.Option("--archive/--no-archive", help="copy dropped tables' rows and columns' values for a rollback to put back [default: yes, or the environment's archive_dropped]; --no-archive: the rollback brings them back empty. With --multi-phase: an archive phase first [default: no]")] = None,
     no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="plain DDL instead of the lock-safe forms (CONCURRENTLY, NOT VALID + VALIDATE, ...)")] = False,
     lock_timeout: Annotated[int, typer.Option("--lock-timeout-ms", help="lock_timeout written into every locking step (0: none)")] = DEFAULT_LOCK_TIMEOUT_MS,
     format: Annotated[str, typer.Option("--format", help="json (the plan file) or sql (a script to review or feed to other tools)")] = "json",
@@ -343,7 +351,7 @@ def plan(
         from .multiphase import plan_multiphase
 
         mp = plan_multiphase(before, after, server_dsn=ctx.server_dsn, table=table,
-                             archive=archive)
+                             archive=bool(archive))
         if not quiet:
             print_multiphase(mp)
         write_out(_sealed_multiphase_json(mp), output)
@@ -351,7 +359,8 @@ def plan(
     if format not in ("json", "sql"):
         raise BadInput(f"--format must be json or sql, not {format!r}")
     result = build_plan(before, after, lock_safe=not no_rewrite,
-                        lock_timeout_ms=lock_timeout or None, server_dsn=ctx.server_dsn)
+                        lock_timeout_ms=lock_timeout or None, server_dsn=ctx.server_dsn,
+                        archive_dropped=_archive_dropped(archive, _env(from_environment)))
     if looks_like_dsn(src_from):  # what the live rows make certain to fail
         from .predict import note_certain_failures_at
 
@@ -424,6 +433,7 @@ def apply(
     cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
     applied_by: Annotated[str | None, typer.Option("--who", help="recorded in the history")] = None,
     no_rewrite: Annotated[bool, typer.Option("--no-rewrite", help="with --schema: plain DDL instead of the lock-safe forms")] = False,
+    archive: Annotated[bool | None, typer.Option("--archive/--no-archive", help="with --schema: copy dropped tables' rows and columns' values for a rollback [default: yes, or the environment's archive_dropped]")] = None,
     acknowledge: Annotated[list[str] | None, typer.Option("--acknowledge", help="at --safety moderate: run these dangerous steps anyway: rule@schema.table, a rule id, or a step number of a plan file (repeatable)")] = None,
     orphan_wait: Annotated[float, typer.Option("--orphan-wait", help=_ORPHAN_WAIT_HELP)] = DEFAULT_ORPHAN_WAIT_S,
 ) -> None:
@@ -435,6 +445,9 @@ def apply(
     dsn = _resolve_src(target, target_environment, "--target")
     if plan_file and schema:
         raise BadInput("give either a plan file or --schema, not both")
+    if plan_file and archive is not None:
+        raise BadInput("--archive/--no-archive go with --schema: a plan file's steps "
+                       "already say what they archive")
     if plan_file:
         the_plan = _load_checked(plan_file)
     else:
@@ -445,7 +458,8 @@ def apply(
         live, wanted = load_schema(dsn, ctx), load_schema(desired, ctx)
         _warn_unmanaged_pair(live, wanted)
         the_plan = build_plan(live, wanted, lock_safe=not no_rewrite,
-                              lock_timeout_ms=lock_timeout or None)
+                              lock_timeout_ms=lock_timeout or None,
+                              archive_dropped=_archive_dropped(archive, env))
         from .predict import note_certain_failures_at
 
         note_certain_failures_at(the_plan, dsn)

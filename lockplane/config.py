@@ -8,12 +8,15 @@
     schema_path = "schema/"
     ignore = ["public.users.emergency_*"]   # drift accepted here (lockplane.drift.ignore)
     safety = "strict"
+    archive_dropped = false   # plans keep no copy of dropped rows (plan --no-archive)
 
 ``scratch_database_url``: the server where desired schemas (SQL and JSON files, which
 arrive in pull requests) are loaded, away from the target's credentials;
 ``allowed_extensions``: extensions such files may install there beyond those the server
 marks trusted; ``ignore``: ``lockplane drift check`` patterns of drift this environment
-accepts (see lockplane.drift.ignore).
+accepts (see lockplane.drift.ignore); ``archive_dropped``: whether plans against it copy
+dropped tables' rows and columns' values for a rollback (default true; ``plan
+--archive``/``--no-archive`` decide over it).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Environment:
     backup_before: str = "never"
     backup_storage: str | None = None
     ignore: tuple[str, ...] = ()  # drift patterns accepted (lockplane.drift.ignore)
+    archive_dropped: bool = True  # plans archive dropped rows and values for a rollback
 
     @property
     def default_safety(self) -> str:
@@ -81,7 +85,7 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
     envs: dict[str, Environment] = {}
     strings = {"database_url", "shadow_database_url", "scratch_database_url", "schema_path",
                "safety", "description", "backup_before", "backup_storage"}
-    allowed = strings | {"allowed_extensions", "ignore"}
+    allowed = strings | {"allowed_extensions", "ignore", "archive_dropped"}
     environments = data.get("environments") or {}
     if not isinstance(environments, dict):
         raise BadInput(f"{path}: environments must be a table ([environments.NAME]), "
@@ -110,6 +114,10 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
         if safety is not None and safety not in SAFETY_LEVELS:
             raise BadInput(f"{path}: [environments.{name}] safety must be one of "
                            f"{', '.join(SAFETY_LEVELS)}")
+        archive_dropped = table.get("archive_dropped", True)
+        if not isinstance(archive_dropped, bool):
+            raise BadInput(f"{path}: [environments.{name}] archive_dropped must be true or "
+                           f"false, not {_toml_type(archive_dropped)}")
         backup_before = table.get("backup_before", "never")
         if backup_before not in BACKUP_BEFORE:
             raise BadInput(f"{path}: [environments.{name}] backup_before must be one of "
@@ -121,7 +129,7 @@ def load_config(directory: str | Path = ".") -> dict[str, Environment]:
                                  allowed_extensions=tuple(extensions),
                                  backup_before=backup_before,
                                  backup_storage=table.get("backup_storage"),
-                                 ignore=tuple(ignore))
+                                 ignore=tuple(ignore), archive_dropped=archive_dropped)
     return envs
 
 

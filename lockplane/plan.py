@@ -469,14 +469,16 @@ def _stronger(a: Lock | None, b: Lock) -> Lock:
 def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
                lock_safe: bool = True,
                lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS,
-               server_dsn: str | None = None) -> Plan:
+               server_dsn: str | None = None, archive_dropped: bool = True) -> Plan:
     """The plan that turns ``before`` into ``after``.
 
     ``lock_safe`` (PostgreSQL): each change in the form that holds no long strong lock
     (CONCURRENTLY, NOT VALID + VALIDATE, ...); False gives the plain DDL
     (``--no-rewrite``). ``lock_timeout_ms``: written into every locking step's SQL.
     ``server_dsn``: the server that answers questions such as "does this default rewrite
-    the table?" (the dialect's default scratch server when None).
+    the table?" (the dialect's default scratch server when None). ``archive_dropped``
+    False (``--no-archive``): dropped tables' rows and columns' values are not copied for
+    a rollback, and the plan says the rollback brings them back empty.
     """
     name = dialect or after.dialect or before.dialect
     if lock_timeout_ms is not None:
@@ -501,6 +503,9 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
             # (the rewrites look tables up as they are once declared renames are done)
             changes = lock_safe_changes(changes, declared_renames(before, after)[0],
                                         after, d)
+        if not archive_dropped:
+            for change in changes:
+                change.turn_archive_off()
         source_hash, target_hash = hashes(before, after)
     if before is not raw:
         source_hash = raw.hash()

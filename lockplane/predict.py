@@ -94,13 +94,6 @@ def note_fill_facts(plan: Plan, db: Database, timeout_s: float = 5.0) -> None:
             "apply add to it")
 
 
-# Rows per second the archive of a dropped table copies: bench/archive_copy.py on the
-# 2-core CI machine under load (load average 25; PostgreSQL 15, 300,000 ~100-byte rows of
-# five columns, 40 MB with its index) gave 58,000-66,000 rows/s; rounded down, so that
-# the plan's "in about" errs long. An estimate, said as one.
-ARCHIVE_ROWS_PER_S = 50_000
-
-
 def _archives_rows(step: Step) -> bool:
     return step.kind == "drop_table" and step.rollback is not None and any(
         t.kind == "refill_table" for t in step.rollback.then)
@@ -137,7 +130,7 @@ def note_archive_facts(plan: Plan, db: Database, timeout_s: float = 5.0) -> None
                 "drop will not copy them, and a rollback brings the table back empty; "
                 "take a backup first (lockplane backup) if its rows may be needed")
             continue
-        seconds = rows / ARCHIVE_ROWS_PER_S
+        seconds = rows / db.dialect.archive_rows_per_s
         step.messages.append(
             f"the archive copies {human_count(rows)} row(s) of {step.table}{took} as the "
             f"database is now, in about {human_duration(max(seconds, 0.1))} inside the "

@@ -287,6 +287,11 @@ class Change:
     def rollback_note(self) -> str | None:
         return None
 
+    def turn_archive_off(self) -> None:
+        """The plan keeps no copy of what it drops (``plan --no-archive``): a kind that
+        archives dropped rows or values for its rollback stops, and says the rollback
+        brings them back empty."""
+
     def rollback_stake(self) -> dict[str, Any] | None:
         """What the rollback destroys, machine-readable, so lockplane.stake can count it
         on a live database later (plans are files: the change objects are gone by then).

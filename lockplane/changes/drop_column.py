@@ -1,8 +1,9 @@
 """ALTER TABLE ... DROP COLUMN: the column's values are gone from the table.
 
-Where the dialect keeps dropped values (``Dialect.archives_dropped_values``) and the table
-has a primary key the plan keeps, the step first copies the column's values into an
-archive table of Lockplane's own (changes.refill_column: bounded, said in the plan).
+Where the dialect keeps dropped values (``Dialect.archives_dropped_values``), the table
+has a primary key the plan keeps and the plan was not told otherwise (``plan
+--no-archive``), the step first copies the column's values into an archive table of
+Lockplane's own (changes.refill_column: bounded, said in the plan).
 
 The inverse re-adds the column with its type, default, collation and comment (indexes
 and constraints on it come back through the inverses of their own drop steps), refills
@@ -39,6 +40,9 @@ class DropColumn(Change):
     keep_data: bool = False
     # The primary key its values are archived under (empty: not archived).
     archive_key: list[str] = field(default_factory=list)
+    # The plan was told to keep no copy (turn_archive_off): it says the values come back
+    # NULL.
+    archive_turned_off: bool = False
 
     def __post_init__(self) -> None:
         if self.column.generated is not None:
@@ -125,14 +129,23 @@ class DropColumn(Change):
         if not self.keep_data:
             return (f"re-adds {name} with its definition; its values are not "
                     "restored (NULL or the default)")
-        note = (f"re-adds {name} and refills it from the archive this step keeps"
-                if self.archived() else
-                f"re-adds {name}; its values were not archived (the table has no primary "
-                "key that stays), so they come back NULL or as the default")
+        if self.archived():
+            note = f"re-adds {name} and refills it from the archive this step keeps"
+        elif self.archive_turned_off:
+            note = (f"re-adds {name}; its values are not restored (archiving was turned off "
+                    "for this plan: --no-archive, or archive_dropped = false), so they come "
+                    "back NULL or as the default")
+        else:
+            note = (f"re-adds {name}; its values were not archived (the table has no primary "
+                    "key that stays), so they come back NULL or as the default")
         if self._relaxed():
             note += ("; NOT NULL comes back only if every row has a value, else the column "
                      "stays nullable and the rollback says how many rows have none")
         return note
+
+    def turn_archive_off(self) -> None:
+        if self.archived():
+            self.archive_key, self.archive_turned_off = [], True
 
     def lock(self, d: Dialect) -> Lock:
         own = super().lock(d)
@@ -145,6 +158,10 @@ class DropColumn(Change):
             from .refill_column import archive_message
 
             kept = (archive_message(d, self.table, self.archive_key, [self.column]),)
+        elif self.archive_turned_off:
+            from .refill_column import archive_off_message
+
+            kept = (archive_off_message(self.table, [self.column]),)
         return Assessment(Safety.DANGEROUS, (
             f"Dropping {name} permanently deletes its values, and running code that reads "
             "or writes it breaks.",

@@ -2,10 +2,11 @@
 
 Its inverse recreates the structure (columns, constraints, indexes, triggers, policies,
 comments, grants). Its rows come back where the dialect archives a dropped table's rows
-(``Dialect.archives_dropped_tables``) and the table was small enough to copy
-(changes.refill_table: the drop copies them first, the undo puts them back before the
-indexes, constraints and triggers); otherwise only a backup has them, and the rollback
-says so. Foreign keys into and out of the table are dropped by their own steps first.
+(``Dialect.archives_dropped_tables``), the plan was not told otherwise (``plan
+--no-archive``) and the table was small enough to copy (changes.refill_table: the drop
+copies them first, the undo puts them back before the indexes, constraints and
+triggers); otherwise only a backup has them, and the plan says so. Foreign keys into and
+out of the table are dropped by their own steps first (on PostgreSQL and MySQL).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class DropTable(Change):
     # Set by keep_dropped_rows (a plan's own drops, where the dialect can): the rows are
     # copied into an archive first, and the inverse refills the table from it.
     archive: bool = False
+    # The plan was told to keep no copy (turn_archive_off): it says the table comes back
+    # empty.
+    archive_turned_off: bool = False
 
     @property  # type: ignore[override]
     def order(self) -> int:
@@ -66,13 +70,18 @@ class DropTable(Change):
                                 self.table.schema_ or d.default_schema)
             out.append(f"ALTER TABLE {parent} DETACH PARTITION {table_name(d, self.table)}")
         if self.archive:
-            from .refill_table import archive_sql
+            from .refill_table import archive_sql_postgres
 
-            out = [*archive_sql(d, self.table), *out]
+            out = [*archive_sql_postgres(d, self.table), *out]
         return [*out, f"DROP TABLE {table_name(d, self.table)}"]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
-        return [f"DROP TABLE {table_name(d, self.table)}"]
+        out: list[str] = []
+        if self.archive:
+            from .refill_table import archive_sql_sqlite
+
+            out = archive_sql_sqlite(d, self.table)
+        return [*out, f"DROP TABLE {table_name(d, self.table)}"]
 
     def sql_mysql(self, d: Dialect) -> list[str]:
         return [f"DROP TABLE {table_name(d, self.table)}"]
@@ -107,11 +116,19 @@ class DropTable(Change):
             from .refill_table import ARCHIVE_MAX_TABLE_ROWS
 
             return ("recreates the table and puts back the rows this step archives (if it "
-                    f"had at most {ARCHIVE_MAX_TABLE_ROWS:,}; else it comes back empty and "
-                    "the rollback says so: restore them from a backup); rows written "
-                    "while the step ran are not among them")
+                    f"had at most {ARCHIVE_MAX_TABLE_ROWS:,}; else it comes back empty: "
+                    "restore them from a backup); rows written while the step ran are "
+                    "not among them")
+        if self.archive_turned_off:
+            return ("recreates the table empty: archiving was turned off for this plan "
+                    "(--no-archive, or archive_dropped = false), so its rows are not "
+                    "restored; restore them from a backup")
         return ("recreates the empty table: its rows are not restored by SQL; "
                 "restore them from a backup")
+
+    def turn_archive_off(self) -> None:
+        if self.archive:
+            self.archive, self.archive_turned_off = False, True
 
     def lock(self, d: Dialect) -> Lock:
         own = super().lock(d)
@@ -124,6 +141,10 @@ class DropTable(Change):
             from .refill_table import archive_message
 
             kept = (archive_message(d, self.table),)
+        elif self.archive_turned_off:
+            from .refill_table import archive_off_message
+
+            kept = (archive_off_message(self.table),)
         return Assessment(Safety.DANGEROUS, (
             f"Dropping {name} permanently deletes all of its rows.",
             "Safer: stop using the table in code first (multi-phase deprecation), "

@@ -65,6 +65,9 @@ class RebuildTable(Change):
     # refills them (changes.refill_column, changes.enforce_not_null).
     keep_data: bool = False
     archive_key: list[str] = field(default_factory=list)
+    # The plan was told to keep no copy (turn_archive_off): it says the dropped columns
+    # come back NULL.
+    archive_turned_off: bool = False
 
     # ------------------------------------------------------------------ reading
     def _name(self) -> str:
@@ -272,6 +275,10 @@ class RebuildTable(Change):
             now.columns = [col if c.name == col.name else c for c in now.columns]
         return out
 
+    def turn_archive_off(self) -> None:
+        if self._archived():
+            self.archive_key, self.archive_turned_off = [], True
+
     def rollback_stake(self) -> dict[str, Any] | None:
         # Rebuilding back to the old definition drops the columns this step added.
         added = [c.name for c in self._added() if c.generated is None]
@@ -290,8 +297,11 @@ class RebuildTable(Change):
         lost = [c for c in dropped if c not in kept]
         if lost:
             names = ", ".join(c.name for c in lost)
-            notes.append(f"the values of {names} (dropped by this step) are not restored: "
-                         "they come back NULL or as their default")
+            off = (" (archiving was turned off for this plan: --no-archive, or "
+                   "archive_dropped = false)"
+                   if self.archive_turned_off else "")
+            notes.append(f"the values of {names} (dropped by this step) are not "
+                         f"restored{off}: they come back NULL or as their default")
         if self._strict_dropped():
             notes.append(f"{', '.join(c.name for c in self._strict_dropped())} get NOT NULL "
                          "back only if every row has a value, else stay nullable and the "
@@ -327,6 +337,10 @@ class RebuildTable(Change):
 
                 msgs.append(archive_message(d, self.before, self.archive_key,
                                             self._archived()))
+            elif self.archive_turned_off:
+                from .refill_column import archive_off_message
+
+                msgs.append(archive_off_message(self.before, dropped))
         changes = self._type_changes()
         if changes:
             if safety.rank < Safety.LOSSY.rank:

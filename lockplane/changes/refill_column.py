@@ -75,6 +75,14 @@ def archive_message(d: Dialect, table: Table, key: Sequence[str],
             "written while the step runs, are not kept.")
 
 
+def archive_off_message(table: Table, columns: Sequence[Column]) -> str:
+    names = ", ".join(c.name for c in columns)
+    return (f"Keeps no copy of the values of {names} of "
+            f"{qualified(table.schema_, table.name)}: archiving was turned off for this plan "
+            "(--no-archive, or archive_dropped = false), so a rollback brings "
+            f"{'it' if len(columns) == 1 else 'them'} back NULL (or as the default).")
+
+
 @register
 @dataclass(repr=False, eq=False)  # Change's own (see there)
 class RefillColumn(Change):

@@ -1,19 +1,28 @@
 """Refill a dropped table from its archive: the data half of undoing a table drop.
 
 A plan that drops a table (not one it creates again) first copies its rows into an
-archive table of Lockplane's own (``Dialect.archive_table``: the ``lockplane`` schema),
-each column as text (the archive depends on nothing the plan may drop afterwards: an
-enum, a domain), in the drop's own step (``archive_sql``). The copy is bounded: a table
-with more than ``ARCHIVE_MAX_TABLE_ROWS`` rows is not copied at all (counting stops at
-the bound) rather than copied for hours inside the drop's transaction, and the plan says
-so; a plan made from the live database says how many rows and bytes the copy takes.
+archive table of Lockplane's own (``Dialect.archive_table``: the ``lockplane`` schema on
+PostgreSQL, a ``_lockplane_`` table beside the user's on SQLite), in the drop's own step
+(``archive_sql_<family>``). The copy is bounded: a table with more than
+``ARCHIVE_MAX_TABLE_ROWS`` rows is not copied at all (counting stops at the bound) rather
+than copied for hours inside the drop's transaction, and the plan says so; a plan made
+from the live database says how many rows and bytes the copy takes. A plan told not to
+archive (``plan --no-archive``) copies nothing, and says the table comes back empty.
+
+PostgreSQL keeps each column as text (the archive depends on nothing the plan may drop
+afterwards: an enum, a domain). SQLite keeps each value as stored (archive columns
+without a type have no affinity: an integer in a TEXT column, a blob, stay what they
+are), with the rowid and an AUTOINCREMENT table's ``sqlite_sequence`` counter.
 
 Undoing the drop creates the table again, then this step puts the rows back (identity
-values as they were; the sequences of identity and serial columns moved past them) and
-drops the archive, before the indexes, constraints and triggers come back (a trigger does
-not fire for the refill; constraints are checked against the rows once). It runs only
-where the archive exists (a shadow copy has none; neither has a table over the bound):
-elsewhere it is skipped with a warning, and the table comes back empty.
+values and rowids as they were; the sequences of identity and serial columns, or the
+AUTOINCREMENT counter, where they stood) and drops the archive, before the indexes,
+constraints and triggers come back (a trigger does not fire for the refill; constraints
+are checked against the rows once). It runs only where the archive exists (a shadow copy
+has none; neither has a PostgreSQL table over the bound): elsewhere it is skipped with a
+warning, and the table comes back empty. SQLite cannot create a table on a condition, so
+there a table over the bound leaves an empty archive, and the refill puts back no rows
+(the plan has said so).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Column, Table, qualified
 from .base import Assessment, Change, Condition, Lock, Order, Safety, register
+from .rebuild_table import autoincrement
 from .render import table_name
 
 if TYPE_CHECKING:
@@ -54,8 +64,8 @@ def _dollar(body: str) -> str:
     return f"{tag} {body} {tag}"
 
 
-def archive_sql(d: Dialect, table: Table) -> list[str]:
-    """PostgreSQL: copy every row of ``table`` into its archive if it has at most
+def archive_sql_postgres(d: Dialect, table: Table) -> list[str]:
+    """Copy every row of ``table`` into its archive if it has at most
     ``ARCHIVE_MAX_TABLE_ROWS`` (counting stops there); else no archive (one an earlier
     apply of the same drop left is dropped: it says nothing of the rows now)."""
     name = d.archive_table(table_archive_name(table))
@@ -70,11 +80,67 @@ def archive_sql(d: Dialect, table: Table) -> list[str]:
     return [*d.archive_setup_sql(), f"DO {_dollar(body)}"]
 
 
+def _rowid(table: Table) -> str | None:
+    """How a SQLite table's rowid is read (None: a WITHOUT ROWID table, or a column
+    shadows each of rowid, _rowid_ and oid; an INTEGER PRIMARY KEY column still carries
+    it then)."""
+    if table.without_rowid:
+        return None
+    taken = {c.name.lower() for c in table.columns}
+    return next((a for a in ("rowid", "_rowid_", "oid") if a not in taken), None)
+
+
+def _archive_key(table: Table) -> str:
+    """The archive's column holding the rowid: a name none of the table's columns has."""
+    taken = {c.name.lower() for c in table.columns}
+    name = "lockplane_rowid"
+    while name in taken:
+        name = "_" + name
+    return name
+
+
+def archive_sql_sqlite(d: Dialect, table: Table) -> list[str]:
+    """Copy every row of ``table`` (with its rowid) into its archive if it has at most
+    ``ARCHIVE_MAX_TABLE_ROWS``; and an AUTOINCREMENT table's counter, as the archive's own
+    (DROP TABLE deletes the table's, and ids of rows deleted at the top must not be handed
+    out again after a rollback). SQLite has no conditional DDL: over the bound the archive
+    is left empty (one an earlier apply left is emptied)."""
+    ident = d.archive_ident(table_archive_name(table))
+    name, src = d.quote(ident), table_name(d, table)
+    cols = [d.quote(c.name) for c in archived_columns(table)]
+    auto = autoincrement(table)
+    key = f"{d.quote(_archive_key(table))} INTEGER PRIMARY KEY" + (" AUTOINCREMENT" if auto
+                                                                    else "")
+    # (columns without a type: no affinity converts a value on the way in)
+    out = [f"CREATE TABLE IF NOT EXISTS {name} ({', '.join([key, *cols])})",
+           f"DELETE FROM {name}",
+           f"INSERT INTO {name} SELECT {', '.join([_rowid(table) or 'NULL', *cols])} "
+           f"FROM {src} WHERE (SELECT count(*) FROM (SELECT 1 FROM {src} LIMIT "
+           f"{ARCHIVE_MAX_TABLE_ROWS + 1})) <= {ARCHIVE_MAX_TABLE_ROWS}"]
+    if auto:
+        out += _move_counter(d, table.name, ident)
+    return out
+
+
+def _move_counter(d: Dialect, src: str, dst: str) -> list[str]:
+    """Give table ``dst`` the sqlite_sequence counter of ``src`` (none if it has none)."""
+    return [f"DELETE FROM sqlite_sequence WHERE name = {d.literal(dst)}",
+            f"INSERT INTO sqlite_sequence (name, seq) SELECT {d.literal(dst)}, seq FROM "
+            f"sqlite_sequence WHERE name = {d.literal(src)}"]
+
+
 def archive_message(d: Dialect, table: Table) -> str:
     return (f"Keeps a copy of its rows in {d.archive_table(table_archive_name(table))} "
             f"before the drop, if it has at most {ARCHIVE_MAX_TABLE_ROWS:,} rows (a bigger "
             "table is not copied, and a rollback brings it back empty: back it up first), "
             "for a rollback to put back; rows written while the step runs are not kept.")
+
+
+def archive_off_message(table: Table) -> str:
+    return (f"Keeps no copy of the rows of {qualified(table.schema_, table.name)}: archiving "
+            "was turned off for this plan (--no-archive, or archive_dropped = false), so a "
+            "rollback brings the table back empty; back it up first if its rows may be "
+            "needed.")
 
 
 @register
@@ -117,6 +183,20 @@ class RefillTable(Change):
         out.append(f"DO {_dollar(body)}")
         return [*out, f"DROP TABLE {self._archive(d)}"]
 
+    def sql_sqlite(self, d: Dialect) -> list[str]:
+        t, archive = table_name(d, self.table), self._archive(d)
+        rowid, key = _rowid(self.table), d.quote(_archive_key(self.table))
+        cols = [d.quote(c.name) for c in archived_columns(self.table)]
+        # (an INTEGER PRIMARY KEY column is the rowid: both get the same value)
+        names, values = ([rowid, *cols], [key, *cols]) if rowid else (cols, cols)
+        out = [f"INSERT INTO {t} ({', '.join(names)}) SELECT {', '.join(values)} "
+               f"FROM {archive} ORDER BY {key}"]
+        if autoincrement(self.table):
+            # (the counter the archive kept is at least the highest id put back)
+            out += _move_counter(d, d.archive_ident(table_archive_name(self.table)),
+                                 self.table.name)
+        return [*out, f"DROP TABLE {archive}"]
+
     def condition(self, d: Dialect) -> Condition:
         name = qualified(self.table.schema_, self.table.name)
         return Condition(
@@ -128,7 +208,7 @@ class RefillTable(Change):
     def inverse(self) -> list[Change]:
         return []  # the table's own undo (dropping it again) takes the rows
 
-    def lock(self, d: Dialect) -> Lock:
+    def lock_postgres(self, d: Dialect) -> Lock:
         return Lock("ROW EXCLUSIVE", False, False, scans_table=False)
 
     def assess(self, d: Dialect) -> Assessment:

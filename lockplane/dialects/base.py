@@ -123,6 +123,11 @@ class Dialect(ABC):
     # A plan that drops a table copies its rows into an archive table first (bounded),
     # for a rollback to refill the table it creates again (changes/refill_table.py).
     archives_dropped_tables: bool = False
+    # Rows per second that copy takes (the plan's "in about N s", lockplane/predict.py):
+    # bench/archive_copy.py on the 2-core CI machine under load (load average 25;
+    # PostgreSQL 15, 300,000 ~100-byte rows of five columns, 40 MB with its index) gave
+    # 58,000-66,000 rows/s; rounded down, so that the estimate errs long.
+    archive_rows_per_s: int = 50_000
     # How the server changes a table (what the differ plans): most ALTERs rebuild the
     # table (SQLite: a new table, rows copied, renamed); a new partitioning cannot be
     # ALTERed in (the table is dropped and created again); a generated column is dropped
@@ -357,7 +362,12 @@ class Dialect(ABC):
         introspection never looks."""
         if self.state_schema:
             return self.qname(self.state_schema, name)
-        return self.quote(f"_lockplane_{name}")
+        return self.quote(self.archive_ident(name))
+
+    def archive_ident(self, name: str) -> str:
+        """The archive table's own name, unquoted, as the catalog holds it (in
+        ``state_schema`` where there is one)."""
+        return name if self.state_schema else f"_lockplane_{name}"
 
     def archive_setup_sql(self) -> list[str]:
         """What must run before an archive table is created (its schema)."""

@@ -123,8 +123,8 @@ class MySQLDialect(Dialect):
 
         return backfill
 
-    def archive_table(self, name: str) -> str:
-        return self.quote(_archive_ident(name))
+    def archive_ident(self, name: str) -> str:
+        return _archive_ident(name)
 
     def archive_missing_sql(self, name: str) -> str:
         return ("SELECT CASE WHEN EXISTS (SELECT 1 FROM information_schema.TABLES WHERE "
