@@ -30,7 +30,8 @@ class DatabaseTarget(Block):
     _block_type_name = "Lockplane Database Target"
     _block_type_slug = "lockplane-database-target"
     _description = ("A database Lockplane plans and applies migrations to: DSN, shadow "
-                    "database server, safety level and lock timeout.")
+                    "database server, safety level, lock timeout and whether dropped data "
+                    "is archived for a rollback.")
 
     dialect: Literal["postgres", "sqlite"] = Field(
         description="postgres or sqlite; must agree with the DSN's scheme.")
@@ -57,6 +58,11 @@ class DatabaseTarget(Block):
                                              "(each attempt; a step that cannot get its lock "
                                              "retries with backoff within its lock-wait "
                                              "budget).")
+    archive_dropped: bool = Field(
+        default=True,
+        description="Plans copy dropped tables' rows and dropped columns' values into an "
+                    "archive for a rollback to put back (bounded); off: a rollback brings "
+                    "them back empty (lockplane plan --no-archive).")
 
     @model_validator(mode="after")
     def _dialect_matches_dsn(self) -> DatabaseTarget:

@@ -71,7 +71,8 @@ def apply_migration(
                                allowed_extensions=db.allowed_extensions, version_of=db.dsn)
     # quote(): Prefect must not walk a Schema looking for futures (it is large, and its
     # Index.keys field trips Prefect's traversal of pydantic models).
-    plan = build_plan_task(quote(live), quote(desired), lock_timeout_ms=db.lock_timeout_ms)
+    plan = build_plan_task(quote(live), quote(desired), lock_timeout_ms=db.lock_timeout_ms,
+                           archive_dropped=db.archive_dropped)
     create_markdown_artifact(plan_markdown(plan, db.label, level), key=f"plan-{db.slug}",
                              description=f"Migration plan for {db.label}")
     if plan.empty:

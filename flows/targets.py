@@ -40,6 +40,7 @@ class ResolvedTarget:
     allowed_extensions: tuple[str, ...] = ()
     safety: str | None = None  # the target's own policy, if it has one
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
+    archive_dropped: bool = True  # plans archive dropped rows and values for a rollback
 
     @property
     def scratch_server(self) -> str | None:
@@ -123,4 +124,5 @@ def _from_block(block: DatabaseTarget, label: str) -> ResolvedTarget:
                           shadow_dsn=block.shadow_server_dsn(),
                           scratch_dsn=block.scratch_server_dsn(),
                           allowed_extensions=tuple(block.allowed_extensions), safety=block.safety,
-                          lock_timeout_ms=block.lock_timeout_ms)
+                          lock_timeout_ms=block.lock_timeout_ms,
+                          archive_dropped=block.archive_dropped)

@@ -47,14 +47,17 @@ def load_schema_task(src: str, dialect: str | None = None, server_dsn: str | Non
 
 @task(name="build-plan", cache_policy=NO_CACHE)
 def build_plan_task(before: Schema, after: Schema,
-                    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Plan:
+                    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+                    archive_dropped: bool = True) -> Plan:
     """The plan from ``before`` to ``after`` (ordered steps, SQL, locks, rollback).
 
     ``lock_timeout_ms``: the ``SET lock_timeout`` each PostgreSQL step starts with (the
-    target's setting; 0: none)."""
+    target's setting; 0: none). ``archive_dropped`` False: dropped rows and values are not
+    archived for a rollback (the target's setting; ``plan --no-archive``)."""
     # Sealed with its plan_id: the review artifact shows it, and the apply after the
     # approval refuses a plan whose content changed in between (persisted, resumed).
-    plan = seal_plan(build_plan(before, after, lock_timeout_ms=lock_timeout_ms or None))
+    plan = seal_plan(build_plan(before, after, lock_timeout_ms=lock_timeout_ms or None,
+                                archive_dropped=archive_dropped))
     get_run_logger().info("plan %s: %d step(s), worst %s", plan.plan_id, len(plan.steps),
                           plan.worst_safety().value)
     return plan

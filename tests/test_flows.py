@@ -228,6 +228,30 @@ def test_apply_migration_and_drift_sqlite(prefect_api: str, sqlite_dsn: str,
     assert "is missing table extra" in drift_table
 
 
+def test_target_without_archive(prefect_api: str, sqlite_dsn: str, tmp_path: Path) -> None:
+    """A target block with archive_dropped off: its plans copy no dropped rows, and the
+    plan says the rollback brings the table back empty (lockplane plan --no-archive)."""
+    db_path = sqlite_dsn.removeprefix("sqlite:///")
+    with sqlite3.connect(db_path) as conn:
+        conn.executescript("CREATE TABLE t (id INTEGER PRIMARY KEY); CREATE TABLE logs "
+                           "(id INTEGER PRIMARY KEY, line TEXT); INSERT INTO logs (line) "
+                           "VALUES ('a'), ('b');")
+    desired = tmp_path / "schema.sql"
+    desired.write_text("CREATE TABLE t (id INTEGER PRIMARY KEY);")
+    block_name = f"nolog-{secrets.token_hex(4)}"
+    DatabaseTarget(dialect="sqlite", dsn=sqlite_dsn, safety="permissive",
+                   archive_dropped=False).save(block_name)
+    state = apply_migration(target=block_name, desired_schema=str(desired),
+                            safety="permissive", return_state=True)
+    assert state.is_completed(), state.message
+    plan_md = " ".join(_artifacts(_flow_run_id(state))[f"plan-{block_name}"].split())
+    assert "Keeps no copy of the rows of main.logs" in plan_md
+    assert "recreates the table empty: archiving was turned off" in plan_md
+    with sqlite3.connect(db_path) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "logs" not in names and not any(n.startswith("_lockplane_table_") for n in names)
+
+
 def test_empty_plan_applies_nothing(prefect_api: str, sqlite_dsn: str, tmp_path: Path) -> None:
     db_path = sqlite_dsn.removeprefix("sqlite:///")
     with sqlite3.connect(db_path) as conn:
