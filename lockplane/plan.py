@@ -492,8 +492,11 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
 
     raw, before = before, align(before, after, d)
     with comparing(before, after):
-        changes = order_changes(recreate_dependents(diff(before, after, d), before, after),
-                                before, after)
+        from .renames import readers_as_they_were, split_renamed_readers
+
+        changes = split_renamed_readers(diff(before, after, d), before)
+        changes = order_changes(readers_as_they_were(
+            recreate_dependents(changes, before, after), before), before, after)
         from .changes.add_column import ask_default_rewrites
 
         answered = ask_default_rewrites(changes, before, after, d, server_dsn)

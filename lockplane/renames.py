@@ -18,6 +18,15 @@ will have it right after them (the renames carried into indexes, constraints, fo
 keys of other tables, sequence ownership, partitions, as the server does itself). The
 differ then diffs that against ``after``: every other step (a type change of the renamed
 column, say) is computed against the renamed tables, so the renames run first.
+
+Except what the plan drops that may read the old names (a view or SQL-standard routine
+reading a renamed table or column in the server's graph, what reads those, a policy, a
+trigger): it is dropped before the renames, as it was (readers_as_they_were), so that the
+rollback, run in reverse, creates it again only once the names are back, from the
+server's own text of before. (After a rename the server prints such a view with the new
+name and keeps the old one as its output name, "bytes AS size": a text the plan does not
+know unless the desired schema has it, while the old text names what is not there until
+the renames are undone.)
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from .model import ObjectKey, Schema, Table, quote_name, split_name
 # Before every other step: the rest of the plan names tables and columns by their new
 # names (and its rollback, run in reverse, renames back last).
 RENAME_ORDER = int(Order.DROP_POLICY) - 10
+# Before them: the drops of the views and routines that read a name they take away.
+READER_DROP_ORDER = RENAME_ORDER - 1
 
 
 def _first(change: Change) -> Change:
@@ -78,6 +89,115 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
                 changes += [_first(c) for c in _follow_names(t, wanted)]
     renamed.set_dependencies(_renamed_graph(renamed, tables, columns))
     return renamed, changes
+
+
+def _renamed_readers(changes: list[Change], before: Schema) -> set[ObjectKey]:
+    """The views and routines that read (in ``before``'s server graph) a table or column
+    that a declared rename among ``changes`` takes the name of."""
+    was_named = {(c.table.schema_ or "", c.new): c.table.name for c in changes
+                 if isinstance(c, RenameTable)}
+    gone: set[ObjectKey] = set()
+    for c in changes:
+        if isinstance(c, RenameTable):
+            s = c.table.schema_ or ""
+            gone |= {("relation", s, c.table.name, "")} | {
+                ("column", s, c.table.name, col.name) for col in c.table.columns}
+        elif isinstance(c, RenameColumn):
+            s = c.table.schema_ or ""
+            gone.add(("column", s, was_named.get((s, c.table.name), c.table.name), c.old))
+    if not gone:
+        return set()
+    views = {("relation", v.schema_ or "", v.name, "") for v in before.views}
+    return {obj for obj, dep in before.dependencies
+            if dep in gone and (obj in views or obj[0] == "function")}
+
+
+def split_renamed_readers(changes: list[Change], before: Schema) -> list[Change]:
+    """``changes`` with each routine that reads a name a declared rename takes away and
+    that the plan replaces in place (CREATE OR REPLACE, or DROP + CREATE in one step)
+    dropped and created in two: the drop goes before the renames, so that its undo comes
+    after theirs (readers_as_they_were), and what calls it goes and comes back around it
+    (plan.recreate_dependents)."""
+    from dataclasses import replace
+
+    from .changes.create_function import CreateFunction, function_key
+    from .changes.drop_function import DropFunction
+
+    first = _renamed_readers(changes, before)
+    if not first:
+        return changes
+    out: list[Change] = []
+    for c in changes:
+        if isinstance(c, CreateFunction) and c.before is not None \
+                and function_key(c.before) in first:
+            out += [DropFunction(c.before, recreated=True),
+                    replace(CreateFunction(c.function, after_tables=c.after_tables),
+                            context_findings=c.context_findings)]
+        else:
+            out.append(c)
+    return out
+
+
+def readers_as_they_were(changes: list[Change], before: Schema) -> list[Change]:
+    """``changes`` with what a plan with declared renames drops of what may read the
+    names they take away dropped before the renames, as ``before`` has it: its undo then
+    comes after the renames' undo and creates it exactly as it was. (The differ saw it as
+    the server prints it after the renames, or as it was, and neither stands once the
+    renames are undone.) Those are the views and routines that read a renamed table or
+    column in the server's graph, what reads them (they go first), and every
+    policy and trigger (their expressions may name any table; the graph has no entry
+    for them)."""
+    from .changes.create_function import function_key
+    from .changes.drop_function import DropFunction
+    from .changes.drop_policy import DropPolicy
+    from .changes.drop_trigger import DropTrigger
+    from .changes.drop_view import DropView
+
+    if not any(isinstance(c, RenameTable | RenameColumn) for c in changes):
+        return changes
+    first = _renamed_readers(changes, before)
+    readers: dict[ObjectKey, set[ObjectKey]] = {}
+    for obj, dep in before.dependencies:
+        readers.setdefault(dep, set()).add(obj)
+    stack = list(first)
+    while stack:  # (what reads a reader is dropped before it)
+        for obj in readers.get(stack.pop(), ()):
+            if obj not in first:
+                first.add(obj)
+                stack.append(obj)
+    views = {("relation", v.schema_ or "", v.name, ""): v for v in before.views}
+    functions = {function_key(f): f for f in before.functions}
+    was_named = {(c.table.schema_ or "", c.new): c.table.name for c in changes
+                 if isinstance(c, RenameTable)}
+    for c in changes:
+        if isinstance(c, DropView):
+            key = ("relation", c.view.schema_ or "", c.view.name, "")
+            if key in first and key in views:
+                c.view = views[key]
+                # (before the renames, ahead of the drops that used to follow them)
+                c.order = READER_DROP_ORDER  # type: ignore[misc]  # per instance
+        elif isinstance(c, DropFunction):
+            key = function_key(c.function)
+            if key in first and key in functions:
+                c.function, c.before_renames = functions[key], True
+        elif isinstance(c, DropPolicy | DropTrigger):
+            old = was_named.get((c.schema, c.table), c.table)
+            t = before.table(c.schema, old)
+            if isinstance(c, DropPolicy):
+                policy = next((p for p in t.policies if p.name == c.policy.name), None) \
+                    if t is not None else None
+                if policy is None:
+                    continue
+                c.policy = policy
+            else:
+                trigger = next((x for x in t.triggers if x.name == c.trigger.name), None) \
+                    if t is not None else None
+                if trigger is None:
+                    continue
+                c.trigger = trigger
+            c.table = old
+            c.order = READER_DROP_ORDER  # type: ignore[misc]  # per instance
+    return changes
 
 
 def _renamed_graph(schema: Schema, tables: list[tuple[tuple[str, str], str]],

@@ -767,6 +767,108 @@ def test_postgres_rename_with_dependents(pg_dsn_factory) -> None:
     assert all(s.description.startswith("Rename ") for s in plan.steps), plan.steps
 
 
+# Issue 16: after declared renames, the server prints a view over a renamed column with
+# the column's new name and its old name kept as the output name ("bytes AS size"). A
+# view the plan changes anyway is dropped before the renames, so that its undo (created
+# as it was, in the server's own printed form) comes after the renames are undone; so
+# are an SQL-standard routine, a policy and a trigger.
+# (name, from, to, renames as {table: old table or None, "table.column": old column})
+RENAME_VIEW_BASE = "CREATE TABLE {t} (id int PRIMARY KEY, {c} {ty});\n"
+RENAME_POLICIES = """ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+CREATE POLICY "big; only" ON {t} USING ({c} > {n});
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER "Touch" BEFORE UPDATE OF {c} ON {t} FOR EACH ROW
+  WHEN (NEW.{c} > {n}) EXECUTE FUNCTION touch();
+CREATE TABLE notes (id int, file_id int);
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY seen ON notes USING (EXISTS (SELECT FROM {t} f WHERE f.id = file_id
+  AND f.{c} > {n}));
+"""
+RENAME_VIEW_CASES: list[tuple[str, str, str, dict[str, str]]] = [
+    ("a view selecting a renamed column under its new name",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + "CREATE VIEW big AS SELECT id, size FROM files WHERE size > 10;",
+     RENAME_VIEW_BASE.format(t="files", c="bytes", ty="bigint")
+     + "CREATE VIEW big AS SELECT id, bytes FROM files WHERE bytes > 10;",
+     {"files.bytes": "size"}),
+    ("a view keeping the old output name with another filter",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + "CREATE VIEW big AS SELECT id, size FROM files WHERE size > 10;",
+     RENAME_VIEW_BASE.format(t="files", c="bytes", ty="bigint")
+     + "CREATE VIEW big AS SELECT id, bytes AS size FROM files WHERE bytes > 20;",
+     {"files.bytes": "size"}),
+    ("renamed table and column under a view, a view over it and a materialized view",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + """CREATE VIEW big AS SELECT id, size FROM files WHERE size > 10;
+     CREATE VIEW "Big Count" AS SELECT count(*) AS n, max(size) FROM big;
+     CREATE MATERIALIZED VIEW sizes AS SELECT size FROM files;
+     CREATE VIEW everything AS SELECT * FROM files;""",
+     RENAME_VIEW_BASE.format(t="docs", c="bytes", ty="bigint")
+     + """CREATE VIEW big AS SELECT id, bytes FROM docs WHERE bytes > 10;
+     CREATE VIEW "Big Count" AS SELECT count(*) AS n, max(bytes) FROM big;
+     CREATE MATERIALIZED VIEW sizes AS SELECT bytes FROM docs;
+     CREATE VIEW everything AS SELECT * FROM docs;""",
+     {"docs": "files", "docs.bytes": "size"}),
+    ("a renamed and retyped column under a view that keeps its output name",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="int")
+     + "CREATE VIEW big AS SELECT id, size FROM files WHERE size > 10;",
+     RENAME_VIEW_BASE.format(t="files", c="bytes", ty="bigint")
+     + "CREATE VIEW big AS SELECT id, bytes AS size FROM files WHERE bytes > 10;",
+     {"files.bytes": "size"}),
+    ("a renamed table under a changed view",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + "CREATE VIEW n AS SELECT count(*) AS n FROM files;",
+     RENAME_VIEW_BASE.format(t="docs", c="size", ty="bigint")
+     + "CREATE VIEW n AS SELECT count(*) AS n FROM docs WHERE id > 0;",
+     {"docs": "files"}),
+    ("a renamed column under a changed SQL-standard function and a view over it",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + """CREATE FUNCTION total() RETURNS bigint LANGUAGE sql STABLE
+       BEGIN ATOMIC SELECT sum(size) FROM files; END;
+     CREATE FUNCTION "Big"(n int) RETURNS SETOF files LANGUAGE sql STABLE
+       RETURN (SELECT f FROM files f WHERE size > n);
+     CREATE VIEW t AS SELECT total() AS total;""",
+     RENAME_VIEW_BASE.format(t="files", c="bytes", ty="bigint")
+     + """CREATE FUNCTION total() RETURNS bigint LANGUAGE sql STABLE
+       BEGIN ATOMIC SELECT sum(bytes) FROM files WHERE bytes > 0; END;
+     CREATE FUNCTION "Big"(n bigint) RETURNS SETOF files LANGUAGE sql STABLE
+       RETURN (SELECT f FROM files f WHERE bytes > n);
+     CREATE VIEW t AS SELECT total() AS total;""",
+     {"files.bytes": "size"}),
+    ("changed policies and trigger over a renamed table and column",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint") + RENAME_POLICIES.format(
+         t="files", c="size", n=0),
+     RENAME_VIEW_BASE.format(t="docs", c="bytes", ty="bigint") + RENAME_POLICIES.format(
+         t="docs", c="bytes", n=10),
+     {"docs": "files", "docs.bytes": "size"}),
+]
+
+
+@pytest.mark.parametrize("name, from_sql, to_sql, renames", RENAME_VIEW_CASES,
+                         ids=[c[0] for c in RENAME_VIEW_CASES])
+def test_postgres_rename_under_changed_views(pg_dsn_factory, name: str, from_sql: str,
+                                             to_sql: str, renames: dict[str, str]) -> None:
+    from lockplane.dialects import connect
+    from tests.roundtrip import roundtrip_to
+
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, from_sql + "INSERT INTO files VALUES (1, 5), (2, 50);")
+    pg_exec(b, to_sql)
+    with connect(b) as db:
+        desired = db.introspect()
+    for new, old in renames.items():
+        table, _, column = new.partition(".")
+        t = desired.table("public", table)
+        assert t is not None
+        if not column:
+            t.renamed_from = old
+            continue
+        col = t.column(column)
+        assert col is not None
+        col.renamed_from = old
+    roundtrip_to(a, desired, shadow=True)
+
+
 # ----------------------------------------------------------------------------------------
 # Classes found by the hypothesis generator (tests/schemagen.py: functions, domains and
 # composite types, constraint changes, partitions), each as its smallest pair.

@@ -23,9 +23,16 @@ class DropFunction(Change):
     # Created again later in the plan (plan.order_changes puts what depends on it in
     # between): before the creates, like a view that is recreated.
     recreated: bool = False
+    # It reads a name a declared rename takes away: dropped before the renames, so that
+    # its undo comes after theirs (lockplane.renames.readers_as_they_were).
+    before_renames: bool = False
 
     @property  # type: ignore[override]
     def order(self) -> int:
+        if self.before_renames:
+            from ..renames import READER_DROP_ORDER
+
+            return READER_DROP_ORDER
         if self.recreated:
             return Order.DROP_CONSTRAINT + 5
         return Order.DROP_TABLE - 5 if self.before_tables else Order.DROP_FUNCTION
