@@ -240,6 +240,17 @@ class SQLiteDatabase(Database):
         return bool(self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                [table]))
 
+    def table_size_bytes(self, schema: str | None, table: str) -> int | None:
+        # The pages of the table and its indexes, from the dbstat virtual table (a
+        # compile-time option of SQLite: None where the build lacks it).
+        try:
+            rows = self.query("SELECT sum(pgsize) FROM dbstat WHERE name IN (SELECT name FROM "
+                              "sqlite_master WHERE tbl_name = ? AND type IN ('table', "
+                              "'index'))", [table])
+        except sqlite3.OperationalError:
+            return None
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def column_type(self, schema: str | None, table: str, column: str) -> str | None:
         rows = self.query("SELECT type FROM pragma_table_info(?) WHERE name = ?",
                           [table, column])
