@@ -1113,6 +1113,18 @@ def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
                 f"plan was made for a database with hash {plan.source_hash[:12]}…, but "
                 f"{redact(target_dsn)} has hash {live_hash[:12]}… (re-plan against its "
                 "current state)")
+        # The shadow runs every step with these credentials, on the target's own server
+        # unless told otherwise: what apply refuses to run (a schema function that does
+        # more than compute a value, a built-in no ordinary user may call) is refused here
+        # too, before the shadow exists. A desired schema is untrusted during plan.
+        from .execute import ApplyOptions, check_privileged_calls
+
+        try:
+            check_privileged_calls(target, plan, ApplyOptions())
+        except SafetyRefusal as exc:
+            raise SafetyRefusal(f"--analyze-locks: {exc.message.split(': applied,')[0]}: "
+                                "run on the shadow, that code would run with this "
+                                "connection's privileges") from None
         analysis = LockAnalysis(target=redact(target_dsn), shadow_server=redact(server),
                                 shadow_database=None, with_data=with_data,
                                 sample_rows=sample_rows, poll_interval_ms=poll_interval_ms)

@@ -563,3 +563,31 @@ def test_a_role_that_may_not_create_databases_is_told_so(pg_dsn: str, tmp_path: 
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_plan_runs_no_schema_code_on_its_shadow_copies(arena: Arena, tmp_path: Path) -> None:
+    """plan --analyze-locks runs the plan's steps on a shadow copy, plan --multi-phase its
+    phases on a scratch copy: with the target's credentials, on the target's server by
+    default. What apply would refuse to run is refused there before it runs (on 50bfd8f
+    both ran this file's program during plan, exit 0 and exit 2)."""
+    schema = tmp_path / "sleeper.sql"
+    schema.write_text(arena.render("""
+        CREATE FUNCTION sleeper_v() RETURNS int VOLATILE LANGUAGE plpgsql AS $$
+        BEGIN
+          IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+            EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch @CANARY_DIR@/plan_shadow''';
+          END IF;
+          RETURN 1;
+        END $$;
+        CREATE FUNCTION sleeper() RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT sleeper_v() $$;
+        CREATE TABLE accounts (id int PRIMARY KEY, owner varchar(40), b int DEFAULT sleeper());
+        """))
+    before = snapshot(arena)
+    for extra, said in ((["--analyze-locks"], "--analyze-locks:"),
+                        (["--multi-phase"], "multi-phase planning:")):
+        proc = lockplane("plan", "--from", arena.target, "--to", str(schema), "-q", *extra)
+        assert proc.code == 3, (extra, proc.stderr)
+        text = " ".join(proc.stderr.split())
+        assert said in text and "public.sleeper (through public.sleeper_v)" in text, text
+        assert "Traceback" not in proc.stderr
+        assert snapshot(arena) == before, extra

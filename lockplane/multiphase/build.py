@@ -20,8 +20,15 @@ from ..changes.base import Change
 from ..dialects import get_dialect
 from ..dialects.base import Database, Dialect
 from ..diff import diff
-from ..errors import BadInput, ExecutionFailed, LockplaneError
-from ..execute import ApplyOptions, group_steps, materialize, run_group, session_settings
+from ..errors import BadInput, ExecutionFailed, LockplaneError, SafetyRefusal
+from ..execute import (
+    ApplyOptions,
+    check_privileged_calls,
+    group_steps,
+    materialize,
+    run_group,
+    session_settings,
+)
 from ..model import HASH_FORMAT, Schema, Table
 from ..plan import Plan, Step, build_plan, lock_safe_changes, order_changes, step_for
 from .model import MultiPhasePlan, Phase, PhaseRollback, Verification
@@ -100,6 +107,16 @@ def _classify(step: Step, change: Change, spec: PhaseSpec) -> Step:
 
 def _run(db: Database, plan: Plan) -> None:
     opts = ApplyOptions(lock_timeout_ms=0, retries=0)
+    # The scratch copy runs the phases with the credentials planning was given, on the
+    # target's own server unless told otherwise, while the desired schema is untrusted:
+    # what apply would refuse to run there (a schema function that does more than
+    # compute a value, a built-in no ordinary user may call) is refused before it runs.
+    try:
+        check_privileged_calls(db, plan, opts)
+    except SafetyRefusal as exc:
+        raise SafetyRefusal(f"multi-phase planning: {exc.message.split(': applied,')[0]}: "
+                            "run on the scratch copy, that code would run with this "
+                            "connection's privileges") from None
     with session_settings(db, opts):
         for group in group_steps(plan.steps):
             run_group(db, group, opts)
