@@ -112,6 +112,26 @@ def _renamed_readers(changes: list[Change], before: Schema) -> set[ObjectKey]:
             if dep in gone and (obj in views or obj[0] == "function")}
 
 
+def _held(before: Schema) -> set[ObjectKey]:
+    """Routines (and views) that something other than a view or routine uses, directly
+    or through those (a column default, a CHECK, a domain): no plan step drops that
+    first, so they cannot be dropped before the renames (they stay where they were)."""
+    views = {("relation", v.schema_ or "", v.name, "") for v in before.views}
+    reads: dict[ObjectKey, list[ObjectKey]] = {}
+    for obj, dep in before.dependencies:
+        if dep[0] == "function" or dep in views:
+            reads.setdefault(obj, []).append(dep)
+    held = {dep for obj, deps in reads.items() if obj[0] != "function" and obj not in views
+            for dep in deps if dep[0] == "function"}
+    stack = list(held)
+    while stack:  # (a routine or view they read holds what it reads)
+        for dep in reads.get(stack.pop(), ()):
+            if dep not in held:
+                held.add(dep)
+                stack.append(dep)
+    return held
+
+
 def split_renamed_readers(changes: list[Change], before: Schema) -> list[Change]:
     """``changes`` with each routine that reads a name a declared rename takes away and
     that the plan replaces in place (CREATE OR REPLACE, or DROP + CREATE in one step)
@@ -126,6 +146,7 @@ def split_renamed_readers(changes: list[Change], before: Schema) -> list[Change]
     first = _renamed_readers(changes, before)
     if not first:
         return changes
+    first -= _held(before)
     out: list[Change] = []
     for c in changes:
         if isinstance(c, CreateFunction) and c.before is not None \
@@ -167,6 +188,7 @@ def readers_as_they_were(changes: list[Change], before: Schema) -> list[Change]:
                 stack.append(obj)
     views = {("relation", v.schema_ or "", v.name, ""): v for v in before.views}
     functions = {function_key(f): f for f in before.functions}
+    held = _held(before) if first else set()
     was_named = {(c.table.schema_ or "", c.new): c.table.name for c in changes
                  if isinstance(c, RenameTable)}
     for c in changes:
@@ -178,7 +200,7 @@ def readers_as_they_were(changes: list[Change], before: Schema) -> list[Change]:
                 c.order = READER_DROP_ORDER  # type: ignore[misc]  # per instance
         elif isinstance(c, DropFunction):
             key = function_key(c.function)
-            if key in first and key in functions:
+            if key in first and key in functions and key not in held:
                 c.function, c.before_renames = functions[key], True
         elif isinstance(c, DropPolicy | DropTrigger):
             old = was_named.get((c.schema, c.table), c.table)

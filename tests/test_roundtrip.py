@@ -869,6 +869,34 @@ def test_postgres_rename_under_changed_views(pg_dsn_factory, name: str, from_sql
     roundtrip_to(a, desired, shadow=True)
 
 
+def test_postgres_rename_under_a_routine_a_default_uses(pg_dsn_factory) -> None:
+    """A routine reading a renamed column that a column default and a CHECK use cannot be
+    dropped before the renames (no step drops those first): it is replaced in place
+    after them, as before, and the plan applies. (Its rollback still replaces it with the
+    old text before the rename is undone: 'column files.size does not exist'.)"""
+    from lockplane.dialects import connect
+    from lockplane.execute import ApplyOptions, apply_plan
+    from lockplane.plan import build_plan
+
+    held = """CREATE TABLE files (id int PRIMARY KEY, {c} bigint);
+CREATE FUNCTION total() RETURNS bigint LANGUAGE sql STABLE
+  BEGIN ATOMIC SELECT coalesce(sum({c}), 0) FROM files{w}; END;
+CREATE TABLE other (id int, t bigint DEFAULT total(), CHECK (total() > -1));"""
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, held.format(c="size", w="") + "INSERT INTO files VALUES (1, 50);")
+    pg_exec(b, held.format(c="bytes", w=" WHERE bytes > 0"))
+    with connect(b) as db:
+        desired = db.introspect()
+    col = desired.table("public", "files").column("bytes")  # type: ignore[union-attr]
+    assert col is not None
+    col.renamed_from = "size"
+    with connect(a) as db:
+        plan = build_plan(db.introspect(), desired)
+    assert [s.kind for s in plan.steps] == ["rename_column", "create_function"]
+    done = apply_plan(plan, a, ApplyOptions(safety="permissive", lock_timeout_ms=5000))
+    assert done.schema_after is not None and done.schema_after.hash() == desired.hash()
+
+
 # ----------------------------------------------------------------------------------------
 # Classes found by the hypothesis generator (tests/schemagen.py: functions, domains and
 # composite types, constraint changes, partitions), each as its smallest pair.
