@@ -323,6 +323,7 @@ class _Definition:
         self.definition, self.body, self.atomic = definition, body, atomic
 
     calls: set[tuple[str | None, str]] | None = None  # an aggregate: its support functions
+    definer: bool = False  # SECURITY DEFINER
 
     def read(self) -> _AllCalls:
         seen = _AllCalls()
@@ -368,17 +369,20 @@ def _definitions(statements: Sequence[str]) -> list[_Definition]:
         if not isinstance(stmt, ast.CreateFunctionStmt):
             continue
         schema, name = _names_of(stmt.funcname)
-        language, body = "sql", None
+        language, body, definer = "sql", None, False
         for opt in stmt.options or ():
             if opt.defname == "language":
                 language = opt.arg.sval.lower()
             elif opt.defname == "as":
                 body = opt.arg[0].sval if opt.arg else None
+            elif opt.defname == "security":
+                definer = bool(getattr(opt.arg, "boolval", False))
         text = sql[raw.stmt_location:raw.stmt_location + (raw.stmt_len or len(sql))]
         # (the parser has folded an unquoted name already; a quoted one keeps its
         # case, and is the name calls use: "Wipe"() is not wipe())
         out.append(_Definition(schema, name, language, text,
                                body, stmt.sql_body))
+        out[-1].definer = definer
     return out
 
 
@@ -428,6 +432,8 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
     for call in _domain_calls(db, seen.types, defined):
         roots.setdefault(call, "")
     planned = _definitions(defined)
+    for call, why in _runs_as_owner(statements).items():
+        roots.setdefault(call, why)
     catalog = _Catalog(db)
     for call, why in catalog.functions_of(seen.ops, seen.typenames).items():
         roots.setdefault(call, why)
@@ -458,7 +464,62 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
                               through_plan_only=root in existing_triggers)
         if effects:
             found.append(effects + (f", {roots[root]}" if roots[root] else ""))
-    return found
+    return found + _views_of_closed_relations(db, statements)
+
+
+# ------------------------------------------------------------------- what the owner runs
+# Objects a plan makes belong to the role applying it, often a superuser, and some run
+# with their owner's privileges whenever anyone uses them later: a SECURITY DEFINER
+# function for whoever may call it (EXECUTE is PUBLIC's by default), a view or
+# materialized view reading relations with its owner's rights. Checked against
+# PostgreSQL 15 on e7ce489: a schema file's "CREATE FUNCTION promote_me() SECURITY
+# DEFINER ... UPDATE pg_authid SET rolsuper = true WHERE rolname = session_user" and a
+# view over pg_authid granted to PUBLIC both applied; any login role then made itself
+# superuser, or read every password hash. So such a function is judged as if the step
+# evaluated it, and a view may not read a system relation PUBLIC may not read.
+
+
+def _runs_as_owner(statements: Sequence[str]) -> dict[tuple[str | None, str], str]:
+    out: dict[tuple[str | None, str], str] = {}
+    why = ("a SECURITY DEFINER function: whoever may call it runs its code with the "
+           "privileges of its owner, the role applying the plan")
+    for d in _definitions(statements):
+        if d.definer:
+            out.setdefault((d.schema, d.name), why)
+    for stmt in _parsed(statements):
+        if isinstance(stmt, ast.AlterFunctionStmt) and stmt.func is not None and any(
+                a.defname == "security" and getattr(a.arg, "boolval", False)
+                for a in stmt.actions or ()):
+            out.setdefault(_names_of(stmt.func.objname), why)
+    return out
+
+
+def _views_of_closed_relations(db: PostgresDatabase, statements: Sequence[str]) -> list[str]:
+    views: list[tuple[str, set[str]]] = []
+    for stmt in _parsed(statements):
+        if isinstance(stmt, ast.ViewStmt) and stmt.view is not None:
+            rel, query = stmt.view, stmt.query
+        elif isinstance(stmt, ast.CreateTableAsStmt) and stmt.into is not None \
+                and stmt.into.rel is not None:
+            rel, query = stmt.into.rel, stmt.query
+        else:
+            continue
+        rels = _Relations()
+        rels(query)
+        # (an unqualified name is pg_catalog's first: it is searched before any schema)
+        names = {n for sch, n in rels.names if sch in (None, "pg_catalog")}
+        if names:
+            label = f"{rel.schemaname}.{rel.relname}" if rel.schemaname else rel.relname
+            views.append((label, names))
+    if not views:
+        return []
+    closed = {r[0] for r in db.query(
+        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace "
+        "AND c.relname = ANY(%s) AND NOT has_table_privilege('public', c.oid, 'SELECT')",
+        (sorted(set().union(*(n for _, n in views))),))}
+    return [f"view {label}: reads pg_catalog.{name}, which PUBLIC may not read; whoever "
+            "may read the view reads it with the privileges of its owner, the role "
+            "applying the plan" for label, names in views for name in sorted(names & closed)]
 
 
 # ------------------------------------------------------------------------ event triggers
