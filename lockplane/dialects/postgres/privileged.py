@@ -476,7 +476,8 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
 # DEFINER ... UPDATE pg_authid SET rolsuper = true WHERE rolname = session_user" and a
 # view over pg_authid granted to PUBLIC both applied; any login role then made itself
 # superuser, or read every password hash. So such a function is judged as if the step
-# evaluated it, and a view may not read a system relation PUBLIC may not read.
+# evaluated it, and a view may not read a system relation PUBLIC may not read. So is the
+# function of an event trigger the plan makes: it runs as whoever makes DDL later.
 
 
 def _runs_as_owner(statements: Sequence[str]) -> dict[tuple[str | None, str], str]:
@@ -487,6 +488,11 @@ def _runs_as_owner(statements: Sequence[str]) -> dict[tuple[str | None, str], st
         if d.definer:
             out.setdefault((d.schema, d.name), why)
     for stmt in _parsed(statements):
+        if isinstance(stmt, ast.CreateEventTrigStmt) and stmt.funcname:
+            # (it runs as whoever makes DDL from now on: migrations, often a superuser's)
+            out.setdefault(_names_of(stmt.funcname), (
+                f"the function of event trigger {stmt.trigname}, which runs as whoever "
+                "makes DDL in the database from now on (migrations: often a superuser)"))
         if isinstance(stmt, ast.AlterFunctionStmt) and stmt.func is not None and any(
                 a.defname == "security" and getattr(a.arg, "boolval", False)
                 for a in stmt.actions or ()):
