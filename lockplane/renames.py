@@ -70,11 +70,22 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
         changes.append(_first(RenameTable(t.model_copy(deep=True), new)))
         _rename_table_in(renamed, t, new)
         renamed._table_index = None
+    from .changes.table_hierarchy import inheritors
+
+    # (and the partitions and children the server renames the column of too, see below)
+    graph_columns = {key: list(pairs) for key, pairs in columns.items()}
     for (schema, table), pairs in columns.items():
         t = renamed.table(schema, table)
         assert t is not None
         for old, new in pairs:
             changes.append(_first(RenameColumn(t.model_copy(deep=True), old, new)))
+            # ALTER TABLE ... RENAME COLUMN recurses: an inherited column is renamed in
+            # every partition and INHERITS child with it.
+            for key in inheritors(renamed, t, old):
+                child = renamed.table(*key)
+                assert child is not None
+                _rename_column_in(renamed, child, old, new)
+                graph_columns.setdefault(key, []).append((old, new))
             _rename_column_in(renamed, t, old, new)
     renamed._table_index = None
     _follow_definitions(renamed, after, {old: new for (_, old), new in tables} | {
@@ -87,13 +98,15 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
             t, wanted = renamed.table(*key), after.table(*key)
             if t is not None and wanted is not None:
                 changes += [_first(c) for c in _follow_names(t, wanted)]
-    renamed.set_dependencies(_renamed_graph(renamed, tables, columns))
+    renamed.set_dependencies(_renamed_graph(renamed, tables, graph_columns))
     return renamed, changes
 
 
 def _renamed_readers(changes: list[Change], before: Schema) -> set[ObjectKey]:
     """The views and routines that read (in ``before``'s server graph) a table or column
     that a declared rename among ``changes`` takes the name of."""
+    from .changes.table_hierarchy import inheritors
+
     was_named = {(c.table.schema_ or "", c.new): c.table.name for c in changes
                  if isinstance(c, RenameTable)}
     gone: set[ObjectKey] = set()
@@ -104,7 +117,10 @@ def _renamed_readers(changes: list[Change], before: Schema) -> set[ObjectKey]:
                 ("column", s, c.table.name, col.name) for col in c.table.columns}
         elif isinstance(c, RenameColumn):
             s = c.table.schema_ or ""
-            gone.add(("column", s, was_named.get((s, c.table.name), c.table.name), c.old))
+            t = before.table(s, was_named.get((s, c.table.name), c.table.name))
+            if t is not None:  # (the partitions and children it recurses to too)
+                gone |= {("column", *key, c.old)
+                         for key in ((s, t.name), *inheritors(before, t, c.old))}
     if not gone:
         return set()
     views = {("relation", v.schema_ or "", v.name, "") for v in before.views}

@@ -784,6 +784,17 @@ ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY seen ON notes USING (EXISTS (SELECT FROM {t} f WHERE f.id = file_id
   AND f.{c} > {n}));
 """
+RENAMED_PARTS = """CREATE TABLE ev (id int NOT NULL, at int NOT NULL, {c} {t})
+  PARTITION BY RANGE (at);
+CREATE TABLE ev_lo PARTITION OF ev FOR VALUES FROM (MINVALUE) TO (10);
+CREATE TABLE "ev hi" PARTITION OF ev FOR VALUES FROM (10) TO (MAXVALUE);
+CREATE TABLE base (id int, {c} {t});
+CREATE TABLE kid () INHERITS (base);
+CREATE FUNCTION lo_total() RETURNS numeric LANGUAGE sql STABLE
+  BEGIN ATOMIC SELECT sum({c}) FROM ev_lo; END;
+CREATE FUNCTION kid_max() RETURNS {t} LANGUAGE sql STABLE RETURN (SELECT max({c}) FROM kid);
+CREATE VIEW hi AS SELECT id, {c} FROM "ev hi";
+"""
 RENAME_VIEW_CASES: list[tuple[str, str, str, dict[str, str]]] = [
     ("a view selecting a renamed column under its new name",
      RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
@@ -841,6 +852,18 @@ RENAME_VIEW_CASES: list[tuple[str, str, str, dict[str, str]]] = [
      RENAME_VIEW_BASE.format(t="docs", c="bytes", ty="bigint") + RENAME_POLICIES.format(
          t="docs", c="bytes", n=10),
      {"docs": "files", "docs.bytes": "size"}),
+    # The server renames a parent's column in every partition and INHERITS child too:
+    # what reads a child's column reads a renamed one (and a retype goes under it too).
+    ("a column renamed under readers of its partitions",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + RENAMED_PARTS.format(c="v", t="int"),
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + RENAMED_PARTS.format(c="w", t="int"), {"ev.w": "v", "base.w": "v"}),
+    ("a column renamed and retyped under readers of its partitions",
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + RENAMED_PARTS.format(c="v", t="int"),
+     RENAME_VIEW_BASE.format(t="files", c="size", ty="bigint")
+     + RENAMED_PARTS.format(c="w", t="bigint"), {"ev.w": "v", "base.w": "v"}),
 ]
 
 
