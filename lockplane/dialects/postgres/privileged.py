@@ -471,12 +471,13 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
 # Objects a plan makes belong to the role applying it, often a superuser, and some run
 # with their owner's privileges whenever anyone uses them later: a SECURITY DEFINER
 # function for whoever may call it (EXECUTE is PUBLIC's by default), a view or
-# materialized view reading relations with its owner's rights. Checked against
+# materialized view reading relations with its owner's rights, a rule's actions reading
+# and writing with its table owner's rights (for whoever may write to the table). Checked against
 # PostgreSQL 15 on e7ce489: a schema file's "CREATE FUNCTION promote_me() SECURITY
 # DEFINER ... UPDATE pg_authid SET rolsuper = true WHERE rolname = session_user" and a
 # view over pg_authid granted to PUBLIC both applied; any login role then made itself
 # superuser, or read every password hash. So such a function is judged as if the step
-# evaluated it, and a view may not read a system relation PUBLIC may not read. So is the
+# evaluated it, and a view or rule may not use a system relation as PUBLIC may not. So is the
 # function of an event trigger the plan makes: it runs as whoever makes DDL later.
 
 
@@ -501,31 +502,53 @@ def _runs_as_owner(statements: Sequence[str]) -> dict[tuple[str | None, str], st
 
 
 def _views_of_closed_relations(db: PostgresDatabase, statements: Sequence[str]) -> list[str]:
-    views: list[tuple[str, set[str]]] = []
+    """Views, materialized views and rules of these statements that read (or, a rule's
+    action, write) a pg_catalog relation in a way PUBLIC may not: each runs with the
+    privileges of its table's owner, the role applying the plan."""
+    # (label, [(relation name, privilege)])
+    uses: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def catalog_names(node: ast.Node) -> set[str]:
+        rels = _Relations()
+        rels(node)
+        # (an unqualified name is pg_catalog's first: it is searched before any schema)
+        return {n for sch, n in rels.names if sch in (None, "pg_catalog")}
+
     for stmt in _parsed(statements):
         if isinstance(stmt, ast.ViewStmt) and stmt.view is not None:
             rel, query = stmt.view, stmt.query
         elif isinstance(stmt, ast.CreateTableAsStmt) and stmt.into is not None \
                 and stmt.into.rel is not None:
             rel, query = stmt.into.rel, stmt.query
+        elif isinstance(stmt, ast.RuleStmt) and stmt.relation is not None:
+            used: list[tuple[str, str]] = []
+            for action in stmt.actions or ():
+                written = getattr(action, "relation", None)
+                if isinstance(action, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt,
+                                       ast.MergeStmt)) and isinstance(written, ast.RangeVar) \
+                        and written.schemaname in (None, "pg_catalog"):
+                    used.append((written.relname, type(action).__name__
+                                 .removesuffix("Stmt").upper().replace("MERGE", "UPDATE")))
+                used += [(n, "SELECT") for n in catalog_names(action)]
+            uses.append((f"rule {stmt.rulename} on {stmt.relation.relname}", used))
+            continue
         else:
             continue
-        rels = _Relations()
-        rels(query)
-        # (an unqualified name is pg_catalog's first: it is searched before any schema)
-        names = {n for sch, n in rels.names if sch in (None, "pg_catalog")}
-        if names:
-            label = f"{rel.schemaname}.{rel.relname}" if rel.schemaname else rel.relname
-            views.append((label, names))
-    if not views:
+        label = f"{rel.schemaname}.{rel.relname}" if rel.schemaname else rel.relname
+        uses.append((f"view {label}", [(n, "SELECT") for n in catalog_names(query)]))
+    wanted = sorted({u for _, used in uses for u in used})
+    if not wanted:
         return []
-    closed = {r[0] for r in db.query(
-        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace "
-        "AND c.relname = ANY(%s) AND NOT has_table_privilege('public', c.oid, 'SELECT')",
-        (sorted(set().union(*(n for _, n in views))),))}
-    return [f"view {label}: reads pg_catalog.{name}, which PUBLIC may not read; whoever "
-            "may read the view reads it with the privileges of its owner, the role "
-            "applying the plan" for label, names in views for name in sorted(names & closed)]
+    closed = {(r[0], r[1]) for r in db.query(
+        "SELECT c.relname, w.priv FROM unnest(%s::text[], %s::text[]) AS w(rel, priv) "
+        "JOIN pg_class c ON c.relname = w.rel "
+        "AND c.relnamespace = 'pg_catalog'::regnamespace "
+        "WHERE NOT has_table_privilege('public', c.oid, w.priv)",
+        ([n for n, _ in wanted], [p for _, p in wanted]))}
+    return [f"{label}: {'reads' if priv == 'SELECT' else 'writes'} pg_catalog.{name}, which "
+            f"PUBLIC may not {'read' if priv == 'SELECT' else 'change'}; whoever uses it "
+            "does so with the privileges of its owner, the role applying the plan"
+            for label, used in uses for name, priv in sorted(set(used)) if (name, priv) in closed]
 
 
 # ------------------------------------------------------------------------ event triggers
