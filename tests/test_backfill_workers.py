@@ -127,6 +127,7 @@ def _worker_of(run: FlowRun,
     return next((p for p in procs if p.poll() is None and int(pid) in _children(p.pid)), None)
 
 
+@pytest.mark.long
 def test_chunks_run_on_workers_and_a_dead_workers_chunk_is_finished(
         workers: tuple[str, list[subprocess.Popen[bytes]]], pg_dsn: str,
         tmp_path: Path) -> None:

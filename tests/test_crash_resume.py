@@ -378,6 +378,7 @@ ON_END = [
 ]
 
 
+@pytest.mark.long
 def test_killed_as_statements_start(target, tmp_path: Path) -> None:
     out = _crash_and_resume(target, tmp_path, ON_START)
     # The server ran on after its client died: a re-run waited for the build to end (on
@@ -388,6 +389,7 @@ def test_killed_as_statements_start(target, tmp_path: Path) -> None:
           f"not exactly where aimed: {out['missed']}")
 
 
+@pytest.mark.long
 def test_killed_as_statements_end(target, tmp_path: Path) -> None:
     out = _crash_and_resume(target, tmp_path, ON_END)
     # Steps that completed after their process died are recognised as done.

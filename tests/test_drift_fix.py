@@ -339,6 +339,7 @@ def test_bad_input_exits_2_with_one_line(sqlite_project) -> None:
 
 
 # -------------------------------------------------------------------------------- flow
+@pytest.mark.long
 def test_drift_fix_flow_pauses_for_approval_then_applies(prefect_api: str, pg_project) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId

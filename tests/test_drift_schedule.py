@@ -190,6 +190,7 @@ def _run_in_new_process(project: Path, slack: str) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+@pytest.mark.long
 def test_flow_tells_drift_once_per_change(prefect_api: str, fake_slack: str,  # noqa: F811
                                           pg_dsn_factory: Any, sqlite_dsn: str,
                                           tmp_path: Path) -> None:
@@ -388,6 +389,7 @@ serve(drift)
 RUNS_TIMEOUT_S = 150
 
 
+@pytest.mark.long
 def test_served_schedule_tells_drift_once(prefect_api: str, fake_slack: str,  # noqa: F811
                                           pg_dsn: str, tmp_path: Path) -> None:
     pg_exec(pg_dsn, PG_SCHEMA + "ALTER TABLE users ADD COLUMN hotfix int;")

@@ -152,6 +152,7 @@ def _hash(dsn: str) -> tuple[str, Schema]:
 HALVES = 2
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("half", range(HALVES))
 @pytest.mark.parametrize("app", APPS)
 def test_history(app: str, half: int, pg_dsn_factory) -> None:

@@ -172,6 +172,7 @@ def test_dry_run_reads_only(mysql_dsn: str) -> None:
     assert not has_state(mysql_dsn)
 
 
+@pytest.mark.long
 def test_sigkill_resume(mysql_dsn: str) -> None:
     run_sql(mysql_dsn,
             "CREATE TABLE accounts (id bigint PRIMARY KEY, balance int NOT NULL, "

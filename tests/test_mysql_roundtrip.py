@@ -316,6 +316,7 @@ def _reset(dsn: str) -> None:
           print_blob=True, suppress_health_check=[
               HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
               HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@pytest.mark.long
 @given(generated=schemagen_mysql.pairs())
 def test_mysql_roundtrip_hypothesis(pair: tuple[str, str],
                                     generated: schemagen_mysql.Pair) -> None:

@@ -76,6 +76,7 @@ def _note(pair: Pair) -> None:
     note(f"-- to ({pair.dialect})\n{pair.to_sql}")
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("shard", range(PG_SHARDS))
 @settings(max_examples=-(-PG_EXAMPLES // PG_SHARDS), **_SETTINGS)
 @given(pair=pairs("postgres"), shadow=st.integers(0, 9))
@@ -111,6 +112,7 @@ def _sqlite_build(path: Path, script: str, what: str) -> str:
     return f"sqlite:///{path}"
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("shard", range(SQLITE_SHARDS))
 @settings(max_examples=-(-SQLITE_EXAMPLES // SQLITE_SHARDS), **_SETTINGS)
 @given(pair=pairs("sqlite"), shadow=st.integers(0, 4))
