@@ -892,6 +892,37 @@ def test_postgres_rename_under_changed_views(pg_dsn_factory, name: str, from_sql
     roundtrip_to(a, desired, shadow=True)
 
 
+RENAMED_ALL = """CREATE TYPE st AS ENUM ('queued', '{done}');
+CREATE TABLE {t} (id int PRIMARY KEY, {c} st NOT NULL DEFAULT 'queued');
+CREATE VIEW finished AS SELECT id, {c} FROM {t} WHERE {c} = '{done}'{extra};
+CREATE MATERIALIZED VIEW counts AS SELECT {c}, count(*) FROM {t} GROUP BY {c};
+CREATE FUNCTION n_done() RETURNS bigint LANGUAGE sql STABLE
+  BEGIN ATOMIC SELECT count(*) FROM {t} WHERE {c} = '{done}'{extra}; END;
+"""
+
+
+def test_postgres_renamed_table_column_and_enum_value_under_views(pg_dsn_factory) -> None:
+    """Every kind of declared rename at once (a table, its column, an enum value), under
+    changed views and routines and a materialized view the server prints anew."""
+    from lockplane.dialects import connect
+    from tests.roundtrip import roundtrip_to
+
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, RENAMED_ALL.format(t="jobs", c="state", done="done", extra="")
+            + "INSERT INTO jobs VALUES (1, 'done'), (2, 'queued');")
+    pg_exec(b, RENAMED_ALL.format(t="tasks", c="status", done="succeeded",
+                                  extra=" AND id > 0"))
+    with connect(b) as db:
+        desired = db.introspect()
+    t = desired.table("public", "tasks")
+    col = t.column("status") if t is not None else None
+    assert t is not None and col is not None
+    t.renamed_from, col.renamed_from = "jobs", "state"
+    desired.enums[0].values_renamed_from = {"succeeded": "done"}
+    plan, _ = roundtrip_to(a, desired, shadow=True)
+    assert [s.kind for s in plan.steps if s.kind.startswith("rename")] == [
+        "rename_enum_value", "rename_table", "rename_column", "rename_constraint"]
+
 def test_postgres_rename_under_a_routine_a_default_uses(pg_dsn_factory) -> None:
     """A routine reading a renamed column that a column default and a CHECK use cannot be
     dropped before the renames (no step drops those first): it is replaced in place
