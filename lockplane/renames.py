@@ -94,7 +94,7 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
         # The server names constraints and indexes after their table and columns when the
         # schema does not: renamed, they would be dropped and built again under the new
         # names (a primary key, a foreign key validated again...). Rename them instead.
-        for key in dict.fromkeys([(s, new) for (s, _), new in tables] + list(columns)):
+        for key in dict.fromkeys([(s, new) for (s, _), new in tables] + list(graph_columns)):
             t, wanted = renamed.table(*key), after.table(*key)
             if t is not None and wanted is not None:
                 changes += [_first(c) for c in _follow_names(t, wanted)]
