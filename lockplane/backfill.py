@@ -975,8 +975,9 @@ def _refuse_privileged_calls(db: Database, rb: ResolvedBackfill, effects: bool =
     calls = db.privileged_calls(runs)
     if calls:
         raise SafetyRefusal(
-            f"backfill of {rb.display} calls {', '.join(calls)}, which the server lets no "
-            "ordinary user run (its files, programs or settings): refused")
+            f"backfill of {rb.display} calls or reads {', '.join(calls)}, which the server "
+            "lets no ordinary user run or read (its files, programs, settings or secrets): "
+            "refused")
     found = db.function_effects(runs, []) if effects else []
     if found:
         raise SafetyRefusal(f"backfill of {rb.display} evaluates {found[0]}: refused")

@@ -246,8 +246,9 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
         calls = db.privileged_calls(runs)
         if calls and i not in opts.acknowledged:
             raise SafetyRefusal(
-                f"step {i} ({step.description}) calls {', '.join(calls)}, which the server "
-                "lets no ordinary user run (its files, programs or settings): applied, it "
+                f"step {i} ({step.description}) calls or reads {', '.join(calls)}, which "
+                "the server lets no ordinary user run or read (its files, programs, settings "
+                "or secrets): applied, it "
                 "would run with this connection's privileges; if that is really meant, "
                 "acknowledge it with --acknowledge privileged-function")
         # A function of the desired schema that the step evaluates (a default, an index

@@ -391,6 +391,9 @@ def test_backfill_refuses_privileged_functions_and_writing_functions(pg_dsn: str
                        "FROM pg_show_all_file_settings())"], "pg_show_all_file_settings"),
             (["--set", "note = (SELECT string_agg(auth_method, ',') FROM pg_hba_file_rules())"],
              "pg_hba_file_rules"),
+            # (no function at all: a system relation only superusers may read)
+            (["--set", "note = (SELECT string_agg(rolname || ':' || coalesce(rolpassword, "
+                       "'-'), ',') FROM pg_authid)"], "pg_authid (a system relation)"),
             (["--set", "qty = sneaky()"], "public.sneaky: INSERT"),
             (["--set", "qty = 1", "--where", "sneaky() = 7"], "public.sneaky: INSERT")):
         proc = cli(*base, *extra)

@@ -57,7 +57,33 @@ def called_builtins(statements: Sequence[str]) -> set[str]:
 
 
 def privileged_calls(db: PostgresDatabase, statements: Sequence[str]) -> list[str]:
-    return privileged_names(db, called_builtins(statements))
+    """The built-in functions these statements call, and the system relations they read
+    when they run, that PUBLIC may not use: run with this session's privileges, a value
+    read from ``pg_authid`` (password hashes), ``pg_statistic`` (samples of every
+    column) or ``pg_file_settings`` lands in rows others can read, or in an error."""
+    return privileged_names(db, called_builtins(statements)) + [
+        f"{name} (a system relation)" for name in closed_reads(db, statements)]
+
+
+def closed_reads(db: PostgresDatabase, statements: Sequence[str]) -> list[str]:
+    """pg_catalog relations PUBLIC may not read that these statements read when they run
+    (a view's or rule's stored query is judged by :func:`_views_of_closed_relations`)."""
+    rels = _Relations()
+    for stmt in _parsed(statements):
+        for part in _evaluated(stmt):
+            rels(part)
+    # (an unqualified name is pg_catalog's first: it is searched before any schema)
+    return sorted(_closed_relations(db, {n for s, n in rels.names
+                                         if s in (None, "pg_catalog")}))
+
+
+def _closed_relations(db: PostgresDatabase, names: set[str]) -> set[str]:
+    if not names:
+        return set()
+    return {r[0] for r in db.query(
+        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace "
+        "AND c.relname = ANY(%s) AND NOT has_table_privilege('public', c.oid, 'SELECT')",
+        (sorted(names),))}
 
 
 def privileged_names(db: PostgresDatabase, names: set[str]) -> list[str]:
@@ -130,6 +156,10 @@ class _AllCalls(Visitor):
         self.ops: set[str] = set()
         self.typenames: set[str] = set()
         self.writes: set[tuple[str | None, str]] = set()  # tables it writes to
+        self.relations: set[tuple[str | None, str]] = set()  # relations it names
+
+    def visit_RangeVar(self, ancestors: object, node: ast.RangeVar) -> None:  # noqa: N802
+        self.relations.add((node.schemaname, node.relname))
 
     def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:  # noqa: N802
         self.calls.add(_names_of(node.funcname))
@@ -922,6 +952,18 @@ class _Catalog:
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
         self._rows: list[tuple[str, str, str, str, str]] | None = None
+        self._closed: set[str] | None = None
+
+    def closed_relations(self, names: set[str]) -> set[str]:
+        """Which of these pg_catalog relations PUBLIC may not read."""
+        if not names:
+            return set()
+        if self._closed is None:
+            self._closed = {r[0] for r in self.db.query(
+                "SELECT c.relname FROM pg_class c "
+                "WHERE c.relnamespace = 'pg_catalog'::regnamespace "
+                "AND NOT has_table_privilege('public', c.oid, 'SELECT')")}
+        return names & self._closed
 
     def functions_of(self, ops: set[str],
                      typenames: set[str]) -> dict[tuple[str | None, str], str]:
@@ -1049,6 +1091,11 @@ def _effects_of(db: PostgresDatabase, root: tuple[str | None, str],
             mine = counts or any(d is p for p in planned)
             effects = read.effects if mine else [
                 e for e in read.effects if e.startswith("dynamic SQL") and planned]
+            if mine:  # (what it reads is a value it returns, or writes somewhere)
+                effects = effects + [
+                    f"reads pg_catalog.{n}, which PUBLIC may not read" for n in
+                    sorted(catalog.closed_relations({n for sch, n in read.relations
+                                                     if sch in (None, "pg_catalog")}))]
             if effects:
                 return _say(where, sorted(set(effects))[0])
             if read.writes and not mine:
