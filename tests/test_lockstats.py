@@ -88,6 +88,14 @@ def table_modes(m: StepMeasurement, table: str) -> set[str]:
     return {lk.mode for lk in m.locks if lk.relation == table}
 
 
+def own_wal(dsn: str) -> bool:
+    """Whether the server can tell a database's WAL from the rest (pg_walinspect, 15+):
+    without it, the WAL figures that need it are None."""
+    with psycopg.connect(dsn) as conn:
+        return bool(conn.execute("SELECT count(*) FROM pg_available_extensions "
+                                 "WHERE name = 'pg_walinspect'").fetchone()[0])
+
+
 def index_step(plan: Plan) -> tuple[int, Step]:
     return next((i, s) for i, s in enumerate(plan.steps) if s.kind == "create_index")
 
@@ -139,8 +147,9 @@ def test_index_build_on_a_sample_scales_to_the_target(pg_dsn: str) -> None:
     assert m.wal_bytes is not None and m.wal_bytes > 0
     # The index's WAL is linear in its rows; the empty copy's is paid once.
     fixed_wal = m.fixed_wal_bytes
-    assert fixed_wal is not None and 0 < fixed_wal <= m.wal_bytes // 2
-    assert m.estimated_wal_bytes == int(fixed_wal + (m.wal_bytes - fixed_wal) * m.scale)
+    if own_wal(pg_dsn):
+        assert fixed_wal is not None and 0 < fixed_wal <= m.wal_bytes // 2
+        assert m.estimated_wal_bytes == int(fixed_wal + (m.wal_bytes - fixed_wal) * m.scale)
     assert re.fullmatch(rf"will hold {mode} on public\.users for ~\S+ (ms|s|min) "
                         rf"\(measured \S+ m?s on {rows.shadow:,} of ~?{rows.target:,} rows\).*",
                         m.summary), m.summary
@@ -211,10 +220,12 @@ def test_a_sampled_rewrite_is_timed_at_its_fastest_and_scales_linearly(pg_dsn: s
     assert m.rows_touched == rows.shadow
     assert m.to_json()["growth"] == "n" and "fastest_ms" in m.to_json()
     # A rewrite writes new files: none of the table's old pages is changed.
-    assert m.page_images_missing == 0
+    assert m.page_images_missing == (0 if own_wal(pg_dsn) else None)
 
 
 def test_pages_changed_without_an_image_are_counted(pg_dsn: str) -> None:
+    if not own_wal(pg_dsn):
+        pytest.skip("pg_walinspect: PostgreSQL 15 and later")
     pg_exec(pg_dsn, "CREATE EXTENSION IF NOT EXISTS pg_walinspect; "
                     "CREATE TABLE t (id int PRIMARY KEY, v text); "
                     "INSERT INTO t SELECT g, 'x' FROM generate_series(1, 2000) g;")

@@ -743,8 +743,9 @@ def read_catalog(conn: psycopg.Connection[Any]) -> dict[str, list[Row]]:
                      if version >= 180000 else "NULL::name")
     compression = ("CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
                    if version >= 140000 else "NULL::text")
+    # (before 15 an ICU collation's locale is its collcollate, as pg_dump reads it)
     icu_locale = ("c.colllocale" if version >= 170000 else "c.colliculocale"
-                  if version >= 150000 else "NULL::text")
+                  if version >= 150000 else "c.collcollate")
     top_level = conn.info.transaction_status == TransactionStatus.IDLE
     rows: dict[str, list[Row]] = {}
     with conn.transaction(force_rollback=True), conn.cursor(row_factory=dict_row) as cur:
