@@ -58,9 +58,10 @@ def _step_content(step: Step) -> dict[str, Any]:
     what ``--acknowledge`` matches), ``table`` (``--acknowledge rule@table``), ``kind``
     (how ``export`` translates the step), ``lock`` (the facts a reviewer and a CI policy
     gate on before approving or signing), ``rollback.sql`` and ``rollback.safety`` (what
-    ``rollback`` runs and refuses), ``rollback.transactional`` and ``rollback.cleanup``
-    (how it runs, as for the step), ``rollback.at_stake`` (what it counts on the live
-    database before asking) and ``rollback.then`` (further undo steps, covered as steps);
+    ``rollback`` runs and refuses), ``rollback.transactional``, ``rollback.cleanup`` and
+    ``rollback.lock`` (how it runs and what it locks, as for the step),
+    ``rollback.at_stake`` (what it counts on the live database before asking) and
+    ``rollback.then`` (further undo steps, covered as steps);
     ``condition`` (whether the step runs, and what a skip may leave).
     Out: ``description``, ``messages``, a finding's ``message`` and ``safer``, and
     ``rollback.note``: prose for the reader that cannot execute (what it says is shown
@@ -91,6 +92,11 @@ def _step_content(step: Step) -> dict[str, Any]:
             # How the rollback runs (plans written without these keep their id).
             **({"transactional": rb.transactional} if rb.transactional is not None else {}),
             **({"cleanup": rb.cleanup} if rb.cleanup else {}),
+            # The rollback step's lock facts: shown to whoever confirms the rollback, and
+            # what its apply check reads to know the undo rewrites a table (plan.py's
+            # rollback_plan). Plans written without one keep their id.
+            **({"lock": rb.lock.model_dump(mode="json", exclude_none=True)}
+               if rb.lock is not None else {}),
             # Further steps of the undo (they run, and decide when they run).
             **({"then": [_step_content(s) for s in rb.then]} if rb.then else {})},
         # When the step runs (plans without one keep their id).

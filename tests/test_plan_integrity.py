@@ -151,6 +151,14 @@ def _rollback(p: dict[str, Any]) -> None:
     step_of(p, "add_column")["rollback"]["sql"].append(EVIL)
 
 
+def _rollback_lock(p: dict[str, Any]) -> None:
+    # What the rollback's confirmation shows, and what its apply check reads to know the
+    # undo rewrites a table: not covered by the id before (a signed plan stayed signed).
+    step_of(p, "add_column")["rollback"]["lock"] = {
+        "mode": "ACCESS SHARE", "blocks_reads": False, "blocks_writes": False,
+        "rewrites_table": False}
+
+
 def _source_hash(p: dict[str, Any]) -> None:
     p["source_hash"] = "0" * 64
 
@@ -188,7 +196,8 @@ def _hash_format(p: dict[str, Any]) -> None:
 
 TAMPERINGS: dict[str, Callable[[dict[str, Any]], None]] = {
     "step sql": _sql, "cleanup": _cleanup, "cleanup_reverts_previous": _cleanup_reverts_previous,
-    "backfill spec": _backfill, "rollback sql": _rollback, "source_hash": _source_hash,
+    "backfill spec": _backfill, "rollback sql": _rollback, "rollback lock": _rollback_lock,
+    "source_hash": _source_hash,
     "target_hash": _target_hash, "appended step": _appended, "removed step": _removed,
     "reordered steps": _reordered, "safety class": _safety, "transactional": _transactional,
     "hash_format": _hash_format,
@@ -211,7 +220,7 @@ def test_tampered_plan_is_refused_before_anything_runs(
     assert db_state(dsn) == before  # nothing ran: no DDL, no history, no state schema
 
 
-@pytest.mark.parametrize("what", ["rollback sql", "step sql", "removed step"])
+@pytest.mark.parametrize("what", ["rollback sql", "rollback lock", "step sql", "removed step"])
 def test_rollback_refuses_a_tampered_plan(what: str, planned: tuple[str, dict[str, Any]],
                                           tmp_path: Path) -> None:
     dsn, data = planned
