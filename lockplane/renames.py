@@ -162,14 +162,24 @@ def split_renamed_readers(changes: list[Change], before: Schema) -> list[Change]
     first = _renamed_readers(changes, before)
     if not first:
         return changes
-    first -= _held(before)
+    held = _held(before)
+    was = {function_key(f): f for f in before.functions}
     out: list[Change] = []
     for c in changes:
-        if isinstance(c, CreateFunction) and c.before is not None \
-                and function_key(c.before) in first:
-            out += [DropFunction(c.before, recreated=True),
+        key = function_key(c.before) if isinstance(c, CreateFunction) and c.before else None
+        if key not in first:
+            out.append(c)
+        elif key not in held:
+            out += [DropFunction(c.before, recreated=True),  # type: ignore[arg-type]
                     replace(CreateFunction(c.function, after_tables=c.after_tables),
                             context_findings=c.context_findings)]
+        elif not c.recreate and key in was:  # type: ignore[union-attr]
+            # It cannot go (a default or CHECK holds it): written again as it was before
+            # the renames (the undo of that puts the old text back after theirs), and
+            # replaced after them by a step whose undo keeps the new text, which the
+            # renames' undo then follows.
+            out += [CreateFunction(was[key], before=was[key], kept_for_rollback=True),
+                    replace(c, before=c.function)]  # type: ignore[type-var]
         else:
             out.append(c)
     return out

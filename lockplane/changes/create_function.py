@@ -79,9 +79,17 @@ class CreateFunction(Change):
     recreate: bool = False  # replace by DROP + CREATE (signature, return type or kind)
     # Its signature names the row type of a table this plan creates: run after that.
     after_tables: bool = False
+    # The routine as it is, written again before declared renames: nothing changes, but
+    # its undo puts back the old text once the renames are undone (a routine that reads
+    # a renamed name and that a default or CHECK holds, lockplane.renames).
+    kept_for_rollback: bool = False
 
     @property  # type: ignore[override]
     def order(self) -> int:
+        if self.kept_for_rollback:
+            from ..renames import READER_DROP_ORDER
+
+            return READER_DROP_ORDER
         return Order.CREATE_TABLE + 5 if self.after_tables else Order.CREATE_FUNCTION
 
     def objects_created(self) -> tuple[ObjectKey, ...]:
@@ -91,6 +99,9 @@ class CreateFunction(Change):
         return (function_key(self.before),) if self.recreate and self.before else ()
 
     def describe(self) -> str:
+        if self.kept_for_rollback:
+            return (f"Write {routine_label(self.function)} again as it is (its rollback "
+                    "puts its old text back once the renames are undone)")
         verb = ("Create" if self.before is None else "Recreate" if self.recreate
                 else "Replace")
         return f"{verb} {routine_label(self.function)}"
@@ -109,7 +120,8 @@ class CreateFunction(Change):
 
             return [DropFunction(self.function, before_tables=self.after_tables)]
         return [CreateFunction(self.before, before=self.function, recreate=self.recreate,
-                               after_tables=self.after_tables)]
+                               after_tables=self.after_tables,
+                               kept_for_rollback=self.kept_for_rollback)]
 
     def lock(self, d: Dialect) -> Lock:
         return NO_LOCK
@@ -117,6 +129,8 @@ class CreateFunction(Change):
     def assess(self, d: Dialect) -> Assessment:
         label = routine_label(self.function)
         if self.before is None:
+            return Assessment(Safety.SAFE)
+        if self.kept_for_rollback:
             return Assessment(Safety.SAFE)
         if self.recreate:
             return Assessment(Safety.REVIEW, (
