@@ -38,7 +38,7 @@ import psycopg
 import pytest
 
 from tests.cli_inprocess import lockplane
-from tests.conftest import PG_ADMIN_DSN, pg_exec
+from tests.conftest import PG_ADMIN_DSN, pg_exec, wait_for_dropped_databases
 from tests.test_cli import run
 
 ATTACKS = sorted((Path(__file__).parent / "data" / "attacks").iterdir())
@@ -591,3 +591,43 @@ def test_plan_runs_no_schema_code_on_its_shadow_copies(arena: Arena, tmp_path: P
         assert said in text and "public.sleeper (through public.sleeper_v)" in text, text
         assert "Traceback" not in proc.stderr
         assert snapshot(arena) == before, extra
+
+
+def test_security_definer_is_judged_by_what_its_owner_may_do(pg_dsn: str,
+                                                             tmp_path: Path) -> None:
+    """A SECURITY DEFINER function that writes lends its owner's rights to its callers:
+    owned by a role with nothing beyond its own objects (and CREATEDB, for the sandbox),
+    that is the application's design and applies; owned by a superuser (attack 73) or a
+    role with CREATEROLE, it is refused unless acknowledged."""
+    role = f"lp_owner_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN CREATEDB')
+    dbname = pg_dsn.rsplit("/", 1)[1]
+    pg_exec(pg_dsn, f'ALTER DATABASE "{dbname}" OWNER TO "{role}"; '
+                    f'ALTER SCHEMA public OWNER TO "{role}"')
+    schema = tmp_path / "schema.sql"
+    schema.write_text(
+        "CREATE TABLE profiles (id int PRIMARY KEY);\n"
+        "CREATE TABLE users (id int PRIMARY KEY);\n"
+        "CREATE FUNCTION add_profile() RETURNS trigger SECURITY DEFINER LANGUAGE plpgsql\n"
+        "  AS $$ BEGIN INSERT INTO profiles VALUES (NEW.id); RETURN NEW; END $$;\n"
+        "CREATE TRIGGER users_profile AFTER INSERT ON users\n"
+        "  FOR EACH ROW EXECUTE FUNCTION add_profile();\n")
+    as_role = pg_dsn.replace("postgres@", f"{role}@", 1)
+    try:
+        proc = lockplane("apply", "--schema", str(schema), "--target", as_role,
+                         "--auto-approve")
+        assert proc.code == 0, proc.stderr
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'ALTER ROLE "{role}" CREATEROLE')
+        schema.write_text(schema.read_text().replace("VALUES (NEW.id)", "VALUES (NEW.id + 0)"))
+        proc = lockplane("apply", "--schema", str(schema), "--target", as_role,
+                         "--auto-approve")
+        assert proc.code == 3, proc.stderr
+        assert "public.add_profile: INSERT, a SECURITY DEFINER function" in " ".join(
+            proc.stderr.split())
+    finally:
+        wait_for_dropped_databases()
+        pg_exec(pg_dsn, f'REASSIGN OWNED BY "{role}" TO postgres; DROP OWNED BY "{role}"')
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE "{role}"')

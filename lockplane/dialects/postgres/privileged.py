@@ -462,7 +462,7 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
     for call in _domain_calls(db, seen.types, defined):
         roots.setdefault(call, "")
     planned = _definitions(defined)
-    for call, why in _runs_as_owner(statements).items():
+    for call, why in _runs_as_owner(db, statements).items():
         roots.setdefault(call, why)
     catalog = _Catalog(db)
     for call, why in catalog.functions_of(seen.ops, seen.typenames).items():
@@ -511,23 +511,46 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
 # function of an event trigger the plan makes: it runs as whoever makes DDL later.
 
 
-def _runs_as_owner(statements: Sequence[str]) -> dict[tuple[str | None, str], str]:
+# A SECURITY DEFINER function owned by a role with no power beyond its own objects is
+# the application's design (a trigger that writes a profile row, say), and the plan shows
+# its body. Owned by a role that has more, whoever may call it borrows that power.
+_HOLDS_POWERS = """
+SELECT r.rolsuper OR r.rolcreaterole OR r.rolbypassrls OR EXISTS (
+  SELECT 1 FROM pg_roles p
+  WHERE p.rolname LIKE 'pg\\_%' AND p.rolname <> 'pg_database_owner'
+    AND p.oid < 16384 AND pg_has_role(r.oid, p.oid, 'USAGE'))
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def _holds_powers(db: PostgresDatabase) -> bool:
+    """Whether the applying role (the owner of what the plan makes) may do more than
+    use its own objects: a superuser, CREATEROLE, BYPASSRLS, or a member of a predefined
+    role (reading server files, all data, signalling backends ...; asked of the server)."""
+    rows = db.query(_HOLDS_POWERS)
+    return bool(rows and rows[0][0])
+
+
+def _runs_as_owner(db: PostgresDatabase,
+                   statements: Sequence[str]) -> dict[tuple[str | None, str], str]:
     out: dict[tuple[str | None, str], str] = {}
     why = ("a SECURITY DEFINER function: whoever may call it runs its code with the "
-           "privileges of its owner, the role applying the plan")
-    for d in _definitions(statements):
-        if d.definer:
-            out.setdefault((d.schema, d.name), why)
+           "privileges of its owner, the role applying the plan, which holds powers "
+           "beyond its own objects")
+    definers = [(d.schema, d.name) for d in _definitions(statements) if d.definer]
+    definers += [_names_of(stmt.func.objname) for stmt in _parsed(statements)
+                 if isinstance(stmt, ast.AlterFunctionStmt) and stmt.func is not None
+                 and any(a.defname == "security" and getattr(a.arg, "boolval", False)
+                         for a in stmt.actions or ())]
+    if definers and _holds_powers(db):
+        for call in definers:
+            out.setdefault(call, why)
     for stmt in _parsed(statements):
         if isinstance(stmt, ast.CreateEventTrigStmt) and stmt.funcname:
             # (it runs as whoever makes DDL from now on: migrations, often a superuser's)
             out.setdefault(_names_of(stmt.funcname), (
                 f"the function of event trigger {stmt.trigname}, which runs as whoever "
                 "makes DDL in the database from now on (migrations: often a superuser)"))
-        if isinstance(stmt, ast.AlterFunctionStmt) and stmt.func is not None and any(
-                a.defname == "security" and getattr(a.arg, "boolval", False)
-                for a in stmt.actions or ()):
-            out.setdefault(_names_of(stmt.func.objname), why)
     return out
 
 
