@@ -153,7 +153,10 @@ def split_renamed_readers(changes: list[Change], before: Schema) -> list[Change]
     that the plan replaces in place (CREATE OR REPLACE, or DROP + CREATE in one step)
     dropped and created in two: the drop goes before the renames, so that its undo comes
     after theirs (readers_as_they_were), and what calls it goes and comes back around it
-    (plan.recreate_dependents)."""
+    (plan.recreate_dependents). One that a default, CHECK or domain holds cannot go: it
+    is written again as it is before the renames (the undo of that puts its old text
+    back after theirs), and replaced after them by a step whose undo keeps the new text,
+    which the renames' undo then follows (a body reads columns by number)."""
     from dataclasses import replace
 
     from .changes.create_function import CreateFunction, function_key
@@ -167,19 +170,15 @@ def split_renamed_readers(changes: list[Change], before: Schema) -> list[Change]
     out: list[Change] = []
     for c in changes:
         key = function_key(c.before) if isinstance(c, CreateFunction) and c.before else None
-        if key not in first:
+        if not isinstance(c, CreateFunction) or c.before is None or key not in first:
             out.append(c)
         elif key not in held:
-            out += [DropFunction(c.before, recreated=True),  # type: ignore[arg-type]
+            out += [DropFunction(c.before, recreated=True),
                     replace(CreateFunction(c.function, after_tables=c.after_tables),
                             context_findings=c.context_findings)]
-        elif not c.recreate and key in was:  # type: ignore[union-attr]
-            # It cannot go (a default or CHECK holds it): written again as it was before
-            # the renames (the undo of that puts the old text back after theirs), and
-            # replaced after them by a step whose undo keeps the new text, which the
-            # renames' undo then follows.
+        elif not c.recreate and key in was:
             out += [CreateFunction(was[key], before=was[key], kept_for_rollback=True),
-                    replace(c, before=c.function)]  # type: ignore[type-var]
+                    replace(c, before=c.function)]
         else:
             out.append(c)
     return out
