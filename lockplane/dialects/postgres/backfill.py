@@ -4,6 +4,8 @@ on a shadow copy holding a random sample of its rows (``TABLESAMPLE``, ``COPY``)
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -195,7 +197,7 @@ def _copy_sample(db: Database, shadow: Database, rb: ResolvedBackfill,
     with shadow.transaction():
         # Insert triggers belong to the application's writes, not to the sample.
         shadow.execute(f"ALTER TABLE {qt} DISABLE TRIGGER USER")
-        with db.transaction():
+        with db.transaction(), row_security_off(dst, qt):
             db.execute("SET TRANSACTION READ ONLY")
             with src.cursor().copy(f"COPY ({source}) TO STDOUT") as cin, \
                     dst.cursor().copy(f"COPY {qt} ({qcols}) FROM STDIN") as cout:
@@ -204,3 +206,18 @@ def _copy_sample(db: Database, shadow: Database, rb: ResolvedBackfill,
         shadow.execute(f"ALTER TABLE {qt} ENABLE TRIGGER USER")
     shadow.execute(f"ANALYZE {qt}")
     return int(shadow.query(f"SELECT count(*) FROM {qt}")[0][0])
+
+
+@contextlib.contextmanager
+def row_security_off(conn: psycopg.Connection[Any], table: str) -> Iterator[None]:
+    """Row security off on ``table`` (quoted, qualified) while rows are copied into it, in
+    the caller's transaction: COPY FROM refuses a table whose policies apply to the
+    session (its owner, under FORCE ROW LEVEL SECURITY), and a shadow or scratch copy
+    takes the sample as it is. Back on when the copy is done."""
+    (on,) = conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = %s::regclass",
+                         (table,)).fetchone() or (False,)
+    if on:
+        conn.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")  # type: ignore[arg-type]
+    yield
+    if on:
+        conn.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")  # type: ignore[arg-type]
