@@ -346,6 +346,26 @@ def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def owner_dsn(pg_dsn: str, pg_admin_dsn: str) -> Iterator[tuple[str, str]]:
+    """(role, DSN) of a login role with no power beyond its own objects but CREATEDB (for
+    Lockplane's sandbox on the same server), owning pg_dsn's database and its public
+    schema: how an application's migrations role is usually set up."""
+    role = f"lp_owner_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB").format(sql.Identifier(role)))
+    name = pg_dsn.rsplit("/", 1)[1]
+    pg_exec(pg_dsn, f'ALTER DATABASE "{name}" OWNER TO "{role}"; '
+                    f'ALTER SCHEMA public OWNER TO "{role}"')
+    try:
+        yield role, pg_dsn.replace("postgres@", f"{role}@", 1)
+    finally:
+        wait_for_dropped_databases()  # its scratch databases
+        pg_exec(pg_dsn, f'REASSIGN OWNED BY "{role}" TO postgres; DROP OWNED BY "{role}"')
+        with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
 def pg_dsn_factory(pg_admin_dsn: str) -> Iterator[object]:
     """Call it to get as many throwaway PostgreSQL databases as a test needs."""
     made: list[str] = []

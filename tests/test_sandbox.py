@@ -38,7 +38,7 @@ import psycopg
 import pytest
 
 from tests.cli_inprocess import lockplane
-from tests.conftest import PG_ADMIN_DSN, pg_exec, wait_for_dropped_databases
+from tests.conftest import PG_ADMIN_DSN, pg_exec
 from tests.test_cli import run
 
 ATTACKS = sorted((Path(__file__).parent / "data" / "attacks").iterdir())
@@ -406,6 +406,15 @@ def test_functions_a_step_evaluates_are_read_not_trusted(pg_dsn: str, tmp_path: 
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
 
 
+def _apply_permissive(dsn: str, schema: Path, text: str) -> tuple[int, str]:
+    """``apply --schema`` of ``text`` at --safety permissive: (exit code, stderr on one
+    line)."""
+    schema.write_text(text)
+    proc = lockplane("apply", "--schema", str(schema), "--target", dsn, "--auto-approve",
+                     "--safety", "permissive")
+    return proc.code, " ".join(proc.stderr.split())
+
+
 def test_what_a_table_already_holds_is_read_too(pg_dsn: str, tmp_path: Path) -> None:
     """A step that rewrites, validates or writes to a table evaluates expressions already
     stored on it (asked of the server: pg_depend), through the bodies the plan gives their
@@ -443,13 +452,8 @@ def test_what_a_table_already_holds_is_read_too(pg_dsn: str, tmp_path: Path) -> 
         "CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();\n"
         "CREATE TABLE u (id int PRIMARY KEY, owner text);\n"
         "ALTER TABLE u ADD CONSTRAINT u_ok CHECK (ok(owner)) NOT VALID;\n")
-    schema = tmp_path / "schema.sql"
-
     def apply(text: str) -> tuple[int, str]:
-        schema.write_text(text)
-        proc = lockplane("apply", "--schema", str(schema), "--target", pg_dsn,
-                         "--auto-approve", "--safety", "permissive")
-        return proc.code, " ".join(proc.stderr.split())
+        return _apply_permissive(pg_dsn, tmp_path / "schema.sql", text)
 
     # No false refusal: the rewrite (a int -> bigint) builds t_twice again; twice computes.
     code, said = apply(base)
@@ -511,13 +515,8 @@ def test_an_existing_trigger_is_followed_into_what_the_plan_redefines(
         "CREATE TRIGGER t_audit BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION audit();\n"
         "CREATE TABLE w (id int PRIMARY KEY);\n"
         "CREATE TRIGGER w_stamp BEFORE UPDATE ON w FOR EACH ROW EXECUTE FUNCTION stamp();\n")
-    schema = tmp_path / "schema.sql"
-
     def apply(text: str) -> tuple[int, str]:
-        schema.write_text(text)
-        proc = lockplane("apply", "--schema", str(schema), "--target", pg_dsn,
-                         "--auto-approve", "--safety", "permissive")
-        return proc.code, " ".join(proc.stderr.split())
+        return _apply_permissive(pg_dsn, tmp_path / "schema.sql", text)
 
     filled = base.replace("seen boolean);", "seen boolean, r float DEFAULT random());")
     # mark() gets a body that deletes: the backfill's UPDATEs fire t_audit, which calls it.
@@ -593,18 +592,13 @@ def test_plan_runs_no_schema_code_on_its_shadow_copies(arena: Arena, tmp_path: P
         assert snapshot(arena) == before, extra
 
 
-def test_security_definer_is_judged_by_what_its_owner_may_do(pg_dsn: str,
-                                                             tmp_path: Path) -> None:
+def test_security_definer_is_judged_by_what_its_owner_may_do(
+        owner_dsn: tuple[str, str], tmp_path: Path) -> None:
     """A SECURITY DEFINER function that writes lends its owner's rights to its callers:
     owned by a role with nothing beyond its own objects (and CREATEDB, for the sandbox),
     that is the application's design and applies; owned by a superuser (attack 73) or a
     role with CREATEROLE, it is refused unless acknowledged."""
-    role = f"lp_owner_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE ROLE "{role}" LOGIN CREATEDB')
-    dbname = pg_dsn.rsplit("/", 1)[1]
-    pg_exec(pg_dsn, f'ALTER DATABASE "{dbname}" OWNER TO "{role}"; '
-                    f'ALTER SCHEMA public OWNER TO "{role}"')
+    role, as_role = owner_dsn
     schema = tmp_path / "schema.sql"
     schema.write_text(
         "CREATE TABLE profiles (id int PRIMARY KEY);\n"
@@ -613,21 +607,12 @@ def test_security_definer_is_judged_by_what_its_owner_may_do(pg_dsn: str,
         "  AS $$ BEGIN INSERT INTO profiles VALUES (NEW.id); RETURN NEW; END $$;\n"
         "CREATE TRIGGER users_profile AFTER INSERT ON users\n"
         "  FOR EACH ROW EXECUTE FUNCTION add_profile();\n")
-    as_role = pg_dsn.replace("postgres@", f"{role}@", 1)
-    try:
-        proc = lockplane("apply", "--schema", str(schema), "--target", as_role,
-                         "--auto-approve")
-        assert proc.code == 0, proc.stderr
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'ALTER ROLE "{role}" CREATEROLE')
-        schema.write_text(schema.read_text().replace("VALUES (NEW.id)", "VALUES (NEW.id + 0)"))
-        proc = lockplane("apply", "--schema", str(schema), "--target", as_role,
-                         "--auto-approve")
-        assert proc.code == 3, proc.stderr
-        assert "public.add_profile: INSERT, a SECURITY DEFINER function" in " ".join(
-            proc.stderr.split())
-    finally:
-        wait_for_dropped_databases()
-        pg_exec(pg_dsn, f'REASSIGN OWNED BY "{role}" TO postgres; DROP OWNED BY "{role}"')
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP ROLE "{role}"')
+    proc = lockplane("apply", "--schema", str(schema), "--target", as_role, "--auto-approve")
+    assert proc.code == 0, proc.stderr
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'ALTER ROLE "{role}" CREATEROLE')
+    schema.write_text(schema.read_text().replace("VALUES (NEW.id)", "VALUES (NEW.id + 0)"))
+    proc = lockplane("apply", "--schema", str(schema), "--target", as_role, "--auto-approve")
+    assert proc.code == 3, proc.stderr
+    assert "public.add_profile: INSERT, a SECURITY DEFINER function" in " ".join(
+        proc.stderr.split())
