@@ -31,7 +31,8 @@ the renames are undone.)
 
 from __future__ import annotations
 
-import re
+from pglast.parser import ParseError, scan
+from pglast.stream import maybe_double_quote_name
 
 from .changes.base import Change, Order
 from .changes.rename_column import RenameColumn
@@ -516,14 +517,41 @@ def _names(names: list[str], old: str, new: str) -> list[str]:
     return [new if n == old else n for n in names]
 
 
-_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+# Tokens that are no identifier: constants, operators, punctuation (ASCII_<code>).
+_NOT_NAMES = frozenset({"SCONST", "USCONST", "BCONST", "XCONST", "ICONST", "FCONST",
+                        "PARAM", "Op", "TYPECAST", "DOT_DOT", "COLON_EQUALS",
+                        "EQUALS_GREATER", "LESS_EQUALS", "GREATER_EQUALS", "NOT_EQUALS"})
 
 
 def _expr(expression: str | None, old: str, new: str) -> str | None:
-    """``expression`` with the identifier ``old`` renamed (whole identifiers only), the
-    new name written as the server prints it (quoted only when it must be)."""
+    """``expression`` with the column ``old`` renamed, read with PostgreSQL's own lexer:
+    every name token that is ``old`` (unquoted and folded, or quoted exactly), but not
+    inside a string, not a function's name (before ``(``) nor a type's (after ``::``);
+    the new name written as the server prints it (quoted only when it must be). The rest
+    of the text is kept as it is. An expression the lexer cannot read is left as it is."""
     if not expression:
         return expression
-    written = new if _PLAIN.fullmatch(new) else '"' + new.replace('"', '""') + '"'
-    out = expression.replace('"' + old.replace('"', '""') + '"', written)
-    return re.sub(rf"(?<![\w$\"']){re.escape(old)}(?![\w$\"'])", lambda _m: written, out)
+    try:
+        tokens = list(scan(expression))
+    except ParseError:
+        return expression
+    written = maybe_double_quote_name(new)
+    type_names: set[int] = set()  # the (qualified) name after each ::
+    for i, tok in enumerate(tokens):
+        if tok.name == "TYPECAST":
+            j = i + 1
+            type_names.add(j)
+            while j + 2 < len(tokens) and tokens[j + 1].name == "ASCII_46":  # "."
+                j += 2
+                type_names.add(j)
+    out, done = [], 0
+    for i, tok in enumerate(tokens):
+        if tok.name in _NOT_NAMES or tok.name.startswith("ASCII_") or i in type_names:
+            continue
+        text = expression[tok.start:tok.end + 1]
+        name = text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
+        if name != old or (i + 1 < len(tokens) and tokens[i + 1].name == "ASCII_40"):
+            continue
+        out += [expression[done:tok.start], written]
+        done = tok.end + 1
+    return "".join(out) + expression[done:]

@@ -237,3 +237,27 @@ def test_sqlite_renames(sqlite_dsn: str, tmp_path: Path, retype: bool) -> None:
         assert conn.execute("SELECT email FROM users WHERE id = 4").fetchone() == ("u4@x",)
         assert conn.execute("SELECT note FROM orders WHERE id = 4").fetchone() == ("n4",)
     conn.close()
+
+
+def test_expressions_follow_a_renamed_column_by_its_tokens(pg_dsn: str, tmp_path: Path) -> None:
+    """A CHECK, an index expression and a partial index's predicate that name the column
+    are read again with it renamed, token by token: the name in a string, a function's
+    name and a type's name stay as they are. Before (a pattern over the text), the
+    string 'a size b' became 'a bytes b', and the plan replaced the unchanged CHECK."""
+    pg_exec(pg_dsn, """
+        CREATE DOMAIN size AS int;
+        CREATE FUNCTION size(int) RETURNS int IMMUTABLE LANGUAGE sql RETURN $1;
+        CREATE TABLE files (id int PRIMARY KEY, size int, label text,
+          CONSTRAINT ok CHECK (size > 0 AND label <> 'a size b' AND size(size) < 10 ^ 9));
+        CREATE INDEX files_size ON files (size(size)) WHERE size::size > 0;""")
+    schema = tmp_path / "schema.sql"
+    schema.write_text(
+        "CREATE DOMAIN size AS int;\n"
+        "CREATE FUNCTION size(int) RETURNS int IMMUTABLE LANGUAGE sql RETURN $1;\n"
+        "CREATE TABLE files (\n  id int PRIMARY KEY,\n"
+        "  bytes int, -- lockplane:renamed-from size\n  label text,\n"
+        "  CONSTRAINT ok CHECK (bytes > 0 AND label <> 'a size b' AND size(bytes) < 10 ^ 9)\n"
+        ");\n"
+        "CREATE INDEX files_size ON files (size(bytes)) WHERE bytes::size > 0;\n")
+    plan = _plan(pg_dsn, schema, tmp_path / "plan.json")
+    assert _kinds(plan) == ["rename_column"], [s["description"] for s in plan["steps"]]
