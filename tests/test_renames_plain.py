@@ -261,3 +261,29 @@ def test_expressions_follow_a_renamed_column_by_its_tokens(pg_dsn: str, tmp_path
         "CREATE INDEX files_size ON files (size(bytes)) WHERE bytes::size > 0;\n")
     plan = _plan(pg_dsn, schema, tmp_path / "plan.json")
     assert _kinds(plan) == ["rename_column"], [s["description"] for s in plan["steps"]]
+
+
+def test_rename_comments_are_placed_by_tokens(pg_dsn: str, tmp_path: Path) -> None:
+    """Which table or column a renamed-from comment belongs to comes from PostgreSQL's
+    lexer: one on ALTER TABLE ... ADD COLUMN is that table's column (the line pattern gave
+    it to the last CREATE TABLE's), text in a function body is no comment, and one on a
+    CREATE TABLE line that also defines columns is refused as ambiguous (it was taken for
+    the table's, and the column was silently dropped and added)."""
+    pg_exec(pg_dsn, "CREATE TABLE a (id int PRIMARY KEY); "
+                    "CREATE TABLE b (id int PRIMARY KEY, size int);")
+    schema = tmp_path / "schema.sql"
+    body = ("CREATE FUNCTION f() RETURNS text LANGUAGE sql\n"
+            "  AS $$ SELECT '-- lockplane:renamed-from nothing' $$;\n")
+    schema.write_text("CREATE TABLE b (id int PRIMARY KEY);\n" + body +
+                      "CREATE TABLE a (id int PRIMARY KEY);\n"
+                      "ALTER TABLE b ADD COLUMN bytes int; -- lockplane:renamed-from size\n")
+    plan = _plan(pg_dsn, schema, tmp_path / "plan.json")
+    assert [s["description"] for s in plan["steps"] if s["kind"] != "create_function"] == [
+        "Rename column public.b.size to bytes"]
+    schema.write_text("CREATE TABLE a (id int PRIMARY KEY);\n"
+                      "CREATE TABLE b (id int PRIMARY KEY, bytes int, -- lockplane:renamed-from "
+                      "size\n  note text);\n")
+    proc = run("plan", "--from", pg_dsn, "--to", str(schema))
+    assert proc.returncode == 2, proc.stderr
+    assert f"{schema}:2: renamed-from on a CREATE TABLE line that also defines columns" \
+        in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

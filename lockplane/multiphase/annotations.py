@@ -20,7 +20,6 @@ Which value a comment belongs to comes from PostgreSQL's lexer (token positions)
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,32 +27,12 @@ from typing import Any
 from ..errors import BadInput
 from ..model import EnumType, Schema
 
-_ANNOTATION = re.compile(r"--\s*lockplane:renamed-from\s+(\"(?:[^\"]|\"\")+\"|[^\s;,]+)")
-_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
-_CREATE_TABLE = re.compile(
-    rf"^\s*CREATE\s+(?:UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
-    rf"((?:{_IDENT}\s*\.\s*)?{_IDENT})", re.IGNORECASE)
-_FIRST_IDENT = re.compile(rf"^\s*({_IDENT})")
-
-
-def _unquote(ident: str, fold: bool) -> str:
-    ident = ident.strip()
-    if ident.startswith('"'):
-        return ident[1:-1].replace('""', '"')
-    return ident.lower() if fold else ident
-
-
-def _split_qualified(text: str, fold: bool) -> tuple[str | None, str]:
-    parts = re.findall(_IDENT, text)
-    if len(parts) == 2:
-        return _unquote(parts[0], fold), _unquote(parts[1], fold)
-    return None, _unquote(parts[-1], fold)
-
 
 def apply_rename_annotations(schema: Schema, files: list[Path]) -> Schema:
     """Set ``renamed_from`` on the tables and columns the SQL files annotate, and
     ``values_renamed_from`` on the enum types whose values they annotate."""
     from ..dialects import get_dialect
+    from ..fill import _find_column, _find_table
 
     d = get_dialect(schema.dialect)
     fold = d.folds_unquoted_names  # unquoted names fold to lower case (PostgreSQL)
@@ -61,34 +40,130 @@ def apply_rename_annotations(schema: Schema, files: list[Path]) -> Schema:
     for path in files:
         text = path.read_text()
         enum_lines = _apply_enum_value_renames(schema, path, text, default_schema)
-        table_ref: tuple[str, str] | None = None
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if lineno in enum_lines:
-                continue
-            m_table = _CREATE_TABLE.match(line)
-            if m_table:
-                sch, name = _split_qualified(m_table.group(1), fold)
-                table_ref = (sch or default_schema, name)
-            m = _ANNOTATION.search(line)
-            if not m:
-                continue
-            old = _unquote(m.group(1), fold)
-            if table_ref is None:
-                raise BadInput(f"{path}:{lineno}: renamed-from outside a CREATE TABLE")
-            table = schema.table(*table_ref)
+        for where, table_name, column_name, old in _declared(path, text, enum_lines, fold):
+            table = _find_table(schema, table_name, default_schema)
             if table is None:
-                raise BadInput(f"{path}:{lineno}: renamed-from: table "
-                               f"{table_ref[1]} not found after loading")
-            if m_table:
+                shown = ".".join(n.text for n in table_name)
+                raise BadInput(f"{where}: renamed-from: table {shown} not found after "
+                               "loading")
+            if column_name is None:
                 table.renamed_from = old
                 continue
-            first = _FIRST_IDENT.match(line)
-            col = table.column(_unquote(first.group(1), fold)) if first else None
+            col = _find_column(table, column_name)
             if col is None:
-                raise BadInput(f"{path}:{lineno}: renamed-from must follow a column "
-                               "definition on the same line")
+                raise BadInput(f"{where}: renamed-from: column {column_name.text} of "
+                               f"{table.name} not found after loading")
             col.renamed_from = old
     return schema
+
+
+def _declared(path: Path, text: str, skip_lines: set[int], fold: bool,
+              ) -> list[tuple[str, list[Any], Any, str]]:
+    """(file:line, table name, column name or None for the table, old name) of each
+    table or column renamed-from comment, placed with PostgreSQL's lexer: on the line of
+    a CREATE TABLE, the table's; else the column definition it ends the line of (or, on
+    a line of its own, the one it stands before), in CREATE TABLE or ALTER TABLE ... ADD
+    COLUMN. A comment inside a string or a dollar-quoted body is not one."""
+    import bisect
+
+    from pglast.parser import ParseError, scan
+
+    from ..fill import _elements, _owner
+
+    if _RENAMED_FROM not in text:
+        return []
+    try:
+        tokens = scan(text)
+    except ParseError as exc:
+        raise BadInput(f"{path}: cannot read the file's tokens to place its renamed-from "
+                       f"comments: {exc}") from None
+    comments = [t for t in tokens if t.name in ("SQL_COMMENT", "C_COMMENT")]
+    code = [t for t in tokens if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    elements: list[Any] = []
+    lo = 0
+    for j, tok in enumerate(code):
+        if tok.name == "ASCII_59" or j == len(code) - 1:
+            elements += _elements(text, code, lo, j + 1)
+            lo = j + 1
+    starts = [t.start for t in code]
+    out = []
+    for tok in comments:
+        inner = _inner(text[tok.start:tok.end + 1])
+        if inner is None:
+            continue
+        line = _line(text, tok.start)
+        if line in skip_lines:
+            continue
+        where = f"{path}:{line}"
+        old = _old_name(where, inner, fold)
+        i = bisect.bisect_left(starts, tok.start)
+        created = _created_on_line(text, code, i, text.rfind("\n", 0, tok.start) + 1)
+        if created is not None:
+            table, create = created
+            depth = sum((t.name == "ASCII_40") - (t.name == "ASCII_41") for t in code[create:i])
+            if depth > 0 and code[i - 1].name != "ASCII_40":
+                # "CREATE TABLE t (id int, b int, -- renamed-from a": the table's or b's?
+                raise BadInput(f"{where}: renamed-from on a CREATE TABLE line that also "
+                               "defines columns: put it at the end of the column's own line "
+                               "(a column rename) or right after the '(' (the table's)")
+            out.append((where, table, None, old))
+            continue
+        element = _owner(text, code, starts, elements, tok.start)
+        if element is None or element.column is None:
+            raise BadInput(f"{where}: renamed-from must end the line of a column definition "
+                           "(or of the CREATE TABLE line, for the table)")
+        out.append((where, element.table, element.column, old))
+    return out
+
+
+def _inner(comment: str) -> str | None:
+    """What follows ``lockplane:renamed-from`` in a comment; None for another comment."""
+    inner = (comment[2:-2] if comment.startswith("/*") else comment[2:]).strip()
+    if not inner.startswith(_RENAMED_FROM) or \
+            inner[len(_RENAMED_FROM):][:1] not in ("", " ", "\t"):
+        return None
+    return inner[len(_RENAMED_FROM):].strip()
+
+
+def _old_name(where: str, body: str, fold: bool) -> str:
+    """The old name a table or column renamed-from names: one name, "quoted" or plain
+    (folded as the server folds an unquoted one)."""
+    from pglast.parser import ParseError, scan
+
+    from ..fill import _name
+
+    try:
+        toks = list(scan(body))
+    except ParseError:
+        toks = []
+    if not toks:
+        raise BadInput(f"{where}: renamed-from names no old name")
+    name, _ = _name(body, toks, 0)
+    if name.quoted:
+        return name.text
+    return name.text.lower() if fold else name.text
+
+
+def _created_on_line(text: str, code: list[Any], i: int,
+                     line_start: int) -> tuple[list[Any], int] | None:
+    """The name of the table a CREATE TABLE on this line (before token ``i``) makes, and
+    the index of its CREATE."""
+    from ..fill import _qualified, _skip, _upper
+
+    k = i - 1
+    while k >= 0 and code[k].start >= line_start:
+        k -= 1
+    for c in range(k + 1, i):
+        if _upper(text, code[c]) != "CREATE":
+            continue
+        t = c + 1
+        while t < i and _upper(text, code[t]) in ("GLOBAL", "LOCAL", "TEMP", "TEMPORARY",
+                                                   "UNLOGGED"):
+            t += 1
+        if t < i and _upper(text, code[t]) == "TABLE":
+            name, _ = _qualified(text, code, _skip(text, code, t + 1, "IF", "NOT", "EXISTS"))
+            return name, c
+    return None
 
 
 # ----------------------------------------------------------------- enum value renames
