@@ -18,7 +18,13 @@ from . import changes as _changes  # noqa: F401  (registers every change kind)
 from .changes.add_column import AddColumn
 from .changes.add_constraint import AddConstraint
 from .changes.add_foreign_key import AddForeignKey
-from .changes.alter_column import AlterColumn, Regeneration, mentions_any, plan_regeneration
+from .changes.alter_column import (
+    AlterColumn,
+    Regeneration,
+    generation,
+    mentions_any,
+    plan_regeneration,
+)
 from .changes.base import (  # the differ registries live there (no import cycle)
     CHANGE_ANNOTATORS,
     OBJECT_DIFFERS,
@@ -290,7 +296,10 @@ def _diff_columns(b: Table, a: Table, d: Dialect, regen: Regeneration) -> list[C
             continue  # dropped and added back by the steps of the columns it uses
         elif not same(prev, col, "comment", "inherited", "grants", "statistics",
                       "compression"):
-            own = col.name in regen.names
+            # The step drops and adds the column back (or its undo does: a generated
+            # column made plain comes back generated), and sets its comment again.
+            own = col.name in regen.names or (
+                d.regenerates_generated_columns and generation(prev) != generation(col))
             out.append(AlterColumn(b, _no_comment(prev), _no_comment(col),
                                    drops=regen.drops.get(col.name, []),
                                    adds=regen.adds.get(col.name, []),
