@@ -278,6 +278,37 @@ PG_CASES: list[tuple[str, str, str]] = [
 ]
 
 
+# Known failures, found by test_roundtrip_hypothesis (sharded, 2026-12-07): the undo of
+# DROP EXPRESSION drops the column and adds it back generated, and what the server drops
+# with the column (an index over it) or refuses to drop it for (a routine whose
+# SQL-standard body reads the table with SELECT *) is not taken care of.
+GENERATED_UNDO_GAPS = [
+    ("generated column made plain under an index",
+     BASE_PG + "CREATE TABLE g (id int, twice int GENERATED ALWAYS AS (id * 2) STORED);"
+               " CREATE INDEX g_twice ON g ((twice + 1));",
+     BASE_PG + "CREATE TABLE g (id int, twice int); CREATE INDEX g_twice ON g ((twice + 1));"),
+    ("generated column made plain under a routine reading its table",
+     BASE_PG + "CREATE TABLE g (id int, twice int GENERATED ALWAYS AS (id * 2) STORED);"
+               " CREATE FUNCTION all_g() RETURNS SETOF g LANGUAGE sql STABLE"
+               " BEGIN ATOMIC SELECT * FROM g; END;",
+     BASE_PG + "CREATE TABLE g (id int, twice int);"
+               " CREATE FUNCTION all_g() RETURNS SETOF g LANGUAGE sql STABLE"
+               " BEGIN ATOMIC SELECT * FROM g; END;"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="the undo of DROP EXPRESSION loses what depends on "
+                                        "the column (issue 16)")
+@pytest.mark.parametrize("name, from_sql, to_sql", GENERATED_UNDO_GAPS,
+                         ids=[c[0] for c in GENERATED_UNDO_GAPS])
+def test_postgres_roundtrip_known_gaps(pg_dsn_factory, name: str, from_sql: str,
+                                       to_sql: str) -> None:
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, from_sql + DATA_PG)
+    pg_exec(b, to_sql)
+    roundtrip(a, b)
+
+
 # Cases whose SQL PostgreSQL 14 does not have (run with --pg-major 14, they are skipped).
 SINCE_15 = {"unique nulls not distinct": "UNIQUE NULLS NOT DISTINCT",
             "publication with column list and row filter": "publication column lists",

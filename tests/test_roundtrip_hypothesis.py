@@ -9,14 +9,11 @@ back to the source.
 By default (CI) the examples are derandomized (a fixed sequence) and few enough for about
 a minute on two cores. For a long run, pick the registered profile (tests/conftest.py)
 ``--hypothesis-profile lockplane-long`` (1,000 random examples per test) and/or set
-LOCKPLANE_HYPOTHESIS_EXAMPLES (the example count of each test, spread over its shards), e.g.
+LOCKPLANE_HYPOTHESIS_EXAMPLES (the example count of each test), e.g.
 ``LOCKPLANE_HYPOTHESIS_EXAMPLES=3000 python -m pytest -n 2 --hypothesis-profile
 lockplane-long tests/test_roundtrip_hypothesis.py``; ``--hypothesis-seed N`` replays one.
 A failing example prints both SQL scripts (``note``): paste them into a hand-written
 case in tests/test_roundtrip.py once the cause is found.
-
-Each test runs as a few shards (parametrized: each draws its own sequence), so that the
-two CI workers share the examples instead of one of them running all of them last.
 """
 
 from __future__ import annotations
@@ -41,7 +38,6 @@ _CUSTOM = _PROFILE != "default"
 _SCALE = os.environ.get("LOCKPLANE_HYPOTHESIS_EXAMPLES")
 PG_EXAMPLES = int(_SCALE) if _SCALE else settings().max_examples if _CUSTOM else 25
 SQLITE_EXAMPLES = int(_SCALE) if _SCALE else settings().max_examples if _CUSTOM else 40
-PG_SHARDS, SQLITE_SHARDS = 5, 2
 
 _SETTINGS = dict(deadline=None, derandomize=settings().derandomize if _CUSTOM else not _SCALE,
                  print_blob=True,
@@ -77,11 +73,9 @@ def _note(pair: Pair) -> None:
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("shard", range(PG_SHARDS))
-@settings(max_examples=-(-PG_EXAMPLES // PG_SHARDS), **_SETTINGS)
+@settings(max_examples=PG_EXAMPLES, **_SETTINGS)
 @given(pair=pairs("postgres"), shadow=st.integers(0, 9))
-def test_postgres_roundtrip_hypothesis(pg_dsn_factory, shard: int, pair: Pair,
-                                       shadow: int) -> None:
+def test_postgres_roundtrip_hypothesis(pg_dsn_factory, pair: Pair, shadow: int) -> None:
     dbs = _pg_pair(pg_dsn_factory)
     _note(pair)
     _pg_build(dbs[0], pair.from_sql, "from")
@@ -113,10 +107,9 @@ def _sqlite_build(path: Path, script: str, what: str) -> str:
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("shard", range(SQLITE_SHARDS))
-@settings(max_examples=-(-SQLITE_EXAMPLES // SQLITE_SHARDS), **_SETTINGS)
+@settings(max_examples=SQLITE_EXAMPLES, **_SETTINGS)
 @given(pair=pairs("sqlite"), shadow=st.integers(0, 4))
-def test_sqlite_roundtrip_hypothesis(shard: int, pair: Pair, shadow: int) -> None:
+def test_sqlite_roundtrip_hypothesis(pair: Pair, shadow: int) -> None:
     _note(pair)
     with tempfile.TemporaryDirectory(prefix="lp-hyp-") as tmp:
         a = _sqlite_build(Path(tmp) / "from.db", pair.from_sql, "from")
