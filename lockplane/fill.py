@@ -235,12 +235,7 @@ def read_annotations(path: Path, text: str, dialect: str = "postgres") -> list[D
     if not found:
         return []
     code = [t for t in tokens if t.name not in _COMMENTS]
-    elements: list[_Element] = []
-    lo = 0
-    for j, tok in enumerate(code):
-        if tok.name == _SEMI or j == len(code) - 1:
-            elements += _elements(text, code, lo, j + 1)
-            lo = j + 1
+    elements = _file_elements(text, code)
     starts = [t.start for t in code]
     out = []
     for tok, body in found:
@@ -258,6 +253,17 @@ def read_annotations(path: Path, text: str, dialect: str = "postgres") -> list[D
         _checked(f"{where}: {ANNOTATION}", body, dialect)
         out.append(Declared(where, element.table, element.column, body))
     return out
+
+
+def _file_elements(text: str, code: list[Any]) -> list[_Element]:
+    """The column-bearing elements of every statement of a file's code tokens."""
+    elements: list[_Element] = []
+    lo = 0
+    for j, tok in enumerate(code):
+        if tok.name == _SEMI or j == len(code) - 1:
+            elements += _elements(text, code, lo, j + 1)
+            lo = j + 1
+    return elements
 
 
 def _owner(text: str, code: list[Any], starts: list[int], elements: list[_Element],

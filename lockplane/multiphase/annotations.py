@@ -68,7 +68,7 @@ def _declared(path: Path, text: str, skip_lines: set[int], fold: bool,
 
     from pglast.parser import ParseError, scan
 
-    from ..fill import _elements, _owner
+    from ..fill import _file_elements, _owner
 
     if _RENAMED_FROM not in text:
         return []
@@ -79,12 +79,7 @@ def _declared(path: Path, text: str, skip_lines: set[int], fold: bool,
                        f"comments: {exc}") from None
     comments = [t for t in tokens if t.name in ("SQL_COMMENT", "C_COMMENT")]
     code = [t for t in tokens if t.name not in ("SQL_COMMENT", "C_COMMENT")]
-    elements: list[Any] = []
-    lo = 0
-    for j, tok in enumerate(code):
-        if tok.name == "ASCII_59" or j == len(code) - 1:
-            elements += _elements(text, code, lo, j + 1)
-            lo = j + 1
+    elements = _file_elements(text, code)
     starts = [t.start for t in code]
     out = []
     for tok in comments:
@@ -267,11 +262,8 @@ def _apply_enum_value_renames(schema: Schema, path: Path, text: str,
     lists = _enum_lists(text, code)
     done: set[int] = set()
     for tok in comments:
-        raw = text[tok.start:tok.end + 1]
-        inner = raw[2:-2] if raw.startswith("/*") else raw[2:]
-        inner = inner.strip()
-        if not inner.startswith(_RENAMED_FROM) or (
-                inner[len(_RENAMED_FROM):][:1] not in ("", " ", "\t")):
+        body = _inner(text[tok.start:tok.end + 1])
+        if body is None:
             continue
         line = _line(text, tok.start)
         owner = next((e for e in lists if e.first_line <= line <= e.last_line), None)
@@ -283,7 +275,7 @@ def _apply_enum_value_renames(schema: Schema, path: Path, text: str,
             raise BadInput(f"{where}: {_RENAMED_FROM} in an enum's value list goes at the end "
                            "of the line of the one value it renames (enum types themselves "
                            f"are not renamed){'' if not here else f'; this line has {len(here)}'}")
-        old = _old_label(where, inner[len(_RENAMED_FROM):])
+        old = _old_label(where, body)
         new = here[0]
         enum = _find_enum(schema, owner.type_name, default_schema)
         shown = ".".join(p.text for p in owner.type_name)
