@@ -275,6 +275,15 @@ PG_CASES: list[tuple[str, str, str]] = [
      BASE_PG + "CREATE TABLE g (id int, twice int GENERATED ALWAYS AS (id * 2) STORED);"
                " COMMENT ON COLUMN g.twice IS 'kept';",
      BASE_PG + "CREATE TABLE g (id int, twice int); COMMENT ON COLUMN g.twice IS 'kept';"),
+    # ---- Classes found by running external schema-diff corpora (helper-c) ----
+    # A dropped table with no column to archive (none at all, or generated ones only)
+    # still has rows; its undo wrote an empty column list (a syntax error).
+    ("dropped tables without archivable columns",
+     BASE_PG + "CREATE TABLE bare (); INSERT INTO bare DEFAULT VALUES;"
+               " INSERT INTO bare DEFAULT VALUES;"
+               " CREATE TABLE only_gen (one int GENERATED ALWAYS AS (1) STORED);"
+               " INSERT INTO only_gen DEFAULT VALUES;",
+     BASE_PG),
 ]
 
 

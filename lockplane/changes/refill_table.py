@@ -160,9 +160,11 @@ class RefillTable(Change):
     def sql_postgres(self, d: Dialect) -> list[str]:
         t, a = table_name(d, self.table), d.quote(_ALIAS)
         cols = archived_columns(self.table)
-        names = ", ".join(d.quote(c.name) for c in cols)
+        # (a table without columns, or with generated ones only, still has rows: they
+        # come back as rows of no columns, and an empty column list is a syntax error)
+        names = f" ({', '.join(d.quote(c.name) for c in cols)})" if cols else ""
         values = ", ".join(d.cast_to_column(f"{a}.{d.quote(c.name)}", c.type) for c in cols)
-        out = [f"INSERT INTO {t} ({names}) OVERRIDING SYSTEM VALUE SELECT {values} "
+        out = [f"INSERT INTO {t}{names} OVERRIDING SYSTEM VALUE SELECT {values} "
                f"FROM {self._archive(d)} AS {a}"]
         # The sequences its columns draw from (identity; a default's nextval: the server
         # says which, through pg_depend) move past the rows put back, never backwards, or
