@@ -284,6 +284,17 @@ PG_CASES: list[tuple[str, str, str]] = [
                " CREATE TABLE only_gen (one int GENERATED ALWAYS AS (1) STORED);"
                " INSERT INTO only_gen DEFAULT VALUES;",
      BASE_PG),
+    # A parent's column dropped while its INHERITS children keep it as their own: the
+    # recursing DROP COLUMN took it (and its values) from the children too.
+    ("parent drops a column its inheritors keep",
+     BASE_PG + "CREATE TABLE stamped (at timestamptz DEFAULT now(), note text);"
+               " CREATE TABLE shelf (label text) INHERITS (stamped);"
+               " CREATE TABLE crate (n int) INHERITS (stamped);"
+               " INSERT INTO shelf (note, label) VALUES ('kept', 'x');"
+               " INSERT INTO crate (note, n) VALUES ('also', 1);",
+     BASE_PG + "CREATE TABLE stamped (at timestamptz DEFAULT now());"
+               " CREATE TABLE shelf (label text, note text) INHERITS (stamped);"
+               " CREATE TABLE crate (n int, note text) INHERITS (stamped);"),
 ]
 
 

@@ -43,6 +43,11 @@ class DropColumn(Change):
     # The plan was told to keep no copy (turn_archive_off): it says the values come back
     # NULL.
     archive_turned_off: bool = False
+    # A parent's column that its INHERITS children keep as their own (set by
+    # table_hierarchy.note_kept_by_children): ALTER TABLE ONLY, which leaves the
+    # children's column in place, now theirs, with its values (a plain DROP COLUMN
+    # recurses and takes it from them).
+    only: bool = False
 
     def __post_init__(self) -> None:
         if self.column.generated is not None:
@@ -67,8 +72,9 @@ class DropColumn(Change):
         return archive_sql(d, self.table, self.archive_key, [self.column])
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        return [*self._archive_sql(d),
-                f"ALTER TABLE {table_name(d, self.table)} DROP COLUMN {d.quote(self.column.name)}"]
+        only = "ONLY " if self.only else ""
+        return [*self._archive_sql(d), f"ALTER TABLE {only}{table_name(d, self.table)} "
+                                       f"DROP COLUMN {d.quote(self.column.name)}"]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [*self._archive_sql(d),

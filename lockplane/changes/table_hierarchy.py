@@ -76,6 +76,36 @@ def note_inheritors(changes: list[Change], before: Schema, after: Schema,
             c.inheritors = inheritors(before, c.table, c.before.name)
 
 
+def note_kept_by_children(changes: list[Change], before: Schema, after: Schema,
+                          d: Dialect) -> None:
+    """A parent's dropped column that every INHERITS child taking it from that parent
+    alone keeps as its own (inherited before, not after) is dropped from the parent
+    ONLY: the children's columns stay, with their values. Where some child keeps it and
+    another does not, the plain drop stays (the keeping child loses it: the apply says
+    the catalog diverged)."""
+    from .drop_column import DropColumn
+
+    for c in changes:
+        if not isinstance(c, DropColumn) or after.table(*key_of(c.table)) is None:
+            continue
+        pkey, name = key_of(c.table), c.column.name
+        takers = [t for t in before.tables if pkey in parent_keys(t)
+                  and (col := t.column(name)) is not None and col.inherited
+                  and not _other_parent_has(before, t, pkey, name)]
+        kept = [t for t in takers if (a := after.table(*key_of(t))) is not None
+                and pkey in parent_keys(a) and (ac := a.column(name)) is not None
+                and not ac.inherited]
+        if kept and len(kept) == len(takers) and not any(t.partition_of for t in kept):
+            c.only = True
+
+
+def _other_parent_has(schema: Schema, t: Table, pkey: Key, name: str) -> bool:
+    """Whether a parent of ``t`` other than ``pkey`` gives it column ``name`` too (the
+    column stays inherited whatever ``pkey`` does)."""
+    return any((p := schema.table(*k)) is not None and p.column(name) is not None
+               for k in parent_keys(t) if k != pkey)
+
+
 def parent_column(schema: Schema, t: Table, name: str) -> Column | None:
     for pk in parent_keys(t):
         parent = schema.table(*pk)
@@ -394,3 +424,4 @@ def _inheritance(changes: list[Change], c: Change, before: Schema, after: Schema
 
 OBJECT_DIFFERS.append(diff_inherited_columns)
 CHANGE_ANNOTATORS.append(note_inheritors)
+CHANGE_ANNOTATORS.append(note_kept_by_children)
