@@ -78,14 +78,14 @@ _SIDE_EFFECT_FUNCTIONS = frozenset({
     "pg_wal_replay_pause", "pg_wal_replay_resume", "pg_backup_start", "pg_backup_stop",
     "pg_start_backup", "pg_stop_backup", "pg_import_system_collations",
     "pg_log_backend_memory_contexts", "pg_export_snapshot", "txid_current",
-    "pg_current_xact_id",
+    "pg_current_xact_id", "ts_rewrite",  # (its two-argument form runs a query's text)
     # SQLite
     "load_extension", "fts3_tokenizer", "readfile", "writefile", "edit",
 })
 _SIDE_EFFECT_PREFIXES = ("pg_advisory_", "pg_try_advisory_", "lo_", "dblink", "pg_ls_",
                          "pg_stat_reset", "pg_stat_statements_reset", "pg_replication_origin_",
                          "pg_copy_", "query_to_xml", "cursor_to_xml", "table_to_xml",
-                         "schema_to_xml", "database_to_xml")
+                         "schema_to_xml", "database_to_xml", "ts_stat")
 
 # Token names of pglast's scanner.
 _OPEN, _CLOSE, _SEMI = "ASCII_40", "ASCII_41", "ASCII_59"

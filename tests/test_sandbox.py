@@ -314,6 +314,27 @@ def test_apply_refuses_a_backfill_that_calls_a_privileged_function(pg_dsn: str,
                             "WHERE table_name = 't'").fetchone() == (1,)
 
 
+def test_an_allowed_extension_s_reach_is_judged_at_apply(arena: Arena, tmp_path: Path) -> None:
+    """An extension lockplane.toml allows (dblink) loads in the sandbox, where its calls
+    fail as the sandbox role; the same call in a default runs on the target as the
+    applying user. On 0717b2c this apply exited 0 and emptied the victim's table."""
+    pg_exec(arena.target, "CREATE EXTENSION dblink")
+    schema = tmp_path / "schema.sql"
+    schema.write_text(
+        "CREATE EXTENSION dblink;\nCREATE TABLE accounts (id int PRIMARY KEY, owner text, "
+        f"note text DEFAULT dblink_exec('dbname={arena.victim_db} user=postgres "
+        "host=127.0.0.1', 'DELETE FROM secrets'));\n")
+    (tmp_path / "lockplane.toml").write_text(
+        f'[environments.ci]\ndatabase_url = "{arena.target}"\n'
+        'allowed_extensions = ["dblink"]\n')
+    before = snapshot(arena)
+    proc = run("apply", "--schema", str(schema), "--target-environment", "ci",
+               "--auto-approve", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "dblink_exec (it runs a query given as text" in " ".join(proc.stderr.split())
+    assert snapshot(arena) == before
+
+
 def test_a_statement_reaches_the_server_alone(tmp_path: Path, arena: Arena) -> None:
     """Were the server to read a statement differently from the screen (a setting it was
     configured with, a version's lexer), the sandbox sends each statement on its own in

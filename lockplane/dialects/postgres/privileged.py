@@ -56,12 +56,50 @@ def called_builtins(statements: Sequence[str]) -> set[str]:
     return calls.names
 
 
+# Functions PUBLIC may run that do what no parse of the step can see: they run a query
+# given as text (query_to_xml, ts_stat, ts_rewrite's two-argument form), read a relation
+# named by a value (table_to_xml ...), or reach another database or a large object
+# (dblink, an extension's: lo_get). With a superuser's session, on 90e6923 a schema
+# file's column DEFAULT query_to_xml('SELECT rolname, rolpassword FROM pg_authid', ...)
+# applied and copied every password hash into the target's rows, and with dblink allowed
+# a DEFAULT dblink_exec('dbname=other ...', 'DELETE FROM ...') emptied another database.
+_UNSEEN_PREFIXES = ("query_to_xml", "cursor_to_xml", "table_to_xml", "schema_to_xml",
+                    "database_to_xml", "ts_stat", "dblink", "lo_", "pg_read_", "pg_file_",
+                    "pg_ls_")
+
+
+class _UnseenCalls(Visitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:  # noqa: N802
+        name = node.funcname[-1].sval
+        if name.startswith(_UNSEEN_PREFIXES) or (
+                name == "ts_rewrite" and len(node.args or ()) == 2):
+            self.names.add(name)
+
+
+def unseen_calls(statements: Sequence[str]) -> list[str]:
+    """Functions these statements call (in any schema) that run SQL given as text, read
+    a relation named by a value or reach outside the database (:data:`_UNSEEN_PREFIXES`)."""
+    calls = _UnseenCalls()
+    for stmt in _parsed(statements):
+        for part in _evaluated(stmt):
+            calls(part)
+    return sorted(calls.names)
+
+
 def privileged_calls(db: PostgresDatabase, statements: Sequence[str]) -> list[str]:
     """The built-in functions these statements call, and the system relations they read
     when they run, that PUBLIC may not use: run with this session's privileges, a value
     read from ``pg_authid`` (password hashes), ``pg_statistic`` (samples of every
-    column) or ``pg_file_settings`` lands in rows others can read, or in an error."""
-    return privileged_names(db, called_builtins(statements)) + [
+    column) or ``pg_file_settings`` lands in rows others can read, or in an error. And
+    the functions that run or reach what no parse of the statements sees
+    (:func:`unseen_calls`), whoever may run them."""
+    return sorted(set(privileged_names(db, called_builtins(statements)))
+                  | {f"{name} (it runs a query given as text, reads a relation named by a "
+                     "value or reaches outside the database)"
+                     for name in unseen_calls(statements)}) + [
         f"{name} (a system relation)" for name in closed_reads(db, statements)]
 
 
