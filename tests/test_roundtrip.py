@@ -295,6 +295,22 @@ PG_CASES: list[tuple[str, str, str]] = [
      BASE_PG + "CREATE TABLE stamped (at timestamptz DEFAULT now());"
                " CREATE TABLE shelf (label text, note text) INHERITS (stamped);"
                " CREATE TABLE crate (n int, note text) INHERITS (stamped);"),
+    # An enum recreated (a value removed) under routines in any language that take or
+    # return it: they held the old type, renamed aside, from being dropped.
+    ("enum value removed under routines of its type",
+     BASE_PG + "CREATE TYPE tint AS ENUM ('red', 'green', 'blue');"
+               " CREATE TABLE paint (id int PRIMARY KEY, c tint);"
+               " INSERT INTO paint VALUES (1, 'red'), (2, 'green');"
+               " CREATE FUNCTION shout(c tint) RETURNS text LANGUAGE plpgsql AS"
+               " $$BEGIN RETURN upper(c::text); END$$;"
+               " CREATE FUNCTION palette() RETURNS tint[] LANGUAGE sql STABLE AS"
+               " $$SELECT array_agg(c) FROM paint$$;",
+     BASE_PG + "CREATE TYPE tint AS ENUM ('red', 'green');"
+               " CREATE TABLE paint (id int PRIMARY KEY, c tint);"
+               " CREATE FUNCTION shout(c tint) RETURNS text LANGUAGE plpgsql AS"
+               " $$BEGIN RETURN upper(c::text); END$$;"
+               " CREATE FUNCTION palette() RETURNS tint[] LANGUAGE sql STABLE AS"
+               " $$SELECT array_agg(c) FROM paint$$;"),
 ]
 
 

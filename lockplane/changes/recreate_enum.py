@@ -191,9 +191,10 @@ def enum_readers(before: Schema, after: Schema, schema: str, name: str,
                 keep = not routines_only and kept_views.get(obj) == views[obj]
             elif obj in fns:
                 # (a routine that only names a table's row type is no obstacle, unless
-                # the view it names goes)
+                # the view it names goes; one that takes or returns the type itself, in
+                # any language, holds the old type, renamed aside, from being dropped)
                 keep = kept_fns.get(obj) == fns[obj] and (
-                    _sql_standard(fns[obj]) or key in views)
+                    _sql_standard(fns[obj]) or key in views or key == seeds[0])
             else:
                 continue
             if keep:
