@@ -211,11 +211,17 @@ CREATE TABLE users (email ext.citext NOT NULL);
 def test_extension_version_update(pg_dsn_factory: DsnFactory) -> None:
     if not _available(PG_ADMIN_DSN, "citext"):
         pytest.skip("citext is not installed on this server")
+    # citext ships no script from 1.6 back to 1.5: the undo drops the extension and
+    # creates it at 1.5 (where a path exists, the update script runs instead).
     plan = roundtrip(pg_dsn_factory, "CREATE EXTENSION citext VERSION '1.5'",
-                     "CREATE EXTENSION citext VERSION '1.6'", rollback_ok=False)
+                     "CREATE EXTENSION citext VERSION '1.6'")
     (alter,) = step(plan, "alter_extension")
-    assert body(alter.sql) == ["ALTER EXTENSION \"citext\" UPDATE TO '1.6'"]
-    assert body(alter.rollback.sql) == ["ALTER EXTENSION \"citext\" UPDATE TO '1.5'"]
+    (forward,) = body(alter.sql)
+    assert "ALTER EXTENSION \"citext\" UPDATE TO '1.6'" in forward
+    (back,) = body(alter.rollback.sql)
+    assert "ALTER EXTENSION \"citext\" UPDATE TO '1.5'" in back
+    assert "DROP EXTENSION \"citext\"; CREATE EXTENSION \"citext\" WITH SCHEMA \"public\" " \
+           "VERSION '1.5'" in back
     assert "downgrade" in (alter.rollback.note or "")
 
 

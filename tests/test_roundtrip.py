@@ -311,6 +311,11 @@ PG_CASES: list[tuple[str, str, str]] = [
                " $$BEGIN RETURN upper(c::text); END$$;"
                " CREATE FUNCTION palette() RETURNS tint[] LANGUAGE sql STABLE AS"
                " $$SELECT array_agg(c) FROM paint$$;"),
+    # An extension taken to a version it ships no update script to (most ship none
+    # downwards): ALTER EXTENSION UPDATE TO failed, 'no update path'.
+    ("extension version with no update path",
+     BASE_PG + "CREATE EXTENSION citext VERSION '1.6'; COMMENT ON EXTENSION citext IS 'ours';",
+     BASE_PG + "CREATE EXTENSION citext VERSION '1.5'; COMMENT ON EXTENSION citext IS 'ours';"),
 ]
 
 

@@ -12,6 +12,31 @@ if TYPE_CHECKING:
     from ..dialects.base import Dialect
 
 
+def _dollar(body: str) -> str:
+    tag = "$lockplane$"
+    while tag in body:
+        tag = tag[:-1] + "_$"
+    return f"{tag} {body} {tag}"
+
+
+def _update_or_reinstall(d: Dialect, b: Extension, a: Extension) -> str:
+    """A DO body: the update script where the extension ships a path from the installed
+    version to the wanted one; else (most extensions ship no downgrade, e.g. pg_trgm 1.4
+    -> 1.3) the extension dropped and created at that version, in its schema, with its
+    comment. The drop is not CASCADE: with objects of the database's own built on the
+    extension it fails, and the step with it."""
+    name, version = d.quote(a.name), d.literal(str(a.version))
+    schema = f" WITH SCHEMA {d.quote(b.schema_)}" if b.schema_ else ""
+    comment = (f" COMMENT ON EXTENSION {name} IS {d.literal(a.comment)};"
+               if a.comment is not None else "")
+    return (f"BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_extension e, "
+            f"pg_catalog.pg_extension_update_paths(e.extname) p WHERE e.extname = "
+            f"{d.literal(a.name)} AND p.source = e.extversion AND p.target = {version} AND "
+            f"p.path IS NOT NULL) THEN ALTER EXTENSION {name} UPDATE TO {version}; ELSE "
+            f"DROP EXTENSION {name}; CREATE EXTENSION {name}{schema} VERSION {version};"
+            f"{comment} END IF; END")
+
+
 @register
 @dataclass(repr=False, eq=False)  # Change's own (see there)
 class AlterExtension(Change):
@@ -33,9 +58,10 @@ class AlterExtension(Change):
         b, a = self.before, self.after
         name = d.quote(a.name)
         out = []
-        if a.version != b.version:
-            to = f" TO {d.literal(a.version)}" if a.version else ""
-            out.append(f"ALTER EXTENSION {name} UPDATE{to}")
+        if a.version != b.version and a.version:
+            out.append(f"DO {_dollar(_update_or_reinstall(d, b, a))}")
+        elif a.version != b.version:
+            out.append(f"ALTER EXTENSION {name} UPDATE")
         if a.schema_ != b.schema_ and a.schema_:
             out.append(f"ALTER EXTENSION {name} SET SCHEMA {d.quote(a.schema_)}")
         return out
@@ -45,9 +71,10 @@ class AlterExtension(Change):
 
     def rollback_note(self) -> str | None:
         if self.after.version != self.before.version:
-            return (f"going back to version {self.before.version} needs a downgrade script, "
-                    "which most extensions do not ship: the rollback then fails; restoring "
-                    "the old version means dropping and recreating the extension")
+            return (f"going back to version {self.before.version} runs a downgrade script "
+                    "where the extension ships one; most do not, and the extension is then "
+                    "dropped and created at that version, which fails while objects of the "
+                    "database's own use it")
         return None
 
     def lock(self, d: Dialect) -> Lock:
