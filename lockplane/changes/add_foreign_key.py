@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..model import ForeignKey, Schema, Table, qualified, unchanged_tables
 from .base import (
+    CHANGE_ANNOTATORS,
     OBJECT_DIFFERS,
     SHARE_ROW_EXCLUSIVE,
     Assessment,
@@ -119,9 +120,11 @@ class AddForeignKey(Change):
 # ------------------------------------------------------------------------------ differ
 def unchanged_foreign_keys(before: Schema, after: Schema,
                            wanted: Callable[[Table, ForeignKey], bool] | None = None,
+                           ignore: tuple[str, ...] = (),
                            ) -> list[tuple[Table, ForeignKey, Table, ForeignKey]]:
     """Foreign keys present alike on both sides: (table, fk) before and after. ``wanted``
-    picks the keys worth comparing first (comparing is the costly part)."""
+    picks the keys worth comparing first (comparing is the costly part); ``ignore``:
+    fields besides the comment that may differ."""
     from ..diff import same
 
     out = []
@@ -133,7 +136,8 @@ def unchanged_foreign_keys(before: Schema, after: Schema,
         if ta is None:
             continue
         for fk in keys:
-            twin = next((f for f in ta.foreign_keys if same(fk, f, "comment")), None)
+            twin = next((f for f in ta.foreign_keys if same(fk, f, "comment", *ignore)),
+                        None)
             if twin is not None:
                 out.append((tb, fk, ta, twin))
     return out
@@ -146,7 +150,9 @@ def diff_retyped_foreign_keys(before: Schema, after: Schema, d: Dialect) -> list
     the two ALTERs of a key and its reference (text -> uuid on both) the sides no longer
     compare ("foreign key constraint ... cannot be implemented"). MySQL refuses to
     change a column a foreign key uses at all. (Where constraints change only with
-    their table, SQLite, the rebuild does it.)
+    their table, SQLite, the rebuild does it.) A key whose validity changes too is added
+    back as wanted (valid or NOT VALID), and that is its validity change
+    (drop_validity_of_readded_keys).
     """
     if not d.alters_constraints:
         return []
@@ -178,9 +184,38 @@ def diff_retyped_foreign_keys(before: Schema, after: Schema, d: Dialect) -> list
     from .drop_foreign_key import DropForeignKey
 
     out: list[Change] = []
-    for tb, fk, ta, fk_after in unchanged_foreign_keys(before, after, on_retyped):
+    for tb, fk, ta, fk_after in unchanged_foreign_keys(before, after, on_retyped,
+                                                       ignore=("valid",)):
         out += [DropForeignKey(tb, fk), AddForeignKey(ta, fk_after)]
     return out
 
 
+def drop_validity_of_readded_keys(changes: list[Change], before: Schema, after: Schema,
+                                  d: Dialect) -> None:
+    """A foreign key dropped and added back around type changes (diff_retyped_foreign_keys)
+    comes back valid or NOT VALID as wanted: the table diff's VALIDATE or NOT VALID step
+    for it would run on the key added back (and before it, the drop would not yet have
+    happened: the ALTER TYPE failed under the old key, 'cannot be implemented')."""
+    from .drop_foreign_key import DropForeignKey
+    from .invalidate_constraint import InvalidateConstraint
+    from .validate_constraint import ValidateConstraint
+
+    readded = {(c.table.schema_ or "", c.table.name, c.fk.name) for c in changes
+               if isinstance(c, DropForeignKey) and not c.table_dropped}
+    if not readded:
+        return
+
+    def validity_of_readded(c: Change) -> bool:
+        if isinstance(c, InvalidateConstraint) and isinstance(c.constraint, ForeignKey):
+            name = c.constraint.name
+        elif isinstance(c, ValidateConstraint):
+            name = c.name
+        else:
+            return False
+        return (c.table.schema_ or "", c.table.name, name) in readded
+
+    changes[:] = [c for c in changes if not validity_of_readded(c)]
+
+
 OBJECT_DIFFERS.append(diff_retyped_foreign_keys)
+CHANGE_ANNOTATORS.append(drop_validity_of_readded_keys)
