@@ -965,10 +965,9 @@ def _refuse_privileged_calls(db: Database, rb: ResolvedBackfill, effects: bool =
     user run (the name list of optsql misses some: pg_show_all_file_settings() reads the
     server's configuration files, pg_hba_file_rules() its access rules, and an UPDATE
     would copy them into the table), nor a function of the database that does more than
-    compute a value (``effects``: asked before the first write; planning and --dry-run
-    run such a function read-only, or on the shadow copy). Read-only checks and the
-    shadow trial contain it only until the batches run on the target, with this
-    session's privileges."""
+    compute a value (``effects``). Both are asked before anything evaluates the
+    expressions (planning, --dry-run) and again before the first write: a read-only
+    transaction does not contain such a function, nor does the shadow copy."""
     runs = [f"SELECT {e}" for e in rb.expressions]
     if rb.where:
         runs.append(f"SELECT 1 WHERE {rb.where}")
@@ -1154,45 +1153,67 @@ def plan_backfill(dsn: str, spec: BackfillSpec, opts: BackfillOptions | None = N
         # Nothing of planning writes to the target, and nothing can: expressions are
         # evaluated on it only in this read-only session (their trial runs on a shadow).
         db.read_only_session()
-        rb = _resolve(db, spec)
-        if not opts.calls_checked:
-            # Before the shadow trial and the read-only checks evaluate them: a value read
-            # from the server's files would come back in an error message.
-            _refuse_privileged_calls(db, rb, effects=False)
-        state = Checkpoints(db)
-        existing = [] if opts.restart else state.chunks(rb.id)
-        stats = _stats(db, rb)
-        sql = BatchSql(db, rb)
-        checks: list[str] = []
-        warnings: list[str] = []
-        trial: Trial | None = None
-        matching: int | None = None
-        resuming = bool(existing) and not all(c.status == "done" for c in existing)
-        if existing and not resuming:
-            est = Estimate(stats.rows, stats.exact, 0)
-            return BackfillPlan(rb, est, sql.display_statement(), existing,
-                                state_table=state.table)
-        if not resuming:
-            trial = _shadow_trial(db, rb, stats, opts, report)
-            checks.append(f"the batch statement on a shadow copy with a sample of "
-                          f"{trial.sample_rows:,} row(s)")
-            if report:
-                report(f"shadow trial passed: {trial.matching:,} of {trial.sample_rows:,} "
-                       f"sample row(s) updated in {trial.seconds * 1000:.0f} ms")
-        if opts.check_rows:
-            ranges = _remaining_ranges(rb, existing, stats)
-            what, matching = _check_target(db, rb, ranges, stats, report)
-            checks.append(what)
-        est = _estimate(db, rb, stats, trial, opts, matching)
-        if resuming:
-            done = sum(c.rows_scanned for c in existing)
-            warnings.append(f"resuming: {done:,} row(s) already done in "
-                            f"{sum(c.batches for c in existing):,} batch(es)")
-        if rb.key_kind == KEY_CTID:
-            warnings.append("no primary or unique NOT NULL key: walking ctid block ranges; "
-                            "rows already holding their new value are skipped")
-        return BackfillPlan(rb, est, sql.display_statement(), existing, checks, warnings,
+        try:
+            return _plan_backfill(db, spec, opts, report)
+        except _errors(db) as exc:
+            if not db.dialect.is_read_only_violation(exc):
+                raise
+            # Reading the table ran code that writes: a row security policy's function
+            # (the table's own code, not the options'): on 0717b2c "internal error:
+            # ReadOnlySqlTransaction" from the count of its rows.
+            raise BadInput(f"planning the backfill of {spec.table} only reads the target, "
+                           f"and reading it ran code that writes ({error_line(exc)}): a "
+                           "row security policy of the table, or a function it calls? "
+                           "Nothing was written") from None
+
+
+def _plan_backfill(db: Database, spec: BackfillSpec, opts: BackfillOptions,
+                   report: Reporter | None) -> BackfillPlan:
+    rb = _resolve(db, spec)
+    if not opts.calls_checked:
+        # Before the shadow trial and the read-only checks evaluate them: a value read
+        # from the server's files would come back in an error message, and neither
+        # contains a function of the database that does more than compute a value.
+        # The shadow copy is writable, made with these credentials (often a
+        # superuser's), on the target's server; a READ ONLY transaction still runs
+        # COPY ... TO PROGRAM, dblink and untrusted languages. On 0717b2c
+        # 'backfill --dry-run --set "n = exec_sql(\'COPY ... TO PROGRAM ...\')"' ran
+        # the program (exec_sql: a function of the database running its argument).
+        _refuse_privileged_calls(db, rb)
+    state = Checkpoints(db)
+    existing = [] if opts.restart else state.chunks(rb.id)
+    stats = _stats(db, rb)
+    sql = BatchSql(db, rb)
+    checks: list[str] = []
+    warnings: list[str] = []
+    trial: Trial | None = None
+    matching: int | None = None
+    resuming = bool(existing) and not all(c.status == "done" for c in existing)
+    if existing and not resuming:
+        est = Estimate(stats.rows, stats.exact, 0)
+        return BackfillPlan(rb, est, sql.display_statement(), existing,
                             state_table=state.table)
+    if not resuming:
+        trial = _shadow_trial(db, rb, stats, opts, report)
+        checks.append(f"the batch statement on a shadow copy with a sample of "
+                      f"{trial.sample_rows:,} row(s)")
+        if report:
+            report(f"shadow trial passed: {trial.matching:,} of {trial.sample_rows:,} "
+                   f"sample row(s) updated in {trial.seconds * 1000:.0f} ms")
+    if opts.check_rows:
+        ranges = _remaining_ranges(rb, existing, stats)
+        what, matching = _check_target(db, rb, ranges, stats, report)
+        checks.append(what)
+    est = _estimate(db, rb, stats, trial, opts, matching)
+    if resuming:
+        done = sum(c.rows_scanned for c in existing)
+        warnings.append(f"resuming: {done:,} row(s) already done in "
+                        f"{sum(c.batches for c in existing):,} batch(es)")
+    if rb.key_kind == KEY_CTID:
+        warnings.append("no primary or unique NOT NULL key: walking ctid block ranges; "
+                        "rows already holding their new value are skipped")
+    return BackfillPlan(rb, est, sql.display_statement(), existing, checks, warnings,
+                        state_table=state.table)
 
 
 def _remaining_ranges(rb: ResolvedBackfill, existing: list[ChunkState],

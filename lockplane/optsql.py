@@ -21,8 +21,10 @@ what it claims to be, in three steps:
    range's parameters), no ``DEFAULT``, and no call to a built-in function known to have
    side effects (sequences, advisory locks, settings, signals, files, large objects,
    dblink, replication slots, ``query_to_xml``...). A user-defined function's effects
-   cannot be known from its name: those are contained by running every check of a
-   backfill in read-only transactions and its trial on a throwaway shadow copy.
+   cannot be known from its name: its body is read (privileged.function_effects) before
+   a backfill evaluates the expression anywhere, its dry run included (a read-only
+   transaction still runs ``COPY ... TO PROGRAM`` and dblink; the shadow copy is
+   writable, with the target's credentials).
 
 What runs is what was checked. On PostgreSQL an expression is re-emitted from the
 checked parse tree (pglast's deparser: no comments, canonical quoting), and only if

@@ -2,16 +2,18 @@
 
 Hostile ``--where``/``--set``/``--to-type`` values are refused with exit 2 and one
 line, and nothing in the database changes; legitimate complex expressions still run;
-``backfill --dry-run`` writes nothing even through a function that would; identifiers
+``backfill --dry-run`` runs no function that does more than compute a value; identifiers
 with ``%`` work in backfill and in plan/apply, on PostgreSQL and SQLite.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -218,16 +220,41 @@ def test_strings_are_lexed_as_checked_even_with_standard_conforming_strings_off(
 
 
 # ---------------------------------------------------------------------------- dry run
-def test_dry_run_writes_nothing_even_through_a_writing_function(pg_dsn: str) -> None:
-    pg_exec(pg_dsn, PG_SETUP)
+def test_dry_run_runs_no_function_that_does_more_than_compute(pg_dsn: str,
+                                                              tmp_path: Path) -> None:
+    """A dry run answers as the run would (exit 3) without evaluating the expression:
+    neither a READ ONLY transaction (it still runs COPY ... TO PROGRAM) nor the shadow
+    copy (writable, made with these credentials on the target's server) contains a
+    function of the database that does more than compute a value. On 0717b2c the dry
+    run below ran the program, on the shadow copy and in the read-only check."""
+    canary = Path(tempfile.mkdtemp(prefix="lockplane_canary_", dir="/tmp"))
+    canary.chmod(0o777)
+    pg_exec(pg_dsn, PG_SETUP + """
+        CREATE FUNCTION exec_sql(q text) RETURNS int LANGUAGE plpgsql AS
+          $$ BEGIN EXECUTE q; RETURN 1; END $$;""")
     before = pg_rows(pg_dsn, "SELECT * FROM items ORDER BY id")
-    for extra in (["--set", "qty = log_it()"], ["--set", "qty = 1", "--where", "log_it() = 7"]):
-        proc = cli("backfill", "--target", pg_dsn, "--table", "items", "--dry-run", *extra)
-        assert proc.returncode == 0, proc.stderr
-        assert "nothing was changed" in proc.stderr
+    program = f"COPY (SELECT 1) TO PROGRAM ''touch {canary}/ran''"
+    try:
+        for extra, says in (
+                (["--set", "qty = log_it()"], "public.log_it: INSERT"),
+                (["--set", "qty = 1", "--where", "log_it() = 7"], "public.log_it: INSERT"),
+                (["--set", f"qty = exec_sql('{program}')"], "dynamic SQL"),
+                (["--set", "qty = 1", "--where", f"exec_sql('{program}') = 1"],
+                 "dynamic SQL")):
+            proc = cli("backfill", "--target", pg_dsn, "--table", "items", "--dry-run",
+                       *extra)
+            assert proc.returncode == 3, (extra, proc.stderr)
+            assert says in " ".join(proc.stderr.split()), (extra, proc.stderr)
+        assert list(canary.iterdir()) == []
+    finally:
+        shutil.rmtree(canary, ignore_errors=True)
     assert pg_rows(pg_dsn, "SELECT count(*) FROM audit_log") == [(0,)]
     assert pg_rows(pg_dsn, "SELECT * FROM items ORDER BY id") == before
     assert pg_rows(pg_dsn, "SELECT to_regclass('lockplane.backfills')") == [(None,)]
+    # What only computes a value still has its dry run.
+    proc = cli("backfill", "--target", pg_dsn, "--table", "items", "--dry-run",
+               "--set", "qty = qty * 2")
+    assert proc.returncode == 0 and "nothing was changed" in proc.stderr, proc.stderr
 
 
 def test_dry_run_sqlite_leaves_the_file_unchanged(tmp_path: Path) -> None:
