@@ -938,6 +938,13 @@ def _run() -> None:
         if os.environ.get("LOCKPLANE_DEBUG"):
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
+        if getattr(exc, "sqlstate", None) == "25006":
+            # (a URL, role or database with default_transaction_read_only, or a standby:
+            # what the user gave cannot be written to, which is not Lockplane's fault)
+            err.print("[red]error:[/] " + escape(
+                f"the database refused a write, its session is read-only "
+                f"(default_transaction_read_only, or a standby): {redact(first)}"))
+            sys.exit(2)
         err.print("[red]internal error:[/] " + escape(f"{type(exc).__name__}: {redact(first)}")
                   + " (set LOCKPLANE_DEBUG=1 for a traceback)")
         sys.exit(1)

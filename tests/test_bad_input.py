@@ -262,6 +262,33 @@ def test_out_of_range_numbers_postgres(pg_dsn: str, tmp_path: Path) -> None:
     assert pg_state(pg_dsn) == before
 
 
+def test_read_only_sessions_are_bad_input(pg_dsn: str, tmp_path: Path) -> None:
+    """A URL whose sessions are read-only (default_transaction_read_only in its options,
+    or set for the role or database; a standby) is the user's to change: on 0717b2c every
+    command below ended in 'internal error: ReadOnlySqlTransaction' (CREATE DATABASE of
+    the scratch or shadow copy, CREATE SCHEMA of Lockplane's state)."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, name text); "
+                     "INSERT INTO t VALUES (1, 'a')")
+    (tmp_path / "d.sql").write_text("CREATE TABLE t (id int PRIMARY KEY, name text, x int);\n")
+    read_only = pg_dsn + "?options=-c%20default_transaction_read_only%3Don"
+    admin = pg_dsn.rsplit("/", 1)[0] + "/postgres"
+    before = pg_state(pg_dsn)
+    for args, says in (
+            (("plan", "--from", read_only, "--to", "d.sql", "-q"), "read-only"),
+            (("apply", "--schema", "d.sql", "--target", read_only, "--auto-approve"),
+             "read-only"),
+            (("apply", "--schema", "d.sql", "--target", read_only, "--auto-approve",
+              "--shadow-db", admin), "read-only"),
+            (("backfill", "--target", pg_dsn, "--table", "t", "--set", "name = 'x'",
+              "--dry-run", "--shadow-db", admin + "?options=-c%20default_transaction_read_only"
+              "%3Don"), "read-only"),
+            (("backfill", "--target", read_only, "--table", "t", "--set", "name = 'x'",
+              "--auto-approve", "--shadow-db", admin), "read-only")):
+        bad(lockplane(*args, cwd=tmp_path), says)
+    assert pg_state(pg_dsn) == before
+
+
 # ---------------------------------------------------------------------------- paths
 def test_unusable_paths(project: Path) -> None:
     before = sqlite_state(project / "target.db")

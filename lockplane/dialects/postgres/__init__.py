@@ -256,6 +256,7 @@ class PostgresDialect(Dialect):
         admin = PostgresDatabase(self, admin_dsn, autocommit=True,
                                  application_name=OWNER_MARK + token)
         try:
+            refuse_read_only_server(admin, "a scratch database")
             with contextlib.suppress(psycopg.Error):
                 drop_leftovers(admin)
             admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
@@ -337,6 +338,20 @@ class PostgresDialect(Dialect):
 
 # scratch_database_url = "private": a server Lockplane starts itself (dialects/postgres/cluster)
 PRIVATE_SCRATCH = "private"
+
+
+def refuse_read_only_server(admin: PostgresDatabase, what: str) -> None:
+    """Bad input when ``admin``'s sessions are read-only (a standby, or
+    default_transaction_read_only set for the URL, the role or the database): Lockplane
+    could not make ``what`` there, and the server's refusal would come later as an
+    unexplained error."""
+    rows = admin.query("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
+    standby, read_only = rows[0]
+    if standby or read_only == "on":
+        why = "a standby" if standby else "its sessions are read-only " \
+            "(default_transaction_read_only)"
+        raise BadInput(f"cannot make {what} on {admin.dsn_display}: {why}; give a server "
+                       "Lockplane may write to (--shadow-db, scratch_database_url)")
 
 
 def with_dbname(dsn: str, dbname: str) -> str:

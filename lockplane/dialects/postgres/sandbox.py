@@ -189,11 +189,16 @@ class Sandbox:
 
     # ------------------------------------------------------------------ life cycle
     def open(self) -> None:
-        from . import PostgresDatabase, with_dbname
+        from . import PostgresDatabase, refuse_read_only_server, with_dbname
 
         d = self.dialect
-        self.admin = admin = PostgresDatabase(d, self.server_dsn,
-                                              application_name=OWNER_MARK + self.token)
+        admin = PostgresDatabase(d, self.server_dsn, application_name=OWNER_MARK + self.token)
+        try:
+            refuse_read_only_server(admin, "a scratch database")
+        except BadInput:
+            admin.close()  # (nothing made there: nothing to drop)
+            raise
+        self.admin = admin
         with contextlib.suppress(psycopg.Error):
             drop_leftovers(admin)
         (superuser, createrole, user), = admin.query(
