@@ -637,3 +637,57 @@ def test_security_definer_is_judged_by_what_its_owner_may_do(
     assert proc.code == 3, proc.stderr
     assert "public.add_profile: INSERT, a SECURITY DEFINER function" in " ".join(
         proc.stderr.split())
+
+
+def test_row_security_policies_a_backfill_evaluates_are_judged(
+        owner_dsn: tuple[str, str], tmp_path: Path) -> None:
+    """A non-superuser owner under FORCE ROW LEVEL SECURITY is subject to its table's
+    policies: a backfill's UPDATE (and every read of the table) runs their expressions
+    as the applying role. A policy already there is the database's own code, like a
+    trigger; what it calls that the plan gives a new body is judged. On 0717b2c this
+    apply replaced watch() with a writing body, then failed in the fill's planning with
+    'internal error: ReadOnlySqlTransaction' (its count of the rows ran the policy),
+    leaving the new body applied. A standalone backfill over such a policy is bad input,
+    one line."""
+    _, as_role = owner_dsn
+    pg_exec(as_role, """
+        CREATE TABLE accounts (id int PRIMARY KEY, owner text);
+        INSERT INTO accounts SELECT g, 'o' || g FROM generate_series(1, 5) g;
+        CREATE TABLE audit (who text);
+        CREATE FUNCTION watch() RETURNS boolean LANGUAGE plpgsql
+          AS $$ BEGIN RETURN true; END $$;
+        ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE accounts FORCE ROW LEVEL SECURITY;
+        CREATE POLICY everyone ON accounts USING (watch());""")
+    schema = tmp_path / "schema.sql"
+    schema.write_text("""
+        CREATE TABLE audit (who text);
+        CREATE FUNCTION watch() RETURNS boolean LANGUAGE plpgsql
+          AS $$ BEGIN INSERT INTO audit VALUES (current_user); RETURN true; END $$;
+        CREATE TABLE accounts (
+          id int PRIMARY KEY,
+          owner text,
+          note text NOT NULL -- lockplane:fill-with 'x' || id
+        );
+        ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE accounts FORCE ROW LEVEL SECURITY;
+        CREATE POLICY everyone ON accounts USING (watch());
+        """)
+    proc = lockplane("apply", "--schema", str(schema), "--target", as_role, "--auto-approve")
+    assert proc.code == 3, proc.stderr
+    assert "public.watch: INSERT, which policy everyone on table accounts evaluates" in \
+        " ".join(proc.stderr.split())
+    with psycopg.connect(as_role) as conn:
+        assert "INSERT" not in conn.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'watch'").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM audit").fetchone() == (0,)
+    # The database's own writing policy: a backfill's planning only reads, and says so.
+    pg_exec(as_role, "CREATE OR REPLACE FUNCTION watch() RETURNS boolean LANGUAGE plpgsql "
+                     "AS $$ BEGIN INSERT INTO audit VALUES (current_user); RETURN true; "
+                     "END $$")
+    proc = lockplane("backfill", "--target", as_role, "--table", "accounts",
+                     "--set", "owner = upper(owner)", "--dry-run")
+    assert proc.code == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "reading it ran code that writes" in lines[0], proc.stderr
+    assert "internal error" not in proc.output

@@ -890,12 +890,15 @@ objs(classid, objid) AS (
   UNION ALL SELECT 'pg_trigger'::regclass::oid, t.oid FROM pg_trigger t
   WHERE %(triggers)s AND NOT t.tgisinternal AND t.tgenabled <> 'D'
     AND t.tgrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'pg_policy'::regclass::oid, p.oid FROM pg_policy p
+  WHERE %(triggers)s AND p.polrelid IN (SELECT oid FROM rel)
   UNION ALL SELECT 'pg_constraint'::regclass::oid, k.oid FROM pg_constraint k
   WHERE %(domains)s AND k.contypid IN (SELECT oid FROM dom)
     AND (NOT %(is_domain)s OR k.conname = %(constraint)s)),
 procs(oid, classid, objid, how) AS (
   SELECT d.refobjid, o.classid, o.objid,
-    CASE WHEN o.classid = 'pg_trigger'::regclass THEN 'trigger' ELSE '' END
+    CASE WHEN o.classid = 'pg_trigger'::regclass THEN 'trigger'
+         WHEN o.classid = 'pg_policy'::regclass THEN 'policy' ELSE '' END
     FROM objs o JOIN pg_depend d
     ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_proc'::regclass
   UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator ' || op.oprname
@@ -953,10 +956,15 @@ def _stored_calls(db: PostgresDatabase, wants: Sequence[_Want], defined: Sequenc
             # A trigger already there runs on every write the application makes: what it
             # does itself is the application's, but what it calls that this plan
             # (re)defines is new code that the step runs (see _effects_of).
-            existing = how == "trigger" and not any(
+            # So is a row security policy already there (it runs for each row the
+            # step's UPDATE reads or writes, as the applying role when that role is
+            # subject to it: a non-superuser owner under FORCE ROW LEVEL SECURITY).
+            existing = how in ("trigger", "policy") and not any(
                 d.name == proname and d.schema in (nsp, None) for d in planned)
             out.setdefault(call, (f"which {obj} runs for each row the step writes"
                                   if how == "trigger" else
+                                  f"which {obj} evaluates for each row the step reads "
+                                  "or writes" if how == "policy" else
                                   f"which {how + ' in ' if how else ''}{obj} calls (the "
                                   "step evaluates it again)", existing))
         for call in _planned_on(want, names, defined):
@@ -976,7 +984,10 @@ def _planned_on(want: _Want, names: Sequence[str],
     seen = _AllCalls()
     for stmt in _parsed(defined):
         rel = getattr(stmt, "relation", None)
-        if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt)) \
+        if isinstance(stmt, (ast.CreatePolicyStmt, ast.AlterPolicyStmt)):
+            rel = stmt.table  # (a policy's expressions run for the rows written)
+        if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt,
+                             ast.CreatePolicyStmt, ast.AlterPolicyStmt)) \
                 and isinstance(rel, ast.RangeVar) and rel.relname in names:
             seen(stmt)
     return seen.calls
