@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,6 +256,49 @@ def test_bad_input_touches_nothing(story: dict[str, Any]) -> None:
                        "'restore rows%'")
     r = lockplane("backup", "compare", "--target", dsn, "nosuch", "--storage", store)
     assert r.code == 2 and "unknown backup" in _one_line(r.stderr)
+
+
+def test_a_where_runs_nothing_but_a_computation(pg_dsn: str, tmp_path: Path) -> None:
+    """--where runs on a writable copy of the backup made with the server's credentials
+    (here a superuser's), which holds the backup's own functions. On 0717b2c a function
+    of the backup that runs its argument ran COPY ... TO PROGRAM, and a failing cast
+    printed a role's password hash or the server's configuration (internal error)."""
+    canary = Path(tempfile.mkdtemp(prefix="lockplane_canary_", dir="/tmp"))
+    canary.chmod(0o777)
+    role = f"lp_pw_{secrets.token_hex(4)}"
+    pg_exec(pg_dsn, f"""
+        CREATE TABLE users (id bigint PRIMARY KEY, email text);
+        INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 20) g;
+        CREATE FUNCTION exec_sql(q text) RETURNS int LANGUAGE plpgsql AS
+          $$ BEGIN EXECUTE q; RETURN 1; END $$;
+        CREATE ROLE {role} PASSWORD 'canary-password';""")
+    store = str(tmp_path / "backups")
+    backup = create_backup(pg_dsn, open_storage(store)).id
+    before = _q(pg_dsn, "SELECT count(*), sum(hashtext(u::text)) FROM users u")
+    program = f"COPY (SELECT 1) TO PROGRAM ''touch {canary}/ran''"
+    try:
+        for where, says in (
+                (f"exec_sql('{program}') = 1", "public.exec_sql: dynamic SQL"),
+                (f"(SELECT rolpassword FROM pg_authid WHERE rolname = '{role}')::int = 1",
+                 "pg_authid (a system relation)"),
+                ("(SELECT string_agg(setting, ',') FROM pg_show_all_file_settings())::int = 1",
+                 "pg_show_all_file_settings")):
+            for cmd in ("extract", "merge"):
+                r = lockplane("backup", cmd, "--from", backup, "--table", "users",
+                              "--where", where, "--target", pg_dsn, "--storage", store,
+                              *(["--auto-approve"] if cmd == "merge" else []))
+                assert r.code == 3, (cmd, where, r.output)
+                assert says in _one_line(r.stderr), (cmd, r.stderr)
+                assert "SCRAM" not in r.output and "data_directory" not in r.output
+        assert list(canary.iterdir()) == []
+        # A condition that fails on a row is bad input, not an internal error.
+        r = lockplane("backup", "extract", "--from", backup, "--table", "users",
+                      "--where", "email::int = 1", "--target", pg_dsn, "--storage", store)
+        assert r.code == 2 and "invalid input syntax" in _one_line(r.stderr), r.output
+    finally:
+        shutil.rmtree(canary, ignore_errors=True)
+        pg_exec(pg_dsn, f'DROP ROLE "{role}"')
+    assert _q(pg_dsn, "SELECT count(*), sum(hashtext(u::text)) FROM users u") == before
 
 
 def test_password_never_shown(story: dict[str, Any]) -> None:

@@ -69,7 +69,7 @@ from ...backup.rows import (
 )
 from ...backup.storage import Storage
 from ...dsn import redact, redact_for
-from ...errors import BadInput, ExecutionFailed
+from ...errors import BadInput, ExecutionFailed, SafetyRefusal
 from .backup import restored_copy
 
 Reporter = Callable[[str], None]
@@ -347,8 +347,15 @@ def _check_inputs(live_dsn: str, table: str, where: str | None, on_conflict: str
     return check_where(where)
 
 
-def _where_on_copy(backup: psycopg.Connection, m: Mapping, where: str | None) -> None:
-    """The condition runs on the backup's table (its column names): plan it there."""
+def _where_on_copy(backup: psycopg.Connection, copy_dsn: str, m: Mapping,
+                   where: str | None) -> None:
+    """The condition runs on the backup's table (its column names): plan it there, and
+    judge what it calls before it runs. The copy is writable, made with the server's
+    credentials (often a superuser's), and holds the backup's functions: on 0717b2c
+    '--where "exec_sql(\'COPY ... TO PROGRAM ...\') = 1"' (a function of the backup
+    running its argument) ran the program, and a failing cast of a value read from
+    pg_authid or pg_show_all_file_settings() printed password hashes or the server's
+    configuration in the error."""
     if not where:
         return
     try:
@@ -358,6 +365,20 @@ def _where_on_copy(backup: psycopg.Connection, m: Mapping, where: str | None) ->
     except psycopg.Error as exc:
         raise BadInput(f"--where {where!r} on the backup's {m.backup_display}: "
                        f"{first_line(exc)}") from None
+    from . import PostgresDialect
+
+    runs = [f"SELECT 1 FROM {pgsql.Identifier(m.backup_schema, m.backup_table).as_string(backup)}"
+            f" WHERE ({where}\n)"]
+    with PostgresDialect().connect(copy_dsn) as db:
+        calls = db.privileged_calls(runs)
+        if calls:
+            raise SafetyRefusal(
+                f"--where {where!r} calls or reads {', '.join(calls)}, which the server lets "
+                "no ordinary user run or read (its files, programs, settings or secrets): "
+                "refused")
+        effects = db.function_effects(runs, [])
+        if effects:
+            raise SafetyRefusal(f"--where {where!r} evaluates {effects[0]}: refused")
 
 
 @contextlib.contextmanager
@@ -405,7 +426,7 @@ def extract_rows(storage: Storage, manifest: Manifest, live_dsn: str, table: str
     with contextlib.closing(live), _restored_rows(storage, manifest, live, table,
                                                   server_dsn or live_dsn, jobs, report) as (
             copy, backup, m):
-        _where_on_copy(backup, m, cond)
+        _where_on_copy(backup, copy.dsn, m, cond)
         if m.required:
             raise BadInput(f"{m.display}.{m.required[0]} is NOT NULL without a default and "
                            "not in the backup: its rows cannot be inserted")
@@ -433,15 +454,19 @@ def extract_rows(storage: Storage, manifest: Manifest, live_dsn: str, table: str
                 statements += 1
                 batch.clear()
 
-        with backup.transaction(), backup.cursor(name="lockplane_extract") as cur:
-            cur.itersize = 2000
-            cur.execute(query)
-            for r in cur:
-                batch.append("(" + ", ".join(_file_value(c, v) for c, v in
-                                             zip(m.columns, r, strict=True)) + ")")
-                rows += 1
-                if len(batch) >= ROWS_PER_STATEMENT:
-                    flush()
+        try:
+            with backup.transaction(), backup.cursor(name="lockplane_extract") as cur:
+                cur.itersize = 2000
+                cur.execute(query)
+                for r in cur:
+                    batch.append("(" + ", ".join(_file_value(c, v) for c, v in
+                                                 zip(m.columns, r, strict=True)) + ")")
+                    rows += 1
+                    if len(batch) >= ROWS_PER_STATEMENT:
+                        flush()
+        except psycopg.Error as exc:  # (the condition failed on a row: bad input)
+            raise BadInput(f"reading the backup's rows of {m.backup_display}"
+                           f"{' where ' + cond if cond else ''}: {first_line(exc)}") from None
         flush()
         out.write("COMMIT;\n")
         return ExtractResult(copy.manifest.id, m.display, rows, statements, m,
@@ -653,7 +678,7 @@ def open_merge(storage: Storage, manifest: Manifest, live_dsn: str, table: str, 
     try:
         with _restored_rows(storage, manifest, live, table, server_dsn or live_dsn, jobs,
                             report) as (copy, backup, m):
-            _where_on_copy(backup, m, cond)
+            _where_on_copy(backup, copy.dsn, m, cond)
             t0 = time.monotonic()
             rows, digest = _stage(backup, live, m, cond)
             report(f"staged {rows:,} row(s) of {m.backup_display} in "
