@@ -31,6 +31,13 @@ _SQLALCHEMY_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 # A server for scratch databases when none is configured (scratch_database_url).
 SCRATCH_URL_ENV = "LOCKPLANE_SCRATCH_DATABASE_URL"
+# SQLAlchemy metadata (module:attribute) is imported, which runs the module. The source
+# can come from what a pull request changes (lockplane.toml's schema_path, .env.NAME,
+# options a pipeline passes on): on 0717b2c one line, schema_path = "evil:metadata",
+# ran a module of the pull request in the pipeline's process, with its credentials.
+# Whoever runs Lockplane opts in through the process environment, which no file of
+# the repository sets.
+PYTHON_SCHEMA_ENV = "LOCKPLANE_ALLOW_PYTHON_SCHEMA"
 
 
 @dataclass
@@ -290,6 +297,11 @@ def _load_sqlalchemy(ref: str, dialect: str, ctx: SourceContext) -> Schema:
     from sqlalchemy import MetaData
 
     module_name, _, attr_path = ref.partition(":")
+    if os.environ.get(PYTHON_SCHEMA_ENV) != "1":
+        raise BadInput(f"{ref} is Python code (SQLAlchemy metadata): importing it would run "
+                       "it in this process, with its credentials; a schema source can come "
+                       f"from a pull request, so Python schemas load only where "
+                       f"{PYTHON_SCHEMA_ENV}=1 is set in the environment")
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
     try:

@@ -36,6 +36,7 @@ def models_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"lp_models_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(MODELS)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("LOCKPLANE_ALLOW_PYTHON_SCHEMA", "1")
     yield f"{name}:metadata"
     sys.modules.pop(name, None)
 
@@ -58,6 +59,28 @@ def test_sqlalchemy_source_plans_to_empty_after_apply(pg_dsn: str, models_module
     proc = run("plan", "--from", pg_dsn, "--to", models_module, cwd=tmp_path,
                env={"PYTHONPATH": str(tmp_path)})
     assert json.loads(proc.stdout)["steps"] == [], proc.stderr
+
+
+def test_python_schema_needs_the_environment_s_consent(pg_dsn: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       ) -> None:
+    """A pull request can change lockplane.toml's schema_path (or an option): without
+    LOCKPLANE_ALLOW_PYTHON_SCHEMA=1 in the environment, module:attribute is refused
+    before anything is imported. On 0717b2c this plan imported the module (exit 0)."""
+    monkeypatch.delenv("LOCKPLANE_ALLOW_PYTHON_SCHEMA", raising=False)
+    canary = tmp_path / "imported"
+    name = f"lp_evil_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(
+        f"import pathlib\npathlib.Path({str(canary)!r}).write_text('ran')\n"
+        "from sqlalchemy import MetaData\nmetadata = MetaData()\n")
+    (tmp_path / "lockplane.toml").write_text(
+        f'[environments.ci]\ndatabase_url = "{pg_dsn}"\nschema_path = "{name}:metadata"\n')
+    for args in (("plan", "--from-environment", "ci", "-q"),
+                 ("plan", "--from", pg_dsn, "--to", f"{name}:metadata", "-q")):
+        proc = run(*args, cwd=tmp_path)
+        assert_one_line_error(proc, 2, "LOCKPLANE_ALLOW_PYTHON_SCHEMA=1")
+        assert not canary.exists()
+    sys.modules.pop(name, None)
 
 
 def test_json_is_canonicalized_through_the_server(pg_dsn: str, tmp_path: Path) -> None:
