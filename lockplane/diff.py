@@ -300,11 +300,17 @@ def _diff_columns(b: Table, a: Table, d: Dialect, regen: Regeneration) -> list[C
             # column made plain comes back generated), and sets its comment again.
             own = col.name in regen.names or (
                 d.regenerates_generated_columns and generation(prev) != generation(col))
+            # Added back generated: after the columns it is computed from change. Made
+            # plain (DROP EXPRESSION): before they do, which the server refuses while it
+            # is computed from them ("cannot alter type of a column used by a generated
+            # column"); its undo, which adds it back generated, then comes after theirs.
+            rank = (-1 if prev.generated is not None and col.generated is None else 1) \
+                if own else 0
             out.append(AlterColumn(b, _no_comment(prev), _no_comment(col),
                                    drops=regen.drops.get(col.name, []),
                                    adds=regen.adds.get(col.name, []),
                                    comments=(prev.comment, col.comment) if own else (None, None),
-                                   rank=1 if own else 0))
+                                   rank=rank))
     for col in b.columns:
         if col.name not in new_names and not skip_column_change(col, None, a):
             # A generated column goes before the columns it is computed from.

@@ -375,6 +375,19 @@ PROPERTY_FOUND_CASES: list[tuple[str, str, str]] = [
     ("retyped NOT VALID foreign keys made valid",
      RETYPED_FK.format(t="timestamptz", v=" NOT VALID") + RETYPED_FK_ROWS,
      RETYPED_FK.format(t="text", v="")),
+    # A generated column made plain while a column it is computed from changes type:
+    # DROP EXPRESSION first (the server refuses the ALTER TYPE under the expression), and
+    # the undo adds it back generated after the type is back.
+    ("generated column made plain as its base changes type",
+     "CREATE TABLE g (id int, s text NOT NULL DEFAULT 'a',"
+     " low text GENERATED ALWAYS AS (lower(s)) STORED);"
+     " INSERT INTO g (id, s) VALUES (1, '1'), (2, '22');",
+     "CREATE TABLE g (id int, s integer NOT NULL, low text);"),
+    ("plain column made generated as its base changes type",
+     "CREATE TABLE g (id int, s integer NOT NULL, low text); CREATE INDEX g_low ON g (low);"
+     " INSERT INTO g (id, s, low) VALUES (1, 1, '1'), (2, 22, '22');",
+     "CREATE TABLE g (id int, s text NOT NULL DEFAULT 'a',"
+     " low text GENERATED ALWAYS AS (lower(s)) STORED); CREATE INDEX g_low ON g (low);"),
 ]
 PG_CASES += PROPERTY_FOUND_CASES
 
