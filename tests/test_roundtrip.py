@@ -316,6 +316,24 @@ PG_CASES: list[tuple[str, str, str]] = [
     ("extension version with no update path",
      BASE_PG + "CREATE EXTENSION citext VERSION '1.6'; COMMENT ON EXTENSION citext IS 'ours';",
      BASE_PG + "CREATE EXTENSION citext VERSION '1.5'; COMMENT ON EXTENSION citext IS 'ours';"),
+    # A domain's base type changed while columns, routines and views use it: it was
+    # dropped and created again, which the server refuses under any of them.
+    ("domain base type changed under its users",
+     BASE_PG + "CREATE DOMAIN money2 AS integer DEFAULT 0 CHECK (VALUE >= 0);"
+               " CREATE TABLE ledger (id int PRIMARY KEY, amount money2 DEFAULT 1,"
+               " parts money2[], CONSTRAINT small CHECK (amount < 1000));"
+               " CREATE INDEX ledger_amount ON ledger (amount);"
+               " INSERT INTO ledger VALUES (1, 25, '{1,2}'), (2, 3, NULL);"
+               " CREATE FUNCTION doubled(m money2) RETURNS money2 LANGUAGE sql IMMUTABLE"
+               " AS $$SELECT (m * 2)::money2$$;"
+               " CREATE VIEW big_entries AS SELECT id, amount FROM ledger WHERE amount > 2;",
+     BASE_PG + "CREATE DOMAIN money2 AS bigint DEFAULT 0 CHECK (VALUE >= 0);"
+               " CREATE TABLE ledger (id int PRIMARY KEY, amount money2 DEFAULT 1,"
+               " parts money2[], CONSTRAINT small CHECK (amount < 1000));"
+               " CREATE INDEX ledger_amount ON ledger (amount);"
+               " CREATE FUNCTION doubled(m money2) RETURNS money2 LANGUAGE sql IMMUTABLE"
+               " AS $$SELECT (m * 2)::money2$$;"
+               " CREATE VIEW big_entries AS SELECT id, amount FROM ledger WHERE amount > 2;"),
 ]
 
 

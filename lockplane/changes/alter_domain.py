@@ -1,21 +1,27 @@
 """ALTER DOMAIN: default, NOT NULL, add / drop check constraints, their comments.
 
-A new base type or collation cannot be altered: the step then drops and recreates the
-domain, which fails while any column uses it (the plan says so).
+A new base type or collation cannot be altered: the step then recreates the domain as
+an enum is recreated (changes.recreate_enum): the old one renamed aside, the new one
+created under its name, every column of it converted (defaults dropped around that),
+what holds the old type in the way (views and routines over those columns or taking
+the type, indexes, CHECKs, triggers and policies holding a value of it, foreign keys
+over those columns) dropped before and made again after, the old one dropped; in one
+transaction. A domain or composite type built on it is still in the way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput
-from ..model import CheckConstraint, DomainType, qualified
-from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+from ..model import CheckConstraint, DomainType, ForeignKey, Function, Table, View, qualified
+from .base import ACCESS_EXCLUSIVE, NO_LOCK, Assessment, Change, Lock, Order, Safety, register
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
     from ..model import ObjectKey
+    from .recreate_enum import Holder
 
 
 def _check_key(ck: CheckConstraint) -> str:
@@ -29,6 +35,13 @@ class AlterDomain(Change):
     order = Order.ALTER_TYPE
     before: DomainType
     after: DomainType
+    # Set where the domain is recreated (diff_domains), as RecreateEnum's: the columns of
+    # it (schema, table, column, array dimensions, default), foreign keys over them, and
+    # what holds the old type (holders dropped and made again; readers, in creation order).
+    users: list[tuple[str, str, str, int, str | None]] = field(default_factory=list)
+    foreign_keys: list[tuple[Table, ForeignKey]] = field(default_factory=list)
+    holders: list[tuple[Table, Holder]] = field(default_factory=list)
+    readers: list[View | Function] = field(default_factory=list)
 
     def recreate(self) -> bool:
         b, a = self.before, self.after
@@ -80,13 +93,13 @@ class AlterDomain(Change):
         return f"Alter domain {name} ({', '.join(what)})"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        from .create_domain import create_domain_sql, domain_check_comment_sql, domain_check_def
+        from .create_domain import domain_check_comment_sql, domain_check_def
         from .set_comment import SetComment
 
         b, a = self.before, self.after
         q = d.qname(a.schema_, a.name)
         if self.recreate():
-            return [f"DROP DOMAIN {q}", *create_domain_sql(d, a)]
+            return self._recreate_sql(d)
         out: list[str] = []
         dropped, added, commented = self.check_changes()
         for ck in dropped:
@@ -108,12 +121,49 @@ class AlterDomain(Change):
                               on_kind="DOMAIN").sql_postgres(d)
         return out
 
+    def _recreate_sql(self, d: Dialect) -> list[str]:
+        from .create_domain import create_domain_sql
+        from .recreate_enum import _holder_changes, _reader_changes, aside_name
+        from .render import foreign_key_def
+
+        a = self.after
+        new = d.qname(a.schema_, a.name)
+        aside = aside_name(self.before.name)
+        fks = [(d.qname(t.schema_, t.name), fk) for t, fk in self.foreign_keys if fk.name]
+        out = [f"ALTER TABLE {t} DROP CONSTRAINT {d.quote(str(fk.name))}" for t, fk in fks]
+        for reader in reversed(self.readers):
+            out += _reader_changes(reader)[0].sql_postgres(d)
+        made_again: list[str] = []
+        for t, obj in self.holders:
+            drop, create = _holder_changes(t, obj)
+            out += drop.sql_postgres(d)
+            made_again += create.sql_postgres(d)
+        out += [f"ALTER DOMAIN {new} RENAME TO {d.quote(aside)}", *create_domain_sql(d, a)]
+        for schema, table, column, dims, default in self.users:
+            t, c, arr = d.qname(schema, table), d.quote(column), "[]" * dims
+            if default is not None:
+                out.append(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")
+            out.append(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {new}{arr} "
+                       f"USING {c}::{new}{arr}")
+            if default is not None:
+                out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT "
+                           f"{d.stored_expression(default)}")
+        out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}"
+                + ("" if fk.valid else " NOT VALID") for t, fk in fks]
+        out += made_again
+        for reader in self.readers:
+            out += _reader_changes(reader)[1].sql_postgres(d)
+        out.append(f"DROP DOMAIN {d.qname(a.schema_, aside)}")
+        return out
+
     def inverse(self) -> list[Change]:
-        return [AlterDomain(self.after, self.before)]
+        return [AlterDomain(self.after, self.before, self.users, self.foreign_keys,
+                            self.holders, self.readers)]
 
     def rollback_note(self) -> str | None:
         if self.recreate():
-            return "recreating the domain again fails while columns use it"
+            return ("converts the columns back to the old domain; it fails if a value does "
+                    "not fit it")
         return None
 
     def _validates(self) -> bool:
@@ -122,7 +172,10 @@ class AlterDomain(Change):
 
     def lock(self, d: Dialect) -> Lock:
         if self.recreate():
-            return NO_LOCK
+            if not self.users:
+                return NO_LOCK
+            return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=True,
+                        scans_table=True)
         if self._validates():
             # Every column of the domain's type is checked under a SHARE lock on its table.
             return Lock("SHARE", False, True, scans_table=True)
@@ -131,9 +184,13 @@ class AlterDomain(Change):
     def assess(self, d: Dialect) -> Assessment:
         name = qualified(self.after.schema_, self.after.name)
         if self.recreate():
+            cols = ", ".join(f"{qualified(s, t)}.{c}" for s, t, c, _, _ in self.users)
             return Assessment(Safety.DANGEROUS, (
                 f"Domain {name} cannot change its base type or collation in place: it is "
-                "dropped and recreated, which fails while any column uses it.",
+                "recreated, and every column using it is rewritten under ACCESS EXCLUSIVE "
+                f"(columns: {cols or 'none'}); the conversion fails on a value that does "
+                "not fit the new domain. A domain or composite type built on it is in the "
+                "way.",
                 "Safer: create a new domain, migrate columns to it in phases, drop the old.",
             ))
         msgs: list[str] = []

@@ -16,6 +16,7 @@ from .pg_common import comment_sql, type_ranks
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
     from ..model import ObjectKey
+    from .alter_domain import AlterDomain
 
 
 def domain_check_def(d: Dialect, ck: CheckConstraint) -> str:
@@ -80,6 +81,29 @@ def _key(t: DomainType) -> tuple[str, str]:
     return (t.schema_ or "", t.name)
 
 
+def _recreating(before: Schema, after: Schema, alter: AlterDomain,
+                key: tuple[str, str]) -> AlterDomain:
+    """A recreated domain with what it must convert and move out of the way (the
+    columns of it, not those a parent's ALTER reaches: partitions, inherited columns)."""
+    from .create_enum import enum_foreign_keys
+    from .pg_common import enum_users
+    from .recreate_enum import enum_holders, enum_readers
+
+    users = [u for u in enum_users(before, *key)
+             if not _inherited(before, u[0], u[1], u[2])]
+    alter.users = users
+    alter.foreign_keys = enum_foreign_keys(before, after, users)
+    alter.holders = enum_holders(before, after, *key)
+    alter.readers = enum_readers(before, after, *key, users)
+    return alter
+
+
+def _inherited(schema: Schema, table_schema: str, table: str, column: str) -> bool:
+    t = schema.table(table_schema, table)
+    c = t.column(column) if t is not None else None
+    return c is not None and c.inherited
+
+
 def diff_domains(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     if not CreateDomain.speaks(d):
         return []
@@ -98,6 +122,8 @@ def diff_domains(before: Schema, after: Schema, d: Dialect) -> list[Change]:
             out.append(CreateDomain(a, rank=new_ranks[key]))
             continue
         alter = AlterDomain(b, a)
+        if alter.recreate():
+            alter = _recreating(before, after, alter, key)
         if alter.recreate() or alter.statements_needed():
             out.append(alter)
         if not alter.recreate() and a.comment != b.comment:
