@@ -133,6 +133,8 @@ def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     for key, table in new.items():
         if key not in old or key in redo:
             out.append(CreateTable(table, owned_sequences=_kept_owned(key, before, after)
+                                   if key in redo else [],
+                                   released_sequences=_released_owned(key, before, after)
                                    if key in redo else []))
             out += table_parts(table, with_fks=not inline_fks)
     for key, table in old.items():
@@ -141,7 +143,8 @@ def diff_tables(before: Schema, after: Schema, d: Dialect) -> list[Change]:
                 out += [DropForeignKey(table, fk, table_dropped=True)
                         for fk in table.foreign_keys]
             out.append(DropTable(table, recreated=key in redo, owned_sequences=_kept_owned(
-                key, before, after) if key in redo else []))
+                key, before, after) if key in redo else [],
+                released_sequences=_released_owned(key, before, after) if key in redo else []))
     # In the desired schema's order (a set here would order steps by PYTHONHASHSEED:
     # the same inputs must always give the same plan).
     # Equal models differ in nothing (diff_table reads only the two tables): on a large
@@ -162,6 +165,18 @@ def _kept_owned(key: tuple[str, str], before: Schema, after: Schema,
             if q.owned_by and q.owned_by.startswith(mine)}
     return [q for q in after.sequences if (q.schema_, q.name) in kept
             and q.owned_by and q.owned_by.startswith(mine)]
+
+
+def _released_owned(key: tuple[str, str], before: Schema, after: Schema,
+                    ) -> list[SequenceObject]:
+    """Sequences the recreated table ``key`` owns that the new one does not (dropped by
+    the plan, owned by another column, or by none), as ``before`` has them: the plan's
+    own steps change them after the table is made again, so the DROP must not take them
+    along."""
+    mine = quote_name(*key) + "."
+    kept = {(q.schema_, q.name) for q in _kept_owned(key, before, after)}
+    return [q for q in before.sequences if q.owned_by and q.owned_by.startswith(mine)
+            and (q.schema_, q.name) not in kept]
 
 
 def _fill_referencing_tables(changes: list[Change], before: Schema, after: Schema) -> None:

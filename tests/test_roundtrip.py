@@ -334,6 +334,18 @@ PG_CASES: list[tuple[str, str, str]] = [
                " CREATE FUNCTION doubled(m money2) RETURNS money2 LANGUAGE sql IMMUTABLE"
                " AS $$SELECT (m * 2)::money2$$;"
                " CREATE VIEW big_entries AS SELECT id, amount FROM ledger WHERE amount > 2;"),
+    # A table made again (now partitioned) whose serial's sequence the plan drops or
+    # hands to another column: DROP TABLE took the sequence along, and the plan's own
+    # step on it failed ('relation ..._seq does not exist').
+    ("recreated table releases the sequences it stops owning",
+     BASE_PG + "CREATE TABLE tick (id serial, at date NOT NULL);"
+               " CREATE TABLE tock (n serial, at date NOT NULL);"
+               " CREATE TABLE keeper (k bigint);",
+     BASE_PG + "CREATE TABLE tick (id int NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);"
+               " CREATE TABLE tick_rest PARTITION OF tick DEFAULT;"
+               " CREATE SEQUENCE tock_n_seq;"
+               " CREATE TABLE tock (n int NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);"
+               " CREATE TABLE keeper (k bigint); ALTER SEQUENCE tock_n_seq OWNED BY keeper.k;"),
 ]
 
 

@@ -104,6 +104,10 @@ class CreateTable(Change):
     # Sequences this table owns that outlive a DROP of it (a recreated table's serials):
     # owned again once it exists (see DropTable.owned_sequences).
     owned_sequences: list[Sequence] = field(default_factory=list)
+    # Sequences the table it replaces owned and this one does not (see
+    # DropTable.released_sequences): its inverse releases them before its DROP, for the
+    # old table's undo to own them again.
+    released_sequences: list[Sequence] = field(default_factory=list)
 
     def objects_created(self) -> tuple[ObjectKey, ...]:
         from .base import table_name_keys
@@ -149,7 +153,8 @@ class CreateTable(Change):
         from .drop_table import DropTable
 
         return [DropTable(self.table, column_overrides=self.column_overrides,
-                          owned_sequences=self.owned_sequences)]
+                          owned_sequences=self.owned_sequences,
+                          released_sequences=self.released_sequences)]
 
     def rollback_stake(self) -> dict[str, str] | None:
         return {"what": "table", "schema": self.table.schema_ or "", "table": self.table.name}

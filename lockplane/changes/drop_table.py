@@ -36,6 +36,9 @@ class DropTable(Change):
     # Sequences it owns that the plan keeps (a recreated table's serials): released first,
     # or the DROP takes them along and the new table's defaults fail.
     owned_sequences: list[Sequence] = field(default_factory=list)
+    # Sequences it owns that the new table does not (as they were): released too, so that
+    # the plan's own steps still find them; the inverse owns them again.
+    released_sequences: list[Sequence] = field(default_factory=list)
     # Set by keep_dropped_rows (a plan's own drops, where the dialect can): the rows are
     # copied into an archive first, and the inverse refills the table from it.
     archive: bool = False
@@ -58,7 +61,7 @@ class DropTable(Change):
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         out = [f"ALTER SEQUENCE {d.qname(q.schema_ or '', q.name)} OWNED BY NONE"
-               for q in self.owned_sequences]
+               for q in [*self.owned_sequences, *self.released_sequences]]
         if self.table.partition_of is not None:
             # A partition of a table foreign keys reference cannot be dropped while it
             # is attached ("other objects depend on it": the keys' clones on it); the
@@ -101,8 +104,9 @@ class DropTable(Change):
         from .table_parts import table_parts
 
         # FKs of this table come back through the inverse of their own drop steps.
-        created: list[Change] = [CreateTable(self.table, column_overrides=self.column_overrides,
-                                             owned_sequences=self.owned_sequences)]
+        created: list[Change] = [CreateTable(
+            self.table, column_overrides=self.column_overrides,
+            owned_sequences=[*self.owned_sequences, *self.released_sequences])]
         if self.archive:
             from .refill_table import RefillTable
 
