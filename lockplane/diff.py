@@ -282,9 +282,53 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
     if not rebuild:
         for differ in TABLE_PART_DIFFERS:
             out += differ(b, a, d)
+        if d.regenerates_generated_columns:
+            _undo_readds(b, out)
     if d.has_comment_statements:
         out += _diff_comments(b, a)
     return out
+
+
+def _undo_readds(b: Table, changes: list[Change]) -> None:
+    """The undo of a generated column made plain drops the column and adds it back
+    generated, and DROP COLUMN takes the table's indexes, constraints and extended
+    statistics that use it: those the plan neither drops nor makes (so they stand when
+    the undo runs) are made again by that undo, as ``b`` has them."""
+    from .changes.create_statistics import CreateStatistics
+    from .changes.drop_statistics import DropStatistics
+
+    undone = [c for c in changes if isinstance(c, AlterColumn) and c.undo_drops_column()]
+    if not undone:
+        return
+    touched: set[tuple[str, str | None]] = set()
+    for c in changes:
+        for kind, attr, what in _TOUCHES:
+            if isinstance(c, kind):
+                touched.add((what, getattr(c, attr).name))
+        if isinstance(c, (CreateStatistics, DropStatistics)):
+            touched.add(("statistics", c.statistics.name))
+    s = b.schema_ or ""
+    for c in undone:
+        names = {c.before.name}
+        constraints = [k for k in (b.primary_key, *b.unique_constraints,
+                                   *b.exclusion_constraints, *b.check_constraints)
+                       if k is not None and ("constraint", k.name) not in touched
+                       and mentions_any(k, names)]
+        c.undo_readds = [
+            *(AddConstraint(b, k) for k in constraints),
+            *(CreateIndex(s, b.name, ix) for ix in b.indexes
+              if ("index", ix.name) not in touched and mentions_any(ix, names)),
+            *(AddForeignKey(b, fk) for fk in b.foreign_keys
+              if ("constraint", fk.name) not in touched and mentions_any(fk, names)),
+            *(CreateStatistics(s, b.name, st) for st in b.statistics
+              if ("statistics", st.name) not in touched and mentions_any(st, names))]
+
+
+# (change kind, its attribute, what it names): what a table's diff drops or makes anew
+_TOUCHES: tuple[tuple[type, str, str], ...] = (
+    (DropIndex, "index", "index"), (CreateIndex, "index", "index"),
+    (DropConstraint, "constraint", "constraint"), (AddConstraint, "constraint", "constraint"),
+    (DropForeignKey, "fk", "constraint"), (AddForeignKey, "fk", "constraint"))
 
 
 def _split(items: Sequence[T], names: set[str]) -> tuple[list[T], list[T]]:

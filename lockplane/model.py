@@ -45,8 +45,10 @@ DIALECTS = ("postgres", "sqlite", "mysql")
 # AUTOINCREMENT / WITHOUT ROWID / STRICT / VIRTUAL generated columns; 3: PostgreSQL
 # default privileges (ALTER DEFAULT PRIVILEGES); 4: SQLite, a rowid table's primary key
 # column declared NOT NULL (Column.key_not_null: tables Lockplane created or rebuilt
-# before 4 all read so; on the rowid alias, INTEGER PRIMARY KEY, it is not state).
-HASH_FORMAT = 4
+# before 4 all read so; on the rowid alias, INTEGER PRIMARY KEY, it is not state); 5:
+# PostgreSQL extended statistics name their columns in name order (the server prints
+# them in column order, which a generated column dropped and added back changes).
+HASH_FORMAT = 5
 
 
 class Model(BaseModel):

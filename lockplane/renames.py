@@ -35,6 +35,7 @@ from pglast.parser import ParseError, scan
 from pglast.stream import maybe_double_quote_name
 
 from .changes.base import Change, Order
+from .changes.pg_common import NOT_NAME_TOKENS
 from .changes.rename_column import RenameColumn
 from .changes.rename_enum_value import RenameEnumValue, relabel_schema
 from .changes.rename_table import RenameTable
@@ -518,11 +519,6 @@ def _names(names: list[str], old: str, new: str) -> list[str]:
 
 
 # Tokens that are no identifier: constants, operators, punctuation (ASCII_<code>).
-_NOT_NAMES = frozenset({"SCONST", "USCONST", "BCONST", "XCONST", "ICONST", "FCONST",
-                        "PARAM", "Op", "TYPECAST", "DOT_DOT", "COLON_EQUALS",
-                        "EQUALS_GREATER", "LESS_EQUALS", "GREATER_EQUALS", "NOT_EQUALS"})
-
-
 def _expr(expression: str | None, old: str, new: str) -> str | None:
     """``expression`` with the column ``old`` renamed, read with PostgreSQL's own lexer:
     every name token that is ``old`` (unquoted and folded, or quoted exactly), but not
@@ -546,7 +542,7 @@ def _expr(expression: str | None, old: str, new: str) -> str | None:
                 type_names.add(j)
     out, done = [], 0
     for i, tok in enumerate(tokens):
-        if tok.name in _NOT_NAMES or tok.name.startswith("ASCII_") or i in type_names:
+        if tok.name in NOT_NAME_TOKENS or tok.name.startswith("ASCII_") or i in type_names:
             continue
         text = expression[tok.start:tok.end + 1]
         name = text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()

@@ -120,10 +120,21 @@ def mentions_column(text: str | None, name: str) -> bool:
     """
     if not text:
         return False
-    quoted = '"' + name.replace('"', '""') + '"'
-    if quoted in text:
+    from pglast.parser import ParseError, scan
+
+    from .pg_common import NOT_NAME_TOKENS
+
+    try:
+        tokens = scan(text)
+    except ParseError:
         return True
-    return re.search(r'(?<![\w."$])' + re.escape(name) + r'(?![\w"$])', text) is not None
+    for tok in tokens:  # (PostgreSQL's lexer: a name in a string literal is not one)
+        if tok.name in NOT_NAME_TOKENS or tok.name.startswith("ASCII_"):
+            continue
+        word = text[tok.start:tok.end + 1]
+        if (word[1:-1].replace('""', '"') if word.startswith('"') else word.lower()) == name:
+            return True
+    return False
 
 
 @dataclass
@@ -341,6 +352,11 @@ class AlterColumn(Change):
     # The partitions and INHERITS children the ALTER recurses to (schema, name), whose
     # column's readers are in the way too (table_hierarchy.note_inheritors fills it in).
     inheritors: tuple[tuple[str, str], ...] = field(default=(), kw_only=True, compare=False)
+    # What the server drops with this column when the undo drops it to add it back
+    # generated (a generated column made plain) and this plan keeps: its indexes,
+    # constraints and extended statistics, made again by the undo after the column
+    # (diff._undo_readds). The forward step keeps them and costs no rebuild.
+    undo_readds: list[Change] = field(default_factory=list, kw_only=True)
 
     def describe(self) -> str:
         what = ", ".join(self.aspects()) or "definition"
@@ -407,15 +423,11 @@ class AlterColumn(Change):
         return alter_lock(d, self.mysql_alter(d))
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        from .render import column_def
-
         t = table_name(d, self.table)
         out = [f"ALTER TABLE {t} DROP COLUMN {d.quote(g.name)}" for g, _ in self.drops]
         out += self._sql_postgres(d)
         for _, g in self.adds:
-            out += [f"ALTER TABLE {t} ADD COLUMN "
-                    f"{column_def(d, g.model_copy(update={'comment': None}))}"]
-            out += self._comment_sql(d, g.name, g.comment)
+            out += self._readd_sql(d, g.model_copy(update={'comment': None}), g.comment)
         return out
 
     def _comment_sql(self, d: Dialect, column: str, comment: str | None) -> list[str]:
@@ -424,6 +436,25 @@ class AlterColumn(Change):
         if comment is None:
             return []
         return SetComment.for_column(self.table, column, None, comment).sql_postgres(d)
+
+    def _readd_sql(self, d: Dialect, col: Column, comment: str | None) -> list[str]:
+        """ADD COLUMN for a column this step dropped, with what the drop took of its own:
+        its comment, column privileges, statistics target and compression."""
+        from .pg_common import grants_sql
+        from .render import column_def
+        from .set_column_options import SetColumnOptions
+
+        t = self.table
+        out = [f"ALTER TABLE {table_name(d, t)} ADD COLUMN {column_def(d, col)}",
+               *self._comment_sql(d, col.name, comment),
+               *grants_sql(d, "COLUMN", (t.schema_ or "", t.name, col.name), col.grants)]
+        if col.statistics is not None or col.compression is not None:
+            out += SetColumnOptions(
+                t.schema_ or "", t.name, col.name,
+                None if col.statistics is None else (None, col.statistics),
+                None if col.compression is None else (None, col.compression),
+                new_column=True).sql_postgres(d)
+        return out
 
     def _sql_postgres(self, d: Dialect) -> list[str]:
         b, a = self.before, self.after
@@ -448,11 +479,8 @@ class AlterColumn(Change):
                         f"ALTER TABLE {t} RENAME COLUMN {tmp} TO {col}",
                         *self._comment_sql(d, a.name, self.comments[1])]
             else:
-                from .render import column_def
-
                 return [f"ALTER TABLE {t} DROP COLUMN {col}",
-                        f"ALTER TABLE {t} ADD COLUMN {column_def(d, a)}",
-                        *self._comment_sql(d, a.name, self.comments[1])]
+                        *self._readd_sql(d, a, self.comments[1])]
         actions: list[str] = []
         if b.identity is not None and a.identity != b.identity:
             actions.append(f"ALTER COLUMN {col} DROP IDENTITY")
@@ -547,10 +575,20 @@ class AlterColumn(Change):
         from .base import column_key
 
         b, a = self.before, self.after
-        if (b.type, b.collation) == (a.type, a.collation):
+        # ... and under a column this step or its undo drops and adds back (a new
+        # generation expression, either way): "cannot drop column ... because other
+        # objects depend on it"
+        if (b.type, b.collation) == (a.type, a.collation) and generation(b) == generation(a):
             return ()
         return tuple(column_key(s, t, b.name) for s, t in (
             (self.table.schema_ or "", self.table.name), *self.inheritors))
+
+    def undo_drops_column(self) -> bool:
+        """Whether the undo drops the column and adds it back: a generated column whose
+        generation expression this step changes (the step drops it too when it stays
+        generated)."""
+        return self.before.generated is not None \
+            and generation(self.before) != generation(self.after)
 
     def sets_not_null(self) -> bool:
         return self.before.nullable and not self.after.nullable
@@ -591,7 +629,7 @@ class AlterColumn(Change):
                             serial_dropped=self.serial_created,
                             serial_created=self.serial_dropped,
                             checks_dropped=self.checks_added,
-                            checks_added=self.checks_dropped)]
+                            checks_added=self.checks_dropped), *self.undo_readds]
 
     def rollback_note(self) -> str | None:
         if type_change_narrows(self.after.type, self.before.type):

@@ -78,16 +78,22 @@ def _key(st: StatisticsObject) -> tuple[str, str]:
 def diff_statistics(b: Table, a: Table, d: Dialect) -> list[Change]:
     if not CreateStatistics.speaks(d) or not (b.statistics or a.statistics):
         return []
+    from .alter_column import mentions_any, plan_regeneration
     from .drop_statistics import DropStatistics
     from .set_comment import SetComment
 
     s = a.schema_ or ""
     old = {_key(x): x for x in b.statistics}
     new = {_key(x): x for x in a.statistics}
+    # Over a column dropped and added back (a generated column): DROP COLUMN drops them
+    # or leaves them without it, so they are dropped first and made again after it.
+    redo = plan_regeneration(b, a).names if d.regenerates_generated_columns else set()
     out: list[Change] = []
     for key, st in new.items():
         prev = old.get(key)
-        if prev is None:
+        if prev is not None and mentions_any(prev, redo):
+            out += [DropStatistics(s, b.name, prev), CreateStatistics(s, a.name, st)]
+        elif prev is None:
             out.append(CreateStatistics(s, a.name, st))
         elif prev.definition != st.definition:
             out.append(CreateStatistics(s, a.name, st, before=prev))

@@ -17,6 +17,13 @@ from ..model import Grant, Schema, Table
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
 
+# The tokens of PostgreSQL's lexer (pglast.parser.scan) that are never a name: literals,
+# parameters and operators (single characters are ASCII_<code>).
+NOT_NAME_TOKENS = frozenset({"SCONST", "USCONST", "BCONST", "XCONST", "ICONST", "FCONST",
+                             "PARAM", "Op", "TYPECAST", "DOT_DOT", "COLON_EQUALS",
+                             "EQUALS_GREATER", "LESS_EQUALS", "GREATER_EQUALS",
+                             "NOT_EQUALS"})
+
 # Privilege keywords GRANT accepts; anything else in a model is refused, never pasted.
 PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES",
                         "TRIGGER", "EXECUTE", "USAGE", "CREATE", "TEMPORARY", "TEMP",

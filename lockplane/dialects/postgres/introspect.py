@@ -227,6 +227,54 @@ def _default_privileges(r: Row) -> Row:
             "revoked_defaults": revoked}
 
 
+def statistics_in_name_order(definition: str) -> str:
+    """pg_get_statisticsobjdef's statement with its plain columns in name order.
+
+    The server prints them in the table's column order, which a column dropped and added
+    back (a new generation expression) changes; the object is the same set of columns.
+    Read with PostgreSQL's lexer: the names between the top-level ON and FROM, before the
+    expressions (which the server prints after them, in their own order)."""
+    from pglast.parser import ParseError, scan
+
+    try:
+        tokens = scan(definition)
+    except ParseError:
+        return definition
+    depth, start, items = 0, None, []
+    for tok in tokens:
+        if tok.name == "ASCII_40":
+            depth += 1
+        elif tok.name == "ASCII_41":
+            depth -= 1
+        elif depth == 0 and tok.name == "ON" and start is None:
+            start = item = tok.end + 1
+        elif depth == 0 and start is not None and tok.name in ("ASCII_44", "FROM"):
+            items.append(definition[item:tok.start].strip())
+            item = tok.end + 1
+            if tok.name == "FROM":
+                end = tok.start
+                break
+    else:
+        return definition
+    plain = [x for x in items if _one_name(x)]
+    if len(plain) < 2:
+        return definition
+    rest = [x for x in items if x not in plain]
+    ordered = sorted(plain, key=lambda x: x[1:-1].replace('""', '"') if x.startswith('"')
+                     else x)
+    return f"{definition[:start]} {', '.join(ordered + rest)} {definition[end:]}"
+
+
+def _one_name(text: str) -> bool:
+    from pglast.parser import ParseError, scan
+
+    try:
+        tokens = scan(text)
+    except ParseError:
+        return False
+    return len(tokens) == 1 and tokens[0].name not in ("SCONST", "ICONST", "FCONST")
+
+
 def _by_name(objs: list[Row]) -> list[Row]:
     # Python's code-point order, not the database's collation: stable across servers.
     return sorted(objs, key=lambda o: (o["schema"], o["name"]))
@@ -376,7 +424,8 @@ def _table(r: Row, rel: dict[str, dict[int, list[Row]]], names: _Names) -> Row:
         "replica_identity": _REPLIDENT.get(r["replident"])
         or f"index:{r['replident_index']}",
         "statistics": _by_name([{"name": x["name"], "schema": x["schema"],
-                                 "definition": x["definition"], "comment": x["comment"]}
+                                 "definition": statistics_in_name_order(x["definition"]),
+                                 "comment": x["comment"]}
                                 for x in rel["statistics"].get(oid, [])]),
     }
     for con in sorted(rel["constraints"].get(oid, []), key=lambda c: c["name"]):
