@@ -346,6 +346,17 @@ PG_CASES: list[tuple[str, str, str]] = [
                " CREATE SEQUENCE tock_n_seq;"
                " CREATE TABLE tock (n int NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);"
                " CREATE TABLE keeper (k bigint); ALTER SEQUENCE tock_n_seq OWNED BY keeper.k;"),
+    # An enum recreated (a value removed, values reordered) while its columns' defaults
+    # change: the recreate set the old default back (a removed value: 'invalid input
+    # value for enum'), and a new default can name a value only the new type has.
+    ("enum recreated while its columns' defaults change",
+     BASE_PG + "CREATE TYPE lvl AS ENUM ('low', 'mid', 'high');"
+               " CREATE TABLE job (id int PRIMARY KEY, a lvl DEFAULT 'mid',"
+               " b lvl DEFAULT 'low', c lvl, d lvl DEFAULT 'high');"
+               " INSERT INTO job VALUES (1, 'low', 'high', NULL, 'high');",
+     BASE_PG + "CREATE TYPE lvl AS ENUM ('urgent', 'high', 'low');"
+               " CREATE TABLE job (id int PRIMARY KEY, a lvl DEFAULT 'low',"
+               " b lvl DEFAULT 'urgent', c lvl DEFAULT 'high', d lvl DEFAULT 'high');"),
 ]
 
 

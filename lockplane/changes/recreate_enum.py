@@ -31,6 +31,7 @@ from ..model import (
 )
 from .base import (
     ACCESS_EXCLUSIVE,
+    CHANGE_ANNOTATORS,
     NO_LOCK,
     Assessment,
     Change,
@@ -243,6 +244,10 @@ class RecreateEnum(Change):
     # Views and SQL-standard routines over the converted tables or the type, in creation
     # order (enum_readers): dropped before the conversion, created again after it.
     readers: list[View | Function] = field(default_factory=list)
+    # Each user's default once the type is made again, where the plan changes it (set by
+    # own_changed_defaults; empty: each keeps the default it has): the old one may hold a
+    # removed value, the new one one the old type lacks, so the step sets it itself.
+    defaults_after: list[str | None] = field(default_factory=list)
 
     def removed(self) -> list[str]:
         return [v for v in self.before.values if v not in self.after.values]
@@ -272,15 +277,16 @@ class RecreateEnum(Change):
             made_again += create.sql_postgres(d)
         out += [f"ALTER TYPE {new} RENAME TO {d.quote(aside_name(self.before.name))}",
                 f"CREATE TYPE {new} AS ENUM ({enum_values_sql(d, e.values)})"]
-        for schema, table, column, dims, default in self.users:
+        for i, (schema, table, column, dims, default) in enumerate(self.users):
             t, c = d.qname(schema, table), d.quote(column)
             arr = "[]" * dims
+            wanted = self.defaults_after[i] if self.defaults_after else default
             if default is not None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")
             out.append(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {new}{arr} "
                        f"USING {c}::text{arr}::{new}{arr}")
-            if default is not None:
-                out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}")
+            if wanted is not None:
+                out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {wanted}")
         out += [f"ALTER TABLE {t} ADD {foreign_key_def(d, fk)}"
                 + (" NOT VALID" if self.fks_not_valid or not fk.valid else "") for t, fk in fks]
         out += made_again
@@ -300,6 +306,12 @@ class RecreateEnum(Change):
                 *(ValidateConstraint(t, str(fk.name), rank=self.rank) for t, fk in named)]
 
     def inverse(self) -> list[Change]:
+        if self.defaults_after:
+            users = [(s, t, c, n, self.defaults_after[i])
+                     for i, (s, t, c, n, _) in enumerate(self.users)]
+            return [RecreateEnum(self.after, self.before, users, self.foreign_keys,
+                                 holders=self.holders, readers=self.readers,
+                                 defaults_after=[u[4] for u in self.users])]
         return [RecreateEnum(self.after, self.before, self.users, self.foreign_keys,
                              holders=self.holders, readers=self.readers)]
 
@@ -333,3 +345,45 @@ class RecreateEnum(Change):
     def table_key(self) -> tuple[str, str] | None:
         tables = {(s, t) for s, t, _, _, _ in self.users}
         return next(iter(tables)) if len(tables) == 1 else None
+
+
+def own_changed_defaults(changes: list[Change], before: Schema, after: Schema,
+                         d: Dialect) -> None:
+    """A column of a recreated enum whose default the plan changes gets it from the
+    recreate itself (between the conversion and the old type's drop): set before it, a
+    new default may name a value the old type lacks; after it, the old one a removed
+    value, and the rollback would set it back before the type has that value again. The
+    column's own step keeps its other changes, or goes."""
+    from dataclasses import replace as dc_replace
+
+    from .alter_column import AlterColumn
+
+    for c in [c for c in changes if isinstance(c, RecreateEnum)]:
+        wanted: list[str | None] = []
+        moved: set[tuple[str, str, str]] = set()
+        for s, t, col, _, default in c.users:
+            table = after.table(s, t)
+            now = table.column(col) if table is not None else None
+            wanted.append(now.default if now is not None else default)
+            if now is not None and now.default != default:
+                moved.add((s, t, col))
+        if not moved:
+            continue
+        c.defaults_after = wanted
+        out: list[Change] = []
+        for other in changes:
+            if isinstance(other, AlterColumn) and (
+                    other.table.schema_ or "", other.table.name, other.before.name) in moved:
+                other = dc_replace(other, before=other.before.model_copy(
+                    update={"default": other.after.default}))
+                if other.before == other.after and not (
+                        other.drops or other.adds or other.checks_dropped
+                        or other.checks_added or other.serial_dropped
+                        or other.serial_created or other.not_null_check) \
+                        and other.comments == (None, None):
+                    continue  # nothing left but the default, which the recreate sets
+            out.append(other)
+        changes[:] = out
+
+
+CHANGE_ANNOTATORS.append(own_changed_defaults)
