@@ -691,3 +691,71 @@ def test_row_security_policies_a_backfill_evaluates_are_judged(
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "reading it ran code that writes" in lines[0], proc.stderr
     assert "internal error" not in proc.output
+
+
+def test_row_security_policies_of_a_table_a_fill_reads_are_judged(
+        owner_dsn: tuple[str, str], tmp_path: Path) -> None:
+    """A fill that reads another table under FORCE ROW LEVEL SECURITY runs that table's
+    policies for the rows it reads. On b97d181 (policies of the written table only) this
+    apply replaced watch() with its writing body before the fill failed."""
+    _, as_role = owner_dsn
+    pg_exec(as_role, """
+        CREATE TABLE accounts (id int PRIMARY KEY, owner text);
+        INSERT INTO accounts SELECT g, 'o' || g FROM generate_series(1, 5) g;
+        CREATE TABLE plans (id int PRIMARY KEY, name text);
+        INSERT INTO plans VALUES (1, 'free');
+        CREATE TABLE audit (who text);
+        CREATE FUNCTION watch() RETURNS boolean LANGUAGE plpgsql
+          AS $$ BEGIN RETURN true; END $$;
+        ALTER TABLE plans ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE plans FORCE ROW LEVEL SECURITY;
+        CREATE POLICY everyone ON plans USING (watch());""")
+    schema = tmp_path / "schema.sql"
+    schema.write_text("""
+        CREATE TABLE audit (who text);
+        CREATE FUNCTION watch() RETURNS boolean LANGUAGE plpgsql
+          AS $$ BEGIN INSERT INTO audit VALUES (current_user); RETURN true; END $$;
+        CREATE TABLE plans (id int PRIMARY KEY, name text);
+        ALTER TABLE plans ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE plans FORCE ROW LEVEL SECURITY;
+        CREATE POLICY everyone ON plans USING (watch());
+        CREATE TABLE accounts (
+          id int PRIMARY KEY,
+          owner text,
+          plan text NOT NULL -- lockplane:fill-with (SELECT name FROM plans WHERE id = 1)
+        );
+        """)
+    proc = lockplane("apply", "--schema", str(schema), "--target", as_role, "--auto-approve")
+    assert proc.code == 3, proc.stderr
+    assert "public.watch: INSERT, which policy everyone on table plans evaluates" in \
+        " ".join(proc.stderr.split())
+    with psycopg.connect(as_role) as conn:
+        assert "INSERT" not in conn.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'watch'").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM audit").fetchone() == (0,)
+
+
+def test_what_only_a_privileged_reader_sees_is_not_copied(arena: Arena, tmp_path: Path) -> None:
+    """pg_stat_activity, pg_user_mappings, pg_settings: PUBLIC may read them, and a
+    superuser sees more (every session's query text, user mappings' passwords). A fill
+    runs as the applying superuser; on d434a2e this one applied (exit 0) and another
+    role's last query, with the secret in it, was in every row of accounts."""
+    role = f"lockplane_attack_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    schema = tmp_path / "schema.sql"
+    schema.write_text(
+        "CREATE TABLE accounts (id int PRIMARY KEY, owner text,\n"
+        "  note text NOT NULL -- lockplane:fill-with (SELECT string_agg(query, ' | ') "
+        f"FROM pg_stat_activity WHERE usename = '{role}')\n);\n")
+    other = psycopg.connect(arena.victim.replace("postgres@", f"{role}@", 1), autocommit=True)
+    try:
+        other.execute(f"SELECT '{arena.secret}'")  # (its last query: shown while idle)
+        before = snapshot(arena)
+        proc = lockplane("apply", "--schema", str(schema), "--target", arena.target,
+                         "--auto-approve")
+        assert proc.code == 3, proc.stderr
+        assert "pg_stat_activity" in proc.stderr and arena.secret not in proc.output
+        assert snapshot(arena) == before
+    finally:
+        other.close()

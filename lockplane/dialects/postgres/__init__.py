@@ -51,7 +51,7 @@ class PostgresDialect(Dialect):
     archives_dropped_values = True
     records_filled_rows = True
     archives_dropped_tables = True
-    now_sql = "now()"
+    now_sql = "pg_catalog.now()"  # (Lockplane's own SQL names no function a search_path picks)
     settles_orphaned_sessions = True
     has_not_valid_constraints = True
     measures_locks = True

@@ -65,7 +65,20 @@ def called_builtins(statements: Sequence[str]) -> set[str]:
 # a DEFAULT dblink_exec('dbname=other ...', 'DELETE FROM ...') emptied another database.
 _UNSEEN_PREFIXES = ("query_to_xml", "cursor_to_xml", "table_to_xml", "schema_to_xml",
                     "database_to_xml", "ts_stat", "dblink", "lo_", "pg_read_", "pg_file_",
-                    "pg_ls_")
+                    "pg_ls_",
+                    # (what the views of _SEES_MORE read: every session's query text)
+                    "pg_stat_get_activity", "pg_stat_get_backend_activity",
+                    "pg_show_all_settings", "pg_stat_statements", "pg_stat_get_wal_receiver",
+                    "pg_stat_get_subscription")
+
+
+# set_config() evaluated by a step (a CHECK that VALIDATE CONSTRAINT runs for each row)
+# changes the applying session for what runs after it: on a7ce27a a CHECK calling
+# set_config('search_path', 'evil, pg_catalog, public', false) made Lockplane's own
+# "UPDATE lockplane.migrations SET finished_at = now()" run the plan's evil.now() (stored,
+# never evaluated by a step, so never judged): COPY ... TO PROGRAM as the superuser.
+_UNSEEN_SETTINGS = ("set_config (it changes the applying session's settings, search_path "
+                    "included, for the steps and Lockplane's own statements after it)")
 
 
 class _UnseenCalls(Visitor):
@@ -74,7 +87,7 @@ class _UnseenCalls(Visitor):
 
     def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:  # noqa: N802
         name = node.funcname[-1].sval
-        if name.startswith(_UNSEEN_PREFIXES) or (
+        if name.startswith(_UNSEEN_PREFIXES) or name == "set_config" or (
                 name == "ts_rewrite" and len(node.args or ()) == 2):
             self.names.add(name)
 
@@ -83,9 +96,10 @@ def unseen_calls(statements: Sequence[str]) -> list[str]:
     """Functions these statements call (in any schema) that run SQL given as text, read
     a relation named by a value or reach outside the database (:data:`_UNSEEN_PREFIXES`)."""
     calls = _UnseenCalls()
+    # (the whole statement, stored parts too: a domain's DEFAULT is evaluated for every
+    # row when a later step adds a column of that type, and names no function there)
     for stmt in _parsed(statements):
-        for part in _evaluated(stmt):
-            calls(part)
+        calls(stmt)
     return sorted(calls.names)
 
 
@@ -97,7 +111,8 @@ def privileged_calls(db: PostgresDatabase, statements: Sequence[str]) -> list[st
     the functions that run or reach what no parse of the statements sees
     (:func:`unseen_calls`), whoever may run them."""
     return sorted(set(privileged_names(db, called_builtins(statements)))
-                  | {f"{name} (it runs a query given as text, reads a relation named by a "
+                  | {_UNSEEN_SETTINGS if name == "set_config" else
+                     f"{name} (it runs a query given as text, reads a relation named by a "
                      "value or reaches outside the database)"
                      for name in unseen_calls(statements)}) + [
         f"{name} (a system relation)" for name in closed_reads(db, statements)]
@@ -115,9 +130,22 @@ def closed_reads(db: PostgresDatabase, statements: Sequence[str]) -> list[str]:
                                          if s in (None, "pg_catalog")}))
 
 
+# pg_catalog views PUBLIC may read whose rows depend on who reads them: a superuser (or
+# a member of pg_read_all_stats, pg_read_all_settings) sees every session's query text,
+# every user mapping's options (a foreign server's password), every setting's value. On
+# d434a2e a schema file's '-- lockplane:fill-with (SELECT string_agg(query, ' | ') FROM
+# pg_stat_activity)' applied (exit 0) and another role's query in flight was in every row.
+_SEES_MORE = frozenset({"pg_stat_activity", "pg_user_mappings", "pg_settings",
+                        "pg_stat_replication", "pg_stat_wal_receiver", "pg_stat_subscription",
+                        "pg_stat_ssl", "pg_stat_gssapi", "pg_stat_statements",
+                        "pg_stat_statements_info"})
+
+
 def _closed_relations(db: PostgresDatabase, names: set[str]) -> set[str]:
     if not names:
         return set()
+    if names & _SEES_MORE and _holds_powers(db):
+        return (names & _SEES_MORE) | _closed_relations(db, names - _SEES_MORE)
     return {r[0] for r in db.query(
         "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace "
         "AND c.relname = ANY(%s) AND NOT has_table_privilege('public', c.oid, 'SELECT')",
@@ -891,7 +919,8 @@ objs(classid, objid) AS (
   WHERE %(triggers)s AND NOT t.tgisinternal AND t.tgenabled <> 'D'
     AND t.tgrelid IN (SELECT oid FROM rel)
   UNION ALL SELECT 'pg_policy'::regclass::oid, p.oid FROM pg_policy p
-  WHERE %(triggers)s AND p.polrelid IN (SELECT oid FROM rel)
+  WHERE (%(triggers)s AND p.polrelid IN (SELECT oid FROM rel))
+     OR p.polrelid IN (SELECT oid FROM reach)
   UNION ALL SELECT 'pg_constraint'::regclass::oid, k.oid FROM pg_constraint k
   WHERE %(domains)s AND k.contypid IN (SELECT oid FROM dom)
     AND (NOT %(is_domain)s OR k.conname = %(constraint)s)),
@@ -977,19 +1006,18 @@ def _planned_on(want: _Want, names: Sequence[str],
                 defined: Sequence[str]) -> set[tuple[str | None, str]]:
     """Functions the plan's own CREATE TABLE / CREATE INDEX / ALTER TABLE statements on a
     table written to call (a table the plan creates has nothing stored in the database)."""
-    if want.kind == "read":
-        return _planned_views(set(names), defined)
-    if want.kind != "dml":
-        return set()
     seen = _AllCalls()
+    policies = (ast.CreatePolicyStmt, ast.AlterPolicyStmt)
+    # (a policy's expressions run for the rows read or written)
+    kinds = policies if want.kind == "read" else \
+        (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt, *policies) \
+        if want.kind == "dml" else ()
     for stmt in _parsed(defined):
-        rel = getattr(stmt, "relation", None)
-        if isinstance(stmt, (ast.CreatePolicyStmt, ast.AlterPolicyStmt)):
-            rel = stmt.table  # (a policy's expressions run for the rows written)
-        if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt, ast.AlterTableStmt,
-                             ast.CreatePolicyStmt, ast.AlterPolicyStmt)) \
-                and isinstance(rel, ast.RangeVar) and rel.relname in names:
+        rel = stmt.table if isinstance(stmt, policies) else getattr(stmt, "relation", None)
+        if isinstance(stmt, kinds) and isinstance(rel, ast.RangeVar) and rel.relname in names:
             seen(stmt)
+    if want.kind == "read":
+        return seen.calls | _planned_views(set(names), defined)
     return seen.calls
 
 
@@ -1035,6 +1063,8 @@ class _Catalog:
                 "SELECT c.relname FROM pg_class c "
                 "WHERE c.relnamespace = 'pg_catalog'::regnamespace "
                 "AND NOT has_table_privilege('public', c.oid, 'SELECT')")}
+            if _holds_powers(self.db):
+                self._closed |= _SEES_MORE
         return names & self._closed
 
     def functions_of(self, ops: set[str],
