@@ -439,3 +439,21 @@ def test_backfill_refuses_privileged_functions_and_writing_functions(pg_dsn: str
     # What only computes a value still runs.
     proc = cli(*base, "--set", "note = upper(note) || length(note)", "--where", "id < 3")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_backfill_of_a_system_catalog_is_refused(pg_dsn: str) -> None:
+    """A shared catalog is the same table in every database, the shadow copy's too: the
+    trial of 'UPDATE pg_authid SET rolsuper = true' would have changed the server's roles.
+    On d434a2e only an unrelated refusal (DISABLE TRIGGER on a system catalog) stopped it,
+    as 'internal error: InsufficientPrivilege'."""
+    pg_exec(pg_dsn, PG_SETUP)
+    supers = "SELECT rolname FROM pg_roles WHERE rolsuper ORDER BY 1"
+    before = pg_rows(pg_dsn, supers)
+    for table in ("pg_catalog.pg_authid", "pg_authid", "pg_catalog.pg_class",
+                  "information_schema.sql_features"):
+        for extra in (["--dry-run"], ["--auto-approve"]):
+            proc = cli("backfill", "--target", pg_dsn, "--table", table,
+                       "--set", "rolsuper = true" if "authid" in table else "x = 1", *extra)
+            assert proc.returncode == 2, (table, proc.stderr)
+            assert "system catalog" in proc.stderr and "internal error" not in proc.stderr
+    assert pg_rows(pg_dsn, supers) == before

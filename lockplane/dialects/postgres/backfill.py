@@ -53,6 +53,11 @@ def resolve(db: PostgresDatabase, spec: BackfillSpec) -> ResolvedBackfill:
         raise BadInput(f"{display} is not a table (relkind {kind!r})")
     if schema == "lockplane":
         raise BadInput(f"{display} is Lockplane's own state: not a backfill target")
+    if int(oid) < 16384 or schema in ("pg_catalog", "information_schema") \
+            or schema.startswith(("pg_toast", "pg_temp")):
+        # (a shared catalog such as pg_authid is the same table in the shadow copy: its
+        # trial would change the server's roles; only an unrelated refusal stopped it)
+        raise BadInput(f"{display} is a system catalog: not a backfill target")
     cols = db.query(
         "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
         "CASE WHEN attgenerated <> '' THEN 'a generated column' "
