@@ -357,6 +357,24 @@ PG_CASES: list[tuple[str, str, str]] = [
      BASE_PG + "CREATE TYPE lvl AS ENUM ('urgent', 'high', 'low');"
                " CREATE TABLE job (id int PRIMARY KEY, a lvl DEFAULT 'low',"
                " b lvl DEFAULT 'urgent', c lvl DEFAULT 'high', d lvl DEFAULT 'high');"),
+    # A partitioned table's index to which the server attached a partition's own UNIQUE
+    # constraint index: 'cannot drop index ... because other objects depend on it'.
+    ("partitioned index over a partition's own constraint dropped",
+     BASE_PG + "CREATE TABLE shelf (zone text, code text) PARTITION BY LIST (zone);"
+               " CREATE TABLE shelf_a PARTITION OF shelf (UNIQUE (zone, code))"
+               " FOR VALUES IN ('a');"
+               " CREATE TABLE shelf_b PARTITION OF shelf FOR VALUES IN ('b');"
+               " CREATE UNIQUE INDEX shelf_code ON shelf (zone, code);"
+               " CREATE TABLE pick (zone text, code text,"
+               " FOREIGN KEY (zone, code) REFERENCES shelf_a (zone, code));"
+               " INSERT INTO shelf VALUES ('a', 'x'), ('b', 'y'); INSERT INTO pick VALUES"
+               " ('a', 'x');",
+     BASE_PG + "CREATE TABLE shelf (zone text, code text) PARTITION BY LIST (zone);"
+               " CREATE TABLE shelf_a PARTITION OF shelf (UNIQUE (zone, code))"
+               " FOR VALUES IN ('a');"
+               " CREATE TABLE shelf_b PARTITION OF shelf FOR VALUES IN ('b');"
+               " CREATE TABLE pick (zone text, code text,"
+               " FOREIGN KEY (zone, code) REFERENCES shelf_a (zone, code));"),
 ]
 
 

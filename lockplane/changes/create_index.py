@@ -41,6 +41,8 @@ class CreateIndex(Change):
     # The index of the same name this one replaces in the same statement
     # (Dialect.swaps_in_one_alter; see swap_indexes): its DropIndex is folded in.
     replaces: Index | None = None
+    # On a partitioned table (see DropIndex.on_partitioned): for the undo's DROP.
+    on_partitioned: bool = False
 
     def objects_created(self) -> tuple[ObjectKey, ...]:
         from .base import object_key
@@ -124,7 +126,7 @@ class CreateIndex(Change):
             return [CreateIndex(self.schema, self.relation, self.replaces,
                                 replaces=self.index, rank=self.rank)]
         return [DropIndex(self.schema, self.relation, self.index,
-                          concurrently=self.concurrently)]
+                          concurrently=self.concurrently, on_partitioned=self.on_partitioned)]
 
     def lock_postgres(self, d: Dialect) -> Lock:
         if self.new_relation:

@@ -39,6 +39,10 @@ class DropIndex(Change):
     # After the plan's new indexes are built: a foreign key that stays may be using this
     # one (Dialect.foreign_keys_keep_their_index; see keep_foreign_key_indexes).
     after_creates: bool = False
+    # On a partitioned table (set by note_partitioned_indexes): a partition's own PRIMARY
+    # KEY, UNIQUE or EXCLUDE index that the server attached to this one holds it ("cannot
+    # drop index ... because other objects depend on it").
+    on_partitioned: bool = False
 
     def __post_init__(self) -> None:
         if self.after_creates:
@@ -68,6 +72,9 @@ class DropIndex(Change):
     def sql_postgres(self, d: Dialect) -> list[str]:
         if self.concurrently:  # IF EXISTS: a retry after a crash finds it gone
             return [f"DROP INDEX CONCURRENTLY IF EXISTS {d.qname(self.schema, self.index.name)}"]
+        if self.on_partitioned:
+            body = _drop_over_partition_constraints(d, self.schema, self.index.name)
+            return [f"DO {_dollar(body)}"]
         return [f"DROP INDEX {d.qname(self.schema, self.index.name)}"]
 
     def transactional(self, d: Dialect) -> bool:
@@ -105,7 +112,7 @@ class DropIndex(Change):
         from .create_index import CreateIndex
 
         return [CreateIndex(self.schema, self.relation, self.index,
-                            concurrently=self.concurrently)]
+                            concurrently=self.concurrently, on_partitioned=self.on_partitioned)]
 
     def lock_postgres(self, d: Dialect) -> Lock:
         return SHARE_UPDATE_EXCLUSIVE if self.concurrently else ACCESS_EXCLUSIVE
@@ -141,6 +148,52 @@ class DropIndex(Change):
         return (self.schema, self.relation)
 
 
+def _dollar(body: str) -> str:
+    tag = "$lockplane$"
+    while tag in body:
+        tag = tag[:-1] + "_$"
+    return f"{tag} {body} {tag}"
+
+
+def _drop_over_partition_constraints(d: Dialect, schema: str, name: str) -> str:
+    """A DO body dropping a partitioned table's index. A partition's own PRIMARY KEY,
+    UNIQUE or EXCLUDE constraint whose index the server attached to it can be dropped
+    neither before it ("index ... requires it") nor after: the DROP goes with CASCADE,
+    and those constraints, and the foreign keys that went with them, are added again
+    (their definitions as the server prints them), on their partitions, unattached. A
+    foreign key that needed the dropped index itself fails to come back, as the plain
+    DROP would have failed."""
+    index = d.literal(d.qname(schema, name))
+    held = ("SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = "
+            f"{index}::regclass")
+    return ("DECLARE r record; again text[] := '{}'; q text; BEGIN "
+            "FOR r IN SELECT c.conrelid::regclass::text AS tbl, c.conname, "
+            "pg_catalog.pg_get_constraintdef(c.oid) AS def FROM pg_catalog.pg_constraint c "
+            f"WHERE (c.contype IN ('p', 'u', 'x') AND c.conindid IN ({held})) OR "
+            f"(c.contype = 'f' AND (c.conindid IN ({held}) OR c.conindid = "
+            f"{index}::regclass)) ORDER BY c.contype = 'f', c.conname LOOP "
+            "again := again || format('ALTER TABLE %s ADD CONSTRAINT %I %s', r.tbl, "
+            f"r.conname, r.def); END LOOP; DROP INDEX {d.qname(schema, name)} CASCADE; "
+            "FOREACH q IN ARRAY again LOOP EXECUTE q; END LOOP; END")
+
+
+def note_partitioned_indexes(changes: list[Change], before: Schema, after: Schema,
+                             d: Dialect) -> None:
+    """Index drops on a partitioned table (and index creations there, for their undo)
+    know it: see DropIndex.on_partitioned."""
+    from .create_index import CreateIndex
+
+    for i, change in enumerate(changes):
+        if isinstance(change, DropIndex):
+            t = before.table(change.schema, change.relation)
+        elif isinstance(change, CreateIndex) and change.replaces is None:
+            t = after.table(change.schema, change.relation)
+        else:
+            continue
+        if t is not None and t.partition_by:
+            changes[i] = replace(change, on_partitioned=True)
+
+
 def keep_foreign_key_indexes(changes: list[Change], before: Schema, after: Schema,
                              d: Dialect) -> None:
     """Where a foreign key keeps the index it uses (MySQL refuses to drop it), an index
@@ -163,3 +216,4 @@ def keep_foreign_key_indexes(changes: list[Change], before: Schema, after: Schem
 
 
 CHANGE_ANNOTATORS.append(keep_foreign_key_indexes)
+CHANGE_ANNOTATORS.append(note_partitioned_indexes)
