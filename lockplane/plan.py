@@ -245,8 +245,8 @@ def recreate_dependents(changes: list[Change], before: Schema,
     from .changes.drop_view import DropView
     from .renames import declared_renames
 
-    if not before.dependencies:
-        return changes
+    if not before.dependencies:  # (an index's call of a routine is not in the graph)
+        return changes + _table_parts_calling_recreated(changes, before, after)
     # (as the diff saw it: under the declared renames, its graph's columns too)
     before = declared_renames(before, after)[0]
     dependents: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)
@@ -291,7 +291,90 @@ def recreate_dependents(changes: list[Change], before: Schema,
             out += redo
             dropped.add(obj)
             stack.append(obj)
+    return out + _table_parts_calling_recreated(out, before, after)
+
+
+def _table_parts_calling_recreated(changes: list[Change], before: Schema,
+                                   after: Schema) -> list[Change]:
+    """The CHECKs, indexes and column defaults of a table that stays which call a routine
+    the plan drops and creates again (a new return type): the server refuses the drop
+    under them ("cannot drop function ... because other objects depend on it"), so each
+    is dropped before it and made again after it, as the desired schema has it. (Those
+    the plan drops or changes anyway are left to their own steps.)"""
+    from .changes.add_constraint import AddConstraint
+    from .changes.alter_column import AlterColumn
+    from .changes.create_index import CreateIndex
+    from .changes.drop_constraint import DropConstraint
+    from .changes.drop_index import DropIndex
+    from .changes.drop_table import DropTable
+    from .changes.hold_default import HoldDefault
+
+    made = {k for c in changes for k in c.objects_created()}
+    redone = [k for c in changes for k in c.objects_dropped()
+              if k[0] == "function" and k in made]
+    if not redone:
+        return []
+    touched = {(c.table.schema_ or "", c.table.name, c.constraint.name) for c in changes
+               if isinstance(c, DropConstraint)}
+    touched |= {(c.schema, c.relation, c.index.name) for c in changes
+                if isinstance(c, DropIndex)}
+    gone = {(c.table.schema_ or "", c.table.name) for c in changes if isinstance(c, DropTable)}
+    altered = {(c.table.schema_ or "", c.table.name, c.before.name) for c in changes
+               if isinstance(c, AlterColumn)}
+
+    def calls(text: str | None) -> bool:
+        return _calls_any(redone, text)
+
+    out: list[Change] = []
+    for tb in before.tables:
+        s = tb.schema_ or ""
+        ta = after.table(s, tb.name)
+        if ta is None or (s, tb.name) in gone:
+            continue
+        for ck in tb.check_constraints:
+            new = next((x for x in ta.check_constraints if x.name == ck.name), None)
+            if new is not None and (s, tb.name, ck.name) not in touched \
+                    and calls(ck.expression):
+                out += [DropConstraint(tb, ck), AddConstraint(tb, new)]
+        for ix in tb.indexes:
+            twin = next((x for x in ta.indexes if x.name == ix.name), None)
+            if twin is not None and (s, tb.name, ix.name) not in touched and (
+                    calls(ix.where) or any(calls(k.expression) for k in ix.keys)):
+                out += [DropIndex(s, tb.name, ix), CreateIndex(s, ta.name, twin)]
+        for col in tb.columns:
+            new_col = ta.column(col.name)
+            if new_col is not None and col.default is not None \
+                    and new_col.default == col.default and col.generated is None \
+                    and (s, tb.name, col.name) not in altered and calls(col.default):
+                out += [HoldDefault(tb, col.name, col.default),
+                        HoldDefault(tb, col.name, col.default, release=True)]
     return out
+
+
+def _calls_any(routines: list[ObjectKey], *texts: str | None) -> bool:
+    """Whether one of ``texts`` calls one of the routines (function keys)."""
+    return any(_calls_routine(t, k[1], k[2]) for k in routines for t in texts)
+
+
+def _calls_routine(text: str | None, schema: str, name: str) -> bool:
+    """Whether server-printed text (search_path '': routines outside pg_catalog are
+    qualified) calls schema.name(...), read with PostgreSQL's lexer."""
+    from pglast.parser import ParseError, scan
+
+    if not text:
+        return False
+    try:
+        tokens = scan(text)
+    except ParseError:
+        return True  # (unreadable: taken as a caller, which costs a rebuild at most)
+
+    def word(i: int) -> str:
+        t = text[tokens[i].start:tokens[i].end + 1]
+        return t[1:-1].replace('""', '"') if t.startswith('"') else t.lower()
+
+    return any(tokens[i + 1].name == "ASCII_40" and word(i) == name
+               and tokens[i - 1].name == "ASCII_46" and word(i - 2) == schema
+               for i in range(2, len(tokens) - 1))
 
 
 def _table_label(change: Change) -> str | None:
@@ -611,18 +694,24 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
 
     # Columns an earlier step drops, regenerates or makes nullable: what is built on them
     # is gone with them, or must go before them, so no swap can wait for the new one.
+    # Nor can an index or CHECK calling a routine the plan drops (or drops and creates
+    # again): the drop is refused while it stands.
     lost = _columns_dropped(changes)
+    routines = [k for c in changes for k in c.objects_dropped() if k[0] == "function"]
     drops: dict[tuple[Any, ...], Change] = {}
     for c in changes:
         if isinstance(c, DropIndex) and c.index.valid and not _uses(
-                c.index, lost.get(c.table_key() or ("", ""), set())):
+                c.index, lost.get(c.table_key() or ("", ""), set())) \
+                and not _calls_any(routines, c.index.where,
+                                   *(k.expression for k in c.index.keys)):
             drops[key(c, c.index.name)] = c
         elif isinstance(c, DropConstraint) and isinstance(
                 c.constraint, PrimaryKey | UniqueConstraint) and c.constraint.name \
                 and not _uses(c.constraint, lost.get(c.table_key() or ("", ""), set())):
             drops[key(c, c.constraint.name)] = c
         elif isinstance(c, DropConstraint | DropForeignKey) and _rule_kept_until_swap(
-                c, changes, ctx):
+                c, changes, ctx) and not (isinstance(c, DropConstraint) and _calls_any(
+                    routines, getattr(c.constraint, "expression", None))):
             rule = c.fk if isinstance(c, DropForeignKey) else c.constraint
             drops[key(c, ("rule", rule.name))] = c
     if not drops:
@@ -755,7 +844,7 @@ def _rule_kept_until_swap(drop: Change, changes: list[Change], ctx: RewriteConte
 
 
 def _columns_dropped(changes: list[Change]) -> dict[tuple[str, str], set[str]]:
-    from .changes.alter_column import AlterColumn
+    from .changes.alter_column import AlterColumn, generation
     from .changes.drop_column import DropColumn
 
     out: dict[tuple[str, str], set[str]] = {}
@@ -768,7 +857,7 @@ def _columns_dropped(changes: list[Change]) -> dict[tuple[str, str], set[str]]:
             # primary key column: the old key must be gone first, as in the plain plan.
             names = {g.name for g, _ in c.drops}
             if c.after.nullable and not c.before.nullable or (
-                    c.before.generated != c.after.generated):
+                    generation(c.before) != generation(c.after)):
                 names.add(c.after.name)
         if names and c.table_key() is not None:
             out.setdefault(c.table_key(), set()).update(names)  # type: ignore[arg-type]

@@ -1125,8 +1125,9 @@ def gen_leaf_index(draw: Draw, db: Db, leaf: Tbl) -> Idx | None:
 
 
 def _index_shape(ix: Idx) -> tuple[Any, ...]:
+    # (the server compares neither ASC/DESC nor NULLS FIRST/LAST when it attaches)
     return (ix.unique, ix.where, ix.method, tuple(ix.include),
-            tuple((k.col, k.expr, k.desc, k.nulls, k.opclass, k.collation) for k in ix.keys))
+            tuple((k.col, k.expr, k.opclass, k.collation) for k in ix.keys))
 
 
 def attaches(parent: Tbl, own: Idx) -> bool:
