@@ -97,6 +97,8 @@ NOT_ENFORCED = ("ALTER TABLE users ADD CONSTRAINT score_big CHECK (score > 100) 
                 " REFERENCES users (email) NOT ENFORCED;")
 LIMIT = "ALTER TABLE users ADD CONSTRAINT score_limit CHECK (score < 10) NOT ENFORCED;"
 NAMED_NN = BASE.replace("email text NOT NULL", "email text CONSTRAINT email_required NOT NULL")
+VIRTUAL_USERS = ("ALTER TABLE posts ADD CONSTRAINT t2_long CHECK (length(t2) > 1);"
+                 " GRANT SELECT (t2) ON posts TO PUBLIC;")
 PG18_CASES: list[tuple[str, str, str]] = [
     ("add a virtual generated column", BASE, VIRTUAL),
     ("drop a virtual generated column", VIRTUAL, BASE),
@@ -143,6 +145,17 @@ PG18_CASES: list[tuple[str, str, str]] = [
      BASE + LIMIT),
     ("an enforced check becomes NOT ENFORCED", BASE + LIMIT,
      BASE + LIMIT.replace("NOT ENFORCED", "")),
+    # What uses a virtual column made plain (its values copied into a new column that
+    # takes its place) or stored (dropped and added back): a CHECK is dropped before and
+    # added after (it was lost: diverged; or the lock-safe swap found it gone), and the
+    # column's privileges are given again.
+    ("virtual to plain under a CHECK and a column privilege", VIRTUAL + VIRTUAL_USERS,
+     VIRTUAL.replace("t2 text GENERATED ALWAYS AS (title || '!')", "t2 text")
+     + VIRTUAL_USERS),
+    ("virtual to stored under a CHECK and a column privilege", VIRTUAL + VIRTUAL_USERS,
+     STORED + VIRTUAL_USERS),
+    ("stored to virtual under a CHECK and a column privilege", STORED + VIRTUAL_USERS,
+     VIRTUAL + VIRTUAL_USERS),
 ]
 
 

@@ -163,6 +163,8 @@ def plan_regeneration(b: Table, a: Table) -> Regeneration:
                and (old[c.name].type, old[c.name].collation) != (c.type, c.collation)]
     for g in a.columns:
         prev = old.get(g.name)
+        if prev is not None and virtual_to_plain(prev, g):
+            out.names.add(g.name)  # (its values go to a new column; the old one is dropped)
         if prev is None or g.generated is None:
             continue
         bases = [c for c in retyped if mentions_column(prev.generated, c)
@@ -473,11 +475,15 @@ class AlterColumn(Change):
 
                 tmp = d.quote(temp_name(b.name))
                 collate = f" COLLATE {b.collation}" if b.collation else ""
+                from .pg_common import grants_sql
+
                 out += [f"ALTER TABLE {t} ADD COLUMN {tmp} {b.type}{collate}",
                         f"UPDATE {t} SET {tmp} = {col}",
                         f"ALTER TABLE {t} DROP COLUMN {col}",
                         f"ALTER TABLE {t} RENAME COLUMN {tmp} TO {col}",
-                        *self._comment_sql(d, a.name, self.comments[1])]
+                        *self._comment_sql(d, a.name, self.comments[1]),
+                        *grants_sql(d, "COLUMN", (self.table.schema_ or "", self.table.name,
+                                                  a.name), a.grants)]
             else:
                 return [f"ALTER TABLE {t} DROP COLUMN {col}",
                         *self._readd_sql(d, a, self.comments[1])]
