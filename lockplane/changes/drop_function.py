@@ -64,6 +64,12 @@ class DropFunction(Change):
     def assess(self, d: Dialect) -> Assessment:
         from .create_function import routine_label
 
+        if self.recreated:
+            return Assessment(Safety.REVIEW, (
+                f"{routine_label(self.function)} is dropped and created again in this plan "
+                "(something it uses is dropped or changed in between): a call made between "
+                "the two fails, unless both run in one transaction (consecutive "
+                "transactional steps share one).",))
         return Assessment(Safety.REVIEW, (
             f"Dropping {routine_label(self.function)}: code calling it breaks; the drop "
             "fails while a view, trigger, default or index still uses it.",
