@@ -1101,7 +1101,7 @@ def gen_partitioned(draw: Draw, db: Db) -> list[Tbl]:
         leaf = Tbl(schema=draw(st.sampled_from(db.all_schemas())), name=fresh_name(draw, db),
                    cols=t.cols, part_of=t.key, bound=b)
         if draw(st.integers(0, 3)) == 0:
-            ix = gen_leaf_index(draw, db, leaf)
+            ix = gen_leaf_index(draw, db, leaf, t)
             if ix is not None:
                 leaf.indexes.append(ix)
         out.append(leaf)
@@ -1110,9 +1110,10 @@ def gen_partitioned(draw: Draw, db: Db) -> list[Tbl]:
     return out
 
 
-def gen_leaf_index(draw: Draw, db: Db, leaf: Tbl) -> Idx | None:
+def gen_leaf_index(draw: Draw, db: Db, leaf: Tbl, parent: Tbl | None = None,
+                   ) -> Idx | None:
     """A partition's own index: plain columns, not unique (the parent's rows land in it,
-    and its column types follow the parent's)."""
+    and its column types follow the parent's). ``parent``: when not yet in ``db``."""
     ix = gen_index(draw, db, leaf)
     if ix is None:
         return None
@@ -1120,7 +1121,7 @@ def gen_leaf_index(draw: Draw, db: Db, leaf: Tbl) -> Idx | None:
     if not keys:
         return None
     own = Idx(name=ix.name, keys=keys, include=ix.include)
-    parent = db.table(leaf.part_of) if leaf.part_of is not None else None
+    parent = parent or (db.table(leaf.part_of) if leaf.part_of is not None else None)
     return None if parent is not None and attaches(parent, own) else own
 
 

@@ -502,9 +502,11 @@ PG_CASES += PROPERTY_FOUND_CASES
 # partition's own index equal to an index of its parent (ASC/DESC and NULLS aside: the
 # server does not compare them), which the desired schema keeps besides the parent's
 # clone. CREATE INDEX on the parent attaches an equal index of a partition instead of
-# building one, so the plan ends with one index there, not two
-# (Diverged: "tables public.p_d: indexes differ"); pg_dump's way would be CREATE INDEX
-# ON ONLY the parent, each partition's clone built and ATTACHed by name.
+# building one, so the plan ends with one index there, not two (Diverged: "tables
+# public.a p: indexes differ"); a shadow copy built in that order has the own index
+# attached too, and a plan dropping it fails there ("index ... requires it"). pg_dump's
+# way would be CREATE INDEX ON ONLY the parent, each partition's clone built and
+# ATTACHed by name.
 OWN_AND_CLONE = """CREATE TABLE p (k text NOT NULL) PARTITION BY LIST (k);
 CREATE TABLE p_y PARTITION OF p FOR VALUES IN ('y');
 CREATE TABLE "a p" PARTITION OF p DEFAULT;
