@@ -2,9 +2,9 @@
 
 Every attack file under tests/data/attacks runs through ``plan``, ``validate``,
 ``convert`` and ``apply --schema`` with a superuser DSN. After each command a victim
-database's rows, the target's rows, the server's roles and settings, the target database's
-settings, grants and comment, and a canary directory the server could write to are all
-unchanged, and no output holds the canary file's contents.
+database's rows, the target's rows, the server's roles, settings and replication slots,
+the target database's settings, grants and comment, and a canary directory the server
+could write to are all unchanged, and no output holds the canary file's contents.
 
 An attack's first line says what must happen:
 - ``refused``: the screen (PostgreSQL's parser) refuses it before anything runs (exit 2);
@@ -86,6 +86,8 @@ def arena(pg_dsn_factory) -> Iterator[Arena]:
                                         "WHERE rolname LIKE 'lockplane\\_attack%'").fetchall():
                 conn.execute(f'DROP ROLE "{role}"')
             conn.execute("ALTER SYSTEM RESET log_min_duration_statement")
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                         "WHERE slot_name LIKE 'lockplane\\_attack%' AND NOT active")
 
 
 def snapshot(a: Arena) -> dict[str, object]:
@@ -110,9 +112,13 @@ def snapshot(a: Arena) -> dict[str, object]:
             " WHERE s.setdatabase = d.oid) FROM pg_database d "
             "WHERE d.datname IN (%s, %s) ORDER BY 1", (a.target_db, a.victim_db)).fetchall()
         extensions = conn.execute("SELECT extname FROM pg_extension ORDER BY 1").fetchall()
+        # (server-wide: a slot an attack made keeps every WAL segment from then on)
+        slots = conn.execute("SELECT slot_name FROM pg_replication_slots "
+                             "WHERE slot_name LIKE 'lockplane\\_attack%' ORDER BY 1").fetchall()
     return {"victim rows": victim_rows, "target rows": target_rows, "roles": roles,
             "memberships": memberships, "server settings": file_settings,
             "databases": databases, "admin database extensions": extensions,
+            "replication slots": slots,
             "canary dir": sorted(p.name for p in a.canary_dir.iterdir())}
 
 

@@ -69,7 +69,18 @@ _UNSEEN_PREFIXES = ("query_to_xml", "cursor_to_xml", "table_to_xml", "schema_to_
                     # (what the views of _SEES_MORE read: every session's query text)
                     "pg_stat_get_activity", "pg_stat_get_backend_activity",
                     "pg_show_all_settings", "pg_stat_statements", "pg_stat_get_wal_receiver",
-                    "pg_stat_get_subscription")
+                    "pg_stat_get_subscription",
+                    # (what acts on the server beyond the statement's tables, with the
+                    # applying role's rights: advisory locks (Lockplane's own apply lock
+                    # released), other sessions ended, a replication slot that keeps every
+                    # WAL segment from now on, a NOTIFY the application's listeners obey)
+                    "pg_advisory_", "pg_try_advisory_", "pg_cancel_backend",
+                    "pg_terminate_backend", "pg_create_physical_replication_slot",
+                    "pg_create_logical_replication_slot", "pg_drop_replication_slot",
+                    "pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot",
+                    "pg_replication_origin_", "pg_replication_slot_advance",
+                    "pg_logical_slot_", "pg_logical_emit_message",
+                    "pg_notify")  # (a payload for the application's listeners)
 
 
 # set_config() evaluated by a step (a CHECK that VALIDATE CONSTRAINT runs for each row)
@@ -79,6 +90,9 @@ _UNSEEN_PREFIXES = ("query_to_xml", "cursor_to_xml", "table_to_xml", "schema_to_
 # never evaluated by a step, so never judged): COPY ... TO PROGRAM as the superuser.
 _UNSEEN_SETTINGS = ("set_config (it changes the applying session's settings, search_path "
                     "included, for the steps and Lockplane's own statements after it)")
+
+
+_SERVER_WIDE = _UNSEEN_PREFIXES.index("pg_advisory_")
 
 
 class _UnseenCalls(Visitor):
@@ -112,6 +126,8 @@ def privileged_calls(db: PostgresDatabase, statements: Sequence[str]) -> list[st
     (:func:`unseen_calls`), whoever may run them."""
     return sorted(set(privileged_names(db, called_builtins(statements)))
                   | {_UNSEEN_SETTINGS if name == "set_config" else
+                     f"{name} (it acts on the server beyond the statement's tables)"
+                     if name.startswith(_UNSEEN_PREFIXES[_SERVER_WIDE:]) else
                      f"{name} (it runs a query given as text, reads a relation named by a "
                      "value or reaches outside the database)"
                      for name in unseen_calls(statements)}) + [
