@@ -17,6 +17,8 @@ case in tests/test_roundtrip.py once the cause is found.
 
 Each test runs as a few shards (parametrized: each draws its own sequence), so that the
 two CI workers share the examples instead of one of them running all of them last.
+``--hypothesis-seed N`` gives every shard the same seed, hence the same examples: use it
+to replay a failure (``-k`` its shard), not to explore.
 """
 
 from __future__ import annotations
