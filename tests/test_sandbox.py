@@ -619,6 +619,34 @@ def test_plan_runs_no_schema_code_on_its_shadow_copies(arena: Arena, tmp_path: P
         assert snapshot(arena) == before, extra
 
 
+def test_a_file_s_event_trigger_does_not_fire_on_the_multi_phase_scratch_copy(
+        arena: Arena, tmp_path: Path) -> None:
+    """plan --multi-phase and plan-multiphase build their scratch copy from --from, which
+    may be a file: its event trigger was created there (last) and fired on the phases'
+    DDL as the planning superuser, where it counted as the database's own code (on
+    d434a2e the static COPY ... TO PROGRAM below ran, exit 0). The copy's event triggers
+    are paused while the phases run; the plan is the same."""
+    trigger = arena.render("""
+        CREATE FUNCTION on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+            COPY (SELECT 1) TO PROGRAM 'touch @CANARY_DIR@/multi_phase_scratch';
+          END IF;
+        END $$;
+        CREATE EVENT TRIGGER on_ddl ON ddl_command_end EXECUTE FUNCTION on_ddl();
+        """)
+    a, b = tmp_path / "a.sql", tmp_path / "b.sql"
+    a.write_text("CREATE TABLE accounts (id int PRIMARY KEY, owner text);\n" + trigger)
+    b.write_text("CREATE TABLE accounts (id int PRIMARY KEY, holder text);\n" + trigger)
+    before = snapshot(arena)
+    for args in (("plan", "--from", str(a), "--to", str(b), "--multi-phase", "-q"),
+                 ("plan-multiphase", "--pattern", "rename_column", "--table", "accounts",
+                  "--column", "owner", "--to-name", "holder", "--from", str(a))):
+        proc = lockplane(*args)
+        assert proc.code == 0, (args[0], proc.stderr)
+        assert snapshot(arena) == before, args[0]
+
+
 def test_security_definer_is_judged_by_what_its_owner_may_do(
         owner_dsn: tuple[str, str], tmp_path: Path) -> None:
     """A SECURITY DEFINER function that writes lends its owner's rights to its callers:

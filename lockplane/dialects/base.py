@@ -566,6 +566,12 @@ class Database(ABC):
         run (they reach its files, programs or settings). None where there are none."""
         return []
 
+    def event_triggers_paused(self, statements: Sequence[str],
+                              ) -> contextlib.AbstractContextManager[None]:
+        """On a scratch copy Lockplane built: the copy's event triggers do not fire while
+        these statements run (none where the dialect has none)."""
+        return contextlib.nullcontext()
+
     def function_effects(self, statements: Sequence[str], defined: Sequence[str],
                          rewrites: bool = False,
                          writes: Sequence[tuple[str | None, str]] = ()) -> list[str]:

@@ -117,7 +117,9 @@ def _run(db: Database, plan: Plan) -> None:
         raise SafetyRefusal(f"multi-phase planning: {exc.message.split(': applied,')[0]}: "
                             "run on the scratch copy, that code would run with this "
                             "connection's privileges") from None
-    with session_settings(db, opts):
+    # (the copy's event triggers, which may be a schema file's, do not fire on its DDL)
+    with session_settings(db, opts), db.event_triggers_paused(
+            [sql for step in plan.steps for sql in step.sql]):
         for group in group_steps(plan.steps):
             run_group(db, group, opts)
 

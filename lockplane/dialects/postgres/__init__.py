@@ -542,6 +542,34 @@ class PostgresDatabase(Database):
 
         return privileged_calls(self, statements)
 
+    @contextlib.contextmanager
+    def event_triggers_paused(self, statements: Sequence[str]) -> Iterator[None]:
+        """The copy's enabled event triggers are disabled while ``statements`` run, and
+        enabled again as they were (those the statements themselves drop or alter are
+        left as the statements leave them). A scratch copy is built from a schema that
+        may come from a file: on d434a2e 'plan --from a.sql --to b.sql --multi-phase'
+        built the copy with a.sql's event trigger, whose function ran a static COPY ...
+        TO PROGRAM as the planning superuser on the phases' DDL (a database's own event
+        trigger is judged only where it reaches what the plan redefines)."""
+        from .privileged import _event_trigger_target, _parsed
+
+        touched = {_event_trigger_target(stmt) for stmt in _parsed(statements)}
+        states = {name: state for name, state in self.query(
+            "SELECT evtname, evtenabled FROM pg_event_trigger WHERE evtenabled <> 'D'")
+            if name not in touched}
+        for name in states:
+            self.execute(f"ALTER EVENT TRIGGER {self.dialect.quote(name)} DISABLE")
+        try:
+            yield
+        finally:
+            again = {"O": "ENABLE", "A": "ENABLE ALWAYS", "R": "ENABLE REPLICA"}
+            still = {r[0] for r in self.query(
+                "SELECT evtname FROM pg_event_trigger WHERE evtenabled = 'D'")}
+            for name, state in states.items():
+                if name in still:
+                    self.execute(f"ALTER EVENT TRIGGER {self.dialect.quote(name)} "
+                                 f"{again.get(state, 'ENABLE')}")
+
     def function_effects(self, statements: Sequence[str], defined: Sequence[str],
                          rewrites: bool = False,
                          writes: Sequence[tuple[str | None, str]] = ()) -> list[str]:
