@@ -110,10 +110,14 @@ def unseen_calls(statements: Sequence[str]) -> list[str]:
     """Functions these statements call (in any schema) that run SQL given as text, read
     a relation named by a value or reach outside the database (:data:`_UNSEEN_PREFIXES`)."""
     calls = _UnseenCalls()
-    # (the whole statement, stored parts too: a domain's DEFAULT is evaluated for every
-    # row when a later step adds a column of that type, and names no function there)
     for stmt in _parsed(statements):
-        calls(stmt)
+        # A domain's DEFAULT and CHECKs are stored now and evaluated, as the applying
+        # role, for every row of a later ADD COLUMN of that type, whose SQL names no
+        # function. (A view's, trigger's, rule's or policy's functions run later as whoever
+        # uses it: stored, not judged here.)
+        for part in [stmt] if isinstance(stmt, (ast.CreateDomainStmt, ast.AlterDomainStmt)) \
+                else _evaluated(stmt):
+            calls(part)
     return sorted(calls.names)
 
 
