@@ -218,13 +218,13 @@ def settle_orphans(db: Database, wait_s: float, report: Reporter | None = None,
             done, wait = escalated.get(pid, ""), waits[pid]
             if not done and elapsed >= wait:
                 escalated[pid] = "cancel"
-                db.query("SELECT pg_cancel_backend(%s)", (pid,))
+                db.query("SELECT pg_catalog.pg_cancel_backend(%s)", (pid,))
                 orphans[pid].outcome = "cancelled"
                 say(f"cancelled session {pid} after {elapsed:.0f}s: "
                     f"{orphans[pid].statement()}")
             elif done == "cancel" and elapsed >= wait + _CANCEL_GRACE_S:
                 escalated[pid] = "terminate"
-                db.query("SELECT pg_terminate_backend(%s)", (pid,))
+                db.query("SELECT pg_catalog.pg_terminate_backend(%s)", (pid,))
                 orphans[pid].outcome = "terminated"
                 say(f"terminated session {pid}: it did not stop when cancelled")
             elif done == "terminate" and elapsed >= wait + 2 * _CANCEL_GRACE_S:

@@ -600,7 +600,7 @@ def _copy_sequences(src: psycopg.Connection[Any], dst: psycopg.Connection[Any]) 
                 positions.append((schema, name, row[0], row[1]))
     for schema, name, value, called in positions:
         try:
-            _scalar(dst, "SELECT setval(%s::regclass, %s, %s)",
+            _scalar(dst, "SELECT pg_catalog.setval(%s::regclass, %s, %s)",
                     (_ident(schema, name).as_string(dst), value, called))
         except psycopg.Error:
             pass  # not on the shadow, or out of range there

@@ -254,6 +254,31 @@ def test_cancel_blockers_after_cancels_the_reader_and_applies(pg_dsn_factory) ->
                for m in messages), messages
 
 
+def test_cancelling_runs_the_server_s_own_function(pg_dsn_factory) -> None:
+    """Lockplane's own calls name pg_catalog: a function the database holds (a plan made
+    it) that overloads pg_cancel_backend(smallint) is a closer match than the built-in's
+    integer for a pid psycopg sends as smallint (below 32768, as in containers), and ran
+    instead, as the applying superuser, on d434a2e (checked with EXPLAIN VERBOSE)."""
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    trap = ("CREATE TABLE hijacked (pid int); CREATE FUNCTION public.pg_cancel_backend("
+            "smallint) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN INSERT INTO hijacked "
+            "VALUES ($1); RETURN false; END $$;")
+    pg_exec(a, SETUP + trap)
+    pg_exec(b, WANTED + trap)
+    with connect(a) as db:
+        before = db.introspect()
+    with connect(b) as db:
+        plan = build_plan(before, db.introspect())
+    with ActiveReader(a, 60) as reader:
+        result = apply_plan(plan, a, _opts(cancel_blockers_after_s=0.5, lock_wait_budget_s=20))
+        reader.join(timeout=10)
+        assert isinstance(reader.error, psycopg.errors.QueryCanceled)
+        # (before the helper's own clean-up, which calls pg_cancel_backend as written)
+        with psycopg.connect(a) as conn:
+            assert conn.execute("SELECT count(*) FROM hijacked").fetchone() == (0,)
+    assert result.status == "applied"
+
+
 def test_lockplane_sessions_are_never_cancelled(pg_dsn_factory) -> None:
     dsn, plan = _plan(pg_dsn_factory)
     with ActiveReader(dsn, 60, app="lockplane-backfill") as reader:

@@ -446,14 +446,14 @@ class PostgresDatabase(Database):
         return ", ".join("%s" for _ in key)
 
     def try_advisory_lock(self, *key: int) -> bool:
-        return bool(self.query(f"SELECT pg_try_advisory_lock({self._key_args(key)})",
+        return bool(self.query(f"SELECT pg_catalog.pg_try_advisory_lock({self._key_args(key)})",
                                key)[0][0])
 
     def advisory_unlock(self, *key: int) -> None:
-        self.query(f"SELECT pg_advisory_unlock({self._key_args(key)})", key)
+        self.query(f"SELECT pg_catalog.pg_advisory_unlock({self._key_args(key)})", key)
 
     def advisory_xact_lock(self, *key: int) -> None:
-        self.execute(f"SELECT pg_advisory_xact_lock({self._key_args(key)})", key)
+        self.execute(f"SELECT pg_catalog.pg_advisory_xact_lock({self._key_args(key)})", key)
 
     def held_advisory_locks(self, this_database: bool = True) -> set[tuple[int, int]]:
         # Two-integer keys show as (classid, objid) with objsubid 2.

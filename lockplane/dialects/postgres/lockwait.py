@@ -145,7 +145,8 @@ class PostgresLockWatch:
     def _cancel(self, seen: list[Blocker]) -> None:
         for b in seen:
             if b.cancellable:
-                ok = self.conn.execute("SELECT pg_cancel_backend(%s)", (b.pid,)).fetchone()
+                ok = self.conn.execute("SELECT pg_catalog.pg_cancel_backend(%s)",
+                                       (b.pid,)).fetchone()
                 if ok and ok[0]:
                     with self._mutex:
                         self._cancelled.append(b)
