@@ -57,8 +57,12 @@ class CreateIndex(Change):
         return f"Create {unique}index {self.index.name} on {qualified(self.schema, self.relation)}"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
+        # An INVALID index of a partitioned table is one made ON ONLY whose partitions'
+        # copies are not all attached: built across the partitions it would be valid,
+        # and would take their equal indexes in as its own.
+        only = self.on_partitioned and not self.index.valid
         out = [index_sql(d, self.schema, self.relation, self.index,
-                         concurrently=self.concurrently)]
+                         concurrently=self.concurrently, only=only)]
         if self.index.comment:  # a new index has no comment; keep the declared one
             from .set_comment import SetComment
 

@@ -218,7 +218,7 @@ def foreign_key_def(d: Dialect, fk: ForeignKey) -> str:
 
 
 def index_sql(d: Dialect, schema: str | None, relation: str, ix: Index,
-              concurrently: bool = False) -> str:
+              concurrently: bool = False, only: bool = False) -> str:
     keys = []
     for k in ix.keys:
         if k.column is not None:
@@ -237,7 +237,9 @@ def index_sql(d: Dialect, schema: str | None, relation: str, ix: Index,
     unique = "UNIQUE " if ix.unique else ""
     conc = "CONCURRENTLY " if concurrently else ""
     method = f" USING {ix.method}" if ix.method and ix.method != "btree" else ""
-    head = (f"CREATE {unique}INDEX {conc}{d.quote(ix.name)} ON "
+    # (ONLY: a partitioned table's index without its partitions' copies, INVALID until
+    # each is attached, as CREATE INDEX ... ON ONLY leaves it)
+    head = (f"CREATE {unique}INDEX {conc}{d.quote(ix.name)} ON {'ONLY ' if only else ''}"
             f"{d.qname(schema, relation)}{method}")
     out = f"{head} ({', '.join(keys)})"
     if ix.include:
