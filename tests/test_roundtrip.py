@@ -504,6 +504,11 @@ CREATE TABLE held (id int PRIMARY KEY, n int DEFAULT "s x"."Next id"(7),
 CREATE INDEX held_next ON held (("s x"."Next id"(m))) WHERE "s x"."Next id"(id) > 1;
 """
 CALLED_FN_ROWS = "INSERT INTO held (id, m) VALUES (1, 1), (2, NULL);"
+PARTED_REFERRER = """CREATE TABLE c2 (g int PRIMARY KEY{d});
+CREATE TABLE u (k int NOT NULL, g int REFERENCES c2) PARTITION BY RANGE (k);
+CREATE TABLE u1 PARTITION OF u FOR VALUES FROM (MINVALUE) TO (10);
+CREATE TABLE u2 PARTITION OF u FOR VALUES FROM (10) TO (MAXVALUE);
+"""
 PROPERTY_FOUND_CASES: list[tuple[str, str, str]] = [
     ("retyped foreign keys made NOT VALID",
      RETYPED_FK.format(t="timestamptz", v="") + RETYPED_FK_ROWS,
@@ -533,6 +538,13 @@ PROPERTY_FOUND_CASES: list[tuple[str, str, str]] = [
     ("a function called by a CHECK, an index and a default changes its return type back",
      CALLED_FN.format(t="integer") + CALLED_FN_ROWS,
      CALLED_FN.format(t="bigint")),
+    # A column filled in batches (a new serial) on a table that a partitioned table's
+    # foreign key references: the backfill's shadow trial dropped the key and then each
+    # partition's clone of it, gone with it ('constraint ... of relation "u1" does not
+    # exist').
+    ("a backfill on a table a partitioned table's foreign key references",
+     PARTED_REFERRER.format(d="") + "INSERT INTO c2 VALUES (1), (2);"
+     " INSERT INTO u VALUES (1, 1), (20, 2);", PARTED_REFERRER.format(d=", d bigserial")),
 ]
 PG_CASES += PROPERTY_FOUND_CASES
 

@@ -138,11 +138,19 @@ def shadow_trial(db: PostgresDatabase, rb: ResolvedBackfill, stats: TableStats,
                            f"{exc.message}") from None
         shadow.stable_text_session()
         qt = d.qname(rb.schema, rb.table)
-        # Sample rows need not satisfy foreign keys on the shadow: drop those.
+        # Sample rows need not satisfy foreign keys on the shadow: drop those. A foreign
+        # key of (or to) a partitioned table has clones on the partitions, which go with
+        # it and cannot be dropped alone: each is dropped as its topmost constraint.
         fks = shadow.query(
-            "SELECT n.nspname, c.relname, k.conname FROM pg_constraint k "
+            "WITH RECURSIVE up AS ("
+            " SELECT k.oid, k.conparentid FROM pg_constraint k WHERE k.contype = 'f'"
+            " AND (k.conrelid = %s::regclass OR k.confrelid = %s::regclass)"
+            " UNION SELECT p.oid, p.conparentid FROM pg_constraint p"
+            " JOIN up ON p.oid = up.conparentid) "
+            "SELECT DISTINCT n.nspname, c.relname, k.conname FROM up "
+            "JOIN pg_constraint k ON k.oid = up.oid "
             "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE k.contype = 'f' AND (k.conrelid = %s::regclass OR k.confrelid = %s::regclass)",
+            "WHERE up.conparentid = 0",
             (qt, qt))
         for schema, table, name in fks:
             shadow.execute(f"ALTER TABLE {d.qname(schema, table)} DROP CONSTRAINT {d.quote(name)}")
