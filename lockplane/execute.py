@@ -243,7 +243,7 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
         if step.backfill:  # run by the backfill engine, not as the step's SQL
             spec = step.backfill
             runs += [f"SELECT {spec[k]}" for k in ("expression", "where") if spec.get(k)]
-        calls = db.privileged_calls(runs)
+        calls = db.privileged_calls(runs, defined)
         if calls and i not in opts.acknowledged:
             raise SafetyRefusal(
                 f"step {i} ({step.description}) calls or reads {', '.join(calls)}, which "

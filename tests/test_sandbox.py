@@ -433,6 +433,28 @@ def test_functions_a_step_evaluates_are_read_not_trusted(pg_dsn: str, tmp_path: 
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
 
 
+def test_a_function_of_the_schema_is_judged_by_its_body_not_its_name(
+        pg_dsn: str, tmp_path: Path) -> None:
+    """The functions refused by name (dblink*, lo_*, pg_read_* ...) are the server's and
+    its extensions': a function of the schema that shares a prefix (lo_total) is read like
+    any other, so one that computes a value applies and one that writes is refused for
+    what it does, not for its name (it was refused as 'reaches outside the database')."""
+    pg_exec(pg_dsn, "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+    code, err = _apply_permissive(pg_dsn, tmp_path / "pure.sql", (
+        "CREATE FUNCTION lo_total() RETURNS int LANGUAGE sql IMMUTABLE RETURN 7;\n"
+        "CREATE TABLE t (id int, n int DEFAULT lo_total());\n"))
+    assert code == 0, err
+    code, err = _apply_permissive(pg_dsn, tmp_path / "writes.sql", (
+        "CREATE FUNCTION lo_total() RETURNS int LANGUAGE sql IMMUTABLE RETURN 7;\n"
+        "CREATE FUNCTION lo_wipe() RETURNS int LANGUAGE plpgsql AS $$ BEGIN DELETE FROM t;"
+        " RETURN 1; END $$;\n"
+        "CREATE TABLE t (id int, n int DEFAULT lo_total(), m int DEFAULT lo_wipe());\n"))
+    assert code == 3 and "public.lo_wipe: DELETE" in err, err
+    assert "outside the database" not in err, err
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+
+
 def _apply_permissive(dsn: str, schema: Path, text: str) -> tuple[int, str]:
     """``apply --schema`` of ``text`` at --safety permissive: (exit code, stderr on one
     line)."""

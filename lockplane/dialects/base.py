@@ -561,9 +561,11 @@ class Database(ABC):
     dialect: Dialect
     dsn_display: str  # redacted, for messages
 
-    def privileged_calls(self, statements: Sequence[str]) -> list[str]:
+    def privileged_calls(self, statements: Sequence[str],
+                         defined: Sequence[str] = ()) -> list[str]:
         """Built-in functions these statements call that the server lets no ordinary user
-        run (they reach its files, programs or settings). None where there are none."""
+        run (they reach its files, programs or settings). None where there are none.
+        ``defined``: the plan's SQL, whose own routines are judged by their bodies."""
         return []
 
     def event_triggers_paused(self, statements: Sequence[str],

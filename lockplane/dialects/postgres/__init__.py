@@ -537,10 +537,11 @@ class PostgresDatabase(Database):
         except psycopg.Error:
             return None  # (no connection left, say): the blockers stay unknown
 
-    def privileged_calls(self, statements: Sequence[str]) -> list[str]:
+    def privileged_calls(self, statements: Sequence[str],
+                         defined: Sequence[str] = ()) -> list[str]:
         from .privileged import privileged_calls
 
-        return privileged_calls(self, statements)
+        return privileged_calls(self, statements, defined)
 
     @contextlib.contextmanager
     def event_triggers_paused(self, statements: Sequence[str]) -> Iterator[None]:

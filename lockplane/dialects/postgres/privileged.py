@@ -121,21 +121,43 @@ def unseen_calls(statements: Sequence[str]) -> list[str]:
     return sorted(calls.names)
 
 
-def privileged_calls(db: PostgresDatabase, statements: Sequence[str]) -> list[str]:
+def privileged_calls(db: PostgresDatabase, statements: Sequence[str],
+                     defined: Sequence[str] = ()) -> list[str]:
     """The built-in functions these statements call, and the system relations they read
     when they run, that PUBLIC may not use: run with this session's privileges, a value
     read from ``pg_authid`` (password hashes), ``pg_statistic`` (samples of every
     column) or ``pg_file_settings`` lands in rows others can read, or in an error. And
     the functions that run or reach what no parse of the statements sees
-    (:func:`unseen_calls`), whoever may run them."""
+    (:func:`unseen_calls`), whoever may run them: built-in or an extension's, not the
+    database's own or the plan's (``defined``: its SQL) that merely share a prefix
+    (lo_total), whose bodies function_effects reads."""
+    unseen = set(unseen_calls(statements))
+    unseen -= _own_routine_names(db, unseen, defined)
     return sorted(set(privileged_names(db, called_builtins(statements)))
                   | {_UNSEEN_SETTINGS if name == "set_config" else
                      f"{name} (it acts on the server beyond the statement's tables)"
                      if name.startswith(_UNSEEN_PREFIXES[_SERVER_WIDE:]) else
                      f"{name} (it runs a query given as text, reads a relation named by a "
                      "value or reaches outside the database)"
-                     for name in unseen_calls(statements)}) + [
+                     for name in unseen}) + [
         f"{name} (a system relation)" for name in closed_reads(db, statements)]
+
+
+def _own_routine_names(db: PostgresDatabase, names: set[str],
+                       defined: Sequence[str]) -> set[str]:
+    """Of ``names``, those that no built-in (pg_catalog) or extension function has, and
+    that a routine of the database or of ``defined`` has. A name no function has yet
+    (an extension the same plan creates) is not one."""
+    if not names:
+        return set()
+    rows = db.query(
+        "SELECT p.proname, n.nspname = 'pg_catalog' OR EXISTS (SELECT 1 FROM pg_depend d"
+        "  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')"
+        " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE p.proname = ANY(%s)", (sorted(names),))
+    system = {r[0] for r in rows if r[1]}
+    own = {r[0] for r in rows if not r[1]} | {d.name for d in _definitions(defined)}
+    return (own & names) - system
 
 
 def closed_reads(db: PostgresDatabase, statements: Sequence[str]) -> list[str]:
