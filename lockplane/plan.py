@@ -291,7 +291,28 @@ def recreate_dependents(changes: list[Change], before: Schema,
             out += redo
             dropped.add(obj)
             stack.append(obj)
+    _readers_left_to_the_plan(out, dropped)
     return out + _table_parts_calling_recreated(out, before, after)
+
+
+def _readers_left_to_the_plan(changes: list[Change], dropped: set[ObjectKey]) -> None:
+    """An enum recreated (or the undo of a value added) drops and makes again the views
+    and routines that read it; those the plan drops and makes again itself (over a
+    column that changes type, say) are left to the plan's own steps: the enum's step
+    would drop one already gone, or its undo one not yet made again ("function ... does
+    not exist")."""
+    from .changes.add_enum_value import AddEnumValue
+    from .changes.create_function import function_key
+    from .changes.recreate_enum import RecreateEnum
+    from .model import View
+
+    def key(r: Any) -> ObjectKey:
+        return ("relation", r.schema_ or "", r.name, "") if isinstance(r, View) \
+            else function_key(r)
+
+    for c in changes:
+        if isinstance(c, AddEnumValue | RecreateEnum) and c.readers:
+            c.readers = [r for r in c.readers if key(r) not in dropped]
 
 
 def _table_parts_calling_recreated(changes: list[Change], before: Schema,

@@ -504,6 +504,11 @@ CREATE TABLE held (id int PRIMARY KEY, n int DEFAULT "s x"."Next id"(7),
 CREATE INDEX held_next ON held (("s x"."Next id"(m))) WHERE "s x"."Next id"(id) > 1;
 """
 CALLED_FN_ROWS = "INSERT INTO held (id, m) VALUES (1, 1), (2, NULL);"
+ENUM_READ = """CREATE TYPE mood AS ENUM ('new'{v});
+CREATE TABLE "check" (n {t}, m mood DEFAULT 'new');
+CREATE FUNCTION all_checks(r "check") RETURNS SETOF "check" LANGUAGE sql STABLE
+  BEGIN ATOMIC SELECT * FROM "check"; END;
+"""
 PARTED_REFERRER = """CREATE TABLE c2 (g int PRIMARY KEY{d});
 CREATE TABLE u (k int NOT NULL, g int REFERENCES c2) PARTITION BY RANGE (k);
 CREATE TABLE u1 PARTITION OF u FOR VALUES FROM (MINVALUE) TO (10);
@@ -545,6 +550,16 @@ PROPERTY_FOUND_CASES: list[tuple[str, str, str]] = [
     ("a backfill on a table a partitioned table's foreign key references",
      PARTED_REFERRER.format(d="") + "INSERT INTO c2 VALUES (1), (2);"
      " INSERT INTO u VALUES (1, 1), (20, 2);", PARTED_REFERRER.format(d=", d bigserial")),
+    # An enum value added (or removed) while another column of a table holding the type
+    # changes type under a routine that reads the table: the plan drops and makes the
+    # routine again around the ALTER TYPE, and the enum's step (or its undo, the enum
+    # recreated) did too, once too many ("function ... does not exist").
+    ("an enum value added as a routine over its table is recreated",
+     ENUM_READ.format(v="", t="integer") + "INSERT INTO \"check\" VALUES (1, 'new');",
+     ENUM_READ.format(v=", 'active'", t="bigint")),
+    ("an enum value removed as a routine over its table is recreated",
+     ENUM_READ.format(v=", 'active'", t="integer") + "INSERT INTO \"check\" VALUES (1, 'new');",
+     ENUM_READ.format(v="", t="bigint")),
 ]
 PG_CASES += PROPERTY_FOUND_CASES
 
