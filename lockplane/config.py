@@ -10,8 +10,11 @@
     safety = "strict"
     archive_dropped = false   # plans keep no copy of dropped rows (plan --no-archive)
 
-``scratch_database_url``: the server where desired schemas (SQL and JSON files, which
-arrive in pull requests) are loaded, away from the target's credentials;
+``shadow_database_url``: where the target's rows go for shadow checks and backfill
+trials; given in a file (this one, ``.env.NAME``), on the server of ``database_url`` only
+(see _shadow_beside_target). ``scratch_database_url``: the server where desired schemas
+(SQL and JSON files, which arrive in pull requests) are loaded, away from the target's
+credentials;
 ``allowed_extensions``: extensions such files may install there beyond those the server
 marks trusted; ``ignore``: ``lockplane drift check`` patterns of drift this environment
 accepts (see lockplane.drift.ignore); ``archive_dropped``: whether plans against it copy
@@ -157,8 +160,36 @@ def get_environment(name: str, directory: str | Path = ".") -> Environment:
     # Process environment wins, so CI can inject secrets without files.
     prefix = f"LOCKPLANE_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_"
     env.database_url = os.environ.get(prefix + "DATABASE_URL", env.database_url)
+    from_file = prefix + "SHADOW_DATABASE_URL" not in os.environ
     env.shadow_database_url = os.environ.get(prefix + "SHADOW_DATABASE_URL",
                                              env.shadow_database_url)
     env.scratch_database_url = os.environ.get(prefix + "SCRATCH_DATABASE_URL",
                                               env.scratch_database_url)
+    if from_file:
+        _shadow_beside_target(env, prefix)
     return env
+
+
+def _shadow_beside_target(env: Environment, prefix: str) -> None:
+    """A shadow database receives the target's rows (apply's shadow check copies up to
+    1,000 per table, a backfill's trial 5,000, a backup is restored there). Named by a
+    file of the repository (lockplane.toml, .env.NAME), which a pull request can change,
+    it must be on the target's own server: another server is named where the pipeline
+    runs Lockplane (--shadow-db, or the process environment)."""
+    from .dialects import get_dialect
+    from .dsn import dialect_of, looks_like_dsn, redact
+
+    shadow, target = env.shadow_database_url, env.database_url
+    if not shadow or not target or not looks_like_dsn(shadow) or not looks_like_dsn(target):
+        return
+    try:
+        kind = dialect_of(target)
+        same = dialect_of(shadow) == kind and get_dialect(kind).same_server(shadow, target)
+    except BadInput:
+        return  # (an unknown scheme is said where the URL is used)
+    if not same:
+        raise BadInput(
+            f"environment {env.name!r}: shadow_database_url {redact(shadow)} is not on the "
+            f"server of its database_url, and the target's rows are copied there; a file of "
+            f"the repository cannot send them elsewhere: give that server with --shadow-db "
+            f"or {prefix}SHADOW_DATABASE_URL in the process environment")

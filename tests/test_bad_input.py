@@ -202,6 +202,42 @@ def test_lockplane_toml_value_types(project: Path, toml: str, needle: str) -> No
         bad(lockplane(*args, cwd=project), needle)
 
 
+def test_a_repository_file_cannot_send_the_target_s_rows_to_another_server(
+        project: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shadow database receives the target's rows. lockplane.toml and .env.NAME are
+    files a pull request can change: a shadow_database_url there on another server than
+    the target's is refused before anything connects (exit 2, one line, no password), for
+    every command that reads the environment. Named in the process environment (or with
+    --shadow-db), it is the pipeline's choice."""
+    elsewhere = "postgresql://thief:s3cret@198.51.100.7:5432/loot"
+    for where in ("toml", "dotenv"):
+        if where == "toml":
+            (project / "lockplane.toml").write_text(
+                f'[environments.ci]\ndatabase_url = "{pg_dsn}"\n'
+                f'shadow_database_url = "{elsewhere}"\n')
+        else:
+            (project / "lockplane.toml").write_text(
+                f'[environments.ci]\ndatabase_url = "{pg_dsn}"\n')
+            (project / ".env.ci").write_text(f"SHADOW_DATABASE_URL={elsewhere}\n")
+        for args in (("apply", "--schema", "desired.json", "--target-environment", "ci",
+                      "--auto-approve"),
+                     ("backfill", "--target-environment", "ci", "--table", "t", "--set",
+                      "name = 'x'", "--auto-approve"),
+                     ("plan", "--from-environment", "ci", "--to", "desired.json")):
+            result = lockplane(*args, cwd=project)
+            bad(result, "shadow_database_url", "not on the server of its database_url",
+                "LOCKPLANE_CI_SHADOW_DATABASE_URL")
+            assert "s3cret" not in result.output
+    from lockplane.config import get_environment
+
+    monkeypatch.setenv("LOCKPLANE_CI_SHADOW_DATABASE_URL", elsewhere)
+    assert get_environment("ci", project).shadow_database_url == elsewhere
+    monkeypatch.delenv("LOCKPLANE_CI_SHADOW_DATABASE_URL")
+    beside = pg_dsn.rsplit("/", 1)[0] + "/ci_shadow"
+    (project / ".env.ci").write_text(f"SHADOW_DATABASE_URL={beside}\n")
+    assert get_environment("ci", project).shadow_database_url == beside
+
+
 # ---------------------------------------------------------------------------- numbers
 @pytest.mark.parametrize("args", [
     ("plan", "--from", TARGET, "--to", "desired.json", "--lock-timeout-ms", "nan"),

@@ -496,6 +496,22 @@ class Dialect(ABC):
         """Whether two DSNs of this dialect name the same database."""
         return a == b
 
+    def same_server(self, a: str, b: str) -> bool:
+        """Whether two DSNs of this dialect reach the same server (host and port; local
+        spellings of this host are one host)."""
+        from urllib.parse import urlsplit
+
+        def key(dsn: str) -> tuple[str, int | None]:
+            parts = urlsplit(dsn)
+            host = parts.hostname or ""
+            return ("local" if host in ("", "localhost", "127.0.0.1", "::1") else host,
+                    parts.port)
+
+        try:
+            return key(a) == key(b)
+        except ValueError:  # (a malformed URL fails later with its own message)
+            return a == b
+
     def database_name(self, dsn: str) -> str:
         """The database's name as an operator knows it (database, file)."""
         return dsn

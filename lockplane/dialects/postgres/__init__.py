@@ -126,18 +126,14 @@ class PostgresDialect(Dialect):
         return repr(sorted(params.items()))
 
     def same_database(self, a: str, b: str) -> bool:
-        # Local host spellings (none, localhost, loopback, a socket directory) are one host.
-        local = {"", "localhost", "127.0.0.1", "::1"}
-
-        def key(dsn: str) -> tuple[str, str, str]:
-            d = conninfo_to_dict(dsn)
-            host = str(d.get("host") or "")
-            host = "local" if host in local or host.startswith("/") else host
-            return (host, str(d.get("port") or "5432"),
-                    str(d.get("dbname") or d.get("user") or ""))
-
         try:
-            return key(a) == key(b)
+            return _server_and_database(a) == _server_and_database(b)
+        except Exception:  # noqa: BLE001 - a malformed URL fails later with its own message
+            return a == b
+
+    def same_server(self, a: str, b: str) -> bool:
+        try:
+            return _server_and_database(a)[:2] == _server_and_database(b)[:2]
         except Exception:  # noqa: BLE001 - a malformed URL fails later with its own message
             return a == b
 
@@ -590,3 +586,13 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _server_and_database(dsn: str) -> tuple[str, str, str]:
+    """(host, port, database) of a DSN; local host spellings (none, localhost, loopback,
+    a socket directory) are one host."""
+    d = conninfo_to_dict(dsn)
+    host = str(d.get("host") or "")
+    host = "local" if host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/") \
+        else host
+    return (host, str(d.get("port") or "5432"), str(d.get("dbname") or d.get("user") or ""))

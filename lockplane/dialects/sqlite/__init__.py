@@ -83,6 +83,9 @@ class SQLiteDialect(Dialect):
     def same_database(self, a: str, b: str) -> bool:
         return Path(sqlite_path(a)).resolve() == Path(sqlite_path(b)).resolve()
 
+    def same_server(self, a: str, b: str) -> bool:
+        return True  # (files of this machine)
+
     def database_name(self, dsn: str) -> str:
         return Path(sqlite_path(dsn)).name
 
