@@ -44,7 +44,7 @@ from .changes.set_comment import SetComment
 from .changes.table_hierarchy import skip_column_change
 from .changes.table_parts import table_parts
 from .dialects.base import Dialect
-from .model import Column, Schema, Table, quote_name, unchanged_tables
+from .model import Column, Index, Schema, Table, quote_name, unchanged_tables
 from .model import Sequence as SequenceObject
 
 __all__ = ["OBJECT_DIFFERS", "TABLE_PART_DIFFERS", "ObjectDiffer", "TablePartDiffer", "diff",
@@ -260,6 +260,19 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
         # invalid index wanted where a valid one exists asks for nothing.
         (b_ix, b_redo), (a_ix, a_redo) = _split(b.indexes, regen.names), _split(
             a.indexes, regen.names)
+        # An index the server rebuilds from its printed text when a column's type or
+        # collation changes (ALTER COLUMN ... TYPE) may read back otherwise: an IN list
+        # over varchar in its predicate becomes a cast ARRAY, a key's COLLATE equal to
+        # the column's new collation is no longer printed and the key takes the
+        # column's next one (the rollback's). Dropped before and built after, as
+        # declared, both ways.
+        retyped = _retyped_columns(b, a) if d.sql_family == "postgres" else set()
+        if retyped:
+            names = {ix.name for ix in (*b_ix, *a_ix) if _rebuilt_inexactly(ix, retyped)}
+            b_redo += [ix for ix in b_ix if ix.name in names]
+            a_redo += [ix for ix in a_ix if ix.name in names]
+            b_ix = [ix for ix in b_ix if ix.name not in names]
+            a_ix = [ix for ix in a_ix if ix.name not in names]
         changed, dropped, added = match_named(b_ix, a_ix, "comment")
         dropped += b_redo
         added += a_redo
@@ -329,6 +342,24 @@ _TOUCHES: tuple[tuple[type, str, str], ...] = (
     (DropIndex, "index", "index"), (CreateIndex, "index", "index"),
     (DropConstraint, "constraint", "constraint"), (AddConstraint, "constraint", "constraint"),
     (DropForeignKey, "fk", "constraint"), (AddForeignKey, "fk", "constraint"))
+
+
+def _retyped_columns(b: Table, a: Table) -> set[str]:
+    """Columns of both whose type or collation changes."""
+    old = {c.name: c for c in b.columns}
+    return {c.name for c in a.columns if (o := old.get(c.name)) is not None
+            and (o.type, o.collation) != (c.type, c.collation)}
+
+
+def _rebuilt_inexactly(ix: Index, columns: set[str]) -> bool:
+    """Whether ALTER COLUMN TYPE of ``columns`` may rebuild ``ix`` otherwise than declared:
+    it uses one of them and has an expression or a predicate (over any column: the whole
+    index is rebuilt from its text), or a key on one with its own collation or operator
+    class."""
+    if not mentions_any(ix, columns):
+        return False
+    return ix.where is not None or any(k.expression is not None for k in ix.keys) or any(
+        k.column in columns and bool(k.collation or k.opclass) for k in ix.keys)
 
 
 def _split(items: Sequence[T], names: set[str]) -> tuple[list[T], list[T]]:

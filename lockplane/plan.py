@@ -702,6 +702,7 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
     (changes.swap_constraint), so the rule is enforced at every moment."""
     from .changes.add_constraint import AddConstraint, backing_index
     from .changes.add_foreign_key import AddForeignKey
+    from .changes.alter_column import AlterColumn
     from .changes.create_index import CreateIndex
     from .changes.drop_constraint import DropConstraint
     from .changes.drop_foreign_key import DropForeignKey
@@ -718,11 +719,20 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
     # Nor can an index or CHECK calling a routine the plan drops (or drops and creates
     # again): the drop is refused while it stands.
     lost = _columns_dropped(changes)
+    # An index over a column that changes type is dropped before the ALTER and built
+    # after it, as diff.py asks: built under a temporary name and swapped in, its undo
+    # would come before the rollback's ALTER, which rebuilds it from its printed text.
+    retyped: dict[tuple[str, str], set[str]] = {}
+    for c in changes:
+        if isinstance(c, AlterColumn) and c.table_key() is not None and (
+                c.before.type, c.before.collation) != (c.after.type, c.after.collation):
+            retyped.setdefault(c.table_key(), set()).add(c.after.name)  # type: ignore[arg-type]
     routines = [k for c in changes for k in c.objects_dropped() if k[0] == "function"]
     drops: dict[tuple[Any, ...], Change] = {}
     for c in changes:
         if isinstance(c, DropIndex) and c.index.valid and not _uses(
-                c.index, lost.get(c.table_key() or ("", ""), set())) \
+                c.index, lost.get(c.table_key() or ("", ""), set())
+                | retyped.get(c.table_key() or ("", ""), set())) \
                 and not _calls_any(routines, c.index.where,
                                    *(k.expression for k in c.index.keys)):
             drops[key(c, c.index.name)] = c

@@ -560,6 +560,22 @@ PROPERTY_FOUND_CASES: list[tuple[str, str, str]] = [
     ("an enum value removed as a routine over its table is recreated",
      ENUM_READ.format(v=", 'active'", t="integer") + "INSERT INTO \"check\" VALUES (1, 'new');",
      ENUM_READ.format(v="", t="bigint")),
+    # ALTER COLUMN ... TYPE rebuilds the table's indexes over the column from their
+    # printed text, which may read back otherwise: a key's COLLATE equal to the column's
+    # new collation is not printed (the rollback's ALTER then gave the key the old
+    # default collation), an IN list over varchar in the predicate becomes a cast
+    # ARRAY. Such an index is dropped before the ALTER and built after it, both ways.
+    ("a column takes the collation of an index key that names it",
+     'CREATE TABLE ix (id int, s text NOT NULL); CREATE UNIQUE INDEX ix_s ON ix (s COLLATE "C");'
+     " INSERT INTO ix VALUES (1, 'a'), (2, 'b');",
+     'CREATE TABLE ix (id int, s text COLLATE "C" NOT NULL);'
+     ' CREATE UNIQUE INDEX ix_s ON ix (s COLLATE "C");'),
+    ("a retyped column under an index with an IN list over varchar",
+     "CREATE TABLE ix (at timestamptz, v varchar(40));"
+     " CREATE INDEX ix_at ON ix (at DESC) WHERE v IN ('a', 'b');"
+     " INSERT INTO ix VALUES ('2024-01-01', 'a'), (NULL, 'c');",
+     "CREATE TABLE ix (at text, v varchar(40));"
+     " CREATE INDEX ix_at ON ix (at DESC) WHERE v IN ('a', 'b');"),
 ]
 PG_CASES += PROPERTY_FOUND_CASES
 
