@@ -131,8 +131,8 @@ def _with_renames(state: Schema, mig: Migration) -> Schema:
         col.fill_with = expr
     for (schema, old), new in mig.table_renames:
         t = desired.table(schema, new)
-        assert t is not None, (schema, new)
-        t.renamed_from = old
+        if t is not None:  # (renamed aside and dropped in the same migration: no rename)
+            t.renamed_from = old
     for (schema, name), old, new in mig.value_renames:
         enum = next(e for e in desired.enums if (e.schema_, e.name) == (schema, name))
         enum.values_renamed_from[new] = old
