@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..model import Index, qualified
+from ..model import Index, Table, qualified
 from .base import (
     CHANGE_ANNOTATORS,
     NO_LOCK,
@@ -43,6 +43,10 @@ class CreateIndex(Change):
     replaces: Index | None = None
     # On a partitioned table (see DropIndex.on_partitioned): for the undo's DROP.
     on_partitioned: bool = False
+    # (partition schema, partition, name of its copy) when CREATE INDEX on the parent
+    # would take a partition's own equal index as its copy (see clones_to_attach): the
+    # index is made ON ONLY the parent, and each copy built and attached by name.
+    clones: tuple[tuple[str, str, str], ...] = ()
 
     def objects_created(self) -> tuple[ObjectKey, ...]:
         from .base import object_key
@@ -60,9 +64,15 @@ class CreateIndex(Change):
         # An INVALID index of a partitioned table is one made ON ONLY whose partitions'
         # copies are not all attached: built across the partitions it would be valid,
         # and would take their equal indexes in as its own.
-        only = self.on_partitioned and not self.index.valid
+        only = self.on_partitioned and (not self.index.valid or bool(self.clones))
         out = [index_sql(d, self.schema, self.relation, self.index,
                          concurrently=self.concurrently, only=only)]
+        if self.index.valid:
+            for part_schema, part, clone in self.clones:
+                copy = self.index.model_copy(update={"name": clone, "comment": None})
+                out += [index_sql(d, part_schema, part, copy),
+                        f"ALTER INDEX {self._qname(d)} ATTACH PARTITION "
+                        f"{d.qname(part_schema, clone)}"]
         if self.index.comment:  # a new index has no comment; keep the declared one
             from .set_comment import SetComment
 
@@ -130,7 +140,8 @@ class CreateIndex(Change):
             return [CreateIndex(self.schema, self.relation, self.replaces,
                                 replaces=self.index, rank=self.rank)]
         return [DropIndex(self.schema, self.relation, self.index,
-                          concurrently=self.concurrently, on_partitioned=self.on_partitioned)]
+                          concurrently=self.concurrently, on_partitioned=self.on_partitioned,
+                          undo_clones=self.clones)]
 
     def lock_postgres(self, d: Dialect) -> Lock:
         if self.new_relation:
@@ -197,3 +208,29 @@ def swap_indexes(changes: list[Change], before: Schema, after: Schema, d: Dialec
 
 
 CHANGE_ANNOTATORS.append(swap_indexes)
+
+
+def clones_to_attach(table: Table, ix: Index, schema: Schema) -> tuple[tuple[str, str, str], ...]:
+    """The copies of ``ix`` (an index of the partitioned ``table`` in ``schema``) to build
+    and attach by name, when CREATE INDEX on the parent would instead take a partition's
+    own index that equals it as the server compares them (keys, opclasses, collations,
+    predicate; not ASC/DESC or NULLS) for its copy, and ``schema`` keeps both. () when no
+    partition has such an index, or a partition is itself partitioned or its copy's name
+    is not known (the plain CREATE INDEX then)."""
+    from .table_hierarchy import key_of, parent_keys
+
+    parts = [t for t in schema.tables if t.partition_of and key_of(table) in parent_keys(t)]
+
+    def shape(x: Index) -> tuple[object, ...]:
+        return (x.unique, x.method, x.where, tuple(x.include), x.nulls_not_distinct,
+                tuple((k.column, k.expression, k.opclass, k.collation) for k in x.keys))
+
+    if not any(shape(own) == shape(ix) for t in parts for own in t.indexes):
+        return ()
+    out = []
+    for t in parts:
+        clone = t.clone_names.get(f"index:{ix.name}")
+        if t.partition_by or clone is None:
+            return ()
+        out.append((t.schema_ or "", t.name, clone))
+    return tuple(out)

@@ -43,6 +43,8 @@ class DropIndex(Change):
     # KEY, UNIQUE or EXCLUDE index that the server attached to this one holds it ("cannot
     # drop index ... because other objects depend on it").
     on_partitioned: bool = False
+    # The copies its undo builds and attaches by name (CreateIndex.clones).
+    undo_clones: tuple[tuple[str, str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.after_creates:
@@ -112,7 +114,8 @@ class DropIndex(Change):
         from .create_index import CreateIndex
 
         return [CreateIndex(self.schema, self.relation, self.index,
-                            concurrently=self.concurrently, on_partitioned=self.on_partitioned)]
+                            concurrently=self.concurrently, on_partitioned=self.on_partitioned,
+                            clones=self.undo_clones)]
 
     def lock_postgres(self, d: Dialect) -> Lock:
         return SHARE_UPDATE_EXCLUSIVE if self.concurrently else ACCESS_EXCLUSIVE
@@ -181,17 +184,19 @@ def note_partitioned_indexes(changes: list[Change], before: Schema, after: Schem
                              d: Dialect) -> None:
     """Index drops on a partitioned table (and index creations there, for their undo)
     know it: see DropIndex.on_partitioned."""
-    from .create_index import CreateIndex
+    from .create_index import CreateIndex, clones_to_attach
 
     for i, change in enumerate(changes):
         if isinstance(change, DropIndex):
             t = before.table(change.schema, change.relation)
+            if t is not None and t.partition_by:
+                changes[i] = replace(change, on_partitioned=True,
+                                     undo_clones=clones_to_attach(t, change.index, before))
         elif isinstance(change, CreateIndex) and change.replaces is None:
             t = after.table(change.schema, change.relation)
-        else:
-            continue
-        if t is not None and t.partition_by:
-            changes[i] = replace(change, on_partitioned=True)
+            if t is not None and t.partition_by:
+                changes[i] = replace(change, on_partitioned=True,
+                                     clones=clones_to_attach(t, change.index, after))
 
 
 def keep_foreign_key_indexes(changes: list[Change], before: Schema, after: Schema,
