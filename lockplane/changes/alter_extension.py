@@ -81,7 +81,14 @@ class AlterExtension(Change):
         return NO_LOCK  # the update script may lock what it alters; nothing predictable
 
     def assess(self, d: Dialect) -> Assessment:
-        return Assessment(Safety.REVIEW, (
-            f"Updating extension {self.after.name} runs its update script, which may change "
-            "functions and types in use and take locks of its own; it is rarely reversible.",
-        ))
+        b, a = self.before, self.after
+        texts = [f"Updating extension {a.name} runs its update script, which may change "
+                 "functions and types in use and take locks of its own; it is rarely "
+                 "reversible."]
+        if a.version and a.version != b.version:
+            texts.append(f"Where {a.name} ships no update script from the installed version "
+                         f"to {a.version} (most ship none downwards), the step drops the "
+                         "extension and creates it at that version: rows of its own "
+                         "configuration tables are lost, and privileges on its objects go "
+                         "back to their defaults.")
+        return Assessment(Safety.REVIEW, tuple(texts))
