@@ -1557,6 +1557,7 @@ class _ChunkRunner:
                         return True
                     upto = min(int(self.upper), after + self.pacer.blocks())
                     updated = sql.update(after, upto)
+                    db.restore_session_settings()  # (what the UPDATE's triggers set)
                     count = int((upto - after) * self.pacer.rows_per_block)
                     state.advance(rb.id, self.chunk, upto, count, updated, n,
                                   done=upto >= int(self.upper))
@@ -1569,6 +1570,7 @@ class _ChunkRunner:
                         return True
                     upto, count = found
                     updated = sql.update(after, upto)
+                    db.restore_session_settings()
                     # The next batch finds no key and marks the chunk done.
                     new_cursor_done = False
                     state.advance(rb.id, self.chunk, _encode_key(upto), count, updated, n,

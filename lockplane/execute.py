@@ -17,7 +17,7 @@ import getpass
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -341,6 +341,16 @@ def at_target(after: Schema, plan: Plan, skipped: list[Skipped], d: Dialect,
                                                         plan.frozen_literals, d)
 
 
+def run_statements(db: Database, statements: list[str]) -> None:
+    """A step's statements, each followed by putting back the session settings that code
+    it fired may have changed (Database.restore_session_settings): the next statement
+    and Lockplane's own SQL after it mean what they say, not what a trigger that put its
+    schema first on the search_path makes of them."""
+    for stmt in statements:
+        db.execute(stmt)
+        db.restore_session_settings(after=stmt)
+
+
 def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
               on_committed: Callable[[int], None] | None = None,
               report: Reporter | None = None,
@@ -368,8 +378,7 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                             if n := _held_back(db, current[1]):
                                 held.append(Skipped(current[0] + 1, current[1], n))
                                 continue
-                            for stmt in current[1].sql:
-                                db.execute(stmt)
+                            run_statements(db, current[1].sql)
                         db.after_transactional_group()
                         if on_committed:
                             on_committed(group[-1][0] + 1)
@@ -379,10 +388,9 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                         held.append(Skipped(current[0] + 1, current[1], n))
                     else:
                         if not current[1].cleanup_reverts_previous:
-                            for stmt in current[1].cleanup:  # leftovers of an earlier attempt
-                                db.execute(stmt)
-                        for stmt in current[1].sql:
-                            db.execute(stmt)
+                            # leftovers of an earlier attempt
+                            run_statements(db, current[1].cleanup)
+                        run_statements(db, current[1].sql)
                     if on_committed:
                         on_committed(current[0] + 1)
                 if skipped is not None:
@@ -390,6 +398,10 @@ def run_group(db: Database, group: list[tuple[int, Step]], opts: ApplyOptions,
                 return
             except errors as exc:
                 waits.end_attempt()
+                # A statement outside a transaction that failed after one that committed
+                # (and fired code) left no rollback to undo what that code set.
+                with suppress(*errors):
+                    db.restore_session_settings()
                 where = (f"step {current[0] + 1} '{current[1].description}'" if current
                          else "a step")
                 if waits.retry(exc, where):

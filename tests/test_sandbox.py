@@ -815,3 +815,130 @@ def test_what_only_a_privileged_reader_sees_is_not_copied(arena: Arena, tmp_path
         assert snapshot(arena) == before
     finally:
         other.close()
+
+
+_HIJACK = """
+    CREATE SCHEMA evil;
+    CREATE TABLE public.canary (what text);
+    -- Operators and functions Lockplane's own SQL could resolve once evil comes first.
+    CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql AS
+        $$ INSERT INTO public.canary VALUES ('now()'); SELECT pg_catalog.statement_timestamp() $$;
+    CREATE FUNCTION evil.count(anyelement) RETURNS bigint LANGUAGE sql AS
+        $$ INSERT INTO public.canary VALUES ('count()'); SELECT 1::bigint $$;
+"""
+_HIJACK_OPS = ["=", "<>", "<", ">", "<=", ">="]
+_HIJACK_TYPES = ["int4", "int8", "int2", "text"]
+
+
+def _hijack_sql() -> str:
+    out = [_HIJACK]
+    for i, op in enumerate(_HIJACK_OPS):
+        for a in _HIJACK_TYPES:
+            for b in _HIJACK_TYPES:
+                if (a == "text") != (b == "text"):
+                    continue
+                fn = f"evil.op{i}_{a}_{b}"
+                out.append(
+                    f"CREATE FUNCTION {fn}(x {a}, y {b}) RETURNS boolean LANGUAGE sql AS "
+                    f"$$ INSERT INTO public.canary VALUES ('{op}'); "
+                    f"SELECT x OPERATOR(pg_catalog.{op}) y $$;\n"
+                    f"CREATE OPERATOR evil.{op} (LEFTARG = {a}, RIGHTARG = {b}, "
+                    f"FUNCTION = {fn});")
+    return "\n".join(out)
+
+
+def test_code_a_step_fires_cannot_change_what_lockplane_s_own_sql_means(
+        pg_dsn: str, tmp_path: Path) -> None:
+    """A trigger the database already holds (its own code, not judged) puts a schema of its
+    own first on the search_path of the session that fires it: set_config(..., false),
+    and SET in a PL/pgSQL body. A backfill's batches fire it on their session, a step's
+    UPDATE on apply's: Lockplane's own SQL after them (progress and history rows, the next
+    batch's key query, the next step) must still mean pg_catalog's operators and
+    functions, not the schema's, which record each call in a canary table."""
+    pg_exec(pg_dsn, _hijack_sql() + """
+        CREATE FUNCTION hook() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM pg_catalog.set_config('search_path', 'evil, pg_catalog, public', false);
+            PERFORM pg_catalog.set_config('lock_timeout', '0', false);
+            RETURN NEW; END $$;
+        CREATE FUNCTION hook2() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            SET search_path = evil, pg_catalog, public; RETURN NEW; END $$;
+        CREATE TABLE t (id int PRIMARY KEY, n int);
+        CREATE TRIGGER t_hook BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION hook();
+        CREATE TABLE u (id int PRIMARY KEY, n int);
+        CREATE TRIGGER u_hook BEFORE UPDATE ON u FOR EACH ROW EXECUTE FUNCTION hook2();
+        INSERT INTO t SELECT g, g FROM generate_series(1, 50) g;
+        INSERT INTO u SELECT g, g FROM generate_series(1, 50) g;
+    """)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.canary")
+    schema = (_hijack_sql() + """
+        CREATE FUNCTION hook() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM pg_catalog.set_config('search_path', 'evil, pg_catalog, public', false);
+            PERFORM pg_catalog.set_config('lock_timeout', '0', false);
+            RETURN NEW; END $$;
+        CREATE FUNCTION hook2() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            SET search_path = evil, pg_catalog, public; RETURN NEW; END $$;
+        CREATE TABLE t (id int PRIMARY KEY, n int, r float DEFAULT random());
+        CREATE TRIGGER t_hook BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION hook();
+        CREATE TABLE u (id int PRIMARY KEY, n int, r float DEFAULT random());
+        CREATE TRIGGER u_hook BEFORE UPDATE ON u FOR EACH ROW EXECUTE FUNCTION hook2();
+    """)
+    code, said = _apply_permissive(pg_dsn, tmp_path / "schema.sql", schema)
+    assert code == 0, said
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT (SELECT count(*) FROM t WHERE r IS NOT NULL), "
+                            "(SELECT count(*) FROM u WHERE r IS NOT NULL)").fetchone() == (50, 50)
+        assert conn.execute("SELECT what, count(*) FROM public.canary GROUP BY what "
+                            "ORDER BY what").fetchall() == []
+
+
+def test_a_step_s_statements_and_progress_run_with_the_session_s_own_settings(
+        pg_dsn: str) -> None:
+    """The same trigger fired by a step's UPDATE on apply's own session (run_group): the
+    step's next statement, the next step of its transaction and the progress written in
+    it, and a step outside a transaction that fails after firing it, all run with the
+    search_path, role and timeouts the session was given, not those the trigger set."""
+    from lockplane.dialects import connect
+    from lockplane.execute import ApplyOptions, ExecutionFailed, run_group, session_settings
+    from lockplane.plan import Step
+
+    role = f"lockplane_attack_{secrets.token_hex(4)}"
+    pg_exec(pg_dsn, _hijack_sql() + f"""
+        CREATE ROLE {role} NOLOGIN;
+        CREATE FUNCTION hook() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM pg_catalog.set_config('search_path', 'evil, pg_catalog, public', false);
+            PERFORM pg_catalog.set_config('lock_timeout', '0', false);
+            PERFORM pg_catalog.set_config('session_replication_role', 'replica', false);
+            PERFORM pg_catalog.set_config('role', '{role}', false);
+            RETURN NEW; END $$;
+        CREATE TABLE t (id int PRIMARY KEY, n int);
+        CREATE TRIGGER t_hook BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION hook();
+        CREATE TABLE seen (at timestamptz);
+        INSERT INTO t VALUES (1, 1), (2, 2);
+    """)
+    opts = ApplyOptions(lock_timeout_ms=1500)
+    settings: list[tuple[str, ...]] = []
+    try:
+        with connect(pg_dsn) as db, session_settings(db, opts):
+            def progress(done: int) -> None:
+                settings.append(db.query(
+                    "SELECT pg_catalog.current_setting('search_path'), current_user, "
+                    "pg_catalog.current_setting('lock_timeout'), "
+                    "pg_catalog.current_setting('session_replication_role')")[0])
+                db.query("SELECT count(*) FROM t WHERE id = 1")
+
+            run_group(db, [(0, Step(description="touch", sql=[
+                "UPDATE t SET n = n + 1", "INSERT INTO seen SELECT now()"])),
+                (1, Step(description="again", sql=["INSERT INTO seen SELECT now()"]))],
+                opts, on_committed=progress)
+            with pytest.raises(ExecutionFailed):
+                run_group(db, [(2, Step(description="outside", transactional=False, sql=[
+                    "UPDATE t SET n = n + 1", "SELECT 1 / 0"]))], opts)
+            progress(3)
+    finally:
+        pg_exec(PG_ADMIN_DSN, f"DROP ROLE IF EXISTS {role}")
+    assert settings == [('"$user", public', "postgres", "1500ms", "origin")] * 2
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM seen").fetchone() == (2,)
+        assert conn.execute("SELECT what, count(*) FROM public.canary GROUP BY what "
+                            "ORDER BY what").fetchall() == []

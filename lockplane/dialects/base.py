@@ -623,6 +623,21 @@ class Database(ABC):
         """Values' text forms and string literals independent of user settings."""
         return None
 
+    def hold_session_settings(self) -> None:
+        """Remember this session's settings that decide what Lockplane's own SQL means
+        (where names resolve, whom it runs as, how literals and values read) and what
+        guards a step (its timeouts), for restore_session_settings. No-op by default."""
+        return None
+
+    def restore_session_settings(self, after: str | None = None) -> None:
+        """Put back what hold_session_settings remembered. Code a step fires (a trigger, a
+        CHECK's or a default's function: the database's own, not judged) may have changed
+        any of them for the rest of the session; called after every statement of a step
+        and every batch, before Lockplane's own SQL. ``after``: the step's statement just
+        run (one that only sets settings is left to take effect). No-op where nothing is
+        held."""
+        return None
+
     def set_local_settings(self, lock_timeout_ms: int | None = None,
                            statement_timeout_ms: int | None = None,
                            synchronous_commit: bool | None = None) -> None:

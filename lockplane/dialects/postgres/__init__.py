@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from pglast import ast, parse_sql
+from pglast.parser import ParseError
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -32,6 +35,33 @@ MAX_TYPES = ("smallint", "integer", "bigint", "numeric", "text", "character", "d
              "timestamp", "time ", "real", "double precision", "oid")
 # The server ended the session (admin shutdown, crash shutdown, cannot connect now).
 _SESSION_GONE_SQLSTATES = ("57P01", "57P02", "57P03")
+
+@functools.lru_cache(maxsize=4096)
+def _only_sets(statement: str) -> bool:
+    """Whether a step's statement only sets session settings (the plan's own SET
+    lock_timeout before its DDL): it fires no code, and what it sets is for the next."""
+    try:
+        parsed = parse_sql(statement)
+    except ParseError:
+        return False
+    return bool(parsed) and all(isinstance(s.stmt, ast.VariableSetStmt) for s in parsed)
+
+
+# Settings that code a step fires may change for the rest of the session and that decide
+# what Lockplane's own SQL on it means: where names resolve (a schema put before
+# pg_catalog holds a now() or an = of its own), whom it runs as, whether triggers and
+# foreign keys run, how literals and values read and print, what guards the next step.
+# Held by apply and backfill sessions (Database.hold_session_settings).
+HELD_SETTINGS = (
+    "session_authorization", "role", "search_path", "session_replication_role",
+    "row_security", "standard_conforming_strings", "backslash_quote",
+    "transform_null_equals", "array_nulls", "default_text_search_config", "xmloption",
+    "client_encoding", "DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits",
+    "bytea_output", "lock_timeout", "statement_timeout",
+    "idle_in_transaction_session_timeout", "default_transaction_isolation",
+    "default_transaction_read_only", "default_transaction_deferrable",
+    "default_tablespace", "temp_tablespaces", "check_function_bodies",
+)
 
 
 class PostgresDialect(Dialect):
@@ -363,6 +393,8 @@ class PostgresDatabase(Database):
         self.dialect = dialect
         self.dsn = dsn
         self.dsn_display = redact(dsn)
+        # (names, values) of HELD_SETTINGS as hold_session_settings found them
+        self._held: tuple[list[str], list[str]] | None = None
         try:
             self.conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10,
                                         application_name=application_name)
@@ -393,10 +425,32 @@ class PostgresDatabase(Database):
         # default. Ask for ~25 s on these sessions (ignored on Unix sockets).
         self.execute("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
                      "SET tcp_keepalives_count = 3")
+        self.hold_session_settings()
 
     def stable_text_session(self) -> None:
         self.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
                      "SET standard_conforming_strings = on")
+
+    def hold_session_settings(self) -> None:
+        values = self.query(
+            "SELECT pg_catalog.current_setting(s.n) FROM pg_catalog.unnest("
+            "%s::pg_catalog.text[]) WITH ORDINALITY AS s(n, i) ORDER BY s.i",
+            (list(HELD_SETTINGS),))
+        self._held = (list(HELD_SETTINGS), [str(v) for (v,) in values])
+
+    def restore_session_settings(self, after: str | None = None) -> None:
+        held = self._held
+        if held is None or (after is not None and _only_sets(after)):
+            return
+        # Every name qualified: this statement runs under whatever search_path the code
+        # left. Session-wide (false), so that it also outlasts a SET LOCAL of that code;
+        # rows in order: the session's user before its role.
+        self.execute(
+            "SELECT pg_catalog.set_config(s.n, s.v, false) FROM ROWS FROM ("
+            "pg_catalog.unnest(%s::pg_catalog.text[]), "
+            "pg_catalog.unnest(%s::pg_catalog.text[])) WITH ORDINALITY AS s(n, v, i) "
+            "WHERE pg_catalog.current_setting(s.n) OPERATOR(pg_catalog.<>) s.v "
+            "ORDER BY s.i", held)
 
     def set_local_settings(self, lock_timeout_ms: int | None = None,
                            statement_timeout_ms: int | None = None,
@@ -415,9 +469,12 @@ class PostgresDatabase(Database):
     @contextlib.contextmanager
     def apply_session(self, lock_timeout_ms: int) -> Iterator[None]:
         self.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        self.hold_session_settings()
         try:
             yield
         finally:
+            self.restore_session_settings()
+            self._held = None
             self.execute("RESET lock_timeout")
             self.execute("RESET statement_timeout")
 
