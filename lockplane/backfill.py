@@ -1064,6 +1064,7 @@ def trial_run(shadow: Database, sql: BatchSql, rb: ResolvedBackfill,
     try:
         with shadow.transaction():
             updated = sql.update(lo, hi)
+            shadow.restore_session_settings()
         return updated, time.perf_counter() - t0
     except errors as exc:
         first = error_line(exc)

@@ -825,6 +825,10 @@ _HIJACK = """
         $$ INSERT INTO public.canary VALUES ('now()'); SELECT pg_catalog.statement_timestamp() $$;
     CREATE FUNCTION evil.count(anyelement) RETURNS bigint LANGUAGE sql AS
         $$ INSERT INTO public.canary VALUES ('count()'); SELECT 1::bigint $$;
+    CREATE FUNCTION evil.pg_wal_lsn_diff(pg_lsn, pg_lsn) RETURNS numeric LANGUAGE sql AS
+        $$ INSERT INTO public.canary VALUES ('pg_wal_lsn_diff()');
+           SELECT 1 OPERATOR(pg_catalog./) pg_catalog.starts_with(
+               pg_catalog.current_database(), 'lp_test_')::pg_catalog.int4::numeric $$;
 """
 _HIJACK_OPS = ["=", "<>", "<", ">", "<=", ">="]
 _HIJACK_TYPES = ["int4", "int8", "int2", "text"]
@@ -841,7 +845,11 @@ def _hijack_sql() -> str:
                 out.append(
                     f"CREATE FUNCTION {fn}(x {a}, y {b}) RETURNS boolean LANGUAGE sql AS "
                     f"$$ INSERT INTO public.canary VALUES ('{op}'); "
-                    f"SELECT x OPERATOR(pg_catalog.{op}) y $$;\n"
+                    # (on a copy Lockplane makes, the canary table is not the target's:
+                    # there the call fails, and so does the apply)
+                    f"SELECT 1 OPERATOR(pg_catalog./) pg_catalog.starts_with("
+                    f"pg_catalog.current_database(), 'lp_test_')::pg_catalog.int4 "
+                    f"OPERATOR(pg_catalog.=) 1 AND x OPERATOR(pg_catalog.{op}) y $$;\n"
                     f"CREATE OPERATOR evil.{op} (LEFTARG = {a}, RIGHTARG = {b}, "
                     f"FUNCTION = {fn});")
     return "\n".join(out)
@@ -888,6 +896,15 @@ def test_code_a_step_fires_cannot_change_what_lockplane_s_own_sql_means(
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT (SELECT count(*) FROM t WHERE r IS NOT NULL), "
                             "(SELECT count(*) FROM u WHERE r IS NOT NULL)").fetchone() == (50, 50)
+        assert conn.execute("SELECT what, count(*) FROM public.canary GROUP BY what "
+                            "ORDER BY what").fetchall() == []
+    # A standalone backfill: its trial on a shadow copy (which holds the trigger and the
+    # operators; called there, they fail the run) and its batches on the target.
+    proc = lockplane("backfill", "--target", pg_dsn, "--table", "t", "--set", "n = n + 1",
+                     "--auto-approve")
+    assert proc.code == 0, proc.stderr
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT sum(n) FROM t").fetchone() == (1325,)
         assert conn.execute("SELECT what, count(*) FROM public.canary GROUP BY what "
                             "ORDER BY what").fetchall() == []
 

@@ -137,6 +137,8 @@ def shadow_trial(db: PostgresDatabase, rb: ResolvedBackfill, stats: TableStats,
             raise BadInput(f"could not build a shadow copy of {db.dsn_display}'s schema: "
                            f"{exc.message}") from None
         shadow.stable_text_session()
+        # The copy holds the target's triggers, run by the trial's UPDATE on this session.
+        shadow.hold_session_settings()
         qt = d.qname(rb.schema, rb.table)
         # Sample rows need not satisfy foreign keys on the shadow: drop those. A foreign
         # key of (or to) a partitioned table has clones on the partitions, which go with
