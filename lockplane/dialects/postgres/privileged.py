@@ -316,6 +316,16 @@ class _AllCalls(Visitor):
             if isinstance(name, ast.String):
                 self.ops.add(name.sval)
 
+    def visit_LockingClause(self, ancestors: object,  # noqa: N802
+                            node: ast.LockingClause) -> None:
+        # SELECT ... FOR UPDATE / SHARE reads nothing more, and locks the rows it reads
+        # until the step's transaction ends: the application's writes to them (another
+        # table's, for a backfill's every batch) wait, or deadlock with the step.
+        strength = str(getattr(node.strength, "name", node.strength))
+        words = {"LCS_FORKEYSHARE": "KEY SHARE", "LCS_FORSHARE": "SHARE",
+                 "LCS_FORNOKEYUPDATE": "NO KEY UPDATE"}.get(strength, "UPDATE")
+        self.effects.append(f"SELECT ... FOR {words} (it locks the rows it reads)")
+
     def _writes(self, effect: str, node: ast.Node) -> None:
         self.effects.append(effect)
         rel = getattr(node, "relation", None)
