@@ -16,6 +16,8 @@ from conftest import pg_exec
 from phase_support import Db
 from test_cli import assert_one_line_error, run
 
+from lockplane.dialects import connect
+from lockplane.errors import SafetyRefusal
 from lockplane.execute import ApplyOptions
 from lockplane.model import (
     HASH_FORMAT,
@@ -523,3 +525,51 @@ def test_new_constraint_on_sqlite(tmp_path: Path, operation: str,
     assert db.query("SELECT count(*) FROM users")[0][0] == ROWS
     runner.rollback(mp, db.dsn, 0, options=PERMISSIVE, actor="tester")
     assert db.schema().hash() == before.hash()
+
+
+def test_verification_queries_are_judged_before_they_run(pg_dsn: str) -> None:
+    """A phase's verification queries run on the target as the applying role: phase 1 of
+    a new CHECK (no steps) evaluates the CHECK's expression over every row. A function it
+    calls that writes (its body changed since the plan was made) was run by verify-phase,
+    and by apply-phase's gate before phase 2's steps were checked, unjudged; now it is
+    refused before anything runs, as the step would be. A phase not applied yet is not
+    verified at all; and each query runs in a read-only transaction."""
+    pg_exec(pg_dsn, PG_SETUP + """
+CREATE TABLE wiped (n int);
+CREATE FUNCTION nonneg(v int) RETURNS boolean LANGUAGE plpgsql AS $$
+    BEGIN RETURN v >= 0; END $$;
+""")
+    db = Db("postgres", pg_dsn)
+    before = db.schema()
+    desired = before.model_copy(deep=True)
+    t = desired.table("public", "users")
+    assert t is not None
+    t.check_constraints.append(CheckConstraint(name="users_score_ok",
+                                               expression="public.nonneg(score)"))
+    desired._table_index = None
+    after = canonicalize(desired, db.ctx, where="test")
+    mp = plan_multiphase(before, after, server_dsn=pg_dsn)
+    assert [p.name for p in mp.phases] == ["fix_data", "enforce"]
+    assert "nonneg" in " ".join(v.sql for v in mp.phase(1).verification)
+    with pytest.raises(SafetyRefusal, match="phase 2 has not been applied yet"):
+        runner.verify(mp, pg_dsn, 2)
+    runner.apply_phase(mp, pg_dsn, 1, actor="tester", options=NO_SHADOW)
+    # The database's function changes after the plan was made and reviewed.
+    pg_exec(pg_dsn, """CREATE OR REPLACE FUNCTION nonneg(v int) RETURNS boolean
+        LANGUAGE plpgsql AS $$ BEGIN INSERT INTO wiped VALUES (v); RETURN v >= 0; END $$;""")
+    with pytest.raises(SafetyRefusal, match=r"phase 1's verification evaluates "
+                                            r"public\.nonneg: INSERT"):
+        runner.verify(mp, pg_dsn, 1)
+    runner.approve(mp, pg_dsn, 1, "tester", "deployed")
+    with pytest.raises(SafetyRefusal, match="phase 1's verification evaluates"):
+        runner.apply_phase(mp, pg_dsn, 2, actor="tester", options=NO_SHADOW)
+    assert db.query("SELECT count(*) FROM wiped")[0][0] == 0
+    # Not one query: refused; a query that writes through a CTE fails read-only.
+    mp.phase(1).verification[0].sql = "COPY (SELECT 1) TO STDOUT"
+    with connect(pg_dsn) as target:
+        with pytest.raises(SafetyRefusal, match="not one query: it is COPY, not a SELECT"):
+            runner._judge_checks(target, mp.phase(1))
+        result = runner._run_check(target, "writes", "WITH d AS (DELETE FROM users "
+                                   "RETURNING 1) SELECT * FROM d")
+    assert not result.passed and "read-only" in (result.error or "")
+    assert db.query("SELECT count(*) FROM users")[0][0] == ROWS

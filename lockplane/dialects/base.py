@@ -584,6 +584,11 @@ class Database(ABC):
         ``defined``: the plan's SQL, whose own routines are judged by their bodies."""
         return []
 
+    def not_one_query(self, sql: str) -> str | None:
+        """Why ``sql`` is not one query (a SELECT), in words; None when it is, or where
+        the dialect cannot tell (the read-only transaction it runs in is the guard)."""
+        return None
+
     def event_triggers_paused(self, statements: Sequence[str],
                               ) -> contextlib.AbstractContextManager[None]:
         """On a scratch copy Lockplane built: the copy's event triggers do not fire while

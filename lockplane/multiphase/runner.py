@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..dialects import connect
+from ..dialects.base import Database
 from ..errors import BadInput, SafetyRefusal
 from ..execute import ApplyOptions, ApplyResult, Reporter, apply_plan, who
 from ..integrity import check_multiphase
@@ -57,13 +58,41 @@ def verify(mp: MultiPhasePlan, dsn: str, phase: int | None = None,
         number = phase or state.completed_phases
         if number < 1:
             raise BadInput("no phase has been applied yet: nothing to verify")
+        if number > state.completed_phases:
+            # Its queries name what its steps make, and nothing of the phase has been
+            # checked against this database yet (apply-phase does that first).
+            raise SafetyRefusal(f"phase {number} has not been applied yet "
+                                f"({state.completed_phases}/{state.total_phases} done): "
+                                "nothing of it to verify")
         results = _run_checks(db, mp.phase(number))
         _record_verification(store, mp, number, who(actor), results)
         return results
 
 
-def _run_checks(db: object, phase: Phase) -> list[VerificationResult]:
+def _run_checks(db: Database, phase: Phase) -> list[VerificationResult]:
+    _judge_checks(db, phase)
     return [_run_check(db, v.description, v.sql) for v in phase.verification]
+
+
+def _judge_checks(db: Database, phase: Phase) -> None:
+    """A phase's verification queries run on the target with the applying credentials,
+    as its steps do, and are judged as steps are before anything runs: one SELECT each,
+    calling nothing the server lets no ordinary user run and no function that does more
+    than compute a value. (Each then runs in a read-only transaction.)"""
+    queries = [v.sql for v in phase.verification]
+    for v in phase.verification:
+        if why := db.not_one_query(v.sql):
+            raise SafetyRefusal(f"phase {phase.phase_number} verification "
+                                f"'{v.description}' is not one query: {why}")
+    if not queries:
+        return
+    calls = db.privileged_calls(queries)
+    effects = [] if calls else db.function_effects(queries, [])
+    if calls or effects:
+        what = (f"calls or reads {', '.join(calls)}, which the server lets no ordinary "
+                "user run or read" if calls else f"evaluates {effects[0]}")
+        raise SafetyRefusal(f"phase {phase.phase_number}'s verification {what}: it would "
+                            "run with this connection's privileges")
 
 
 def _record_verification(store: PhaseStore, mp: MultiPhasePlan, number: int, actor: str,
@@ -72,9 +101,10 @@ def _record_verification(store: PhaseStore, mp: MultiPhasePlan, number: int, act
                  failed=[r.description for r in results if not r.passed] or None, **details)
 
 
-def _run_check(db: object, description: str, sql: str) -> VerificationResult:
+def _run_check(db: Database, description: str, sql: str) -> VerificationResult:
     try:
-        rows = db.query(sql)  # type: ignore[attr-defined]
+        with db.read_only():
+            rows = db.query(sql)
     except Exception as exc:  # noqa: BLE001 - a broken check is a failed check, reported
         return VerificationResult(description, sql, False, str(exc).splitlines()[0])
     return VerificationResult(description, sql, not rows)
