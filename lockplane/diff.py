@@ -23,6 +23,7 @@ from .changes.alter_column import (
     Regeneration,
     generation,
     mentions_any,
+    mentions_column,
     plan_regeneration,
 )
 from .changes.base import (  # the differ registries live there (no import cycle)
@@ -374,14 +375,17 @@ def _split(items: Sequence[T], names: set[str]) -> tuple[list[T], list[T]]:
 def _diff_columns(b: Table, a: Table, d: Dialect, regen: Regeneration) -> list[Change]:
     out: list[Change] = []
     old_cols = {c.name: c for c in b.columns}
+    retyped = _retyped_columns(b, a)
     new_names = {c.name for c in a.columns}
     for col in a.columns:
         prev = old_cols.get(col.name)
         if skip_column_change(prev, col, a):
             continue  # the parent's step does it (see changes.table_hierarchy)
         if prev is None:
-            # A generated column comes after the columns it is computed from.
-            out.append(AddColumn(b, col, rank=1 if col.generated else 0))
+            # A generated column comes after the columns it is computed from (and after
+            # their new types).
+            out.append(AddColumn(b, col, rank=1 if col.generated else 0, after_retypes=any(
+                mentions_column(col.generated, c) for c in retyped)))
         elif col.name in regen.by_base:
             continue  # dropped and added back by the steps of the columns it uses
         elif not same(prev, col, "comment", "inherited", "grants", "statistics",

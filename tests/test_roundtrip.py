@@ -576,6 +576,13 @@ PROPERTY_FOUND_CASES: list[tuple[str, str, str]] = [
      " INSERT INTO ix VALUES ('2024-01-01', 'a'), (NULL, 'c');",
      "CREATE TABLE ix (at text, v varchar(40));"
      " CREATE INDEX ix_at ON ix (at DESC) WHERE v IN ('a', 'b');"),
+    # A new generated column over a column whose type changes in the same plan comes
+    # after the ALTER TYPE (it was added first: "operator does not exist: text + integer").
+    ("a new generated column over a column that changes type",
+     "CREATE TABLE gx (id int, s text NOT NULL DEFAULT '1');"
+     " INSERT INTO gx (id, s) VALUES (1, '1'), (2, '22');",
+     "CREATE TABLE gx (id int, s integer NOT NULL DEFAULT 1,"
+     " n bigint GENERATED ALWAYS AS (s + 1) STORED);"),
 ]
 PG_CASES += PROPERTY_FOUND_CASES
 

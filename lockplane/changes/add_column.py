@@ -98,6 +98,13 @@ class AddColumn(Change):
     # Whether the server says its default rewrites the table (ask_default_rewrites);
     # None: not asked or no server answered.
     server_rewrites: bool | None = None
+    # A generated column computed from columns whose type changes in the same plan: its
+    # expression is read against their new types, so it comes after their ALTERs.
+    after_retypes: bool = False
+
+    def __post_init__(self) -> None:
+        if self.after_retypes:
+            self.order = Order.ALTER_COLUMN + 1  # type: ignore[misc]
 
     def describe(self) -> str:
         return (f"Add column {self.column.name} {self.column.type} to "
