@@ -542,6 +542,13 @@ class AlterColumn(Change):
                 + actions + [f"ADD {check_def(d, c)}"
                              + (" NOT VALID" if c.enforced and not c.valid else "")
                              for c in self.checks_added]
+        drop_identity = f"ALTER COLUMN {col} DROP IDENTITY"
+        if drop_identity in actions and b.type != a.type:
+            # (in one ALTER TABLE the server checks the new type against the identity
+            # before dropping it: "identity column type must be smallint, integer, or
+            # bigint")
+            actions.remove(drop_identity)
+            out.append(f"ALTER TABLE {t} {drop_identity}")
         if actions:
             out.append(f"ALTER TABLE {t} " + ", ".join(actions))
         if self.checks_added:
