@@ -706,7 +706,7 @@ class BatchSql:
             conds.append(self.where)
         exprs = [self.d.cast_to_column(e, t)
                  for e, t in zip(self.exprs, self.rb.types, strict=True)]
-        counts = ", ".join(f"count({e})" for e in exprs)
+        counts = ", ".join(f"{self.d.count_sql}({e})" for e in exprs)
         row = self.db.query(f"SELECT count(*), {counts} FROM {self.qt} "
                             f"WHERE {self._where(conds)}", params)[0]
         return int(row[0]), [int(c) for c in row[1:]]
@@ -1140,7 +1140,8 @@ def _check_sql(sql: BatchSql, conds: list[str]) -> str:
     if sql.where:
         conds.append(sql.where)
     exprs = [sql.d.cast_to_column(e, t) for e, t in zip(sql.exprs, sql.rb.types, strict=True)]
-    return (f"SELECT count(*), {', '.join(f'count({e})' for e in exprs)} FROM {sql.qt} "
+    counts = ", ".join(f"{sql.d.count_sql}({e})" for e in exprs)
+    return (f"SELECT count(*), {counts} FROM {sql.qt} "
             f"WHERE {' AND '.join(conds) or '1 = 1'}")
 
 

@@ -834,8 +834,11 @@ _HIJACK_OPS = ["=", "<>", "<", ">", "<=", ">="]
 _HIJACK_TYPES = ["int4", "int8", "int2", "text"]
 
 
-def _hijack_sql() -> str:
-    out = [_HIJACK]
+def _hijack_sql(count: bool = True) -> str:
+    # (count(anyelement) beside pg_catalog's count("any") makes count(x) ambiguous, an
+    # error, whatever comes first on the search_path: left out where that would answer)
+    out = [_HIJACK if count else "\n".join(
+        ln for ln in _HIJACK.splitlines() if "evil.count" not in ln and "'count()'" not in ln)]
     for i, op in enumerate(_HIJACK_OPS):
         for a in _HIJACK_TYPES:
             for b in _HIJACK_TYPES:
@@ -983,3 +986,48 @@ def test_a_function_that_locks_rows_is_not_only_reading(pg_dsn: str, tmp_path: P
                "$$ SELECT count(*)::int FROM acct $$;\n"
                "CREATE TABLE t (id int, n int DEFAULT held());\n"))
     assert code == 0, err
+
+
+def test_a_default_search_path_that_puts_a_schema_first_is_not_followed(
+        pg_dsn: str, tmp_path: Path) -> None:
+    """The sessions' starting search_path is the database's (or role's) default, which
+    code run earlier as the applying role may have set (ALTER DATABASE ... SET
+    search_path = evil, pg_catalog, public). Lockplane's sessions put pg_catalog first,
+    where it is when the search_path does not name it: an apply with backfills, whose
+    own SQL runs before and between the steps, calls none of the schema's operators."""
+    pg_exec(pg_dsn, _hijack_sql(count=False) + """
+        CREATE TABLE t (id int PRIMARY KEY, n int);
+        INSERT INTO t SELECT g, g FROM generate_series(1, 50) g;
+    """)
+    dbname = psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"]
+    pg_exec(pg_dsn, f'ALTER DATABASE "{dbname}" SET search_path = evil, pg_catalog, public')
+    code, said = _apply_permissive(pg_dsn, tmp_path / "schema.sql", _hijack_sql(False) + (
+        "CREATE TABLE t (id int PRIMARY KEY, n int, r float DEFAULT random());\n"))
+    assert code == 0, said
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute("SET search_path = pg_catalog, public")
+        assert conn.execute("SELECT count(*) FROM t WHERE r IS NOT NULL").fetchone() == (50,)
+        assert conn.execute("SELECT what, count(*) FROM public.canary GROUP BY what "
+                            "ORDER BY what").fetchall() == []
+
+
+def test_the_backfill_s_own_counts_call_the_server_s_count(pg_dsn: str) -> None:
+    """A function of the database named count, of the expression's own type, is a closer
+    match than the built-in count("any") wherever pg_catalog stands on the search_path:
+    the backfill's read-only check (count(expr) per batch) ran that aggregate, as the
+    applying role (here its step function raises). Lockplane's own SQL names
+    pg_catalog.count."""
+    pg_exec(pg_dsn, """
+        CREATE FUNCTION boom(bigint, double precision) RETURNS bigint LANGUAGE plpgsql
+            AS $$ BEGIN RAISE EXCEPTION 'public.count ran'; END $$;
+        CREATE AGGREGATE public.count(double precision) (SFUNC = boom, STYPE = bigint,
+                                                         INITCOND = '0');
+        CREATE TABLE t (id int PRIMARY KEY, r float);
+        INSERT INTO t SELECT g, NULL FROM generate_series(1, 20) g;
+    """)
+    proc = lockplane("backfill", "--target", pg_dsn, "--table", "t", "--set", "r = id * 0.5",
+                     "--auto-approve")
+    assert proc.code == 0, proc.stderr
+    assert "public.count ran" not in proc.output
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT pg_catalog.count(r) FROM t").fetchone() == (20,)

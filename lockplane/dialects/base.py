@@ -89,6 +89,9 @@ class Dialect(ABC):
     state_schema: str | None = None
     # SQL for "now" in the state tables' timestamp columns.
     now_sql: str = "CURRENT_TIMESTAMP"
+    # The aggregate that counts non-NULL values, as Lockplane's own SQL names it over a
+    # user's expression (PostgreSQL: qualified, see PostgresDialect).
+    count_sql: str = "count"
     # The server goes on running the statement of a client that died, and sessions carry
     # a name other sessions can see (PostgreSQL: application_name in pg_stat_activity):
     # a killed run's orphaned statements are found, waited for and cancelled

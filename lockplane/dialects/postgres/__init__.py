@@ -82,6 +82,10 @@ class PostgresDialect(Dialect):
     records_filled_rows = True
     archives_dropped_tables = True
     now_sql = "pg_catalog.now()"  # (Lockplane's own SQL names no function a search_path picks)
+    # A function of the database named count with the expression's own type (count(double
+    # precision)) is a closer match than the built-in count("any"), wherever pg_catalog
+    # stands on the search_path: unqualified, the backfill's checks called it.
+    count_sql = "pg_catalog.count"
     settles_orphaned_sessions = True
     has_not_valid_constraints = True
     measures_locks = True
@@ -404,6 +408,8 @@ class PostgresDatabase(Database):
         except psycopg.ProgrammingError as exc:
             raise BadInput(f"bad PostgreSQL URL {self.dsn_display}: "
                            f"{redact_for(str(exc), dsn)}") from None
+        if autocommit:  # (the sandbox's sessions run a schema file's own SET lines)
+            self._catalog_first()
 
     @property
     def server_version(self) -> int:
@@ -430,6 +436,18 @@ class PostgresDatabase(Database):
     def stable_text_session(self) -> None:
         self.execute("SET datestyle = ISO; SET intervalstyle = postgres; "
                      "SET standard_conforming_strings = on")
+
+    def _catalog_first(self) -> None:
+        # A search_path that names a schema before pg_catalog (the role's or the
+        # database's default, which code run by an earlier step may have set with ALTER
+        # ... SET) lets that schema's functions and operators stand in for the server's
+        # in Lockplane's own SQL: pg_catalog goes first, where it is when the search_path
+        # does not name it.
+        self.execute(
+            "SELECT pg_catalog.set_config('search_path', 'pg_catalog, ' OPERATOR("
+            "pg_catalog.||) pg_catalog.current_setting('search_path'), false) "
+            "WHERE (pg_catalog.current_schemas(true))[1] OPERATOR(pg_catalog.<>) "
+            "'pg_catalog'")
 
     def hold_session_settings(self) -> None:
         values = self.query(
