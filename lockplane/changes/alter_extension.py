@@ -7,16 +7,10 @@ from typing import TYPE_CHECKING
 
 from ..model import Extension
 from .base import NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+from .pg_common import dollar_quoted
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
-
-
-def _dollar(body: str) -> str:
-    tag = "$lockplane$"
-    while tag in body:
-        tag = tag[:-1] + "_$"
-    return f"{tag} {body} {tag}"
 
 
 def _update_or_reinstall(d: Dialect, b: Extension, a: Extension) -> str:
@@ -59,7 +53,7 @@ class AlterExtension(Change):
         name = d.quote(a.name)
         out = []
         if a.version != b.version and a.version:
-            out.append(f"DO {_dollar(_update_or_reinstall(d, b, a))}")
+            out.append(f"DO {dollar_quoted(_update_or_reinstall(d, b, a))}")
         elif a.version != b.version:
             out.append(f"ALTER EXTENSION {name} UPDATE")
         if a.schema_ != b.schema_ and a.schema_:

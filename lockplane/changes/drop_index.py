@@ -19,6 +19,7 @@ from .base import (
     RewriteContext,
     register,
 )
+from .pg_common import dollar_quoted
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -76,7 +77,7 @@ class DropIndex(Change):
             return [f"DROP INDEX CONCURRENTLY IF EXISTS {d.qname(self.schema, self.index.name)}"]
         if self.on_partitioned:
             body = _drop_over_partition_constraints(d, self.schema, self.index.name)
-            return [f"DO {_dollar(body)}"]
+            return [f"DO {dollar_quoted(body)}"]
         return [f"DROP INDEX {d.qname(self.schema, self.index.name)}"]
 
     def transactional(self, d: Dialect) -> bool:
@@ -149,13 +150,6 @@ class DropIndex(Change):
 
     def table_key(self) -> tuple[str, str]:
         return (self.schema, self.relation)
-
-
-def _dollar(body: str) -> str:
-    tag = "$lockplane$"
-    while tag in body:
-        tag = tag[:-1] + "_$"
-    return f"{tag} {body} {tag}"
 
 
 def _drop_over_partition_constraints(d: Dialect, schema: str, name: str) -> str:

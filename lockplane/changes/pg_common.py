@@ -24,6 +24,14 @@ NOT_NAME_TOKENS = frozenset({"SCONST", "USCONST", "BCONST", "XCONST", "ICONST", 
                              "EQUALS_GREATER", "LESS_EQUALS", "GREATER_EQUALS",
                              "NOT_EQUALS"})
 
+def dollar_quoted(body: str) -> str:
+    """``body`` between dollar quotes whose tag it does not contain (a DO block's)."""
+    tag = "$lockplane$"
+    while tag in body:
+        tag = tag[:-1] + "_$"
+    return f"{tag} {body} {tag}"
+
+
 # Privilege keywords GRANT accepts; anything else in a model is refused, never pasted.
 PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES",
                         "TRIGGER", "EXECUTE", "USAGE", "CREATE", "TEMPORARY", "TEMP",

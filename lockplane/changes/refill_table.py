@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Column, Table, qualified
 from .base import Assessment, Change, Condition, Lock, Order, Safety, register
+from .pg_common import dollar_quoted
 from .rebuild_table import autoincrement
 from .render import table_name
 
@@ -57,13 +58,6 @@ def archived_columns(table: Table) -> list[Column]:
     return [c for c in table.columns if c.generated is None]
 
 
-def _dollar(body: str) -> str:
-    tag = "$lockplane$"
-    while tag in body:
-        tag = tag[:-1] + "_$"
-    return f"{tag} {body} {tag}"
-
-
 def archive_sql_postgres(d: Dialect, table: Table) -> list[str]:
     """Copy every row of ``table`` into its archive if it has at most
     ``ARCHIVE_MAX_TABLE_ROWS`` (counting stops there); else no archive (one an earlier
@@ -77,7 +71,7 @@ def archive_sql_postgres(d: Dialect, table: Table) -> list[str]:
             f"THEN CREATE TABLE IF NOT EXISTS {name} AS SELECT {picked} FROM {src} LIMIT 0; "
             f"DELETE FROM {name}; INSERT INTO {name} SELECT {picked} FROM {src}; "
             f"ELSE DROP TABLE IF EXISTS {name}; END IF; END")
-    return [*d.archive_setup_sql(), f"DO {_dollar(body)}"]
+    return [*d.archive_setup_sql(), f"DO {dollar_quoted(body)}"]
 
 
 def _rowid(table: Table) -> str | None:
@@ -182,7 +176,7 @@ class RefillTable(Change):
                 "IF m > coalesce(pg_sequence_last_value(r.seq), (SELECT seqstart - 1 FROM "
                 "pg_sequence WHERE seqrelid = r.seq)) THEN PERFORM setval(r.seq, m); END IF; "
                 "END LOOP; END")
-        out.append(f"DO {_dollar(body)}")
+        out.append(f"DO {dollar_quoted(body)}")
         return [*out, f"DROP TABLE {self._archive(d)}"]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
