@@ -796,7 +796,8 @@ def test_what_only_a_privileged_reader_sees_is_not_copied(arena: Arena, tmp_path
     superuser sees more (every session's query text, user mappings' passwords). A fill
     runs as the applying superuser; on d434a2e this one applied (exit 0) and another
     role's last query, with the secret in it, was in every row of accounts."""
-    role = f"lockplane_attack_{secrets.token_hex(4)}"
+    # (not lockplane_attack_*: the attack tests running alongside watch those roles)
+    role = f"lockplane_reader_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
     schema = tmp_path / "schema.sql"
@@ -815,6 +816,8 @@ def test_what_only_a_privileged_reader_sees_is_not_copied(arena: Arena, tmp_path
         assert snapshot(arena) == before
     finally:
         other.close()
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 _HIJACK = """

@@ -132,6 +132,10 @@ def lock_findings(plan: Plan, tmp_path: Path, name: str) -> list[str]:
         if steps and all(_flagged_by_lockplane(s, f["rule_name"])
                          or _inside_flagged_rewrite(s) for s in steps):
             continue
+        if f["rule_name"] == "require-concurrent-index-creation" and " ON ONLY " in text:
+            # An index ON ONLY a partitioned table builds nothing (its partitions' copies
+            # are built concurrently and attached); PostgreSQL refuses CONCURRENTLY there.
+            continue
         if f["rule_name"] == "changing-column-type" and steps and all(
                 s.lock is not None and not s.lock.rewrites_table for s in steps):
             # varchar widening, varchar -> text, numeric precision up: no rewrite (tested
@@ -149,7 +153,22 @@ ALL_CASES = [(f"roundtrip: {n}", a, b) for n, a, b in PG_CASES] + LOCK_CASES + [
 def test_default_plan_has_no_squawk_lock_findings(tmp_path: Path, name: str, from_sql: str,
                                                   to_sql: str) -> None:
     plan = build_plan(_schema(from_sql), _schema(to_sql))
-    assert lock_findings(plan, tmp_path, "plan") == []
+    found = lock_findings(plan, tmp_path, "plan")
+    expected = PARTITIONED_KEYS.get(name)
+    if expected is not None:  # (what PostgreSQL has no lock-safe form for; the plan says so)
+        assert all(f.split(" at: ", 1)[1].startswith(expected) for f in found), found
+        assert any(f.rule == "add-primary-key" for s in plan.steps for f in s.findings)
+        return
+    assert found == []
+
+
+# A PRIMARY KEY added to a partitioned table is built under ACCESS EXCLUSIVE: PostgreSQL
+# has no ADD ... USING INDEX there (the lock-safe form of a plain table's key); the plan
+# classifies it (add-primary-key, review) and Squawk flags the same statement.
+PARTITIONED_KEYS = {
+    "roundtrip: partitioned index made on the parent only":
+        'ALTER TABLE "public"."meter" ADD CONSTRAINT "meter_pkey" PRIMARY KEY',
+}
 
 
 def test_no_rewrite_plan_is_what_squawk_flags(tmp_path: Path) -> None:

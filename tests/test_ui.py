@@ -107,13 +107,21 @@ def _artifacts(run_id: UUID) -> list[tuple[str, str]]:
     return [(a.key or "", str(a.data)) for a in found]
 
 
-def _logs(run_id: UUID) -> list[tuple[int, str]]:
+def _logs(run_id: UUID, until: str | None = None,
+          timeout_s: float = 15.0) -> list[tuple[int, str]]:
+    """The run's logs; ``until``: read again until one holds it (log records reach the
+    server in batches, after the pause the test waited for), at most ``timeout_s``."""
     from prefect.logging.handlers import APILogHandler
 
-    APILogHandler().flush()
-    with get_client(sync_client=True) as client:
-        return [(log.level, log.message) for log in client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        APILogHandler().flush()
+        with get_client(sync_client=True) as client:
+            logs = [(log.level, log.message) for log in client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))]
+        if until is None or any(until in m for _, m in logs) or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.25)
 
 
 def _printed_commands(md: str, run_id: UUID) -> tuple[str, str]:
@@ -159,7 +167,7 @@ def test_paused_run_in_the_browser(prefect_server: PrefectServer, tmp_path: Path
     assert len(approvals) == 1, [k for k, _ in arts]
     approve_cmd, reject_cmd = _printed_commands(approvals[0], run_id)
     assert approve_cmd.startswith(f"PREFECT_API_URL={prefect_server.api_url} lockplane ")
-    logs = [m for _, m in _logs(run_id)]
+    logs = [m for _, m in _logs(run_id, until="waiting for an operator's approval")]
     assert any("waiting for an operator's approval (up to 1 hour)" in m for m in logs), logs
     assert not any(re.search(r"\d+s\b", m) and "waiting" in m for m in logs), logs
 

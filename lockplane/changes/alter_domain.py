@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING
 
 from ..errors import BadInput
 from ..model import CheckConstraint, DomainType, ForeignKey, Function, Table, View, qualified
-from .base import ACCESS_EXCLUSIVE, NO_LOCK, Assessment, Change, Lock, Order, Safety, register
+from .base import (
+    ACCESS_EXCLUSIVE,
+    NO_LOCK,
+    Assessment,
+    Change,
+    Finding,
+    Lock,
+    Order,
+    Safety,
+    register,
+)
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -192,7 +202,9 @@ class AlterDomain(Change):
                 "not fit the new domain. A domain or composite type built on it is in the "
                 "way.",
                 "Safer: create a new domain, migrate columns to it in phases, drop the old.",
-            ))
+            ), (Finding("table-rewrite", f"Recreating domain {name} rewrites the tables of "
+                        f"its columns ({cols}) under ACCESS EXCLUSIVE.", Safety.DANGEROUS),)
+                if self.users else ())
         msgs: list[str] = []
         safety = Safety.SAFE
         if self._validates():

@@ -65,12 +65,14 @@ class CreateIndex(Change):
         # copies are not all attached: built across the partitions it would be valid,
         # and would take their equal indexes in as its own.
         only = self.on_partitioned and (not self.index.valid or bool(self.clones))
+        # (ON ONLY a partitioned table: no CONCURRENTLY there, and nothing to build; its
+        # partitions' copies are what is built concurrently, in the lock-safe form)
         out = [index_sql(d, self.schema, self.relation, self.index,
-                         concurrently=self.concurrently, only=only)]
+                         concurrently=self.concurrently and not self.clones, only=only)]
         if self.index.valid:
             for part_schema, part, clone in self.clones:
                 copy = self.index.model_copy(update={"name": clone, "comment": None})
-                out += [index_sql(d, part_schema, part, copy),
+                out += [index_sql(d, part_schema, part, copy, concurrently=self.concurrently),
                         f"ALTER INDEX {self._qname(d)} ATTACH PARTITION "
                         f"{d.qname(part_schema, clone)}"]
         if self.index.comment:  # a new index has no comment; keep the declared one
@@ -87,6 +89,12 @@ class CreateIndex(Change):
         """A build that failed or was interrupted leaves an INVALID index of this name
         (the plan was made where none existed): the executor drops it after a failure
         and before every attempt, so the step can always run again."""
+        if self.concurrently and self.clones:
+            # The parent's index takes its attached copies with it; a copy built but not
+            # attached yet is dropped on its own.
+            return [f"DROP INDEX IF EXISTS {self._qname(d)}", *(
+                f"DROP INDEX CONCURRENTLY IF EXISTS {d.qname(ps, clone)}"
+                for ps, _, clone in self.clones)]
         if self.concurrently:  # (the lock-safe form exists on PostgreSQL only)
             return [f"DROP INDEX CONCURRENTLY IF EXISTS {self._qname(d)}"]
         return []
@@ -95,6 +103,8 @@ class CreateIndex(Change):
         return d.transactional_ddl and not self.concurrently
 
     def lock_safe(self, ctx: RewriteContext) -> list[Change]:
+        if self.clones and not self.new_relation:
+            return [replace(self, concurrently=True)]  # (its partitions' copies)
         if self.new_relation or not ctx.plain_table(self.schema, self.relation):
             return [self]
         return [replace(self, concurrently=True)]
@@ -139,9 +149,10 @@ class CreateIndex(Change):
         if self.replaces is not None:
             return [CreateIndex(self.schema, self.relation, self.replaces,
                                 replaces=self.index, rank=self.rank)]
+        # (a partitioned table's index is never dropped concurrently; its copies go with it)
         return [DropIndex(self.schema, self.relation, self.index,
-                          concurrently=self.concurrently, on_partitioned=self.on_partitioned,
-                          undo_clones=self.clones)]
+                          concurrently=self.concurrently and not self.on_partitioned,
+                          on_partitioned=self.on_partitioned, undo_clones=self.clones)]
 
     def lock_postgres(self, d: Dialect) -> Lock:
         if self.new_relation:

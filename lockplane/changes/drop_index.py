@@ -114,9 +114,10 @@ class DropIndex(Change):
     def inverse(self) -> list[Change]:
         from .create_index import CreateIndex
 
+        # (its copies, when it has any to attach, are built concurrently, as a plan does)
         return [CreateIndex(self.schema, self.relation, self.index,
-                            concurrently=self.concurrently, on_partitioned=self.on_partitioned,
-                            clones=self.undo_clones)]
+                            concurrently=self.concurrently or bool(self.undo_clones),
+                            on_partitioned=self.on_partitioned, clones=self.undo_clones)]
 
     def lock_postgres(self, d: Dialect) -> Lock:
         return SHARE_UPDATE_EXCLUSIVE if self.concurrently else ACCESS_EXCLUSIVE
