@@ -35,11 +35,13 @@ from .changes.base import (  # the differ registries live there (no import cycle
     TablePartDiffer,
 )
 from .changes.create_index import CreateIndex
+from .changes.create_statistics import CreateStatistics
 from .changes.create_table import CreateTable
 from .changes.drop_column import DropColumn
 from .changes.drop_constraint import DropConstraint
 from .changes.drop_foreign_key import DropForeignKey
 from .changes.drop_index import DropIndex
+from .changes.drop_statistics import DropStatistics
 from .changes.drop_table import DropTable
 from .changes.set_comment import SetComment
 from .changes.table_hierarchy import skip_column_change
@@ -308,9 +310,6 @@ def _undo_readds(b: Table, changes: list[Change]) -> None:
     generated, and DROP COLUMN takes the table's indexes, constraints and extended
     statistics that use it: those the plan neither drops nor makes (so they stand when
     the undo runs) are made again by that undo, as ``b`` has them."""
-    from .changes.create_statistics import CreateStatistics
-    from .changes.drop_statistics import DropStatistics
-
     undone = [c for c in changes if isinstance(c, AlterColumn) and c.undo_drops_column()]
     if not undone:
         return
@@ -319,8 +318,6 @@ def _undo_readds(b: Table, changes: list[Change]) -> None:
         for kind, attr, what in _TOUCHES:
             if isinstance(c, kind):
                 touched.add((what, getattr(c, attr).name))
-        if isinstance(c, (CreateStatistics, DropStatistics)):
-            touched.add(("statistics", c.statistics.name))
     s = b.schema_ or ""
     for c in undone:
         names = {c.before.name}
@@ -342,7 +339,8 @@ def _undo_readds(b: Table, changes: list[Change]) -> None:
 _TOUCHES: tuple[tuple[type, str, str], ...] = (
     (DropIndex, "index", "index"), (CreateIndex, "index", "index"),
     (DropConstraint, "constraint", "constraint"), (AddConstraint, "constraint", "constraint"),
-    (DropForeignKey, "fk", "constraint"), (AddForeignKey, "fk", "constraint"))
+    (DropForeignKey, "fk", "constraint"), (AddForeignKey, "fk", "constraint"),
+    (DropStatistics, "statistics", "statistics"), (CreateStatistics, "statistics", "statistics"))
 
 
 def _retyped_columns(b: Table, a: Table) -> set[str]:

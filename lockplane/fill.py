@@ -220,16 +220,22 @@ def _body(comment: str) -> str | None:
     return rest.strip()
 
 
+def file_tokens(path: Path, text: str, annotation: str) -> list[Any]:
+    """A schema file's tokens, read with PostgreSQL's lexer (comments included), to place
+    its ``annotation`` comments; a file the lexer cannot read is bad input."""
+    try:
+        return list(scan(text))
+    except ParseError as exc:
+        raise BadInput(f"{path}: cannot read the file's tokens to place its {annotation} "
+                       f"comments: {exc}") from None
+
+
 def read_annotations(path: Path, text: str, dialect: str = "postgres") -> list[Declared]:
     """Every ``-- lockplane:fill-with`` comment of a schema file, with its column (its
     expression read with ``dialect``'s grammar: :func:`_checked`)."""
     if ANNOTATION not in text:
         return []
-    try:
-        tokens = scan(text)
-    except ParseError as exc:
-        raise BadInput(f"{path}: cannot read the file's tokens to place its fill-with "
-                       f"comments: {exc}") from None
+    tokens = file_tokens(path, text, "fill-with")
     found = [(t, body) for t in tokens if t.name in _COMMENTS
              and (body := _body(_word(text, t))) is not None]
     if not found:

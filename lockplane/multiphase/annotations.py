@@ -66,19 +66,13 @@ def _declared(path: Path, text: str, skip_lines: set[int], fold: bool,
     COLUMN. A comment inside a string or a dollar-quoted body is not one."""
     import bisect
 
-    from pglast.parser import ParseError, scan
-
-    from ..fill import _file_elements, _owner
+    from ..fill import _COMMENTS, _file_elements, _owner, file_tokens
 
     if _RENAMED_FROM not in text:
         return []
-    try:
-        tokens = scan(text)
-    except ParseError as exc:
-        raise BadInput(f"{path}: cannot read the file's tokens to place its renamed-from "
-                       f"comments: {exc}") from None
-    comments = [t for t in tokens if t.name in ("SQL_COMMENT", "C_COMMENT")]
-    code = [t for t in tokens if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    tokens = file_tokens(path, text, "renamed-from")
+    comments = [t for t in tokens if t.name in _COMMENTS]
+    code = [t for t in tokens if t.name not in _COMMENTS]
     elements = _file_elements(text, code)
     starts = [t.start for t in code]
     out = []
