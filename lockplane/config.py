@@ -19,7 +19,8 @@ credentials;
 marks trusted; ``ignore``: ``lockplane drift check`` patterns of drift this environment
 accepts (see lockplane.drift.ignore); ``archive_dropped``: whether plans against it copy
 dropped tables' rows and columns' values for a rollback (default true; ``plan
---archive``/``--no-archive`` decide over it).
+--archive``/``--no-archive`` decide over it); ``safety``: this environment's level, which
+this file may make stricter than the default but not looser (see default_safety).
 """
 
 from __future__ import annotations
@@ -52,12 +53,28 @@ class Environment:
     backup_storage: str | None = None
     ignore: tuple[str, ...] = ()  # drift patterns accepted (lockplane.drift.ignore)
     archive_dropped: bool = True  # plans archive dropped rows and values for a rollback
+    safety_from_pipeline: bool = False  # safety came from LOCKPLANE_<ENV>_SAFETY
 
     @property
     def default_safety(self) -> str:
-        if self.safety:
-            return self.safety
-        return "strict" if _PRODUCTION_LIKE.match(self.name) else "moderate"
+        """The level when no --safety is given: ``safety`` if set, else strict for a
+        production-like name and moderate otherwise. lockplane.toml is a file of the
+        repository, which a pull request can change: from there the level may only be
+        tightened; a looser one is named where the pipeline runs Lockplane."""
+        floor = "strict" if _PRODUCTION_LIKE.match(self.name) else "moderate"
+        level = self.safety or floor
+        if self.safety_from_pipeline or SAFETY_LEVELS.index(level) <= SAFETY_LEVELS.index(floor):
+            return level
+        raise BadInput(
+            f"environment {self.name!r}: {CONFIG_FILE} sets safety = {level!r}, looser than "
+            f"its default {floor!r}, and a file of the repository may tighten the level, not "
+            f"loosen it: pass --safety {level} or set {_env_prefix(self.name)}SAFETY where "
+            f"the pipeline runs Lockplane")
+
+
+def _env_prefix(name: str) -> str:
+    """Where the process environment names an environment's settings."""
+    return f"LOCKPLANE_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_"
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -158,7 +175,7 @@ def get_environment(name: str, directory: str | Path = ".") -> Environment:
         env.scratch_database_url = values.get("SCRATCH_DATABASE_URL",
                                               env.scratch_database_url)
     # Process environment wins, so CI can inject secrets without files.
-    prefix = f"LOCKPLANE_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_"
+    prefix = _env_prefix(name)
     env.database_url = os.environ.get(prefix + "DATABASE_URL", env.database_url)
     from_file = prefix + "SHADOW_DATABASE_URL" not in os.environ
     env.shadow_database_url = os.environ.get(prefix + "SHADOW_DATABASE_URL",
@@ -167,6 +184,11 @@ def get_environment(name: str, directory: str | Path = ".") -> Environment:
                                               env.scratch_database_url)
     if from_file:
         _shadow_beside_target(env, prefix)
+    if (safety := os.environ.get(prefix + "SAFETY")) is not None:
+        if safety not in SAFETY_LEVELS:
+            raise BadInput(f"{prefix}SAFETY must be one of {', '.join(SAFETY_LEVELS)}, "
+                           f"not {safety!r}")
+        env.safety, env.safety_from_pipeline = safety, True
     return env
 
 

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lockplane.errors import BadInput
 from tests.cli_inprocess import Result, lockplane
 
 SCHEMA = {"dialect": "sqlite", "tables": [{"name": "t", "columns": [
@@ -236,6 +237,39 @@ def test_a_repository_file_cannot_send_the_target_s_rows_to_another_server(
     beside = pg_dsn.rsplit("/", 1)[0] + "/ci_shadow"
     (project / ".env.ci").write_text(f"SHADOW_DATABASE_URL={beside}\n")
     assert get_environment("ci", project).shadow_database_url == beside
+
+
+def test_a_repository_file_cannot_loosen_the_safety_level(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lockplane.toml is a file a pull request can change: its ``safety`` may make an
+    environment stricter than its default (strict for a production-like name, else
+    moderate), not looser. A looser level is the pipeline's to give (--safety, or
+    LOCKPLANE_<ENV>_SAFETY), and is refused from the file before anything changes."""
+    from lockplane.config import get_environment
+
+    before = sqlite_state(project / "target.db")
+    (project / "lockplane.toml").write_text(
+        f'[environments.production]\ndatabase_url = "{TARGET}"\nsafety = "permissive"\n'
+        f'[environments.ci]\ndatabase_url = "{TARGET}"\nsafety = "permissive"\n'
+        f'[environments.staging]\ndatabase_url = "{TARGET}"\nsafety = "strict"\n')
+    for env, floor in (("production", "strict"), ("ci", "moderate")):
+        for args in (("apply", "plan.json", "--target-environment", env, "--auto-approve"),
+                     ("apply", "--schema", "desired.json", "--target-environment", env,
+                      "--auto-approve")):
+            bad(lockplane(*args, cwd=project), f"environment '{env}'",
+                f"safety = 'permissive', looser than its default '{floor}'",
+                f"LOCKPLANE_{env.upper()}_SAFETY")
+    assert sqlite_state(project / "target.db") == before
+    # Tightening from the file is the file's to do; the pipeline may choose any level.
+    assert get_environment("staging", project).default_safety == "strict"
+    result = lockplane("apply", "plan.json", "--target-environment", "ci", "--safety",
+                       "permissive", "--auto-approve", cwd=project)
+    assert result.code == 0, result
+    monkeypatch.setenv("LOCKPLANE_PRODUCTION_SAFETY", "permissive")
+    assert get_environment("production", project).default_safety == "permissive"
+    monkeypatch.setenv("LOCKPLANE_PRODUCTION_SAFETY", "lax")
+    with pytest.raises(BadInput, match="LOCKPLANE_PRODUCTION_SAFETY must be one of"):
+        get_environment("production", project)
 
 
 # ---------------------------------------------------------------------------- numbers

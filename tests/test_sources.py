@@ -128,6 +128,10 @@ def test_environments_and_dotenv(tmp_path: Path, pg_dsn: str,
     (tmp_path / ".env.production").write_text(f"DATABASE_URL={pg_dsn}\n# comment\n")
     prod = get_environment("production", tmp_path)
     assert prod.database_url == pg_dsn and prod.default_safety == "strict"
+    # A level looser than the default is the pipeline's to give, not lockplane.toml's.
+    with pytest.raises(BadInput, match="may tighten the level, not loosen it"):
+        get_environment("local", tmp_path).default_safety  # noqa: B018
+    monkeypatch.setenv("LOCKPLANE_LOCAL_SAFETY", "permissive")
     assert get_environment("local", tmp_path).default_safety == "permissive"
     with pytest.raises(BadInput, match="unknown environment"):
         get_environment("staging", tmp_path)
