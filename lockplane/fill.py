@@ -510,7 +510,7 @@ def declared_fills(changes: list[Change], before: Schema, after: Schema,
             if conds:
                 _check_acting(b, a, col, d)
                 fill = declared_fill(b, col, False, where=_any(conds),
-                                     keep_by=_keep_by(b, a, col.name, d))
+                                     keep_by=recorded_key(b, a, col.name, d))
                 fill.order, fill.rank = Order.ADD_CONSTRAINT, -1  # type: ignore[misc]
                 out.append(fill)
             done.add((*key, col.name))  # type: ignore[arg-type]
@@ -588,7 +588,7 @@ def declared_fill(table: Table, column: Column, new: bool,
                           fills_not_null=not column.nullable)
 
 
-def _keep_by(b: Table, a: Table | None, column: str, d: Dialect) -> list[str] | None:
+def recorded_key(b: Table, a: Table | None, column: str, d: Dialect) -> list[str] | None:
     """The key a plan's fill of the existing ``column`` records its rows by ([]: none
     the plan keeps; None: the dialect keeps no archives)."""
     if not d.records_filled_rows:
@@ -629,7 +629,7 @@ def _tighten_filled(c: Any, a: Table | None, d: Dialect) -> list[Change]:
     now = c.table.model_copy(deep=True)
     now.columns = [loose if x.name == loose.name else x for x in now.columns]
     fill = declared_fill(now, c.after, False, where=where,
-                         keep_by=_keep_by(c.table, a, c.after.name, d))
+                         keep_by=recorded_key(c.table, a, c.after.name, d))
     if loose == _plain(c.before):
         return [fill, replace(c, after=wanted)]
     return [replace(c, after=loose), fill,
@@ -675,5 +675,5 @@ def _rebuild_filled(c: Any, d: Dialect) -> list[Change]:
     rest = RebuildTable(mid, a)
     rest.referencing_tables = list(c.referencing_tables)
     return [*first, *(declared_fill(mid, col, b.column(col.name) is None, where,
-                                    keep_by=_keep_by(b, a, col.name, d))
+                                    keep_by=recorded_key(b, a, col.name, d))
                       for col, where in fills), rest]

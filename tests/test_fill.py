@@ -493,7 +493,14 @@ def test_multiphase(pg_dsn: str, tmp_path: Path, new: bool) -> None:
     assert not third["plan"]["steps"][0]["lock"]["scans_table"]
     assert third["plan"]["steps"][1]["safety"] == "multi_phase"
     if not new:
-        return  # (the same phases as a new column's, less its ADD COLUMN: run one of them)
+        # An existing column's fill records the rows it changes (by the primary key), for
+        # phase 1's rollback to put their values back.
+        fill = first["plan"]["steps"][0]
+        assert fill["backfill"]["archive"]["key"] == ["id"]
+        assert [t["kind"] for t in fill["rollback"]["then"]] == ["unfill_column"]
+        assert "Put back the values the fill replaced, by id" in str(first)
+    snapshot = "SELECT id, name, email FROM users ORDER BY id"
+    before = _rows(pg_dsn, snapshot)
     assert lockplane("apply-phase", str(mp_path), "--target", pg_dsn, "--phase", "1",
                      "--auto-approve").code == 0
     # Old code writes a NULL before the deploy: phase 2 fills it too.
@@ -511,3 +518,11 @@ def test_multiphase(pg_dsn: str, tmp_path: Path, new: bool) -> None:
     assert res.code == 0, res.output
     assert _rows(pg_dsn, "SELECT count(*) FROM information_schema.columns WHERE "
                  "table_name = 'users'") == [(3,)]
+    if not new:
+        # The rows phase 1 filled hold what they held; the row old code wrote meanwhile
+        # keeps the value phase 2 gave it (that refill records nothing).
+        assert _rows(pg_dsn, "SELECT name FROM users WHERE id = 9001") == [("anon-9001",)]
+        pg_exec(pg_dsn, "DELETE FROM users WHERE id = 9001")
+        assert _rows(pg_dsn, snapshot) == before
+        assert _rows(pg_dsn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'lockplane' "
+                     "AND tablename LIKE 'fill_%'") == [(0,)]

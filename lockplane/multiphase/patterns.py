@@ -478,7 +478,9 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
                  d: Dialect) -> list[PhaseSpec]:
     from ..changes.add_constraint import AddConstraint
     from ..changes.alter_column import AlterColumn
+    from ..changes.unfill_column import FillKeepingRows
     from ..changes.validate_constraint import ValidateConstraint
+    from ..fill import recorded_key
     from ..model import CheckConstraint
 
     declared = _target_table(after, table).column(column)
@@ -505,16 +507,26 @@ def add_not_null(before: Schema, after: Schema, table: Table, column: str,
             rebuilt.columns = [with_default if c.name == column else c
                                for c in rebuilt.columns]
             set_default = RebuildTable(table, rebuilt)
+        # The rows it fills are recorded (by the primary key the table keeps), for the
+        # phase's rollback to make them NULL again.
+        keep_by = recorded_key(table, target_table, column, d)
+        fill: Change = (
+            FillKeepingRows(table, column, wanted.default, only_null=True, archive_key=keep_by)
+            if keep_by else
+            BackfillColumn(table, column, f"COALESCE({qc}, {wanted.default})",
+                           undo_expression=None))
         first = PhaseSpec(
             name="backfill",
             description=f"Set {column}'s default to {wanted.default} and fill existing NULLs "
                         "with it in batches",
-            changes=[set_default,
-                     BackfillColumn(table, column, f"COALESCE({qc}, {wanted.default})",
-                                    undo_expression=None)],
+            changes=[set_default, fill],
             verification=[nulls],
-            rollback_description=f"Restore {column}'s previous default (filled values stay)",
-            rollback_note="rows that were NULL keep the default value they were given",
+            rollback_description=(
+                f"Make the rows the fill gave the default NULL again (by "
+                f"{', '.join(keep_by)}) and restore {column}'s previous default" if keep_by
+                else f"Restore {column}'s previous default (filled values stay)"),
+            rollback_note=(None if keep_by else
+                           "rows that were NULL keep the default value they were given"),
         )
     else:
         first = PhaseSpec(
@@ -572,7 +584,7 @@ def add_not_null_filled(after: Schema, table: Table, wanted: Column,
     from ..changes.alter_column import AlterColumn
     from ..changes.base import Order
     from ..changes.validate_constraint import ValidateConstraint
-    from ..fill import declared_fill
+    from ..fill import declared_fill, recorded_key
 
     column = wanted.name
     t, qc = d.qname(table.schema_, table.name), d.quote(column)
@@ -589,7 +601,11 @@ def add_not_null_filled(after: Schema, table: Table, wanted: Column,
             update={"default": wanted.default})))
     defaulted = wanted.default is not None and validates
     new = table.column(column) is None
-    fill = declared_fill(table, wanted, new=new)
+    # An existing column's fill records the rows it changes (where the table keeps a
+    # primary key), for the first phase's rollback to put their values back.
+    keep_by = None if new else recorded_key(table, after.table(table.schema_ or "", table.name),
+                                        column, d)
+    fill = declared_fill(table, wanted, new=new, keep_by=keep_by)
     deploy = [f"Deploy code that always writes a value to {column}."] if not defaulted else []
     specs = [PhaseSpec(
         name="backfill",
@@ -600,6 +616,9 @@ def add_not_null_filled(after: Schema, table: Table, wanted: Column,
         code_changes_required=deploy,
         verification=[nulls] if defaulted else [],
         rollback_description=(f"Drop {column}" if new else
+                              f"Put back the values the fill replaced, by "
+                              f"{', '.join(keep_by)}, and {column}'s previous default"
+                              if keep_by else
                               f"Restore {column}'s previous default (filled values stay)"),
     )]
     if not validates:
