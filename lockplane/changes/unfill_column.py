@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..model import Table, qualified
 from .backfill_column import BackfillColumn
 from .base import Assessment, Change, Condition, Lock, Order, Safety, register
+from .pg_common import dollar_quoted
 from .render import table_name
 
 if TYPE_CHECKING:
@@ -159,10 +160,7 @@ class UnfillColumn(Change):
                 f"SELECT ctid FROM {archive} LIMIT {UNFILL_BATCH_ROWS})) RETURNING *) "
                 f"UPDATE {t} SET {sets} FROM {a} WHERE {match}; "
                 f"EXIT WHEN NOT EXISTS (SELECT FROM {archive}); COMMIT; END LOOP; END")
-        tag = "$lockplane$"
-        while tag in body:
-            tag = tag[:-1] + "_$"
-        return [f"DO {tag} {body} {tag}", f"DROP TABLE {archive}"]
+        return [f"DO {dollar_quoted(body)}", f"DROP TABLE {archive}"]
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         t, archive, a = table_name(d, self.table), self._archive(d), d.quote(_ALIAS)
