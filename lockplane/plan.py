@@ -747,6 +747,7 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
             drops[key(c, ("rule", rule.name))] = c
     if not drops:
         return changes
+    around = _keys_readded_around(changes, lost, retyped)
     out: list[Change] = []
     moved: set[int] = set()
     for c in changes:
@@ -767,13 +768,23 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
             con = c.constraint
             tmp = temp_name(con.name)
             index = backing_index(con, tmp)
+            # Foreign keys referencing the old one are dropped and added back around it
+            # (add_foreign_key.readd_keys_over_replaced_keys): next to it, once the new
+            # index is built, so that the drops, the adoption and the keys added back
+            # NOT VALID are consecutive transactional steps too, one transaction. (Not
+            # so around a unique index built anew under a temporary name: the keys
+            # added back by the undo would take that index, which its undo then drops.)
+            keys = around.get((c.table_key(), frozenset(con.columns)), [])
             # The drop and the adoption are consecutive transactional steps: one
             # transaction, so the table is never without the constraint.
             out += [CreateIndex(c.table.schema_ or "", c.table.name, index, concurrently=True,
                                 rank=c.rank),
+                    *(replace(drop, rank=c.rank) for drop, _ in keys),
                     replace(old, rank=c.rank),
-                    replace(c, using_index=True, index_name=tmp)]
+                    replace(c, using_index=True, index_name=tmp),
+                    *(replace(add, rank=c.rank) for _, add in keys)]
             moved.add(id(old))
+            moved.update(id(k) for pair in keys for k in pair)
         elif isinstance(c, AddConstraint | AddForeignKey) and (new := (
                 c.fk if isinstance(c, AddForeignKey) else c.constraint)) is not None \
                 and isinstance(new, CheckConstraint | ForeignKey) and new.name \
@@ -786,6 +797,31 @@ def _replace_without_gap(changes: list[Change], ctx: RewriteContext) -> list[Cha
             out.append(c)
     # The original drops (earlier in the plan) are gone: each now runs after its twin.
     return [c for c in out if id(c) not in moved]
+
+
+def _keys_readded_around(changes: list[Change], lost: dict[tuple[str, str], set[str]],
+                         retyped: dict[tuple[str, str], set[str]],
+                         ) -> dict[tuple[Any, frozenset[str]], list[tuple[Change, Change]]]:
+    """Foreign keys the plan drops and adds back unchanged (add_foreign_key), by what they
+    reference: ((schema, table), column set) -> [(drop, add)]. Not those over columns the
+    plan drops or changes the type of on either side: those go before the ALTERs."""
+    from .changes.add_foreign_key import AddForeignKey, references
+    from .changes.drop_foreign_key import DropForeignKey
+    from .diff import same
+
+    adds = {(c.table_key(), c.fk.name): c for c in changes if isinstance(c, AddForeignKey)}
+    out: dict[tuple[Any, frozenset[str]], list[tuple[Change, Change]]] = {}
+    for c in changes:
+        if not isinstance(c, DropForeignKey) or c.table_dropped:
+            continue
+        add = adds.get((c.table_key(), c.fk.name))
+        ref = references(c.table, c.fk)
+        if add is None or not same(c.fk, add.fk, "comment", "valid") or set(c.fk.columns) & (
+                lost.get(c.table_key(), set()) | retyped.get(c.table_key(), set())) or set(
+                c.fk.referenced_columns) & (lost.get(ref, set()) | retyped.get(ref, set())):
+            continue
+        out.setdefault((ref, frozenset(c.fk.referenced_columns)), []).append((c, add))
+    return out
 
 
 def _swap_rule(add: Change, old_drop: Change, new: Any, temp: str) -> list[Change]:

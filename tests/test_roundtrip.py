@@ -591,6 +591,31 @@ PROPERTY_FOUND_CASES: list[tuple[str, str, str]] = [
 ]
 PG_CASES += PROPERTY_FOUND_CASES
 
+# A key that foreign keys reference, replaced (found by the generator: a UNIQUE NULLS NOT
+# DISTINCT made plain under the same name): the server refused its drop while they
+# depended on it ("cannot drop constraint ... because other objects depend on it"). They
+# are dropped and added back around it (NOT VALID, then validated), both ways.
+REFERENCED = """CREATE TABLE u (id int, e text NOT NULL, f int NOT NULL, {k});
+CREATE TABLE r (id int, a int, b text, CONSTRAINT r_fk FOREIGN KEY (a, b) REFERENCES u (f, e));
+"""
+REFERENCED_ROWS = ("INSERT INTO u VALUES (1, 'a', 1), (2, 'b', 2);"
+                   " INSERT INTO r VALUES (1, 1, 'a'), (2, NULL, 'b');")
+REPLACED_KEYS = [
+    ("nnd", "CONSTRAINT u_k UNIQUE NULLS NOT DISTINCT (e, f)", "CONSTRAINT u_k UNIQUE (e, f)"),
+    ("renamed", "CONSTRAINT u_k UNIQUE (e, f)", "CONSTRAINT u_k2 UNIQUE (f, e)"),
+    ("include", "CONSTRAINT u_pk PRIMARY KEY (e, f)",
+     "CONSTRAINT u_pk PRIMARY KEY (e, f) INCLUDE (id)"),
+    ("index", "id2 int); CREATE UNIQUE INDEX u_ix ON u (e, f",
+     "id2 int); CREATE UNIQUE INDEX u_ix ON u (e, f) WITH (fillfactor = 70"),
+]
+REFERENCED_KEY_CASES: list[tuple[str, str, str]] = [
+    (f"a referenced key replaced ({n}{back})", REFERENCED.format(k=x) + REFERENCED_ROWS,
+     REFERENCED.format(k=y))
+    for n, a, b in REPLACED_KEYS for back, x, y in (("", a, b), (", back", b, a))]
+PG_CASES += REFERENCED_KEY_CASES
+SINCE_15.update({c[0]: "UNIQUE NULLS NOT DISTINCT" for c in REFERENCED_KEY_CASES
+                 if "(nnd" in c[0]})
+
 # Found by the generator: a partition's own index equal to an index of its parent
 # (ASC/DESC and NULLS aside: the server does not compare them), which the desired schema
 # keeps besides the parent's copy. CREATE INDEX on the parent took the own index in as

@@ -190,16 +190,74 @@ def diff_retyped_foreign_keys(before: Schema, after: Schema, d: Dialect) -> list
     return out
 
 
+def replaced_keys(changes: list[Change]) -> dict[tuple[str, str], set[frozenset[str]]]:
+    """Per table: the column sets of the PRIMARY KEY, UNIQUE constraints and unique
+    indexes (over plain columns, not partial) that ``changes`` drop, changed or not: what
+    a foreign key referencing those columns may depend on (the server refuses the drop
+    while it does: 'cannot drop constraint ... because other objects depend on it')."""
+    from ..model import PrimaryKey, UniqueConstraint
+    from .drop_constraint import DropConstraint
+    from .drop_index import DropIndex
+
+    out: dict[tuple[str, str], set[frozenset[str]]] = {}
+    for c in changes:
+        columns: list[str] | None = None
+        if isinstance(c, DropConstraint) and isinstance(
+                c.constraint, PrimaryKey | UniqueConstraint) and not c.temporary:
+            columns = c.constraint.columns
+        elif isinstance(c, DropIndex) and c.index.unique and c.index.where is None and all(
+                k.column is not None and k.expression is None for k in c.index.keys):
+            columns = [k.column for k in c.index.keys if k.column is not None]
+        key = c.table_key()
+        if columns and key is not None:
+            out.setdefault(key, set()).add(frozenset(columns))
+    return out
+
+
+def references(table: Table, fk: ForeignKey) -> tuple[str, str]:
+    """(schema, table) that ``fk`` of ``table`` references."""
+    return (fk.referenced_schema or table.schema_ or "", fk.referenced_table)
+
+
+def readd_keys_over_replaced_keys(changes: list[Change], before: Schema, after: Schema,
+                                  d: Dialect) -> None:
+    """Drop and re-add an unchanged foreign key around the replacement of the key it
+    references (a UNIQUE made NULLS NOT DISTINCT or plain, renamed, made deferrable; a
+    unique index built again): the key depends on the referenced PRIMARY KEY, UNIQUE or
+    unique index, and the server refuses to drop that under it. Added back as
+    diff_retyped_foreign_keys adds a retyped key's: NOT VALID, then validated, in the
+    lock-safe form."""
+    if not d.alters_constraints:
+        return
+    replaced = replaced_keys(changes)
+    if not replaced:
+        return
+    from .drop_foreign_key import DropForeignKey
+
+    dropped = {(c.table.schema_ or "", c.table.name, c.fk.name) for c in changes
+               if isinstance(c, DropForeignKey)}
+
+    def on_replaced(tb: Table, fk: ForeignKey) -> bool:
+        return frozenset(fk.referenced_columns) in replaced.get(references(tb, fk), set()) \
+            and (tb.schema_ or "", tb.name, fk.name) not in dropped
+
+    for tb, fk, ta, fk_after in unchanged_foreign_keys(before, after, on_replaced,
+                                                       ignore=("valid",)):
+        changes += [DropForeignKey(tb, fk), AddForeignKey(ta, fk_after)]
+
+
 def drop_validity_of_readded_keys(changes: list[Change], before: Schema, after: Schema,
                                   d: Dialect) -> None:
     """A foreign key dropped and added back around type changes (diff_retyped_foreign_keys)
-    comes back valid or NOT VALID as wanted: the table diff's VALIDATE or NOT VALID step
-    for it would run on the key added back (and before it, the drop would not yet have
-    happened: the ALTER TYPE failed under the old key, 'cannot be implemented')."""
+    or around the key it references (readd_keys_over_replaced_keys) comes back valid or
+    NOT VALID as wanted: the table diff's VALIDATE or NOT VALID step for it would run on
+    the key added back (and before it, the drop would not yet have happened: the ALTER
+    TYPE failed under the old key, 'cannot be implemented')."""
     from .drop_foreign_key import DropForeignKey
     from .invalidate_constraint import InvalidateConstraint
     from .validate_constraint import ValidateConstraint
 
+    readd_keys_over_replaced_keys(changes, before, after, d)
     readded = {(c.table.schema_ or "", c.table.name, c.fk.name) for c in changes
                if isinstance(c, DropForeignKey) and not c.table_dropped}
     if not readded:
