@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
+from lockplane.changes.alter_column import base_type
 from lockplane.dialects import connect
 from lockplane.execute import ApplyOptions, apply_plan
 from lockplane.model import Column, Schema, Table
@@ -161,6 +162,8 @@ def roundtrip_to(from_dsn: str, desired: Schema, *, shadow: bool = False,
                 oc, nc = old_t.column(col), _renamed_column(new_t, col)
                 if nc is None or oc is None or oc.type != nc.type or nc.generated:
                     continue
+                if base_type(before, oc.type) != base_type(desired, nc.type):
+                    continue  # (a domain with a new base type: its values are converted)
                 if oc.default != nc.default and any(v is None for v in values):
                     continue
                 if nc.fill_with is not None and any(v is None for v in values):

@@ -105,12 +105,44 @@ def has_direct_cast(old: str, new: str) -> bool:
     return any(bo in f and bn in f for f in _CAST_FAMILIES)
 
 
-def cast_sql(col: str, old: str, new: str) -> str:
+def cast_sql(col: str, old: str, new: str, bases: tuple[str, str] | None = None) -> str:
     """The USING expression converting ``col`` from ``old`` to ``new``: a direct cast when
-    one exists, else through the text form (which every type has, both ways)."""
-    if has_direct_cast(old, new):
+    one exists, else through the text form (which every type has, both ways). ``bases``:
+    the two types with each domain read as its base type (base_type), whose casts a
+    domain has: numeric to a domain over integer is a direct cast (through text, '7.00'
+    is no integer)."""
+    if has_direct_cast(*(bases or (old, new))):
         return f"{col}::{new}"
     return f"{col}::text::{new}"
+
+
+def base_type(schema: Schema, type_text: str) -> str:
+    """``type_text`` with a domain of ``schema`` (or an array of one) read as its base
+    type, through domains over domains."""
+    from .pg_common import type_ref
+
+    domains = {(t.schema_ or "public", t.name): t for t in schema.domains}
+    dims = 0
+    for _ in range(len(domains)):
+        ref = type_ref(type_text)
+        dom = domains.get(ref[:2]) if ref is not None else None
+        if dom is None or ref is None:
+            break
+        dims += ref[2]
+        type_text = dom.base_type
+    return type_text + "[]" * dims
+
+
+def note_cast_types(changes: list[Change], before: Schema, after: Schema,
+                    d: Dialect) -> None:
+    """Each type change to or from a domain casts as its base type does (cast_sql)."""
+    if not before.domains and not after.domains:
+        return
+    for c in changes:
+        if isinstance(c, AlterColumn) and c.before.type != c.after.type:
+            bases = (base_type(before, c.before.type), base_type(after, c.after.type))
+            if bases != (c.before.type, c.after.type):
+                c.cast_types = bases
 
 
 def mentions_column(text: str | None, name: str) -> bool:
@@ -359,6 +391,9 @@ class AlterColumn(Change):
     # constraints and extended statistics, made again by the undo after the column
     # (diff._undo_readds). The forward step keeps them and costs no rebuild.
     undo_readds: list[Change] = field(default_factory=list, kw_only=True)
+    # (before, after) types as their casts are: a domain as its base type (set by
+    # note_cast_types when either is a domain).
+    cast_types: tuple[str, str] | None = field(default=None, kw_only=True)
 
     def describe(self) -> str:
         what = ", ".join(self.aspects()) or "definition"
@@ -496,7 +531,7 @@ class AlterColumn(Change):
         if b.type != a.type or b.collation != a.collation:
             collate = f" COLLATE {a.collation}" if a.collation else ""
             using = "" if not type_change_rewrites(b.type, a.type) or b.type == a.type \
-                else f" USING {cast_sql(col, b.type, a.type)}"
+                else f" USING {cast_sql(col, b.type, a.type, self.cast_types)}"
             actions.append(f"ALTER COLUMN {col} TYPE {a.type}{collate}{using}")
         if self.serial_created is not None and a.default is not None:
             # (nextval keeps the sequence's oid: the default reads right once renamed)
@@ -619,7 +654,8 @@ class AlterColumn(Change):
             typed = b.model_copy(update={"type": a.type})
             return [AlterColumn(self.table, b, typed, rank=self.rank,
                                 checks_dropped=self.checks_dropped,
-                                checks_added=self.checks_added),
+                                checks_added=self.checks_added,
+                                cast_types=self.cast_types),
                     *not_null_via_check(self.table, replace(
                         self, before=typed, checks_dropped=[], checks_added=[]), ctx)]
         return not_null_via_check(self.table, self, ctx)
@@ -642,7 +678,10 @@ class AlterColumn(Change):
                             serial_dropped=self.serial_created,
                             serial_created=self.serial_dropped,
                             checks_dropped=self.checks_added,
-                            checks_added=self.checks_dropped), *self.undo_readds]
+                            checks_added=self.checks_dropped,
+                            cast_types=self.cast_types and (self.cast_types[1],
+                                                            self.cast_types[0])),
+                *self.undo_readds]
 
     def rollback_note(self) -> str | None:
         if type_change_narrows(self.after.type, self.before.type):
@@ -853,3 +892,4 @@ def keep_checks_with_retypes(changes: list[Change], before: Schema, after: Schem
 
 CHANGE_ANNOTATORS.append(take_over_serials)
 CHANGE_ANNOTATORS.append(keep_checks_with_retypes)
+CHANGE_ANNOTATORS.append(note_cast_types)

@@ -132,6 +132,7 @@ class AlterDomain(Change):
         return out
 
     def _recreate_sql(self, d: Dialect) -> list[str]:
+        from .alter_column import cast_sql
         from .create_domain import create_domain_sql
         from .recreate_enum import _holder_changes, _reader_changes, aside_name
         from .render import foreign_key_def
@@ -153,8 +154,11 @@ class AlterDomain(Change):
             t, c, arr = d.qname(schema, table), d.quote(column), "[]" * dims
             if default is not None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")
-            out.append(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {new}{arr} "
-                       f"USING {c}::{new}{arr}")
+            # (cast as the base types are: a direct cast where one exists, else
+            # through text; there is no cast from integer to jsonb)
+            using = cast_sql(c, f"{d.quote(aside)}{arr}", f"{new}{arr}", (
+                self.before.base_type + arr, a.base_type + arr))
+            out.append(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {new}{arr} USING {using}")
             if default is not None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT "
                            f"{d.stored_expression(default)}")
