@@ -22,6 +22,7 @@ from .changes.alter_column import (
     AlterColumn,
     Regeneration,
     generation,
+    generation_in_place,
     mentions_any,
     mentions_column,
     plan_regeneration,
@@ -252,7 +253,7 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
         out.append(RebuildTable(b, a))
     else:
         # Generated columns dropped and added back take their indexes and constraints.
-        regen = plan_regeneration(b, a) if d.regenerates_generated_columns \
+        regen = plan_regeneration(b, a, d) if d.regenerates_generated_columns \
             else Regeneration()
         out += _diff_columns(b, a, d, regen)
         out += _diff_constraints(b, a, d, regen.names)
@@ -390,8 +391,10 @@ def _diff_columns(b: Table, a: Table, d: Dialect, regen: Regeneration) -> list[C
                       "compression"):
             # The step drops and adds the column back (or its undo does: a generated
             # column made plain comes back generated), and sets its comment again.
+            in_place = generation_in_place(prev, col, b, a, d)
             own = col.name in regen.names or (
-                d.regenerates_generated_columns and generation(prev) != generation(col))
+                d.regenerates_generated_columns and generation(prev) != generation(col)
+                and not in_place)
             # Added back generated: after the columns it is computed from change. Made
             # plain (DROP EXPRESSION): before they do, which the server refuses while it
             # is computed from them ("cannot alter type of a column used by a generated
@@ -402,7 +405,7 @@ def _diff_columns(b: Table, a: Table, d: Dialect, regen: Regeneration) -> list[C
                                    drops=regen.drops.get(col.name, []),
                                    adds=regen.adds.get(col.name, []),
                                    comments=(prev.comment, col.comment) if own else (None, None),
-                                   rank=rank))
+                                   rank=rank, in_place=in_place))
     for col in b.columns:
         if col.name not in new_names and not skip_column_change(col, None, a):
             # A generated column goes before the columns it is computed from.

@@ -647,6 +647,12 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
     server = opts.shadow_dsn or (target_dsn if d.scratch_needs_server else None)
     warnings: list[str] = []
     with d.scratch(server) as shadow:
+        shadow_major = shadow.server_major()
+        if plan.server_major is not None and shadow_major not in (None, plan.server_major):
+            # (the plan's SQL may not run there, or run otherwise than on the target)
+            raise BadInput(f"the shadow database {shadow.dsn_display} runs major version "
+                           f"{shadow_major}, the plan is for {plan.server_major}: give a "
+                           "shadow server of that version (--shadow-db) or --skip-shadow")
         if not build_shadow(shadow, live, plan.source_hash):
             warnings.append("the shadow copy of the target differs slightly from the target; "
                             "validation is approximate")
@@ -686,6 +692,7 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
     check_safety(plan, opts.safety, opts.acknowledged)
     d = get_dialect(dialect)
     with d.connect(target_dsn, create=True) as db, TaggedSession(db, "apply") as session:
+        check_server_major(plan, db)
         check_privileged_calls(db, plan, opts)
         history = History(db)
         # What a killed apply left running on the server ends before we look (crash.py).
@@ -842,6 +849,19 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
             history.finish(migration_id, "applied", hash_after, "; ".join(notes) or None)
             status = "resumed" if resume_from else "applied"
             return ApplyResult(status, migration_id, steps_run, hash_after, warnings, after)
+
+
+def check_server_major(plan: Plan, db: Database) -> None:
+    """Refuse (exit 3) a plan made for a server of another major version: its SQL may
+    use what that version has and this one lacks (PostgreSQL 17's SET EXPRESSION), or
+    leave out what it has. Before anything runs."""
+    if plan.server_major is None:
+        return
+    major = db.server_major()
+    if major is not None and major != plan.server_major:
+        raise SafetyRefusal(
+            f"plan was made for a server of major version {plan.server_major}, but "
+            f"{db.dsn_display} runs {major}: re-plan against it")
 
 
 def _unfinished(history: History, plan: Plan, pid: str) -> MigrationRecord | None:

@@ -112,7 +112,9 @@ def plan_id(plan: Plan) -> str:
     runs where) and ``hash_format`` (how those hashes were read); ``target_objects``
     when the plan has them (what a diverged apply is said to differ in: an edited list
     could hide a difference from the operator; plans written without them keep their
-    id). Not covered: ``plan_id`` and ``signature`` themselves, ``lockplane_version``
+    id); ``server_major`` when the plan has one (the servers apply accepts it for, and
+    its SQL may need that version). Not covered: ``plan_id`` and ``signature`` themselves,
+    ``lockplane_version``
     and ``$schema`` (labels that decide nothing).
     """
     content: dict[str, Any] = {
@@ -126,6 +128,8 @@ def plan_id(plan: Plan) -> str:
         content["target_objects"] = plan.target_objects
     if plan.frozen_literals:  # (how the target is compared: plans without keep their id)
         content["frozen_literals"] = plan.frozen_literals
+    if plan.server_major is not None:  # (where it may run: plans without keep their id)
+        content["server_major"] = plan.server_major
     return _digest(["lockplane.plan/1", content])
 
 

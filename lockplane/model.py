@@ -769,6 +769,10 @@ class Schema(Model):
     # ("check", schema, table). Not state either (lockplane/frozen.py compares those
     # objects without the frozen values); a schema read from a database has none.
     _frozen_literals: frozenset[tuple[str, ...]] = PrivateAttr(default=frozenset())
+    # The version of the server the schema was read from (PostgreSQL's
+    # server_version_num, 170002): a plan from it is made for that server's major
+    # (plan.build_plan, Dialect.for_server). Not state either; a file's schema has none.
+    _server_version: int | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _default_schemas(self) -> 'Schema':
@@ -880,6 +884,15 @@ class Schema(Model):
 
     def set_dependencies(self, edges: frozenset[tuple[ObjectKey, ObjectKey]]) -> None:
         self._dependencies = edges
+
+    @property
+    def server_version(self) -> int | None:
+        """The version number of the server this schema was read from; None when it was
+        not read from one (a file)."""
+        return self._server_version
+
+    def set_server_version(self, version: int | None) -> None:
+        self._server_version = version
 
     @property
     def frozen_literals(self) -> frozenset[tuple[str, ...]]:

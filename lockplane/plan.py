@@ -141,6 +141,11 @@ class Plan(PlanModel):
     lockplane_version: str | None = None
     # model.HASH_FORMAT of the Lockplane that computed the hashes (absent: 1).
     hash_format: int | None = None
+    server_major: int | None = Field(
+        None, description="the major version of the server the plan was made for (its "
+        "starting schema was read from it): its SQL may use what that version has "
+        "(PostgreSQL 17's SET EXPRESSION), and apply refuses a server of another major; "
+        "absent: SQL every supported version runs. Covered by plan_id")
     # lockplane.integrity.plan_id of this content, written with the file and checked
     # before an apply (absent: a plan of the original format, or computed in-process).
     plan_id: str | None = Field(None, description=PLAN_ID_DESCRIPTION)
@@ -589,7 +594,9 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
         check_lock_timeout(lock_timeout_ms)
     if before.dialect != after.dialect:
         raise BadInput(f"cannot plan from a {before.dialect} schema to a {after.dialect} schema")
-    d = get_dialect(name)
+    # The server the plan is for, as its starting schema was read from it (a schema
+    # from a file: not known, and the plan's SQL is what every supported version runs).
+    d = get_dialect(name).for_server(before.server_version)
     # Objects declared with a time the server freezes ('now'::timestamp) are compared
     # without it (lockplane/frozen.py): the differ sees the live one as declared.
     from .frozen import align, neutral
@@ -626,7 +633,7 @@ def build_plan(before: Schema, after: Schema, dialect: str | None = None, *,
     _note_frozen(steps, changes, after)
     return Plan(source_hash=source_hash, target_hash=target_hash, dialect=name,
                 lockplane_version=__version__, hash_format=HASH_FORMAT,
-                steps=steps,
+                server_major=d.server_major, steps=steps,
                 target_objects=target_digests(raw, after),
                 frozen_literals=sorted(list(m) for m in marks) or None)
 
@@ -924,7 +931,7 @@ def _columns_dropped(changes: list[Change]) -> dict[tuple[str, str], set[str]]:
             # primary key column: the old key must be gone first, as in the plain plan.
             names = {g.name for g, _ in c.drops}
             if c.after.nullable and not c.before.nullable or (
-                    generation(c.before) != generation(c.after)):
+                    generation(c.before) != generation(c.after) and not c.in_place):
                 names.add(c.after.name)
         if names and c.table_key() is not None:
             out.setdefault(c.table_key(), set()).update(names)  # type: ignore[arg-type]
@@ -992,7 +999,7 @@ def rollback_plan(plan: Plan, notes: list[list[str]] | None = None) -> Plan:
         steps += _then_steps(step)
     return Plan(source_hash=plan.target_hash, target_hash=plan.source_hash,
                 dialect=plan.dialect, lockplane_version=__version__,
-                hash_format=plan.hash_format, steps=steps)
+                hash_format=plan.hash_format, server_major=plan.server_major, steps=steps)
 
 
 def _then_steps(step: Step) -> list[Step]:

@@ -200,3 +200,98 @@ def test_pg18_private_scratch_server(pg_dsn: str) -> None:
         "private", version_of=pg_dsn)
     t = schema.table("public", "t")
     assert t is not None and t.columns[1].generated_kind == "virtual"
+
+
+# -------------------------------------------------- plans made for the server's major
+# PostgreSQL 17's ALTER COLUMN ... SET EXPRESSION keeps a generated column in place when
+# its expression changes (STORED: a rewrite; 18's VIRTUAL: none), with everything that
+# uses it. A plan knows its server's major (read with its starting schema) and uses it
+# there; 14-16 drop the column and add it back, with what uses it.
+def _have_binaries(major: int) -> bool:
+    from lockplane.dialects.postgres.cluster import find_bindir
+    from lockplane.errors import BadInput
+
+    try:
+        find_bindir(major)
+    except BadInput:
+        return False
+    return True
+
+
+SET_EXPRESSION_MAJORS = [
+    pytest.param(17, id="pg17", marks=pytest.mark.skipif(
+        not _have_binaries(17), reason="PostgreSQL 17 binaries: bash scripts/pg-binaries.sh 17")),
+    pytest.param(18, id="pg18")]
+# Every kind of object over the column at once (tests/test_roundtrip.py GEN_USERS).
+GEN_ALL_USERS = "".join(sql for user, sql in corpus.GEN_USERS.items() if user != "check")
+GEN_ROWS = "INSERT INTO g (id, z) VALUES (1, 1), (2, 2);"
+
+
+@pytest.mark.parametrize("pg_admin_dsn", SET_EXPRESSION_MAJORS, indirect=True)
+def test_a_new_generation_expression_is_set_in_place(pg_dsn_factory, pg_admin_dsn: str) -> None:
+    """STORED (17+) under an index, CHECK, UNIQUE, foreign key, statistics, trigger,
+    policy, view, SQL-standard routine, comment, privilege and statistics target: one
+    SET EXPRESSION step each way, nothing dropped or made again; VIRTUAL (18): the same
+    without a rewrite (but dropped and added back on a table with a CHECK, which the
+    server refuses SET EXPRESSION on)."""
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, corpus.GEN_TABLES["generated"] + GEN_ROWS + GEN_ALL_USERS)
+    pg_exec(b, corpus.GEN_TABLES["other expression"] + GEN_ALL_USERS)
+    with psycopg.connect(a) as conn:
+        major = conn.info.server_version // 10000
+    plan = roundtrip(a, b)["plan"]
+    assert plan.server_major == major
+    (step,) = plan.steps
+    assert [s for s in step.sql if not s.startswith("SET ")] == [
+        'ALTER TABLE "public"."g" ALTER COLUMN "twice" SET EXPRESSION AS ((id * 3))']
+    assert step.rollback is not None and step.rollback.sql[-1].endswith("AS ((id * 2))")
+    assert step.lock is not None and step.lock.rewrites_table
+    if major < 18:
+        return
+    virtual = {k: v.replace(" STORED", " VIRTUAL") for k, v in corpus.GEN_TABLES.items()}
+    for users, in_place in (("COMMENT ON COLUMN g.twice IS 'kept';"
+                             " CREATE VIEW gv AS SELECT id, twice FROM g;", True),
+                            (corpus.GEN_USERS["check"], False)):
+        a, b = pg_dsn_factory(), pg_dsn_factory()
+        pg_exec(a, virtual["generated"] + GEN_ROWS + users)
+        pg_exec(b, virtual["other expression"] + users)
+        plan = roundtrip(a, b)["plan"]
+        sql = [s for step in plan.steps for s in step.sql]
+        assert any("SET EXPRESSION" in s for s in sql) == in_place, sql
+        assert not any(s.lock and s.lock.rewrites_table for s in plan.steps)
+
+
+def test_a_plan_is_for_its_server_s_major(pg_dsn_factory) -> None:
+    """A plan records the major version of the server its starting schema was read from
+    (covered by plan_id, kept by its rollback plan), and apply refuses another major
+    before anything runs (exit 3); on a server before 17 a new generation expression
+    drops and adds the column back. A plan from a schema file knows no server: its SQL
+    runs on every supported version and any server takes it."""
+    from lockplane.errors import SafetyRefusal
+    from lockplane.execute import ApplyOptions, apply_plan
+    from lockplane.integrity import plan_id
+    from lockplane.model import Schema
+    from lockplane.plan import rollback_plan
+
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, corpus.GEN_TABLES["generated"] + GEN_ROWS)
+    pg_exec(b, corpus.GEN_TABLES["other expression"])
+    with connect(a) as db:
+        before = db.introspect()
+        major = db.server_major()
+    with connect(b) as db:
+        after = db.introspect()
+    plan = build_plan(before, after)
+    assert plan.server_major == major and rollback_plan(plan).server_major == major
+    sql = [s for step in plan.steps for s in step.sql]
+    assert any("SET EXPRESSION" in s for s in sql) == (major is not None and major >= 17)
+    other = plan.model_copy(update={"server_major": (major or 0) + 1})
+    assert plan_id(other) != plan_id(plan)
+    with pytest.raises(SafetyRefusal, match=f"made for a server of major version {major + 1}"):
+        apply_plan(other, a, ApplyOptions(skip_shadow=True))
+    with connect(a) as db:
+        assert db.introspect().hash() == before.hash()
+    from_file = build_plan(Schema.model_validate_json(before.model_dump_json(by_alias=True)),
+                           after)
+    assert from_file.server_major is None
+    assert not any("SET EXPRESSION" in s for step in from_file.steps for s in step.sql)

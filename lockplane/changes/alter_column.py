@@ -186,7 +186,9 @@ class Regeneration:
     by_base: set[str] = field(default_factory=set)  # those the base columns' steps do
 
 
-def plan_regeneration(b: Table, a: Table) -> Regeneration:
+def plan_regeneration(b: Table, a: Table, d: Dialect | None = None) -> Regeneration:
+    """``d``: the dialect as it speaks to the plan's server; a column whose new expression
+    it sets in place (generation_in_place) is not dropped (None: every one is)."""
     out = Regeneration()
     old = {c.name: c for c in b.columns}
     order = [c.name for c in a.columns]
@@ -208,9 +210,30 @@ def plan_regeneration(b: Table, a: Table) -> Regeneration:
             out.adds.setdefault(last, []).append((prev, g))
             out.by_base.add(g.name)
             out.names.add(g.name)
-        elif generation(prev) != generation(g):
+        elif generation(prev) != generation(g) and not (
+                d is not None and generation_in_place(prev, g, b, a, d)):
             out.names.add(g.name)
     return out
+
+
+def generation_in_place(prev: Column, col: Column, b: Table, a: Table, d: Dialect) -> bool:
+    """Whether a generated column's new expression is set in place (ALTER COLUMN ... SET
+    EXPRESSION, PostgreSQL 17) on the server the plan is for, instead of the column being
+    dropped and added back: generated on both sides, of the same kind, type and
+    collation. A STORED column is rewritten (ACCESS EXCLUSIVE), and keeps everything
+    over it: indexes (rebuilt), constraints (checked again), views, SQL-standard
+    routines, triggers, policies, privileges, statistics, comment. A VIRTUAL one (18)
+    is not rewritten, and the server refuses it on a table with any CHECK constraint
+    ("not supported for virtual generated columns in tables with check constraints"):
+    those are dropped and added back as before."""
+    if prev.generated is None or col.generated is None or generation(prev) == generation(col):
+        return False
+    if prev.generated_kind != col.generated_kind or (prev.type, prev.collation) != (
+            col.type, col.collation):
+        return False
+    if not d.sets_generation_in_place(col.generated_kind):
+        return False
+    return computed_on_write(col) or not (b.check_constraints or a.check_constraints)
 
 
 def generation(c: Column) -> tuple[str, str] | None:
@@ -391,6 +414,10 @@ class AlterColumn(Change):
     # constraints and extended statistics, made again by the undo after the column
     # (diff._undo_readds). The forward step keeps them and costs no rebuild.
     undo_readds: list[Change] = field(default_factory=list, kw_only=True)
+    # The new generation expression is set in place (SET EXPRESSION; generation_in_place
+    # decided it for the plan's server): the column is not dropped, nor is anything over
+    # it, either way.
+    in_place: bool = field(default=False, kw_only=True)
     # (before, after) types as their casts are: a domain as its base type (set by
     # note_cast_types when either is a domain).
     cast_types: tuple[str, str] | None = field(default=None, kw_only=True)
@@ -499,10 +526,13 @@ class AlterColumn(Change):
         col = d.quote(a.name)
         out: list[str] = []
         if generation(b) != generation(a):
-            # PostgreSQL 15 cannot change a generation expression: drop it and re-add
-            # (its indexes and constraints come back through their own steps). 18 has
-            # no DROP EXPRESSION for a VIRTUAL column, nor a change of kind.
-            if computed_on_write(b) and a.generated is None:
+            # Before 17 PostgreSQL cannot change a generation expression: drop it and
+            # re-add (its indexes and constraints come back through their own steps). 18
+            # has no DROP EXPRESSION for a VIRTUAL column, nor a change of kind.
+            if self.in_place:
+                out.append(f"ALTER TABLE {t} ALTER COLUMN {col} SET EXPRESSION AS "
+                           f"({d.stored_expression(a.generated or '')})")
+            elif computed_on_write(b) and a.generated is None:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {col} DROP EXPRESSION")
             elif virtual_to_plain(b, a):
                 # Its values are kept: copied into a plain column that takes its place.
@@ -626,8 +656,9 @@ class AlterColumn(Change):
         # ... and under a column this step or its undo drops and adds back (a new
         # generation expression, either way): "cannot drop column ... because other
         # objects depend on it"
-        if (b.type, b.collation) == (a.type, a.collation) and generation(b) == generation(a):
-            return ()
+        if (b.type, b.collation) == (a.type, a.collation) and (
+                generation(b) == generation(a) or self.in_place):
+            return ()  # (SET EXPRESSION keeps what reads the column standing)
         return tuple(column_key(s, t, b.name) for s, t in (
             (self.table.schema_ or "", self.table.name), *self.inheritors))
 
@@ -635,7 +666,7 @@ class AlterColumn(Change):
         """Whether the undo drops the column and adds it back: a generated column whose
         generation expression this step changes (the step drops it too when it stays
         generated)."""
-        return self.before.generated is not None \
+        return self.before.generated is not None and not self.in_place \
             and generation(self.before) != generation(self.after)
 
     def sets_not_null(self) -> bool:
@@ -678,7 +709,7 @@ class AlterColumn(Change):
                             serial_dropped=self.serial_created,
                             serial_created=self.serial_dropped,
                             checks_dropped=self.checks_added,
-                            checks_added=self.checks_dropped,
+                            checks_added=self.checks_dropped, in_place=self.in_place,
                             cast_types=self.cast_types and (self.cast_types[1],
                                                             self.cast_types[0])),
                 *self.undo_readds]
@@ -703,8 +734,9 @@ class AlterColumn(Change):
                    or (generation(b) != generation(a) and computed_on_write(a))
                    or virtual_to_plain(b, a)
                    or (a.identity is not None and b.identity is None))
+        # (a VIRTUAL column's new expression is checked against its NOT NULL: a scan)
         scan = rewrite or (b.nullable and not a.nullable and not self.not_null_check) \
-            or self._rechecks()
+            or self._rechecks() or (self.in_place and not a.nullable)
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=rewrite, scans_table=scan)
 
     def assess(self, d: Dialect) -> Assessment:
@@ -767,8 +799,18 @@ class AlterColumn(Change):
         if gone:
             notes.append(f"CHECK {', '.join(gone)} over {name}: dropped in the same ALTER "
                          "TABLE, before the type change (not re-checked).")
+        if self.in_place and computed_on_write(a):
+            found.append(Finding("table-rewrite", (
+                f"SET EXPRESSION on {name} computes it again for every row: the table is "
+                "rewritten under ACCESS EXCLUSIVE and its indexes rebuilt (what uses the "
+                "column is kept).")))
+        elif self.in_place:
+            notes.append(f"SET EXPRESSION on the virtual column {name}: no rewrite, a brief "
+                         "ACCESS EXCLUSIVE lock" + ("" if a.nullable else
+                                                    " and a scan for its NOT NULL") + ".")
         regenerated = sorted({g.name for _, g in self.adds if computed_on_write(g)} | (
-            {a.name} if generation(b) != generation(a) and computed_on_write(a) else set()))
+            {a.name} if generation(b) != generation(a) and computed_on_write(a)
+            and not self.in_place else set()))
         if regenerated:
             # PostgreSQL 15 cannot change a generation expression in place: the column is
             # dropped and added back, which computes it for every row.
@@ -864,7 +906,7 @@ def keep_checks_with_retypes(changes: list[Change], before: Schema, after: Schem
         key = (c.table.schema_ or "", c.table.name)
         if key not in changed:
             ta = after.table(*key)
-            changed[key] = changed_columns(c.table, ta) if ta is not None else set()
+            changed[key] = changed_columns(c.table, ta, d) if ta is not None else set()
         steps[(*key, a.name)] = c
 
     def owner(table: Table, check: CheckConstraint) -> AlterColumn | None:

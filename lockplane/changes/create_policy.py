@@ -92,7 +92,7 @@ def diff_policies(b: Table, a: Table, d: Dialect) -> list[Change]:
     new = {p.name: p for p in a.policies}
     # Policy expressions pin their columns' types: recreate them around a change of
     # the columns they name.
-    changed = changed_columns(b, a)
+    changed = changed_columns(b, a, d)
     names = [c.name for c in b.columns]
 
     def pinned(p: Policy) -> bool:

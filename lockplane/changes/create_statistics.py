@@ -87,7 +87,7 @@ def diff_statistics(b: Table, a: Table, d: Dialect) -> list[Change]:
     new = {_key(x): x for x in a.statistics}
     # Over a column dropped and added back (a generated column): DROP COLUMN drops them
     # or leaves them without it, so they are dropped first and made again after it.
-    redo = plan_regeneration(b, a).names if d.regenerates_generated_columns else set()
+    redo = plan_regeneration(b, a, d).names if d.regenerates_generated_columns else set()
     out: list[Change] = []
     for key, st in new.items():
         prev = old.get(key)

@@ -116,7 +116,7 @@ def diff_triggers(b: Table, a: Table, d: Dialect) -> list[Change]:
     new = {t.name: t for t in a.triggers}
     # A trigger condition (WHEN, UPDATE OF) pins its columns' types: recreate around a
     # change of the columns it names.
-    changed = changed_columns(b, a)
+    changed = changed_columns(b, a, d)
     names = [c.name for c in b.columns]
 
     def pinned(t: Trigger) -> bool:

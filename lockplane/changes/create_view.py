@@ -219,7 +219,7 @@ def _tables_with_changed_columns(before: Schema, after: Schema) -> set[str]:
     return out
 
 
-def column_readers(before: Schema, after: Schema) -> set[ObjectKey]:
+def column_readers(before: Schema, after: Schema, d: Dialect | None = None) -> set[ObjectKey]:
     """What reads, in ``before``'s server graph, a column the plan drops, retypes or
     regenerates (pg_common.changed_columns), or one typed with an enum that is
     recreated: the views and SQL-standard routines PostgreSQL refuses to leave standing
@@ -234,7 +234,7 @@ def column_readers(before: Schema, after: Schema) -> set[ObjectKey]:
             continue
         ta = after.table(tb.schema_ or "", tb.name)
         if ta is not None:
-            cols |= {column_key(tb.schema_, tb.name, c) for c in changed_columns(tb, ta)}
+            cols |= {column_key(tb.schema_, tb.name, c) for c in changed_columns(tb, ta, d)}
     new_enums = {(e.schema_ or "", e.name): e for e in after.enums}
     for e in before.enums:
         a = new_enums.get((e.schema_ or "", e.name))
@@ -288,7 +288,7 @@ def diff_views(before: Schema, after: Schema, d: Dialect) -> list[Change]:
     if d.views_pin_columns:
         if before.dependencies:
             # The server's graph: only the views reading a changed column.
-            readers = column_readers(before, after)
+            readers = column_readers(before, after, d)
             redo |= {k for k in old.keys() & new.keys()
                      if ("relation", k[0], k[1], "") in readers}
         else:  # (a schema from a file: no graph; every view over such a table)

@@ -279,20 +279,23 @@ def columns_retyped(b: Table, a: Table) -> bool:
     return False
 
 
-def changed_columns(b: Table, a: Table) -> set[str]:
+def changed_columns(b: Table, a: Table, d: Dialect | None = None) -> set[str]:
     """The columns of a table the plan drops, gives a new type, collation or generation
     expression, or drops and adds back (a generated column over a retyped one): what
-    PostgreSQL refuses to change while a view or SQL-standard routine reads them."""
+    PostgreSQL refuses to change while a view or SQL-standard routine reads them. ``d``:
+    the dialect as it speaks to the plan's server, where a new generation expression set
+    in place (SET EXPRESSION) leaves what reads the column standing."""
     if b.columns == a.columns:
         return set()
-    from .alter_column import plan_regeneration
+    from .alter_column import generation_in_place, plan_regeneration
 
     after = {c.name: c for c in a.columns}
     out = {c.name for c in b.columns
            if (n := after.get(c.name)) is None
-           or (n.type, n.collation, n.generated, n.generated_kind)
-           != (c.type, c.collation, c.generated, c.generated_kind)}
-    return out | plan_regeneration(b, a).names
+           or ((n.type, n.collation, n.generated, n.generated_kind)
+               != (c.type, c.collation, c.generated, c.generated_kind)
+               and not (d is not None and generation_in_place(c, n, b, a, d)))}
+    return out | plan_regeneration(b, a, d).names
 
 
 def columns_read(statement: str, columns: Iterable[str]) -> set[str] | None:

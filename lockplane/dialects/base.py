@@ -139,6 +139,11 @@ class Dialect(ABC):
     alters_by_rebuild: bool = False
     repartitions_by_recreating: bool = False
     regenerates_generated_columns: bool = False
+    # The version of the server a plan is made for (as the server numbers it:
+    # PostgreSQL's server_version_num, 170002), asked of it when the plan's starting
+    # schema was read from it (Schema.server_version, plan.build_plan); None: not known,
+    # and the plan's SQL is what every supported version runs. See for_server.
+    server_version: int | None = None
     # Comments are statements of their own (COMMENT ON ...), indexes' comments too;
     # False: none, or clauses of the objects' definitions (MySQL).
     has_comment_statements: bool = False
@@ -201,6 +206,28 @@ class Dialect(ABC):
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("sql_family") and isinstance(cls.__dict__.get("name"), str):
             cls.sql_family = cls.__dict__["name"]
+
+    def for_server(self, version: int | None) -> Dialect:
+        """This dialect as it speaks to a server of ``version`` (None: any supported
+        one). A copy: the registered instance (get_dialect) stays version-less."""
+        if version == self.server_version:
+            return self
+        import copy
+
+        out = copy.copy(self)
+        out.server_version = version
+        return out
+
+    @property
+    def server_major(self) -> int | None:
+        """The major version of the server a plan is made for (None: not known)."""
+        return None
+
+    def sets_generation_in_place(self, kind: str) -> bool:
+        """Whether a generated column of ``kind`` (stored, virtual) takes a new expression
+        in place (PostgreSQL 17's SET EXPRESSION) on the server a plan is made for; else it
+        is dropped and added back (regenerates_generated_columns)."""
+        return False
 
     def ddl_lock(self) -> Lock:
         """The lock a DDL statement takes when its change kind says nothing finer."""
@@ -579,6 +606,10 @@ class Database(ABC):
 
     dialect: Dialect
     dsn_display: str  # redacted, for messages
+
+    def server_major(self) -> int | None:
+        """The server's major version, where plans depend on it (None: they do not)."""
+        return None
 
     def privileged_calls(self, statements: Sequence[str],
                          defined: Sequence[str] = ()) -> list[str]:

@@ -146,6 +146,17 @@ class PostgresDialect(Dialect):
 
         return as_stored(printed, head)
 
+    @property
+    def server_major(self) -> int | None:
+        return None if self.server_version is None else self.server_version // 10000
+
+    def sets_generation_in_place(self, kind: str) -> bool:
+        # ALTER COLUMN ... SET EXPRESSION: 17 for STORED columns (a rewrite, which keeps
+        # the indexes, constraints, views, privileges and statistics over the column);
+        # VIRTUAL columns exist from 18 (no rewrite there).
+        major = self.server_major
+        return major is not None and major >= (17 if kind == "stored" else 18)
+
     def not_null_constraint_name(self, table: str, column: str) -> str:
         from .introspect import derived_not_null_name
 
@@ -414,6 +425,9 @@ class PostgresDatabase(Database):
     @property
     def server_version(self) -> int:
         return self.conn.info.server_version
+
+    def server_major(self) -> int | None:
+        return self.server_version // 10000
 
     @property
     def closed(self) -> bool:

@@ -27,7 +27,9 @@ def introspect(conn: psycopg.Connection[Any], *, dsn: str | None = None) -> Sche
     process (see ``catalog.prefetch``) is used instead of reading it again.
     """
     rows = (take_prefetched(dsn) if dsn else None) or read_catalog(conn)
-    return schema_from_catalog(rows)
+    schema = schema_from_catalog(rows)
+    schema.set_server_version(conn.info.server_version)
+    return schema
 
 
 def schema_from_catalog(rows: dict[str, list[Row]]) -> Schema:
