@@ -22,7 +22,7 @@ from .dialects.base import Dialect
 from .diff import diff
 from .divergence import target_digests
 from .errors import BadInput
-from .model import HASH_FORMAT, ObjectKey, Schema, comparing, hashes, qualified
+from .model import HASH_FORMAT, Column, ObjectKey, Schema, Table, comparing, hashes, qualified
 
 # The integrity fields of plan files, single and multi-phase (lockplane.integrity).
 PLAN_ID_DESCRIPTION = ("SHA-256 (hex) of everything in the plan that executes or decides what "
@@ -328,12 +328,10 @@ def _table_parts_calling_recreated(changes: list[Change], before: Schema,
     is dropped before it and made again after it, as the desired schema has it. (Those
     the plan drops or changes anyway are left to their own steps.)"""
     from .changes.add_constraint import AddConstraint
-    from .changes.alter_column import AlterColumn
     from .changes.create_index import CreateIndex
     from .changes.drop_constraint import DropConstraint
     from .changes.drop_index import DropIndex
     from .changes.drop_table import DropTable
-    from .changes.hold_default import HoldDefault
 
     made = {k for c in changes for k in c.objects_created()}
     redone = [k for c in changes for k in c.objects_dropped()
@@ -345,8 +343,6 @@ def _table_parts_calling_recreated(changes: list[Change], before: Schema,
     touched |= {(c.schema, c.relation, c.index.name) for c in changes
                 if isinstance(c, DropIndex)}
     gone = {(c.table.schema_ or "", c.table.name) for c in changes if isinstance(c, DropTable)}
-    altered = {(c.table.schema_ or "", c.table.name, c.before.name) for c in changes
-               if isinstance(c, AlterColumn)}
 
     def calls(text: str | None) -> bool:
         return _calls_any(redone, text)
@@ -368,12 +364,40 @@ def _table_parts_calling_recreated(changes: list[Change], before: Schema,
                     calls(ix.where) or any(calls(k.expression) for k in ix.keys)):
                 out += [DropIndex(s, tb.name, ix), CreateIndex(s, ta.name, twin)]
         for col in tb.columns:
-            new_col = ta.column(col.name)
-            if new_col is not None and col.default is not None \
-                    and new_col.default == col.default and col.generated is None \
-                    and (s, tb.name, col.name) not in altered and calls(col.default):
-                out += [HoldDefault(tb, col.name, col.default),
-                        HoldDefault(tb, col.name, col.default, release=True)]
+            if col.default is not None and col.generated is None and calls(col.default):
+                out += _hold_default(changes, tb, col, ta.column(col.name))
+    return out
+
+
+def _hold_default(changes: list[Change], table: Table, col: Column,
+                  new: Column | None) -> list[Change]:
+    """A default of ``col`` that calls a routine the plan drops and creates again: dropped
+    before the routine, set again (``new``'s) after it and after the column's own steps,
+    which no longer touch the default (``changes`` edited in place): their default steps
+    ran after the routine's drop, their undo set the old default before the routine was
+    back. The column dropped by the plan, or its default, drops it early the same way."""
+    from .changes.alter_column import AlterColumn
+    from .changes.drop_column import DropColumn
+    from .changes.hold_default import HoldDefault
+
+    key = (table.schema_ or "", table.name)
+    rank = 0
+    for i, c in enumerate(changes):
+        if isinstance(c, AlterColumn) and c.table_key() == key and c.before.name == col.name:
+            rank = max(rank, c.rank)
+            changes[i] = replace(c, before=c.before.model_copy(update={"default": None}),
+                                 after=c.after.model_copy(update={"default": None}))
+        elif isinstance(c, DropColumn) and c.table_key() == key and c.column.name == col.name:
+            changes[i] = replace(c, column=c.column.model_copy(update={"default": None}))
+    # (a step left with nothing to do is gone)
+    changes[:] = [c for c in changes if not (
+        isinstance(c, AlterColumn) and c.table_key() == key and c.before.name == col.name
+        and c.before == c.after and not (c.drops or c.adds or c.checks_dropped
+                                         or c.checks_added))]
+    out: list[Change] = [HoldDefault(table, col.name, col.default or "")]
+    if new is not None and new.default is not None and new.generated is None \
+            and new.identity is None:
+        out.append(HoldDefault(table, col.name, new.default, release=True, rank=rank))
     return out
 
 

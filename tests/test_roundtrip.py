@@ -630,6 +630,31 @@ PG_CASES += [
      " INSERT INTO dn VALUES (1, '7', '{7}'), (2, NULL, NULL);",
      "CREATE DOMAIN dj AS integer; CREATE TABLE dn (id int, v dj, w dj[]);"),
 ]
+
+# Column defaults calling a function whose return type changes (dropped and created
+# again), where the plan changes the column too: a new default (argument), a new type
+# under the same default, the default dropped, the column dropped. hold_default skipped
+# them and left them to the column's own steps, which ran after the function's drop
+# ("cannot drop function ... because other objects depend on it"), and whose undo set
+# the old default before the function was back.
+HELD = """CREATE SCHEMA "s x";
+CREATE FUNCTION "s x"."Next id"(x integer) RETURNS {t} LANGUAGE sql IMMUTABLE
+  RETURN (x + 1)::{t};
+CREATE TABLE held (id int PRIMARY KEY, {cols});
+"""
+HELD_OLD = HELD.format(t="bigint", cols='a int DEFAULT "s x"."Next id"(7),'
+                       ' b int DEFAULT "s x"."Next id"(7),'
+                       ' c int NOT NULL DEFAULT "s x"."Next id"(1),'
+                       ' d int DEFAULT "s x"."Next id"(2)')
+HELD_NEW = HELD.format(t="integer", cols='a int DEFAULT "s x"."Next id"(8),'
+                       ' b bigint DEFAULT "s x"."Next id"(7), d int')
+HELD_ROWS = "INSERT INTO held (id) VALUES (1), (2);"
+PG_CASES += [
+    ("defaults the plan changes calling a function whose return type changes",
+     HELD_OLD + HELD_ROWS, HELD_NEW),
+    ("defaults the plan changes calling a function whose return type changes, back",
+     HELD_NEW + HELD_ROWS, HELD_OLD),
+]
 SINCE_15.update({c[0]: "UNIQUE NULLS NOT DISTINCT" for c in REFERENCED_KEY_CASES
                  if "(nnd" in c[0]})
 

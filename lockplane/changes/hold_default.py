@@ -5,7 +5,10 @@ it; PostgreSQL refuses the drop while a column default calls it ("cannot drop fu
 ... because other objects depend on it"). The default is dropped before the routine
 goes (ALTER COLUMN ... DROP DEFAULT) and set again, as the desired schema has it, once
 the routine is back (plan.recreate_dependents adds the pair). Rows keep their values:
-only a row written in between gets no default.
+only a row written in between gets no default. Where the plan changes the column too
+(a new default, a new type) the default set again is the new one, after the column's
+own step, which then leaves the default alone; a column (or default) the plan drops gets
+only the first step (plan._hold_default).
 """
 
 from __future__ import annotations
