@@ -545,8 +545,11 @@ def error_line(exc: BaseException) -> str:
     return redact(msg + (f" ({detail})" if detail else ""))
 
 
-def _rowcount(db: Database, sql: str, params: Sequence[Any]) -> int:
-    return db.rowcount(sql, params)
+def _rowcount(db: Database, statements: Sequence[str], params: Sequence[Any]) -> int:
+    """Run a batch's statements (the caller's transaction); the last one's row count."""
+    for sql in statements[:-1]:
+        db.execute(sql, params)
+    return db.rowcount(statements[-1], params)
 
 
 # ------------------------------------------------------------------ the SQL of a backfill
@@ -661,6 +664,12 @@ class BatchSql:
 
     # ---------------------------------------------------------------- statements
     def update_sql(self, conds: list[str]) -> str:
+        """The batch's UPDATE (what EXPLAIN reads)."""
+        return self.update_statements(conds)[-1]
+
+    def update_statements(self, conds: list[str]) -> list[str]:
+        """What one batch runs, in its transaction, each with the range's parameters:
+        the UPDATE, after what records the rows it changes where the batches keep them."""
         conds = list(conds)
         if self.where:
             conds.append(self.where)
@@ -678,11 +687,11 @@ class BatchSql:
                                          esc(self.rb.archive),
                                          [esc(self.d.quote(k)) for k in self.rb.archive_key],
                                          self.qcols[0])
-        return f"UPDATE {self.qt} SET {self.sets} WHERE {self._where(conds)}"
+        return [f"UPDATE {self.qt} SET {self.sets} WHERE {self._where(conds)}"]
 
     def update(self, after: Any, upto: Any) -> int:
         conds, params = self.range(after, upto)
-        return _rowcount(self.db, self.update_sql(conds), params)
+        return _rowcount(self.db, self.update_statements(conds), params)
 
     def display_statement(self) -> str:
         """The batch statement as a reviewer reads it ($1.. for the key range)."""
@@ -696,7 +705,8 @@ class BatchSql:
             lo = ", ".join(f"${i + 1}" for i in range(n))
             hi = ", ".join(f"${i + 1 + n}" for i in range(n))
             conds = [f"({keys}) > ({lo})", f"({keys}) <= ({hi})"]
-        return self.update_sql(conds).replace("%%", "%").replace("\n)", ")")
+        return ";\n".join(self.update_statements(conds)).replace("%%", "%").replace(
+            "\n)", ")")
 
     def check(self, after: Any, upto: Any) -> tuple[int, list[int]]:
         """Evaluate every expression on the range, cast to its column's type (reads only):
@@ -920,8 +930,8 @@ class Checkpoints(StateTable):
             conds.append(f"status IN ({', '.join(p for _ in only_from)})")
             params += list(only_from)
         conds_sql = " AND ".join(conds)
-        return _rowcount(self.db, f"UPDATE {self.table} SET status = {p}, error = {p}, "
-                                  f"updated_at = {self.now} WHERE {conds_sql}", params)
+        return self.db.rowcount(f"UPDATE {self.table} SET status = {p}, error = {p}, "
+                                f"updated_at = {self.now} WHERE {conds_sql}", params)
 
     def totals(self, backfill: str) -> tuple[int, int]:
         rows = self.db.query(f"SELECT coalesce(sum(rows_scanned), 0), "
@@ -1070,7 +1080,7 @@ def trial_run(shadow: Database, sql: BatchSql, rb: ResolvedBackfill,
         first = error_line(exc)
     with shadow.transaction():
         found = locate_failure(sql, lo, hi, sample,
-                               lambda c, p: _rowcount(shadow, sql.update_sql(c), p))
+                               lambda c, p: _rowcount(shadow, sql.update_statements(c), p))
     if found:
         raise bad_row(rb, "on the shadow copy", found[0], found[1])
     raise BadInput(f"the backfill of {rb.display} fails on the shadow copy: {first}; "
@@ -1614,7 +1624,7 @@ class _ChunkRunner:
                 with self.db.transaction():
                     self.db.set_local_settings(lock_timeout_ms=self.opts.lock_timeout_ms)
                     where = locate_failure(self.sql, after, upto, n, lambda c, p: _rowcount(
-                        self.db, self.sql.update_sql(c), p))
+                        self.db, self.sql.update_statements(c), p))
             except _errors(self.db):
                 where = None
         done = self.scanned_before + self.scanned

@@ -129,16 +129,23 @@ def test_fill_in_keyset_batches_apply_rollback(db: str, tmp_path: Path) -> None:
     """Plan, apply (each fill a batched, checkpointed backfill walking the primary key),
     re-plan empty, rollback to the exact previous hash."""
     run_sql(db, *USERS)
+    snapshot = "SELECT id, name, email FROM users ORDER BY id"
+    before = rows(db, snapshot)
     schema = _write(tmp_path, "schema.sql", WANTED)
     plan_path = tmp_path / "plan.json"
     plan = _plan(db, schema, plan_path)
     fills = [s for s in plan["steps"] if s["kind"] == "backfill_column"]
     assert [f["backfill"]["column"] for f in fills] == ["Handle", "name"]
+    # The existing column's fill records the rows it changes, by id, for the rollback.
+    assert "archive" not in fills[0]["backfill"]  # (Handle is new: its undo drops it)
+    assert fills[1]["backfill"]["archive"]["key"] == ["id"]
+    assert [t["kind"] for t in fills[1]["rollback"]["then"]] == ["unfill_column"]
+    assert any("Records the key (id) and old value" in m for m in fills[1]["messages"])
     for f in fills:
         # MySQL's quoting in what the batches run (the step's own SQL says the same)
         col = f["backfill"]["column"]
         assert f["backfill"]["where"] == f"`{col}` IS NULL"
-        assert f["sql"][0].endswith(f"WHERE `{col}` IS NULL")
+        assert f["sql"][-1].endswith(f"WHERE `{col}` IS NULL")
         assert f["safety"] == "review" and f["findings"][0]["rule"] == "fill-with"
         assert f["backfill"]["not_null"] is True
     assert fills[0]["backfill"]["expression"] == "CONCAT(LOWER(`email`), '#', id)"
@@ -162,9 +169,15 @@ def test_fill_in_keyset_batches_apply_rollback(db: str, tmp_path: Path) -> None:
     run_sql(db, "DELETE FROM users WHERE id = 5000")
     assert _plan(db, schema, tmp_path / "again.json")["steps"] == []
 
+    # Rows written after the fill are the application's: the rollback leaves them be.
+    run_sql(db, "INSERT INTO users (id, name, email) VALUES (9001, 'late', 'L')")
     res = lockplane("rollback", str(plan_path), "--target", db, "--auto-approve",
                     "--safety", "permissive")
     assert res.code == 0, res.output
+    run_sql(db, "DELETE FROM users WHERE id = 9001")
+    assert rows(db, snapshot) == before  # the 300 filled names are NULL again
+    assert rows(db, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                    "DATABASE() AND TABLE_NAME LIKE '\\_lockplane\\_fill%'") == [(0,)]
     res = lockplane("plan", "--from", db, "--to", str(schema))
     assert res.code == 0 and '"source_hash": "' + plan["source_hash"] in res.stdout
 

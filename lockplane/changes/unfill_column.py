@@ -14,8 +14,11 @@ puts the old values back where the archive names the row, then drops the archive
 PostgreSQL it runs in batches of ``UNFILL_BATCH_ROWS`` rows, each its own transaction
 that takes its rows out of the archive as it writes them back: a rollback killed midway
 goes on from what is left in the archive when it is run again. On SQLite (one writer at a
-time, the fill itself one transaction) it is one UPDATE. Where the archive does not exist
-(a shadow copy, or one dropped by hand) the step is skipped and the filled values stay.
+time, the fill itself one transaction) it is one UPDATE; on MySQL too (no loop outside a
+routine), a multi-table UPDATE by the key. MySQL's fill batches record their rows with a
+locking read before the UPDATE, in the batch's transaction (Dialect.keeping_update).
+Where the archive does not exist (a shadow copy, or one dropped by hand) the step is
+skipped and the filled values stay.
 """
 
 from __future__ import annotations
@@ -168,10 +171,25 @@ class UnfillColumn(Change):
         return [f"UPDATE {t} SET {sets} FROM {archive} AS {a} WHERE {match}",
                 f"DROP TABLE {archive}"]
 
+    def sql_mysql(self, d: Dialect) -> list[str]:
+        # No loop outside a routine (MySQL), no UPDATE ... FROM: one multi-table UPDATE
+        # by the table's key, as a dropped column's refill (changes/refill_column.py).
+        t, archive, a = table_name(d, self.table), self._archive(d), d.quote(_ALIAS)
+        own = d.quote(self.table.name)
+        match = " AND ".join(f"{own}.{d.quote(k)} = {a}.{d.quote(k)}" for k in self.key)
+        col = d.quote(self.column)
+        return [f"UPDATE {t} AS {own} JOIN {archive} AS {a} ON {match} "
+                f"SET {own}.{col} = {a}.{col}", f"DROP TABLE {archive}"]
+
     def transactional(self, d: Dialect) -> bool:
         # PostgreSQL: each batch commits (COMMIT inside the DO block needs no outer
         # transaction); what is done is gone from the archive, so a re-run goes on.
-        return not d.batches_backfill_steps
+        # Elsewhere: one UPDATE (MySQL's DROP TABLE commits by itself anyway).
+        return not self._batched(d)
+
+    def _batched(self, d: Dialect) -> bool:
+        """Whether the undo runs in committed batches: a DO block's loop, PostgreSQL's."""
+        return self.for_dialect("sql", d) == self.sql_postgres
 
     def condition(self, d: Dialect) -> Condition:
         return Condition(d.archive_missing_sql(fill_archive_name(self.table, self.column)))
@@ -184,7 +202,7 @@ class UnfillColumn(Change):
 
     def assess(self, d: Dialect) -> Assessment:
         batches = (f"in batches of {UNFILL_BATCH_ROWS:,} rows, each committed by itself"
-                   if d.batches_backfill_steps else "in one transaction")
+                   if self._batched(d) else "in one statement")
         return Assessment(Safety.SAFE, (
             f"Updates the rows the fill changed (by key, {batches}); skipped where the "
             "archive does not exist.",))

@@ -405,11 +405,12 @@ class Dialect(ABC):
             if self.state_schema else []
 
     def keeping_update(self, table: str, sets: str, where: str, archive: str,
-                       key: list[str], column: str) -> str:
-        """One statement that updates the rows of ``table`` where ``where`` holds (``SET
-        sets``) and first copies their ``key`` and the old value of ``column`` (quoted
-        names), as text, into ``archive``: a batch of a fill whose undo puts the old
-        values back."""
+                       key: list[str], column: str) -> list[str]:
+        """The statements (run in one transaction, each with the batch's parameters; the
+        last is the UPDATE, whose row count is the batch's) that update the rows of
+        ``table`` where ``where`` holds (``SET sets``) and first copy their ``key`` and
+        the old value of ``column`` (quoted names) into ``archive``: a batch of a fill
+        whose undo puts the old values back."""
         raise NotImplementedError(f"{self.name}: no batches that record the rows they change")
 
     def archive_missing_sql(self, name: str) -> str:

@@ -86,6 +86,9 @@ class MySQLDialect(Dialect):
     # A plan's DROP COLUMN first copies the values into a _lockplane_ archive table
     # (changes/refill_column.py), which a rollback refills them from.
     archives_dropped_values = True
+    # A plan's fill of an existing column records the key and old value of each row it
+    # changes (keeping_update), for its undo to put back (changes/unfill_column.py).
+    records_filled_rows = True
 
     def distinct_sql(self, left: str, right: str) -> str:
         return f"NOT ({left} <=> {right})"
@@ -130,6 +133,15 @@ class MySQLDialect(Dialect):
         return ("SELECT CASE WHEN EXISTS (SELECT 1 FROM information_schema.TABLES WHERE "
                 "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
                 f"{self.literal(_archive_ident(name))}) THEN 0 ELSE 1 END")
+
+    def keeping_update(self, table: str, sets: str, where: str, archive: str,
+                       key: list[str], column: str) -> list[str]:
+        # No data-modifying CTE or UPDATE ... RETURNING: the rows are copied by a locking
+        # read (InnoDB's exclusive row and gap locks, held to the batch's commit, so the
+        # UPDATE after it changes exactly those rows), then updated.
+        picked = ", ".join([*key, column])
+        return [f"INSERT INTO {archive} SELECT {picked} FROM {table} WHERE {where} FOR UPDATE",
+                f"UPDATE {table} SET {sets} WHERE {where}"]
 
     def copy_reading_unlocked(self, insert_select: str) -> list[str]:
         # Under REPEATABLE READ, InnoDB's INSERT ... SELECT share-locks every row it reads

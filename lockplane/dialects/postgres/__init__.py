@@ -112,7 +112,7 @@ class PostgresDialect(Dialect):
         return thawed(printed, head)
 
     def keeping_update(self, table: str, sets: str, where: str, archive: str,
-                       key: list[str], column: str) -> str:
+                       key: list[str], column: str) -> list[str]:
         # The rows are read and locked first (one materialized CTE, read by both), the
         # archive gets their key and old value, and the UPDATE changes exactly those rows
         # (found by key: a row updated since the snapshot is the locked version).
@@ -122,10 +122,10 @@ class PostgresDialect(Dialect):
         kept = ", ".join(f"lockplane_t{i}" for i in range(len(key) + 1))
         match = " AND ".join(f"{table}.{k} = lockplane_old.lockplane_k{i}"
                              for i, k in enumerate(key))
-        return (f"WITH lockplane_old AS MATERIALIZED (SELECT {old} FROM {table} WHERE "
+        return [f"WITH lockplane_old AS MATERIALIZED (SELECT {old} FROM {table} WHERE "
                 f"{where} FOR UPDATE), lockplane_kept AS (INSERT INTO {archive} SELECT "
                 f"{kept} FROM lockplane_old) UPDATE {table} SET {sets} FROM lockplane_old "
-                f"WHERE {match}")
+                f"WHERE {match}"]
 
     def archive_missing_sql(self, name: str) -> str:
         return (f"SELECT CASE WHEN to_regclass({self.literal(self.archive_table(name))}) "
