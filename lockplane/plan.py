@@ -366,6 +366,38 @@ def _table_parts_calling_recreated(changes: list[Change], before: Schema,
         for col in tb.columns:
             if col.default is not None and col.generated is None and calls(col.default):
                 out += _hold_default(changes, tb, col, ta.column(col.name))
+    return out + _domain_parts_calling(changes, before, after, redone)
+
+
+def _domain_parts_calling(changes: list[Change], before: Schema, after: Schema,
+                          redone: list[ObjectKey]) -> list[Change]:
+    """A domain's CHECKs and default that call a routine the plan drops and creates
+    again, as a table's CHECK: dropped before it (HoldDomainChecks) and made again after
+    it, by an ALTER DOMAIN from what is left to the desired domain (the plan's own step
+    for the domain, if any, rebased: ``changes`` edited in place), which the server's
+    graph puts after the routine. (A domain the plan recreates is left as it is.)"""
+    from .changes.alter_domain import AlterDomain
+    from .changes.hold_domain_checks import HoldDomainChecks
+
+    out: list[Change] = []
+    for dom in before.domains:
+        key = (dom.schema_ or "", dom.name)
+        new = next((x for x in after.domains if (x.schema_ or "", x.name) == key), None)
+        checks = [c for c in dom.checks if c.name and _calls_any(redone, c.expression)]
+        default = _calls_any(redone, dom.default)
+        if new is None or not (checks or default):
+            continue
+        own = next((c for c in changes if isinstance(c, AlterDomain)
+                    and (c.before.schema_ or "", c.before.name) == key), None)
+        if own is not None and own.recreate():
+            continue
+        kept = dom.model_copy(update={"checks": [c for c in dom.checks if c not in checks],
+                                      "default": None if default else dom.default})
+        if own is not None:
+            changes.remove(own)
+        again = AlterDomain(kept, new)
+        out += [HoldDomainChecks(dom, checks, default),
+                *([again] if again.statements_needed() else [])]
     return out
 
 

@@ -31,6 +31,8 @@ the renames are undone.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pglast.parser import ParseError, scan
 from pglast.stream import maybe_double_quote_name
 
@@ -66,10 +68,12 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
         return renamed, changes
     if renamed is before:
         renamed = before.model_copy(deep=True)
+    names_not_null = _not_null_namer(before)
     for (schema, old), new in tables:
         t = renamed.table(schema, old)
         assert t is not None
         changes.append(_first(RenameTable(t.model_copy(deep=True), new)))
+        _keep_not_null_names(t, names_not_null, new, None)
         _rename_table_in(renamed, t, new)
         renamed._table_index = None
     from .changes.table_hierarchy import inheritors
@@ -86,8 +90,10 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
             for key in inheritors(renamed, t, old):
                 child = renamed.table(*key)
                 assert child is not None
+                _keep_not_null_names(child, names_not_null, child.name, (old, new))
                 _rename_column_in(renamed, child, old, new)
                 graph_columns.setdefault(key, []).append((old, new))
+            _keep_not_null_names(t, names_not_null, t.name, (old, new))
             _rename_column_in(renamed, t, old, new)
     renamed._table_index = None
     _follow_definitions(renamed, after, {old: new for (_, old), new in tables} | {
@@ -99,7 +105,7 @@ def declared_renames(before: Schema, after: Schema) -> tuple[Schema, list[Change
         for key in dict.fromkeys([(s, new) for (s, _), new in tables] + list(graph_columns)):
             t, wanted = renamed.table(*key), after.table(*key)
             if t is not None and wanted is not None:
-                changes += [_first(c) for c in _follow_names(t, wanted)]
+                changes += [_first(c) for c in _follow_names(t, wanted, names_not_null)]
     renamed.set_dependencies(_renamed_graph(renamed, tables, graph_columns))
     return renamed, changes
 
@@ -344,14 +350,25 @@ def _column_renames(before: Schema, after: Schema, tables: dict[tuple[str, str],
     return out
 
 
-def _follow_names(t: Table, wanted: Table) -> list[Change]:
+def _follow_names(t: Table, wanted: Table,
+                  not_null_name: Callable[[str, str], str] | None = None) -> list[Change]:
     """Renames of ``t``'s constraints and indexes that differ from ``wanted``'s only by
-    name (``t`` is updated to the new names)."""
+    name (``t`` is updated to the new names); with ``not_null_name`` (the server's derived
+    name of a NOT NULL constraint), of its NOT NULL constraints too."""
     from .changes.rename_constraint import RenameConstraint
     from .changes.rename_index import RenameIndex
     from .diff import same
 
     out: list[Change] = []
+    for c in t.columns if not_null_name is not None else ():
+        w = wanted.column(c.name)
+        if c.nullable or c.inherited or w is None or w.nullable or w.inherited:
+            continue
+        mine = c.not_null_name or not_null_name(t.name, c.name)
+        theirs = w.not_null_name or not_null_name(wanted.name, w.name)
+        if mine != theirs:
+            out.append(RenameConstraint(t.model_copy(deep=True), mine, theirs))
+            c.not_null_name = w.not_null_name
     pk, new_pk = t.primary_key, wanted.primary_key
     if pk and new_pk and pk.name and new_pk.name and pk.name != new_pk.name and same(
             pk, new_pk, "name"):
@@ -447,6 +464,36 @@ def _tree(node: object, names: dict[str, str], keep_output_names: bool = False) 
     if isinstance(node, str):
         return names.get(node, node)
     return node
+
+
+def _not_null_namer(before: Schema) -> Callable[[str, str], str] | None:
+    """The name the server of ``before`` gives an unnamed NOT NULL constraint, where its
+    NOT NULL constraints have names (PostgreSQL 18+); None elsewhere, or when ``before``
+    was not read from a server (a schema file: which version runs the plan is not known)."""
+    d = get_dialect(before.dialect).for_server(before.server_version) if before.dialect \
+        else None
+    if d is None or not d.has_not_null_constraint_names or d.server_major is None \
+            or d.server_major < 18:
+        return None
+    return d.not_null_constraint_name
+
+
+def _keep_not_null_names(t: Table, derived: Callable[[str, str], str] | None, new_table: str,
+                         column: tuple[str, str] | None) -> None:
+    """The NOT NULL constraints of ``t`` keep their names when the table is renamed (to
+    ``new_table``) or a column of it (``column``: old, new): ALTER TABLE ... RENAME renames
+    neither. One named as the server derives it from the old names (``not_null_name``
+    None) is named so explicitly, as the server will print it after the rename."""
+    if derived is None:
+        return
+    for c in t.columns:
+        if c.nullable or c.inherited or c.not_null_name is not None:
+            continue
+        if column is not None and c.name != column[0]:
+            continue
+        now = derived(t.name, c.name)
+        if now != derived(new_table, column[1] if column is not None else c.name):
+            c.not_null_name = now
 
 
 def _rename_table_in(schema: Schema, t: Table, new: str) -> None:
