@@ -708,6 +708,66 @@ PARTITION_OWN_INDEX_CASES: list[tuple[str, str, str]] = [
 ]
 PG_CASES += PARTITION_OWN_INDEX_CASES
 
+# An index over a column whose type change rewrites the table, that the plan drops and
+# builds again as declared (an expression or a predicate, or a key with its own
+# collation, which the server would rebuild from its printed text), is dropped and
+# built inside the ALTER's own step: one transaction, never absent (a UNIQUE one never
+# unenforced), both ways. One over a binary-coercible change (varchar widened: rx_low in
+# the first case) or over two retyped columns (rx_ab) keeps its own steps.
+RETYPE_INDEX = """CREATE TABLE rx (id int, u {u}, s {s}, a {a}, b {a});
+CREATE UNIQUE INDEX "rx u+1" ON rx ((u + 1)) WHERE u > 0;
+CREATE INDEX rx_low ON rx (lower(s)) WHERE s <> '';
+CREATE INDEX rx_ab ON rx ((a + b));
+"""
+RETYPE_INDEX_ROWS = "INSERT INTO rx VALUES (1, 1, 'A', 1, 2), (2, -1, '', 3, 4);"
+RETYPE_INDEX_CASES: list[tuple[str, str, str]] = [
+    ("indexes with expressions and predicates over retyped columns",
+     RETYPE_INDEX.format(u="int", s="varchar(10)", a="int") + RETYPE_INDEX_ROWS,
+     RETYPE_INDEX.format(u="bigint", s="varchar(20)", a="bigint")),
+    ("indexes with expressions and predicates over retyped columns, back",
+     RETYPE_INDEX.format(u="bigint", s="varchar(20)", a="bigint") + RETYPE_INDEX_ROWS,
+     RETYPE_INDEX.format(u="int", s="varchar(10)", a="int")),
+    ("an expression index over a text column made varchar(10)",
+     RETYPE_INDEX.format(u="int", s="text", a="int") + RETYPE_INDEX_ROWS,
+     RETYPE_INDEX.format(u="int", s="varchar(10)", a="int")),
+    ("a unique expression index over a retyped column changes with it",
+     RETYPE_INDEX.format(u="int", s="text", a="int") + RETYPE_INDEX_ROWS,
+     RETYPE_INDEX.format(u="bigint", s="text", a="int").replace("(u + 1)", "(u * 2)")),
+]
+PG_CASES += RETYPE_INDEX_CASES
+
+
+NEVER_ABSENT = [*RETYPE_INDEX_CASES, *(c for c in PROPERTY_FOUND_CASES if c[0] in (
+    "a column takes the collation of an index key that names it",
+    "a retyped column under an index with an IN list over varchar"))]
+
+
+@pytest.mark.parametrize("name, from_sql, to_sql", NEVER_ABSENT,
+                         ids=[c[0] for c in NEVER_ABSENT])
+def test_postgres_retyped_index_is_never_absent(pg_dsn_factory, name: str, from_sql: str,
+                                                to_sql: str) -> None:
+    """No step of the lock-safe plan (nor of its rollback) drops an index over one
+    retyped column that it builds again: the ALTER's own step does both."""
+    from lockplane.dialects import connect
+    from lockplane.plan import build_plan, rollback_plan
+
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, from_sql)
+    pg_exec(b, to_sql)
+    with connect(a) as db:
+        before = db.introspect()
+    with connect(b) as db:
+        after = db.introspect()
+    plan = build_plan(before, after)
+    own_steps = ("rx_ab", "rx_low") if name == RETYPE_INDEX_CASES[0][0] else ("rx_ab",)
+    for p in (plan, rollback_plan(plan)):
+        alone = [s.description for s in p.steps if s.kind in (
+            "drop_index", "create_index", "undo_drop_index", "undo_create_index")
+            and not any(f" {ix} " in s.description for ix in own_steps)]
+        assert not alone, alone
+        retypes = [s for s in p.steps if s.kind in ("alter_column", "undo_alter_column")]
+        assert retypes and all(s.transactional for s in retypes)
+
 
 @pytest.mark.parametrize("name, from_sql, to_sql", PG_CASES, ids=[c[0] for c in PG_CASES])
 def test_postgres_roundtrip(pg_dsn_factory, name: str, from_sql: str, to_sql: str) -> None:

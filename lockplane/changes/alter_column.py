@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..model import CheckConstraint, Column, IdentityOptions, Sequence, Table, qualified
+from ..model import CheckConstraint, Column, IdentityOptions, Index, Sequence, Table, qualified
 from .base import (
     ACCESS_EXCLUSIVE,
     CHANGE_ANNOTATORS,
@@ -418,6 +418,11 @@ class AlterColumn(Change):
     # decided it for the plan's server): the column is not dropped, nor is anything over
     # it, either way.
     in_place: bool = field(default=False, kw_only=True)
+    # Indexes over this column dropped before the ALTER TABLE and built after it, as
+    # declared, in the same step (one transaction: never absent, a UNIQUE one never
+    # unenforced); see keep_indexes_with_retypes. DropIndex and CreateIndex changes.
+    indexes_dropped: list[Change] = field(default_factory=list, kw_only=True)
+    indexes_added: list[Change] = field(default_factory=list, kw_only=True)
     # (before, after) types as their casts are: a domain as its base type (set by
     # note_cast_types when either is a domain).
     cast_types: tuple[str, str] | None = field(default=None, kw_only=True)
@@ -430,6 +435,9 @@ class AlterColumn(Change):
         back, gone = self._folded_checks()
         if back:
             what += f"; CHECK {', '.join(back)} added as declared in the same statement"
+        rebuilt = _index_names(self.indexes_added)
+        if rebuilt:
+            what += f"; index {', '.join(rebuilt)} built again as declared in the same step"
         if gone:
             what += f"; CHECK {', '.join(gone)} dropped in the same statement"
         return (f"Alter column {self.after.name} of "
@@ -488,10 +496,12 @@ class AlterColumn(Change):
 
     def sql_postgres(self, d: Dialect) -> list[str]:
         t = table_name(d, self.table)
-        out = [f"ALTER TABLE {t} DROP COLUMN {d.quote(g.name)}" for g, _ in self.drops]
+        out = [s for c in self.indexes_dropped for s in c.sql(d)]
+        out += [f"ALTER TABLE {t} DROP COLUMN {d.quote(g.name)}" for g, _ in self.drops]
         out += self._sql_postgres(d)
         for _, g in self.adds:
             out += self._readd_sql(d, g.model_copy(update={'comment': None}), g.comment)
+        out += [s for c in self.indexes_added for s in c.sql(d)]
         return out
 
     def _comment_sql(self, d: Dialect, column: str, comment: str | None) -> list[str]:
@@ -686,9 +696,12 @@ class AlterColumn(Change):
             return [AlterColumn(self.table, b, typed, rank=self.rank,
                                 checks_dropped=self.checks_dropped,
                                 checks_added=self.checks_added,
+                                indexes_dropped=self.indexes_dropped,
+                                indexes_added=self.indexes_added,
                                 cast_types=self.cast_types),
                     *not_null_via_check(self.table, replace(
-                        self, before=typed, checks_dropped=[], checks_added=[]), ctx)]
+                        self, before=typed, checks_dropped=[], checks_added=[],
+                        indexes_dropped=[], indexes_added=[]), ctx)]
         return not_null_via_check(self.table, self, ctx)
 
     def _rechecks(self) -> bool:
@@ -710,6 +723,10 @@ class AlterColumn(Change):
                             serial_created=self.serial_dropped,
                             checks_dropped=self.checks_added,
                             checks_added=self.checks_dropped, in_place=self.in_place,
+                            indexes_dropped=[i for c in reversed(self.indexes_added)
+                                             for i in c.inverse()],
+                            indexes_added=[i for c in reversed(self.indexes_dropped)
+                                           for i in c.inverse()],
                             cast_types=self.cast_types and (self.cast_types[1],
                                                             self.cast_types[0])),
                 *self.undo_readds]
@@ -736,7 +753,8 @@ class AlterColumn(Change):
                    or (a.identity is not None and b.identity is None))
         # (a VIRTUAL column's new expression is checked against its NOT NULL: a scan)
         scan = rewrite or (b.nullable and not a.nullable and not self.not_null_check) \
-            or self._rechecks() or (self.in_place and not a.nullable)
+            or self._rechecks() or (self.in_place and not a.nullable) \
+            or bool(self.indexes_added)  # (an index built)
         return Lock(ACCESS_EXCLUSIVE.mode, True, True, rewrites_table=rewrite, scans_table=scan)
 
     def assess(self, d: Dialect) -> Assessment:
@@ -799,6 +817,13 @@ class AlterColumn(Change):
         if gone:
             notes.append(f"CHECK {', '.join(gone)} over {name}: dropped in the same ALTER "
                          "TABLE, before the type change (not re-checked).")
+        rebuilt = _index_names(self.indexes_added)
+        if rebuilt:
+            notes.append(
+                f"Index {', '.join(rebuilt)} over {name}: dropped before the type change and "
+                "built again as declared after it, in the same transaction (never absent, "
+                "a unique one never unenforced), under the ACCESS EXCLUSIVE lock the "
+                "rewrite holds.")
         if self.in_place and computed_on_write(a):
             found.append(Finding("table-rewrite", (
                 f"SET EXPRESSION on {name} computes it again for every row: the table is "
@@ -932,6 +957,79 @@ def keep_checks_with_retypes(changes: list[Change], before: Schema, after: Schem
                 changes.remove(c)
 
 
+def _index_names(changes: list[Change]) -> list[str]:
+    return sorted(ix.name or "" for c in changes
+                  if (ix := getattr(c, "index", None)) is not None)
+
+
+def keep_indexes_with_retypes(changes: list[Change], before: Schema, after: Schema,
+                              d: Dialect) -> None:
+    """An index over a column whose type or collation changes that the plan drops and
+    builds again (diff.diff_table: one with an expression or a predicate, or a key with
+    its own collation or operator class, which the server would rebuild from its
+    printed text, reading back otherwise; or one whose definition changes) is dropped
+    and built in the column's own step: one transaction, so the table is never without
+    it (a UNIQUE one never without its uniqueness), where the lock-safe form dropped it
+    CONCURRENTLY before the ALTER and built it CONCURRENTLY after (a window as long as
+    the build). Only where the type change rewrites the table (or changes a collation):
+    the index is then built under the ACCESS EXCLUSIVE lock the rewrite holds while it
+    rebuilds the table's other indexes. A binary-coercible change is catalog-only once
+    the index is gone: folded in, the build would hold that lock (PostgreSQL never
+    reuses an index with an expression or a predicate across a type change, so keeping
+    the old one costs the same), and it keeps its own steps. Only an index over that one
+    changed column (one over two would be built against a half-changed table), on a
+    table neither partitioned, a partition nor inherited (the ALTER recurses to those;
+    their indexes have copies of their own)."""
+    if not d.retypes_with_checks:
+        return
+    from .create_index import CreateIndex
+    from .drop_index import DropIndex
+    from .pg_common import changed_columns
+    from .table_hierarchy import key_of, parent_keys
+
+    inherited = {pk for t in before.tables for pk in parent_keys(t)}
+    steps: dict[tuple[str, str, str], AlterColumn] = {}
+    changed: dict[tuple[str, str], set[str]] = {}
+    for c in changes:
+        if not isinstance(c, AlterColumn):
+            continue
+        b, a, t = c.before, c.after, c.table
+        if (b.type, b.collation) == (a.type, a.collation) or generation(b) != generation(a) \
+                or c.drops or c.adds or b.name != a.name or t.partition_by is not None \
+                or t.parents() or key_of(t) in inherited:
+            continue
+        key = (t.schema_ or "", t.name)
+        if key not in changed:
+            ta = after.table(*key)
+            changed[key] = changed_columns(t, ta, d) if ta is not None else set()
+        steps[(*key, a.name)] = c
+
+    def owner(key: tuple[str, str], ix: Index) -> AlterColumn | None:
+        over = {n for n in changed.get(key, ()) if mentions_any(ix, {n})}
+        return steps.get((*key, over.pop())) if len(over) == 1 else None
+
+    made = {(c.schema, c.relation, c.index.name): c for c in changes
+            if isinstance(c, CreateIndex) and not c.new_relation and c.replaces is None
+            and not c.clones}
+    for c in list(changes):
+        if not isinstance(c, DropIndex) or c.on_partitioned or c.after_creates \
+                or not c.index.valid:
+            continue
+        key = (c.schema, c.relation)
+        new = made.get((*key, c.index.name))
+        step = owner(key, c.index)
+        if new is None or step is None or owner(key, new.index) is not step:
+            continue
+        if not (type_change_rewrites(step.before.type, step.after.type)
+                or step.before.collation != step.after.collation):
+            continue
+        step.indexes_dropped.append(c)
+        step.indexes_added.append(new)
+        changes.remove(c)
+        changes.remove(new)
+
+
 CHANGE_ANNOTATORS.append(take_over_serials)
 CHANGE_ANNOTATORS.append(keep_checks_with_retypes)
+CHANGE_ANNOTATORS.append(keep_indexes_with_retypes)
 CHANGE_ANNOTATORS.append(note_cast_types)
