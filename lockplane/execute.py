@@ -235,6 +235,13 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
     A desired schema is untrusted; what it makes the target's server do is not."""
     # Not even at --safety permissive: that level runs the risks the plan shows, and what
     # a schema's code would do on the target is in no step's findings.
+    # A step's condition runs in the apply's own writable transaction, before the step,
+    # on the shadow copy and on the target, and no acknowledgement covers it: Lockplane
+    # writes only counting queries there, so anything else came from an edited file.
+    for i, step in enumerate(plan.steps, 1):
+        if step.condition is not None and (why := db.not_one_query(step.condition.query)):
+            raise SafetyRefusal(f"step {i} ({step.description}): its condition must be one "
+                                f"query that only reads, and {why}")
     if "privileged-function" in opts.acknowledged:
         return
     defined = [sql for step in plan.steps for sql in step.sql]

@@ -121,6 +121,9 @@ def plan_markdown(plan: Plan, target: str, safety: str | None = None) -> str:
         if batched:
             body += ["", "**Runs in committed batches** (instead of the statement above):",
                      "", _sql_block([batched])]
+        if step.condition is not None:
+            body += ["", "**Runs only where this counts 0** (else it is skipped):", "",
+                     _sql_block([step.condition.query])]
         if step.cleanup:
             body += ["", f"**Clean-up**, {cleanup_label(step)}:", "", _sql_block(step.cleanup)]
         rb = step.rollback

@@ -39,13 +39,32 @@ def stderr_console() -> Console:
 
 # C0 controls but newline and tab, DEL, and C1 controls (0x9b is a one-byte CSI): text
 # from files, databases and options (approver names, history, descriptions) must not move
-# the cursor, recolour or retitle an operator's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# the cursor, recolour or retitle an operator's terminal. Nor may it show other than what
+# it is: bidirectional embeddings, overrides and isolates (which reorder what a terminal
+# shows: "Trojan Source"), zero-width characters, line and paragraph separators and the
+# byte-order mark are shown as escapes too (as ci_report.visible does in Markdown).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f"
+                      "\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def printable(text: str) -> str:
-    """``text`` with every terminal control character shown as an escape (``\\x1b``)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` with every terminal control (and invisible or reordering) character shown
+    as an escape (``\\x1b``, ``\\u202e``)."""
+    return _CONTROL.sub(_escape_char, text)
+
+
+def sql_comment(text: str) -> str:
+    """``text`` as one SQL comment line (``-- ...``), whatever it holds. Identifiers and
+    prose from a schema file or a database end up in the comments of scripts that psql or
+    another runner executes; a carriage return ends a ``--`` comment for PostgreSQL's (and
+    psql's) lexer, so a table named ``t\\rDROP TABLE users;`` ran its DROP from a comment.
+    Every control character is shown as an escape, newlines as spaces."""
+    return "-- " + printable(text.replace("\r\n", " ").replace("\n", " "))
 
 
 class _Stderr:
@@ -150,6 +169,11 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
                 err.print(Text("     apply runs, in committed batches instead of the above:",
                                style="dim"))
                 err.print(Text("     " + batched.replace("\n", "\n     "), style="cyan"))
+            if step.condition is not None:  # (it runs on the target, before the step)
+                err.print(Text("     runs only where this counts 0 (else skipped):",
+                               style="dim"))
+                err.print(Text("     " + step.condition.query.replace("\n", "\n     "),
+                               style="cyan"))
             if step.cleanup:
                 err.print(Text(f"     clean-up, {cleanup_label(step)}:", style="dim"))
                 for stmt in step.cleanup:

@@ -11,10 +11,7 @@ from .execute import group_steps
 from .integrity import plan_id
 from .markdown import backfill_statement, cleanup_label, lock_summary
 from .plan import Plan
-
-
-def _comment(text: str) -> str:
-    return "-- " + text.replace("\n", " ")
+from .report import sql_comment as _comment
 
 
 def plan_sql(plan: Plan) -> str:
@@ -38,6 +35,10 @@ def plan_sql(plan: Plan) -> str:
                 lines.append(_comment("lockplane apply runs this UPDATE in small committed "
                                       "batches (resumable); this is its one-statement form."))
                 lines.append(_comment(f"Each batch runs: {batched};"))
+            if step.condition is not None:
+                lines.append(_comment(f"lockplane apply runs the step only where this "
+                                      f"counts 0 (else skips it): "
+                                      f"{step.condition.query.rstrip().rstrip(';')};"))
             if step.cleanup:
                 lines.append(_comment(f"clean-up, {cleanup_label(step)}:"))
             for stmt in step.cleanup:

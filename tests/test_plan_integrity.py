@@ -13,6 +13,7 @@ import copy
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -306,6 +307,115 @@ def test_backfill_steps_show_the_batched_update() -> None:
     finally:
         report._console = saved
     assert batched in buf.getvalue() and f"plan_id {plan_id(plan)}" in buf.getvalue()
+
+
+# ------------------------------------------------------------------------ conditions
+# A step's condition (StepCondition: "the step runs only where this counts 0") runs on the
+# target, in the apply's own writable transaction, before the step. The id covers it, but
+# without a key an id proves only that the file is consistent: on 87d8a5e a condition
+# edited into a plan and resealed ran (a WITH ... DELETE emptied a table), and the
+# confirmation did not show it. Now it must be one query that only reads (exit 3 before
+# anything runs, whatever is acknowledged), and it is shown with its step.
+CONDITIONS = {
+    "data-modifying WITH": ("WITH d AS (DELETE FROM users RETURNING 1) "
+                            "SELECT count(*) - count(*) FROM d", "DELETE in a WITH"),
+    "two statements": ("SELECT 0; DELETE FROM users", "2 statements"),
+    "SELECT INTO": ("SELECT 0 INTO pwned", "SELECT INTO"),
+    "FOR UPDATE": ("SELECT count(*) FROM (SELECT id FROM users FOR UPDATE) AS u",
+                   "locks the rows"),
+    "not a query": ("DELETE FROM users RETURNING 0", "DELETE, not a SELECT"),
+}
+
+
+def _resealed(data: dict[str, Any], query: str) -> dict[str, Any]:
+    tampered = copy.deepcopy(data)
+    step_of(tampered, "add_column")["condition"] = {"query": query}
+    return seal_plan(Plan.model_validate(tampered)).model_dump(mode="json", by_alias=True,
+                                                               exclude_none=True)
+
+
+@pytest.mark.parametrize("what", list(CONDITIONS))
+def test_a_step_s_condition_only_reads(what: str, planned: tuple[str, dict[str, Any]],
+                                       tmp_path: Path) -> None:
+    dsn, data = planned
+    query, why = CONDITIONS[what]
+    path = write(tmp_path / "plan.json", _resealed(data, query))
+    before = db_state(dsn)
+    r = lockplane("apply", path, "--target", dsn, "--auto-approve", "--safety", "permissive",
+                  "--acknowledge", "privileged-function", "--skip-shadow")
+    refused(r, 3, "step 1", "its condition must be one query that only reads", why)
+    assert db_state(dsn) == before
+
+
+def test_a_step_s_condition_only_reads_sqlite(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+        conn.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    conn.close()
+    (tmp_path / "s.sql").write_text("CREATE TABLE t (id integer PRIMARY KEY, v text, w text);")
+    dsn = f"sqlite:///{db}"
+    r = lockplane("plan", "--from", dsn, "--to", "s.sql", "-o", "p.json", "-q", cwd=tmp_path)
+    assert r.code == 0, r
+    data = json.loads((tmp_path / "p.json").read_text())
+    for query, why in (("DELETE FROM t RETURNING 0", "changes rows"),
+                       ("SELECT 0; DELETE FROM t", "one statement"),
+                       ("SELECT count(*) FROM pragma_table_info('t') WHERE name = 'zz'",
+                        None)):
+        path = write(tmp_path / "plan.json", _resealed(data, query))
+        r = lockplane("apply", path, "--target", dsn, "--auto-approve", "--safety",
+                      "permissive", "--skip-shadow", cwd=tmp_path)
+        if why is None:  # a query that only reads: it counts 0, and the step runs
+            assert r.code == 0, r
+            continue
+        refused(r, 3, "its condition must be one query that only reads", why)
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 2
+        conn.close()
+
+
+def test_a_step_s_condition_is_shown_with_its_step(planned: tuple[str, dict[str, Any]],
+                                                   tmp_path: Path) -> None:
+    from lockplane.markdown import plan_markdown
+    from lockplane.sqlscript import plan_sql
+
+    dsn, data = planned
+    query = 'SELECT count(*) FROM "public"."users" WHERE "id" < 0'
+    sealed = _resealed(data, query)
+    path = write(tmp_path / "plan.json", sealed)
+    before = db_state(dsn)
+    r = lockplane("apply", path, "--target", dsn, "--skip-shadow", "--safety", "permissive")
+    refused(r, 2, "confirmation needed")
+    assert db_state(dsn) == before
+    assert "runs only where this counts 0" in r.stderr and query in r.stderr
+    plan = Plan.model_validate(sealed)
+    assert query in plan_sql(plan) and query in plan_markdown(plan, "db")
+
+
+def test_names_cannot_end_a_comment_in_the_sql_script(tmp_path: Path) -> None:
+    """plan --format sql writes each step's description as a comment: with a table named
+    't\rDROP TABLE ...' (a carriage return ends a -- comment for PostgreSQL's and psql's
+    lexer), psql -f ran the DROP on 87d8a5e. Names and prose are escaped now, and bidi
+    controls are shown as escapes on the terminal too."""
+    import pglast
+
+    db = tmp_path / "t.db"
+    sqlite3.connect(db).close()
+    names = ["t\rDROP TABLE victim; SELECT 1 AS x;", "u\u2028DROP TABLE victim;",
+             "v\x0bDROP TABLE victim;", "w\u202eelbat_pord"]
+    (tmp_path / "s.json").write_text(json.dumps({"dialect": "sqlite", "tables": [
+        {"name": n, "columns": [{"name": "id", "type": "integer", "nullable": True}]}
+        for n in names]}))
+    r = lockplane("plan", "--from", f"sqlite:///{db}", "--to", "s.json", "--format", "sql",
+                  cwd=tmp_path)
+    assert r.code == 0, r
+    # What a SQL runner reads in the script: its own statements only.
+    kinds = {type(s.stmt).__name__ for s in pglast.parse_sql(r.stdout)}
+    assert kinds <= {"TransactionStmt", "VariableSetStmt", "CreateStmt"}, kinds
+    comments = [ln for ln in r.stdout.split("\n") if ln.startswith("--")]
+    assert not any(c in ln for ln in comments for c in "\r\x0b\u2028"), comments
+    assert "\\x0dDROP TABLE" in r.stdout  # (shown, as an escape)
+    assert "\u202e" not in r.stderr and "\u2028" not in r.stderr
 
 
 # ------------------------------------------------------------------------ old format

@@ -629,16 +629,9 @@ class PostgresDatabase(Database):
         return privileged_calls(self, statements, defined)
 
     def not_one_query(self, sql: str) -> str | None:
-        try:
-            parsed = parse_sql(sql)
-        except ParseError as exc:
-            return f"it does not parse ({exc})"
-        if len(parsed) != 1:
-            return f"it is {len(parsed)} statements"
-        stmt = parsed[0].stmt
-        if not isinstance(stmt, ast.SelectStmt):
-            return f"it is {type(stmt).__name__.removesuffix('Stmt').upper()}, not a SELECT"
-        return None
+        from .privileged import not_one_query
+
+        return not_one_query(sql)
 
     @contextlib.contextmanager
     def event_triggers_paused(self, statements: Sequence[str]) -> Iterator[None]:

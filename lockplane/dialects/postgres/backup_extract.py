@@ -70,6 +70,7 @@ from ...backup.rows import (
 from ...backup.storage import Storage
 from ...dsn import redact, redact_for
 from ...errors import BadInput, ExecutionFailed, SafetyRefusal
+from ...report import sql_comment
 from .backup import restored_copy
 
 Reporter = Callable[[str], None]
@@ -432,13 +433,14 @@ def extract_rows(storage: Storage, manifest: Manifest, live_dsn: str, table: str
                            "not in the backup: its rows cannot be inserted")
         head = _insert_head(m).as_string(live)
         tail = _conflict_sql(m, on_conflict).as_string(live)
-        out.write(f"-- Rows of {m.backup_display} from backup {copy.manifest.id} "
-                  f"({copy.manifest.created_at}), as upserts into {m.display}\n")
+        # (names and notes come from databases: sql_comment keeps them in their comment)
+        out.write(sql_comment(f"Rows of {m.backup_display} from backup {copy.manifest.id} "
+                              f"({copy.manifest.created_at}), as upserts into {m.display}") + "\n")
         if cond:
-            out.write(f"-- where: {' '.join(cond.split())}\n")
-        out.write(f"-- on conflict: {on_conflict}\n")
+            out.write(sql_comment(f"where: {' '.join(cond.split())}") + "\n")
+        out.write(sql_comment(f"on conflict: {on_conflict}") + "\n")
         for note in m.notes:
-            out.write(f"-- {note}\n")
+            out.write(sql_comment(note) + "\n")
         out.write("SET standard_conforming_strings = on;\nSET TimeZone = 'UTC';\n"
                   "SET DateStyle = 'ISO, MDY';\nSET IntervalStyle = 'postgres';\nBEGIN;\n")
         query = pgsql.SQL("SELECT {} FROM ({}) AS b").format(

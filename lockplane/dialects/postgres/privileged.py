@@ -1307,3 +1307,51 @@ def _judge_builtins(db: PostgresDatabase,
 def _say(path: tuple[str, ...], effect: str) -> str:
     through = f" (through {' -> '.join(path[1:])})" if len(path) > 1 else ""
     return f"{path[0]}{through}: {effect}"
+
+
+# --------------------------------------------------------------------------- one query
+class _Writes(Visitor):
+    """What a SELECT does beyond reading: a data-modifying WITH, SELECT INTO, FOR UPDATE."""
+
+    def __init__(self) -> None:
+        self.why: str | None = None
+
+    def _say(self, why: str) -> None:
+        self.why = self.why or why
+
+    def visit_InsertStmt(self, ancestors: object, node: ast.InsertStmt) -> None:  # noqa: N802
+        self._say("it changes rows (INSERT in a WITH)")
+
+    def visit_UpdateStmt(self, ancestors: object, node: ast.UpdateStmt) -> None:  # noqa: N802
+        self._say("it changes rows (UPDATE in a WITH)")
+
+    def visit_DeleteStmt(self, ancestors: object, node: ast.DeleteStmt) -> None:  # noqa: N802
+        self._say("it changes rows (DELETE in a WITH)")
+
+    def visit_MergeStmt(self, ancestors: object, node: ast.MergeStmt) -> None:  # noqa: N802
+        self._say("it changes rows (MERGE in a WITH)")
+
+    def visit_SelectStmt(self, ancestors: object, node: ast.SelectStmt) -> None:  # noqa: N802
+        if node.intoClause is not None:
+            self._say("it creates a table (SELECT INTO)")
+        if node.lockingClause:
+            self._say("it locks the rows it reads (FOR UPDATE / SHARE)")
+
+
+def not_one_query(sql: str) -> str | None:
+    """Why ``sql`` is not one query that only reads, in words; None when it is. A step's
+    condition runs in the apply's own writable transaction, so "a SELECT" is not enough:
+    ``WITH d AS (DELETE ...) SELECT``, ``SELECT ... INTO`` and ``FOR UPDATE`` parse as
+    one."""
+    try:
+        parsed = pglast.parse_sql(sql)
+    except ParseError as exc:
+        return f"it does not parse ({exc})"
+    if len(parsed) != 1:
+        return f"it is {len(parsed)} statements"
+    stmt = parsed[0].stmt
+    if not isinstance(stmt, ast.SelectStmt):
+        return f"it is {type(stmt).__name__.removesuffix('Stmt').upper()}, not a SELECT"
+    writes = _Writes()
+    writes(stmt)
+    return writes.why

@@ -198,6 +198,11 @@ class SQLiteDatabase(Database):
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         return list(self.conn.execute(sql, params or ()).fetchall())
 
+    def not_one_query(self, sql: str) -> str | None:
+        from .sandbox import not_one_query
+
+        return not_one_query(self.conn, sql)
+
     def introspect(self) -> Schema:
         from .introspect import introspect
 

@@ -62,6 +62,7 @@ from ...backup.rows import (
 from ...backup.storage import Storage
 from ...dsn import redact, sqlite_path
 from ...errors import BadInput, ExecutionFailed
+from ...report import sql_comment
 from .backup import open_existing, read_only, restored_copy, ro_uri
 
 Reporter = Callable[[str], None]
@@ -464,13 +465,14 @@ def extract_rows(storage: Storage, manifest: Manifest, live_dsn: str, table: str
         tail = _conflict_clause(m, on_conflict)  # a rowid is a conflict target too
         cols = ", ".join(_q(c.live) for c in m.columns)
         head = f"INSERT INTO {_q(m.table)} ({cols}) VALUES"
-        out.write(f"-- Rows of {m.backup_table} from backup {manifest.id} "
-                  f"({manifest.created_at}), as upserts into {m.table}\n")
+        # (names and notes come from databases: sql_comment keeps them in their comment)
+        out.write(sql_comment(f"Rows of {m.backup_table} from backup {manifest.id} "
+                              f"({manifest.created_at}), as upserts into {m.table}") + "\n")
         if cond:
-            out.write(f"-- where: {' '.join(cond.split())}\n")
-        out.write(f"-- on conflict: {on_conflict}\n")
+            out.write(sql_comment(f"where: {' '.join(cond.split())}") + "\n")
+        out.write(sql_comment(f"on conflict: {on_conflict}") + "\n")
         for note in m.notes:
-            out.write(f"-- {note}\n")
+            out.write(sql_comment(note) + "\n")
         out.write("BEGIN;\n")
         rows = statements = 0
         batch: list[str] = []

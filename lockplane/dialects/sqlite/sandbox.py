@@ -91,3 +91,42 @@ def run_untrusted(conn: sqlite3.Connection, scripts: Sequence[tuple[str, str]],
                     raise BadInput(f"{at}: {exc}") from None
     finally:
         conn.set_authorizer(None)
+
+
+_SCHEMA_TEXT = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master",
+                          "sqlite_temp_schema"})
+# Actions a query that only reads compiles to (a recursive WITH included).
+_READS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                    getattr(sqlite3, "SQLITE_RECURSIVE", 33)})
+
+
+def not_one_query(conn: sqlite3.Connection, sql: str) -> str | None:
+    """Why ``sql`` is not one query that only reads, in words; None when it is. Asked of
+    SQLite's authorizer while the statement is compiled (``EXPLAIN`` compiles it and
+    runs nothing): ``DELETE ... RETURNING`` is a query to the driver, and a step's
+    condition runs in the apply's own writable transaction."""
+    said: list[str] = []
+
+    def gate(action: int, arg1: str | None, arg2: str | None, db: str | None,
+             trigger: str | None) -> int:
+        if action in _READS and not (action == sqlite3.SQLITE_FUNCTION
+                                     and (arg2 or "").lower() == "load_extension"):
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_UPDATE and arg1 in _SCHEMA_TEXT:
+            # (SQLite asks this while it reads the schema in, for a table-valued pragma;
+            # a statement cannot write the schema table without writable_schema)
+            return sqlite3.SQLITE_OK
+        said.append(_REFUSED.get(action) or ("it changes rows" if action in _WRITES else
+                                             f"it does more than read (action {action})"))
+        return sqlite3.SQLITE_DENY
+
+    conn.set_authorizer(gate)
+    try:
+        conn.execute("EXPLAIN " + sql).fetchall()
+    except sqlite3.ProgrammingError as exc:  # (more than one statement)
+        return str(exc)
+    except sqlite3.Error as exc:
+        return said[0] if said else f"it does not compile ({exc})"
+    finally:
+        conn.set_authorizer(None)
+    return said[0] if said else None
