@@ -34,10 +34,9 @@ from blocks.backup_storage import BackupStorage
 from blocks.database_target import DatabaseTarget
 from flows.approvals import waiting_for_approval
 from flows.targets import NoPasswordStr, no_passwords, resolve_target
-from lockplane.backup.core import _dbname, _with_dbname
 from lockplane.backup.pitr import parse_time
 from lockplane.dialects import get_dialect
-from lockplane.dsn import redact
+from lockplane.dsn import dialect_of, redact
 from lockplane.errors import BadInput
 from tasks.backup_tasks import resolve_storage
 from tasks.notify_tasks import notify_task
@@ -58,7 +57,8 @@ class RecoveryApproval(RunInput):
 
 
 def _destination(live: str, into_database: str | None, overwrite: bool) -> str:
-    name = _dbname(live)
+    d = get_dialect(dialect_of(live))
+    name = d.database_name(live)
     if overwrite:
         if into_database and into_database != name:
             raise BadInput("overwrite restores over the target itself: leave into_database "
@@ -69,7 +69,7 @@ def _destination(live: str, into_database: str | None, overwrite: bool) -> str:
     if chosen == name:
         raise BadInput(f"into_database {chosen!r} is the target itself: set overwrite to "
                        "restore over it")
-    return _with_dbname(live, chosen)
+    return d.with_database(live, chosen)
 
 
 @no_passwords

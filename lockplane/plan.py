@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -322,11 +323,12 @@ def _readers_left_to_the_plan(changes: list[Change], dropped: set[ObjectKey]) ->
 
 def _table_parts_calling_recreated(changes: list[Change], before: Schema,
                                    after: Schema) -> list[Change]:
-    """The CHECKs, indexes and column defaults of a table that stays which call a routine
-    the plan drops and creates again (a new return type): the server refuses the drop
-    under them ("cannot drop function ... because other objects depend on it"), so each
-    is dropped before it and made again after it, as the desired schema has it. (Those
-    the plan drops or changes anyway are left to their own steps.)"""
+    """The CHECKs, EXCLUDE constraints, indexes, column defaults, policies, triggers and
+    extended statistics of a table that stays which call a routine the plan drops and
+    creates again (a new return type): the server refuses the drop under them ("cannot
+    drop function ... because other objects depend on it"), so each is dropped before it
+    and made again after it, as the desired schema has it. (Those the plan drops or
+    changes anyway are left to their own steps.)"""
     from .changes.add_constraint import AddConstraint
     from .changes.create_index import CreateIndex
     from .changes.drop_constraint import DropConstraint
@@ -363,10 +365,56 @@ def _table_parts_calling_recreated(changes: list[Change], before: Schema,
             if twin is not None and (s, tb.name, ix.name) not in touched and (
                     calls(ix.where) or any(calls(k.expression) for k in ix.keys)):
                 out += [DropIndex(s, tb.name, ix), CreateIndex(s, ta.name, twin)]
+        for ex in tb.exclusion_constraints:
+            new_ex = next((x for x in ta.exclusion_constraints if x.name == ex.name), None)
+            if new_ex is not None and (s, tb.name, ex.name) not in touched \
+                    and calls(ex.definition):
+                out += [DropConstraint(tb, ex), AddConstraint(tb, new_ex)]
         for col in tb.columns:
             if col.default is not None and col.generated is None and calls(col.default):
                 out += _hold_default(changes, tb, col, ta.column(col.name))
+        out += _other_parts_calling(changes, tb, ta, calls)
     return out + _domain_parts_calling(changes, before, after, redone)
+
+
+def _other_parts_calling(changes: list[Change], tb: Table, ta: Table,
+                         calls: Callable[[str | None], bool]) -> list[Change]:
+    """The policies, triggers (WHEN) and extended statistics of ``tb`` that call a
+    routine the plan drops and creates again, and that the plan neither drops nor makes
+    anyway: dropped before it, made again after it (as ``ta`` has them)."""
+    from .changes.create_policy import CreatePolicy
+    from .changes.create_statistics import CreateStatistics
+    from .changes.create_trigger import CreateTrigger
+    from .changes.drop_policy import DropPolicy
+    from .changes.drop_statistics import DropStatistics
+    from .changes.drop_trigger import DropTrigger
+
+    s = tb.schema_ or ""
+    own: set[tuple[str, str]] = set()
+    for c in changes:
+        if c.table_key() == (s, tb.name):
+            for kind, attr in (("policy", "policy"), ("trigger", "trigger"),
+                               ("statistics", "statistics")):
+                obj = getattr(c, attr, None)
+                if obj is not None and hasattr(obj, "name"):
+                    own.add((kind, obj.name))
+    out: list[Change] = []
+    for p in tb.policies:
+        twin = next((x for x in ta.policies if x.name == p.name), None)
+        if twin is not None and ("policy", p.name) not in own and (
+                calls(p.using) or calls(p.with_check)):
+            out += [DropPolicy(s, tb.name, p), CreatePolicy(s, ta.name, twin)]
+    for t in tb.triggers:
+        twin_t = next((x for x in ta.triggers if x.name == t.name), None)
+        if twin_t is not None and ("trigger", t.name) not in own and calls(t.definition):
+            out += [DropTrigger(s, tb.name, t), CreateTrigger(s, ta.name, twin_t)]
+    for st in tb.statistics:
+        twin_s = next((x for x in ta.statistics if (x.schema_, x.name) == (
+            st.schema_, st.name)), None)
+        if twin_s is not None and ("statistics", st.name) not in own \
+                and calls(st.definition):
+            out += [DropStatistics(s, tb.name, st), CreateStatistics(s, ta.name, twin_s)]
+    return out
 
 
 def _domain_parts_calling(changes: list[Change], before: Schema, after: Schema,

@@ -678,6 +678,24 @@ PG_CASES += [
      CHECKED_DOMAIN.format(t="bigint", m=0) + CHECKED_DOMAIN_ROWS,
      CHECKED_DOMAIN.format(t="integer", m=-5)),
 ]
+# ... and a table's policy, trigger WHEN, extended statistics and EXCLUDE constraint.
+CALLING_PARTS = """CREATE FUNCTION f(x integer) RETURNS {t} LANGUAGE sql IMMUTABLE
+  RETURN (x + 1)::{t};
+CREATE FUNCTION tg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TABLE cp (id int, k int, EXCLUDE USING btree ((f(id)) WITH =));
+ALTER TABLE cp ENABLE ROW LEVEL SECURITY; CREATE POLICY cp_p ON cp USING (f(id) > 0);
+CREATE TRIGGER cp_t BEFORE UPDATE ON cp FOR EACH ROW WHEN (f(NEW.id) > 0)
+  EXECUTE FUNCTION tg();
+CREATE STATISTICS cp_s ON (f(id)), k FROM cp;
+"""
+PG_CASES += [
+    ("table parts calling a function whose return type changes",
+     CALLING_PARTS.format(t="bigint") + "INSERT INTO cp VALUES (1, 1), (2, NULL);",
+     CALLING_PARTS.format(t="integer")),
+    ("table parts calling a function whose return type changes, back",
+     CALLING_PARTS.format(t="integer") + "INSERT INTO cp VALUES (1, 1), (2, NULL);",
+     CALLING_PARTS.format(t="bigint")),
+]
 SINCE_15.update({c[0]: "UNIQUE NULLS NOT DISTINCT" for c in REFERENCED_KEY_CASES
                  if "(nnd" in c[0]})
 

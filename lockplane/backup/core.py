@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from psycopg.conninfo import conninfo_to_dict
-
 from ..dsn import redact
 from ..errors import BadInput, ExecutionFailed, SafetyRefusal
 from .engine import engine_for, engine_of
@@ -64,27 +62,6 @@ def _describe_files(root: Path, jobs: int) -> list[StoredFile]:
         digests = list(pool.map(_sha256, files))
     return [StoredFile(path=p.relative_to(root).as_posix(), size=p.stat().st_size, sha256=d)
             for p, d in zip(files, digests, strict=True)]
-
-
-# ---------------------------------------------------------------------------- DSNs
-def _dbname(dsn: str) -> str:
-    try:
-        return str(conninfo_to_dict(dsn).get("dbname") or "")
-    except Exception:  # noqa: BLE001
-        return ""
-
-
-def _with_dbname(dsn: str, dbname: str) -> str:
-    """The same connection, another database; a URL stays a URL (the engine's
-    dialect detection needs one)."""
-    from urllib.parse import quote, urlsplit, urlunsplit
-
-    if "://" in dsn:
-        parts = urlsplit(dsn)
-        return urlunsplit(parts._replace(path="/" + quote(dbname, safe="")))
-    from ..dialects.postgres import with_dbname
-
-    return with_dbname(dsn, dbname)
 
 
 # ---------------------------------------------------------------------------- public API

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,8 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-import psycopg
-
+from ..dialects import get_dialect
 from ..dsn import dialect_of, redact
 from ..errors import BadInput, ExecutionFailed, LockplaneError
 from .core import list_backups
@@ -317,9 +315,10 @@ def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
         history = migrations(live_dsn)
     last = manifest.history.last_migration_id if manifest.history else 0
     after = [m for m in history if m.id > last and m.result != "running"]
+    driver_errors = get_dialect(dialect_of(live_dsn)).error_types()
     try:
         live = {t.qualified: t for t in live_table_stats(live_dsn, jobs, manifest)}
-    except (psycopg.Error, sqlite3.Error, BadInput, ExecutionFailed) as exc:
+    except (*driver_errors, BadInput, ExecutionFailed) as exc:
         text = exc.message if isinstance(exc, BadInput) else str(exc).strip().splitlines()[0]
         return RestoreLoss(manifest.id, backup_at, _now(), [], 0, after, redact(text))
     then = {t.qualified: t for t in manifest.tables if not _own(t.qualified)}
@@ -338,7 +337,7 @@ def restore_loss(manifest: Manifest, live_dsn: str, *, jobs: int = 2,
         try:
             reordered = engine_for(live_dsn).same_rows(storage, manifest, live_dsn, suspects,
                                                        jobs)
-        except (LockplaneError, psycopg.Error, OSError):
+        except (LockplaneError, *driver_errors, OSError):
             reordered = set()  # not decided: they stay 'changed'
     changes = [c for c in changes if c.table not in reordered]
     changes.sort(key=lambda c: (-c.lost_rows, c.table))

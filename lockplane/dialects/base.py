@@ -551,6 +551,11 @@ class Dialect(ABC):
         """A DSN for a new database beside ``dsn``'s, named after it plus ``suffix``."""
         raise NotImplementedError(f"{self.name}: no new databases beside a target")
 
+    def with_database(self, dsn: str, name: str) -> str:
+        """A DSN for the database ``name`` beside ``dsn``'s (the same server, the same
+        directory), with its other parameters."""
+        raise NotImplementedError(f"{self.name}: no other databases beside a target")
+
     @abstractmethod
     def connect(self, dsn: str, *, create: bool = False) -> Database:
         """Open a session; BadInput (with the password redacted) if it cannot.

@@ -190,7 +190,12 @@ class PostgresDialect(Dialect):
 
     def database_next_to(self, dsn: str, suffix: str) -> str:
         name = f"{self.database_name(dsn) or 'db'}_{suffix}"[:63]  # NAMEDATALEN - 1
-        if "://" in dsn:  # a URL stays a URL (dialect detection needs one)
+        return self.with_database(dsn, name)
+
+    def with_database(self, dsn: str, name: str) -> str:
+        """The same connection, another database; a URL stays a URL (dialect detection
+        needs one)."""
+        if "://" in dsn:
             from urllib.parse import quote, urlsplit, urlunsplit
 
             parts = urlsplit(dsn)

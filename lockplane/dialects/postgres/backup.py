@@ -27,10 +27,8 @@ from psycopg import sql as pgsql
 
 from ...backup.core import (
     RestoredCopy,
-    _dbname,
     _describe_files,
     _now,
-    _with_dbname,
     fetched_backup,
 )
 from ...backup.engine import HISTORY_COLUMNS, BackupEngine
@@ -40,8 +38,10 @@ from ...backup.rows import CompareReport, ExtractResult, RowMergeBase
 from ...backup.storage import Storage
 from ...dsn import dialect_of, redact, redact_for
 from ...errors import BadInput, ExecutionFailed, SafetyRefusal
-from . import checksums, pgtools
+from . import PostgresDialect, checksums, pgtools
 from .sandbox import drop_abandoned_databases, drop_database
+
+_PG = PostgresDialect()  # (database names within a connection string)
 
 Reporter = Callable[[str], None]
 
@@ -159,7 +159,7 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
     copy_crc = method == checksums.COPY_CRC32
     return Manifest(
         id=backup_id, created_at=_now().isoformat(timespec="seconds"), dialect="postgres",
-        database=redact(dsn), database_name=_dbname(dsn), server_version=server_version,
+        database=redact(dsn), database_name=_PG.database_name(dsn), server_version=server_version,
         tool=f"pg_dump {pg_dump.version} -Fd -j {jobs}", format="pg_dump-directory",
         schema_hash=schema_hash, history=history, tables=stats, files=files,
         size_bytes=sum(f.size for f in files), duration_s=round(time.monotonic() - started, 3),
@@ -215,8 +215,8 @@ def _pg_target_state(dsn: str) -> tuple[bool, int, int]:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10,
                                application_name="lockplane backup")
     except psycopg.OperationalError as exc:
-        if "does not exist" in str(exc) and _dbname(dsn):
-            admin = pg_connect(_with_dbname(dsn, "postgres"), autocommit=True)
+        if "does not exist" in str(exc) and _PG.database_name(dsn):
+            admin = pg_connect(_PG.with_database(dsn, "postgres"), autocommit=True)
             with admin:
                 return False, 0, admin.info.server_version
         reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
@@ -257,8 +257,8 @@ def _restore(storage: Storage, manifest: Manifest, target_dsn: str, jobs: int, f
     pgtools.find_tool("pg_restore", version_num)  # a mismatch refuses before anything
     with fetched_backup(storage, manifest, jobs) as local:
         if not exists:
-            name = _dbname(target_dsn)
-            with pg_connect(_with_dbname(target_dsn, "postgres"), autocommit=True) as adm:
+            name = _PG.database_name(target_dsn)
+            with pg_connect(_PG.with_database(target_dsn, "postgres"), autocommit=True) as adm:
                 adm.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
                     pgsql.Identifier(name)))
             report(f"created database {name}")
@@ -296,7 +296,7 @@ def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None =
         raise BadInput(f"{redact(server)} is not a PostgreSQL server")
     token = secrets.token_hex(6)
     name = TEMP_PREFIX + token
-    admin_dsn = _with_dbname(server, "postgres")
+    admin_dsn = _PG.with_database(server, "postgres")
     admin = pg_connect(admin_dsn, autocommit=True, application_name=OWNER_MARK + token)
     try:
         with contextlib.suppress(psycopg.Error):
@@ -311,7 +311,7 @@ def restored_copy(storage: Storage, manifest: Manifest, server_dsn: str | None =
             admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
                 pgsql.Identifier(name)))
             try:
-                dsn = _with_dbname(server, name)
+                dsn = _PG.with_database(server, name)
                 report(f"pg_restore -j {jobs} into temporary database {name}")
                 if checked is not None:
                     stats, done_at = _restore_checking(local, dsn, version_num, jobs,

@@ -94,6 +94,10 @@ class SQLiteDialect(Dialect):
         ext = p.suffix or ".db"
         return f"sqlite:///{p.with_name(f'{p.stem}_{suffix}{ext}')}"
 
+    def with_database(self, dsn: str, name: str) -> str:
+        p = Path(sqlite_path(dsn))
+        return f"sqlite:///{p.with_name(name if Path(name).suffix else name + (p.suffix or '.db'))}"
+
     def connect(self, dsn: str, *, create: bool = False) -> SQLiteDatabase:
         return SQLiteDatabase(self, dsn, create=create)
 
