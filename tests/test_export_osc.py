@@ -263,3 +263,32 @@ def test_names_the_tools_cannot_quote(mysql_dsn: str, tmp_path: Path) -> None:
     _one_line_refusal(res, "is not ASCII")
     res = lockplane("export", "--to", "gh-ost", str(plan_file), "--target", mysql_dsn)
     assert res.code == 0 and "--table=tü" in res.stdout, res.output
+
+
+def test_the_plan_s_hashes_cannot_run_commands(tmp_path: Path) -> None:
+    """The hashes come from the plan file, which can be edited and resealed without a key:
+    on 4c305cb the script wrote them unquoted (`at_hash $(touch ...) ...`), and running it
+    ran the command. Every value from the plan is quoted for the shell now."""
+    from lockplane.integrity import seal_plan
+    from lockplane.plan import Plan
+
+    canary = tmp_path / "pwned"
+    plan = seal_plan(Plan.model_validate({
+        "source_hash": f"$(touch {canary})", "target_hash": f"x; touch {canary}; #",
+        "dialect": "mysql", "steps": [{"description": "Add column c to t", "kind": "add_column",
+                                       "sql": ["ALTER TABLE `t` ADD COLUMN `c` int"],
+                                       "table": "t", "safety": "safe"}]}))
+    path = tmp_path / "plan.json"
+    path.write_text(plan.model_dump_json(by_alias=True, exclude_none=True))
+    for tool in ("gh-ost", "pt-osc"):
+        res = lockplane("export", "--to", tool, str(path), "--target",
+                        "mysql://root@127.0.0.1/x", "--execute")
+        assert res.code == 0, res.output
+        checks = [shlex.split(ln) for ln in res.stdout.splitlines()
+                  if ln.startswith("at_hash ")]
+        assert [c[1] for c in checks] == [plan.source_hash, plan.target_hash], checks
+        script = tmp_path / "x.sh"
+        script.write_text(res.stdout)
+        done = subprocess.run(["sh", str(script)], capture_output=True, text=True,
+                              env={**os.environ, "LOCKPLANE": "true", "LOCKPLANE_TARGET": "x"})
+        assert done.returncode == 3 and not canary.exists(), (done, canary.exists())

@@ -206,7 +206,9 @@ class _Script:
             "",
             self._sql_function(),
             "",
-            f'at_hash {plan.source_hash} "the state this plan was made for"',
+            # (the hashes come from the plan file, like everything here: quoted for the
+            # shell; a source_hash '$(touch /tmp/x)' ran its command on 4c305cb)
+            f'at_hash {shlex.quote(plan.source_hash)} "the state this plan was made for"',
         ]
         body: list[str] = []
         for n, step in enumerate(plan.steps, 1):
@@ -229,9 +231,9 @@ class _Script:
                 "pt-online-schema-change kept each original table (--no-drop-old-table) as "
                 "_<table>_old: a way back. Drop them when you no longer need them; then the "
                 "database is where the plan leads:\n"
-                f'  at_hash {plan.target_hash} "where the plan leads"'))
+                f'  at_hash {shlex.quote(plan.target_hash or "")} "where the plan leads"'))
         elif plan.target_hash:
-            tail.append(f'at_hash {plan.target_hash} "where the plan leads"')
+            tail.append(f'at_hash {shlex.quote(plan.target_hash)} "where the plan leads"')
         return "\n".join(head + body + tail) + "\n"
 
     def _lock_text(self, step: Step) -> str:
