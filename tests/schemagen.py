@@ -2204,6 +2204,13 @@ def gen_rows(draw: Draw, frm: Db, to: Db) -> dict[tuple[str, str], list[dict[str
                 if all(c in plans[t.key] for c in fk.cols) and not any(
                         _same_fk(fk, f2) for f2 in seen):
                     out.append((fk, False, True))
+                elif fk.match_full and any(c in plans[t.key] for c in fk.cols):
+                    # A MATCH FULL key the desired schema adds over new columns (NULL
+                    # once added) and existing ones: those must be NULL too (all or
+                    # none). As a group that references nothing, they follow no parent.
+                    old = [i for i, c in enumerate(fk.cols) if c in plans[t.key]]
+                    out.append((FK(name=None, cols=[fk.cols[i] for i in old], ref=("", ""),
+                                   ref_cols=[fk.ref_cols[i] for i in old]), False, True))
         groups[t.key] = out
 
     def referenceable(t: Tbl, fk: FK, in_from: bool, in_to: bool) -> bool:
