@@ -696,6 +696,22 @@ PG_CASES += [
      CALLING_PARTS.format(t="integer") + "INSERT INTO cp VALUES (1, 1), (2, NULL);",
      CALLING_PARTS.format(t="bigint")),
 ]
+# PostgreSQL 18 gives a partition made PARTITION OF its parent's NOT NULL constraint
+# names, and an attached table keeps its own; detached, each keeps the name it had (the
+# jobqueue and registry histories detach partitions). Before 18 the names are ignored.
+DETACHED_NN = """CREATE TABLE dl (id int NOT NULL, at int CONSTRAINT "at set" NOT NULL, v int)
+  PARTITION BY RANGE (at);
+{p1};
+CREATE TABLE dl_2025 (id int NOT NULL, at int NOT NULL, v int);
+{p2}"""
+PG_CASES += [
+    ("partitions detached keep their NOT NULL constraints' names",
+     DETACHED_NN.format(p1="CREATE TABLE dl_2024 PARTITION OF dl FOR VALUES FROM (0) TO (10)",
+                        p2="ALTER TABLE dl ATTACH PARTITION dl_2025 FOR VALUES FROM (10) TO "
+                        "(20); INSERT INTO dl VALUES (1, 1, 1), (2, 12, 2);"),
+     DETACHED_NN.format(p1='CREATE TABLE dl_2024 (id int CONSTRAINT dl_id_not_null NOT NULL, '
+                        'at int CONSTRAINT "at set" NOT NULL, v int)', p2="")),
+]
 SINCE_15.update({c[0]: "UNIQUE NULLS NOT DISTINCT" for c in REFERENCED_KEY_CASES
                  if "(nnd" in c[0]})
 

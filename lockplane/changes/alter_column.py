@@ -22,6 +22,7 @@ from .base import (
     RewriteContext,
     register,
 )
+from .pg_common import dollar_quoted
 from .render import default_expr, identity_options_sql, table_name
 
 if TYPE_CHECKING:
@@ -636,7 +637,13 @@ class AlterColumn(Change):
             derived = d.not_null_constraint_name(self.table.name, a.name)
             now = derived if b.nullable else b.not_null_name or derived
             want = a.not_null_name or derived
-            if now != want:
+            if b.inherited and not b.nullable and not a.inherited:
+                # A detached partition's: it had its parent's name (made PARTITION OF)
+                # or its own (attached), which the schema does not hold for an inherited
+                # column: the server's is read when the step runs.
+                body = _rename_not_null_body(d, self.table, a.name, want)
+                out.append(f"DO {dollar_quoted(body)}")
+            elif now != want:
                 out.append(f"ALTER TABLE {t} RENAME CONSTRAINT {d.quote(now)} TO "
                            f"{d.quote(want)}")
         if self.serial_dropped is not None or self.serial_created is not None:
@@ -1033,3 +1040,16 @@ CHANGE_ANNOTATORS.append(take_over_serials)
 CHANGE_ANNOTATORS.append(keep_checks_with_retypes)
 CHANGE_ANNOTATORS.append(keep_indexes_with_retypes)
 CHANGE_ANNOTATORS.append(note_cast_types)
+
+
+def _rename_not_null_body(d: Dialect, table: Table, column: str, want: str) -> str:
+    """A DO body giving ``table.column``'s NOT NULL constraint the name ``want``, whatever
+    name it has now (PostgreSQL 18)."""
+    rel = d.literal(d.qname(table.schema_, table.name))
+    return ("DECLARE n name; BEGIN SELECT c.conname INTO n FROM pg_catalog.pg_constraint c "
+            "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid "
+            f"AND a.attnum = c.conkey[1] WHERE c.conrelid = {rel}::pg_catalog.regclass "
+            f"AND c.contype = 'n' AND a.attname = {d.literal(column)}; "
+            f"IF n IS DISTINCT FROM {d.literal(want)} THEN EXECUTE "
+            f"pg_catalog.format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', {rel}, n, "
+            f"{d.literal(want)}); END IF; END")
