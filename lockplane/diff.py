@@ -281,8 +281,11 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
         dropped += b_redo
         added += a_redo
         for old_ix, new_ix in changed:
+            # (a partitioned table's index can be made invalid: ON ONLY the parent, the
+            # partitions the desired schema keeps attached given their copies; it is
+            # dropped and made so, since PostgreSQL detaches no index from its parent)
             if same(old_ix, new_ix, "comment") or (
-                    old_ix.valid and not new_ix.valid
+                    old_ix.valid and not new_ix.valid and a.partition_by is None
                     and same(old_ix, new_ix, "comment", "valid")):
                 if old_ix.comment == new_ix.comment or d.has_comment_statements:
                     if old_ix.comment != new_ix.comment:

@@ -742,6 +742,54 @@ PARTITION_OWN_INDEX_CASES: list[tuple[str, str, str]] = [
 ]
 PG_CASES += PARTITION_OWN_INDEX_CASES
 
+# A partitioned table's index made ON ONLY the parent (invalid) where a partition keeps
+# an own index under the name its attached copy had (pg-schema-diff's "attach an
+# unattached, invalid index", backwards): PostgreSQL detaches no index from its parent,
+# so the parent's index is dropped and made ON ONLY again, the copies of the partitions
+# the desired schema keeps attached built CONCURRENTLY under their names and attached,
+# and the partition's own index built CONCURRENTLY; and back.
+ATTACHED = """CREATE SCHEMA "p s"; CREATE TABLE "p s"."Ev" (id int, k text) PARTITION BY LIST (k);
+CREATE TABLE "p s".ev_a PARTITION OF "p s"."Ev" FOR VALUES IN ('a');
+CREATE TABLE "p s"."Ev B" PARTITION OF "p s"."Ev" FOR VALUES IN ('b');
+CREATE TABLE "p s".ev_c PARTITION OF "p s"."Ev" FOR VALUES IN ('c');
+CREATE INDEX "Ev k" ON ONLY "p s"."Ev" (k, id);
+CREATE INDEX ev_a_k ON "p s".ev_a (k, id); ALTER INDEX "p s"."Ev k" ATTACH PARTITION "p s".ev_a_k;
+CREATE INDEX "Ev B k" ON "p s"."Ev B" (k, id);
+CREATE INDEX ev_c_k ON "p s".ev_c (k, id);
+INSERT INTO "p s"."Ev" VALUES (1, 'a'), (2, 'b'), (3, 'c');
+"""
+ALL_ATTACHED = ATTACHED + """ALTER INDEX "p s"."Ev k" ATTACH PARTITION "p s"."Ev B k";
+ALTER INDEX "p s"."Ev k" ATTACH PARTITION "p s".ev_c_k;"""
+PARTITION_DETACH_CASES: list[tuple[str, str, str]] = [
+    ("a partition's index the desired schema wants unattached", ALL_ATTACHED, ATTACHED),
+    ("a partition's own index attached to its parent's", ATTACHED, ALL_ATTACHED),
+    ("a partition's index dropped, its parent's made on the parent only", ALL_ATTACHED,
+     ATTACHED.replace('CREATE INDEX "Ev B k" ON "p s"."Ev B" (k, id);\n', "")
+     + 'ALTER INDEX "p s"."Ev k" ATTACH PARTITION "p s".ev_c_k;'),
+]
+PG_CASES += PARTITION_DETACH_CASES
+
+
+@pytest.mark.parametrize("name, from_sql, to_sql", PARTITION_DETACH_CASES,
+                         ids=[c[0] for c in PARTITION_DETACH_CASES])
+def test_postgres_partition_index_attachments(pg_dsn_factory, name: str, from_sql: str,
+                                              to_sql: str) -> None:
+    """Which partitions' indexes are attached to their parent's, under which names, is
+    not part of the state (Table.clone_names): the apply must still end with the
+    desired schema's."""
+    from lockplane.dialects import connect
+
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, from_sql)
+    pg_exec(b, to_sql)
+    with connect(b) as db:
+        desired = db.introspect()
+    from tests.roundtrip import roundtrip_to
+
+    _, result = roundtrip_to(a, desired)
+    got = {t.name: t.clone_names for t in result.schema_after.tables}
+    assert got == {t.name: t.clone_names for t in desired.tables}
+
 # An index over a column whose type change rewrites the table, that the plan drops and
 # builds again as declared (an expression or a predicate, or a key with its own
 # collation, which the server would rebuild from its printed text), is dropped and

@@ -69,7 +69,7 @@ class CreateIndex(Change):
         # partitions' copies are what is built concurrently, in the lock-safe form)
         out = [index_sql(d, self.schema, self.relation, self.index,
                          concurrently=self.concurrently and not self.clones, only=only)]
-        if self.index.valid:
+        if self.clones:  # (an invalid index: the partitions that keep a copy attached)
             for part_schema, part, clone in self.clones:
                 copy = self.index.model_copy(update={"name": clone, "comment": None})
                 out += [index_sql(d, part_schema, part, copy, concurrently=self.concurrently),
@@ -221,22 +221,40 @@ def swap_indexes(changes: list[Change], before: Schema, after: Schema, d: Dialec
 CHANGE_ANNOTATORS.append(swap_indexes)
 
 
+def derived_clone_name(t: Table, ix: Index) -> str | None:
+    """The name PostgreSQL gives the copy of ``ix`` that CREATE INDEX on the parent makes
+    on partition ``t`` when it is free (ChooseIndexName: the table, the key and INCLUDE
+    columns, "expr" for an expression, "idx"); None where it would be shortened."""
+    cols = [k.column or "expr" for k in ix.keys] + list(ix.include)
+    name = "_".join([t.name, *cols, "idx"])
+    return name if len(name.encode()) <= 63 and len(set(cols)) == len(cols) else None
+
+
 def clones_to_attach(table: Table, ix: Index, schema: Schema) -> tuple[tuple[str, str, str], ...]:
     """The copies of ``ix`` (an index of the partitioned ``table`` in ``schema``) to build
     and attach by name, when CREATE INDEX on the parent would instead take a partition's
     own index that equals it as the server compares them (keys, opclasses, collations,
-    predicate; not ASC/DESC or NULLS) for its copy, and ``schema`` keeps both. () when no
-    partition has such an index, or a partition is itself partitioned or its copy's name
-    is not known (the plain CREATE INDEX then)."""
+    predicate; not ASC/DESC or NULLS) for its copy, and ``schema`` keeps both; or when a
+    copy has another name than the one CREATE INDEX on the parent gives it. () when
+    neither, or a partition is itself partitioned or its copy's name is not known (the
+    plain CREATE INDEX then). An invalid index: the copies the partitions have attached
+    (it is made ON ONLY the parent)."""
     from .table_hierarchy import key_of, parent_keys
 
     parts = [t for t in schema.tables if t.partition_of and key_of(table) in parent_keys(t)]
+    if not ix.valid:
+        # Made ON ONLY the parent (invalid): the copies of the partitions that have one
+        # attached, built and attached by name; none when one is itself partitioned.
+        out = [(t.schema_ or "", t.name, clone) for t in parts
+               if (clone := t.clone_names.get(f"index:{ix.name}")) is not None]
+        return () if any(t.partition_by for t in parts) else tuple(out)
 
     def shape(x: Index) -> tuple[object, ...]:
         return (x.unique, x.method, x.where, tuple(x.include), x.nulls_not_distinct,
                 tuple((k.column, k.expression, k.opclass, k.collation) for k in x.keys))
 
-    if not any(shape(own) == shape(ix) for t in parts for own in t.indexes):
+    if not any(shape(own) == shape(ix) for t in parts for own in t.indexes) and all(
+            t.clone_names.get(f"index:{ix.name}") == derived_clone_name(t, ix) for t in parts):
         return ()
     out = []
     for t in parts:
