@@ -711,6 +711,11 @@ PG_CASES += [
                         "(20); INSERT INTO dl VALUES (1, 1, 1), (2, 12, 2);"),
      DETACHED_NN.format(p1='CREATE TABLE dl_2024 (id int CONSTRAINT dl_id_not_null NOT NULL, '
                         'at int CONSTRAINT "at set" NOT NULL, v int)', p2="")),
+    ("an INHERITS child let go keeps its NOT NULL constraints' names",
+     "CREATE TABLE base (id int NOT NULL, n int CONSTRAINT nn NOT NULL);"
+     " CREATE TABLE kid (x int) INHERITS (base); INSERT INTO kid VALUES (1, 2, 3);",
+     "CREATE TABLE base (id int NOT NULL, n int CONSTRAINT nn NOT NULL); CREATE TABLE kid"
+     " (id int CONSTRAINT base_id_not_null NOT NULL, n int CONSTRAINT nn NOT NULL, x int);"),
 ]
 SINCE_15.update({c[0]: "UNIQUE NULLS NOT DISTINCT" for c in REFERENCED_KEY_CASES
                  if "(nnd" in c[0]})
