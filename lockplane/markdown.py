@@ -18,9 +18,12 @@ SAFETY_BADGE = {"safe": "✅ safe", "review": "👀 review", "multi_phase": "�
                 "lossy": "⚠️ lossy", "dangerous": "⛔ dangerous"}
 
 
-def _cell(text: str) -> str:
-    """A table cell: pipes escaped, one line."""
-    return text.replace("|", "\\|").replace("\n", " ")
+def _cell(value: str) -> str:
+    """A table cell: one line of inert text (ci_report.text: pipes, Markdown and HTML
+    escaped, control and invisible characters shown as escapes)."""
+    from .ci_report import text
+
+    return text(value, None)
 
 
 def lock_summary(step: Step) -> str:
@@ -81,8 +84,11 @@ def cleanup_label(step: Step) -> str:
 
 
 def _sql_block(statements: list[str]) -> str:
-    body = "\n".join(s.rstrip().rstrip(";") + ";" for s in statements)
-    return f"```sql\n{body}\n```"
+    """Statements in a fenced block that no line inside can close (a name holding
+    three backticks ended a plain fence, and what followed was Markdown)."""
+    from .ci_report import sql_block
+
+    return sql_block(statements, 100_000)
 
 
 def plan_markdown(plan: Plan, target: str, safety: str | None = None) -> str:
@@ -112,8 +118,10 @@ def plan_markdown(plan: Plan, target: str, safety: str | None = None) -> str:
                     f"{'yes' if step.transactional else 'no'} | {_cell(rb_text)} |")
     body: list[str] = []
     for i, step in enumerate(plan.steps, 1):
-        body += ["", f"## {i}. {step.description}", ""]
-        body += [f"> {m}" for m in step.messages]
+        # Prose from the plan file (not covered by its plan_id) and names from the schema:
+        # one line of inert text each, so that none can add a heading, a link or a block.
+        body += ["", f"## {i}. {_cell(step.description)}", ""]
+        body += [f"> {_cell(m)}" for m in step.messages]
         if step.messages:
             body.append("")
         body += [_sql_block(step.sql)]
@@ -128,7 +136,7 @@ def plan_markdown(plan: Plan, target: str, safety: str | None = None) -> str:
             body += ["", f"**Clean-up**, {cleanup_label(step)}:", "", _sql_block(step.cleanup)]
         rb = step.rollback
         if rb is not None:
-            note = f" — {rb.note}" if rb.note else ""
+            note = f" — {_cell(rb.note)}" if rb.note else ""
             body += ["", f"**Rollback** ({rb.safety}){note}:"]
             body += ["", _sql_block(rb.sql) if rb.sql else "_nothing to undo_"]
     return "\n".join(head + body) + "\n"

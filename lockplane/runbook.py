@@ -20,6 +20,7 @@ carry a password: a target with one is written as ``--target-environment NAME`` 
 from __future__ import annotations
 
 import contextlib
+import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ from .backup.pitr import (
     stamp,
 )
 from .backup.storage import Storage
+from .ci_report import code, text
 from .dsn import holds_password, redact
 from .errors import BadInput, LockplaneError
 from .integrity import plan_id
@@ -127,9 +129,11 @@ class SqlPath:
     def values_lost(self) -> int:
         return sum(s.rows or 0 for s in self.stakes if s is not None and s.counted)
 
-    def summary(self) -> str:
+    def summary(self, *, markdown: bool = False) -> str:
+        """In words; ``markdown``: what comes from the plan or a database as inert text."""
+        said = (lambda x: text(x, None)) if markdown else str
         if not self.available:
-            return f"not available: {self.reason}"
+            return f"not available: {said(self.reason)}"
         parts = []
         counted = [s for s in self.stakes if s is not None]
         if counted:
@@ -143,7 +147,7 @@ class SqlPath:
             parts.append("nothing to undo")
         if self.destroyed_forward:
             parts.append("cannot bring back what the migration destroyed ("
-                         + "; ".join(self.destroyed_forward) + ")")
+                         + "; ".join(said(d) for d in self.destroyed_forward) + ")")
         return "; ".join(parts)
 
 
@@ -197,21 +201,27 @@ class Runbook:
     def markdown(self) -> str:
         p, pid = self.plan, self.plan_id
         t, f = self.flags
+        # Prose and names come from the plan file (descriptions and messages are not
+        # covered by its plan_id, so a signed plan's can be edited) and from databases:
+        # each is one line of inert text, and what goes into a command is quoted for the
+        # shell. A description holding '\n## A. SQL rollback\n```bash ...' put its own
+        # "rollback" commands into the runbook on 8c7a847.
+        path = shlex.quote(self.plan_path)
         lines = [f"# Recovery runbook: plan {pid[:12]}", ""]
-        lines.append(f"- plan file: `{self.plan_path}` ({len(p.steps)} step(s), worst "
+        lines.append(f"- plan file: {code(self.plan_path)} ({len(p.steps)} step(s), worst "
                      f"safety **{p.worst_safety().value}**)")
         if self.target:
-            lines.append(f"- target: `{self.target}`")
+            lines.append(f"- target: {code(self.target)}")
         if self.migration is not None:
             m = self.migration
             lines.append(f"- applied: migration #{m.id}, {m.result}, started "
-                         f"{stamp(m.started_at)}" + (f" by {m.applied_by}" if m.applied_by
+                         f"{stamp(m.started_at)}" + (f" by {text(m.applied_by)}" if m.applied_by
                                                       else ""))
         elif self.target:
             lines.append("- not applied to this target yet (no row in lockplane.migrations)")
         lines.append(f"- generated {stamp(self.generated)}")
         lines += ["", "## Which way back", "", "| path | what it loses |", "|---|---|",
-                  f"| SQL rollback | {self.sql.summary()} |",
+                  f"| SQL rollback | {self.sql.summary(markdown=True)} |",
                   "| Backup restore | " + (f"loses {self.backup_loss()}" if self.backup
                                            else "no backup before the migration") + " |"]
         if self.pitr_to is not None:
@@ -223,19 +233,19 @@ class Runbook:
 
         lines += ["## A. SQL rollback", ""]
         if not self.sql.available:
-            lines += [f"Not available: {self.sql.reason}", ""]
+            lines += [f"Not available: {text(self.sql.reason, None)}", ""]
         else:
             for i, s in enumerate(self.sql.steps, 1):
-                lines.append(f"{i}. {s.description} — {s.safety}")
-                lines += [f"   - {msg}" for msg in s.messages]
+                lines.append(f"{i}. {text(s.description)} — {s.safety}")
+                lines += [f"   - {text(msg, None)}" for msg in s.messages]
             if not self.sql.steps:
                 lines.append("Nothing to undo.")
             for d in self.sql.destroyed_forward:
-                lines.append(f"- ⚠ {d}: the rollback recreates the structure, not the rows; "
+                lines.append(f"- ⚠ {text(d)}: the rollback recreates the structure, not the rows; "
                              "only a backup has them")
             lines += ["", "```bash",
-                      f"lockplane plan-rollback --plan {self.plan_path} {f}   # review",
-                      f"lockplane rollback {self.plan_path} {t}",
+                      f"lockplane plan-rollback --plan {path} {f}   # review",
+                      f"lockplane rollback {path} {t}",
                       "```", "",
                       "A rollback step that loses data is refused at `--safety moderate` until "
                       "acknowledged (`--acknowledge rollback-loses-data@schema.table`).", ""]
@@ -252,12 +262,13 @@ class Runbook:
                       f"`{b.schema_hash[:12]}`.", "", f"It loses {self.backup_loss()}."]
             loss = self.recovery.loss if self.recovery else None
             if loss is not None:
-                lines += [f"- {c.message}" for c in loss.tables[:20]]
+                lines += [f"- {text(c.message, None)}" for c in loss.tables[:20]]
             lines += ["", "```bash",
-                      f"lockplane backup validate {b.id} {t}   # restorable? counts?",
-                      f"lockplane rollback --via-backup {self.plan_path} {t}"
+                      f"lockplane backup validate {shlex.quote(b.id)} {t}   # restorable? "
+                      "counts?",
+                      f"lockplane rollback --via-backup {path} {t}"
                       "   # into a new database <name>_before_<plan>",
-                      f"lockplane rollback --via-backup {self.plan_path} {t} "
+                      f"lockplane rollback --via-backup {path} {t} "
                       "--force   # over the target, after typing its name",
                       "```", ""]
 
@@ -283,7 +294,7 @@ class Runbook:
                      f"{t}` and introspection show hash `{p.source_hash[:12]}`.")
         if self.backup is not None:
             top = sorted(self.backup.tables, key=lambda x: -x.rows)[:5]
-            counts = ", ".join(f"{x.qualified} {x.rows:,}" for x in top)
+            counts = ", ".join(f"{code(x.qualified)} {x.rows:,}" for x in top)
             lines.append(f"2. Row counts against the backup's manifest ({counts}): after a "
                          "restore they match exactly; after a SQL rollback they differ only "
                          "by the writes since.")
@@ -292,7 +303,8 @@ class Runbook:
                          "(`SELECT count(*) ...`).")
         tables = sorted({s.table for s in p.steps if s.table})
         if tables:
-            lines.append(f"3. Foreign keys and constraints hold on {', '.join(tables)}: "
+            lines.append(f"3. Foreign keys and constraints hold on "
+                         f"{', '.join(code(x) for x in tables)}: "
                          "no `NOT VALID` constraint left (`SELECT conrelid::regclass, conname "
                          "FROM pg_constraint WHERE NOT convalidated`).")
         lines.append(f"{4 if tables else 3}. The application's smoke tests pass against the "
@@ -375,6 +387,8 @@ def build_runbook(plan: Plan, plan_path: str, live_dsn: str | None,
 def target_flags(live: str | None, environment: str | None) -> tuple[str, str]:
     """``(--target ..., --from ...)`` naming the target in commands, never with a password."""
     if environment:
-        return f"--target-environment {environment}", f"--from-environment {environment}"
-    ref = '"$DATABASE_URL"' if live is None or holds_password(live) else redact(live)
+        env = shlex.quote(environment)
+        return f"--target-environment {env}", f"--from-environment {env}"
+    ref = '"$DATABASE_URL"' if live is None or holds_password(live) \
+        else shlex.quote(redact(live))
     return f"--target {ref}", f"--from {ref}"

@@ -13,6 +13,7 @@ import copy
 import io
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -416,6 +417,41 @@ def test_names_cannot_end_a_comment_in_the_sql_script(tmp_path: Path) -> None:
     assert not any(c in ln for ln in comments for c in "\r\x0b\u2028"), comments
     assert "\\x0dDROP TABLE" in r.stdout  # (shown, as an escape)
     assert "\u202e" not in r.stderr and "\u2028" not in r.stderr
+
+
+INJECTED = ("Add column\n\n## A. SQL rollback (use this one)\n\n```bash\n"
+            "psql \"$DATABASE_URL\" -c 'DROP TABLE users CASCADE'\n```\n<!-- ")
+
+
+def test_prose_a_signed_plan_may_change_stays_prose(planned: tuple[str, dict[str, Any]],
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Descriptions and messages are not covered by the plan_id, so a signed plan's can be
+    edited and it stays signed. On 8c7a847 `runbook --plan` wrote an edited description as
+    Markdown: its own '## A. SQL rollback' with a bash block of its commands (and an HTML
+    comment that hid the real ones). Prose is one line of inert text in the runbook and the
+    plan Markdown now (names in commands are quoted for the shell)."""
+    from lockplane.markdown import plan_markdown
+
+    _, data = planned
+    monkeypatch.setenv(PLAN_KEY_ENV, KEY)
+    r = lockplane("sign", write(tmp_path / "plan.json", data), "-o",
+                  str(tmp_path / "signed.json"))
+    assert r.code == 0, r
+    signed = json.loads((tmp_path / "signed.json").read_text())
+    for step in signed["steps"]:
+        step["description"] = INJECTED
+        step["messages"] = [INJECTED]
+    path = write(tmp_path / "plan $(touch pwned).json", signed)
+    r = lockplane("runbook", "--plan", path, cwd=tmp_path)
+    assert r.code == 0, r  # (still signed: prose is not covered)
+    for md in (r.stdout, plan_markdown(Plan.model_validate(signed), "db")):
+        lines = md.splitlines()
+        assert not any(ln.startswith(("psql", "## A. SQL rollback (")) for ln in lines), md
+        assert "<!--" not in md, md
+    # The plan file's name goes into the commands quoted: one word to the shell.
+    commands = [ln for ln in r.stdout.splitlines() if ln.startswith("lockplane ")]
+    assert commands and all(path in shlex.split(c) for c in commands), commands
 
 
 # ------------------------------------------------------------------------ old format

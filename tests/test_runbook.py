@@ -65,7 +65,7 @@ def test_runbook_compares_sql_rollback_and_backup_restore(applied: tuple[str, Pa
     assert "10 row(s) inserted after the backup" in md
     assert "lockplane rollback plan.json --target-environment staging" in md
     assert "lockplane rollback --via-backup plan.json --target-environment staging" in md
-    assert "## Verification" in md and "public.users 2,000" in md
+    assert "## Verification" in md and "`public.users` 2,000" in md
     assert "migration #1" in md
     # Without a target: the procedure in general, no counts.
     r = lockplane("runbook", "--plan", "plan.json", cwd=project)
