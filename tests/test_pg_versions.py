@@ -259,6 +259,13 @@ def test_a_new_generation_expression_is_set_in_place(pg_dsn_factory, pg_admin_ds
         sql = [s for step in plan.steps for s in step.sql]
         assert any("SET EXPRESSION" in s for s in sql) == in_place, sql
         assert not any(s.lock and s.lock.rewrites_table for s in plan.steps)
+    # 18 publishes generated columns: one in a publication's column list stays published
+    # (the table is not taken out of the publication and put back around the change).
+    pub = " CREATE PUBLICATION gp FOR TABLE g (id, twice);"
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, corpus.GEN_TABLES["generated"] + GEN_ROWS + pub)
+    pg_exec(b, corpus.GEN_TABLES["other expression"] + pub)
+    assert [s.kind for s in roundtrip(a, b)["plan"].steps] == ["alter_column"]
 
 
 def test_a_plan_is_for_its_server_s_major(pg_dsn_factory) -> None:

@@ -181,8 +181,10 @@ class Lost:
     schemas: set[str]
 
 
-def _lost(before: Schema, after: Schema) -> Lost:
-    from .alter_column import plan_regeneration
+def _lost(before: Schema, after: Schema, d: Dialect | None = None) -> Lost:
+    """``d``: the dialect as it speaks to the plan's server (a new generation expression
+    set in place keeps its column)."""
+    from .alter_column import generation_in_place, plan_regeneration
     from .create_schema import _namespaces
     from .table_hierarchy import recreated_tables
 
@@ -200,8 +202,9 @@ def _lost(before: Schema, after: Schema) -> Lost:
         new = {c.name: c for c in a.columns}
         lost = {c.name for c in b.columns
                 if (n := new.get(c.name)) is None
-                or (n.type, n.collation, n.generated) != (c.type, c.collation, c.generated)}
-        out[key] = lost | plan_regeneration(b, a).names
+                or ((n.type, n.collation, n.generated) != (c.type, c.collation, c.generated)
+                    and not (d is not None and generation_in_place(c, n, b, a, d)))}
+        out[key] = lost | plan_regeneration(b, a, d).names
     return Lost(out, set(_namespaces(before)) - set(_namespaces(after)))
 
 
@@ -246,7 +249,7 @@ def diff_publications(before: Schema, after: Schema, d: Dialect) -> list[Change]
         # or whose listed columns it retypes, must leave it and come back.
         if b.tables or b.schemas:
             if lost is None:
-                lost = _lost(before, after)
+                lost = _lost(before, after, d)
             out += _alter_steps(b, a, lost)
         elif _definition(b) != _definition(a):
             out.append(AlterPublication(_definition(b), _definition(a)))
