@@ -142,7 +142,7 @@ _CATALOGUE = [
          "dropped again and changes nothing."),
     Rule("add-exclusion-constraint", R, "Adding an exclusion constraint builds its index "
          "under ACCESS EXCLUSIVE", "Add it while the table is small, or in a quiet window.",
-         lock=True),
+         ("constraint-missing-not-valid",), lock=True),
     Rule("add-check-constraint", R, "Adding a CHECK scans every row under ACCESS EXCLUSIVE",
          "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT (no write lock).",
          ("constraint-missing-not-valid",), lock=True),

@@ -652,8 +652,11 @@ HELD_ROWS = "INSERT INTO held (id) VALUES (1), (2);"
 PG_CASES += [
     ("defaults the plan changes calling a function whose return type changes",
      HELD_OLD + HELD_ROWS, HELD_NEW),
+    # (back without c: a column added with a function default is another matter, which
+    # Squawk flags; the forward case's rollback adds c back)
     ("defaults the plan changes calling a function whose return type changes, back",
-     HELD_NEW + HELD_ROWS, HELD_OLD),
+     HELD_NEW + HELD_ROWS,
+     HELD_OLD.replace(' c int NOT NULL DEFAULT "s x"."Next id"(1),', "")),
 ]
 
 # A domain's CHECK and default calling a function whose return type changes, as a
