@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from conftest import pg_exec
 from phase_support import Db
@@ -579,3 +580,32 @@ CREATE FUNCTION nonneg(v int) RETURNS boolean LANGUAGE plpgsql AS $$
                                    "RETURNING 1) SELECT * FROM d")
     assert not result.passed and "read-only" in (result.error or "")
     assert db.query("SELECT count(*) FROM users")[0][0] == ROWS
+
+
+# The dual-write type change converts as the plain ALTER COLUMN ... TYPE does
+# (alter_column.cast_sql): a domain read as its base type, and through text where the
+# types have no direct cast. It wrote CAST(v AS new type) always: a domain over jsonb
+# to integer had its rollback fail ('cannot cast type integer to dj').
+def test_change_type_to_and_from_a_domain_converts_as_its_base_type(pg_dsn_factory) -> None:
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    domains = "CREATE DOMAIN dj AS jsonb; CREATE DOMAIN dint AS integer CHECK (VALUE > 0);"
+    pg_exec(a, domains + "CREATE TABLE t (id int PRIMARY KEY, v dj, n numeric(10,2));"
+               " INSERT INTO t VALUES (1, '7', 7.00), (2, NULL, NULL);")
+    pg_exec(b, domains + "CREATE TABLE t (id int PRIMARY KEY, v integer, n numeric(10,2));")
+    with connect(a) as db:
+        before = db.introspect()
+    with connect(b) as db:
+        after = db.introspect()
+    mp = plan_multiphase(before, after, server_dsn=a, table="t")
+    assert mp.operation == "change_type"
+    for phase in mp.phases:
+        if phase.phase_number > 1 and mp.phase(phase.phase_number - 1).requires_code_deploy:
+            runner.approve(mp, a, phase.phase_number - 1, "tester", "deployed")
+        runner.apply_phase(mp, a, phase.phase_number, actor="tester", options=NO_SHADOW)
+    with connect(a) as db:
+        assert db.introspect().hash() == after.hash()
+    with psycopg.connect(a) as conn:
+        assert conn.execute("SELECT id, v FROM t ORDER BY id").fetchall() == [(1, 7), (2, None)]
+    runner.rollback(mp, a, 0, options=PERMISSIVE, actor="tester")
+    with connect(a) as db:
+        assert db.introspect().hash() == before.hash()

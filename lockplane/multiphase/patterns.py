@@ -268,6 +268,18 @@ def rename_table(before: Schema, after: Schema, table: Table, new: str,
 
 
 # ------------------------------------------------------------------------ type change
+def _cast(frm: Schema, to: Schema, old: str, new: str) -> str:
+    """The conversion of ``{}`` from ``old`` (a type of ``frm``) to ``new`` (of ``to``),
+    as the plain ALTER COLUMN ... TYPE writes it (changes.alter_column.cast_sql): a direct
+    cast where the types, a domain read as its base type, have one, else through text
+    (one enum to another, a domain over jsonb to integer: no direct cast)."""
+    from ..changes.alter_column import base_type, has_direct_cast
+
+    if has_direct_cast(base_type(frm, old), base_type(to, new)):
+        return f"CAST({{}} AS {new})"
+    return f"CAST(CAST({{}} AS text) AS {new})"
+
+
 def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dialect,
                 using: str | None = None) -> list[PhaseSpec]:
     from ..changes.rename_column import RenameColumn
@@ -281,8 +293,8 @@ def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dia
     old_tmp = f"{column}__lp_old"[:63]
     t = d.qname(table.schema_, table.name)
     qc, qt = d.quote(column), d.quote(tmp)
-    to_new = using or f"CAST({{}} AS {new_col.type})"
-    to_old = f"CAST({{}} AS {old_col.type})"
+    to_new = using or _cast(before, after, old_col.type, new_col.type)
+    to_old = _cast(after, before, new_col.type, old_col.type)
     shadow = Column(name=tmp, type=new_col.type, collation=new_col.collation, nullable=True)
     key = (table.schema_ or "", table.name)
 
