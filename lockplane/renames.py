@@ -483,17 +483,18 @@ def _keep_not_null_names(t: Table, derived: Callable[[str, str], str] | None, ne
     """The NOT NULL constraints of ``t`` keep their names when the table is renamed (to
     ``new_table``) or a column of it (``column``: old, new): ALTER TABLE ... RENAME renames
     neither. One named as the server derives it from the old names (``not_null_name``
-    None) is named so explicitly, as the server will print it after the rename."""
+    None) is named so explicitly, as the server will print it after the rename; one whose
+    name is the one derived from the new names is that (None)."""
     if derived is None:
         return
     for c in t.columns:
-        if c.nullable or c.inherited or c.not_null_name is not None:
+        if c.nullable or c.inherited:
             continue
         if column is not None and c.name != column[0]:
             continue
-        now = derived(t.name, c.name)
-        if now != derived(new_table, column[1] if column is not None else c.name):
-            c.not_null_name = now
+        now = c.not_null_name or derived(t.name, c.name)
+        later = derived(new_table, column[1] if column is not None else c.name)
+        c.not_null_name = None if now == later else now
 
 
 def _rename_table_in(schema: Schema, t: Table, new: str) -> None:

@@ -1485,6 +1485,26 @@ def test_postgres_rename_under_changed_views(pg_dsn_factory, name: str, from_sql
     roundtrip_to(a, desired, shadow=True)
 
 
+def test_postgres_renamed_table_s_not_null_name_that_the_new_name_derives(
+        pg_dsn_factory) -> None:
+    """(PostgreSQL 18) A NOT NULL constraint named what the renamed table derives is no
+    change: no step for it, and the round trip is exact. Before 18 the names are ignored."""
+    from lockplane.dialects import connect
+    from tests.roundtrip import roundtrip_to
+
+    a, b = pg_dsn_factory(), pg_dsn_factory()
+    pg_exec(a, "CREATE TABLE files (id int PRIMARY KEY, size bigint CONSTRAINT"
+               " docs_size_not_null NOT NULL); INSERT INTO files VALUES (1, 5);")
+    pg_exec(b, "CREATE TABLE docs (id int PRIMARY KEY, size bigint NOT NULL);")
+    with connect(b) as db:
+        desired = db.introspect()
+    t = desired.table("public", "docs")
+    assert t is not None
+    t.renamed_from = "files"
+    plan, _ = roundtrip_to(a, desired, shadow=True)
+    assert "alter_column" not in [s.kind for s in plan.steps], plan.steps
+
+
 RENAMED_ALL = """CREATE TYPE st AS ENUM ('queued', '{done}');
 CREATE TABLE {t} (id int PRIMARY KEY, {c} st NOT NULL DEFAULT 'queued');
 CREATE VIEW finished AS SELECT id, {c} FROM {t} WHERE {c} = '{done}'{extra};
