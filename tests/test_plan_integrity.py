@@ -733,3 +733,65 @@ def test_a_key_written_twice_is_refused(planned: tuple[str, dict[str, Any]],
     r = lockplane("apply", str(path), "--target", dsn, "--auto-approve", "--skip-shadow")
     refused(r, 2, str(path), "'sql' appears twice")
     assert db_state(dsn) == before
+
+
+def _outside_fences(md: str) -> list[str]:
+    """The lines of ``md`` that are Markdown (not inside a fenced block, which CommonMark
+    closes only with a fence of the same character at least as long)."""
+    out: list[str] = []
+    fence = ""
+    for ln in md.splitlines():
+        run = ln[:len(ln) - len(ln.lstrip("`"))]
+        if fence:
+            if len(run) >= len(fence) and not ln.strip("`").strip():
+                fence = ""
+        elif len(run) >= 3:
+            fence = run
+        else:
+            out.append(ln)
+    return out
+
+
+def test_multiphase_prose_stays_prose(multiphase_refused: tuple[str, dict[str, Any]]) -> None:
+    """A multi-phase plan's names, descriptions, code changes and notes are not covered by
+    its plan_id, and the approver's name and comment come from a form. On f1e267a the
+    approval page an operator follows wrote them as Markdown (a code change could add its
+    own '## 3. Approve' with commands); now each is one line of inert text, SQL in a fence
+    no line closes, the plan's path quoted in the commands."""
+    from lockplane.multiphase.markdown import (
+        approval_markdown,
+        phase_applied_markdown,
+        rejected_markdown,
+        verification_markdown,
+    )
+    from lockplane.multiphase.model import MultiPhasePlan
+    from lockplane.multiphase.runner import VerificationResult
+
+    _, data = multiphase_refused
+    edited = copy.deepcopy(data)
+    edited["description"] = INJECTED
+    for p in edited["phases"]:
+        p["name"] = p["description"] = INJECTED
+        p["code_changes_required"] = [INJECTED]
+        p["rollback"]["description"] = p["rollback"]["note"] = INJECTED
+        for v in p["verification"]:
+            v["description"] = INJECTED
+            v["sql"] += "\n```\n## Approved\n"
+    mp = MultiPhasePlan.model_validate(edited)
+    phase = mp.phases[0]
+    ref = "plan $(touch pwned).json"
+    pages = [
+        approval_markdown(mp, phase, "db", ref),
+        phase_applied_markdown(mp, phase, {"status": "applied", "warnings": [INJECTED]}, "db"),
+        verification_markdown(mp, phase, [VerificationResult(
+            description=INJECTED, sql=phase.verification[0].sql, passed=False,
+            error=INJECTED)] if phase.verification else []),
+        rejected_markdown(mp, phase, INJECTED, INJECTED, "db", ref, False),
+    ]
+    for md in pages:
+        lines = _outside_fences(md)
+        assert not any(ln.startswith(("psql", "## A. SQL rollback (", "## Approved"))
+                       for ln in lines), md
+        assert "<!--" not in md, md
+        for c in (ln for ln in lines if ln.startswith("lockplane rollback-phase")):
+            assert ref in shlex.split(c), c
