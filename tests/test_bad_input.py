@@ -301,6 +301,15 @@ def test_a_repository_file_cannot_loosen_the_safety_level(
      "--lock-timeout-ms", str(10**12), "--auto-approve"),
     ("backfill", "--target", TARGET, "--table", "t", "--set", "name = 'x'",
      "--sleep", "-1", "--auto-approve"),
+    # Times at or past the calendar's edge ('internal error: OverflowError' on 57f6b32).
+    ("recover", "--target", TARGET, "--to", "99999999999 hours ago", "--into", "x"),
+    ("recover", "--target", TARGET, "--to", f"{10**22}s", "--into", "x"),
+    ("recover", "--target", TARGET, "--to", "9999-12-31T23:59:59-12:00", "--into", "x"),
+    ("recover", "--target", TARGET, "--to", "0001-01-01T00:00:00+14:00", "--into", "x"),
+    ("drift", "ack", "--target", TARGET, "--schema", "desired.json", "--until",
+     "99999999999w"),
+    ("drift", "ack", "--target", TARGET, "--schema", "desired.json", "--until",
+     "9999-12-31T23:59:59-12:00"),
 ])
 def test_out_of_range_numbers(project: Path, args: tuple[str, ...]) -> None:
     before = sqlite_state(project / "target.db")

@@ -62,16 +62,18 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     if raw.lower() == "now":
         return now
     m = _AGO.match(raw)
-    if m:
-        unit = m.group(2).lower()[0]
-        return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[unit])
     try:
+        if m:
+            unit = m.group(2).lower()[0]
+            return now - timedelta(seconds=float(m.group(1)) * _UNIT_S[unit])
         when = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # (OverflowError: '99999999999 hours ago', or a time at the calendar's edge whose
+        # zone moves it past year 1 or 9999: 'internal error' before)
         raise BadInput(f"--to {text!r} is not a time: give ISO 8601 (2025-01-02T03:04:05Z, "
-                       "UTC when no zone is given), 'now', or a duration ago ('90m', "
-                       "'2 hours ago')") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+                       "UTC when no zone is given, years 1 to 9999), 'now', or a duration "
+                       "ago ('90m', '2 hours ago')") from None
 
 
 def as_time(value: object) -> datetime | None:
@@ -80,7 +82,7 @@ def as_time(value: object) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(BadInput):  # (what parse_time raises for text that is not one)
         return parse_time(str(value))
     return None
 

@@ -417,17 +417,21 @@ def parse_until(text: str, now: datetime | None = None) -> datetime:
     the future."""
     now = now or datetime.now(UTC)
     m = _RELATIVE.match(text)
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        until = now + {"h": timedelta(hours=n), "d": timedelta(days=n),
-                       "w": timedelta(weeks=n)}[unit]
-    else:
-        try:
+    try:
+        if m:
+            n, unit = int(m.group(1)), m.group(2)
+            until = now + {"h": timedelta(hours=n), "d": timedelta(days=n),
+                           "w": timedelta(weeks=n)}[unit]
+        else:
             until = datetime.fromisoformat(text.strip())
-        except ValueError:
-            raise BadInput(f"--until {text!r} is not a date (2026-12-31), a date and time "
-                           "(2026-12-31T18:00+01:00) or a span (12h, 7d, 2w)") from None
-        until = until.replace(tzinfo=UTC) if until.tzinfo is None else until.astimezone(UTC)
+            until = until.replace(tzinfo=UTC) if until.tzinfo is None \
+                else until.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # (OverflowError: '99999999999w', or a time whose zone moves it past year 9999:
+        # 'internal error' before)
+        raise BadInput(f"--until {text!r} is not a date (2026-12-31), a date and time "
+                       "(2026-12-31T18:00+01:00) or a span (12h, 7d, 2w) before the year "
+                       "10000") from None
     if until <= now:
         raise BadInput(f"--until {text!r} is in the past ({_when(until)})")
     return until
