@@ -345,6 +345,7 @@ def _table_parts_calling_recreated(changes: list[Change], before: Schema,
     touched |= {(c.schema, c.relation, c.index.name) for c in changes
                 if isinstance(c, DropIndex)}
     gone = {(c.table.schema_ or "", c.table.name) for c in changes if isinstance(c, DropTable)}
+    from .changes.hold_generated_column import HoldGeneratedColumn
 
     def calls(text: str | None) -> bool:
         return _calls_any(redone, text)
@@ -355,30 +356,76 @@ def _table_parts_calling_recreated(changes: list[Change], before: Schema,
         ta = after.table(s, tb.name)
         if ta is None or (s, tb.name) in gone:
             continue
+        # Generated columns calling one go and come back: what is over them too.
+        held = _hold_generated(changes, tb, ta, calls)
+        out += held
+        over = {c.column.name for c in held if isinstance(c, HoldGeneratedColumn)}
         for ck in tb.check_constraints:
             new = next((x for x in ta.check_constraints if x.name == ck.name), None)
             if new is not None and (s, tb.name, ck.name) not in touched \
-                    and calls(ck.expression):
+                    and (calls(ck.expression) or _uses(ck, over)):
                 out += [DropConstraint(tb, ck), AddConstraint(tb, new)]
         for ix in tb.indexes:
             twin = next((x for x in ta.indexes if x.name == ix.name), None)
             if twin is not None and (s, tb.name, ix.name) not in touched and (
-                    calls(ix.where) or any(calls(k.expression) for k in ix.keys)):
+                    calls(ix.where) or any(calls(k.expression) for k in ix.keys)
+                    or _uses(ix, over)):
                 out += [DropIndex(s, tb.name, ix), CreateIndex(s, ta.name, twin)]
         for ex in tb.exclusion_constraints:
             new_ex = next((x for x in ta.exclusion_constraints if x.name == ex.name), None)
             if new_ex is not None and (s, tb.name, ex.name) not in touched \
-                    and calls(ex.definition):
+                    and (calls(ex.definition) or _uses(ex, over)):
                 out += [DropConstraint(tb, ex), AddConstraint(tb, new_ex)]
+        for key in (tb.primary_key, *tb.unique_constraints):
+            new_key = ta.primary_key if key is tb.primary_key else next(
+                (x for x in ta.unique_constraints if key is not None and x.name == key.name),
+                None)
+            if key is not None and new_key is not None and key.name and (
+                    s, tb.name, key.name) not in touched and _uses(key, over):
+                out += [DropConstraint(tb, key), AddConstraint(tb, new_key)]
         for col in tb.columns:
             if col.default is not None and col.generated is None and calls(col.default):
                 out += _hold_default(changes, tb, col, ta.column(col.name))
-        out += _other_parts_calling(changes, tb, ta, calls)
+        out += _other_parts_calling(changes, tb, ta, calls, over)
     return out + _domain_parts_calling(changes, before, after, redone)
 
 
+def _hold_generated(changes: list[Change], tb: Table, ta: Table,
+                    calls: Callable[[str | None], bool]) -> list[Change]:
+    """The generated columns of ``tb`` whose expression calls a routine the plan drops and
+    creates again: dropped before it (HoldGeneratedColumn) and added back after it as
+    ``ta`` has them (an AddColumn), or only dropped where the plan drops them (its own
+    DropColumn, after the routine's drop, is gone from ``changes``). One the plan alters
+    (a new type or expression) is left to its step."""
+    from .changes.add_column import AddColumn
+    from .changes.alter_column import AlterColumn
+    from .changes.drop_column import DropColumn
+    from .changes.hold_generated_column import HoldGeneratedColumn
+    from .changes.set_comment import SetComment
+
+    key = (tb.schema_ or "", tb.name)
+    out: list[Change] = []
+    for col in tb.columns:
+        if col.generated is None or col.inherited or not calls(col.generated):
+            continue
+        mine = [c for c in changes if c.table_key() == key and (
+            isinstance(c, AlterColumn) and c.before.name == col.name
+            or isinstance(c, DropColumn) and c.column.name == col.name)]
+        if any(isinstance(c, AlterColumn) for c in mine):
+            continue
+        changes[:] = [c for c in changes if c not in mine]
+        out.append(HoldGeneratedColumn(tb, col))
+        new = ta.column(col.name)
+        if new is not None:
+            out.append(AddColumn(tb, new.model_copy(update={"comment": None}), rank=1))
+            if new.comment is not None:
+                out.append(SetComment("COLUMN", (*key, new.name), None, new.comment))
+    return out
+
+
 def _other_parts_calling(changes: list[Change], tb: Table, ta: Table,
-                         calls: Callable[[str | None], bool]) -> list[Change]:
+                         calls: Callable[[str | None], bool],
+                         over: set[str] | None = None) -> list[Change]:
     """The policies, triggers (WHEN) and extended statistics of ``tb`` that call a
     routine the plan drops and creates again, and that the plan neither drops nor makes
     anyway: dropped before it, made again after it (as ``ta`` has them)."""
@@ -412,7 +459,7 @@ def _other_parts_calling(changes: list[Change], tb: Table, ta: Table,
         twin_s = next((x for x in ta.statistics if (x.schema_, x.name) == (
             st.schema_, st.name)), None)
         if twin_s is not None and ("statistics", st.name) not in own \
-                and calls(st.definition):
+                and (calls(st.definition) or _uses(st, over or set())):
             out += [DropStatistics(s, tb.name, st), CreateStatistics(s, ta.name, twin_s)]
     return out
 
@@ -1024,11 +1071,13 @@ def _rule_kept_until_swap(drop: Change, changes: list[Change], ctx: RewriteConte
 def _columns_dropped(changes: list[Change]) -> dict[tuple[str, str], set[str]]:
     from .changes.alter_column import AlterColumn, generation
     from .changes.drop_column import DropColumn
+    from .changes.hold_generated_column import HoldGeneratedColumn
 
     out: dict[tuple[str, str], set[str]] = {}
     for c in changes:
         names: set[str] = set()
-        if isinstance(c, DropColumn):
+        if isinstance(c, DropColumn) or (isinstance(c, HoldGeneratedColumn)
+                                         and not c.restore):
             names = {c.column.name}
         elif isinstance(c, AlterColumn):
             # Regenerated columns; and DROP NOT NULL, which PostgreSQL refuses on a

@@ -699,6 +699,29 @@ PG_CASES += [
      CALLING_PARTS.format(t="integer") + "INSERT INTO cp VALUES (1, 1), (2, NULL);",
      CALLING_PARTS.format(t="bigint")),
 ]
+# ... and a generated column's expression: the column is dropped before the function and
+# added back after it (no column loses and regains its expression in place), with what
+# is over it (an index, a CHECK, a UNIQUE, statistics, its comment); or only dropped.
+CALLING_GENERATED = """CREATE FUNCTION f(x integer) RETURNS {t} LANGUAGE sql IMMUTABLE
+  RETURN (x + 1)::{t};
+CREATE TABLE cg (id int, k int{g});
+"""
+GENERATED_G = (", g bigint GENERATED ALWAYS AS (f(id)) STORED CHECK (g > 0),"
+               " CONSTRAINT cg_g_key UNIQUE (g)")
+OVER_G = ("CREATE INDEX cg_g ON cg (g); CREATE STATISTICS cg_s ON g, k FROM cg;"
+          " COMMENT ON COLUMN cg.g IS 'gee';")
+CALLING_GENERATED_ROWS = "INSERT INTO cg (id, k) VALUES (1, 1), (2, NULL);"
+PG_CASES += [
+    ("a generated column calling a function whose return type changes",
+     CALLING_GENERATED.format(t="bigint", g=GENERATED_G) + OVER_G + CALLING_GENERATED_ROWS,
+     CALLING_GENERATED.format(t="integer", g=GENERATED_G) + OVER_G),
+    ("a generated column calling a function whose return type changes, back",
+     CALLING_GENERATED.format(t="integer", g=GENERATED_G) + OVER_G + CALLING_GENERATED_ROWS,
+     CALLING_GENERATED.format(t="bigint", g=GENERATED_G) + OVER_G),
+    ("a generated column calling a function whose return type changes, dropped",
+     CALLING_GENERATED.format(t="bigint", g=GENERATED_G) + OVER_G + CALLING_GENERATED_ROWS,
+     CALLING_GENERATED.format(t="integer", g="")),
+]
 # PostgreSQL 18 gives a partition made PARTITION OF its parent's NOT NULL constraint
 # names, and an attached table keeps its own; detached, each keeps the name it had (the
 # jobqueue and registry histories detach partitions). Before 18 the names are ignored.
