@@ -63,6 +63,11 @@ CASES: list[tuple[str, str, str]] = [
     ("add column with default", BASE,
      _base("body text,", "body text, published tinyint(1) NOT NULL DEFAULT 0,")),
     ("drop column", BASE, _base("body text,", "")),
+    # (its undo re-adds it nullable, sets the comment, refills, then NOT NULL: the
+    # comment's MODIFY restates the definition and must not be NOT NULL yet)
+    ("drop NOT NULL column with a comment",
+     _base("title varchar(200) NOT NULL,", "title varchar(200) NOT NULL COMMENT 'shown',"),
+     _base("title varchar(200) NOT NULL,", "")),
     ("widen varchar", BASE, _base("nick varchar(20)", "nick varchar(200)")),
     ("varchar to text", BASE, _base("nick varchar(20)", "nick text")),
     ("decimal precision", BASE, _base("decimal(10,2)", "decimal(14,2)")),

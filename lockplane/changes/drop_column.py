@@ -109,8 +109,12 @@ class DropColumn(Change):
         relax = self._relaxed()
         back = bare.model_copy(update={"nullable": True}) if relax else bare
         out: list[Change] = [AddColumn(self.table, back)]
+        # Each step from the table as the one before leaves it: where a comment is a clause
+        # restating the column's definition (MySQL), setting it must not make the column
+        # NOT NULL before its refill, nor the NOT NULL drop the comment.
+        commented = back.model_copy(update={"comment": self.column.comment})
         if self.column.comment:
-            out.append(SetComment.for_column(self.table, self.column.name, None,
+            out.append(SetComment.for_column(self._with(back), self.column.name, None,
                                              self.column.comment))
         if self.archived():
             from .refill_column import RefillColumn
@@ -119,10 +123,14 @@ class DropColumn(Change):
         if relax:
             from .enforce_not_null import EnforceNotNull
 
-            now = self.table.model_copy(deep=True)
-            now.columns = [back if c.name == back.name else c for c in now.columns]
-            out.append(EnforceNotNull(now, bare))
+            out.append(EnforceNotNull(self._with(commented), self.column))
         return out
+
+    def _with(self, column: Column) -> Table:
+        """The table with ``column`` in place of the dropped one."""
+        now = self.table.model_copy(deep=True)
+        now.columns = [column if c.name == column.name else c for c in now.columns]
+        return now
 
     def _relaxed(self) -> bool:
         """Whether the column comes back nullable first (NOT NULL, nothing to fill it)."""
