@@ -89,9 +89,29 @@ def screen(text: str, where: str, *, lines: bool = True) -> list[Statement]:
         elif head is not None and head[0] == "VIEW":
             _check(_view_for_parser(text, tokens, head[1]), at(first.line), saved)
         else:
-            _check(sql, at(first.line), saved)
+            _check(_ignored_for_parser(text, tokens), at(first.line), saved)
         out.append(Statement(sql=sql, line=first.line))
     return out
+
+
+def _ignored_for_parser(text: str, tokens: list[Token]) -> str:
+    """The statement as sqlglot reads it: MariaDB's index attribute [NOT] IGNORED (what
+    mariadb-dump and SHOW CREATE TABLE write) spelled as MySQL's [IN]VISIBLE, the same
+    attribute, which sqlglot parses. Only the word after an index's column list, its
+    COMMENT or ALTER INDEX name; elsewhere (a column named ignored) it stays."""
+    first, last = tokens[0], tokens[-1]
+    pieces, at = [], first.start
+    for i, tok in enumerate(tokens):
+        if tok.token_type is TokenType.IDENTIFIER or _word(tok) != "IGNORED" or i < 2:
+            continue
+        j = i - 1 if _word(tokens[i - 1]) == "NOT" else i
+        before = tokens[j - 1]
+        if not (before.token_type in (TokenType.R_PAREN, TokenType.STRING)
+                or j >= 3 and [_word(t) for t in tokens[j - 3:j - 1]] == ["ALTER", "INDEX"]):
+            continue
+        pieces += [text[at:tokens[j].start], "VISIBLE" if j < i else "INVISIBLE"]
+        at = tok.end + 1
+    return "".join(pieces) + text[at:last.end + 1]
 
 
 _VIEW_ALGORITHMS = {"UNDEFINED", "MERGE", "TEMPTABLE"}
