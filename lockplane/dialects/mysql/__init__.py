@@ -10,6 +10,7 @@ password hash is given to CREATE USER) the session knows which one it talks to
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -327,6 +328,63 @@ def parse_dsn(dsn: str) -> ConnectParams:
                          connect_timeout=timeout)
 
 
+# sql_mode flags that change what SQL text means (strings read as names, || as a
+# concatenation, backslashes as characters, NOT's precedence, '' as NULL, another
+# server's grammar) or what SHOW CREATE prints (the options it leaves out): off on every
+# Lockplane session, whatever the server's default; the others (STRICT_TRANS_TABLES,
+# NO_ZERO_DATE, ...) decide what the database accepts, and stay as the server has them.
+_MEANING_MODES = frozenset({
+    "ANSI", "ANSI_QUOTES", "PIPES_AS_CONCAT", "NO_BACKSLASH_ESCAPES", "IGNORE_SPACE",
+    "HIGH_NOT_PRECEDENCE", "EMPTY_STRING_IS_NULL", "SIMULTANEOUS_ASSIGNMENT", "ORACLE",
+    "MSSQL", "DB2", "POSTGRESQL", "MAXDB", "MYSQL323", "MYSQL40", "NO_KEY_OPTIONS",
+    "NO_TABLE_OPTIONS", "NO_FIELD_OPTIONS", "NO_DIR_IN_CREATE", "REAL_AS_FLOAT",
+    "PAD_CHAR_TO_FULL_LENGTH", "TIME_ROUND_FRACTIONAL", "NO_UNSIGNED_SUBTRACTION",
+})
+
+# Session variables that code a step fires (a trigger; a procedure a step calls, which
+# may also turn autocommit off: the server puts back only sql_mode when a routine
+# returns) may change for the rest of the session, and that decide what Lockplane's own
+# SQL on it means or does: rows a SELECT returns, whether it commits, how times, text and
+# divisions read, whether keys are checked, what guards the next step. Held by apply and
+# backfill sessions (hold_session_settings), as PostgreSQL's HELD_SETTINGS.
+HELD_VARIABLES = (
+    "sql_mode", "autocommit", "time_zone", "character_set_client",
+    "character_set_connection", "character_set_results", "collation_connection",
+    "sql_select_limit", "max_join_size", "group_concat_max_len", "div_precision_increment",
+    "foreign_key_checks", "unique_checks", "check_constraint_checks", "sql_safe_updates",
+    "sql_auto_is_null", "sql_quote_show_create", "lc_time_names", "max_statement_time",
+    "lock_wait_timeout", "innodb_lock_wait_timeout", "transaction_isolation",
+    "transaction_read_only", "explicit_defaults_for_timestamp", "old_mode",
+    "sql_if_exists", "big_tables",
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _only_sets(statement: str) -> bool:
+    """Whether a step's statement only sets session variables (read with sqlglot's MySQL
+    grammar): what it sets is meant for what follows."""
+    import logging
+
+    import sqlglot
+    from sqlglot import exp
+
+    quiet = logging.getLogger("sqlglot")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        parsed = sqlglot.parse(statement, read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return False
+    finally:
+        quiet.setLevel(level)
+    return bool(parsed) and all(isinstance(p, exp.Set) for p in parsed)
+
+
+def normalized_sql_mode(mode: str) -> str:
+    """``mode`` without the flags that change what SQL text means (_MEANING_MODES)."""
+    return ",".join(m for m in mode.split(",") if m and m.upper() not in _MEANING_MODES)
+
+
 def with_database(dsn: str, database: str) -> str:
     """The same URL, another database (the name percent-encoded)."""
     from urllib.parse import quote as urlquote
@@ -352,11 +410,51 @@ class MySQLDatabase(Database):
         version = str(self.query("SELECT VERSION()")[0][0])
         self.server_version = version
         self.is_mariadb = "mariadb" in version.lower()
+        # (names, values) of HELD_VARIABLES as hold_session_settings found them
+        self._held: tuple[list[str], list[Any]] | None = None
+        self.normalize_session()
+
+    def normalize_session(self) -> None:
+        """The mode Lockplane's SQL assumes, whatever the server's defaults: no sql_mode
+        flag that changes what its text means (Dialect.literal escapes backslashes, names
+        are quoted with backticks, strings with single quotes), every row a SELECT
+        finds, text in utf8mb4, SHOW CREATE quoting names. One round trip."""
         mode = str(self.query("SELECT @@SESSION.sql_mode")[0][0] or "")
-        if "NO_BACKSLASH_ESCAPES" in mode.split(","):
-            # Dialect.literal escapes backslashes: they must mean escapes here.
-            kept = ",".join(m for m in mode.split(",") if m != "NO_BACKSLASH_ESCAPES")
-            self.execute("SET SESSION sql_mode = %s", (kept,))
+        self.execute("SET SESSION sql_mode = %s, sql_select_limit = DEFAULT, "
+                     "sql_quote_show_create = 1, character_set_client = utf8mb4, "
+                     "character_set_connection = utf8mb4, character_set_results = utf8mb4",
+                     (normalized_sql_mode(mode),))
+
+    def configure_worker_session(self, application_name: str) -> None:
+        self.hold_session_settings()
+
+    def hold_session_settings(self) -> None:
+        names = [n for n in HELD_VARIABLES if self._has_variable(n)]
+        values = self.query("SELECT " + ", ".join(f"@@SESSION.{n}" for n in names))[0]
+        self._held = (names, list(values))
+
+    def _has_variable(self, name: str) -> bool:
+        # (MySQL and older MariaDB lack some: check_constraint_checks, sql_if_exists ...)
+        known = getattr(self, "_variables", None)
+        if known is None:
+            with self.conn.cursor() as cur:  # (MySQL 8 and MariaDB alike)
+                cur.execute("SHOW SESSION VARIABLES")
+                known = self._variables = {str(r[0]).lower() for r in cur.fetchall()}
+        return name in known
+
+    def restore_session_settings(self, after: str | None = None) -> None:
+        held = self._held
+        if held is None or self.closed or (after is not None and _only_sets(after)):
+            return
+        names, values = held
+        now = self.query("SELECT " + ", ".join(f"@@SESSION.{n}" for n in names))[0]
+        changed = [(n, v) for n, v, c in zip(names, values, now, strict=True) if c != v]
+        if not changed:
+            return
+        # (autocommit last: turned back on, it commits what the session has open)
+        changed.sort(key=lambda nv: nv[0] == "autocommit")
+        self.execute("SET SESSION " + ", ".join(f"{n} = %s" for n, _ in changed),
+                     [v for _, v in changed])
 
     @property
     def database(self) -> str:
@@ -405,14 +503,22 @@ class MySQLDatabase(Database):
         with a lock wait timeout (1205), which the apply retries within its budget, as
         PostgreSQL's lock_timeout."""
         if not lock_timeout_ms:
-            yield
+            self.hold_session_settings()
+            try:
+                yield
+            finally:
+                self.restore_session_settings()
+                self._held = None
             return
         before = int(self.query("SELECT @@SESSION.lock_wait_timeout")[0][0])
         self.execute(f"SET SESSION lock_wait_timeout = {lock_wait_seconds(lock_timeout_ms)}")
+        self.hold_session_settings()
         try:
             yield
         finally:
             if not self.closed:
+                self.restore_session_settings()
+                self._held = None
                 self.execute(f"SET SESSION lock_wait_timeout = {before}")
 
     def lock_wait_setting(self, lock_timeout_ms: int) -> str | None:
