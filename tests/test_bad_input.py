@@ -388,6 +388,10 @@ def test_unusable_paths(project: Path) -> None:
         (("init", "afile/sub"), "afile/sub"),
         (("demo", "--dir", "afile"), "afile"),
         (("plan", "--from", TARGET, "--to", "afile/x.sql"), "afile/x.sql"),
+        # A storage directory nothing can be written in ('internal error: FileNotFoundError'
+        # from the copy of the backup's files on 0a82ce2).
+        (("backup", "create", "--target", TARGET, "--storage", "/proc/self"),
+         "backup storage /proc/self"),
     ]
     for args, needle in cases:
         bad(lockplane(*args, cwd=project), needle)

@@ -132,16 +132,24 @@ class LocalStorage(Storage):
 
     def put_file(self, key: str, path: Path) -> None:
         dest = self._path(key)
-        if dest.resolve() == path.resolve():
-            return
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
+        try:
+            if dest.resolve() == path.resolve():
+                return
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+        except OSError as exc:  # (a full disk, a read-only mount: not 'internal error')
+            raise StorageError(f"cannot write {key} in backup storage {self.url}: "
+                               f"{exc.strerror or exc}") from None
 
     def get_file(self, key: str, path: Path) -> None:
         src = self._path(key)
         if not src.is_file():
             raise StorageError(f"{key} not found in backup storage {self.url}")
-        shutil.copyfile(src, path)
+        try:
+            shutil.copyfile(src, path)
+        except OSError as exc:
+            raise StorageError(f"cannot read {key} in backup storage {self.url}: "
+                               f"{exc.strerror or exc}") from None
 
     def put_bytes(self, key: str, data: bytes) -> None:
         dest = self._path(key)
