@@ -90,20 +90,64 @@ def arena(pg_dsn_factory) -> Iterator[Arena]:
                          "WHERE slot_name LIKE 'lockplane\\_attack%' AND NOT active")
 
 
+# Roles other tests (and Lockplane's own sandboxes) make and drop while these run, by
+# name: their coming and going is not an attack's doing, unless a role comes with power.
+OTHERS_ROLES = ("lp_", 'lp "', "lockplane_reader_", "lockplane_sandbox_")
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The server's roles (name -> superuser, createrole, createdb, login, replication,
+    bypassrls) and the memberships of its predefined and superuser roles. ``after ==
+    before`` holds when nothing an attack could have done shows: a role that did not
+    exist before (other tests' roles, named as OTHERS_ROLES, only when they hold none of
+    those powers but CREATEDB and LOGIN), any change to a role that did, a role gone
+    (other tests' aside), a membership given or taken."""
+
+    roles: dict[str, tuple[bool, ...]]
+    memberships: frozenset[tuple[str, str]]
+
+    def changes_since(self, before: Roles) -> list[str]:
+        out = []
+        for name, attrs in sorted(self.roles.items()):
+            was = before.roles.get(name)
+            if was is None:
+                mighty = attrs[0] or attrs[1] or attrs[4] or attrs[5]
+                if mighty or not name.startswith(OTHERS_ROLES):
+                    out.append(f"new role {name!r} {attrs}")
+            elif was != attrs:
+                out.append(f"role {name!r} changed: {was} -> {attrs}")
+        out += [f"role {n!r} gone" for n in sorted(before.roles.keys() - self.roles.keys())
+                if not n.startswith(OTHERS_ROLES)]
+        out += [f"new membership {m}" for m in sorted(self.memberships - before.memberships)]
+        out += [f"membership {m} gone" for m in sorted(before.memberships - self.memberships)
+                if m[1] in self.roles]
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Roles) and not self.changes_since(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def server_roles(conn: psycopg.Connection) -> Roles:  # type: ignore[type-arg]
+    return Roles(
+        {r[0]: tuple(r[1:]) for r in conn.execute(
+            "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, "
+            "rolreplication, rolbypassrls FROM pg_roles")},
+        frozenset((r[0], r[1]) for r in conn.execute(
+            "SELECT m.roleid::regrole::text, m.member::regrole::text "
+            "FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+            "WHERE r.rolname LIKE 'pg\\_%' OR r.rolsuper")))
+
+
 def snapshot(a: Arena) -> dict[str, object]:
     with psycopg.connect(a.victim) as conn:
         victim_rows = conn.execute("SELECT * FROM secrets ORDER BY 1").fetchall()
     with psycopg.connect(a.target) as conn:
         target_rows = conn.execute("SELECT * FROM accounts ORDER BY 1").fetchall()
     with psycopg.connect(PG_ADMIN_DSN) as conn:
-        # Other tests make roles of their own at the same time: what matters is who is
-        # privileged, and any role an attack names.
-        roles = conn.execute(
-            "SELECT rolname, rolsuper, rolcreaterole, rolcanlogin FROM pg_roles "
-            "WHERE rolsuper OR rolname LIKE 'lockplane\\_attack%' ORDER BY 1").fetchall()
-        memberships = conn.execute(
-            "SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members "
-            "WHERE roleid::regrole::text LIKE 'pg\\_%' ORDER BY 1, 2").fetchall()
+        roles = server_roles(conn)  # (other tests make and drop roles meanwhile: see Roles)
         file_settings = conn.execute(
             "SELECT sourcefile, name, setting FROM pg_file_settings ORDER BY 1, 2").fetchall()
         databases = conn.execute(
@@ -116,7 +160,7 @@ def snapshot(a: Arena) -> dict[str, object]:
         slots = conn.execute("SELECT slot_name FROM pg_replication_slots "
                              "WHERE slot_name LIKE 'lockplane\\_attack%' ORDER BY 1").fetchall()
     return {"victim rows": victim_rows, "target rows": target_rows, "roles": roles,
-            "memberships": memberships, "server settings": file_settings,
+            "server settings": file_settings,
             "databases": databases, "admin database extensions": extensions,
             "replication slots": slots,
             "canary dir": sorted(p.name for p in a.canary_dir.iterdir())}
@@ -185,6 +229,40 @@ def test_attack_changes_nothing_outside_its_scratch_database(attack: Path, arena
                 assert "not allowed" in proc.stderr, (args[0], proc.stderr)
             assert path.name in proc.stderr, (args[0], proc.stderr)
         assert snapshot(arena) == before, args[0]
+
+
+def test_the_role_snapshot_sees_an_attack_s_roles_not_other_tests_roles() -> None:
+    """The attack tests compare the server's roles before and after each command, while
+    other tests make and drop roles of their own: those (named as OTHERS_ROLES, without
+    power) are not an attack's doing; any other new role, a new role with power whatever
+    its name, a changed role and a new membership of a predefined role are."""
+    token = secrets.token_hex(4)
+    other, gone = f"lp_other_{token}", f"lp_gone_{token}"
+    evil, mighty = f"lockplane_attack_r{token}", f"lp_mighty_{token}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{gone}" NOLOGIN')
+        try:
+            before = server_roles(conn)
+            # another test's: made (LOGIN CREATEDB, as conftest's owner role) and dropped
+            conn.execute(f'CREATE ROLE "{other}" LOGIN CREATEDB')
+            conn.execute(f'DROP ROLE "{gone}"')
+            assert server_roles(conn) == before
+            for attack, undo in (
+                    (f'CREATE ROLE "{evil}" NOLOGIN', f'DROP ROLE "{evil}"'),
+                    (f'CREATE ROLE "{mighty}" SUPERUSER', f'DROP ROLE "{mighty}"'),
+                    (f'ALTER ROLE "{other}" CREATEROLE', f'ALTER ROLE "{other}" NOCREATEROLE'),
+                    (f'GRANT pg_read_server_files TO "{other}"',
+                     f'REVOKE pg_read_server_files FROM "{other}"')):
+                if "ALTER" in attack or "GRANT" in attack:
+                    before = server_roles(conn)
+                conn.execute(attack)
+                try:
+                    assert server_roles(conn) != before, attack
+                finally:
+                    conn.execute(undo)
+        finally:
+            for role in (other, gone, evil, mighty):
+                conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 def test_refusal_names_file_line_and_why(tmp_path: Path) -> None:
