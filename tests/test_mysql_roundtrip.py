@@ -118,6 +118,15 @@ CASES: list[tuple[str, str, str]] = [
      "PRIMARY KEY (a, b));",
      BASE + "CREATE TABLE pairs (a int, c int NOT NULL, PRIMARY KEY (a, c));"),
     ("unique index", BASE, BASE + "CREATE UNIQUE INDEX users_email ON users (email);"),
+    # A unique index a foreign key needs, renamed: the key is dropped and added back
+    # around it ("Cannot drop index 'u_k': needed in a foreign key constraint").
+    ("a unique index a foreign key references, renamed", BASE
+     + "CREATE TABLE u (id int PRIMARY KEY, e varchar(20) NOT NULL, UNIQUE KEY u_k (e));"
+       " CREATE TABLE r (id int, e varchar(20), CONSTRAINT r_fk FOREIGN KEY (e)"
+       " REFERENCES u (e)); INSERT INTO u VALUES (1, 'a'); INSERT INTO r VALUES (1, 'a');",
+     BASE + "CREATE TABLE u (id int PRIMARY KEY, e varchar(20) NOT NULL, UNIQUE KEY u_k2 (e));"
+       " CREATE TABLE r (id int, e varchar(20), CONSTRAINT r_fk FOREIGN KEY (e)"
+       " REFERENCES u (e));"),
     ("prefix and descending index", BASE,
      BASE + "CREATE INDEX posts_title ON posts (title(10), id DESC);"),
     ("fulltext index", BASE, BASE + "CREATE FULLTEXT INDEX posts_text ON posts (title, body);"),
