@@ -911,6 +911,21 @@ def _main() -> None:
         background.finish()  # (a scratch database's drop still under way)
 
 
+def _redacted(message: str) -> str:
+    """The last line of defence for what the command line prints: ``message`` redacted,
+    and with the password of every database URL or conninfo on the command line taken
+    out wherever it shows (dsn.redact_for), however the code that raised quoted it: a
+    SQLite URL 'sqlite://u:pw@/x.db' came back as 'directory /tmp/u:pw@ does not exist'."""
+    from .dsn import holds_password, redact_for
+
+    out = redact(message)
+    for arg in sys.argv[1:]:
+        value = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
+        if "://" in value or holds_password(value):
+            out = redact_for(out, value)
+    return out
+
+
 def _run() -> None:
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting.
@@ -918,7 +933,7 @@ def _run() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except LockplaneError as exc:
-        err.print("[red]error:[/] " + escape(redact(exc.message)))
+        err.print("[red]error:[/] " + escape(_redacted(exc.message)))
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -933,7 +948,7 @@ def _run() -> None:
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             label = "usage" if exc.exit_code == 2 else "error"  # type: ignore[attr-defined]
             # click echoes what it could not use ("No such command 'postgresql://u:pw@...'")
-            err.print(f"[red]{label}:[/] " + escape(redact(exc.format_message())))  # type: ignore[attr-defined]
+            err.print(f"[red]{label}:[/] " + escape(_redacted(exc.format_message())))  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if os.environ.get("LOCKPLANE_DEBUG"):
             raise
@@ -943,8 +958,8 @@ def _run() -> None:
             # what the user gave cannot be written to, which is not Lockplane's fault)
             err.print("[red]error:[/] " + escape(
                 f"the database refused a write, its session is read-only "
-                f"(default_transaction_read_only, or a standby): {redact(first)}"))
+                f"(default_transaction_read_only, or a standby): {_redacted(first)}"))
             sys.exit(2)
-        err.print("[red]internal error:[/] " + escape(f"{type(exc).__name__}: {redact(first)}")
+        err.print("[red]internal error:[/] " + escape(f"{type(exc).__name__}: {_redacted(first)}")
                   + " (set LOCKPLANE_DEBUG=1 for a traceback)")
         sys.exit(1)

@@ -69,8 +69,26 @@ def redact_for(text: str, dsn: str) -> str:
     for m in _PASSWORD_QUERY.finditer(dsn):
         value = m.group(0)[len(m.group(1)):]
         secrets |= {value, unquote(value)}
+    # A password holding an unencoded '@', '/', '?', '#' or ':' is split by the driver
+    # elsewhere than by urlsplit: libpq took 'u:S3C@RET@host' as password 'S3C' and host
+    # 'RET@host', and said "failed to resolve host 'RET@host'"; PyMySQL took
+    # 'u:S3C/RET@host' as port 'S3C'. So also what runs from 'user:' to the token's last
+    # '@' (as redact reads it), and each piece of it between those characters; a piece of
+    # one or two characters only where a driver quotes it (before an '@', in quotes):
+    # alone it would blank out ordinary words.
+    quoted: dict[str, str] = {}
+    for m in _PASSWORD_IN_URL.finditer(dsn):
+        greedy = m.group(0)[len(m.group("head")):]
+        secrets |= {greedy, unquote(greedy)}
+        for piece in re.split(r"[@/?#:]", greedy):
+            if len(piece) >= 3:
+                secrets.add(piece)
+            elif piece:
+                quoted |= {piece + "@": "***@", f"'{piece}'": "'***'", f'"{piece}"': '"***"'}
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         out = out.replace(secret, "***")
+    for needle, instead in quoted.items():
+        out = out.replace(needle, instead)
     return out
 
 

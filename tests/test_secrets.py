@@ -116,6 +116,32 @@ def test_malformed_urls_in_every_command(url: str, tmp_path: Path) -> None:
         assert "internal error" not in r.output, (args, r)
 
 
+# A password holding an unencoded '@' or '/' is split by the driver elsewhere than by
+# urlsplit, and the driver quotes the part it took for something else: on 6d5a97c libpq
+# said "failed to resolve host 'tPW42@127.0.0.1'", PyMySQL "Port could not be cast to
+# integer value as 's3cre'", and a SQLite URL's "user:password@" showed in the path of
+# "directory ... does not exist".
+SPLIT_URLS = [
+    (f"postgresql://u:{PW[:5]}@{PW[5:]}@127.0.0.1:1/db", (PW[:5], PW[5:])),
+    (f"postgresql://u:{PW}@zq@127.0.0.1:1/db", (PW, "zq@")),
+    (f"mysql://u:{PW[:5]}/{PW[5:]}@127.0.0.1:1/x", (PW[:5], PW[5:])),
+    (f"mysql://u:ab/{PW}@127.0.0.1:1/x", (PW, "'ab'")),
+    (f"sqlite://u:{PW}@/x.db", (PW,)),
+]
+
+
+@pytest.mark.parametrize(("url", "pieces"), SPLIT_URLS)
+def test_a_password_the_driver_splits_elsewhere(url: str, pieces: tuple[str, ...],
+                                                tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text('{"dialect": "postgres", "tables": []}')
+    for args in (("introspect", "--target", url), ("introspect", f"--target={url}"),
+                 ("plan", "--from", url, "--to", "s.json")):
+        r = lockplane(*args, cwd=tmp_path)
+        assert r.code == 2 and "Traceback" not in r.output, (args, r)
+        for piece in pieces:
+            assert piece not in r.output, (args, piece, r.output)
+
+
 def test_console_script_redacts_too(tmp_path: Path) -> None:
     """The real entry point (catalog prefetch in lockplane.launch, then the CLI)."""
     env = {k: v for k, v in os.environ.items() if k != "LOCKPLANE_DEBUG"}
