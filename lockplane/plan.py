@@ -395,8 +395,10 @@ def _hold_generated(changes: list[Change], tb: Table, ta: Table,
     """The generated columns of ``tb`` whose expression calls a routine the plan drops and
     creates again: dropped before it (HoldGeneratedColumn) and added back after it as
     ``ta`` has them (an AddColumn), or only dropped where the plan drops them (its own
-    DropColumn, after the routine's drop, is gone from ``changes``). One the plan alters
-    (a new type or expression) is left to its step."""
+    DropColumn, after the routine's drop, is gone from ``changes``); so is the plan's own
+    step that gives it a new expression (or type), which dropped and added it back (or
+    set the expression) after the routine's drop. One the plan makes plain, or alters
+    with other generated columns, is left to its step."""
     from .changes.add_column import AddColumn
     from .changes.alter_column import AlterColumn
     from .changes.drop_column import DropColumn
@@ -411,7 +413,8 @@ def _hold_generated(changes: list[Change], tb: Table, ta: Table,
         mine = [c for c in changes if c.table_key() == key and (
             isinstance(c, AlterColumn) and c.before.name == col.name
             or isinstance(c, DropColumn) and c.column.name == col.name)]
-        if any(isinstance(c, AlterColumn) for c in mine):
+        if any(isinstance(c, AlterColumn) and (c.after.generated is None or c.drops
+                                               or c.adds) for c in mine):
             continue
         changes[:] = [c for c in changes if c not in mine]
         out.append(HoldGeneratedColumn(tb, col))

@@ -721,6 +721,12 @@ PG_CASES += [
     ("a generated column calling a function whose return type changes, dropped",
      CALLING_GENERATED.format(t="bigint", g=GENERATED_G) + OVER_G + CALLING_GENERATED_ROWS,
      CALLING_GENERATED.format(t="integer", g="")),
+    # (and one the plan gives a new expression and type: its own step ran after the drop)
+    ("a generated column calling a function whose return type changes, altered too",
+     CALLING_GENERATED.format(t="bigint", g=GENERATED_G) + OVER_G + CALLING_GENERATED_ROWS,
+     CALLING_GENERATED.format(t="integer", g=GENERATED_G.replace(
+         "g bigint GENERATED ALWAYS AS (f(id))", "g integer GENERATED ALWAYS AS (f(id) + 1)"))
+     + OVER_G),
 ]
 # PostgreSQL 18 gives a partition made PARTITION OF its parent's NOT NULL constraint
 # names, and an attached table keeps its own; detached, each keeps the name it had (the
