@@ -943,6 +943,17 @@ def _run() -> None:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         sys.exit(130)
+    except RecursionError:
+        # An input whose tree is deeper than Python walks: a DEFAULT of 900 '1+1+...'
+        # terms parses (the server's own parser takes it) and then every walker of its
+        # tree (pglast's, Lockplane's) recursed past the interpreter's limit: 'internal
+        # error' on dee3fd9. It is the input's doing, whichever walker met it first.
+        if os.environ.get("LOCKPLANE_DEBUG"):
+            raise
+        err.print("[red]error:[/] an input is nested too deeply to read (an expression "
+                  "or document hundreds of levels deep, such as a long chain of a + b + "
+                  "...): split or simplify it")
+        sys.exit(2)
     except Exception as exc:  # click usage errors and anything unexpected
         # typer vendors its own click; recognise its exceptions by shape, not by class.
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):

@@ -182,6 +182,20 @@ def test_nested_too_deeply(project: Path, case: str) -> None:
     assert sqlite_state(project / "target.db") == before
 
 
+def test_an_expression_deeper_than_python_walks(pg_dsn: str, tmp_path: Path) -> None:
+    """A DEFAULT of 900 '1+1+...' terms: the server's parser takes it (no parentheses to
+    exhaust its stack), and the tree it gives is 900 levels deep; pglast's serializer and
+    Lockplane's walkers recursed past Python's limit ('internal error: RecursionError' on
+    dee3fd9, in lint, validate and plan)."""
+    (tmp_path / "deep.sql").write_text("CREATE TABLE d (id int DEFAULT "
+                                       + "+".join(["1"] * 900) + ");\n")
+    before = pg_state(pg_dsn)
+    for args in (("lint", "deep.sql"), ("validate", "deep.sql"),
+                 ("plan", "--from", pg_dsn, "--to", "deep.sql")):
+        bad(lockplane(*args, cwd=tmp_path), "nested too deeply")
+    assert pg_state(pg_dsn) == before
+
+
 # ---------------------------------------------------------------------------- TOML types
 @pytest.mark.parametrize(("toml", "needle"), [
     ("[environments.x]\ndatabase_url = 5\n", "database_url must be a string, not an integer"),
