@@ -223,6 +223,12 @@ class ResolvedBackfill:
     # See BackfillSpec.archive (absent in checkpoints of older backfills).
     archive: str | None = None
     archive_key: list[str] = field(default_factory=list)
+    # Per key column, the comparison operators (">", "<=", "=") of the key index's own
+    # operator class, schema-qualified (PostgreSQL: OPERATOR(pg_catalog.>)): a database's
+    # closer overload of > for the key's type (an enum, a varchar, a domain) must not
+    # stand in for them in Lockplane's range conditions. Empty: the plain symbols (other
+    # servers, checkpoints of older backfills).
+    key_ops: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def display(self) -> str:
@@ -600,6 +606,7 @@ class BatchSql:
         self.p = d.param
         self.qt = esc(d.qname(rb.schema, rb.table))
         self.qkeys = [q(c) for c in rb.key_columns]
+        self.kops = [{op: esc(text) for op, text in ops.items()} for ops in rb.key_ops]
         self.exprs = [f"({esc(e)}\n)" for e in rb.expressions]
         self.qcols = [q(c) for c in rb.columns]
         self.sets = ", ".join(f"{c} = {e}" for c, e in zip(self.qcols, self.exprs, strict=True))
@@ -611,8 +618,26 @@ class BatchSql:
 
     def _cmp(self, op: str, key: Sequence[Any]) -> tuple[str, list[Any]]:
         params = [self._param(i) for i in range(len(self.qkeys))]
+        ops = [o[op] for o in self.kops] if self.kops else None
         if len(self.qkeys) == 1:
-            return f"{self.qkeys[0]} {op} {params[0]}", [key[0]]
+            return f"{self.qkeys[0]} {ops[0] if ops else op} {params[0]}", [key[0]]
+        if ops and len(set(ops)) == 1:
+            return (f"({', '.join(self.qkeys)}) {ops[0]} ({', '.join(params)})", list(key))
+        if ops:  # operators of several schemas: no row comparison spells them
+            eq = [o["="] for o in self.kops]
+            if op == "=":
+                return (" AND ".join(f"{k} {e} {p}" for k, e, p in zip(
+                    self.qkeys, eq, params, strict=True)), list(key))
+            # (a, b) > (x, y) is a > x OR (a = x AND b > y); <= is a < x OR (a = x AND b <= y)
+            strict = [o[">" if op == ">" else "<"] for o in self.kops]
+            terms, values = [], []
+            for i in range(len(self.qkeys)):
+                cmp = ops[i] if i == len(self.qkeys) - 1 else strict[i]
+                parts = [f"{self.qkeys[j]} {eq[j]} {params[j]}" for j in range(i)]
+                parts.append(f"{self.qkeys[i]} {cmp} {params[i]}")
+                values += [key[j] for j in range(i + 1)]
+                terms.append("(" + " AND ".join(parts) + ")")
+            return "(" + " OR ".join(terms) + ")", values
         return self.d.row_compare(self.qkeys, op, params, list(key))
 
     def range(self, after: Any, upto: Any) -> tuple[list[str], list[Any]]:
@@ -643,7 +668,8 @@ class BatchSql:
         if len(self.qkeys) == 1 and self.d.has_max(self.rb.key_types[0]):
             # One column of a type with max(): an aggregate over the walked keys, no sort.
             k = f"s.{self.qkeys[0]}"
-            sql = f"SELECT {self.d.as_text(f'max({k})')}, count(*) FROM ({inner}) AS s"
+            sql = (f"SELECT {self.d.as_text(f'{self.d.max_sql}({k})')}, {self.d.count_sql}(*) "
+                   f"FROM ({inner}) AS s")
         else:
             outs = ", ".join(self.d.as_text(f"s.{k}") for k in self.qkeys)
             desc = ", ".join(f"s.{k} DESC" for k in self.qkeys)

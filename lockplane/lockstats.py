@@ -38,7 +38,7 @@ from psycopg import sql as pgsql
 
 from .backfill import human_bytes
 from .dialects import get_dialect
-from .dialects.postgres import PostgresDatabase
+from .dialects.postgres import ONLY_CATALOG_NAMES, PostgresDatabase, only_catalog_names
 from .dsn import dialect_of, redact
 from .errors import BadInput, ExecutionFailed, SafetyRefusal
 from .model import Schema, Table
@@ -628,6 +628,14 @@ def _load_rows(target: PostgresDatabase, shadow: PostgresDatabase, live: Schema,
                with_data: bool, sample_rows: int, report: Reporter | None,
                warnings: list[str]) -> dict[str, TableRows]:
     src, dst = target.conn, shadow.conn
+    # (Lockplane's SQL alone runs on both here: the copy's triggers are off, see below)
+    with only_catalog_names(src), only_catalog_names(dst):
+        return _load_rows_in(src, dst, live, with_data, sample_rows, report, warnings)
+
+
+def _load_rows_in(src: psycopg.Connection[Any], dst: psycopg.Connection[Any], live: Schema,
+                  with_data: bool, sample_rows: int, report: Reporter | None,
+                  warnings: list[str]) -> dict[str, TableRows]:
     tables = _target_tables(src, live)
     limit = None if with_data else sample_rows
     if report:
@@ -706,8 +714,12 @@ def _error_line(exc: BaseException) -> str:
     return redact(msg)
 
 
-def _execute_all(conn: psycopg.Connection[Any], statements: Iterable[str]) -> int | None:
-    """Run the statements; the rows DML among them reported, or None if none was DML."""
+def _execute_all(conn: psycopg.Connection[Any], statements: Iterable[str],
+                 held: PostgresDatabase | None = None) -> int | None:
+    """Run the statements; the rows DML among them reported, or None if none was DML.
+    ``held``: the session (conn's) whose held settings are put back after each statement
+    (what code a statement fired changed: Database.restore_session_settings), before
+    Lockplane's own SQL on it."""
     total: int | None = None
     with conn.cursor() as cur:
         for stmt in statements:
@@ -715,6 +727,8 @@ def _execute_all(conn: psycopg.Connection[Any], statements: Iterable[str]) -> in
             tag = (cur.statusmessage or "").split(" ", 1)[0]
             if tag in _DML_TAGS and cur.rowcount >= 0:
                 total = (total or 0) + cur.rowcount
+            if held is not None:
+                held.restore_session_settings(after=stmt)
     return total
 
 
@@ -759,7 +773,7 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
                 # catalog-only step read them as the copy's rows and was scaled up (its
                 # WAL by 20x). The difference inside the transaction is this step's.
                 stat_before = _xact_tuples(conn)
-                dml_rows = _execute_all(conn, step.sql)
+                dml_rows = _execute_all(conn, step.sql, shadow)
                 stat_rows = max(_xact_tuples(conn) - stat_before, 0)
                 # A transaction keeps its table locks until COMMIT: its own look at
                 # pg_locks now catches every one, however briefly a poll could see it.
@@ -768,7 +782,7 @@ def _run_step(shadow: PostgresDatabase, monitor_conn: psycopg.Connection[Any], d
                     at_commit = cur.fetchall()
                 at_commit_time = time.perf_counter()
         else:
-            dml_rows = _execute_all(conn, step.sql)  # alone, outside a transaction
+            dml_rows = _execute_all(conn, step.sql, shadow)  # alone, outside a transaction
     except psycopg.Error as exc:
         m.status, m.error = "failed", _error_line(exc)
     finally:
@@ -1158,11 +1172,15 @@ def _build_shadow(shadow: PostgresDatabase, target: PostgresDatabase, live: Sche
 def _run_steps(plan: Plan, shadow: PostgresDatabase, analysis: LockAnalysis,
                report: Reporter | None, empty: _EmptyCopy | None = None) -> None:
     shadow.execute(f"SET lock_timeout = '{SHADOW_LOCK_TIMEOUT}'")
+    # The steps fire the copy's triggers on this session, which Lockplane's measuring
+    # SQL shares: held as apply's session is (restored after each statement).
+    shadow.hold_session_settings()
     db_oid = int(_scalar(shadow.conn, "SELECT oid FROM pg_database "
                                       "WHERE datname = current_database()"))
     try:
         monitor_conn = psycopg.connect(shadow.dsn, autocommit=True, connect_timeout=10,
                                        application_name="lockplane lock monitor")
+        monitor_conn.execute(ONLY_CATALOG_NAMES)
     except psycopg.Error as exc:
         raise ExecutionFailed(f"cannot open the lock monitor's session on the shadow "
                               f"database: {_error_line(exc)}") from None

@@ -92,6 +92,7 @@ class Dialect(ABC):
     # The aggregate that counts non-NULL values, as Lockplane's own SQL names it over a
     # user's expression (PostgreSQL: qualified, see PostgresDialect).
     count_sql: str = "count"
+    max_sql: str = "max"
     # The server goes on running the statement of a client that died, and sessions carry
     # a name other sessions can see (PostgreSQL: application_name in pg_stat_activity):
     # a killed run's orphaned statements are found, waited for and cancelled

@@ -86,6 +86,7 @@ class PostgresDialect(Dialect):
     # precision)) is a closer match than the built-in count("any"), wherever pg_catalog
     # stands on the search_path: unqualified, the backfill's checks called it.
     count_sql = "pg_catalog.count"
+    max_sql = "pg_catalog.max"  # (a database's max(character varying) is closer than max(text))
     settles_orphaned_sessions = True
     has_not_valid_constraints = True
     measures_locks = True
@@ -128,7 +129,8 @@ class PostgresDialect(Dialect):
                 f"WHERE {match}"]
 
     def archive_missing_sql(self, name: str) -> str:
-        return (f"SELECT CASE WHEN to_regclass({self.literal(self.archive_table(name))}) "
+        return ("SELECT CASE WHEN pg_catalog.to_regclass("
+                f"{self.literal(self.archive_table(name))}::pg_catalog.text) "
                 "IS NULL THEN 1 ELSE 0 END")
 
     def quote(self, ident: str) -> str:
@@ -400,6 +402,26 @@ def refuse_read_only_server(admin: PostgresDatabase, what: str) -> None:
                        "Lockplane may write to (--shadow-db, scratch_database_url)")
 
 
+# Lockplane's own SQL on a session that runs none of the schema's (a lock monitor, the
+# reads of a copy): with search_path '' only pg_catalog's functions, operators and types
+# answer an unqualified name, so no overload a schema holds (a closer max(character
+# varying), an =(oid, integer)) stands in for them, wherever pg_catalog stands.
+ONLY_CATALOG_NAMES = "SELECT pg_catalog.set_config('search_path', '', false)"
+
+
+@contextlib.contextmanager
+def only_catalog_names(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Within: ``conn``'s search_path is '' (see ONLY_CATALOG_NAMES); then what it was."""
+    row = conn.execute("SELECT pg_catalog.current_setting('search_path'), "
+                       "pg_catalog.set_config('search_path', '', false)").fetchone()
+    try:
+        yield
+    finally:
+        if row is not None and not conn.closed and \
+                conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+            conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (row[0],))
+
+
 def with_dbname(dsn: str, dbname: str) -> str:
     """The same connection parameters, another database."""
     params = conninfo_to_dict(dsn)
@@ -561,7 +583,8 @@ class PostgresDatabase(Database):
         return int(count), (None if lag is None else float(lag))
 
     def table_size_bytes(self, schema: str | None, table: str) -> int | None:
-        rows = self.query("SELECT pg_total_relation_size(to_regclass(%s))",
+        rows = self.query("SELECT pg_catalog.pg_total_relation_size("
+                          "pg_catalog.to_regclass(%s::pg_catalog.text))",
                           (self.dialect.qname(schema, table),))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
@@ -596,7 +619,8 @@ class PostgresDatabase(Database):
             raise StatementTimedOut from None
 
     def state_table_exists(self, table: str) -> bool:
-        return bool(self.query("SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0])
+        return bool(self.query("SELECT pg_catalog.to_regclass(%s::pg_catalog.text) IS NOT NULL",
+                               (table,))[0][0])
 
     def drop_scratch_leftovers(self, *servers: str) -> list[str]:
         from .sandbox import drop_leftovers

@@ -40,8 +40,9 @@ def resolve(db: PostgresDatabase, spec: BackfillSpec) -> ResolvedBackfill:
     try:
         with db.transaction():
             rows = db.query(
-                "SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+                "SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_catalog.pg_class c "
+                "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+                "WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s::pg_catalog.text)",
                 (spec.table,))
     except psycopg.Error as exc:
         raise BadInput(f"--table {spec.table!r}: {error_line(exc)}") from None
@@ -59,30 +60,45 @@ def resolve(db: PostgresDatabase, spec: BackfillSpec) -> ResolvedBackfill:
         # trial would change the server's roles; only an unrelated refusal stopped it)
         raise BadInput(f"{display} is a system catalog: not a backfill target")
     cols = db.query(
-        "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
-        "CASE WHEN attgenerated <> '' THEN 'a generated column' "
-        "WHEN attidentity = 'a' THEN 'an identity column (GENERATED ALWAYS)' ELSE '' END "
-        "FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped "
+        "SELECT attname, pg_catalog.format_type(atttypid, atttypmod), attnotnull, "
+        "CASE WHEN attgenerated OPERATOR(pg_catalog.<>) '' THEN 'a generated column' "
+        "WHEN attidentity OPERATOR(pg_catalog.=) 'a' "
+        "THEN 'an identity column (GENERATED ALWAYS)' ELSE '' END "
+        "FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.oid "
+        "AND attnum OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT attisdropped "
         "ORDER BY attnum", (oid,))
     columns = {r[0]: (r[1], bool(r[2]), r[3]) for r in cols}
     names = pick_columns(spec, display, columns, str.lower)
+    # (every name qualified: a database's closer overloads of them are not called)
     keys = db.query(
         "SELECT i.indisprimary, ic.relname, "
-        "  array_agg(a.attname ORDER BY k.ord), "
-        "  array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.ord), "
-        "  bool_and(a.attnotnull), bool_and(k.opt = 0) "
-        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-        "CROSS JOIN LATERAL unnest((i.indkey::int2[])[0:i.indnkeyatts - 1], "
-        "  (i.indoption::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, opt, ord) "
-        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-        "WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid AND i.indpred IS NULL "
-        "  AND i.indexprs IS NULL AND NOT (0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])) "
+        "  pg_catalog.array_agg(a.attname ORDER BY k.ord), "
+        "  pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) "
+        "    ORDER BY k.ord), "
+        "  pg_catalog.bool_and(a.attnotnull), pg_catalog.bool_and(k.opt OPERATOR(pg_catalog.=) 0), "
+        "  pg_catalog.array_agg(k.opc ORDER BY k.ord) "
+        "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic "
+        "  ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid "
+        "CROSS JOIN LATERAL ROWS FROM ("
+        "  pg_catalog.unnest((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts "
+        "  OPERATOR(pg_catalog.-) 1]), pg_catalog.unnest((i.indoption::pg_catalog.int2[])"
+        "  [0:i.indnkeyatts OPERATOR(pg_catalog.-) 1]), pg_catalog.unnest("
+        "  (i.indclass::pg_catalog.oid[])[0:i.indnkeyatts OPERATOR(pg_catalog.-) 1])) "
+        "  WITH ORDINALITY AS k(attnum, opt, opc, ord) "
+        "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
+        "  AND a.attnum OPERATOR(pg_catalog.=) k.attnum "
+        "WHERE i.indrelid OPERATOR(pg_catalog.=) %s::pg_catalog.oid AND i.indisunique "
+        "  AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL "
+        "  AND NOT (0::pg_catalog.int2 OPERATOR(pg_catalog.=) ANY ("
+        "    (i.indkey::pg_catalog.int2[])[0:i.indnkeyatts OPERATOR(pg_catalog.-) 1])) "
         "GROUP BY i.indexrelid, i.indisprimary, ic.relname "
-        "ORDER BY i.indisprimary DESC, count(*), ic.relname", (oid,))
+        "ORDER BY i.indisprimary DESC, pg_catalog.count(*), ic.relname", (oid,))
     usable = [k for k in keys if k[4] and k[5]]  # NOT NULL, ascending
+    key_ops: list[dict[str, str]] = []
     if usable:
         primary, index, kcols, ktypes = usable[0][:4]
         kind_ = KEY_PRIMARY if primary else KEY_UNIQUE
+        key_ops = _key_operators(db, list(usable[0][6]))
     else:
         if kind == "p":
             raise BadInput(f"{display} is partitioned and has no primary or unique NOT NULL "
@@ -101,16 +117,43 @@ def resolve(db: PostgresDatabase, spec: BackfillSpec) -> ResolvedBackfill:
         id=backfill_id("postgres", schema, table, names, exprs, where),
         dialect="postgres", schema=schema, table=table, columns=names, expressions=exprs,
         types=[columns[n][0] for n in names], not_null=[columns[n][1] for n in names],
-        where=where, key_kind=kind_, key_name=index, key_columns=kcols, key_types=ktypes)
+        where=where, key_kind=kind_, key_name=index, key_columns=kcols, key_types=ktypes,
+        key_ops=key_ops)
+
+
+_STRATEGIES = {"<": 1, "<=": 2, "=": 3, ">=": 4, ">": 5}  # btree's
+
+
+def _key_operators(db: PostgresDatabase, opclasses: list[int]) -> list[dict[str, str]]:
+    """Per key column, its index's operator class's own comparison operators, qualified:
+    the order the index walks, whatever a schema on the search_path holds."""
+    out = []
+    for opc in opclasses:
+        rows = db.query(
+            "SELECT o.amopstrategy, n.nspname, op.oprname "
+            "FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_amop o "
+            "  ON o.amopfamily OPERATOR(pg_catalog.=) c.opcfamily "
+            "  AND o.amoplefttype OPERATOR(pg_catalog.=) c.opcintype "
+            "  AND o.amoprighttype OPERATOR(pg_catalog.=) c.opcintype "
+            "JOIN pg_catalog.pg_operator op ON op.oid OPERATOR(pg_catalog.=) o.amopopr "
+            "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) op.oprnamespace "
+            "WHERE c.oid OPERATOR(pg_catalog.=) %s::pg_catalog.oid", (int(opc),))
+        by = {int(st): f"OPERATOR({db.dialect.quote(ns)}.{name})" for st, ns, name in rows}
+        if not all(st in by for st in _STRATEGIES.values()):
+            return []  # (not a btree class: the plain symbols, as before)
+        out.append({op: by[st] for op, st in _STRATEGIES.items()})
+    return out
 
 
 def table_stats(db: PostgresDatabase, rb: ResolvedBackfill) -> TableStats:
     qt = db.dialect.qname(rb.schema, rb.table)
-    oid = db.query("SELECT %s::regclass::oid",
+    oid = db.query("SELECT %s::pg_catalog.regclass::pg_catalog.oid",
                    (db.dialect.qname(rb.schema, rb.table),))[0][0]
     reltuples, relpages, heap, index, block = db.query(
-        "SELECT c.reltuples, c.relpages, pg_relation_size(c.oid), pg_indexes_size(c.oid), "
-        "current_setting('block_size')::int FROM pg_class c WHERE c.oid = %s", (oid,))[0]
+        "SELECT c.reltuples, c.relpages, pg_catalog.pg_relation_size(c.oid::pg_catalog.regclass), "
+        "pg_catalog.pg_indexes_size(c.oid::pg_catalog.regclass), "
+        "pg_catalog.current_setting('block_size')::pg_catalog.int4 FROM pg_catalog.pg_class c "
+        "WHERE c.oid OPERATOR(pg_catalog.=) %s::pg_catalog.oid", (oid,))[0]
     pages = max(int(heap) // int(block), int(relpages))
     if reltuples >= 50_000 and relpages > 0:
         # reltuples describes relpages; scale it to the table's current size.
@@ -119,7 +162,7 @@ def table_stats(db: PostgresDatabase, rb: ResolvedBackfill) -> TableStats:
                            int(block))
     if heap < 1024**3:
         # Small, or never analyzed: count it (cheap at this size, and then exact).
-        n = int(db.query(f"SELECT count(*) FROM {qt}")[0][0])
+        n = int(db.query(f"SELECT pg_catalog.count(*) FROM {qt}")[0][0])
         return TableStats(n, True, pages, int(heap), int(index), int(block))
     # Big and never analyzed: a rough guess (ANALYZE it for a better one).
     return TableStats(pages * 50, False, pages, int(heap), int(index), int(block))
@@ -145,14 +188,17 @@ def shadow_trial(db: PostgresDatabase, rb: ResolvedBackfill, stats: TableStats,
         # it and cannot be dropped alone: each is dropped as its topmost constraint.
         fks = shadow.query(
             "WITH RECURSIVE up AS ("
-            " SELECT k.oid, k.conparentid FROM pg_constraint k WHERE k.contype = 'f'"
-            " AND (k.conrelid = %s::regclass OR k.confrelid = %s::regclass)"
-            " UNION SELECT p.oid, p.conparentid FROM pg_constraint p"
-            " JOIN up ON p.oid = up.conparentid) "
+            " SELECT k.oid, k.conparentid FROM pg_catalog.pg_constraint k"
+            " WHERE k.contype OPERATOR(pg_catalog.=) 'f'"
+            " AND (k.conrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass::pg_catalog.oid"
+            " OR k.confrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass::pg_catalog.oid)"
+            " UNION SELECT p.oid, p.conparentid FROM pg_catalog.pg_constraint p"
+            " JOIN up ON p.oid OPERATOR(pg_catalog.=) up.conparentid) "
             "SELECT DISTINCT n.nspname, c.relname, k.conname FROM up "
-            "JOIN pg_constraint k ON k.oid = up.oid "
-            "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE up.conparentid = 0",
+            "JOIN pg_catalog.pg_constraint k ON k.oid OPERATOR(pg_catalog.=) up.oid "
+            "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.conrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+            "WHERE up.conparentid OPERATOR(pg_catalog.=) 0::pg_catalog.oid",
             (qt, qt))
         for schema, table, name in fks:
             shadow.execute(f"ALTER TABLE {d.qname(schema, table)} DROP CONSTRAINT {d.quote(name)}")
@@ -165,9 +211,10 @@ def shadow_trial(db: PostgresDatabase, rb: ResolvedBackfill, stats: TableStats,
             report(f"shadow: copied a sample of {copied:,} row(s) of {rb.display}")
         # The insert position, not pg_current_wal_lsn()'s write position: the shadow
         # commits asynchronously, so the write position lags behind what was logged.
-        lsn0 = shadow.query("SELECT pg_current_wal_insert_lsn()")[0][0]
+        lsn0 = shadow.query("SELECT pg_catalog.pg_current_wal_insert_lsn()")[0][0]
         updated, seconds = trial_run(shadow, sql, rb, copied)
-        wal = shadow.query("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)",
+        wal = shadow.query("SELECT pg_catalog.pg_wal_lsn_diff("
+                           "pg_catalog.pg_current_wal_insert_lsn(), %s::pg_catalog.pg_lsn)",
                            (lsn0,))[0][0]
     return Trial(copied, updated, seconds, int(wal))
 
@@ -195,8 +242,10 @@ def _copy_sample(db: Database, shadow: Database, rb: ResolvedBackfill,
     d = db.dialect
     qt = d.qname(rb.schema, rb.table)
     cols = [r[0] for r in db.query(
-        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
-        "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (qt,))]
+        "SELECT attname FROM pg_catalog.pg_attribute "
+        "WHERE attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass::pg_catalog.oid "
+        "AND attnum OPERATOR(pg_catalog.>) 0::pg_catalog.int2 AND NOT attisdropped "
+        "AND attgenerated OPERATOR(pg_catalog.=) ''::\"char\" ORDER BY attnum", (qt,))]
     qcols = ", ".join(d.quote(c) for c in cols)
     n = max(1, int(n))
     if stats.rows <= n:
@@ -220,7 +269,7 @@ def _copy_sample(db: Database, shadow: Database, rb: ResolvedBackfill,
                     cout.write(data)
         shadow.execute(f"ALTER TABLE {qt} ENABLE TRIGGER USER")
     shadow.execute(f"ANALYZE {qt}")
-    return int(shadow.query(f"SELECT count(*) FROM {qt}")[0][0])
+    return int(shadow.query(f"SELECT pg_catalog.count(*) FROM {qt}")[0][0])
 
 
 @contextlib.contextmanager
@@ -229,7 +278,8 @@ def row_security_off(conn: psycopg.Connection[Any], table: str) -> Iterator[None
     the caller's transaction: COPY FROM refuses a table whose policies apply to the
     session (its owner, under FORCE ROW LEVEL SECURITY), and a shadow or scratch copy
     takes the sample as it is. Back on when the copy is done."""
-    (on,) = conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = %s::regclass",
+    (on,) = conn.execute("SELECT relrowsecurity FROM pg_catalog.pg_class "
+                         "WHERE oid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass::pg_catalog.oid",
                          (table,)).fetchone() or (False,)
     if on:
         conn.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")  # type: ignore[arg-type]

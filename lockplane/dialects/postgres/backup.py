@@ -66,7 +66,8 @@ _HISTORY_PG = ("SELECT id, coalesce(hash_after, target_hash), "
 
 
 def _pg_history(conn: psycopg.Connection) -> HistoryPosition | None:
-    exists = conn.execute("SELECT to_regclass('lockplane.migrations') IS NOT NULL").fetchone()
+    exists = conn.execute("SELECT pg_catalog.to_regclass('lockplane.migrations'::pg_catalog.text) "
+                          "IS NOT NULL").fetchone()
     if not exists or not exists[0]:
         return None
     row = conn.execute(_HISTORY_PG).fetchone()
@@ -204,8 +205,9 @@ def _pg_object_count(conn: psycopg.Connection) -> int:
     row = conn.execute(
         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relkind IN ('r','p','v','m','S','f') AND n.nspname NOT IN "
-        "('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%' "
-        "AND n.nspname NOT LIKE 'pg\\_temp%%'").fetchone()
+        "('pg_catalog','information_schema') "
+        "AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%%'::pg_catalog.text "
+        "AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%%'::pg_catalog.text").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -498,7 +500,8 @@ class PostgresBackups(BackupEngine):
 
     def history(self, live_dsn: str, columns: str = HISTORY_COLUMNS) -> list[tuple[Any, ...]]:
         with pg_connect(live_dsn, autocommit=True, application_name="lockplane backup") as c:
-            if not c.execute("SELECT to_regclass('lockplane.migrations') IS NOT NULL"
+            if not c.execute("SELECT pg_catalog.to_regclass("
+                             "'lockplane.migrations'::pg_catalog.text) IS NOT NULL"
                              ).fetchone()[0]:  # type: ignore[index]
                 return []
             return c.execute(pgsql.SQL("SELECT {} FROM lockplane.migrations ORDER BY id"

@@ -141,7 +141,8 @@ def find_table(conn: psycopg.Connection, schema: str | None, table: str
 # ---------------------------------------------------------------------------- renames
 def recorded_renames(conn: psycopg.Connection) -> list[Rename]:
     """Column and table renames of multi-phase migrations not rolled back, oldest first."""
-    if not conn.execute("SELECT to_regclass('lockplane.phases') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+    if not conn.execute("SELECT pg_catalog.to_regclass('lockplane.phases'::pg_catalog.text) "
+                        "IS NOT NULL").fetchone()[0]:  # type: ignore[index]
         return []
     rows = conn.execute(
         "SELECT migration_id, table_key, operation, plan->>'column', plan->>'new_name' "

@@ -41,7 +41,8 @@ _TABLES = """
 SELECT n.nspname, c.relname, c.relpages
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
+  AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%%'::pg_catalog.text
+  AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%%'::pg_catalog.text
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relpages DESC, n.nspname, c.relname
 """
@@ -116,7 +117,8 @@ _TABLES_WITH_OIDS = """
 SELECT c.oid::bigint, n.nspname, c.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
+  AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%%'::pg_catalog.text
+  AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%%'::pg_catalog.text
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relpages DESC, n.nspname, c.relname
 """

@@ -207,14 +207,20 @@ def _functions_named(db: PostgresDatabase, names: set[str]) -> list[tuple[str, s
     if not names:
         return []
     return [(r[0], r[1], r[2]) for r in db.query(
-        "SELECT p.proname, n.nspname, NOT EXISTS (SELECT 1 FROM aclexplode(coalesce("
-        "  p.proacl, acldefault('f', p.proowner))) a "
-        "  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') "
-        "OR (n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT EXISTS ("
-        "  SELECT 1 FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
-        "  WHERE a.grantee = 0 AND a.privilege_type = 'USAGE')) "
-        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE p.proname = ANY(%s)", (sorted(names),))]
+        # (every function and operator qualified: the database's own overloads of them,
+        # closer to these argument types, are not what Lockplane's SQL means)
+        "SELECT p.proname, n.nspname, NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode("
+        "  coalesce(p.proacl, pg_catalog.acldefault('f'::\"char\", p.proowner))) a "
+        "  WHERE a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid "
+        "  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'::pg_catalog.text) "
+        "OR (n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog, information_schema}'"
+        "  ::pg_catalog.name[]) AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode("
+        "  coalesce(n.nspacl, pg_catalog.acldefault('n'::\"char\", n.nspowner))) a "
+        "  WHERE a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid "
+        "  AND a.privilege_type OPERATOR(pg_catalog.=) 'USAGE'::pg_catalog.text)) "
+        "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+        "  ON n.oid OPERATOR(pg_catalog.=) p.pronamespace "
+        "WHERE p.proname OPERATOR(pg_catalog.=) ANY(%s::pg_catalog.name[])", (sorted(names),))]
 
 
 # ------------------------------------------------------------------ user-defined functions
@@ -945,8 +951,8 @@ WITH RECURSIVE rel AS (
 reach(oid) AS (
   SELECT oid FROM rel WHERE %(reads)s
   UNION SELECT d.refobjid FROM reach JOIN pg_rewrite r ON r.ev_class = reach.oid
-  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-    AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> reach.oid),
+  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass::oid AND d.objid = r.oid
+    AND d.refclassid = 'pg_class'::regclass::oid AND d.refobjid <> reach.oid),
 dom(oid) AS (
   SELECT a.atttypid FROM pg_attribute a
   WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0 AND NOT a.attisdropped
@@ -954,7 +960,7 @@ dom(oid) AS (
   WHERE %(is_domain)s AND t.typname = ANY(%(names)s)
     AND (%(schema)s::text IS NULL OR n.nspname = %(schema)s)
   UNION SELECT x.oid FROM dom JOIN pg_type t ON t.oid = dom.oid,
-    LATERAL (VALUES (t.typbasetype), (t.typelem)) AS x(oid) WHERE x.oid <> 0),
+    LATERAL (VALUES (t.typbasetype), (t.typelem)) AS x(oid) WHERE x.oid <> 0::oid),
 objs(classid, objid) AS (
   SELECT 'pg_class'::regclass::oid, i.indexrelid FROM pg_index i
   WHERE %(indexes)s AND i.indrelid IN (SELECT oid FROM rel)
@@ -978,29 +984,31 @@ objs(classid, objid) AS (
     AND (NOT %(is_domain)s OR k.conname = %(constraint)s)),
 procs(oid, classid, objid, how) AS (
   SELECT d.refobjid, o.classid, o.objid,
-    CASE WHEN o.classid = 'pg_trigger'::regclass THEN 'trigger'
-         WHEN o.classid = 'pg_policy'::regclass THEN 'policy' ELSE '' END
+    CASE WHEN o.classid = 'pg_trigger'::regclass::oid THEN 'trigger'
+         WHEN o.classid = 'pg_policy'::regclass::oid THEN 'policy' ELSE '' END
     FROM objs o JOIN pg_depend d
-    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_proc'::regclass
-  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator ' || op.oprname
+    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_proc'::regclass::oid
+  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator '::text || op.oprname::text
     FROM objs o JOIN pg_depend d
-    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_operator'::regclass
+    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_operator'::regclass::oid
     JOIN pg_operator op ON op.oid = d.refobjid
-  UNION ALL SELECT ap.amproc, o.classid, o.objid, 'operator class ' || oc.opcname
+  UNION ALL SELECT ap.amproc, o.classid, o.objid, 'operator class '::text || oc.opcname::text
     FROM objs o JOIN pg_depend d
-    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_opclass'::regclass
+    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_opclass'::regclass::oid
     JOIN pg_opclass oc ON oc.oid = d.refobjid JOIN pg_amproc ap ON ap.amprocfamily = oc.opcfamily
-  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator class ' || oc.opcname
+  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator class '::text || oc.opcname::text
     FROM objs o JOIN pg_depend d
-    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_opclass'::regclass
+    ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_opclass'::regclass::oid
     JOIN pg_opclass oc ON oc.oid = d.refobjid JOIN pg_amop am ON am.amopfamily = oc.opcfamily
     JOIN pg_operator op ON op.oid = am.amopopr
   UNION ALL SELECT t.tgfoid, o.classid, o.objid, 'trigger' FROM objs o
-    JOIN pg_trigger t ON o.classid = 'pg_trigger'::regclass AND t.oid = o.objid
-  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator ' || op.oprname FROM objs o
-    JOIN pg_constraint k ON o.classid = 'pg_constraint'::regclass AND k.oid = o.objid,
-    unnest(coalesce(k.conpfeqop, '{}') || coalesce(k.conppeqop, '{}')
-           || coalesce(k.conffeqop, '{}')) AS e(opr)
+    JOIN pg_trigger t ON o.classid = 'pg_trigger'::regclass::oid AND t.oid = o.objid
+  UNION ALL SELECT op.oprcode, o.classid, o.objid, 'operator '::text || op.oprname::text
+    FROM objs o
+    JOIN pg_constraint k ON o.classid = 'pg_constraint'::regclass::oid AND k.oid = o.objid,
+    pg_catalog.unnest(pg_catalog.array_cat(pg_catalog.array_cat(
+      coalesce(k.conpfeqop, '{}'), coalesce(k.conppeqop, '{}')), coalesce(k.conffeqop, '{}')))
+    AS e(opr)
     JOIN pg_operator op ON op.oid = e.opr)
 SELECT DISTINCT n.nspname, p.proname, pg_describe_object(procs.classid,
   procs.objid, 0), procs.how

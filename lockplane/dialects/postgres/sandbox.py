@@ -106,11 +106,15 @@ def drop_abandoned_databases(conn: psycopg.Connection[Any], prefix: str,
     who may."""
     pattern = prefix.replace("_", "\\_") + "%"
     rows = conn.execute(
-        "SELECT d.datname FROM pg_database d WHERE d.datname LIKE %s "
-        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname "
-        "  OR a.application_name = %s || substr(d.datname, %s)) "
-        "AND (pg_has_role(d.datdba, 'MEMBER') OR "
-        "     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))",
+        "SELECT d.datname FROM pg_catalog.pg_database d "
+        "WHERE d.datname OPERATOR(pg_catalog.~~) %s::pg_catalog.text "
+        "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a "
+        "  WHERE a.datname OPERATOR(pg_catalog.=) d.datname "
+        "  OR a.application_name OPERATOR(pg_catalog.=) (%s::pg_catalog.text "
+        "     OPERATOR(pg_catalog.||) pg_catalog.substr(d.datname::pg_catalog.text, %s))) "
+        "AND (pg_catalog.pg_has_role(d.datdba, 'MEMBER') OR "
+        "     (SELECT rolsuper FROM pg_catalog.pg_roles "
+        "      WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER))",
         (pattern, owner_mark, len(prefix) + 1)).fetchall()
     dropped = []
     for (name,) in rows:
@@ -130,11 +134,15 @@ def drop_leftovers(admin: PostgresDatabase) -> list[str]:
     """
     dropped = drop_abandoned_databases(admin.conn, SCRATCH_PREFIX, OWNER_MARK)
     roles = admin.query(
-        "SELECT r.rolname FROM pg_roles r WHERE r.rolname LIKE 'lockplane\\_sandbox\\_%%' "
-        "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = %s || "
-        "  substr(r.rolname, %s)) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usename = r.rolname "
-        "  OR a.application_name = %s || substr(r.rolname, %s))",
+        "SELECT r.rolname FROM pg_catalog.pg_roles r "
+        "WHERE r.rolname OPERATOR(pg_catalog.~~) 'lockplane\\_sandbox\\_%%'::pg_catalog.text "
+        "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d "
+        "  WHERE d.datname::pg_catalog.text OPERATOR(pg_catalog.=) (%s::pg_catalog.text "
+        "  OPERATOR(pg_catalog.||) pg_catalog.substr(r.rolname::pg_catalog.text, %s))) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a "
+        "  WHERE a.usename OPERATOR(pg_catalog.=) r.rolname "
+        "  OR a.application_name OPERATOR(pg_catalog.=) (%s::pg_catalog.text "
+        "     OPERATOR(pg_catalog.||) pg_catalog.substr(r.rolname::pg_catalog.text, %s)))",
         (SCRATCH_PREFIX, len(SANDBOX_ROLE_PREFIX) + 1, OWNER_MARK,
          len(SANDBOX_ROLE_PREFIX) + 1))
     for (role,) in roles:
