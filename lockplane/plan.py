@@ -397,8 +397,10 @@ def _hold_generated(changes: list[Change], tb: Table, ta: Table,
     ``ta`` has them (an AddColumn), or only dropped where the plan drops them (its own
     DropColumn, after the routine's drop, is gone from ``changes``); so is the plan's own
     step that gives it a new expression (or type), which dropped and added it back (or
-    set the expression) after the routine's drop. One the plan makes plain, or alters
-    with other generated columns, is left to its step."""
+    set the expression) after the routine's drop. One the plan makes plain keeps its
+    step (DROP EXPRESSION: the values stay), moved before the routine's drop (its undo,
+    which adds the column back generated, then comes after the rollback has made the old
+    routine again). One altered with other generated columns is left to its step."""
     from .changes.add_column import AddColumn
     from .changes.alter_column import AlterColumn
     from .changes.drop_column import DropColumn
@@ -413,8 +415,12 @@ def _hold_generated(changes: list[Change], tb: Table, ta: Table,
         mine = [c for c in changes if c.table_key() == key and (
             isinstance(c, AlterColumn) and c.before.name == col.name
             or isinstance(c, DropColumn) and c.column.name == col.name)]
-        if any(isinstance(c, AlterColumn) and (c.after.generated is None or c.drops
-                                               or c.adds) for c in mine):
+        plain = [c for c in mine if isinstance(c, AlterColumn) and c.after.generated is None
+                 and not (c.drops or c.adds)]
+        for c in plain:
+            c.order = HoldGeneratedColumn(tb, col).order  # type: ignore[misc]  # per instance
+        if plain or any(isinstance(c, AlterColumn) and (c.after.generated is None or c.drops
+                                                        or c.adds) for c in mine):
             continue
         changes[:] = [c for c in changes if c not in mine]
         out.append(HoldGeneratedColumn(tb, col))

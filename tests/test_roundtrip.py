@@ -721,7 +721,12 @@ PG_CASES += [
     ("a generated column calling a function whose return type changes, dropped",
      CALLING_GENERATED.format(t="bigint", g=GENERATED_G) + OVER_G + CALLING_GENERATED_ROWS,
      CALLING_GENERATED.format(t="integer", g="")),
-    # (and one the plan gives a new expression and type: its own step ran after the drop)
+    # (and one the plan makes plain, or gives a new expression and type: its own step ran
+    # after the drop)
+    ("a generated column calling a function whose return type changes, made plain",
+     CALLING_GENERATED.format(t="bigint", g=GENERATED_G) + OVER_G + CALLING_GENERATED_ROWS,
+     CALLING_GENERATED.format(t="integer", g=GENERATED_G.replace(
+         " GENERATED ALWAYS AS (f(id)) STORED", "")) + OVER_G),
     ("a generated column calling a function whose return type changes, altered too",
      CALLING_GENERATED.format(t="bigint", g=GENERATED_G) + OVER_G + CALLING_GENERATED_ROWS,
      CALLING_GENERATED.format(t="integer", g=GENERATED_G.replace(
