@@ -795,3 +795,22 @@ def test_multiphase_prose_stays_prose(multiphase_refused: tuple[str, dict[str, A
         assert "<!--" not in md, md
         for c in (ln for ln in lines if ln.startswith("lockplane rollback-phase")):
             assert ref in shlex.split(c), c
+
+
+def test_row_values_stay_text_in_the_merge_preview() -> None:
+    """Rows come from the application's users. The preview an operator approves before
+    rows merge back into production wrote their values as Markdown with only '|' and
+    newlines escaped: a value holding '<!--' hid the rest (what would be updated) once the
+    artifact was rendered, on c001465."""
+    from lockplane.backup.rows import MergePreview, preview_markdown
+
+    evil = "x <!-- [click](https://evil.example) <img src=x>\n## Approved"
+    p = MergePreview(merge_id="m1", backup_id="b1", table="public.t", on_conflict="update",
+                     where="note <> ''", rows=2, done_before=0, status="new", insert=1,
+                     update=1, sample_insert=[{"row": {"id": 1, "note": evil}}],
+                     sample_changed=[{"key": {"id": 2}, "changed": {
+                         "note": {"backup": evil, "live": "y"}}}])
+    md = preview_markdown(p, "db")
+    lines = _outside_fences(md)
+    assert "<!--" not in md and "<img" not in md and "](" not in md, md
+    assert not any(ln.startswith("## Approved") for ln in lines), md

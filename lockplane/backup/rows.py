@@ -310,16 +310,27 @@ def key_text(key: dict[str, Any] | None) -> str:
 
 
 # ---------------------------------------------------------------------------- markdown
-def _md(text: Any) -> str:
-    return "NULL" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
+def _md(value: Any) -> str:
+    """A value as one line of inert Markdown text. Rows come from the application's users:
+    a value holding '<!--' hid the rest of the preview an operator approves (what would be
+    updated) when the artifact was rendered; '|' and newlines were all that was escaped."""
+    from ..ci_report import text
+
+    return "NULL" if value is None else text(value)
+
+
+def _code(value: Any) -> str:
+    from ..ci_report import code
+
+    return code(value)
 
 
 def preview_markdown(p: MergePreview, target: str) -> str:
     """The diff an operator approves: counts, the mapping, a sample of each kind."""
     m = p.mapping
-    lines = [f"# Restore rows of {p.table} from backup {p.backup_id}", "",
+    lines = [f"# Restore rows of {_md(p.table)} from backup {_md(p.backup_id)}", "",
              f"Target: {target}; on conflict: **{p.on_conflict}**"
-             + (f"; where `{_md(p.where)}`" if p.where else "") + f"; merge `{p.merge_id}`",
+             + (f"; where {_code(p.where)}" if p.where else "") + f"; merge `{p.merge_id}`",
              "", f"**{_md(p.summary())}**", "",
              "| would insert | would update | would skip | identical | changed since |",
              "|---:|---:|---:|---:|---:|",
@@ -330,7 +341,7 @@ def preview_markdown(p: MergePreview, target: str) -> str:
     if p.sample_insert:
         cols = list(p.sample_insert[0]["row"])
         lines += [f"## Would insert (first {len(p.sample_insert)})", "",
-                  "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                  "| " + " | ".join(_md(c) for c in cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(_md(i["row"][c]) for c in cols) + " |"
                   for i in p.sample_insert]
         lines.append("")
@@ -347,7 +358,7 @@ def preview_markdown(p: MergePreview, target: str) -> str:
 
 
 def result_markdown(r: MergeResult, target: str) -> str:
-    return (f"# Rows restored into {r.table}\n\nTarget: {target}; merge `{r.merge_id}`: "
+    return (f"# Rows restored into {_md(r.table)}\n\nTarget: {target}; merge `{r.merge_id}`: "
             f"**{r.status}**\n\n| inserted | updated | skipped | batches | seconds |\n"
             f"|---:|---:|---:|---:|---:|\n| {r.inserted:,} | {r.updated:,} | {r.skipped:,} | "
             f"{r.batches} | {r.seconds:.1f} |\n\n{r.rows_done:,} of {r.rows:,} staged row(s) "
