@@ -809,6 +809,32 @@ PARTITION_DETACH_CASES: list[tuple[str, str, str]] = [
      ATTACHED.replace('CREATE INDEX "Ev B k" ON "p s"."Ev B" (k, id);\n', "")
      + 'ALTER INDEX "p s"."Ev k" ATTACH PARTITION "p s".ev_c_k;'),
 ]
+# The same of a PRIMARY KEY and a UNIQUE constraint (pg-schema-diff's "add primary key /
+# unique constraint to partition using existing index", both ways): the key dropped and
+# added again ON ONLY the parent, the copies kept attached added under their names.
+KEYS_ON_ONLY = """CREATE SCHEMA "p s"; CREATE TABLE "p s"."Kv" (id int NOT NULL, k text NOT NULL)
+  PARTITION BY LIST (k);
+CREATE TABLE "p s".kv_a PARTITION OF "p s"."Kv" FOR VALUES IN ('a');
+CREATE TABLE "p s"."Kv B" PARTITION OF "p s"."Kv" FOR VALUES IN ('b');
+ALTER TABLE ONLY "p s"."Kv" ADD CONSTRAINT "Kv pk" PRIMARY KEY (k, id);
+ALTER TABLE ONLY "p s"."Kv" ADD CONSTRAINT kv_u UNIQUE (id, k);
+ALTER TABLE "p s".kv_a ADD CONSTRAINT kv_a_pk PRIMARY KEY (k, id);
+ALTER INDEX "p s"."Kv pk" ATTACH PARTITION "p s".kv_a_pk;
+ALTER TABLE "p s".kv_a ADD CONSTRAINT "kv a u" UNIQUE (id, k);
+ALTER INDEX "p s".kv_u ATTACH PARTITION "p s"."kv a u";
+CREATE UNIQUE INDEX "Kv B pk" ON "p s"."Kv B" (k, id);
+CREATE UNIQUE INDEX "Kv B u" ON "p s"."Kv B" (id, k);
+INSERT INTO "p s"."Kv" VALUES (1, 'a'), (2, 'b');
+"""
+KEYS_ATTACHED = KEYS_ON_ONLY + """ALTER TABLE "p s"."Kv B" ADD CONSTRAINT "Kv B pk"
+  PRIMARY KEY USING INDEX "Kv B pk"; ALTER INDEX "p s"."Kv pk" ATTACH PARTITION "p s"."Kv B pk";
+ALTER TABLE "p s"."Kv B" ADD CONSTRAINT "Kv B u" UNIQUE USING INDEX "Kv B u";
+ALTER INDEX "p s".kv_u ATTACH PARTITION "p s"."Kv B u";"""
+PARTITION_DETACH_CASES += [
+    ("a partition's keys the desired schema wants unattached", KEYS_ATTACHED, KEYS_ON_ONLY),
+    ("a partition's own unique indexes attached as its parent's keys", KEYS_ON_ONLY,
+     KEYS_ATTACHED),
+]
 PG_CASES += PARTITION_DETACH_CASES
 
 

@@ -87,6 +87,10 @@ class AddConstraint(Change):
     # The primary key this one replaces in the same statement (Dialect.swaps_in_one_alter;
     # see swap_primary_keys): its DropConstraint is folded into this step.
     replaces: PrimaryKey | None = None
+    # PRIMARY KEY / UNIQUE of a partitioned table added ON ONLY the parent, with the
+    # copies (partition schema, partition, name) the partitions keep attached: each added
+    # to its partition and attached by name; see detach_partition_keys.
+    only: tuple[tuple[str, str, str], ...] | None = None
 
     def describe(self) -> str:
         if self.replaces is not None:
@@ -107,12 +111,34 @@ class AddConstraint(Change):
             self.not_valid or not self.constraint.valid) else ""
         body = self._using_index_def(d) if self.using_index else constraint_def(
             d, self.constraint)
+        if self.only is not None:
+            return self._only_sql(d, body)
         out = [f"ALTER TABLE {table_name(d, self.table)} ADD {body}{nv}"]
         comment = getattr(self.constraint, "comment", None)
         if comment and self.constraint.name:
             from .set_comment import SetComment
 
             out += SetComment("CONSTRAINT", (self.constraint.name,), None, comment,
+                              on_table=(self.table.schema_ or "", self.table.name)
+                              ).sql_postgres(d)
+        return out
+
+    def _only_sql(self, d: Dialect, body: str) -> list[str]:
+        """ON ONLY the parent (its index invalid until every partition has an attached
+        copy), then each kept partition's copy added under its name and attached."""
+        c = self.constraint
+        assert self.only is not None and c.name
+        out = [f"ALTER TABLE ONLY {table_name(d, self.table)} ADD {body}"]
+        for part_schema, part, clone in self.only:
+            copy = c.model_copy(update={"name": clone, "comment": None})
+            out += [f"ALTER TABLE {d.qname(part_schema, part)} ADD {constraint_def(d, copy)}",
+                    f"ALTER INDEX {d.qname(self.table.schema_, c.name)} ATTACH PARTITION "
+                    f"{d.qname(part_schema, clone)}"]
+        comment = getattr(c, "comment", None)
+        if comment:
+            from .set_comment import SetComment
+
+            out += SetComment("CONSTRAINT", (c.name,), None, comment,
                               on_table=(self.table.schema_ or "", self.table.name)
                               ).sql_postgres(d)
         return out
@@ -255,4 +281,59 @@ def swap_primary_keys(changes: list[Change], before: Schema, after: Schema,
                 changes.remove(drop)
 
 
+def _copies(parts: dict[tuple[str, str], Table],
+            label: str) -> tuple[tuple[str, str, str], ...]:
+    """(schema, partition, copy name) of the partitions with a copy of ``label``."""
+    return tuple((k[0], k[1], t.clone_names[label]) for k, t in parts.items()
+                 if label in t.clone_names)
+
+
+def detach_partition_keys(changes: list[Change], before: Schema, after: Schema,
+                          d: Dialect) -> None:
+    """A partitioned table's PRIMARY KEY or UNIQUE that stays, where the desired schema
+    attaches it to other partitions than the database does (Table.clone_names; not
+    state): made ON ONLY the parent with a partition's copy left out (the partition
+    keeping a plain unique index under the copy's name), or attached to a partition
+    that had only such an index. PostgreSQL detaches no constraint from its parent, so
+    the key is dropped (its copies with it) and added again ON ONLY the parent, each
+    copy the desired schema has added to its partition and attached by name (the key
+    valid again once every partition has one); its undo does the same the other way. A
+    partition's own index is built once the drop freed its name, or dropped before the
+    copy takes it. The copies are built under the ALTER's lock, and the drop and the add
+    run in one transaction where nothing outside one runs between them. Only where the
+    desired schema was read from a database (a schema file names no copies: the keys
+    are taken as they are)."""
+    if d.sql_family != "postgres" or after.server_version is None:
+        return
+    from .drop_constraint import DropConstraint
+    from .table_hierarchy import key_of, parent_keys
+
+    touched = {(c.table_key(), getattr(c, "constraint", None) and c.constraint.name)
+               for c in changes if isinstance(c, AddConstraint | DropConstraint)}
+    for tb in before.tables:
+        ta = after.table(tb.schema_ or "", tb.name)
+        if not tb.partition_by or ta is None or not ta.partition_by:
+            continue
+        parts_b = {key_of(t): t for t in before.tables if key_of(tb) in parent_keys(t)}
+        parts_a = {key_of(t): t for t in after.tables if key_of(ta) in parent_keys(t)}
+        if any(t.partition_by for t in (*parts_b.values(), *parts_a.values())):
+            continue
+        pairs = [(tb.primary_key, ta.primary_key)] + [
+            (u, next((v for v in ta.unique_constraints if v.name == u.name), None))
+            for u in tb.unique_constraints]
+        for old, new in pairs:
+            if old is None or new is None or not old.name or old != new \
+                    or (key_of(tb), old.name) in touched:
+                continue
+            label = f"constraint:{old.name}"
+            common = parts_b.keys() & parts_a.keys()
+            if {k for k in common if label in parts_b[k].clone_names} == {
+                    k for k in common if label in parts_a[k].clone_names}:
+                continue
+
+            changes += [DropConstraint(tb, old, undo_only=_copies(parts_b, label)),
+                        AddConstraint(ta, new, only=_copies(parts_a, label))]
+
+
 CHANGE_ANNOTATORS.append(swap_primary_keys)
+CHANGE_ANNOTATORS.append(detach_partition_keys)

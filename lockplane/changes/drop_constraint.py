@@ -32,6 +32,9 @@ class DropConstraint(Change):
     constraint: TableConstraint
     # The CHECK (col IS NOT NULL) a lock-safe SET NOT NULL used: nothing relies on it.
     temporary: bool = False
+    # A partitioned table's PRIMARY KEY / UNIQUE whose undo adds it back ON ONLY the
+    # parent with these copies attached (AddConstraint.only; detach_partition_keys).
+    undo_only: tuple[tuple[str, str, str], ...] | None = None
 
     def describe(self) -> str:
         if self.temporary:
@@ -68,7 +71,7 @@ class DropConstraint(Change):
     def inverse(self) -> list[Change]:
         from .add_constraint import AddConstraint
 
-        return [AddConstraint(self.table, self.constraint)]
+        return [AddConstraint(self.table, self.constraint, only=self.undo_only)]
 
     def rollback_note(self) -> str:
         return "re-adding the constraint fails if rows written meanwhile violate it"
