@@ -12,9 +12,9 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from . import __version__
 from .changes.base import Assessment, Change, Finding, Lock, RewriteContext, Safety
@@ -37,6 +37,18 @@ class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _one_line(text: str) -> str:
+    """Prose as one line: line breaks (and the other separators a terminal or renderer
+    breaks lines at) shown as escapes."""
+    for ch in ("\r\n", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85",
+               "\u2028", "\u2029"):
+        text = text.replace(ch, repr(ch)[1:-1])
+    return text
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+
+
 class StepLock(PlanModel):
     mode: str
     blocks_reads: bool
@@ -54,7 +66,7 @@ class StepLock(PlanModel):
 class StepRollback(PlanModel):
     sql: list[str] = Field(default_factory=list)
     safety: str = "safe"
-    note: str | None = None
+    note: OneLine | None = None
     # What the rollback destroys (Change.rollback_stake), for lockplane.stake to count on
     # a live database: {"what": "column" | "columns" | "table" | "narrowing", ...}.
     at_stake: dict[str, Any] | None = None
@@ -100,12 +112,16 @@ class StepAlter(PlanModel):
 class StepFinding(PlanModel):
     rule: str  # a stable id from lockplane.rules
     safety: str
-    message: str
-    safer: str | None = None
+    message: OneLine
+    safer: OneLine | None = None
 
 
 class Step(PlanModel):
-    description: str
+    # One line: a description is prose the plan_id does not cover, so a signed plan's can
+    # be edited; it is quoted in confirmations and refusals ("step 2 'DESCRIPTION' ..."),
+    # where an edited one with line breaks drew lines that looked like the step's SQL.
+    # (A name with a line break, in a description Lockplane writes, reads the same.)
+    description: OneLine
     sql: list[str]
     kind: str | None = None
     table: str | None = None
@@ -113,7 +129,7 @@ class Step(PlanModel):
     lock: StepLock | None = None
     transactional: bool = True
     rollback: StepRollback | None = None
-    messages: list[str] = Field(default_factory=list)
+    messages: list[OneLine] = Field(default_factory=list)
     findings: list[StepFinding] = Field(default_factory=list)
     # The step as one ALTER TABLE's clauses, for online schema change tools (MySQL).
     alter: StepAlter | None = None

@@ -133,7 +133,9 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
     err.print(Text(f"plan_id {plan_id(plan)}"))
     for i, step in enumerate(plan.steps):
         head = Text(f"{i + 1:>3}. ")
-        head.append(step.description, style="bold")
+        # (one line: a description is prose the plan_id does not cover, and an edited one
+        # could otherwise draw lines that look like the step's SQL)
+        head.append(step.description.replace("\n", "\\n"), style="bold")
         head.append("  [")
         head.append(step.safety, style=SAFETY_STYLE.get(step.safety, ""))
         head.append(f"; lock: {lock_text(plan, i)}")
@@ -183,7 +185,7 @@ def print_plan(plan: Plan, *, show_sql: bool = True, title: str = "Plan") -> Non
             line = Text("     rollback: ", style="dim")
             line.append(rb.safety, style=SAFETY_STYLE.get(rb.safety, ""))
             if rb.note:
-                line.append(f" ({rb.note})", style="dim")
+                line.append(f" ({rb.note})".replace("\n", "\\n"), style="dim")
             if not rb.sql:
                 line.append(" (nothing to undo)", style="dim")
             err.print(line)

@@ -415,7 +415,7 @@ def test_names_cannot_end_a_comment_in_the_sql_script(tmp_path: Path) -> None:
     assert kinds <= {"TransactionStmt", "VariableSetStmt", "CreateStmt"}, kinds
     comments = [ln for ln in r.stdout.split("\n") if ln.startswith("--")]
     assert not any(c in ln for ln in comments for c in "\r\x0b\u2028"), comments
-    assert "\\x0dDROP TABLE" in r.stdout  # (shown, as an escape)
+    assert "\\rDROP TABLE" in r.stdout  # (shown, as an escape)
     assert "\u202e" not in r.stderr and "\u2028" not in r.stderr
 
 
@@ -452,6 +452,15 @@ def test_prose_a_signed_plan_may_change_stays_prose(planned: tuple[str, dict[str
     # The plan file's name goes into the commands quoted: one word to the shell.
     commands = [ln for ln in r.stdout.splitlines() if ln.startswith("lockplane ")]
     assert commands and all(path in shlex.split(c) for c in commands), commands
+    # What apply shows to confirm, and its refusal at the default level (which quotes the
+    # description): one line each, no drawn "SQL".
+    r = lockplane("apply", path, "--target", planned[0], "--skip-shadow", cwd=tmp_path)
+    refused(r, 3, "refused at safety level")
+    assert not any(ln.lstrip().startswith(("psql", "```")) for ln in r.stderr.splitlines())
+    r = lockplane("apply", path, "--target", planned[0], "--skip-shadow", "--safety",
+                  "permissive", cwd=tmp_path)
+    refused(r, 2, "confirmation needed")
+    assert not any(ln.lstrip().startswith(("psql", "```")) for ln in r.stderr.splitlines())
 
 
 # ------------------------------------------------------------------------ old format
