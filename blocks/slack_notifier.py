@@ -31,7 +31,13 @@ class SlackNotifier(Block):
         return WebClient(**kwargs)
 
     def notify(self, text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Post ``text`` (and optional Block Kit ``blocks``); return Slack's answer."""
+        """Post ``text`` (and optional Block Kit ``blocks``); return Slack's answer.
+
+        ``text`` is plain text: '&', '<' and '>' are escaped as Slack asks, so that what
+        it quotes (a plan's descriptions, names from a schema, an approver's name and
+        comment from a form, error messages) cannot make Slack control sequences:
+        '<!channel>' pinged the whole channel, '<https://x|approve here>' was a link."""
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         response = self._client().chat_postMessage(channel=self.channel, text=text,
                                                    blocks=blocks)
         return dict(response.data) if isinstance(response.data, dict) else {}

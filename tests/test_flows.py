@@ -324,6 +324,18 @@ def test_slack_notifier_posts(fake_slack: str) -> None:
     assert "xoxb-test" not in repr(notifier)
 
 
+def test_slack_text_is_plain_text(fake_slack: str) -> None:
+    """What a message quotes (a plan's descriptions, a schema's names, an approver's name
+    and comment from a form) cannot make Slack control sequences: on 6572c0c '<!channel>'
+    in a rejection comment pinged the whole channel, '<https://x|approve>' was a link."""
+    notifier = SlackNotifier(bot_token="xoxb-test", channel="#db", base_url=fake_slack)
+    notifier.notify("phase 1 rejected by <!channel> (<https://evil.example|approve> & go)")
+    (msg,) = _FakeSlack.received
+    assert "<" not in msg["text"] and ">" not in msg["text"], msg["text"]
+    assert msg["text"] == ("phase 1 rejected by &lt;!channel&gt; (&lt;https://evil.example|"
+                           "approve&gt; &amp; go)")
+
+
 def test_drift_check_notifies(prefect_api: str, fake_slack: str, sqlite_dsn: str,
                               tmp_path: Path) -> None:
     name = f"slack-{secrets.token_hex(4)}"
