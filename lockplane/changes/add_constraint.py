@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ..dialects.base import Dialect
     from ..dialects.mysql.alter_facts import MySQLAlter
     from ..model import Schema
+    from .drop_index import DropIndex
 
 TableConstraint = PrimaryKey | UniqueConstraint | CheckConstraint | ExclusionConstraint
 
@@ -91,8 +92,18 @@ class AddConstraint(Change):
     # copies (partition schema, partition, name) the partitions keep attached: each added
     # to its partition and attached by name; see detach_partition_keys.
     only: tuple[tuple[str, str, str], ...] | None = None
+    # The key stays; these partitions' own unique indexes (schema, partition, name) are
+    # made its copies (ADD ... USING INDEX) and attached. Its undo drops the key and adds
+    # it ON ONLY with ``undo_only`` attached, and builds ``undo_own`` again.
+    attach: tuple[tuple[str, str, str], ...] | None = None
+    undo_only: tuple[tuple[str, str, str], ...] = ()
+    undo_own: tuple[tuple[str, str, Index], ...] = ()
 
     def describe(self) -> str:
+        if self.attach is not None:
+            return (f"Attach {', '.join(n for _, _, n in self.attach)} to "
+                    f"{constraint_label(self.constraint)} of "
+                    f"{qualified(self.table.schema_, self.table.name)}")
         if self.replaces is not None:
             return (f"Replace the primary key of "
                     f"{qualified(self.table.schema_, self.table.name)} "
@@ -113,6 +124,8 @@ class AddConstraint(Change):
             d, self.constraint)
         if self.only is not None:
             return self._only_sql(d, body)
+        if self.attach is not None:
+            return self._attach_sql(d)
         out = [f"ALTER TABLE {table_name(d, self.table)} ADD {body}{nv}"]
         comment = getattr(self.constraint, "comment", None)
         if comment and self.constraint.name:
@@ -121,6 +134,20 @@ class AddConstraint(Change):
             out += SetComment("CONSTRAINT", (self.constraint.name,), None, comment,
                               on_table=(self.table.schema_ or "", self.table.name)
                               ).sql_postgres(d)
+        return out
+
+    def _attach_sql(self, d: Dialect) -> list[str]:
+        c = self.constraint
+        assert isinstance(c, PrimaryKey | UniqueConstraint) and c.name and self.attach
+        kind = "PRIMARY KEY" if isinstance(c, PrimaryKey) else "UNIQUE"
+        deferral = "" if isinstance(c, PrimaryKey) else deferrable_clause(c.deferrable,
+                                                                    c.initially_deferred)
+        out = []
+        for part_schema, part, name in self.attach:
+            out += [f"ALTER TABLE {d.qname(part_schema, part)} ADD CONSTRAINT {d.quote(name)} "
+                    f"{kind} USING INDEX {d.quote(name)}{deferral}",
+                    f"ALTER INDEX {d.qname(self.table.schema_, c.name)} ATTACH PARTITION "
+                    f"{d.qname(part_schema, name)}"]
         return out
 
     def _only_sql(self, d: Dialect, body: str) -> list[str]:
@@ -211,6 +238,12 @@ class AddConstraint(Change):
     def inverse(self) -> list[Change]:
         from .drop_constraint import DropConstraint
 
+        if self.attach is not None:  # (no index is ever detached: the key made again)
+            from .create_index import CreateIndex
+
+            return [DropConstraint(self.table, self.constraint),
+                    AddConstraint(self.table, self.constraint, only=self.undo_only),
+                    *(CreateIndex(s, p, ix) for s, p, ix in self.undo_own)]
         if self.replaces is not None:
             assert isinstance(self.constraint, PrimaryKey)
             return [AddConstraint(self.table, self.replaces, replaces=self.constraint,
@@ -221,7 +254,8 @@ class AddConstraint(Change):
         own = self.for_dialect("lock", d)  # (MySQL: lock_mysql, alter_facts)
         if own is not None:
             return own(d)  # type: ignore[no-any-return]
-        if self.not_valid or self.using_index or not getattr(self.constraint, "valid", True) \
+        if self.not_valid or self.using_index or self.attach is not None \
+                or not getattr(self.constraint, "valid", True) \
                 or not getattr(self.constraint, "enforced", True):
             return Lock(ACCESS_EXCLUSIVE.mode, True, True)  # brief: no row is read
         # Every kind validates existing rows: CHECK scans, the others build an index.
@@ -238,6 +272,10 @@ class AddConstraint(Change):
         if self.using_index:
             return Assessment.of(notes=("Adopts the index built concurrently before: a "
                                         "brief ACCESS EXCLUSIVE lock, no scan.",))
+        if self.attach is not None:
+            return Assessment.of(notes=("Adopts each partition's own unique index as the "
+                                        "key's copy and attaches it: a brief ACCESS "
+                                        "EXCLUSIVE lock, no build.",))
         if not d.alters_constraints:
             # SQLite adds constraints by rebuilding the table (its own step, assessed there)
             return Assessment.of()
@@ -288,6 +326,42 @@ def _copies(parts: dict[tuple[str, str], Table],
                  if label in t.clone_names)
 
 
+def _adoptable(changes: list[Change], key: PrimaryKey | UniqueConstraint, label: str,
+               parts_b: dict[tuple[str, str], Table],
+               parts_a: dict[tuple[str, str], Table]) -> list[DropIndex] | None:
+    """The plan's drops of the partitions' own unique indexes that ``key`` takes as its
+    copies, where the desired schema only attaches (no partition loses its copy) and
+    each partition gaining one has such an index, of the copy's name and shape; None
+    otherwise."""
+    from .drop_index import DropIndex
+
+    common = parts_b.keys() & parts_a.keys()
+    if any(label in parts_b[k].clone_names and label not in parts_a[k].clone_names
+           for k in common):
+        return None
+    nnd = isinstance(key, UniqueConstraint) and key.nulls_not_distinct
+
+    def fits(ix: Index) -> bool:
+        return (ix.unique and ix.method == "btree" and ix.where is None and ix.valid
+                and not ix.options and ix.include == list(key.include)
+                and ix.nulls_not_distinct == nnd
+                and [k.column for k in ix.keys] == list(key.columns)
+                and not any(k.expression or k.descending or k.nulls_first is not None
+                            or k.opclass or k.collation for k in ix.keys))
+
+    out = []
+    for k in common:
+        if label in parts_b[k].clone_names or label not in parts_a[k].clone_names:
+            continue
+        name = parts_a[k].clone_names[label]
+        drop = next((c for c in changes if isinstance(c, DropIndex) and (
+            c.schema, c.relation, c.index.name) == (*k, name)), None)
+        if drop is None or not fits(drop.index):
+            return None
+        out.append(drop)
+    return out
+
+
 def detach_partition_keys(changes: list[Change], before: Schema, after: Schema,
                           d: Dialect) -> None:
     """A partitioned table's PRIMARY KEY or UNIQUE that stays, where the desired schema
@@ -331,6 +405,16 @@ def detach_partition_keys(changes: list[Change], before: Schema, after: Schema,
                     k for k in common if label in parts_a[k].clone_names}:
                 continue
 
+            adopted = _adoptable(changes, old, label, parts_b, parts_a)
+            if adopted is not None:
+                for drop in adopted:
+                    changes.remove(drop)
+                changes.append(AddConstraint(
+                    ta, new, attach=tuple((c.schema, c.relation, c.index.name)
+                                          for c in adopted),
+                    undo_only=_copies(parts_b, label),
+                    undo_own=tuple((c.schema, c.relation, c.index) for c in adopted)))
+                continue
             changes += [DropConstraint(tb, old, undo_only=_copies(parts_b, label)),
                         AddConstraint(ta, new, only=_copies(parts_a, label))]
 
