@@ -180,16 +180,41 @@ def get_environment(name: str, directory: str | Path = ".") -> Environment:
     from_file = prefix + "SHADOW_DATABASE_URL" not in os.environ
     env.shadow_database_url = os.environ.get(prefix + "SHADOW_DATABASE_URL",
                                              env.shadow_database_url)
+    scratch_from_file = prefix + "SCRATCH_DATABASE_URL" not in os.environ
     env.scratch_database_url = os.environ.get(prefix + "SCRATCH_DATABASE_URL",
                                               env.scratch_database_url)
     if from_file:
         _shadow_beside_target(env, prefix)
+    if scratch_from_file and env.scratch_database_url:
+        env.scratch_database_url = _no_ambient_password(env.scratch_database_url)
     if (safety := os.environ.get(prefix + "SAFETY")) is not None:
         if safety not in SAFETY_LEVELS:
             raise BadInput(f"{prefix}SAFETY must be one of {', '.join(SAFETY_LEVELS)}, "
                            f"not {safety!r}")
         env.safety, env.safety_from_pipeline = safety, True
     return env
+
+
+def _no_ambient_password(url: str) -> str:
+    """A scratch server named by a file of the repository (lockplane.toml, .env.NAME),
+    which a pull request can change, may be anyone's. A URL without a password lets libpq
+    answer the server's password request with the process's own: PGPASSWORD, or a
+    ~/.pgpass line for '*'. On 3a248e7 a lockplane.toml naming a server that asked for a
+    cleartext password received the pipeline's PGPASSWORD. So such a URL gets
+    require_auth=!password,!md5: the server may use SCRAM (which never shows the password
+    to it), trust, certificates or GSSAPI, not ask for the password itself or its MD5. A
+    URL with its own password, a name ('private'), another dialect or a URL already
+    saying require_auth is left as it is; a server that asks for md5 is named where the
+    pipeline runs Lockplane instead (--shadow-db, LOCKPLANE_<ENV>_SCRATCH_DATABASE_URL)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from .dsn import holds_password
+
+    parts = urlsplit(url)
+    if parts.scheme.split("+", 1)[0].lower() not in ("postgres", "postgresql") \
+            or holds_password(url) or "require_auth" in parse_qs(parts.query):
+        return url
+    return url + ("&" if parts.query else "?") + "require_auth=!password,!md5"
 
 
 def _shadow_beside_target(env: Environment, prefix: str) -> None:

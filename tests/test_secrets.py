@@ -309,3 +309,58 @@ def test_a_deployment_run_with_a_password_is_refused_by_the_server(
     finally:
         with get_client(sync_client=True) as client:
             client.delete_deployment(deployment_id)
+
+
+def test_a_scratch_server_a_repository_file_names_gets_no_ambient_password(
+        pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lockplane.toml (a pull request can change it) names a scratch server without a
+    password: libpq answered that server's cleartext-password request with the process's
+    PGPASSWORD (on 3a248e7 a fake server received it). Such a URL now gets
+    require_auth=!password,!md5."""
+    import socket
+    import struct
+    import threading
+
+    got: list[bytes] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(20)
+
+    def serve() -> None:
+        for _ in range(4):
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    n = struct.unpack("!I", conn.recv(4))[0]
+                    body = conn.recv(n - 4)
+                    if struct.unpack("!I", body[:4])[0] == 80877103:  # SSLRequest
+                        conn.send(b"N")
+                        n = struct.unpack("!I", conn.recv(4))[0]
+                        conn.recv(n - 4)
+                    conn.send(b"R" + struct.pack("!II", 8, 3))  # cleartext password, please
+                    got.append(conn.recv(4096))
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    (tmp_path / "lockplane.toml").write_text(
+        "[environments.ci]\n"
+        f'scratch_database_url = "postgresql://anyone@127.0.0.1:{port}/x"\n')
+    (tmp_path / "s.sql").write_text("CREATE TABLE q (id int);\n")
+    monkeypatch.setenv("PGPASSWORD", PW)
+    monkeypatch.setenv("LOCKPLANE_CI_DATABASE_URL", pg_dsn)
+    try:
+        r = lockplane("plan", "--from-environment", "ci", "--to", "s.sql", "-q", cwd=tmp_path)
+    finally:
+        server.close()
+        thread.join(5)
+    assert not any(PW.encode() in g for g in got), got
+    no_password(r)
+    assert r.code == 2 and "require_auth" in r.stderr, r
