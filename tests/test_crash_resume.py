@@ -381,10 +381,14 @@ ON_END = [
 @pytest.mark.long
 def test_killed_as_statements_start(target, tmp_path: Path) -> None:
     out = _crash_and_resume(target, tmp_path, ON_START)
-    # The server ran on after its client died: a re-run waited for the build to end (on
-    # a loaded machine the build may end before the re-run looks: then it finds the step
-    # complete).
-    assert out["text"].count("but the server still runs its session") >= 1, out["text"]
+    # The server ran on after its client died: a re-run waited for the build to end, or
+    # (on a loaded machine the build may end before the re-run looks) found the index
+    # step complete.
+    text = out["text"]
+    assert "but the server still runs its session" in text or any(
+        line.startswith("step ") and "(Create index " in line
+        and "completed on the server after the process" in line
+        for line in text.splitlines()), text
     print(f"{len(ON_START)} kills, all resumed, in {out['took']:.1f}s; "
           f"not exactly where aimed: {out['missed']}")
 
