@@ -242,6 +242,8 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
         if step.condition is not None and (why := db.not_one_query(step.condition.query)):
             raise SafetyRefusal(f"step {i} ({step.description}): its condition must be one "
                                 f"query that only reads, and {why}")
+        if step.backfill is not None:
+            _check_backfill_spec(step.backfill, db.dialect.name, f"step {i} ({step.description})")
     if "privileged-function" in opts.acknowledged:
         return
     defined = [sql for step in plan.steps for sql in step.sql]
@@ -272,6 +274,29 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
                 f"step {i} ({step.description}) evaluates {effects[0]}: applied, that code "
                 "would run with this connection's privileges, not just compute a value; if "
                 "that is really meant, acknowledge it with --acknowledge privileged-function")
+
+
+def _check_backfill_spec(spec: dict[str, Any], dialect: str, where: str) -> None:
+    """A step's backfill spec (from the plan file) before anything runs: its keys, and its
+    expression and condition as the backfill engine will check them (one expression, one
+    condition). A spec that failed those checks (a WHERE '"x" IS NULL) OR (true') failed
+    only when its step came to run, after the steps before it had run; one without its
+    'column' was 'internal error: KeyError'."""
+    from .backfill import BackfillSpec, SetClause, runnable
+
+    for key in ("table", "column", "expression"):
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            raise BadInput(f"{where}: its backfill spec has no {key!r}")
+    for key in ("schema", "where"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise BadInput(f"{where}: its backfill spec's {key!r} must be a string")
+    d = get_dialect(dialect)
+    try:
+        runnable(BackfillSpec(d.qname(spec.get("schema"), spec["table"]),
+                              (SetClause(spec["column"], spec["expression"], quoted=True),),
+                              spec.get("where")), dialect)
+    except BadInput as exc:
+        raise BadInput(f"{where}: its backfill spec: {exc.message}") from None
 
 
 def _error_line(exc: BaseException) -> str:

@@ -823,3 +823,32 @@ def test_row_values_stay_text_in_the_merge_preview() -> None:
     lines = _outside_fences(md)
     assert "<!--" not in md and "<img" not in md and "](" not in md, md
     assert not any(ln.startswith("## Approved") for ln in lines), md
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"where": '"email" IS NOT NULL) OR (true'}, "unbalanced ')'"),
+    ({"expression": "'x'), \"email\" = ('y'"}, "backfill spec"),
+    ({"column": None}, "has no 'column'"),
+])
+def test_a_backfill_spec_is_checked_before_anything_runs(
+        change: dict[str, Any], says: str, planned: tuple[str, dict[str, Any]],
+        tmp_path: Path) -> None:
+    """A backfill spec edited into a plan and resealed was checked only when its step came
+    to run: on 484bfee steps 1 and 2 applied, then step 3 failed (one without its
+    'column': 'internal error: KeyError'). Now with the plan's other checks, before
+    anything runs."""
+    dsn, data = planned
+    tampered = copy.deepcopy(data)
+    spec = {"schema": "public", "table": "users", "column": "nick", "expression": "'x'",
+            **change}
+    # (on the step outside a transaction, which the executor runs as a backfill: last)
+    step_of(tampered, "create_index")["backfill"] = {k: v for k, v in spec.items()
+                                                    if v is not None}
+    sealed = seal_plan(Plan.model_validate(tampered))
+    path = write(tmp_path / "plan.json", sealed.model_dump(mode="json", by_alias=True,
+                                                           exclude_none=True))
+    before = db_state(dsn)
+    r = lockplane("apply", path, "--target", dsn, "--auto-approve", "--safety", "permissive",
+                  "--skip-shadow")
+    refused(r, 2, "step 3", says)
+    assert db_state(dsn) == before
