@@ -243,7 +243,14 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
             raise SafetyRefusal(f"step {i} ({step.description}): its condition must be one "
                                 f"query that only reads, and {why}")
         if step.backfill is not None:
-            _check_backfill_spec(step.backfill, db.dialect.name, f"step {i} ({step.description})")
+            where = f"step {i} ({step.description})"
+            _check_backfill_spec(step.backfill, db.dialect.name, where)
+            if step.transactional and db.dialect.batches_backfill_steps:
+                # (apply runs a spec as batches only on a step outside a transaction, and
+                # the confirmation would show batches that do not run)
+                raise BadInput(f"{where}: a step with a backfill spec runs outside a "
+                               "transaction (its batches commit one by one); this one "
+                               "says transactional")
     if "privileged-function" in opts.acknowledged:
         return
     defined = [sql for step in plan.steps for sql in step.sql]

@@ -852,3 +852,22 @@ def test_a_backfill_spec_is_checked_before_anything_runs(
                   "--skip-shadow")
     refused(r, 2, "step 3", says)
     assert db_state(dsn) == before
+
+
+def test_a_backfill_spec_on_a_step_inside_a_transaction_is_refused(
+        planned: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    """apply runs a spec in batches only for a step outside a transaction; on one inside
+    it ran the step's SQL while the confirmation said 'apply runs, in committed batches
+    instead of the above' (on 43947ed). Lockplane writes no such step: refused."""
+    dsn, data = planned
+    tampered = copy.deepcopy(data)
+    step_of(tampered, "drop_column")["backfill"] = {
+        "schema": "public", "table": "users", "column": "nick", "expression": "'x'"}
+    sealed = seal_plan(Plan.model_validate(tampered))
+    path = write(tmp_path / "plan.json", sealed.model_dump(mode="json", by_alias=True,
+                                                           exclude_none=True))
+    before = db_state(dsn)
+    r = lockplane("apply", path, "--target", dsn, "--auto-approve", "--safety", "permissive",
+                  "--skip-shadow")
+    refused(r, 2, "step 2", "runs outside a transaction")
+    assert db_state(dsn) == before
