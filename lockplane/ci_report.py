@@ -397,9 +397,30 @@ def _plan_section(plan: Plan, limits: _Limits, level: str, refused: dict[int, st
             body.append(f"-- {i}. {visible(step.description, 200)}")
             body += [visible(s.rstrip().rstrip(";"), 4000, keep_newlines=True) + ";"
                      for s in step.sql]
+            # Everything else apply runs for the step, as print_plan shows it: what the
+            # reviewer approves (and CI then signs) is everything that runs.
+            body += _also_runs(step, plan.dialect)
         lines += [""] + details(f"All SQL ({_count(len(plan.steps), 'step')})",
                                 _fenced("\n".join(body)))
     return lines
+
+
+def _also_runs(step: Step, dialect: str | None) -> list[str]:
+    """A step's condition, batched form and clean-up, as SQL comments (one line each)."""
+    from .markdown import backfill_statement, cleanup_label
+
+    out: list[str] = []
+    if step.condition is not None:
+        out.append("-- runs only where this counts 0 (else skipped): "
+                   + visible(step.condition.query, 1000))
+    batched = backfill_statement(step, dialect)
+    if batched:
+        out.append("-- apply runs, in committed batches instead of the above: "
+                   + visible(batched, 2000))
+    if step.cleanup:
+        out.append(f"-- clean-up, {cleanup_label(step)}:")
+        out += [f"--   {visible(c.rstrip().rstrip(';'), 1000)};" for c in step.cleanup]
+    return out
 
 
 def _lint_section(findings: list[LintFinding], limits: _Limits) -> list[str]:

@@ -391,6 +391,12 @@ def test_a_step_s_condition_is_shown_with_its_step(planned: tuple[str, dict[str,
     assert "runs only where this counts 0" in r.stderr and query in r.stderr
     plan = Plan.model_validate(sealed)
     assert query in plan_sql(plan) and query in plan_markdown(plan, "db")
+    # The pull request's comment (what a reviewer approves, and CI then signs) too, with
+    # the clean-up of the index step.
+    from lockplane.ci_report import build_report
+
+    comment, _ = build_report(plan=plan, level="permissive")
+    assert query in comment and "clean-up, before each attempt and after a failure" in comment
 
 
 def test_names_cannot_end_a_comment_in_the_sql_script(tmp_path: Path) -> None:
