@@ -794,6 +794,8 @@ def test_multiphase_prose_stays_prose(multiphase_refused: tuple[str, dict[str, A
             v["sql"] += "\n```\n## Approved\n"
     mp = MultiPhasePlan.model_validate(edited)
     phase = mp.phases[0]
+    # Read as one line each (what the terminal shows of them too).
+    assert "\n" not in phase.code_changes_required[0] + phase.name + mp.description
     ref = "plan $(touch pwned).json"
     pages = [
         approval_markdown(mp, phase, "db", ref),

@@ -15,26 +15,30 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import BadInput
-from ..plan import PLAN_ID_DESCRIPTION, SIGNATURE_DESCRIPTION, SIGNATURE_PATTERN, Plan
+from ..plan import PLAN_ID_DESCRIPTION, SIGNATURE_DESCRIPTION, SIGNATURE_PATTERN, OneLine, Plan
 
 
 class MPModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+# Names, descriptions, code changes, notes and warnings are prose the plan_id does not
+# cover (a signed plan's can be edited): each is one line (plan.OneLine), as a step's.
+
+
 class Verification(MPModel):
     """A query that passes when it returns no rows (an assertion, as in dbt tests)."""
 
-    description: str
+    description: OneLine
     sql: str
     expect: Literal["no_rows"] = "no_rows"
 
 
 class PhaseRollback(MPModel):
-    description: str
+    description: OneLine
     sql: list[str] = Field(default_factory=list)
-    note: str | None = None
-    warning: str | None = None
+    note: OneLine | None = None
+    warning: OneLine | None = None
     requires_code_deploy: bool = False
     # The same undo as a plan with exact hashes (phase target -> phase source).
     plan: Plan | None = None
@@ -42,11 +46,11 @@ class PhaseRollback(MPModel):
 
 class Phase(MPModel):
     phase_number: int
-    name: str
-    description: str
+    name: OneLine
+    description: OneLine
     requires_code_deploy: bool = False
     depends_on_phase: int | None = None
-    code_changes_required: list[str] = Field(default_factory=list)
+    code_changes_required: list[OneLine] = Field(default_factory=list)
     plan: Plan
     verification: list[Verification] = Field(default_factory=list)
     rollback: PhaseRollback
@@ -56,7 +60,7 @@ class MultiPhasePlan(MPModel):
     schema_url: str | None = Field(None, alias="$schema")
     multi_phase: Literal[True] = True
     operation: str  # rename_column, rename_table, change_type, drop_column, ...
-    description: str
+    description: OneLine
     pattern: str  # expand_contract, dual_write, deprecation, validation
     dialect: str
     table: str  # "schema.table" the migration is about (one active migration per table)
@@ -69,7 +73,7 @@ class MultiPhasePlan(MPModel):
     default: str | None = None
     total_phases: int
     phases: list[Phase]
-    safety_notes: list[str] = Field(default_factory=list)
+    safety_notes: list[OneLine] = Field(default_factory=list)
     source_hash: str
     target_hash: str
     # lockplane.integrity.multiphase_plan_id: covers every phase's plan, rollback and
