@@ -684,6 +684,21 @@ class Database(ABC):
         held."""
         return None
 
+    def release_session_settings(self) -> None:
+        """Forget what hold_session_settings remembered (restore puts nothing back)."""
+        return None
+
+    @contextlib.contextmanager
+    def settings_held(self) -> Iterator[None]:
+        """This session's settings held for the block (hold_session_settings), put back
+        when it ends, then forgotten."""
+        self.hold_session_settings()
+        try:
+            yield
+        finally:
+            self.restore_session_settings()
+            self.release_session_settings()
+
     def set_local_settings(self, lock_timeout_ms: int | None = None,
                            statement_timeout_ms: int | None = None,
                            synchronous_commit: bool | None = None) -> None:

@@ -503,23 +503,20 @@ class MySQLDatabase(Database):
         with a lock wait timeout (1205), which the apply retries within its budget, as
         PostgreSQL's lock_timeout."""
         if not lock_timeout_ms:
-            self.hold_session_settings()
-            try:
+            with self.settings_held():
                 yield
-            finally:
-                self.restore_session_settings()
-                self._held = None
             return
         before = int(self.query("SELECT @@SESSION.lock_wait_timeout")[0][0])
         self.execute(f"SET SESSION lock_wait_timeout = {lock_wait_seconds(lock_timeout_ms)}")
-        self.hold_session_settings()
         try:
-            yield
+            with self.settings_held():
+                yield
         finally:
             if not self.closed:
-                self.restore_session_settings()
-                self._held = None
                 self.execute(f"SET SESSION lock_wait_timeout = {before}")
+
+    def release_session_settings(self) -> None:
+        self._held = None
 
     def lock_wait_setting(self, lock_timeout_ms: int) -> str | None:
         if not lock_timeout_ms:

@@ -525,15 +525,16 @@ class PostgresDatabase(Database):
         if settings:
             self.execute("; ".join(settings))
 
+    def release_session_settings(self) -> None:
+        self._held = None
+
     @contextlib.contextmanager
     def apply_session(self, lock_timeout_ms: int) -> Iterator[None]:
         self.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
-        self.hold_session_settings()
         try:
-            yield
+            with self.settings_held():
+                yield
         finally:
-            self.restore_session_settings()
-            self._held = None
             self.execute("RESET lock_timeout")
             self.execute("RESET statement_timeout")
 
