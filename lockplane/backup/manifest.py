@@ -14,8 +14,11 @@ from pydantic import BaseModel, Field
 
 from ..errors import BadInput
 
-# 1: PostgreSQL checksums are row-hash-sum; 2: they are copy-crc32 (checksum_method).
-MANIFEST_VERSION = 2
+# 1: PostgreSQL checksums are row-hash-sum; 2: they are copy-crc32 (checksum_method);
+# 3: a copy-crc32 table's rows are its own (an inheritance parent's without its
+# children's, as its COPY text and checksum are), not count(*) with its children.
+MANIFEST_VERSION = 3
+OWN_ROWS_FROM = 3
 MANIFEST_FILE = "manifest.json"
 DATA_DIR = "data"
 

@@ -32,7 +32,7 @@ from ...backup.core import (
     fetched_backup,
 )
 from ...backup.engine import HISTORY_COLUMNS, BackupEngine
-from ...backup.manifest import DATA_DIR, HistoryPosition, Manifest, TableStats
+from ...backup.manifest import DATA_DIR, OWN_ROWS_FROM, HistoryPosition, Manifest, TableStats
 from ...backup.pitr import PointInTime
 from ...backup.rows import CompareReport, ExtractResult, RowMergeBase
 from ...backup.storage import Storage
@@ -426,7 +426,37 @@ def _restore_checking(local: Path, dsn: str, version_num: int, jobs: int,
         toc.flush()
         done_at = _pg_restore_sections(local, dsn, version_num, jobs, others, load,
                                        Path(toc.name))
+    if manifest.format_version < OWN_ROWS_FROM:
+        _with_children_rows(dsn, stats, {(t.schema_name, t.name) for t in manifest.tables})
     return sorted(stats.values(), key=lambda x: (x.schema_name, x.name)), done_at
+
+
+# Each inheritance ancestor with each of its descendants, at any depth (by name).
+_DESCENDANTS = """
+WITH RECURSIVE d(anc, rel) AS (
+    SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
+    UNION ALL
+    SELECT d.anc, i.inhrelid FROM d JOIN pg_catalog.pg_inherits i ON i.inhparent = d.rel)
+SELECT an.nspname, a.relname, rn.nspname, r.relname FROM d
+JOIN pg_catalog.pg_class a ON a.oid = d.anc
+JOIN pg_catalog.pg_namespace an ON an.oid = a.relnamespace
+JOIN pg_catalog.pg_class r ON r.oid = d.rel
+JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace"""
+
+
+def _with_children_rows(dsn: str, stats: dict[tuple[str, str], TableStats],
+                        loaded: set[tuple[str, str]]) -> None:
+    """Manifests before format 3 counted an inheritance parent with its children
+    (``count(*)``); the loads count each table's own rows: each loaded ancestor gets its
+    loaded descendants' rows added, as the manifest counted them."""
+    with contextlib.closing(pg_connect(dsn, autocommit=True,
+                                       application_name="lockplane backup validate")) as c:
+        pairs = c.execute(_DESCENDANTS).fetchall()
+    own = {k: v.rows for k, v in stats.items()}
+    for a_schema, a_name, d_schema, d_name in pairs:
+        anc, desc = (a_schema, a_name), (d_schema, d_name)
+        if anc in loaded and desc in loaded and anc in stats:
+            stats[anc].rows += own.get(desc, 0)
 
 
 def _query(copy: RestoredCopy, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

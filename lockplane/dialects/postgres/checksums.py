@@ -147,10 +147,11 @@ def pg_tables_by_oid(conn: psycopg.Connection) -> dict[int, tuple[str, str]]:
 
 def pg_row_counts(connect: Callable[[], psycopg.Connection], tables: list[tuple[str, str]],
                   jobs: int = 1, snapshot: str | None = None) -> dict[tuple[str, str], int]:
-    """``count(*)`` of each table on ``jobs`` sessions (on ``snapshot`` when given),
-    without parallel workers."""
+    """Each table's own rows (``count(*) FROM ONLY``: an inheritance parent's without its
+    children's, as its COPY text holds them) on ``jobs`` sessions (on ``snapshot`` when
+    given), without parallel workers."""
     def count(conn: psycopg.Connection, item: tuple[str, str]) -> int:
-        q = pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier(*item))
+        q = pgsql.SQL("SELECT count(*) FROM ONLY {}").format(pgsql.Identifier(*item))
         return int(conn.execute(q).fetchone()[0])  # type: ignore[index]
 
     def session() -> psycopg.Connection:
@@ -348,9 +349,10 @@ class CopyLoader:
 
     def load(self, schema: str, table: str, path: Path) -> tuple[int, str]:
         """Stream one data file (``.dat.gz`` or ``.dat``) into ``schema.table``: its rows
-        are sent, what follows them (the end marker) is not. ``(rows, figure)``: the
-        table's ``count(*)`` once loaded, and the figure of what was sent followed by the
-        marker (the file's own when it ends with the marker)."""
+        are sent, what follows them (the end marker) is not. ``(rows, figure)``: the rows
+        the server took (COPY's own count: in a fresh restore, with no trigger or rule
+        yet, the table's own rows, and no second scan of it), and the figure of what was
+        sent followed by the marker (the file's own when it ends with the marker)."""
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if path.name.endswith(".gz") \
             else None
         keep = len(self.marker)
@@ -359,7 +361,8 @@ class CopyLoader:
             try:
                 target = _copy_target(conn, _oid(conn, schema, table), schema, table,
                                       "FROM STDIN")
-                with conn.cursor().copy(target) as cp:
+                cur = conn.cursor()
+                with cur.copy(target) as cp:
                     while True:
                         raw = f.read(1 << 20)
                         if inflate is None:
@@ -375,8 +378,7 @@ class CopyLoader:
                         tail = held[cut:]
                         if not raw:
                             break
-                count = conn.execute(pgsql.SQL("SELECT count(*) FROM {}").format(
-                    pgsql.Identifier(schema, table))).fetchone()
+                count = cur.rowcount
             except psycopg.Error as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else \
                     type(exc).__name__
@@ -384,8 +386,8 @@ class CopyLoader:
                                       f"{redact(first)}") from None
         if tail != self.marker:  # not what pg_dump writes after its rows: unsent, counted
             crc, size = zlib.crc32(tail, crc), size + len(tail)
-        return int(count[0]), copy_figure(zlib.crc32(self.marker, crc),  # type: ignore[index]
-                                          size + len(self.marker))
+        return int(count), copy_figure(zlib.crc32(self.marker, crc),
+                                       size + len(self.marker))
 
 
 def _oid(conn: psycopg.Connection, schema: str, table: str) -> int:
