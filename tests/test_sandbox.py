@@ -101,8 +101,9 @@ class Roles:
     bypassrls) and the memberships of its predefined and superuser roles. ``after ==
     before`` holds when nothing an attack could have done shows: a role that did not
     exist before (other tests' roles, named as OTHERS_ROLES, only when they hold none of
-    those powers but CREATEDB and LOGIN), any change to a role that did, a role gone
-    (other tests' aside), a membership given or taken."""
+    those powers but CREATEDB and LOGIN), any change to a role that did (to other tests'
+    roles: superuser, replication or bypassrls given or taken), a role gone (other
+    tests' aside), a membership given or taken."""
 
     roles: dict[str, tuple[bool, ...]]
     memberships: frozenset[tuple[str, str]]
@@ -112,10 +113,12 @@ class Roles:
         for name, attrs in sorted(self.roles.items()):
             was = before.roles.get(name)
             if was is None:
-                mighty = attrs[0] or attrs[1] or attrs[4] or attrs[5]
+                mighty = _mighty(attrs) or attrs[1]
                 if mighty or not name.startswith(OTHERS_ROLES):
                     out.append(f"new role {name!r} {attrs}")
-            elif was != attrs:
+            elif was != attrs and (not name.startswith(OTHERS_ROLES) or _mighty(attrs)
+                                   != _mighty(was)):
+                # (another test's role may gain CREATEROLE: test_security_definer_... does)
                 out.append(f"role {name!r} changed: {was} -> {attrs}")
         out += [f"role {n!r} gone" for n in sorted(before.roles.keys() - self.roles.keys())
                 if not n.startswith(OTHERS_ROLES)]
@@ -128,6 +131,11 @@ class Roles:
         return isinstance(other, Roles) and not self.changes_since(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _mighty(attrs: tuple[bool, ...]) -> bool:
+    """Superuser, replication or bypassrls (see Roles)."""
+    return attrs[0] or attrs[4] or attrs[5]
 
 
 def server_roles(conn: psycopg.Connection) -> Roles:  # type: ignore[type-arg]
@@ -254,9 +262,12 @@ def test_the_role_snapshot_sees_an_attack_s_roles_not_other_tests_roles() -> Non
     before = roles({gone: plain})
     # another test's: made and dropped
     assert roles({other: owner}) == before
+    # another test's role given CREATEROLE (test_security_definer_is_judged_...)
+    assert roles({gone: (False, True, *plain[2:])}) == before
     for attack in (roles({gone: plain, evil: plain}),
                    roles({gone: plain, mighty: (True, *plain[1:])}),
                    roles({gone: plain, "postgres": plain}),
+                   roles({gone: (True, *plain[1:])}),
                    roles({gone: plain}, members=frozenset({("pg_read_server_files", gone)}))):
         assert attack != before, attack.changes_since(before)
 
