@@ -501,7 +501,7 @@ class AlterColumn(Change):
         out += [f"ALTER TABLE {t} DROP COLUMN {d.quote(g.name)}" for g, _ in self.drops]
         out += self._sql_postgres(d)
         for _, g in self.adds:
-            out += self._readd_sql(d, g.model_copy(update={'comment': None}), g.comment)
+            out += readd_column_sql(d, self.table, g)
         out += [s for c in self.indexes_added for s in c.sql(d)]
         return out
 
@@ -511,25 +511,6 @@ class AlterColumn(Change):
         if comment is None:
             return []
         return SetComment.for_column(self.table, column, None, comment).sql_postgres(d)
-
-    def _readd_sql(self, d: Dialect, col: Column, comment: str | None) -> list[str]:
-        """ADD COLUMN for a column this step dropped, with what the drop took of its own:
-        its comment, column privileges, statistics target and compression."""
-        from .pg_common import grants_sql
-        from .render import column_def
-        from .set_column_options import SetColumnOptions
-
-        t = self.table
-        out = [f"ALTER TABLE {table_name(d, t)} ADD COLUMN {column_def(d, col)}",
-               *self._comment_sql(d, col.name, comment),
-               *grants_sql(d, "COLUMN", (t.schema_ or "", t.name, col.name), col.grants)]
-        if col.statistics is not None or col.compression is not None:
-            out += SetColumnOptions(
-                t.schema_ or "", t.name, col.name,
-                None if col.statistics is None else (None, col.statistics),
-                None if col.compression is None else (None, col.compression),
-                new_column=True).sql_postgres(d)
-        return out
 
     def _sql_postgres(self, d: Dialect) -> list[str]:
         b, a = self.before, self.after
@@ -562,7 +543,8 @@ class AlterColumn(Change):
                                                   a.name), a.grants)]
             else:
                 return [f"ALTER TABLE {t} DROP COLUMN {col}",
-                        *self._readd_sql(d, a, self.comments[1])]
+                        *readd_column_sql(d, self.table, a.model_copy(
+                            update={"comment": self.comments[1]}))]
         actions: list[str] = []
         if b.identity is not None and a.identity != b.identity:
             actions.append(f"ALTER COLUMN {col} DROP IDENTITY")
@@ -1053,3 +1035,23 @@ def _rename_not_null_body(d: Dialect, table: Table, column: str, want: str) -> s
             f"IF n IS DISTINCT FROM {d.literal(want)} THEN EXECUTE "
             f"pg_catalog.format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', {rel}, n, "
             f"{d.literal(want)}); END IF; END")
+
+
+def readd_column_sql(d: Dialect, table: Table, col: Column) -> list[str]:
+    """ADD COLUMN for a column a step dropped, with what the drop took of its own: its
+    comment, column privileges, statistics target and compression."""
+    from .pg_common import comment_sql, grants_sql
+    from .render import column_def
+    from .set_column_options import SetColumnOptions
+
+    key = (table.schema_ or "", table.name, col.name)
+    out = [f"ALTER TABLE {table_name(d, table)} ADD COLUMN {column_def(d, col)}",
+           *comment_sql(d, "COLUMN", key, col.comment),
+           *grants_sql(d, "COLUMN", key, col.grants)]
+    if col.statistics is not None or col.compression is not None:
+        out += SetColumnOptions(
+            table.schema_ or "", table.name, col.name,
+            None if col.statistics is None else (None, col.statistics),
+            None if col.compression is None else (None, col.compression),
+            new_column=True).sql_postgres(d)
+    return out

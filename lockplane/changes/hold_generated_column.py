@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Column, Table, qualified
 from .base import ACCESS_EXCLUSIVE, Assessment, Change, Lock, Order, register
-from .render import column_def, table_name
+from .render import table_name
 
 if TYPE_CHECKING:
     from ..dialects.base import Dialect
@@ -50,15 +50,12 @@ class HoldGeneratedColumn(Change):
         return f"Drop generated column {where} while the routine it calls is recreated"
 
     def sql_postgres(self, d: Dialect) -> list[str]:
-        from .pg_common import comment_sql, grants_sql
+        from .alter_column import readd_column_sql
 
         t, c = self.table, self.column
         if not self.restore:
             return [f"ALTER TABLE {table_name(d, t)} DROP COLUMN {d.quote(c.name)}"]
-        key = (t.schema_ or "", t.name, c.name)
-        return ([f"ALTER TABLE {table_name(d, t)} ADD COLUMN {column_def(d, c)}"]
-                + grants_sql(d, "COLUMN", key, c.grants)
-                + comment_sql(d, "COLUMN", key, c.comment))
+        return readd_column_sql(d, t, c)
 
     def inverse(self) -> list[Change]:
         return [HoldGeneratedColumn(self.table, self.column, restore=not self.restore)]
