@@ -270,7 +270,7 @@ def diff_table(b: Table, a: Table, d: Dialect) -> list[Change]:
         # the column's new collation is no longer printed and the key takes the
         # column's next one (the rollback's). Dropped before and built after, as
         # declared, both ways.
-        retyped = _retyped_columns(b, a) if d.sql_family == "postgres" else set()
+        retyped = _retyped_columns(b, a) if d.retype_rebuilds_indexes_from_text else set()
         if retyped:
             names = {ix.name for ix in (*b_ix, *a_ix) if _rebuilt_inexactly(ix, retyped)}
             b_redo += [ix for ix in b_ix if ix.name in names]

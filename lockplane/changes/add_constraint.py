@@ -377,7 +377,7 @@ def detach_partition_keys(changes: list[Change], before: Schema, after: Schema,
     run in one transaction where nothing outside one runs between them. Only where the
     desired schema was read from a database (a schema file names no copies: the keys
     are taken as they are)."""
-    if d.sql_family != "postgres" or after.server_version is None:
+    if not d.attaches_partition_indexes or after.server_version is None:
         return
     from .drop_constraint import DropConstraint
     from .table_hierarchy import key_of, parent_keys

@@ -198,6 +198,13 @@ class Dialect(ABC):
     # checked in the same pass as the rewrite (or re-check) the type change does
     # (PostgreSQL): a CHECK over a retyped column is re-added as declared in that step.
     retypes_with_checks: bool = False
+    # ALTER COLUMN ... TYPE rebuilds an index over the column from its printed text,
+    # which may read back otherwise than declared (PostgreSQL: diff drops and builds
+    # such an index around the type change).
+    retype_rebuilds_indexes_from_text: bool = False
+    # A partitioned table's index or key is made ON ONLY the parent with each
+    # partition's copy attached by name (PostgreSQL; add_constraint's partition keys).
+    attaches_partition_indexes: bool = False
 
     # The multi-phase operations (lockplane/multiphase: rename_column, change_type, ...)
     # planned on this dialect; None: all of them. Others are refused as bad input.

@@ -98,6 +98,8 @@ class PostgresDialect(Dialect):
     has_comment_statements = True
     views_pin_columns = True
     retypes_with_checks = True
+    retype_rebuilds_indexes_from_text = True
+    attaches_partition_indexes = True
     has_identity_columns = True
     renames_constraints = True
     step_sql_sets_timeouts = True
