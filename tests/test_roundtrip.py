@@ -709,7 +709,7 @@ CREATE TABLE cg (id int, k int{g});
 GENERATED_G = (", g bigint GENERATED ALWAYS AS (f(id)) STORED CHECK (g > 0),"
                " CONSTRAINT cg_g_key UNIQUE (g)")
 OVER_G = ("CREATE INDEX cg_g ON cg (g); CREATE STATISTICS cg_s ON g, k FROM cg;"
-          " COMMENT ON COLUMN cg.g IS 'gee';")
+          " COMMENT ON COLUMN cg.g IS 'gee'; ALTER TABLE cg ALTER COLUMN g SET STATISTICS 300;")
 CALLING_GENERATED_ROWS = "INSERT INTO cg (id, k) VALUES (1, 1), (2, NULL);"
 PG_CASES += [
     ("a generated column calling a function whose return type changes",
@@ -732,6 +732,15 @@ PG_CASES += [
      CALLING_GENERATED.format(t="integer", g=GENERATED_G.replace(
          "g bigint GENERATED ALWAYS AS (f(id))", "g integer GENERATED ALWAYS AS (f(id) + 1)"))
      + OVER_G),
+]
+# A column's statistics target and compression have no ADD COLUMN clause: the column's own
+# ADD sets them, so a new column has them and a dropped one's rollback brings them back.
+PG_CASES += [
+    ("columns with statistics and compression added and dropped",
+     BASE_PG + "ALTER TABLE posts ALTER COLUMN body SET STATISTICS 200,"
+               " ALTER COLUMN body SET COMPRESSION pglz;",
+     BASE_PG.replace(", body text)", ", extra text)") + "ALTER TABLE posts ALTER COLUMN"
+     " extra SET STATISTICS 50, ALTER COLUMN extra SET COMPRESSION pglz;"),
 ]
 # PostgreSQL 18 gives a partition made PARTITION OF its parent's NOT NULL constraint
 # names, and an attached table keeps its own; detached, each keeps the name it had (the

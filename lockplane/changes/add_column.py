@@ -88,6 +88,22 @@ def _answering(answers: dict[tuple[str, str | None], bool | None]) -> Iterator[N
         _REVERSE_ANSWERS.reset(token)
 
 
+def column_options_sql(d: Dialect, table: Table, col: Column) -> list[str]:
+    """What a new column declares that ADD COLUMN has no clause for (PostgreSQL): its
+    statistics target and compression method, set right after the ADD. The column's
+    own step does it, so a column added back (a rollback's re-add of a dropped column, a
+    generated column held across its routine's re-creation) keeps them too."""
+    if col.statistics is None and col.compression is None:
+        return []
+    from .set_column_options import SetColumnOptions
+
+    return SetColumnOptions(
+        table.schema_ or "", table.name, col.name,
+        None if col.statistics is None else (None, col.statistics),
+        None if col.compression is None else (None, col.compression),
+        new_column=True).sql_postgres(d)
+
+
 @register
 @dataclass(repr=False, eq=False)  # Change's own (see there)
 class AddColumn(Change):
@@ -115,7 +131,8 @@ class AddColumn(Change):
 
         t, c = self.table, self.column
         return ([f"ALTER TABLE {table_name(d, t)} ADD COLUMN {column_def(d, c)}"]
-                + grants_sql(d, "COLUMN", (t.schema_ or "", t.name, c.name), c.grants))
+                + grants_sql(d, "COLUMN", (t.schema_ or "", t.name, c.name), c.grants)
+                + column_options_sql(d, t, c))
 
     def sql_sqlite(self, d: Dialect) -> list[str]:
         return [f"ALTER TABLE {table_name(d, self.table)} ADD COLUMN {column_def(d, self.column)}"]

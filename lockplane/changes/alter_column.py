@@ -1040,18 +1040,12 @@ def _rename_not_null_body(d: Dialect, table: Table, column: str, want: str) -> s
 def readd_column_sql(d: Dialect, table: Table, col: Column) -> list[str]:
     """ADD COLUMN for a column a step dropped, with what the drop took of its own: its
     comment, column privileges, statistics target and compression."""
+    from .add_column import column_options_sql
     from .pg_common import comment_sql, grants_sql
     from .render import column_def
-    from .set_column_options import SetColumnOptions
 
     key = (table.schema_ or "", table.name, col.name)
-    out = [f"ALTER TABLE {table_name(d, table)} ADD COLUMN {column_def(d, col)}",
-           *comment_sql(d, "COLUMN", key, col.comment),
-           *grants_sql(d, "COLUMN", key, col.grants)]
-    if col.statistics is not None or col.compression is not None:
-        out += SetColumnOptions(
-            table.schema_ or "", table.name, col.name,
-            None if col.statistics is None else (None, col.statistics),
-            None if col.compression is None else (None, col.compression),
-            new_column=True).sql_postgres(d)
-    return out
+    return [f"ALTER TABLE {table_name(d, table)} ADD COLUMN {column_def(d, col)}",
+            *comment_sql(d, "COLUMN", key, col.comment),
+            *grants_sql(d, "COLUMN", key, col.grants),
+            *column_options_sql(d, table, col)]

@@ -101,12 +101,15 @@ def _change(s: str, t: str, prev: Column | None, col: Column, new: bool) -> Chan
 def diff_column_options(b: Table, a: Table, d: Dialect) -> list[Change]:
     if not SetColumnOptions.speaks(d):
         return []
+    from .table_hierarchy import skip_column_change
+
     old = {c.name: c for c in b.columns}
     out = []
     for col in a.columns:
         prev = old.get(col.name)
-        if prev is None and col.statistics is None and col.compression is None:
-            continue
+        if prev is None and (col.statistics is None and col.compression is None
+                             or not skip_column_change(None, col, a)):
+            continue  # (a column the table's diff adds: its AddColumn sets them)
         change = _change(a.schema_ or "", a.name, prev, col, prev is None)
         if change is not None:
             out.append(change)
