@@ -146,6 +146,49 @@ def test_leftover_temporary_databases_are_dropped(seeded: str, store: str) -> No
     assert not _db_exists(copy.dsn.rsplit("/", 1)[1])
 
 
+def test_a_query_killed_mid_run_leaves_nothing_for_long(seeded: str, store: str,
+                                                        tmp_path: Path) -> None:
+    """kill -9 while the query runs: the server ends the orphaned query within seconds
+    (not when the query would have ended), and the next run drops the copy."""
+    m = create_backup(seeded, open_storage(store))
+    err = tmp_path / "stderr"
+    with err.open("w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "lockplane", "backup", "query", "--from",
+                                 m.id, "--storage", store, "--server", seeded,
+                                 "--sql", "SELECT pg_sleep(300)"],
+                                stdout=subprocess.DEVNULL, stderr=f)
+    sleeping = ("SELECT 1 FROM pg_stat_activity WHERE datname = %s "
+                "AND query = 'SELECT pg_sleep(300)'")
+    left = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if left is None and "temporary database " in err.read_text():
+                left = err.read_text().split("temporary database ", 1)[1].split()[0]
+            if left:
+                with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as c:
+                    if c.execute(sleeping, (left,)).fetchone():
+                        break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the query never started: {err.read_text()}")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert left and _db_exists(left)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as c:
+            if not c.execute(sleeping, (left,)).fetchone():
+                break
+        time.sleep(0.2)
+    r = lockplane("backup", "query", "--from", m.id, "--storage", store, "--server", seeded,
+                  "--sql", "SELECT 1")
+    assert r.code == 0, r.output
+    assert f"left by killed runs: {left}" in r.stderr, r.output
+    assert not _db_exists(left)
+
+
 def test_password_never_printed_or_stored(seeded: str, store: str) -> None:
     # The local server trusts 127.0.0.1: any password connects, and must show nowhere.
     with_pw = seeded.replace("postgres@", "postgres:Sup3rSecret@")

@@ -460,7 +460,12 @@ def _with_children_rows(dsn: str, stats: dict[tuple[str, str], TableStats],
 
 
 def _query(copy: RestoredCopy, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    with pg_connect(copy.dsn, autocommit=True, options="-c default_transaction_read_only=on",
+    # client_connection_check_interval: if this process is killed mid-query, the server
+    # ends the query within a second instead of running it to its end, so the copy has no
+    # session left and the next run drops it as a leftover.
+    with pg_connect(copy.dsn, autocommit=True,
+                    options="-c default_transaction_read_only=on "
+                            "-c client_connection_check_interval=1000",
                     application_name="lockplane backup query") as conn:
         try:
             cur = conn.execute(sql)  # type: ignore[arg-type]
