@@ -201,6 +201,14 @@ HOSTILE = {
     "user_var_query.sql": ("SET @x = (SELECT count(*) FROM {prod}.t);", 1, "user variable"),
     "delimiter.sql": ("DELIMITER $$\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW "
                       "BEGIN SET NEW.a = 1; END$$", 1, "DELIMITER"),
+    # Combined sql_modes bring ANSI_QUOTES under another name: "a\" is then a name
+    # ending in a backslash, and the text after it (a string to the screen) is code.
+    "mssql_mode.sql": ('SET sql_mode=\'MSSQL\';\nCREATE TABLE t2 (`a\\` int NOT NULL);\n'
+                       'CREATE VIEW v AS SELECT "a\\" FROM t2, {prod}.t -- ", 1 AS b\n;',
+                       1, "ANSI_QUOTES"),
+    "postgresql_mode.sql": ('SET sql_mode = \'POSTGRESQL\';\nCREATE TABLE t2 ("a\\" int '
+                            'NOT NULL) ENGINE=CSV -- " int)\n;', 1, "ANSI_QUOTES"),
+    "oracle_mode.sql": ("/*!40101 SET SQL_MODE='ORACLE' */;", 1, "ANSI_QUOTES"),
 }
 
 
@@ -216,6 +224,21 @@ def test_hostile_files_are_refused_before_anything_runs(mysql_dsn: str, name: st
     assert message.startswith(f"{name}:{line}: "), message
     assert why in message and "\n" not in message
     assert run(mysql_dsn, "SELECT a FROM t") == [(1,)]
+    assert leftovers(mysql_dsn) == ([], [])
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u0085", "\u3000"])
+def test_a_dash_comment_hides_nothing_from_the_screen(mysql_dsn: str, space: str) -> None:
+    """sqlglot reads "--" and a Unicode space as a comment to the end of the line; the
+    server wants an ASCII blank or control character there and runs the rest of the line.
+    Here that rest makes the table CSV and fills it from a query, both refused by the
+    screen: the screen blanks such a comment, so the server runs what was checked."""
+    text = (f"CREATE TABLE t (`{space}` int NOT NULL, a int NOT NULL DEFAULT (1 "
+            f"--{space} + 1)) ENGINE=CSV SELECT 7 AS `{space}`, 8 AS a, ((1\n));\n")
+    loaded = get_dialect("mysql").load_untrusted([("dash.sql", text)], mysql_dsn)
+    (table,) = loaded.tables
+    assert table.engine == "InnoDB"
+    assert [(c.name, c.default) for c in table.columns] == [(space, None), ("a", "1")]
     assert leftovers(mysql_dsn) == ([], [])
 
 

@@ -31,7 +31,7 @@ from . import (
     parse_dsn,
     with_database,
 )
-from .screen import Statement, screen
+from .screen import Statement, screen, session_refusal
 
 if TYPE_CHECKING:
     from ...model import Schema
@@ -212,11 +212,20 @@ class Sandbox(_Scratch):
         assert self.session is not None
         for where, statements, lines in files:
             for s in statements:
+                at = f"{where}:{s.line}" if lines else where
                 try:
                     self.session.execute(s.sql)
                 except pymysql.Error as exc:
-                    at = f"{where}:{s.line}" if lines else where
                     raise BadInput(f"{at}: {error_message(exc)}") from None
+                if s.sql[:3].upper() == "SET":
+                    # What the SET made of the session, as the server says: the next
+                    # statements must read as the screen read them.
+                    row = self.session.query(
+                        "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, "
+                        "@@SESSION.character_set_connection")[0]
+                    why = session_refusal(str(row[0] or ""), [str(v) for v in row[1:]])
+                    if why:
+                        raise BadInput(f"{at}: refused: {why}")
 
     def introspect(self) -> Schema:
         from .introspect import introspect

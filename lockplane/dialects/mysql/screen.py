@@ -302,7 +302,12 @@ def _check_rename(text: str, tokens: list[Token], where: str) -> None:
 def unwrap_executable_comments(text: str, where: str) -> str:
     """The text with ``/*!NNNNN`` / ``/*M!NNNNNN`` openers and their ``*/`` blanked out
     (same length: line numbers and offsets hold). Only comments count, found between the
-    tokens sqlglot's tokenizer reads; the same marker inside a string is left alone."""
+    tokens sqlglot's tokenizer reads; the same marker inside a string is left alone.
+
+    A ``--`` comment followed by a character that is not ASCII is blanked whole: sqlglot
+    ends such a comment's boundary test with Python's ``isspace`` (U+00A0, U+0085, U+3000
+    ... pass it), the server with ASCII blanks and control characters only, so the server
+    would run as code what the screen read as a comment. Blank, both read nothing there."""
     for _ in range(2):  # the server does not nest them: one pass unwraps all, one checks
         tokens = _tokenize(text, where)
         spans: list[tuple[int, int]] = []
@@ -338,7 +343,10 @@ def _executable_in_gap(text: str, start: int, end: int) -> list[tuple[int, int]]
             i = close + 2
         elif text.startswith("#", i) or text.startswith("--", i):
             nl = text.find("\n", i)
-            i = end if nl < 0 else nl + 1
+            stop = end if nl < 0 else nl
+            if text.startswith("--", i) and i + 2 < stop and ord(text[i + 2]) > 127:
+                spans.append((i, stop))
+            i = stop + 1
         else:
             i += 1
     return spans
@@ -472,6 +480,24 @@ def _setting_refusal(tree: exp.Set, saved: dict[str, str]) -> str | None:
 
 # sql_mode flags under which the server splits the text into tokens differently.
 _READING_MODES = {"ANSI_QUOTES", "NO_BACKSLASH_ESCAPES", "ANSI"}
+
+
+def session_refusal(sql_mode: str, charsets: list[str]) -> str | None:
+    """Why a session whose settings the server reports as these no longer reads the text
+    as the screen did, else None. Asked of the server after each SET a file runs: a
+    combined mode (ORACLE, POSTGRESQL, MSSQL, DB2, MAXDB ...) brings ANSI_QUOTES with it
+    under a name the screen does not see, and ORACLE swaps in another grammar."""
+    modes = {m.strip().upper() for m in sql_mode.split(",") if m.strip()}
+    bad = sorted(modes & (_READING_MODES | {"ORACLE"}))
+    if bad:
+        return (f"the server's sql_mode became {sql_mode}: {bad[0]} changes how the server "
+                "reads the file's text (quotes, backslashes, grammar) from how it was "
+                "checked")
+    for charset in charsets:
+        why = _charset_refusal(exp.Var(this=charset))
+        if why:
+            return why
+    return None
 _CHARSET_SETTINGS = {"character_set_client", "character_set_connection",
                      "character_set_results", "collation_connection"}
 # Character sets in which no byte of a multi-byte character is a quote or a backslash.
