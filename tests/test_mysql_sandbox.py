@@ -209,6 +209,7 @@ HOSTILE = {
     "postgresql_mode.sql": ('SET sql_mode = \'POSTGRESQL\';\nCREATE TABLE t2 ("a\\" int '
                             'NOT NULL) ENGINE=CSV -- " int)\n;', 1, "ANSI_QUOTES"),
     "oracle_mode.sql": ("/*!40101 SET SQL_MODE='ORACLE' */;", 1, "ANSI_QUOTES"),
+    "bitmask_mode.sql": ("CREATE TABLE t2 (a int);\nSET sql_mode = 4;", 2, "ANSI_QUOTES"),
 }
 
 
