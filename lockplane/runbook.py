@@ -123,6 +123,8 @@ class SqlPath:
     steps: list[Any] = field(default_factory=list)  # rollback plan steps
     stakes: list[Any] = field(default_factory=list)  # per forward step: Stake | None
     destroyed_forward: list[str] = field(default_factory=list)  # data the forward plan lost
+    # data the forward plan destroyed after archiving it, which the rollback puts back
+    archived_forward: list[str] = field(default_factory=list)
     reason: str | None = None  # why not available
 
     @property
@@ -145,6 +147,10 @@ class SqlPath:
             parts.append("loses no data written since (nothing its undo destroys)")
         else:
             parts.append("nothing to undo")
+        if self.archived_forward:
+            parts.append("puts back from Lockplane's archive what the migration destroyed ("
+                         + "; ".join(said(d) for d in self.archived_forward) + "), except "
+                         "values beyond the archive's row limit or written while the step ran")
         if self.destroyed_forward:
             parts.append("cannot bring back what the migration destroyed ("
                          + "; ".join(said(d) for d in self.destroyed_forward) + ")")
@@ -240,6 +246,11 @@ class Runbook:
                 lines += [f"   - {text(msg, None)}" for msg in s.messages]
             if not self.sql.steps:
                 lines.append("Nothing to undo.")
+            for d in self.sql.archived_forward:
+                lines.append(f"- {text(d)}: the rollback puts back the data this step archived "
+                             "before it ran (while the archive table is there); values beyond "
+                             "the archive's row limit, or written while the step ran, only a "
+                             "backup has")
             for d in self.sql.destroyed_forward:
                 lines.append(f"- ⚠ {text(d)}: the rollback recreates the structure, not the rows; "
                              "only a backup has them")
@@ -314,13 +325,21 @@ class Runbook:
         return "\n".join(lines) + "\n"
 
 
-def _destroyed_by_forward(plan: Plan) -> list[str]:
-    out = []
+def _destroyed_by_forward(plan: Plan) -> tuple[list[str], list[str]]:
+    """The forward steps that destroy data: those whose rollback cannot bring it back, and
+    those that archive it first for their rollback to put back (a drop's refill)."""
+    from .changes.base import REGISTRY
+
+    gone, archived = [], []
     for s in plan.steps:
         if s.safety in ("lossy", "dangerous"):
             what = s.findings[0].message if s.findings else s.description
-            out.append(f"{s.description} ({what})" if what != s.description else s.description)
-    return out
+            said = f"{s.description} ({what})" if what != s.description else s.description
+            refills = s.rollback is not None and any(
+                getattr(REGISTRY.get(t.kind or ""), "puts_back_archived", False)
+                for t in s.rollback.then)
+            (archived if refills else gone).append(said)
+    return gone, archived
 
 
 def build_runbook(plan: Plan, plan_path: str, live_dsn: str | None,
@@ -337,7 +356,7 @@ def build_runbook(plan: Plan, plan_path: str, live_dsn: str | None,
         sql = SqlPath(True, back.steps)
     except BadInput as exc:
         sql = SqlPath(False, reason=exc.message)
-    sql.destroyed_forward = _destroyed_by_forward(plan)
+    sql.destroyed_forward, sql.archived_forward = _destroyed_by_forward(plan)
     history: list[Migration] = []
     record = backup = recovery = None
     how = "no target given"

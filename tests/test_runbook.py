@@ -103,3 +103,45 @@ def test_rollback_via_backup_without_a_backup(pg_dsn: str, tmp_path: Path) -> No
     r = lockplane("rollback", "--via-backup", "plan.json", "--target", pg_dsn,
                   "--storage", str(tmp_path / "none"), "--auto-approve", cwd=tmp_path)
     assert r.code == 2 and "no backup of" in r.stderr and "never applied" in r.stderr, r.output
+
+
+@pytest.mark.parametrize("archive", [True, False])
+def test_a_drop_the_rollback_refills_is_not_called_lost(pg_dsn: str, tmp_path: Path,
+                                                        archive: bool) -> None:
+    """A dropped column whose values the step archived comes back with the SQL rollback:
+    the runbook says so (and the rollback does it); with --no-archive only a backup has
+    them."""
+    pg_exec(pg_dsn, "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, legacy text);"
+                    "INSERT INTO users SELECT g, 'u' || g, 'l' || g "
+                    "FROM generate_series(1, 300) g")
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n")
+    (tmp_path / "lockplane.toml").write_text(
+        "[environments.staging]\n"
+        f'database_url = "{pg_dsn}"\n'
+        'schema_path = "schema.sql"\n'
+        'backup_before = "always"\n'
+        'backup_storage = "backups"\n')
+    r = lockplane("plan", "--from", pg_dsn, "--to", "schema.sql", "-o", "plan.json",
+                  "--archive" if archive else "--no-archive", cwd=tmp_path)
+    assert r.code == 0, r.output
+    r = lockplane("apply", "plan.json", "--target-environment", "staging", "--auto-approve",
+                  "--skip-shadow", "--safety", "permissive", cwd=tmp_path)
+    assert r.code == 0, r.output
+    r = lockplane("runbook", "--plan", "plan.json", "--target-environment", "staging",
+                  "-o", "runbook.md", cwd=tmp_path)
+    assert r.code == 0, r.output
+    md = (tmp_path / "runbook.md").read_text()
+    sql_row = next(ln for ln in md.splitlines() if ln.startswith("| SQL rollback |"))
+    if archive:
+        assert "puts back from Lockplane's archive" in sql_row, sql_row
+        assert "cannot bring back" not in sql_row and "only a backup has them" not in md
+        assert "destroyed data that only the backup holds" not in md
+    else:
+        assert "cannot bring back what the migration destroyed" in sql_row, sql_row
+        assert "only a backup has them" in md and "puts back" not in sql_row
+    r = lockplane("rollback", "plan.json", "--target-environment", "staging",
+                  "--auto-approve", "--safety", "permissive", cwd=tmp_path)
+    assert r.code == 0, r.output
+    back = _count(pg_dsn, "SELECT count(*) FROM users WHERE legacy = 'l' || id")
+    assert back == (300 if archive else 0)

@@ -217,6 +217,9 @@ class Change:
     # assessment names no Finding itself.
     risk_rule: ClassVar[str | None] = None
     order: ClassVar[int] = Order.ALTER_TABLE
+    # A rollback step of this kind puts back data a forward step archived before it
+    # destroyed it (the runbook's SQL path then does not count that data as lost).
+    puts_back_archived: ClassVar[bool] = False
     # Tie-breaker inside one order slot (views use it for dependency order).
     rank: int = field(default=0, kw_only=True, compare=False)
     # Risks a differ sees in the rest of the schema that the step's own fields cannot

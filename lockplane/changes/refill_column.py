@@ -88,6 +88,7 @@ def archive_off_message(table: Table, columns: Sequence[Column]) -> str:
 class RefillColumn(Change):
     kind = "refill_column"
     order = Order.ALTER_TABLE
+    puts_back_archived = True
     table: Table
     key: list[str]
     # The columns as they come back (their types: archived text is cast back to them).

@@ -142,6 +142,7 @@ def archive_off_message(table: Table) -> str:
 class RefillTable(Change):
     kind = "refill_table"
     order = Order.CREATE_TABLE
+    puts_back_archived = True
     table: Table  # as it comes back
 
     def describe(self) -> str:
