@@ -258,7 +258,10 @@ def check_privileged_calls(db: Database, plan: Plan, opts: ApplyOptions) -> None
         runs = [*step.sql, *step.cleanup, *([step.condition.query] if step.condition else [])]
         if step.backfill:  # run by the backfill engine, not as the step's SQL
             spec = step.backfill
-            runs += [f"SELECT {spec[k]}" for k in ("expression", "where") if spec.get(k)]
+            # (from the table: the server resolves them for its columns' types)
+            table = db.dialect.qname(spec.get("schema"), spec["table"])
+            runs += [f"SELECT {spec['expression']} FROM {table}"] + (
+                [f"SELECT 1 FROM {table} WHERE {spec['where']}"] if spec.get("where") else [])
         calls = db.privileged_calls(runs, defined)
         if calls and i not in opts.acknowledged:
             raise SafetyRefusal(

@@ -18,9 +18,11 @@ import pglast
 import pglast.keywords
 from pglast import ast
 from pglast.enums import AlterTableType as AT
-from pglast.enums import ObjectType
+from pglast.enums import ConstrType, ObjectType
 from pglast.parser import ParseError, scan
 from pglast.visitors import Visitor
+
+from . import resolved
 
 if TYPE_CHECKING:
     from . import PostgresDatabase
@@ -282,11 +284,14 @@ class _AllCalls(Visitor):
         names = [getattr(n, "sval", "") for n in node.names or ()]
         if names and names[0] != "pg_catalog":
             self.types.add(((names[-2] if len(names) > 1 else None), names[-1]))
-        if names:
+        if names and not _no_value(ancestors):
             self.typenames.add(names[-1])
 
     def visit_A_Expr(self, ancestors: object, node: ast.A_Expr) -> None:  # noqa: N802
-        for name in (node.name or ())[-1:]:
+        names = node.name or ()
+        if len(names) > 1 and getattr(names[0], "sval", None) == "pg_catalog":
+            return  # (OPERATOR(pg_catalog.=) is the server's own, whatever the database has)
+        for name in names[-1:]:
             if isinstance(name, ast.String):
                 # (BETWEEN is named by its keyword: the server runs <= and >=, or < and >)
                 self.ops |= _IMPLIED_OPS["BETWEEN"] if "BETWEEN" in name.sval \
@@ -351,6 +356,22 @@ class _AllCalls(Visitor):
         self._writes("MERGE", node)
 
 
+def _no_value(ancestors: object) -> bool:
+    """Whether a type name is a new column's, with no default or generation expression:
+    no value is converted to it (ALTER COLUMN ... TYPE converts every row's)."""
+    parent = getattr(ancestors, "node", None)
+    if not isinstance(parent, ast.ColumnDef) or parent.raw_default is not None:
+        return False
+    if any(getattr(c, "contype", None) in (ConstrType.CONSTR_DEFAULT,
+                                          ConstrType.CONSTR_GENERATED)
+           for c in parent.constraints or ()):
+        return False
+    up = getattr(ancestors, "parent", None)
+    grand = getattr(up, "node", None)
+    return not (isinstance(grand, ast.AlterTableCmd)
+                and grand.subtype == AT.AT_AlterColumnType)
+
+
 def _evaluated(stmt: ast.Node) -> list[ast.Node]:
     """The parts of a statement whose expressions run when it runs."""
     if isinstance(stmt, _STORED_ONLY):
@@ -386,9 +407,12 @@ def _scan(sql: str, into: _AllCalls) -> None:
     for i, tok in enumerate(tokens):
         if tok.kind != "NO_KEYWORD":
             into.ops |= _IMPLIED_OPS.get(sql[tok.start:tok.end + 1].upper(), frozenset())
-        if tok.name == "Op":
+        # (OPERATOR(pg_catalog.=) is the server's own, whatever the database has)
+        own = i >= 2 and tokens[i - 1].name == "ASCII_46" \
+            and name(tokens[i - 2]) == "pg_catalog"
+        if tok.name == "Op" and not own:
             into.ops.add(sql[tok.start:tok.end + 1])
-        elif tok.name in _ASCII_OPS:
+        elif tok.name in _ASCII_OPS and not own:
             into.ops.add(_ASCII_OPS[tok.name])
         elif tok.name == "TYPECAST" and i + 1 < len(tokens):
             j = i + 1  # (a qualified type: the last name)
@@ -556,6 +580,15 @@ def _aggregate(stmt: ast.DefineStmt) -> _Definition:
     return agg
 
 
+def _may_reach_own_code(seen: _AllCalls, catalog: _Catalog) -> bool:
+    """Whether what a statement names could resolve to code that is not the server's
+    own: a function not qualified with pg_catalog, a type named (a domain, a cast), an
+    operator the database has its own of, or any cast of the database's own (an implicit
+    or assignment cast names nothing). When not, asking the server finds nothing either."""
+    return any(sch != "pg_catalog" for sch, _ in seen.calls) or bool(seen.types) \
+        or bool(catalog.functions_of(seen.ops, set())) or catalog.has_casts()
+
+
 def function_effects(db: PostgresDatabase, statements: Sequence[str],
                      defined: Sequence[str], rewrites: bool = False,
                      writes: Sequence[tuple[str | None, str]] = ()) -> list[str]:
@@ -571,15 +604,34 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
     roots: dict[tuple[str | None, str], str] = {}
     seen = _AllCalls()
     wants: list[_Want] = [_Want("dml", schema, table) for schema, table in writes]
+    catalog = _Catalog(db)
+    ask: list[bool] = []  # (whether the server may be asked: asked once, when needed)
     for sql in statements:
         try:
             parsed = _parse(sql)
         except ParseError:
             continue
         for raw in parsed:
-            for part in _evaluated(raw.stmt):
-                seen(part)
             wants += _reevaluated(raw.stmt, rewrites)
+            mine = _AllCalls()
+            for part in _evaluated(raw.stmt):
+                mine(part)
+            # A query or DML statement that may reach the database's own code is
+            # resolved by the server (its exact functions, operators and casts); by
+            # name only when the server cannot say (a table the plan makes first).
+            if len(parsed) == 1 and isinstance(raw.stmt, resolved.RESOLVABLE) \
+                    and _may_reach_own_code(mine, catalog):
+                if not ask:
+                    ask.append(resolved.usable(db))
+                got = resolved.resolved_calls(db, sql, defined) if ask[0] else None
+                if got is not None:
+                    for call, why in got.items():
+                        roots.setdefault(call, why)
+                    continue
+            seen.calls |= mine.calls
+            seen.types |= mine.types
+            seen.ops |= mine.ops
+            seen.typenames |= mine.typenames
     for call in seen.calls:
         roots.setdefault(call, "")
     # A value of a domain type is checked by the domain's CHECKs where it is made.
@@ -588,7 +640,6 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
     planned = _definitions(defined)
     for call, why in _runs_as_owner(db, statements).items():
         roots.setdefault(call, why)
-    catalog = _Catalog(db)
     for call, why in catalog.functions_of(seen.ops, seen.typenames).items():
         roots.setdefault(call, why)
     existing_triggers: set[tuple[str | None, str]] = set()
@@ -1127,10 +1178,23 @@ class _Catalog:
                 self._closed |= _SEES_MORE
         return names & self._closed
 
+    def has_casts(self) -> bool:
+        """Whether the database has casts of its own (with a function)."""
+        return any(kind == "c" for kind, *_ in self._read())
+
     def functions_of(self, ops: set[str],
                      typenames: set[str]) -> dict[tuple[str | None, str], str]:
         if not ops and not typenames:
             return {}
+        out: dict[tuple[str | None, str], str] = {}
+        for kind, a, b, nsp, proname in self._read():
+            if kind == "o" and a in ops:
+                out.setdefault((nsp, proname), f"the function of operator {a}")
+            elif kind == "c" and (a in typenames or b in typenames):
+                out.setdefault((nsp, proname), f"the function of the cast from {a} to {b}")
+        return out
+
+    def _read(self) -> list[tuple[str, str, str, str, str]]:
         if self._rows is None:
             self._rows = [tuple(r) for r in self.db.query(
                 "SELECT 'o', o.oprname, '', n.nspname, p.proname FROM pg_operator o "
@@ -1142,13 +1206,7 @@ class _Catalog:
                 "JOIN pg_type t ON t.oid = c.casttarget JOIN pg_proc p ON p.oid = c.castfunc "
                 "JOIN pg_namespace n ON n.oid = p.pronamespace "
                 "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')")]
-        out: dict[tuple[str | None, str], str] = {}
-        for kind, a, b, nsp, proname in self._rows:
-            if kind == "o" and a in ops:
-                out.setdefault((nsp, proname), f"the function of operator {a}")
-            elif kind == "c" and (a in typenames or b in typenames):
-                out.setdefault((nsp, proname), f"the function of the cast from {a} to {b}")
-        return out
+        return self._rows
 
 
 def _domain_calls(db: PostgresDatabase, types: set[tuple[str | None, str]],
