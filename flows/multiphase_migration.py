@@ -40,6 +40,7 @@ from flows.approvals import waiting_for_approval
 from flows.targets import NoPasswordStr, ResolvedTarget, no_passwords, resolve_target
 from lockplane.errors import SafetyRefusal
 from lockplane.execute import ApplyOptions
+from lockplane.integrity import check_environment, check_multiphase
 from lockplane.multiphase.markdown import (
     approval_markdown,
     phase_applied_markdown,
@@ -110,6 +111,10 @@ def multiphase_migration(
     db = resolve_target(target)
     level = db.effective_safety(safety)
     mp = read_multiphase_plan(plan)
+    # Signed (LOCKPLANE_PLAN_KEY) for other environments than this block: refused before
+    # anything connects, as apply-phase --target-environment does.
+    check_multiphase(mp)
+    check_environment(mp.signed_for, mp.signature, "multi-phase plan", db.environment)
     run = _Run(mp, db, plan, notify, cancel_blockers_after_s)
     logger.info("%s on %s: %d phases, migration %s, safety %s", mp.description, db.label,
                 mp.total_phases, mp.id, level)

@@ -41,6 +41,9 @@ class ResolvedTarget:
     safety: str | None = None  # the target's own policy, if it has one
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
     archive_dropped: bool = True  # plans archive dropped rows and values for a rollback
+    # The saved block's name: the environment a signed plan must be signed for (None for a
+    # raw DSN or an unsaved block, where only a plan signed for any environment runs).
+    environment: str | None = None
 
     @property
     def scratch_server(self) -> str | None:
@@ -70,8 +73,8 @@ class ResolvedTarget:
 def resolve_target(target: str | DatabaseTarget) -> ResolvedTarget:
     """A DatabaseTarget block (instance or saved name), or a raw DSN."""
     if isinstance(target, DatabaseTarget):
-        return _from_block(target, getattr(target, "_block_document_name", None)
-                           or target.display_dsn)
+        name = getattr(target, "_block_document_name", None)
+        return _from_block(target, name or target.display_dsn, name)
     if holds_password(target):
         raise BadInput(_password_refusal("target", target))
     if looks_like_dsn(target):
@@ -81,7 +84,7 @@ def resolve_target(target: str | DatabaseTarget) -> ResolvedTarget:
     except ValueError:
         raise BadInput(f"target {redact(target)!r} is neither a database URL nor the name of "
                        "a saved DatabaseTarget block") from None
-    return _from_block(block, target)
+    return _from_block(block, target, target)
 
 
 def _password_refusal(name: str, value: str) -> str:
@@ -119,8 +122,9 @@ def no_passwords(flow: _F) -> _F:
     return flow
 
 
-def _from_block(block: DatabaseTarget, label: str) -> ResolvedTarget:
+def _from_block(block: DatabaseTarget, label: str, name: str | None = None) -> ResolvedTarget:
     return ResolvedTarget(dsn=block.target_dsn(), dialect=block.dialect, label=label,
+                          environment=name,
                           shadow_dsn=block.shadow_server_dsn(),
                           scratch_dsn=block.scratch_server_dsn(),
                           allowed_extensions=tuple(block.allowed_extensions), safety=block.safety,

@@ -197,27 +197,46 @@ def _report(msg: str) -> None:
     err.print(f"[dim]{msg}[/]")
 
 
-def _load_checked(path: str) -> Plan:
+def _load_checked(path: str, environment: str | None) -> Plan:
     """A plan file, refused (exit 3) before anything connects if its content does not
-    match its plan_id, or if LOCKPLANE_PLAN_KEY is set and it is not signed with it."""
-    from .integrity import check_plan
+    match its plan_id, or if LOCKPLANE_PLAN_KEY is set and it is not signed with it, or
+    signed for other environments than ``environment`` (None: a --target URL)."""
+    from .integrity import check_environment, check_plan
 
     loaded = load_plan(path)
     check_plan(loaded, path)
+    check_environment(loaded.signed_for, loaded.signature, path, environment)
     return loaded
 
 
-def _sealed_json(p: Plan) -> str:
-    """A plan file's text: with its plan_id, and signed when LOCKPLANE_PLAN_KEY is set."""
+def _plan_scope(environment: str | None) -> list[str] | None:
+    """Where a plan signed as it is written may run: the environment it was made from
+    (--from-environment), else any (a URL names none)."""
+    from .integrity import plan_key, signing_scope
+
+    if plan_key() is None:
+        return None
+    scope = signing_scope([environment] if environment else None,
+                          any_environment=environment is None)
+    if environment is None:
+        err.print("[dim]signed for any environment (planned from a URL); plan "
+                  "--from-environment NAME or lockplane sign --environment NAME binds it to "
+                  "one[/]")
+    return scope
+
+
+def _sealed_json(p: Plan, environment: str | None = None) -> str:
+    """A plan file's text: with its plan_id, and signed when LOCKPLANE_PLAN_KEY is set
+    (for ``environment``, else for any)."""
     from .integrity import plan_key, seal_plan
 
-    return seal_plan(p, plan_key()).to_json()
+    return seal_plan(p, plan_key(), _plan_scope(environment)).to_json()
 
 
-def _sealed_multiphase_json(mp: Any) -> str:
+def _sealed_multiphase_json(mp: Any, environment: str | None = None) -> str:
     from .integrity import plan_key, seal_multiphase
 
-    return seal_multiphase(mp, plan_key()).to_json()
+    return seal_multiphase(mp, plan_key(), _plan_scope(environment)).to_json()
 
 
 # ---------------------------------------------------------------------------- commands
@@ -354,7 +373,7 @@ def plan(
                              archive=bool(archive))
         if not quiet:
             print_multiphase(mp)
-        write_out(_sealed_multiphase_json(mp), output)
+        write_out(_sealed_multiphase_json(mp, from_environment), output)
         return
     if format not in ("json", "sql"):
         raise BadInput(f"--format must be json or sql, not {format!r}")
@@ -394,7 +413,7 @@ def plan(
 
         write_out(plan_sql(result).rstrip("\n"), output)
     else:
-        write_out(_sealed_json(result), output)
+        write_out(_sealed_json(result, from_environment), output)
     if exit_code and result.steps:
         raise typer.Exit(4)
 
@@ -449,7 +468,7 @@ def apply(
         raise BadInput("--archive/--no-archive go with --schema: a plan file's steps "
                        "already say what they archive")
     if plan_file:
-        the_plan = _load_checked(plan_file)
+        the_plan = _load_checked(plan_file, target_environment)
     else:
         desired = schema or (env.schema_path if env else None)
         if not desired:
@@ -528,7 +547,10 @@ def plan_rollback(
 ) -> None:
     """Compute the plan that undoes PLAN (each step's inverse, in reverse order); with a
     live --from, count the data each undo step would destroy there."""
-    forward = _load_checked(plan_file)
+    from .integrity import check_plan
+
+    forward = load_plan(plan_file)  # (read to plan its undo: where it may run is not asked)
+    check_plan(forward, plan_file)
     src = from_ or (_resolve_src(None, from_environment, "--from") if from_environment else None)
     back = rollback_plan(forward)  # refuses an original-format plan before any connection
     if src:
@@ -549,9 +571,12 @@ def plan_rollback(
 def sign(
     plan_file: Annotated[str, typer.Argument(help="plan or multi-phase plan JSON, as reviewed")],
     output: Annotated[str | None, typer.Option("--output", "-o", help="write the signed plan here (default: stdout)")] = None,
+    environment: Annotated[list[str] | None, typer.Option("--environment", "-e", help="an environment (lockplane.toml name) the plan was reviewed for and may run in (repeatable)")] = None,
+    any_environment: Annotated[bool, typer.Option("--any-environment", help="the plan may run in any environment, and with --target URL")] = False,
 ) -> None:
-    """Sign a reviewed plan with LOCKPLANE_PLAN_KEY, so apply, rollback and apply-phase run
-    it while the key is set (an HMAC-SHA256 of its plan_id; the key is never printed)."""
+    """Sign a reviewed plan with LOCKPLANE_PLAN_KEY for the environments it may run in, so
+    apply, rollback and apply-phase run it there while the key is set (an HMAC-SHA256 of
+    its plan_id and those names; the key is never printed)."""
     import json
 
     from .integrity import (
@@ -561,12 +586,14 @@ def sign(
         plan_key,
         seal_multiphase,
         seal_plan,
+        signing_scope,
     )
     from .multiphase.model import parse_multiphase_plan
 
     key = plan_key()
     if key is None:
         raise BadInput("lockplane sign needs the signing key in LOCKPLANE_PLAN_KEY")
+    scope = signing_scope(environment, any_environment)
     try:
         text = Path(plan_file).read_text()
         multi = isinstance(data := json.loads(text), dict) and bool(data.get("multi_phase"))
@@ -578,14 +605,15 @@ def sign(
         mp = parse_multiphase_plan(text, plan_file)
         check_multiphase(mp.model_copy(update={"signature": None}), plan_file,
                          require_signature=False)
-        signed_mp = seal_multiphase(mp, key)
+        signed_mp = seal_multiphase(mp, key, scope)
         pid, out = signed_mp.plan_id, signed_mp.to_json()
     else:
         p = load_plan(plan_file)
         check_plan(p.model_copy(update={"signature": None}), plan_file, require_signature=False)
-        signed = seal_plan(p, key)
+        signed = seal_plan(p, key, scope)
         pid, out = signed.plan_id, signed.to_json()
-    what = f" (plan_id {pid}, signed with key id {key_id(key)})"
+    where = "any environment" if scope == ["*"] else "environment " + ", ".join(scope)
+    what = f" (plan_id {pid}, signed with key id {key_id(key)} for {where})"
     write_out(out, output, what)
     if not output:
         sys.stderr.write(f"Signed{what}\n")
@@ -624,7 +652,7 @@ def rollback(
     dsn = _resolve_src(target, target_environment, "--target")
     # The applied plan, checked before anything connects (its id covers its rollback
     # SQL); the rollback plan made from it here runs under that check.
-    forward = _load_checked(plan_file)
+    forward = _load_checked(plan_file, target_environment)
     back = rollback_plan(forward)
     if back.steps and looks_like_dsn(dsn):
         # Counted before the confirmation prompt: the operator sees what is at stake.

@@ -35,15 +35,30 @@ def _load(path: str) -> MultiPhasePlan:
     return load_multiphase_plan(path)
 
 
-def _load_checked(path: str) -> MultiPhasePlan:
+def _load_checked(path: str, *, changes: bool = False,
+                  environment: str | None = None) -> MultiPhasePlan:
     """A multi-phase plan to act on, refused (exit 3) before anything connects if its
     content does not match its plan_id, or if LOCKPLANE_PLAN_KEY is set and it is not
-    signed with it (the engine checks again; here the refusal names the file)."""
-    from .integrity import check_multiphase
+    signed with it (the engine checks again; here the refusal names the file). ``changes``:
+    it is about to change ``environment`` (None: a --target URL), which its signature
+    must name."""
+    from .integrity import check_environment, check_multiphase
 
     mp = _load(path)
     check_multiphase(mp, path)
+    if changes:
+        check_environment(mp.signed_for, mp.signature, path, environment)
     return mp
+
+
+def _level(safety: str | None, environment: str | None, default: str) -> str:
+    """--safety, else the target environment's own level (lockplane.toml, the pipeline's
+    LOCKPLANE_<ENV>_SAFETY; strict for a production-like name), else ``default``: a phase
+    applied to production is judged at production's level, whatever it was planned at."""
+    from .cli import _env, _safety_level
+
+    env = _env(environment)
+    return _safety_level(safety, env) if (safety or env) else default
 
 
 def _options(**kwargs: object) -> ApplyOptions:
@@ -107,7 +122,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         next_: Annotated[bool, typer.Option("--next", help="the next phase")] = False,
         force: Annotated[str | None, typer.Option("--force", help="apply out of order; the reason is recorded")] = None,
         approver: Annotated[str | None, typer.Option("--approver", help="approve the previous phase's code deploy as NAME first")] = None,
-        safety: Annotated[str, typer.Option("--safety")] = "moderate",
+        safety: Annotated[str | None, typer.Option("--safety", help="strict | moderate | permissive [default: the target environment's level, else moderate]")] = None,
         skip_shadow: Annotated[bool, typer.Option("--skip-shadow")] = False,
         auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
         lock_wait_budget: Annotated[float, typer.Option("--lock-wait-budget", help="seconds a step may spend retrying short lock waits before it fails, naming who blocks it")] = DEFAULT_LOCK_WAIT_BUDGET_S,
@@ -118,7 +133,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
 
         if (phase is None) == (not next_):
             raise BadInput("give exactly one of --phase N or --next")
-        mp = _load_checked(plan_file)
+        mp = _load_checked(plan_file, changes=True, environment=target_environment)
+        level = _level(safety, target_environment, "moderate")
         dsn = target_dsn(target, target_environment)
         state = _runner().migration_state(mp, dsn)
         number = phase or state.next_phase
@@ -136,7 +152,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
             if typer.prompt("Only 'yes' will be accepted to approve", default="",
                             show_default=False, err=True).strip() != "yes":
                 raise SafetyRefusal("apply-phase cancelled: not confirmed")
-        opts = _options(safety=safety, skip_shadow=skip_shadow,
+        opts = _options(safety=level, skip_shadow=skip_shadow,
                         lock_wait_budget_s=lock_wait_budget,
                         cancel_blockers_after_s=cancel_blockers_after)
         result = _runner().apply_phase(mp, dsn, number if phase else None, options=opts,
@@ -204,7 +220,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         cancel_blockers_after: Annotated[float | None, typer.Option("--cancel-blockers-after", help="after this many seconds of failed lock waits, cancel the statements of the sessions blocking the step (pg_cancel_backend; never Lockplane's own) [default: never]")] = None,
     ) -> None:
         """Undo the last applied phase, or every phase after --to-phase."""
-        mp = _load_checked(plan_file)
+        mp = _load_checked(plan_file, changes=True, environment=target_environment)
         dsn = target_dsn(target, target_environment)
         if not auto_approve and not sys.stdin.isatty():
             raise ConfirmationNeeded("rolled back")

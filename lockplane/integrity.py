@@ -14,6 +14,18 @@ after review (``lockplane sign``), and the commands that apply a plan file refus
 unsigned or wrongly signed one. The key never appears in any output; KEYID is a short
 fingerprint of it, so that "signed with another key" can be told apart from "changed".
 
+A signature also names where the plan may run (``signed_for``: environments of
+``lockplane.toml``, or ``*`` for any), and covers that list. Without it, a plan reviewed
+and signed for staging would apply to production as soon as the two schemas were equal
+(the plan is bound to its ``source_hash`` only). Terraform binds a saved plan to the
+state it was made against (its lineage); Lockplane binds the signature to the
+environment it was reviewed for: ``apply --target-environment prod`` refuses (exit 3) a
+plan signed for staging only, and ``apply --target URL``, which names no environment,
+refuses one signed for named environments only. A team that means one plan for several
+environments signs it for each (``lockplane sign -e staging -e prod``) or for any
+(``--any-environment``). A signature written before this (no ``signed_for``) still
+verifies, but nothing applies it until it is signed again.
+
 The id is a function of the parsed content only: re-indenting the JSON, reordering its
 keys or writing defaults out does not change it. Plans of the original format (no
 ``plan_id``) still load and apply, unless a key is set: then they must be signed first.
@@ -37,6 +49,9 @@ if TYPE_CHECKING:
 PLAN_KEY_ENV = "LOCKPLANE_PLAN_KEY"
 ALGORITHM = "hmac-sha256"
 _SIGNATURE = re.compile(r"hmac-sha256:([0-9a-f]{12}):([0-9a-f]{64})")
+ANY_ENVIRONMENT = "*"
+# An environment a signature names: a TOML bare key (what a refusal line can show as is).
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 # --------------------------------------------------------------------------- the ids
@@ -190,12 +205,43 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"lockplane plan key id\0" + key).hexdigest()[:12]
 
 
-def _mac(pid: str, key: bytes) -> str:
-    return hmac.new(key, b"lockplane plan\0" + pid.encode(), hashlib.sha256).hexdigest()
+def _mac(pid: str, key: bytes, scope: list[str] | None = None) -> str:
+    message = b"lockplane plan\0" + pid.encode()
+    if scope is not None:  # (None: a signature made before signatures named environments)
+        message += b"\0signed for\0" + "\0".join(sorted(set(scope))).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def signature_for(pid: str, key: bytes) -> str:
-    return f"{ALGORITHM}:{key_id(key)}:{_mac(pid, key)}"
+def signature_for(pid: str, key: bytes, scope: list[str] | None = None) -> str:
+    return f"{ALGORITHM}:{key_id(key)}:{_mac(pid, key, scope)}"
+
+
+def signing_scope(environments: list[str] | None, any_environment: bool = False) -> list[str]:
+    """The ``signed_for`` list of a new signature: the environments named (each a
+    lockplane.toml name), or ``["*"]``; bad input if it is neither or both."""
+    names = sorted(set(environments or []))
+    if any_environment and names:
+        raise BadInput("give --environment NAME(s) or --any-environment, not both")
+    if any_environment:
+        return [ANY_ENVIRONMENT]
+    if not names:
+        raise BadInput("say where the signed plan may run: --environment NAME (repeatable: "
+                       "the environments it was reviewed for) or --any-environment")
+    for name in names:
+        if not _ENVIRONMENT_NAME.fullmatch(name):
+            raise BadInput(f"--environment {name[:64]!r}: an environment name is letters, "
+                           "digits, '_' and '-' (at most 64)")
+    return names
+
+
+def _check_scope_field(scope: object, where: str) -> None:
+    if scope is None:
+        return
+    if not isinstance(scope, list) or not scope or not all(
+            isinstance(n, str) and (n == ANY_ENVIRONMENT or _ENVIRONMENT_NAME.fullmatch(n))
+            for n in scope):
+        raise BadInput(f"{where}: malformed signed_for field (expected a list of environment "
+                       f"names, or [\"{ANY_ENVIRONMENT}\"])")
 
 
 def _parse_signature(signature: object, where: str) -> tuple[str, str]:
@@ -212,7 +258,8 @@ def _short(pid: str) -> str:
 
 
 def verify(stored_id: str | None, actual_id: str, signature: str | None, where: str, *,
-           require_signature: bool, key: bytes | None = None) -> None:
+           require_signature: bool, key: bytes | None = None,
+           scope: list[str] | None = None) -> None:
     """Refuse (exit 3) content that does not match its stored id, and, with a key, a
     signature that is missing (when ``require_signature``) or wrong. A malformed
     signature field is bad input (exit 2)."""
@@ -222,6 +269,7 @@ def verify(stored_id: str | None, actual_id: str, signature: str | None, where: 
                             f"its content (plan_id {_short(actual_id)}): changed after it "
                             "was written; review it again or re-plan")
     parsed = _parse_signature(signature, where) if signature is not None else None
+    _check_scope_field(scope, where)
     if key is None:
         return  # signing is off: a signature cannot be checked, and none is required
     if parsed is None:
@@ -234,9 +282,40 @@ def verify(stored_id: str | None, actual_id: str, signature: str | None, where: 
     if not hmac.compare_digest(kid, key_id(key)):
         raise SafetyRefusal(f"{where}: signed with another key (key id {kid}; "
                             f"{PLAN_KEY_ENV} has key id {key_id(key)})")
-    if not hmac.compare_digest(mac, _mac(actual_id, key)):
+    if not hmac.compare_digest(mac, _mac(actual_id, key, scope)):
         raise SafetyRefusal(f"{where}: signature does not match its content (plan_id "
-                            f"{_short(actual_id)}): changed after it was signed")
+                            f"{_short(actual_id)}) or the environments it names: changed "
+                            "after it was signed")
+
+
+def check_environment(signed_for: list[str] | None, signature: str | None, where: str,
+                      environment: str | None) -> None:
+    """Refuse (exit 3) to run a signed plan where its signature does not let it run.
+
+    ``environment``: the lockplane.toml environment applied to (``--target-environment``),
+    None for a URL (``--target``), which only a signature for any environment covers.
+    With signing off, or an unsigned plan (refused elsewhere when a key is set), there is
+    nothing to check. Call after ``check_plan``/``check_multiphase``, which verified the
+    signature over ``signed_for``."""
+    if plan_key() is None or signature is None:
+        return
+    if signed_for is None:
+        raise SafetyRefusal(f"{where}: its signature names no environment (signed before "
+                            "signatures did): sign it again for where it was reviewed to "
+                            "run (lockplane sign --environment NAME)")
+    if ANY_ENVIRONMENT in signed_for:
+        return
+    names = ", ".join(signed_for)
+    if environment is None:
+        raise SafetyRefusal(f"{where} is signed for environment {names} only, and --target "
+                            "names no environment: apply with --target-environment NAME, "
+                            "or sign it for any environment (lockplane sign "
+                            "--any-environment)")
+    if environment not in signed_for:
+        shown = environment if _ENVIRONMENT_NAME.fullmatch(environment) else repr(environment[:64])
+        raise SafetyRefusal(f"{where} is signed for environment {names}, not {shown}: "
+                            f"review it for {shown} and sign it for it too (lockplane sign "
+                            f"--environment {shown})")
 
 
 def check_plan(plan: Plan, where: str = "plan", *, require_signature: bool = True) -> str:
@@ -248,7 +327,7 @@ def check_plan(plan: Plan, where: str = "plan", *, require_signature: bool = Tru
     """
     actual = plan_id(plan)
     verify(plan.plan_id, actual, plan.signature, where,
-           require_signature=require_signature, key=plan_key())
+           require_signature=require_signature, key=plan_key(), scope=plan.signed_for)
     return actual
 
 
@@ -259,27 +338,33 @@ def check_multiphase(mp: MultiPhasePlan, where: str = "multi-phase plan", *,
     key = plan_key()
     for p in mp.phases:
         verify(p.plan.plan_id, plan_id(p.plan), p.plan.signature,
-               f"{where}, phase {p.phase_number}", require_signature=False, key=key)
+               f"{where}, phase {p.phase_number}", require_signature=False, key=key,
+               scope=p.plan.signed_for)
         rb = p.rollback.plan
         if rb is not None:
             verify(rb.plan_id, plan_id(rb), rb.signature,
                    f"{where}, rollback of phase {p.phase_number}", require_signature=False,
-                   key=key)
+                   key=key, scope=rb.signed_for)
     actual = multiphase_plan_id(mp)
     verify(mp.plan_id, actual, mp.signature, where, require_signature=require_signature,
-           key=key)
+           key=key, scope=mp.signed_for)
     return actual
 
 
 # --------------------------------------------------------------------------- writing
-def seal_plan(plan: Plan, key: bytes | None = None) -> Plan:
-    """A copy of ``plan`` carrying its ``plan_id`` and, with ``key``, its signature."""
+def seal_plan(plan: Plan, key: bytes | None = None,
+              scope: list[str] | None = None) -> Plan:
+    """A copy of ``plan`` carrying its ``plan_id`` and, with ``key``, its signature for
+    ``scope`` (``signed_for``; default: any environment)."""
     pid = plan_id(plan)
-    return plan.model_copy(update={"plan_id": pid,
-                                   "signature": signature_for(pid, key) if key else None})
+    scope = (scope or [ANY_ENVIRONMENT]) if key else None
+    return plan.model_copy(update={
+        "plan_id": pid, "signature": signature_for(pid, key, scope) if key else None,
+        "signed_for": scope})
 
 
-def seal_multiphase(mp: MultiPhasePlan, key: bytes | None = None) -> MultiPhasePlan:
+def seal_multiphase(mp: MultiPhasePlan, key: bytes | None = None,
+                    scope: list[str] | None = None) -> MultiPhasePlan:
     """A copy with every phase plan and rollback plan carrying its ``plan_id``, and the
     whole its ``plan_id`` and, with ``key``, its signature (which covers the phases)."""
     phases = []
@@ -292,5 +377,7 @@ def seal_multiphase(mp: MultiPhasePlan, key: bytes | None = None) -> MultiPhaseP
         }))
     sealed = mp.model_copy(update={"phases": phases})
     pid = multiphase_plan_id(sealed)
-    return sealed.model_copy(update={"plan_id": pid,
-                                     "signature": signature_for(pid, key) if key else None})
+    scope = (scope or [ANY_ENVIRONMENT]) if key else None
+    return sealed.model_copy(update={
+        "plan_id": pid, "signature": signature_for(pid, key, scope) if key else None,
+        "signed_for": scope})

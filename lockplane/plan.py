@@ -31,6 +31,10 @@ PLAN_ID_DESCRIPTION = ("SHA-256 (hex) of everything in the plan that executes or
 SIGNATURE_PATTERN = r"^hmac-sha256:[0-9a-f]{12}:[0-9a-f]{64}$"
 SIGNATURE_DESCRIPTION = ("hmac-sha256:KEYID:HEX, an HMAC-SHA256 of plan_id with "
                          "LOCKPLANE_PLAN_KEY (KEYID: a fingerprint of the key)")
+SIGNED_FOR_DESCRIPTION = ("the environments (lockplane.toml names) the signature lets the plan "
+                          "run in, or [\"*\"] for any; covered by the signature. Absent on a "
+                          "signed plan: signed before signatures named environments (apply "
+                          "refuses it until signed again)")
 
 
 class PlanModel(BaseModel):
@@ -169,6 +173,7 @@ class Plan(PlanModel):
     # With LOCKPLANE_PLAN_KEY: "hmac-sha256:KEYID:HEX", the HMAC of the plan_id.
     signature: str | None = Field(None, pattern=SIGNATURE_PATTERN,
                                   description=SIGNATURE_DESCRIPTION)
+    signed_for: list[str] | None = Field(None, description=SIGNED_FOR_DESCRIPTION)
     steps: list[Step] = Field(default_factory=list)
     # Short digests of what the plan changes in the target (divergence.py): an
     # apply that ends elsewhere than target_hash names what differs. Covered by plan_id.

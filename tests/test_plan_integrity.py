@@ -441,7 +441,7 @@ def test_prose_a_signed_plan_may_change_stays_prose(planned: tuple[str, dict[str
 
     _, data = planned
     monkeypatch.setenv(PLAN_KEY_ENV, KEY)
-    r = lockplane("sign", write(tmp_path / "plan.json", data), "-o",
+    r = lockplane("sign", "--any-environment", write(tmp_path / "plan.json", data), "-o",
                   str(tmp_path / "signed.json"))
     assert r.code == 0, r
     signed = json.loads((tmp_path / "signed.json").read_text())
@@ -552,7 +552,7 @@ def test_signed_plan_workflow(pg_dsn: str, tmp_path: Path) -> None:
              3, "plan.json", "not signed", unsigned["plan_id"][:16])
     # lockplane sign, after review: needs the key; signs exactly that content.
     one_line(cli("sign", "plan.json", key=None), 2, PLAN_KEY_ENV)
-    proc = cli("sign", "plan.json", "--output", "signed.json")
+    proc = cli("sign", "plan.json", "--any-environment", "--output", "signed.json")
     assert proc.returncode == 0, proc.stderr
     signed = json.loads((tmp_path / "signed.json").read_text())
     assert signed["plan_id"] == unsigned["plan_id"]
@@ -571,7 +571,7 @@ def test_signed_plan_workflow(pg_dsn: str, tmp_path: Path) -> None:
     edited = copy.deepcopy(unsigned)
     _sql(edited)
     write(tmp_path / "edited.json", edited)
-    one_line(cli("sign", "edited.json"), 3, "edited.json", "does not match")
+    one_line(cli("sign", "edited.json", "--any-environment"), 3, "edited.json", "does not match")
     # A malformed signature field is bad input.
     broken = {**signed, "signature": "sha1:abc"}
     write(tmp_path / "broken.json", broken)
@@ -689,7 +689,7 @@ def test_multiphase_signing(multiphase: tuple[str, dict[str, Any]], tmp_path: Pa
     refused(lockplane("apply-phase", "mp.json", "--next", "--target", dsn, "--auto-approve",
                       cwd=tmp_path), 3, "not signed")
     assert db_state(dsn) == before
-    r = lockplane("sign", "mp.json", "-o", "mp.signed.json", cwd=tmp_path)
+    r = lockplane("sign", "mp.json", "--any-environment", "-o", "mp.signed.json", cwd=tmp_path)
     assert r.code == 0, r
     signed = json.loads((tmp_path / "mp.signed.json").read_text())
     assert signed["plan_id"] == data["plan_id"] and signed["signature"]
@@ -723,6 +723,27 @@ def test_multiphase_flow_refuses_a_tampered_plan(
                                  approval_timeout_s=5, return_state=True)
     assert state.is_failed()
     with pytest.raises(SafetyRefusal, match="does not match"):
+        state.result()
+    assert db_state(dsn) == before
+
+
+def test_multiphase_flow_refuses_a_plan_signed_for_another_environment(
+        prefect_api: str, multiphase_refused: tuple[str, dict[str, Any]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow's target names its environment by its DatabaseTarget block's name; a raw
+    DSN names none: a plan signed for staging only is refused there, before it connects."""
+    from flows.multiphase_migration import multiphase_migration
+    from lockplane.integrity import seal_multiphase
+    from lockplane.multiphase.model import MultiPhasePlan
+
+    dsn, data = multiphase_refused
+    signed = seal_multiphase(MultiPhasePlan.model_validate(data), KEY.encode(), ["staging"])
+    monkeypatch.setenv(PLAN_KEY_ENV, KEY)
+    before = db_state(dsn)
+    state = multiphase_migration(plan=signed.to_json(), target=dsn, approval_timeout_s=5,
+                                 return_state=True)
+    assert state.is_failed()
+    with pytest.raises(SafetyRefusal, match="signed for environment staging only"):
         state.result()
     assert db_state(dsn) == before
 
@@ -879,3 +900,94 @@ def test_a_backfill_spec_on_a_step_inside_a_transaction_is_refused(
                   "--skip-shadow")
     refused(r, 2, "step 2", "runs outside a transaction")
     assert db_state(dsn) == before
+
+
+# ------------------------------------------------------------------ where a plan may run
+def test_a_signature_names_the_environments_a_plan_may_run_in(
+        pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan signed after review for staging ran on production as soon as the two
+    schemas were equal: the signature covered the plan_id only. It now also covers
+    signed_for (the environments it was signed for); apply refuses any other target, and
+    a plan meant for several environments is signed for each, or for any."""
+    from lockplane.integrity import signature_for
+
+    pg_exec(pg_dsn, CURRENT)
+    (tmp_path / "desired.sql").write_text(DESIRED)
+    (tmp_path / "lockplane.toml").write_text("[environments.staging]\n[environments.prod]\n")
+    monkeypatch.setenv("LOCKPLANE_STAGING_DATABASE_URL", pg_dsn)
+    monkeypatch.setenv("LOCKPLANE_PROD_DATABASE_URL", pg_dsn)  # (equal schemas: the case)
+    r = lockplane("plan", "--from", pg_dsn, "--to", "desired.sql", "-o", "plan.json", "-q",
+                  cwd=tmp_path)
+    assert r.code == 0, r
+    monkeypatch.setenv(PLAN_KEY_ENV, KEY)
+    # sign must be told where the plan may run.
+    refused(lockplane("sign", "plan.json", cwd=tmp_path), 2, "--environment")
+    refused(lockplane("sign", "plan.json", "-e", "prod east", cwd=tmp_path), 2, "environment")
+    r = lockplane("sign", "plan.json", "-e", "staging", "-o", "staging.json", cwd=tmp_path)
+    assert r.code == 0 and "for environment staging" in r.stderr, r
+    signed = json.loads((tmp_path / "staging.json").read_text())
+    assert signed["signed_for"] == ["staging"]
+    before = db_state(pg_dsn)
+    apply = ("--auto-approve", "--safety", "permissive", "--skip-shadow")
+    # Signed for staging: not for prod, nor for a URL, which names no environment.
+    refused(lockplane("apply", "staging.json", "--target-environment", "prod", *apply,
+                      cwd=tmp_path), 3, "signed for environment staging, not prod")
+    refused(lockplane("apply", "staging.json", "--target", pg_dsn, *apply, cwd=tmp_path), 3,
+            "staging only", "names no environment")
+    refused(lockplane("rollback", "staging.json", "--target-environment", "prod", *apply,
+                      cwd=tmp_path), 3, "not prod")
+    # The list is under the signature: widened by hand, the signature gives it away.
+    widened = {**signed, "signed_for": ["prod", "staging"]}
+    refused(lockplane("apply", write(tmp_path / "widened.json", widened),
+                      "--target-environment", "prod", *apply, cwd=tmp_path), 3,
+            "signature does not match")
+    refused(lockplane("apply", write(tmp_path / "bad.json", {**signed, "signed_for": "*"}),
+                      "--target-environment", "prod", *apply, cwd=tmp_path), 2, "signed_for")
+    # A signature made before signatures named environments verifies, and runs nowhere
+    # until signed again.
+    legacy = {k: v for k, v in signed.items() if k != "signed_for"}
+    legacy["signature"] = signature_for(signed["plan_id"], KEY.encode())
+    r = lockplane("validate", write(tmp_path / "legacy.json", legacy), cwd=tmp_path)
+    assert r.code == 0 and "signed" in r.stderr, r
+    refused(lockplane("apply", "legacy.json", "--target-environment", "staging", *apply,
+                      cwd=tmp_path), 3, "names no environment", "lockplane sign")
+    assert db_state(pg_dsn) == before and history_rows(pg_dsn) == 0
+    # The level is the target environment's: prod is strict unless the pipeline says
+    # otherwise, whatever the plan was made or signed under.
+    r = lockplane("sign", "legacy.json", "-e", "staging", "-e", "prod", "-o", "both.json",
+                  cwd=tmp_path)
+    assert r.code == 0, r
+    refused(lockplane("apply", "both.json", "--target-environment", "prod", "--auto-approve",
+                      "--skip-shadow", cwd=tmp_path), 3, "refused at safety level strict")
+    assert db_state(pg_dsn) == before
+    r = lockplane("apply", "both.json", "--target-environment", "prod", *apply, cwd=tmp_path)
+    assert r.code == 0, r
+    assert history_rows(pg_dsn) == 1
+    # plan --from-environment with the key set signs for that environment.
+    r = lockplane("plan", "--from-environment", "staging", "--to", "desired.sql", "-o",
+                  "again.json", "-q", cwd=tmp_path)
+    assert r.code == 0, r
+    assert json.loads((tmp_path / "again.json").read_text())["signed_for"] == ["staging"]
+
+
+def test_a_multiphase_plan_runs_where_it_was_signed_for(
+        multiphase: tuple[str, dict[str, Any]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dsn, _ = multiphase
+    (tmp_path / "lockplane.toml").write_text("[environments.staging]\n[environments.prod]\n")
+    monkeypatch.setenv("LOCKPLANE_PROD_DATABASE_URL", dsn)
+    monkeypatch.setenv(PLAN_KEY_ENV, KEY)
+    before = db_state(dsn)
+    r = lockplane("sign", "mp.json", "-e", "staging", "-o", "mp.signed.json", cwd=tmp_path)
+    assert r.code == 0, r
+    for where in (("--target-environment", "prod"), ("--target", dsn)):
+        refused(lockplane("apply-phase", "mp.signed.json", "--next", *where,
+                          "--auto-approve", "--skip-shadow", cwd=tmp_path), 3, "staging")
+        refused(lockplane("rollback-phase", "mp.signed.json", *where, "--auto-approve",
+                          cwd=tmp_path), 3, "staging")
+    assert db_state(dsn) == before
+    r = lockplane("sign", "mp.json", "-e", "prod", "-o", "mp.prod.json", cwd=tmp_path)
+    assert r.code == 0, r
+    r = lockplane("apply-phase", "mp.prod.json", "--next", "--target-environment", "prod",
+                  "--auto-approve", "--skip-shadow", cwd=tmp_path)
+    assert r.code == 0, r

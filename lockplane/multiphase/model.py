@@ -15,7 +15,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import BadInput
-from ..plan import PLAN_ID_DESCRIPTION, SIGNATURE_DESCRIPTION, SIGNATURE_PATTERN, OneLine, Plan
+from ..plan import (
+    PLAN_ID_DESCRIPTION,
+    SIGNATURE_DESCRIPTION,
+    SIGNATURE_PATTERN,
+    SIGNED_FOR_DESCRIPTION,
+    OneLine,
+    Plan,
+)
 
 
 class MPModel(BaseModel):
@@ -82,6 +89,7 @@ class MultiPhasePlan(MPModel):
     # With LOCKPLANE_PLAN_KEY: "hmac-sha256:KEYID:HEX", the HMAC of the plan_id.
     signature: str | None = Field(None, pattern=SIGNATURE_PATTERN,
                                   description=SIGNATURE_DESCRIPTION)
+    signed_for: list[str] | None = Field(None, description=SIGNED_FOR_DESCRIPTION)
 
     @property
     def id(self) -> str:
