@@ -247,6 +247,9 @@ def test_version_mismatch(seeded: str, store: str, tmp_path: Path, monkeypatch) 
 def test_corrupted_backup_is_refused(seeded: str, store: str, damage: str,
                                      pg_dsn_factory) -> None:
     m = create_backup(seeded, open_storage(store))
+    # It validated once (the last good backup); then its files rot.
+    assert validate_backup(open_storage(store), m.id, server_dsn=seeded).ok
+    assert read_status(open_storage(store), m.database).last_good_backup.id == m.id  # type: ignore[union-attr]
     data = max((f for f in m.files if f.path.endswith(".gz")), key=lambda f: f.size)
     path = Path(store) / m.id / "data" / data.path
     raw = bytearray(path.read_bytes())
@@ -268,7 +271,11 @@ def test_corrupted_backup_is_refused(seeded: str, store: str, damage: str,
     r = lockplane("backup", "restore", "--from", m.id, "--to", gone, "--storage", store)
     assert r.code == 3 and data.path in _one_line(r.stderr)
     assert not _db_exists(gone.rsplit("/", 1)[1])
-    assert not read_status(open_storage(store), m.database).last_validation.ok  # type: ignore[union-attr]
+    status = read_status(open_storage(store), m.database)
+    assert not status.last_validation.ok  # type: ignore[union-attr]
+    assert status.last_good_backup is None  # no longer good, and no older one was checked
+    r = lockplane("backup", "status", "--storage", store)
+    assert r.code == 0 and "last good none" in r.output and "FAILED" in r.output, r.output
 
 
 def test_manifest_mismatch_fails_validation(seeded: str, store: str) -> None:

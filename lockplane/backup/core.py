@@ -357,4 +357,9 @@ def _record_validation(storage: Storage, manifest: Manifest, ok: bool, rto: floa
     if ok and (status.last_good_backup is None
                or status.last_good_backup.created_at <= manifest.created_at):
         status.last_good_backup = BackupRef(id=manifest.id, created_at=manifest.created_at)
+    elif not ok and status.last_good_backup is not None \
+            and status.last_good_backup.id == manifest.id:
+        # It passed once, but its files have rotted since (or a check changed): it is not
+        # good any more, and which older one is was not checked.
+        status.last_good_backup = None
     write_status(storage, status)
