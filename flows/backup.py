@@ -19,7 +19,7 @@ from prefect.utilities.annotations import quote
 from blocks.backup_storage import BackupStorage
 from blocks.database_target import DatabaseTarget
 from flows.targets import no_passwords, resolve_target
-from lockplane.backup import BackupCorrupt, Manifest, ValidationReport
+from lockplane.backup import Manifest, ValidationReport
 from lockplane.dsn import redact
 from lockplane.errors import LockplaneError
 from tasks.backup_tasks import (
@@ -51,17 +51,33 @@ def validation_markdown(r: ValidationReport, m_id: str) -> str:
             f"| check | result | detail |\n|---|---|---|\n{checks}\n\n{notes}")
 
 
+def _reason(exc: BaseException) -> str:
+    """One line for Slack (notify_task redacts passwords)."""
+    if isinstance(exc, LockplaneError):
+        return exc.message
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _label(target: str | DatabaseTarget) -> str:
+    return redact(target) if isinstance(target, str) else target.display_dsn
+
+
 @no_passwords
 @flow(name="backup-create", description=__doc__)
 def backup_create(target: str | DatabaseTarget, storage: str | BackupStorage,
                   jobs: int = 2, notify: str | None = None) -> dict[str, Any]:
     """Back up ``target`` into ``storage`` (a BackupStorage block name, or a path)."""
-    db = resolve_target(target)
-    store = resolve_storage(storage)
+    label = _label(target)
+    # Any failure is news, however it fails: the target or the storage unreachable, the
+    # client tools missing, pg_dump failing.
     try:
+        db = resolve_target(target)
+        label = db.label
+        store = resolve_storage(storage)
         m = create_backup_task(db.dsn, store, jobs)
-    except LockplaneError as exc:
-        notify_task(notify, f"backup of {db.label} failed: {exc.message}")
+    except Exception as exc:
+        notify_task(notify, f"backup of {label} failed: {_reason(exc)}")
         raise
     create_markdown_artifact(manifest_markdown(m, store.url), key=f"backup-{db.slug}",
                              description=f"Backup of {db.label}")
@@ -80,23 +96,25 @@ def backup_validate(target: str | DatabaseTarget, storage: str | BackupStorage,
     """Restore ``backup_id`` (default: the target's newest backup) into a temporary
     database on the target's shadow server and check it; fail (and notify) if not sound."""
     logger = get_run_logger()
-    db = resolve_target(target)
-    store = resolve_storage(storage)
-    chosen = backup_id or latest_backup_task(store, redact(db.dsn))
-    if not chosen:
-        message = f"no backup of {db.label} in {store.url} to validate"
-        notify_task(notify, message)
-        raise LockplaneError(message)
-    desired = None
-    if desired_schema:
-        desired = load_schema_task(desired_schema, dialect=db.dialect,
-                                   server_dsn=db.scratch_server,
-                                   allowed_extensions=db.allowed_extensions)
+    label = _label(target)
+    # Any failure is news: a corrupt backup, none to validate, the storage or the server
+    # for the temporary copy unreachable, the desired schema not loading.
     try:
+        db = resolve_target(target)
+        label = db.label
+        store = resolve_storage(storage)
+        chosen = backup_id or latest_backup_task(store, redact(db.dsn))
+        if not chosen:
+            raise LockplaneError(f"no backup of {db.label} in {store.url} to validate")
+        desired = None
+        if desired_schema:
+            desired = load_schema_task(desired_schema, dialect=db.dialect,
+                                       server_dsn=db.scratch_server,
+                                       allowed_extensions=db.allowed_extensions)
         report = validate_backup_task(store, chosen, db.shadow_dsn or db.dsn, jobs,
                                       quote(desired), db.dsn)
-    except BackupCorrupt as exc:
-        notify_task(notify, f"backup validation of {db.label} failed: {exc.message}")
+    except Exception as exc:
+        notify_task(notify, f"backup validation of {label} failed: {_reason(exc)}")
         raise
     create_markdown_artifact(validation_markdown(report, chosen),
                              key=f"backup-validation-{db.slug}",

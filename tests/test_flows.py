@@ -353,6 +353,63 @@ def test_drift_check_notifies(prefect_api: str, fake_slack: str, sqlite_dsn: str
     assert "Drift found" in msg["text"] and "is missing table t " in msg["text"]
 
 
+def test_backup_flows_artifacts_and_slack_on_every_failure(prefect_api: str, fake_slack: str,
+                                                           pg_dsn: str, tmp_path: Path) -> None:
+    """backup-create and backup-validate publish their figures (counts, checksums, RTO)
+    and post to Slack however they fail: a corrupt backup, but also an unreachable
+    target, an unreachable server for the temporary copy, none to validate; never a
+    password."""
+    from blocks.backup_storage import BackupStorage
+    from flows.backup import backup_create, backup_validate
+    from lockplane.backup import open_storage, read_status
+    from lockplane.dsn import redact
+
+    pg_exec(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+                    "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 321) g")
+    slack = f"slack-{secrets.token_hex(4)}"
+    SlackNotifier(bot_token="xoxb-test", channel="#db", base_url=fake_slack).save(slack)
+    store = str(tmp_path / "backups")
+    name = f"bk-{secrets.token_hex(4)}"
+    BackupStorage(url=store).save(name)
+    target = f"t-{secrets.token_hex(4)}"
+    DatabaseTarget(dialect="postgres", dsn=_with_password(pg_dsn)).save(target)
+
+    state = backup_create(target=target, storage=name, notify=slack, return_state=True)
+    assert state.is_completed(), state.message
+    made = state.result()
+    md = "\n".join(_artifacts(_flow_run_id(state)).values())
+    assert "321" in md and "public.t" in md.replace("\\", "") and "checksum" in md, md
+    state = backup_validate(target=target, storage=name, notify=slack, return_state=True)
+    assert state.is_completed(), state.message
+    md = "\n".join(_artifacts(_flow_run_id(state)).values())
+    assert "Measured RTO" in md and "passed" in md, md
+    assert not _FakeSlack.received  # nothing to say when all is well
+
+    # A fresh process reads the same state from the storage (it survives restarts).
+    assert read_status(open_storage(store), redact(_with_password(pg_dsn))).last_good_backup.id \
+        == made["backup_id"]  # type: ignore[union-attr]
+
+    down = f"down-{secrets.token_hex(4)}"
+    DatabaseTarget(dialect="postgres",
+                   dsn=_with_password(pg_dsn).replace(":5432/", ":1/", 1)).save(down)
+    empty = f"bk-{secrets.token_hex(4)}"
+    BackupStorage(url=str(tmp_path / "empty")).save(empty)
+    failing = [
+        (backup_create, dict(target=down, storage=name), "backup of"),
+        (backup_validate, dict(target=down, storage=name, backup_id=made["backup_id"]),
+         "backup validation of"),
+        (backup_validate, dict(target=target, storage=empty), "no backup of"),
+    ]
+    for run, params, said in failing:
+        _FakeSlack.received = []
+        state = run(**params, notify=slack, return_state=True)
+        assert state.is_failed(), (params, state)
+        (msg,) = _FakeSlack.received
+        assert said in msg["text"] and "failed" in msg["text"], msg["text"]
+        assert PASSWORD not in msg["text"] and "Traceback" not in msg["text"]
+        assert len(msg["text"].splitlines()) == 1, msg["text"]
+
+
 # ---------------------------------------------------------------------------- deployments
 def test_prefect_yaml_matches_served_deployments() -> None:
     spec = yaml.safe_load((Path(__file__).parent.parent / "prefect.yaml").read_text())
