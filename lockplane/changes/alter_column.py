@@ -134,6 +134,13 @@ def base_type(schema: Schema, type_text: str) -> str:
     return type_text + "[]" * dims
 
 
+def compare_type(schema: Schema, type_text: str) -> str | None:
+    """The type values of ``type_text`` are compared as (Dialect.distinct_sql): a domain's
+    base type (None: the type itself)."""
+    base = base_type(schema, type_text)
+    return None if base == type_text else base
+
+
 def note_cast_types(changes: list[Change], before: Schema, after: Schema,
                     d: Dialect) -> None:
     """Each type change to or from a domain casts as its base type does (cast_sql)."""

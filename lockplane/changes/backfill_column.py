@@ -44,6 +44,9 @@ class BackfillColumn(Change):
     # The column is made NOT NULL after it (a declared fill): the backfill engine's
     # read-only check refuses an expression that gives a row NULL, before any write.
     fills_not_null: bool = False
+    # The type the column's values are compared as (alter_column.compare_type: a domain's
+    # base type), for the rows it skips, which already hold their value.
+    compare_as: str | None = None
 
     def describe(self) -> str:
         return (f"Backfill {qualified(self.table.schema_, self.table.name)}.{self.column} "
@@ -55,7 +58,7 @@ class BackfillColumn(Change):
             return self.where
         if self.only_null:
             return f"{col} IS NULL"
-        return d.distinct_sql(col, f"({self.expression})")
+        return d.distinct_sql(col, f"({self.expression})", self.compare_as)
 
     def _sql(self, d: Dialect) -> list[str]:
         col = d.quote(self.column)
@@ -91,7 +94,8 @@ class BackfillColumn(Change):
     def inverse(self) -> list[Change]:
         if self.undo_expression is None:
             return []  # the column is dropped by the inverse of the step that added it
-        return [BackfillColumn(self.table, self.column, self.undo_expression)]
+        return [BackfillColumn(self.table, self.column, self.undo_expression,
+                               compare_as=self.compare_as)]
 
     def lock(self, d: Dialect) -> Lock:
         # Row locks only, batch by batch: reads go on, writes to other rows go on.

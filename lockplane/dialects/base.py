@@ -243,8 +243,10 @@ class Dialect(ABC):
 
         return ACCESS_EXCLUSIVE
 
-    def distinct_sql(self, left: str, right: str) -> str:
-        """``left IS DISTINCT FROM right``: NULL-safe inequality."""
+    def distinct_sql(self, left: str, right: str, as_type: str | None = None) -> str:
+        """``left IS DISTINCT FROM right``: NULL-safe inequality. ``as_type``: the type to
+        compare both as, where theirs has no equality of its own (a domain's base type:
+        see compare_type); a dialect without such types ignores it."""
         return f"{left} IS DISTINCT FROM {right}"
 
     def type_change_narrows(self, old: str, new: str) -> bool | None:

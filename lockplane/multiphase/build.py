@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..changes.add_column import AddColumn
-from ..changes.alter_column import AlterColumn
+from ..changes.alter_column import AlterColumn, compare_type
 from ..changes.backfill_column import BackfillColumn
 from ..changes.base import Change
 from ..dialects import get_dialect
@@ -69,7 +69,7 @@ def remaining(after: Schema, keep: Callable[[Change], bool] | None = None) -> Ch
     return source
 
 
-def _undo(forward: list[Change], fill: dict[str, str]) -> list[Change]:
+def _undo(forward: list[Change], fill: dict[str, str], state: Schema) -> list[Change]:
     """Inverses in reverse order; re-added columns named in ``fill`` are refilled.
 
     A refilled column comes back nullable; it is filled last, once everything else
@@ -84,7 +84,8 @@ def _undo(forward: list[Change], fill: dict[str, str]) -> list[Change]:
             if isinstance(inv, AddColumn) and col is not None and col.name in fill:
                 loose = col.model_copy(update={"nullable": True, "default": None})
                 out.append(AddColumn(inv.table, loose))
-                refill.append(BackfillColumn(inv.table, col.name, fill[col.name]))
+                refill.append(BackfillColumn(inv.table, col.name, fill[col.name],
+                                             compare_as=compare_type(state, col.type)))
                 if loose != col:
                     refill.append(AlterColumn(inv.table, loose, col))
             else:
@@ -92,7 +93,9 @@ def _undo(forward: list[Change], fill: dict[str, str]) -> list[Change]:
                 # A SQLite rebuild that brings a column back brings it back empty.
                 b, a = getattr(inv, "before", None), getattr(inv, "after", None)
                 if isinstance(b, Table) and isinstance(a, Table):
-                    refill += [BackfillColumn(a, name, expr) for name, expr in fill.items()
+                    refill += [BackfillColumn(a, name, expr, compare_as=compare_type(
+                                   state, getattr(a.column(name), "type", "")))
+                               for name, expr in fill.items()
                                if a.column(name) is not None and b.column(name) is None]
     return out + refill
 
@@ -146,7 +149,7 @@ def build_multiphase(before: Schema, after: Schema, specs: list[PhaseSpec], *, o
             # its rollback stays the plain inverse of the phase's changes.
             forward = lock_safe_changes(ordered, state, after, d) \
                 if d.has_lock_safe_forms else ordered
-            undo = _undo(ordered, spec.rollback_fill)
+            undo = _undo(ordered, spec.rollback_fill, state)
             # Forward and rollback SQL alike from the dialect's decisions, tried on the
             # server in the order they run (MySQL: each ALTER's ALGORITHM and LOCK).
             with d.decide_locks([*forward, *undo], state, server_dsn):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from ..changes.add_column import AddColumn
+from ..changes.alter_column import compare_type
 from ..changes.backfill_column import BackfillColumn
 from ..changes.base import Change
 from ..changes.create_view import CreateView
@@ -88,7 +89,9 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
         relaxed_col.nullable = True
         relaxed.columns.append(shadow)
         expand = [RebuildTable(table, relaxed)]
-    expand += [*sync_changes(SyncPair(table, old, new), d), BackfillColumn(table, new, qo)]
+    same = compare_type(before, col.type)  # (both columns' type)
+    expand += [*sync_changes(SyncPair(table, old, new, old_as=same, new_as=same), d),
+               BackfillColumn(table, new, qo, compare_as=same)]
 
     return [
         PhaseSpec(
@@ -104,7 +107,7 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
             ],
             verification=[Verification(
                 description=f"every row has {new} equal to {old}",
-                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qn, qo)} LIMIT 1")],
+                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qn, qo, same)} LIMIT 1")],
             rollback_description=f"Drop the sync trigger and {new}",
             rollback_note=f"values written only to {new} are kept in {old} by the trigger, "
                           "so nothing is lost",
@@ -120,7 +123,7 @@ def rename_column(before: Schema, after: Schema, table: Table, old: str, new: st
             ],
             verification=[Verification(
                 description=f"{new} is still in sync with {old}",
-                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qn, qo)} LIMIT 1")],
+                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qn, qo, same)} LIMIT 1")],
             rollback_description=f"Drop the constraints and indexes added on {new}",
         ),
         PhaseSpec(
@@ -308,6 +311,7 @@ def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dia
                 RenameColumn(renamed, tmp, column)]
 
     conv = to_new.format(qc)
+    new_as = compare_type(after, new_col.type)
     return [
         PhaseSpec(
             name="expand",
@@ -315,12 +319,13 @@ def change_type(before: Schema, after: Schema, table: Table, column: str, d: Dia
                         f"({old_col.type}) in both directions, backfill it in batches, "
                         f"and build its indexes (concurrently, under temporary names)",
             changes=[AddColumn(table, shadow),
-                     *sync_changes(SyncPair(table, column, tmp, to_new, to_old), d),
-                     BackfillColumn(table, tmp, conv),
+                     *sync_changes(SyncPair(table, column, tmp, to_new, to_old,
+                                            compare_type(before, old_col.type), new_as), d),
+                     BackfillColumn(table, tmp, conv, compare_as=new_as),
                      *_prebuilt(table, new_table, column, tmp, d)],
             verification=[Verification(
                 description=f"every row has {tmp} = {conv}",
-                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qt, conv)} LIMIT 1")],
+                sql=f"SELECT 1 FROM {t} WHERE {d.distinct_sql(qt, conv, new_as)} LIMIT 1")],
             rollback_description=f"Drop the sync trigger and {tmp}",
         ),
         PhaseSpec(

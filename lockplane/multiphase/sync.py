@@ -30,6 +30,9 @@ class SyncPair:
     new: str
     to_new: str = "{}"
     to_old: str = "{}"
+    # The types each column's values are compared as (alter_column.compare_type)
+    old_as: str | None = None
+    new_as: str | None = None
 
     @property
     def base_name(self) -> str:
@@ -65,9 +68,9 @@ def _postgres(p: SyncPair, d: Dialect) -> list[Change]:
         f"    IF NEW.{new} IS NULL THEN NEW.{new} := {to_new};\n"
         f"    ELSE NEW.{old} := {to_old};\n"
         "    END IF;\n"
-        f"  ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN\n"
+        f"  ELSIF {d.distinct_sql(f'NEW.{new}', f'OLD.{new}', p.new_as)} THEN\n"
         f"    NEW.{old} := {to_old};\n"
-        f"  ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} THEN\n"
+        f"  ELSIF {d.distinct_sql(f'NEW.{old}', f'OLD.{old}', p.old_as)} THEN\n"
         f"    NEW.{new} := {to_new};\n"
         "  END IF;\n"
         "  RETURN NEW;\n"

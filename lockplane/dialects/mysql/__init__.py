@@ -91,7 +91,7 @@ class MySQLDialect(Dialect):
     # changes (keeping_update), for its undo to put back (changes/unfill_column.py).
     records_filled_rows = True
 
-    def distinct_sql(self, left: str, right: str) -> str:
+    def distinct_sql(self, left: str, right: str, as_type: str | None = None) -> str:
         return f"NOT ({left} <=> {right})"
 
     def row_lock_wait(self, lock_timeout_ms: int) -> str:

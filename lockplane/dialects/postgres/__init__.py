@@ -109,6 +109,13 @@ class PostgresDialect(Dialect):
     renames_table_behind_view = True  # simple views take writes
     export_tools = ("pgroll",)
 
+    def distinct_sql(self, left: str, right: str, as_type: str | None = None) -> str:
+        # A domain over an enum has no = ("operator does not exist: dm = dm"): the
+        # server finds anyenum's only for the enum itself, so both sides are cast to it.
+        if as_type is not None:
+            left, right = f"CAST({left} AS {as_type})", f"CAST({right} AS {as_type})"
+        return f"{left} IS DISTINCT FROM {right}"
+
     def thawed(self, printed: str, head: str = "SELECT ") -> str:
         from .frozen import thawed
 

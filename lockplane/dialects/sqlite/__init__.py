@@ -52,7 +52,7 @@ class SQLiteDialect(Dialect):
 
         return SQLITE_WRITE  # one writer: DDL takes the database's write lock
 
-    def distinct_sql(self, left: str, right: str) -> str:
+    def distinct_sql(self, left: str, right: str, as_type: str | None = None) -> str:
         return f"{left} IS NOT {right}"
 
     def default_expression(self, expr: str) -> str:
