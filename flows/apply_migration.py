@@ -82,7 +82,8 @@ def apply_migration(
 
     check_safety_task(plan, level, acknowledge)
     warnings = validate_on_shadow_task(plan, quote(live), db.dsn, shadow_dsn=db.shadow_dsn,
-                                       lock_timeout_ms=db.lock_timeout_ms)
+                                       lock_timeout_ms=db.lock_timeout_ms,
+                                       acknowledge=acknowledge)
 
     if not auto_approve:
         notify_task(notify, f"Migration of {db.label} ({len(plan.steps)} step(s), worst "

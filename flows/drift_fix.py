@@ -99,7 +99,7 @@ def drift_fix(
         check_safety_task(plan, level, acknowledge)
         live = load_schema_task(target.database_url, dialect=target.dialect)
         validate_on_shadow_task(plan, quote(live), target.database_url,
-                                shadow_dsn=env.shadow_database_url)
+                                shadow_dsn=env.shadow_database_url, acknowledge=acknowledge)
     notify_task(notify, f"Drift fix of {environment} ({len(proposal.adopted)} adopted, "
                         f"{len(proposal.reverted)} reverted, {len(plan.steps)} step(s)) is "
                         "waiting for approval.")

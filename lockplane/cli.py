@@ -494,11 +494,13 @@ def apply(
                         plan_file=plan_file)
     opts.orphan_wait_s = _orphan_wait(orphan_wait)
     confirm = None if auto_approve else (lambda p: _confirm(p, dsn))
+    first = None
     if env is not None and env.backup_before != "never":
         from .cli_backup import backup_first  # lockplane.toml: backup_before
 
-        confirm = backup_first(env, dsn, the_plan, confirm)
-    result = apply_plan(the_plan, dsn, opts, report=_report, confirm=confirm)
+        first = backup_first(env, dsn, the_plan)
+    result = apply_plan(the_plan, dsn, opts, report=_report, confirm=confirm,
+                        before_first_step=first)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}")
     if result.status == "already_applied":

@@ -278,20 +278,18 @@ _register_base()
 
 
 # ---------------------------------------------------------------------------- apply hook
-def backup_first(env: Environment, dsn: str, plan: Any,
-                 confirm: Callable[[Any], bool] | None) -> Callable[[Any], bool] | None:
-    """``apply``'s confirmation, followed by a backup when the environment asks for one
-    (backup_before = "always", or "dangerous" and the plan has a dangerous step). The
-    backup runs after the plan is checked against the target and validated on a shadow,
-    and after the operator confirms: nothing is backed up for a plan that will not run."""
+def backup_first(env: Environment, dsn: str, plan: Any) -> Callable[[Any], None] | None:
+    """What ``apply`` runs before its first step when the environment asks for a backup
+    (backup_before = "always", or "dangerous" and the plan has a dangerous step): the
+    backup. It runs after the plan is checked against the target, confirmed by the
+    operator and validated on a shadow: nothing is backed up for a plan that will not
+    run. None when no backup is asked for."""
     policy = env.backup_before
     dangerous = any(getattr(s, "safety", "") == "dangerous" for s in plan.steps)
     if policy == "never" or (policy == "dangerous" and not dangerous):
-        return confirm
+        return None
 
-    def confirmed_then_backup(p: Any) -> bool:
-        if confirm is not None and not confirm(p):
-            return False
+    def backup(p: Any) -> None:
         from .backup import create_backup
         from .integrity import plan_id
 
@@ -301,9 +299,8 @@ def backup_first(env: Environment, dsn: str, plan: Any,
                           reason=f"before apply of plan {plan_id(p)}", report=_report)
         err.print(f"Backup {m.id} taken ({_size(m.size_bytes)}, {m.duration_s:.1f} s); "
                   f"restore with: lockplane backup restore --from {m.id} --to DSN")
-        return True
 
-    return confirmed_then_backup
+    return backup
 
 
 # compare / extract / merge (lockplane/cli_backup_rows.py) register on backup_app.

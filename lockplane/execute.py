@@ -683,9 +683,17 @@ def build_shadow(shadow: Database, live: Schema, source_hash: str) -> bool:
 
 
 def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOptions,
-                       report: Reporter | None = None) -> list[str]:
-    """Run the plan on a scratch copy of the target's schema; return warnings."""
+                       report: Reporter | None = None, *, judged: bool = False) -> list[str]:
+    """Run the plan on a scratch copy of the target's schema; return warnings.
+
+    The copy runs every step with the target's credentials (on the target's own server
+    unless ``opts.shadow_dsn`` says otherwise), rows of a sample included: what apply
+    refuses to run (check_privileged_calls) is refused here first, unless the caller
+    ``judged`` the plan on the target already (apply_plan)."""
     d = get_dialect(plan.dialect or live.dialect)
+    if not judged:
+        with d.connect(target_dsn) as target:
+            check_privileged_calls(target, plan, opts)
     server = opts.shadow_dsn or (target_dsn if d.scratch_needs_server else None)
     warnings: list[str] = []
     with d.scratch(server) as shadow:
@@ -721,8 +729,12 @@ def validate_on_shadow(plan: Plan, live: Schema, target_dsn: str, opts: ApplyOpt
 
 def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                report: Reporter | None = None,
-               confirm: Callable[[Plan], bool] | None = None) -> ApplyResult:
-    """Apply ``plan`` to the database at ``target_dsn``. See the module docstring."""
+               confirm: Callable[[Plan], bool] | None = None,
+               before_first_step: Callable[[Plan], None] | None = None) -> ApplyResult:
+    """Apply ``plan`` to the database at ``target_dsn``. See the module docstring.
+
+    ``confirm`` is asked before anything of the plan runs anywhere (the shadow included);
+    ``before_first_step`` (a backup) runs once the shadow has passed."""
     opts = opts or ApplyOptions()
     # First of all: a plan edited since it was written (or unsigned, with a key) is
     # refused before anything connects, and before its own safety classes are believed.
@@ -818,11 +830,17 @@ def apply_plan(plan: Plan, target_dsn: str, opts: ApplyOptions | None = None,
                     history.progress(migration_id, resume_from, live_hash)
             if not plan.steps:
                 return ApplyResult("empty", None, 0, live_hash, schema_after=live)
-            warnings: list[str] = []
-            if not opts.skip_shadow and resume_from == 0:
-                warnings += validate_on_shadow(plan, live, target_dsn, opts, report)
+            # Confirmed before the shadow: the shadow runs the plan's SQL with these
+            # credentials, on the target's own server unless told otherwise, so an edited
+            # plan file would have run there before the operator saw it.
             if confirm is not None and not confirm(plan):
                 raise SafetyRefusal("apply cancelled: not confirmed")
+            warnings: list[str] = []
+            if not opts.skip_shadow and resume_from == 0:
+                warnings += validate_on_shadow(plan, live, target_dsn, opts, report,
+                                               judged=True)
+            if before_first_step is not None:
+                before_first_step(plan)
             continuing = carried is not None  # an earlier run of this plan stopped
             if migration_id is None:
                 # An interrupted run is carried on under a new record (the old one stays,

@@ -72,9 +72,12 @@ def check_safety_task(plan: Plan, safety: str, acknowledge: list[str] | None = N
 @task(name="validate-on-shadow", cache_policy=NO_CACHE)
 def validate_on_shadow_task(plan: Plan, live: Schema, target_dsn: str,
                             shadow_dsn: str | None = None,
-                            lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> list[str]:
-    """Run the plan on a scratch copy of the target's schema; return warnings."""
-    opts = ApplyOptions(shadow_dsn=shadow_dsn, lock_timeout_ms=lock_timeout_ms)
+                            lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+                            acknowledge: list[str] | None = None) -> list[str]:
+    """Run the plan on a scratch copy of the target's schema (after the check apply makes
+    of the functions its steps evaluate; ``acknowledge`` as apply's); return warnings."""
+    opts = ApplyOptions(shadow_dsn=shadow_dsn, lock_timeout_ms=lock_timeout_ms,
+                        acknowledged=parse_acknowledgements(acknowledge, allow_numbers=False))
     return validate_on_shadow(plan, live, target_dsn, opts, report=_report)
 
 
