@@ -144,6 +144,51 @@ def test_rewrite_facts_match_postgres(pg_dsn: str, change: str, rewrites: bool) 
     assert (_relfilenode(pg_dsn, "t") != node) is rewrites
 
 
+# To and from a domain, the server converts as between the base types, and rewrites
+# where the new type is a domain with a CHECK or NOT NULL (each row is coerced to it
+# as the table is rewritten) or an array of domains (converted element by element).
+RETYPE_DOMAINS = """CREATE DOMAIN dplain AS int; CREATE DOMAIN dpos AS int CHECK (VALUE > 0);
+CREATE DOMAIN dnn AS int NOT NULL; CREATE DOMAIN dpos2 AS dpos;
+CREATE DOMAIN dvc AS varchar(200); CREATE DOMAIN dtext AS text CHECK (VALUE <> '');
+"""
+
+
+@pytest.mark.parametrize("change, rewrites", [
+    ("v int -> dplain", False),
+    ("v dplain -> int", False),
+    ("v int -> dpos", True),
+    ("v dpos -> int", False),
+    ("v dplain -> dpos", True),
+    ("v int -> dnn", True),
+    ("v int -> dpos2", True),
+    ("v dpos2 -> dplain", False),
+    ("v varchar(20) -> dvc", False),
+    ("v dvc -> text", False),
+    ("v varchar(20) -> dtext", True),
+    ("v int -> bigint", True),
+    ("v int[] -> dplain[]", True),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_domain_retype_facts_match_postgres(pg_dsn_factory, change: str,
+                                            rewrites: bool) -> None:
+    col, types = change.split(" ", 1)
+    old, new = types.split(" -> ")
+    pg_dsn, desired = pg_dsn_factory(), pg_dsn_factory()  # (on the server under test)
+    before = RETYPE_DOMAINS + f"CREATE TABLE t (id int PRIMARY KEY, {col} {old});"
+    value = "'{1}'" if old.endswith("]") else "1"
+    pg_exec(pg_dsn, before + f"INSERT INTO t SELECT g, {value} FROM generate_series(1, 100) g;")
+    pg_exec(desired, before.replace(f"{col} {old}", f"{col} {new}"))
+    with get_dialect("postgres").connect(pg_dsn) as db:
+        start = db.introspect()
+    with get_dialect("postgres").connect(desired) as db:
+        plan = build_plan(start, db.introspect())
+    (step,) = plan.steps
+    assert step.lock is not None and step.lock.rewrites_table is rewrites
+    assert ("type-change-rewrite" in {f.rule for f in step.findings}) is rewrites
+    node = _relfilenode(pg_dsn, "t")
+    apply_plan(plan, pg_dsn, ApplyOptions(safety="permissive", skip_shadow=True))
+    assert (_relfilenode(pg_dsn, "t") != node) is rewrites
+
+
 # ------------------------------------------------------------ lock-safe plans apply
 def test_volatile_default_is_backfilled_in_batches(pg_dsn: str) -> None:
     pg_exec(pg_dsn, BASE + "INSERT INTO accounts (id, nick) SELECT g, 'n' FROM "

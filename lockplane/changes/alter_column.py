@@ -151,6 +151,25 @@ def note_cast_types(changes: list[Change], before: Schema, after: Schema,
             bases = (base_type(before, c.before.type), base_type(after, c.after.type))
             if bases != (c.before.type, c.after.type):
                 c.cast_types = bases
+                c.domain_constrained = (domain_constrained(before, c.before.type),
+                                        domain_constrained(after, c.after.type))
+
+
+def domain_constrained(schema: Schema, type_text: str) -> bool:
+    """Whether ``type_text`` is a domain of ``schema`` with a CHECK or NOT NULL of its
+    own or of a domain it is over."""
+    from .pg_common import type_ref
+
+    domains = {(t.schema_ or "public", t.name): t for t in schema.domains}
+    for _ in range(len(domains)):
+        ref = type_ref(type_text)
+        dom = domains.get(ref[:2]) if ref is not None else None
+        if dom is None:
+            return False
+        if dom.checks or not dom.nullable:
+            return True
+        type_text = dom.base_type
+    return False
 
 
 def mentions_column(text: str | None, name: str) -> bool:
@@ -434,6 +453,9 @@ class AlterColumn(Change):
     # (before, after) types as their casts are: a domain as its base type (set by
     # note_cast_types when either is a domain).
     cast_types: tuple[str, str] | None = field(default=None, kw_only=True)
+    # (before, after) types: a domain with constraints (note_cast_types): see
+    # retype_rewrites.
+    domain_constrained: tuple[bool, bool] = field(default=(False, False), kw_only=True)
 
     def describe(self) -> str:
         what = ", ".join(self.aspects()) or "definition"
@@ -694,7 +716,8 @@ class AlterColumn(Change):
                                 checks_added=self.checks_added,
                                 indexes_dropped=self.indexes_dropped,
                                 indexes_added=self.indexes_added,
-                                cast_types=self.cast_types),
+                                cast_types=self.cast_types,
+                                domain_constrained=self.domain_constrained),
                     *not_null_via_check(self.table, replace(
                         self, before=typed, checks_dropped=[], checks_added=[],
                         indexes_dropped=[], indexes_added=[]), ctx)]
@@ -724,7 +747,8 @@ class AlterColumn(Change):
                             indexes_added=[i for c in reversed(self.indexes_dropped)
                                            for i in c.inverse()],
                             cast_types=self.cast_types and (self.cast_types[1],
-                                                            self.cast_types[0])),
+                                                            self.cast_types[0]),
+                            domain_constrained=self.domain_constrained[::-1]),
                 *self.undo_readds]
 
     def rollback_note(self) -> str | None:
@@ -741,9 +765,22 @@ class AlterColumn(Change):
                 "table": self.table.name, "column": self.after.name,
                 "type_from": self.after.type, "type_to": self.before.type}
 
+    def retype_rewrites(self) -> bool:
+        """Whether PostgreSQL rewrites the table for the type change, as the server
+        decides it (tablecmds.c, ATColumnChangeRequiresRewrite): to or from a domain, as
+        its base types' conversion, plus a rewrite where the new domain has a CHECK or
+        NOT NULL (every row is coerced to it, checked while the table is rewritten);
+        an array of domains is converted element by element, a rewrite."""
+        b, a = self.before.type, self.after.type
+        if b == a:
+            return False
+        if self.cast_types is None or b.endswith("]") or a.endswith("]"):
+            return type_change_rewrites(b, a)
+        return type_change_rewrites(*self.cast_types) or self.domain_constrained[1]
+
     def lock_postgres(self, d: Dialect) -> Lock:
         b, a = self.before, self.after
-        rewrite = (type_change_rewrites(b.type, a.type) or b.collation != a.collation
+        rewrite = (self.retype_rewrites() or b.collation != a.collation
                    or (generation(b) != generation(a) and computed_on_write(a))
                    or virtual_to_plain(b, a)
                    or (a.identity is not None and b.identity is None))
@@ -783,7 +820,7 @@ class AlterColumn(Change):
         """PostgreSQL's costs: rewrites, scans, re-checks, regenerated columns."""
         b, a = self.before, self.after
         if b.type != a.type:
-            if type_change_rewrites(b.type, a.type):
+            if self.retype_rewrites():
                 found.append(Finding("type-change-rewrite", (
                     f"Changing {name} from {b.type} to {a.type} rewrites the table under an "
                     "ACCESS EXCLUSIVE lock, and code reading the old type may break.")))
@@ -843,7 +880,7 @@ class AlterColumn(Change):
             if self.not_null_check:
                 notes.append(f"SET NOT NULL on {name} uses the validated check "
                              f"{self.not_null_check}: no scan, a brief lock.")
-            elif not type_change_rewrites(b.type, a.type):
+            elif not self.retype_rewrites():
                 found.append(Finding("set-not-null", (
                     f"SET NOT NULL on {name} scans the table under ACCESS EXCLUSIVE and "
                     "fails if any row is NULL.")))
