@@ -29,6 +29,21 @@ def read_text(path: str | Path, what: str = "file") -> str:
     return decode(data, str(path))
 
 
+def no_link_out(path: Path, root: Path, shown: str) -> Path:
+    """``path``, refused (exit 2) if it is reached through a symbolic link that leads
+    out of ``root`` (a directory): a link in a pull request (``schema/x.sql`` ->
+    ``~/.pgpass``, or a schema file replaced by one) would have Lockplane read a file
+    that is not a schema, and a syntax error quotes its first word. Neither the link's
+    target nor anything of its content is shown."""
+    import os
+
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise BadInput(f"{shown}: a symbolic link to a file outside {root}: refused (schema "
+                       "files are read from their own directory only)")
+    return path
+
+
 def decode(data: bytes, where: str) -> str:
     """``data`` as UTF-8 text; the first undecodable byte named by line and offset. A NUL
     byte is refused too: no SQL, JSON, TOML or dotenv text holds one, and C libraries

@@ -104,11 +104,15 @@ def lint_sql(text: str, filename: str = "<sql>", exclude: Iterable[str] = (),
 
 def sql_files(paths: Iterable[str]) -> list[Path]:
     """The files to lint: each path, or the ``*.sql`` files of a directory in name order."""
+    from .inputs import no_link_out
+
     out: list[Path] = []
     for p in paths:
         path = Path(p)
+        if path.is_symlink():  # (a syntax error quotes a word of what it reads)
+            no_link_out(path, path.absolute().parent, p)
         if path.is_dir():
-            found = sorted(path.glob("*.sql"))
+            found = sorted(no_link_out(f, path, str(f)) for f in path.glob("*.sql"))
             if not found:
                 raise BadInput(f"{p}: no .sql files in this directory")
             out.extend(found)

@@ -161,10 +161,18 @@ def load_schema(src: str, ctx: SourceContext | None = None) -> Schema:
 
 
 def sql_files(src: str) -> list[Path]:
+    """The schema's .sql files: ``src`` itself, or a directory's (any depth, in name
+    order). None may be reached through a link out of its directory (inputs.no_link_out):
+    ``src`` if it is one, out of the directory holding it; a file of a directory, out of
+    that directory."""
+    from .inputs import no_link_out
+
     p = Path(src)
+    if p.is_symlink():
+        no_link_out(p, p.absolute().parent, src)
     if p.is_file():
         return [p]
-    files = sorted(f for f in p.rglob("*.sql") if f.is_file())
+    files = sorted(no_link_out(f, p, str(f)) for f in p.rglob("*.sql") if f.is_file())
     if not files:
         raise BadInput(f"no .sql files in directory {src}")
     return files
