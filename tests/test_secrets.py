@@ -97,6 +97,9 @@ BAD_URLS = [
     f"postgresql://u:{PW}%ZZ@127.0.0.1:5432/db",
     f"postgresql://127.0.0.1:5432/db?password={PW}%ZZ",
     f"mysql://u:{PW}%ZZ@127.0.0.1:1/db",
+    # PyMySQL's own range check was an exit-1 "internal error: ValueError"
+    f"mysql://u:{PW}@127.0.0.1:1/db?connect_timeout=-1",
+    f"mysql://u:{PW}@127.0.0.1:1/db?connect_timeout=99999999999",
 ]
 
 

@@ -321,6 +321,9 @@ def parse_dsn(dsn: str) -> ConnectParams:
     except ValueError:
         raise BadInput(f"bad MySQL URL {redact(dsn)}: connect_timeout is not a number") \
             from None
+    if not 0 < timeout <= 31_536_000:  # (PyMySQL's bounds: a year)
+        raise BadInput(f"bad MySQL URL {redact(dsn)}: connect_timeout must be from 1 to "
+                       f"31536000 seconds, not {timeout}")
     return ConnectParams(host=parts.hostname or "127.0.0.1", port=port,
                          user=unquote(parts.username or "root"),
                          password=unquote(parts.password or ""), database=database,
