@@ -232,6 +232,36 @@ def test_merge_resumes_after_a_crash(story: dict[str, Any]) -> None:
     assert _q(dsn, "SELECT name FROM users WHERE id = 10")[0][0] == "touched after"
 
 
+def test_merge_in_the_middle_of_a_rename(pg_dsn: str, tmp_path: Path) -> None:
+    """Mid-migration (phase 1 of email -> email_address applied: both columns exist, a sync
+    trigger copies one into the other) the rows go in under the old name, and the note
+    says the trigger fills the new one: it does not call it a column added since."""
+    pg_exec(pg_dsn, SEED)
+    store = str(tmp_path / "backups")
+    m = create_backup(pg_dsn, open_storage(store))
+    pg_exec(pg_dsn, "DELETE FROM users WHERE id IN (10, 20)")
+    ctx = SourceContext(dialect="postgres", server_dsn=pg_dsn)
+    before = load_schema(pg_dsn, ctx)
+    after = canonicalize(explicit_target(before, "rename_column", "users", "email",
+                                         "email_address", None), ctx, where="test")
+    mp = plan_multiphase(before, after, server_dsn=pg_dsn, table="users")
+    runner.apply_phase(mp, pg_dsn, 1, actor="tester", options=NO_SHADOW)
+    assert _q(pg_dsn, "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                      "'users' AND column_name IN ('email', 'email_address')")[0][0] == 2
+    r = lockplane("backup", "extract", "--from", m.id, "--table", "users", "--where",
+                  "id <= 20", "--target", pg_dsn, "--storage", store)
+    assert r.code == 0, r.output
+    assert '"email"' in r.stdout and '"email_address"' not in r.stdout.split("INSERT", 1)[1]
+    assert "email_address was added since the backup" not in r.output, r.output
+    assert "its sync trigger fills it from email" in r.output, r.output
+    r = lockplane("backup", "merge", "--from", m.id, "--table", "users", "--where", "id <= 20",
+                  "--target", pg_dsn, "--storage", store, "--auto-approve")
+    assert r.code == 0, r.output
+    assert _q(pg_dsn, "SELECT id, email, email_address FROM users WHERE id IN (10, 20) "
+                      "ORDER BY id") == [(10, "u10@x.org", "u10@x.org"),
+                                         (20, "u20@x.org", "u20@x.org")]
+
+
 def test_bad_input_touches_nothing(story: dict[str, Any]) -> None:
     dsn, store, b = story["dsn"], story["store"], story["backup"]
     base = ("--target", dsn, "--storage", store, "--auto-approve")

@@ -176,6 +176,20 @@ def live_column(name: str, col_renames: list[Rename],
             note = f"renamed to {target} (multi-phase migration {r.migration_id})"
     return target, note
 
+def added_note(name: str, has_default: bool, col_renames: list[Rename],
+               used: Collection[str]) -> str:
+    """What an inserted row gets in live column ``name``, which no backup column maps to:
+    mid-migration (a recorded rename's old name still exists and is written) the
+    migration's sync trigger copies the old name's value into it; else its default."""
+    for r in col_renames:
+        if r.new_name == name and r.column in used:
+            return (f"column {name} is the new name of {r.column} (multi-phase migration "
+                    f"{r.migration_id}, in progress): its sync trigger fills it from "
+                    f"{r.column} on inserted rows")
+    return (f"column {name} was added since the backup: "
+            + ("its default" if has_default else "NULL") + " on inserted rows")
+
+
 @dataclass
 class Mapping:
     """How the backup's table maps onto the live one."""

@@ -60,6 +60,7 @@ from ...backup.rows import (
     MergePreview,
     Rename,
     RowMergeBase,
+    added_note,
     check_conflict_mode,
     check_where,
     first_line,
@@ -236,9 +237,8 @@ def build_mapping(backup: psycopg.Connection, live: psycopg.Connection, name: st
             m.required.append(lc.name)
         else:
             m.defaulted.append(lc.name)
-            m.notes.append(f"column {lc.name} was added since the backup: "
-                           + ("its default" if lc.has_default or lc.identity else "NULL")
-                           + " on inserted rows")
+            m.notes.append(added_note(lc.name, bool(lc.has_default or lc.identity),
+                                      col_renames, used))
     missing_key = [k for k in key if k not in used]
     if missing_key:
         raise BadInput(f"{m.display}'s primary key ({', '.join(key)}) is not in the backup's "

@@ -52,6 +52,7 @@ from ...backup.rows import (
     Rename,
     RowMergeBase,
     TableComparison,
+    added_note,
     check_where,
     first_line,
     live_column,
@@ -238,8 +239,7 @@ def build_mapping(backup: sqlite3.Connection, live: sqlite3.Connection, name: st
             m.required.append(lc.name)
         else:
             m.defaulted.append(lc.name)
-            m.notes.append(f"column {lc.name} was added since the backup: "
-                           + ("its default" if lc.has_default else "NULL") + " on inserted rows")
+            m.notes.append(added_note(lc.name, bool(lc.has_default), col_renames, used))
     missing = [k for k in key if k not in used and not by_rowid]
     if missing:
         raise BadInput(f"{m.display}'s primary key ({', '.join(key)}) is not in the backup's "
