@@ -176,7 +176,9 @@ def get_environment(name: str, directory: str | Path = ".") -> Environment:
                                               env.scratch_database_url)
     # Process environment wins, so CI can inject secrets without files.
     prefix = _env_prefix(name)
+    target_from_file = prefix + "DATABASE_URL" not in os.environ
     env.database_url = os.environ.get(prefix + "DATABASE_URL", env.database_url)
+    env.backup_storage = os.environ.get(prefix + "BACKUP_STORAGE", env.backup_storage)
     from_file = prefix + "SHADOW_DATABASE_URL" not in os.environ
     env.shadow_database_url = os.environ.get(prefix + "SHADOW_DATABASE_URL",
                                              env.shadow_database_url)
@@ -187,6 +189,15 @@ def get_environment(name: str, directory: str | Path = ".") -> Environment:
         _shadow_beside_target(env, prefix)
     if scratch_from_file and env.scratch_database_url:
         env.scratch_database_url = _no_ambient_password(env.scratch_database_url)
+    if target_from_file and env.database_url:
+        # The same for the target itself: a pull request that points database_url at its
+        # own server would receive PGPASSWORD (on ce33a04, a fake server did). A shadow
+        # named by a file is on the target's server (_shadow_beside_target): the same.
+        env.database_url = _no_ambient_password(env.database_url)
+        if from_file and env.shadow_database_url:
+            env.shadow_database_url = _no_ambient_password(env.shadow_database_url)
+    if env.schema_path:  # (only files name it: lockplane.toml, .env.NAME)
+        env.schema_path = _repository_schema_path(env, Path(directory))
     if (safety := os.environ.get(prefix + "SAFETY")) is not None:
         if safety not in SAFETY_LEVELS:
             raise BadInput(f"{prefix}SAFETY must be one of {', '.join(SAFETY_LEVELS)}, "
@@ -196,7 +207,8 @@ def get_environment(name: str, directory: str | Path = ".") -> Environment:
 
 
 def _no_ambient_password(url: str) -> str:
-    """A scratch server named by a file of the repository (lockplane.toml, .env.NAME),
+    """A server named by a file of the repository (lockplane.toml, .env.NAME): scratch,
+    target or shadow,
     which a pull request can change, may be anyone's. A URL without a password lets libpq
     answer the server's password request with the process's own: PGPASSWORD, or a
     ~/.pgpass line for '*'. On 3a248e7 a lockplane.toml naming a server that asked for a
@@ -210,11 +222,35 @@ def _no_ambient_password(url: str) -> str:
 
     from .dsn import holds_password
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # (malformed: said, redacted, where the URL is used)
+        return url
     if parts.scheme.split("+", 1)[0].lower() not in ("postgres", "postgresql") \
             or holds_password(url) or "require_auth" in parse_qs(parts.query):
         return url
     return url + ("&" if parts.query else "?") + "require_auth=!password,!md5"
+
+
+def _repository_schema_path(env: Environment, directory: Path) -> str:
+    """``schema_path`` as a file of the repository may name it: a database URL gets no
+    ambient password (it is read like a target), and a path must lead to a file or
+    directory inside the project directory: a syntax error quotes the first word of
+    what it reads, and ``schema_path = "/home/ci/.pgpass"`` is one line of a pull
+    request. (``module:attribute`` is guarded by LOCKPLANE_ALLOW_PYTHON_SCHEMA.)"""
+    from .dsn import looks_like_dsn
+
+    path = env.schema_path or ""
+    if looks_like_dsn(path):
+        return _no_ambient_password(path)
+    if ":" in path and not os.path.exists(os.path.join(directory, path)):
+        return path  # module:attribute (or a path that does not exist: said where used)
+    real, base = os.path.realpath(os.path.join(directory, path)), os.path.realpath(directory)
+    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise BadInput(f"environment {env.name!r}: schema_path leads outside the project "
+                       f"directory ({directory}), and a file of the repository may name "
+                       f"its own files only: pass the schema with --to or --schema")
+    return path
 
 
 def _shadow_beside_target(env: Environment, prefix: str) -> None:

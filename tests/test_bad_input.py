@@ -250,7 +250,10 @@ def test_a_repository_file_cannot_send_the_target_s_rows_to_another_server(
     monkeypatch.delenv("LOCKPLANE_CI_SHADOW_DATABASE_URL")
     beside = pg_dsn.rsplit("/", 1)[0] + "/ci_shadow"
     (project / ".env.ci").write_text(f"SHADOW_DATABASE_URL={beside}\n")
-    assert get_environment("ci", project).shadow_database_url == beside
+    # (named by files without a password: no ambient one for it, see
+    # test_repository_servers)
+    assert get_environment("ci", project).shadow_database_url == (
+        beside + "?require_auth=!password,!md5")
 
 
 def test_a_repository_file_cannot_loosen_the_safety_level(

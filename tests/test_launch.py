@@ -40,7 +40,9 @@ def test_from_environment(tmp_path: Path, monkeypatch: object) -> None:
         '[environments.prod]\ndatabase_url = "postgresql://u@h/prod"\nschema_path = "s/"\n')
     (tmp_path / ".env.stage").write_text("DATABASE_URL=postgresql://u:secret@h/stage\n")
     monkeypatch.chdir(tmp_path)  # type: ignore[attr-defined]
-    assert catalog_sources(["plan", "--from-environment", "prod"]) == ["postgresql://u@h/prod"]
+    # (named by a file without a password: none of the process's is offered to it)
+    assert catalog_sources(["plan", "--from-environment", "prod"]) == [
+        "postgresql://u@h/prod?require_auth=!password,!md5"]
     assert catalog_sources(["plan", "--from-environment=stage", "--to", "x.sql"]) == [
         "postgresql://u:secret@h/stage"]
     # an explicit --from wins; --to-environment means schema files, never a database

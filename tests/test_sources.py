@@ -127,7 +127,9 @@ def test_environments_and_dotenv(tmp_path: Path, pg_dsn: str,
         '[environments.local]\ndatabase_url = "sqlite:///local.db"\nsafety = "permissive"\n')
     (tmp_path / ".env.production").write_text(f"DATABASE_URL={pg_dsn}\n# comment\n")
     prod = get_environment("production", tmp_path)
-    assert prod.database_url == pg_dsn and prod.default_safety == "strict"
+    # (named by a file without a password: no ambient one for it, see test_repository_servers)
+    assert prod.database_url == pg_dsn + "?require_auth=!password,!md5"
+    assert prod.default_safety == "strict"
     # A level looser than the default is the pipeline's to give, not lockplane.toml's.
     with pytest.raises(BadInput, match="may tighten the level, not loosen it"):
         get_environment("local", tmp_path).default_safety  # noqa: B018

@@ -1,0 +1,129 @@
+"""A server named by a file of the repository (lockplane.toml, .env.NAME: a pull request
+can change both) gets none of the pipeline's ambient passwords. libpq answers a server's
+password request with PGPASSWORD (or a '*' line of ~/.pgpass) when the URL has none, so
+a pull request pointing database_url at its own server received it. Such a URL now gets
+require_auth=!password,!md5, as a scratch server's did (fca162c).
+
+The other server is a real listener on another loopback port that speaks enough of the
+PostgreSQL protocol to ask for a cleartext password and records what it receives."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli_inprocess import lockplane
+
+PW = "ambient-Secret-77"
+
+
+@pytest.fixture
+def fake_server() -> Iterator[tuple[int, list[bytes]]]:
+    got: list[bytes] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.5)
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                n = struct.unpack("!I", conn.recv(4))[0]
+                body = conn.recv(n - 4)
+                if struct.unpack("!I", body[:4])[0] in (80877103, 80877104):  # SSL, GSS
+                    conn.send(b"N")
+                    n = struct.unpack("!I", conn.recv(4))[0]
+                    conn.recv(n - 4)
+                conn.send(b"R" + struct.pack("!II", 8, 3))  # cleartext password, please
+                got.append(conn.recv(4096))
+            except OSError:
+                pass
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            answer(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], got
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def leaked(got: list[bytes]) -> bool:
+    return any(PW.encode() in g for g in got)
+
+
+@pytest.mark.parametrize("where", ["lockplane.toml", ".env.ci"])
+def test_a_target_a_repository_file_names_gets_no_ambient_password(
+        fake_server: tuple[int, list[bytes]], tmp_path: Path, where: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    port, got = fake_server
+    url = f"postgresql://anyone@127.0.0.1:{port}/x"
+    if where == "lockplane.toml":
+        (tmp_path / "lockplane.toml").write_text(f'[environments.ci]\ndatabase_url = "{url}"\n')
+    else:
+        (tmp_path / ".env.ci").write_text(f"DATABASE_URL={url}\n")
+    (tmp_path / "s.sql").write_text("CREATE TABLE q (id int);\n")
+    monkeypatch.setenv("PGPASSWORD", PW)
+    monkeypatch.delenv("LOCKPLANE_CI_DATABASE_URL", raising=False)
+    for args in (("introspect", "--target-environment", "ci"),
+                 ("plan", "--from-environment", "ci", "--to", "s.sql", "-q"),
+                 ("apply", "--target-environment", "ci", "--schema", "s.sql",
+                  "--auto-approve")):
+        r = lockplane(*args, cwd=tmp_path)
+        assert not leaked(got), (args, got)
+        assert r.code == 2 and "require_auth" in r.stderr, (args, r)
+        assert PW not in r.output and "Traceback" not in r.output, r
+    # The pipeline's own choice, in the process environment, is left as it is: the same
+    # server then asked for the password and got it (what the check above would see).
+    monkeypatch.setenv("LOCKPLANE_CI_DATABASE_URL", url)
+    r = lockplane("introspect", "--target-environment", "ci", cwd=tmp_path)
+    assert r.code != 0 and leaked(got), (r, got)
+
+
+def test_a_schema_path_a_repository_file_names_stays_in_the_repository(
+        fake_server: tuple[int, list[bytes]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """schema_path in lockplane.toml: a database URL is read like a target (no ambient
+    password); a path outside the project directory is refused, and nothing of the file
+    is shown (a syntax error quoted its first word)."""
+    port, got = fake_server
+    secret = tmp_path / "home" / "secret"
+    secret.parent.mkdir()
+    secret.write_text("TOPSECRETWORD x\n")
+    project = tmp_path / "repo"
+    project.mkdir()
+    monkeypatch.setenv("PGPASSWORD", PW)
+    for schema_path, needle in ((f"postgresql://anyone@127.0.0.1:{port}/x", "require_auth"),
+                                (str(secret), "outside the project directory"),
+                                ("../home/secret", "outside the project directory")):
+        (project / "lockplane.toml").write_text(
+            f'[environments.ci]\ndatabase_url = "sqlite:///ci.db"\n'
+            f'schema_path = "{schema_path}"\n')
+        r = lockplane("plan", "--from-environment", "ci", cwd=project)
+        assert not leaked(got), (schema_path, got)
+        assert r.code == 2 and needle in r.stderr, (schema_path, r)
+        assert "TOPSECRETWORD" not in r.output and PW not in r.output, r
+    (project / "s.sql").write_text("CREATE TABLE q (id INTEGER);\n")
+    (project / "lockplane.toml").write_text(
+        '[environments.ci]\ndatabase_url = "sqlite:///ci.db"\nschema_path = "s.sql"\n')
+    (project / "ci.db").touch()
+    r = lockplane("plan", "--from-environment", "ci", "-q", cwd=project)
+    assert r.code == 0, r
