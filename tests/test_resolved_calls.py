@@ -190,3 +190,30 @@ def test_a_rename_phase_and_its_checks_run_beside_an_own_equals(pg_dsn: str,
     res = lockplane("verify-phase", str(mp), "--target", pg_dsn, "--phase", "1")
     assert res.code == 0, res.output[-2000:]
     assert _calls(pg_dsn) == 0
+
+
+def test_what_the_plan_defines_or_sets_before_the_statement_still_counts(pg_dsn: str) -> None:
+    """The server resolves against the database as it is; the plan's SQL may change that
+    before the statement runs. A function the plan defines is matched by name (a closer
+    overload it makes, public.upper(varchar), is not the server's upper(text) then), and a
+    plan that sets search_path (or makes operators, casts, types) is read by name."""
+    pg_exec(pg_dsn, SCHEMA)
+    upper = ("CREATE FUNCTION public.upper(varchar) RETURNS text LANGUAGE plpgsql AS "
+             "$$BEGIN INSERT INTO public.calls VALUES ('upper'); RETURN $1; END$$")
+    update = "UPDATE public.k SET label = upper(label)"
+    db = connect(pg_dsn)
+    try:
+        assert db.function_effects([update], []) == []
+        effects = db.function_effects([update], [upper, update])
+        assert effects and "upper" in effects[0] and "INSERT" in effects[0], effects
+        where = "UPDATE public.k SET n = 1 WHERE n = 3"
+        assert db.function_effects([where], []) == []
+        effects = db.function_effects(["SET search_path = public, pg_catalog", where], [])
+        assert effects and "eq_vt" in effects[0], effects
+        effects = db.function_effects([where], [
+            "CREATE OPERATOR public.= (LEFTARG = integer, RIGHTARG = integer, "
+            "FUNCTION = public.eq_vt)", where])
+        assert effects and "eq_vt" in effects[0], effects
+    finally:
+        db.close()
+    assert _calls(pg_dsn) == 0

@@ -580,6 +580,49 @@ def _aggregate(stmt: ast.DefineStmt) -> _Definition:
     return agg
 
 
+# Settings a plan's SQL may change without changing how a name resolves or how a text
+# lexes (Lockplane's own step SQL sets the timeouts and check_function_bodies).
+_RESOLUTION_NEUTRAL = frozenset({
+    "lock_timeout", "statement_timeout", "transaction", "check_function_bodies",
+    "idle_in_transaction_session_timeout", "idle_session_timeout", "work_mem",
+    "maintenance_work_mem", "max_parallel_maintenance_workers", "synchronous_commit",
+    "application_name", "client_min_messages", "jit", "extra_float_digits", "datestyle",
+    "intervalstyle", "timezone"})
+# Objects a plan may create, rename or move that change what an expression resolves to
+# before the expression runs, and that the server does not have yet (functions are
+# matched by name: see function_effects).
+_RESOLVES_TO = frozenset({ObjectType.OBJECT_FUNCTION, ObjectType.OBJECT_PROCEDURE,
+                          ObjectType.OBJECT_ROUTINE, ObjectType.OBJECT_AGGREGATE,
+                          ObjectType.OBJECT_OPERATOR, ObjectType.OBJECT_TYPE,
+                          ObjectType.OBJECT_DOMAIN, ObjectType.OBJECT_SCHEMA,
+                          ObjectType.OBJECT_CAST, ObjectType.OBJECT_OPCLASS,
+                          ObjectType.OBJECT_OPFAMILY})
+
+
+def _changes_resolution(statements: Sequence[str]) -> bool:
+    """Whether the plan's SQL changes what the server would resolve its expressions to by
+    the time they run, in ways only the by-name reading covers: a setting (search_path,
+    role: "$user"), an operator, cast, type, aggregate or operator class it makes, or a
+    function, type or schema it renames or moves, a domain's CHECK it adds."""
+    for stmt in _parsed(statements):
+        if isinstance(stmt, ast.VariableSetStmt):
+            if (stmt.name or "").lower() not in _RESOLUTION_NEUTRAL:
+                return True
+        elif isinstance(stmt, ast.DefineStmt) and stmt.kind != ObjectType.OBJECT_COLLATION:
+            return True  # CREATE OPERATOR / AGGREGATE / TYPE (base)
+        elif isinstance(stmt, (ast.CreateCastStmt, ast.CompositeTypeStmt, ast.CreateEnumStmt,
+                               ast.CreateRangeStmt, ast.CreateDomainStmt,
+                               ast.AlterDomainStmt,
+                               ast.CreateOpClassStmt, ast.CreateOpFamilyStmt,
+                               ast.CreateConversionStmt)):
+            return True
+        elif isinstance(stmt, ast.RenameStmt) and stmt.renameType in _RESOLVES_TO:
+            return True
+        elif isinstance(stmt, ast.AlterObjectSchemaStmt) and stmt.objectType in _RESOLVES_TO:
+            return True
+    return False
+
+
 def _may_reach_own_code(seen: _AllCalls, catalog: _Catalog) -> bool:
     """Whether what a statement names could resolve to code that is not the server's
     own: a function not qualified with pg_catalog, a type named (a domain, a cast), an
@@ -622,11 +665,18 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
             if len(parsed) == 1 and isinstance(raw.stmt, resolved.RESOLVABLE) \
                     and _may_reach_own_code(mine, catalog):
                 if not ask:
-                    ask.append(resolved.usable(db))
+                    ask.append(not _changes_resolution([*defined, *statements])
+                               and resolved.usable(db))
                 got = resolved.resolved_calls(db, sql, defined) if ask[0] else None
                 if got is not None:
                     for call, why in got.items():
                         roots.setdefault(call, why)
+                    # The plan's own functions do not exist yet: a call by one of their
+                    # names may be theirs once the plan has run (a closer overload).
+                    mine_names = {d.name for d in _definitions(defined)}
+                    for call in mine.calls:
+                        if call[1] in mine_names:
+                            roots.setdefault(call, "")
                     continue
             seen.calls |= mine.calls
             seen.types |= mine.types

@@ -260,6 +260,9 @@ def resolved_calls(db: PostgresDatabase, sql: str,
             # (one round trip; the action last, on its own lines: nothing follows it)
             db.execute("; ".join([*top,
                 "SET LOCAL lock_timeout = '2s'", "SET LOCAL statement_timeout = '10s'",
+                # (the catalog query's estimated cost calls for JIT: ~300 ms to compile
+                # a query that runs in a few)
+                "SET LOCAL jit = off",
                 *setup, "CREATE TEMPORARY TABLE lp_judge ()",
                 f"CREATE RULE lp_judge AS ON INSERT TO pg_temp.lp_judge DO INSTEAD\n"
                 f"{action}\n"]))
