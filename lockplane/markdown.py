@@ -151,20 +151,21 @@ def result_markdown(result: Mapping[str, Any], target: str) -> str:
              f"- **Database hash after:** `{str(result.get('hash_after', ''))[:12]}`"]
     warnings = list(result.get("warnings") or [])
     if warnings:
-        lines += ["", "## Warnings", ""] + [f"- {redact(w)}" for w in warnings]
+        # (a warning names tables and columns: one line of inert text each)
+        lines += ["", "## Warnings", ""] + [f"- {_cell(redact(w))}" for w in warnings]
     return "\n".join(lines) + "\n"
 
 
 def drift_markdown(plan: Plan, target: str, desired: str) -> str:
     """Drift report: what would have to change for the live database to match."""
-    title = f"# Drift check for `{redact(target)}` against `{redact(desired)}`"
+    from .ci_report import code
+
+    title = f"# Drift check for {code(redact(target))} against {code(redact(desired))}"
     if not plan.steps:
         return (f"{title}\n\nNo drift: the database matches the desired schema "
                 f"(hash `{plan.source_hash[:12]}`).\n")
     lines = [title, "", f"**Drift found:** {len(plan.steps)} difference(s). "
              "These steps would bring the database to the desired schema:", ""]
     lines += [f"{i}. {_cell(s.description)} ({s.safety})" for i, s in enumerate(plan.steps, 1)]
-    lines += ["", "```sql"]
-    lines += [stmt.rstrip().rstrip(";") + ";" for s in plan.steps for stmt in s.sql]
-    lines += ["```"]
+    lines += ["", _sql_block([stmt for s in plan.steps for stmt in s.sql])]
     return "\n".join(lines) + "\n"
