@@ -18,6 +18,7 @@ Imported only when one of these commands runs (cli.py adds them lazily).
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,12 +181,18 @@ def recover(
     print_plan(plan)
     out: dict[str, Any] = {"plan": plan.to_json()}
     if dry_run:
+        from .runbook import target_flags
+
+        # A command to copy: the environment, or "$DATABASE_URL" for a DSN with a password
+        # (a redacted one, with ***, would not connect).
+        named = escape(target_flags(live, target_environment if target is None else None)[0]
+                       + (f" --storage {shlex.quote(storage)}" if storage else ""))
         if plan.backup is not None:
-            err.print(f"\nTo restore: lockplane recover --target {escape(redact(live))} "
+            err.print(f"\nTo restore: lockplane recover {named} "
                       f"--to {when.isoformat()} --into DSN (a new database)")
         if plan.exact:
-            err.print(f"To recover the exact time: lockplane recover --target "
-                      f"{escape(redact(live))} --to {when.isoformat()} --into /new/data/dir")
+            err.print(f"To recover the exact time: lockplane recover {named} "
+                      f"--to {when.isoformat()} --into /new/data/dir")
         if as_json:
             sys.stdout.write(json.dumps(out, indent=2) + "\n")
         return

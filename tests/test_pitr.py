@@ -279,6 +279,15 @@ def test_recover_restores_the_nearest_backup_into_a_new_database(
     assert r.code == 0, r.output
     assert "1,243 row(s) inserted after the backup" in r.stderr
     assert f"backup {b.id}" in r.stderr
+    # The command it suggests can be copied: never a redacted password (*** would not
+    # connect), the storage it was given.
+    secret = pg_dsn.replace("postgresql://postgres@", "postgresql://postgres:pw-x9@", 1)
+    r = lockplane("recover", "--target", secret, "--to", "now", "--storage", store,
+                  "--dry-run")
+    assert r.code == 0, r.output
+    hint = next(ln for ln in r.stderr.splitlines() if ln.startswith("To restore:"))
+    assert '--target "$DATABASE_URL"' in hint and f"--storage {store}" in hint, hint
+    assert "***" not in hint and "pw-x9" not in r.output
     # Not a terminal, no --auto-approve: nothing restored, exit 2.
     into = pg_dsn_factory()
     r = lockplane("recover", "--target", pg_dsn, "--to", "now", "--storage", store,
