@@ -103,6 +103,24 @@ def test_compare_by_key_and_by_rowid(story: dict[str, Any]) -> None:
                       "--storage", story["store"])
     assert human.code == 0 and "users: 10 rows newer than the backup, 19 deleted since" \
         in human.stderr
+    # One row is a row.
+    assert events["words"] == "events: 0 rows newer than the backup, 1 deleted since, 1 changed"
+
+
+def test_compare_says_one_row(sqlite_dsn: str, tmp_path: Path) -> None:
+    path = sqlite_dsn.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as c:
+        c.executescript("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"
+                        "CREATE TABLE gone (id INTEGER PRIMARY KEY);"
+                        "INSERT INTO t VALUES (1, 'a'); INSERT INTO gone VALUES (1);")
+    store = str(tmp_path / "backups")
+    assert lockplane("backup", "create", "--target", sqlite_dsn, "--storage", store).code == 0
+    with sqlite3.connect(path) as c:
+        c.executescript("INSERT INTO t VALUES (2, 'b'); DROP TABLE gone;")
+    r = lockplane("backup", "compare", "--target", sqlite_dsn, "latest", "--storage", store)
+    assert r.code == 0, r.output
+    assert "t: 1 row newer than the backup, 0 deleted since, 0 changed" in r.stderr, r.output
+    assert "gone: dropped since the backup (1 row in the backup)" in r.stderr, r.output
 
 
 def test_extract_writes_upserts_that_fit_today(story: dict[str, Any], tmp_path: Path) -> None:

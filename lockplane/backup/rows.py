@@ -49,18 +49,18 @@ class TableComparison:
 
     def words(self) -> str:
         if self.status == "dropped":
-            return (f"{self.table}: dropped since the backup ({self.backup_rows:,} rows in the "
+            return (f"{self.table}: dropped since the backup ({_rows(self.backup_rows)} in the "
                     "backup)")
         if self.status == "new":
-            return f"{self.table}: new since the backup ({self.live_rows:,} rows now)"
+            return f"{self.table}: new since the backup ({_rows(self.live_rows)} now)"
         if self.status in ("no_key", "key_differs"):
-            return (f"{self.table}: {self.note}; {self.backup_rows:,} rows in the backup, "
+            return (f"{self.table}: {self.note}; {_rows(self.backup_rows)} in the backup, "
                     f"{self.live_rows:,} now")
         if not (self.added or self.deleted or self.changed):
-            return f"{self.table}: unchanged since the backup ({self.live_rows:,} rows)"
+            return f"{self.table}: unchanged since the backup ({_rows(self.live_rows)})"
         name = self.table + (f" (was {self.backup_table})" if self.backup_table
                              and self.backup_table != self.table else "")
-        return (f"{name}: {self.added:,} rows newer than the backup, {self.deleted:,} deleted "
+        return (f"{name}: {_rows(self.added)} newer than the backup, {self.deleted:,} deleted "
                 f"since, {self.changed:,} changed")
 
     def to_json(self) -> dict[str, Any]:
@@ -188,6 +188,10 @@ def added_note(name: str, has_default: bool, col_renames: list[Rename],
                     f"{r.column} on inserted rows")
     return (f"column {name} was added since the backup: "
             + ("its default" if has_default else "NULL") + " on inserted rows")
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
 
 
 @dataclass
