@@ -185,8 +185,11 @@ class Sandbox(_Scratch):
                 admin.execute(f"CREATE USER {account} IDENTIFIED WITH mysql_native_password "
                               f"AS {admin.dialect.literal(digest)}")
             self.account = account
-            admin.execute(f"GRANT ALL PRIVILEGES ON {self.dialect.quote(self.name)}.* "
-                          f"TO {account}")
+            # '_' is a wildcard in a GRANT's database name: unescaped, the grant covered
+            # every name with any character there, and the user could create such
+            # databases, which outlive the load.
+            granted = self.dialect.quote(self.name.replace("_", "\\_"))
+            admin.execute(f"GRANT ALL PRIVILEGES ON {granted}.* TO {account}")
         except pymysql.Error as exc:
             raise BadInput(
                 f"cannot make Lockplane's throwaway sandbox user on {admin.dsn_display} "
