@@ -386,6 +386,7 @@ def test_s3_storage_round_trip(seeded: str, s3: str, pg_dsn_factory) -> None:
 def test_s3_unreachable_and_missing_bucket(seeded: str, s3: str, monkeypatch) -> None:
     r = lockplane("backup", "list", "--storage", "s3://no-such-bucket-lp/x")
     assert r.code == 2 and "no-such-bucket-lp" in _one_line(r.stderr)
+    assert "no such bucket" in _one_line(r.stderr)  # not a bare '404'
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
     r = lockplane("backup", "create", "--target", seeded, "--storage", s3)
     assert r.code == 2 and "cannot reach the bucket" in _one_line(r.stderr)

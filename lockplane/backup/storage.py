@@ -232,6 +232,9 @@ class S3Storage(Storage):
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "") if hasattr(
             exc, "response") else ""
         reason = code or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        # HEAD answers with a bare status, no error code: say what it means.
+        reason = {"404": "no such bucket (404)", "403": "access denied (403)",
+                  "301": "the bucket is in another region (301)"}.get(reason, reason)
         return StorageError(f"backup storage {self.url}: cannot {what}: {reason}")
 
     def check(self) -> None:
