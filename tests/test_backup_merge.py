@@ -262,6 +262,51 @@ def test_merge_in_the_middle_of_a_rename(pg_dsn: str, tmp_path: Path) -> None:
                                          (20, "u20@x.org", "u20@x.org")]
 
 
+def test_merge_killed_mid_run_resumes(pg_dsn: str, tmp_path: Path) -> None:
+    """kill -9 of the CLI between batches (no finally, no cleanup), then the same merge:
+    it resumes after the last committed batch and applies none twice."""
+    import subprocess
+    import sys
+    import time
+
+    pg_exec(pg_dsn, "CREATE TABLE items (id int PRIMARY KEY, v text);"
+                    "INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 3000) g")
+    store = str(tmp_path / "backups")
+    m = create_backup(pg_dsn, open_storage(store))
+    # The bad migration; and inserts made slow (2 ms a row) so the run is still going
+    # when it is killed.
+    pg_exec(pg_dsn, """
+        DELETE FROM items;
+        CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
+          'BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END';
+        CREATE TRIGGER slow BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION slow();
+    """)
+    args = [sys.executable, "-m", "lockplane", "backup", "merge", "--from", m.id,
+            "--table", "items", "--target", pg_dsn, "--storage", store, "--auto-approve",
+            "--batch-size", "100"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _q(pg_dsn, "SELECT count(*) FROM items")[0][0] >= 300:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = _q(pg_dsn, "SELECT count(*) FROM items")[0][0]
+    assert 300 <= done < 3000, done
+    pg_exec(pg_dsn, "DROP TRIGGER slow ON items;"
+                    "UPDATE items SET v = 'touched after the crash' WHERE id = 1")
+    r = lockplane(*args[3:])
+    assert r.code == 0, r.output
+    assert "resuming" in r.stderr, r.output
+    assert _q(pg_dsn, "SELECT count(*), count(DISTINCT id) FROM items")[0] == (3000, 3000)
+    assert _q(pg_dsn, "SELECT v FROM items WHERE id = 1")[0][0] == "touched after the crash"
+    r = lockplane(*args[3:])
+    assert r.code == 0 and "already done" in r.stderr, r.output
+
+
 def test_bad_input_touches_nothing(story: dict[str, Any]) -> None:
     dsn, store, b = story["dsn"], story["store"], story["backup"]
     base = ("--target", dsn, "--storage", store, "--auto-approve")
