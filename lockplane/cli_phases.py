@@ -284,7 +284,7 @@ def register(app: typer.Typer, resolve_target: object) -> None:
         from .cli_common import _env, _target
         from .export.osc import OscOptions, export_osc
         from .inputs import load_json
-        from .integrity import check_plan
+        from .integrity import check_environment, check_plan
         from .plan import load_plan
 
         data = load_json(plan_file, "plan file")
@@ -293,6 +293,8 @@ def register(app: typer.Typer, resolve_target: object) -> None:
                            "(export each phase's plan, or apply the phases)")
         plan = load_plan(plan_file)
         check_plan(plan, plan_file)
+        if execute:  # (the tool then changes the target: where the plan may run is asked)
+            check_environment(plan.signed_for, plan.signature, plan_file, target_environment)
         dsn = _target(target, _env(target_environment))
         if defaults_file is not None and (not defaults_file or "\n" in defaults_file):
             raise BadInput(f"--defaults-file {defaults_file!r}: not a file name")

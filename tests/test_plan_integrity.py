@@ -936,6 +936,8 @@ def test_a_signature_names_the_environments_a_plan_may_run_in(
             "staging only", "names no environment")
     refused(lockplane("rollback", "staging.json", "--target-environment", "prod", *apply,
                       cwd=tmp_path), 3, "not prod")
+    refused(lockplane("export", "staging.json", "--to", "gh-ost", "--execute",
+                      "--target-environment", "prod", cwd=tmp_path), 3, "not prod")
     # The list is under the signature: widened by hand, the signature gives it away.
     widened = {**signed, "signed_for": ["prod", "staging"]}
     refused(lockplane("apply", write(tmp_path / "widened.json", widened),
