@@ -335,6 +335,37 @@ def pg_admin_dsn(request: pytest.FixtureRequest, pg_servers: PgServers) -> str:
     return pg_servers.admin_dsn(major)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scratch_on_the_major_under_test(request: pytest.FixtureRequest,
+                                    pg_servers: PgServers) -> Iterator[None]:
+    """A desired schema file loaded without a server named (load_schema, the CLI) runs
+    on the server of ``--pg-major`` N, where the test's databases are made, from the
+    session's start (module-scoped fixtures load schemas too): on the system's it
+    printed 15's text (a view's, say) where 18's was meant."""
+    major = request.config.getoption("--pg-major")
+    if major is None:
+        yield
+        return
+    from lockplane.sources import SCRATCH_URL_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SCRATCH_URL_ENV, pg_servers.admin_dsn(major))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def scratch_on_the_server_under_test(request: pytest.FixtureRequest,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for a test given its major as a parameter (test_pg_versions)."""
+    if "pg_admin_dsn" not in request.fixturenames:
+        return
+    admin = request.getfixturevalue("pg_admin_dsn")
+    if admin != PG_ADMIN_DSN:
+        from lockplane.sources import SCRATCH_URL_ENV
+
+        monkeypatch.setenv(SCRATCH_URL_ENV, admin)
+
+
 @pytest.fixture
 def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
     """DSN of a new, empty PostgreSQL database, dropped after the test."""

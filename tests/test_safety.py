@@ -5,6 +5,7 @@ from metadata-only changes, lock-safe plans apply, safety levels refuse what the
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import psycopg
@@ -18,6 +19,7 @@ from lockplane.lint import lint_sql
 from lockplane.model import Schema
 from lockplane.plan import Plan, build_plan, step_for
 from lockplane.rules import RULES
+from lockplane.sources import SCRATCH_URL_ENV
 from lockplane.sqlscript import plan_sql
 from tests.conftest import PG_ADMIN_DSN, pg_exec
 from tests.test_cli import assert_one_line_error, run
@@ -33,7 +35,8 @@ ALTER TABLE accounts ADD CONSTRAINT accounts_balance_check CHECK (balance > -100
 
 
 def _schema(sql: str) -> Schema:
-    with get_dialect("postgres").scratch(PG_ADMIN_DSN) as db:
+    # (on the server under test: conftest's scratch_on_the_server_under_test)
+    with get_dialect("postgres").scratch(os.environ.get(SCRATCH_URL_ENV, PG_ADMIN_DSN)) as db:
         db.execute(sql)
         return db.introspect()
 
