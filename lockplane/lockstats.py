@@ -1097,6 +1097,15 @@ def _summary(m: StepMeasurement) -> str:
 
 
 # -------------------------------------------------------------------- the entry
+def _of_major(plan: Plan, db: PostgresDatabase, what: str) -> None:
+    from .execute import check_server_major
+
+    try:
+        check_server_major(plan, db)
+    except SafetyRefusal as exc:
+        raise SafetyRefusal(f"--analyze-locks: {what}: {exc.message}") from None
+
+
 def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
                   with_data: bool = False, sample_rows: int = 10000,
                   report: Reporter | None = None,
@@ -1127,6 +1136,10 @@ def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
                 f"plan was made for a database with hash {plan.source_hash[:12]}…, but "
                 f"{redact(target_dsn)} has hash {live_hash[:12]}… (re-plan against its "
                 "current state)")
+        # A plan for another major (its SQL may use what only that one has) is refused
+        # as apply refuses it (exit 3), on the target and on the server it is measured
+        # on: a shadow server of another major would measure another server's locks.
+        _of_major(plan, target, "the target")
         # The shadow runs every step with these credentials, on the target's own server
         # unless told otherwise: what apply refuses to run (a schema function that does
         # more than compute a value, a built-in no ordinary user may call) is refused here
@@ -1148,6 +1161,8 @@ def analyze_locks(plan: Plan, target_dsn: str, shadow_server_dsn: str | None, *,
             report(f"building a shadow database on {redact(server)}")
         with d.scratch(server) as shadow:
             assert isinstance(shadow, PostgresDatabase)
+            if shadow_server_dsn is not None:
+                _of_major(plan, shadow, "the shadow server")
             analysis.shadow_database = shadow.conn.info.dbname
             _build_shadow(shadow, target, live, plan, analysis, report)
             target.close()  # everything else happens on the shadow

@@ -436,3 +436,27 @@ def test_cli_with_data_needs_an_explicit_shadow_server(pg_dsn: str, tmp_path: Pa
     assert sample.returncode == 0, sample.stderr
     notes = [ln for ln in sample.stderr.splitlines() if "note:" in ln]
     assert len(notes) == 1 and "--from's own server" in notes[0], sample.stderr
+
+
+# As apply and rollback do (exit 3): a plan for another major is measured neither on its
+# target nor on a shadow server of another major (its SQL may use what only one has, and
+# another server's locks are not the target's).
+def test_refuses_a_plan_for_another_major(pg_dsn: str, pg_servers, tmp_path: Path) -> None:
+    pg_exec(pg_dsn, USERS.format(rows=10))
+    before = load_schema(pg_dsn)
+    plan = build_plan(before, desired(before, add_email_index))
+    major = plan.server_major
+    assert major is not None
+    other = plan.model_copy(update={"server_major": major - 1})
+    with pytest.raises(SafetyRefusal, match=f"^--analyze-locks: the target: plan was made "
+                                            f"for a server of major version {major - 1}"):
+        analyze_locks(other, pg_dsn, None)
+    shadow = pg_servers.admin_dsn(18) if major != 18 else PG_ADMIN_DSN
+    with pytest.raises(SafetyRefusal, match="^--analyze-locks: the shadow server: .* runs"):
+        analyze_locks(plan, pg_dsn, shadow)
+    to = tmp_path / "desired.json"
+    to.write_text(desired(before, add_email_index).to_json())
+    proc = run("plan", "--from", pg_dsn, "--to", str(to), "--analyze-locks",
+               "--shadow-db", shadow)
+    assert_one_line_error(proc, 3, "--analyze-locks: the shadow server", "re-plan")
+    assert proc.stdout == ""
