@@ -170,10 +170,19 @@ class SQLiteDialect(Dialect):
     def load_untrusted(self, scripts: Sequence[tuple[str, str]], near_dsn: str | None = None,
                        *, allowed_extensions: Sequence[str] = (), lines: bool = True,
                        version_of: str | None = None) -> Schema:
+        from .introspect import STATE_PREFIX, fold
         from .sandbox import run_untrusted
 
         with self.scratch() as db:
             run_untrusted(db.conn, scripts, lines)
+            # Introspection leaves Lockplane's own tables out: defined by the file, they
+            # would vanish from the desired schema without a word.
+            named = sorted(n for (n,) in db.conn.execute("SELECT name FROM sqlite_schema")
+                           if fold(n).startswith(STATE_PREFIX))
+            if named:
+                raise BadInput(f"the desired schema defines {named[0]!r}: the "
+                               f"{STATE_PREFIX} prefix is Lockplane's own (its history and "
+                               "state live in such tables)")
             return db.introspect()
 
 
