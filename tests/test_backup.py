@@ -221,6 +221,15 @@ def test_unknown_backup_and_unreachable_storage(seeded: str, store: str,
     assert r.code == 2 and "not a directory" in _one_line(r.stderr)
     r = lockplane("backup", "list", "--storage", "ftp://host/x")
     assert r.code == 2 and _one_line(r.stderr)
+    # An unreachable server: the line says which server and why, not only libpq's hint.
+    down = seeded.replace(":5432/", f":{_free_port()}/", 1)
+    for args in (["backup", "create", "--target", down, "--storage", store],
+                 ["backup", "restore", "--from", "latest", "--to", down, "--storage", store],
+                 ["backup", "query", "--from", "latest", "--server", down, "--storage", store,
+                  "--sql", "SELECT 1"]):
+        r = lockplane(*args)
+        line = _one_line(r.stderr)
+        assert r.code == 2 and "Connection refused" in line and "port" in line, line
 
 
 def test_version_mismatch(seeded: str, store: str, tmp_path: Path, monkeypatch) -> None:

@@ -431,6 +431,15 @@ def only_catalog_names(conn: psycopg.Connection[Any]) -> Iterator[None]:
             conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (row[0],))
 
 
+def connect_failure(exc: Exception, dsn: str) -> str:
+    """libpq's reason a connection failed, in one line without the password: its first
+    line names the server and the cause ('connection to server at "127.0.0.1", port 1
+    failed: Connection refused'); the last one is only a hint ('Is the server running
+    ...')."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return redact_for(lines[0].removeprefix("connection failed: ") if lines else "", dsn)
+
+
 def with_dbname(dsn: str, dbname: str) -> str:
     """The same connection parameters, another database."""
     params = conninfo_to_dict(dsn)
@@ -450,7 +459,7 @@ class PostgresDatabase(Database):
             self.conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10,
                                         application_name=application_name)
         except psycopg.OperationalError as exc:
-            reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
+            reason = connect_failure(exc, dsn)
             raise BadInput(f"cannot connect to {self.dsn_display}: {reason}") from None
         except psycopg.ProgrammingError as exc:
             raise BadInput(f"bad PostgreSQL URL {self.dsn_display}: "

@@ -38,7 +38,7 @@ from ...backup.rows import CompareReport, ExtractResult, RowMergeBase
 from ...backup.storage import Storage
 from ...dsn import dialect_of, redact, redact_for
 from ...errors import BadInput, ExecutionFailed, SafetyRefusal
-from . import PostgresDialect, checksums, pgtools
+from . import PostgresDialect, checksums, connect_failure, pgtools
 from .sandbox import drop_abandoned_databases, drop_database
 
 _PG = PostgresDialect()  # (database names within a connection string)
@@ -53,7 +53,7 @@ def pg_connect(dsn: str, **kwargs: object) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, connect_timeout=10, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
-        reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
+        reason = connect_failure(exc, dsn)
         raise BadInput(f"cannot connect to {redact(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:
         raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact_for(str(exc), dsn)}") from None
@@ -221,7 +221,7 @@ def _pg_target_state(dsn: str) -> tuple[bool, int, int]:
             admin = pg_connect(_PG.with_database(dsn, "postgres"), autocommit=True)
             with admin:
                 return False, 0, admin.info.server_version
-        reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
+        reason = connect_failure(exc, dsn)
         raise BadInput(f"cannot connect to {redact(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:
         raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact_for(str(exc), dsn)}") from None

@@ -72,6 +72,7 @@ from ...backup.storage import Storage
 from ...dsn import redact, redact_for
 from ...errors import BadInput, ExecutionFailed, SafetyRefusal
 from ...report import sql_comment
+from . import connect_failure
 from .backup import restored_copy
 
 Reporter = Callable[[str], None]
@@ -334,7 +335,7 @@ def _session(dsn: str, name: str) -> psycopg.Connection:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10,
                                application_name=name)
     except psycopg.OperationalError as exc:
-        reason = redact_for(str(exc).strip().splitlines()[-1] if str(exc).strip() else "", dsn)
+        reason = connect_failure(exc, dsn)
         raise BadInput(f"cannot connect to {redact(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:
         raise BadInput(f"bad PostgreSQL URL {redact(dsn)}: {redact_for(str(exc), dsn)}") from None
