@@ -696,8 +696,10 @@ def validate(
 
             p = load_plan(path)
             pid = check_plan(p, path, require_signature=False)
+            scope = ("" if not p.signed_for else " for any environment"
+                     if p.signed_for == ["*"] else " for " + ", ".join(p.signed_for))
             err.print(f"[green]valid plan:[/] {len(p.steps)} step(s), plan_id {pid}"
-                      + (" (signed)" if p.signature else ""))
+                      + (f" (signed{escape(scope)})" if p.signature else ""))
             return
     ctx = source_context([path], dialect, shadow_db)
     schema = load_schema(path, ctx)

@@ -927,6 +927,8 @@ def test_a_signature_names_the_environments_a_plan_may_run_in(
     assert r.code == 0 and "for environment staging" in r.stderr, r
     signed = json.loads((tmp_path / "staging.json").read_text())
     assert signed["signed_for"] == ["staging"]
+    r = lockplane("validate", "staging.json", cwd=tmp_path)
+    assert r.code == 0 and "(signed for staging)" in r.stderr, r
     before = db_state(pg_dsn)
     apply = ("--auto-approve", "--safety", "permissive", "--skip-shadow")
     # Signed for staging: not for prod, nor for a URL, which names no environment.
