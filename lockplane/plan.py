@@ -516,6 +516,20 @@ def _domain_parts_calling(changes: list[Change], before: Schema, after: Schema,
                     and (c.before.schema_ or "", c.before.name) == key), None)
         if own is not None and own.recreate():
             continue
+        if checks and (held := _containers_of(dom, before, after)):
+            # ALTER DOMAIN ... ADD CONSTRAINT (and VALIDATE of one added NOT VALID) checks
+            # the domain's columns, and the server refuses where one is an array or a
+            # composite holding the domain ("cannot alter type ... because column ...
+            # uses it"): the CHECK could not come back, forward or on rollback.
+            fn = ", ".join(sorted({qualified(k[1] or None, k[2]) for k in redone
+                                   if _calls_any([k], *(c.expression for c in checks))}))
+            raise BadInput(
+                f"cannot plan: domain {qualified(dom.schema_, dom.name)}'s CHECK "
+                f"{', '.join(c.name or '' for c in checks)} calls {fn}, which the plan drops "
+                "and creates again (a new return type), so the CHECK must be dropped and "
+                f"added back, and PostgreSQL refuses to add it back while {held[0]} holds "
+                "an array or composite of the domain: create the new routine under another "
+                "name and point the CHECK at it, or change that column first")
         kept = dom.model_copy(update={"checks": [c for c in dom.checks if c not in checks],
                                       "default": None if default else dom.default})
         if own is not None:
@@ -524,6 +538,35 @@ def _domain_parts_calling(changes: list[Change], before: Schema, after: Schema,
         out += [HoldDomainChecks(dom, checks, default),
                 *([again] if again.statements_needed() else [])]
     return out
+
+
+def _containers_of(dom: Any, *schemas: Schema) -> list[str]:
+    """The table columns of ``schemas`` whose type is an array of ``dom`` (or of a domain
+    over it), or a composite type with an attribute of one: those PostgreSQL refuses
+    to check when a CHECK is added to ``dom`` (tablecmds.c, get_rels_with_domain)."""
+    from .changes.pg_common import type_ref
+
+    family = {(dom.schema_ or "public", dom.name)}
+    grew = True
+    while grew:  # (the domains over it, at any depth: their columns are checked too)
+        grew = False
+        for s in schemas:
+            for x in s.domains:
+                ref, k = type_ref(x.base_type), (x.schema_ or "public", x.name)
+                if ref is not None and ref[:2] in family and not ref[2] and k not in family:
+                    family.add(k)
+                    grew = True
+    out: set[str] = set()
+    for s in schemas:
+        comps = {(c.schema_ or "public", c.name) for c in s.composite_types
+                 if any((r := type_ref(a.type)) is not None and r[:2] in family
+                        for a in c.attributes)}
+        for t in s.tables:
+            for col in t.columns:
+                ref = type_ref(col.type)
+                if ref is not None and (ref[:2] in family and ref[2] or ref[:2] in comps):
+                    out.add(f"{qualified(t.schema_, t.name)}.{col.name}")
+    return sorted(out)
 
 
 def _hold_default(changes: list[Change], table: Table, col: Column,
