@@ -915,10 +915,21 @@ def format_findings(findings: list[LintFinding], fmt: str) -> str:
         return "\n".join(_github(f) for f in findings)
     out: list[str] = []
     for f in findings:
-        out.append(f"{f.file}:{f.line}:{f.column}: {f.safety.value} {f.rule}: {f.message}")
+        out.append(f"{_line_text(f.file)}:{f.line}:{f.column}: {f.safety.value} {f.rule}: "
+                   f"{_line_text(f.message)}")
         if f.safer:
-            out.append(f"    safer: {f.safer}")
+            out.append(f"    safer: {_line_text(f.safer)}")
     return "\n".join(out)
+
+
+def _line_text(s: str) -> str:
+    """One line of text without terminal controls: names quoted in the linted file (a
+    pull request's) may hold escapes that clear, retitle or hide a terminal's lines, and
+    line breaks that would start a made-up ``file:line:col:`` finding for whatever reads
+    the output (a problem matcher)."""
+    from .report import printable
+
+    return printable(s).replace("\n", "\\n")
 
 
 def _gh_data(s: str) -> str:

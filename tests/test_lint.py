@@ -617,3 +617,18 @@ def test_cli_list_rules() -> None:
     data = json.loads(run("lint", "--list-rules", "--format", "json").stdout)
     assert {d["id"] for d in data} == set(RULES)
     assert all({"id", "safety", "title", "safer", "squawk"} <= set(d) for d in data)
+
+
+def test_text_output_is_one_line_per_finding_without_terminal_controls(
+        tmp_path: Path) -> None:
+    """The text format printed names from the linted file (a pull request's) as they
+    were: an escape sequence cleared the terminal and retitled it, and a name holding a
+    line break printed a made-up 'file:line:col: ...' finding of its own."""
+    sql = tmp_path / "m.sql"
+    sql.write_text('ALTER TABLE "t\x1b[2J\x1b]0;pwned\x07" ADD COLUMN x int NOT NULL;\n'
+                   'CREATE INDEX "i\nm.sql:9:9: safe fake: all good" ON t (a);\n')
+    r = run("lint", "m.sql", "--format", "text", cwd=tmp_path)
+    assert r.stdout.strip(), r
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout, r.stdout
+    lines = r.stdout.splitlines()
+    assert all(ln.startswith(("m.sql:1:", "m.sql:2:", "    safer: ")) for ln in lines), lines
