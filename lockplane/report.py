@@ -106,6 +106,11 @@ def write_out(text: str, output: str | None, detail: str = "") -> None:
         except OSError as exc:
             raise BadInput(f"cannot write {output}: {exc.strerror}") from None
         sys.stderr.write(f"Wrote {output}{detail}\n")  # plain: a path is not rich markup
+    elif sys.stdout.isatty():
+        # A person reads it: names and literals from a schema or a plan (a pull
+        # request's) must not drive the terminal. Piped or written to a file, the text
+        # stays exact (SQL and JSON a program reads).
+        sys.stdout.write(printable(text) + "\n")
     else:
         sys.stdout.write(text + "\n")
 

@@ -1,11 +1,20 @@
-"""Markdown that Prefect artifacts show: text from schemas (names in warnings, SQL) is
-inert, whatever it holds (no heading, link, image, HTML or fence that it could open)."""
+"""Text from schemas shown to people: in the Markdown of Prefect artifacts (names in
+warnings, SQL) it is inert, whatever it holds (no heading, link, image, HTML or fence
+that it could open); on a terminal it carries no control sequence."""
 
 from __future__ import annotations
+
+import os
+import pty
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 from lockplane.markdown import drift_markdown, result_markdown
 from lockplane.plan import Plan, Step
 
+ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = ("t.x\n## Approved by the DBA ![x](https://evil.example/p.png) "
            "<img src=x onerror=alert(1)> [docs](https://evil.example)")
 
@@ -29,3 +38,37 @@ def test_drift_sql_cannot_close_its_fence() -> None:
     md = drift_markdown(plan, "prod", "schema/")
     fence = "`" * 4
     assert f"{fence}sql" in md and md.rstrip().endswith(fence), md
+
+
+def test_stdout_on_a_terminal_carries_no_terminal_controls(tmp_path: Path) -> None:
+    """introspect / plan / runbook ... print SQL and JSON on stdout, with names as the
+    schema has them: on a terminal a name holding escape sequences cleared it, retitled
+    it or hid what followed. A terminal gets them as escapes; a pipe gets the text exact."""
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE TABLE "t\x1b[2J\x1b]0;pwned\x07" (a INTEGER)')
+    args = [sys.executable, "-m", "lockplane", "introspect", "--target",
+            f"sqlite:///{db}", "--format", "sql"]
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(args, stdout=secondary, stderr=subprocess.PIPE, cwd=ROOT,
+                              timeout=120)
+        os.close(secondary)
+        secondary = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+        if secondary >= 0:
+            os.close(secondary)
+    assert proc.returncode == 0, proc.stderr
+    assert b"CREATE TABLE" in shown and b"\x1b" not in shown and b"\x07" not in shown, shown
+    piped = subprocess.run(args, capture_output=True, cwd=ROOT, timeout=120)
+    assert b"\x1b[2J" in piped.stdout  # (exact where a program reads it)
