@@ -247,4 +247,6 @@ def test_restore_loss_is_not_fooled_by_row_order(pg_dsn: str, tmp_path: Path) ->
     assert [(c.table, c.changed) for c in loss.tables] == [("public.edited", True)]
     assert loss.reordered == ["public.clustered", "public.vacuumed"]
     assert loss.unchanged == 2 and "undoes updates in 1 table(s)" in loss.summary()
+    assert ("public.clustered, public.vacuumed: the same rows as in the backup, in another "
+            "order (nothing lost there)") in loss.summary(), loss.summary()
     assert loss.to_json()["reordered_tables"] == ["public.clustered", "public.vacuumed"]

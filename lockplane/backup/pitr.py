@@ -263,8 +263,12 @@ class RestoreLoss:
         if len(parts) == 1 and not self.tables:
             parts.append("no table differs from the backup")
         if self.reordered:
-            parts.append(f"{len(self.reordered)} table(s) rewritten in another order since "
-                         "(VACUUM FULL, CLUSTER) hold the same rows")
+            # (the order changes with VACUUM FULL or CLUSTER, and with rows deleted and
+            # put back, a merge from this very backup: the words name no one cause)
+            named = ", ".join(self.reordered) if len(self.reordered) <= 3 else \
+                f"{len(self.reordered)} table(s)"
+            parts.append(f"{named}: the same rows as in the backup, in another order "
+                         "(nothing lost there)")
         return "; ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
