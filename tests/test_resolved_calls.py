@@ -111,7 +111,7 @@ def test_the_server_is_asked_without_running_anything(pg_dsn: str) -> None:
         got = resolved_calls(db, "UPDATE public.k SET n = m WHERE label = 'x'::text "
                                  "AND lower(label) = 'y' AND n IS DISTINCT FROM 3")
         assert got is not None
-        assert got[("public", "mood_int")] == ""
+        assert got[("public", "mood_int")] == "the function of the cast from mood to int4"
         assert got[("public", "lower")] == ""
         assert got[("public", "eq_vt")].startswith("the function of operator =(")
         assert resolved_calls(db, "SELECT 1 FROM public.k WHERE n = 3") == {}
@@ -217,3 +217,25 @@ def test_what_the_plan_defines_or_sets_before_the_statement_still_counts(pg_dsn:
     finally:
         db.close()
     assert _calls(pg_dsn) == 0
+
+
+def test_a_built_in_behind_an_operator_of_the_database_is_refused(pg_dsn: str) -> None:
+    """An operator a superuser made over pg_read_file: '### path' names no function; the
+    server says the operator's function is pg_catalog.pg_read_file, which PUBLIC may not
+    run (and by name, the operator's symbol leads there too)."""
+    pg_exec(pg_dsn, SCHEMA + """
+        CREATE OPERATOR public.### (RIGHTARG = text, FUNCTION = pg_catalog.pg_read_file);
+    """)
+    sql = ["UPDATE public.k SET label = ### 'postmaster.pid'"]
+    db = connect(pg_dsn)
+    try:
+        got = resolved_calls(db, sql[0])
+        assert got is not None and ("pg_catalog", "pg_read_file") in got, got
+        effects = db.function_effects(sql, [])
+        assert effects and effects[0].startswith("pg_catalog.pg_read_file, the function of "
+                                                 "operator ###(NONE,text)"), effects
+        with db.read_only():  # (by name)
+            effects = db.function_effects(sql, [])
+        assert effects and "pg_read_file" in effects[0], effects
+    finally:
+        db.close()

@@ -705,8 +705,16 @@ def function_effects(db: PostgresDatabase, statements: Sequence[str],
         roots.setdefault(call, why)
         if existing and roots[call] == why:
             existing_triggers.add(call)
+    # A built-in reached through the database's own operator, cast or domain (CREATE
+    # OPERATOR ### (RIGHTARG = text, FUNCTION = pg_catalog.pg_read_file), made by a
+    # superuser) is in no call a parse of the step sees: judged as a call of it.
+    hidden = {r: why for r, why in roots.items() if r[0] == "pg_catalog" and why}
     roots = {r: why for r, why in roots.items() if r[0] != "pg_catalog"}
     found: list[str] = []
+    if hidden:
+        _, risky = _judge_builtins(db, {r: (why,) for r, why in hidden.items()})
+        found += [f"pg_catalog.{r[1]}, {why}: it has side effects or the server lets no "
+                  "ordinary user run it" for r, why in sorted(hidden.items()) if r[1] in risky]
 
     def fired_by(tables: set[tuple[str | None, str]]) -> dict[tuple[str | None, str], bool]:
         wants = [_Want("dml", schema, table) for schema, table in sorted(
@@ -1250,7 +1258,10 @@ class _Catalog:
                 "SELECT 'o', o.oprname, '', n.nspname, p.proname FROM pg_operator o "
                 "JOIN pg_proc p ON p.oid = o.oprcode "
                 "JOIN pg_namespace n ON n.oid = p.pronamespace "
-                "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                # (an operator of the database's own over a built-in counts: see
+                # function_effects)
+                "WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "  OR o.oprnamespace <> 'pg_catalog'::regnamespace) "
                 "UNION ALL SELECT 'c', s.typname, t.typname, n.nspname, p.proname "
                 "FROM pg_cast c JOIN pg_type s ON s.oid = c.castsource "
                 "JOIN pg_type t ON t.oid = c.casttarget JOIN pg_proc p ON p.oid = c.castfunc "

@@ -77,7 +77,17 @@ domains(oid) AS (
     ON t.oid OPERATOR(pg_catalog.=) domains.oid
   WHERE t.typtype OPERATOR(pg_catalog.=) 'd'),
 fns(oid, why) AS (
-  SELECT refobjid, '' FROM dep
+  -- (a cast's function is a call that no name shows: said so)
+  SELECT refobjid, COALESCE((
+      SELECT 'the function of the cast from ' OPERATOR(pg_catalog.||)
+        s.typname::pg_catalog.text OPERATOR(pg_catalog.||) ' to '
+        OPERATOR(pg_catalog.||) t.typname::pg_catalog.text
+      FROM pg_catalog.pg_cast c
+      JOIN pg_catalog.pg_type s ON s.oid OPERATOR(pg_catalog.=) c.castsource
+      JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) c.casttarget
+      WHERE c.castfunc OPERATOR(pg_catalog.=) dep.refobjid
+      ORDER BY 1 LIMIT 1), '')
+  FROM dep
   WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
   UNION ALL SELECT x.f, 'the function of operator ' OPERATOR(pg_catalog.||)
       o.oid::pg_catalog.regoperator::pg_catalog.text
@@ -126,6 +136,7 @@ support(oid, why) AS (
       OPERATOR(pg_catalog.||) c.opcintype::pg_catalog.regtype::pg_catalog.text
     FROM types JOIN pg_catalog.pg_opclass c ON c.opcintype OPERATOR(pg_catalog.=) types.oid
       AND c.opcdefault
+      AND c.opcnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
     JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.opcmethod
       AND am.amname OPERATOR(pg_catalog.=) ANY ('{btree, hash}'::pg_catalog.name[])
     JOIN pg_catalog.pg_amproc ap ON ap.amprocfamily OPERATOR(pg_catalog.=) c.opcfamily
@@ -136,6 +147,7 @@ support(oid, why) AS (
       OPERATOR(pg_catalog.||) c.opcintype::pg_catalog.regtype::pg_catalog.text
     FROM types JOIN pg_catalog.pg_opclass c ON c.opcintype OPERATOR(pg_catalog.=) types.oid
       AND c.opcdefault
+      AND c.opcnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
     JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.opcmethod
       AND am.amname OPERATOR(pg_catalog.=) ANY ('{btree, hash}'::pg_catalog.name[])
     JOIN pg_catalog.pg_amop ao ON ao.amopfamily OPERATOR(pg_catalog.=) c.opcfamily
@@ -148,7 +160,10 @@ SELECT DISTINCT n.nspname, p.proname, w.why
 FROM (SELECT oid, why FROM fns UNION ALL SELECT oid, why FROM support) AS w
 JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) w.oid
 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+-- (a built-in only when reached through an object of the database's own: an operator
+-- over pg_read_file; a call of it the statement makes itself is in plain sight)
 WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog, information_schema}'::pg_catalog.name[])
+   OR w.why OPERATOR(pg_catalog.<>) ''
 ORDER BY 1, 2, 3
 """
 
@@ -233,9 +248,11 @@ def resolved_calls(db: PostgresDatabase, sql: str,
                    defined: Sequence[str] = ()) -> dict[Call, str] | None:
     """The functions that are not the server's own (schema, name) that ``sql`` (one
     SELECT, INSERT, UPDATE or DELETE) would call, as the server resolves it, each with
-    why (empty: it calls it); None when the server cannot say (the caller judges by
-    name). A statement the server finds ambiguous (two operators or functions equally
-    close) cannot run: bad input, in the server's words."""
+    why (empty: it calls it), and the server's own that it reaches through an object
+    of the database (an operator's function: why says which); None when the server
+    cannot say (the caller judges by name). A statement the server finds ambiguous
+    (two operators or functions equally close) cannot run: bad input, in the server's
+    words."""
     try:
         (raw,) = pglast.parse_sql(sql)
     except (ParseError, ValueError):
