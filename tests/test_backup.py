@@ -438,6 +438,20 @@ def test_apply_takes_a_backup_before_a_dangerous_plan(seeded: str, tmp_path: Pat
     assert "1 migration(s) behind" in v.stderr
     assert "differs from the desired schema" in v.stderr
 
+    # lockplane.toml's URL gets require_auth (a repository file names it), which the
+    # client tools of PostgreSQL 15 (libpq 15) reject: backup create still runs, and the
+    # database is the same one whether named there or on the command line.
+    r = lockplane("backup", "create", "--target-environment", "staging", cwd=tmp_path)
+    assert r.code == 0, r.output
+    store = open_storage(str(tmp_path / "backups"))
+    made = list_backups(store)
+    assert len(made) == 2 and all("require_auth" not in m.database for m in made)
+    assert [m.id for m in list_backups(store, seeded)] == [m.id for m in made]
+    r = lockplane("recover", "--target", seeded, "--to", "now", "--storage",
+                  str(tmp_path / "backups"), "--dry-run", cwd=tmp_path)
+    assert r.code == 0 and made[0].id in r.stderr, r.output
+    assert read_status(store, seeded).last_backup.id == made[0].id  # type: ignore[union-attr]
+
 
 def test_engine_rejects_bad_jobs(seeded: str, store: str) -> None:
     with pytest.raises(BadInput):

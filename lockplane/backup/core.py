@@ -23,7 +23,14 @@ from pathlib import Path
 from ..dsn import redact
 from ..errors import BadInput, ExecutionFailed, SafetyRefusal
 from .engine import engine_for, engine_of
-from .manifest import DATA_DIR, MANIFEST_FILE, HistoryPosition, Manifest, StoredFile
+from .manifest import (
+    DATA_DIR,
+    MANIFEST_FILE,
+    HistoryPosition,
+    Manifest,
+    StoredFile,
+    database_identity,
+)
 from .status import BackupRef, ValidationOutcome, read_status, write_status
 from .storage import Storage, StorageError
 
@@ -102,7 +109,8 @@ def list_backups(storage: Storage, database: str | None = None) -> list[Manifest
                 continue  # incomplete: a run died before its manifest
             raise
         m = Manifest.from_json(raw, f"{storage.url}/{name}/{MANIFEST_FILE}")
-        if database is None or m.database == redact(database):
+        if database is None or database_identity(m.database) == database_identity(
+                redact(database)):
             out.append(m)
     return sorted(out, key=lambda m: (m.created_at, m.id), reverse=True)
 

@@ -14,6 +14,18 @@ from pydantic import BaseModel, Field
 
 from ..errors import BadInput
 
+
+def database_identity(database: str) -> str:
+    """The database a (redacted) DSN names, as backups and their state are filed under:
+    without ``require_auth``, which Lockplane adds itself to a URL a repository file
+    names (config.py), so one database is one database whether it was named in
+    lockplane.toml or on the command line, before that option existed or after."""
+    base, sep, query = database.partition("?")
+    if not sep:
+        return database
+    kept = [p for p in query.split("&") if p and p.split("=", 1)[0] != "require_auth"]
+    return base + ("?" + "&".join(kept) if kept else "")
+
 # 1: PostgreSQL checksums are row-hash-sum; 2: they are copy-crc32 (checksum_method);
 # 3: a copy-crc32 table's rows are its own (an inheritance parent's without its
 # children's, as its COPY text and checksum are), not count(*) with its children.

@@ -34,7 +34,7 @@ from ..dsn import dialect_of, redact
 from ..errors import BadInput, ExecutionFailed, LockplaneError
 from .core import list_backups
 from .engine import engine_for, engine_of
-from .manifest import Manifest, TableStats
+from .manifest import Manifest, TableStats, database_identity
 from .storage import Storage
 
 Reporter = Callable[[str], None]
@@ -145,7 +145,7 @@ def migrations(live_dsn: str, with_plans: bool = False) -> list[Migration]:
 
 # ---------------------------------------------------------------------------- backups
 def _same_database(manifest: Manifest, live_dsn: str) -> bool:
-    return manifest.database == redact(live_dsn)
+    return database_identity(manifest.database) == database_identity(redact(live_dsn))
 
 
 def backups_of(storage: Storage, live_dsn: str) -> list[Manifest]:

@@ -14,6 +14,7 @@ import re
 from pydantic import BaseModel
 
 from ..errors import BadInput
+from .manifest import database_identity
 from .storage import Storage, StorageError
 
 STATE_DIR = "_state"
@@ -41,6 +42,7 @@ class BackupStatus(BaseModel):
 
 def database_key(database: str) -> str:
     """A storage-safe key for a (redacted) database DSN: readable slug + short hash."""
+    database = database_identity(database)
     slug = re.sub(r"[^a-z0-9]+", "-", database.lower().split("?", 1)[0]).strip("-")[-40:]
     return f"{slug.strip('-') or 'db'}-{hashlib.sha256(database.encode()).hexdigest()[:8]}"
 

@@ -32,7 +32,14 @@ from ...backup.core import (
     fetched_backup,
 )
 from ...backup.engine import HISTORY_COLUMNS, BackupEngine
-from ...backup.manifest import DATA_DIR, OWN_ROWS_FROM, HistoryPosition, Manifest, TableStats
+from ...backup.manifest import (
+    DATA_DIR,
+    OWN_ROWS_FROM,
+    HistoryPosition,
+    Manifest,
+    TableStats,
+    database_identity,
+)
 from ...backup.pitr import PointInTime
 from ...backup.rows import CompareReport, ExtractResult, RowMergeBase
 from ...backup.storage import Storage
@@ -160,7 +167,8 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
     copy_crc = method == checksums.COPY_CRC32
     return Manifest(
         id=backup_id, created_at=_now().isoformat(timespec="seconds"), dialect="postgres",
-        database=redact(dsn), database_name=_PG.database_name(dsn), server_version=server_version,
+        database=database_identity(redact(dsn)), database_name=_PG.database_name(dsn),
+        server_version=server_version,
         tool=f"pg_dump {pg_dump.version} -Fd -j {jobs}", format="pg_dump-directory",
         schema_hash=schema_hash, history=history, tables=stats, files=files,
         size_bytes=sum(f.size for f in files), duration_s=round(time.monotonic() - started, 3),

@@ -146,6 +146,14 @@ def conninfo_and_env(dsn: str, application_name: str = "lockplane backup", *,
     password = params.pop("password", None)
     if password is not None:
         env["PGPASSWORD"] = str(password)
+    elif params.pop("require_auth", None) is not None:
+        # A URL without a password that refuses password methods (config.py gives one a
+        # repository file names to a server that may be anyone's) must not hand the
+        # child an ambient password either; libpq before 16, which the client tools of
+        # PostgreSQL 14 and 15 may link, rejects require_auth, so the child gets no
+        # password to send instead: none in its environment, no password file.
+        env.pop("PGPASSWORD", None)
+        env["PGPASSFILE"] = os.devnull
     params.setdefault("application_name", application_name)
     if options:
         settings = dict(options)
