@@ -66,7 +66,9 @@ dep AS (
   SELECT d.refclassid, d.refobjid, d.refobjsubid FROM pg_catalog.pg_depend d
   JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid
   WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-    AND r.ev_class OPERATOR(pg_catalog.=) 'pg_temp.lp_judge'::pg_catalog.regclass),
+    -- (looked up when it runs, not when it is planned: the query is prepared once per
+    -- session, the temporary table is new each time)
+    AND r.ev_class OPERATOR(pg_catalog.=) pg_catalog.to_regclass('pg_temp.lp_judge')),
 ops(oid) AS (
   SELECT refobjid FROM dep
   WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass),
@@ -283,7 +285,9 @@ def resolved_calls(db: PostgresDatabase, sql: str,
                 *setup, "CREATE TEMPORARY TABLE lp_judge ()",
                 f"CREATE RULE lp_judge AS ON INSERT TO pg_temp.lp_judge DO INSTEAD\n"
                 f"{action}\n"]))
-            rows = [(r[0], r[1], r[2]) for r in db.query(_RESOLVED_SQL)]
+            with db.conn.cursor() as cur:  # (planning it costs more than running it)
+                cur.execute(_RESOLVED_SQL, prepare=True)
+                rows = [(r[0], r[1], r[2]) for r in cur.fetchall()]
             raise psycopg.Rollback()
     except psycopg.errors.AmbiguousFunction as exc:
         first = " ".join(sql.split())
