@@ -487,6 +487,11 @@ class MySQLDatabase(Database):
             (schema or "", table))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
+    def not_one_query(self, sql: str) -> str | None:
+        from .options import not_one_query
+
+        return not_one_query(sql)
+
     def read_only_session(self) -> None:
         # Every transaction from now on, autocommit statements included.
         self.execute("SET SESSION TRANSACTION READ ONLY")

@@ -216,3 +216,30 @@ def assignments(text: str, what: str) -> list[tuple[str, bool, str]]:
         expression(expr, what)
         out.append((col.text, quoted, expr.strip()))
     return out
+
+
+def not_one_query(sql: str) -> str | None:
+    """Why ``sql`` is not one query that only reads, in words; None when it is. A step's
+    condition and a phase's verification come from a plan file and run with the applying
+    credentials; MySQL's read-only transaction still lets ``SELECT ... INTO OUTFILE``
+    write a server file, ``LOAD_FILE`` read one (and an error such as EXTRACTVALUE's
+    "XPATH syntax error" print it), ``SLEEP`` and ``GET_LOCK`` hold the server. So: the
+    tokens, shape and content checks of an option (:func:`expression`), for exactly one
+    SELECT, naming no database but information_schema (the conditions Lockplane writes
+    read it; ``mysql.user`` and the like are not a plan's business)."""
+    what = "query"
+    try:
+        _tokens(sql, what)
+        trees = _parse(sql, what)
+        tree = trees[0] if len(trees) == 1 else None
+        if not isinstance(tree, exp.Select | exp.Union):
+            return "it is not one SELECT"
+        _check_content(what, tree, calls=True)
+    except BadInput as exc:
+        return exc.message.removeprefix(f"{what}: ")
+    for node in tree.walk():
+        if isinstance(node, exp.Table) and node.args.get("db") is not None \
+                and node.text("db").lower() != "information_schema":
+            return (f"it reads {node.sql(dialect='mysql')}, outside the database (only "
+                    "information_schema may be named)")
+    return None
