@@ -453,6 +453,26 @@ def test_apply_takes_a_backup_before_a_dangerous_plan(seeded: str, tmp_path: Pat
     assert read_status(store, seeded).last_backup.id == made[0].id  # type: ignore[union-attr]
 
 
+def test_tools_get_require_auth_or_no_ambient_password(monkeypatch) -> None:
+    """A URL with require_auth and no password: a tool whose libpq takes the option gets
+    it; one whose libpq is older (this machine's PostgreSQL 15 tools) gets neither the
+    option nor an ambient password to send."""
+    from lockplane.dialects.postgres.pgtools import conninfo_and_env, takes_require_auth
+
+    monkeypatch.setenv("PGPASSWORD", "ambient-pw")
+    url = "postgresql://u@127.0.0.1:5432/db?require_auth=!password,!md5"
+    tool = shutil.which("pg_dump") or "pg_dump"
+    conninfo, env = conninfo_and_env(url, tool=tool)
+    if takes_require_auth(tool):
+        assert "require_auth" in conninfo and env["PGPASSWORD"] == "ambient-pw"
+    else:
+        assert "require_auth" not in conninfo
+        assert "PGPASSWORD" not in env and env["PGPASSFILE"] == os.devnull
+    # A URL with its own password: that password, whatever the environment holds.
+    _, env = conninfo_and_env("postgresql://u:own@127.0.0.1/db", tool=tool)
+    assert env["PGPASSWORD"] == "own"
+
+
 def test_engine_rejects_bad_jobs(seeded: str, store: str) -> None:
     with pytest.raises(BadInput):
         create_backup(seeded, open_storage(store), jobs=0)

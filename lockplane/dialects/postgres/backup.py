@@ -103,7 +103,7 @@ def _create_pg(dsn: str, storage: Storage, backup_id: str, jobs: int,
         tables = checksums.pg_tables_by_oid(control)
         history = _pg_history(control)
         # pg_dump writes its COPY text under ``settings``: the checksums are read from it
-        conninfo, env = pgtools.conninfo_and_env(dsn, options=settings)
+        conninfo, env = pgtools.conninfo_and_env(dsn, options=settings, tool=pg_dump.path)
         local = storage.local_dir(backup_id)
         tmp: tempfile.TemporaryDirectory[str] | None = None
         if local is None:
@@ -240,7 +240,7 @@ def _pg_target_state(dsn: str) -> tuple[bool, int, int]:
 def _pg_restore(local: Path, dsn: str, version_num: int, jobs: int, *, clean: bool,
                 no_owner: bool) -> None:
     tool = pgtools.find_tool("pg_restore", version_num)
-    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore")
+    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore", tool=tool.path)
     args = [tool.path, "-j", str(jobs), "--exit-on-error", "-d", conninfo]
     if clean:
         args += ["--clean", "--if-exists"]
@@ -352,7 +352,7 @@ def _pg_restore_sections(local: Path, dsn: str, version_num: int, jobs: int,
     items of ``listing`` (sequences, large objects, ...) on one session. When the
     restore ended (``time.monotonic()``), however long ``loaded`` takes after it."""
     tool = pgtools.find_tool("pg_restore", version_num)
-    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore")
+    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane restore", tool=tool.path)
     base = [tool.path, "--exit-on-error", "--no-owner", "--no-privileges", "-d", conninfo]
     pgtools.run_tool([*base, "--section=pre-data", str(local)], env, "pg_restore")
     if data is None:

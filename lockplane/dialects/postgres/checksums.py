@@ -297,7 +297,7 @@ class CopyReader:
             from .pgtools import conninfo_and_env
 
             conninfo, env = conninfo_and_env(self.dsn, "lockplane backup checksums",
-                                             options=self._options())
+                                             options=self._options(), tool=self.psql)
             proc = subprocess.Popen([self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1",
                                      "-d", conninfo, "-c", copy.as_string(conn)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

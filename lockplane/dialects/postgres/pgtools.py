@@ -133,11 +133,30 @@ def _option_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
+@functools.lru_cache(maxsize=16)
+def takes_require_auth(tool: str) -> bool:
+    """Whether the libpq of the client tool at ``tool`` knows ``require_auth`` (16+;
+    Debian's PostgreSQL 15 tools may link an older one). Asked of its psql (or pg_dump)
+    with a connection to a socket that does not exist: libpq reads the options first."""
+    here = Path(tool).parent
+    probe = "require_auth=none host=/nonexistent/lockplane-probe"
+    for name, args in (("psql", ["-X", "-d", probe, "-c", "SELECT 1"]),
+                       ("pg_dump", ["-d", probe, "-s", "-f", os.devnull])):
+        exe = here / name
+        if exe.exists():
+            proc = subprocess.run([str(exe), *args], capture_output=True, text=True,
+                                  env={**os.environ, "PGCONNECT_TIMEOUT": "2"}, timeout=30)
+            return 'invalid connection option "require_auth"' not in proc.stderr
+    return False
+
+
 def conninfo_and_env(dsn: str, application_name: str = "lockplane backup", *,
-                     options: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+                     options: dict[str, str] | None = None,
+                     tool: str | None = None) -> tuple[str, dict[str, str]]:
     """``(conninfo without password, environment for the child)``; ``options`` are
     session settings added to the DSN's own (``client_encoding`` replaces the DSN's
-    and the environment's, so the child's text encoding is the one asked for)."""
+    and the environment's, so the child's text encoding is the one asked for). ``tool``:
+    the client tool's path, asked whether its libpq takes ``require_auth``."""
     try:
         params = conninfo_to_dict(dsn)
     except Exception as exc:  # noqa: BLE001 - psycopg's ProgrammingError
@@ -146,12 +165,14 @@ def conninfo_and_env(dsn: str, application_name: str = "lockplane backup", *,
     password = params.pop("password", None)
     if password is not None:
         env["PGPASSWORD"] = str(password)
-    elif params.pop("require_auth", None) is not None:
-        # A URL without a password that refuses password methods (config.py gives one a
-        # repository file names to a server that may be anyone's) must not hand the
-        # child an ambient password either; libpq before 16, which the client tools of
-        # PostgreSQL 14 and 15 may link, rejects require_auth, so the child gets no
-        # password to send instead: none in its environment, no password file.
+    elif "require_auth" in params and not (tool and takes_require_auth(tool)):
+        # A URL without a password that limits how the server may authenticate
+        # (config.py gives one a repository file names to a server that may be anyone's)
+        # must not let the child hand that server an ambient password either. A libpq
+        # before 16, which the client tools of PostgreSQL 14 and 15 may link, rejects
+        # require_auth: the child gets no password to send instead (none in its
+        # environment, no password file); a libpq that takes it gets the option.
+        params.pop("require_auth")
         env.pop("PGPASSWORD", None)
         env["PGPASSFILE"] = os.devnull
     params.setdefault("application_name", application_name)

@@ -267,7 +267,7 @@ def create_base_backup(dsn: str, storage: Storage, *,
     sysid, version_num, version = _server_identity(dsn)
     tool = pgtools.find_tool("pg_basebackup", version_num)
     backup_id = new_backup_id()
-    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane backup base")
+    conninfo, env = pgtools.conninfo_and_env(dsn, "lockplane backup base", tool=tool.path)
     prefix = f"{BASE_DIR}/{backup_id}"
     started = _now()
     with tempfile.TemporaryDirectory(prefix="lockplane-base-") as tmp:
