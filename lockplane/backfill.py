@@ -229,6 +229,9 @@ class ResolvedBackfill:
     # stand in for them in Lockplane's range conditions. Empty: the plain symbols (other
     # servers, checkpoints of older backfills).
     key_ops: list[dict[str, str]] = field(default_factory=list)
+    # Per column, the type its values are compared as (PostgreSQL: a domain's base type,
+    # for a domain over an enum has no =), or None: its own. Empty: every one its own.
+    compare_types: list[str | None] = field(default_factory=list)
 
     @property
     def display(self) -> str:
@@ -702,10 +705,10 @@ class BatchSql:
         if self.ctid:
             # Rows an UPDATE moves may land in a block ahead of the cursor: skip rows
             # that already hold their new value, or they would be updated twice.
-            lhs = ", ".join(self.qcols)
-            rhs = ", ".join(self.exprs)
-            conds.append(f"ROW({lhs}) IS DISTINCT FROM ROW({rhs})" if len(self.qcols) > 1
-                         else f"{lhs} IS DISTINCT FROM {rhs}")
+            as_types = self.rb.compare_types or [None] * len(self.qcols)
+            differs = [self.d.distinct_sql(c, e, None if t is None else self.d.escape_for_params(t))
+                       for c, e, t in zip(self.qcols, self.exprs, as_types, strict=True)]
+            conds.append(differs[0] if len(differs) == 1 else f"({' OR '.join(differs)})")
         if self.keep:
             assert self.rb.archive is not None
             esc = self.d.escape_for_params
@@ -1004,9 +1007,15 @@ def _refuse_privileged_calls(db: Database, rb: ResolvedBackfill, effects: bool =
     compute a value (``effects``). Both are asked before anything evaluates the
     expressions (planning, --dry-run) and again before the first write: a read-only
     transaction does not contain such a function, nor does the shadow copy."""
-    runs = [f"SELECT {e}" for e in rb.expressions]
+    # (read from the table: the server resolves their operators and functions for its
+    # columns' types, see privileged.function_effects)
+    table = db.dialect.qname(rb.schema, rb.table)
+    # (as its column's type, as the batches store it and the read-only check evaluates
+    # it: an assignment cast of the database's own names nothing)
+    runs = [f"SELECT {db.dialect.cast_to_column(e, t)} FROM {table}"
+            for e, t in zip(rb.expressions, rb.types, strict=True)]
     if rb.where:
-        runs.append(f"SELECT 1 WHERE {rb.where}")
+        runs.append(f"SELECT 1 FROM {table} WHERE {rb.where}")
     calls = db.privileged_calls(runs)
     if calls:
         raise SafetyRefusal(
@@ -1452,17 +1461,86 @@ def _runner_lock(db: Database, backfill: str, chunk: int, wait_s: float) -> Iter
             db.advisory_unlock(a, b)
 
 
+def _checked_spec(db: Database, backfill: str, stored: ResolvedBackfill,
+                  expected: ResolvedBackfill | None, opts: BackfillOptions) -> None:
+    """Refuse (exit 3) to run a spec read back from the state table unless it is the one
+    that started: a row of ``lockplane.backfills`` edited between a crash and the resume
+    (a wider WHERE, another SET, a name spliced into the batch statement) would otherwise
+    run as it reads. Its SET, WHERE and table hash to its id (which the caller asked
+    for); its expressions pass the parser's checks they passed when planned; what was
+    resolved from the catalog (columns, types, the key and its operators) is resolved
+    again and must be equal; an archive is one of Lockplane's own archive tables; and,
+    when the caller planned this backfill itself (``expected``), it must equal that."""
+    where = f"backfill {backfill} (its row in {Checkpoints(db).table})"
+    fix = "cancel it (lockplane backfill cancel) and start it again from its plan"
+    if stored.id != backfill or backfill_id(
+            stored.dialect, stored.schema, stored.table, stored.columns, stored.expressions,
+            stored.where) != backfill:
+        raise SafetyRefusal(f"{where}: its table, SET or WHERE no longer hash to its id: "
+                            f"changed since it started; {fix}")
+    if stored.dialect != db.dialect.name:
+        raise SafetyRefusal(f"{where}: written for {stored.dialect!r}, not "
+                            f"{db.dialect.name}; {fix}")
+    sets = tuple(SetClause(c, e, quoted=True) for c, e in zip(
+        stored.columns, stored.expressions, strict=True))
+    spec = BackfillSpec(db.dialect.qname(stored.schema, stored.table), sets, stored.where,
+                        not_null=tuple(c for c, nn in zip(stored.columns, stored.not_null,
+                                                           strict=True) if nn),
+                        archive=stored.archive, archive_key=tuple(stored.archive_key))
+    try:
+        runnable(spec, db.dialect.name)  # (bad input: an expression no plan would hold)
+        again = _resolve(db, spec)
+    except BadInput as exc:
+        raise SafetyRefusal(f"{where}: {exc.message}; {fix}") from None
+    if stored.archive is not None and not _own_archive(db, stored.archive):
+        raise SafetyRefusal(f"{where}: its archive is not one of Lockplane's archive "
+                            f"tables; {fix}")
+    now, then = again.to_json(), stored.to_json()
+    for older in ("key_ops", "compare_types"):  # (absent from older checkpoints: see above)
+        if not then[older]:
+            now[older] = then[older]
+    if now != then:
+        raise SafetyRefusal(f"{where}: what it resolved from the catalog (columns, types, "
+                            f"key) is not what it resolves to now; {fix}")
+    if expected is not None and expected.to_json() != stored.to_json():
+        raise SafetyRefusal(f"{where}: not the backfill this run planned; {fix}")
+    if expected is None and not opts.calls_checked:  # (else: judged when it was planned)
+        _refuse_privileged_calls(db, stored)
+
+
+def _own_archive(db: Database, archive: str) -> bool:
+    """Whether ``archive`` is ``Dialect.archive_table(name)`` for some name: a quoted
+    identifier in Lockplane's own schema (or with its prefix), nothing else."""
+    d = db.dialect
+    mark = d.quote("x")[0]
+    prefix = d.quote(d.state_schema) + "." if d.state_schema else ""
+    rest = archive[len(prefix):] if archive.startswith(prefix) else ""
+    if len(rest) < 2 or rest[0] != mark or rest[-1] != mark:
+        return False
+    ident = rest[1:-1].replace(mark * 2, mark)
+    name = ident if d.state_schema else ident.removeprefix("_lockplane_")
+    return bool(name) and d.archive_table(name) == archive
+
+
 def run_chunk(dsn: str, backfill: str, chunk: int, opts: BackfillOptions | None = None,
               on_progress: ProgressCallback | None = None,
-              stop: threading.Event | None = None) -> ChunkResult:
-    """Run one chunk of a started backfill to its end (or to a cancel)."""
+              stop: threading.Event | None = None,
+              expected: ResolvedBackfill | None = None) -> ChunkResult:
+    """Run one chunk of a started backfill to its end (or to a cancel). ``expected``: the
+    spec the caller planned, which the stored one must equal (see _checked_spec)."""
     opts = opts or BackfillOptions()
     t_start = time.monotonic()
     with _connect(dsn) as db, TaggedSession(db, "backfill") as session:
         state = Checkpoints(db)
-        rb = state.spec(backfill)
+        try:
+            rb = state.spec(backfill)
+        except (TypeError, ValueError, AttributeError):  # (a row edited out of shape)
+            raise SafetyRefusal(f"backfill {backfill}: its spec in {state.table} is not one "
+                                "Lockplane wrote: refused; cancel it and start it again "
+                                "from its plan") from None
         if rb is None:
             raise BadInput(f"no backfill {backfill} in {db.dsn_display}")
+        _checked_spec(db, backfill, rb, expected, opts)
         # A killed runner's batch runs on (holding its rows, its checkpoint and the chunk)
         # until it ends, then rolls back: cancelled at once, as an apply settles its
         # orphans (crash.py).
@@ -1728,7 +1806,7 @@ def run_backfill(dsn: str, plan: BackfillPlan, opts: BackfillOptions | None = No
     t0 = time.monotonic()
     results: list[ChunkResult] = []
     if len(chunks) <= 1:
-        results = [run_chunk(dsn, rb.id, c, opts, on_progress) for c in chunks]
+        results = [run_chunk(dsn, rb.id, c, opts, on_progress, expected=rb) for c in chunks]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -1736,8 +1814,8 @@ def run_backfill(dsn: str, plan: BackfillPlan, opts: BackfillOptions | None = No
             opts.max_rows_per_second / len(chunks) if opts.max_rows_per_second else None)})
         stop = threading.Event()
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-            futures = [pool.submit(run_chunk, dsn, rb.id, c, per_worker, on_progress, stop)
-                       for c in chunks]
+            futures = [pool.submit(run_chunk, dsn, rb.id, c, per_worker, on_progress, stop,
+                                   rb) for c in chunks]
             try:
                 results = [f.result() for f in futures]
             except BaseException:
