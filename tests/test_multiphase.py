@@ -620,9 +620,10 @@ ENUM_DOMAIN = "CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE DOMAIN dm AS mood;
 @pytest.mark.parametrize(("from_col", "to_col", "key"), [
     ("v text", "v dm", "id int PRIMARY KEY"),
     ("v dm", "v text", "id int PRIMARY KEY"),
+    ("v dm", "v text", "id int"),  # no key: the batches walk ctid, skipping done rows
     ("v dm[]", "v text[]", "id int PRIMARY KEY"),
     ("v dm", "w dm -- lockplane:renamed-from v\n", "id int PRIMARY KEY"),
-], ids=["to a domain over an enum", "from one", "from an array of one",
+], ids=["to a domain over an enum", "from one", "from one, no key", "from an array of one",
         "renamed"])
 def test_phases_over_a_domain_over_an_enum(pg_dsn_factory, tmp_path: Path, from_col: str,
                                            to_col: str, key: str) -> None:

@@ -113,12 +113,26 @@ def resolve(db: PostgresDatabase, spec: BackfillSpec) -> ResolvedBackfill:
             raise BadInput(f"column {display}.{name} is part of the key the backfill walks "
                            f"({', '.join(kcols)}): it cannot be set by a backfill")
     exprs, where = runnable(spec, "postgres")
+    # A domain's values compare as its base type's (through domains over domains): a
+    # domain over an enum has no = of its own.
+    bases = dict(db.query(
+        "WITH RECURSIVE b(attname, typ, mod) AS ("
+        "  SELECT a.attname, t.typbasetype, t.typtypmod FROM pg_catalog.pg_attribute a "
+        "  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid "
+        "  WHERE a.attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.oid "
+        "    AND t.typtype OPERATOR(pg_catalog.=) 'd' "
+        "  UNION ALL SELECT b.attname, t.typbasetype, t.typtypmod FROM b "
+        "  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.typ "
+        "  WHERE t.typtype OPERATOR(pg_catalog.=) 'd') "
+        "SELECT b.attname, pg_catalog.format_type(b.typ, b.mod) FROM b "
+        "JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) b.typ "
+        "WHERE t.typtype OPERATOR(pg_catalog.<>) 'd'", (oid,)))
     return ResolvedBackfill(
         id=backfill_id("postgres", schema, table, names, exprs, where),
         dialect="postgres", schema=schema, table=table, columns=names, expressions=exprs,
         types=[columns[n][0] for n in names], not_null=[columns[n][1] for n in names],
         where=where, key_kind=kind_, key_name=index, key_columns=kcols, key_types=ktypes,
-        key_ops=key_ops)
+        key_ops=key_ops, compare_types=[bases.get(n) for n in names])
 
 
 _STRATEGIES = {"<": 1, "<=": 2, "=": 3, ">=": 4, ">": 5}  # btree's
