@@ -897,6 +897,31 @@ def test_postgres_partition_index_attachments(pg_dsn_factory, name: str, from_sq
     got = {t.name: t.clone_names for t in result.schema_after.tables}
     assert got == {t.name: t.clone_names for t in desired.tables}
 
+# A partition's own unique index under the name PostgreSQL gives a copy of its parent's
+# key (p_2025_pkey), the key added ON ONLY: built from nothing (a shadow copy, a scratch
+# load), the parent is created with its key, so the partition made PARTITION OF it gets
+# a copy of that name and the own index cannot be created ("relation ... already
+# exists"). Known, not fixed yet (issue 16): the key would have to come after the
+# partitions' own indexes, or the copy be renamed out of the way.
+@pytest.mark.xfail(strict=True, reason="shadow of an ON ONLY key with a partition's own "
+                   "index under the copy's default name: 'relation ... already exists'")
+def test_postgres_shadow_of_an_on_only_key_beside_a_copy_named_index(pg_dsn_factory) -> None:
+    from lockplane.dialects import connect, get_dialect
+    from lockplane.execute import materialize
+
+    a = pg_dsn_factory()
+    pg_exec(a, """CREATE TABLE p (id int NOT NULL, at int NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE p_2025 PARTITION OF p FOR VALUES FROM (0) TO (100);
+CREATE UNIQUE INDEX p_2025_pkey ON p_2025 (id, at);
+ALTER TABLE ONLY p ADD CONSTRAINT p_pkey PRIMARY KEY (id, at);""")
+    with connect(a) as db:
+        live = db.introspect()
+    server = a.rsplit("/", 1)[0] + "/postgres"
+    with get_dialect("postgres").scratch(server) as shadow:
+        materialize(shadow, live)
+        assert shadow.introspect().hash() == live.hash()
+
+
 # An index over a column whose type change rewrites the table, that the plan drops and
 # builds again as declared (an expression or a predicate, or a key with its own
 # collation, which the server would rebuild from its printed text), is dropped and
