@@ -81,3 +81,29 @@ def test_an_edited_condition_does_not_write_a_server_file(mysql_dsn: str,
     assert not os.path.exists(out)
     with connect(mysql_dsn) as db:
         assert [c.name for c in db.introspect().tables[0].columns] == ["id", "a"]
+
+
+def test_a_trigger_reading_server_files_is_refused(mysql_dsn: str, tmp_path: Path) -> None:
+    """A trigger runs as its definer, the applying account (root here): one that sets a
+    column from LOAD_FILE(...) would let the application's own writes read the server's
+    files. apply refuses such a step (exit 3) unless it is acknowledged, as PostgreSQL's
+    privileged built-ins are."""
+    with connect(mysql_dsn) as db:
+        db.execute("CREATE TABLE notes (id int PRIMARY KEY, path varchar(200), body text)")
+    schema = tmp_path / "s.sql"
+    schema.write_text(
+        "CREATE TABLE notes (id int PRIMARY KEY, path varchar(200), body text);\n"
+        "CREATE TRIGGER notes_body BEFORE INSERT ON notes FOR EACH ROW "
+        "SET NEW.body = LOAD_FILE(NEW.path);\n")
+    args = [sys.executable, "-m", "lockplane", "apply", "--schema", str(schema), "--target",
+            mysql_dsn, "--auto-approve"]
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=_no_key(),
+                       timeout=300)
+    assert r.returncode == 3, r.stderr
+    assert "LOAD_FILE()" in r.stderr and "privileged-function" in r.stderr, r.stderr
+    with connect(mysql_dsn) as db:
+        assert not db.query("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+                            "WHERE TRIGGER_SCHEMA = DATABASE()")
+    ok = subprocess.run([*args, "--acknowledge", "privileged-function"], capture_output=True,
+                        text=True, cwd=ROOT, env=_no_key(), timeout=300)
+    assert ok.returncode == 0, ok.stderr

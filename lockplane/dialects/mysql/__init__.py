@@ -492,6 +492,16 @@ class MySQLDatabase(Database):
 
         return not_one_query(sql)
 
+    def privileged_calls(self, statements: Sequence[str],
+                         defined: Sequence[str] = ()) -> list[str]:
+        from .options import privileged_calls
+
+        try:  # the server's loadable (native) functions
+            udfs = frozenset(str(r[0]).lower() for r in self.query("SELECT name FROM mysql.func"))
+        except pymysql.Error:
+            udfs = frozenset()  # (may not read it: the built-ins are still judged)
+        return privileged_calls(list(statements), udfs)
+
     def read_only_session(self) -> None:
         # Every transaction from now on, autocommit statements included.
         self.execute("SET SESSION TRANSACTION READ ONLY")

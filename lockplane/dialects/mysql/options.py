@@ -243,3 +243,33 @@ def not_one_query(sql: str) -> str | None:
             return (f"it reads {node.sql(dialect='mysql')}, outside the database (only "
                     "information_schema may be named)")
     return None
+
+
+# Built-ins that act with the FILE privilege (the server's files), which an ordinary
+# account lacks. A trigger runs as its definer, and a view the plan creates SQL SECURITY
+# DEFINER, both the applying account: the application's writes would then read server
+# files with its privileges.
+FILE_FUNCTIONS = frozenset({"load_file"})
+
+
+def privileged_calls(statements: list[str], udfs: frozenset[str]) -> list[str]:
+    """What in ``statements`` reaches the server's files or native code: calls of
+    FILE_FUNCTIONS and of the loadable functions the server has (``udfs``, from
+    mysql.func: sys_exec and the like), and INTO OUTFILE / DUMPFILE. Read from sqlglot's
+    tokens (CREATE TRIGGER and CREATE VIEW heads do not parse whole)."""
+    found: set[str] = set()
+    for sql in statements:
+        try:
+            tokens = MySQL().tokenize(sql)
+        except TokenError:
+            continue  # (not run as it is either: the server refuses it)
+        for tok, nxt in zip(tokens, [*tokens[1:], None], strict=True):
+            if nxt is None or tok.token_type in (TokenType.STRING, TokenType.NUMBER):
+                continue
+            name = tok.text.lower()
+            if nxt.token_type is TokenType.L_PAREN and (name in FILE_FUNCTIONS
+                                                        or name in udfs):
+                found.add(f"{name.upper()}()")
+            elif name == "into" and nxt.text.lower() in ("outfile", "dumpfile"):
+                found.add(f"INTO {nxt.text.upper()}")
+    return sorted(found)
