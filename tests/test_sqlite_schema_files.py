@@ -32,3 +32,28 @@ def test_lockplane_s_own_names_are_refused(tmp_path: Path, sql: str, name: str) 
                          "--dialect", "sqlite"], capture_output=True, text=True, cwd=ROOT,
                         timeout=120)
     assert ok.returncode == 0, ok
+
+
+def test_statements_end_where_sqlite_ends_them(tmp_path: Path) -> None:
+    """Two statements on one line are two (they were one, refused with 'You can only
+    execute one statement at a time'); a ';' in a string, a comment or a trigger's body
+    ends nothing; an error names the line its statement starts on."""
+    schema = tmp_path / "s.sql"
+    schema.write_text(
+        "CREATE TABLE a (x INTEGER); CREATE TABLE b (y INTEGER);\n"
+        "-- a note; with a semicolon\n"
+        "CREATE TABLE c (v TEXT DEFAULT ';');\n"
+        "CREATE TRIGGER tr AFTER INSERT ON a BEGIN INSERT INTO b VALUES (1); "
+        "UPDATE b SET y = 2; END; CREATE INDEX i ON a (x)\n")
+    r = subprocess.run([sys.executable, "-m", "lockplane", "validate", str(schema),
+                        "--dialect", "sqlite"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+    assert r.returncode == 0, r
+    assert "3 table(s)" in r.stderr, r.stderr
+    schema.write_text("CREATE TABLE a (x INTEGER);\n\nCREATE TABLE b (y INTEGER); "
+                      "CREATE TABLE a (z INTEGER);\n")
+    bad = subprocess.run([sys.executable, "-m", "lockplane", "validate", str(schema),
+                          "--dialect", "sqlite"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert bad.returncode == 2, bad
+    assert "s.sql:3:" in bad.stderr and "already exists" in bad.stderr, bad.stderr

@@ -52,24 +52,34 @@ class _Gate:
 
 
 def statements(text: str) -> list[tuple[int, str]]:
-    """The script's complete statements with the line each starts on (SQLite's own
-    ``complete_statement`` decides where one ends)."""
+    """The script's complete statements with the line each starts on. SQLite's own
+    ``complete_statement`` decides where one ends, asked at every ``;`` (not at line
+    ends: two statements on one line are two, and a ``;`` in a string or a trigger's
+    body ends nothing)."""
     out: list[tuple[int, str]] = []
-    buf: list[str] = []
-    start = 1
-    for lineno, line in enumerate(text.splitlines(keepends=True), 1):
-        if not buf:
-            start = lineno
-            if not line.strip():
-                continue
-        buf.append(line)
-        stmt = "".join(buf)
-        if sqlite3.complete_statement(stmt):
-            out.append((start, stmt))
-            buf = []
-    rest = "".join(buf).strip()
-    if rest and not all(x.strip().startswith("--") for x in rest.splitlines() if x.strip()):
-        out.append((start, rest))
+    start = 0  # where the statement being read begins
+    line, counted = 1, 0  # the line number at offset ``counted``
+
+    def add(chunk_end: int) -> None:
+        nonlocal line, counted
+        chunk = text[start:chunk_end]
+        body = len(chunk) - len(chunk.lstrip())
+        if body == len(chunk):
+            return
+        line += text.count("\n", counted, start + body)
+        counted = start + body
+        out.append((line, chunk[body:]))
+
+    pos = text.find(";")
+    while pos != -1:
+        if sqlite3.complete_statement(text[start:pos + 1]):
+            add(pos + 1)
+            start = pos + 1
+        pos = text.find(";", pos + 1)
+    rest = text[start:]
+    if rest.strip() and not all(x.strip().startswith("--")
+                                for x in rest.splitlines() if x.strip()):
+        add(len(text))
     return out
 
 
