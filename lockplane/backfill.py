@@ -1915,20 +1915,22 @@ def chunk_runs(dsn: str, backfill: str) -> tuple[list[ChunkState], set[int] | No
 
 
 # ------------------------------------------------------------------ markdown
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+# Names, --set and --where come from the schema and the operator: inert text in the
+# artifact (a name holding a backtick, a newline or a link adds nothing to the page).
 
 
 def plan_markdown(plan: BackfillPlan, target: str) -> str:
     """The plan of a backfill as a reviewer reads it (Prefect artifacts, chat)."""
+    from .ci_report import code, sql_block, text
+
     rb, est = plan.resolved, plan.estimate
-    lines = [f"# Backfill `{plan.id}` of `{rb.display}` on `{redact(target)}`", "",
+    lines = [f"# Backfill {code(plan.id)} of {code(rb.display)} on {code(redact(target))}", "",
              "| | |", "|---|---|",
-             f"| **Key** | {_md_cell(rb.key_text)} |",
-             f"| **Set** | `{_md_cell(rb.set_text)}` |"]
+             f"| **Key** | {text(rb.key_text)} |",
+             f"| **Set** | {text(rb.set_text, None)} |"]
     if rb.where:
-        lines.append(f"| **Where** | `{_md_cell(rb.where)}` |")
-    lines.append(f"| **Status** | {plan.status} |")
+        lines.append(f"| **Where** | {text(rb.where, None)} |")
+    lines.append(f"| **Status** | {text(plan.status)} |")
     if plan.status != "done":
         lines.append(f"| **Rows** | {'' if est.rows_exact else '~'}{est.rows_to_update:,} to "
                      f"update of {'' if est.rows_exact else '~'}{est.rows_in_table:,} |")
@@ -1937,17 +1939,19 @@ def plan_markdown(plan: BackfillPlan, target: str) -> str:
         if est.wal_bytes is not None:
             lines.append(f"| **WAL** | ~{human_bytes(est.wal_bytes)} "
                          f"({est.wal_bytes_per_row or 0:.0f} B/row) |")
-        lines.append(f"| **Estimate** | {est.summary()} |")
-    lines += ["", "Each batch:", "", "```sql", plan.statement + ";", "```", ""]
-    lines += [f"- ✅ checked: {c}" for c in plan.checks]
-    lines += [f"- ⚠️ {w}" for w in plan.warnings]
+        lines.append(f"| **Estimate** | {text(est.summary())} |")
+    lines += ["", "Each batch:", "", sql_block([plan.statement], limit=100_000), ""]
+    lines += [f"- ✅ checked: {text(c, None)}" for c in plan.checks]
+    lines += [f"- ⚠️ {text(w, None)}" for w in plan.warnings]
     return "\n".join(lines) + "\n"
 
 
 def result_markdown(result: BackfillResult, target: str) -> str:
+    from .ci_report import code, text
+
     return "\n".join([
-        f"# Backfill `{result.id}` of `{result.table}` on `{redact(target)}`", "",
-        f"- **Status:** {result.status}",
+        f"# Backfill {code(result.id)} of {code(result.table)} on {code(redact(target))}", "",
+        f"- **Status:** {text(result.status)}",
         f"- **Rows scanned:** {result.rows_scanned:,}",
         f"- **Rows updated:** {result.rows_updated:,}",
         f"- **Batches:** {result.batches:,} ({result.chunks} chunk(s))",

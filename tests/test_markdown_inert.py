@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+
+from lockplane.backfill import BackfillOptions, BackfillResult, make_spec, plan_backfill
+from lockplane.backfill import plan_markdown as backfill_plan_markdown
+from lockplane.backfill import result_markdown as backfill_result
 from lockplane.markdown import drift_markdown, result_markdown
 from lockplane.plan import Plan, Step
 
@@ -72,3 +78,34 @@ def test_stdout_on_a_terminal_carries_no_terminal_controls(tmp_path: Path) -> No
     assert b"CREATE TABLE" in shown and b"\x1b" not in shown and b"\x07" not in shown, shown
     piped = subprocess.run(args, capture_output=True, cwd=ROOT, timeout=120)
     assert b"\x1b[2J" in piped.stdout  # (exact where a program reads it)
+
+
+def test_a_backfill_s_artifacts_are_inert(pg_dsn: str) -> None:
+    """The backfill flow's plan and result artifacts name the table and show --set /
+    --where: a name holding a backtick, a newline, a heading or a link added to the page
+    (single-backtick spans, a plain ```sql fence)."""
+    table = "t`\n## Approved ![x](https://evil.example/p.png) ```"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{table}" (id int PRIMARY KEY, "v`x" text)')
+        conn.execute(f'INSERT INTO "{table}" SELECT g, NULL FROM generate_series(1, 5) g')
+    plan = plan_backfill(pg_dsn, make_spec(f'"{table}"', ["\"v`x\" = '```\n# x'"],
+                                           "\"v`x\" IS NULL"), BackfillOptions())
+    result = BackfillResult(id=plan.id, table=table, status="done", rows_scanned=5,
+                            rows_updated=5, batches=1, seconds=0.1, lock_retries=0,
+                            chunks=1)
+    for md in (backfill_plan_markdown(plan, pg_dsn), backfill_result(result, pg_dsn)):
+        outside, fence = [], None  # the lines a renderer reads as Markdown
+        for ln in md.splitlines():
+            if fence is None and ln.startswith("```"):
+                fence = ln.rstrip("sql")
+            elif fence is not None:
+                if ln == fence:
+                    fence = None
+            else:
+                outside.append(ln)
+        assert fence is None, md  # the SQL block closes where it should
+        assert not any(ln.lstrip().startswith(("## Approved", "# x")) for ln in outside), md
+        # (code spans taken out, escaped backticks are text)
+        prose = [re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", ln.replace("\\`", ""))
+                 for ln in outside]
+        assert not any("](" in ln or "`" in ln for ln in prose), md
