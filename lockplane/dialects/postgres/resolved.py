@@ -132,27 +132,25 @@ types(oid) AS (
                WHERE a.attrelid OPERATOR(pg_catalog.=) t.typrelid
                  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS x(t)
     WHERE x.t OPERATOR(pg_catalog.<>) 0::pg_catalog.oid),
-support(oid, why) AS (
-  SELECT ap.amproc::pg_catalog.oid, 'a support function of the default ' OPERATOR(pg_catalog.||)
-      am.amname::pg_catalog.text OPERATOR(pg_catalog.||) ' operator class of type '
+classes(opcfamily, label) AS (
+  -- the default btree and hash operator classes of the database's own for these types
+  SELECT c.opcfamily, ' of the default ' OPERATOR(pg_catalog.||) am.amname::pg_catalog.text
+      OPERATOR(pg_catalog.||) ' operator class of type '
       OPERATOR(pg_catalog.||) c.opcintype::pg_catalog.regtype::pg_catalog.text
     FROM types JOIN pg_catalog.pg_opclass c ON c.opcintype OPERATOR(pg_catalog.=) types.oid
       AND c.opcdefault
       AND c.opcnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
     JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.opcmethod
-      AND am.amname OPERATOR(pg_catalog.=) ANY ('{btree, hash}'::pg_catalog.name[])
-    JOIN pg_catalog.pg_amproc ap ON ap.amprocfamily OPERATOR(pg_catalog.=) c.opcfamily
+      AND am.amname OPERATOR(pg_catalog.=) ANY ('{btree, hash}'::pg_catalog.name[])),
+support(oid, why) AS (
+  SELECT ap.amproc::pg_catalog.oid, 'a support function' OPERATOR(pg_catalog.||) classes.label
+    FROM classes
+    JOIN pg_catalog.pg_amproc ap ON ap.amprocfamily OPERATOR(pg_catalog.=) classes.opcfamily
   UNION ALL SELECT o.oprcode::pg_catalog.oid, 'the function of operator '
       OPERATOR(pg_catalog.||) o.oid::pg_catalog.regoperator::pg_catalog.text
-      OPERATOR(pg_catalog.||) ' of the default ' OPERATOR(pg_catalog.||)
-      am.amname::pg_catalog.text OPERATOR(pg_catalog.||) ' operator class of type '
-      OPERATOR(pg_catalog.||) c.opcintype::pg_catalog.regtype::pg_catalog.text
-    FROM types JOIN pg_catalog.pg_opclass c ON c.opcintype OPERATOR(pg_catalog.=) types.oid
-      AND c.opcdefault
-      AND c.opcnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace
-    JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.opcmethod
-      AND am.amname OPERATOR(pg_catalog.=) ANY ('{btree, hash}'::pg_catalog.name[])
-    JOIN pg_catalog.pg_amop ao ON ao.amopfamily OPERATOR(pg_catalog.=) c.opcfamily
+      OPERATOR(pg_catalog.||) classes.label
+    FROM classes
+    JOIN pg_catalog.pg_amop ao ON ao.amopfamily OPERATOR(pg_catalog.=) classes.opcfamily
     JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) ao.amopopr
   UNION ALL SELECT r.rngcanonical::pg_catalog.oid, 'the canonical function of range type '
       OPERATOR(pg_catalog.||) r.rngtypid::pg_catalog.regtype::pg_catalog.text
