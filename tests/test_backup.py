@@ -189,6 +189,70 @@ def test_a_query_killed_mid_run_leaves_nothing_for_long(seeded: str, store: str,
     assert not _db_exists(left)
 
 
+def test_a_restore_killed_half_way_leaves_no_database_that_looks_restored(
+        seeded: str, store: str, tmp_path: Path) -> None:
+    """kill -9 during pg_restore (recover and rollback --via-backup restore the same way):
+    the database it created carries a 'restore not finished' comment, so the next restore
+    on the server drops it and says so (a restore into the same name then works) instead
+    of finding a half-filled database it refuses as non-empty, or one that reads as
+    recovered."""
+    # A materialized view whose refresh (the end of pg_restore) waits while the test
+    # holds a session named 'lockplane test: slow': the source database is not slowed.
+    pg_exec(seeded, """
+        CREATE FUNCTION wait_for_test() RETURNS int LANGUAGE plpgsql AS $$
+        BEGIN
+          WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity
+                        WHERE application_name = 'lockplane test: slow') LOOP
+            PERFORM pg_catalog.pg_sleep(0.1);
+          END LOOP;
+          RETURN 1;
+        END $$;
+        CREATE MATERIALIZED VIEW waits AS SELECT wait_for_test() AS one;""")
+    m = create_backup(seeded, open_storage(store))
+    name = f"{seeded.rsplit('/', 1)[1]}_restored"
+    into = seeded.rsplit("/", 1)[0] + "/" + name
+    err = tmp_path / "stderr"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True,
+                         application_name="lockplane test: slow") as slow:
+        with err.open("w") as f:
+            proc = subprocess.Popen([sys.executable, "-m", "lockplane", "backup", "restore",
+                                     "--from", m.id, "--storage", store, "--to", into],
+                                    stdout=subprocess.DEVNULL, stderr=f)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                if slow.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND "
+                                "query ILIKE 'REFRESH MATERIALIZED VIEW%%'",
+                                (name,)).fetchone():
+                    break
+                time.sleep(0.2)
+            else:
+                pytest.fail(f"the restore never reached its last step: {err.read_text()}")
+        finally:
+            proc.kill()
+            proc.wait()
+        comment = slow.execute("SELECT shobj_description(oid, 'pg_database') FROM "
+                               "pg_database WHERE datname = %s", (name,)).fetchone()
+        assert comment and comment[0].startswith(f"lockplane: restore not finished: backup "
+                                                 f"{m.id} "), comment
+    # (the orphaned pg_restore's sessions end with the drop)
+    r = lockplane("backup", "restore", "--from", m.id, "--storage", store, "--to", into)
+    assert r.code == 0, r.output
+    assert f"dropped database {name}, left unfinished by a killed restore of backup {m.id}" \
+        in r.stderr, r.output
+    assert _count(into, "users") == 2000 and _count(into, "waits") == 1
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as c:
+        assert c.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                         "WHERE datname = %s", (name,)).fetchone() == (None,)
+    # finished: the next restore elsewhere leaves it alone
+    r = lockplane("backup", "restore", "--from", m.id, "--storage", store, "--to", into + "2")
+    assert r.code == 0 and "left unfinished" not in r.stderr, r.output
+    assert _db_exists(name)
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as c:
+        for db in (name, f"{name}2"):
+            c.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
+
+
 def test_password_never_printed_or_stored(seeded: str, store: str) -> None:
     # The local server trusts 127.0.0.1: any password connects, and must show nowhere.
     with_pw = seeded.replace("postgres@", "postgres:Sup3rSecret@")

@@ -256,26 +256,97 @@ def drop_leftover_copies(admin: psycopg.Connection) -> list[str]:
 
 
 
+# A database a restore creates carries this comment until its last object is in: a run
+# killed (or failed) half way leaves no database that looks restored. The comment names
+# the restoring session (application_name RESTORE_OWNER<token>), so the next restore on
+# the server tells a leftover from a restore still running.
+RESTORE_MARK = "lockplane: restore not finished: backup "
+RESTORE_OWNER = "lockplane restore "
+
+_UNFINISHED = (
+    "SELECT d.datname, pg_catalog.shobj_description(d.oid, 'pg_database'), "
+    "  EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a "
+    "    WHERE a.application_name OPERATOR(pg_catalog.=) (%s::pg_catalog.text "
+    "      OPERATOR(pg_catalog.||) pg_catalog.split_part(pg_catalog.shobj_description("
+    "        d.oid, 'pg_database'), ' ', -1))) "
+    "FROM pg_catalog.pg_database d "
+    "WHERE pg_catalog.starts_with(pg_catalog.shobj_description(d.oid, 'pg_database'), "
+    "  %s::pg_catalog.text)")
+
+
+def _unfinished_restores(admin: psycopg.Connection) -> dict[str, tuple[str, bool]]:
+    """Databases a restore created and did not finish: name -> (backup id, still running)."""
+    out = {}
+    for name, comment, running in admin.execute(_UNFINISHED, (RESTORE_OWNER, RESTORE_MARK)):
+        out[name] = (comment[len(RESTORE_MARK):].split(" ", 1)[0], bool(running))
+    return out
+
+
 def _restore(storage: Storage, manifest: Manifest, target_dsn: str, jobs: int, force: bool,
              no_owner: bool, report: Reporter) -> bool:
+    name = _PG.database_name(target_dsn)
+    token = secrets.token_hex(6)
     exists, objects, version_num = _pg_target_state(target_dsn)
-    if objects and not force:
-        raise SafetyRefusal(f"not restored: {redact(target_dsn)} already has {objects} "
-                            "table(s), view(s) or sequence(s); restore into a new or empty "
-                            "database, or pass --force to drop and recreate the backup's "
-                            "objects there")
-    pgtools.find_tool("pg_restore", version_num)  # a mismatch refuses before anything
-    with fetched_backup(storage, manifest, jobs) as local:
+    try:
+        admin = pg_connect(_PG.with_database(target_dsn, "postgres"), autocommit=True,
+                           application_name=RESTORE_OWNER + token)
+    except BadInput:
         if not exists:
-            name = _PG.database_name(target_dsn)
-            with pg_connect(_PG.with_database(target_dsn, "postgres"), autocommit=True) as adm:
-                adm.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+            raise
+        admin = None  # (restoring into an existing database needs no maintenance session)
+    with admin or contextlib.nullcontext():
+        if admin is not None:
+            for left, (backup, running) in _unfinished_restores(admin).items():
+                if running and left == name:
+                    raise SafetyRefusal(f"not restored: a restore of backup {backup} into "
+                                        f"{left} is running now")
+                if running:
+                    continue
+                # (a database whose restore never finished: nothing in it can be trusted)
+                with contextlib.suppress(psycopg.Error):
+                    drop_database(admin, left)
+                    report(f"dropped database {left}, left unfinished by a killed restore "
+                           f"of backup {backup}")
+                    if left == name:
+                        exists, objects = False, 0
+        if objects and not force:
+            raise SafetyRefusal(f"not restored: {redact(target_dsn)} already has {objects} "
+                                "table(s), view(s) or sequence(s); restore into a new or empty "
+                                "database, or pass --force to drop and recreate the backup's "
+                                "objects there")
+        pgtools.find_tool("pg_restore", version_num)  # a mismatch refuses before anything
+        mark = f"{RESTORE_MARK}{manifest.id} (started by session) {token}"
+        with fetched_backup(storage, manifest, jobs) as local:
+            if not exists:
+                assert admin is not None
+                admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
                     pgsql.Identifier(name)))
-            report(f"created database {name}")
-        report(f"pg_restore -j {jobs} into {redact(target_dsn)}")
-        _pg_restore(local, target_dsn, version_num, jobs, clean=bool(objects),
-                    no_owner=no_owner)
+                admin.execute(pgsql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    pgsql.Identifier(name), pgsql.Literal(mark)))
+                report(f"created database {name}")
+            report(f"pg_restore -j {jobs} into {redact(target_dsn)}")
+            try:
+                _pg_restore(local, target_dsn, version_num, jobs, clean=bool(objects),
+                            no_owner=no_owner)
+            except BaseException:
+                if not exists and admin is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        drop_database(admin, name)
+                        report(f"dropped database {name}: its restore did not finish")
+                raise
+            if not exists and admin is not None and _database_comment(admin, name) == mark:
+                # (only our mark: a comment the backup itself restored stays)
+                admin.execute(pgsql.SQL("COMMENT ON DATABASE {} IS NULL").format(
+                    pgsql.Identifier(name)))
     return not exists
+
+
+def _database_comment(admin: psycopg.Connection, name: str) -> str | None:
+    row = admin.execute(
+        "SELECT pg_catalog.shobj_description(d.oid, 'pg_database') "
+        "FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) "
+        "%s::pg_catalog.name", (name,)).fetchone()
+    return row[0] if row else None
 
 
 def _server_for(manifest: Manifest, server_dsn: str | None) -> str:
