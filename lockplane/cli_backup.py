@@ -24,7 +24,7 @@ from rich.table import Table
 
 from .cli_common import _env, _storage, _target, _target_if_given
 from .config import Environment
-from .errors import LockplaneError
+from .errors import BadInput, LockplaneError
 from .report import err, escape
 
 backup_app = typer.Typer(
@@ -96,16 +96,22 @@ def list_(
 ) -> None:
     """List complete backups, newest first."""
     from .backup import all_statuses, list_backups
+    from .backup.storage import LocalStorage
 
     env = _env(target_environment)
     store = _storage(storage, env)
+    missing = isinstance(store, LocalStorage) and not store.root.exists()
+    if missing and storage is not None:
+        # (a mistyped --storage must not read as "there are no backups")
+        raise BadInput(f"--storage {storage}: no such directory")
     found = list_backups(store, _target_if_given(target, env))
     if as_json:
         sys.stdout.write(json.dumps([m.model_dump(mode="json", by_alias=True) for m in found],
                                     indent=2) + "\n")
         return
     if not found:
-        err.print(f"No backups in {escape(store.url)}.")
+        err.print(f"No backups in {escape(store.url)}"
+                  + (" (it does not exist yet)." if missing else "."))
         return
     validated = {s.last_validation.backup_id: s.last_validation
                  for s in all_statuses(store) if s.last_validation}

@@ -285,6 +285,9 @@ def test_unknown_backup_and_unreachable_storage(seeded: str, store: str,
     assert r.code == 2 and "not a directory" in _one_line(r.stderr)
     r = lockplane("backup", "list", "--storage", "ftp://host/x")
     assert r.code == 2 and _one_line(r.stderr)
+    # a mistyped --storage is not 'no backups' (exit 0 before)
+    r = lockplane("backup", "list", "--storage", str(tmp_path / "no-such-dir"))
+    assert r.code == 2 and "no such directory" in _one_line(r.stderr)
     # An unreachable server: the line says which server and why, not only libpq's hint.
     down = seeded.replace(":5432/", f":{_free_port()}/", 1)
     for args in (["backup", "create", "--target", down, "--storage", store],
