@@ -369,13 +369,24 @@ class CopyLoader:
                             data = raw
                         else:
                             data = inflate.decompress(raw) if raw else inflate.flush()
-                        held = tail + data
-                        cut = max(0, len(held) - keep)
-                        if cut:
-                            sent = held[:cut]
-                            cp.write(sent)
-                            crc, size = zlib.crc32(sent, crc), size + cut
-                        tail = held[cut:]
+                        if len(data) >= keep:
+                            # (the held-back tail goes first, then all but the last bytes
+                            # of this chunk as a view: no copy of a megabyte per chunk)
+                            if tail:
+                                cp.write(tail)
+                                crc, size = zlib.crc32(tail, crc), size + len(tail)
+                            body = memoryview(data)[:len(data) - keep]
+                            if body:
+                                cp.write(body)
+                                crc, size = zlib.crc32(body, crc), size + len(body)
+                            tail = data[len(data) - keep:]
+                        else:
+                            held = tail + data
+                            cut = max(0, len(held) - keep)
+                            if cut:
+                                cp.write(held[:cut])
+                                crc, size = zlib.crc32(held[:cut], crc), size + cut
+                            tail = held[cut:]
                         if not raw:
                             break
                 count = cur.rowcount
