@@ -220,7 +220,7 @@ def _no_ambient_password(url: str) -> str:
     pipeline runs Lockplane instead (--shadow-db, LOCKPLANE_<ENV>_SCRATCH_DATABASE_URL)."""
     from urllib.parse import parse_qs, urlsplit
 
-    from .dsn import holds_password
+    from .dsn import NO_AMBIENT_PASSWORD, holds_password
 
     try:
         parts = urlsplit(url)
@@ -229,7 +229,7 @@ def _no_ambient_password(url: str) -> str:
     if parts.scheme.split("+", 1)[0].lower() not in ("postgres", "postgresql") \
             or holds_password(url) or "require_auth" in parse_qs(parts.query):
         return url
-    return url + ("&" if parts.query else "?") + "require_auth=!password,!md5"
+    return url + ("&" if parts.query else "?") + NO_AMBIENT_PASSWORD
 
 
 def _repository_schema_path(env: Environment, directory: Path) -> str:

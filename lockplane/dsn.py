@@ -46,8 +46,18 @@ def dialect_of(dsn: str) -> str:
         raise BadInput(f"unknown database URL scheme {scheme!r} in {redact(dsn)!r}") from None
 
 
+# What Lockplane adds to a URL that a repository file names without a password
+# (config._no_ambient_password): not the user's words, so not shown (it also reads as if
+# a password were in the text).
+NO_AMBIENT_PASSWORD = "require_auth=!password,!md5"
+_NO_AMBIENT_SHOWN = re.compile(r"\?require_auth=!password,!md5&|[?&]require_auth=!password,!md5"
+                               r"(?![\w!,=%&-])")
+
+
 def redact(text: str) -> str:
-    """Text with every password it may contain replaced by ***."""
+    """Text with every password it may contain replaced by *** (and without the
+    require_auth Lockplane adds to some URLs)."""
+    text = _NO_AMBIENT_SHOWN.sub(lambda m: "?" if m.group(0).endswith("&") else "", text)
     text = _PASSWORD_IN_URL.sub(lambda m: m.group("head") + "***", text)
     text = _PASSWORD_KV.sub(lambda m: m.group(1) + "***", text)
     text = _PASSWORD_JSON.sub(lambda m: m.group(1) + "'***'", text)

@@ -89,7 +89,10 @@ def test_a_target_a_repository_file_names_gets_no_ambient_password(
                   "--auto-approve")):
         r = lockplane(*args, cwd=tmp_path)
         assert not leaked(got), (args, got)
-        assert r.code == 2 and "require_auth" in r.stderr, (args, r)
+        # (the URL is shown as written; the reason says where the refusal comes from)
+        assert r.code == 2 and 'requirement "!password,!md5" failed' in r.stderr \
+            and "may not ask for one in clear or as MD5" in r.stderr, (args, r)
+        assert "require_auth" not in r.stderr, r
         assert PW not in r.output and "Traceback" not in r.output, r
     # The pipeline's own choice, in the process environment, is left as it is: the same
     # server then asked for the password and got it (what the check above would see).
@@ -111,7 +114,7 @@ def test_a_schema_path_a_repository_file_names_stays_in_the_repository(
     project = tmp_path / "repo"
     project.mkdir()
     monkeypatch.setenv("PGPASSWORD", PW)
-    for schema_path, needle in ((f"postgresql://anyone@127.0.0.1:{port}/x", "require_auth"),
+    for schema_path, needle in ((f"postgresql://anyone@127.0.0.1:{port}/x", "is postgres"),
                                 (str(secret), "outside the project directory"),
                                 ("../home/secret", "outside the project directory")):
         (project / "lockplane.toml").write_text(
@@ -127,3 +130,19 @@ def test_a_schema_path_a_repository_file_names_stays_in_the_repository(
     (project / "ci.db").touch()
     r = lockplane("plan", "--from-environment", "ci", "-q", cwd=project)
     assert r.code == 0, r
+
+
+def test_the_guard_is_not_shown() -> None:
+    """The require_auth Lockplane adds is not the user's words: messages, Slack texts and
+    artifacts show the URL as lockplane.toml has it (the guard read like a password in
+    them: test_drift_schedule's check that no Slack text says 'password')."""
+    from lockplane.config import _no_ambient_password
+    from lockplane.dsn import redact
+
+    for url in ("postgresql://app@db.internal/prod", "postgresql://app@h/db?sslmode=require"):
+        guarded = _no_ambient_password(url)
+        assert guarded != url and redact(guarded) == url
+        assert redact(f"cannot connect to {guarded}: refused.") == \
+            f"cannot connect to {url}: refused."
+    assert redact("postgresql://a@h/d?require_auth=scram-sha-256") == \
+        "postgresql://a@h/d?require_auth=scram-sha-256"  # a user's own is shown

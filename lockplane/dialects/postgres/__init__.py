@@ -15,7 +15,7 @@ from pglast.parser import ParseError
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ...dsn import redact, redact_for
+from ...dsn import NO_AMBIENT_PASSWORD, redact, redact_for
 from ...errors import BadInput
 from ..base import Database, Dialect, StatementTimedOut
 
@@ -437,7 +437,13 @@ def connect_failure(exc: Exception, dsn: str) -> str:
     failed: Connection refused'); the last one is only a hint ('Is the server running
     ...')."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return redact_for(lines[0].removeprefix("connection failed: ") if lines else "", dsn)
+    reason = redact_for(lines[0].removeprefix("connection failed: ") if lines else "", dsn)
+    if NO_AMBIENT_PASSWORD in dsn and 'requirement "!password,!md5" failed' in reason:
+        # (the option is Lockplane's, and not shown in the URL: say where it comes from)
+        reason += (" (a server that a repository file, lockplane.toml or .env.NAME, names "
+                   "without a password may not ask for one in clear or as MD5: name it in "
+                   "the process environment, LOCKPLANE_<ENV>_..._URL, or use SCRAM)")
+    return reason
 
 
 def with_dbname(dsn: str, dbname: str) -> str:
