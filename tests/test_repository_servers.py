@@ -10,7 +10,6 @@ PostgreSQL protocol to ask for a cleartext password and records what it receives
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_inprocess import lockplane
+from tests.password_listener import ask_for_password
 
 PW = "ambient-Secret-77"
 
@@ -31,21 +31,6 @@ def fake_server() -> Iterator[tuple[int, list[bytes]]]:
     server.settimeout(0.5)
     stop = threading.Event()
 
-    def answer(conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(5)
-            try:
-                n = struct.unpack("!I", conn.recv(4))[0]
-                body = conn.recv(n - 4)
-                if struct.unpack("!I", body[:4])[0] in (80877103, 80877104):  # SSL, GSS
-                    conn.send(b"N")
-                    n = struct.unpack("!I", conn.recv(4))[0]
-                    conn.recv(n - 4)
-                conn.send(b"R" + struct.pack("!II", 8, 3))  # cleartext password, please
-                got.append(conn.recv(4096))
-            except OSError:
-                pass
-
     def serve() -> None:
         while not stop.is_set():
             try:
@@ -54,7 +39,7 @@ def fake_server() -> Iterator[tuple[int, list[bytes]]]:
                 continue
             except OSError:
                 return
-            answer(conn)
+            ask_for_password(conn, got)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
