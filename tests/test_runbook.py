@@ -27,18 +27,23 @@ def _count(dsn: str, sql: str) -> int:
         return int(c.execute(sql).fetchone()[0])  # type: ignore[index]
 
 
+def _staging_backs_up_first(project: Path, dsn: str) -> None:
+    """lockplane.toml with one environment, staging, that backs up before every apply."""
+    (project / "lockplane.toml").write_text(
+        "[environments.staging]\n"
+        f'database_url = "{dsn}"\n'
+        'schema_path = "schema.sql"\n'
+        'backup_before = "always"\n'
+        'backup_storage = "backups"\n')
+
+
 @pytest.fixture
 def applied(pg_dsn: str, tmp_path: Path) -> tuple[str, Path]:
     """The plan (a nullable column) applied through an environment that backs up first,
     then 1,243 nicknames and 10 users written: (DSN, project directory)."""
     pg_exec(pg_dsn, SEED)
     (tmp_path / "schema.sql").write_text(DESIRED)
-    (tmp_path / "lockplane.toml").write_text(
-        "[environments.staging]\n"
-        f'database_url = "{pg_dsn}"\n'
-        'schema_path = "schema.sql"\n'
-        'backup_before = "always"\n'
-        'backup_storage = "backups"\n')
+    _staging_backs_up_first(tmp_path, pg_dsn)
     r = lockplane("plan", "--from", pg_dsn, "--to", "schema.sql", "-o", "plan.json",
                   cwd=tmp_path)
     assert r.code == 0, r.output
@@ -116,12 +121,7 @@ def test_a_drop_the_rollback_refills_is_not_called_lost(pg_dsn: str, tmp_path: P
                     "FROM generate_series(1, 300) g")
     (tmp_path / "schema.sql").write_text(
         "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n")
-    (tmp_path / "lockplane.toml").write_text(
-        "[environments.staging]\n"
-        f'database_url = "{pg_dsn}"\n'
-        'schema_path = "schema.sql"\n'
-        'backup_before = "always"\n'
-        'backup_storage = "backups"\n')
+    _staging_backs_up_first(tmp_path, pg_dsn)
     r = lockplane("plan", "--from", pg_dsn, "--to", "schema.sql", "-o", "plan.json",
                   "--archive" if archive else "--no-archive", cwd=tmp_path)
     assert r.code == 0, r.output
