@@ -238,6 +238,9 @@ def test_a_restore_killed_half_way_leaves_no_database_that_looks_restored(
                                "pg_database WHERE datname = %s", (name,)).fetchone()
         assert comment and comment[0].startswith(f"lockplane: restore not finished: backup "
                                                  f"{m.id} "), comment
+    # A refused restore (a non-empty target) drops nothing, not even that leftover.
+    r = lockplane("backup", "restore", "--from", m.id, "--storage", store, "--to", seeded)
+    assert r.code == 3 and "already has" in r.stderr and _db_exists(name), r.output
     # (the orphaned pg_restore's sessions end with the drop)
     r = lockplane("backup", "restore", "--from", m.id, "--storage", store, "--to", into)
     assert r.code == 0, r.output

@@ -295,21 +295,12 @@ def _restore(storage: Storage, manifest: Manifest, target_dsn: str, jobs: int, f
             raise
         admin = None  # (restoring into an existing database needs no maintenance session)
     with admin or contextlib.nullcontext():
-        if admin is not None:
-            for left, (backup, running) in _unfinished_restores(admin).items():
-                if running and left == name:
-                    raise SafetyRefusal(f"not restored: a restore of backup {backup} into "
-                                        f"{left} is running now")
-                if running:
-                    continue
-                # (a database whose restore never finished: nothing in it can be trusted)
-                with contextlib.suppress(psycopg.Error):
-                    drop_database(admin, left)
-                    report(f"dropped database {left}, left unfinished by a killed restore "
-                           f"of backup {backup}")
-                    if left == name:
-                        exists, objects = False, 0
-        if objects and not force:
+        unfinished = _unfinished_restores(admin) if admin is not None else {}
+        backup, running = unfinished.get(name, ("", False))
+        if running:
+            raise SafetyRefusal(f"not restored: a restore of backup {backup} into {name} "
+                                "is running now")
+        if objects and not force and name not in unfinished:
             raise SafetyRefusal(f"not restored: {redact(target_dsn)} already has {objects} "
                                 "table(s), view(s) or sequence(s); restore into a new or empty "
                                 "database, or pass --force to drop and recreate the backup's "
@@ -317,6 +308,24 @@ def _restore(storage: Storage, manifest: Manifest, target_dsn: str, jobs: int, f
         pgtools.find_tool("pg_restore", version_num)  # a mismatch refuses before anything
         mark = f"{RESTORE_MARK}{manifest.id} (started by session) {token}"
         with fetched_backup(storage, manifest, jobs) as local:
+            for left, (of_backup, left_running) in unfinished.items():
+                if left_running:
+                    continue
+                # (a database whose restore never finished: nothing in it can be trusted;
+                # dropped once the backup's files are checked, so a refused restore drops none)
+                try:
+                    drop_database(admin, left)  # type: ignore[arg-type]
+                except psycopg.Error as exc:
+                    if left == name:
+                        why = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+                        raise SafetyRefusal(f"not restored: {name} was left unfinished by a "
+                                            f"killed restore of backup {of_backup}, and cannot be "
+                                            f"dropped here ({why}): drop it first") from None
+                    continue
+                report(f"dropped database {left}, left unfinished by a killed restore of "
+                       f"backup {of_backup}")
+                if left == name:
+                    exists, objects = False, 0
             if not exists:
                 assert admin is not None
                 admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
